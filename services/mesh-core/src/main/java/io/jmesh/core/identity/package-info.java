@@ -1,0 +1,4 @@
+/**
+ * Workload identity. Starting point: {@link io.jmesh.core.identity.SpiffeId}.
+ */
+package io.jmesh.core.identity;

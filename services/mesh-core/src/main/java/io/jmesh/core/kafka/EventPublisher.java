@@ -1,0 +1,156 @@
+package io.jmesh.core.kafka;
+
+import io.netty.util.internal.PlatformDependent;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.time.Duration;
+import java.util.Properties;
+import java.util.Queue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Publishes events to Kafka without ever blocking the caller.
+ *
+ * <p>{@link #publish} only offers the event to a bounded lock-free queue and returns at once; one dedicated
+ * thread hands queued events to the Kafka producer (whose {@code send} may block on metadata or buffer space).
+ * When Kafka is slow or down the queue fills and further events are dropped, counted in
+ * {@code mesh_events_dropped_total{topic,reason}}. The data path is never slowed by telemetry.
+ *
+ * <p>Thread-safe: any thread may publish.
+ */
+public final class EventPublisher implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(EventPublisher.class);
+    private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
+
+    private record Event(String topic, byte[] key, byte[] value) {}
+
+    private final Queue<Event> queue;
+    private final Producer<byte[], byte[]> producer;
+    private final Thread sender;
+    private final Counter published;
+    private final Counter dropped;
+    private volatile boolean running = true;
+
+    private EventPublisher(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
+            Producer<byte[], byte[]> producer) {
+        this.queue = PlatformDependent.newFixedMpscQueue(settings.queueCapacity());
+        this.producer = producer;
+        this.published = Counter.builder().name("mesh_events_published_total")
+                .help("Events handed to Kafka and acknowledged").labelNames("topic").register(metrics);
+        this.dropped = Counter.builder().name("mesh_events_dropped_total")
+                .help("Events dropped: queue_full (Kafka slow or away), send_failed, or disabled")
+                .labelNames("topic", "reason").register(metrics);
+        GaugeWithCallback.builder().name("mesh_events_queued").help("Events waiting for the Kafka producer")
+                .callback(cb -> cb.call(queue.size())).register(metrics);
+        this.sender = new Thread(this::drainQueue, clientId + "-event-publisher");
+        this.sender.setDaemon(true);
+        if (producer != null) {
+            sender.start();
+        }
+    }
+
+    /** A publisher for {@code settings}; when Kafka is disabled every event is dropped as {@code disabled}. */
+    public static EventPublisher create(KafkaSettings settings, String clientId, PrometheusRegistry metrics) {
+        Producer<byte[], byte[]> producer = settings.enabled() ? newProducer(settings, clientId) : null;
+        if (producer == null) {
+            log.atInfo().addKeyValue("client", clientId).log("kafka disabled: events will be dropped and counted");
+        }
+        return new EventPublisher(settings, clientId, metrics, producer);
+    }
+
+    /**
+     * Queues one event; never blocks.
+     *
+     * @return false when the event was dropped (queue full or Kafka disabled)
+     */
+    public boolean publish(String topic, byte[] key, byte[] value) {
+        if (producer == null || !running) {
+            dropped.labelValues(topic, "disabled").inc();
+            return false;
+        }
+        if (!queue.offer(new Event(topic, key, value))) {
+            dropped.labelValues(topic, "queue_full").inc();
+            return false;
+        }
+        return true;
+    }
+
+    public int queued() {
+        return queue.size();
+    }
+
+    private void drainQueue() {
+        while (running || !queue.isEmpty()) {
+            Event e = queue.poll();
+            if (e == null) {
+                if (!running) {
+                    break;
+                }
+                LockSupport.parkNanos(IDLE_PARK_NANOS);
+                continue;
+            }
+            try {
+                producer.send(new ProducerRecord<>(e.topic(), e.key(), e.value()), (md, err) -> {
+                    if (err == null) {
+                        published.labelValues(e.topic()).inc();
+                    } else {
+                        dropped.labelValues(e.topic(), "send_failed").inc();
+                        log.atDebug().addKeyValue("topic", e.topic()).log("event not delivered: {}",
+                                err.getMessage());
+                    }
+                });
+            } catch (RuntimeException err) {
+                dropped.labelValues(e.topic(), "send_failed").inc();
+                log.atDebug().addKeyValue("topic", e.topic()).log("event not sent: {}", err.getMessage());
+            }
+        }
+    }
+
+    /** Stops accepting, gives queued events up to {@code timeout} to go out, then closes the producer. */
+    public void close(Duration timeout) {
+        running = false;
+        if (producer == null) {
+            return;
+        }
+        try {
+            sender.join(Math.max(1, timeout.toMillis()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        producer.close(timeout);
+    }
+
+    @Override
+    public void close() {
+        close(Duration.ofSeconds(2));
+    }
+
+    private static Producer<byte[], byte[]> newProducer(KafkaSettings settings, String clientId) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.ACKS_CONFIG, "1");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
+        // blocked sends only stall the sender thread; keep them short so a dead Kafka drains the queue into drops
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 1000);
+        int delivery = (int) Math.min(Integer.MAX_VALUE, settings.deliveryTimeout().toMillis());
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
+        // Kafka requires delivery.timeout >= linger + request.timeout
+        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(30_000, delivery - 100));
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false);
+        return new KafkaProducer<>(p);
+    }
+}

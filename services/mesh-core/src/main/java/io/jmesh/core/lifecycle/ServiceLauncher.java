@@ -1,0 +1,150 @@
+package io.jmesh.core.lifecycle;
+
+import io.jmesh.core.admin.AdminServer;
+import io.jmesh.core.config.ConfigException;
+import io.jmesh.core.config.ConfigLoader;
+import io.jmesh.core.logging.JsonLogging;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.BiFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs a service process: JSON logs, configuration (printed once, secrets redacted), Vert.x, metrics and
+ * readiness on the admin port, and a SIGTERM handler that drains until the configured deadline.
+ *
+ * <p>Exit codes: 0 after a clean shutdown, 1 when the service fails to start, 2 for a bad configuration.
+ */
+public final class ServiceLauncher {
+
+    private static final Logger log = LoggerFactory.getLogger(ServiceLauncher.class);
+
+    private ServiceLauncher() {}
+
+    /** A running service and the pieces the launcher built around it. */
+    public record Running<C>(C config, ServiceContext context, MeshService service, AdminServer admin) {
+        /** Drains with the configured deadline, then closes everything. Idempotent enough for a shutdown hook. */
+        public void shutdown(Duration deadline) {
+            context.drain().trigger();
+            log.atInfo().addKeyValue("deadline", deadline.toString()).log("draining");
+            await(service.drain(), deadline, "drain");
+            await(service.close(), Duration.ofSeconds(5), "close");
+            await(admin.close(), Duration.ofSeconds(2), "admin close");
+            await(context.vertx().close(), Duration.ofSeconds(5), "vert.x close");
+            log.info("stopped");
+        }
+    }
+
+    /**
+     * Loads configuration from {@code --config <file>} (or {@code MESH_CONFIG}) and runs the service until the
+     * JVM is asked to stop. Does not return on configuration or startup errors: it exits.
+     */
+    public static <C extends ServiceConfig> Running<C> run(String service, Class<C> configType, String[] args,
+            BiFunction<C, ServiceContext, MeshService> factory) {
+        JsonLogging.install("info");
+        Path file = configFile(args);
+        ConfigLoader.Loaded<C> loaded;
+        try {
+            loaded = ConfigLoader.load(configType, service, file, System.getenv());
+            JsonLogging.setLevel("root", loaded.config().logLevel());
+        } catch (ConfigException | IllegalArgumentException e) {
+            log.atError().addKeyValue("service", service).log("invalid configuration: {}", e.getMessage());
+            System.err.println(service + ": invalid configuration: " + e.getMessage());
+            JsonLogging.flush();
+            System.exit(2);
+            throw new AssertionError("unreachable");
+        }
+        log.atInfo().addKeyValue("service", service).addKeyValue("sources", String.join(" < ", loaded.sources()))
+                .addKeyValue("config", loaded.redactedJson()).log("effective configuration");
+        if (!loaded.ignoredEnv().isEmpty()) {
+            log.atWarn().addKeyValue("variables", String.join(",", loaded.ignoredEnv()))
+                    .log("environment variables with the MESH_ prefix match no configuration key; ignored");
+        }
+        try {
+            Running<C> running = start(loaded.config(), newVertx(), factory)
+                    .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+            Duration deadline = loaded.config().drainDeadline();
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                running.shutdown(deadline);
+                JsonLogging.flush();
+            }, service + "-shutdown"));
+            log.atInfo().addKeyValue("service", service).addKeyValue("admin",
+                    running.admin().host() + ":" + running.admin().port()).log("started");
+            return running;
+        } catch (Exception e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            log.atError().setCause(cause).addKeyValue("service", service).log("failed to start: {}",
+                    cause.getMessage());
+            System.err.println(service + ": failed to start: " + cause.getMessage());
+            JsonLogging.flush();
+            System.exit(1);
+            throw new AssertionError("unreachable");
+        }
+    }
+
+    /**
+     * Starts a service in this JVM without signal handling or {@code System.exit}: for tests and for tools that
+     * embed several services.
+     */
+    public static <C extends ServiceConfig> Future<Running<C>> start(C config, Vertx vertx,
+            BiFunction<C, ServiceContext, MeshService> factory) {
+        ServiceContext ctx = ServiceContext.create(vertx);
+        JvmMetrics.builder().register(ctx.metrics());
+        MeshService service;
+        try {
+            service = factory.apply(config, ctx);
+        } catch (RuntimeException e) {
+            return Future.failedFuture(e);
+        }
+        AdminServer.Builder admin = AdminServer.builder(vertx)
+                .host(config.admin().host())
+                .port(config.admin().port())
+                .readiness(ctx.readiness())
+                .metrics(ctx.metrics());
+        service.adminRoutes(admin);
+        AdminServer adminServer = admin.build();
+        return adminServer.start()
+                .compose(a -> service.start())
+                .map(v -> new Running<>(config, ctx, service, adminServer));
+    }
+
+    /** A Vert.x instance on the native transport when it loads (epoll on Linux). */
+    public static Vertx newVertx() {
+        return Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    }
+
+    static Path configFile(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            if ("--config".equals(args[i]) && i + 1 < args.length) {
+                return Path.of(args[i + 1]);
+            }
+            if (args[i].startsWith("--config=")) {
+                return Path.of(args[i].substring("--config=".length()));
+            }
+        }
+        Map<String, String> env = System.getenv();
+        String fromEnv = env.get(ConfigLoader.ENV_CONFIG_FILE);
+        return fromEnv == null || fromEnv.isBlank() ? null : Path.of(fromEnv);
+    }
+
+    private static void await(Future<?> f, Duration timeout, String what) {
+        CompletableFuture<?> cf = f.toCompletionStage().toCompletableFuture();
+        try {
+            cf.get(Math.max(1, timeout.toMillis()), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            log.atWarn().addKeyValue("step", what).addKeyValue("deadline", timeout.toString())
+                    .log("deadline reached; forcing");
+        } catch (Exception e) {
+            log.atWarn().addKeyValue("step", what).log("failed: {}", String.valueOf(e.getMessage()));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package io.jmesh.core.logging;
+
+import ch.qos.logback.classic.AsyncAppender;
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.ConsoleAppender;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Installs JSON-lines logging on standard output for a service process.
+ *
+ * <p>Events go through a bounded asynchronous appender that never blocks the caller: an event loop that logs an
+ * access line must not stall because stdout is a slow pipe. When the queue is full, events are dropped (and
+ * logback counts them) rather than blocking.
+ */
+public final class JsonLogging {
+
+    private static final int QUEUE_SIZE = 8192;
+
+    private JsonLogging() {}
+
+    /** Replaces any logback configuration with JSON to stdout at {@code rootLevel}. Idempotent. */
+    public static synchronized void install(String rootLevel) {
+        LoggerContext ctx = context();
+        ctx.reset();
+
+        JsonEncoder encoder = new JsonEncoder();
+        encoder.setContext(ctx);
+        encoder.start();
+
+        ConsoleAppender<ILoggingEvent> console = new ConsoleAppender<>();
+        console.setContext(ctx);
+        console.setName("stdout");
+        console.setEncoder(encoder);
+        console.start();
+
+        AsyncAppender async = new AsyncAppender();
+        async.setContext(ctx);
+        async.setName("async");
+        async.setQueueSize(QUEUE_SIZE);
+        async.setDiscardingThreshold(0);
+        async.setNeverBlock(true);
+        async.setIncludeCallerData(false);
+        async.addAppender(console);
+        async.start();
+
+        Logger root = ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        root.setLevel(parseLevel(rootLevel));
+        root.addAppender(async);
+        // chatty libraries stay at WARN unless asked for
+        ctx.getLogger("org.apache.kafka").setLevel(Level.WARN);
+        ctx.getLogger("io.netty").setLevel(Level.INFO);
+    }
+
+    /** Sets one logger's level at runtime (ztunnel's {@code /logging}); "root" addresses the root logger. */
+    public static void setLevel(String logger, String level) {
+        String name = "root".equalsIgnoreCase(logger) ? org.slf4j.Logger.ROOT_LOGGER_NAME : logger;
+        context().getLogger(name).setLevel(parseLevel(level));
+    }
+
+    /** Loggers with an explicitly set level, root first. */
+    public static Map<String, String> levels() {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Logger l : context().getLoggerList()) {
+            if (l.getLevel() != null) {
+                out.put(l.getName().equals(org.slf4j.Logger.ROOT_LOGGER_NAME) ? "root" : l.getName(),
+                        l.getLevel().toString());
+            }
+        }
+        return out;
+    }
+
+    /** Flushes and stops the appenders; call last during shutdown so the final lines are written. */
+    public static void flush() {
+        context().stop();
+    }
+
+    private static Level parseLevel(String level) {
+        Level parsed = Level.toLevel(level, null);
+        if (parsed == null) {
+            throw new IllegalArgumentException("log level: '" + level
+                    + "' (expected: trace, debug, info, warn, error, off)");
+        }
+        return parsed;
+    }
+
+    private static LoggerContext context() {
+        return (LoggerContext) LoggerFactory.getILoggerFactory();
+    }
+}

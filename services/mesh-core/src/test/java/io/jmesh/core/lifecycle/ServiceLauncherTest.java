@@ -1,0 +1,107 @@
+package io.jmesh.core.lifecycle;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.core.config.AdminConfig;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(30)
+class ServiceLauncherTest {
+
+    record Cfg(String logLevel, Duration drainDeadline, AdminConfig admin) implements ServiceConfig {}
+
+    /** A service with one in-flight "request" that finishes only when released. */
+    static final class SlowService implements MeshService {
+        final List<String> calls = new ArrayList<>();
+        final Promise<Void> inFlight = Promise.promise();
+        final ServiceContext ctx;
+
+        SlowService(ServiceContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public void adminRoutes(io.jmesh.core.admin.AdminServer.Builder admin) {
+            admin.route("/hello", req -> req.response().end("hi"));
+        }
+
+        @Override
+        public Future<Void> start() {
+            calls.add("start");
+            ctx.readiness().register("warmup").complete();
+            return Future.succeededFuture();
+        }
+
+        @Override
+        public Future<Void> drain() {
+            calls.add("drain:" + ctx.drain().isDraining());
+            return inFlight.future();
+        }
+
+        @Override
+        public Future<Void> close() {
+            calls.add("close");
+            return Future.succeededFuture();
+        }
+    }
+
+    @Test
+    void servesAdminRoutesThenDrainsUntilTheDeadline() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        var holder = new SlowService[1];
+        var running = ServiceLauncher.start(new Cfg("info", Duration.ofMillis(300), new AdminConfig("127.0.0.1", 0)),
+                vertx, (c, ctx) -> holder[0] = new SlowService(ctx))
+                .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        int port = running.admin().port();
+        HttpClient http = HttpClient.newHttpClient();
+        assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/hello")).build(),
+                HttpResponse.BodyHandlers.ofString()).body()).isEqualTo("hi");
+        assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/healthz/ready")).build(),
+                HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+        assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString()).body()).contains("jvm_memory_used_bytes");
+
+        AtomicInteger drainListener = new AtomicInteger();
+        running.context().drain().onDrain(drainListener::incrementAndGet);
+        long t0 = System.nanoTime();
+        running.shutdown(Duration.ofMillis(300));
+        long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        assertThat(holder[0].calls).containsExactly("start", "drain:true", "close");
+        assertThat(drainListener).hasValue(1);
+        // the in-flight work never finished, so shutdown waited for the deadline and then forced
+        assertThat(tookMs).isGreaterThanOrEqualTo(250);
+    }
+
+    @Test
+    void drainSignalFiresOnceAndLateListenersRunImmediately() {
+        DrainSignal d = new DrainSignal();
+        AtomicInteger n = new AtomicInteger();
+        d.onDrain(n::incrementAndGet);
+        d.trigger();
+        d.trigger();
+        assertThat(n).hasValue(1);
+        d.onDrain(n::incrementAndGet);
+        assertThat(n).hasValue(2);
+        assertThat(d.isDraining()).isTrue();
+    }
+
+    @Test
+    void configFileComesFromArguments() {
+        assertThat(ServiceLauncher.configFile(new String[] {"--config", "/etc/ca.yaml"}))
+                .hasToString("/etc/ca.yaml");
+        assertThat(ServiceLauncher.configFile(new String[] {"--config=/x.yaml"})).hasToString("/x.yaml");
+    }
+}
