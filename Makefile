@@ -25,7 +25,7 @@ run:
 	@echo "node-a (127.0.10.1) and node-b (127.0.20.1) with demo workloads; it lands with issue 7."
 
 bench: build
-	$(MVN) -pl loadtest -Pbench exec:java
+	$(MVN) -pl loadtest -Pbench exec:java $(if $(ONLY),-Dbench.only=$(ONLY))
 
 images:
 	./tools/images/build.sh

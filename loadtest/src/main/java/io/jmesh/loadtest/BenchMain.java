@@ -1,0 +1,99 @@
+package io.jmesh.loadtest;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * {@code make bench}: runs the scenarios and writes {@code results/<scenario>.md}, {@code results/<scenario>.json}
+ * and a combined {@code results/README.md}.
+ *
+ * <p>Options: {@code --only a,b} (scenario names), {@code --quick} (short phases, for smoke runs),
+ * {@code --results <dir>}, {@code --repo <dir>}.
+ */
+public final class BenchMain {
+
+    /** Every scenario, in the order they run. Add new ones here. */
+    static final Map<String, Supplier<Scenario>> SCENARIOS = new LinkedHashMap<>();
+
+    private BenchMain() {}
+
+    public static void main(String[] args) throws Exception {
+        Path results = Path.of("loadtest/results");
+        Path repo = Path.of(".");
+        Set<String> only = Set.of();
+        boolean quick = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--results" -> results = Path.of(args[++i]);
+                case "--repo" -> repo = Path.of(args[++i]);
+                case "--only" -> only = Set.of(args[++i].split(","));
+                case "--quick" -> quick = true;
+                default -> throw new IllegalArgumentException("argument: " + args[i]
+                        + " (expected: --only, --quick, --results, --repo)");
+            }
+        }
+        String onlyProp = System.getProperty("bench.only", "");
+        if (only.isEmpty() && !onlyProp.isBlank()) {
+            only = Set.of(onlyProp.split(","));
+        }
+        quick |= Boolean.getBoolean("bench.quick");
+        for (String name : only) {
+            if (!SCENARIOS.containsKey(name)) {
+                throw new IllegalArgumentException("scenario: " + name + " (known: " + SCENARIOS.keySet() + ")");
+            }
+        }
+        Files.createDirectories(results);
+        Duration phase = quick ? Duration.ofSeconds(3) : Duration.ofSeconds(15);
+        List<String> failures = new ArrayList<>();
+        for (Map.Entry<String, Supplier<Scenario>> e : SCENARIOS.entrySet()) {
+            if (!only.isEmpty() && !only.contains(e.getKey())) {
+                continue;
+            }
+            Scenario s = e.getValue().get();
+            Path work = Files.createTempDirectory("bench-" + s.name());
+            System.out.println("== " + s.name() + ": " + s.description());
+            try {
+                ResultTable table = s.run(new BenchContext(repo.toAbsolutePath().normalize(), work, phase, quick));
+                String md = "## " + s.name() + "\n\n" + s.description() + "\n\n" + table.markdown()
+                        + "\n_Measured " + Instant.now() + " on " + machine() + "._\n";
+                Files.writeString(results.resolve(s.name() + ".md"), md);
+                Files.writeString(results.resolve(s.name() + ".json"), table.json() + "\n");
+                System.out.println(md);
+            } catch (Exception ex) {
+                failures.add(s.name() + ": " + ex);
+                ex.printStackTrace();
+            }
+        }
+        writeIndex(results);
+        if (!failures.isEmpty()) {
+            System.err.println("failed scenarios: " + failures);
+            System.exit(1);
+        }
+    }
+
+    private static void writeIndex(Path results) throws IOException {
+        StringBuilder sb = new StringBuilder("# Benchmark results\n\nWritten by `make bench`; each section is one "
+                + "scenario with its baselines measured in the same run.\n\n");
+        for (String name : SCENARIOS.keySet()) {
+            Path md = results.resolve(name + ".md");
+            if (Files.exists(md)) {
+                sb.append(Files.readString(md)).append('\n');
+            }
+        }
+        Files.writeString(results.resolve("README.md"), sb.toString());
+    }
+
+    static String machine() {
+        return Runtime.getRuntime().availableProcessors() + " CPUs, Java " + Runtime.version() + ", "
+                + System.getProperty("os.name") + " " + System.getProperty("os.version");
+    }
+}
