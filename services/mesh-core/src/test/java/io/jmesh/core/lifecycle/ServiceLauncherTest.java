@@ -76,13 +76,11 @@ class ServiceLauncherTest {
 
         AtomicInteger drainListener = new AtomicInteger();
         running.context().drain().onDrain(drainListener::incrementAndGet);
-        long t0 = System.nanoTime();
         running.shutdown(Duration.ofMillis(300));
-        long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        // the in-flight work never finished: shutdown gave up at the deadline and closed anyway
+        assertThat(holder[0].inFlight.future().isComplete()).isFalse();
         assertThat(holder[0].calls).containsExactly("start", "drain:true", "close");
         assertThat(drainListener).hasValue(1);
-        // the in-flight work never finished, so shutdown waited for the deadline and then forced
-        assertThat(tookMs).isGreaterThanOrEqualTo(250);
     }
 
     @Test

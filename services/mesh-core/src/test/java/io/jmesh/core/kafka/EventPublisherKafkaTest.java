@@ -1,0 +1,83 @@
+package io.jmesh.core.kafka;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.testing.KafkaExtension;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** The publisher against a real broker, and against a broker that went away. */
+@Timeout(120)
+class EventPublisherKafkaTest {
+
+    @RegisterExtension
+    final KafkaExtension kafka = new KafkaExtension();
+
+    @Test
+    void eventsArriveAndAKafkaOutageDropsAndCountsWithoutBlocking() throws Exception {
+        String topic = KafkaExtension.uniqueTopic("events");
+        kafka.createTopic(topic, 2, false);
+        PrometheusRegistry metrics = new PrometheusRegistry();
+        EventPublisher publisher = EventPublisher.create(
+                new KafkaSettings(kafka.bootstrapServers(), 64, Duration.ofSeconds(3)), "test", metrics);
+        try {
+            for (int i = 0; i < 20; i++) {
+                assertThat(publisher.publish(topic, ("k" + i).getBytes(StandardCharsets.UTF_8),
+                        ("v" + i).getBytes(StandardCharsets.UTF_8))).isTrue();
+            }
+            List<String> seen = consume(topic, 20);
+            assertThat(seen).hasSize(20).contains("v0", "v19");
+            await().atMost(Duration.ofSeconds(10)).until(() -> counter(metrics, "mesh_events_published", null) == 20);
+
+            kafka.broker().close();
+            // against a dead broker the bounded queue fills and the rest are dropped and counted
+            int accepted = 0;
+            for (int i = 0; i < 10_000; i++) {
+                if (publisher.publish(topic, null, new byte[] {1})) {
+                    accepted++;
+                }
+            }
+            assertThat(accepted).isLessThan(10_000);
+            assertThat(counter(metrics, "mesh_events_dropped", "queue_full")).isEqualTo(10_000 - accepted);
+        } finally {
+            publisher.close(Duration.ofSeconds(1));
+        }
+    }
+
+    private List<String> consume(String topic, int n) {
+        Properties p = new Properties();
+        p.putAll(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ConsumerConfig.GROUP_ID_CONFIG, "verify", ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest"));
+        List<String> out = new CopyOnWriteArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(),
+                new ByteArrayDeserializer())) {
+            c.subscribe(List.of(topic));
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (out.size() < n && System.currentTimeMillis() < deadline) {
+                c.poll(Duration.ofMillis(200)).forEach(r -> out.add(new String(r.value(), StandardCharsets.UTF_8)));
+            }
+        }
+        return out;
+    }
+
+    static double counter(PrometheusRegistry registry, String name, String reason) {
+        return registry.scrape().stream()
+                .filter(s -> s.getMetadata().getName().equals(name))
+                .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
+                .filter(d -> reason == null || reason.equals(d.getLabels().get("reason")))
+                .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+    }
+}
