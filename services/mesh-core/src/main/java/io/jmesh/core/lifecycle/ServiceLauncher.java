@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -22,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * Runs a service process: JSON logs, configuration (printed once, secrets redacted), Vert.x, metrics and
  * readiness on the admin port, and a SIGTERM handler that drains until the configured deadline.
  *
- * <p>Exit codes: 0 after a clean shutdown, 1 when the service fails to start, 2 for a bad configuration.
+ * <p>Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT, drained), 1 when the service fails to start, 2 for
+ * a bad configuration, 128+n when a second signal n cuts the drain short.
  */
 public final class ServiceLauncher {
 
@@ -31,9 +33,18 @@ public final class ServiceLauncher {
     private ServiceLauncher() {}
 
     /** A running service and the pieces the launcher built around it. */
-    public record Running<C>(C config, ServiceContext context, MeshService service, AdminServer admin) {
-        /** Drains with the configured deadline, then closes everything. Idempotent enough for a shutdown hook. */
+    public record Running<C>(C config, ServiceContext context, MeshService service, AdminServer admin,
+            AtomicBoolean stopping) {
+
+        Running(C config, ServiceContext context, MeshService service, AdminServer admin) {
+            this(config, context, service, admin, new AtomicBoolean());
+        }
+
+        /** Drains with the configured deadline, then closes everything. Runs once; later calls return at once. */
         public void shutdown(Duration deadline) {
+            if (!stopping.compareAndSet(false, true)) {
+                return;
+            }
             context.drain().trigger();
             log.atInfo().addKeyValue("deadline", deadline.toString()).log("draining");
             await(service.drain(), deadline, "drain");
@@ -73,10 +84,13 @@ public final class ServiceLauncher {
             Running<C> running = start(loaded.config(), newVertx(), factory)
                     .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
             Duration deadline = loaded.config().drainDeadline();
+            // SIGTERM/SIGINT drain and then exit 0; a second signal exits at once. Any other exit path
+            // (System.exit from /quitquitquit, an uncaught fatal error) still drains through the hook.
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 running.shutdown(deadline);
                 JsonLogging.flush();
             }, service + "-shutdown"));
+            handleSignals(service, running, deadline);
             log.atInfo().addKeyValue("service", service).addKeyValue("admin",
                     running.admin().host() + ":" + running.admin().port()).log("started");
             return running;
@@ -115,6 +129,30 @@ public final class ServiceLauncher {
         return adminServer.start()
                 .compose(a -> service.start())
                 .map(v -> new Running<>(config, ctx, service, adminServer));
+    }
+
+    private static void handleSignals(String service, Running<?> running, Duration deadline) {
+        AtomicBoolean signalled = new AtomicBoolean();
+        sun.misc.SignalHandler handler = sig -> {
+            if (!signalled.compareAndSet(false, true)) {
+                log.atWarn().addKeyValue("signal", sig.getName()).log("second signal: exiting without draining");
+                JsonLogging.flush();
+                Runtime.getRuntime().halt(128 + sig.getNumber());
+            }
+            log.atInfo().addKeyValue("signal", sig.getName()).log("shutdown requested");
+            Thread t = new Thread(() -> {
+                running.shutdown(deadline);
+                System.exit(0);
+            }, service + "-signal");
+            t.start();
+        };
+        for (String name : new String[] {"TERM", "INT"}) {
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal(name), handler);
+            } catch (IllegalArgumentException e) {
+                log.atDebug().addKeyValue("signal", name).log("cannot handle signal: {}", e.getMessage());
+            }
+        }
     }
 
     /** A Vert.x instance on the native transport when it loads (epoll on Linux). */
