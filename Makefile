@@ -13,9 +13,12 @@ help:
 	@echo "make charts  lint and render the Helm umbrella chart with a real helm"
 	@echo "make fuzz    run the fuzzers (long; not part of make test)"
 
-## test: the command CI runs (.ci/run); unit, integration and end-to-end tests
+## test: the command CI runs (.ci/run): unit, integration and end-to-end tests, then the images
+## (built and smoke-run when root) and the Helm chart (linted, rendered and checked)
 test:
 	$(MVN) verify
+	./tools/images/build.sh
+	./tools/charts/check.sh
 
 build:
 	$(MVN) -DskipTests package

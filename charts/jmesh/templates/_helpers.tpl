@@ -1,0 +1,187 @@
+{{/*
+Named templates shared by the umbrella chart and its subcharts (Helm loads every chart's named
+templates into one namespace, so subcharts call these with their own context).
+*/}}
+
+{{- define "jmesh.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: jmesh
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "jmesh.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* jmesh/<component>:<tag>, optionally prefixed by global.imageRegistry */}}
+{{- define "jmesh.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.global.imageTag -}}
+{{- $repo := printf "jmesh/%s" .Chart.Name -}}
+{{- if .Values.global.imageRegistry -}}
+{{- printf "%s/%s:%s" (trimSuffix "/" .Values.global.imageRegistry) $repo $tag -}}
+{{- else -}}
+{{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The component's configuration file: chart-computed keys, then the user's `config` values on top.
+Unknown keys are refused by the service at start, naming the key.
+*/}}
+{{- define "jmesh.configMap" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Chart.Name }}
+  labels:
+    {{- include "jmesh.labels" . | nindent 4 }}
+data:
+  {{ .Chart.Name }}.yaml: |
+    {{- mergeOverwrite (dict "logLevel" .Values.global.logLevel) (deepCopy (default dict .Values.config)) | toYaml | nindent 4 }}
+{{- end -}}
+
+{{/* Pod security shared by the control-plane components: non-root, read-only root, no privileges. */}}
+{{- define "jmesh.restrictedContainer" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 65532
+  runAsGroup: 65532
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities:
+    drop: [ALL]
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+
+{{/* The admin port probes every service answers: /healthz/ready (503 until started). */}}
+{{- define "jmesh.probes" -}}
+readinessProbe:
+  httpGet:
+    path: /healthz/ready
+    port: {{ .port }}
+  periodSeconds: 2
+  failureThreshold: 3
+livenessProbe:
+  tcpSocket:
+    port: {{ .port }}
+  initialDelaySeconds: 30
+  periodSeconds: 10
+{{- end -}}
+
+{{/*
+A control-plane Deployment. Call with (dict "ctx" . "ports" (list (dict "name" "grpc" "port" 15012) ...)
+"adminPort" 15014 "stateVolume" true|false).
+*/}}
+{{- define "jmesh.deployment" -}}
+{{- $ctx := .ctx -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $ctx.Chart.Name }}
+  labels:
+    {{- include "jmesh.labels" $ctx | nindent 4 }}
+spec:
+  replicas: {{ $ctx.Values.replicas }}
+  selector:
+    matchLabels:
+      {{- include "jmesh.selectorLabels" $ctx | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "jmesh.labels" $ctx | nindent 8 }}
+      annotations:
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ .adminPort | quote }}
+        prometheus.io/path: /metrics
+        # a new configuration rolls the pods
+        checksum/config: {{ include "jmesh.configMap" $ctx | sha256sum }}
+    spec:
+      serviceAccountName: {{ $ctx.Chart.Name }}
+      terminationGracePeriodSeconds: {{ $ctx.Values.terminationGracePeriodSeconds }}
+      securityContext:
+        fsGroup: 65532
+      containers:
+        - name: {{ $ctx.Chart.Name }}
+          image: {{ include "jmesh.image" $ctx }}
+          imagePullPolicy: {{ $ctx.Values.global.imagePullPolicy }}
+          args: ["--config", "/etc/jmesh/{{ $ctx.Chart.Name }}.yaml"]
+          env:
+            - name: MESH_ADMIN_HOST
+              value: "0.0.0.0"     # kubelet probes and Prometheus reach the pod IP; only read-only endpoints live here
+          ports:
+            {{- range .ports }}
+            - name: {{ .name }}
+              containerPort: {{ .port }}
+            {{- end }}
+            - name: http-monitoring
+              containerPort: {{ .adminPort }}
+          {{- include "jmesh.probes" (dict "port" .adminPort) | nindent 10 }}
+          {{- include "jmesh.restrictedContainer" $ctx | nindent 10 }}
+          resources:
+            {{- toYaml $ctx.Values.resources | nindent 12 }}
+          volumeMounts:
+            - name: config
+              mountPath: /etc/jmesh
+              readOnly: true
+            - name: tmp
+              mountPath: /tmp
+            {{- if .stateVolume }}
+            - name: state
+              mountPath: /var/lib/jmesh
+            {{- end }}
+      volumes:
+        - name: config
+          configMap:
+            name: {{ $ctx.Chart.Name }}
+        - name: tmp
+          emptyDir: {}
+        {{- if .stateVolume }}
+        - name: state
+          {{- if $ctx.Values.persistence.enabled }}
+          persistentVolumeClaim:
+            claimName: {{ $ctx.Chart.Name }}-state
+          {{- else }}
+          emptyDir: {}
+          {{- end }}
+        {{- end }}
+{{- end -}}
+
+{{/* A ClusterIP Service for the ports of a control-plane component plus its admin port. */}}
+{{- define "jmesh.service" -}}
+{{- $ctx := .ctx -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $ctx.Chart.Name }}
+  labels:
+    {{- include "jmesh.labels" $ctx | nindent 4 }}
+spec:
+  selector:
+    {{- include "jmesh.selectorLabels" $ctx | nindent 4 }}
+  ports:
+    {{- range .ports }}
+    - name: {{ .name }}
+      port: {{ .port }}
+      targetPort: {{ .name }}
+      {{- if hasPrefix "grpc" .name }}
+      appProtocol: grpc
+      {{- end }}
+    {{- end }}
+    - name: http-monitoring
+      port: {{ .adminPort }}
+      targetPort: http-monitoring
+{{- end -}}
+
+{{- define "jmesh.serviceAccount" -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ .Chart.Name }}
+  labels:
+    {{- include "jmesh.labels" . | nindent 4 }}
+{{- end -}}

@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""Checks manifests rendered from charts/jmesh (Debian's python3 + python3-yaml).
+
+Arguments: the repository, then one or more `rendered.yaml[:registryPrefix[:tag[:components]]]`.
+Fails (exit 1) listing every problem found.
+"""
+import sys
+import yaml
+
+COMPONENTS = ["ca", "policy", "ztunnel", "telemetry", "waypoint-mgr"]
+WORKLOAD_KINDS = {"Deployment": "Deployment", "DaemonSet": "DaemonSet"}
+
+
+def keys_of(tree, prefix=""):
+    """Every key path of a YAML mapping ("admin.port"), with the mappings' own paths."""
+    paths = set()
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            p = prefix + str(k)
+            paths.add(p)
+            paths |= keys_of(v, p + ".")
+    return paths
+
+
+def check(repo, spec, problems):
+    path, _, rest = spec.partition(":")
+    registry, _, rest = rest.partition(":")
+    tag, _, comps = rest.partition(":")
+    expected = comps.split(",") if comps else COMPONENTS
+    tag = tag or yaml.safe_load(open(repo + "/charts/jmesh/Chart.yaml"))["appVersion"]
+    docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    seen = set()
+    for d in docs:
+        where = "%s: %s/%s" % (path.rsplit("/", 1)[-1], d.get("kind"), d.get("metadata", {}).get("name"))
+        for field in ("apiVersion", "kind"):
+            if not d.get(field):
+                problems.append("%s: missing %s" % (where, field))
+        if not d.get("metadata", {}).get("name"):
+            problems.append("%s: missing metadata.name" % where)
+        kind, name = d.get("kind"), d["metadata"].get("name")
+        if kind in WORKLOAD_KINDS:
+            seen.add(name)
+            pod = d["spec"]["template"]
+            if pod["metadata"]["labels"].get("app.kubernetes.io/name") != name:
+                problems.append("%s: pod label app.kubernetes.io/name != %s" % (where, name))
+            sel = d["spec"]["selector"]["matchLabels"]
+            if any(pod["metadata"]["labels"].get(k) != v for k, v in sel.items()):
+                problems.append("%s: selector %s does not match the pod labels" % (where, sel))
+            for c in pod["spec"]["containers"]:
+                want = "%sjmesh/%s:%s" % (registry, name, tag)
+                if c["image"] != want:
+                    problems.append("%s: image %s, expected %s" % (where, c["image"], want))
+                if c.get("readinessProbe") is None:
+                    problems.append("%s: no readinessProbe" % where)
+                ports = {p["containerPort"] for p in c.get("ports", [])}
+                probe_port = c["readinessProbe"]["httpGet"]["port"]
+                if probe_port not in ports:
+                    problems.append("%s: readiness port %s is not a container port" % (where, probe_port))
+                mounts = {m["name"] for m in c.get("volumeMounts", [])}
+                volumes = {v["name"] for v in pod["spec"].get("volumes", [])}
+                if mounts - volumes:
+                    problems.append("%s: mounts without volumes: %s" % (where, sorted(mounts - volumes)))
+                if "--config" in c.get("args", []):
+                    cm_file = c["args"][c["args"].index("--config") + 1].rsplit("/", 1)[-1]
+                    if cm_file != name + ".yaml":
+                        problems.append("%s: --config names %s" % (where, cm_file))
+        if kind == "ConfigMap" and name in COMPONENTS:
+            known = keys_of(yaml.safe_load(open(
+                "%s/services/%s/src/main/resources/%s-defaults.yaml" % (repo, name, name))))
+            for file, text in d.get("data", {}).items():
+                unknown = sorted(keys_of(yaml.safe_load(text) or {}) - known)
+                if unknown:
+                    problems.append("%s: %s has keys %s unknown to %s-defaults.yaml (the service would refuse "
+                                    "to start)" % (where, file, unknown, name))
+    if seen != set(expected):
+        problems.append("%s: workloads %s, expected %s" % (path, sorted(seen), sorted(expected)))
+
+
+def main(argv):
+    repo, specs = argv[1], argv[2:]
+    problems = []
+    for s in specs:
+        check(repo, s, problems)
+    for p in problems:
+        print("chart: " + p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
