@@ -1,0 +1,212 @@
+package io.jmesh.testing.netns;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * Two "nodes" and two "pods" on each, all Linux network namespaces made by the test and joined by veth pairs,
+ * with no link to the machine's own namespace (so no route out of the machine exists):
+ *
+ * <pre>
+ *   pod-a1 10.10.1.11 ─┐                                      ┌─ pod-b1 10.10.2.11
+ *                      ├─ br0 10.10.1.1  node-a  ═══ wire ═══  node-b  br0 10.10.2.1 ─┤
+ *   pod-a2 10.10.1.12 ─┘           wire 10.200.0.1   10.200.0.2                      └─ pod-b2 10.10.2.12
+ * </pre>
+ *
+ * Pods route everything via their node's bridge address; nodes forward and route the other node's pod range over
+ * the wire. Everything is removed by {@link #close()}, also when setup fails half-way; a JVM shutdown hook is the
+ * last resort.
+ */
+public final class TwoNodeLab implements AutoCloseable {
+
+    public static final String NODE_A_WIRE = "10.200.0.1";
+    public static final String NODE_B_WIRE = "10.200.0.2";
+    public static final String NODE_A_BRIDGE = "10.10.1.1";
+    public static final String NODE_B_BRIDGE = "10.10.2.1";
+    /** The interface of each node that faces the other node (capture here to see what crosses nodes). */
+    public static final String WIRE_INTERFACE = "wire0";
+
+    private final String prefix;
+    private final List<Netns> all = new ArrayList<>();
+    private final Path workDir;
+    private final Thread hook;
+    private final Netns nodeA;
+    private final Netns nodeB;
+    private final Netns podA1;
+    private final Netns podA2;
+    private final Netns podB1;
+    private final Netns podB2;
+    private boolean closed;
+
+    private TwoNodeLab(String prefix, Path workDir) {
+        this.prefix = prefix;
+        this.workDir = workDir;
+        this.hook = new Thread(this::removeAll, "netns-lab-cleanup");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            nodeA = node("node-a", NODE_A_BRIDGE);
+            nodeB = node("node-b", NODE_B_BRIDGE);
+            wire(nodeA, nodeB);
+            podA1 = pod("pod-a1", nodeA, "10.10.1.11", NODE_A_BRIDGE);
+            podA2 = pod("pod-a2", nodeA, "10.10.1.12", NODE_A_BRIDGE);
+            podB1 = pod("pod-b1", nodeB, "10.10.2.11", NODE_B_BRIDGE);
+            podB2 = pod("pod-b2", nodeB, "10.10.2.12", NODE_B_BRIDGE);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /**
+     * Builds the lab. Call {@link #unavailableReason()} first: this needs root and {@code ip netns}.
+     *
+     * @param workDir where process logs go
+     */
+    public static TwoNodeLab create(Path workDir) {
+        String prefix = "jm" + Integer.toHexString(ThreadLocalRandom.current().nextInt(0x1000, 0xffff));
+        return new TwoNodeLab(prefix, workDir);
+    }
+
+    /** Why a lab cannot be built here (not root, no iproute2, namespaces refused), or null when it can. */
+    public static String unavailableReason() {
+        if (!"root".equals(System.getProperty("user.name")) && !isUid0()) {
+            return "network namespaces need root (CI runs as root); running as " + System.getProperty("user.name");
+        }
+        Netns.Result ip = Netns.execResult(List.of("ip", "-V"), 10);
+        if (!ip.ok()) {
+            return "iproute2's `ip` is not installed (Debian package iproute2)";
+        }
+        String probe = "jmprobe" + ProcessHandle.current().pid();
+        Netns.Result add = Netns.execResult(List.of("ip", "netns", "add", probe), 10);
+        if (!add.ok()) {
+            return "`ip netns add` is refused here: " + add.output().strip();
+        }
+        Netns.execResult(List.of("ip", "netns", "del", probe), 10);
+        return null;
+    }
+
+    private static boolean isUid0() {
+        try {
+            return Files.readString(Path.of("/proc/self/status")).lines()
+                    .filter(l -> l.startsWith("Uid:")).anyMatch(l -> l.split("\\s+")[1].equals("0"));
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
+    public Netns nodeA() {
+        return nodeA;
+    }
+
+    public Netns nodeB() {
+        return nodeB;
+    }
+
+    public Netns podA1() {
+        return podA1;
+    }
+
+    public Netns podA2() {
+        return podA2;
+    }
+
+    public Netns podB1() {
+        return podB1;
+    }
+
+    public Netns podB2() {
+        return podB2;
+    }
+
+    /** The prefix of every namespace of this lab ({@code ip netns list | grep <prefix>}). */
+    public String prefix() {
+        return prefix;
+    }
+
+    /** Where process logs go. */
+    public Path workDir() {
+        return workDir;
+    }
+
+    /** A pod's address: {@code 10.10.1.11} for pod-a1 and so on. */
+    public static String address(String pod) {
+        return switch (pod) {
+            case "pod-a1" -> "10.10.1.11";
+            case "pod-a2" -> "10.10.1.12";
+            case "pod-b1" -> "10.10.2.11";
+            case "pod-b2" -> "10.10.2.12";
+            default -> throw new IllegalArgumentException("pod: " + pod + " (expected pod-a1, pod-a2, pod-b1, pod-b2)");
+        };
+    }
+
+    private Netns namespace(String role) {
+        Netns ns = new Netns(prefix + "-" + role);
+        Netns.exec(List.of("ip", "netns", "add", ns.name()));
+        all.add(ns);
+        ns.run("ip", "link", "set", "lo", "up");
+        return ns;
+    }
+
+    private Netns node(String role, String bridgeAddress) {
+        Netns node = namespace(role);
+        node.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        node.run("ip", "link", "add", "br0", "type", "bridge");
+        node.run("ip", "addr", "add", bridgeAddress + "/24", "dev", "br0");
+        node.run("ip", "link", "set", "br0", "up");
+        return node;
+    }
+
+    private void wire(Netns a, Netns b) {
+        // created in node-a, one end moved to node-b: both ends are called wire0
+        a.run("ip", "link", "add", WIRE_INTERFACE, "type", "veth", "peer", "name", "wire0b");
+        a.run("ip", "link", "set", "wire0b", "netns", b.name());
+        b.run("ip", "link", "set", "wire0b", "name", WIRE_INTERFACE);
+        a.run("ip", "addr", "add", NODE_A_WIRE + "/24", "dev", WIRE_INTERFACE);
+        b.run("ip", "addr", "add", NODE_B_WIRE + "/24", "dev", WIRE_INTERFACE);
+        a.run("ip", "link", "set", WIRE_INTERFACE, "up");
+        b.run("ip", "link", "set", WIRE_INTERFACE, "up");
+        a.run("ip", "route", "add", "10.10.2.0/24", "via", NODE_B_WIRE);
+        b.run("ip", "route", "add", "10.10.1.0/24", "via", NODE_A_WIRE);
+    }
+
+    private Netns pod(String role, Netns node, String address, String gateway) {
+        Netns pod = namespace(role);
+        String hostSide = "v" + role.replace("pod-", "");          // e.g. va1, on the node's bridge
+        node.run("ip", "link", "add", hostSide, "type", "veth", "peer", "name", "eth0p");
+        node.run("ip", "link", "set", "eth0p", "netns", pod.name());
+        node.run("ip", "link", "set", hostSide, "master", "br0");
+        node.run("ip", "link", "set", hostSide, "up");
+        pod.run("ip", "link", "set", "eth0p", "name", "eth0");
+        pod.run("ip", "addr", "add", address + "/24", "dev", "eth0");
+        pod.run("ip", "link", "set", "eth0", "up");
+        pod.run("ip", "route", "add", "default", "via", gateway);
+        return pod;
+    }
+
+    private synchronized void removeAll() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (Netns ns : all) {
+            ns.stopProcesses();
+        }
+        for (Netns ns : all) {
+            Netns.execResult(List.of("ip", "netns", "del", ns.name()), 10);
+        }
+    }
+
+    /** Stops every process started in the lab and deletes every namespace (with their links). */
+    @Override
+    public void close() {
+        removeAll();
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running or about to; it does the same work
+        }
+    }
+}

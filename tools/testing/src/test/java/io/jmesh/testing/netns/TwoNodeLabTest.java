@@ -1,0 +1,63 @@
+package io.jmesh.testing.netns;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The lab itself: pods reach each other across nodes, keep their addresses, reach nothing else, and vanish. */
+class TwoNodeLabTest {
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void needsNamespaces() {
+        String reason = TwoNodeLab.unavailableReason();
+        assumeTrue(reason == null, () -> "skipped: " + reason);
+    }
+
+    @Test
+    void podsTalkAcrossNodesWithTheirOwnAddressesAndNothingIsLeftBehind() throws Exception {
+        String prefix;
+        try (TwoNodeLab lab = TwoNodeLab.create(dir)) {
+            prefix = lab.prefix();
+            Files.writeString(dir.resolve("hello.txt"), "hello from pod-b1\n");
+            Path log = dir.resolve("http.log");
+            lab.podB1().start(log, "python3", "-m", "http.server", "8080", "--bind", TwoNodeLab.address("pod-b1"),
+                    "--directory", dir.toString());
+
+            Netns.Result fetched = null;
+            for (int attempt = 0; attempt < 50; attempt++) {       // the server needs a moment to bind
+                fetched = lab.podA1().tryRun("curl", "-sS", "--max-time", "2", "http://10.10.2.11:8080/hello.txt");
+                if (fetched.ok()) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            assertThat(fetched.ok()).as("curl pod-a1 → pod-b1: %s", fetched.output()).isTrue();
+            assertThat(fetched.output()).isEqualTo("hello from pod-b1\n");
+            // no NAT anywhere: the server saw pod-a1's own address
+            assertThat(Files.readString(log)).contains(TwoNodeLab.address("pod-a1") + " - - ");
+
+            // the other pod of node-a too, and pod-b2 over node-b's bridge (same node)
+            assertThat(lab.podA2().tryRun("curl", "-sS", "--max-time", "2", "http://10.10.2.11:8080/hello.txt")
+                    .output()).isEqualTo("hello from pod-b1\n");
+            assertThat(lab.podB2().tryRun("curl", "-sS", "--max-time", "2", "http://10.10.2.11:8080/hello.txt")
+                    .output()).isEqualTo("hello from pod-b1\n");
+            assertThat(Files.readString(log)).contains(TwoNodeLab.address("pod-a2") + " - - ",
+                    TwoNodeLab.address("pod-b2") + " - - ");
+            assertThat(lab.podA1().run("ip", "route", "get", "10.10.2.11")).contains("via 10.10.1.1");
+            // nothing leads out of the lab: nodes have no default route
+            Netns.Result out = lab.nodeA().tryRun("ip", "route", "get", "1.1.1.1");
+            assertThat(out.ok()).isFalse();
+            assertThat(out.output()).contains("unreachable");
+        }
+        String left = Netns.exec(java.util.List.of("ip", "netns", "list"));
+        assertThat(left).doesNotContain(prefix);
+    }
+}
