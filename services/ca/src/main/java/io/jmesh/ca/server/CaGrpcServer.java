@@ -4,6 +4,7 @@ import io.jmesh.ca.CaConfig;
 import io.jmesh.core.tls.TlsPolicy;
 import io.netty.handler.ssl.SslProvider;
 import io.vertx.core.AbstractVerticle;
+import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -47,53 +48,27 @@ public final class CaGrpcServer {
     }
 
     /**
-     * Starts {@code grpc.effectiveEventLoops()} servers; the first binds the configured port (0 = ephemeral), the
-     * others the port the first obtained.
+     * Starts {@code grpc.effectiveEventLoops()} servers in one deployment, so Vert.x shares one listening socket
+     * among their event loops (also with port 0: the instances share the ephemeral port).
      */
     public static Future<CaGrpcServer> start(Vertx vertx, CaConfig.Grpc config, ServingCertificate cert,
             Consumer<GrpcServer> services) {
-        List<String> deployments = new CopyOnWriteArrayList<>();
         List<HttpServer> servers = new CopyOnWriteArrayList<>();
-        int instances = config.effectiveEventLoops();
-        Future<Integer> chain = deploy(vertx, config, config.port(), cert, services, deployments, servers);
-        for (int i = 1; i < instances; i++) {
-            chain = chain.compose(p -> deploy(vertx, config, p, cert, services, deployments, servers).map(p));
-        }
-        return chain.map(p -> new CaGrpcServer(vertx, deployments, servers, p))
-                .recover(err -> {
-                    List<Future<Void>> undeploys = new ArrayList<>();
-                    deployments.forEach(d -> undeploys.add(vertx.undeploy(d)));
-                    return Future.join(undeploys).transform(x -> Future.failedFuture(err));
-                });
-    }
-
-    private static Future<Integer> deploy(Vertx vertx, CaConfig.Grpc config, int port, ServingCertificate cert,
-            Consumer<GrpcServer> services, List<String> deployments, List<HttpServer> servers) {
-        Promise<HttpServer> bound = Promise.promise();
-        AbstractVerticle verticle = new AbstractVerticle() {
+        return vertx.deployVerticle(() -> new AbstractVerticle() {
             @Override
             public void start(Promise<Void> started) {
                 GrpcServer grpc = GrpcServer.server(vertx,
                         new GrpcServerOptions().setMaxMessageSize(config.maxRequestBytes()));
                 services.accept(grpc);
-                vertx.createHttpServer(options(config, port, cert)).requestHandler(grpc).listen()
+                vertx.createHttpServer(options(config, config.port(), cert)).requestHandler(grpc).listen()
                         .onSuccess(s -> {
-                            bound.complete(s);
+                            servers.add(s);
                             started.complete();
                         })
-                        .onFailure(err -> {
-                            bound.tryFail(err);
-                            started.fail(err);
-                        });
+                        .onFailure(started::fail);
             }
-        };
-        return vertx.deployVerticle(verticle).compose(id -> {
-            deployments.add(id);
-            return bound.future();
-        }).map(s -> {
-            servers.add(s);
-            return s.actualPort();
-        });
+        }, new DeploymentOptions().setInstances(config.effectiveEventLoops()))
+                .map(id -> new CaGrpcServer(vertx, List.of(id), servers, servers.get(0).actualPort()));
     }
 
     static HttpServerOptions options(CaConfig.Grpc config, int port, ServingCertificate cert) {

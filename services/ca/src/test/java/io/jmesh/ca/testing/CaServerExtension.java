@@ -93,7 +93,7 @@ public final class CaServerExtension implements BeforeAllCallback, AfterAllCallb
         env.put("MESH_STATE_DIR", stateDir.toString());
         env.put("MESH_GRPC_HOST", "127.0.0.1");
         env.put("MESH_GRPC_PORT", "0");
-        env.put("MESH_GRPC_EVENT_LOOPS", "1");
+        env.put("MESH_GRPC_EVENT_LOOPS", "2");
         env.put("MESH_ADMIN_HOST", "127.0.0.1");
         env.put("MESH_ADMIN_PORT", "0");
         env.put("MESH_CERTIFICATES_SIGNING_THREADS", "2");
