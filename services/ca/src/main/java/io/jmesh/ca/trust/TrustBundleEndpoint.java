@@ -67,6 +67,8 @@ public final class TrustBundleEndpoint {
                 });
                 return ConcurrentHashMap.newKeySet();
             }).add(w);
+            // headers at once: a watcher that is already current must still see its call accepted
+            call.response().writeHead();
             w.offer(state.current());
         });
     }

@@ -9,6 +9,11 @@ import io.jmesh.proto.istio.v1.auth.IstioCertificateRequest;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateResponse;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateServiceGrpcClient;
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.jmesh.proto.ca.v1.TrustBundle;
+import io.jmesh.proto.ca.v1.TrustBundleServiceGrpcClient;
+import io.jmesh.proto.ca.v1.WatchTrustBundleRequest;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientOptions;
@@ -58,6 +63,21 @@ public final class CaClient implements AutoCloseable {
     public Future<TokenReviewResponse> review(String serviceToken, String reviewed) {
         return call(TokenReviewGrpcClient.Review, serviceToken,
                 TokenReviewRequest.newBuilder().setToken(reviewed).build());
+    }
+
+    /**
+     * Follows the trust bundle: {@code onBundle} gets every bundle the CA sends (on the client's event loop) until
+     * the returned stream is cancelled ({@code response.request().cancel()}) or the CA ends it.
+     */
+    public Future<GrpcClientResponse<WatchTrustBundleRequest, TrustBundle>> watchTrustBundle(long knownVersion,
+            Handler<TrustBundle> onBundle) {
+        return client.request(address, TrustBundleServiceGrpcClient.Watch).compose(call -> {
+            call.end(WatchTrustBundleRequest.newBuilder().setKnownVersion(knownVersion).build());
+            return call.response();
+        }).map(resp -> {
+            resp.handler(onBundle);
+            return resp;
+        });
     }
 
     private <Req, Resp> Future<Resp> call(ServiceMethod<Resp, Req> method, String token, Req request) {

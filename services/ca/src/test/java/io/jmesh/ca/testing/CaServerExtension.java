@@ -23,6 +23,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
@@ -45,10 +47,11 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * test ({@link Builder#place}, backed by {@link StaticPlacement}) or materialized from a real Kafka config log
  * ({@link Builder#kafka}; audit events then go to that Kafka too).
  *
- * <p>Per class when registered as a static field; {@link #start()} and {@link #stop()} may also be called
+ * <p>Per class when registered as a static field, per test on an instance field; {@link #start()} and {@link #stop()} may also be called
  * directly (e.g. two replicas sharing {@link Builder#stateDir}).
  */
-public final class CaServerExtension implements BeforeAllCallback, AfterAllCallback {
+public final class CaServerExtension implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback,
+        AfterEachCallback {
 
     private final Builder builder;
     private final StaticPlacement placement;
@@ -58,6 +61,7 @@ public final class CaServerExtension implements BeforeAllCallback, AfterAllCallb
     private ServiceLauncher.Running<CaConfig> running;
     private Path stateDir;
     private boolean ownStateDir;
+    private boolean perTest;
 
     private CaServerExtension(Builder builder) {
         this.builder = builder;
@@ -76,6 +80,23 @@ public final class CaServerExtension implements BeforeAllCallback, AfterAllCallb
     @Override
     public void afterAll(ExtensionContext context) {
         stop();
+    }
+
+    /** Registered on an instance field, the CA lives for one test. */
+    @Override
+    public void beforeEach(ExtensionContext context) {
+        if (running == null) {
+            perTest = true;
+            start();
+        }
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) {
+        if (perTest) {
+            perTest = false;
+            stop();
+        }
     }
 
     /** Starts the CA; blocks until it serves. */
