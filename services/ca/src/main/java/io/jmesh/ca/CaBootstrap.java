@@ -10,6 +10,12 @@ import io.jmesh.ca.issuance.SigningPool;
 import io.jmesh.ca.placement.ConfigLogPlacement;
 import io.jmesh.ca.placement.NoPlacement;
 import io.jmesh.ca.placement.PlacementSource;
+import io.jmesh.ca.revocation.CaAdminEndpoint;
+import io.jmesh.ca.revocation.CrlSigner;
+import io.jmesh.ca.revocation.IssuanceJournal;
+import io.jmesh.ca.revocation.RevocationStore;
+import io.jmesh.ca.revocation.RevocationTopic;
+import io.jmesh.ca.revocation.Revocations;
 import io.jmesh.ca.root.AuthoritySource;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
@@ -21,6 +27,7 @@ import io.jmesh.ca.server.ServingCertificate;
 import io.jmesh.ca.signing.CsrValidator;
 import io.jmesh.ca.signing.LeafSigner;
 import io.jmesh.ca.trust.TrustBundleEndpoint;
+import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.admin.Readiness;
 import io.jmesh.core.kafka.EventPublisher;
 import io.jmesh.core.lifecycle.MeshService;
@@ -28,8 +35,10 @@ import io.jmesh.core.lifecycle.ServiceContext;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -82,6 +91,8 @@ public final class CaBootstrap implements MeshService {
     private String sourceStamp;
     private String failedStamp;
     private BootstrapTokens tokens;
+    private IssuanceJournal journal;
+    private volatile Revocations revocations;
     private volatile ServingCertificate serving;
     private EventPublisher publisher;
     private PlacementSource placement;
@@ -120,14 +131,21 @@ public final class CaBootstrap implements MeshService {
             CaAuthority ca = source.load();
             authority.set(ca);
             tokens = new BootstrapTokens(state, config.trustDomain(), clock);
+            journal = IssuanceJournal.open(state, replica, clock.instant());
+            publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics());
+            revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle, publisher,
+                    config.revocation().topic(), config.revocation().crlValidity(), clock);
             serving = newServingCertificate(ca);
+            trustBundle.roots(ca.rootPems());
+            revocations.refresh();
             log.atInfo().addKeyValue("source", ca.source()).addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
                     .addKeyValue("roots", ca.roots().size()).log("root of trust loaded");
             return ca;
         }).compose(ca -> {
-            trustBundle.roots(ca.rootPems());
             authorityReady.complete();
-            publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics());
+            if (config.kafka().enabled()) {
+                ensureRevocationTopic();
+            }
             placement = collaborators.placement() != null ? collaborators.placement() : newPlacement();
             placement.ready().whenComplete((v, err) -> {
                 if (err == null) {
@@ -143,16 +161,19 @@ public final class CaBootstrap implements MeshService {
                     new CertificateIssuer.Settings(config.trustDomain(), config.certificates().defaultValidity(),
                             config.certificates().maxValidity(), config.certificates().zeroValidityMeansDefault()),
                     tokens, placement, authority::get, new CsrValidator(config.certificates().maxCsrBytes()),
-                    new LeafSigner(config.certificates().backdate()), metrics, audit, clock);
+                    new LeafSigner(config.certificates().backdate()), metrics, audit, journal, clock);
             pool = new SigningPool("ca", config.certificates().effectiveSigningThreads(),
                     config.certificates().maxPendingSignatures());
             certificates = new IstioCertificateEndpoint(issuer, pool, config.grpc().maxRequestBytes());
             trustEndpoint = new TrustBundleEndpoint(trustBundle);
             TokenReviewEndpoint review = new TokenReviewEndpoint(tokens);
+            CaAdminEndpoint admin = new CaAdminEndpoint(vertx, tokens, revocations, tokens,
+                    () -> trustBundle.current().getVersion(), config.trustDomain());
             return CaGrpcServer.start(vertx, config.grpc(), serving, grpc -> {
                 certificates.bind(grpc);
                 trustEndpoint.bind(grpc);
                 review.bind(grpc);
+                admin.bind(grpc);
             });
         }).map(s -> {
             server = s;
@@ -161,6 +182,31 @@ public final class CaBootstrap implements MeshService {
             log.atInfo().addKeyValue("port", s.port()).addKeyValue("replica", replica)
                     .addKeyValue("trustDomain", config.trustDomain()).log("ca serving");
             return null;
+        });
+    }
+
+    /** Creates the compacted revocation topic if missing, without delaying startup; failures are logged. */
+    private void ensureRevocationTopic() {
+        context.vertx().executeBlocking(() -> {
+            RevocationTopic.ensure(config.kafka().bootstrapServers(), config.revocation().topic(),
+                    Duration.ofSeconds(10));
+            return null;
+        }, false).onFailure(err -> log.atWarn().setCause(err).addKeyValue("topic", config.revocation().topic())
+                .log("revocation topic not ensured (create it compacted): {}", err.getMessage()));
+    }
+
+    @Override
+    public void adminRoutes(AdminServer.Builder admin) {
+        // the CRL: DER (application/pkix-crl), or PEM with ?format=pem; 503 until the CA has started
+        admin.route("/crl", req -> {
+            CrlSigner.SignedCrl crl = revocations == null ? null : revocations.crl();
+            if (crl == null) {
+                req.response().setStatusCode(503).end("crl not available yet\n");
+            } else if ("pem".equals(req.getParam("format"))) {
+                req.response().putHeader("content-type", "application/x-pem-file").end(crl.pem());
+            } else {
+                req.response().putHeader("content-type", "application/pkix-crl").end(Buffer.buffer(crl.der()));
+            }
         });
     }
 
@@ -205,6 +251,7 @@ public final class CaBootstrap implements MeshService {
                             .log("new signing material refused, still serving the previous one: {}", e.getMessage());
                 }
             }
+            revocations.refresh();
             if (renewed == null && !clock.instant().isBefore(serving.renewAt())) {
                 renewed = newServingCertificate(authority.get());
             }
@@ -259,6 +306,9 @@ public final class CaBootstrap implements MeshService {
             if (publisher != null) {
                 publisher.close();
             }
+            if (journal != null) {
+                journal.close();
+            }
             return null;
         })).mapEmpty();
     }
@@ -283,6 +333,10 @@ public final class CaBootstrap implements MeshService {
 
     public TrustBundleState trustBundle() {
         return trustBundle;
+    }
+
+    public Revocations revocations() {
+        return revocations;
     }
 
     public StateDirectory stateDirectory() {

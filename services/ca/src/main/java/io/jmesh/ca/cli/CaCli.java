@@ -4,7 +4,11 @@ import io.jmesh.ca.CaConfig;
 import io.jmesh.ca.auth.BootstrapTokens;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
+import io.jmesh.ca.revocation.RevocationStore;
 import io.jmesh.ca.root.StateDirectory;
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.proto.ca.v1.Revocation;
+import io.jmesh.proto.ca.v1.RevocationReason;
 import io.jmesh.core.config.ConfigLoader;
 import io.jmesh.core.config.Durations;
 import java.io.PrintStream;
@@ -27,6 +31,7 @@ import java.util.Set;
  *   ca token revoke --id TOKEN_ID
  *   ca token list
  *   ca root status | prepare | activate | retire              root rotation (docs/ca.md)
+ *   ca revoke --serial HEX | --identity SPIFFE_ID [--reason key-compromise] [--comment TEXT]
  * </pre>
  * Common options: {@code --state-dir DIR} and {@code --trust-domain TD}, or {@code --config FILE} to take both from
  * the CA's configuration. A token is printed on stdout (nothing else is), or written to {@code --out} (mode 0600).
@@ -36,10 +41,11 @@ import java.util.Set;
 public final class CaCli {
 
     /** The first words that select the CLI instead of the server. */
-    public static final Set<String> COMMANDS = Set.of("token", "root", "help", "--help");
+    public static final Set<String> COMMANDS = Set.of("token", "root", "revoke", "help", "--help");
 
     private static final Set<String> FLAGS_WITH_VALUE = Set.of("--node", "--service", "--ttl", "--out",
-            "--description", "--id", "--state-dir", "--trust-domain", "--config");
+            "--description", "--id", "--state-dir", "--trust-domain", "--config", "--serial", "--identity", "--reason",
+            "--comment");
 
     private final PrintStream out;
     private final PrintStream err;
@@ -74,7 +80,7 @@ public final class CaCli {
                 return usageError("unexpected argument " + a);
             }
         }
-        if (sub == null) {
+        if (sub == null && !args[0].equals("revoke")) {
             return usageError(args[0] + ": missing subcommand");
         }
         try {
@@ -82,6 +88,7 @@ public final class CaCli {
             return switch (args[0]) {
                 case "token" -> token(sub, opts, s);
                 case "root" -> root(sub, s);
+                case "revoke" -> sub != null ? usageError("revoke: unexpected argument " + sub) : revoke(opts, s);
                 default -> usageError("unknown command " + args[0]);
             };
         } catch (IllegalArgumentException | IllegalStateException | java.io.UncheckedIOException e) {
@@ -203,6 +210,51 @@ public final class CaCli {
         }
     }
 
+    private int revoke(Map<String, String> opts, Settings s) {
+        if (opts.containsKey("--serial") == opts.containsKey("--identity")) {
+            return usageError("revoke: exactly one of --serial or --identity");
+        }
+        RevocationReason reason = reason(opts.getOrDefault("--reason", "unspecified"));
+        String comment = opts.getOrDefault("--comment", "");
+        String by = "cli:" + System.getProperty("user.name", "?");
+        RevocationStore store = new RevocationStore(s.dir(), clock);
+        List<Revocation> added;
+        if (opts.containsKey("--serial")) {
+            added = store.revokeSerial(opts.get("--serial"), reason, comment, by);
+        } else {
+            SpiffeId id = SpiffeId.tryParse(opts.get("--identity"));
+            if (id == null) {
+                throw new IllegalArgumentException("--identity: '" + opts.get("--identity")
+                        + "' (expected: spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)");
+            }
+            added = store.revokeIdentity(id.uri(), reason, comment, by);
+        }
+        for (Revocation r : added) {
+            out.println(r.getSerialHex());
+        }
+        err.println("revoked " + added.size() + " certificate(s); every replica re-signs its CRL within its"
+                + " stateReloadInterval");
+        return 0;
+    }
+
+    /** {@code key-compromise} or {@code KEY_COMPROMISE} → the enum value. */
+    static RevocationReason reason(String text) {
+        String name = text.trim().toUpperCase(java.util.Locale.ROOT).replace('-', '_');
+        if (name.equals("UNSPECIFIED")) {
+            return RevocationReason.REVOCATION_REASON_UNSPECIFIED;
+        }
+        try {
+            RevocationReason r = RevocationReason.valueOf(name);
+            if (r != RevocationReason.UNRECOGNIZED) {
+                return r;
+            }
+        } catch (IllegalArgumentException e) {
+            // below
+        }
+        throw new IllegalArgumentException("--reason: '" + text + "' (expected: unspecified, key-compromise,"
+                + " ca-compromise, affiliation-changed, superseded, cessation-of-operation, privilege-withdrawn)");
+    }
+
     private static String describe(X509Certificate c) {
         return c == null ? "-" : CaAuthority.describe(c) + " notAfter " + c.getNotAfter().toInstant()
                 + " sha256 " + CaAuthority.fingerprint(c).substring(0, 16);
@@ -226,6 +278,7 @@ public final class CaCli {
                        java -jar ca.jar token revoke --id TOKEN_ID
                        java -jar ca.jar token list
                        java -jar ca.jar root status | prepare | activate | retire
+                       java -jar ca.jar revoke --serial HEX | --identity SPIFFE_ID [--reason key-compromise] [--comment TEXT]
                 options: --state-dir DIR, --trust-domain TD, or --config FILE (stateDir, trustDomain, root.*)""");
     }
 }

@@ -4,6 +4,7 @@ import com.google.protobuf.Value;
 import io.jmesh.ca.auth.Caller;
 import io.jmesh.ca.auth.TokenReviewer;
 import io.jmesh.ca.placement.PlacementSource;
+import io.jmesh.ca.revocation.IssuanceJournal;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.signing.CsrException;
 import io.jmesh.ca.signing.CsrValidator;
@@ -46,10 +47,12 @@ public final class CertificateIssuer {
     private final CaMetrics metrics;
     private final IssuanceAudit audit;
     private final Clock clock;
+    private final IssuanceJournal journal;
 
     public CertificateIssuer(Settings settings, TokenReviewer reviewer, PlacementSource placement,
             Supplier<CaAuthority> authority, CsrValidator validator, LeafSigner signer, CaMetrics metrics,
-            IssuanceAudit audit, Clock clock) {
+            IssuanceAudit audit, IssuanceJournal journal, Clock clock) {
+        this.journal = journal;
         this.settings = settings;
         this.reviewer = reviewer;
         this.placement = placement;
@@ -98,6 +101,7 @@ public final class CertificateIssuer {
             } catch (RuntimeException e) {
                 throw new Refusal(RefusalReason.INTERNAL, "signing failed: " + e.getMessage());
             }
+            journal.append(new IssuanceJournal.Entry(leaf.serialHex(), leaf.notAfter(), requested));
             metrics.issued(settings.trustDomain(), System.nanoTime() - arrivalNanos);
             audit.issued(decision(caller, requested, request), leaf.serialHex(), leaf.notAfter(), now);
             return IstioCertificateResponse.newBuilder().addAllCertChain(leaf.chain()).build();

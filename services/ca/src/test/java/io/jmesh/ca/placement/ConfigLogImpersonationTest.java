@@ -49,6 +49,7 @@ class ConfigLogImpersonationTest {
     static final String REVIEWS = "spiffe://cluster.local/ns/default/sa/reviews";
     static final String CONFIG_TOPIC = KafkaExtension.uniqueTopic("config");
     static final String AUDIT_TOPIC = KafkaExtension.uniqueTopic("audit");
+    static final String REVOCATION_TOPIC = KafkaExtension.uniqueTopic("revocations");
 
     @RegisterExtension
     @Order(1)
@@ -60,6 +61,7 @@ class ConfigLogImpersonationTest {
             .kafka(kafka::bootstrapServers)
             .config("placement.topic", CONFIG_TOPIC)
             .config("audit.topic", AUDIT_TOPIC)
+            .config("revocation.topic", REVOCATION_TOPIC)
             .build();
 
     static Vertx vertx;
@@ -140,6 +142,49 @@ class ConfigLogImpersonationTest {
                         assertThat(a.getReasonMessage()).contains("runs no workload");
                     });
         });
+    }
+
+    @Test
+    void revocationsArePublishedToTheCompactedTopicKeyedBySerial() throws Exception {
+        writer.put(workload("ratings-1", "ratings", "node-c")).get(30, TimeUnit.SECONDS);
+        String ratings = "spiffe://cluster.local/ns/default/sa/ratings";
+        await().atMost(Duration.ofSeconds(60)).ignoreExceptions()
+                .untilAsserted(() -> assertThat(get(ask("node-c", ratings)).getCertChainCount()).isEqualTo(2));
+        List<String> revoked = ca.bootstrap().revocations().revokeIdentity(ratings,
+                io.jmesh.proto.ca.v1.RevocationReason.KEY_COMPROMISE, "test", "test").stream()
+                .map(io.jmesh.proto.ca.v1.Revocation::getSerialHex).toList();
+        assertThat(revoked).isNotEmpty();
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+            Map<String, io.jmesh.proto.ca.v1.Revocation> bySerial = new HashMap<>();
+            for (ConsumerRecord<byte[], byte[]> r : readAll(REVOCATION_TOPIC)) {
+                io.jmesh.proto.ca.v1.Revocation rev = io.jmesh.proto.ca.v1.Revocation.parseFrom(r.value());
+                assertThat(new String(r.key(), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo(rev.getSerialHex());
+                bySerial.put(rev.getSerialHex(), rev);
+            }
+            assertThat(bySerial).containsKeys(revoked.toArray(new String[0]));
+            assertThat(bySerial.get(revoked.get(0)).getIdentity()).isEqualTo(ratings);
+            assertThat(bySerial.get(revoked.get(0)).getReason())
+                    .isEqualTo(io.jmesh.proto.ca.v1.RevocationReason.KEY_COMPROMISE);
+        });
+        var configs = kafka.admin().describeConfigs(List.of(new org.apache.kafka.common.config.ConfigResource(
+                org.apache.kafka.common.config.ConfigResource.Type.TOPIC, REVOCATION_TOPIC))).all().get(30, TimeUnit.SECONDS);
+        assertThat(configs.values().iterator().next().get("cleanup.policy").value()).isEqualTo("compact");
+    }
+
+    private static List<ConsumerRecord<byte[], byte[]>> readAll(String topic) {
+        Map<String, Object> props = new HashMap<>(kafka.consumerConfig("reader-" + System.nanoTime(),
+                ByteArrayDeserializer.class, ByteArrayDeserializer.class));
+        List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+            TopicPartition tp = new TopicPartition(topic, 0);
+            consumer.assign(List.of(tp));
+            consumer.seekToBeginning(List.of(tp));
+            long end = consumer.endOffsets(List.of(tp)).get(tp);
+            for (int i = 0; i < 40 && consumer.position(tp) < end; i++) {
+                consumer.poll(Duration.ofMillis(250)).forEach(records::add);
+            }
+        }
+        return records;
     }
 
     private static void readAudit(Map<String, List<CertificateAudit>> into) throws Exception {

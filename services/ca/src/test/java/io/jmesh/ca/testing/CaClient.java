@@ -80,7 +80,8 @@ public final class CaClient implements AutoCloseable {
         });
     }
 
-    private <Req, Resp> Future<Resp> call(ServiceMethod<Resp, Req> method, String token, Req request) {
+    /** Any unary method of the CA (e.g. {@code CaAdminGrpcClient.Revoke}) with a bearer token. */
+    public <Req, Resp> Future<Resp> call(ServiceMethod<Resp, Req> method, String token, Req request) {
         return client.request(address, method).compose(call -> {
             if (token != null) {
                 call.headers().set("authorization", "Bearer " + token);
