@@ -1,32 +1,355 @@
 package io.jmesh.ca;
 
+import io.jmesh.ca.auth.BootstrapTokens;
+import io.jmesh.ca.auth.TokenReviewEndpoint;
+import io.jmesh.ca.issuance.CaMetrics;
+import io.jmesh.ca.issuance.CertificateIssuer;
+import io.jmesh.ca.issuance.IssuanceAudit;
+import io.jmesh.ca.issuance.IstioCertificateEndpoint;
+import io.jmesh.ca.issuance.SigningPool;
+import io.jmesh.ca.placement.ConfigLogPlacement;
+import io.jmesh.ca.placement.NoPlacement;
+import io.jmesh.ca.placement.PlacementSource;
+import io.jmesh.ca.revocation.CaAdminEndpoint;
+import io.jmesh.ca.revocation.CrlSigner;
+import io.jmesh.ca.revocation.IssuanceJournal;
+import io.jmesh.ca.revocation.RevocationStore;
+import io.jmesh.ca.revocation.RevocationTopic;
+import io.jmesh.ca.revocation.Revocations;
+import io.jmesh.ca.root.AuthoritySource;
+import io.jmesh.ca.root.CaAuthority;
+import io.jmesh.ca.root.LocalRoots;
+import io.jmesh.ca.root.PluginCa;
+import io.jmesh.ca.root.StateDirectory;
+import io.jmesh.ca.root.TrustBundleState;
+import io.jmesh.ca.server.CaGrpcServer;
+import io.jmesh.ca.server.ServingCertificate;
+import io.jmesh.ca.signing.CsrValidator;
+import io.jmesh.ca.signing.LeafSigner;
+import io.jmesh.ca.trust.TrustBundleEndpoint;
+import io.jmesh.core.admin.AdminServer;
+import io.jmesh.core.admin.Readiness;
+import io.jmesh.core.kafka.EventPublisher;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** Wires ca together. */
+/**
+ * Wires ca together: the state directory and root of trust, bootstrap tokens, placement, the signing pool and the
+ * gRPC endpoints (Istio's CreateCertificate, TrustBundleService, TokenReview), and a periodic check of the state
+ * directory that picks up root rotations, plug-in CA changes and tokens written by the CLI or another replica.
+ *
+ * <p>Startup work that blocks (files, key generation) runs in {@code executeBlocking}; the event loops only serve.
+ */
 public final class CaBootstrap implements MeshService {
+
+    private static final Logger log = LoggerFactory.getLogger(CaBootstrap.class);
+
+    /**
+     * What tests (and embedding tools) may replace.
+     *
+     * @param clock the CA's clock
+     * @param placement a placement source to use instead of the one {@code placement.source} configures; null
+     *     means the configured one
+     */
+    public record Collaborators(Clock clock, PlacementSource placement) {
+        public Collaborators {
+            Objects.requireNonNull(clock, "clock");
+        }
+
+        public static Collaborators defaults() {
+            return new Collaborators(Clock.systemUTC(), null);
+        }
+    }
 
     private final CaConfig config;
     private final ServiceContext context;
+    private final Collaborators collaborators;
+    private final Clock clock;
+    private final String replica;
+    private final AtomicReference<CaAuthority> authority = new AtomicReference<>();
+    private final TrustBundleState trustBundle;
+    private final Readiness.Task authorityReady;
+    private final Readiness.Task placementReady;
+    private final Readiness.Task grpcReady;
+    private final AtomicBoolean reloading = new AtomicBoolean();
+
+    private StateDirectory state;
+    private AuthoritySource source;
+    private String sourceStamp;
+    private String failedStamp;
+    private BootstrapTokens tokens;
+    private IssuanceJournal journal;
+    private volatile Revocations revocations;
+    private volatile ServingCertificate serving;
+    private EventPublisher publisher;
+    private PlacementSource placement;
+    private SigningPool pool;
+    private IstioCertificateEndpoint certificates;
+    private TrustBundleEndpoint trustEndpoint;
+    private CaGrpcServer server;
+    private long reloadTimer = -1;
 
     public CaBootstrap(CaConfig config, ServiceContext context) {
+        this(config, context, Collaborators.defaults());
+    }
+
+    public CaBootstrap(CaConfig config, ServiceContext context, Collaborators collaborators) {
         this.config = config;
         this.context = context;
+        this.collaborators = collaborators;
+        this.clock = collaborators.clock();
+        this.replica = config.replicaName();
+        this.trustBundle = new TrustBundleState(config.trustDomain(), clock);
+        this.authorityReady = context.readiness().register("root-of-trust");
+        this.placementReady = context.readiness().register("placement");
+        this.grpcReady = context.readiness().register("grpc");
     }
 
     @Override
     public Future<Void> start() {
-        context.readiness().register("started").complete();
-        return Future.succeededFuture();
+        Vertx vertx = context.vertx();
+        return vertx.executeBlocking(() -> {
+            state = StateDirectory.open(config.stateDirPath());
+            source = config.root().plugin()
+                    ? new PluginCa(Path.of(config.root().pluginCertsDir()), state, clock)
+                    : new LocalRoots(state, config.root().organization().isEmpty() ? config.trustDomain()
+                            : config.root().organization(), config.root().validity(), clock);
+            sourceStamp = source.stamp();
+            CaAuthority ca = source.load();
+            authority.set(ca);
+            tokens = new BootstrapTokens(state, config.trustDomain(), clock);
+            journal = IssuanceJournal.open(state, replica, clock.instant());
+            publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics());
+            revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle, publisher,
+                    config.revocation().topic(), config.revocation().crlValidity(), clock);
+            serving = newServingCertificate(ca);
+            trustBundle.roots(ca.rootPems());
+            revocations.refresh();
+            log.atInfo().addKeyValue("source", ca.source()).addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
+                    .addKeyValue("roots", ca.roots().size()).log("root of trust loaded");
+            return ca;
+        }).compose(ca -> {
+            authorityReady.complete();
+            if (config.kafka().enabled()) {
+                ensureRevocationTopic();
+            }
+            placement = collaborators.placement() != null ? collaborators.placement() : newPlacement();
+            placement.ready().whenComplete((v, err) -> {
+                if (err == null) {
+                    placementReady.complete();
+                } else {
+                    log.atError().setCause(err).log("placement source failed: {}", err.getMessage());
+                }
+            });
+            CaMetrics metrics = new CaMetrics(context.metrics(), clock,
+                    () -> rootExpiry(authority.get()), () -> authority.get().signingCert().getNotAfter().toInstant());
+            IssuanceAudit audit = new IssuanceAudit(publisher, config.audit().topic(), replica, config.trustDomain());
+            CertificateIssuer issuer = new CertificateIssuer(
+                    new CertificateIssuer.Settings(config.trustDomain(), config.certificates().defaultValidity(),
+                            config.certificates().maxValidity(), config.certificates().zeroValidityMeansDefault()),
+                    tokens, placement, authority::get, new CsrValidator(config.certificates().maxCsrBytes()),
+                    new LeafSigner(config.certificates().backdate()), metrics, audit, journal, clock);
+            pool = new SigningPool("ca", config.certificates().effectiveSigningThreads(),
+                    config.certificates().maxPendingSignatures());
+            certificates = new IstioCertificateEndpoint(issuer, pool, config.grpc().maxRequestBytes());
+            trustEndpoint = new TrustBundleEndpoint(trustBundle);
+            TokenReviewEndpoint review = new TokenReviewEndpoint(tokens);
+            CaAdminEndpoint admin = new CaAdminEndpoint(vertx, tokens, revocations, tokens,
+                    () -> trustBundle.current().getVersion(), config.trustDomain());
+            return CaGrpcServer.start(vertx, config.grpc(), serving, grpc -> {
+                certificates.bind(grpc);
+                trustEndpoint.bind(grpc);
+                review.bind(grpc);
+                admin.bind(grpc);
+            });
+        }).map(s -> {
+            server = s;
+            grpcReady.complete();
+            reloadTimer = vertx.setPeriodic(config.stateReloadInterval().toMillis(), id -> reload());
+            log.atInfo().addKeyValue("port", s.port()).addKeyValue("replica", replica)
+                    .addKeyValue("trustDomain", config.trustDomain()).log("ca serving");
+            return null;
+        });
+    }
+
+    /** Creates the compacted revocation topic if missing, without delaying startup; failures are logged. */
+    private void ensureRevocationTopic() {
+        context.vertx().executeBlocking(() -> {
+            RevocationTopic.ensure(config.kafka().bootstrapServers(), config.revocation().topic(),
+                    Duration.ofSeconds(10));
+            return null;
+        }, false).onFailure(err -> log.atWarn().setCause(err).addKeyValue("topic", config.revocation().topic())
+                .log("revocation topic not ensured (create it compacted): {}", err.getMessage()));
+    }
+
+    @Override
+    public void adminRoutes(AdminServer.Builder admin) {
+        // the CRL: DER (application/pkix-crl), or PEM with ?format=pem; 503 until the CA has started
+        admin.route("/crl", req -> {
+            CrlSigner.SignedCrl crl = revocations == null ? null : revocations.crl();
+            if (crl == null) {
+                req.response().setStatusCode(503).end("crl not available yet\n");
+            } else if ("pem".equals(req.getParam("format"))) {
+                req.response().putHeader("content-type", "application/x-pem-file").end(crl.pem());
+            } else {
+                req.response().putHeader("content-type", "application/pkix-crl").end(Buffer.buffer(crl.der()));
+            }
+        });
+    }
+
+    private PlacementSource newPlacement() {
+        if (CaConfig.Placement.CONFIG_LOG.equals(config.placement().source())) {
+            return ConfigLogPlacement.start(config.kafka().bootstrapServers(), config.placement().topic(),
+                    config.trustDomain(), "ca-" + replica + "-placement", context.metrics());
+        }
+        return new NoPlacement();
+    }
+
+    private ServingCertificate newServingCertificate(CaAuthority ca) {
+        return ServingCertificate.issue(ca, config.trustDomain(), config.tls().dnsSans(), config.tls().ipSans(),
+                config.tls().servingCertValidity(), clock.instant());
+    }
+
+    private static Instant rootExpiry(CaAuthority ca) {
+        return ca == null ? null : ca.signingRoot().getNotAfter().toInstant();
+    }
+
+    /** One check of the state directory, off the event loop; skipped while the previous one still runs. */
+    private void reload() {
+        if (!reloading.compareAndSet(false, true)) {
+            return;
+        }
+        context.vertx().executeBlocking(() -> {
+            tokens.reloadIfChanged();
+            String stamp = source.stamp();
+            ServingCertificate renewed = null;
+            if (!stamp.equals(sourceStamp) && !stamp.equals(failedStamp)) {
+                try {
+                    CaAuthority ca = source.load();
+                    authority.set(ca);
+                    sourceStamp = stamp;
+                    trustBundle.roots(ca.rootPems());
+                    renewed = newServingCertificate(ca);
+                    log.atInfo().addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
+                            .addKeyValue("roots", ca.roots().size()).log("root of trust reloaded");
+                } catch (RuntimeException e) {
+                    failedStamp = stamp;
+                    log.atError().addKeyValue("source", source.describe())
+                            .log("new signing material refused, still serving the previous one: {}", e.getMessage());
+                }
+            }
+            revocations.refresh();
+            if (renewed == null && !clock.instant().isBefore(serving.renewAt())) {
+                renewed = newServingCertificate(authority.get());
+            }
+            return renewed;
+        }).compose(renewed -> {
+            if (renewed == null) {
+                return Future.succeededFuture();
+            }
+            serving = renewed;
+            return server.updateCertificate(renewed);
+        }).onComplete(ar -> {
+            reloading.set(false);
+            if (ar.failed()) {
+                log.atWarn().setCause(ar.cause()).log("state directory check failed: {}", ar.cause().getMessage());
+            }
+        });
+    }
+
+    @Override
+    public Future<Void> drain() {
+        if (certificates == null) {
+            return Future.succeededFuture();
+        }
+        certificates.drain();
+        trustEndpoint.endAll();
+        Promise<Void> done = Promise.promise();
+        awaitIdle(done);
+        return done.future();
+    }
+
+    private void awaitIdle(Promise<Void> done) {
+        if (certificates.inFlight() == 0) {
+            done.tryComplete();
+            return;
+        }
+        context.vertx().setTimer(20, id -> awaitIdle(done));
     }
 
     @Override
     public Future<Void> close() {
-        return Future.succeededFuture();
+        if (reloadTimer >= 0) {
+            context.vertx().cancelTimer(reloadTimer);
+        }
+        Future<Void> closed = server == null ? Future.succeededFuture() : server.close();
+        return closed.eventually(() -> context.vertx().executeBlocking(() -> {
+            if (pool != null) {
+                pool.close();
+            }
+            if (placement != null && collaborators.placement() == null) {
+                placement.close();
+            }
+            if (publisher != null) {
+                publisher.close();
+            }
+            if (journal != null) {
+                journal.close();
+            }
+            return null;
+        })).mapEmpty();
     }
 
     CaConfig config() {
         return config;
+    }
+
+    /** The port the gRPC listener obtained (useful with port 0). */
+    public int grpcPort() {
+        return server.port();
+    }
+
+    /** The signing material in use. */
+    public CaAuthority authority() {
+        return authority.get();
+    }
+
+    public BootstrapTokens tokens() {
+        return tokens;
+    }
+
+    public TrustBundleState trustBundle() {
+        return trustBundle;
+    }
+
+    public Revocations revocations() {
+        return revocations;
+    }
+
+    public StateDirectory stateDirectory() {
+        return state;
+    }
+
+    /** Checks the state directory now instead of at the next interval (tests, CLI-driven changes). */
+    public Future<Void> reloadNow() {
+        Promise<Void> p = Promise.promise();
+        context.vertx().runOnContext(v -> {
+            reload();
+            p.complete();
+        });
+        return p.future();
     }
 }

@@ -1,0 +1,65 @@
+package io.jmesh.ca.auth;
+
+import com.google.protobuf.Timestamp;
+import io.jmesh.ca.issuance.BearerToken;
+import io.jmesh.proto.ca.v1.TokenReviewGrpcService;
+import io.jmesh.proto.ca.v1.TokenReviewRequest;
+import io.jmesh.proto.ca.v1.TokenReviewResponse;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerRequest;
+
+/**
+ * {@code jmesh.ca.v1.TokenReview/Review}: lets control-plane services (policy) authenticate ztunnels with the
+ * tokens the CA minted. The reviewing service must itself present a valid service token (a node may not probe
+ * other nodes' tokens). An invalid reviewed token is a normal answer ({@code authenticated = false}).
+ *
+ * <p>Reviews are in-memory lookups and one SHA-256: cheap enough for the event loop.
+ */
+public final class TokenReviewEndpoint {
+
+    private final TokenReviewer reviewer;
+
+    public TokenReviewEndpoint(TokenReviewer reviewer) {
+        this.reviewer = reviewer;
+    }
+
+    public void bind(GrpcServer server) {
+        server.callHandler(TokenReviewGrpcService.Review, this::handle);
+    }
+
+    private void handle(GrpcServerRequest<TokenReviewRequest, TokenReviewResponse> call) {
+        String callerToken = BearerToken.from(call.headers().get("authorization"));
+        call.handler(request -> {
+            TokenReviewer.Review self = reviewer.review(callerToken);
+            if (!self.authenticated()) {
+                call.response().status(GrpcStatus.UNAUTHENTICATED).statusMessage("authentication failed: "
+                        + self.error() + " (expected: metadata 'authorization: Bearer <service token>')").end();
+                return;
+            }
+            if (self.caller().isNode()) {
+                call.response().status(GrpcStatus.PERMISSION_DENIED).statusMessage(self.caller().describe()
+                        + " may not review tokens (expected: a control-plane service token)").end();
+                return;
+            }
+            call.response().end(answer(reviewer.review(request.getToken())));
+        });
+    }
+
+    static TokenReviewResponse answer(TokenReviewer.Review r) {
+        if (!r.authenticated()) {
+            return TokenReviewResponse.newBuilder().setAuthenticated(false).setError(r.error()).build();
+        }
+        Caller c = r.caller();
+        TokenReviewResponse.Builder b = TokenReviewResponse.newBuilder().setAuthenticated(true)
+                .setIdentity(c.identity().uri()).setTokenId(c.tokenId());
+        if (c.node() != null) {
+            b.setNode(c.node());
+        }
+        if (c.expiresAt() != null) {
+            b.setExpiresAt(Timestamp.newBuilder().setSeconds(c.expiresAt().getEpochSecond())
+                    .setNanos(c.expiresAt().getNano()));
+        }
+        return b.build();
+    }
+}

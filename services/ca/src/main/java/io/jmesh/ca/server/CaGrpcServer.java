@@ -1,0 +1,115 @@
+package io.jmesh.ca.server;
+
+import io.jmesh.ca.CaConfig;
+import io.jmesh.core.tls.TlsPolicy;
+import io.netty.handler.ssl.SslProvider;
+import io.vertx.core.AbstractVerticle;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.Http2Settings;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.JdkSSLEngineOptions;
+import io.vertx.core.net.OpenSSLEngineOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.ServerSSLOptions;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerOptions;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+
+/**
+ * The CA's gRPC listener: TLS 1.3 only, AES-GCM suites, ALPN {@code h2} ({@link TlsPolicy}), one HTTP server per
+ * event loop on the same port, each with its own {@link GrpcServer} to which {@code services} binds the
+ * endpoints. No client certificate is asked for: callers authenticate with bearer tokens.
+ *
+ * <p>The serving certificate can be replaced while running ({@link #updateCertificate}); existing connections
+ * keep theirs.
+ */
+public final class CaGrpcServer {
+
+    private final Vertx vertx;
+    private final List<String> deployments;
+    private final List<HttpServer> servers;
+    private final int port;
+
+    private CaGrpcServer(Vertx vertx, List<String> deployments, List<HttpServer> servers, int port) {
+        this.vertx = vertx;
+        this.deployments = deployments;
+        this.servers = servers;
+        this.port = port;
+    }
+
+    /**
+     * Starts {@code grpc.effectiveEventLoops()} servers in one deployment, so Vert.x shares one listening socket
+     * among their event loops (also with port 0: the instances share the ephemeral port).
+     */
+    public static Future<CaGrpcServer> start(Vertx vertx, CaConfig.Grpc config, ServingCertificate cert,
+            Consumer<GrpcServer> services) {
+        List<HttpServer> servers = new CopyOnWriteArrayList<>();
+        return vertx.deployVerticle(() -> new AbstractVerticle() {
+            @Override
+            public void start(Promise<Void> started) {
+                GrpcServer grpc = GrpcServer.server(vertx,
+                        new GrpcServerOptions().setMaxMessageSize(config.maxRequestBytes()));
+                services.accept(grpc);
+                vertx.createHttpServer(options(config, config.port(), cert)).requestHandler(grpc).listen()
+                        .onSuccess(s -> {
+                            servers.add(s);
+                            started.complete();
+                        })
+                        .onFailure(started::fail);
+            }
+        }, new DeploymentOptions().setInstances(config.effectiveEventLoops()))
+                .map(id -> new CaGrpcServer(vertx, List.of(id), servers, servers.get(0).actualPort()));
+    }
+
+    static HttpServerOptions options(CaConfig.Grpc config, int port, ServingCertificate cert) {
+        HttpServerOptions o = new HttpServerOptions().setHost(config.host()).setPort(port)
+                .setSsl(true).setUseAlpn(true)
+                .setKeyCertOptions(keyCert(cert))
+                .setEnabledSecureTransportProtocols(new HashSet<>(TlsPolicy.PROTOCOLS))
+                .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(config.maxConcurrentStreams()))
+                .setSslEngineOptions(TlsPolicy.provider() == SslProvider.OPENSSL ? new OpenSSLEngineOptions()
+                        : new JdkSSLEngineOptions());
+        TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
+        return o;
+    }
+
+    private static PemKeyCertOptions keyCert(ServingCertificate cert) {
+        return new PemKeyCertOptions().addKeyValue(Buffer.buffer(cert.keyPem()))
+                .addCertValue(Buffer.buffer(cert.chainPem()));
+    }
+
+    /** The port every instance listens on. */
+    public int port() {
+        return port;
+    }
+
+    /** Serves {@code cert} to new connections. */
+    public Future<Void> updateCertificate(ServingCertificate cert) {
+        List<Future<Boolean>> updates = new ArrayList<>();
+        for (HttpServer s : servers) {
+            ServerSSLOptions ssl = new ServerSSLOptions().setKeyCertOptions(keyCert(cert))
+                    .setEnabledSecureTransportProtocols(Set.copyOf(TlsPolicy.PROTOCOLS))
+                    .setUseAlpn(true);
+            TlsPolicy.CIPHER_SUITES.forEach(ssl::addEnabledCipherSuite);
+            updates.add(s.updateSSLOptions(ssl, true));
+        }
+        return Future.all(updates).mapEmpty();
+    }
+
+    /** Closes every listener (open connections included). */
+    public Future<Void> close() {
+        List<Future<Void>> undeploys = new ArrayList<>();
+        deployments.forEach(d -> undeploys.add(vertx.undeploy(d)));
+        return Future.join(undeploys).mapEmpty();
+    }
+}

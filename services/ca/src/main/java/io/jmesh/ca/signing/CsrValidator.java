@@ -1,0 +1,190 @@
+package io.jmesh.ca.signing;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.tls.Pem;
+import java.io.IOException;
+import java.math.BigInteger;
+import java.util.Set;
+import org.bouncycastle.asn1.ASN1ObjectIdentifier;
+import org.bouncycastle.asn1.ASN1Primitive;
+import org.bouncycastle.asn1.pkcs.Attribute;
+import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
+import org.bouncycastle.asn1.sec.SECObjectIdentifiers;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.Extensions;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
+import org.bouncycastle.asn1.x9.X9ObjectIdentifiers;
+import org.bouncycastle.operator.ContentVerifierProvider;
+import org.bouncycastle.operator.OperatorCreationException;
+import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+import org.bouncycastle.pkcs.PKCSException;
+
+/**
+ * Checks a PEM certificate signing request before anything is signed: size, PEM type, signature, key (ECDSA P-256
+ * or P-384, or RSA of at least 2048 bits), signature algorithm (SHA-2 family) and subject alternative names
+ * (exactly one URI, a SPIFFE id; no DNS names, IP addresses or e-mail addresses).
+ *
+ * <p>Stateless and thread-safe. CPU-bound (signature verification): call it off event loops.
+ */
+public final class CsrValidator {
+
+    private static final int MIN_RSA_BITS = 2048;
+    private static final int MAX_RSA_BITS = 8192;
+
+    private static final Set<ASN1ObjectIdentifier> SIGNATURE_ALGORITHMS = Set.of(
+            X9ObjectIdentifiers.ecdsa_with_SHA256, X9ObjectIdentifiers.ecdsa_with_SHA384,
+            X9ObjectIdentifiers.ecdsa_with_SHA512, PKCSObjectIdentifiers.sha256WithRSAEncryption,
+            PKCSObjectIdentifiers.sha384WithRSAEncryption, PKCSObjectIdentifiers.sha512WithRSAEncryption);
+
+    private final int maxCsrBytes;
+    private final JcaContentVerifierProviderBuilder verifiers =
+            new JcaContentVerifierProviderBuilder().setProvider(Crypto.PROVIDER);
+
+    /** @param maxCsrBytes the largest PEM text accepted, in characters */
+    public CsrValidator(int maxCsrBytes) {
+        this.maxCsrBytes = maxCsrBytes;
+    }
+
+    /**
+     * Validates {@code pem}.
+     *
+     * @throws CsrException naming the first problem found
+     */
+    public ValidatedCsr validate(String pem) throws CsrException {
+        if (pem == null || pem.isEmpty()) {
+            throw new CsrException(CsrException.Problem.MALFORMED, "csr: empty (expected: a PEM CERTIFICATE REQUEST)");
+        }
+        if (pem.length() > maxCsrBytes) {
+            throw new CsrException(CsrException.Problem.TOO_LARGE,
+                    "csr: " + pem.length() + " bytes (expected: <= " + maxCsrBytes + ")");
+        }
+        PKCS10CertificationRequest csr;
+        try {
+            csr = Pem.csr(pem);
+        } catch (IllegalArgumentException e) {
+            throw new CsrException(CsrException.Problem.MALFORMED, "csr: " + e.getMessage());
+        }
+        SubjectPublicKeyInfo spki = csr.getSubjectPublicKeyInfo();
+        ValidatedCsr.KeyType keyType = keyType(spki);
+        ASN1ObjectIdentifier sigAlg = csr.getSignatureAlgorithm().getAlgorithm();
+        if (!SIGNATURE_ALGORITHMS.contains(sigAlg)) {
+            throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: signature algorithm " + sigAlg
+                    + " (expected: ECDSA or RSA with SHA-256, SHA-384 or SHA-512)");
+        }
+        verifySignature(csr, spki);
+        SpiffeId identity = identity(csr);
+        return new ValidatedCsr(spki, keyType, identity);
+    }
+
+    private void verifySignature(PKCS10CertificationRequest csr, SubjectPublicKeyInfo spki) throws CsrException {
+        boolean valid;
+        try {
+            ContentVerifierProvider verifier = verifiers.build(spki);
+            valid = csr.isSignatureValid(verifier);
+        } catch (OperatorCreationException | PKCSException | RuntimeException e) {
+            throw new CsrException(CsrException.Problem.MALFORMED,
+                    "csr: signature cannot be checked: " + e.getMessage());
+        }
+        if (!valid) {
+            throw new CsrException(CsrException.Problem.MALFORMED,
+                    "csr: signature does not verify with the request's own public key");
+        }
+    }
+
+    static ValidatedCsr.KeyType keyType(SubjectPublicKeyInfo spki) throws CsrException {
+        ASN1ObjectIdentifier alg = spki.getAlgorithm().getAlgorithm();
+        if (X9ObjectIdentifiers.id_ecPublicKey.equals(alg)) {
+            ASN1Primitive params = spki.getAlgorithm().getParameters() == null ? null
+                    : spki.getAlgorithm().getParameters().toASN1Primitive();
+            if (SECObjectIdentifiers.secp256r1.equals(params)) {
+                return ValidatedCsr.KeyType.EC_P256;
+            }
+            if (SECObjectIdentifiers.secp384r1.equals(params)) {
+                return ValidatedCsr.KeyType.EC_P384;
+            }
+            throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: ECDSA key on curve " + params
+                    + " (expected: P-256 or P-384 as a named curve)");
+        }
+        if (PKCSObjectIdentifiers.rsaEncryption.equals(alg)) {
+            int bits;
+            try {
+                org.bouncycastle.asn1.pkcs.RSAPublicKey rsa =
+                        org.bouncycastle.asn1.pkcs.RSAPublicKey.getInstance(spki.parsePublicKey());
+                BigInteger modulus = rsa.getModulus();
+                bits = modulus.bitLength();
+            } catch (IOException | RuntimeException e) {
+                throw new CsrException(CsrException.Problem.MALFORMED, "csr: RSA key undecodable: " + e.getMessage());
+            }
+            if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+                throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: RSA key of " + bits
+                        + " bits (expected: " + MIN_RSA_BITS + ".." + MAX_RSA_BITS + ")");
+            }
+            return ValidatedCsr.KeyType.RSA;
+        }
+        throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: key algorithm " + alg
+                + " (expected: ECDSA P-256/P-384 or RSA >= 2048)");
+    }
+
+    private static SpiffeId identity(PKCS10CertificationRequest csr) throws CsrException {
+        GeneralNames sans = null;
+        for (Attribute attr : csr.getAttributes(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest)) {
+            if (attr.getAttrValues().size() == 0) {
+                continue;
+            }
+            Extensions exts;
+            try {
+                exts = Extensions.getInstance(attr.getAttrValues().getObjectAt(0));
+            } catch (RuntimeException e) {
+                throw new CsrException(CsrException.Problem.MALFORMED,
+                        "csr: extension request undecodable: " + e.getMessage());
+            }
+            GeneralNames g = GeneralNames.fromExtensions(exts, Extension.subjectAlternativeName);
+            if (g != null) {
+                if (sans != null) {
+                    throw new CsrException(CsrException.Problem.INVALID_SAN,
+                            "csr: subjectAltName requested twice (expected: one extension with one URI)");
+                }
+                sans = g;
+            }
+        }
+        if (sans == null || sans.getNames().length == 0) {
+            throw new CsrException(CsrException.Problem.INVALID_SAN,
+                    "csr: no subjectAltName (expected: exactly one URI SAN, the SPIFFE id)");
+        }
+        String uri = null;
+        int uris = 0;
+        for (GeneralName n : sans.getNames()) {
+            if (n.getTagNo() != GeneralName.uniformResourceIdentifier) {
+                throw new CsrException(CsrException.Problem.INVALID_SAN, "csr: subjectAltName has a "
+                        + sanKind(n.getTagNo()) + " '" + n.getName() + "' (expected: exactly one URI SAN, no others)");
+            }
+            uris++;
+            uri = n.getName().toString();
+        }
+        if (uris != 1) {
+            throw new CsrException(CsrException.Problem.INVALID_SAN, "csr: " + uris
+                    + " URI SANs (expected: exactly one, the SPIFFE id)");
+        }
+        SpiffeId id = SpiffeId.tryParse(uri);
+        if (id == null) {
+            throw new CsrException(CsrException.Problem.INVALID_SAN, "csr: URI SAN '" + uri
+                    + "' (expected: spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)");
+        }
+        return id;
+    }
+
+    private static String sanKind(int tag) {
+        return switch (tag) {
+            case GeneralName.dNSName -> "DNS name";
+            case GeneralName.iPAddress -> "IP address";
+            case GeneralName.rfc822Name -> "e-mail address";
+            case GeneralName.directoryName -> "directory name";
+            case GeneralName.otherName -> "otherName";
+            case GeneralName.registeredID -> "registered id";
+            default -> "name of type " + tag;
+        };
+    }
+}
