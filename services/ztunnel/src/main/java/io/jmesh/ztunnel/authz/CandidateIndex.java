@@ -8,8 +8,9 @@ import java.util.Set;
 
 /**
  * Policies of one action in one scope, indexed so that a check only evaluates those that could match: a policy
- * whose every rule requires one of a set of exact principals (or peer namespaces) is filed under each of them;
- * the rest are always evaluated. Immutable.
+ * whose every rule requires one of a set of exact principals is filed under each of them; failing that, one of a
+ * set of exact peer namespaces; failing that, one of a set of destination ports; the rest are always evaluated.
+ * Immutable.
  */
 final class CandidateIndex {
 
@@ -19,11 +20,13 @@ final class CandidateIndex {
 
     private final Map<String, CompiledPolicy[]> byPrincipal;
     private final Map<String, CompiledPolicy[]> byNamespace;
+    private final Map<Integer, CompiledPolicy[]> byPort;
     private final CompiledPolicy[] others;
 
     CandidateIndex(List<CompiledPolicy> policies) {
         Map<String, List<CompiledPolicy>> principals = new HashMap<>();
         Map<String, List<CompiledPolicy>> namespaces = new HashMap<>();
+        Map<Integer, List<CompiledPolicy>> ports = new HashMap<>();
         List<CompiledPolicy> rest = new ArrayList<>();
         for (CompiledPolicy p : policies) {
             if (p.neverMatches()) {
@@ -39,10 +42,16 @@ final class CandidateIndex {
                 required.forEach(v -> namespaces.computeIfAbsent(v, k -> new ArrayList<>()).add(p));
                 continue;
             }
+            required = p.requiredPorts();
+            if (required != null) {
+                required.forEach(v -> ports.computeIfAbsent(Integer.valueOf(v), k -> new ArrayList<>()).add(p));
+                continue;
+            }
             rest.add(p);
         }
         this.byPrincipal = freeze(principals);
         this.byNamespace = freeze(namespaces);
+        this.byPort = freeze(ports);
         this.others = rest.toArray(NONE);
     }
 
@@ -55,6 +64,9 @@ final class CandidateIndex {
         }
         if (p.namespace() != null && !byNamespace.isEmpty()
                 && (hit = first(byNamespace.get(p.namespace()), p)) != null) {
+            return hit;
+        }
+        if (!byPort.isEmpty() && (hit = first(byPort.get(p.destinationPort()), p)) != null) {
             return hit;
         }
         return first(others, p);
@@ -72,8 +84,8 @@ final class CandidateIndex {
         return null;
     }
 
-    private static Map<String, CompiledPolicy[]> freeze(Map<String, List<CompiledPolicy>> in) {
-        Map<String, CompiledPolicy[]> out = new HashMap<>(in.size() * 2);
+    private static <K> Map<K, CompiledPolicy[]> freeze(Map<K, List<CompiledPolicy>> in) {
+        Map<K, CompiledPolicy[]> out = new HashMap<>(in.size() * 2);
         in.forEach((k, v) -> out.put(k, v.toArray(NONE)));
         return Map.copyOf(out);
     }

@@ -98,6 +98,11 @@ final class CompiledMatch {
         return requiredExact(namespaces);
     }
 
+    /** The destination ports this match requires, or null when any port can match. */
+    int[] requiredPorts() {
+        return ports.length == 0 ? null : ports;
+    }
+
     private static String[] requiredExact(StringMatcher[] matchers) {
         if (matchers.length == 0) {
             return null;

@@ -126,15 +126,22 @@ final class CompiledPolicy {
      * without one of a known set (used to index policies by principal).
      */
     Set<String> requiredPrincipals() {
-        return required(true);
+        return required(Key.PRINCIPAL);
     }
 
     /** Like {@link #requiredPrincipals()} for the peer namespace. */
     Set<String> requiredNamespaces() {
-        return required(false);
+        return required(Key.NAMESPACE);
     }
 
-    private Set<String> required(boolean principals) {
+    /** Like {@link #requiredPrincipals()} for the destination port (as strings, for one index shape). */
+    Set<String> requiredPorts() {
+        return required(Key.PORT);
+    }
+
+    private enum Key { PRINCIPAL, NAMESPACE, PORT }
+
+    private Set<String> required(Key key) {
         if (rules.length == 0) {
             return null;
         }
@@ -148,7 +155,11 @@ final class CompiledPolicy {
                 }
                 Set<String> forClause = new LinkedHashSet<>();
                 for (CompiledMatch m : clause) {
-                    String[] values = principals ? m.requiredPrincipals() : m.requiredNamespaces();
+                    String[] values = switch (key) {
+                        case PRINCIPAL -> m.requiredPrincipals();
+                        case NAMESPACE -> m.requiredNamespaces();
+                        case PORT -> portStrings(m.requiredPorts());
+                    };
                     if (values == null) {
                         forClause = null;
                         break;
@@ -166,6 +177,17 @@ final class CompiledPolicy {
             all.addAll(forRule);
         }
         return all;
+    }
+
+    private static String[] portStrings(int[] ports) {
+        if (ports == null) {
+            return null;
+        }
+        String[] out = new String[ports.length];
+        for (int i = 0; i < ports.length; i++) {
+            out[i] = Integer.toString(ports[i]);
+        }
+        return out;
     }
 
     @Override

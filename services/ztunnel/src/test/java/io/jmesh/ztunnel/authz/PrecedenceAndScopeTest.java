@@ -191,6 +191,21 @@ class PrecedenceAndScopeTest {
                 .isEqualTo("default/prefix");
     }
 
+    @Test
+    void portIndexedDeniesAreFoundOnlyOnTheirPorts() {
+        authz.replaceAll(List.of(
+                policy("default", "deny-9000-plaintext", Scope.NAMESPACE, Action.DENY,
+                        Match.newBuilder().addDestinationPorts(9000).addNotPrincipals(presence()).build()),
+                policy("default", "deny-9001-9002", Scope.NAMESPACE, Action.DENY,
+                        List.of(Rule.newBuilder().addClauses(Clause.newBuilder()
+                                .addMatches(Match.newBuilder().addDestinationPorts(9001))
+                                .addMatches(Match.newBuilder().addDestinationPorts(9002))).build()))));
+        assertThat(authz.check(conn(null, 9000)).policy()).isEqualTo("default/deny-9000-plaintext");
+        assertThat(authz.check(conn(SLEEP, 9000)).allowed()).isTrue();
+        assertThat(authz.check(conn(SLEEP, 9002)).policy()).isEqualTo("default/deny-9001-9002");
+        assertThat(authz.check(conn(null, 80)).allowed()).isTrue();
+    }
+
     static Authorization named(String name) {
         return policy("default", name, Scope.NAMESPACE, Action.DENY, sa(name));
     }
