@@ -1,29 +1,182 @@
 package io.jmesh.policy;
 
+import io.jmesh.core.configlog.ConfigLog;
+import io.jmesh.core.configlog.ConfigLogWriter;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
+import io.jmesh.policy.admin.ConfigAdminService;
+import io.jmesh.policy.auth.GrpcTls;
+import io.jmesh.policy.auth.NodeAuthenticator;
+import io.jmesh.policy.auth.TokenReviewAuthenticator;
+import io.jmesh.policy.registry.PolicyRegistry;
+import io.jmesh.policy.resource.ManifestReader;
+import io.jmesh.policy.source.ConfigApplier;
+import io.jmesh.policy.source.ConfigSource;
+import io.jmesh.policy.source.DirectorySource;
+import io.jmesh.policy.state.MeshSettings;
+import io.jmesh.policy.state.MeshState;
+import io.jmesh.policy.xds.AdsMetrics;
+import io.jmesh.policy.xds.DeltaAdsServer;
 import io.vertx.core.Future;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.server.GrpcServer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.HashSet;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** Wires policy together. */
+/**
+ * Wires policy together: the config log (writer + materializing registry), the sources (manifest directory,
+ * ConfigAdmin API), and delta ADS for ztunnels, on one gRPC/TLS port. Ready once the log has been replayed.
+ */
 public final class PolicyBootstrap implements MeshService {
+
+    private static final Logger log = LoggerFactory.getLogger(PolicyBootstrap.class);
 
     private final PolicyConfig config;
     private final ServiceContext context;
+    private final Function<GrpcClient, NodeAuthenticator> authenticatorFactory;
+    private ConfigLogWriter writer;
+    private PolicyRegistry registry;
+    private HttpServer server;
+    private GrpcClient reviewClient;
+    private ConfigSource directory;
+    private DeltaAdsServer ads;
+    private AdsMetrics adsMetrics;
+    private ConfigApplier applier;
 
     public PolicyBootstrap(PolicyConfig config, ServiceContext context) {
+        this(config, context, null);
+    }
+
+    /** For embedding: {@code authenticatorFactory} null uses the configured TokenReview. */
+    PolicyBootstrap(PolicyConfig config, ServiceContext context,
+            Function<GrpcClient, NodeAuthenticator> authenticatorFactory) {
         this.config = config;
         this.context = context;
+        this.authenticatorFactory = authenticatorFactory;
     }
 
     @Override
     public Future<Void> start() {
-        context.readiness().register("started").complete();
-        return Future.succeededFuture();
+        var ready = context.readiness().register("config-log-replayed");
+        var vertx = context.vertx();
+        return vertx.executeBlocking(() -> {
+            PolicyConfig.Kafka k = config.kafka();
+            if (ConfigLog.TOPIC.equals(k.topic())) {
+                ConfigLog.ensureTopic(k.bootstrapServers(), k.replicationFactor(), java.time.Duration.ofSeconds(30));
+            }
+            writer = new ConfigLogWriter(k.bootstrapServers(), k.topic(), "policy-writer");
+            PolicyConfig.Mesh m = config.mesh();
+            registry = PolicyRegistry.start(k.bootstrapServers(), k.topic(), "policy",
+                    new MeshSettings(m.rootNamespace(), m.trustDomain(), m.clusterId(), m.domainSuffix()),
+                    context.metrics());
+            applier = new ConfigApplier(new ManifestReader(m.rootNamespace()), writer, registry::snapshot,
+                    context.metrics(), Clock.systemUTC());
+            return null;
+        }).compose(v -> startServer()).onSuccess(v -> registry.ready().whenComplete((state, err) -> {
+            if (err != null) {
+                log.atError().setCause(err).log("config log replay failed");
+                return;
+            }
+            ready.complete();
+            log.atInfo().addKeyValue("addresses", state.addresses().size())
+                    .addKeyValue("authorizations", state.authorizations().size()).log("config log replayed");
+            if (!config.manifests().dir().isBlank()) {
+                directory = new DirectorySource(Path.of(config.manifests().dir()), config.manifests().pollInterval());
+                directory.start(applier);
+            }
+        }));
+    }
+
+    private Future<Void> startServer() {
+        var vertx = context.vertx();
+        return vertx.executeBlocking(() -> {
+            PolicyConfig.Xds x = config.xds();
+            String cert = read(x.certFile(), "xds.certFile");
+            String key = read(x.keyFile(), "xds.keyFile");
+            NodeAuthenticator authenticator;
+            if (authenticatorFactory != null) {
+                authenticator = authenticatorFactory.apply(null);
+            } else {
+                PolicyConfig.TokenReview t = config.tokenReview();
+                reviewClient = GrpcClient.client(vertx, GrpcTls.client(read(t.caFile(), "tokenReview.caFile")));
+                String token = t.tokenFile().isBlank() ? null : read(t.tokenFile(), "tokenReview.tokenFile").trim();
+                authenticator = new TokenReviewAuthenticator(reviewClient,
+                        SocketAddress.inetSocketAddress(t.port(), t.host()), token, t.timeout());
+            }
+            return new ServerParts(cert, key, authenticator);
+        }).compose(parts -> {
+            NodeAuthenticator authenticator = parts.authenticator();
+            adsMetrics = new AdsMetrics(context.metrics());
+            ads = new DeltaAdsServer(vertx, authenticator, adsMetrics, MeshState.EMPTY,
+                    config.xds().maxResourcesPerResponse());
+            registry.onState(ads::publish);
+            ads.publish(registry.state());
+            GrpcServer grpc = GrpcServer.server(vertx);
+            ads.bind(grpc);
+            new ConfigAdminService(vertx, authenticator, new HashSet<>(config.configAdmin().adminIdentities()),
+                    applier).bind(grpc);
+            return vertx.createHttpServer(GrpcTls.server(config.xds().host(), config.xds().port(), parts.cert(),
+                    parts.key()))
+                    .requestHandler(grpc).listen();
+        }).map(s -> {
+            server = s;
+            log.atInfo().addKeyValue("port", s.actualPort()).log("discovery and config admin listening");
+            return null;
+        });
+    }
+
+    private record ServerParts(String cert, String key, NodeAuthenticator authenticator) {}
+
+    private static String read(String file, String key) throws java.io.IOException {
+        if (file == null || file.isBlank()) {
+            throw new IllegalArgumentException(key + ": empty (expected: a PEM file)");
+        }
+        return Files.readString(Path.of(file));
+    }
+
+    /** The bound discovery port (tests). */
+    int port() {
+        return server.actualPort();
+    }
+
+    PolicyRegistry registry() {
+        return registry;
+    }
+
+    AdsMetrics adsMetrics() {
+        return adsMetrics;
+    }
+
+    DeltaAdsServer ads() {
+        return ads;
     }
 
     @Override
     public Future<Void> close() {
-        return Future.succeededFuture();
+        if (directory != null) {
+            directory.close();
+        }
+        Future<Void> stopped = server == null ? Future.succeededFuture() : server.close();
+        return stopped.eventually(() -> context.vertx().executeBlocking(() -> {
+            if (registry != null) {
+                registry.close();
+            }
+            if (writer != null) {
+                writer.close();
+            }
+            return null;
+        })).mapEmpty();
+    }
+
+    io.prometheus.metrics.model.registry.PrometheusRegistry metricsForTest() {
+        return context.metrics();
     }
 
     PolicyConfig config() {

@@ -3,6 +3,46 @@ package io.jmesh.policy;
 import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import java.time.Duration;
+import java.util.List;
 
-/** Configuration of policy; defaults in {@code policy-defaults.yaml}. */
-public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig admin) implements ServiceConfig {}
+/**
+ * Configuration of policy; defaults (and what every key means) in {@code policy-defaults.yaml}.
+ */
+public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig admin, Mesh mesh, Kafka kafka,
+        Xds xds, TokenReview tokenReview, ConfigAdmin configAdmin, Manifests manifests) implements ServiceConfig {
+
+    /** Mesh-wide facts. */
+    public record Mesh(String rootNamespace, String trustDomain, String clusterId, String domainSuffix) {}
+
+    /** The config log. */
+    public record Kafka(String bootstrapServers, String topic, short replicationFactor) {
+        public Kafka {
+            if (bootstrapServers == null || bootstrapServers.isBlank()) {
+                throw new IllegalArgumentException("bootstrapServers: empty (expected: host:port[,host:port])");
+            }
+        }
+    }
+
+    /** The discovery (and config admin) gRPC server. */
+    public record Xds(String host, int port, String certFile, String keyFile, int maxResourcesPerResponse) {
+        public Xds {
+            if (maxResourcesPerResponse < 1) {
+                throw new IllegalArgumentException("maxResourcesPerResponse: " + maxResourcesPerResponse
+                        + " (expected: >= 1)");
+            }
+        }
+    }
+
+    /** Where bearer tokens are reviewed (the CA's TokenReview). */
+    public record TokenReview(String host, int port, String caFile, String tokenFile, Duration timeout) {}
+
+    /** Who may call ConfigAdmin. */
+    public record ConfigAdmin(List<String> adminIdentities) {
+        public ConfigAdmin {
+            adminIdentities = adminIdentities == null ? List.of() : List.copyOf(adminIdentities);
+        }
+    }
+
+    /** The manifest directory source. */
+    public record Manifests(String dir, Duration pollInterval) {}
+}

@@ -20,4 +20,18 @@ public interface AuthorizationStore {
 
     /** Registers a listener called after each snapshot swap (e.g. to re-check open inbound connections). */
     void onChange(Runnable listener);
+
+    /**
+     * Why {@code authorization} cannot be enforced (e.g. {@code "rules[0].clauses[1].matches[0].source_ips[0].address:
+     * 5 bytes (expected: 4 for IPv4 or 16 for IPv6)"}), or null when it can. Discovery uses this to NACK a bad
+     * resource alone; stores skip such resources.
+     */
+    static String problem(Authorization authorization) {
+        try {
+            CompiledPolicy.compile(authorization);
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+    }
 }

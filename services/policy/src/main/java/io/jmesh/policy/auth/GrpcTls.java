@@ -1,0 +1,44 @@
+package io.jmesh.policy.auth;
+
+import io.jmesh.core.tls.TlsPolicy;
+import io.netty.handler.ssl.SslProvider;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.JdkSSLEngineOptions;
+import io.vertx.core.net.OpenSSLEngineOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.PemTrustOptions;
+import java.util.HashSet;
+
+/** gRPC over TLS 1.3 with ALPN h2, the mesh's {@link TlsPolicy}, for servers and clients of this service. */
+public final class GrpcTls {
+
+    private GrpcTls() {}
+
+    /** Server options presenting {@code certChainPem}/{@code keyPem}. */
+    public static HttpServerOptions server(String host, int port, String certChainPem, String keyPem) {
+        HttpServerOptions o = new HttpServerOptions().setHost(host).setPort(port).setSsl(true).setUseAlpn(true)
+                .setAlpnVersions(java.util.List.of(HttpVersion.HTTP_2))
+                .setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(certChainPem))
+                        .setKeyValue(Buffer.buffer(keyPem)))
+                .setEnabledSecureTransportProtocols(new HashSet<>(TlsPolicy.PROTOCOLS));
+        TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
+        o.setSslEngineOptions(TlsPolicy.provider() == SslProvider.OPENSSL ? new OpenSSLEngineOptions()
+                : new JdkSSLEngineOptions());
+        return o;
+    }
+
+    /** Client options that trust {@code rootsPem} and verify the server's name. */
+    public static HttpClientOptions client(String rootsPem) {
+        HttpClientOptions o = new HttpClientOptions().setSsl(true).setUseAlpn(true)
+                .setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false).setVerifyHost(true)
+                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(rootsPem)))
+                .setEnabledSecureTransportProtocols(new HashSet<>(TlsPolicy.PROTOCOLS));
+        TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
+        o.setSslEngineOptions(TlsPolicy.provider() == SslProvider.OPENSSL ? new OpenSSLEngineOptions()
+                : new JdkSSLEngineOptions());
+        return o;
+    }
+}

@@ -1,0 +1,279 @@
+package io.jmesh.policy.resource;
+
+import io.jmesh.proto.config.v1.AuthorizationPolicySpec;
+import io.jmesh.proto.config.v1.Condition;
+import io.jmesh.proto.config.v1.Operation;
+import io.jmesh.proto.config.v1.PolicyTargetReference;
+import io.jmesh.proto.config.v1.Rule;
+import io.jmesh.proto.config.v1.Source;
+import io.jmesh.proto.config.v1.WorkloadSelector;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * {@code AuthorizationPolicy} (security.istio.io/v1) spec, validated as Istio does: selector and targetRefs are
+ * exclusive, a provider only with CUSTOM (and CUSTOM needs one), {@code from} needs a non-empty {@code source},
+ * {@code to} a non-empty {@code operation}, {@code when} a known key and values; {@code *} only at the start or
+ * end of a value; ip blocks are IPs or CIDRs; ports are numbers.
+ */
+final class AuthorizationPolicyReader {
+
+    private static final Pattern HEADER_KEY = Pattern.compile("request\\.headers\\[[^\\]]+\\]");
+    private static final Pattern CLAIM_KEY = Pattern.compile("request\\.auth\\.claims\\[[^\\]]+\\](\\[[^\\]]+\\])*");
+    private static final List<String> PLAIN_KEYS = List.of("source.ip", "remote.ip", "source.namespace",
+            "source.principal", "source.serviceAccount", "request.auth.principal", "request.auth.audiences",
+            "request.auth.presenter", "destination.ip", "destination.port", "connection.sni");
+
+    private AuthorizationPolicyReader() {}
+
+    static AuthorizationPolicySpec read(Obj spec) {
+        Problems p = spec.problems();
+        AuthorizationPolicySpec.Builder b = AuthorizationPolicySpec.newBuilder();
+        Obj selector = spec.object("selector");
+        if (selector != null) {
+            Map<String, String> labels = selector.stringMap("matchLabels");
+            Names.labels(labels, selector.at("matchLabels"), p);
+            selector.finish();
+            b.setSelector(WorkloadSelector.newBuilder().putAllMatchLabels(labels));
+        }
+        if (spec.has("targetRef")) {
+            Obj ref = spec.object("targetRef");
+            if (ref != null) {
+                b.addTargetRefs(targetRef(ref));
+            }
+        }
+        for (Obj.Item item : spec.list("targetRefs")) {
+            Obj ref = item.obj(p);
+            if (ref != null) {
+                b.addTargetRefs(targetRef(ref));
+            }
+        }
+        if (selector != null && b.getTargetRefsCount() > 0) {
+            p.error(spec.at("targetRefs"), "only one of selector or targetRefs can be set");
+        }
+
+        String action = spec.string("action");
+        action = action == null ? "ALLOW" : action;
+        switch (action) {
+            case "ALLOW" -> b.setAction(AuthorizationPolicySpec.Action.ALLOW);
+            case "DENY" -> b.setAction(AuthorizationPolicySpec.Action.DENY);
+            case "AUDIT" -> b.setAction(AuthorizationPolicySpec.Action.AUDIT);
+            case "CUSTOM" -> b.setAction(AuthorizationPolicySpec.Action.CUSTOM);
+            default -> p.error(spec.at("action"), "'" + action + "' (expected: ALLOW, DENY, AUDIT or CUSTOM)");
+        }
+        Obj provider = spec.object("provider");
+        if (provider != null) {
+            String name = provider.requiredString("name");
+            provider.finish();
+            if (name != null) {
+                b.setProvider(AuthorizationPolicySpec.ExtensionProvider.newBuilder().setName(name));
+            }
+            if (!"CUSTOM".equals(action)) {
+                p.error(spec.at("provider"), "only allowed with action CUSTOM");
+            }
+        } else if ("CUSTOM".equals(action)) {
+            p.error(spec.at("provider"), "required with action CUSTOM");
+        }
+
+        for (Obj.Item item : spec.list("rules")) {
+            Obj rule = item.obj(p);
+            if (rule != null) {
+                b.addRules(rule(rule, action));
+            }
+        }
+        if ("AUDIT".equals(action) || "CUSTOM".equals(action)) {
+            if (b.getRulesCount() == 0) {
+                p.error(spec.at("rules"), "required with action " + action);
+            }
+        }
+        spec.finish();
+        return b.build();
+    }
+
+    private static PolicyTargetReference targetRef(Obj ref) {
+        PolicyTargetReference.Builder b = PolicyTargetReference.newBuilder();
+        String group = ref.string("group");
+        String kind = ref.requiredString("kind");
+        String name = ref.requiredString("name");
+        String ns = ref.string("namespace");
+        ref.finish();
+        if (group != null) {
+            b.setGroup(group);
+        }
+        if (kind != null) {
+            b.setKind(kind);
+        }
+        if (name != null) {
+            b.setName(name);
+        }
+        if (ns != null) {
+            b.setNamespace(ns);
+        }
+        return b.build();
+    }
+
+    private static Rule rule(Obj rule, String action) {
+        Problems p = rule.problems();
+        Rule.Builder b = Rule.newBuilder();
+        for (Obj.Item item : rule.list("from")) {
+            Obj from = item.obj(p);
+            if (from == null) {
+                continue;
+            }
+            Obj source = from.object("source");
+            if (source == null && !from.has("source")) {
+                p.error(from.at("source"), "required");
+            }
+            from.finish();
+            if (source != null) {
+                b.addFrom(Rule.From.newBuilder().setSource(source(source)));
+            }
+        }
+        for (Obj.Item item : rule.list("to")) {
+            Obj to = item.obj(p);
+            if (to == null) {
+                continue;
+            }
+            Obj op = to.object("operation");
+            if (op == null && !to.has("operation")) {
+                p.error(to.at("operation"), "required");
+            }
+            to.finish();
+            if (op != null) {
+                b.addTo(Rule.To.newBuilder().setOperation(operation(op)));
+            }
+        }
+        for (Obj.Item item : rule.list("when")) {
+            Obj when = item.obj(p);
+            if (when != null) {
+                b.addWhen(condition(when));
+            }
+        }
+        rule.finish();
+        return b.build();
+    }
+
+    private static Source source(Obj s) {
+        Problems p = s.problems();
+        Source.Builder b = Source.newBuilder()
+                .addAllPrincipals(values(s, "principals"))
+                .addAllRequestPrincipals(values(s, "requestPrincipals"))
+                .addAllNamespaces(values(s, "namespaces"))
+                .addAllIpBlocks(cidrs(s, "ipBlocks"))
+                .addAllNotPrincipals(values(s, "notPrincipals"))
+                .addAllNotRequestPrincipals(values(s, "notRequestPrincipals"))
+                .addAllNotNamespaces(values(s, "notNamespaces"))
+                .addAllNotIpBlocks(cidrs(s, "notIpBlocks"))
+                .addAllRemoteIpBlocks(cidrs(s, "remoteIpBlocks"))
+                .addAllNotRemoteIpBlocks(cidrs(s, "notRemoteIpBlocks"));
+        if (s.has("serviceAccounts") || s.has("notServiceAccounts")) {
+            p.error(s.at(s.has("serviceAccounts") ? "serviceAccounts" : "notServiceAccounts"),
+                    "not supported (use principals)");
+        }
+        s.finish();
+        Source built = b.build();
+        if (built.equals(Source.getDefaultInstance()) && !p.hasErrors()) {
+            p.error(s.path(), "must not be empty (set at least one field)");
+        }
+        return built;
+    }
+
+    private static Operation operation(Obj o) {
+        Problems p = o.problems();
+        Operation.Builder b = Operation.newBuilder()
+                .addAllHosts(values(o, "hosts"))
+                .addAllPorts(ports(o, "ports"))
+                .addAllMethods(values(o, "methods"))
+                .addAllPaths(values(o, "paths"))
+                .addAllNotHosts(values(o, "notHosts"))
+                .addAllNotPorts(ports(o, "notPorts"))
+                .addAllNotMethods(values(o, "notMethods"))
+                .addAllNotPaths(values(o, "notPaths"));
+        o.finish();
+        Operation built = b.build();
+        if (built.equals(Operation.getDefaultInstance()) && !p.hasErrors()) {
+            p.error(o.path(), "must not be empty (set at least one field)");
+        }
+        return built;
+    }
+
+    private static Condition condition(Obj w) {
+        Problems p = w.problems();
+        String key = w.requiredString("key");
+        List<String> values = w.strings("values");
+        List<String> notValues = w.strings("notValues");
+        w.finish();
+        Condition.Builder b = Condition.newBuilder().addAllValues(values).addAllNotValues(notValues);
+        if (key == null) {
+            return b.build();
+        }
+        b.setKey(key);
+        if (!PLAIN_KEYS.contains(key) && !HEADER_KEY.matcher(key).matches() && !CLAIM_KEY.matcher(key).matches()
+                && !key.startsWith("experimental.envoy.filters.")) {
+            p.error(w.at("key"), "unknown attribute '" + key + "'");
+        }
+        if (values.isEmpty() && notValues.isEmpty()) {
+            p.error(w.path(), "at least one of values or notValues must be set");
+        }
+        for (String list : List.of("values", "notValues")) {
+            List<String> vs = list.equals("values") ? values : notValues;
+            for (int i = 0; i < vs.size(); i++) {
+                String at = w.at(list) + "[" + i + "]";
+                switch (key) {
+                    case "source.ip", "remote.ip", "destination.ip" -> Names.cidr(vs.get(i), at, p);
+                    case "destination.port" -> port(vs.get(i), at, p);
+                    default -> wildcard(vs.get(i), at, p);
+                }
+            }
+        }
+        return b.build();
+    }
+
+    private static List<String> values(Obj o, String key) {
+        List<String> vs = o.strings(key);
+        for (int i = 0; i < vs.size(); i++) {
+            wildcard(vs.get(i), o.at(key) + "[" + i + "]", o.problems());
+        }
+        return vs;
+    }
+
+    private static void wildcard(String v, String path, Problems p) {
+        if (v.isEmpty()) {
+            p.error(path, "must not be empty");
+        } else if (v.length() > 1 && v.substring(1, v.length() - 1).contains("*")) {
+            p.error(path, "'" + v + "': '*' is only allowed at the start or the end");
+        } else if (v.length() > 1 && v.startsWith("*") && v.endsWith("*")) {
+            p.error(path, "'" + v + "': '*' is only allowed at the start or the end, not both");
+        }
+    }
+
+    private static List<String> cidrs(Obj o, String key) {
+        List<String> vs = o.strings(key);
+        for (int i = 0; i < vs.size(); i++) {
+            Names.cidr(vs.get(i), o.at(key) + "[" + i + "]", o.problems());
+        }
+        return vs;
+    }
+
+    private static List<String> ports(Obj o, String key) {
+        List<String> out = new java.util.ArrayList<>();
+        for (Obj.Item item : o.list(key)) {
+            String v = item.node().isValueNode() ? item.node().asText() : null;
+            if (v == null) {
+                o.problems().error(item.path(), "expected a port, got " + Obj.kind(item.node()));
+            } else if (port(v, item.path(), o.problems())) {
+                out.add(v);
+            }
+        }
+        return out;
+    }
+
+    private static boolean port(String v, String path, Problems p) {
+        if (!v.matches("[0-9]{1,5}") || Integer.parseInt(v) > 65535) {
+            p.error(path, "'" + v + "' is not a port number (expected: 0-65535)");
+            return false;
+        }
+        return true;
+    }
+}

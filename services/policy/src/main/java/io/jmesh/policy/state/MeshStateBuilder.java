@@ -1,0 +1,416 @@
+package io.jmesh.policy.state;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Empty;
+import com.google.protobuf.UInt32Value;
+import io.jmesh.core.configlog.ConfigKey;
+import io.jmesh.core.configlog.ConfigSnapshot;
+import io.jmesh.policy.translate.AuthorizationTranslator;
+import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
+import io.jmesh.proto.config.v1.PeerAuthenticationSpec.Mode;
+import io.jmesh.proto.config.v1.ServicePort;
+import io.jmesh.proto.config.v1.WorkloadEntrySpec;
+import io.jmesh.proto.istio.security.Action;
+import io.jmesh.proto.istio.security.Authorization;
+import io.jmesh.proto.istio.security.Clause;
+import io.jmesh.proto.istio.security.Match;
+import io.jmesh.proto.istio.security.Rule;
+import io.jmesh.proto.istio.security.Scope;
+import io.jmesh.proto.istio.security.StringMatch;
+import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.AppProtocol;
+import io.jmesh.proto.istio.workload.GatewayAddress;
+import io.jmesh.proto.istio.workload.Locality;
+import io.jmesh.proto.istio.workload.NamespacedHostname;
+import io.jmesh.proto.istio.workload.NetworkAddress;
+import io.jmesh.proto.istio.workload.Port;
+import io.jmesh.proto.istio.workload.PortList;
+import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.TunnelProtocol;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.proto.istio.workload.WorkloadStatus;
+import io.jmesh.proto.istio.workload.WorkloadType;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+
+/**
+ * Computes a {@link MeshState} from a config-log snapshot, as istiod computes ztunnel's view:
+ *
+ * <ul>
+ *   <li>a {@code WorkloadEntry} becomes a {@code Workload} (uid {@code <cluster>/networking.istio.io/WorkloadEntry/
+ *       <ns>/<name>}), listing the services that select it (target ports resolved, named ones through the
+ *       entry's ports) and the selector-based policies that select it;
+ *   <li>a {@code Service} becomes a {@code Service} named {@code <ns>/<hostname>};
+ *   <li>an {@code AuthorizationPolicy} becomes an {@code Authorization} ({@link AuthorizationTranslator});
+ *   <li>{@code PeerAuthentication}: each workload's effective mode is its own selector policy, else its
+ *       namespace's, else the mesh's (root namespace), else PERMISSIVE (DISABLE counts as PERMISSIVE). A STRICT
+ *       workload lists {@code <root>/istio_converted_static_strict} (DENY where {@code not_principals: presence});
+ *       a selector policy with port-level modes becomes {@code <ns>/converted_peer_authentication_<name>}, the same
+ *       DENY limited to (or excluding) those ports, listed instead.
+ * </ul>
+ *
+ * <p>Labels used for selection are a WorkloadEntry's {@code spec.labels}, as Istio does. A record whose content
+ * cannot be translated (it bypassed validation) is skipped and reported; the rest is unaffected.
+ */
+public final class MeshStateBuilder {
+
+    public static final String STATIC_STRICT = "istio_converted_static_strict";
+    static final String CONVERTED_PREFIX = "converted_peer_authentication_";
+    private static final String USE_WAYPOINT = "istio.io/use-waypoint";
+    private static final String USE_WAYPOINT_NAMESPACE = "istio.io/use-waypoint-namespace";
+    private static final String DATAPLANE_MODE = "istio.io/dataplane-mode";
+
+    private final MeshSettings settings;
+
+    public MeshStateBuilder(MeshSettings settings) {
+        this.settings = settings;
+    }
+
+    /** Builds the state; {@code onSkipped} hears about each record that could not be used. */
+    public MeshState build(ConfigSnapshot snapshot, Consumer<MeshState.Skipped> onSkipped) {
+        List<MeshState.Skipped> skipped = new ArrayList<>();
+        Consumer<MeshState.Skipped> skip = s -> {
+            skipped.add(s);
+            onSkipped.accept(s);
+        };
+        Map<String, ConfigRecord> namespaces = new HashMap<>();
+        for (ConfigRecord r : snapshot.ofKind("Namespace")) {
+            namespaces.put(r.getMetadata().getName(), r);
+        }
+        Map<String, List<ConfigRecord>> servicesByNs = byNamespace(snapshot.ofKind("Service"));
+        Map<String, List<ConfigRecord>> selectorPoliciesByNs = new HashMap<>();
+        TreeMap<String, Resource> authorizations = new TreeMap<>();
+
+        for (ConfigRecord r : snapshot.ofKind("AuthorizationPolicy")) {
+            try {
+                Authorization a = AuthorizationTranslator.translate(r, settings.rootNamespace()).authorization();
+                if (a == null) {
+                    continue;
+                }
+                String key = a.getNamespace() + "/" + a.getName();
+                authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, a));
+                if (a.getScope() == Scope.WORKLOAD_SELECTOR) {
+                    selectorPoliciesByNs.computeIfAbsent(a.getNamespace(), n -> new ArrayList<>()).add(r);
+                }
+            } catch (RuntimeException e) {
+                skip.accept(new MeshState.Skipped(ConfigKey.of(r).toString(), "untranslatable: " + e.getMessage()));
+            }
+        }
+
+        PeerAuthentications peerAuth = new PeerAuthentications(snapshot.ofKind("PeerAuthentication"));
+        TreeMap<String, Resource> addresses = new TreeMap<>();
+        Map<String, Set<String>> nodeNamespaces = new HashMap<>();
+        Map<String, Set<String>> nodeKeys = new HashMap<>();
+        boolean staticStrictUsed = false;
+
+        for (ConfigRecord r : snapshot.ofKind("WorkloadEntry")) {
+            try {
+                WorkloadEntrySpec spec = r.getWorkloadEntry();
+                String ns = r.getMetadata().getNamespace();
+                List<String> keys = new ArrayList<>();
+                for (String rootOrOwn : ns.equals(settings.rootNamespace()) ? List.of(ns)
+                        : List.of(ns, settings.rootNamespace())) {
+                    for (ConfigRecord p : selectorPoliciesByNs.getOrDefault(rootOrOwn, List.of())) {
+                        if (selects(p.getAuthorizationPolicy().getSelector().getMatchLabelsMap(), spec.getLabelsMap())) {
+                            keys.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
+                        }
+                    }
+                }
+                String peerKey = peerAuth.policyKeyFor(ns, spec.getLabelsMap(), settings.rootNamespace());
+                if (peerKey != null) {
+                    keys.add(peerKey);
+                    staticStrictUsed |= peerKey.endsWith("/" + STATIC_STRICT);
+                }
+                Workload w = workload(r, namespaces.get(ns), servicesByNs.getOrDefault(ns, List.of()), keys);
+                addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
+                        Address.newBuilder().setWorkload(w).build()));
+                if (!spec.getNode().isEmpty()) {
+                    nodeNamespaces.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).add(ns);
+                    nodeKeys.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).addAll(keys);
+                }
+            } catch (RuntimeException e) {
+                skip.accept(new MeshState.Skipped(ConfigKey.of(r).toString(), "untranslatable: " + e.getMessage()));
+            }
+        }
+        for (List<ConfigRecord> list : servicesByNs.values()) {
+            for (ConfigRecord r : list) {
+                try {
+                    Service s = service(r, namespaces.get(r.getMetadata().getNamespace()));
+                    String name = s.getNamespace() + "/" + s.getHostname();
+                    addresses.put(name, Resource.of(name, TypeUrls.ADDRESS, Address.newBuilder().setService(s).build()));
+                } catch (RuntimeException e) {
+                    skip.accept(new MeshState.Skipped(ConfigKey.of(r).toString(), "untranslatable: "
+                            + e.getMessage()));
+                }
+            }
+        }
+        if (staticStrictUsed) {
+            Authorization strict = strictDeny(settings.rootNamespace(), STATIC_STRICT, List.of(), List.of());
+            String key = settings.rootNamespace() + "/" + STATIC_STRICT;
+            authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, strict));
+        }
+        peerAuth.converted().forEach((key, a) ->
+                authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, a)));
+
+        Map<String, MeshState.NodeScope> nodes = new HashMap<>();
+        nodeNamespaces.forEach((node, nss) -> nodes.put(node,
+                new MeshState.NodeScope(Set.copyOf(nss), Set.copyOf(nodeKeys.getOrDefault(node, Set.of())))));
+        return new MeshState(addresses, authorizations, nodes, skipped, snapshot.offsets());
+    }
+
+    private static Map<String, List<ConfigRecord>> byNamespace(List<ConfigRecord> records) {
+        Map<String, List<ConfigRecord>> out = new HashMap<>();
+        for (ConfigRecord r : records) {
+            out.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
+        }
+        return out;
+    }
+
+    static boolean selects(Map<String, String> selector, Map<String, String> labels) {
+        if (selector.isEmpty()) {
+            return false;
+        }
+        for (Map.Entry<String, String> e : selector.entrySet()) {
+            if (!e.getValue().equals(labels.get(e.getKey()))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private Workload workload(ConfigRecord r, ConfigRecord namespace, List<ConfigRecord> services,
+            List<String> policyKeys) {
+        WorkloadEntrySpec spec = r.getWorkloadEntry();
+        String ns = r.getMetadata().getNamespace();
+        String name = r.getMetadata().getName();
+        Map<String, String> labels = spec.getLabelsMap();
+        Workload.Builder w = Workload.newBuilder()
+                .setUid(settings.clusterId() + "/networking.istio.io/WorkloadEntry/" + ns + "/" + name)
+                .setName(name).setNamespace(ns)
+                .addAddresses(ByteString.copyFrom(ip(spec.getAddress())))
+                .setNetwork(spec.getNetwork())
+                .setTrustDomain(settings.trustDomain())
+                .setServiceAccount(spec.getServiceAccount().isEmpty() ? "default" : spec.getServiceAccount())
+                .setNode(spec.getNode())
+                .setCanonicalName(firstNonEmpty(labels.get("service.istio.io/canonical-name"),
+                        labels.get("app.kubernetes.io/name"), labels.get("app"), name))
+                .setCanonicalRevision(firstNonEmpty(labels.get("service.istio.io/canonical-revision"),
+                        labels.get("app.kubernetes.io/version"), labels.get("version"), "latest"))
+                .setWorkloadType(WorkloadType.POD)
+                .setWorkloadName(name)
+                .setClusterId(settings.clusterId())
+                .setStatus(spec.getHealth() == WorkloadEntrySpec.Health.UNHEALTHY ? WorkloadStatus.UNHEALTHY
+                        : WorkloadStatus.HEALTHY)
+                .addAllAuthorizationPolicies(policyKeys);
+        if (ambient(labels, r, namespace)) {
+            w.setTunnelProtocol(TunnelProtocol.HBONE);
+        }
+        if (spec.getWeight() > 0) {
+            w.setCapacity(UInt32Value.of(spec.getWeight()));
+        }
+        if (!spec.getLocality().isEmpty()) {
+            String[] parts = spec.getLocality().split("/", -1);
+            w.setLocality(Locality.newBuilder().setRegion(parts[0]).setZone(parts.length > 1 ? parts[1] : "")
+                    .setSubzone(parts.length > 2 ? parts[2] : ""));
+        }
+        GatewayAddress waypoint = waypoint(labels, r.getMetadata().getLabelsMap(), Map.of(), ns);
+        if (waypoint != null) {
+            w.setWaypoint(waypoint);
+        }
+        for (ConfigRecord s : services) {
+            if (!selects(s.getService().getSelectorMap(), labels)) {
+                continue;
+            }
+            PortList.Builder ports = PortList.newBuilder();
+            for (ServicePort p : s.getService().getPortsList()) {
+                int target = switch (p.getTargetPortCase()) {
+                    case TARGET_PORT_NUMBER -> p.getTargetPortNumber();
+                    case TARGET_PORT_NAME -> spec.getPortsMap().getOrDefault(p.getTargetPortName(), 0);
+                    case TARGETPORT_NOT_SET -> p.getPort();
+                };
+                if (target == 0) {
+                    continue; // a named port this workload does not declare: not reachable through it
+                }
+                ports.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(target)
+                        .setAppProtocol(appProtocol(p.getAppProtocol())));
+            }
+            w.putServices(s.getMetadata().getNamespace() + "/" + hostname(s), ports.build());
+        }
+        return w.build();
+    }
+
+    private static boolean ambient(Map<String, String> labels, ConfigRecord r, ConfigRecord namespace) {
+        String own = firstNonEmpty(labels.get(DATAPLANE_MODE), r.getMetadata().getLabelsMap().get(DATAPLANE_MODE), "");
+        if (!own.isEmpty()) {
+            return "ambient".equals(own);
+        }
+        return namespace != null && "ambient".equals(namespace.getMetadata().getLabelsMap().get(DATAPLANE_MODE));
+    }
+
+    private Service service(ConfigRecord r, ConfigRecord namespace) {
+        var spec = r.getService();
+        String ns = r.getMetadata().getNamespace();
+        Service.Builder s = Service.newBuilder().setName(r.getMetadata().getName()).setNamespace(ns)
+                .setHostname(hostname(r));
+        for (String vip : spec.getClusterIpsList()) {
+            s.addAddresses(NetworkAddress.newBuilder().setAddress(ByteString.copyFrom(ip(vip))));
+        }
+        for (ServicePort p : spec.getPortsList()) {
+            int target = switch (p.getTargetPortCase()) {
+                case TARGET_PORT_NUMBER -> p.getTargetPortNumber();
+                case TARGET_PORT_NAME -> 0; // resolved per endpoint
+                case TARGETPORT_NOT_SET -> p.getPort();
+            };
+            s.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(target)
+                    .setAppProtocol(appProtocol(p.getAppProtocol())));
+        }
+        GatewayAddress waypoint = waypoint(r.getMetadata().getLabelsMap(), Map.of(),
+                namespace == null ? Map.of() : namespace.getMetadata().getLabelsMap(), ns);
+        if (waypoint != null) {
+            s.setWaypoint(waypoint);
+        }
+        return s.build();
+    }
+
+    private String hostname(ConfigRecord service) {
+        String h = service.getService().getHostname();
+        return h.isEmpty() ? service.getMetadata().getName() + "." + service.getMetadata().getNamespace() + ".svc."
+                + settings.domainSuffix() : h;
+    }
+
+    /** {@code istio.io/use-waypoint} on the object (first map that has it), else on its namespace; "none" opts out. */
+    private GatewayAddress waypoint(Map<String, String> labels, Map<String, String> metaLabels,
+            Map<String, String> namespaceLabels, String ns) {
+        Map<String, String> source = labels.containsKey(USE_WAYPOINT) ? labels
+                : metaLabels.containsKey(USE_WAYPOINT) ? metaLabels
+                : namespaceLabels.containsKey(USE_WAYPOINT) ? namespaceLabels : null;
+        if (source == null || "none".equals(source.get(USE_WAYPOINT))) {
+            return null;
+        }
+        String wpNs = firstNonEmpty(source.get(USE_WAYPOINT_NAMESPACE), ns);
+        String host = source.get(USE_WAYPOINT) + "." + wpNs + ".svc." + settings.domainSuffix();
+        return GatewayAddress.newBuilder().setHostname(NamespacedHostname.newBuilder().setNamespace(wpNs)
+                .setHostname(host)).setHboneMtlsPort(15008).build();
+    }
+
+    private static AppProtocol appProtocol(String p) {
+        return switch (p.toLowerCase(java.util.Locale.ROOT)) {
+            case "http", "http1", "http/1.1" -> AppProtocol.HTTP11;
+            case "http2", "kubernetes.io/h2c" -> AppProtocol.HTTP2;
+            case "grpc" -> AppProtocol.GRPC;
+            default -> AppProtocol.UNKNOWN;
+        };
+    }
+
+    private static byte[] ip(String literal) {
+        if (literal.isEmpty() || !(literal.contains(":") || literal.matches("[0-9.]+"))) {
+            throw new IllegalArgumentException("'" + literal + "' is not an IP address");
+        }
+        try {
+            return InetAddress.getByName(literal).getAddress();
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException("'" + literal + "' is not an IP address", e);
+        }
+    }
+
+    private static String firstNonEmpty(String... values) {
+        for (String v : values) {
+            if (v != null && !v.isEmpty()) {
+                return v;
+            }
+        }
+        return "";
+    }
+
+    static Authorization strictDeny(String ns, String name, List<Integer> onlyPorts, List<Integer> exceptPorts) {
+        Match.Builder m = Match.newBuilder()
+                .addNotPrincipals(StringMatch.newBuilder().setPresence(Empty.getDefaultInstance()))
+                .addAllDestinationPorts(onlyPorts).addAllNotDestinationPorts(exceptPorts);
+        return Authorization.newBuilder().setName(name).setNamespace(ns).setScope(Scope.WORKLOAD_SELECTOR)
+                .setAction(Action.DENY)
+                .addRules(Rule.newBuilder().addClauses(Clause.newBuilder().addMatches(m))).build();
+    }
+
+    /** PeerAuthentication resolution: effective mode per workload, and the converted policies it needs. */
+    private final class PeerAuthentications {
+        private final ConfigRecord mesh;
+        private final Map<String, ConfigRecord> namespaceWide = new HashMap<>();
+        private final Map<String, List<ConfigRecord>> selectors = new HashMap<>();
+        private final TreeMap<String, Authorization> converted = new TreeMap<>();
+
+        PeerAuthentications(List<ConfigRecord> all) {
+            ConfigRecord meshWide = null;
+            // records come sorted by namespace/name, so "first" is deterministic across replicas
+            for (ConfigRecord r : all) {
+                String ns = r.getMetadata().getNamespace();
+                PeerAuthenticationSpec spec = r.getPeerAuthentication();
+                if (spec.getSelector().getMatchLabelsCount() > 0) {
+                    selectors.computeIfAbsent(ns, n -> new ArrayList<>()).add(r);
+                } else if (ns.equals(settings.rootNamespace())) {
+                    meshWide = meshWide == null ? r : meshWide;
+                } else {
+                    namespaceWide.putIfAbsent(ns, r);
+                }
+            }
+            this.mesh = meshWide;
+        }
+
+        /** The converted policy key the workload must list, or null when nothing is enforced (PERMISSIVE). */
+        String policyKeyFor(String ns, Map<String, String> labels, String root) {
+            ConfigRecord own = null;
+            for (ConfigRecord r : selectors.getOrDefault(ns, List.of())) {
+                if (selects(r.getPeerAuthentication().getSelector().getMatchLabelsMap(), labels)) {
+                    own = r;
+                    break;
+                }
+            }
+            Mode inherited = effective(mode(namespaceWide.get(ns)), mode(mesh));
+            Mode base = own == null ? inherited : effective(mode(own), inherited);
+            if (own == null || own.getPeerAuthentication().getPortLevelMtlsCount() == 0) {
+                return base == Mode.STRICT ? root + "/" + STATIC_STRICT : null;
+            }
+            List<Integer> only = new ArrayList<>();
+            List<Integer> except = new ArrayList<>();
+            new TreeMap<>(own.getPeerAuthentication().getPortLevelMtlsMap()).forEach((port, m) -> {
+                boolean strict = m.getMode() == Mode.STRICT;
+                if (base == Mode.STRICT && !strict) {
+                    except.add(port);
+                } else if (base != Mode.STRICT && strict) {
+                    only.add(port);
+                }
+            });
+            if (base != Mode.STRICT && only.isEmpty()) {
+                return null;
+            }
+            String name = CONVERTED_PREFIX + own.getMetadata().getName();
+            String key = ns + "/" + name;
+            converted.computeIfAbsent(key, k -> strictDeny(ns, name, only, except));
+            return key;
+        }
+
+        Map<String, Authorization> converted() {
+            return converted;
+        }
+
+        private Mode mode(ConfigRecord r) {
+            if (r == null) {
+                return Mode.UNSET;
+            }
+            Mode m = r.getPeerAuthentication().getMtls().getMode();
+            return m == Mode.DISABLE ? Mode.PERMISSIVE : m;
+        }
+
+        private Mode effective(Mode own, Mode parent) {
+            Mode m = own == Mode.UNSET ? parent : own;
+            return m == Mode.UNSET ? Mode.PERMISSIVE : m;
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package io.jmesh.policy.xds;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/** Discovery metrics, and a hook for whoever needs to know when a node acknowledged (tests, benchmarks). */
+public final class AdsMetrics {
+
+    /** Hears every ACK and NACK. Called on the stream's event loop: must not block. */
+    @FunctionalInterface
+    public interface AckListener {
+        void acked(String node, String typeUrl, String nonce, boolean accepted);
+    }
+
+    private final Counter responses;
+    private final Counter resources;
+    private final Counter acks;
+    private final Counter nacks;
+    private final Counter refused;
+    final Gauge streams;
+    private final List<AckListener> listeners = new CopyOnWriteArrayList<>();
+
+    public AdsMetrics(PrometheusRegistry registry) {
+        responses = Counter.builder().name("policy_xds_responses_total").help("Delta responses sent")
+                .labelNames("type_url").register(registry);
+        resources = Counter.builder().name("policy_xds_resources_total")
+                .help("Resources sent (op=update) or removed (op=remove)").labelNames("type_url", "op")
+                .register(registry);
+        acks = Counter.builder().name("policy_xds_acks_total").help("Responses acknowledged")
+                .labelNames("type_url").register(registry);
+        nacks = Counter.builder().name("policy_xds_nacks_total")
+                .help("Responses a ztunnel rejected (some resources not applied)").labelNames("type_url")
+                .register(registry);
+        refused = Counter.builder().name("policy_xds_streams_refused_total")
+                .help("Discovery streams refused").labelNames("reason").register(registry);
+        streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
+    }
+
+    public void onAck(AckListener listener) {
+        listeners.add(listener);
+    }
+
+    void pushed(String type, int updated, int removed) {
+        responses.labelValues(type).inc();
+        resources.labelValues(type, "update").inc(updated);
+        resources.labelValues(type, "remove").inc(removed);
+    }
+
+    void ack(String type) {
+        acks.labelValues(type).inc();
+    }
+
+    void nack(String type) {
+        nacks.labelValues(type).inc();
+    }
+
+    void refused(String reason) {
+        refused.labelValues(reason).inc();
+    }
+
+    void acked(String node, String type, String nonce, boolean accepted) {
+        for (AckListener l : listeners) {
+            l.acked(node, type, nonce, accepted);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+package io.jmesh.policy.xds;
+
+import io.jmesh.policy.auth.Caller;
+import io.jmesh.policy.auth.NodeAuthenticator;
+import io.jmesh.policy.state.MeshState;
+import io.jmesh.proto.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpcService;
+import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerRequest;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Delta ADS ({@code envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources}) for ztunnels:
+ * {@code istio.workload.Address} and {@code istio.security.Authorization}.
+ *
+ * <p>Every stream is authenticated first: its bearer token is reviewed ({@link NodeAuthenticator}) and the stream
+ * serves the node the token was minted for; a request whose node metadata names another node is refused.
+ * {@link #publish} hands a new immutable {@link MeshState} to every stream on its own event loop; each stream
+ * computes its diff there.
+ */
+public final class DeltaAdsServer {
+
+    private static final Logger log = LoggerFactory.getLogger(DeltaAdsServer.class);
+
+    private final Vertx vertx;
+    private final NodeAuthenticator authenticator;
+    private final AdsMetrics metrics;
+    private final int maxResourcesPerResponse;
+    private final Set<AdsStream> streams = ConcurrentHashMap.newKeySet();
+    private volatile MeshState latest;
+
+    public DeltaAdsServer(Vertx vertx, NodeAuthenticator authenticator, AdsMetrics metrics, MeshState initial,
+            int maxResourcesPerResponse) {
+        this.vertx = vertx;
+        this.authenticator = authenticator;
+        this.metrics = metrics;
+        this.latest = initial;
+        this.maxResourcesPerResponse = maxResourcesPerResponse;
+    }
+
+    /** Registers the ADS method on {@code grpc}. */
+    public void bind(GrpcServer grpc) {
+        grpc.callHandler(AggregatedDiscoveryServiceGrpcService.DeltaAggregatedResources, this::onStream);
+    }
+
+    /** Pushes {@code state} to every stream; callable from any thread. */
+    public void publish(MeshState state) {
+        latest = state;
+        for (AdsStream s : streams) {
+            // read `latest` when the task runs, so a burst of states collapses into the newest
+            s.context().runOnContext(v -> s.onState(latest));
+        }
+    }
+
+    public int streamCount() {
+        return streams.size();
+    }
+
+    private void onStream(GrpcServerRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call) {
+        Context ctx = vertx.getOrCreateContext();
+        call.pause();
+        authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {
+            if (ar.failed()) {
+                boolean refusedToken = ar.cause() instanceof NodeAuthenticator.Unauthenticated;
+                metrics.refused(refusedToken ? "unauthenticated" : "review_failed");
+                log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
+                        .log("discovery stream refused: {}", ar.cause().getMessage());
+                call.response().status(refusedToken ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.UNAVAILABLE)
+                        .statusMessage(refusedToken ? "authentication failed: " + ar.cause().getMessage()
+                                : "token review unavailable").end();
+                return;
+            }
+            start(call, ctx, ar.result());
+        }));
+    }
+
+    private void start(GrpcServerRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call, Context ctx,
+            Caller caller) {
+        if (caller.node().isEmpty()) {
+            metrics.refused("not_a_node");
+            call.response().status(GrpcStatus.PERMISSION_DENIED)
+                    .statusMessage("token of " + caller.identity() + " is not a node token").end();
+            return;
+        }
+        AdsStream stream = new AdsStream(ctx, call.response(), caller.node(), latest, metrics,
+                maxResourcesPerResponse);
+        streams.add(stream);
+        stream.onState(latest); // a state published while this stream was being set up
+        metrics.streams.inc();
+        log.atInfo().addKeyValue("node", caller.node()).log("discovery stream opened");
+        Runnable closed = () -> {
+            if (streams.remove(stream)) {
+                metrics.streams.dec();
+                stream.close();
+                log.atInfo().addKeyValue("node", caller.node()).log("discovery stream closed");
+            }
+        };
+        boolean[] refused = {false};
+        call.handler(req -> {
+            if (refused[0]) {
+                return;
+            }
+            String claimed = claimedNode(req);
+            if (claimed != null && !claimed.equals(caller.node())) {
+                refused[0] = true;
+                metrics.refused("node_mismatch");
+                closed.run();
+                call.response().status(GrpcStatus.PERMISSION_DENIED).statusMessage("node metadata NODE_NAME '"
+                        + claimed + "' does not match the authenticated node '" + caller.node() + "'").end();
+                return;
+            }
+            stream.onRequest(req);
+        });
+        call.endHandler(v -> {
+            closed.run();
+            call.response().end();
+        });
+        call.exceptionHandler(e -> closed.run());
+        call.response().exceptionHandler(e -> closed.run());
+        call.resume();
+    }
+
+    private static String claimedNode(DeltaDiscoveryRequest req) {
+        if (!req.hasNode() || !req.getNode().hasMetadata()) {
+            return null;
+        }
+        var v = req.getNode().getMetadata().getFieldsMap().get("NODE_NAME");
+        return v == null || v.getStringValue().isEmpty() ? null : v.getStringValue();
+    }
+}

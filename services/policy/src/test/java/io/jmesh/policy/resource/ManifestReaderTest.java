@@ -1,0 +1,288 @@
+package io.jmesh.policy.resource;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.proto.config.v1.AuthorizationPolicySpec;
+import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
+import io.jmesh.proto.config.v1.WorkloadEntrySpec;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class ManifestReaderTest {
+
+    final ManifestReader reader = new ManifestReader("istio-system");
+
+    ParsedObject one(String yaml) {
+        List<ParsedObject> all = reader.read(yaml);
+        assertThat(all).hasSize(1);
+        return all.get(0);
+    }
+
+    @Test
+    void workloadEntryWithNodeServiceAccountLabelsAndPorts() {
+        ParsedObject o = one("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: vm-1, namespace: shop, labels: {app: reviews}}
+                spec:
+                  address: 127.0.10.5
+                  ports: {http: 9080}
+                  labels: {version: v1}
+                  network: net-a
+                  locality: eu/west/a
+                  weight: 3
+                  serviceAccount: reviews
+                  node: node-a
+                """);
+        assertThat(o.errors()).isEmpty();
+        WorkloadEntrySpec spec = o.record().getWorkloadEntry();
+        assertThat(spec.getAddress()).isEqualTo("127.0.10.5");
+        assertThat(spec.getPortsMap()).containsEntry("http", 9080);
+        assertThat(spec.getNode()).isEqualTo("node-a");
+        assertThat(spec.getServiceAccount()).isEqualTo("reviews");
+        assertThat(o.record().getMetadata().getLabelsMap()).containsEntry("app", "reviews");
+        assertThat(o.record().getMetadata().getUid()).isNotEmpty();
+        assertThat(o.key().toString()).isEqualTo("WorkloadEntry/shop/vm-1");
+    }
+
+    @Test
+    void serviceWithNamedAndNumberedTargetPorts() {
+        ParsedObject o = one("""
+                apiVersion: v1
+                kind: Service
+                metadata: {name: reviews}
+                spec:
+                  selector: {app: reviews}
+                  clusterIP: 10.96.0.10
+                  ports:
+                  - {name: http, port: 80, targetPort: http}
+                  - {name: grpc, port: 9090, targetPort: 19090, appProtocol: grpc}
+                  sessionAffinity: None
+                """);
+        assertThat(o.errors()).isEmpty();
+        assertThat(o.namespace()).isEqualTo("default");
+        var spec = o.record().getService();
+        assertThat(spec.getClusterIpsList()).containsExactly("10.96.0.10");
+        assertThat(spec.getPorts(0).getTargetPortName()).isEqualTo("http");
+        assertThat(spec.getPorts(1).getTargetPortNumber()).isEqualTo(19090);
+        assertThat(spec.getSelectorMap()).containsEntry("app", "reviews");
+    }
+
+    @Test
+    void authorizationPolicyAllFieldsAndNoWarningsWhenL4Only() {
+        ParsedObject o = one("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: allow-sleep, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: reviews}}
+                  action: ALLOW
+                  rules:
+                  - from:
+                    - source:
+                        principals: ["cluster.local/ns/shop/sa/sleep", "*/sa/curl"]
+                        notNamespaces: [evil]
+                        ipBlocks: [10.0.0.0/8]
+                    to:
+                    - operation: {ports: ["9080"]}
+                    when:
+                    - {key: source.ip, notValues: [10.9.0.0/16]}
+                """);
+        assertThat(o.errors()).isEmpty();
+        assertThat(o.warnings()).isEmpty();
+        AuthorizationPolicySpec spec = o.record().getAuthorizationPolicy();
+        assertThat(spec.getRules(0).getFrom(0).getSource().getPrincipalsList()).hasSize(2);
+        assertThat(spec.getRules(0).getTo(0).getOperation().getPortsList()).containsExactly("9080");
+    }
+
+    @Test
+    void l7InAnAllowRuleDropsTheRuleWithAWarning() {
+        ParsedObject o = one("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: get-only, namespace: shop}
+                spec:
+                  rules:
+                  - to: [{operation: {methods: [GET]}}]
+                  - from: [{source: {namespaces: [shop]}}]
+                """);
+        assertThat(o.accepted()).isTrue();
+        assertThat(o.warnings()).containsExactly("spec.rules[0] dropped: ztunnel cannot enforce"
+                + " spec.rules[0].to[0].operation.methods (L7) in an ALLOW policy, so the rule never matches there");
+    }
+
+    @Test
+    void l7InADenyRuleKeepsTheL4PartWithAWarning() {
+        ParsedObject o = one("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: deny-post, namespace: shop}
+                spec:
+                  action: DENY
+                  rules:
+                  - to: [{operation: {methods: [POST], ports: ["8080"]}}]
+                    when: [{key: "request.headers[x-user]", values: [bob]}]
+                """);
+        assertThat(o.accepted()).isTrue();
+        assertThat(o.warnings()).containsExactly("spec.rules[0]: ztunnel ignores spec.rules[0].to[0].operation.methods,"
+                + " spec.rules[0].when[0] (request.headers[x-user]) (L7) and denies on the L4 part of the rule only");
+    }
+
+    @Test
+    void auditAndCustomAreAcceptedButNotForZtunnel() {
+        ParsedObject o = one("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: ext, namespace: shop}
+                spec:
+                  action: CUSTOM
+                  provider: {name: opa}
+                  rules: [{to: [{operation: {paths: [/admin]}}]}]
+                """);
+        assertThat(o.accepted()).isTrue();
+        assertThat(o.warnings()).containsExactly(
+                "ztunnel does not support the CUSTOM action; only waypoints enforce this policy");
+    }
+
+    @Test
+    void peerAuthenticationWithPortOverrides() {
+        ParsedObject o = one("""
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: strict-db, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: db}}
+                  mtls: {mode: STRICT}
+                  portLevelMtls:
+                    "9100": {mode: PERMISSIVE}
+                """);
+        assertThat(o.errors()).isEmpty();
+        PeerAuthenticationSpec spec = o.record().getPeerAuthentication();
+        assertThat(spec.getMtls().getMode()).isEqualTo(PeerAuthenticationSpec.Mode.STRICT);
+        assertThat(spec.getPortLevelMtlsMap().get(9100).getMode()).isEqualTo(PeerAuthenticationSpec.Mode.PERMISSIVE);
+    }
+
+    @Test
+    void severalDocumentsAreJudgedEachOnItsOwn() {
+        List<ParsedObject> all = reader.read("""
+                apiVersion: v1
+                kind: Namespace
+                metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+                ---
+                apiVersion: v1
+                kind: Service
+                metadata: {name: BAD}
+                spec: {ports: [{port: 80}]}
+                ---
+                """);
+        assertThat(all).hasSize(2);
+        assertThat(all.get(0).accepted()).isTrue();
+        assertThat(all.get(0).record().getKind()).isEqualTo("Namespace");
+        assertThat(all.get(1).accepted()).isFalse();
+        assertThat(all.get(1).documentIndex()).isEqualTo(1);
+    }
+
+    @Test
+    void reapplyingTheSameManifestYieldsAnIdenticalRecord() {
+        String yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\n";
+        ConfigRecord first = one(yaml).record();
+        assertThat(one(yaml).record()).isEqualTo(first);
+    }
+
+    static Stream<Arguments> invalid() {
+        return Stream.of(
+                bad("kind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion", "required"),
+                bad("apiVersion: v1\nkind: Pod\nmetadata: {name: a}", "kind",
+                        "unsupported kind 'Pod' (expected one of [AuthorizationPolicy, Namespace, PeerAuthentication,"
+                                + " Service, WorkloadEntry])"),
+                bad("apiVersion: security.istio.io/v1\nkind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion",
+                        "'security.istio.io/v1' does not serve Service (expected one of [v1])"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: Upper}\nspec: {}", "metadata.name",
+                        "'Upper' is not a DNS-1123 subdomain (lowercase letters, digits, '-', '.')"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\nspec: {}", "metadata.name", "required"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {potrs: []}", "spec.potrs",
+                        "unknown field"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}, {port: 81}]}",
+                        "spec.ports[0].name", "required when a service has more than one port"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 70000}]}",
+                        "spec.ports[0].port", "70000 is out of range (expected: 1-65535)"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.0.0.300, ports: []}",
+                        "spec.clusterIPs[0]", "'10.0.0.300' is not an IP address"),
+                bad("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: a}\nspec: {}",
+                        "spec.address", "required"),
+                bad("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: a}\n"
+                        + "spec: {address: vm.example.com}", "spec.address", "'vm.example.com' is not an IP address"),
+                bad("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: a}\n"
+                        + "spec: {address: 10.0.0.1, labels: {app: 'a b'}}", "spec.labels.app",
+                        "invalid label value 'a b' (expected: at most 63 alphanumerics, '-', '_', '.', starting and"
+                                + " ending alphanumeric)"),
+                bad(ap("{rules: [{from: [{source: {principals: ['a*b']}}]}]}"),
+                        "spec.rules[0].from[0].source.principals[0]", "'a*b': '*' is only allowed at the start or"
+                                + " the end"),
+                bad(ap("{rules: [{from: [{source: {ipBlocks: [10.0.0.0/33]}}]}]}"),
+                        "spec.rules[0].from[0].source.ipBlocks[0]",
+                        "'10.0.0.0/33' has an invalid prefix length (expected: 0-32)"),
+                bad(ap("{rules: [{from: [{source: {}}]}]}"), "spec.rules[0].from[0].source",
+                        "must not be empty (set at least one field)"),
+                bad(ap("{rules: [{from: [{}]}]}"), "spec.rules[0].from[0].source", "required"),
+                bad(ap("{rules: [{to: [{operation: {ports: ['http']}}]}]}"), "spec.rules[0].to[0].operation.ports[0]",
+                        "'http' is not a port number (expected: 0-65535)"),
+                bad(ap("{rules: [{when: [{key: source.ip}]}]}"), "spec.rules[0].when[0]",
+                        "at least one of values or notValues must be set"),
+                bad(ap("{rules: [{when: [{key: source.color, values: [red]}]}]}"), "spec.rules[0].when[0].key",
+                        "unknown attribute 'source.color'"),
+                bad(ap("{rules: [{when: [{key: destination.port, values: ['x']}]}]}"),
+                        "spec.rules[0].when[0].values[0]", "'x' is not a port number (expected: 0-65535)"),
+                bad(ap("{action: CUSTOM, rules: [{}]}"), "spec.provider", "required with action CUSTOM"),
+                bad(ap("{action: DENY, provider: {name: x}}"), "spec.provider", "only allowed with action CUSTOM"),
+                bad(ap("{action: MAYBE}"), "spec.action", "'MAYBE' (expected: ALLOW, DENY, AUDIT or CUSTOM)"),
+                bad(ap("{selector: {matchLabels: {app: a}}, targetRefs: [{kind: Service, name: a}]}"),
+                        "spec.targetRefs", "only one of selector or targetRefs can be set"),
+                bad(pa("{mtls: {mode: SOMETIMES}}"), "spec.mtls.mode",
+                        "'SOMETIMES' (expected: UNSET, DISABLE, PERMISSIVE or STRICT)"),
+                bad(pa("{portLevelMtls: {'8080': {mode: STRICT}}}"), "spec.portLevelMtls",
+                        "requires a workload selector (Istio applies port-level mTLS only to selected workloads)"),
+                bad(pa("{selector: {matchLabels: {a: b}}, portLevelMtls: {'0': {mode: STRICT}}}"),
+                        "spec.portLevelMtls.0", "'0' is not a port number (expected: 1-65535)"),
+                bad("apiVersion: v1\nkind: Namespace\nmetadata: {name: a, namespace: b}", "metadata.namespace",
+                        "Namespace is cluster-scoped (expected: no namespace)"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\nspec2: 1",
+                        "spec2", "unknown field"),
+                bad("key: [unclosed", "", null));
+    }
+
+    @ParameterizedTest(name = "{1}: {2}")
+    @MethodSource("invalid")
+    void invalidDocumentsAreRejectedWholeWithTheFieldPath(String yaml, String path, String message) {
+        ParsedObject o = one(yaml);
+        assertThat(o.accepted()).isFalse();
+        assertThat(o.record()).isNull();
+        if (message == null) {
+            assertThat(o.errors()).singleElement().satisfies(e -> {
+                assertThat(e.path()).isEmpty();
+                assertThat(e.message()).startsWith("invalid YAML: ");
+            });
+        } else {
+            assertThat(o.errors()).contains(new Problems.FieldError(path, message));
+        }
+    }
+
+    private static String ap(String spec) {
+        return "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: ns}\n"
+                + "spec: " + spec + "\n";
+    }
+
+    private static String pa(String spec) {
+        return "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, namespace: ns}\n"
+                + "spec: " + spec + "\n";
+    }
+
+    private static Arguments bad(String yaml, String path, String message) {
+        return Arguments.of(yaml, path, message);
+    }
+}

@@ -1,0 +1,205 @@
+package io.jmesh.policy.state;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.core.configlog.ConfigKey;
+import io.jmesh.core.configlog.ConfigSnapshot;
+import io.jmesh.policy.resource.ManifestReader;
+import io.jmesh.policy.resource.ParsedObject;
+import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.istio.security.Action;
+import io.jmesh.proto.istio.security.Authorization;
+import io.jmesh.proto.istio.security.Scope;
+import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.TunnelProtocol;
+import io.jmesh.proto.istio.workload.Workload;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Test;
+
+class MeshStateBuilderTest {
+
+    static final MeshSettings SETTINGS = new MeshSettings("istio-system", "cluster.local", "Kubernetes",
+            "cluster.local");
+    static final String UID = "Kubernetes/networking.istio.io/WorkloadEntry/shop/";
+
+    final ManifestReader reader = new ManifestReader("istio-system");
+    final MeshStateBuilder builder = new MeshStateBuilder(SETTINGS);
+
+    static final String BASE = """
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: WorkloadEntry
+            metadata: {name: reviews-1, namespace: shop}
+            spec: {address: 127.0.10.5, labels: {app: reviews}, ports: {http: 9080}, serviceAccount: reviews,
+                   node: node-a, locality: eu/west/a, weight: 2}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: WorkloadEntry
+            metadata: {name: db-1, namespace: shop}
+            spec: {address: 127.0.10.6, labels: {app: db}, node: node-b}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: reviews, namespace: shop}
+            spec:
+              selector: {app: reviews}
+              clusterIP: 10.96.0.10
+              ports: [{name: http, port: 80, targetPort: http}, {name: admin, port: 81, targetPort: admin}]
+            """;
+
+    MeshState state(String... manifests) {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (String m : manifests) {
+            for (ParsedObject o : reader.read(m)) {
+                assertThat(o.errors()).as(o.describe()).isEmpty();
+                records.put(o.key(), o.record());
+            }
+        }
+        return builder.build(new ConfigSnapshot(records, Map.of(0, 7L)), s -> { });
+    }
+
+    static Workload workload(MeshState s, String name) throws Exception {
+        return Address.parseFrom(s.addresses().get(UID + name).body().getValue()).getWorkload();
+    }
+
+    static Authorization authorization(MeshState s, String key) throws Exception {
+        return Authorization.parseFrom(s.authorizations().get(key).body().getValue());
+    }
+
+    @Test
+    void workloadEntryBecomesAWorkloadWithItsServicesAndResolvedTargetPorts() throws Exception {
+        MeshState s = state(BASE);
+        Workload w = workload(s, "reviews-1");
+        assertThat(w.getName()).isEqualTo("reviews-1");
+        assertThat(w.getServiceAccount()).isEqualTo("reviews");
+        assertThat(w.getNode()).isEqualTo("node-a");
+        assertThat(w.getTunnelProtocol()).as("namespace is ambient").isEqualTo(TunnelProtocol.HBONE);
+        assertThat(w.getAddresses(0).toByteArray()).containsExactly(127, 0, 10, 5);
+        assertThat(w.getCapacity().getValue()).isEqualTo(2);
+        assertThat(w.getLocality().getZone()).isEqualTo("west");
+        assertThat(w.getServicesMap()).containsOnlyKeys("shop/reviews.shop.svc.cluster.local");
+        assertThat(w.getServicesMap().get("shop/reviews.shop.svc.cluster.local").getPortsList())
+                .singleElement().satisfies(p -> {
+                    assertThat(p.getServicePort()).isEqualTo(80);
+                    assertThat(p.getTargetPort()).as("named port resolved, 'admin' undeclared").isEqualTo(9080);
+                });
+        var svc = Address.parseFrom(s.addresses().get("shop/reviews.shop.svc.cluster.local").body().getValue())
+                .getService();
+        assertThat(svc.getPortsList()).extracting(p -> p.getTargetPort()).containsExactly(0, 0);
+        assertThat(svc.getAddresses(0).getAddress().toByteArray()).containsExactly(10, 96, 0, 10);
+    }
+
+    @Test
+    void selectorPoliciesAreListedByTheWorkloadsTheySelectAndNodesOnlyGetWhatApplies() throws Exception {
+        MeshState s = state(BASE, """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: reviews-only-sleep, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: reviews}}
+                  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/sleep]}}]}]
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: ns-wide, namespace: shop}
+                spec: {action: DENY, rules: [{from: [{source: {namespaces: [evil]}}]}]}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: elsewhere, namespace: other}
+                spec: {action: DENY, rules: [{}]}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: mesh-wide, namespace: istio-system}
+                spec: {action: DENY, rules: [{from: [{source: {ipBlocks: [192.0.2.0/24]}}]}]}
+                """);
+        assertThat(workload(s, "reviews-1").getAuthorizationPoliciesList()).containsExactly("shop/reviews-only-sleep");
+        assertThat(workload(s, "db-1").getAuthorizationPoliciesList()).isEmpty();
+        assertThat(authorization(s, "istio-system/mesh-wide").getScope()).isEqualTo(Scope.GLOBAL);
+        assertThat(authorization(s, "shop/ns-wide").getScope()).isEqualTo(Scope.NAMESPACE);
+        assertThat(authorization(s, "shop/reviews-only-sleep").getScope()).isEqualTo(Scope.WORKLOAD_SELECTOR);
+
+        assertThat(s.resourcesFor(TypeUrls.AUTHORIZATION, "node-a")).containsOnlyKeys(
+                "istio-system/mesh-wide", "shop/ns-wide", "shop/reviews-only-sleep");
+        assertThat(s.resourcesFor(TypeUrls.AUTHORIZATION, "node-b")).containsOnlyKeys(
+                "istio-system/mesh-wide", "shop/ns-wide");
+        assertThat(s.resourcesFor(TypeUrls.AUTHORIZATION, "node-without-workloads")).containsOnlyKeys(
+                "istio-system/mesh-wide");
+        assertThat(s.resourcesFor(TypeUrls.ADDRESS, "node-b")).hasSize(3);
+    }
+
+    @Test
+    void peerAuthenticationInheritsAndPortLevelModesBecomeConvertedPolicies() throws Exception {
+        MeshState s = state(BASE, """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: istio-system}
+                spec: {mtls: {mode: STRICT}}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: db-metrics, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: db}}
+                  portLevelMtls: {"9100": {mode: PERMISSIVE}}
+                """);
+        assertThat(workload(s, "reviews-1").getAuthorizationPoliciesList())
+                .containsExactly("istio-system/istio_converted_static_strict");
+        assertThat(workload(s, "db-1").getAuthorizationPoliciesList())
+                .containsExactly("shop/converted_peer_authentication_db-metrics");
+        Authorization strict = authorization(s, "istio-system/istio_converted_static_strict");
+        assertThat(strict.getAction()).isEqualTo(Action.DENY);
+        assertThat(strict.getRules(0).getClauses(0).getMatches(0).getNotPrincipals(0).hasPresence()).isTrue();
+        Authorization converted = authorization(s, "shop/converted_peer_authentication_db-metrics");
+        assertThat(converted.getRules(0).getClauses(0).getMatches(0).getNotDestinationPortsList()).containsExactly(9100);
+    }
+
+    @Test
+    void aPermissiveWorkloadOverridesAStrictNamespace() throws Exception {
+        MeshState s = state(BASE, """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: shop}
+                spec: {mtls: {mode: STRICT}}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: db-open, namespace: shop}
+                spec: {selector: {matchLabels: {app: db}}, mtls: {mode: PERMISSIVE}}
+                """);
+        assertThat(workload(s, "reviews-1").getAuthorizationPoliciesList()).hasSize(1);
+        assertThat(workload(s, "db-1").getAuthorizationPoliciesList()).isEmpty();
+    }
+
+    @Test
+    void aRecordThatBypassedValidationIsSkippedAndTheRestServed() {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (ParsedObject o : reader.read(BASE)) {
+            records.put(o.key(), o.record());
+        }
+        ConfigRecord bad = records.get(ConfigKey.parse("WorkloadEntry/shop/db-1")).toBuilder()
+                .setWorkloadEntry(records.get(ConfigKey.parse("WorkloadEntry/shop/db-1")).getWorkloadEntry()
+                        .toBuilder().setAddress("not-an-ip")).build();
+        records.put(ConfigKey.of(bad), bad);
+        List<MeshState.Skipped> heard = new ArrayList<>();
+
+        MeshState s = builder.build(new ConfigSnapshot(records, Map.of()), heard::add);
+
+        assertThat(heard).containsExactly(new MeshState.Skipped("WorkloadEntry/shop/db-1",
+                "untranslatable: 'not-an-ip' is not an IP address"));
+        assertThat(s.skipped()).isEqualTo(heard);
+        assertThat(s.addresses()).containsKey(UID + "reviews-1").doesNotContainKey(UID + "db-1");
+    }
+
+    @Test
+    void identicalSnapshotsGiveIdenticalVersions() {
+        assertThat(state(BASE).addresses()).isEqualTo(state(BASE).addresses());
+    }
+}

@@ -1,0 +1,50 @@
+package io.jmesh.policy.testing;
+
+import io.jmesh.policy.auth.GrpcTls;
+import io.jmesh.proto.ca.v1.TokenReviewGrpcService;
+import io.jmesh.proto.ca.v1.TokenReviewResponse;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.grpc.server.GrpcServer;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A small {@code jmesh.ca.v1.TokenReview} server over TLS, built from the proto, standing in for the CA (which is
+ * developed in parallel): tokens map to a node and an identity.
+ */
+public final class FakeTokenReview implements AutoCloseable {
+
+    private final Map<String, TokenReviewResponse> tokens = new ConcurrentHashMap<>();
+    private final HttpServer server;
+
+    public FakeTokenReview(Vertx vertx, TestPki pki) throws Exception {
+        GrpcServer grpc = GrpcServer.server(vertx);
+        grpc.callHandler(TokenReviewGrpcService.Review, call -> call.handler(req -> call.response().end(
+                tokens.getOrDefault(req.getToken(), TokenReviewResponse.newBuilder().setError("unknown token")
+                        .build()))));
+        server = vertx.createHttpServer(GrpcTls.server("127.0.0.1", 0, pki.cert(), pki.key())).requestHandler(grpc)
+                .listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    public FakeTokenReview nodeToken(String token, String node) {
+        tokens.put(token, TokenReviewResponse.newBuilder().setAuthenticated(true).setNode(node)
+                .setIdentity("spiffe://cluster.local/ns/istio-system/sa/ztunnel").build());
+        return this;
+    }
+
+    public FakeTokenReview serviceToken(String token, String identity) {
+        tokens.put(token, TokenReviewResponse.newBuilder().setAuthenticated(true).setIdentity(identity).build());
+        return this;
+    }
+
+    public int port() {
+        return server.actualPort();
+    }
+
+    @Override
+    public void close() throws Exception {
+        server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+}
