@@ -24,6 +24,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -188,8 +189,9 @@ public final class EventIngestor implements AutoCloseable {
                     pause();
                     continue;
                 }
-                long now = clock.millis();
-                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(POLL)) {
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL);
+                long now = clock.millis(); // after the poll, which may have waited
+                for (ConsumerRecord<byte[], byte[]> r : records) {
                     handle(r, now);
                 }
                 if (System.nanoTime() - lastCommit >= commitNanos) {
