@@ -11,13 +11,8 @@ import io.jmesh.telemetry.TelemetryInstance;
 import io.jmesh.testing.KafkaExtension;
 import java.time.Duration;
 import java.util.HashSet;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
-import org.apache.kafka.clients.admin.OffsetSpec;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -116,26 +111,7 @@ class ExactlyOnceIngestTest {
         }
     }
 
-    /** Waits until the group's committed offsets reach the end of every event partition. */
     static void awaitNoLag(IngestConfig cfg) {
-        await().atMost(WAIT).until(() -> lag(cfg) == 0);
-    }
-
-    static long lag(IngestConfig cfg) throws Exception {
-        Map<TopicPartition, OffsetAndMetadata> committed = kafka.admin().listConsumerGroupOffsets(cfg.groupId())
-                .partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS);
-        List<TopicPartition> parts = new java.util.ArrayList<>();
-        for (int p = 0; p < cfg.partitions(); p++) {
-            parts.add(new TopicPartition(cfg.connectionTopic(), p));
-            parts.add(new TopicPartition(cfg.requestTopic(), p));
-        }
-        Map<TopicPartition, OffsetSpec> latest = parts.stream().collect(Collectors.toMap(tp -> tp, tp -> OffsetSpec.latest()));
-        long lag = 0;
-        for (var e : kafka.admin().listOffsets(latest).all().get(30, TimeUnit.SECONDS).entrySet()) {
-            OffsetAndMetadata c = committed.get(e.getKey());
-            long end = e.getValue().offset();
-            lag += end - (c == null ? 0 : c.offset());
-        }
-        return lag;
+        GroupLag.awaitNone(kafka, cfg);
     }
 }
