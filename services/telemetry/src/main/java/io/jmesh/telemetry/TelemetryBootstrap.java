@@ -1,32 +1,114 @@
 package io.jmesh.telemetry;
 
+import io.jmesh.core.admin.AdminServer;
+import io.jmesh.core.admin.Readiness;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
+import io.jmesh.telemetry.aggregate.MeshTotals;
+import io.jmesh.telemetry.graph.GraphRoutes;
+import io.jmesh.telemetry.graph.ServiceGraph;
+import io.jmesh.telemetry.ingest.EventIngestor;
+import io.jmesh.telemetry.metrics.IstioMetrics;
+import io.jmesh.telemetry.otlp.OtlpMetricsExporter;
 import io.vertx.core.Future;
+import java.time.Clock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** Wires telemetry together. */
+/**
+ * Wires telemetry together: the ingest thread (Kafka → per-partition aggregates, exactly once), the Istio
+ * metrics it publishes on {@code /metrics}, the service graph on {@code /graph} and {@code /graph/ui}, and the
+ * OTLP exporter.
+ */
 public final class TelemetryBootstrap implements MeshService {
+
+    private static final Logger log = LoggerFactory.getLogger(TelemetryBootstrap.class);
 
     private final TelemetryConfig config;
     private final ServiceContext context;
+    private final Clock clock;
+    private final ServiceGraph graph;
+    private volatile EventIngestor ingestor;
+    private volatile OtlpMetricsExporter exporter;
 
     public TelemetryBootstrap(TelemetryConfig config, ServiceContext context) {
+        this(config, context, Clock.systemUTC());
+    }
+
+    /** As the service runs, with an injected clock (series expiry and the graph window use it). */
+    public TelemetryBootstrap(TelemetryConfig config, ServiceContext context, Clock clock) {
         this.config = config;
         this.context = context;
+        this.clock = clock;
+        this.graph = new ServiceGraph(config.graph().bucket(), config.graph().retention());
+    }
+
+    @Override
+    public void adminRoutes(AdminServer.Builder admin) {
+        GraphRoutes routes = new GraphRoutes(graph, clock);
+        admin.route("/graph", routes.json()).route("/graph/ui", routes.ui());
     }
 
     @Override
     public Future<Void> start() {
-        context.readiness().register("started").complete();
+        context.metrics().register(new IstioMetrics(this::totals));
+        Readiness.Task kafka = context.readiness().register("kafka");
+        if (config.kafka().enabled()) {
+            EventIngestor i = EventIngestor.start(config.kafka(), config.seriesTtl(), clock, graph, context.metrics());
+            ingestor = i;
+            i.ready().whenComplete((v, err) -> kafka.complete());
+        } else {
+            log.info("kafka.bootstrapServers is empty: nothing to ingest");
+            kafka.complete();
+        }
+        if (config.otlp().enabled()) {
+            exporter = OtlpMetricsExporter.start(context.vertx(), config.otlp(), this::totals, clock,
+                    context.metrics());
+        }
         return Future.succeededFuture();
     }
 
     @Override
+    public Future<Void> drain() {
+        return stopIngest();
+    }
+
+    @Override
     public Future<Void> close() {
-        return Future.succeededFuture();
+        OtlpMetricsExporter e = exporter;
+        exporter = null;
+        Future<Void> otlp = e == null ? Future.succeededFuture() : e.close();
+        return stopIngest().compose(v -> otlp);
+    }
+
+    /** What this replica counted, as last committed. */
+    public MeshTotals totals() {
+        EventIngestor i = ingestor;
+        return i == null ? MeshTotals.EMPTY : i.totals();
+    }
+
+    public ServiceGraph graph() {
+        return graph;
+    }
+
+    /** The ingest pipeline, or null when Kafka is disabled. */
+    public EventIngestor ingestor() {
+        return ingestor;
     }
 
     TelemetryConfig config() {
         return config;
+    }
+
+    private Future<Void> stopIngest() {
+        EventIngestor i = ingestor;
+        if (i == null) {
+            return Future.succeededFuture();
+        }
+        // joins the ingest thread: never on an event loop
+        return context.vertx().executeBlocking(() -> {
+            i.close();
+            return null;
+        }, false);
     }
 }

@@ -4,5 +4,105 @@ import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import java.time.Duration;
 
-/** Configuration of telemetry; defaults in {@code telemetry-defaults.yaml}. */
-public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConfig admin) implements ServiceConfig {}
+/**
+ * Configuration of telemetry; defaults (each key documented) in {@code telemetry-defaults.yaml}.
+ *
+ * @param kafka where events come from and where checkpoints and dead letters go
+ * @param seriesTtl a metric series not updated for this long is removed (its workload is gone)
+ * @param graph the service graph's sliding window
+ * @param otlp OpenTelemetry export of the aggregated metrics
+ */
+public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConfig admin, IngestConfig kafka,
+        Duration seriesTtl, GraphConfig graph, OtlpConfig otlp) implements ServiceConfig {
+
+    public TelemetryConfig {
+        if (seriesTtl == null || seriesTtl.toMillis() < 1000) {
+            throw new IllegalArgumentException("seriesTtl: " + seriesTtl + " (expected: >= 1s)");
+        }
+    }
+
+    /**
+     * The consumer group and its topics.
+     *
+     * @param bootstrapServers Kafka {@code host:port} list; empty disables ingestion (the service still serves)
+     * @param groupId consumer group shared by every telemetry replica
+     * @param instanceId this replica's name, part of its transactional id; empty picks a random one
+     * @param connectionTopic L4 {@code ConnectionEvent}s
+     * @param requestTopic L7 {@code RequestEvent}s
+     * @param deadLetterTopic undecodable records, with headers naming the reason
+     * @param checkpointTopic compacted topic of per-partition aggregates, written in the offsets' transaction
+     * @param commitInterval how often aggregates and offsets are committed (and metrics published)
+     * @param createTopics create missing topics at start (local mode); in Kubernetes the chart does
+     * @param partitions partitions of the event topics when this service creates them
+     */
+    public record IngestConfig(String bootstrapServers, String groupId, String instanceId, String connectionTopic,
+            String requestTopic, String deadLetterTopic, String checkpointTopic, Duration commitInterval,
+            boolean createTopics, int partitions) {
+        public IngestConfig {
+            bootstrapServers = bootstrapServers == null ? "" : bootstrapServers.trim();
+            instanceId = instanceId == null ? "" : instanceId.trim();
+            requireName("groupId", groupId);
+            requireName("connectionTopic", connectionTopic);
+            requireName("requestTopic", requestTopic);
+            requireName("deadLetterTopic", deadLetterTopic);
+            requireName("checkpointTopic", checkpointTopic);
+            if (commitInterval == null || commitInterval.toMillis() < 10) {
+                throw new IllegalArgumentException("commitInterval: " + commitInterval + " (expected: >= 10ms)");
+            }
+            if (partitions < 1) {
+                throw new IllegalArgumentException("partitions: " + partitions + " (expected: >= 1)");
+            }
+        }
+
+        public boolean enabled() {
+            return !bootstrapServers.isEmpty();
+        }
+
+        private static void requireName(String key, String value) {
+            if (value == null || value.isBlank()) {
+                throw new IllegalArgumentException(key + ": '" + value + "' (expected: a non-empty name)");
+            }
+        }
+    }
+
+    /**
+     * The service graph.
+     *
+     * @param bucket granularity of the sliding window
+     * @param retention the longest window {@code /graph?window=} may ask for
+     */
+    public record GraphConfig(Duration bucket, Duration retention) {
+        public GraphConfig {
+            if (bucket == null || bucket.toMillis() < 100) {
+                throw new IllegalArgumentException("bucket: " + bucket + " (expected: >= 100ms)");
+            }
+            if (retention == null || retention.compareTo(bucket) < 0 || retention.toMillis() / bucket.toMillis() > 10_000) {
+                throw new IllegalArgumentException("retention: " + retention
+                        + " (expected: >= bucket and at most 10000 buckets)");
+            }
+        }
+    }
+
+    /**
+     * OTLP/gRPC metrics export.
+     *
+     * @param endpoint collector {@code host:port} (plaintext gRPC); empty disables export
+     * @param interval how often the aggregated metrics are exported
+     * @param timeout how long one export may take
+     */
+    public record OtlpConfig(String endpoint, Duration interval, Duration timeout) {
+        public OtlpConfig {
+            endpoint = endpoint == null ? "" : endpoint.trim();
+            if (interval == null || interval.toMillis() < 100) {
+                throw new IllegalArgumentException("interval: " + interval + " (expected: >= 100ms)");
+            }
+            if (timeout == null || timeout.toMillis() < 100) {
+                throw new IllegalArgumentException("timeout: " + timeout + " (expected: >= 100ms)");
+            }
+        }
+
+        public boolean enabled() {
+            return !endpoint.isEmpty();
+        }
+    }
+}

@@ -1,0 +1,41 @@
+package io.jmesh.telemetry.aggregate;
+
+/** The four {@code istio_tcp_*} counters of one series. Mutable, owned by the ingest thread. */
+public final class TcpTotals {
+
+    long opened;
+    long closed;
+    long sentBytes;
+    long receivedBytes;
+    long lastSeenMillis;
+
+    public long opened() {
+        return opened;
+    }
+
+    public long closed() {
+        return closed;
+    }
+
+    public long sentBytes() {
+        return sentBytes;
+    }
+
+    public long receivedBytes() {
+        return receivedBytes;
+    }
+
+    void add(TcpTotals o) {
+        opened += o.opened;
+        closed += o.closed;
+        sentBytes += o.sentBytes;
+        receivedBytes += o.receivedBytes;
+        lastSeenMillis = Math.max(lastSeenMillis, o.lastSeenMillis);
+    }
+
+    TcpTotals copy() {
+        TcpTotals t = new TcpTotals();
+        t.add(this);
+        return t;
+    }
+}

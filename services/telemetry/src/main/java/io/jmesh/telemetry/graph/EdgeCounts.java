@@ -1,0 +1,41 @@
+package io.jmesh.telemetry.graph;
+
+/** Traffic on one edge in one time bucket, as one kind of reporter saw it. Mutable only until published. */
+final class EdgeCounts {
+    long requests;
+    long requestErrors;
+    long requestBytes;
+    long responseBytes;
+    long connections;
+    long connectionErrors;
+    long sentBytes;
+    long receivedBytes;
+    long mutualTls;
+    long plaintext;
+
+    EdgeCounts add(EdgeCounts o) {
+        requests += o.requests;
+        requestErrors += o.requestErrors;
+        requestBytes += o.requestBytes;
+        responseBytes += o.responseBytes;
+        connections += o.connections;
+        connectionErrors += o.connectionErrors;
+        sentBytes += o.sentBytes;
+        receivedBytes += o.receivedBytes;
+        mutualTls += o.mutualTls;
+        plaintext += o.plaintext;
+        return this;
+    }
+
+    EdgeCounts copy() {
+        return new EdgeCounts().add(this);
+    }
+
+    boolean hasRequests() {
+        return requests > 0;
+    }
+
+    long volume() {
+        return requests + connections;
+    }
+}

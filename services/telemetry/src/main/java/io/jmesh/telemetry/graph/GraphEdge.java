@@ -1,0 +1,15 @@
+package io.jmesh.telemetry.graph;
+
+/**
+ * Traffic from one node to another over the window, per second.
+ *
+ * @param protocol {@code http} when requests were seen on the edge, else {@code tcp}
+ * @param errorRate failed requests / requests (5xx, no response, or a non-OK gRPC status); for TCP-only edges,
+ *     failed connections / connections
+ * @param security {@code mutual_tls}, {@code none} (plaintext), {@code mixed}, or {@code unknown}
+ * @param reporter whose reports the figures come from ({@code waypoint}, {@code destination} or {@code source}):
+ *     each event is reported by several proxies, and one edge only counts one of them
+ */
+public record GraphEdge(String source, String target, String protocol, double requestsPerSecond, double errorRate,
+        double requestBytesPerSecond, double responseBytesPerSecond, double connectionsPerSecond,
+        double sentBytesPerSecond, double receivedBytesPerSecond, String security, String reporter) {}

@@ -1,0 +1,95 @@
+package io.jmesh.telemetry.graph;
+
+import io.jmesh.core.config.Durations;
+import io.vertx.core.Handler;
+import io.vertx.core.http.HttpServerRequest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+
+/**
+ * {@code GET /graph?window=5m}: the service graph as JSON. {@code GET /graph/ui?window=5m}: a self-contained page
+ * (inline JavaScript and SVG, nothing fetched from elsewhere) that draws it, with the graph at load time embedded
+ * so that it renders without a round trip, then refreshes it every 5 s.
+ */
+public final class GraphRoutes {
+
+    static final Duration DEFAULT_WINDOW = Duration.ofMinutes(5);
+    private static final String PLACEHOLDER = "/*GRAPH_DATA*/null";
+
+    private final ServiceGraph graph;
+    private final Clock clock;
+    private final String page;
+
+    public GraphRoutes(ServiceGraph graph, Clock clock) {
+        this.graph = graph;
+        this.clock = clock;
+        this.page = resource("graph-ui.html");
+    }
+
+    public Handler<HttpServerRequest> json() {
+        return req -> {
+            Duration window = window(req);
+            if (window == null) {
+                return;
+            }
+            req.response().putHeader("content-type", "application/json")
+                    .end(graph.query(window, clock.millis()).toJson().encode());
+        };
+    }
+
+    public Handler<HttpServerRequest> ui() {
+        return req -> {
+            Duration window = window(req);
+            if (window == null) {
+                return;
+            }
+            String data = scriptSafe(graph.query(window, clock.millis()).toJson().encode());
+            req.response().putHeader("content-type", "text/html; charset=utf-8")
+                    .putHeader("content-security-policy", "default-src 'none'; script-src 'unsafe-inline'; "
+                            + "style-src 'unsafe-inline'; connect-src 'self'")
+                    .end(page.replace(PLACEHOLDER, data));
+        };
+    }
+
+    /** The {@code window} parameter, or null after answering 400 naming what is wrong. */
+    private Duration window(HttpServerRequest req) {
+        String w = req.getParam("window");
+        if (w == null || w.isBlank()) {
+            return DEFAULT_WINDOW.compareTo(graph.retention()) <= 0 ? DEFAULT_WINDOW : graph.retention();
+        }
+        try {
+            Duration d = Durations.parse(w);
+            if (d.isZero() || d.isNegative() || d.compareTo(graph.retention()) > 0) {
+                throw new IllegalArgumentException("window: " + w + " (expected: > 0 and <= "
+                        + Durations.format(graph.retention()) + ", the graph retention)");
+            }
+            return d;
+        } catch (IllegalArgumentException e) {
+            String msg = e.getMessage().startsWith("window") ? e.getMessage()
+                    : "window: " + w + " (expected: a duration such as 30s, 5m, 1h)";
+            req.response().setStatusCode(400).putHeader("content-type", "text/plain").end(msg + "\n");
+            return null;
+        }
+    }
+
+    /** JSON embedded in a script element cannot close it or open a comment. */
+    static String scriptSafe(String json) {
+        return json.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+                .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029");
+    }
+
+    private static String resource(String name) {
+        try (InputStream in = GraphRoutes.class.getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource " + name);
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,532 @@
+package io.jmesh.telemetry.ingest;
+
+import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
+import io.jmesh.telemetry.aggregate.MeshTotals;
+import io.jmesh.telemetry.aggregate.PartitionAggregate;
+import io.prometheus.metrics.core.datapoints.CounterDataPoint;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Consumes the event topics as a member of the telemetry consumer group and counts every event exactly once,
+ * although Kafka delivers at least once.
+ *
+ * <p>How: each owned partition has a {@link PartitionAggregate}. Every {@code commitInterval} one Kafka
+ * transaction carries the aggregates changed since the last commit (to the compacted checkpoint topic), the
+ * dead letters, and the consumer offsets ({@code sendOffsetsToTransaction}, fenced by the group generation). A
+ * partition's checkpoint and its committed offset therefore always agree. Whoever owns a partition next (this
+ * replica after a restart, another one after a rebalance) loads the latest committed checkpoint and seeks to
+ * its offset: the records after it are counted, the ones before it are already in it. When a transaction fails
+ * for any reason, the producer is recreated (which resolves the pending transaction) and every owned partition
+ * is rewound to its committed checkpoint, so nothing half-counted survives.
+ *
+ * <p>Threading: one dedicated thread runs the poll loop, the rebalance callbacks and all Kafka clients; it
+ * never touches an event loop. Readers get the immutable {@link #totals()} published after each commit.
+ *
+ * <p>Bad records are never retried: each is sent to the dead-letter topic (in the same transaction) with
+ * headers naming the reason, counted, and its offset is passed, so a partition never stalls.
+ */
+public final class EventIngestor implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(EventIngestor.class);
+    private static final Duration POLL = Duration.ofMillis(100);
+    private static final Duration KAFKA_TIMEOUT = Duration.ofSeconds(30);
+    private static final long RETRY_BACKOFF_MILLIS = 500;
+
+    /** Dead-letter headers. */
+    public static final String HEADER_REASON = "jmesh.dlq.reason";
+    public static final String HEADER_DETAIL = "jmesh.dlq.detail";
+    public static final String HEADER_TOPIC = "jmesh.dlq.topic";
+    public static final String HEADER_PARTITION = "jmesh.dlq.partition";
+    public static final String HEADER_OFFSET = "jmesh.dlq.offset";
+
+    private final IngestConfig config;
+    private final long ttlMillis;
+    private final Clock clock;
+    private final IngestListener listener;
+    private final IngestMetrics metrics;
+    private final EventDecoder decoder;
+    private final String transactionalId;
+    private final AtomicReference<MeshTotals> published = new AtomicReference<>(MeshTotals.EMPTY);
+    private final CompletableFuture<Void> ready = new CompletableFuture<>();
+    private final Thread thread;
+    private volatile boolean running = true;
+    private volatile Set<TopicPartition> assignment = Set.of();
+
+    // owned by the ingest thread
+    private KafkaConsumer<byte[], byte[]> consumer;
+    private KafkaProducer<byte[], byte[]> producer;
+    private CheckpointStore checkpoints;
+    private final Map<TopicPartition, PartitionAggregate> owned = new HashMap<>();
+    private final Set<TopicPartition> dirty = new HashSet<>();
+    private boolean inTransaction;
+    private boolean needsRewind;
+    private final Map<String, CounterDataPoint> counted = new HashMap<>();
+
+    private EventIngestor(IngestConfig config, Duration seriesTtl, Clock clock, IngestListener listener,
+            PrometheusRegistry registry) {
+        this.config = config;
+        this.ttlMillis = seriesTtl.toMillis();
+        this.clock = clock;
+        this.listener = listener;
+        this.metrics = new IngestMetrics(registry);
+        this.decoder = new EventDecoder(config.connectionTopic(), config.requestTopic());
+        String instance = config.instanceId().isEmpty() ? UUID.randomUUID().toString() : config.instanceId();
+        this.transactionalId = config.groupId() + "-" + instance;
+        for (String topic : List.of(config.connectionTopic(), config.requestTopic())) {
+            counted.put(topic, metrics.records.labelValues(topic, "counted"));
+        }
+        this.thread = new Thread(this::run, "telemetry-ingest");
+        this.thread.setDaemon(true);
+    }
+
+    /** Starts the ingest thread; {@link #ready()} completes once topics exist and the group is joined. */
+    public static EventIngestor start(IngestConfig config, Duration seriesTtl, Clock clock, IngestListener listener,
+            PrometheusRegistry registry) {
+        if (!config.enabled()) {
+            throw new IllegalArgumentException("kafka.bootstrapServers: '' (expected: a broker to ingest from)");
+        }
+        EventIngestor ingestor = new EventIngestor(config, seriesTtl, clock, listener, registry);
+        ingestor.thread.start();
+        return ingestor;
+    }
+
+    /** The aggregates of the owned partitions as last committed. */
+    public MeshTotals totals() {
+        return published.get();
+    }
+
+    /** Partitions currently owned (as of the last rebalance). */
+    public Set<TopicPartition> assignment() {
+        return assignment;
+    }
+
+    public CompletionStage<Void> ready() {
+        return ready;
+    }
+
+    /** Commits what was counted, leaves the group and stops the thread (blocks up to ~30 s: not on a loop). */
+    @Override
+    public void close() {
+        running = false;
+        KafkaConsumer<byte[], byte[]> c = consumer;
+        if (c != null) {
+            c.wakeup();
+        }
+        try {
+            thread.join(TimeUnit.SECONDS.toMillis(30));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    // ---- the ingest thread -------------------------------------------------------------------------------------
+
+    private void run() {
+        try {
+            if (!retry("create topics", () -> TopicSetup.ensure(config, KAFKA_TIMEOUT))
+                    || !retry("start transactional producer", this::createProducer)) {
+                return;
+            }
+            checkpoints = new CheckpointStore(config.bootstrapServers(), config.checkpointTopic(), config.groupId());
+            consumer = newConsumer();
+            consumer.subscribe(List.of(config.connectionTopic(), config.requestTopic()), new Rebalance());
+            ready.complete(null);
+            log.atInfo().addKeyValue("group", config.groupId()).addKeyValue("transactionalId", transactionalId)
+                    .log("ingesting");
+            loop();
+        } catch (RuntimeException e) {
+            log.atError().setCause(e).log("ingest thread stopped: {}", e.getMessage());
+            ready.completeExceptionally(e);
+        } finally {
+            shutdown();
+        }
+    }
+
+    private void loop() {
+        long commitNanos = config.commitInterval().toNanos();
+        long lastCommit = System.nanoTime();
+        while (running) {
+            try {
+                if (producer == null && !createProducerOnce()) {
+                    pause();
+                    continue;
+                }
+                if (needsRewind && !rewind()) {
+                    pause();
+                    continue;
+                }
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL);
+                long now = clock.millis(); // after the poll, which may have waited
+                for (ConsumerRecord<byte[], byte[]> r : records) {
+                    handle(r, now);
+                }
+                if (System.nanoTime() - lastCommit >= commitNanos) {
+                    expire(clock.millis());
+                    commit(clock.millis());
+                    lastCommit = System.nanoTime();
+                }
+            } catch (WakeupException e) {
+                // close() asked us to stop; the loop condition ends it
+            } catch (KafkaException e) {
+                fail("kafka error", e);
+            }
+        }
+    }
+
+    private void handle(ConsumerRecord<byte[], byte[]> r, long now) {
+        TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+        PartitionAggregate agg = owned.get(tp);
+        if (agg == null || r.offset() < agg.nextOffset()) {
+            return; // not ours any more, or already inside the checkpoint we resumed from
+        }
+        DecodedEvent d = decoder.decode(r.topic(), r.value());
+        if (d instanceof DecodedEvent.Connection c) {
+            agg.add(c.event(), now);
+            listener.onConnection(c.event(), now);
+            counted.get(r.topic()).inc();
+        } else if (d instanceof DecodedEvent.Request q) {
+            agg.add(q.event(), now);
+            listener.onRequest(q.event(), now);
+            counted.get(r.topic()).inc();
+        } else if (d instanceof DecodedEvent.Rejected rej) {
+            deadLetter(r, rej);
+        }
+        agg.advanceTo(r.offset());
+        dirty.add(tp);
+    }
+
+    private void deadLetter(ConsumerRecord<byte[], byte[]> r, DecodedEvent.Rejected rej) {
+        ensureTransaction();
+        RecordHeaders h = new RecordHeaders();
+        h.add(HEADER_REASON, utf8(rej.reason()));
+        h.add(HEADER_DETAIL, utf8(rej.detail()));
+        h.add(HEADER_TOPIC, utf8(r.topic()));
+        h.add(HEADER_PARTITION, utf8(Integer.toString(r.partition())));
+        h.add(HEADER_OFFSET, utf8(Long.toString(r.offset())));
+        producer.send(new ProducerRecord<>(config.deadLetterTopic(), null, r.key(), r.value(), h));
+        metrics.records.labelValues(r.topic(), "dead_lettered").inc();
+        metrics.rejected.labelValues(r.topic(), rej.reason()).inc();
+        log.atWarn().addKeyValue("topic", r.topic()).addKeyValue("partition", r.partition())
+                .addKeyValue("offset", r.offset()).addKeyValue("reason", rej.reason())
+                .log("record dead-lettered: {}", rej.detail());
+    }
+
+    private void expire(long now) {
+        long cutoff = now - ttlMillis;
+        for (Map.Entry<TopicPartition, PartitionAggregate> e : owned.entrySet()) {
+            int removed = e.getValue().expire(cutoff);
+            if (removed > 0) {
+                metrics.expired.inc(removed);
+                dirty.add(e.getKey());
+            }
+        }
+    }
+
+    /** One transaction: changed checkpoints + offsets (+ the dead letters already sent in it). */
+    private void commit(long now) {
+        if (producer == null || (dirty.isEmpty() && !inTransaction)) {
+            return;
+        }
+        try {
+            ensureTransaction();
+            Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+            for (TopicPartition tp : dirty) {
+                PartitionAggregate agg = owned.get(tp);
+                if (agg != null && agg.nextOffset() >= 0) {
+                    producer.send(checkpoints.record(tp, agg));
+                    offsets.put(tp, new OffsetAndMetadata(agg.nextOffset()));
+                }
+            }
+            if (!offsets.isEmpty()) {
+                producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
+            }
+            producer.commitTransaction();
+            inTransaction = false;
+            dirty.clear();
+            metrics.commits.labelValues("committed").inc();
+            listener.committed(now);
+            publish();
+        } catch (KafkaException e) {
+            fail("commit failed", e);
+        }
+    }
+
+    private void ensureTransaction() {
+        if (!inTransaction) {
+            producer.beginTransaction();
+            inTransaction = true;
+        }
+    }
+
+    /**
+     * Whatever went wrong, the transaction in flight is given up: the producer is closed (its successor's
+     * {@code initTransactions} resolves the pending transaction) and every partition is rewound to its last
+     * committed checkpoint.
+     */
+    private void fail(String what, KafkaException e) {
+        log.atWarn().addKeyValue("error", e.toString()).log("{}: rewinding to the last committed checkpoints", what);
+        if (inTransaction) {
+            metrics.commits.labelValues("aborted").inc();
+        }
+        closeProducer();
+        listener.aborted();
+        dirty.clear();
+        needsRewind = true;
+    }
+
+    /** Reloads every assigned partition from its committed checkpoint; false (retry later) if Kafka says no. */
+    private boolean rewind() {
+        try {
+            owned.clear();
+            dirty.clear();
+            load(consumer.assignment());
+            consumer.resume(consumer.paused());
+            needsRewind = false;
+            return true;
+        } catch (WakeupException e) {
+            throw e;
+        } catch (KafkaException | IllegalArgumentException e) {
+            log.atWarn().addKeyValue("error", e.toString()).log("cannot reload checkpoints yet");
+            return false;
+        }
+    }
+
+    /** Takes ownership of {@code parts}: their latest committed checkpoint, and a seek to its offset. */
+    private void load(Collection<TopicPartition> parts) {
+        if (!parts.isEmpty()) {
+            // read_committed: waits until a previous owner's pending offset commit is resolved (KIP-447)
+            Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(parts), KAFKA_TIMEOUT);
+            Map<TopicPartition, PartitionAggregate> loaded = checkpoints.load(parts, KAFKA_TIMEOUT);
+            for (TopicPartition tp : parts) {
+                PartitionAggregate agg = loaded.get(tp);
+                OffsetAndMetadata c = committed.get(tp);
+                if (agg != null) {
+                    if (c != null && c.offset() != agg.nextOffset()) {
+                        log.atWarn().addKeyValue("partition", tp.toString()).addKeyValue("checkpoint", agg.nextOffset())
+                                .addKeyValue("committed", c.offset()).log("checkpoint and offset disagree; trusting the checkpoint");
+                    }
+                    consumer.seek(tp, agg.nextOffset());
+                } else if (c != null) {
+                    log.atWarn().addKeyValue("partition", tp.toString()).addKeyValue("committed", c.offset())
+                            .log("committed offset without checkpoint (checkpoint topic lost?): counting from it");
+                    agg = new PartitionAggregate(c.offset());
+                    consumer.seek(tp, c.offset());
+                } else {
+                    agg = new PartitionAggregate(-1);
+                    consumer.seekToBeginning(List.of(tp));
+                }
+                owned.put(tp, agg);
+            }
+        }
+        assignment = Set.copyOf(consumer.assignment());
+        publish();
+    }
+
+    private void publish() {
+        published.set(MeshTotals.of(new ArrayList<>(owned.values())));
+        metrics.partitions.set(owned.size());
+    }
+
+    private final class Rebalance implements ConsumerRebalanceListener {
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> parts) {
+            if (parts.isEmpty()) {
+                return;
+            }
+            commit(clock.millis()); // hand the partitions over with everything counted so far
+            drop(parts);
+        }
+
+        @Override
+        public void onPartitionsLost(Collection<TopicPartition> parts) {
+            fail("partitions lost", new KafkaException("partitions lost: " + parts));
+            drop(parts);
+        }
+
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> parts) {
+            if (needsRewind) {
+                consumer.pause(parts); // the rewind reloads the whole assignment and resumes it
+                return;
+            }
+            try {
+                load(parts);
+            } catch (KafkaException | IllegalArgumentException e) {
+                if (e instanceof WakeupException w) {
+                    throw w;
+                }
+                log.atWarn().addKeyValue("error", e.toString()).log("cannot load checkpoints of {}", parts);
+                parts.forEach(owned::remove);
+                consumer.pause(parts); // nothing may be counted from them until the rewind loads them
+                needsRewind = true;
+            }
+        }
+
+        private void drop(Collection<TopicPartition> parts) {
+            parts.forEach(tp -> {
+                owned.remove(tp);
+                dirty.remove(tp);
+            });
+            assignment = Set.copyOf(consumer.assignment().stream().filter(tp -> !parts.contains(tp)).toList());
+            publish();
+            log.atInfo().addKeyValue("partitions", parts.toString()).log("partitions handed over");
+        }
+    }
+
+    private boolean createProducer() {
+        KafkaProducer<byte[], byte[]> p = newProducer();
+        try {
+            p.initTransactions();
+        } catch (KafkaException e) {
+            p.close(Duration.ZERO);
+            throw e;
+        }
+        producer = p;
+        inTransaction = false;
+        return true;
+    }
+
+    private boolean createProducerOnce() {
+        try {
+            createProducer();
+            needsRewind = true;
+            return true;
+        } catch (KafkaException e) {
+            log.atWarn().addKeyValue("error", e.toString()).log("transactional producer not available yet");
+            return false;
+        }
+    }
+
+    private void closeProducer() {
+        KafkaProducer<byte[], byte[]> p = producer;
+        producer = null;
+        inTransaction = false;
+        if (p != null) {
+            try {
+                p.close(Duration.ZERO);
+            } catch (RuntimeException e) {
+                log.atDebug().log("producer close: {}", e.toString());
+            }
+        }
+    }
+
+    private void shutdown() {
+        if (consumer != null) {
+            try {
+                if (!needsRewind) {
+                    commit(clock.millis());
+                }
+                consumer.close(Duration.ofSeconds(10)); // its revocation callback commits once more
+            } catch (RuntimeException e) {
+                log.atWarn().log("consumer close: {}", e.toString());
+            }
+        }
+        closeProducer();
+        if (checkpoints != null) {
+            checkpoints.close();
+        }
+        ready.complete(null);
+        log.info("ingest stopped");
+    }
+
+    private interface Step {
+        boolean run();
+    }
+
+    private boolean retry(String what, Step step) {
+        while (running) {
+            try {
+                if (step.run()) {
+                    return true;
+                }
+            } catch (KafkaException | IllegalStateException e) {
+                log.atWarn().addKeyValue("error", e.toString()).log("{}: retrying", what);
+            }
+            pause();
+        }
+        return false;
+    }
+
+    private void pause() {
+        try {
+            Thread.sleep(RETRY_BACKOFF_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running = false;
+        }
+    }
+
+    private KafkaConsumer<byte[], byte[]> newConsumer() {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, config.groupId());
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, transactionalId);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 5000);
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 10_000);
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1000);
+        p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        return new KafkaConsumer<>(p);
+    }
+
+    private KafkaProducer<byte[], byte[]> newProducer() {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, transactionalId);
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 16 * 1024 * 1024);
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5000);
+        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 5000);
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 10_000);
+        // a replica that dies mid-transaction blocks readers of its checkpoints until this expires
+        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 15_000);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        return new KafkaProducer<>(p);
+    }
+
+    private static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,31 @@
+package io.jmesh.telemetry.ingest;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+/** The ingest pipeline's own metrics (the Istio series are exposed by {@code IstioMetrics}). */
+final class IngestMetrics {
+
+    final Counter records;
+    final Counter rejected;
+    final Counter commits;
+    final Counter expired;
+    final Gauge partitions;
+
+    IngestMetrics(PrometheusRegistry registry) {
+        records = Counter.builder().name("telemetry_records_total")
+                .help("Event records consumed, by topic and outcome (counted or dead_lettered)")
+                .labelNames("topic", "outcome").register(registry);
+        rejected = Counter.builder().name("telemetry_records_rejected_total")
+                .help("Records sent to the dead-letter topic, by topic and reason")
+                .labelNames("topic", "reason").register(registry);
+        commits = Counter.builder().name("telemetry_commits_total")
+                .help("Transactions of aggregates + offsets, by result (committed, aborted)")
+                .labelNames("result").register(registry);
+        expired = Counter.builder().name("telemetry_series_expired_total")
+                .help("Metric series removed because they were not updated within seriesTtl").register(registry);
+        partitions = Gauge.builder().name("telemetry_partitions_owned")
+                .help("Event topic partitions this replica currently aggregates").register(registry);
+    }
+}

@@ -1,0 +1,113 @@
+package io.jmesh.telemetry.metrics;
+
+import io.jmesh.telemetry.aggregate.Buckets;
+import io.jmesh.telemetry.aggregate.Distribution;
+import io.jmesh.telemetry.aggregate.IstioLabels;
+import io.jmesh.telemetry.aggregate.MeshTotals;
+import io.jmesh.telemetry.aggregate.RequestTotals;
+import io.jmesh.telemetry.aggregate.SeriesKey;
+import io.jmesh.telemetry.aggregate.TcpTotals;
+import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot.HistogramDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import java.util.function.ToLongFunction;
+
+/**
+ * Exposes the committed aggregates with Istio's metric names and labels: {@code istio_tcp_connections_opened_total},
+ * {@code istio_tcp_connections_closed_total}, {@code istio_tcp_sent_bytes_total}, {@code istio_tcp_received_bytes_total},
+ * {@code istio_requests_total}, and the histograms {@code istio_request_duration_milliseconds},
+ * {@code istio_request_bytes}, {@code istio_response_bytes}.
+ *
+ * <p>Collection reads one immutable {@link MeshTotals}; it never touches the ingest thread's state. Series that
+ * expired are simply absent from the next snapshot.
+ */
+public final class IstioMetrics implements MultiCollector {
+
+    private static final String[] TCP_NAMES = IstioLabels.TCP.toArray(String[]::new);
+    private static final String[] REQUEST_NAMES = IstioLabels.REQUEST.toArray(String[]::new);
+
+    private final Supplier<MeshTotals> totals;
+
+    public IstioMetrics(Supplier<MeshTotals> totals) {
+        this.totals = totals;
+    }
+
+    @Override
+    public MetricSnapshots collect() {
+        MeshTotals t = totals.get();
+        return MetricSnapshots.builder()
+                .metricSnapshot(tcpCounter(t, "istio_tcp_connections_opened",
+                        "Connections opened, as reported by ztunnels", TcpTotals::opened))
+                .metricSnapshot(tcpCounter(t, "istio_tcp_connections_closed",
+                        "Connections closed, as reported by ztunnels", TcpTotals::closed))
+                .metricSnapshot(tcpCounter(t, "istio_tcp_sent_bytes",
+                        "Bytes sent by the destination back to the source (Istio's direction)", TcpTotals::sentBytes))
+                .metricSnapshot(tcpCounter(t, "istio_tcp_received_bytes",
+                        "Bytes received from the source by the destination", TcpTotals::receivedBytes))
+                .metricSnapshot(requestCounter(t))
+                .metricSnapshot(histogram(t, "istio_request_duration_milliseconds",
+                        "Request duration until the last response byte, in milliseconds", RequestTotals::durationMillis))
+                .metricSnapshot(histogram(t, "istio_request_bytes", "Request body sizes in bytes",
+                        RequestTotals::requestBytes))
+                .metricSnapshot(histogram(t, "istio_response_bytes", "Response body sizes in bytes",
+                        RequestTotals::responseBytes))
+                .build();
+    }
+
+    @Override
+    public List<String> getPrometheusNames() {
+        return List.of("istio_tcp_connections_opened", "istio_tcp_connections_closed", "istio_tcp_sent_bytes",
+                "istio_tcp_received_bytes", "istio_requests", "istio_request_duration_milliseconds",
+                "istio_request_bytes", "istio_response_bytes");
+    }
+
+    private static CounterSnapshot tcpCounter(MeshTotals t, String name, String help, ToLongFunction<TcpTotals> value) {
+        CounterSnapshot.Builder b = CounterSnapshot.builder().name(name).help(help);
+        for (Map.Entry<SeriesKey, TcpTotals> e : t.tcp().entrySet()) {
+            b.dataPoint(CounterDataPointSnapshot.builder().labels(Labels.of(TCP_NAMES, e.getKey().values()))
+                    .value(value.applyAsLong(e.getValue())).build());
+        }
+        return b.build();
+    }
+
+    private static CounterSnapshot requestCounter(MeshTotals t) {
+        CounterSnapshot.Builder b = CounterSnapshot.builder().name("istio_requests")
+                .help("Requests, as reported by waypoints");
+        for (Map.Entry<SeriesKey, RequestTotals> e : t.requests().entrySet()) {
+            b.dataPoint(CounterDataPointSnapshot.builder().labels(Labels.of(REQUEST_NAMES, e.getKey().values()))
+                    .value(e.getValue().requests()).build());
+        }
+        return b.build();
+    }
+
+    private static HistogramSnapshot histogram(MeshTotals t, String name, String help,
+            Function<RequestTotals, Distribution> which) {
+        double[] bounds = upperBounds();
+        HistogramSnapshot.Builder b = HistogramSnapshot.builder().name(name).help(help);
+        for (Map.Entry<SeriesKey, RequestTotals> e : t.requests().entrySet()) {
+            Distribution d = which.apply(e.getValue());
+            b.dataPoint(HistogramDataPointSnapshot.builder()
+                    .labels(Labels.of(REQUEST_NAMES, e.getKey().values()))
+                    .classicHistogramBuckets(ClassicHistogramBuckets.of(bounds, d.bucketCounts()))
+                    .sum(d.sum())
+                    .build());
+        }
+        return b.build();
+    }
+
+    private static double[] upperBounds() {
+        double[] b = Buckets.bounds();
+        double[] all = java.util.Arrays.copyOf(b, b.length + 1);
+        all[b.length] = Double.POSITIVE_INFINITY;
+        return all;
+    }
+}

@@ -1,0 +1,137 @@
+package io.jmesh.telemetry.otlp;
+
+import io.jmesh.telemetry.TelemetryConfig.OtlpConfig;
+import io.jmesh.telemetry.aggregate.MeshTotals;
+import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
+import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcMessageDecoder;
+import io.vertx.grpc.common.GrpcMessageEncoder;
+import io.vertx.grpc.common.ServiceMethod;
+import io.vertx.grpc.common.ServiceName;
+import java.time.Clock;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Pushes the aggregated metrics to an OpenTelemetry collector over OTLP/gRPC
+ * ({@code opentelemetry.proto.collector.metrics.v1.MetricsService/Export}) every {@code interval}.
+ *
+ * <p>The request is built on a worker thread (it can be large) and sent from the event loop; one export is in
+ * flight at a time, a tick that finds one still running is skipped. Results are counted in
+ * {@code telemetry_otlp_exports_total{result}}.
+ */
+public final class OtlpMetricsExporter {
+
+    private static final Logger log = LoggerFactory.getLogger(OtlpMetricsExporter.class);
+
+    /** The OTLP metrics export method, built from its name and the OTLP protobuf messages. */
+    static final ServiceMethod<ExportMetricsServiceResponse, ExportMetricsServiceRequest> EXPORT =
+            ServiceMethod.client(ServiceName.create("opentelemetry.proto.collector.metrics.v1.MetricsService"),
+                    "Export", GrpcMessageEncoder.encoder(),
+                    GrpcMessageDecoder.decoder(ExportMetricsServiceResponse.newBuilder()));
+
+    private final Vertx vertx;
+    private final OtlpConfig config;
+    private final Supplier<MeshTotals> totals;
+    private final Clock clock;
+    private final GrpcClient client;
+    private final SocketAddress collector;
+    private final Counter exports;
+    private final String instanceId = UUID.randomUUID().toString();
+    private final long startNanos;
+    private final AtomicBoolean inFlight = new AtomicBoolean();
+    private final long timer;
+
+    private OtlpMetricsExporter(Vertx vertx, OtlpConfig config, Supplier<MeshTotals> totals, Clock clock,
+            PrometheusRegistry registry) {
+        this.vertx = vertx;
+        this.config = config;
+        this.totals = totals;
+        this.clock = clock;
+        this.collector = address(config.endpoint());
+        this.client = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false));
+        this.exports = Counter.builder().name("telemetry_otlp_exports_total")
+                .help("OTLP metric exports, by result (ok, failed, skipped)").labelNames("result").register(registry);
+        this.startNanos = nanos(clock);
+        this.timer = vertx.setPeriodic(config.interval().toMillis(), id -> exportNow());
+    }
+
+    /** Starts periodic exports to {@code config.endpoint()}. */
+    public static OtlpMetricsExporter start(Vertx vertx, OtlpConfig config, Supplier<MeshTotals> totals, Clock clock,
+            PrometheusRegistry registry) {
+        return new OtlpMetricsExporter(vertx, config, totals, clock, registry);
+    }
+
+    /** Exports once now (unless an export is in flight); completes when the collector answered. */
+    public Future<Void> exportNow() {
+        if (!inFlight.compareAndSet(false, true)) {
+            exports.labelValues("skipped").inc();
+            return Future.succeededFuture();
+        }
+        Future<Void> done = vertx.executeBlocking(
+                        () -> OtlpMetricMapper.map(totals.get(), instanceId, startNanos, nanos(clock)), false)
+                .compose(this::send)
+                .timeout(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
+        return done.andThen(ar -> {
+            inFlight.set(false);
+            if (ar.succeeded()) {
+                exports.labelValues("ok").inc();
+            } else {
+                exports.labelValues("failed").inc();
+                log.atWarn().addKeyValue("endpoint", config.endpoint())
+                        .log("otlp export failed: {}", ar.cause().toString());
+            }
+        });
+    }
+
+    private Future<Void> send(ExportMetricsServiceRequest request) {
+        return client.request(collector, EXPORT).compose(call -> {
+            call.end(request);
+            return call.response();
+        }).compose(GrpcClientResponse::last).compose(resp -> {
+            if (resp.hasPartialSuccess() && resp.getPartialSuccess().getRejectedDataPoints() > 0) {
+                return Future.failedFuture("collector rejected " + resp.getPartialSuccess().getRejectedDataPoints()
+                        + " data points: " + resp.getPartialSuccess().getErrorMessage());
+            }
+            return Future.<Void>succeededFuture();
+        }).recover(err -> Future.failedFuture(err instanceof io.vertx.grpc.client.InvalidStatusException s
+                ? new IllegalStateException("collector answered " + s.actualStatus()) : err));
+    }
+
+    public Future<Void> close() {
+        vertx.cancelTimer(timer);
+        return client.close();
+    }
+
+    private static long nanos(Clock clock) {
+        return TimeUnit.MILLISECONDS.toNanos(clock.millis());
+    }
+
+    private static SocketAddress address(String endpoint) {
+        int colon = endpoint.lastIndexOf(':');
+        if (colon <= 0 || colon == endpoint.length() - 1) {
+            throw new IllegalArgumentException("otlp.endpoint: " + endpoint + " (expected: host:port)");
+        }
+        try {
+            int port = Integer.parseInt(endpoint.substring(colon + 1));
+            return SocketAddress.inetSocketAddress(port, endpoint.substring(0, colon));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("otlp.endpoint: " + endpoint + " (expected: host:port)");
+        }
+    }
+
+}

@@ -1,0 +1,67 @@
+package io.jmesh.telemetry.aggregate;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.jmesh.proto.telemetry.v1.Reporter;
+import io.jmesh.telemetry.Events;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class PartitionAggregateTest {
+
+    @Test
+    void aCheckpointDecodesToTheSameSeriesAndOffset() {
+        PartitionAggregate a = new PartitionAggregate(-1);
+        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
+        a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 10, 20), 1000);
+        a.add(Events.closed(Reporter.DESTINATION, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 5, 6), 2000);
+        a.add(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 503, 7), 3000);
+        a.advanceTo(41);
+
+        PartitionAggregate b = PartitionAggregate.decode(a.encode());
+
+        assertThat(b.nextOffset()).isEqualTo(42);
+        assertThat(b.tcp()).hasSize(2);
+        assertThat(MeshTotals.of(List.of(b)).connectionsClosed()).isEqualTo(2);
+        SeriesKey source = a.tcp().keySet().stream().filter(k -> k.value(0).equals("source")).findFirst().orElseThrow();
+        assertThat(b.tcp().get(source).opened()).isEqualTo(1);
+        assertThat(b.tcp().get(source).sentBytes()).isEqualTo(10);
+        assertThat(b.tcp().get(source).receivedBytes()).isEqualTo(20);
+        RequestTotals r = b.requests().values().iterator().next();
+        assertThat(r.requests()).isEqualTo(1);
+        assertThat(r.durationMillis()).isEqualTo(a.requests().values().iterator().next().durationMillis());
+        assertThat(r.durationMillis().bucketCounts()[Buckets.index(7)]).isEqualTo(1);
+        assertThat(b.encode()).isEqualTo(a.encode());
+    }
+
+    @Test
+    void seriesNotUpdatedSinceTheCutoffExpire() {
+        PartitionAggregate a = new PartitionAggregate(0);
+        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
+        a.add(Events.opened(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings"), 5000);
+
+        assertThat(a.expire(4000)).isEqualTo(1);
+
+        assertThat(a.tcp().keySet()).singleElement().satisfies(k -> assertThat(k.value(1)).isEqualTo("reviews-v2"));
+    }
+
+    @Test
+    void aCorruptCheckpointIsRejectedNamingWhatIsWrong() {
+        byte[] bytes = new PartitionAggregate(3).encode();
+        bytes[0] = 0;
+        assertThatThrownBy(() -> PartitionAggregate.decode(bytes)).hasMessageStartingWith("checkpoint magic:");
+        byte[] truncated = java.util.Arrays.copyOf(new PartitionAggregate(3).encode(), 10);
+        assertThatThrownBy(() -> PartitionAggregate.decode(truncated)).hasMessageStartingWith("checkpoint truncated");
+    }
+
+    @Test
+    void bucketsFollowEnvoysBoundsWithAnUpperBoundInclusive() {
+        assertThat(Buckets.index(0)).isEqualTo(0);
+        assertThat(Buckets.index(0.5)).isEqualTo(0);
+        assertThat(Buckets.index(0.6)).isEqualTo(1);
+        assertThat(Buckets.index(3_600_000)).isEqualTo(18);
+        assertThat(Buckets.index(3_600_001)).isEqualTo(19);
+        assertThat(Buckets.count()).isEqualTo(20);
+    }
+}

@@ -1,0 +1,78 @@
+package io.jmesh.telemetry.graph;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import io.jmesh.proto.telemetry.v1.Reporter;
+import io.jmesh.proto.telemetry.v1.SecurityPolicy;
+import io.jmesh.telemetry.Events;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class ServiceGraphTest {
+
+    private static final long T0 = 1_000_000_000L;
+    private final ServiceGraph graph = new ServiceGraph(Duration.ofSeconds(10), Duration.ofMinutes(30));
+
+    @Test
+    void edgesGoThroughTheServiceAndCountOneReporterPerEdge() {
+        for (int i = 0; i < 30; i++) {
+            // both ztunnels report each request's connection; the waypoint reports the request
+            graph.onRequest(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews",
+                    i < 3 ? 503 : 200, 5), T0);
+            graph.onConnection(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), T0);
+            graph.onConnection(Events.opened(Reporter.DESTINATION, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), T0);
+        }
+        graph.committed(T0);
+
+        Graph g = graph.query(Duration.ofMinutes(1), T0 + 1000);
+
+        assertThat(g.nodes()).extracting(GraphNode::id).containsExactly("service:reviews.default.svc.cluster.local",
+                "workload:default/productpage-v1", "workload:default/reviews-v2");
+        assertThat(g.edges()).hasSize(2).allSatisfy(e -> {
+            assertThat(e.reporter()).isEqualTo("waypoint");
+            assertThat(e.protocol()).isEqualTo("http");
+            assertThat(e.requestsPerSecond()).isCloseTo(0.5, within(1e-9)); // 30 in 60 s
+            assertThat(e.errorRate()).isCloseTo(0.1, within(1e-9));
+            assertThat(e.security()).isEqualTo("mutual_tls");
+        });
+        assertThat(g.edges().get(0).source()).isEqualTo("service:reviews.default.svc.cluster.local");
+        assertThat(g.edges().get(1).source()).isEqualTo("workload:default/productpage-v1");
+    }
+
+    @Test
+    void tcpOnlyEdgesPreferTheDestinationsReportAndShowPlaintext() {
+        graph.onConnection(Events.closed(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, null, 100, 200), T0);
+        graph.onConnection(Events.connection(io.jmesh.proto.telemetry.v1.ConnectionEvent.Kind.OPENED,
+                Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null)
+                .setSecurityPolicy(SecurityPolicy.NONE).build(), T0);
+        graph.committed(T0);
+
+        GraphEdge e = graph.query(Duration.ofSeconds(10), T0).edges().get(0);
+
+        assertThat(e.reporter()).isEqualTo("destination");
+        assertThat(e.protocol()).isEqualTo("tcp");
+        assertThat(e.connectionsPerSecond()).isCloseTo(0.1, within(1e-9));
+        assertThat(e.security()).isEqualTo("none");
+    }
+
+    @Test
+    void abortedEventsAreForgottenAndOldBucketsLeaveTheWindow() {
+        graph.onRequest(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 5), T0);
+        graph.aborted();
+        graph.committed(T0);
+        assertThat(graph.query(Duration.ofMinutes(5), T0).edges()).isEmpty();
+
+        graph.onRequest(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 5), T0);
+        graph.committed(T0);
+        assertThat(graph.query(Duration.ofMinutes(5), T0 + 60_000).edges()).hasSize(2);
+        assertThat(graph.query(Duration.ofMinutes(1), T0 + 120_000).edges()).isEmpty();
+        assertThat(graph.query(Duration.ofMinutes(5), T0 + 120_000).toJson().getJsonArray("nodes")).hasSize(3);
+    }
+
+    @Test
+    void embeddedJsonCannotCloseTheScriptElement() {
+        assertThat(GraphRoutes.scriptSafe("{\"name\":\"</script><b>&\"}"))
+                .isEqualTo("{\"name\":\"\\u003c/script\\u003e\\u003cb\\u003e\\u0026\"}");
+    }
+}

@@ -1,0 +1,38 @@
+package io.jmesh.telemetry.ingest;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.proto.telemetry.v1.Reporter;
+import io.jmesh.telemetry.Events;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import java.util.stream.Stream;
+
+class EventDecoderTest {
+
+    private final EventDecoder decoder = new EventDecoder("l4", "l7");
+
+    static Stream<Arguments> rejected() {
+        byte[] good = Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews").toByteArray();
+        return Stream.of(
+                Arguments.of("null value", "l4", null, "empty_record"),
+                Arguments.of("truncated varint", "l4", new byte[] {(byte) 0xff, (byte) 0xff}, "undecodable"),
+                Arguments.of("no schema version", "l4", new byte[] {0x18, 0x01}, "unknown_schema_version"),
+                Arguments.of("unknown topic", "other", good, "unknown_topic"),
+                Arguments.of("response code out of range", "l7", Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE,
+                        Events.REVIEWS, "reviews", 200, 1).toBuilder().setResponseCode(1200).build().toByteArray(),
+                        "invalid_field"));
+    }
+
+    @ParameterizedTest(name = "{0} -> {3}")
+    @MethodSource("rejected")
+    void rejectsWithAReason(String name, String topic, byte[] value, String reason) {
+        DecodedEvent d = decoder.decode(topic, value);
+        assertThat(d).isInstanceOfSatisfying(DecodedEvent.Rejected.class, r -> {
+            assertThat(r.reason()).isEqualTo(reason);
+            assertThat(r.detail()).isNotBlank();
+        });
+    }
+
+}

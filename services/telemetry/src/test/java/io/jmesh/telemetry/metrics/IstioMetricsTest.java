@@ -1,0 +1,84 @@
+package io.jmesh.telemetry.metrics;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.proto.telemetry.v1.Reporter;
+import io.jmesh.telemetry.EventProducer;
+import io.jmesh.telemetry.Events;
+import io.jmesh.telemetry.MutableClock;
+import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
+import io.jmesh.telemetry.TelemetryInstance;
+import io.jmesh.testing.KafkaExtension;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Events produced to Kafka come out of {@code /metrics} with Istio's names, labels and buckets, and expire. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class IstioMetricsTest {
+
+    @RegisterExtension
+    static final KafkaExtension kafka = new KafkaExtension();
+
+    private static final String KEY = "Kubernetes//Pod/default/productpage-v1-abc12";
+
+    @Test
+    void eventsBecomeIstioSeriesAndSeriesOfRemovedWorkloadsExpire() throws Exception {
+        IngestConfig cfg = TelemetryInstance.ingest(kafka.bootstrapServers(), KafkaExtension.uniqueTopic("metrics"), "a");
+        MutableClock clock = new MutableClock(Instant.parse("2026-12-02T12:00:00Z"));
+        try (TelemetryInstance t = TelemetryInstance.start(cfg, c -> c, clock); EventProducer p = new EventProducer(kafka)) {
+            p.send(cfg.connectionTopic(), KEY, Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"));
+            p.send(cfg.connectionTopic(), KEY, Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"));
+            p.send(cfg.connectionTopic(), KEY,
+                    Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 1500, 300));
+            p.send(cfg.requestTopic(), KEY, Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS,
+                    "reviews", 200, 7));
+            p.send(cfg.requestTopic(), KEY, Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS,
+                    "reviews", 503, 70));
+            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 5);
+
+            String m = t.scrape();
+            String tcp = "connection_security_policy=\"mutual_tls\",destination_app=\"reviews\","
+                    + "destination_canonical_revision=\"v2\",destination_canonical_service=\"reviews\","
+                    + "destination_cluster=\"Kubernetes\","
+                    + "destination_principal=\"spiffe://cluster.local/ns/default/sa/bookinfo-reviews\","
+                    + "destination_service=\"reviews.default.svc.cluster.local\",destination_service_name=\"reviews\","
+                    + "destination_service_namespace=\"default\",destination_version=\"v2\","
+                    + "destination_workload=\"reviews-v2\",destination_workload_namespace=\"default\","
+                    + "reporter=\"source\",request_protocol=\"tcp\",response_flags=\"-\",source_app=\"productpage\","
+                    + "source_canonical_revision=\"v1\",source_canonical_service=\"productpage\","
+                    + "source_cluster=\"Kubernetes\","
+                    + "source_principal=\"spiffe://cluster.local/ns/default/sa/bookinfo-productpage\","
+                    + "source_version=\"v1\",source_workload=\"productpage-v1\",source_workload_namespace=\"default\"";
+            assertThat(m).contains("istio_tcp_connections_opened_total{" + tcp + "} 2.0");
+            assertThat(m).contains("istio_tcp_connections_closed_total{" + tcp + "} 1.0");
+            assertThat(m).contains("istio_tcp_sent_bytes_total{" + tcp + "} 1500.0");
+            assertThat(m).contains("istio_tcp_received_bytes_total{" + tcp + "} 300.0");
+            assertThat(m).containsPattern("istio_requests_total\\{[^}]*reporter=\"waypoint\"[^}]*response_code=\"200\"[^}]*\\} 1.0");
+            assertThat(m).containsPattern("istio_requests_total\\{[^}]*response_code=\"503\"[^}]*\\} 1.0");
+            // 7 ms falls in le=10, 70 ms in le=100; buckets are cumulative in the exposition
+            assertThat(m).containsPattern("istio_request_duration_milliseconds_bucket\\{[^}]*response_code=\"200\"[^}]*le=\"5.0\"[^}]*\\} 0");
+            assertThat(m).containsPattern("istio_request_duration_milliseconds_bucket\\{[^}]*response_code=\"200\"[^}]*le=\"10.0\"[^}]*\\} 1");
+            assertThat(m).containsPattern("istio_request_duration_milliseconds_bucket\\{[^}]*response_code=\"503\"[^}]*le=\"100.0\"[^}]*\\} 1");
+            assertThat(m).containsPattern("istio_request_duration_milliseconds_bucket\\{[^}]*le=\"3600000.0\"[^}]*\\} 1");
+            assertThat(m).containsPattern("istio_request_duration_milliseconds_sum\\{[^}]*response_code=\"503\"[^}]*\\} 70.0");
+            assertThat(m).containsPattern("istio_request_bytes_count\\{[^}]*response_code=\"200\"[^}]*\\} 1");
+            assertThat(m).containsPattern("istio_response_bytes_sum\\{[^}]*response_code=\"200\"[^}]*\\} 2000.0");
+
+            // reviews→ratings keeps reporting; productpage is removed and its series go after seriesTtl (1 h)
+            clock.advance(Duration.ofMinutes(40));
+            p.send(cfg.connectionTopic(), "Kubernetes//Pod/default/reviews-v2-abc12",
+                    Events.opened(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings"));
+            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 6);
+            clock.advance(Duration.ofMinutes(30));
+            await().atMost(Duration.ofSeconds(60)).until(() -> !t.scrape().contains("source_workload=\"productpage-v1\""));
+            String after = t.scrape();
+            assertThat(after).contains("source_workload=\"reviews-v2\"");
+            assertThat(after).contains("telemetry_series_expired_total 3.0"); // 1 tcp + 2 request series
+        }
+    }
+}
