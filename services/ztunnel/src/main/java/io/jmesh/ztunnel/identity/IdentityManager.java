@@ -182,10 +182,16 @@ public final class IdentityManager {
         return p.future();
     }
 
-    /** Checks due refreshes and retries now (the periodic timer calls this; tests call it after moving the clock). */
-    public void tick() {
+    /**
+     * Checks due refreshes and retries now (the periodic timer calls this; tests call it after moving the clock).
+     *
+     * @return how many identities this pass queued for a fetch
+     */
+    public Future<Integer> tick() {
+        Promise<Integer> queued = Promise.promise();
         context.runOnContext(v -> {
             Instant now = clock.instant();
+            int n = 0;
             for (var en : entries.entrySet()) {
                 Entry e = en.getValue();
                 if (!e.wanted || e.fetching || e.queued) {
@@ -193,10 +199,13 @@ public final class IdentityManager {
                 }
                 if (!now.isBefore(e.refreshAt) || !now.isBefore(e.retryAt)) {
                     enqueue(en.getKey(), e, false);
+                    n++;
                 }
             }
             pump();
+            queued.complete(n);
         });
+        return queued.future();
     }
 
     private void enqueue(SpiffeId id, Entry e, boolean urgent) {
