@@ -24,6 +24,12 @@ public final class BenchMain {
     /** Every scenario, in the order they run. Add new ones here. */
     static final Map<String, Supplier<Scenario>> SCENARIOS = new LinkedHashMap<>();
 
+    static {
+        SCENARIOS.put("ztunnel-throughput", io.jmesh.loadtest.ztunnel.ZtunnelThroughputScenario::new);
+        SCENARIOS.put("ztunnel-latency", io.jmesh.loadtest.ztunnel.ZtunnelLatencyScenario::new);
+        SCENARIOS.put("ztunnel-connections", io.jmesh.loadtest.ztunnel.ZtunnelConnectionsScenario::new);
+    }
+
     private BenchMain() {}
 
     public static void main(String[] args) throws Exception {

@@ -102,6 +102,15 @@ public final class ZtunnelBootstrap implements MeshService {
 
     @Override
     public Future<Void> start() {
+        // file reads, YAML/proto parsing and loading BoringSSL take seconds on a cold JVM: off the event loop
+        return context.vertx().executeBlocking(() -> {
+            io.jmesh.core.tls.TlsPolicy.provider();
+            return config.discovery().staticFile().isEmpty() ? null
+                    : StaticConfigFile.read(Path.of(config.discovery().staticFile()));
+        }, false).compose(this::startWith);
+    }
+
+    private Future<Void> startWith(StaticConfigFile.Contents staticConfig) {
         var vertx = context.vertx();
         var certsReady = context.readiness().register("certificates");
         var configReady = context.readiness().register("config");
@@ -139,9 +148,8 @@ public final class ZtunnelBootstrap implements MeshService {
             inbound.sync(next);
         });
 
-        boolean hasStatic = !config.discovery().staticFile().isEmpty();
-        if (hasStatic) {
-            StaticConfigFile.Contents c = StaticConfigFile.read(Path.of(config.discovery().staticFile()));
+        if (staticConfig != null) {
+            StaticConfigFile.Contents c = staticConfig;
             store.replaceAll(c.addresses());
             policies.replaceAll(c.authorizations());
             if (policies != retained) {

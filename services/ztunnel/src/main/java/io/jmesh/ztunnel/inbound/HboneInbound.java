@@ -78,10 +78,12 @@ final class HboneInbound extends ChannelInitializer<Channel> {
                 .addLast("streams", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {
+                        stream.config().setWriteBufferWaterMark(io.jmesh.ztunnel.tunnel.NetTransport.STREAM_WATER_MARK);
                         stream.pipeline().addLast("connect", new InboundStream(ctx));
                     }
                 }))
-                .addLast("keepalive", Http2Setup.keepAlive(ctx.config().hbone()));
+                .addLast("keepalive", Http2Setup.keepAlive(ctx.config().hbone()))
+                .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
         open.add(ch);
         ch.closeFuture().addListener(f -> open.remove(ch));
         ch.config().setAutoRead(true);

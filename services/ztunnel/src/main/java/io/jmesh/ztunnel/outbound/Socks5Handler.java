@@ -38,6 +38,7 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
     private final OutboundProxy proxy;
     private final ConnectionTelemetry telemetry;
     private boolean commandSeen;
+    private boolean greeted;
     private final List<Object> early = new ArrayList<>(2);
 
     Socks5Handler(OutboundProxy proxy, ConnectionTelemetry telemetry) {
@@ -52,7 +53,7 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
     }
 
     @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
         if (commandSeen) {
             early.add(msg); // bytes sent right after CONNECT, before our answer; relayed first
             return;
@@ -69,6 +70,7 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
                 refuse(ctx, "socks_auth", "client offers no 'no authentication' method: " + init.authMethods(), null);
                 return;
             }
+            greeted = true;
             ctx.pipeline().replace(DECODER, DECODER, new Socks5CommandRequestDecoder());
             ctx.writeAndFlush(new DefaultSocks5InitialResponse(Socks5AuthMethod.NO_AUTH));
             return;
@@ -115,6 +117,13 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
                     });
                 }
             });
+            return;
+        }
+        if (msg instanceof ByteBuf && greeted) {
+            // a CONNECT pipelined with the greeting: the bytes left over when the greeting decoder was replaced
+            // skip the new decoder, so hand them to it
+            ChannelHandlerContext decoder = ctx.pipeline().context(DECODER);
+            ((io.netty.channel.ChannelInboundHandler) decoder.handler()).channelRead(decoder, msg);
             return;
         }
         if (msg instanceof ByteBuf) {

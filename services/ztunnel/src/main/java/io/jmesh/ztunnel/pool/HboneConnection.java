@@ -124,7 +124,9 @@ public final class HboneConnection {
      */
     public Future<Http2StreamChannel> open(Http2Headers headers) {
         Promise<Http2StreamChannel> p = Promise.promise();
-        new Http2StreamChannelBootstrap(channel).handler(new io.netty.channel.ChannelInitializer<Http2StreamChannel>() {
+        new Http2StreamChannelBootstrap(channel)
+                .option(io.netty.channel.ChannelOption.WRITE_BUFFER_WATER_MARK, io.jmesh.ztunnel.tunnel.NetTransport.STREAM_WATER_MARK)
+                .handler(new io.netty.channel.ChannelInitializer<Http2StreamChannel>() {
             @Override
             protected void initChannel(Http2StreamChannel ch) {
                 ch.pipeline().addLast(WAITER, new ResponseWaiter(p));

@@ -140,7 +140,8 @@ public final class HbonePool {
                             }
                         }))
                         .addLast("keepalive", Http2Setup.keepAlive(h))
-                        .addLast("goaway", new GoAwayWatcher());
+                        .addLast("goaway", new GoAwayWatcher())
+                        .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
             }
         };
         var connect = net.client(loop, h.connectTimeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)

@@ -23,6 +23,11 @@ public final class NetTransport {
 
     /** Send-side buffering per socket before the other side of a relay is paused. */
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(256 * 1024, 1024 * 1024);
+    /**
+     * Buffering per HBONE stream before its relay pauses the TCP side: Netty's 64 KiB default would cap every
+     * tunnel far below the 4 MiB flow-control window.
+     */
+    public static final WriteBufferWaterMark STREAM_WATER_MARK = new WriteBufferWaterMark(1024 * 1024, 4 * 1024 * 1024);
     /** Reads grow up to 256 KiB so a busy tunnel moves large buffers and large DATA frames. */
     static final AdaptiveRecvByteBufAllocator RECV = new AdaptiveRecvByteBufAllocator(512, 16 * 1024, 256 * 1024);
 
