@@ -53,6 +53,7 @@ public final class HbonePool {
     private final Map<PoolKey, Queue<HboneConnection>> connections = new ConcurrentHashMap<>();
     private final Map<PoolKey, Future<HboneConnection>> dialing = new ConcurrentHashMap<>();
     private final java.util.Set<HboneConnection> open = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong dialled = new java.util.concurrent.atomic.AtomicLong();
     private final Counter dials;
     private final long timerId;
     private final Vertx vertx;
@@ -97,6 +98,7 @@ public final class HbonePool {
             dial(key, uid, cert, loop).onComplete(ar -> {
                 dialing.remove(key, mine.future());
                 if (ar.succeeded()) {
+                    dialled.incrementAndGet();
                     HboneConnection c = ar.result();
                     connections.computeIfAbsent(key, k -> new ConcurrentLinkedQueue<>()).add(c);
                     open.add(c);
@@ -293,6 +295,11 @@ public final class HbonePool {
                 c.channel().close();
             }
         }
+    }
+
+    /** Successful dials so far (tests). */
+    public long dialled() {
+        return dialled.get();
     }
 
     /** Connections still open (pooled or retired but carrying streams). */
