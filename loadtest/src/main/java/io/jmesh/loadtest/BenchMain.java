@@ -27,6 +27,9 @@ public final class BenchMain {
     static {
         SCENARIOS.put("authz-cost", io.jmesh.loadtest.authz.AuthorizationCostScenario::new);
         SCENARIOS.put("telemetry-ingest", io.jmesh.loadtest.telemetry.TelemetryIngestScenario::new);
+        SCENARIOS.put("ztunnel-throughput", io.jmesh.loadtest.ztunnel.ZtunnelThroughputScenario::new);
+        SCENARIOS.put("ztunnel-latency", io.jmesh.loadtest.ztunnel.ZtunnelLatencyScenario::new);
+        SCENARIOS.put("ztunnel-connections", io.jmesh.loadtest.ztunnel.ZtunnelConnectionsScenario::new);
     }
 
     private BenchMain() {}

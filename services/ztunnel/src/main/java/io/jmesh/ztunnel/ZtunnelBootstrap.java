@@ -1,29 +1,337 @@
 package io.jmesh.ztunnel;
 
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.kafka.EventPublisher;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
+import io.jmesh.core.tls.Pem;
+import io.jmesh.core.admin.AdminServer;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.admin.LocalAdmin;
+import io.jmesh.ztunnel.authz.AuthorizationStore;
+import io.jmesh.ztunnel.authz.Authorizer;
+import io.jmesh.ztunnel.discovery.DeltaAdsClient;
+import io.jmesh.ztunnel.discovery.RetainedPolicies;
+import io.jmesh.ztunnel.discovery.StaticConfigFile;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.discovery.Workloads;
+import io.jmesh.ztunnel.identity.CaClient;
+import io.jmesh.ztunnel.identity.GrpcCaClient;
+import io.jmesh.ztunnel.identity.IdentityManager;
+import io.jmesh.ztunnel.inbound.Inbound;
+import io.jmesh.ztunnel.inbound.InboundListeners;
+import io.jmesh.ztunnel.outbound.OutboundListeners;
+import io.jmesh.ztunnel.outbound.OutboundProxy;
+import io.jmesh.ztunnel.pool.HbonePool;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tls.TrustBundle;
+import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.PemTrustOptions;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** Wires ztunnel together. */
+/**
+ * Wires ztunnel together: discovery (static file and/or delta ADS) → workload store; identity manager (one
+ * certificate per local workload identity); inbound listeners (15008, 15006), outbound listeners (15080, 15001)
+ * over the HBONE pool; telemetry; the local admin (15000) and readiness (15021) servers; drain.
+ */
 public final class ZtunnelBootstrap implements MeshService {
+
+    private static final Logger log = LoggerFactory.getLogger(ZtunnelBootstrap.class);
+
+    /** What tests (and a future authz/ca integration) can replace. */
+    public record Collaborators(CaClient ca, Authorizer authorizer, AuthorizationStore policies, Clock clock,
+            Runnable quit) {}
 
     private final ZtunnelConfig config;
     private final ServiceContext context;
+    private final Collaborators collaborators;
+    private final WorkloadStore store = new WorkloadStore();
+    private final RetainedPolicies retained = new RetainedPolicies();
+    private final InetAddress nodeAddress;
+
+    private TrustBundle trust;
+    private IdentityManager identities;
+    private EventPublisher events;
+    private ConnectionTelemetry telemetry;
+    private HbonePool pool;
+    private InboundListeners inbound;
+    private OutboundListeners outbound;
+    private LocalAdmin localAdmin;
+    private HttpServer readinessServer;
+    private DeltaAdsClient ads;
+    private GrpcClient grpc;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
+        this(config, context, null);
+    }
+
+    public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context, Collaborators collaborators) {
         this.config = config;
         this.context = context;
+        this.collaborators = collaborators;
+        try {
+            this.nodeAddress = InetAddress.getByName(config.node().address());
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("node.address: '" + config.node().address() + "' is not an address", e);
+        }
+    }
+
+    @Override
+    public void adminRoutes(AdminServer.Builder admin) {
+        // 15020 carries /metrics (and the launcher's /healthz/ready); ztunnel's own admin is on 15000
     }
 
     @Override
     public Future<Void> start() {
-        context.readiness().register("started").complete();
-        return Future.succeededFuture();
+        // file reads, YAML/proto parsing and loading BoringSSL take seconds on a cold JVM: off the event loop
+        return context.vertx().executeBlocking(() -> {
+            io.jmesh.core.tls.TlsPolicy.provider();
+            return config.discovery().staticFile().isEmpty() ? null
+                    : StaticConfigFile.read(Path.of(config.discovery().staticFile()));
+        }, false).compose(this::startWith);
+    }
+
+    private Future<Void> startWith(StaticConfigFile.Contents staticConfig) {
+        var vertx = context.vertx();
+        var certsReady = context.readiness().register("certificates");
+        var configReady = context.readiness().register("config");
+        NetTransport net = NetTransport.of(vertx);
+        if (!net.epoll()) {
+            log.warn("native epoll transport unavailable: using NIO (slower; no IP_TRANSPARENT)");
+        }
+        trust = new TrustBundle(config.identity().trustBundleFile().isEmpty() ? java.util.List.of()
+                : Pem.certificates(read(config.identity().trustBundleFile())));
+        grpc = GrpcClient.client(vertx, grpcOptions(config.identity().rootCertFile()));
+        CaClient ca = collaborators != null && collaborators.ca() != null ? collaborators.ca() : defaultCa();
+        Clock clock = collaborators != null && collaborators.clock() != null ? collaborators.clock() : Clock.systemUTC();
+        identities = new IdentityManager(vertx, ca, trust, new IdentityManager.Settings(config.identity().certTtl(),
+                config.identity().maxConcurrentCsrs(), config.identity().initialBackoff(),
+                config.identity().maxBackoff(), config.node().trustDomain()), clock, context.metrics());
+        identities.start();
+        events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
+        telemetry = new ConnectionTelemetry(context.metrics(), events, config.node().name());
+        pool = new HbonePool(vertx, net, config, context.metrics());
+        Authorizer authorizer = collaborators != null && collaborators.authorizer() != null
+                ? collaborators.authorizer() : Authorizer.allowAll();
+        AuthorizationStore policies = collaborators != null && collaborators.policies() != null
+                ? collaborators.policies() : retained;
+        inbound = Inbound.listeners(config, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress);
+        OutboundProxy proxy = new OutboundProxy(config, store, identities, pool, telemetry, net);
+        outbound = new OutboundListeners(config, proxy, telemetry, net, nodeAddress);
+
+        store.onChange((prev, next) -> {
+            Set<SpiffeId> local = new HashSet<>();
+            for (Workload w : next.workloadsOnNode(config.node().name())) {
+                local.add(Workloads.identity(w, config.node().trustDomain()));
+            }
+            identities.setLocalIdentities(local);
+            pool.onWorkloadsChanged(next);
+            inbound.sync(next);
+        });
+
+        if (staticConfig != null) {
+            StaticConfigFile.Contents c = staticConfig;
+            store.replaceAll(c.addresses());
+            policies.replaceAll(c.authorizations());
+            if (policies != retained) {
+                retained.replaceAll(c.authorizations());
+            }
+            log.atInfo().addKeyValue("file", config.discovery().staticFile())
+                    .addKeyValue("resources", c.addresses().size())
+                    .addKeyValue("authorizations", c.authorizations().size()).log("static configuration loaded");
+        }
+        if (!config.discovery().address().isEmpty()) {
+            GrpcClient adsGrpc = GrpcClient.client(vertx, grpcOptions(config.discovery().rootCertFile()));
+            ads = new DeltaAdsClient(vertx, adsGrpc, parse(config.discovery().address()),
+                    tokenSupplier(config.discovery().tokenFile()), config, store,
+                    policies == retained ? retained : new io.jmesh.ztunnel.discovery.TeePolicies(policies, retained),
+                    context.metrics());
+            ads.firstFullSync().onSuccess(v -> configReady.complete());
+            ads.start();
+        } else {
+            configReady.complete();
+        }
+        watchCertificates(certsReady);
+        String nodeHost = config.node().address();
+        localAdmin = new LocalAdmin(vertx, store, identities, retained::all,
+                collaborators != null && collaborators.quit() != null ? collaborators.quit()
+                        : () -> new Thread(() -> System.exit(0), "ztunnel-quit").start(),
+                new JsonObject().put("node", config.node().name()).put("trustDomain", config.node().trustDomain()));
+        Future<Void> admin = config.listeners().localAdmin() >= 0 ? localAdmin.start(config.listeners().localAdmin())
+                : Future.succeededFuture();
+        Future<Void> ready = config.listeners().readiness() >= 0
+                ? vertx.createHttpServer(new HttpServerOptions().setHost(nodeHost).setPort(config.listeners().readiness()))
+                        .requestHandler(req -> {
+                            if ("/healthz/ready".equals(req.path())) {
+                                AdminServer.readinessHandler(context.readiness()).handle(req);
+                            } else {
+                                req.response().setStatusCode(404).end("not found: " + req.path() + "\n");
+                            }
+                        }).listen().map(s -> {
+                            readinessServer = s;
+                            return null;
+                        })
+                : Future.succeededFuture();
+        return Future.all(inbound.start(), outbound.start(), admin, ready).mapEmpty();
+    }
+
+    /** Ready once every local workload identity has a certificate; checked every 200 ms until then. */
+    private void watchCertificates(io.jmesh.core.admin.Readiness.Task task) {
+        context.vertx().setPeriodic(1, 200, id -> identities.allWantedReady().onSuccess(ok -> {
+            // after the first full config, so "every local identity" is known
+            if (ok && configSeen()) {
+                task.complete();
+                context.vertx().cancelTimer(id);
+            }
+        }));
+    }
+
+    private boolean configSeen() {
+        return !context.readiness().pending().contains("config");
+    }
+
+    @Override
+    public Future<Void> drain() {
+        if (inbound == null) {
+            return Future.succeededFuture();
+        }
+        inbound.stopAccepting(); // and GOAWAY to every inbound HBONE peer
+        outbound.stopAccepting();
+        pool.drain();
+        Promise<Void> done = Promise.promise();
+        context.vertx().setPeriodic(1, 100, id -> {
+            if (inbound.openHboneConnections() == 0 && pool.openConnections() == 0) {
+                context.vertx().cancelTimer(id);
+                done.tryComplete();
+            }
+        });
+        return done.future();
     }
 
     @Override
     public Future<Void> close() {
-        return Future.succeededFuture();
+        if (identities == null) {
+            return Future.succeededFuture();
+        }
+        if (ads != null) {
+            ads.stop();
+        }
+        identities.stop();
+        pool.close();
+        inbound.stopAccepting();
+        outbound.stopAccepting();
+        events.close();
+        Future<Void> r = readinessServer == null ? Future.succeededFuture() : readinessServer.close();
+        return Future.all(r, localAdmin.close(), grpc.close()).mapEmpty();
+    }
+
+    private Set<Integer> ownPorts() {
+        Set<Integer> ports = new HashSet<>();
+        var l = config.listeners();
+        for (int p : new int[] {l.hbone(), l.inboundPlaintext(), l.outboundCapture(), l.socks5(), l.localAdmin(),
+            l.readiness(), config.admin().port()}) {
+            if (p > 0) {
+                ports.add(p);
+            }
+        }
+        return ports;
+    }
+
+    private CaClient defaultCa() {
+        if (config.identity().caAddress().isEmpty()) {
+            return (csr, id, ttl) -> Future.failedFuture("identity.caAddress is not configured: no certificates");
+        }
+        return new GrpcCaClient(grpc, parse(config.identity().caAddress()), tokenSupplier(config.identity().tokenFile()),
+                config.node().clusterId());
+    }
+
+    private static HttpClientOptions grpcOptions(String rootCertFile) {
+        HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30);
+        if (!rootCertFile.isEmpty()) {
+            o.setSsl(true).setUseAlpn(true).setTrustOptions(new PemTrustOptions().addCertPath(rootCertFile));
+        }
+        return o;
+    }
+
+    private static Supplier<String> tokenSupplier(String file) {
+        if (file.isEmpty()) {
+            return () -> "";
+        }
+        return () -> read(file).trim(); // re-read per call: rotated tokens apply without restart
+    }
+
+    static SocketAddress parse(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        if (colon <= 0) {
+            throw new IllegalArgumentException("address '" + hostPort + "' (expected: host:port)");
+        }
+        return SocketAddress.inetSocketAddress(Integer.parseInt(hostPort.substring(colon + 1)),
+                hostPort.substring(0, colon).replace("[", "").replace("]", ""));
+    }
+
+    private static String read(String file) {
+        try {
+            return Files.readString(Path.of(file));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        }
+    }
+
+    // accessors for tests and tools embedding ztunnel
+
+    public WorkloadStore store() {
+        return store;
+    }
+
+    public IdentityManager identities() {
+        return identities;
+    }
+
+    public HbonePool pool() {
+        return pool;
+    }
+
+    public InboundListeners inbound() {
+        return inbound;
+    }
+
+    public OutboundListeners outbound() {
+        return outbound;
+    }
+
+    public LocalAdmin localAdmin() {
+        return localAdmin;
+    }
+
+    public ConnectionTelemetry telemetry() {
+        return telemetry;
+    }
+
+    public RetainedPolicies policies() {
+        return retained;
+    }
+
+    public TrustBundle trust() {
+        return trust;
     }
 
     ZtunnelConfig config() {

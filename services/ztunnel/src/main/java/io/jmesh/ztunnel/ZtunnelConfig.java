@@ -1,8 +1,158 @@
 package io.jmesh.ztunnel;
 
 import io.jmesh.core.config.AdminConfig;
+import io.jmesh.core.config.Ports;
+import io.jmesh.core.kafka.KafkaSettings;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import java.time.Duration;
+import java.util.Map;
+import java.util.Objects;
 
-/** Configuration of ztunnel; defaults in {@code ztunnel-defaults.yaml}. */
-public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig admin) implements ServiceConfig {}
+/**
+ * Configuration of ztunnel; defaults and the meaning of every key in {@code ztunnel-defaults.yaml}.
+ *
+ * @param admin where {@code /metrics} (15020) is served
+ */
+public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig admin, Node node,
+        Listeners listeners, Hbone hbone, Pool pool, Discovery discovery, Identity identity, KafkaSettings kafka)
+        implements ServiceConfig {
+
+    public ZtunnelConfig {
+        Objects.requireNonNull(node, "node");
+        Objects.requireNonNull(listeners, "listeners");
+        Objects.requireNonNull(hbone, "hbone");
+        Objects.requireNonNull(pool, "pool");
+        Objects.requireNonNull(discovery, "discovery");
+        Objects.requireNonNull(identity, "identity");
+        Objects.requireNonNull(kafka, "kafka");
+    }
+
+    /**
+     * This node.
+     *
+     * @param name the node name workloads carry in {@code Workload.node}; selects the local workloads
+     * @param address the node's own address: outbound listeners, readiness and node-level inbound bind here
+     * @param trustDomain the mesh trust domain; inbound peers from another trust domain are refused
+     * @param clusterId the {@code clusterid} metadata sent to ca and policy, and the metrics' cluster label
+     * @param ztunnelAddresses node name to the HBONE address of that node's ztunnel ({@code host:port}); used in
+     *     local mode where workloads on other nodes are not reachable on their own {@code :15008}
+     */
+    public record Node(String name, String address, String trustDomain, String clusterId,
+            Map<String, String> ztunnelAddresses) {
+        public Node {
+            requireText(name, "name");
+            requireText(address, "address");
+            requireText(trustDomain, "trustDomain");
+            requireText(clusterId, "clusterId");
+            ztunnelAddresses = ztunnelAddresses == null ? Map.of() : Map.copyOf(ztunnelAddresses);
+        }
+    }
+
+    /**
+     * Listener ports (Istio's); a port of 0 picks a free one (tests), -1 disables the listener.
+     *
+     * @param inboundPerWorkload bind the inbound listeners (15008, 15006) on each local workload's address, as
+     *     Istio's in-pod mode does in each pod (local mode); else once on the node address
+     * @param transparent use {@code IP_TRANSPARENT} on the capture listener (15001) and connect to local
+     *     applications from the client's address (needs CAP_NET_ADMIN and TPROXY rules)
+     */
+    public record Listeners(int hbone, int inboundPlaintext, int outboundCapture, int socks5, int localAdmin,
+            int readiness, boolean inboundPerWorkload, boolean transparent) {
+        public Listeners {
+            checkPort("hbone", hbone);
+            checkPort("inboundPlaintext", inboundPlaintext);
+            checkPort("outboundCapture", outboundCapture);
+            checkPort("socks5", socks5);
+            checkPort("localAdmin", localAdmin);
+            checkPort("readiness", readiness);
+        }
+    }
+
+    /** HTTP/2 parameters of HBONE (Istio's values by default). */
+    public record Hbone(int streamWindowBytes, int connectionWindowBytes, int maxFrameBytes,
+            int serverMaxConcurrentStreams, int maxHeaderListBytes, Duration pingInterval, Duration pingTimeout,
+            Duration connectTimeout, int maxRstFramesPerSecond) {
+        public Hbone {
+            positive("streamWindowBytes", streamWindowBytes);
+            positive("connectionWindowBytes", connectionWindowBytes);
+            if (maxFrameBytes < 16_384 || maxFrameBytes > 16_777_215) {
+                throw new IllegalArgumentException("maxFrameBytes: " + maxFrameBytes + " (expected: 16384..16777215)");
+            }
+            positive("serverMaxConcurrentStreams", serverMaxConcurrentStreams);
+            positive("maxHeaderListBytes", maxHeaderListBytes);
+            positive("maxRstFramesPerSecond", maxRstFramesPerSecond);
+            Objects.requireNonNull(pingInterval, "pingInterval");
+            Objects.requireNonNull(pingTimeout, "pingTimeout");
+            Objects.requireNonNull(connectTimeout, "connectTimeout");
+        }
+    }
+
+    /** Outbound HBONE connection pool. */
+    public record Pool(int maxStreamsPerConnection, Duration idleTimeout) {
+        public Pool {
+            positive("maxStreamsPerConnection", maxStreamsPerConnection);
+            Objects.requireNonNull(idleTimeout, "idleTimeout");
+        }
+    }
+
+    /**
+     * Where workloads, services and policies come from: a static file (local mode), the policy service's delta
+     * ADS, or both (the file first).
+     *
+     * @param staticFile YAML file of workloads, services and authorizations; empty for none
+     * @param address policy's delta ADS endpoint {@code host:port}; empty for none
+     * @param tokenFile the node's bearer token, sent as {@code authorization: Bearer}
+     * @param rootCertFile PEM roots verifying policy's TLS certificate; empty for plaintext (tests only)
+     */
+    public record Discovery(String staticFile, String address, String tokenFile, String rootCertFile,
+            Duration initialBackoff, Duration maxBackoff) {
+        public Discovery {
+            staticFile = staticFile == null ? "" : staticFile;
+            address = address == null ? "" : address;
+            tokenFile = tokenFile == null ? "" : tokenFile;
+            rootCertFile = rootCertFile == null ? "" : rootCertFile;
+            Objects.requireNonNull(initialBackoff, "initialBackoff");
+            Objects.requireNonNull(maxBackoff, "maxBackoff");
+        }
+    }
+
+    /**
+     * Workload certificates.
+     *
+     * @param caAddress ca's {@code IstioCertificateService} endpoint {@code host:port}
+     * @param tokenFile the node's bearer token for ca
+     * @param rootCertFile PEM roots verifying ca's TLS certificate; empty for plaintext (tests only)
+     * @param trustBundleFile PEM roots that workload certificates chain to (the mesh trust bundle)
+     */
+    public record Identity(String caAddress, String tokenFile, String rootCertFile, String trustBundleFile,
+            Duration certTtl, int maxConcurrentCsrs, Duration initialBackoff, Duration maxBackoff) {
+        public Identity {
+            caAddress = caAddress == null ? "" : caAddress;
+            tokenFile = tokenFile == null ? "" : tokenFile;
+            rootCertFile = rootCertFile == null ? "" : rootCertFile;
+            trustBundleFile = trustBundleFile == null ? "" : trustBundleFile;
+            Objects.requireNonNull(certTtl, "certTtl");
+            positive("maxConcurrentCsrs", maxConcurrentCsrs);
+            Objects.requireNonNull(initialBackoff, "initialBackoff");
+            Objects.requireNonNull(maxBackoff, "maxBackoff");
+        }
+    }
+
+    private static void requireText(String v, String field) {
+        if (v == null || v.isBlank()) {
+            throw new IllegalArgumentException(field + ": empty (expected: a value)");
+        }
+    }
+
+    private static void positive(String field, int v) {
+        if (v <= 0) {
+            throw new IllegalArgumentException(field + ": " + v + " (expected: > 0)");
+        }
+    }
+
+    private static void checkPort(String field, int port) {
+        if (port != -1) {
+            Ports.check(field, port);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+package io.jmesh.loadtest.ztunnel;
+
+import io.jmesh.loadtest.BenchContext;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.HttpURLConnection;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The three paths every ztunnel benchmark compares, all on loopback addresses, towards one server at
+ * {@link #SERVER_IP} (a workload on node-b):
+ * <ul>
+ *   <li>direct TCP from the client address;
+ *   <li>a two-hop HAProxy pair: plain TCP in, TLS 1.3 (AES-128-GCM) with verified client certificates between the
+ *       two, plain TCP out;
+ *   <li>two ztunnels (separate JVMs from the shaded jar): SOCKS5 into node-a, HBONE to node-b, TCP to the server.
+ * </ul>
+ */
+final class Topology implements AutoCloseable {
+
+    static final String CLIENT_IP = "127.0.10.11";
+    static final String SERVER_IP = "127.0.20.11";
+    static final String NODE_A = "127.0.10.1";
+    static final String NODE_B = "127.0.20.1";
+    static final String HAPROXY_IN = "127.0.50.1";
+    static final String HAPROXY_OUT = "127.0.50.2";
+
+    /** The ztunnel JVM flags the figures are measured with (documented in docs/ztunnel.md). */
+    static final List<String> JVM_FLAGS = List.of("-Xms48m", "-Xmx48m", "-XX:+UseSerialGC", "-Xss512k",
+            "-XX:MaxDirectMemorySize=96m", "-XX:ReservedCodeCacheSize=48m", "-XX:MaxMetaspaceSize=80m",
+            "-XX:CICompilerCount=2");
+
+    final Path dir;
+    final int serverPort;
+    final List<Process> processes = new ArrayList<>();
+    Process ztunnelA;
+    Process ztunnelB;
+    private final BenchPki pki;
+    int haproxyPort;
+
+    Topology(BenchContext ctx, int serverPort) throws Exception {
+        this.dir = ctx.workDir();
+        this.serverPort = serverPort;
+        this.pki = new BenchPki();
+    }
+
+    /** Opens a TCP connection to the server along one path. */
+    interface Dialer {
+        Socket open() throws IOException;
+    }
+
+    Dialer direct() {
+        return () -> {
+            Socket s = new Socket();
+            s.setTcpNoDelay(true);
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(new InetSocketAddress(SERVER_IP, serverPort), 5000);
+            return s;
+        };
+    }
+
+    Dialer haproxy() {
+        return () -> {
+            Socket s = new Socket();
+            s.setTcpNoDelay(true);
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(new InetSocketAddress(HAPROXY_IN, haproxyPort), 5000);
+            return s;
+        };
+    }
+
+    Dialer ztunnel() {
+        return () -> socks(new InetSocketAddress(NODE_A, 15080), SERVER_IP, serverPort);
+    }
+
+    /** SOCKS5 CONNECT (no auth) from the client workload's address. */
+    static Socket socks(InetSocketAddress proxy, String ip, int port) throws IOException {
+        Socket s = new Socket();
+        s.setTcpNoDelay(true);
+        s.bind(new InetSocketAddress(CLIENT_IP, 0));
+        s.connect(proxy, 5000);
+        OutputStream out = s.getOutputStream();
+        InputStream in = s.getInputStream();
+        byte[] a = InetAddress.getByName(ip).getAddress();
+        byte[] req = new byte[3 + 4 + 4 + 2];
+        req[0] = 5;
+        req[1] = 1;
+        req[2] = 0;
+        req[3] = 5;
+        req[4] = 1;
+        req[5] = 0;
+        req[6] = 1;
+        System.arraycopy(a, 0, req, 7, 4);
+        req[11] = (byte) (port >> 8);
+        req[12] = (byte) port;
+        out.write(req); // greeting and CONNECT pipelined: one round trip
+        byte[] reply = in.readNBytes(2 + 10);
+        if (reply.length < 12 || reply[1] != 0 || reply[3] != 0) {
+            s.close();
+            throw new IOException("socks5 refused: " + (reply.length > 3 ? reply[3] : -1));
+        }
+        return s;
+    }
+
+    void startHaproxy() throws Exception {
+        Path ca = dir.resolve("root.pem");
+        Files.writeString(ca, pki.rootPem());
+        Path clientPem = pki.writeLeafPem(dir, "hap-client", "spiffe://cluster.local/ns/default/sa/client");
+        Path serverPem = pki.writeLeafPem(dir, "hap-server", "spiffe://cluster.local/ns/default/sa/server");
+        haproxyPort = 17000;
+        int tls = 17001;
+        String common = """
+                global
+                  maxconn 8000
+                  nbthread 2
+                  ssl-default-bind-options ssl-min-ver TLSv1.3
+                  ssl-default-server-options ssl-min-ver TLSv1.3
+                  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
+                  ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
+                  tune.ssl.default-dh-param 2048
+                defaults
+                  mode tcp
+                  timeout connect 5s
+                  timeout client 60s
+                  timeout server 60s
+                """;
+        Path in = dir.resolve("hap-in.cfg");
+        Files.writeString(in, common + """
+                frontend plain_in
+                  bind %s:%d
+                  default_backend mtls_out
+                backend mtls_out
+                  server s1 %s:%d ssl crt %s ca-file %s verify required no-ssl-reuse
+                """.formatted(HAPROXY_IN, haproxyPort, HAPROXY_OUT, tls, clientPem, ca));
+        Path out = dir.resolve("hap-out.cfg");
+        Files.writeString(out, common + """
+                frontend mtls_in
+                  bind %s:%d ssl crt %s ca-file %s verify required
+                  default_backend app
+                backend app
+                  server app %s:%d
+                """.formatted(HAPROXY_OUT, tls, serverPem, ca, SERVER_IP, serverPort));
+        start(List.of("haproxy", "-db", "-f", out.toString()), "hap-out");
+        start(List.of("haproxy", "-db", "-f", in.toString()), "hap-in");
+        waitListening(HAPROXY_IN, haproxyPort);
+        waitListening(HAPROXY_OUT, tls);
+    }
+
+    void startZtunnels(Path jar) throws Exception {
+        int caPort = pki.startCa();
+        Path mesh = dir.resolve("mesh.yaml");
+        Files.writeString(mesh, """
+                workloads:
+                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s, 127.0.0.1],
+                     node: node-a, tunnelProtocol: HBONE}
+                  - {uid: server, name: server, namespace: default, serviceAccount: server, addresses: [%s],
+                     node: node-b, tunnelProtocol: HBONE}
+                """.formatted(CLIENT_IP, SERVER_IP));
+        // 127.0.0.1 is the client workload's second address: proxychains4 (iperf3's way into SOCKS5) does not
+        // keep iperf3's -B source address
+        ztunnelA = startZtunnel(jar, "node-a", NODE_A, mesh, caPort);
+        ztunnelB = startZtunnel(jar, "node-b", NODE_B, mesh, caPort);
+        waitReady(NODE_A);
+        waitReady(NODE_B);
+    }
+
+    private Process startZtunnel(Path jar, String node, String address, Path mesh, int caPort) throws Exception {
+        Path cfg = dir.resolve(node + ".yaml");
+        // access logs are off in the benchmark (logLevel warn): one JSON line per connection is a cost of its own
+        Files.writeString(cfg, """
+                logLevel: warn
+                admin: {host: %s, port: 15020}
+                node: {name: %s, address: %s}
+                listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1}
+                discovery: {staticFile: "%s"}
+                identity: {caAddress: "127.0.0.1:%d"}
+                """.formatted(address, node, address, mesh, caPort));
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(JVM_FLAGS);
+        cmd.addAll(List.of("-jar", jar.toString(), "--config", cfg.toString()));
+        return start(cmd, "ztunnel-" + node);
+    }
+
+    private Process start(List<String> cmd, String name) throws IOException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(dir.resolve(name + ".log").toFile()).start();
+        processes.add(p);
+        return p;
+    }
+
+    private static void waitReady(String host) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            try {
+                HttpURLConnection c = (HttpURLConnection) URI.create("http://" + host + ":15021/healthz/ready")
+                        .toURL().openConnection();
+                c.setConnectTimeout(500);
+                if (c.getResponseCode() == 200) {
+                    return;
+                }
+            } catch (IOException e) {
+                // not up yet
+            }
+            Thread.sleep(200);
+        }
+        throw new IllegalStateException("ztunnel on " + host + " not ready within 60 s");
+    }
+
+    private static void waitListening(String host, int port) throws Exception {
+        for (int i = 0; i < 100; i++) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(host, port), 200);
+                return;
+            } catch (IOException e) {
+                Thread.sleep(100);
+            }
+        }
+        throw new IllegalStateException(host + ":" + port + " not listening");
+    }
+
+    /** Resident set size of a process, MiB. */
+    static double rssMiB(Process p) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + p.pid() + "/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+            }
+        }
+        return Double.NaN;
+    }
+
+    /** CPU seconds (user + system) a process has used. */
+    static double cpuSeconds(Process p) throws IOException {
+        String stat = Files.readString(Path.of("/proc/" + p.pid() + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // utime, stime in USER_HZ (100)
+    }
+
+    @Override
+    public void close() throws Exception {
+        for (Process p : processes) {
+            p.destroy();
+        }
+        for (Process p : processes) {
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+        }
+        pki.close();
+    }
+
+    static Duration warmup(BenchContext ctx) {
+        return ctx.quick() ? Duration.ofSeconds(2) : Duration.ofSeconds(8);
+    }
+}

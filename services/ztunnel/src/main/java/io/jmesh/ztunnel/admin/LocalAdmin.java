@@ -1,0 +1,143 @@
+package io.jmesh.ztunnel.admin;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.util.JsonFormat;
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.logging.JsonLogging;
+import io.jmesh.core.tls.Pem;
+import io.jmesh.proto.istio.security.Authorization;
+import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.identity.IdentityManager;
+import io.jmesh.ztunnel.identity.WorkloadCertificate;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.Collection;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * The local-only admin server (15000 on 127.0.0.1): {@code /config_dump} (workloads, services, policies,
+ * certificates with expiry, in the shape {@code istioctl ztunnel-config} reads), {@code /logging} (GET lists
+ * levels; POST {@code ?level=debug} or {@code ?<logger>=debug} changes them) and {@code /quitquitquit} (POST:
+ * drain and exit).
+ */
+public final class LocalAdmin {
+
+    private static final Set<String> LEVELS = Set.of("trace", "debug", "info", "warn", "error", "off");
+
+    private final Vertx vertx;
+    private final WorkloadStore store;
+    private final IdentityManager identities;
+    private final Supplier<Collection<Authorization>> policies;
+    private final Runnable quit;
+    private final JsonObject configJson;
+    private volatile HttpServer server;
+
+    public LocalAdmin(Vertx vertx, WorkloadStore store, IdentityManager identities,
+            Supplier<Collection<Authorization>> policies, Runnable quit, JsonObject configJson) {
+        this.vertx = vertx;
+        this.store = store;
+        this.identities = identities;
+        this.policies = policies;
+        this.quit = quit;
+        this.configJson = configJson;
+    }
+
+    public Future<Void> start(int port) {
+        return vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(port))
+                .requestHandler(this::handle).listen().map(s -> {
+                    server = s;
+                    return null;
+                });
+    }
+
+    public int port() {
+        HttpServer s = server;
+        return s == null ? -1 : s.actualPort();
+    }
+
+    public Future<Void> close() {
+        HttpServer s = server;
+        return s == null ? Future.succeededFuture() : s.close();
+    }
+
+    private void handle(HttpServerRequest req) {
+        switch (req.path()) {
+            case "/config_dump" -> req.response().putHeader("content-type", "application/json")
+                    .end(configDump().encodePrettily());
+            case "/logging" -> logging(req);
+            case "/quitquitquit" -> {
+                if (req.method() != io.vertx.core.http.HttpMethod.POST) {
+                    req.response().setStatusCode(405).end("use POST\n");
+                    return;
+                }
+                req.response().end("draining\n");
+                quit.run();
+            }
+            default -> req.response().setStatusCode(404).end("not found: " + req.path()
+                    + " (known: /config_dump, /logging, /quitquitquit)\n");
+        }
+    }
+
+    private void logging(HttpServerRequest req) {
+        if (req.method() == io.vertx.core.http.HttpMethod.POST) {
+            for (Map.Entry<String, String> e : req.params()) {
+                String logger = "level".equals(e.getKey()) ? "root" : e.getKey();
+                if (!LEVELS.contains(e.getValue().toLowerCase())) {
+                    req.response().setStatusCode(400).end("level '" + e.getValue() + "' (expected one of "
+                            + LEVELS + ")\n");
+                    return;
+                }
+                JsonLogging.setLevel(logger, e.getValue());
+            }
+        }
+        req.response().putHeader("content-type", "application/json").end(new JsonObject(
+                Map.copyOf(JsonLogging.levels())).encodePrettily());
+    }
+
+    /** The dump: {@code workloads}, {@code services}, {@code policies}, {@code certificates}, {@code config}. */
+    public JsonObject configDump() {
+        JsonArray workloads = new JsonArray();
+        JsonArray services = new JsonArray();
+        JsonFormat.Printer printer = JsonFormat.printer().omittingInsignificantWhitespace();
+        for (Address a : store.current().resources().values()) {
+            try {
+                if (a.hasWorkload()) {
+                    workloads.add(new JsonObject(printer.print(a.getWorkload())));
+                } else {
+                    services.add(new JsonObject(printer.print(a.getService())));
+                }
+            } catch (InvalidProtocolBufferException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        JsonArray pols = new JsonArray();
+        for (Authorization p : policies.get()) {
+            try {
+                pols.add(new JsonObject(printer.print(p)));
+            } catch (InvalidProtocolBufferException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        JsonArray certs = new JsonArray();
+        for (Map.Entry<SpiffeId, WorkloadCertificate> e : identities.all().entrySet()) {
+            WorkloadCertificate c = e.getValue();
+            certs.add(new JsonObject()
+                    .put("identity", e.getKey().uri())
+                    .put("state", "Available")
+                    .put("serial", c.serial())
+                    .put("validFrom", c.notBefore().toString())
+                    .put("expirationTime", c.notAfter().toString())
+                    .put("certChain", Pem.encode(c.chain())));
+        }
+        return new JsonObject().put("workloads", workloads).put("services", services).put("policies", pols)
+                .put("certificates", certs).put("config", configJson);
+    }
+}

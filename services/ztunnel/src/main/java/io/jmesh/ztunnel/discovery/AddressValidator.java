@@ -1,0 +1,54 @@
+package io.jmesh.ztunnel.discovery;
+
+import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.NetworkAddress;
+import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.Workload;
+
+/** Checks an {@link Address} resource before it enters the index; a bad one is rejected alone, with a reason. */
+final class AddressValidator {
+
+    private AddressValidator() {}
+
+    /** Null when valid, else a precise reason naming the field. */
+    static String problem(String resourceName, Address a) {
+        if (a.hasWorkload()) {
+            Workload w = a.getWorkload();
+            if (w.getUid().isEmpty()) {
+                return "workload " + resourceName + ": uid is empty";
+            }
+            if (!resourceName.equals(w.getUid())) {
+                return "workload " + resourceName + ": resource name differs from uid '" + w.getUid() + "'";
+            }
+            if (w.getNamespace().isEmpty()) {
+                return "workload " + resourceName + ": namespace is empty";
+            }
+            for (int i = 0; i < w.getAddressesCount(); i++) {
+                int n = w.getAddresses(i).size();
+                if (n != 4 && n != 16) {
+                    return "workload " + resourceName + ": addresses[" + i + "] has " + n + " bytes (expected: 4 or 16)";
+                }
+            }
+            return null;
+        }
+        if (a.hasService()) {
+            Service s = a.getService();
+            if (s.getNamespace().isEmpty() || s.getHostname().isEmpty()) {
+                return "service " + resourceName + ": namespace and hostname are required";
+            }
+            if (!resourceName.equals(WorkloadIndex.name(s))) {
+                return "service " + resourceName + ": resource name differs from namespace/hostname '"
+                        + WorkloadIndex.name(s) + "'";
+            }
+            for (int i = 0; i < s.getAddressesCount(); i++) {
+                NetworkAddress na = s.getAddresses(i);
+                int n = na.getAddress().size();
+                if (n != 4 && n != 16) {
+                    return "service " + resourceName + ": addresses[" + i + "] has " + n + " bytes (expected: 4 or 16)";
+                }
+            }
+            return null;
+        }
+        return "address " + resourceName + ": neither workload nor service is set";
+    }
+}

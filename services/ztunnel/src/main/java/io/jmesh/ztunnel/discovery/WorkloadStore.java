@@ -1,0 +1,68 @@
+package io.jmesh.ztunnel.discovery;
+
+import io.jmesh.proto.istio.workload.Address;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BiConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The current {@link WorkloadIndex}, swapped atomically per discovery push. The data path reads
+ * {@link #current()} (a volatile read, no lock); writers (the static file, the ADS client) are serialized by the
+ * store so two pushes never lose each other's changes.
+ *
+ * <p>Listeners get (previous, next) after each swap, to prefetch certificates, open listeners for new local
+ * workloads, and drop pooled connections whose workload changed.
+ */
+public final class WorkloadStore {
+
+    private static final Logger log = LoggerFactory.getLogger(WorkloadStore.class);
+
+    private final AtomicReference<WorkloadIndex> current = new AtomicReference<>(WorkloadIndex.EMPTY);
+    private final List<BiConsumer<WorkloadIndex, WorkloadIndex>> listeners = new CopyOnWriteArrayList<>();
+
+    public WorkloadIndex current() {
+        return current.get();
+    }
+
+    public void onChange(BiConsumer<WorkloadIndex, WorkloadIndex> listener) {
+        listeners.add(listener);
+    }
+
+    /** Applies one incremental push. */
+    public void apply(Map<String, Address> upserts, Collection<String> removed) {
+        WorkloadIndex prev;
+        WorkloadIndex next;
+        synchronized (this) { // writers only; a push every few seconds at most, never on the data path
+            prev = current.get();
+            next = prev.with(upserts, removed);
+            current.set(next);
+        }
+        notifyListeners(prev, next);
+    }
+
+    /** Replaces everything (state of the world). */
+    public void replaceAll(Map<String, Address> all) {
+        WorkloadIndex prev;
+        WorkloadIndex next = WorkloadIndex.of(all);
+        synchronized (this) {
+            prev = current.get();
+            current.set(next);
+        }
+        notifyListeners(prev, next);
+    }
+
+    private void notifyListeners(WorkloadIndex prev, WorkloadIndex next) {
+        for (var l : listeners) {
+            try {
+                l.accept(prev, next);
+            } catch (RuntimeException e) {
+                log.atWarn().setCause(e).log("workload store listener failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+package io.jmesh.ztunnel.identity;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.tls.Certificates;
+import io.jmesh.core.tls.Pem;
+import io.jmesh.ztunnel.tls.HboneTls;
+import io.jmesh.ztunnel.tls.TrustBundle;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.cert.X509Certificate;
+import java.security.spec.ECGenParameterSpec;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.ExtensionsGenerator;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Holds one certificate per local workload identity, fetched from the CA with a CSR for a fresh ECDSA P-256 key.
+ *
+ * <p>Invariants: at most {@code maxConcurrentCsrs} requests in flight (connections that need a certificate now go
+ * to the front of the queue, prefetch and refresh to the back); a certificate is refreshed at half-life plus up to
+ * 5 % jitter; a failed fetch retries with per-identity exponential backoff while the old certificate, if still
+ * valid, keeps serving; identities no longer wanted are forgotten (no refresh, dropped).
+ *
+ * <p>All state lives on one Vert.x context; key generation and signing run on worker threads. The data path
+ * reads {@link #current} from a concurrent map without locks.
+ */
+public final class IdentityManager {
+
+    private static final Logger log = LoggerFactory.getLogger(IdentityManager.class);
+
+    /** What the manager needs to know; see {@code identity.*} in ztunnel-defaults.yaml. */
+    public record Settings(Duration certTtl, int maxConcurrentCsrs, Duration initialBackoff, Duration maxBackoff,
+            String trustDomain) {}
+
+    private final Vertx vertx;
+    private final Context context;
+    private final CaClient ca;
+    private final TrustBundle trust;
+    private final Settings settings;
+    private final Clock clock;
+    private final Counter fetches;
+
+    private final Map<SpiffeId, WorkloadCertificate> current = new ConcurrentHashMap<>();
+    // below: only touched on `context`
+    private final Map<SpiffeId, Entry> entries = new HashMap<>();
+    private final Deque<SpiffeId> queue = new ArrayDeque<>();
+    private int inFlight;
+    private long timerId = -1;
+
+    private static final class Entry {
+        boolean wanted;
+        boolean queued;
+        boolean fetching;
+        Instant refreshAt = Instant.MAX;
+        Instant retryAt = Instant.MAX;
+        Duration backoff;
+        final List<Promise<WorkloadCertificate>> waiters = new ArrayList<>();
+    }
+
+    public IdentityManager(Vertx vertx, CaClient ca, TrustBundle trust, Settings settings, Clock clock,
+            PrometheusRegistry metrics) {
+        this.vertx = vertx;
+        this.context = vertx.getOrCreateContext();
+        this.ca = ca;
+        this.trust = trust;
+        this.settings = settings;
+        this.clock = clock;
+        this.fetches = Counter.builder().name("ztunnel_certificate_fetches_total")
+                .help("certificate fetches from the CA, by outcome").labelNames("outcome").register(metrics);
+    }
+
+    /** Starts the once-a-second check for due refreshes and retries. */
+    public void start() {
+        context.runOnContext(v -> timerId = vertx.setPeriodic(1000, id -> tick()));
+    }
+
+    public void stop() {
+        context.runOnContext(v -> vertx.cancelTimer(timerId));
+    }
+
+    /** The certificate for {@code id} if one is held and valid now; never blocks. */
+    public WorkloadCertificate current(SpiffeId id) {
+        WorkloadCertificate c = current.get(id);
+        return c != null && c.validAt(clock.instant()) ? c : null;
+    }
+
+    /** Every held certificate (for /config_dump). */
+    public Map<SpiffeId, WorkloadCertificate> all() {
+        return Map.copyOf(current);
+    }
+
+    /** The certificate for {@code id}, fetched at top priority when none is held. */
+    public Future<WorkloadCertificate> certificate(SpiffeId id) {
+        WorkloadCertificate c = current(id);
+        if (c != null) {
+            return Future.succeededFuture(c);
+        }
+        Promise<WorkloadCertificate> p = Promise.promise();
+        context.runOnContext(v -> {
+            WorkloadCertificate now = current(id);
+            if (now != null) {
+                p.complete(now);
+                return;
+            }
+            Entry e = entries.computeIfAbsent(id, k -> new Entry());
+            e.waiters.add(p);
+            enqueue(id, e, true);
+            pump();
+        });
+        return p.future();
+    }
+
+    /**
+     * Declares the identities of the workloads on this node: new ones are prefetched, departed ones forgotten.
+     */
+    public void setLocalIdentities(Set<SpiffeId> ids) {
+        Set<SpiffeId> copy = Set.copyOf(ids);
+        context.runOnContext(v -> {
+            for (SpiffeId id : copy) {
+                Entry e = entries.computeIfAbsent(id, k -> new Entry());
+                if (!e.wanted) {
+                    e.wanted = true;
+                    if (current(id) == null) {
+                        enqueue(id, e, false);
+                    }
+                }
+            }
+            for (var it = entries.entrySet().iterator(); it.hasNext(); ) {
+                var en = it.next();
+                if (!copy.contains(en.getKey()) && en.getValue().wanted) {
+                    en.getValue().wanted = false;
+                    if (en.getValue().waiters.isEmpty() && !en.getValue().fetching) {
+                        it.remove();
+                        queue.remove(en.getKey());
+                    }
+                    current.remove(en.getKey());
+                    log.atInfo().addKeyValue("identity", en.getKey().uri()).log("identity forgotten: no local workload uses it");
+                }
+            }
+            pump();
+        });
+    }
+
+    /** True when every wanted identity has a valid certificate (readiness). */
+    public Future<Boolean> allWantedReady() {
+        Promise<Boolean> p = Promise.promise();
+        context.runOnContext(v -> {
+            for (var en : entries.entrySet()) {
+                if (en.getValue().wanted && current(en.getKey()) == null) {
+                    p.complete(false);
+                    return;
+                }
+            }
+            p.complete(true);
+        });
+        return p.future();
+    }
+
+    /**
+     * Checks due refreshes and retries now (the periodic timer calls this; tests call it after moving the clock).
+     *
+     * @return how many identities this pass queued for a fetch
+     */
+    public Future<Integer> tick() {
+        Promise<Integer> queued = Promise.promise();
+        context.runOnContext(v -> {
+            Instant now = clock.instant();
+            int n = 0;
+            for (var en : entries.entrySet()) {
+                Entry e = en.getValue();
+                if (!e.wanted || e.fetching || e.queued) {
+                    continue;
+                }
+                if (!now.isBefore(e.refreshAt) || !now.isBefore(e.retryAt)) {
+                    enqueue(en.getKey(), e, false);
+                    n++;
+                }
+            }
+            pump();
+            queued.complete(n);
+        });
+        return queued.future();
+    }
+
+    private void enqueue(SpiffeId id, Entry e, boolean urgent) {
+        if (e.queued || e.fetching) {
+            if (urgent && e.queued && queue.remove(id)) {
+                queue.addFirst(id);
+            }
+            return;
+        }
+        e.queued = true;
+        if (urgent) {
+            queue.addFirst(id);
+        } else {
+            queue.addLast(id);
+        }
+    }
+
+    private void pump() {
+        while (inFlight < settings.maxConcurrentCsrs() && !queue.isEmpty()) {
+            SpiffeId id = queue.pollFirst();
+            Entry e = entries.get(id);
+            if (e == null) {
+                continue;
+            }
+            e.queued = false;
+            e.fetching = true;
+            inFlight++;
+            fetch(id).onComplete(ar -> {
+                inFlight--;
+                e.fetching = false;
+                if (ar.succeeded()) {
+                    WorkloadCertificate c = ar.result();
+                    fetches.labelValues("success").inc();
+                    e.backoff = null;
+                    e.retryAt = Instant.MAX;
+                    e.refreshAt = jittered(c);
+                    if (e.wanted || !e.waiters.isEmpty()) {
+                        current.put(id, c);
+                    }
+                    log.atInfo().addKeyValue("identity", id.uri()).addKeyValue("serial", c.serial())
+                            .addKeyValue("expires", c.notAfter().toString()).log("certificate issued");
+                    e.waiters.forEach(p -> p.tryComplete(c));
+                } else {
+                    fetches.labelValues("failure").inc();
+                    Duration b = e.backoff == null ? settings.initialBackoff()
+                            : min(e.backoff.multipliedBy(2), settings.maxBackoff());
+                    e.backoff = b;
+                    long jitterMs = ThreadLocalRandom.current().nextLong(Math.max(1, b.toMillis() / 2) + 1);
+                    e.retryAt = clock.instant().plus(b).plusMillis(jitterMs);
+                    log.atWarn().addKeyValue("identity", id.uri()).addKeyValue("retryIn", b.toString())
+                            .addKeyValue("error", String.valueOf(ar.cause().getMessage()))
+                            .log("certificate fetch failed; a still-valid certificate keeps serving");
+                    e.waiters.forEach(p -> p.tryFail(ar.cause()));
+                    if (e.wanted) {
+                        vertx.setTimer(Math.max(1, b.toMillis() + jitterMs), t -> tick());
+                    }
+                }
+                e.waiters.clear();
+                if (!e.wanted && !e.fetching) {
+                    entries.remove(id);
+                }
+                pump();
+            });
+        }
+    }
+
+    private Instant jittered(WorkloadCertificate c) {
+        long life = c.notAfter().toEpochMilli() - c.notBefore().toEpochMilli();
+        return c.halfLife().plusMillis(ThreadLocalRandom.current().nextLong(Math.max(1, life / 20)));
+    }
+
+    private static Duration min(Duration a, Duration b) {
+        return a.compareTo(b) <= 0 ? a : b;
+    }
+
+    private Future<WorkloadCertificate> fetch(SpiffeId id) {
+        return vertx.<Csr>executeBlocking(() -> Csr.create(id), false)
+                .compose(csr -> ca.createCertificate(csr.pem, id, settings.certTtl())
+                        .compose(pems -> vertx.executeBlocking(() -> build(id, csr.keys, pems), false)));
+    }
+
+    private WorkloadCertificate build(SpiffeId id, KeyPair keys, List<String> pems) throws Exception {
+        List<X509Certificate> all = new ArrayList<>();
+        for (String pem : pems) {
+            all.addAll(Pem.certificates(pem));
+        }
+        X509Certificate leaf = all.get(0);
+        if (!leaf.getPublicKey().equals(keys.getPublic())) {
+            throw new IllegalStateException("ca returned a certificate for another key");
+        }
+        SpiffeId got = Certificates.spiffeId(leaf);
+        if (!id.equals(got)) {
+            throw new IllegalStateException("ca returned identity " + got + " (expected: " + id + ")");
+        }
+        // Istio: the last element holds the root(s); adopt them when no bundle is configured
+        List<X509Certificate> roots = Pem.certificates(pems.get(pems.size() - 1));
+        trust.adoptIfEmpty(roots);
+        List<X509Certificate> chain = new ArrayList<>();
+        for (X509Certificate c : all) {
+            if (!roots.contains(c) || c == leaf) {
+                chain.add(c);
+            }
+        }
+        Certificates.verifyChain(chain, trust.roots(), new java.util.Date(clock.millis()));
+        return new WorkloadCertificate(id, List.copyOf(chain),
+                HboneTls.server(keys.getPrivate(), chain, trust, settings.trustDomain()),
+                HboneTls.client(keys.getPrivate(), chain, trust));
+    }
+
+    /** A fresh P-256 key and its CSR: empty subject, one URI SAN (the identity), SHA-256 (Istio's shape). */
+    record Csr(KeyPair keys, String pem) {
+        static Csr create(SpiffeId id) throws Exception {
+            KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+            g.initialize(new ECGenParameterSpec("secp256r1"));
+            KeyPair keys = g.generateKeyPair();
+            ExtensionsGenerator ext = new ExtensionsGenerator();
+            ext.addExtension(Extension.subjectAlternativeName, true,
+                    new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, id.uri())));
+            PKCS10CertificationRequest csr = new JcaPKCS10CertificationRequestBuilder(new X500Name(""), keys.getPublic())
+                    .addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, ext.generate())
+                    .build(new JcaContentSignerBuilder("SHA256withECDSA").build(keys.getPrivate()));
+            return new Csr(keys, Pem.encode(csr));
+        }
+    }
+}

@@ -1,0 +1,57 @@
+package io.jmesh.ztunnel.inbound;
+
+import io.jmesh.ztunnel.discovery.StaticConfigFile;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+
+/** Parses a CONNECT {@code :authority} of the form {@code ip:port} or {@code [v6]:port}, never resolving names. */
+final class Authority {
+
+    private Authority() {}
+
+    /**
+     * @throws IllegalArgumentException naming what is wrong
+     */
+    static InetSocketAddress parse(CharSequence authority) {
+        if (authority == null || authority.length() == 0) {
+            throw new IllegalArgumentException("missing :authority");
+        }
+        String a = authority.toString();
+        String host;
+        String port;
+        if (a.startsWith("[")) {
+            int end = a.indexOf(']');
+            if (end < 0 || end + 1 >= a.length() || a.charAt(end + 1) != ':') {
+                throw new IllegalArgumentException("authority '" + a + "': expected [ipv6]:port");
+            }
+            host = a.substring(1, end);
+            port = a.substring(end + 2);
+        } else {
+            int colon = a.lastIndexOf(':');
+            if (colon <= 0 || a.indexOf(':') != colon) {
+                throw new IllegalArgumentException("authority '" + a + "': expected ip:port");
+            }
+            host = a.substring(0, colon);
+            port = a.substring(colon + 1);
+        }
+        if (!StaticConfigFile.looksLikeIp(host)) {
+            throw new IllegalArgumentException("authority '" + a + "': host is not an IP address "
+                    + "(hostname authorities belong to double HBONE, which this ztunnel does not serve)");
+        }
+        int p;
+        try {
+            p = Integer.parseInt(port);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("authority '" + a + "': port '" + port + "' is not a number");
+        }
+        if (p < 1 || p > 65_535) {
+            throw new IllegalArgumentException("authority '" + a + "': port " + p + " (expected: 1..65535)");
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByName(host), p);
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("authority '" + a + "': bad IP address", e);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+package io.jmesh.ztunnel.inbound;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.discovery.Workloads;
+import io.jmesh.ztunnel.identity.WorkloadCertificate;
+import io.jmesh.ztunnel.tls.PeerIdentity;
+import io.jmesh.ztunnel.tunnel.Http2Setup;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import io.netty.util.AttributeKey;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Accepted sockets of the HBONE listener (15008): picks the certificate of the local workload the socket was
+ * addressed to (its local address: the pod address, whether bound per workload or kept by TPROXY), terminates
+ * mutual TLS (client certificate of our trust domain required, ALPN h2), then serves HTTP/2 CONNECT streams with
+ * {@link InboundStream}.
+ */
+final class HboneInbound extends ChannelInitializer<Channel> {
+
+    static final AttributeKey<SpiffeId> PEER = AttributeKey.valueOf("jmesh.peer");
+
+    private final InboundContext ctx;
+    /** Open HBONE connections, for GOAWAY on drain. */
+    private final Set<Channel> open = ConcurrentHashMap.newKeySet();
+
+    HboneInbound(InboundContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    protected void initChannel(Channel ch) {
+        ch.config().setAutoRead(false);
+        InetSocketAddress local = (InetSocketAddress) ch.localAddress();
+        InetSocketAddress remote = (InetSocketAddress) ch.remoteAddress();
+        Workload w = ctx.store().current().workloadByIp(local.getAddress());
+        if (w == null || !ctx.node().equals(w.getNode())) {
+            ctx.telemetry().rejected(false, "no_local_workload", "no workload on this node has address "
+                    + local.getAddress().getHostAddress() + ": cannot pick a certificate", remote,
+                    local.getAddress().getHostAddress() + ":" + local.getPort());
+            ch.close();
+            return;
+        }
+        SpiffeId id = Workloads.identity(w, ctx.trustDomain());
+        WorkloadCertificate now = ctx.identities().current(id);
+        if (now != null) {
+            install(ch, now);
+            return;
+        }
+        ctx.identities().certificate(id).onComplete(ar -> ch.eventLoop().execute(() -> {
+            if (ar.failed()) {
+                ctx.telemetry().rejected(false, "no_certificate", "no certificate for " + id.uri() + ": "
+                        + ar.cause().getMessage(), remote, local.toString());
+                ch.close();
+            } else if (ch.isActive()) {
+                install(ch, ar.result());
+            }
+        }));
+    }
+
+    private void install(Channel ch, WorkloadCertificate cert) {
+        SslHandler ssl = cert.serverContext().newHandler(ch.alloc());
+        ch.pipeline().addLast("tls", ssl)
+                .addLast("handshake", new HandshakeCheck(ssl))
+                .addLast("h2", Http2Setup.serverCodec(ctx.config().hbone()))
+                .addLast("streams", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+                    @Override
+                    protected void initChannel(Http2StreamChannel stream) {
+                        stream.config().setWriteBufferWaterMark(io.jmesh.ztunnel.tunnel.NetTransport.STREAM_WATER_MARK);
+                        stream.pipeline().addLast("connect", new InboundStream(ctx));
+                    }
+                }))
+                .addLast("keepalive", Http2Setup.keepAlive(ctx.config().hbone()))
+                .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
+        open.add(ch);
+        ch.closeFuture().addListener(f -> open.remove(ch));
+        ch.config().setAutoRead(true);
+        ch.read();
+    }
+
+    /** Graceful GOAWAY on every open inbound HBONE connection: peers open no new streams, current ones finish. */
+    void goAway() {
+        for (Channel ch : open) {
+            ch.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
+        }
+    }
+
+    int openConnections() {
+        return open.size();
+    }
+
+    /** Checks ALPN and records the peer identity once the handshake completes; counts failures. */
+    private final class HandshakeCheck extends ChannelInboundHandlerAdapter {
+        private final SslHandler ssl;
+
+        HandshakeCheck(SslHandler ssl) {
+            this.ssl = ssl;
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext c, Object evt) throws Exception {
+            if (evt instanceof SslHandshakeCompletionEvent done) {
+                InetSocketAddress remote = (InetSocketAddress) c.channel().remoteAddress();
+                String local = String.valueOf(c.channel().localAddress());
+                if (!done.isSuccess()) {
+                    ctx.telemetry().rejected(false, "tls_handshake", "tls handshake failed: "
+                            + rootMessage(done.cause()), remote, local);
+                } else if (!"h2".equals(ssl.applicationProtocol())) {
+                    ctx.telemetry().rejected(false, "alpn", "peer did not negotiate ALPN h2", remote, local);
+                    c.close();
+                } else {
+                    List<SpiffeId> ids = PeerIdentity.of(ssl);
+                    SpiffeId peer = null;
+                    for (SpiffeId id : ids) {
+                        if (id.trustDomain().equals(ctx.trustDomain())) {
+                            peer = id;
+                            break;
+                        }
+                    }
+                    c.channel().attr(PEER).set(peer);
+                    Http2Setup.growConnectionWindow(c.channel(), ctx.config().hbone());
+                }
+                c.pipeline().remove(this);
+            }
+            super.userEventTriggered(c, evt);
+        }
+    }
+
+    static String rootMessage(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null && c.getCause() != c) {
+            c = c.getCause();
+        }
+        return String.valueOf(c.getMessage());
+    }
+}

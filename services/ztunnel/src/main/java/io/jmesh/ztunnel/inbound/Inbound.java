@@ -1,0 +1,23 @@
+package io.jmesh.ztunnel.inbound;
+
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.authz.Authorizer;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.identity.IdentityManager;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import java.net.InetAddress;
+import java.util.Set;
+
+/** Entry point of the inbound side: builds the {@link InboundListeners}. */
+public final class Inbound {
+
+    private Inbound() {}
+
+    public static InboundListeners listeners(ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
+            Authorizer authorizer, ConnectionTelemetry telemetry, NetTransport net, Set<Integer> ownPorts,
+            InetAddress nodeAddress) {
+        return new InboundListeners(new InboundContext(config, store, identities, authorizer, telemetry, net,
+                Set.copyOf(ownPorts), nodeAddress));
+    }
+}

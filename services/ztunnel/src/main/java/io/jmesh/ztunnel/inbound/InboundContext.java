@@ -1,0 +1,28 @@
+package io.jmesh.ztunnel.inbound;
+
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.authz.Authorizer;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.identity.IdentityManager;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import java.net.InetAddress;
+import java.util.Set;
+
+/**
+ * What the inbound side needs, in one place.
+ *
+ * @param ownPorts ztunnel's own listener ports: a CONNECT to one of them is refused (no self-calls)
+ * @param nodeAddress the address inbound connections to applications come from (outside transparent mode)
+ */
+record InboundContext(ZtunnelConfig config, WorkloadStore store, IdentityManager identities, Authorizer authorizer,
+        ConnectionTelemetry telemetry, NetTransport net, Set<Integer> ownPorts, InetAddress nodeAddress) {
+
+    String node() {
+        return config.node().name();
+    }
+
+    String trustDomain() {
+        return config.node().trustDomain();
+    }
+}

@@ -1,0 +1,196 @@
+package io.jmesh.ztunnel.inbound;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.authz.ConnectionFacts;
+import io.jmesh.ztunnel.authz.Decision;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.discovery.Workloads;
+import io.jmesh.ztunnel.telemetry.ConnectionInfo;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.Relay;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One inbound CONNECT stream: validates the request, authorizes it, connects to the local application and only
+ * then answers 200 and starts relaying. Refusals follow Istio: 400 for a bad method or authority, or an authority
+ * that is not a workload on this node (never an open proxy); 401 when policy denies; 503 for an unknown workload,
+ * one of ztunnel's own ports, or a failed connect. Each refusal is one log line and one counted reason.
+ */
+final class InboundStream extends ChannelInboundHandlerAdapter {
+
+    private final InboundContext ctx;
+    private boolean started;
+    /** DATA that arrived before the application connection was up; bounded by the stream window. */
+    private final List<Object> early = new ArrayList<>(2);
+
+    InboundStream(InboundContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext c, Object msg) {
+        if (msg instanceof Http2HeadersFrame h && !started) {
+            started = true;
+            c.channel().config().setAutoRead(false);
+            handle((Http2StreamChannel) c.channel(), h.headers());
+            return;
+        }
+        if (msg instanceof Http2DataFrame || !started) {
+            early.add(msg);
+            return;
+        }
+        ReferenceCountUtil.release(msg);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext c) {
+        early.forEach(ReferenceCountUtil::release);
+        early.clear();
+        c.fireChannelInactive();
+    }
+
+    private void handle(Http2StreamChannel stream, Http2Headers h) {
+        Channel parent = stream.parent();
+        InetSocketAddress peer = (InetSocketAddress) parent.remoteAddress();
+        InetSocketAddress local = (InetSocketAddress) parent.localAddress();
+        String authority = h.authority() == null ? "" : h.authority().toString();
+        if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
+            refuse(stream, 400, "bad_method", "method " + h.method() + " (expected: CONNECT)", peer, authority);
+            return;
+        }
+        InetSocketAddress target;
+        try {
+            target = Authority.parse(h.authority());
+        } catch (IllegalArgumentException e) {
+            refuse(stream, 400, "bad_authority", e.getMessage(), peer, authority);
+            return;
+        }
+        WorkloadIndex index = ctx.store().current();
+        Workload dst = index.workloadByIp(target.getAddress());
+        if (dst == null) {
+            refuse(stream, 503, "unknown_workload", "no workload has address "
+                    + target.getAddress().getHostAddress(), peer, authority);
+            return;
+        }
+        if (!ctx.node().equals(dst.getNode())) {
+            refuse(stream, 400, "not_local_workload", "workload " + dst.getNamespace() + "/" + dst.getName()
+                    + " runs on node '" + dst.getNode() + "', not here: ztunnel is not an open proxy", peer, authority);
+            return;
+        }
+        Workload addressed = index.workloadByIp(local.getAddress());
+        if (addressed != null && !addressed.getUid().equals(dst.getUid())) {
+            refuse(stream, 400, "authority_mismatch", "authority names " + dst.getName()
+                    + " but the connection was addressed to " + addressed.getName(), peer, authority);
+            return;
+        }
+        if (ctx.ownPorts().contains(target.getPort())) {
+            refuse(stream, 503, "illegal_port", "port " + target.getPort() + " is one of ztunnel's own ports",
+                    peer, authority);
+            return;
+        }
+        SpiffeId src = parent.attr(HboneInbound.PEER).get();
+        Decision d = ctx.authorizer().check(new ConnectionFacts(src, peer.getAddress(), target.getAddress(),
+                target.getPort(), dst.getNamespace(), dst.getAuthorizationPoliciesList()));
+        if (!d.allowed()) {
+            refuse(stream, 401, "denied", d.reason() + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")"),
+                    peer, authority);
+            return;
+        }
+        Bootstrap b = ctx.net().client(stream.eventLoop(), ctx.config().hbone().connectTimeout())
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {}
+                });
+        ChannelFuture connect;
+        if (ctx.config().listeners().transparent() && ctx.net().epoll()) {
+            // keep the client's address: bind to it with IP_TRANSPARENT (needs CAP_NET_ADMIN)
+            b.option(EpollChannelOption.IP_TRANSPARENT, true);
+            connect = b.connect(target, new InetSocketAddress(peer.getAddress(), 0));
+        } else {
+            connect = b.connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
+        }
+        Service service = serviceFor(index, dst, h, target.getPort());
+        connect.addListener(f -> {
+            if (!f.isSuccess()) {
+                refuse(stream, 503, "connect_failed", "connect to " + authority + " failed: "
+                        + HboneInbound.rootMessage(f.cause()), peer, authority);
+                return;
+            }
+            Channel app = connect.channel();
+            if (!stream.isActive()) {
+                app.close();
+                return;
+            }
+            SpiffeId dstId = Workloads.identity(dst, ctx.trustDomain());
+            // the source workload by TCP peer address, believed only when its identity is the verified one
+            Workload byIp = index.workloadByIp(peer.getAddress());
+            Workload srcWorkload = byIp != null && src != null
+                    && src.equals(Workloads.identity(byIp, ctx.trustDomain())) ? byIp : null;
+            ConnectionTelemetry.Tracked tracked = ctx.telemetry().opened(new ConnectionInfo(false, srcWorkload, dst,
+                    src, dstId, service, peer, local, authority, true));
+            stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
+            stream.pipeline().remove(this);
+            Relay.start(stream, app, (fromSource, toSource, error) -> tracked.close(fromSource, toSource,
+                    error == null ? "-" : "CONNECT", error));
+            for (Object m : early) {
+                stream.pipeline().fireChannelRead(m);
+            }
+            if (!early.isEmpty()) {
+                early.clear();
+                stream.pipeline().fireChannelReadComplete();
+            }
+        });
+    }
+
+    /** The destination service: the one named by {@code forwarded host=} if the workload belongs to it. */
+    private static Service serviceFor(WorkloadIndex index, Workload dst, Http2Headers h, int port) {
+        CharSequence fwd = h.get("forwarded");
+        if (fwd != null) {
+            for (String part : fwd.toString().split(";")) {
+                String p = part.trim();
+                if (p.regionMatches(true, 0, "host=", 0, 5)) {
+                    String host = p.substring(5).replace("\"", "");
+                    Service s = index.serviceByHostname(host);
+                    if (s != null && dst.getServicesMap().containsKey(WorkloadIndex.name(s))) {
+                        return s;
+                    }
+                }
+            }
+        }
+        for (var e : dst.getServicesMap().entrySet()) {
+            for (var p : e.getValue().getPortsList()) {
+                if (p.getTargetPort() == port || p.getServicePort() == port) {
+                    return index.serviceByName(e.getKey());
+                }
+            }
+        }
+        return null;
+    }
+
+    private void refuse(Http2StreamChannel stream, int status, String reason, String detail, InetSocketAddress peer,
+            String authority) {
+        ctx.telemetry().rejected(false, reason, detail, peer, authority);
+        stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status(String.valueOf(status)), true))
+                .addListener(f -> stream.close());
+        early.forEach(ReferenceCountUtil::release);
+        early.clear();
+    }
+}

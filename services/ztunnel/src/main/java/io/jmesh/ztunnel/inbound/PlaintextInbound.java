@@ -1,0 +1,71 @@
+package io.jmesh.ztunnel.inbound;
+
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.authz.ConnectionFacts;
+import io.jmesh.ztunnel.authz.Decision;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.telemetry.ConnectionInfo;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.Relay;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import java.net.InetSocketAddress;
+
+/**
+ * Inbound plaintext (15006) in transparent mode: TPROXY keeps the original destination (pod IP and port) as the
+ * accepted socket's local address. The connection has no identity, so policy decides (a STRICT
+ * PeerAuthentication arrives as a DENY of identity-less traffic); then ztunnel connects to the application.
+ */
+final class PlaintextInbound extends ChannelInitializer<Channel> {
+
+    private final InboundContext ctx;
+
+    PlaintextInbound(InboundContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    protected void initChannel(Channel ch) {
+        ch.config().setAutoRead(false);
+        InetSocketAddress target = (InetSocketAddress) ch.localAddress();
+        InetSocketAddress peer = (InetSocketAddress) ch.remoteAddress();
+        String dst = target.getAddress().getHostAddress() + ":" + target.getPort();
+        WorkloadIndex index = ctx.store().current();
+        Workload w = index.workloadByIp(target.getAddress());
+        if (w == null || !ctx.node().equals(w.getNode())) {
+            ctx.telemetry().rejected(false, "not_local_workload", "plaintext connection to " + dst
+                    + ", which is no workload on this node", peer, dst);
+            ch.close();
+            return;
+        }
+        if (ctx.ownPorts().contains(target.getPort())) {
+            ctx.telemetry().rejected(false, "illegal_port", "port " + target.getPort() + " is ztunnel's own", peer, dst);
+            ch.close();
+            return;
+        }
+        Decision d = ctx.authorizer().check(new ConnectionFacts(null, peer.getAddress(), target.getAddress(),
+                target.getPort(), w.getNamespace(), w.getAuthorizationPoliciesList()));
+        if (!d.allowed()) {
+            ctx.telemetry().rejected(false, "denied", d.reason(), peer, dst);
+            ch.close();
+            return;
+        }
+        ChannelFuture f = ctx.net().client(ch.eventLoop(), ctx.config().hbone().connectTimeout())
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel c) {}
+                }).connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
+        f.addListener(x -> {
+            if (!x.isSuccess()) {
+                ctx.telemetry().rejected(false, "connect_failed", "connect to " + dst + " failed: "
+                        + x.cause().getMessage(), peer, dst);
+                ch.close();
+                return;
+            }
+            ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
+                    index.workloadByIp(peer.getAddress()), w, null, null, null, peer, target, "", false));
+            Relay.start(ch, f.channel(), (in, out, err) -> t.close(in, out, err == null ? "-" : "CONNECT", err));
+        });
+    }
+}

@@ -1,0 +1,132 @@
+package io.jmesh.ztunnel.outbound;
+
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Outbound listeners on the node address: SOCKS5 (15080) and transparent capture (15001, {@code IP_TRANSPARENT}
+ * on epoll: under TPROXY the accepted socket's local address is the original destination).
+ */
+public final class OutboundListeners {
+
+    private static final Logger log = LoggerFactory.getLogger(OutboundListeners.class);
+
+    private final ZtunnelConfig config;
+    private final OutboundProxy proxy;
+    private final ConnectionTelemetry telemetry;
+    private final NetTransport net;
+    private final InetAddress nodeAddress;
+    private final List<Channel> channels = new ArrayList<>();
+    private volatile Channel socks;
+
+    public OutboundListeners(ZtunnelConfig config, OutboundProxy proxy, ConnectionTelemetry telemetry,
+            NetTransport net, InetAddress nodeAddress) {
+        this.config = config;
+        this.proxy = proxy;
+        this.telemetry = telemetry;
+        this.net = net;
+        this.nodeAddress = nodeAddress;
+    }
+
+    public Future<Void> start() {
+        List<Future<?>> binds = new ArrayList<>();
+        var l = config.listeners();
+        if (l.socks5() >= 0) {
+            binds.add(bind(new InetSocketAddress(nodeAddress, l.socks5()), new ChannelInitializer<>() {
+                @Override
+                protected void initChannel(Channel ch) {
+                    Socks5Handler.install(ch, proxy, telemetry);
+                }
+            }, false).map(c -> socks = c));
+        }
+        if (l.outboundCapture() >= 0) {
+            binds.add(bind(new InetSocketAddress(nodeAddress, l.outboundCapture()), new ChannelInitializer<>() {
+                @Override
+                protected void initChannel(Channel ch) {
+                    captured(ch);
+                }
+            }, l.transparent()));
+        }
+        return Future.all(binds).mapEmpty();
+    }
+
+    /** A captured connection: the original destination is the socket's local address (TPROXY). */
+    private void captured(Channel ch) {
+        ch.config().setAutoRead(false);
+        InetSocketAddress client = (InetSocketAddress) ch.remoteAddress();
+        InetSocketAddress dst = (InetSocketAddress) ch.localAddress();
+        Workload source = proxy.source(client);
+        if (source == null) {
+            telemetry.rejected(true, "unknown_source", "source address " + client.getAddress().getHostAddress()
+                    + " is not a workload on this node", client, dst.toString());
+            ch.close();
+            return;
+        }
+        if (dst.getAddress().equals(nodeAddress) && dst.getPort() == config.listeners().outboundCapture()) {
+            telemetry.rejected(true, "illegal_port", "connection to the capture port itself (no TPROXY rule?)",
+                    client, dst.toString());
+            ch.close();
+            return;
+        }
+        proxy.proxy(ch, source, dst.getAddress().getHostAddress(), dst.getPort(), new ArrayList<>(),
+                new OutboundProxy.Outcome() {
+                    @Override
+                    public void established(Channel c, Runnable startRelay) {
+                        c.eventLoop().execute(startRelay);
+                    }
+
+                    @Override
+                    public void failed(Channel c, String reason, String detail) {
+                        c.close();
+                    }
+                });
+    }
+
+    private Future<Channel> bind(InetSocketAddress addr, ChannelInitializer<Channel> init, boolean transparent) {
+        ServerBootstrap b = net.server().childHandler(init);
+        if (transparent && net.epoll()) {
+            b.option(EpollChannelOption.IP_TRANSPARENT, true);
+        }
+        Promise<Channel> p = Promise.promise();
+        ChannelFuture f = b.bind(addr);
+        f.addListener(x -> {
+            if (x.isSuccess()) {
+                synchronized (channels) {
+                    channels.add(f.channel());
+                }
+                log.atInfo().addKeyValue("address", String.valueOf(f.channel().localAddress())).log("listening");
+                p.complete(f.channel());
+            } else {
+                p.fail(new IllegalStateException("bind " + addr + ": " + x.cause().getMessage(), x.cause()));
+            }
+        });
+        return p.future();
+    }
+
+    /** Bound address of the SOCKS5 listener (tests use port 0). */
+    public InetSocketAddress socks5Address() {
+        Channel c = socks;
+        return c == null ? null : (InetSocketAddress) c.localAddress();
+    }
+
+    public void stopAccepting() {
+        synchronized (channels) {
+            channels.forEach(Channel::close);
+        }
+    }
+}

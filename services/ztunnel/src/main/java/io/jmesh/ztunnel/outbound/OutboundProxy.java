@@ -1,0 +1,207 @@
+package io.jmesh.ztunnel.outbound;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.discovery.Workloads;
+import io.jmesh.ztunnel.identity.IdentityManager;
+import io.jmesh.ztunnel.pool.HboneConnection;
+import io.jmesh.ztunnel.pool.HbonePool;
+import io.jmesh.ztunnel.pool.PoolKey;
+import io.jmesh.ztunnel.telemetry.ConnectionInfo;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.jmesh.ztunnel.tunnel.Relay;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.Http2Headers;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The outbound data path shared by the SOCKS5 (15080) and capture (15001) listeners: identify the source
+ * workload, route the destination, then tunnel over pooled HBONE or pass through, and relay.
+ */
+public final class OutboundProxy {
+
+    /** Told how the attempt ended, before any byte is relayed (SOCKS5 answers the client with it). */
+    public interface Outcome {
+        void established(Channel client, Runnable startRelay);
+
+        void failed(Channel client, String reason, String detail);
+    }
+
+    private final ZtunnelConfig config;
+    private final WorkloadStore store;
+    private final IdentityManager identities;
+    private final HbonePool pool;
+    private final OutboundRouter router;
+    private final ConnectionTelemetry telemetry;
+    private final NetTransport net;
+
+    public OutboundProxy(ZtunnelConfig config, WorkloadStore store, IdentityManager identities, HbonePool pool,
+            ConnectionTelemetry telemetry, NetTransport net) {
+        this.config = config;
+        this.store = store;
+        this.identities = identities;
+        this.pool = pool;
+        this.router = new OutboundRouter(config);
+        this.telemetry = telemetry;
+        this.net = net;
+    }
+
+    /** The local workload the connection comes from, or null (the caller refuses it). */
+    public Workload source(InetSocketAddress clientAddress) {
+        Workload w = store.current().workloadByIp(clientAddress.getAddress());
+        return w != null && config.node().name().equals(w.getNode()) ? w : null;
+    }
+
+    /**
+     * Proxies {@code client} (autoRead off) to {@code host:port}. {@code early} are bytes the client already sent;
+     * they are relayed first.
+     */
+    public void proxy(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome) {
+        InetSocketAddress clientAddr = (InetSocketAddress) client.remoteAddress();
+        WorkloadIndex index = store.current();
+        Route route = router.route(index, source, host, port);
+        String dst = host + ":" + port;
+        if (route instanceof Route.Reject r) {
+            telemetry.rejected(true, r.reason(), r.detail(), clientAddr, dst);
+            outcome.failed(client, r.reason(), r.detail());
+        } else if (route instanceof Route.Passthrough p) {
+            passthrough(client, source, p, clientAddr, early, outcome);
+        } else if (route instanceof Route.Hbone h) {
+            hbone(client, source, h, clientAddr, host, port, early, outcome);
+        }
+    }
+
+    private void passthrough(Channel client, Workload source, Route.Passthrough p, InetSocketAddress clientAddr,
+            List<Object> early, Outcome outcome) {
+        ChannelFuture f = net.client(client.eventLoop(), config.hbone().connectTimeout())
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {}
+                }).connect(p.target());
+        f.addListener(x -> {
+            if (!x.isSuccess()) {
+                String detail = "connect to " + p.target() + " failed: " + x.cause().getMessage();
+                telemetry.rejected(true, "connect_failed", detail, clientAddr, p.target().toString());
+                outcome.failed(client, "connect_failed", detail);
+                return;
+            }
+            Channel upstream = f.channel();
+            ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, p.destination(), null,
+                    null, p.service(), clientAddr, p.target(), "", false));
+            outcome.established(client, () -> startRelay(client, upstream, early, t));
+        });
+    }
+
+    private void hbone(Channel client, Workload source, Route.Hbone h, InetSocketAddress clientAddr, String host,
+            int port, List<Object> early, Outcome outcome) {
+        SpiffeId src = Workloads.identity(source, config.node().trustDomain());
+        // local mode: tunnels leave from the source workload's own (loopback) address, so the peer sees it as Istio's in-pod mode does
+        PoolKey key = new PoolKey(src, config.listeners().inboundPerWorkload() ? clientAddr.getAddress() : null,
+                h.expected(), h.l4());
+        identities.certificate(src)
+                .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
+                .compose(cert -> pool.acquire(key, h.destination().getUid(), cert, client.eventLoop()))
+                .compose(conn -> conn.open(headers(h, clientAddr, source)).map(stream -> new Object[] {conn, stream}))
+                .onComplete(ar -> {
+                    if (ar.failed()) {
+                        String reason = ar.cause() instanceof HboneConnection.StatusException s
+                                ? "hbone_status_" + s.status() : "hbone_connect";
+                        String detail = ar.cause().getMessage();
+                        telemetry.rejected(true, reason, detail, clientAddr, h.authority());
+                        outcome.failed(client, reason, detail);
+                        return;
+                    }
+                    HboneConnection conn = (HboneConnection) ar.result()[0];
+                    io.netty.handler.codec.http2.Http2StreamChannel stream =
+                            (io.netty.handler.codec.http2.Http2StreamChannel) ar.result()[1];
+                    ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, h.destination(),
+                            src, conn.peer(), h.service(), clientAddr, h.l4(), h.authority(), true));
+                    outcome.established(client, () -> {
+                        startRelay(client, stream, early, t);
+                        HboneConnection.releaseEarlyData(stream);
+                    });
+                });
+    }
+
+    private static void startRelay(Channel client, Channel upstream, List<Object> early,
+            ConnectionTelemetry.Tracked t) {
+        if (!client.isActive()) {
+            upstream.close();
+            early.forEach(io.netty.util.ReferenceCountUtil::release);
+            t.close(0, 0, "CONNECT", "client went away before the tunnel was ready");
+            return;
+        }
+        Relay.start(client, upstream, (fromSource, toSource, error) -> t.close(fromSource, toSource,
+                error == null ? "-" : "CONNECT", error));
+        for (Object m : early) {
+            client.pipeline().fireChannelRead(m);
+        }
+        if (!early.isEmpty()) {
+            early.clear();
+            client.pipeline().fireChannelReadComplete();
+        }
+    }
+
+    /** CONNECT with Istio's headers: forwarded (for=, host=), baggage of the source, a random traceparent. */
+    private Http2Headers headers(Route.Hbone h, InetSocketAddress client, Workload source) {
+        Http2Headers headers = new DefaultHttp2Headers().method("CONNECT").authority(h.authority());
+        String forwarded = "for=\"" + hostPort(client) + "\"";
+        if (h.service() != null) {
+            forwarded += ";host=" + h.service().getHostname();
+        }
+        headers.add("forwarded", forwarded);
+        String baggage = baggage(source);
+        if (!baggage.isEmpty()) {
+            headers.add("baggage", baggage);
+        }
+        headers.add("traceparent", traceparent());
+        return headers;
+    }
+
+    static String baggage(Workload w) {
+        StringBuilder b = new StringBuilder();
+        append(b, "k8s.cluster.name", w.getClusterId());
+        append(b, "k8s.namespace.name", w.getNamespace());
+        String type = switch (w.getWorkloadType()) {
+            case CRONJOB -> "cronjob";
+            case POD -> "pod";
+            case JOB -> "job";
+            default -> "deployment";
+        };
+        append(b, "k8s." + type + ".name", w.getWorkloadName());
+        append(b, "service.name", w.getCanonicalName());
+        append(b, "service.version", w.getCanonicalRevision());
+        if (w.hasLocality()) {
+            append(b, "cloud.region", w.getLocality().getRegion());
+            append(b, "cloud.availability_zone", w.getLocality().getZone());
+        }
+        return b.toString();
+    }
+
+    private static void append(StringBuilder b, String k, String v) {
+        if (v != null && !v.isEmpty()) {
+            if (b.length() > 0) {
+                b.append(',');
+            }
+            b.append(k).append('=').append(v);
+        }
+    }
+
+    static String traceparent() {
+        ThreadLocalRandom r = ThreadLocalRandom.current();
+        return String.format("00-%016x%016x-%016x-00", r.nextLong(), r.nextLong(), r.nextLong() | 1);
+    }
+
+    private static String hostPort(InetSocketAddress a) {
+        return OutboundRouter.hostPort(a.getAddress(), a.getPort());
+    }
+}

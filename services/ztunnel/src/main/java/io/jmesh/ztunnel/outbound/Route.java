@@ -1,0 +1,29 @@
+package io.jmesh.ztunnel.outbound;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.Workload;
+import java.net.InetSocketAddress;
+import java.util.Set;
+
+/** Where an outbound connection goes, decided by {@link OutboundRouter}. */
+public sealed interface Route {
+
+    /**
+     * Through an HBONE tunnel.
+     *
+     * @param l4 where the TLS connection goes (a workload's or waypoint's 15008, or its node's ztunnel)
+     * @param authority the CONNECT target ({@code podIP:targetPort}, or the original destination for a waypoint)
+     * @param expected identities the server may prove
+     * @param destination the workload that terminates the tunnel (the waypoint when there is one)
+     * @param service the service the client addressed, if any
+     */
+    record Hbone(InetSocketAddress l4, String authority, Set<SpiffeId> expected, Workload destination,
+            Service service) implements Route {}
+
+    /** Plain TCP to {@code target}: destinations outside the mesh, or workloads that do not speak HBONE. */
+    record Passthrough(InetSocketAddress target, Workload destination, Service service) implements Route {}
+
+    /** Refused, with a counted reason and a precise message. */
+    record Reject(String reason, String detail) implements Route {}
+}

@@ -1,0 +1,159 @@
+package io.jmesh.ztunnel.outbound;
+
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.DecoderResultProvider;
+import io.netty.handler.codec.socksx.v5.DefaultSocks5CommandResponse;
+import io.netty.handler.codec.socksx.v5.DefaultSocks5InitialResponse;
+import io.netty.handler.codec.socksx.v5.Socks5AddressType;
+import io.netty.handler.codec.socksx.v5.Socks5AuthMethod;
+import io.netty.handler.codec.socksx.v5.Socks5CommandRequest;
+import io.netty.handler.codec.socksx.v5.Socks5CommandRequestDecoder;
+import io.netty.handler.codec.socksx.v5.Socks5CommandStatus;
+import io.netty.handler.codec.socksx.v5.Socks5CommandType;
+import io.netty.handler.codec.socksx.v5.Socks5InitialRequest;
+import io.netty.handler.codec.socksx.v5.Socks5InitialRequestDecoder;
+import io.netty.handler.codec.socksx.v5.Socks5ServerEncoder;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * SOCKS5 (RFC 1928) on 15080: no authentication, CONNECT by IPv4, IPv6 or hostname. The source workload is the
+ * connection's source address among this node's workloads; anything else is refused with a log line and a
+ * counted reason, and so is every malformed or unsupported request.
+ */
+final class Socks5Handler extends ChannelInboundHandlerAdapter {
+
+    static final String DECODER = "socks-decoder";
+    static final String ENCODER = "socks-encoder";
+
+    private final OutboundProxy proxy;
+    private final ConnectionTelemetry telemetry;
+    private boolean commandSeen;
+    private boolean greeted;
+    private final List<Object> early = new ArrayList<>(2);
+
+    Socks5Handler(OutboundProxy proxy, ConnectionTelemetry telemetry) {
+        this.proxy = proxy;
+        this.telemetry = telemetry;
+    }
+
+    static void install(Channel ch, OutboundProxy proxy, ConnectionTelemetry telemetry) {
+        ch.pipeline().addLast(ENCODER, Socks5ServerEncoder.DEFAULT)
+                .addLast(DECODER, new Socks5InitialRequestDecoder())
+                .addLast("socks", new Socks5Handler(proxy, telemetry));
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+        if (commandSeen) {
+            early.add(msg); // bytes sent right after CONNECT, before our answer; relayed first
+            return;
+        }
+        if (msg instanceof DecoderResultProvider p && p.decoderResult().isFailure()) {
+            DecoderResult r = p.decoderResult();
+            ReferenceCountUtil.release(msg);
+            refuse(ctx, "socks_malformed", "malformed socks5 request: " + r.cause().getMessage(), null);
+            return;
+        }
+        if (msg instanceof Socks5InitialRequest init) {
+            if (!init.authMethods().contains(Socks5AuthMethod.NO_AUTH)) {
+                ctx.writeAndFlush(new DefaultSocks5InitialResponse(Socks5AuthMethod.UNACCEPTED));
+                refuse(ctx, "socks_auth", "client offers no 'no authentication' method: " + init.authMethods(), null);
+                return;
+            }
+            greeted = true;
+            ctx.pipeline().replace(DECODER, DECODER, new Socks5CommandRequestDecoder());
+            ctx.writeAndFlush(new DefaultSocks5InitialResponse(Socks5AuthMethod.NO_AUTH));
+            return;
+        }
+        if (msg instanceof Socks5CommandRequest cmd) {
+            if (cmd.type() != Socks5CommandType.CONNECT) {
+                refuse(ctx, "socks_command", "unsupported socks5 command " + cmd.type() + " (only CONNECT)",
+                        Socks5CommandStatus.COMMAND_UNSUPPORTED);
+                return;
+            }
+            InetSocketAddress client = (InetSocketAddress) ctx.channel().remoteAddress();
+            Workload source = proxy.source(client);
+            if (source == null) {
+                refuse(ctx, "unknown_source", "source address " + client.getAddress().getHostAddress()
+                        + " is not a workload on this node", Socks5CommandStatus.FORBIDDEN);
+                return;
+            }
+            commandSeen = true;
+            ctx.channel().config().setAutoRead(false);
+            proxy.proxy(ctx.channel(), source, cmd.dstAddr(), cmd.dstPort(), early, new OutboundProxy.Outcome() {
+                @Override
+                public void established(Channel c, Runnable startRelay) {
+                    c.eventLoop().execute(() -> c.writeAndFlush(new DefaultSocks5CommandResponse(
+                            Socks5CommandStatus.SUCCESS, Socks5AddressType.IPv4, "0.0.0.0", 0)).addListener(f -> {
+                                if (c.pipeline().get(DECODER) != null) {
+                                    c.pipeline().remove(DECODER);
+                                }
+                                c.pipeline().remove(ENCODER);
+                                c.pipeline().remove(Socks5Handler.this);
+                                startRelay.run();
+                            }));
+                }
+
+                @Override
+                public void failed(Channel c, String reason, String detail) {
+                    Socks5CommandStatus status = reason.startsWith("hbone_status_401") ? Socks5CommandStatus.FORBIDDEN
+                            : reason.equals("connect_failed") ? Socks5CommandStatus.CONNECTION_REFUSED
+                            : Socks5CommandStatus.HOST_UNREACHABLE;
+                    c.eventLoop().execute(() -> {
+                        early.forEach(ReferenceCountUtil::release);
+                        early.clear();
+                        c.writeAndFlush(new DefaultSocks5CommandResponse(status, Socks5AddressType.IPv4, "0.0.0.0", 0))
+                                .addListener(ChannelFutureListener.CLOSE);
+                    });
+                }
+            });
+            return;
+        }
+        if (msg instanceof ByteBuf && greeted) {
+            // a CONNECT pipelined with the greeting: the bytes left over when the greeting decoder was replaced
+            // skip the new decoder, so hand them to it
+            ChannelHandlerContext decoder = ctx.pipeline().context(DECODER);
+            ((io.netty.channel.ChannelInboundHandler) decoder.handler()).channelRead(decoder, msg);
+            return;
+        }
+        if (msg instanceof ByteBuf) {
+            ReferenceCountUtil.release(msg);
+            refuse(ctx, "socks_malformed", "unexpected bytes before the socks5 handshake finished", null);
+            return;
+        }
+        ReferenceCountUtil.release(msg);
+    }
+
+    private void refuse(ChannelHandlerContext ctx, String reason, String detail, Socks5CommandStatus status) {
+        InetSocketAddress client = (InetSocketAddress) ctx.channel().remoteAddress();
+        telemetry.rejected(true, reason, detail, client, "socks5");
+        if (status != null) {
+            ctx.writeAndFlush(new DefaultSocks5CommandResponse(status, Socks5AddressType.IPv4, "0.0.0.0", 0))
+                    .addListener(ChannelFutureListener.CLOSE);
+        } else {
+            ctx.close();
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        early.forEach(ReferenceCountUtil::release);
+        early.clear();
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        refuse(ctx, "socks_malformed", "socks5 error: " + cause.getMessage(), null);
+    }
+}

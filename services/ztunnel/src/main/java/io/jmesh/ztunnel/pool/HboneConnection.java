@@ -1,0 +1,223 @@
+package io.jmesh.ztunnel.pool;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One outbound HBONE connection (mTLS + HTTP/2) that carries up to {@code maxStreams} CONNECT streams. Stream
+ * slots are reserved with a CAS before a stream is opened, so concurrent callers never exceed the cap and no lock
+ * is taken.
+ */
+public final class HboneConnection {
+
+    /** A non-200 answer to CONNECT. */
+    public static final class StatusException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        private final int status;
+
+        StatusException(int status) {
+            super("hbone peer answered " + status, null, false, false);
+            this.status = status;
+        }
+
+        public int status() {
+            return status;
+        }
+    }
+
+    private final Channel channel;
+    private final Http2FrameCodec codec;
+    private final PoolKey key;
+    private final String destinationUid;
+    private final SpiffeId peer;
+    private final int maxStreams;
+    private final AtomicInteger streams = new AtomicInteger();
+    private volatile boolean closing;
+    private volatile long idleSinceNanos = System.nanoTime();
+
+    HboneConnection(Channel channel, Http2FrameCodec codec, PoolKey key, String destinationUid, SpiffeId peer,
+            int maxStreams) {
+        this.channel = channel;
+        this.codec = codec;
+        this.key = key;
+        this.destinationUid = destinationUid;
+        this.peer = peer;
+        this.maxStreams = maxStreams;
+    }
+
+    public PoolKey key() {
+        return key;
+    }
+
+    public SpiffeId peer() {
+        return peer;
+    }
+
+    public Channel channel() {
+        return channel;
+    }
+
+    String destinationUid() {
+        return destinationUid;
+    }
+
+    int streams() {
+        return streams.get();
+    }
+
+    boolean usable() {
+        return !closing && channel.isActive();
+    }
+
+    long idleSinceNanos() {
+        return idleSinceNanos;
+    }
+
+    /** No new streams from now on (GOAWAY received, destination changed, idle, drain). */
+    void retire() {
+        closing = true;
+    }
+
+    /** Reserves a stream slot; false when the connection is full or closing. */
+    boolean tryReserve() {
+        int cap = Math.min(maxStreams, remoteLimit());
+        while (true) {
+            int n = streams.get();
+            if (closing || !channel.isActive() || n >= cap) {
+                return false;
+            }
+            if (streams.compareAndSet(n, n + 1)) {
+                return true;
+            }
+        }
+    }
+
+    private int remoteLimit() {
+        int limit = codec.connection().local().maxActiveStreams();
+        return limit <= 0 ? Integer.MAX_VALUE : limit;
+    }
+
+    private void release() {
+        if (streams.decrementAndGet() == 0) {
+            idleSinceNanos = System.nanoTime();
+            if (closing) {
+                channel.close(); // retired: its last stream just ended
+            }
+        }
+    }
+
+    /**
+     * Opens a CONNECT stream on a reserved slot and completes with it once the peer answered 200; the stream's
+     * autoRead is off, ready for a relay. The slot is released when the stream closes.
+     */
+    public Future<Http2StreamChannel> open(Http2Headers headers) {
+        Promise<Http2StreamChannel> p = Promise.promise();
+        new Http2StreamChannelBootstrap(channel)
+                .option(io.netty.channel.ChannelOption.WRITE_BUFFER_WATER_MARK, io.jmesh.ztunnel.tunnel.NetTransport.STREAM_WATER_MARK)
+                .handler(new io.netty.channel.ChannelInitializer<Http2StreamChannel>() {
+            @Override
+            protected void initChannel(Http2StreamChannel ch) {
+                ch.pipeline().addLast(WAITER, new ResponseWaiter(p));
+            }
+        }).open().addListener(f -> {
+            if (!f.isSuccess()) {
+                release();
+                p.tryFail(f.cause());
+                return;
+            }
+            Http2StreamChannel s = (Http2StreamChannel) f.getNow();
+            s.closeFuture().addListener(x -> {
+                release();
+                p.tryFail("hbone stream closed before the peer answered");
+            });
+            s.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false)).addListener(w -> {
+                if (!w.isSuccess()) {
+                    p.tryFail(w.cause());
+                    s.close();
+                }
+            });
+        });
+        return p.future();
+    }
+
+    /**
+     * Call once a relay is attached to a stream from {@link #open}: hands over DATA that arrived together with
+     * the 200.
+     */
+    public static void releaseEarlyData(Http2StreamChannel stream) {
+        if (stream.pipeline().get(WAITER) != null) {
+            stream.pipeline().remove(WAITER);
+        }
+    }
+
+    private static final String WAITER = "hbone-response";
+
+    /** Completes the promise on the response HEADERS; DATA arriving after it is held for the relay. */
+    private static final class ResponseWaiter extends ChannelInboundHandlerAdapter {
+        private final Promise<Http2StreamChannel> promise;
+        private boolean answered;
+        private final java.util.List<Object> early = new java.util.ArrayList<>(2);
+
+        ResponseWaiter(Promise<Http2StreamChannel> promise) {
+            this.promise = promise;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (answered) {
+                early.add(msg);
+                return;
+            }
+            if (msg instanceof Http2HeadersFrame h) {
+                CharSequence status = h.headers().status();
+                if (status != null && "200".contentEquals(status)) {
+                    answered = true;
+                    ctx.channel().config().setAutoRead(false);
+                    promise.tryComplete((Http2StreamChannel) ctx.channel());
+                } else {
+                    int code;
+                    try {
+                        code = status == null ? 0 : Integer.parseInt(status.toString());
+                    } catch (NumberFormatException e) {
+                        code = 0;
+                    }
+                    promise.tryFail(new StatusException(code));
+                    ctx.close();
+                }
+                return;
+            }
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            if (early.isEmpty()) {
+                return;
+            }
+            for (Object m : early) {
+                ctx.fireChannelRead(m);
+            }
+            early.clear();
+            ctx.fireChannelReadComplete();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            early.forEach(ReferenceCountUtil::release);
+            early.clear();
+            ctx.fireChannelInactive();
+        }
+    }
+}

@@ -1,0 +1,326 @@
+package io.jmesh.ztunnel.pool;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.identity.WorkloadCertificate;
+import io.jmesh.ztunnel.tls.PeerIdentity;
+import io.jmesh.ztunnel.tunnel.Http2Setup;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoop;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2GoAwayFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import io.netty.util.ReferenceCountUtil;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Outbound HBONE connections shared by tunnels with the same {@link PoolKey}.
+ *
+ * <p>Invariants: a connection serves one key only; concurrent requests for a key without a usable connection
+ * share one dial; a connection at its stream cap is skipped and another one is dialled; a connection idle for
+ * {@code pool.idleTimeout} is closed; when the workload behind a destination address changes uid (pod IP reuse)
+ * its connections are dropped; the server must prove one of the expected identities or the dial fails. No lock is
+ * taken: connection lists are concurrent queues, stream slots are CAS-reserved.
+ */
+public final class HbonePool {
+
+    private static final Logger log = LoggerFactory.getLogger(HbonePool.class);
+    private static final int MAX_ATTEMPTS = 4;
+
+    private final NetTransport net;
+    private final ZtunnelConfig config;
+    private final Map<PoolKey, Queue<HboneConnection>> connections = new ConcurrentHashMap<>();
+    private final Map<PoolKey, Future<HboneConnection>> dialing = new ConcurrentHashMap<>();
+    private final java.util.Set<HboneConnection> open = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong dialled = new java.util.concurrent.atomic.AtomicLong();
+    private final Counter dials;
+    private final long timerId;
+    private final Vertx vertx;
+
+    public HbonePool(Vertx vertx, NetTransport net, ZtunnelConfig config, PrometheusRegistry metrics) {
+        this.vertx = vertx;
+        this.net = net;
+        this.config = config;
+        this.dials = Counter.builder().name("ztunnel_pool_dials_total")
+                .help("HBONE connections dialled by the outbound pool, by outcome").labelNames("outcome")
+                .register(metrics);
+        GaugeWithCallback.builder().name("ztunnel_pool_connections").help("Pooled outbound HBONE connections")
+                .callback(cb -> cb.call(size())).register(metrics);
+        long sweep = Math.max(100, Math.min(1000, config.pool().idleTimeout().toMillis() / 2));
+        this.timerId = vertx.setPeriodic(sweep, id -> closeIdle());
+    }
+
+    /** A connection with a reserved stream slot for {@code key}. */
+    public Future<HboneConnection> acquire(PoolKey key, String destinationUid, WorkloadCertificate cert,
+            EventLoop loop) {
+        return attempt(key, destinationUid, cert, loop, 0);
+    }
+
+    private Future<HboneConnection> attempt(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop,
+            int attempt) {
+        Queue<HboneConnection> q = connections.get(key);
+        if (q != null) {
+            for (HboneConnection c : q) {
+                if (c.tryReserve()) {
+                    return Future.succeededFuture(c);
+                }
+            }
+        }
+        if (attempt >= MAX_ATTEMPTS) {
+            return Future.failedFuture("no hbone connection slot to " + key.destination() + " after "
+                    + attempt + " dials");
+        }
+        Promise<HboneConnection> mine = Promise.promise();
+        Future<HboneConnection> shared = dialing.putIfAbsent(key, mine.future());
+        if (shared == null) {
+            shared = mine.future();
+            dial(key, uid, cert, loop).onComplete(ar -> {
+                dialing.remove(key, mine.future());
+                if (ar.succeeded()) {
+                    dialled.incrementAndGet();
+                    HboneConnection c = ar.result();
+                    connections.computeIfAbsent(key, k -> new ConcurrentLinkedQueue<>()).add(c);
+                    open.add(c);
+                    c.channel().closeFuture().addListener(f -> {
+                        remove(c);
+                        open.remove(c);
+                    });
+                }
+                mine.handle(ar);
+            });
+        }
+        return shared.compose(c -> c.tryReserve() ? Future.succeededFuture(c)
+                : attempt(key, uid, cert, loop, attempt + 1));
+    }
+
+    private void remove(HboneConnection c) {
+        Queue<HboneConnection> q = connections.get(c.key());
+        if (q != null) {
+            q.remove(c);
+            if (q.isEmpty()) {
+                connections.remove(c.key(), q);
+            }
+        }
+    }
+
+    private Future<HboneConnection> dial(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop) {
+        Promise<HboneConnection> p = Promise.promise();
+        ZtunnelConfig.Hbone h = config.hbone();
+        Http2FrameCodec codec = Http2Setup.clientCodec(h);
+        ChannelInitializer<Channel> init = new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                SslHandler ssl = cert.clientContext().newHandler(ch.alloc()); // no peer host: no SNI
+                ch.pipeline().addLast("tls", ssl)
+                        .addLast("verify", new VerifyPeer(ssl, key, uid, codec, p))
+                        .addLast("h2", codec)
+                        .addLast("streams", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelActive(ChannelHandlerContext ctx) {
+                                ctx.close(); // server push is disabled; refuse any pushed stream
+                            }
+                        }))
+                        .addLast("keepalive", Http2Setup.keepAlive(h))
+                        .addLast("goaway", new GoAwayWatcher())
+                        .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
+            }
+        };
+        var connect = net.client(loop, h.connectTimeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)
+                .handler(init)
+                .connect(key.destination(), key.sourceIp() == null ? null : new InetSocketAddress(key.sourceIp(), 0));
+        connect.addListener(f -> {
+            if (!f.isSuccess()) {
+                dials.labelValues("connect_failed").inc();
+                String hint = f.cause() instanceof io.netty.channel.ConnectTimeoutException
+                        ? " (timed out: maybe a network policy blocks HBONE port " + key.destination().getPort() + ")"
+                        : "";
+                p.tryFail("connect to " + key.destination() + " failed: " + f.cause().getMessage() + hint);
+            }
+        });
+        return p.future();
+    }
+
+    /** Completes the dial after the handshake: ALPN h2, and a peer identity in the expected set. */
+    private final class VerifyPeer extends ChannelInboundHandlerAdapter {
+        private final SslHandler ssl;
+        private final PoolKey key;
+        private final String uid;
+        private final Http2FrameCodec codec;
+        private final Promise<HboneConnection> promise;
+
+        VerifyPeer(SslHandler ssl, PoolKey key, String uid, Http2FrameCodec codec, Promise<HboneConnection> promise) {
+            this.ssl = ssl;
+            this.key = key;
+            this.uid = uid;
+            this.codec = codec;
+            this.promise = promise;
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt instanceof SslHandshakeCompletionEvent done) {
+                ctx.pipeline().remove(this);
+                if (!done.isSuccess()) {
+                    dials.labelValues("tls_failure").inc();
+                    promise.tryFail("tls handshake with " + key.destination() + " failed: " + root(done.cause()));
+                } else if (!"h2".equals(ssl.applicationProtocol())) {
+                    dials.labelValues("alpn").inc();
+                    promise.tryFail(key.destination() + " did not negotiate ALPN h2");
+                    ctx.close();
+                } else {
+                    List<SpiffeId> ids = PeerIdentity.of(ssl);
+                    SpiffeId peer = PeerIdentity.matching(ids, key.expected());
+                    if (peer == null) {
+                        dials.labelValues("identity_mismatch").inc();
+                        promise.tryFail("peer " + key.destination() + " presented " + ids + ", expected one of "
+                                + key.expected());
+                        ctx.close();
+                    } else {
+                        dials.labelValues("success").inc();
+                        Http2Setup.growConnectionWindow(ctx.channel(), config.hbone());
+                        promise.tryComplete(new HboneConnection(ctx.channel(), codec, key, uid, peer,
+                                config.pool().maxStreamsPerConnection()));
+                    }
+                }
+            }
+            super.userEventTriggered(ctx, evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            promise.tryFail("connection to " + key.destination() + " closed during the handshake");
+            ctx.fireChannelInactive();
+        }
+    }
+
+    /** A GOAWAY retires the connection: no new streams; it closes when its last stream ends. */
+    private final class GoAwayWatcher extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof Http2GoAwayFrame) {
+                for (Queue<HboneConnection> q : connections.values()) {
+                    for (HboneConnection c : q) {
+                        if (c.channel() == ctx.channel()) {
+                            c.retire();
+                            remove(c);
+                            if (c.streams() == 0) {
+                                ctx.close();
+                            }
+                        }
+                    }
+                }
+            }
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    /** Drops connections to addresses whose workload uid changed or vanished (pod IP reuse: Istio #1637). */
+    public void onWorkloadsChanged(WorkloadIndex next) {
+        for (Queue<HboneConnection> q : connections.values()) {
+            for (HboneConnection c : q) {
+                if (c.destinationUid().isEmpty()) {
+                    continue;
+                }
+                var w = next.workloadByUid(c.destinationUid());
+                if (w == null) {
+                    log.atInfo().addKeyValue("destination", c.key().destination().toString())
+                            .log("dropping pooled hbone connection: destination workload changed");
+                    c.retire();
+                    remove(c);
+                    c.channel().close();
+                }
+            }
+        }
+    }
+
+    private void closeIdle() {
+        long now = System.nanoTime();
+        long idle = config.pool().idleTimeout().toNanos();
+        for (Queue<HboneConnection> q : connections.values()) {
+            for (HboneConnection c : q) {
+                if (c.streams() == 0 && now - c.idleSinceNanos() > idle) {
+                    c.retire();
+                    remove(c);
+                    if (c.streams() == 0) {
+                        c.channel().close();
+                    }
+                }
+            }
+        }
+    }
+
+    /** Pooled connections right now. */
+    public int size() {
+        int n = 0;
+        for (Queue<HboneConnection> q : connections.values()) {
+            n += q.size();
+        }
+        return n;
+    }
+
+    /** Every pooled connection (tests, config dump). */
+    public List<HboneConnection> all() {
+        List<HboneConnection> out = new ArrayList<>();
+        connections.values().forEach(out::addAll);
+        return out;
+    }
+
+    /** Drain: no new streams on any connection; idle ones close now, busy ones when their last stream ends. */
+    public void drain() {
+        for (HboneConnection c : all()) {
+            c.retire();
+            remove(c);
+            if (c.streams() == 0) {
+                c.channel().close();
+            }
+        }
+    }
+
+    /** Successful dials so far (tests). */
+    public long dialled() {
+        return dialled.get();
+    }
+
+    /** Connections still open (pooled or retired but carrying streams). */
+    public int openConnections() {
+        return open.size();
+    }
+
+    public void close() {
+        vertx.cancelTimer(timerId);
+        for (HboneConnection c : open) {
+            c.retire();
+            c.channel().close();
+        }
+        connections.clear();
+    }
+
+    private static String root(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null && c.getCause() != c) {
+            c = c.getCause();
+        }
+        return String.valueOf(c.getMessage());
+    }
+}

@@ -1,0 +1,242 @@
+package io.jmesh.ztunnel.telemetry;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Duration;
+import com.google.protobuf.Timestamp;
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.kafka.EventPublisher;
+import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.proto.telemetry.v1.ConnectionEvent;
+import io.jmesh.proto.telemetry.v1.Reporter;
+import io.jmesh.proto.telemetry.v1.SecurityPolicy;
+import io.jmesh.proto.telemetry.v1.ServiceInfo;
+import io.jmesh.proto.telemetry.v1.SocketAddress;
+import io.jmesh.proto.telemetry.v1.WorkloadInfo;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Istio's L4 telemetry for every proxied connection: the four {@code istio_tcp_*} counters with Istio's label
+ * set, one JSON access-log line when a connection closes (logger {@code access}), and {@link ConnectionEvent}s to
+ * Kafka ({@code mesh.l4-events.v1}) through the bounded, non-blocking {@link EventPublisher}.
+ *
+ * <p>Refusals before a connection is established are counted in {@code ztunnel_connection_rejections_total} by
+ * {@code reason} and logged once each (logger {@code access}, "connection failed").
+ */
+public final class ConnectionTelemetry {
+
+    public static final String TOPIC = "mesh.l4-events.v1";
+
+    private static final Logger access = LoggerFactory.getLogger("access");
+    private static final String[] LABELS = {"reporter", "source_workload", "source_canonical_service",
+        "source_canonical_revision", "source_workload_namespace", "source_principal", "source_app", "source_version",
+        "source_cluster", "destination_service", "destination_service_namespace", "destination_service_name",
+        "destination_workload", "destination_canonical_service", "destination_canonical_revision",
+        "destination_workload_namespace", "destination_principal", "destination_app", "destination_version",
+        "destination_cluster", "request_protocol", "response_flags", "connection_security_policy"};
+
+    private final Counter opened;
+    private final Counter closed;
+    private final Counter sent;
+    private final Counter received;
+    private final Counter rejections;
+    private final Gauge open;
+    private final EventPublisher events;
+    private final String node;
+    private final AtomicLong ids = new AtomicLong();
+
+    public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, String node) {
+        this.events = events;
+        this.node = node;
+        opened = Counter.builder().name("istio_tcp_connections_opened_total")
+                .help("TCP connections opened").labelNames(LABELS).register(metrics);
+        closed = Counter.builder().name("istio_tcp_connections_closed_total")
+                .help("TCP connections closed").labelNames(LABELS).register(metrics);
+        sent = Counter.builder().name("istio_tcp_sent_bytes_total")
+                .help("Bytes sent by the destination to the source").labelNames(LABELS).register(metrics);
+        received = Counter.builder().name("istio_tcp_received_bytes_total")
+                .help("Bytes sent by the source to the destination").labelNames(LABELS).register(metrics);
+        rejections = Counter.builder().name("ztunnel_connection_rejections_total")
+                .help("Connections refused before they were established, by direction and reason")
+                .labelNames("direction", "reason").register(metrics);
+        open = Gauge.builder().name("istio_tcp_sockets_open").help("Proxied connections open now")
+                .labelNames("reporter").register(metrics);
+    }
+
+    /** A connection being tracked; {@link #close} once. */
+    public final class Tracked {
+        private final ConnectionInfo info;
+        private final String id;
+        private final Instant start = Instant.now();
+        private final long startNanos = System.nanoTime();
+
+        private Tracked(ConnectionInfo info) {
+            this.info = info;
+            this.id = node + "-" + ids.incrementAndGet();
+        }
+
+        /**
+         * @param fromSource bytes the source sent towards the destination
+         * @param toSource bytes the destination sent back
+         * @param error null for a clean close
+         */
+        public void close(long fromSource, long toSource, String responseFlags, String error) {
+            String flags = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
+            String[] labels = labels(info, flags);
+            closed.labelValues(labels).inc();
+            sent.labelValues(labels).inc(toSource);
+            received.labelValues(labels).inc(fromSource);
+            open.labelValues(reporter(info)).dec();
+            long ms = (System.nanoTime() - startNanos) / 1_000_000;
+            var line = (error == null ? access.atInfo() : access.atError())
+                    .addKeyValue("src.addr", str(info.sourceAddress()))
+                    .addKeyValue("src.workload", info.source() == null ? "" : info.source().getName())
+                    .addKeyValue("src.namespace", info.source() == null ? "" : info.source().getNamespace())
+                    .addKeyValue("src.identity", info.mtls() && info.sourcePrincipal() != null
+                            ? info.sourcePrincipal().uri() : "")
+                    .addKeyValue("dst.addr", str(info.destinationAddress()))
+                    .addKeyValue("dst.hbone_addr", info.hboneAddress())
+                    .addKeyValue("dst.service", info.service() == null ? "" : info.service().getHostname())
+                    .addKeyValue("dst.workload", info.destination() == null ? "" : info.destination().getName())
+                    .addKeyValue("dst.namespace", info.destination() == null ? "" : info.destination().getNamespace())
+                    .addKeyValue("dst.identity", info.mtls() && info.destinationPrincipal() != null
+                            ? info.destinationPrincipal().uri() : "")
+                    .addKeyValue("direction", info.outbound() ? "outbound" : "inbound")
+                    .addKeyValue("bytes_sent", fromSource)
+                    .addKeyValue("bytes_recv", toSource)
+                    .addKeyValue("duration", ms + "ms")
+                    .addKeyValue("response_flags", flags);
+            if (error != null) {
+                line = line.addKeyValue("error", error);
+            }
+            line.log("connection complete");
+            publish(ConnectionEvent.Kind.CLOSED, fromSource, toSource, ms, flags, error);
+        }
+
+        private void publish(ConnectionEvent.Kind kind, long fromSource, long toSource, long ms, String flags,
+                String error) {
+            ConnectionEvent.Builder e = ConnectionEvent.newBuilder()
+                    .setSchemaVersion(1)
+                    .setEventId(UUID.randomUUID().toString())
+                    .setKind(kind)
+                    .setReporter(info.outbound() ? Reporter.SOURCE : Reporter.DESTINATION)
+                    .setConnectionId(id)
+                    .setStartTime(Timestamp.newBuilder().setSeconds(start.getEpochSecond()).setNanos(start.getNano()))
+                    .setDuration(Duration.newBuilder().setSeconds(ms / 1000).setNanos((int) (ms % 1000) * 1_000_000))
+                    .setBytesSent(toSource)
+                    .setBytesReceived(fromSource)
+                    .setSecurityPolicy(info.mtls() ? SecurityPolicy.MUTUAL_TLS : SecurityPolicy.NONE)
+                    .setResponseFlags("-".equals(flags) ? "" : flags)
+                    .setError(error == null ? "" : error)
+                    .setReporterInstance(node);
+            if (info.sourceAddress() != null) {
+                e.setSourceAddress(address(info.sourceAddress()));
+            }
+            if (info.destinationAddress() != null) {
+                e.setDestinationAddress(address(info.destinationAddress()));
+            }
+            if (info.source() != null) {
+                e.setSource(workload(info.source(), info.sourcePrincipal()));
+            }
+            if (info.destination() != null) {
+                e.setDestination(workload(info.destination(), info.destinationPrincipal()));
+            }
+            if (info.service() != null) {
+                e.setDestinationService(ServiceInfo.newBuilder().setHostname(info.service().getHostname())
+                        .setName(info.service().getName()).setNamespace(info.service().getNamespace()));
+            }
+            String key = info.source() == null ? "" : info.source().getUid();
+            events.publish(TOPIC, key.getBytes(StandardCharsets.UTF_8), e.build().toByteArray());
+        }
+    }
+
+    /** Counts and publishes an established connection. */
+    public Tracked opened(ConnectionInfo info) {
+        opened.labelValues(labels(info, "-")).inc();
+        open.labelValues(reporter(info)).inc();
+        Tracked t = new Tracked(info);
+        t.publish(ConnectionEvent.Kind.OPENED, 0, 0, 0, "-", null);
+        return t;
+    }
+
+    /** A connection refused before it was established: one metric, one log line. */
+    public void rejected(boolean outbound, String reason, String detail, InetSocketAddress src, String dst) {
+        rejections.labelValues(outbound ? "outbound" : "inbound", reason).inc();
+        access.atWarn().addKeyValue("src.addr", str(src)).addKeyValue("dst.addr", dst)
+                .addKeyValue("direction", outbound ? "outbound" : "inbound").addKeyValue("reason", reason)
+                .addKeyValue("error", detail).log("connection failed");
+    }
+
+    /** The rejection count for tests and /config_dump. */
+    public double rejections(boolean outbound, String reason) {
+        return rejections.labelValues(outbound ? "outbound" : "inbound", reason).get();
+    }
+
+    private static String reporter(ConnectionInfo info) {
+        return info.outbound() ? "source" : "destination";
+    }
+
+    private static String[] labels(ConnectionInfo i, String flags) {
+        Workload s = i.source();
+        Workload d = i.destination();
+        Service svc = i.service();
+        return new String[] {reporter(i),
+            s == null ? "unknown" : orUnknown(s.getWorkloadName().isEmpty() ? s.getName() : s.getWorkloadName()),
+            s == null ? "unknown" : orUnknown(s.getCanonicalName()),
+            s == null ? "unknown" : orUnknown(s.getCanonicalRevision()),
+            s == null ? "unknown" : orUnknown(s.getNamespace()),
+            i.sourcePrincipal() == null ? "unknown" : i.sourcePrincipal().uri(),
+            s == null ? "unknown" : orUnknown(s.getCanonicalName()),
+            s == null ? "unknown" : orUnknown(s.getCanonicalRevision()),
+            s == null ? "unknown" : orUnknown(s.getClusterId()),
+            svc == null ? "unknown" : svc.getHostname(),
+            svc == null ? "unknown" : svc.getNamespace(),
+            svc == null ? "unknown" : orUnknown(svc.getName()),
+            d == null ? "unknown" : orUnknown(d.getWorkloadName().isEmpty() ? d.getName() : d.getWorkloadName()),
+            d == null ? "unknown" : orUnknown(d.getCanonicalName()),
+            d == null ? "unknown" : orUnknown(d.getCanonicalRevision()),
+            d == null ? "unknown" : orUnknown(d.getNamespace()),
+            i.destinationPrincipal() == null ? "unknown" : i.destinationPrincipal().uri(),
+            d == null ? "unknown" : orUnknown(d.getCanonicalName()),
+            d == null ? "unknown" : orUnknown(d.getCanonicalRevision()),
+            d == null ? "unknown" : orUnknown(d.getClusterId()),
+            "tcp", flags, i.mtls() ? "mutual_tls" : "unknown"};
+    }
+
+    private static String orUnknown(String s) {
+        return s == null || s.isEmpty() ? "unknown" : s;
+    }
+
+    private static String str(InetSocketAddress a) {
+        return a == null ? "" : a.getAddress().getHostAddress() + ":" + a.getPort();
+    }
+
+    private static SocketAddress address(InetSocketAddress a) {
+        return SocketAddress.newBuilder().setIp(ByteString.copyFrom(a.getAddress().getAddress()))
+                .setPort(a.getPort()).build();
+    }
+
+    private static WorkloadInfo workload(Workload w, SpiffeId principal) {
+        WorkloadInfo.Builder b = WorkloadInfo.newBuilder().setUid(w.getUid()).setName(w.getName())
+                .setWorkloadName(w.getWorkloadName()).setNamespace(w.getNamespace())
+                .setApp(w.getCanonicalName()).setVersion(w.getCanonicalRevision())
+                .setCanonicalService(w.getCanonicalName()).setCanonicalRevision(w.getCanonicalRevision())
+                .setCluster(w.getClusterId()).setNode(w.getNode());
+        if (principal != null) {
+            b.setPrincipal(principal.uri());
+        }
+        if (w.hasLocality()) {
+            b.setRegion(w.getLocality().getRegion()).setZone(w.getLocality().getZone());
+        }
+        return b.build();
+    }
+}

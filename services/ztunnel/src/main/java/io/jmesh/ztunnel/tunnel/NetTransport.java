@@ -1,0 +1,91 @@
+package io.jmesh.ztunnel.tunnel;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.epoll.Epoll;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
+import java.time.Duration;
+
+/**
+ * Netty on Vert.x's own event loops and transport (epoll when Vert.x loaded it): ztunnel's sockets share the
+ * threads of its gRPC clients and admin servers, so there is one set of I/O threads per process.
+ */
+public final class NetTransport {
+
+    /** Send-side buffering per socket before the other side of a relay is paused. */
+    static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(256 * 1024, 1024 * 1024);
+    /**
+     * Buffering per HBONE stream before its relay pauses the TCP side: Netty's 64 KiB default would cap every
+     * tunnel far below the 4 MiB flow-control window.
+     */
+    public static final WriteBufferWaterMark STREAM_WATER_MARK = new WriteBufferWaterMark(1024 * 1024, 4 * 1024 * 1024);
+    /** Reads grow up to 256 KiB so a busy tunnel moves large buffers and large DATA frames. */
+    static final AdaptiveRecvByteBufAllocator RECV = new AdaptiveRecvByteBufAllocator(512, 16 * 1024, 256 * 1024);
+
+    private final EventLoopGroup workers;
+    private final EventLoopGroup acceptors;
+    private final ChannelFactory<? extends Channel> socket;
+    private final ChannelFactory<? extends ServerChannel> server;
+    private final boolean epoll;
+
+    private NetTransport(VertxInternal vertx) {
+        this.workers = vertx.nettyEventLoopGroup();
+        this.acceptors = vertx.acceptorEventLoopGroup();
+        this.socket = vertx.transport().channelFactory(false);
+        this.server = vertx.transport().serverChannelFactory(false);
+        this.epoll = Epoll.isAvailable() && vertx.isNativeTransportEnabled();
+    }
+
+    public static NetTransport of(Vertx vertx) {
+        return new NetTransport((VertxInternal) vertx);
+    }
+
+    public boolean epoll() {
+        return epoll;
+    }
+
+    public EventLoopGroup workers() {
+        return workers;
+    }
+
+    public EventLoop nextLoop() {
+        return workers.next();
+    }
+
+    /** A listener whose accepted sockets are ready for relaying (no Nagle, half-close, autoRead off). */
+    public ServerBootstrap server() {
+        return new ServerBootstrap()
+                .group(acceptors, workers)
+                .channelFactory(server)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.SO_KEEPALIVE, true)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
+                .childOption(ChannelOption.RCVBUF_ALLOCATOR, RECV);
+    }
+
+    /** An outgoing socket on {@code loop} (the loop of the connection it serves, so relays stay on one thread). */
+    public Bootstrap client(EventLoop loop, Duration connectTimeout) {
+        return new Bootstrap()
+                .group(loop)
+                .channelFactory(socket)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.SO_KEEPALIVE, true)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, RECV)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, connectTimeout.toMillis()));
+    }
+}

@@ -1,0 +1,213 @@
+package io.jmesh.ztunnel.tunnel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Moves bytes between two channels without copying: a TCP socket and an HBONE stream (an HTTP/2 child channel),
+ * or two TCP sockets (passthrough, plaintext inbound). Buffers read on one side are written to the other as they
+ * are ({@link ByteBuf} ↔ {@link Http2DataFrame} content).
+ *
+ * <p>Backpressure: when the receiving side stops being writable (TCP send buffer above its high-water mark, or
+ * the HTTP/2 stream's flow-control window used up) the sending side stops reading (autoRead off) until the
+ * receiver becomes writable again. An HTTP/2 stream returns window to its peer only as its frames are read, so a
+ * slow TCP reader holds the remote sender to the 4 MiB stream window.
+ *
+ * <p>Half-close: TCP EOF ↔ DATA with END_STREAM; RST_STREAM CANCEL or NO_ERROR counts as EOF, any other reset as
+ * an error. Each side's state is only touched on its own event loop.
+ */
+public final class Relay {
+
+    private static final Logger log = LoggerFactory.getLogger(Relay.class);
+
+    /** Told once, when both channels have closed. */
+    public interface Listener {
+        /**
+         * @param aToB bytes read from {@code a} and written to {@code b}
+         * @param bToA bytes read from {@code b} and written to {@code a}
+         * @param error the first error (null for a clean close)
+         */
+        void closed(long aToB, long bToA, String error);
+    }
+
+    private final Side sideA;
+    private final Side sideB;
+    private final Listener listener;
+    private final AtomicInteger closed = new AtomicInteger();
+    private volatile String error;
+
+    private Relay(Channel a, Channel b, Listener listener) {
+        this.listener = listener;
+        this.sideA = new Side(a);
+        this.sideB = new Side(b);
+        sideA.peer = sideB;
+        sideB.peer = sideA;
+    }
+
+    /** Starts relaying; both channels should have autoRead off until now so no byte is read before this. */
+    public static Relay start(Channel a, Channel b, Listener listener) {
+        Relay r = new Relay(a, b, listener);
+        a.pipeline().addLast("relay", r.sideA);
+        b.pipeline().addLast("relay", r.sideB);
+        a.config().setAutoRead(true);
+        b.config().setAutoRead(true);
+        return r;
+    }
+
+    private void sideClosed() {
+        if (closed.incrementAndGet() == 2) {
+            listener.closed(sideA.bytesIn, sideB.bytesIn, error);
+        }
+    }
+
+    private void fail(String e) {
+        if (error == null) {
+            error = e;
+        }
+    }
+
+    private final class Side extends ChannelInboundHandlerAdapter {
+        final Channel self;
+        final boolean isStream;
+        Side peer;
+        /** bytes read from this side (written to the peer); single writer: this side's loop. */
+        volatile long bytesIn;
+        boolean inputDone;
+        boolean outputDone;
+
+        Side(Channel self) {
+            this.self = self;
+            this.isStream = self instanceof Http2StreamChannel;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf data;
+            boolean eof = false;
+            if (msg instanceof ByteBuf b) {
+                data = b;
+            } else if (msg instanceof Http2DataFrame f) {
+                data = f.content(); // the frame is its content: writing it on hands the reference over
+                eof = f.isEndStream();
+            } else if (msg instanceof Http2ResetFrame r) {
+                long code = r.errorCode();
+                if (code != Http2Error.CANCEL.code() && code != Http2Error.NO_ERROR.code()) {
+                    fail("stream reset by peer: " + Http2Error.valueOf(code));
+                }
+                inputDone = true;
+                return; // the stream channel closes next; channelInactive ends the peer
+            } else if (msg instanceof Http2HeadersFrame h) {
+                if (h.isEndStream()) { // trailers end the stream like an empty END_STREAM
+                    eofFromSelf();
+                }
+                return;
+            } else {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            int n = data.readableBytes();
+            if (n > 0) {
+                bytesIn += n;
+                peer.self.write(peer.isStream ? new DefaultHttp2DataFrame(data) : data, peer.self.voidPromise());
+            } else {
+                data.release();
+            }
+            if (eof) {
+                eofFromSelf();
+            }
+            if (!peer.self.isWritable()) {
+                self.config().setAutoRead(false);
+            }
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            peer.self.flush();
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                eofFromSelf();
+            }
+            ReferenceCountUtil.release(evt);
+        }
+
+        /** This side sent its last byte: half-close the peer (END_STREAM or TCP FIN). */
+        private void eofFromSelf() {
+            if (inputDone) {
+                return;
+            }
+            inputDone = true;
+            Side p = peer;
+            if (p.isStream) {
+                p.self.writeAndFlush(new DefaultHttp2DataFrame(true));
+            } else {
+                p.self.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
+                    if (f.isSuccess() && p.self instanceof DuplexChannel d) {
+                        d.shutdownOutput().addListener(x -> p.outputShut());
+                    } else {
+                        p.self.close();
+                    }
+                });
+            }
+            if (!isStream && outputDone) {
+                self.close();
+            }
+        }
+
+        /** Runs on this side's loop once its output is shut (TCP). */
+        void outputShut() {
+            outputDone = true;
+            if (inputDone) {
+                self.close();
+            }
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            if (self.isWritable()) {
+                peer.self.config().setAutoRead(true);
+            }
+            ctx.fireChannelWritabilityChanged();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            Channel p = peer.self;
+            if (p.isActive()) {
+                if (peer.isStream) {
+                    // not a clean end for the peer if we get here before both halves closed: RST(CANCEL)
+                    p.close();
+                } else {
+                    // pending bytes first, then FIN: the peer sees EOF, not a reset
+                    p.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+                }
+            }
+            sideClosed();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            fail(String.valueOf(cause.getMessage()));
+            log.atDebug().addKeyValue("channel", self.toString()).log("relay error: {}", cause.toString());
+            self.close();
+        }
+    }
+}

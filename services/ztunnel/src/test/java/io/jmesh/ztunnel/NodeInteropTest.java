@@ -1,0 +1,137 @@
+package io.jmesh.ztunnel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.core.tls.Pem;
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Interop with an independent HBONE implementation: Node.js's own {@code http2} and {@code tls} modules
+ * ({@code src/test/node/hbone-peer.mjs}) as a client of ztunnel's inbound and as the server behind ztunnel's
+ * outbound.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class NodeInteropTest {
+
+    static final String NODE_ADDR = "127.0.70.1";
+    static final String CLIENT_IP = "127.0.70.11";
+    static final String ECHO_IP = "127.0.70.12";
+    static final String PEER_IP = "127.0.71.11";
+    static final Path SCRIPT = Path.of("src/test/node/hbone-peer.mjs").toAbsolutePath();
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static TestCa ca;
+    static int echoPort;
+    static int peerEchoPort;
+    static ZtunnelHarness node;
+    static Process nodeServer;
+
+    @BeforeAll
+    static void start() throws Exception {
+        vertx = Vertx.vertx();
+        ca = new TestCa(vertx, "tok");
+        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
+        peerEchoPort = new EchoServer(vertx).start(PEER_IP).toCompletionStage().toCompletableFuture().get();
+        Files.writeString(dir.resolve("ca.pem"), ca.rootPem());
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        Files.writeString(mesh, """
+                workloads:
+                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
+                     node: node-e, tunnelProtocol: HBONE}
+                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-e,
+                     tunnelProtocol: HBONE}
+                  - {uid: peer, name: peer, namespace: default, serviceAccount: nodepeer, addresses: [%s],
+                     node: node-n, tunnelProtocol: HBONE}
+                """.formatted(CLIENT_IP, ECHO_IP, PEER_IP));
+        node = ZtunnelHarness.start(dir, "node-e", ZtunnelHarness.localNode("node-e", NODE_ADDR, mesh.toString(),
+                caPort, token, null), null);
+        await().atMost(Duration.ofSeconds(20)).until(node::ready);
+
+        writeLeaf("nodepeer", "spiffe://cluster.local/ns/default/sa/nodepeer");
+        nodeServer = new ProcessBuilder("node", SCRIPT.toString(), "server", PEER_IP, "15008",
+                dir.resolve("nodepeer.crt").toString(), dir.resolve("nodepeer.key").toString(),
+                dir.resolve("ca.pem").toString()).redirectErrorStream(true).start();
+        String first = new BufferedReader(new InputStreamReader(nodeServer.getInputStream(), StandardCharsets.UTF_8))
+                .readLine();
+        assertThat(first).contains("listening");
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (nodeServer != null) {
+            nodeServer.destroy();
+            nodeServer.waitFor(5, TimeUnit.SECONDS);
+        }
+        node.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    static void writeLeaf(String name, String uri) throws Exception {
+        var leaf = ca.leaf(Duration.ofHours(1), uri);
+        Files.writeString(dir.resolve(name + ".crt"), Pem.encode(leaf.cert()));
+        Files.writeString(dir.resolve(name + ".key"), Pem.encodePrivateKey(leaf.keys().getPrivate()));
+    }
+
+    @Test
+    void nodeHttp2ClientTunnelsThroughZtunnelInbound() throws Exception {
+        writeLeaf("nodeclient", "spiffe://cluster.local/ns/default/sa/client");
+        Process p = new ProcessBuilder("node", SCRIPT.toString(), "client", ECHO_IP, "15008",
+                ECHO_IP + ":" + echoPort, dir.resolve("nodeclient.crt").toString(),
+                dir.resolve("nodeclient.key").toString(), dir.resolve("ca.pem").toString(),
+                "spiffe://cluster.local/ns/default/sa/echo", "hello from node").redirectErrorStream(true).start();
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        JsonObject answer = new JsonObject(out.substring(out.lastIndexOf('\n') + 1));
+        assertThat(answer.getInteger("status")).as(out).isEqualTo(200);
+        assertThat(answer.getString("body")).isEqualTo("hello from node");
+        assertThat(answer.getJsonArray("peer").getList()).isEqualTo(List.of("spiffe://cluster.local/ns/default/sa/echo"));
+    }
+
+    @Test
+    void nodeHttp2ClientGetsIstioStatusesForBadRequests() throws Exception {
+        writeLeaf("nodeclient2", "spiffe://cluster.local/ns/default/sa/client");
+        Process p = new ProcessBuilder("node", SCRIPT.toString(), "client", ECHO_IP, "15008", "10.9.9.9:80",
+                dir.resolve("nodeclient2.crt").toString(), dir.resolve("nodeclient2.key").toString(),
+                dir.resolve("ca.pem").toString(), "spiffe://cluster.local/ns/default/sa/echo", "x")
+                .redirectErrorStream(true).start();
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertThat(new JsonObject(out.substring(out.lastIndexOf('\n') + 1)).getInteger("status")).as(out)
+                .isEqualTo(503);
+    }
+
+    @Test
+    void ztunnelOutboundTunnelsToANodeHttp2Server() throws Exception {
+        byte[] payload = "through a node.js hbone server".getBytes(StandardCharsets.UTF_8);
+        try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, PEER_IP, peerEchoPort)) {
+            s.getOutputStream().write(payload);
+            s.shutdownOutput();
+            assertThat(s.getInputStream().readAllBytes()).isEqualTo(payload);
+        }
+    }
+}

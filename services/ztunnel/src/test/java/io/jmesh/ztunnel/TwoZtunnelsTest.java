@@ -1,0 +1,212 @@
+package io.jmesh.ztunnel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Two ztunnels as two nodes on loopback addresses, a test CA serving Istio's CreateCertificate, static config:
+ * an application on node-a reaches an echo service on node-b through SOCKS5 → HBONE (mTLS + HTTP/2 CONNECT) →
+ * the echo pod.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class TwoZtunnelsTest {
+
+    static final String CLIENT_IP = "127.0.10.11";
+    static final String ECHO_IP = "127.0.20.11";
+    static final String PLAIN_IP = "127.0.20.12";
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static TestCa ca;
+    static EchoServer echo;
+    static int echoPort;
+    static ServerSocket halfCloseServer;
+    static ZtunnelHarness nodeA;
+    static ZtunnelHarness nodeB;
+
+    @BeforeAll
+    static void start() throws Exception {
+        vertx = Vertx.vertx();
+        ca = new TestCa(vertx, "node-token");
+        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        echo = new EchoServer(vertx);
+        echoPort = echo.start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
+        halfCloseServer = new ServerSocket();
+        halfCloseServer.bind(new InetSocketAddress(PLAIN_IP, 0));
+        Path token = dir.resolve("token");
+        Files.writeString(token, "node-token\n");
+        Path config = dir.resolve("mesh.yaml");
+        Files.writeString(config, """
+                workloads:
+                  - uid: node-a/default/sleep-1
+                    name: sleep-1
+                    namespace: default
+                    serviceAccount: sleep
+                    addresses: [%s]
+                    node: node-a
+                    tunnelProtocol: HBONE
+                    canonicalName: sleep
+                    canonicalRevision: v1
+                  - uid: node-b/default/echo-1
+                    name: echo-1
+                    namespace: default
+                    serviceAccount: echo
+                    addresses: [%s]
+                    node: node-b
+                    tunnelProtocol: HBONE
+                    canonicalName: echo
+                    services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}
+                  - uid: node-b/default/plain-1
+                    name: plain-1
+                    namespace: default
+                    serviceAccount: plain
+                    addresses: [%s]
+                    node: node-b
+                    tunnelProtocol: HBONE
+                services:
+                  - name: echo
+                    namespace: default
+                    hostname: echo.default.svc.cluster.local
+                    addresses: [{address: 10.96.0.10}]
+                    ports: [{servicePort: 80, targetPort: %d}]
+                """.formatted(CLIENT_IP, ECHO_IP, echoPort, PLAIN_IP, echoPort));
+        nodeA = ZtunnelHarness.start(dir, "node-a",
+                ZtunnelHarness.localNode("node-a", "127.0.10.1", config.toString(), caPort, token, null), null);
+        nodeB = ZtunnelHarness.start(dir, "node-b",
+                ZtunnelHarness.localNode("node-b", "127.0.20.1", config.toString(), caPort, token, null), null);
+        await().atMost(Duration.ofSeconds(20)).until(() -> nodeA.ready() && nodeB.ready());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (nodeA != null) {
+            nodeA.close();
+        }
+        if (nodeB != null) {
+            nodeB.close();
+        }
+        if (halfCloseServer != null) {
+            halfCloseServer.close();
+        }
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void echoThroughServiceVipCarriesOneMebibyteBothWays() throws Exception {
+        byte[] payload = new byte[1 << 20];
+        new Random(1).nextBytes(payload);
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, "10.96.0.10", 80)) {
+            byte[] back = roundTrip(s, payload);
+            assertThat(back).isEqualTo(payload);
+        }
+        assertThat(echo.lastRemoteHost).isEqualTo("127.0.20.1"); // connects to the pod from the node address
+    }
+
+    @Test
+    void echoByServiceHostnameAndByPodIp() throws Exception {
+        byte[] hello = "hello mesh".getBytes(StandardCharsets.UTF_8);
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, "echo.default.svc.cluster.local", 80)) {
+            assertThat(roundTrip(s, hello)).isEqualTo(hello);
+        }
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
+            assertThat(roundTrip(s, hello)).isEqualTo(hello);
+        }
+    }
+
+    @Test
+    void halfCloseTravelsAsEndStreamAndTheServerCanStillAnswer() throws Exception {
+        Thread server = new Thread(() -> {
+            try (Socket peer = halfCloseServer.accept()) {
+                byte[] got = peer.getInputStream().readAllBytes(); // until the client's FIN
+                peer.getOutputStream().write(("got " + got.length).getBytes(StandardCharsets.UTF_8));
+            } catch (Exception e) {
+                // the assertion below fails
+            }
+        });
+        server.start();
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, PLAIN_IP, halfCloseServer.getLocalPort())) {
+            s.getOutputStream().write(new byte[12345]);
+            s.shutdownOutput();
+            String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(answer).isEqualTo("got 12345");
+        }
+        server.join(10_000);
+    }
+
+    @Test
+    void sequentialConnectionsShareOnePooledHboneConnection() throws Exception {
+        byte[] hello = "pooled".getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i < 3; i++) {
+            try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, "10.96.0.10", 80)) {
+                assertThat(roundTrip(s, hello)).isEqualTo(hello);
+            }
+        }
+        assertThat(nodeA.ztunnel.pool().all()).filteredOn(c -> c.key().destination().getAddress()
+                .getHostAddress().equals(ECHO_IP)).hasSize(1);
+    }
+
+    @Test
+    void unknownSourceIsRefusedWithAReason() {
+        assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), "127.0.10.99", "10.96.0.10", 80))
+                .isInstanceOf(Socks5Client.Refused.class);
+        assertThat(nodeA.ztunnel.telemetry().rejections(true, "unknown_source")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void certificatesWereIssuedPerLocalIdentityWithImpersonation() {
+        assertThat(nodeA.ztunnel.identities().all().keySet()).extracting(Object::toString)
+                .containsExactly("spiffe://cluster.local/ns/default/sa/sleep");
+        assertThat(ca.impersonated).contains("spiffe://cluster.local/ns/default/sa/sleep",
+                "spiffe://cluster.local/ns/default/sa/echo");
+    }
+
+    static byte[] roundTrip(Socket s, byte[] payload) throws Exception {
+        OutputStream out = s.getOutputStream();
+        InputStream in = s.getInputStream();
+        Thread writer = new Thread(() -> {
+            try {
+                out.write(payload);
+                out.flush();
+            } catch (Exception e) {
+                // reader sees the short read
+            }
+        });
+        writer.start();
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        byte[] buf = new byte[65536];
+        while (got.size() < payload.length) {
+            int n = in.read(buf);
+            if (n < 0) {
+                break;
+            }
+            got.write(buf, 0, n);
+        }
+        writer.join(10_000);
+        return got.toByteArray();
+    }
+}

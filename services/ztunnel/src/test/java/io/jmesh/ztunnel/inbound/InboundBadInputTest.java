@@ -1,0 +1,196 @@
+package io.jmesh.ztunnel.inbound;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.ztunnel.ZtunnelBootstrap;
+import io.jmesh.ztunnel.authz.Authorizer;
+import io.jmesh.ztunnel.authz.Decision;
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.RawHboneClient;
+import io.jmesh.ztunnel.testing.RawHboneClient.Answer;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.vertx.core.Vertx;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What the inbound HBONE listener answers to bad or hostile input, each with the right status, a counted reason
+ * and one log line: Istio's 400/401/503 rules, oversized headers, missing, foreign-CA and foreign-trust-domain
+ * client certificates, and SOCKS5 garbage on the outbound side.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class InboundBadInputTest {
+
+    static final String ECHO_IP = "127.0.30.11";
+    static final String REMOTE_IP = "127.0.40.11";
+    static final String CLIENT_IP = "127.0.30.12";
+    static final String TD = "cluster.local";
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static TestCa ca;
+    static int echoPort;
+    static ZtunnelHarness node;
+    static RawHboneClient trusted;
+    static RawHboneClient denied;
+    static InetSocketAddress hbone;
+
+    @BeforeAll
+    static void start() throws Exception {
+        vertx = Vertx.vertx();
+        ca = new TestCa(vertx, "tok");
+        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        Files.writeString(mesh, """
+                workloads:
+                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-c,
+                     tunnelProtocol: HBONE}
+                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
+                     node: node-c, tunnelProtocol: HBONE}
+                  - {uid: remote, name: remote, namespace: default, serviceAccount: remote, addresses: [%s],
+                     node: node-d, tunnelProtocol: HBONE}
+                """.formatted(ECHO_IP, CLIENT_IP, REMOTE_IP));
+        Authorizer denyDenied = facts -> facts.hasIdentity() && facts.sourceIdentity().serviceAccount().equals("denied")
+                ? Decision.deny("default/deny-denied", "denied by deny policy") : Decision.ALLOW_ALL;
+        node = ZtunnelHarness.start(dir, "node-c", ZtunnelHarness.localNode("node-c", "127.0.30.1", mesh.toString(),
+                caPort, token, null), new ZtunnelBootstrap.Collaborators(null, denyDenied, null, null, null));
+        await().atMost(Duration.ofSeconds(20)).until(node::ready);
+        var good = ca.leaf(Duration.ofHours(1), "spiffe://" + TD + "/ns/default/sa/client");
+        trusted = new RawHboneClient(good.keys().getPrivate(), good.cert());
+        var bad = ca.leaf(Duration.ofHours(1), "spiffe://" + TD + "/ns/default/sa/denied");
+        denied = new RawHboneClient(bad.keys().getPrivate(), bad.cert());
+        hbone = new InetSocketAddress(ECHO_IP, 15008);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        trusted.close();
+        denied.close();
+        node.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    double rejections(String reason) {
+        return node.ztunnel.telemetry().rejections(false, reason);
+    }
+
+    @Test
+    void aWellFormedConnectIsAnsweredAfterTheApplicationConnectAndRelays() throws Exception {
+        Answer a = trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), "ping");
+        assertThat(a.status()).isEqualTo(200);
+        assertThat(a.body()).isEqualTo("ping");
+    }
+
+    @Test
+    void nonConnectMethodIs400() throws Exception {
+        double before = rejections("bad_method");
+        Http2Headers get = new DefaultHttp2Headers().method("GET").scheme("https").path("/").authority(ECHO_IP + ":1");
+        assertThat(trusted.request(hbone, get, null).status()).isEqualTo(400);
+        assertThat(rejections("bad_method")).isEqualTo(before + 1);
+    }
+
+    @Test
+    void malformedAuthoritiesAre400() throws Exception {
+        for (String authority : new String[] {"nonsense", ECHO_IP, ECHO_IP + ":99999", "[::1:80", "echo.svc:80"}) {
+            assertThat(trusted.request(hbone, RawHboneClient.connect(authority), null).status())
+                    .as(authority).isEqualTo(400);
+        }
+        assertThat(rejections("bad_authority")).isGreaterThanOrEqualTo(5);
+    }
+
+    @Test
+    void aWorkloadOnAnotherNodeIs400NeverAnOpenProxy() throws Exception {
+        assertThat(trusted.request(hbone, RawHboneClient.connect(REMOTE_IP + ":80"), null).status()).isEqualTo(400);
+        assertThat(rejections("not_local_workload")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void authorityForAnotherLocalWorkloadThanTheAddressedOneIs400() throws Exception {
+        assertThat(trusted.request(hbone, RawHboneClient.connect(CLIENT_IP + ":80"), null).status()).isEqualTo(400);
+        assertThat(rejections("authority_mismatch")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void unknownWorkloadOwnPortAndFailedConnectAre503() throws Exception {
+        assertThat(trusted.request(hbone, RawHboneClient.connect("10.1.2.3:80"), null).status()).isEqualTo(503);
+        assertThat(trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":15008"), null).status()).isEqualTo(503);
+        assertThat(trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":1"), null).status()).isEqualTo(503);
+        assertThat(rejections("unknown_workload")).isGreaterThanOrEqualTo(1);
+        assertThat(rejections("illegal_port")).isGreaterThanOrEqualTo(1);
+        assertThat(rejections("connect_failed")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void policyDenialIs401() throws Exception {
+        assertThat(denied.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), null).status())
+                .isEqualTo(401);
+        assertThat(rejections("denied")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void oversizedHeadersAreRefusedWithoutHarm() throws Exception {
+        Http2Headers h = RawHboneClient.connect(ECHO_IP + ":" + echoPort).add("x-big", "x".repeat(70_000));
+        Answer a = trusted.request(hbone, h, null);
+        assertThat(a.status()).isNotEqualTo(200);
+        // and the listener still serves
+        assertThat(trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), "ok").body())
+                .isEqualTo("ok");
+    }
+
+    @Test
+    void clientsWithoutAValidMeshCertificateNeverGetAStream() throws Exception {
+        double before = rejections("tls_handshake");
+        try (RawHboneClient none = new RawHboneClient(null)) {
+            assertThat(none.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), null).status()).isZero();
+        }
+        var foreignTd = ca.leaf(Duration.ofHours(1), "spiffe://evil.example/ns/default/sa/client");
+        try (RawHboneClient c = new RawHboneClient(foreignTd.keys().getPrivate(), foreignTd.cert())) {
+            assertThat(c.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), null).status()).isZero();
+        }
+        TestCa other = new TestCa(vertx, "x");
+        var foreignCa = other.leaf(Duration.ofHours(1), "spiffe://" + TD + "/ns/default/sa/client");
+        try (RawHboneClient c = new RawHboneClient(foreignCa.keys().getPrivate(), foreignCa.cert())) {
+            assertThat(c.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), null).status()).isZero();
+        }
+        await().until(() -> rejections("tls_handshake") >= before + 3);
+    }
+
+    @Test
+    void socksGarbageIsRefusedAndCounted() throws Exception {
+        double before = node.ztunnel.telemetry().rejections(true, "socks_malformed");
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(node.socks());
+            OutputStream out = s.getOutputStream();
+            out.write("GET / HTTP/1.1\r\n\r\n".getBytes());
+            out.flush();
+            s.setSoTimeout(5000);
+            assertThat(s.getInputStream().read()).isEqualTo(-1); // closed on us
+        }
+        await().until(() -> node.ztunnel.telemetry().rejections(true, "socks_malformed") > before);
+        // and SOCKS still works afterwards for a real client
+        try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
+            s.getOutputStream().write(1);
+            assertThat(s.getInputStream().read()).isEqualTo(1);
+        }
+    }
+}

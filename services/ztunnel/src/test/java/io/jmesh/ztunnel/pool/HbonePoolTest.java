@@ -1,0 +1,148 @@
+package io.jmesh.ztunnel.pool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.google.protobuf.ByteString;
+import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.TunnelProtocol;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The outbound pool's invariants on a real ztunnel (a fresh one per test, so every test starts with an empty
+ * pool): one shared dial for concurrent requests, a new connection at the stream cap (2 here), idle connections
+ * closed, connections to a workload whose uid changed dropped.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class HbonePoolTest {
+
+    static final String CLIENT_IP = "127.0.80.11";
+    static final String ECHO_IP = "127.0.80.12";
+
+    @TempDir
+    Path dir;
+    Vertx vertx;
+    ZtunnelHarness node;
+    int echoPort;
+    final ExecutorService threads = Executors.newCachedThreadPool();
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        TestCa ca = new TestCa(vertx, "tok");
+        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        Files.writeString(mesh, """
+                workloads:
+                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
+                     node: node-p, tunnelProtocol: HBONE}
+                  - {uid: echo-1, name: echo, namespace: default, serviceAccount: echo, addresses: [%s],
+                     node: node-p, tunnelProtocol: HBONE}
+                """.formatted(CLIENT_IP, ECHO_IP));
+        node = ZtunnelHarness.start(dir, "node-p", ZtunnelHarness.localNode("node-p", "127.0.80.1", mesh.toString(),
+                caPort, token, "pool: {maxStreamsPerConnection: 2, idleTimeout: 1s}").replace(
+                "pool: {idleTimeout: 5m}\n", ""), null);
+        await().atMost(Duration.ofSeconds(20)).until(node::ready);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        threads.shutdownNow();
+        node.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    HbonePool pool() {
+        return node.ztunnel.pool();
+    }
+
+    Socket open() throws Exception {
+        Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ECHO_IP, echoPort);
+        s.getOutputStream().write(7);
+        assertThat(s.getInputStream().read()).isEqualTo(7);
+        return s;
+    }
+
+    List<Socket> openConcurrently(int n) throws Exception {
+        List<Future<Socket>> fs = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            fs.add(threads.submit((Callable<Socket>) this::open));
+        }
+        List<Socket> out = new ArrayList<>();
+        for (Future<Socket> f : fs) {
+            out.add(f.get(20, TimeUnit.SECONDS));
+        }
+        return out;
+    }
+
+    @Test
+    void concurrentRequestsForANewKeyShareOneDial() throws Exception {
+        List<Socket> sockets = openConcurrently(2);
+        assertThat(pool().dialled()).isEqualTo(1);
+        assertThat(pool().size()).isEqualTo(1);
+        for (Socket s : sockets) {
+            s.close();
+        }
+    }
+
+    @Test
+    void theStreamCapOpensAnotherConnection() throws Exception {
+        List<Socket> sockets = openConcurrently(5);
+        assertThat(pool().size()).isGreaterThanOrEqualTo(3); // 2 streams each
+        assertThat(pool().all()).allSatisfy(c -> assertThat(c.streams()).isLessThanOrEqualTo(2));
+        for (Socket s : sockets) {
+            s.close();
+        }
+    }
+
+    @Test
+    void idleConnectionsAreClosed() throws Exception {
+        try (Socket s = open()) {
+            assertThat(pool().size()).isEqualTo(1);
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> pool().openConnections() == 0);
+    }
+
+    @Test
+    void aDestinationWhoseUidChangedIsDropped() throws Exception {
+        try (Socket s = open()) {
+            assertThat(pool().size()).isEqualTo(1);
+        }
+        // the pod was replaced: same IP, new uid (Istio's "IP reuse" case)
+        Workload replaced = Workload.newBuilder().setUid("echo-2").setName("echo").setNamespace("default")
+                .setServiceAccount("echo").setNode("node-p").setTunnelProtocol(TunnelProtocol.HBONE)
+                .addAddresses(ByteString.copyFrom(InetAddress.getByName(ECHO_IP).getAddress())).build();
+        node.ztunnel.store().apply(Map.of("echo-2", Address.newBuilder().setWorkload(replaced).build()),
+                List.of("echo-1"));
+        await().until(() -> pool().openConnections() == 0);
+        try (Socket s = open()) {
+            assertThat(pool().dialled()).isEqualTo(2);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+package io.jmesh.ztunnel.testing;
+
+import io.jmesh.core.tls.TlsPolicy;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A hand-driven HBONE client for bad-input tests: any method, authority and headers, any (or no) client
+ * certificate, and it does not check the server, so the test sees exactly what ztunnel answers.
+ */
+public final class RawHboneClient implements AutoCloseable {
+
+    private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+    private final SslContext ssl;
+
+    /** {@code key} null: no client certificate. */
+    public RawHboneClient(PrivateKey key, X509Certificate... chain) throws Exception {
+        SslContextBuilder b = SslContextBuilder.forClient()
+                .protocols(TlsPolicy.PROTOCOLS)
+                .trustManager(InsecureTrustManagerFactory.INSTANCE)
+                .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
+                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"));
+        if (key != null) {
+            b.keyManager(key, chain);
+        }
+        ssl = b.build();
+    }
+
+    /** The answer to one request: a status, or why there was none. */
+    public record Answer(int status, String failure, String body) {}
+
+    /**
+     * Connects to {@code server}, sends one request and, on 200, {@code payload} with END_STREAM, collecting the
+     * response body until END_STREAM.
+     */
+    public Answer request(InetSocketAddress server, Http2Headers headers, String payload) throws Exception {
+        CompletableFuture<Answer> answer = new CompletableFuture<>();
+        CompletableFuture<Channel> ready = new CompletableFuture<>();
+        Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel c) {
+                        c.pipeline().addLast(ssl.newHandler(c.alloc()))
+                                .addLast(new ChannelInboundHandlerAdapter() {
+                                    @Override
+                                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                                        if (evt instanceof SslHandshakeCompletionEvent e) {
+                                            if (e.isSuccess()) {
+                                                ready.complete(ctx.channel());
+                                            } else {
+                                                ready.completeExceptionally(e.cause());
+                                            }
+                                        }
+                                        ctx.fireUserEventTriggered(evt);
+                                    }
+
+                                    @Override
+                                    public void channelInactive(ChannelHandlerContext ctx) {
+                                        ready.completeExceptionally(new IllegalStateException("closed"));
+                                        answer.complete(new Answer(0, "connection closed", ""));
+                                        ctx.fireChannelInactive();
+                                    }
+                                })
+                                .addLast(Http2FrameCodecBuilder.forClient().encoderIgnoreMaxHeaderListSize(true)
+                                        .build())
+                                .addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+                    }
+                }).connect(server).sync().channel();
+        try {
+            try {
+                ready.get(10, TimeUnit.SECONDS);
+                // TLS 1.3: a rejected client certificate shows up after the handshake, as an alert on first read
+            } catch (Exception e) {
+                return new Answer(0, "handshake: " + e.getMessage(), "");
+            }
+            StringBuilder body = new StringBuilder();
+            Http2StreamChannel stream = new Http2StreamChannelBootstrap(ch).handler(new ChannelInboundHandlerAdapter() {
+                int status;
+
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    try {
+                        if (msg instanceof Http2HeadersFrame h && status == 0) {
+                            status = Integer.parseInt(h.headers().status().toString());
+                            if (status == 200 && payload != null) {
+                                ctx.writeAndFlush(new DefaultHttp2DataFrame(ctx.alloc().buffer()
+                                        .writeBytes(payload.getBytes(StandardCharsets.UTF_8)), true));
+                            }
+                            if (h.isEndStream()) {
+                                answer.complete(new Answer(status, "", ""));
+                            }
+                        } else if (msg instanceof Http2DataFrame d) {
+                            body.append(d.content().toString(StandardCharsets.UTF_8));
+                            if (d.isEndStream()) {
+                                answer.complete(new Answer(status, "", body.toString()));
+                            }
+                        } else if (msg instanceof Http2ResetFrame r) {
+                            answer.complete(new Answer(status, "reset " + r.errorCode(), body.toString()));
+                        }
+                    } finally {
+                        ReferenceCountUtil.release(msg);
+                    }
+                }
+
+                @Override
+                public void channelInactive(ChannelHandlerContext ctx) {
+                    answer.complete(new Answer(status, "stream closed", body.toString()));
+                }
+            }).open().sync().getNow();
+            stream.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
+            return answer.get(15, TimeUnit.SECONDS);
+        } finally {
+            ch.close().sync();
+        }
+    }
+
+    public static Http2Headers connect(String authority) {
+        return new DefaultHttp2Headers().method("CONNECT").authority(authority);
+    }
+
+    @Override
+    public void close() {
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+    }
+}

@@ -1,0 +1,87 @@
+// An independent HBONE peer written with Node.js's own http2 and tls modules, for interop tests with ztunnel.
+//
+//   node hbone-peer.mjs client <host> <port> <authority> <certPem> <keyPem> <caPem> <expectedSpiffeId> <payload>
+//     mTLS (TLS 1.3, ALPN h2, no SNI) to host:port, checks the server's URI SAN, sends CONNECT <authority>,
+//     writes <payload>, ends its half, and prints {"status":..,"body":..,"peer":..} once the stream ends.
+//   node hbone-peer.mjs server <host> <port> <certPem> <keyPem> <caPem>
+//     An HBONE server: client certificate required, answers CONNECT only after connecting to the authority,
+//     then pipes both ways; prints {"listening":port} when ready.
+import http2 from 'node:http2';
+import tls from 'node:tls';
+import net from 'node:net';
+import fs from 'node:fs';
+
+const [mode, ...args] = process.argv.slice(2);
+
+function uriSans(cert) {
+  return (cert.subjectaltname || '').split(', ').filter(s => s.startsWith('URI:')).map(s => s.slice(4));
+}
+
+if (mode === 'client') {
+  const [host, port, authority, certFile, keyFile, caFile, expected, payload] = args;
+  let peer = null;
+  const session = http2.connect(`https://${host}:${port}`, {
+    createConnection: () => {
+      const socket = tls.connect({
+        host, port: Number(port),
+        cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile), ca: fs.readFileSync(caFile),
+        ALPNProtocols: ['h2'], minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3',
+        // HBONE: no SNI, and identity is the SPIFFE URI SAN, not a DNS name
+        servername: '',
+        checkServerIdentity: (_h, cert) => {
+          peer = uriSans(cert);
+          return peer.includes(expected) ? undefined : new Error(`unexpected server identity ${peer}`);
+        },
+      });
+      return socket;
+    },
+  });
+  session.on('error', e => { console.log(JSON.stringify({ status: 0, error: String(e) })); process.exit(0); });
+  const req = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
+  let status = 0;
+  const chunks = [];
+  req.on('response', h => {
+    status = h[':status'];
+    if (status === 200) {
+      req.end(payload);
+    }
+  });
+  req.on('data', d => chunks.push(d));
+  req.on('close', () => {
+    console.log(JSON.stringify({ status, body: Buffer.concat(chunks).toString(), peer }));
+    session.close();
+  });
+  req.on('error', () => {});
+} else if (mode === 'server') {
+  const [host, port, certFile, keyFile, caFile] = args;
+  const server = http2.createSecureServer({
+    cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile), ca: fs.readFileSync(caFile),
+    requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
+  });
+  server.on('stream', (stream, headers) => {
+    if (headers[':method'] !== 'CONNECT') {
+      stream.respond({ ':status': 400 }, { endStream: true });
+      return;
+    }
+    const a = headers[':authority'];
+    const i = a.lastIndexOf(':');
+    const upstream = net.connect({ host: a.slice(0, i), port: Number(a.slice(i + 1)) });
+    upstream.on('connect', () => {
+      stream.respond({ ':status': 200 });
+      stream.pipe(upstream);
+      upstream.pipe(stream);
+    });
+    upstream.on('error', () => {
+      if (!stream.headersSent) {
+        stream.respond({ ':status': 503 }, { endStream: true });
+      } else {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
+    });
+    stream.on('error', () => upstream.destroy());
+  });
+  server.listen(Number(port), host, () => console.log(JSON.stringify({ listening: server.address().port })));
+} else {
+  console.error('usage: hbone-peer.mjs client|server ...');
+  process.exit(2);
+}
