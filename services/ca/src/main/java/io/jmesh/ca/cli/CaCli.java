@@ -2,6 +2,9 @@ package io.jmesh.ca.cli;
 
 import io.jmesh.ca.CaConfig;
 import io.jmesh.ca.auth.BootstrapTokens;
+import io.jmesh.ca.auth.Caller;
+import io.jmesh.ca.root.PluginCa;
+import io.jmesh.ca.server.ServingCertificate;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
 import io.jmesh.ca.revocation.RevocationStore;
@@ -32,7 +35,10 @@ import java.util.Set;
  *   ca token list
  *   ca root status | prepare | activate | retire              root rotation (docs/ca.md)
  *   ca revoke --serial HEX | --identity SPIFFE_ID [--reason key-compromise] [--comment TEXT]
+ *   ca cert issue --service NAME --cert-out FILE --key-out FILE [--dns A,B] [--ip X,Y] [--validity 24h]
  * </pre>
+ * {@code cert issue} gives a control-plane service (e.g. policy) its TLS serving certificate, identity
+ * {@code spiffe://<td>/ns/istio-system/sa/<NAME>}, signed by the active signing CA.
  * Common options: {@code --state-dir DIR} and {@code --trust-domain TD}, or {@code --config FILE} to take both from
  * the CA's configuration. A token is printed on stdout (nothing else is), or written to {@code --out} (mode 0600).
  *
@@ -41,11 +47,11 @@ import java.util.Set;
 public final class CaCli {
 
     /** The first words that select the CLI instead of the server. */
-    public static final Set<String> COMMANDS = Set.of("token", "root", "revoke", "help", "--help");
+    public static final Set<String> COMMANDS = Set.of("token", "root", "revoke", "cert", "help", "--help");
 
     private static final Set<String> FLAGS_WITH_VALUE = Set.of("--node", "--service", "--ttl", "--out",
             "--description", "--id", "--state-dir", "--trust-domain", "--config", "--serial", "--identity", "--reason",
-            "--comment");
+            "--comment", "--dns", "--ip", "--validity", "--cert-out", "--key-out");
 
     private final PrintStream out;
     private final PrintStream err;
@@ -89,6 +95,8 @@ public final class CaCli {
                 case "token" -> token(sub, opts, s);
                 case "root" -> root(sub, s);
                 case "revoke" -> sub != null ? usageError("revoke: unexpected argument " + sub) : revoke(opts, s);
+                case "cert" -> "issue".equals(sub) ? certIssue(opts, s)
+                        : usageError("cert: unknown subcommand " + sub + " (expected: issue)");
                 default -> usageError("unknown command " + args[0]);
             };
         } catch (IllegalArgumentException | IllegalStateException | java.io.UncheckedIOException e) {
@@ -237,6 +245,46 @@ public final class CaCli {
         return 0;
     }
 
+    private int certIssue(Map<String, String> opts, Settings s) {
+        for (String required : List.of("--service", "--cert-out", "--key-out")) {
+            if (!opts.containsKey(required)) {
+                return usageError("cert issue: " + required + " is required");
+            }
+        }
+        String service = opts.get("--service");
+        if (!service.matches("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")) {
+            throw new IllegalArgumentException("--service: '" + service
+                    + "' (expected: a DNS label, the service account of a control-plane service, e.g. policy)");
+        }
+        Duration validity = Durations.parse(opts.getOrDefault("--validity", "24h"));
+        Duration max = s.config() != null ? s.config().certificates().maxValidity() : Duration.ofDays(90);
+        if (validity.isNegative() || validity.isZero() || validity.compareTo(max) > 0) {
+            throw new IllegalArgumentException("--validity: " + opts.get("--validity") + " (expected: above 0 and at"
+                    + " most " + max.toDays() + "d, certificates.maxValidity)");
+        }
+        CaAuthority ca;
+        if (s.config() != null && s.config().root().plugin()) {
+            ca = new PluginCa(Path.of(s.config().root().pluginCertsDir()), s.dir(), clock).load();
+        } else {
+            Duration rootValidity = s.config() != null ? s.config().root().validity() : Duration.ofDays(3650);
+            ca = new LocalRoots(s.dir(), s.trustDomain(), rootValidity, clock).load();
+        }
+        ServingCertificate cert = ServingCertificate.issue(ca, s.trustDomain(), service, list(opts.get("--dns")),
+                list(opts.get("--ip")), validity, clock.instant());
+        StateDirectory.write(Path.of(opts.get("--key-out")).toAbsolutePath(),
+                cert.keyPem().getBytes(StandardCharsets.UTF_8));
+        StateDirectory.write(Path.of(opts.get("--cert-out")).toAbsolutePath(),
+                cert.chainPem().getBytes(StandardCharsets.UTF_8));
+        err.println("issued " + Caller.serviceIdentity(s.trustDomain(), service).uri() + " until " + cert.notAfter()
+                + " by " + CaAuthority.describe(ca.signingCert()) + " to " + opts.get("--cert-out"));
+        return 0;
+    }
+
+    private static List<String> list(String commaSeparated) {
+        return commaSeparated == null || commaSeparated.isBlank() ? List.of()
+                : List.of(commaSeparated.trim().split("\\s*,\\s*"));
+    }
+
     /** {@code key-compromise} or {@code KEY_COMPROMISE} → the enum value. */
     static RevocationReason reason(String text) {
         String name = text.trim().toUpperCase(java.util.Locale.ROOT).replace('-', '_');
@@ -279,6 +327,7 @@ public final class CaCli {
                        java -jar ca.jar token list
                        java -jar ca.jar root status | prepare | activate | retire
                        java -jar ca.jar revoke --serial HEX | --identity SPIFFE_ID [--reason key-compromise] [--comment TEXT]
+                       java -jar ca.jar cert issue --service NAME --cert-out FILE --key-out FILE [--dns A,B] [--ip X,Y] [--validity 24h]
                 options: --state-dir DIR, --trust-domain TD, or --config FILE (stateDir, trustDomain, root.*)""");
     }
 }

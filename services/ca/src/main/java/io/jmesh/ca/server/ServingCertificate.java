@@ -50,8 +50,17 @@ public record ServingCertificate(String keyPem, String chainPem, Instant notBefo
         return notBefore.plus(Duration.between(notBefore, notAfter).dividedBy(2));
     }
 
-    /** Issues a new serving certificate from {@code ca}, never outliving the CA certificate. */
+    /** Issues a new serving certificate for the CA itself, never outliving the CA certificate. */
     public static ServingCertificate issue(CaAuthority ca, String trustDomain, List<String> dnsSans,
+            List<String> ipSans, Duration validity, Instant now) {
+        return issue(ca, trustDomain, "ca", dnsSans, ipSans, validity, now);
+    }
+
+    /**
+     * Issues a serving certificate for a control-plane service ({@code spiffe://<td>/ns/istio-system/sa/<service>},
+     * e.g. policy's delta ADS endpoint), never outliving the CA certificate.
+     */
+    public static ServingCertificate issue(CaAuthority ca, String trustDomain, String service, List<String> dnsSans,
             List<String> ipSans, Duration validity, Instant now) {
         KeyPair kp = Crypto.newEcP256();
         SubjectPublicKeyInfo spki = SubjectPublicKeyInfo.getInstance(kp.getPublic().getEncoded());
@@ -62,7 +71,8 @@ public record ServingCertificate(String keyPem, String chainPem, Instant notBefo
             notAfter = caNotAfter;
         }
         List<GeneralName> names = new ArrayList<>();
-        names.add(new GeneralName(GeneralName.uniformResourceIdentifier, identity(trustDomain).uri()));
+        names.add(new GeneralName(GeneralName.uniformResourceIdentifier,
+                Caller.serviceIdentity(trustDomain, service).uri()));
         dnsSans.forEach(d -> names.add(new GeneralName(GeneralName.dNSName, d)));
         for (String ip : ipSans) {
             try {
@@ -73,7 +83,7 @@ public record ServingCertificate(String keyPem, String chainPem, Instant notBefo
             }
         }
         X509v3CertificateBuilder b = new X509v3CertificateBuilder(ca.issuerName(), Crypto.randomSerial(),
-                Date.from(notBefore), Date.from(notAfter), new X500Name("O=" + trustDomain + ",CN=jmesh ca"), spki);
+                Date.from(notBefore), Date.from(notAfter), new X500Name("O=" + trustDomain + ",CN=jmesh " + service), spki);
         try {
             b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
             b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));

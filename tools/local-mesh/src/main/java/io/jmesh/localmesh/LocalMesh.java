@@ -1,0 +1,107 @@
+package io.jmesh.localmesh;
+
+import io.jmesh.kafkalocal.LocalKafka;
+import io.jmesh.localmesh.run.Component;
+import io.jmesh.localmesh.run.Layout;
+import io.jmesh.localmesh.run.MeshPlan;
+import io.jmesh.localmesh.run.Supervisor;
+import io.jmesh.localmesh.run.Table;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code make run}: a real Kafka broker, ca, policy, telemetry, waypoint-mgr, two ztunnels (node-a, node-b)
+ * and the demo workloads, each its own process on its own loopback address; prints a table of what runs where
+ * with copy-paste commands, then {@code mesh ready}; Ctrl-C or SIGTERM stops everything.
+ *
+ * <p>State lives under {@code --state-dir} (default {@code .mesh/}): the broker's data, the CA's root of trust
+ * ({@code .mesh/ca/}), node tokens, certificates, configuration files and logs. A second run reuses it.
+ *
+ * <p>Options: {@code --repo <dir>} (default {@code .}), {@code --state-dir <dir>}, {@code --exit-when-ready}
+ * (start, print, stop: for smoke checks).
+ */
+public final class LocalMesh {
+
+    private LocalMesh() {}
+
+    public static void main(String[] args) throws Exception {
+        Path repo = Path.of(".");
+        Path state = null;
+        boolean exitWhenReady = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--repo" -> repo = Path.of(args[++i]);
+                case "--state-dir" -> state = Path.of(args[++i]);
+                case "--exit-when-ready" -> exitWhenReady = true;
+                default -> {
+                    System.err.println("local-mesh: unknown argument " + args[i]
+                            + " (expected: --repo <dir>, --state-dir <dir>, --exit-when-ready)");
+                    System.exit(2);
+                }
+            }
+        }
+        repo = repo.toAbsolutePath().normalize();
+        state = (state == null ? repo.resolve(".mesh") : state).toAbsolutePath().normalize();
+        System.exit(run(repo, state, exitWhenReady, System.out));
+    }
+
+    static int run(Path repo, Path state, boolean exitWhenReady, PrintStream out) throws Exception {
+        MeshPlan plan = new MeshPlan(repo, state);
+        String missing = plan.missingJars();
+        if (missing != null) {
+            out.println("local-mesh: " + missing + " is not built; run `make build` (make run does it for you)");
+            return 1;
+        }
+        Files.createDirectories(state);
+        CountDownLatch stopped = new CountDownLatch(1);
+        try (Supervisor sup = new Supervisor(state.resolve("logs"), out);
+                LocalKafka kafka = LocalKafka.builder().dataDir(state.resolve("kafka")).host(Layout.KAFKA)
+                        .port(Layout.KAFKA_PORT).controllerPort(Layout.KAFKA_CONTROLLER_PORT).build()) {
+            Thread hook = new Thread(() -> {
+                out.println();
+                sup.progress("stopping the local mesh");
+                sup.close();
+                kafka.close();
+                sup.progress("stopped");
+                stopped.countDown();
+            }, "local-mesh-stop");
+            Runtime.getRuntime().addShutdownHook(hook);
+
+            sup.progress("state in %s (a second run reuses it)", state);
+            sup.progress("starting Kafka (KRaft, single node) on %s:%d", Layout.KAFKA, Layout.KAFKA_PORT);
+            kafka.start();
+            sup.progress("ready   kafka");
+
+            List<Component> started = new ArrayList<>(plan.certificateAuthority());
+            sup.startAll(started, Duration.ofSeconds(60));
+            plan.prepareCredentials(sup);
+            List<Component> controlPlane = plan.controlPlane();
+            sup.startAll(controlPlane, Duration.ofSeconds(60));
+            started.addAll(controlPlane);
+            List<Component> dataPlane = plan.dataPlane();
+            sup.startAll(dataPlane, Duration.ofSeconds(60));
+            started.addAll(dataPlane);
+
+            out.println();
+            out.print(Table.render(started, state));
+            out.println();
+            sup.progress("mesh ready");
+            out.flush();
+            if (exitWhenReady) {
+                Runtime.getRuntime().removeShutdownHook(hook);
+                hook.run();
+                return 0;
+            }
+            stopped.await();          // until Ctrl-C / SIGTERM runs the hook
+            return 0;
+        } catch (IllegalStateException | LocalKafka.StartException e) {
+            out.println("local-mesh: " + e.getMessage());
+            return 1;
+        }
+    }
+}

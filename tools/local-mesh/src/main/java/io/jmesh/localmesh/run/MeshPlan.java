@@ -1,0 +1,197 @@
+package io.jmesh.localmesh.run;
+
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * What {@code make run} starts and how each piece is configured: one YAML file per component, written under
+ * {@code <state>/config/} at every start (so a changed layout takes effect), credentials under
+ * {@code <state>/credentials/} created once and reused.
+ */
+public final class MeshPlan {
+
+    static final String[] SERVICES = {"ca", "policy", "telemetry", "waypoint-mgr", "ztunnel"};
+
+    private final Path repo;
+    private final Path state;
+    private final Path config;
+    private final Path credentials;
+    private final String java;
+
+    public MeshPlan(Path repo, Path state) {
+        this.repo = repo;
+        this.state = state;
+        this.config = state.resolve("config");
+        this.credentials = state.resolve("credentials");
+        this.java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    /** The first service jar that is not built, or null. */
+    public String missingJars() {
+        for (String s : SERVICES) {
+            if (!Files.isRegularFile(jar(s))) {
+                return repo.relativize(jar(s)).toString();
+            }
+        }
+        return null;
+    }
+
+    public Path stateDir() {
+        return state;
+    }
+
+    Path jar(String service) {
+        return repo.resolve("services").resolve(service).resolve("target").resolve(service + ".jar");
+    }
+
+    Path caState() {
+        return state.resolve("ca");
+    }
+
+    Path rootCert() {
+        return caState().resolve("root-cert.pem");
+    }
+
+    Path token(String subject) {
+        return credentials.resolve(subject + ".token");
+    }
+
+    /** Stage 1: the CA, which creates the root of trust on its first start. */
+    public List<Component> certificateAuthority() throws IOException {
+        return List.of(service("ca", Layout.CA, "15012 gRPC (Istio CA API), 15014 admin", """
+                trustDomain: %s
+                stateDir: %s
+                admin: {host: %s, port: %d}
+                grpc: {host: %s, port: %d}
+                tls: {ipSans: [%s, 127.0.0.1]}
+                placement: {source: config-log}
+                kafka: {bootstrapServers: "%s"}
+                """.formatted(Layout.TRUST_DOMAIN, caState(), Layout.CA, Layout.ADMIN_PORT, Layout.CA, Layout.CA_PORT,
+                Layout.CA, kafka()), URI.create("http://" + Layout.CA + ":" + Layout.ADMIN_PORT + "/healthz/ready")));
+    }
+
+    /**
+     * Between stage 1 and 2: bearer tokens for both nodes and for policy (its TokenReview calls), and policy's
+     * serving certificate, all made by the ca CLI on the CA's state directory. Tokens are made once and reused.
+     */
+    public void prepareCredentials(Supervisor sup) throws IOException, InterruptedException {
+        Files.createDirectories(credentials);
+        for (Layout.Node n : List.of(Layout.NODE_A, Layout.NODE_B)) {
+            if (!Files.isRegularFile(token(n.name()))) {
+                cli(sup, "token for " + n.name(), "token", "create", "--node", n.name(),
+                        "--out", token(n.name()).toString());
+            }
+        }
+        if (!Files.isRegularFile(token("policy"))) {
+            cli(sup, "token for policy", "token", "create", "--service", "policy", "--out", token("policy").toString());
+        }
+        // re-issued at every start: short-lived, like every certificate in the mesh
+        cli(sup, "policy's serving certificate", "cert", "issue",
+                "--identity", "spiffe://" + Layout.TRUST_DOMAIN + "/ns/istio-system/sa/policy",
+                "--dns", "policy.istio-system.svc", "--dns", "localhost", "--ip", Layout.POLICY, "--validity", "7d",
+                "--cert-out", credentials.resolve("policy-cert.pem").toString(),
+                "--key-out", credentials.resolve("policy-key.pem").toString());
+    }
+
+    private void cli(Supervisor sup, String what, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(java, "-jar", jar("ca").toString()));
+        cmd.addAll(List.of(args));
+        cmd.addAll(List.of("--state-dir", caState().toString(), "--trust-domain", Layout.TRUST_DOMAIN));
+        Path log = state.resolve("logs").resolve("ca-cli.log");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            throw new IllegalStateException("ca " + String.join(" ", args) + " failed; see " + log);
+        }
+        sup.progress("made    %s", what);
+    }
+
+    /** Stage 2: policy (the registry, fed by demo/manifests/), telemetry and waypoint-mgr. */
+    public List<Component> controlPlane() throws IOException {
+        List<Component> list = new ArrayList<>();
+        list.add(service("policy", Layout.POLICY, "15010 gRPC (delta ADS, config admin), 15014 admin", """
+                mesh: {trustDomain: %s}
+                admin: {host: %s, port: %d}
+                kafka: {bootstrapServers: "%s"}
+                xds: {host: %s, port: %d, certFile: %s, keyFile: %s}
+                tokenReview: {host: %s, port: %d, caFile: %s, tokenFile: %s}
+                manifests: {dir: %s}
+                """.formatted(Layout.TRUST_DOMAIN, Layout.POLICY, Layout.ADMIN_PORT, kafka(), Layout.POLICY,
+                Layout.XDS_PORT, credentials.resolve("policy-cert.pem"), credentials.resolve("policy-key.pem"),
+                Layout.CA, Layout.CA_PORT, rootCert(), token("policy"), repo.resolve("demo/manifests")),
+                ready(Layout.POLICY, Layout.ADMIN_PORT)));
+        list.add(service("telemetry", Layout.TELEMETRY, "15014 metrics, service graph", """
+                admin: {host: %s, port: %d}
+                """.formatted(Layout.TELEMETRY, Layout.ADMIN_PORT), ready(Layout.TELEMETRY, Layout.ADMIN_PORT)));
+        list.add(service("waypoint-mgr", Layout.WAYPOINT_MGR, "15014 admin", """
+                admin: {host: %s, port: %d}
+                """.formatted(Layout.WAYPOINT_MGR, Layout.ADMIN_PORT), ready(Layout.WAYPOINT_MGR, Layout.ADMIN_PORT)));
+        return list;
+    }
+
+    /** Stage 3: one ztunnel per node, then the demo workloads. */
+    public List<Component> dataPlane() throws IOException {
+        List<Component> list = new ArrayList<>();
+        for (Layout.Node n : List.of(Layout.NODE_A, Layout.NODE_B)) {
+            list.add(ztunnel(n));
+        }
+        list.add(new Component("demo-apps", List.of(java, "-cp", classPath(), "io.jmesh.localmesh.demo.DemoApps",
+                "--socks", Layout.NODE_A.address() + ":15080",
+                "--reviews-url", Layout.REVIEWS_HOST + ":9080"), Map.of(),
+                URI.create("http://" + Layout.REVIEWS + ":9080/reviews"),
+                Layout.PRODUCTPAGE + ", " + Layout.REVIEWS + ", " + Layout.ECHO, "9080, 9080, 9000"));
+        return list;
+    }
+
+    private Component ztunnel(Layout.Node n) throws IOException {
+        String name = "ztunnel-" + n.name();
+        String yaml = """
+                admin: {host: %s, port: 15020}
+                node: {name: %s, address: %s, trustDomain: %s}
+                listeners: {localAdmin: %d}
+                discovery: {address: "%s:%d", tokenFile: %s, rootCertFile: %s}
+                identity: {caAddress: "%s:%d", tokenFile: %s, rootCertFile: %s}
+                kafka: {bootstrapServers: "%s"}
+                """.formatted(n.address(), n.name(), n.address(), Layout.TRUST_DOMAIN, n.localAdminPort(),
+                Layout.POLICY, Layout.XDS_PORT, token(n.name()), rootCert(), Layout.CA, Layout.CA_PORT, token(n.name()),
+                rootCert(), kafka());
+        return new Component(name, command("ztunnel", write(name, yaml)), Map.of(), ready(n.address(), 15021),
+                n.address(), "15001 15006 15008 15080 15020 15021, 127.0.0.1:" + n.localAdminPort() + " admin");
+    }
+
+    private Component service(String name, String address, String ports, String yaml, URI ready) throws IOException {
+        return new Component(name, command(name, write(name, yaml)), Map.of(), ready, address, ports);
+    }
+
+    private List<String> command(String service, Path configFile) {
+        // seven JVMs share a small machine: a serial collector and a bounded heap each
+        return List.of(java, "-XX:+UseSerialGC", "-Xmx256m", "-jar", jar(service).toString(),
+                "--config", configFile.toString());
+    }
+
+    private Path write(String name, String yaml) throws IOException {
+        Files.createDirectories(config);
+        Path file = config.resolve(name + ".yaml");
+        Files.writeString(file, "# written by `make run` at every start; edit tools/local-mesh to change it\n" + yaml);
+        return file;
+    }
+
+    private static URI ready(String host, int port) {
+        return URI.create("http://" + host + ":" + port + "/healthz/ready");
+    }
+
+    private static String kafka() {
+        return Layout.KAFKA + ":" + Layout.KAFKA_PORT;
+    }
+
+    private static String classPath() {
+        return System.getProperty("java.class.path");
+    }
+}
