@@ -23,9 +23,14 @@ test:
 build:
 	$(MVN) -DskipTests package
 
+## run: the local mesh (see README "Quick start"); builds first if a jar is missing
+LOCAL_MESH_CP := tools/local-mesh/target/classes:tools/kafka-local/target/classes
+SERVICE_JARS := $(foreach s,ca policy ztunnel telemetry waypoint-mgr,services/$(s)/target/$(s).jar)
 run:
-	@echo "make run will start a real Kafka broker (KRaft), ca, policy, telemetry and two ztunnels as"
-	@echo "node-a (127.0.10.1) and node-b (127.0.20.1) with demo workloads; it lands with issue 7."
+	@for f in $(SERVICE_JARS) tools/local-mesh/target/classes/io/jmesh/localmesh/LocalMesh.class; do \
+	  [ -e $$f ] || { echo "make run: building (first run only)"; $(MVN) -q -DskipTests package || exit 1; break; }; \
+	done
+	$(JAVA) -cp $(LOCAL_MESH_CP) io.jmesh.localmesh.LocalMesh
 
 bench: build
 	$(MVN) -pl loadtest -Pbench exec:java $(if $(ONLY),-Dbench.only=$(ONLY))

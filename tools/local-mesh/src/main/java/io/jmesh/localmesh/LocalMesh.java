@@ -12,6 +12,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -26,6 +28,9 @@ import java.util.concurrent.CountDownLatch;
  * (start, print, stop: for smoke checks).
  */
 public final class LocalMesh {
+
+    /** Generous on purpose: a 2-core machine starting seven JVMs at once is busy for a while. */
+    private static final Duration READY_DEADLINE = Duration.ofSeconds(120);
 
     private LocalMesh() {}
 
@@ -74,18 +79,17 @@ public final class LocalMesh {
 
             sup.progress("state in %s (a second run reuses it)", state);
             sup.progress("starting Kafka (KRaft, single node) on %s:%d", Layout.KAFKA, Layout.KAFKA_PORT);
-            kafka.start();
-            sup.progress("ready   kafka");
-
-            List<Component> started = new ArrayList<>(plan.certificateAuthority());
-            sup.startAll(started, Duration.ofSeconds(60));
-            plan.prepareCredentials(sup);
-            List<Component> controlPlane = plan.controlPlane();
-            sup.startAll(controlPlane, Duration.ofSeconds(60));
-            started.addAll(controlPlane);
-            List<Component> dataPlane = plan.dataPlane();
-            sup.startAll(dataPlane, Duration.ofSeconds(60));
-            started.addAll(dataPlane);
+            CompletableFuture<Void> kafkaUp = CompletableFuture.runAsync(() -> {
+                kafka.start();
+                sup.progress("ready   kafka");
+            });
+            plan.prepareCredentials(sup);          // meanwhile: tokens and certificates need no broker
+            kafkaUp.join();
+            // Everything at once: ztunnels retry until ca and policy answer, and are ready only once they have
+            // their certificates and the first full configuration.
+            List<Component> started = new ArrayList<>(plan.controlPlane());
+            started.addAll(plan.dataPlane());
+            sup.startAll(started, READY_DEADLINE);
 
             out.println();
             out.print(Table.render(started, state));
@@ -101,6 +105,9 @@ public final class LocalMesh {
             return 0;
         } catch (IllegalStateException | LocalKafka.StartException e) {
             out.println("local-mesh: " + e.getMessage());
+            return 1;
+        } catch (CompletionException e) {
+            out.println("local-mesh: " + e.getCause().getMessage());
             return 1;
         }
     }

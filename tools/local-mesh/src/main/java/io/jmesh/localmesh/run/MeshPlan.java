@@ -7,6 +7,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -62,9 +64,8 @@ public final class MeshPlan {
         return credentials.resolve(subject + ".token");
     }
 
-    /** Stage 1: the CA, which creates the root of trust on its first start. */
-    public List<Component> certificateAuthority() throws IOException {
-        return List.of(service("ca", Layout.CA, "15012 gRPC (Istio CA API), 15014 admin", """
+    private Component certificateAuthority() throws IOException {
+        return service("ca", Layout.CA, "15012 gRPC (Istio CA API), 15014 admin", """
                 trustDomain: %s
                 stateDir: %s
                 admin: {host: %s, port: %d}
@@ -73,15 +74,23 @@ public final class MeshPlan {
                 placement: {source: config-log}
                 kafka: {bootstrapServers: "%s"}
                 """.formatted(Layout.TRUST_DOMAIN, caState(), Layout.CA, Layout.ADMIN_PORT, Layout.CA, Layout.CA_PORT,
-                Layout.CA, kafka()), URI.create("http://" + Layout.CA + ":" + Layout.ADMIN_PORT + "/healthz/ready")));
+                Layout.CA, kafka()), ready(Layout.CA, Layout.ADMIN_PORT));
     }
 
     /**
-     * Between stage 1 and 2: bearer tokens for both nodes and for policy (its TokenReview calls), and policy's
-     * serving certificate, all made by the ca CLI on the CA's state directory. Tokens are made once and reused.
+     * Before anything starts: bearer tokens for both nodes and for policy (its TokenReview calls), and policy's
+     * serving certificate, all made by the ca CLI on the CA's state directory (the first call creates the root of
+     * trust there). Tokens are made once and reused; the certificate is re-issued at every start.
      */
     public void prepareCredentials(Supervisor sup) throws IOException, InterruptedException {
         Files.createDirectories(credentials);
+        // re-issued at every start (short-lived, like every certificate in the mesh), alongside the tokens: it
+        // touches only the root material, the token commands only tokens.json (which they update one at a time)
+        CompletableFuture<Void> cert = CompletableFuture.runAsync(() -> cli(sup, "policy's serving certificate",
+                "cert", "issue", "--service", "policy", "--dns", "policy.istio-system.svc,localhost",
+                "--ip", Layout.POLICY, "--validity", "7d",
+                "--cert-out", credentials.resolve("policy-cert.pem").toString(),
+                "--key-out", credentials.resolve("policy-key.pem").toString()));
         for (Layout.Node n : List.of(Layout.NODE_A, Layout.NODE_B)) {
             if (!Files.isRegularFile(token(n.name()))) {
                 cli(sup, "token for " + n.name(), "token", "create", "--node", n.name(),
@@ -91,15 +100,25 @@ public final class MeshPlan {
         if (!Files.isRegularFile(token("policy"))) {
             cli(sup, "token for policy", "token", "create", "--service", "policy", "--out", token("policy").toString());
         }
-        // re-issued at every start: short-lived, like every certificate in the mesh
-        cli(sup, "policy's serving certificate", "cert", "issue",
-                "--identity", "spiffe://" + Layout.TRUST_DOMAIN + "/ns/istio-system/sa/policy",
-                "--dns", "policy.istio-system.svc", "--dns", "localhost", "--ip", Layout.POLICY, "--validity", "7d",
-                "--cert-out", credentials.resolve("policy-cert.pem").toString(),
-                "--key-out", credentials.resolve("policy-key.pem").toString());
+        try {
+            cert.join();
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof IllegalStateException ise ? ise : e;
+        }
     }
 
-    private void cli(Supervisor sup, String what, String... args) throws IOException, InterruptedException {
+    private void cli(Supervisor sup, String what, String... args) {
+        try {
+            runCli(sup, what, args);
+        } catch (IOException e) {
+            throw new IllegalStateException("ca " + args[0] + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while running ca " + args[0], e);
+        }
+    }
+
+    private void runCli(Supervisor sup, String what, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(java, "-jar", jar("ca").toString()));
         cmd.addAll(List.of(args));
         cmd.addAll(List.of("--state-dir", caState().toString(), "--trust-domain", Layout.TRUST_DOMAIN));
@@ -113,9 +132,13 @@ public final class MeshPlan {
         sup.progress("made    %s", what);
     }
 
-    /** Stage 2: policy (the registry, fed by demo/manifests/), telemetry and waypoint-mgr. */
+    /**
+     * The control plane, started together: ca, policy (the registry, fed by demo/manifests/; it creates the config
+     * log the CA's placement reads), telemetry and waypoint-mgr.
+     */
     public List<Component> controlPlane() throws IOException {
         List<Component> list = new ArrayList<>();
+        list.add(certificateAuthority());
         list.add(service("policy", Layout.POLICY, "15010 gRPC (delta ADS, config admin), 15014 admin", """
                 mesh: {trustDomain: %s}
                 admin: {host: %s, port: %d}
@@ -136,7 +159,7 @@ public final class MeshPlan {
         return list;
     }
 
-    /** Stage 3: one ztunnel per node, then the demo workloads. */
+    /** Then the data plane: one ztunnel per node, and the demo workloads. */
     public List<Component> dataPlane() throws IOException {
         List<Component> list = new ArrayList<>();
         for (Layout.Node n : List.of(Layout.NODE_A, Layout.NODE_B)) {

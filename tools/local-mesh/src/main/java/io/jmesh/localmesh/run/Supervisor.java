@@ -75,6 +75,14 @@ public final class Supervisor implements AutoCloseable {
                 Thread.sleep(200);
             }
         }
+        // a readiness answer from someone else's process on the same address would otherwise pass for ours
+        for (Component c : components) {
+            Process p = processOf(c);
+            if (!p.isAlive()) {
+                throw new IllegalStateException(c.name() + " exited with code " + p.exitValue() + "; see "
+                        + c.logFile(logDir));
+            }
+        }
     }
 
     /**
