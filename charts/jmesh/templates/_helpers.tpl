@@ -41,7 +41,28 @@ metadata:
     {{- include "jmesh.labels" . | nindent 4 }}
 data:
   {{ .Chart.Name }}.yaml: |
-    {{- mergeOverwrite (dict "logLevel" .Values.global.logLevel) (deepCopy (default dict .Values.config)) | toYaml | nindent 4 }}
+    {{- mergeOverwrite (include "jmesh.chartConfig" . | fromYaml) (deepCopy (default dict .Values.config)) | toYaml | nindent 4 }}
+{{- end -}}
+
+{{/* What the chart itself sets in each component's configuration, from .Values.global. */}}
+{{- define "jmesh.chartConfig" -}}
+logLevel: {{ .Values.global.logLevel }}
+{{- if has .Chart.Name (list "ca" "policy" "telemetry" "ztunnel") }}
+kafka:
+  bootstrapServers: {{ .Values.global.kafka.bootstrapServers | quote }}
+{{- end }}
+{{- if eq .Chart.Name "ca" }}
+trustDomain: {{ .Values.global.trustDomain }}
+stateDir: /var/lib/jmesh/ca
+placement:
+  source: config-log
+{{- else if eq .Chart.Name "policy" }}
+mesh:
+  trustDomain: {{ .Values.global.trustDomain }}
+{{- else if eq .Chart.Name "ztunnel" }}
+node:
+  trustDomain: {{ .Values.global.trustDomain }}
+{{- end }}
 {{- end -}}
 
 {{/* Pod security shared by the control-plane components: non-root, read-only root, no privileges. */}}

@@ -152,7 +152,8 @@ public final class MeshPlan {
                 ready(Layout.POLICY, Layout.ADMIN_PORT)));
         list.add(service("telemetry", Layout.TELEMETRY, "15014 metrics, service graph", """
                 admin: {host: %s, port: %d}
-                """.formatted(Layout.TELEMETRY, Layout.ADMIN_PORT), ready(Layout.TELEMETRY, Layout.ADMIN_PORT)));
+                kafka: {bootstrapServers: "%s"}
+                """.formatted(Layout.TELEMETRY, Layout.ADMIN_PORT, kafka()), ready(Layout.TELEMETRY, Layout.ADMIN_PORT)));
         list.add(service("waypoint-mgr", Layout.WAYPOINT_MGR, "15014 admin", """
                 admin: {host: %s, port: %d}
                 """.formatted(Layout.WAYPOINT_MGR, Layout.ADMIN_PORT), ready(Layout.WAYPOINT_MGR, Layout.ADMIN_PORT)));
