@@ -22,7 +22,8 @@ public final class TelemetryInstance implements AutoCloseable {
 
     private final ServiceLauncher.Running<TelemetryConfig> running;
     private final TelemetryBootstrap service;
-    private final HttpClient http = HttpClient.newHttpClient();
+    // HTTP/1.1 as Prometheus scrapes; the JDK client's h2c upgrade against the admin server is not what is tested here
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     private TelemetryInstance(ServiceLauncher.Running<TelemetryConfig> running) {
         this.running = running;

@@ -62,7 +62,7 @@ class DashboardPrometheusTest {
     @TempDir
     Path tmp;
 
-    private final HttpClient http = HttpClient.newHttpClient();
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     record PanelQuery(String dashboard, String panel, String expr) {}
 
