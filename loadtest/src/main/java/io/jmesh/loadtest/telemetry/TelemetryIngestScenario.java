@@ -230,7 +230,7 @@ public final class TelemetryIngestScenario implements Scenario {
         Process proc = new ProcessBuilder(java, "-Xmx512m", "-XX:+UseParallelGC", "-jar", jar.toString(),
                 "--config", config.toString())
                 .redirectErrorStream(true).redirectOutput(work.resolve("telemetry.log").toFile()).start();
-        HttpClient http = HttpClient.newHttpClient();
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
         Properties ap = new Properties();
         ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin kafkaAdmin = Admin.create(ap)) {

@@ -10,6 +10,7 @@ import io.jmesh.telemetry.graph.ServiceGraph;
 import io.jmesh.telemetry.ingest.EventIngestor;
 import io.jmesh.telemetry.metrics.IstioMetrics;
 import io.jmesh.telemetry.otlp.OtlpMetricsExporter;
+import io.jmesh.telemetry.otlp.TraceForwarder;
 import io.vertx.core.Future;
 import java.time.Clock;
 import org.slf4j.Logger;
@@ -17,8 +18,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Wires telemetry together: the ingest thread (Kafka → per-partition aggregates, exactly once), the Istio
- * metrics it publishes on {@code /metrics}, the service graph on {@code /graph} and {@code /graph/ui}, and the
- * OTLP exporter.
+ * metrics it publishes on {@code /metrics}, the service graph on {@code /graph} and {@code /graph/ui}, the
+ * OTLP metrics exporter and the trace forwarder.
  */
 public final class TelemetryBootstrap implements MeshService {
 
@@ -30,6 +31,7 @@ public final class TelemetryBootstrap implements MeshService {
     private final ServiceGraph graph;
     private volatile EventIngestor ingestor;
     private volatile OtlpMetricsExporter exporter;
+    private volatile TraceForwarder traces;
 
     public TelemetryBootstrap(TelemetryConfig config, ServiceContext context) {
         this(config, context, Clock.systemUTC());
@@ -65,6 +67,9 @@ public final class TelemetryBootstrap implements MeshService {
             exporter = OtlpMetricsExporter.start(context.vertx(), config.otlp(), this::totals, clock,
                     context.metrics());
         }
+        if (config.otlp().forwardsTraces() && config.kafka().enabled()) {
+            traces = TraceForwarder.start(context.vertx(), config.kafka(), config.otlp(), context.metrics());
+        }
         return Future.succeededFuture();
     }
 
@@ -78,7 +83,14 @@ public final class TelemetryBootstrap implements MeshService {
         OtlpMetricsExporter e = exporter;
         exporter = null;
         Future<Void> otlp = e == null ? Future.succeededFuture() : e.close();
-        return stopIngest().compose(v -> otlp);
+        TraceForwarder t = traces;
+        traces = null;
+        Future<Void> forwarding = t == null ? Future.succeededFuture()
+                : context.vertx().executeBlocking(() -> {
+                    t.close(); // joins its thread: never on an event loop
+                    return null;
+                }, false);
+        return stopIngest().compose(v -> forwarding).compose(v -> otlp);
     }
 
     /** What this replica counted, as last committed. */

@@ -84,15 +84,17 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
     }
 
     /**
-     * OTLP/gRPC metrics export.
+     * OTLP/gRPC export of the aggregated metrics, and forwarding of the spans waypoints publish.
      *
-     * @param endpoint collector {@code host:port} (plaintext gRPC); empty disables export
+     * @param endpoint collector {@code host:port} (plaintext gRPC); empty disables export and forwarding
      * @param interval how often the aggregated metrics are exported
      * @param timeout how long one export may take
+     * @param tracesTopic topic of OTLP {@code ExportTraceServiceRequest} records to forward; empty: none
      */
-    public record OtlpConfig(String endpoint, Duration interval, Duration timeout) {
+    public record OtlpConfig(String endpoint, Duration interval, Duration timeout, String tracesTopic) {
         public OtlpConfig {
             endpoint = endpoint == null ? "" : endpoint.trim();
+            tracesTopic = tracesTopic == null ? "" : tracesTopic.trim();
             if (interval == null || interval.toMillis() < 100) {
                 throw new IllegalArgumentException("interval: " + interval + " (expected: >= 100ms)");
             }
@@ -103,6 +105,10 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
 
         public boolean enabled() {
             return !endpoint.isEmpty();
+        }
+
+        public boolean forwardsTraces() {
+            return enabled() && !tracesTopic.isEmpty();
         }
     }
 }

@@ -22,7 +22,8 @@ public final class TelemetryInstance implements AutoCloseable {
 
     private final ServiceLauncher.Running<TelemetryConfig> running;
     private final TelemetryBootstrap service;
-    private final HttpClient http = HttpClient.newHttpClient();
+    // HTTP/1.1 as Prometheus scrapes; the JDK client's h2c upgrade against the admin server is not what is tested here
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     private TelemetryInstance(ServiceLauncher.Running<TelemetryConfig> running) {
         this.running = running;
@@ -38,7 +39,7 @@ public final class TelemetryInstance implements AutoCloseable {
     public static TelemetryConfig config(IngestConfig ingest) {
         return new TelemetryConfig("info", Duration.ofSeconds(5), new AdminConfig("127.0.0.1", 0), ingest,
                 Duration.ofHours(1), new GraphConfig(Duration.ofSeconds(1), Duration.ofMinutes(10)),
-                new OtlpConfig("", Duration.ofSeconds(30), Duration.ofSeconds(5)));
+                new OtlpConfig("", Duration.ofSeconds(30), Duration.ofSeconds(5), ""));
     }
 
     public static TelemetryInstance start(TelemetryConfig config, Clock clock) throws Exception {

@@ -14,7 +14,8 @@ import java.util.List;
  */
 public final class IstioLabels {
 
-    static final String UNKNOWN = "unknown";
+    /** The value of a label the event did not fill. */
+    public static final String UNKNOWN = "unknown";
 
     /** Labels of the four {@code istio_tcp_*} metrics, in exposition order. */
     public static final List<String> TCP = List.of("reporter",

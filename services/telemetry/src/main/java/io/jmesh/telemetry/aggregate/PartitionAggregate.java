@@ -44,8 +44,10 @@ public final class PartitionAggregate {
         nextOffset = Math.max(nextOffset, offset + 1);
     }
 
-    public void add(ConnectionEvent e, long nowMillis) {
-        TcpTotals t = tcp.computeIfAbsent(IstioLabels.of(e), k -> new TcpTotals());
+    /** Counts a connection event; returns the series it was counted in. */
+    public SeriesKey add(ConnectionEvent e, long nowMillis) {
+        SeriesKey key = IstioLabels.of(e);
+        TcpTotals t = tcp.computeIfAbsent(key, k -> new TcpTotals());
         switch (e.getKind()) {
             case OPENED -> t.opened++;
             case CLOSED -> {
@@ -56,15 +58,19 @@ public final class PartitionAggregate {
             default -> throw new IllegalArgumentException("kind: " + e.getKind() + " (expected: OPENED or CLOSED)");
         }
         t.lastSeenMillis = nowMillis;
+        return key;
     }
 
-    public void add(RequestEvent e, long nowMillis) {
-        RequestTotals t = requests.computeIfAbsent(IstioLabels.of(e), k -> new RequestTotals());
+    /** Counts a request event; returns the series it was counted in. */
+    public SeriesKey add(RequestEvent e, long nowMillis) {
+        SeriesKey key = IstioLabels.of(e);
+        RequestTotals t = requests.computeIfAbsent(key, k -> new RequestTotals());
         t.requests++;
         t.durationMillis.observe(e.getDuration().getSeconds() * 1000.0 + e.getDuration().getNanos() / 1_000_000.0);
         t.requestBytes.observe(e.getRequestBytes());
         t.responseBytes.observe(e.getResponseBytes());
         t.lastSeenMillis = nowMillis;
+        return key;
     }
 
     /** Removes series not updated since {@code cutoffMillis}; returns how many. */

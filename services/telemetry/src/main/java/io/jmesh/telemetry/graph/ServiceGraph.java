@@ -2,10 +2,8 @@ package io.jmesh.telemetry.graph;
 
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.RequestEvent;
-import io.jmesh.proto.telemetry.v1.SecurityPolicy;
-import io.jmesh.proto.telemetry.v1.ServiceInfo;
-import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import io.jmesh.telemetry.aggregate.IstioLabels;
+import io.jmesh.telemetry.aggregate.SeriesKey;
 import io.jmesh.telemetry.ingest.IngestListener;
 import java.time.Duration;
 import java.time.Instant;
@@ -16,7 +14,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
-import java.util.function.Consumer;
 
 /**
  * Traffic between workloads and services in time buckets, queried over a sliding window.
@@ -45,9 +42,46 @@ public final class ServiceGraph implements IngestListener {
     private final long retentionMillis;
     private volatile State state = new State(new TreeMap<>(), Map.of());
 
-    // ingest thread only
-    private final Map<Long, Map<EdgeKey, EdgeCounts>> pending = new HashMap<>();
+    // label positions, the same in IstioLabels.TCP and IstioLabels.REQUEST
+    private static final int REPORTER = IstioLabels.TCP.indexOf("reporter");
+    private static final int SRC_WORKLOAD = IstioLabels.TCP.indexOf("source_workload");
+    private static final int SRC_NAMESPACE = IstioLabels.TCP.indexOf("source_workload_namespace");
+    private static final int SRC_APP = IstioLabels.TCP.indexOf("source_app");
+    private static final int SRC_VERSION = IstioLabels.TCP.indexOf("source_version");
+    private static final int DST_SERVICE = IstioLabels.TCP.indexOf("destination_service");
+    private static final int DST_SERVICE_NAME = IstioLabels.TCP.indexOf("destination_service_name");
+    private static final int DST_SERVICE_NAMESPACE = IstioLabels.TCP.indexOf("destination_service_namespace");
+    private static final int DST_WORKLOAD = IstioLabels.TCP.indexOf("destination_workload");
+    private static final int DST_NAMESPACE = IstioLabels.TCP.indexOf("destination_workload_namespace");
+    private static final int DST_APP = IstioLabels.TCP.indexOf("destination_app");
+    private static final int DST_VERSION = IstioLabels.TCP.indexOf("destination_version");
+    private static final int PROTOCOL = IstioLabels.TCP.indexOf("request_protocol");
+    private static final int FLAGS = IstioLabels.TCP.indexOf("response_flags");
+    private static final int SECURITY = IstioLabels.TCP.indexOf("connection_security_policy");
+    private static final int RESPONSE_CODE = IstioLabels.REQUEST.indexOf("response_code");
+    private static final int GRPC_STATUS = IstioLabels.REQUEST.indexOf("grpc_response_status");
+
+    /** What the events of one series added in one bucket since the last commit. */
+    private static final class SeriesDelta {
+        long events;
+        long closed;
+        long sentBytes;
+        long receivedBytes;
+        long requestBytes;
+        long responseBytes;
+    }
+
+    private static final class PendingBucket {
+        final Map<SeriesKey, SeriesDelta> tcp = new HashMap<>();
+        final Map<SeriesKey, SeriesDelta> requests = new HashMap<>();
+    }
+
+    // ingest thread only: per event one lookup by the series key the aggregate already hashed; edges and
+    // nodes are derived from the series' labels once per commit
+    private final Map<Long, PendingBucket> pending = new HashMap<>();
     private final Map<String, GraphNode> pendingNodes = new HashMap<>();
+    private PendingBucket current;
+    private long currentStart;
 
     public ServiceGraph(Duration bucket, Duration retention) {
         this.bucketMillis = bucket.toMillis();
@@ -60,44 +94,23 @@ public final class ServiceGraph implements IngestListener {
     }
 
     @Override
-    public void onConnection(ConnectionEvent e, long nowMillis) {
-        boolean opened = e.getKind() == ConnectionEvent.Kind.OPENED;
-        boolean failed = !opened && (!e.getResponseFlags().isEmpty() || !e.getError().isEmpty());
-        long sent = e.getBytesSent();
-        long received = e.getBytesReceived();
-        SecurityPolicy security = e.getSecurityPolicy();
-        route(e.getSource(), e.getDestination(), e.getDestinationService(), IstioLabels.reporter(e.getReporter()),
-                nowMillis, c -> {
-                    if (opened) {
-                        c.connections++;
-                    }
-                    if (failed) {
-                        c.connectionErrors++;
-                    }
-                    c.sentBytes += sent;
-                    c.receivedBytes += received;
-                    countSecurity(c, security);
-                });
+    public void onConnection(ConnectionEvent e, SeriesKey series, long nowMillis) {
+        SeriesDelta d = pendingBucket(nowMillis).tcp.computeIfAbsent(series, k -> new SeriesDelta());
+        if (e.getKind() == ConnectionEvent.Kind.OPENED) {
+            d.events++;
+        } else {
+            d.closed++;
+            d.sentBytes += e.getBytesSent();
+            d.receivedBytes += e.getBytesReceived();
+        }
     }
 
     @Override
-    public void onRequest(RequestEvent e, long nowMillis) {
-        int code = e.getResponseCode();
-        boolean grpcFailed = e.getProtocol() == RequestEvent.Protocol.GRPC && e.hasGrpcStatus() && e.getGrpcStatus() != 0;
-        boolean failed = code == 0 || code >= 500 || grpcFailed;
-        long req = e.getRequestBytes();
-        long resp = e.getResponseBytes();
-        SecurityPolicy security = e.getSecurityPolicy();
-        route(e.getSource(), e.getDestination(), e.getDestinationService(), IstioLabels.reporter(e.getReporter()),
-                nowMillis, c -> {
-                    c.requests++;
-                    if (failed) {
-                        c.requestErrors++;
-                    }
-                    c.requestBytes += req;
-                    c.responseBytes += resp;
-                    countSecurity(c, security);
-                });
+    public void onRequest(RequestEvent e, SeriesKey series, long nowMillis) {
+        SeriesDelta d = pendingBucket(nowMillis).requests.computeIfAbsent(series, k -> new SeriesDelta());
+        d.events++;
+        d.requestBytes += e.getRequestBytes();
+        d.responseBytes += e.getResponseBytes();
     }
 
     @Override
@@ -108,12 +121,15 @@ public final class ServiceGraph implements IngestListener {
             return;
         }
         TreeMap<Long, Map<EdgeKey, EdgeCounts>> buckets = new TreeMap<>(old.buckets().tailMap(cutoff, true));
-        for (Map.Entry<Long, Map<EdgeKey, EdgeCounts>> p : pending.entrySet()) {
+        for (Map.Entry<Long, PendingBucket> p : pending.entrySet()) {
             if (p.getKey() < cutoff) {
                 continue;
             }
+            Map<EdgeKey, EdgeCounts> deltas = new HashMap<>();
+            p.getValue().tcp.forEach((series, d) -> route(series, tcpCounts(series, d), deltas));
+            p.getValue().requests.forEach((series, d) -> route(series, requestCounts(series, d), deltas));
             Map<EdgeKey, EdgeCounts> merged = new HashMap<>(buckets.getOrDefault(p.getKey(), Map.of()));
-            p.getValue().forEach((k, delta) -> merged.merge(k, delta, (a, b) -> a.copy().add(b)));
+            deltas.forEach((k, delta) -> merged.merge(k, delta, (x, y) -> x.copy().add(y)));
             buckets.put(p.getKey(), Map.copyOf(merged));
         }
         Map<String, Seen> nodes = new HashMap<>();
@@ -125,6 +141,7 @@ public final class ServiceGraph implements IngestListener {
         pendingNodes.forEach((id, n) -> nodes.put(id, new Seen(n, nowMillis)));
         pending.clear();
         pendingNodes.clear();
+        current = null;
         state = new State(buckets, Map.copyOf(nodes));
     }
 
@@ -132,6 +149,7 @@ public final class ServiceGraph implements IngestListener {
     public void aborted() {
         pending.clear();
         pendingNodes.clear();
+        current = null;
     }
 
     /** The graph over the {@code window} that ends at {@code nowMillis}. Safe from any thread. */
@@ -182,41 +200,77 @@ public final class ServiceGraph implements IngestListener {
         return i < 0 ? REPORTER_PREFERENCE.size() : i;
     }
 
-    private void route(WorkloadInfo src, WorkloadInfo dst, ServiceInfo svc, String reporter, long nowMillis,
-            Consumer<EdgeCounts> count) {
-        long bucket = nowMillis - Math.floorMod(nowMillis, bucketMillis);
-        Map<EdgeKey, EdgeCounts> b = pending.computeIfAbsent(bucket, x -> new HashMap<>());
-        String from = workloadNode(src);
-        String to = workloadNode(dst);
-        if (!svc.getHostname().isEmpty()) {
-            String service = "service:" + svc.getHostname();
-            pendingNodes.computeIfAbsent(service, id -> new GraphNode(id, "service", svc.getHostname(),
-                    svc.getNamespace(), svc.getName(), ""));
-            count.accept(b.computeIfAbsent(new EdgeKey(from, service, reporter), x -> new EdgeCounts()));
+    private PendingBucket pendingBucket(long nowMillis) {
+        long start = nowMillis - Math.floorMod(nowMillis, bucketMillis);
+        if (current == null || currentStart != start) {
+            current = pending.computeIfAbsent(start, x -> new PendingBucket());
+            currentStart = start;
+        }
+        return current;
+    }
+
+    private static EdgeCounts tcpCounts(SeriesKey k, SeriesDelta d) {
+        EdgeCounts c = new EdgeCounts();
+        c.connections = d.events;
+        c.connectionErrors = "-".equals(k.value(FLAGS)) ? 0 : d.closed;
+        c.sentBytes = d.sentBytes;
+        c.receivedBytes = d.receivedBytes;
+        countSecurity(c, k.value(SECURITY), d.events + d.closed);
+        return c;
+    }
+
+    private static EdgeCounts requestCounts(SeriesKey k, SeriesDelta d) {
+        EdgeCounts c = new EdgeCounts();
+        c.requests = d.events;
+        int code = Integer.parseInt(k.value(RESPONSE_CODE));
+        String grpc = k.value(GRPC_STATUS);
+        boolean grpcFailed = "grpc".equals(k.value(PROTOCOL)) && !grpc.isEmpty() && !"0".equals(grpc);
+        c.requestErrors = code == 0 || code >= 500 || grpcFailed ? d.events : 0;
+        c.requestBytes = d.requestBytes;
+        c.responseBytes = d.responseBytes;
+        countSecurity(c, k.value(SECURITY), d.events);
+        return c;
+    }
+
+    /** Adds one series' counts to its edges: source → service → destination, or source → destination. */
+    private void route(SeriesKey k, EdgeCounts c, Map<EdgeKey, EdgeCounts> deltas) {
+        String reporter = k.value(REPORTER);
+        String from = workloadNode(k.value(SRC_WORKLOAD), k.value(SRC_NAMESPACE), k.value(SRC_APP), k.value(SRC_VERSION));
+        String to = workloadNode(k.value(DST_WORKLOAD), k.value(DST_NAMESPACE), k.value(DST_APP), k.value(DST_VERSION));
+        String host = k.value(DST_SERVICE);
+        if (!IstioLabels.UNKNOWN.equals(host)) {
+            String service = "service:" + host;
+            pendingNodes.computeIfAbsent(service, id -> new GraphNode(id, "service", host,
+                    known(k.value(DST_SERVICE_NAMESPACE)), known(k.value(DST_SERVICE_NAME)), ""));
+            deltas.merge(new EdgeKey(from, service, reporter), c, (x, y) -> x.copy().add(y));
             if (!to.equals(GraphNode.UNKNOWN.id())) {
-                count.accept(b.computeIfAbsent(new EdgeKey(service, to, reporter), x -> new EdgeCounts()));
+                deltas.merge(new EdgeKey(service, to, reporter), c.copy(), (x, y) -> x.copy().add(y));
             }
         } else {
-            count.accept(b.computeIfAbsent(new EdgeKey(from, to, reporter), x -> new EdgeCounts()));
+            deltas.merge(new EdgeKey(from, to, reporter), c, (x, y) -> x.copy().add(y));
         }
     }
 
-    private String workloadNode(WorkloadInfo w) {
-        if (w.getWorkloadName().isEmpty()) {
+    private String workloadNode(String workload, String namespace, String app, String version) {
+        if (IstioLabels.UNKNOWN.equals(workload)) {
             pendingNodes.putIfAbsent(GraphNode.UNKNOWN.id(), GraphNode.UNKNOWN);
             return GraphNode.UNKNOWN.id();
         }
-        String id = "workload:" + w.getNamespace() + "/" + w.getWorkloadName();
-        pendingNodes.computeIfAbsent(id, x -> new GraphNode(x, "workload", w.getWorkloadName(), w.getNamespace(),
-                w.getApp(), w.getVersion()));
+        String id = "workload:" + namespace + "/" + workload;
+        pendingNodes.computeIfAbsent(id, x -> new GraphNode(x, "workload", workload, known(namespace), known(app),
+                known(version)));
         return id;
     }
 
-    private static void countSecurity(EdgeCounts c, SecurityPolicy p) {
-        if (p == SecurityPolicy.MUTUAL_TLS) {
-            c.mutualTls++;
-        } else if (p == SecurityPolicy.NONE) {
-            c.plaintext++;
+    private static String known(String labelValue) {
+        return IstioLabels.UNKNOWN.equals(labelValue) ? "" : labelValue;
+    }
+
+    private static void countSecurity(EdgeCounts c, String policy, long n) {
+        if ("mutual_tls".equals(policy)) {
+            c.mutualTls += n;
+        } else if ("none".equals(policy)) {
+            c.plaintext += n;
         }
     }
 }

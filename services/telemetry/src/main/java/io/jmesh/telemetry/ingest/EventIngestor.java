@@ -215,12 +215,10 @@ public final class EventIngestor implements AutoCloseable {
         }
         DecodedEvent d = decoder.decode(r.topic(), r.value());
         if (d instanceof DecodedEvent.Connection c) {
-            agg.add(c.event(), now);
-            listener.onConnection(c.event(), now);
+            listener.onConnection(c.event(), agg.add(c.event(), now), now);
             counted.get(r.topic()).inc();
         } else if (d instanceof DecodedEvent.Request q) {
-            agg.add(q.event(), now);
-            listener.onRequest(q.event(), now);
+            listener.onRequest(q.event(), agg.add(q.event(), now), now);
             counted.get(r.topic()).inc();
         } else if (d instanceof DecodedEvent.Rejected rej) {
             deadLetter(r, rej);

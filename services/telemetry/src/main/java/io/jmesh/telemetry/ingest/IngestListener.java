@@ -2,6 +2,7 @@ package io.jmesh.telemetry.ingest;
 
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.RequestEvent;
+import io.jmesh.telemetry.aggregate.SeriesKey;
 
 /**
  * Sees every counted event, on the ingest thread, and whether the transaction that counted it committed. A
@@ -10,9 +11,11 @@ import io.jmesh.proto.telemetry.v1.RequestEvent;
  */
 public interface IngestListener {
 
-    void onConnection(ConnectionEvent event, long nowMillis);
+    /** A counted connection event and the Istio series ({@code IstioLabels.TCP}) it was counted in. */
+    void onConnection(ConnectionEvent event, SeriesKey series, long nowMillis);
 
-    void onRequest(RequestEvent event, long nowMillis);
+    /** A counted request event and the Istio series ({@code IstioLabels.REQUEST}) it was counted in. */
+    void onRequest(RequestEvent event, SeriesKey series, long nowMillis);
 
     /** The events seen since the previous call are committed. */
     void committed(long nowMillis);

@@ -121,7 +121,7 @@ public final class OtlpMetricsExporter {
         return TimeUnit.MILLISECONDS.toNanos(clock.millis());
     }
 
-    private static SocketAddress address(String endpoint) {
+    static SocketAddress address(String endpoint) {
         int colon = endpoint.lastIndexOf(':');
         if (colon <= 0 || colon == endpoint.length() - 1) {
             throw new IllegalArgumentException("otlp.endpoint: " + endpoint + " (expected: host:port)");

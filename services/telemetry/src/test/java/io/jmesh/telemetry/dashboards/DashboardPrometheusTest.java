@@ -62,7 +62,7 @@ class DashboardPrometheusTest {
     @TempDir
     Path tmp;
 
-    private final HttpClient http = HttpClient.newHttpClient();
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     record PanelQuery(String dashboard, String panel, String expr) {}
 
@@ -79,7 +79,7 @@ class DashboardPrometheusTest {
         int closedPort = freePort();
         try (TelemetryInstance t = TelemetryInstance.start(cfg, c -> new TelemetryConfig(c.logLevel(),
                 c.drainDeadline(), c.admin(), c.kafka(), c.seriesTtl(), c.graph(),
-                new TelemetryConfig.OtlpConfig("127.0.0.1:" + closedPort, Duration.ofSeconds(1), Duration.ofSeconds(1))),
+                new TelemetryConfig.OtlpConfig("127.0.0.1:" + closedPort, Duration.ofSeconds(1), Duration.ofSeconds(1), "")),
                 Clock.systemUTC()); EventProducer p = new EventProducer(kafka)) {
             int port = freePort();
             Process prom = startPrometheus(prometheus, port, t.adminPort());

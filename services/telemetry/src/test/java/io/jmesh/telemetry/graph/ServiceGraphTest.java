@@ -3,9 +3,12 @@ package io.jmesh.telemetry.graph;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.Reporter;
+import io.jmesh.proto.telemetry.v1.RequestEvent;
 import io.jmesh.proto.telemetry.v1.SecurityPolicy;
 import io.jmesh.telemetry.Events;
+import io.jmesh.telemetry.aggregate.IstioLabels;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -18,10 +21,10 @@ class ServiceGraphTest {
     void edgesGoThroughTheServiceAndCountOneReporterPerEdge() {
         for (int i = 0; i < 30; i++) {
             // both ztunnels report each request's connection; the waypoint reports the request
-            graph.onRequest(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews",
+            request(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews",
                     i < 3 ? 503 : 200, 5), T0);
-            graph.onConnection(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), T0);
-            graph.onConnection(Events.opened(Reporter.DESTINATION, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), T0);
+            connection(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), T0);
+            connection(Events.opened(Reporter.DESTINATION, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), T0);
         }
         graph.committed(T0);
 
@@ -42,8 +45,8 @@ class ServiceGraphTest {
 
     @Test
     void tcpOnlyEdgesPreferTheDestinationsReportAndShowPlaintext() {
-        graph.onConnection(Events.closed(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, null, 100, 200), T0);
-        graph.onConnection(Events.connection(io.jmesh.proto.telemetry.v1.ConnectionEvent.Kind.OPENED,
+        connection(Events.closed(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, null, 100, 200), T0);
+        connection(Events.connection(io.jmesh.proto.telemetry.v1.ConnectionEvent.Kind.OPENED,
                 Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null)
                 .setSecurityPolicy(SecurityPolicy.NONE).build(), T0);
         graph.committed(T0);
@@ -58,12 +61,12 @@ class ServiceGraphTest {
 
     @Test
     void abortedEventsAreForgottenAndOldBucketsLeaveTheWindow() {
-        graph.onRequest(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 5), T0);
+        request(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 5), T0);
         graph.aborted();
         graph.committed(T0);
         assertThat(graph.query(Duration.ofMinutes(5), T0).edges()).isEmpty();
 
-        graph.onRequest(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 5), T0);
+        request(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 5), T0);
         graph.committed(T0);
         assertThat(graph.query(Duration.ofMinutes(5), T0 + 60_000).edges()).hasSize(2);
         assertThat(graph.query(Duration.ofMinutes(1), T0 + 120_000).edges()).isEmpty();
@@ -74,5 +77,13 @@ class ServiceGraphTest {
     void embeddedJsonCannotCloseTheScriptElement() {
         assertThat(GraphRoutes.scriptSafe("{\"name\":\"</script><b>&\"}"))
                 .isEqualTo("{\"name\":\"\\u003c/script\\u003e\\u003cb\\u003e\\u0026\"}");
+    }
+
+    private void request(RequestEvent e, long now) {
+        graph.onRequest(e, IstioLabels.of(e), now);
+    }
+
+    private void connection(ConnectionEvent e, long now) {
+        graph.onConnection(e, IstioLabels.of(e), now);
     }
 }

@@ -10,7 +10,15 @@ import io.jmesh.telemetry.TelemetryConfig;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
 import io.jmesh.telemetry.TelemetryInstance;
 import io.jmesh.testing.KafkaExtension;
+import com.google.protobuf.ByteString;
 import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
+import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
+import io.opentelemetry.proto.common.v1.AnyValue;
+import io.opentelemetry.proto.resource.v1.Resource;
+import io.opentelemetry.proto.trace.v1.ResourceSpans;
+import io.opentelemetry.proto.trace.v1.ScopeSpans;
+import io.opentelemetry.proto.trace.v1.Span;
 import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
 import io.opentelemetry.proto.common.v1.KeyValue;
 import io.opentelemetry.proto.metrics.v1.AggregationTemporality;
@@ -55,7 +63,13 @@ class OtlpExportTest {
                     "Export", GrpcMessageEncoder.encoder(),
                     GrpcMessageDecoder.decoder(ExportMetricsServiceRequest.newBuilder()));
 
+    private static final ServiceMethod<ExportTraceServiceRequest, ExportTraceServiceResponse> TRACES =
+            ServiceMethod.server(ServiceName.create("opentelemetry.proto.collector.trace.v1.TraceService"),
+                    "Export", GrpcMessageEncoder.encoder(),
+                    GrpcMessageDecoder.decoder(ExportTraceServiceRequest.newBuilder()));
+
     private final List<ExportMetricsServiceRequest> received = new CopyOnWriteArrayList<>();
+    private final List<ExportTraceServiceRequest> traces = new CopyOnWriteArrayList<>();
     private final AtomicBoolean unavailable = new AtomicBoolean();
     private Vertx vertx;
     private HttpServer collector;
@@ -71,6 +85,14 @@ class OtlpExportTest {
             }
             received.add(req);
             call.response().end(ExportMetricsServiceResponse.getDefaultInstance());
+        }));
+        grpc.callHandler(TRACES, call -> call.handler(req -> {
+            if (unavailable.get()) {
+                call.response().status(GrpcStatus.UNAVAILABLE).end();
+                return;
+            }
+            traces.add(req);
+            call.response().end(ExportTraceServiceResponse.getDefaultInstance());
         }));
         collector = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(0))
                 .requestHandler(grpc).listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -134,9 +156,57 @@ class OtlpExportTest {
         }
     }
 
+    @Test
+    void spansPublishedByWaypointsAreForwardedAtLeastOnceAndBadRecordsSkipped() throws Exception {
+        IngestConfig cfg = TelemetryInstance.ingest(kafka.bootstrapServers(), KafkaExtension.uniqueTopic("traces"), "a");
+        String endpoint = "127.0.0.1:" + collector.actualPort();
+        String topic = cfg.groupId() + ".traces";
+        try (TelemetryInstance t = TelemetryInstance.start(cfg, c -> withOtlp(c, endpoint), Clock.systemUTC());
+                EventProducer p = new EventProducer(kafka)) {
+            p.send(topic, "4bf92f3577b34da6a3ce929d0e0e4736", spans("4bf92f3577b34da6a3ce929d0e0e4736", "GET /reviews/0",
+                    "GET /ratings/0"));
+            p.send(topic, "garbage", new byte[] {(byte) 0xff, (byte) 0xff});
+            await().atMost(Duration.ofSeconds(60)).until(() -> spanNames().size() == 2);
+            assertThat(spanNames()).containsExactlyInAnyOrder("GET /reviews/0", "GET /ratings/0");
+            assertThat(traces.get(0).getResourceSpans(0).getResource().getAttributes(0).getValue().getStringValue())
+                    .isEqualTo("waypoint-0");
+            await().atMost(Duration.ofSeconds(30)).until(() -> t.scrape().contains("telemetry_spans_forwarded_total 2.0")
+                    && t.scrape().contains("telemetry_trace_records_rejected_total{reason=\"undecodable\"} 1.0"));
+
+            // the collector refuses: the batch is not committed, and arrives once it accepts again
+            unavailable.set(true);
+            p.send(topic, "0af7651916cd43dd8448eb211c80319c", spans("0af7651916cd43dd8448eb211c80319c", "POST /cart"));
+            await().atMost(Duration.ofSeconds(30)).until(() ->
+                    t.scrape().matches("(?s).*telemetry_trace_exports_total\\{result=\"failed\"\\} [1-9].*"));
+            unavailable.set(false);
+            await().atMost(Duration.ofSeconds(30)).until(() -> spanNames().contains("POST /cart"));
+        }
+    }
+
+    private List<String> spanNames() {
+        return traces.stream().flatMap(r -> r.getResourceSpansList().stream())
+                .flatMap(rs -> rs.getScopeSpansList().stream()).flatMap(ss -> ss.getSpansList().stream())
+                .map(Span::getName).toList();
+    }
+
+    /** What a waypoint publishes: one OTLP request with the spans of one trace. */
+    private static ExportTraceServiceRequest spans(String traceId, String... names) {
+        ScopeSpans.Builder scope = ScopeSpans.newBuilder();
+        for (int i = 0; i < names.length; i++) {
+            scope.addSpans(Span.newBuilder().setTraceId(ByteString.fromHex(traceId))
+                    .setSpanId(ByteString.fromHex("00f067aa0ba902b" + i)).setName(names[i])
+                    .setKind(Span.SpanKind.SPAN_KIND_SERVER).setStartTimeUnixNano(1_000_000L * (i + 1))
+                    .setEndTimeUnixNano(2_000_000L * (i + 1)));
+        }
+        return ExportTraceServiceRequest.newBuilder().addResourceSpans(ResourceSpans.newBuilder()
+                .setResource(Resource.newBuilder().addAttributes(KeyValue.newBuilder().setKey("service.instance.id")
+                        .setValue(AnyValue.newBuilder().setStringValue("waypoint-0"))))
+                .addScopeSpans(scope)).build();
+    }
+
     private static TelemetryConfig withOtlp(TelemetryConfig c, String endpoint) {
         return new TelemetryConfig(c.logLevel(), c.drainDeadline(), c.admin(), c.kafka(), c.seriesTtl(), c.graph(),
-                new TelemetryConfig.OtlpConfig(endpoint, Duration.ofMillis(300), Duration.ofSeconds(5)));
+                new TelemetryConfig.OtlpConfig(endpoint, Duration.ofMillis(300), Duration.ofSeconds(5), c.kafka().groupId() + ".traces"));
     }
 
     private Metric metric(String name) {

@@ -1,0 +1,256 @@
+package io.jmesh.telemetry.otlp;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
+import io.jmesh.telemetry.TelemetryConfig.OtlpConfig;
+import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
+import io.opentelemetry.proto.trace.v1.ResourceSpans;
+import io.opentelemetry.proto.trace.v1.ScopeSpans;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcMessageDecoder;
+import io.vertx.grpc.common.GrpcMessageEncoder;
+import io.vertx.grpc.common.ServiceMethod;
+import io.vertx.grpc.common.ServiceName;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Forwards the spans waypoints publish to the OTLP collector, at least once.
+ *
+ * <p>How spans arrive: records of the traces topic whose value is an OTLP {@code ExportTraceServiceRequest}
+ * (what the OpenTelemetry Collector's Kafka exporter writes with the {@code otlp_proto} encoding), keyed by
+ * trace id. Each poll's records are merged into one {@code TraceService/Export} call; the offsets are committed
+ * only after the collector accepted it, and when it did not, the batch is read again after a pause. Records
+ * that are not such a request are counted ({@code telemetry_trace_records_rejected_total{reason}}), logged and
+ * skipped.
+ *
+ * <p>Threading: its own consumer thread (group {@code <groupId>-traces}); it waits for the gRPC answer there,
+ * never on an event loop.
+ */
+public final class TraceForwarder implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(TraceForwarder.class);
+    private static final long RETRY_BACKOFF_MILLIS = 1000;
+
+    static final ServiceMethod<ExportTraceServiceResponse, ExportTraceServiceRequest> EXPORT =
+            ServiceMethod.client(ServiceName.create("opentelemetry.proto.collector.trace.v1.TraceService"), "Export",
+                    GrpcMessageEncoder.encoder(), GrpcMessageDecoder.decoder(ExportTraceServiceResponse.newBuilder()));
+
+    private final IngestConfig kafka;
+    private final OtlpConfig otlp;
+    private final GrpcClient client;
+    private final SocketAddress collector;
+    private final Counter spans;
+    private final Counter exports;
+    private final Counter rejected;
+    private final Thread thread;
+    private volatile boolean running = true;
+    private volatile KafkaConsumer<byte[], byte[]> consumer;
+
+    private TraceForwarder(Vertx vertx, IngestConfig kafka, OtlpConfig otlp, PrometheusRegistry registry) {
+        this.kafka = kafka;
+        this.otlp = otlp;
+        this.collector = OtlpMetricsExporter.address(otlp.endpoint());
+        this.client = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false));
+        this.spans = Counter.builder().name("telemetry_spans_forwarded_total")
+                .help("Spans the OTLP collector accepted").register(registry);
+        this.exports = Counter.builder().name("telemetry_trace_exports_total")
+                .help("TraceService/Export calls, by result (ok, failed: the batch is retried)")
+                .labelNames("result").register(registry);
+        this.rejected = Counter.builder().name("telemetry_trace_records_rejected_total")
+                .help("Records of the traces topic that are not OTLP trace requests, by reason")
+                .labelNames("reason").register(registry);
+        this.thread = new Thread(this::run, "telemetry-traces");
+        this.thread.setDaemon(true);
+    }
+
+    /** Starts forwarding {@code otlp.tracesTopic()} to {@code otlp.endpoint()}. */
+    public static TraceForwarder start(Vertx vertx, IngestConfig kafka, OtlpConfig otlp, PrometheusRegistry registry) {
+        TraceForwarder f = new TraceForwarder(vertx, kafka, otlp, registry);
+        f.thread.start();
+        return f;
+    }
+
+    /** Stops after the batch in flight (blocks up to ~15 s: not on an event loop). */
+    @Override
+    public void close() {
+        running = false;
+        KafkaConsumer<byte[], byte[]> c = consumer;
+        if (c != null) {
+            c.wakeup();
+        }
+        try {
+            thread.join(TimeUnit.SECONDS.toMillis(15));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        client.close();
+    }
+
+    private void run() {
+        try (KafkaConsumer<byte[], byte[]> c = newConsumer()) {
+            consumer = c;
+            ensureTopic();
+            c.subscribe(List.of(otlp.tracesTopic()));
+            while (running) {
+                try {
+                    forward(c, c.poll(Duration.ofMillis(200)));
+                } catch (WakeupException e) {
+                    // close() asked us to stop
+                } catch (KafkaException e) {
+                    log.atWarn().log("traces: kafka error, retrying: {}", e.toString());
+                    pause();
+                }
+            }
+        } catch (RuntimeException e) {
+            log.atError().setCause(e).log("trace forwarding stopped: {}", e.getMessage());
+        }
+    }
+
+    private void forward(KafkaConsumer<byte[], byte[]> c, ConsumerRecords<byte[], byte[]> records) {
+        if (records.isEmpty()) {
+            return;
+        }
+        ExportTraceServiceRequest.Builder batch = ExportTraceServiceRequest.newBuilder();
+        Map<TopicPartition, Long> first = new HashMap<>();
+        Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+        long spanCount = 0;
+        for (ConsumerRecord<byte[], byte[]> r : records) {
+            TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+            first.putIfAbsent(tp, r.offset());
+            next.put(tp, new OffsetAndMetadata(r.offset() + 1));
+            try {
+                ExportTraceServiceRequest req = ExportTraceServiceRequest.parseFrom(r.value() == null ? new byte[0] : r.value());
+                long n = count(req);
+                if (n == 0) {
+                    reject(r, "no_spans", "ExportTraceServiceRequest.resource_spans: no spans (expected: at least one)");
+                    continue;
+                }
+                batch.addAllResourceSpans(req.getResourceSpansList());
+                spanCount += n;
+            } catch (InvalidProtocolBufferException e) {
+                reject(r, "undecodable", "not an OTLP ExportTraceServiceRequest: " + e.getMessage());
+            }
+        }
+        if (spanCount > 0 && !export(batch.build())) {
+            // read the same records again after a pause: nothing is committed, nothing is lost
+            first.forEach((tp, offset) -> {
+                if (c.assignment().contains(tp)) {
+                    c.seek(tp, offset);
+                }
+            });
+            pause();
+            return;
+        }
+        spans.inc(spanCount);
+        c.commitSync(next);
+    }
+
+    private boolean export(ExportTraceServiceRequest request) {
+        Future<Void> call = client.request(collector, EXPORT).compose(req -> {
+            req.end(request);
+            return req.response();
+        }).compose(GrpcClientResponse::last).mapEmpty();
+        try {
+            call.toCompletionStage().toCompletableFuture().get(otlp.timeout().toMillis(), TimeUnit.MILLISECONDS);
+            exports.labelValues("ok").inc();
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running = false;
+            return false;
+        } catch (Exception e) {
+            exports.labelValues("failed").inc();
+            log.atWarn().addKeyValue("endpoint", otlp.endpoint()).log("trace export failed, will retry: {}",
+                    e.getCause() != null ? e.getCause().toString() : e.toString());
+            return false;
+        }
+    }
+
+    private void reject(ConsumerRecord<byte[], byte[]> r, String reason, String detail) {
+        rejected.labelValues(reason).inc();
+        log.atWarn().addKeyValue("topic", r.topic()).addKeyValue("partition", r.partition())
+                .addKeyValue("offset", r.offset()).addKeyValue("reason", reason).log("trace record skipped: {}", detail);
+    }
+
+    private static long count(ExportTraceServiceRequest req) {
+        long n = 0;
+        for (ResourceSpans rs : req.getResourceSpansList()) {
+            for (ScopeSpans ss : rs.getScopeSpansList()) {
+                n += ss.getSpansCount();
+            }
+        }
+        return n;
+    }
+
+    private void ensureTopic() {
+        if (!kafka.createTopics()) {
+            return;
+        }
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        try (Admin admin = Admin.create(p)) {
+            admin.createTopics(List.of(new NewTopic(otlp.tracesTopic(), kafka.partitions(), (short) 1)))
+                    .all().get(30, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (!(e.getCause() instanceof TopicExistsException)) {
+                log.atWarn().log("cannot create {}: {}", otlp.tracesTopic(), e.getCause().toString());
+            }
+        } catch (java.util.concurrent.TimeoutException e) {
+            log.atWarn().log("cannot create {}: {}", otlp.tracesTopic(), e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void pause() {
+        try {
+            Thread.sleep(RETRY_BACKOFF_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running = false;
+        }
+    }
+
+    private KafkaConsumer<byte[], byte[]> newConsumer() {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, kafka.groupId() + "-traces");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 500);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        return new KafkaConsumer<>(p);
+    }
+}
