@@ -64,6 +64,17 @@ def check(repo, spec, problems):
                     cm_file = c["args"][c["args"].index("--config") + 1].rsplit("/", 1)[-1]
                     if cm_file != name + ".yaml":
                         problems.append("%s: --config names %s" % (where, cm_file))
+        if kind == "ConfigMap" and name == "jmesh-dashboards":
+            import json, os
+            files = sorted(f for f in os.listdir(repo + "/charts/jmesh/dashboards") if f.endswith(".json"))
+            if sorted(d.get("data", {})) != files:
+                problems.append("%s: dashboards %s, expected %s" % (where, sorted(d.get("data", {})), files))
+            for file, text in d.get("data", {}).items():
+                try:
+                    if not json.loads(text).get("panels"):
+                        problems.append("%s: %s has no panels" % (where, file))
+                except ValueError as e:
+                    problems.append("%s: %s is not JSON: %s" % (where, file, e))
         if kind == "ConfigMap" and name in COMPONENTS:
             known = keys_of(yaml.safe_load(open(
                 "%s/services/%s/src/main/resources/%s-defaults.yaml" % (repo, name, name))))
