@@ -24,6 +24,10 @@ public final class BenchMain {
     /** Every scenario, in the order they run. Add new ones here. */
     static final Map<String, Supplier<Scenario>> SCENARIOS = new LinkedHashMap<>();
 
+    static {
+        SCENARIOS.put("ca-signing", io.jmesh.loadtest.ca.CaSigningScenario::new);
+    }
+
     private BenchMain() {}
 
     public static void main(String[] args) throws Exception {
