@@ -127,8 +127,9 @@ public final class CaBootstrap implements MeshService {
                     ? new PluginCa(Path.of(config.root().pluginCertsDir()), state, clock)
                     : new LocalRoots(state, config.root().organization().isEmpty() ? config.trustDomain()
                             : config.root().organization(), config.root().validity(), clock);
-            sourceStamp = source.stamp();
             CaAuthority ca = source.load();
+            // after load: a first start writes the files it then stamps
+            sourceStamp = source.stamp();
             authority.set(ca);
             tokens = new BootstrapTokens(state, config.trustDomain(), clock);
             journal = IssuanceJournal.open(state, replica, clock.instant());
@@ -239,12 +240,14 @@ public final class CaBootstrap implements MeshService {
             if (!stamp.equals(sourceStamp) && !stamp.equals(failedStamp)) {
                 try {
                     CaAuthority ca = source.load();
-                    authority.set(ca);
                     sourceStamp = stamp;
-                    trustBundle.roots(ca.rootPems());
-                    renewed = newServingCertificate(ca);
-                    log.atInfo().addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
-                            .addKeyValue("roots", ca.roots().size()).log("root of trust reloaded");
+                    if (!ca.sameMaterial(authority.get())) {
+                        authority.set(ca);
+                        trustBundle.roots(ca.rootPems());
+                        renewed = newServingCertificate(ca);
+                        log.atInfo().addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
+                                .addKeyValue("roots", ca.roots().size()).log("root of trust reloaded");
+                    }
                 } catch (RuntimeException e) {
                     failedStamp = stamp;
                     log.atError().addKeyValue("source", source.describe())
