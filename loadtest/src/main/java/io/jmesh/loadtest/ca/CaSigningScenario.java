@@ -76,6 +76,7 @@ public final class CaSigningScenario implements Scenario {
     @Override
     public ResultTable run(BenchContext ctx) throws Exception {
         JsonLogging.install("warn");
+        double loadAtStart = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         Duration warmup = ctx.quick() ? Duration.ofSeconds(2) : Duration.ofSeconds(8);
         Duration measure = ctx.duration();
         List<String> csrs = csrs(ctx.quick() ? 64 : CSRS);
@@ -96,18 +97,21 @@ public final class CaSigningScenario implements Scenario {
         CaBootstrap ca = (CaBootstrap) running.service();
         String token = ca.tokens().createForNode("bench-node", null, "bench", "ca-signing").token();
         int signingThreads = config.certificates().effectiveSigningThreads();
-        ResultTable table = new ResultTable("variant", "concurrency", "certs/s", "p50 ms", "p99 ms", "vs baseline");
+        ResultTable table = new ResultTable("variant", "concurrency", "certs/s", "p50 ms", "p99 ms", "vs baseline",
+                "CPU µs/cert");
         try {
             Result baseline = inProcess(ca.authority(), csrs, signingThreads, warmup, measure);
             table.row("baseline: in-process check + sign, no transport", signingThreads + " threads",
-                    round(baseline.perSecond), ms(baseline.histogram, 50), ms(baseline.histogram, 99), "1.00");
+                    round(baseline.perSecond), ms(baseline.histogram, 50), ms(baseline.histogram, 99), "1.00",
+                    round(baseline.cpuMicrosPerCert));
             Vertx clientVertx = Vertx.vertx();
             try {
                 for (int[] shape : new int[][] {{1, 8}, {4, 16}, {8, 32}}) {
                     Result r = overGrpc(clientVertx, ca, token, csrs, shape[0], shape[1], warmup, measure);
                     table.row("gRPC/TLS 1.3, " + shape[0] + " connection(s) x " + shape[1] + " streams",
                             shape[0] * shape[1] + " in flight", round(r.perSecond), ms(r.histogram, 50),
-                            ms(r.histogram, 99), String.format("%.2f", r.perSecond / baseline.perSecond));
+                            ms(r.histogram, 99), String.format("%.2f", r.perSecond / baseline.perSecond),
+                            round(r.cpuMicrosPerCert));
                 }
             } finally {
                 clientVertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -115,6 +119,9 @@ public final class CaSigningScenario implements Scenario {
         } finally {
             running.shutdown(Duration.ofSeconds(5));
         }
+        table.note("Machine load average when the run started: " + String.format("%.2f", loadAtStart)
+                + " (certs/s and latency depend on it; CPU µs/cert hardly does: " + Runtime.getRuntime()
+                .availableProcessors() + " x 1e6 / CPU µs/cert bounds the rate on idle cores).");
         table.note("Closed loop: each stream sends its next CSR when the previous answer arrives; latency is per"
                 + " request, client-observed. Client, CA and baseline share the same " + Runtime.getRuntime()
                 .availableProcessors() + " CPUs. CA: " + config.grpc().effectiveEventLoops() + " event loops, "
@@ -124,7 +131,17 @@ public final class CaSigningScenario implements Scenario {
         return table;
     }
 
-    private record Result(double perSecond, Histogram histogram) {}
+    /**
+     * @param cpuMicrosPerCert CPU time of the whole process (client + CA) per certificate: unlike certs/s it
+     *     hardly depends on what else the machine runs, so {@code cores * 1e6 / cpuMicrosPerCert} bounds the
+     *     rate on idle cores
+     */
+    private record Result(double perSecond, Histogram histogram, double cpuMicrosPerCert) {}
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getProcessCpuTime();
+    }
 
     private static Result inProcess(CaAuthority ca, List<String> csrs, int threads, Duration warmup, Duration measure)
             throws Exception {
@@ -160,14 +177,17 @@ public final class CaSigningScenario implements Scenario {
         recorder.reset();
         measuring.set(true);
         long t0 = System.nanoTime();
+        long cpu0 = processCpuNanos();
         Thread.sleep(measure.toMillis());
         measuring.set(false);
+        long cpu = processCpuNanos() - cpu0;
         long elapsed = System.nanoTime() - t0;
         stop.set(true);
         for (Thread w : workers) {
             w.join(10_000);
         }
-        return new Result(done.get() * 1e9 / elapsed, recorder.getIntervalHistogram());
+        return new Result(done.get() * 1e9 / elapsed, recorder.getIntervalHistogram(),
+                cpu / 1e3 / Math.max(1, done.get()));
     }
 
     private static Result overGrpc(Vertx vertx, CaBootstrap ca, String token, List<String> csrs, int connections,
@@ -222,8 +242,10 @@ public final class CaSigningScenario implements Scenario {
         recorder.reset();
         measuring.set(true);
         long t0 = System.nanoTime();
+        long cpu0 = processCpuNanos();
         Thread.sleep(measure.toMillis());
         measuring.set(false);
+        long cpu = processCpuNanos() - cpu0;
         long elapsed = System.nanoTime() - t0;
         stop.set(true);
         finished.await(30, TimeUnit.SECONDS);
@@ -233,7 +255,8 @@ public final class CaSigningScenario implements Scenario {
         if (failed.get() > 0) {
             throw new IllegalStateException(failed.get() + " requests failed during the measurement");
         }
-        return new Result(done.get() * 1e9 / elapsed, recorder.getIntervalHistogram());
+        return new Result(done.get() * 1e9 / elapsed, recorder.getIntervalHistogram(),
+                cpu / 1e3 / Math.max(1, done.get()));
     }
 
     private static List<String> csrs(int n) throws Exception {
