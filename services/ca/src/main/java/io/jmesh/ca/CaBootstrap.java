@@ -32,6 +32,7 @@ import io.jmesh.core.admin.Readiness;
 import io.jmesh.core.kafka.EventPublisher;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
+import io.jmesh.core.tls.TlsPolicy;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -137,6 +138,8 @@ public final class CaBootstrap implements MeshService {
             revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle, publisher,
                     config.revocation().topic(), config.revocation().crlValidity(), clock);
             serving = newServingCertificate(ca);
+            // loads the native TLS library here, not on the event loops that build the listeners
+            TlsPolicy.provider();
             trustBundle.roots(ca.rootPems());
             revocations.refresh();
             log.atInfo().addKeyValue("source", ca.source()).addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
