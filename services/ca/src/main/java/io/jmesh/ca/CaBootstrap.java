@@ -172,7 +172,7 @@ public final class CaBootstrap implements MeshService {
             trustEndpoint = new TrustBundleEndpoint(trustBundle);
             TokenReviewEndpoint review = new TokenReviewEndpoint(tokens);
             CaAdminEndpoint admin = new CaAdminEndpoint(vertx, tokens, revocations, tokens,
-                    () -> trustBundle.current().getVersion(), config.trustDomain());
+                    () -> trustBundle.current().getVersion(), config.trustDomain(), config.tokens().defaultTtl());
             return CaGrpcServer.start(vertx, config.grpc(), serving, grpc -> {
                 certificates.bind(grpc);
                 trustEndpoint.bind(grpc);
