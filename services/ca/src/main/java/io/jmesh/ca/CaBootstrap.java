@@ -158,16 +158,18 @@ public final class CaBootstrap implements MeshService {
                     log.atError().setCause(err).log("placement source failed: {}", err.getMessage());
                 }
             });
+            pool = new SigningPool("ca", config.certificates().effectiveSigningThreads(),
+                    config.certificates().maxPendingSignatures());
+            SigningPool signing = pool;
             CaMetrics metrics = new CaMetrics(context.metrics(), clock,
-                    () -> rootExpiry(authority.get()), () -> authority.get().signingCert().getNotAfter().toInstant());
+                    () -> rootExpiry(authority.get()), () -> authority.get().signingCert().getNotAfter().toInstant(),
+                    signing::pending);
             IssuanceAudit audit = new IssuanceAudit(publisher, config.audit().topic(), replica, config.trustDomain());
             CertificateIssuer issuer = new CertificateIssuer(
                     new CertificateIssuer.Settings(config.trustDomain(), config.certificates().defaultValidity(),
                             config.certificates().maxValidity(), config.certificates().zeroValidityMeansDefault()),
                     tokens, placement, authority::get, new CsrValidator(config.certificates().maxCsrBytes()),
                     new LeafSigner(config.certificates().backdate()), metrics, audit, journal, clock);
-            pool = new SigningPool("ca", config.certificates().effectiveSigningThreads(),
-                    config.certificates().maxPendingSignatures());
             certificates = new IstioCertificateEndpoint(issuer, pool, config.grpc().maxRequestBytes());
             trustEndpoint = new TrustBundleEndpoint(trustBundle);
             TokenReviewEndpoint review = new TokenReviewEndpoint(tokens);
