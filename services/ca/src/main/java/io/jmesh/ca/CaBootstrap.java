@@ -57,6 +57,7 @@ import org.slf4j.LoggerFactory;
 public final class CaBootstrap implements MeshService {
 
     private static final Logger log = LoggerFactory.getLogger(CaBootstrap.class);
+    private static final Duration JOURNAL_PRUNE_INTERVAL = Duration.ofHours(1);
 
     /**
      * What tests (and embedding tools) may replace.
@@ -93,6 +94,7 @@ public final class CaBootstrap implements MeshService {
     private String failedStamp;
     private BootstrapTokens tokens;
     private IssuanceJournal journal;
+    private Instant nextJournalPrune = Instant.MIN;
     private volatile Revocations revocations;
     private volatile ServingCertificate serving;
     private EventPublisher publisher;
@@ -134,6 +136,7 @@ public final class CaBootstrap implements MeshService {
             authority.set(ca);
             tokens = new BootstrapTokens(state, config.trustDomain(), clock);
             journal = IssuanceJournal.open(state, replica, clock.instant());
+            nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
             publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics());
             revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle, publisher,
                     config.revocation().topic(), config.revocation().crlValidity(), clock);
@@ -260,6 +263,10 @@ public final class CaBootstrap implements MeshService {
                 }
             }
             revocations.refresh();
+            if (!clock.instant().isBefore(nextJournalPrune)) {
+                journal.prune(clock.instant());
+                nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
+            }
             if (renewed == null && !clock.instant().isBefore(serving.renewAt())) {
                 renewed = newServingCertificate(authority.get());
             }
