@@ -25,6 +25,7 @@ public final class BenchMain {
     static final Map<String, Supplier<Scenario>> SCENARIOS = new LinkedHashMap<>();
 
     static {
+        SCENARIOS.put("ca-signing", io.jmesh.loadtest.ca.CaSigningScenario::new);
         SCENARIOS.put("authz-cost", io.jmesh.loadtest.authz.AuthorizationCostScenario::new);
         SCENARIOS.put("telemetry-ingest", io.jmesh.loadtest.telemetry.TelemetryIngestScenario::new);
         SCENARIOS.put("ztunnel-throughput", io.jmesh.loadtest.ztunnel.ZtunnelThroughputScenario::new);

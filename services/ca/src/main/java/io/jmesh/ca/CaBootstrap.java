@@ -32,6 +32,7 @@ import io.jmesh.core.admin.Readiness;
 import io.jmesh.core.kafka.EventPublisher;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
+import io.jmesh.core.tls.TlsPolicy;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -56,6 +57,7 @@ import org.slf4j.LoggerFactory;
 public final class CaBootstrap implements MeshService {
 
     private static final Logger log = LoggerFactory.getLogger(CaBootstrap.class);
+    private static final Duration JOURNAL_PRUNE_INTERVAL = Duration.ofHours(1);
 
     /**
      * What tests (and embedding tools) may replace.
@@ -92,6 +94,7 @@ public final class CaBootstrap implements MeshService {
     private String failedStamp;
     private BootstrapTokens tokens;
     private IssuanceJournal journal;
+    private Instant nextJournalPrune = Instant.MIN;
     private volatile Revocations revocations;
     private volatile ServingCertificate serving;
     private EventPublisher publisher;
@@ -127,15 +130,19 @@ public final class CaBootstrap implements MeshService {
                     ? new PluginCa(Path.of(config.root().pluginCertsDir()), state, clock)
                     : new LocalRoots(state, config.root().organization().isEmpty() ? config.trustDomain()
                             : config.root().organization(), config.root().validity(), clock);
-            sourceStamp = source.stamp();
             CaAuthority ca = source.load();
+            // after load: a first start writes the files it then stamps
+            sourceStamp = source.stamp();
             authority.set(ca);
             tokens = new BootstrapTokens(state, config.trustDomain(), clock);
             journal = IssuanceJournal.open(state, replica, clock.instant());
+            nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
             publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics());
             revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle, publisher,
                     config.revocation().topic(), config.revocation().crlValidity(), clock);
             serving = newServingCertificate(ca);
+            // loads the native TLS library here, not on the event loops that build the listeners
+            TlsPolicy.provider();
             trustBundle.roots(ca.rootPems());
             revocations.refresh();
             log.atInfo().addKeyValue("source", ca.source()).addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
@@ -154,21 +161,23 @@ public final class CaBootstrap implements MeshService {
                     log.atError().setCause(err).log("placement source failed: {}", err.getMessage());
                 }
             });
+            pool = new SigningPool("ca", config.certificates().effectiveSigningThreads(),
+                    config.certificates().maxPendingSignatures());
+            SigningPool signing = pool;
             CaMetrics metrics = new CaMetrics(context.metrics(), clock,
-                    () -> rootExpiry(authority.get()), () -> authority.get().signingCert().getNotAfter().toInstant());
+                    () -> rootExpiry(authority.get()), () -> authority.get().signingCert().getNotAfter().toInstant(),
+                    signing::pending);
             IssuanceAudit audit = new IssuanceAudit(publisher, config.audit().topic(), replica, config.trustDomain());
             CertificateIssuer issuer = new CertificateIssuer(
                     new CertificateIssuer.Settings(config.trustDomain(), config.certificates().defaultValidity(),
                             config.certificates().maxValidity(), config.certificates().zeroValidityMeansDefault()),
                     tokens, placement, authority::get, new CsrValidator(config.certificates().maxCsrBytes()),
                     new LeafSigner(config.certificates().backdate()), metrics, audit, journal, clock);
-            pool = new SigningPool("ca", config.certificates().effectiveSigningThreads(),
-                    config.certificates().maxPendingSignatures());
             certificates = new IstioCertificateEndpoint(issuer, pool, config.grpc().maxRequestBytes());
             trustEndpoint = new TrustBundleEndpoint(trustBundle);
             TokenReviewEndpoint review = new TokenReviewEndpoint(tokens);
             CaAdminEndpoint admin = new CaAdminEndpoint(vertx, tokens, revocations, tokens,
-                    () -> trustBundle.current().getVersion(), config.trustDomain());
+                    () -> trustBundle.current().getVersion(), config.trustDomain(), config.tokens().defaultTtl());
             return CaGrpcServer.start(vertx, config.grpc(), serving, grpc -> {
                 certificates.bind(grpc);
                 trustEndpoint.bind(grpc);
@@ -239,12 +248,14 @@ public final class CaBootstrap implements MeshService {
             if (!stamp.equals(sourceStamp) && !stamp.equals(failedStamp)) {
                 try {
                     CaAuthority ca = source.load();
-                    authority.set(ca);
                     sourceStamp = stamp;
-                    trustBundle.roots(ca.rootPems());
-                    renewed = newServingCertificate(ca);
-                    log.atInfo().addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
-                            .addKeyValue("roots", ca.roots().size()).log("root of trust reloaded");
+                    if (!ca.sameMaterial(authority.get())) {
+                        authority.set(ca);
+                        trustBundle.roots(ca.rootPems());
+                        renewed = newServingCertificate(ca);
+                        log.atInfo().addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
+                                .addKeyValue("roots", ca.roots().size()).log("root of trust reloaded");
+                    }
                 } catch (RuntimeException e) {
                     failedStamp = stamp;
                     log.atError().addKeyValue("source", source.describe())
@@ -252,6 +263,10 @@ public final class CaBootstrap implements MeshService {
                 }
             }
             revocations.refresh();
+            if (!clock.instant().isBefore(nextJournalPrune)) {
+                journal.prune(clock.instant());
+                nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
+            }
             if (renewed == null && !clock.instant().isBefore(serving.renewAt())) {
                 renewed = newServingCertificate(authority.get());
             }

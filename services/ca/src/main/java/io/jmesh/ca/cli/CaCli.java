@@ -123,7 +123,9 @@ public final class CaCli {
 
     private int token(String sub, Map<String, String> opts, Settings s) {
         BootstrapTokens tokens = new BootstrapTokens(s.dir(), s.trustDomain(), clock);
-        Duration ttl = opts.containsKey("--ttl") ? Durations.parse(opts.get("--ttl")) : null;
+        // without --ttl: the configured tokens.defaultTtl when --config is given (0s = never expires)
+        Duration ttl = opts.containsKey("--ttl") ? Durations.parse(opts.get("--ttl"))
+                : s.config() != null ? s.config().tokens().defaultTtl() : null;
         String who = "cli:" + System.getProperty("user.name", "?");
         String description = opts.getOrDefault("--description", "");
         BootstrapTokens.Created created;

@@ -14,6 +14,7 @@ import java.util.function.Supplier;
  *   <li>{@code ca_certificates_issued_total{trust_domain}}</li>
  *   <li>{@code ca_certificates_refused_total{reason}} (reasons: {@link RefusalReason#label()})</li>
  *   <li>{@code ca_signing_duration_seconds}: from a request's arrival to its answer, issued requests only</li>
+ *   <li>{@code ca_signing_pending}: requests queued for or running on a signing thread</li>
  *   <li>{@code ca_root_expiry_seconds}: seconds until the root the CA signs under expires (negative once it
  *       has); {@code ca_signing_cert_expiry_seconds} the same for the signing certificate</li>
  * </ul>
@@ -25,7 +26,10 @@ public final class CaMetrics {
     private final Histogram signingDuration;
 
     public CaMetrics(PrometheusRegistry registry, Clock clock, Supplier<Instant> rootNotAfter,
-            Supplier<Instant> signingNotAfter) {
+            Supplier<Instant> signingNotAfter, java.util.function.IntSupplier pendingSignatures) {
+        GaugeWithCallback.builder().name("ca_signing_pending")
+                .help("Certificate requests queued for or running on a signing thread")
+                .callback(cb -> cb.call(pendingSignatures.getAsInt())).register(registry);
         issued = Counter.builder().name("ca_certificates_issued_total")
                 .help("Workload certificates issued").labelNames("trust_domain").register(registry);
         refused = Counter.builder().name("ca_certificates_refused_total")

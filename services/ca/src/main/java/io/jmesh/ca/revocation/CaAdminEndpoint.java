@@ -42,10 +42,12 @@ public final class CaAdminEndpoint {
     private final BootstrapTokens tokens;
     private final java.util.function.LongSupplier bundleVersion;
     private final String trustDomain;
+    private final Duration defaultTokenTtl;
 
     public CaAdminEndpoint(Vertx vertx, TokenReviewer reviewer, Revocations revocations, BootstrapTokens tokens,
-            java.util.function.LongSupplier bundleVersion, String trustDomain) {
+            java.util.function.LongSupplier bundleVersion, String trustDomain, Duration defaultTokenTtl) {
         this.vertx = vertx;
+        this.defaultTokenTtl = defaultTokenTtl;
         this.trustDomain = trustDomain;
         this.reviewer = reviewer;
         this.revocations = revocations;
@@ -94,7 +96,8 @@ public final class CaAdminEndpoint {
                     .setNextUpdate(ts(crl.nextUpdate())).build();
         });
         handle(server, CaAdminGrpcService.CreateBootstrapToken, (caller, req) -> {
-            Duration ttl = req.hasTtl() ? Duration.ofSeconds(req.getTtl().getSeconds(), req.getTtl().getNanos()) : null;
+            Duration ttl = req.hasTtl() && (req.getTtl().getSeconds() > 0 || req.getTtl().getNanos() > 0)
+                    ? Duration.ofSeconds(req.getTtl().getSeconds(), req.getTtl().getNanos()) : defaultTokenTtl;
             String by = caller.identity().uri();
             BootstrapTokens.Created c = switch (req.getSubjectCase()) {
                 case NODE -> tokens.createForNode(req.getNode(), ttl, by, req.getDescription());

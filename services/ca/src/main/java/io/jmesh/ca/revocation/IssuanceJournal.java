@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
  * What each replica issued, so an identity can be revoked: one line {@code <serial hex> <not-after epoch seconds>
  * <identity>} per certificate in {@code issued/<replica>.log} of the state directory. Each replica appends only to
  * its own file (no lock needed), written through on every line so other replicas and the CLI see it at once.
- * Expired lines are dropped when the replica starts.
+ * Expired lines are dropped when the replica starts and every hour ({@link #prune}).
  *
  * <p>Thread-safe; blocking (one small write per issuance, on a signing thread).
  */
@@ -32,10 +32,13 @@ public final class IssuanceJournal implements AutoCloseable {
     public record Entry(String serialHex, Instant notAfter, String identity) {}
 
     private final Path dir;
-    private final BufferedWriter writer;
+    private final Path file;
+    private final Object lock = new Object();
+    private BufferedWriter writer;
 
-    private IssuanceJournal(Path dir, BufferedWriter writer) {
+    private IssuanceJournal(Path dir, Path file, BufferedWriter writer) {
         this.dir = dir;
+        this.file = file;
         this.writer = writer;
     }
 
@@ -44,28 +47,57 @@ public final class IssuanceJournal implements AutoCloseable {
         Path dir = state.resolve(StateDirectory.ISSUED_DIR);
         Path file = dir.resolve(fileName(replica));
         try {
-            if (Files.exists(file)) {
-                List<Entry> live = new ArrayList<>();
-                for (Entry e : readFile(file)) {
-                    if (e.notAfter().isAfter(now)) {
-                        live.add(e);
-                    }
-                }
-                StringBuilder sb = new StringBuilder();
-                live.forEach(e -> sb.append(line(e)));
-                StateDirectory.write(file, sb.toString().getBytes(StandardCharsets.UTF_8));
-            }
-            BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-                    StandardOpenOption.APPEND, StandardOpenOption.WRITE);
-            try {
-                Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
-            } catch (UnsupportedOperationException e) {
-                // not POSIX
-            }
-            return new IssuanceJournal(dir, w);
+            dropExpired(file, now);
+            return new IssuanceJournal(dir, file, appender(file));
         } catch (IOException e) {
             throw new UncheckedIOException("issuance journal " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Rewrites this replica's journal without the entries that expired before {@code now}, so it holds about one
+     * certificate lifetime of issuance. Appends wait for the rewrite.
+     */
+    public void prune(Instant now) {
+        synchronized (lock) {
+            try {
+                writer.close();
+                dropExpired(file, now);
+                writer = appender(file);
+            } catch (IOException e) {
+                log.atWarn().addKeyValue("file", file.toString()).log("issuance journal prune failed: {}",
+                        e.getMessage());
+                try {
+                    writer = appender(file);
+                } catch (IOException again) {
+                    throw new UncheckedIOException("issuance journal " + file + ": " + again.getMessage(), again);
+                }
+            }
+        }
+    }
+
+    private static void dropExpired(Path file, Instant now) throws IOException {
+        if (!Files.exists(file)) {
+            return;
+        }
+        StringBuilder sb = new StringBuilder();
+        for (Entry e : readFile(file)) {
+            if (e.notAfter().isAfter(now)) {
+                sb.append(line(e));
+            }
+        }
+        StateDirectory.write(file, sb.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static BufferedWriter appender(Path file) throws IOException {
+        BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND, StandardOpenOption.WRITE);
+        try {
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+        } catch (UnsupportedOperationException e) {
+            // not POSIX
+        }
+        return w;
     }
 
     private static String fileName(String replica) {
@@ -79,7 +111,7 @@ public final class IssuanceJournal implements AutoCloseable {
     /** Records one issued certificate. */
     public void append(Entry e) {
         String line = line(e);
-        synchronized (writer) {
+        synchronized (lock) {
             try {
                 writer.write(line);
                 writer.flush();
@@ -146,7 +178,7 @@ public final class IssuanceJournal implements AutoCloseable {
 
     @Override
     public void close() {
-        synchronized (writer) {
+        synchronized (lock) {
             try {
                 writer.close();
             } catch (IOException e) {

@@ -62,7 +62,7 @@ public final class Revocations {
         CaAuthority ca = authority.get();
         Instant now = clock.instant();
         CrlSigner.SignedCrl current = crl;
-        boolean stale = current == null || ca != signedWith
+        boolean stale = current == null || !ca.sameMaterial(signedWith)
                 || !now.isBefore(current.thisUpdate().plus(crlValidity.dividedBy(2)));
         if (!changed && !stale) {
             return;

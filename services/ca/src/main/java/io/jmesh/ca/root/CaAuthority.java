@@ -182,6 +182,12 @@ public final class CaAuthority {
         return id;
     }
 
+    /** Whether {@code other} signs with the same certificate and key and trusts the same roots. */
+    public boolean sameMaterial(CaAuthority other) {
+        return other != null && signingCert.equals(other.signingCert) && signingKey.equals(other.signingKey)
+                && intermediates.equals(other.intermediates) && roots.equals(other.roots);
+    }
+
     /** The root the signing certificate chains to (itself when it is a root). */
     public X509Certificate signingRoot() {
         if (roots.contains(signingCert)) {

@@ -18,7 +18,10 @@ import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
 import org.bouncycastle.asn1.x9.X9ObjectIdentifiers;
 import org.bouncycastle.operator.ContentVerifierProvider;
 import org.bouncycastle.operator.OperatorCreationException;
-import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
+import org.bouncycastle.crypto.util.PublicKeyFactory;
+import org.bouncycastle.operator.DefaultDigestAlgorithmIdentifierFinder;
+import org.bouncycastle.operator.bc.BcECContentVerifierProviderBuilder;
+import org.bouncycastle.operator.bc.BcRSAContentVerifierProviderBuilder;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.bouncycastle.pkcs.PKCSException;
 
@@ -40,8 +43,11 @@ public final class CsrValidator {
             PKCSObjectIdentifiers.sha384WithRSAEncryption, PKCSObjectIdentifiers.sha512WithRSAEncryption);
 
     private final int maxCsrBytes;
-    private final JcaContentVerifierProviderBuilder verifiers =
-            new JcaContentVerifierProviderBuilder().setProvider(Crypto.PROVIDER);
+    // Bouncy Castle's lightweight verifiers take the request's key as it is encoded (no JCA key conversion)
+    private static final BcECContentVerifierProviderBuilder EC_VERIFIERS =
+            new BcECContentVerifierProviderBuilder(new DefaultDigestAlgorithmIdentifierFinder());
+    private static final BcRSAContentVerifierProviderBuilder RSA_VERIFIERS =
+            new BcRSAContentVerifierProviderBuilder(new DefaultDigestAlgorithmIdentifierFinder());
 
     /** @param maxCsrBytes the largest PEM text accepted, in characters */
     public CsrValidator(int maxCsrBytes) {
@@ -74,17 +80,19 @@ public final class CsrValidator {
             throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: signature algorithm " + sigAlg
                     + " (expected: ECDSA or RSA with SHA-256, SHA-384 or SHA-512)");
         }
-        verifySignature(csr, spki);
+        verifySignature(csr, spki, keyType);
         SpiffeId identity = identity(csr);
         return new ValidatedCsr(spki, keyType, identity);
     }
 
-    private void verifySignature(PKCS10CertificationRequest csr, SubjectPublicKeyInfo spki) throws CsrException {
+    private static void verifySignature(PKCS10CertificationRequest csr, SubjectPublicKeyInfo spki,
+            ValidatedCsr.KeyType keyType) throws CsrException {
         boolean valid;
         try {
-            ContentVerifierProvider verifier = verifiers.build(spki);
+            ContentVerifierProvider verifier = keyType.rsa() ? RSA_VERIFIERS.build(PublicKeyFactory.createKey(spki))
+                    : EC_VERIFIERS.build(PublicKeyFactory.createKey(spki));
             valid = csr.isSignatureValid(verifier);
-        } catch (OperatorCreationException | PKCSException | RuntimeException e) {
+        } catch (OperatorCreationException | PKCSException | IOException | RuntimeException e) {
             throw new CsrException(CsrException.Problem.MALFORMED,
                     "csr: signature cannot be checked: " + e.getMessage());
         }
