@@ -2,6 +2,7 @@ package io.jmesh.policy.xds;
 
 import io.jmesh.policy.state.MeshState;
 import io.jmesh.policy.state.Resource;
+import io.jmesh.policy.state.TypeUrls;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.vertx.core.Context;
@@ -11,6 +12,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,7 +40,15 @@ final class AdsStream {
         boolean sentFirst;
         String pendingNonce;
         boolean dirty;
+        // the state generation the client is known to hold in full (wildcard Address only); -1: unknown
+        long syncedGeneration = -1;
+        // resume point of a full pass split across responses, and the generation the pass started at
+        String cursor;
+        long passStart;
     }
+
+    /** Bytes a response aims to stay under. */
+    static final int MAX_RESPONSE_BYTES = 200 * 1024;
 
     private final Context context;
     private final WriteStream<DeltaDiscoveryResponse> out;
@@ -93,6 +103,10 @@ final class AdsStream {
             }
             metrics.acked(node, type, req.getResponseNonce(), !req.hasErrorDetail());
         }
+        if (req.getResourceNamesSubscribeCount() + req.getResourceNamesUnsubscribeCount() > 0) {
+            ts.syncedGeneration = -1; // the subscription changed: diff everything once
+            ts.cursor = null;
+        }
         for (String name : req.getResourceNamesSubscribeList()) {
             if ("*".equals(name)) {
                 ts.wildcard = true;
@@ -130,34 +144,33 @@ final class AdsStream {
         }
         ts.dirty = false;
         Map<String, Resource> wanted = state.resourcesFor(type, node);
-        List<Resource> changed = new ArrayList<>();
-        boolean truncated = false;
-        for (Map.Entry<String, Resource> e : wanted.entrySet()) {
-            if (!ts.wildcard && !ts.explicit.contains(e.getKey())) {
-                continue;
-            }
-            if (!e.getValue().version().equals(ts.held.get(e.getKey()))) {
-                if (changed.size() == maxResourcesPerResponse) {
-                    truncated = true;
-                    break;
-                }
-                changed.add(e.getValue());
-            }
-        }
+        Budget budget = new Budget(maxResourcesPerResponse);
         List<String> removed = new ArrayList<>();
-        for (String name : ts.held.keySet()) {
-            boolean stillWanted = wanted.containsKey(name) && (ts.wildcard || ts.explicit.contains(name));
-            if (!stillWanted) {
-                removed.add(name);
+        Set<String> delta = ts.wildcard && ts.cursor == null && ts.syncedGeneration >= 0
+                && TypeUrls.ADDRESS.equals(type) ? state.addressesChangedSince(ts.syncedGeneration) : null;
+        boolean complete;
+        long syncedTo;
+        if (delta != null) {
+            complete = diffNames(delta, wanted, ts, budget, removed);
+            syncedTo = state.generation();
+        } else {
+            if (ts.cursor == null) {
+                ts.passStart = state.generation();
             }
+            complete = diffAll(wanted, ts, budget, removed);
+            // changes during a multi-part pass are caught by the next delta from where the pass began
+            syncedTo = ts.passStart;
         }
-        if (changed.isEmpty() && removed.isEmpty() && ts.sentFirst) {
+        if (complete) {
+            ts.syncedGeneration = syncedTo;
+        }
+        if (budget.resources.isEmpty() && removed.isEmpty() && ts.sentFirst) {
             return;
         }
         DeltaDiscoveryResponse.Builder resp = DeltaDiscoveryResponse.newBuilder().setTypeUrl(type)
-                .setNonce(Long.toString(++nonces)).setSystemVersionInfo(state.offsets().toString())
+                .setNonce(Long.toString(++nonces)).setSystemVersionInfo(Long.toString(state.generation()))
                 .addAllRemovedResources(removed);
-        for (Resource r : changed) {
+        for (Resource r : budget.resources) {
             resp.addResources(io.jmesh.proto.envoy.service.discovery.v3.Resource.newBuilder().setName(r.name())
                     .setVersion(r.version()).setResource(r.body()));
             ts.held.put(r.name(), r.version());
@@ -165,10 +178,76 @@ final class AdsStream {
         removed.forEach(ts.held::remove);
         ts.sentFirst = true;
         ts.pendingNonce = resp.getNonce();
-        // the rest of a large snapshot goes out when this part is acknowledged
-        ts.dirty = truncated;
-        metrics.pushed(type, changed.size(), removed.size());
+        // the rest goes out when this part is acknowledged
+        ts.dirty = !complete;
+        metrics.pushed(type, budget.resources.size(), removed.size());
         out.write(resp.build());
+    }
+
+    /** Diffs only {@code names} (what changed since the stream was last in sync). */
+    private boolean diffNames(Set<String> names, Map<String, Resource> wanted, TypeState ts, Budget budget,
+            List<String> removed) {
+        for (String name : names) {
+            Resource r = wanted.get(name);
+            if (r == null) {
+                if (ts.held.containsKey(name)) {
+                    removed.add(name);
+                }
+            } else if (!r.version().equals(ts.held.get(name)) && !budget.add(r)) {
+                return false; // the rest of this delta is diffed again next time
+            }
+        }
+        return true;
+    }
+
+    /** Diffs everything, resuming after {@code ts.cursor} in a sorted map; removals once the pass is through. */
+    private boolean diffAll(Map<String, Resource> wanted, TypeState ts, Budget budget, List<String> removed) {
+        Map<String, Resource> view = wanted instanceof NavigableMap<String, Resource> sorted && ts.cursor != null
+                ? sorted.tailMap(ts.cursor, false) : wanted;
+        for (Map.Entry<String, Resource> e : view.entrySet()) {
+            if (!ts.wildcard && !ts.explicit.contains(e.getKey())) {
+                continue;
+            }
+            if (!e.getValue().version().equals(ts.held.get(e.getKey())) && !budget.add(e.getValue())) {
+                ts.cursor = wanted instanceof NavigableMap ? budget.last() : null;
+                return false;
+            }
+        }
+        ts.cursor = null;
+        for (String name : ts.held.keySet()) {
+            if (!wanted.containsKey(name) || (!ts.wildcard && !ts.explicit.contains(name))) {
+                removed.add(name);
+            }
+        }
+        return true;
+    }
+
+    /**
+     * What one response may carry: at most {@code maxResources}, and about {@value #MAX_RESPONSE_BYTES} bytes
+     * (gRPC clients refuse messages over 256 KiB by default); a single larger resource still goes alone.
+     */
+    private static final class Budget {
+        final List<Resource> resources = new ArrayList<>();
+        final int maxResources;
+        long bytes;
+
+        Budget(int maxResources) {
+            this.maxResources = maxResources;
+        }
+
+        boolean add(Resource r) {
+            long size = r.body().getSerializedSize() + r.name().length() + r.version().length() + 16L;
+            if (!resources.isEmpty() && (resources.size() >= maxResources || bytes + size > MAX_RESPONSE_BYTES)) {
+                return false;
+            }
+            resources.add(r);
+            bytes += size;
+            return true;
+        }
+
+        String last() {
+            return resources.isEmpty() ? null : resources.get(resources.size() - 1).name();
+        }
     }
 
     /** Whether a response of {@code type} awaits its ACK or more is queued (tests, benchmarks). */
