@@ -26,6 +26,7 @@ public final class BenchMain {
 
     static {
         SCENARIOS.put("authz-cost", io.jmesh.loadtest.authz.AuthorizationCostScenario::new);
+        SCENARIOS.put("policy-push", io.jmesh.loadtest.policy.PolicyPushScenario::new);
     }
 
     private BenchMain() {}
