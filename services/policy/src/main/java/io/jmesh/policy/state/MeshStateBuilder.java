@@ -101,6 +101,8 @@ public final class MeshStateBuilder {
 
     // the previous build's per-namespace results; builds are serialized by the caller
     private Map<String, NamespaceResult> previous = Map.of();
+    // the previous build's merged addresses: copied (linear, no comparisons) and patched where namespaces changed
+    private NavigableMap<String, Resource> previousAddresses = new TreeMap<>();
     private long generation;
     private List<MeshState.Change> changeLog = List.of();
 
@@ -131,6 +133,7 @@ public final class MeshStateBuilder {
 
         Map<String, NamespaceResult> results = new HashMap<>();
         Set<String> changedAddresses = new java.util.HashSet<>();
+        TreeMap<String, Resource> addresses = new TreeMap<>(previousAddresses);
         for (Map.Entry<String, List<ConfigRecord>> e : byNs.entrySet()) {
             String ns = e.getKey();
             NamespaceResult old = previous.get(ns);
@@ -145,15 +148,20 @@ public final class MeshStateBuilder {
             fresh.skipped.forEach(onSkipped);
             results.put(ns, fresh);
             diff(old == null ? Map.of() : old.addresses, fresh.addresses, changedAddresses);
+            if (old != null) {
+                old.addresses.keySet().forEach(addresses::remove);
+            }
+            addresses.putAll(fresh.addresses);
         }
         for (Map.Entry<String, NamespaceResult> gone : previous.entrySet()) {
             if (!results.containsKey(gone.getKey())) {
                 changedAddresses.addAll(gone.getValue().addresses.keySet());
+                gone.getValue().addresses.keySet().forEach(addresses::remove);
             }
         }
         previous = results;
+        previousAddresses = addresses;
 
-        TreeMap<String, Resource> addresses = new TreeMap<>();
         TreeMap<String, Resource> authorizations = new TreeMap<>();
         TreeMap<String, Resource> global = new TreeMap<>();
         Map<String, NavigableMap<String, Resource>> byNamespace = new HashMap<>();
@@ -163,7 +171,6 @@ public final class MeshStateBuilder {
         boolean staticStrictUsed = false;
         for (Map.Entry<String, NamespaceResult> e : new TreeMap<>(results).entrySet()) {
             NamespaceResult r = e.getValue();
-            addresses.putAll(r.addresses);
             authorizations.putAll(r.authorizations);
             r.globalKeys.forEach(k -> global.put(k, r.authorizations.get(k)));
             if (!r.namespaceKeys.isEmpty()) {
