@@ -37,6 +37,7 @@ import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
@@ -74,103 +75,258 @@ public final class MeshStateBuilder {
         this.settings = settings;
     }
 
-    /** Builds the state; {@code onSkipped} hears about each record that could not be used. */
-    public MeshState build(ConfigSnapshot snapshot, Consumer<MeshState.Skipped> onSkipped) {
-        List<MeshState.Skipped> skipped = new ArrayList<>();
-        Consumer<MeshState.Skipped> skip = s -> {
-            skipped.add(s);
-            onSkipped.accept(s);
-        };
-        Map<String, ConfigRecord> namespaces = new HashMap<>();
-        for (ConfigRecord r : snapshot.ofKind("Namespace")) {
-            namespaces.put(r.getMetadata().getName(), r);
-        }
-        Map<String, List<ConfigRecord>> servicesByNs = byNamespace(snapshot.ofKind("Service"));
-        Map<String, List<ConfigRecord>> selectorPoliciesByNs = new HashMap<>();
-        TreeMap<String, Resource> authorizations = new TreeMap<>();
+    /** What one namespace contributes, kept to be reused while its inputs stay the same objects. */
+    private static final class NamespaceResult {
+        final List<ConfigRecord> inputs;
+        final ConfigRecord namespaceRecord;
+        final List<ConfigRecord> rootInputs;
+        final TreeMap<String, Resource> addresses = new TreeMap<>();
+        final TreeMap<String, Resource> authorizations = new TreeMap<>();
+        final Set<String> globalKeys = new LinkedHashSet<>();
+        final Set<String> namespaceKeys = new LinkedHashSet<>();
+        final Map<String, Set<String>> nodeKeys = new HashMap<>();
+        final List<MeshState.Skipped> skipped = new ArrayList<>();
+        boolean staticStrictUsed;
 
-        for (ConfigRecord r : snapshot.ofKind("AuthorizationPolicy")) {
-            try {
-                Authorization a = AuthorizationTranslator.translate(r, settings.rootNamespace()).authorization();
-                if (a == null) {
-                    continue;
-                }
-                String key = a.getNamespace() + "/" + a.getName();
-                authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, a));
-                if (a.getScope() == Scope.WORKLOAD_SELECTOR) {
-                    selectorPoliciesByNs.computeIfAbsent(a.getNamespace(), n -> new ArrayList<>()).add(r);
-                }
-            } catch (RuntimeException e) {
-                skip.accept(new MeshState.Skipped(ConfigKey.of(r).toString(), "untranslatable: " + e.getMessage()));
+        NamespaceResult(List<ConfigRecord> inputs, ConfigRecord namespaceRecord, List<ConfigRecord> rootInputs) {
+            this.inputs = inputs;
+            this.namespaceRecord = namespaceRecord;
+            this.rootInputs = rootInputs;
+        }
+
+        boolean reusableFor(List<ConfigRecord> in, ConfigRecord ns, List<ConfigRecord> root) {
+            return namespaceRecord == ns && sameObjects(inputs, in) && sameObjects(rootInputs, root);
+        }
+    }
+
+    // the previous build's per-namespace results; builds are serialized by the caller
+    private Map<String, NamespaceResult> previous = Map.of();
+    // the previous build's merged addresses: copied (linear, no comparisons) and patched where namespaces changed
+    private NavigableMap<String, Resource> previousAddresses = new TreeMap<>();
+    private long generation;
+    private List<MeshState.Change> changeLog = List.of();
+
+    /**
+     * Builds the state; {@code onSkipped} hears about each record that could not be used (once, when its
+     * namespace is computed). Namespaces whose records (and the root namespace's policies) are the very same
+     * objects as in the previous build are reused, so a change costs in proportion to its namespace.
+     * Not thread-safe: one builder per registry, builds in sequence.
+     */
+    public synchronized MeshState build(ConfigSnapshot snapshot, Consumer<MeshState.Skipped> onSkipped) {
+        Map<String, ConfigRecord> namespaces = new HashMap<>();
+        Map<String, List<ConfigRecord>> byNs = new TreeMap<>();
+        for (ConfigRecord r : snapshot.records().values()) {
+            if ("Namespace".equals(r.getKind())) {
+                namespaces.put(r.getMetadata().getName(), r);
+            } else {
+                byNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
             }
         }
+        String root = settings.rootNamespace();
+        List<ConfigRecord> rootInputs = new ArrayList<>();
+        for (ConfigRecord r : byNs.getOrDefault(root, List.of())) {
+            if ("AuthorizationPolicy".equals(r.getKind()) || "PeerAuthentication".equals(r.getKind())) {
+                rootInputs.add(r);
+            }
+        }
+        RootScope rootScope = null;
 
-        PeerAuthentications peerAuth = new PeerAuthentications(snapshot.ofKind("PeerAuthentication"));
-        TreeMap<String, Resource> addresses = new TreeMap<>();
+        Map<String, NamespaceResult> results = new HashMap<>();
+        Set<String> changedAddresses = new java.util.HashSet<>();
+        TreeMap<String, Resource> addresses = new TreeMap<>(previousAddresses);
+        for (Map.Entry<String, List<ConfigRecord>> e : byNs.entrySet()) {
+            String ns = e.getKey();
+            NamespaceResult old = previous.get(ns);
+            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs)) {
+                results.put(ns, old);
+                continue;
+            }
+            if (rootScope == null) {
+                rootScope = new RootScope(rootInputs);
+            }
+            NamespaceResult fresh = computeNamespace(ns, e.getValue(), namespaces.get(ns), rootInputs, rootScope);
+            fresh.skipped.forEach(onSkipped);
+            results.put(ns, fresh);
+            diff(old == null ? Map.of() : old.addresses, fresh.addresses, changedAddresses);
+            if (old != null) {
+                old.addresses.keySet().forEach(addresses::remove);
+            }
+            addresses.putAll(fresh.addresses);
+        }
+        for (Map.Entry<String, NamespaceResult> gone : previous.entrySet()) {
+            if (!results.containsKey(gone.getKey())) {
+                changedAddresses.addAll(gone.getValue().addresses.keySet());
+                gone.getValue().addresses.keySet().forEach(addresses::remove);
+            }
+        }
+        previous = results;
+        previousAddresses = addresses;
+
+        TreeMap<String, Resource> authorizations = new TreeMap<>();
+        TreeMap<String, Resource> global = new TreeMap<>();
+        Map<String, NavigableMap<String, Resource>> byNamespace = new HashMap<>();
         Map<String, Set<String>> nodeNamespaces = new HashMap<>();
         Map<String, Set<String>> nodeKeys = new HashMap<>();
+        List<MeshState.Skipped> skipped = new ArrayList<>();
         boolean staticStrictUsed = false;
-
-        for (ConfigRecord r : snapshot.ofKind("WorkloadEntry")) {
-            try {
-                WorkloadEntrySpec spec = r.getWorkloadEntry();
-                String ns = r.getMetadata().getNamespace();
-                List<String> keys = new ArrayList<>();
-                for (String rootOrOwn : ns.equals(settings.rootNamespace()) ? List.of(ns)
-                        : List.of(ns, settings.rootNamespace())) {
-                    for (ConfigRecord p : selectorPoliciesByNs.getOrDefault(rootOrOwn, List.of())) {
-                        if (selects(p.getAuthorizationPolicy().getSelector().getMatchLabelsMap(), spec.getLabelsMap())) {
-                            keys.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
-                        }
-                    }
-                }
-                String peerKey = peerAuth.policyKeyFor(ns, spec.getLabelsMap(), settings.rootNamespace());
-                if (peerKey != null) {
-                    keys.add(peerKey);
-                    staticStrictUsed |= peerKey.endsWith("/" + STATIC_STRICT);
-                }
-                Workload w = workload(r, namespaces.get(ns), servicesByNs.getOrDefault(ns, List.of()), keys);
-                addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
-                        Address.newBuilder().setWorkload(w).build()));
-                if (!spec.getNode().isEmpty()) {
-                    nodeNamespaces.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).add(ns);
-                    nodeKeys.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).addAll(keys);
-                }
-            } catch (RuntimeException e) {
-                skip.accept(new MeshState.Skipped(ConfigKey.of(r).toString(), "untranslatable: " + e.getMessage()));
+        for (Map.Entry<String, NamespaceResult> e : new TreeMap<>(results).entrySet()) {
+            NamespaceResult r = e.getValue();
+            authorizations.putAll(r.authorizations);
+            r.globalKeys.forEach(k -> global.put(k, r.authorizations.get(k)));
+            if (!r.namespaceKeys.isEmpty()) {
+                TreeMap<String, Resource> nsScoped = new TreeMap<>();
+                r.namespaceKeys.forEach(k -> nsScoped.put(k, r.authorizations.get(k)));
+                byNamespace.put(e.getKey(), nsScoped);
             }
-        }
-        for (List<ConfigRecord> list : servicesByNs.values()) {
-            for (ConfigRecord r : list) {
-                try {
-                    Service s = service(r, namespaces.get(r.getMetadata().getNamespace()));
-                    String name = s.getNamespace() + "/" + s.getHostname();
-                    addresses.put(name, Resource.of(name, TypeUrls.ADDRESS, Address.newBuilder().setService(s).build()));
-                } catch (RuntimeException e) {
-                    skip.accept(new MeshState.Skipped(ConfigKey.of(r).toString(), "untranslatable: "
-                            + e.getMessage()));
-                }
-            }
+            r.nodeKeys.forEach((node, keys) -> {
+                nodeNamespaces.computeIfAbsent(node, n -> new LinkedHashSet<>()).add(e.getKey());
+                nodeKeys.computeIfAbsent(node, n -> new LinkedHashSet<>()).addAll(keys);
+            });
+            skipped.addAll(r.skipped);
+            staticStrictUsed |= r.staticStrictUsed;
         }
         if (staticStrictUsed) {
-            Authorization strict = strictDeny(settings.rootNamespace(), STATIC_STRICT, List.of(), List.of());
-            String key = settings.rootNamespace() + "/" + STATIC_STRICT;
+            Authorization strict = strictDeny(root, STATIC_STRICT, List.of(), List.of());
+            String key = root + "/" + STATIC_STRICT;
             authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, strict));
         }
-        peerAuth.converted().forEach((key, a) ->
-                authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, a)));
-
         Map<String, MeshState.NodeScope> nodes = new HashMap<>();
         nodeNamespaces.forEach((node, nss) -> nodes.put(node,
                 new MeshState.NodeScope(Set.copyOf(nss), Set.copyOf(nodeKeys.getOrDefault(node, Set.of())))));
-        return new MeshState(addresses, authorizations, nodes, skipped, snapshot.offsets());
+
+        generation++;
+        List<MeshState.Change> log = new ArrayList<>(changeLog);
+        log.add(new MeshState.Change(generation, Set.copyOf(changedAddresses)));
+        if (log.size() > MeshState.CHANGE_LOG) {
+            log = log.subList(log.size() - MeshState.CHANGE_LOG, log.size());
+        }
+        changeLog = List.copyOf(log);
+        return new MeshState(addresses, authorizations, global, byNamespace, nodes, skipped, snapshot.offsets(),
+                generation, changeLog);
     }
 
-    private static Map<String, List<ConfigRecord>> byNamespace(List<ConfigRecord> records) {
-        Map<String, List<ConfigRecord>> out = new HashMap<>();
-        for (ConfigRecord r : records) {
-            out.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
+    private static void diff(Map<String, Resource> before, Map<String, Resource> after, Set<String> changed) {
+        after.forEach((name, r) -> {
+            Resource old = before.get(name);
+            if (old == null || !old.version().equals(r.version())) {
+                changed.add(name);
+            }
+        });
+        before.keySet().forEach(name -> {
+            if (!after.containsKey(name)) {
+                changed.add(name);
+            }
+        });
+    }
+
+    private static boolean sameObjects(List<ConfigRecord> a, List<ConfigRecord> b) {
+        if (a.size() != b.size()) {
+            return false;
         }
+        for (int i = 0; i < a.size(); i++) {
+            if (a.get(i) != b.get(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Inputs from the root namespace that reach every namespace: selector policies and the mesh-wide mode. */
+    private final class RootScope {
+        final SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
+                p -> p.getAuthorizationPolicy().getSelector().getMatchLabelsMap());
+        final ConfigRecord meshPeerAuthentication;
+
+        RootScope(List<ConfigRecord> rootInputs) {
+            ConfigRecord mesh = null;
+            for (ConfigRecord r : rootInputs) {
+                if ("PeerAuthentication".equals(r.getKind())) {
+                    if (mesh == null && r.getPeerAuthentication().getSelector().getMatchLabelsCount() == 0) {
+                        mesh = r;
+                    }
+                } else if (r.getAuthorizationPolicy().hasSelector()
+                        && r.getAuthorizationPolicy().getSelector().getMatchLabelsCount() > 0
+                        && r.getAuthorizationPolicy().getTargetRefsCount() == 0) {
+                    selectorPolicies.add(r);
+                }
+            }
+            this.meshPeerAuthentication = mesh;
+        }
+    }
+
+    private NamespaceResult computeNamespace(String ns, List<ConfigRecord> records, ConfigRecord namespaceRecord,
+            List<ConfigRecord> rootInputs, RootScope rootScope) {
+        NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs);
+        SelectorIndex<ConfigRecord> services = new SelectorIndex<>(r -> r.getService().getSelectorMap());
+        SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
+                p -> p.getAuthorizationPolicy().getSelector().getMatchLabelsMap());
+        List<ConfigRecord> peerAuthentications = new ArrayList<>();
+        for (ConfigRecord r : records) {
+            switch (r.getKind()) {
+                case "Service" -> services.add(r);
+                case "PeerAuthentication" -> peerAuthentications.add(r);
+                case "AuthorizationPolicy" -> {
+                    try {
+                        Authorization a = AuthorizationTranslator.translate(r, settings.rootNamespace())
+                                .authorization();
+                        if (a == null) {
+                            continue;
+                        }
+                        String key = a.getNamespace() + "/" + a.getName();
+                        out.authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, a));
+                        switch (a.getScope()) {
+                            case GLOBAL -> out.globalKeys.add(key);
+                            case NAMESPACE -> out.namespaceKeys.add(key);
+                            default -> {
+                                if (!ns.equals(settings.rootNamespace())) {
+                                    selectorPolicies.add(r); // root ones come through rootScope
+                                }
+                            }
+                        }
+                    } catch (RuntimeException e) {
+                        out.skipped.add(new MeshState.Skipped(ConfigKey.of(r).toString(),
+                                "untranslatable: " + e.getMessage()));
+                    }
+                }
+                default -> { }
+            }
+        }
+        PeerAuthentications peerAuth = new PeerAuthentications(rootScope.meshPeerAuthentication, peerAuthentications);
+        for (ConfigRecord r : records) {
+            try {
+                if ("WorkloadEntry".equals(r.getKind())) {
+                    WorkloadEntrySpec spec = r.getWorkloadEntry();
+                    List<String> keys = new ArrayList<>();
+                    for (ConfigRecord p : selectorPolicies.selecting(spec.getLabelsMap())) {
+                        keys.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
+                    }
+                    for (ConfigRecord p : rootScope.selectorPolicies.selecting(spec.getLabelsMap())) {
+                        keys.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
+                    }
+                    String peerKey = peerAuth.policyKeyFor(ns, spec.getLabelsMap(), settings.rootNamespace());
+                    if (peerKey != null) {
+                        keys.add(peerKey);
+                        out.staticStrictUsed |= peerKey.endsWith("/" + STATIC_STRICT);
+                    }
+                    Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys);
+                    out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
+                            Address.newBuilder().setWorkload(w).build()));
+                    if (!spec.getNode().isEmpty()) {
+                        out.nodeKeys.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).addAll(keys);
+                    }
+                } else if ("Service".equals(r.getKind())) {
+                    Service s = service(r, namespaceRecord);
+                    String name = s.getNamespace() + "/" + s.getHostname();
+                    out.addresses.put(name, Resource.of(name, TypeUrls.ADDRESS,
+                            Address.newBuilder().setService(s).build()));
+                }
+            } catch (RuntimeException e) {
+                out.skipped.add(new MeshState.Skipped(ConfigKey.of(r).toString(), "untranslatable: "
+                        + e.getMessage()));
+            }
+        }
+        peerAuth.converted().forEach((key, a) ->
+                out.authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, a)));
         return out;
     }
 
@@ -226,9 +382,6 @@ public final class MeshStateBuilder {
             w.setWaypoint(waypoint);
         }
         for (ConfigRecord s : services) {
-            if (!selects(s.getService().getSelectorMap(), labels)) {
-                continue;
-            }
             PortList.Builder ports = PortList.newBuilder();
             for (ServicePort p : s.getService().getPortsList()) {
                 int target = switch (p.getTargetPortCase()) {
@@ -310,8 +463,12 @@ public final class MeshStateBuilder {
         };
     }
 
+    private static final java.util.regex.Pattern IP_CHARS = java.util.regex.Pattern.compile("[0-9a-fA-F.:]+");
+
     private static byte[] ip(String literal) {
-        if (literal.isEmpty() || !(literal.contains(":") || literal.matches("[0-9.]+"))) {
+        // a literal only: never a DNS lookup
+        if (literal.isEmpty() || !IP_CHARS.matcher(literal).matches()
+                || (!literal.contains(":") && literal.chars().anyMatch(Character::isLetter))) {
             throw new IllegalArgumentException("'" + literal + "' is not an IP address");
         }
         try {
@@ -346,16 +503,14 @@ public final class MeshStateBuilder {
         private final Map<String, List<ConfigRecord>> selectors = new HashMap<>();
         private final TreeMap<String, Authorization> converted = new TreeMap<>();
 
-        PeerAuthentications(List<ConfigRecord> all) {
-            ConfigRecord meshWide = null;
-            // records come sorted by namespace/name, so "first" is deterministic across replicas
+        /** @param meshWide the root namespace's policy without selector; @param all this namespace's policies */
+        PeerAuthentications(ConfigRecord meshWide, List<ConfigRecord> all) {
+            // records come sorted by name, so "first" is deterministic across replicas
             for (ConfigRecord r : all) {
                 String ns = r.getMetadata().getNamespace();
                 PeerAuthenticationSpec spec = r.getPeerAuthentication();
                 if (spec.getSelector().getMatchLabelsCount() > 0) {
                     selectors.computeIfAbsent(ns, n -> new ArrayList<>()).add(r);
-                } else if (ns.equals(settings.rootNamespace())) {
-                    meshWide = meshWide == null ? r : meshWide;
                 } else {
                     namespaceWide.putIfAbsent(ns, r);
                 }

@@ -8,14 +8,18 @@ import java.io.UncheckedIOException;
 
 /**
  * One xDS resource as discovery sends it: its name, a version derived from its content (so every replica
- * computes the same version for the same content) and the packed body.
+ * computes the same version for the same content), the packed body, and the delta-xDS {@code Resource} wrapping
+ * them, built once and shared by every stream that sends it.
  */
-public record Resource(String name, String version, Any body) {
+public record Resource(String name, String version, Any body,
+        io.jmesh.proto.envoy.service.discovery.v3.Resource wire) {
 
     public static Resource of(String name, String typeUrl, Message message) {
         byte[] bytes = deterministic(message);
         Any any = Any.newBuilder().setTypeUrl(typeUrl).setValue(com.google.protobuf.ByteString.copyFrom(bytes)).build();
-        return new Resource(name, Long.toHexString(fnv1a(bytes)), any);
+        String version = Long.toHexString(fnv1a(bytes));
+        return new Resource(name, version, any, io.jmesh.proto.envoy.service.discovery.v3.Resource.newBuilder()
+                .setName(name).setVersion(version).setResource(any).build());
     }
 
     private static byte[] deterministic(Message m) {

@@ -2,6 +2,7 @@ package io.jmesh.policy.xds;
 
 import io.jmesh.policy.state.MeshState;
 import io.jmesh.policy.state.Resource;
+import io.jmesh.policy.state.TypeUrls;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.vertx.core.Context;
@@ -11,6 +12,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,26 +20,44 @@ import org.slf4j.LoggerFactory;
 /**
  * One ztunnel's delta ADS stream. All methods run on the stream's event loop.
  *
- * <p>Per type URL the stream keeps what the client holds (name → version: its {@code initial_resource_versions}
- * on (re)connect, then everything sent), and computes each response as the difference between what the node
- * needs in the newest state and what it holds, so a reconnecting client receives only diffs. At most one
- * response per type is unacknowledged; changes arriving meanwhile are coalesced into the next diff, so a slow
- * client costs one pending flag, never a queue. A NACK is reported (log, metric) and not retried: the client
- * applied the rest, and a rejected resource is sent again only when its content changes.
+ * <p>Each response is the difference between what the node needs in the newest state and what the client holds:
+ * its {@code initial_resource_versions} on (re)connect, then what was sent. A reconnecting client therefore
+ * receives only diffs. At most one response per type is unacknowledged; changes arriving meanwhile are coalesced
+ * into the next diff, so a slow client costs a flag, never a queue. A NACK is reported (log, metric) and not
+ * retried: the client applied the rest, and a rejected resource is sent again only when its content changes.
+ *
+ * <p>Wildcard {@code Address} subscriptions (every address: the big one) keep no per-resource bookkeeping once in
+ * sync: the client is known to hold some earlier state, and the diff is the set of addresses that changed since
+ * that state (removals of names the client may not hold are harmless in delta xDS). Until then, a full pass walks
+ * the sorted addresses in parts of at most {@code maxResourcesPerResponse} resources and about
+ * {@value #MAX_RESPONSE_BYTES} bytes, each after the previous ACK. Authorization and explicit subscriptions are
+ * small and track name → version.
  */
 final class AdsStream {
 
     private static final Logger log = LoggerFactory.getLogger(AdsStream.class);
 
+    /** Bytes a response aims to stay under (gRPC clients refuse messages over 256 KiB by default). */
+    static final int MAX_RESPONSE_BYTES = 200 * 1024;
+
     /** Per type URL state. */
     private static final class TypeState {
-        final Map<String, String> held = new HashMap<>();
         final Set<String> explicit = new HashSet<>();
         boolean wildcard;
         boolean subscribed;
         boolean sentFirst;
         String pendingNonce;
         boolean dirty;
+        // name -> version the client holds: all of it in tracking mode; in snapshot mode only the client's
+        // initial_resource_versions until the first full pass is through (then null)
+        Map<String, String> held = new HashMap<>();
+        // snapshot mode: a state whose addresses the client holds (at least), null until a full pass completes
+        MeshState synced;
+        // snapshot mode: what the client held when a full pass began without `held` (it fell out of a delta)
+        Map<String, Resource> heldView;
+        // resume point of a full pass split across responses, and the state it began at
+        String cursor;
+        MeshState passStart;
     }
 
     private final Context context;
@@ -93,6 +113,20 @@ final class AdsStream {
             }
             metrics.acked(node, type, req.getResponseNonce(), !req.hasErrorDetail());
         }
+        if (req.getResourceNamesSubscribeCount() + req.getResourceNamesUnsubscribeCount() > 0) {
+            changeSubscription(req, ts);
+        }
+        push(type, ts);
+    }
+
+    private void changeSubscription(DeltaDiscoveryRequest req, TypeState ts) {
+        if (snapshotMode(ts)) {
+            // leave snapshot mode with what the client holds spelled out
+            ts.held = heldVersions(ts);
+            ts.synced = null;
+            ts.heldView = null;
+        }
+        ts.cursor = null;
         for (String name : req.getResourceNamesSubscribeList()) {
             if ("*".equals(name)) {
                 ts.wildcard = true;
@@ -107,7 +141,6 @@ final class AdsStream {
                 ts.explicit.remove(name);
             }
         }
-        push(type, ts);
     }
 
     /** A new state: send each type's diff (or mark it dirty while a response is unacknowledged). */
@@ -120,6 +153,10 @@ final class AdsStream {
         types.forEach(this::push);
     }
 
+    private boolean snapshotMode(TypeState ts) {
+        return ts.wildcard && ts.explicit.isEmpty() && ts.held != null || ts.synced != null || ts.heldView != null;
+    }
+
     private void push(String type, TypeState ts) {
         if (closed || !ts.subscribed) {
             return;
@@ -129,49 +166,182 @@ final class AdsStream {
             return;
         }
         ts.dirty = false;
-        Map<String, Resource> wanted = state.resourcesFor(type, node);
-        List<Resource> changed = new ArrayList<>();
-        boolean truncated = false;
-        for (Map.Entry<String, Resource> e : wanted.entrySet()) {
-            if (!ts.wildcard && !ts.explicit.contains(e.getKey())) {
-                continue;
-            }
-            if (!e.getValue().version().equals(ts.held.get(e.getKey()))) {
-                if (changed.size() == maxResourcesPerResponse) {
-                    truncated = true;
-                    break;
-                }
-                changed.add(e.getValue());
-            }
-        }
+        Budget budget = new Budget(maxResourcesPerResponse);
         List<String> removed = new ArrayList<>();
-        for (String name : ts.held.keySet()) {
-            boolean stillWanted = wanted.containsKey(name) && (ts.wildcard || ts.explicit.contains(name));
-            if (!stillWanted) {
-                removed.add(name);
-            }
-        }
-        if (changed.isEmpty() && removed.isEmpty() && ts.sentFirst) {
+        boolean complete = TypeUrls.ADDRESS.equals(type) && ts.wildcard && ts.explicit.isEmpty()
+                ? diffSnapshot(ts, budget, removed) : diffTracked(type, ts, budget, removed);
+        if (budget.resources.isEmpty() && removed.isEmpty() && ts.sentFirst) {
             return;
         }
         DeltaDiscoveryResponse.Builder resp = DeltaDiscoveryResponse.newBuilder().setTypeUrl(type)
-                .setNonce(Long.toString(++nonces)).setSystemVersionInfo(state.offsets().toString())
+                .setNonce(Long.toString(++nonces)).setSystemVersionInfo(Long.toString(state.generation()))
                 .addAllRemovedResources(removed);
-        for (Resource r : changed) {
-            resp.addResources(io.jmesh.proto.envoy.service.discovery.v3.Resource.newBuilder().setName(r.name())
-                    .setVersion(r.version()).setResource(r.body()));
-            ts.held.put(r.name(), r.version());
-        }
-        removed.forEach(ts.held::remove);
+        budget.resources.forEach(r -> resp.addResources(r.wire()));
         ts.sentFirst = true;
         ts.pendingNonce = resp.getNonce();
-        // the rest of a large snapshot goes out when this part is acknowledged
-        ts.dirty = truncated;
-        metrics.pushed(type, changed.size(), removed.size());
+        // the rest goes out when this part is acknowledged
+        ts.dirty = !complete;
+        metrics.pushed(type, budget.resources.size(), removed.size());
         out.write(resp.build());
     }
 
-    /** Whether a response of {@code type} awaits its ACK or more is queued (tests, benchmarks). */
+    /** Wildcard Address: a delta since the synced state when it fits one response, else a full pass. */
+    private boolean diffSnapshot(TypeState ts, Budget budget, List<String> removed) {
+        NavigableMap<String, Resource> wanted = state.addresses();
+        if (ts.synced != null && ts.cursor == null) {
+            Set<String> changed = state.addressesChangedSince(ts.synced.generation());
+            if (changed != null && changed.size() <= maxResourcesPerResponse) {
+                List<Resource> updates = new ArrayList<>();
+                for (String name : changed) {
+                    Resource now = wanted.get(name);
+                    if (now == null) {
+                        removed.add(name);
+                    } else {
+                        Resource had = ts.synced.addresses().get(name);
+                        if (had == null || !had.version().equals(now.version())) {
+                            updates.add(now);
+                        }
+                    }
+                }
+                if (budget.fits(updates)) {
+                    updates.forEach(budget::add);
+                    ts.synced = state;
+                    return true;
+                }
+                removed.clear();
+            }
+            // too much changed, or too long ago: a full pass against what the client holds
+            ts.heldView = ts.synced.addresses();
+            ts.synced = null;
+        }
+        if (ts.cursor == null) {
+            ts.passStart = state;
+        }
+        Map<String, Resource> view = ts.cursor == null ? wanted : wanted.tailMap(ts.cursor, false);
+        for (Resource r : view.values()) {
+            if (!r.version().equals(heldVersion(ts, r.name())) && !budget.add(r)) {
+                ts.cursor = budget.last();
+                return false;
+            }
+        }
+        // through: what the client held and is gone now is removed; changes made during the pass are in the
+        // next delta from the state the pass began at
+        if (ts.held != null) {
+            ts.held.keySet().forEach(n -> {
+                if (!wanted.containsKey(n)) {
+                    removed.add(n);
+                }
+            });
+        }
+        if (ts.heldView != null) {
+            ts.heldView.keySet().forEach(n -> {
+                if (!wanted.containsKey(n)) {
+                    removed.add(n);
+                }
+            });
+        }
+        ts.held = null;
+        ts.heldView = null;
+        ts.cursor = null;
+        ts.synced = ts.passStart;
+        ts.passStart = null;
+        return true;
+    }
+
+    private static String heldVersion(TypeState ts, String name) {
+        if (ts.held != null) {
+            return ts.held.get(name);
+        }
+        if (ts.heldView != null) {
+            Resource r = ts.heldView.get(name);
+            return r == null ? null : r.version();
+        }
+        return null;
+    }
+
+    private static Map<String, String> heldVersions(TypeState ts) {
+        Map<String, String> out = new HashMap<>();
+        if (ts.held != null) {
+            out.putAll(ts.held);
+        }
+        Map<String, Resource> view = ts.synced != null ? ts.synced.addresses() : ts.heldView;
+        if (view != null) {
+            view.forEach((n, r) -> out.put(n, r.version()));
+        }
+        return out;
+    }
+
+    /** Authorization and explicit subscriptions: name → version tracked, everything diffed. */
+    private boolean diffTracked(String type, TypeState ts, Budget budget, List<String> removed) {
+        if (ts.held == null) {
+            ts.held = heldVersions(ts);
+            ts.synced = null;
+            ts.heldView = null;
+        }
+        Map<String, Resource> wanted = state.resourcesFor(type, node);
+        Map<String, Resource> view = wanted instanceof NavigableMap<String, Resource> sorted && ts.cursor != null
+                ? sorted.tailMap(ts.cursor, false) : wanted;
+        boolean complete = true;
+        for (Map.Entry<String, Resource> e : view.entrySet()) {
+            if (!ts.wildcard && !ts.explicit.contains(e.getKey())) {
+                continue;
+            }
+            if (!e.getValue().version().equals(ts.held.get(e.getKey())) && !budget.add(e.getValue())) {
+                ts.cursor = wanted instanceof NavigableMap ? budget.last() : null;
+                complete = false;
+                break;
+            }
+        }
+        if (complete) {
+            ts.cursor = null;
+            for (String name : ts.held.keySet()) {
+                if (!wanted.containsKey(name) || (!ts.wildcard && !ts.explicit.contains(name))) {
+                    removed.add(name);
+                }
+            }
+        }
+        budget.resources.forEach(r -> ts.held.put(r.name(), r.version()));
+        removed.forEach(ts.held::remove);
+        return complete;
+    }
+
+    /**
+     * What one response may carry: at most {@code maxResources}, and about {@value #MAX_RESPONSE_BYTES} bytes; a
+     * single larger resource still goes alone.
+     */
+    private static final class Budget {
+        final List<Resource> resources = new ArrayList<>();
+        final int maxResources;
+        long bytes;
+
+        Budget(int maxResources) {
+            this.maxResources = maxResources;
+        }
+
+        boolean add(Resource r) {
+            long size = r.wire().getSerializedSize() + 8L;
+            if (!resources.isEmpty() && (resources.size() >= maxResources || bytes + size > MAX_RESPONSE_BYTES)) {
+                return false;
+            }
+            resources.add(r);
+            bytes += size;
+            return true;
+        }
+
+        boolean fits(List<Resource> all) {
+            long total = 0;
+            for (Resource r : all) {
+                total += r.wire().getSerializedSize() + 8L;
+            }
+            return all.size() <= maxResources && (all.size() <= 1 || total <= MAX_RESPONSE_BYTES);
+        }
+
+        String last() {
+            return resources.isEmpty() ? null : resources.get(resources.size() - 1).name();
+        }
+    }
+
+    /** Whether nothing of {@code type} awaits its ACK or is queued (tests, benchmarks). */
     boolean settled(String type) {
         TypeState ts = types.get(type);
         return ts != null && ts.pendingNonce == null && !ts.dirty;

@@ -120,7 +120,9 @@ public final class DeltaAdsServer {
         });
         call.endHandler(v -> {
             closed.run();
-            call.response().end();
+            if (!refused[0]) {
+                call.response().end();
+            }
         });
         call.exceptionHandler(e -> closed.run());
         call.response().exceptionHandler(e -> closed.run());

@@ -199,6 +199,43 @@ class MeshStateBuilderTest {
     }
 
     @Test
+    void anIncrementalBuildEqualsAFreshOneAndNamesWhatChanged() {
+        String other = """
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: far-1, namespace: far}
+                spec: {address: 127.0.20.5, labels: {app: far}, node: node-c}
+                """;
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (String m : List.of(BASE, other)) {
+            reader.read(m).forEach(o -> records.put(o.key(), o.record()));
+        }
+        MeshState first = builder.build(new ConfigSnapshot(records, Map.of()), s -> { });
+        // one change in "shop": a policy selecting reviews; "far" keeps the same record objects
+        reader.read("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: p, namespace: shop}
+                spec: {selector: {matchLabels: {app: reviews}}, rules: [{}]}
+                """).forEach(o -> records.put(o.key(), o.record()));
+        MeshState second = builder.build(new ConfigSnapshot(records, Map.of()), s -> { });
+        MeshState fresh = new MeshStateBuilder(SETTINGS).build(new ConfigSnapshot(records, Map.of()), s -> { });
+
+        assertThat(second.addresses()).isEqualTo(fresh.addresses());
+        assertThat(second.authorizations()).isEqualTo(fresh.authorizations());
+        assertThat(second.resourcesFor(TypeUrls.AUTHORIZATION, "node-a"))
+                .isEqualTo(fresh.resourcesFor(TypeUrls.AUTHORIZATION, "node-a"));
+        assertThat(second.addressesChangedSince(first.generation())).containsExactly(UID + "reviews-1");
+        assertThat(second.addressesChangedSince(second.generation())).isEmpty();
+        assertThat(second.addressesChangedSince(first.generation() - 1)).hasSize(4);
+
+        records.remove(ConfigKey.parse("WorkloadEntry/far/far-1"));
+        MeshState third = builder.build(new ConfigSnapshot(records, Map.of()), s -> { });
+        assertThat(third.addressesChangedSince(second.generation()))
+                .containsExactly("Kubernetes/networking.istio.io/WorkloadEntry/far/far-1");
+    }
+
+    @Test
     void identicalSnapshotsGiveIdenticalVersions() {
         assertThat(state(BASE).addresses()).isEqualTo(state(BASE).addresses());
     }

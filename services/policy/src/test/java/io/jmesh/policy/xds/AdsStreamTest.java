@@ -1,0 +1,157 @@
+package io.jmesh.policy.xds;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.core.configlog.ConfigKey;
+import io.jmesh.core.configlog.ConfigSnapshot;
+import io.jmesh.policy.resource.ManifestReader;
+import io.jmesh.policy.state.MeshSettings;
+import io.jmesh.policy.state.MeshState;
+import io.jmesh.policy.state.MeshStateBuilder;
+import io.jmesh.policy.state.TypeUrls;
+import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.streams.WriteStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Test;
+
+/** The diff logic of one stream, without a network: snapshot, deltas, the fall back to a full pass. */
+class AdsStreamTest {
+
+    static final String UID = "Kubernetes/networking.istio.io/WorkloadEntry/shop/";
+
+    final ManifestReader reader = new ManifestReader("istio-system");
+    final MeshStateBuilder builder = new MeshStateBuilder(new MeshSettings("istio-system", "cluster.local",
+            "Kubernetes", "cluster.local"));
+    final TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+    final Captured out = new Captured();
+
+    /** A write stream that keeps what it is given. */
+    static final class Captured implements WriteStream<DeltaDiscoveryResponse> {
+        final List<DeltaDiscoveryResponse> written = new ArrayList<>();
+
+        @Override
+        public Future<Void> write(DeltaDiscoveryResponse data) {
+            written.add(data);
+            return Future.succeededFuture();
+        }
+
+        @Override
+        public Future<Void> end() {
+            return Future.succeededFuture();
+        }
+
+        @Override
+        public WriteStream<DeltaDiscoveryResponse> setWriteQueueMaxSize(int maxSize) {
+            return this;
+        }
+
+        @Override
+        public boolean writeQueueFull() {
+            return false;
+        }
+
+        @Override
+        public WriteStream<DeltaDiscoveryResponse> drainHandler(Handler<Void> handler) {
+            return this;
+        }
+
+        @Override
+        public WriteStream<DeltaDiscoveryResponse> exceptionHandler(Handler<Throwable> handler) {
+            return this;
+        }
+
+        DeltaDiscoveryResponse last() {
+            return written.get(written.size() - 1);
+        }
+    }
+
+    MeshState workloads(int count) {
+        StringBuilder yaml = new StringBuilder();
+        for (int i = 0; i < count; i++) {
+            yaml.append("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w").append(i)
+                    .append(", namespace: shop}\nspec: {address: 127.0.10.").append(i + 1).append(", node: node-a}\n---\n");
+        }
+        records.keySet().removeIf(k -> k.kind().equals("WorkloadEntry"));
+        reader.read(yaml.toString()).forEach(o -> records.put(o.key(), o.record()));
+        return builder.build(new ConfigSnapshot(records, Map.of()), s -> { });
+    }
+
+    void ack(AdsStream s) {
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
+                .setResponseNonce(out.last().getNonce()).build());
+    }
+
+    static List<String> names(DeltaDiscoveryResponse r) {
+        return r.getResourcesList().stream().map(x -> x.getName()).toList();
+    }
+
+    @Test
+    void snapshotInPartsThenSmallDeltasThenAFullPassWhenTooMuchChanged() {
+        MeshState five = workloads(5);
+        AdsStream s = new AdsStream(null, out, "node-a", five, new AdsMetrics(new PrometheusRegistry()), 2);
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        // 5 addresses, 2 per response, each part after an ACK
+        assertThat(names(out.last())).containsExactly(UID + "w0", UID + "w1");
+        ack(s);
+        assertThat(names(out.last())).containsExactly(UID + "w2", UID + "w3");
+        ack(s);
+        assertThat(names(out.last())).containsExactly(UID + "w4");
+        ack(s);
+        assertThat(s.settled(TypeUrls.ADDRESS)).isTrue();
+        int sent = out.written.size();
+
+        // one workload gone: a delta with just the removal
+        MeshState four = workloads(4);
+        s.onState(four);
+        assertThat(out.written).hasSize(sent + 1);
+        assertThat(out.last().getResourcesList()).isEmpty();
+        assertThat(out.last().getRemovedResourcesList()).containsExactly(UID + "w4");
+        ack(s);
+
+        // nothing changed: nothing sent
+        s.onState(builder.build(new ConfigSnapshot(records, Map.of()), x -> { }));
+        assertThat(out.written).hasSize(sent + 1);
+
+        // more changes than one response holds: a full pass against what the client holds, by cursor
+        records.keySet().removeIf(k -> k.kind().equals("WorkloadEntry"));
+        StringBuilder yaml = new StringBuilder();
+        for (int i = 0; i < 4; i++) {
+            yaml.append("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w").append(i)
+                    .append(", namespace: shop}\nspec: {address: 127.0.11.").append(i + 1).append(", node: node-a}\n---\n");
+        }
+        reader.read(yaml.toString()).forEach(o -> records.put(o.key(), o.record()));
+        s.onState(builder.build(new ConfigSnapshot(records, Map.of()), x -> { }));
+        List<String> resent = new ArrayList<>(names(out.last()));
+        ack(s);
+        resent.addAll(names(out.last()));
+        assertThat(resent).containsExactly(UID + "w0", UID + "w1", UID + "w2", UID + "w3");
+        ack(s);
+        assertThat(s.settled(TypeUrls.ADDRESS)).isTrue();
+    }
+
+    @Test
+    void aReconnectingClientGetsOnlyWhatDiffersFromItsInitialVersions() {
+        MeshState three = workloads(3);
+        AdsStream first = new AdsStream(null, out, "node-a", three, new AdsMetrics(new PrometheusRegistry()), 10);
+        first.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        Map<String, String> held = new TreeMap<>();
+        out.last().getResourcesList().forEach(r -> held.put(r.getName(), r.getVersion()));
+        held.put("shop/gone.shop.svc.cluster.local", "old");
+        held.put(UID + "w1", "stale");
+
+        Captured again = new Captured();
+        AdsStream second = new AdsStream(null, again, "node-a", three, new AdsMetrics(new PrometheusRegistry()), 10);
+        second.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
+                .putAllInitialResourceVersions(held).build());
+        assertThat(names(again.last())).containsExactly(UID + "w1");
+        assertThat(again.last().getRemovedResourcesList()).containsExactly("shop/gone.shop.svc.cluster.local");
+    }
+}
