@@ -57,6 +57,7 @@ public final class HbonePool {
     private final Counter dials;
     private final long timerId;
     private final Vertx vertx;
+    private volatile boolean draining;
 
     public HbonePool(Vertx vertx, NetTransport net, ZtunnelConfig config, PrometheusRegistry metrics) {
         this.vertx = vertx;
@@ -79,6 +80,9 @@ public final class HbonePool {
 
     private Future<HboneConnection> attempt(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop,
             int attempt) {
+        if (draining) {
+            return Future.failedFuture("ztunnel is draining: no new tunnels");
+        }
         Queue<HboneConnection> q = connections.get(key);
         if (q != null) {
             for (HboneConnection c : q) {
@@ -147,6 +151,7 @@ public final class HbonePool {
             }
         };
         var connect = net.client(loop, h.connectTimeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)
+                .option(io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE, false)
                 .handler(init)
                 .connect(key.destination(), key.sourceIp() == null ? null : new InetSocketAddress(key.sourceIp(), 0));
         connect.addListener(f -> {
@@ -219,14 +224,12 @@ public final class HbonePool {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             if (msg instanceof Http2GoAwayFrame) {
-                for (Queue<HboneConnection> q : connections.values()) {
-                    for (HboneConnection c : q) {
-                        if (c.channel() == ctx.channel()) {
-                            c.retire();
-                            remove(c);
-                            if (c.streams() == 0) {
-                                ctx.close();
-                            }
+                for (HboneConnection c : open) {
+                    if (c.channel() == ctx.channel()) {
+                        c.retire();
+                        remove(c);
+                        if (c.streams() == 0) {
+                            ctx.close();
                         }
                     }
                 }
@@ -288,6 +291,7 @@ public final class HbonePool {
 
     /** Drain: no new streams on any connection; idle ones close now, busy ones when their last stream ends. */
     public void drain() {
+        draining = true;
         for (HboneConnection c : all()) {
             c.retire();
             remove(c);

@@ -130,6 +130,21 @@ class HbonePoolTest {
     }
 
     @Test
+    void drainStopsAcceptingAndWaitsForOpenTunnels() throws Exception {
+        Socket s = open();
+        var drained = node.ztunnel.drain();
+        // new connections are refused at once
+        await().untilAsserted(() -> org.assertj.core.api.Assertions.assertThatThrownBy(this::open)
+                .isInstanceOf(java.io.IOException.class));
+        // the open tunnel still works, and the drain waits for it
+        s.getOutputStream().write(9);
+        assertThat(s.getInputStream().read()).isEqualTo(9);
+        assertThat(drained.isComplete()).isFalse();
+        s.close();
+        await().atMost(Duration.ofSeconds(10)).until(drained::isComplete);
+    }
+
+    @Test
     void aDestinationWhoseUidChangedIsDropped() throws Exception {
         try (Socket s = open()) {
             assertThat(pool().size()).isEqualTo(1);
