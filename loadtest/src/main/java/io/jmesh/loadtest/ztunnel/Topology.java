@@ -28,12 +28,12 @@ import java.util.concurrent.TimeUnit;
  */
 final class Topology implements AutoCloseable {
 
-    static final String CLIENT_IP = "127.0.10.11";
-    static final String SERVER_IP = "127.0.20.11";
-    static final String NODE_A = "127.0.10.1";
-    static final String NODE_B = "127.0.20.1";
-    static final String HAPROXY_IN = "127.0.50.1";
-    static final String HAPROXY_OUT = "127.0.50.2";
+    static final String CLIENT_IP = "127.0.210.11";
+    static final String SERVER_IP = "127.0.220.11";
+    static final String NODE_A = "127.0.210.1";
+    static final String NODE_B = "127.0.220.1";
+    static final String HAPROXY_IN = "127.0.250.1";
+    static final String HAPROXY_OUT = "127.0.250.2";
 
     /** The ztunnel JVM flags the figures are measured with (documented in docs/ztunnel.md). */
     static final List<String> JVM_FLAGS = List.of("-Xms48m", "-Xmx48m", "-XX:+UseSerialGC", "-Xss512k",
@@ -63,7 +63,6 @@ final class Topology implements AutoCloseable {
         return () -> {
             Socket s = new Socket();
             s.setTcpNoDelay(true);
-            s.bind(new InetSocketAddress(CLIENT_IP, 0));
             s.connect(new InetSocketAddress(SERVER_IP, serverPort), 5000);
             return s;
         };
@@ -73,7 +72,6 @@ final class Topology implements AutoCloseable {
         return () -> {
             Socket s = new Socket();
             s.setTcpNoDelay(true);
-            s.bind(new InetSocketAddress(CLIENT_IP, 0));
             s.connect(new InetSocketAddress(HAPROXY_IN, haproxyPort), 5000);
             return s;
         };
@@ -83,11 +81,10 @@ final class Topology implements AutoCloseable {
         return () -> socks(new InetSocketAddress(NODE_A, 15080), SERVER_IP, serverPort);
     }
 
-    /** SOCKS5 CONNECT (no auth) from the client workload's address. */
+    /** SOCKS5 CONNECT (no auth) from 127.0.0.1, one of the client workload's addresses. */
     static Socket socks(InetSocketAddress proxy, String ip, int port) throws IOException {
         Socket s = new Socket();
         s.setTcpNoDelay(true);
-        s.bind(new InetSocketAddress(CLIENT_IP, 0));
         s.connect(proxy, 5000);
         OutputStream out = s.getOutputStream();
         InputStream in = s.getInputStream();
@@ -166,8 +163,9 @@ final class Topology implements AutoCloseable {
                   - {uid: server, name: server, namespace: default, serviceAccount: server, addresses: [%s],
                      node: node-b, tunnelProtocol: HBONE}
                 """.formatted(CLIENT_IP, SERVER_IP));
-        // 127.0.0.1 is the client workload's second address: proxychains4 (iperf3's way into SOCKS5) does not
-        // keep iperf3's -B source address
+        // 127.0.0.1 is the client workload's second address: the load generators do not bind a source address
+        // (Java cannot set IP_BIND_ADDRESS_NO_PORT, so bound sockets would exhaust the ephemeral ports at high
+        // connection rates), and proxychains4 (iperf3's way into SOCKS5) does not keep iperf3's -B address
         ztunnelA = startZtunnel(jar, "node-a", NODE_A, mesh, caPort);
         ztunnelB = startZtunnel(jar, "node-b", NODE_B, mesh, caPort);
         waitReady(NODE_A);
@@ -188,6 +186,11 @@ final class Topology implements AutoCloseable {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(JVM_FLAGS);
+        // e.g. -Dbench.ztunnel.jvm="-XX:StartFlightRecording=filename=/tmp/zt.jfr" to profile a run
+        String extra = System.getProperty("bench.ztunnel.jvm", "").trim();
+        if (!extra.isEmpty()) {
+            cmd.addAll(List.of(extra.replace("{node}", node).split("\\s+")));
+        }
         cmd.addAll(List.of("-jar", jar.toString(), "--config", cfg.toString()));
         return start(cmd, "ztunnel-" + node);
     }

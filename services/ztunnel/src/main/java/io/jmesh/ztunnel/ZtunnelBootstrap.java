@@ -128,7 +128,7 @@ public final class ZtunnelBootstrap implements MeshService {
                 config.identity().maxBackoff(), config.node().trustDomain()), clock, context.metrics());
         identities.start();
         events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
-        telemetry = new ConnectionTelemetry(context.metrics(), events, config.node().name());
+        telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name());
         pool = new HbonePool(vertx, net, config, context.metrics());
         Authorizer authorizer = collaborators != null && collaborators.authorizer() != null
                 ? collaborators.authorizer() : Authorizer.allowAll();

@@ -51,11 +51,15 @@ public final class ConnectionTelemetry {
     private final Counter rejections;
     private final Gauge open;
     private final EventPublisher events;
+    /** False without Kafka: events are then not even built (the publisher would only count the drop). */
+    private final boolean eventsEnabled;
     private final String node;
     private final AtomicLong ids = new AtomicLong();
 
-    public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, String node) {
+    public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
+            String node) {
         this.events = events;
+        this.eventsEnabled = eventsEnabled;
         this.node = node;
         opened = Counter.builder().name("istio_tcp_connections_opened_total")
                 .help("TCP connections opened").labelNames(LABELS).register(metrics);
@@ -124,6 +128,9 @@ public final class ConnectionTelemetry {
 
         private void publish(ConnectionEvent.Kind kind, long fromSource, long toSource, long ms, String flags,
                 String error) {
+            if (!eventsEnabled) {
+                return;
+            }
             ConnectionEvent.Builder e = ConnectionEvent.newBuilder()
                     .setSchemaVersion(1)
                     .setEventId(UUID.randomUUID().toString())
