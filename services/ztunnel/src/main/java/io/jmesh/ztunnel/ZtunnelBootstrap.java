@@ -147,6 +147,7 @@ public final class ZtunnelBootstrap implements MeshService {
             identities.setLocalIdentities(local);
             pool.onWorkloadsChanged(next);
             inbound.sync(next);
+            telemetry.expire(next);
         });
 
         if (staticConfig != null) {

@@ -175,6 +175,27 @@ public final class ConnectionTelemetry {
         return t;
     }
 
+    /**
+     * Drops the series of workloads that no longer exist (Istio issue #1719: stale per-pod series are never
+     * evicted otherwise). A series stays while any workload with its name and namespace remains.
+     */
+    public void expire(io.jmesh.ztunnel.discovery.WorkloadIndex next) {
+        java.util.Set<String> present = new java.util.HashSet<>();
+        for (Workload w : next.workloads()) {
+            present.add(w.getNamespace() + "/" + (w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName()));
+        }
+        java.util.function.Function<java.util.List<String>, Boolean> gone = l ->
+                stale(l.get(4), l.get(1), present) || stale(l.get(15), l.get(12), present);
+        opened.removeIf(gone);
+        closed.removeIf(gone);
+        sent.removeIf(gone);
+        received.removeIf(gone);
+    }
+
+    private static boolean stale(String namespace, String workload, java.util.Set<String> present) {
+        return !"unknown".equals(workload) && !present.contains(namespace + "/" + workload);
+    }
+
     /** A connection refused before it was established: one metric, one log line. */
     public void rejected(boolean outbound, String reason, String detail, InetSocketAddress src, String dst) {
         rejections.labelValues(outbound ? "outbound" : "inbound", reason).inc();

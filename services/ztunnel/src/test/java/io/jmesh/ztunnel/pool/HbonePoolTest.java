@@ -78,6 +78,13 @@ class HbonePoolTest {
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 
+    long echoSeries() {
+        return node.running.context().metrics().scrape().stream()
+                .filter(m -> m.getMetadata().getPrometheusName().startsWith("istio_tcp_connections_opened"))
+                .flatMap(m -> m.getDataPoints().stream())
+                .filter(d -> "echo".equals(d.getLabels().get("destination_workload"))).count();
+    }
+
     HbonePool pool() {
         return node.ztunnel.pool();
     }
@@ -159,5 +166,9 @@ class HbonePoolTest {
         try (Socket s = open()) {
             assertThat(pool().dialled()).isEqualTo(2);
         }
+        // and when the workload is gone for good its metric series go too
+        assertThat(echoSeries()).isPositive();
+        node.ztunnel.store().apply(Map.of(), List.of("echo-2"));
+        assertThat(echoSeries()).isZero();
     }
 }
