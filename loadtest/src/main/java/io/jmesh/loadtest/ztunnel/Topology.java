@@ -157,7 +157,23 @@ final class Topology implements AutoCloseable {
     }
 
     void startZtunnels(Path jar) throws Exception {
-        int caPort = pki.startCa();
+        startZtunnels(jar, Boolean.getBoolean("bench.ztunnel.perEventLoop"));
+    }
+
+    private int caPort;
+
+    /** Starts (or restarts, stopping the previous pair) the two ztunnels. */
+    void startZtunnels(Path jar, boolean perEventLoop) throws Exception {
+        for (Process p : new Process[] {ztunnelA, ztunnelB}) {
+            if (p != null) {
+                p.destroy();
+                p.waitFor(10, TimeUnit.SECONDS);
+                processes.remove(p);
+            }
+        }
+        if (caPort == 0) {
+            caPort = pki.startCa();
+        }
         Path mesh = dir.resolve("mesh.yaml");
         Files.writeString(mesh, """
                 workloads:
@@ -169,13 +185,14 @@ final class Topology implements AutoCloseable {
         // 127.0.0.1 is the client workload's second address: the load generators do not bind a source address
         // (Java cannot set IP_BIND_ADDRESS_NO_PORT, so bound sockets would exhaust the ephemeral ports at high
         // connection rates), and proxychains4 (iperf3's way into SOCKS5) does not keep iperf3's -B address
-        ztunnelA = startZtunnel(jar, "node-a", NODE_A, mesh, caPort);
-        ztunnelB = startZtunnel(jar, "node-b", NODE_B, mesh, caPort);
+        ztunnelA = startZtunnel(jar, "node-a", NODE_A, mesh, caPort, perEventLoop);
+        ztunnelB = startZtunnel(jar, "node-b", NODE_B, mesh, caPort, perEventLoop);
         waitReady(NODE_A);
         waitReady(NODE_B);
     }
 
-    private Process startZtunnel(Path jar, String node, String address, Path mesh, int caPort) throws Exception {
+    private Process startZtunnel(Path jar, String node, String address, Path mesh, int caPort, boolean perEventLoop)
+            throws Exception {
         Path cfg = dir.resolve(node + ".yaml");
         // access logs are off in the benchmark (logLevel warn): one JSON line per connection is a cost of its own
         Files.writeString(cfg, """
@@ -183,9 +200,10 @@ final class Topology implements AutoCloseable {
                 admin: {host: %s, port: 15020}
                 node: {name: %s, address: %s}
                 listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1}
+                pool: {perEventLoop: %s}
                 discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:%d"}
-                """.formatted(address, node, address, mesh, caPort));
+                """.formatted(address, node, address, perEventLoop, mesh, caPort));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(JVM_FLAGS);

@@ -112,7 +112,8 @@ class ZtunnelLifecycleTest {
         }
 
         // Istio metric names and labels on 15020
-        await().untilAsserted(() -> assertThat(get("http://127.0.0.1:" + node.running.admin().port() + "/metrics").body())
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(
+                get("http://127.0.0.1:" + node.running.admin().port() + "/metrics").body())
                 .contains("istio_tcp_connections_closed_total{")
                 .contains("istio_tcp_sent_bytes_total{")
                 .contains("reporter=\"source\"").contains("reporter=\"destination\"")

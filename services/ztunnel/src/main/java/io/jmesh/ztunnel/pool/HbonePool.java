@@ -50,8 +50,14 @@ public final class HbonePool {
 
     private final NetTransport net;
     private final ZtunnelConfig config;
-    private final Map<PoolKey, Queue<HboneConnection>> connections = new ConcurrentHashMap<>();
-    private final Map<PoolKey, Future<HboneConnection>> dialing = new ConcurrentHashMap<>();
+    /**
+     * Where connections are kept: per {@link PoolKey}, or per (key, event loop) with {@code pool.perEventLoop}, so a
+     * tunnel's TCP socket and its HBONE connection share a thread and no buffer crosses threads.
+     */
+    record Slot(PoolKey key, EventLoop loop) {}
+
+    private final Map<Slot, Queue<HboneConnection>> connections = new ConcurrentHashMap<>();
+    private final Map<Slot, Future<HboneConnection>> dialing = new ConcurrentHashMap<>();
     private final java.util.Set<HboneConnection> open = ConcurrentHashMap.newKeySet();
     private final java.util.concurrent.atomic.AtomicLong dialled = new java.util.concurrent.atomic.AtomicLong();
     private final Counter dials;
@@ -83,7 +89,8 @@ public final class HbonePool {
         if (draining) {
             return Future.failedFuture("ztunnel is draining: no new tunnels");
         }
-        Queue<HboneConnection> q = connections.get(key);
+        Slot slot = new Slot(key, config.pool().perEventLoop() ? loop : null);
+        Queue<HboneConnection> q = connections.get(slot);
         if (q != null) {
             for (HboneConnection c : q) {
                 if (c.tryReserve()) {
@@ -96,15 +103,16 @@ public final class HbonePool {
                     + attempt + " dials");
         }
         Promise<HboneConnection> mine = Promise.promise();
-        Future<HboneConnection> shared = dialing.putIfAbsent(key, mine.future());
+        Future<HboneConnection> shared = dialing.putIfAbsent(slot, mine.future());
         if (shared == null) {
             shared = mine.future();
             dial(key, uid, cert, loop).onComplete(ar -> {
-                dialing.remove(key, mine.future());
+                dialing.remove(slot, mine.future());
                 if (ar.succeeded()) {
                     dialled.incrementAndGet();
                     HboneConnection c = ar.result();
-                    connections.computeIfAbsent(key, k -> new ConcurrentLinkedQueue<>()).add(c);
+                    c.slot = slot;
+                    connections.computeIfAbsent(slot, k -> new ConcurrentLinkedQueue<>()).add(c);
                     open.add(c);
                     c.channel().closeFuture().addListener(f -> {
                         remove(c);
@@ -119,11 +127,11 @@ public final class HbonePool {
     }
 
     private void remove(HboneConnection c) {
-        Queue<HboneConnection> q = connections.get(c.key());
+        Queue<HboneConnection> q = connections.get(c.slot);
         if (q != null) {
             q.remove(c);
             if (q.isEmpty()) {
-                connections.remove(c.key(), q);
+                connections.remove(c.slot, q);
             }
         }
     }

@@ -50,7 +50,8 @@ class HbonePoolTest {
     final ExecutorService threads = Executors.newCachedThreadPool();
 
     @BeforeEach
-    void start() throws Exception {
+    void start(org.junit.jupiter.api.TestInfo test) throws Exception {
+        boolean perLoop = test.getDisplayName().contains("PerEventLoop");
         vertx = Vertx.vertx();
         TestCa ca = new TestCa(vertx, "tok");
         int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
@@ -66,7 +67,7 @@ class HbonePoolTest {
                      node: node-p, tunnelProtocol: HBONE}
                 """.formatted(CLIENT_IP, ECHO_IP));
         node = ZtunnelHarness.start(dir, "node-p", ZtunnelHarness.localNode("node-p", "127.0.80.1", mesh.toString(),
-                caPort, token, "pool: {maxStreamsPerConnection: 2, idleTimeout: 1s}").replace(
+                caPort, token, "pool: {maxStreamsPerConnection: 2, idleTimeout: 1s, perEventLoop: " + perLoop + "}").replace(
                 "pool: {idleTimeout: 5m}\n", ""), null);
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
     }
@@ -134,6 +135,19 @@ class HbonePoolTest {
             assertThat(pool().size()).isEqualTo(1);
         }
         await().atMost(Duration.ofSeconds(10)).until(() -> pool().openConnections() == 0);
+    }
+
+    @Test
+    void withPerEventLoopPoolingEachThreadKeepsItsOwnConnection() throws Exception {
+        for (int i = 0; i < 8; i++) {
+            try (Socket s = open()) {
+                // each tunnel's pooled connection lives on the event loop its SOCKS5 socket was accepted on
+            }
+        }
+        List<HboneConnection> all = pool().all();
+        assertThat(all).isNotEmpty();
+        assertThat(all.stream().map(c -> c.channel().eventLoop()).distinct().count()).isEqualTo(all.size());
+        assertThat(pool().dialled()).isEqualTo(all.size());
     }
 
     @Test
