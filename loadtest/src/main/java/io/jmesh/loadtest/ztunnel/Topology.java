@@ -28,14 +28,17 @@ import java.util.concurrent.TimeUnit;
  */
 final class Topology implements AutoCloseable {
 
-    static final String CLIENT_IP = "127.0.10.11";
-    static final String SERVER_IP = "127.0.20.11";
-    static final String NODE_A = "127.0.10.1";
-    static final String NODE_B = "127.0.20.1";
-    static final String HAPROXY_IN = "127.0.50.1";
-    static final String HAPROXY_OUT = "127.0.50.2";
+    static final String CLIENT_IP = "127.0.210.11";
+    static final String SERVER_IP = "127.0.220.11";
+    static final String NODE_A = "127.0.210.1";
+    static final String NODE_B = "127.0.220.1";
+    static final String HAPROXY_IN = "127.0.250.1";
+    static final String HAPROXY_OUT = "127.0.250.2";
 
-    /** The ztunnel JVM flags the figures are measured with (documented in docs/ztunnel.md). */
+    /**
+     * The ztunnel JVM flags the figures are measured with (documented in docs/ztunnel.md), plus the environment
+     * {@code MALLOC_ARENA_MAX=2}.
+     */
     static final List<String> JVM_FLAGS = List.of("-Xms48m", "-Xmx48m", "-XX:+UseSerialGC", "-Xss512k",
             "-XX:MaxDirectMemorySize=96m", "-XX:ReservedCodeCacheSize=48m", "-XX:MaxMetaspaceSize=80m",
             "-XX:CICompilerCount=2");
@@ -63,7 +66,6 @@ final class Topology implements AutoCloseable {
         return () -> {
             Socket s = new Socket();
             s.setTcpNoDelay(true);
-            s.bind(new InetSocketAddress(CLIENT_IP, 0));
             s.connect(new InetSocketAddress(SERVER_IP, serverPort), 5000);
             return s;
         };
@@ -73,7 +75,6 @@ final class Topology implements AutoCloseable {
         return () -> {
             Socket s = new Socket();
             s.setTcpNoDelay(true);
-            s.bind(new InetSocketAddress(CLIENT_IP, 0));
             s.connect(new InetSocketAddress(HAPROXY_IN, haproxyPort), 5000);
             return s;
         };
@@ -83,11 +84,10 @@ final class Topology implements AutoCloseable {
         return () -> socks(new InetSocketAddress(NODE_A, 15080), SERVER_IP, serverPort);
     }
 
-    /** SOCKS5 CONNECT (no auth) from the client workload's address. */
+    /** SOCKS5 CONNECT (no auth) from 127.0.0.1, one of the client workload's addresses. */
     static Socket socks(InetSocketAddress proxy, String ip, int port) throws IOException {
         Socket s = new Socket();
         s.setTcpNoDelay(true);
-        s.bind(new InetSocketAddress(CLIENT_IP, 0));
         s.connect(proxy, 5000);
         OutputStream out = s.getOutputStream();
         InputStream in = s.getInputStream();
@@ -157,7 +157,23 @@ final class Topology implements AutoCloseable {
     }
 
     void startZtunnels(Path jar) throws Exception {
-        int caPort = pki.startCa();
+        startZtunnels(jar, Boolean.getBoolean("bench.ztunnel.perEventLoop"));
+    }
+
+    private int caPort;
+
+    /** Starts (or restarts, stopping the previous pair) the two ztunnels. */
+    void startZtunnels(Path jar, boolean perEventLoop) throws Exception {
+        for (Process p : new Process[] {ztunnelA, ztunnelB}) {
+            if (p != null) {
+                p.destroy();
+                p.waitFor(10, TimeUnit.SECONDS);
+                processes.remove(p);
+            }
+        }
+        if (caPort == 0) {
+            caPort = pki.startCa();
+        }
         Path mesh = dir.resolve("mesh.yaml");
         Files.writeString(mesh, """
                 workloads:
@@ -166,15 +182,17 @@ final class Topology implements AutoCloseable {
                   - {uid: server, name: server, namespace: default, serviceAccount: server, addresses: [%s],
                      node: node-b, tunnelProtocol: HBONE}
                 """.formatted(CLIENT_IP, SERVER_IP));
-        // 127.0.0.1 is the client workload's second address: proxychains4 (iperf3's way into SOCKS5) does not
-        // keep iperf3's -B source address
-        ztunnelA = startZtunnel(jar, "node-a", NODE_A, mesh, caPort);
-        ztunnelB = startZtunnel(jar, "node-b", NODE_B, mesh, caPort);
+        // 127.0.0.1 is the client workload's second address: the load generators do not bind a source address
+        // (Java cannot set IP_BIND_ADDRESS_NO_PORT, so bound sockets would exhaust the ephemeral ports at high
+        // connection rates), and proxychains4 (iperf3's way into SOCKS5) does not keep iperf3's -B address
+        ztunnelA = startZtunnel(jar, "node-a", NODE_A, mesh, caPort, perEventLoop);
+        ztunnelB = startZtunnel(jar, "node-b", NODE_B, mesh, caPort, perEventLoop);
         waitReady(NODE_A);
         waitReady(NODE_B);
     }
 
-    private Process startZtunnel(Path jar, String node, String address, Path mesh, int caPort) throws Exception {
+    private Process startZtunnel(Path jar, String node, String address, Path mesh, int caPort, boolean perEventLoop)
+            throws Exception {
         Path cfg = dir.resolve(node + ".yaml");
         // access logs are off in the benchmark (logLevel warn): one JSON line per connection is a cost of its own
         Files.writeString(cfg, """
@@ -182,19 +200,28 @@ final class Topology implements AutoCloseable {
                 admin: {host: %s, port: 15020}
                 node: {name: %s, address: %s}
                 listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1}
+                pool: {perEventLoop: %s}
                 discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:%d"}
-                """.formatted(address, node, address, mesh, caPort));
+                """.formatted(address, node, address, perEventLoop, mesh, caPort));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(JVM_FLAGS);
+        // e.g. -Dbench.ztunnel.jvm="-XX:StartFlightRecording=filename=/tmp/zt.jfr" to profile a run
+        String extra = System.getProperty("bench.ztunnel.jvm", "").trim();
+        if (!extra.isEmpty()) {
+            cmd.addAll(List.of(extra.replace("{node}", node).split("\\s+")));
+        }
         cmd.addAll(List.of("-jar", jar.toString(), "--config", cfg.toString()));
         return start(cmd, "ztunnel-" + node);
     }
 
     private Process start(List<String> cmd, String name) throws IOException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(dir.resolve(name + ".log").toFile()).start();
+        ProcessBuilder b = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(dir.resolve(name + ".log").toFile());
+        // glibc's per-thread malloc arenas are most of a small JVM's untouched RSS: two are plenty
+        b.environment().put("MALLOC_ARENA_MAX", "2");
+        Process p = b.start();
         processes.add(p);
         return p;
     }

@@ -48,6 +48,8 @@ public final class ZtunnelConnectionsScenario implements Scenario {
                     + "the SOCKS5 exchange (greeting and CONNECT pipelined). Both ztunnels together used "
                     + String.format("%.2f", cores) + " cores; access logs off (logLevel warn). The load generator, "
                     + "proxies and echo server share this machine's CPUs.");
+            t.note("Machine load average at the end (2 CPUs shared with other builds): "
+                    + ZtunnelThroughputScenario.loadAverage() + ".");
             return t;
         }
     }

@@ -62,6 +62,8 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + "intended send time (coordinated-omission safe), " + d.toSeconds() + " s per path, idle CPUs "
                     + "(this VM's wake-up latency is part of every figure).");
             resources = new double[] {idleA, loadA, coresA, idleB, loadB, coresB};
+            t.note("Machine load average at the end (2 CPUs shared with other builds): "
+                    + ZtunnelThroughputScenario.loadAverage() + ".");
             return t;
         }
     }

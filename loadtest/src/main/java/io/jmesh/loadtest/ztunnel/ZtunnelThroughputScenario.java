@@ -56,15 +56,34 @@ public final class ZtunnelThroughputScenario implements Scenario {
             double cpuA = Topology.cpuSeconds(topo.ztunnelA) - cpuA0;
             double cpuB = Topology.cpuSeconds(topo.ztunnelB) - cpuB0;
             double gb = ztunnel * secs / 8e9;
+            // the same pair with pool.perEventLoop: a tunnel's socket and its HBONE connection share a thread
+            topo.startZtunnels(ctx.serviceJar("ztunnel"), true);
+            iperf(ctx, viaZtunnel, Topology.SERVER_IP, port, (int) Topology.warmup(ctx).toSeconds(), "warmup-pel");
+            double pelA0 = Topology.cpuSeconds(topo.ztunnelA);
+            double pelB0 = Topology.cpuSeconds(topo.ztunnelB);
+            double perLoop = iperf(ctx, viaZtunnel, Topology.SERVER_IP, port, secs, "ztunnel-per-loop");
+            double pelCpu = Topology.cpuSeconds(topo.ztunnelA) - pelA0 + Topology.cpuSeconds(topo.ztunnelB) - pelB0;
             ResultTable t = new ResultTable("path", "Gbit/s", "vs direct", "vs HAProxy pair",
                     "CPU s per GB per hop");
             t.row("direct TCP", direct / 1e9, 1.0, direct / haproxy, null);
             t.row("HAProxy pair (TLS 1.3 mTLS)", haproxy / 1e9, haproxy / direct, 1.0, null);
             t.row("two ztunnels (HBONE)", ztunnel / 1e9, ztunnel / direct, ztunnel / haproxy,
                     (cpuA + cpuB) / 2 / gb);
+            t.row("two ztunnels (HBONE), pool.perEventLoop", perLoop / 1e9, perLoop / direct, perLoop / haproxy,
+                    pelCpu / 2 / (perLoop * secs / 8e9));
+            t.note("Default pool (one per key, Istio's semantics) vs pool.perEventLoop=true (no buffer crosses "
+                    + "threads). Machine load average at the end: " + loadAverage() + ".");
             t.note("One iperf3 stream for " + secs + " s per path, warmed-up JVMs; client, proxies and server share "
                     + "this machine's CPUs. ztunnel JVM flags: " + String.join(" ", Topology.JVM_FLAGS) + ".");
             return t;
+        }
+    }
+
+    static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).trim();
+        } catch (IOException e) {
+            return "unknown";
         }
     }
 

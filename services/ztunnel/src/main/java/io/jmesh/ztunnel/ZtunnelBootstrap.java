@@ -128,13 +128,14 @@ public final class ZtunnelBootstrap implements MeshService {
                 config.identity().maxBackoff(), config.node().trustDomain()), clock, context.metrics());
         identities.start();
         events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
-        telemetry = new ConnectionTelemetry(context.metrics(), events, config.node().name());
+        telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name());
         pool = new HbonePool(vertx, net, config, context.metrics());
         Authorizer authorizer = collaborators != null && collaborators.authorizer() != null
                 ? collaborators.authorizer() : Authorizer.allowAll();
         AuthorizationStore policies = collaborators != null && collaborators.policies() != null
                 ? collaborators.policies() : retained;
-        inbound = Inbound.listeners(config, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress);
+        inbound = Inbound.listeners(config, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress,
+                policies);
         OutboundProxy proxy = new OutboundProxy(config, store, identities, pool, telemetry, net);
         outbound = new OutboundListeners(config, proxy, telemetry, net, nodeAddress);
 
@@ -146,6 +147,7 @@ public final class ZtunnelBootstrap implements MeshService {
             identities.setLocalIdentities(local);
             pool.onWorkloadsChanged(next);
             inbound.sync(next);
+            telemetry.expire(next);
         });
 
         if (staticConfig != null) {
@@ -219,6 +221,8 @@ public final class ZtunnelBootstrap implements MeshService {
         pool.drain();
         Promise<Void> done = Promise.promise();
         context.vertx().setPeriodic(1, 100, id -> {
+            log.atDebug().addKeyValue("inbound", inbound.openHboneConnections())
+                    .addKeyValue("outbound", pool.openConnections()).log("draining: open hbone connections");
             if (inbound.openHboneConnections() == 0 && pool.openConnections() == 0) {
                 context.vertx().cancelTimer(id);
                 done.tryComplete();
@@ -328,6 +332,11 @@ public final class ZtunnelBootstrap implements MeshService {
 
     public RetainedPolicies policies() {
         return retained;
+    }
+
+    /** Bound port of the readiness server (15021, or the one picked for 0). */
+    public int readinessPort() {
+        return readinessServer == null ? -1 : readinessServer.actualPort();
     }
 
     public TrustBundle trust() {

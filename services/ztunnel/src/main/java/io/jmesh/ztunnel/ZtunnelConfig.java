@@ -87,8 +87,14 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig
         }
     }
 
-    /** Outbound HBONE connection pool. */
-    public record Pool(int maxStreamsPerConnection, Duration idleTimeout) {
+    /**
+     * Outbound HBONE connection pool.
+     *
+     * @param perEventLoop keep pooled connections per I/O thread as well as per key: a tunnel's socket and its HBONE
+     *     connection then share a thread (no cross-thread hop per buffer), at the cost of up to one connection per
+     *     key and thread
+     */
+    public record Pool(int maxStreamsPerConnection, Duration idleTimeout, boolean perEventLoop) {
         public Pool {
             positive("maxStreamsPerConnection", maxStreamsPerConnection);
             Objects.requireNonNull(idleTimeout, "idleTimeout");

@@ -35,9 +35,9 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class TwoZtunnelsTest {
 
-    static final String CLIENT_IP = "127.0.10.11";
-    static final String ECHO_IP = "127.0.20.11";
-    static final String PLAIN_IP = "127.0.20.12";
+    static final String CLIENT_IP = "127.0.110.11";
+    static final String ECHO_IP = "127.0.120.11";
+    static final String PLAIN_IP = "127.0.120.12";
 
     @TempDir
     static Path dir;
@@ -96,9 +96,9 @@ class TwoZtunnelsTest {
                     ports: [{servicePort: 80, targetPort: %d}]
                 """.formatted(CLIENT_IP, ECHO_IP, echoPort, PLAIN_IP, echoPort));
         nodeA = ZtunnelHarness.start(dir, "node-a",
-                ZtunnelHarness.localNode("node-a", "127.0.10.1", config.toString(), caPort, token, null), null);
+                ZtunnelHarness.localNode("node-a", "127.0.110.1", config.toString(), caPort, token, null), null);
         nodeB = ZtunnelHarness.start(dir, "node-b",
-                ZtunnelHarness.localNode("node-b", "127.0.20.1", config.toString(), caPort, token, null), null);
+                ZtunnelHarness.localNode("node-b", "127.0.120.1", config.toString(), caPort, token, null), null);
         await().atMost(Duration.ofSeconds(20)).until(() -> nodeA.ready() && nodeB.ready());
     }
 
@@ -124,7 +124,7 @@ class TwoZtunnelsTest {
             byte[] back = roundTrip(s, payload);
             assertThat(back).isEqualTo(payload);
         }
-        assertThat(echo.lastRemoteHost).isEqualTo("127.0.20.1"); // connects to the pod from the node address
+        assertThat(echo.lastRemoteHost).isEqualTo("127.0.120.1"); // connects to the pod from the node address
     }
 
     @Test
@@ -172,7 +172,7 @@ class TwoZtunnelsTest {
 
     @Test
     void unknownSourceIsRefusedWithAReason() {
-        assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), "127.0.10.99", "10.96.0.10", 80))
+        assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), "127.0.110.99", "10.96.0.10", 80))
                 .isInstanceOf(Socks5Client.Refused.class);
         assertThat(nodeA.ztunnel.telemetry().rejections(true, "unknown_source")).isGreaterThanOrEqualTo(1);
     }

@@ -87,6 +87,8 @@ public final class StaticConfigFile {
             String where = source + ": workloads[" + i++ + "]";
             ObjectNode copy = n.deepCopy();
             rewriteIpArray(copy, "addresses", where);
+            rewriteGateway(copy, "waypoint", where);
+            rewriteGateway(copy, "networkGateway", where);
             Workload.Builder b = Workload.newBuilder();
             merge(copy, b, where);
             Address a = Address.newBuilder().setWorkload(b).build();
@@ -106,6 +108,7 @@ public final class StaticConfigFile {
                     j++;
                 }
             }
+            rewriteGateway(copy, "waypoint", where);
             Service.Builder b = Service.newBuilder();
             merge(copy, b, where);
             add(addresses, Address.newBuilder().setService(b).build(), where);
@@ -143,6 +146,14 @@ public final class StaticConfigFile {
             throw new IllegalArgumentException(source + ": '" + key + "' must be a list");
         }
         return n;
+    }
+
+    /** {@code GatewayAddress.address.address} written as IP text. */
+    private static void rewriteGateway(ObjectNode node, String field, String where) {
+        if (node.get(field) instanceof ObjectNode gw && gw.get("address") instanceof ObjectNode na
+                && na.get("address") != null) {
+            na.set("address", new TextNode(ipToBase64(na.get("address").asText(), where + "." + field + ".address.address")));
+        }
     }
 
     private static void rewriteIpArray(ObjectNode node, String field, String where) {

@@ -43,6 +43,8 @@ final class HboneInbound extends ChannelInitializer<Channel> {
     @Override
     protected void initChannel(Channel ch) {
         ch.config().setAutoRead(false);
+        // half-close is for relayed application sockets; an HBONE connection whose peer is gone is gone
+        ch.config().setOption(io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE, false);
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
         InetSocketAddress remote = (InetSocketAddress) ch.remoteAddress();
         Workload w = ctx.store().current().workloadByIp(local.getAddress());

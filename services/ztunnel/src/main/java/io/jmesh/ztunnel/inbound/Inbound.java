@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.inbound;
 
 import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.authz.AuthorizationStore;
 import io.jmesh.ztunnel.authz.Authorizer;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.identity.IdentityManager;
@@ -9,15 +10,17 @@ import io.jmesh.ztunnel.tunnel.NetTransport;
 import java.net.InetAddress;
 import java.util.Set;
 
-/** Entry point of the inbound side: builds the {@link InboundListeners}. */
+/** Entry point of the inbound side: builds the {@link InboundListeners}; open tunnels are re-checked on every policy change. */
 public final class Inbound {
 
     private Inbound() {}
 
     public static InboundListeners listeners(ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
             Authorizer authorizer, ConnectionTelemetry telemetry, NetTransport net, Set<Integer> ownPorts,
-            InetAddress nodeAddress) {
+            InetAddress nodeAddress, AuthorizationStore policies) {
+        OpenInbound open = new OpenInbound(authorizer, telemetry);
+        policies.onChange(open::recheck);
         return new InboundListeners(new InboundContext(config, store, identities, authorizer, telemetry, net,
-                Set.copyOf(ownPorts), nodeAddress));
+                Set.copyOf(ownPorts), nodeAddress, open));
     }
 }

@@ -107,8 +107,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return;
         }
         SpiffeId src = parent.attr(HboneInbound.PEER).get();
-        Decision d = ctx.authorizer().check(new ConnectionFacts(src, peer.getAddress(), target.getAddress(),
-                target.getPort(), dst.getNamespace(), dst.getAuthorizationPoliciesList()));
+        ConnectionFacts facts = new ConnectionFacts(src, peer.getAddress(), target.getAddress(),
+                target.getPort(), dst.getNamespace(), dst.getAuthorizationPoliciesList());
+        Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
             refuse(stream, 401, "denied", d.reason() + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")"),
                     peer, authority);
@@ -147,6 +148,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             ConnectionTelemetry.Tracked tracked = ctx.telemetry().opened(new ConnectionInfo(false, srcWorkload, dst,
                     src, dstId, service, peer, local, authority, true));
             stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
+            ctx.openTunnels().track(stream, facts);
             stream.pipeline().remove(this);
             Relay.start(stream, app, (fromSource, toSource, error) -> tracked.close(fromSource, toSource,
                     error == null ? "-" : "CONNECT", error));

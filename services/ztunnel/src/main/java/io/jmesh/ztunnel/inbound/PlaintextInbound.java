@@ -44,8 +44,9 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             ch.close();
             return;
         }
-        Decision d = ctx.authorizer().check(new ConnectionFacts(null, peer.getAddress(), target.getAddress(),
-                target.getPort(), w.getNamespace(), w.getAuthorizationPoliciesList()));
+        ConnectionFacts facts = new ConnectionFacts(null, peer.getAddress(), target.getAddress(),
+                target.getPort(), w.getNamespace(), w.getAuthorizationPoliciesList());
+        Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
             ctx.telemetry().rejected(false, "denied", d.reason(), peer, dst);
             ch.close();
@@ -65,6 +66,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             }
             ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
                     index.workloadByIp(peer.getAddress()), w, null, null, null, peer, target, "", false));
+            ctx.openTunnels().track(ch, facts);
             Relay.start(ch, f.channel(), (in, out, err) -> t.close(in, out, err == null ? "-" : "CONNECT", err));
         });
     }

@@ -46,6 +46,8 @@ public final class HboneConnection {
     private final AtomicInteger streams = new AtomicInteger();
     private volatile boolean closing;
     private volatile long idleSinceNanos = System.nanoTime();
+    /** Where the pool keeps this connection; set once before it is shared. */
+    volatile HbonePool.Slot slot;
 
     HboneConnection(Channel channel, Http2FrameCodec codec, PoolKey key, String destinationUid, SpiffeId peer,
             int maxStreams) {

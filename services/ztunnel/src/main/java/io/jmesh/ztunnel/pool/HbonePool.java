@@ -50,13 +50,20 @@ public final class HbonePool {
 
     private final NetTransport net;
     private final ZtunnelConfig config;
-    private final Map<PoolKey, Queue<HboneConnection>> connections = new ConcurrentHashMap<>();
-    private final Map<PoolKey, Future<HboneConnection>> dialing = new ConcurrentHashMap<>();
+    /**
+     * Where connections are kept: per {@link PoolKey}, or per (key, event loop) with {@code pool.perEventLoop}, so a
+     * tunnel's TCP socket and its HBONE connection share a thread and no buffer crosses threads.
+     */
+    record Slot(PoolKey key, EventLoop loop) {}
+
+    private final Map<Slot, Queue<HboneConnection>> connections = new ConcurrentHashMap<>();
+    private final Map<Slot, Future<HboneConnection>> dialing = new ConcurrentHashMap<>();
     private final java.util.Set<HboneConnection> open = ConcurrentHashMap.newKeySet();
     private final java.util.concurrent.atomic.AtomicLong dialled = new java.util.concurrent.atomic.AtomicLong();
     private final Counter dials;
     private final long timerId;
     private final Vertx vertx;
+    private volatile boolean draining;
 
     public HbonePool(Vertx vertx, NetTransport net, ZtunnelConfig config, PrometheusRegistry metrics) {
         this.vertx = vertx;
@@ -79,7 +86,11 @@ public final class HbonePool {
 
     private Future<HboneConnection> attempt(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop,
             int attempt) {
-        Queue<HboneConnection> q = connections.get(key);
+        if (draining) {
+            return Future.failedFuture("ztunnel is draining: no new tunnels");
+        }
+        Slot slot = new Slot(key, config.pool().perEventLoop() ? loop : null);
+        Queue<HboneConnection> q = connections.get(slot);
         if (q != null) {
             for (HboneConnection c : q) {
                 if (c.tryReserve()) {
@@ -92,15 +103,16 @@ public final class HbonePool {
                     + attempt + " dials");
         }
         Promise<HboneConnection> mine = Promise.promise();
-        Future<HboneConnection> shared = dialing.putIfAbsent(key, mine.future());
+        Future<HboneConnection> shared = dialing.putIfAbsent(slot, mine.future());
         if (shared == null) {
             shared = mine.future();
             dial(key, uid, cert, loop).onComplete(ar -> {
-                dialing.remove(key, mine.future());
+                dialing.remove(slot, mine.future());
                 if (ar.succeeded()) {
                     dialled.incrementAndGet();
                     HboneConnection c = ar.result();
-                    connections.computeIfAbsent(key, k -> new ConcurrentLinkedQueue<>()).add(c);
+                    c.slot = slot;
+                    connections.computeIfAbsent(slot, k -> new ConcurrentLinkedQueue<>()).add(c);
                     open.add(c);
                     c.channel().closeFuture().addListener(f -> {
                         remove(c);
@@ -115,11 +127,11 @@ public final class HbonePool {
     }
 
     private void remove(HboneConnection c) {
-        Queue<HboneConnection> q = connections.get(c.key());
+        Queue<HboneConnection> q = connections.get(c.slot);
         if (q != null) {
             q.remove(c);
             if (q.isEmpty()) {
-                connections.remove(c.key(), q);
+                connections.remove(c.slot, q);
             }
         }
     }
@@ -147,6 +159,7 @@ public final class HbonePool {
             }
         };
         var connect = net.client(loop, h.connectTimeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)
+                .option(io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE, false)
                 .handler(init)
                 .connect(key.destination(), key.sourceIp() == null ? null : new InetSocketAddress(key.sourceIp(), 0));
         connect.addListener(f -> {
@@ -219,14 +232,12 @@ public final class HbonePool {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             if (msg instanceof Http2GoAwayFrame) {
-                for (Queue<HboneConnection> q : connections.values()) {
-                    for (HboneConnection c : q) {
-                        if (c.channel() == ctx.channel()) {
-                            c.retire();
-                            remove(c);
-                            if (c.streams() == 0) {
-                                ctx.close();
-                            }
+                for (HboneConnection c : open) {
+                    if (c.channel() == ctx.channel()) {
+                        c.retire();
+                        remove(c);
+                        if (c.streams() == 0) {
+                            ctx.close();
                         }
                     }
                 }
@@ -288,6 +299,7 @@ public final class HbonePool {
 
     /** Drain: no new streams on any connection; idle ones close now, busy ones when their last stream ends. */
     public void drain() {
+        draining = true;
         for (HboneConnection c : all()) {
             c.retire();
             remove(c);

@@ -51,11 +51,15 @@ public final class ConnectionTelemetry {
     private final Counter rejections;
     private final Gauge open;
     private final EventPublisher events;
+    /** False without Kafka: events are then not even built (the publisher would only count the drop). */
+    private final boolean eventsEnabled;
     private final String node;
     private final AtomicLong ids = new AtomicLong();
 
-    public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, String node) {
+    public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
+            String node) {
         this.events = events;
+        this.eventsEnabled = eventsEnabled;
         this.node = node;
         opened = Counter.builder().name("istio_tcp_connections_opened_total")
                 .help("TCP connections opened").labelNames(LABELS).register(metrics);
@@ -124,6 +128,9 @@ public final class ConnectionTelemetry {
 
         private void publish(ConnectionEvent.Kind kind, long fromSource, long toSource, long ms, String flags,
                 String error) {
+            if (!eventsEnabled) {
+                return;
+            }
             ConnectionEvent.Builder e = ConnectionEvent.newBuilder()
                     .setSchemaVersion(1)
                     .setEventId(UUID.randomUUID().toString())
@@ -166,6 +173,27 @@ public final class ConnectionTelemetry {
         Tracked t = new Tracked(info);
         t.publish(ConnectionEvent.Kind.OPENED, 0, 0, 0, "-", null);
         return t;
+    }
+
+    /**
+     * Drops the series of workloads that no longer exist (Istio issue #1719: stale per-pod series are never
+     * evicted otherwise). A series stays while any workload with its name and namespace remains.
+     */
+    public void expire(io.jmesh.ztunnel.discovery.WorkloadIndex next) {
+        java.util.Set<String> present = new java.util.HashSet<>();
+        for (Workload w : next.workloads()) {
+            present.add(w.getNamespace() + "/" + (w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName()));
+        }
+        java.util.function.Function<java.util.List<String>, Boolean> gone = l ->
+                stale(l.get(4), l.get(1), present) || stale(l.get(15), l.get(12), present);
+        opened.removeIf(gone);
+        closed.removeIf(gone);
+        sent.removeIf(gone);
+        received.removeIf(gone);
+    }
+
+    private static boolean stale(String namespace, String workload, java.util.Set<String> present) {
+        return !"unknown".equals(workload) && !present.contains(namespace + "/" + workload);
     }
 
     /** A connection refused before it was established: one metric, one log line. */

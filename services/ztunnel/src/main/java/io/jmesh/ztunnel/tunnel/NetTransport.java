@@ -77,7 +77,7 @@ public final class NetTransport {
 
     /** An outgoing socket on {@code loop} (the loop of the connection it serves, so relays stay on one thread). */
     public Bootstrap client(EventLoop loop, Duration connectTimeout) {
-        return new Bootstrap()
+        Bootstrap b = new Bootstrap()
                 .group(loop)
                 .channelFactory(socket)
                 .option(ChannelOption.TCP_NODELAY, true)
@@ -87,5 +87,11 @@ public final class NetTransport {
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                 .option(ChannelOption.RCVBUF_ALLOCATOR, RECV)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, connectTimeout.toMillis()));
+        if (epoll) {
+            // sockets bound to a source address take their port at connect time, per destination: without this
+            // every bound connection holds a port of the whole ephemeral range (and TIME_WAIT exhausts it)
+            b.option(io.netty.channel.epoll.EpollChannelOption.IP_BIND_ADDRESS_NO_PORT, true);
+        }
+        return b;
     }
 }

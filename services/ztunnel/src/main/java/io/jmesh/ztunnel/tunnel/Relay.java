@@ -133,6 +133,11 @@ public final class Relay {
             }
             if (!peer.self.isWritable()) {
                 self.config().setAutoRead(false);
+                // the peer may live on another event loop and have become writable (and found autoRead still
+                // on) between the check and the switch: look again, or this side would never read again
+                if (peer.self.isWritable()) {
+                    self.config().setAutoRead(true);
+                }
             }
         }
 

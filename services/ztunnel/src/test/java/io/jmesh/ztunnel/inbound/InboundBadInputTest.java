@@ -50,6 +50,7 @@ class InboundBadInputTest {
     static RawHboneClient trusted;
     static RawHboneClient denied;
     static InetSocketAddress hbone;
+    static final java.util.concurrent.atomic.AtomicBoolean lateDeny = new java.util.concurrent.atomic.AtomicBoolean();
 
     @BeforeAll
     static void start() throws Exception {
@@ -69,7 +70,8 @@ class InboundBadInputTest {
                   - {uid: remote, name: remote, namespace: default, serviceAccount: remote, addresses: [%s],
                      node: node-d, tunnelProtocol: HBONE}
                 """.formatted(ECHO_IP, CLIENT_IP, REMOTE_IP));
-        Authorizer denyDenied = facts -> facts.hasIdentity() && facts.sourceIdentity().serviceAccount().equals("denied")
+        Authorizer denyDenied = facts -> facts.hasIdentity() && (facts.sourceIdentity().serviceAccount().equals("denied")
+                || lateDeny.get() && facts.sourceIdentity().serviceAccount().equals("client"))
                 ? Decision.deny("default/deny-denied", "denied by deny policy") : Decision.ALLOW_ALL;
         node = ZtunnelHarness.start(dir, "node-c", ZtunnelHarness.localNode("node-c", "127.0.30.1", mesh.toString(),
                 caPort, token, null), new ZtunnelBootstrap.Collaborators(null, denyDenied, null, null, null));
@@ -172,6 +174,21 @@ class InboundBadInputTest {
             assertThat(c.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), null).status()).isZero();
         }
         await().until(() -> rejections("tls_handshake") >= before + 3);
+    }
+
+    @Test
+    void aPolicyChangeClosesOpenTunnelsThatAreNoLongerAllowed() throws Exception {
+        try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
+            s.getOutputStream().write(5);
+            assertThat(s.getInputStream().read()).isEqualTo(5);
+            lateDeny.set(true);
+            node.ztunnel.policies().apply(java.util.List.of(), java.util.List.of()); // a push: re-check
+            s.setSoTimeout(10_000);
+            assertThat(s.getInputStream().read()).isEqualTo(-1);
+        } finally {
+            lateDeny.set(false);
+        }
+        assertThat(rejections("denied_late")).isGreaterThanOrEqualTo(1);
     }
 
     @Test

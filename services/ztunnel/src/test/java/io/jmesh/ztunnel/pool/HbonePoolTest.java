@@ -50,7 +50,8 @@ class HbonePoolTest {
     final ExecutorService threads = Executors.newCachedThreadPool();
 
     @BeforeEach
-    void start() throws Exception {
+    void start(org.junit.jupiter.api.TestInfo test) throws Exception {
+        boolean perLoop = test.getDisplayName().contains("PerEventLoop");
         vertx = Vertx.vertx();
         TestCa ca = new TestCa(vertx, "tok");
         int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
@@ -66,7 +67,7 @@ class HbonePoolTest {
                      node: node-p, tunnelProtocol: HBONE}
                 """.formatted(CLIENT_IP, ECHO_IP));
         node = ZtunnelHarness.start(dir, "node-p", ZtunnelHarness.localNode("node-p", "127.0.80.1", mesh.toString(),
-                caPort, token, "pool: {maxStreamsPerConnection: 2, idleTimeout: 1s}").replace(
+                caPort, token, "pool: {maxStreamsPerConnection: 2, idleTimeout: 1s, perEventLoop: " + perLoop + "}").replace(
                 "pool: {idleTimeout: 5m}\n", ""), null);
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
     }
@@ -76,6 +77,13 @@ class HbonePoolTest {
         threads.shutdownNow();
         node.close();
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    long echoSeries() {
+        return node.running.context().metrics().scrape().stream()
+                .filter(m -> m.getMetadata().getPrometheusName().startsWith("istio_tcp_connections_opened"))
+                .flatMap(m -> m.getDataPoints().stream())
+                .filter(d -> "echo".equals(d.getLabels().get("destination_workload"))).count();
     }
 
     HbonePool pool() {
@@ -130,6 +138,34 @@ class HbonePoolTest {
     }
 
     @Test
+    void withPerEventLoopPoolingEachThreadKeepsItsOwnConnection() throws Exception {
+        for (int i = 0; i < 8; i++) {
+            try (Socket s = open()) {
+                // each tunnel's pooled connection lives on the event loop its SOCKS5 socket was accepted on
+            }
+        }
+        List<HboneConnection> all = pool().all();
+        assertThat(all).isNotEmpty();
+        assertThat(all.stream().map(c -> c.channel().eventLoop()).distinct().count()).isEqualTo(all.size());
+        assertThat(pool().dialled()).isEqualTo(all.size());
+    }
+
+    @Test
+    void drainStopsAcceptingAndWaitsForOpenTunnels() throws Exception {
+        Socket s = open();
+        var drained = node.ztunnel.drain();
+        // new connections are refused at once
+        await().untilAsserted(() -> org.assertj.core.api.Assertions.assertThatThrownBy(this::open)
+                .isInstanceOf(java.io.IOException.class));
+        // the open tunnel still works, and the drain waits for it
+        s.getOutputStream().write(9);
+        assertThat(s.getInputStream().read()).isEqualTo(9);
+        assertThat(drained.isComplete()).isFalse();
+        s.close();
+        await().atMost(Duration.ofSeconds(10)).until(drained::isComplete);
+    }
+
+    @Test
     void aDestinationWhoseUidChangedIsDropped() throws Exception {
         try (Socket s = open()) {
             assertThat(pool().size()).isEqualTo(1);
@@ -144,5 +180,9 @@ class HbonePoolTest {
         try (Socket s = open()) {
             assertThat(pool().dialled()).isEqualTo(2);
         }
+        // and when the workload is gone for good its metric series go too
+        assertThat(echoSeries()).isPositive();
+        node.ztunnel.store().apply(Map.of(), List.of("echo-2"));
+        assertThat(echoSeries()).isZero();
     }
 }

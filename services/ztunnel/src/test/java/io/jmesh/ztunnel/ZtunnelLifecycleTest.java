@@ -1,0 +1,170 @@
+package io.jmesh.ztunnel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.proto.telemetry.v1.ConnectionEvent;
+import io.jmesh.proto.telemetry.v1.Reporter;
+import io.jmesh.proto.telemetry.v1.SecurityPolicy;
+import io.jmesh.testing.KafkaExtension;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The operator's view of one ztunnel: readiness on 15021, Istio metrics on 15020, the local admin (config dump
+ * with certificates, logging, quitquitquit), connection events in Kafka, and a drain that waits for open tunnels.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class ZtunnelLifecycleTest {
+
+    @RegisterExtension
+    static KafkaExtension kafka = new KafkaExtension();
+
+    static final String CLIENT_IP = "127.0.90.11";
+    static final String ECHO_IP = "127.0.90.12";
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static ZtunnelHarness node;
+    static int echoPort;
+    static final CountDownLatch quit = new CountDownLatch(1);
+    static final HttpClient http = HttpClient.newHttpClient();
+
+    @BeforeAll
+    static void start() throws Exception {
+        kafka.createTopic(ConnectionTelemetry.TOPIC, 1, false);
+        vertx = Vertx.vertx();
+        TestCa ca = new TestCa(vertx, "tok");
+        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        Files.writeString(mesh, """
+                workloads:
+                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
+                     node: node-l, tunnelProtocol: HBONE, canonicalName: client, canonicalRevision: v1}
+                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-l,
+                     tunnelProtocol: HBONE, canonicalName: echo, canonicalRevision: v2}
+                authorizations:
+                  - {name: allow-client, namespace: default, action: ALLOW}
+                """.formatted(CLIENT_IP, ECHO_IP));
+        node = ZtunnelHarness.start(dir, "node-l", ZtunnelHarness.localNode("node-l", "127.0.90.1", mesh.toString(),
+                caPort, token, "kafka: {bootstrapServers: \"" + kafka.bootstrapServers() + "\"}"),
+                new ZtunnelBootstrap.Collaborators(null, null, null, null, quit::countDown));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        node.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    static HttpResponse<String> get(String url) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static HttpResponse<String> post(String url) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(url)).POST(HttpRequest.BodyPublishers.noBody()).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    String readinessUrl() {
+        return "http://127.0.90.1:" + node.ztunnel.readinessPort() + "/healthz/ready";
+    }
+
+    @Test
+    void readyOnlyWithCertificatesAndConfigThenMetricsEventsAndDump() throws Exception {
+        await().atMost(Duration.ofSeconds(20)).until(() -> get(readinessUrl()).statusCode() == 200);
+        assertThat(node.running.context().readiness().pending()).isEmpty();
+
+        try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
+            s.getOutputStream().write("12345".getBytes());
+            s.shutdownOutput();
+            assertThat(s.getInputStream().readAllBytes()).hasSize(5);
+        }
+
+        // Istio metric names and labels on 15020
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(
+                get("http://127.0.0.1:" + node.running.admin().port() + "/metrics").body())
+                .contains("istio_tcp_connections_closed_total{")
+                .contains("istio_tcp_sent_bytes_total{")
+                .contains("reporter=\"source\"").contains("reporter=\"destination\"")
+                .contains("source_principal=\"spiffe://cluster.local/ns/default/sa/client\"")
+                .contains("destination_workload=\"echo\"").contains("destination_version=\"v2\"")
+                .contains("connection_security_policy=\"mutual_tls\"")
+                .contains("response_flags=\"-\""));
+
+        // one OPENED and one CLOSED event per side, in Kafka
+        List<ConnectionEvent> events = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(new HashMap<String, Object>(
+                kafka.consumerConfig("it", ByteArrayDeserializer.class, ByteArrayDeserializer.class)))) {
+            c.subscribe(List.of(ConnectionTelemetry.TOPIC));
+            await().atMost(Duration.ofSeconds(30)).until(() -> {
+                for (var r : c.poll(Duration.ofMillis(200))) {
+                    events.add(ConnectionEvent.parseFrom(r.value()));
+                }
+                return events.stream().filter(e -> e.getKind() == ConnectionEvent.Kind.CLOSED).count() >= 2;
+            });
+        }
+        ConnectionEvent closedOutbound = events.stream().filter(e -> e.getKind() == ConnectionEvent.Kind.CLOSED
+                && e.getReporter() == Reporter.SOURCE).findFirst().orElseThrow();
+        assertThat(closedOutbound.getSchemaVersion()).isEqualTo(1);
+        assertThat(closedOutbound.getBytesReceived()).isEqualTo(5);
+        assertThat(closedOutbound.getBytesSent()).isEqualTo(5);
+        assertThat(closedOutbound.getSource().getPrincipal()).isEqualTo("spiffe://cluster.local/ns/default/sa/client");
+        assertThat(closedOutbound.getDestination().getName()).isEqualTo("echo");
+        assertThat(closedOutbound.getSecurityPolicy()).isEqualTo(SecurityPolicy.MUTUAL_TLS);
+
+        // the local admin: config dump with certificates and expiry, policies
+        JsonObject dump = new JsonObject(get("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/config_dump").body());
+        assertThat(dump.getJsonArray("workloads")).hasSize(2);
+        assertThat(dump.getJsonArray("policies")).hasSize(1);
+        JsonObject cert = dump.getJsonArray("certificates").getJsonObject(0);
+        assertThat(cert.getString("expirationTime")).isNotBlank();
+        assertThat(cert.getString("certChain")).contains("BEGIN CERTIFICATE");
+
+        // logging: change a level, bad levels refused precisely
+        assertThat(post("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/logging?access=debug").body())
+                .contains("\"access\" : \"DEBUG\"");
+        HttpResponse<String> bad = post("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/logging?level=loud");
+        assertThat(bad.statusCode()).isEqualTo(400);
+        assertThat(bad.body()).contains("loud");
+    }
+
+    @Test
+    void quitquitquitAsksForAShutdown() throws Exception {
+        assertThat(get("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/quitquitquit").statusCode())
+                .isEqualTo(405);
+        assertThat(post("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/quitquitquit").statusCode())
+                .isEqualTo(200);
+        assertThat(quit.await(5, TimeUnit.SECONDS)).isTrue();
+    }
+}

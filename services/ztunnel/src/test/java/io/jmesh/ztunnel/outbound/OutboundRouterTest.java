@@ -1,0 +1,111 @@
+package io.jmesh.ztunnel.outbound;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.core.config.ConfigLoader;
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.discovery.StaticConfigFile;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Istio's outbound decisions (brief §5) on a fixed index. */
+class OutboundRouterTest {
+
+    @TempDir
+    static Path dir;
+    static WorkloadIndex index;
+    static OutboundRouter router;
+
+    @BeforeAll
+    static void load() throws Exception {
+        Path f = dir.resolve("mesh.yaml");
+        Files.writeString(f, """
+                workloads:
+                  - {uid: src, name: src, namespace: default, addresses: [10.0.0.1], node: a, tunnelProtocol: HBONE}
+                  - {uid: r1, name: r1, namespace: default, serviceAccount: reviews, addresses: [10.0.1.1], node: b,
+                     tunnelProtocol: HBONE, capacity: 3,
+                     services: {"default/reviews.default.svc.cluster.local": {ports: [{servicePort: 9080, targetPort: 8080}]}}}
+                  - {uid: r2, name: r2, namespace: default, serviceAccount: reviews, addresses: [10.0.1.2], node: b,
+                     tunnelProtocol: HBONE, capacity: 1,
+                     services: {"default/reviews.default.svc.cluster.local": {ports: [{servicePort: 9080, targetPort: 8080}]}}}
+                  - {uid: r3, name: r3, namespace: default, addresses: [10.0.1.3], node: b, tunnelProtocol: HBONE,
+                     status: UNHEALTHY,
+                     services: {"default/reviews.default.svc.cluster.local": {ports: [{servicePort: 9080, targetPort: 8080}]}}}
+                  - {uid: plain, name: plain, namespace: default, addresses: [10.0.2.1], node: b}
+                  - {uid: wp, name: waypoint, namespace: default, serviceAccount: waypoint, addresses: [10.0.3.1],
+                     node: c, tunnelProtocol: HBONE}
+                  - {uid: behind, name: behind, namespace: default, addresses: [10.0.4.1], node: b,
+                     tunnelProtocol: HBONE, waypoint: {address: {address: 10.0.3.1}, hboneMtlsPort: 15008}}
+                  - {uid: v6, name: v6, namespace: default, addresses: ["fd00::5"], node: b, tunnelProtocol: HBONE}
+                services:
+                  - {name: reviews, namespace: default, hostname: reviews.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.1}], ports: [{servicePort: 9080, targetPort: 8080}],
+                     subjectAltNames: ["spiffe://cluster.local/ns/default/sa/reviews-svc"]}
+                  - {name: ratings, namespace: default, hostname: ratings.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.2}], ports: [{servicePort: 80}],
+                     waypoint: {address: {address: 10.0.3.1}}}
+                  - {name: empty, namespace: default, hostname: empty.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.3}], ports: [{servicePort: 80}]}
+                """);
+        index = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
+        ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of()).config();
+        router = new OutboundRouter(config);
+    }
+
+    Route route(String host, int port) {
+        return router.route(index, index.workloadByUid("src"), host, port);
+    }
+
+    @Test
+    void serviceVipGoesToAHealthyEndpointWeightedByCapacity() {
+        Map<String, Integer> picks = new HashMap<>();
+        for (int i = 0; i < 4000; i++) {
+            Route.Hbone h = (Route.Hbone) route("10.96.0.1", 9080);
+            assertThat(h.authority()).endsWith(":8080");
+            assertThat(h.l4().getPort()).isEqualTo(15008);
+            assertThat(h.service().getName()).isEqualTo("reviews");
+            assertThat(h.expected()).extracting(Object::toString).contains(
+                    "spiffe://cluster.local/ns/default/sa/reviews", "spiffe://cluster.local/ns/default/sa/reviews-svc");
+            picks.merge(h.destination().getUid(), 1, Integer::sum);
+        }
+        assertThat(picks).doesNotContainKey("r3"); // unhealthy
+        // capacity 3 : 1; bounds far outside any plausible random deviation at n = 4000
+        assertThat(picks.get("r1")).isBetween(2600, 3400);
+    }
+
+    @Test
+    void serviceHostnameResolvesLikeItsVip() {
+        assertThat(route("reviews.default.svc.cluster.local", 9080)).isInstanceOf(Route.Hbone.class);
+        assertThat(route("nope.example.com", 80)).isInstanceOf(Route.Reject.class);
+    }
+
+    @Test
+    void serviceWithAWaypointGoesToTheWaypointWithTheOriginalVipAsAuthority() {
+        Route.Hbone h = (Route.Hbone) route("10.96.0.2", 80);
+        assertThat(h.l4().getAddress().getHostAddress()).isEqualTo("10.0.3.1");
+        assertThat(h.authority()).isEqualTo("10.96.0.2:80");
+        assertThat(h.expected()).extracting(Object::toString).containsExactly("spiffe://cluster.local/ns/default/sa/waypoint");
+    }
+
+    @Test
+    void podWithAWorkloadWaypointGoesToTheWaypoint() {
+        Route.Hbone h = (Route.Hbone) route("10.0.4.1", 7000);
+        assertThat(h.l4().getAddress().getHostAddress()).isEqualTo("10.0.3.1");
+        assertThat(h.authority()).isEqualTo("10.0.4.1:7000");
+    }
+
+    @Test
+    void podIpsNonMeshAndServicesWithoutEndpoints() {
+        assertThat(((Route.Hbone) route("10.0.1.2", 8080)).authority()).isEqualTo("10.0.1.2:8080");
+        assertThat(route("10.0.2.1", 80)).isInstanceOf(Route.Passthrough.class); // workload without HBONE
+        assertThat(route("192.0.2.7", 443)).isInstanceOf(Route.Passthrough.class); // outside the mesh
+        assertThat(((Route.Reject) route("10.96.0.3", 80)).reason()).isEqualTo("no_healthy_upstream");
+        assertThat(((Route.Hbone) route("fd00::5", 80)).authority()).isEqualTo("[fd00:0:0:0:0:0:0:5]:80");
+    }
+}
