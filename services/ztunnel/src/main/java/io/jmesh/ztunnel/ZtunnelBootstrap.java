@@ -10,6 +10,8 @@ import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.admin.LocalAdmin;
 import io.jmesh.ztunnel.authz.AuthorizationStore;
 import io.jmesh.ztunnel.authz.Authorizer;
+import io.jmesh.ztunnel.authz.IndexedAuthorizer;
+import io.jmesh.ztunnel.discovery.TeePolicies;
 import io.jmesh.ztunnel.discovery.DeltaAdsClient;
 import io.jmesh.ztunnel.discovery.RetainedPolicies;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
@@ -66,6 +68,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private final Collaborators collaborators;
     private final WorkloadStore store = new WorkloadStore();
     private final RetainedPolicies retained = new RetainedPolicies();
+    private volatile AuthorizationStore policyStore;
     private final InetAddress nodeAddress;
 
     private TrustBundle trust;
@@ -130,10 +133,16 @@ public final class ZtunnelBootstrap implements MeshService {
         events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
         telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name());
         pool = new HbonePool(vertx, net, config, context.metrics());
+        // Istio's L4 authorization, compiled from what discovery (or the static file) delivers: one index is both
+        // the store discovery writes and the authorizer inbound reads, swapped atomically on each push
+        IndexedAuthorizer index = new IndexedAuthorizer(context.metrics());
         Authorizer authorizer = collaborators != null && collaborators.authorizer() != null
-                ? collaborators.authorizer() : Authorizer.allowAll();
-        AuthorizationStore policies = collaborators != null && collaborators.policies() != null
-                ? collaborators.policies() : retained;
+                ? collaborators.authorizer() : index;
+        AuthorizationStore enforced = collaborators != null && collaborators.policies() != null
+                ? collaborators.policies() : index;
+        // every push goes to the enforcing store and to the copy /config_dump shows
+        AuthorizationStore policies = enforced == retained ? retained : new TeePolicies(enforced, retained);
+        policyStore = policies;
         inbound = Inbound.listeners(config, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress,
                 policies);
         OutboundProxy proxy = new OutboundProxy(config, store, identities, pool, telemetry, net);
@@ -154,9 +163,6 @@ public final class ZtunnelBootstrap implements MeshService {
             StaticConfigFile.Contents c = staticConfig;
             store.replaceAll(c.addresses());
             policies.replaceAll(c.authorizations());
-            if (policies != retained) {
-                retained.replaceAll(c.authorizations());
-            }
             log.atInfo().addKeyValue("file", config.discovery().staticFile())
                     .addKeyValue("resources", c.addresses().size())
                     .addKeyValue("authorizations", c.authorizations().size()).log("static configuration loaded");
@@ -165,7 +171,7 @@ public final class ZtunnelBootstrap implements MeshService {
             GrpcClient adsGrpc = GrpcClient.client(vertx, grpcOptions(config.discovery().rootCertFile()));
             ads = new DeltaAdsClient(vertx, adsGrpc, parse(config.discovery().address()),
                     tokenSupplier(config.discovery().tokenFile()), config, store,
-                    policies == retained ? retained : new io.jmesh.ztunnel.discovery.TeePolicies(policies, retained),
+                    policies,
                     context.metrics());
             ads.firstFullSync().onSuccess(v -> configReady.complete());
             ads.start();
@@ -330,8 +336,9 @@ public final class ZtunnelBootstrap implements MeshService {
         return telemetry;
     }
 
-    public RetainedPolicies policies() {
-        return retained;
+    /** Where discovery pushes authorization policies: the enforcing index and the copy {@code /config_dump} shows. */
+    public AuthorizationStore policies() {
+        return policyStore;
     }
 
     /** Bound port of the readiness server (15021, or the one picked for 0). */

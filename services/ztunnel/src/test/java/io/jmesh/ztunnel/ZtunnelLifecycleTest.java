@@ -74,7 +74,7 @@ class ZtunnelLifecycleTest {
                   - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-l,
                      tunnelProtocol: HBONE, canonicalName: echo, canonicalRevision: v2}
                 authorizations:
-                  - {name: allow-client, namespace: default, action: ALLOW}
+                  - {name: allow-client, namespace: default, action: ALLOW, rules: [{}]}   # an empty rule matches all
                 """.formatted(CLIENT_IP, ECHO_IP));
         node = ZtunnelHarness.start(dir, "node-l", ZtunnelHarness.localNode("node-l", "127.0.90.1", mesh.toString(),
                 caPort, token, "kafka: {bootstrapServers: \"" + kafka.bootstrapServers() + "\"}"),
@@ -146,6 +146,8 @@ class ZtunnelLifecycleTest {
         // the local admin: config dump with certificates and expiry, policies
         JsonObject dump = new JsonObject(get("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/config_dump").body());
         assertThat(dump.getJsonArray("workloads")).hasSize(2);
+        assertThat(dump.getJsonArray("workloads").getJsonObject(0).getJsonArray("addresses").getString(0))
+                .as("addresses as text, as Istio's dump shows them").matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
         assertThat(dump.getJsonArray("policies")).hasSize(1);
         JsonObject cert = dump.getJsonArray("certificates").getJsonObject(0);
         assertThat(cert.getString("expirationTime")).isNotBlank();

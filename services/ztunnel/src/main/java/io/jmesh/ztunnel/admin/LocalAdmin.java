@@ -102,6 +102,14 @@ public final class LocalAdmin {
                 Map.copyOf(JsonLogging.levels())).encodePrettily());
     }
 
+    private static String ipText(com.google.protobuf.ByteString bytes) {
+        try {
+            return java.net.InetAddress.getByAddress(bytes.toByteArray()).getHostAddress();
+        } catch (java.net.UnknownHostException e) {
+            return "invalid:" + bytes.size() + "-bytes";
+        }
+    }
+
     /** The dump: {@code workloads}, {@code services}, {@code policies}, {@code certificates}, {@code config}. */
     public JsonObject configDump() {
         JsonArray workloads = new JsonArray();
@@ -109,10 +117,18 @@ public final class LocalAdmin {
         JsonFormat.Printer printer = JsonFormat.printer().omittingInsignificantWhitespace();
         for (Address a : store.current().resources().values()) {
             try {
+                // addresses as text, as Istio's dump shows them (protobuf's JSON would print base64 bytes)
                 if (a.hasWorkload()) {
-                    workloads.add(new JsonObject(printer.print(a.getWorkload())));
+                    JsonObject w = new JsonObject(printer.print(a.getWorkload()));
+                    JsonArray ips = new JsonArray();
+                    a.getWorkload().getAddressesList().forEach(b -> ips.add(ipText(b)));
+                    workloads.add(w.put("addresses", ips));
                 } else {
-                    services.add(new JsonObject(printer.print(a.getService())));
+                    JsonObject svc = new JsonObject(printer.print(a.getService()));
+                    JsonArray vips = new JsonArray();
+                    a.getService().getAddressesList().forEach(n -> vips.add(n.getNetwork().isEmpty()
+                            ? ipText(n.getAddress()) : n.getNetwork() + "/" + ipText(n.getAddress())));
+                    services.add(svc.put("addresses", vips));
                 }
             } catch (InvalidProtocolBufferException e) {
                 throw new IllegalStateException(e);

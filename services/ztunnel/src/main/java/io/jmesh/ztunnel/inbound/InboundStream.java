@@ -111,8 +111,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 target.getPort(), dst.getNamespace(), dst.getAuthorizationPoliciesList());
         Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
-            refuse(stream, 401, "denied", d.reason() + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")"),
-                    peer, authority);
+            // the peer's identity is what policy judged: the access log names it
+            refuse(stream, 401, "denied", (src == null ? "no peer identity" : src.uri()) + ": " + d.reason()
+                    + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")"), peer, authority);
             return;
         }
         Bootstrap b = ctx.net().client(stream.eventLoop(), ctx.config().hbone().connectTimeout())
