@@ -15,6 +15,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import sun.misc.Signal;
 
 /**
  * {@code make run}: a real Kafka broker, ca, policy, telemetry, waypoint-mgr, two ztunnels (node-a, node-b)
@@ -63,46 +65,56 @@ public final class LocalMesh {
             return 1;
         }
         Files.createDirectories(state);
-        CountDownLatch stopped = new CountDownLatch(1);
+        // Ctrl-C / SIGTERM: stop everything, then exit 0. During start-up the signal interrupts the start.
+        CountDownLatch stopRequested = new CountDownLatch(1);
+        Thread main = Thread.currentThread();
+        AtomicBoolean starting = new AtomicBoolean(true);
+        for (String name : List.of("TERM", "INT")) {
+            Signal.handle(new Signal(name), sig -> {
+                stopRequested.countDown();
+                if (starting.get()) {
+                    main.interrupt();
+                }
+            });
+        }
         try (Supervisor sup = new Supervisor(state.resolve("logs"), out);
                 LocalKafka kafka = LocalKafka.builder().dataDir(state.resolve("kafka")).host(Layout.KAFKA)
                         .port(Layout.KAFKA_PORT).controllerPort(Layout.KAFKA_CONTROLLER_PORT).build()) {
-            Thread hook = new Thread(() -> {
+            try {
+                sup.progress("state in %s (a second run reuses it)", state);
+                sup.progress("starting Kafka (KRaft, single node) on %s:%d", Layout.KAFKA, Layout.KAFKA_PORT);
+                CompletableFuture<Void> kafkaUp = CompletableFuture.runAsync(() -> {
+                    kafka.start();
+                    sup.progress("ready   kafka");
+                });
+                plan.prepareCredentials(sup);          // meanwhile: tokens and certificates need no broker
+                kafkaUp.join();
+                // Everything at once: ztunnels retry until ca and policy answer, and are ready only once they
+                // have their certificates and the first full configuration.
+                List<Component> started = new ArrayList<>(plan.controlPlane());
+                started.addAll(plan.dataPlane());
+                sup.startAll(started, READY_DEADLINE);
+                starting.set(false);
+
+                out.println();
+                out.print(Table.render(started, state));
+                out.println();
+                sup.progress("mesh ready");
+                out.flush();
+                if (!exitWhenReady) {
+                    stopRequested.await();
+                }
+                return 0;
+            } catch (InterruptedException e) {
+                return 130;       // stopped during start-up
+            } finally {
+                Thread.interrupted();   // a late interrupt must not cut the stop short
                 out.println();
                 sup.progress("stopping the local mesh");
                 sup.close();
                 kafka.close();
                 sup.progress("stopped");
-                stopped.countDown();
-            }, "local-mesh-stop");
-            Runtime.getRuntime().addShutdownHook(hook);
-
-            sup.progress("state in %s (a second run reuses it)", state);
-            sup.progress("starting Kafka (KRaft, single node) on %s:%d", Layout.KAFKA, Layout.KAFKA_PORT);
-            CompletableFuture<Void> kafkaUp = CompletableFuture.runAsync(() -> {
-                kafka.start();
-                sup.progress("ready   kafka");
-            });
-            plan.prepareCredentials(sup);          // meanwhile: tokens and certificates need no broker
-            kafkaUp.join();
-            // Everything at once: ztunnels retry until ca and policy answer, and are ready only once they have
-            // their certificates and the first full configuration.
-            List<Component> started = new ArrayList<>(plan.controlPlane());
-            started.addAll(plan.dataPlane());
-            sup.startAll(started, READY_DEADLINE);
-
-            out.println();
-            out.print(Table.render(started, state));
-            out.println();
-            sup.progress("mesh ready");
-            out.flush();
-            if (exitWhenReady) {
-                Runtime.getRuntime().removeShutdownHook(hook);
-                hook.run();
-                return 0;
             }
-            stopped.await();          // until Ctrl-C / SIGTERM runs the hook
-            return 0;
         } catch (IllegalStateException | LocalKafka.StartException e) {
             out.println("local-mesh: " + e.getMessage());
             return 1;
