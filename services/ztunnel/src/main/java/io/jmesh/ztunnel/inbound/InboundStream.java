@@ -111,6 +111,10 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 target.getPort(), dst.getNamespace(), dst.getAuthorizationPoliciesList());
         Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
+            // Istio reports a policy denial as a connection with response_flags DENY, beside the 401
+            ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, peer, src), dst, src,
+                    Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, h, target.getPort()), peer,
+                    local, authority, true)).close(0, 0, "DENY", d.reason());
             // the peer's identity is what policy judged: the access log names it
             refuse(stream, 401, "denied", (src == null ? "no peer identity" : src.uri()) + ": " + d.reason()
                     + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")"), peer, authority);
@@ -142,10 +146,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 return;
             }
             SpiffeId dstId = Workloads.identity(dst, ctx.trustDomain());
-            // the source workload by TCP peer address, believed only when its identity is the verified one
-            Workload byIp = index.workloadByIp(peer.getAddress());
-            Workload srcWorkload = byIp != null && src != null
-                    && src.equals(Workloads.identity(byIp, ctx.trustDomain())) ? byIp : null;
+            Workload srcWorkload = sourceWorkload(index, peer, src);
             ConnectionTelemetry.Tracked tracked = ctx.telemetry().opened(new ConnectionInfo(false, srcWorkload, dst,
                     src, dstId, service, peer, local, authority, true));
             stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
@@ -161,6 +162,12 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 stream.pipeline().fireChannelReadComplete();
             }
         });
+    }
+
+    /** The source workload by TCP peer address, believed only when its identity is the verified one. */
+    private Workload sourceWorkload(WorkloadIndex index, InetSocketAddress peer, SpiffeId src) {
+        Workload byIp = index.workloadByIp(peer.getAddress());
+        return byIp != null && src != null && src.equals(Workloads.identity(byIp, ctx.trustDomain())) ? byIp : null;
     }
 
     /** The destination service: the one named by {@code forwarded host=} if the workload belongs to it. */

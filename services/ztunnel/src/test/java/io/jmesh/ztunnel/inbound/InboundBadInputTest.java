@@ -146,6 +146,13 @@ class InboundBadInputTest {
         assertThat(denied.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), null).status())
                 .isEqualTo(401);
         assertThat(rejections("denied")).isGreaterThanOrEqualTo(1);
+        // and in Istio's metrics, as a connection with response_flags DENY
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        io.prometheus.metrics.expositionformats.ExpositionFormats.init().getPrometheusTextFormatWriter()
+                .write(out, node.running.context().metrics().scrape());
+        assertThat(out.toString(java.nio.charset.StandardCharsets.UTF_8).lines()
+                .filter(l -> l.startsWith("istio_tcp_connections_closed_total{") && l.contains("response_flags=\"DENY\""))
+                .toList()).isNotEmpty();
     }
 
     @Test
