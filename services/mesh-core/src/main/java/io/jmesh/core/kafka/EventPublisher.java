@@ -141,7 +141,11 @@ public final class EventPublisher implements AutoCloseable {
         p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.ACKS_CONFIG, "1");
+        // idempotent: a batch retried after a lost acknowledgement is written once, so telemetry, which counts
+        // each stored event exactly once, never counts a connection twice
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 5);
         p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
         p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
         // blocked sends only stall the sender thread; keep them short so a dead Kafka drains the queue into drops
@@ -150,7 +154,6 @@ public final class EventPublisher implements AutoCloseable {
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
         // Kafka requires delivery.timeout >= linger + request.timeout
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(30_000, delivery - 100));
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false);
         return new KafkaProducer<>(p);
     }
 }
