@@ -32,7 +32,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
@@ -187,7 +186,7 @@ public final class ZtunnelBootstrap implements MeshService {
         Future<Void> admin = config.listeners().localAdmin() >= 0 ? localAdmin.start(config.listeners().localAdmin())
                 : Future.succeededFuture();
         Future<Void> ready = config.listeners().readiness() >= 0
-                ? vertx.createHttpServer(new HttpServerOptions().setHost(nodeHost).setPort(config.listeners().readiness()))
+                ? vertx.createHttpServer(AdminServer.plainHttpOptions(nodeHost, config.listeners().readiness()))
                         .requestHandler(req -> {
                             if ("/healthz/ready".equals(req.path())) {
                                 AdminServer.readinessHandler(context.readiness()).handle(req);

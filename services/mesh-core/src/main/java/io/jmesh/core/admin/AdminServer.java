@@ -43,8 +43,18 @@ public final class AdminServer {
         return new Builder(vertx);
     }
 
+    /**
+     * Options for a plain-HTTP endpoint (admin, metrics, readiness): HTTP/1.1 only. Prometheus and kubelet speak
+     * HTTP/1.1; the h2c upgrade that Vert.x accepts by default, and the JDK's HttpClient attempts, has been seen to
+     * stall a large /metrics response.
+     */
+    public static HttpServerOptions plainHttpOptions(String host, int port) {
+        return new HttpServerOptions().setHost(host).setPort(port).setReuseAddress(true)
+                .setHttp2ClearTextEnabled(false);
+    }
+
     public Future<AdminServer> start() {
-        return vertx.createHttpServer(new HttpServerOptions().setHost(host).setPort(port).setReuseAddress(true))
+        return vertx.createHttpServer(plainHttpOptions(host, port))
                 .requestHandler(this::handle)
                 .listen()
                 .map(s -> {

@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.admin;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
+import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.logging.JsonLogging;
 import io.jmesh.core.tls.Pem;
@@ -13,7 +14,6 @@ import io.jmesh.ztunnel.identity.WorkloadCertificate;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -51,7 +51,7 @@ public final class LocalAdmin {
     }
 
     public Future<Void> start(int port) {
-        return vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(port))
+        return vertx.createHttpServer(AdminServer.plainHttpOptions("127.0.0.1", port))
                 .requestHandler(this::handle).listen().map(s -> {
                     server = s;
                     return null;
