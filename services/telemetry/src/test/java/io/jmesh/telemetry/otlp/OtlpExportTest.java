@@ -116,9 +116,12 @@ class OtlpExportTest {
             p.send(cfg.connectionTopic(), "pp", Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS,
                     "reviews", 1000, 10));
             await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 3);
+            // the three events may be committed by different checkpoints: wait for an export holding all of them
             await().atMost(Duration.ofSeconds(30)).until(() -> metric("istio_requests") != null
                     && metric("istio_requests").getSum().getDataPointsCount() == 1
-                    && metric("istio_requests").getSum().getDataPoints(0).getAsInt() == 2);
+                    && metric("istio_requests").getSum().getDataPoints(0).getAsInt() == 2
+                    && metric("istio_tcp_sent_bytes") != null
+                    && metric("istio_tcp_sent_bytes").getSum().getDataPointsCount() == 1);
 
             Metric requests = metric("istio_requests");
             assertThat(requests.getSum().getIsMonotonic()).isTrue();
