@@ -15,6 +15,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -81,16 +82,20 @@ public final class ServiceLauncher {
                     .log("environment variables with the MESH_ prefix match no configuration key; ignored");
         }
         try {
-            Running<C> running = start(loaded.config(), newVertx(), factory)
-                    .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
             Duration deadline = loaded.config().drainDeadline();
-            // SIGTERM/SIGINT drain and then exit 0; a second signal exits at once. Any other exit path
-            // (System.exit from /quitquitquit, an uncaught fatal error) still drains through the hook.
+            Vertx vertx = newVertx();
+            // SIGTERM/SIGINT drain and then exit 0; a second signal exits at once. Installed before the start so
+            // that a signal while the service is still starting (waiting for a dependency) also ends cleanly.
+            AtomicReference<Running<C>> started = new AtomicReference<>();
+            handleSignals(service, started, vertx, deadline);
+            Running<C> running = start(loaded.config(), vertx, factory)
+                    .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+            started.set(running);
+            // Any other exit path (System.exit from /quitquitquit, an uncaught fatal error) still drains.
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 running.shutdown(deadline);
                 JsonLogging.flush();
             }, service + "-shutdown"));
-            handleSignals(service, running, deadline);
             log.atInfo().addKeyValue("service", service).addKeyValue("admin",
                     running.admin().host() + ":" + running.admin().port()).log("started");
             return running;
@@ -131,7 +136,8 @@ public final class ServiceLauncher {
                 .map(v -> new Running<>(config, ctx, service, adminServer));
     }
 
-    private static void handleSignals(String service, Running<?> running, Duration deadline) {
+    private static void handleSignals(String service, AtomicReference<? extends Running<?>> started, Vertx vertx,
+            Duration deadline) {
         AtomicBoolean signalled = new AtomicBoolean();
         sun.misc.SignalHandler handler = sig -> {
             if (!signalled.compareAndSet(false, true)) {
@@ -141,7 +147,14 @@ public final class ServiceLauncher {
             }
             log.atInfo().addKeyValue("signal", sig.getName()).log("shutdown requested");
             Thread t = new Thread(() -> {
-                running.shutdown(deadline);
+                Running<?> running = started.get();
+                if (running != null) {
+                    running.shutdown(deadline);
+                } else {
+                    log.info("stopped during start-up");
+                    await(vertx.close(), Duration.ofSeconds(5), "vert.x close");
+                }
+                JsonLogging.flush();
                 System.exit(0);
             }, service + "-signal");
             t.start();
