@@ -33,7 +33,7 @@ run:
 	$(JAVA) -cp $(LOCAL_MESH_CP) io.jmesh.localmesh.LocalMesh
 
 bench: build
-	$(MVN) -pl loadtest -Pbench exec:java $(if $(ONLY),-Dbench.only=$(ONLY))
+	$(MVN) -Pbench -DskipTests -pl loadtest -am verify $(if $(ONLY),-Dbench.only=$(ONLY))
 
 images:
 	./tools/images/build.sh
