@@ -31,7 +31,8 @@ while IFS= read -r f; do
   while read -r lib; do libs+=("$lib"); done < <(ldd "$f" 2>/dev/null | grep -o '/[^ ]*' || true)
 done < <(find "$out/opt/java" -type f \( -name '*.so' -o -perm -u+x \))
 for name in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libgcc_s.so.1 libz.so.1; do
-  p="$(ldconfig -p | awk -v n="$name" '$1 == n && /x86-64/ { print $NF; exit }')"
+  # awk reads to the end (no early exit): under pipefail a SIGPIPE'd ldconfig would fail the build
+  p="$(ldconfig -p | awk -v n="$name" '$1 == n && /x86-64/ && !found { print $NF; found = 1 }')"
   [ -n "$p" ] && libs+=("$p")
 done
 # Each library goes to /lib/x86_64-linux-gnu under the name the loader asks for (the loader itself to
