@@ -76,6 +76,32 @@ public abstract class ServiceJarContract {
         }
     }
 
+    /**
+     * A signal while the service is still starting (a first start generating its state, waiting for a peer) ends
+     * it with exit 0, not as a failed start, and leaves state that the next start can use.
+     */
+    @Test
+    void sigtermDuringStartUpExitsCleanlyAndLeavesUsableState() throws Exception {
+        Path config = dir.resolve("config.yaml");
+        Files.writeString(config, minimalConfig(dir));
+        try (ServiceProcess p = ServiceProcess.builder(jar()).args("--config", config.toString())
+                .logFile(dir.resolve("interrupted.log")).workDir(dir).start()) {
+            p.awaitMessage("effective configuration", Duration.ofSeconds(60));
+            p.terminate();
+            assertEquals(0, p.awaitExit(Duration.ofSeconds(60)),
+                    () -> "exit 0 on SIGTERM during start-up; output:\n" + String.join("\n", p.lines()));
+            assertFalse(p.jsonLines().stream().anyMatch(o -> String.valueOf(o.getString("msg")).startsWith("failed to start")),
+                    () -> "not reported as a failed start; output:\n" + String.join("\n", p.lines()));
+        }
+        try (ServiceProcess p = ServiceProcess.builder(jar()).args("--config", config.toString())
+                .logFile(dir.resolve("restarted.log")).workDir(dir).start()) {
+            p.awaitMessage("started", Duration.ofSeconds(60));
+            p.terminate();
+            assertEquals(0, p.awaitExit(Duration.ofSeconds(60)),
+                    () -> "the next start uses what the interrupted one left; output:\n" + String.join("\n", p.lines()));
+        }
+    }
+
     @Test
     void unknownKeysAreRejectedByName() throws Exception {
         Path config = dir.resolve("bad.yaml");

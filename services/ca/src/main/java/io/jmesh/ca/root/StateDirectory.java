@@ -1,5 +1,6 @@
 package io.jmesh.ca.root;
 
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
@@ -140,10 +141,12 @@ public final class StateDirectory {
                 + Thread.currentThread().getId());
         try {
             Files.deleteIfExists(tmp);
-            try (FileChannel ch = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-                    PosixFilePermissions.asFileAttribute(FILE_MODE))) {
-                ch.write(java.nio.ByteBuffer.wrap(content));
-                ch.force(true);
+            Files.createFile(tmp, PosixFilePermissions.asFileAttribute(FILE_MODE));
+            // a stream, not a FileChannel: an interrupt (Vert.x closing its workers on a signal during start-up)
+            // must not abort a key write half-way; a channel would close itself with ClosedByInterruptException
+            try (FileOutputStream out = new FileOutputStream(tmp.toFile())) {
+                out.write(content);
+                out.getFD().sync();
             }
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

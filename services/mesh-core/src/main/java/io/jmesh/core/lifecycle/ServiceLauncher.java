@@ -75,19 +75,20 @@ public final class ServiceLauncher {
             System.exit(2);
             throw new AssertionError("unreachable");
         }
-        log.atInfo().addKeyValue("service", service).addKeyValue("sources", String.join(" < ", loaded.sources()))
-                .addKeyValue("config", loaded.redactedJson()).log("effective configuration");
-        if (!loaded.ignoredEnv().isEmpty()) {
-            log.atWarn().addKeyValue("variables", String.join(",", loaded.ignoredEnv()))
-                    .log("environment variables with the MESH_ prefix match no configuration key; ignored");
-        }
+        AtomicBoolean signalled = new AtomicBoolean();
         try {
             Duration deadline = loaded.config().drainDeadline();
             Vertx vertx = newVertx();
-            // SIGTERM/SIGINT drain and then exit 0; a second signal exits at once. Installed before the start so
-            // that a signal while the service is still starting (waiting for a dependency) also ends cleanly.
+            // SIGTERM/SIGINT drain and then exit 0; a second signal exits at once. Installed before anything is
+            // logged or started, so that a signal at any point of the start-up also ends cleanly.
             AtomicReference<Running<C>> started = new AtomicReference<>();
-            handleSignals(service, started, vertx, deadline);
+            signalled = handleSignals(service, started, vertx, deadline);
+            log.atInfo().addKeyValue("service", service).addKeyValue("sources", String.join(" < ", loaded.sources()))
+                    .addKeyValue("config", loaded.redactedJson()).log("effective configuration");
+            if (!loaded.ignoredEnv().isEmpty()) {
+                log.atWarn().addKeyValue("variables", String.join(",", loaded.ignoredEnv()))
+                        .log("environment variables with the MESH_ prefix match no configuration key; ignored");
+            }
             Running<C> running = start(loaded.config(), vertx, factory)
                     .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
             started.set(running);
@@ -101,6 +102,13 @@ public final class ServiceLauncher {
             return running;
         } catch (Exception e) {
             Throwable cause = e.getCause() != null ? e.getCause() : e;
+            if (signalled.get()) {
+                // closing Vert.x for the signal is what failed the start (interrupted workers, closed clients)
+                log.atInfo().addKeyValue("service", service).log("start-up abandoned: shutdown requested ({})",
+                        cause.getMessage());
+                JsonLogging.flush();
+                System.exit(0);
+            }
             log.atError().setCause(cause).addKeyValue("service", service).log("failed to start: {}",
                     cause.getMessage());
             System.err.println(service + ": failed to start: " + cause.getMessage());
@@ -136,7 +144,8 @@ public final class ServiceLauncher {
                 .map(v -> new Running<>(config, ctx, service, adminServer));
     }
 
-    private static void handleSignals(String service, AtomicReference<? extends Running<?>> started, Vertx vertx,
+    /** Installs the SIGTERM/SIGINT handlers; the returned flag turns true at the first signal. */
+    private static AtomicBoolean handleSignals(String service, AtomicReference<? extends Running<?>> started, Vertx vertx,
             Duration deadline) {
         AtomicBoolean signalled = new AtomicBoolean();
         sun.misc.SignalHandler handler = sig -> {
@@ -166,6 +175,7 @@ public final class ServiceLauncher {
                 log.atDebug().addKeyValue("signal", name).log("cannot handle signal: {}", e.getMessage());
             }
         }
+        return signalled;
     }
 
     /** A Vert.x instance on the native transport when it loads (epoll on Linux). */
