@@ -8,9 +8,10 @@ import java.util.Set;
 
 /**
  * Policies of one action in one scope, indexed so that a check only evaluates those that could match: a policy
- * whose every rule requires one of a set of exact principals is filed under each of them; failing that, one of a
- * set of exact peer namespaces; failing that, one of a set of destination ports; the rest are always evaluated.
- * Immutable.
+ * whose every rule requires one of a set of principal matchers (exact, prefix or suffix) is filed under each of
+ * them; failing that, one of a set of exact peer namespaces; failing that, one of a set of destination ports; the
+ * rest are always evaluated. A policy filed under several keys may be evaluated more than once; that changes no
+ * decision. Immutable.
  */
 final class CandidateIndex {
 
@@ -19,12 +20,16 @@ final class CandidateIndex {
     static final CandidateIndex EMPTY = new CandidateIndex(List.of());
 
     private final Map<String, CompiledPolicy[]> byPrincipal;
+    private final AffixIndex byPrincipalPrefix;
+    private final AffixIndex byPrincipalSuffix;
     private final Map<String, CompiledPolicy[]> byNamespace;
     private final Map<Integer, CompiledPolicy[]> byPort;
     private final CompiledPolicy[] others;
 
     CandidateIndex(List<CompiledPolicy> policies) {
         Map<String, List<CompiledPolicy>> principals = new HashMap<>();
+        Map<String, List<CompiledPolicy>> prefixes = new HashMap<>();
+        Map<String, List<CompiledPolicy>> suffixes = new HashMap<>();
         Map<String, List<CompiledPolicy>> namespaces = new HashMap<>();
         Map<Integer, List<CompiledPolicy>> ports = new HashMap<>();
         List<CompiledPolicy> rest = new ArrayList<>();
@@ -32,12 +37,20 @@ final class CandidateIndex {
             if (p.neverMatches()) {
                 continue;
             }
-            Set<String> required = p.requiredPrincipals();
-            if (required != null) {
-                required.forEach(v -> principals.computeIfAbsent(v, k -> new ArrayList<>()).add(p));
+            Set<StringMatcher> principalMatchers = p.requiredPrincipals();
+            if (principalMatchers != null) {
+                for (StringMatcher m : principalMatchers) {
+                    Map<String, List<CompiledPolicy>> into = switch (m.kind()) {
+                        case EXACT -> principals;
+                        case PREFIX -> prefixes;
+                        case SUFFIX -> suffixes;
+                        case PRESENCE -> throw new IllegalStateException("presence is not indexable");
+                    };
+                    into.computeIfAbsent(m.value(), k -> new ArrayList<>()).add(p);
+                }
                 continue;
             }
-            required = p.requiredNamespaces();
+            Set<String> required = p.requiredNamespaces();
             if (required != null) {
                 required.forEach(v -> namespaces.computeIfAbsent(v, k -> new ArrayList<>()).add(p));
                 continue;
@@ -50,6 +63,8 @@ final class CandidateIndex {
             rest.add(p);
         }
         this.byPrincipal = freeze(principals);
+        this.byPrincipalPrefix = prefixes.isEmpty() ? AffixIndex.EMPTY : new AffixIndex(prefixes, false);
+        this.byPrincipalSuffix = suffixes.isEmpty() ? AffixIndex.EMPTY : new AffixIndex(suffixes, true);
         this.byNamespace = freeze(namespaces);
         this.byPort = freeze(ports);
         this.others = rest.toArray(NONE);
@@ -58,9 +73,16 @@ final class CandidateIndex {
     /** The first policy that matches, or null. */
     CompiledPolicy firstMatch(Peer p) {
         CompiledPolicy hit;
-        if (p.principal() != null && !byPrincipal.isEmpty()
-                && (hit = first(byPrincipal.get(p.principal()), p)) != null) {
-            return hit;
+        if (p.principal() != null) {
+            if (!byPrincipal.isEmpty() && (hit = first(byPrincipal.get(p.principal()), p)) != null) {
+                return hit;
+            }
+            if (!byPrincipalPrefix.isEmpty() && (hit = byPrincipalPrefix.firstMatch(p.principal(), p)) != null) {
+                return hit;
+            }
+            if (!byPrincipalSuffix.isEmpty() && (hit = byPrincipalSuffix.firstMatch(p.principal(), p)) != null) {
+                return hit;
+            }
         }
         if (p.namespace() != null && !byNamespace.isEmpty()
                 && (hit = first(byNamespace.get(p.namespace()), p)) != null) {

@@ -88,9 +88,20 @@ final class CompiledMatch {
         return notServiceAccounts.length == 0 || !anyServiceAccount(notServiceAccounts, p);
     }
 
-    /** The exact principals this match requires, or null when it can match other principals too. */
-    String[] requiredPrincipals() {
-        return requiredExact(principals);
+    /**
+     * The principal matchers one of which this match requires (exact, prefix or suffix: each can be indexed), or
+     * null when it can match principals no such matcher names (no principal constraint, or presence).
+     */
+    StringMatcher[] requiredPrincipals() {
+        if (principals.length == 0) {
+            return null;
+        }
+        for (StringMatcher m : principals) {
+            if (m.kind() == StringMatcher.Kind.PRESENCE) {
+                return null;
+            }
+        }
+        return principals;
     }
 
     /** The exact peer namespaces this match requires, or null when it can match other namespaces too. */

@@ -7,6 +7,7 @@ import io.jmesh.proto.istio.security.Rule;
 import io.jmesh.proto.istio.security.Scope;
 import java.util.LinkedHashSet;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * One {@link Authorization} compiled for matching: the policy matches if any rule matches, a rule if all its
@@ -122,44 +123,38 @@ final class CompiledPolicy {
     }
 
     /**
-     * The exact principals one of which any matching connection must carry, or null when the policy can match
-     * without one of a known set (used to index policies by principal).
+     * The principal matchers (exact, prefix or suffix) one of which any matching connection must satisfy, or null
+     * when the policy can match without one of them (used to index policies by principal).
      */
-    Set<String> requiredPrincipals() {
-        return required(Key.PRINCIPAL);
+    Set<StringMatcher> requiredPrincipals() {
+        return required(CompiledMatch::requiredPrincipals);
     }
 
-    /** Like {@link #requiredPrincipals()} for the peer namespace. */
+    /** The exact peer namespaces one of which any matching connection must carry, or null. */
     Set<String> requiredNamespaces() {
-        return required(Key.NAMESPACE);
+        return required(CompiledMatch::requiredNamespaces);
     }
 
-    /** Like {@link #requiredPrincipals()} for the destination port (as strings, for one index shape). */
+    /** Like {@link #requiredNamespaces()} for the destination port (as strings, for one index shape). */
     Set<String> requiredPorts() {
-        return required(Key.PORT);
+        return required(m -> portStrings(m.requiredPorts()));
     }
 
-    private enum Key { PRINCIPAL, NAMESPACE, PORT }
-
-    private Set<String> required(Key key) {
+    private <T> Set<T> required(Function<CompiledMatch, T[]> constraint) {
         if (rules.length == 0) {
             return null;
         }
-        Set<String> all = new LinkedHashSet<>();
+        Set<T> all = new LinkedHashSet<>();
         for (CompiledMatch[][] rule : rules) {
-            Set<String> forRule = null;
+            Set<T> forRule = null;
             // a rule is constrained if one of its (AND-ed) clauses has only constrained matches
             for (CompiledMatch[] clause : rule) {
                 if (clause.length == 0) {
                     continue;
                 }
-                Set<String> forClause = new LinkedHashSet<>();
+                Set<T> forClause = new LinkedHashSet<>();
                 for (CompiledMatch m : clause) {
-                    String[] values = switch (key) {
-                        case PRINCIPAL -> m.requiredPrincipals();
-                        case NAMESPACE -> m.requiredNamespaces();
-                        case PORT -> portStrings(m.requiredPorts());
-                    };
+                    T[] values = constraint.apply(m);
                     if (values == null) {
                         forClause = null;
                         break;
