@@ -137,7 +137,8 @@ public final class CaBootstrap implements MeshService {
             tokens = new BootstrapTokens(state, config.trustDomain(), clock);
             journal = IssuanceJournal.open(state, replica, clock.instant());
             nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
-            publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics());
+            publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics())
+                    .declare(config.audit().topic()).declare(config.revocation().topic());
             revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle, publisher,
                     config.revocation().topic(), config.revocation().crlValidity(), clock);
             serving = newServingCertificate(ca);

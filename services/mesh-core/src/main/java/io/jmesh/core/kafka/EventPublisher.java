@@ -59,6 +59,18 @@ public final class EventPublisher implements AutoCloseable {
         }
     }
 
+    /**
+     * Declares a topic this publisher will write to: its published and dropped counters exist at zero from now
+     * on, so dashboards and alerts on them have a series before the first event (or the first loss).
+     */
+    public EventPublisher declare(String topic) {
+        published.labelValues(topic);
+        for (String reason : new String[] {"queue_full", "send_failed", "disabled"}) {
+            dropped.labelValues(topic, reason);
+        }
+        return this;
+    }
+
     /** A publisher for {@code settings}; when Kafka is disabled every event is dropped as {@code disabled}. */
     public static EventPublisher create(KafkaSettings settings, String clientId, PrometheusRegistry metrics) {
         Producer<byte[], byte[]> producer = settings.enabled() ? newProducer(settings, clientId) : null;

@@ -37,6 +37,16 @@ public final class AdsMetrics {
         refused = Counter.builder().name("policy_xds_streams_refused_total")
                 .help("Discovery streams refused").labelNames("reason").register(registry);
         streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
+        // zero series from the start: rate() and alerts work before the first NACK or refusal
+        for (String type : new String[] {io.jmesh.policy.state.TypeUrls.ADDRESS,
+                io.jmesh.policy.state.TypeUrls.AUTHORIZATION}) {
+            responses.labelValues(type);
+            acks.labelValues(type);
+            nacks.labelValues(type);
+        }
+        for (String reason : new String[] {"not_a_node", "node_mismatch"}) {
+            refused.labelValues(reason);
+        }
     }
 
     public void onAck(AckListener listener) {

@@ -13,6 +13,10 @@ public final class EventDecoder {
     /** The only payload schema version this reader knows. */
     public static final int SCHEMA_VERSION = 1;
 
+    /** Every reason a record of a known topic can be rejected for (the {@code reason} label of dead letters). */
+    static final java.util.List<String> REJECTION_REASONS =
+            java.util.List.of("empty_record", "invalid_field", "undecodable", "unknown_schema_version");
+
     private final String connectionTopic;
     private final String requestTopic;
 

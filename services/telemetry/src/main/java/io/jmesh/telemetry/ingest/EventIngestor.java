@@ -108,6 +108,10 @@ public final class EventIngestor implements AutoCloseable {
         this.transactionalId = config.groupId() + "-" + instance;
         for (String topic : List.of(config.connectionTopic(), config.requestTopic())) {
             counted.put(topic, metrics.records.labelValues(topic, "counted"));
+            // zero series: the dead-letter panel and alerts have data before the first bad record
+            for (String reason : EventDecoder.REJECTION_REASONS) {
+                metrics.rejected.labelValues(topic, reason);
+            }
         }
         this.thread = new Thread(this::run, "telemetry-ingest");
         this.thread.setDaemon(true);

@@ -50,6 +50,7 @@ public final class IndexedAuthorizer implements Authorizer, AuthorizationStore {
         this.rejected = Counter.builder().name("ztunnel_authorization_rejected_total")
                 .help("Authorization resources from discovery that could not be compiled and were skipped")
                 .labelNames("reason").register(metrics);
+        rejected.labelValues("invalid_policy");
         GaugeWithCallback.builder().name("ztunnel_authorization_policies")
                 .help("Authorization policies currently enforced").callback(cb -> cb.call(index.size()))
                 .register(metrics);

@@ -88,6 +88,9 @@ public final class DeltaAdsClient {
                 .labelNames("url").register(metrics);
         rejected = Counter.builder().name("ztunnel_xds_rejected_resources_total")
                 .help("xDS resources rejected (NACKed), by type").labelNames("url").register(metrics);
+        for (String type : new String[] {ADDRESS_TYPE, AUTHORIZATION_TYPE}) {
+            rejected.labelValues(type);
+        }
         terminations = Counter.builder().name("istio_xds_connection_terminations_total")
                 .help("xDS streams that ended, by reason").labelNames("reason").register(metrics);
     }

@@ -60,6 +60,9 @@ public final class ConnectionTelemetry {
             String node) {
         this.events = events;
         this.eventsEnabled = eventsEnabled;
+        if (events != null) {
+            events.declare(TOPIC);
+        }
         this.node = node;
         opened = Counter.builder().name("istio_tcp_connections_opened_total")
                 .help("TCP connections opened").labelNames(LABELS).register(metrics);
