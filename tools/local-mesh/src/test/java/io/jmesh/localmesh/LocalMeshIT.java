@@ -3,21 +3,14 @@ package io.jmesh.localmesh;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -30,40 +23,31 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class LocalMeshIT {
 
-    private static final Path REPO = Path.of(System.getProperty("jmesh.repo", "../..")).toAbsolutePath().normalize();
-    private static final Duration START = Duration.ofMinutes(4);     // generous: CI machines are slow and shared
-
     @TempDir
     Path state;
 
-    private Process mesh;
-    private final List<String> output = Collections.synchronizedList(new ArrayList<>());
+    private LocalMeshProcess mesh;
 
     @AfterEach
     void stop() throws Exception {
-        if (mesh != null && mesh.isAlive()) {
-            List<ProcessHandle> children = mesh.toHandle().descendants().toList();
-            mesh.toHandle().destroy();
-            if (!mesh.waitFor(60, TimeUnit.SECONDS)) {
-                children.forEach(ProcessHandle::destroyForcibly);
-                mesh.destroyForcibly();
-            }
+        if (mesh != null) {
+            mesh.close();
         }
     }
 
     @Test
     void theLocalMeshKeepsItsPromise() throws Exception {
-        start(false);
+        mesh = LocalMeshProcess.start(state, false);
         HttpClient http = HttpClient.newHttpClient();
 
         // productpage -> reviews by service hostname, through node-a's SOCKS5, to node-b over HBONE
-        Result allowed = curl("--interface", "127.0.10.11", "--socks5-hostname", "127.0.10.1:15080",
+        LocalMeshProcess.Result allowed = LocalMeshProcess.curl("--interface", "127.0.10.11", "--socks5-hostname", "127.0.10.1:15080",
                 "http://reviews.default.svc.cluster.local:9080/reviews");
         assertThat(allowed.exit()).as("curl as productpage: %s", allowed.output()).isZero();
         assertThat(allowed.output()).contains("\"service\":\"reviews\"");
 
         // sleep has no right to reviews: denied at node-b
-        Result denied = curl("--interface", "127.0.10.12", "--socks5-hostname", "127.0.10.1:15080",
+        LocalMeshProcess.Result denied = LocalMeshProcess.curl("--interface", "127.0.10.12", "--socks5-hostname", "127.0.10.1:15080",
                 "http://reviews.default.svc.cluster.local:9080/reviews");
         assertThat(denied.exit()).as("curl as sleep must fail: %s", denied.output()).isNotZero();
 
@@ -91,61 +75,21 @@ class LocalMeshIT {
         });
 
         // SIGTERM: everything stops, nothing is left behind
-        List<ProcessHandle> children = mesh.toHandle().descendants().toList();
+        Process process = mesh.process();
+        List<ProcessHandle> children = process.toHandle().descendants().toList();
         assertThat(children).hasSizeGreaterThanOrEqualTo(7);
-        mesh.toHandle().destroy();
-        assertThat(mesh.waitFor(90, TimeUnit.SECONDS)).as("stops within 90 s").isTrue();
-        assertThat(mesh.exitValue()).isZero();
+        process.toHandle().destroy();
+        assertThat(process.waitFor(90, TimeUnit.SECONDS)).as("stops within 90 s").isTrue();
+        assertThat(process.exitValue()).isZero();
         await().atMost(Duration.ofSeconds(10)).until(() -> children.stream().noneMatch(ProcessHandle::isAlive));
 
         // a second run reuses the state: same root of trust, same node tokens
         byte[] root = Files.readAllBytes(state.resolve("ca/root-cert.pem"));
         byte[] token = Files.readAllBytes(state.resolve("credentials/node-a.token"));
-        start(true);
-        assertThat(mesh.waitFor(90, TimeUnit.SECONDS)).isTrue();
-        assertThat(mesh.exitValue()).as(String.join("\n", output)).isZero();
+        mesh = LocalMeshProcess.start(state, true);
+        assertThat(mesh.process().waitFor(90, TimeUnit.SECONDS)).isTrue();
+        assertThat(mesh.process().exitValue()).as(mesh.output()).isZero();
         assertThat(Files.readAllBytes(state.resolve("ca/root-cert.pem"))).isEqualTo(root);
         assertThat(Files.readAllBytes(state.resolve("credentials/node-a.token"))).isEqualTo(token);
-    }
-
-    private void start(boolean exitWhenReady) throws Exception {
-        output.clear();
-        String cp = REPO.resolve("tools/local-mesh/target/classes") + File.pathSeparator
-                + REPO.resolve("tools/kafka-local/target/classes");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", cp, "io.jmesh.localmesh.LocalMesh", "--repo", REPO.toString(), "--state-dir", state.toString()));
-        if (exitWhenReady) {
-            cmd.add("--exit-when-ready");
-        }
-        mesh = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        CountDownLatch ready = new CountDownLatch(1);
-        Thread reader = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(mesh.getInputStream(),
-                    StandardCharsets.UTF_8))) {
-                for (String line; (line = r.readLine()) != null; ) {
-                    output.add(line);
-                    if (line.endsWith("mesh ready")) {
-                        ready.countDown();
-                    }
-                }
-            } catch (Exception ignored) {
-                // the process ended
-            }
-        }, "local-mesh-output");
-        reader.setDaemon(true);
-        reader.start();
-        boolean up = ready.await(START.toSeconds(), TimeUnit.SECONDS);
-        assertThat(up).as("mesh ready; output:\n%s", String.join("\n", output)).isTrue();
-    }
-
-    private record Result(int exit, String output) {}
-
-    private static Result curl(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("curl", "-sS", "--max-time", "20"));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
-        return new Result(p.exitValue(), out);
     }
 }

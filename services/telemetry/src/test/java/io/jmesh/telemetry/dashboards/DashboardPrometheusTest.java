@@ -14,28 +14,19 @@ import io.jmesh.telemetry.TelemetryConfig;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
 import io.jmesh.telemetry.TelemetryInstance;
 import io.jmesh.testing.KafkaExtension;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
+import io.jmesh.testing.prometheus.Dashboards;
+import io.jmesh.testing.prometheus.Dashboards.PanelQuery;
+import io.jmesh.testing.prometheus.PrometheusServer;
 import java.io.IOException;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -46,8 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
  * service after events flowed through Kafka; every query of every dashboard panel in
  * {@code charts/jmesh/dashboards/} whose metrics that service produces must return data.
  *
- * <p>Panels on metrics of services not running here (ztunnel's {@code mesh_events_*}) are listed on stdout as
- * not evaluated.
+ * <p>Panels on metrics of services not running here (ztunnel's, the control plane's) are listed on stdout as
+ * not evaluated; tools/local-mesh's MeshDashboardsIT evaluates every panel against the whole local mesh.
  */
 @Timeout(value = 240, unit = TimeUnit.SECONDS)
 class DashboardPrometheusTest {
@@ -56,22 +47,15 @@ class DashboardPrometheusTest {
     static final KafkaExtension kafka = new KafkaExtension();
 
     private static final Path DASHBOARDS = Path.of("../../charts/jmesh/dashboards");
-    private static final Pattern METRIC = Pattern.compile("\\b(istio_[a-z_]+|telemetry_[a-z_]+|mesh_[a-z_]+|jvm_[a-z_]+|process_[a-z_]+|up)\\b");
     private static final List<String> OWN_DASHBOARDS = List.of("jmesh-mesh.json", "jmesh-workload.json");
 
     @TempDir
     Path tmp;
 
-    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-
-    record PanelQuery(String dashboard, String panel, String expr) {}
-
     @Test
     void everyPanelOnProducedMetricsReturnsDataFromARealPrometheus() throws Exception {
-        Path prometheus = Path.of("/usr/bin/prometheus");
-        assumeTrue(Files.isExecutable(prometheus),
-                "prometheus is not installed (apt-get install -y prometheus): dashboard queries not evaluated");
-        List<PanelQuery> queries = panelQueries();
+        assumeTrue(PrometheusServer.unavailableReason() == null, PrometheusServer.unavailableReason());
+        List<PanelQuery> queries = Dashboards.panelQueries(DASHBOARDS);
         assertThat(queries).hasSizeGreaterThan(30);
 
         IngestConfig cfg = TelemetryInstance.ingest(kafka.bootstrapServers(), KafkaExtension.uniqueTopic("dash"), "a");
@@ -80,46 +64,44 @@ class DashboardPrometheusTest {
         try (TelemetryInstance t = TelemetryInstance.start(cfg, c -> new TelemetryConfig(c.logLevel(),
                 c.drainDeadline(), c.admin(), c.kafka(), c.seriesTtl(), c.graph(),
                 new TelemetryConfig.OtlpConfig("127.0.0.1:" + closedPort, Duration.ofSeconds(1), Duration.ofSeconds(1), "")),
-                Clock.systemUTC()); EventProducer p = new EventProducer(kafka)) {
-            int port = freePort();
-            Process prom = startPrometheus(prometheus, port, t.adminPort());
-            try {
-                String base = "http://127.0.0.1:" + port;
-                await().atMost(Duration.ofSeconds(60)).ignoreExceptions()
-                        .until(() -> get(base + "/-/ready").statusCode() == 200);
-                // two rounds of traffic a few scrapes apart, so that rate() sees counters move
-                produceTraffic(p, cfg);
-                await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 16);
-                await().atMost(Duration.ofSeconds(60)).until(() -> !query(base, "istio_requests_total").isEmpty());
-                produceTraffic(p, cfg);
-                await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 32);
-                await().atMost(Duration.ofSeconds(60)).until(() ->
-                        query(base, "sum(istio_requests_total)").getJsonObject(0).getJsonArray("value").getString(1).equals("20"));
+                Clock.systemUTC()); EventProducer p = new EventProducer(kafka);
+                PrometheusServer prom = PrometheusServer.start(
+                        Map.of("telemetry", List.of("127.0.0.1:" + t.adminPort())), tmp)) {
+            await().atMost(Duration.ofSeconds(60)).until(prom::ready);
+            // two rounds of traffic a few scrapes apart, so that rate() sees counters move
+            produceTraffic(p, cfg);
+            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 16);
+            await().atMost(Duration.ofSeconds(60)).until(() -> !prom.query("istio_requests_total").isEmpty());
+            produceTraffic(p, cfg);
+            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 32);
+            await().atMost(Duration.ofSeconds(60)).until(() ->
+                    prom.query("sum(istio_requests_total)").getJsonObject(0).getJsonArray("value").getString(1).equals("20"));
 
-                Set<String> known = new LinkedHashSet<>();
-                get(base + "/api/v1/label/__name__/values").body().lines().findFirst().ifPresent(body ->
-                        new JsonObject(body).getJsonArray("data").forEach(n -> known.add((String) n)));
-                List<PanelQuery> evaluated = new ArrayList<>();
-                List<PanelQuery> notEvaluated = new ArrayList<>();
-                for (PanelQuery q : queries) {
-                    (known.containsAll(metrics(q.expr())) ? evaluated : notEvaluated).add(q);
-                }
-                for (PanelQuery q : evaluated) {
-                    String expr = substitute(q.expr());
-                    await().alias(q.dashboard() + " / " + q.panel() + ": " + expr).atMost(Duration.ofSeconds(30))
-                            .until(() -> !query(base, expr).isEmpty());
-                }
-                notEvaluated.forEach(q -> System.out.println("not evaluated (metrics of services not running here): "
-                        + q.dashboard() + " / " + q.panel() + " uses " + metrics(q.expr())));
-                assertThat(notEvaluated).as("the mesh and workload dashboards only use telemetry's metrics")
-                        .noneMatch(q -> OWN_DASHBOARDS.contains(q.dashboard()));
-                assertThat(evaluated).hasSizeGreaterThan(30);
-            } finally {
-                prom.destroy();
-                if (!prom.waitFor(20, TimeUnit.SECONDS)) {
-                    prom.destroyForcibly();
-                }
+            Set<String> known = prom.metricNames();
+            List<PanelQuery> evaluated = new ArrayList<>();
+            List<PanelQuery> notEvaluated = new ArrayList<>();
+            for (PanelQuery q : queries) {
+                (known.containsAll(q.metrics()) && resolvable(q, prom) ? evaluated : notEvaluated).add(q);
             }
+            for (PanelQuery q : evaluated) {
+                await().alias(q.toString()).atMost(Duration.ofSeconds(30))
+                        .until(() -> !prom.query(q.evaluable(prom)).isEmpty());
+            }
+            notEvaluated.forEach(q -> System.out.println("not evaluated here (the whole mesh's MeshDashboardsIT does): "
+                    + q + " uses " + q.metrics()));
+            assertThat(notEvaluated).as("the mesh and workload dashboards only use telemetry's metrics")
+                    .noneMatch(q -> OWN_DASHBOARDS.contains(q.dashboard()));
+            assertThat(evaluated).hasSizeGreaterThan(30);
+        }
+    }
+
+    /** Whether the panel's variables find values here (ztunnel's $node does not without ztunnels). */
+    private static boolean resolvable(PanelQuery q, PrometheusServer prom) throws IOException {
+        try {
+            q.evaluable(prom);
+            return true;
+        } catch (Dashboards.NoValues e) {
+            return false;
         }
     }
 
@@ -147,77 +129,6 @@ class DashboardPrometheusTest {
         p.send(cfg.requestTopic(), key, Events.request(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS,
                 "ratings", 200, 3));
         p.send(cfg.requestTopic(), key, new byte[] {(byte) 0xff, (byte) 0xff}); // dead-lettered
-    }
-
-    private Process startPrometheus(Path binary, int port, int target) throws IOException {
-        Path config = tmp.resolve("prometheus.yml");
-        Files.writeString(config, """
-                global:
-                  scrape_interval: 1s
-                  evaluation_interval: 1s
-                scrape_configs:
-                  - job_name: telemetry
-                    metrics_path: /metrics
-                    static_configs:
-                      - targets: ['127.0.0.1:%d']
-                """.formatted(target));
-        return new ProcessBuilder(binary.toString(), "--config.file=" + config,
-                "--storage.tsdb.path=" + tmp.resolve("data"), "--web.listen-address=127.0.0.1:" + port,
-                "--log.level=warn")
-                .redirectErrorStream(true).redirectOutput(tmp.resolve("prometheus.log").toFile()).start();
-    }
-
-    private JsonArray query(String base, String expr) throws IOException, InterruptedException {
-        HttpResponse<String> r = get(base + "/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8));
-        JsonObject body = new JsonObject(r.body());
-        assertThat(body.getString("status")).as("%s: %s", expr, r.body()).isEqualTo("success");
-        return body.getJsonObject("data").getJsonArray("result");
-    }
-
-    private HttpResponse<String> get(String url) throws IOException, InterruptedException {
-        return http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
-                HttpResponse.BodyHandlers.ofString());
-    }
-
-    /** Every target of every panel of every dashboard (rows included, which hold none). */
-    static List<PanelQuery> panelQueries() throws IOException {
-        List<PanelQuery> out = new ArrayList<>();
-        try (Stream<Path> files = Files.list(DASHBOARDS)) {
-            for (Path f : files.filter(x -> x.toString().endsWith(".json")).sorted().toList()) {
-                JsonObject d = new JsonObject(Files.readString(f));
-                assertThat(d.getString("uid")).as(f + " uid").isNotBlank();
-                assertThat(d.getString("title")).as(f + " title").isNotBlank();
-                Set<Integer> ids = new LinkedHashSet<>();
-                for (Object o : d.getJsonArray("panels")) {
-                    JsonObject panel = (JsonObject) o;
-                    assertThat(ids.add(panel.getInteger("id"))).as(f + " panel ids are unique").isTrue();
-                    assertThat(panel.getJsonObject("gridPos")).as(f + " " + panel.getString("title")).isNotNull();
-                    JsonArray targets = panel.getJsonArray("targets", new JsonArray());
-                    if (!"row".equals(panel.getString("type"))) {
-                        assertThat(targets).as(f + " " + panel.getString("title") + " has queries").isNotEmpty();
-                    }
-                    for (Object t : targets) {
-                        out.add(new PanelQuery(f.getFileName().toString(), panel.getString("title"),
-                                ((JsonObject) t).getString("expr")));
-                    }
-                }
-            }
-        }
-        return out;
-    }
-
-    /** Grafana variables as a dashboard shows them with "All" selected. */
-    static String substitute(String expr) {
-        return expr.replace("$__rate_interval", "1m").replaceAll("\\$[a-z_]+", ".*");
-    }
-
-    static Set<String> metrics(String expr) {
-        Set<String> names = new LinkedHashSet<>();
-        Matcher m = METRIC.matcher(expr);
-        while (m.find()) {
-            names.add(m.group(1));
-        }
-        return names;
     }
 
     private static int freePort() throws IOException {
