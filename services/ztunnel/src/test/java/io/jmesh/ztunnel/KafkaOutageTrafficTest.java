@@ -1,0 +1,123 @@
+package io.jmesh.ztunnel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.testing.KafkaExtension;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.vertx.core.Vertx;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Kafka is on the side of the data path, never in it: with the broker gone, every connection through ztunnel
+ * still works, each of its events is either published or dropped and counted (nothing is held without bound),
+ * and once the broker is back events flow again.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class KafkaOutageTrafficTest {
+
+    @RegisterExtension
+    static KafkaExtension kafka = new KafkaExtension();
+
+    private static final String CLIENT_IP = "127.0.91.11";
+    private static final String ECHO_IP = "127.0.91.12";
+    /** OPENED and CLOSED, from the source side and from the destination side. */
+    private static final int EVENTS_PER_CONNECTION = 4;
+
+    @TempDir
+    Path dir;
+
+    private Vertx vertx;
+    private ZtunnelHarness node;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (node != null) {
+            node.close();
+        }
+        if (vertx != null) {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void trafficIsUnaffectedAndEveryEventIsPublishedOrCountedAsDropped() throws Exception {
+        kafka.createTopic(ConnectionTelemetry.TOPIC, 1, false);
+        vertx = Vertx.vertx();
+        TestCa ca = new TestCa(vertx, "tok");
+        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        int echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        Files.writeString(mesh, """
+                workloads:
+                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
+                     node: node-k, tunnelProtocol: HBONE}
+                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-k,
+                     tunnelProtocol: HBONE}
+                """.formatted(CLIENT_IP, ECHO_IP));
+        node = ZtunnelHarness.start(dir, "node-k", ZtunnelHarness.localNode("node-k", "127.0.91.1", mesh.toString(),
+                caPort, token, "kafka: {bootstrapServers: \"" + kafka.bootstrapServers()
+                        + "\", queueCapacity: 16, deliveryTimeout: 2s}"), null);
+        await().atMost(Duration.ofSeconds(30)).until(node::ready);
+
+        echo(echoPort);
+        await().atMost(Duration.ofSeconds(30)).until(() -> published() == EVENTS_PER_CONNECTION);
+
+        kafka.broker().close();   // the broker is down
+        int during = 40;
+        for (int i = 0; i < during; i++) {
+            echo(echoPort);          // every connection works while the broker is away
+        }
+        double expected = EVENTS_PER_CONNECTION * (1 + during);
+        await().atMost(Duration.ofSeconds(90)).alias("every event published or dropped and counted")
+                .until(() -> published() + dropped() == expected);
+        assertThat(dropped()).as("events lost to the outage are counted").isPositive();
+
+        kafka.broker().start();      // same ports and data: the producer reconnects by itself
+        double before = published();
+        await().atMost(Duration.ofSeconds(60)).alias("events flow again").until(() -> {
+            echo(echoPort);
+            return published() > before;
+        });
+    }
+
+    private void echo(int echoPort) throws Exception {
+        try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
+            s.getOutputStream().write("12345".getBytes());
+            s.shutdownOutput();
+            assertThat(s.getInputStream().readAllBytes()).hasSize(5);
+        }
+    }
+
+    private double published() {
+        return sum("mesh_events_published", null);
+    }
+
+    private double dropped() {
+        return sum("mesh_events_dropped", null);
+    }
+
+    private double sum(String name, String reason) {
+        return node.running.context().metrics().scrape().stream()
+                .filter(s -> s.getMetadata().getName().equals(name))
+                .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
+                .filter(d -> reason == null || reason.equals(d.getLabels().get("reason")))
+                .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+    }
+}
