@@ -173,7 +173,8 @@ public final class CaBootstrap implements MeshService {
                     new CertificateIssuer.Settings(config.trustDomain(), config.certificates().defaultValidity(),
                             config.certificates().maxValidity(), config.certificates().zeroValidityMeansDefault()),
                     tokens, placement, authority::get, new CsrValidator(config.certificates().maxCsrBytes()),
-                    new LeafSigner(config.certificates().backdate()), metrics, audit, journal, clock);
+                    new LeafSigner(config.certificates().backdate()), metrics, audit, journal, revocations,
+                    clock);
             certificates = new IstioCertificateEndpoint(issuer, pool, config.grpc().maxRequestBytes());
             trustEndpoint = new TrustBundleEndpoint(trustBundle);
             TokenReviewEndpoint review = new TokenReviewEndpoint(tokens);

@@ -5,6 +5,7 @@ import io.jmesh.ca.auth.Caller;
 import io.jmesh.ca.auth.TokenReviewer;
 import io.jmesh.ca.placement.PlacementSource;
 import io.jmesh.ca.revocation.IssuanceJournal;
+import io.jmesh.ca.revocation.Revocations;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.signing.CsrException;
 import io.jmesh.ca.signing.CsrValidator;
@@ -48,11 +49,13 @@ public final class CertificateIssuer {
     private final IssuanceAudit audit;
     private final Clock clock;
     private final IssuanceJournal journal;
+    private final Revocations revocations;
 
     public CertificateIssuer(Settings settings, TokenReviewer reviewer, PlacementSource placement,
             Supplier<CaAuthority> authority, CsrValidator validator, LeafSigner signer, CaMetrics metrics,
-            IssuanceAudit audit, IssuanceJournal journal, Clock clock) {
+            IssuanceAudit audit, IssuanceJournal journal, Revocations revocations, Clock clock) {
         this.journal = journal;
+        this.revocations = revocations;
         this.settings = settings;
         this.reviewer = reviewer;
         this.placement = placement;
@@ -101,7 +104,13 @@ public final class CertificateIssuer {
             } catch (RuntimeException e) {
                 throw new Refusal(RefusalReason.INTERNAL, "signing failed: " + e.getMessage());
             }
-            journal.append(new IssuanceJournal.Entry(leaf.serialHex(), leaf.notAfter(), requested));
+            IssuanceJournal.Entry issued = new IssuanceJournal.Entry(leaf.serialHex(), leaf.notAfter(), requested);
+            journal.append(issued);
+            if (revocations.revokeIfIdentityRevokedSince(issued, now)) {
+                throw new Refusal(RefusalReason.REVOKED_DURING_ISSUANCE, requested + " was revoked while certificate "
+                        + leaf.serialHex() + " was being signed; that certificate is revoked too (expected: retry"
+                        + " for a certificate issued after the revocation)");
+            }
             metrics.issued(settings.trustDomain(), System.nanoTime() - arrivalNanos);
             audit.issued(decision(caller, requested, request), leaf.serialHex(), leaf.notAfter(), now);
             return IstioCertificateResponse.newBuilder().addAllCertChain(leaf.chain()).build();

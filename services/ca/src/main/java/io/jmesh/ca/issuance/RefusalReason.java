@@ -34,6 +34,11 @@ public enum RefusalReason {
     REQUEST_TOO_LARGE("request_too_large", GrpcStatus.RESOURCE_EXHAUSTED, ReasonCode.REQUEST_TOO_LARGE),
     /** Every signing thread busy and the wait queue full, or the CA is draining; retryable. */
     OVERLOADED("overloaded", GrpcStatus.UNAVAILABLE, ReasonCode.OVERLOADED),
+    /**
+     * The identity was revoked (by another replica) while this certificate was being signed: it is revoked too,
+     * and the caller should retry; retryable.
+     */
+    REVOKED_DURING_ISSUANCE("revoked_during_issuance", GrpcStatus.UNAVAILABLE, ReasonCode.REVOKED_DURING_ISSUANCE),
     /** The CA failed (a broken key, a bug); the message says what. */
     INTERNAL("internal", GrpcStatus.INTERNAL, ReasonCode.INTERNAL_ERROR);
 

@@ -21,6 +21,12 @@ import java.util.Map;
  * {@code jmesh.ca.v1.Revocation}), shared by every replica and the CLI. Revoking by identity finds the
  * identity's unexpired certificates in the {@link IssuanceJournal}s.
  *
+ * <p>A certificate another replica signed just before an identity revocation may reach its journal just after
+ * the scan. So an identity revocation first records a marker ({@code identity-revocations.pb}: identity and
+ * instant, no serial), then scans; and a replica, after journaling a certificate, checks the markers
+ * ({@link #revokeIfIdentityRevokedSince}). Whichever comes second sees the other's write, so the certificate is
+ * revoked either way.
+ *
  * <p>Thread-safe; blocking (file I/O under the state-directory lock).
  */
 public final class RevocationStore {
@@ -29,6 +35,8 @@ public final class RevocationStore {
     private final Clock clock;
     private volatile Map<String, Revocation> bySerial = Map.of();
     private volatile String stamp = "";
+    private volatile Map<String, Revocation> markers = Map.of();
+    private volatile String markerStamp = "";
 
     public RevocationStore(StateDirectory dir, Clock clock) {
         this.dir = dir;
@@ -70,8 +78,48 @@ public final class RevocationStore {
      * @return the new revocations (already revoked ones are not repeated)
      */
     public List<Revocation> revokeIdentity(String identity, RevocationReason reason, String comment, String by) {
-        return add(IssuanceJournal.findAll(dir.resolve(StateDirectory.ISSUED_DIR), identity, clock.instant()),
+        Instant now = clock.instant();
+        dir.locked(() -> {
+            Map<String, Revocation> markers = readMarkers();
+            markers.put(identity, Revocation.newBuilder().setSchemaVersion(1).setIdentity(identity)
+                    .setRevokedAt(ts(now)).setReason(reason).setRevokedBy(by == null ? "" : by)
+                    .setComment(comment == null ? "" : comment).build());
+            writeAll(StateDirectory.IDENTITY_REVOCATIONS, markers.values());
+            return null;
+        });
+        return add(IssuanceJournal.findAll(dir.resolve(StateDirectory.ISSUED_DIR), identity, now),
                 reason, comment, by);
+    }
+
+    /**
+     * After a certificate was journaled: revokes it when its identity was revoked at or after {@code signedAt}
+     * (the revocation's scan may have missed it).
+     *
+     * @return the revocation, or null when the identity has no revocation that late
+     */
+    public Revocation revokeIfIdentityRevokedSince(IssuanceJournal.Entry issued, Instant signedAt) {
+        if (!dir.stamp(StateDirectory.IDENTITY_REVOCATIONS).equals(markerStamp)) {
+            markers = Map.copyOf(readMarkers());
+            markerStamp = dir.stamp(StateDirectory.IDENTITY_REVOCATIONS);
+        }
+        Revocation marker = markers.get(issued.identity());
+        if (marker == null || instant(marker.getRevokedAt()).isBefore(signedAt)) {
+            return null;
+        }
+        add(List.of(issued), marker.getReason(), marker.getComment(), marker.getRevokedBy());
+        return bySerial.get(issued.serialHex());
+    }
+
+    private Map<String, Revocation> readMarkers() {
+        Map<String, Revocation> out = new LinkedHashMap<>();
+        for (Revocation r : readAll(StateDirectory.IDENTITY_REVOCATIONS)) {
+            out.put(r.getIdentity(), r);
+        }
+        return out;
+    }
+
+    private static Instant instant(Timestamp t) {
+        return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
     }
 
     private List<Revocation> add(List<IssuanceJournal.Entry> entries, RevocationReason reason, String comment,
@@ -102,35 +150,46 @@ public final class RevocationStore {
     }
 
     private Map<String, Revocation> read() {
-        byte[] bytes = dir.readBytes(StateDirectory.REVOCATIONS);
         Map<String, Revocation> out = new LinkedHashMap<>();
+        for (Revocation r : readAll(StateDirectory.REVOCATIONS)) {
+            out.put(r.getSerialHex(), r);
+        }
+        return out;
+    }
+
+    private List<Revocation> readAll(String file) {
+        byte[] bytes = dir.readBytes(file);
+        List<Revocation> out = new ArrayList<>();
         if (bytes == null) {
             return out;
         }
         try (ByteArrayInputStream in = new ByteArrayInputStream(bytes)) {
             Revocation r;
             while ((r = Revocation.parseDelimitedFrom(in)) != null) {
-                out.put(r.getSerialHex(), r);
+                out.add(r);
             }
         } catch (IOException e) {
-            throw new UncheckedIOException(dir.resolve(StateDirectory.REVOCATIONS) + ": unreadable: "
-                    + e.getMessage(), e);
+            throw new UncheckedIOException(dir.resolve(file) + ": unreadable: " + e.getMessage(), e);
         }
         return out;
     }
 
     private void write(Map<String, Revocation> all) {
+        writeAll(StateDirectory.REVOCATIONS, all.values());
+        bySerial = Map.copyOf(all);
+        stamp = dir.stamp(StateDirectory.REVOCATIONS);
+    }
+
+    private void writeAll(String file, java.util.Collection<Revocation> all) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try {
-            for (Revocation r : all.values()) {
+            for (Revocation r : all) {
                 r.writeDelimitedTo(out);
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        dir.write(StateDirectory.REVOCATIONS, out.toByteArray());
-        bySerial = Map.copyOf(all);
-        stamp = dir.stamp(StateDirectory.REVOCATIONS);
+        dir.write(file, out.toByteArray());
     }
 
     static Timestamp ts(Instant i) {

@@ -99,6 +99,23 @@ public final class Revocations {
         return added;
     }
 
+    /**
+     * Called after a certificate was journaled: revokes it when its identity was revoked while it was being
+     * signed (see {@link RevocationStore}), re-signing the CRL.
+     *
+     * @return whether it was revoked
+     */
+    public boolean revokeIfIdentityRevokedSince(IssuanceJournal.Entry issued, Instant signedAt) {
+        Revocation r = store.revokeIfIdentityRevokedSince(issued, signedAt);
+        if (r == null) {
+            return false;
+        }
+        log.atWarn().addKeyValue("serial", issued.serialHex()).addKeyValue("identity", issued.identity())
+                .log("certificate signed while its identity was being revoked: revoked too");
+        refresh();
+        return true;
+    }
+
     /** The current CRL (null before the first {@link #refresh}). */
     public CrlSigner.SignedCrl crl() {
         return crl;

@@ -56,6 +56,7 @@ public final class StateDirectory {
     public static final String PREVIOUS_ROOTS = "previous-roots.pem";
     public static final String TOKENS = "tokens.json";
     public static final String REVOCATIONS = "revocations.pb";
+    public static final String IDENTITY_REVOCATIONS = "identity-revocations.pb";
     public static final String ISSUED_DIR = "issued";
     private static final String LOCK = ".lock";
 
