@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Istio's HBONE keepalive: a PING every interval whatever the traffic, and the connection is dropped when no PING
  * ACK arrived for the timeout (a vanished peer). Sits after the multiplex handler, where connection-level frames
- * arrive. Peer disappearance is logged at debug: it is routine, not an error.
+ * arrive. Peer disappearance is logged at debug: it is routine, not an error. Time is the event loop's ticker,
+ * so tests can move it.
  */
 final class KeepAlive extends ChannelInboundHandlerAdapter {
 
@@ -33,12 +34,12 @@ final class KeepAlive extends ChannelInboundHandlerAdapter {
 
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
-        lastAckNanos = System.nanoTime();
+        lastAckNanos = ctx.executor().ticker().nanoTime();
         task = ctx.executor().scheduleAtFixedRate(() -> tick(ctx), intervalNanos, intervalNanos, TimeUnit.NANOSECONDS);
     }
 
     private void tick(ChannelHandlerContext ctx) {
-        if (System.nanoTime() - lastAckNanos > timeoutNanos) {
+        if (ctx.executor().ticker().nanoTime() - lastAckNanos > timeoutNanos) {
             log.atDebug().addKeyValue("peer", String.valueOf(ctx.channel().remoteAddress()))
                     .log("hbone connection dropped: no PING answer");
             ctx.close();
@@ -51,7 +52,7 @@ final class KeepAlive extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof Http2PingFrame ping) {
             if (ping.ack()) {
-                lastAckNanos = System.nanoTime();
+                lastAckNanos = ctx.executor().ticker().nanoTime();
             }
             ReferenceCountUtil.release(msg);
             return;

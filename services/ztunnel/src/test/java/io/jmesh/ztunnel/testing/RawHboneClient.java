@@ -31,6 +31,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -143,6 +144,40 @@ public final class RawHboneClient implements AutoCloseable {
         } finally {
             ch.close().sync();
         }
+    }
+
+    /**
+     * Connects to {@code server}, completes TLS and the HTTP/2 preface, keeps answering for {@code answerFor},
+     * then stops reading the socket: from then on PINGs go unanswered, as from a peer that froze.
+     */
+    public Channel stall(InetSocketAddress server, Duration answerFor) throws Exception {
+        CompletableFuture<Channel> ready = new CompletableFuture<>();
+        Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel c) {
+                        c.pipeline().addLast(ssl.newHandler(c.alloc()))
+                                .addLast(new ChannelInboundHandlerAdapter() {
+                                    @Override
+                                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                                        if (evt instanceof SslHandshakeCompletionEvent e) {
+                                            if (e.isSuccess()) {
+                                                ready.complete(ctx.channel());
+                                            } else {
+                                                ready.completeExceptionally(e.cause());
+                                            }
+                                        }
+                                        ctx.fireUserEventTriggered(evt);
+                                    }
+                                })
+                                .addLast(Http2FrameCodecBuilder.forClient().build())
+                                .addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+                    }
+                }).connect(server).sync().channel();
+        ready.get(10, TimeUnit.SECONDS);
+        Thread.sleep(answerFor.toMillis());
+        ch.eventLoop().submit(() -> ch.config().setAutoRead(false)).sync();
+        return ch;
     }
 
     public static Http2Headers connect(String authority) {
