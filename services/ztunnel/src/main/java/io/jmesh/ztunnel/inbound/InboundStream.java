@@ -149,7 +149,13 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             Workload srcWorkload = sourceWorkload(index, peer, src);
             ConnectionTelemetry.Tracked tracked = ctx.telemetry().opened(new ConnectionInfo(false, srcWorkload, dst,
                     src, dstId, service, peer, local, authority, true));
-            stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
+            // Istio's response baggage describes the destination (the client labels its metrics with it)
+            Http2Headers ok = new DefaultHttp2Headers().status("200");
+            String baggage = Workloads.baggage(dst);
+            if (!baggage.isEmpty()) {
+                ok.add("baggage", baggage);
+            }
+            stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
             ctx.openTunnels().track(stream, facts);
             stream.pipeline().remove(this);
             Relay.start(stream, app, (fromSource, toSource, error) -> tracked.close(fromSource, toSource,

@@ -159,41 +159,12 @@ public final class OutboundProxy {
             forwarded += ";host=" + h.service().getHostname();
         }
         headers.add("forwarded", forwarded);
-        String baggage = baggage(source);
+        String baggage = Workloads.baggage(source);
         if (!baggage.isEmpty()) {
             headers.add("baggage", baggage);
         }
         headers.add("traceparent", traceparent());
         return headers;
-    }
-
-    static String baggage(Workload w) {
-        StringBuilder b = new StringBuilder();
-        append(b, "k8s.cluster.name", w.getClusterId());
-        append(b, "k8s.namespace.name", w.getNamespace());
-        String type = switch (w.getWorkloadType()) {
-            case CRONJOB -> "cronjob";
-            case POD -> "pod";
-            case JOB -> "job";
-            default -> "deployment";
-        };
-        append(b, "k8s." + type + ".name", w.getWorkloadName());
-        append(b, "service.name", w.getCanonicalName());
-        append(b, "service.version", w.getCanonicalRevision());
-        if (w.hasLocality()) {
-            append(b, "cloud.region", w.getLocality().getRegion());
-            append(b, "cloud.availability_zone", w.getLocality().getZone());
-        }
-        return b.toString();
-    }
-
-    private static void append(StringBuilder b, String k, String v) {
-        if (v != null && !v.isEmpty()) {
-            if (b.length() > 0) {
-                b.append(',');
-            }
-            b.append(k).append('=').append(v);
-        }
     }
 
     static String traceparent() {

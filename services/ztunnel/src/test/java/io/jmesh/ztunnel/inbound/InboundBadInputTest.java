@@ -100,6 +100,8 @@ class InboundBadInputTest {
         Answer a = trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), "ping");
         assertThat(a.status()).isEqualTo(200);
         assertThat(a.body()).isEqualTo("ping");
+        // Istio's response baggage names the destination workload
+        assertThat(a.baggage()).isEqualTo("k8s.namespace.name=default");
     }
 
     @Test

@@ -58,8 +58,13 @@ public final class RawHboneClient implements AutoCloseable {
         ssl = b.build();
     }
 
-    /** The answer to one request: a status, or why there was none. */
-    public record Answer(int status, String failure, String body) {}
+    /** The answer to one request: a status, or why there was none; {@code baggage} of the response headers. */
+    public record Answer(int status, String failure, String body, String baggage) {
+
+        Answer(int status, String failure, String body) {
+            this(status, failure, body, "");
+        }
+    }
 
     /**
      * Connects to {@code server}, sends one request and, on 200, {@code payload} with END_STREAM, collecting the
@@ -108,12 +113,15 @@ public final class RawHboneClient implements AutoCloseable {
             StringBuilder body = new StringBuilder();
             Http2StreamChannel stream = new Http2StreamChannelBootstrap(ch).handler(new ChannelInboundHandlerAdapter() {
                 int status;
+                String baggage = "";
 
                 @Override
                 public void channelRead(ChannelHandlerContext ctx, Object msg) {
                     try {
                         if (msg instanceof Http2HeadersFrame h && status == 0) {
                             status = Integer.parseInt(h.headers().status().toString());
+                            CharSequence b = h.headers().get("baggage");
+                            baggage = b == null ? "" : b.toString();
                             if (status == 200 && payload != null) {
                                 ctx.writeAndFlush(new DefaultHttp2DataFrame(ctx.alloc().buffer()
                                         .writeBytes(payload.getBytes(StandardCharsets.UTF_8)), true));
@@ -124,7 +132,7 @@ public final class RawHboneClient implements AutoCloseable {
                         } else if (msg instanceof Http2DataFrame d) {
                             body.append(d.content().toString(StandardCharsets.UTF_8));
                             if (d.isEndStream()) {
-                                answer.complete(new Answer(status, "", body.toString()));
+                                answer.complete(new Answer(status, "", body.toString(), baggage));
                             }
                         } else if (msg instanceof Http2ResetFrame r) {
                             answer.complete(new Answer(status, "reset " + r.errorCode(), body.toString()));
