@@ -7,12 +7,11 @@ import io.jmesh.testing.KafkaExtension;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.jmesh.ztunnel.testing.EchoServer;
 import io.jmesh.ztunnel.testing.Socks5Client;
-import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.vertx.core.Vertx;
 import java.net.Socket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -58,22 +57,18 @@ class KafkaOutageTrafficTest {
     void trafficIsUnaffectedAndEveryEventIsPublishedOrCountedAsDropped() throws Exception {
         kafka.createTopic(ConnectionTelemetry.TOPIC, 1, false);
         vertx = Vertx.vertx();
-        TestCa ca = new TestCa(vertx, "tok");
-        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
         int echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
-        Path token = dir.resolve("token");
-        Files.writeString(token, "tok");
-        Path mesh = dir.resolve("mesh.yaml");
-        Files.writeString(mesh, """
+        Path mesh = setup.mesh("""
                 workloads:
                   - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
                      node: node-k, tunnelProtocol: HBONE}
                   - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-k,
                      tunnelProtocol: HBONE}
                 """.formatted(CLIENT_IP, ECHO_IP));
-        node = ZtunnelHarness.start(dir, "node-k", ZtunnelHarness.localNode("node-k", "127.0.91.1", mesh.toString(),
-                caPort, token, "kafka: {bootstrapServers: \"" + kafka.bootstrapServers()
-                        + "\", queueCapacity: 16, deliveryTimeout: 2s}"), null);
+        node = ZtunnelHarness.start(dir, "node-k", setup.localNode("node-k", "127.0.91.1", mesh,
+                "kafka: {bootstrapServers: \"" + kafka.bootstrapServers() + "\", queueCapacity: 16, deliveryTimeout: 2s}"),
+                null);
         await().atMost(Duration.ofSeconds(30)).until(node::ready);
 
         echo(echoPort);

@@ -4,12 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.ztunnel.testing.RawHboneClient;
-import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.netty.channel.Channel;
 import io.vertx.core.Vertx;
 import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -51,20 +50,16 @@ class StalledPeerTest {
     @Test
     void aFrozenPeerIsDroppedAfterThePingTimeoutWhileAnAnsweringOneStays() throws Exception {
         vertx = Vertx.vertx();
-        TestCa ca = new TestCa(vertx, "tok");
-        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
-        Path token = dir.resolve("token");
-        Files.writeString(token, "tok");
-        Path mesh = dir.resolve("mesh.yaml");
-        Files.writeString(mesh, """
+        LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
+        Path mesh = setup.mesh("""
                 workloads:
                   - {uid: server, name: server, namespace: default, serviceAccount: server, addresses: [%s],
                      node: node-s, tunnelProtocol: HBONE}
                 """.formatted(SERVER_IP));
-        node = ZtunnelHarness.start(dir, "node-s", ZtunnelHarness.localNode("node-s", "127.0.92.1", mesh.toString(),
-                caPort, token, "hbone: {pingInterval: 200ms, pingTimeout: 1s}"), null);
+        node = ZtunnelHarness.start(dir, "node-s", setup.localNode("node-s", "127.0.92.1", mesh,
+                "hbone: {pingInterval: 200ms, pingTimeout: 1s}"), null);
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
-        var cert = ca.leaf(Duration.ofHours(1), "spiffe://cluster.local/ns/default/sa/client");
+        var cert = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/ns/default/sa/client");
         client = new RawHboneClient(cert.keys().getPrivate(), cert.cert());
         InetSocketAddress hbone = new InetSocketAddress(SERVER_IP, 15008);
 

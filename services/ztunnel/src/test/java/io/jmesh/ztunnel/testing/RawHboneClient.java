@@ -73,36 +73,7 @@ public final class RawHboneClient implements AutoCloseable {
     public Answer request(InetSocketAddress server, Http2Headers headers, String payload) throws Exception {
         CompletableFuture<Answer> answer = new CompletableFuture<>();
         CompletableFuture<Channel> ready = new CompletableFuture<>();
-        Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
-                .handler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel c) {
-                        c.pipeline().addLast(ssl.newHandler(c.alloc()))
-                                .addLast(new ChannelInboundHandlerAdapter() {
-                                    @Override
-                                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-                                        if (evt instanceof SslHandshakeCompletionEvent e) {
-                                            if (e.isSuccess()) {
-                                                ready.complete(ctx.channel());
-                                            } else {
-                                                ready.completeExceptionally(e.cause());
-                                            }
-                                        }
-                                        ctx.fireUserEventTriggered(evt);
-                                    }
-
-                                    @Override
-                                    public void channelInactive(ChannelHandlerContext ctx) {
-                                        ready.completeExceptionally(new IllegalStateException("closed"));
-                                        answer.complete(new Answer(0, "connection closed", ""));
-                                        ctx.fireChannelInactive();
-                                    }
-                                })
-                                .addLast(Http2FrameCodecBuilder.forClient().encoderIgnoreMaxHeaderListSize(true)
-                                        .build())
-                                .addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
-                    }
-                }).connect(server).sync().channel();
+        Channel ch = open(server, ready, () -> answer.complete(new Answer(0, "connection closed", "")));
         try {
             try {
                 ready.get(10, TimeUnit.SECONDS);
@@ -160,7 +131,17 @@ public final class RawHboneClient implements AutoCloseable {
      */
     public Channel stall(InetSocketAddress server, Duration answerFor) throws Exception {
         CompletableFuture<Channel> ready = new CompletableFuture<>();
-        Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
+        Channel ch = open(server, ready, () -> { });
+        ready.get(10, TimeUnit.SECONDS);
+        Thread.sleep(answerFor.toMillis());
+        ch.eventLoop().submit(() -> ch.config().setAutoRead(false)).sync();
+        return ch;
+    }
+
+    /** TLS and the HTTP/2 client codec to {@code server}; {@code ready} completes after the handshake. */
+    private Channel open(InetSocketAddress server, CompletableFuture<Channel> ready, Runnable onInactive)
+            throws InterruptedException {
+        return new Bootstrap().group(group).channel(NioSocketChannel.class)
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel c) {
@@ -177,15 +158,19 @@ public final class RawHboneClient implements AutoCloseable {
                                         }
                                         ctx.fireUserEventTriggered(evt);
                                     }
+
+                                    @Override
+                                    public void channelInactive(ChannelHandlerContext ctx) {
+                                        ready.completeExceptionally(new IllegalStateException("closed"));
+                                        onInactive.run();
+                                        ctx.fireChannelInactive();
+                                    }
                                 })
-                                .addLast(Http2FrameCodecBuilder.forClient().build())
+                                .addLast(Http2FrameCodecBuilder.forClient().encoderIgnoreMaxHeaderListSize(true)
+                                        .build())
                                 .addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
                     }
                 }).connect(server).sync().channel();
-        ready.get(10, TimeUnit.SECONDS);
-        Thread.sleep(answerFor.toMillis());
-        ch.eventLoop().submit(() -> ch.config().setAutoRead(false)).sync();
-        return ch;
     }
 
     public static Http2Headers connect(String authority) {
