@@ -193,7 +193,8 @@ public final class ZtunnelBootstrap implements MeshService {
         localAdmin = new LocalAdmin(vertx, store, identities, retained::all,
                 collaborators != null && collaborators.quit() != null ? collaborators.quit()
                         : () -> new Thread(() -> System.exit(0), "ztunnel-quit").start(),
-                new JsonObject().put("node", config.node().name()).put("trustDomain", config.node().trustDomain()));
+                new JsonObject().put("node", config.node().name()).put("trustDomain", config.node().trustDomain()),
+                trust::snapshot);
         Future<Void> admin = config.listeners().localAdmin() >= 0 ? localAdmin.start(config.listeners().localAdmin())
                 : Future.succeededFuture();
         Future<Void> ready = config.listeners().readiness() >= 0

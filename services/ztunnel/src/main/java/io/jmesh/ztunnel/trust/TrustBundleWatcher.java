@@ -56,7 +56,7 @@ public final class TrustBundleWatcher {
     private final Gauge version;
     private final Promise<Void> first = Promise.promise();
     private Duration backoff;
-    private long appliedVersion;
+    private volatile long appliedVersion;
     private volatile boolean stopped;
     private volatile GrpcClientRequest<WatchTrustBundleRequest, TrustBundle> call;
 

@@ -102,6 +102,12 @@ class RevokedPeerTest {
             assertThat(now.serial()).isNotEqualTo(before.serial());
         });
         assertThat(mesh.nodeA.metric("ztunnel_certificates_revoked_total")).isGreaterThanOrEqualTo(1);
+        // operators see the bundle in force and its revoked serials in /config_dump
+        var dumped = mesh.nodeB.ztunnel.localAdmin().configDump().getJsonObject("trustBundle");
+        assertThat(dumped.getLong("version")).isGreaterThanOrEqualTo(bundleWithCrl);
+        assertThat(dumped.getString("source")).isEqualTo("ca-watch");
+        assertThat(dumped.getJsonArray("revokedSerials").getList()).contains(before.serial());
+        assertThat(dumped.getJsonArray("roots")).hasSize(1);
         try (Socket again = Socks5Client.connect(mesh.nodeA.socks(), mesh.clientIp, mesh.echoIp, mesh.echoPort)) {
             assertThat(echo(again, "after")).isEqualTo("after");
         }
