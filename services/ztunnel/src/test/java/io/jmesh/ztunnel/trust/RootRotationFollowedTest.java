@@ -40,7 +40,8 @@ import org.junit.jupiter.api.io.TempDir;
  * two ztunnels follow the trust bundle: they trust both roots as soon as the new one is prepared; during the
  * overlap a client certificate under the old root and one under the new root are both accepted by node-b's HBONE
  * listener (whose own certificate is under the old root), the existing mesh traffic keeps working, and a CRL
- * signed by the new root revokes a certificate issued under the old one.
+ * signed by the new root revokes a certificate issued under the old one. After the ca restarts with a serving
+ * certificate under the new root, the ztunnels still reach it (they trust the bundle's roots for it).
  */
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
 class RootRotationFollowedTest {
@@ -48,8 +49,12 @@ class RootRotationFollowedTest {
     static final SpiffeId SLEEP = SpiffeId.of("cluster.local", "default", "sleep");
     static final SpiffeId ECHO = SpiffeId.of("cluster.local", "default", "echo");
 
+    // a kept state directory and a fixed port, so the ca can restart with its new root where the ztunnels expect it
+    static final Path CA_STATE = tempDirectory();
+
     @RegisterExtension
-    static CaServerExtension ca = CaServerExtension.builder().place("node-a", SLEEP).place("node-b", ECHO).build();
+    static CaServerExtension ca = CaServerExtension.builder().place("node-a", SLEEP).place("node-b", ECHO)
+            .stateDir(CA_STATE).config("grpc.port", Integer.toString(freePort())).build();
 
     @TempDir
     static Path dir;
@@ -65,6 +70,9 @@ class RootRotationFollowedTest {
     static void stop() throws Exception {
         if (mesh != null) {
             mesh.close();
+        }
+        try (var files = java.nio.file.Files.walk(CA_STATE)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         }
     }
 
@@ -112,6 +120,36 @@ class RootRotationFollowedTest {
         assertThat(mesh.nodeB.metric("ztunnel_peer_certificates_rejected_total", "direction", "inbound",
                 "reason", "revoked")).isGreaterThanOrEqualTo(1);
         assertThat(connect(newKey, underNew)).isEqualTo(200);
+
+        // 4. the ca restarts serving a certificate under the new root: the ztunnels (whose identity.rootCertFile
+        // holds only the old root) reconnect trusting the bundle's roots, and follow the next change
+        ca.stop();
+        ca.start();
+        RevokeResponse next;
+        try (CaClient client = new CaClient(mesh.vertx, ca.address(), String.join("", ca.rootPems()))) {
+            next = RevokedPeerTest.get(client.call(CaAdminGrpcClient.Revoke, ca.serviceToken("admin"),
+                    RevokeRequest.newBuilder().setSerialHex(Certificates.serialHex(underNew)).build()));
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> mesh.nodeA.ztunnel.trustWatcher().appliedVersion()
+                >= next.getTrustBundleVersion() && mesh.nodeB.ztunnel.trustWatcher().appliedVersion()
+                >= next.getTrustBundleVersion());
+        assertThat(connect(newKey, underNew)).isNotEqualTo(200);
+    }
+
+    private static Path tempDirectory() {
+        try {
+            return java.nio.file.Files.createTempDirectory("ca-rotation-state-");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private static int freePort() {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     private static X509Certificate issue(String trustedRoots, TestCsrs.Csr csr) throws Exception {
