@@ -6,6 +6,7 @@ import io.jmesh.proto.ca.v1.WatchTrustBundleRequest;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -18,6 +19,7 @@ import io.vertx.grpc.common.GrpcStatus;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Collection;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -83,6 +85,16 @@ public final class TrustBundleWatcher {
                 .help("trust bundle watch streams that ended, by reason").labelNames("reason").register(metrics);
         this.version = Gauge.builder().name("ztunnel_trust_bundle_version")
                 .help("version of the ca trust bundle in force (0: bootstrap roots only)").register(metrics);
+        // a CRL past its nextUpdate is still enforced (revocations are never forgotten) but means the ca stream is
+        // broken: alert on this going negative
+        GaugeWithCallback.builder().name("ztunnel_trust_bundle_crl_expiry_seconds")
+                .help("seconds until the CRL in force passes its nextUpdate (no sample without a CRL)")
+                .callback(cb -> {
+                    Instant next = trust.snapshot().crlNextUpdate();
+                    if (next != null) {
+                        cb.call(Duration.between(clock.instant(), next).toMillis() / 1000.0);
+                    }
+                }).register(metrics);
     }
 
     public void start() {

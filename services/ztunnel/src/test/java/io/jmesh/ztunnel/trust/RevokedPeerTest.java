@@ -108,6 +108,7 @@ class RevokedPeerTest {
         assertThat(dumped.getString("source")).isEqualTo("ca-watch");
         assertThat(dumped.getJsonArray("revokedSerials").getList()).contains(before.serial());
         assertThat(dumped.getJsonArray("roots")).hasSize(1);
+        assertThat(mesh.nodeB.metric("ztunnel_trust_bundle_crl_expiry_seconds")).isPositive();
         try (Socket again = Socks5Client.connect(mesh.nodeA.socks(), mesh.clientIp, mesh.echoIp, mesh.echoPort)) {
             assertThat(echo(again, "after")).isEqualTo("after");
         }
