@@ -156,6 +156,34 @@ class RevokedPeerTest {
         assertThat(mesh.nodeB.ztunnel.telemetry().rejections(false, "revoked")).isGreaterThanOrEqualTo(1);
     }
 
+    @Test
+    void revokingTheServerClosesThePooledOutboundConnectionAndTheServerGetsANewCertificate() throws Exception {
+        WorkloadCertificate before = mesh.nodeB.ztunnel.identities().current(ECHO);
+        assertThat(before).isNotNull();
+        double closedBefore = mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound");
+        try (Socket live = Socks5Client.connect(mesh.nodeA.socks(), mesh.clientIp, mesh.echoIp, mesh.echoPort)) {
+            assertThat(echo(live, "server")).isEqualTo("server");
+            try (CaClient client = ca.client(mesh.vertx)) {
+                get(client.call(CaAdminGrpcClient.Revoke, ca.serviceToken("admin"),
+                        RevokeRequest.newBuilder().setIdentity(ECHO.uri()).build()));
+            }
+            // node-a no longer trusts its peer: it closes the pooled connection (node-b keeps connections its own
+            // revoked certificate authenticated; their clients close them)
+            live.setSoTimeout(30_000);
+            assertThat(readUntilClosed(live.getInputStream())).isTrue();
+        }
+        assertThat(mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound"))
+                .isGreaterThanOrEqualTo(closedBefore + 1);
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            WorkloadCertificate now = mesh.nodeB.ztunnel.identities().current(ECHO);
+            assertThat(now).isNotNull();
+            assertThat(now.serial()).isNotEqualTo(before.serial());
+        });
+        try (Socket again = Socks5Client.connect(mesh.nodeA.socks(), mesh.clientIp, mesh.echoIp, mesh.echoPort)) {
+            assertThat(echo(again, "server again")).isEqualTo("server again");
+        }
+    }
+
     static String echo(Socket s, String text) throws IOException {
         OutputStream out = s.getOutputStream();
         out.write(text.getBytes(StandardCharsets.UTF_8));
