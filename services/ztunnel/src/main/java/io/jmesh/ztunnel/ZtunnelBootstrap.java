@@ -27,6 +27,10 @@ import io.jmesh.ztunnel.outbound.OutboundProxy;
 import io.jmesh.ztunnel.pool.HbonePool;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.jmesh.ztunnel.tls.TrustBundle;
+import io.jmesh.ztunnel.trust.CaConnectionTrust;
+import io.jmesh.ztunnel.trust.RevokedConnections;
+import io.jmesh.ztunnel.trust.TrustBundleWatcher;
+import io.prometheus.metrics.core.metrics.Counter;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -35,6 +39,7 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
+import io.vertx.core.net.TrustOptions;
 import io.vertx.grpc.client.GrpcClient;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -81,6 +86,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private HttpServer readinessServer;
     private DeltaAdsClient ads;
     private GrpcClient grpc;
+    private TrustBundleWatcher trustWatcher;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
         this(config, context, null);
@@ -122,7 +128,11 @@ public final class ZtunnelBootstrap implements MeshService {
         }
         trust = new TrustBundle(config.identity().trustBundleFile().isEmpty() ? java.util.List.of()
                 : Pem.certificates(read(config.identity().trustBundleFile())));
-        grpc = GrpcClient.client(vertx, grpcOptions(config.identity().rootCertFile()));
+        Counter peerRejections = Counter.builder().name("ztunnel_peer_certificates_rejected_total")
+                .help("peer certificate chains refused at the HBONE handshake, by direction and reason")
+                .labelNames("direction", "reason").register(context.metrics());
+        trust.rejections((direction, reason) -> peerRejections.labelValues(direction, reason).inc());
+        grpc = GrpcClient.client(vertx, caGrpcOptions());
         CaClient ca = collaborators != null && collaborators.ca() != null ? collaborators.ca() : defaultCa();
         Clock clock = collaborators != null && collaborators.clock() != null ? collaborators.clock() : Clock.systemUTC();
         identities = new IdentityManager(vertx, ca, trust, new IdentityManager.Settings(config.identity().certTtl(),
@@ -178,11 +188,13 @@ public final class ZtunnelBootstrap implements MeshService {
             configReady.complete();
         }
         watchCertificates(certsReady);
+        followTrustBundle(clock);
         String nodeHost = config.node().address();
         localAdmin = new LocalAdmin(vertx, store, identities, retained::all,
                 collaborators != null && collaborators.quit() != null ? collaborators.quit()
                         : () -> new Thread(() -> System.exit(0), "ztunnel-quit").start(),
-                new JsonObject().put("node", config.node().name()).put("trustDomain", config.node().trustDomain()));
+                new JsonObject().put("node", config.node().name()).put("trustDomain", config.node().trustDomain()),
+                trust::snapshot);
         Future<Void> admin = config.listeners().localAdmin() >= 0 ? localAdmin.start(config.listeners().localAdmin())
                 : Future.succeededFuture();
         Future<Void> ready = config.listeners().readiness() >= 0
@@ -199,6 +211,31 @@ public final class ZtunnelBootstrap implements MeshService {
                         })
                 : Future.succeededFuture();
         return Future.all(inbound.start(), outbound.start(), admin, ready).mapEmpty();
+    }
+
+    /**
+     * Every new trust snapshot closes live HBONE connections (inbound and pooled outbound) whose peer — or own —
+     * certificate its CRL lists, and re-issues own revoked certificates; then starts the ca's bundle stream.
+     */
+    private void followTrustBundle(Clock clock) {
+        RevokedConnections revoked = new RevokedConnections(context.metrics());
+        trust.onChange(snapshot -> {
+            inbound.closeRevoked(snapshot, revoked);
+            pool.closeRevoked(snapshot, revoked);
+            identities.dropRevoked(snapshot);
+        });
+        var tb = config.identity().trustBundle();
+        String address = tb.address().isEmpty() ? config.identity().caAddress() : tb.address();
+        if (!tb.watch() || address.isEmpty()) {
+            log.atInfo().log("not following ca's trust bundle (identity.trustBundle.watch off or no address): "
+                    + "roots from identity.trustBundleFile or the ca's answers, no CRL");
+            return;
+        }
+        trustWatcher = new TrustBundleWatcher(context.vertx(), grpc, new TrustBundleWatcher.Settings(parse(address),
+                tokenSupplier(config.identity().tokenFile()), config.node().clusterId(), tb.initialBackoff(),
+                tb.maxBackoff()), trust, config.node().trustDomain(), identities::intermediates, clock,
+                context.metrics());
+        trustWatcher.start();
     }
 
     /** Ready once every local workload identity has a certificate; checked every 200 ms until then. */
@@ -225,15 +262,24 @@ public final class ZtunnelBootstrap implements MeshService {
         outbound.stopAccepting();
         pool.drain();
         Promise<Void> done = Promise.promise();
-        context.vertx().setPeriodic(1, 100, id -> {
+        awaitDrained(done, 1);
+        return done.future();
+    }
+
+    /**
+     * Completes {@code done} once no HBONE connection is open, checking every 100 ms. One-shot timers: Vert.x 5.0
+     * throws when a periodic timer with an initial delay is cancelled from its first run.
+     */
+    private void awaitDrained(Promise<Void> done, long delayMs) {
+        context.vertx().setTimer(delayMs, id -> {
             log.atDebug().addKeyValue("inbound", inbound.openHboneConnections())
                     .addKeyValue("outbound", pool.openConnections()).log("draining: open hbone connections");
             if (inbound.openHboneConnections() == 0 && pool.openConnections() == 0) {
-                context.vertx().cancelTimer(id);
                 done.tryComplete();
+            } else if (!done.future().isComplete()) {
+                awaitDrained(done, 100);
             }
         });
-        return done.future();
     }
 
     @Override
@@ -243,6 +289,9 @@ public final class ZtunnelBootstrap implements MeshService {
         }
         if (ads != null) {
             ads.stop();
+        }
+        if (trustWatcher != null) {
+            trustWatcher.stop();
         }
         identities.stop();
         pool.close();
@@ -271,6 +320,17 @@ public final class ZtunnelBootstrap implements MeshService {
         }
         return new GrpcCaClient(grpc, parse(config.identity().caAddress()), tokenSupplier(config.identity().tokenFile()),
                 config.node().clusterId());
+    }
+
+    /** TLS to ca trusts identity.rootCertFile plus the current bundle's roots (ca's certificate follows rotations). */
+    private HttpClientOptions caGrpcOptions() {
+        String rootCertFile = config.identity().rootCertFile();
+        HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30);
+        if (!rootCertFile.isEmpty()) {
+            o.setSsl(true).setUseAlpn(true).setTrustOptions(TrustOptions.wrap(
+                    new CaConnectionTrust(Pem.certificates(read(rootCertFile)), trust)));
+        }
+        return o;
     }
 
     private static HttpClientOptions grpcOptions(String rootCertFile) {
@@ -347,6 +407,11 @@ public final class ZtunnelBootstrap implements MeshService {
 
     public TrustBundle trust() {
         return trust;
+    }
+
+    /** The ca trust bundle stream; null when not followed. */
+    public TrustBundleWatcher trustWatcher() {
+        return trustWatcher;
     }
 
     ZtunnelConfig config() {

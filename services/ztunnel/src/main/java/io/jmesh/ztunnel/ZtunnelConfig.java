@@ -128,17 +128,37 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig
      * @param caAddress ca's {@code IstioCertificateService} endpoint {@code host:port}
      * @param tokenFile the node's bearer token for ca
      * @param rootCertFile PEM roots verifying ca's TLS certificate; empty for plaintext (tests only)
-     * @param trustBundleFile PEM roots that workload certificates chain to (the mesh trust bundle)
+     * @param trustBundleFile PEM roots that workload certificates chain to: the bootstrap trust bundle, in force
+     *     until the ca's streamed bundle arrives (and the only one when {@code trustBundle.watch} is off)
+     * @param trustBundle following the ca's trust bundle (roots and CRL)
      */
     public record Identity(String caAddress, String tokenFile, String rootCertFile, String trustBundleFile,
-            Duration certTtl, int maxConcurrentCsrs, Duration initialBackoff, Duration maxBackoff) {
+            Duration certTtl, int maxConcurrentCsrs, Duration initialBackoff, Duration maxBackoff,
+            TrustBundleWatch trustBundle) {
         public Identity {
+            Objects.requireNonNull(trustBundle, "trustBundle");
             caAddress = caAddress == null ? "" : caAddress;
             tokenFile = tokenFile == null ? "" : tokenFile;
             rootCertFile = rootCertFile == null ? "" : rootCertFile;
             trustBundleFile = trustBundleFile == null ? "" : trustBundleFile;
             Objects.requireNonNull(certTtl, "certTtl");
             positive("maxConcurrentCsrs", maxConcurrentCsrs);
+            Objects.requireNonNull(initialBackoff, "initialBackoff");
+            Objects.requireNonNull(maxBackoff, "maxBackoff");
+        }
+    }
+
+    /**
+     * The ca's {@code TrustBundleService/Watch} stream: roots (several during a rotation) and the CRL, so revoked
+     * peers are refused and their live tunnels closed.
+     *
+     * @param watch follow the stream (needs {@code identity.caAddress} or {@code address})
+     * @param address ca's gRPC endpoint {@code host:port}; empty = {@code identity.caAddress}
+     * @param initialBackoff first reconnect delay; doubles up to {@code maxBackoff}, reset by a received bundle
+     */
+    public record TrustBundleWatch(boolean watch, String address, Duration initialBackoff, Duration maxBackoff) {
+        public TrustBundleWatch {
+            address = address == null ? "" : address;
             Objects.requireNonNull(initialBackoff, "initialBackoff");
             Objects.requireNonNull(maxBackoff, "maxBackoff");
         }

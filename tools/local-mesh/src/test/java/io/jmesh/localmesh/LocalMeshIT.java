@@ -74,6 +74,27 @@ class LocalMeshIT {
             assertThat(metrics).contains("istio_tcp_connections_opened_total").contains("source_workload=\"productpage\"");
         });
 
+        // revocation: the operator revokes productpage with the ca CLI; the ztunnels get the new CRL from ca's trust
+        // bundle stream, the pooled HBONE connection productpage's certificate authenticated is closed (by node-b,
+        // whose peer is revoked, or first by node-a, whose own certificate is), and productpage gets a new
+        // certificate and reaches reviews again
+        LocalMeshProcess.Result revoke = LocalMeshProcess.run(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
+                LocalMeshProcess.REPO.resolve("services/ca/target/ca.jar").toString(), "revoke",
+                "--identity", "spiffe://cluster.local/ns/default/sa/productpage", "--reason", "key-compromise",
+                "--state-dir", state.resolve("ca").toString(), "--trust-domain", "cluster.local");
+        assertThat(revoke.exit()).as("ca revoke: %s", revoke.output()).isZero();
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+            String nodeA = Files.readString(logs.resolve("ztunnel-node-a.log"));
+            String nodeB = Files.readString(logs.resolve("ztunnel-node-b.log"));
+            assertThat(nodeA).contains("own certificate revoked");
+            assertThat(nodeA + nodeB).contains("closing hbone connection: peer certificate revoked");
+        });
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+            LocalMeshProcess.Result again = LocalMeshProcess.curl("--interface", "127.0.10.11", "--socks5-hostname", "127.0.10.1:15080",
+                    "http://reviews.default.svc.cluster.local:9080/reviews");
+            assertThat(again.exit()).as("curl as productpage after revocation: %s", again.output()).isZero();
+        });
+
         // SIGTERM: everything stops, nothing is left behind
         Process process = mesh.process();
         List<ProcessHandle> children = process.toHandle().descendants().toList();

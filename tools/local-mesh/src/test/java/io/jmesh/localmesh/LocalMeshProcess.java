@@ -93,9 +93,14 @@ final class LocalMeshProcess implements AutoCloseable {
     static Result curl(String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of("curl", "-sS", "--max-time", "20"));
         cmd.addAll(List.of(args));
+        return run(cmd.toArray(new String[0]));
+    }
+
+    /** Runs a command (at most 60 s), output and error together. */
+    static Result run(String... cmd) throws Exception {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
         return new Result(p.exitValue(), out);
     }
 }

@@ -43,8 +43,12 @@ class PluginCaTest {
     @TempDir
     Path dir;
 
+    // one instant for every certificate of a test: X.509 times have whole seconds, and an intermediate made a moment
+    // after its root could otherwise outlive it by a second
+    static final Instant NOW = Instant.now();
+
     static X509Certificate ca(String subject, KeyPair subjectKey, String issuer, KeyPair issuerKey) throws Exception {
-        Instant now = Instant.now();
+        Instant now = NOW;
         X509v3CertificateBuilder b = new X509v3CertificateBuilder(new X500Name(issuer), Crypto.randomSerial(),
                 Date.from(now.minusSeconds(3600)), Date.from(now.plus(Duration.ofDays(365))), new X500Name(subject),
                 SubjectPublicKeyInfo.getInstance(subjectKey.getPublic().getEncoded()));

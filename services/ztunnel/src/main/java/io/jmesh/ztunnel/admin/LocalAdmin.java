@@ -5,12 +5,14 @@ import com.google.protobuf.util.JsonFormat;
 import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.logging.JsonLogging;
+import io.jmesh.core.tls.Certificates;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.identity.WorkloadCertificate;
+import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -38,10 +40,14 @@ public final class LocalAdmin {
     private final Supplier<Collection<Authorization>> policies;
     private final Runnable quit;
     private final JsonObject configJson;
+    private final Supplier<TrustSnapshot> trust;
     private volatile HttpServer server;
 
+    /** @param trust the trust bundle in force (roots and CRL), shown as {@code trustBundle} */
     public LocalAdmin(Vertx vertx, WorkloadStore store, IdentityManager identities,
-            Supplier<Collection<Authorization>> policies, Runnable quit, JsonObject configJson) {
+            Supplier<Collection<Authorization>> policies, Runnable quit, JsonObject configJson,
+            Supplier<TrustSnapshot> trust) {
+        this.trust = trust;
         this.vertx = vertx;
         this.store = store;
         this.identities = identities;
@@ -110,7 +116,10 @@ public final class LocalAdmin {
         }
     }
 
-    /** The dump: {@code workloads}, {@code services}, {@code policies}, {@code certificates}, {@code config}. */
+    /**
+     * The dump: {@code workloads}, {@code services}, {@code policies}, {@code certificates}, {@code trustBundle}
+     * (version, source, roots with expiry, revoked serials, CRL nextUpdate), {@code config}.
+     */
     public JsonObject configDump() {
         JsonArray workloads = new JsonArray();
         JsonArray services = new JsonArray();
@@ -154,6 +163,20 @@ public final class LocalAdmin {
                     .put("certChain", Pem.encode(c.chain())));
         }
         return new JsonObject().put("workloads", workloads).put("services", services).put("policies", pols)
-                .put("certificates", certs).put("config", configJson);
+                .put("certificates", certs).put("trustBundle", trustBundle(trust.get())).put("config", configJson);
+    }
+
+    private static JsonObject trustBundle(TrustSnapshot t) {
+        JsonArray roots = new JsonArray();
+        for (var r : t.roots()) {
+            roots.add(new JsonObject().put("subject", r.getSubjectX500Principal().getName())
+                    .put("serial", Certificates.serialHex(r))
+                    .put("expirationTime", r.getNotAfter().toInstant().toString()));
+        }
+        JsonArray revoked = new JsonArray();
+        t.revoked().stream().map(s -> s.toString(16)).sorted().forEach(revoked::add);
+        return new JsonObject().put("version", t.version()).put("source", t.source()).put("roots", roots)
+                .put("revokedSerials", revoked)
+                .put("crlNextUpdate", t.crlNextUpdate() == null ? null : t.crlNextUpdate().toString());
     }
 }

@@ -5,6 +5,7 @@ import io.jmesh.core.tls.Certificates;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.ztunnel.tls.HboneTls;
 import io.jmesh.ztunnel.tls.TrustBundle;
+import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Context;
@@ -65,6 +66,7 @@ public final class IdentityManager {
     private final Settings settings;
     private final Clock clock;
     private final Counter fetches;
+    private final Counter revoked;
 
     private final Map<SpiffeId, WorkloadCertificate> current = new ConcurrentHashMap<>();
     // below: only touched on `context`
@@ -93,6 +95,9 @@ public final class IdentityManager {
         this.clock = clock;
         this.fetches = Counter.builder().name("ztunnel_certificate_fetches_total")
                 .help("certificate fetches from the CA, by outcome").labelNames("outcome").register(metrics);
+        this.revoked = Counter.builder().name("ztunnel_certificates_revoked_total")
+                .help("own workload certificates dropped because the CRL lists them (each is re-issued)")
+                .register(metrics);
     }
 
     /** Starts the once-a-second check for due refreshes and retries. */
@@ -165,6 +170,48 @@ public final class IdentityManager {
             }
             pump();
         });
+    }
+
+    /**
+     * A new CRL: drops every held certificate it lists (leaf or intermediate) and fetches a new one at top priority
+     * for identities still wanted. Connections that need one meanwhile wait for the fetch.
+     */
+    public void dropRevoked(TrustSnapshot trust) {
+        if (trust.revoked().isEmpty()) {
+            return;
+        }
+        context.runOnContext(v -> {
+            for (var en : Map.copyOf(current).entrySet()) {
+                X509Certificate hit = trust.firstRevoked(en.getValue().chain());
+                if (hit == null || !current.remove(en.getKey(), en.getValue())) {
+                    continue;
+                }
+                revoked.inc();
+                log.atWarn().addKeyValue("identity", en.getKey().uri()).addKeyValue("serial", en.getValue().serial())
+                        .addKeyValue("revokedSerial", Certificates.serialHex(hit))
+                        .addKeyValue("bundleVersion", trust.version())
+                        .log("own certificate revoked: dropped, fetching a new one");
+                Entry e = entries.get(en.getKey());
+                if (e != null && e.wanted) {
+                    e.refreshAt = Instant.MAX;
+                    enqueue(en.getKey(), e, true);
+                }
+            }
+            pump();
+        });
+    }
+
+    /** CA certificates between held leaves and the roots (a plug-in CA's intermediates), for CRL verification. */
+    public List<X509Certificate> intermediates() {
+        List<X509Certificate> out = new ArrayList<>();
+        for (WorkloadCertificate c : current.values()) {
+            for (int i = 1; i < c.chain().size(); i++) {
+                if (!out.contains(c.chain().get(i))) {
+                    out.add(c.chain().get(i));
+                }
+            }
+        }
+        return out;
     }
 
     /** True when every wanted identity has a valid certificate (readiness). */

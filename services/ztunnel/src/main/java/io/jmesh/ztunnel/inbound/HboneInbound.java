@@ -5,6 +5,8 @@ import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.discovery.Workloads;
 import io.jmesh.ztunnel.identity.WorkloadCertificate;
 import io.jmesh.ztunnel.tls.PeerIdentity;
+import io.jmesh.ztunnel.tls.TrustSnapshot;
+import io.jmesh.ztunnel.trust.RevokedConnections;
 import io.jmesh.ztunnel.tunnel.Http2Setup;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -18,6 +20,7 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.AttributeKey;
 import java.net.InetSocketAddress;
+import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -31,6 +34,8 @@ import java.util.concurrent.ConcurrentHashMap;
 final class HboneInbound extends ChannelInitializer<Channel> {
 
     static final AttributeKey<SpiffeId> PEER = AttributeKey.valueOf("jmesh.peer");
+    /** The client's certificate chain, kept so a new CRL can close connections of now-revoked peers. */
+    static final AttributeKey<X509Certificate[]> PEER_CHAIN = AttributeKey.valueOf("jmesh.peer-chain");
 
     private final InboundContext ctx;
     /** Open HBONE connections, for GOAWAY on drain. */
@@ -103,6 +108,21 @@ final class HboneInbound extends ChannelInitializer<Channel> {
         return open.size();
     }
 
+    /** Closes every open HBONE connection whose client chain {@code trust}'s CRL now lists (on each one's loop). */
+    void closeRevoked(TrustSnapshot trust, RevokedConnections revoked) {
+        if (trust.revoked().isEmpty()) {
+            return;
+        }
+        for (Channel ch : open) {
+            ch.eventLoop().execute(() -> {
+                X509Certificate hit = trust.firstRevoked(ch.attr(PEER_CHAIN).get());
+                if (hit != null && ch.isActive()) {
+                    revoked.close("inbound", ch, hit, trust.version());
+                }
+            });
+        }
+    }
+
     /** Checks ALPN and records the peer identity once the handshake completes; counts failures. */
     private final class HandshakeCheck extends ChannelInboundHandlerAdapter {
         private final SslHandler ssl;
@@ -117,8 +137,8 @@ final class HboneInbound extends ChannelInitializer<Channel> {
                 InetSocketAddress remote = (InetSocketAddress) c.channel().remoteAddress();
                 String local = String.valueOf(c.channel().localAddress());
                 if (!done.isSuccess()) {
-                    ctx.telemetry().rejected(false, "tls_handshake", "tls handshake failed: "
-                            + rootMessage(done.cause()), remote, local);
+                    ctx.telemetry().rejected(false, PeerIdentity.revoked(done.cause()) ? "revoked" : "tls_handshake",
+                            "tls handshake failed: " + rootMessage(done.cause()), remote, local);
                 } else if (!"h2".equals(ssl.applicationProtocol())) {
                     ctx.telemetry().rejected(false, "alpn", "peer did not negotiate ALPN h2", remote, local);
                     c.close();
@@ -132,6 +152,7 @@ final class HboneInbound extends ChannelInitializer<Channel> {
                         }
                     }
                     c.channel().attr(PEER).set(peer);
+                    c.channel().attr(PEER_CHAIN).set(PeerIdentity.chain(ssl));
                     Http2Setup.growConnectionWindow(c.channel(), ctx.config().hbone());
                 }
                 c.pipeline().remove(this);

@@ -147,6 +147,11 @@ public final class InboundListeners {
         hbone.goAway();
     }
 
+    /** A new CRL: closes inbound HBONE connections whose client certificate it lists. */
+    public void closeRevoked(io.jmesh.ztunnel.tls.TrustSnapshot trust, io.jmesh.ztunnel.trust.RevokedConnections revoked) {
+        hbone.closeRevoked(trust, revoked);
+    }
+
     public int openHboneConnections() {
         return hbone.openConnections();
     }

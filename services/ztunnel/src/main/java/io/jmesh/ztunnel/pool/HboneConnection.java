@@ -43,6 +43,8 @@ public final class HboneConnection {
     private final String destinationUid;
     private final SpiffeId peer;
     private final int maxStreams;
+    private final java.security.cert.X509Certificate[] peerChain;
+    private final java.util.List<java.security.cert.X509Certificate> localChain;
     private final AtomicInteger streams = new AtomicInteger();
     private volatile boolean closing;
     private volatile long idleSinceNanos = System.nanoTime();
@@ -50,7 +52,10 @@ public final class HboneConnection {
     volatile HbonePool.Slot slot;
 
     HboneConnection(Channel channel, Http2FrameCodec codec, PoolKey key, String destinationUid, SpiffeId peer,
-            int maxStreams) {
+            int maxStreams, java.security.cert.X509Certificate[] peerChain,
+            java.util.List<java.security.cert.X509Certificate> localChain) {
+        this.peerChain = peerChain;
+        this.localChain = localChain;
         this.channel = channel;
         this.codec = codec;
         this.key = key;
@@ -69,6 +74,16 @@ public final class HboneConnection {
 
     public Channel channel() {
         return channel;
+    }
+
+    /** The server's chain as presented at the handshake. */
+    java.security.cert.X509Certificate[] peerChain() {
+        return peerChain;
+    }
+
+    /** Our own chain this connection authenticated with. */
+    java.util.List<java.security.cert.X509Certificate> localChain() {
+        return localChain;
     }
 
     String destinationUid() {

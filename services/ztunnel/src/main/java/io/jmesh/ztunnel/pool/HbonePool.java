@@ -5,6 +5,8 @@ import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.identity.WorkloadCertificate;
 import io.jmesh.ztunnel.tls.PeerIdentity;
+import io.jmesh.ztunnel.tls.TrustSnapshot;
+import io.jmesh.ztunnel.trust.RevokedConnections;
 import io.jmesh.ztunnel.tunnel.Http2Setup;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.netty.channel.Channel;
@@ -25,6 +27,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import java.net.InetSocketAddress;
+import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -145,7 +148,7 @@ public final class HbonePool {
             protected void initChannel(Channel ch) {
                 SslHandler ssl = cert.clientContext().newHandler(ch.alloc()); // no peer host: no SNI
                 ch.pipeline().addLast("tls", ssl)
-                        .addLast("verify", new VerifyPeer(ssl, key, uid, codec, p))
+                        .addLast("verify", new VerifyPeer(ssl, key, uid, codec, p, cert))
                         .addLast("h2", codec)
                         .addLast("streams", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter() {
                             @Override
@@ -181,8 +184,11 @@ public final class HbonePool {
         private final String uid;
         private final Http2FrameCodec codec;
         private final Promise<HboneConnection> promise;
+        private final WorkloadCertificate local;
 
-        VerifyPeer(SslHandler ssl, PoolKey key, String uid, Http2FrameCodec codec, Promise<HboneConnection> promise) {
+        VerifyPeer(SslHandler ssl, PoolKey key, String uid, Http2FrameCodec codec, Promise<HboneConnection> promise,
+                WorkloadCertificate local) {
+            this.local = local;
             this.ssl = ssl;
             this.key = key;
             this.uid = uid;
@@ -195,7 +201,7 @@ public final class HbonePool {
             if (evt instanceof SslHandshakeCompletionEvent done) {
                 ctx.pipeline().remove(this);
                 if (!done.isSuccess()) {
-                    dials.labelValues("tls_failure").inc();
+                    dials.labelValues(PeerIdentity.revoked(done.cause()) ? "revoked" : "tls_failure").inc();
                     promise.tryFail("tls handshake with " + key.destination() + " failed: " + root(done.cause()));
                 } else if (!"h2".equals(ssl.applicationProtocol())) {
                     dials.labelValues("alpn").inc();
@@ -213,7 +219,7 @@ public final class HbonePool {
                         dials.labelValues("success").inc();
                         Http2Setup.growConnectionWindow(ctx.channel(), config.hbone());
                         promise.tryComplete(new HboneConnection(ctx.channel(), codec, key, uid, peer,
-                                config.pool().maxStreamsPerConnection()));
+                                config.pool().maxStreamsPerConnection(), PeerIdentity.chain(ssl), local.chain()));
                     }
                 }
             }
@@ -261,6 +267,28 @@ public final class HbonePool {
                     remove(c);
                     c.channel().close();
                 }
+            }
+        }
+    }
+
+    /**
+     * A new CRL: closes connections whose server certificate it lists (the peer is no longer trusted) or whose
+     * own certificate it lists (the peer will refuse it; new tunnels dial again with a re-issued certificate).
+     */
+    public void closeRevoked(TrustSnapshot trust, RevokedConnections revoked) {
+        if (trust.revoked().isEmpty()) {
+            return;
+        }
+        for (HboneConnection c : open) {
+            X509Certificate hit = trust.firstRevoked(c.peerChain());
+            if (hit == null) {
+                hit = trust.firstRevoked(c.localChain());
+            }
+            if (hit != null) {
+                X509Certificate cert = hit;
+                c.retire();
+                remove(c);
+                c.channel().eventLoop().execute(() -> revoked.close("outbound", c.channel(), cert, trust.version()));
             }
         }
     }

@@ -27,6 +27,33 @@ public final class PeerIdentity {
         }
     }
 
+    /** The peer's certificate chain as it sent it (leaf first), empty when it presented none. */
+    public static X509Certificate[] chain(SslHandler ssl) {
+        try {
+            Certificate[] chain = ssl.engine().getSession().getPeerCertificates();
+            X509Certificate[] out = new X509Certificate[chain.length];
+            for (int i = 0; i < chain.length; i++) {
+                if (!(chain[i] instanceof X509Certificate c)) {
+                    return new X509Certificate[0];
+                }
+                out[i] = c;
+            }
+            return out;
+        } catch (SSLPeerUnverifiedException e) {
+            return new X509Certificate[0];
+        }
+    }
+
+    /** True when a handshake failed because the peer's chain holds a revoked certificate. */
+    public static boolean revoked(Throwable handshakeFailure) {
+        for (Throwable t = handshakeFailure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof RevokedCertificateException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The peer identity in {@code expected}, or null when none of its identities is expected (Istio: any SAN). */
     public static SpiffeId matching(List<SpiffeId> peer, Set<SpiffeId> expected) {
         for (SpiffeId id : peer) {

@@ -170,6 +170,31 @@ public final class TestCa {
         return new Issued(kp, new JcaX509CertificateConverter().getCertificate(b.build(signer)));
     }
 
+    /** A CA certificate named {@code cn}, signed by {@code parent} (a plug-in CA's intermediate). */
+    public static Issued intermediate(Issued parent, String cn) throws Exception {
+        KeyPair kp = ecKey();
+        var b = new JcaX509v3CertificateBuilder(new X500Name(parent.cert().getSubjectX500Principal().getName()),
+                BigInteger.valueOf(System.nanoTime()), Date.from(Instant.now().minusSeconds(3600)),
+                Date.from(Instant.now().plus(Duration.ofDays(365))), new X500Name("CN=" + cn), kp.getPublic());
+        b.addExtension(Extension.basicConstraints, true, new BasicConstraints(0));
+        b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
+        var signer = new JcaContentSignerBuilder("SHA256withECDSA").build(parent.keys().getPrivate());
+        return new Issued(kp, new JcaX509CertificateConverter().getCertificate(b.build(signer)));
+    }
+
+    /** A leaf for {@code uri} signed by the CA certificate {@code issuer} (e.g. an {@link #intermediate}). */
+    public static Issued leafUnder(Issued issuer, String uri) throws Exception {
+        KeyPair kp = ecKey();
+        var b = new JcaX509v3CertificateBuilder(new X500Name(issuer.cert().getSubjectX500Principal().getName()),
+                BigInteger.valueOf(System.nanoTime()), Date.from(Instant.now().minusSeconds(60)),
+                Date.from(Instant.now().plus(Duration.ofHours(1))), new X500Name(""), kp.getPublic());
+        b.addExtension(Extension.subjectAlternativeName, true,
+                new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, uri)));
+        b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
+        var signer = new JcaContentSignerBuilder("SHA256withECDSA").build(issuer.keys().getPrivate());
+        return new Issued(kp, new JcaX509CertificateConverter().getCertificate(b.build(signer)));
+    }
+
     static KeyPair ecKey() throws Exception {
         KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
         g.initialize(new ECGenParameterSpec("secp256r1"));

@@ -62,6 +62,31 @@ public final class ZtunnelHarness implements AutoCloseable {
         return ztunnel.outbound().socks5Address();
     }
 
+    /** One sample of this ztunnel's metrics, e.g. {@code metric("x_total", "reason", "revoked")}; 0 if absent. */
+    public double metric(String name, String... labels) {
+        StringBuilder prefix = new StringBuilder(name);
+        if (labels.length > 0) {
+            prefix.append('{');
+            for (int i = 0; i < labels.length; i += 2) {
+                prefix.append(i == 0 ? "" : ",").append(labels[i]).append("=\"").append(labels[i + 1]).append('"');
+            }
+            prefix.append('}');
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        try {
+            io.prometheus.metrics.expositionformats.ExpositionFormats.init().getPrometheusTextFormatWriter()
+                    .write(out, running.context().metrics().scrape());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        for (String line : out.toString(java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
+            if (line.startsWith(prefix + " ")) {
+                return Double.parseDouble(line.substring(prefix.length() + 1).trim());
+            }
+        }
+        return 0;
+    }
+
     public boolean ready() {
         return running.context().readiness().isReady();
     }

@@ -181,7 +181,7 @@ public final class MeshPlan {
                 node: {name: %s, address: %s, trustDomain: %s}
                 listeners: {localAdmin: %d}
                 discovery: {address: "%s:%d", tokenFile: %s, rootCertFile: %s}
-                identity: {caAddress: "%s:%d", tokenFile: %s, rootCertFile: %s}
+                identity: {caAddress: "%s:%d", tokenFile: %s, rootCertFile: %s, trustBundle: {watch: true}}
                 kafka: {bootstrapServers: "%s"}
                 """.formatted(n.address(), n.name(), n.address(), Layout.TRUST_DOMAIN, n.localAdminPort(),
                 Layout.POLICY, Layout.XDS_PORT, token(n.name()), rootCert(), Layout.CA, Layout.CA_PORT, token(n.name()),
