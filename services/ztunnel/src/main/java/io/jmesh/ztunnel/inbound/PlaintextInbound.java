@@ -52,11 +52,19 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             ch.close();
             return;
         }
-        ChannelFuture f = ctx.net().client(ch.eventLoop(), ctx.config().hbone().connectTimeout())
+        var b = ctx.net().client(ch.eventLoop(), ctx.config().hbone().connectTimeout())
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel c) {}
-                }).connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
+                });
+        ChannelFuture f;
+        if (ctx.config().listeners().transparent() && ctx.net().epoll()) {
+            // keep the client's address, as HBONE inbound does (IP_TRANSPARENT; replies return by the capture mark)
+            b.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
+            f = b.connect(target, new InetSocketAddress(peer.getAddress(), 0));
+        } else {
+            f = b.connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
+        }
         f.addListener(x -> {
             if (!x.isSuccess()) {
                 ctx.telemetry().rejected(false, "connect_failed", "connect to " + dst + " failed: "

@@ -104,9 +104,7 @@ public final class OutboundProxy {
     private void hbone(Channel client, Workload source, Route.Hbone h, InetSocketAddress clientAddr, String host,
             int port, List<Object> early, Outcome outcome) {
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
-        // local mode: tunnels leave from the source workload's own (loopback) address, so the peer sees it as Istio's in-pod mode does
-        PoolKey key = new PoolKey(src, config.listeners().inboundPerWorkload() ? clientAddr.getAddress() : null,
-                h.expected(), h.l4());
+        PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h), h.expected(), h.l4());
         identities.certificate(src)
                 .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
                 .compose(cert -> pool.acquire(key, h.destination().getUid(), cert, client.eventLoop()))
@@ -130,6 +128,23 @@ public final class OutboundProxy {
                         HboneConnection.releaseEarlyData(stream);
                     });
                 });
+    }
+
+    /**
+     * The address a tunnel leaves from. Local mode: the source workload's own (loopback) address, so the peer sees
+     * it as Istio's in-pod mode does. Transparent mode: the source pod's address (spoofed with IP_TRANSPARENT), so
+     * the destination application sees the original client; except towards this node's own HBONE listener, where a
+     * spoofed pod address would route the replies to the pod instead of back to ztunnel.
+     */
+    private java.net.InetAddress sourceAddress(InetSocketAddress client, Route.Hbone h) {
+        var l = config.listeners();
+        if (l.inboundPerWorkload()) {
+            return client.getAddress();
+        }
+        if (l.transparent() && !(h.destination() != null && config.node().name().equals(h.destination().getNode()))) {
+            return client.getAddress();
+        }
+        return null;
     }
 
     private static void startRelay(Channel client, Channel upstream, List<Object> early,
