@@ -240,13 +240,18 @@ public final class ZtunnelBootstrap implements MeshService {
         inbound.stopAccepting(); // and GOAWAY to every inbound HBONE peer
         outbound.stopAccepting();
         pool.drain();
+        if (inbound.openHboneConnections() == 0 && pool.openConnections() == 0) {
+            return Future.succeededFuture();
+        }
         Promise<Void> done = Promise.promise();
-        context.vertx().setPeriodic(1, 100, id -> {
+        // a 1 ms first delay let the handler run before Vert.x had stored the timer, so cancelTimer threw and the
+        // drain waited for its deadline; the first check is above, the timer starts at the period
+        context.vertx().setPeriodic(100, id -> {
             log.atDebug().addKeyValue("inbound", inbound.openHboneConnections())
                     .addKeyValue("outbound", pool.openConnections()).log("draining: open hbone connections");
             if (inbound.openHboneConnections() == 0 && pool.openConnections() == 0) {
-                context.vertx().cancelTimer(id);
                 done.tryComplete();
+                context.vertx().cancelTimer(id);
             }
         });
         return done.future();
