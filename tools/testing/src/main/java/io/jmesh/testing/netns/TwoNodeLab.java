@@ -158,6 +158,11 @@ public final class TwoNodeLab implements AutoCloseable {
         // a redirect would tell a pod to reach its neighbour directly, bypassing the node (and capture)
         node.run("sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0");
         node.run("sysctl", "-q", "-w", "net.ipv4.conf.default.send_redirects=0");
+        // where br_netfilter is loaded (Docker hosts), frames crossing br0 would run the IP hooks at the bridge
+        // level too, and a TPROXY decision taken there is lost before the packet reaches the node's IP stack; the
+        // pods' traffic is routed by the node anyway. Per namespace; absent without br_netfilter.
+        node.tryRun("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0");
+        node.tryRun("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=0");
         node.run("ip", "link", "add", "br0", "type", "bridge");
         node.run("ip", "addr", "add", bridgeAddress + "/24", "dev", "br0");
         node.run("ip", "link", "set", "br0", "up");
