@@ -137,10 +137,15 @@ class TransparentCaptureIT {
                 r = lab.podA2().tryRun("curl", "-sS", "--max-time", "15", "http://" + PLAIN + ":8000/" + legacy + ".txt");
                 assertThat(r.output()).as("curl outside the mesh").isEqualTo(legacy + " body\n");
 
+                // an enrolled pod to a pod outside the mesh: captured, passed through in plaintext, from its own address
+                r = lab.podA1().tryRun("curl", "-sS", "--max-time", "15", "http://" + PLAIN + ":8000/" + legacy + ".txt");
+                assertThat(r.output()).as("curl from the mesh to outside it").isEqualTo(legacy + " body\n");
+
                 // the server saw the client pod's own address (ztunnel connected from it, transparently)
                 assertThat(Files.readString(httpLog)).contains(CLIENT + " - - ").doesNotContain(
                         TwoNodeLab.NODE_B_BRIDGE + " - - ");
-                assertThat(Files.readString(logs.resolve("http-server-b2.log"))).contains(OUTSIDER + " - - ");
+                assertThat(Files.readString(logs.resolve("http-server-b2.log"))).contains(OUTSIDER + " - - ")
+                        .contains(CLIENT + " - - ");
 
                 // captured: each ztunnel's access log names the other side's SPIFFE identity
                 Path ztA = logs.resolve("ztunnel-node-a.log");
@@ -151,7 +156,9 @@ class TransparentCaptureIT {
                             .contains("DENY");
                 });
                 assertThat(Files.readString(ztA) + Files.readString(ztB)).as("the outsider is not seen by ztunnel")
-                        .doesNotContain(OUTSIDER).doesNotContain(PLAIN);
+                        .doesNotContain(OUTSIDER);
+                assertThat(Files.readString(ztB)).as("node-b's ztunnel never sees the plain pod's traffic")
+                        .doesNotContain(PLAIN);
                 assertThat(lab.nodeA().run("curl", "-sS", "http://" + TwoNodeLab.NODE_A_BRIDGE + ":15020/metrics"))
                         .contains("ztunnel_capture_workloads 1.0");
 

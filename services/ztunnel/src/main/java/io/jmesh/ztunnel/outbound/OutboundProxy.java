@@ -82,11 +82,20 @@ public final class OutboundProxy {
 
     private void passthrough(Channel client, Workload source, Route.Passthrough p, InetSocketAddress clientAddr,
             List<Object> early, Outcome outcome) {
-        ChannelFuture f = net.client(client.eventLoop(), config.hbone().connectTimeout())
+        var b = net.client(client.eventLoop(), config.hbone().connectTimeout())
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {}
-                }).connect(p.target());
+                });
+        ChannelFuture f;
+        if (spoofsPassthrough(p.target())) {
+            // transparent mode: the destination sees the pod, as if ztunnel were not there (replies come back to
+            // this socket by the capture mark)
+            b.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
+            f = b.connect(p.target(), new InetSocketAddress(clientAddr.getAddress(), 0));
+        } else {
+            f = b.connect(p.target());
+        }
         f.addListener(x -> {
             if (!x.isSuccess()) {
                 String detail = "connect to " + p.target() + " failed: " + x.cause().getMessage();
@@ -145,6 +154,13 @@ public final class OutboundProxy {
             return client.getAddress();
         }
         return null;
+    }
+
+    /** Transparent mode leaves from the pod's address, except towards this node itself (replies would miss us). */
+    private boolean spoofsPassthrough(InetSocketAddress target) {
+        var l = config.listeners();
+        return l.transparent() && !l.inboundPerWorkload() && net.epoll() && !target.getAddress().isLoopbackAddress()
+                && !target.getAddress().getHostAddress().equals(config.node().address());
     }
 
     private static void startRelay(Channel client, Channel upstream, List<Object> early,

@@ -3,6 +3,8 @@ package io.jmesh.ztunnel.capture;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.jmesh.core.config.ConfigLoader;
+import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import java.net.InetAddress;
@@ -10,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -112,5 +115,17 @@ class CaptureRulesTest {
         assertThat(calls).containsExactly("ip -4 rule show", "ip -4 rule del fwmark 0x111 lookup 133",
                 "ip -4 route del local 0.0.0.0/0 dev lo table 133");
         assertThat(routing.hasRule("32765:\tfrom all fwmark 0x1111 lookup 1333")).isFalse();
+    }
+
+    @Test
+    void transparentCaptureNeedsFixedPortsBecauseTheRulesNameThem() {
+        assertThatThrownBy(() -> ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of(
+                "MESH_LISTENERS_TRANSPARENT", "true", "MESH_LISTENERS_HBONE", "0")))
+                .hasMessageContaining("listeners.hbone: 0 (expected: a fixed port");
+        ZtunnelConfig.Capture defaults = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of(
+                "MESH_LISTENERS_TRANSPARENT", "true")).config().capture();
+        assertThat(defaults.socketMark()).isEqualTo(0x539);
+        assertThat(defaults.captureMark()).isEqualTo(0x111);
+        assertThat(defaults.routeTable()).isEqualTo(133);
     }
 }
