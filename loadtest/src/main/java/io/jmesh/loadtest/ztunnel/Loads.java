@@ -30,9 +30,13 @@ final class Loads {
         });
 
         Echo(String ip) throws IOException {
+            this(ip, 0);
+        }
+
+        Echo(String ip, int port) throws IOException {
             server = new ServerSocket();
             server.setReuseAddress(true);
-            server.bind(new InetSocketAddress(ip, 0), 1024);
+            server.bind(new InetSocketAddress(ip, port), 1024);
             threads.execute(this::accept);
         }
 

@@ -11,6 +11,10 @@ import io.jmesh.ztunnel.admin.LocalAdmin;
 import io.jmesh.ztunnel.authz.AuthorizationStore;
 import io.jmesh.ztunnel.authz.Authorizer;
 import io.jmesh.ztunnel.authz.IndexedAuthorizer;
+import io.jmesh.ztunnel.capture.CaptureController;
+import io.jmesh.ztunnel.capture.CaptureRules;
+import io.jmesh.ztunnel.capture.Commands;
+import io.jmesh.ztunnel.capture.PolicyRouting;
 import io.jmesh.ztunnel.discovery.TeePolicies;
 import io.jmesh.ztunnel.discovery.DeltaAdsClient;
 import io.jmesh.ztunnel.discovery.RetainedPolicies;
@@ -87,6 +91,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private DeltaAdsClient ads;
     private GrpcClient grpc;
     private TrustBundleWatcher trustWatcher;
+    private CaptureController capture;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
         this(config, context, null);
@@ -125,6 +130,11 @@ public final class ZtunnelBootstrap implements MeshService {
         NetTransport net = NetTransport.of(vertx);
         if (!net.epoll()) {
             log.warn("native epoll transport unavailable: using NIO (slower; no IP_TRANSPARENT)");
+        }
+        boolean capturing = config.listeners().transparent() && config.capture().enabled();
+        if (capturing) {
+            net = net.withSocketMark(config.capture().socketMark());
+            capture = newCapture(context.readiness().register("capture"));
         }
         trust = new TrustBundle(config.identity().trustBundleFile().isEmpty() ? java.util.List.of()
                 : Pem.certificates(read(config.identity().trustBundleFile())));
@@ -166,7 +176,13 @@ public final class ZtunnelBootstrap implements MeshService {
             pool.onWorkloadsChanged(next);
             inbound.sync(next);
             telemetry.expire(next);
+            if (capture != null) {
+                capture.update(next);
+            }
         });
+        if (capture != null) {
+            capture.update(store.current()); // installs the rules even while no workload is known yet
+        }
 
         if (staticConfig != null) {
             StaticConfigFile.Contents c = staticConfig;
@@ -261,6 +277,9 @@ public final class ZtunnelBootstrap implements MeshService {
         inbound.stopAccepting(); // and GOAWAY to every inbound HBONE peer
         outbound.stopAccepting();
         pool.drain();
+        if (inbound.openHboneConnections() == 0 && pool.openConnections() == 0) {
+            return Future.succeededFuture();
+        }
         Promise<Void> done = Promise.promise();
         awaitDrained(done, 1);
         return done.future();
@@ -299,7 +318,19 @@ public final class ZtunnelBootstrap implements MeshService {
         outbound.stopAccepting();
         events.close();
         Future<Void> r = readinessServer == null ? Future.succeededFuture() : readinessServer.close();
-        return Future.all(r, localAdmin.close(), grpc.close()).mapEmpty();
+        Future<Void> rules = capture == null ? Future.succeededFuture() : capture.close();
+        return Future.all(r, localAdmin.close(), grpc.close(), rules).mapEmpty();
+    }
+
+    private CaptureController newCapture(io.jmesh.core.admin.Readiness.Task ready) {
+        ZtunnelConfig.Capture c = config.capture();
+        var l = config.listeners();
+        CaptureRules rules = new CaptureRules(new CaptureRules.Settings(c.table(), c.socketMark(), c.captureMark(),
+                c.podInterface(), l.outboundCapture(), l.hbone(), l.inboundPlaintext(), nodeAddress));
+        PolicyRouting routing = new PolicyRouting(c.ipCommand(), c.captureMark(), c.routeTable(),
+                Files.isDirectory(Path.of("/proc/sys/net/ipv6")));
+        return new CaptureController(context.vertx(), config.node().name(), rules, routing,
+                Commands.processes(c.commandTimeout()), c.nftCommand(), c.retryInterval(), ready, context.metrics());
     }
 
     private Set<Integer> ownPorts() {

@@ -14,7 +14,8 @@ import java.util.Objects;
  * @param admin where {@code /metrics} (15020) is served
  */
 public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig admin, Node node,
-        Listeners listeners, Hbone hbone, Pool pool, Discovery discovery, Identity identity, KafkaSettings kafka)
+        Listeners listeners, Hbone hbone, Pool pool, Discovery discovery, Identity identity, KafkaSettings kafka,
+        Capture capture)
         implements ServiceConfig {
 
     public ZtunnelConfig {
@@ -25,6 +26,20 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig
         Objects.requireNonNull(discovery, "discovery");
         Objects.requireNonNull(identity, "identity");
         Objects.requireNonNull(kafka, "kafka");
+        Objects.requireNonNull(capture, "capture");
+        if (listeners.transparent() && capture.enabled()) {
+            // the TPROXY rules name these ports
+            fixedPort("listeners.outboundCapture", listeners.outboundCapture());
+            fixedPort("listeners.hbone", listeners.hbone());
+            fixedPort("listeners.inboundPlaintext", listeners.inboundPlaintext());
+        }
+    }
+
+    private static void fixedPort(String field, int port) {
+        if (port <= 0) {
+            throw new IllegalArgumentException(field + ": " + port
+                    + " (expected: a fixed port with listeners.transparent and capture.enabled)");
+        }
     }
 
     /**
@@ -161,6 +176,35 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig
             address = address == null ? "" : address;
             Objects.requireNonNull(initialBackoff, "initialBackoff");
             Objects.requireNonNull(maxBackoff, "maxBackoff");
+        }
+    }
+
+    /**
+     * Transparent capture: nftables and policy routing in ztunnel's own network namespace (only with {@code
+     * listeners.transparent}).
+     *
+     * @param enabled program the rules (needs CAP_NET_ADMIN and {@code nft}); false leaves capture to someone else
+     * @param table name of ztunnel's own nftables table ({@code inet <table>}), replaced and removed as a unit
+     * @param socketMark SO_MARK of every socket ztunnel opens or accepts (Istio: 0x539 = 1337)
+     * @param captureMark connection/packet mark that routes to the local table (Istio: 0x111 = 273)
+     * @param routeTable policy routing table holding {@code local 0.0.0.0/0 dev lo} (Istio: 133)
+     * @param podInterface the interface pods' traffic arrives on; empty: any but {@code lo}
+     * @param commandTimeout longest an {@code nft}/{@code ip} call may take
+     * @param retryInterval wait before retrying after a failed programming
+     */
+    public record Capture(boolean enabled, String table, int socketMark, int captureMark, int routeTable,
+            String podInterface, Duration commandTimeout, Duration retryInterval, String nftCommand,
+            String ipCommand) {
+        public Capture {
+            requireText(table, "capture.table");
+            positive("capture.socketMark", socketMark);
+            positive("capture.captureMark", captureMark);
+            positive("capture.routeTable", routeTable);
+            podInterface = podInterface == null ? "" : podInterface;
+            Objects.requireNonNull(commandTimeout, "commandTimeout");
+            Objects.requireNonNull(retryInterval, "retryInterval");
+            requireText(nftCommand, "capture.nftCommand");
+            requireText(ipCommand, "capture.ipCommand");
         }
     }
 

@@ -6,6 +6,7 @@ import io.jmesh.ztunnel.authz.Decision;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.telemetry.ConnectionInfo;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.EarlyInput;
 import io.jmesh.ztunnel.tunnel.Relay;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -28,6 +29,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
     @Override
     protected void initChannel(Channel ch) {
         ch.config().setAutoRead(false);
+        EarlyInput early = EarlyInput.install(ch);
         InetSocketAddress target = (InetSocketAddress) ch.localAddress();
         InetSocketAddress peer = (InetSocketAddress) ch.remoteAddress();
         String dst = target.getAddress().getHostAddress() + ":" + target.getPort();
@@ -52,11 +54,19 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             ch.close();
             return;
         }
-        ChannelFuture f = ctx.net().client(ch.eventLoop(), ctx.config().hbone().connectTimeout())
+        var b = ctx.net().client(ch.eventLoop(), ctx.config().hbone().connectTimeout())
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel c) {}
-                }).connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
+                });
+        ChannelFuture f;
+        if (ctx.config().listeners().transparent() && ctx.net().epoll()) {
+            // keep the client's address, as HBONE inbound does (IP_TRANSPARENT; replies return by the capture mark)
+            b.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
+            f = b.connect(target, new InetSocketAddress(peer.getAddress(), 0));
+        } else {
+            f = b.connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
+        }
         f.addListener(x -> {
             if (!x.isSuccess()) {
                 ctx.telemetry().rejected(false, "connect_failed", "connect to " + dst + " failed: "
@@ -67,7 +77,16 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
                     index.workloadByIp(peer.getAddress()), w, null, null, null, peer, target, "", false));
             ctx.openTunnels().track(ch, facts);
-            Relay.start(ch, f.channel(), (in, out, err) -> t.close(in, out, err == null ? "-" : "CONNECT", err));
+            early.handOver(ch, () -> {
+                Relay.start(ch, f.channel(), (in, out, err) -> t.close(in, out, err == null ? "-" : "CONNECT", err));
+                for (Object m : early.reads()) {
+                    ch.pipeline().fireChannelRead(m);
+                }
+                if (!early.reads().isEmpty()) {
+                    early.reads().clear();
+                    ch.pipeline().fireChannelReadComplete();
+                }
+            });
         });
     }
 }

@@ -3,6 +3,7 @@ package io.jmesh.ztunnel.outbound;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.EarlyInput;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -83,11 +84,12 @@ public final class OutboundListeners {
             ch.close();
             return;
         }
-        proxy.proxy(ch, source, dst.getAddress().getHostAddress(), dst.getPort(), new ArrayList<>(),
+        EarlyInput early = EarlyInput.install(ch);
+        proxy.proxy(ch, source, dst.getAddress().getHostAddress(), dst.getPort(), early.reads(),
                 new OutboundProxy.Outcome() {
                     @Override
                     public void established(Channel c, Runnable startRelay) {
-                        c.eventLoop().execute(startRelay);
+                        c.eventLoop().execute(() -> early.handOver(c, startRelay));
                     }
 
                     @Override

@@ -82,11 +82,20 @@ public final class OutboundProxy {
 
     private void passthrough(Channel client, Workload source, Route.Passthrough p, InetSocketAddress clientAddr,
             List<Object> early, Outcome outcome) {
-        ChannelFuture f = net.client(client.eventLoop(), config.hbone().connectTimeout())
+        var b = net.client(client.eventLoop(), config.hbone().connectTimeout())
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {}
-                }).connect(p.target());
+                });
+        ChannelFuture f;
+        if (spoofsPassthrough(p.target())) {
+            // transparent mode: the destination sees the pod, as if ztunnel were not there (replies come back to
+            // this socket by the capture mark)
+            b.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
+            f = b.connect(p.target(), new InetSocketAddress(clientAddr.getAddress(), 0));
+        } else {
+            f = b.connect(p.target());
+        }
         f.addListener(x -> {
             if (!x.isSuccess()) {
                 String detail = "connect to " + p.target() + " failed: " + x.cause().getMessage();
@@ -104,9 +113,7 @@ public final class OutboundProxy {
     private void hbone(Channel client, Workload source, Route.Hbone h, InetSocketAddress clientAddr, String host,
             int port, List<Object> early, Outcome outcome) {
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
-        // local mode: tunnels leave from the source workload's own (loopback) address, so the peer sees it as Istio's in-pod mode does
-        PoolKey key = new PoolKey(src, config.listeners().inboundPerWorkload() ? clientAddr.getAddress() : null,
-                h.expected(), h.l4());
+        PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h), h.expected(), h.l4());
         identities.certificate(src)
                 .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
                 .compose(cert -> pool.acquire(key, h.destination().getUid(), cert, client.eventLoop()))
@@ -130,6 +137,30 @@ public final class OutboundProxy {
                         HboneConnection.releaseEarlyData(stream);
                     });
                 });
+    }
+
+    /**
+     * The address a tunnel leaves from. Local mode: the source workload's own (loopback) address, so the peer sees
+     * it as Istio's in-pod mode does. Transparent mode: the source pod's address (spoofed with IP_TRANSPARENT), so
+     * the destination application sees the original client; except towards this node's own HBONE listener, where a
+     * spoofed pod address would route the replies to the pod instead of back to ztunnel.
+     */
+    private java.net.InetAddress sourceAddress(InetSocketAddress client, Route.Hbone h) {
+        var l = config.listeners();
+        if (l.inboundPerWorkload()) {
+            return client.getAddress();
+        }
+        if (l.transparent() && !(h.destination() != null && config.node().name().equals(h.destination().getNode()))) {
+            return client.getAddress();
+        }
+        return null;
+    }
+
+    /** Transparent mode leaves from the pod's address, except towards this node itself (replies would miss us). */
+    private boolean spoofsPassthrough(InetSocketAddress target) {
+        var l = config.listeners();
+        return l.transparent() && !l.inboundPerWorkload() && net.epoll() && !target.getAddress().isLoopbackAddress()
+                && !target.getAddress().getHostAddress().equals(config.node().address());
     }
 
     private static void startRelay(Channel client, Channel upstream, List<Object> early,

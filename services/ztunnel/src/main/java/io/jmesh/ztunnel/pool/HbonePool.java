@@ -161,10 +161,15 @@ public final class HbonePool {
                         .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
             }
         };
-        var connect = net.client(loop, h.connectTimeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)
+        var bootstrap = net.client(loop, h.connectTimeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)
                 .option(io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE, false)
-                .handler(init)
-                .connect(key.destination(), key.sourceIp() == null ? null : new InetSocketAddress(key.sourceIp(), 0));
+                .handler(init);
+        if (key.sourceIp() != null && config.listeners().transparent() && net.epoll()) {
+            // transparent mode: leave from the source pod's own address (not one of the node's), so the far side
+            // sees the original client address; needs CAP_NET_ADMIN, replies come back by the capture mark
+            bootstrap.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
+        }
+        var connect = bootstrap.connect(key.destination(), key.sourceIp() == null ? null : new InetSocketAddress(key.sourceIp(), 0));
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 dials.labelValues("connect_failed").inc();

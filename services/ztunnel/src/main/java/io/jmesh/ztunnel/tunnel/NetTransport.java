@@ -11,6 +11,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.Epoll;
+import io.netty.channel.unix.IntegerUnixChannelOption;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
 import java.time.Duration;
@@ -31,22 +32,42 @@ public final class NetTransport {
     /** Reads grow up to 256 KiB so a busy tunnel moves large buffers and large DATA frames. */
     static final AdaptiveRecvByteBufAllocator RECV = new AdaptiveRecvByteBufAllocator(512, 16 * 1024, 256 * 1024);
 
+    /** Netty has no named option for it: SOL_SOCKET (1), SO_MARK (36) as Linux defines them. */
+    private static final IntegerUnixChannelOption SO_MARK = new IntegerUnixChannelOption("SO_MARK", 1, 36);
+
+    private final VertxInternal vertx;
     private final EventLoopGroup workers;
     private final EventLoopGroup acceptors;
     private final ChannelFactory<? extends Channel> socket;
     private final ChannelFactory<? extends ServerChannel> server;
     private final boolean epoll;
+    private final int socketMark;
 
-    private NetTransport(VertxInternal vertx) {
+    private NetTransport(VertxInternal vertx, int socketMark) {
+        this.vertx = vertx;
         this.workers = vertx.nettyEventLoopGroup();
         this.acceptors = vertx.acceptorEventLoopGroup();
         this.socket = vertx.transport().channelFactory(false);
         this.server = vertx.transport().serverChannelFactory(false);
         this.epoll = Epoll.isAvailable() && vertx.isNativeTransportEnabled();
+        this.socketMark = socketMark;
     }
 
     public static NetTransport of(Vertx vertx) {
-        return new NetTransport((VertxInternal) vertx);
+        return new NetTransport((VertxInternal) vertx, 0);
+    }
+
+    /**
+     * Every socket opened or accepted through this transport carries {@code SO_MARK mark} (epoll only; needs
+     * CAP_NET_ADMIN): transparent capture recognises ztunnel's own traffic by it and never captures it.
+     */
+    public NetTransport withSocketMark(int mark) {
+        return new NetTransport(vertx, mark);
+    }
+
+    /** The SO_MARK of ztunnel's sockets, 0 for none. */
+    public int socketMark() {
+        return socketMark;
     }
 
     public boolean epoll() {
@@ -63,7 +84,7 @@ public final class NetTransport {
 
     /** A listener whose accepted sockets are ready for relaying (no Nagle, half-close, autoRead off). */
     public ServerBootstrap server() {
-        return new ServerBootstrap()
+        ServerBootstrap b = new ServerBootstrap()
                 .group(acceptors, workers)
                 .channelFactory(server)
                 .option(ChannelOption.SO_REUSEADDR, true)
@@ -73,6 +94,11 @@ public final class NetTransport {
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, RECV);
+        if (epoll && socketMark != 0) {
+            b.option(SO_MARK, socketMark)
+                    .childOption(SO_MARK, socketMark);
+        }
+        return b;
     }
 
     /** An outgoing socket on {@code loop} (the loop of the connection it serves, so relays stay on one thread). */
@@ -91,6 +117,9 @@ public final class NetTransport {
             // sockets bound to a source address take their port at connect time, per destination: without this
             // every bound connection holds a port of the whole ephemeral range (and TIME_WAIT exhausts it)
             b.option(io.netty.channel.epoll.EpollChannelOption.IP_BIND_ADDRESS_NO_PORT, true);
+            if (socketMark != 0) {
+                b.option(SO_MARK, socketMark);
+            }
         }
         return b;
     }

@@ -25,8 +25,15 @@ public final class MeshPlan {
     private final Path config;
     private final Path credentials;
     private final String java;
+    private final Topology topology;
 
+    /** {@code make run}'s plan: {@link Topology#local}. */
     public MeshPlan(Path repo, Path state) {
+        this(repo, state, Topology.local(repo));
+    }
+
+    public MeshPlan(Path repo, Path state, Topology topology) {
+        this.topology = topology;
         this.repo = repo;
         this.state = state;
         this.config = state.resolve("config");
@@ -65,7 +72,8 @@ public final class MeshPlan {
     }
 
     private Component certificateAuthority() throws IOException {
-        return service("ca", Layout.CA, "15012 gRPC (Istio CA API), 15014 admin", """
+        String ca = topology.ca();
+        return service("ca", ca, "15012 gRPC (Istio CA API), 15014 admin", """
                 trustDomain: %s
                 stateDir: %s
                 admin: {host: %s, port: %d}
@@ -73,8 +81,8 @@ public final class MeshPlan {
                 tls: {ipSans: [%s, 127.0.0.1]}
                 placement: {source: config-log}
                 kafka: {bootstrapServers: "%s"}
-                """.formatted(Layout.TRUST_DOMAIN, caState(), Layout.CA, Layout.ADMIN_PORT, Layout.CA, Layout.CA_PORT,
-                Layout.CA, kafka()), ready(Layout.CA, Layout.ADMIN_PORT));
+                """.formatted(Layout.TRUST_DOMAIN, caState(), ca, Layout.ADMIN_PORT, ca, Layout.CA_PORT,
+                ca, kafka()), ready(ca, Layout.ADMIN_PORT));
     }
 
     /**
@@ -88,10 +96,10 @@ public final class MeshPlan {
         // touches only the root material, the token commands only tokens.json (which they update one at a time)
         CompletableFuture<Void> cert = CompletableFuture.runAsync(() -> cli(sup, "policy's serving certificate",
                 "cert", "issue", "--service", "policy", "--dns", "policy.istio-system.svc,localhost",
-                "--ip", Layout.POLICY, "--validity", "7d",
+                "--ip", topology.policy(), "--validity", "7d",
                 "--cert-out", credentials.resolve("policy-cert.pem").toString(),
                 "--key-out", credentials.resolve("policy-key.pem").toString()));
-        for (Layout.Node n : List.of(Layout.NODE_A, Layout.NODE_B)) {
+        for (Topology.Node n : topology.nodes()) {
             if (!Files.isRegularFile(token(n.name()))) {
                 cli(sup, "token for " + n.name(), "token", "create", "--node", n.name(),
                         "--out", token(n.name()).toString());
@@ -139,65 +147,82 @@ public final class MeshPlan {
     public List<Component> controlPlane() throws IOException {
         List<Component> list = new ArrayList<>();
         list.add(certificateAuthority());
-        list.add(service("policy", Layout.POLICY, "15010 gRPC (delta ADS, config admin), 15014 admin", """
+        String policy = topology.policy();
+        list.add(service("policy", policy, "15010 gRPC (delta ADS, config admin), 15014 admin", """
                 mesh: {trustDomain: %s}
                 admin: {host: %s, port: %d}
                 kafka: {bootstrapServers: "%s"}
                 xds: {host: %s, port: %d, certFile: %s, keyFile: %s}
                 tokenReview: {host: %s, port: %d, caFile: %s, tokenFile: %s}
                 manifests: {dir: %s}
-                """.formatted(Layout.TRUST_DOMAIN, Layout.POLICY, Layout.ADMIN_PORT, kafka(), Layout.POLICY,
+                """.formatted(Layout.TRUST_DOMAIN, policy, Layout.ADMIN_PORT, kafka(), policy,
                 Layout.XDS_PORT, credentials.resolve("policy-cert.pem"), credentials.resolve("policy-key.pem"),
-                Layout.CA, Layout.CA_PORT, rootCert(), token("policy"), repo.resolve("demo/manifests")),
-                ready(Layout.POLICY, Layout.ADMIN_PORT)));
-        list.add(service("telemetry", Layout.TELEMETRY, "15014 metrics, service graph", """
+                topology.ca(), Layout.CA_PORT, rootCert(), token("policy"), topology.manifests()),
+                ready(policy, Layout.ADMIN_PORT)));
+        String telemetry = topology.telemetry();
+        list.add(service("telemetry", telemetry, "15014 metrics, service graph", """
                 admin: {host: %s, port: %d}
                 kafka: {bootstrapServers: "%s"}
-                """.formatted(Layout.TELEMETRY, Layout.ADMIN_PORT, kafka()), ready(Layout.TELEMETRY, Layout.ADMIN_PORT)));
-        list.add(service("waypoint-mgr", Layout.WAYPOINT_MGR, "15014 admin", """
+                """.formatted(telemetry, Layout.ADMIN_PORT, kafka()), ready(telemetry, Layout.ADMIN_PORT)));
+        String waypointMgr = topology.waypointMgr();
+        list.add(service("waypoint-mgr", waypointMgr, "15014 admin", """
                 admin: {host: %s, port: %d}
-                """.formatted(Layout.WAYPOINT_MGR, Layout.ADMIN_PORT), ready(Layout.WAYPOINT_MGR, Layout.ADMIN_PORT)));
+                """.formatted(waypointMgr, Layout.ADMIN_PORT), ready(waypointMgr, Layout.ADMIN_PORT)));
         return list;
     }
 
     /** Then the data plane: one ztunnel per node, and the demo workloads. */
     public List<Component> dataPlane() throws IOException {
-        List<Component> list = new ArrayList<>();
-        for (Layout.Node n : List.of(Layout.NODE_A, Layout.NODE_B)) {
-            list.add(ztunnel(n));
-        }
+        List<Component> list = new ArrayList<>(ztunnels());
         list.add(new Component("demo-apps", List.of(java, "-cp", classPath(), "io.jmesh.localmesh.demo.DemoApps",
                 "--socks", Layout.NODE_A.address() + ":15080",
                 "--reviews-url", Layout.REVIEWS_HOST + ":9080"), Map.of(),
                 URI.create("http://" + Layout.REVIEWS + ":9080/reviews"),
-                Layout.PRODUCTPAGE + ", " + Layout.REVIEWS + ", " + Layout.ECHO, "9080, 9080, 9000"));
+                Layout.PRODUCTPAGE + ", " + Layout.REVIEWS + ", " + Layout.ECHO, "9080, 9080, 9000", ""));
         return list;
     }
 
-    private Component ztunnel(Layout.Node n) throws IOException {
+    /** One ztunnel per node of the topology. */
+    public List<Component> ztunnels() throws IOException {
+        List<Component> list = new ArrayList<>();
+        for (Topology.Node n : topology.nodes()) {
+            list.add(ztunnel(n));
+        }
+        return list;
+    }
+
+    private Component ztunnel(Topology.Node n) throws IOException {
         String name = "ztunnel-" + n.name();
         String yaml = """
                 admin: {host: %s, port: 15020}
                 node: {name: %s, address: %s, trustDomain: %s}
-                listeners: {localAdmin: %d}
+                listeners: {localAdmin: %d%s}
                 discovery: {address: "%s:%d", tokenFile: %s, rootCertFile: %s}
                 identity: {caAddress: "%s:%d", tokenFile: %s, rootCertFile: %s, trustBundle: {watch: true}}
                 kafka: {bootstrapServers: "%s"}
                 """.formatted(n.address(), n.name(), n.address(), Layout.TRUST_DOMAIN, n.localAdminPort(),
-                Layout.POLICY, Layout.XDS_PORT, token(n.name()), rootCert(), Layout.CA, Layout.CA_PORT, token(n.name()),
-                rootCert(), kafka());
-        return new Component(name, command("ztunnel", write(name, yaml)), Map.of(), ready(n.address(), 15021),
-                n.address(), "15001 15006 15008 15080 15020 15021, 127.0.0.1:" + n.localAdminPort() + " admin");
+                n.listeners().isEmpty() ? "" : ", " + n.listeners(),
+                topology.policy(), Layout.XDS_PORT, token(n.name()), rootCert(), topology.ca(), Layout.CA_PORT,
+                token(n.name()), rootCert(), kafka()) + n.extraConfig();
+        return new Component(name, command("ztunnel", write(name, yaml), n.namespace()), Map.of(),
+                ready(n.address(), 15021), n.address(),
+                "15001 15006 15008 15080 15020 15021, 127.0.0.1:" + n.localAdminPort() + " admin", n.namespace());
     }
 
     private Component service(String name, String address, String ports, String yaml, URI ready) throws IOException {
-        return new Component(name, command(name, write(name, yaml)), Map.of(), ready, address, ports);
+        String ns = topology.controlPlaneNamespace();
+        return new Component(name, command(name, write(name, yaml), ns), Map.of(), ready, address, ports, ns);
     }
 
-    private List<String> command(String service, Path configFile) {
+    private List<String> command(String service, Path configFile, String namespace) {
+        List<String> cmd = new ArrayList<>();
+        if (!namespace.isEmpty()) {
+            cmd.addAll(List.of("ip", "netns", "exec", namespace));
+        }
         // seven JVMs share a small machine: a serial collector and a bounded heap each
-        return List.of(java, "-XX:+UseSerialGC", "-Xmx256m", "-jar", jar(service).toString(),
-                "--config", configFile.toString());
+        cmd.addAll(List.of(java, "-XX:+UseSerialGC", "-Xmx256m", "-jar", jar(service).toString(),
+                "--config", configFile.toString()));
+        return cmd;
     }
 
     private Path write(String name, String yaml) throws IOException {
@@ -211,8 +236,8 @@ public final class MeshPlan {
         return URI.create("http://" + host + ":" + port + "/healthz/ready");
     }
 
-    private static String kafka() {
-        return Layout.KAFKA + ":" + Layout.KAFKA_PORT;
+    private String kafka() {
+        return topology.kafka() + ":" + Layout.KAFKA_PORT;
     }
 
     private static String classPath() {

@@ -16,7 +16,9 @@ import java.util.concurrent.ThreadLocalRandom;
  *   pod-a2 10.10.1.12 ─┘           wire 10.200.0.1   10.200.0.2                      └─ pod-b2 10.10.2.12
  * </pre>
  *
- * Pods route everything via their node's bridge address; nodes forward and route the other node's pod range over
+ * Pods have /32 addresses and route everything via their node's bridge address (an on-link route to it, then the
+ * default route), so even traffic between two pods of one node is routed by the node, through its IP hooks, where
+ * transparent capture can take it; nodes send no ICMP redirects, forward, and route the other node's pod range over
  * the wire. Everything is removed by {@link #close()}, also when setup fails half-way; a JVM shutdown hook is the
  * last resort.
  */
@@ -153,6 +155,14 @@ public final class TwoNodeLab implements AutoCloseable {
     private Netns node(String role, String bridgeAddress) {
         Netns node = namespace(role);
         node.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        // a redirect would tell a pod to reach its neighbour directly, bypassing the node (and capture)
+        node.run("sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0");
+        node.run("sysctl", "-q", "-w", "net.ipv4.conf.default.send_redirects=0");
+        // where br_netfilter is loaded (Docker hosts), frames crossing br0 would run the IP hooks at the bridge
+        // level too, and a TPROXY decision taken there is lost before the packet reaches the node's IP stack; the
+        // pods' traffic is routed by the node anyway. Per namespace; absent without br_netfilter.
+        node.tryRun("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0");
+        node.tryRun("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=0");
         node.run("ip", "link", "add", "br0", "type", "bridge");
         node.run("ip", "addr", "add", bridgeAddress + "/24", "dev", "br0");
         node.run("ip", "link", "set", "br0", "up");
@@ -180,9 +190,10 @@ public final class TwoNodeLab implements AutoCloseable {
         node.run("ip", "link", "set", hostSide, "master", "br0");
         node.run("ip", "link", "set", hostSide, "up");
         pod.run("ip", "link", "set", "eth0p", "name", "eth0");
-        pod.run("ip", "addr", "add", address + "/24", "dev", "eth0");
+        pod.run("ip", "addr", "add", address + "/32", "dev", "eth0");
         pod.run("ip", "link", "set", "eth0", "up");
-        pod.run("ip", "route", "add", "default", "via", gateway);
+        pod.run("ip", "route", "add", gateway, "dev", "eth0", "scope", "link");
+        pod.run("ip", "route", "add", "default", "via", gateway, "dev", "eth0");
         return pod;
     }
 

@@ -52,6 +52,9 @@ class TwoNodeLabTest {
             assertThat(Files.readString(log)).contains(TwoNodeLab.address("pod-a2") + " - - ",
                     TwoNodeLab.address("pod-b2") + " - - ");
             assertThat(lab.podA1().run("ip", "route", "get", "10.10.2.11")).contains("via 10.10.1.1");
+            // same node too: routed by the node (not bridged), so the node's IP hooks see it
+            assertThat(lab.podB2().run("ip", "route", "get", "10.10.2.11")).contains("via 10.10.2.1");
+            assertThat(lab.podB2().run("ip", "-o", "addr", "show", "dev", "eth0")).contains("10.10.2.12/32");
             // nothing leads out of the lab: nodes have no default route
             Netns.Result out = lab.nodeA().tryRun("ip", "route", "get", "1.1.1.1");
             assertThat(out.ok()).isFalse();

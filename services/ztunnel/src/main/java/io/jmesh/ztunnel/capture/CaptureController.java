@@ -1,0 +1,189 @@
+package io.jmesh.ztunnel.capture;
+
+import io.jmesh.core.admin.Readiness;
+import io.jmesh.proto.istio.workload.TunnelProtocol;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps the node's capture rules in line with its ambient workloads (node == this node, tunnel protocol HBONE):
+ * installs the table and policy routing once, then replaces the address sets in one {@code nft -f -} transaction
+ * per change, and removes everything on {@link #close()}. Workloads without HBONE (namespaces not enrolled) are
+ * never captured.
+ *
+ * <p>{@code nft} and {@code ip} run on a one-thread worker, never on an event loop; changes that arrive while a
+ * pass runs are coalesced into the next pass (at most one pending). A failure is logged with the command's
+ * message, counted in {@code ztunnel_capture_failures_total{step,reason}} and retried after {@code retryInterval};
+ * readiness ({@code capture}) completes on the first successful programming.
+ */
+public final class CaptureController {
+
+    private static final Logger log = LoggerFactory.getLogger(CaptureController.class);
+
+    private final Vertx vertx;
+    private final String node;
+    private final CaptureRules rules;
+    private final PolicyRouting routing;
+    private final Commands commands;
+    private final List<String> nft;
+    private final Duration retryInterval;
+    private final Readiness.Task ready;
+    private final WorkerExecutor worker;
+    private final Counter failures;
+    private final Counter passes;
+    private final AtomicBoolean pending = new AtomicBoolean();
+    private volatile Set<InetAddress> wanted = Set.of();
+    private volatile boolean closed;
+    private volatile int captured;
+
+    // worker thread only
+    private boolean attempted;
+    private boolean installed;
+    private Set<InetAddress> applied = Set.of();
+
+    /**
+     * @param nftCommand the {@code nft} executable
+     * @param ready completed on the first successful programming
+     */
+    public CaptureController(Vertx vertx, String node, CaptureRules rules, PolicyRouting routing, Commands commands,
+            String nftCommand, Duration retryInterval, Readiness.Task ready, PrometheusRegistry metrics) {
+        this.vertx = vertx;
+        this.node = node;
+        this.rules = rules;
+        this.routing = routing;
+        this.commands = commands;
+        this.nft = List.of(nftCommand, "-f", "-");
+        this.retryInterval = retryInterval;
+        this.ready = ready;
+        this.worker = vertx.createSharedWorkerExecutor("ztunnel-capture", 1, 2, TimeUnit.MINUTES);
+        this.failures = Counter.builder().name("ztunnel_capture_failures_total")
+                .help("Failed programming of the capture rules (nft/ip), by step and reason")
+                .labelNames("step", "reason").register(metrics);
+        this.passes = Counter.builder().name("ztunnel_capture_updates_total")
+                .help("Successful updates of the captured workload addresses").register(metrics);
+        GaugeWithCallback.builder().name("ztunnel_capture_workloads")
+                .help("Ambient workload addresses captured on this node").callback(cb -> cb.call(captured))
+                .register(metrics);
+    }
+
+    /** The addresses to capture: the node's workloads that speak HBONE. */
+    public static Set<InetAddress> ambientAddresses(WorkloadIndex index, String node) {
+        Set<InetAddress> out = new HashSet<>();
+        for (Workload w : index.workloadsOnNode(node)) {
+            if (w.getTunnelProtocol() != TunnelProtocol.HBONE) {
+                continue;
+            }
+            for (var raw : w.getAddressesList()) {
+                try {
+                    out.add(InetAddress.getByAddress(raw.toByteArray()));
+                } catch (UnknownHostException e) {
+                    // addresses are validated on the way in (AddressValidator)
+                }
+            }
+        }
+        return Set.copyOf(out);
+    }
+
+    /** Programs the rules for {@code index} (first call installs them); returns at once. */
+    public void update(WorkloadIndex index) {
+        wanted = ambientAddresses(index, node);
+        schedule();
+    }
+
+    private void schedule() {
+        if (closed || !pending.compareAndSet(false, true)) {
+            return;
+        }
+        worker.<Void>executeBlocking(() -> {
+            pending.set(false); // a change from now on needs (and gets) another pass
+            reconcile();
+            return null;
+        }, false).onSuccess(v -> ready.complete()).onFailure(e -> {
+            if (!closed) {
+                vertx.setTimer(retryInterval.toMillis(), id -> schedule());
+            }
+        });
+    }
+
+    private void reconcile() throws Commands.CommandFailure {
+        if (closed) {
+            return;
+        }
+        Set<InetAddress> target = wanted;
+        if (!installed) {
+            attempted = true;
+            step("routing", () -> routing.install(commands));
+            step("install", () -> commands.run(nft, rules.install()));
+            installed = true;
+            applied = null;
+            log.atInfo().addKeyValue("table", "inet " + rules.settings().table())
+                    .log("capture rules installed");
+        }
+        if (!target.equals(applied)) {
+            step("sync", () -> commands.run(nft, rules.sync(target)));
+            applied = target;
+            captured = target.size();
+            passes.inc();
+            log.atInfo().addKeyValue("workloads", target.size())
+                    .addKeyValue("addresses", target.stream().map(InetAddress::getHostAddress).sorted().toList())
+                    .log("captured workloads updated");
+        }
+    }
+
+    private interface Step {
+        void run() throws Commands.CommandFailure;
+    }
+
+    private void step(String name, Step s) throws Commands.CommandFailure {
+        try {
+            s.run();
+        } catch (Commands.CommandFailure e) {
+            failures.labelValues(name, e.reason()).inc();
+            log.atWarn().addKeyValue("step", name).addKeyValue("reason", e.reason())
+                    .log("capture rules not programmed (retrying in {} ms): {}", retryInterval.toMillis(),
+                            e.getMessage());
+            throw e;
+        }
+    }
+
+    /** Removes the table and the policy routing (waits for a pass in progress); idempotent. */
+    public Future<Void> close() {
+        if (closed) {
+            return Future.succeededFuture();
+        }
+        closed = true;
+        return worker.<Void>executeBlocking(() -> {
+            if (attempted) {
+                try {
+                    commands.run(nft, rules.remove());
+                } catch (Commands.CommandFailure e) {
+                    failures.labelValues("remove", e.reason()).inc();
+                    log.atWarn().log("capture table not removed: {}", e.getMessage());
+                }
+                for (String error : routing.remove(commands)) {
+                    failures.labelValues("remove", "exit").inc();
+                    log.atWarn().log("capture routing not removed: {}", error);
+                }
+                captured = 0;
+                log.atInfo().addKeyValue("table", "inet " + rules.settings().table()).log("capture rules removed");
+            }
+            return null;
+        }, false).eventually(worker::close);
+    }
+}

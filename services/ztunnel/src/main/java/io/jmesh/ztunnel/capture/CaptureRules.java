@@ -1,0 +1,147 @@
+package io.jmesh.ztunnel.capture;
+
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.util.Collection;
+import java.util.List;
+import java.util.Objects;
+import java.util.stream.Collectors;
+
+/**
+ * The nftables text of transparent capture (Istio's marks), pure and testable: one table of ztunnel's own, two
+ * sets of ambient pod addresses (IPv4, IPv6), and two chains.
+ *
+ * <ul>
+ *   <li>{@code output}: a packet of one of ztunnel's sockets ({@code meta mark} = the socket mark) marks its
+ *       connection ({@code ct mark} = the capture mark), so the replies to ztunnel's spoofed sockets are known;</li>
+ *   <li>{@code prerouting}: a packet of such a connection gets the capture mark and is accepted (policy routing
+ *       delivers it locally); TCP from an ambient pod is TPROXY'd to the capture port (15001); TCP to an ambient
+ *       pod's HBONE port to 15008; other TCP to an ambient pod to the inbound plaintext port (15006).</li>
+ * </ul>
+ *
+ * The capture mark routes through table {@code routeTable} ({@code local 0.0.0.0/0 dev lo}), see {@link
+ * PolicyRouting}. Nothing else of the namespace's ruleset is touched: the table is replaced and removed as a unit.
+ */
+public final class CaptureRules {
+
+    /**
+     * Settings the rule text depends on.
+     *
+     * @param listenAddress where ztunnel's listeners are bound (the node address): TPROXY hands connections to that
+     *     address; null for the address of the interface a packet arrives on (TPROXY's default)
+     */
+    public record Settings(String table, int socketMark, int captureMark, String podInterface, int outboundPort,
+            int hbonePort, int inboundPlaintextPort, InetAddress listenAddress) {
+        public Settings {
+            Objects.requireNonNull(table, "table");
+            if (!table.matches("[A-Za-z][A-Za-z0-9_-]{0,31}")) {
+                throw new IllegalArgumentException("table: '" + table + "' (expected: a letter, then letters, "
+                        + "digits, '_' or '-', at most 32)");
+            }
+            podInterface = podInterface == null ? "" : podInterface;
+            if (!podInterface.isEmpty() && !podInterface.matches("[A-Za-z0-9_.-]{1,15}")) {
+                throw new IllegalArgumentException("podInterface: '" + podInterface
+                        + "' (expected: an interface name of at most 15 characters)");
+            }
+            if (socketMark <= 0 || captureMark <= 0 || socketMark == captureMark) {
+                throw new IllegalArgumentException("socketMark " + socketMark + ", captureMark " + captureMark
+                        + " (expected: two different marks > 0)");
+            }
+        }
+    }
+
+    static final String SET4 = "ambient4";
+    static final String SET6 = "ambient6";
+
+    private final Settings s;
+
+    public CaptureRules(Settings settings) {
+        this.s = Objects.requireNonNull(settings, "settings");
+    }
+
+    public Settings settings() {
+        return s;
+    }
+
+    /**
+     * Creates (or replaces) ztunnel's table with empty sets, in one transaction: {@code add} makes the following
+     * {@code delete} valid when the table does not exist yet.
+     */
+    public String install() {
+        String fromPod = s.podInterface().isEmpty() ? "iifname != \"lo\" " : "iifname \"" + s.podInterface() + "\" ";
+        String toPod = s.podInterface().isEmpty() ? "" : "iifname != \"" + s.podInterface() + "\" ";
+        String mark = hex(s.captureMark());
+        StringBuilder b = new StringBuilder();
+        b.append("add table inet ").append(s.table()).append('\n');
+        b.append("delete table inet ").append(s.table()).append('\n');
+        b.append("table inet ").append(s.table()).append(" {\n");
+        b.append("  set ").append(SET4).append(" { type ipv4_addr; }\n");
+        b.append("  set ").append(SET6).append(" { type ipv6_addr; }\n");
+        b.append("  chain output {\n");
+        b.append("    type route hook output priority mangle; policy accept;\n");
+        b.append("    meta mark ").append(hex(s.socketMark())).append(" ct mark set ").append(mark).append('\n');
+        b.append("  }\n");
+        b.append("  chain prerouting {\n");
+        b.append("    type filter hook prerouting priority mangle; policy accept;\n");
+        // replies to ztunnel's own (spoofed) sockets: deliver locally, never capture
+        b.append("    ct mark ").append(mark).append(" meta mark set ").append(mark).append(" accept\n");
+        for (String[] fam : new String[][] {{"ip", SET4}, {"ip6", SET6}}) {
+            String f = fam[0];
+            String set = "@" + fam[1];
+            // outbound: anything a pod sends, except to the node itself
+            b.append("    ").append(fromPod).append("meta l4proto tcp ").append(f).append(" saddr ").append(set)
+                    .append(" fib daddr type != local tproxy ").append(f).append(" to ").append(to(f, s.outboundPort()))
+                    .append(" meta mark set ").append(mark).append(" accept\n");
+            // inbound: HBONE to a pod's 15008, everything else plaintext
+            b.append("    ").append(toPod).append("meta l4proto tcp ").append(f).append(" daddr ").append(set)
+                    .append(" tcp dport ").append(s.hbonePort()).append(" tproxy ").append(f).append(" to ")
+                    .append(to(f, s.hbonePort())).append(" meta mark set ").append(mark).append(" accept\n");
+            b.append("    ").append(toPod).append("meta l4proto tcp ").append(f).append(" daddr ").append(set)
+                    .append(" tproxy ").append(f).append(" to ").append(to(f, s.inboundPlaintextPort()))
+                    .append(" meta mark set ").append(mark).append(" accept\n");
+        }
+        b.append("  }\n");
+        b.append("}\n");
+        return b.toString();
+    }
+
+    /** Replaces the pod address sets in one transaction. */
+    public String sync(Collection<InetAddress> pods) {
+        List<InetAddress> sorted = pods.stream().sorted((x, y) -> x.getHostAddress().compareTo(y.getHostAddress()))
+                .toList();
+        String v4 = sorted.stream().filter(a -> a instanceof Inet4Address).map(InetAddress::getHostAddress)
+                .collect(Collectors.joining(", "));
+        String v6 = sorted.stream().filter(a -> !(a instanceof Inet4Address)).map(InetAddress::getHostAddress)
+                .collect(Collectors.joining(", "));
+        StringBuilder b = new StringBuilder();
+        b.append("flush set inet ").append(s.table()).append(' ').append(SET4).append('\n');
+        b.append("flush set inet ").append(s.table()).append(' ').append(SET6).append('\n');
+        if (!v4.isEmpty()) {
+            b.append("add element inet ").append(s.table()).append(' ').append(SET4).append(" { ").append(v4)
+                    .append(" }\n");
+        }
+        if (!v6.isEmpty()) {
+            b.append("add element inet ").append(s.table()).append(' ').append(SET6).append(" { ").append(v6)
+                    .append(" }\n");
+        }
+        return b.toString();
+    }
+
+    /** Removes the table (and with it every rule and set); valid whether or not it exists. */
+    public String remove() {
+        return "add table inet " + s.table() + "\ndelete table inet " + s.table() + "\n";
+    }
+
+    /** {@code addr:port} when the listeners' address is of family {@code f}, else {@code :port}. */
+    private String to(String f, int port) {
+        InetAddress a = s.listenAddress();
+        if (a == null || a.isAnyLocalAddress() || (a instanceof Inet4Address) != f.equals("ip")) {
+            return ":" + port;
+        }
+        return (f.equals("ip") ? a.getHostAddress() : "[" + a.getHostAddress() + "]") + ":" + port;
+    }
+
+    static String hex(int mark) {
+        return "0x" + Integer.toHexString(mark);
+    }
+}
