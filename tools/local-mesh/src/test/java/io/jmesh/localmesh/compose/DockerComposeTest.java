@@ -18,11 +18,14 @@ import io.jmesh.waypoint.WaypointManagerConfig;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -190,9 +193,35 @@ class DockerComposeTest {
             }
         }
         assertThat(checked).as("policy: cert, key, caFile, tokenFile; each ztunnel: 2 tokens, 2 roots").isEqualTo(12);
-        // each node's volume holds only its own token: it is no longer valid for the other node
+        // each node's volume holds its own token
         assertThat(volumes.resolve("node-a-credentials/token")).content()
                 .isNotEqualTo(Files.readString(volumes.resolve("node-b-credentials/token")));
+
+        // the names clients dial are in the servers' certificates: policy's as issued, ca's as configured
+        X509Certificate policyCert;
+        try (InputStream in = Files.newInputStream(volumes.resolve("policy-credentials/cert.pem"))) {
+            policyCert = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+        }
+        List<String> policyNames = new ArrayList<>();
+        for (List<?> san : policyCert.getSubjectAlternativeNames()) {
+            policyNames.add(String.valueOf(san.get(1)));
+        }
+        JsonNode ca = loadConfig(compose.services().get("ca"), CONFIGS.get("ca")).effective();
+        List<String> caNames = new ArrayList<>();
+        ca.at("/tls/dnsSans").forEach(n -> caNames.add(n.asText()));
+        for (String node : List.of("ztunnel-node-a", "ztunnel-node-b")) {
+            JsonNode z = loadConfig(compose.services().get(node), CONFIGS.get("ztunnel")).effective();
+            assertThat(policyNames).as(node + " dials policy as").contains(host(z.at("/discovery/address").asText()));
+            assertThat(caNames).as(node + " dials ca as").contains(host(z.at("/identity/caAddress").asText()));
+            assertThat(compose.services()).containsKeys(host(z.at("/discovery/address").asText()),
+                    host(z.at("/identity/caAddress").asText()));
+        }
+        JsonNode policy = loadConfig(compose.services().get("policy"), CONFIGS.get("policy")).effective();
+        assertThat(caNames).as("policy dials ca as").contains(policy.at("/tokenReview/host").asText());
+    }
+
+    private static String host(String hostPort) {
+        return hostPort.substring(0, hostPort.lastIndexOf(':'));
     }
 
     @Test
