@@ -104,10 +104,10 @@ class DockerComposeTest {
             String name = image.substring(0, image.lastIndexOf(':'));
             String tag = image.substring(image.lastIndexOf(':') + 1);
             if (name.startsWith(JMESH_IMAGE)) {
-                String short_ = name.substring(JMESH_IMAGE.length());
-                assertThat(built).as(s.name() + ": " + image + " is built by tools/images/build.sh").containsKey(short_);
+                String shortName = name.substring(JMESH_IMAGE.length());
+                assertThat(built).as(s.name() + ": " + image + " is built by tools/images/build.sh").containsKey(shortName);
                 assertThat(tag).as(s.name() + ": the project version").isEqualTo(version);
-                assertThat(REPO.resolve(built.get(short_)).resolve("pom.xml")).exists();
+                assertThat(REPO.resolve(built.get(shortName)).resolve("pom.xml")).exists();
             } else {
                 assertThat(PUBLIC_IMAGES).as(s.name() + ": " + image).contains(name);
                 assertThat(tag).as(s.name() + ": pinned").matches("\\d+(\\.\\d+)+");
