@@ -73,7 +73,7 @@ for d in policy node-a node-b; do cp "$W/vol/ca-state/root-cert.pem" "$W/vol/$d-
 echo "credentials made"
 
 # --- control plane
-run_in() { local ns=$1 log=$2; shift 2; ip netns exec "$P-$ns" env "$@" >"$W/logs/$log.log" 2>&1 & pids+=($!); }
+run_in() { local ns=$1 log=$2; shift 2; ip netns exec "$P-$ns" env "$@" >"$W/logs/$log.log" 2>&1 & pids+=($!); disown $!; }
 cat > "$W/Kafka.java" <<'JAVA'
 public class Kafka {
     public static void main(String[] a) throws Exception {
