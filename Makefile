@@ -9,7 +9,7 @@ help:
 	@echo "make run     start a local mesh (Kafka, ca, policy, telemetry, two ztunnels) on loopback addresses"
 	@echo "make test    build everything and run every test (what CI runs)"
 	@echo "make bench   run the benchmarks in loadtest/ against their baselines; writes loadtest/results/"
-	@echo "make images  build one OCI image tarball per service into dist/images/ (Jib, no Docker daemon)"
+	@echo "make images  build one OCI image tarball per service (and the demo) into dist/images/ (Jib, no Docker daemon)"
 	@echo "make charts  lint and render the Helm umbrella chart with a real helm"
 	@echo "make fuzz    run the fuzzers (long; not part of make test)"
 

@@ -9,9 +9,11 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$repo/.cache/images/runtime"
 jdk="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
 
-# Modules the services use (jdeps over the service jars, plus jdk.jfr and jdk.management for diagnostics).
+# Modules the services use (jdeps over the service jars, plus jdk.jfr and jdk.management for diagnostics),
+# and jdk.httpserver for the demo workloads' image (jmesh/demo: DemoApps serves HTTP with it).
 modules=java.base,java.logging,java.management,java.naming,java.net.http,java.security.jgss,java.security.sasl,\
-java.sql,java.xml,jdk.crypto.ec,jdk.crypto.cryptoki,jdk.jfr,jdk.management,jdk.naming.dns,jdk.unsupported,jdk.zipfs
+java.sql,java.xml,jdk.crypto.ec,jdk.crypto.cryptoki,jdk.httpserver,jdk.jfr,jdk.management,jdk.naming.dns,\
+jdk.unsupported,jdk.zipfs
 
 stamp="$("$jdk/bin/java" -version 2>&1 | head -1) $modules $(sha256sum "$0" | cut -c1-16)"
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
