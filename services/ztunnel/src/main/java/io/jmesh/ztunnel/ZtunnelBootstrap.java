@@ -141,6 +141,12 @@ public final class ZtunnelBootstrap implements MeshService {
         Counter peerRejections = Counter.builder().name("ztunnel_peer_certificates_rejected_total")
                 .help("peer certificate chains refused at the HBONE handshake, by direction and reason")
                 .labelNames("direction", "reason").register(context.metrics());
+        for (String direction : new String[] {"inbound", "outbound"}) {
+            for (String reason : new String[] {"no_certificate", "untrusted", "revoked"}) {
+                peerRejections.labelValues(direction, reason);  // zero series: dashboards and alerts see 0
+            }
+        }
+        peerRejections.labelValues("inbound", "foreign_trust_domain");
         trust.rejections((direction, reason) -> peerRejections.labelValues(direction, reason).inc());
         grpc = GrpcClient.client(vertx, caGrpcOptions());
         CaClient ca = collaborators != null && collaborators.ca() != null ? collaborators.ca() : defaultCa();

@@ -23,6 +23,8 @@ public final class RevokedConnections {
         closed = Counter.builder().name("ztunnel_revoked_connections_closed_total")
                 .help("live HBONE connections closed because the peer's certificate was revoked, by direction")
                 .labelNames("direction").register(metrics);
+        closed.labelValues("inbound");
+        closed.labelValues("outbound");
     }
 
     /** Closes {@code connection} (call on its event loop), whose peer chain contains {@code revoked}; {@code direction} inbound or outbound. */
