@@ -49,6 +49,7 @@ class TransparentCaptureIT {
     private static final String OUTSIDER = TwoNodeLab.address("pod-a2");   // namespace legacy (not enrolled)
     private static final String SERVER = TwoNodeLab.address("pod-b1");     // namespace mesh (ambient)
     private static final String PLAIN = TwoNodeLab.address("pod-b2");      // namespace legacy (not enrolled)
+    private static final String NEIGHBOUR = TwoNodeLab.address("pod-b3");  // namespace mesh, on the server's node
 
     @TempDir
     Path dir;
@@ -64,6 +65,7 @@ class TransparentCaptureIT {
         String byVip = "by-vip-" + run;
         String echoed = "echoed-" + run;
         String legacy = "legacy-" + run;
+        String sameNode = "same-node-" + run;
         try (TwoNodeLab lab = TwoNodeLab.create(Files.createDirectories(dir.resolve("lab")));
                 KeptLogs kept = new KeptLogs(logs)) {
             prefix = lab.prefix();
@@ -92,6 +94,7 @@ class TransparentCaptureIT {
                 Files.writeString(www.resolve(byIp + ".txt"), byIp + " body\n");
                 Files.writeString(www.resolve(byVip + ".txt"), byVip + " body\n");
                 Files.writeString(www.resolve(legacy + ".txt"), legacy + " body\n");
+                Files.writeString(www.resolve(sameNode + ".txt"), sameNode + " body\n");
                 Path httpLog = logs.resolve("http-server-b1.log");
                 lab.podB1().start(httpLog, "python3", "-u", "-m", "http.server", "8000", "--bind", SERVER,
                         "--directory", www.toString());
@@ -129,10 +132,6 @@ class TransparentCaptureIT {
                 // a DENY policy on port 9001: the client's connection is closed without an answer
                 r = lab.podA1().tryRun("sh", "-c", "echo denied-" + run + " | socat -t 3 - TCP:" + SERVER + ":9001");
                 assertThat(r.output()).as("socat to a denied port").doesNotContain("denied-" + run);
-                // iperf3, briefly
-                r = lab.podA1().tryRun("iperf3", "-c", SERVER, "-p", "5201", "-t", "2", "-f", "m");
-                assertThat(r.ok()).as("iperf3: %s", r.output()).isTrue();
-                assertThat(r.output()).contains("receiver");
                 // a pod outside the mesh, to another one: plaintext, untouched
                 r = lab.podA2().tryRun("curl", "-sS", "--max-time", "15", "http://" + PLAIN + ":8000/" + legacy + ".txt");
                 assertThat(r.output()).as("curl outside the mesh").isEqualTo(legacy + " body\n");
@@ -141,9 +140,15 @@ class TransparentCaptureIT {
                 r = lab.podA1().tryRun("curl", "-sS", "--max-time", "15", "http://" + PLAIN + ":8000/" + legacy + ".txt");
                 assertThat(r.output()).as("curl from the mesh to outside it").isEqualTo(legacy + " body\n");
 
-                // the server saw the client pod's own address (ztunnel connected from it, transparently)
-                assertThat(Files.readString(httpLog)).contains(CLIENT + " - - ").doesNotContain(
-                        TwoNodeLab.NODE_B_BRIDGE + " - - ");
+                // a neighbour on the server's own node: captured too, through node-b's ztunnel alone
+                r = lab.podB3().tryRun("curl", "-sS", "--max-time", "15", "http://" + SERVER + ":8000/" + sameNode
+                        + ".txt");
+                assertThat(r.output()).as("curl to a pod on the same node").isEqualTo(sameNode + " body\n");
+
+                // the server saw each client pod's own address, across nodes and on its own node (ztunnel
+                // connected from it, transparently), never the node's
+                assertThat(Files.readString(httpLog)).contains(CLIENT + " - - ").contains(NEIGHBOUR + " - - ")
+                        .doesNotContain(TwoNodeLab.NODE_B_BRIDGE + " - - ");
                 assertThat(Files.readString(logs.resolve("http-server-b2.log"))).contains(OUTSIDER + " - - ")
                         .contains(CLIENT + " - - ");
 
@@ -165,6 +170,10 @@ class TransparentCaptureIT {
                 // the wire: enrolled pods' traffic is only TCP to/from 15008 carrying TLS, never the payload
                 tshark.toHandle().destroy();
                 assertThat(tshark.waitFor(20, TimeUnit.SECONDS)).isTrue();
+                // iperf3, briefly, once the capture has stopped (its gigabytes would only fill the capture file)
+                r = lab.podA1().tryRun("iperf3", "-c", SERVER, "-p", "5201", "-t", "2", "-f", "m");
+                assertThat(r.ok()).as("iperf3: %s", r.output()).isTrue();
+                assertThat(r.output()).contains("receiver");
                 String flows = tsharkRead(lab, pcap, "-Y", "ip", "-T", "fields", "-e", "ip.src", "-e", "ip.dst",
                         "-e", "tcp.srcport", "-e", "tcp.dstport");
                 // one line per IP packet (tshark's own notes on stderr do not start with an address)
@@ -176,9 +185,11 @@ class TransparentCaptureIT {
                 String hellos = tsharkRead(lab, pcap, "-d", "tcp.port==15008,tls", "-Y", "tls.handshake.type == 1",
                         "-T", "fields", "-e", "ip.src");
                 assertThat(hellos).as("TLS ClientHellos to 15008").contains(CLIENT);
-                String wire = new String(Files.readAllBytes(pcap), StandardCharsets.ISO_8859_1);
-                assertThat(wire).doesNotContain(byIp).doesNotContain(byVip).doesNotContain(echoed)
-                        .contains(legacy);
+                assertThat(wireContains(pcap, byIp)).as("by-pod-IP payload on the wire").isFalse();
+                assertThat(wireContains(pcap, byVip)).as("by-VIP payload on the wire").isFalse();
+                assertThat(wireContains(pcap, echoed)).as("echo payload on the wire").isFalse();
+                assertThat(wireContains(pcap, sameNode)).as("same-node payload on the wire").isFalse();
+                assertThat(wireContains(pcap, legacy)).as("plaintext of the pods outside the mesh").isTrue();
 
                 // SIGTERM: ztunnel removes its table and policy routing from the node
                 sup.close();
@@ -245,6 +256,26 @@ class TransparentCaptureIT {
     }
 
     /** The "cluster": namespace mesh enrolled, legacy not; a Service with a VIP; a DENY of port 9001. */
+    /** Whether the capture file holds {@code marker}, read in chunks (never the whole file in memory). */
+    private static boolean wireContains(Path pcap, String marker) throws Exception {
+        byte[] needle = marker.getBytes(StandardCharsets.ISO_8859_1);
+        byte[] buf = new byte[1 << 20];
+        int keep = 0;
+        try (var in = Files.newInputStream(pcap)) {
+            for (int n; (n = in.read(buf, keep, buf.length - keep)) > 0; ) {
+                int len = keep + n;
+                String window = new String(buf, 0, len, StandardCharsets.ISO_8859_1);
+                if (window.contains(marker)) {
+                    return true;
+                }
+                // keep the tail: a marker may straddle two reads
+                keep = Math.min(needle.length - 1, len);
+                System.arraycopy(buf, len - keep, buf, 0, keep);
+            }
+        }
+        return false;
+    }
+
     private Path manifests() throws Exception {
         Path m = Files.createDirectories(dir.resolve("manifests"));
         Files.writeString(m.resolve("00-namespaces.yaml"), """
@@ -277,7 +308,12 @@ class TransparentCaptureIT {
                 kind: WorkloadEntry
                 metadata: {name: plain, namespace: legacy, labels: {app: plain}}
                 spec: {address: %s, serviceAccount: plain, node: node-b, labels: {app: plain}}
-                """.formatted(CLIENT, SERVER, OUTSIDER, PLAIN));
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: neighbour, namespace: mesh, labels: {app: neighbour}}
+                spec: {address: %s, serviceAccount: neighbour, node: node-b, labels: {app: neighbour}}
+                """.formatted(CLIENT, SERVER, OUTSIDER, PLAIN, NEIGHBOUR));
         Files.writeString(m.resolve("20-services.yaml"), """
                 apiVersion: v1
                 kind: Service

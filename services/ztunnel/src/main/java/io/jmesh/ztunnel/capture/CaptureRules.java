@@ -80,9 +80,23 @@ public final class CaptureRules {
         b.append("  chain output {\n");
         b.append("    type route hook output priority mangle; policy accept;\n");
         b.append("    meta mark ").append(hex(s.socketMark())).append(" ct mark set ").append(mark).append('\n');
+        for (String[] fam : new String[][] {{"ip", SET4}, {"ip6", SET6}}) {
+            // ztunnel's own HBONE dial to a pod on this node (a same-node tunnel): route it to the local table, so
+            // it loops back through prerouting, where TPROXY hands it to our 15008 with the pod as local address
+            b.append("    meta mark ").append(hex(s.socketMark())).append(" meta l4proto tcp ").append(fam[0])
+                    .append(" daddr @").append(fam[1]).append(" tcp dport ").append(s.hbonePort())
+                    .append(" meta mark set ").append(mark).append('\n');
+        }
         b.append("  }\n");
         b.append("  chain prerouting {\n");
         b.append("    type filter hook prerouting priority mangle; policy accept;\n");
+        for (String[] fam : new String[][] {{"ip", SET4}, {"ip6", SET6}}) {
+            // the same-node tunnel looped back by the output chain (before the conntrack rule, which it also
+            // carries): TPROXY to our 15008, so the certificate is picked by the pod address
+            b.append("    iifname \"lo\" meta l4proto tcp ").append(fam[0]).append(" daddr @").append(fam[1])
+                    .append(" tcp dport ").append(s.hbonePort()).append(" tproxy ").append(fam[0]).append(" to ")
+                    .append(to(fam[0], s.hbonePort())).append(" meta mark set ").append(mark).append(" accept\n");
+        }
         // replies to ztunnel's own (spoofed) sockets: deliver locally, never capture
         b.append("    ct mark ").append(mark).append(" meta mark set ").append(mark).append(" accept\n");
         for (String[] fam : new String[][] {{"ip", SET4}, {"ip6", SET6}}) {

@@ -24,6 +24,7 @@ import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -107,12 +108,13 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return;
         }
         SpiffeId src = parent.attr(HboneInbound.PEER).get();
-        ConnectionFacts facts = new ConnectionFacts(src, peer.getAddress(), target.getAddress(),
+        InetAddress client = clientAddress(index, peer, src, h);
+        ConnectionFacts facts = new ConnectionFacts(src, client, target.getAddress(),
                 target.getPort(), dst.getNamespace(), dst.getAuthorizationPoliciesList());
         Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
             // Istio reports a policy denial as a connection with response_flags DENY, beside the 401
-            ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, peer, src), dst, src,
+            ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src), dst, src,
                     Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, h, target.getPort()), peer,
                     local, authority, true)).close(0, 0, "DENY", d.reason());
             // the peer's identity is what policy judged: the access log names it
@@ -129,7 +131,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (ctx.config().listeners().transparent() && ctx.net().epoll()) {
             // keep the client's address: bind to it with IP_TRANSPARENT (needs CAP_NET_ADMIN)
             b.option(EpollChannelOption.IP_TRANSPARENT, true);
-            connect = b.connect(target, new InetSocketAddress(peer.getAddress(), 0));
+            connect = b.connect(target, new InetSocketAddress(client, 0));
         } else {
             connect = b.connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
         }
@@ -146,7 +148,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 return;
             }
             SpiffeId dstId = Workloads.identity(dst, ctx.trustDomain());
-            Workload srcWorkload = sourceWorkload(index, peer, src);
+            Workload srcWorkload = sourceWorkload(index, client, src);
             ConnectionTelemetry.Tracked tracked = ctx.telemetry().opened(new ConnectionInfo(false, srcWorkload, dst,
                     src, dstId, service, peer, local, authority, true));
             // Istio's response baggage describes the destination (the client labels its metrics with it)
@@ -170,9 +172,50 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         });
     }
 
-    /** The source workload by TCP peer address, believed only when its identity is the verified one. */
-    private Workload sourceWorkload(WorkloadIndex index, InetSocketAddress peer, SpiffeId src) {
-        Workload byIp = index.workloadByIp(peer.getAddress());
+    /**
+     * The client's address: the TCP peer, except for a tunnel from this ztunnel itself in transparent mode (a
+     * client and a destination on the same node, tunnelled through our own 15008 from the node address). There the
+     * {@code forwarded for=} address is believed when it is a workload on this node whose identity is the verified
+     * peer identity, so the application sees its client's address, as across nodes.
+     */
+    private InetAddress clientAddress(WorkloadIndex index, InetSocketAddress peer, SpiffeId src, Http2Headers h) {
+        if (!ctx.config().listeners().transparent() || src == null || !peer.getAddress().equals(ctx.nodeAddress())) {
+            return peer.getAddress();
+        }
+        InetAddress forwarded = forwardedFor(h);
+        Workload w = forwarded == null ? null : index.workloadByIp(forwarded);
+        return w != null && ctx.node().equals(w.getNode()) && src.equals(Workloads.identity(w, ctx.trustDomain()))
+                ? forwarded : peer.getAddress();
+    }
+
+    /** The IP of {@code forwarded: for="ip:port"} ({@code [v6]:port} too), or null; never resolves a name. */
+    static InetAddress forwardedFor(Http2Headers h) {
+        CharSequence fwd = h.get("forwarded");
+        if (fwd == null) {
+            return null;
+        }
+        for (String part : fwd.toString().split(";")) {
+            String p = part.trim();
+            if (p.regionMatches(true, 0, "for=", 0, 4)) {
+                String v = p.substring(4).replace("\"", "");
+                int end = v.startsWith("[") ? v.indexOf(']') : v.lastIndexOf(':');
+                String host = v.startsWith("[") ? (end < 0 ? "" : v.substring(1, end)) : (end < 0 ? v : v.substring(0, end));
+                if (!io.jmesh.ztunnel.discovery.StaticConfigFile.looksLikeIp(host)) {
+                    return null;
+                }
+                try {
+                    return InetAddress.getByName(host);
+                } catch (java.net.UnknownHostException e) {
+                    return null;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** The source workload by client address, believed only when its identity is the verified one. */
+    private Workload sourceWorkload(WorkloadIndex index, InetAddress client, SpiffeId src) {
+        Workload byIp = index.workloadByIp(client);
         return byIp != null && src != null && src.equals(Workloads.identity(byIp, ctx.trustDomain())) ? byIp : null;
     }
 

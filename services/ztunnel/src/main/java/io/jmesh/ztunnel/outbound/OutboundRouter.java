@@ -168,16 +168,11 @@ public final class OutboundRouter {
     }
 
     /**
-     * Where a workload's HBONE is terminated: its node's ztunnel in local mode, this node's HBONE listener for a
-     * local workload in transparent mode, else {@code podIP:15008}.
+     * Where a workload's HBONE is terminated: its node's ztunnel in local mode, else {@code podIP:15008} (in
+     * transparent mode a pod on this node too: the capture rules loop our own dial back to our 15008, with the pod
+     * as the local address, so the right certificate answers).
      */
     private InetSocketAddress hboneAddress(Workload w, InetAddress ip) {
-        if (config.listeners().transparent() && !config.listeners().inboundPerWorkload()
-                && config.node().name().equals(w.getNode()) && config.listeners().hbone() > 0) {
-            // transparent mode, a workload on this node: our own HBONE listener on the node address (the pod itself
-            // does not listen on 15008, and our own dial to <pod>:15008 would not pass through prerouting)
-            return new InetSocketAddress(config.node().address(), config.listeners().hbone());
-        }
         String nodeAddr = config.node().ztunnelAddresses().get(w.getNode());
         if (nodeAddr != null) {
             int colon = nodeAddr.lastIndexOf(':');

@@ -28,8 +28,14 @@ class CaptureRulesTest {
                 .doesNotContain("flush ruleset");
         assertThat(text).contains("type route hook output priority mangle; policy accept;\n"
                 + "    meta mark 0x539 ct mark set 0x111\n");
-        // replies to ztunnel's sockets first, then outbound, HBONE inbound, plaintext inbound
+        // ztunnel's own dial to a pod of this node (same-node tunnel) is routed back to the local table ...
+        assertThat(text).containsSubsequence("meta mark 0x539 ct mark set 0x111\n",
+                "meta mark 0x539 meta l4proto tcp ip daddr @ambient4 tcp dport 15008 meta mark set 0x111\n", "}");
+        // ... and handed to our 15008 on lo first; then replies to ztunnel's sockets, outbound, HBONE inbound,
+        // plaintext inbound
         assertThat(text).containsSubsequence(
+                "iifname \"lo\" meta l4proto tcp ip daddr @ambient4 tcp dport 15008 tproxy ip to :15008 "
+                        + "meta mark set 0x111 accept",
                 "ct mark 0x111 meta mark set 0x111 accept",
                 "iifname != \"lo\" meta l4proto tcp ip saddr @ambient4 fib daddr type != local tproxy ip to :15001 "
                         + "meta mark set 0x111 accept",

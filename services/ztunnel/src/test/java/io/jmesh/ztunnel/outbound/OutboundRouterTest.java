@@ -110,18 +110,17 @@ class OutboundRouterTest {
     }
 
     @Test
-    void transparentModeReachesAWorkloadOfThisNodeThroughItsOwnHboneListener() {
-        // node b's ztunnel, transparent: its own pods do not listen on 15008, and its own dial to <pod>:15008 never
-        // passes prerouting (no TPROXY), so HBONE goes to the node address
+    void transparentModeDialsAWorkloadOfThisNodeAtItsOwnAddress() {
+        // node b's ztunnel, transparent: HBONE to <pod>:15008 as for any pod; the capture rules loop this dial back
+        // to our own 15008 (CaptureRules), so the pod's address picks the certificate that answers
         ZtunnelConfig transparent = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of(
                 "MESH_NODE_NAME", "b", "MESH_NODE_ADDRESS", "10.0.1.254", "MESH_LISTENERS_TRANSPARENT", "true",
                 "MESH_LISTENERS_INBOUND_PER_WORKLOAD", "false")).config();
         Route.Hbone local = (Route.Hbone) new OutboundRouter(transparent).route(index, index.workloadByUid("src"),
                 "10.0.1.2", 8080);
-        assertThat(local.l4().getAddress().getHostAddress()).isEqualTo("10.0.1.254");
+        assertThat(local.l4().getAddress().getHostAddress()).isEqualTo("10.0.1.2");
         assertThat(local.l4().getPort()).isEqualTo(15008);
         assertThat(local.authority()).isEqualTo("10.0.1.2:8080");
-        // a workload elsewhere keeps Istio's <pod>:15008
         Route.Hbone remote = (Route.Hbone) new OutboundRouter(transparent).route(index, index.workloadByUid("src"),
                 "10.0.3.1", 8080);
         assertThat(remote.l4().getAddress().getHostAddress()).isEqualTo("10.0.3.1");

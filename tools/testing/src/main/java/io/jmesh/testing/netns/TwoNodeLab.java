@@ -12,8 +12,8 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <pre>
  *   pod-a1 10.10.1.11 ─┐                                      ┌─ pod-b1 10.10.2.11
- *                      ├─ br0 10.10.1.1  node-a  ═══ wire ═══  node-b  br0 10.10.2.1 ─┤
- *   pod-a2 10.10.1.12 ─┘           wire 10.200.0.1   10.200.0.2                      └─ pod-b2 10.10.2.12
+ *                      ├─ br0 10.10.1.1  node-a  ═══ wire ═══  node-b  br0 10.10.2.1 ─┼─ pod-b2 10.10.2.12
+ *   pod-a2 10.10.1.12 ─┘           wire 10.200.0.1   10.200.0.2                      └─ pod-b3 10.10.2.13
  * </pre>
  *
  * Pods have /32 addresses and route everything via their node's bridge address (an on-link route to it, then the
@@ -41,6 +41,7 @@ public final class TwoNodeLab implements AutoCloseable {
     private final Netns podA2;
     private final Netns podB1;
     private final Netns podB2;
+    private final Netns podB3;
     private boolean closed;
 
     private TwoNodeLab(String prefix, Path workDir) {
@@ -56,6 +57,7 @@ public final class TwoNodeLab implements AutoCloseable {
             podA2 = pod("pod-a2", nodeA, "10.10.1.12", NODE_A_BRIDGE);
             podB1 = pod("pod-b1", nodeB, "10.10.2.11", NODE_B_BRIDGE);
             podB2 = pod("pod-b2", nodeB, "10.10.2.12", NODE_B_BRIDGE);
+            podB3 = pod("pod-b3", nodeB, "10.10.2.13", NODE_B_BRIDGE);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -123,6 +125,11 @@ public final class TwoNodeLab implements AutoCloseable {
         return podB2;
     }
 
+    /** A third pod on node-b: a neighbour of pod-b1 and pod-b2 on the same node. */
+    public Netns podB3() {
+        return podB3;
+    }
+
     /** The prefix of every namespace of this lab ({@code ip netns list | grep <prefix>}). */
     public String prefix() {
         return prefix;
@@ -140,7 +147,8 @@ public final class TwoNodeLab implements AutoCloseable {
             case "pod-a2" -> "10.10.1.12";
             case "pod-b1" -> "10.10.2.11";
             case "pod-b2" -> "10.10.2.12";
-            default -> throw new IllegalArgumentException("pod: " + pod + " (expected pod-a1, pod-a2, pod-b1, pod-b2)");
+            case "pod-b3" -> "10.10.2.13";
+            default -> throw new IllegalArgumentException("pod: " + pod + " (expected pod-a1, pod-a2, pod-b1, pod-b2, pod-b3)");
         };
     }
 
