@@ -132,11 +132,41 @@ public final class OutboundProxy {
                             (io.netty.handler.codec.http2.Http2StreamChannel) ar.result()[1];
                     ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, h.destination(),
                             src, conn.peer(), h.service(), clientAddr, h.l4(), h.authority(), true));
-                    outcome.established(client, () -> {
+                    onStreamLoop(client, stream, () -> outcome.established(client, () -> {
                         startRelay(client, stream, early, t);
                         HboneConnection.releaseEarlyData(stream);
+                    }), () -> {
+                        t.close(0, 0, "CONNECT", "client socket lost while moving to the tunnel's thread");
+                        stream.close();
+                        client.close();
                     });
                 });
+    }
+
+    /**
+     * Moves the application socket onto the I/O thread of its pooled HBONE connection before the relay starts, so
+     * no buffer of the tunnel ever crosses threads (the pool stays keyed as Istio's: one pool per key, shared by
+     * sockets accepted on any thread). Then runs {@code then}; {@code lost} if the socket could not move.
+     */
+    private static void onStreamLoop(Channel client, Channel stream, Runnable then, Runnable lost) {
+        io.netty.channel.EventLoop target = stream.eventLoop();
+        if (client.eventLoop() == target || !client.isActive()) {
+            then.run();
+            return;
+        }
+        client.deregister().addListener(d -> {
+            if (!d.isSuccess()) {
+                lost.run();
+                return;
+            }
+            target.register(client).addListener(r -> {
+                if (r.isSuccess() && client.isOpen()) {
+                    then.run();
+                } else {
+                    lost.run();
+                }
+            });
+        });
     }
 
     /**
