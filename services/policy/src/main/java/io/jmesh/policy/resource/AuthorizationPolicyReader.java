@@ -7,6 +7,7 @@ import io.jmesh.proto.config.v1.PolicyTargetReference;
 import io.jmesh.proto.config.v1.Rule;
 import io.jmesh.proto.config.v1.Source;
 import io.jmesh.proto.config.v1.WorkloadSelector;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -116,33 +117,11 @@ final class AuthorizationPolicyReader {
     private static Rule rule(Obj rule, String action) {
         Problems p = rule.problems();
         Rule.Builder b = Rule.newBuilder();
-        for (Obj.Item item : rule.list("from")) {
-            Obj from = item.obj(p);
-            if (from == null) {
-                continue;
-            }
-            Obj source = from.object("source");
-            if (source == null && !from.has("source")) {
-                p.error(from.at("source"), "required");
-            }
-            from.finish();
-            if (source != null) {
-                b.addFrom(Rule.From.newBuilder().setSource(source(source)));
-            }
+        for (Obj source : eachRequired(rule, "from", "source")) {
+            b.addFrom(Rule.From.newBuilder().setSource(source(source)));
         }
-        for (Obj.Item item : rule.list("to")) {
-            Obj to = item.obj(p);
-            if (to == null) {
-                continue;
-            }
-            Obj op = to.object("operation");
-            if (op == null && !to.has("operation")) {
-                p.error(to.at("operation"), "required");
-            }
-            to.finish();
-            if (op != null) {
-                b.addTo(Rule.To.newBuilder().setOperation(operation(op)));
-            }
+        for (Obj op : eachRequired(rule, "to", "operation")) {
+            b.addTo(Rule.To.newBuilder().setOperation(operation(op)));
         }
         for (Obj.Item item : rule.list("when")) {
             Obj when = item.obj(p);
@@ -152,6 +131,27 @@ final class AuthorizationPolicyReader {
         }
         rule.finish();
         return b.build();
+    }
+
+    /** The {@code field} object of each entry of {@code list}; an entry without one is reported as required. */
+    private static List<Obj> eachRequired(Obj rule, String list, String field) {
+        Problems p = rule.problems();
+        List<Obj> out = new ArrayList<>();
+        for (Obj.Item item : rule.list(list)) {
+            Obj entry = item.obj(p);
+            if (entry == null) {
+                continue;
+            }
+            Obj inner = entry.object(field);
+            if (inner == null && !entry.has(field)) {
+                p.error(entry.at(field), "required");
+            }
+            entry.finish();
+            if (inner != null) {
+                out.add(inner);
+            }
+        }
+        return out;
     }
 
     private static Source source(Obj s) {
