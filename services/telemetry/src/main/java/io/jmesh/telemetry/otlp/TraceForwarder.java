@@ -2,6 +2,7 @@ package io.jmesh.telemetry.otlp;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
+import io.jmesh.telemetry.ingest.ConsumerThread;
 import io.jmesh.telemetry.TelemetryConfig.OtlpConfig;
 import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
@@ -104,15 +105,7 @@ public final class TraceForwarder implements AutoCloseable {
     @Override
     public void close() {
         running = false;
-        KafkaConsumer<byte[], byte[]> c = consumer;
-        if (c != null) {
-            c.wakeup();
-        }
-        try {
-            thread.join(TimeUnit.SECONDS.toMillis(15));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        ConsumerThread.stop(consumer, thread, Duration.ofSeconds(15));
         client.close();
     }
 
