@@ -73,7 +73,7 @@ public final class Revocations {
         crl = next;
         signedWith = ca;
         signedRevocations = all;
-        trustBundle.crl(next.der(), next.nextUpdate());
+        trustBundle.crl(next.der(), next.nextUpdate(), ca.crlIssuerChainPems());
         for (Revocation r : all.values()) {
             if (published.add(r.getSerialHex())) {
                 publisher.publish(topic, r.getSerialHex().getBytes(StandardCharsets.UTF_8), r.toByteArray());

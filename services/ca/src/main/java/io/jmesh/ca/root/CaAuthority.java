@@ -136,6 +136,20 @@ public final class CaAuthority {
         return intermediates;
     }
 
+    /**
+     * What a holder of only the roots needs to verify a CRL this CA signs: empty when the signing certificate is a
+     * root, else the signing certificate and the intermediates above it, one PEM each.
+     */
+    public List<String> crlIssuerChainPems() {
+        if (roots().contains(signingCert)) {
+            return List.of();
+        }
+        List<String> chain = new java.util.ArrayList<>();
+        chain.add(pem(signingCert));
+        intermediates.forEach(c -> chain.add(pem(c)));
+        return List.copyOf(chain);
+    }
+
     /** Every trusted root, the one the signing certificate chains to included. */
     public List<X509Certificate> roots() {
         return roots;

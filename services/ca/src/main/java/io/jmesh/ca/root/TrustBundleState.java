@@ -44,10 +44,14 @@ public final class TrustBundleState {
         update(b -> b.clearRootsPem().addAllRootsPem(rootPems));
     }
 
-    /** Replaces the CRL ({@code der} empty when nothing is revoked); a no-op when it did not change. */
-    public void crl(byte[] der, Instant nextUpdate) {
+    /**
+     * Replaces the CRL ({@code der} empty when nothing is revoked) and the chain of its signer when that is not a
+     * root ({@code issuerChainPems}, signer first); a no-op when nothing changed.
+     */
+    public void crl(byte[] der, Instant nextUpdate, List<String> issuerChainPems) {
         update(b -> {
             b.setCrlDer(ByteString.copyFrom(der));
+            b.clearCrlIssuerChainPem().addAllCrlIssuerChainPem(der.length == 0 ? List.of() : issuerChainPems);
             if (der.length == 0 || nextUpdate == null) {
                 b.clearCrlNextUpdate();
             } else {

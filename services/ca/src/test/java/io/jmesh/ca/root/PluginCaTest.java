@@ -86,6 +86,17 @@ class PluginCaTest {
             Certificates.verifyChain(List.of(leaf, intermediate), List.of(root), new Date());
             assertThat(ca.metric("ca_signing_cert_expiry_seconds")).isLessThan(ca.metric("ca_root_expiry_seconds") + 1);
 
+            // the CRL is signed by the intermediate: the trust bundle carries its chain, so a ztunnel holding only
+            // the root can verify it
+            ca.bootstrap().revocations().revokeSerial(leaf.getSerialNumber().toString(16),
+                    io.jmesh.proto.ca.v1.RevocationReason.KEY_COMPROMISE, "test", "test");
+            var bundle = ca.bootstrap().trustBundle().current();
+            assertThat(bundle.getCrlDer().isEmpty()).isFalse();
+            assertThat(bundle.getCrlIssuerChainPemList()).containsExactly(Pem.encode(intermediate));
+            java.security.cert.X509CRL crl = (java.security.cert.X509CRL) java.security.cert.CertificateFactory
+                    .getInstance("X.509").generateCRL(new java.io.ByteArrayInputStream(bundle.getCrlDer().toByteArray()));
+            crl.verify(Pem.certificate(bundle.getCrlIssuerChainPem(0)).getPublicKey());
+
             // a broken replacement (key of another certificate) is refused; the previous material keeps serving
             Files.writeString(cacerts.resolve("ca-key.pem"), Pem.encodePrivateKey(TestCsrs.ecP256().getPrivate()));
             ca.bootstrap().reloadNow().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);

@@ -60,7 +60,7 @@ class SlowWatcherTest {
         byte[] crl = new byte[48 * 1024];
         for (int i = 0; i < CHANGES; i++) {
             random.nextBytes(crl);
-            state.crl(crl, Instant.now().plus(Duration.ofHours(1)));
+            state.crl(crl, Instant.now().plus(Duration.ofHours(1)), java.util.List.of());
         }
         long newest = state.current().getVersion();
 

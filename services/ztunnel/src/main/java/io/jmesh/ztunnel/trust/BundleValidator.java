@@ -26,7 +26,8 @@ import java.util.Set;
  * {@code crl_stale} (past its nextUpdate, or without one).
  *
  * <p>The CRL must verify against one of the bundle's roots, or against an intermediate that itself chains to them
- * (a plug-in CA signs with an intermediate; ztunnel knows it from its own certificates' chains). Its serials
+ * (a plug-in CA signs with an intermediate: the bundle carries its chain in {@code crl_issuer_chain_pem}, and
+ * ztunnel also knows it from its own certificates' chains). Its serials
  * then apply to every chain under the bundle: serials are random 128-bit numbers, so matching by serial alone
  * also covers certificates issued under the previous root during a rotation, whose issuer name differs from
  * the CRL's. Pure and thread-safe; CPU-bound (one signature check).
@@ -82,7 +83,20 @@ public final class BundleValidator {
             throw new BundleRejected("bad_crl", "trust bundle version " + b.getVersion()
                     + ": crl_der is not a DER X.509 CRL: " + e.getMessage());
         }
-        X509Certificate signer = signer(crl, roots, intermediates, now);
+        List<X509Certificate> issuerChain = new ArrayList<>();
+        for (int i = 0; i < b.getCrlIssuerChainPemCount(); i++) {
+            try {
+                List<X509Certificate> parsed = Pem.certificates(b.getCrlIssuerChainPem(i));
+                if (parsed.size() != 1) {
+                    throw new IllegalArgumentException(parsed.size() + " certificates (expected: 1)");
+                }
+                issuerChain.add(parsed.get(0));
+            } catch (RuntimeException e) {
+                throw new BundleRejected("bad_crl_issuer", "trust bundle version " + b.getVersion()
+                        + ": crl_issuer_chain_pem[" + i + "] is not one PEM certificate: " + e.getMessage());
+            }
+        }
+        X509Certificate signer = signer(crl, roots, issuerChain, intermediates, now);
         if (signer == null) {
             throw new BundleRejected("crl_signature", "trust bundle version " + b.getVersion() + ": the CRL of "
                     + crl.getIssuerX500Principal().getName() + " is not signed by any CA of the bundle ("
@@ -107,11 +121,21 @@ public final class BundleValidator {
         return new TrustSnapshot(b.getVersion(), roots, revoked, next.toInstant(), "ca-watch");
     }
 
-    private static X509Certificate signer(X509CRL crl, List<X509Certificate> roots,
+    private static X509Certificate signer(X509CRL crl, List<X509Certificate> roots, List<X509Certificate> issuerChain,
             Collection<X509Certificate> intermediates, Instant now) {
         for (X509Certificate root : roots) {
             if (verifies(crl, root)) {
                 return root;
+            }
+        }
+        // the chain the CA sent with the CRL: its first certificate signed it and must chain to a root
+        if (!issuerChain.isEmpty() && issuerChain.get(0).getBasicConstraints() >= 0
+                && verifies(crl, issuerChain.get(0))) {
+            try {
+                Certificates.verifyChain(issuerChain, roots, Date.from(now));
+                return issuerChain.get(0);
+            } catch (GeneralSecurityException e) {
+                // not under this bundle's roots: fall back to the intermediates known locally
             }
         }
         for (X509Certificate ca : intermediates) {

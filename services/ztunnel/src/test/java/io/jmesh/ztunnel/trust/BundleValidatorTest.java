@@ -61,6 +61,24 @@ class BundleValidatorTest {
     }
 
     @Test
+    void aCrlSignedByAnIntermediateVerifiesThroughTheChainTheBundleCarries() throws Exception {
+        // a freshly started ztunnel holds no certificate under the plug-in CA's intermediate yet: the bundle's
+        // crl_issuer_chain_pem is what lets it verify the CRL
+        TestCa.Issued intermediate = TestCa.intermediate(root, "plug-in intermediate");
+        byte[] crl = crl(intermediate, intermediate, NOW, Duration.ofHours(1), BigInteger.TWO);
+        TrustBundle withChain = bundle(4, TD, crl, root).toBuilder()
+                .addCrlIssuerChainPem(io.jmesh.core.tls.Pem.encode(intermediate.cert())).build();
+        assertThat(validator.validate(withChain, List.of(), NOW).revoked()).containsExactly(BigInteger.TWO);
+        assertThat(reason(bundle(4, TD, crl, root), List.of())).as("without the chain").isEqualTo("crl_signature");
+        TrustBundle underAnotherRoot = bundle(4, TD, crl, nextRoot).toBuilder()
+                .addCrlIssuerChainPem(io.jmesh.core.tls.Pem.encode(intermediate.cert())).build();
+        assertThat(reason(underAnotherRoot, List.of())).as("the chain must end at a bundle root")
+                .isEqualTo("crl_signature");
+        assertThat(reason(bundle(4, TD, crl, root).toBuilder().addCrlIssuerChainPem("not pem").build(), List.of()))
+                .isEqualTo("bad_crl_issuer");
+    }
+
+    @Test
     void everyBadBundleIsRefusedWithItsReason() throws Exception {
         byte[] good = crl(root, root, NOW, Duration.ofHours(1));
         assertThat(reason(bundle(1, "other.mesh", good, root), List.of())).isEqualTo("trust_domain");
