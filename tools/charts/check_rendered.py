@@ -85,6 +85,64 @@ def check(repo, spec, problems):
                                     "to start)" % (where, file, unknown, name))
     if seen != set(expected):
         problems.append("%s: workloads %s, expected %s" % (path, sorted(seen), sorted(expected)))
+    check_node_credentials(repo, path.rsplit("/", 1)[-1], docs, problems)
+
+
+def mounted_file(pod, container, file):
+    """The volume of `pod` that provides `file` in `container`, or None."""
+    for m in container.get("volumeMounts", []):
+        if file.startswith(m["mountPath"].rstrip("/") + "/"):
+            for v in pod["spec"].get("volumes", []):
+                if v["name"] == m["name"]:
+                    return v, file[len(m["mountPath"].rstrip("/")) + 1:]
+    return None
+
+
+def check_node_credentials(repo, where, docs, problems):
+    """In Kubernetes mode ztunnel must present a projected token for one of ca's audiences, and read the roots
+    from the ConfigMap ca publishes; ca needs RBAC for TokenReview, its Secret and that ConfigMap."""
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault((d["kind"], d["metadata"]["name"]), d)
+    ca_cm = by_kind.get(("ConfigMap", "ca"))
+    zt_cm = by_kind.get(("ConfigMap", "ztunnel"))
+    ds = by_kind.get(("DaemonSet", "ztunnel"))
+    if not (ca_cm and zt_cm and ds):
+        return
+    defaults = yaml.safe_load(open(repo + "/services/ca/src/main/resources/ca-defaults.yaml"))["kubernetes"]
+    k8s = dict(defaults, **(yaml.safe_load(ca_cm["data"]["ca.yaml"]).get("kubernetes") or {}))
+    if not k8s.get("enabled"):
+        return
+    identity = yaml.safe_load(zt_cm["data"]["ztunnel.yaml"]).get("identity") or {}
+    pod = ds["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    token = mounted_file(pod, container, identity.get("tokenFile", ""))
+    if token is None:
+        problems.append("%s: ztunnel identity.tokenFile %r is not in a mounted volume" % (where, identity.get("tokenFile")))
+    else:
+        sources = [s.get("serviceAccountToken") for s in token[0].get("projected", {}).get("sources", [])]
+        if not any(s and s.get("path") == token[1] and s.get("audience") in k8s["audiences"] for s in sources):
+            problems.append("%s: ztunnel's token %s is not a projected ServiceAccount token for one of ca's "
+                            "audiences %s" % (where, identity.get("tokenFile"), k8s["audiences"]))
+    roots = mounted_file(pod, container, identity.get("rootCertFile", ""))
+    if roots is None or roots[0].get("configMap", {}).get("name") != k8s["rootConfigMap"]:
+        problems.append("%s: ztunnel identity.rootCertFile %r does not come from ca's ConfigMap %s"
+                        % (where, identity.get("rootCertFile"), k8s["rootConfigMap"]))
+    if pod["spec"].get("serviceAccountName") != k8s["nodeServiceAccount"]:
+        problems.append("%s: ztunnel runs as %s, ca authenticates nodes as %s" % (
+            where, pod["spec"].get("serviceAccountName"), k8s["nodeServiceAccount"]))
+    granted = set()
+    for kind in ("Role", "ClusterRole"):
+        for (k, _), d in by_kind.items():
+            if k == kind:
+                for r in d.get("rules", []):
+                    for res in r.get("resources", []):
+                        for verb in r.get("verbs", []):
+                            granted.add((res, verb))
+    for need in [("tokenreviews", "create"), ("pods", "get"), ("secrets", "create"), ("secrets", "get"),
+                 ("secrets", "update"), ("configmaps", "create"), ("configmaps", "update")]:
+        if need not in granted:
+            problems.append("%s: no Role grants ca %s on %s" % (where, need[1], need[0]))
 
 
 def main(argv):

@@ -56,12 +56,23 @@ trustDomain: {{ .Values.global.trustDomain }}
 stateDir: /var/lib/jmesh/ca
 placement:
   source: config-log
+tls:
+  dnsSans: [ca.{{ .Release.Namespace }}.svc, ca.{{ .Release.Namespace }}.svc.cluster.local]
+  ipSans: []
+# ztunnels authenticate with projected ServiceAccount tokens (TokenReview); the root lives in istio-ca-secret
+kubernetes:
+  enabled: true
 {{- else if eq .Chart.Name "policy" }}
 mesh:
   trustDomain: {{ .Values.global.trustDomain }}
 {{- else if eq .Chart.Name "ztunnel" }}
 node:
   trustDomain: {{ .Values.global.trustDomain }}
+identity:
+  caAddress: ca.{{ .Release.Namespace }}.svc:15012
+  # the projected token (audience istio-ca) and the roots ca publishes, mounted by the DaemonSet
+  tokenFile: /var/run/secrets/tokens/istio-token
+  rootCertFile: /var/run/secrets/istio/root-cert.pem
 {{- end }}
 {{- end -}}
 

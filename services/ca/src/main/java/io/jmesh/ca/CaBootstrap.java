@@ -2,6 +2,7 @@ package io.jmesh.ca;
 
 import io.jmesh.ca.auth.BootstrapTokens;
 import io.jmesh.ca.auth.TokenReviewEndpoint;
+import io.jmesh.ca.auth.TokenReviewer;
 import io.jmesh.ca.issuance.CaMetrics;
 import io.jmesh.ca.issuance.CertificateIssuer;
 import io.jmesh.ca.issuance.IssuanceAudit;
@@ -16,6 +17,11 @@ import io.jmesh.ca.revocation.IssuanceJournal;
 import io.jmesh.ca.revocation.RevocationStore;
 import io.jmesh.ca.revocation.RevocationTopic;
 import io.jmesh.ca.revocation.Revocations;
+import io.jmesh.ca.kubernetes.KubernetesApi;
+import io.jmesh.ca.kubernetes.KubernetesSettings;
+import io.jmesh.ca.kubernetes.KubernetesTokenReviewer;
+import io.jmesh.ca.kubernetes.RootCertConfigMap;
+import io.jmesh.ca.kubernetes.SecretRootStore;
 import io.jmesh.ca.root.AuthoritySource;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
@@ -93,6 +99,9 @@ public final class CaBootstrap implements MeshService {
     private String sourceStamp;
     private String failedStamp;
     private BootstrapTokens tokens;
+    private TokenReviewer reviewer;
+    private RootCertConfigMap rootConfigMap;
+    private String publishedRoots;
     private IssuanceJournal journal;
     private Instant nextJournalPrune = Instant.MIN;
     private volatile Revocations revocations;
@@ -126,15 +135,32 @@ public final class CaBootstrap implements MeshService {
         Vertx vertx = context.vertx();
         return vertx.executeBlocking(() -> {
             state = StateDirectory.open(config.stateDirPath());
+            tokens = new BootstrapTokens(state, config.trustDomain(), clock);
+            reviewer = tokens;
+            KubernetesSettings k8s = config.kubernetes();
+            KubernetesApi api = null;
+            String namespace = null;
+            if (k8s.enabled()) {
+                api = KubernetesApi.create(k8s);
+                namespace = k8s.effectiveNamespace();
+                reviewer = new KubernetesTokenReviewer(api, k8s, namespace, config.trustDomain(), context.metrics(),
+                        clock);
+                if (!k8s.rootConfigMap().isEmpty()) {
+                    rootConfigMap = new RootCertConfigMap(api, namespace, k8s.rootConfigMap());
+                }
+                log.atInfo().addKeyValue("apiServer", api.server()).addKeyValue("namespace", namespace)
+                        .log("kubernetes mode: TokenReview authentication, root of trust in a Secret");
+            }
             source = config.root().plugin()
                     ? new PluginCa(Path.of(config.root().pluginCertsDir()), state, clock)
-                    : new LocalRoots(state, config.root().organization().isEmpty() ? config.trustDomain()
-                            : config.root().organization(), config.root().validity(), clock);
+                    : new LocalRoots(k8s.enabled() ? new SecretRootStore(api, namespace, k8s.rootSecret()) : state,
+                            config.root().organization().isEmpty() ? config.trustDomain()
+                                    : config.root().organization(), config.root().validity(), clock);
             CaAuthority ca = source.load();
             // after load: a first start writes the files it then stamps
             sourceStamp = source.stamp();
             authority.set(ca);
-            tokens = new BootstrapTokens(state, config.trustDomain(), clock);
+            publishRoots(ca);
             journal = IssuanceJournal.open(state, replica, clock.instant());
             nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
             publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics())
@@ -172,13 +198,13 @@ public final class CaBootstrap implements MeshService {
             CertificateIssuer issuer = new CertificateIssuer(
                     new CertificateIssuer.Settings(config.trustDomain(), config.certificates().defaultValidity(),
                             config.certificates().maxValidity(), config.certificates().zeroValidityMeansDefault()),
-                    tokens, placement, authority::get, new CsrValidator(config.certificates().maxCsrBytes()),
+                    reviewer, placement, authority::get, new CsrValidator(config.certificates().maxCsrBytes()),
                     new LeafSigner(config.certificates().backdate()), metrics, audit, journal, revocations,
                     clock);
             certificates = new IstioCertificateEndpoint(issuer, pool, config.grpc().maxRequestBytes());
             trustEndpoint = new TrustBundleEndpoint(trustBundle);
-            TokenReviewEndpoint review = new TokenReviewEndpoint(tokens);
-            CaAdminEndpoint admin = new CaAdminEndpoint(vertx, tokens, revocations, tokens,
+            TokenReviewEndpoint review = new TokenReviewEndpoint(vertx, reviewer);
+            CaAdminEndpoint admin = new CaAdminEndpoint(vertx, reviewer, revocations, tokens,
                     () -> trustBundle.current().getVersion(), config.trustDomain(), config.tokens().defaultTtl());
             return CaGrpcServer.start(vertx, config.grpc(), serving, grpc -> {
                 certificates.bind(grpc);
@@ -229,6 +255,23 @@ public final class CaBootstrap implements MeshService {
         return new NoPlacement();
     }
 
+    /** Kubernetes mode: the trusted roots into the root ConfigMap; a failure is logged and retried later. */
+    private void publishRoots(CaAuthority ca) {
+        if (rootConfigMap == null) {
+            return;
+        }
+        String pem = ca.rootsPem();
+        try {
+            if (rootConfigMap.sync(pem)) {
+                log.atInfo().addKeyValue("roots", ca.roots().size()).log("published the trusted roots to the root"
+                        + " ConfigMap");
+            }
+            publishedRoots = pem;
+        } catch (RuntimeException e) {
+            log.atWarn().log("root ConfigMap not updated, will retry: {}", e.getMessage());
+        }
+    }
+
     private ServingCertificate newServingCertificate(CaAuthority ca) {
         return ServingCertificate.issue(ca, config.trustDomain(), config.tls().dnsSans(), config.tls().ipSans(),
                 config.tls().servingCertValidity(), clock.instant());
@@ -253,6 +296,7 @@ public final class CaBootstrap implements MeshService {
                     sourceStamp = stamp;
                     if (!ca.sameMaterial(authority.get())) {
                         authority.set(ca);
+                        publishRoots(ca);
                         trustBundle.roots(ca.rootPems());
                         renewed = newServingCertificate(ca);
                         log.atInfo().addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
@@ -263,6 +307,9 @@ public final class CaBootstrap implements MeshService {
                     log.atError().addKeyValue("source", source.describe())
                             .log("new signing material refused, still serving the previous one: {}", e.getMessage());
                 }
+            }
+            if (rootConfigMap != null && !authority.get().rootsPem().equals(publishedRoots)) {
+                publishRoots(authority.get()); // an earlier attempt failed
             }
             revocations.refresh();
             if (!clock.instant().isBefore(nextJournalPrune)) {

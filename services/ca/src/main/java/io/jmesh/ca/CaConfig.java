@@ -1,5 +1,6 @@
 package io.jmesh.ca;
 
+import io.jmesh.ca.kubernetes.KubernetesSettings;
 import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.config.Durations;
 import io.jmesh.core.config.Ports;
@@ -34,7 +35,8 @@ public record CaConfig(
         Placement placement,
         Revocation revocation,
         Audit audit,
-        KafkaSettings kafka) implements ServiceConfig {
+        KafkaSettings kafka,
+        KubernetesSettings kubernetes) implements ServiceConfig {
 
     private static final Pattern DNS_NAME = Pattern.compile(
             "(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*");
@@ -50,6 +52,7 @@ public record CaConfig(
         requireNonNull(revocation, "revocation");
         requireNonNull(audit, "audit");
         requireNonNull(kafka, "kafka");
+        requireNonNull(kubernetes, "kubernetes");
         replica = replica == null ? "" : replica.trim();
         try {
             SpiffeId.of(trustDomain == null ? "" : trustDomain, "istio-system", "ca");

@@ -5,6 +5,7 @@ import io.jmesh.ca.issuance.BearerToken;
 import io.jmesh.proto.ca.v1.TokenReviewGrpcService;
 import io.jmesh.proto.ca.v1.TokenReviewRequest;
 import io.jmesh.proto.ca.v1.TokenReviewResponse;
+import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
@@ -14,13 +15,15 @@ import io.vertx.grpc.server.GrpcServerRequest;
  * tokens the CA minted. The reviewing service must itself present a valid service token (a node may not probe
  * other nodes' tokens). An invalid reviewed token is a normal answer ({@code authenticated = false}).
  *
- * <p>Reviews are in-memory lookups and one SHA-256: cheap enough for the event loop.
+ * <p>Local reviews are in-memory lookups and run on the event loop; Kubernetes TokenReviews run on a worker.
  */
 public final class TokenReviewEndpoint {
 
+    private final Vertx vertx;
     private final TokenReviewer reviewer;
 
-    public TokenReviewEndpoint(TokenReviewer reviewer) {
+    public TokenReviewEndpoint(Vertx vertx, TokenReviewer reviewer) {
+        this.vertx = vertx;
         this.reviewer = reviewer;
     }
 
@@ -30,8 +33,14 @@ public final class TokenReviewEndpoint {
 
     private void handle(GrpcServerRequest<TokenReviewRequest, TokenReviewResponse> call) {
         String callerToken = BearerToken.from(call.headers().get("authorization"));
-        call.handler(request -> {
-            TokenReviewer.Review self = reviewer.review(callerToken);
+        call.handler(request -> reviewer.reviewAsync(vertx, callerToken).onComplete(ar -> {
+            TokenReviewer.Review self = ar.succeeded() ? ar.result()
+                    : TokenReviewer.Review.unavailable(String.valueOf(ar.cause().getMessage()));
+            if (self.unavailable()) {
+                call.response().status(GrpcStatus.UNAVAILABLE).statusMessage("cannot check the caller's token now: "
+                        + self.error()).end();
+                return;
+            }
             if (!self.authenticated()) {
                 call.response().status(GrpcStatus.UNAUTHENTICATED).statusMessage("authentication failed: "
                         + self.error() + " (expected: metadata 'authorization: Bearer <service token>')").end();
@@ -42,8 +51,15 @@ public final class TokenReviewEndpoint {
                         + " may not review tokens (expected: a control-plane service token)").end();
                 return;
             }
-            call.response().end(answer(reviewer.review(request.getToken())));
-        });
+            reviewer.reviewAsync(vertx, request.getToken()).onComplete(reviewed -> {
+                if (reviewed.failed() || reviewed.result().unavailable()) {
+                    call.response().status(GrpcStatus.UNAVAILABLE).statusMessage("cannot review the token now: "
+                            + (reviewed.failed() ? reviewed.cause().getMessage() : reviewed.result().error())).end();
+                } else {
+                    call.response().end(answer(reviewed.result()));
+                }
+            });
+        }));
     }
 
     static TokenReviewResponse answer(TokenReviewer.Review r) {

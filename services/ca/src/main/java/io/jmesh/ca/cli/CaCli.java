@@ -3,11 +3,16 @@ package io.jmesh.ca.cli;
 import io.jmesh.ca.CaConfig;
 import io.jmesh.ca.auth.BootstrapTokens;
 import io.jmesh.ca.auth.Caller;
+import io.jmesh.ca.kubernetes.KubernetesApi;
+import io.jmesh.ca.kubernetes.KubernetesException;
+import io.jmesh.ca.kubernetes.KubernetesSettings;
+import io.jmesh.ca.kubernetes.SecretRootStore;
 import io.jmesh.ca.root.PluginCa;
 import io.jmesh.ca.server.ServingCertificate;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
 import io.jmesh.ca.revocation.RevocationStore;
+import io.jmesh.ca.root.RootStore;
 import io.jmesh.ca.root.StateDirectory;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.ca.v1.Revocation;
@@ -99,13 +104,23 @@ public final class CaCli {
                         : usageError("cert: unknown subcommand " + sub + " (expected: issue)");
                 default -> usageError("unknown command " + args[0]);
             };
-        } catch (IllegalArgumentException | IllegalStateException | java.io.UncheckedIOException e) {
+        } catch (IllegalArgumentException | IllegalStateException | java.io.UncheckedIOException
+                | KubernetesException e) {
             err.println("ca " + args[0] + " " + sub + ": " + e.getMessage());
             return 1;
         }
     }
 
-    private record Settings(StateDirectory dir, String trustDomain, CaConfig config) {}
+    private record Settings(StateDirectory dir, String trustDomain, CaConfig config) {
+        /** Where the self-managed root lives: the Secret in Kubernetes mode, else the state directory. */
+        RootStore roots() {
+            if (config != null && config.kubernetes().enabled()) {
+                KubernetesSettings k = config.kubernetes();
+                return new SecretRootStore(KubernetesApi.create(k), k.effectiveNamespace(), k.rootSecret());
+            }
+            return dir;
+        }
+    }
 
     private static Settings settings(Map<String, String> opts) {
         CaConfig config = null;
@@ -186,7 +201,7 @@ public final class CaCli {
         Duration validity = s.config() != null ? s.config().root().validity() : Duration.ofDays(3650);
         String org = s.config() != null && !s.config().root().organization().isEmpty()
                 ? s.config().root().organization() : s.trustDomain();
-        LocalRoots roots = new LocalRoots(s.dir(), org, validity, clock);
+        LocalRoots roots = new LocalRoots(s.roots(), org, validity, clock);
         switch (sub) {
             case "status" -> {
                 LocalRoots.Status st = roots.status();
@@ -269,7 +284,7 @@ public final class CaCli {
             ca = new PluginCa(Path.of(s.config().root().pluginCertsDir()), s.dir(), clock).load();
         } else {
             Duration rootValidity = s.config() != null ? s.config().root().validity() : Duration.ofDays(3650);
-            ca = new LocalRoots(s.dir(), s.trustDomain(), rootValidity, clock).load();
+            ca = new LocalRoots(s.roots(), s.trustDomain(), rootValidity, clock).load();
         }
         ServingCertificate cert = ServingCertificate.issue(ca, s.trustDomain(), service, list(opts.get("--dns")),
                 list(opts.get("--ip")), validity, clock.instant());

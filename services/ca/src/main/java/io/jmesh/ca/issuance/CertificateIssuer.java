@@ -80,9 +80,13 @@ public final class CertificateIssuer {
         String requested = null;
         try {
             TokenReviewer.Review review = reviewer.review(bearerToken);
+            if (review.unavailable()) {
+                throw new Refusal(RefusalReason.AUTHENTICATION_UNAVAILABLE, "cannot check the credential now: "
+                        + review.error() + " (retry later)");
+            }
             if (!review.authenticated()) {
                 throw new Refusal(RefusalReason.UNAUTHENTICATED, "authentication failed: " + review.error()
-                        + " (expected: metadata 'authorization: Bearer <bootstrap token>')");
+                        + " (expected: metadata 'authorization: Bearer <node token>')");
             }
             caller = review.caller();
             SpiffeId impersonated = impersonatedIdentity(request);

@@ -39,6 +39,9 @@ public enum RefusalReason {
      * and the caller should retry; retryable.
      */
     REVOKED_DURING_ISSUANCE("revoked_during_issuance", GrpcStatus.UNAVAILABLE, ReasonCode.REVOKED_DURING_ISSUANCE),
+    /** The credential could not be checked now (Kubernetes mode: TokenReview failed); retryable. */
+    AUTHENTICATION_UNAVAILABLE("authentication_unavailable", GrpcStatus.UNAVAILABLE,
+            ReasonCode.AUTHENTICATION_UNAVAILABLE),
     /** The CA failed (a broken key, a bug); the message says what. */
     INTERNAL("internal", GrpcStatus.INTERNAL, ReasonCode.INTERNAL_ERROR);
 

@@ -132,8 +132,13 @@ public final class CaAdminEndpoint {
     private <Req, Resp> void handle(GrpcServer server, ServiceMethod<Req, Resp> method, Operation<Req, Resp> op) {
         server.callHandler(method, call -> {
             String token = BearerToken.from(call.headers().get("authorization"));
-            call.handler(req -> {
-                TokenReviewer.Review review = reviewer.review(token);
+            call.handler(req -> reviewer.reviewAsync(vertx, token).onComplete(reviewed -> {
+                TokenReviewer.Review review = reviewed.succeeded() ? reviewed.result()
+                        : TokenReviewer.Review.unavailable(String.valueOf(reviewed.cause().getMessage()));
+                if (review.unavailable()) {
+                    fail(call, GrpcStatus.UNAVAILABLE, "cannot check the caller's token now: " + review.error());
+                    return;
+                }
                 if (!review.authenticated()) {
                     fail(call, GrpcStatus.UNAUTHENTICATED, "authentication failed: " + review.error());
                     return;
@@ -154,7 +159,7 @@ public final class CaAdminEndpoint {
                         fail(call, GrpcStatus.INTERNAL, String.valueOf(ar.cause().getMessage()));
                     }
                 });
-            });
+            }));
         });
     }
 

@@ -11,7 +11,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The self-managed root of trust in the state directory, and the steps of a root rotation.
+ * The self-managed root of trust in a {@link RootStore} (the state directory, or a Kubernetes Secret), and the
+ * steps of a root rotation.
  *
  * <p>On first start {@link #load()} generates a root (ECDSA P-256, {@code root.validity}) into {@code ca-cert.pem}
  * and {@code ca-key.pem}; replicas sharing the directory load the same one (generation happens under the
@@ -34,12 +35,12 @@ public final class LocalRoots implements AuthoritySource {
     /** The state of the local roots, for {@code ca root status}. */
     public record Status(X509Certificate active, X509Certificate next, List<X509Certificate> previous) {}
 
-    private final StateDirectory dir;
+    private final RootStore dir;
     private final String organization;
     private final Duration validity;
     private final Clock clock;
 
-    public LocalRoots(StateDirectory dir, String organization, Duration validity, Clock clock) {
+    public LocalRoots(RootStore dir, String organization, Duration validity, Clock clock) {
         this.dir = dir;
         this.organization = organization;
         this.validity = validity;
@@ -51,7 +52,7 @@ public final class LocalRoots implements AuthoritySource {
         return dir.locked(() -> {
             if (!dir.exists(StateDirectory.CA_CERT)) {
                 if (dir.exists(StateDirectory.CA_KEY)) {
-                    throw new IllegalStateException(dir.resolve(StateDirectory.CA_KEY)
+                    throw new IllegalStateException(dir.where(StateDirectory.CA_KEY)
                             + " exists without " + StateDirectory.CA_CERT + " (expected: both or neither)");
                 }
                 RootGenerator.GeneratedRoot root = RootGenerator.generate(organization, validity, clock.instant());
@@ -59,7 +60,7 @@ public final class LocalRoots implements AuthoritySource {
                 dir.writeString(StateDirectory.CA_CERT, CaAuthority.pem(root.certificate()));
                 log.atInfo().addKeyValue("root", CaAuthority.describe(root.certificate()))
                         .addKeyValue("notAfter", root.certificate().getNotAfter().toInstant().toString())
-                        .addKeyValue("stateDir", dir.toString()).log("generated a new root of trust");
+                        .addKeyValue("store", dir.describe()).log("generated a new root of trust");
             }
             CaAuthority authority = loadLocked();
             String bundle = authority.rootsPem();
@@ -87,7 +88,7 @@ public final class LocalRoots implements AuthoritySource {
                 }
             }
         }
-        return CaAuthority.of(active, key, List.of(), roots, "state-dir:" + dir, clock.instant());
+        return CaAuthority.of(active, key, List.of(), roots, dir.describe(), clock.instant());
     }
 
     @Override
@@ -98,7 +99,7 @@ public final class LocalRoots implements AuthoritySource {
 
     @Override
     public String describe() {
-        return "state-dir:" + dir;
+        return dir.describe();
     }
 
     public Status status() {
@@ -119,7 +120,7 @@ public final class LocalRoots implements AuthoritySource {
     public X509Certificate prepare() {
         return dir.locked(() -> {
             if (!dir.exists(StateDirectory.CA_CERT)) {
-                throw new IllegalStateException("no active root in " + dir + " (start the CA once first)");
+                throw new IllegalStateException("no active root in " + dir.describe() + " (start the CA once first)");
             }
             if (dir.exists(StateDirectory.NEXT_CA_CERT)) {
                 throw new IllegalStateException("a next root is already prepared: "
@@ -147,7 +148,7 @@ public final class LocalRoots implements AuthoritySource {
             String nextCert = dir.readString(StateDirectory.NEXT_CA_CERT);
             String nextKey = dir.readString(StateDirectory.NEXT_CA_KEY);
             if (nextCert == null || nextKey == null) {
-                throw new IllegalStateException("no next root prepared in " + dir + " (expected: run 'root prepare'"
+                throw new IllegalStateException("no next root prepared in " + dir.describe() + " (expected: run 'root prepare'"
                         + " first and wait until every ztunnel holds the new trust bundle)");
             }
             X509Certificate next = Pem.certificate(nextCert);
@@ -198,7 +199,7 @@ public final class LocalRoots implements AuthoritySource {
     private String require(String name) {
         String s = dir.readString(name);
         if (s == null) {
-            throw new IllegalStateException(dir.resolve(name) + ": missing");
+            throw new IllegalStateException(dir.where(name) + ": missing");
         }
         return s;
     }

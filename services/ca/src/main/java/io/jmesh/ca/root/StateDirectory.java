@@ -46,7 +46,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Thread-safe.
  */
-public final class StateDirectory {
+public final class StateDirectory implements RootStore {
 
     public static final String ROOT_CERT = "root-cert.pem";
     public static final String CA_CERT = "ca-cert.pem";
@@ -101,11 +101,23 @@ public final class StateDirectory {
         return dir.resolve(name);
     }
 
+    @Override
+    public String where(String name) {
+        return dir.resolve(name).toString();
+    }
+
+    @Override
+    public String describe() {
+        return "state-dir:" + dir;
+    }
+
+    @Override
     public boolean exists(String name) {
         return Files.exists(dir.resolve(name));
     }
 
     /** The file's text, or null when it does not exist. */
+    @Override
     public String readString(String name) {
         try {
             return Files.readString(dir.resolve(name), StandardCharsets.UTF_8);
@@ -127,6 +139,7 @@ public final class StateDirectory {
         }
     }
 
+    @Override
     public void writeString(String name, String content) {
         write(name, content.getBytes(StandardCharsets.UTF_8));
     }
@@ -164,6 +177,7 @@ public final class StateDirectory {
         }
     }
 
+    @Override
     public void delete(String name) {
         try {
             Files.deleteIfExists(dir.resolve(name));
@@ -182,6 +196,7 @@ public final class StateDirectory {
      * Runs {@code work} holding the state directory's exclusive lock: an OS lock on {@code .lock} (other processes:
      * the CLI, replicas) and a lock per directory within this JVM (tests run replicas in one JVM). Blocking.
      */
+    @Override
     public <T> T locked(LockedWork<T> work) {
         ReentrantLock jvmLock = JVM_LOCKS.computeIfAbsent(dir, d -> new ReentrantLock());
         jvmLock.lock();
@@ -200,6 +215,7 @@ public final class StateDirectory {
      * A cheap fingerprint of some files (inode, size, modification time) to notice changes without reading them.
      * Atomic renames change the inode, so a replaced file always changes its stamp.
      */
+    @Override
     public String stamp(String... names) {
         List<Path> paths = new ArrayList<>();
         for (String n : names) {

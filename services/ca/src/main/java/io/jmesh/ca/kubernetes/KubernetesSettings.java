@@ -1,0 +1,139 @@
+package io.jmesh.ca.kubernetes;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * ca's {@code kubernetes:} configuration: nodes authenticate with projected ServiceAccount tokens checked by
+ * TokenReview, and the generated root of trust lives in a Secret. Defaults and documentation in
+ * {@code ca-defaults.yaml}; every value is checked here and refused naming the key.
+ */
+public record KubernetesSettings(
+        boolean enabled,
+        String apiServer,
+        String tokenFile,
+        String caFile,
+        String namespace,
+        String rootSecret,
+        String rootConfigMap,
+        List<String> audiences,
+        String nodeServiceAccount,
+        List<String> serviceAccounts,
+        Duration reviewCacheTtl,
+        int reviewCacheSize,
+        Duration requestTimeout) {
+
+    /** Where a pod finds its own namespace. */
+    public static final Path NAMESPACE_FILE = Path.of("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+
+    // DNS-1123 label (namespaces, service accounts) and subdomain (Secret / ConfigMap names)
+    private static final Pattern LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+    private static final Pattern SUBDOMAIN = Pattern.compile(
+            "(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+
+    public KubernetesSettings {
+        apiServer = apiServer == null ? "" : apiServer.trim();
+        tokenFile = tokenFile == null ? "" : tokenFile.trim();
+        caFile = caFile == null ? "" : caFile.trim();
+        namespace = namespace == null ? "" : namespace.trim();
+        rootConfigMap = rootConfigMap == null ? "" : rootConfigMap.trim();
+        audiences = audiences == null ? List.of() : List.copyOf(audiences);
+        serviceAccounts = serviceAccounts == null ? List.of() : List.copyOf(serviceAccounts);
+        if (!apiServer.isEmpty()) {
+            URI u = parseServer(apiServer);
+            if (!"https".equals(u.getScheme()) && !"http".equals(u.getScheme())) {
+                throw new IllegalArgumentException("apiServer: '" + apiServer
+                        + "' (expected: an https:// URL, or empty for in-cluster)");
+            }
+        }
+        if (!namespace.isEmpty() && !LABEL.matcher(namespace).matches()) {
+            throw new IllegalArgumentException("namespace: '" + namespace
+                    + "' (expected: a Kubernetes namespace name, or empty for this pod's namespace)");
+        }
+        if (rootSecret == null || !SUBDOMAIN.matcher(rootSecret).matches()) {
+            throw new IllegalArgumentException("rootSecret: '" + rootSecret + "' (expected: a Secret name)");
+        }
+        if (!rootConfigMap.isEmpty() && !SUBDOMAIN.matcher(rootConfigMap).matches()) {
+            throw new IllegalArgumentException("rootConfigMap: '" + rootConfigMap
+                    + "' (expected: a ConfigMap name, or empty for none)");
+        }
+        if (nodeServiceAccount == null || !LABEL.matcher(nodeServiceAccount).matches()) {
+            throw new IllegalArgumentException("nodeServiceAccount: '" + nodeServiceAccount
+                    + "' (expected: a ServiceAccount name)");
+        }
+        for (String sa : serviceAccounts) {
+            if (sa == null || !LABEL.matcher(sa).matches()) {
+                throw new IllegalArgumentException("serviceAccounts: '" + sa + "' (expected: ServiceAccount names)");
+            }
+            if (sa.equals(nodeServiceAccount)) {
+                throw new IllegalArgumentException("serviceAccounts: '" + sa
+                        + "' is the nodeServiceAccount (expected: control-plane services only)");
+            }
+        }
+        for (String a : audiences) {
+            if (a == null || a.isBlank()) {
+                throw new IllegalArgumentException("audiences: an empty audience (expected: e.g. istio-ca)");
+            }
+        }
+        if (reviewCacheTtl == null || reviewCacheTtl.isNegative() || reviewCacheTtl.compareTo(Duration.ofMinutes(10)) > 0) {
+            throw new IllegalArgumentException("reviewCacheTtl: " + reviewCacheTtl + " (expected: 0s..10m)");
+        }
+        if (reviewCacheSize < 0) {
+            throw new IllegalArgumentException("reviewCacheSize: " + reviewCacheSize + " (expected: >= 0)");
+        }
+        if (requestTimeout == null || requestTimeout.isZero() || requestTimeout.isNegative()) {
+            throw new IllegalArgumentException("requestTimeout: " + requestTimeout + " (expected: > 0)");
+        }
+        if (enabled && apiServer.isEmpty() && caFile.isEmpty()) {
+            throw new IllegalArgumentException("caFile: empty (expected: the API server's CA bundle for in-cluster"
+                    + " access)");
+        }
+    }
+
+    /** The API server: {@link #apiServer}, or in-cluster from the environment Kubernetes gives every pod. */
+    public URI serverUri() {
+        return serverUri(System.getenv());
+    }
+
+    URI serverUri(Map<String, String> env) {
+        if (!apiServer.isEmpty()) {
+            return parseServer(apiServer.endsWith("/") ? apiServer : apiServer + "/");
+        }
+        String host = env.get("KUBERNETES_SERVICE_HOST");
+        String port = env.getOrDefault("KUBERNETES_SERVICE_PORT", "443");
+        if (host == null || host.isBlank()) {
+            throw new IllegalStateException("kubernetes.apiServer: empty and KUBERNETES_SERVICE_HOST is not set"
+                    + " (expected: running in a pod, or an explicit apiServer URL)");
+        }
+        return parseServer("https://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port + "/");
+    }
+
+    /** The namespace of the root Secret and of the control plane's ServiceAccounts. */
+    public String effectiveNamespace() {
+        if (!namespace.isEmpty()) {
+            return namespace;
+        }
+        try {
+            return Files.readString(NAMESPACE_FILE, StandardCharsets.UTF_8).trim();
+        } catch (IOException e) {
+            throw new IllegalStateException("kubernetes.namespace: empty and " + NAMESPACE_FILE
+                    + " is unreadable (expected: running in a pod, or an explicit namespace)", e);
+        }
+    }
+
+    private static URI parseServer(String s) {
+        try {
+            return new URI(s);
+        } catch (URISyntaxException e) {
+            throw new IllegalArgumentException("apiServer: '" + s + "' (expected: a URL: " + e.getReason() + ")");
+        }
+    }
+}
