@@ -257,6 +257,9 @@ public final class ZtunnelBootstrap implements MeshService {
                 tokenSupplier(config.identity().tokenFile()), config.node().clusterId(), tb.initialBackoff(),
                 tb.maxBackoff()), trust, config.node().trustDomain(), identities::intermediates, clock,
                 context.metrics());
+        // ready only once the ca's bundle (roots and CRL) is in force: until then a revoked peer would be accepted
+        var bundleReady = context.readiness().register("trust-bundle");
+        trustWatcher.settled().onSuccess(v -> bundleReady.complete());
         trustWatcher.start();
     }
 

@@ -104,6 +104,8 @@ class ZtunnelLifecycleTest {
     void readyOnlyWithCertificatesAndConfigThenMetricsEventsAndDump() throws Exception {
         await().atMost(Duration.ofSeconds(20)).until(() -> get(readinessUrl()).statusCode() == 200);
         assertThat(node.running.context().readiness().pending()).isEmpty();
+        // TestCa, like istiod, has no TrustBundleService: that settles the bundle wait instead of blocking readiness
+        assertThat(node.metric("ztunnel_trust_bundle_stream_ends_total", "reason", "unimplemented")).isEqualTo(1);
 
         try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
             s.getOutputStream().write("12345".getBytes());

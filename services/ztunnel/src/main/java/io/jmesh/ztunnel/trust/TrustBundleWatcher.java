@@ -57,6 +57,7 @@ public final class TrustBundleWatcher {
     private final Counter streamEnds;
     private final Gauge version;
     private final Promise<Void> first = Promise.promise();
+    private final Promise<Void> settled = Promise.promise();
     private Duration backoff;
     private volatile long appliedVersion;
     private volatile boolean stopped;
@@ -114,6 +115,11 @@ public final class TrustBundleWatcher {
         return first.future();
     }
 
+    /** Completes when the first bundle is in force, or the ca turned out not to offer bundles at all. */
+    public Future<Void> settled() {
+        return settled.future();
+    }
+
     /** The ca bundle version in force, 0 before the first. */
     public long appliedVersion() {
         return appliedVersion;
@@ -134,8 +140,14 @@ public final class TrustBundleWatcher {
             c.response().onSuccess(resp -> {
                 resp.handler(this::received);
                 resp.exceptionHandler(e -> ended(c, "error", "stream error: " + e.getMessage()));
-                resp.endHandler(v -> ended(c, resp.status() == GrpcStatus.OK ? "closed" : "error",
-                        "ca ended the stream: " + resp.status() + " " + String.valueOf(resp.statusMessage())));
+                resp.endHandler(v -> {
+                    if (resp.status() == GrpcStatus.UNIMPLEMENTED && appliedVersion == 0) {
+                        unsupported(c);
+                        return;
+                    }
+                    ended(c, resp.status() == GrpcStatus.OK ? "closed" : "error",
+                            "ca ended the stream: " + resp.status() + " " + String.valueOf(resp.statusMessage()));
+                });
             }).onFailure(e -> ended(c, "error", "watch failed: " + e.getMessage()));
         }).onFailure(e -> ended(null, "error", "connect failed: " + e.getMessage()));
     }
@@ -168,7 +180,24 @@ public final class TrustBundleWatcher {
                             .addKeyValue("crlNextUpdate", String.valueOf(next.crlNextUpdate()))
                             .log("trust bundle applied");
                     first.tryComplete();
+                    settled.tryComplete();
                 }));
+    }
+
+    /**
+     * The CA does not offer {@code TrustBundleService} (an Istio CA): roots keep coming from its certificate
+     * answers, without a CRL. Not an error and nothing to wait for, so no retry.
+     */
+    private void unsupported(GrpcClientRequest<WatchTrustBundleRequest, TrustBundle> c) {
+        if (c != call) {
+            return;
+        }
+        streamEnds.labelValues("unimplemented").inc();
+        call = null;
+        log.atInfo().addKeyValue("server", settings.server().toString())
+                .log("the ca does not offer jmesh.ca.v1.TrustBundleService (an Istio CA?): trusting the roots of its"
+                        + " certificate answers, without a CRL");
+        settled.tryComplete();
     }
 
     /** Once per stream (its error and end both land here): counts, then reconnects after the backoff. */
