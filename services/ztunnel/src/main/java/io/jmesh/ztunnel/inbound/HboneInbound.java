@@ -18,6 +18,7 @@ import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import io.jmesh.core.tls.TlsPolicy;
 import io.netty.util.AttributeKey;
 import java.net.InetSocketAddress;
 import java.security.cert.X509Certificate;
@@ -141,6 +142,12 @@ final class HboneInbound extends ChannelInitializer<Channel> {
                             "tls handshake failed: " + rootMessage(done.cause()), remote, local);
                 } else if (!"h2".equals(ssl.applicationProtocol())) {
                     ctx.telemetry().rejected(false, "alpn", "peer did not negotiate ALPN h2", remote, local);
+                    c.close();
+                } else if (!TlsPolicy.CIPHER_SUITES.contains(ssl.engine().getSession().getCipherSuite())) {
+                    // BoringSSL cannot disable a TLS 1.3 suite: a peer that insists on ChaCha20 gets it negotiated
+                    ctx.telemetry().rejected(false, "cipher", "peer negotiated "
+                            + ssl.engine().getSession().getCipherSuite() + " (expected: " + TlsPolicy.CIPHER_SUITES
+                            + ")", remote, local);
                     c.close();
                 } else {
                     List<SpiffeId> ids = PeerIdentity.of(ssl);

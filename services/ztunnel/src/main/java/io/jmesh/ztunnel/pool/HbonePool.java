@@ -19,6 +19,7 @@ import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import io.jmesh.core.tls.TlsPolicy;
 import io.netty.util.ReferenceCountUtil;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
@@ -211,6 +212,11 @@ public final class HbonePool {
                 } else if (!"h2".equals(ssl.applicationProtocol())) {
                     dials.labelValues("alpn").inc();
                     promise.tryFail(key.destination() + " did not negotiate ALPN h2");
+                    ctx.close();
+                } else if (!TlsPolicy.CIPHER_SUITES.contains(ssl.engine().getSession().getCipherSuite())) {
+                    dials.labelValues("cipher").inc();
+                    promise.tryFail(key.destination() + " negotiated " + ssl.engine().getSession().getCipherSuite()
+                            + " (expected: " + TlsPolicy.CIPHER_SUITES + ")");
                     ctx.close();
                 } else {
                     List<SpiffeId> ids = PeerIdentity.of(ssl);

@@ -186,6 +186,22 @@ class InboundBadInputTest {
     }
 
     @Test
+    void aClientThatOffersOnlyChaCha20NeverGetsAStream() throws Exception {
+        // BoringSSL cannot take ChaCha20-Poly1305 off TLS 1.3's list, so it may be negotiated: ztunnel then
+        // closes the connection itself (reason cipher); the JDK provider already fails the handshake
+        double before = rejections("cipher") + rejections("tls_handshake");
+        var good = ca.leaf(Duration.ofHours(1), "spiffe://" + TD + "/ns/default/sa/client");
+        try (RawHboneClient c = RawHboneClient.offering(java.util.List.of("TLS_CHACHA20_POLY1305_SHA256"),
+                good.keys().getPrivate(), good.cert())) {
+            assertThat(c.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), null).status()).isZero();
+        }
+        await().until(() -> rejections("cipher") + rejections("tls_handshake") >= before + 1);
+        if (io.jmesh.core.tls.TlsPolicy.provider() == io.netty.handler.ssl.SslProvider.OPENSSL) {
+            assertThat(rejections("cipher")).isPositive();
+        }
+    }
+
+    @Test
     void aPolicyChangeClosesOpenTunnelsThatAreNoLongerAllowed() throws Exception {
         try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
             s.getOutputStream().write(5);

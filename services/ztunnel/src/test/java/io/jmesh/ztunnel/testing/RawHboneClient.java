@@ -46,6 +46,16 @@ public final class RawHboneClient implements AutoCloseable {
 
     /** {@code key} null: no client certificate. */
     public RawHboneClient(PrivateKey key, X509Certificate... chain) throws Exception {
+        this(null, key, chain);
+    }
+
+    /** A client on the JDK's TLS that offers only {@code ciphers} (e.g. ChaCha20, which ztunnel must refuse). */
+    public static RawHboneClient offering(java.util.List<String> ciphers, PrivateKey key, X509Certificate... chain)
+            throws Exception {
+        return new RawHboneClient(ciphers, key, chain);
+    }
+
+    private RawHboneClient(java.util.List<String> ciphers, PrivateKey key, X509Certificate... chain) throws Exception {
         SslContextBuilder b = SslContextBuilder.forClient()
                 .protocols(TlsPolicy.PROTOCOLS)
                 .trustManager(InsecureTrustManagerFactory.INSTANCE)
@@ -54,6 +64,9 @@ public final class RawHboneClient implements AutoCloseable {
                         ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"));
         if (key != null) {
             b.keyManager(key, chain);
+        }
+        if (ciphers != null) {
+            b.sslProvider(io.netty.handler.ssl.SslProvider.JDK).ciphers(ciphers);
         }
         ssl = b.build();
     }
