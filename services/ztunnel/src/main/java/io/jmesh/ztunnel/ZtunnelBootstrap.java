@@ -237,14 +237,20 @@ public final class ZtunnelBootstrap implements MeshService {
 
     /**
      * Every new trust snapshot closes live HBONE connections (inbound and pooled outbound) whose peer — or own —
-     * certificate its CRL lists, and re-issues own revoked certificates; then starts the ca's bundle stream.
+     * certificate its CRL lists or, after a root was retired, whose peer no longer chains to a trusted root, and
+     * re-issues such own certificates; then starts the ca's bundle stream.
      */
     private void followTrustBundle(Clock clock) {
         RevokedConnections revoked = new RevokedConnections(context.metrics());
+        var lastRoots = new java.util.concurrent.atomic.AtomicReference<java.util.List<java.security.cert.X509Certificate>>(
+                java.util.List.of());
         trust.onChange(snapshot -> {
-            inbound.closeRevoked(snapshot, revoked);
-            pool.closeRevoked(snapshot, revoked);
-            identities.dropRevoked(snapshot);
+            // a retired root: connections and own certificates that chain only to it are re-checked too
+            java.util.List<java.security.cert.X509Certificate> before = lastRoots.getAndSet(snapshot.roots());
+            boolean rootsRemoved = !snapshot.roots().isEmpty() && !snapshot.roots().containsAll(before);
+            inbound.closeRevoked(snapshot, rootsRemoved, revoked);
+            pool.closeRevoked(snapshot, rootsRemoved, revoked);
+            identities.dropRevoked(snapshot, rootsRemoved);
         });
         var tb = config.identity().trustBundle();
         String address = tb.address().isEmpty() ? config.identity().caAddress() : tb.address();

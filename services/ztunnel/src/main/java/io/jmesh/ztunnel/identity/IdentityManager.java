@@ -173,24 +173,33 @@ public final class IdentityManager {
     }
 
     /**
-     * A new CRL: drops every held certificate it lists (leaf or intermediate) and fetches a new one at top priority
-     * for identities still wanted. Connections that need one meanwhile wait for the fetch.
+     * A new trust bundle: drops every held certificate its CRL lists (leaf or intermediate) or, when roots were
+     * removed, whose chain no longer ends at a trusted root, and fetches a new one at top priority for identities
+     * still wanted. Connections that need one meanwhile wait for the fetch.
      */
-    public void dropRevoked(TrustSnapshot trust) {
-        if (trust.revoked().isEmpty()) {
+    public void dropRevoked(TrustSnapshot trust, boolean rootsRemoved) {
+        if (trust.revoked().isEmpty() && !rootsRemoved) {
             return;
         }
         context.runOnContext(v -> {
             for (var en : Map.copyOf(current).entrySet()) {
                 X509Certificate hit = trust.firstRevoked(en.getValue().chain());
-                if (hit == null || !current.remove(en.getKey(), en.getValue())) {
+                boolean retired = hit == null && rootsRemoved && !trust.anchors(en.getValue().chain());
+                if ((hit == null && !retired) || !current.remove(en.getKey(), en.getValue())) {
                     continue;
                 }
-                revoked.inc();
-                log.atWarn().addKeyValue("identity", en.getKey().uri()).addKeyValue("serial", en.getValue().serial())
-                        .addKeyValue("revokedSerial", Certificates.serialHex(hit))
-                        .addKeyValue("bundleVersion", trust.version())
-                        .log("own certificate revoked: dropped, fetching a new one");
+                if (retired) {
+                    log.atWarn().addKeyValue("identity", en.getKey().uri()).addKeyValue("serial",
+                            en.getValue().serial()).addKeyValue("bundleVersion", trust.version())
+                            .log("own certificate chains to a root no longer trusted: dropped, fetching a new one");
+                } else {
+                    revoked.inc();
+                    log.atWarn().addKeyValue("identity", en.getKey().uri())
+                            .addKeyValue("serial", en.getValue().serial())
+                            .addKeyValue("revokedSerial", Certificates.serialHex(hit))
+                            .addKeyValue("bundleVersion", trust.version())
+                            .log("own certificate revoked: dropped, fetching a new one");
+                }
                 Entry e = entries.get(en.getKey());
                 if (e != null && e.wanted) {
                     e.refreshAt = Instant.MAX;

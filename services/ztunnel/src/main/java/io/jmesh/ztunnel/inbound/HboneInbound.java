@@ -109,16 +109,25 @@ final class HboneInbound extends ChannelInitializer<Channel> {
         return open.size();
     }
 
-    /** Closes every open HBONE connection whose client chain {@code trust}'s CRL now lists (on each one's loop). */
-    void closeRevoked(TrustSnapshot trust, RevokedConnections revoked) {
-        if (trust.revoked().isEmpty()) {
+    /**
+     * Closes every open HBONE connection whose client chain {@code trust}'s CRL now lists or, when roots were
+     * removed, no longer ends at one of its roots (on each one's loop).
+     */
+    void closeRevoked(TrustSnapshot trust, boolean rootsRemoved, RevokedConnections revoked) {
+        if (trust.revoked().isEmpty() && !rootsRemoved) {
             return;
         }
         for (Channel ch : open) {
             ch.eventLoop().execute(() -> {
-                X509Certificate hit = trust.firstRevoked(ch.attr(PEER_CHAIN).get());
-                if (hit != null && ch.isActive()) {
-                    revoked.close("inbound", ch, hit, trust.version());
+                X509Certificate[] chain = ch.attr(PEER_CHAIN).get();
+                X509Certificate hit = trust.firstRevoked(chain);
+                if (!ch.isActive()) {
+                    return;
+                }
+                if (hit != null) {
+                    revoked.close("inbound", RevokedConnections.REVOKED, ch, hit, trust.version());
+                } else if (rootsRemoved && chain != null && chain.length > 0 && !trust.anchors(chain)) {
+                    revoked.close("inbound", RevokedConnections.ROOT_RETIRED, ch, chain[0], trust.version());
                 }
             });
         }

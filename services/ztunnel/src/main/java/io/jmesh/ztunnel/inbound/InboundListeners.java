@@ -148,8 +148,9 @@ public final class InboundListeners {
     }
 
     /** A new CRL: closes inbound HBONE connections whose client certificate it lists. */
-    public void closeRevoked(io.jmesh.ztunnel.tls.TrustSnapshot trust, io.jmesh.ztunnel.trust.RevokedConnections revoked) {
-        hbone.closeRevoked(trust, revoked);
+    public void closeRevoked(io.jmesh.ztunnel.tls.TrustSnapshot trust, boolean rootsRemoved,
+            io.jmesh.ztunnel.trust.RevokedConnections revoked) {
+        hbone.closeRevoked(trust, rootsRemoved, revoked);
     }
 
     public int openHboneConnections() {

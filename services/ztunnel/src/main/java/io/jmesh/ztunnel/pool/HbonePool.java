@@ -283,11 +283,12 @@ public final class HbonePool {
     }
 
     /**
-     * A new CRL: closes connections whose server certificate it lists (the peer is no longer trusted) or whose
-     * own certificate it lists (the peer will refuse it; new tunnels dial again with a re-issued certificate).
+     * A new trust bundle: closes connections whose server certificate its CRL lists (the peer is no longer trusted)
+     * or whose own certificate it lists (the peer will refuse it; new tunnels dial again with a re-issued
+     * certificate), and, when roots were removed, those whose server chain no longer ends at a trusted root.
      */
-    public void closeRevoked(TrustSnapshot trust, RevokedConnections revoked) {
-        if (trust.revoked().isEmpty()) {
+    public void closeRevoked(TrustSnapshot trust, boolean rootsRemoved, RevokedConnections revoked) {
+        if (trust.revoked().isEmpty() && !rootsRemoved) {
             return;
         }
         for (HboneConnection c : open) {
@@ -295,11 +296,19 @@ public final class HbonePool {
             if (hit == null) {
                 hit = trust.firstRevoked(c.localChain());
             }
+            String reason = RevokedConnections.REVOKED;
+            if (hit == null && rootsRemoved && c.peerChain() != null && c.peerChain().length > 0
+                    && !trust.anchors(c.peerChain())) {
+                hit = c.peerChain()[0];
+                reason = RevokedConnections.ROOT_RETIRED;
+            }
             if (hit != null) {
                 X509Certificate cert = hit;
+                String why = reason;
                 c.retire();
                 remove(c);
-                c.channel().eventLoop().execute(() -> revoked.close("outbound", c.channel(), cert, trust.version()));
+                c.channel().eventLoop().execute(() -> revoked.close("outbound", why, c.channel(), cert,
+                        trust.version()));
             }
         }
     }

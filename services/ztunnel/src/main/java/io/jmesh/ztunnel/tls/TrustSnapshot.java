@@ -45,6 +45,36 @@ public record TrustSnapshot(long version, List<X509Certificate> roots, Set<BigIn
         return null;
     }
 
+    /**
+     * Whether {@code chain} still ends at one of these roots: its last certificate is a root or was signed by one.
+     * Costs a signature check per chain: call it only when roots were removed (a retired root).
+     */
+    public boolean anchors(X509Certificate[] chain) {
+        if (chain == null || chain.length == 0 || roots.isEmpty()) {
+            return true; // nothing to judge against
+        }
+        X509Certificate top = chain[chain.length - 1];
+        for (X509Certificate root : roots) {
+            if (root.equals(top)) {
+                return true;
+            }
+            if (root.getSubjectX500Principal().equals(top.getIssuerX500Principal())) {
+                try {
+                    top.verify(root.getPublicKey());
+                    return true;
+                } catch (java.security.GeneralSecurityException | RuntimeException e) {
+                    // same name, another key (roots of a rotation share their subject): keep looking
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Same, for a chain held as a list. */
+    public boolean anchors(List<X509Certificate> chain) {
+        return anchors(chain.toArray(new X509Certificate[0]));
+    }
+
     /** Same, for a chain held as a list. */
     public X509Certificate firstRevoked(List<X509Certificate> chain) {
         return firstRevoked(chain.toArray(new X509Certificate[0]));

@@ -10,31 +10,44 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Counts and logs HBONE connections closed because a new CRL lists their peer's certificate
- * ({@code ztunnel_revoked_connections_closed_total{direction}}, one log line with serial and identity).
+ * Counts and logs HBONE connections closed because a new trust bundle no longer trusts their peer: its CRL lists
+ * the peer's certificate ({@code reason="revoked"}), or the root the peer's chain ends at was retired
+ * ({@code reason="root_retired"}); {@code ztunnel_revoked_connections_closed_total{direction,reason}}, one log line
+ * with serial and identity.
  */
 public final class RevokedConnections {
 
     private static final Logger log = LoggerFactory.getLogger(RevokedConnections.class);
+
+    public static final String REVOKED = "revoked";
+    public static final String ROOT_RETIRED = "root_retired";
 
     private final Counter closed;
 
     public RevokedConnections(PrometheusRegistry metrics) {
         closed = Counter.builder().name("ztunnel_revoked_connections_closed_total")
                 .help("live HBONE connections closed because the peer's certificate was revoked, by direction")
-                .labelNames("direction").register(metrics);
-        closed.labelValues("inbound");
-        closed.labelValues("outbound");
+                .labelNames("direction", "reason").register(metrics);
+        for (String d : new String[] {"inbound", "outbound"}) {
+            closed.labelValues(d, REVOKED);
+            closed.labelValues(d, ROOT_RETIRED);
+        }
     }
 
-    /** Closes {@code connection} (call on its event loop), whose peer chain contains {@code revoked}; {@code direction} inbound or outbound. */
-    public void close(String direction, Channel connection, X509Certificate revoked, long bundleVersion) {
-        closed.labelValues(direction).inc();
-        log.atWarn().addKeyValue("direction", direction).addKeyValue("serial", Certificates.serialHex(revoked))
-                .addKeyValue("identity", String.join(",", Certificates.uriSans(revoked)))
+    /**
+     * Closes {@code connection} (call on its event loop) whose peer is no longer trusted for {@code reason}
+     * ({@link #REVOKED}: {@code cert} is the revoked certificate; {@link #ROOT_RETIRED}: {@code cert} is the peer's
+     * leaf); {@code direction} inbound or outbound.
+     */
+    public void close(String direction, String reason, Channel connection, X509Certificate cert, long bundleVersion) {
+        closed.labelValues(direction, reason).inc();
+        log.atWarn().addKeyValue("direction", direction).addKeyValue("reason", reason)
+                .addKeyValue("serial", Certificates.serialHex(cert))
+                .addKeyValue("identity", String.join(",", Certificates.uriSans(cert)))
                 .addKeyValue("peer", String.valueOf(connection.remoteAddress()))
                 .addKeyValue("bundleVersion", bundleVersion)
-                .log("closing hbone connection: peer certificate revoked");
+                .log(REVOKED.equals(reason) ? "closing hbone connection: peer certificate revoked"
+                        : "closing hbone connection: the peer's root is no longer trusted");
         // Http2ConnectionHandler.close() waits for open streams (30 s by default): GOAWAY, then close at once
         Http2ConnectionHandler h2 = connection.pipeline().get(Http2ConnectionHandler.class);
         if (h2 != null) {
@@ -43,7 +56,7 @@ public final class RevokedConnections {
         connection.close();
     }
 
-    public double closed(String direction) {
-        return closed.labelValues(direction).get();
+    public double closed(String direction, String reason) {
+        return closed.labelValues(direction, reason).get();
     }
 }

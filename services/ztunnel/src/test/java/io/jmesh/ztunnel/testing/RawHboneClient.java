@@ -95,7 +95,8 @@ public final class RawHboneClient implements AutoCloseable {
                 return new Answer(0, "handshake: " + e.getMessage(), "");
             }
             StringBuilder body = new StringBuilder();
-            Http2StreamChannel stream = new Http2StreamChannelBootstrap(ch).handler(new ChannelInboundHandlerAdapter() {
+            io.netty.util.concurrent.Future<Http2StreamChannel> opened = new Http2StreamChannelBootstrap(ch).handler(
+                    new ChannelInboundHandlerAdapter() {
                 int status;
                 String baggage = "";
 
@@ -130,7 +131,12 @@ public final class RawHboneClient implements AutoCloseable {
                 public void channelInactive(ChannelHandlerContext ctx) {
                     answer.complete(new Answer(status, "stream closed", body.toString()));
                 }
-            }).open().sync().getNow();
+            }).open().await();
+            if (!opened.isSuccess()) {
+                // TLS 1.3: the server may refuse our certificate (alert, close) before the stream could open
+                return new Answer(0, "connection closed before the stream opened: " + opened.cause(), "");
+            }
+            Http2StreamChannel stream = opened.getNow();
             stream.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
             return answer.get(15, TimeUnit.SECONDS);
         } finally {

@@ -90,8 +90,10 @@ class RevokedPeerTest {
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
             assertThat(mesh.nodeB.ztunnel.trustWatcher().appliedVersion())
                     .isGreaterThanOrEqualTo(bundleWithCrl);
-            assertThat(mesh.nodeB.metric("ztunnel_revoked_connections_closed_total", "direction", "inbound")
-                    + mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound"))
+            assertThat(mesh.nodeB.metric("ztunnel_revoked_connections_closed_total", "direction", "inbound",
+                    "reason", "revoked")
+                    + mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound",
+                            "reason", "revoked"))
                     .isGreaterThanOrEqualTo(1);
         });
 
@@ -125,7 +127,8 @@ class RevokedPeerTest {
             cert = Pem.certificate(r.getCertChain(0));
         }
         InetSocketAddress nodeBHbone = new InetSocketAddress(mesh.echoIp, 15008);
-        double closedBefore = mesh.nodeB.metric("ztunnel_revoked_connections_closed_total", "direction", "inbound");
+        double closedBefore = mesh.nodeB.metric("ztunnel_revoked_connections_closed_total", "direction", "inbound",
+                "reason", "revoked");
         int openBefore = mesh.nodeB.ztunnel.inbound().openHboneConnections();
         try (RawHboneClient raw = new RawHboneClient(csr.keyPair().getPrivate(), cert)) {
             // a tunnel that stays open: CONNECT answered 200, no END_STREAM from either side
@@ -144,7 +147,8 @@ class RevokedPeerTest {
             }
             // node-b closes it (the raw client would otherwise wait 15 s for an END_STREAM)
             assertThat(tunnel.get(15, TimeUnit.SECONDS).failure()).contains("closed");
-            assertThat(mesh.nodeB.metric("ztunnel_revoked_connections_closed_total", "direction", "inbound"))
+            assertThat(mesh.nodeB.metric("ztunnel_revoked_connections_closed_total", "direction", "inbound",
+                    "reason", "revoked"))
                     .isGreaterThanOrEqualTo(closedBefore + 1);
 
             // a new handshake with the revoked certificate is refused, counted with reason revoked
@@ -160,7 +164,8 @@ class RevokedPeerTest {
     void revokingTheServerClosesThePooledOutboundConnectionAndTheServerGetsANewCertificate() throws Exception {
         WorkloadCertificate before = mesh.nodeB.ztunnel.identities().current(ECHO);
         assertThat(before).isNotNull();
-        double closedBefore = mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound");
+        double closedBefore = mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound",
+                "reason", "revoked");
         try (Socket live = Socks5Client.connect(mesh.nodeA.socks(), mesh.clientIp, mesh.echoIp, mesh.echoPort)) {
             assertThat(echo(live, "server")).isEqualTo("server");
             try (CaClient client = ca.client(mesh.vertx)) {
@@ -172,7 +177,8 @@ class RevokedPeerTest {
             live.setSoTimeout(30_000);
             assertThat(readUntilClosed(live.getInputStream())).isTrue();
         }
-        assertThat(mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound"))
+        assertThat(mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound",
+                "reason", "revoked"))
                 .isGreaterThanOrEqualTo(closedBefore + 1);
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
             WorkloadCertificate now = mesh.nodeB.ztunnel.identities().current(ECHO);

@@ -41,7 +41,9 @@ import org.junit.jupiter.api.io.TempDir;
  * overlap a client certificate under the old root and one under the new root are both accepted by node-b's HBONE
  * listener (whose own certificate is under the old root), the existing mesh traffic keeps working, and a CRL
  * signed by the new root revokes a certificate issued under the old one. After the ca restarts with a serving
- * certificate under the new root, the ztunnels still reach it (they trust the bundle's roots for it).
+ * certificate under the new root, the ztunnels still reach it (they trust the bundle's roots for it). Finally
+ * {@code root retire}: live tunnels that chain only to the old root close at once and the ztunnels re-issue their
+ * own old-root certificates, so the mesh keeps working under the new root alone.
  */
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
 class RootRotationFollowedTest {
@@ -134,6 +136,24 @@ class RootRotationFollowedTest {
                 >= next.getTrustBundleVersion() && mesh.nodeB.ztunnel.trustWatcher().appliedVersion()
                 >= next.getTrustBundleVersion());
         assertThat(connect(newKey, underNew)).isNotEqualTo(200);
+
+        // 5. retire: the old root leaves the bundle. Both ztunnels still hold their own certificates from before
+        // the activation (under the old root), and the tunnel from node-a to node-b is pooled: that tunnel is
+        // closed at once, both re-issue their certificates under the new root, and the mesh keeps working
+        try (Socket s = Socks5Client.connect(mesh.nodeA.socks(), mesh.clientIp, mesh.echoIp, mesh.echoPort)) {
+            assertThat(RevokedPeerTest.echo(s, "before retire")).isEqualTo("before retire");
+        }
+        cli("root", "retire");
+        await().atMost(Duration.ofSeconds(15)).until(() -> mesh.nodeA.ztunnel.trust().roots().equals(List.of(newRoot))
+                && mesh.nodeB.ztunnel.trust().roots().equals(List.of(newRoot)));
+        await().atMost(Duration.ofSeconds(15)).until(() -> mesh.nodeA.metric("ztunnel_revoked_connections_closed_total",
+                "direction", "outbound", "reason", "root_retired") + mesh.nodeB.metric(
+                "ztunnel_revoked_connections_closed_total", "direction", "inbound", "reason", "root_retired") >= 1);
+        await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() -> {
+            try (Socket s = Socks5Client.connect(mesh.nodeA.socks(), mesh.clientIp, mesh.echoIp, mesh.echoPort)) {
+                return "after retire".equals(RevokedPeerTest.echo(s, "after retire"));
+            }
+        });
     }
 
     private static Path tempDirectory() {
