@@ -131,6 +131,7 @@ public final class ManifestReader {
                 }
                 case "Namespace" -> {
                     root.ignore("spec");
+                    ServiceReader.trafficDistributionAnnotation(meta, p);
                     record.setNamespace(io.jmesh.proto.config.v1.NamespaceSpec.getDefaultInstance());
                 }
                 default -> throw new IllegalStateException(kind);

@@ -88,6 +88,19 @@ final class Obj {
         return s;
     }
 
+    /** A boolean, or null (with an error when present but not a boolean). */
+    Boolean bool(String key) {
+        JsonNode v = raw(key);
+        if (v == null) {
+            return null;
+        }
+        if (!v.isBoolean()) {
+            problems.error(at(key), "expected a boolean, got " + kind(v));
+            return null;
+        }
+        return v.booleanValue();
+    }
+
     /** An integer in [min, max], or null (with an error when present but wrong). */
     Long integer(String key, long min, long max) {
         JsonNode v = raw(key);

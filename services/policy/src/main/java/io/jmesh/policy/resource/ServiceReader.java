@@ -1,5 +1,6 @@
 package io.jmesh.policy.resource;
 
+import io.jmesh.policy.translate.LoadBalancingTranslator;
 import io.jmesh.proto.config.v1.ObjectMeta;
 import io.jmesh.proto.config.v1.ServicePort;
 import io.jmesh.proto.config.v1.ServiceSpec;
@@ -8,14 +9,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** Kubernetes {@code Service} spec: selector, ports (with target ports), cluster IPs, type. */
+/**
+ * Kubernetes {@code Service} spec: selector, ports (with target ports), cluster IPs, type, and what steers endpoint
+ * choice ({@code trafficDistribution}, {@code internalTrafficPolicy}, {@code publishNotReadyAddresses}, Istio's
+ * traffic-distribution annotation).
+ */
 final class ServiceReader {
 
     /** Fields a Service read back from a cluster carries that do not change how the mesh routes. */
     private static final List<String> IGNORED = List.of("sessionAffinity", "sessionAffinityConfig", "ipFamilies",
-            "ipFamilyPolicy", "internalTrafficPolicy", "externalTrafficPolicy", "publishNotReadyAddresses",
-            "allocateLoadBalancerNodePorts", "healthCheckNodePort", "loadBalancerClass", "loadBalancerIP",
-            "loadBalancerSourceRanges", "externalIPs", "trafficDistribution");
+            "ipFamilyPolicy", "externalTrafficPolicy", "allocateLoadBalancerNodePorts", "healthCheckNodePort",
+            "loadBalancerClass", "loadBalancerIP", "loadBalancerSourceRanges", "externalIPs");
 
     private ServiceReader() {}
 
@@ -112,8 +116,47 @@ final class ServiceReader {
             Names.dnsSubdomain(hostname, spec.at("hostname"), p);
             b.setHostname(hostname);
         }
+        String distribution = spec.string("trafficDistribution");
+        if (distribution != null && !distribution.isEmpty()) {
+            if (LoadBalancingTranslator.fromField(distribution) == null) {
+                p.error(spec.at("trafficDistribution"), "'" + distribution + "' (expected: "
+                        + LoadBalancingTranslator.EXPECTED + ")");
+            } else {
+                b.setTrafficDistribution(distribution);
+            }
+        }
+        String internal = spec.string("internalTrafficPolicy");
+        if (internal != null && !internal.isEmpty()) {
+            if (!Set.of("Cluster", "Local").contains(internal)) {
+                p.error(spec.at("internalTrafficPolicy"), "'" + internal + "' (expected: Cluster or Local)");
+            } else {
+                b.setInternalTrafficPolicy(internal);
+            }
+        }
+        Boolean notReady = spec.bool("publishNotReadyAddresses");
+        if (notReady != null) {
+            b.setPublishNotReadyAddresses(notReady);
+        }
+        trafficDistributionAnnotation(meta, p);
         IGNORED.forEach(spec::ignore);
         spec.finish();
-        return b.build();
+        ServiceSpec built = b.build();
+        if (!p.hasErrors()) {
+            LoadBalancingTranslator.warnings(built, meta.getAnnotationsMap()).forEach(p::warn);
+        }
+        return built;
+    }
+
+    /**
+     * Checks Istio's {@value LoadBalancingTranslator#ANNOTATION} annotation (on a Service or a Namespace): istiod
+     * ignores a value it does not know with a log line; here it is an error, so a typo never silently does
+     * nothing.
+     */
+    static void trafficDistributionAnnotation(ObjectMeta meta, Problems p) {
+        String value = meta.getAnnotationsMap().get(LoadBalancingTranslator.ANNOTATION);
+        if (value != null && LoadBalancingTranslator.fromAnnotation(value) == null) {
+            p.error("metadata.annotations." + LoadBalancingTranslator.ANNOTATION, "'" + value + "' (expected: "
+                    + LoadBalancingTranslator.EXPECTED + ", in any case)");
+        }
     }
 }

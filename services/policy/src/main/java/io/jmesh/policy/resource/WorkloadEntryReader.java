@@ -1,11 +1,13 @@
 package io.jmesh.policy.resource;
 
+import io.jmesh.policy.translate.WorkloadLocality;
 import io.jmesh.proto.config.v1.WorkloadEntrySpec;
 import java.util.Map;
 
 /**
  * {@code WorkloadEntry} spec: Istio's fields (address, ports, labels, network, locality, weight, serviceAccount)
- * plus jmesh's {@code node} (the node whose ztunnel serves it) and {@code health}.
+ * plus jmesh's {@code node} (the node whose ztunnel serves it) and {@code health}. Without {@code locality}, the
+ * topology labels ({@link WorkloadLocality}) say where it runs.
  */
 final class WorkloadEntryReader {
 
@@ -39,6 +41,12 @@ final class WorkloadEntryReader {
                         + " region/zone/subzone)");
             }
             b.setLocality(locality);
+        }
+        String fromLabels = WorkloadLocality.fromLabels(labels);
+        if (locality != null && !locality.isEmpty() && fromLabels != null
+                && !WorkloadLocality.normalize(locality).equals(fromLabels)) {
+            p.warn("spec.labels topology (" + fromLabels + ") is ignored: spec.locality '" + locality
+                    + "' takes precedence");
         }
         Long weight = spec.integer("weight", 0, 0xFFFF_FFFFL);
         if (weight != null) {

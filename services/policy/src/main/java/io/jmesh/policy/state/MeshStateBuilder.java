@@ -6,6 +6,8 @@ import com.google.protobuf.UInt32Value;
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
 import io.jmesh.policy.translate.AuthorizationTranslator;
+import io.jmesh.policy.translate.LoadBalancingTranslator;
+import io.jmesh.policy.translate.WorkloadLocality;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec.Mode;
@@ -21,6 +23,7 @@ import io.jmesh.proto.istio.security.StringMatch;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.AppProtocol;
 import io.jmesh.proto.istio.workload.GatewayAddress;
+import io.jmesh.proto.istio.workload.LoadBalancing;
 import io.jmesh.proto.istio.workload.Locality;
 import io.jmesh.proto.istio.workload.NamespacedHostname;
 import io.jmesh.proto.istio.workload.NetworkAddress;
@@ -49,7 +52,8 @@ import java.util.function.Consumer;
  *   <li>a {@code WorkloadEntry} becomes a {@code Workload} (uid {@code <cluster>/networking.istio.io/WorkloadEntry/
  *       <ns>/<name>}), listing the services that select it (target ports resolved, named ones through the
  *       entry's ports) and the selector-based policies that select it;
- *   <li>a {@code Service} becomes a {@code Service} named {@code <ns>/<hostname>};
+ *   <li>a {@code Service} becomes a {@code Service} named {@code <ns>/<hostname>}, with its load balancing
+ *       ({@link LoadBalancingTranslator}: traffic distribution, internal traffic policy, not-ready addresses);
  *   <li>an {@code AuthorizationPolicy} becomes an {@code Authorization} ({@link AuthorizationTranslator});
  *   <li>{@code PeerAuthentication}: each workload's effective mode is its own selector policy, else its
  *       namespace's, else the mesh's (root namespace), else PERMISSIVE (DISABLE counts as PERMISSIVE). A STRICT
@@ -372,10 +376,9 @@ public final class MeshStateBuilder {
         if (spec.getWeight() > 0) {
             w.setCapacity(UInt32Value.of(spec.getWeight()));
         }
-        if (!spec.getLocality().isEmpty()) {
-            String[] parts = spec.getLocality().split("/", -1);
-            w.setLocality(Locality.newBuilder().setRegion(parts[0]).setZone(parts.length > 1 ? parts[1] : "")
-                    .setSubzone(parts.length > 2 ? parts[2] : ""));
+        Locality locality = WorkloadLocality.of(spec);
+        if (locality != null) {
+            w.setLocality(locality);
         }
         GatewayAddress waypoint = waypoint(labels, r.getMetadata().getLabelsMap(), Map.of(), ns);
         if (waypoint != null) {
@@ -429,6 +432,10 @@ public final class MeshStateBuilder {
                 namespace == null ? Map.of() : namespace.getMetadata().getLabelsMap(), ns);
         if (waypoint != null) {
             s.setWaypoint(waypoint);
+        }
+        LoadBalancing lb = LoadBalancingTranslator.forService(r, namespace);
+        if (lb != null) {
+            s.setLoadBalancing(lb);
         }
         return s.build();
     }

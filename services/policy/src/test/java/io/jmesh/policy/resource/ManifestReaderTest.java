@@ -194,6 +194,78 @@ class ManifestReaderTest {
         assertThat(one(yaml).record()).isEqualTo(first);
     }
 
+    @Test
+    void serviceTrafficSettingsAreKeptForTranslation() {
+        ParsedObject o = one("""
+                apiVersion: v1
+                kind: Service
+                metadata:
+                  name: reviews
+                  annotations: {networking.istio.io/traffic-distribution: prefersamenode}
+                spec:
+                  ports: [{port: 80}]
+                  trafficDistribution: PreferSameNode
+                  internalTrafficPolicy: Cluster
+                  publishNotReadyAddresses: true
+                """);
+        assertThat(o.errors()).isEmpty();
+        assertThat(o.warnings()).as("annotation agrees with the field (any case)").isEmpty();
+        var spec = o.record().getService();
+        assertThat(spec.getTrafficDistribution()).isEqualTo("PreferSameNode");
+        assertThat(spec.getInternalTrafficPolicy()).isEqualTo("Cluster");
+        assertThat(spec.getPublishNotReadyAddresses()).isTrue();
+    }
+
+    @Test
+    void trafficSettingsThatLoseToAnotherAreAcceptedWithAWarning() {
+        ParsedObject field = one("""
+                apiVersion: v1
+                kind: Service
+                metadata:
+                  name: reviews
+                  annotations: {networking.istio.io/traffic-distribution: PreferSameNode}
+                spec: {ports: [{port: 80}], trafficDistribution: PreferClose}
+                """);
+        assertThat(field.accepted()).isTrue();
+        assertThat(field.warnings()).containsExactly("annotation networking.istio.io/traffic-distribution"
+                + " 'PreferSameNode' is ignored: spec.trafficDistribution 'PreferClose' takes precedence");
+        ParsedObject local = one("""
+                apiVersion: v1
+                kind: Service
+                metadata: {name: reviews}
+                spec: {ports: [{port: 80}], trafficDistribution: PreferSameZone, internalTrafficPolicy: Local}
+                """);
+        assertThat(local.accepted()).isTrue();
+        assertThat(local.warnings()).containsExactly("spec.trafficDistribution 'PreferSameZone' is ignored:"
+                + " internalTrafficPolicy Local keeps traffic on the client's node (STRICT)");
+    }
+
+    @Test
+    void workloadEntryLocalityWinsOverTopologyLabelsWithAWarning() {
+        ParsedObject o = one("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: vm-1}
+                spec:
+                  address: 10.0.0.1
+                  locality: eu/west
+                  labels: {topology.kubernetes.io/region: eu, topology.kubernetes.io/zone: east}
+                """);
+        assertThat(o.accepted()).isTrue();
+        assertThat(o.warnings()).containsExactly("spec.labels topology (eu/east/) is ignored: spec.locality"
+                + " 'eu/west' takes precedence");
+        ParsedObject same = one("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: vm-1}
+                spec:
+                  address: 10.0.0.1
+                  locality: eu/west
+                  labels: {topology.kubernetes.io/region: eu, topology.kubernetes.io/zone: west}
+                """);
+        assertThat(same.warnings()).isEmpty();
+    }
+
     static Stream<Arguments> invalid() {
         return Stream.of(
                 bad("kind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion", "required"),
@@ -253,6 +325,27 @@ class ManifestReaderTest {
                         "Namespace is cluster-scoped (expected: no namespace)"),
                 bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\nspec2: 1",
                         "spec2", "unknown field"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {trafficDistribution: PreferFar}",
+                        "spec.trafficDistribution", "'PreferFar' (expected: PreferSameZone, PreferClose or"
+                                + " PreferSameNode)"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {trafficDistribution: preferclose}",
+                        "spec.trafficDistribution", "'preferclose' (expected: PreferSameZone, PreferClose or"
+                                + " PreferSameNode)"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {internalTrafficPolicy: Node}",
+                        "spec.internalTrafficPolicy", "'Node' (expected: Cluster or Local)"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {publishNotReadyAddresses: 'yes'}",
+                        "spec.publishNotReadyAddresses", "expected a boolean, got 'yes'"),
+                bad("apiVersion: v1\nkind: Service\nmetadata: {name: a, annotations:"
+                        + " {networking.istio.io/traffic-distribution: Nearby}}\nspec: {}",
+                        "metadata.annotations.networking.istio.io/traffic-distribution", "'Nearby' (expected:"
+                                + " PreferSameZone, PreferClose or PreferSameNode, in any case)"),
+                bad("apiVersion: v1\nkind: Namespace\nmetadata: {name: a, annotations:"
+                        + " {networking.istio.io/traffic-distribution: PreferSameRack}}",
+                        "metadata.annotations.networking.istio.io/traffic-distribution", "'PreferSameRack' (expected:"
+                                + " PreferSameZone, PreferClose or PreferSameNode, in any case)"),
+                bad("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: a}\n"
+                        + "spec: {address: 10.0.0.1, locality: a/b/c/d}", "spec.locality",
+                        "'a/b/c/d' has more than 3 parts (expected: region/zone/subzone)"),
                 bad("key: [unclosed", "", null));
     }
 

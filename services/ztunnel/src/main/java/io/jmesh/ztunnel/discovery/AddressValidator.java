@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.discovery;
 
 import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.LoadBalancing;
 import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
@@ -47,8 +48,32 @@ final class AddressValidator {
                     return "service " + resourceName + ": addresses[" + i + "] has " + n + " bytes (expected: 4 or 16)";
                 }
             }
-            return null;
+            return loadBalancingProblem(resourceName, s.getLoadBalancing());
         }
         return "address " + resourceName + ": neither workload nor service is set";
+    }
+
+    /**
+     * A load balancing ztunnel cannot apply as written (Istio's ztunnel refuses the service too): a preference
+     * that is no scope, or a mode or health policy this version does not know.
+     */
+    private static String loadBalancingProblem(String resourceName, LoadBalancing lb) {
+        for (int i = 0; i < lb.getRoutingPreferenceCount(); i++) {
+            LoadBalancing.Scope scope = lb.getRoutingPreference(i);
+            if (scope == LoadBalancing.Scope.UNSPECIFIED_SCOPE || scope == LoadBalancing.Scope.UNRECOGNIZED) {
+                return "service " + resourceName + ": load_balancing.routing_preference[" + i + "] is "
+                        + (scope == LoadBalancing.Scope.UNRECOGNIZED ? lb.getRoutingPreferenceValue(i) : scope)
+                        + " (expected: REGION, ZONE, SUBZONE, NODE, CLUSTER or NETWORK)";
+            }
+        }
+        if (lb.getMode() == LoadBalancing.Mode.UNRECOGNIZED) {
+            return "service " + resourceName + ": load_balancing.mode " + lb.getModeValue()
+                    + " is unknown (expected: UNSPECIFIED_MODE, STRICT, FAILOVER or PASSTHROUGH)";
+        }
+        if (lb.getHealthPolicy() == LoadBalancing.HealthPolicy.UNRECOGNIZED) {
+            return "service " + resourceName + ": load_balancing.health_policy " + lb.getHealthPolicyValue()
+                    + " is unknown (expected: ONLY_HEALTHY or ALLOW_ALL)";
+        }
+        return null;
     }
 }

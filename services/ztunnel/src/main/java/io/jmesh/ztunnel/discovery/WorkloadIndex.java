@@ -9,13 +9,15 @@ import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * One immutable snapshot of the workloads and services ztunnel knows, indexed for the data path: by resource
- * name, workload uid, address, service VIP and service hostname, plus each service's endpoints.
+ * name, workload uid, address, service VIP and service hostname, plus each service's endpoints, arranged for the
+ * per-connection choice ({@link ServiceEndpoints}).
  *
  * <p>Built once per discovery push and swapped atomically by {@link WorkloadStore}; readers on event loops never
  * lock. Resource names follow Istio: a workload is named by its {@code uid}, a service by
@@ -32,6 +34,9 @@ public final class WorkloadIndex {
     private final Map<String, Service> servicesByHostname = new HashMap<>();
     private final Map<String, Service> servicesByName = new HashMap<>();
     private final Map<String, List<Workload>> endpoints = new HashMap<>();
+    // by the very Service objects of this snapshot (callers hold those), so a lookup builds no name
+    private final Map<Service, ServiceEndpoints> arranged = new IdentityHashMap<>();
+    private final Map<String, ServiceEndpoints> arrangedByName = new HashMap<>();
 
     private WorkloadIndex(Map<String, Address> resources) {
         this.resources = resources;
@@ -55,6 +60,11 @@ public final class WorkloadIndex {
             }
         }
         endpoints.replaceAll((k, v) -> List.copyOf(v));
+        servicesByName.forEach((name, s) -> {
+            ServiceEndpoints e = new ServiceEndpoints(s, endpoints.getOrDefault(name, List.of()));
+            arranged.put(s, e);
+            arrangedByName.put(name, e);
+        });
     }
 
     /** Resource name of a service: {@code namespace/hostname}. */
@@ -107,6 +117,20 @@ public final class WorkloadIndex {
     /** Workloads that list {@code service} among their services (healthy or not). */
     public List<Workload> endpoints(Service service) {
         return endpoints.getOrDefault(name(service), List.of());
+    }
+
+    /**
+     * The endpoints of {@code service}, arranged for choosing one per connection with its load balancing; for a
+     * service not in this snapshot, arranged on the spot (by name if a service of that name is here).
+     */
+    public ServiceEndpoints serviceEndpoints(Service service) {
+        ServiceEndpoints e = arranged.get(service);
+        if (e != null) {
+            return e;
+        }
+        e = arrangedByName.get(name(service));
+        return e != null && e.service().equals(service) ? e
+                : new ServiceEndpoints(service, endpoints.getOrDefault(name(service), List.of()));
     }
 
     public Collection<Workload> workloads() {

@@ -3,31 +3,31 @@ package io.jmesh.ztunnel.outbound;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.istio.workload.GatewayAddress;
 import io.jmesh.proto.istio.workload.LoadBalancing;
-import io.jmesh.proto.istio.workload.Port;
-import io.jmesh.proto.istio.workload.PortList;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
-import io.jmesh.proto.istio.workload.WorkloadStatus;
 import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.discovery.ServiceEndpoints;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.Workloads;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
-import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Supplier;
+import java.util.random.RandomGenerator;
 
 /**
  * Istio's outbound decision (brief §5), on one immutable index snapshot:
  * <ol>
  *   <li>a service (by VIP or hostname) with a waypoint → HBONE to the waypoint, authority = the original VIP:port;
- *   <li>a service → a healthy endpoint picked at random weighted by capacity; none → refused (or passthrough for a
- *       PASSTHROUGH service);
+ *   <li>a service → one of its endpoints as its load balancing says ({@link ServiceEndpoints}: healthy ones
+ *       unless ALLOW_ALL, the closest rank to the source under FAILOVER/STRICT, weighted by capacity); none → refused
+ *       (or passthrough for a PASSTHROUGH service), STRICT with none in the source's locality → refused with
+ *       {@value ServiceEndpoints#NO_ENDPOINT_IN_LOCALITY};
  *   <li>a pod IP whose workload has a waypoint (and the caller is not that waypoint) → HBONE to the waypoint;
  *   <li>an HBONE workload → HBONE to it ({@code podIP:15008}, or its node's ztunnel in local mode), authority
  *       {@code podIP:targetPort}; a workload without HBONE → plain TCP;
@@ -37,9 +37,16 @@ import java.util.concurrent.ThreadLocalRandom;
 public final class OutboundRouter {
 
     private final ZtunnelConfig config;
+    private final Supplier<RandomGenerator> random;
 
     public OutboundRouter(ZtunnelConfig config) {
+        this(config, ThreadLocalRandom::current);
+    }
+
+    /** @param random the generator endpoint choices draw from, asked on the calling thread (tests fix it) */
+    public OutboundRouter(ZtunnelConfig config, Supplier<RandomGenerator> random) {
         this.config = config;
+        this.random = random;
     }
 
     public Route route(WorkloadIndex index, Workload source, String host, int port) {
@@ -67,7 +74,7 @@ public final class OutboundRouter {
             return new Route.Passthrough(new InetSocketAddress(ip, port), null, null);
         }
         if (w.hasWaypoint() && !isWaypointOf(index, source, w.getWaypoint())) {
-            return viaWaypoint(index, w.getWaypoint(), hostPort(ip, port), null, Set.of());
+            return viaWaypoint(index, source, w.getWaypoint(), hostPort(ip, port), null, Set.of());
         }
         return direct(w, ip, port, null);
     }
@@ -77,26 +84,18 @@ public final class OutboundRouter {
         if (service.hasWaypoint() && !isWaypointOf(index, source, service.getWaypoint())) {
             InetAddress authIp = vip != null ? vip : firstVip(service);
             String authority = authIp != null ? hostPort(authIp, port) : host + ":" + port;
-            return viaWaypoint(index, service.getWaypoint(), authority, service, Set.of());
+            return viaWaypoint(index, source, service.getWaypoint(), authority, service, Set.of());
         }
-        boolean allowAll = service.getLoadBalancing().getHealthPolicy() == LoadBalancing.HealthPolicy.ALLOW_ALL;
-        List<Workload> candidates = new ArrayList<>();
-        for (Workload w : index.endpoints(service)) {
-            if ((allowAll || w.getStatus() == WorkloadStatus.HEALTHY) && w.getAddressesCount() > 0
-                    && targetPort(service, w, port) > 0) {
-                candidates.add(w);
-            }
+        ServiceEndpoints.Choice choice = index.serviceEndpoints(service).choose(source, port, random.get());
+        if (choice instanceof ServiceEndpoints.Endpoint ep) {
+            return direct(ep.workload(), WorkloadIndex.firstIp(ep.workload()), ep.targetPort(), service);
         }
-        if (candidates.isEmpty()) {
-            if (service.getLoadBalancing().getMode() == LoadBalancing.Mode.PASSTHROUGH && vip != null) {
-                return new Route.Passthrough(new InetSocketAddress(vip, port), null, service);
-            }
-            return new Route.Reject("no_healthy_upstream", "service " + WorkloadIndex.name(service)
-                    + " has no healthy endpoint for port " + port);
+        ServiceEndpoints.NoEndpoint none = (ServiceEndpoints.NoEndpoint) choice;
+        if (service.getLoadBalancing().getMode() == LoadBalancing.Mode.PASSTHROUGH && vip != null
+                && none.reason().equals(ServiceEndpoints.NO_HEALTHY_UPSTREAM)) {
+            return new Route.Passthrough(new InetSocketAddress(vip, port), null, service);
         }
-        Workload ep = pick(candidates);
-        InetAddress epIp = WorkloadIndex.firstIp(ep);
-        return direct(ep, epIp, targetPort(service, ep, port), service);
+        return new Route.Reject(none.reason(), none.detail());
     }
 
     private Route direct(Workload w, InetAddress ip, int port, Service service) {
@@ -111,8 +110,8 @@ public final class OutboundRouter {
         return new Route.Hbone(hboneAddress(w, ip), hostPort(ip, port), expected, w, service);
     }
 
-    private Route viaWaypoint(WorkloadIndex index, GatewayAddress gw, String authority, Service service,
-            Set<SpiffeId> extra) {
+    private Route viaWaypoint(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
+            Service service, Set<SpiffeId> extra) {
         int hbonePort = gw.getHboneMtlsPort() == 0 ? 15008 : gw.getHboneMtlsPort();
         Workload waypoint = null;
         Service waypointService = null;
@@ -121,12 +120,12 @@ public final class OutboundRouter {
             waypoint = index.workloadByIp(ip);
             waypointService = index.serviceByVip(ip);
             if (waypoint == null && waypointService != null) {
-                waypoint = healthy(index, waypointService);
+                waypoint = index.serviceEndpoints(waypointService).chooseAny(source, random.get());
             }
         } else if (gw.hasHostname()) {
             waypointService = index.serviceByName(gw.getHostname().getNamespace() + "/" + gw.getHostname().getHostname());
             if (waypointService != null) {
-                waypoint = healthy(index, waypointService);
+                waypoint = index.serviceEndpoints(waypointService).chooseAny(source, random.get());
             }
         }
         if (waypoint == null) {
@@ -139,16 +138,6 @@ public final class OutboundRouter {
         }
         InetAddress wip = WorkloadIndex.firstIp(waypoint);
         return new Route.Hbone(new InetSocketAddress(wip, hbonePort), authority, expected, waypoint, service);
-    }
-
-    private static Workload healthy(WorkloadIndex index, Service s) {
-        List<Workload> c = new ArrayList<>();
-        for (Workload w : index.endpoints(s)) {
-            if (w.getStatus() == WorkloadStatus.HEALTHY && w.getAddressesCount() > 0) {
-                c.add(w);
-            }
-        }
-        return c.isEmpty() ? null : pick(c);
     }
 
     /** The caller is the waypoint itself (its traffic must not loop back to it). */
@@ -182,24 +171,6 @@ public final class OutboundRouter {
         return new InetSocketAddress(ip, config.listeners().hbone() > 0 ? config.listeners().hbone() : 15008);
     }
 
-    /** Service port → the endpoint's target port; 0 when the service does not expose the port. */
-    static int targetPort(Service s, Workload w, int servicePort) {
-        PortList own = w.getServicesMap().get(WorkloadIndex.name(s));
-        if (own != null) {
-            for (Port p : own.getPortsList()) {
-                if (p.getServicePort() == servicePort) {
-                    return p.getTargetPort() == 0 ? servicePort : p.getTargetPort();
-                }
-            }
-        }
-        for (Port p : s.getPortsList()) {
-            if (p.getServicePort() == servicePort) {
-                return p.getTargetPort() == 0 ? servicePort : p.getTargetPort();
-            }
-        }
-        return s.getPortsCount() == 0 ? servicePort : 0;
-    }
-
     private static void addSans(Set<SpiffeId> out, Service s) {
         for (String san : s.getSubjectAltNamesList()) {
             SpiffeId id = SpiffeId.tryParse(san);
@@ -207,28 +178,6 @@ public final class OutboundRouter {
                 out.add(id);
             }
         }
-    }
-
-    /** Random choice weighted by capacity (Istio: default weight 1). */
-    static Workload pick(List<Workload> candidates) {
-        if (candidates.size() == 1) {
-            return candidates.get(0);
-        }
-        long total = 0;
-        for (Workload w : candidates) {
-            total += Math.max(0, Workloads.capacity(w));
-        }
-        if (total <= 0) {
-            return candidates.get(ThreadLocalRandom.current().nextInt(candidates.size()));
-        }
-        long r = ThreadLocalRandom.current().nextLong(total);
-        for (Workload w : candidates) {
-            r -= Math.max(0, Workloads.capacity(w));
-            if (r < 0) {
-                return w;
-            }
-        }
-        return candidates.get(candidates.size() - 1);
     }
 
     private static InetAddress firstVip(Service s) {

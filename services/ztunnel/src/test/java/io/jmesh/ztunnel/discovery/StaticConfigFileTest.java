@@ -49,4 +49,30 @@ class StaticConfigFileTest {
         assertThatThrownBy(() -> read("workloads:\n  - {uid: a, namespace: ns, colour: red}\n"))
                 .hasMessageContaining("workloads[0]");
     }
+
+    @Test
+    void aServiceWithLoadBalancingZtunnelCannotApplyIsRejected() {
+        String svc = "services:\n  - {name: s, namespace: ns, hostname: s.ns.svc.cluster.local, loadBalancing: %s}\n";
+        assertThatThrownBy(() -> read(svc.formatted("{routingPreference: [NODE, UNSPECIFIED_SCOPE]}")))
+                .hasMessageContaining("service ns/s.ns.svc.cluster.local: load_balancing.routing_preference[1] is"
+                        + " UNSPECIFIED_SCOPE (expected: REGION, ZONE, SUBZONE, NODE, CLUSTER or NETWORK)");
+        assertThatThrownBy(() -> read(svc.formatted("{routingPreference: [9]}")))
+                .hasMessageContaining("load_balancing.routing_preference[0] is 9");
+        assertThatThrownBy(() -> read(svc.formatted("{mode: 7}")))
+                .hasMessageContaining("load_balancing.mode 7 is unknown");
+    }
+
+    @Test
+    void aServiceWithLocalityLoadBalancingIsRead() throws Exception {
+        var c = read("""
+                services:
+                  - {name: s, namespace: ns, hostname: s.ns.svc.cluster.local,
+                     loadBalancing: {routingPreference: [NETWORK, REGION, ZONE, SUBZONE], mode: FAILOVER,
+                                     healthPolicy: ALLOW_ALL}}
+                """);
+        var lb = WorkloadIndex.of(c.addresses()).serviceByName("ns/s.ns.svc.cluster.local").getLoadBalancing();
+        assertThat(lb.getRoutingPreferenceCount()).isEqualTo(4);
+        assertThat(lb.getMode().name()).isEqualTo("FAILOVER");
+        assertThat(lb.getHealthPolicy().name()).isEqualTo("ALLOW_ALL");
+    }
 }

@@ -6,6 +6,7 @@ import io.jmesh.core.config.ConfigLoader;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.testing.FixedDraw;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -21,6 +22,7 @@ class OutboundRouterTest {
     static Path dir;
     static WorkloadIndex index;
     static OutboundRouter router;
+    static ZtunnelConfig config;
 
     @BeforeAll
     static void load() throws Exception {
@@ -54,7 +56,7 @@ class OutboundRouterTest {
                      addresses: [{address: 10.96.0.3}], ports: [{servicePort: 80}]}
                 """);
         index = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
-        ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of()).config();
+        config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of()).config();
         router = new OutboundRouter(config);
     }
 
@@ -107,6 +109,36 @@ class OutboundRouterTest {
         assertThat(route("192.0.2.7", 443)).isInstanceOf(Route.Passthrough.class); // outside the mesh
         assertThat(((Route.Reject) route("10.96.0.3", 80)).reason()).isEqualTo("no_healthy_upstream");
         assertThat(((Route.Hbone) route("fd00::5", 80)).authority()).isEqualTo("[fd00:0:0:0:0:0:0:5]:80");
+    }
+
+    @Test
+    void aWaypointIsChosenByItsServicesLoadBalancingToo() throws Exception {
+        Path f = dir.resolve("waypoints.yaml");
+        Files.writeString(f, """
+                workloads:
+                  - {uid: src, name: src, namespace: default, addresses: [10.0.0.1], node: a, tunnelProtocol: HBONE,
+                     locality: {region: eu, zone: z1}}
+                  - {uid: wp-z1, name: wp-z1, namespace: default, serviceAccount: waypoint, addresses: [10.0.3.1],
+                     node: b, tunnelProtocol: HBONE, locality: {region: eu, zone: z1},
+                     services: {"default/waypoint.default.svc.cluster.local": {}}}
+                  - {uid: wp-z2, name: wp-z2, namespace: default, serviceAccount: waypoint, addresses: [10.0.3.2],
+                     node: c, tunnelProtocol: HBONE, locality: {region: eu, zone: z2}, capacity: 1000,
+                     services: {"default/waypoint.default.svc.cluster.local": {}}}
+                services:
+                  - {name: waypoint, namespace: default, hostname: waypoint.default.svc.cluster.local,
+                     addresses: [{address: 10.96.9.9}], ports: [{servicePort: 15008, targetPort: 15008}],
+                     loadBalancing: {routingPreference: [NETWORK, REGION, ZONE, SUBZONE], mode: FAILOVER}}
+                  - {name: ratings, namespace: default, hostname: ratings.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.2}], ports: [{servicePort: 80}],
+                     waypoint: {hostname: {namespace: default, hostname: waypoint.default.svc.cluster.local}}}
+                """);
+        WorkloadIndex waypoints = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
+        for (long draw : new long[] {0, 1, 999, 1000}) {
+            Route.Hbone h = (Route.Hbone) new OutboundRouter(config, () -> FixedDraw.of(draw))
+                    .route(waypoints, waypoints.workloadByUid("src"), "10.96.0.2", 80);
+            assertThat(h.destination().getUid()).as("draw " + draw).isEqualTo("wp-z1");
+            assertThat(h.authority()).isEqualTo("10.96.0.2:80");
+        }
     }
 
     @Test
