@@ -9,6 +9,7 @@ import io.jmesh.loadtest.Scenario;
 import io.jmesh.proto.ca.v1.TokenReviewGrpcService;
 import io.jmesh.proto.ca.v1.TokenReviewResponse;
 import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.testing.mesh.SyntheticMesh;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
@@ -60,8 +61,8 @@ public final class PolicyPushScenario implements Scenario {
         boolean quick = ctx.quick();
         // -Dbench.policyPush.streams=N runs the full mesh with fewer streams (the figure is 1,000)
         int streams = Integer.getInteger("bench.policyPush.streams", quick ? 100 : 1_000);
-        MeshFixture mesh = quick ? new MeshFixture(5_000, 500, 200, streams, 20)
-                : new MeshFixture(50_000, 5_000, 2_000, streams, 100);
+        SyntheticMesh mesh = quick ? new SyntheticMesh(5_000, 500, 200, streams, 20)
+                : new SyntheticMesh(50_000, 5_000, 2_000, streams, 100);
         int changes = quick ? 6 : 20;
         Path work = ctx.workDir();
         TestCa ca = TestCa.create(work);
@@ -107,7 +108,7 @@ public final class PolicyPushScenario implements Scenario {
         }
     }
 
-    private static ResultTable measure(BenchContext ctx, MeshFixture mesh, int changes, TestCa ca, Vertx vertx,
+    private static ResultTable measure(BenchContext ctx, SyntheticMesh mesh, int changes, TestCa ca, Vertx vertx,
             ConfigLogWriter writer, HttpServer tokenReview, long t0, double loadSeconds, int adminPort, int adsPort,
             Process policy) throws Exception {
         {

@@ -1,4 +1,4 @@
-package io.jmesh.loadtest.policy;
+package io.jmesh.testing.mesh;
 
 import io.jmesh.proto.config.v1.AuthorizationPolicySpec;
 import io.jmesh.proto.config.v1.ConfigRecord;
@@ -14,15 +14,21 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A synthetic mesh as config-log records: {@code namespaces} ambient namespaces; workload {@code i} in
- * {@code ns-(i % namespaces)} labelled {@code app: app-(i % services)} on {@code node-(i % nodes)}; service
- * {@code j} selects {@code app-j}; policy {@code k} selects one app and allows one principal.
+ * A synthetic mesh of any size as config-log records, for benchmarks and scale tests: {@code namespaces} ambient
+ * namespaces; workload {@code i} ({@code wl-i}) in {@code ns-(app % namespaces)} labelled {@code app: app-(i %
+ * services)} on {@code node-(i % nodes)}; service {@code j} ({@code svc-j}) selects {@code app-j}; policy
+ * {@code k} ({@code ap-k}) selects app {@code 2k % services} and allows one principal.
+ *
+ * <p>Deterministic: the same parameters always give the same records, so two runs (or two replicas) build the
+ * same resources and versions.
  */
-record MeshFixture(int workloads, int services, int policies, int nodes, int namespaces) {
+public record SyntheticMesh(int workloads, int services, int policies, int nodes, int namespaces) {
 
-    static final String UID_PREFIX = "Kubernetes/networking.istio.io/WorkloadEntry/";
+    /** Prefix of a workload's uid (cluster id {@code Kubernetes}). */
+    public static final String UID_PREFIX = "Kubernetes/networking.istio.io/WorkloadEntry/";
 
-    List<ConfigRecord> records() {
+    /** Every record: the namespaces, the services, the workloads, then the policies. */
+    public List<ConfigRecord> records() {
         List<ConfigRecord> out = new ArrayList<>();
         for (int n = 0; n < namespaces; n++) {
             out.add(ConfigRecord.newBuilder().setSchemaVersion(1).setKind("Namespace").setSource("loadtest")
@@ -31,12 +37,7 @@ record MeshFixture(int workloads, int services, int policies, int nodes, int nam
                     .setNamespace(NamespaceSpec.getDefaultInstance()).build());
         }
         for (int j = 0; j < services; j++) {
-            out.add(ConfigRecord.newBuilder().setSchemaVersion(1).setKind("Service").setSource("loadtest")
-                    .setMetadata(meta("svc-" + j, ns(j)))
-                    .setService(ServiceSpec.newBuilder().putSelector("app", "app-" + j)
-                            .addClusterIps("10.96." + (j / 250) + "." + (j % 250 + 1))
-                            .addPorts(ServicePort.newBuilder().setName("http").setPort(80).setTargetPortNumber(8080)))
-                    .build());
+            out.add(service(j, 80));
         }
         for (int i = 0; i < workloads; i++) {
             out.add(workload(i, "node-" + (i % nodes)));
@@ -47,11 +48,13 @@ record MeshFixture(int workloads, int services, int policies, int nodes, int nam
         return out;
     }
 
-    String ns(int app) {
+    /** The namespace of app (and service) {@code app}. */
+    public String ns(int app) {
         return "ns-" + (app % namespaces);
     }
 
-    ConfigRecord workload(int i, String node) {
+    /** Workload {@code i} placed on {@code node}. */
+    public ConfigRecord workload(int i, String node) {
         int app = i % services;
         return ConfigRecord.newBuilder().setSchemaVersion(1).setKind("WorkloadEntry").setSource("loadtest")
                 .setMetadata(meta("wl-" + i, ns(app)))
@@ -60,11 +63,28 @@ record MeshFixture(int workloads, int services, int policies, int nodes, int nam
                         .putLabels("app", "app-" + app).setServiceAccount("sa-" + app).setNode(node)).build();
     }
 
-    String workloadUid(int i) {
+    /** The uid (and resource name) of workload {@code i}. */
+    public String workloadUid(int i) {
         return UID_PREFIX + ns(i % services) + "/wl-" + i;
     }
 
-    ConfigRecord policy(String name, int app, int principal) {
+    /** Service {@code j} ({@code svc-j}, selecting {@code app-j}) with one HTTP port {@code port}. */
+    public ConfigRecord service(int j, int port) {
+        return ConfigRecord.newBuilder().setSchemaVersion(1).setKind("Service").setSource("loadtest")
+                .setMetadata(meta("svc-" + j, ns(j)))
+                .setService(ServiceSpec.newBuilder().putSelector("app", "app-" + j)
+                        .addClusterIps("10.96." + (j / 250) + "." + (j % 250 + 1))
+                        .addPorts(ServicePort.newBuilder().setName("http").setPort(port).setTargetPortNumber(8080)))
+                .build();
+    }
+
+    /** The resource name of service {@code j} under {@code domainSuffix} (e.g. {@code cluster.local}). */
+    public String serviceName(int j, String domainSuffix) {
+        return ns(j) + "/svc-" + j + "." + ns(j) + ".svc." + domainSuffix;
+    }
+
+    /** An ALLOW policy {@code name} selecting {@code app-<app>}, allowing {@code sa-<principal>} of its namespace. */
+    public ConfigRecord policy(String name, int app, int principal) {
         return ConfigRecord.newBuilder().setSchemaVersion(1).setKind("AuthorizationPolicy").setSource("loadtest")
                 .setMetadata(meta(name, ns(app)))
                 .setAuthorizationPolicy(AuthorizationPolicySpec.newBuilder()
