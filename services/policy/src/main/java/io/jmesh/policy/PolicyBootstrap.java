@@ -38,9 +38,6 @@ public final class PolicyBootstrap implements MeshService {
 
     private static final Logger log = LoggerFactory.getLogger(PolicyBootstrap.class);
 
-    /** Largest request accepted: {@code initial_resource_versions} for ~500,000 resources. */
-    static final long MAX_REQUEST_BYTES = 64L * 1024 * 1024;
-
     private final PolicyConfig config;
     private final ServiceContext context;
     private final Function<GrpcClient, NodeAuthenticator> authenticatorFactory;
@@ -122,8 +119,7 @@ public final class PolicyBootstrap implements MeshService {
             registry.onState(ads::publish);
             ads.publish(registry.state());
             // a reconnecting ztunnel lists every resource it holds in its first request
-            GrpcServer grpc = GrpcServer.server(vertx, new io.vertx.grpc.server.GrpcServerOptions()
-                    .setMaxMessageSize(MAX_REQUEST_BYTES));
+            GrpcServer grpc = GrpcServer.server(vertx, DeltaAdsServer.grpcServerOptions());
             ads.bind(grpc);
             new ConfigAdminService(vertx, authenticator, new HashSet<>(config.configAdmin().adminIdentities()),
                     applier).bind(grpc);

@@ -4,15 +4,29 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 
-/** Discovery metrics, and a hook for whoever needs to know when a node acknowledged (tests, benchmarks). */
+/**
+ * Discovery metrics, and hooks for whoever needs to know when a node subscribed or acknowledged (tests,
+ * benchmarks).
+ */
 public final class AdsMetrics {
 
     /** Hears every ACK and NACK. Called on the stream's event loop: must not block. */
     @FunctionalInterface
     public interface AckListener {
         void acked(String node, String typeUrl, String nonce, boolean accepted);
+    }
+
+    /**
+     * Hears every new subscription to a type on a stream, with the {@code initial_resource_versions} the client
+     * announced (what it holds from an earlier stream; empty on a first connect). Called on the stream's event
+     * loop: must not block.
+     */
+    @FunctionalInterface
+    public interface SubscribeListener {
+        void subscribed(String node, String typeUrl, Map<String, String> initialResourceVersions);
     }
 
     private final Counter responses;
@@ -22,6 +36,7 @@ public final class AdsMetrics {
     private final Counter refused;
     final Gauge streams;
     private final List<AckListener> listeners = new CopyOnWriteArrayList<>();
+    private final List<SubscribeListener> subscribeListeners = new CopyOnWriteArrayList<>();
 
     public AdsMetrics(PrometheusRegistry registry) {
         responses = Counter.builder().name("policy_xds_responses_total").help("Delta responses sent")
@@ -51,6 +66,16 @@ public final class AdsMetrics {
 
     public void onAck(AckListener listener) {
         listeners.add(listener);
+    }
+
+    public void onSubscribe(SubscribeListener listener) {
+        subscribeListeners.add(listener);
+    }
+
+    void subscribed(String node, String type, Map<String, String> initialResourceVersions) {
+        for (SubscribeListener l : subscribeListeners) {
+            l.subscribed(node, type, initialResourceVersions);
+        }
     }
 
     void pushed(String type, int updated, int removed) {

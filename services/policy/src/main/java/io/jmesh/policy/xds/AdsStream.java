@@ -97,6 +97,10 @@ final class AdsStream {
             ts.held.putAll(req.getInitialResourceVersionsMap());
             // an initial request without names is a wildcard subscription
             ts.wildcard = req.getResourceNamesSubscribeCount() == 0;
+            log.atInfo().addKeyValue("node", node).addKeyValue("type", type)
+                    .addKeyValue("initialResources", req.getInitialResourceVersionsCount())
+                    .log("subscribed");
+            metrics.subscribed(node, type, req.getInitialResourceVersionsMap());
         }
         if (!req.getResponseNonce().isEmpty()) {
             if (!req.getResponseNonce().equals(ts.pendingNonce)) {

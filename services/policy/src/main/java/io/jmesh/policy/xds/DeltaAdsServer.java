@@ -10,6 +10,7 @@ import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerOptions;
 import io.vertx.grpc.server.GrpcServerRequest;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -29,6 +30,12 @@ public final class DeltaAdsServer {
 
     private static final Logger log = LoggerFactory.getLogger(DeltaAdsServer.class);
 
+    /**
+     * Largest request accepted: a reconnecting ztunnel lists every resource it holds in its first request
+     * ({@code initial_resource_versions}, ~80 bytes each: ~500,000 resources).
+     */
+    public static final long MAX_REQUEST_BYTES = 64L * 1024 * 1024;
+
     private final Vertx vertx;
     private final NodeAuthenticator authenticator;
     private final AdsMetrics metrics;
@@ -45,7 +52,12 @@ public final class DeltaAdsServer {
         this.maxResourcesPerResponse = maxResourcesPerResponse;
     }
 
-    /** Registers the ADS method on {@code grpc}. */
+    /** Options for the gRPC server that {@link #bind} serves on: requests up to {@link #MAX_REQUEST_BYTES}. */
+    public static GrpcServerOptions grpcServerOptions() {
+        return new GrpcServerOptions().setMaxMessageSize(MAX_REQUEST_BYTES);
+    }
+
+    /** Registers the ADS method on {@code grpc} (created with {@link #grpcServerOptions()}). */
     public void bind(GrpcServer grpc) {
         grpc.callHandler(AggregatedDiscoveryServiceGrpcService.DeltaAggregatedResources, this::onStream);
     }
