@@ -41,7 +41,6 @@ import io.vertx.core.Promise;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonObject;
-import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.core.net.TrustOptions;
 import io.vertx.grpc.client.GrpcClient;
@@ -199,7 +198,7 @@ public final class ZtunnelBootstrap implements MeshService {
                     .addKeyValue("authorizations", c.authorizations().size()).log("static configuration loaded");
         }
         if (!config.discovery().address().isEmpty()) {
-            GrpcClient adsGrpc = GrpcClient.client(vertx, grpcOptions(config.discovery().rootCertFile()));
+            GrpcClient adsGrpc = DeltaAdsClient.grpcClient(vertx, config.discovery().rootCertFile());
             ads = new DeltaAdsClient(vertx, adsGrpc, parse(config.discovery().address()),
                     tokenSupplier(config.discovery().tokenFile()), config, store,
                     policies,
@@ -375,14 +374,6 @@ public final class ZtunnelBootstrap implements MeshService {
         if (!rootCertFile.isEmpty()) {
             o.setSsl(true).setUseAlpn(true).setTrustOptions(TrustOptions.wrap(
                     new CaConnectionTrust(Pem.certificates(read(rootCertFile)), trust)));
-        }
-        return o;
-    }
-
-    private static HttpClientOptions grpcOptions(String rootCertFile) {
-        HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30);
-        if (!rootCertFile.isEmpty()) {
-            o.setSsl(true).setUseAlpn(true).setTrustOptions(new PemTrustOptions().addCertPath(rootCertFile));
         }
         return o;
     }

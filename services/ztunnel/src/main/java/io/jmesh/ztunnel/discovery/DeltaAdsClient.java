@@ -18,12 +18,13 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -80,8 +81,9 @@ public final class DeltaAdsClient {
         this.store = store;
         this.policies = policies;
         this.backoff = config.discovery().initialBackoff();
-        versions.put(ADDRESS_TYPE, new HashMap<>());
-        versions.put(AUTHORIZATION_TYPE, new HashMap<>());
+        // written on the client's context only; concurrent so that versions() can be read from any thread
+        versions.put(ADDRESS_TYPE, new ConcurrentHashMap<>());
+        versions.put(AUTHORIZATION_TYPE, new ConcurrentHashMap<>());
         awaitingFirst.add(ADDRESS_TYPE);
         awaitingFirst.add(AUTHORIZATION_TYPE);
         messages = Counter.builder().name("istio_xds_message_total").help("xDS responses received, by type")
@@ -93,6 +95,18 @@ public final class DeltaAdsClient {
         }
         terminations = Counter.builder().name("istio_xds_connection_terminations_total")
                 .help("xDS streams that ended, by reason").labelNames("reason").register(metrics);
+    }
+
+    /**
+     * The gRPC client for policy: TLS verifying policy's certificate against {@code rootCertFile} (empty:
+     * plaintext, tests only).
+     */
+    public static GrpcClient grpcClient(Vertx vertx, String rootCertFile) {
+        HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30);
+        if (!rootCertFile.isEmpty()) {
+            o.setSsl(true).setUseAlpn(true).setTrustOptions(new PemTrustOptions().addCertPath(rootCertFile));
+        }
+        return GrpcClient.client(vertx, o);
     }
 
     /** Completes when both types have been received once (readiness). */
