@@ -1,0 +1,149 @@
+package io.jmesh.ztunnel.discovery;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.ByteString;
+import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.NetworkAddress;
+import io.jmesh.proto.istio.workload.PortList;
+import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.Workload;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** Incremental pushes ({@link WorkloadIndex#with}) index exactly what a full build of the same resources does. */
+class WorkloadIndexTest {
+
+    static Address workload(int i, int ipSuffix, int... services) {
+        Workload.Builder w = Workload.newBuilder().setUid("wl-" + i).setName("wl-" + i).setNamespace("ns")
+                .setNode("node-" + (i % 3))
+                .addAddresses(ByteString.copyFrom(new byte[] {10, 0, (byte) (ipSuffix / 256), (byte) ipSuffix}));
+        for (int s : services) {
+            w.putServices("ns/svc-" + s + ".ns.svc.cluster.local", PortList.getDefaultInstance());
+        }
+        return Address.newBuilder().setWorkload(w).build();
+    }
+
+    static Address service(int j, int vipSuffix) {
+        return Address.newBuilder().setService(Service.newBuilder().setName("svc-" + j).setNamespace("ns")
+                .setHostname("svc-" + j + ".ns.svc.cluster.local").addAddresses(NetworkAddress.newBuilder()
+                        .setAddress(ByteString.copyFrom(new byte[] {10, 96, 0, (byte) vipSuffix})))).build();
+    }
+
+    static String name(Address a) {
+        return WorkloadIndex.name(a);
+    }
+
+    /** Every lookup of {@code actual} agrees with {@code expected} for every resource either holds. */
+    static void assertSameLookups(WorkloadIndex actual, WorkloadIndex expected) throws Exception {
+        assertThat(actual.resources()).isEqualTo(expected.resources());
+        assertThat(new HashSet<>(actual.workloads())).isEqualTo(new HashSet<>(expected.workloads()));
+        assertThat(new HashSet<>(actual.services())).isEqualTo(new HashSet<>(expected.services()));
+        for (Workload w : expected.workloads()) {
+            assertThat(actual.workloadByUid(w.getUid())).isEqualTo(w);
+            assertThat(actual.workloadByIp(WorkloadIndex.firstIp(w))).isEqualTo(w);
+        }
+        for (Service s : expected.services()) {
+            assertThat(actual.serviceByName(WorkloadIndex.name(s))).isEqualTo(s);
+            assertThat(actual.serviceByHostname(s.getHostname())).isEqualTo(s);
+            InetAddress vip = InetAddress.getByAddress(s.getAddresses(0).getAddress().toByteArray());
+            assertThat(actual.serviceByVip(vip)).isEqualTo(s);
+            assertThat(actual.endpoints(s)).containsExactlyInAnyOrderElementsOf(expected.endpoints(s));
+            // arranged once per snapshot for its own Service object, and choosing as a fresh arrangement does
+            Service own = actual.serviceByName(WorkloadIndex.name(s));
+            ServiceEndpoints arranged = actual.serviceEndpoints(own);
+            assertThat(actual.serviceEndpoints(own)).isSameAs(arranged);
+            assertThat(arranged.service()).isSameAs(own);
+            for (int seed = 0; seed < 3; seed++) {
+                assertThat(arranged.chooseAny(null, new Random(seed)))
+                        .isEqualTo(expected.serviceEndpoints(s).chooseAny(null, new Random(seed)));
+            }
+        }
+        for (int n = 0; n < 3; n++) {
+            assertThat(actual.workloadsOnNode("node-" + n))
+                    .containsExactlyInAnyOrderElementsOf(expected.workloadsOnNode("node-" + n));
+        }
+    }
+
+    @Test
+    void manySmallPushesIndexWhatAFullBuildIndexes() throws Exception {
+        Random random = new Random(42);
+        WorkloadIndex index = WorkloadIndex.EMPTY;
+        Map<String, Address> all = new HashMap<>();
+        for (int push = 0; push < 200; push++) {
+            Map<String, Address> upserts = new HashMap<>();
+            List<String> removed = new ArrayList<>();
+            for (int c = 0; c < 1 + random.nextInt(6); c++) {
+                int which = random.nextInt(60);
+                if (random.nextInt(4) == 0) {
+                    removed.add(which < 50 ? "wl-" + which : "ns/svc-" + (which - 50) + ".ns.svc.cluster.local");
+                } else if (which < 50) {
+                    // each workload keeps its own address; its services change
+                    Address a = workload(which, which, random.nextInt(10), random.nextInt(10));
+                    upserts.put(name(a), a);
+                } else {
+                    Address a = service(which - 50, which - 50);
+                    upserts.put(name(a), a);
+                }
+            }
+            all.putAll(upserts);
+            removed.forEach(all::remove);
+            index = index.with(upserts, removed);
+            assertSameLookups(index, WorkloadIndex.of(all));
+        }
+        assertThat(index.workloads()).isNotEmpty();
+    }
+
+    @Test
+    void aWorkloadMovingToAnotherAddressIsFoundOnlyAtTheNewOne() throws Exception {
+        WorkloadIndex index = WorkloadIndex.of(Map.of("wl-1", workload(1, 1, 7)));
+        index = index.with(Map.of("wl-1", workload(1, 2, 8)), List.of());
+        assertThat(index.workloadByIp(InetAddress.getByName("10.0.0.1"))).isNull();
+        assertThat(index.workloadByIp(InetAddress.getByName("10.0.0.2")).getUid()).isEqualTo("wl-1");
+        Address svc7 = service(7, 7);
+        Address svc8 = service(8, 8);
+        index = index.with(Map.of(name(svc7), svc7, name(svc8), svc8), List.of());
+        assertThat(index.endpoints(svc7.getService())).isEmpty();
+        assertThat(index.endpoints(svc8.getService())).extracting(Workload::getUid).containsExactly("wl-1");
+    }
+
+    @Test
+    void whenTwoWorkloadsShareAnAddressRemovingOneLeavesTheOtherThere() throws Exception {
+        InetAddress shared = InetAddress.getByName("10.0.0.5");
+        WorkloadIndex index = WorkloadIndex.EMPTY.with(Map.of("wl-1", workload(1, 5)), List.of());
+        index = index.with(Map.of("wl-2", workload(2, 5)), List.of());
+        assertThat(index.workloadByIp(shared).getUid()).isIn("wl-1", "wl-2");
+        String holder = index.workloadByIp(shared).getUid();
+        String other = holder.equals("wl-1") ? "wl-2" : "wl-1";
+        index = index.with(Map.of(), List.of(holder));
+        assertThat(index.workloadByIp(shared).getUid()).isEqualTo(other);
+        // once the collision is gone, pushes are incremental again and still exact
+        index = index.with(Map.of("wl-3", workload(3, 6)), List.of(other));
+        assertThat(index.workloadByIp(shared)).isNull();
+        assertSameLookups(index, WorkloadIndex.of(Map.of("wl-3", workload(3, 6))));
+    }
+
+    @Test
+    void theSameResourcePushedAgainIsListedOnce() {
+        Address wl = workload(1, 1, 7);
+        Address svc = service(7, 7);
+        WorkloadIndex index = WorkloadIndex.EMPTY.with(Map.of("wl-1", wl, name(svc), svc), List.of());
+        index = index.with(Map.of("wl-1", wl, name(svc), svc), List.of());
+        assertThat(index.endpoints(svc.getService())).containsExactly(wl.getWorkload());
+        index = index.with(Map.of("wl-1", workload(1, 1, 7)), List.of());
+        assertThat(index.endpoints(svc.getService())).containsExactly(wl.getWorkload());
+    }
+
+    @Test
+    void anEmptyPushIsTheSameIndex() {
+        WorkloadIndex index = WorkloadIndex.of(Map.of("wl-1", workload(1, 1)));
+        assertThat(index.with(Map.of(), Set.of())).isSameAs(index);
+    }
+}
