@@ -225,6 +225,12 @@ public final class DeltaAdsClient {
                         errors.add(res.getName() + ": resource name differs from namespace/name '" + expected + "'");
                         continue;
                     }
+                    // a policy this ztunnel cannot enforce is NACKed alone; the store would only skip it
+                    String problem = AuthorizationStore.problem(a);
+                    if (problem != null) {
+                        errors.add(res.getName() + ": " + problem);
+                        continue;
+                    }
                     upserts.add(a);
                     accepted.put(res.getName(), res.getVersion());
                 } catch (InvalidProtocolBufferException e) {

@@ -11,6 +11,9 @@ import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.jmesh.proto.envoy.service.discovery.v3.Resource;
 import io.jmesh.proto.istio.security.Authorization;
+import io.jmesh.proto.istio.security.Clause;
+import io.jmesh.proto.istio.security.Match;
+import io.jmesh.proto.istio.security.Rule;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.ZtunnelConfig;
@@ -37,9 +40,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The delta ADS client against a minimal delta ADS server written here from the proto (the real policy service
- * is built on another branch): ACK/NACK per nonce, partial application of a batch, removals, bearer token,
- * {@code initial_resource_versions} on reconnect, and the last good state kept through an outage.
+ * The delta ADS client against a minimal delta ADS server written here from the proto, which can send what the
+ * real one never does (broken resources): ACK/NACK per nonce, partial application of a batch, removals, bearer
+ * token, {@code initial_resource_versions} on reconnect, and the last good state kept through an outage.
+ * {@link DeltaAdsClientAgainstPolicyTest} runs the client against policy's real server at scale.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class DeltaAdsClientTest {
@@ -143,6 +147,27 @@ class DeltaAdsClientTest {
         assertThat(nack.getErrorDetail().getMessage()).contains("broken").contains("other-name");
         assertThat(store.current().workloadByUid("w2")).isNotNull();
         assertThat(store.current().resources()).hasSize(1);
+    }
+
+    @Test
+    void aPolicyThatCannotBeEnforcedIsNackedAloneAndNotAnnouncedOnReconnect() throws Exception {
+        await().until(() -> stream.get() != null);
+        Authorization good = Authorization.newBuilder().setName("allow-sleep").setNamespace("default").build();
+        Authorization bad = Authorization.newBuilder().setName("bad-ip").setNamespace("default")
+                .addRules(Rule.newBuilder().addClauses(Clause.newBuilder().addMatches(Match.newBuilder()
+                        .addSourceIps(io.jmesh.proto.istio.security.Address.newBuilder()
+                                .setAddress(ByteString.copyFrom(new byte[5])).setLength(8))))).build();
+        push(DeltaAdsClient.AUTHORIZATION_TYPE, "n1", List.of(
+                Resource.newBuilder().setName("default/allow-sleep").setVersion("1").setResource(Any.pack(good)).build(),
+                Resource.newBuilder().setName("default/bad-ip").setVersion("1").setResource(Any.pack(bad)).build()),
+                List.of());
+        DeltaDiscoveryRequest nack = ackFor("n1");
+        assertThat(nack.getErrorDetail().getMessage()).contains("default/bad-ip")
+                .contains("source_ips[0].address: 5 bytes").doesNotContain("allow-sleep");
+        assertThat(policies.all()).containsExactly(good);
+        // what was not accepted is not claimed as held
+        assertThat(client.versions().get(DeltaAdsClient.AUTHORIZATION_TYPE))
+                .containsExactly(Map.entry("default/allow-sleep", "1"));
     }
 
     @Test
