@@ -178,7 +178,10 @@ final class AdsStream {
             return;
         }
         DeltaDiscoveryResponse.Builder resp = DeltaDiscoveryResponse.newBuilder().setTypeUrl(type)
-                .setNonce(Long.toString(++nonces)).setSystemVersionInfo(Long.toString(state.generation()))
+                .setNonce(Long.toString(++nonces))
+                // a part of a split snapshot says so: clients count their first configuration complete only
+                // when no part is pending (an Istio client ignores the field)
+                .setSystemVersionInfo(state.generation() + (complete ? "" : TypeUrls.PARTIAL_SUFFIX))
                 .addAllRemovedResources(removed);
         budget.resources.forEach(r -> resp.addResources(r.wire()));
         ts.sentFirst = true;

@@ -49,8 +49,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class DeltaAdsClient {
 
-    public static final String ADDRESS_TYPE = "type.googleapis.com/istio.workload.Address";
-    public static final String AUTHORIZATION_TYPE = "type.googleapis.com/istio.security.Authorization";
+    public static final String ADDRESS_TYPE = io.jmesh.core.xds.XdsTypes.ADDRESS;
+    public static final String AUTHORIZATION_TYPE = io.jmesh.core.xds.XdsTypes.AUTHORIZATION;
 
     private static final Logger log = LoggerFactory.getLogger(DeltaAdsClient.class);
 
@@ -256,7 +256,9 @@ public final class DeltaAdsClient {
         }
         c.write(ack.build());
         backoff = config.discovery().initialBackoff();
-        if (awaitingFirst.remove(type) && awaitingFirst.isEmpty()) {
+        // a part of a split snapshot is not yet the full configuration: wait for the part that completes it
+        if (!io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo()) && awaitingFirst.remove(type)
+                && awaitingFirst.isEmpty()) {
             log.info("first full configuration received from policy");
             firstFull.tryComplete();
         }

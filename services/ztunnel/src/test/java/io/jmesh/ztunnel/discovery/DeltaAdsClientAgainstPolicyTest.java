@@ -122,11 +122,17 @@ class DeltaAdsClientAgainstPolicyTest {
 
         // 1. the whole snapshot, in parts of at most ~200 KiB, each after the previous ACK
         long t0 = System.nanoTime();
+        // what the client holds at the moment it declares its first configuration complete (readiness)
+        var heldWhenComplete = new java.util.concurrent.CompletableFuture<Integer>();
+        client.firstFullSync().onSuccess(v -> heldWhenComplete.complete(
+                client.versions().get(DeltaAdsClient.ADDRESS_TYPE).size()));
         client.start();
         await().atMost(SYNC).until(() -> client.versions().get(DeltaAdsClient.ADDRESS_TYPE).size() == 55_000
                 && client.versions().get(DeltaAdsClient.AUTHORIZATION_TYPE).size() == 400 && settled());
         long syncMs = (System.nanoTime() - t0) / 1_000_000;
         assertThat(client.firstFullSync().isComplete()).isTrue();
+        assertThat(heldWhenComplete.get(5, TimeUnit.SECONDS)).as("complete only with the snapshot's last part")
+                .isEqualTo(55_000);
         assertHolds(before);
         assertThat(policy.subscriptions()).extracting(AdsServerHarness.Subscription::initialResourceVersions)
                 .containsExactly(Map.of(), Map.of());
