@@ -1,5 +1,6 @@
 package io.jmesh.ca.kubernetes;
 
+import io.jmesh.core.config.Durations;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -84,13 +85,13 @@ public record KubernetesSettings(
             }
         }
         if (reviewCacheTtl == null || reviewCacheTtl.isNegative() || reviewCacheTtl.compareTo(Duration.ofMinutes(10)) > 0) {
-            throw new IllegalArgumentException("reviewCacheTtl: " + reviewCacheTtl + " (expected: 0s..10m)");
+            throw new IllegalArgumentException("reviewCacheTtl: " + fmt(reviewCacheTtl) + " (expected: 0s..10m)");
         }
         if (reviewCacheSize < 0) {
             throw new IllegalArgumentException("reviewCacheSize: " + reviewCacheSize + " (expected: >= 0)");
         }
         if (requestTimeout == null || requestTimeout.isZero() || requestTimeout.isNegative()) {
-            throw new IllegalArgumentException("requestTimeout: " + requestTimeout + " (expected: > 0)");
+            throw new IllegalArgumentException("requestTimeout: " + fmt(requestTimeout) + " (expected: > 0)");
         }
         if (enabled && apiServer.isEmpty() && caFile.isEmpty()) {
             throw new IllegalArgumentException("caFile: empty (expected: the API server's CA bundle for in-cluster"
@@ -127,6 +128,10 @@ public record KubernetesSettings(
             throw new IllegalStateException("kubernetes.namespace: empty and " + NAMESPACE_FILE
                     + " is unreadable (expected: running in a pod, or an explicit namespace)", e);
         }
+    }
+
+    private static String fmt(Duration d) {
+        return d == null ? "missing" : d.isNegative() ? d.toString() : Durations.format(d);
     }
 
     private static URI parseServer(String s) {

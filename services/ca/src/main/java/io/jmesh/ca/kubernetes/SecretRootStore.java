@@ -149,7 +149,12 @@ public final class SecretRootStore implements RootStore {
         Map<String, String> data = new HashMap<>();
         JsonObject d = r.body().getJsonObject("data", new JsonObject());
         for (String key : d.fieldNames()) {
-            data.put(key, new String(Base64.getDecoder().decode(d.getString(key)), StandardCharsets.UTF_8));
+            try {
+                data.put(key, new String(Base64.getDecoder().decode(d.getString(key)), StandardCharsets.UTF_8));
+            } catch (IllegalArgumentException | ClassCastException e) {
+                throw new KubernetesException("secret " + namespace + "/" + name + ": data." + key
+                        + " is not base64 (expected: a PEM text, base64-encoded as the API stores it)", e);
+            }
         }
         String version = r.body().getJsonObject("metadata", new JsonObject()).getString("resourceVersion", "");
         return new Copy(data, version);

@@ -7,13 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.jmesh.ca.auth.TokenReviewer.Review;
 import io.jmesh.ca.testing.KubernetesApiServer;
+import io.jmesh.testing.MutableClock;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneOffset;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -30,7 +29,7 @@ class KubernetesTokenReviewerTest {
     static final Instant LATER = NOW.plus(Duration.ofHours(1));
 
     static KubernetesApiServer k8s;
-    final AtomicReference<Instant> now = new AtomicReference<>(NOW);
+    final MutableClock now = new MutableClock(NOW);
     KubernetesTokenReviewer reviewer;
 
     @BeforeAll
@@ -55,24 +54,8 @@ class KubernetesTokenReviewerTest {
 
     KubernetesTokenReviewer reviewer(Duration cacheTtl) {
         KubernetesSettings s = settings(k8s.url(), cacheTtl);
-        Clock clock = new Clock() {
-            @Override
-            public ZoneOffset getZone() {
-                return ZoneOffset.UTC;
-            }
-
-            @Override
-            public Clock withZone(java.time.ZoneId zone) {
-                return this;
-            }
-
-            @Override
-            public Instant instant() {
-                return now.get();
-            }
-        };
         return new KubernetesTokenReviewer(KubernetesApi.create(s), s, NS, "cluster.local", new PrometheusRegistry(),
-                clock);
+                now);
     }
 
     static KubernetesSettings settings(String url, Duration cacheTtl) {

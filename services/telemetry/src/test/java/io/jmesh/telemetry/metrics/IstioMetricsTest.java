@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.jmesh.proto.telemetry.v1.Reporter;
 import io.jmesh.telemetry.EventProducer;
 import io.jmesh.telemetry.Events;
-import io.jmesh.telemetry.MutableClock;
+import io.jmesh.testing.MutableClock;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
 import io.jmesh.telemetry.TelemetryInstance;
 import io.jmesh.testing.KafkaExtension;

@@ -48,12 +48,16 @@ final class RealCaMesh implements AutoCloseable {
                     node: node-b
                     tunnelProtocol: HBONE
                 """.formatted(clientIp, echoIp));
-        nodeA = node(ca, dir, "node-a", config, roots, nodeAddress(clientIp));
-        nodeB = node(ca, dir, "node-b", config, roots, nodeAddress(echoIp));
+        nodeA = node(ca, dir, "node-a", config, roots, nodeAddress(clientIp), "");
+        nodeB = node(ca, dir, "node-b", config, roots, nodeAddress(echoIp), "");
     }
 
-    private static ZtunnelHarness node(CaServerExtension ca, Path dir, String node, Path config, Path roots,
-            String address) throws Exception {
+    /**
+     * One ztunnel as {@code node} at {@code address}, certificates from {@code ca} and its trust bundle from
+     * {@code trustBundleAddress} (empty: the ca itself).
+     */
+    static ZtunnelHarness node(CaServerExtension ca, Path dir, String node, Path config, Path roots,
+            String address, String trustBundleAddress) throws Exception {
         Path token = dir.resolve(node + ".token");
         Files.writeString(token, ca.nodeToken(node) + "\n");
         String yaml = """
@@ -68,8 +72,8 @@ final class RealCaMesh implements AutoCloseable {
                   caAddress: "127.0.0.1:%d"
                   tokenFile: "%s"
                   rootCertFile: "%s"
-                  trustBundle: {watch: true, initialBackoff: 50ms, maxBackoff: 1s}
-                """.formatted(node, address, config, ca.port(), token, roots);
+                  trustBundle: {watch: true, address: "%s", initialBackoff: 50ms, maxBackoff: 1s}
+                """.formatted(node, address, config, ca.port(), token, roots, trustBundleAddress);
         return ZtunnelHarness.start(dir, node, yaml, null);
     }
 

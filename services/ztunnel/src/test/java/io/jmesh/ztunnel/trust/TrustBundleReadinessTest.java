@@ -38,7 +38,6 @@ class TrustBundleReadinessTest {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             closedPort = s.getLocalPort();
         }
-        Path token = Files.writeString(dir.resolve("token"), ca.nodeToken("node-a") + "\n");
         Path roots = Files.writeString(dir.resolve("roots.pem"), ca.rootsPem());
         Path config = Files.writeString(dir.resolve("workloads.yaml"), """
                 workloads:
@@ -50,21 +49,8 @@ class TrustBundleReadinessTest {
                     node: node-a
                     tunnelProtocol: HBONE
                 """);
-        String yaml = """
-                logLevel: info
-                drainDeadline: 2s
-                admin: {host: 127.0.0.1, port: 0}
-                node: {name: node-a, address: 127.0.113.1}
-                listeners: {hbone: 15008, inboundPlaintext: -1, outboundCapture: -1, socks5: 0, localAdmin: -1,
-                            readiness: -1, inboundPerWorkload: true, transparent: false}
-                discovery: {staticFile: "%s"}
-                identity:
-                  caAddress: "127.0.0.1:%d"
-                  tokenFile: "%s"
-                  rootCertFile: "%s"
-                  trustBundle: {watch: true, address: "127.0.0.1:%d", initialBackoff: 50ms, maxBackoff: 200ms}
-                """.formatted(config, ca.port(), token, roots, closedPort);
-        ZtunnelHarness node = ZtunnelHarness.start(dir, "node-a", yaml, null);
+        ZtunnelHarness node = RealCaMesh.node(ca, dir, "node-a", config, roots, "127.0.113.1",
+                "127.0.0.1:" + closedPort);
         try {
             var readiness = node.running.context().readiness();
             await().atMost(Duration.ofSeconds(30)).until(() -> readiness.pending().equals(List.of("trust-bundle")));

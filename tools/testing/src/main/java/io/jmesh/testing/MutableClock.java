@@ -1,4 +1,4 @@
-package io.jmesh.telemetry;
+package io.jmesh.testing;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -18,6 +18,10 @@ public final class MutableClock extends Clock {
 
     public void advance(Duration d) {
         millis.addAndGet(d.toMillis());
+    }
+
+    public void set(Instant now) {
+        millis.set(now.toEpochMilli());
     }
 
     @Override
