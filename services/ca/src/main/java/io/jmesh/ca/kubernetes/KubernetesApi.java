@@ -62,9 +62,14 @@ public final class KubernetesApi {
         HttpClient.Builder b = HttpClient.newBuilder().connectTimeout(settings.requestTimeout())
                 .version(HttpClient.Version.HTTP_1_1);
         if ("https".equals(server.getScheme())) {
-            b.sslContext(clusterTrust(Path.of(settings.caFile())));
+            if (settings.effectiveCaFile().isEmpty()) {
+                throw new IllegalArgumentException("kubernetes.caFile: empty for " + server
+                        + " (expected: the API server's CA bundle)");
+            }
+            b.sslContext(clusterTrust(Path.of(settings.effectiveCaFile())));
         }
-        return new KubernetesApi(server, settings.tokenFile().isEmpty() ? null : Path.of(settings.tokenFile()),
+        String token = settings.effectiveTokenFile();
+        return new KubernetesApi(server, token.isEmpty() ? null : Path.of(token),
                 b.build(), settings.requestTimeout());
     }
 

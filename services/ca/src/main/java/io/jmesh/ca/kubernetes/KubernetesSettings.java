@@ -32,8 +32,10 @@ public record KubernetesSettings(
         int reviewCacheSize,
         Duration requestTimeout) {
 
+    /** Where Kubernetes mounts a pod's ServiceAccount token, CA bundle and namespace. */
+    public static final String SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
     /** Where a pod finds its own namespace. */
-    public static final Path NAMESPACE_FILE = Path.of("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+    public static final Path NAMESPACE_FILE = Path.of(SERVICE_ACCOUNT_DIR, "namespace");
 
     // DNS-1123 label (namespaces, service accounts) and subdomain (Secret / ConfigMap names)
     private static final Pattern LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
@@ -93,10 +95,16 @@ public record KubernetesSettings(
         if (requestTimeout == null || requestTimeout.isZero() || requestTimeout.isNegative()) {
             throw new IllegalArgumentException("requestTimeout: " + fmt(requestTimeout) + " (expected: > 0)");
         }
-        if (enabled && apiServer.isEmpty() && caFile.isEmpty()) {
-            throw new IllegalArgumentException("caFile: empty (expected: the API server's CA bundle for in-cluster"
-                    + " access)");
-        }
+    }
+
+    /** The token to call the API with: {@link #tokenFile}, or in-cluster (no {@code apiServer}) the pod's own. */
+    public String effectiveTokenFile() {
+        return !tokenFile.isEmpty() || !apiServer.isEmpty() ? tokenFile : SERVICE_ACCOUNT_DIR + "/token";
+    }
+
+    /** The API server's CA bundle: {@link #caFile}, or in-cluster (no {@code apiServer}) the pod's own. */
+    public String effectiveCaFile() {
+        return !caFile.isEmpty() || !apiServer.isEmpty() ? caFile : SERVICE_ACCOUNT_DIR + "/ca.crt";
     }
 
     /** The API server: {@link #apiServer}, or in-cluster from the environment Kubernetes gives every pod. */
