@@ -4,7 +4,16 @@ import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.config.ConfigException;
 import io.jmesh.core.config.ConfigLoader;
 import io.jmesh.core.logging.JsonLogging;
-import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmBufferPoolMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmClassLoadingMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmCompilationMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmGarbageCollectorMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmMemoryMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmMemoryPoolAllocationMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmRuntimeInfoMetric;
+import io.prometheus.metrics.instrumentation.jvm.JvmThreadsMetrics;
+import io.prometheus.metrics.instrumentation.jvm.ProcessMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -125,7 +134,7 @@ public final class ServiceLauncher {
     public static <C extends ServiceConfig> Future<Running<C>> start(C config, Vertx vertx,
             BiFunction<C, ServiceContext, MeshService> factory) {
         ServiceContext ctx = ServiceContext.create(vertx);
-        JvmMetrics.builder().register(ctx.metrics());
+        registerJvmMetrics(ctx.metrics());
         MeshService service;
         try {
             service = factory.apply(config, ctx);
@@ -142,6 +151,23 @@ public final class ServiceLauncher {
         return adminServer.start()
                 .compose(a -> service.start())
                 .map(v -> new Running<>(config, ctx, service, adminServer));
+    }
+
+    /**
+     * The {@code jvm_*} and {@code process_*} metrics of Prometheus' {@code JvmMetrics}, except
+     * {@code jvm_native_memory_*}: those are empty unless the JVM runs with Native Memory Tracking, and reading them
+     * starts the platform MBean server, which loads ~400 JMX classes (about 3 MiB of metaspace) into every service.
+     */
+    static void registerJvmMetrics(PrometheusRegistry registry) {
+        JvmThreadsMetrics.builder().register(registry);
+        JvmBufferPoolMetrics.builder().register(registry);
+        JvmClassLoadingMetrics.builder().register(registry);
+        JvmCompilationMetrics.builder().register(registry);
+        JvmGarbageCollectorMetrics.builder().register(registry);
+        JvmMemoryPoolAllocationMetrics.builder().register(registry);
+        JvmMemoryMetrics.builder().register(registry);
+        JvmRuntimeInfoMetric.builder().register(registry);
+        ProcessMetrics.builder().register(registry);
     }
 
     /** Installs the SIGTERM/SIGINT handlers; the returned flag turns true at the first signal. */
