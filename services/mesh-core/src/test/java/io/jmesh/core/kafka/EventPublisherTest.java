@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import java.time.Duration;
+import org.apache.kafka.clients.producer.MockProducer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 
 class EventPublisherTest {
@@ -19,6 +21,28 @@ class EventPublisherTest {
             }
         }
         assertThat(dropped(registry, "disabled")).isEqualTo(100);
+    }
+
+    @Test
+    void anIdleSenderSleepsAndAPublishWakesItAtOnce() throws Exception {
+        MockProducer<byte[], byte[]> kafka = new MockProducer<>(true, new ByteArraySerializer(),
+                new ByteArraySerializer());
+        KafkaSettings settings = new KafkaSettings("mock:9092", 16, Duration.ofSeconds(5));
+        try (EventPublisher p = EventPublisher.withProducer(settings, "t", new PrometheusRegistry(), kafka)) {
+            Thread.sleep(200);
+            long before = p.idleWakeups();
+            Thread.sleep(1000);
+            // a 2 ms poll would wake ~500 times a second; the idle sender now sleeps up to 100 ms at a time
+            assertThat(p.idleWakeups() - before).isLessThanOrEqualTo(15);
+
+            long t0 = System.nanoTime();
+            assertThat(p.publish("mesh.l4-events.v1", new byte[] {1}, new byte[] {2})).isTrue();
+            while (kafka.history().isEmpty() && System.nanoTime() - t0 < 5_000_000_000L) {
+                Thread.onSpinWait();
+            }
+            assertThat(kafka.history()).hasSize(1);
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofMillis(80));
+        }
     }
 
     @Test
