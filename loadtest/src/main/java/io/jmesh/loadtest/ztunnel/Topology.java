@@ -1,9 +1,13 @@
 package io.jmesh.loadtest.ztunnel;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.jmesh.loadtest.BenchContext;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.HttpURLConnection;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -36,12 +40,34 @@ final class Topology implements AutoCloseable {
     static final String HAPROXY_OUT = "127.0.250.2";
 
     /**
-     * The ztunnel JVM flags the figures are measured with (documented in docs/ztunnel.md), plus the environment
-     * {@code MALLOC_ARENA_MAX=2}.
+     * Where the ztunnel JVM flags come from: the Helm chart's {@code javaOptions} (and {@code mallocArenaMax}), so
+     * the figures are measured with exactly what a deployment runs (docs/ztunnel.md, "Memory and CPU").
      */
-    static final List<String> JVM_FLAGS = List.of("-Xms48m", "-Xmx48m", "-XX:+UseSerialGC", "-Xss512k",
-            "-XX:MaxDirectMemorySize=96m", "-XX:ReservedCodeCacheSize=48m", "-XX:MaxMetaspaceSize=80m",
-            "-XX:CICompilerCount=2");
+    static final String CHART_VALUES = "charts/jmesh/charts/ztunnel/values.yaml";
+
+    /** The chart's ztunnel {@code javaOptions}, split into arguments. */
+    static List<String> jvmFlags(BenchContext ctx) {
+        String opts = chartValue(ctx, "javaOptions").trim();
+        return opts.isEmpty() ? List.of() : List.of(opts.split("\\s+"));
+    }
+
+    /** The chart's ztunnel {@code mallocArenaMax}: glibc's MALLOC_ARENA_MAX for the ztunnel processes. */
+    static String mallocArenaMax(BenchContext ctx) {
+        return chartValue(ctx, "mallocArenaMax");
+    }
+
+    private static String chartValue(BenchContext ctx, String key) {
+        Path values = ctx.repo().resolve(CHART_VALUES);
+        try {
+            JsonNode v = new ObjectMapper(new YAMLFactory()).readTree(values.toFile()).path(key);
+            if (v.isMissingNode() || v.isNull()) {
+                throw new IllegalStateException(values + ": no " + key);
+            }
+            return v.asText();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + values, e);
+        }
+    }
 
     final Path dir;
     final int serverPort;
@@ -49,9 +75,13 @@ final class Topology implements AutoCloseable {
     Process ztunnelA;
     Process ztunnelB;
     private final BenchPki pki;
+    private final BenchContext ctx;
     int haproxyPort;
+    /** The two HAProxy processes (their CPU is the same-run baseline of ztunnel's). */
+    final List<Process> haproxies = new ArrayList<>();
 
     Topology(BenchContext ctx, int serverPort) throws Exception {
+        this.ctx = ctx;
         this.dir = ctx.workDir();
         this.serverPort = serverPort;
         this.pki = new BenchPki();
@@ -150,8 +180,8 @@ final class Topology implements AutoCloseable {
                 backend app
                   server app %s:%d
                 """.formatted(HAPROXY_OUT, tls, serverPem, ca, SERVER_IP, serverPort));
-        start(List.of("haproxy", "-db", "-f", out.toString()), "hap-out");
-        start(List.of("haproxy", "-db", "-f", in.toString()), "hap-in");
+        haproxies.add(start(List.of("haproxy", "-db", "-f", out.toString()), "hap-out"));
+        haproxies.add(start(List.of("haproxy", "-db", "-f", in.toString()), "hap-in"));
         waitListening(HAPROXY_IN, haproxyPort);
         waitListening(HAPROXY_OUT, tls);
     }
@@ -206,7 +236,7 @@ final class Topology implements AutoCloseable {
                 """.formatted(address, node, address, perEventLoop, mesh, caPort));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(JVM_FLAGS);
+        cmd.addAll(jvmFlags(ctx));
         // e.g. -Dbench.ztunnel.jvm="-XX:StartFlightRecording=filename=/tmp/zt.jfr" to profile a run
         String extra = System.getProperty("bench.ztunnel.jvm", "").trim();
         if (!extra.isEmpty()) {
@@ -219,8 +249,8 @@ final class Topology implements AutoCloseable {
     private Process start(List<String> cmd, String name) throws IOException {
         ProcessBuilder b = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(dir.resolve(name + ".log").toFile());
-        // glibc's per-thread malloc arenas are most of a small JVM's untouched RSS: two are plenty
-        b.environment().put("MALLOC_ARENA_MAX", "2");
+        // glibc's per-thread malloc arenas are most of a small JVM's untouched RSS: the chart's value (two)
+        b.environment().put("MALLOC_ARENA_MAX", mallocArenaMax(ctx));
         Process p = b.start();
         processes.add(p);
         return p;
@@ -268,7 +298,41 @@ final class Topology implements AutoCloseable {
 
     /** CPU seconds (user + system) a process has used. */
     static double cpuSeconds(Process p) throws IOException {
-        String stat = Files.readString(Path.of("/proc/" + p.pid() + "/stat"));
+        return ticks(Files.readString(Path.of("/proc/" + p.pid() + "/stat")));
+    }
+
+    /** CPU seconds both HAProxy processes have used. */
+    double haproxyCpuSeconds() throws IOException {
+        double sum = 0;
+        for (Process p : haproxies) {
+            sum += cpuSeconds(p);
+        }
+        return sum;
+    }
+
+    /**
+     * CPU seconds (user + system) the JIT compiler threads of a JVM have used ({@code C1/C2 CompilerThread*}): a
+     * ztunnel that has been idle meets new code paths when a phase starts, and the recompilation they cause is not
+     * the cost of the steady data path.
+     */
+    static double jitCpuSeconds(Process p) throws IOException {
+        double sum = 0;
+        try (var tasks = Files.list(Path.of("/proc/" + p.pid() + "/task"))) {
+            for (Path t : (Iterable<Path>) tasks::iterator) {
+                try {
+                    String comm = Files.readString(t.resolve("comm"));
+                    if (comm.startsWith("C1 CompilerThre") || comm.startsWith("C2 CompilerThre")) {
+                        sum += ticks(Files.readString(t.resolve("stat")));
+                    }
+                } catch (IOException e) {
+                    // the thread ended
+                }
+            }
+        }
+        return sum;
+    }
+
+    private static double ticks(String stat) {
         String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // utime, stime in USER_HZ (100)
     }

@@ -38,9 +38,14 @@ public final class ZtunnelLatencyScenario implements Scenario {
             double idleA = Topology.rssMiB(topo.ztunnelA);
             double idleB = Topology.rssMiB(topo.ztunnelB);
             Histogram direct = Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, d);
+            double hap0 = topo.haproxyCpuSeconds();
+            long th0 = System.nanoTime();
             Histogram haproxy = Loads.fixedRate(topo.haproxy(), CONNECTIONS, RATE, SIZE, d);
+            double hapCoresPerHop = (topo.haproxyCpuSeconds() - hap0) / ((System.nanoTime() - th0) / 1e9) / 2;
             double cpuA0 = Topology.cpuSeconds(topo.ztunnelA);
             double cpuB0 = Topology.cpuSeconds(topo.ztunnelB);
+            double jitA0 = Topology.jitCpuSeconds(topo.ztunnelA);
+            double jitB0 = Topology.jitCpuSeconds(topo.ztunnelB);
             long t0 = System.nanoTime();
             Histogram ztunnel = Loads.fixedRate(topo.ztunnel(), CONNECTIONS, RATE, SIZE, d);
             double secs = (System.nanoTime() - t0) / 1e9;
@@ -48,6 +53,8 @@ public final class ZtunnelLatencyScenario implements Scenario {
             double loadB = Topology.rssMiB(topo.ztunnelB);
             double coresA = (Topology.cpuSeconds(topo.ztunnelA) - cpuA0) / secs;
             double coresB = (Topology.cpuSeconds(topo.ztunnelB) - cpuB0) / secs;
+            double jitA = (Topology.jitCpuSeconds(topo.ztunnelA) - jitA0) / secs;
+            double jitB = (Topology.jitCpuSeconds(topo.ztunnelB) - jitB0) / secs;
 
             ResultTable t = new ResultTable("path", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms",
                     "added p99 ms vs direct");
@@ -55,20 +62,28 @@ public final class ZtunnelLatencyScenario implements Scenario {
             row(t, "HAProxy pair (TLS 1.3 mTLS)", haproxy, direct);
             row(t, "two ztunnels (HBONE)", ztunnel, direct);
             t.note("ztunnel resources at " + RATE + " req/s: node-a RSS idle " + fmt(idleA) + " MiB, under load "
-                    + fmt(loadA) + " MiB, CPU " + String.format("%.3f", coresA) + " cores; node-b RSS idle "
-                    + fmt(idleB) + " MiB, under load " + fmt(loadB) + " MiB, CPU " + String.format("%.3f", coresB)
-                    + " cores (per 1,000 req/s, since the rate is 1,000).");
-            t.note("JVM flags: " + String.join(" ", Topology.JVM_FLAGS) + ". Latency measured from each request's "
+                    + fmt(loadA) + " MiB, CPU " + cores(coresA) + " cores (" + cores(jitA) + " of them JIT "
+                    + "compiler threads); node-b RSS idle " + fmt(idleB) + " MiB, under load " + fmt(loadB)
+                    + " MiB, CPU " + cores(coresB) + " cores (" + cores(jitB) + " JIT) (per 1,000 req/s, since the "
+                    + "rate is 1,000). Same-run baseline: each HAProxy hop used " + cores(hapCoresPerHop)
+                    + " cores.");
+            t.note("A ztunnel idle during the other paths meets new code paths when its phase starts: the JIT "
+                    + "share is recompilation, not the steady cost of the data path (CPU minus JIT is).");
+            t.note("JVM flags (the chart's javaOptions): " + String.join(" ", Topology.jvmFlags(ctx))
+                    + ". Latency measured from each request's "
                     + "intended send time (coordinated-omission safe), " + d.toSeconds() + " s per path, idle CPUs "
                     + "(this VM's wake-up latency is part of every figure).");
-            resources = new double[] {idleA, loadA, coresA, idleB, loadB, coresB};
+            resources = new double[] {idleA, loadA, coresA, idleB, loadB, coresB, jitA, jitB, hapCoresPerHop};
             t.note("Machine load average at the end (2 CPUs shared with other builds): "
                     + ZtunnelThroughputScenario.loadAverage() + ".");
             return t;
         }
     }
 
-    /** The last run's ztunnel resources: RSS idle/load and cores, node-a then node-b (for the JSON and tests). */
+    /**
+     * The last run's ztunnel resources: RSS idle/load and cores, node-a then node-b, then the JIT cores of each and
+     * the cores of one HAProxy hop (for the JSON and tests).
+     */
     double[] resources;
 
     private static void row(ResultTable t, String name, Histogram h, Histogram direct) {
@@ -79,6 +94,10 @@ public final class ZtunnelLatencyScenario implements Scenario {
 
     private static double ms(long micros) {
         return micros / 1000.0;
+    }
+
+    private static String cores(double v) {
+        return String.format("%.3f", v);
     }
 
     private static String fmt(double v) {

@@ -49,13 +49,17 @@ public final class ZtunnelThroughputScenario implements Scenario {
             // warm both JVMs up (JIT) before measuring
             iperf(ctx, viaZtunnel, Topology.SERVER_IP, port, (int) Topology.warmup(ctx).toSeconds(), "warmup");
             double direct = iperf(ctx, List.of(), Topology.SERVER_IP, port, secs, "direct");
+            double hap0 = topo.haproxyCpuSeconds();
             double haproxy = iperf(ctx, List.of(), Topology.HAPROXY_IN, topo.haproxyPort, secs, "haproxy");
+            double hapCpu = topo.haproxyCpuSeconds() - hap0;
             double cpuA0 = Topology.cpuSeconds(topo.ztunnelA);
             double cpuB0 = Topology.cpuSeconds(topo.ztunnelB);
             double ztunnel = iperf(ctx, viaZtunnel, Topology.SERVER_IP, port, secs, "ztunnel");
             double cpuA = Topology.cpuSeconds(topo.ztunnelA) - cpuA0;
             double cpuB = Topology.cpuSeconds(topo.ztunnelB) - cpuB0;
             double gb = ztunnel * secs / 8e9;
+            double rssA = Topology.rssMiB(topo.ztunnelA);
+            double rssB = Topology.rssMiB(topo.ztunnelB);
             // the same pair with pool.perEventLoop: a tunnel's socket and its HBONE connection share a thread
             topo.startZtunnels(ctx.serviceJar("ztunnel"), true);
             iperf(ctx, viaZtunnel, Topology.SERVER_IP, port, (int) Topology.warmup(ctx).toSeconds(), "warmup-pel");
@@ -66,7 +70,8 @@ public final class ZtunnelThroughputScenario implements Scenario {
             ResultTable t = new ResultTable("path", "Gbit/s", "vs direct", "vs HAProxy pair",
                     "CPU s per GB per hop");
             t.row("direct TCP", direct / 1e9, 1.0, direct / haproxy, null);
-            t.row("HAProxy pair (TLS 1.3 mTLS)", haproxy / 1e9, haproxy / direct, 1.0, null);
+            t.row("HAProxy pair (TLS 1.3 mTLS)", haproxy / 1e9, haproxy / direct, 1.0,
+                    hapCpu / 2 / (haproxy * secs / 8e9));
             t.row("two ztunnels (HBONE)", ztunnel / 1e9, ztunnel / direct, ztunnel / haproxy,
                     (cpuA + cpuB) / 2 / gb);
             t.row("two ztunnels (HBONE), pool.perEventLoop", perLoop / 1e9, perLoop / direct, perLoop / haproxy,
@@ -74,7 +79,9 @@ public final class ZtunnelThroughputScenario implements Scenario {
             t.note("Default pool (one per key, Istio's semantics) vs pool.perEventLoop=true (no buffer crosses "
                     + "threads). Machine load average at the end: " + loadAverage() + ".");
             t.note("One iperf3 stream for " + secs + " s per path, warmed-up JVMs; client, proxies and server share "
-                    + "this machine's CPUs. ztunnel JVM flags: " + String.join(" ", Topology.JVM_FLAGS) + ".");
+                    + "this machine's CPUs. ztunnel JVM flags (the chart's javaOptions): "
+                    + String.join(" ", Topology.jvmFlags(ctx)) + String.format(". ztunnel RSS after its iperf3 run: "
+                    + "node-a %.0f MiB, node-b %.0f MiB.", rssA, rssB));
             return t;
         }
     }
