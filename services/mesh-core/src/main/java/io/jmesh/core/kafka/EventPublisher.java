@@ -7,7 +7,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.Properties;
 import java.util.Queue;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
@@ -34,7 +34,7 @@ public final class EventPublisher implements AutoCloseable {
      * Longest sleep of an idle sender: {@link #publish} wakes it at once, so this only bounds a wake-up lost to a
      * race (it used to be a 2 ms poll: 500 wake-ups a second for an idle process).
      */
-    private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    private static final Duration IDLE_PARK = Duration.ofMillis(100);
 
     private record Event(String topic, byte[] key, byte[] value) {}
 
@@ -47,10 +47,12 @@ public final class EventPublisher implements AutoCloseable {
     /** True while the sender sleeps (or is about to) on an empty queue: a publisher then unparks it. */
     private volatile boolean idle;
     /** How often the idle sender woke up (tests). */
-    private final java.util.concurrent.atomic.AtomicLong idleWakeups = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong idleWakeups = new AtomicLong();
+    private final long idleParkNanos;
 
     private EventPublisher(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
-            Producer<byte[], byte[]> producer) {
+            Producer<byte[], byte[]> producer, Duration idlePark) {
+        this.idleParkNanos = idlePark.toNanos();
         this.queue = PlatformDependent.newFixedMpscQueue(settings.queueCapacity());
         this.producer = producer;
         this.published = Counter.builder().name("mesh_events_published_total")
@@ -85,13 +87,16 @@ public final class EventPublisher implements AutoCloseable {
         if (producer == null) {
             log.atInfo().addKeyValue("client", clientId).log("kafka disabled: events will be dropped and counted");
         }
-        return new EventPublisher(settings, clientId, metrics, producer);
+        return new EventPublisher(settings, clientId, metrics, producer, IDLE_PARK);
     }
 
-    /** A publisher over a given producer (tests: Kafka's {@code MockProducer}). */
+    /**
+     * A publisher over a given producer (tests: Kafka's {@code MockProducer}); {@code idlePark} bounds the idle
+     * sender's sleep, so a long one proves that {@link #publish} wakes it.
+     */
     static EventPublisher withProducer(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
-            Producer<byte[], byte[]> producer) {
-        return new EventPublisher(settings, clientId, metrics, producer);
+            Producer<byte[], byte[]> producer, Duration idlePark) {
+        return new EventPublisher(settings, clientId, metrics, producer, idlePark);
     }
 
     /**
@@ -134,7 +139,7 @@ public final class EventPublisher implements AutoCloseable {
                 // is seen here (both are volatile accesses)
                 idle = true;
                 if (queue.isEmpty() && running) {
-                    LockSupport.parkNanos(this, IDLE_PARK_NANOS);
+                    LockSupport.parkNanos(this, idleParkNanos);
                     idleWakeups.incrementAndGet();
                 }
                 idle = false;
