@@ -12,13 +12,19 @@ import java.util.Objects;
  * Configuration of ztunnel; defaults and the meaning of every key in {@code ztunnel-defaults.yaml}.
  *
  * @param admin where {@code /metrics} (15020) is served
+ * @param workerThreads I/O threads (Vert.x event loops) that carry every socket and tunnel; Istio's ztunnel runs
+ *     two ({@code ZTUNNEL_WORKER_THREADS}). A tunnel stays on one thread, so more threads only help with many
+ *     concurrent tunnels, and each costs wake-ups and per-thread buffer caches
  */
-public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig admin, Node node,
+public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerThreads, AdminConfig admin, Node node,
         Listeners listeners, Hbone hbone, Pool pool, Discovery discovery, Identity identity, KafkaSettings kafka,
         Capture capture)
         implements ServiceConfig {
 
     public ZtunnelConfig {
+        if (workerThreads < 1 || workerThreads > 256) {
+            throw new IllegalArgumentException("workerThreads: " + workerThreads + " (expected: 1..256)");
+        }
         Objects.requireNonNull(node, "node");
         Objects.requireNonNull(listeners, "listeners");
         Objects.requireNonNull(hbone, "hbone");
@@ -33,6 +39,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, AdminConfig
             fixedPort("listeners.hbone", listeners.hbone());
             fixedPort("listeners.inboundPlaintext", listeners.inboundPlaintext());
         }
+    }
+
+    @Override
+    public int ioThreads() {
+        return workerThreads;
     }
 
     private static void fixedPort(String field, int port) {

@@ -14,4 +14,9 @@ public interface ServiceConfig {
 
     /** Root log level: trace, debug, info, warn, error. */
     String logLevel();
+
+    /** Vert.x event loop threads; 0 keeps Vert.x's default (two per CPU). */
+    default int ioThreads() {
+        return 0;
+    }
 }

@@ -87,7 +87,7 @@ public final class ServiceLauncher {
         AtomicBoolean signalled = new AtomicBoolean();
         try {
             Duration deadline = loaded.config().drainDeadline();
-            Vertx vertx = newVertx();
+            Vertx vertx = newVertx(loaded.config().ioThreads());
             // SIGTERM/SIGINT drain and then exit 0; a second signal exits at once. Installed before anything is
             // logged or started, so that a signal at any point of the start-up also ends cleanly.
             AtomicReference<Running<C>> started = new AtomicReference<>();
@@ -207,7 +207,16 @@ public final class ServiceLauncher {
 
     /** A Vert.x instance on the native transport when it loads (epoll on Linux). */
     public static Vertx newVertx() {
-        return Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+        return newVertx(0);
+    }
+
+    /** {@link #newVertx()} with {@code ioThreads} event loops (0: Vert.x's default, two per CPU). */
+    public static Vertx newVertx(int ioThreads) {
+        VertxOptions options = new VertxOptions().setPreferNativeTransport(true);
+        if (ioThreads > 0) {
+            options.setEventLoopPoolSize(ioThreads);
+        }
+        return Vertx.vertx(options);
     }
 
     static Path configFile(String[] args) {

@@ -35,7 +35,7 @@ public final class ZtunnelHarness implements AutoCloseable {
         Path file = dir.resolve(name + ".yaml");
         Files.writeString(file, yaml);
         ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
-        Vertx vertx = ServiceLauncher.newVertx();
+        Vertx vertx = ServiceLauncher.newVertx(config.ioThreads());
         var running = ServiceLauncher.start(config, vertx, (c, ctx) -> new ZtunnelBootstrap(c, ctx, collaborators))
                 .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         return new ZtunnelHarness(running);

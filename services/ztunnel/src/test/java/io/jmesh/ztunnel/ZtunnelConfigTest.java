@@ -1,0 +1,54 @@
+package io.jmesh.ztunnel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.jmesh.core.config.ConfigException;
+import io.jmesh.core.config.ConfigLoader;
+import io.jmesh.core.lifecycle.ServiceLauncher;
+import io.netty.util.concurrent.EventExecutor;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ZtunnelConfigTest {
+
+    @TempDir
+    Path dir;
+
+    private ZtunnelConfig load(String yaml, Map<String, String> env) throws Exception {
+        Path file = dir.resolve("ztunnel.yaml");
+        Files.writeString(file, yaml);
+        return ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, env).config();
+    }
+
+    @Test
+    void twoWorkerThreadsByDefaultAsIstiosZtunnelAndTheLauncherStartsThatMany() throws Exception {
+        ZtunnelConfig config = load("logLevel: info\n", Map.of());
+        assertThat(config.workerThreads()).isEqualTo(2);
+        assertThat(config.ioThreads()).isEqualTo(2);
+        Vertx vertx = ServiceLauncher.newVertx(config.ioThreads());
+        try {
+            int loops = 0;
+            for (EventExecutor ignored : ((VertxInternal) vertx).nettyEventLoopGroup()) {
+                loops++;
+            }
+            assertThat(loops).isEqualTo(2);
+        } finally {
+            vertx.close().await();
+        }
+    }
+
+    @Test
+    void workerThreadsComeFromTheFileOrTheEnvironmentAndAreValidated() throws Exception {
+        assertThat(load("workerThreads: 4\n", Map.of()).workerThreads()).isEqualTo(4);
+        assertThat(load("logLevel: info\n", Map.of("MESH_WORKER_THREADS", "1")).workerThreads()).isEqualTo(1);
+        assertThatThrownBy(() -> load("workerThreads: 0\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("workerThreads: 0 (expected: 1..256)");
+    }
+}
