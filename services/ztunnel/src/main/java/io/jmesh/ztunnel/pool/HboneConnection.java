@@ -157,7 +157,9 @@ public final class HboneConnection {
             Http2StreamChannel s = (Http2StreamChannel) f.getNow();
             s.closeFuture().addListener(x -> {
                 release();
-                p.tryFail("hbone stream closed before the peer answered");
+                if (!p.future().isComplete()) { // the usual case is a tunnel's end, long after the answer
+                    p.tryFail("hbone stream closed before the peer answered");
+                }
             });
             s.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false)).addListener(w -> {
                 if (!w.isSuccess()) {

@@ -6,6 +6,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
@@ -163,6 +164,10 @@ public final class Relay {
             Side p = peer;
             if (p.isStream) {
                 p.self.writeAndFlush(new DefaultHttp2DataFrame(true));
+            } else if (p.inputDone) {
+                // the peer socket already saw its EOF: this ends it both ways, and a close after the last write sends
+                // the same FIN as shutdownOutput without Netty's stack-traced ChannelOutputShutdownException
+                p.self.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
             } else {
                 p.self.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
                     if (f.isSuccess() && p.self instanceof DuplexChannel d) {
@@ -182,6 +187,11 @@ public final class Relay {
             outputDone = true;
             if (inputDone) {
                 self.close();
+            } else {
+                // both FINs will then have passed: shutting the input down at EOF would fail with ENOTCONN (a
+                // stack-traced NotYetConnectedException per tunnel in Netty), so let EOF close the socket instead
+                // and read that close as the EOF (channelInactive)
+                self.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
             }
         }
 
@@ -195,6 +205,14 @@ public final class Relay {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
+            if (!isStream && outputDone && !inputDone && error == null) {
+                // EOF after our FIN (see outputShut): a clean end, passed on as such. The peer stream has had its
+                // END_STREAM both ways now and closes by itself once its last frames are out: closing it here
+                // would reset it and drop data still waiting for flow-control window
+                eofFromSelf();
+                sideClosed();
+                return;
+            }
             Channel p = peer.self;
             if (p.isActive()) {
                 if (peer.isStream) {
