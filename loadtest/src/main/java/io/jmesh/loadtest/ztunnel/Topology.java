@@ -1,13 +1,9 @@
 package io.jmesh.loadtest.ztunnel;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.jmesh.loadtest.BenchContext;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.net.HttpURLConnection;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -38,36 +34,6 @@ final class Topology implements AutoCloseable {
     static final String NODE_B = "127.0.220.1";
     static final String HAPROXY_IN = "127.0.250.1";
     static final String HAPROXY_OUT = "127.0.250.2";
-
-    /**
-     * Where the ztunnel JVM flags come from: the Helm chart's {@code javaOptions} (and {@code mallocArenaMax}), so
-     * the figures are measured with exactly what a deployment runs (docs/ztunnel.md, "Memory and CPU").
-     */
-    static final String CHART_VALUES = "charts/jmesh/charts/ztunnel/values.yaml";
-
-    /** The chart's ztunnel {@code javaOptions}, split into arguments. */
-    static List<String> jvmFlags(BenchContext ctx) {
-        String opts = chartValue(ctx, "javaOptions").trim();
-        return opts.isEmpty() ? List.of() : List.of(opts.split("\\s+"));
-    }
-
-    /** The chart's ztunnel {@code mallocArenaMax}: glibc's MALLOC_ARENA_MAX for the ztunnel processes. */
-    static String mallocArenaMax(BenchContext ctx) {
-        return chartValue(ctx, "mallocArenaMax");
-    }
-
-    private static String chartValue(BenchContext ctx, String key) {
-        Path values = ctx.repo().resolve(CHART_VALUES);
-        try {
-            JsonNode v = new ObjectMapper(new YAMLFactory()).readTree(values.toFile()).path(key);
-            if (v.isMissingNode() || v.isNull()) {
-                throw new IllegalStateException(values + ": no " + key);
-            }
-            return v.asText();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + values, e);
-        }
-    }
 
     final Path dir;
     final int serverPort;
@@ -236,7 +202,7 @@ final class Topology implements AutoCloseable {
                 """.formatted(address, node, address, perEventLoop, mesh, caPort));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(jvmFlags(ctx));
+        cmd.addAll(ZtunnelJvmFlags.of(ctx));
         // e.g. -Dbench.ztunnel.jvm="-XX:StartFlightRecording=filename=/tmp/zt.jfr" to profile a run
         String extra = System.getProperty("bench.ztunnel.jvm", "").trim();
         if (!extra.isEmpty()) {
@@ -250,7 +216,7 @@ final class Topology implements AutoCloseable {
         ProcessBuilder b = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(dir.resolve(name + ".log").toFile());
         // glibc's per-thread malloc arenas are most of a small JVM's untouched RSS: the chart's value (two)
-        b.environment().put("MALLOC_ARENA_MAX", mallocArenaMax(ctx));
+        b.environment().put("MALLOC_ARENA_MAX", ZtunnelJvmFlags.mallocArenaMax(ctx));
         Process p = b.start();
         processes.add(p);
         return p;

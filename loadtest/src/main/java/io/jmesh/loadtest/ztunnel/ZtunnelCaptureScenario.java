@@ -119,7 +119,7 @@ public final class ZtunnelCaptureScenario implements Scenario {
             row(t, "transparent capture (TPROXY 15001 -> HBONE -> TPROXY 15008)", captured, direct, latCaptured,
                     latDirect);
             t.note("Two nodes and four pods as network namespaces (veth, a bridge per node, routed pods), one ztunnel "
-                    + "JVM per node in transparent mode (" + String.join(" ", Topology.jvmFlags(ctx)) + "); client, "
+                    + "JVM per node in transparent mode (" + String.join(" ", ZtunnelJvmFlags.of(ctx)) + "); client, "
                     + "ztunnels and server share this machine's CPUs. iperf3: one stream, " + secs + " s per path; "
                     + "latency: 1 KiB at 1,000 req/s over 10 connections, " + secs + " s per path, from each "
                     + "request's intended send time (coordinated-omission safe), client and echo server as their "
@@ -176,9 +176,9 @@ public final class ZtunnelCaptureScenario implements Scenario {
                 discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:15012"}
                 """.formatted(address, name, address, mesh));
-        List<String> cmd = new ArrayList<>(List.of("env", "MALLOC_ARENA_MAX=" + Topology.mallocArenaMax(ctx),
+        List<String> cmd = new ArrayList<>(List.of("env", "MALLOC_ARENA_MAX=" + ZtunnelJvmFlags.mallocArenaMax(ctx),
                 Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        cmd.addAll(Topology.jvmFlags(ctx));
+        cmd.addAll(ZtunnelJvmFlags.of(ctx));
         cmd.addAll(List.of("-jar", ctx.serviceJar("ztunnel").toString(), "--config", cfg.toString()));
         return node.start(dir.resolve("ztunnel-" + name + ".log"), cmd.toArray(String[]::new));
     }

@@ -114,7 +114,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + "flushes compiled code that goes cold, and a segment that starts on it measures "
                     + "recompilation. The JIT share left is not the steady cost of the data path (CPU minus JIT is). "
                     + "RSS under load is the largest seen after a segment.");
-            t.note("JVM flags (the chart's javaOptions): " + String.join(" ", Topology.jvmFlags(ctx))
+            t.note("JVM flags (the chart's javaOptions): " + String.join(" ", ZtunnelJvmFlags.of(ctx))
                     + ". Latency measured from each request's "
                     + "intended send time (coordinated-omission safe), " + d.toSeconds() + " s per path in all, idle CPUs "
                     + "(this VM's wake-up latency is part of every figure).");

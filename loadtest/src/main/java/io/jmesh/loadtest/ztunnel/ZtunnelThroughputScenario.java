@@ -80,7 +80,7 @@ public final class ZtunnelThroughputScenario implements Scenario {
                     + "threads). Machine load average at the end: " + loadAverage() + ".");
             t.note("One iperf3 stream for " + secs + " s per path, warmed-up JVMs; client, proxies and server share "
                     + "this machine's CPUs. ztunnel JVM flags (the chart's javaOptions): "
-                    + String.join(" ", Topology.jvmFlags(ctx)) + String.format(". ztunnel RSS after its iperf3 run: "
+                    + String.join(" ", ZtunnelJvmFlags.of(ctx)) + String.format(". ztunnel RSS after its iperf3 run: "
                     + "node-a %.0f MiB, node-b %.0f MiB.", rssA, rssB));
             return t;
         }

@@ -20,11 +20,11 @@ class JvmFlagsTest {
     void benchmarksUseTheChartsJavaOptionsAndTheDocsQuoteThem() throws Exception {
         BenchContext ctx = new BenchContext(REPO, REPO, Duration.ofSeconds(1), true);
 
-        var flags = Topology.jvmFlags(ctx);
+        var flags = ZtunnelJvmFlags.of(ctx);
 
         assertThat(flags).isNotEmpty().allSatisfy(f -> assertThat(f).startsWith("-"));
         String docs = Files.readString(REPO.resolve("docs/ztunnel.md"));
         assertThat(docs).contains("`" + String.join(" ", flags) + "`")
-                .contains("`MALLOC_ARENA_MAX=" + Topology.mallocArenaMax(ctx) + "`");
+                .contains("`MALLOC_ARENA_MAX=" + ZtunnelJvmFlags.mallocArenaMax(ctx) + "`");
     }
 }
