@@ -3,6 +3,9 @@ package io.jmesh.ztunnel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.Reporter;
 import io.jmesh.proto.telemetry.v1.SecurityPolicy;
@@ -25,6 +28,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -35,6 +39,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 
 /**
  * The operator's view of one ztunnel: readiness on 15021, Istio metrics on 15020, the local admin (config dump
@@ -107,11 +112,43 @@ class ZtunnelLifecycleTest {
         // TestCa, like istiod, has no TrustBundleService: that settles the bundle wait instead of blocking readiness
         assertThat(node.metric("ztunnel_trust_bundle_stream_ends_total", "reason", "unimplemented")).isEqualTo(1);
 
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> accessLines = new ListAppender<>();
+        accessLines.start();
+        access.addAppender(accessLines);
         try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
             s.getOutputStream().write("12345".getBytes());
             s.shutdownOutput();
             assertThat(s.getInputStream().readAllBytes()).hasSize(5);
         }
+
+        // one access-log line per closed connection and side: addresses, workloads, namespaces, identities, bytes
+        // each way, duration, and no error for a clean close
+        try {
+            await().atMost(Duration.ofSeconds(30)).until(() -> accessLines.list.size() >= 2);
+        } finally {
+            access.detachAppender(accessLines);
+        }
+        assertThat(accessLines.list).extracting(ILoggingEvent::getFormattedMessage)
+                .containsExactly("connection complete", "connection complete");
+        for (ILoggingEvent line : accessLines.list) {
+            Map<String, Object> kv = new HashMap<>();
+            line.getKeyValuePairs().forEach(p -> kv.put(p.key, p.value));
+            assertThat(kv).containsEntry("src.workload", "client").containsEntry("src.namespace", "default")
+                    .containsEntry("src.identity", "spiffe://cluster.local/ns/default/sa/client")
+                    .containsEntry("dst.workload", "echo").containsEntry("dst.namespace", "default")
+                    .containsEntry("dst.identity", "spiffe://cluster.local/ns/default/sa/echo")
+                    .containsEntry("bytes_sent", 5L).containsEntry("bytes_recv", 5L)
+                    .doesNotContainKey("error");
+            assertThat((String) kv.get("src.addr")).startsWith(CLIENT_IP + ":");
+            // as Istio's ztunnel logs a tunnel: dst.addr is the HBONE hop, dst.hbone_addr the application inside it
+            assertThat(kv).containsEntry("dst.addr", ECHO_IP + ":15008")
+                    .containsEntry("dst.hbone_addr", ECHO_IP + ":" + echoPort);
+            assertThat((String) kv.get("duration")).matches("\\d+ms");
+        }
+        assertThat(accessLines.list).extracting(l -> l.getKeyValuePairs().stream()
+                .filter(p -> p.key.equals("direction")).findFirst().orElseThrow().value)
+                .containsExactlyInAnyOrder("outbound", "inbound");
 
         // Istio metric names and labels on 15020
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(
