@@ -277,9 +277,8 @@ final class Topology implements AutoCloseable {
     }
 
     /**
-     * CPU seconds (user + system) the JIT compiler threads of a JVM have used ({@code C1/C2 CompilerThread*}): a
-     * ztunnel that has been idle meets new code paths when a phase starts, and the recompilation they cause is not
-     * the cost of the steady data path.
+     * CPU seconds (user + system) the JIT compiler threads of a JVM have used ({@code C1/C2 CompilerThread*}):
+     * compilation inside a measured window is warm-up left over, not the cost of the steady data path.
      */
     static double jitCpuSeconds(Process p) throws IOException {
         double sum = 0;

@@ -92,7 +92,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
                 jit[0] += Topology.jitCpuSeconds(topo.ztunnelA) - jitA0;
                 jit[1] += Topology.jitCpuSeconds(topo.ztunnelB) - jitB0;
             }
-            double hapCoresPerHop = hapCpu / hapSecs / 2;
+            double hapCoresPerHop = hapCpu / hapSecs / topo.haproxies.size();
             double coresA = cpu[0] / secs;
             double coresB = cpu[1] / secs;
             double jitA = jit[0] / secs;
