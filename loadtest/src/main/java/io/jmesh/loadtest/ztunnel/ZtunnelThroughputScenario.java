@@ -71,7 +71,7 @@ public final class ZtunnelThroughputScenario implements Scenario {
                     "CPU s per GB per hop");
             t.row("direct TCP", direct / 1e9, 1.0, direct / haproxy, null);
             t.row("HAProxy pair (TLS 1.3 mTLS)", haproxy / 1e9, haproxy / direct, 1.0,
-                    hapCpu / 2 / (haproxy * secs / 8e9));
+                    hapCpu / topo.haproxies.size() / (haproxy * secs / 8e9));
             t.row("two ztunnels (HBONE)", ztunnel / 1e9, ztunnel / direct, ztunnel / haproxy,
                     (cpuA + cpuB) / 2 / gb);
             t.row("two ztunnels (HBONE), pool.perEventLoop", perLoop / 1e9, perLoop / direct, perLoop / haproxy,
