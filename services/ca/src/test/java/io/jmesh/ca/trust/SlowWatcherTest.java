@@ -34,8 +34,7 @@ class SlowWatcherTest {
      * What a paused watcher can still take in before its reads stop returning HTTP/2 window: Vert.x's gRPC reader
      * buffers up to 16 messages before it pauses the HTTP stream, that stream buffers up to 16 DATA chunks (about 5
      * bundles of this size), the 64 KiB stream window holds one more, and some were already on their way (20 seen here,
-     * 32 on a slower CI machine). A CA that
-     * queued every version would deliver all {@link #CHANGES}.
+     * 32 on a slower CI machine). A CA that queued every version would deliver all {@link #CHANGES}.
      */
     static final int CLIENT_SIDE_BUFFERING = 64;
 
