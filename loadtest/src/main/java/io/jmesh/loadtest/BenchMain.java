@@ -31,6 +31,7 @@ public final class BenchMain {
         SCENARIOS.put("ztunnel-throughput", io.jmesh.loadtest.ztunnel.ZtunnelThroughputScenario::new);
         SCENARIOS.put("ztunnel-latency", io.jmesh.loadtest.ztunnel.ZtunnelLatencyScenario::new);
         SCENARIOS.put("ztunnel-connections", io.jmesh.loadtest.ztunnel.ZtunnelConnectionsScenario::new);
+        SCENARIOS.put("ztunnel-hops", io.jmesh.loadtest.ztunnel.ZtunnelHopsScenario::new);
         SCENARIOS.put("ztunnel-capture", io.jmesh.loadtest.ztunnel.ZtunnelCaptureScenario::new);
         SCENARIOS.put("policy-push", io.jmesh.loadtest.policy.PolicyPushScenario::new);
     }

@@ -34,7 +34,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
      * the JIT compilers would still be busy tens of seconds in. It lasts past the first HTTP/2 PING (10 s), another
      * first-time class load. Then the measured rate.
      */
-    private static void warmUp(Topology.Dialer path, Duration d) throws Exception {
+    static void warmUp(Topology.Dialer path, Duration d) throws Exception {
         Loads.fixedRate(path, CONNECTIONS, RATE, SIZE, Duration.ofSeconds(1));
         Loads.fixedRate(path, 2 * CONNECTIONS, 5 * RATE, SIZE, d);
         Loads.fixedRate(path, CONNECTIONS, RATE, SIZE, Duration.ofSeconds(2));
