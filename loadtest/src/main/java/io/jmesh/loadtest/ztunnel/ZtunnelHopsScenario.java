@@ -30,6 +30,9 @@ public final class ZtunnelHopsScenario implements Scenario {
         "node A return (tunnel in, client bytes out)",
     };
 
+    /** The load's rate; {@code -Dbench.hops.rate=4000} shows the hops with CPUs that never go idle. */
+    static final int RATE = Integer.getInteger("bench.hops.rate", ZtunnelLatencyScenario.RATE);
+
     /** Which of the six segments of a request a captured packet is, or -1. */
     interface Stages {
         int of(String src, int srcPort, String dst, int dstPort);
@@ -85,11 +88,12 @@ public final class ZtunnelHopsScenario implements Scenario {
             }
             t.row(row("on the wire, first request byte to last response byte", hop(ztunnel, 0, 5),
                     hop(haproxy, 0, 5)));
-            t.note(secs + " s captured per path (" + ztunnel.size() + " ztunnel and " + haproxy.size()
+            t.note(String.format("%,d req/s over %d connections. ", RATE, ZtunnelLatencyScenario.CONNECTIONS)
+                    + secs + " s captured per path (" + ztunnel.size() + " ztunnel and " + haproxy.size()
                     + " HAProxy requests followed through all six segments) with `dumpcap -i lo`, segments of more "
                     + "than 1,000 bytes only; a segment carrying n requests' records counts n times, and requests are "
                     + "paired with segments in order, so a request overtaken by another on a different connection "
-                    + "is mis-paired (rare at this rate: a request takes a quarter of the 1 ms between two).");
+                    + "is mis-paired (rare at 1,000 req/s, where a request takes a quarter of the 1 ms between two).");
             t.note("The proxies' hops include waiting for a CPU: the two proxies, the echo server and the load "
                     + "generator share this machine's 2 CPUs. The client's own view of the same load, with its "
                     + "system calls and wake-ups at both ends, is ztunnel-latency.");
@@ -186,8 +190,8 @@ public final class ZtunnelHopsScenario implements Scenario {
         try {
             // the load starts before the capture and outlasts it, so every captured second is under load
             Thread.sleep(500);
-            Loads.fixedRate(path, ZtunnelLatencyScenario.CONNECTIONS, ZtunnelLatencyScenario.RATE,
-                    ZtunnelLatencyScenario.SIZE, Duration.ofSeconds(secs + 2));
+            Loads.fixedRate(path, ZtunnelLatencyScenario.CONNECTIONS, RATE, ZtunnelLatencyScenario.SIZE,
+                    Duration.ofSeconds(secs + 2));
             if (!dumpcap.waitFor(30, TimeUnit.SECONDS)) {
                 throw new IOException("dumpcap did not stop after " + secs + " s");
             }
