@@ -98,7 +98,8 @@ public final class ZtunnelHopsScenario implements Scenario {
                     + "generator share this machine's 2 CPUs. The client's own view of the same load, with its "
                     + "system calls and wake-ups at both ends, is ztunnel-latency.");
             t.note("Machine load average at the end (2 CPUs shared with other builds): "
-                    + ZtunnelThroughputScenario.loadAverage() + ".");
+                    + ZtunnelThroughputScenario.loadAverage() + ". DAMON proactive reclaim (kdamond): "
+                    + ZtunnelThroughputScenario.damonState() + ".");
             return t;
         }
     }

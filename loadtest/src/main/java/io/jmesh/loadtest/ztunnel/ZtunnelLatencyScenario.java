@@ -120,7 +120,8 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + "(this VM's wake-up latency is part of every figure).");
             resources = new double[] {idleA, loadA, coresA, idleB, loadB, coresB, jitA, jitB, hapCoresPerHop};
             t.note("Machine load average at the end (2 CPUs shared with other builds): "
-                    + ZtunnelThroughputScenario.loadAverage() + ".");
+                    + ZtunnelThroughputScenario.loadAverage() + ". DAMON proactive reclaim (kdamond): "
+                    + ZtunnelThroughputScenario.damonState() + ".");
             return t;
         }
     }

@@ -94,6 +94,29 @@ public final class ZtunnelThroughputScenario implements Scenario {
         }
     }
 
+    /**
+     * Whether the kernel's DAMON proactive reclaim (kdamond) is running: on this VM it is, and it is most of the
+     * ztunnels' latency tail (docs/ztunnel.md, "Where the latency tail is"), so the latency tables say so.
+     */
+    static String damonState() {
+        Path kdamonds = Path.of("/sys/kernel/mm/damon/admin/kdamonds");
+        if (!Files.isDirectory(kdamonds)) {
+            return "not present";
+        }
+        List<String> states = new ArrayList<>();
+        try (var dirs = Files.list(kdamonds)) {
+            for (Path d : (Iterable<Path>) dirs::iterator) {
+                Path state = d.resolve("state");
+                if (Files.isReadable(state)) {
+                    states.add(Files.readString(state).trim());
+                }
+            }
+        } catch (IOException e) {
+            return "unknown";
+        }
+        return states.isEmpty() ? "no kdamond" : String.join(", ", states);
+    }
+
     private static double iperf(BenchContext ctx, List<String> prefix, String host, int port, int secs, String tag)
             throws Exception {
         List<String> cmd = new ArrayList<>(prefix);
