@@ -126,7 +126,7 @@ public final class ZtunnelCaptureScenario implements Scenario {
                     + "own JVMs in the pods.");
             t.note(String.format("ztunnel CPU on the captured iperf3 path: %.2f CPU s per GB per hop.",
                     cpuCaptured / 2 / (captured * secs / 8e9)));
-            t.note("Machine load average at the end: " + ZtunnelThroughputScenario.loadAverage() + ".");
+            t.note("Machine load average at the end: " + MachineState.loadAverage() + ".");
             return t;
         } finally {
             for (Process p : rootProcesses) {

@@ -60,8 +60,7 @@ public final class ZtunnelConnectionsScenario implements Scenario {
                     + "machine's CPUs.");
             t.note(String.format("Before the ztunnel measurement its path ran %.0f s more, until the JIT compilers "
                     + "of both ztunnels used under 5%% of a core (at most 60 s).", settled));
-            t.note("Machine load average at the end (2 CPUs shared with other builds): "
-                    + ZtunnelThroughputScenario.loadAverage() + ".");
+            t.note(MachineState.note());
             return t;
         }
     }

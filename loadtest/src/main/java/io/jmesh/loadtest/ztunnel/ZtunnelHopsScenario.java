@@ -77,14 +77,13 @@ public final class ZtunnelHopsScenario implements Scenario {
             // the ztunnel path right after its own traffic (compiled code goes cold otherwise), then HAProxy
             Loads.fixedRate(topo.ztunnel(), ZtunnelLatencyScenario.CONNECTIONS, ZtunnelLatencyScenario.RATE,
                     ZtunnelLatencyScenario.SIZE, Duration.ofSeconds(2));
-            List<long[]> ztunnel = chains(capture(ctx, "ztunnel", topo.ztunnel(), secs), zt);
-            List<long[]> haproxy = chains(capture(ctx, "haproxy", topo.haproxy(), secs), hap);
+            List<long[]> ztunnel = followed("ztunnel", capture(ctx, "ztunnel", topo.ztunnel(), secs), zt);
+            List<long[]> haproxy = followed("haproxy", capture(ctx, "haproxy", topo.haproxy(), secs), hap);
 
             ResultTable t = new ResultTable("hop", "ztunnel p50 µs", "ztunnel p99 µs", "ztunnel p99.9 µs",
                     "HAProxy p50 µs", "HAProxy p99 µs", "HAProxy p99.9 µs");
             for (int h = 0; h < HOPS.length; h++) {
-                int from = h;
-                t.row(row(HOPS[h], hop(ztunnel, from, from + 1), hop(haproxy, from, from + 1)));
+                t.row(row(HOPS[h], hop(ztunnel, h, h + 1), hop(haproxy, h, h + 1)));
             }
             t.row(row("on the wire, first request byte to last response byte", hop(ztunnel, 0, 5),
                     hop(haproxy, 0, 5)));
@@ -97,11 +96,20 @@ public final class ZtunnelHopsScenario implements Scenario {
             t.note("The proxies' hops include waiting for a CPU: the two proxies, the echo server and the load "
                     + "generator share this machine's 2 CPUs. The client's own view of the same load, with its "
                     + "system calls and wake-ups at both ends, is ztunnel-latency.");
-            t.note("Machine load average at the end (2 CPUs shared with other builds): "
-                    + ZtunnelThroughputScenario.loadAverage() + ". DAMON proactive reclaim (kdamond): "
-                    + ZtunnelThroughputScenario.damonState() + ".");
+            t.note(MachineState.note());
             return t;
         }
+    }
+
+    /** {@link #chains}, failing when the capture held no complete request (a capture that went wrong). */
+    private static List<long[]> followed(String path, List<String> packets, Stages stages) throws IOException {
+        List<long[]> chains = chains(packets, stages);
+        if (chains.isEmpty()) {
+            throw new IOException("the " + path + " capture held " + packets.size() + " segments but no request "
+                    + "seen in all six (expected about " + RATE + " a second): are the path's addresses and ports "
+                    + "the ones the stages expect?");
+        }
+        return chains;
     }
 
     private static Object[] row(String hop, long[] zt, long[] hap) {

@@ -119,9 +119,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + "intended send time (coordinated-omission safe), " + d.toSeconds() + " s per path in all, idle CPUs "
                     + "(this VM's wake-up latency is part of every figure).");
             resources = new double[] {idleA, loadA, coresA, idleB, loadB, coresB, jitA, jitB, hapCoresPerHop};
-            t.note("Machine load average at the end (2 CPUs shared with other builds): "
-                    + ZtunnelThroughputScenario.loadAverage() + ". DAMON proactive reclaim (kdamond): "
-                    + ZtunnelThroughputScenario.damonState() + ".");
+            t.note(MachineState.note());
             return t;
         }
     }

@@ -77,44 +77,13 @@ public final class ZtunnelThroughputScenario implements Scenario {
             t.row("two ztunnels (HBONE), pool.perEventLoop", perLoop / 1e9, perLoop / direct, perLoop / haproxy,
                     pelCpu / 2 / (perLoop * secs / 8e9));
             t.note("Default pool (one per key, Istio's semantics) vs pool.perEventLoop=true (no buffer crosses "
-                    + "threads). Machine load average at the end: " + loadAverage() + ".");
+                    + "threads). Machine load average at the end: " + MachineState.loadAverage() + ".");
             t.note("One iperf3 stream for " + secs + " s per path, warmed-up JVMs; client, proxies and server share "
                     + "this machine's CPUs. ztunnel JVM flags (the chart's javaOptions): "
                     + String.join(" ", ZtunnelJvmFlags.of(ctx)) + String.format(". ztunnel RSS after its iperf3 run: "
                     + "node-a %.0f MiB, node-b %.0f MiB.", rssA, rssB));
             return t;
         }
-    }
-
-    static String loadAverage() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).trim();
-        } catch (IOException e) {
-            return "unknown";
-        }
-    }
-
-    /**
-     * Whether the kernel's DAMON proactive reclaim (kdamond) is running: on this VM it is, and it is most of the
-     * ztunnels' latency tail (docs/ztunnel.md, "Where the latency tail is"), so the latency tables say so.
-     */
-    static String damonState() {
-        Path kdamonds = Path.of("/sys/kernel/mm/damon/admin/kdamonds");
-        if (!Files.isDirectory(kdamonds)) {
-            return "not present";
-        }
-        List<String> states = new ArrayList<>();
-        try (var dirs = Files.list(kdamonds)) {
-            for (Path d : (Iterable<Path>) dirs::iterator) {
-                Path state = d.resolve("state");
-                if (Files.isReadable(state)) {
-                    states.add(Files.readString(state).trim());
-                }
-            }
-        } catch (IOException e) {
-            return "unknown";
-        }
-        return states.isEmpty() ? "no kdamond" : String.join(", ", states);
     }
 
     private static double iperf(BenchContext ctx, List<String> prefix, String host, int port, int secs, String tag)
