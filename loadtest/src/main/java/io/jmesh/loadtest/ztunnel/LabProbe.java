@@ -1,7 +1,6 @@
 package io.jmesh.loadtest.ztunnel;
 
 import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -46,12 +45,7 @@ public final class LabProbe {
     }
 
     private static Topology.Dialer direct(String ip, int port) {
-        return () -> {
-            Socket s = new Socket();
-            s.setTcpNoDelay(true);
-            s.connect(new InetSocketAddress(ip, port), 5000);
-            return s;
-        };
+        return () -> Topology.connect(new InetSocketAddress(ip, port));
     }
 
     private static Topology.Dialer socks(String proxy, String ip, int port) {

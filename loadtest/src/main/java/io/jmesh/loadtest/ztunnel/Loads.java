@@ -98,6 +98,7 @@ final class Loads {
             parts.add(h);
             long offset = intervalNanos * c / connections; // spread the connections over the interval
             Socket s = dialer.open();
+            int id = c;
             Thread t = new Thread(() -> {
                 byte[] req = new byte[size];
                 byte[] resp = new byte[size];
@@ -120,6 +121,9 @@ final class Loads {
                         }
                         h.recordValue(Math.max(1, (System.nanoTime() - intended) / 1000));
                     }
+                } catch (java.net.SocketTimeoutException e) {
+                    errors.add(new IOException("no response within " + Topology.STALL_TIMEOUT_MS
+                            + " ms on connection " + id + ": the path stalled", e));
                 } catch (Exception e) {
                     errors.add(e);
                 }

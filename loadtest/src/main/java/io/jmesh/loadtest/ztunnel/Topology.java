@@ -58,22 +58,24 @@ final class Topology implements AutoCloseable {
         Socket open() throws IOException;
     }
 
+    /** How long a load generator waits for a byte before it calls the path stalled and fails the scenario. */
+    static final int STALL_TIMEOUT_MS = 10_000;
+
+    /** A connected load-generator socket: no Nagle, and reads that fail after {@link #STALL_TIMEOUT_MS}. */
+    static Socket connect(InetSocketAddress to) throws IOException {
+        Socket s = new Socket();
+        s.setTcpNoDelay(true);
+        s.setSoTimeout(STALL_TIMEOUT_MS);
+        s.connect(to, 5000);
+        return s;
+    }
+
     Dialer direct() {
-        return () -> {
-            Socket s = new Socket();
-            s.setTcpNoDelay(true);
-            s.connect(new InetSocketAddress(SERVER_IP, serverPort), 5000);
-            return s;
-        };
+        return () -> connect(new InetSocketAddress(SERVER_IP, serverPort));
     }
 
     Dialer haproxy() {
-        return () -> {
-            Socket s = new Socket();
-            s.setTcpNoDelay(true);
-            s.connect(new InetSocketAddress(HAPROXY_IN, haproxyPort), 5000);
-            return s;
-        };
+        return () -> connect(new InetSocketAddress(HAPROXY_IN, haproxyPort));
     }
 
     Dialer ztunnel() {
@@ -82,9 +84,7 @@ final class Topology implements AutoCloseable {
 
     /** SOCKS5 CONNECT (no auth) from 127.0.0.1, one of the client workload's addresses. */
     static Socket socks(InetSocketAddress proxy, String ip, int port) throws IOException {
-        Socket s = new Socket();
-        s.setTcpNoDelay(true);
-        s.connect(proxy, 5000);
+        Socket s = connect(proxy);
         OutputStream out = s.getOutputStream();
         InputStream in = s.getInputStream();
         byte[] a = InetAddress.getByName(ip).getAddress();
