@@ -142,7 +142,7 @@ class ConfigLoaderTest {
         var loaded = ConfigLoader.load(TestConfig.class, "testsvc", f, Map.of());
         assertThat(loaded.config().auth().bootstrapToken()).isEqualTo("s3cr3t");
         assertThat(loaded.redactedJson()).doesNotContain("s3cr3t").contains("<redacted>");
-        assertThat(loaded.effective().at("/auth/bootstrapToken").asText()).isEqualTo("s3cr3t");
+        assertThat(loaded.effective().getJsonObject("auth").getString("bootstrapToken")).isEqualTo("s3cr3t");
     }
 
     @Test
@@ -152,6 +152,49 @@ class ConfigLoaderTest {
         }
         assertThat(Durations.parse("PT1M")).isEqualTo(Duration.ofMinutes(1));
         assertThatThrownBy(() -> Durations.parse("1 fortnight")).hasMessageContaining("expected");
+    }
+
+    @Test
+    void quotedNumbersAreNumbersAndOneValueIsAListOfOne() throws IOException {
+        Path f = write("server:\n  port: \"16001\"\n  upstreams: solo\n");
+        var c = ConfigLoader.load(TestConfig.class, "testsvc", f, Map.of()).config();
+        assertThat(c.server().port()).isEqualTo(16001);
+        assertThat(c.server().upstreams()).containsExactly("solo");
+    }
+
+    @Test
+    void stringsKeepTheTextTheyWereWrittenAs() throws IOException {
+        Path f = write("logLevel: 010\nauth:\n  bootstrapToken: yes\nserver:\n  upstreams: [1.10, 2026-01-01, off]\n");
+        var c = ConfigLoader.load(TestConfig.class, "testsvc", f, Map.of()).config();
+        assertThat(c.logLevel()).isEqualTo("010");
+        assertThat(c.auth().bootstrapToken()).isEqualTo("yes");
+        assertThat(c.server().upstreams()).containsExactly("1.10", "2026-01-01", "off");
+    }
+
+    @Test
+    void nullForANumberAndAMappingForAValueAreNamed() throws IOException {
+        Path nullPort = write("server:\n  port: null\n");
+        assertThatThrownBy(() -> ConfigLoader.load(TestConfig.class, "testsvc", nullPort, Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'server.port': must not be null (expected: an integer");
+        Path shape = write("server:\n  port: {a: 1}\n");
+        assertThatThrownBy(() -> ConfigLoader.load(TestConfig.class, "testsvc", shape, Map.of()))
+                .hasMessageContaining("'server.port': wrong shape (expected: an integer")
+                .hasMessageContaining("found a mapping");
+        Path big = write("server:\n  port: 99999999999\n");
+        assertThatThrownBy(() -> ConfigLoader.load(TestConfig.class, "testsvc", big, Map.of()))
+                .hasMessageContaining("'server.port': cannot read '99999999999' as an integer");
+    }
+
+    @Test
+    void duplicateKeysAndSecondDocumentsAreRejected() throws IOException {
+        Path dup = write("logLevel: info\nlogLevel: debug\n");
+        assertThatThrownBy(() -> ConfigLoader.load(TestConfig.class, "testsvc", dup, Map.of()))
+                .hasMessageContaining("not valid YAML")
+                .hasMessageContaining("logLevel");
+        Path two = write("logLevel: info\n---\nlogLevel: debug\n");
+        assertThatThrownBy(() -> ConfigLoader.load(TestConfig.class, "testsvc", two, Map.of()))
+                .hasMessageContaining("not valid YAML");
     }
 
     private Path write(String yaml) throws IOException {

@@ -1,17 +1,14 @@
 package io.jmesh.ztunnel.discovery;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.fasterxml.jackson.databind.node.TextNode;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
+import io.jmesh.core.config.YamlTree;
 import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -19,7 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,30 +48,31 @@ public final class StaticConfigFile {
     /** What a file contains. */
     public record Contents(Map<String, Address> addresses, List<Authorization> authorizations) {}
 
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Set<String> TOP_LEVEL = Set.of("workloads", "services", "authorizations");
 
     private StaticConfigFile() {}
 
     public static Contents read(Path file) {
-        JsonNode root;
+        Object root;
         try {
-            root = YAML.readTree(Files.readString(file));
-        } catch (IOException e) {
+            root = YamlTree.parse(Files.readString(file));
+        } catch (IOException | IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
         }
         return parse(file.toString(), root);
     }
 
-    static Contents parse(String source, JsonNode root) {
-        if (root == null || root.isMissingNode() || root.isNull()) {
+    /** {@code root}: a {@link YamlTree} (plain maps and lists) or the same shape as Vert.x JSON. */
+    @SuppressWarnings("unchecked")
+    static Contents parse(String source, Object root) {
+        if (root == null) {
             return new Contents(Map.of(), List.of());
         }
-        if (!root.isObject()) {
+        if (!(root instanceof Map<?, ?> || root instanceof JsonObject)) {
             throw new IllegalArgumentException(source + ": expected a mapping with " + TOP_LEVEL);
         }
-        for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
-            String k = it.next();
+        JsonObject top = root instanceof JsonObject j ? j : new JsonObject((Map<String, Object>) root);
+        for (String k : top.fieldNames()) {
             if (!TOP_LEVEL.contains(k)) {
                 throw new IllegalArgumentException(source + ": unknown key '" + k + "' (known keys: " + TOP_LEVEL + ")");
             }
@@ -83,9 +80,9 @@ public final class StaticConfigFile {
         Map<String, Address> addresses = new LinkedHashMap<>();
         List<Authorization> authorizations = new ArrayList<>();
         int i = 0;
-        for (JsonNode n : list(root, "workloads", source)) {
+        for (Object n : list(top, "workloads", source)) {
             String where = source + ": workloads[" + i++ + "]";
-            ObjectNode copy = n.deepCopy();
+            JsonObject copy = entry(n, where);
             rewriteIpArray(copy, "addresses", where);
             rewriteGateway(copy, "waypoint", where);
             rewriteGateway(copy, "networkGateway", where);
@@ -95,17 +92,15 @@ public final class StaticConfigFile {
             add(addresses, a, where);
         }
         i = 0;
-        for (JsonNode n : list(root, "services", source)) {
+        for (Object n : list(top, "services", source)) {
             String where = source + ": services[" + i++ + "]";
-            ObjectNode copy = n.deepCopy();
-            if (copy.get("addresses") instanceof ArrayNode arr) {
-                int j = 0;
-                for (JsonNode na : arr) {
-                    if (na instanceof ObjectNode o && o.get("address") != null) {
-                        o.set("address", new TextNode(ipToBase64(o.get("address").asText(),
-                                where + ".addresses[" + j + "].address")));
+            JsonObject copy = entry(n, where);
+            if (copy.getValue("addresses") instanceof JsonArray arr) {
+                for (int j = 0; j < arr.size(); j++) {
+                    if (arr.getValue(j) instanceof JsonObject o && o.getValue("address") != null) {
+                        o.put("address", ipToBase64(String.valueOf(o.getValue("address")),
+                                where + ".addresses[" + j + "].address"));
                     }
-                    j++;
                 }
             }
             rewriteGateway(copy, "waypoint", where);
@@ -114,16 +109,28 @@ public final class StaticConfigFile {
             add(addresses, Address.newBuilder().setService(b).build(), where);
         }
         i = 0;
-        for (JsonNode n : list(root, "authorizations", source)) {
+        for (Object n : list(top, "authorizations", source)) {
             String where = source + ": authorizations[" + i++ + "]";
             Authorization.Builder b = Authorization.newBuilder();
-            merge(n, b, where);
+            merge(entry(n, where), b, where);
             if (b.getName().isEmpty() || b.getNamespace().isEmpty()) {
                 throw new IllegalArgumentException(where + ": name and namespace are required");
             }
             authorizations.add(b.build());
         }
         return new Contents(Map.copyOf(addresses), List.copyOf(authorizations));
+    }
+
+    /** A deep copy of one list entry, which must be a mapping. */
+    @SuppressWarnings("unchecked")
+    private static JsonObject entry(Object n, String where) {
+        if (n instanceof JsonObject j) {
+            return j.copy();
+        }
+        if (n instanceof Map<?, ?> m) {
+            return new JsonObject((Map<String, Object>) m).copy();
+        }
+        throw new IllegalArgumentException(where + ": expected a mapping, found " + YamlTree.kind(n));
     }
 
     private static void add(Map<String, Address> out, Address a, String where) {
@@ -137,38 +144,39 @@ public final class StaticConfigFile {
         }
     }
 
-    private static Iterable<JsonNode> list(JsonNode root, String key, String source) {
-        JsonNode n = root.get(key);
-        if (n == null || n.isNull()) {
-            return List.of();
+    private static JsonArray list(JsonObject root, String key, String source) {
+        Object n = root.getValue(key);
+        if (n == null) {
+            return new JsonArray();
         }
-        if (!n.isArray()) {
+        if (!(n instanceof JsonArray arr)) {
             throw new IllegalArgumentException(source + ": '" + key + "' must be a list");
         }
-        return n;
+        return arr;
     }
 
     /** {@code GatewayAddress.address.address} written as IP text. */
-    private static void rewriteGateway(ObjectNode node, String field, String where) {
-        if (node.get(field) instanceof ObjectNode gw && gw.get("address") instanceof ObjectNode na
-                && na.get("address") != null) {
-            na.set("address", new TextNode(ipToBase64(na.get("address").asText(), where + "." + field + ".address.address")));
+    private static void rewriteGateway(JsonObject node, String field, String where) {
+        if (node.getValue(field) instanceof JsonObject gw && gw.getValue("address") instanceof JsonObject na
+                && na.getValue("address") != null) {
+            na.put("address", ipToBase64(String.valueOf(na.getValue("address")),
+                    where + "." + field + ".address.address"));
         }
     }
 
-    private static void rewriteIpArray(ObjectNode node, String field, String where) {
-        JsonNode arr = node.get(field);
+    private static void rewriteIpArray(JsonObject node, String field, String where) {
+        Object arr = node.getValue(field);
         if (arr == null) {
             return;
         }
-        if (!arr.isArray()) {
+        if (!(arr instanceof JsonArray ips)) {
             throw new IllegalArgumentException(where + "." + field + ": must be a list of IP addresses");
         }
-        ArrayNode out = node.putArray(field);
-        int j = 0;
-        for (JsonNode ip : arr) {
-            out.add(ipToBase64(ip.asText(), where + "." + field + "[" + j++ + "]"));
+        JsonArray out = new JsonArray();
+        for (int j = 0; j < ips.size(); j++) {
+            out.add(ipToBase64(String.valueOf(ips.getValue(j)), where + "." + field + "[" + j + "]"));
         }
+        node.put(field, out);
     }
 
     private static String ipToBase64(String text, String where) {
@@ -187,9 +195,9 @@ public final class StaticConfigFile {
         return !s.isEmpty() && (s.indexOf(':') >= 0 ? s.matches("[0-9a-fA-F:.]+") : s.matches("[0-9.]+"));
     }
 
-    private static void merge(JsonNode json, com.google.protobuf.Message.Builder b, String where) {
+    private static void merge(JsonObject json, com.google.protobuf.Message.Builder b, String where) {
         try {
-            JsonFormat.parser().merge(json.toString(), b);
+            JsonFormat.parser().merge(json.encode(), b);
         } catch (InvalidProtocolBufferException e) {
             throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
         }
