@@ -10,8 +10,10 @@ import io.jmesh.ztunnel.testing.TestCa;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.vertx.core.Vertx;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -156,6 +158,51 @@ class TwoZtunnelsTest {
             assertThat(answer).isEqualTo("got 12345");
         }
         server.join(10_000);
+    }
+
+    @Test
+    void pipelinedBytesAndFinSentBeforeTheConnectAnswerAllArrive() throws Exception {
+        // greeting, CONNECT, data and FIN in one go, before any answer: more data than the early-read bound, so
+        // the socket is paused while the tunnel is set up, and the FIN must still end the tunnel's request side
+        for (int size : new int[] {5000, 200_000}) {
+            Thread server = new Thread(() -> {
+                try (Socket peer = halfCloseServer.accept()) {
+                    byte[] got = peer.getInputStream().readAllBytes();
+                    peer.getOutputStream().write(("got " + got.length).getBytes(StandardCharsets.UTF_8));
+                } catch (Exception e) {
+                    // the assertion below fails
+                }
+            });
+            server.start();
+            try (Socket s = new Socket()) {
+                s.setSoTimeout(20_000);
+                s.bind(new InetSocketAddress(CLIENT_IP, 0));
+                s.connect(nodeA.socks(), 5_000);
+                byte[] ip = InetAddress.getByName(PLAIN_IP).getAddress();
+                int port = halfCloseServer.getLocalPort();
+                ByteArrayOutputStream all = new ByteArrayOutputStream();
+                all.write(new byte[] {5, 1, 0, 5, 1, 0, 1});
+                all.write(ip);
+                all.write(new byte[] {(byte) (port >> 8), (byte) port});
+                all.write(new byte[size]);
+                Thread writer = new Thread(() -> {
+                    try {
+                        s.getOutputStream().write(all.toByteArray());
+                        s.shutdownOutput();
+                    } catch (IOException e) {
+                        // the read below fails
+                    }
+                });
+                writer.start();
+                byte[] replies = s.getInputStream().readNBytes(2 + 10);
+                assertThat(replies[1]).isEqualTo((byte) 0);
+                assertThat(replies[3]).isEqualTo((byte) 0);
+                String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertThat(answer).isEqualTo("got " + size);
+                writer.join(10_000);
+            }
+            server.join(10_000);
+        }
     }
 
     @Test

@@ -62,8 +62,8 @@ public final class OutboundProxy {
     }
 
     /**
-     * Proxies {@code client} (autoRead off) to {@code host:port}. {@code early} are bytes the client already sent;
-     * they are relayed first.
+     * Proxies {@code client} to {@code host:port}. {@code early} are bytes the client already sent (its listener
+     * keeps adding to it, bounded, until the relay starts); they are relayed first.
      */
     public void proxy(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome) {
         InetSocketAddress clientAddr = (InetSocketAddress) client.remoteAddress();

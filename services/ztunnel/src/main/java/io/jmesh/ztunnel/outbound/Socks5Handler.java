@@ -7,6 +7,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.DecoderResultProvider;
 import io.netty.handler.codec.socksx.v5.DefaultSocks5CommandResponse;
@@ -37,9 +38,18 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
 
     private final OutboundProxy proxy;
     private final ConnectionTelemetry telemetry;
+    /**
+     * Bytes a pipelining client may send after its CONNECT, before our answer, that are read (and kept) while the
+     * tunnel is set up; past this the socket is paused until the relay starts. Not pausing up front saves two
+     * epoll_ctl calls per connection: most clients wait for the answer and send nothing early.
+     */
+    static final int EARLY_BYTES_LIMIT = 64 * 1024;
+
     private boolean commandSeen;
     private boolean greeted;
     private final List<Object> early = new ArrayList<>(2);
+    private int earlyBytes;
+    private boolean inputShutdown;
 
     Socks5Handler(OutboundProxy proxy, ConnectionTelemetry telemetry) {
         this.proxy = proxy;
@@ -56,6 +66,10 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
         if (commandSeen) {
             early.add(msg); // bytes sent right after CONNECT, before our answer; relayed first
+            earlyBytes += msg instanceof ByteBuf b ? b.readableBytes() : 0;
+            if (earlyBytes >= EARLY_BYTES_LIMIT) {
+                ctx.channel().config().setAutoRead(false); // the relay turns it back on
+            }
             return;
         }
         if (msg instanceof DecoderResultProvider p && p.decoderResult().isFailure()) {
@@ -89,7 +103,6 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
                 return;
             }
             commandSeen = true;
-            ctx.channel().config().setAutoRead(false);
             proxy.proxy(ctx.channel(), source, cmd.dstAddr(), cmd.dstPort(), early, new OutboundProxy.Outcome() {
                 @Override
                 public void established(Channel c, Runnable startRelay) {
@@ -101,6 +114,10 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
                                 c.pipeline().remove(ENCODER);
                                 c.pipeline().remove(Socks5Handler.this);
                                 startRelay.run();
+                                if (inputShutdown && c.isActive()) {
+                                    // the client's FIN came with its early bytes: the relay half-closes the tunnel
+                                    c.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+                                }
                             }));
                 }
 
@@ -142,6 +159,17 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
                     .addListener(ChannelFutureListener.CLOSE);
         } else {
             ctx.close();
+        }
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (!(evt instanceof ChannelInputShutdownEvent)) {
+            ctx.fireUserEventTriggered(evt);
+        } else if (commandSeen) {
+            inputShutdown = true; // replayed once the relay runs
+        } else {
+            refuse(ctx, "socks_malformed", "client closed its side before the socks5 handshake finished", null);
         }
     }
 

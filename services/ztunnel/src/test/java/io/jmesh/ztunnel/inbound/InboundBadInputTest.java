@@ -235,4 +235,19 @@ class InboundBadInputTest {
             assertThat(s.getInputStream().read()).isEqualTo(1);
         }
     }
+
+    @Test
+    void socksClientThatHalfClosesMidHandshakeIsClosedNotKeptOpen() throws Exception {
+        double before = node.ztunnel.telemetry().rejections(true, "socks_malformed");
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(node.socks());
+            s.getOutputStream().write(new byte[] {5, 1, 0});
+            s.shutdownOutput(); // greeting sent, no CONNECT will ever come
+            s.setSoTimeout(5000);
+            assertThat(s.getInputStream().readNBytes(2)).containsExactly(5, 0);
+            assertThat(s.getInputStream().read()).isEqualTo(-1); // closed by ztunnel, not left half-open
+        }
+        await().until(() -> node.ztunnel.telemetry().rejections(true, "socks_malformed") > before);
+    }
 }
