@@ -1,0 +1,60 @@
+package io.jmesh.ztunnel.tunnel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.core.lifecycle.ServiceLauncher;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.vertx.core.Vertx;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class NetTransportTest {
+
+    static Vertx vertx;
+
+    @BeforeAll
+    static void start() {
+        vertx = ServiceLauncher.newVertx(1);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void acceptedAndOutgoingSocketsHaveNoNagleAndKeepalive() throws Exception {
+        NetTransport net = NetTransport.of(vertx);
+        CompletableFuture<Channel> accepted = new CompletableFuture<>();
+        Channel server = net.server().childHandler(new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                accepted.complete(ch);
+            }
+        }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            Channel client = net.client(net.nextLoop(), Duration.ofSeconds(5))
+                    .handler(new ChannelInitializer<>() {
+                        @Override
+                        protected void initChannel(Channel ch) {}
+                    })
+                    .connect(server.localAddress()).sync().channel();
+            Channel child = accepted.get(5, TimeUnit.SECONDS);
+            for (Channel ch : new Channel[] {client, child}) {
+                assertThat(ch.config().getOption(ChannelOption.TCP_NODELAY)).as("TCP_NODELAY of %s", ch).isTrue();
+                assertThat(ch.config().getOption(ChannelOption.SO_KEEPALIVE)).as("SO_KEEPALIVE of %s", ch).isTrue();
+            }
+            assertThat(net.epoll()).as("native epoll on Linux").isTrue();
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+}
