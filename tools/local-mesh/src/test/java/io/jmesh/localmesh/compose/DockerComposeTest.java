@@ -2,7 +2,9 @@ package io.jmesh.localmesh.compose;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.jmesh.ca.CaConfig;
 import io.jmesh.ca.cli.CaCli;
 import io.jmesh.core.config.ConfigLoader;
@@ -128,7 +130,7 @@ class DockerComposeTest {
             }
             ConfigLoader.Loaded<?> l = loadConfig(s, ct);
             assertThat(l.ignoredEnv()).as(s.name() + ": MESH_* variables no configuration key takes").isEmpty();
-            for (Map.Entry<String, String> path : filePaths(l.effective(), "").entrySet()) {
+            for (Map.Entry<String, String> path : filePaths(effective(l), "").entrySet()) {
                 assertThat(mountedTarget(s, path.getValue()))
                         .as(s.name() + ": " + path.getKey() + " = " + path.getValue() + " is on a mounted volume")
                         .isNotNull();
@@ -184,7 +186,7 @@ class DockerComposeTest {
             if (ct == null || isCli(s)) {
                 continue;
             }
-            for (Map.Entry<String, String> path : filePaths(loadConfig(s, ct).effective(), "").entrySet()) {
+            for (Map.Entry<String, String> path : filePaths(effective(loadConfig(s, ct)), "").entrySet()) {
                 if (path.getKey().endsWith("File")) {
                     assertThat(Path.of(hostPath(s, path.getValue(), volumes)))
                             .as(s.name() + ": " + path.getKey()).isRegularFile().isNotEmptyFile();
@@ -206,17 +208,17 @@ class DockerComposeTest {
         for (List<?> san : policyCert.getSubjectAlternativeNames()) {
             policyNames.add(String.valueOf(san.get(1)));
         }
-        JsonNode ca = loadConfig(compose.services().get("ca"), CONFIGS.get("ca")).effective();
+        JsonNode ca = effective(loadConfig(compose.services().get("ca"), CONFIGS.get("ca")));
         List<String> caNames = new ArrayList<>();
         ca.at("/tls/dnsSans").forEach(n -> caNames.add(n.asText()));
         for (String node : List.of("ztunnel-node-a", "ztunnel-node-b")) {
-            JsonNode z = loadConfig(compose.services().get(node), CONFIGS.get("ztunnel")).effective();
+            JsonNode z = effective(loadConfig(compose.services().get(node), CONFIGS.get("ztunnel")));
             assertThat(policyNames).as(node + " dials policy as").contains(host(z.at("/discovery/address").asText()));
             assertThat(caNames).as(node + " dials ca as").contains(host(z.at("/identity/caAddress").asText()));
             assertThat(compose.services()).containsKeys(host(z.at("/discovery/address").asText()),
                     host(z.at("/identity/caAddress").asText()));
         }
-        JsonNode policy = loadConfig(compose.services().get("policy"), CONFIGS.get("policy")).effective();
+        JsonNode policy = effective(loadConfig(compose.services().get("policy"), CONFIGS.get("policy")));
         assertThat(caNames).as("policy dials ca as").contains(policy.at("/tokenReview/host").asText());
     }
 
@@ -262,7 +264,7 @@ class DockerComposeTest {
             if (main.equals(HEALTH_PROBE)) {
                 assertThat(ct).as(s.name() + ": HealthProbe is in mesh-core, in every service image").isNotNull();
                 URI url = URI.create(test.get(test.size() - 1));
-                JsonNode cfg = loadConfig(s, ct).effective();
+                JsonNode cfg = effective(loadConfig(s, ct));
                 if (ct.service().equals("ztunnel")) {
                     assertThat(url.getHost()).isEqualTo(cfg.at("/node/address").asText());
                     assertThat(url.getPort()).isEqualTo(cfg.at("/listeners/readiness").asInt());
@@ -396,7 +398,7 @@ class DockerComposeTest {
             boolean same = other == s || s.name().equals(other.namespaceOwner());
             ConfigType ct = configType(other);
             if (same && ct != null && !isCli(other)) {
-                JsonNode cfg = loadConfig(other, ct).effective();
+                JsonNode cfg = effective(loadConfig(other, ct));
                 if (cfg.at("/admin/host").asText().equals("0.0.0.0")) {
                     ports.add(cfg.at("/admin/port").asInt());
                 }
@@ -428,6 +430,15 @@ class DockerComposeTest {
         Path source = REPO.resolve(m.source()).normalize();
         assertThat(source).as(s.name() + ": " + m.source()).isRegularFile();
         return ConfigLoader.load(ct.type(), ct.service(), source, env);
+    }
+
+    /** The effective configuration as a Jackson tree, for its path queries. */
+    private static JsonNode effective(ConfigLoader.Loaded<?> loaded) {
+        try {
+            return new ObjectMapper().readTree(loaded.effective().encode());
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Every non-empty absolute path among the leaves named *File, *Dir or dir: dotted key -> path. */
