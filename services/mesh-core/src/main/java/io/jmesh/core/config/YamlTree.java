@@ -7,14 +7,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
 import org.yaml.snakeyaml.LoaderOptions;
-import org.yaml.snakeyaml.Yaml;
-import org.yaml.snakeyaml.constructor.SafeConstructor;
+import org.yaml.snakeyaml.composer.Composer;
 import org.yaml.snakeyaml.error.YAMLException;
 import org.yaml.snakeyaml.nodes.MappingNode;
 import org.yaml.snakeyaml.nodes.Node;
 import org.yaml.snakeyaml.nodes.NodeTuple;
 import org.yaml.snakeyaml.nodes.ScalarNode;
 import org.yaml.snakeyaml.nodes.SequenceNode;
+import org.yaml.snakeyaml.parser.ParserImpl;
+import org.yaml.snakeyaml.reader.StreamReader;
+import org.yaml.snakeyaml.resolver.Resolver;
 
 /**
  * One YAML document as a plain tree: {@code Map<String, Object>} (insertion-ordered), {@code List<Object>},
@@ -43,10 +45,13 @@ public final class YamlTree {
      * @throws IllegalArgumentException "not valid YAML: ..." with the parser's line and column
      */
     public static Object parse(String text) {
-        Yaml yaml = new Yaml(new SafeConstructor(new LoaderOptions()));
+        // the composer alone: the Yaml facade builds a representer that needs java.beans (java.desktop), a
+        // module the services' jlink'ed runtimes leave out
+        LoaderOptions options = new LoaderOptions();
         Node root;
         try {
-            root = yaml.compose(new StringReader(text));
+            root = new Composer(new ParserImpl(new StreamReader(new StringReader(text)), options), new Resolver(),
+                    options).getSingleNode();
         } catch (YAMLException e) {
             throw new IllegalArgumentException("not valid YAML: " + e.getMessage().strip(), e);
         }
