@@ -66,9 +66,7 @@ public final class ConfigLoader {
         try {
             return RecordBinder.bind(tree, type);
         } catch (RecordBinder.BindException e) {
-            boolean namesItsKey = e.getMessage().startsWith("unknown key");
-            throw new ConfigException(where(file) + (namesItsKey || e.path.isEmpty() ? "" : "'" + e.path + "': ")
-                    + e.getMessage(), e.getCause() != null ? e.getCause() : e);
+            throw new ConfigException(where(file) + e.getMessage(), e.getCause() != null ? e.getCause() : e);
         }
     }
 

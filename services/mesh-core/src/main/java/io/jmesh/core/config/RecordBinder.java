@@ -23,13 +23,10 @@ import java.util.TreeSet;
  */
 final class RecordBinder {
 
-    /** A binding error: {@code path} is the dotted key ("" for the root), {@code problem} what is wrong. */
+    /** A binding error, its message naming the key: {@code 'server.port': cannot read 'x' as an integer}. */
     static final class BindException extends RuntimeException {
-        final String path;
-
         BindException(String path, String problem, Throwable cause) {
-            super(problem, cause);
-            this.path = path;
+            super(path.isEmpty() ? problem : "'" + path + "': " + problem, cause);
         }
     }
 
@@ -85,7 +82,7 @@ final class RecordBinder {
         }
         for (Object key : m.keySet()) {
             if (!index.containsKey(key)) {
-                throw new BindException(join(path, (String) key), "unknown key '" + join(path, (String) key)
+                throw new BindException("", "unknown key '" + join(path, (String) key)
                         + "' (known keys here: " + String.join(", ", new TreeSet<>(index.keySet())) + ")", null);
             }
         }
@@ -116,8 +113,7 @@ final class RecordBinder {
             return text;
         }
         if (type == boolean.class || type == Boolean.class) {
-            Object b = v instanceof String quoted ? YamlTree.scalar(quoted.strip()) : v;
-            if (b instanceof Boolean yes) {
+            if (unquoted(v) instanceof Boolean yes) {
                 return yes;
             }
             throw cannotRead(path, text, type);
@@ -132,7 +128,7 @@ final class RecordBinder {
             return (short) integer(v, Short.MIN_VALUE, Short.MAX_VALUE, path, type);
         }
         if (type == Duration.class) {
-            if (v instanceof Long seconds) {
+            if (unquoted(v) instanceof Long seconds) {
                 return Duration.ofSeconds(seconds);
             }
             try {
@@ -153,12 +149,15 @@ final class RecordBinder {
     }
 
     private static long integer(Object v, long min, long max, String path, Class<?> type) {
-        // a quoted number ("15008", as templated YAML often writes it) is still a number
-        Object n = v instanceof String text ? YamlTree.scalar(text.strip()) : v;
-        if (n instanceof Long l && l >= min && l <= max) {
-            return l;
+        if (unquoted(v) instanceof Long n && n >= min && n <= max) {
+            return n;
         }
         throw cannotRead(path, String.valueOf(v), type);
+    }
+
+    /** A quoted scalar read as if plain: "15008" and "true", as templated YAML often writes them, keep their type. */
+    private static Object unquoted(Object v) {
+        return v instanceof String text ? YamlTree.scalar(text.strip()) : v;
     }
 
     private static Object defaultOf(Class<?> type) {

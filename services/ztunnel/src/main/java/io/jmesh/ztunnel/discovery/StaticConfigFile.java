@@ -62,16 +62,17 @@ public final class StaticConfigFile {
         return parse(file.toString(), root);
     }
 
-    /** {@code root}: a {@link YamlTree} (plain maps and lists) or the same shape as Vert.x JSON. */
+    /** {@code root}: a {@link YamlTree}, viewed as Vert.x JSON (which wraps its maps and lists as they are read). */
     @SuppressWarnings("unchecked")
-    static Contents parse(String source, Object root) {
+    private static Contents parse(String source, Object root) {
         if (root == null) {
             return new Contents(Map.of(), List.of());
         }
-        if (!(root instanceof Map<?, ?> || root instanceof JsonObject)) {
-            throw new IllegalArgumentException(source + ": expected a mapping with " + TOP_LEVEL);
+        if (!(root instanceof Map<?, ?>)) {
+            throw new IllegalArgumentException(source + ": expected a mapping with " + TOP_LEVEL + ", found "
+                    + YamlTree.kind(root));
         }
-        JsonObject top = root instanceof JsonObject j ? j : new JsonObject((Map<String, Object>) root);
+        JsonObject top = new JsonObject((Map<String, Object>) root);
         for (String k : top.fieldNames()) {
             if (!TOP_LEVEL.contains(k)) {
                 throw new IllegalArgumentException(source + ": unknown key '" + k + "' (known keys: " + TOP_LEVEL + ")");
@@ -122,15 +123,12 @@ public final class StaticConfigFile {
     }
 
     /** A deep copy of one list entry, which must be a mapping. */
-    @SuppressWarnings("unchecked")
     private static JsonObject entry(Object n, String where) {
         if (n instanceof JsonObject j) {
             return j.copy();
         }
-        if (n instanceof Map<?, ?> m) {
-            return new JsonObject((Map<String, Object>) m).copy();
-        }
-        throw new IllegalArgumentException(where + ": expected a mapping, found " + YamlTree.kind(n));
+        throw new IllegalArgumentException(where + ": expected a mapping, found "
+                + (n instanceof JsonArray ? "a list" : YamlTree.kind(n)));
     }
 
     private static void add(Map<String, Address> out, Address a, String where) {

@@ -48,6 +48,12 @@ class StaticConfigFileTest {
         assertThatThrownBy(() -> read("pods: []\n")).hasMessageContaining("unknown key 'pods'");
         assertThatThrownBy(() -> read("workloads:\n  - {uid: a, namespace: ns, colour: red}\n"))
                 .hasMessageContaining("workloads[0]");
+        assertThatThrownBy(() -> read("workloads:\n  - [a, b]\n"))
+                .hasMessageContaining("workloads[0]: expected a mapping, found a list");
+        assertThatThrownBy(() -> read("services:\n  - 42\n"))
+                .hasMessageContaining("services[0]: expected a mapping, found an integer");
+        assertThatThrownBy(() -> read("- a\n")).hasMessageContaining("expected a mapping with")
+                .hasMessageContaining("found a list");
     }
 
     @Test
