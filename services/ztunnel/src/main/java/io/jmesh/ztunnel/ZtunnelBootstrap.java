@@ -21,6 +21,7 @@ import io.jmesh.ztunnel.discovery.RetainedPolicies;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.discovery.Workloads;
+import io.jmesh.ztunnel.dns.DnsProxy;
 import io.jmesh.ztunnel.identity.CaClient;
 import io.jmesh.ztunnel.identity.GrpcCaClient;
 import io.jmesh.ztunnel.identity.IdentityManager;
@@ -91,6 +92,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private GrpcClient grpc;
     private TrustBundleWatcher trustWatcher;
     private CaptureController capture;
+    private DnsProxy dns;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
         this(config, context, null);
@@ -231,7 +233,12 @@ public final class ZtunnelBootstrap implements MeshService {
                             return null;
                         })
                 : Future.succeededFuture();
-        return Future.all(inbound.start(), outbound.start(), admin, ready).mapEmpty();
+        Future<Void> dnsStarted = Future.succeededFuture();
+        if (config.listeners().dns() >= 0) {
+            dns = new DnsProxy(net, store, dnsSettings(), context.metrics());
+            dnsStarted = dns.start();
+        }
+        return Future.all(inbound.start(), outbound.start(), admin, ready, dnsStarted).mapEmpty();
     }
 
     /**
@@ -333,25 +340,39 @@ public final class ZtunnelBootstrap implements MeshService {
         events.close();
         Future<Void> r = readinessServer == null ? Future.succeededFuture() : readinessServer.close();
         Future<Void> rules = capture == null ? Future.succeededFuture() : capture.close();
-        return Future.all(r, localAdmin.close(), grpc.close(), rules).mapEmpty();
+        Future<Void> dnsClosed = dns == null ? Future.succeededFuture() : dns.close();
+        return Future.all(r, localAdmin.close(), grpc.close(), rules, dnsClosed).mapEmpty();
     }
 
     private CaptureController newCapture(io.jmesh.core.admin.Readiness.Task ready) {
         ZtunnelConfig.Capture c = config.capture();
         var l = config.listeners();
         CaptureRules rules = new CaptureRules(new CaptureRules.Settings(c.table(), c.socketMark(), c.captureMark(),
-                c.podInterface(), l.outboundCapture(), l.hbone(), l.inboundPlaintext(), nodeAddress));
+                c.podInterface(), l.outboundCapture(), l.hbone(), l.inboundPlaintext(), l.dns(), nodeAddress));
         PolicyRouting routing = new PolicyRouting(c.ipCommand(), c.captureMark(), c.routeTable(),
                 Files.isDirectory(Path.of("/proc/sys/net/ipv6")));
         return new CaptureController(context.vertx(), config.node().name(), rules, routing,
                 Commands.processes(c.commandTimeout()), c.nftCommand(), c.retryInterval(), ready, context.metrics());
     }
 
+    private DnsProxy.Settings dnsSettings() {
+        ZtunnelConfig.Dns d = config.dns();
+        java.util.List<java.net.InetSocketAddress> upstreams = d.upstreams().isEmpty()
+                ? DnsProxy.resolvConf(Path.of(d.resolvConf().isEmpty() ? "/etc/resolv.conf" : d.resolvConf()))
+                : DnsProxy.upstreams(d.upstreams());
+        if (upstreams.isEmpty()) {
+            log.atWarn().addKeyValue("resolvConf", d.resolvConf()).log("dns proxy: no upstream resolver "
+                    + "(dns.upstreams empty, no nameserver in resolvConf): names outside the mesh get SERVFAIL");
+        }
+        return new DnsProxy.Settings(config.node().name(), nodeAddress, config.listeners().dns(), d.clusterDomain(),
+                d.tcpIdleTimeout(), upstreams, d.upstreamTimeout(), d.upstreamAttempts(), d.maxPendingUpstream());
+    }
+
     private Set<Integer> ownPorts() {
         Set<Integer> ports = new HashSet<>();
         var l = config.listeners();
         for (int p : new int[] {l.hbone(), l.inboundPlaintext(), l.outboundCapture(), l.socks5(), l.localAdmin(),
-            l.readiness(), config.admin().port()}) {
+            l.readiness(), l.dns(), config.admin().port()}) {
             if (p > 0) {
                 ports.add(p);
             }
@@ -422,6 +443,11 @@ public final class ZtunnelBootstrap implements MeshService {
 
     public OutboundListeners outbound() {
         return outbound;
+    }
+
+    /** The DNS proxy, or null when {@code listeners.dns} is off. */
+    public DnsProxy dns() {
+        return dns;
     }
 
     public LocalAdmin localAdmin() {

@@ -18,7 +18,7 @@ import java.util.Objects;
  */
 public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerThreads, AdminConfig admin, Node node,
         Listeners listeners, Hbone hbone, Pool pool, Discovery discovery, Identity identity, KafkaSettings kafka,
-        Capture capture)
+        Capture capture, Dns dns)
         implements ServiceConfig {
 
     public ZtunnelConfig {
@@ -33,11 +33,15 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         Objects.requireNonNull(identity, "identity");
         Objects.requireNonNull(kafka, "kafka");
         Objects.requireNonNull(capture, "capture");
+        Objects.requireNonNull(dns, "dns");
         if (listeners.transparent() && capture.enabled()) {
             // the TPROXY rules name these ports
             fixedPort("listeners.outboundCapture", listeners.outboundCapture());
             fixedPort("listeners.hbone", listeners.hbone());
             fixedPort("listeners.inboundPlaintext", listeners.inboundPlaintext());
+            if (listeners.dns() == 0) {
+                fixedPort("listeners.dns", 0); // -1 (off) is fine: then pods' DNS is not captured
+            }
         }
     }
 
@@ -81,9 +85,10 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     Istio's in-pod mode does in each pod (local mode); else once on the node address
      * @param transparent use {@code IP_TRANSPARENT} on the capture listener (15001) and connect to local
      *     applications from the client's address (needs CAP_NET_ADMIN and TPROXY rules)
+     * @param dns the DNS proxy (UDP and TCP) on the node address
      */
     public record Listeners(int hbone, int inboundPlaintext, int outboundCapture, int socks5, int localAdmin,
-            int readiness, boolean inboundPerWorkload, boolean transparent) {
+            int readiness, int dns, boolean inboundPerWorkload, boolean transparent) {
         public Listeners {
             checkPort("hbone", hbone);
             checkPort("inboundPlaintext", inboundPlaintext);
@@ -91,6 +96,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             checkPort("socks5", socks5);
             checkPort("localAdmin", localAdmin);
             checkPort("readiness", readiness);
+            checkPort("dns", dns);
         }
     }
 
@@ -216,6 +222,35 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             Objects.requireNonNull(retryInterval, "retryInterval");
             requireText(nftCommand, "capture.nftCommand");
             requireText(ipCommand, "capture.ipCommand");
+        }
+    }
+
+    /**
+     * The DNS proxy ({@code listeners.dns}): names of the mesh answered from discovery, the rest forwarded.
+     *
+     * @param clusterDomain Kubernetes' cluster domain: {@code <svc>.<ns>.svc.<clusterDomain>}
+     * @param upstreams resolvers to forward to ({@code ip} or {@code ip:port}, IPv6 in brackets); empty: the
+     *     {@code nameserver}s of {@code resolvConf}
+     * @param upstreamTimeout wait for one upstream answer; then the next server is asked, up to
+     *     {@code upstreamAttempts} tries in all
+     * @param maxPendingUpstream forwarded UDP queries in flight at once; more are answered SERVFAIL
+     * @param tcpIdleTimeout a client's TCP connection without traffic for this long is closed
+     */
+    public record Dns(String clusterDomain, java.util.List<String> upstreams, String resolvConf,
+            Duration upstreamTimeout, int upstreamAttempts, int maxPendingUpstream, Duration tcpIdleTimeout) {
+        public Dns {
+            requireText(clusterDomain, "dns.clusterDomain");
+            if (!clusterDomain.matches("[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")) {
+                throw new IllegalArgumentException("dns.clusterDomain: '" + clusterDomain
+                        + "' (expected: lower-case DNS labels separated by dots, no final dot)");
+            }
+            upstreams = upstreams == null ? java.util.List.of() : java.util.List.copyOf(upstreams);
+            io.jmesh.ztunnel.dns.DnsProxy.upstreams(upstreams); // each an address, or the entry is named
+            resolvConf = resolvConf == null ? "" : resolvConf;
+            Objects.requireNonNull(upstreamTimeout, "dns.upstreamTimeout");
+            positive("dns.upstreamAttempts", upstreamAttempts);
+            positive("dns.maxPendingUpstream", maxPendingUpstream);
+            Objects.requireNonNull(tcpIdleTimeout, "dns.tcpIdleTimeout");
         }
     }
 

@@ -27,11 +27,13 @@ public final class CaptureRules {
     /**
      * Settings the rule text depends on.
      *
+     * @param dnsPort the DNS proxy's port: the ambient pods' DNS (UDP and TCP to port 53, any server) is
+     *     DNAT'ed to it; 0 or less leaves DNS alone
      * @param listenAddress where ztunnel's listeners are bound (the node address): TPROXY hands connections to that
      *     address; null for the address of the interface a packet arrives on (TPROXY's default)
      */
     public record Settings(String table, int socketMark, int captureMark, String podInterface, int outboundPort,
-            int hbonePort, int inboundPlaintextPort, InetAddress listenAddress) {
+            int hbonePort, int inboundPlaintextPort, int dnsPort, InetAddress listenAddress) {
         public Settings {
             Objects.requireNonNull(table, "table");
             if (!table.matches("[A-Za-z][A-Za-z0-9_-]{0,31}")) {
@@ -102,6 +104,11 @@ public final class CaptureRules {
         for (String[] fam : new String[][] {{"ip", SET4}, {"ip6", SET6}}) {
             String f = fam[0];
             String set = "@" + fam[1];
+            if (capturesDns(f)) {
+                // DNS over TCP is the dns chain's (DNAT), not the outbound listener's
+                b.append("    ").append(fromPod).append("meta l4proto tcp ").append(f).append(" saddr ").append(set)
+                        .append(" tcp dport 53 accept\n");
+            }
             // outbound: anything a pod sends, except to the node itself
             b.append("    ").append(fromPod).append("meta l4proto tcp ").append(f).append(" saddr ").append(set)
                     .append(" fib daddr type != local tproxy ").append(f).append(" to ").append(to(f, s.outboundPort()))
@@ -115,8 +122,35 @@ public final class CaptureRules {
                     .append(" meta mark set ").append(mark).append(" accept\n");
         }
         b.append("  }\n");
+        if (s.dnsPort() > 0) {
+            // the ambient pods' DNS, to whatever server they ask, goes to the DNS proxy; conntrack maps the answers
+            // back. Before other NAT (kube-proxy's service DNAT is at dstnat, -100)
+            b.append("  chain dns {\n");
+            b.append("    type nat hook prerouting priority -110; policy accept;\n");
+            for (String[] fam : new String[][] {{"ip", SET4}, {"ip6", SET6}}) {
+                if (capturesDns(fam[0])) {
+                    b.append("    ").append(fromPod).append(fam[0]).append(" saddr @").append(fam[1])
+                            .append(" meta l4proto { tcp, udp } th dport 53 ").append(dnsTarget(fam[0])).append('\n');
+                }
+            }
+            b.append("  }\n");
+        }
         b.append("}\n");
         return b.toString();
+    }
+
+    /** DNS of family {@code f} is captured when the proxy listens on an address of that family (or any). */
+    private boolean capturesDns(String f) {
+        InetAddress a = s.listenAddress();
+        return s.dnsPort() > 0 && (a == null || a.isAnyLocalAddress() || (a instanceof Inet4Address) == f.equals("ip"));
+    }
+
+    private String dnsTarget(String f) {
+        InetAddress a = s.listenAddress();
+        if (a == null || a.isAnyLocalAddress()) {
+            return "redirect to :" + s.dnsPort();
+        }
+        return "dnat " + f + " to " + to(f, s.dnsPort());
     }
 
     /** Replaces the pod address sets in one transaction. */

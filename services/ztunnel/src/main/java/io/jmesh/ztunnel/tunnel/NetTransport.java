@@ -11,9 +11,12 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.Epoll;
+import io.netty.channel.socket.InternetProtocolFamily;
 import io.netty.channel.unix.IntegerUnixChannelOption;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
+import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.time.Duration;
 
 /**
@@ -102,6 +105,23 @@ public final class NetTransport {
         if (epoll && socketMark != 0) {
             b.option(SO_MARK, socketMark)
                     .childOption(SO_MARK, socketMark);
+        }
+        return b;
+    }
+
+    /**
+     * A UDP socket on {@code loop}, of the family of {@code bindAddress} (null: the system's default, dual-stack
+     * where IPv6 is on), carrying ztunnel's socket mark like every other socket.
+     */
+    public Bootstrap datagram(EventLoop loop, InetAddress bindAddress) {
+        InternetProtocolFamily family = bindAddress == null ? null
+                : bindAddress instanceof Inet4Address ? InternetProtocolFamily.IPv4 : InternetProtocolFamily.IPv6;
+        Bootstrap b = new Bootstrap()
+                .group(loop)
+                .channelFactory(() -> family == null ? vertx.transport().datagramChannel()
+                        : vertx.transport().datagramChannel(family));
+        if (epoll && socketMark != 0) {
+            b.option(SO_MARK, socketMark);
         }
         return b;
     }

@@ -90,7 +90,9 @@ class CaptureNetnsTest {
         assertThat(table).contains("elements = { 10.10.1.11 }").contains("elements = { fd00::11 }")
                 .doesNotContain("10.10.1.12").doesNotContain("10.10.2.11")
                 .contains("tproxy ip to :15001").contains("tproxy ip to :15008").contains("tproxy ip to :15006")
-                .contains("meta mark 0x00000539 ct mark set 0x00000111");
+                .contains("meta mark 0x00000539 ct mark set 0x00000111")
+                .contains("type nat hook prerouting priority dstnat - 10; policy accept;")
+                .contains("th dport 53 redirect to :15053");
         assertThat(inNs("ip", "-4", "rule", "show")).contains("fwmark 0x111 lookup 133");
         assertThat(inNs("ip", "-6", "rule", "show")).contains("fwmark 0x111 lookup 133");
         assertThat(inNs("ip", "-4", "route", "show", "table", "133")).contains("local default dev lo");

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 class CaptureRulesTest {
 
     static final CaptureRules RULES = new CaptureRules(new CaptureRules.Settings("jmesh", 0x539, 0x111, "", 15001,
-            15008, 15006, null));
+            15008, 15006, 15053, null));
 
     @Test
     void installReplacesOnlyItsOwnTableAndCarriesIstiosMarks() {
@@ -46,7 +46,7 @@ class CaptureRulesTest {
 
     @Test
     void aPodInterfaceNarrowsOutboundToItAndInboundToTheOtherSide() throws Exception {
-        String text = new CaptureRules(new CaptureRules.Settings("mesh_1", 1337, 273, "br0", 15001, 15008, 15006,
+        String text = new CaptureRules(new CaptureRules.Settings("mesh_1", 1337, 273, "br0", 15001, 15008, 15006, 15053,
                 InetAddress.getByName("10.10.1.1"))).install();
         assertThat(text).contains("iifname \"br0\" meta l4proto tcp ip saddr @ambient4")
                 .contains("iifname != \"br0\" meta l4proto tcp ip daddr @ambient4 tcp dport 15008")
@@ -55,6 +55,27 @@ class CaptureRulesTest {
         // a packet arrives on; the other family keeps the interface's address
         assertThat(text).contains("tproxy ip to 10.10.1.1:15001 ").contains("tproxy ip to 10.10.1.1:15008 ")
                 .contains("tproxy ip to 10.10.1.1:15006 ").contains("tproxy ip6 to :15008 ");
+        // pods' DNS, UDP and TCP to any server's port 53, is DNAT'ed to the proxy on the node address; TCP/53 is
+        // kept from the outbound TPROXY rule that would otherwise take it first. The proxy has no IPv6 address
+        // here, so IPv6 DNS is left alone
+        assertThat(text).containsSubsequence(
+                "iifname \"br0\" meta l4proto tcp ip saddr @ambient4 tcp dport 53 accept\n",
+                "iifname \"br0\" meta l4proto tcp ip saddr @ambient4 fib daddr type != local tproxy ip to 10.10.1.1:15001",
+                "chain dns {\n    type nat hook prerouting priority -110; policy accept;\n"
+                        + "    iifname \"br0\" ip saddr @ambient4 meta l4proto { tcp, udp } th dport 53 "
+                        + "dnat ip to 10.10.1.1:15053\n  }\n}\n");
+        assertThat(text).doesNotContain("ip6 saddr @ambient6 meta l4proto { tcp, udp }")
+                .doesNotContain("ip6 saddr @ambient6 tcp dport 53");
+    }
+
+    @Test
+    void dnsIsLeftAloneWithoutTheProxy() throws Exception {
+        String text = new CaptureRules(new CaptureRules.Settings("jmesh", 1337, 273, "", 15001, 15008, 15006, -1,
+                InetAddress.getByName("10.10.1.1"))).install();
+        assertThat(text).doesNotContain("dport 53").doesNotContain("chain dns").doesNotContain("15053");
+        // without a node address (any), both families are redirected to the arrival interface's address
+        assertThat(RULES.install()).contains("ip saddr @ambient4 meta l4proto { tcp, udp } th dport 53 redirect to :15053")
+                .contains("ip6 saddr @ambient6 meta l4proto { tcp, udp } th dport 53 redirect to :15053");
     }
 
     @Test
@@ -77,11 +98,11 @@ class CaptureRulesTest {
 
     @Test
     void settingsThatWouldInjectTextOrCollideAreRefusedByField() {
-        assertThatThrownBy(() -> new CaptureRules.Settings("jm; flush ruleset", 1, 2, "", 1, 2, 3, null))
+        assertThatThrownBy(() -> new CaptureRules.Settings("jm; flush ruleset", 1, 2, "", 1, 2, 3, -1, null))
                 .hasMessageContaining("table: 'jm; flush ruleset'");
-        assertThatThrownBy(() -> new CaptureRules.Settings("jmesh", 1, 2, "eth0\" accept", 1, 2, 3, null))
+        assertThatThrownBy(() -> new CaptureRules.Settings("jmesh", 1, 2, "eth0\" accept", 1, 2, 3, -1, null))
                 .hasMessageContaining("podInterface");
-        assertThatThrownBy(() -> new CaptureRules.Settings("jmesh", 7, 7, "", 1, 2, 3, null))
+        assertThatThrownBy(() -> new CaptureRules.Settings("jmesh", 7, 7, "", 1, 2, 3, -1, null))
                 .hasMessageContaining("two different marks");
     }
 

@@ -206,7 +206,7 @@ public final class MeshPlan {
                 token(n.name()), rootCert(), kafka()) + n.extraConfig();
         return new Component(name, command("ztunnel", write(name, yaml), n.namespace()), Map.of(),
                 ready(n.address(), 15021), n.address(),
-                "15001 15006 15008 15080 15020 15021, 127.0.0.1:" + n.localAdminPort() + " admin", n.namespace());
+                "15001 15006 15008 15053 15080 15020 15021, 127.0.0.1:" + n.localAdminPort() + " admin", n.namespace());
     }
 
     private Component service(String name, String address, String ports, String yaml, URI ready) throws IOException {

@@ -1,0 +1,229 @@
+package io.jmesh.ztunnel.dns;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The DNS wire format (RFC 1035) as far as the proxy needs it: reading a query's header and its one question, and
+ * writing the answers it gives itself. Forwarded queries and upstream answers are relayed as they are, so EDNS,
+ * DNSSEC and every record type pass through untouched.
+ */
+final class DnsMessage {
+
+    static final int HEADER = 12;
+    /** Largest UDP answer without EDNS (RFC 1035 4.2.1); a larger local answer is truncated (TC) for TCP. */
+    static final int MAX_UDP = 512;
+
+    static final int TYPE_A = 1;
+    static final int TYPE_CNAME = 5;
+    static final int TYPE_AAAA = 28;
+    static final int CLASS_IN = 1;
+
+    static final int NOERROR = 0;
+    static final int FORMERR = 1;
+    static final int SERVFAIL = 2;
+    static final int NOTIMP = 4;
+
+    private static final int QR = 0x8000;
+    private static final int AA = 0x0400;
+    private static final int TC = 0x0200;
+    private static final int RD = 0x0100;
+    private static final int RA = 0x0080;
+
+    private DnsMessage() {}
+
+    /** Why a message was not answered as a query; {@link #reason} is the metric label. */
+    static final class Malformed extends Exception {
+        private final String reason;
+        /** Whether the header could be read, so a FORMERR answer can carry the query's id. */
+        private final boolean answerable;
+
+        Malformed(String reason, String message, boolean answerable) {
+            super(message, null, false, false);
+            this.reason = reason;
+            this.answerable = answerable;
+        }
+
+        String reason() {
+            return reason;
+        }
+
+        boolean answerable() {
+            return answerable;
+        }
+    }
+
+    /**
+     * A query's header and question.
+     *
+     * @param name the question's name in lower case without the final dot ({@code ""} for the root); null when a
+     *     label holds a dot or a byte outside printable ASCII (such a name is forwarded, never answered here)
+     * @param questionEnd offset just past the question: {@code [12, questionEnd)} is echoed in answers
+     */
+    record Query(int id, int opcode, boolean recursionDesired, String name, int type, int qclass, int questionEnd) {}
+
+    /** Reads the header and the single question of {@code msg} (from its reader index; nothing is consumed). */
+    static Query parse(ByteBuf msg) throws Malformed {
+        int base = msg.readerIndex();
+        int len = msg.readableBytes();
+        if (len < HEADER) {
+            throw new Malformed("too_short", len + " bytes (expected: a 12-byte header and a question)", false);
+        }
+        int id = msg.getUnsignedShort(base);
+        int flags = msg.getUnsignedShort(base + 2);
+        if ((flags & QR) != 0) {
+            throw new Malformed("not_a_query", "QR bit set: a response, not a query", false);
+        }
+        int opcode = (flags >> 11) & 0xF;
+        int questions = msg.getUnsignedShort(base + 4);
+        if (questions != 1) {
+            throw new Malformed("question_count", "QDCOUNT " + questions + " (expected: 1)", true);
+        }
+        StringBuilder name = new StringBuilder();
+        boolean plain = true;
+        int at = base + HEADER;
+        int nameBytes = 0;
+        while (true) {
+            if (at >= base + len) {
+                throw new Malformed("bad_question", "question name runs past the end of the message", true);
+            }
+            int labelLength = msg.getUnsignedByte(at++);
+            if (labelLength == 0) {
+                break;
+            }
+            if ((labelLength & 0xC0) != 0) {
+                // a compression pointer in the first name could only point into the header
+                throw new Malformed("bad_question", "label length byte 0x" + Integer.toHexString(labelLength)
+                        + " in the question name (expected: 0..63, no compression)", true);
+            }
+            nameBytes += labelLength + 1;
+            if (nameBytes > 254) {
+                throw new Malformed("bad_question", "question name longer than 255 bytes", true);
+            }
+            if (at + labelLength > base + len) {
+                throw new Malformed("bad_question", "question label runs past the end of the message", true);
+            }
+            if (name.length() > 0) {
+                name.append('.');
+            }
+            for (int i = 0; i < labelLength; i++) {
+                int c = msg.getUnsignedByte(at + i);
+                if (c <= ' ' || c >= 0x7F || c == '.') {
+                    plain = false;
+                }
+                name.append((char) c);
+            }
+            at += labelLength;
+        }
+        if (at + 4 > base + len) {
+            throw new Malformed("bad_question", "question type and class missing", true);
+        }
+        int type = msg.getUnsignedShort(at);
+        int qclass = msg.getUnsignedShort(at + 2);
+        at += 4;
+        return new Query(id, opcode, (flags & RD) != 0, plain ? name.toString().toLowerCase(Locale.ROOT) : null,
+                type, qclass, at - base);
+    }
+
+    /** The query id of a message of at least two bytes, or -1. */
+    static int id(ByteBuf msg) {
+        return msg.readableBytes() < 2 ? -1 : msg.getUnsignedShort(msg.readerIndex());
+    }
+
+    /** An answer without records: {@code rcode} and, when {@code q} is known, its question echoed. */
+    static ByteBuf error(ByteBufAllocator alloc, ByteBuf query, Query q, int id, int rcode) {
+        ByteBuf out = alloc.buffer(q == null ? HEADER : q.questionEnd());
+        boolean rd = q == null ? false : q.recursionDesired();
+        int opcode = q == null ? 0 : q.opcode();
+        header(out, id, flags(opcode, false, false, rd, rcode), q == null ? 0 : 1, 0);
+        if (q != null) {
+            out.writeBytes(query, query.readerIndex() + HEADER, q.questionEnd() - HEADER);
+        }
+        return out;
+    }
+
+    /**
+     * The proxy's own authoritative answer to {@code q}: a CNAME from the asked name to {@code canonical} when it is
+     * not null, then one A or AAAA record per address, named by the canonical name (else the asked name). Over UDP
+     * the records that do not fit in 512 bytes are left out and TC is set, so the client asks again over TCP.
+     */
+    static ByteBuf answer(ByteBufAllocator alloc, ByteBuf query, Query q, String canonical,
+            List<InetAddress> addresses, int ttl, boolean udp) {
+        ByteBuf out = alloc.buffer(MAX_UDP);
+        header(out, q.id(), 0, 1, 0); // flags and counts are set once the records are written
+        out.writeBytes(query, query.readerIndex() + HEADER, q.questionEnd() - HEADER);
+        int answers = 0;
+        int owner = 0xC000 | HEADER; // a pointer to the question's name
+        if (canonical != null) {
+            out.writeShort(owner).writeShort(TYPE_CNAME).writeShort(CLASS_IN).writeInt(ttl);
+            int lengthAt = out.writerIndex();
+            out.writeShort(0);
+            int target = out.writerIndex();
+            writeName(out, canonical);
+            out.setShort(lengthAt, out.writerIndex() - target);
+            answers++;
+            owner = 0xC000 | target;
+        }
+        boolean truncated = false;
+        for (InetAddress a : addresses) {
+            byte[] raw = a.getAddress();
+            int recordBytes = 12 + raw.length;
+            if (udp && out.writerIndex() + recordBytes > MAX_UDP) {
+                truncated = true;
+                break;
+            }
+            out.writeShort(owner).writeShort(a instanceof Inet4Address ? TYPE_A : TYPE_AAAA).writeShort(CLASS_IN)
+                    .writeInt(ttl).writeShort(raw.length).writeBytes(raw);
+            answers++;
+        }
+        out.setShort(2, flags(q.opcode(), true, truncated, q.recursionDesired(), NOERROR));
+        out.setShort(6, answers);
+        return out;
+    }
+
+    private static int flags(int opcode, boolean authoritative, boolean truncated, boolean rd, int rcode) {
+        return QR | (opcode << 11) | (authoritative ? AA : 0) | (truncated ? TC : 0) | (rd ? RD : 0) | RA | rcode;
+    }
+
+    private static void header(ByteBuf out, int id, int flags, int questions, int answers) {
+        out.writeShort(id).writeShort(flags).writeShort(questions).writeShort(answers).writeShort(0).writeShort(0);
+    }
+
+    /** {@code name} (dotted, no final dot, labels already valid) in wire form. */
+    static void writeName(ByteBuf out, String name) {
+        if (!name.isEmpty()) {
+            for (String label : name.split("\\.")) {
+                out.writeByte(label.length());
+                for (int i = 0; i < label.length(); i++) {
+                    out.writeByte(label.charAt(i));
+                }
+            }
+        }
+        out.writeByte(0);
+    }
+
+    /** The metric label of a query type: Istio's lower-case names for the common ones, else "other". */
+    static String typeLabel(int type) {
+        return switch (type) {
+            case 1 -> "a";
+            case 2 -> "ns";
+            case 5 -> "cname";
+            case 6 -> "soa";
+            case 12 -> "ptr";
+            case 15 -> "mx";
+            case 16 -> "txt";
+            case 28 -> "aaaa";
+            case 33 -> "srv";
+            case 35 -> "naptr";
+            case 64 -> "svcb";
+            case 65 -> "https";
+            case 255 -> "any";
+            case 257 -> "caa";
+            default -> "other";
+        };
+    }
+}

@@ -1,0 +1,305 @@
+package io.jmesh.ztunnel.dns;
+
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.socket.DatagramPacket;
+import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Istio's DNS proxy (15053, UDP and TCP, on the node address; transparent capture sends the ambient pods' port-53
+ * traffic here). Only workloads of this node are served; an A or AAAA question for a name of the mesh (see {@link
+ * NameResolution}) is answered from the current workload snapshot, authoritatively, with a 30 s TTL; every other
+ * query is forwarded to the upstream resolvers as it is ({@link Upstream}). Istio's {@code istio_dns_*} metrics;
+ * malformed queries and unknown clients are answered (FORMERR, SERVFAIL) or dropped, counted in {@code
+ * ztunnel_dns_rejections_total} and logged once each, and never disturb other queries.
+ */
+public final class DnsProxy {
+
+    private static final Logger log = LoggerFactory.getLogger(DnsProxy.class);
+    private static final int TTL_SECONDS = 30;
+    /** Queries of one TCP connection waiting for upstream before its reads pause. */
+    private static final int TCP_IN_FLIGHT = 16;
+    private static final String[] LABELS = {"request_query_type", "request_protocol", "source_canonical_service",
+        "source_canonical_revision"};
+
+    /**
+     * @param bindAddress the node address; {@code port} 0 picks a free port (tests)
+     * @param clusterDomain Kubernetes' cluster domain ({@code cluster.local})
+     * @param tcpIdleTimeout a TCP client connection without traffic for this long is closed
+     */
+    public record Settings(String nodeName, InetAddress bindAddress, int port, String clusterDomain,
+            Duration tcpIdleTimeout, java.util.List<InetSocketAddress> upstreams, Duration upstreamTimeout,
+            int upstreamAttempts, int maxPendingUpstream) {}
+
+    private final NetTransport net;
+    private final WorkloadStore store;
+    private final Settings settings;
+    private final NameResolution names;
+    private final Upstream upstream;
+    private final Counter requests;
+    private final Counter forwarded;
+    private final Counter forwardFailures;
+    private final Histogram forwardSeconds;
+    private final Counter rejections;
+    private Channel udp;
+    private Channel tcp;
+
+    public DnsProxy(NetTransport net, WorkloadStore store, Settings settings, PrometheusRegistry metrics) {
+        this.net = net;
+        this.store = store;
+        this.settings = settings;
+        this.names = new NameResolution(settings.clusterDomain());
+        this.upstream = new Upstream(net, new Upstream.Settings(settings.upstreams(), settings.upstreamTimeout(),
+                settings.upstreamAttempts(), settings.maxPendingUpstream()));
+        requests = Counter.builder().name("istio_dns_requests_total").help("DNS requests received")
+                .labelNames(LABELS).register(metrics);
+        forwarded = Counter.builder().name("istio_dns_upstream_requests_total")
+                .help("DNS requests forwarded to the upstream resolvers").labelNames(LABELS).register(metrics);
+        forwardFailures = Counter.builder().name("istio_dns_upstream_failures_total")
+                .help("forwarded DNS requests that got no upstream answer").labelNames(LABELS).register(metrics);
+        forwardSeconds = Histogram.builder().name("istio_dns_upstream_request_duration_seconds")
+                .help("time to an upstream DNS answer").labelNames(LABELS)
+                .classicUpperBounds(0.0005, 0.001, 0.005, 0.01, 0.1, 1, 5).register(metrics);
+        rejections = Counter.builder().name("ztunnel_dns_rejections_total")
+                .help("DNS messages refused or dropped, by protocol and reason").labelNames("protocol", "reason")
+                .register(metrics);
+    }
+
+    /** The name servers of a resolv.conf file (none when it is missing). */
+    public static java.util.List<InetSocketAddress> resolvConf(java.nio.file.Path file) {
+        return ResolvConf.nameservers(file);
+    }
+
+    /** {@code dns.upstreams} entries as addresses; a bad entry is named in the exception. */
+    public static java.util.List<InetSocketAddress> upstreams(java.util.List<String> entries) {
+        java.util.List<InetSocketAddress> out = new java.util.ArrayList<>();
+        for (int i = 0; i < entries.size(); i++) {
+            out.add(ResolvConf.parse("dns.upstreams[" + i + "]", entries.get(i)));
+        }
+        return out;
+    }
+
+    /** Binds UDP and TCP on the same port (with port 0: TCP's free port, then UDP on it). */
+    public Future<Void> start() {
+        Promise<Void> started = Promise.promise();
+        ChannelFuture tcpBind = net.server()
+                .childOption(ChannelOption.AUTO_READ, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        long idle = settings.tcpIdleTimeout().toMillis();
+                        ch.pipeline().addLast(new IdleStateHandler(0, 0, idle, java.util.concurrent.TimeUnit.MILLISECONDS),
+                                new LengthFieldBasedFrameDecoder(0xFFFF + 2, 0, 2, 0, 2), new TcpQueries());
+                    }
+                })
+                .bind(settings.bindAddress(), settings.port());
+        tcpBind.addListener(t -> {
+            if (!t.isSuccess()) {
+                started.fail(bindFailure("TCP", t.cause()));
+                return;
+            }
+            tcp = tcpBind.channel();
+            int port = ((InetSocketAddress) tcp.localAddress()).getPort();
+            ChannelFuture udpBind = net.datagram(net.nextLoop(), settings.bindAddress())
+                    .handler(new UdpQueries()).bind(settings.bindAddress(), port);
+            udpBind.addListener(u -> {
+                if (!u.isSuccess()) {
+                    tcp.close();
+                    started.fail(bindFailure("UDP", u.cause()));
+                    return;
+                }
+                udp = udpBind.channel();
+                upstream.start().addListener(s -> {
+                    if (s.isSuccess()) {
+                        log.atInfo().addKeyValue("address", address()).addKeyValue("upstreams", settings.upstreams())
+                                .log("dns proxy listening (UDP and TCP)");
+                        started.complete();
+                    } else {
+                        started.fail(s.cause());
+                    }
+                });
+            });
+        });
+        return started.future();
+    }
+
+    private IllegalStateException bindFailure(String protocol, Throwable cause) {
+        return new IllegalStateException("listeners.dns: cannot bind " + protocol + " " + settings.bindAddress()
+                .getHostAddress() + ":" + settings.port() + ": " + cause.getMessage(), cause);
+    }
+
+    /** Where the proxy listens (UDP and TCP). */
+    public InetSocketAddress address() {
+        return (InetSocketAddress) tcp.localAddress();
+    }
+
+    /** Closes both sockets and the forwarder; completes once the sockets are closed. */
+    public Future<Void> close() {
+        upstream.close();
+        Promise<Void> closed = Promise.promise();
+        ChannelFuture u = udp == null ? null : udp.close();
+        ChannelFuture t = tcp == null ? null : tcp.close();
+        if (u == null && t == null) {
+            return Future.succeededFuture();
+        }
+        java.util.concurrent.atomic.AtomicInteger left = new java.util.concurrent.atomic.AtomicInteger(
+                (u == null ? 0 : 1) + (t == null ? 0 : 1));
+        for (ChannelFuture f : new ChannelFuture[] {u, t}) {
+            if (f != null) {
+                f.addListener(x -> {
+                    if (left.decrementAndGet() == 0) {
+                        closed.complete();
+                    }
+                });
+            }
+        }
+        return closed.future();
+    }
+
+    /** Answers or forwards one query; {@code msg} stays the caller's. */
+    private void handle(ByteBuf msg, InetSocketAddress from, boolean overTcp, Consumer<ByteBuf> reply) {
+        String protocol = overTcp ? "tcp" : "udp";
+        DnsMessage.Query q;
+        try {
+            q = DnsMessage.parse(msg);
+        } catch (DnsMessage.Malformed e) {
+            reject(protocol, e.reason(), from, e.getMessage());
+            if (e.answerable()) {
+                reply.accept(DnsMessage.error(msg.alloc(), msg, null, DnsMessage.id(msg), DnsMessage.FORMERR));
+            }
+            return;
+        }
+        Workload client = store.current().workloadByIp(from.getAddress());
+        if (client == null || !settings.nodeName().equals(client.getNode())) {
+            requests.labelValues(DnsMessage.typeLabel(q.type()), protocol, "unknown", "unknown").inc();
+            reject(protocol, "unknown_source", from, "not a workload of this node");
+            reply.accept(DnsMessage.error(msg.alloc(), msg, q, q.id(), DnsMessage.SERVFAIL));
+            return;
+        }
+        String[] labels = {DnsMessage.typeLabel(q.type()), protocol, orUnknown(client.getCanonicalName()),
+            orUnknown(client.getCanonicalRevision())};
+        requests.labelValues(labels).inc();
+        if (q.opcode() != 0) {
+            reject(protocol, "opcode", from, "opcode " + q.opcode() + " (expected: 0, QUERY)");
+            reply.accept(DnsMessage.error(msg.alloc(), msg, q, q.id(), DnsMessage.NOTIMP));
+            return;
+        }
+        boolean address = q.type() == DnsMessage.TYPE_A || q.type() == DnsMessage.TYPE_AAAA;
+        if (address && q.qclass() == DnsMessage.CLASS_IN && q.name() != null) {
+            NameResolution.Answer a = names.resolve(store.current(), client, q.name(),
+                    q.type() == DnsMessage.TYPE_AAAA);
+            if (a != null) {
+                log.atDebug().addKeyValue("src", from).addKeyValue("name", q.name())
+                        .addKeyValue("records", a.addresses().size()).log("dns answered");
+                reply.accept(DnsMessage.answer(msg.alloc(), msg, q, a.canonical(), a.addresses(), TTL_SECONDS,
+                        !overTcp));
+                return;
+            }
+        }
+        forwarded.labelValues(labels).inc();
+        long start = System.nanoTime();
+        // header and question, kept for a SERVFAIL: the forwarder owns (and releases) the query itself
+        ByteBuf head = msg.retainedSlice(msg.readerIndex(), q.questionEnd());
+        upstream.forward(msg.retainedDuplicate(), q.questionEnd(), overTcp).addListener(f -> {
+            forwardSeconds.labelValues(labels).observe((System.nanoTime() - start) / 1e9);
+            try {
+                if (f.isSuccess()) {
+                    reply.accept((ByteBuf) f.getNow());
+                } else {
+                    forwardFailures.labelValues(labels).inc();
+                    log.atDebug().addKeyValue("src", from).addKeyValue("name", q.name())
+                            .log("dns forward failed: {}", f.cause().getMessage());
+                    reply.accept(DnsMessage.error(head.alloc(), head, q, q.id(), DnsMessage.SERVFAIL));
+                }
+            } finally {
+                head.release();
+            }
+        });
+    }
+
+    private void reject(String protocol, String reason, InetSocketAddress from, String why) {
+        rejections.labelValues(protocol, reason).inc();
+        log.atWarn().addKeyValue("src", from).addKeyValue("protocol", protocol).addKeyValue("reason", reason)
+                .log("dns query refused: {}", why);
+    }
+
+    private static String orUnknown(String s) {
+        return s == null || s.isEmpty() ? "unknown" : s;
+    }
+
+    private final class UdpQueries extends SimpleChannelInboundHandler<DatagramPacket> {
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket p) {
+            InetSocketAddress sender = p.sender();
+            Channel ch = ctx.channel();
+            handle(p.content(), sender, false, answer -> ch.writeAndFlush(new DatagramPacket(answer, sender)));
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // a send to a vanished client (ICMP unreachable) and the like: the socket serves everyone, keep it
+            log.atDebug().log("dns udp error: {}", cause.toString());
+        }
+    }
+
+    private final class TcpQueries extends SimpleChannelInboundHandler<ByteBuf> {
+        private int inFlight;
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, ByteBuf frame) {
+            Channel ch = ctx.channel();
+            if (++inFlight >= TCP_IN_FLIGHT) {
+                ch.config().setAutoRead(false);
+            }
+            handle(frame, (InetSocketAddress) ch.remoteAddress(), true, answer -> ch.eventLoop().execute(() -> {
+                if (--inFlight < TCP_IN_FLIGHT) {
+                    ch.config().setAutoRead(true);
+                }
+                if (!ch.isActive()) {
+                    answer.release();
+                    return;
+                }
+                ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
+                ch.writeAndFlush(answer);
+            }));
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof IdleStateEvent) {
+                ctx.close();
+            } else {
+                ctx.fireUserEventTriggered(evt);
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // an oversized length prefix (TooLongFrameException) or a reset: this client only
+            reject("tcp", cause instanceof io.netty.handler.codec.TooLongFrameException ? "too_long" : "io",
+                    (InetSocketAddress) ctx.channel().remoteAddress(), cause.getMessage());
+            ctx.close();
+        }
+    }
+}

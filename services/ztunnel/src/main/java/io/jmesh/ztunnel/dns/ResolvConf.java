@@ -1,0 +1,83 @@
+package io.jmesh.ztunnel.dns;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The {@code nameserver} lines of a resolv.conf: the upstream servers when {@code dns.upstreams} is empty. */
+final class ResolvConf {
+
+    private ResolvConf() {}
+
+    /** The file's name servers on port 53, in order; none when it is missing or names none. */
+    static List<InetSocketAddress> nameservers(Path file) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(file);
+        } catch (IOException e) {
+            return List.of();
+        }
+        List<InetSocketAddress> out = new ArrayList<>();
+        for (String line : lines) {
+            String[] words = line.trim().split("\\s+");
+            if (words.length >= 2 && words[0].equals("nameserver")) {
+                String ip = words[1];
+                int zone = ip.indexOf('%'); // fe80::1%eth0: the zone is the kernel's business
+                try {
+                    // a literal address only (no lookup): anything else in the file is not a name server
+                    if (ip.indexOf(':') >= 0 || ip.matches("[0-9.]+")) {
+                        out.add(new InetSocketAddress(InetAddress.getByName(zone > 0 ? ip.substring(0, zone) : ip),
+                                53));
+                    }
+                } catch (UnknownHostException e) {
+                    // not an address: skipped
+                }
+            }
+        }
+        return out;
+    }
+
+    /** {@code host:port} (IPv6 in brackets) or a bare address (port 53), as {@code dns.upstreams} lists them. */
+    static InetSocketAddress parse(String field, String value) {
+        String host = value;
+        int port = 53;
+        if (value.startsWith("[")) {
+            int close = value.indexOf(']');
+            if (close < 0) {
+                throw new IllegalArgumentException(field + ": '" + value + "' (expected: [ipv6]:port)");
+            }
+            host = value.substring(1, close);
+            if (close + 1 < value.length()) {
+                port = port(field, value, value.substring(close + 1));
+            }
+        } else if (value.indexOf(':') == value.lastIndexOf(':') && value.indexOf(':') > 0) {
+            host = value.substring(0, value.indexOf(':'));
+            port = port(field, value, value.substring(value.indexOf(':')));
+        }
+        if (!host.matches("[0-9.]+") && host.indexOf(':') < 0) {
+            throw new IllegalArgumentException(field + ": '" + value + "' (expected: an IP address, not a name)");
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByName(host), port);
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException(field + ": '" + value + "' (expected: an IP address)", e);
+        }
+    }
+
+    private static int port(String field, String value, String colonPort) {
+        try {
+            int p = Integer.parseInt(colonPort.substring(1));
+            if (p >= 1 && p <= 65535) {
+                return p;
+            }
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new IllegalArgumentException(field + ": '" + value + "' (expected: a port 1..65535 after ':')");
+    }
+}
