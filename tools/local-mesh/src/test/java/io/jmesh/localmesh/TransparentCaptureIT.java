@@ -51,6 +51,28 @@ class TransparentCaptureIT {
     private static final String PLAIN = TwoNodeLab.address("pod-b2");      // namespace legacy (not enrolled)
     private static final String NEIGHBOUR = TwoNodeLab.address("pod-b3");  // namespace mesh, on the server's node
 
+    /** One A query to a made-up DNS server (10.96.0.53:53), as any client would send it: name, then udp or tcp. */
+    private static final String DNS_QUERY = """
+            import socket, struct, sys
+            name, proto = sys.argv[1], sys.argv[2]
+            q = struct.pack('>HHHHHH', 0x4a4d, 0x0100, 1, 0, 0, 0)
+            q += b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\\0\\0\\1\\0\\1'
+            if proto == 'udp':
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.settimeout(5)
+                s.sendto(q, ('10.96.0.53', 53))
+                a = s.recv(4096)
+            else:
+                s = socket.create_connection(('10.96.0.53', 53), 5)
+                s.sendall(struct.pack('>H', len(q)) + q)
+                n = struct.unpack('>H', s.recv(2))[0]
+                a = b''
+                while len(a) < n:
+                    a += s.recv(n - len(a))
+            count = struct.unpack('>H', a[6:8])[0]
+            print('rcode=%d answers=%d %s' % (a[3] & 15, count, socket.inet_ntoa(a[-4:]) if count else '-'))
+            """;
+
     @TempDir
     Path dir;
 
@@ -144,6 +166,19 @@ class TransparentCaptureIT {
                 r = lab.podB3().tryRun("curl", "-sS", "--max-time", "15", "http://" + SERVER + ":8000/" + sameNode
                         + ".txt");
                 assertThat(r.output()).as("curl to a pod on the same node").isEqualTo(sameNode + " body\n");
+
+                // DNS: an enrolled pod's queries to any server's port 53 are answered by its node's ztunnel, mesh
+                // names from the registry (the Service's VIP, also by its short name), over UDP and TCP; a pod
+                // outside the mesh is not captured (nobody answers at the made-up server address)
+                for (String[] q : new String[][] {{"server.mesh.svc.cluster.local", "udp"}, {"server", "udp"},
+                    {"server.mesh", "tcp"}}) {
+                    r = lab.podA1().tryRun("python3", "-c", DNS_QUERY, q[0], q[1]);
+                    assertThat(r.output()).as("DNS %s over %s", q[0], q[1]).isEqualTo("rcode=0 answers=1 " + VIP + "\n");
+                }
+                r = lab.podA2().tryRun("python3", "-c", DNS_QUERY, "server.mesh.svc.cluster.local", "udp");
+                assertThat(r.output()).as("DNS from outside the mesh").doesNotContain("rcode=");
+                assertThat(lab.nodeA().run("curl", "-sS", "http://" + TwoNodeLab.NODE_A_BRIDGE + ":15020/metrics"))
+                        .contains("istio_dns_requests_total{request_protocol=\"tcp\",request_query_type=\"a\"");
 
                 // the server saw each client pod's own address, across nodes and on its own node (ztunnel
                 // connected from it, transparently), never the node's
