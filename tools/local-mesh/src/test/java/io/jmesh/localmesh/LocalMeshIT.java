@@ -73,6 +73,32 @@ class LocalMeshIT {
                     HttpResponse.BodyHandlers.ofString()).body();
             assertThat(metrics).contains("istio_tcp_connections_opened_total").contains("source_workload=\"productpage\"");
         });
+        // each process names itself and its version the way Istio's dashboards read it
+        String ztunnelMetrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.10.1:15020/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(ztunnelMetrics).containsPattern("istio_build\\{component=\"ztunnel\",tag=\"\\d+\\.\\d+[^\"]*\"} 1.0");
+
+        // DNS: productpage asks node-a's ztunnel (15053) for the reviews Service and gets its VIP, authoritatively
+        try (java.net.DatagramSocket dns = new java.net.DatagramSocket(new java.net.InetSocketAddress("127.0.10.11", 0))) {
+            dns.setSoTimeout(5000);
+            java.io.ByteArrayOutputStream q = new java.io.ByteArrayOutputStream();
+            q.writeBytes(new byte[] {0x4a, 0x4d, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0});
+            for (String label : "reviews.default.svc.cluster.local".split("\\.")) {
+                q.write(label.length());
+                q.writeBytes(label.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            }
+            q.writeBytes(new byte[] {0, 0, 1, 0, 1});
+            dns.send(new java.net.DatagramPacket(q.toByteArray(), q.size(),
+                    new java.net.InetSocketAddress("127.0.10.1", 15053)));
+            byte[] answer = new byte[512];
+            java.net.DatagramPacket p = new java.net.DatagramPacket(answer, answer.length);
+            dns.receive(p);
+            assertThat(answer[3] & 0x0F).as("RCODE").isZero();
+            assertThat(answer[2] & 0x04).as("authoritative").isNotZero();
+            assertThat(answer[7]).as("A records").isEqualTo((byte) 1);
+            assertThat(java.net.InetAddress.getByAddress(java.util.Arrays.copyOfRange(answer, p.getLength() - 4,
+                    p.getLength())).getHostAddress()).isEqualTo(io.jmesh.localmesh.run.Layout.REVIEWS_VIP);
+        }
 
         // revocation: the operator revokes productpage with the ca CLI; the ztunnels get the new CRL from ca's trust
         // bundle stream, the pooled HBONE connection productpage's certificate authenticated is closed (by node-b,

@@ -101,6 +101,7 @@ public final class ServiceLauncher {
             Running<C> running = start(loaded.config(), vertx, factory)
                     .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
             started.set(running);
+            registerBuildInfo(running.context().metrics(), service);
             // Any other exit path (System.exit from /quitquitquit, an uncaught fatal error) still drains.
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 running.shutdown(deadline);
@@ -169,6 +170,28 @@ public final class ServiceLauncher {
         JvmMemoryMetrics.builder().register(registry);
         JvmRuntimeInfoMetric.builder().register(registry);
         ProcessMetrics.builder().register(registry);
+    }
+
+    /**
+     * Istio's {@code istio_build{component, tag}} gauge (always 1), which Istio's dashboards read to show what runs
+     * where: the tag is the version Maven packaged ({@code unknown} outside a packaged jar).
+     */
+    static void registerBuildInfo(PrometheusRegistry registry, String component) {
+        io.prometheus.metrics.core.metrics.Gauge.builder().name("istio_build").help("jmesh build information")
+                .labelNames("component", "tag").register(registry).labelValues(component, version()).set(1);
+    }
+
+    static String version() {
+        try (var in = ServiceLauncher.class.getResourceAsStream("/META-INF/maven/io.jmesh/mesh-core/pom.properties")) {
+            if (in == null) {
+                return "unknown";
+            }
+            java.util.Properties p = new java.util.Properties();
+            p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
     }
 
     /** Installs the SIGTERM/SIGINT handlers; the returned flag turns true at the first signal. */

@@ -100,6 +100,18 @@ class ServiceLauncherTest {
     }
 
     @Test
+    void istioBuildNamesTheComponentAndTheVersion() throws Exception {
+        var registry = new io.prometheus.metrics.model.registry.PrometheusRegistry();
+        ServiceLauncher.registerBuildInfo(registry, "ztunnel");
+        var out = new java.io.ByteArrayOutputStream();
+        io.prometheus.metrics.expositionformats.ExpositionFormats.init().getPrometheusTextFormatWriter()
+                .write(out, registry.scrape());
+        // classes outside a packaged jar carry no Maven descriptor: the tag says so
+        assertThat(out.toString(java.nio.charset.StandardCharsets.UTF_8))
+                .contains("istio_build{component=\"ztunnel\",tag=\"unknown\"} 1.0");
+    }
+
+    @Test
     void configFileComesFromArguments() {
         assertThat(ServiceLauncher.configFile(new String[] {"--config", "/etc/ca.yaml"}))
                 .hasToString("/etc/ca.yaml");
