@@ -109,7 +109,10 @@ class MeshDashboardsIT {
         return metric.startsWith("istio_request") || metric.startsWith("istio_response");
     }
 
-    /** productpage → reviews across the nodes (allowed), sleep → reviews (denied), and the demo page. */
+    /**
+     * productpage → reviews across the nodes (allowed), sleep → reviews (denied), the demo page, and productpage's
+     * DNS: the reviews Service (answered by node-a's ztunnel) and a name outside the mesh (forwarded upstream).
+     */
     private static void traffic() throws Exception {
         String url = "http://" + Layout.REVIEWS_HOST + ":9080/reviews";
         String socks = Layout.NODE_A.address() + ":15080";
@@ -125,5 +128,27 @@ class MeshDashboardsIT {
                 URI.create("http://" + Layout.PRODUCTPAGE + ":9080/productpage")).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(page.statusCode()).as(page.body()).isEqualTo(200);
+        try (java.net.DatagramSocket dns = new java.net.DatagramSocket(
+                new java.net.InetSocketAddress(Layout.PRODUCTPAGE, 0))) {
+            dns.setSoTimeout(10_000);
+            for (String name : List.of(Layout.REVIEWS_HOST, "jmesh-dashboard-check.invalid")) {
+                byte[] q = dnsQuery(name);
+                dns.send(new java.net.DatagramPacket(q, q.length,
+                        new java.net.InetSocketAddress(Layout.NODE_A.address(), 15053)));
+                // an answer either way: the VIP, or upstream's (or, with no upstream reachable, SERVFAIL)
+                dns.receive(new java.net.DatagramPacket(new byte[4096], 4096));
+            }
+        }
+    }
+
+    private static byte[] dnsQuery(String name) {
+        java.io.ByteArrayOutputStream q = new java.io.ByteArrayOutputStream();
+        q.writeBytes(new byte[] {0x4a, 0x4d, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0});
+        for (String label : name.split("\\.")) {
+            q.write(label.length());
+            q.writeBytes(label.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        }
+        q.writeBytes(new byte[] {0, 0, 1, 0, 1});
+        return q.toByteArray();
     }
 }

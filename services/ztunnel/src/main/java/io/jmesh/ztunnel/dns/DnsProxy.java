@@ -84,6 +84,12 @@ public final class DnsProxy {
         rejections = Counter.builder().name("ztunnel_dns_rejections_total")
                 .help("DNS messages refused or dropped, by protocol and reason").labelNames("protocol", "reason")
                 .register(metrics);
+        for (String protocol : new String[] {"udp", "tcp"}) {
+            for (String reason : new String[] {"too_short", "not_a_query", "question_count", "bad_question",
+                "unknown_source", "opcode"}) {
+                rejections.labelValues(protocol, reason); // zero series: dashboards and alerts see 0, not nothing
+            }
+        }
     }
 
     /** The name servers of a resolv.conf file (none when it is missing). */
@@ -218,6 +224,7 @@ public final class DnsProxy {
             }
         }
         forwarded.labelValues(labels).inc();
+        forwardFailures.labelValues(labels); // its zero shows next to the forwarded count
         long start = System.nanoTime();
         // header and question, kept for a SERVFAIL: the forwarder owns (and releases) the query itself
         ByteBuf head = msg.retainedSlice(msg.readerIndex(), q.questionEnd());
