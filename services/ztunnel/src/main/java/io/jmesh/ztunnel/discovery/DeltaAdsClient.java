@@ -62,6 +62,7 @@ public final class DeltaAdsClient {
     private final WorkloadStore store;
     private final AuthorizationStore policies;
     private final Counter messages;
+    private final Counter messageBytes;
     private final Counter rejected;
     private final Counter terminations;
     private final Map<String, Map<String, String>> versions = new ConcurrentHashMap<>();
@@ -88,6 +89,8 @@ public final class DeltaAdsClient {
         awaitingFirst.add(AUTHORIZATION_TYPE);
         messages = Counter.builder().name("istio_xds_message_total").help("xDS responses received, by type")
                 .labelNames("url").register(metrics);
+        messageBytes = Counter.builder().name("istio_xds_message_bytes_total")
+                .help("bytes of xDS responses received, by type").labelNames("url").register(metrics);
         rejected = Counter.builder().name("ztunnel_xds_rejected_resources_total")
                 .help("xDS resources rejected (NACKed), by type").labelNames("url").register(metrics);
         for (String type : new String[] {ADDRESS_TYPE, AUTHORIZATION_TYPE}) {
@@ -196,6 +199,7 @@ public final class DeltaAdsClient {
             DeltaDiscoveryResponse r) {
         String type = r.getTypeUrl();
         messages.labelValues(type).inc();
+        messageBytes.labelValues(type).inc(r.getSerializedSize());
         List<String> errors = new ArrayList<>();
         Map<String, String> accepted = new LinkedHashMap<>();
         if (ADDRESS_TYPE.equals(type)) {

@@ -141,6 +141,9 @@ class DeltaAdsClientAgainstPolicyTest {
         assertThat(initialResources).isEqualTo(55_400);
         assertThat(initialResponses).isGreaterThan(2); // split: 55,000 addresses do not fit one response
         assertThat(policy.counter("policy_xds_nacks")).isZero();
+        // Istio's xDS message metrics: every response counted, with its bytes (55,000 addresses: megabytes)
+        assertThat(clientCounter("istio_xds_message")).isEqualTo(initialResponses);
+        assertThat(clientCounter("istio_xds_message_bytes")).isGreaterThan(1_000_000);
 
         // 2. the replica goes away; the client keeps serving what it holds while it retries
         WorkloadIndex synced = store.current();
@@ -255,9 +258,14 @@ class DeltaAdsClientAgainstPolicyTest {
     }
 
     double terminations() {
+        return clientCounter("istio_xds_connection_terminations");
+    }
+
+    /** The sum of a client counter's series ({@code name} without {@code _total}). */
+    double clientCounter(String name) {
         double sum = 0;
         for (var m : clientMetrics.scrape()) {
-            if (m.getMetadata().getName().equals("istio_xds_connection_terminations") && m instanceof CounterSnapshot c) {
+            if (m.getMetadata().getName().equals(name) && m instanceof CounterSnapshot c) {
                 for (var d : c.getDataPoints()) {
                     sum += d.getValue();
                 }
