@@ -13,7 +13,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -158,6 +160,16 @@ final class Topology implements AutoCloseable {
 
     private int caPort;
 
+    /**
+     * YAML a scenario adds before {@link #startZtunnels}: appended to the static mesh file (e.g. a {@code services:}
+     * list); empty by default.
+     */
+    String extraMesh = "";
+    /** Per node name: entries added to the node's {@code listeners:} mapping (e.g. {@code "dns: 15053"}). */
+    final Map<String, String> extraListeners = new HashMap<>();
+    /** Per node name: top-level YAML appended to the node's config file (e.g. {@code dns: {upstreams: [...]}}). */
+    final Map<String, String> extraConfig = new HashMap<>();
+
     /** Starts (or restarts, stopping the previous pair) the two ztunnels. */
     void startZtunnels(Path jar, boolean perEventLoop) throws Exception {
         for (Process p : new Process[] {ztunnelA, ztunnelB}) {
@@ -177,7 +189,7 @@ final class Topology implements AutoCloseable {
                      node: node-a, tunnelProtocol: HBONE}
                   - {uid: server, name: server, namespace: default, serviceAccount: server, addresses: [%s],
                      node: node-b, tunnelProtocol: HBONE}
-                """.formatted(CLIENT_IP, SERVER_IP));
+                """.formatted(CLIENT_IP, SERVER_IP) + extraMesh);
         // 127.0.0.1 is the client workload's second address: the load generators do not bind a source address
         // (Java cannot set IP_BIND_ADDRESS_NO_PORT, so bound sockets would exhaust the ephemeral ports at high
         // connection rates), and proxychains4 (iperf3's way into SOCKS5) does not keep iperf3's -B address
@@ -195,11 +207,13 @@ final class Topology implements AutoCloseable {
                 logLevel: warn
                 admin: {host: %s, port: 15020}
                 node: {name: %s, address: %s}
-                listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1}
+                listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1%s}
                 pool: {perEventLoop: %s}
                 discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:%d"}
-                """.formatted(address, node, address, perEventLoop, mesh, caPort));
+                """.formatted(address, node, address, extraListeners.containsKey(node)
+                        ? ", " + extraListeners.get(node) : "", perEventLoop, mesh, caPort)
+                + extraConfig.getOrDefault(node, ""));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(ZtunnelJvmFlags.of(ctx));
