@@ -44,16 +44,18 @@ final class Upstream {
     private final IntObjectHashMap<Pending> pending = new IntObjectHashMap<>();
     private Channel udp;
 
-    Upstream(NetTransport net, Settings settings) {
+    /** @param loop the thread of the forwarder: the UDP listener's, so a forwarded query never changes threads */
+    Upstream(NetTransport net, Settings settings, EventLoop loop) {
         this.net = net;
         this.settings = settings;
-        this.loop = net.nextLoop();
+        this.loop = loop;
     }
 
     /** Opens the UDP socket (on a wildcard address, an ephemeral port). */
     Future<Void> start() {
         Promise<Void> started = loop.newPromise();
-        net.datagram(loop, null).handler(new SimpleChannelInboundHandler<DatagramPacket>() {
+        net.datagram(loop, null).option(io.netty.channel.ChannelOption.SO_RCVBUF, DnsProxy.UDP_RECEIVE_BUFFER)
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>() {
             @Override
             protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket p) {
                 answered(p);
@@ -93,14 +95,20 @@ final class Upstream {
             answer.setFailure(new Failure("no upstream DNS server (dns.upstreams empty and none in /etc/resolv.conf)"));
             return answer;
         }
-        loop.execute(() -> {
-            if (tcp) {
-                tcp(query, answer, 0);
-            } else {
-                udp(query, questionEnd, answer);
-            }
-        });
+        if (loop.inEventLoop()) {
+            start(query, questionEnd, tcp, answer);
+        } else {
+            loop.execute(() -> start(query, questionEnd, tcp, answer));
+        }
         return answer;
+    }
+
+    private void start(ByteBuf query, int questionEnd, boolean tcp, Promise<ByteBuf> answer) {
+        if (tcp) {
+            tcp(query, answer, 0);
+        } else {
+            udp(query, questionEnd, answer);
+        }
     }
 
     private InetSocketAddress server(int attempt) {
