@@ -4,6 +4,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -104,6 +105,8 @@ public final class ConfigLoader {
             text = Files.readString(file);
         } catch (NoSuchFileException e) {
             throw new ConfigException(file + ": no such file");
+        } catch (CharacterCodingException e) {
+            throw new ConfigException(file + ": not UTF-8 text (expected: a YAML file in UTF-8)", e);
         } catch (IOException e) {
             throw new ConfigException(file + ": " + e.getMessage(), e);
         }

@@ -7,7 +7,8 @@ import java.util.regex.Pattern;
 
 /**
  * Parses durations the way operators write them in YAML: {@code 500ms}, {@code 10s}, {@code 5m}, {@code 24h},
- * {@code 90d}, or ISO-8601 ({@code PT10S}).
+ * {@code 90d}, or ISO-8601 ({@code PT10S}). Anything else, or longer than {@link Duration} holds, is an
+ * {@link IllegalArgumentException}.
  */
 public final class Durations {
 
@@ -19,14 +20,19 @@ public final class Durations {
         String t = text.trim();
         Matcher m = SIMPLE.matcher(t);
         if (m.matches()) {
-            long n = Long.parseLong(m.group(1));
-            return switch (m.group(2)) {
-                case "ms" -> Duration.ofMillis(n);
-                case "s" -> Duration.ofSeconds(n);
-                case "m" -> Duration.ofMinutes(n);
-                case "h" -> Duration.ofHours(n);
-                default -> Duration.ofDays(n);
-            };
+            try {
+                long n = Long.parseLong(m.group(1));
+                return switch (m.group(2)) {
+                    case "ms" -> Duration.ofMillis(n);
+                    case "s" -> Duration.ofSeconds(n);
+                    case "m" -> Duration.ofMinutes(n);
+                    case "h" -> Duration.ofHours(n);
+                    default -> Duration.ofDays(n);
+                };
+            } catch (NumberFormatException | ArithmeticException e) {
+                throw new IllegalArgumentException("duration: '" + text + "' is too long (expected: at most "
+                        + Long.MAX_VALUE + "s)");
+            }
         }
         try {
             return Duration.parse(t);

@@ -2,10 +2,13 @@ package io.jmesh.core.config;
 
 import java.io.StringReader;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Pattern;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.composer.Composer;
@@ -28,6 +31,10 @@ import org.yaml.snakeyaml.resolver.Resolver;
  * {@code 010}, {@code yes}, dates) stays the text it was written as, so a string field never sees a value
  * rewritten by a resolver. Quoted scalars are always strings.
  *
+ * <p>Anchors and aliases are expanded, within bounds: an alias of a collection that contains it (a cycle) is
+ * refused, and so is a document whose aliases expand to more than {@value #MAX_ALIAS_EXPANSION} nodes ("billion
+ * laughs"); SnakeYAML itself allows at most 50 aliases of collections, which is enough for 2^25 nodes.
+ *
  * <p>Read with SnakeYAML's node composer alone: configuration and local-mode files load without an object
  * mapper (Jackson databind and its YAML module cost ztunnel ~500 loaded classes and 5-10 MiB of RSS).
  */
@@ -36,6 +43,9 @@ public final class YamlTree {
     private static final Pattern INTEGER = Pattern.compile("[-+]?(0|[1-9][0-9]*)");
     private static final Pattern NULL = Pattern.compile("null|Null|NULL|~|");
     private static final Pattern BOOLEAN = Pattern.compile("true|True|TRUE|false|False|FALSE");
+
+    /** The most nodes that aliases may add to a document by repeating what they refer to. */
+    static final int MAX_ALIAS_EXPANSION = 100_000;
 
     private YamlTree() {}
 
@@ -54,8 +64,13 @@ public final class YamlTree {
                     options).getSingleNode();
         } catch (YAMLException e) {
             throw new IllegalArgumentException("not valid YAML: " + e.getMessage().strip(), e);
+        } catch (IllegalArgumentException e) {
+            // SnakeYAML's scanner lets a few number errors through unwrapped: a unicode escape cut short or
+            // beyond Unicode, a %YAML version number too large for an int
+            throw new IllegalArgumentException("not valid YAML: an escape sequence or %YAML version that is not a"
+                    + " number in range (" + e.getMessage() + ")", e);
         }
-        return root == null ? null : toTree(root);
+        return root == null ? null : new Expansion().toTree(root);
     }
 
     /** What a tree value is, for messages: "a mapping", "a list", "a string", ... */
@@ -75,8 +90,37 @@ public final class YamlTree {
         return value == null ? "null" : "a string";
     }
 
-    private static Object toTree(Node node) {
-        if (node instanceof MappingNode m) {
+    /**
+     * One document's conversion. The composer shares the node of an anchor with each of its aliases, so a node
+     * seen before is an alias being expanded: those visits are counted, and a collection met again inside itself
+     * is a cycle.
+     */
+    private static final class Expansion {
+        private final Set<Node> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        private final Set<Node> open = Collections.newSetFromMap(new IdentityHashMap<>());
+        private int repeated;
+
+        Object toTree(Node node) {
+            if (!seen.add(node) && ++repeated > MAX_ALIAS_EXPANSION) {
+                throw new IllegalArgumentException("not valid YAML: aliases expand to more than "
+                        + MAX_ALIAS_EXPANSION + " nodes (expected: anchors reused a reasonable number of times)"
+                        + node.getStartMark());
+            }
+            if (node instanceof ScalarNode scalar) {
+                return scalar.isPlain() ? scalar(scalar.getValue()) : scalar.getValue();
+            }
+            if (!open.add(node)) {
+                throw new IllegalArgumentException("not valid YAML: an alias inside the collection it refers to"
+                        + " (expected: no cycles)" + node.getStartMark());
+            }
+            try {
+                return node instanceof MappingNode m ? mapping(m) : sequence((SequenceNode) node);
+            } finally {
+                open.remove(node);
+            }
+        }
+
+        private Map<String, Object> mapping(MappingNode m) {
             Map<String, Object> out = new LinkedHashMap<>();
             for (NodeTuple t : m.getValue()) {
                 if (!(t.getKeyNode() instanceof ScalarNode key)) {
@@ -91,19 +135,14 @@ public final class YamlTree {
             }
             return out;
         }
-        if (node instanceof SequenceNode s) {
+
+        private List<Object> sequence(SequenceNode s) {
             List<Object> out = new ArrayList<>(s.getValue().size());
             for (Node n : s.getValue()) {
                 out.add(toTree(n));
             }
             return out;
         }
-        ScalarNode scalar = (ScalarNode) node;
-        String text = scalar.getValue();
-        if (!scalar.isPlain()) {
-            return text;
-        }
-        return scalar(text);
     }
 
     /** A plain scalar's value by the rules above. */
