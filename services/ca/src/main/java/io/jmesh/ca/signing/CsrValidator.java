@@ -107,14 +107,17 @@ public final class CsrValidator {
         if (X9ObjectIdentifiers.id_ecPublicKey.equals(alg)) {
             ASN1Primitive params = spki.getAlgorithm().getParameters() == null ? null
                     : spki.getAlgorithm().getParameters().toASN1Primitive();
+            ValidatedCsr.KeyType type;
             if (SECObjectIdentifiers.secp256r1.equals(params)) {
-                return ValidatedCsr.KeyType.EC_P256;
+                type = ValidatedCsr.KeyType.EC_P256;
+            } else if (SECObjectIdentifiers.secp384r1.equals(params)) {
+                type = ValidatedCsr.KeyType.EC_P384;
+            } else {
+                throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: ECDSA key on curve " + params
+                        + " (expected: P-256 or P-384 as a named curve)");
             }
-            if (SECObjectIdentifiers.secp384r1.equals(params)) {
-                return ValidatedCsr.KeyType.EC_P384;
-            }
-            throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: ECDSA key on curve " + params
-                    + " (expected: P-256 or P-384 as a named curve)");
+            uncompressedPoint(spki, type == ValidatedCsr.KeyType.EC_P256 ? 32 : 48);
+            return type;
         }
         if (PKCSObjectIdentifiers.rsaEncryption.equals(alg)) {
             int bits;
@@ -136,20 +139,41 @@ public final class CsrValidator {
                 + " (expected: ECDSA P-256/P-384 or RSA >= 2048)");
     }
 
+    /**
+     * The EC point must be in the uncompressed form ({@code 04 || x || y}): the certificate carries the key as the
+     * request encoded it, and Bouncy Castle also reads the compressed and the hybrid forms (RFC 5480 forbids the
+     * hybrid one), which the JDK and Go cannot read in a certificate.
+     */
+    private static void uncompressedPoint(SubjectPublicKeyInfo spki, int coordinateBytes) throws CsrException {
+        byte[] point;
+        try {
+            point = spki.getPublicKeyData().getOctets();
+        } catch (RuntimeException e) {
+            throw new CsrException(CsrException.Problem.MALFORMED, "csr: ECDSA public key undecodable: "
+                    + e.getMessage());
+        }
+        if (point.length != 1 + 2 * coordinateBytes || point[0] != 0x04) {
+            throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: ECDSA public key of " + point.length
+                    + " bytes starting 0x" + (point.length == 0 ? "" : String.format("%02x", point[0]))
+                    + " (expected: the uncompressed point, 0x04 and " + 2 * coordinateBytes + " bytes)");
+        }
+    }
+
     private static SpiffeId identity(PKCS10CertificationRequest csr) throws CsrException {
         GeneralNames sans = null;
         for (Attribute attr : csr.getAttributes(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest)) {
             if (attr.getAttrValues().size() == 0) {
                 continue;
             }
-            Extensions exts;
+            GeneralNames g;
             try {
-                exts = Extensions.getInstance(attr.getAttrValues().getObjectAt(0));
+                Extensions exts = Extensions.getInstance(attr.getAttrValues().getObjectAt(0));
+                // parses the extension's value: a corrupted SAN encoding fails here, not only a corrupted request
+                g = GeneralNames.fromExtensions(exts, Extension.subjectAlternativeName);
             } catch (RuntimeException e) {
                 throw new CsrException(CsrException.Problem.MALFORMED,
                         "csr: extension request undecodable: " + e.getMessage());
             }
-            GeneralNames g = GeneralNames.fromExtensions(exts, Extension.subjectAlternativeName);
             if (g != null) {
                 if (sans != null) {
                     throw new CsrException(CsrException.Problem.INVALID_SAN,

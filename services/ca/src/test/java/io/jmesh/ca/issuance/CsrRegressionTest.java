@@ -1,0 +1,116 @@
+package io.jmesh.ca.issuance;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import io.jmesh.ca.signing.CsrException;
+import io.jmesh.ca.signing.CsrValidator;
+import io.jmesh.ca.testing.TestCsrs;
+import io.jmesh.core.tls.Pem;
+import io.jmesh.proto.istio.v1.auth.IstioCertificateRequest;
+import java.nio.file.Path;
+import java.security.KeyPair;
+import java.security.interfaces.ECPublicKey;
+import org.bouncycastle.asn1.DEROctetString;
+import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
+import org.bouncycastle.asn1.x500.RDN;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.Extensions;
+import org.bouncycastle.asn1.x509.ExtensionsGenerator;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.pkcs.PKCS10CertificationRequestBuilder;
+import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
+import org.bouncycastle.util.BigIntegers;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** CSRs that {@link CsrFuzz} found mishandled, minimized; each is refused as the CSR problem it is. */
+class CsrRegressionTest {
+
+    @TempDir
+    Path stateDir;
+
+    /**
+     * A correctly signed request whose subjectAltName extension holds a corrupted encoding (a SEQUENCE claiming 112
+     * bytes and holding 3): Bouncy Castle's IllegalArgumentException escaped the validator, and the endpoint
+     * answered INTERNAL ("internal error: ...") instead of INVALID_ARGUMENT.
+     */
+    static String corruptSanExtension() throws Exception {
+        KeyPair kp = TestCsrs.ecP256();
+        Extensions exts = new Extensions(new Extension(Extension.subjectAlternativeName, true,
+                new DEROctetString(new byte[] {0x30, 0x70, (byte) 0x86, 0x01, 'x'})));
+        return Pem.encode(new JcaPKCS10CertificationRequestBuilder(new X500Name(new RDN[0]), kp.getPublic())
+                .addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, exts)
+                .build(new JcaContentSignerBuilder("SHA256withECDSA").build(kp.getPrivate())));
+    }
+
+    /**
+     * A correctly signed ztunnel-style request whose P-256 key is encoded as a compressed ({@code 02}/{@code 03})
+     * or hybrid ({@code 06}/{@code 07}, which RFC 5480 forbids) point: Bouncy Castle verified it and the CA issued
+     * a certificate carrying the key in that form, which the JDK cannot read ("Only uncompressed point format
+     * supported").
+     */
+    static String pointForm(boolean hybrid) throws Exception {
+        KeyPair kp = TestCsrs.ecP256();
+        ECPublicKey pub = (ECPublicKey) kp.getPublic();
+        boolean oddY = pub.getW().getAffineY().testBit(0);
+        byte[] point = new byte[hybrid ? 65 : 33];
+        point[0] = (byte) (hybrid ? (oddY ? 0x07 : 0x06) : (oddY ? 0x03 : 0x02));
+        System.arraycopy(BigIntegers.asUnsignedByteArray(32, pub.getW().getAffineX()), 0, point, 1, 32);
+        if (hybrid) {
+            System.arraycopy(BigIntegers.asUnsignedByteArray(32, pub.getW().getAffineY()), 0, point, 33, 32);
+        }
+        SubjectPublicKeyInfo spki = new SubjectPublicKeyInfo(
+                SubjectPublicKeyInfo.getInstance(pub.getEncoded()).getAlgorithm(), point);
+        ExtensionsGenerator ext = new ExtensionsGenerator();
+        ext.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(
+                new GeneralName(GeneralName.uniformResourceIdentifier, InProcessIssuer.SLEEP.uri())));
+        return Pem.encode(new PKCS10CertificationRequestBuilder(new X500Name(new RDN[0]), spki)
+                .addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, ext.generate())
+                .build(new JcaContentSignerBuilder("SHA256withECDSA").build(kp.getPrivate())));
+    }
+
+    @Test
+    void anEcKeyThatIsNotAnUncompressedPointIsRefusedNotCertified() throws Exception {
+        try (InProcessIssuer ca = new InProcessIssuer(stateDir)) {
+            for (boolean hybrid : new boolean[] {true, false}) {
+                String pem = pointForm(hybrid);
+                assertThatThrownBy(() -> ca.issuer.issue("token", impersonatingSleep(pem), System.nanoTime()))
+                        .as(hybrid ? "hybrid" : "compressed")
+                        .isInstanceOfSatisfying(Refusal.class,
+                                r -> assertThat(r.reason()).isEqualTo(RefusalReason.UNSUPPORTED_KEY))
+                        .hasMessageStartingWith("csr: ECDSA public key of " + (hybrid ? 65 : 33) + " bytes starting")
+                        .hasMessageEndingWith("(expected: the uncompressed point, 0x04 and 64 bytes)");
+            }
+        }
+    }
+
+    private static IstioCertificateRequest impersonatingSleep(String pem) {
+        return IstioCertificateRequest.newBuilder().setCsr(pem).setValidityDuration(3600)
+                .setMetadata(Struct.newBuilder().putFields(CertificateIssuer.IMPERSONATED_IDENTITY,
+                        Value.newBuilder().setStringValue(InProcessIssuer.SLEEP.uri()).build()))
+                .build();
+    }
+
+    @Test
+    void aCorruptSubjectAltNameEncodingIsAMalformedCsrNotAnInternalError() throws Exception {
+        String pem = corruptSanExtension();
+        assertThatThrownBy(() -> new CsrValidator(16_384).validate(pem))
+                .isInstanceOfSatisfying(CsrException.class,
+                        e -> assertThat(e.problem()).isEqualTo(CsrException.Problem.MALFORMED))
+                .hasMessageStartingWith("csr: extension request undecodable: can't convert extension");
+
+        try (InProcessIssuer ca = new InProcessIssuer(stateDir)) {
+            assertThatThrownBy(() -> ca.issuer.issue("token", impersonatingSleep(pem), System.nanoTime()))
+                    .isInstanceOfSatisfying(Refusal.class,
+                            r -> assertThat(r.reason()).isEqualTo(RefusalReason.INVALID_CSR))
+                    .hasMessageStartingWith("csr: extension request undecodable");
+        }
+    }
+}
