@@ -113,6 +113,11 @@ final class Obj {
     static Long integer(JsonNode v, String path, long min, long max, Problems problems) {
         long value;
         if (v.isIntegralNumber()) {
+            if (!v.canConvertToLong()) {
+                // beyond 64 bits (a BigInteger): asLong() would wrap it into a different, maybe valid, number
+                problems.error(path, v.asText() + " is out of range (expected: " + min + "-" + max + ")");
+                return null;
+            }
             value = v.asLong();
         } else if (v.isTextual() && v.asText().matches("-?[0-9]{1,18}")) {
             value = Long.parseLong(v.asText());
@@ -207,7 +212,8 @@ final class Obj {
         for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
             String f = it.next();
             if (!seen.contains(f)) {
-                problems.error(at(f), "unknown field");
+                // an empty key is named as written, so the error still has a path (empty means the document)
+                problems.error(at(f.isEmpty() ? "\"\"" : f), "unknown field");
             }
         }
     }
