@@ -7,6 +7,7 @@ import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
+import io.netty.util.NetUtil;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
@@ -188,9 +189,14 @@ public final class StaticConfigFile {
         }
     }
 
-    /** Literal IPv4/IPv6 only: never let a name trigger a DNS lookup. */
+    /**
+     * Literal IPv4/IPv6 only: never let a name trigger a DNS lookup. Strict (a dotted quad, or IPv6 without zone or
+     * brackets) because {@link InetAddress#getByName} resolves whatever it cannot read as a literal, and names made
+     * of digits and dots ("10.", "999.1.1.1") are names to it.
+     */
     public static boolean looksLikeIp(String s) {
-        return !s.isEmpty() && (s.indexOf(':') >= 0 ? s.matches("[0-9a-fA-F:.]+") : s.matches("[0-9.]+"));
+        return s.indexOf(':') >= 0 ? s.matches("[0-9a-fA-F:.]+") && NetUtil.isValidIpV6Address(s)
+                : NetUtil.isValidIpV4Address(s);
     }
 
     private static void merge(JsonObject json, com.google.protobuf.Message.Builder b, String where) {

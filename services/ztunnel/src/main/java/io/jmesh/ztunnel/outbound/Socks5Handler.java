@@ -50,6 +50,8 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
     private final List<Object> early = new ArrayList<>(2);
     private int earlyBytes;
     private boolean inputShutdown;
+    /** Refused and closing: whatever the client still sends is dropped, never decoded. */
+    private boolean refused;
 
     Socks5Handler(OutboundProxy proxy, ConnectionTelemetry telemetry) {
         this.proxy = proxy;
@@ -64,6 +66,12 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+        if (refused) {
+            // e.g. bytes after a refused command: the finished command decoder passes them on as they are, and
+            // handing them back to it (below) would loop until the stack overflows
+            ReferenceCountUtil.release(msg);
+            return;
+        }
         if (commandSeen) {
             early.add(msg); // bytes sent right after CONNECT, before our answer; relayed first
             earlyBytes += msg instanceof ByteBuf b ? b.readableBytes() : 0;
@@ -152,6 +160,10 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
     }
 
     private void refuse(ChannelHandlerContext ctx, String reason, String detail, Socks5CommandStatus status) {
+        if (refused) {
+            return; // one refusal per connection: one count, one log line
+        }
+        refused = true;
         InetSocketAddress client = (InetSocketAddress) ctx.channel().remoteAddress();
         telemetry.rejected(true, reason, detail, client, "socks5");
         if (status != null) {
