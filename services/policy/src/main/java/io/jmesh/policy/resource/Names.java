@@ -1,6 +1,6 @@
 package io.jmesh.policy.resource;
 
-import io.netty.util.NetUtil;
+import io.jmesh.core.net.IpLiteral;
 import java.net.InetAddress;
 import java.util.regex.Pattern;
 
@@ -13,7 +13,6 @@ final class Names {
     private static final Pattern LABEL_VALUE = Pattern.compile("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
     private static final Pattern LABEL_KEY_NAME = Pattern.compile("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]");
     private static final Pattern PORT_NAME = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
-    private static final Pattern IPV6ISH = Pattern.compile("[0-9a-fA-F:.]+");
 
     private Names() {}
 
@@ -68,19 +67,7 @@ final class Names {
     }
 
     static InetAddress ipOrNull(String value) {
-        // strict: InetAddress.getByName resolves whatever it cannot read as a literal, and names made of digits,
-        // dots and colons ("127.0.10.", "999.1.1.1", ".:1") are names to it
-        boolean v4 = NetUtil.isValidIpV4Address(value);
-        boolean v6 = value.contains(":") && IPV6ISH.matcher(value).matches() && NetUtil.isValidIpV6Address(value);
-        if (!v4 && !v6) {
-            return null;
-        }
-        try {
-            // a literal: InetAddress does not resolve it
-            return InetAddress.getByName(value);
-        } catch (java.net.UnknownHostException | IllegalArgumentException e) {
-            return null;
-        }
+        return IpLiteral.parse(value); // strict, and never a name lookup
     }
 
     /** An IP or {@code ip/len} CIDR; reports and returns false when invalid. */

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.discovery;
 
+import io.jmesh.core.net.IpLiteral;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
 import io.jmesh.core.config.YamlTree;
@@ -7,12 +8,10 @@ import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
-import io.netty.util.NetUtil;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -179,25 +178,14 @@ public final class StaticConfigFile {
     }
 
     private static String ipToBase64(String text, String where) {
-        if (!looksLikeIp(text)) {
-            throw new IllegalArgumentException(where + ": '" + text + "' is not an IP address");
+        InetAddress ip = IpLiteral.parse(text);
+        if (ip == null) {
+            throw new IllegalArgumentException(where + ": '" + text
+                    + "' is not an IP address (expected: a dotted quad, or IPv6 without brackets)");
         }
-        try {
-            return Base64.getEncoder().encodeToString(InetAddress.getByName(text).getAddress());
-        } catch (UnknownHostException e) {
-            throw new IllegalArgumentException(where + ": '" + text + "' is not an IP address", e);
-        }
+        return Base64.getEncoder().encodeToString(ip.getAddress());
     }
 
-    /**
-     * Literal IPv4/IPv6 only: never let a name trigger a DNS lookup. Strict (a dotted quad, or IPv6 without zone or
-     * brackets) because {@link InetAddress#getByName} resolves whatever it cannot read as a literal, and names made
-     * of digits and dots ("10.", "999.1.1.1") are names to it.
-     */
-    public static boolean looksLikeIp(String s) {
-        return s.indexOf(':') >= 0 ? s.matches("[0-9a-fA-F:.]+") && NetUtil.isValidIpV6Address(s)
-                : NetUtil.isValidIpV4Address(s);
-    }
 
     private static void merge(JsonObject json, com.google.protobuf.Message.Builder b, String where) {
         try {

@@ -9,9 +9,11 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.socket.DatagramPacket;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
+import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -21,7 +23,11 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -55,7 +61,7 @@ public final class DnsProxy {
      * @param tcpIdleTimeout a TCP client connection without traffic for this long is closed
      */
     public record Settings(String nodeName, InetAddress bindAddress, int port, String clusterDomain,
-            Duration tcpIdleTimeout, java.util.List<InetSocketAddress> upstreams, Duration upstreamTimeout,
+            Duration tcpIdleTimeout, List<InetSocketAddress> upstreams, Duration upstreamTimeout,
             int upstreamAttempts, int maxPendingUpstream) {}
 
     private final NetTransport net;
@@ -63,7 +69,7 @@ public final class DnsProxy {
     private final Settings settings;
     private final NameResolution names;
     private final Upstream upstream;
-    private final io.netty.channel.EventLoop udpLoop;
+    private final EventLoop udpLoop;
     private final Counter requests;
     private final Counter forwarded;
     private final Counter forwardFailures;
@@ -101,13 +107,13 @@ public final class DnsProxy {
     }
 
     /** The name servers of a resolv.conf file (none when it is missing). */
-    public static java.util.List<InetSocketAddress> resolvConf(java.nio.file.Path file) {
+    public static List<InetSocketAddress> resolvConf(Path file) {
         return ResolvConf.nameservers(file);
     }
 
     /** {@code dns.upstreams} entries as addresses; a bad entry is named in the exception. */
-    public static java.util.List<InetSocketAddress> upstreams(java.util.List<String> entries) {
-        java.util.List<InetSocketAddress> out = new java.util.ArrayList<>();
+    public static List<InetSocketAddress> upstreams(List<String> entries) {
+        List<InetSocketAddress> out = new ArrayList<>();
         for (int i = 0; i < entries.size(); i++) {
             out.add(ResolvConf.parse("dns.upstreams[" + i + "]", entries.get(i)));
         }
@@ -123,7 +129,7 @@ public final class DnsProxy {
                     @Override
                     protected void initChannel(Channel ch) {
                         long idle = settings.tcpIdleTimeout().toMillis();
-                        ch.pipeline().addLast(new IdleStateHandler(0, 0, idle, java.util.concurrent.TimeUnit.MILLISECONDS),
+                        ch.pipeline().addLast(new IdleStateHandler(0, 0, idle, TimeUnit.MILLISECONDS),
                                 new LengthFieldBasedFrameDecoder(0xFFFF + 2, 0, 2, 0, 2), new TcpQueries());
                     }
                 })
@@ -172,24 +178,16 @@ public final class DnsProxy {
     /** Closes both sockets and the forwarder; completes once the sockets are closed. */
     public Future<Void> close() {
         upstream.close();
-        Promise<Void> closed = Promise.promise();
-        ChannelFuture u = udp == null ? null : udp.close();
-        ChannelFuture t = tcp == null ? null : tcp.close();
-        if (u == null && t == null) {
+        return Future.all(closed(udp), closed(tcp)).mapEmpty();
+    }
+
+    private static Future<Void> closed(Channel ch) {
+        if (ch == null) {
             return Future.succeededFuture();
         }
-        java.util.concurrent.atomic.AtomicInteger left = new java.util.concurrent.atomic.AtomicInteger(
-                (u == null ? 0 : 1) + (t == null ? 0 : 1));
-        for (ChannelFuture f : new ChannelFuture[] {u, t}) {
-            if (f != null) {
-                f.addListener(x -> {
-                    if (left.decrementAndGet() == 0) {
-                        closed.complete();
-                    }
-                });
-            }
-        }
-        return closed.future();
+        Promise<Void> done = Promise.promise();
+        ch.close().addListener(f -> done.complete());
+        return done.future();
     }
 
     /** Answers or forwards one query; {@code msg} stays the caller's. */
@@ -313,7 +311,7 @@ public final class DnsProxy {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             // an oversized length prefix (TooLongFrameException) or a reset: this client only
-            reject("tcp", cause instanceof io.netty.handler.codec.TooLongFrameException ? "too_long" : "io",
+            reject("tcp", cause instanceof TooLongFrameException ? "too_long" : "io",
                     (InetSocketAddress) ctx.channel().remoteAddress(), cause.getMessage());
             ctx.close();
         }

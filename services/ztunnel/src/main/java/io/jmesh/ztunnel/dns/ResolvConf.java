@@ -1,9 +1,9 @@
 package io.jmesh.ztunnel.dns;
 
+import io.jmesh.core.net.IpLiteral;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,16 +26,10 @@ final class ResolvConf {
         for (String line : lines) {
             String[] words = line.trim().split("\\s+");
             if (words.length >= 2 && words[0].equals("nameserver")) {
-                String ip = words[1];
-                int zone = ip.indexOf('%'); // fe80::1%eth0: the zone is the kernel's business
-                try {
-                    // a literal address only (no lookup): anything else in the file is not a name server
-                    if (ip.indexOf(':') >= 0 || ip.matches("[0-9.]+")) {
-                        out.add(new InetSocketAddress(InetAddress.getByName(zone > 0 ? ip.substring(0, zone) : ip),
-                                53));
-                    }
-                } catch (UnknownHostException e) {
-                    // not an address: skipped
+                int zone = words[1].indexOf('%'); // fe80::1%eth0: the zone is the kernel's business
+                InetAddress ip = IpLiteral.parse(zone > 0 ? words[1].substring(0, zone) : words[1]);
+                if (ip != null) { // anything else in the file is not a name server
+                    out.add(new InetSocketAddress(ip, 53));
                 }
             }
         }
@@ -59,14 +53,12 @@ final class ResolvConf {
             host = value.substring(0, value.indexOf(':'));
             port = port(field, value, value.substring(value.indexOf(':')));
         }
-        if (!host.matches("[0-9.]+") && host.indexOf(':') < 0) {
-            throw new IllegalArgumentException(field + ": '" + value + "' (expected: an IP address, not a name)");
+        InetAddress ip = IpLiteral.parse(host);
+        if (ip == null) {
+            throw new IllegalArgumentException(field + ": '" + value
+                    + "' (expected: an IP address, ip:port or [ipv6]:port; names are not looked up)");
         }
-        try {
-            return new InetSocketAddress(InetAddress.getByName(host), port);
-        } catch (UnknownHostException e) {
-            throw new IllegalArgumentException(field + ": '" + value + "' (expected: an IP address)", e);
-        }
+        return new InetSocketAddress(ip, port);
     }
 
     private static int port(String field, String value, String colonPort) {

@@ -1,9 +1,8 @@
 package io.jmesh.ztunnel.inbound;
 
-import io.jmesh.ztunnel.discovery.StaticConfigFile;
+import io.jmesh.core.net.IpLiteral;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 
 /** Parses a CONNECT {@code :authority} of the form {@code ip:port} or {@code [v6]:port}, never resolving names. */
 final class Authority {
@@ -35,7 +34,8 @@ final class Authority {
             host = a.substring(0, colon);
             port = a.substring(colon + 1);
         }
-        if (!StaticConfigFile.looksLikeIp(host)) {
+        InetAddress ip = IpLiteral.parse(host);
+        if (ip == null) {
             throw new IllegalArgumentException("authority '" + a + "': host is not an IP address "
                     + "(hostname authorities belong to double HBONE, which this ztunnel does not serve)");
         }
@@ -48,10 +48,6 @@ final class Authority {
         if (p < 1 || p > 65_535) {
             throw new IllegalArgumentException("authority '" + a + "': port " + p + " (expected: 1..65535)");
         }
-        try {
-            return new InetSocketAddress(InetAddress.getByName(host), p);
-        } catch (UnknownHostException e) {
-            throw new IllegalArgumentException("authority '" + a + "': bad IP address", e);
-        }
+        return new InetSocketAddress(ip, p);
     }
 }

@@ -200,14 +200,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 String v = p.substring(4).replace("\"", "");
                 int end = v.startsWith("[") ? v.indexOf(']') : v.lastIndexOf(':');
                 String host = v.startsWith("[") ? (end < 0 ? "" : v.substring(1, end)) : (end < 0 ? v : v.substring(0, end));
-                if (!io.jmesh.ztunnel.discovery.StaticConfigFile.looksLikeIp(host)) {
-                    return null;
-                }
-                try {
-                    return InetAddress.getByName(host);
-                } catch (java.net.UnknownHostException e) {
-                    return null;
-                }
+                return io.jmesh.core.net.IpLiteral.parse(host);
             }
         }
         return null;

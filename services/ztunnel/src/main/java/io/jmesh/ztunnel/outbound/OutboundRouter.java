@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.outbound;
 
+import io.jmesh.core.net.IpLiteral;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.istio.workload.GatewayAddress;
 import io.jmesh.proto.istio.workload.LoadBalancing;
@@ -8,7 +9,6 @@ import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.ServiceEndpoints;
-import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.Workloads;
 import java.net.InetAddress;
@@ -51,13 +51,8 @@ public final class OutboundRouter {
 
     public Route route(WorkloadIndex index, Workload source, String host, int port) {
         Service service;
-        InetAddress ip = null;
-        if (StaticConfigFile.looksLikeIp(host)) {
-            try {
-                ip = InetAddress.getByName(host);
-            } catch (UnknownHostException e) {
-                return new Route.Reject("bad_destination", "destination '" + host + "' is not an IP address");
-            }
+        InetAddress ip = IpLiteral.parse(host);
+        if (ip != null) {
             service = index.serviceByVip(ip);
         } else {
             service = index.serviceByHostname(host);

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.discovery;
 
+import io.jmesh.core.net.IpLiteral;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -9,7 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@link StaticConfigFile#looksLikeIp}, the gate in front of every {@code InetAddress.getByName} of untrusted text
+ * {@link IpLiteral}, the gate in front of every {@code InetAddress.getByName} of untrusted text
  * (:authority, forwarded for=, SOCKS5 destinations, addresses in the local-mode file): only real literals pass, so
  * no name is ever resolved. Found by the fuzzers (InboundParsersFuzz, OutboundRouterFuzz, StaticConfigFileFuzz):
  * digits and dots that are no literal ("10.", "10..1.1") went to DNS, and the legacy short forms ("93.18") were
@@ -23,10 +24,10 @@ class IpLiteralOnlyTest {
     @Test
     void digitsAndDotsThatAreNoDottedQuadAreNotLiterals() {
         for (String name : new String[] {"10.", "10..1.1", "255.255.255.7.0.30.11", "999.1.1.1", "93.18", "1", ""}) {
-            assertThat(StaticConfigFile.looksLikeIp(name)).as(name).isFalse();
+            assertThat(IpLiteral.is(name)).as(name).isFalse();
         }
         for (String ip : new String[] {"127.0.30.11", "255.255.255.255", "fd00::13", "::1", "::ffff:10.1.2.3"}) {
-            assertThat(StaticConfigFile.looksLikeIp(ip)).as(ip).isTrue();
+            assertThat(IpLiteral.is(ip)).as(ip).isTrue();
         }
     }
 
