@@ -17,7 +17,8 @@ trap 'rm -rf "$out"' EXIT
   --set ca.replicas=2 --set ca.persistence.enabled=false --set global.logLevel=debug > "$out/custom.yaml"
 "$helm" template jmesh charts/jmesh -n istio-system \
   --set telemetry.enabled=false --set waypoint-mgr.enabled=false > "$out/minimal.yaml"
+"$helm" template jmesh charts/jmesh -n istio-system --set ztunnel.inpod.enabled=true > "$out/inpod.yaml"
 
 /usr/bin/python3 tools/charts/check_rendered.py "$repo" \
-  "$out/default.yaml" "$out/custom.yaml:registry.example.com/mesh/:1.2.3" "$out/minimal.yaml:::ca,policy,ztunnel"
+  "$out/default.yaml" "$out/custom.yaml:registry.example.com/mesh/:1.2.3" "$out/minimal.yaml:::ca,policy,ztunnel" "$out/inpod.yaml"
 echo "charts: ok"

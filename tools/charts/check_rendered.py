@@ -86,6 +86,30 @@ def check(repo, spec, problems):
     if seen != set(expected):
         problems.append("%s: workloads %s, expected %s" % (path, sorted(seen), sorted(expected)))
     check_node_credentials(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_inpod(path.rsplit("/", 1)[-1], docs, problems)
+
+
+def check_inpod(where, docs, problems):
+    """In-pod mode: ztunnel may setns (SYS_ADMIN), reaches istio-cni's socket on the host, and turns node-level
+    capture off (the config refuses both at once)."""
+    ds = next((d for d in docs if d.get("kind") == "DaemonSet" and d["metadata"]["name"] == "ztunnel"), None)
+    if ds is None:
+        return
+    pod = ds["spec"]["template"]
+    c = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    caps = set(c["securityContext"]["capabilities"].get("add", []))
+    if env.get("MESH_INPOD_ENABLED") != "true":
+        if "SYS_ADMIN" in caps:
+            problems.append("%s: ztunnel has SYS_ADMIN without in-pod mode" % where)
+        return
+    if "SYS_ADMIN" not in caps:
+        problems.append("%s: in-pod ztunnel without SYS_ADMIN cannot enter pods' namespaces" % where)
+    if env.get("MESH_CAPTURE_ENABLED") != "false":
+        problems.append("%s: in-pod ztunnel keeps node-level capture on (it would refuse to start)" % where)
+    found = mounted_file(pod, c, env.get("MESH_INPOD_SOCKET", ""))
+    if found is None or "hostPath" not in found[0]:
+        problems.append("%s: istio-cni's socket %s is not on a hostPath mount" % (where, env.get("MESH_INPOD_SOCKET")))
 
 
 def mounted_file(pod, container, file):

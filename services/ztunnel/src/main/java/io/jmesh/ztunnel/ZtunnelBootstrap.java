@@ -30,6 +30,8 @@ import io.jmesh.ztunnel.inbound.InboundListeners;
 import io.jmesh.ztunnel.outbound.OutboundListeners;
 import io.jmesh.ztunnel.outbound.OutboundProxy;
 import io.jmesh.ztunnel.pool.HbonePool;
+import io.jmesh.ztunnel.pool.PoolMetrics;
+import io.jmesh.ztunnel.inpod.InPodMode;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.jmesh.ztunnel.tls.TrustBundle;
 import io.jmesh.ztunnel.trust.CaConnectionTrust;
@@ -93,6 +95,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private TrustBundleWatcher trustWatcher;
     private CaptureController capture;
     private DnsProxy dns;
+    private InPodMode inPod;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
         this(config, context, null);
@@ -158,7 +161,10 @@ public final class ZtunnelBootstrap implements MeshService {
         identities.start();
         events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
         telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name());
-        pool = new HbonePool(vertx, net, config, context.metrics());
+        PoolMetrics poolMetrics = new PoolMetrics(context.metrics());
+        pool = new HbonePool(vertx, net, config, poolMetrics);
+        // in-pod mode: 15001/15006/15008 live in each pod (opened when the CNI node agent sends it), not on the node
+        ZtunnelConfig nodeConfig = config.inpod().enabled() ? withoutCaptureListeners(config) : config;
         // Istio's L4 authorization, compiled from what discovery (or the static file) delivers: one index is both
         // the store discovery writes and the authorizer inbound reads, swapped atomically on each push
         IndexedAuthorizer index = new IndexedAuthorizer(context.metrics());
@@ -169,10 +175,14 @@ public final class ZtunnelBootstrap implements MeshService {
         // every push goes to the enforcing store and to the copy /config_dump shows
         AuthorizationStore policies = enforced == retained ? retained : new TeePolicies(enforced, retained);
         policyStore = policies;
-        inbound = Inbound.listeners(config, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress,
+        inbound = Inbound.listeners(nodeConfig, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress,
                 policies);
-        OutboundProxy proxy = new OutboundProxy(config, store, identities, pool, telemetry, net);
-        outbound = new OutboundListeners(config, proxy, telemetry, net, nodeAddress);
+        OutboundProxy proxy = new OutboundProxy(nodeConfig, store, identities, pool, telemetry, net);
+        outbound = new OutboundListeners(nodeConfig, proxy, telemetry, net, nodeAddress);
+        if (config.inpod().enabled()) {
+            inPod = InPodMode.start(vertx, config, store, identities, telemetry, inbound, poolMetrics,
+                    context.readiness(), context.metrics());
+        }
 
         store.onChange((prev, next) -> {
             Set<SpiffeId> local = new HashSet<>();
@@ -183,6 +193,9 @@ public final class ZtunnelBootstrap implements MeshService {
             pool.onWorkloadsChanged(next);
             inbound.sync(next);
             telemetry.expire(next);
+            if (inPod != null) {
+                inPod.onWorkloadsChanged(next);
+            }
             if (capture != null) {
                 capture.update(next);
             }
@@ -256,6 +269,9 @@ public final class ZtunnelBootstrap implements MeshService {
             boolean rootsRemoved = !snapshot.roots().isEmpty() && !snapshot.roots().containsAll(before);
             inbound.closeRevoked(snapshot, rootsRemoved, revoked);
             pool.closeRevoked(snapshot, rootsRemoved, revoked);
+            if (inPod != null) {
+                inPod.closeRevoked(snapshot, rootsRemoved, revoked);
+            }
             identities.dropRevoked(snapshot, rootsRemoved);
         });
         var tb = config.identity().trustBundle();
@@ -298,7 +314,10 @@ public final class ZtunnelBootstrap implements MeshService {
         inbound.stopAccepting(); // and GOAWAY to every inbound HBONE peer
         outbound.stopAccepting();
         pool.drain();
-        if (inbound.openHboneConnections() == 0 && pool.openConnections() == 0) {
+        if (inPod != null) {
+            inPod.drain();
+        }
+        if (openHbone() == 0) {
             return Future.succeededFuture();
         }
         Promise<Void> done = Promise.promise();
@@ -313,8 +332,9 @@ public final class ZtunnelBootstrap implements MeshService {
     private void awaitDrained(Promise<Void> done, long delayMs) {
         context.vertx().setTimer(delayMs, id -> {
             log.atDebug().addKeyValue("inbound", inbound.openHboneConnections())
-                    .addKeyValue("outbound", pool.openConnections()).log("draining: open hbone connections");
-            if (inbound.openHboneConnections() == 0 && pool.openConnections() == 0) {
+                    .addKeyValue("outbound", pool.openConnections())
+                    .addKeyValue("pods", inPod == null ? 0 : inPod.openConnections()).log("draining: open hbone connections");
+            if (openHbone() == 0) {
                 done.tryComplete();
             } else if (!done.future().isComplete()) {
                 awaitDrained(done, 100);
@@ -322,11 +342,28 @@ public final class ZtunnelBootstrap implements MeshService {
         });
     }
 
+    private int openHbone() {
+        return inbound.openHboneConnections() + pool.openConnections() + (inPod == null ? 0 : inPod.openConnections());
+    }
+
+    /** The node-level listeners of in-pod mode: no capture or HBONE ports on the node (SOCKS5, DNS, admin stay). */
+    private static ZtunnelConfig withoutCaptureListeners(ZtunnelConfig c) {
+        var l = c.listeners();
+        return c.withInPod(c.inpod().off()).withListeners(new ZtunnelConfig.Listeners(-1, -1, -1, l.socks5(), l.localAdmin(), l.readiness(),
+                        l.dns(), l.inboundPerWorkload(), l.transparent()));
+    }
+
     @Override
     public Future<Void> close() {
         if (identities == null) {
             return Future.succeededFuture();
         }
+        // stopping the agent link joins its thread, which may wait on an event loop: not on one
+        Future<Void> pods = inPod == null ? Future.succeededFuture()
+                : context.vertx().executeBlocking(() -> {
+                    inPod.close();
+                    return null;
+                }, false);
         if (ads != null) {
             ads.stop();
         }
@@ -341,7 +378,7 @@ public final class ZtunnelBootstrap implements MeshService {
         Future<Void> r = readinessServer == null ? Future.succeededFuture() : readinessServer.close();
         Future<Void> rules = capture == null ? Future.succeededFuture() : capture.close();
         Future<Void> dnsClosed = dns == null ? Future.succeededFuture() : dns.close();
-        return Future.all(r, localAdmin.close(), grpc.close(), rules, dnsClosed).mapEmpty();
+        return Future.all(java.util.List.of(r, localAdmin.close(), grpc.close(), rules, dnsClosed, pods)).mapEmpty();
     }
 
     private CaptureController newCapture(io.jmesh.core.admin.Readiness.Task ready) {
@@ -443,6 +480,11 @@ public final class ZtunnelBootstrap implements MeshService {
 
     public OutboundListeners outbound() {
         return outbound;
+    }
+
+    /** In-pod mode, or null when {@code inpod.enabled} is off. */
+    public InPodMode inPod() {
+        return inPod;
     }
 
     /** The DNS proxy, or null when {@code listeners.dns} is off. */

@@ -18,7 +18,7 @@ import java.util.Objects;
  */
 public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerThreads, AdminConfig admin, Node node,
         Listeners listeners, Hbone hbone, Pool pool, Discovery discovery, Identity identity, KafkaSettings kafka,
-        Capture capture, Dns dns)
+        Capture capture, Dns dns, InPod inpod)
         implements ServiceConfig {
 
     public ZtunnelConfig {
@@ -34,6 +34,17 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         Objects.requireNonNull(kafka, "kafka");
         Objects.requireNonNull(capture, "capture");
         Objects.requireNonNull(dns, "dns");
+        Objects.requireNonNull(inpod, "inpod");
+        if (inpod.enabled()) {
+            if (listeners.transparent() && capture.enabled()) {
+                throw new IllegalArgumentException("inpod.enabled: the CNI node agent redirects inside each pod, so "
+                        + "node-level capture (listeners.transparent with capture.enabled) must be off");
+            }
+            // the agent's rules inside the pods name these ports
+            inPodPort("listeners.outboundCapture", listeners.outboundCapture());
+            inPodPort("listeners.hbone", listeners.hbone());
+            inPodPort("listeners.inboundPlaintext", listeners.inboundPlaintext());
+        }
         if (listeners.transparent() && capture.enabled()) {
             // the TPROXY rules name these ports
             fixedPort("listeners.outboundCapture", listeners.outboundCapture());
@@ -48,6 +59,24 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
     @Override
     public int ioThreads() {
         return workerThreads;
+    }
+
+    private static void inPodPort(String field, int port) {
+        if (port <= 0) {
+            throw new IllegalArgumentException(field + ": " + port + " (expected: a fixed port with inpod.enabled)");
+        }
+    }
+
+    /** The same configuration with other listeners (in-pod mode derives the node's and each pod's from it). */
+    public ZtunnelConfig withListeners(Listeners other) {
+        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, other, hbone, pool, discovery,
+                identity, kafka, capture, dns, inpod);
+    }
+
+    /** The same configuration with another in-pod section. */
+    public ZtunnelConfig withInPod(InPod other) {
+        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, listeners, hbone, pool, discovery,
+                identity, kafka, capture, dns, other);
     }
 
     private static void fixedPort(String field, int port) {
@@ -269,6 +298,31 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
     private static void checkPort(String field, int port) {
         if (port != -1) {
             Ports.check(field, port);
+        }
+    }
+
+    /**
+     * Istio's in-pod mode ({@code PROXY_MODE=shared}): Istio's CNI node agent redirects each ambient pod's traffic
+     * inside the pod's own network namespace and hands ztunnel that namespace over {@code socket} (the ZDS protocol);
+     * ztunnel then opens the pod's 15001/15006/15008 listeners and its tunnels inside it.
+     *
+     * @param socket the node agent's {@code SOCK_SEQPACKET} Unix socket (Istio: {@code INPOD_UDS})
+     * @param socketMark SO_MARK of every socket in a pod, which the agent's rules let through (Istio:
+     *     {@code INPOD_MARK}, 0x539)
+     * @param portReuse {@code SO_REUSEPORT} on the pods' listeners, so a restarted ztunnel can bind while the old one
+     *     drains (Istio: {@code INPOD_PORT_REUSE})
+     * @param retryInterval a pod whose listeners could not be opened is retried this often
+     */
+    public record InPod(boolean enabled, String socket, int socketMark, boolean portReuse, Duration retryInterval) {
+        public InPod {
+            requireText(socket, "inpod.socket");
+            positive("inpod.socketMark", socketMark);
+            Objects.requireNonNull(retryInterval, "inpod.retryInterval");
+        }
+
+        /** These settings with the mode off: the node's and each pod's own view, derived from the configured one. */
+        public InPod off() {
+            return new InPod(false, socket, socketMark, portReuse, retryInterval);
         }
     }
 }

@@ -51,4 +51,23 @@ class ZtunnelConfigTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("workerThreads: 0 (expected: 1..256)");
     }
+
+    @Test
+    void inPodModeIsOffByDefaultAndRefusesNodeLevelCaptureAndFloatingPorts() throws Exception {
+        ZtunnelConfig.InPod defaults = load("logLevel: info\n", Map.of()).inpod();
+        assertThat(defaults.enabled()).isFalse();
+        assertThat(defaults.socket()).isEqualTo("/var/run/ztunnel/ztunnel.sock"); // istio-cni's
+        assertThat(defaults.socketMark()).isEqualTo(0x539);
+        // what the chart sets for in-pod mode starts
+        ZtunnelConfig chart = load("logLevel: info\n", Map.of("MESH_INPOD_ENABLED", "true", "MESH_CAPTURE_ENABLED",
+                "false", "MESH_INPOD_SOCKET", "/run/ztunnel/ztunnel.sock"));
+        assertThat(chart.inpod().enabled()).isTrue();
+        assertThat(chart.inpod().socket()).isEqualTo("/run/ztunnel/ztunnel.sock");
+        assertThatThrownBy(() -> load("listeners: {transparent: true}\ncapture: {enabled: true}\n"
+                + "inpod: {enabled: true}\n", Map.of()))
+                .hasMessageContaining("inpod.enabled").hasMessageContaining("node-level capture");
+        assertThatThrownBy(() -> load("capture: {enabled: false}\nlisteners: {outboundCapture: 0}\n"
+                + "inpod: {enabled: true}\n", Map.of()))
+                .hasMessageContaining("listeners.outboundCapture: 0 (expected: a fixed port with inpod.enabled)");
+    }
 }

@@ -23,4 +23,16 @@ public final class Inbound {
         return new InboundListeners(new InboundContext(config, store, identities, authorizer, telemetry, net,
                 Set.copyOf(ownPorts), nodeAddress, open));
     }
+
+    /**
+     * In-pod mode: the inbound listeners of one pod, bound on {@code bindAddress} in the pod's network namespace
+     * (which {@code podNet} creates its sockets in), sharing everything else with {@code node}'s: the workload
+     * store, identities, authorization and the open-tunnel registry that policy changes re-check.
+     */
+    public static InboundListeners forPod(InboundListeners node, ZtunnelConfig podConfig, NetTransport podNet,
+            InetAddress bindAddress) {
+        InboundContext c = node.context();
+        return new InboundListeners(new InboundContext(podConfig, c.store(), c.identities(), c.authorizer(),
+                c.telemetry(), podNet, c.ownPorts(), bindAddress, c.openTunnels()));
+    }
 }

@@ -42,6 +42,10 @@ public final class InboundListeners {
         this.hbone = new HboneInbound(ctx);
     }
 
+    InboundContext context() {
+        return ctx;
+    }
+
     /** Binds what the current workload set and mode call for. */
     public Future<Void> start() {
         List<Future<?>> binds = new ArrayList<>();

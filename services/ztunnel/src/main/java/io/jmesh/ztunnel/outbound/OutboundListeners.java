@@ -32,16 +32,47 @@ public final class OutboundListeners {
     private final ConnectionTelemetry telemetry;
     private final NetTransport net;
     private final InetAddress nodeAddress;
+    private final Capture capture;
     private final List<Channel> channels = new ArrayList<>();
     private volatile Channel socks;
 
+    /**
+     * How a captured connection (15001) names its source workload and where it was headed: by default (node-level
+     * TPROXY) the workload with the client's address, and the socket's local address.
+     */
+    public interface Capture {
+        /** The workload the connection comes from, or null: refused as {@code unknown_source}. */
+        Workload source(Channel ch);
+
+        /** The original destination, or null for a connection made straight to the capture port (refused). */
+        InetSocketAddress destination(Channel ch);
+    }
+
     public OutboundListeners(ZtunnelConfig config, OutboundProxy proxy, ConnectionTelemetry telemetry,
             NetTransport net, InetAddress nodeAddress) {
+        this(config, proxy, telemetry, net, nodeAddress, null);
+    }
+
+    public OutboundListeners(ZtunnelConfig config, OutboundProxy proxy, ConnectionTelemetry telemetry,
+            NetTransport net, InetAddress nodeAddress, Capture capture) {
         this.config = config;
         this.proxy = proxy;
         this.telemetry = telemetry;
         this.net = net;
         this.nodeAddress = nodeAddress;
+        this.capture = capture != null ? capture : new Capture() {
+            @Override
+            public Workload source(Channel ch) {
+                return proxy.source((InetSocketAddress) ch.remoteAddress());
+            }
+
+            @Override
+            public InetSocketAddress destination(Channel ch) {
+                InetSocketAddress dst = (InetSocketAddress) ch.localAddress();
+                boolean self = dst.getAddress().equals(nodeAddress) && dst.getPort() == config.listeners().outboundCapture();
+                return self ? null : dst;
+            }
+        };
     }
 
     public Future<Void> start() {
@@ -66,21 +97,22 @@ public final class OutboundListeners {
         return Future.all(binds).mapEmpty();
     }
 
-    /** A captured connection: the original destination is the socket's local address (TPROXY). */
+    /** A captured connection: TPROXY keeps the original destination as the local address, REDIRECT in conntrack. */
     private void captured(Channel ch) {
         ch.config().setAutoRead(false);
         InetSocketAddress client = (InetSocketAddress) ch.remoteAddress();
-        InetSocketAddress dst = (InetSocketAddress) ch.localAddress();
-        Workload source = proxy.source(client);
+        InetSocketAddress local = (InetSocketAddress) ch.localAddress();
+        Workload source = capture.source(ch);
         if (source == null) {
             telemetry.rejected(true, "unknown_source", "source address " + client.getAddress().getHostAddress()
-                    + " is not a workload on this node", client, dst.toString());
+                    + " is not a workload on this node", client, local.toString());
             ch.close();
             return;
         }
-        if (dst.getAddress().equals(nodeAddress) && dst.getPort() == config.listeners().outboundCapture()) {
-            telemetry.rejected(true, "illegal_port", "connection to the capture port itself (no TPROXY rule?)",
-                    client, dst.toString());
+        InetSocketAddress dst = capture.destination(ch);
+        if (dst == null) {
+            telemetry.rejected(true, "illegal_port", "connection to the capture port itself (no capture rule?)",
+                    client, local.toString());
             ch.close();
             return;
         }

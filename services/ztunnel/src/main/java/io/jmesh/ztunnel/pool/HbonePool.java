@@ -22,7 +22,6 @@ import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.jmesh.core.tls.TlsPolicy;
 import io.netty.util.ReferenceCountUtil;
 import io.prometheus.metrics.core.metrics.Counter;
-import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -65,19 +64,23 @@ public final class HbonePool {
     private final java.util.Set<HboneConnection> open = ConcurrentHashMap.newKeySet();
     private final java.util.concurrent.atomic.AtomicLong dialled = new java.util.concurrent.atomic.AtomicLong();
     private final Counter dials;
+    private final PoolMetrics metrics;
     private final long timerId;
     private final Vertx vertx;
     private volatile boolean draining;
 
     public HbonePool(Vertx vertx, NetTransport net, ZtunnelConfig config, PrometheusRegistry metrics) {
+        this(vertx, net, config, new PoolMetrics(metrics));
+    }
+
+    /** A pool whose metrics are shared with others (in-pod mode: one pool per pod). */
+    public HbonePool(Vertx vertx, NetTransport net, ZtunnelConfig config, PoolMetrics metrics) {
         this.vertx = vertx;
         this.net = net;
         this.config = config;
-        this.dials = Counter.builder().name("ztunnel_pool_dials_total")
-                .help("HBONE connections dialled by the outbound pool, by outcome").labelNames("outcome")
-                .register(metrics);
-        GaugeWithCallback.builder().name("ztunnel_pool_connections").help("Pooled outbound HBONE connections")
-                .callback(cb -> cb.call(size())).register(metrics);
+        this.metrics = metrics;
+        this.dials = metrics.dials;
+        metrics.add(this);
         long sweep = Math.max(100, Math.min(1000, config.pool().idleTimeout().toMillis() / 2));
         this.timerId = vertx.setPeriodic(sweep, id -> closeIdle());
     }
@@ -369,6 +372,7 @@ public final class HbonePool {
 
     public void close() {
         vertx.cancelTimer(timerId);
+        metrics.remove(this);
         for (HboneConnection c : open) {
             c.retire();
             c.channel().close();

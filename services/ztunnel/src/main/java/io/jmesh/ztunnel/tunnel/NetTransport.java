@@ -10,6 +10,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.socket.InternetProtocolFamily;
 import io.netty.channel.unix.IntegerUnixChannelOption;
@@ -45,19 +46,33 @@ public final class NetTransport {
     private final ChannelFactory<? extends ServerChannel> server;
     private final boolean epoll;
     private final int socketMark;
+    private final NetworkNamespace namespace;
+    private final ChannelGroup members;
+    private final boolean reusePort;
 
-    private NetTransport(VertxInternal vertx, int socketMark) {
+    private NetTransport(VertxInternal vertx, int socketMark, NetworkNamespace namespace, ChannelGroup members,
+            boolean reusePort) {
         this.vertx = vertx;
         this.workers = vertx.nettyEventLoopGroup();
         this.acceptors = vertx.acceptorEventLoopGroup();
-        this.socket = vertx.transport().channelFactory(false);
-        this.server = vertx.transport().serverChannelFactory(false);
+        ChannelFactory<? extends Channel> sockets = vertx.transport().channelFactory(false);
+        ChannelFactory<? extends ServerChannel> servers = vertx.transport().serverChannelFactory(false);
+        this.socket = namespace == null ? sockets : () -> joined(namespace.enter(sockets::newChannel), members);
+        this.server = namespace == null ? servers : () -> joined(namespace.enter(servers::newChannel), members);
         this.epoll = Epoll.isAvailable() && vertx.isNativeTransportEnabled();
         this.socketMark = socketMark;
+        this.namespace = namespace;
+        this.members = members;
+        this.reusePort = reusePort;
+    }
+
+    private static <C extends Channel> C joined(C channel, ChannelGroup members) {
+        members.add(channel);
+        return channel;
     }
 
     public static NetTransport of(Vertx vertx) {
-        return new NetTransport((VertxInternal) vertx, 0);
+        return new NetTransport((VertxInternal) vertx, 0, null, null, false);
     }
 
     /**
@@ -65,7 +80,17 @@ public final class NetTransport {
      * CAP_NET_ADMIN): transparent capture recognises ztunnel's own traffic by it and never captures it.
      */
     public NetTransport withSocketMark(int mark) {
-        return new NetTransport(vertx, mark);
+        return new NetTransport(vertx, mark, namespace, members, reusePort);
+    }
+
+    /**
+     * Sockets created in {@code namespace} (in-pod mode: the pod's), on the same event loops; every socket created
+     * or accepted joins {@code members}, so the pod's proxy can close all of them when the pod leaves. TCP only (no
+     * {@link #datagram}). With {@code reusePort} listeners set {@code SO_REUSEPORT}, so a restarted ztunnel can bind
+     * the pod's ports while the old one still drains (Istio's {@code INPOD_PORT_REUSE}).
+     */
+    public NetTransport in(NetworkNamespace namespace, ChannelGroup members, boolean reusePort) {
+        return new NetTransport(vertx, socketMark, namespace, members, reusePort);
     }
 
     /** The SO_MARK of ztunnel's sockets, 0 for none. */
@@ -106,7 +131,31 @@ public final class NetTransport {
             b.option(SO_MARK, socketMark)
                     .childOption(SO_MARK, socketMark);
         }
+        if (members != null) {
+            b.handler(new Members(members));
+        }
+        if (reusePort && epoll) {
+            b.option(io.netty.channel.epoll.EpollChannelOption.SO_REUSEPORT, true);
+        }
         return b;
+    }
+
+    /** On a listener: each accepted socket joins the group before the child handler sees it. */
+    @io.netty.channel.ChannelHandler.Sharable
+    private static final class Members extends io.netty.channel.ChannelInboundHandlerAdapter {
+        private final ChannelGroup group;
+
+        Members(ChannelGroup group) {
+            this.group = group;
+        }
+
+        @Override
+        public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof Channel child) {
+                group.add(child);
+            }
+            ctx.fireChannelRead(msg);
+        }
     }
 
     /**
@@ -114,6 +163,9 @@ public final class NetTransport {
      * where IPv6 is on), carrying ztunnel's socket mark like every other socket.
      */
     public Bootstrap datagram(EventLoop loop, InetAddress bindAddress) {
+        if (namespace != null) {
+            throw new UnsupportedOperationException("no UDP sockets in another network namespace yet");
+        }
         InternetProtocolFamily family = bindAddress == null ? null
                 : bindAddress instanceof Inet4Address ? InternetProtocolFamily.IPv4 : InternetProtocolFamily.IPv6;
         Bootstrap b = new Bootstrap()

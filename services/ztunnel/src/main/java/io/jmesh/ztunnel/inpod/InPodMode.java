@@ -1,0 +1,76 @@
+package io.jmesh.ztunnel.inpod;
+
+import io.jmesh.core.admin.Readiness;
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.identity.IdentityManager;
+import io.jmesh.ztunnel.inbound.InboundListeners;
+import io.jmesh.ztunnel.pool.PoolMetrics;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tls.TrustSnapshot;
+import io.jmesh.ztunnel.trust.RevokedConnections;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Vertx;
+import java.util.Set;
+
+/**
+ * Istio's in-pod mode ({@code inpod.enabled}): the link to the CNI node agent and the pods' proxies it asks for.
+ * Ready (task {@code workload-proxy-manager}) once the agent's first snapshot is reconciled and every pod's proxy
+ * runs; not ready again while the agent is unreachable.
+ */
+public final class InPodMode {
+
+    private final PodProxies pods;
+    private final NodeAgentLink link;
+
+    private InPodMode(PodProxies pods, NodeAgentLink link) {
+        this.pods = pods;
+        this.link = link;
+    }
+
+    /**
+     * Checks that this process may enter other network namespaces (fails with a precise message otherwise), then
+     * starts connecting to the agent. {@code nodeInbound} is the template every pod's inbound listeners share state
+     * with.
+     */
+    public static InPodMode start(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
+            ConnectionTelemetry telemetry, InboundListeners nodeInbound, PoolMetrics poolMetrics, Readiness readiness,
+            PrometheusRegistry metrics) {
+        PodNetns.checkCapable();
+        PodProxies pods = new PodProxies(new PodProxy.Node(vertx, config, store, identities, telemetry, nodeInbound,
+                poolMetrics), metrics);
+        var inpod = config.inpod();
+        NodeAgentLink link = new NodeAgentLink(inpod.socket(), pods, readiness.register("workload-proxy-manager"),
+                inpod.retryInterval(), metrics);
+        link.start();
+        return new InPodMode(pods, link);
+    }
+
+    public void onWorkloadsChanged(WorkloadIndex next) {
+        pods.onWorkloadsChanged(next);
+    }
+
+    public void closeRevoked(TrustSnapshot trust, boolean rootsRemoved, RevokedConnections revoked) {
+        pods.closeRevoked(trust, rootsRemoved, revoked);
+    }
+
+    /** Drain: the pods stop accepting and send GOAWAY; their tunnels may finish. */
+    public void drain() {
+        pods.drain();
+    }
+
+    public int openConnections() {
+        return pods.openConnections();
+    }
+
+    /** Uids of the pods proxied now. */
+    public Set<String> pods() {
+        return pods.activeUids();
+    }
+
+    public void close() {
+        link.stop();
+        pods.closeAll();
+    }
+}

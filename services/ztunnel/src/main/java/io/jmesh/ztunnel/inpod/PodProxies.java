@@ -1,0 +1,241 @@
+package io.jmesh.ztunnel.inpod;
+
+import io.jmesh.proto.istio.workload.zds.WorkloadInfo;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.tls.TrustSnapshot;
+import io.jmesh.ztunnel.trust.RevokedConnections;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The pods ztunnel proxies in in-pod mode, kept as the CNI node agent describes them (Istio's workload manager
+ * state): {@code add} starts a pod's proxy (idempotent; a new network namespace for a known pod replaces its proxy),
+ * {@code del} closes it, and after a (re)connection the agent's snapshot ends with {@code snapshotSent}, when pods
+ * neither added nor kept since are closed. A pod whose listeners cannot be opened is refused to the agent and kept
+ * pending, retried by {@link #retryPending}.
+ *
+ * <p>Changed only from the agent link's thread (which may block on a pod's start); read from any thread.
+ */
+final class PodProxies {
+
+    private static final Logger log = LoggerFactory.getLogger(PodProxies.class);
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+
+    /** A request the agent may not make at this point of the protocol; the link reconnects after refusing it. */
+    static final class ProtocolError extends Exception {
+        ProtocolError(String message) {
+            super(message);
+        }
+    }
+
+    private record Pending(WorkloadInfo info, PodNetns netns) {}
+
+    private final PodProxy.Node node;
+    private final Map<String, PodProxy> active = new ConcurrentHashMap<>();
+    private final Map<String, Pending> pending = new ConcurrentHashMap<>();
+    private final Set<String> seenSinceConnect = new HashSet<>();
+    private boolean snapshotReceived;
+    private final Counter started;
+    private final Counter stopped;
+
+    PodProxies(PodProxy.Node node, PrometheusRegistry metrics) {
+        this.node = node;
+        GaugeWithCallback.builder().name("istio_inpod_active_proxy_count")
+                .help("Pods whose in-pod proxy is running").callback(cb -> cb.call(active.size())).register(metrics);
+        GaugeWithCallback.builder().name("istio_inpod_pending_proxy_count")
+                .help("Pods whose in-pod proxy failed to start and is retried")
+                .callback(cb -> cb.call(pending.size())).register(metrics);
+        this.started = Counter.builder().name("istio_inpod_proxies_started").help("In-pod proxies started")
+                .register(metrics);
+        this.stopped = Counter.builder().name("istio_inpod_proxies_stopped").help("In-pod proxies stopped")
+                .register(metrics);
+    }
+
+    /** A new connection to the agent: a new snapshot follows. */
+    void connected() {
+        seenSinceConnect.clear();
+        snapshotReceived = false;
+        pending.values().forEach(p -> p.netns().close());
+        pending.clear();
+    }
+
+    /** Ready once the first snapshot is reconciled and every pod's proxy runs. */
+    boolean ready() {
+        return snapshotReceived && pending.isEmpty();
+    }
+
+    /** Starts (or keeps) the pod's proxy; takes ownership of {@code netns}. Returns the error for the agent, or "". */
+    String add(String uid, WorkloadInfo info, PodNetns netns) throws ProtocolError {
+        if (uid.isEmpty()) {
+            netns.close();
+            throw new ProtocolError("AddWorkload without a uid");
+        }
+        if (info == null) {
+            netns.close();
+            throw new ProtocolError("AddWorkload " + uid + ": workload_info is required");
+        }
+        if (!snapshotReceived) {
+            seenSinceConnect.add(uid);
+        }
+        PodProxy existing = active.get(uid);
+        if (existing != null) {
+            if (existing.netnsId().equals(netns.id())) {
+                netns.close(); // the same pod again: nothing to do
+                return "";
+            }
+            log.atInfo().addKeyValue("uid", uid).addKeyValue("old", existing.netnsId()).addKeyValue("new", netns.id())
+                    .log("pod has a new network namespace (sandbox re-created): replacing its proxy");
+            remove(uid);
+        }
+        return start(uid, info, netns);
+    }
+
+    private String start(String uid, WorkloadInfo info, PodNetns netns) {
+        String error;
+        Future<PodProxy> starting = PodProxy.start(node, uid, info, netns);
+        try {
+            PodProxy p = starting.toCompletionStage().toCompletableFuture()
+                    .get(START_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            active.put(uid, p);
+            pending.remove(uid);
+            started.inc();
+            log.atInfo().addKeyValue("uid", uid).addKeyValue("pod", info.getNamespace() + "/" + info.getName())
+                    .addKeyValue("netns", netns.id()).log("in-pod proxy started");
+            return "";
+        } catch (ExecutionException e) {
+            error = e.getCause() == null ? String.valueOf(e) : e.getCause().getMessage();
+        } catch (TimeoutException e) {
+            starting.onSuccess(PodProxy::close); // too late: the retry starts afresh
+            error = "listeners not open after " + START_TIMEOUT.toSeconds() + "s";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            error = "interrupted";
+        }
+        String message = "cannot start the proxy of pod " + info.getNamespace() + "/" + info.getName() + " (uid "
+                + uid + ") in " + netns.id() + ": " + error;
+        log.atWarn().log("{}; retrying every {}", message, node.config().inpod().retryInterval());
+        Pending old = pending.put(uid, new Pending(info, netns));
+        if (old != null && old.netns() != netns) {
+            old.netns().close();
+        }
+        return message;
+    }
+
+    /** Before the snapshot only: the pod stays although it is not re-added. */
+    void keep(String uid) throws ProtocolError {
+        if (snapshotReceived) {
+            throw new ProtocolError("KeepWorkload " + uid + " after SnapshotSent");
+        }
+        seenSinceConnect.add(uid);
+    }
+
+    void del(String uid) {
+        if (!snapshotReceived) {
+            seenSinceConnect.remove(uid); // reconciliation closes it, if it runs
+            Pending p = pending.remove(uid);
+            if (p != null) {
+                p.netns().close();
+            }
+            return;
+        }
+        remove(uid);
+    }
+
+    /** Closes every pod neither added nor kept since the connection began. */
+    void snapshotSent() throws ProtocolError {
+        if (snapshotReceived) {
+            throw new ProtocolError("a second SnapshotSent on one connection");
+        }
+        for (String uid : new ArrayList<>(active.keySet())) {
+            if (!seenSinceConnect.contains(uid)) {
+                log.atInfo().addKeyValue("uid", uid).log("pod not in the node agent's snapshot: closing its proxy");
+                remove(uid);
+            }
+        }
+        seenSinceConnect.clear();
+        snapshotReceived = true;
+    }
+
+    private void remove(String uid) {
+        Pending p = pending.remove(uid);
+        if (p != null) {
+            p.netns().close();
+        }
+        PodProxy proxy = active.remove(uid);
+        if (proxy != null) {
+            proxy.close();
+            proxy.netns().close();
+            stopped.inc();
+            log.atInfo().addKeyValue("uid", uid).log("in-pod proxy stopped");
+        }
+    }
+
+    /** Tries the pending pods again (on the link's thread). */
+    void retryPending() {
+        for (var e : new ArrayList<>(pending.entrySet())) {
+            if (pending.remove(e.getKey(), e.getValue())) {
+                start(e.getKey(), e.getValue().info(), e.getValue().netns());
+            }
+        }
+    }
+
+    boolean hasPending() {
+        return !pending.isEmpty();
+    }
+
+    List<PodProxy> all() {
+        return List.copyOf(active.values());
+    }
+
+    PodProxy get(String uid) {
+        return active.get(uid);
+    }
+
+    void onWorkloadsChanged(WorkloadIndex next) {
+        active.values().forEach(p -> p.onWorkloadsChanged(next));
+    }
+
+    void closeRevoked(TrustSnapshot trust, boolean rootsRemoved, RevokedConnections revoked) {
+        active.values().forEach(p -> p.closeRevoked(trust, rootsRemoved, revoked));
+    }
+
+    void drain() {
+        active.values().forEach(PodProxy::drain);
+    }
+
+    int openConnections() {
+        return active.values().stream().mapToInt(PodProxy::openConnections).sum();
+    }
+
+    /** ztunnel stops: every pod's proxy is closed (their namespaces released). */
+    void closeAll() {
+        for (String uid : new ArrayList<>(active.keySet())) {
+            PodProxy p = active.remove(uid);
+            if (p != null) {
+                p.close();
+                p.netns().close();
+            }
+        }
+        pending.values().forEach(p -> p.netns().close());
+        pending.clear();
+    }
+
+    /** Uids of running pods (the admin dump). */
+    Set<String> activeUids() {
+        return new HashSet<>(active.keySet());
+    }
+}

@@ -1,0 +1,191 @@
+package io.jmesh.ztunnel.inpod;
+
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.proto.istio.workload.zds.WorkloadInfo;
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.identity.IdentityManager;
+import io.jmesh.ztunnel.inbound.Inbound;
+import io.jmesh.ztunnel.inbound.InboundListeners;
+import io.jmesh.ztunnel.outbound.OutboundListeners;
+import io.jmesh.ztunnel.outbound.OutboundProxy;
+import io.jmesh.ztunnel.pool.HbonePool;
+import io.jmesh.ztunnel.pool.PoolMetrics;
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tls.TrustSnapshot;
+import io.jmesh.ztunnel.trust.RevokedConnections;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.netty.channel.Channel;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+
+/**
+ * One pod's proxy in in-pod mode: listeners on 15001 (outbound, redirected by the agent's NAT rule), 15006
+ * (plaintext inbound, TPROXY) and 15008 (HBONE) inside the pod's network namespace, and an HBONE pool whose
+ * connections leave from there too, all marked so the pod's rules let them pass. Everything else (workloads,
+ * certificates, policy, telemetry) is the node's. Every socket it opens or accepts is in one group, closed at once
+ * when the pod leaves: a socket keeps its namespace alive. The namespace's fd belongs to {@link PodProxies}.
+ */
+final class PodProxy {
+
+    /** What every pod's proxy shares with the node. */
+    record Node(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
+            ConnectionTelemetry telemetry, InboundListeners inbound, PoolMetrics poolMetrics) {}
+
+    private final String uid;
+    private final WorkloadInfo info;
+    private final PodNetns netns;
+    private final ChannelGroup members;
+    private final HbonePool pool;
+    private final InboundListeners inbound;
+    private final OutboundListeners outbound;
+
+    private PodProxy(Node node, String uid, WorkloadInfo info, PodNetns netns) {
+        this.uid = uid;
+        this.info = info;
+        this.netns = netns;
+        this.members = new DefaultChannelGroup("pod " + uid, GlobalEventExecutor.INSTANCE);
+        ZtunnelConfig config = podConfig(node.config());
+        NetTransport net = NetTransport.of(node.vertx()).withSocketMark(config.inpod().socketMark())
+                .in(netns, members, config.inpod().portReuse());
+        this.pool = new HbonePool(node.vertx(), net, config, node.poolMetrics());
+        OutboundProxy proxy = new OutboundProxy(config, node.store(), node.identities(), pool, node.telemetry(), net);
+        InetAddress any = anyAddress();
+        this.inbound = Inbound.forPod(node.inbound(), config, net, any);
+        this.outbound = new OutboundListeners(config, proxy, node.telemetry(), net, any, new PodCapture(node, config));
+    }
+
+    /** Opens the pod's listeners; on failure everything opened so far is closed again. */
+    static Future<PodProxy> start(Node node, String uid, WorkloadInfo info, PodNetns netns) {
+        PodProxy p;
+        try {
+            p = new PodProxy(node, uid, info, netns);
+        } catch (RuntimeException e) {
+            return Future.failedFuture(e);
+        }
+        return Future.all(p.inbound.start(), p.outbound.start()).map(p).recover(e -> {
+            p.closeSockets();
+            return Future.failedFuture(e);
+        });
+    }
+
+    /**
+     * Each pod listens on the Istio ports of the node's configuration, marks its sockets with the in-pod mark, and
+     * behaves transparently: the applications see their peers' own addresses.
+     */
+    static ZtunnelConfig podConfig(ZtunnelConfig node) {
+        var l = node.listeners();
+        return node.withInPod(node.inpod().off()).withListeners(new ZtunnelConfig.Listeners(l.hbone(), l.inboundPlaintext(), l.outboundCapture(),
+                -1, -1, -1, -1, false, true));
+    }
+
+    private static InetAddress anyAddress() {
+        try {
+            // Netty's epoll sockets are dual-stack where IPv6 is on: [::] takes IPv4 too, as Istio's "*:15001"
+            return InetAddress.getByName(io.netty.channel.unix.Socket.isIPv6Preferred() ? "::" : "0.0.0.0");
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    String uid() {
+        return uid;
+    }
+
+    WorkloadInfo info() {
+        return info;
+    }
+
+    /** {@code net:[inode]} of the pod's namespace: a new one means the pod's sandbox was re-created. */
+    String netnsId() {
+        return netns.id();
+    }
+
+    PodNetns netns() {
+        return netns;
+    }
+
+    /** The pod left: stop listening and close every tunnel and socket now (Istio drains a deleted pod at once). */
+    void close() {
+        inbound.stopAccepting();
+        outbound.stopAccepting();
+        closeSockets();
+    }
+
+    /** The namespace's fd stays open (its owner releases it); sockets hold their namespace by themselves. */
+    private void closeSockets() {
+        pool.close();
+        members.close();
+    }
+
+    /** ztunnel shuts down: stop accepting, GOAWAY to HBONE peers, retire pooled connections; tunnels may finish. */
+    void drain() {
+        inbound.stopAccepting();
+        outbound.stopAccepting();
+        pool.drain();
+    }
+
+    int openConnections() {
+        return inbound.openHboneConnections() + pool.openConnections();
+    }
+
+    void onWorkloadsChanged(WorkloadIndex next) {
+        pool.onWorkloadsChanged(next);
+    }
+
+    void closeRevoked(TrustSnapshot trust, boolean rootsRemoved, RevokedConnections revoked) {
+        inbound.closeRevoked(trust, rootsRemoved, revoked);
+        pool.closeRevoked(trust, rootsRemoved, revoked);
+    }
+
+    /**
+     * The source of a captured connection is this pod, whatever address it uses: the workload of the client's
+     * address when that is this pod (the common case, one lookup), else the pod found by name. The destination is
+     * the one before the agent's REDIRECT.
+     */
+    private final class PodCapture implements OutboundListeners.Capture {
+        private final Node node;
+        private final int capturePort;
+
+        PodCapture(Node node, ZtunnelConfig config) {
+            this.node = node;
+            this.capturePort = config.listeners().outboundCapture();
+        }
+
+        @Override
+        public Workload source(Channel ch) {
+            WorkloadIndex index = node.store().current();
+            String here = node.config().node().name();
+            Workload byIp = index.workloadByIp(((InetSocketAddress) ch.remoteAddress()).getAddress());
+            if (byIp != null && isThisPod(byIp, here)) {
+                return byIp;
+            }
+            for (Workload w : index.workloadsOnNode(here)) {
+                if (isThisPod(w, here)) {
+                    return w;
+                }
+            }
+            return null;
+        }
+
+        private boolean isThisPod(Workload w, String here) {
+            return here.equals(w.getNode()) && info.getName().equals(w.getName())
+                    && info.getNamespace().equals(w.getNamespace());
+        }
+
+        @Override
+        public InetSocketAddress destination(Channel ch) {
+            InetSocketAddress local = (InetSocketAddress) ch.localAddress();
+            InetSocketAddress original = OriginalDestination.of(ch);
+            // not redirected, and addressed to the capture port: an application calling 15001 itself
+            return original.equals(local) && local.getPort() == capturePort ? null : original;
+        }
+    }
+}

@@ -1,0 +1,338 @@
+package io.jmesh.ztunnel.inpod;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.testing.netns.TwoNodeLab;
+import io.jmesh.ztunnel.testing.LocalNodeSetup;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Istio's in-pod mode end to end (root only; skipped with the reason elsewhere). Two pods are network namespaces this
+ * test creates, joined by a veth pair and nothing else; each gets the redirection rules Istio's CNI node agent
+ * installs inside a pod (outbound NAT REDIRECT to 15001, TPROXY to 15008 and 15006, the 0x539/0x111 marks and the
+ * local routing table), written here in nftables. An independent stand-in for the agent ({@code fake_cni.py}) hands
+ * an in-process ztunnel the pods' namespaces over ZDS. Then an application in pod A reaching pod B's port goes
+ * through A's 15001, HBONE (mTLS) to B's 15008, and arrives with A's address.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class InPodNetnsTest {
+
+    static final String TAG = Long.toHexString(ProcessHandle.current().pid());
+    static final String POD_A = "jmpa" + TAG;
+    static final String POD_B = "jmpb" + TAG;
+    static final String IP_A = "10.251.0.1";
+    static final String IP_B = "10.251.0.2";
+    static final int APP_PORT = 8080;
+
+    /** Istio's in-pod rules (istio-cni's iptables, translated): what the node agent installs in each pod. */
+    static final String POD_RULES = """
+            table inet istio-inpod {
+              chain prerouting {
+                type filter hook prerouting priority mangle; policy accept;
+                meta mark & 0xfff == 0x539 ct mark set 0x111
+                iifname "lo" ip daddr != 127.0.0.1 meta l4proto tcp accept
+                meta l4proto tcp tcp dport 15008 meta mark & 0xfff != 0x539 tproxy ip to :15008 meta mark set 0x111 accept
+                meta l4proto tcp ct state established,related accept
+                meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 tproxy ip to :15006 meta mark set 0x111 accept
+              }
+              chain output {
+                type route hook output priority mangle; policy accept;
+                ct mark & 0xfff == 0x111 meta mark set ct mark
+              }
+              chain nat-output {
+                type nat hook output priority -100; policy accept;
+                meta l4proto tcp meta mark & 0xfff == 0x111 accept
+                oifname "lo" ip daddr != 127.0.0.1 accept
+                meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 redirect to :15001
+              }
+            }
+            """;
+
+    /** The application in pod B: answers each connection with the peer address it saw and what it read. */
+    static final String ECHO_APP = """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", %d)); s.listen(16); s.settimeout(170)
+            for _ in range(50):
+                c, peer = s.accept(); c.settimeout(20)
+                data = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk: break
+                    data += chunk
+                c.sendall(("peer=%%s " %% peer[0]).encode() + data); c.close()
+            """.formatted(APP_PORT);
+
+    /** A client in pod A: sends argv[3], half-closes, prints the answer. argv[4] = 1: mark it 0x539 (not captured). */
+    static final String CLIENT = """
+            import socket, sys
+            s = socket.socket()
+            if sys.argv[4] == "1": s.setsockopt(socket.SOL_SOCKET, 36, 0x539)
+            s.settimeout(15); s.connect((sys.argv[1], int(sys.argv[2])))
+            s.sendall(sys.argv[3].encode()); s.shutdown(socket.SHUT_WR)
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk: break
+                out += chunk
+            print(out.decode())
+            """;
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static FakeNodeAgent agent;
+    static ZtunnelHarness node;
+    static Process app;
+
+    @BeforeAll
+    static void lab() throws Exception {
+        String reason = TwoNodeLab.unavailableReason();
+        if (reason == null && !run("nft", "--version").ok()) {
+            reason = "nftables' `nft` is not usable (Debian package nftables)";
+        }
+        if (reason == null && !run("python3", "--version").ok()) {
+            reason = "python3 is not installed (it plays Istio's CNI node agent)";
+        }
+        Assumptions.assumeTrue(reason == null, reason);
+        must("ip", "netns", "add", POD_A);
+        must("ip", "netns", "add", POD_B);
+        must("ip", "link", "add", "jmva" + TAG, "netns", POD_A, "type", "veth", "peer", "name", "jmvb" + TAG,
+                "netns", POD_B);
+        for (String[] pod : new String[][] {{POD_A, "jmva" + TAG, IP_A}, {POD_B, "jmvb" + TAG, IP_B}}) {
+            inPod(pod[0], "ip", "link", "set", "lo", "up");
+            inPod(pod[0], "ip", "addr", "add", pod[2] + "/24", "dev", pod[1]);
+            inPod(pod[0], "ip", "link", "set", pod[1], "up");
+            Process nft = new ProcessBuilder("ip", "netns", "exec", pod[0], "nft", "-f", "-").redirectErrorStream(true)
+                    .start();
+            nft.getOutputStream().write(POD_RULES.getBytes(StandardCharsets.UTF_8));
+            nft.getOutputStream().close();
+            String out = new String(nft.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(nft.waitFor()).as("nft in %s: %s", pod[0], out).isZero();
+            inPod(pod[0], "ip", "rule", "add", "fwmark", "0x111/0xfff", "pref", "32764", "lookup", "100");
+            inPod(pod[0], "ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100");
+        }
+        app = new ProcessBuilder("ip", "netns", "exec", POD_B, "python3", "-c", ECHO_APP)
+                .redirectErrorStream(true).redirectOutput(dir.resolve("app.log").toFile()).start();
+
+        vertx = Vertx.vertx();
+        LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
+        Path mesh = setup.mesh("""
+                workloads:
+                  - {uid: "Kubernetes//Pod/default/pod-a", name: pod-a, namespace: default, serviceAccount: a,
+                     addresses: [%s], node: node-a, tunnelProtocol: HBONE}
+                  - {uid: "Kubernetes//Pod/default/pod-b", name: pod-b, namespace: default, serviceAccount: b,
+                     addresses: [%s], node: node-a, tunnelProtocol: HBONE}
+                """.formatted(IP_A, IP_B));
+        Path socket = dir.resolve("ztunnel.sock");
+        agent = new FakeNodeAgent(socket);
+        assertThat(agent.event().getString("event")).isEqualTo("listening");
+        node = ZtunnelHarness.start(dir, "node-a", """
+                logLevel: info
+                drainDeadline: 5s
+                admin: {host: 127.0.0.1, port: 0}
+                node: {name: node-a, address: 127.0.140.1}
+                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: 0,
+                            readiness: 0, dns: -1, inboundPerWorkload: false, transparent: false}
+                discovery: {staticFile: "%s"}
+                identity: {caAddress: "127.0.0.1:%d", tokenFile: "%s"}
+                inpod: {enabled: true, socket: "%s", retryInterval: 1s}
+                """.formatted(mesh, setup.caPort(), setup.token(), socket), null);
+        assertThat(agent.event().getInteger("version")).isEqualTo(1); // ztunnel's ZdsHello{V1}
+        assertThat(node.running.context().readiness().pending()).contains("workload-proxy-manager");
+    }
+
+    @AfterAll
+    static void cleanUp() throws Exception {
+        if (node != null) {
+            node.close();
+        }
+        if (agent != null) {
+            agent.close();
+        }
+        if (app != null) {
+            app.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
+            app.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+        }
+        if (vertx != null) {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+        run("ip", "netns", "del", POD_A);
+        run("ip", "netns", "del", POD_B);
+    }
+
+    @Test
+    @Order(1)
+    void theAgentsSnapshotOpensEachPodsListenersInsideThePodAndMakesZtunnelReady() throws Exception {
+        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "a").getString("ack")).isEmpty();
+        // the same pod again (the agent resends after a reconnect): nothing changes
+        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "a").getString("ack")).isEmpty();
+        assertThat(agent.add("uid-b", "/var/run/netns/" + POD_B, "pod-b", "b").getString("ack")).isEmpty();
+        assertThat(agent.send(new JsonObject().put("op", "snapshot")).getString("ack")).isEmpty();
+        await().atMost(Duration.ofSeconds(30)).until(node::ready);
+
+        for (String pod : List.of(POD_A, POD_B)) {
+            String listening = inPod(pod, "ss", "-ltnH");
+            assertThat(listening).contains(":15001").contains(":15006").contains(":15008");
+        }
+        assertThat(run("ss", "-ltnH").output()).doesNotContain(":15001 ").doesNotContain(":15008 ");
+        assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(2);
+        assertThat(node.metric("istio_inpod_proxies_started_total")).isEqualTo(2);
+    }
+
+    @Test
+    @Order(2)
+    void anApplicationInPodATalksToPodBThroughHboneAndPodBSeesPodAsAddress() throws Exception {
+        String answer = clientInPodA(IP_B, APP_PORT, "hello in-pod", false);
+        assertThat(answer).isEqualTo("peer=" + IP_A + " hello in-pod");
+
+        String metrics = scrape();
+        // both halves of the tunnel: pod A's outbound (reporter=source) and pod B's inbound over mTLS
+        assertThat(lines(metrics, "istio_tcp_connections_opened_total{", "reporter=\"source\"",
+                "source_principal=\"spiffe://cluster.local/ns/default/sa/a\"",
+                "destination_principal=\"spiffe://cluster.local/ns/default/sa/b\"")).isNotEmpty();
+        assertThat(lines(metrics, "istio_tcp_connections_opened_total{", "reporter=\"destination\"",
+                "connection_security_policy=\"mutual_tls\"",
+                "source_principal=\"spiffe://cluster.local/ns/default/sa/a\"")).isNotEmpty();
+        assertThat(node.metric("ztunnel_pool_dials_total", "outcome", "success")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    @Order(3)
+    void plaintextArrivingAtPodBIsCapturedOn15006AndKeepsTheClientsAddress() throws Exception {
+        // marked 0x539, pod A's rules let it out uncaptured: pod B sees a plaintext connection and sends it to 15006
+        String answer = clientInPodA(IP_B, APP_PORT, "plain", true);
+        assertThat(answer).isEqualTo("peer=" + IP_A + " plain");
+        assertThat(lines(scrape(), "istio_tcp_connections_opened_total{", "reporter=\"destination\"",
+                "connection_security_policy=\"unknown\"")).isNotEmpty();
+    }
+
+    @Test
+    @Order(4)
+    void badRequestsAreRefusedWithAPreciseErrorAndCountedWithoutHarm() throws Exception {
+        JsonObject noFd = agent.send(new JsonObject().put("op", "add").put("uid", "uid-x")
+                .put("netns", "/var/run/netns/" + POD_A).put("name", "x").put("namespace", "default").put("noFd", true));
+        assertThat(noFd.getString("ack")).contains("exactly one network-namespace descriptor, got 0");
+        JsonObject twoFds = agent.send(new JsonObject().put("op", "add").put("uid", "uid-x")
+                .put("netns", "/var/run/netns/" + POD_A).put("name", "x").put("namespace", "default")
+                .put("extraFd", true));
+        assertThat(twoFds.getString("ack")).contains("got 2");
+        assertThat(agent.add("uid-x", "/dev/null", "x", "x").getString("ack")).contains("not a namespace");
+        assertThat(agent.send(new JsonObject().put("op", "raw").put("hex", "0aff")).getString("ack"))
+                .startsWith("cannot decode WorkloadRequest");
+        assertThat(node.metric("ztunnel_inpod_rejections_total", "reason", "netns_descriptor")).isEqualTo(3);
+        assertThat(node.metric("ztunnel_inpod_rejections_total", "reason", "malformed")).isEqualTo(1);
+        assertThat(node.ready()).isTrue();
+        assertThat(clientInPodA(IP_B, APP_PORT, "still", false)).isEqualTo("peer=" + IP_A + " still");
+    }
+
+    @Test
+    @Order(5)
+    void aRequestOutOfOrderReconnectsAndTheReplayedSnapshotKeepsTheRunningPods() throws Exception {
+        assertThat(agent.send(new JsonObject().put("op", "keep").put("uid", "uid-a")).getString("ack"))
+                .contains("KeepWorkload uid-a after SnapshotSent");
+        assertThat(agent.event().getString("event")).isEqualTo("disconnected");
+        assertThat(agent.event().getInteger("version")).isEqualTo(1); // ztunnel came back
+        await().atMost(Duration.ofSeconds(10)).until(() -> !node.ready());
+        // the agent replays what it knows: pod A by its namespace, pod B kept
+        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "a").getString("ack")).isEmpty();
+        assertThat(agent.send(new JsonObject().put("op", "keep").put("uid", "uid-b")).getString("ack")).isEmpty();
+        assertThat(agent.send(new JsonObject().put("op", "snapshot")).getString("ack")).isEmpty();
+        await().atMost(Duration.ofSeconds(10)).until(node::ready);
+        assertThat(node.metric("istio_inpod_proxies_started_total")).isEqualTo(2); // nothing restarted
+        assertThat(clientInPodA(IP_B, APP_PORT, "again", false)).isEqualTo("peer=" + IP_A + " again");
+    }
+
+    @Test
+    @Order(6)
+    void deletingAPodClosesItsListenersAndItsTunnels() throws Exception {
+        assertThat(agent.send(new JsonObject().put("op", "del").put("uid", "uid-b")).getString("ack")).isEmpty();
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(inPod(POD_B, "ss", "-ltnH")).doesNotContain(":15008").doesNotContain(":15006"));
+        assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(1);
+        assertThat(node.metric("istio_inpod_proxies_stopped_total")).isEqualTo(1);
+        // and no socket of ztunnel is left in pod B (a socket would keep the pod's namespace alive)
+        assertThat(inPod(POD_B, "ss", "-tanH")).doesNotContain(":15008");
+    }
+
+    // helpers
+
+    static String clientInPodA(String ip, int port, String text, boolean bypass) throws Exception {
+        Process p = new ProcessBuilder("ip", "netns", "exec", POD_A, "python3", "-c", CLIENT, ip, String.valueOf(port),
+                text, bypass ? "1" : "0").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as("client in pod A: %s", out).isZero();
+        return out;
+    }
+
+    String scrape() throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        io.prometheus.metrics.expositionformats.ExpositionFormats.init().getPrometheusTextFormatWriter()
+                .write(out, node.running.context().metrics().scrape());
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    static List<String> lines(String text, String prefix, String... contains) {
+        List<String> out = new ArrayList<>();
+        for (String line : text.split("\n")) {
+            if (line.startsWith(prefix) && java.util.Arrays.stream(contains).allMatch(line::contains)) {
+                out.add(line);
+            }
+        }
+        return out;
+    }
+
+    record Result(int code, String output) {
+        boolean ok() {
+            return code == 0;
+        }
+    }
+
+    static String inPod(String pod, String... command) throws Exception {
+        List<String> full = new ArrayList<>(List.of("ip", "netns", "exec", pod));
+        full.addAll(List.of(command));
+        return must(full.toArray(String[]::new));
+    }
+
+    static String must(String... command) throws Exception {
+        Result r = run(command);
+        assertThat(r.ok()).as("%s: %s", String.join(" ", command), r.output()).isTrue();
+        return r.output();
+    }
+
+    static Result run(String... command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Result(-1, out);
+            }
+            return new Result(p.exitValue(), out);
+        } catch (IOException | InterruptedException e) {
+            return new Result(-1, e.toString());
+        }
+    }
+}
