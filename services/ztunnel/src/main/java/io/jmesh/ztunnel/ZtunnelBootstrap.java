@@ -22,6 +22,7 @@ import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.discovery.Workloads;
 import io.jmesh.ztunnel.dns.DnsProxy;
+import io.jmesh.ztunnel.dns.DnsMetrics;
 import io.jmesh.ztunnel.identity.CaClient;
 import io.jmesh.ztunnel.identity.GrpcCaClient;
 import io.jmesh.ztunnel.identity.IdentityManager;
@@ -179,9 +180,10 @@ public final class ZtunnelBootstrap implements MeshService {
                 policies);
         OutboundProxy proxy = new OutboundProxy(nodeConfig, store, identities, pool, telemetry, net);
         outbound = new OutboundListeners(nodeConfig, proxy, telemetry, net, nodeAddress);
+        DnsMetrics dnsMetrics = config.listeners().dns() >= 0 ? new DnsMetrics(context.metrics()) : null;
         if (config.inpod().enabled()) {
             inPod = InPodMode.start(vertx, config, store, identities, telemetry, inbound, poolMetrics,
-                    context.readiness(), context.metrics());
+                    dnsMetrics == null ? null : dnsSettings(), dnsMetrics, context.readiness(), context.metrics());
         }
 
         store.onChange((prev, next) -> {
@@ -247,8 +249,8 @@ public final class ZtunnelBootstrap implements MeshService {
                         })
                 : Future.succeededFuture();
         Future<Void> dnsStarted = Future.succeededFuture();
-        if (config.listeners().dns() >= 0) {
-            dns = new DnsProxy(net, store, dnsSettings(), context.metrics());
+        if (nodeConfig.listeners().dns() >= 0) {
+            dns = new DnsProxy(net, store, dnsSettings(), dnsMetrics, null);
             dnsStarted = dns.start();
         }
         return Future.all(inbound.start(), outbound.start(), admin, ready, dnsStarted).mapEmpty();
@@ -346,7 +348,7 @@ public final class ZtunnelBootstrap implements MeshService {
         return inbound.openHboneConnections() + pool.openConnections() + (inPod == null ? 0 : inPod.openConnections());
     }
 
-    /** The node-level listeners of in-pod mode: no capture or HBONE ports on the node (SOCKS5, DNS, admin stay). */
+    /** The node-level listeners of in-pod mode: no capture, HBONE or DNS ports on the node (SOCKS5 and admin stay). */
     private static ZtunnelConfig withoutCaptureListeners(ZtunnelConfig c) {
         var l = c.listeners();
         return c.withInPod(c.inpod().off()).withListeners(new ZtunnelConfig.Listeners(-1, -1, -1, l.socks5(), l.localAdmin(), l.readiness(),

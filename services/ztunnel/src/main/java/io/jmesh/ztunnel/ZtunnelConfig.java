@@ -44,6 +44,9 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             inPodPort("listeners.outboundCapture", listeners.outboundCapture());
             inPodPort("listeners.hbone", listeners.hbone());
             inPodPort("listeners.inboundPlaintext", listeners.inboundPlaintext());
+            if (listeners.dns() == 0) {
+                inPodPort("listeners.dns", 0); // -1 (off) is fine: then the pods get no DNS proxy
+            }
         }
         if (listeners.transparent() && capture.enabled()) {
             // the TPROXY rules name these ports

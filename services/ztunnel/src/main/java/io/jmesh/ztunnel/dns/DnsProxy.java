@@ -29,6 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,8 +53,6 @@ public final class DnsProxy {
     static final int UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
     /** Queries of one TCP connection waiting for upstream before its reads pause. */
     private static final int TCP_IN_FLIGHT = 16;
-    private static final String[] LABELS = {"request_query_type", "request_protocol", "source_canonical_service",
-        "source_canonical_revision"};
 
     /**
      * @param bindAddress the node address; {@code port} 0 picks a free port (tests)
@@ -75,10 +74,20 @@ public final class DnsProxy {
     private final Counter forwardFailures;
     private final Histogram forwardSeconds;
     private final Counter rejections;
+    private final Function<InetAddress, Workload> clients;
     private Channel udp;
     private Channel tcp;
 
     public DnsProxy(NetTransport net, WorkloadStore store, Settings settings, PrometheusRegistry metrics) {
+        this(net, store, settings, new DnsMetrics(metrics), null);
+    }
+
+    /**
+     * A proxy sharing its metrics with others; {@code clients} names the workload a query comes from (null: the
+     * workload of this node with the client's address). In-pod mode: every query to a pod's proxy is that pod's.
+     */
+    public DnsProxy(NetTransport net, WorkloadStore store, Settings settings, DnsMetrics metrics,
+            Function<InetAddress, Workload> clients) {
         this.net = net;
         this.store = store;
         this.settings = settings;
@@ -86,24 +95,15 @@ public final class DnsProxy {
         this.udpLoop = net.nextLoop();
         this.upstream = new Upstream(net, new Upstream.Settings(settings.upstreams(), settings.upstreamTimeout(),
                 settings.upstreamAttempts(), settings.maxPendingUpstream()), udpLoop);
-        requests = Counter.builder().name("istio_dns_requests_total").help("DNS requests received")
-                .labelNames(LABELS).register(metrics);
-        forwarded = Counter.builder().name("istio_dns_upstream_requests_total")
-                .help("DNS requests forwarded to the upstream resolvers").labelNames(LABELS).register(metrics);
-        forwardFailures = Counter.builder().name("istio_dns_upstream_failures_total")
-                .help("forwarded DNS requests that got no upstream answer").labelNames(LABELS).register(metrics);
-        forwardSeconds = Histogram.builder().name("istio_dns_upstream_request_duration_seconds")
-                .help("time to an upstream DNS answer").labelNames(LABELS)
-                .classicUpperBounds(0.0005, 0.001, 0.005, 0.01, 0.1, 1, 5).register(metrics);
-        rejections = Counter.builder().name("ztunnel_dns_rejections_total")
-                .help("DNS messages refused or dropped, by protocol and reason").labelNames("protocol", "reason")
-                .register(metrics);
-        for (String protocol : new String[] {"udp", "tcp"}) {
-            for (String reason : new String[] {"too_short", "not_a_query", "question_count", "bad_question",
-                "unknown_source", "opcode"}) {
-                rejections.labelValues(protocol, reason); // zero series: dashboards and alerts see 0, not nothing
-            }
-        }
+        this.clients = clients != null ? clients : ip -> {
+            Workload w = store.current().workloadByIp(ip);
+            return w != null && settings.nodeName().equals(w.getNode()) ? w : null;
+        };
+        requests = metrics.requests;
+        forwarded = metrics.forwarded;
+        forwardFailures = metrics.forwardFailures;
+        forwardSeconds = metrics.forwardSeconds;
+        rejections = metrics.rejections;
     }
 
     /** The name servers of a resolv.conf file (none when it is missing). */
@@ -203,8 +203,8 @@ public final class DnsProxy {
             }
             return;
         }
-        Workload client = store.current().workloadByIp(from.getAddress());
-        if (client == null || !settings.nodeName().equals(client.getNode())) {
+        Workload client = clients.apply(from.getAddress());
+        if (client == null) {
             requests.labelValues(DnsMessage.typeLabel(q.type()), protocol, "unknown", "unknown").inc();
             reject(protocol, "unknown_source", from, "not a workload of this node");
             reply.accept(DnsMessage.error(msg.alloc(), msg, q, q.id(), DnsMessage.SERVFAIL));

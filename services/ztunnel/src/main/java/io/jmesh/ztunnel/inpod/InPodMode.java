@@ -4,6 +4,8 @@ import io.jmesh.core.admin.Readiness;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.dns.DnsMetrics;
+import io.jmesh.ztunnel.dns.DnsProxy;
 import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.inbound.InboundListeners;
 import io.jmesh.ztunnel.pool.PoolMetrics;
@@ -32,14 +34,14 @@ public final class InPodMode {
     /**
      * Checks that this process may enter other network namespaces (fails with a precise message otherwise), then
      * starts connecting to the agent. {@code nodeInbound} is the template every pod's inbound listeners share state
-     * with.
+     * with; {@code dns} (null: none) the settings of the pods' DNS proxies, which listen on each pod's loopback.
      */
     public static InPodMode start(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
-            ConnectionTelemetry telemetry, InboundListeners nodeInbound, PoolMetrics poolMetrics, Readiness readiness,
-            PrometheusRegistry metrics) {
+            ConnectionTelemetry telemetry, InboundListeners nodeInbound, PoolMetrics poolMetrics,
+            DnsProxy.Settings dns, DnsMetrics dnsMetrics, Readiness readiness, PrometheusRegistry metrics) {
         PodNetns.checkCapable();
         PodProxies pods = new PodProxies(new PodProxy.Node(vertx, config, store, identities, telemetry, nodeInbound,
-                poolMetrics), metrics);
+                poolMetrics, dns, dnsMetrics), metrics);
         var inpod = config.inpod();
         NodeAgentLink link = new NodeAgentLink(inpod.socket(), pods, readiness.register("workload-proxy-manager"),
                 inpod.retryInterval(), metrics);

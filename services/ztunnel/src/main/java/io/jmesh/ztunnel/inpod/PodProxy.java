@@ -5,6 +5,8 @@ import io.jmesh.proto.istio.workload.zds.WorkloadInfo;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.dns.DnsMetrics;
+import io.jmesh.ztunnel.dns.DnsProxy;
 import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.inbound.Inbound;
 import io.jmesh.ztunnel.inbound.InboundListeners;
@@ -28,7 +30,7 @@ import java.net.UnknownHostException;
 
 /**
  * One pod's proxy in in-pod mode: listeners on 15001 (outbound, redirected by the agent's NAT rule), 15006
- * (plaintext inbound, TPROXY) and 15008 (HBONE) inside the pod's network namespace, and an HBONE pool whose
+ * (plaintext inbound, TPROXY), 15008 (HBONE) and the DNS proxy on loopback 15053 inside the pod's network namespace, and an HBONE pool whose
  * connections leave from there too, all marked so the pod's rules let them pass. Everything else (workloads,
  * certificates, policy, telemetry) is the node's. Every socket it opens or accepts is in one group, closed at once
  * when the pod leaves: a socket keeps its namespace alive. The namespace's fd belongs to {@link PodProxies}.
@@ -37,7 +39,8 @@ final class PodProxy {
 
     /** What every pod's proxy shares with the node. */
     record Node(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
-            ConnectionTelemetry telemetry, InboundListeners inbound, PoolMetrics poolMetrics) {}
+            ConnectionTelemetry telemetry, InboundListeners inbound, PoolMetrics poolMetrics, DnsProxy.Settings dns,
+            DnsMetrics dnsMetrics) {}
 
     private final String uid;
     private final WorkloadInfo info;
@@ -46,10 +49,13 @@ final class PodProxy {
     private final HbonePool pool;
     private final InboundListeners inbound;
     private final OutboundListeners outbound;
+    private final DnsProxy dns;
+    private final Node node;
 
     private PodProxy(Node node, String uid, WorkloadInfo info, PodNetns netns) {
         this.uid = uid;
         this.info = info;
+        this.node = node;
         this.netns = netns;
         this.members = new DefaultChannelGroup("pod " + uid, GlobalEventExecutor.INSTANCE);
         ZtunnelConfig config = podConfig(node.config());
@@ -59,7 +65,15 @@ final class PodProxy {
         OutboundProxy proxy = new OutboundProxy(config, node.store(), node.identities(), pool, node.telemetry(), net);
         InetAddress any = anyAddress();
         this.inbound = Inbound.forPod(node.inbound(), config, net, any);
-        this.outbound = new OutboundListeners(config, proxy, node.telemetry(), net, any, new PodCapture(node, config));
+        this.outbound = new OutboundListeners(config, proxy, node.telemetry(), net, any, new PodCapture(config));
+        // the pod's own resolver on its loopback, where the agent's rules send its port-53 traffic
+        this.dns = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns()), node.dnsMetrics(),
+                this::workload);
+    }
+
+    private static DnsProxy.Settings podDns(DnsProxy.Settings s) {
+        return new DnsProxy.Settings(s.nodeName(), InetAddress.getLoopbackAddress(), s.port(), s.clusterDomain(),
+                s.tcpIdleTimeout(), s.upstreams(), s.upstreamTimeout(), s.upstreamAttempts(), s.maxPendingUpstream());
     }
 
     /** Opens the pod's listeners; on failure everything opened so far is closed again. */
@@ -70,7 +84,8 @@ final class PodProxy {
         } catch (RuntimeException e) {
             return Future.failedFuture(e);
         }
-        return Future.all(p.inbound.start(), p.outbound.start()).map(p).recover(e -> {
+        Future<Void> dns = p.dns == null ? Future.succeededFuture() : p.dns.start();
+        return Future.all(p.inbound.start(), p.outbound.start(), dns).map(p).recover(e -> {
             p.closeSockets();
             return Future.failedFuture(e);
         });
@@ -121,6 +136,9 @@ final class PodProxy {
 
     /** The namespace's fd stays open (its owner releases it); sockets hold their namespace by themselves. */
     private void closeSockets() {
+        if (dns != null) {
+            dns.close();
+        }
         pool.close();
         members.close();
     }
@@ -146,38 +164,41 @@ final class PodProxy {
     }
 
     /**
-     * The source of a captured connection is this pod, whatever address it uses: the workload of the client's
-     * address when that is this pod (the common case, one lookup), else the pod found by name. The destination is
-     * the one before the agent's REDIRECT.
+     * The workload a connection or query of this pod comes from: this pod, whatever address it uses. The workload
+     * of the client's address when that is this pod (the common case, one lookup), else the pod found by name; null
+     * while discovery does not know it.
      */
+    Workload workload(InetAddress client) {
+        WorkloadIndex index = node.store().current();
+        String here = node.config().node().name();
+        Workload byIp = index.workloadByIp(client);
+        if (byIp != null && isThisPod(byIp, here)) {
+            return byIp;
+        }
+        for (Workload w : index.workloadsOnNode(here)) {
+            if (isThisPod(w, here)) {
+                return w;
+            }
+        }
+        return null;
+    }
+
+    private boolean isThisPod(Workload w, String here) {
+        return here.equals(w.getNode()) && info.getName().equals(w.getName())
+                && info.getNamespace().equals(w.getNamespace());
+    }
+
+    /** Captured connections are this pod's; their destination is the one before the agent's REDIRECT. */
     private final class PodCapture implements OutboundListeners.Capture {
-        private final Node node;
         private final int capturePort;
 
-        PodCapture(Node node, ZtunnelConfig config) {
-            this.node = node;
+        PodCapture(ZtunnelConfig config) {
             this.capturePort = config.listeners().outboundCapture();
         }
 
         @Override
         public Workload source(Channel ch) {
-            WorkloadIndex index = node.store().current();
-            String here = node.config().node().name();
-            Workload byIp = index.workloadByIp(((InetSocketAddress) ch.remoteAddress()).getAddress());
-            if (byIp != null && isThisPod(byIp, here)) {
-                return byIp;
-            }
-            for (Workload w : index.workloadsOnNode(here)) {
-                if (isThisPod(w, here)) {
-                    return w;
-                }
-            }
-            return null;
-        }
-
-        private boolean isThisPod(Workload w, String here) {
-            return here.equals(w.getNode()) && info.getName().equals(w.getName())
-                    && info.getNamespace().equals(w.getNamespace());
+            return workload(((InetSocketAddress) ch.remoteAddress()).getAddress());
         }
 
         @Override

@@ -85,8 +85,7 @@ public final class NetTransport {
 
     /**
      * Sockets created in {@code namespace} (in-pod mode: the pod's), on the same event loops; every socket created
-     * or accepted joins {@code members}, so the pod's proxy can close all of them when the pod leaves. TCP only (no
-     * {@link #datagram}). With {@code reusePort} listeners set {@code SO_REUSEPORT}, so a restarted ztunnel can bind
+     * or accepted joins {@code members}, so the pod's proxy can close all of them when the pod leaves. With {@code reusePort} listeners set {@code SO_REUSEPORT}, so a restarted ztunnel can bind
      * the pod's ports while the old one still drains (Istio's {@code INPOD_PORT_REUSE}).
      */
     public NetTransport in(NetworkNamespace namespace, ChannelGroup members, boolean reusePort) {
@@ -163,15 +162,16 @@ public final class NetTransport {
      * where IPv6 is on), carrying ztunnel's socket mark like every other socket.
      */
     public Bootstrap datagram(EventLoop loop, InetAddress bindAddress) {
-        if (namespace != null) {
-            throw new UnsupportedOperationException("no UDP sockets in another network namespace yet");
-        }
         InternetProtocolFamily family = bindAddress == null ? null
                 : bindAddress instanceof Inet4Address ? InternetProtocolFamily.IPv4 : InternetProtocolFamily.IPv6;
         Bootstrap b = new Bootstrap()
                 .group(loop)
-                .channelFactory(() -> family == null ? vertx.transport().datagramChannel()
-                        : vertx.transport().datagramChannel(family));
+                .channelFactory(() -> {
+                    ChannelFactory<Channel> create = () -> family == null ? vertx.transport().datagramChannel()
+                            : vertx.transport().datagramChannel(family);
+                    return namespace == null ? create.newChannel()
+                            : joined(namespace.enter(create::newChannel), members);
+                });
         if (epoll && socketMark != 0) {
             b.option(SO_MARK, socketMark);
         }

@@ -64,6 +64,7 @@ class InPodNetnsTest {
                 type nat hook output priority -100; policy accept;
                 meta l4proto tcp meta mark & 0xfff == 0x111 accept
                 oifname "lo" ip daddr != 127.0.0.1 accept
+                meta l4proto { tcp, udp } th dport 53 ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 redirect to :15053
                 meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 redirect to :15001
               }
             }
@@ -97,6 +98,23 @@ class InPodNetnsTest {
                 if not chunk: break
                 out += chunk
             print(out.decode())
+            """;
+
+    /** A DNS client in pod A: one A query for argv[2] to server argv[1] over UDP; prints the addresses. */
+    static final String DNS_CLIENT = """
+            import socket, struct, sys
+            q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+            q += b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[2].split(".")) + b"\\0" + struct.pack(">HH", 1, 1)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5); s.sendto(q, (sys.argv[1], 53))
+            r = s.recv(4096)
+            rcode, an = r[3] & 15, struct.unpack(">H", r[6:8])[0]
+            i = len(q); ips = []
+            for _ in range(an):
+                i += 2 if r[i] & 0xc0 == 0xc0 else r.index(0, i) + 1 - i
+                t, _, _, n = struct.unpack(">HHIH", r[i:i + 10]); i += 10
+                if t == 1: ips.append(socket.inet_ntoa(r[i:i + n]))
+                i += n
+            print("rcode=%d %s" % (rcode, " ".join(ips)))
             """;
 
     @TempDir
@@ -133,6 +151,8 @@ class InPodNetnsTest {
             inPod(pod[0], "ip", "rule", "add", "fwmark", "0x111/0xfff", "pref", "32764", "lookup", "100");
             inPod(pod[0], "ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100");
         }
+        // service VIPs are routed to pod B's side of the wire (B forwards nothing: there is no way out of the lab)
+        inPod(POD_A, "ip", "route", "add", "default", "via", IP_B);
         app = new ProcessBuilder("ip", "netns", "exec", POD_B, "python3", "-c", ECHO_APP)
                 .redirectErrorStream(true).redirectOutput(dir.resolve("app.log").toFile()).start();
 
@@ -143,8 +163,12 @@ class InPodNetnsTest {
                   - {uid: "Kubernetes//Pod/default/pod-a", name: pod-a, namespace: default, serviceAccount: a,
                      addresses: [%s], node: node-a, tunnelProtocol: HBONE}
                   - {uid: "Kubernetes//Pod/default/pod-b", name: pod-b, namespace: default, serviceAccount: b,
-                     addresses: [%s], node: node-a, tunnelProtocol: HBONE}
-                """.formatted(IP_A, IP_B));
+                     addresses: [%s], node: node-a, tunnelProtocol: HBONE,
+                     services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}}
+                services:
+                  - {name: echo, namespace: default, hostname: echo.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.20}], ports: [{servicePort: 80, targetPort: %d}]}
+                """.formatted(IP_A, IP_B, APP_PORT, APP_PORT));
         Path socket = dir.resolve("ztunnel.sock");
         agent = new FakeNodeAgent(socket);
         assertThat(agent.event().getString("event")).isEqualTo("listening");
@@ -154,7 +178,8 @@ class InPodNetnsTest {
                 admin: {host: 127.0.0.1, port: 0}
                 node: {name: node-a, address: 127.0.140.1}
                 listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: 0,
-                            readiness: 0, dns: -1, inboundPerWorkload: false, transparent: false}
+                            readiness: 0, dns: 15053, inboundPerWorkload: false, transparent: false}
+                dns: {upstreams: ["127.0.0.1:9"], upstreamTimeout: 200ms, upstreamAttempts: 1}
                 discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:%d", tokenFile: "%s"}
                 inpod: {enabled: true, socket: "%s", retryInterval: 1s}
@@ -194,7 +219,10 @@ class InPodNetnsTest {
 
         for (String pod : List.of(POD_A, POD_B)) {
             String listening = inPod(pod, "ss", "-ltnH");
-            assertThat(listening).contains(":15001").contains(":15006").contains(":15008");
+            // the DNS proxy on the pod's loopback only (a dual-stack socket shows it as [::ffff:127.0.0.1])
+            assertThat(listening).contains(":15001").contains(":15006").contains(":15008")
+                    .containsPattern("127\\.0\\.0\\.1]?:15053");
+            assertThat(inPod(pod, "ss", "-lunH")).containsPattern("127\\.0\\.0\\.1]?:15053");
         }
         assertThat(run("ss", "-ltnH").output()).doesNotContain(":15001 ").doesNotContain(":15008 ");
         assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(2);
@@ -216,6 +244,16 @@ class InPodNetnsTest {
                 "connection_security_policy=\"mutual_tls\"",
                 "source_principal=\"spiffe://cluster.local/ns/default/sa/a\"")).isNotEmpty();
         assertThat(node.metric("ztunnel_pool_dials_total", "outcome", "success")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    @Order(3)
+    void podAsDnsQueriesAreAnsweredByItsOwnProxyAndItsServiceVipLeadsToPodB() throws Exception {
+        // asked of any server, answered inside pod A by ztunnel from discovery
+        String answer = inPod(POD_A, "python3", "-c", DNS_CLIENT, IP_B, "echo.default.svc.cluster.local").strip();
+        assertThat(answer).isEqualTo("rcode=0 10.96.0.20");
+        assertThat(lines(scrape(), "istio_dns_requests_total{", "request_protocol=\"udp\"")).isNotEmpty();
+        assertThat(clientInPodA("10.96.0.20", 80, "by vip", false)).isEqualTo("peer=" + IP_A + " by vip");
     }
 
     @Test

@@ -1,0 +1,42 @@
+package io.jmesh.ztunnel.dns;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+/**
+ * Istio's DNS proxy metrics, registered once per process and shared by every DNS proxy: the node's, and in in-pod
+ * mode one per pod.
+ */
+public final class DnsMetrics {
+
+    static final String[] LABELS = {"request_query_type", "request_protocol", "source_canonical_service",
+        "source_canonical_revision"};
+
+    final Counter requests;
+    final Counter forwarded;
+    final Counter forwardFailures;
+    final Histogram forwardSeconds;
+    final Counter rejections;
+
+    public DnsMetrics(PrometheusRegistry metrics) {
+        requests = Counter.builder().name("istio_dns_requests_total").help("DNS requests received")
+                .labelNames(LABELS).register(metrics);
+        forwarded = Counter.builder().name("istio_dns_upstream_requests_total")
+                .help("DNS requests forwarded to the upstream resolvers").labelNames(LABELS).register(metrics);
+        forwardFailures = Counter.builder().name("istio_dns_upstream_failures_total")
+                .help("forwarded DNS requests that got no upstream answer").labelNames(LABELS).register(metrics);
+        forwardSeconds = Histogram.builder().name("istio_dns_upstream_request_duration_seconds")
+                .help("time to an upstream DNS answer").labelNames(LABELS)
+                .classicUpperBounds(0.0005, 0.001, 0.005, 0.01, 0.1, 1, 5).register(metrics);
+        rejections = Counter.builder().name("ztunnel_dns_rejections_total")
+                .help("DNS messages refused or dropped, by protocol and reason").labelNames("protocol", "reason")
+                .register(metrics);
+        for (String protocol : new String[] {"udp", "tcp"}) {
+            for (String reason : new String[] {"too_short", "not_a_query", "question_count", "bad_question",
+                "unknown_source", "opcode"}) {
+                rejections.labelValues(protocol, reason); // zero series: dashboards and alerts see 0, not nothing
+            }
+        }
+    }
+}
