@@ -181,14 +181,14 @@ final class NodeAgentLink {
                 var add = request.getAdd();
                 if (fds.size() != 1) {
                     fds.forEach(PodNetns::closeQuietly);
-                    return refuse("netns_descriptor", "AddWorkload " + add.getUid()
+                    return refuse("netns_descriptor", "AddWorkload " + PodProxies.show(add.getUid())
                             + " must carry exactly one network-namespace descriptor, got " + fds.size());
                 }
                 PodNetns netns;
                 try {
                     netns = PodNetns.adopt(fds.get(0));
                 } catch (IllegalArgumentException e) {
-                    return refuse("netns_descriptor", "AddWorkload " + add.getUid() + ": " + e.getMessage());
+                    return refuse("netns_descriptor", "AddWorkload " + PodProxies.show(add.getUid()) + ": " + e.getMessage());
                 }
                 String error = pods.add(add.getUid(), add.hasWorkloadInfo() ? add.getWorkloadInfo() : null, netns);
                 if (!error.isEmpty()) {

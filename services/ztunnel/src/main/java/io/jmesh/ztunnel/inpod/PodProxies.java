@@ -42,6 +42,19 @@ final class PodProxies {
         }
     }
 
+    /** Text from the agent as it may be quoted in errors and logs: printable ASCII, the rest escaped. */
+    static String show(String text) {
+        StringBuilder b = new StringBuilder(text.length() + 2).append('\'');
+        text.codePoints().forEach(c -> {
+            if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\') {
+                b.append((char) c);
+            } else {
+                b.append(c <= 0xffff ? String.format("\\u%04x", c) : String.format("\\U%08x", c));
+            }
+        });
+        return b.append('\'').toString();
+    }
+
     private record Pending(WorkloadInfo info, PodNetns netns) {}
 
     private final PodProxy.Node node;
@@ -86,7 +99,7 @@ final class PodProxies {
         }
         if (info == null) {
             netns.close();
-            throw new ProtocolError("AddWorkload " + uid + ": workload_info is required");
+            throw new ProtocolError("AddWorkload " + show(uid) + ": workload_info is required");
         }
         if (!snapshotReceived) {
             seenSinceConnect.add(uid);
@@ -125,8 +138,8 @@ final class PodProxies {
             Thread.currentThread().interrupt();
             error = "interrupted";
         }
-        String message = "cannot start the proxy of pod " + info.getNamespace() + "/" + info.getName() + " (uid "
-                + uid + ") in " + netns.id() + ": " + error;
+        String message = "cannot start the proxy of pod " + show(info.getNamespace() + "/" + info.getName()) + " (uid "
+                + show(uid) + ") in " + netns.id() + ": " + error;
         log.atWarn().log("{}; retrying every {}", message, node.config().inpod().retryInterval());
         Pending old = pending.put(uid, new Pending(info, netns));
         if (old != null && old.netns() != netns) {
@@ -138,7 +151,7 @@ final class PodProxies {
     /** Before the snapshot only: the pod stays although it is not re-added. */
     void keep(String uid) throws ProtocolError {
         if (snapshotReceived) {
-            throw new ProtocolError("KeepWorkload " + uid + " after SnapshotSent");
+            throw new ProtocolError("KeepWorkload " + show(uid) + " after SnapshotSent");
         }
         seenSinceConnect.add(uid);
     }

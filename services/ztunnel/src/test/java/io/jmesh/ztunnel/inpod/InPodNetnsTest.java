@@ -289,7 +289,7 @@ class InPodNetnsTest {
     @Order(5)
     void aRequestOutOfOrderReconnectsAndTheReplayedSnapshotKeepsTheRunningPods() throws Exception {
         assertThat(agent.send(new JsonObject().put("op", "keep").put("uid", "uid-a")).getString("ack"))
-                .contains("KeepWorkload uid-a after SnapshotSent");
+                .contains("KeepWorkload 'uid-a' after SnapshotSent");
         assertThat(agent.event().getString("event")).isEqualTo("disconnected");
         assertThat(agent.event().getInteger("version")).isEqualTo(1); // ztunnel came back
         await().atMost(Duration.ofSeconds(10)).until(() -> !node.ready());

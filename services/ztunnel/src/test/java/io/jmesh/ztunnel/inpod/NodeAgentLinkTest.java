@@ -57,13 +57,13 @@ class NodeAgentLinkTest {
     void descriptorsAreRequiredExactlyOnAddAndStrayOnesAreClosed() throws Exception {
         WorkloadRequest add = WorkloadRequest.newBuilder().setAdd(AddWorkload.newBuilder().setUid("u1")).build();
         assertThat(link.handle(packet(add))).isEqualTo(
-                "AddWorkload u1 must carry exactly one network-namespace descriptor, got 0");
+                "AddWorkload 'u1' must carry exactly one network-namespace descriptor, got 0");
         int stray = LibC.INSTANCE.open("/dev/null", LibC.O_RDONLY | LibC.O_CLOEXEC);
         WorkloadRequest del = WorkloadRequest.newBuilder().setDel(DelWorkload.newBuilder().setUid("u1")).build();
         assertThat(link.handle(packet(del, stray))).isEqualTo("DEL must not carry file descriptors, got 1");
         assertThat(Files.exists(Path.of("/proc/self/fd/" + stray))).as("the stray descriptor is closed").isFalse();
         int notANamespace = LibC.INSTANCE.open("/dev/null", LibC.O_RDONLY | LibC.O_CLOEXEC);
-        assertThat(link.handle(packet(add, notANamespace))).startsWith("AddWorkload u1: the file descriptor sent is "
+        assertThat(link.handle(packet(add, notANamespace))).startsWith("AddWorkload 'u1': the file descriptor sent is "
                 + "not a namespace");
         assertThat(Files.exists(Path.of("/proc/self/fd/" + notANamespace))).isFalse();
         assertThat(rejected("netns_descriptor")).isEqualTo(3);
@@ -81,7 +81,7 @@ class NodeAgentLinkTest {
         // deleting a pod ztunnel does not know is fine (the agent may repeat itself)
         WorkloadRequest del = WorkloadRequest.newBuilder().setDel(DelWorkload.newBuilder().setUid("gone")).build();
         assertThat(link.handle(packet(del))).isEmpty();
-        assertThatThrownBy(() -> link.handle(packet(keep))).hasMessage("KeepWorkload u1 after SnapshotSent");
+        assertThatThrownBy(() -> link.handle(packet(keep))).hasMessage("KeepWorkload 'u1' after SnapshotSent");
         assertThatThrownBy(() -> link.handle(packet(snapshot))).hasMessage("a second SnapshotSent on one connection");
         pods.connected(); // a new connection starts a new snapshot
         assertThat(pods.ready()).isFalse();
