@@ -3,6 +3,7 @@ package io.jmesh.ztunnel.inpod;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.jmesh.testing.netns.IstioCni;
 import io.jmesh.testing.netns.TwoNodeLab;
 import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
@@ -29,8 +30,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Istio's in-pod mode end to end (root only; skipped with the reason elsewhere). Two pods are network namespaces this
  * test creates, joined by a veth pair and nothing else; each gets the redirection rules Istio's CNI node agent
- * installs inside a pod (outbound NAT REDIRECT to 15001, TPROXY to 15008 and 15006, the 0x539/0x111 marks and the
- * local routing table), written here in nftables. An independent stand-in for the agent ({@code fake_cni.py}) hands
+ * installs inside a pod ({@link IstioCni#POD_RULES}: outbound NAT REDIRECT to 15001 and DNS to 15053, TPROXY to
+ * 15008 and 15006, the 0x539/0x111 marks and the local routing table). An independent stand-in for the agent
+ * ({@code fake_cni.py}) hands
  * an in-process ztunnel the pods' namespaces over ZDS. Then an application in pod A reaching pod B's port goes
  * through A's 15001, HBONE (mTLS) to B's 15008, and arrives with A's address.
  */
@@ -44,31 +46,6 @@ class InPodNetnsTest {
     static final String IP_A = "10.251.0.1";
     static final String IP_B = "10.251.0.2";
     static final int APP_PORT = 8080;
-
-    /** Istio's in-pod rules (istio-cni's iptables, translated): what the node agent installs in each pod. */
-    static final String POD_RULES = """
-            table inet istio-inpod {
-              chain prerouting {
-                type filter hook prerouting priority mangle; policy accept;
-                meta mark & 0xfff == 0x539 ct mark set 0x111
-                iifname "lo" ip daddr != 127.0.0.1 meta l4proto tcp accept
-                meta l4proto tcp tcp dport 15008 meta mark & 0xfff != 0x539 tproxy ip to :15008 meta mark set 0x111 accept
-                meta l4proto tcp ct state established,related accept
-                meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 tproxy ip to :15006 meta mark set 0x111 accept
-              }
-              chain output {
-                type route hook output priority mangle; policy accept;
-                ct mark & 0xfff == 0x111 meta mark set ct mark
-              }
-              chain nat-output {
-                type nat hook output priority -100; policy accept;
-                meta l4proto tcp meta mark & 0xfff == 0x111 accept
-                oifname "lo" ip daddr != 127.0.0.1 accept
-                meta l4proto { tcp, udp } th dport 53 ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 redirect to :15053
-                meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 redirect to :15001
-              }
-            }
-            """;
 
     /** The application in pod B: answers each connection with the peer address it saw and what it read. */
     static final String ECHO_APP = """
@@ -120,7 +97,7 @@ class InPodNetnsTest {
     @TempDir
     static Path dir;
     static Vertx vertx;
-    static FakeNodeAgent agent;
+    static IstioCni.Agent agent;
     static ZtunnelHarness node;
     static Process app;
 
@@ -142,14 +119,7 @@ class InPodNetnsTest {
             inPod(pod[0], "ip", "link", "set", "lo", "up");
             inPod(pod[0], "ip", "addr", "add", pod[2] + "/24", "dev", pod[1]);
             inPod(pod[0], "ip", "link", "set", pod[1], "up");
-            Process nft = new ProcessBuilder("ip", "netns", "exec", pod[0], "nft", "-f", "-").redirectErrorStream(true)
-                    .start();
-            nft.getOutputStream().write(POD_RULES.getBytes(StandardCharsets.UTF_8));
-            nft.getOutputStream().close();
-            String out = new String(nft.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertThat(nft.waitFor()).as("nft in %s: %s", pod[0], out).isZero();
-            inPod(pod[0], "ip", "rule", "add", "fwmark", "0x111/0xfff", "pref", "32764", "lookup", "100");
-            inPod(pod[0], "ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100");
+            IstioCni.redirect(pod[0]);
         }
         // service VIPs are routed to pod B's side of the wire (B forwards nothing: there is no way out of the lab)
         inPod(POD_A, "ip", "route", "add", "default", "via", IP_B);
@@ -170,8 +140,7 @@ class InPodNetnsTest {
                      addresses: [{address: 10.96.0.20}], ports: [{servicePort: 80, targetPort: %d}]}
                 """.formatted(IP_A, IP_B, APP_PORT, APP_PORT));
         Path socket = dir.resolve("ztunnel.sock");
-        agent = new FakeNodeAgent(socket);
-        assertThat(agent.event().getString("event")).isEqualTo("listening");
+        agent = new IstioCni.Agent(socket, dir);
         node = ZtunnelHarness.start(dir, "node-a", """
                 logLevel: info
                 drainDeadline: 5s
@@ -210,10 +179,10 @@ class InPodNetnsTest {
     @Test
     @Order(1)
     void theAgentsSnapshotOpensEachPodsListenersInsideThePodAndMakesZtunnelReady() throws Exception {
-        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "a").getString("ack")).isEmpty();
+        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "default", "a")).isEmpty();
         // the same pod again (the agent resends after a reconnect): nothing changes
-        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "a").getString("ack")).isEmpty();
-        assertThat(agent.add("uid-b", "/var/run/netns/" + POD_B, "pod-b", "b").getString("ack")).isEmpty();
+        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "default", "a")).isEmpty();
+        assertThat(agent.add("uid-b", "/var/run/netns/" + POD_B, "pod-b", "default", "b")).isEmpty();
         assertThat(agent.send(new JsonObject().put("op", "snapshot")).getString("ack")).isEmpty();
         await().atMost(Duration.ofSeconds(30)).until(node::ready);
 
@@ -276,7 +245,7 @@ class InPodNetnsTest {
                 .put("netns", "/var/run/netns/" + POD_A).put("name", "x").put("namespace", "default")
                 .put("extraFd", true));
         assertThat(twoFds.getString("ack")).contains("got 2");
-        assertThat(agent.add("uid-x", "/dev/null", "x", "x").getString("ack")).contains("not a namespace");
+        assertThat(agent.add("uid-x", "/dev/null", "x", "default", "x")).contains("not a namespace");
         assertThat(agent.send(new JsonObject().put("op", "raw").put("hex", "0aff")).getString("ack"))
                 .startsWith("cannot decode WorkloadRequest");
         assertThat(node.metric("ztunnel_inpod_rejections_total", "reason", "netns_descriptor")).isEqualTo(3);
@@ -294,7 +263,7 @@ class InPodNetnsTest {
         assertThat(agent.event().getInteger("version")).isEqualTo(1); // ztunnel came back
         await().atMost(Duration.ofSeconds(10)).until(() -> !node.ready());
         // the agent replays what it knows: pod A by its namespace, pod B kept
-        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "a").getString("ack")).isEmpty();
+        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "default", "a")).isEmpty();
         assertThat(agent.send(new JsonObject().put("op", "keep").put("uid", "uid-b")).getString("ack")).isEmpty();
         assertThat(agent.send(new JsonObject().put("op", "snapshot")).getString("ack")).isEmpty();
         await().atMost(Duration.ofSeconds(10)).until(node::ready);
