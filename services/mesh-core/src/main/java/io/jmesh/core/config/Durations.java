@@ -41,21 +41,32 @@ public final class Durations {
         }
     }
 
-    /** The shortest exact form, inverse of {@link #parse}. */
+    /**
+     * The shortest exact form, inverse of {@link #parse}, for every {@link Duration}: whole days, hours, minutes,
+     * seconds or milliseconds when one of them is exact, else (a negative duration, a fraction of a millisecond, or
+     * milliseconds beyond a long) ISO-8601 such as {@code PT-5S} or {@code PT0.0005S}. Counted in seconds, so no
+     * length overflows (a duration holds up to 2^63 seconds; {@code toMillis()} overflows past ~292 million years).
+     */
     public static String format(Duration d) {
-        long ms = d.toMillis();
-        if (ms % 86_400_000 == 0 && ms != 0) {
-            return ms / 86_400_000 + "d";
+        long s = d.getSeconds();
+        int nanos = d.getNano();
+        if (d.isNegative() || nanos % 1_000_000 != 0) {
+            return d.toString();
         }
-        if (ms % 3_600_000 == 0 && ms != 0) {
-            return ms / 3_600_000 + "h";
+        if (nanos != 0) {
+            long ms = nanos / 1_000_000;
+            boolean fits = s < Long.MAX_VALUE / 1000 || s == Long.MAX_VALUE / 1000 && ms <= Long.MAX_VALUE % 1000;
+            return fits ? s * 1000 + ms + "ms" : d.toString();
         }
-        if (ms % 60_000 == 0 && ms != 0) {
-            return ms / 60_000 + "m";
+        if (s % 86_400 == 0 && s != 0) {
+            return s / 86_400 + "d";
         }
-        if (ms % 1000 == 0) {
-            return ms / 1000 + "s";
+        if (s % 3_600 == 0 && s != 0) {
+            return s / 3_600 + "h";
         }
-        return ms + "ms";
+        if (s % 60 == 0 && s != 0) {
+            return s / 60 + "m";
+        }
+        return s + "s";
     }
 }

@@ -5,10 +5,13 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 
 /**
- * IP addresses written in untrusted text, read strictly and without any name lookup: a dotted quad, or IPv6
- * without brackets or zone. {@link InetAddress#getByName} is no gate for this: it resolves whatever it cannot read
- * as a literal (names made of digits, dots and colons such as "10.", "999.1.1.1" or ".:1" included), and it reads
- * legacy short forms ("93.18" is 93.0.0.18).
+ * IP addresses written in untrusted text, read strictly and without any name lookup: a dotted quad of decimal
+ * octets without leading zeros, or IPv6 without brackets or zone (an embedded dotted quad follows the same rule).
+ * {@link InetAddress#getByName} is no gate for this: it resolves whatever it cannot read as a literal (names made of
+ * digits, dots and colons such as "10.", "999.1.1.1" or ".:1" included), and it reads legacy short forms ("93.18" is
+ * 93.0.0.18). An octet with a leading zero ("010") is refused, as Go's net.ParseIP and Rust's Ipv4Addr refuse it:
+ * the JDK and Netty read it as decimal ten, inet_aton and many other readers as octal eight, so the same text would
+ * name a different address to each.
  */
 public final class IpLiteral {
 
@@ -22,7 +25,7 @@ public final class IpLiteral {
         boolean literal = text.indexOf(':') >= 0
                 ? text.matches("[0-9a-fA-F:.]+") && NetUtil.isValidIpV6Address(text)
                 : NetUtil.isValidIpV4Address(text);
-        if (!literal) {
+        if (!literal || leadingZeroOctet(text)) {
             return null;
         }
         try {
@@ -31,6 +34,20 @@ public final class IpLiteral {
         } catch (UnknownHostException e) {
             return null;
         }
+    }
+
+    /** Whether the dotted quad of {@code text} (all of it, or an IPv6's IPv4 tail) has an octet such as 010 or 00. */
+    private static boolean leadingZeroOctet(String text) {
+        int start = text.lastIndexOf(':') + 1; // the dotted part is always last in IPv6
+        if (text.indexOf('.', start) < 0) {
+            return false;
+        }
+        for (int i = start; i < text.length() - 1; i++) {
+            if (text.charAt(i) == '0' && (i == start || text.charAt(i - 1) == '.') && text.charAt(i + 1) != '.') {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether {@code text} is a strict literal ({@link #parse} would read it). */

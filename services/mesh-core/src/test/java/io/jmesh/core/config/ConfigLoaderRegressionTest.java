@@ -46,6 +46,26 @@ class ConfigLoaderRegressionTest {
     }
 
     @Test
+    void everyDurationFormatsWithoutOverflowAndParsesBack() {
+        // toMillis() overflowed past ~292 million years: Durations.format threw ArithmeticException
+        assertThat(Durations.format(Durations.parse("106751991167300d"))).isEqualTo("106751991167300d");
+        assertThat(Durations.format(Durations.parse("200000000000d"))).isEqualTo("200000000000d");
+        assertThat(Durations.format(Duration.ofSeconds(Long.MAX_VALUE))).isEqualTo(Long.MAX_VALUE + "s");
+        assertThat(Durations.format(Duration.ofMillis(Long.MAX_VALUE))).isEqualTo(Long.MAX_VALUE + "ms");
+        for (Duration d : List.of(Duration.ofSeconds(Long.MAX_VALUE, 999_999_999), Duration.ofSeconds(Long.MAX_VALUE,
+                1_000_000), Duration.ofSeconds(Long.MIN_VALUE), Duration.ofSeconds(-5), Duration.ofNanos(500_000),
+                Duration.ofDays(106_751_991_167_300L).plusNanos(1), Duration.ofMillis(Long.MAX_VALUE).plusMillis(1),
+                Duration.ZERO, Duration.ofMillis(1500), Duration.ofHours(25), Duration.ofSeconds(3 * 86_400 + 60))) {
+            String text = Durations.format(d);
+            assertThat(Durations.parse(text)).as(text).isEqualTo(d);
+        }
+        assertThat(Durations.format(Duration.ofSeconds(-5))).isEqualTo("PT-5S");
+        assertThat(Durations.format(Duration.ofNanos(500_000))).isEqualTo("PT0.0005S");
+        assertThat(Durations.format(Duration.ZERO)).isEqualTo("0s");
+        assertThat(Durations.format(Duration.ofMillis(1500))).isEqualTo("1500ms");
+    }
+
+    @Test
     void aFileThatIsNotUtf8IsRefusedSayingSo() throws IOException {
         Path f = dir.resolve("latin1.yaml");
         Files.write(f, "logLevel: \u00e9\n".getBytes(StandardCharsets.ISO_8859_1));

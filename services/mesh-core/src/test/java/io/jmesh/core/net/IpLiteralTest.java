@@ -24,4 +24,20 @@ class IpLiteralTest {
         }
         assertThat(IpLiteral.parse(null)).isNull();
     }
+
+    @Test
+    void anOctetWithALeadingZeroIsNoLiteralAsInGoAndRust() {
+        // the JDK and Netty read "010" as ten, inet_aton as octal eight: the same text would name two addresses
+        for (String s : new String[] {"010.0.0.1", "10.0.0.01", "1.00.2.3", "00.0.0.0", "127.0.0.001",
+            "::ffff:010.0.0.1", "::ffff:10.0.0.01", "64:ff9b::192.168.001.1", "::01.2.3.4"}) {
+            assertThat(IpLiteral.parse(s)).as(s).isNull();
+            assertThat(IpLiteral.is(s)).as(s).isFalse();
+        }
+        // a bare 0 is an octet, and IPv6 groups may have leading zeros (RFC 4291)
+        assertThat(IpLiteral.parse("0.0.0.0").getHostAddress()).isEqualTo("0.0.0.0");
+        assertThat(IpLiteral.parse("10.0.100.0").getHostAddress()).isEqualTo("10.0.100.0");
+        assertThat(IpLiteral.parse("::ffff:10.0.0.1").getHostAddress()).isEqualTo("10.0.0.1");
+        assertThat(IpLiteral.parse("fd00:0000::0001").getHostAddress()).isEqualTo("fd00:0:0:0:0:0:0:1");
+        assertThat(IpLiteral.parse("0::0.0.0.0")).isInstanceOf(Inet6Address.class);
+    }
 }

@@ -1,8 +1,11 @@
 package io.jmesh.ztunnel.discovery;
 
 import io.jmesh.core.net.IpLiteral;
+import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
+import io.jmesh.core.config.Ports;
 import io.jmesh.core.config.YamlTree;
 import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
@@ -187,7 +190,95 @@ public final class StaticConfigFile {
     }
 
 
+    private static final Set<String> INTEGER_WRAPPERS = Set.of("google.protobuf.Int32Value",
+            "google.protobuf.UInt32Value", "google.protobuf.Int64Value", "google.protobuf.UInt64Value");
+
+    /**
+     * Numbers written as text (quoted, or not YAML integers) in the integer and enum fields of {@code node}, a
+     * {@code type} in JSON, and in the messages within: plain ASCII digits, with a '-' for signed types. Protobuf's
+     * JSON reader takes such text through Long.parseLong, then BigDecimal: "+80", "٨٠", "80.0" and "8e1" would all be
+     * port 80. Fields it does not know are left to it (it rejects them).
+     */
+    private static void plainNumbers(JsonObject node, Descriptor type, String where) {
+        for (String key : node.fieldNames()) {
+            FieldDescriptor f = null;
+            for (FieldDescriptor candidate : type.getFields()) {
+                if (candidate.getName().equals(key) || candidate.getJsonName().equals(key)) {
+                    f = candidate;
+                    break;
+                }
+            }
+            if (f == null) {
+                continue;
+            }
+            Object v = node.getValue(key);
+            String at = where + "." + key;
+            if (f.isMapField() && v instanceof JsonObject map) {
+                FieldDescriptor mapKey = f.getMessageType().findFieldByName("key");
+                FieldDescriptor mapValue = f.getMessageType().findFieldByName("value");
+                for (String k : map.fieldNames()) {
+                    plainNumber(mapKey, k, at + "." + k);
+                    plainNumber(mapValue, map.getValue(k), at + "." + k);
+                }
+            } else if (f.isRepeated() && !f.isMapField() && v instanceof JsonArray list) {
+                for (int i = 0; i < list.size(); i++) {
+                    plainNumber(f, list.getValue(i), at + "[" + i + "]");
+                }
+            } else {
+                plainNumber(f, v, at);
+            }
+        }
+    }
+
+    private static void plainNumber(FieldDescriptor f, Object v, String at) {
+        switch (f.getJavaType()) {
+            case INT, LONG -> plainDigits(v, isSigned(f), at);
+            case ENUM -> {
+                // a name, or a number (text the JSON reader would take for one, as it does for integers)
+                if (v instanceof String text && f.getEnumType().findValueByName(text) == null && isNumber(text)) {
+                    plainDigits(v, true, at);
+                }
+            }
+            case MESSAGE -> {
+                Descriptor t = f.getMessageType();
+                if (INTEGER_WRAPPERS.contains(t.getFullName())) {
+                    plainDigits(v, isSigned(t.findFieldByName("value")), at);
+                } else if (v instanceof JsonObject o && !t.getFullName().startsWith("google.protobuf.")) {
+                    plainNumbers(o, t, at);
+                }
+            }
+            default -> {
+                // strings, bytes, booleans, floats: the JSON reader's business
+            }
+        }
+    }
+
+    private static void plainDigits(Object v, boolean signed, String at) {
+        if (v instanceof String text
+                && !Ports.isDigits(signed && text.startsWith("-") ? text.substring(1) : text)) {
+            throw new IllegalArgumentException(at + ": '" + text + "' is not a number (expected: plain digits)");
+        }
+    }
+
+    /** Whether protobuf's JSON reader would read {@code text} as a number (else it is an unknown enum name). */
+    private static boolean isNumber(String text) {
+        try {
+            new java.math.BigDecimal(text); // its last resort, which takes every script's digits too
+            return true;
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
+    private static boolean isSigned(FieldDescriptor f) {
+        return switch (f.getType()) {
+            case INT32, INT64, SINT32, SINT64, SFIXED32, SFIXED64 -> true;
+            default -> false;
+        };
+    }
+
     private static void merge(JsonObject json, com.google.protobuf.Message.Builder b, String where) {
+        plainNumbers(json, b.getDescriptorForType(), where);
         try {
             JsonFormat.parser().merge(json.encode(), b);
         } catch (InvalidProtocolBufferException e) {

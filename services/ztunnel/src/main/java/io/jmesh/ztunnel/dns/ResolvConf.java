@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.dns;
 
+import io.jmesh.core.config.Ports;
 import io.jmesh.core.net.IpLiteral;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -61,14 +62,11 @@ final class ResolvConf {
         return new InetSocketAddress(ip, port);
     }
 
+    /** {@code colonPort}: what follows the address, which must be ':' and a port in plain digits. */
     private static int port(String field, String value, String colonPort) {
-        try {
-            int p = Integer.parseInt(colonPort.substring(1));
-            if (p >= 1 && p <= 65535) {
-                return p;
-            }
-        } catch (NumberFormatException e) {
-            // below
+        int p = colonPort.startsWith(":") ? Ports.parseOrNegative(colonPort.substring(1)) : -1;
+        if (p >= 1) {
+            return p;
         }
         throw new IllegalArgumentException(field + ": '" + value + "' (expected: a port 1..65535 after ':')");
     }

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.inbound;
 
+import io.jmesh.core.config.Ports;
 import io.jmesh.core.net.IpLiteral;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -39,14 +40,12 @@ final class Authority {
             throw new IllegalArgumentException("authority '" + a + "': host is not an IP address "
                     + "(hostname authorities belong to double HBONE, which this ztunnel does not serve)");
         }
-        int p;
-        try {
-            p = Integer.parseInt(port);
-        } catch (NumberFormatException e) {
+        if (!Ports.isDigits(port)) { // Integer.parseInt would take "+80" and the digits of every script
             throw new IllegalArgumentException("authority '" + a + "': port '" + port + "' is not a number");
         }
-        if (p < 1 || p > 65_535) {
-            throw new IllegalArgumentException("authority '" + a + "': port " + p + " (expected: 1..65535)");
+        int p = Ports.parseOrNegative(port);
+        if (p < 1) {
+            throw new IllegalArgumentException("authority '" + a + "': port " + port + " (expected: 1..65535)");
         }
         return new InetSocketAddress(ip, p);
     }

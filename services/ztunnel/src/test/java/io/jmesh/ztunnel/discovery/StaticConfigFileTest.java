@@ -81,4 +81,60 @@ class StaticConfigFileTest {
         assertThat(lb.getMode().name()).isEqualTo("FAILOVER");
         assertThat(lb.getHealthPolicy().name()).isEqualTo("ALLOW_ALL");
     }
+
+    @Test
+    void numbersWrittenAsTextArePlainDigits() {
+        // protobuf's JSON reader takes a number as text through Long.parseLong, then BigDecimal: "+80", "٨٠",
+        // "80.0" and "8e1" were all port 80
+        String svc = "services:\n  - {name: s, namespace: ns, hostname: s.ns.svc.cluster.local,"
+                + " ports: [{servicePort: %s, targetPort: 8080}]}\n";
+        for (String port : new String[] {"'+80'", "'\u0668\u0660'", "'80.0'", "'8e1'", "' 80'", "'-0'", "'0x50'"}) {
+            String text = port.substring(1, port.length() - 1);
+            assertThatThrownBy(() -> read(svc.formatted(port))).as(port)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageEndingWith("services[0].ports[0].servicePort: '" + text
+                            + "' is not a number (expected: plain digits)");
+        }
+        String wl = "workloads:\n  - {uid: w, name: w, namespace: ns, addresses: [10.1.2.3],"
+                + " services: {ns/s.ns.svc.cluster.local: {ports: [{servicePort: 80, target_port: '+8080'}]}}}\n";
+        assertThatThrownBy(() -> read(wl)).hasMessageEndingWith(
+                "workloads[0].services.ns/s.ns.svc.cluster.local.ports[0].target_port: '+8080' is not a number"
+                        + " (expected: plain digits)");
+        String authz = "authorizations:\n  - {name: p, namespace: ns, rules: [{clauses: [{matches: "
+                + "[{destinationPorts: [80, '+443']}]}]}]}\n";
+        assertThatThrownBy(() -> read(authz)).hasMessageEndingWith(
+                "authorizations[0].rules[0].clauses[0].matches[0].destinationPorts[1]: '+443' is not a number"
+                        + " (expected: plain digits)");
+        String enumNumber = "workloads:\n  - {uid: w, name: w, namespace: ns, tunnelProtocol: '+1'}\n";
+        assertThatThrownBy(() -> read(enumNumber)).hasMessageEndingWith(
+                "workloads[0].tunnelProtocol: '+1' is not a number (expected: plain digits)");
+        String enumName = "workloads:\n  - {uid: w, name: w, namespace: ns, tunnelProtocol: HBONEE}\n";
+        assertThatThrownBy(() -> read(enumName)).hasMessageContaining("workloads[0]")
+                .hasMessageContaining("HBONEE").hasMessageNotContaining("not a number");
+        String wrapper = "workloads:\n  - {uid: w, name: w, namespace: ns, capacity: '+2'}\n";
+        assertThatThrownBy(() -> read(wrapper)).hasMessageEndingWith(
+                "workloads[0].capacity: '+2' is not a number (expected: plain digits)");
+    }
+
+    @Test
+    void numbersAsDigitsOrTextDigitsAreRead() throws Exception {
+        var c = read("""
+                workloads:
+                  - {uid: w, name: w, namespace: ns, addresses: [10.1.2.3], tunnelProtocol: '1', capacity: '2',
+                     services: {ns/s.ns.svc.cluster.local: {ports: [{servicePort: '80', targetPort: 8080}]}}}
+                services:
+                  - {name: s, namespace: ns, hostname: s.ns.svc.cluster.local, ports: [{servicePort: '080',
+                     targetPort: 8080}]}
+                authorizations:
+                  - {name: p, namespace: ns, rules: [{clauses: [{matches: [{destinationPorts: [80, '443']}]}]}]}
+                """);
+        WorkloadIndex index = WorkloadIndex.of(c.addresses());
+        var w = index.workloadByIp(InetAddress.getByName("10.1.2.3"));
+        assertThat(w.getTunnelProtocolValue()).isEqualTo(1);
+        assertThat(w.getCapacity().getValue()).isEqualTo(2);
+        assertThat(w.getServicesMap().get("ns/s.ns.svc.cluster.local").getPorts(0).getServicePort()).isEqualTo(80);
+        assertThat(index.serviceByName("ns/s.ns.svc.cluster.local").getPorts(0).getServicePort()).isEqualTo(80);
+        assertThat(c.authorizations().get(0).getRules(0).getClauses(0).getMatches(0).getDestinationPortsList())
+                .containsExactly(80, 443);
+    }
 }

@@ -26,4 +26,33 @@ class AuthorityTest {
         assertThat(Authority.parse("[fd00::13]:15008").getAddress().getHostAddress()).isEqualTo("fd00:0:0:0:0:0:0:13");
         assertThat(Authority.parse("[::ffff:10.1.2.3]:80").getAddress().getHostAddress()).isEqualTo("10.1.2.3");
     }
+
+    @Test
+    void aPortIsPlainAsciiDigits() {
+        // Integer.parseInt read "+80" and "٨٠" as 80
+        for (String port : new String[] {"+80", "-0", "\u0668\u0660", " 80", "80 ", "", "0x50", "8_0"}) {
+            String authority = "10.0.0.1:" + port;
+            assertThatThrownBy(() -> Authority.parse(authority)).as(authority)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("authority '" + authority + "': port '" + port + "' is not a number");
+        }
+        assertThatThrownBy(() -> Authority.parse("[::1]:+80"))
+                .hasMessage("authority '[::1]:+80': port '+80' is not a number");
+        for (String port : new String[] {"0", "00", "65536", "99999999999999999999"}) {
+            String authority = "10.0.0.1:" + port;
+            assertThatThrownBy(() -> Authority.parse(authority)).as(authority)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("authority '" + authority + "': port " + port + " (expected: 1..65535)");
+        }
+        assertThat(Authority.parse("10.0.0.1:080").getPort()).isEqualTo(80);
+        assertThat(Authority.parse("10.0.0.1:65535").getPort()).isEqualTo(65_535);
+    }
+
+    @Test
+    void anOctetWithALeadingZeroIsNoAddress() {
+        for (String authority : new String[] {"010.0.0.1:80", "[::ffff:010.0.0.1]:80"}) {
+            assertThatThrownBy(() -> Authority.parse(authority)).as(authority)
+                    .hasMessageContaining("host is not an IP address");
+        }
+    }
 }
