@@ -21,7 +21,7 @@ public final class Inbound {
         OpenInbound open = new OpenInbound(authorizer, telemetry);
         policies.onChange(open::recheck);
         return new InboundListeners(new InboundContext(config, store, identities, authorizer, telemetry, net,
-                Set.copyOf(ownPorts), nodeAddress, open));
+                Set.copyOf(ownPorts), nodeAddress, open, false));
     }
 
     /**
@@ -33,6 +33,6 @@ public final class Inbound {
             InetAddress bindAddress) {
         InboundContext c = node.context();
         return new InboundListeners(new InboundContext(podConfig, c.store(), c.identities(), c.authorizer(),
-                c.telemetry(), podNet, c.ownPorts(), bindAddress, c.openTunnels()));
+                c.telemetry(), podNet, c.ownPorts(), bindAddress, c.openTunnels(), true));
     }
 }

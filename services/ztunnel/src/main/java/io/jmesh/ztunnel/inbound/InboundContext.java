@@ -15,10 +15,11 @@ import java.util.Set;
  * @param ownPorts ztunnel's own listener ports: a CONNECT to one of them is refused (no self-calls)
  * @param nodeAddress the address inbound connections to applications come from (outside transparent mode)
  * @param openTunnels open inbound tunnels, re-checked when policy changes
+ * @param appTunnelOnLoopback deliver PROXY application tunnels on loopback (in-pod mode: the pod's own)
  */
 record InboundContext(ZtunnelConfig config, WorkloadStore store, IdentityManager identities, Authorizer authorizer,
         ConnectionTelemetry telemetry, NetTransport net, Set<Integer> ownPorts, InetAddress nodeAddress,
-        OpenInbound openTunnels) {
+        OpenInbound openTunnels, boolean appTunnelOnLoopback) {
 
     String node() {
         return config.node().name();

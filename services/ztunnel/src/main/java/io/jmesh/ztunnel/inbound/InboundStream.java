@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.inbound;
 
 import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.proto.istio.workload.ApplicationTunnel;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.authz.ConnectionFacts;
@@ -85,25 +86,35 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return;
         }
         WorkloadIndex index = ctx.store().current();
-        Workload dst = index.workloadByIp(target.getAddress());
-        if (dst == null) {
-            refuse(stream, 503, "unknown_workload", "no workload has address "
-                    + target.getAddress().getHostAddress(), peer, authority);
-            return;
+        Workload addressed = index.workloadByIp(local.getAddress());
+        ApplicationTunnel tunnel = proxyTunnel(addressed);
+        Workload dst;
+        if (tunnel != null) {
+            // the workload takes tunnel metadata (a sandwiched waypoint): the target may be any address, as it is
+            // handed to the application in the PROXY header; the destination is the workload addressed
+            dst = addressed;
+        } else {
+            dst = index.workloadByIp(target.getAddress());
+            if (dst == null) {
+                refuse(stream, 503, "unknown_workload", "no workload has address "
+                        + target.getAddress().getHostAddress(), peer, authority);
+                return;
+            }
         }
         if (!ctx.node().equals(dst.getNode())) {
             refuse(stream, 400, "not_local_workload", "workload " + dst.getNamespace() + "/" + dst.getName()
                     + " runs on node '" + dst.getNode() + "', not here: ztunnel is not an open proxy", peer, authority);
             return;
         }
-        Workload addressed = index.workloadByIp(local.getAddress());
-        if (addressed != null && !addressed.getUid().equals(dst.getUid())) {
+        if (tunnel == null && addressed != null && !addressed.getUid().equals(dst.getUid())) {
             refuse(stream, 400, "authority_mismatch", "authority names " + dst.getName()
                     + " but the connection was addressed to " + addressed.getName(), peer, authority);
             return;
         }
-        if (ctx.ownPorts().contains(target.getPort())) {
-            refuse(stream, 503, "illegal_port", "port " + target.getPort() + " is one of ztunnel's own ports",
+        InetSocketAddress delivery = tunnel == null ? target : tunnelDelivery(tunnel, local, target);
+        if (ctx.ownPorts().contains(delivery.getPort()) && (tunnel == null || delivery.getAddress().isLoopbackAddress()
+                || delivery.getAddress().equals(ctx.nodeAddress()))) {
+            refuse(stream, 503, "illegal_port", "port " + delivery.getPort() + " is one of ztunnel's own ports",
                     peer, authority);
             return;
         }
@@ -128,7 +139,12 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                     protected void initChannel(Channel ch) {}
                 });
         ChannelFuture connect;
-        if (ctx.config().listeners().transparent() && ctx.net().epoll()) {
+        if (tunnel != null) {
+            // the client's address travels in the PROXY header; over loopback the source must be loopback too
+            connect = delivery.getAddress().isLoopbackAddress()
+                    ? b.connect(delivery, new InetSocketAddress(delivery.getAddress(), 0))
+                    : b.connect(delivery, new InetSocketAddress(ctx.nodeAddress(), 0));
+        } else if (ctx.config().listeners().transparent() && ctx.net().epoll()) {
             // keep the client's address: bind to it with IP_TRANSPARENT (needs CAP_NET_ADMIN)
             b.option(EpollChannelOption.IP_TRANSPARENT, true);
             connect = b.connect(target, new InetSocketAddress(client, 0));
@@ -159,6 +175,10 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             }
             stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
             ctx.openTunnels().track(stream, facts);
+            if (tunnel != null) {
+                app.write(ProxyProtocolHeader.v2(app.alloc(), new InetSocketAddress(client, peer.getPort()), target,
+                        src == null ? null : src.uri()));
+            }
             stream.pipeline().remove(this);
             Relay.start(stream, app, (fromSource, toSource, error) -> tracked.close(fromSource, toSource,
                     error == null ? "-" : "CONNECT", error));
@@ -170,6 +190,34 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 stream.pipeline().fireChannelReadComplete();
             }
         });
+    }
+
+    /** The workload's PROXY application tunnel, or null (none, or one that copies bytes unchanged). */
+    private static ApplicationTunnel proxyTunnel(Workload w) {
+        return w != null && w.hasApplicationTunnel()
+                && w.getApplicationTunnel().getProtocol() == ApplicationTunnel.Protocol.PROXY
+                ? w.getApplicationTunnel() : null;
+    }
+
+    /**
+     * Where a PROXY application tunnel is delivered: its port (else the target's), on the pod's loopback in in-pod
+     * mode (so only ztunnel can reach it, as Istio's {@code LOCALHOST_APP_TUNNEL}), else on the pod's address.
+     */
+    private InetSocketAddress tunnelDelivery(ApplicationTunnel tunnel, InetSocketAddress local, InetSocketAddress target) {
+        int port = tunnel.getPort() != 0 ? tunnel.getPort() : target.getPort();
+        if (ctx.appTunnelOnLoopback()) {
+            byte[] loopback = new byte[local.getAddress() instanceof java.net.Inet4Address ? 4 : 16];
+            if (loopback.length == 4) {
+                loopback[0] = 127;
+            }
+            loopback[loopback.length - 1] = 1;
+            try {
+                return new InetSocketAddress(InetAddress.getByAddress(loopback), port);
+            } catch (java.net.UnknownHostException e) {
+                throw new IllegalStateException(e); // 4 or 16 bytes: cannot happen
+            }
+        }
+        return new InetSocketAddress(local.getAddress(), port);
     }
 
     /**
@@ -188,7 +236,12 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 ? forwarded : peer.getAddress();
     }
 
-    /** The IP of {@code forwarded: for="ip:port"} ({@code [v6]:port} too), or null; never resolves a name. */
+    /**
+     * The IP of the first {@code forwarded: for=} parameter, or null; never resolves a name. RFC 7239 forms, quotes
+     * dropped: {@code ip} or {@code ip:port} (IPv4), {@code [v6]} or {@code [v6]:port} (the port is not read: it may
+     * be RFC 7239's obfuscated {@code _name}). An unbracketed value with more than one colon is read whole as an
+     * IPv6 literal without port, or not at all: its last colon is no port separator ({@code ::1} is not {@code ::}).
+     */
     static InetAddress forwardedFor(Http2Headers h) {
         CharSequence fwd = h.get("forwarded");
         if (fwd == null) {
@@ -198,8 +251,20 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             String p = part.trim();
             if (p.regionMatches(true, 0, "for=", 0, 4)) {
                 String v = p.substring(4).replace("\"", "");
-                int end = v.startsWith("[") ? v.indexOf(']') : v.lastIndexOf(':');
-                String host = v.startsWith("[") ? (end < 0 ? "" : v.substring(1, end)) : (end < 0 ? v : v.substring(0, end));
+                String host;
+                if (v.startsWith("[")) { // IPv6 only, then nothing or ":port"
+                    int end = v.indexOf(']');
+                    host = end < 0 || (end + 1 < v.length() && v.charAt(end + 1) != ':') ? ""
+                            : v.substring(1, end);
+                    if (host.indexOf(':') < 0) {
+                        return null;
+                    }
+                } else if (v.indexOf(':') != v.lastIndexOf(':')) {
+                    host = v; // unbracketed IPv6: all of it or nothing
+                } else {
+                    int colon = v.indexOf(':');
+                    host = colon < 0 ? v : v.substring(0, colon);
+                }
                 return io.jmesh.core.net.IpLiteral.parse(host);
             }
         }

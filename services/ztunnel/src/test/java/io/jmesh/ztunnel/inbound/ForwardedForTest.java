@@ -25,6 +25,29 @@ class ForwardedForTest {
         assertThat(InboundStream.forwardedFor(new DefaultHttp2Headers())).isNull();
     }
 
+    @Test
+    void anUnbracketedIpv6IsReadWholeWithoutAPortOrNotAtAll() {
+        // was read as "::" (the last colon taken for a port separator)
+        assertThat(InboundStream.forwardedFor(h("for=::1"))).hasToString("/0:0:0:0:0:0:0:1");
+        assertThat(InboundStream.forwardedFor(h("for=\"fd00::13\";proto=https"))).hasToString("/fd00:0:0:0:0:0:0:13");
+        assertThat(InboundStream.forwardedFor(h("for=::ffff:10.1.2.3"))).hasToString("/10.1.2.3");
+        // a port behind an unbracketed IPv6 cannot be told from its last group: nothing
+        assertThat(InboundStream.forwardedFor(h("for=fd00::13:41234"))).isNull();
+        assertThat(InboundStream.forwardedFor(h("for=::ffff:10.1.2.3:80"))).isNull();
+        assertThat(InboundStream.forwardedFor(h("for=::1::2"))).isNull();
+    }
+
+    @Test
+    void bracketsHoldIpv6AndNothingButAPortFollowsThem() {
+        assertThat(InboundStream.forwardedFor(h("for=\"[::1]\""))).hasToString("/0:0:0:0:0:0:0:1");
+        assertThat(InboundStream.forwardedFor(h("for=\"[fd00::13]:_hidden\""))).hasToString("/fd00:0:0:0:0:0:0:13");
+        assertThat(InboundStream.forwardedFor(h("for=\"[fd00::13]x80\""))).isNull();
+        assertThat(InboundStream.forwardedFor(h("for=\"[10.0.0.1]:80\""))).isNull();
+        assertThat(InboundStream.forwardedFor(h("for=\"[::1\""))).isNull();
+        assertThat(InboundStream.forwardedFor(h("for=10.0.0.1"))).hasToString("/10.0.0.1");
+        assertThat(InboundStream.forwardedFor(h("for=010.0.0.1:80"))).isNull(); // no leading-zero octets
+    }
+
     private static Http2Headers h(String forwarded) {
         return new DefaultHttp2Headers().add("forwarded", forwarded);
     }

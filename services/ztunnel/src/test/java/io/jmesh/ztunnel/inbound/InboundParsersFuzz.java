@@ -66,7 +66,7 @@ class InboundParsersFuzz {
     void forwardedForIsAnAddressOrNothing() {
         Fuzzer.named("hbone-forwarded", 256).seeds(bytes("for=\"127.0.30.12:41234\";host=echo.default.svc.cluster.local"),
                 bytes("for=\"[fd00::13]:41234\""), bytes("host=x;for=10.0.0.1:1"), bytes("for=10.0.0.1"),
-                bytes("For=\"[::1]\";proto=https")).run(input -> {
+                bytes("For=\"[::1]\";proto=https"), bytes("for=::1"), bytes("for=\"fd00::13\"")).run(input -> {
             var h = new DefaultHttp2Headers(false).add("forwarded", new AsciiString(input));
             InetAddress a = NameLookups.forbidden(() -> InboundStream.forwardedFor(h));
             if (a != null) {
@@ -77,16 +77,23 @@ class InboundParsersFuzz {
         });
     }
 
-    /** The node of the first {@code for=} parameter (RFC 7239): quotes dropped, {@code [v6]} or before the port. */
+    /**
+     * The node of the first {@code for=} parameter (RFC 7239): quotes dropped, {@code [v6]} (then nothing or a port),
+     * a bare IPv6 as a whole (more than one colon: no port), or before the port.
+     */
     static String firstForHost(String forwarded) {
         for (String part : forwarded.split(";")) {
             String p = part.trim();
             if (p.toLowerCase(Locale.ROOT).startsWith("for=")) {
                 String v = p.substring(4).replace("\"", "");
                 if (v.startsWith("[")) {
-                    return v.indexOf(']') < 0 ? "" : v.substring(1, v.indexOf(']'));
+                    int end = v.indexOf(']');
+                    boolean tail = end >= 0 && (end + 1 == v.length() || v.charAt(end + 1) == ':');
+                    String host = tail ? v.substring(1, end) : "";
+                    return host.contains(":") ? host : "";
                 }
-                return v.lastIndexOf(':') < 0 ? v : v.substring(0, v.lastIndexOf(':'));
+                long colons = v.chars().filter(c -> c == ':').count();
+                return colons == 1 ? v.substring(0, v.indexOf(':')) : v;
             }
         }
         return null;
