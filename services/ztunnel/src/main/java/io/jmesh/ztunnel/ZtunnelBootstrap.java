@@ -233,6 +233,9 @@ public final class ZtunnelBootstrap implements MeshService {
                         : () -> new Thread(() -> System.exit(0), "ztunnel-quit").start(),
                 new JsonObject().put("node", config.node().name()).put("trustDomain", config.node().trustDomain()),
                 trust::snapshot);
+        if (inPod != null) {
+            localAdmin.workloadState(inPod::state);
+        }
         Future<Void> admin = config.listeners().localAdmin() >= 0 ? localAdmin.start(config.listeners().localAdmin())
                 : Future.succeededFuture();
         Future<Void> ready = config.listeners().readiness() >= 0

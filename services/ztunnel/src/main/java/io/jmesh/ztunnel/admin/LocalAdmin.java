@@ -42,6 +42,7 @@ public final class LocalAdmin {
     private final JsonObject configJson;
     private final Supplier<TrustSnapshot> trust;
     private volatile HttpServer server;
+    private volatile Supplier<JsonObject> workloadState;
 
     /** @param trust the trust bundle in force (roots and CRL), shown as {@code trustBundle} */
     public LocalAdmin(Vertx vertx, WorkloadStore store, IdentityManager identities,
@@ -54,6 +55,11 @@ public final class LocalAdmin {
         this.policies = policies;
         this.quit = quit;
         this.configJson = configJson;
+    }
+
+    /** In-pod mode: the pods' proxies by uid, shown as {@code workloadState} (as Istio's dump does). */
+    public void workloadState(Supplier<JsonObject> state) {
+        this.workloadState = state;
     }
 
     public Future<Void> start(int port) {
@@ -118,7 +124,9 @@ public final class LocalAdmin {
 
     /**
      * The dump: {@code workloads}, {@code services}, {@code policies}, {@code certificates}, {@code trustBundle}
-     * (version, source, roots with expiry, revoked serials, CRL nextUpdate), {@code config}.
+     * (version, source, roots with expiry, revoked serials, CRL nextUpdate), {@code config}; in in-pod mode
+     * {@code workloadState} (each pod's proxy: {@code Up} or {@code Pending}, its name, namespace and service
+     * account, its network namespace).
      */
     public JsonObject configDump() {
         JsonArray workloads = new JsonArray();
@@ -162,8 +170,10 @@ public final class LocalAdmin {
                     .put("expirationTime", c.notAfter().toString())
                     .put("certChain", Pem.encode(c.chain())));
         }
-        return new JsonObject().put("workloads", workloads).put("services", services).put("policies", pols)
+        JsonObject dump = new JsonObject().put("workloads", workloads).put("services", services).put("policies", pols)
                 .put("certificates", certs).put("trustBundle", trustBundle(trust.get())).put("config", configJson);
+        Supplier<JsonObject> pods = workloadState;
+        return pods == null ? dump : dump.put("workloadState", pods.get());
     }
 
     private static JsonObject trustBundle(TrustSnapshot t) {

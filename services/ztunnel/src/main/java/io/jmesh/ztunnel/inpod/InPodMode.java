@@ -71,6 +71,11 @@ public final class InPodMode {
         return pods.activeUids();
     }
 
+    /** The pods' proxies by uid ({@code /config_dump}'s {@code workloadState}). */
+    public io.vertx.core.json.JsonObject state() {
+        return pods.state();
+    }
+
     public void close() {
         link.stop();
         pods.closeAll();

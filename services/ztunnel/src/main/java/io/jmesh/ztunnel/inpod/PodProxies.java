@@ -247,6 +247,20 @@ final class PodProxies {
         pending.clear();
     }
 
+    /** Each pod's proxy by uid, for the admin dump: {@code Up} or {@code Pending}, the agent's info, the netns. */
+    io.vertx.core.json.JsonObject state() {
+        io.vertx.core.json.JsonObject out = new io.vertx.core.json.JsonObject();
+        active.forEach((uid, p) -> out.put(uid, entry("Up", p.info(), p.netnsId())));
+        pending.forEach((uid, p) -> out.put(uid, entry("Pending", p.info(), p.netns().id())));
+        return out;
+    }
+
+    private static io.vertx.core.json.JsonObject entry(String state, WorkloadInfo info, String netns) {
+        return new io.vertx.core.json.JsonObject().put("state", state).put("netns", netns)
+                .put("info", new io.vertx.core.json.JsonObject().put("name", info.getName())
+                        .put("namespace", info.getNamespace()).put("serviceAccount", info.getServiceAccount()));
+    }
+
     /** Uids of running pods (the admin dump). */
     Set<String> activeUids() {
         return new HashSet<>(active.keySet());

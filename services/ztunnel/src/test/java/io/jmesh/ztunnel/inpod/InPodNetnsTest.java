@@ -196,6 +196,10 @@ class InPodNetnsTest {
         assertThat(run("ss", "-ltnH").output()).doesNotContain(":15001 ").doesNotContain(":15008 ");
         assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(2);
         assertThat(node.metric("istio_inpod_proxies_started_total")).isEqualTo(2);
+        // /config_dump shows the pods' proxies, as Istio's workloadState
+        JsonObject state = node.ztunnel.localAdmin().configDump().getJsonObject("workloadState");
+        assertThat(state.getJsonObject("uid-a").getString("state")).isEqualTo("Up");
+        assertThat(state.getJsonObject("uid-b").getJsonObject("info").getString("serviceAccount")).isEqualTo("b");
     }
 
     @Test
