@@ -4,6 +4,7 @@ import io.jmesh.loadtest.BenchContext;
 import io.jmesh.loadtest.ResultTable;
 import io.jmesh.loadtest.Scenario;
 import io.jmesh.testing.netns.Netns;
+import io.jmesh.testing.netns.IstioCni;
 import io.jmesh.testing.netns.TwoNodeLab;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -46,8 +47,8 @@ public final class ZtunnelCaptureScenario implements Scenario {
 
     @Override
     public String description() {
-        return "transparent capture (nftables TPROXY) vs SOCKS5 vs direct pod-to-pod across two netns nodes: iperf3 "
-                + "and 1 KiB at 1,000 req/s";
+        return "transparent capture (nftables TPROXY) and Istio's in-pod mode vs SOCKS5 vs direct pod-to-pod across "
+                + "two netns nodes: iperf3 and 1 KiB at 1,000 req/s";
     }
 
     @Override
@@ -75,8 +76,12 @@ public final class ZtunnelCaptureScenario implements Scenario {
                       - {uid: plain-client, name: plain-client, namespace: legacy, addresses: [%s], node: node-a}
                       - {uid: plain-server, name: plain-server, namespace: legacy, addresses: [%s], node: node-b}
                     """.formatted(CLIENT, SERVER, PLAIN_CLIENT, PLAIN_SERVER));
-            Process ztA = ztunnel(ctx, lab.nodeA(), "node-a", TwoNodeLab.NODE_A_BRIDGE, mesh, sock);
-            Process ztB = ztunnel(ctx, lab.nodeB(), "node-b", TwoNodeLab.NODE_B_BRIDGE, mesh, sock);
+            bridgeCa(dir, lab.nodeA(), "node-a", sock);
+            bridgeCa(dir, lab.nodeB(), "node-b", sock);
+            String transparent = "listeners: {localAdmin: 0, transparent: true, inboundPerWorkload: false}\n"
+                    + "capture: {podInterface: br0}\n";
+            Process ztA = ztunnel(ctx, lab.nodeA(), "node-a", TwoNodeLab.NODE_A_BRIDGE, mesh, transparent, "");
+            Process ztB = ztunnel(ctx, lab.nodeB(), "node-b", TwoNodeLab.NODE_B_BRIDGE, mesh, transparent, "");
             awaitReady(lab.nodeA(), TwoNodeLab.NODE_A_BRIDGE, ztA);
             awaitReady(lab.nodeB(), TwoNodeLab.NODE_B_BRIDGE, ztB);
 
@@ -112,20 +117,53 @@ public final class ZtunnelCaptureScenario implements Scenario {
                     TwoNodeLab.NODE_A_BRIDGE + ":15080", "socks5");
             long[] latCaptured = latency(dir, lab.podA1(), java, cp, SERVER, warm, secs, null, "capture");
 
+            // in-pod mode: the same two pods, now redirected inside themselves by istio-cni's rules; the ztunnels
+            // restart in in-pod mode (their node-level rules go with the old ones) and get the pods over ZDS
+            stop(ztA);
+            stop(ztB);
+            IstioCni.redirect(lab.podA1().name());
+            IstioCni.redirect(lab.podB1().name());
+            double inPod;
+            double cpuInPod;
+            long[] latInPod;
+            try (IstioCni.Agent agentA = new IstioCni.Agent(dir.resolve("zds-node-a.sock"), dir);
+                    IstioCni.Agent agentB = new IstioCni.Agent(dir.resolve("zds-node-b.sock"), dir)) {
+                String inPodConfig = "listeners: {localAdmin: 0, transparent: false, inboundPerWorkload: false}\n"
+                        + "capture: {enabled: false}\ninpod: {enabled: true, socket: \"%s\"}\n";
+                Process ipA = ztunnel(ctx, lab.nodeA(), "node-a", TwoNodeLab.NODE_A_BRIDGE, mesh,
+                        inPodConfig.formatted(dir.resolve("zds-node-a.sock")), "-inpod");
+                Process ipB = ztunnel(ctx, lab.nodeB(), "node-b", TwoNodeLab.NODE_B_BRIDGE, mesh,
+                        inPodConfig.formatted(dir.resolve("zds-node-b.sock")), "-inpod");
+                enroll(agentA, lab.podA1(), "client");
+                enroll(agentB, lab.podB1(), "server");
+                awaitReady(lab.nodeA(), TwoNodeLab.NODE_A_BRIDGE, ipA);
+                awaitReady(lab.nodeB(), TwoNodeLab.NODE_B_BRIDGE, ipB);
+                iperf(dir, lab.podA1(), List.of(), SERVER, warm, "inpod-warmup");
+                double a0 = Topology.cpuSeconds(ipA);
+                double b0 = Topology.cpuSeconds(ipB);
+                inPod = iperf(dir, lab.podA1(), List.of(), SERVER, secs, "inpod");
+                cpuInPod = Topology.cpuSeconds(ipA) - a0 + Topology.cpuSeconds(ipB) - b0;
+                latInPod = latency(dir, lab.podA1(), java, cp, SERVER, warm, secs, null, "inpod");
+            }
+
             ResultTable t = new ResultTable("path", "iperf3 Gbit/s", "vs direct", "p50 ms", "p99 ms", "p99.9 ms",
                     "max ms", "added p99 ms vs direct");
             row(t, "direct pod to pod (namespace not enrolled)", direct, direct, latDirect, latDirect);
             row(t, "SOCKS5 into ztunnel, HBONE across", socks, direct, latSocks, latDirect);
             row(t, "transparent capture (TPROXY 15001 -> HBONE -> TPROXY 15008)", captured, direct, latCaptured,
                     latDirect);
+            row(t, "in-pod mode (istio-cni's rules: REDIRECT 15001 in the pod -> HBONE -> TPROXY 15008 in the pod)",
+                    inPod, direct, latInPod, latDirect);
             t.note("Two nodes and four pods as network namespaces (veth, a bridge per node, routed pods), one ztunnel "
                     + "JVM per node in transparent mode (" + String.join(" ", ZtunnelJvmFlags.of(ctx)) + "); client, "
                     + "ztunnels and server share this machine's CPUs. iperf3: one stream, " + secs + " s per path; "
                     + "latency: 1 KiB at 1,000 req/s over 10 connections, " + secs + " s per path, from each "
                     + "request's intended send time (coordinated-omission safe), client and echo server as their "
                     + "own JVMs in the pods.");
-            t.note(String.format("ztunnel CPU on the captured iperf3 path: %.2f CPU s per GB per hop.",
-                    cpuCaptured / 2 / (captured * secs / 8e9)));
+            t.note(String.format("ztunnel CPU on the iperf3 path: transparent capture %.2f, in-pod %.2f CPU s per GB "
+                    + "per hop.", cpuCaptured / 2 / (captured * secs / 8e9), cpuInPod / 2 / (inPod * secs / 8e9)));
+            t.note("In-pod mode: the same pods and ztunnels restarted with inpod.enabled; mesh-testing's IstioCni "
+                    + "installs istio-cni's in-pod rules in both pods and hands each ztunnel its pod over ZDS.");
             t.note("Machine load average at the end: " + MachineState.loadAverage() + ".");
             return t;
         } finally {
@@ -142,7 +180,7 @@ public final class ZtunnelCaptureScenario implements Scenario {
             return reason;
         }
         for (String[] tool : new String[][] {{"nft", "--version"}, {"iperf3", "--version"}, {"socat", "-V"},
-            {"proxychains4", "--help"}}) {
+            {"proxychains4", "--help"}, {"python3", "--version"}}) {
             try {
                 Process p = new ProcessBuilder(tool).redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
@@ -160,27 +198,46 @@ public final class ZtunnelCaptureScenario implements Scenario {
         return null;
     }
 
-    private static Process ztunnel(BenchContext ctx, Netns node, String name, String address, Path mesh, Path caSock)
-            throws Exception {
-        Path dir = ctx.workDir();
-        // the CA, bridged in: 127.0.0.1:15012 of the node's namespace -> the Unix socket -> the benchmark's CA
+    /** The CA, bridged in: 127.0.0.1:15012 of the node's namespace -> the Unix socket -> the benchmark's CA. */
+    private static void bridgeCa(Path dir, Netns node, String name, Path caSock) {
         node.start(dir.resolve("ca-bridge-" + name + ".log"), "socat",
                 "TCP-LISTEN:15012,bind=127.0.0.1,fork,reuseaddr", "UNIX-CONNECT:" + caSock);
-        Path cfg = dir.resolve("ztunnel-" + name + ".yaml");
+    }
+
+    private static Process ztunnel(BenchContext ctx, Netns node, String name, String address, Path mesh, String mode,
+            String tag) throws Exception {
+        Path dir = ctx.workDir();
+        Path cfg = dir.resolve("ztunnel-" + name + tag + ".yaml");
         Files.writeString(cfg, """
                 logLevel: warn
                 admin: {host: %s, port: 15020}
                 node: {name: %s, address: %s}
-                listeners: {localAdmin: 0, transparent: true, inboundPerWorkload: false}
-                capture: {podInterface: br0}
                 discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:15012"}
-                """.formatted(address, name, address, mesh));
+                """.formatted(address, name, address, mesh) + mode);
         List<String> cmd = new ArrayList<>(List.of("env", "MALLOC_ARENA_MAX=" + ZtunnelJvmFlags.mallocArenaMax(ctx),
                 Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.addAll(ZtunnelJvmFlags.of(ctx));
         cmd.addAll(List.of("-jar", ctx.serviceJar("ztunnel").toString(), "--config", cfg.toString()));
-        return node.start(dir.resolve("ztunnel-" + name + ".log"), cmd.toArray(String[]::new));
+        return node.start(dir.resolve("ztunnel-" + name + tag + ".log"), cmd.toArray(String[]::new));
+    }
+
+    /** SIGTERM, as Kubernetes stops a pod: ztunnel drains and removes its node-level rules. */
+    private static void stop(Process zt) throws Exception {
+        zt.destroy();
+        if (!zt.waitFor(30, TimeUnit.SECONDS)) {
+            zt.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The agent tells the node's ztunnel about its pod (once ztunnel said hello), then that this is all. */
+    private static void enroll(IstioCni.Agent agent, Netns pod, String name) throws Exception {
+        agent.event(); // ztunnel's hello
+        String add = agent.add(name, "/var/run/netns/" + pod.name(), name, "mesh", name);
+        String snapshot = agent.snapshot();
+        if (!add.isEmpty() || !snapshot.isEmpty()) {
+            throw new IllegalStateException("ztunnel refused the pod " + name + ": " + add + snapshot);
+        }
     }
 
     private static void awaitReady(Netns node, String address, Process zt) throws Exception {
