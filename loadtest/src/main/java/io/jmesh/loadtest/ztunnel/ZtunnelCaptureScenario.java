@@ -143,6 +143,8 @@ public final class ZtunnelCaptureScenario implements Scenario {
                 double b0 = Topology.cpuSeconds(ipB);
                 inPod = iperf(dir, lab.podA1(), List.of(), SERVER, secs, "inpod");
                 cpuInPod = Topology.cpuSeconds(ipA) - a0 + Topology.cpuSeconds(ipB) - b0;
+                // fresh JVMs: one discarded pass first, as the transparent path had the SOCKS5 pass before it
+                latency(dir, lab.podA1(), java, cp, SERVER, warm, secs, null, "inpod-warmup");
                 latInPod = latency(dir, lab.podA1(), java, cp, SERVER, warm, secs, null, "inpod");
             }
 
@@ -163,7 +165,10 @@ public final class ZtunnelCaptureScenario implements Scenario {
             t.note(String.format("ztunnel CPU on the iperf3 path: transparent capture %.2f, in-pod %.2f CPU s per GB "
                     + "per hop.", cpuCaptured / 2 / (captured * secs / 8e9), cpuInPod / 2 / (inPod * secs / 8e9)));
             t.note("In-pod mode: the same pods and ztunnels restarted with inpod.enabled; mesh-testing's IstioCni "
-                    + "installs istio-cni's in-pod rules in both pods and hands each ztunnel its pod over ZDS.");
+                    + "installs istio-cni's in-pod rules in both pods and hands each ztunnel its pod over ZDS. The "
+                    + "restarted JVMs are warmed by one iperf3 pass of " + warm + " s and one latency pass of " + secs
+                    + " s, less than the transparent path's ztunnels saw before their turn; their CPU figure includes "
+                    + "what their JIT compilers still used.");
             t.note("Machine load average at the end: " + MachineState.loadAverage() + ".");
             return t;
         } finally {
