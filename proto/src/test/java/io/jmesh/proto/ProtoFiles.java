@@ -12,6 +12,7 @@ final class ProtoFiles {
     static final List<FileDescriptor> ALL = List.of(
             io.jmesh.proto.istio.v1.auth.IstioCaProto.getDescriptor(),
             io.jmesh.proto.istio.workload.WorkloadProto.getDescriptor(),
+            io.jmesh.proto.istio.workload.zds.ZdsProto.getDescriptor(),
             io.jmesh.proto.istio.security.AuthorizationProto.getDescriptor(),
             io.jmesh.proto.envoy.config.core.v3.BaseProto.getDescriptor(),
             io.jmesh.proto.envoy.service.discovery.v3.DiscoveryProto.getDescriptor(),
