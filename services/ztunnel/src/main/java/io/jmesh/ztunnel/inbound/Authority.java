@@ -5,15 +5,40 @@ import io.jmesh.core.net.IpLiteral;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 
-/** Parses a CONNECT {@code :authority} of the form {@code ip:port} or {@code [v6]:port}, never resolving names. */
+/**
+ * Parses a CONNECT {@code :authority}: {@code ip:port}, {@code [v6]:port}, or a service's {@code hostname:port} (what
+ * Istio sends when the target is a service known by name, e.g. through an east-west gateway). Never resolves names.
+ */
 final class Authority {
 
     private Authority() {}
 
+    /** An authority: an address, or a hostname ({@code ip} null, lower case) to look up among the services. */
+    record Target(InetAddress ip, String hostname, int port) {
+        InetSocketAddress address() {
+            return new InetSocketAddress(ip, port);
+        }
+    }
+
     /**
+     * Only {@code ip:port} or {@code [v6]:port}.
+     *
      * @throws IllegalArgumentException naming what is wrong
      */
     static InetSocketAddress parse(CharSequence authority) {
+        Target t = parseTarget(authority);
+        if (t.ip() == null) {
+            throw new IllegalArgumentException("authority '" + authority + "': host is not an IP address");
+        }
+        return t.address();
+    }
+
+    /**
+     * An address or a DNS hostname, with a port in 1..65535.
+     *
+     * @throws IllegalArgumentException naming what is wrong
+     */
+    static Target parseTarget(CharSequence authority) {
         if (authority == null || authority.length() == 0) {
             throw new IllegalArgumentException("missing :authority");
         }
@@ -36,9 +61,9 @@ final class Authority {
             port = a.substring(colon + 1);
         }
         InetAddress ip = IpLiteral.parse(host);
-        if (ip == null) {
-            throw new IllegalArgumentException("authority '" + a + "': host is not an IP address "
-                    + "(hostname authorities belong to double HBONE, which this ztunnel does not serve)");
+        boolean name = ip == null && !a.startsWith("[") && isHostname(host);
+        if (ip == null && !name) {
+            throw new IllegalArgumentException("authority '" + a + "': host is not an IP address, nor a hostname");
         }
         if (!Ports.isDigits(port)) { // Integer.parseInt would take "+80" and the digits of every script
             throw new IllegalArgumentException("authority '" + a + "': port '" + port + "' is not a number");
@@ -47,6 +72,31 @@ final class Authority {
         if (p < 1) {
             throw new IllegalArgumentException("authority '" + a + "': port " + port + " (expected: 1..65535)");
         }
-        return new InetSocketAddress(ip, p);
+        return new Target(ip, name ? host.toLowerCase(java.util.Locale.ROOT) : null, p);
+    }
+
+    /**
+     * A DNS name as Kubernetes and ServiceEntry hosts are written: dot-separated labels of ASCII letters, digits and
+     * inner hyphens, at most 63 characters each and 253 in all, with a letter somewhere (so "93.18" is no name).
+     */
+    static boolean isHostname(String host) {
+        if (host.isEmpty() || host.length() > 253 || host.startsWith(".") || host.endsWith(".")) {
+            return false;
+        }
+        boolean letter = false;
+        for (String label : host.split("\\.", -1)) {
+            if (label.isEmpty() || label.length() > 63 || label.startsWith("-") || label.endsWith("-")) {
+                return false;
+            }
+            for (int i = 0; i < label.length(); i++) {
+                char c = label.charAt(i);
+                boolean alpha = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z';
+                letter |= alpha;
+                if (!alpha && !(c >= '0' && c <= '9') && c != '-') {
+                    return false;
+                }
+            }
+        }
+        return letter;
     }
 }

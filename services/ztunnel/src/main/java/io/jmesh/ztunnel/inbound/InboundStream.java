@@ -78,15 +78,20 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             refuse(stream, 400, "bad_method", "method " + h.method() + " (expected: CONNECT)", peer, authority);
             return;
         }
-        InetSocketAddress target;
+        Authority.Target parsed;
         try {
-            target = Authority.parse(h.authority());
+            parsed = Authority.parseTarget(h.authority());
         } catch (IllegalArgumentException e) {
             refuse(stream, 400, "bad_authority", e.getMessage(), peer, authority);
             return;
         }
         WorkloadIndex index = ctx.store().current();
         Workload addressed = index.workloadByIp(local.getAddress());
+        InetSocketAddress target = parsed.ip() != null ? parsed.address()
+                : byHostname(stream, index, addressed, local, parsed, peer, authority);
+        if (target == null) {
+            return; // refused
+        }
         ApplicationTunnel tunnel = proxyTunnel(addressed);
         Workload dst;
         if (tunnel != null) {
@@ -176,8 +181,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
             ctx.openTunnels().track(stream, facts);
             if (tunnel != null) {
-                app.write(ProxyProtocolHeader.v2(app.alloc(), new InetSocketAddress(client, peer.getPort()), target,
-                        src == null ? null : src.uri()));
+                app.write(ProxyProtocolHeader.v2(app.alloc(), new InetSocketAddress(client, peer.getPort()),
+                        announced(index, parsed, target), src == null ? null : src.uri()));
             }
             stream.pipeline().remove(this);
             Relay.start(stream, app, (fromSource, toSource, error) -> tracked.close(fromSource, toSource,
@@ -190,6 +195,65 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 stream.pipeline().fireChannelReadComplete();
             }
         });
+    }
+
+    /**
+     * A hostname authority names a service; the target is the workload the connection was addressed to, which must
+     * be one of its endpoints, on the port the service port maps to (as Istio's inbound does). Null after a refusal.
+     */
+    private InetSocketAddress byHostname(Http2StreamChannel stream, WorkloadIndex index, Workload addressed,
+            InetSocketAddress local, Authority.Target t, InetSocketAddress peer, String authority) {
+        Service svc = index.serviceByHostname(t.hostname());
+        if (svc == null) {
+            refuse(stream, 503, "unknown_service", "no service has hostname " + t.hostname(), peer, authority);
+            return null;
+        }
+        if (addressed == null || !addressed.getServicesMap().containsKey(WorkloadIndex.name(svc))) {
+            refuse(stream, 400, "authority_mismatch", "the connection was addressed to "
+                    + (addressed == null ? local.getAddress().getHostAddress() : addressed.getName())
+                    + ", which is no endpoint of " + t.hostname(), peer, authority);
+            return null;
+        }
+        int port = targetPort(addressed.getServicesMap().get(WorkloadIndex.name(svc)).getPortsList(), t.port());
+        if (port == 0) {
+            port = targetPort(svc.getPortsList(), t.port());
+        }
+        if (port == 0) {
+            refuse(stream, 503, "unknown_port", "service " + t.hostname() + " has no port " + t.port(), peer,
+                    authority);
+            return null;
+        }
+        return new InetSocketAddress(local.getAddress(), port);
+    }
+
+    /**
+     * The destination a PROXY header names: the authority's address, or for a hostname the service's first address
+     * with the authority's port (the header has no room for names; Istio does the same).
+     */
+    private static InetSocketAddress announced(WorkloadIndex index, Authority.Target t, InetSocketAddress target) {
+        if (t.ip() != null) {
+            return target;
+        }
+        Service svc = index.serviceByHostname(t.hostname());
+        if (svc == null || svc.getAddressesCount() == 0) {
+            return target;
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(svc.getAddresses(0).getAddress().toByteArray()),
+                    t.port());
+        } catch (java.net.UnknownHostException e) {
+            return target; // validated on the way in
+        }
+    }
+
+    /** The target port for {@code servicePort} (the service port itself when the target port is left 0), or 0. */
+    private static int targetPort(List<io.jmesh.proto.istio.workload.Port> ports, int servicePort) {
+        for (var p : ports) {
+            if (p.getServicePort() == servicePort) {
+                return p.getTargetPort() != 0 ? p.getTargetPort() : servicePort;
+            }
+        }
+        return 0;
     }
 
     /** The workload's PROXY application tunnel, or null (none, or one that copies bytes unchanged). */

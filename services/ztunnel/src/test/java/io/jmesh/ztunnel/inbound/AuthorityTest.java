@@ -55,4 +55,22 @@ class AuthorityTest {
                     .hasMessageContaining("host is not an IP address");
         }
     }
+
+    @Test
+    void aServiceHostnameIsATargetToLookUpButNeverResolved() {
+        Authority.Target t = Authority.parseTarget("Echo.Default.svc.cluster.local:80");
+        assertThat(t.ip()).isNull();
+        assertThat(t.hostname()).isEqualTo("echo.default.svc.cluster.local");
+        assertThat(t.port()).isEqualTo(80);
+        assertThat(Authority.parseTarget("10.0.0.1:80").hostname()).isNull();
+        for (String authority : new String[] {"-echo.default:80", "echo-.default:80", "echo..default:80",
+            "echo.default.:80", "ec_ho.default:80", "93.18:80", "[echo.default]:80", "x".repeat(64) + ".a:80",
+            "echo default:80"}) {
+            assertThatThrownBy(() -> Authority.parseTarget(authority)).as(authority)
+                    .hasMessageContaining("host is not an IP address, nor a hostname");
+        }
+        // parse() stays IP-only for callers that need an address
+        assertThatThrownBy(() -> Authority.parse("echo.default.svc.cluster.local:80"))
+                .hasMessageContaining("host is not an IP address");
+    }
 }

@@ -30,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * by a mesh client over mTLS + HTTP/2: {@code :authority}, {@code forwarded}, {@code baggage} and {@code
  * traceparent} (one input = the four values separated by newlines). Oracle, per request: the status is one of
  * Istio's 200/400/401/503, or the stream is reset for a value HTTP/2 itself forbids; 400 whenever
- * {@link Authority#parse} refuses the authority; 200 only for the echo workload's address and port, and then the
+ * {@link Authority#parseTarget} refuses the authority; 200 only for the echo workload's address and port, and then the
  * tunnel relays; every refusal moves {@code ztunnel_connection_rejections_total}. Every 50 requests a valid
  * CONNECT still relays; at the end no ByteBuf leaked, no I/O thread is stuck and no tunnel is left open.
  */
@@ -71,6 +71,7 @@ class HboneConnectFuzz {
             input("[::ffff:" + node.echoIp + "]:" + node.echoPort, "for=\"[::1]:41234\"", "", ""),
             input(node.clientIp + ":" + node.echoPort, forwarded, baggage, traceparent), // another local workload
             input(node.vip + ":80", "", baggage, ""), // a VIP is no workload
+            input(FuzzNode.SERVICE + ":80", forwarded, "", ""), // the service by name
             input(node.echoIp + ":15008", "", "", traceparent), // ztunnel's own port
             input(echo, "for=\"10.0.0.1:1\";host=nowhere.example", "k8s.namespace.name=", "00-xyz"),
         };
@@ -101,9 +102,9 @@ class HboneConnectFuzz {
                 h.add(names[i - 1], new AsciiString(f.get(i)));
             }
         }
-        InetSocketAddress target;
+        Authority.Target target;
         try {
-            target = Authority.parse(h.authority());
+            target = Authority.parseTarget(h.authority());
         } catch (IllegalArgumentException e) {
             target = null;
         }
@@ -117,11 +118,13 @@ class HboneConnectFuzz {
         }
         assertThat(a.status()).as(what).isIn(STATUSES);
         if (target == null) {
-            assertThat(a.status()).as(what + ": an authority Authority.parse refuses").isEqualTo(400);
+            assertThat(a.status()).as(what + ": an authority Authority.parseTarget refuses").isEqualTo(400);
         }
         if (a.status() == 200) {
-            assertThat(target).as(what + ": 200 only for the echo workload")
-                    .isEqualTo(new InetSocketAddress(node.echoIp, node.echoPort));
+            // the echo workload by address, or by its service's hostname on the service port
+            assertThat(target.ip() != null ? target.address() : target.hostname() + ":" + target.port())
+                    .as(what + ": 200 only for the echo workload")
+                    .isIn(new InetSocketAddress(node.echoIp, node.echoPort), FuzzNode.SERVICE + ":80");
             assertThat(a.body()).as(what + ": the tunnel relays").isEqualTo("ping");
             return;
         }

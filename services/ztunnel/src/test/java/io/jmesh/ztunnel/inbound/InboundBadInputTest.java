@@ -64,12 +64,18 @@ class InboundBadInputTest {
         Files.writeString(mesh, """
                 workloads:
                   - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-c,
-                     tunnelProtocol: HBONE}
+                     tunnelProtocol: HBONE,
+                     services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}}
                   - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
                      node: node-c, tunnelProtocol: HBONE}
                   - {uid: remote, name: remote, namespace: default, serviceAccount: remote, addresses: [%s],
                      node: node-d, tunnelProtocol: HBONE}
-                """.formatted(ECHO_IP, CLIENT_IP, REMOTE_IP));
+                services:
+                  - {name: echo, namespace: default, hostname: echo.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.30}], ports: [{servicePort: 80, targetPort: %d}]}
+                  - {name: other, namespace: default, hostname: other.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.31}], ports: [{servicePort: 80, targetPort: 8080}]}
+                """.formatted(ECHO_IP, echoPort, CLIENT_IP, REMOTE_IP, echoPort));
         Authorizer denyDenied = facts -> facts.hasIdentity() && (facts.sourceIdentity().serviceAccount().equals("denied")
                 || lateDeny.get() && facts.sourceIdentity().serviceAccount().equals("client"))
                 ? Decision.deny("default/deny-denied", "denied by deny policy") : Decision.ALLOW_ALL;
@@ -105,6 +111,24 @@ class InboundBadInputTest {
     }
 
     @Test
+    void aServiceHostnameReachesTheAddressedEndpointOnTheMappedPort() throws Exception {
+        // as Istio's ztunnel: the hostname names a service, the target is the workload addressed (port 80 -> echo's)
+        Answer a = trusted.request(hbone, RawHboneClient.connect("echo.default.svc.cluster.local:80"), "by name");
+        assertThat(a.status()).isEqualTo(200);
+        assertThat(a.body()).isEqualTo("by name");
+        double unknown = rejections("unknown_service");
+        assertThat(trusted.request(hbone, RawHboneClient.connect("nothing.default.svc.cluster.local:80"), null)
+                .status()).isEqualTo(503);
+        assertThat(rejections("unknown_service")).isEqualTo(unknown + 1);
+        // a service the addressed workload is no endpoint of, and a port the service does not have
+        assertThat(trusted.request(hbone, RawHboneClient.connect("other.default.svc.cluster.local:80"), null)
+                .status()).isEqualTo(400);
+        assertThat(trusted.request(hbone, RawHboneClient.connect("echo.default.svc.cluster.local:81"), null)
+                .status()).isEqualTo(503);
+        assertThat(rejections("unknown_port")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
     void nonConnectMethodIs400() throws Exception {
         double before = rejections("bad_method");
         Http2Headers get = new DefaultHttp2Headers().method("GET").scheme("https").path("/").authority(ECHO_IP + ":1");
@@ -114,7 +138,7 @@ class InboundBadInputTest {
 
     @Test
     void malformedAuthoritiesAre400() throws Exception {
-        for (String authority : new String[] {"nonsense", ECHO_IP, ECHO_IP + ":99999", "[::1:80", "echo.svc:80"}) {
+        for (String authority : new String[] {"nonsense", ECHO_IP, ECHO_IP + ":99999", "[::1:80", "ec_ho.svc:80"}) {
             assertThat(trusted.request(hbone, RawHboneClient.connect(authority), null).status())
                     .as(authority).isEqualTo(400);
         }
