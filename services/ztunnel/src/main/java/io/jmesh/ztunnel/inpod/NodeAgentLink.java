@@ -119,11 +119,15 @@ final class NodeAgentLink {
         s.receiveTimeout(retryInterval);
         s.send(ZdsHello.newBuilder().setVersion(Version.V1).build().toByteArray());
         log.atInfo().addKeyValue("socket", path).log("connected to the CNI node agent");
+        long lastRetry = System.nanoTime();
         while (running) {
-            SeqPacketSocket.Packet packet = s.receive(MAX_MESSAGE);
-            if (packet == null) {
-                pods.retryPending(); // the receive timeout: time to retry the pods that failed to start
+            SeqPacketSocket.Packet packet = s.receive(MAX_MESSAGE); // null after retryInterval without a request
+            if (pods.hasPending() && System.nanoTime() - lastRetry >= retryInterval.toNanos()) {
+                pods.retryPending(); // the pods that failed to start, however busy the agent is
+                lastRetry = System.nanoTime();
                 updateReadiness();
+            }
+            if (packet == null) {
                 continue;
             }
             if (packet.endOfStream()) {

@@ -30,12 +30,15 @@ import java.net.UnknownHostException;
 
 /**
  * One pod's proxy in in-pod mode: listeners on 15001 (outbound, redirected by the agent's NAT rule), 15006
- * (plaintext inbound, TPROXY), 15008 (HBONE) and the DNS proxy on loopback 15053 inside the pod's network namespace, and an HBONE pool whose
+ * (plaintext inbound, TPROXY), 15008 (HBONE) and the DNS proxy on loopback 15053 (IPv4, and IPv6 where the pod has it)
+ * inside the pod's network namespace, and an HBONE pool whose
  * connections leave from there too, all marked so the pod's rules let them pass. Everything else (workloads,
  * certificates, policy, telemetry) is the node's. Every socket it opens or accepts is in one group, closed at once
  * when the pod leaves: a socket keeps its namespace alive. The namespace's fd belongs to {@link PodProxies}.
  */
 final class PodProxy {
+
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(PodProxy.class);
 
     /** What every pod's proxy shares with the node. */
     record Node(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
@@ -50,6 +53,8 @@ final class PodProxy {
     private final InboundListeners inbound;
     private final OutboundListeners outbound;
     private final DnsProxy dns;
+    /** The same on [::1], for the pod's IPv6 DNS; null when off or when the pod has no IPv6 loopback. */
+    private volatile DnsProxy dns6;
     private final Node node;
 
     private PodProxy(Node node, String uid, WorkloadInfo info, PodNetns netns) {
@@ -67,13 +72,40 @@ final class PodProxy {
         this.inbound = Inbound.forPod(node.inbound(), config, net, any);
         this.outbound = new OutboundListeners(config, proxy, node.telemetry(), net, any, new PodCapture(config));
         // the pod's own resolver on its loopback, where the agent's rules send its port-53 traffic
-        this.dns = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns()), node.dnsMetrics(),
-                this::workload);
+        this.dns = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns(), LOOPBACK4),
+                node.dnsMetrics(), this::workload);
+        this.dns6 = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns(), LOOPBACK6),
+                node.dnsMetrics(), this::workload);
     }
 
-    private static DnsProxy.Settings podDns(DnsProxy.Settings s) {
-        return new DnsProxy.Settings(s.nodeName(), InetAddress.getLoopbackAddress(), s.port(), s.clusterDomain(),
-                s.tcpIdleTimeout(), s.upstreams(), s.upstreamTimeout(), s.upstreamAttempts(), s.maxPendingUpstream());
+    private static final InetAddress LOOPBACK4 = literal(new byte[] {127, 0, 0, 1});
+    private static final InetAddress LOOPBACK6 = literal(new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+
+    private static InetAddress literal(byte[] raw) {
+        try {
+            return InetAddress.getByAddress(raw);
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static DnsProxy.Settings podDns(DnsProxy.Settings s, InetAddress loopback) {
+        return new DnsProxy.Settings(s.nodeName(), loopback, s.port(), s.clusterDomain(), s.tcpIdleTimeout(),
+                s.upstreams(), s.upstreamTimeout(), s.upstreamAttempts(), s.maxPendingUpstream());
+    }
+
+    /** [::1]:15053 where the pod has IPv6 (its REDIRECTed IPv6 DNS lands there); without it, IPv4 only. */
+    private Future<Void> startDns6() {
+        DnsProxy d = dns6;
+        if (d == null) {
+            return Future.succeededFuture();
+        }
+        return d.start().recover(e -> {
+            dns6 = null;
+            d.close();
+            log.atDebug().addKeyValue("uid", uid).log("no IPv6 DNS proxy in the pod: {}", e.getMessage());
+            return Future.succeededFuture();
+        });
     }
 
     /** Opens the pod's listeners; on failure everything opened so far is closed again. */
@@ -85,7 +117,7 @@ final class PodProxy {
             return Future.failedFuture(e);
         }
         Future<Void> dns = p.dns == null ? Future.succeededFuture() : p.dns.start();
-        return Future.all(p.inbound.start(), p.outbound.start(), dns).map(p).recover(e -> {
+        return Future.all(p.inbound.start(), p.outbound.start(), dns, p.startDns6()).map(p).recover(e -> {
             p.closeSockets();
             return Future.failedFuture(e);
         });
@@ -138,6 +170,10 @@ final class PodProxy {
     private void closeSockets() {
         if (dns != null) {
             dns.close();
+        }
+        DnsProxy d6 = dns6;
+        if (d6 != null) {
+            d6.close();
         }
         pool.close();
         members.close();

@@ -192,6 +192,9 @@ class InPodNetnsTest {
             assertThat(listening).contains(":15001").contains(":15006").contains(":15008")
                     .containsPattern("127\\.0\\.0\\.1]?:15053");
             assertThat(inPod(pod, "ss", "-lunH")).containsPattern("127\\.0\\.0\\.1]?:15053");
+            if (inPod(pod, "ip", "-6", "addr", "show", "dev", "lo").contains("::1")) {
+                assertThat(inPod(pod, "ss", "-lunH")).contains("[::1]:15053"); // the pod's IPv6 DNS lands there
+            }
         }
         assertThat(run("ss", "-ltnH").output()).doesNotContain(":15001 ").doesNotContain(":15008 ");
         assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(2);
@@ -285,6 +288,33 @@ class InPodNetnsTest {
         assertThat(node.metric("istio_inpod_proxies_stopped_total")).isEqualTo(1);
         // and no socket of ztunnel is left in pod B (a socket would keep the pod's namespace alive)
         assertThat(inPod(POD_B, "ss", "-tanH")).doesNotContain(":15008");
+    }
+
+    @Test
+    @Order(7)
+    void aPodWhoseListenersCannotOpenIsRefusedThenRetriedUntilItsProxyRuns() throws Exception {
+        // something in pod B holds 15008 (without SO_REUSEPORT): pod B's proxy cannot listen there
+        Process squatter = new ProcessBuilder("ip", "netns", "exec", POD_B, "python3", "-c",
+                "import socket, time\ns = socket.socket(); s.bind(('0.0.0.0', 15008)); s.listen(1)\n"
+                        + "print('bound', flush=True); time.sleep(60)").redirectErrorStream(true).start();
+        try {
+            assertThat(new String(squatter.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).isEqualTo("bound\n");
+            String ack = agent.add("uid-b", "/var/run/netns/" + POD_B, "pod-b", "default", "b");
+            assertThat(ack).startsWith("cannot start the proxy of pod 'default/pod-b' (uid 'uid-b')")
+                    .contains("15008");
+            assertThat(node.metric("istio_inpod_pending_proxy_count")).isEqualTo(1);
+            assertThat(node.metric("ztunnel_inpod_rejections_total", "reason", "start_failed")).isEqualTo(1);
+            assertThat(node.ready()).isFalse(); // a pod without its proxy would go unprotected
+            assertThat(node.ztunnel.localAdmin().configDump().getJsonObject("workloadState")
+                    .getJsonObject("uid-b").getString("state")).isEqualTo("Pending");
+        } finally {
+            squatter.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+        }
+        // retried every inpod.retryInterval (1 s here) without the agent asking again
+        await().atMost(Duration.ofSeconds(20)).until(node::ready);
+        assertThat(node.metric("istio_inpod_pending_proxy_count")).isEqualTo(0);
+        assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(2);
+        assertThat(clientInPodA(IP_B, APP_PORT, "back", false)).isEqualTo("peer=" + IP_A + " back");
     }
 
     // helpers
