@@ -7,7 +7,7 @@ mount, PID and network namespaces (loopback only, so nothing it binds can clash 
 chrooted, as the image's user. It passes when the service logs its effective configuration, serves
 /metrics on its admin port, passes its docker-compose.yml healthcheck command run inside the image (the
 images have no shell or curl: io.jmesh.core.admin.HealthProbe with the image's java), and exits 0 after
-SIGTERM. The demo image (jmesh/demo) instead serves reviews on 127.0.20.11:9080 and passes `DemoApps --probe`.
+SIGTERM. ztunnel's image must also initialise JNA (in-pod mode's native calls). The demo image (jmesh/demo) instead serves reviews on 127.0.20.11:9080 and passes `DemoApps --probe`.
 """
 import json, os, shutil, signal, subprocess, sys, tarfile, tempfile, time
 
@@ -50,15 +50,20 @@ for _ in range(120):                      # up to 60 s for the JVM to start on a
         break
 probe_code = -1
 if ok:
-    probe = spawn(spec["probe"])
-    for _ in range(120):
-        done, pstatus = os.waitpid(probe, os.WNOHANG)
-        if done:
-            probe_code = os.waitstatus_to_exitcode(pstatus)
+    for argv in spec["probes"]:
+        probe_code = -1
+        probe = spawn(argv)
+        for _ in range(120):
+            done, pstatus = os.waitpid(probe, os.WNOHANG)
+            if done:
+                probe_code = os.waitstatus_to_exitcode(pstatus)
+                break
+            time.sleep(0.5)
+        else:
+            os.kill(probe, signal.SIGKILL); os.waitpid(probe, 0)
+        if probe_code != 0:
+            print("probe %s exited with %d" % (argv[-1], probe_code))
             break
-        time.sleep(0.5)
-    else:
-        os.kill(probe, signal.SIGKILL); os.waitpid(probe, 0)
 os.kill(pid, signal.SIGTERM)
 for _ in range(120):
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -103,11 +108,14 @@ def check(tarball):
         if name == "demo":
             # the demo apps with their `make run` defaults; reviews answers JSON naming itself
             spec.update(url="http://127.0.20.11:9080/reviews", expect='"service":"reviews"', marker="demo apps listening",
-                        probe=PROBE_JAVA + ["io.jmesh.localmesh.demo.DemoApps", "--probe", "127.0.20.11:9080"])
+                        probes=[PROBE_JAVA + ["io.jmesh.localmesh.demo.DemoApps", "--probe", "127.0.20.11:9080"]])
         else:
             metrics = "http://127.0.0.1:%d/metrics" % (ZTUNNEL_METRICS_PORT if name == "ztunnel" else ADMIN_PORT)
             spec.update(url=metrics, expect="# TYPE", marker="effective configuration",
-                        probe=PROBE_JAVA + ["io.jmesh.core.admin.HealthProbe", metrics])
+                        probes=[PROBE_JAVA + ["io.jmesh.core.admin.HealthProbe", metrics]])
+            if name == "ztunnel":
+                # in-pod mode's native calls: JNA must initialise on the image's runtime (it needs java.desktop)
+                spec["probes"].append(PROBE_JAVA + ["com.sun.jna.Native"])
         if not spec["argv"]:
             return False, "no entrypoint"
         proc = subprocess.run(

@@ -10,10 +10,12 @@ out="$repo/.cache/images/runtime"
 jdk="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
 
 # Modules the services use (jdeps over the service jars, plus jdk.jfr and jdk.management for diagnostics),
-# and jdk.httpserver for the demo workloads' image (jmesh/demo: DemoApps serves HTTP with it).
-modules=java.base,java.logging,java.management,java.naming,java.net.http,java.security.jgss,java.security.sasl,\
-java.sql,java.xml,jdk.crypto.ec,jdk.crypto.cryptoki,jdk.httpserver,jdk.jfr,jdk.management,jdk.naming.dns,\
-jdk.unsupported,jdk.zipfs
+# and jdk.httpserver for the demo workloads' image (jmesh/demo: DemoApps serves HTTP with it). java.desktop only
+# because JNA (ztunnel's in-pod mode: setns, SEQPACKET) cannot initialise without its AWT classes; none is loaded
+# outside in-pod mode.
+modules=java.base,java.desktop,java.logging,java.management,java.naming,java.net.http,java.security.jgss,\
+java.security.sasl,java.sql,java.xml,jdk.crypto.ec,jdk.crypto.cryptoki,jdk.httpserver,jdk.jfr,jdk.management,\
+jdk.naming.dns,jdk.unsupported,jdk.zipfs
 
 stamp="$("$jdk/bin/java" -version 2>&1 | head -1) $modules $(sha256sum "$0" | cut -c1-16)"
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
@@ -23,8 +25,9 @@ fi
 
 rm -rf "$out"
 mkdir -p "$out/opt" "$out/etc" "$out/tmp" "$out/proc" "$out/var/lib/jmesh"
+# java.desktop's native libraries (AWT, fonts, sound, images) stay out: nothing renders, and they would pull X11
 "$jdk/bin/jlink" --module-path "$jdk/jmods" --add-modules "$modules" --output "$out/opt/java" \
-  --strip-debug --no-header-files --no-man-pages --compress=2
+  --strip-debug --no-header-files --no-man-pages --compress=2 --exclude-files='glob:/java.desktop/**.so'
 
 # Shared libraries: what the runtime's ELF files link against, plus glibc pieces Netty's extracted
 # native libraries load (libdl, libpthread, librt, libm, libgcc_s).
