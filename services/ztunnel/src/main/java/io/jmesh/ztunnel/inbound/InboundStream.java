@@ -159,8 +159,12 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         Service service = serviceFor(index, dst, h, target.getPort());
         connect.addListener(f -> {
             if (!f.isSuccess()) {
-                refuse(stream, 503, "connect_failed", "connect to " + authority + " failed: "
-                        + HboneInbound.rootMessage(f.cause()), peer, authority);
+                String why = "connect to " + authority + " failed: " + HboneInbound.rootMessage(f.cause());
+                // Istio's metrics count it, response_flags CONNECT (istio_tcp_connections_failed_total among them)
+                ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src), dst, src,
+                        Workloads.identity(dst, ctx.trustDomain()), service, peer, local, authority, true))
+                        .close(0, 0, "CONNECT", why);
+                refuse(stream, 503, "connect_failed", why, peer, authority);
                 return;
             }
             Channel app = connect.channel();

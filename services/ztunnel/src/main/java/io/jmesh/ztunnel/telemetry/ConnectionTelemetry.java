@@ -46,6 +46,7 @@ public final class ConnectionTelemetry {
 
     private final Counter opened;
     private final Counter closed;
+    private final Counter failed;
     private final Counter sent;
     private final Counter received;
     private final Counter rejections;
@@ -72,6 +73,9 @@ public final class ConnectionTelemetry {
                 .help("Bytes sent by the destination to the source").labelNames(LABELS).register(metrics);
         received = Counter.builder().name("istio_tcp_received_bytes_total")
                 .help("Bytes sent by the source to the destination").labelNames(LABELS).register(metrics);
+        failed = Counter.builder().name("istio_tcp_connections_failed_total")
+                .help("TCP connections that ended in an error (policy denial, failed connect, broken tunnel)")
+                .labelNames(LABELS).register(metrics);
         rejections = Counter.builder().name("ztunnel_connection_rejections_total")
                 .help("Connections refused before they were established, by direction and reason")
                 .labelNames("direction", "reason").register(metrics);
@@ -100,6 +104,9 @@ public final class ConnectionTelemetry {
             String flags = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
             String[] labels = labels(info, flags);
             closed.labelValues(labels).inc();
+            if (error != null) {
+                failed.labelValues(labels).inc();
+            }
             sent.labelValues(labels).inc(toSource);
             received.labelValues(labels).inc(fromSource);
             open.labelValues(reporter(info)).dec();
@@ -191,6 +198,7 @@ public final class ConnectionTelemetry {
                 stale(l.get(4), l.get(1), present) || stale(l.get(15), l.get(12), present);
         opened.removeIf(gone);
         closed.removeIf(gone);
+        failed.removeIf(gone);
         sent.removeIf(gone);
         received.removeIf(gone);
     }

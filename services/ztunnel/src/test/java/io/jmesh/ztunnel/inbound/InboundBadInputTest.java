@@ -165,6 +165,9 @@ class InboundBadInputTest {
         assertThat(rejections("unknown_workload")).isGreaterThanOrEqualTo(1);
         assertThat(rejections("illegal_port")).isGreaterThanOrEqualTo(1);
         assertThat(rejections("connect_failed")).isGreaterThanOrEqualTo(1);
+        // a failed connect is also a failed connection in Istio's terms, with the destination it was for
+        assertThat(node.metricSum("istio_tcp_connections_failed_total", "response_flags=\"CONNECT\"",
+                "destination_workload=\"echo\"", "reporter=\"destination\"")).isGreaterThanOrEqualTo(1);
     }
 
     @Test
@@ -173,12 +176,9 @@ class InboundBadInputTest {
                 .isEqualTo(401);
         assertThat(rejections("denied")).isGreaterThanOrEqualTo(1);
         // and in Istio's metrics, as a connection with response_flags DENY
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        io.prometheus.metrics.expositionformats.ExpositionFormats.init().getPrometheusTextFormatWriter()
-                .write(out, node.running.context().metrics().scrape());
-        assertThat(out.toString(java.nio.charset.StandardCharsets.UTF_8).lines()
-                .filter(l -> l.startsWith("istio_tcp_connections_closed_total{") && l.contains("response_flags=\"DENY\""))
-                .toList()).isNotEmpty();
+        assertThat(node.metricSum("istio_tcp_connections_closed_total", "response_flags=\"DENY\"")).isGreaterThanOrEqualTo(1);
+        assertThat(node.metricSum("istio_tcp_connections_failed_total", "response_flags=\"DENY\"",
+                "source_principal=\"spiffe://cluster.local/ns/default/sa/denied\"")).isGreaterThanOrEqualTo(1);
     }
 
     @Test

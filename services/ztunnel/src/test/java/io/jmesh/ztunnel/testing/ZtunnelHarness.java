@@ -87,6 +87,24 @@ public final class ZtunnelHarness implements AutoCloseable {
         return 0;
     }
 
+    /** The sum of every series of {@code name} whose labels contain each of {@code fragments} (e.g. {@code a="b"}). */
+    public double metricSum(String name, String... fragments) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        try {
+            io.prometheus.metrics.expositionformats.ExpositionFormats.init().getPrometheusTextFormatWriter()
+                    .write(out, running.context().metrics().scrape());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        double sum = 0;
+        for (String line : out.toString(java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
+            if (line.startsWith(name + "{") && java.util.Arrays.stream(fragments).allMatch(line::contains)) {
+                sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return sum;
+    }
+
     public boolean ready() {
         return running.context().readiness().isReady();
     }
