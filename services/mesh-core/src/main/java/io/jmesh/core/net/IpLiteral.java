@@ -54,4 +54,13 @@ public final class IpLiteral {
     public static boolean is(String text) {
         return parse(text) != null;
     }
+
+    /**
+     * {@code ip:port} as logs and HBONE authorities write it: IPv6 bracketed, in its canonical short form (RFC 5952,
+     * {@code [fd00::1]:8080}), so the port is never ambiguous and text matches Istio's.
+     */
+    public static String hostPort(InetAddress ip, int port) {
+        String h = NetUtil.toAddressString(ip);
+        return (h.indexOf(':') >= 0 ? "[" + h + "]" : h) + ":" + port;
+    }
 }

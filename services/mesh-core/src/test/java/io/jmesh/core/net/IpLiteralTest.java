@@ -40,4 +40,11 @@ class IpLiteralTest {
         assertThat(IpLiteral.parse("fd00:0000::0001").getHostAddress()).isEqualTo("fd00:0:0:0:0:0:0:1");
         assertThat(IpLiteral.parse("0::0.0.0.0")).isInstanceOf(Inet6Address.class);
     }
+
+    @Test
+    void hostPortBracketsAndShortensIpv6() throws Exception {
+        assertThat(IpLiteral.hostPort(java.net.InetAddress.getByName("10.0.0.1"), 80)).isEqualTo("10.0.0.1:80");
+        assertThat(IpLiteral.hostPort(IpLiteral.parse("fd00:251:0:0:0:0:0:1"), 15008)).isEqualTo("[fd00:251::1]:15008");
+        assertThat(IpLiteral.hostPort(IpLiteral.parse("::ffff:10.1.2.3"), 1)).isEqualTo("10.1.2.3:1");
+    }
 }

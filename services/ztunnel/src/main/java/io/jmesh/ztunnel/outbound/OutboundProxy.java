@@ -113,7 +113,7 @@ public final class OutboundProxy {
     private void hbone(Channel client, Workload source, Route.Hbone h, InetSocketAddress clientAddr, String host,
             int port, List<Object> early, Outcome outcome) {
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
-        PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h), h.expected(), h.l4());
+        PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h, source), h.expected(), h.l4());
         identities.certificate(src)
                 .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
                 .compose(cert -> pool.acquire(key, h.destination().getUid(), cert, client.eventLoop()))
@@ -173,15 +173,29 @@ public final class OutboundProxy {
      * The address a tunnel leaves from. Local mode: the source workload's own (loopback) address, so the peer sees
      * it as Istio's in-pod mode does. Transparent mode: the source pod's address (spoofed with IP_TRANSPARENT), so
      * the destination application sees the original client; except towards this node's own HBONE listener, where a
-     * spoofed pod address would route the replies to the pod instead of back to ztunnel.
+     * spoofed pod address would route the replies to the pod instead of back to ztunnel. Always of the family of the
+     * HBONE address: a dual-stack pod that reached an IPv6 service whose endpoint is dialled over IPv4 leaves from
+     * its IPv4 address (or, having none, from whatever the kernel picks).
      */
-    private java.net.InetAddress sourceAddress(InetSocketAddress client, Route.Hbone h) {
+    private java.net.InetAddress sourceAddress(InetSocketAddress client, Route.Hbone h, Workload source) {
         var l = config.listeners();
-        if (l.inboundPerWorkload()) {
+        boolean spoof = l.inboundPerWorkload()
+                || l.transparent() && !(h.destination() != null && config.node().name().equals(h.destination().getNode()));
+        if (!spoof) {
+            return null;
+        }
+        boolean v4 = h.l4().getAddress() instanceof java.net.Inet4Address;
+        if ((client.getAddress() instanceof java.net.Inet4Address) == v4) {
             return client.getAddress();
         }
-        if (l.transparent() && !(h.destination() != null && config.node().name().equals(h.destination().getNode()))) {
-            return client.getAddress();
+        for (var raw : source.getAddressesList()) {
+            if ((raw.size() == 4) == v4) {
+                try {
+                    return java.net.InetAddress.getByAddress(raw.toByteArray());
+                } catch (java.net.UnknownHostException e) {
+                    return null; // validated on the way in
+                }
+            }
         }
         return null;
     }

@@ -188,7 +188,6 @@ public final class OutboundRouter {
     }
 
     static String hostPort(InetAddress ip, int port) {
-        String h = ip.getHostAddress();
-        return (h.indexOf(':') >= 0 ? "[" + h + "]" : h) + ":" + port;
+        return io.jmesh.core.net.IpLiteral.hostPort(ip, port);
     }
 }

@@ -256,7 +256,7 @@ public final class ConnectionTelemetry {
     }
 
     private static String str(InetSocketAddress a) {
-        return a == null ? "" : a.getAddress().getHostAddress() + ":" + a.getPort();
+        return a == null ? "" : io.jmesh.core.net.IpLiteral.hostPort(a.getAddress(), a.getPort());
     }
 
     private static SocketAddress address(InetSocketAddress a) {

@@ -45,13 +45,16 @@ class InPodNetnsTest {
     static final String POD_B = "jmpb" + TAG;
     static final String IP_A = "10.251.0.1";
     static final String IP_B = "10.251.0.2";
+    static final String IP6_A = "fd00:251::1";
+    static final String IP6_B = "fd00:251::2";
     static final int APP_PORT = 8080;
 
     /** The application in pod B: answers each connection with the peer address it saw and what it read. */
     static final String ECHO_APP = """
             import socket
-            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("0.0.0.0", %d)); s.listen(16); s.settimeout(170)
+            s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s.bind(("::", %d)); s.listen(16); s.settimeout(170)
             for _ in range(50):
                 c, peer = s.accept(); c.settimeout(20)
                 data = b""
@@ -59,13 +62,16 @@ class InPodNetnsTest {
                     chunk = c.recv(65536)
                     if not chunk: break
                     data += chunk
-                c.sendall(("peer=%%s " %% peer[0]).encode() + data); c.close()
+                c.sendall(("peer=%%s " %% peer[0].removeprefix("::ffff:")).encode() + data); c.close()
             """.formatted(APP_PORT);
 
-    /** A client in pod A: sends argv[3], half-closes, prints the answer. argv[4] = 1: mark it 0x539 (not captured). */
+    /**
+     * A client in pod A: sends argv[3] to argv[1]:argv[2] (IPv4 or IPv6), half-closes, prints the answer. argv[4] = 1:
+     * mark it 0x539 (not captured).
+     */
     static final String CLIENT = """
             import socket, sys
-            s = socket.socket()
+            s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
             if sys.argv[4] == "1": s.setsockopt(socket.SOL_SOCKET, 36, 0x539)
             s.settimeout(15); s.connect((sys.argv[1], int(sys.argv[2])))
             s.sendall(sys.argv[3].encode()); s.shutdown(socket.SHUT_WR)
@@ -115,9 +121,10 @@ class InPodNetnsTest {
         must("ip", "netns", "add", POD_B);
         must("ip", "link", "add", "jmva" + TAG, "netns", POD_A, "type", "veth", "peer", "name", "jmvb" + TAG,
                 "netns", POD_B);
-        for (String[] pod : new String[][] {{POD_A, "jmva" + TAG, IP_A}, {POD_B, "jmvb" + TAG, IP_B}}) {
+        for (String[] pod : new String[][] {{POD_A, "jmva" + TAG, IP_A, IP6_A}, {POD_B, "jmvb" + TAG, IP_B, IP6_B}}) {
             inPod(pod[0], "ip", "link", "set", "lo", "up");
             inPod(pod[0], "ip", "addr", "add", pod[2] + "/24", "dev", pod[1]);
+            inPod(pod[0], "ip", "-6", "addr", "add", pod[3] + "/64", "dev", pod[1], "nodad"); // dual-stack pods
             inPod(pod[0], "ip", "link", "set", pod[1], "up");
             IstioCni.redirect(pod[0]);
         }
@@ -131,14 +138,14 @@ class InPodNetnsTest {
         Path mesh = setup.mesh("""
                 workloads:
                   - {uid: "Kubernetes//Pod/default/pod-a", name: pod-a, namespace: default, serviceAccount: a,
-                     addresses: [%s], node: node-a, tunnelProtocol: HBONE}
+                     addresses: [%s, "%s"], node: node-a, tunnelProtocol: HBONE}
                   - {uid: "Kubernetes//Pod/default/pod-b", name: pod-b, namespace: default, serviceAccount: b,
-                     addresses: [%s], node: node-a, tunnelProtocol: HBONE,
+                     addresses: [%s, "%s"], node: node-a, tunnelProtocol: HBONE,
                      services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}}
                 services:
                   - {name: echo, namespace: default, hostname: echo.default.svc.cluster.local,
                      addresses: [{address: 10.96.0.20}], ports: [{servicePort: 80, targetPort: %d}]}
-                """.formatted(IP_A, IP_B, APP_PORT, APP_PORT));
+                """.formatted(IP_A, IP6_A, IP_B, IP6_B, APP_PORT, APP_PORT));
         Path socket = dir.resolve("ztunnel.sock");
         agent = new IstioCni.Agent(socket, dir);
         node = ZtunnelHarness.start(dir, "node-a", """
@@ -220,6 +227,16 @@ class InPodNetnsTest {
                 "connection_security_policy=\"mutual_tls\"",
                 "source_principal=\"spiffe://cluster.local/ns/default/sa/a\"")).isNotEmpty();
         assertThat(node.metric("ztunnel_pool_dials_total", "outcome", "success")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    @Order(2)
+    void overIpv6TooTheOriginalDestinationAndTheClientsAddressSurvive() throws Exception {
+        // REDIRECT to [::1]:15001, SO_ORIGINAL_DST's IPv6 form, HBONE to [fd00:251::2]:15008, TPROXY in pod B
+        String answer = clientInPodA(IP6_B, APP_PORT, "hello v6", false);
+        assertThat(answer).isEqualTo("peer=" + IP6_A + " hello v6");
+        assertThat(lines(scrape(), "istio_tcp_connections_opened_total{", "reporter=\"destination\"",
+                "connection_security_policy=\"mutual_tls\"")).isNotEmpty();
     }
 
     @Test

@@ -108,7 +108,7 @@ class OutboundRouterTest {
         assertThat(route("10.0.2.1", 80)).isInstanceOf(Route.Passthrough.class); // workload without HBONE
         assertThat(route("192.0.2.7", 443)).isInstanceOf(Route.Passthrough.class); // outside the mesh
         assertThat(((Route.Reject) route("10.96.0.3", 80)).reason()).isEqualTo("no_healthy_upstream");
-        assertThat(((Route.Hbone) route("fd00::5", 80)).authority()).isEqualTo("[fd00:0:0:0:0:0:0:5]:80");
+        assertThat(((Route.Hbone) route("fd00::5", 80)).authority()).isEqualTo("[fd00::5]:80");
     }
 
     @Test

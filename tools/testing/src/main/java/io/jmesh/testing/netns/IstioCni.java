@@ -28,7 +28,8 @@ public final class IstioCni {
     /**
      * istio-cni's in-pod rules (its iptables, written as nftables): the pod's outbound TCP is REDIRECTed to 15001
      * and its DNS to 15053; inbound TCP is TPROXYed to 15008 (HBONE) or 15006 (anything else); ztunnel's own
-     * sockets (mark 0x539) pass, and their connections are marked 0x111 so replies are delivered locally.
+     * sockets (mark 0x539) pass, and their connections are marked 0x111 so replies are delivered locally. IPv4 and
+     * IPv6 alike (istio-cni's iptables and ip6tables).
      */
     public static final String POD_RULES = """
             table inet istio-inpod {
@@ -36,9 +37,12 @@ public final class IstioCni {
                 type filter hook prerouting priority mangle; policy accept;
                 meta mark & 0xfff == 0x539 ct mark set 0x111
                 iifname "lo" ip daddr != 127.0.0.1 meta l4proto tcp accept
+                iifname "lo" ip6 daddr != ::1 meta l4proto tcp accept
                 meta l4proto tcp tcp dport 15008 meta mark & 0xfff != 0x539 tproxy ip to :15008 meta mark set 0x111 accept
+                meta l4proto tcp tcp dport 15008 meta mark & 0xfff != 0x539 tproxy ip6 to :15008 meta mark set 0x111 accept
                 meta l4proto tcp ct state established,related accept
                 meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 tproxy ip to :15006 meta mark set 0x111 accept
+                meta l4proto tcp ip6 daddr != ::1 meta mark & 0xfff != 0x539 tproxy ip6 to :15006 meta mark set 0x111 accept
               }
               chain output {
                 type route hook output priority mangle; policy accept;
@@ -48,13 +52,19 @@ public final class IstioCni {
                 type nat hook output priority -100; policy accept;
                 meta l4proto tcp meta mark & 0xfff == 0x111 accept
                 oifname "lo" ip daddr != 127.0.0.1 accept
+                oifname "lo" ip6 daddr != ::1 accept
                 meta l4proto { tcp, udp } th dport 53 ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 redirect to :15053
+                meta l4proto { tcp, udp } th dport 53 ip6 daddr != ::1 meta mark & 0xfff != 0x539 redirect to :15053
                 meta l4proto tcp ip daddr != 127.0.0.1 meta mark & 0xfff != 0x539 redirect to :15001
+                meta l4proto tcp ip6 daddr != ::1 meta mark & 0xfff != 0x539 redirect to :15001
               }
             }
             """;
 
-    /** Installs {@link #POD_RULES} and the local routing of mark 0x111 (table 100) in network namespace {@code netns}. */
+    /**
+     * Installs {@link #POD_RULES} and the local routing of mark 0x111 (table 100, IPv4 and IPv6) in network
+     * namespace {@code netns}.
+     */
     public static void redirect(String netns) {
         try {
             Process nft = new ProcessBuilder("ip", "netns", "exec", netns, "nft", "-f", "-").redirectErrorStream(true)
@@ -74,6 +84,10 @@ public final class IstioCni {
         Netns.exec(List.of("ip", "netns", "exec", netns, "ip", "rule", "add", "fwmark", "0x111/0xfff", "pref",
                 "32764", "lookup", "100"));
         Netns.exec(List.of("ip", "netns", "exec", netns, "ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo",
+                "table", "100"));
+        Netns.exec(List.of("ip", "netns", "exec", netns, "ip", "-6", "rule", "add", "fwmark", "0x111/0xfff", "pref",
+                "32764", "lookup", "100"));
+        Netns.exec(List.of("ip", "netns", "exec", netns, "ip", "-6", "route", "add", "local", "::/0", "dev", "lo",
                 "table", "100"));
     }
 
