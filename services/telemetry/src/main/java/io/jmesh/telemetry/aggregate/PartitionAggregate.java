@@ -23,7 +23,8 @@ import java.util.Map;
 public final class PartitionAggregate {
 
     private static final int MAGIC = 0x4a4d5443; // "JMTC"
-    private static final byte VERSION = 1;
+    /** 2 added the failed count; a version-1 checkpoint still reads (its failed counts start at zero). */
+    private static final byte VERSION = 2;
 
     private final Map<SeriesKey, TcpTotals> tcp = new HashMap<>();
     private final Map<SeriesKey, RequestTotals> requests = new HashMap<>();
@@ -52,6 +53,9 @@ public final class PartitionAggregate {
             case OPENED -> t.opened++;
             case CLOSED -> {
                 t.closed++;
+                if (!e.getError().isEmpty()) {
+                    t.failed++; // a denial, a failed connect, a broken tunnel: ztunnel's failed connection
+                }
                 t.sentBytes += e.getBytesSent();
                 t.receivedBytes += e.getBytesReceived();
             }
@@ -122,6 +126,7 @@ public final class PartitionAggregate {
                 out.writeLong(t.closed);
                 out.writeLong(t.sentBytes);
                 out.writeLong(t.receivedBytes);
+                out.writeLong(t.failed);
                 out.writeLong(t.lastSeenMillis);
             }
             out.writeInt(requests.size());
@@ -153,8 +158,9 @@ public final class PartitionAggregate {
                         + " (expected: " + Integer.toHexString(MAGIC) + ")");
             }
             byte version = in.readByte();
-            if (version != VERSION) {
-                throw new IllegalArgumentException("checkpoint version: " + version + " (expected: " + VERSION + ")");
+            if (version != VERSION && version != 1) {
+                throw new IllegalArgumentException("checkpoint version: " + version + " (expected: 1 or " + VERSION
+                        + ")");
             }
             PartitionAggregate a = new PartitionAggregate(in.readLong());
             String[] dict = new String[count(in, "dictionary")];
@@ -169,6 +175,7 @@ public final class PartitionAggregate {
                 t.closed = in.readLong();
                 t.sentBytes = in.readLong();
                 t.receivedBytes = in.readLong();
+                t.failed = version >= 2 ? in.readLong() : 0;
                 t.lastSeenMillis = in.readLong();
                 a.tcp.put(k, t);
             }

@@ -1,10 +1,11 @@
 package io.jmesh.telemetry.aggregate;
 
-/** The four {@code istio_tcp_*} counters of one series. Mutable, owned by the ingest thread. */
+/** The {@code istio_tcp_*} counters of one series. Mutable, owned by the ingest thread. */
 public final class TcpTotals {
 
     long opened;
     long closed;
+    long failed;
     long sentBytes;
     long receivedBytes;
     long lastSeenMillis;
@@ -15,6 +16,11 @@ public final class TcpTotals {
 
     public long closed() {
         return closed;
+    }
+
+    /** Closed connections that ended in an error ({@code istio_tcp_connections_failed_total}). */
+    public long failed() {
+        return failed;
     }
 
     public long sentBytes() {
@@ -28,6 +34,7 @@ public final class TcpTotals {
     void add(TcpTotals o) {
         opened += o.opened;
         closed += o.closed;
+        failed += o.failed;
         sentBytes += o.sentBytes;
         receivedBytes += o.receivedBytes;
         lastSeenMillis = Math.max(lastSeenMillis, o.lastSeenMillis);

@@ -49,6 +49,9 @@ public final class IstioMetrics implements MultiCollector {
                         "Connections opened, as reported by ztunnels", TcpTotals::opened))
                 .metricSnapshot(tcpCounter(t, "istio_tcp_connections_closed",
                         "Connections closed, as reported by ztunnels", TcpTotals::closed))
+                .metricSnapshot(tcpCounter(t, "istio_tcp_connections_failed",
+                        "Connections that ended in an error (denied, failed connect), as reported by ztunnels",
+                        TcpTotals::failed))
                 .metricSnapshot(tcpCounter(t, "istio_tcp_sent_bytes",
                         "Bytes sent by the destination back to the source (Istio's direction)", TcpTotals::sentBytes))
                 .metricSnapshot(tcpCounter(t, "istio_tcp_received_bytes",

@@ -43,6 +43,8 @@ final class OtlpMetricMapper {
                         TcpTotals::opened, startNanos, nowNanos))
                 .addMetrics(sum(t, "istio_tcp_connections_closed", "Connections closed", "{connection}",
                         TcpTotals::closed, startNanos, nowNanos))
+                .addMetrics(sum(t, "istio_tcp_connections_failed", "Connections that ended in an error",
+                        "{connection}", TcpTotals::failed, startNanos, nowNanos))
                 .addMetrics(sum(t, "istio_tcp_sent_bytes", "Bytes sent by the destination to the source", "By",
                         TcpTotals::sentBytes, startNanos, nowNanos))
                 .addMetrics(sum(t, "istio_tcp_received_bytes", "Bytes received from the source", "By",

@@ -36,6 +36,28 @@ class PartitionAggregateTest {
     }
 
     @Test
+    void aClosedConnectionWithAnErrorIsAFailedOneAndAVersion1CheckpointStillReads() {
+        PartitionAggregate a = new PartitionAggregate(-1);
+        a.add(Events.closed(Reporter.DESTINATION, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, 0).toBuilder()
+                .setResponseFlags("CONNECT").setError("connect to 10.0.0.1:9080 failed").build(), 1000);
+        TcpTotals t = PartitionAggregate.decode(a.encode()).tcp().values().iterator().next();
+        assertThat(t.closed()).isEqualTo(1);
+        assertThat(t.failed()).isEqualTo(1);
+
+        // the same checkpoint as version 1 wrote it, before the failed count: one series, no requests
+        byte[] v2 = a.encode();
+        byte[] v1 = new byte[v2.length - 8];
+        int failedAt = v2.length - 4 - 8 - 8; // ... failed (8), lastSeen (8), request series count (4)
+        System.arraycopy(v2, 0, v1, 0, failedAt);
+        System.arraycopy(v2, failedAt + 8, v1, failedAt, v2.length - failedAt - 8);
+        v1[4] = 1;
+        TcpTotals old = PartitionAggregate.decode(v1).tcp().values().iterator().next();
+        assertThat(old.closed()).isEqualTo(1);
+        assertThat(old.failed()).isZero();
+        assertThat(old.lastSeenMillis).isEqualTo(1000);
+    }
+
+    @Test
     void seriesNotUpdatedSinceTheCutoffExpire() {
         PartitionAggregate a = new PartitionAggregate(0);
         a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);

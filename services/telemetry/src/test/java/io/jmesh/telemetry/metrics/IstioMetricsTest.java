@@ -35,11 +35,14 @@ class IstioMetricsTest {
             p.send(cfg.connectionTopic(), KEY, Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"));
             p.send(cfg.connectionTopic(), KEY,
                     Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 1500, 300));
+            // a connection the destination's policy denied: closed, and failed
+            p.send(cfg.connectionTopic(), KEY, Events.closed(Reporter.DESTINATION, Events.PRODUCTPAGE, Events.REVIEWS,
+                    "reviews", 0, 0).toBuilder().setResponseFlags("DENY").setError("denied by default/deny-all").build());
             p.send(cfg.requestTopic(), KEY, Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS,
                     "reviews", 200, 7));
             p.send(cfg.requestTopic(), KEY, Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS,
                     "reviews", 503, 70));
-            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 5);
+            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 6);
 
             String m = t.scrape();
             String tcp = "connection_security_policy=\"mutual_tls\",destination_app=\"reviews\","
@@ -58,6 +61,9 @@ class IstioMetricsTest {
             assertThat(m).contains("istio_tcp_connections_closed_total{" + tcp + "} 1.0");
             assertThat(m).contains("istio_tcp_sent_bytes_total{" + tcp + "} 1500.0");
             assertThat(m).contains("istio_tcp_received_bytes_total{" + tcp + "} 300.0");
+            assertThat(m).contains("istio_tcp_connections_failed_total{" + tcp + "} 0.0"); // closed cleanly
+            assertThat(m).containsPattern("istio_tcp_connections_failed_total\\{[^}]*reporter=\"destination\""
+                    + "[^}]*response_flags=\"DENY\"[^}]*\\} 1.0");
             assertThat(m).containsPattern("istio_requests_total\\{[^}]*reporter=\"waypoint\"[^}]*response_code=\"200\"[^}]*\\} 1.0");
             assertThat(m).containsPattern("istio_requests_total\\{[^}]*response_code=\"503\"[^}]*\\} 1.0");
             // 7 ms falls in le=10, 70 ms in le=100; buckets are cumulative in the exposition
@@ -73,12 +79,12 @@ class IstioMetricsTest {
             clock.advance(Duration.ofMinutes(40));
             p.send(cfg.connectionTopic(), "Kubernetes//Pod/default/reviews-v2-abc12",
                     Events.opened(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings"));
-            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 6);
+            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 7);
             clock.advance(Duration.ofMinutes(30));
             await().atMost(Duration.ofSeconds(60)).until(() -> !t.scrape().contains("source_workload=\"productpage-v1\""));
             String after = t.scrape();
             assertThat(after).contains("source_workload=\"reviews-v2\"");
-            assertThat(after).contains("telemetry_series_expired_total 3.0"); // 1 tcp + 2 request series
+            assertThat(after).contains("telemetry_series_expired_total 4.0"); // 2 tcp (clean, denied) + 2 request series
         }
     }
 }
