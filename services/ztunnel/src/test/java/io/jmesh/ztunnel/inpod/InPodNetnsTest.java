@@ -9,7 +9,6 @@ import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -218,14 +217,13 @@ class InPodNetnsTest {
         String answer = clientInPodA(IP_B, APP_PORT, "hello in-pod", false);
         assertThat(answer).isEqualTo("peer=" + IP_A + " hello in-pod");
 
-        String metrics = scrape();
         // both halves of the tunnel: pod A's outbound (reporter=source) and pod B's inbound over mTLS
-        assertThat(lines(metrics, "istio_tcp_connections_opened_total{", "reporter=\"source\"",
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "reporter=\"source\"",
                 "source_principal=\"spiffe://cluster.local/ns/default/sa/a\"",
-                "destination_principal=\"spiffe://cluster.local/ns/default/sa/b\"")).isNotEmpty();
-        assertThat(lines(metrics, "istio_tcp_connections_opened_total{", "reporter=\"destination\"",
+                "destination_principal=\"spiffe://cluster.local/ns/default/sa/b\"")).isPositive();
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "reporter=\"destination\"",
                 "connection_security_policy=\"mutual_tls\"",
-                "source_principal=\"spiffe://cluster.local/ns/default/sa/a\"")).isNotEmpty();
+                "source_principal=\"spiffe://cluster.local/ns/default/sa/a\"")).isPositive();
         assertThat(node.metric("ztunnel_pool_dials_total", "outcome", "success")).isGreaterThanOrEqualTo(1);
     }
 
@@ -235,8 +233,8 @@ class InPodNetnsTest {
         // REDIRECT to [::1]:15001, SO_ORIGINAL_DST's IPv6 form, HBONE to [fd00:251::2]:15008, TPROXY in pod B
         String answer = clientInPodA(IP6_B, APP_PORT, "hello v6", false);
         assertThat(answer).isEqualTo("peer=" + IP6_A + " hello v6");
-        assertThat(lines(scrape(), "istio_tcp_connections_opened_total{", "reporter=\"destination\"",
-                "connection_security_policy=\"mutual_tls\"")).isNotEmpty();
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "reporter=\"destination\"",
+                "connection_security_policy=\"mutual_tls\"")).isPositive();
     }
 
     @Test
@@ -245,7 +243,7 @@ class InPodNetnsTest {
         // asked of any server, answered inside pod A by ztunnel from discovery
         String answer = inPod(POD_A, "python3", "-c", DNS_CLIENT, IP_B, "echo.default.svc.cluster.local").strip();
         assertThat(answer).isEqualTo("rcode=0 10.96.0.20");
-        assertThat(lines(scrape(), "istio_dns_requests_total{", "request_protocol=\"udp\"")).isNotEmpty();
+        assertThat(node.metricSum("istio_dns_requests_total", "request_protocol=\"udp\"")).isPositive();
         assertThat(clientInPodA("10.96.0.20", 80, "by vip", false)).isEqualTo("peer=" + IP_A + " by vip");
     }
 
@@ -255,8 +253,8 @@ class InPodNetnsTest {
         // marked 0x539, pod A's rules let it out uncaptured: pod B sees a plaintext connection and sends it to 15006
         String answer = clientInPodA(IP_B, APP_PORT, "plain", true);
         assertThat(answer).isEqualTo("peer=" + IP_A + " plain");
-        assertThat(lines(scrape(), "istio_tcp_connections_opened_total{", "reporter=\"destination\"",
-                "connection_security_policy=\"unknown\"")).isNotEmpty();
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "reporter=\"destination\"",
+                "connection_security_policy=\"unknown\"")).isPositive();
     }
 
     @Test
@@ -342,23 +340,6 @@ class InPodNetnsTest {
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitValue()).as("client in pod A: %s", out).isZero();
-        return out;
-    }
-
-    String scrape() throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        io.prometheus.metrics.expositionformats.ExpositionFormats.init().getPrometheusTextFormatWriter()
-                .write(out, node.running.context().metrics().scrape());
-        return out.toString(StandardCharsets.UTF_8);
-    }
-
-    static List<String> lines(String text, String prefix, String... contains) {
-        List<String> out = new ArrayList<>();
-        for (String line : text.split("\n")) {
-            if (line.startsWith(prefix) && java.util.Arrays.stream(contains).allMatch(line::contains)) {
-                out.add(line);
-            }
-        }
         return out;
     }
 
