@@ -123,6 +123,9 @@ public final class ZtunnelBootstrap implements MeshService {
         // file reads, YAML/proto parsing and loading BoringSSL take seconds on a cold JVM: off the event loop
         return context.vertx().executeBlocking(() -> {
             io.jmesh.core.tls.TlsPolicy.provider();
+            if (config.inpod().enabled()) {
+                InPodMode.preflight(); // loads JNA (extracts its native library) and checks CAP_SYS_ADMIN
+            }
             return config.discovery().staticFile().isEmpty() ? null
                     : StaticConfigFile.read(Path.of(config.discovery().staticFile()));
         }, false).compose(this::startWith);

@@ -32,14 +32,21 @@ public final class InPodMode {
     }
 
     /**
-     * Checks that this process may enter other network namespaces (fails with a precise message otherwise), then
-     * starts connecting to the agent. {@code nodeInbound} is the template every pod's inbound listeners share state
-     * with; {@code dns} (null: none) the settings of the pods' DNS proxies, which listen on each pod's loopback.
+     * Loads the native calls and checks that this process may enter other network namespaces, failing with a
+     * precise message otherwise. Blocking (file I/O on first use): call it off the event loops, before {@link #start}.
+     */
+    public static void preflight() {
+        PodNetns.checkCapable();
+    }
+
+    /**
+     * Starts connecting to the agent ({@link #preflight} first). {@code nodeInbound} is the template every pod's
+     * inbound listeners share state with; {@code dns} (null: none) the settings of the pods' DNS proxies, which
+     * listen on each pod's loopback.
      */
     public static InPodMode start(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
             ConnectionTelemetry telemetry, InboundListeners nodeInbound, PoolMetrics poolMetrics,
             DnsProxy.Settings dns, DnsMetrics dnsMetrics, Readiness readiness, PrometheusRegistry metrics) {
-        PodNetns.checkCapable();
         PodProxies pods = new PodProxies(new PodProxy.Node(vertx, config, store, identities, telemetry, nodeInbound,
                 poolMetrics, dns, dnsMetrics), metrics);
         var inpod = config.inpod();
