@@ -274,16 +274,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     private InetSocketAddress tunnelDelivery(ApplicationTunnel tunnel, InetSocketAddress local, InetSocketAddress target) {
         int port = tunnel.getPort() != 0 ? tunnel.getPort() : target.getPort();
         if (ctx.appTunnelOnLoopback()) {
-            byte[] loopback = new byte[local.getAddress() instanceof java.net.Inet4Address ? 4 : 16];
-            if (loopback.length == 4) {
-                loopback[0] = 127;
-            }
-            loopback[loopback.length - 1] = 1;
-            try {
-                return new InetSocketAddress(InetAddress.getByAddress(loopback), port);
-            } catch (java.net.UnknownHostException e) {
-                throw new IllegalStateException(e); // 4 or 16 bytes: cannot happen
-            }
+            return new InetSocketAddress(local.getAddress() instanceof java.net.Inet4Address
+                    ? io.netty.util.NetUtil.LOCALHOST4 : io.netty.util.NetUtil.LOCALHOST6, port);
         }
         return new InetSocketAddress(local.getAddress(), port);
     }

@@ -89,7 +89,7 @@ final class NodeAgentLink {
                     lastFailure = e.getMessage();
                 }
                 sleep(backoff);
-                backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
+                backoff = doubled(backoff);
                 continue;
             }
             lastFailure = null;
@@ -105,7 +105,7 @@ final class NodeAgentLink {
                 // refused already; a fresh connection replays the agent's whole snapshot
                 log.atError().log("CNI node agent broke the protocol: {}; reconnecting", e.getMessage());
                 sleep(backoff);
-                backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
+                backoff = doubled(backoff);
             } finally {
                 current = null;
                 s.close();
@@ -215,6 +215,11 @@ final class NodeAgentLink {
         rejections.labelValues(reason).inc();
         log.atWarn().addKeyValue("reason", reason).log("refused a CNI node agent request: {}", message);
         return message;
+    }
+
+    private static Duration doubled(Duration backoff) {
+        Duration next = backoff.multipliedBy(2);
+        return next.compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : next;
     }
 
     private void sleep(Duration d) {

@@ -19,6 +19,7 @@ import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.jmesh.ztunnel.trust.RevokedConnections;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.netty.channel.Channel;
+import io.netty.util.NetUtil;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.GlobalEventExecutor;
@@ -72,21 +73,10 @@ final class PodProxy {
         this.inbound = Inbound.forPod(node.inbound(), config, net, any);
         this.outbound = new OutboundListeners(config, proxy, node.telemetry(), net, any, new PodCapture(config));
         // the pod's own resolver on its loopback, where the agent's rules send its port-53 traffic
-        this.dns = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns(), LOOPBACK4),
+        this.dns = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns(), NetUtil.LOCALHOST4),
                 node.dnsMetrics(), this::workload);
-        this.dns6 = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns(), LOOPBACK6),
+        this.dns6 = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns(), NetUtil.LOCALHOST6),
                 node.dnsMetrics(), this::workload);
-    }
-
-    private static final InetAddress LOOPBACK4 = literal(new byte[] {127, 0, 0, 1});
-    private static final InetAddress LOOPBACK6 = literal(new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
-
-    private static InetAddress literal(byte[] raw) {
-        try {
-            return InetAddress.getByAddress(raw);
-        } catch (UnknownHostException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     private static DnsProxy.Settings podDns(DnsProxy.Settings s, InetAddress loopback) {

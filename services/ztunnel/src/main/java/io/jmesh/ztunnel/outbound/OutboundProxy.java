@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.outbound;
 
+import io.jmesh.core.net.IpLiteral;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.ZtunnelConfig;
@@ -229,7 +230,7 @@ public final class OutboundProxy {
     /** CONNECT with Istio's headers: forwarded (for=, host=), baggage of the source, a random traceparent. */
     private Http2Headers headers(Route.Hbone h, InetSocketAddress client, Workload source) {
         Http2Headers headers = new DefaultHttp2Headers().method("CONNECT").authority(h.authority());
-        String forwarded = "for=\"" + hostPort(client) + "\"";
+        String forwarded = "for=\"" + IpLiteral.hostPort(client.getAddress(), client.getPort()) + "\"";
         if (h.service() != null) {
             forwarded += ";host=" + h.service().getHostname();
         }
@@ -266,7 +267,4 @@ public final class OutboundProxy {
         }
     }
 
-    private static String hostPort(InetSocketAddress a) {
-        return OutboundRouter.hostPort(a.getAddress(), a.getPort());
-    }
 }

@@ -69,7 +69,7 @@ public final class OutboundRouter {
             return new Route.Passthrough(new InetSocketAddress(ip, port), null, null);
         }
         if (w.hasWaypoint() && !isWaypointOf(index, source, w.getWaypoint())) {
-            return viaWaypoint(index, source, w.getWaypoint(), hostPort(ip, port), null, Set.of());
+            return viaWaypoint(index, source, w.getWaypoint(), IpLiteral.hostPort(ip, port), null, Set.of());
         }
         return direct(w, ip, port, null);
     }
@@ -78,7 +78,7 @@ public final class OutboundRouter {
             int port) {
         if (service.hasWaypoint() && !isWaypointOf(index, source, service.getWaypoint())) {
             InetAddress authIp = vip != null ? vip : firstVip(service);
-            String authority = authIp != null ? hostPort(authIp, port) : host + ":" + port;
+            String authority = authIp != null ? IpLiteral.hostPort(authIp, port) : host + ":" + port;
             return viaWaypoint(index, source, service.getWaypoint(), authority, service, Set.of());
         }
         ServiceEndpoints.Choice choice = index.serviceEndpoints(service).choose(source, port, random.get());
@@ -102,7 +102,7 @@ public final class OutboundRouter {
         if (service != null) {
             addSans(expected, service);
         }
-        return new Route.Hbone(hboneAddress(w, ip), hostPort(ip, port), expected, w, service);
+        return new Route.Hbone(hboneAddress(w, ip), IpLiteral.hostPort(ip, port), expected, w, service);
     }
 
     private Route viaWaypoint(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
@@ -187,7 +187,4 @@ public final class OutboundRouter {
         }
     }
 
-    static String hostPort(InetAddress ip, int port) {
-        return io.jmesh.core.net.IpLiteral.hostPort(ip, port);
-    }
 }
