@@ -248,6 +248,8 @@ public final class ConfigLogReader implements AutoCloseable {
             case AUTHORIZATION_POLICY -> "AuthorizationPolicy";
             case PEER_AUTHENTICATION -> "PeerAuthentication";
             case NAMESPACE -> "Namespace";
+            case GATEWAY -> "Gateway";
+            case GATEWAY_CLASS -> "GatewayClass";
             case SPEC_NOT_SET -> "";
         };
         if (!specKind.equals(record.getKind())) {

@@ -21,7 +21,8 @@ import java.util.UUID;
  * document is judged on its own; an invalid one is rejected whole with the path of each offending field.
  *
  * <p>Kinds: {@code WorkloadEntry} (networking.istio.io), {@code Service} and {@code Namespace} (v1),
- * {@code AuthorizationPolicy} and {@code PeerAuthentication} (security.istio.io). Thread-safe and stateless.
+ * {@code AuthorizationPolicy} and {@code PeerAuthentication} (security.istio.io), {@code Gateway} and
+ * {@code GatewayClass} (gateway.networking.k8s.io). Thread-safe and stateless.
  */
 public final class ManifestReader {
 
@@ -31,7 +32,12 @@ public final class ManifestReader {
             "Service", Set.of("v1"),
             "Namespace", Set.of("v1"),
             "AuthorizationPolicy", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
-            "PeerAuthentication", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"));
+            "PeerAuthentication", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
+            "Gateway", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
+            "GatewayClass", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"));
+
+    /** Kinds without a namespace: their records have an empty one. */
+    static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "GatewayClass");
 
     private static final ObjectMapper YAML = YAMLMapper.builder()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
@@ -98,8 +104,7 @@ public final class ManifestReader {
             p.error("apiVersion", "'" + apiVersion + "' does not serve " + kind + " (expected one of "
                     + new java.util.TreeSet<>(API_VERSIONS.get(kind)) + ")");
         }
-        boolean clusterScoped = "Namespace".equals(kind);
-        ObjectMeta meta = readMetadata(root, kind, clusterScoped, p);
+        ObjectMeta meta = readMetadata(root, kind, p);
         root.ignore("status"); // read back from a cluster: status is the server's, not the spec
         ConfigRecord.Builder record = ConfigRecord.newBuilder().setSchemaVersion(1)
                 .setKind(kind == null ? "" : kind).setMetadata(meta);
@@ -134,6 +139,18 @@ public final class ManifestReader {
                     ServiceReader.trafficDistributionAnnotation(meta, p);
                     record.setNamespace(io.jmesh.proto.config.v1.NamespaceSpec.getDefaultInstance());
                 }
+                case "Gateway" -> {
+                    GatewayReader.inboundBindingAnnotation(meta, p);
+                    if (spec != null) {
+                        record.setGateway(GatewayReader.readGateway(spec));
+                    }
+                }
+                case "GatewayClass" -> {
+                    GatewayReader.inboundBindingAnnotation(meta, p);
+                    if (spec != null) {
+                        record.setGatewayClass(GatewayReader.readGatewayClass(spec));
+                    }
+                }
                 default -> throw new IllegalStateException(kind);
             }
         }
@@ -148,7 +165,8 @@ public final class ManifestReader {
                 p.hasErrors() ? null : built, p.errors(), p.warnings());
     }
 
-    private static ObjectMeta readMetadata(Obj root, String kind, boolean clusterScoped, Problems p) {
+    private static ObjectMeta readMetadata(Obj root, String kind, Problems p) {
+        boolean clusterScoped = kind != null && CLUSTER_SCOPED.contains(kind);
         ObjectMeta.Builder b = ObjectMeta.newBuilder();
         Obj m = root.object("metadata");
         if (m == null) {
@@ -159,7 +177,9 @@ public final class ManifestReader {
         }
         String name = m.requiredString("name");
         if (name != null) {
-            if (clusterScoped ? Names.dnsLabel(name, m.at("name"), p) : Names.dnsSubdomain(name, m.at("name"), p)) {
+            // as Kubernetes: a Namespace's name is a DNS label, any other kind's (GatewayClass too) a subdomain
+            if ("Namespace".equals(kind) ? Names.dnsLabel(name, m.at("name"), p)
+                    : Names.dnsSubdomain(name, m.at("name"), p)) {
                 b.setName(name);
             }
         }

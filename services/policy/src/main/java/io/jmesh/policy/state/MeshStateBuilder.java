@@ -7,6 +7,7 @@ import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
 import io.jmesh.policy.translate.AuthorizationTranslator;
 import io.jmesh.policy.translate.LoadBalancingTranslator;
+import io.jmesh.policy.translate.WaypointInboundBinding;
 import io.jmesh.policy.translate.WorkloadLocality;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
@@ -22,6 +23,7 @@ import io.jmesh.proto.istio.security.Scope;
 import io.jmesh.proto.istio.security.StringMatch;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.AppProtocol;
+import io.jmesh.proto.istio.workload.ApplicationTunnel;
 import io.jmesh.proto.istio.workload.GatewayAddress;
 import io.jmesh.proto.istio.workload.LoadBalancing;
 import io.jmesh.proto.istio.workload.Locality;
@@ -59,7 +61,10 @@ import java.util.function.Consumer;
  *       namespace's, else the mesh's (root namespace), else PERMISSIVE (DISABLE counts as PERMISSIVE). A STRICT
  *       workload lists {@code <root>/istio_converted_static_strict} (DENY where {@code not_principals: presence});
  *       a selector policy with port-level modes becomes {@code <ns>/converted_peer_authentication_<name>}, the same
- *       DENY limited to (or excluding) those ports, listed instead.
+ *       DENY limited to (or excluding) those ports, listed instead;
+ *   <li>a {@code Gateway} (with its {@code GatewayClass}) gives its instances, the workloads of its namespace labelled
+ *       {@value WaypointInboundBinding#GATEWAY_NAME} with its name, the {@code application_tunnel} its
+ *       {@value WaypointInboundBinding#ANNOTATION} annotation asks for ({@link WaypointInboundBinding}).
  * </ul>
  *
  * <p>Labels used for selection are a WorkloadEntry's {@code spec.labels}, as Istio does. A record whose content
@@ -71,6 +76,8 @@ public final class MeshStateBuilder {
     static final String CONVERTED_PREFIX = "converted_peer_authentication_";
     private static final String USE_WAYPOINT = "istio.io/use-waypoint";
     private static final String USE_WAYPOINT_NAMESPACE = "istio.io/use-waypoint-namespace";
+    private static final String MANAGED_GATEWAY = "gateway.istio.io/managed";
+    private static final String MESH_CONTROLLER = "istio.io-mesh-controller";
     private static final String DATAPLANE_MODE = "istio.io/dataplane-mode";
 
     private final MeshSettings settings;
@@ -84,6 +91,7 @@ public final class MeshStateBuilder {
         final List<ConfigRecord> inputs;
         final ConfigRecord namespaceRecord;
         final List<ConfigRecord> rootInputs;
+        final List<ConfigRecord> gatewayClasses;
         final TreeMap<String, Resource> addresses = new TreeMap<>();
         final TreeMap<String, Resource> authorizations = new TreeMap<>();
         final Set<String> globalKeys = new LinkedHashSet<>();
@@ -92,14 +100,18 @@ public final class MeshStateBuilder {
         final List<MeshState.Skipped> skipped = new ArrayList<>();
         boolean staticStrictUsed;
 
-        NamespaceResult(List<ConfigRecord> inputs, ConfigRecord namespaceRecord, List<ConfigRecord> rootInputs) {
+        NamespaceResult(List<ConfigRecord> inputs, ConfigRecord namespaceRecord, List<ConfigRecord> rootInputs,
+                List<ConfigRecord> gatewayClasses) {
             this.inputs = inputs;
             this.namespaceRecord = namespaceRecord;
             this.rootInputs = rootInputs;
+            this.gatewayClasses = gatewayClasses;
         }
 
-        boolean reusableFor(List<ConfigRecord> in, ConfigRecord ns, List<ConfigRecord> root) {
-            return namespaceRecord == ns && sameObjects(inputs, in) && sameObjects(rootInputs, root);
+        boolean reusableFor(List<ConfigRecord> in, ConfigRecord ns, List<ConfigRecord> root,
+                List<ConfigRecord> classes) {
+            return namespaceRecord == ns && sameObjects(inputs, in) && sameObjects(rootInputs, root)
+                    && sameObjects(gatewayClasses, classes);
         }
     }
 
@@ -118,12 +130,19 @@ public final class MeshStateBuilder {
      */
     public synchronized MeshState build(ConfigSnapshot snapshot, Consumer<MeshState.Skipped> onSkipped) {
         Map<String, ConfigRecord> namespaces = new HashMap<>();
+        Map<String, ConfigRecord> gatewayClasses = new HashMap<>();
         Map<String, List<ConfigRecord>> byNs = new TreeMap<>();
+        Map<String, List<ConfigRecord>> gatewaysByNs = new HashMap<>();
         for (ConfigRecord r : snapshot.records().values()) {
-            if ("Namespace".equals(r.getKind())) {
-                namespaces.put(r.getMetadata().getName(), r);
-            } else {
-                byNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
+            switch (r.getKind()) {
+                case "Namespace" -> namespaces.put(r.getMetadata().getName(), r);
+                case "GatewayClass" -> gatewayClasses.put(r.getMetadata().getName(), r);
+                default -> {
+                    byNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
+                    if ("Gateway".equals(r.getKind())) {
+                        gatewaysByNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
+                    }
+                }
             }
         }
         String root = settings.rootNamespace();
@@ -141,14 +160,16 @@ public final class MeshStateBuilder {
         for (Map.Entry<String, List<ConfigRecord>> e : byNs.entrySet()) {
             String ns = e.getKey();
             NamespaceResult old = previous.get(ns);
-            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs)) {
+            List<ConfigRecord> classes = classesOf(gatewaysByNs.getOrDefault(ns, List.of()), gatewayClasses);
+            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes)) {
                 results.put(ns, old);
                 continue;
             }
             if (rootScope == null) {
                 rootScope = new RootScope(rootInputs);
             }
-            NamespaceResult fresh = computeNamespace(ns, e.getValue(), namespaces.get(ns), rootInputs, rootScope);
+            NamespaceResult fresh = computeNamespace(ns, e.getValue(), namespaces.get(ns), rootInputs, rootScope,
+                    classes, gatewayClasses);
             fresh.skipped.forEach(onSkipped);
             results.put(ns, fresh);
             diff(old == null ? Map.of() : old.addresses, fresh.addresses, changedAddresses);
@@ -223,6 +244,18 @@ public final class MeshStateBuilder {
         });
     }
 
+    /**
+     * The GatewayClass of each Gateway, null where it does not exist: what a namespace's gateway bindings depend on
+     * outside the namespace, so a class created, changed or deleted recomputes the namespaces that use it.
+     */
+    private static List<ConfigRecord> classesOf(List<ConfigRecord> gateways, Map<String, ConfigRecord> classes) {
+        List<ConfigRecord> out = new ArrayList<>(gateways.size());
+        for (ConfigRecord g : gateways) {
+            out.add(classes.get(g.getGateway().getGatewayClassName()));
+        }
+        return out;
+    }
+
     private static boolean sameObjects(List<ConfigRecord> a, List<ConfigRecord> b) {
         if (a.size() != b.size()) {
             return false;
@@ -259,16 +292,31 @@ public final class MeshStateBuilder {
     }
 
     private NamespaceResult computeNamespace(String ns, List<ConfigRecord> records, ConfigRecord namespaceRecord,
-            List<ConfigRecord> rootInputs, RootScope rootScope) {
-        NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs);
+            List<ConfigRecord> rootInputs, RootScope rootScope, List<ConfigRecord> classInputs,
+            Map<String, ConfigRecord> gatewayClasses) {
+        NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs, classInputs);
         SelectorIndex<ConfigRecord> services = new SelectorIndex<>(r -> r.getService().getSelectorMap());
         SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
                 p -> p.getAuthorizationPolicy().getSelector().getMatchLabelsMap());
         List<ConfigRecord> peerAuthentications = new ArrayList<>();
+        Map<String, ApplicationTunnel> tunnels = new HashMap<>();
         for (ConfigRecord r : records) {
             switch (r.getKind()) {
                 case "Service" -> services.add(r);
                 case "PeerAuthentication" -> peerAuthentications.add(r);
+                case "Gateway" -> {
+                    try {
+                        ApplicationTunnel t = WaypointInboundBinding.forGateway(r,
+                                gatewayClasses.get(r.getGateway().getGatewayClassName()));
+                        if (t != null) {
+                            tunnels.put(r.getMetadata().getName(), t);
+                        }
+                    } catch (RuntimeException e) {
+                        // its instances are served without a tunnel, as istiod ignores a bad value
+                        out.skipped.add(new MeshState.Skipped(ConfigKey.of(r).toString(),
+                                "untranslatable: " + e.getMessage()));
+                    }
+                }
                 case "AuthorizationPolicy" -> {
                     try {
                         Authorization a = AuthorizationTranslator.translate(r, settings.rootNamespace())
@@ -312,7 +360,7 @@ public final class MeshStateBuilder {
                         keys.add(peerKey);
                         out.staticStrictUsed |= peerKey.endsWith("/" + STATIC_STRICT);
                     }
-                    Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys);
+                    Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys, tunnels);
                     out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
                             Address.newBuilder().setWorkload(w).build()));
                     if (!spec.getNode().isEmpty()) {
@@ -346,8 +394,9 @@ public final class MeshStateBuilder {
         return true;
     }
 
+    /** @param tunnels the application tunnel of each Gateway of the namespace that asks for one, by name */
     private Workload workload(ConfigRecord r, ConfigRecord namespace, List<ConfigRecord> services,
-            List<String> policyKeys) {
+            List<String> policyKeys, Map<String, ApplicationTunnel> tunnels) {
         WorkloadEntrySpec spec = r.getWorkloadEntry();
         String ns = r.getMetadata().getNamespace();
         String name = r.getMetadata().getName();
@@ -372,6 +421,11 @@ public final class MeshStateBuilder {
                 .addAllAuthorizationPolicies(policyKeys);
         if (ambient(labels, r, namespace)) {
             w.setTunnelProtocol(TunnelProtocol.HBONE);
+        }
+        ApplicationTunnel tunnel = tunnels.get(firstNonEmpty(labels.get(WaypointInboundBinding.GATEWAY_NAME),
+                r.getMetadata().getLabelsMap().get(WaypointInboundBinding.GATEWAY_NAME)));
+        if (tunnel != null) {
+            w.setApplicationTunnel(tunnel);
         }
         if (spec.getWeight() > 0) {
             w.setCapacity(UInt32Value.of(spec.getWeight()));
@@ -446,9 +500,17 @@ public final class MeshStateBuilder {
                 + settings.domainSuffix() : h;
     }
 
-    /** {@code istio.io/use-waypoint} on the object (first map that has it), else on its namespace; "none" opts out. */
+    /**
+     * {@code istio.io/use-waypoint} on the object (first map that has it), else on its namespace; "none" opts out. A
+     * waypoint itself ({@value #MANAGED_GATEWAY}={@value #MESH_CONTROLLER}, as istiod labels the waypoints it
+     * deploys) never has one, whatever its namespace says: its traffic would loop back to it.
+     */
     private GatewayAddress waypoint(Map<String, String> labels, Map<String, String> metaLabels,
             Map<String, String> namespaceLabels, String ns) {
+        if (MESH_CONTROLLER.equals(labels.get(MANAGED_GATEWAY))
+                || MESH_CONTROLLER.equals(metaLabels.get(MANAGED_GATEWAY))) {
+            return null;
+        }
         Map<String, String> source = labels.containsKey(USE_WAYPOINT) ? labels
                 : metaLabels.containsKey(USE_WAYPOINT) ? metaLabels
                 : namespaceLabels.containsKey(USE_WAYPOINT) ? namespaceLabels : null;

@@ -11,6 +11,7 @@ import io.jmesh.policy.source.DirectorySource;
 import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.MeshState;
 import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.policy.v1.ApplyResult;
 import io.jmesh.testing.KafkaExtension;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -189,6 +190,43 @@ class RegistryFromLogTest {
                 .get(30, TimeUnit.SECONDS);
         assertThat(updated.get(0).getChange()).isEqualTo(ApplyResult.Change.UPDATED);
         assertThat(updated.get(0).getRecord().getMetadata().getGeneration()).isEqualTo(2);
+    }
+
+    @Test
+    void gatewayBindingsTravelThroughTheLogAndAClassChangeRederivesTheInstances() throws Exception {
+        String waypoint = """
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: waypoint-1, namespace: shop}
+                spec: {address: 127.0.10.20, node: node-a, labels: {gateway.networking.k8s.io/gateway-name: waypoint}}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: waypoint, namespace: shop}
+                spec: {gatewayClassName: sandwiched}
+                """;
+        ConfigApplier applier = applier(replicaA);
+        replicaA.ready().get(60, TimeUnit.SECONDS);
+        assertThat(applier.apply(List.of(waypoint, sandwichedClass(15088)), "test", false).get(30, TimeUnit.SECONDS))
+                .allMatch(ApplyResult::getAccepted);
+        await().atMost(Duration.ofSeconds(30)).until(() -> tunnelPort("waypoint-1") == 15088);
+
+        applier.apply(List.of(sandwichedClass(15099)), "test", false).get(30, TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(30)).until(() -> tunnelPort("waypoint-1") == 15099);
+        assertThat(counter("mesh_config_log_rejected")).as("the log reader knows both kinds").isZero();
+    }
+
+    static String sandwichedClass(int port) {
+        return "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: sandwiched\n"
+                + "  annotations: {ambient.istio.io/waypoint-inbound-binding: PROXY/" + port + "}\n"
+                + "spec: {controllerName: example.com/gateway-controller}\n";
+    }
+
+    /** The application tunnel port replica A serves for a workload of "shop"; -1 while it has no such workload. */
+    private int tunnelPort(String workload) throws Exception {
+        var address = replicaA.state().addresses().get(UID + workload);
+        return address == null ? -1
+                : Address.parseFrom(address.body().getValue()).getWorkload().getApplicationTunnel().getPort();
     }
 
     private double counter(String name) {

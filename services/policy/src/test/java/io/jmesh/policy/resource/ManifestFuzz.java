@@ -30,8 +30,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@link ManifestReader#read}, the way every manifest enters the mesh ({@code ConfigApplier}), against mutated
- * Kubernetes / Istio manifests: Namespace, Service, WorkloadEntry, AuthorizationPolicy and PeerAuthentication
- * (ServiceEntry and other kinds are refused as unsupported), one or several documents per text.
+ * Kubernetes / Istio manifests: Namespace, Service, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, Gateway
+ * and GatewayClass (ServiceEntry and other kinds are refused as unsupported), one or several documents per text.
  *
  * <p>Oracle: {@code read} never throws; each document is either accepted (a record, no errors, a valid key) or
  * rejected whole with errors that each carry a message and name the field: a path under {@code apiVersion},
@@ -135,6 +135,31 @@ class ManifestFuzz {
                 kind: Service
                 metadata: {name: db, namespace: shop}
                 spec: {selector: {app: db}, ports: [{port: 5432}]}
+                """), utf8("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: GatewayClass
+                metadata:
+                  name: sandwiched.example.com
+                  annotations: {ambient.istio.io/waypoint-inbound-binding: PROXY/15088}
+                spec: {controllerName: example.com/gateway-controller, description: behind ztunnel}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1beta1
+                kind: Gateway
+                metadata:
+                  name: waypoint
+                  namespace: shop
+                  annotations: {ambient.istio.io/waypoint-inbound-binding: PROXY/65535}
+                spec:
+                  gatewayClassName: sandwiched.example.com
+                  listeners: [{name: proxy, port: 15088, protocol: PROXY}]
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata:
+                  name: waypoint-1
+                  namespace: shop
+                  labels: {gateway.networking.k8s.io/gateway-name: waypoint}
+                spec: {address: 127.0.10.20, node: node-a}
                 """)};
     }
 
@@ -179,7 +204,7 @@ class ManifestFuzz {
         System.out.println("fuzz manifests: documents " + outcomes);
         assertThat(outcomes.keySet()).as("every kind of the seeds accepted").contains("accepted Namespace",
                 "accepted Service", "accepted WorkloadEntry", "accepted AuthorizationPolicy",
-                "accepted PeerAuthentication");
+                "accepted PeerAuthentication", "accepted Gateway", "accepted GatewayClass");
     }
 
     private static void checkAccepted(ParsedObject o, Set<BigInteger> written) {
@@ -187,8 +212,8 @@ class ManifestFuzz {
         ConfigRecord r = o.record();
         ConfigKey key = o.key();
         assertThat(ManifestReader.API_VERSIONS).containsKey(key.kind());
-        assertThat(key.namespace().isEmpty()).as("only a Namespace has no namespace: %s", key)
-                .isEqualTo("Namespace".equals(key.kind()));
+        assertThat(key.namespace().isEmpty()).as("only cluster-scoped kinds have no namespace: %s", key)
+                .isEqualTo(ManifestReader.CLUSTER_SCOPED.contains(key.kind()));
         assertThat(o.warnings()).allSatisfy(w -> assertThat(w).isNotBlank());
         List<Long> numbers = new ArrayList<>();
         if (r.getMetadata().getGeneration() != 0) {

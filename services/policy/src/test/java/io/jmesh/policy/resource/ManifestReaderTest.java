@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.jmesh.proto.config.v1.AuthorizationPolicySpec;
 import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.config.v1.GatewayClassSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
 import io.jmesh.proto.config.v1.WorkloadEntrySpec;
 import java.util.List;
@@ -266,12 +267,59 @@ class ManifestReaderTest {
         assertThat(same.warnings()).isEmpty();
     }
 
+    @Test
+    void gatewayAndGatewayClassKeepTheClassAndTheInboundBinding() {
+        List<ParsedObject> all = reader.read("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: GatewayClass
+                metadata:
+                  name: sandwiched.example.com
+                  annotations: {ambient.istio.io/waypoint-inbound-binding: PROXY/15088}
+                spec:
+                  controllerName: example.com/gateway-controller
+                  description: waypoints behind ztunnel
+                  parametersRef: {group: "", kind: ConfigMap, name: params, namespace: infra}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1beta1
+                kind: Gateway
+                metadata:
+                  name: waypoint
+                  namespace: shop
+                  annotations: {ambient.istio.io/waypoint-inbound-binding: PROXY}
+                spec:
+                  gatewayClassName: sandwiched.example.com
+                  listeners: [{name: proxy, port: 15088, protocol: PROXY}]
+                status: {addresses: [{type: IPAddress, value: 10.96.0.99}]}
+                """);
+        assertThat(all).allSatisfy(o -> {
+            assertThat(o.errors()).as(o.describe()).isEmpty();
+            assertThat(o.warnings()).as(o.describe()).isEmpty();
+        });
+        ConfigRecord gatewayClass = all.get(0).record();
+        assertThat(all.get(0).key().toString()).as("cluster-scoped").isEqualTo("GatewayClass//sandwiched.example.com");
+        assertThat(gatewayClass.getGatewayClass()).isEqualTo(GatewayClassSpec.newBuilder()
+                .setControllerName("example.com/gateway-controller").build());
+        assertThat(gatewayClass.getMetadata().getAnnotationsMap())
+                .containsEntry("ambient.istio.io/waypoint-inbound-binding", "PROXY/15088");
+        ConfigRecord gateway = all.get(1).record();
+        assertThat(all.get(1).key().toString()).isEqualTo("Gateway/shop/waypoint");
+        assertThat(gateway.getGateway().getGatewayClassName()).isEqualTo("sandwiched.example.com");
+    }
+
+    @Test
+    void aPortWithNoneIsAcceptedWithAWarning() {
+        ParsedObject o = one(gateway("NONE/15088", "{gatewayClassName: istio-waypoint}"));
+        assertThat(o.accepted()).isTrue();
+        assertThat(o.warnings()).containsExactly("metadata.annotations.ambient.istio.io/waypoint-inbound-binding:"
+                + " the port of 'NONE/15088' has no effect: NONE sets no application tunnel");
+    }
+
     static Stream<Arguments> invalid() {
         return Stream.of(
                 bad("kind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion", "required"),
                 bad("apiVersion: v1\nkind: Pod\nmetadata: {name: a}", "kind",
-                        "unsupported kind 'Pod' (expected one of [AuthorizationPolicy, Namespace, PeerAuthentication,"
-                                + " Service, WorkloadEntry])"),
+                        "unsupported kind 'Pod' (expected one of [AuthorizationPolicy, Gateway, GatewayClass,"
+                                + " Namespace, PeerAuthentication, Service, WorkloadEntry])"),
                 bad("apiVersion: security.istio.io/v1\nkind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion",
                         "'security.istio.io/v1' does not serve Service (expected one of [v1])"),
                 bad("apiVersion: v1\nkind: Service\nmetadata: {name: Upper}\nspec: {}", "metadata.name",
@@ -346,6 +394,39 @@ class ManifestReaderTest {
                 bad("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: a}\n"
                         + "spec: {address: 10.0.0.1, locality: a/b/c/d}", "spec.locality",
                         "'a/b/c/d' has more than 3 parts (expected: region/zone/subzone)"),
+                bad(gateway("PROXY/abc"), BINDING, "'PROXY/abc': port 'abc' is not a number (expected: 1-65535)"),
+                bad(gateway("PROXY/0"), BINDING, "'PROXY/0': port 0 is out of range (expected: 1-65535)"),
+                bad(gatewayClass("PROXY/70000"), BINDING,
+                        "'PROXY/70000': port 70000 is out of range (expected: 1-65535)"),
+                bad(gateway("PROXY/99999999999"), BINDING,
+                        "'PROXY/99999999999': port 99999999999 is out of range (expected: 1-65535)"),
+                bad(gatewayClass("HTTP/15088"), BINDING,
+                        "'HTTP/15088': unknown protocol 'HTTP' (expected: NONE or PROXY)"),
+                bad(gateway("proxy/15088"), BINDING,
+                        "'proxy/15088': unknown protocol 'proxy' (expected: NONE or PROXY)"),
+                bad(gateway("PROXY/1/2"), BINDING, "'PROXY/1/2' has more than one '/' (expected: <protocol> or"
+                        + " <protocol>/<port>, e.g. PROXY/15088)"),
+                bad(gatewayClass(""), BINDING, "must not be empty (expected: <protocol> or <protocol>/<port>,"
+                        + " e.g. PROXY/15088)"),
+                bad(gateway("PROXY/"), BINDING, "'PROXY/': port '' is not a number (expected: 1-65535)"),
+                bad(gateway("PROXY/15088", "{}"), "spec.gatewayClassName", "required"),
+                bad(gateway("PROXY/15088", "{gatewayClassName: Istio_Waypoint}"), "spec.gatewayClassName",
+                        "'Istio_Waypoint' is not a DNS-1123 subdomain (lowercase letters, digits, '-', '.')"),
+                bad(gateway("PROXY/15088", "{gatewayClassName: istio-waypoint, listners: []}"), "spec.listners",
+                        "unknown field"),
+                bad("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: w}", "spec",
+                        "required"),
+                bad("apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: Gateway\nmetadata: {name: w}\n"
+                        + "spec: {gatewayClassName: c}", "apiVersion", "'gateway.networking.k8s.io/v1alpha2' does"
+                        + " not serve Gateway (expected one of [gateway.networking.k8s.io/v1,"
+                        + " gateway.networking.k8s.io/v1beta1])"),
+                bad("apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: c}\n"
+                        + "spec: {description: no controller}", "spec.controllerName", "required"),
+                bad("apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: c}\n"
+                        + "spec: {controllerName: ''}", "spec.controllerName", "must not be empty"),
+                bad("apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\n"
+                        + "metadata: {name: c, namespace: shop}\nspec: {controllerName: example.com/gc}",
+                        "metadata.namespace", "GatewayClass is cluster-scoped (expected: no namespace)"),
                 bad("key: [unclosed", "", null));
     }
 
@@ -373,6 +454,24 @@ class ManifestReaderTest {
     private static String pa(String spec) {
         return "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, namespace: ns}\n"
                 + "spec: " + spec + "\n";
+    }
+
+    static final String BINDING = "metadata.annotations.ambient.istio.io/waypoint-inbound-binding";
+
+    private static String gateway(String binding, String spec) {
+        return "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: waypoint\n"
+                + "  namespace: shop\n  annotations: {ambient.istio.io/waypoint-inbound-binding: '" + binding + "'}\n"
+                + "spec: " + spec + "\n";
+    }
+
+    private static String gateway(String binding) {
+        return gateway(binding, "{gatewayClassName: istio-waypoint}");
+    }
+
+    private static String gatewayClass(String binding) {
+        return "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: sandwiched\n"
+                + "  annotations: {ambient.istio.io/waypoint-inbound-binding: '" + binding + "'}\n"
+                + "spec: {controllerName: example.com/gateway-controller}\n";
     }
 
     private static Arguments bad(String yaml, String path, String message) {

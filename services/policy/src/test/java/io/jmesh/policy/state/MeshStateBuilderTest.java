@@ -11,6 +11,7 @@ import io.jmesh.proto.istio.security.Action;
 import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.security.Scope;
 import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.ApplicationTunnel;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import java.util.ArrayList;
@@ -233,6 +234,208 @@ class MeshStateBuilderTest {
         MeshState third = builder.build(new ConfigSnapshot(records, Map.of()), s -> { });
         assertThat(third.addressesChangedSince(second.generation()))
                 .containsExactly("Kubernetes/networking.istio.io/WorkloadEntry/far/far-1");
+    }
+
+    static final String BINDING = "ambient.istio.io/waypoint-inbound-binding";
+
+    static String gatewayClass(String name, String binding) {
+        return "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: " + name + "\n"
+                + (binding == null ? "" : "  annotations: {" + BINDING + ": '" + binding + "'}\n")
+                + "spec: {controllerName: example.com/gateway-controller}\n";
+    }
+
+    static String gateway(String ns, String name, String className, String binding) {
+        return "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: " + name + "\n"
+                + "  namespace: " + ns + "\n"
+                + (binding == null ? "" : "  annotations: {" + BINDING + ": '" + binding + "'}\n")
+                + "spec: {gatewayClassName: " + className + ", listeners: [{name: proxy, port: 15088,"
+                + " protocol: PROXY}]}\n";
+    }
+
+    /** A workload of {@code ns} labelled as an instance of {@code gatewayName}; in spec.labels or metadata.labels. */
+    static String instance(String ns, String name, String address, String gatewayName, boolean specLabel) {
+        String label = "{gateway.networking.k8s.io/gateway-name: " + gatewayName + "}";
+        return "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: " + name
+                + ", namespace: " + ns + (specLabel ? "" : ", labels: " + label) + "}\n"
+                + "spec: {address: " + address + ", node: node-a" + (specLabel ? ", labels: " + label : "") + "}\n";
+    }
+
+    static final String INSTANCES = instance("shop", "waypoint-1", "127.0.10.20", "waypoint", true) + "---\n"
+            + instance("shop", "waypoint-2", "127.0.10.21", "waypoint", false);
+
+    static Workload workload(MeshState s, String ns, String name) throws Exception {
+        return Address.parseFrom(s.addresses().get("Kubernetes/networking.istio.io/WorkloadEntry/" + ns + "/" + name)
+                .body().getValue()).getWorkload();
+    }
+
+    @Test
+    void servicesFollowTheirNamespacesWaypointButAWaypointNeverHasOne() throws Exception {
+        MeshState s = state(BASE.replace("{istio.io/dataplane-mode: ambient}",
+                "{istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}"), """
+                apiVersion: v1
+                kind: Service
+                metadata: {name: waypoint, namespace: shop, labels: {gateway.istio.io/managed: istio.io-mesh-controller}}
+                spec: {selector: {app: waypoint}, clusterIP: 10.96.0.20, ports: [{name: mesh, port: 15008}]}
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: waypoint-1, namespace: shop}
+                spec: {address: 127.0.10.7, node: node-a, labels: {app: waypoint, istio.io/use-waypoint: waypoint,
+                       gateway.istio.io/managed: istio.io-mesh-controller}}
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: db-2, namespace: shop}
+                spec: {address: 127.0.10.8, node: node-b, labels: {app: db, istio.io/use-waypoint: waypoint}}
+                """);
+        var reviews = Address.parseFrom(s.addresses().get("shop/reviews.shop.svc.cluster.local").body().getValue())
+                .getService();
+        assertThat(reviews.getWaypoint().getHostname().getHostname()).isEqualTo("waypoint.shop.svc.cluster.local");
+        var waypoint = Address.parseFrom(s.addresses().get("shop/waypoint.shop.svc.cluster.local").body().getValue())
+                .getService();
+        assertThat(waypoint.hasWaypoint()).as("the waypoint's own service").isFalse();
+        assertThat(workload(s, "waypoint-1").hasWaypoint()).as("the waypoint's own instance").isFalse();
+        assertThat(workload(s, "db-2").getWaypoint().getHostname().getHostname())
+                .isEqualTo("waypoint.shop.svc.cluster.local");
+        assertThat(workload(s, "db-1").hasWaypoint()).as("a namespace's waypoint is for service traffic").isFalse();
+    }
+
+    static ApplicationTunnel proxy(int port) {
+        return ApplicationTunnel.newBuilder().setProtocol(ApplicationTunnel.Protocol.PROXY).setPort(port).build();
+    }
+
+    @Test
+    void theClassAnnotationGivesTheGatewaysInstancesAProxyTunnel() throws Exception {
+        MeshState s = state(BASE, INSTANCES, gatewayClass("sandwiched", "PROXY/15088"),
+                gateway("shop", "waypoint", "sandwiched", null));
+        assertThat(workload(s, "waypoint-1").getApplicationTunnel()).as("label in spec.labels").isEqualTo(proxy(15088));
+        assertThat(workload(s, "waypoint-2").getApplicationTunnel()).as("label in metadata.labels")
+                .isEqualTo(proxy(15088));
+        assertThat(workload(s, "reviews-1").hasApplicationTunnel()).as("not an instance").isFalse();
+        assertThat(workload(s, "db-1").hasApplicationTunnel()).isFalse();
+    }
+
+    @Test
+    void theGatewaysAnnotationOverridesItsClass() throws Exception {
+        MeshState port = state(BASE, INSTANCES, gatewayClass("sandwiched", "PROXY/15088"),
+                gateway("shop", "waypoint", "sandwiched", "PROXY/15099"));
+        assertThat(workload(port, "waypoint-1").getApplicationTunnel()).isEqualTo(proxy(15099));
+        MeshState noPort = state(BASE, INSTANCES, gatewayClass("sandwiched", "PROXY/15088"),
+                gateway("shop", "waypoint", "sandwiched", "PROXY"));
+        assertThat(workload(noPort, "waypoint-1").getApplicationTunnel()).as("0: the original target port")
+                .isEqualTo(proxy(0));
+        MeshState noClass = state(BASE, INSTANCES, gateway("shop", "waypoint", "missing", "PROXY/15088"));
+        assertThat(workload(noClass, "waypoint-1").getApplicationTunnel()).as("the class need not exist")
+                .isEqualTo(proxy(15088));
+    }
+
+    @Test
+    void noneOrNoAnnotationSetsNothing() throws Exception {
+        MeshState none = state(BASE, INSTANCES, gatewayClass("sandwiched", "PROXY/15088"),
+                gateway("shop", "waypoint", "sandwiched", "NONE"));
+        assertThat(workload(none, "waypoint-1").hasApplicationTunnel()).as("NONE overrides the class").isFalse();
+        MeshState noneWithPort = state(BASE, INSTANCES, gatewayClass("sandwiched", "NONE/15088"),
+                gateway("shop", "waypoint", "sandwiched", null));
+        assertThat(workload(noneWithPort, "waypoint-1").hasApplicationTunnel()).isFalse();
+        MeshState unannotated = state(BASE, INSTANCES, gatewayClass("sandwiched", null),
+                gateway("shop", "waypoint", "sandwiched", null));
+        assertThat(workload(unannotated, "waypoint-1").hasApplicationTunnel()).isFalse();
+        assertThat(workload(unannotated, "waypoint-2")).isEqualTo(workload(state(BASE, INSTANCES), "waypoint-2"));
+    }
+
+    @Test
+    void onlyInstancesOfThatGatewayInItsNamespaceGetTheTunnel() throws Exception {
+        MeshState s = state(BASE, INSTANCES, gatewayClass("sandwiched", "PROXY/15088"),
+                gateway("shop", "waypoint", "sandwiched", null), gateway("shop", "plain", "sandwiched", "NONE"),
+                instance("shop", "plain-1", "127.0.10.30", "plain", true),
+                instance("shop", "orphan-1", "127.0.10.31", "no-such-gateway", true),
+                instance("far", "waypoint-far", "127.0.20.20", "waypoint", true));
+        assertThat(workload(s, "waypoint-1").getApplicationTunnel()).isEqualTo(proxy(15088));
+        assertThat(workload(s, "plain-1").hasApplicationTunnel()).as("another Gateway's instance").isFalse();
+        assertThat(workload(s, "orphan-1").hasApplicationTunnel()).as("names no Gateway").isFalse();
+        assertThat(workload(s, "far", "waypoint-far").hasApplicationTunnel())
+                .as("same Gateway name, another namespace").isFalse();
+    }
+
+    @Test
+    void changingOrDeletingTheGatewayOrItsClassRederivesTheInstances() throws Exception {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (String m : List.of(BASE, INSTANCES, gatewayClass("sandwiched", "PROXY/15088"),
+                gateway("shop", "waypoint", "sandwiched", null),
+                instance("far", "far-1", "127.0.20.5", "waypoint", true))) {
+            reader.read(m).forEach(o -> records.put(o.key(), o.record()));
+        }
+        List<String> instances = List.of(UID + "waypoint-1", UID + "waypoint-2");
+        MeshState before = builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
+        assertThat(workload(before, "waypoint-1").getApplicationTunnel()).isEqualTo(proxy(15088));
+
+        MeshState classChanged = apply(records, gatewayClass("sandwiched", "PROXY/15099"));
+        assertThat(workload(classChanged, "waypoint-1").getApplicationTunnel()).isEqualTo(proxy(15099));
+        assertThat(classChanged.addressesChangedSince(before.generation()))
+                .as("only the instances are pushed again").containsExactlyInAnyOrderElementsOf(instances);
+
+        records.remove(ConfigKey.parse("GatewayClass//sandwiched"));
+        MeshState classDeleted = rebuiltAndCheckedAgainstAFreshBuild(records);
+        assertThat(workload(classDeleted, "waypoint-2").hasApplicationTunnel()).isFalse();
+        assertThat(classDeleted.addressesChangedSince(classChanged.generation()))
+                .containsExactlyInAnyOrderElementsOf(instances);
+
+        MeshState classBack = apply(records, gatewayClass("sandwiched", "PROXY/15088"));
+        assertThat(workload(classBack, "waypoint-2").getApplicationTunnel()).isEqualTo(proxy(15088));
+
+        MeshState gatewayChanged = apply(records, gateway("shop", "waypoint", "sandwiched", "PROXY/15100"));
+        assertThat(workload(gatewayChanged, "waypoint-1").getApplicationTunnel()).isEqualTo(proxy(15100));
+        assertThat(gatewayChanged.addressesChangedSince(classBack.generation()))
+                .containsExactlyInAnyOrderElementsOf(instances);
+
+        MeshState otherClass = apply(records, gateway("shop", "waypoint", "plain", null));
+        assertThat(workload(otherClass, "waypoint-1").hasApplicationTunnel()).as("class 'plain' does not exist")
+                .isFalse();
+        MeshState backToTheClass = apply(records, gateway("shop", "waypoint", "sandwiched", null));
+        assertThat(workload(backToTheClass, "waypoint-1").getApplicationTunnel()).isEqualTo(proxy(15088));
+
+        records.remove(ConfigKey.parse("Gateway/shop/waypoint"));
+        MeshState gatewayDeleted = rebuiltAndCheckedAgainstAFreshBuild(records);
+        assertThat(workload(gatewayDeleted, "waypoint-1").hasApplicationTunnel()).isFalse();
+        assertThat(gatewayDeleted.addressesChangedSince(backToTheClass.generation()))
+                .containsExactlyInAnyOrderElementsOf(instances);
+        assertThat(workload(gatewayDeleted, "far", "far-1")).as("never an instance")
+                .isEqualTo(workload(before, "far", "far-1"));
+    }
+
+    /** Puts the manifest's objects in {@code records} and builds incrementally. */
+    MeshState apply(TreeMap<ConfigKey, ConfigRecord> records, String manifest) {
+        reader.read(manifest).forEach(o -> records.put(o.key(), o.record()));
+        return rebuiltAndCheckedAgainstAFreshBuild(records);
+    }
+
+    MeshState rebuiltAndCheckedAgainstAFreshBuild(TreeMap<ConfigKey, ConfigRecord> records) {
+        MeshState incremental = builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
+        MeshState fresh = new MeshStateBuilder(SETTINGS).build(new ConfigSnapshot(records, Map.of()), x -> { });
+        assertThat(incremental.addresses()).isEqualTo(fresh.addresses());
+        return incremental;
+    }
+
+    @Test
+    void aBindingThatBypassedValidationSkipsItsGatewayAndTheInstancesAreServedWithoutATunnel() throws Exception {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (String m : List.of(BASE, INSTANCES, gatewayClass("sandwiched", "PROXY/15088"),
+                gateway("shop", "waypoint", "sandwiched", null))) {
+            reader.read(m).forEach(o -> records.put(o.key(), o.record()));
+        }
+        ConfigKey classKey = ConfigKey.parse("GatewayClass//sandwiched");
+        records.put(classKey, records.get(classKey).toBuilder()
+                .setMetadata(records.get(classKey).getMetadata().toBuilder().putAnnotations(BINDING, "HTTP/80"))
+                .build());
+        List<MeshState.Skipped> heard = new ArrayList<>();
+
+        MeshState s = builder.build(new ConfigSnapshot(records, Map.of()), heard::add);
+
+        assertThat(heard).containsExactly(new MeshState.Skipped("Gateway/shop/waypoint", "untranslatable:"
+                + " GatewayClass sandwiched: metadata.annotations." + BINDING + ": 'HTTP/80': unknown protocol 'HTTP'"
+                + " (expected: NONE or PROXY)"));
+        assertThat(workload(s, "waypoint-1").hasApplicationTunnel()).isFalse();
+        assertThat(workload(s, "reviews-1")).isEqualTo(workload(state(BASE), "reviews-1"));
     }
 
     @Test

@@ -12,6 +12,8 @@ import io.jmesh.policy.state.TypeUrls;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.ApplicationTunnel;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -135,6 +137,48 @@ class AdsStreamTest {
         assertThat(resent).containsExactly(UID + "w0", UID + "w1", UID + "w2", UID + "w3");
         ack(s);
         assertThat(s.settled(TypeUrls.ADDRESS)).isTrue();
+    }
+
+    @Test
+    void aSandwichedWaypointsInstanceReachesTheZtunnelWithItsApplicationTunnel() throws Exception {
+        String waypoint = """
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata:
+                  name: waypoint-1
+                  namespace: shop
+                  labels: {gateway.networking.k8s.io/gateway-name: waypoint}
+                spec: {address: 127.0.10.20, node: node-a}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: waypoint, namespace: shop}
+                spec: {gatewayClassName: sandwiched}
+                """;
+        reader.read(waypoint + "---\n" + sandwiched(15088)).forEach(o -> records.put(o.key(), o.record()));
+        AdsStream s = new AdsStream(null, out, "node-a", builder.build(new ConfigSnapshot(records, Map.of()), x -> { }),
+                new AdsMetrics(new PrometheusRegistry()), 10);
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        assertThat(tunnelIn(out.last())).isEqualTo(ApplicationTunnel.newBuilder()
+                .setProtocol(ApplicationTunnel.Protocol.PROXY).setPort(15088).build());
+        ack(s);
+
+        // the class's annotation changes: the instance is pushed again, with the new port
+        reader.read(sandwiched(15099)).forEach(o -> records.put(o.key(), o.record()));
+        s.onState(builder.build(new ConfigSnapshot(records, Map.of()), x -> { }));
+        assertThat(names(out.last())).containsExactly(UID + "waypoint-1");
+        assertThat(tunnelIn(out.last()).getPort()).isEqualTo(15099);
+    }
+
+    static String sandwiched(int port) {
+        return "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: sandwiched\n"
+                + "  annotations: {ambient.istio.io/waypoint-inbound-binding: PROXY/" + port + "}\n"
+                + "spec: {controllerName: example.com/gateway-controller}\n";
+    }
+
+    static ApplicationTunnel tunnelIn(DeltaDiscoveryResponse r) throws Exception {
+        assertThat(r.getResourcesList()).singleElement().extracting(x -> x.getName()).isEqualTo(UID + "waypoint-1");
+        return Address.parseFrom(r.getResources(0).getResource().getValue()).getWorkload().getApplicationTunnel();
     }
 
     @Test
