@@ -1,7 +1,6 @@
 package io.jmesh.core.identity;
 
 import java.util.Objects;
-import java.util.regex.Pattern;
 
 /**
  * A workload identity in Istio's SPIFFE form: {@code spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>}.
@@ -18,26 +17,41 @@ public record SpiffeId(String trustDomain, String namespace, String serviceAccou
     public static final String SCHEME_PREFIX = "spiffe://";
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
 
-    private static final Pattern TRUST_DOMAIN = Pattern.compile("[a-z0-9]([a-z0-9._-]{0,253}[a-z0-9])?");
-    // Kubernetes DNS-1123 label for namespaces, subdomain for service accounts
-    private static final Pattern NAMESPACE = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
-    private static final Pattern SERVICE_ACCOUNT = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
-
     public SpiffeId {
         Objects.requireNonNull(trustDomain, "trustDomain");
         Objects.requireNonNull(namespace, "namespace");
         Objects.requireNonNull(serviceAccount, "serviceAccount");
-        if (!TRUST_DOMAIN.matcher(trustDomain).matches()) {
+        // checked by hand, not with regular expressions: ztunnel builds identities on every connection
+        if (!isName(trustDomain, 255, "._-")) {
             throw new IllegalArgumentException("trust domain: '" + trustDomain
                     + "' (expected: lowercase letters, digits, '.', '-', '_')");
         }
-        if (!NAMESPACE.matcher(namespace).matches()) {
+        if (!isName(namespace, 63, "-")) { // a Kubernetes DNS-1123 label
             throw new IllegalArgumentException("namespace: '" + namespace + "' (expected: a DNS-1123 label)");
         }
-        if (!SERVICE_ACCOUNT.matcher(serviceAccount).matches()) {
+        if (!isName(serviceAccount, 253, "-.")) { // a DNS-1123 subdomain
             throw new IllegalArgumentException("service account: '" + serviceAccount
                     + "' (expected: a DNS-1123 subdomain)");
         }
+    }
+
+    /**
+     * 1 to {@code max} characters from {@code [a-z0-9]}, plus the {@code inner} ones anywhere but first and last
+     * (the regular expression {@code [a-z0-9]([a-z0-9<inner>]{0,max-2}[a-z0-9])?}).
+     */
+    static boolean isName(String s, int max, String inner) {
+        int n = s.length();
+        if (n == 0 || n > max) {
+            return false;
+        }
+        for (int i = 0; i < n; i++) {
+            char c = s.charAt(i);
+            if (!(c >= 'a' && c <= 'z' || c >= '0' && c <= '9')
+                    && (i == 0 || i == n - 1 || inner.indexOf(c) < 0)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     public static SpiffeId of(String trustDomain, String namespace, String serviceAccount) {

@@ -43,6 +43,7 @@ public final class ConnectionTelemetry {
         "destination_workload", "destination_canonical_service", "destination_canonical_revision",
         "destination_workload_namespace", "destination_principal", "destination_app", "destination_version",
         "destination_cluster", "request_protocol", "response_flags", "connection_security_policy"};
+    private static final int FLAGS = java.util.Arrays.asList(LABELS).indexOf("response_flags");
 
     private final Counter opened;
     private final Counter closed;
@@ -86,13 +87,16 @@ public final class ConnectionTelemetry {
     /** A connection being tracked; {@link #close} once. */
     public final class Tracked {
         private final ConnectionInfo info;
-        private final String id;
-        private final Instant start = Instant.now();
+        /** The series' labels, built once: only the response flags can still change at close. */
+        private final String[] labels;
+        private final long sequence = ids.incrementAndGet();
+        /** Wall-clock start, for events only. */
+        private final Instant start = eventsEnabled ? Instant.now() : null;
         private final long startNanos = System.nanoTime();
 
-        private Tracked(ConnectionInfo info) {
+        private Tracked(ConnectionInfo info, String[] labels) {
             this.info = info;
-            this.id = node + "-" + ids.incrementAndGet();
+            this.labels = labels;
         }
 
         /**
@@ -102,7 +106,7 @@ public final class ConnectionTelemetry {
          */
         public void close(long fromSource, long toSource, String responseFlags, String error) {
             String flags = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
-            String[] labels = labels(info, flags);
+            String[] labels = withFlags(this.labels, flags);
             closed.labelValues(labels).inc();
             if (error != null) {
                 failed.labelValues(labels).inc();
@@ -111,6 +115,14 @@ public final class ConnectionTelemetry {
             received.labelValues(labels).inc(fromSource);
             open.labelValues(reporter(info)).dec();
             long ms = (System.nanoTime() - startNanos) / 1_000_000;
+            if (error == null ? access.isInfoEnabled() : access.isErrorEnabled()) {
+                log(fromSource, toSource, ms, flags, error);
+            }
+            publish(ConnectionEvent.Kind.CLOSED, fromSource, toSource, ms, flags, error);
+        }
+
+        /** The access-log line; its arguments are built only when it is written. */
+        private void log(long fromSource, long toSource, long ms, String flags, String error) {
             var line = (error == null ? access.atInfo() : access.atError())
                     .addKeyValue("src.addr", str(info.sourceAddress()))
                     .addKeyValue("src.workload", info.source() == null ? "" : info.source().getName())
@@ -133,7 +145,6 @@ public final class ConnectionTelemetry {
                 line = line.addKeyValue("error", error);
             }
             line.log("connection complete");
-            publish(ConnectionEvent.Kind.CLOSED, fromSource, toSource, ms, flags, error);
         }
 
         private void publish(ConnectionEvent.Kind kind, long fromSource, long toSource, long ms, String flags,
@@ -146,7 +157,7 @@ public final class ConnectionTelemetry {
                     .setEventId(UUID.randomUUID().toString())
                     .setKind(kind)
                     .setReporter(info.outbound() ? Reporter.SOURCE : Reporter.DESTINATION)
-                    .setConnectionId(id)
+                    .setConnectionId(node + "-" + sequence)
                     .setStartTime(Timestamp.newBuilder().setSeconds(start.getEpochSecond()).setNanos(start.getNano()))
                     .setDuration(Duration.newBuilder().setSeconds(ms / 1000).setNanos((int) (ms % 1000) * 1_000_000))
                     .setBytesSent(toSource)
@@ -178,9 +189,10 @@ public final class ConnectionTelemetry {
 
     /** Counts and publishes an established connection. */
     public Tracked opened(ConnectionInfo info) {
-        opened.labelValues(labels(info, "-")).inc();
+        String[] labels = labels(info, "-");
+        opened.labelValues(labels).inc();
         open.labelValues(reporter(info)).inc();
-        Tracked t = new Tracked(info);
+        Tracked t = new Tracked(info, labels);
         t.publish(ConnectionEvent.Kind.OPENED, 0, 0, 0, "-", null);
         return t;
     }
@@ -249,6 +261,16 @@ public final class ConnectionTelemetry {
             d == null ? "unknown" : orUnknown(d.getCanonicalRevision()),
             d == null ? "unknown" : orUnknown(d.getClusterId()),
             "tcp", flags, i.mtls() ? "mutual_tls" : "unknown"};
+    }
+
+    /** {@code labels} with other response flags (a copy; the series' arrays are never modified). */
+    private static String[] withFlags(String[] labels, String flags) {
+        if (flags.equals(labels[FLAGS])) {
+            return labels;
+        }
+        String[] copy = labels.clone();
+        copy[FLAGS] = flags;
+        return copy;
     }
 
     private static String orUnknown(String s) {
