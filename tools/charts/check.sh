@@ -14,7 +14,10 @@ trap 'rm -rf "$out"' EXIT
 "$helm" template jmesh charts/jmesh -n istio-system > "$out/default.yaml"
 "$helm" template jmesh charts/jmesh -n istio-system \
   --set global.imageRegistry=registry.example.com/mesh --set global.imageTag=1.2.3 \
-  --set ca.replicas=2 --set ca.persistence.enabled=false --set global.logLevel=debug > "$out/custom.yaml"
+  --set ca.replicas=2 --set ca.persistence.enabled=false --set global.logLevel=debug \
+  --set global.network=net-west > "$out/custom.yaml"
+# the network reaches ztunnel's node.network (endpoints elsewhere go through east-west gateways)
+grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network did not reach ztunnel" >&2; exit 1; }
 "$helm" template jmesh charts/jmesh -n istio-system \
   --set telemetry.enabled=false --set waypoint-mgr.enabled=false > "$out/minimal.yaml"
 "$helm" template jmesh charts/jmesh -n istio-system --set ztunnel.inpod.enabled=true > "$out/inpod.yaml"

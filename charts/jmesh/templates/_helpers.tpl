@@ -68,6 +68,7 @@ mesh:
 {{- else if eq .Chart.Name "ztunnel" }}
 node:
   trustDomain: {{ .Values.global.trustDomain }}
+  network: {{ .Values.global.network | default "" | quote }}
 identity:
   caAddress: ca.{{ .Release.Namespace }}.svc:15012
   # the projected token (audience istio-ca) and the roots ca publishes, mounted by the DaemonSet

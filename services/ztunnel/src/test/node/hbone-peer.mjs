@@ -6,6 +6,11 @@
 //   node hbone-peer.mjs server <host> <port> <certPem> <keyPem> <caPem>
 //     An HBONE server: client certificate required, answers CONNECT only after connecting to the authority,
 //     then pipes both ways; prints {"listening":port} when ready.
+//   node hbone-peer.mjs gateway <host> <port> <certPem> <keyPem> <caPem> <routesJson> <marker>
+//     An east-west gateway for double HBONE: client certificate required; CONNECT <hostname:port> is looked up in
+//     <routesJson> ({"host:port": "ip:port"}) and the stream's bytes are piped, unread, to that address (503 when
+//     unknown). Prints {"listening":port}, then per stream {"authority","peer","forwardedNetwork"} and, when the
+//     stream ends, {"closed":authority,"bytesUp":n,"sawMarker":bool} (did <marker> cross in the clear?).
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import net from 'node:net';
@@ -81,7 +86,56 @@ if (mode === 'client') {
     stream.on('error', () => upstream.destroy());
   });
   server.listen(Number(port), host, () => console.log(JSON.stringify({ listening: server.address().port })));
+} else if (mode === 'gateway') {
+  const [host, port, certFile, keyFile, caFile, routesJson, marker] = args;
+  const routes = JSON.parse(routesJson);
+  const server = http2.createSecureServer({
+    cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile), ca: fs.readFileSync(caFile),
+    requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
+  });
+  server.on('stream', (stream, headers) => {
+    const authority = headers[':authority'];
+    console.log(JSON.stringify({
+      authority, peer: uriSans(stream.session.socket.getPeerCertificate()),
+      forwardedNetwork: headers['x-forwarded-network'] ?? null,
+    }));
+    const target = headers[':method'] === 'CONNECT' ? routes[authority] : undefined;
+    if (!target) {
+      stream.respond({ ':status': target === undefined && headers[':method'] === 'CONNECT' ? 503 : 400 },
+        { endStream: true });
+      return;
+    }
+    const i = target.lastIndexOf(':');
+    const upstream = net.connect({ host: target.slice(0, i), port: Number(target.slice(i + 1)) });
+    let bytesUp = 0;
+    let seen = Buffer.alloc(0);
+    let sawMarker = false;
+    upstream.on('connect', () => {
+      stream.respond({ ':status': 200 });
+      // nothing arrives before the 200: the client starts its inner handshake only then
+      stream.on('data', d => {
+        bytesUp += d.length;
+        seen = Buffer.concat([seen, d]).subarray(-4096);
+        sawMarker ||= seen.includes(marker);
+      });
+      stream.pipe(upstream);
+      upstream.pipe(stream);
+    });
+    upstream.on('error', () => {
+      if (!stream.headersSent) {
+        stream.respond({ ':status': 503 }, { endStream: true });
+      } else {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
+    });
+    stream.on('close', () => {
+      upstream.destroy();
+      console.log(JSON.stringify({ closed: authority, bytesUp, sawMarker }));
+    });
+    stream.on('error', () => upstream.destroy());
+  });
+  server.listen(Number(port), host, () => console.log(JSON.stringify({ listening: server.address().port })));
 } else {
-  console.error('usage: hbone-peer.mjs client|server ...');
+  console.error('usage: hbone-peer.mjs client|server|gateway ...');
   process.exit(2);
 }

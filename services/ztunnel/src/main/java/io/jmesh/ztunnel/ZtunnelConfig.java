@@ -96,16 +96,19 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      * @param address the node's own address: outbound listeners, readiness and node-level inbound bind here
      * @param trustDomain the mesh trust domain; inbound peers from another trust domain are refused
      * @param clusterId the {@code clusterid} metadata sent to ca and policy, and the metrics' cluster label
+     * @param network the network this node is on (Istio's {@code NETWORK}; empty: the default network). Endpoints
+     *     on another network are reached through their network's east-west gateway (double HBONE)
      * @param ztunnelAddresses node name to the HBONE address of that node's ztunnel ({@code host:port}); used in
      *     local mode where workloads on other nodes are not reachable on their own {@code :15008}
      */
-    public record Node(String name, String address, String trustDomain, String clusterId,
+    public record Node(String name, String address, String trustDomain, String clusterId, String network,
             Map<String, String> ztunnelAddresses) {
         public Node {
             requireText(name, "name");
             requireText(address, "address");
             requireText(trustDomain, "trustDomain");
             requireText(clusterId, "clusterId");
+            network = network == null ? "" : network;
             ztunnelAddresses = ztunnelAddresses == null ? Map.of() : Map.copyOf(ztunnelAddresses);
         }
     }

@@ -35,7 +35,8 @@ public final class Workloads {
             case JOB -> "job";
             default -> "deployment";
         };
-        append(b, "k8s." + type + ".name", w.getWorkloadName());
+        // the name metrics use for the workload (its workload name, else its own name)
+        append(b, "k8s." + type + ".name", w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName());
         append(b, "service.name", w.getCanonicalName());
         append(b, "service.version", w.getCanonicalRevision());
         if (w.hasLocality()) {
@@ -43,6 +44,53 @@ public final class Workloads {
             append(b, "cloud.availability_zone", w.getLocality().getZone());
         }
         return b.toString();
+    }
+
+    /**
+     * The source of a tunnel that came through an east-west gateway, as its {@code baggage} describes it (Istio:
+     * the peer address is the gateway's, so the labels come from the header). Only the keys {@link #baggage} writes
+     * are read; a value that is not printable ASCII of at most 253 characters is ignored. The identity comes from
+     * the verified peer certificate, never from the header.
+     */
+    public static Workload fromBaggage(CharSequence baggage, SpiffeId identity) {
+        Workload.Builder w = Workload.newBuilder();
+        if (identity != null) {
+            w.setTrustDomain(identity.trustDomain()).setNamespace(identity.namespace())
+                    .setServiceAccount(identity.serviceAccount());
+        }
+        if (baggage == null) {
+            return w.build();
+        }
+        for (String entry : baggage.toString().split(",", 64)) {
+            int eq = entry.indexOf('=');
+            if (eq <= 0) {
+                continue;
+            }
+            String k = entry.substring(0, eq).trim();
+            String v = entry.substring(eq + 1).trim();
+            if (v.isEmpty() || v.length() > 253 || !v.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+                continue;
+            }
+            switch (k) {
+                case "k8s.cluster.name" -> w.setClusterId(v);
+                case "k8s.namespace.name" -> w.setNamespace(v);
+                case "k8s.deployment.name", "k8s.pod.name", "k8s.job.name", "k8s.cronjob.name" -> {
+                    w.setWorkloadName(v).setName(v);
+                    w.setWorkloadType(switch (k) {
+                        case "k8s.pod.name" -> io.jmesh.proto.istio.workload.WorkloadType.POD;
+                        case "k8s.job.name" -> io.jmesh.proto.istio.workload.WorkloadType.JOB;
+                        case "k8s.cronjob.name" -> io.jmesh.proto.istio.workload.WorkloadType.CRONJOB;
+                        default -> io.jmesh.proto.istio.workload.WorkloadType.DEPLOYMENT;
+                    });
+                }
+                case "service.name" -> w.setCanonicalName(v);
+                case "service.version" -> w.setCanonicalRevision(v);
+                case "cloud.region" -> w.getLocalityBuilder().setRegion(v);
+                case "cloud.availability_zone" -> w.getLocalityBuilder().setZone(v);
+                default -> { } // other keys are not ours to read
+            }
+        }
+        return w.build();
     }
 
     private static void append(StringBuilder b, String k, String v) {

@@ -10,6 +10,7 @@ import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.Workloads;
 import io.jmesh.ztunnel.telemetry.ConnectionInfo;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.tunnel.HboneHeaders;
 import io.jmesh.ztunnel.tunnel.Relay;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
@@ -130,7 +131,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
             // Istio reports a policy denial as a connection with response_flags DENY, beside the 401
-            ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src), dst, src,
+            ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
                     Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, h, target.getPort()), peer,
                     local, authority, true)).close(0, 0, "DENY", d.reason());
             // the peer's identity is what policy judged: the access log names it
@@ -161,7 +162,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             if (!f.isSuccess()) {
                 String why = "connect to " + authority + " failed: " + HboneInbound.rootMessage(f.cause());
                 // Istio's metrics count it, response_flags CONNECT (istio_tcp_connections_failed_total among them)
-                ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src), dst, src,
+                ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
                         Workloads.identity(dst, ctx.trustDomain()), service, peer, local, authority, true))
                         .close(0, 0, "CONNECT", why);
                 refuse(stream, 503, "connect_failed", why, peer, authority);
@@ -173,7 +174,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 return;
             }
             SpiffeId dstId = Workloads.identity(dst, ctx.trustDomain());
-            Workload srcWorkload = sourceWorkload(index, client, src);
+            Workload srcWorkload = sourceWorkload(index, client, src, h);
             ConnectionTelemetry.Tracked tracked = ctx.telemetry().opened(new ConnectionInfo(false, srcWorkload, dst,
                     src, dstId, service, peer, local, authority, true));
             // Istio's response baggage describes the destination (the client labels its metrics with it)
@@ -331,8 +332,16 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         return null;
     }
 
-    /** The source workload by client address, believed only when its identity is the verified one. */
-    private Workload sourceWorkload(WorkloadIndex index, InetAddress client, SpiffeId src) {
+    /**
+     * The source workload by client address, believed only when its identity is the verified one. A tunnel from
+     * another network (double HBONE: {@code x-forwarded-network} names a network other than ours) comes from the
+     * east-west gateway's address, so its source is what its {@code baggage} says, with the verified identity.
+     */
+    private Workload sourceWorkload(WorkloadIndex index, InetAddress client, SpiffeId src, Http2Headers h) {
+        CharSequence network = h.get(HboneHeaders.FORWARDED_NETWORK);
+        if (network != null && !ctx.config().node().network().contentEquals(network)) {
+            return Workloads.fromBaggage(h.get("baggage"), src);
+        }
         Workload byIp = index.workloadByIp(client);
         return byIp != null && src != null && src.equals(Workloads.identity(byIp, ctx.trustDomain())) ? byIp : null;
     }

@@ -78,6 +78,8 @@ public final class OutboundProxy {
             passthrough(client, source, p, clientAddr, early, outcome);
         } else if (route instanceof Route.Hbone h) {
             hbone(client, source, h, clientAddr, host, port, early, outcome);
+        } else if (route instanceof Route.DoubleHbone d) {
+            doubleHbone(client, source, d, clientAddr, early, outcome);
         }
     }
 
@@ -133,6 +135,55 @@ public final class OutboundProxy {
                             (io.netty.handler.codec.http2.Http2StreamChannel) ar.result()[1];
                     ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, h.destination(),
                             src, conn.peer(), h.service(), clientAddr, h.l4(), h.authority(), true));
+                    onStreamLoop(client, stream, () -> outcome.established(client, () -> {
+                        startRelay(client, stream, early, t);
+                        HboneConnection.releaseEarlyData(stream);
+                    }), () -> {
+                        t.close(0, 0, "CONNECT", "client socket lost while moving to the tunnel's thread");
+                        stream.close();
+                        client.close();
+                    });
+                });
+    }
+
+    /**
+     * Double HBONE: a pooled tunnel to the east-west gateway, then, inside that tunnel's stream, a connection of its
+     * own (mTLS with the destination workload, HTTP/2) whose CONNECT carries {@code x-forwarded-network}. The inner
+     * connection lives as long as the application connection: it closes, and with it the outer stream, when the
+     * inner tunnel ends.
+     */
+    private void doubleHbone(Channel client, Workload source, Route.DoubleHbone d, InetSocketAddress clientAddr,
+            List<Object> early, Outcome outcome) {
+        Route.Hbone gw = d.gateway();
+        SpiffeId src = Workloads.identity(source, config.node().trustDomain());
+        PoolKey outerKey = new PoolKey(src, sourceAddress(clientAddr, gw, source), gw.expected(), gw.l4());
+        PoolKey innerKey = new PoolKey(src, null, d.expected(), gw.l4());
+        Http2Headers outerHeaders = headers(gw, clientAddr, source);
+        Http2Headers innerHeaders = headers(gw, clientAddr, source).add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
+        identities.certificate(src)
+                .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
+                .compose(cert -> pool.acquire(outerKey, gw.destination().getUid(), cert, client.eventLoop())
+                        .compose(outer -> outer.open(outerHeaders))
+                        .compose(outerStream -> pool.through(outerStream, innerKey, d.destination().getUid(), cert)
+                                .onFailure(e -> outerStream.close())))
+                .compose(inner -> inner.open(innerHeaders)
+                        .onFailure(e -> inner.channel().close())
+                        .map(stream -> new Object[] {inner, stream}))
+                .onComplete(ar -> {
+                    if (ar.failed()) {
+                        String reason = ar.cause() instanceof HboneConnection.StatusException s
+                                ? "hbone_status_" + s.status() : "hbone_connect";
+                        String detail = "through network gateway " + gw.l4() + ": " + ar.cause().getMessage();
+                        telemetry.rejected(true, reason, detail, clientAddr, gw.authority());
+                        outcome.failed(client, reason, detail);
+                        return;
+                    }
+                    HboneConnection inner = (HboneConnection) ar.result()[0];
+                    io.netty.handler.codec.http2.Http2StreamChannel stream =
+                            (io.netty.handler.codec.http2.Http2StreamChannel) ar.result()[1];
+                    stream.closeFuture().addListener(f -> inner.channel().close());
+                    ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, d.destination(),
+                            src, inner.peer(), d.service(), clientAddr, gw.l4(), gw.authority(), true));
                     onStreamLoop(client, stream, () -> outcome.established(client, () -> {
                         startRelay(client, stream, early, t);
                         HboneConnection.releaseEarlyData(stream);

@@ -27,7 +27,10 @@ import java.util.random.RandomGenerator;
  *   <li>a service → one of its endpoints as its load balancing says ({@link ServiceEndpoints}: healthy ones
  *       unless ALLOW_ALL, the closest rank to the source under FAILOVER/STRICT, weighted by capacity); none → refused
  *       (or passthrough for a PASSTHROUGH service), STRICT with none in the source's locality → refused with
- *       {@value ServiceEndpoints#NO_ENDPOINT_IN_LOCALITY};
+ *       {@value ServiceEndpoints#NO_ENDPOINT_IN_LOCALITY}; an endpoint on another network than this node's →
+ *       double HBONE through that network's east-west gateway (none named → refused);
+ *   <li>a pod IP of another network's workload → passthrough, as for an unknown address (Istio looks addresses
+ *       up on the caller's network: other networks are reached by service only);
  *   <li>a pod IP whose workload has a waypoint (and the caller is not that waypoint) → HBONE to the waypoint;
  *   <li>an HBONE workload → HBONE to it ({@code podIP:15008}, or its node's ztunnel in local mode), authority
  *       {@code podIP:targetPort}; a workload without HBONE → plain TCP;
@@ -65,7 +68,8 @@ public final class OutboundRouter {
             return viaService(index, source, service, host, ip, port);
         }
         Workload w = index.workloadByIp(ip);
-        if (w == null) {
+        if (w == null || !onOurNetwork(w)) {
+            // a pod address means this network's pod: another network's workloads are reached by service only
             return new Route.Passthrough(new InetSocketAddress(ip, port), null, null);
         }
         if (w.hasWaypoint() && !isWaypointOf(index, source, w.getWaypoint())) {
@@ -83,6 +87,9 @@ public final class OutboundRouter {
         }
         ServiceEndpoints.Choice choice = index.serviceEndpoints(service).choose(source, port, random.get());
         if (choice instanceof ServiceEndpoints.Endpoint ep) {
+            if (!onOurNetwork(ep.workload())) {
+                return acrossNetworks(index, source, ep.workload(), service, port);
+            }
             return direct(ep.workload(), WorkloadIndex.firstIp(ep.workload()), ep.targetPort(), service);
         }
         ServiceEndpoints.NoEndpoint none = (ServiceEndpoints.NoEndpoint) choice;
@@ -105,8 +112,41 @@ public final class OutboundRouter {
         return new Route.Hbone(hboneAddress(w, ip), IpLiteral.hostPort(ip, port), expected, w, service);
     }
 
+    private boolean onOurNetwork(Workload w) {
+        return w.getNetwork().equals(config.node().network());
+    }
+
+    /**
+     * An endpoint on another network: double HBONE through the east-west gateway its workload names, with the
+     * service's hostname and port as the authority of both tunnels (the gateway picks the endpoint by it).
+     */
+    private Route acrossNetworks(WorkloadIndex index, Workload source, Workload endpoint, Service service,
+            int port) {
+        String where = "endpoint " + endpoint.getNamespace() + "/" + endpoint.getName() + " of "
+                + service.getHostname() + " is on network '" + endpoint.getNetwork() + "'";
+        if (!endpoint.hasNetworkGateway()) {
+            return new Route.Reject("no_network_gateway", where + ", not '" + config.node().network()
+                    + "', and names no network gateway (expected: its network_gateway)");
+        }
+        Route outer = viaGateway(index, source, endpoint.getNetworkGateway(), service.getHostname() + ":" + port,
+                service, Set.of(), "network gateway");
+        if (outer instanceof Route.Reject r) {
+            return new Route.Reject(r.reason(), where + ": " + r.detail());
+        }
+        Set<SpiffeId> expected = new HashSet<>();
+        expected.add(Workloads.identity(endpoint, config.node().trustDomain()));
+        addSans(expected, service);
+        return new Route.DoubleHbone((Route.Hbone) outer, expected, endpoint, service);
+    }
+
     private Route viaWaypoint(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
             Service service, Set<SpiffeId> extra) {
+        return viaGateway(index, source, gw, authority, service, extra, "waypoint");
+    }
+
+    /** HBONE to a gateway (a waypoint, or a network's east-west gateway) that a {@link GatewayAddress} names. */
+    private Route viaGateway(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
+            Service service, Set<SpiffeId> extra, String kind) {
         int hbonePort = gw.getHboneMtlsPort() == 0 ? 15008 : gw.getHboneMtlsPort();
         Workload waypoint = null;
         Service waypointService = null;
@@ -124,7 +164,13 @@ public final class OutboundRouter {
             }
         }
         if (waypoint == null) {
-            return new Route.Reject("no_waypoint", "waypoint " + gw + " has no healthy workload");
+            return new Route.Reject("waypoint".equals(kind) ? "no_waypoint" : "no_network_gateway",
+                    kind + " " + describe(gw) + " has no healthy workload");
+        }
+        if ("waypoint".equals(kind) && !onOurNetwork(waypoint)) {
+            return new Route.Reject("cross_network_waypoint", "waypoint " + describe(gw) + " is on network '"
+                    + waypoint.getNetwork() + "', not '" + config.node().network()
+                    + "' (waypoints on another network are not supported)");
         }
         Set<SpiffeId> expected = new HashSet<>(extra);
         expected.add(Workloads.identity(waypoint, config.node().trustDomain()));
@@ -133,6 +179,13 @@ public final class OutboundRouter {
         }
         InetAddress wip = WorkloadIndex.firstIp(waypoint);
         return new Route.Hbone(new InetSocketAddress(wip, hbonePort), authority, expected, waypoint, service);
+    }
+
+    private static String describe(GatewayAddress gw) {
+        if (gw.hasHostname()) {
+            return gw.getHostname().getNamespace() + "/" + gw.getHostname().getHostname();
+        }
+        return gw.hasAddress() ? ip(gw.getAddress().getAddress().toByteArray()).getHostAddress() : "(no address)";
     }
 
     /** The caller is the waypoint itself (its traffic must not loop back to it). */

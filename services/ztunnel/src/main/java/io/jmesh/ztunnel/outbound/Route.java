@@ -21,6 +21,20 @@ public sealed interface Route {
     record Hbone(InetSocketAddress l4, String authority, Set<SpiffeId> expected, Workload destination,
             Service service) implements Route {}
 
+    /**
+     * Double HBONE (Istio's multi-network path): an HBONE tunnel to the east-west gateway of the destination's
+     * network, CONNECT {@code hostname:port} of the service, and inside that tunnel a second mTLS handshake and
+     * CONNECT with the destination workload itself. The gateway forwards the inner bytes without reading them.
+     *
+     * @param gateway the outer tunnel: to the gateway's HBONE port, the gateway's identities expected, the
+     *     authority {@code <service hostname>:<service port>}; its destination is the gateway workload
+     * @param expected the identities the destination workload may prove in the inner handshake
+     * @param destination the workload the inner tunnel ends at
+     * @param service the service the client addressed (cross-network traffic is always service-addressed)
+     */
+    record DoubleHbone(Hbone gateway, Set<SpiffeId> expected, Workload destination, Service service)
+            implements Route {}
+
     /** Plain TCP to {@code target}: destinations outside the mesh, or workloads that do not speak HBONE. */
     record Passthrough(InetSocketAddress target, Workload destination, Service service) implements Route {}
 

@@ -17,6 +17,8 @@ import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.jmesh.ztunnel.tunnel.StreamBytes;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.jmesh.core.tls.TlsPolicy;
@@ -143,26 +145,48 @@ public final class HbonePool {
         }
     }
 
+    /**
+     * An HBONE connection inside an established tunnel, double HBONE's inner hop: mTLS with {@code cert} and
+     * HTTP/2 over the {@code outer} stream's DATA frames, the peer checked against {@code key}'s expected
+     * identities as for a pooled dial. Not pooled (as in Istio: one inner connection per application
+     * connection); closing it closes the outer stream.
+     */
+    public Future<HboneConnection> through(Http2StreamChannel outer, PoolKey key, String destinationUid,
+            WorkloadCertificate cert) {
+        Promise<HboneConnection> p = Promise.promise();
+        outer.pipeline().addLast("stream-bytes", new StreamBytes());
+        install(outer, key, destinationUid, cert, p);
+        HboneConnection.releaseEarlyData(outer);
+        outer.config().setAutoRead(true);
+        return p.future();
+    }
+
+    /** TLS (no SNI), the peer check and HTTP/2 on a connected channel; {@code p} completes after the handshake. */
+    private void install(Channel ch, PoolKey key, String uid, WorkloadCertificate cert, Promise<HboneConnection> p) {
+        ZtunnelConfig.Hbone h = config.hbone();
+        Http2FrameCodec codec = Http2Setup.clientCodec(h);
+        SslHandler ssl = cert.clientContext().newHandler(ch.alloc()); // no peer host: no SNI
+        ch.pipeline().addLast("tls", ssl)
+                .addLast("verify", new VerifyPeer(ssl, key, uid, codec, p, cert))
+                .addLast("h2", codec)
+                .addLast("streams", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.close(); // server push is disabled; refuse any pushed stream
+                    }
+                }))
+                .addLast("keepalive", Http2Setup.keepAlive(h))
+                .addLast("goaway", new GoAwayWatcher())
+                .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
+    }
+
     private Future<HboneConnection> dial(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop) {
         Promise<HboneConnection> p = Promise.promise();
         ZtunnelConfig.Hbone h = config.hbone();
-        Http2FrameCodec codec = Http2Setup.clientCodec(h);
         ChannelInitializer<Channel> init = new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
-                SslHandler ssl = cert.clientContext().newHandler(ch.alloc()); // no peer host: no SNI
-                ch.pipeline().addLast("tls", ssl)
-                        .addLast("verify", new VerifyPeer(ssl, key, uid, codec, p, cert))
-                        .addLast("h2", codec)
-                        .addLast("streams", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter() {
-                            @Override
-                            public void channelActive(ChannelHandlerContext ctx) {
-                                ctx.close(); // server push is disabled; refuse any pushed stream
-                            }
-                        }))
-                        .addLast("keepalive", Http2Setup.keepAlive(h))
-                        .addLast("goaway", new GoAwayWatcher())
-                        .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
+                install(ch, key, uid, cert, p);
             }
         };
         var bootstrap = net.client(loop, h.connectTimeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)

@@ -107,7 +107,7 @@ class InboundBadInputTest {
         assertThat(a.status()).isEqualTo(200);
         assertThat(a.body()).isEqualTo("ping");
         // Istio's response baggage names the destination workload
-        assertThat(a.baggage()).isEqualTo("k8s.namespace.name=default");
+        assertThat(a.baggage()).isEqualTo("k8s.namespace.name=default,k8s.deployment.name=echo");
     }
 
     @Test

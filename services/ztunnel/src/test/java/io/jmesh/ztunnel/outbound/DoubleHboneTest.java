@@ -1,0 +1,183 @@
+package io.jmesh.ztunnel.outbound;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.core.tls.Pem;
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.LocalNodeSetup;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Istio's multi-network path: a service endpoint on another network is reached through that network's east-west
+ * gateway with double HBONE. Node A (network net-a) and node B (net-b) are two ztunnels; the gateway is an
+ * independent HBONE server written with Node.js's http2 module, which routes the outer CONNECT's
+ * {@code hostname:port} to the endpoint's HBONE address and pipes the bytes without reading them. The inner mTLS
+ * and CONNECT run end to end between the two ztunnels, so the gateway never sees the application's bytes.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class DoubleHboneTest {
+
+    static final String CLIENT_IP = "127.0.80.11";
+    static final String ECHO_IP = "127.0.81.12";
+    static final String GATEWAY_IP = "127.0.81.100";
+    static final String HOST = "echo.default.svc.cluster.local";
+    static final String MARKER = "plaintext-marker-3f1c";
+    static final Path SCRIPT = Path.of("src/test/node/hbone-peer.mjs").toAbsolutePath();
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static LocalNodeSetup setup;
+    static ZtunnelHarness nodeA;
+    static ZtunnelHarness nodeB;
+    static Process gateway;
+    static final List<JsonObject> gatewayLog = new CopyOnWriteArrayList<>();
+
+    @BeforeAll
+    static void start() throws Exception {
+        vertx = Vertx.vertx();
+        setup = LocalNodeSetup.start(vertx, dir);
+        int echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
+        Path mesh = setup.mesh("""
+                workloads:
+                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%1$s],
+                     node: node-a, network: net-a, tunnelProtocol: HBONE, canonicalName: client}
+                  - uid: echo
+                    name: echo
+                    namespace: default
+                    serviceAccount: echo
+                    addresses: [%2$s]
+                    node: node-b
+                    network: net-b
+                    tunnelProtocol: HBONE
+                    canonicalName: echo
+                    networkGateway: {address: {network: net-b, address: %3$s}, hboneMtlsPort: 15008}
+                    services: {"default/%4$s": {ports: [{servicePort: 80, targetPort: %5$d}]}}
+                  - {uid: ewgw, name: eastwest, namespace: istio-system, serviceAccount: istio-eastwestgateway,
+                     addresses: [%3$s], node: node-gw, network: net-b, tunnelProtocol: HBONE}
+                  - uid: lonely
+                    name: lonely
+                    namespace: default
+                    serviceAccount: lonely
+                    addresses: [127.0.82.12]
+                    node: node-c
+                    network: net-c
+                    tunnelProtocol: HBONE
+                    services: {"default/lonely.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: 8080}]}}
+                services:
+                  - {name: echo, namespace: default, hostname: %4$s, addresses: [{address: 10.96.80.1}],
+                     ports: [{servicePort: 80, targetPort: %5$d}]}
+                  - {name: lonely, namespace: default, hostname: lonely.default.svc.cluster.local,
+                     addresses: [{address: 10.96.80.2}], ports: [{servicePort: 80, targetPort: 8080}]}
+                """.formatted(CLIENT_IP, ECHO_IP, GATEWAY_IP, HOST, echoPort));
+        nodeA = ZtunnelHarness.start(dir, "node-a", onNetwork(setup.localNode("node-a", "127.0.80.1", mesh, null),
+                "127.0.80.1", "net-a"), null);
+        nodeB = ZtunnelHarness.start(dir, "node-b", onNetwork(setup.localNode("node-b", "127.0.81.1", mesh, null),
+                "127.0.81.1", "net-b"), null);
+        await().atMost(Duration.ofSeconds(20)).until(() -> nodeA.ready() && nodeB.ready());
+
+        var leaf = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/ns/istio-system/sa/istio-eastwestgateway");
+        Files.writeString(dir.resolve("gw.crt"), Pem.encode(leaf.cert()));
+        Files.writeString(dir.resolve("gw.key"), Pem.encodePrivateKey(leaf.keys().getPrivate()));
+        Files.writeString(dir.resolve("ca.pem"), setup.ca().rootPem());
+        gateway = new ProcessBuilder("node", SCRIPT.toString(), "gateway", GATEWAY_IP, "15008",
+                dir.resolve("gw.crt").toString(), dir.resolve("gw.key").toString(), dir.resolve("ca.pem").toString(),
+                new JsonObject().put(HOST + ":80", ECHO_IP + ":15008").encode(), MARKER)
+                .redirectErrorStream(true).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(gateway.getInputStream(), StandardCharsets.UTF_8));
+        assertThat(out.readLine()).contains("listening");
+        Thread reader = new Thread(() -> {
+            try {
+                for (String line; (line = out.readLine()) != null; ) {
+                    gatewayLog.add(new JsonObject(line));
+                }
+            } catch (Exception e) {
+                // the gateway stopped
+            }
+        }, "gateway-log");
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    static String onNetwork(String config, String address, String network) {
+        String node = "address: " + address + "}";
+        assertThat(config).contains(node);
+        return config.replace(node, "address: " + address + ", network: " + network + "}");
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (gateway != null) {
+            gateway.destroy();
+            gateway.waitFor(5, TimeUnit.SECONDS);
+        }
+        nodeA.close();
+        nodeB.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void anEndpointOnAnotherNetworkIsReachedThroughItsGatewayWhichSeesOnlyCiphertext() throws Exception {
+        byte[] payload = ("hello across networks " + MARKER).getBytes(StandardCharsets.UTF_8);
+        for (String host : List.of(HOST, "10.96.80.1")) { // by hostname and by VIP
+            try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, host, 80)) {
+                s.setSoTimeout(20_000);
+                s.getOutputStream().write(payload);
+                s.shutdownOutput();
+                assertThat(s.getInputStream().readAllBytes()).isEqualTo(payload);
+            }
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> gatewayLog.stream().filter(l -> l.containsKey("closed"))
+                .count() == 2);
+        for (JsonObject l : gatewayLog) {
+            if (l.containsKey("authority")) {
+                // the outer CONNECT: the service's hostname and port, from the client's own identity
+                assertThat(l.getString("authority")).isEqualTo(HOST + ":80");
+                assertThat(l.getJsonArray("peer").getList()).containsExactly("spiffe://cluster.local/ns/default/sa/client");
+                assertThat(l.getValue("forwardedNetwork")).as("only the inner CONNECT says the network").isNull();
+            } else {
+                assertThat(l.getLong("bytesUp")).isGreaterThan((long) payload.length); // TLS records, not just data
+                assertThat(l.getBoolean("sawMarker")).as("the gateway saw the application's bytes").isFalse();
+            }
+        }
+        // node B learnt the source from the inner tunnel: the verified identity, and labels from its baggage
+        await().atMost(Duration.ofSeconds(10)).until(() -> nodeB.metricSum("istio_tcp_connections_closed_total",
+                "reporter=\"destination\"", "source_workload=\"client\"", "source_canonical_service=\"client\"",
+                "source_principal=\"spiffe://cluster.local/ns/default/sa/client\"",
+                "destination_workload=\"echo\"", "connection_security_policy=\"mutual_tls\"") == 2);
+        // node A's view: the destination workload and the identity it proved in the inner handshake
+        assertThat(nodeA.metricSum("istio_tcp_connections_closed_total", "reporter=\"source\"",
+                "destination_workload=\"echo\"", "destination_principal=\"spiffe://cluster.local/ns/default/sa/echo\"",
+                "destination_service=\"" + HOST + "\"")).isEqualTo(2);
+    }
+
+    @Test
+    void anEndpointOnANetworkWithoutGatewayIsRefusedWithTheReason() throws Exception {
+        double before = nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
+                "no_network_gateway");
+        assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), CLIENT_IP, "lonely.default.svc.cluster.local",
+                80).close()).isInstanceOf(Socks5Client.Refused.class);
+        assertThat(nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
+                "no_network_gateway")).isEqualTo(before + 1);
+    }
+}
