@@ -75,6 +75,16 @@ class DoubleHboneTest {
                     services: {"default/%4$s": {ports: [{servicePort: 80, targetPort: %5$d}]}}
                   - {uid: ewgw, name: eastwest, namespace: istio-system, serviceAccount: istio-eastwestgateway,
                      addresses: [%3$s], node: node-gw, network: net-b, tunnelProtocol: HBONE}
+                  - uid: unrouted
+                    name: unrouted
+                    namespace: default
+                    serviceAccount: unrouted
+                    addresses: [127.0.81.13]
+                    node: node-b
+                    network: net-b
+                    tunnelProtocol: HBONE
+                    networkGateway: {address: {network: net-b, address: %3$s}, hboneMtlsPort: 15008}
+                    services: {"default/unrouted.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: 9}]}}
                   - uid: lonely
                     name: lonely
                     namespace: default
@@ -87,6 +97,8 @@ class DoubleHboneTest {
                 services:
                   - {name: echo, namespace: default, hostname: %4$s, addresses: [{address: 10.96.80.1}],
                      ports: [{servicePort: 80, targetPort: %5$d}]}
+                  - {name: unrouted, namespace: default, hostname: unrouted.default.svc.cluster.local,
+                     addresses: [{address: 10.96.80.3}], ports: [{servicePort: 80, targetPort: 9}]}
                   - {name: lonely, namespace: default, hostname: lonely.default.svc.cluster.local,
                      addresses: [{address: 10.96.80.2}], ports: [{servicePort: 80, targetPort: 8080}]}
                 """.formatted(CLIENT_IP, ECHO_IP, GATEWAY_IP, HOST, echoPort));
@@ -147,9 +159,12 @@ class DoubleHboneTest {
                 assertThat(s.getInputStream().readAllBytes()).isEqualTo(payload);
             }
         }
-        await().atMost(Duration.ofSeconds(10)).until(() -> gatewayLog.stream().filter(l -> l.containsKey("closed"))
-                .count() == 2);
+        await().atMost(Duration.ofSeconds(10)).until(() -> gatewayLog.stream()
+                .filter(l -> (HOST + ":80").equals(l.getString("closed"))).count() == 2);
         for (JsonObject l : gatewayLog) {
+            if (!(HOST + ":80").equals(l.getString("authority", l.getString("closed")))) {
+                continue; // another test's stream
+            }
             if (l.containsKey("authority")) {
                 // the outer CONNECT: the service's hostname and port, from the client's own identity
                 assertThat(l.getString("authority")).isEqualTo(HOST + ":80");
@@ -169,6 +184,16 @@ class DoubleHboneTest {
         assertThat(nodeA.metricSum("istio_tcp_connections_closed_total", "reporter=\"source\"",
                 "destination_workload=\"echo\"", "destination_principal=\"spiffe://cluster.local/ns/default/sa/echo\"",
                 "destination_service=\"" + HOST + "\"")).isEqualTo(2);
+    }
+
+    @Test
+    void aGatewayThatCannotRouteTheServiceGetsTheClientRefusedWithItsStatus() throws Exception {
+        double before = nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
+                "hbone_status_503");
+        assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), CLIENT_IP, "unrouted.default.svc.cluster.local",
+                80).close()).isInstanceOf(Socks5Client.Refused.class);
+        assertThat(nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
+                "hbone_status_503")).isEqualTo(before + 1);
     }
 
     @Test
