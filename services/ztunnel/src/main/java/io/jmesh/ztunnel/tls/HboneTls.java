@@ -25,6 +25,15 @@ public final class HboneTls {
             ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
             TlsPolicy.ALPN_H2);
 
+    /**
+     * The type of the in-memory key store Netty puts the key and chain in to build its key manager. Its default,
+     * PKCS#12, encrypts the key with 10,000 rounds of PBKDF2 and decrypts it again: about 11 ms of CPU per
+     * identity (server and client context) here, 57 ms before the JIT, on every certificate issue and rotation.
+     * JKS protects it with one cheap pass (1.3 ms per identity); the store never leaves memory, where the key is
+     * in the clear anyway.
+     */
+    private static final String KEY_STORE = "JKS";
+
     private HboneTls() {}
 
     /** Server side of 15008 for one local identity: requires and verifies a client certificate. */
@@ -32,6 +41,7 @@ public final class HboneTls {
             String trustDomain) throws SSLException {
         return SslContextBuilder.forServer(key, chain)
                 .sslProvider(provider())
+                .keyStoreType(KEY_STORE)
                 .protocols(TlsPolicy.PROTOCOLS)
                 .ciphers(TlsPolicy.CIPHER_SUITES)
                 .applicationProtocolConfig(ALPN)
@@ -46,6 +56,7 @@ public final class HboneTls {
             throws SSLException {
         return SslContextBuilder.forClient()
                 .sslProvider(provider())
+                .keyStoreType(KEY_STORE)
                 .keyManager(key, chain)
                 .protocols(TlsPolicy.PROTOCOLS)
                 .ciphers(TlsPolicy.CIPHER_SUITES)
