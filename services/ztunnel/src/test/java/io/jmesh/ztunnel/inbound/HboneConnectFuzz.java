@@ -74,6 +74,9 @@ class HboneConnectFuzz {
             input(FuzzNode.SERVICE + ":80", forwarded, "", ""), // the service by name
             input(node.echoIp + ":15008", "", "", traceparent), // ztunnel's own port
             input(echo, "for=\"10.0.0.1:1\";host=nowhere.example", "k8s.namespace.name=", "00-xyz"),
+            // through an east-west gateway: the source's labels come from the baggage
+            input(echo, forwarded, baggage, traceparent, "net-remote"),
+            input(echo, "", "k8s.pod.name=\u00ff\u0001,service.name=" + "x".repeat(300), "", "net-remote"),
         };
     }
 
@@ -96,7 +99,7 @@ class HboneConnectFuzz {
     private void check(byte[] input) throws Exception {
         List<byte[]> f = fields(input);
         Http2Headers h = new DefaultHttp2Headers(false).method("CONNECT").authority(new AsciiString(f.get(0)));
-        String[] names = {"forwarded", "baggage", "traceparent"};
+        String[] names = {"forwarded", "baggage", "traceparent", "x-forwarded-network"};
         for (int i = 1; i < f.size(); i++) {
             if (f.get(i).length > 0) {
                 h.add(names[i - 1], new AsciiString(f.get(i)));
@@ -163,12 +166,15 @@ class HboneConnectFuzz {
         assertThat(a.body()).isEqualTo("still here");
     }
 
-    /** The input's newline-separated fields: authority, forwarded, baggage, traceparent (at most four). */
+    /**
+     * The input's newline-separated fields: authority, forwarded, baggage, traceparent, x-forwarded-network (at most
+     * five).
+     */
     static List<byte[]> fields(byte[] input) {
-        List<byte[]> out = new ArrayList<>(4);
+        List<byte[]> out = new ArrayList<>(5);
         ByteArrayOutputStream cur = new ByteArrayOutputStream();
         for (byte b : input) {
-            if (b == '\n' && out.size() < 3) {
+            if (b == '\n' && out.size() < 4) {
                 out.add(cur.toByteArray());
                 cur.reset();
             } else {
@@ -179,7 +185,8 @@ class HboneConnectFuzz {
         return out;
     }
 
-    static byte[] input(String authority, String forwarded, String baggage, String traceparent) {
-        return String.join("\n", authority, forwarded, baggage, traceparent).getBytes(StandardCharsets.ISO_8859_1);
+    static byte[] input(String authority, String forwarded, String baggage, String traceparent, String... network) {
+        String text = String.join("\n", authority, forwarded, baggage, traceparent);
+        return (network.length == 0 ? text : text + "\n" + network[0]).getBytes(StandardCharsets.ISO_8859_1);
     }
 }
