@@ -77,7 +77,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private final ZtunnelConfig config;
     private final ServiceContext context;
     private final Collaborators collaborators;
-    private final WorkloadStore store = new WorkloadStore();
+    private final WorkloadStore store;
     private final RetainedPolicies retained = new RetainedPolicies();
     private volatile AuthorizationStore policyStore;
     private final InetAddress nodeAddress;
@@ -106,6 +106,7 @@ public final class ZtunnelBootstrap implements MeshService {
         this.config = config;
         this.context = context;
         this.collaborators = collaborators;
+        this.store = new WorkloadStore(config.node().network());
         try {
             this.nodeAddress = InetAddress.getByName(config.node().address());
         } catch (UnknownHostException e) {

@@ -21,6 +21,11 @@ import java.util.Set;
  * name, workload uid, address, service VIP and service hostname, plus each service's endpoints, arranged for the
  * per-connection choice ({@link ServiceEndpoints}).
  *
+ * <p>Addresses are keyed by network and IP, as Istio's {@code network/IP}: two networks may reuse one pod address.
+ * An index answers {@link #workloadByIp}/{@link #serviceByVip} for its own network (the node's); an address the
+ * registry gives no network is found from any network, so a registry that names no networks keeps working when
+ * nodes do. {@link #workloadAt}/{@link #serviceAt} look on a named network (an east-west gateway's).
+ *
  * <p>Built once per discovery push and swapped atomically by {@link WorkloadStore}; readers on event loops never
  * lock. Resource names follow Istio: a workload is named by its {@code uid}, a service by
  * {@code namespace/hostname}.
@@ -37,10 +42,13 @@ public final class WorkloadIndex {
 
     public static final WorkloadIndex EMPTY = of(Map.of());
 
+    /** An address on a network ({@code ""}: the default one). */
+    record NetworkIp(String network, InetAddress ip) {}
+
     private final ShardedMap<String, Address> resources;
     private final ShardedMap<String, Workload> byUid;
-    private final ShardedMap<InetAddress, Workload> workloadsByIp;
-    private final ShardedMap<InetAddress, Service> servicesByVip;
+    private final ShardedMap<NetworkIp, Workload> workloadsByIp;
+    private final ShardedMap<NetworkIp, Service> servicesByVip;
     private final ShardedMap<String, Service> servicesByHostname;
     private final ShardedMap<String, Service> servicesByName;
     private final ShardedMap<String, List<Workload>> endpoints;
@@ -50,8 +58,10 @@ public final class WorkloadIndex {
     private final ShardedMap<String, ServiceEndpoints> arrangedByName;
     // some key (uid, address, VIP, hostname, service name) is held by more than one resource
     private final boolean collisions;
+    private final String network;
 
-    private WorkloadIndex(Indexes ix) {
+    private WorkloadIndex(Indexes ix, String network) {
+        this.network = network;
         this.resources = ix.resources.build();
         this.byUid = ix.byUid.build();
         this.workloadsByIp = ix.workloadsByIp.build();
@@ -86,7 +96,7 @@ public final class WorkloadIndex {
         upserts.forEach(ix.resources::put);
         removed.forEach(ix.resources::remove);
         if (collisions) {
-            return of(ix.resources.build());
+            return of(ix.resources.build(), network);
         }
         Set<String> touched = new HashSet<>(upserts.keySet());
         touched.addAll(removed);
@@ -112,7 +122,7 @@ public final class WorkloadIndex {
             ix.add(a);
         }
         if (ix.collisions) {
-            return of(ix.resources.build()); // a key now has two holders: decide as a full build does
+            return of(ix.resources.build(), network); // a key now has two holders: decide as a full build does
         }
         Set<String> rearrange = ix.patchEndpoints(gone, added);
         for (Address a : gone) {
@@ -126,11 +136,16 @@ public final class WorkloadIndex {
             }
         }
         ix.arrange(rearrange);
-        return new WorkloadIndex(ix);
+        return new WorkloadIndex(ix, network);
     }
 
-    /** An index holding exactly {@code all}. */
+    /** An index holding exactly {@code all}, answering address lookups for the default network. */
     public static WorkloadIndex of(Map<String, Address> all) {
+        return of(all, "");
+    }
+
+    /** An index holding exactly {@code all}, answering address lookups for {@code network}. */
+    public static WorkloadIndex of(Map<String, Address> all, String network) {
         Indexes ix = new Indexes(all.size());
         all.forEach(ix.resources::put);
         for (Address a : all.values()) {
@@ -144,15 +159,15 @@ public final class WorkloadIndex {
             }
         }
         ix.arrange(services);
-        return new WorkloadIndex(ix);
+        return new WorkloadIndex(ix, network);
     }
 
     /** Editors of the maps of an index under construction, and whether a key collided. */
     private static final class Indexes {
         final ShardedMap.Editor<String, Address> resources;
         final ShardedMap.Editor<String, Workload> byUid;
-        final ShardedMap.Editor<InetAddress, Workload> workloadsByIp;
-        final ShardedMap.Editor<InetAddress, Service> servicesByVip;
+        final ShardedMap.Editor<NetworkIp, Workload> workloadsByIp;
+        final ShardedMap.Editor<NetworkIp, Service> servicesByVip;
         final ShardedMap.Editor<String, Service> servicesByHostname;
         final ShardedMap.Editor<String, Service> servicesByName;
         final ShardedMap.Editor<String, List<Workload>> endpoints;
@@ -194,14 +209,14 @@ public final class WorkloadIndex {
                 Workload w = a.getWorkload();
                 put(byUid, w.getUid(), w);
                 for (var raw : w.getAddressesList()) {
-                    put(workloadsByIp, ip(raw.toByteArray()), w);
+                    put(workloadsByIp, new NetworkIp(w.getNetwork(), ip(raw.toByteArray())), w);
                 }
             } else if (a.hasService()) {
                 Service s = a.getService();
                 put(servicesByName, name(s), s);
                 put(servicesByHostname, s.getHostname(), s);
                 for (NetworkAddress na : s.getAddressesList()) {
-                    put(servicesByVip, ip(na.getAddress().toByteArray()), s);
+                    put(servicesByVip, new NetworkIp(na.getNetwork(), ip(na.getAddress().toByteArray())), s);
                 }
             }
         }
@@ -212,14 +227,14 @@ public final class WorkloadIndex {
                 Workload w = a.getWorkload();
                 byUid.removeIfSame(w.getUid(), w);
                 for (var raw : w.getAddressesList()) {
-                    workloadsByIp.removeIfSame(ip(raw.toByteArray()), w);
+                    workloadsByIp.removeIfSame(new NetworkIp(w.getNetwork(), ip(raw.toByteArray())), w);
                 }
             } else if (a.hasService()) {
                 Service s = a.getService();
                 servicesByName.removeIfSame(name(s), s);
                 servicesByHostname.removeIfSame(s.getHostname(), s);
                 for (NetworkAddress na : s.getAddressesList()) {
-                    servicesByVip.removeIfSame(ip(na.getAddress().toByteArray()), s);
+                    servicesByVip.removeIfSame(new NetworkIp(na.getNetwork(), ip(na.getAddress().toByteArray())), s);
                 }
             }
         }
@@ -313,12 +328,31 @@ public final class WorkloadIndex {
         return byUid.get(uid);
     }
 
+    /** The workload with this address on this index's network, or without a network. */
     public Workload workloadByIp(InetAddress ip) {
-        return workloadsByIp.get(ip);
+        return workloadAt(network, ip);
     }
 
+    /** The service with this VIP on this index's network, or without a network. */
     public Service serviceByVip(InetAddress ip) {
-        return servicesByVip.get(ip);
+        return serviceAt(network, ip);
+    }
+
+    /** The workload with this address on {@code network}, or without a network. */
+    public Workload workloadAt(String network, InetAddress ip) {
+        Workload w = workloadsByIp.get(new NetworkIp(network, ip));
+        return w != null || network.isEmpty() ? w : workloadsByIp.get(new NetworkIp("", ip));
+    }
+
+    /** The service with this VIP on {@code network}, or without a network. */
+    public Service serviceAt(String network, InetAddress ip) {
+        Service s = servicesByVip.get(new NetworkIp(network, ip));
+        return s != null || network.isEmpty() ? s : servicesByVip.get(new NetworkIp("", ip));
+    }
+
+    /** The network whose addresses {@link #workloadByIp} and {@link #serviceByVip} answer for. */
+    public String network() {
+        return network;
     }
 
     public Service serviceByHostname(String hostname) {

@@ -22,8 +22,20 @@ public final class WorkloadStore {
 
     private static final Logger log = LoggerFactory.getLogger(WorkloadStore.class);
 
-    private final AtomicReference<WorkloadIndex> current = new AtomicReference<>(WorkloadIndex.EMPTY);
+    private final String network;
+    private final AtomicReference<WorkloadIndex> current;
     private final List<BiConsumer<WorkloadIndex, WorkloadIndex>> listeners = new CopyOnWriteArrayList<>();
+
+    /** A store for a node on the default network. */
+    public WorkloadStore() {
+        this("");
+    }
+
+    /** @param network the node's network: the one whose addresses the indexes answer for */
+    public WorkloadStore(String network) {
+        this.network = network;
+        this.current = new AtomicReference<>(WorkloadIndex.of(Map.of(), network));
+    }
 
     public WorkloadIndex current() {
         return current.get();
@@ -48,7 +60,7 @@ public final class WorkloadStore {
     /** Replaces everything (state of the world). */
     public void replaceAll(Map<String, Address> all) {
         WorkloadIndex prev;
-        WorkloadIndex next = WorkloadIndex.of(all);
+        WorkloadIndex next = WorkloadIndex.of(all, network);
         synchronized (this) {
             prev = current.get();
             current.set(next);

@@ -151,9 +151,11 @@ public final class OutboundRouter {
         Workload waypoint = null;
         Service waypointService = null;
         if (gw.hasAddress()) {
+            // on the network the address names (an east-west gateway's is another one), else on ours
             InetAddress ip = ip(gw.getAddress().getAddress().toByteArray());
-            waypoint = index.workloadByIp(ip);
-            waypointService = index.serviceByVip(ip);
+            String network = gw.getAddress().getNetwork().isEmpty() ? index.network() : gw.getAddress().getNetwork();
+            waypoint = index.workloadAt(network, ip);
+            waypointService = index.serviceAt(network, ip);
             if (waypoint == null && waypointService != null) {
                 waypoint = index.serviceEndpoints(waypointService).chooseAny(source, random.get());
             }

@@ -146,4 +146,37 @@ class WorkloadIndexTest {
         WorkloadIndex index = WorkloadIndex.of(Map.of("wl-1", workload(1, 1)));
         assertThat(index.with(Map.of(), Set.of())).isSameAs(index);
     }
+
+    @Test
+    void twoNetworksMayReuseAnAddressAndEachIndexAnswersForItsNetwork() throws Exception {
+        InetAddress ip = InetAddress.getByName("10.0.0.7");
+        InetAddress vip = InetAddress.getByName("10.96.0.7");
+        Address west = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("west").setName("west")
+                .setNetwork("west").addAddresses(ByteString.copyFrom(ip.getAddress()))).build();
+        Address east = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("east").setName("east")
+                .setNetwork("east").addAddresses(ByteString.copyFrom(ip.getAddress()))).build();
+        Address anywhere = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("anywhere")
+                .setName("anywhere").addAddresses(ByteString.copyFrom(new byte[] {10, 0, 0, 8}))).build();
+        Address westVip = Address.newBuilder().setService(Service.newBuilder().setName("s").setNamespace("ns")
+                .setHostname("s.ns.svc.cluster.local").addAddresses(NetworkAddress.newBuilder().setNetwork("west")
+                        .setAddress(ByteString.copyFrom(vip.getAddress())))).build();
+        Map<String, Address> all = Map.of("west", west, "east", east, "anywhere", anywhere,
+                "ns/s.ns.svc.cluster.local", westVip);
+        WorkloadIndex onWest = WorkloadIndex.of(all, "west");
+        assertThat(onWest.workloadByIp(ip).getUid()).isEqualTo("west");
+        assertThat(onWest.workloadAt("east", ip).getUid()).isEqualTo("east");
+        assertThat(onWest.serviceByVip(vip).getName()).isEqualTo("s");
+        // an address without network is found from every network; a named one only from its own
+        assertThat(onWest.workloadByIp(InetAddress.getByName("10.0.0.8")).getUid()).isEqualTo("anywhere");
+        WorkloadIndex onDefault = WorkloadIndex.of(all);
+        assertThat(onDefault.workloadByIp(ip)).isNull();
+        assertThat(onDefault.serviceByVip(vip)).isNull();
+        assertThat(onDefault.workloadByIp(InetAddress.getByName("10.0.0.8")).getUid()).isEqualTo("anywhere");
+        // no collision: an incremental push keeps both, and the network
+        WorkloadIndex pushed = WorkloadIndex.of(Map.of("west", west), "east").with(Map.of("east", east), List.of());
+        assertThat(pushed.network()).isEqualTo("east");
+        assertThat(pushed.workloadByIp(ip).getUid()).isEqualTo("east");
+        assertThat(pushed.workloadAt("west", ip).getUid()).isEqualTo("west");
+        assertThat(pushed.with(Map.of(), List.of("east")).workloadByIp(ip)).isNull();
+    }
 }

@@ -52,7 +52,7 @@ class CrossNetworkRouteTest {
                      addresses: [{address: 10.96.1.3}], ports: [{servicePort: 80}]}
                   - {name: guarded, namespace: default, hostname: guarded.default.svc.cluster.local,
                      addresses: [{address: 10.96.1.4}], ports: [{servicePort: 80}],
-                     waypoint: {address: {address: 10.9.3.1}}}
+                     waypoint: {address: {network: west, address: 10.9.3.1}}}
                 """);
         index = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
         router = new OutboundRouter(ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of()).config());

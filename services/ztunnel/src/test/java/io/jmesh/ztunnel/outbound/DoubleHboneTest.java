@@ -75,6 +75,9 @@ class DoubleHboneTest {
                     services: {"default/%4$s": {ports: [{servicePort: 80, targetPort: %5$d}]}}
                   - {uid: ewgw, name: eastwest, namespace: istio-system, serviceAccount: istio-eastwestgateway,
                      addresses: [%3$s], node: node-gw, network: net-b, tunnelProtocol: HBONE}
+                  # net-a reuses the echo's address: a different pod, which the index keeps apart by network
+                  - {uid: decoy, name: decoy, namespace: default, serviceAccount: decoy, addresses: [%2$s],
+                     node: node-x, network: net-a, tunnelProtocol: HBONE}
                   - uid: unrouted
                     name: unrouted
                     namespace: default
