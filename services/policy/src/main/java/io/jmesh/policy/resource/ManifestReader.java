@@ -142,7 +142,7 @@ public final class ManifestReader {
                 case "Gateway" -> {
                     GatewayReader.inboundBindingAnnotation(meta, p);
                     if (spec != null) {
-                        record.setGateway(GatewayReader.readGateway(spec));
+                        record.setGateway(GatewayReader.readGateway(spec, meta));
                     }
                 }
                 case "GatewayClass" -> {

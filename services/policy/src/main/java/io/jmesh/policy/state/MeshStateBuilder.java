@@ -7,6 +7,7 @@ import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
 import io.jmesh.policy.translate.AuthorizationTranslator;
 import io.jmesh.policy.translate.LoadBalancingTranslator;
+import io.jmesh.policy.translate.NetworkGateways;
 import io.jmesh.policy.translate.WaypointInboundBinding;
 import io.jmesh.policy.translate.WorkloadLocality;
 import io.jmesh.proto.config.v1.ConfigRecord;
@@ -64,7 +65,10 @@ import java.util.function.Consumer;
  *       DENY limited to (or excluding) those ports, listed instead;
  *   <li>a {@code Gateway} (with its {@code GatewayClass}) gives its instances, the workloads of its namespace labelled
  *       {@value WaypointInboundBinding#GATEWAY_NAME} with its name, the {@code application_tunnel} its
- *       {@value WaypointInboundBinding#ANNOTATION} annotation asks for ({@link WaypointInboundBinding}).
+ *       {@value WaypointInboundBinding#ANNOTATION} annotation asks for ({@link WaypointInboundBinding});
+ *   <li>a workload is on its WorkloadEntry's network, else its namespace's ({@value NetworkGateways#LABEL}), and a
+ *       Gateway with that label is the network's east-west gateway: it becomes the {@code network_gateway} of every
+ *       workload on the network, its own instances included ({@link NetworkGateways}).
  * </ul>
  *
  * <p>Labels used for selection are a WorkloadEntry's {@code spec.labels}, as Istio does. A record whose content
@@ -92,6 +96,8 @@ public final class MeshStateBuilder {
         final ConfigRecord namespaceRecord;
         final List<ConfigRecord> rootInputs;
         final List<ConfigRecord> gatewayClasses;
+        // the gateway chosen (null: none) for each network this namespace's workloads are on or its Gateways claim
+        final Map<String, ConfigRecord> networkGateways = new HashMap<>();
         final TreeMap<String, Resource> addresses = new TreeMap<>();
         final TreeMap<String, Resource> authorizations = new TreeMap<>();
         final Set<String> globalKeys = new LinkedHashSet<>();
@@ -109,9 +115,25 @@ public final class MeshStateBuilder {
         }
 
         boolean reusableFor(List<ConfigRecord> in, ConfigRecord ns, List<ConfigRecord> root,
-                List<ConfigRecord> classes) {
+                List<ConfigRecord> classes, NetworkGateways networks) {
             return namespaceRecord == ns && sameObjects(inputs, in) && sameObjects(rootInputs, root)
-                    && sameObjects(gatewayClasses, classes);
+                    && sameObjects(gatewayClasses, classes) && sameNetworkGateways(networks);
+        }
+
+        /** Notes that this namespace depends on the gateway of {@code network} (the default one has none). */
+        void usesNetwork(String network, NetworkGateways networks) {
+            if (!network.isEmpty()) {
+                networkGateways.put(network, networks.gatewayOf(network));
+            }
+        }
+
+        private boolean sameNetworkGateways(NetworkGateways networks) {
+            for (Map.Entry<String, ConfigRecord> e : networkGateways.entrySet()) {
+                if (networks.gatewayOf(e.getKey()) != e.getValue()) {
+                    return false;
+                }
+            }
+            return true;
         }
     }
 
@@ -124,8 +146,9 @@ public final class MeshStateBuilder {
 
     /**
      * Builds the state; {@code onSkipped} hears about each record that could not be used (once, when its
-     * namespace is computed). Namespaces whose records (and the root namespace's policies) are the very same
-     * objects as in the previous build are reused, so a change costs in proportion to its namespace.
+     * namespace is computed). Namespaces whose records (and the root namespace's policies, their Gateways'
+     * classes, the gateways of the networks they use) are the very same objects as in the previous build are
+     * reused, so a change costs in proportion to its namespace.
      * Not thread-safe: one builder per registry, builds in sequence.
      */
     public synchronized MeshState build(ConfigSnapshot snapshot, Consumer<MeshState.Skipped> onSkipped) {
@@ -133,6 +156,8 @@ public final class MeshStateBuilder {
         Map<String, ConfigRecord> gatewayClasses = new HashMap<>();
         Map<String, List<ConfigRecord>> byNs = new TreeMap<>();
         Map<String, List<ConfigRecord>> gatewaysByNs = new HashMap<>();
+        List<ConfigRecord> gateways = new ArrayList<>();
+        // in key order: a kind's records by namespace, then name, the order that decides between network gateways
         for (ConfigRecord r : snapshot.records().values()) {
             switch (r.getKind()) {
                 case "Namespace" -> namespaces.put(r.getMetadata().getName(), r);
@@ -140,6 +165,7 @@ public final class MeshStateBuilder {
                 default -> {
                     byNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
                     if ("Gateway".equals(r.getKind())) {
+                        gateways.add(r);
                         gatewaysByNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
                     }
                 }
@@ -153,6 +179,8 @@ public final class MeshStateBuilder {
             }
         }
         RootScope rootScope = null;
+        // a cross-namespace input: each namespace result remembers the gateways of the networks it uses
+        NetworkGateways networks = NetworkGateways.choose(gateways);
 
         Map<String, NamespaceResult> results = new HashMap<>();
         Set<String> changedAddresses = new java.util.HashSet<>();
@@ -161,7 +189,7 @@ public final class MeshStateBuilder {
             String ns = e.getKey();
             NamespaceResult old = previous.get(ns);
             List<ConfigRecord> classes = classesOf(gatewaysByNs.getOrDefault(ns, List.of()), gatewayClasses);
-            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes)) {
+            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes, networks)) {
                 results.put(ns, old);
                 continue;
             }
@@ -169,7 +197,7 @@ public final class MeshStateBuilder {
                 rootScope = new RootScope(rootInputs);
             }
             NamespaceResult fresh = computeNamespace(ns, e.getValue(), namespaces.get(ns), rootInputs, rootScope,
-                    classes, gatewayClasses);
+                    classes, gatewayClasses, networks);
             fresh.skipped.forEach(onSkipped);
             results.put(ns, fresh);
             diff(old == null ? Map.of() : old.addresses, fresh.addresses, changedAddresses);
@@ -293,7 +321,7 @@ public final class MeshStateBuilder {
 
     private NamespaceResult computeNamespace(String ns, List<ConfigRecord> records, ConfigRecord namespaceRecord,
             List<ConfigRecord> rootInputs, RootScope rootScope, List<ConfigRecord> classInputs,
-            Map<String, ConfigRecord> gatewayClasses) {
+            Map<String, ConfigRecord> gatewayClasses, NetworkGateways networks) {
         NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs, classInputs);
         SelectorIndex<ConfigRecord> services = new SelectorIndex<>(r -> r.getService().getSelectorMap());
         SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
@@ -315,6 +343,11 @@ public final class MeshStateBuilder {
                         // its instances are served without a tunnel, as istiod ignores a bad value
                         out.skipped.add(new MeshState.Skipped(ConfigKey.of(r).toString(),
                                 "untranslatable: " + e.getMessage()));
+                    }
+                    out.usesNetwork(NetworkGateways.claimedNetwork(r), networks);
+                    String notChosen = networks.whyNotChosen(r);
+                    if (notChosen != null) {
+                        out.skipped.add(new MeshState.Skipped(ConfigKey.of(r).toString(), notChosen));
                     }
                 }
                 case "AuthorizationPolicy" -> {
@@ -360,7 +393,10 @@ public final class MeshStateBuilder {
                         keys.add(peerKey);
                         out.staticStrictUsed |= peerKey.endsWith("/" + STATIC_STRICT);
                     }
-                    Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys, tunnels);
+                    String network = NetworkGateways.networkOf(spec, namespaceRecord);
+                    out.usesNetwork(network, networks);
+                    Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys, tunnels,
+                            network, networks.addressOf(network));
                     out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
                             Address.newBuilder().setWorkload(w).build()));
                     if (!spec.getNode().isEmpty()) {
@@ -394,9 +430,14 @@ public final class MeshStateBuilder {
         return true;
     }
 
-    /** @param tunnels the application tunnel of each Gateway of the namespace that asks for one, by name */
+    /**
+     * @param tunnels the application tunnel of each Gateway of the namespace that asks for one, by name
+     * @param network the workload's network ({@link NetworkGateways#networkOf})
+     * @param networkGateway that network's east-west gateway; null when it has none
+     */
     private Workload workload(ConfigRecord r, ConfigRecord namespace, List<ConfigRecord> services,
-            List<String> policyKeys, Map<String, ApplicationTunnel> tunnels) {
+            List<String> policyKeys, Map<String, ApplicationTunnel> tunnels, String network,
+            GatewayAddress networkGateway) {
         WorkloadEntrySpec spec = r.getWorkloadEntry();
         String ns = r.getMetadata().getNamespace();
         String name = r.getMetadata().getName();
@@ -405,7 +446,7 @@ public final class MeshStateBuilder {
                 .setUid(settings.clusterId() + "/networking.istio.io/WorkloadEntry/" + ns + "/" + name)
                 .setName(name).setNamespace(ns)
                 .addAddresses(ByteString.copyFrom(ip(spec.getAddress())))
-                .setNetwork(spec.getNetwork())
+                .setNetwork(network)
                 .setTrustDomain(settings.trustDomain())
                 .setServiceAccount(spec.getServiceAccount().isEmpty() ? "default" : spec.getServiceAccount())
                 .setNode(spec.getNode())
@@ -426,6 +467,9 @@ public final class MeshStateBuilder {
                 r.getMetadata().getLabelsMap().get(WaypointInboundBinding.GATEWAY_NAME)));
         if (tunnel != null) {
             w.setApplicationTunnel(tunnel);
+        }
+        if (networkGateway != null) {
+            w.setNetworkGateway(networkGateway);
         }
         if (spec.getWeight() > 0) {
             w.setCapacity(UInt32Value.of(spec.getWeight()));

@@ -216,6 +216,37 @@ class RegistryFromLogTest {
         assertThat(counter("mesh_config_log_rejected")).as("the log reader knows both kinds").isZero();
     }
 
+    @Test
+    void aNetworkGatewayTravelsThroughTheLogToTheWorkloadsOnItsNetwork() throws Exception {
+        String network = """
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: vm-b, namespace: shop}
+                spec: {address: 10.1.0.5, node: node-b, network: net-b}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: ew, namespace: istio-system, labels: {topology.istio.io/network: net-b}}
+                spec:
+                  gatewayClassName: istio-east-west
+                  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+                  addresses: [{type: IPAddress, value: 192.0.2.2}]
+                """;
+        ConfigApplier applier = applier(replicaA);
+        replicaA.ready().get(60, TimeUnit.SECONDS);
+        assertThat(applier.apply(List.of(network), "test", false).get(30, TimeUnit.SECONDS))
+                .allMatch(ApplyResult::getAccepted);
+        await().atMost(Duration.ofSeconds(30)).until(() -> replicaA.state().addresses().containsKey(UID + "vm-b")
+                && workload("vm-b").hasNetworkGateway());
+        assertThat(workload("vm-b").getNetworkGateway().getHboneMtlsPort()).isEqualTo(15008);
+        assertThat(workload("vm-b").getNetworkGateway().getAddress().getAddress().toByteArray())
+                .containsExactly(192, 0, 2, 2);
+    }
+
+    private io.jmesh.proto.istio.workload.Workload workload(String name) throws Exception {
+        return Address.parseFrom(replicaA.state().addresses().get(UID + name).body().getValue()).getWorkload();
+    }
+
     static String sandwichedClass(int port) {
         return "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: sandwiched\n"
                 + "  annotations: {ambient.istio.io/waypoint-inbound-binding: PROXY/" + port + "}\n"

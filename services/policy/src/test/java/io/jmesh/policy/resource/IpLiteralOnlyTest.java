@@ -43,6 +43,12 @@ class IpLiteralOnlyTest {
                     + "spec: {rules: [{from: [{source: {ipBlocks: ['" + value + "/8']}}]}]}\n").get(0));
             assertThat(cidr.errors()).as(value).containsExactly(new Problems.FieldError(
                     "spec.rules[0].from[0].source.ipBlocks[0]", "'" + value + "/8' is not an IP address or CIDR"));
+            ParsedObject gateway = NameLookups.forbidden(() -> reader.read("apiVersion: gateway.networking.k8s.io/v1\n"
+                    + "kind: Gateway\nmetadata: {name: ew, namespace: ns, labels: {topology.istio.io/network: n}}\n"
+                    + "spec: {gatewayClassName: istio-east-west, listeners: [{name: mesh, port: 15008,"
+                    + " protocol: HBONE}], addresses: [{value: '" + value + "'}]}\n").get(0));
+            assertThat(gateway.errors()).as(value).containsExactly(
+                    new Problems.FieldError("spec.addresses[0].value", "'" + value + "' is not an IP address"));
         }
     }
 

@@ -31,7 +31,8 @@ import org.junit.jupiter.api.Test;
 /**
  * {@link ManifestReader#read}, the way every manifest enters the mesh ({@code ConfigApplier}), against mutated
  * Kubernetes / Istio manifests: Namespace, Service, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, Gateway
- * and GatewayClass (ServiceEntry and other kinds are refused as unsupported), one or several documents per text.
+ * (a sandwiched waypoint, a network's east-west gateway) and GatewayClass (ServiceEntry and other kinds are refused
+ * as unsupported), one or several documents per text.
  *
  * <p>Oracle: {@code read} never throws; each document is either accepted (a record, no errors, a valid key) or
  * rejected whole with errors that each carry a message and name the field: a path under {@code apiVersion},
@@ -160,6 +161,30 @@ class ManifestFuzz {
                   namespace: shop
                   labels: {gateway.networking.k8s.io/gateway-name: waypoint}
                 spec: {address: 127.0.10.20, node: node-a}
+                """), utf8("""
+                apiVersion: v1
+                kind: Namespace
+                metadata: {name: west, labels: {topology.istio.io/network: net-b}}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata:
+                  name: istio-eastwestgateway
+                  namespace: istio-system
+                  labels: {topology.istio.io/network: net-b}
+                spec:
+                  gatewayClassName: istio-east-west
+                  listeners:
+                  - name: mesh
+                    port: 15008
+                    protocol: HBONE
+                    tls: {mode: Terminate, options: {gateway.istio.io/tls-terminate-mode: ISTIO_MUTUAL}}
+                  addresses: [{type: IPAddress, value: 192.0.2.10}, {value: "fd00::10"}]
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: west-1, namespace: west}
+                spec: {address: 10.1.0.6, node: node-b}
                 """)};
     }
 
@@ -226,6 +251,9 @@ class ManifestFuzz {
             }
         }
         r.getWorkloadEntry().getPortsMap().values().forEach(p -> numbers.add((long) p));
+        if (r.getGateway().getHbonePort() != 0) {
+            numbers.add((long) r.getGateway().getHbonePort());
+        }
         if (r.getWorkloadEntry().getWeight() != 0) {
             numbers.add(Integer.toUnsignedLong(r.getWorkloadEntry().getWeight()));
         }

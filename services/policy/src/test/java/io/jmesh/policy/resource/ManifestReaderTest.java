@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.jmesh.proto.config.v1.AuthorizationPolicySpec;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.config.v1.GatewayClassSpec;
+import io.jmesh.proto.config.v1.GatewaySpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
 import io.jmesh.proto.config.v1.WorkloadEntrySpec;
 import java.util.List;
@@ -303,7 +304,128 @@ class ManifestReaderTest {
                 .containsEntry("ambient.istio.io/waypoint-inbound-binding", "PROXY/15088");
         ConfigRecord gateway = all.get(1).record();
         assertThat(all.get(1).key().toString()).isEqualTo("Gateway/shop/waypoint");
-        assertThat(gateway.getGateway().getGatewayClassName()).isEqualTo("sandwiched.example.com");
+        assertThat(gateway.getGateway()).as("no HBONE listener, status not read").isEqualTo(GatewaySpec.newBuilder()
+                .setGatewayClassName("sandwiched.example.com").build());
+    }
+
+    static final String EAST_WEST = """
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata:
+              name: istio-eastwestgateway
+              namespace: istio-system
+              labels: {topology.istio.io/network: net-b}
+            spec:
+              gatewayClassName: istio-east-west
+              listeners:
+              - name: mesh
+                port: 15008
+                protocol: HBONE
+                tls: {mode: Terminate, options: {gateway.istio.io/tls-terminate-mode: ISTIO_MUTUAL}}
+              addresses: [{type: IPAddress, value: 192.0.2.10}, {value: "fd00::10"}]
+            """;
+
+    @Test
+    void anEastWestGatewayKeepsItsAddressesAndHbonePort() {
+        ParsedObject o = one(EAST_WEST);
+        assertThat(o.errors()).isEmpty();
+        assertThat(o.warnings()).isEmpty();
+        assertThat(o.record().getGateway()).isEqualTo(GatewaySpec.newBuilder().setGatewayClassName("istio-east-west")
+                .addAddresses("192.0.2.10").addAddresses("fd00::10").setHbonePort(15008).build());
+        assertThat(o.record().getMetadata().getLabelsMap()).containsEntry("topology.istio.io/network", "net-b");
+    }
+
+    @Test
+    void anyGatewayMayHaveOtherAddressTypesAndNoHboneListener() {
+        ParsedObject o = one("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: ingress, namespace: shop}
+                spec:
+                  gatewayClassName: istio
+                  listeners:
+                  - {name: https, port: 443, protocol: HTTPS, hostname: "*.example.com", allowedRoutes: {}}
+                  - {name: mesh, port: 15009, protocol: HBONE}
+                  - {name: mesh-2, port: 15010, protocol: HBONE}
+                  addresses: [{type: Hostname, value: ingress.example.com}, {type: IPAddress, value: 192.0.2.20}]
+                """);
+        assertThat(o.errors()).isEmpty();
+        assertThat(o.record().getGateway().getAddressesList()).as("IP addresses only").containsExactly("192.0.2.20");
+        assertThat(o.record().getGateway().getHbonePort()).as("the first HBONE listener").isEqualTo(15009);
+    }
+
+    static Stream<Arguments> invalidEastWest() {
+        String listeners = "  listeners:\n  - name: mesh\n    port: 15008\n    protocol: HBONE\n";
+        String addresses = "  addresses: [{type: IPAddress, value: 192.0.2.10}]\n";
+        String needs = "a network gateway (label topology.istio.io/network) needs ";
+        return Stream.of(
+                bad(EAST_WEST.replace("protocol: HBONE", "protocol: TLS"), "spec.listeners",
+                        needs + "a listener with protocol HBONE"),
+                bad(eastWest(addresses), "spec.listeners", needs + "a listener with protocol HBONE"),
+                bad(eastWest(listeners), "spec.addresses",
+                        needs + "an address of type IPAddress (jmesh takes it from the spec, not the status)"),
+                bad(eastWest(listeners + "  addresses: []\n"), "spec.addresses",
+                        needs + "an address of type IPAddress (jmesh takes it from the spec, not the status)"),
+                bad(eastWest(listeners + addresses.replace("type: IPAddress, value: 192.0.2.10",
+                        "type: Hostname, value: ew.example.com")), "spec.addresses[0].type",
+                        "'Hostname' cannot address a network gateway (expected: IPAddress)"),
+                bad(EAST_WEST.replace("192.0.2.10", "10.0.0.300"), "spec.addresses[0].value",
+                        "'10.0.0.300' is not an IP address"),
+                bad(EAST_WEST.replace("192.0.2.10", "ew.example.com"), "spec.addresses[0].value",
+                        "'ew.example.com' is not an IP address"),
+                bad(EAST_WEST.replace("{value: \"fd00::10\"}", "{type: IPAddress}"), "spec.addresses[1].value",
+                        "required"),
+                bad(EAST_WEST.replace("{value: \"fd00::10\"}", "{value: 10.0.0.1, port: 1}"),
+                        "spec.addresses[1].port", "unknown field"),
+                bad(EAST_WEST.replace("port: 15008", "port: 70000"), "spec.listeners[0].port",
+                        "70000 is out of range (expected: 1-65535)"),
+                bad(EAST_WEST.replace("port: 15008", "port: 0"), "spec.listeners[0].port",
+                        "0 is out of range (expected: 1-65535)"),
+                bad(EAST_WEST.replace("port: 15008", "port: mesh"), "spec.listeners[0].port",
+                        "expected an integer, got 'mesh'"),
+                bad(EAST_WEST.replace("    port: 15008\n", ""), "spec.listeners[0].port", "required"),
+                bad(eastWest(listeners + "  - {name: other, port: 80, protocol: [HTTP]}\n" + addresses),
+                        "spec.listeners[1].protocol", "expected a string, got a list"),
+                bad(eastWest(listeners + "  - {name: other, port: 80}\n" + addresses),
+                        "spec.listeners[1].protocol", "required"),
+                bad(EAST_WEST.replace("- name: mesh", "- name: Mesh"), "spec.listeners[0].name",
+                        "'Mesh' is not a DNS-1123 subdomain (lowercase letters, digits, '-', '.')"),
+                bad(EAST_WEST.replace("    tls:", "    tsl:"), "spec.listeners[0].tsl", "unknown field"),
+                // the shape of listeners is checked on every Gateway
+                bad(eastWest("  listeners: [mesh]\n").replace(NETWORK_LABEL, ""), "spec.listeners[0]",
+                        "expected a mapping, got 'mesh'"),
+                bad(eastWest("  listeners: {mesh: 15008}\n").replace(NETWORK_LABEL, ""), "spec.listeners",
+                        "expected a list, got a mapping"),
+                bad(eastWest("  addresses: [192.0.2.10]\n").replace(NETWORK_LABEL, ""), "spec.addresses[0]",
+                        "expected a mapping, got '192.0.2.10'"),
+                bad(EAST_WEST.replace("topology.istio.io/network: net-b", "topology.istio.io/network: ''"),
+                        "metadata.labels.topology.istio.io/network",
+                        "must name a network (empty is the default network, which has no gateway)"));
+    }
+
+    /** Each mistake in an east-west gateway is reported once, at its field, and nothing else is. */
+    @ParameterizedTest(name = "{1}: {2}")
+    @MethodSource("invalidEastWest")
+    void invalidEastWestGatewaysAreRejectedWithTheFieldPath(String yaml, String path, String message) {
+        ParsedObject o = one(yaml);
+        assertThat(o.record()).isNull();
+        assertThat(o.errors()).containsExactly(new Problems.FieldError(path, message));
+    }
+
+    @Test
+    void aBadAddressIsAnErrorOnAnyGateway() {
+        ParsedObject o = one(EAST_WEST.replace(NETWORK_LABEL, "")
+                .replace("fd00::10", "fd00::g"));
+        assertThat(o.errors()).containsExactly(new Problems.FieldError("spec.addresses[1].value",
+                "'fd00::g' is not an IP address"));
+    }
+
+    static final String NETWORK_LABEL = "  labels: {topology.istio.io/network: net-b}\n";
+
+    private static String eastWest(String listenersAndAddresses) {
+        return "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: ew\n"
+                + "  namespace: istio-system\n" + NETWORK_LABEL
+                + "spec:\n  gatewayClassName: istio-east-west\n" + listenersAndAddresses;
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.jmesh.policy.state;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.protobuf.ByteString;
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
 import io.jmesh.policy.resource.ManifestReader;
@@ -12,6 +13,8 @@ import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.security.Scope;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.ApplicationTunnel;
+import io.jmesh.proto.istio.workload.GatewayAddress;
+import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import java.util.ArrayList;
@@ -413,6 +416,7 @@ class MeshStateBuilderTest {
         MeshState incremental = builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
         MeshState fresh = new MeshStateBuilder(SETTINGS).build(new ConfigSnapshot(records, Map.of()), x -> { });
         assertThat(incremental.addresses()).isEqualTo(fresh.addresses());
+        assertThat(incremental.skipped()).isEqualTo(fresh.skipped());
         return incremental;
     }
 
@@ -436,6 +440,153 @@ class MeshStateBuilderTest {
                 + " (expected: NONE or PROXY)"));
         assertThat(workload(s, "waypoint-1").hasApplicationTunnel()).isFalse();
         assertThat(workload(s, "reviews-1")).isEqualTo(workload(state(BASE), "reviews-1"));
+    }
+
+    // --- multi-network: each workload's network, and the east-west gateway of that network
+
+    static String namespace(String name, String labels) {
+        return "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + name + ", labels: " + labels + "}\n";
+    }
+
+    static String entry(String ns, String name, String address, String network) {
+        return "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: " + name + ", namespace: "
+                + ns + "}\nspec: {address: " + address + ", node: node-a"
+                + (network == null ? "" : ", network: " + network) + "}\n";
+    }
+
+    static String eastWest(String ns, String name, String network, String address, int hbonePort) {
+        return "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: " + name + "\n"
+                + "  namespace: " + ns + "\n  labels: {topology.istio.io/network: " + network + "}\n"
+                + "spec:\n  gatewayClassName: istio-east-west\n"
+                + "  listeners: [{name: mesh, port: " + hbonePort + ", protocol: HBONE}]\n"
+                + "  addresses: [{type: IPAddress, value: '" + address + "'}]\n";
+    }
+
+    /** shop is on net-a, west on net-b; shop/vm-b says net-b itself; far (no Namespace) and plain: the default. */
+    static final String NETWORKS = String.join("---\n",
+            namespace("shop", "{istio.io/dataplane-mode: ambient, topology.istio.io/network: net-a}"),
+            entry("shop", "reviews-1", "127.0.10.5", null),
+            entry("shop", "vm-b", "10.1.0.5", "net-b"),
+            namespace("west", "{topology.istio.io/network: net-b}"),
+            entry("west", "west-1", "10.1.0.6", null),
+            entry("far", "far-1", "127.0.20.5", null),
+            namespace("plain", "{}"),
+            entry("plain", "plain-1", "127.0.30.5", null));
+    static final String EW_A = eastWest("istio-system", "ew-a", "net-a", "192.0.2.1", 15008);
+    static final String EW_B = eastWest("istio-system", "ew-b", "net-b", "192.0.2.2", 15009);
+    static final List<String> ON_NET_B = List.of(UID + "vm-b",
+            "Kubernetes/networking.istio.io/WorkloadEntry/west/west-1");
+
+    static GatewayAddress networkGateway(String network, int a, int b, int c, int d, int port) {
+        return GatewayAddress.newBuilder().setAddress(NetworkAddress.newBuilder().setNetwork(network)
+                .setAddress(ByteString.copyFrom(new byte[] {(byte) a, (byte) b, (byte) c, (byte) d})))
+                .setHboneMtlsPort(port).build();
+    }
+
+    @Test
+    void aWorkloadIsOnItsEntrysNetworkElseItsNamespacesElseTheDefault() throws Exception {
+        MeshState s = state(NETWORKS);
+        assertThat(workload(s, "reviews-1").getNetwork()).as("namespace label").isEqualTo("net-a");
+        assertThat(workload(s, "vm-b").getNetwork()).as("spec.network wins").isEqualTo("net-b");
+        assertThat(workload(s, "west", "west-1").getNetwork()).as("namespace label").isEqualTo("net-b");
+        assertThat(workload(s, "far", "far-1").getNetwork()).as("no Namespace object").isEmpty();
+        assertThat(workload(s, "plain", "plain-1").getNetwork()).as("no label").isEmpty();
+        assertThat(s.addresses().values()).as("no Gateway, no network gateway").allSatisfy(r ->
+                assertThat(Address.parseFrom(r.body().getValue()).getWorkload().hasNetworkGateway()).isFalse());
+    }
+
+    @Test
+    void workloadsOnANetworkGetItsEastWestGatewayAndTheDefaultNetworkNone() throws Exception {
+        MeshState s = state(NETWORKS, EW_A, EW_B, entry("istio-system", "ew-b-1", "192.0.2.2", "net-b"));
+        GatewayAddress netA = networkGateway("net-a", 192, 0, 2, 1, 15008);
+        GatewayAddress netB = networkGateway("net-b", 192, 0, 2, 2, 15009);
+        assertThat(workload(s, "reviews-1").getNetworkGateway()).isEqualTo(netA);
+        assertThat(workload(s, "vm-b").getNetworkGateway()).isEqualTo(netB);
+        assertThat(workload(s, "west", "west-1").getNetworkGateway()).isEqualTo(netB);
+        assertThat(workload(s, "istio-system", "ew-b-1").getNetworkGateway()).as("the gateway's own instance")
+                .isEqualTo(netB);
+        assertThat(workload(s, "far", "far-1").hasNetworkGateway()).isFalse();
+        assertThat(workload(s, "plain", "plain-1").hasNetworkGateway()).isFalse();
+        assertThat(s.skipped()).isEmpty();
+    }
+
+    @Test
+    void creatingChangingOrDeletingANetworkGatewayPushesExactlyTheWorkloadsOnItsNetwork() throws Exception {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (String m : List.of(NETWORKS, EW_A)) {
+            reader.read(m).forEach(o -> records.put(o.key(), o.record()));
+        }
+        MeshState before = builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
+        assertThat(workload(before, "vm-b").hasNetworkGateway()).isFalse();
+
+        MeshState created = apply(records, EW_B);
+        assertThat(workload(created, "west", "west-1").getNetworkGateway())
+                .isEqualTo(networkGateway("net-b", 192, 0, 2, 2, 15009));
+        assertThat(created.addressesChangedSince(before.generation())).containsExactlyInAnyOrderElementsOf(ON_NET_B);
+
+        MeshState moved = apply(records, eastWest("istio-system", "ew-b", "net-b", "192.0.2.3", 15008));
+        assertThat(workload(moved, "vm-b").getNetworkGateway())
+                .isEqualTo(networkGateway("net-b", 192, 0, 2, 3, 15008));
+        assertThat(moved.addressesChangedSince(created.generation())).containsExactlyInAnyOrderElementsOf(ON_NET_B);
+
+        MeshState otherNetwork = apply(records, eastWest("istio-system", "ew-a", "net-a", "192.0.2.9", 15008));
+        assertThat(otherNetwork.addressesChangedSince(moved.generation())).containsExactly(UID + "reviews-1");
+
+        records.remove(ConfigKey.parse("Gateway/istio-system/ew-b"));
+        MeshState deleted = rebuiltAndCheckedAgainstAFreshBuild(records);
+        assertThat(workload(deleted, "vm-b").hasNetworkGateway()).isFalse();
+        assertThat(workload(deleted, "west", "west-1")).isEqualTo(workload(before, "west", "west-1"));
+        assertThat(deleted.addressesChangedSince(otherNetwork.generation()))
+                .containsExactlyInAnyOrderElementsOf(ON_NET_B);
+
+        MeshState westMoves = apply(records, namespace("west", "{topology.istio.io/network: net-a}"));
+        assertThat(workload(westMoves, "west", "west-1").getNetworkGateway())
+                .isEqualTo(networkGateway("net-a", 192, 0, 2, 9, 15008));
+    }
+
+    @Test
+    void theFirstGatewayByNamespaceAndNameServesANetworkAndTheOthersAreReported() throws Exception {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (String m : List.of(NETWORKS, EW_B, eastWest("istio-system", "ew-b2", "net-b", "192.0.2.4", 15008),
+                eastWest("aaa", "zz", "net-b", "192.0.2.5", 15008))) {
+            reader.read(m).forEach(o -> records.put(o.key(), o.record()));
+        }
+        List<MeshState.Skipped> heard = new ArrayList<>();
+        MeshState first = builder.build(new ConfigSnapshot(records, Map.of()), heard::add);
+        assertThat(workload(first, "vm-b").getNetworkGateway()).as("namespace aaa sorts first")
+                .isEqualTo(networkGateway("net-b", 192, 0, 2, 5, 15008));
+        String reason = "network 'net-b' already has its east-west gateway: Gateway aaa/zz (the first by namespace"
+                + " and name)";
+        assertThat(heard).containsExactly(new MeshState.Skipped("Gateway/istio-system/ew-b", reason),
+                new MeshState.Skipped("Gateway/istio-system/ew-b2", reason));
+        assertThat(first.skipped()).isEqualTo(heard);
+
+        records.remove(ConfigKey.parse("Gateway/aaa/zz"));
+        MeshState second = rebuiltAndCheckedAgainstAFreshBuild(records);
+        assertThat(workload(second, "west", "west-1").getNetworkGateway()).as("then by name")
+                .isEqualTo(networkGateway("net-b", 192, 0, 2, 2, 15009));
+        assertThat(second.skipped()).containsExactly(new MeshState.Skipped("Gateway/istio-system/ew-b2",
+                "network 'net-b' already has its east-west gateway: Gateway istio-system/ew-b (the first by"
+                        + " namespace and name)"));
+        assertThat(second.addressesChangedSince(first.generation())).containsExactlyInAnyOrderElementsOf(ON_NET_B);
+    }
+
+    @Test
+    void aNetworkGatewayThatBypassedValidationIsSkippedAndTheNextServes() throws Exception {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (String m : List.of(NETWORKS, EW_B, eastWest("istio-system", "ew-b2", "net-b", "192.0.2.4", 15008))) {
+            reader.read(m).forEach(o -> records.put(o.key(), o.record()));
+        }
+        ConfigKey key = ConfigKey.parse("Gateway/istio-system/ew-b");
+        records.put(key, records.get(key).toBuilder().setGateway(records.get(key).getGateway().toBuilder()
+                .clearAddresses()).build());
+        List<MeshState.Skipped> heard = new ArrayList<>();
+
+        MeshState s = builder.build(new ConfigSnapshot(records, Map.of()), heard::add);
+
+        assertThat(heard).containsExactly(new MeshState.Skipped("Gateway/istio-system/ew-b",
+                "untranslatable: network gateway without an IP address (spec.addresses)"));
+        assertThat(workload(s, "vm-b").getNetworkGateway()).isEqualTo(networkGateway("net-b", 192, 0, 2, 4, 15008));
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.jmesh.policy.xds;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.protobuf.ByteString;
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
 import io.jmesh.policy.resource.ManifestReader;
@@ -14,6 +15,9 @@ import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.ApplicationTunnel;
+import io.jmesh.proto.istio.workload.GatewayAddress;
+import io.jmesh.proto.istio.workload.NetworkAddress;
+import io.jmesh.proto.istio.workload.Workload;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -179,6 +183,39 @@ class AdsStreamTest {
     static ApplicationTunnel tunnelIn(DeltaDiscoveryResponse r) throws Exception {
         assertThat(r.getResourcesList()).singleElement().extracting(x -> x.getName()).isEqualTo(UID + "waypoint-1");
         return Address.parseFrom(r.getResources(0).getResource().getValue()).getWorkload().getApplicationTunnel();
+    }
+
+    @Test
+    void aNetworksEastWestGatewayReachesTheZtunnelAsTheNetworkGatewayOfItsWorkloads() throws Exception {
+        reader.read("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: vm-b, namespace: shop}
+                spec: {address: 10.1.0.5, node: node-b, network: net-b}
+                """).forEach(o -> records.put(o.key(), o.record()));
+        MeshState before = builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
+        AdsStream s = new AdsStream(null, out, "node-a", before, new AdsMetrics(new PrometheusRegistry()), 10);
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        ack(s);
+
+        // the gateway appears: the workload on its network is pushed again, now with its network gateway
+        reader.read("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: ew, namespace: istio-system, labels: {topology.istio.io/network: net-b}}
+                spec:
+                  gatewayClassName: istio-east-west
+                  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+                  addresses: [{value: 192.0.2.2}]
+                """).forEach(o -> records.put(o.key(), o.record()));
+        s.onState(builder.build(new ConfigSnapshot(records, Map.of()), x -> { }));
+        assertThat(names(out.last())).containsExactly(UID + "vm-b");
+        Workload pushed = Address.parseFrom(out.last().getResources(0).getResource().getValue()).getWorkload();
+        assertThat(pushed.getNetwork()).isEqualTo("net-b");
+        assertThat(pushed.getNetworkGateway()).isEqualTo(GatewayAddress.newBuilder()
+                .setAddress(NetworkAddress.newBuilder().setNetwork("net-b")
+                        .setAddress(ByteString.copyFrom(new byte[] {(byte) 192, 0, 2, 2})))
+                .setHboneMtlsPort(15008).build());
     }
 
     @Test
