@@ -120,30 +120,9 @@ public final class OutboundProxy {
         identities.certificate(src)
                 .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
                 .compose(cert -> pool.acquire(key, h.destination().getUid(), cert, client.eventLoop()))
-                .compose(conn -> conn.open(headers(h, clientAddr, source)).map(stream -> new Object[] {conn, stream}))
-                .onComplete(ar -> {
-                    if (ar.failed()) {
-                        String reason = ar.cause() instanceof HboneConnection.StatusException s
-                                ? "hbone_status_" + s.status() : "hbone_connect";
-                        String detail = ar.cause().getMessage();
-                        telemetry.rejected(true, reason, detail, clientAddr, h.authority());
-                        outcome.failed(client, reason, detail);
-                        return;
-                    }
-                    HboneConnection conn = (HboneConnection) ar.result()[0];
-                    io.netty.handler.codec.http2.Http2StreamChannel stream =
-                            (io.netty.handler.codec.http2.Http2StreamChannel) ar.result()[1];
-                    ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, h.destination(),
-                            src, conn.peer(), h.service(), clientAddr, h.l4(), h.authority(), true));
-                    onStreamLoop(client, stream, () -> outcome.established(client, () -> {
-                        startRelay(client, stream, early, t);
-                        HboneConnection.releaseEarlyData(stream);
-                    }), () -> {
-                        t.close(0, 0, "CONNECT", "client socket lost while moving to the tunnel's thread");
-                        stream.close();
-                        client.close();
-                    });
-                });
+                .compose(conn -> conn.open(headers(h, clientAddr, source)).map(stream -> new Opened(conn, stream)))
+                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome), h,
+                        h.destination(), h.service(), ""));
     }
 
     /**
@@ -159,7 +138,8 @@ public final class OutboundProxy {
         PoolKey outerKey = new PoolKey(src, sourceAddress(clientAddr, gw, source), gw.expected(), gw.l4());
         PoolKey innerKey = new PoolKey(src, null, d.expected(), gw.l4());
         Http2Headers outerHeaders = headers(gw, clientAddr, source);
-        Http2Headers innerHeaders = headers(gw, clientAddr, source).add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
+        Http2Headers innerHeaders = headers(gw, clientAddr, source)
+                .add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
         identities.certificate(src)
                 .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
                 .compose(cert -> pool.acquire(outerKey, gw.destination().getUid(), cert, client.eventLoop())
@@ -168,31 +148,44 @@ public final class OutboundProxy {
                                 .onFailure(e -> outerStream.close())))
                 .compose(inner -> inner.open(innerHeaders)
                         .onFailure(e -> inner.channel().close())
-                        .map(stream -> new Object[] {inner, stream}))
-                .onComplete(ar -> {
-                    if (ar.failed()) {
-                        String reason = ar.cause() instanceof HboneConnection.StatusException s
-                                ? "hbone_status_" + s.status() : "hbone_connect";
-                        String detail = "through network gateway " + gw.l4() + ": " + ar.cause().getMessage();
-                        telemetry.rejected(true, reason, detail, clientAddr, gw.authority());
-                        outcome.failed(client, reason, detail);
-                        return;
-                    }
-                    HboneConnection inner = (HboneConnection) ar.result()[0];
-                    io.netty.handler.codec.http2.Http2StreamChannel stream =
-                            (io.netty.handler.codec.http2.Http2StreamChannel) ar.result()[1];
-                    stream.closeFuture().addListener(f -> inner.channel().close());
-                    ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, d.destination(),
-                            src, inner.peer(), d.service(), clientAddr, gw.l4(), gw.authority(), true));
-                    onStreamLoop(client, stream, () -> outcome.established(client, () -> {
-                        startRelay(client, stream, early, t);
-                        HboneConnection.releaseEarlyData(stream);
-                    }), () -> {
-                        t.close(0, 0, "CONNECT", "client socket lost while moving to the tunnel's thread");
-                        stream.close();
-                        client.close();
-                    });
-                });
+                        .map(stream -> {
+                            stream.closeFuture().addListener(f -> inner.channel().close());
+                            return new Opened(inner, stream);
+                        }))
+                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome), gw,
+                        d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
+    }
+
+    /** An application connection waiting for its tunnel. */
+    private record Attempt(Channel client, Workload source, SpiffeId src, InetSocketAddress clientAddr,
+            List<Object> early, Outcome outcome) {}
+
+    /** A tunnel whose CONNECT was answered 200, on {@code conn} (the connection that proved the peer's identity). */
+    private record Opened(HboneConnection conn, io.netty.handler.codec.http2.Http2StreamChannel stream) {}
+
+    /** Relays once the tunnel is open, or refuses the client with the reason (counted and logged). */
+    private void finish(io.vertx.core.AsyncResult<Opened> ar, Attempt a, Route.Hbone via, Workload destination,
+            io.jmesh.proto.istio.workload.Service service, String failurePrefix) {
+        if (ar.failed()) {
+            String reason = ar.cause() instanceof HboneConnection.StatusException s
+                    ? "hbone_status_" + s.status() : "hbone_connect";
+            String detail = failurePrefix + ar.cause().getMessage();
+            telemetry.rejected(true, reason, detail, a.clientAddr(), via.authority());
+            a.outcome().failed(a.client(), reason, detail);
+            return;
+        }
+        var stream = ar.result().stream();
+        ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, a.source(), destination, a.src(),
+                ar.result().conn().peer(), service, a.clientAddr(), via.l4(), via.authority(), true));
+        Channel client = a.client();
+        onStreamLoop(client, stream, () -> a.outcome().established(client, () -> {
+            startRelay(client, stream, a.early(), t);
+            HboneConnection.releaseEarlyData(stream);
+        }), () -> {
+            t.close(0, 0, "CONNECT", "client socket lost while moving to the tunnel's thread");
+            stream.close();
+            client.close();
+        });
     }
 
     /**
