@@ -22,6 +22,35 @@ function uriSans(cert) {
   return (cert.subjectaltname || '').split(', ').filter(s => s.startsWith('URI:')).map(s => s.slice(4));
 }
 
+// Connects to target (host:port); answers the CONNECT stream 200 once connected and pipes both ways (then calls
+// onPiped), or 503 if the connection fails.
+function tunnelTo(stream, target, onPiped = () => {}) {
+  const i = target.lastIndexOf(':');
+  const upstream = net.connect({ host: target.slice(0, i), port: Number(target.slice(i + 1)) });
+  upstream.on('connect', () => {
+    stream.respond({ ':status': 200 });
+    onPiped();
+    stream.pipe(upstream);
+    upstream.pipe(stream);
+  });
+  upstream.on('error', () => {
+    if (!stream.headersSent) {
+      stream.respond({ ':status': 503 }, { endStream: true });
+    } else {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+  });
+  stream.on('error', () => upstream.destroy());
+  return upstream;
+}
+
+function secureServer(certFile, keyFile, caFile) {
+  return http2.createSecureServer({
+    cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile), ca: fs.readFileSync(caFile),
+    requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
+  });
+}
+
 if (mode === 'client') {
   const [host, port, authority, certFile, keyFile, caFile, expected, payload] = args;
   let peer = null;
@@ -59,40 +88,19 @@ if (mode === 'client') {
   req.on('error', () => {});
 } else if (mode === 'server') {
   const [host, port, certFile, keyFile, caFile] = args;
-  const server = http2.createSecureServer({
-    cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile), ca: fs.readFileSync(caFile),
-    requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
-  });
+  const server = secureServer(certFile, keyFile, caFile);
   server.on('stream', (stream, headers) => {
     if (headers[':method'] !== 'CONNECT') {
       stream.respond({ ':status': 400 }, { endStream: true });
       return;
     }
-    const a = headers[':authority'];
-    const i = a.lastIndexOf(':');
-    const upstream = net.connect({ host: a.slice(0, i), port: Number(a.slice(i + 1)) });
-    upstream.on('connect', () => {
-      stream.respond({ ':status': 200 });
-      stream.pipe(upstream);
-      upstream.pipe(stream);
-    });
-    upstream.on('error', () => {
-      if (!stream.headersSent) {
-        stream.respond({ ':status': 503 }, { endStream: true });
-      } else {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      }
-    });
-    stream.on('error', () => upstream.destroy());
+    tunnelTo(stream, headers[':authority']);
   });
   server.listen(Number(port), host, () => console.log(JSON.stringify({ listening: server.address().port })));
 } else if (mode === 'gateway') {
   const [host, port, certFile, keyFile, caFile, routesJson, marker] = args;
   const routes = JSON.parse(routesJson);
-  const server = http2.createSecureServer({
-    cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile), ca: fs.readFileSync(caFile),
-    requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
-  });
+  const server = secureServer(certFile, keyFile, caFile);
   server.on('stream', (stream, headers) => {
     const authority = headers[':authority'];
     console.log(JSON.stringify({
@@ -105,34 +113,19 @@ if (mode === 'client') {
         { endStream: true });
       return;
     }
-    const i = target.lastIndexOf(':');
-    const upstream = net.connect({ host: target.slice(0, i), port: Number(target.slice(i + 1)) });
     let bytesUp = 0;
     let seen = Buffer.alloc(0);
     let sawMarker = false;
-    upstream.on('connect', () => {
-      stream.respond({ ':status': 200 });
-      // nothing arrives before the 200: the client starts its inner handshake only then
-      stream.on('data', d => {
-        bytesUp += d.length;
-        seen = Buffer.concat([seen, d]).subarray(-4096);
-        sawMarker ||= seen.includes(marker);
-      });
-      stream.pipe(upstream);
-      upstream.pipe(stream);
-    });
-    upstream.on('error', () => {
-      if (!stream.headersSent) {
-        stream.respond({ ':status': 503 }, { endStream: true });
-      } else {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      }
-    });
+    // nothing arrives before the 200: the client starts its inner handshake only then
+    const upstream = tunnelTo(stream, target, () => stream.on('data', d => {
+      bytesUp += d.length;
+      seen = Buffer.concat([seen, d]).subarray(-4096);
+      sawMarker ||= seen.includes(marker);
+    }));
     stream.on('close', () => {
       upstream.destroy();
       console.log(JSON.stringify({ closed: authority, bytesUp, sawMarker }));
     });
-    stream.on('error', () => upstream.destroy());
   });
   server.listen(Number(port), host, () => console.log(JSON.stringify({ listening: server.address().port })));
 } else {
