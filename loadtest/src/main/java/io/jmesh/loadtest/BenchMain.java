@@ -34,6 +34,7 @@ public final class BenchMain {
         SCENARIOS.put("ztunnel-hops", io.jmesh.loadtest.ztunnel.ZtunnelHopsScenario::new);
         SCENARIOS.put("ztunnel-capture", io.jmesh.loadtest.ztunnel.ZtunnelCaptureScenario::new);
         SCENARIOS.put("ztunnel-dns", io.jmesh.loadtest.ztunnel.ZtunnelDnsScenario::new);
+        SCENARIOS.put("ztunnel-multinetwork", io.jmesh.loadtest.ztunnel.ZtunnelMultiNetworkScenario::new);
         SCENARIOS.put("policy-push", io.jmesh.loadtest.policy.PolicyPushScenario::new);
     }
 

@@ -32,9 +32,9 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequest;
 
 /**
- * The benchmark's certificate authority: one P-256 root, leaves for the HAProxy pair, and Istio's
- * {@code CreateCertificate} over gRPC for the ztunnels (the identity in {@code ImpersonatedIdentity} is signed as
- * asked: benchmarks measure the data path, not the CA's authorization).
+ * The benchmark's certificate authority: one P-256 root, leaves for the HAProxy pair and the east-west gateway, and
+ * Istio's {@code CreateCertificate} over gRPC for the ztunnels (the identity in {@code ImpersonatedIdentity} is
+ * signed as asked: benchmarks measure the data path, not the CA's authorization).
  */
 final class BenchPki implements AutoCloseable {
 
@@ -84,6 +84,18 @@ final class BenchPki implements AutoCloseable {
         Path p = dir.resolve(name + ".pem");
         Files.writeString(p, Pem.encode(leaf) + Pem.encodePrivateKey(kp.getPrivate()));
         return p;
+    }
+
+    /** A leaf's certificate and private key in PEM files of their own (Node.js's format). */
+    record LeafFiles(Path cert, Path key) {}
+
+    /** Writes {@code <name>.crt} and {@code <name>.key}: a leaf for {@code uri} signed by the root. */
+    LeafFiles writeLeafFiles(Path dir, String name, String uri) throws Exception {
+        KeyPair kp = ecKey();
+        LeafFiles files = new LeafFiles(dir.resolve(name + ".crt"), dir.resolve(name + ".key"));
+        Files.writeString(files.cert(), Pem.encode(issue(kp.getPublic(), uri)));
+        Files.writeString(files.key(), Pem.encodePrivateKey(kp.getPrivate()));
+        return files;
     }
 
     private X509Certificate issue(PublicKey key, String uri) throws Exception {

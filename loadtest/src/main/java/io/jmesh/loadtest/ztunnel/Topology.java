@@ -27,6 +27,8 @@ import java.util.concurrent.TimeUnit;
  *       two, plain TCP out;
  *   <li>two ztunnels (separate JVMs from the shaded jar): SOCKS5 into node-a, HBONE to node-b, TCP to the server.
  * </ul>
+ * A scenario may add nodes ({@link #networks}, {@link #extraWorkloads}, {@link #startZtunnel(Path, String, String)})
+ * and an east-west gateway ({@link #startEastWestGateway}).
  */
 final class Topology implements AutoCloseable {
 
@@ -110,9 +112,13 @@ final class Topology implements AutoCloseable {
         return s;
     }
 
+    /** Writes the bench CA's root certificate to {@code root.pem}; returns its path. */
+    private Path rootPemFile() throws IOException {
+        return Files.writeString(dir.resolve("root.pem"), pki.rootPem());
+    }
+
     void startHaproxy() throws Exception {
-        Path ca = dir.resolve("root.pem");
-        Files.writeString(ca, pki.rootPem());
+        Path ca = rootPemFile();
         Path clientPem = pki.writeLeafPem(dir, "hap-client", "spiffe://cluster.local/ns/default/sa/client");
         Path serverPem = pki.writeLeafPem(dir, "hap-server", "spiffe://cluster.local/ns/default/sa/server");
         haproxyPort = 17000;
@@ -159,12 +165,20 @@ final class Topology implements AutoCloseable {
     }
 
     private int caPort;
+    private boolean perEventLoop;
 
     /**
      * YAML a scenario adds before {@link #startZtunnels}: appended to the static mesh file (e.g. a {@code services:}
      * list); empty by default.
      */
     String extraMesh = "";
+    /**
+     * Entries a scenario adds to the static mesh file's {@code workloads:} list before {@link #startZtunnels}, each
+     * item indented by two spaces; empty by default.
+     */
+    String extraWorkloads = "";
+    /** Per node name: the node's {@code network} (Istio's NETWORK); a node not named is on the default network. */
+    final Map<String, String> networks = new HashMap<>();
     /** Per node name: entries added to the node's {@code listeners:} mapping (e.g. {@code "dns: 15053"}). */
     final Map<String, String> extraListeners = new HashMap<>();
     /** Per node name: top-level YAML appended to the node's config file (e.g. {@code dns: {upstreams: [...]}}). */
@@ -182,6 +196,7 @@ final class Topology implements AutoCloseable {
         if (caPort == 0) {
             caPort = pki.startCa();
         }
+        this.perEventLoop = perEventLoop;
         Path mesh = dir.resolve("mesh.yaml");
         Files.writeString(mesh, """
                 workloads:
@@ -189,7 +204,7 @@ final class Topology implements AutoCloseable {
                      node: node-a, tunnelProtocol: HBONE}
                   - {uid: server, name: server, namespace: default, serviceAccount: server, addresses: [%s],
                      node: node-b, tunnelProtocol: HBONE}
-                """.formatted(CLIENT_IP, SERVER_IP) + extraMesh);
+                """.formatted(CLIENT_IP, SERVER_IP) + extraWorkloads + extraMesh);
         // 127.0.0.1 is the client workload's second address: the load generators do not bind a source address
         // (Java cannot set IP_BIND_ADDRESS_NO_PORT, so bound sockets would exhaust the ephemeral ports at high
         // connection rates), and proxychains4 (iperf3's way into SOCKS5) does not keep iperf3's -B address
@@ -199,6 +214,33 @@ final class Topology implements AutoCloseable {
         waitReady(NODE_B);
     }
 
+    /**
+     * Starts one more ztunnel, {@code node} at {@code address}, on the pair's mesh file and CA (so after
+     * {@link #startZtunnels}); it stops at {@link #close}.
+     */
+    Process startZtunnel(Path jar, String node, String address) throws Exception {
+        if (caPort == 0) {
+            throw new IllegalStateException("ztunnel " + node + ": start the pair first (its mesh file and CA)");
+        }
+        Process p = startZtunnel(jar, node, address, dir.resolve("mesh.yaml"), caPort, perEventLoop);
+        waitReady(address);
+        return p;
+    }
+
+    /**
+     * Starts the east-west gateway of double HBONE (see {@link EastWestGateway}) at {@code address:port}, with a
+     * certificate of its identity from the bench CA; {@code routes} maps an outer CONNECT's {@code hostname:port}
+     * to the {@code ip:port} it pipes the stream to. It stops at {@link #close}.
+     */
+    EastWestGateway startEastWestGateway(String address, int port, Map<String, String> routes) throws Exception {
+        BenchPki.LeafFiles leaf = pki.writeLeafFiles(dir, "eastwest", EastWestGateway.IDENTITY);
+        List<String> cmd = EastWestGateway.command(ctx.repo(), address, port, leaf, rootPemFile(), routes);
+        // Node.js as it runs by default: no MALLOC_ARENA_MAX (that is the ztunnel chart's setting)
+        EastWestGateway gateway = new EastWestGateway(start(cmd, "eastwest", Map.of()), dir.resolve("eastwest.log"));
+        gateway.awaitListening();
+        return gateway;
+    }
+
     private Process startZtunnel(Path jar, String node, String address, Path mesh, int caPort, boolean perEventLoop)
             throws Exception {
         Path cfg = dir.resolve(node + ".yaml");
@@ -206,12 +248,13 @@ final class Topology implements AutoCloseable {
         Files.writeString(cfg, """
                 logLevel: warn
                 admin: {host: %s, port: 15020}
-                node: {name: %s, address: %s}
+                node: {name: %s, address: %s%s}
                 listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1%s}
                 pool: {perEventLoop: %s}
                 discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:%d"}
-                """.formatted(address, node, address, extraListeners.containsKey(node)
+                """.formatted(address, node, address, networks.containsKey(node)
+                        ? ", network: " + networks.get(node) : "", extraListeners.containsKey(node)
                         ? ", " + extraListeners.get(node) : "", perEventLoop, mesh, caPort)
                 + extraConfig.getOrDefault(node, ""));
         List<String> cmd = new ArrayList<>();
@@ -227,10 +270,14 @@ final class Topology implements AutoCloseable {
     }
 
     private Process start(List<String> cmd, String name) throws IOException {
+        // glibc's per-thread malloc arenas are most of a small JVM's untouched RSS: the chart's value (two)
+        return start(cmd, name, Map.of("MALLOC_ARENA_MAX", ZtunnelJvmFlags.mallocArenaMax(ctx)));
+    }
+
+    private Process start(List<String> cmd, String name, Map<String, String> env) throws IOException {
         ProcessBuilder b = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(dir.resolve(name + ".log").toFile());
-        // glibc's per-thread malloc arenas are most of a small JVM's untouched RSS: the chart's value (two)
-        b.environment().put("MALLOC_ARENA_MAX", ZtunnelJvmFlags.mallocArenaMax(ctx));
+        b.environment().putAll(env);
         Process p = b.start();
         processes.add(p);
         return p;

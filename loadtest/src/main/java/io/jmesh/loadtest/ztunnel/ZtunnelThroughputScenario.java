@@ -41,11 +41,8 @@ public final class ZtunnelThroughputScenario implements Scenario {
             topo.processes.add(server);
             topo.startHaproxy();
             topo.startZtunnels(ctx.serviceJar("ztunnel"));
-            Path chains = ctx.workDir().resolve("proxychains.conf");
-            Files.writeString(chains, "strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n"
-                    + "[ProxyList]\nsocks5 " + Topology.NODE_A + " 15080\n");
             int secs = (int) Math.max(3, ctx.duration().toSeconds());
-            List<String> viaZtunnel = List.of("proxychains4", "-q", "-f", chains.toString());
+            List<String> viaZtunnel = viaNodeA(ctx);
             // warm both JVMs up (JIT) before measuring
             iperf(ctx, viaZtunnel, Topology.SERVER_IP, port, (int) Topology.warmup(ctx).toSeconds(), "warmup");
             double direct = iperf(ctx, List.of(), Topology.SERVER_IP, port, secs, "direct");
@@ -86,7 +83,16 @@ public final class ZtunnelThroughputScenario implements Scenario {
         }
     }
 
-    private static double iperf(BenchContext ctx, List<String> prefix, String host, int port, int secs, String tag)
+    /** The command prefix that sends iperf3 into node-a's SOCKS5 listener: proxychains4 and its config. */
+    static List<String> viaNodeA(BenchContext ctx) throws IOException {
+        Path chains = ctx.workDir().resolve("proxychains.conf");
+        Files.writeString(chains, "strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n"
+                + "[ProxyList]\nsocks5 " + Topology.NODE_A + " 15080\n");
+        return List.of("proxychains4", "-q", "-f", chains.toString());
+    }
+
+    /** One iperf3 client run of {@code secs} s (through {@code prefix}, e.g. proxychains4); returns bits/s received. */
+    static double iperf(BenchContext ctx, List<String> prefix, String host, int port, int secs, String tag)
             throws Exception {
         List<String> cmd = new ArrayList<>(prefix);
         cmd.addAll(List.of("iperf3", "-c", host, "-p", String.valueOf(port), "-B", Topology.CLIENT_IP,
