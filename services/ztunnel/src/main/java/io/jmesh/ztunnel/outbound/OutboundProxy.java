@@ -119,8 +119,8 @@ public final class OutboundProxy {
         PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h, source), h.expected(), h.l4());
         identities.certificate(src)
                 .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
-                .compose(cert -> pool.acquire(key, h.destination().getUid(), cert, client.eventLoop()))
-                .compose(conn -> conn.open(headers(h, clientAddr, source)).map(stream -> new Opened(conn, stream)))
+                .compose(cert -> open(key, h.destination().getUid(), cert, client.eventLoop(),
+                        headers(h, clientAddr, source), true))
                 .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome), h,
                         h.destination(), h.service(), ""));
     }
@@ -142,10 +142,9 @@ public final class OutboundProxy {
                 .add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
         identities.certificate(src)
                 .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
-                .compose(cert -> pool.acquire(outerKey, gw.destination().getUid(), cert, client.eventLoop())
-                        .compose(outer -> outer.open(outerHeaders))
-                        .compose(outerStream -> pool.through(outerStream, innerKey, d.destination().getUid(), cert)
-                                .onFailure(e -> outerStream.close())))
+                .compose(cert -> open(outerKey, gw.destination().getUid(), cert, client.eventLoop(), outerHeaders, true)
+                        .compose(outer -> pool.through(outer.stream(), innerKey, d.destination().getUid(), cert)
+                                .onFailure(e -> outer.stream().close())))
                 .compose(inner -> inner.open(innerHeaders)
                         .onFailure(e -> inner.channel().close())
                         .map(stream -> {
@@ -154,6 +153,19 @@ public final class OutboundProxy {
                         }))
                 .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome), gw,
                         d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
+    }
+
+    /**
+     * A CONNECT stream on a pooled connection for {@code key}, answered 200. A stream the peer left unprocessed (it
+     * went away, or refused the stream) is sent once more, on another connection: the pool has retired the first.
+     */
+    private io.vertx.core.Future<Opened> open(PoolKey key, String uid,
+            io.jmesh.ztunnel.identity.WorkloadCertificate cert, io.netty.channel.EventLoop loop, Http2Headers headers,
+            boolean retry) {
+        return pool.acquire(key, uid, cert, loop)
+                .compose(conn -> conn.open(headers).map(stream -> new Opened(conn, stream)))
+                .recover(e -> retry && e instanceof HboneConnection.UnansweredException u && u.retryable()
+                        ? open(key, uid, cert, loop, headers, false) : io.vertx.core.Future.failedFuture(e));
     }
 
     /** An application connection waiting for its tunnel. */

@@ -37,6 +37,25 @@ public final class HboneConnection {
         }
     }
 
+    /**
+     * The peer ended a CONNECT stream before answering it: reset it, or went away (GOAWAY) without processing it.
+     * {@link #retryable()} when the peer says it did not process the request (a GOAWAY whose last stream is below
+     * this one, or RST_STREAM REFUSED_STREAM): it may then be sent again on another connection (RFC 9113, 8.7).
+     */
+    public static final class UnansweredException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        private final boolean retryable;
+
+        UnansweredException(String message, boolean retryable) {
+            super(message, null, false, false);
+            this.retryable = retryable;
+        }
+
+        public boolean retryable() {
+            return retryable;
+        }
+    }
+
     private final Channel channel;
     private final Http2FrameCodec codec;
     private final PoolKey key;
@@ -112,7 +131,8 @@ public final class HboneConnection {
         int cap = Math.min(maxStreams, remoteLimit());
         while (true) {
             int n = streams.get();
-            if (closing || !channel.isActive() || n >= cap) {
+            // a GOAWAY retires the connection, but its streams learn of it first and may ask again at once
+            if (closing || !channel.isActive() || n >= cap || codec.connection().goAwayReceived()) {
                 return false;
             }
             if (streams.compareAndSet(n, n + 1)) {
@@ -218,6 +238,21 @@ public final class HboneConnection {
                 return;
             }
             ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            // Netty hands a child stream its RST_STREAM, and a GOAWAY that leaves it unprocessed, as events
+            if (evt instanceof io.netty.handler.codec.http2.Http2ResetFrame r) {
+                var code = io.netty.handler.codec.http2.Http2Error.valueOf(r.errorCode());
+                promise.tryFail(new UnansweredException("hbone peer reset the stream before answering: " + code,
+                        code == io.netty.handler.codec.http2.Http2Error.REFUSED_STREAM));
+            } else if (evt instanceof io.netty.handler.codec.http2.Http2GoAwayFrame g) {
+                promise.tryFail(new UnansweredException("hbone peer went away (GOAWAY "
+                        + io.netty.handler.codec.http2.Http2Error.valueOf(g.errorCode())
+                        + ") without processing the stream", true));
+            }
+            ctx.fireUserEventTriggered(evt);
         }
 
         @Override

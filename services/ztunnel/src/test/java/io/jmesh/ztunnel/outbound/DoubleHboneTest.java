@@ -217,6 +217,41 @@ class DoubleHboneTest {
     }
 
     @Test
+    void manyShortConnectionsInParallelAllGetThrough() throws Exception {
+        int loops = 4;
+        int each = Integer.getInteger("stress.each", 50);
+        java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
+        List<String> failures = new CopyOnWriteArrayList<>();
+        List<Thread> threads = new java.util.ArrayList<>();
+        for (int t = 0; t < loops; t++) {
+            Thread th = new Thread(() -> {
+                for (int i = 0; i < each; i++) {
+                    byte[] payload = ("short " + i).getBytes(StandardCharsets.UTF_8);
+                    try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, HOST, 80)) {
+                        s.setSoTimeout(20_000);
+                        s.getOutputStream().write(payload);
+                        s.shutdownOutput();
+                        if (java.util.Arrays.equals(s.getInputStream().readAllBytes(), payload)) {
+                            ok.incrementAndGet();
+                        } else {
+                            failures.add("wrong bytes");
+                        }
+                    } catch (Exception e) {
+                        failures.add(e.toString());
+                    }
+                }
+            });
+            th.start();
+            threads.add(th);
+        }
+        for (Thread th : threads) {
+            th.join(120_000);
+        }
+        assertThat(failures).isEmpty();
+        assertThat(ok.get()).isEqualTo(loops * each);
+    }
+
+    @Test
     void aGatewayThatCannotRouteTheServiceGetsTheClientRefusedWithItsStatus() throws Exception {
         double before = nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
                 "hbone_status_503");
