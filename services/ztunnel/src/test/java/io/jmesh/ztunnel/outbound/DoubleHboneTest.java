@@ -253,21 +253,19 @@ class DoubleHboneTest {
 
     @Test
     void aGatewayThatCannotRouteTheServiceGetsTheClientRefusedWithItsStatus() throws Exception {
-        double before = nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
-                "hbone_status_503");
-        assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), CLIENT_IP, "unrouted.default.svc.cluster.local",
-                80).close()).isInstanceOf(Socks5Client.Refused.class);
-        assertThat(nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
-                "hbone_status_503")).isEqualTo(before + 1);
+        assertRefusedAndCounted("unrouted.default.svc.cluster.local", "hbone_status_503");
     }
 
     @Test
     void anEndpointOnANetworkWithoutGatewayIsRefusedWithTheReason() throws Exception {
-        double before = nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
-                "no_network_gateway");
-        assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), CLIENT_IP, "lonely.default.svc.cluster.local",
-                80).close()).isInstanceOf(Socks5Client.Refused.class);
-        assertThat(nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason",
-                "no_network_gateway")).isEqualTo(before + 1);
+        assertRefusedAndCounted("lonely.default.svc.cluster.local", "no_network_gateway");
+    }
+
+    static void assertRefusedAndCounted(String host, String reason) {
+        double before = nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason", reason);
+        assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), CLIENT_IP, host, 80).close())
+                .isInstanceOf(Socks5Client.Refused.class);
+        assertThat(nodeA.metric("ztunnel_connection_rejections_total", "direction", "outbound", "reason", reason))
+                .isEqualTo(before + 1);
     }
 }
