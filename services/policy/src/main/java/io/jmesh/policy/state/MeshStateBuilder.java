@@ -155,7 +155,6 @@ public final class MeshStateBuilder {
         Map<String, ConfigRecord> namespaces = new HashMap<>();
         Map<String, ConfigRecord> gatewayClasses = new HashMap<>();
         Map<String, List<ConfigRecord>> byNs = new TreeMap<>();
-        Map<String, List<ConfigRecord>> gatewaysByNs = new HashMap<>();
         List<ConfigRecord> gateways = new ArrayList<>();
         // in key order: a kind's records by namespace, then name, the order that decides between network gateways
         for (ConfigRecord r : snapshot.records().values()) {
@@ -166,7 +165,6 @@ public final class MeshStateBuilder {
                     byNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
                     if ("Gateway".equals(r.getKind())) {
                         gateways.add(r);
-                        gatewaysByNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
                     }
                 }
             }
@@ -188,7 +186,7 @@ public final class MeshStateBuilder {
         for (Map.Entry<String, List<ConfigRecord>> e : byNs.entrySet()) {
             String ns = e.getKey();
             NamespaceResult old = previous.get(ns);
-            List<ConfigRecord> classes = classesOf(gatewaysByNs.getOrDefault(ns, List.of()), gatewayClasses);
+            List<ConfigRecord> classes = classesOf(e.getValue(), gatewayClasses);
             if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes, networks)) {
                 results.put(ns, old);
                 continue;
@@ -273,13 +271,16 @@ public final class MeshStateBuilder {
     }
 
     /**
-     * The GatewayClass of each Gateway, null where it does not exist: what a namespace's gateway bindings depend on
-     * outside the namespace, so a class created, changed or deleted recomputes the namespaces that use it.
+     * The GatewayClass of each Gateway among a namespace's records, null where it does not exist: what its gateway
+     * bindings depend on outside the namespace, so a class created, changed or deleted recomputes the namespaces
+     * that use it.
      */
-    private static List<ConfigRecord> classesOf(List<ConfigRecord> gateways, Map<String, ConfigRecord> classes) {
-        List<ConfigRecord> out = new ArrayList<>(gateways.size());
-        for (ConfigRecord g : gateways) {
-            out.add(classes.get(g.getGateway().getGatewayClassName()));
+    private static List<ConfigRecord> classesOf(List<ConfigRecord> records, Map<String, ConfigRecord> classes) {
+        List<ConfigRecord> out = new ArrayList<>();
+        for (ConfigRecord r : records) {
+            if ("Gateway".equals(r.getKind())) {
+                out.add(classes.get(r.getGateway().getGatewayClassName()));
+            }
         }
         return out;
     }
@@ -339,7 +340,7 @@ public final class MeshStateBuilder {
                         if (t != null) {
                             tunnels.put(r.getMetadata().getName(), t);
                         }
-                    } catch (RuntimeException e) {
+                    } catch (IllegalArgumentException e) {
                         // its instances are served without a tunnel, as istiod ignores a bad value
                         out.skipped.add(new MeshState.Skipped(ConfigKey.of(r).toString(),
                                 "untranslatable: " + e.getMessage()));

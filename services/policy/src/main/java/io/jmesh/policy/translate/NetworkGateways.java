@@ -114,8 +114,8 @@ public final class NetworkGateways {
             throw new IllegalArgumentException("network gateway without an IP address (spec.addresses)");
         }
         if (spec.getHbonePort() < 1 || spec.getHbonePort() > 65535) {
-            throw new IllegalArgumentException("network gateway without an " + HBONE + " listener port"
-                    + " (spec.listeners)");
+            throw new IllegalArgumentException("network gateway without an " + HBONE + " listener port in"
+                    + " spec.listeners (found: " + spec.getHbonePort() + ", expected: 1-65535)");
         }
         InetAddress ip = IpLiteral.parse(spec.getAddresses(0));
         if (ip == null) {

@@ -73,7 +73,7 @@ public final class OutboundRouter {
             return new Route.Passthrough(new InetSocketAddress(ip, port), null, null);
         }
         if (w.hasWaypoint() && !isWaypointOf(index, source, w.getWaypoint())) {
-            return viaWaypoint(index, source, w.getWaypoint(), IpLiteral.hostPort(ip, port), null, Set.of());
+            return viaWaypoint(index, source, w.getWaypoint(), IpLiteral.hostPort(ip, port), null);
         }
         return direct(w, ip, port, null);
     }
@@ -83,7 +83,7 @@ public final class OutboundRouter {
         if (service.hasWaypoint() && !isWaypointOf(index, source, service.getWaypoint())) {
             InetAddress authIp = vip != null ? vip : firstVip(service);
             String authority = authIp != null ? IpLiteral.hostPort(authIp, port) : host + ":" + port;
-            return viaWaypoint(index, source, service.getWaypoint(), authority, service, Set.of());
+            return viaWaypoint(index, source, service.getWaypoint(), authority, service);
         }
         ServiceEndpoints.Choice choice = index.serviceEndpoints(service).choose(source, port, random.get());
         if (choice instanceof ServiceEndpoints.Endpoint ep) {
@@ -128,59 +128,66 @@ public final class OutboundRouter {
             return new Route.Reject("no_network_gateway", where + ", not '" + config.node().network()
                     + "', and names no network gateway (expected: its network_gateway)");
         }
-        Route outer = viaGateway(index, source, endpoint.getNetworkGateway(), service.getHostname() + ":" + port,
-                service, Set.of(), "network gateway");
-        if (outer instanceof Route.Reject r) {
-            return new Route.Reject(r.reason(), where + ": " + r.detail());
+        GatewayAddress gw = endpoint.getNetworkGateway();
+        Route.Hbone outer = viaGateway(index, source, gw, service.getHostname() + ":" + port, service);
+        if (outer == null) {
+            return new Route.Reject("no_network_gateway", where + ": network gateway " + describe(gw)
+                    + " has no healthy workload");
         }
         Set<SpiffeId> expected = new HashSet<>();
         expected.add(Workloads.identity(endpoint, config.node().trustDomain()));
         addSans(expected, service);
-        return new Route.DoubleHbone((Route.Hbone) outer, expected, endpoint, service);
+        return new Route.DoubleHbone(outer, expected, endpoint, service);
     }
 
     private Route viaWaypoint(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
-            Service service, Set<SpiffeId> extra) {
-        return viaGateway(index, source, gw, authority, service, extra, "waypoint");
+            Service service) {
+        Route.Hbone h = viaGateway(index, source, gw, authority, service);
+        if (h == null) {
+            return new Route.Reject("no_waypoint", "waypoint " + describe(gw) + " has no healthy workload");
+        }
+        if (!onOurNetwork(h.destination())) {
+            return new Route.Reject("cross_network_waypoint", "waypoint " + describe(gw) + " is on network '"
+                    + h.destination().getNetwork() + "', not '" + config.node().network()
+                    + "' (waypoints on another network are not supported)");
+        }
+        return h;
     }
 
-    /** HBONE to a gateway (a waypoint, or a network's east-west gateway) that a {@link GatewayAddress} names. */
-    private Route viaGateway(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
-            Service service, Set<SpiffeId> extra, String kind) {
+    /**
+     * HBONE to a gateway (a waypoint, or a network's east-west gateway) that a {@link GatewayAddress} names; null
+     * when it has no healthy workload.
+     */
+    private Route.Hbone viaGateway(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
+            Service service) {
         int hbonePort = gw.getHboneMtlsPort() == 0 ? 15008 : gw.getHboneMtlsPort();
-        Workload waypoint = null;
-        Service waypointService = null;
+        Workload gateway = null;
+        Service gatewayService = null;
         if (gw.hasAddress()) {
             // on the network the address names (an east-west gateway's is another one), else on ours
             InetAddress ip = ip(gw.getAddress().getAddress().toByteArray());
             String network = gw.getAddress().getNetwork().isEmpty() ? index.network() : gw.getAddress().getNetwork();
-            waypoint = index.workloadAt(network, ip);
-            waypointService = index.serviceAt(network, ip);
-            if (waypoint == null && waypointService != null) {
-                waypoint = index.serviceEndpoints(waypointService).chooseAny(source, random.get());
+            gateway = index.workloadAt(network, ip);
+            gatewayService = index.serviceAt(network, ip);
+            if (gateway == null && gatewayService != null) {
+                gateway = index.serviceEndpoints(gatewayService).chooseAny(source, random.get());
             }
         } else if (gw.hasHostname()) {
-            waypointService = index.serviceByName(gw.getHostname().getNamespace() + "/" + gw.getHostname().getHostname());
-            if (waypointService != null) {
-                waypoint = index.serviceEndpoints(waypointService).chooseAny(source, random.get());
+            gatewayService = index.serviceByName(gw.getHostname().getNamespace() + "/" + gw.getHostname().getHostname());
+            if (gatewayService != null) {
+                gateway = index.serviceEndpoints(gatewayService).chooseAny(source, random.get());
             }
         }
-        if (waypoint == null) {
-            return new Route.Reject("waypoint".equals(kind) ? "no_waypoint" : "no_network_gateway",
-                    kind + " " + describe(gw) + " has no healthy workload");
+        if (gateway == null) {
+            return null;
         }
-        if ("waypoint".equals(kind) && !onOurNetwork(waypoint)) {
-            return new Route.Reject("cross_network_waypoint", "waypoint " + describe(gw) + " is on network '"
-                    + waypoint.getNetwork() + "', not '" + config.node().network()
-                    + "' (waypoints on another network are not supported)");
+        Set<SpiffeId> expected = new HashSet<>();
+        expected.add(Workloads.identity(gateway, config.node().trustDomain()));
+        if (gatewayService != null) {
+            addSans(expected, gatewayService);
         }
-        Set<SpiffeId> expected = new HashSet<>(extra);
-        expected.add(Workloads.identity(waypoint, config.node().trustDomain()));
-        if (waypointService != null) {
-            addSans(expected, waypointService);
-        }
-        InetAddress wip = WorkloadIndex.firstIp(waypoint);
-        return new Route.Hbone(new InetSocketAddress(wip, hbonePort), authority, expected, waypoint, service);
+        InetAddress wip = WorkloadIndex.firstIp(gateway);
+        return new Route.Hbone(new InetSocketAddress(wip, hbonePort), authority, expected, gateway, service);
     }
 
     private static String describe(GatewayAddress gw) {
