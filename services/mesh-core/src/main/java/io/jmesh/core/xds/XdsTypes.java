@@ -1,5 +1,8 @@
 package io.jmesh.core.xds;
 
+import io.netty.util.NetUtil;
+import java.net.InetAddress;
+
 /** What policy's delta ADS server and ztunnel's client agree on beyond Istio's protos. */
 public final class XdsTypes {
 
@@ -16,6 +19,21 @@ public final class XdsTypes {
     public static final String PARTIAL_SUFFIX = "+partial";
 
     private XdsTypes() {}
+
+    /**
+     * The on-demand alias of an address (Istio's {@code network/IP}): what a client subscribes to when a lookup by
+     * IP misses, and what the server lists in the {@code aliases} of the workload or service that holds it. The IP
+     * is written in its canonical form (IPv6 per RFC 5952), so both sides spell it alike; the default network is
+     * the empty string ({@code /10.0.0.1}).
+     */
+    public static String ipAlias(String network, InetAddress ip) {
+        return network + "/" + NetUtil.toAddressString(ip);
+    }
+
+    /** The on-demand alias of a service hostname (Istio's {@code namespace/hostname}, also the service's name). */
+    public static String hostnameAlias(String namespace, String hostname) {
+        return namespace + "/" + hostname;
+    }
 
     /** Whether a response with this {@code system_version_info} leaves parts of its snapshot to come. */
     public static boolean partial(String systemVersionInfo) {
