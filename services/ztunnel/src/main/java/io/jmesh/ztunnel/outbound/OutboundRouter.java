@@ -24,6 +24,8 @@ import java.util.random.RandomGenerator;
  * Istio's outbound decision (brief §5), on one immutable index snapshot:
  * <ol>
  *   <li>a service (by VIP or hostname) with a waypoint → HBONE to the waypoint, authority = the original VIP:port;
+ *       a waypoint on another network → double HBONE through that network's east-west gateway, as an endpoint
+ *       there would be;
  *   <li>a service → one of its endpoints as its load balancing says ({@link ServiceEndpoints}: healthy ones
  *       unless ALLOW_ALL, the closest rank to the source under FAILOVER/STRICT, weighted by capacity); none → refused
  *       (or passthrough for a PASSTHROUGH service), STRICT with none in the source's locality → refused with
@@ -31,7 +33,8 @@ import java.util.random.RandomGenerator;
  *       double HBONE through that network's east-west gateway (none named → refused);
  *   <li>a pod IP of another network's workload → passthrough, as for an unknown address (Istio looks addresses
  *       up on the caller's network: other networks are reached by service only);
- *   <li>a pod IP whose workload has a waypoint (and the caller is not that waypoint) → HBONE to the waypoint;
+ *   <li>a pod IP whose workload has a waypoint (and the caller is not that waypoint) → HBONE to the waypoint (one on
+ *       another network → refused: other networks are reached by service only);
  *   <li>an HBONE workload → HBONE to it ({@code podIP:15008}, or its node's ztunnel in local mode), authority
  *       {@code podIP:targetPort}; a workload without HBONE → plain TCP;
  *   <li>anything else (outside the mesh) → plain TCP passthrough.
@@ -73,7 +76,7 @@ public final class OutboundRouter {
             return new Route.Passthrough(new InetSocketAddress(ip, port), null, null);
         }
         if (w.hasWaypoint() && !isWaypointOf(index, source, w.getWaypoint())) {
-            return viaWaypoint(index, source, w.getWaypoint(), IpLiteral.hostPort(ip, port), null);
+            return viaWaypoint(index, source, w.getWaypoint(), IpLiteral.hostPort(ip, port), null, port);
         }
         return direct(w, ip, port, null);
     }
@@ -83,12 +86,15 @@ public final class OutboundRouter {
         if (service.hasWaypoint() && !isWaypointOf(index, source, service.getWaypoint())) {
             InetAddress authIp = vip != null ? vip : firstVip(service);
             String authority = authIp != null ? IpLiteral.hostPort(authIp, port) : host + ":" + port;
-            return viaWaypoint(index, source, service.getWaypoint(), authority, service);
+            return viaWaypoint(index, source, service.getWaypoint(), authority, service, port);
         }
         ServiceEndpoints.Choice choice = index.serviceEndpoints(service).choose(source, port, random.get());
         if (choice instanceof ServiceEndpoints.Endpoint ep) {
             if (!onOurNetwork(ep.workload())) {
-                return acrossNetworks(index, source, ep.workload(), service, port);
+                Set<SpiffeId> expected = new HashSet<>();
+                expected.add(Workloads.identity(ep.workload(), config.node().trustDomain()));
+                addSans(expected, service);
+                return acrossNetworks(index, source, ep.workload(), expected, service, port);
             }
             return direct(ep.workload(), WorkloadIndex.firstIp(ep.workload()), ep.targetPort(), service);
         }
@@ -117,12 +123,16 @@ public final class OutboundRouter {
     }
 
     /**
-     * An endpoint on another network: double HBONE through the east-west gateway its workload names, with the
-     * service's hostname and port as the authority of both tunnels (the gateway picks the endpoint by it).
+     * A service's next hop on another network (an endpoint, or the service's waypoint): double HBONE through the
+     * east-west gateway that workload names, with the service's hostname and port as the authority of both tunnels
+     * (the gateway picks the next hop by it, and for a service with a waypoint that is the waypoint).
+     *
+     * @param expected the identities the next hop may prove in the inner handshake
      */
-    private Route acrossNetworks(WorkloadIndex index, Workload source, Workload endpoint, Service service,
-            int port) {
-        String where = "endpoint " + endpoint.getNamespace() + "/" + endpoint.getName() + " of "
+    private Route acrossNetworks(WorkloadIndex index, Workload source, Workload endpoint, Set<SpiffeId> expected,
+            Service service, int port) {
+        String where = (service.hasWaypoint() && !isWaypointOf(index, source, service.getWaypoint()) ? "waypoint "
+                : "endpoint ") + endpoint.getNamespace() + "/" + endpoint.getName() + " of "
                 + service.getHostname() + " is on network '" + endpoint.getNetwork() + "'";
         if (!endpoint.hasNetworkGateway()) {
             return new Route.Reject("no_network_gateway", where + ", not '" + config.node().network()
@@ -134,24 +144,29 @@ public final class OutboundRouter {
             return new Route.Reject("no_network_gateway", where + ": network gateway " + describe(gw)
                     + " has no healthy workload");
         }
-        Set<SpiffeId> expected = new HashSet<>();
-        expected.add(Workloads.identity(endpoint, config.node().trustDomain()));
-        addSans(expected, service);
         return new Route.DoubleHbone(outer, expected, endpoint, service);
     }
 
+    /**
+     * HBONE to a waypoint. A service's waypoint on another network is reached as its endpoints would be, by double
+     * HBONE through that network's gateway (Istio: cross-network traffic is service-addressed); a pod address's
+     * waypoint on another network cannot be.
+     */
     private Route viaWaypoint(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
-            Service service) {
+            Service service, int port) {
         Route.Hbone h = viaGateway(index, source, gw, authority, service);
         if (h == null) {
             return new Route.Reject("no_waypoint", "waypoint " + describe(gw) + " has no healthy workload");
         }
-        if (!onOurNetwork(h.destination())) {
-            return new Route.Reject("cross_network_waypoint", "waypoint " + describe(gw) + " is on network '"
-                    + h.destination().getNetwork() + "', not '" + config.node().network()
-                    + "' (waypoints on another network are not supported)");
+        if (onOurNetwork(h.destination())) {
+            return h;
         }
-        return h;
+        if (service == null) {
+            return new Route.Reject("cross_network_waypoint", "waypoint " + describe(gw) + " of " + authority
+                    + " is on network '" + h.destination().getNetwork() + "', not '" + config.node().network()
+                    + "' (another network is reached by service, never by pod address)");
+        }
+        return acrossNetworks(index, source, h.destination(), h.expected(), service, port);
     }
 
     /**

@@ -41,7 +41,14 @@ class CrossNetworkRouteTest {
                      tunnelProtocol: HBONE, networkGateway: {address: {network: north, address: 10.7.9.9}},
                      services: {"default/lost.default.svc.cluster.local": {ports: [{servicePort: 80}]}}}
                   - {uid: wp, name: waypoint, namespace: default, serviceAccount: waypoint, addresses: [10.9.3.1],
-                     node: w1, network: west, tunnelProtocol: HBONE}
+                     node: w1, network: west, tunnelProtocol: HBONE,
+                     networkGateway: {address: {network: west, address: 10.9.9.9}, hboneMtlsPort: 15443},
+                     services: {"default/waypoint.default.svc.cluster.local": {ports: [{servicePort: 15008}]}}}
+                  - {uid: wp-alone, name: waypoint-alone, namespace: default, serviceAccount: waypoint,
+                     addresses: [10.8.3.1], node: e1, network: east, tunnelProtocol: HBONE}
+                  # on our network, with its own waypoint over in the west
+                  - {uid: near, name: near, namespace: default, addresses: [10.0.0.7], node: b, tunnelProtocol: HBONE,
+                     waypoint: {address: {network: west, address: 10.9.3.1}}}
                 services:
                   - {name: far, namespace: default, hostname: far.default.svc.cluster.local,
                      addresses: [{address: 10.96.1.1}], ports: [{servicePort: 80, targetPort: 8080}],
@@ -53,6 +60,15 @@ class CrossNetworkRouteTest {
                   - {name: guarded, namespace: default, hostname: guarded.default.svc.cluster.local,
                      addresses: [{address: 10.96.1.4}], ports: [{servicePort: 80}],
                      waypoint: {address: {network: west, address: 10.9.3.1}}}
+                  - {name: waypoint, namespace: default, hostname: waypoint.default.svc.cluster.local,
+                     addresses: [{address: 10.96.1.9}], ports: [{servicePort: 15008}],
+                     subjectAltNames: ["spiffe://cluster.local/ns/default/sa/waypoint-svc"]}
+                  - {name: guarded-by-name, namespace: default, hostname: guarded-by-name.default.svc.cluster.local,
+                     addresses: [{address: 10.96.1.5}], ports: [{servicePort: 80}],
+                     waypoint: {hostname: {namespace: default, hostname: waypoint.default.svc.cluster.local}}}
+                  - {name: stranded-waypoint, namespace: default, hostname: sw.default.svc.cluster.local,
+                     addresses: [{address: 10.96.1.6}], ports: [{servicePort: 80}],
+                     waypoint: {address: {network: east, address: 10.8.3.1}}}
                 """);
         index = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
         router = new OutboundRouter(ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of()).config());
@@ -97,9 +113,36 @@ class CrossNetworkRouteTest {
     }
 
     @Test
-    void aWaypointOnAnotherNetworkIsRefusedClearly() {
-        Route.Reject r = (Route.Reject) route("10.96.1.4", 80);
-        assertThat(r.reason()).isEqualTo("cross_network_waypoint");
-        assertThat(r.detail()).contains("network 'west'", "not supported");
+    void aServicesWaypointOnAnotherNetworkIsReachedThroughThatNetworksGateway() {
+        // Istio: the outer and inner authority are the service's hostname and port (the gateway sends the service's
+        // traffic to its waypoint); the inner handshake must be answered by the waypoint
+        for (String host : new String[] {"10.96.1.4", "guarded.default.svc.cluster.local"}) {
+            Route.DoubleHbone d = (Route.DoubleHbone) route(host, 80);
+            assertThat(d.gateway().l4()).isEqualTo(new InetSocketAddress("10.9.9.9", 15443));
+            assertThat(d.gateway().authority()).isEqualTo("guarded.default.svc.cluster.local:80");
+            assertThat(d.gateway().destination().getUid()).isEqualTo("gw");
+            assertThat(d.expected()).extracting(Object::toString)
+                    .containsExactly("spiffe://cluster.local/ns/default/sa/waypoint");
+            assertThat(d.destination().getUid()).isEqualTo("wp");
+            assertThat(d.service().getName()).isEqualTo("guarded");
+        }
+        // a waypoint named by its service: that service's SANs are the waypoint's too
+        Route.DoubleHbone byName = (Route.DoubleHbone) route("10.96.1.5", 80);
+        assertThat(byName.gateway().authority()).isEqualTo("guarded-by-name.default.svc.cluster.local:80");
+        assertThat(byName.expected()).extracting(Object::toString).containsExactlyInAnyOrder(
+                "spiffe://cluster.local/ns/default/sa/waypoint", "spiffe://cluster.local/ns/default/sa/waypoint-svc");
+        assertThat(byName.destination().getUid()).isEqualTo("wp");
+    }
+
+    @Test
+    void aWaypointOnAnotherNetworkWithoutGatewayOrOfAPodAddressIsRefusedClearly() {
+        Route.Reject none = (Route.Reject) route("10.96.1.6", 80);
+        assertThat(none.reason()).isEqualTo("no_network_gateway");
+        assertThat(none.detail()).contains("waypoint default/waypoint-alone of sw.default.svc.cluster.local",
+                "network 'east'", "names no network gateway");
+        // pod-addressed: other networks are reached by service only
+        Route.Reject pod = (Route.Reject) route("10.0.0.7", 8080);
+        assertThat(pod.reason()).isEqualTo("cross_network_waypoint");
+        assertThat(pod.detail()).contains("10.0.0.7:8080", "network 'west'", "never by pod address");
     }
 }

@@ -40,6 +40,10 @@ class DoubleHboneTest {
     static final String CLIENT_IP = "127.0.80.11";
     static final String ECHO_IP = "127.0.81.12";
     static final String GATEWAY_IP = "127.0.81.100";
+    static final String WAYPOINT_IP = "127.0.81.20";
+    static final String IMPOSTOR_IP = "127.0.81.21";
+    static final String GUARDED = "guarded.default.svc.cluster.local";
+    static final String MISGUARDED = "misguarded.default.svc.cluster.local";
     static final String HOST = "echo.default.svc.cluster.local";
     static final String MARKER = "plaintext-marker-3f1c";
     static final Path SCRIPT = Path.of("src/test/node/hbone-peer.mjs").toAbsolutePath();
@@ -50,8 +54,9 @@ class DoubleHboneTest {
     static LocalNodeSetup setup;
     static ZtunnelHarness nodeA;
     static ZtunnelHarness nodeB;
-    static Process gateway;
+    static final List<Process> peers = new CopyOnWriteArrayList<>();
     static final List<JsonObject> gatewayLog = new CopyOnWriteArrayList<>();
+    static final List<JsonObject> waypointLog = new CopyOnWriteArrayList<>();
 
     @BeforeAll
     static void start() throws Exception {
@@ -72,7 +77,29 @@ class DoubleHboneTest {
                     tunnelProtocol: HBONE
                     canonicalName: echo
                     networkGateway: {address: {network: net-b, address: %3$s}, hboneMtlsPort: 15008}
-                    services: {"default/%4$s": {ports: [{servicePort: 80, targetPort: %5$d}]}}
+                    services: {"default/%4$s": {ports: [{servicePort: 80, targetPort: %5$d}]},
+                               "default/guarded.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %5$d}]}}
+                  # the waypoint of guarded: on net-b, so node A reaches it through net-b's gateway
+                  - uid: waypoint
+                    name: waypoint
+                    namespace: default
+                    serviceAccount: waypoint
+                    addresses: [%6$s]
+                    node: node-w
+                    network: net-b
+                    tunnelProtocol: HBONE
+                    networkGateway: {address: {network: net-b, address: %3$s}, hboneMtlsPort: 15008}
+                    services: {"default/waypoint.default.svc.cluster.local": {ports: [{servicePort: 15008}]}}
+                  # misguarded's waypoint, whose address answers with another identity
+                  - uid: waypoint2
+                    name: waypoint2
+                    namespace: default
+                    serviceAccount: waypoint2
+                    addresses: [%7$s]
+                    node: node-w
+                    network: net-b
+                    tunnelProtocol: HBONE
+                    networkGateway: {address: {network: net-b, address: %3$s}, hboneMtlsPort: 15008}
                   - {uid: ewgw, name: eastwest, namespace: istio-system, serviceAccount: istio-eastwestgateway,
                      addresses: [%3$s], node: node-gw, network: net-b, tunnelProtocol: HBONE}
                   # net-a reuses the echo's address: a different pod, which the index keeps apart by network
@@ -104,32 +131,59 @@ class DoubleHboneTest {
                      addresses: [{address: 10.96.80.3}], ports: [{servicePort: 80, targetPort: 9}]}
                   - {name: lonely, namespace: default, hostname: lonely.default.svc.cluster.local,
                      addresses: [{address: 10.96.80.2}], ports: [{servicePort: 80, targetPort: 8080}]}
-                """.formatted(CLIENT_IP, ECHO_IP, GATEWAY_IP, HOST, echoPort));
+                  - {name: guarded, namespace: default, hostname: guarded.default.svc.cluster.local,
+                     addresses: [{address: 10.96.80.4}], ports: [{servicePort: 80, targetPort: %5$d}],
+                     waypoint: {hostname: {namespace: default, hostname: waypoint.default.svc.cluster.local},
+                                hboneMtlsPort: 15008}}
+                  - {name: waypoint, namespace: default, hostname: waypoint.default.svc.cluster.local,
+                     addresses: [{address: 10.96.80.5}], ports: [{servicePort: 15008}]}
+                  - {name: misguarded, namespace: default, hostname: misguarded.default.svc.cluster.local,
+                     addresses: [{address: 10.96.80.6}], ports: [{servicePort: 80}],
+                     waypoint: {address: {network: net-b, address: %7$s}, hboneMtlsPort: 15008}}
+                """.formatted(CLIENT_IP, ECHO_IP, GATEWAY_IP, HOST, echoPort, WAYPOINT_IP, IMPOSTOR_IP));
         nodeA = ZtunnelHarness.start(dir, "node-a", onNetwork(setup.localNode("node-a", "127.0.80.1", mesh, null),
                 "127.0.80.1", "net-a"), null);
         nodeB = ZtunnelHarness.start(dir, "node-b", onNetwork(setup.localNode("node-b", "127.0.81.1", mesh, null),
                 "127.0.81.1", "net-b"), null);
         await().atMost(Duration.ofSeconds(20)).until(() -> nodeA.ready() && nodeB.ready());
 
-        var leaf = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/ns/istio-system/sa/istio-eastwestgateway");
-        Files.writeString(dir.resolve("gw.crt"), Pem.encode(leaf.cert()));
-        Files.writeString(dir.resolve("gw.key"), Pem.encodePrivateKey(leaf.keys().getPrivate()));
         Files.writeString(dir.resolve("ca.pem"), setup.ca().rootPem());
-        gateway = new ProcessBuilder("node", SCRIPT.toString(), "gateway", GATEWAY_IP, "15008",
-                dir.resolve("gw.crt").toString(), dir.resolve("gw.key").toString(), dir.resolve("ca.pem").toString(),
-                new JsonObject().put(HOST + ":80", ECHO_IP + ":15008").encode(), MARKER)
+        // the gateway routes by the outer authority: a service's traffic to its endpoint's ztunnel, or to the
+        // service's waypoint when it has one (as istiod programs an east-west gateway)
+        startPeer("gateway", GATEWAY_IP, "ns/istio-system/sa/istio-eastwestgateway", new JsonObject()
+                .put(HOST + ":80", ECHO_IP + ":15008")
+                .put(GUARDED + ":80", WAYPOINT_IP + ":15008")
+                .put(MISGUARDED + ":80", IMPOSTOR_IP + ":15008"), gatewayLog);
+        // the waypoint terminates the inner tunnel and, as an L7 proxy would, sends the bytes on to the service
+        startPeer("waypoint", WAYPOINT_IP, "ns/default/sa/waypoint",
+                new JsonObject().put(GUARDED + ":80", ECHO_IP + ":" + echoPort), waypointLog);
+        startPeer("impostor", IMPOSTOR_IP, "ns/default/sa/not-the-waypoint",
+                new JsonObject().put(MISGUARDED + ":80", ECHO_IP + ":" + echoPort), new CopyOnWriteArrayList<>());
+    }
+
+    /** A Node.js HBONE server in the script's gateway mode: routes by authority, logs each stream to {@code log}. */
+    static void startPeer(String name, String ip, String identity, JsonObject routes, List<JsonObject> log)
+            throws Exception {
+        var leaf = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/" + identity);
+        Files.writeString(dir.resolve(name + ".crt"), Pem.encode(leaf.cert()));
+        Files.writeString(dir.resolve(name + ".key"), Pem.encodePrivateKey(leaf.keys().getPrivate()));
+        Process p = new ProcessBuilder("node", SCRIPT.toString(), "gateway", ip, "15008",
+                dir.resolve(name + ".crt").toString(), dir.resolve(name + ".key").toString(),
+                dir.resolve("ca.pem").toString(), routes.encode(), MARKER)
                 .redirectErrorStream(true).start();
-        BufferedReader out = new BufferedReader(new InputStreamReader(gateway.getInputStream(), StandardCharsets.UTF_8));
-        assertThat(out.readLine()).contains("listening");
+        peers.add(p);
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        String first = out.readLine();
+        assertThat(first).as(name + " did not start").contains("listening");
         Thread reader = new Thread(() -> {
             try {
                 for (String line; (line = out.readLine()) != null; ) {
-                    gatewayLog.add(new JsonObject(line));
+                    log.add(new JsonObject(line));
                 }
             } catch (Exception e) {
-                // the gateway stopped
+                // the peer stopped
             }
-        }, "gateway-log");
+        }, name + "-log");
         reader.setDaemon(true);
         reader.start();
     }
@@ -142,9 +196,9 @@ class DoubleHboneTest {
 
     @AfterAll
     static void stop() throws Exception {
-        if (gateway != null) {
-            gateway.destroy();
-            gateway.waitFor(5, TimeUnit.SECONDS);
+        for (Process p : peers) {
+            p.destroy();
+            p.waitFor(5, TimeUnit.SECONDS);
         }
         nodeA.close();
         nodeB.close();
@@ -190,6 +244,53 @@ class DoubleHboneTest {
         assertThat(nodeA.metricSum("istio_tcp_connections_closed_total", "reporter=\"source\"",
                 "destination_workload=\"echo\"", "destination_principal=\"spiffe://cluster.local/ns/default/sa/echo\"",
                 "destination_service=\"" + HOST + "\"")).isEqualTo(closedA + 2);
+    }
+
+    @Test
+    void aServicesWaypointOnAnotherNetworkIsReachedThroughTheGatewayAndProvesItsIdentity() throws Exception {
+        byte[] payload = ("via the far waypoint " + MARKER).getBytes(StandardCharsets.UTF_8);
+        int gatewayLogged = gatewayLog.size();
+        int waypointLogged = waypointLog.size();
+        double closedA = nodeA.metricSum("istio_tcp_connections_closed_total", "destination_workload=\"waypoint\"");
+        for (String host : List.of(GUARDED, "10.96.80.4")) { // by hostname and by VIP
+            try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, host, 80)) {
+                s.setSoTimeout(20_000);
+                s.getOutputStream().write(payload);
+                s.shutdownOutput();
+                assertThat(s.getInputStream().readAllBytes()).isEqualTo(payload);
+            }
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> waypointLog.subList(waypointLogged, waypointLog.size())
+                .stream().filter(l -> l.containsKey("closed")).count() == 2
+                && gatewayLog.subList(gatewayLogged, gatewayLog.size()).stream()
+                        .filter(l -> (GUARDED + ":80").equals(l.getString("closed"))).count() == 2);
+        // the waypoint terminated the inner tunnel: the service's authority, the client's own identity, and the
+        // network it came from (an L7 proxy reads the bytes: that is what it is for)
+        for (JsonObject l : waypointLog.subList(waypointLogged, waypointLog.size())) {
+            if (l.containsKey("authority")) {
+                assertThat(l.getString("authority")).isEqualTo(GUARDED + ":80");
+                assertThat(l.getJsonArray("peer").getList()).containsExactly("spiffe://cluster.local/ns/default/sa/client");
+                assertThat(l.getString("forwardedNetwork")).isEqualTo("net-a");
+            } else {
+                assertThat(l.getBoolean("sawMarker")).isTrue();
+            }
+        }
+        // the gateway only forwarded ciphertext
+        for (JsonObject l : gatewayLog.subList(gatewayLogged, gatewayLog.size())) {
+            if ((GUARDED + ":80").equals(l.getString("closed"))) {
+                assertThat(l.getBoolean("sawMarker")).as("the gateway saw the application's bytes").isFalse();
+            } else if (l.containsKey("authority")) {
+                assertThat(l.getValue("forwardedNetwork")).isNull();
+            }
+        }
+        assertThat(nodeA.metricSum("istio_tcp_connections_closed_total", "reporter=\"source\"",
+                "destination_workload=\"waypoint\"", "destination_principal=\"spiffe://cluster.local/ns/default/sa/waypoint\"",
+                "destination_service=\"" + GUARDED + "\"")).isEqualTo(closedA + 2);
+    }
+
+    @Test
+    void aFarWaypointAnsweringWithAnotherIdentityIsRefused() throws Exception {
+        assertRefusedAndCounted(MISGUARDED, "hbone_connect");
     }
 
     @Test
