@@ -10,7 +10,8 @@
 //     An east-west gateway for double HBONE: client certificate required; CONNECT <hostname:port> is looked up in
 //     <routesJson> ({"host:port": "ip:port"}) and the stream's bytes are piped, unread, to that address (503 when
 //     unknown). Prints {"listening":port}, then per stream {"authority","peer","forwardedNetwork"} and, when the
-//     stream ends, {"closed":authority,"bytesUp":n,"sawMarker":bool} (did <marker> cross in the clear?).
+//     stream ends, {"closed":authority,"bytesUp":n,"sawMarker":bool,"rstCode":n} (did <marker> cross in the clear?
+//     rstCode 0: the stream ended with END_STREAM both ways, not with a reset).
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import net from 'node:net';
@@ -124,7 +125,8 @@ if (mode === 'client') {
     }));
     stream.on('close', () => {
       upstream.destroy();
-      console.log(JSON.stringify({ closed: authority, bytesUp, sawMarker }));
+      // rstCode 0: both sides ended the stream (END_STREAM); a reset says why (8 = CANCEL)
+      console.log(JSON.stringify({ closed: authority, bytesUp, sawMarker, rstCode: stream.rstCode }));
     });
   });
   server.listen(Number(port), host, () => console.log(JSON.stringify({ listening: server.address().port })));
