@@ -1,5 +1,8 @@
 package io.jmesh.policy.state;
 
+import io.jmesh.core.xds.XdsTypes;
+import java.net.InetAddress;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -8,6 +11,7 @@ import java.util.Map;
 import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Everything discovery serves, computed from one config-log snapshot: every {@code Address} (workloads by uid,
@@ -19,7 +23,8 @@ import java.util.TreeMap;
  * list. Nothing else can change a decision it makes.
  *
  * <p>Each state carries a generation and the names of the addresses that changed in the last
- * {@value #CHANGE_LOG} generations, so a stream that was in sync with an earlier state diffs only those.
+ * {@value #CHANGE_LOG} generations, so a stream that was in sync with an earlier state diffs only those, and
+ * finds the addresses at one {@code network/IP} for on-demand subscriptions ({@link #addressNamesAt}).
  */
 public final class MeshState {
 
@@ -27,7 +32,7 @@ public final class MeshState {
     public static final int CHANGE_LOG = 32;
 
     public static final MeshState EMPTY = new MeshState(new TreeMap<>(), new TreeMap<>(), new TreeMap<>(), Map.of(),
-            Map.of(), List.of(), Map.of(), 0, List.of());
+            Map.of(), List.of(), Map.of(), 0, List.of(), List.of(), Map.of());
 
     /** What the workloads of one node need. */
     record NodeScope(Set<String> namespaces, Set<String> policyKeys) {}
@@ -47,11 +52,18 @@ public final class MeshState {
     private final Map<Integer, Long> offsets;
     private final long generation;
     private final List<Change> changes;
+    // "network/IP" → names of the addresses holding it, per namespace (shared with the builder's reused results,
+    // never modified); merged into one index on first use
+    private final List<Map<String, List<String>>> ipAliasParts;
+    private volatile Map<String, List<String>> ipAliases;
+    // a service's name → the names of its workloads (shared lists, never modified)
+    private final Map<String, List<String>> endpoints;
 
     MeshState(NavigableMap<String, Resource> addresses, NavigableMap<String, Resource> authorizations,
             NavigableMap<String, Resource> globalAuthorizations,
             Map<String, NavigableMap<String, Resource>> authorizationsByNamespace, Map<String, NodeScope> nodes,
-            List<Skipped> skipped, Map<Integer, Long> offsets, long generation, List<Change> changes) {
+            List<Skipped> skipped, Map<Integer, Long> offsets, long generation, List<Change> changes,
+            List<Map<String, List<String>>> ipAliasParts, Map<String, List<String>> endpoints) {
         this.addresses = Collections.unmodifiableNavigableMap(addresses);
         this.authorizations = Collections.unmodifiableNavigableMap(authorizations);
         this.globalAuthorizations = Collections.unmodifiableNavigableMap(globalAuthorizations);
@@ -61,6 +73,8 @@ public final class MeshState {
         this.offsets = Map.copyOf(offsets);
         this.generation = generation;
         this.changes = List.copyOf(changes);
+        this.ipAliasParts = List.copyOf(ipAliasParts);
+        this.endpoints = endpoints;
     }
 
     /** Every address resource, by name. */
@@ -96,6 +110,48 @@ public final class MeshState {
             }
         }
         return out;
+    }
+
+    /**
+     * The names of the addresses (workloads and services, sorted) that hold {@code ip} on {@code network}: a
+     * workload address or a service VIP, the on-demand alias {@code network/IP}. The default network is the empty
+     * string. Empty when none does.
+     *
+     * <p>The index behind it is built once per state, on first use (a state no on-demand subscription asks costs
+     * nothing), from what each namespace recorded when it was computed.
+     */
+    public List<String> addressNamesAt(String network, InetAddress ip) {
+        Map<String, List<String>> index = ipAliases;
+        if (index == null) {
+            index = mergedIpAliases();
+        }
+        return index.getOrDefault(XdsTypes.ipAlias(network, ip), List.of());
+    }
+
+    /**
+     * The names of the workloads a service (by its name, {@code namespace/hostname}) selects: what an on-demand
+     * lookup of the service brings along, as istiod's does (a service alone could not be routed to).
+     */
+    public List<String> endpointNamesOf(String serviceName) {
+        return endpoints.getOrDefault(serviceName, List.of());
+    }
+
+    private synchronized Map<String, List<String>> mergedIpAliases() {
+        if (ipAliases == null) {
+            int size = 0;
+            for (Map<String, List<String>> part : ipAliasParts) {
+                size += part.size();
+            }
+            Map<String, List<String>> merged = new HashMap<>(size * 4 / 3 + 1);
+            for (Map<String, List<String>> part : ipAliasParts) {
+                part.forEach((alias, names) -> merged.computeIfAbsent(alias, a -> new ArrayList<>(1)).addAll(names));
+            }
+            // sorted, so every replica and every stream lists them alike
+            merged.replaceAll((alias, names) -> names.size() == 1 ? List.of(names.get(0))
+                    : List.copyOf(new TreeSet<>(names)));
+            ipAliases = merged;
+        }
+        return ipAliases;
     }
 
     /** This state's position in the sequence of states built by one registry (0 for {@link #EMPTY}). */

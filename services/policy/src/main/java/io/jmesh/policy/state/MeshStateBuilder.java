@@ -5,6 +5,7 @@ import com.google.protobuf.Empty;
 import com.google.protobuf.UInt32Value;
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
+import io.jmesh.core.xds.XdsTypes;
 import io.jmesh.policy.translate.AuthorizationTranslator;
 import io.jmesh.policy.translate.LoadBalancingTranslator;
 import io.jmesh.policy.translate.NetworkGateways;
@@ -66,9 +67,11 @@ import java.util.function.Consumer;
  *   <li>a {@code Gateway} (with its {@code GatewayClass}) gives its instances, the workloads of its namespace labelled
  *       {@value WaypointInboundBinding#GATEWAY_NAME} with its name, the {@code application_tunnel} its
  *       {@value WaypointInboundBinding#ANNOTATION} annotation asks for ({@link WaypointInboundBinding});
- *   <li>a workload is on its WorkloadEntry's network, else its namespace's ({@value NetworkGateways#LABEL}), and a
- *       Gateway with that label is the network's east-west gateway: it becomes the {@code network_gateway} of every
- *       workload on the network, its own instances included ({@link NetworkGateways}).
+ *   <li>a workload is on its WorkloadEntry's network, else its namespace's ({@value NetworkGateways#LABEL}), else
+ *       the cluster's (that label on the root namespace, as istiod derives it), and Service VIPs are on the
+ *       cluster's network; a Gateway with that label is the network's east-west gateway: it becomes the
+ *       {@code network_gateway} of every workload on the network, its own instances included
+ *       ({@link NetworkGateways}).
  * </ul>
  *
  * <p>Labels used for selection are a WorkloadEntry's {@code spec.labels}, as Istio does. A record whose content
@@ -96,9 +99,17 @@ public final class MeshStateBuilder {
         final ConfigRecord namespaceRecord;
         final List<ConfigRecord> rootInputs;
         final List<ConfigRecord> gatewayClasses;
+        // the cluster's network when computed, and whether anything computed depends on it (a Service VIP, a
+        // workload without a network of its own)
+        final String clusterNetwork;
+        boolean usesClusterNetwork;
         // the gateway chosen (null: none) for each network this namespace's workloads are on or its Gateways claim
         final Map<String, ConfigRecord> networkGateways = new HashMap<>();
         final TreeMap<String, Resource> addresses = new TreeMap<>();
+        // "network/IP" of every workload address and service VIP → the names of the addresses holding it
+        final Map<String, List<String>> ipAliases = new HashMap<>();
+        // a service's name ("namespace/hostname") → its workloads' names (on demand, a service comes with them)
+        final Map<String, List<String>> endpoints = new HashMap<>();
         final TreeMap<String, Resource> authorizations = new TreeMap<>();
         final Set<String> globalKeys = new LinkedHashSet<>();
         final Set<String> namespaceKeys = new LinkedHashSet<>();
@@ -107,17 +118,38 @@ public final class MeshStateBuilder {
         boolean staticStrictUsed;
 
         NamespaceResult(List<ConfigRecord> inputs, ConfigRecord namespaceRecord, List<ConfigRecord> rootInputs,
-                List<ConfigRecord> gatewayClasses) {
+                List<ConfigRecord> gatewayClasses, String clusterNetwork) {
             this.inputs = inputs;
             this.namespaceRecord = namespaceRecord;
             this.rootInputs = rootInputs;
             this.gatewayClasses = gatewayClasses;
+            this.clusterNetwork = clusterNetwork;
         }
 
         boolean reusableFor(List<ConfigRecord> in, ConfigRecord ns, List<ConfigRecord> root,
-                List<ConfigRecord> classes, NetworkGateways networks) {
+                List<ConfigRecord> classes, NetworkGateways networks, String cluster) {
             return namespaceRecord == ns && sameObjects(inputs, in) && sameObjects(rootInputs, root)
-                    && sameObjects(gatewayClasses, classes) && sameNetworkGateways(networks);
+                    && sameObjects(gatewayClasses, classes) && sameNetworkGateways(networks)
+                    && (!usesClusterNetwork || clusterNetwork.equals(cluster));
+        }
+
+        /** Notes that {@code name} holds {@code ip} on {@code network} (its on-demand alias). */
+        void holds(String network, byte[] ip, String name) {
+            String alias;
+            try {
+                alias = XdsTypes.ipAlias(network, InetAddress.getByAddress(ip));
+            } catch (java.net.UnknownHostException e) {
+                return; // not 4 or 16 bytes: never built so
+            }
+            // mostly one name per address: a shared immutable list until a second one comes
+            List<String> names = ipAliases.get(alias);
+            if (names == null) {
+                ipAliases.put(alias, List.of(name));
+            } else if (!names.contains(name)) {
+                List<String> more = new ArrayList<>(names);
+                more.add(name);
+                ipAliases.put(alias, more);
+            }
         }
 
         /** Notes that this namespace depends on the gateway of {@code network} (the default one has none). */
@@ -147,8 +179,8 @@ public final class MeshStateBuilder {
     /**
      * Builds the state; {@code onSkipped} hears about each record that could not be used (once, when its
      * namespace is computed). Namespaces whose records (and the root namespace's policies, their Gateways'
-     * classes, the gateways of the networks they use) are the very same objects as in the previous build are
-     * reused, so a change costs in proportion to its namespace.
+     * classes, the gateways of the networks they use, the cluster's network if they use it) are the very same
+     * objects as in the previous build are reused, so a change costs in proportion to its namespace.
      * Not thread-safe: one builder per registry, builds in sequence.
      */
     public synchronized MeshState build(ConfigSnapshot snapshot, Consumer<MeshState.Skipped> onSkipped) {
@@ -179,6 +211,8 @@ public final class MeshStateBuilder {
         RootScope rootScope = null;
         // a cross-namespace input: each namespace result remembers the gateways of the networks it uses
         NetworkGateways networks = NetworkGateways.choose(gateways);
+        // another: the namespaces with Service VIPs or workloads without a network of their own depend on it
+        String clusterNetwork = NetworkGateways.clusterNetwork(namespaces.get(root));
 
         Map<String, NamespaceResult> results = new HashMap<>();
         Set<String> changedAddresses = new java.util.HashSet<>();
@@ -187,7 +221,8 @@ public final class MeshStateBuilder {
             String ns = e.getKey();
             NamespaceResult old = previous.get(ns);
             List<ConfigRecord> classes = classesOf(e.getValue(), gatewayClasses);
-            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes, networks)) {
+            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes, networks,
+                    clusterNetwork)) {
                 results.put(ns, old);
                 continue;
             }
@@ -195,7 +230,7 @@ public final class MeshStateBuilder {
                 rootScope = new RootScope(rootInputs);
             }
             NamespaceResult fresh = computeNamespace(ns, e.getValue(), namespaces.get(ns), rootInputs, rootScope,
-                    classes, gatewayClasses, networks);
+                    classes, gatewayClasses, networks, clusterNetwork);
             fresh.skipped.forEach(onSkipped);
             results.put(ns, fresh);
             diff(old == null ? Map.of() : old.addresses, fresh.addresses, changedAddresses);
@@ -252,8 +287,15 @@ public final class MeshStateBuilder {
             log = log.subList(log.size() - MeshState.CHANGE_LOG, log.size());
         }
         changeLog = List.copyOf(log);
+        List<Map<String, List<String>>> ipAliases = new ArrayList<>(results.size());
+        Map<String, List<String>> endpoints = new HashMap<>();
+        results.values().forEach(r -> {
+            ipAliases.add(r.ipAliases);
+            // a Service selects the workloads of its own namespace only: one namespace's map has all of them
+            endpoints.putAll(r.endpoints);
+        });
         return new MeshState(addresses, authorizations, global, byNamespace, nodes, skipped, snapshot.offsets(),
-                generation, changeLog);
+                generation, changeLog, ipAliases, endpoints);
     }
 
     private static void diff(Map<String, Resource> before, Map<String, Resource> after, Set<String> changed) {
@@ -322,8 +364,8 @@ public final class MeshStateBuilder {
 
     private NamespaceResult computeNamespace(String ns, List<ConfigRecord> records, ConfigRecord namespaceRecord,
             List<ConfigRecord> rootInputs, RootScope rootScope, List<ConfigRecord> classInputs,
-            Map<String, ConfigRecord> gatewayClasses, NetworkGateways networks) {
-        NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs, classInputs);
+            Map<String, ConfigRecord> gatewayClasses, NetworkGateways networks, String clusterNetwork) {
+        NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs, classInputs, clusterNetwork);
         SelectorIndex<ConfigRecord> services = new SelectorIndex<>(r -> r.getService().getSelectorMap());
         SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
                 p -> p.getAuthorizationPolicy().getSelector().getMatchLabelsMap());
@@ -394,20 +436,31 @@ public final class MeshStateBuilder {
                         keys.add(peerKey);
                         out.staticStrictUsed |= peerKey.endsWith("/" + STATIC_STRICT);
                     }
-                    String network = NetworkGateways.networkOf(spec, namespaceRecord);
+                    String network = NetworkGateways.networkOf(spec, namespaceRecord, clusterNetwork);
+                    out.usesClusterNetwork |= NetworkGateways.onClusterNetwork(spec, namespaceRecord);
                     out.usesNetwork(network, networks);
                     Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys, tunnels,
                             network, networks.addressOf(network));
                     out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
                             Address.newBuilder().setWorkload(w).build()));
+                    for (ByteString ip : w.getAddressesList()) {
+                        out.holds(w.getNetwork(), ip.toByteArray(), w.getUid());
+                    }
+                    for (String service : w.getServicesMap().keySet()) {
+                        out.endpoints.computeIfAbsent(service, x -> new ArrayList<>(2)).add(w.getUid());
+                    }
                     if (!spec.getNode().isEmpty()) {
                         out.nodeKeys.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).addAll(keys);
                     }
                 } else if ("Service".equals(r.getKind())) {
-                    Service s = service(r, namespaceRecord);
-                    String name = s.getNamespace() + "/" + s.getHostname();
+                    Service s = service(r, namespaceRecord, clusterNetwork);
+                    String name = XdsTypes.hostnameAlias(s.getNamespace(), s.getHostname());
+                    out.usesClusterNetwork |= s.getAddressesCount() > 0;
                     out.addresses.put(name, Resource.of(name, TypeUrls.ADDRESS,
                             Address.newBuilder().setService(s).build()));
+                    for (NetworkAddress vip : s.getAddressesList()) {
+                        out.holds(vip.getNetwork(), vip.getAddress().toByteArray(), name);
+                    }
                 }
             } catch (RuntimeException e) {
                 out.skipped.add(new MeshState.Skipped(ConfigKey.of(r).toString(), "untranslatable: "
@@ -510,13 +563,15 @@ public final class MeshStateBuilder {
         return namespace != null && "ambient".equals(namespace.getMetadata().getLabelsMap().get(DATAPLANE_MODE));
     }
 
-    private Service service(ConfigRecord r, ConfigRecord namespace) {
+    /** @param clusterNetwork the network of the Service's VIPs: the cluster's, as istiod sets it */
+    private Service service(ConfigRecord r, ConfigRecord namespace, String clusterNetwork) {
         var spec = r.getService();
         String ns = r.getMetadata().getNamespace();
         Service.Builder s = Service.newBuilder().setName(r.getMetadata().getName()).setNamespace(ns)
                 .setHostname(hostname(r));
         for (String vip : spec.getClusterIpsList()) {
-            s.addAddresses(NetworkAddress.newBuilder().setAddress(ByteString.copyFrom(ip(vip))));
+            s.addAddresses(NetworkAddress.newBuilder().setNetwork(clusterNetwork)
+                    .setAddress(ByteString.copyFrom(ip(vip))));
         }
         for (ServicePort p : spec.getPortsList()) {
             int target = switch (p.getTargetPortCase()) {

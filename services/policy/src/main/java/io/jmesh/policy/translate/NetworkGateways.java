@@ -16,8 +16,11 @@ import java.util.Map;
  * through which ztunnels on other networks reach it (double HBONE).
  *
  * <ul>
- *   <li>A workload's network is its WorkloadEntry's {@code spec.network}, else its namespace's {@value #LABEL}
- *       label, else empty (the default network).
+ *   <li>The cluster's network is the {@value #LABEL} label of the mesh's root (system) namespace, as istiod reads
+ *       it: every workload without a more specific network is on it, and so is every Service VIP.
+ *   <li>A workload's network is its WorkloadEntry's {@code spec.network}, else its own namespace's {@value #LABEL}
+ *       label (a jmesh extension: istiod reads the label on the system namespace only), else the cluster's
+ *       network, else empty (the default network).
  *   <li>A Gateway labelled {@value #LABEL} (metadata) is that network's east-west gateway (Istio's class is
  *       {@code istio-east-west}; the label is what counts). Its first {@code spec.addresses} IP and the port of its
  *       {@value #HBONE} listener become the {@code network_gateway} of every workload on the network. istiod reads
@@ -44,11 +47,37 @@ public final class NetworkGateways {
         this.addresses = addresses;
     }
 
-    /** The network of a WorkloadEntry: its own, else its namespace's; empty for the default network. */
-    public static String networkOf(WorkloadEntrySpec spec, ConfigRecord namespace) {
+    /**
+     * The network of a WorkloadEntry: its own, else its namespace's label, else the cluster's; empty for the default
+     * network.
+     *
+     * @param clusterNetwork {@link #clusterNetwork} of the root namespace
+     */
+    public static String networkOf(WorkloadEntrySpec spec, ConfigRecord namespace, String clusterNetwork) {
         if (!spec.getNetwork().isEmpty()) {
             return spec.getNetwork();
         }
+        String own = labelOf(namespace);
+        return own.isEmpty() ? clusterNetwork : own;
+    }
+
+    /**
+     * Whether a WorkloadEntry in {@code namespace} is on the cluster's network for want of a network of its own
+     * (so a change of the cluster's network changes it).
+     */
+    public static boolean onClusterNetwork(WorkloadEntrySpec spec, ConfigRecord namespace) {
+        return spec.getNetwork().isEmpty() && labelOf(namespace).isEmpty();
+    }
+
+    /**
+     * The cluster's network: the {@value #LABEL} label of the root (system) namespace, empty when it has none (or
+     * does not exist). Service VIPs are on it, and the workloads without a network of their own.
+     */
+    public static String clusterNetwork(ConfigRecord rootNamespace) {
+        return labelOf(rootNamespace);
+    }
+
+    private static String labelOf(ConfigRecord namespace) {
         return namespace == null ? "" : namespace.getMetadata().getLabelsMap().getOrDefault(LABEL, "");
     }
 

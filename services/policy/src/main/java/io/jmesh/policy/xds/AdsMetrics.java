@@ -34,6 +34,7 @@ public final class AdsMetrics {
     private final Counter acks;
     private final Counter nacks;
     private final Counter refused;
+    private final Counter invalidNames;
     final Gauge streams;
     private final List<AckListener> listeners = new CopyOnWriteArrayList<>();
     private final List<SubscribeListener> subscribeListeners = new CopyOnWriteArrayList<>();
@@ -51,6 +52,9 @@ public final class AdsMetrics {
                 .register(registry);
         refused = Counter.builder().name("policy_xds_streams_refused_total")
                 .help("Discovery streams refused").labelNames("reason").register(registry);
+        invalidNames = Counter.builder().name("policy_xds_invalid_resource_names_total")
+                .help("Subscribed names that cannot name a resource (not a canonical name, network/IP or"
+                        + " namespace/hostname), ignored").labelNames("type_url").register(registry);
         streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
         // zero series from the start: rate() and alerts work before the first NACK or refusal
         for (String type : new String[] {io.jmesh.policy.state.TypeUrls.ADDRESS,
@@ -58,6 +62,7 @@ public final class AdsMetrics {
             responses.labelValues(type);
             acks.labelValues(type);
             nacks.labelValues(type);
+            invalidNames.labelValues(type);
         }
         for (String reason : new String[] {"not_a_node", "node_mismatch"}) {
             refused.labelValues(reason);
@@ -90,6 +95,10 @@ public final class AdsMetrics {
 
     void nack(String type) {
         nacks.labelValues(type).inc();
+    }
+
+    void invalidName(String type) {
+        invalidNames.labelValues(type).inc();
     }
 
     void refused(String reason) {

@@ -1,5 +1,7 @@
 package io.jmesh.policy.xds;
 
+import io.jmesh.core.net.IpLiteral;
+import io.jmesh.core.xds.XdsTypes;
 import io.jmesh.policy.state.MeshState;
 import io.jmesh.policy.state.Resource;
 import io.jmesh.policy.state.TypeUrls;
@@ -7,13 +9,18 @@ import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.vertx.core.Context;
 import io.vertx.core.streams.WriteStream;
+import java.net.InetAddress;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +39,16 @@ import org.slf4j.LoggerFactory;
  * the sorted addresses in parts of at most {@code maxResourcesPerResponse} resources and about
  * {@value #MAX_RESPONSE_BYTES} bytes, each after the previous ACK. Authorization and explicit subscriptions are
  * small and track name → version.
+ *
+ * <p>A non-wildcard {@code Address} subscription is on demand (Istio's {@code XDS_ON_DEMAND}): each subscribed name
+ * is a canonical name (a workload's uid, a service's {@code namespace/hostname}) or an alias {@code network/IP}
+ * ({@link XdsTypes#ipAlias}) naming every workload address and service VIP at that IP. The matching addresses are
+ * sent under their canonical names, each listing in {@code aliases} the subscribed aliases it matches (a service
+ * with the workloads it selects, as istiod's lookup answers), and kept up to date while a subscribed name matches
+ * them; one no name matches any more is removed. A name subscribed that
+ * matches nothing stays subscribed (a matching address appearing later is pushed) and is listed in that request's
+ * response's {@code removed_resources} (xDS: "does not exist"). Every request that subscribes gets a response, even
+ * an empty one. A name that cannot name anything (see {@link #wellFormed}) is ignored, counted and logged at debug.
  */
 final class AdsStream {
 
@@ -40,9 +57,21 @@ final class AdsStream {
     /** Bytes a response aims to stay under (gRPC clients refuse messages over 256 KiB by default). */
     static final int MAX_RESPONSE_BYTES = 200 * 1024;
 
+    /** Longest resource name or alias a subscription may use (a uid is well under 512 characters). */
+    static final int MAX_NAME_LENGTH = 1024;
+
+    /** An alias {@code network/IP}, parsed once when subscribed. */
+    private record IpAlias(String network, InetAddress ip) {}
+
     /** Per type URL state. */
     private static final class TypeState {
         final Set<String> explicit = new HashSet<>();
+        // the explicit names that are network/IP aliases (Address), parsed
+        final Map<String, IpAlias> ipAliases = new HashMap<>();
+        // names subscribed since the last complete response: the next one says which of them match nothing
+        final Set<String> requested = new HashSet<>();
+        // a request subscribed names: its response goes out even if empty (the client waits for it)
+        boolean mustRespond;
         boolean wildcard;
         boolean subscribed;
         boolean sentFirst;
@@ -92,7 +121,8 @@ final class AdsStream {
     void onRequest(DeltaDiscoveryRequest req) {
         String type = req.getTypeUrl();
         TypeState ts = types.computeIfAbsent(type, t -> new TypeState());
-        if (!ts.subscribed) {
+        boolean first = !ts.subscribed;
+        if (first) {
             ts.subscribed = true;
             ts.held.putAll(req.getInitialResourceVersionsMap());
             // an initial request without names is a wildcard subscription
@@ -118,12 +148,20 @@ final class AdsStream {
             metrics.acked(node, type, req.getResponseNonce(), !req.hasErrorDetail());
         }
         if (req.getResourceNamesSubscribeCount() + req.getResourceNamesUnsubscribeCount() > 0) {
-            changeSubscription(req, ts);
+            changeSubscription(type, req, ts);
+        }
+        if (first && !ts.wildcard) {
+            // a non-wildcard client reconnecting (an on-demand ztunnel lists the names and aliases it asked for
+            // and got): what it holds stays subscribed, as istiod reads it
+            req.getInitialResourceVersionsMap().keySet().forEach(name -> subscribe(type, ts, name, false));
+        }
+        if (req.getResourceNamesSubscribeCount() > 0) {
+            ts.mustRespond = true;
         }
         push(type, ts);
     }
 
-    private void changeSubscription(DeltaDiscoveryRequest req, TypeState ts) {
+    private void changeSubscription(String type, DeltaDiscoveryRequest req, TypeState ts) {
         if (snapshotMode(ts)) {
             // leave snapshot mode with what the client holds spelled out
             ts.held = heldVersions(ts);
@@ -135,7 +173,7 @@ final class AdsStream {
             if ("*".equals(name)) {
                 ts.wildcard = true;
             } else {
-                ts.explicit.add(name);
+                subscribe(type, ts, name, true);
             }
         }
         for (String name : req.getResourceNamesUnsubscribeList()) {
@@ -143,8 +181,67 @@ final class AdsStream {
                 ts.wildcard = false;
             } else {
                 ts.explicit.remove(name);
+                ts.ipAliases.remove(name);
+                ts.requested.remove(name);
             }
         }
+    }
+
+    private void subscribe(String type, TypeState ts, String name, boolean requested) {
+        if (!wellFormed(name)) {
+            metrics.invalidName(type);
+            log.atDebug().addKeyValue("node", node).addKeyValue("type", type)
+                    .log("ignoring subscription to '{}' ({} characters): not a resource name, network/IP or"
+                            + " namespace/hostname", printable(name), name.length());
+            return;
+        }
+        ts.explicit.add(name);
+        if (requested) {
+            ts.requested.add(name);
+        }
+        IpAlias alias = ipAlias(name);
+        if (alias != null && TypeUrls.ADDRESS.equals(type)) {
+            ts.ipAliases.put(name, alias);
+        }
+    }
+
+    /**
+     * Whether {@code name} can name a resource: at most {@value #MAX_NAME_LENGTH} visible ASCII characters, a
+     * {@code /} after a non-empty first part (a namespace, a network, the cluster of a uid) or after nothing when
+     * an IP follows (the default network), and not ending in {@code /}.
+     */
+    static boolean wellFormed(String name) {
+        if (name.isEmpty() || name.length() > MAX_NAME_LENGTH || name.charAt(name.length() - 1) == '/') {
+            return false;
+        }
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (c <= ' ' || c > '~') {
+                return false;
+            }
+        }
+        int slash = name.indexOf('/');
+        return slash > 0 || slash == 0 && ipAlias(name) != null;
+    }
+
+    /** {@code name} for a log line: at most 80 characters, anything but visible ASCII as {@code ?}. */
+    private static String printable(String name) {
+        StringBuilder out = new StringBuilder(Math.min(name.length(), 81));
+        for (int i = 0; i < name.length() && i < 80; i++) {
+            char c = name.charAt(i);
+            out.append(c > ' ' && c <= '~' ? c : '?');
+        }
+        return name.length() > 80 ? out.append('…').toString() : out.toString();
+    }
+
+    /** {@code network/IP} read (any IP literal, written canonically or not); null when the name is no such alias. */
+    private static IpAlias ipAlias(String name) {
+        int slash = name.indexOf('/');
+        if (slash < 0) {
+            return null;
+        }
+        InetAddress ip = IpLiteral.parse(name.substring(slash + 1));
+        return ip == null ? null : new IpAlias(name.substring(0, slash), ip);
     }
 
     /** A new state: send each type's diff (or mark it dirty while a response is unacknowledged). */
@@ -172,9 +269,11 @@ final class AdsStream {
         ts.dirty = false;
         Budget budget = new Budget(maxResourcesPerResponse);
         List<String> removed = new ArrayList<>();
-        boolean complete = TypeUrls.ADDRESS.equals(type) && ts.wildcard && ts.explicit.isEmpty()
-                ? diffSnapshot(ts, budget, removed) : diffTracked(type, ts, budget, removed);
-        if (budget.resources.isEmpty() && removed.isEmpty() && ts.sentFirst) {
+        boolean address = TypeUrls.ADDRESS.equals(type);
+        boolean complete = address && ts.wildcard && ts.explicit.isEmpty() ? diffSnapshot(ts, budget, removed)
+                : address && !ts.wildcard ? diffOnDemand(ts, budget, removed)
+                : diffTracked(type, ts, budget, removed);
+        if (budget.resources.isEmpty() && removed.isEmpty() && ts.sentFirst && !ts.mustRespond) {
             return;
         }
         DeltaDiscoveryResponse.Builder resp = DeltaDiscoveryResponse.newBuilder().setTypeUrl(type)
@@ -185,6 +284,7 @@ final class AdsStream {
                 .addAllRemovedResources(removed);
         budget.resources.forEach(r -> resp.addResources(r.wire()));
         ts.sentFirst = true;
+        ts.mustRespond = false;
         ts.pendingNonce = resp.getNonce();
         // the rest goes out when this part is acknowledged
         ts.dirty = !complete;
@@ -301,6 +401,7 @@ final class AdsStream {
         }
         if (complete) {
             ts.cursor = null;
+            ts.requested.clear(); // (only on-demand subscriptions answer "does not exist")
             for (String name : ts.held.keySet()) {
                 if (!wanted.containsKey(name) || (!ts.wildcard && !ts.explicit.contains(name))) {
                     removed.add(name);
@@ -309,6 +410,109 @@ final class AdsStream {
         }
         budget.resources.forEach(r -> ts.held.put(r.name(), r.version()));
         removed.forEach(ts.held::remove);
+        return complete;
+    }
+
+    /** An address an on-demand subscription wants, and the subscribed aliases it matches (null: none). */
+    private record Wanted(Resource resource, TreeSet<String> aliases) {
+        String tag() {
+            return heldTag(resource.version(), aliases == null ? List.of() : aliases);
+        }
+    }
+
+    /**
+     * What the client holds of a resource as {@code held} records it: its version, and the aliases it came with (so
+     * an alias subscribed later to a resource the client holds sends it again, with that alias).
+     */
+    private static String heldTag(String version, Collection<String> aliases) {
+        return aliases.isEmpty() ? version : version + " " + String.join(" ", aliases);
+    }
+
+    /**
+     * Non-wildcard Address: the addresses the subscribed names match (canonical names, network/IP aliases), each
+     * with the aliases it matches; tracked name → version and aliases. Costs in proportion to the subscription.
+     */
+    private boolean diffOnDemand(TypeState ts, Budget budget, List<String> removed) {
+        if (ts.held == null) {
+            ts.held = heldVersions(ts);
+            ts.synced = null;
+            ts.heldView = null;
+        }
+        NavigableMap<String, Resource> addresses = state.addresses();
+        TreeMap<String, Wanted> wanted = new TreeMap<>();
+        Set<String> matching = new HashSet<>(); // subscribed names that match something
+        for (String name : ts.explicit) {
+            Resource r = addresses.get(name);
+            if (r != null) {
+                wanted.putIfAbsent(name, new Wanted(r, null));
+                matching.add(name);
+            }
+            IpAlias alias = ts.ipAliases.get(name);
+            if (alias == null) {
+                continue;
+            }
+            for (String holder : state.addressNamesAt(alias.network(), alias.ip())) {
+                Resource h = addresses.get(holder);
+                if (h == null) {
+                    continue;
+                }
+                Wanted w = wanted.get(holder);
+                if (w == null || w.aliases() == null) {
+                    w = new Wanted(h, new TreeSet<>());
+                    wanted.put(holder, w);
+                }
+                w.aliases().add(name);
+                matching.add(name);
+            }
+        }
+        // a service comes with its workloads, as istiod's lookup answers: without them it could not be routed to
+        for (Wanted w : List.copyOf(wanted.values())) {
+            for (String endpoint : state.endpointNamesOf(w.resource().name())) {
+                Resource e = addresses.get(endpoint);
+                if (e != null) {
+                    wanted.putIfAbsent(endpoint, new Wanted(e, null));
+                }
+            }
+        }
+        Map<String, Wanted> view = ts.cursor == null ? wanted : wanted.tailMap(ts.cursor, false);
+        boolean complete = true;
+        for (Wanted w : view.values()) {
+            if (w.tag().equals(ts.held.get(w.resource().name()))) {
+                continue;
+            }
+            Resource r = w.resource();
+            if (w.aliases() != null) {
+                r = new Resource(r.name(), r.version(), r.body(),
+                        r.wire().toBuilder().addAllAliases(w.aliases()).build());
+            }
+            if (!budget.add(r)) {
+                ts.cursor = budget.last();
+                complete = false;
+                break;
+            }
+        }
+        if (complete) {
+            ts.cursor = null;
+            Set<String> gone = new LinkedHashSet<>();
+            for (var it = ts.held.keySet().iterator(); it.hasNext(); ) {
+                String name = it.next();
+                if (!wanted.containsKey(name)) {
+                    it.remove();
+                    // an alias a reconnecting client listed as held, which matches: nothing to remove
+                    if (!matching.contains(name)) {
+                        gone.add(name);
+                    }
+                }
+            }
+            for (String name : ts.requested) {
+                if (!matching.contains(name)) {
+                    gone.add(name); // xDS: a subscribed resource that does not exist is reported removed
+                }
+            }
+            ts.requested.clear();
+            removed.addAll(gone);
+        }
+        budget.resources.forEach(r -> ts.held.put(r.name(), heldTag(r.version(), r.wire().getAliasesList())));
         return complete;
     }
 

@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * <p>Every stream is authenticated first: its bearer token is reviewed ({@link NodeAuthenticator}) and the stream
  * serves the node the token was minted for; a request whose node metadata names another node is refused.
  * {@link #publish} hands a new immutable {@link MeshState} to every stream on its own event loop; each stream
- * computes its diff there.
+ * computes its diff there. {@code Address} subscriptions are wildcard or on demand (by canonical name or alias, as
+ * Istio's ztunnel with {@code XDS_ON_DEMAND}); {@code Authorization} ones wildcard ({@link AdsStream}).
  */
 public final class DeltaAdsServer {
 

@@ -15,6 +15,7 @@ import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.ApplicationTunnel;
 import io.jmesh.proto.istio.workload.GatewayAddress;
 import io.jmesh.proto.istio.workload.NetworkAddress;
+import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import java.util.ArrayList;
@@ -237,6 +238,22 @@ class MeshStateBuilderTest {
         MeshState third = builder.build(new ConfigSnapshot(records, Map.of()), s -> { });
         assertThat(third.addressesChangedSince(second.generation()))
                 .containsExactly("Kubernetes/networking.istio.io/WorkloadEntry/far/far-1");
+
+        // the cluster's network (the root namespace's label) reaches every namespace that uses it, and only those
+        reader.read(other).forEach(o -> records.put(o.key(), o.record()));
+        MeshState farBack = rebuiltAndCheckedAgainstAFreshBuild(records);
+        MeshState labelled = apply(records, namespace("istio-system", "{topology.istio.io/network: net-c}"));
+        String reviews = "shop/reviews.shop.svc.cluster.local";
+        String far = "Kubernetes/networking.istio.io/WorkloadEntry/far/far-1";
+        assertThat(labelled.addressesChangedSince(farBack.generation()))
+                .containsExactlyInAnyOrder(UID + "reviews-1", UID + "db-1", reviews, far);
+        MeshState shopOwn = apply(records, BASE.substring(0, BASE.indexOf("---"))
+                .replace("{istio.io/dataplane-mode: ambient}", "{istio.io/dataplane-mode: ambient,"
+                        + " topology.istio.io/network: net-a}"));
+        assertThat(shopOwn.addressesChangedSince(labelled.generation()))
+                .as("the VIP stays on the cluster's network").containsExactlyInAnyOrder(UID + "reviews-1", UID + "db-1");
+        MeshState relabelled = apply(records, namespace("istio-system", "{topology.istio.io/network: net-d}"));
+        assertThat(relabelled.addressesChangedSince(shopOwn.generation())).containsExactlyInAnyOrder(reviews, far);
     }
 
     static final String BINDING = "ambient.istio.io/waypoint-inbound-binding";
@@ -493,6 +510,94 @@ class MeshStateBuilderTest {
         assertThat(workload(s, "plain", "plain-1").getNetwork()).as("no label").isEmpty();
         assertThat(s.addresses().values()).as("no Gateway, no network gateway").allSatisfy(r ->
                 assertThat(Address.parseFrom(r.body().getValue()).getWorkload().hasNetworkGateway()).isFalse());
+    }
+
+    static final String FAR = "Kubernetes/networking.istio.io/WorkloadEntry/far/far-1";
+    static final String PLAIN = "Kubernetes/networking.istio.io/WorkloadEntry/plain/plain-1";
+    static final String PLAIN_SERVICE = "plain/web.plain.svc.cluster.local";
+    /** A Service with a VIP and a headless one in "plain". */
+    static final String PLAIN_SERVICES = """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web, namespace: plain}
+            spec: {selector: {app: web}, clusterIP: 10.96.0.30, ports: [{port: 80}]}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: headless, namespace: plain}
+            spec: {selector: {app: web}, clusterIP: None, ports: [{port: 80}]}
+            """;
+
+    static Service service(MeshState s, String name) throws Exception {
+        return Address.parseFrom(s.addresses().get(name).body().getValue()).getService();
+    }
+
+    @Test
+    void theRootNamespacesLabelIsTheClustersNetworkOfUnlabelledWorkloadsAndOfEveryVip() throws Exception {
+        MeshState s = state(NETWORKS, PLAIN_SERVICES, namespace("istio-system", "{topology.istio.io/network: net-c}"),
+                entry("istio-system", "sys-1", "127.0.40.5", null));
+        assertThat(workload(s, "far", "far-1").getNetwork()).as("no Namespace object: the cluster's").isEqualTo("net-c");
+        assertThat(workload(s, "plain", "plain-1").getNetwork()).as("unlabelled namespace: the cluster's")
+                .isEqualTo("net-c");
+        assertThat(workload(s, "istio-system", "sys-1").getNetwork()).isEqualTo("net-c");
+        assertThat(workload(s, "reviews-1").getNetwork()).as("its namespace's label first (jmesh)").isEqualTo("net-a");
+        assertThat(workload(s, "vm-b").getNetwork()).as("spec.network first").isEqualTo("net-b");
+        assertThat(service(s, PLAIN_SERVICE).getAddressesList()).singleElement().satisfies(vip -> {
+            assertThat(vip.getNetwork()).isEqualTo("net-c");
+            assertThat(vip.getAddress().toByteArray()).containsExactly(10, 96, 0, 30);
+        });
+        assertThat(service(s, "plain/headless.plain.svc.cluster.local").getAddressesList()).isEmpty();
+
+        MeshState unlabelled = state(NETWORKS, PLAIN_SERVICES, namespace("istio-system", "{}"));
+        assertThat(workload(unlabelled, "far", "far-1").getNetwork()).isEmpty();
+        assertThat(service(unlabelled, PLAIN_SERVICE).getAddresses(0).getNetwork()).isEmpty();
+    }
+
+    @Test
+    void changingTheClustersNetworkPushesExactlyTheWorkloadsWithoutANetworkOfTheirOwnAndTheServicesWithVips()
+            throws Exception {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (String m : List.of(NETWORKS, PLAIN_SERVICES, EW_A)) {
+            reader.read(m).forEach(o -> records.put(o.key(), o.record()));
+        }
+        MeshState before = rebuiltAndCheckedAgainstAFreshBuild(records);
+        List<String> onTheClusters = List.of(FAR, PLAIN, PLAIN_SERVICE);
+
+        MeshState created = apply(records, namespace("istio-system", "{topology.istio.io/network: net-c}"));
+        assertThat(created.addressesChangedSince(before.generation()))
+                .as("the root Namespace appears, labelled").containsExactlyInAnyOrderElementsOf(onTheClusters);
+        assertThat(workload(created, "plain", "plain-1").getNetwork()).isEqualTo("net-c");
+
+        MeshState toNetA = apply(records, namespace("istio-system", "{topology.istio.io/network: net-a}"));
+        assertThat(toNetA.addressesChangedSince(created.generation()))
+                .containsExactlyInAnyOrderElementsOf(onTheClusters);
+        assertThat(workload(toNetA, "far", "far-1").getNetworkGateway()).as("net-a's east-west gateway")
+                .isEqualTo(networkGateway("net-a", 192, 0, 2, 1, 15008));
+        assertThat(service(toNetA, PLAIN_SERVICE).getAddresses(0).getNetwork()).isEqualTo("net-a");
+        String west = "Kubernetes/networking.istio.io/WorkloadEntry/west/west-1";
+        assertThat(toNetA.addresses().get(west)).as("a namespace not using the cluster's network is not recomputed")
+                .isSameAs(created.addresses().get(west));
+
+        MeshState gatewayMoved = apply(records, eastWest("istio-system", "ew-a", "net-a", "192.0.2.9", 15008));
+        assertThat(gatewayMoved.addressesChangedSince(toNetA.generation()))
+                .as("the gateway of the cluster's network: its workloads, not the VIPs")
+                .containsExactlyInAnyOrder(UID + "reviews-1", FAR, PLAIN);
+
+        MeshState sameLabelOtherObject = apply(records, namespace("istio-system",
+                "{topology.istio.io/network: net-a, team: mesh}"));
+        assertThat(sameLabelOtherObject.addressesChangedSince(gatewayMoved.generation())).isEmpty();
+
+        MeshState dropped = apply(records, namespace("istio-system", "{}"));
+        assertThat(dropped.addressesChangedSince(sameLabelOtherObject.generation()))
+                .containsExactlyInAnyOrderElementsOf(onTheClusters);
+        assertThat(workload(dropped, "far", "far-1")).isEqualTo(workload(before, "far", "far-1"));
+        assertThat(service(dropped, PLAIN_SERVICE)).isEqualTo(service(before, PLAIN_SERVICE));
+
+        MeshState relabelled = apply(records, namespace("istio-system", "{topology.istio.io/network: net-c}"));
+        records.remove(ConfigKey.parse("Namespace//istio-system"));
+        MeshState deleted = rebuiltAndCheckedAgainstAFreshBuild(records);
+        assertThat(deleted.addressesChangedSince(relabelled.generation()))
+                .containsExactlyInAnyOrderElementsOf(onTheClusters);
     }
 
     @Test

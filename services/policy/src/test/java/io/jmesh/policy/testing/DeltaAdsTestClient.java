@@ -44,6 +44,7 @@ public final class DeltaAdsTestClient implements AutoCloseable {
     private final String token;
     private final String claimedNode;
     private volatile Predicate<String> reject = name -> false;
+    private volatile boolean onDemand;
     private volatile GrpcClientRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call;
 
     public DeltaAdsTestClient(Vertx vertx, TestPki pki, int port, String token, String claimedNode) {
@@ -58,6 +59,21 @@ public final class DeltaAdsTestClient implements AutoCloseable {
     public DeltaAdsTestClient rejecting(Predicate<String> names) {
         this.reject = names;
         return this;
+    }
+
+    /**
+     * Subscribes to Address on demand, as Istio's ztunnel with {@code XDS_ON_DEMAND}: {@code *} subscribed and
+     * unsubscribed in the first request (nothing), then {@link #subscribe} names.
+     */
+    public DeltaAdsTestClient onDemand() {
+        this.onDemand = true;
+        return this;
+    }
+
+    /** Subscribes {@code names} (canonical names or aliases) of {@code type} on the open stream. */
+    public void subscribe(String type, String... names) {
+        call.write(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type).addAllResourceNamesSubscribe(List.of(names))
+                .build());
     }
 
     /** Starts from what {@code previous} holds (a ztunnel reconnecting after its stream broke). */
@@ -77,6 +93,9 @@ public final class DeltaAdsTestClient implements AutoCloseable {
                                 .setMetadata(Struct.newBuilder().putFields("NODE_NAME",
                                         Value.newBuilder().setStringValue(claimedNode).build())));
                 held.get(type).forEach((name, r) -> b.putInitialResourceVersions(name, r.getVersion()));
+                if (onDemand && ADDRESS.equals(type)) {
+                    b.addResourceNamesSubscribe("*").addResourceNamesUnsubscribe("*");
+                }
                 c.write(b.build());
             }
             c.response().onSuccess(resp -> resp.handler(this::onResponse).endHandler(v ->

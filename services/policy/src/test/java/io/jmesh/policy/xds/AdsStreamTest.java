@@ -219,6 +219,46 @@ class AdsStreamTest {
     }
 
     @Test
+    void labellingTheRootNamespacePushesTheClustersNetworkToExactlyWhatIsOnIt() throws Exception {
+        reader.read("""
+                apiVersion: v1
+                kind: Namespace
+                metadata: {name: west, labels: {topology.istio.io/network: net-b}}
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: west-1, namespace: west}
+                spec: {address: 10.1.0.6, node: node-b}
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: vm-1, namespace: shop}
+                spec: {address: 127.0.10.5, node: node-a}
+                ---
+                apiVersion: v1
+                kind: Service
+                metadata: {name: reviews, namespace: shop}
+                spec: {selector: {app: reviews}, clusterIP: 10.96.0.10, ports: [{port: 80}]}
+                """).forEach(o -> records.put(o.key(), o.record()));
+        AdsStream s = new AdsStream(null, out, "node-a", builder.build(new ConfigSnapshot(records, Map.of()), x -> { }),
+                new AdsMetrics(new PrometheusRegistry()), 10);
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        ack(s);
+
+        reader.read("""
+                apiVersion: v1
+                kind: Namespace
+                metadata: {name: istio-system, labels: {topology.istio.io/network: net-a}}
+                """).forEach(o -> records.put(o.key(), o.record()));
+        s.onState(builder.build(new ConfigSnapshot(records, Map.of()), x -> { }));
+        assertThat(names(out.last())).containsExactly(UID + "vm-1", "shop/reviews.shop.svc.cluster.local");
+        assertThat(Address.parseFrom(out.last().getResources(0).getResource().getValue()).getWorkload().getNetwork())
+                .isEqualTo("net-a");
+        assertThat(Address.parseFrom(out.last().getResources(1).getResource().getValue()).getService()
+                .getAddresses(0).getNetwork()).isEqualTo("net-a");
+    }
+
+    @Test
     void aReconnectingClientGetsOnlyWhatDiffersFromItsInitialVersions() {
         MeshState three = workloads(3);
         AdsStream first = new AdsStream(null, out, "node-a", three, new AdsMetrics(new PrometheusRegistry()), 10);
