@@ -224,12 +224,21 @@ public final class ZtunnelBootstrap implements MeshService {
                     tokenSupplier(config.discovery().tokenFile()), config, store,
                     policies,
                     context.metrics());
+            if (config.discovery().onDemand()) {
+                store.demandFrom(ads::demand); // before any listener accepts
+            }
             ads.firstFullSync().onSuccess(v -> configReady.complete());
             ads.start();
         } else {
             configReady.complete();
         }
-        watchCertificates(certsReady);
+        if (config.discovery().onDemand()) {
+            // no local workload is known up front (each arrives when first used, and its certificate is fetched
+            // then): ready once discovery is (the first authorizations and the first Address response)
+            certsReady.complete();
+        } else {
+            watchCertificates(certsReady);
+        }
         followTrustBundle(clock);
         String nodeHost = config.node().address();
         localAdmin = new LocalAdmin(vertx, store, identities, retained::all,

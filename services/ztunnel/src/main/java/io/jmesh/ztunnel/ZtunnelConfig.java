@@ -48,6 +48,13 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
                 inPodPort("listeners.dns", 0); // -1 (off) is fine: then the pods get no DNS proxy
             }
         }
+        if (discovery.onDemand() && listeners.dns() >= 0) {
+            // Istio refuses the pair too: the DNS proxy answers from the whole registry, which on-demand never holds
+            throw new IllegalArgumentException("discovery.onDemand: true and listeners.dns: " + listeners.dns()
+                    + " are incompatible (Istio's XDS_ON_DEMAND cannot be combined with its DNS proxy: the proxy "
+                    + "answers from every service, on-demand discovery holds only those asked for); set "
+                    + "listeners.dns: -1 or discovery.onDemand: false");
+        }
         if (listeners.transparent() && capture.enabled()) {
             // the TPROXY rules name these ports
             fixedPort("listeners.outboundCapture", listeners.outboundCapture());
@@ -176,9 +183,14 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      * @param address policy's delta ADS endpoint {@code host:port}; empty for none
      * @param tokenFile the node's bearer token, sent as {@code authorization: Bearer}
      * @param rootCertFile PEM roots verifying policy's TLS certificate; empty for plaintext (tests only)
+     * @param onDemand Istio's {@code XDS_ON_DEMAND}: subscribe to no address up front and ask policy for each one
+     *     (by its alias {@code network/IP} or {@code namespace/hostname}) when a lookup misses; authorizations stay
+     *     wildcard. Needs {@code address}; refused with the DNS proxy ({@code listeners.dns}), as Istio does
+     * @param onDemandTimeout longest a connection waits for policy's answer to an on-demand lookup; then it
+     *     continues as if the address were unknown
      */
     public record Discovery(String staticFile, String address, String tokenFile, String rootCertFile,
-            Duration initialBackoff, Duration maxBackoff) {
+            Duration initialBackoff, Duration maxBackoff, boolean onDemand, Duration onDemandTimeout) {
         public Discovery {
             staticFile = staticFile == null ? "" : staticFile;
             address = address == null ? "" : address;
@@ -186,6 +198,22 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             rootCertFile = rootCertFile == null ? "" : rootCertFile;
             Objects.requireNonNull(initialBackoff, "initialBackoff");
             Objects.requireNonNull(maxBackoff, "maxBackoff");
+            onDemandTimeout = onDemandTimeout == null ? Duration.ofSeconds(5) : onDemandTimeout;
+            if (onDemandTimeout.isNegative() || onDemandTimeout.isZero()) {
+                throw new IllegalArgumentException("discovery.onDemandTimeout: " + onDemandTimeout
+                        + " (expected: > 0)");
+            }
+            if (onDemand && address.isEmpty()) {
+                throw new IllegalArgumentException("discovery.onDemand: true needs discovery.address (policy's delta "
+                        + "ADS, which answers the on-demand lookups); it is empty");
+            }
+        }
+
+        /** The same settings without on-demand lookups (tests and tools that build the record by hand). */
+        public Discovery(String staticFile, String address, String tokenFile, String rootCertFile,
+                Duration initialBackoff, Duration maxBackoff) {
+            this(staticFile, address, tokenFile, rootCertFile, initialBackoff, maxBackoff, false,
+                    Duration.ofSeconds(5));
         }
     }
 

@@ -70,4 +70,25 @@ class ZtunnelConfigTest {
                 + "inpod: {enabled: true}\n", Map.of()))
                 .hasMessageContaining("listeners.outboundCapture: 0 (expected: a fixed port with inpod.enabled)");
     }
+
+    @Test
+    void onDemandDiscoveryIsOffByDefaultComesFromTheEnvironmentAndRefusesTheDnsProxy() throws Exception {
+        ZtunnelConfig.Discovery defaults = load("logLevel: info\n", Map.of()).discovery();
+        assertThat(defaults.onDemand()).isFalse();
+        assertThat(defaults.onDemandTimeout()).isEqualTo(java.time.Duration.ofSeconds(5));
+        ZtunnelConfig on = load("logLevel: info\n", Map.of("MESH_DISCOVERY_ON_DEMAND", "true",
+                "MESH_DISCOVERY_ADDRESS", "policy:15010", "MESH_LISTENERS_DNS", "-1",
+                "MESH_DISCOVERY_ON_DEMAND_TIMEOUT", "2s"));
+        assertThat(on.discovery().onDemand()).isTrue();
+        assertThat(on.discovery().onDemandTimeout()).isEqualTo(java.time.Duration.ofSeconds(2));
+        // Istio: XDS_ON_DEMAND and the DNS proxy do not go together (the proxy is on by default here)
+        assertThatThrownBy(() -> load("discovery: {address: \"policy:15010\", onDemand: true}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("discovery.onDemand: true and listeners.dns: 15053 are incompatible");
+        assertThatThrownBy(() -> load("discovery: {onDemand: true}\nlisteners: {dns: -1}\n", Map.of()))
+                .hasMessageContaining("discovery.onDemand: true needs discovery.address");
+        assertThatThrownBy(() -> load("discovery: {address: \"policy:15010\", onDemand: true, onDemandTimeout: 0s}\n"
+                + "listeners: {dns: -1}\n", Map.of()))
+                .hasMessageContaining("discovery.onDemandTimeout");
+    }
 }

@@ -15,6 +15,7 @@ import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.authz.AuthorizationStore;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -24,7 +25,10 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -43,6 +47,17 @@ import org.slf4j.LoggerFactory;
  * reconnect the subscription carries {@code initial_resource_versions} (every accepted name → version) so the
  * server sends only differences. Reconnects back off from {@code initialBackoff}, doubling to {@code maxBackoff},
  * reset by a good response. Through an outage the last good state keeps serving (nothing is cleared).
+ *
+ * <p>On demand ({@code discovery.onDemand}, Istio's {@code XDS_ON_DEMAND}) the first {@code Address} request
+ * subscribes and unsubscribes {@code *} at once, which leaves nothing subscribed (Istio's way of asking for zero
+ * resources); {@link #demand} then subscribes one alias ({@code network/IP} or {@code namespace/hostname}) when a
+ * lookup misses. The answer is the response to that subscription: the server names the alias among the
+ * {@code aliases} of the resources it sends (found), or sends none (not found; Istio's server also lists the alias
+ * among the removed names, which counts as the answer as well). Responses answer subscriptions in the order they were
+ * sent, so the first complete {@code Address} response after a subscription that names none of its aliases answers
+ * it as not found. Concurrent demands of one alias share its request; every alias stays subscribed (later pushes
+ * for it apply as usual) and is subscribed again on reconnect, in the first request, beside
+ * {@code initial_resource_versions}. Authorizations are always wildcard.
  *
  * <p>Authenticated as the node: {@code authorization: Bearer <token>}, {@code clusterid}. Runs on one Vert.x
  * context; state is touched only there.
@@ -68,9 +83,26 @@ public final class DeltaAdsClient {
     private final Map<String, Map<String, String>> versions = new ConcurrentHashMap<>();
     private final Set<String> awaitingFirst = ConcurrentHashMap.newKeySet();
     private final Promise<Void> firstFull = Promise.promise();
+    private final Context context;
     private Duration backoff;
     private volatile boolean stopped;
     private volatile GrpcClientRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call;
+
+    // on-demand only; all but `answered` touched on `context` only
+    private final boolean onDemand;
+    private final Map<String, Alias> aliases = new HashMap<>();
+    /** Aliases whose subscription has been answered: a lookup that missed on one waits for nothing (any thread). */
+    private final Set<String> answered = ConcurrentHashMap.newKeySet();
+    /** The aliases of each subscription on the current stream that is still unanswered, oldest first. */
+    private final Deque<List<String>> unanswered = new ArrayDeque<>();
+    private final Counter demands;
+
+    /** One subscribed alias: whether its subscription was answered, and who waits for that answer. */
+    private static final class Alias {
+        boolean answered;
+        Promise<Void> waiting;
+        long timer = -1;
+    }
 
     public DeltaAdsClient(Vertx vertx, GrpcClient client, SocketAddress server, Supplier<String> token,
             ZtunnelConfig config, WorkloadStore store, AuthorizationStore policies, PrometheusRegistry metrics) {
@@ -82,6 +114,8 @@ public final class DeltaAdsClient {
         this.store = store;
         this.policies = policies;
         this.backoff = config.discovery().initialBackoff();
+        this.context = vertx.getOrCreateContext();
+        this.onDemand = config.discovery().onDemand();
         // written on the client's context only; concurrent so that versions() can be read from any thread
         versions.put(ADDRESS_TYPE, new ConcurrentHashMap<>());
         versions.put(AUTHORIZATION_TYPE, new ConcurrentHashMap<>());
@@ -98,6 +132,17 @@ public final class DeltaAdsClient {
         }
         terminations = Counter.builder().name("istio_xds_connection_terminations_total")
                 .help("xDS streams that ended, by reason").labelNames("reason").register(metrics);
+        if (onDemand) {
+            demands = Counter.builder().name("ztunnel_on_demand_requests_total")
+                    .help("on-demand address lookups asked of policy, by result: found, not_found (policy has "
+                            + "nothing by that alias), timeout (no answer within discovery.onDemandTimeout)")
+                    .labelNames("result").register(metrics);
+            for (String result : new String[] {"found", "not_found", "timeout"}) {
+                demands.labelValues(result);
+            }
+        } else {
+            demands = null;
+        }
     }
 
     /**
@@ -108,6 +153,9 @@ public final class DeltaAdsClient {
         HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30);
         if (!rootCertFile.isEmpty()) {
             o.setSsl(true).setUseAlpn(true).setTrustOptions(new PemTrustOptions().addCertPath(rootCertFile));
+        } else {
+            // HTTP/2 with prior knowledge: over HTTP/1.1 the stream's responses never reach the client
+            o.setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
         }
         return GrpcClient.client(vertx, o);
     }
@@ -118,7 +166,7 @@ public final class DeltaAdsClient {
     }
 
     public void start() {
-        vertx.runOnContext(v -> connect());
+        context.runOnContext(v -> connect());
     }
 
     public void stop() {
@@ -126,6 +174,101 @@ public final class DeltaAdsClient {
         var c = call;
         if (c != null) {
             c.cancel();
+        }
+        if (onDemand) {
+            context.runOnContext(v -> aliases.forEach((alias, a) -> {
+                if (a.waiting != null) {
+                    vertx.cancelTimer(a.timer);
+                    a.waiting.tryFail("discovery stopped before policy answered the lookup of " + alias);
+                    a.waiting = null;
+                }
+            }));
+        }
+    }
+
+    /**
+     * On-demand: subscribes {@code alias} ({@code network/IP} or {@code namespace/hostname}, see
+     * {@link io.jmesh.core.xds.XdsTypes}) unless it already is, and completes once policy's answer has been applied
+     * to the store, whether or not anything matched; fails after {@code discovery.onDemandTimeout} without an answer
+     * (the subscription stands: a later answer still applies, and a later demand waits for it again). An alias
+     * answered before completes at once, on the calling thread; otherwise this hops onto the client's context, and
+     * completes there. Off: completes at once.
+     */
+    public Future<Void> demand(String alias) {
+        if (!onDemand || answered.contains(alias)) {
+            return Future.succeededFuture();
+        }
+        Promise<Void> p = Promise.promise();
+        context.runOnContext(v -> join(alias, p));
+        return p.future();
+    }
+
+    private void join(String alias, Promise<Void> p) {
+        if (stopped) {
+            p.tryFail("discovery stopped");
+            return;
+        }
+        Alias a = aliases.get(alias);
+        if (a == null) {
+            a = new Alias();
+            aliases.put(alias, a);
+            await(alias, a);
+            var c = call;
+            if (c != null) {
+                // otherwise the next stream's first request subscribes it
+                try {
+                    c.write(DeltaDiscoveryRequest.newBuilder().setTypeUrl(ADDRESS_TYPE)
+                            .addResourceNamesSubscribe(alias).build());
+                    unanswered.add(List.of(alias));
+                } catch (RuntimeException e) {
+                    log.atDebug().addKeyValue("alias", alias).log("on-demand subscription not sent (stream ending: "
+                            + "the next stream subscribes it): {}", e.getMessage());
+                }
+            }
+        } else if (a.answered) {
+            p.tryComplete();
+            return;
+        } else if (a.waiting == null) {
+            await(alias, a); // an earlier wait timed out; the subscription stands
+        }
+        a.waiting.future().onComplete(p);
+    }
+
+    /** Starts waiting for the answer to {@code alias}'s subscription, for at most the configured timeout. */
+    private void await(String alias, Alias a) {
+        Promise<Void> waiting = Promise.promise();
+        a.waiting = waiting;
+        Duration timeout = config.discovery().onDemandTimeout();
+        a.timer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> {
+            if (a.waiting != waiting) {
+                return;
+            }
+            a.waiting = null;
+            a.timer = -1;
+            demands.labelValues("timeout").inc();
+            log.atWarn().addKeyValue("alias", alias).addKeyValue("timeout", timeout.toString())
+                    .log("on-demand lookup unanswered by policy in time: the connection goes on as if the "
+                            + "address were unknown");
+            waiting.tryFail(new java.util.concurrent.TimeoutException("policy did not answer the on-demand lookup of "
+                    + alias + " within " + timeout));
+        });
+    }
+
+    /** {@code alias}'s subscription is answered: whoever waits goes on (and later lookups wait for nothing). */
+    private void answer(String alias, boolean found) {
+        Alias a = aliases.get(alias);
+        if (a == null || a.answered) {
+            return;
+        }
+        a.answered = true;
+        answered.add(alias);
+        Promise<Void> waiting = a.waiting;
+        if (waiting != null) {
+            a.waiting = null;
+            vertx.cancelTimer(a.timer);
+            a.timer = -1;
+            demands.labelValues(found ? "found" : "not_found").inc();
+            waiting.tryComplete();
         }
     }
 
@@ -145,7 +288,7 @@ public final class DeltaAdsClient {
                 c.headers().set("authorization", "Bearer " + t);
             }
             c.headers().set("clusterid", config.node().clusterId());
-            c.write(subscribe(ADDRESS_TYPE));
+            c.write(onDemand ? subscribeOnDemand() : subscribe(ADDRESS_TYPE));
             c.write(subscribe(AUTHORIZATION_TYPE));
             c.response().onSuccess(resp -> {
                 resp.handler(r -> onResponse(c, r));
@@ -157,6 +300,8 @@ public final class DeltaAdsClient {
     }
 
     private void ended(String why, boolean error) {
+        call = null; // demands meanwhile wait for the next stream's first request
+        unanswered.clear();
         terminations.labelValues(error ? "error" : "closed").inc();
         if (stopped) {
             return;
@@ -174,6 +319,30 @@ public final class DeltaAdsClient {
                 .setNode(node())
                 .setTypeUrl(type)
                 .putAllInitialResourceVersions(versions.get(type))
+                .build();
+    }
+
+    /**
+     * The first on-demand {@code Address} request of a stream: {@code *} subscribed and unsubscribed at once (nothing
+     * by wildcard), every alias subscribed so far, and the versions held. Its response answers the aliases not yet
+     * answered.
+     */
+    private DeltaDiscoveryRequest subscribeOnDemand() {
+        List<String> pending = new ArrayList<>();
+        aliases.forEach((alias, a) -> {
+            if (!a.answered) {
+                pending.add(alias);
+            }
+        });
+        unanswered.clear();
+        unanswered.add(pending);
+        return DeltaDiscoveryRequest.newBuilder()
+                .setNode(node())
+                .setTypeUrl(ADDRESS_TYPE)
+                .addResourceNamesSubscribe("*")
+                .addAllResourceNamesSubscribe(aliases.keySet())
+                .addResourceNamesUnsubscribe("*")
+                .putAllInitialResourceVersions(versions.get(ADDRESS_TYPE))
                 .build();
     }
 
@@ -260,11 +429,43 @@ public final class DeltaAdsClient {
         }
         c.write(ack.build());
         backoff = config.discovery().initialBackoff();
+        if (onDemand && ADDRESS_TYPE.equals(type)) {
+            answerDemands(r, accepted);
+        }
         // a part of a split snapshot is not yet the full configuration: wait for the part that completes it
         if (!io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo()) && awaitingFirst.remove(type)
                 && awaitingFirst.isEmpty()) {
             log.info("first full configuration received from policy");
             firstFull.tryComplete();
+        }
+    }
+
+    /**
+     * The aliases an {@code Address} response answers (after it was applied): those its accepted resources carry (or
+     * are named by), those it removes (Istio's "not found"), and, once the response is complete, whatever the oldest
+     * unanswered subscription asked for (answered by this response, in stream order).
+     */
+    private void answerDemands(DeltaDiscoveryResponse r, Map<String, String> accepted) {
+        if (!aliases.isEmpty()) {
+            for (Resource res : r.getResourcesList()) {
+                if (accepted.containsKey(res.getName())) {
+                    answer(res.getName(), true);
+                    for (String alias : res.getAliasesList()) {
+                        answer(alias, true);
+                    }
+                }
+            }
+            for (String removed : r.getRemovedResourcesList()) {
+                answer(removed, false);
+            }
+        }
+        if (!io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo())) {
+            List<String> oldest = unanswered.poll();
+            if (oldest != null) {
+                for (String alias : oldest) {
+                    answer(alias, false);
+                }
+            }
         }
     }
 

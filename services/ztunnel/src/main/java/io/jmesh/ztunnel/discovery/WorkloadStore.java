@@ -1,6 +1,9 @@
 package io.jmesh.ztunnel.discovery;
 
+import io.jmesh.core.xds.XdsTypes;
 import io.jmesh.proto.istio.workload.Address;
+import io.vertx.core.Future;
+import java.net.InetAddress;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -17,6 +20,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Listeners get (previous, next) after each swap, to prefetch certificates, open listeners for new local
  * workloads, and drop pooled connections whose workload changed.
+ *
+ * <p>With on-demand discovery ({@code discovery.onDemand}, Istio's {@code XDS_ON_DEMAND}) the store also asks for
+ * what a lookup missed ({@link #demand}): the data path checks {@link #onDemand()} (one field read) and only then
+ * waits for the answer, after which {@link #current()} holds whatever policy had.
  */
 public final class WorkloadStore {
 
@@ -25,6 +32,17 @@ public final class WorkloadStore {
     private final String network;
     private final AtomicReference<WorkloadIndex> current;
     private final List<BiConsumer<WorkloadIndex, WorkloadIndex>> listeners = new CopyOnWriteArrayList<>();
+    private volatile Demand demand;
+
+    /** Asks discovery for the resources an alias names ({@code network/IP}, {@code namespace/hostname}). */
+    @FunctionalInterface
+    public interface Demand {
+        /**
+         * Completes once discovery's answer (whether or not anything matched) has been applied to the store; fails
+         * when no answer came in time. Callable from any thread; completes on discovery's.
+         */
+        Future<Void> demand(String alias);
+    }
 
     /** A store for a node on the default network. */
     public WorkloadStore() {
@@ -39,6 +57,35 @@ public final class WorkloadStore {
 
     public WorkloadIndex current() {
         return current.get();
+    }
+
+    /** Turns on-demand lookups on: misses are asked of {@code demand} (set once, before traffic flows). */
+    public void demandFrom(Demand demand) {
+        this.demand = demand;
+    }
+
+    /** Whether lookups that miss may ask discovery ({@link #demand}); off: the store holds all there is. */
+    public boolean onDemand() {
+        return demand != null;
+    }
+
+    /** The network this store's indexes answer address lookups for (the node's). */
+    public String network() {
+        return network;
+    }
+
+    /**
+     * Asks discovery for {@code alias} and completes once its answer is applied (see {@link Demand}); at once when
+     * on-demand lookups are off.
+     */
+    public Future<Void> demand(String alias) {
+        Demand d = demand;
+        return d == null ? Future.succeededFuture() : d.demand(alias);
+    }
+
+    /** {@link #demand} of the address {@code ip} on this node's network ({@code network/IP}). */
+    public Future<Void> demandAddress(InetAddress ip) {
+        return demand(XdsTypes.ipAlias(network, ip));
     }
 
     public void onChange(BiConsumer<WorkloadIndex, WorkloadIndex> listener) {

@@ -15,6 +15,24 @@ public final class Workloads {
         return SpiffeId.of(td, w.getNamespace(), sa);
     }
 
+    /**
+     * The namespace of a Kubernetes service hostname {@code <name>.<namespace>.svc.<domain>}, or null for any other
+     * name (which names no namespace: on-demand discovery cannot ask for it, {@code namespace/hostname} being the
+     * alias).
+     */
+    public static String serviceNamespace(String host) {
+        int first = host.indexOf('.');
+        if (first <= 0) {
+            return null;
+        }
+        int second = host.indexOf('.', first + 1);
+        if (second <= first + 1) {
+            return null;
+        }
+        return host.startsWith("svc.", second + 1) && host.length() > second + 5 && !host.endsWith(".")
+                ? host.substring(first + 1, second) : null;
+    }
+
     /** Capacity weight for load balancing (Istio: default 1). */
     public static int capacity(Workload w) {
         return w.hasCapacity() ? w.getCapacity().getValue() : 1;

@@ -52,8 +52,29 @@ final class HboneInbound extends ChannelInitializer<Channel> {
         // half-close is for relayed application sockets; an HBONE connection whose peer is gone is gone
         ch.config().setOption(io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE, false);
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
-        InetSocketAddress remote = (InetSocketAddress) ch.remoteAddress();
         Workload w = ctx.store().current().workloadByIp(local.getAddress());
+        if (w == null && ctx.store().onDemand()) {
+            // on-demand discovery: ask policy for the workload this connection was addressed to, then look again
+            // (nothing is read meanwhile)
+            var asked = ctx.store().demandAddress(local.getAddress());
+            if (asked.isComplete()) { // answered before (not found)
+                accept(ch, ctx.store().current().workloadByIp(local.getAddress()));
+                return;
+            }
+            asked.onComplete(ar -> ch.eventLoop().execute(() -> {
+                if (ch.isActive()) {
+                    accept(ch, ctx.store().current().workloadByIp(local.getAddress()));
+                }
+            }));
+            return;
+        }
+        accept(ch, w);
+    }
+
+    /** An accepted connection addressed to {@code w} (null: to no known workload). */
+    private void accept(Channel ch, Workload w) {
+        InetSocketAddress local = (InetSocketAddress) ch.localAddress();
+        InetSocketAddress remote = (InetSocketAddress) ch.remoteAddress();
         if (w == null || !ctx.node().equals(w.getNode())) {
             ctx.telemetry().rejected(false, "no_local_workload", "no workload on this node has address "
                     + local.getAddress().getHostAddress() + ": cannot pick a certificate", remote,

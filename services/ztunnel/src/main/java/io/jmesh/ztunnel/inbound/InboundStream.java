@@ -71,6 +71,11 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     }
 
     private void handle(Http2StreamChannel stream, Http2Headers h) {
+        handle(stream, h, false);
+    }
+
+    /** @param asked on-demand discovery was already asked for what the first look missed */
+    private void handle(Http2StreamChannel stream, Http2Headers h, boolean asked) {
         Channel parent = stream.parent();
         InetSocketAddress peer = (InetSocketAddress) parent.remoteAddress();
         InetSocketAddress local = (InetSocketAddress) parent.localAddress();
@@ -87,6 +92,27 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return;
         }
         WorkloadIndex index = ctx.store().current();
+        if (!asked && ctx.store().onDemand()) {
+            List<String> missing = missing(index, parsed, local, peer, h);
+            if (!missing.isEmpty()) {
+                // on-demand discovery: ask policy for what this ztunnel does not know yet, then decide as usual
+                List<io.vertx.core.Future<Void>> answers = new ArrayList<>(missing.size());
+                for (String alias : missing) {
+                    answers.add(ctx.store().demand(alias));
+                }
+                var all = io.vertx.core.Future.join(answers);
+                if (all.isComplete()) { // all answered before (not found): nothing to wait for
+                    handle(stream, h, true);
+                    return;
+                }
+                all.onComplete(ar -> stream.eventLoop().execute(() -> {
+                    if (stream.isActive()) {
+                        handle(stream, h, true);
+                    }
+                }));
+                return;
+            }
+        }
         Workload addressed = index.workloadByIp(local.getAddress());
         InetSocketAddress target = parsed.ip() != null ? parsed.address()
                 : byHostname(stream, index, addressed, local, parsed, peer, authority);
@@ -200,6 +226,38 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 stream.pipeline().fireChannelReadComplete();
             }
         });
+    }
+
+    /**
+     * On-demand discovery: the aliases of what deciding on this CONNECT looks up and {@code index} lacks. The workload
+     * the connection was addressed to, the authority's workload (or, for a hostname, its service when the name says
+     * its namespace), and the client's workload (telemetry), except for a tunnel from another network, whose source
+     * is in its baggage.
+     */
+    private List<String> missing(WorkloadIndex index, Authority.Target parsed, InetSocketAddress local,
+            InetSocketAddress peer, Http2Headers h) {
+        List<String> out = new ArrayList<>(3);
+        String network = index.network();
+        if (index.workloadByIp(local.getAddress()) == null) {
+            out.add(io.jmesh.core.xds.XdsTypes.ipAlias(network, local.getAddress()));
+        }
+        if (parsed.ip() != null) {
+            InetAddress ip = parsed.address().getAddress();
+            if (!ip.equals(local.getAddress()) && index.workloadByIp(ip) == null) {
+                out.add(io.jmesh.core.xds.XdsTypes.ipAlias(network, ip));
+            }
+        } else if (index.serviceByHostname(parsed.hostname()) == null) {
+            String ns = Workloads.serviceNamespace(parsed.hostname());
+            if (ns != null) {
+                out.add(io.jmesh.core.xds.XdsTypes.hostnameAlias(ns, parsed.hostname()));
+            }
+        }
+        CharSequence fromNetwork = h.get(HboneHeaders.FORWARDED_NETWORK);
+        boolean viaGateway = fromNetwork != null && !ctx.config().node().network().contentEquals(fromNetwork);
+        if (!viaGateway && !peer.getAddress().equals(local.getAddress()) && index.workloadByIp(peer.getAddress()) == null) {
+            out.add(io.jmesh.core.xds.XdsTypes.ipAlias(network, peer.getAddress()));
+        }
+        return out;
     }
 
     /**

@@ -12,6 +12,8 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Inbound plaintext (15006) in transparent mode: TPROXY keeps the original destination (pod IP and port) as the
@@ -32,8 +34,33 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
         EarlyInput early = EarlyInput.install(ch);
         InetSocketAddress target = (InetSocketAddress) ch.localAddress();
         InetSocketAddress peer = (InetSocketAddress) ch.remoteAddress();
-        String dst = target.getAddress().getHostAddress() + ":" + target.getPort();
         WorkloadIndex index = ctx.store().current();
+        if (ctx.store().onDemand()) {
+            // on-demand discovery: ask policy for the destination's and the client's workloads if not known
+            List<io.vertx.core.Future<Void>> answers = new ArrayList<>(2);
+            if (index.workloadByIp(target.getAddress()) == null) {
+                answers.add(ctx.store().demandAddress(target.getAddress()));
+            }
+            if (index.workloadByIp(peer.getAddress()) == null) {
+                answers.add(ctx.store().demandAddress(peer.getAddress()));
+            }
+            var all = io.vertx.core.Future.join(answers);
+            if (!all.isComplete()) { // else all answered before (not found): nothing to wait for
+                all.onComplete(ar -> ch.eventLoop().execute(() -> {
+                    if (ch.isActive()) {
+                        accept(ch, early, target, peer, ctx.store().current());
+                    }
+                }));
+                return;
+            }
+            index = ctx.store().current();
+        }
+        accept(ch, early, target, peer, index);
+    }
+
+    private void accept(Channel ch, EarlyInput early, InetSocketAddress target, InetSocketAddress peer,
+            WorkloadIndex index) {
+        String dst = target.getAddress().getHostAddress() + ":" + target.getPort();
         Workload w = index.workloadByIp(target.getAddress());
         if (w == null || !ctx.node().equals(w.getNode())) {
             ctx.telemetry().rejected(false, "not_local_workload", "plaintext connection to " + dst

@@ -100,9 +100,28 @@ public final class OutboundListeners {
     /** A captured connection: TPROXY keeps the original destination as the local address, REDIRECT in conntrack. */
     private void captured(Channel ch) {
         ch.config().setAutoRead(false);
+        Workload source = capture.source(ch);
+        if (source == null && proxy.onDemand()) {
+            // on-demand discovery: ask policy for the client's workload, then look again (nothing is read meanwhile)
+            var asked = proxy.demandSource(((InetSocketAddress) ch.remoteAddress()).getAddress());
+            if (asked.isComplete()) { // answered before (not found)
+                captured(ch, capture.source(ch));
+                return;
+            }
+            asked.onComplete(ar -> ch.eventLoop().execute(() -> {
+                if (ch.isActive()) {
+                    captured(ch, capture.source(ch));
+                }
+            }));
+            return;
+        }
+        captured(ch, source);
+    }
+
+    /** A captured connection from {@code source} (null: not a workload on this node, refused). */
+    private void captured(Channel ch, Workload source) {
         InetSocketAddress client = (InetSocketAddress) ch.remoteAddress();
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
-        Workload source = capture.source(ch);
         if (source == null) {
             telemetry.rejected(true, "unknown_source", "source address " + client.getAddress().getHostAddress()
                     + " is not a workload on this node", client, local.toString());

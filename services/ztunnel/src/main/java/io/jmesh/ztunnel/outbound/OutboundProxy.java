@@ -44,6 +44,7 @@ public final class OutboundProxy {
     private final OutboundRouter router;
     private final ConnectionTelemetry telemetry;
     private final NetTransport net;
+    private final OnDemandLookups onDemand;
 
     public OutboundProxy(ZtunnelConfig config, WorkloadStore store, IdentityManager identities, HbonePool pool,
             ConnectionTelemetry telemetry, NetTransport net) {
@@ -54,6 +55,7 @@ public final class OutboundProxy {
         this.router = new OutboundRouter(config);
         this.telemetry = telemetry;
         this.net = net;
+        this.onDemand = new OnDemandLookups(store);
     }
 
     /** The local workload the connection comes from, or null (the caller refuses it). */
@@ -62,11 +64,38 @@ public final class OutboundProxy {
         return w != null && config.node().name().equals(w.getNode()) ? w : null;
     }
 
+    /** Whether discovery is on demand: a source that {@link #source} did not find may be asked for. */
+    public boolean onDemand() {
+        return store.onDemand();
+    }
+
+    /**
+     * On-demand discovery: asks for the workload at {@code address} on this node's network (a source the store did
+     * not know); completes, never failing, once policy answered or the wait gave up, on discovery's thread.
+     */
+    public io.vertx.core.Future<Void> demandSource(java.net.InetAddress address) {
+        return store.demandAddress(address).transform(ar -> io.vertx.core.Future.succeededFuture());
+    }
+
     /**
      * Proxies {@code client} to {@code host:port}. {@code early} are bytes the client already sent (its listener
-     * keeps adding to it, bounded, until the relay starts); they are relayed first.
+     * keeps adding to it, bounded, until the relay starts); they are relayed first. With on-demand discovery, what
+     * routing needs and the store lacks is asked for first ({@link OnDemandLookups}); routing then runs on the
+     * client's event loop.
      */
     public void proxy(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome) {
+        if (store.onDemand()) {
+            io.vertx.core.Future<Void> asked = onDemand.prepare(store.current(), host);
+            if (asked != null && !asked.isComplete()) { // complete: policy answered all of it before (not found)
+                asked.onComplete(ar -> client.eventLoop().execute(() -> route(client, source, host, port, early,
+                        outcome)));
+                return;
+            }
+        }
+        route(client, source, host, port, early, outcome);
+    }
+
+    private void route(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome) {
         InetSocketAddress clientAddr = (InetSocketAddress) client.remoteAddress();
         WorkloadIndex index = store.current();
         Route route = router.route(index, source, host, port);

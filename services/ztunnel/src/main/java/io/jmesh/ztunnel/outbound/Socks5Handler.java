@@ -105,43 +105,23 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
             }
             InetSocketAddress client = (InetSocketAddress) ctx.channel().remoteAddress();
             Workload source = proxy.source(client);
-            if (source == null) {
-                refuse(ctx, "unknown_source", "source address " + client.getAddress().getHostAddress()
-                        + " is not a workload on this node", Socks5CommandStatus.FORBIDDEN);
+            if (source == null && proxy.onDemand()) {
+                // on-demand discovery: ask policy for the client's workload, then look again (bytes the client
+                // sends meanwhile are kept as early data)
+                var asked = proxy.demandSource(client.getAddress());
+                if (asked.isComplete()) { // answered before (not found)
+                    connect(ctx, client, cmd, proxy.source(client));
+                    return;
+                }
+                commandSeen = true;
+                asked.onComplete(ar -> ctx.executor().execute(() -> {
+                    if (ctx.channel().isActive() && !refused) {
+                        connect(ctx, client, cmd, proxy.source(client));
+                    }
+                }));
                 return;
             }
-            commandSeen = true;
-            proxy.proxy(ctx.channel(), source, cmd.dstAddr(), cmd.dstPort(), early, new OutboundProxy.Outcome() {
-                @Override
-                public void established(Channel c, Runnable startRelay) {
-                    c.eventLoop().execute(() -> c.writeAndFlush(new DefaultSocks5CommandResponse(
-                            Socks5CommandStatus.SUCCESS, Socks5AddressType.IPv4, "0.0.0.0", 0)).addListener(f -> {
-                                if (c.pipeline().get(DECODER) != null) {
-                                    c.pipeline().remove(DECODER);
-                                }
-                                c.pipeline().remove(ENCODER);
-                                c.pipeline().remove(Socks5Handler.this);
-                                startRelay.run();
-                                if (inputShutdown && c.isActive()) {
-                                    // the client's FIN came with its early bytes: the relay half-closes the tunnel
-                                    c.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
-                                }
-                            }));
-                }
-
-                @Override
-                public void failed(Channel c, String reason, String detail) {
-                    Socks5CommandStatus status = reason.startsWith("hbone_status_401") ? Socks5CommandStatus.FORBIDDEN
-                            : reason.equals("connect_failed") ? Socks5CommandStatus.CONNECTION_REFUSED
-                            : Socks5CommandStatus.HOST_UNREACHABLE;
-                    c.eventLoop().execute(() -> {
-                        early.forEach(ReferenceCountUtil::release);
-                        early.clear();
-                        c.writeAndFlush(new DefaultSocks5CommandResponse(status, Socks5AddressType.IPv4, "0.0.0.0", 0))
-                                .addListener(ChannelFutureListener.CLOSE);
-                    });
-                }
-            });
+            connect(ctx, client, cmd, source);
             return;
         }
         if (msg instanceof ByteBuf && greeted) {
@@ -157,6 +137,48 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
             return;
         }
         ReferenceCountUtil.release(msg);
+    }
+
+    /** A CONNECT from {@code source} (null: not a workload on this node, refused). */
+    private void connect(ChannelHandlerContext ctx, InetSocketAddress client, Socks5CommandRequest cmd,
+            Workload source) {
+        if (source == null) {
+            refuse(ctx, "unknown_source", "source address " + client.getAddress().getHostAddress()
+                    + " is not a workload on this node", Socks5CommandStatus.FORBIDDEN);
+            return;
+        }
+        commandSeen = true;
+        proxy.proxy(ctx.channel(), source, cmd.dstAddr(), cmd.dstPort(), early, new OutboundProxy.Outcome() {
+            @Override
+            public void established(Channel c, Runnable startRelay) {
+                c.eventLoop().execute(() -> c.writeAndFlush(new DefaultSocks5CommandResponse(
+                        Socks5CommandStatus.SUCCESS, Socks5AddressType.IPv4, "0.0.0.0", 0)).addListener(f -> {
+                            if (c.pipeline().get(DECODER) != null) {
+                                c.pipeline().remove(DECODER);
+                            }
+                            c.pipeline().remove(ENCODER);
+                            c.pipeline().remove(Socks5Handler.this);
+                            startRelay.run();
+                            if (inputShutdown && c.isActive()) {
+                                // the client's FIN came with its early bytes: the relay half-closes the tunnel
+                                c.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+                            }
+                        }));
+            }
+
+            @Override
+            public void failed(Channel c, String reason, String detail) {
+                Socks5CommandStatus status = reason.startsWith("hbone_status_401") ? Socks5CommandStatus.FORBIDDEN
+                        : reason.equals("connect_failed") ? Socks5CommandStatus.CONNECTION_REFUSED
+                        : Socks5CommandStatus.HOST_UNREACHABLE;
+                c.eventLoop().execute(() -> {
+                    early.forEach(ReferenceCountUtil::release);
+                    early.clear();
+                    c.writeAndFlush(new DefaultSocks5CommandResponse(status, Socks5AddressType.IPv4, "0.0.0.0", 0))
+                            .addListener(ChannelFutureListener.CLOSE);
+                });
+            }
+        });
     }
 
     private void refuse(ChannelHandlerContext ctx, String reason, String detail, Socks5CommandStatus status) {

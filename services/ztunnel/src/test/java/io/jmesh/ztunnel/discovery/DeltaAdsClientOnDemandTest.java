@@ -1,0 +1,317 @@
+package io.jmesh.ztunnel.discovery;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.ByteString;
+import io.jmesh.core.config.ConfigLoader;
+import io.jmesh.core.xds.XdsTypes;
+import io.jmesh.proto.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpcService;
+import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.jmesh.proto.envoy.service.discovery.v3.Resource;
+import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerResponse;
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The delta ADS client in on-demand mode ({@code discovery.onDemand}, Istio's {@code XDS_ON_DEMAND}) against a
+ * scripted server written here from the proto: the first {@code Address} request asks for nothing (subscribe and
+ * unsubscribe {@code *}), a demand subscribes its alias and completes once the answer is applied (found or not),
+ * concurrent demands share one request, an unanswered demand gives up after the configured wait, and a reconnect
+ * subscribes every alias again beside {@code initial_resource_versions}.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class DeltaAdsClientOnDemandTest {
+
+    Vertx vertx;
+    HttpServer http;
+    DeltaAdsClient client;
+    WorkloadStore store;
+    PrometheusRegistry metrics;
+    final ConcurrentLinkedQueue<DeltaDiscoveryRequest> received = new ConcurrentLinkedQueue<>();
+    final AtomicReference<GrpcServerResponse<DeltaDiscoveryRequest, DeltaDiscoveryResponse>> stream =
+            new AtomicReference<>();
+    final AtomicInteger streams = new AtomicInteger();
+    final AtomicInteger nonces = new AtomicInteger();
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        GrpcServer grpc = GrpcServer.server(vertx);
+        grpc.callHandler(AggregatedDiscoveryServiceGrpcService.DeltaAggregatedResources, call -> {
+            streams.incrementAndGet();
+            stream.set(call.response());
+            call.handler(received::add);
+        });
+        http = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(0)).requestHandler(grpc)
+                .listen().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+    }
+
+    /** The client, waiting at most {@code timeout} for an answer (long, unless a test waits for it to pass). */
+    void startClient(String timeout) throws Exception {
+        store = new WorkloadStore();
+        metrics = new PrometheusRegistry();
+        ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null, Map.of(
+                "MESH_DISCOVERY_INITIAL_BACKOFF", "20ms", "MESH_DISCOVERY_MAX_BACKOFF", "200ms",
+                "MESH_DISCOVERY_ON_DEMAND", "true", "MESH_DISCOVERY_ON_DEMAND_TIMEOUT", timeout,
+                "MESH_DISCOVERY_ADDRESS", "127.0.0.1:" + http.actualPort(), "MESH_LISTENERS_DNS", "-1")).config();
+        client = new DeltaAdsClient(vertx, DeltaAdsClient.grpcClient(vertx, ""),
+                SocketAddress.inetSocketAddress(http.actualPort(), "127.0.0.1"), () -> "", config, store,
+                new RetainedPolicies(), metrics);
+        store.demandFrom(client::demand);
+        client.start();
+        await().until(() -> !addressRequests().isEmpty());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (client != null) {
+            client.stop();
+        }
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    List<DeltaDiscoveryRequest> addressRequests() {
+        return received.stream().filter(r -> r.getTypeUrl().equals(DeltaAdsClient.ADDRESS_TYPE)
+                && r.getResponseNonce().isEmpty()).toList();
+    }
+
+    /** Subscription requests (not ACKs) for {@code alias}. */
+    long subscriptionsOf(String alias) {
+        return addressRequests().stream().filter(r -> r.getResourceNamesSubscribeList().contains(alias)).count();
+    }
+
+    static Resource workload(String uid, String ip, String version, String... aliases) throws Exception {
+        Address a = Address.newBuilder().setWorkload(Workload.newBuilder().setUid(uid).setName(uid)
+                .setNamespace("default").addAddresses(ByteString.copyFrom(InetAddress.getByName(ip).getAddress())))
+                .build();
+        return Resource.newBuilder().setName(uid).setVersion(version).setResource(Any.pack(a))
+                .addAllAliases(List.of(aliases)).build();
+    }
+
+    /** Sends one Address response; returns its nonce. */
+    String push(List<Resource> resources, List<String> removed) {
+        String nonce = "n" + nonces.incrementAndGet();
+        var s = stream.get();
+        vertx.runOnContext(v -> s.write(DeltaDiscoveryResponse.newBuilder().setTypeUrl(DeltaAdsClient.ADDRESS_TYPE)
+                .setNonce(nonce).addAllResources(resources).addAllRemovedResources(removed).build()));
+        return nonce;
+    }
+
+    void ackFor(String nonce) {
+        await().until(() -> received.stream().anyMatch(r -> nonce.equals(r.getResponseNonce())));
+    }
+
+    double demands(String result) {
+        return counter("ztunnel_on_demand_requests", "result", result);
+    }
+
+    /** The sum of a counter's series whose labels include {@code labels} (name, value, ...). */
+    double counter(String name, String... labels) {
+        return metrics.scrape().stream().filter(m -> m.getMetadata().getPrometheusName().equals(name))
+                .flatMap(m -> m.getDataPoints().stream())
+                .filter(d -> {
+                    for (int i = 0; i < labels.length; i += 2) {
+                        if (!labels[i + 1].equals(d.getLabels().get(labels[i]))) {
+                            return false;
+                        }
+                    }
+                    return true;
+                })
+                .mapToDouble(d -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot) d)
+                        .getValue())
+                .sum();
+    }
+
+    static String alias(String ip) throws Exception {
+        return XdsTypes.ipAlias("", InetAddress.getByName(ip));
+    }
+
+    /**
+     * Starts the client (answers wait up to 20 s: longer than any test) and answers its first request (nothing
+     * subscribed yet) and the Authorization wildcard, as a server would.
+     */
+    void answerStart() throws Exception {
+        startClient("20s");
+        ackFor(push(List.of(), List.of()));
+        var s = stream.get();
+        vertx.runOnContext(v -> s.write(DeltaDiscoveryResponse.newBuilder()
+                .setTypeUrl(DeltaAdsClient.AUTHORIZATION_TYPE).setNonce("authz").build()));
+        ackFor("authz");
+    }
+
+    @Test
+    void theFirstAddressRequestAsksForNothingAndAuthorizationStaysWildcard() throws Exception {
+        startClient("20s");
+        DeltaDiscoveryRequest first = addressRequests().get(0);
+        assertThat(first.getResourceNamesSubscribeList()).containsExactly("*");
+        assertThat(first.getResourceNamesUnsubscribeList()).containsExactly("*");
+        assertThat(first.getNode().getId()).startsWith("ztunnel~");
+        await().until(() -> received.stream().anyMatch(r -> r.getTypeUrl().equals(DeltaAdsClient.AUTHORIZATION_TYPE)));
+        DeltaDiscoveryRequest authz = received.stream()
+                .filter(r -> r.getTypeUrl().equals(DeltaAdsClient.AUTHORIZATION_TYPE)).findFirst().orElseThrow();
+        assertThat(authz.getResourceNamesSubscribeList()).isEmpty();
+        assertThat(authz.getResourceNamesUnsubscribeList()).isEmpty();
+        // ready once both types answered once, with nothing known
+        assertThat(client.firstFullSync().isComplete()).isFalse();
+        ackFor(push(List.of(), List.of()));
+        assertThat(client.firstFullSync().isComplete()).isFalse();
+        var s = stream.get();
+        vertx.runOnContext(v -> s.write(DeltaDiscoveryResponse.newBuilder()
+                .setTypeUrl(DeltaAdsClient.AUTHORIZATION_TYPE).setNonce("authz").build()));
+        await().until(() -> client.firstFullSync().isComplete());
+        assertThat(store.current().resources()).isEmpty();
+    }
+
+    @Test
+    void aDemandSubscribesItsAliasAndCompletesOnceTheAnswerIsInTheStore() throws Exception {
+        answerStart();
+        String alias = alias("10.0.0.1");
+        AtomicBoolean knownOnCompletion = new AtomicBoolean();
+        InetAddress ip = ip("10.0.0.1");
+        Future<Void> demand = store.demand(alias).onSuccess(v ->
+                knownOnCompletion.set(store.current().workloadByIp(ip) != null));
+        await().until(() -> subscriptionsOf(alias) == 1);
+        DeltaDiscoveryRequest sub = addressRequests().stream()
+                .filter(r -> r.getResourceNamesSubscribeList().contains(alias)).findFirst().orElseThrow();
+        assertThat(sub.getResourceNamesSubscribeList()).containsExactly(alias);
+        assertThat(sub.getResourceNamesUnsubscribeList()).isEmpty();
+        assertThat(demand.isComplete()).isFalse();
+
+        // the answer: the resource under its canonical name (the uid), the alias among its aliases
+        ackFor(push(List.of(workload("uid-1", "10.0.0.1", "v1", alias)), List.of()));
+        await().until(demand::isComplete);
+        assertThat(demand.succeeded()).isTrue();
+        assertThat(knownOnCompletion).isTrue();
+        assertThat(demands("found")).isEqualTo(1);
+
+        // later pushes for it apply as usual; asking again waits for nothing and sends nothing
+        ackFor(push(List.of(workload("uid-1", "10.0.0.1", "v2")), List.of()));
+        assertThat(client.versions().get(DeltaAdsClient.ADDRESS_TYPE)).containsEntry("uid-1", "v2");
+        assertThat(store.demand(alias).isComplete()).isTrue();
+        assertThat(subscriptionsOf(alias)).isEqualTo(1);
+    }
+
+    @Test
+    void anAliasThatMatchesNothingIsAnsweredByTheResponseToItsSubscription() throws Exception {
+        answerStart();
+        String alias = alias("10.0.0.9");
+        Future<Void> demand = store.demand(alias);
+        await().until(() -> subscriptionsOf(alias) == 1);
+        ackFor(push(List.of(), List.of())); // the response to the subscription, without the resource
+        await().until(demand::isComplete);
+        assertThat(demand.succeeded()).isTrue();
+        assertThat(store.current().resources()).isEmpty();
+        assertThat(demands("not_found")).isEqualTo(1);
+
+        // Istio's server names an unknown alias among the removed resources: that answers it too
+        String other = alias("10.0.0.10");
+        Future<Void> second = store.demand(other);
+        await().until(() -> subscriptionsOf(other) == 1);
+        ackFor(push(List.of(), List.of(other)));
+        await().until(second::isComplete);
+        assertThat(second.succeeded()).isTrue();
+        assertThat(demands("not_found")).isEqualTo(2);
+    }
+
+    @Test
+    void concurrentDemandsForOneAliasShareOneRequest() throws Exception {
+        answerStart();
+        String alias = alias("10.0.0.2");
+        // from two event loops and from this thread
+        java.util.concurrent.CompletableFuture<Future<Void>> onLoop1 = new java.util.concurrent.CompletableFuture<>();
+        java.util.concurrent.CompletableFuture<Future<Void>> onLoop2 = new java.util.concurrent.CompletableFuture<>();
+        vertx.getOrCreateContext().runOnContext(v -> onLoop1.complete(store.demand(alias)));
+        vertx.getOrCreateContext().runOnContext(v -> onLoop2.complete(store.demand(alias)));
+        Future<Void> here = store.demand(alias);
+        Future<Void> a = onLoop1.get(5, TimeUnit.SECONDS);
+        Future<Void> b = onLoop2.get(5, TimeUnit.SECONDS);
+        await().until(() -> subscriptionsOf(alias) >= 1);
+        assertThat(a.isComplete() || b.isComplete() || here.isComplete()).isFalse();
+        ackFor(push(List.of(workload("uid-2", "10.0.0.2", "v1", alias)), List.of()));
+        await().until(() -> a.isComplete() && b.isComplete() && here.isComplete());
+        assertThat(a.succeeded() && b.succeeded() && here.succeeded()).isTrue();
+        assertThat(subscriptionsOf(alias)).isEqualTo(1);
+        assertThat(demands("found")).isEqualTo(1);
+    }
+
+    @Test
+    void anUnansweredDemandGivesUpAndALateAnswerStillApplies() throws Exception {
+        startClient("300ms");
+        ackFor(push(List.of(), List.of()));
+        String alias = alias("10.0.0.3");
+        Future<Void> demand = store.demand(alias);
+        await().until(demand::isComplete); // discovery.onDemandTimeout without an answer
+        assertThat(demand.failed()).isTrue();
+        assertThat(demand.cause()).isInstanceOf(TimeoutException.class).hasMessageContaining(alias);
+        assertThat(demands("timeout")).isEqualTo(1);
+        assertThat(subscriptionsOf(alias)).isEqualTo(1);
+
+        // the subscription stands: the late answer applies, and asking again then waits for nothing
+        ackFor(push(List.of(workload("uid-3", "10.0.0.3", "v1", alias)), List.of()));
+        assertThat(store.current().workloadByIp(ip("10.0.0.3"))).isNotNull();
+        Future<Void> again = store.demand(alias);
+        assertThat(again.succeeded()).isTrue();
+        assertThat(subscriptionsOf(alias)).isEqualTo(1);
+    }
+
+    @Test
+    void aReconnectSubscribesEveryAliasAgainWithTheHeldVersions() throws Exception {
+        answerStart();
+        String found = alias("10.0.0.4");
+        String missing = alias("10.0.0.5");
+        Future<Void> first = store.demand(found);
+        await().until(() -> subscriptionsOf(found) == 1);
+        ackFor(push(List.of(workload("uid-4", "10.0.0.4", "v4", found)), List.of()));
+        await().until(first::isComplete);
+
+        // one more, left unanswered when the stream ends
+        Future<Void> pending = store.demand(missing);
+        await().until(() -> subscriptionsOf(missing) == 1);
+        received.clear();
+        var s = stream.get();
+        vertx.runOnContext(v -> s.status(GrpcStatus.UNAVAILABLE).end());
+        await().atMost(Duration.ofSeconds(10)).until(() -> streams.get() >= 2 && !addressRequests().isEmpty());
+        DeltaDiscoveryRequest resubscribe = addressRequests().get(0);
+        assertThat(resubscribe.getResourceNamesSubscribeList()).containsExactlyInAnyOrder("*", found, missing);
+        assertThat(resubscribe.getResourceNamesUnsubscribeList()).containsExactly("*");
+        assertThat(resubscribe.getInitialResourceVersionsMap()).containsExactlyEntriesOf(Map.of("uid-4", "v4"));
+        // the unanswered alias is answered by the response to the new stream's first request
+        assertThat(pending.isComplete()).isFalse();
+        ackFor(push(List.of(), List.of()));
+        await().until(pending::isComplete);
+        assertThat(pending.succeeded()).isTrue();
+        assertThat(addressRequests()).hasSize(1);
+        assertThat(store.current().workloadByIp(ip("10.0.0.4"))).isNotNull(); // kept through the outage
+    }
+
+    static InetAddress ip(String s) {
+        return io.jmesh.core.net.IpLiteral.parse(s);
+    }
+}

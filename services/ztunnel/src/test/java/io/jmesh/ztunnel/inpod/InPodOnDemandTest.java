@@ -1,0 +1,164 @@
+package io.jmesh.ztunnel.inpod;
+
+import static io.jmesh.ztunnel.inpod.InPodNetnsTest.inPod;
+import static io.jmesh.ztunnel.inpod.InPodNetnsTest.must;
+import static io.jmesh.ztunnel.inpod.InPodNetnsTest.run;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.testing.netns.IstioCni;
+import io.jmesh.testing.netns.TwoNodeLab;
+import io.jmesh.ztunnel.discovery.StaticConfigFile;
+import io.jmesh.ztunnel.testing.AliasAdsServer;
+import io.jmesh.ztunnel.testing.LocalNodeSetup;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * In-pod mode with on-demand discovery (root only; skipped with the reason elsewhere): the lab of
+ * {@link InPodNetnsTest} (two pods, Istio's redirection rules, a stand-in CNI agent), but ztunnel starts knowing no
+ * workload and asks {@link AliasAdsServer} for each one as connections need it. Plaintext captured on pod B's 15006
+ * asks for both pods; a connection captured on pod A's 15001 to a service VIP asks for its source and for the service,
+ * and goes by HBONE to pod B.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class InPodOnDemandTest {
+
+    static final String TAG = Long.toHexString(ProcessHandle.current().pid());
+    static final String POD_A = "jmoa" + TAG;
+    static final String POD_B = "jmob" + TAG;
+    static final String IP_A = "10.252.0.1";
+    static final String IP_B = "10.252.0.2";
+    static final String VIP = "10.96.0.21";
+    static final int APP_PORT = 8080;
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static IstioCni.Agent agent;
+    static AliasAdsServer policy;
+    static ZtunnelHarness node;
+    static Process app;
+
+    @BeforeAll
+    static void lab() throws Exception {
+        String reason = TwoNodeLab.unavailableReason();
+        if (reason == null && !run("nft", "--version").ok()) {
+            reason = "nftables' `nft` is not usable (Debian package nftables)";
+        }
+        if (reason == null && !run("python3", "--version").ok()) {
+            reason = "python3 is not installed (it plays Istio's CNI node agent)";
+        }
+        Assumptions.assumeTrue(reason == null, reason);
+        must("ip", "netns", "add", POD_A);
+        must("ip", "netns", "add", POD_B);
+        must("ip", "link", "add", "jmoa" + TAG, "netns", POD_A, "type", "veth", "peer", "name", "jmob" + TAG,
+                "netns", POD_B);
+        for (String[] pod : new String[][] {{POD_A, "jmoa" + TAG, IP_A}, {POD_B, "jmob" + TAG, IP_B}}) {
+            inPod(pod[0], "ip", "link", "set", "lo", "up");
+            inPod(pod[0], "ip", "addr", "add", pod[2] + "/24", "dev", pod[1]);
+            inPod(pod[0], "ip", "link", "set", pod[1], "up");
+            IstioCni.redirect(pod[0]);
+        }
+        inPod(POD_A, "ip", "route", "add", "default", "via", IP_B);
+        app = new ProcessBuilder("ip", "netns", "exec", POD_B, "python3", "-c", InPodNetnsTest.ECHO_APP)
+                .redirectErrorStream(true).redirectOutput(dir.resolve("app.log").toFile()).start();
+
+        vertx = Vertx.vertx();
+        LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
+        Path mesh = setup.mesh("""
+                workloads:
+                  - {uid: "Kubernetes//Pod/default/pod-a", name: pod-a, namespace: default, serviceAccount: a,
+                     addresses: [%s], node: node-a, tunnelProtocol: HBONE}
+                  - {uid: "Kubernetes//Pod/default/pod-b", name: pod-b, namespace: default, serviceAccount: b,
+                     addresses: [%s], node: node-a, tunnelProtocol: HBONE,
+                     services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}}
+                services:
+                  - {name: echo, namespace: default, hostname: echo.default.svc.cluster.local,
+                     addresses: [{address: %s}], ports: [{servicePort: 80, targetPort: %d}]}
+                """.formatted(IP_A, IP_B, APP_PORT, VIP, APP_PORT));
+        policy = new AliasAdsServer(vertx, StaticConfigFile.read(mesh).addresses());
+        int policyPort = policy.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        Path socket = dir.resolve("ztunnel.sock");
+        agent = new IstioCni.Agent(socket, dir);
+        node = ZtunnelHarness.start(dir, "node-a", """
+                logLevel: info
+                drainDeadline: 5s
+                admin: {host: 127.0.0.1, port: 0}
+                node: {name: node-a, address: 127.0.142.1}
+                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: 0,
+                            readiness: 0, dns: -1, inboundPerWorkload: false, transparent: false}
+                discovery: {address: "127.0.0.1:%d", onDemand: true}
+                identity: {caAddress: "127.0.0.1:%d", tokenFile: "%s"}
+                inpod: {enabled: true, socket: "%s", retryInterval: 1s}
+                """.formatted(policyPort, setup.caPort(), setup.token(), socket), null);
+        assertThat(agent.event().getInteger("version")).isEqualTo(1);
+        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "default", "a")).isEmpty();
+        assertThat(agent.add("uid-b", "/var/run/netns/" + POD_B, "pod-b", "default", "b")).isEmpty();
+        assertThat(agent.send(new JsonObject().put("op", "snapshot")).getString("ack")).isEmpty();
+        await().atMost(Duration.ofSeconds(30)).until(node::ready);
+    }
+
+    @AfterAll
+    static void cleanUp() throws Exception {
+        if (node != null) {
+            node.close();
+        }
+        if (agent != null) {
+            agent.close();
+        }
+        if (app != null) {
+            app.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
+            app.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+        }
+        if (vertx != null) {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+        run("ip", "netns", "del", POD_A);
+        run("ip", "netns", "del", POD_B);
+    }
+
+    static String clientInPodA(String ip, int port, String text, boolean bypass) throws Exception {
+        Process p = new ProcessBuilder("ip", "netns", "exec", POD_A, "python3", "-c", InPodNetnsTest.CLIENT, ip,
+                String.valueOf(port), text, bypass ? "1" : "0").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as("client in pod A: %s", out).isZero();
+        return out;
+    }
+
+    @Test
+    @Order(1)
+    void plaintextCapturedOnPodBAsksForBothPodsAndIsDelivered() throws Exception {
+        assertThat(node.ztunnel.store().current().resources()).isEmpty(); // ready knowing nothing
+        // marked 0x539: pod A's rules let it out uncaptured, pod B's send it to 15006
+        assertThat(clientInPodA(IP_B, APP_PORT, "plain", true)).isEqualTo("peer=" + IP_A + " plain");
+        assertThat(policy.subscribed()).contains("/" + IP_A, "/" + IP_B);
+    }
+
+    @Test
+    @Order(2)
+    void aConnectionCapturedOnPodAToAnUnknownServiceGoesByHbone() throws Exception {
+        assertThat(clientInPodA(VIP, 80, "by vip", false)).isEqualTo("peer=" + IP_A + " by vip");
+        assertThat(policy.subscribed()).contains("/" + VIP);
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "reporter=\"destination\"",
+                "connection_security_policy=\"mutual_tls\"",
+                "source_principal=\"spiffe://cluster.local/ns/default/sa/a\"")).isPositive();
+        assertThat(node.metric("ztunnel_on_demand_requests_total", "result", "found")).isGreaterThanOrEqualTo(3);
+    }
+}
