@@ -1,20 +1,15 @@
 package io.jmesh.ztunnel.inpod;
 
-import static io.jmesh.ztunnel.inpod.InPodNetnsTest.inPod;
-import static io.jmesh.ztunnel.inpod.InPodNetnsTest.must;
-import static io.jmesh.ztunnel.inpod.InPodNetnsTest.run;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.testing.netns.IstioCni;
-import io.jmesh.testing.netns.TwoNodeLab;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.testing.AliasAdsServer;
 import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -53,31 +48,13 @@ class InPodOnDemandTest {
     static IstioCni.Agent agent;
     static AliasAdsServer policy;
     static ZtunnelHarness node;
-    static Process app;
+    static PodPair pods;
 
     @BeforeAll
     static void lab() throws Exception {
-        String reason = TwoNodeLab.unavailableReason();
-        if (reason == null && !run("nft", "--version").ok()) {
-            reason = "nftables' `nft` is not usable (Debian package nftables)";
-        }
-        if (reason == null && !run("python3", "--version").ok()) {
-            reason = "python3 is not installed (it plays Istio's CNI node agent)";
-        }
+        String reason = PodPair.unavailableReason();
         Assumptions.assumeTrue(reason == null, reason);
-        must("ip", "netns", "add", POD_A);
-        must("ip", "netns", "add", POD_B);
-        must("ip", "link", "add", "jmoa" + TAG, "netns", POD_A, "type", "veth", "peer", "name", "jmob" + TAG,
-                "netns", POD_B);
-        for (String[] pod : new String[][] {{POD_A, "jmoa" + TAG, IP_A}, {POD_B, "jmob" + TAG, IP_B}}) {
-            inPod(pod[0], "ip", "link", "set", "lo", "up");
-            inPod(pod[0], "ip", "addr", "add", pod[2] + "/24", "dev", pod[1]);
-            inPod(pod[0], "ip", "link", "set", pod[1], "up");
-            IstioCni.redirect(pod[0]);
-        }
-        inPod(POD_A, "ip", "route", "add", "default", "via", IP_B);
-        app = new ProcessBuilder("ip", "netns", "exec", POD_B, "python3", "-c", InPodNetnsTest.ECHO_APP)
-                .redirectErrorStream(true).redirectOutput(dir.resolve("app.log").toFile()).start();
+        pods = PodPair.create(POD_A, POD_B, IP_A, IP_B, null, null, dir.resolve("app.log"));
 
         vertx = Vertx.vertx();
         LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
@@ -122,24 +99,18 @@ class InPodOnDemandTest {
         if (agent != null) {
             agent.close();
         }
-        if (app != null) {
-            app.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
-            app.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-        }
         if (vertx != null) {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
-        run("ip", "netns", "del", POD_A);
-        run("ip", "netns", "del", POD_B);
+        if (pods != null) {
+            pods.close();
+        } else {
+            PodPair.deleteNamespaces(POD_A, POD_B);
+        }
     }
 
     static String clientInPodA(String ip, int port, String text, boolean bypass) throws Exception {
-        Process p = new ProcessBuilder("ip", "netns", "exec", POD_A, "python3", "-c", InPodNetnsTest.CLIENT, ip,
-                String.valueOf(port), text, bypass ? "1" : "0").redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
-        assertThat(p.exitValue()).as("client in pod A: %s", out).isZero();
-        return out;
+        return pods.clientInA(ip, port, text, bypass);
     }
 
     @Test
