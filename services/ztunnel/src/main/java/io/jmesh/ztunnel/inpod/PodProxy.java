@@ -28,6 +28,7 @@ import io.vertx.core.Vertx;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.util.List;
 
 /**
  * One pod's proxy in in-pod mode: listeners on 15001 (outbound, redirected by the agent's NAT rule), 15006
@@ -98,7 +99,11 @@ final class PodProxy {
         });
     }
 
-    /** Opens the pod's listeners; on failure everything opened so far is closed again. */
+    /**
+     * Opens the pod's listeners; on failure everything opened is closed again and the first failure (in the order
+     * inbound, outbound, DNS) is reported. Every listener is waited for first: closing the pod's sockets while one is
+     * still being registered would fail on it (a channel without event loop), hiding the real cause and leaking it.
+     */
     static Future<PodProxy> start(Node node, String uid, WorkloadInfo info, PodNetns netns) {
         PodProxy p;
         try {
@@ -107,9 +112,18 @@ final class PodProxy {
             return Future.failedFuture(e);
         }
         Future<Void> dns = p.dns == null ? Future.succeededFuture() : p.dns.start();
-        return Future.all(p.inbound.start(), p.outbound.start(), dns, p.startDns6()).map(p).recover(e -> {
+        List<Future<?>> starts = List.of(p.inbound.start(), p.outbound.start(), dns, p.startDns6());
+        return Future.join(starts).transform(ar -> {
+            if (ar.succeeded()) {
+                return Future.succeededFuture(p);
+            }
             p.closeSockets();
-            return Future.failedFuture(e);
+            for (Future<?> f : starts) {
+                if (f.failed()) {
+                    return Future.failedFuture(f.cause());
+                }
+            }
+            return Future.failedFuture(ar.cause());
         });
     }
 
