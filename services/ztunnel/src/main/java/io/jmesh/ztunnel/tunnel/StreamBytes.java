@@ -83,11 +83,14 @@ public final class StreamBytes extends ChannelDuplexHandler {
             return;
         }
         // wait for the peer's END_STREAM (channelRead closes then); a peer that never ends its half is reset
-        ctx.executor().schedule(() -> {
+        var reset = ctx.executor().schedule(() -> {
             if (ctx.channel().isOpen()) {
                 ctx.close(promise);
             }
         }, END_GRACE_SECONDS, TimeUnit.SECONDS);
-        ctx.channel().closeFuture().addListener(f -> promise.trySuccess());
+        ctx.channel().closeFuture().addListener(f -> {
+            reset.cancel(false);
+            promise.trySuccess();
+        });
     }
 }
