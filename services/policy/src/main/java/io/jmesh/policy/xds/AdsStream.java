@@ -47,8 +47,9 @@ import org.slf4j.LoggerFactory;
  * with the workloads it selects, as istiod's lookup answers), and kept up to date while a subscribed name matches
  * them; one no name matches any more is removed. A name subscribed that
  * matches nothing stays subscribed (a matching address appearing later is pushed) and is listed in that request's
- * response's {@code removed_resources} (xDS: "does not exist"). Every request that subscribes gets a response, even
- * an empty one. A name that cannot name anything (see {@link #wellFormed}) is ignored, counted and logged at debug.
+ * response's {@code removed_resources} (xDS: "does not exist"). Every request that subscribes gets a response, and
+ * it names every name just subscribed, as a resource (sent again even if the client holds it as it is) or as
+ * removed: a client waits for the response naming what it asked for. A name that cannot name anything (see {@link #wellFormed}) is ignored, counted and logged at debug.
  */
 final class AdsStream {
 
@@ -441,11 +442,18 @@ final class AdsStream {
         NavigableMap<String, Resource> addresses = state.addresses();
         TreeMap<String, Wanted> wanted = new TreeMap<>();
         Set<String> matching = new HashSet<>(); // subscribed names that match something
+        // what the names just subscribed match: sent even if the client holds it as it is, since a client waits
+        // for a response that names what it asked for (a push crossing its request says nothing about it)
+        Set<String> answering = new HashSet<>();
         for (String name : ts.explicit) {
+            boolean requested = ts.requested.contains(name);
             Resource r = addresses.get(name);
             if (r != null) {
                 wanted.putIfAbsent(name, new Wanted(r, null));
                 matching.add(name);
+                if (requested) {
+                    answering.add(name);
+                }
             }
             IpAlias alias = ts.ipAliases.get(name);
             if (alias == null) {
@@ -463,6 +471,9 @@ final class AdsStream {
                 }
                 w.aliases().add(name);
                 matching.add(name);
+                if (requested) {
+                    answering.add(holder);
+                }
             }
         }
         // a service comes with its workloads, as istiod's lookup answers: without them it could not be routed to
@@ -477,7 +488,7 @@ final class AdsStream {
         Map<String, Wanted> view = ts.cursor == null ? wanted : wanted.tailMap(ts.cursor, false);
         boolean complete = true;
         for (Wanted w : view.values()) {
-            if (w.tag().equals(ts.held.get(w.resource().name()))) {
+            if (w.tag().equals(ts.held.get(w.resource().name())) && !answering.contains(w.resource().name())) {
                 continue;
             }
             Resource r = w.resource();

@@ -172,7 +172,8 @@ class OnDemandAdsTest {
         assertThat(aliasesByName(byVip)).containsExactly(Map.entry(REVIEWS, List.of("/10.96.0.10")));
 
         DeltaDiscoveryResponse byHostname = subscribe(s, REVIEWS);
-        assertThat(byHostname.getResourcesList()).as("held already, as it is (answered all the same)").isEmpty();
+        assertThat(aliasesByName(byHostname)).as("held already, sent again: the answer names what was asked for")
+                .containsExactly(Map.entry(REVIEWS, List.of("/10.96.0.10")));
         assertThat(byHostname.getRemovedResourcesList()).isEmpty();
 
         // a fresh stream asking by hostname first
@@ -337,13 +338,14 @@ class OnDemandAdsTest {
         s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
                 .addResourceNamesSubscribe("/127.0.10.1").build());
         int sent = out.written.size();
-        // unacknowledged: the next subscription waits, then both an answer even when they change nothing
+        // unacknowledged: the next subscription waits, then is answered, naming what it asked for although the
+        // client holds it as it is (a client waits for a response that names its alias)
         s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
                 .addResourceNamesSubscribe("/127.0.10.1").build());
         assertThat(out.written).hasSize(sent);
         ack(s);
         assertThat(out.written).hasSize(sent + 1);
-        assertThat(out.last().getResourcesList()).isEmpty();
+        assertThat(aliasesByName(out.last())).containsExactly(Map.entry(UID + "w1", List.of("/127.0.10.1")));
         assertThat(out.last().getRemovedResourcesList()).isEmpty();
         ack(s);
         assertThat(s.settled(TypeUrls.ADDRESS)).isTrue();
@@ -355,7 +357,11 @@ class OnDemandAdsTest {
         subscribe(s, UID + "w1");
         assertThat(aliasesByName(subscribe(s, "/127.0.10.1")))
                 .containsExactly(Map.entry(UID + "w1", List.of("/127.0.10.1")));
-        assertThat(subscribe(s, "/127.0.10.1").getResourcesList()).as("already held with it").isEmpty();
+        assertThat(aliasesByName(subscribe(s, "/127.0.10.1"))).as("already held with it: named again all the same")
+                .containsExactly(Map.entry(UID + "w1", List.of("/127.0.10.1")));
+        // a change to something else answers no subscription and sends nothing about w1
+        s.onState(apply(entry("shop", "w2", "127.0.10.2", "network: net-b, serviceAccount: other")));
+        assertThat(s.settled(TypeUrls.ADDRESS)).isTrue();
     }
 
     @Test

@@ -25,9 +25,7 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -93,8 +91,6 @@ public final class DeltaAdsClient {
     private final Map<String, Alias> aliases = new HashMap<>();
     /** Aliases whose subscription has been answered: a lookup that missed on one waits for nothing (any thread). */
     private final Set<String> answered = ConcurrentHashMap.newKeySet();
-    /** The aliases of each subscription on the current stream that is still unanswered, oldest first. */
-    private final Deque<List<String>> unanswered = new ArrayDeque<>();
     private final Counter demands;
 
     /** One subscribed alias: whether its subscription was answered, and who waits for that answer. */
@@ -219,7 +215,6 @@ public final class DeltaAdsClient {
                 try {
                     c.write(DeltaDiscoveryRequest.newBuilder().setTypeUrl(ADDRESS_TYPE)
                             .addResourceNamesSubscribe(alias).build());
-                    unanswered.add(List.of(alias));
                 } catch (RuntimeException e) {
                     log.atDebug().addKeyValue("alias", alias).log("on-demand subscription not sent (stream ending: "
                             + "the next stream subscribes it): {}", e.getMessage());
@@ -301,7 +296,6 @@ public final class DeltaAdsClient {
 
     private void ended(String why, boolean error) {
         call = null; // demands meanwhile wait for the next stream's first request
-        unanswered.clear();
         terminations.labelValues(error ? "error" : "closed").inc();
         if (stopped) {
             return;
@@ -324,18 +318,10 @@ public final class DeltaAdsClient {
 
     /**
      * The first on-demand {@code Address} request of a stream: {@code *} subscribed and unsubscribed at once (nothing
-     * by wildcard), every alias subscribed so far, and the versions held. Its response answers the aliases not yet
-     * answered.
+     * by wildcard), every alias subscribed so far, and the versions held. The server names each alias in its answer
+     * (a resource carrying it, or a removal), which answers those not yet answered.
      */
     private DeltaDiscoveryRequest subscribeOnDemand() {
-        List<String> pending = new ArrayList<>();
-        aliases.forEach((alias, a) -> {
-            if (!a.answered) {
-                pending.add(alias);
-            }
-        });
-        unanswered.clear();
-        unanswered.add(pending);
         return DeltaDiscoveryRequest.newBuilder()
                 .setNode(node())
                 .setTypeUrl(ADDRESS_TYPE)
@@ -442,30 +428,24 @@ public final class DeltaAdsClient {
 
     /**
      * The aliases an {@code Address} response answers (after it was applied): those its accepted resources carry (or
-     * are named by), those it removes (Istio's "not found"), and, once the response is complete, whatever the oldest
-     * unanswered subscription asked for (answered by this response, in stream order).
+     * are named by), and those it removes (Istio's "does not exist"). Only what a response names answers: the server
+     * also pushes changes to what the client holds, and such a push crossing a subscription on the wire says
+     * nothing about it (taking responses as answers in stream order sent a mesh workload's traffic to passthrough).
      */
     private void answerDemands(DeltaDiscoveryResponse r, Map<String, String> accepted) {
-        if (!aliases.isEmpty()) {
-            for (Resource res : r.getResourcesList()) {
-                if (accepted.containsKey(res.getName())) {
-                    answer(res.getName(), true);
-                    for (String alias : res.getAliasesList()) {
-                        answer(alias, true);
-                    }
+        if (aliases.isEmpty()) {
+            return;
+        }
+        for (Resource res : r.getResourcesList()) {
+            if (accepted.containsKey(res.getName())) {
+                answer(res.getName(), true);
+                for (String alias : res.getAliasesList()) {
+                    answer(alias, true);
                 }
-            }
-            for (String removed : r.getRemovedResourcesList()) {
-                answer(removed, false);
             }
         }
-        if (!io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo())) {
-            List<String> oldest = unanswered.poll();
-            if (oldest != null) {
-                for (String alias : oldest) {
-                    answer(alias, false);
-                }
-            }
+        for (String removed : r.getRemovedResourcesList()) {
+            answer(removed, false);
         }
     }
 

@@ -30,7 +30,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * resources and answers every {@code Address} subscription with the resources its names match, each carrying the
  * names it matched in {@code aliases} (Istio's aliases: {@code network/IP} of a workload's addresses or a service's
  * VIPs, {@code namespace/hostname} of a service, which is also its name; a service comes with its endpoints, as
- * Istio's server sends them), or with no resource when nothing matches. A wildcard subscription (the first request
+ * Istio's server sends them), or, when nothing matches, with the name among the removed resources (xDS: "does not
+ * exist"). A wildcard subscription (the first request
  * subscribing {@code *} without unsubscribing it) gets everything. {@code Authorization} is answered once, empty.
  * ACKs are recorded and otherwise ignored.
  */
@@ -65,7 +66,19 @@ public final class AliasAdsServer {
                 if (ADDRESS.equals(req.getTypeUrl())) {
                     boolean wildcard = req.getResourceNamesSubscribeList().contains("*")
                             && !req.getResourceNamesUnsubscribeList().contains("*");
-                    answer(req.getResourceNamesSubscribeList(), wildcard).forEach(r::addResources);
+                    List<Resource> found = answer(req.getResourceNamesSubscribeList(), wildcard);
+                    found.forEach(r::addResources);
+                    // xDS "does not exist": a subscribed name nothing answers to is listed as removed
+                    Set<String> answered = new java.util.HashSet<>();
+                    found.forEach(x -> {
+                        answered.add(x.getName());
+                        answered.addAll(x.getAliasesList());
+                    });
+                    for (String n : req.getResourceNamesSubscribeList()) {
+                        if (!n.equals("*") && !answered.contains(n)) {
+                            r.addRemovedResources(n);
+                        }
+                    }
                 }
                 call.response().write(r.build());
             });
