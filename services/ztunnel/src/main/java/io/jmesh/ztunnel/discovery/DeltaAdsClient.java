@@ -94,6 +94,16 @@ public final class DeltaAdsClient {
     private final Counter demands;
 
     /** One subscribed alias: whether its subscription was answered, and who waits for that answer. */
+    /**
+     * Most aliases one ztunnel subscribes. Lookups that miss are driven by traffic (an inbound CONNECT names any
+     * address it likes, an application dials any), and a subscription lasts as long as the process (as in Istio):
+     * past this, a miss is not asked for but goes on as unknown, counted as {@code limit}.
+     */
+    static final int MAX_ALIASES = 100_000;
+
+    private int maxAliases = MAX_ALIASES;
+    private boolean aliasLimitLogged;
+
     private static final class Alias {
         boolean answered;
         Promise<Void> waiting;
@@ -131,9 +141,10 @@ public final class DeltaAdsClient {
         if (onDemand) {
             demands = Counter.builder().name("ztunnel_on_demand_requests_total")
                     .help("on-demand address lookups asked of policy, by result: found, not_found (policy has "
-                            + "nothing by that alias), timeout (no answer within discovery.onDemandTimeout)")
+                            + "nothing by that alias), timeout (no answer within discovery.onDemandTimeout), limit "
+                            + "(not asked: " + MAX_ALIASES + " aliases subscribed already)")
                     .labelNames("result").register(metrics);
-            for (String result : new String[] {"found", "not_found", "timeout"}) {
+            for (String result : new String[] {"found", "not_found", "timeout", "limit"}) {
                 demands.labelValues(result);
             }
         } else {
@@ -199,12 +210,27 @@ public final class DeltaAdsClient {
         return p.future();
     }
 
+    /** Tests: a smaller {@link #MAX_ALIASES}. */
+    void limitAliases(int max) {
+        context.runOnContext(v -> maxAliases = max);
+    }
+
     private void join(String alias, Promise<Void> p) {
         if (stopped) {
             p.tryFail("discovery stopped");
             return;
         }
         Alias a = aliases.get(alias);
+        if (a == null && aliases.size() >= maxAliases) {
+            demands.labelValues("limit").inc();
+            if (!aliasLimitLogged) {
+                aliasLimitLogged = true;
+                log.atWarn().addKeyValue("limit", maxAliases).log("on-demand discovery subscribed the most aliases it"
+                        + " may: further unknown addresses are not asked for (counted as result=limit)");
+            }
+            p.tryFail("on-demand lookup of " + alias + " not asked: " + maxAliases + " aliases subscribed already");
+            return;
+        }
         if (a == null) {
             a = new Alias();
             aliases.put(alias, a);

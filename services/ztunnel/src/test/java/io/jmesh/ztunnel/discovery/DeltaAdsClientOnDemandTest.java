@@ -239,6 +239,29 @@ class DeltaAdsClientOnDemandTest {
     }
 
     @Test
+    void pastTheAliasLimitAMissIsNotAskedButCountedAndGoesOnAsUnknown() throws Exception {
+        answerStart();
+        client.limitAliases(2);
+        String first = alias("10.0.1.1");
+        String second = alias("10.0.1.2");
+        Future<Void> a = store.demand(first);
+        Future<Void> b = store.demand(second);
+        await().until(() -> subscriptionsOf(first) == 1 && subscriptionsOf(second) == 1);
+        // a third address (an inbound CONNECT names any it likes): not subscribed, failed at once, counted
+        String third = alias("10.0.1.3");
+        Future<Void> c = store.demand(third);
+        await().until(c::isComplete);
+        assertThat(c.failed()).isTrue();
+        assertThat(c.cause()).hasMessageContaining("2 aliases subscribed already");
+        assertThat(demands("limit")).isEqualTo(1);
+        assertThat(subscriptionsOf(third)).isZero();
+        // those subscribed are still answered
+        ackFor(push(List.of(), List.of(first, second)));
+        await().until(() -> a.isComplete() && b.isComplete());
+        assertThat(demands("not_found")).isEqualTo(2);
+    }
+
+    @Test
     void concurrentDemandsForOneAliasShareOneRequest() throws Exception {
         answerStart();
         String alias = alias("10.0.0.2");
