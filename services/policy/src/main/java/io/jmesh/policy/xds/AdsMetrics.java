@@ -35,6 +35,7 @@ public final class AdsMetrics {
     private final Counter nacks;
     private final Counter refused;
     private final Counter invalidNames;
+    private final Counter namesOverLimit;
     final Gauge streams;
     private final List<AckListener> listeners = new CopyOnWriteArrayList<>();
     private final List<SubscribeListener> subscribeListeners = new CopyOnWriteArrayList<>();
@@ -55,6 +56,9 @@ public final class AdsMetrics {
         invalidNames = Counter.builder().name("policy_xds_invalid_resource_names_total")
                 .help("Subscribed names that cannot name a resource (not a canonical name, network/IP or"
                         + " namespace/hostname), ignored").labelNames("type_url").register(registry);
+        namesOverLimit = Counter.builder().name("policy_xds_names_over_limit_total")
+                .help("Names a stream subscribed beyond the most one stream may hold (" + AdsStream.MAX_NAMES
+                        + "), ignored").labelNames("type_url").register(registry);
         streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
         // zero series from the start: rate() and alerts work before the first NACK or refusal
         for (String type : new String[] {io.jmesh.policy.state.TypeUrls.ADDRESS,
@@ -63,6 +67,7 @@ public final class AdsMetrics {
             acks.labelValues(type);
             nacks.labelValues(type);
             invalidNames.labelValues(type);
+            namesOverLimit.labelValues(type);
         }
         for (String reason : new String[] {"not_a_node", "node_mismatch"}) {
             refused.labelValues(reason);
@@ -99,6 +104,10 @@ public final class AdsMetrics {
 
     void invalidName(String type) {
         invalidNames.labelValues(type).inc();
+    }
+
+    void nameOverLimit(String type) {
+        namesOverLimit.labelValues(type).inc();
     }
 
     void refused(String reason) {

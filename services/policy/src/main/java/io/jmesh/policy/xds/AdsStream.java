@@ -61,6 +61,16 @@ final class AdsStream {
     /** Longest resource name or alias a subscription may use (a uid is well under 512 characters). */
     static final int MAX_NAME_LENGTH = 1024;
 
+    /**
+     * Most names one stream may subscribe per type: an on-demand ztunnel subscribes one per address its traffic
+     * missed (it stops at 100,000 itself); more are ignored and counted, so no client grows the server's memory
+     * without bound.
+     */
+    static final int MAX_NAMES = 200_000;
+
+    private int maxNames = MAX_NAMES;
+    private boolean overLimitLogged;
+
     /** An alias {@code network/IP}, parsed once when subscribed. */
     private record IpAlias(String network, InetAddress ip) {}
 
@@ -117,6 +127,11 @@ final class AdsStream {
 
     Context context() {
         return context;
+    }
+
+    /** Tests: a smaller {@link #MAX_NAMES}. */
+    void limitNames(int max) {
+        maxNames = max;
     }
 
     void onRequest(DeltaDiscoveryRequest req) {
@@ -194,6 +209,15 @@ final class AdsStream {
             log.atDebug().addKeyValue("node", node).addKeyValue("type", type)
                     .log("ignoring subscription to '{}' ({} characters): not a resource name, network/IP or"
                             + " namespace/hostname", printable(name), name.length());
+            return;
+        }
+        if (ts.explicit.size() >= maxNames && !ts.explicit.contains(name)) {
+            metrics.nameOverLimit(type);
+            if (!overLimitLogged) {
+                overLimitLogged = true;
+                log.atWarn().addKeyValue("node", node).addKeyValue("type", type).addKeyValue("limit", maxNames)
+                        .log("stream subscribed the most names it may: further names are ignored");
+            }
             return;
         }
         ts.explicit.add(name);

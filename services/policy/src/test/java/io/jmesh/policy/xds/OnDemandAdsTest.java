@@ -208,6 +208,27 @@ class OnDemandAdsTest {
     }
 
     @Test
+    void namesPastTheStreamsLimitAreIgnoredAndCounted() {
+        AdsStream s = onDemand(apply(MESH));
+        s.limitNames(2);
+        assertThat(aliasesByName(subscribe(s, "/127.0.10.1", "/10.96.0.10"))).containsOnlyKeys(UID + "w1", REVIEWS);
+        DeltaDiscoveryResponse third = subscribe(s, "/127.0.10.2", "/127.0.10.1");
+        assertThat(third.getResourcesList()).as("the third name is not subscribed; the second is held").hasSize(1);
+        assertThat(third.getRemovedResourcesList()).isEmpty();
+        assertThat(counter("policy_xds_names_over_limit")).isEqualTo(1);
+    }
+
+    double counter(String name) {
+        for (var m : registry.scrape()) {
+            if (m.getMetadata().getName().equals(name) && m instanceof CounterSnapshot c) {
+                return c.getDataPoints().stream().filter(d -> TypeUrls.ADDRESS.equals(d.getLabels().get("type_url")))
+                        .mapToDouble(d -> d.getValue()).sum();
+            }
+        }
+        throw new AssertionError("no " + name + "_total");
+    }
+
+    @Test
     void vipAliasesAreOnTheClustersNetwork() {
         AdsStream s = onDemand(apply(MESH, "apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-system, labels:"
                 + " {topology.istio.io/network: net-c}}\n"));
