@@ -47,6 +47,7 @@ import java.util.Map;
 import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 /**
@@ -78,6 +79,9 @@ import java.util.function.Consumer;
  * cannot be translated (it bypassed validation) is skipped and reported; the rest is unaffected.
  */
 public final class MeshStateBuilder {
+
+    // whether on-demand lookups have asked this builder's states for their network/IP index (see MeshState)
+    private final AtomicBoolean ipIndexWanted = new AtomicBoolean();
 
     public static final String STATIC_STRICT = "istio_converted_static_strict";
     static final String CONVERTED_PREFIX = "converted_peer_authentication_";
@@ -295,7 +299,7 @@ public final class MeshStateBuilder {
             endpoints.putAll(r.endpoints);
         });
         return new MeshState(addresses, authorizations, global, byNamespace, nodes, skipped, snapshot.offsets(),
-                generation, changeLog, ipAliases, endpoints);
+                generation, changeLog, ipAliases, endpoints, ipIndexWanted);
     }
 
     private static void diff(Map<String, Resource> before, Map<String, Resource> after, Set<String> changed) {
