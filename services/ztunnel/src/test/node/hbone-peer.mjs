@@ -42,6 +42,14 @@ function tunnelTo(stream, target, onPiped = () => {}) {
     }
   });
   stream.on('error', () => upstream.destroy());
+  // the far side went away first: what the client still sends (its TLS goodbye, END_STREAM) has nowhere to go, but
+  // must be read, or the stream never ends on this side although both halves ended on the wire
+  upstream.on('close', () => {
+    if (!stream.destroyed) {
+      stream.unpipe(upstream);
+      stream.resume();
+    }
+  });
   return upstream;
 }
 

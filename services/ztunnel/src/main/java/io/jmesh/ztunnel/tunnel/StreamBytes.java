@@ -22,7 +22,8 @@ import java.util.concurrent.TimeUnit;
  * (Node.js) sends GOAWAY once a connection's resets outrun 33 a second after a burst of 1,000 (its "rapid reset"
  * guard), Envoy closes connections where most streams end in early resets. An east-west gateway would then drop
  * the shared outer connection, and the tunnels opening on it with it. The peer's END_STREAM, trailers or reset
- * close the channel (after our END_STREAM, so neither side keeps a half-open stream).
+ * close the channel at once, as a TCP EOF closes a connection (after our END_STREAM, so neither side keeps a
+ * half-open stream).
  */
 public final class StreamBytes extends ChannelDuplexHandler {
 
@@ -56,15 +57,19 @@ public final class StreamBytes extends ChannelDuplexHandler {
     }
 
     /**
-     * The peer has sent its last byte. The whole pipeline closes (the protocol inside, e.g. TLS, says goodbye on
-     * the way out) and ends our half in {@link #close}; a reset stream has no half left to end.
+     * The peer has sent its last byte: for the protocol inside, the transport is gone (as a TCP EOF would be). Our
+     * half ends too and the channel closes under the handlers behind, which see it inactive: closing through them
+     * would wait for their own orderly goodbye (an HTTP/2 codec waits for its streams), which cannot come any more.
+     * A reset stream has no half left to end.
      */
     private void peerEnded(ChannelHandlerContext ctx, boolean reset) {
         endReceived = true;
-        if (reset) {
+        if (!endSent && !reset && ctx.channel().isActive()) {
             endSent = true;
+            ctx.writeAndFlush(new DefaultHttp2DataFrame(true));
         }
-        ctx.channel().close();
+        endSent = true;
+        ctx.close();
     }
 
     @Override

@@ -42,6 +42,8 @@ class DoubleHboneTest {
     static final String GATEWAY_IP = "127.0.81.100";
     static final String WAYPOINT_IP = "127.0.81.20";
     static final String IMPOSTOR_IP = "127.0.81.21";
+    static final String FRAGILE_WAYPOINT_IP = "127.0.81.22";
+    static final String FRAGILE = "fragile.default.svc.cluster.local";
     static final String GUARDED = "guarded.default.svc.cluster.local";
     static final String MISGUARDED = "misguarded.default.svc.cluster.local";
     static final String HOST = "echo.default.svc.cluster.local";
@@ -57,6 +59,7 @@ class DoubleHboneTest {
     static final List<Process> peers = new CopyOnWriteArrayList<>();
     static final List<JsonObject> gatewayLog = new CopyOnWriteArrayList<>();
     static final List<JsonObject> waypointLog = new CopyOnWriteArrayList<>();
+    static Process fragileWaypoint;
 
     @BeforeAll
     static void start() throws Exception {
@@ -100,6 +103,9 @@ class DoubleHboneTest {
                     network: net-b
                     tunnelProtocol: HBONE
                     networkGateway: {address: {network: net-b, address: %3$s}, hboneMtlsPort: 15008}
+                  - {uid: waypoint3, name: waypoint3, namespace: default, serviceAccount: fragile-waypoint,
+                     addresses: [%8$s], node: node-w, network: net-b, tunnelProtocol: HBONE,
+                     networkGateway: {address: {network: net-b, address: %3$s}, hboneMtlsPort: 15008}}
                   - {uid: ewgw, name: eastwest, namespace: istio-system, serviceAccount: istio-eastwestgateway,
                      addresses: [%3$s], node: node-gw, network: net-b, tunnelProtocol: HBONE}
                   # net-a reuses the echo's address: a different pod, which the index keeps apart by network
@@ -140,7 +146,11 @@ class DoubleHboneTest {
                   - {name: misguarded, namespace: default, hostname: misguarded.default.svc.cluster.local,
                      addresses: [{address: 10.96.80.6}], ports: [{servicePort: 80}],
                      waypoint: {address: {network: net-b, address: %7$s}, hboneMtlsPort: 15008}}
-                """.formatted(CLIENT_IP, ECHO_IP, GATEWAY_IP, HOST, echoPort, WAYPOINT_IP, IMPOSTOR_IP));
+                  - {name: fragile, namespace: default, hostname: fragile.default.svc.cluster.local,
+                     addresses: [{address: 10.96.80.7}], ports: [{servicePort: 80}],
+                     waypoint: {address: {network: net-b, address: %8$s}, hboneMtlsPort: 15008}}
+                """.formatted(CLIENT_IP, ECHO_IP, GATEWAY_IP, HOST, echoPort, WAYPOINT_IP, IMPOSTOR_IP,
+                FRAGILE_WAYPOINT_IP));
         nodeA = ZtunnelHarness.start(dir, "node-a", onNetwork(setup.localNode("node-a", "127.0.80.1", mesh, null),
                 "127.0.80.1", "net-a"), null);
         nodeB = ZtunnelHarness.start(dir, "node-b", onNetwork(setup.localNode("node-b", "127.0.81.1", mesh, null),
@@ -153,16 +163,19 @@ class DoubleHboneTest {
         startPeer("gateway", GATEWAY_IP, "ns/istio-system/sa/istio-eastwestgateway", new JsonObject()
                 .put(HOST + ":80", ECHO_IP + ":15008")
                 .put(GUARDED + ":80", WAYPOINT_IP + ":15008")
-                .put(MISGUARDED + ":80", IMPOSTOR_IP + ":15008"), gatewayLog);
+                .put(MISGUARDED + ":80", IMPOSTOR_IP + ":15008")
+                .put(FRAGILE + ":80", FRAGILE_WAYPOINT_IP + ":15008"), gatewayLog);
         // the waypoint terminates the inner tunnel and, as an L7 proxy would, sends the bytes on to the service
         startPeer("waypoint", WAYPOINT_IP, "ns/default/sa/waypoint",
                 new JsonObject().put(GUARDED + ":80", ECHO_IP + ":" + echoPort), waypointLog);
         startPeer("impostor", IMPOSTOR_IP, "ns/default/sa/not-the-waypoint",
                 new JsonObject().put(MISGUARDED + ":80", ECHO_IP + ":" + echoPort), new CopyOnWriteArrayList<>());
+        fragileWaypoint = startPeer("fragile", FRAGILE_WAYPOINT_IP, "ns/default/sa/fragile-waypoint",
+                new JsonObject().put(FRAGILE + ":80", ECHO_IP + ":" + echoPort), new CopyOnWriteArrayList<>());
     }
 
     /** A Node.js HBONE server in the script's gateway mode: routes by authority, logs each stream to {@code log}. */
-    static void startPeer(String name, String ip, String identity, JsonObject routes, List<JsonObject> log)
+    static Process startPeer(String name, String ip, String identity, JsonObject routes, List<JsonObject> log)
             throws Exception {
         var leaf = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/" + identity);
         Files.writeString(dir.resolve(name + ".crt"), Pem.encode(leaf.cert()));
@@ -186,6 +199,7 @@ class DoubleHboneTest {
         }, name + "-log");
         reader.setDaemon(true);
         reader.start();
+        return p;
     }
 
     static String onNetwork(String config, String address, String network) {
@@ -289,6 +303,25 @@ class DoubleHboneTest {
         assertThat(nodeA.metricSum("istio_tcp_connections_closed_total", "reporter=\"source\"",
                 "destination_workload=\"waypoint\"", "destination_principal=\"spiffe://cluster.local/ns/default/sa/waypoint\"",
                 "destination_service=\"" + GUARDED + "\"")).isEqualTo(closedA + 2);
+    }
+
+    @Test
+    void aTunnelWhoseFarEndGoesAwayEndsForTheClientToo() throws Exception {
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, FRAGILE, 80)) {
+            s.setSoTimeout(15_000);
+            s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertThat(new String(s.getInputStream().readNBytes(4), StandardCharsets.UTF_8)).isEqualTo("ping");
+            // the waypoint dies mid-tunnel: the gateway ends (or resets) the outer stream, which is the inner
+            // connection's transport; the client must see its connection end, not wait on a tunnel with no far side
+            fragileWaypoint.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            int next;
+            try {
+                next = s.getInputStream().read();
+            } catch (java.net.SocketException e) {
+                next = -1; // reset: ended as well
+            }
+            assertThat(next).isEqualTo(-1);
+        }
     }
 
     @Test
