@@ -65,7 +65,6 @@ public final class StreamBytes extends ChannelDuplexHandler {
     private void peerEnded(ChannelHandlerContext ctx, boolean reset) {
         endReceived = true;
         if (!endSent && !reset && ctx.channel().isActive()) {
-            endSent = true;
             ctx.writeAndFlush(new DefaultHttp2DataFrame(true));
         }
         endSent = true;
