@@ -155,6 +155,11 @@ public final class MeshState {
         }
     }
 
+    /** Whether the {@code network/IP} index of this state is built already (tests). */
+    boolean ipIndexBuilt() {
+        return ipAliases != null;
+    }
+
     private synchronized Map<String, List<String>> mergedIpAliases() {
         if (ipAliases == null) {
             int size = 0;

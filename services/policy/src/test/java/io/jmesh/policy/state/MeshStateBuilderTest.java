@@ -18,6 +18,7 @@ import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
+import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -75,6 +76,23 @@ class MeshStateBuilderTest {
 
     static Authorization authorization(MeshState s, String key) throws Exception {
         return Authorization.parseFrom(s.authorizations().get(key).body().getValue());
+    }
+
+    @Test
+    void theNetworkIpIndexIsBuiltBeforePublishingOnceOnDemandLookupsUseIt() throws Exception {
+        String entry = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w1, namespace: shop}\n"
+                + "spec: {address: 10.1.0.1, node: node-a}\n";
+        MeshState first = state(entry);
+        first.prepareIpIndex();
+        assertThat(first.ipIndexBuilt()).as("no on-demand lookup yet: nothing to prepare").isFalse();
+        assertThat(first.addressNamesAt("", InetAddress.getByName("10.1.0.1"))).hasSize(1);
+        assertThat(first.ipIndexBuilt()).isTrue();
+        // the registry prepares each later state on its own thread, so no stream's event loop builds it
+        MeshState second = state(entry.replace("w1", "w2").replace("10.1.0.1", "10.1.0.2"));
+        assertThat(second.ipIndexBuilt()).isFalse();
+        second.prepareIpIndex();
+        assertThat(second.ipIndexBuilt()).isTrue();
+        assertThat(second.addressNamesAt("", InetAddress.getByName("10.1.0.2"))).hasSize(1);
     }
 
     @Test
