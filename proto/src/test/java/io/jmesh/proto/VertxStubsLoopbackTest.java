@@ -191,10 +191,8 @@ class VertxStubsLoopbackTest {
         // The generated client hands over the request stream through the Completable, and the
         // response stream once the server has answered with headers.
         Future<ReadStream<DeltaDiscoveryResponse>> responses = ads.deltaAggregatedResources(requests);
-        requests.future().onSuccess(out -> out.write(DeltaDiscoveryRequest.newBuilder()
-                .setTypeUrl("type.googleapis.com/istio.workload.Address")
-                .addResourceNamesSubscribe("*")
-                .build()));
+        // The response handler is in place before the request that makes the server answer is written: set after
+        // it, from this thread, it could come after the answer had arrived on the event loop (and was lost).
         responses.onSuccess(in -> in.handler(response -> {
             received.add(response);
             WriteStream<DeltaDiscoveryRequest> out = requests.future().result();
@@ -204,6 +202,10 @@ class VertxStubsLoopbackTest {
                     .build());
             out.end();
         }).endHandler(ended::complete).exceptionHandler(ended::fail)).onFailure(ended::fail);
+        requests.future().onSuccess(out -> out.write(DeltaDiscoveryRequest.newBuilder()
+                .setTypeUrl("type.googleapis.com/istio.workload.Address")
+                .addResourceNamesSubscribe("*")
+                .build()));
         await(ended.future());
 
         assertThat(received).hasSize(1);
