@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.discovery;
 
 import io.jmesh.core.xds.XdsTypes;
 import io.jmesh.proto.istio.workload.Address;
+import io.netty.channel.Channel;
 import io.vertx.core.Future;
 import java.net.InetAddress;
 import java.util.Collection;
@@ -86,6 +87,23 @@ public final class WorkloadStore {
     /** {@link #demand} of the address {@code ip} on this node's network ({@code network/IP}). */
     public Future<Void> demandAddress(InetAddress ip) {
         return demand(XdsTypes.ipAlias(network, ip));
+    }
+
+    /**
+     * Goes on with a connection after an on-demand lookup: at once (on this thread) when {@code asked} is complete
+     * already (policy answered before), else on {@code ch}'s event loop once it completes, if {@code ch} is still
+     * open. Whether policy found anything or not, {@code next} looks again in {@link #current()}.
+     */
+    public static void afterAnswer(Future<?> asked, Channel ch, Runnable next) {
+        if (asked.isComplete()) {
+            next.run();
+            return;
+        }
+        asked.onComplete(ar -> ch.eventLoop().execute(() -> {
+            if (ch.isActive()) {
+                next.run();
+            }
+        }));
     }
 
     public void onChange(BiConsumer<WorkloadIndex, WorkloadIndex> listener) {

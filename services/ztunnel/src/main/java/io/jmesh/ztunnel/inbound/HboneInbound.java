@@ -1,7 +1,9 @@
 package io.jmesh.ztunnel.inbound;
 
 import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.tls.TlsPolicy;
 import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.discovery.Workloads;
 import io.jmesh.ztunnel.identity.WorkloadCertificate;
 import io.jmesh.ztunnel.tls.PeerIdentity;
@@ -18,7 +20,6 @@ import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
-import io.jmesh.core.tls.TlsPolicy;
 import io.netty.util.AttributeKey;
 import java.net.InetSocketAddress;
 import java.security.cert.X509Certificate;
@@ -56,16 +57,8 @@ final class HboneInbound extends ChannelInitializer<Channel> {
         if (w == null && ctx.store().onDemand()) {
             // on-demand discovery: ask policy for the workload this connection was addressed to, then look again
             // (nothing is read meanwhile)
-            var asked = ctx.store().demandAddress(local.getAddress());
-            if (asked.isComplete()) { // answered before (not found)
-                accept(ch, ctx.store().current().workloadByIp(local.getAddress()));
-                return;
-            }
-            asked.onComplete(ar -> ch.eventLoop().execute(() -> {
-                if (ch.isActive()) {
-                    accept(ch, ctx.store().current().workloadByIp(local.getAddress()));
-                }
-            }));
+            WorkloadStore.afterAnswer(ctx.store().demandAddress(local.getAddress()), ch,
+                    () -> accept(ch, ctx.store().current().workloadByIp(local.getAddress())));
             return;
         }
         accept(ch, w);

@@ -7,6 +7,7 @@ import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.authz.ConnectionFacts;
 import io.jmesh.ztunnel.authz.Decision;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.discovery.Workloads;
 import io.jmesh.ztunnel.telemetry.ConnectionInfo;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
@@ -100,16 +101,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 for (String alias : missing) {
                     answers.add(ctx.store().demand(alias));
                 }
-                var all = io.vertx.core.Future.join(answers);
-                if (all.isComplete()) { // all answered before (not found): nothing to wait for
-                    handle(stream, h, true);
-                    return;
-                }
-                all.onComplete(ar -> stream.eventLoop().execute(() -> {
-                    if (stream.isActive()) {
-                        handle(stream, h, true);
-                    }
-                }));
+                WorkloadStore.afterAnswer(io.vertx.core.Future.join(answers), stream, () -> handle(stream, h, true));
                 return;
             }
         }

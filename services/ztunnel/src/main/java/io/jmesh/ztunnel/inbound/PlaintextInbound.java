@@ -4,6 +4,7 @@ import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.authz.ConnectionFacts;
 import io.jmesh.ztunnel.authz.Decision;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.telemetry.ConnectionInfo;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.jmesh.ztunnel.tunnel.EarlyInput;
@@ -44,16 +45,9 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             if (index.workloadByIp(peer.getAddress()) == null) {
                 answers.add(ctx.store().demandAddress(peer.getAddress()));
             }
-            var all = io.vertx.core.Future.join(answers);
-            if (!all.isComplete()) { // else all answered before (not found): nothing to wait for
-                all.onComplete(ar -> ch.eventLoop().execute(() -> {
-                    if (ch.isActive()) {
-                        accept(ch, early, target, peer, ctx.store().current());
-                    }
-                }));
-                return;
-            }
-            index = ctx.store().current();
+            WorkloadStore.afterAnswer(io.vertx.core.Future.join(answers), ch,
+                    () -> accept(ch, early, target, peer, ctx.store().current()));
+            return;
         }
         accept(ch, early, target, peer, index);
     }

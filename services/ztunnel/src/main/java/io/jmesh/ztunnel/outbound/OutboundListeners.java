@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.outbound;
 
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.ZtunnelConfig;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.jmesh.ztunnel.tunnel.EarlyInput;
 import io.jmesh.ztunnel.tunnel.NetTransport;
@@ -103,16 +104,8 @@ public final class OutboundListeners {
         Workload source = capture.source(ch);
         if (source == null && proxy.onDemand()) {
             // on-demand discovery: ask policy for the client's workload, then look again (nothing is read meanwhile)
-            var asked = proxy.demandSource(((InetSocketAddress) ch.remoteAddress()).getAddress());
-            if (asked.isComplete()) { // answered before (not found)
-                captured(ch, capture.source(ch));
-                return;
-            }
-            asked.onComplete(ar -> ch.eventLoop().execute(() -> {
-                if (ch.isActive()) {
-                    captured(ch, capture.source(ch));
-                }
-            }));
+            WorkloadStore.afterAnswer(proxy.demandSource(((InetSocketAddress) ch.remoteAddress()).getAddress()), ch,
+                    () -> captured(ch, capture.source(ch)));
             return;
         }
         captured(ch, source);

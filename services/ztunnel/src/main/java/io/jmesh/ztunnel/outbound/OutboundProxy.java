@@ -86,9 +86,8 @@ public final class OutboundProxy {
     public void proxy(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome) {
         if (store.onDemand()) {
             io.vertx.core.Future<Void> asked = onDemand.prepare(store.current(), host);
-            if (asked != null && !asked.isComplete()) { // complete: policy answered all of it before (not found)
-                asked.onComplete(ar -> client.eventLoop().execute(() -> route(client, source, host, port, early,
-                        outcome)));
+            if (asked != null) {
+                WorkloadStore.afterAnswer(asked, client, () -> route(client, source, host, port, early, outcome));
                 return;
             }
         }

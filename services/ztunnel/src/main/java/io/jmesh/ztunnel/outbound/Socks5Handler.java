@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.outbound;
 
 import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -109,16 +110,12 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
                 // on-demand discovery: ask policy for the client's workload, then look again (bytes the client
                 // sends meanwhile are kept as early data)
                 var asked = proxy.demandSource(client.getAddress());
-                if (asked.isComplete()) { // answered before (not found)
-                    connect(ctx, client, cmd, proxy.source(client));
-                    return;
-                }
-                commandSeen = true;
-                asked.onComplete(ar -> ctx.executor().execute(() -> {
-                    if (ctx.channel().isActive() && !refused) {
+                commandSeen |= !asked.isComplete();
+                WorkloadStore.afterAnswer(asked, ctx.channel(), () -> {
+                    if (!refused) {
                         connect(ctx, client, cmd, proxy.source(client));
                     }
-                }));
+                });
                 return;
             }
             connect(ctx, client, cmd, source);
