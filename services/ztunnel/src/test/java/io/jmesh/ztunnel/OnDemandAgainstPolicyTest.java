@@ -174,18 +174,9 @@ class OnDemandAgainstPolicyTest {
     /** A node in local mode whose only discovery is policy's delta ADS (over TLS, with its node token). */
     static String node(String name, String address, String policyToken, boolean onDemand) throws Exception {
         Path token = Files.writeString(dir.resolve(name + "-policy-token"), policyToken);
-        return """
-                logLevel: info
-                drainDeadline: 5s
-                admin: {host: 127.0.0.1, port: 0}
-                node: {name: %s, address: %s}
-                listeners: {hbone: 15008, inboundPlaintext: -1, outboundCapture: -1, socks5: 0, localAdmin: 0,
-                            readiness: 0, dns: -1, inboundPerWorkload: true, transparent: false}
-                discovery: {address: "127.0.0.1:%d", tokenFile: "%s", rootCertFile: "%s", onDemand: %b}
-                identity: {caAddress: "127.0.0.1:%d", tokenFile: "%s"}
-                pool: {idleTimeout: 5m}
-                """.formatted(name, address, policyPort, token, pki.rootPem, onDemand, setup.caPort(),
-                setup.token());
+        String discovery = "{address: \"127.0.0.1:%d\", tokenFile: \"%s\", rootCertFile: \"%s\", onDemand: %b}"
+                .formatted(policyPort, token, pki.rootPem, onDemand);
+        return ZtunnelHarness.localNode(name, address, discovery, -1, setup.caPort(), setup.token(), null);
     }
 
     @AfterAll

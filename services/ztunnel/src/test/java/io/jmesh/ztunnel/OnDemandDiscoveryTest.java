@@ -90,16 +90,8 @@ class OnDemandDiscoveryTest {
 
     /** node-a: on-demand discovery from the scripted server, nothing else; {@code dns} its DNS proxy port. */
     static String onDemandNode(int dns) {
-        return """
-                logLevel: info
-                drainDeadline: 5s
-                admin: {host: 127.0.0.1, port: 0}
-                node: {name: node-a, address: 127.0.150.1}
-                listeners: {hbone: 15008, inboundPlaintext: -1, outboundCapture: -1, socks5: 0, localAdmin: 0,
-                            readiness: 0, dns: %d, inboundPerWorkload: true, transparent: false}
-                discovery: {address: "127.0.0.1:%d", onDemand: true}
-                identity: {caAddress: "127.0.0.1:%d", tokenFile: "%s"}
-                """.formatted(dns, policyPort, setup.caPort(), setup.token());
+        return ZtunnelHarness.localNode("node-a", "127.0.150.1", "{address: \"127.0.0.1:" + policyPort
+                + "\", onDemand: true}", dns, setup.caPort(), setup.token(), null);
     }
 
     @AfterAll

@@ -44,18 +44,28 @@ public final class ZtunnelHarness implements AutoCloseable {
     /** A config snippet for a node in local mode, with test-friendly ports (0 = any, -1 = off). */
     public static String localNode(String node, String address, String staticFile, int caPort, Path tokenFile,
             String extra) throws IOException {
+        return localNode(node, address, "{staticFile: \"" + staticFile + "\"}", null, caPort, tokenFile, extra);
+    }
+
+    /**
+     * The same with any discovery (the {@code discovery:} map, e.g. a policy address) and DNS proxy port ({@code -1}
+     * off; null: the default).
+     */
+    public static String localNode(String node, String address, String discovery, Integer dns, int caPort,
+            Path tokenFile, String extra) {
         return """
                 logLevel: info
                 drainDeadline: 5s
                 admin: {host: 127.0.0.1, port: 0}
                 node: {name: %s, address: %s}
                 listeners: {hbone: 15008, inboundPlaintext: -1, outboundCapture: -1, socks5: 0, localAdmin: 0,
-                            readiness: 0, inboundPerWorkload: true, transparent: false}
-                discovery: {staticFile: "%s"}
+                            readiness: 0,%s inboundPerWorkload: true, transparent: false}
+                discovery: %s
                 identity: {caAddress: "127.0.0.1:%d", tokenFile: "%s"}
                 pool: {idleTimeout: 5m}
                 %s
-                """.formatted(node, address, staticFile, caPort, tokenFile, extra == null ? "" : extra);
+                """.formatted(node, address, dns == null ? "" : " dns: " + dns + ",", discovery, caPort, tokenFile,
+                extra == null ? "" : extra);
     }
 
     public InetSocketAddress socks() {
