@@ -94,7 +94,7 @@ public final class OutboundRouter {
                 Set<SpiffeId> expected = new HashSet<>();
                 expected.add(Workloads.identity(ep.workload(), config.node().trustDomain()));
                 addSans(expected, service);
-                return acrossNetworks(index, source, ep.workload(), expected, service, port);
+                return acrossNetworks(index, source, "endpoint", ep.workload(), expected, service, port);
             }
             return direct(ep.workload(), WorkloadIndex.firstIp(ep.workload()), ep.targetPort(), service);
         }
@@ -129,22 +129,25 @@ public final class OutboundRouter {
      *
      * @param expected the identities the next hop may prove in the inner handshake
      */
-    private Route acrossNetworks(WorkloadIndex index, Workload source, Workload endpoint, Set<SpiffeId> expected,
-            Service service, int port) {
-        String where = (service.hasWaypoint() && !isWaypointOf(index, source, service.getWaypoint()) ? "waypoint "
-                : "endpoint ") + endpoint.getNamespace() + "/" + endpoint.getName() + " of "
-                + service.getHostname() + " is on network '" + endpoint.getNetwork() + "'";
+    private Route acrossNetworks(WorkloadIndex index, Workload source, String hop, Workload endpoint,
+            Set<SpiffeId> expected, Service service, int port) {
         if (!endpoint.hasNetworkGateway()) {
-            return new Route.Reject("no_network_gateway", where + ", not '" + config.node().network()
-                    + "', and names no network gateway (expected: its network_gateway)");
+            return new Route.Reject("no_network_gateway", where(hop, endpoint, service) + ", not '"
+                    + config.node().network() + "', and names no network gateway (expected: its network_gateway)");
         }
         GatewayAddress gw = endpoint.getNetworkGateway();
         Route.Hbone outer = viaGateway(index, source, gw, service.getHostname() + ":" + port, service);
         if (outer == null) {
-            return new Route.Reject("no_network_gateway", where + ": network gateway " + describe(gw)
-                    + " has no healthy workload");
+            return new Route.Reject("no_network_gateway", where(hop, endpoint, service) + ": network gateway "
+                    + describe(gw) + " has no healthy workload");
         }
         return new Route.DoubleHbone(outer, expected, endpoint, service);
+    }
+
+    /** "endpoint ns/name of host is on network 'n'" (or waypoint), for a refusal. */
+    private static String where(String hop, Workload w, Service service) {
+        return hop + " " + w.getNamespace() + "/" + w.getName() + " of " + service.getHostname() + " is on network '"
+                + w.getNetwork() + "'";
     }
 
     /**
@@ -166,7 +169,7 @@ public final class OutboundRouter {
                     + " is on network '" + h.destination().getNetwork() + "', not '" + config.node().network()
                     + "' (another network is reached by service, never by pod address)");
         }
-        return acrossNetworks(index, source, h.destination(), h.expected(), service, port);
+        return acrossNetworks(index, source, "waypoint", h.destination(), h.expected(), service, port);
     }
 
     /**
