@@ -25,7 +25,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>direct TCP from the client address;
  *   <li>a two-hop HAProxy pair: plain TCP in, TLS 1.3 (AES-128-GCM) with verified client certificates between the
  *       two, plain TCP out;
- *   <li>two ztunnels (separate JVMs from the shaded jar): SOCKS5 into node-a, HBONE to node-b, TCP to the server.
+ *   <li>two ztunnels (separate JVMs from the shaded jar): SOCKS5 into node-a, HBONE to node-b, TCP to the server;
+ *   <li>optionally ({@link #startPlainHaproxy}) the same HAProxy pair with no TLS at all: no proxy that relays in two
+ *       hops can do better on this machine, so it is the ceiling the goals are read against.
  * </ul>
  * A scenario may add nodes ({@link #networks}, {@link #extraWorkloads}, {@link #startZtunnel(Path, String, String)})
  * and an east-west gateway ({@link #startEastWestGateway}).
@@ -38,6 +40,8 @@ final class Topology implements AutoCloseable {
     static final String NODE_B = "127.0.220.1";
     static final String HAPROXY_IN = "127.0.250.1";
     static final String HAPROXY_OUT = "127.0.250.2";
+    static final String PLAIN_IN = "127.0.250.3";
+    static final String PLAIN_OUT = "127.0.250.4";
 
     final Path dir;
     final int serverPort;
@@ -49,6 +53,9 @@ final class Topology implements AutoCloseable {
     int haproxyPort;
     /** The two HAProxy processes (their CPU is the same-run baseline of ztunnel's). */
     final List<Process> haproxies = new ArrayList<>();
+    /** The plaintext HAProxy pair, when started. */
+    final List<Process> plainHaproxies = new ArrayList<>();
+    private static final int PLAIN_PORT = 17002;
 
     Topology(BenchContext ctx, int serverPort) throws Exception {
         this.ctx = ctx;
@@ -80,6 +87,10 @@ final class Topology implements AutoCloseable {
 
     Dialer haproxy() {
         return () -> connect(new InetSocketAddress(HAPROXY_IN, haproxyPort));
+    }
+
+    Dialer plainHaproxy() {
+        return () -> connect(new InetSocketAddress(PLAIN_IN, PLAIN_PORT));
     }
 
     Dialer ztunnel() {
@@ -123,21 +134,13 @@ final class Topology implements AutoCloseable {
         Path serverPem = pki.writeLeafPem(dir, "hap-server", "spiffe://cluster.local/ns/default/sa/server");
         haproxyPort = 17000;
         int tls = 17001;
-        String common = """
-                global
-                  maxconn 8000
-                  nbthread 2
+        String common = HAPROXY_COMMON + """
                   ssl-default-bind-options ssl-min-ver TLSv1.3
                   ssl-default-server-options ssl-min-ver TLSv1.3
                   ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
                   ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
                   tune.ssl.default-dh-param 2048
-                defaults
-                  mode tcp
-                  timeout connect 5s
-                  timeout client 60s
-                  timeout server 60s
-                """;
+                """ + HAPROXY_DEFAULTS;
         Path in = dir.resolve("hap-in.cfg");
         Files.writeString(in, common + """
                 frontend plain_in
@@ -158,6 +161,47 @@ final class Topology implements AutoCloseable {
         haproxies.add(start(List.of("haproxy", "-db", "-f", in.toString()), "hap-in"));
         waitListening(HAPROXY_IN, haproxyPort);
         waitListening(HAPROXY_OUT, tls);
+    }
+
+    private static final String HAPROXY_COMMON = """
+            global
+              maxconn 8000
+              nbthread 2
+            """;
+    private static final String HAPROXY_DEFAULTS = """
+            defaults
+              mode tcp
+              timeout connect 5s
+              timeout client 60s
+              timeout server 60s
+            """;
+
+    /**
+     * Starts the HAProxy pair again with no TLS anywhere (same processes, threads and hops): the cost of relaying
+     * through two user-space proxies alone, with no encryption, handshake or multiplexing.
+     */
+    void startPlainHaproxy() throws Exception {
+        int middle = PLAIN_PORT + 1;
+        Path in = dir.resolve("hap-plain-in.cfg");
+        Files.writeString(in, HAPROXY_COMMON + HAPROXY_DEFAULTS + """
+                frontend plain_in
+                  bind %s:%d
+                  default_backend hop
+                backend hop
+                  server s1 %s:%d
+                """.formatted(PLAIN_IN, PLAIN_PORT, PLAIN_OUT, middle));
+        Path out = dir.resolve("hap-plain-out.cfg");
+        Files.writeString(out, HAPROXY_COMMON + HAPROXY_DEFAULTS + """
+                frontend hop_in
+                  bind %s:%d
+                  default_backend app
+                backend app
+                  server app %s:%d
+                """.formatted(PLAIN_OUT, middle, SERVER_IP, serverPort));
+        plainHaproxies.add(start(List.of("haproxy", "-db", "-f", out.toString()), "hap-plain-out"));
+        plainHaproxies.add(start(List.of("haproxy", "-db", "-f", in.toString()), "hap-plain-in"));
+        waitListening(PLAIN_IN, PLAIN_PORT);
+        waitListening(PLAIN_OUT, middle);
     }
 
     void startZtunnels(Path jar) throws Exception {
@@ -330,8 +374,13 @@ final class Topology implements AutoCloseable {
 
     /** CPU seconds both HAProxy processes have used. */
     double haproxyCpuSeconds() throws IOException {
+        return cpuSeconds(haproxies);
+    }
+
+    /** CPU seconds (user + system) the processes have used together. */
+    static double cpuSeconds(List<Process> ps) throws IOException {
         double sum = 0;
-        for (Process p : haproxies) {
+        for (Process p : ps) {
             sum += cpuSeconds(p);
         }
         return sum;

@@ -7,7 +7,8 @@ import java.time.Duration;
 
 /**
  * New connections per second (connect, 64-byte round trip, close; 50 concurrent): pooled HBONE tunnels against
- * the HAProxy pair's per-connection TLS handshakes and direct TCP.
+ * the HAProxy pair's per-connection TLS handshakes and direct TCP; the same HAProxy pair without TLS is the ceiling of
+ * any two-hop proxy on the machine.
  */
 public final class ZtunnelConnectionsScenario implements Scenario {
 
@@ -28,11 +29,16 @@ public final class ZtunnelConnectionsScenario implements Scenario {
         try (Loads.Echo echo = new Loads.Echo(Topology.SERVER_IP);
                 Topology topo = new Topology(ctx, echo.port())) {
             topo.startHaproxy();
+            topo.startPlainHaproxy();
             topo.startZtunnels(ctx.serviceJar("ztunnel"));
             Duration d = ctx.duration();
             Loads.connectionRate(topo.ztunnel(), CONCURRENCY, Topology.warmup(ctx));
             double direct = Loads.connectionRate(topo.direct(), CONCURRENCY, d);
             double haproxy = Loads.connectionRate(topo.haproxy(), CONCURRENCY, d);
+            double plain0 = Topology.cpuSeconds(topo.plainHaproxies);
+            long tp0 = System.nanoTime();
+            double plain = Loads.connectionRate(topo.plainHaproxy(), CONCURRENCY, d);
+            double plainCores = (Topology.cpuSeconds(topo.plainHaproxies) - plain0) / ((System.nanoTime() - tp0) / 1e9);
             // right before the measurement, until the JIT compilers are done: code that went cold while the other
             // paths ran is recompiled, and on two shared cores C2 needs far longer than the first warm-up to catch up
             double settled = topo.warmUntilJitSettles(
@@ -52,6 +58,7 @@ public final class ZtunnelConnectionsScenario implements Scenario {
             ResultTable t = new ResultTable("path", "connections/s", "vs HAProxy pair", "vs direct");
             t.row("direct TCP", direct, direct / haproxy, 1.0);
             t.row("HAProxy pair (TLS 1.3 mTLS)", haproxy, 1.0, haproxy / direct);
+            t.row("HAProxy pair, no TLS (ceiling)", plain, plain / haproxy, plain / direct);
             t.row("two ztunnels (HBONE, pooled)", ztunnel, ztunnel / haproxy, ztunnel / direct);
             t.note(CONCURRENCY + " concurrent loops for " + d.toSeconds() + " s per path; the ztunnel path includes "
                     + "the SOCKS5 exchange (greeting and CONNECT pipelined). Both ztunnels together used "
@@ -59,6 +66,10 @@ public final class ZtunnelConnectionsScenario implements Scenario {
                     + "), " + String.format("%.0f", (cores - jit) / ztunnel * 1e6) + " µs of ztunnel CPU per connection "
                     + "without the JIT; access logs off (logLevel warn). The load generator, proxies and echo server share this "
                     + "machine's CPUs.");
+            t.note(String.format("The plaintext HAProxy pair (no TLS, no handshakes: two relaying hops and nothing "
+                    + "else) used %.2f cores, %.0f µs per connection for both hops: the most any two-hop proxy can "
+                    + "do on this machine, and the ztunnel pair reached %.0f%% of it while adding mTLS and HBONE.",
+                    plainCores, plainCores / plain * 1e6, 100 * ztunnel / plain));
             t.note(String.format("Before the ztunnel measurement its path ran %.0f s more, until the JIT compilers "
                     + "of both ztunnels used under 5%% of a core (at most 60 s).", settled));
             t.note(MachineState.note());

@@ -8,7 +8,7 @@ import org.HdrHistogram.Histogram;
 
 /**
  * 1 KiB request/response at a fixed 1,000 req/s over 10 persistent connections (coordinated-omission safe), direct
- * vs the HAProxy pair vs two ztunnels; plus each ztunnel's RSS idle and under this load and its CPU per 1,000 req/s.
+ * vs the HAProxy pair (and that pair without TLS, the ceiling of any two-hop proxy) vs two ztunnels; plus each ztunnel's RSS idle and under this load and its CPU per 1,000 req/s.
  */
 public final class ZtunnelLatencyScenario implements Scenario {
 
@@ -45,6 +45,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
         try (Loads.Echo echo = new Loads.Echo(Topology.SERVER_IP);
                 Topology topo = new Topology(ctx, echo.port())) {
             topo.startHaproxy();
+            topo.startPlainHaproxy();
             topo.startZtunnels(ctx.serviceJar("ztunnel"));
             Duration d = ctx.duration();
             warmUp(topo.ztunnel(), Topology.warmup(ctx).plusSeconds(ctx.quick() ? 0 : 4));
@@ -55,10 +56,13 @@ public final class ZtunnelLatencyScenario implements Scenario {
             // rather than on whichever path it happened to meet
             Histogram direct = histogram();
             Histogram haproxy = histogram();
+            Histogram plain = histogram();
             Histogram ztunnel = histogram();
             Duration segment = d.dividedBy(ROUNDS);
             double hapCpu = 0;
             double hapSecs = 0;
+            double plainCpu = 0;
+            double plainSecs = 0;
             double[] cpu = new double[2];
             double[] jit = new double[2];
             double secs = 0;
@@ -74,6 +78,13 @@ public final class ZtunnelLatencyScenario implements Scenario {
                 haproxy.add(Loads.fixedRate(topo.haproxy(), CONNECTIONS, RATE, SIZE, segment));
                 hapSecs += (System.nanoTime() - th0) / 1e9;
                 hapCpu += topo.haproxyCpuSeconds() - hap0;
+
+                Loads.fixedRate(topo.plainHaproxy(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(1));
+                double plain0 = Topology.cpuSeconds(topo.plainHaproxies);
+                long tp0 = System.nanoTime();
+                plain.add(Loads.fixedRate(topo.plainHaproxy(), CONNECTIONS, RATE, SIZE, segment));
+                plainSecs += (System.nanoTime() - tp0) / 1e9;
+                plainCpu += Topology.cpuSeconds(topo.plainHaproxies) - plain0;
 
                 // JDK 17 flushes compiled code that goes cold: traffic right before the segment, or the ztunnel
                 // phase would measure its own recompilation (tier-3 code and busy JIT threads)
@@ -93,6 +104,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
                 jit[1] += Topology.jitCpuSeconds(topo.ztunnelB) - jitB0;
             }
             double hapCoresPerHop = hapCpu / hapSecs / topo.haproxies.size();
+            double plainCoresPerHop = plainCpu / plainSecs / topo.plainHaproxies.size();
             double coresA = cpu[0] / secs;
             double coresB = cpu[1] / secs;
             double jitA = jit[0] / secs;
@@ -102,13 +114,15 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     "added p99 ms vs direct");
             row(t, "direct TCP", direct, direct);
             row(t, "HAProxy pair (TLS 1.3 mTLS)", haproxy, direct);
+            row(t, "HAProxy pair, no TLS (ceiling)", plain, direct);
             row(t, "two ztunnels (HBONE)", ztunnel, direct);
             t.note("ztunnel resources at " + RATE + " req/s: node-a RSS idle " + fmt(idleA) + " MiB, under load "
                     + fmt(loadA) + " MiB, CPU " + cores(coresA) + " cores (" + cores(jitA) + " of them JIT "
                     + "compiler threads); node-b RSS idle " + fmt(idleB) + " MiB, under load " + fmt(loadB)
                     + " MiB, CPU " + cores(coresB) + " cores (" + cores(jitB) + " JIT) (per 1,000 req/s, since the "
                     + "rate is 1,000). Same-run baseline: each HAProxy hop used " + cores(hapCoresPerHop)
-                    + " cores.");
+                    + " cores; each hop of the pair without TLS (the least a relaying hop costs here) "
+                    + cores(plainCoresPerHop) + " cores.");
             t.note("The paths take turns in " + ROUNDS + " rounds of " + segment.toSeconds() + " s each, each segment "
                     + "right after traffic on its own path (the ztunnels were first driven at 5x the rate): JDK 17 "
                     + "flushes compiled code that goes cold, and a segment that starts on it measures "
@@ -118,7 +132,8 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + ". Latency measured from each request's "
                     + "intended send time (coordinated-omission safe), " + d.toSeconds() + " s per path in all, idle CPUs "
                     + "(this VM's wake-up latency is part of every figure).");
-            resources = new double[] {idleA, loadA, coresA, idleB, loadB, coresB, jitA, jitB, hapCoresPerHop};
+            resources = new double[] {idleA, loadA, coresA, idleB, loadB, coresB, jitA, jitB, hapCoresPerHop,
+                    plainCoresPerHop};
             t.note(MachineState.note());
             return t;
         }
@@ -126,7 +141,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
 
     /**
      * The last run's ztunnel resources: RSS idle/load and cores, node-a then node-b, then the JIT cores of each and
-     * the cores of one HAProxy hop (for the JSON and tests).
+     * the cores of one HAProxy hop, with TLS and without (for the JSON and tests).
      */
     double[] resources;
 
