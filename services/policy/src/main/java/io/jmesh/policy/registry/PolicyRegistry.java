@@ -79,7 +79,7 @@ public final class PolicyRegistry implements AutoCloseable {
             skipped.labelValues("untranslatable").inc();
             log.atWarn().addKeyValue("object", s.key()).log("config record skipped: {}", s.reason());
         });
-        next.prepareIpIndex(); // here, not on the event loop of the first on-demand stream that needs it
+        next.prepareIpIndex(); // once on-demand lookups want it: so no stream waits for a worker to build it
         buildSeconds.observe((System.nanoTime() - start) / 1e9);
         lastBuilt = snapshot;
         state = next;

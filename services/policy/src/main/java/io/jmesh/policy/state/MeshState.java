@@ -12,7 +12,11 @@ import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Everything discovery serves, computed from one config-log snapshot: every {@code Address} (workloads by uid,
@@ -55,13 +59,16 @@ public final class MeshState {
     private final long generation;
     private final List<Change> changes;
     // "network/IP" → names of the addresses holding it, per namespace (shared with the builder's reused results,
-    // never modified); merged into one index on first use
+    // never modified); merged into one index when first wanted, never on an event loop
     private final List<Map<String, List<String>>> ipAliasParts;
     private volatile Map<String, List<String>> ipAliases;
+    // the one build of ipAliases, once asked for (reset if it failed, so a later ask retries)
+    private final AtomicReference<CompletableFuture<Void>> ipIndexBuild = new AtomicReference<>();
+    private Runnable ipIndexBuildHook;
     // a service's name → the names of its workloads (shared lists, never modified)
     private final Map<String, List<String>> endpoints;
     // shared by the states of one builder: set once any on-demand lookup asked, so later states are indexed before
-    // they are published (off the event loops) instead of on the first stream that asks
+    // they are published instead of on a worker when the first stream asks
     private final AtomicBoolean ipIndexWanted;
 
     MeshState(NavigableMap<String, Resource> addresses, NavigableMap<String, Resource> authorizations,
@@ -124,16 +131,57 @@ public final class MeshState {
      * workload address or a service VIP, the on-demand alias {@code network/IP}. The default network is the empty
      * string. Empty when none does.
      *
-     * <p>The index behind it is built once per state, on first use (a state no on-demand subscription asks costs
-     * nothing), from what each namespace recorded when it was computed.
+     * <p>Answers from the index behind it, which must be built ({@link #ipIndexReady}): a lookup never builds it, so
+     * no event loop does.
+     *
+     * @throws IllegalStateException when the index is not built
      */
     public List<String> addressNamesAt(String network, InetAddress ip) {
         Map<String, List<String>> index = ipAliases;
         if (index == null) {
-            ipIndexWanted.set(true);
-            index = mergedIpAliases();
+            throw new IllegalStateException("network/IP index of generation " + generation + " not built");
         }
         return index.getOrDefault(XdsTypes.ipAlias(network, ip), List.of());
+    }
+
+    /** Whether {@link #addressNamesAt} can answer (the {@code network/IP} index is built). */
+    public boolean ipIndexReady() {
+        return ipAliases != null;
+    }
+
+    /**
+     * Has the {@code network/IP} index built on {@code executor} unless it is built or being built (once per state,
+     * however many ask), and marks it wanted so the states built after this one are indexed before they are
+     * published ({@link #prepareIpIndex}). The future completes on the thread that built it (at once when built).
+     * Never blocks: an event loop asks with a worker executor and goes on when the future completes.
+     */
+    public CompletableFuture<Void> ipIndex(Executor executor) {
+        ipIndexWanted.set(true);
+        CompletableFuture<Void> building = ipIndexBuild.get();
+        if (building != null) {
+            return building;
+        }
+        CompletableFuture<Void> mine = new CompletableFuture<>();
+        building = ipIndexBuild.compareAndExchange(null, mine);
+        if (building != null) {
+            return building;
+        }
+        try {
+            executor.execute(() -> {
+                try {
+                    mergeIpAliases();
+                    mine.complete(null);
+                } catch (Throwable e) {
+                    ipIndexBuild.compareAndSet(mine, null);
+                    mine.completeExceptionally(e);
+                    throw e;
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            ipIndexBuild.compareAndSet(mine, null);
+            mine.completeExceptionally(e);
+        }
+        return mine;
     }
 
     /**
@@ -145,37 +193,37 @@ public final class MeshState {
     }
 
     /**
-     * Builds the {@code network/IP} index now if on-demand lookups have used one before (the registry calls it on its
-     * own thread before publishing a state: at 55,000 addresses the merge takes 25–45 ms, too long for an event
-     * loop). Only the first on-demand lookup ever builds it on a stream's loop.
+     * Builds the {@code network/IP} index here, now, if on-demand lookups have wanted one before (the registry calls
+     * it on its own thread before publishing a state: at 55,000 addresses the merge takes 25–45 ms, too long for an
+     * event loop); returns at once if another thread is building it.
      */
     public void prepareIpIndex() {
         if (ipIndexWanted.get()) {
-            mergedIpAliases();
+            ipIndex(Runnable::run);
         }
     }
 
-    /** Whether the {@code network/IP} index of this state is built already (tests). */
-    boolean ipIndexBuilt() {
-        return ipAliases != null;
+    /** Tests: runs {@code hook} on the thread that builds the index, as it starts. Set before the state is used. */
+    void onIpIndexBuild(Runnable hook) {
+        ipIndexBuildHook = hook;
     }
 
-    private synchronized Map<String, List<String>> mergedIpAliases() {
-        if (ipAliases == null) {
-            int size = 0;
-            for (Map<String, List<String>> part : ipAliasParts) {
-                size += part.size();
-            }
-            Map<String, List<String>> merged = new HashMap<>(size * 4 / 3 + 1);
-            for (Map<String, List<String>> part : ipAliasParts) {
-                part.forEach((alias, names) -> merged.computeIfAbsent(alias, a -> new ArrayList<>(1)).addAll(names));
-            }
-            // sorted, so every replica and every stream lists them alike
-            merged.replaceAll((alias, names) -> names.size() == 1 ? List.of(names.get(0))
-                    : List.copyOf(new TreeSet<>(names)));
-            ipAliases = merged;
+    private void mergeIpAliases() {
+        if (ipIndexBuildHook != null) {
+            ipIndexBuildHook.run();
         }
-        return ipAliases;
+        int size = 0;
+        for (Map<String, List<String>> part : ipAliasParts) {
+            size += part.size();
+        }
+        Map<String, List<String>> merged = new HashMap<>(size * 4 / 3 + 1);
+        for (Map<String, List<String>> part : ipAliasParts) {
+            part.forEach((alias, names) -> merged.computeIfAbsent(alias, a -> new ArrayList<>(1)).addAll(names));
+        }
+        // sorted, so every replica and every stream lists them alike
+        merged.replaceAll((alias, names) -> names.size() == 1 ? List.of(names.get(0))
+                : List.copyOf(new TreeSet<>(names)));
+        ipAliases = merged;
     }
 
     /** This state's position in the sequence of states built by one registry (0 for {@link #EMPTY}). */

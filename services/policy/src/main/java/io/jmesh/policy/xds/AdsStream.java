@@ -50,6 +50,10 @@ import org.slf4j.LoggerFactory;
  * response's {@code removed_resources} (xDS: "does not exist"). Every request that subscribes gets a response, and
  * it names every name just subscribed, as a resource (sent again even if the client holds it as it is) or as
  * removed: a client waits for the response naming what it asked for. A name that cannot name anything (see {@link #wellFormed}) is ignored, counted and logged at debug.
+ *
+ * <p>Aliases {@code network/IP} are looked up in the state's index ({@link MeshState#addressNamesAt}). When a state
+ * lacks it, the diff waits (the type stays dirty, what was subscribed stays pending) while a worker builds it, then
+ * runs on this loop again: no event loop builds the index or waits for it.
  */
 final class AdsStream {
 
@@ -107,6 +111,8 @@ final class AdsStream {
     private final int maxResourcesPerResponse;
     private final Map<String, TypeState> types = new HashMap<>();
     private MeshState state;
+    // the state whose network/IP index this stream waits for (null: none)
+    private MeshState awaitingIpIndex;
     private long nonces;
     private boolean closed;
 
@@ -291,10 +297,15 @@ final class AdsStream {
             ts.dirty = true;
             return;
         }
+        boolean address = TypeUrls.ADDRESS.equals(type);
+        if (address && !ts.wildcard && !ts.ipAliases.isEmpty() && !state.ipIndexReady()) {
+            ts.dirty = true;
+            awaitIpIndex();
+            return;
+        }
         ts.dirty = false;
         Budget budget = new Budget(maxResourcesPerResponse);
         List<String> removed = new ArrayList<>();
-        boolean address = TypeUrls.ADDRESS.equals(type);
         boolean complete = address && ts.wildcard && ts.explicit.isEmpty() ? diffSnapshot(ts, budget, removed)
                 : address && !ts.wildcard ? diffOnDemand(ts, budget, removed)
                 : diffTracked(type, ts, budget, removed);
@@ -315,6 +326,32 @@ final class AdsStream {
         ts.dirty = !complete;
         metrics.pushed(type, budget.resources.size(), removed.size());
         out.write(resp.build());
+    }
+
+    /** Has a worker build the current state's network/IP index, then pushes Address again on this loop. */
+    private void awaitIpIndex() {
+        if (awaitingIpIndex == state) {
+            return;
+        }
+        MeshState waitingFor = state;
+        awaitingIpIndex = waitingFor;
+        waitingFor.ipIndex(task -> context.executeBlocking(() -> {
+            task.run();
+            return null;
+        }, false)).whenComplete((v, err) -> context.runOnContext(x -> {
+            if (awaitingIpIndex == waitingFor) {
+                awaitingIpIndex = null;
+            }
+            if (err != null) {
+                // the next request or state tries again
+                log.atWarn().setCause(err).addKeyValue("node", node).log("building the network/IP index failed");
+                return;
+            }
+            TypeState ts = types.get(TypeUrls.ADDRESS);
+            if (ts != null && ts.dirty) {
+                push(TypeUrls.ADDRESS, ts);
+            }
+        }));
     }
 
     /** Wildcard Address: a delta since the synced state when it fits one response, else a full pass. */

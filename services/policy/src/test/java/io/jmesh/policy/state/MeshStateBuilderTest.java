@@ -1,6 +1,7 @@
 package io.jmesh.policy.state;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
 import io.jmesh.core.configlog.ConfigKey;
@@ -23,6 +24,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.RejectedExecutionException;
 import org.junit.jupiter.api.Test;
 
 class MeshStateBuilderTest {
@@ -79,20 +83,69 @@ class MeshStateBuilderTest {
     }
 
     @Test
-    void theNetworkIpIndexIsBuiltBeforePublishingOnceOnDemandLookupsUseIt() throws Exception {
+    void theNetworkIpIndexIsBuiltOnceOnTheExecutorAskedThenBeforePublishingOnceWanted() throws Exception {
         String entry = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w1, namespace: shop}\n"
                 + "spec: {address: 10.1.0.1, node: node-a}\n";
         MeshState first = state(entry);
+        List<Thread> builders = new CopyOnWriteArrayList<>();
+        first.onIpIndexBuild(() -> builders.add(Thread.currentThread()));
         first.prepareIpIndex();
-        assertThat(first.ipIndexBuilt()).as("no on-demand lookup yet: nothing to prepare").isFalse();
-        assertThat(first.addressNamesAt("", InetAddress.getByName("10.1.0.1"))).hasSize(1);
-        assertThat(first.ipIndexBuilt()).isTrue();
-        // the registry prepares each later state on its own thread, so no stream's event loop builds it
+        assertThat(first.ipIndexReady()).as("no on-demand lookup yet: nothing to prepare").isFalse();
+        assertThatThrownBy(() -> first.addressNamesAt("", InetAddress.getByName("10.1.0.1")))
+                .as("a lookup never builds it").isInstanceOf(IllegalStateException.class);
+
+        // asked twice before it runs: one build, on the executor's thread
+        List<Runnable> queued = new ArrayList<>();
+        CompletableFuture<Void> asked = first.ipIndex(queued::add);
+        assertThat(first.ipIndex(queued::add)).isSameAs(asked);
+        assertThat(queued).hasSize(1);
+        assertThat(asked).isNotDone();
+        first.prepareIpIndex();
+        assertThat(first.ipIndexReady()).as("being built elsewhere: not built again, not waited for").isFalse();
+        Thread worker = new Thread(queued.get(0), "index-builder");
+        worker.start();
+        worker.join();
+        assertThat(asked).isCompleted();
+        assertThat(builders).containsExactly(worker);
+        assertThat(first.addressNamesAt("", InetAddress.getByName("10.1.0.1"))).containsExactly(UID + "w1");
+        assertThat(first.addressNamesAt("", InetAddress.getByName("10.1.0.9"))).isEmpty();
+        assertThat(first.ipIndex(queued::add)).isCompleted();
+        assertThat(queued).hasSize(1);
+
+        // wanted now: the registry prepares each later state on its own thread before publishing it
         MeshState second = state(entry.replace("w1", "w2").replace("10.1.0.1", "10.1.0.2"));
-        assertThat(second.ipIndexBuilt()).isFalse();
+        assertThat(second.ipIndexReady()).isFalse();
+        second.onIpIndexBuild(() -> builders.add(Thread.currentThread()));
         second.prepareIpIndex();
-        assertThat(second.ipIndexBuilt()).isTrue();
-        assertThat(second.addressNamesAt("", InetAddress.getByName("10.1.0.2"))).hasSize(1);
+        assertThat(second.ipIndexReady()).isTrue();
+        assertThat(builders).containsExactly(worker, Thread.currentThread());
+        assertThat(second.addressNamesAt("", InetAddress.getByName("10.1.0.2"))).containsExactly(UID + "w2");
+    }
+
+    @Test
+    void aFailedIndexBuildFailsItsFutureAndIsTriedAgainOnTheNextAsk() throws Exception {
+        MeshState s = state(BASE);
+        s.onIpIndexBuild(() -> {
+            throw new IllegalStateException("boom");
+        });
+        CompletableFuture<Void> failed = s.ipIndex(task -> {
+            try {
+                task.run();
+            } catch (IllegalStateException expected) {
+                // the executor sees it too
+            }
+        });
+        assertThat(failed).isCompletedExceptionally();
+        assertThat(s.ipIndexReady()).isFalse();
+        CompletableFuture<Void> rejected = s.ipIndex(task -> {
+            throw new RejectedExecutionException("closing");
+        });
+        assertThat(rejected).isCompletedExceptionally();
+
+        s.onIpIndexBuild(null);
+        assertThat(s.ipIndex(Runnable::run)).isCompleted();
+        assertThat(s.addressNamesAt("", InetAddress.getByName("10.96.0.10")))
+                .containsExactly("shop/reviews.shop.svc.cluster.local");
     }
 
     @Test

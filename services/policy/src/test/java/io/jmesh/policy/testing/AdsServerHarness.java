@@ -82,6 +82,7 @@ public final class AdsServerHarness implements AutoCloseable {
 
     private MeshState rebuild() {
         state = builder.build(new ConfigSnapshot(records, Map.of()), skipped::add);
+        state.prepareIpIndex(); // as the registry does before publishing
         if (server != null) {
             server.publish(state);
         }

@@ -1,6 +1,7 @@
 package io.jmesh.policy.xds;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
@@ -10,6 +11,7 @@ import io.jmesh.policy.resource.ParsedObject;
 import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.MeshState;
 import io.jmesh.policy.state.MeshStateBuilder;
+import io.jmesh.policy.state.MeshStateHooks;
 import io.jmesh.policy.state.TypeUrls;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
@@ -18,11 +20,18 @@ import io.jmesh.proto.envoy.service.discovery.v3.Resource;
 import io.jmesh.proto.istio.workload.Address;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
 import java.net.InetAddress;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * On-demand Address subscriptions (Istio's {@code XDS_ON_DEMAND}, server side) through one stream's real diff
@@ -68,23 +77,59 @@ class OnDemandAdsTest {
             """);
 
     MeshState apply(String... manifests) {
+        put(manifests);
+        return indexed(build());
+    }
+
+    MeshState delete(String key) {
+        records.remove(ConfigKey.parse(key));
+        return indexed(build());
+    }
+
+    void put(String... manifests) {
         for (String m : manifests) {
             for (ParsedObject o : reader.read(m)) {
                 assertThat(o.errors()).as(o.describe()).isEmpty();
                 records.put(o.key(), o.record());
             }
         }
+    }
+
+    /** The next state, without its network/IP index (as a stream gets it before any on-demand lookup wanted it). */
+    MeshState build() {
         return builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
     }
 
-    MeshState delete(String key) {
-        records.remove(ConfigKey.parse(key));
-        return builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
+    /** {@code s} with its network/IP index, as the registry publishes states once on-demand lookups want it. */
+    static MeshState indexed(MeshState s) {
+        s.ipIndex(Runnable::run).join();
+        return s;
+    }
+
+    /** Runs {@code task} on {@code loop} and returns what it returns (or throws what it throws). */
+    static <T> T onLoop(Context loop, Callable<T> task) throws Exception {
+        CompletableFuture<T> done = new CompletableFuture<>();
+        loop.runOnContext(v -> {
+            try {
+                done.complete(task.call());
+            } catch (Throwable e) {
+                done.completeExceptionally(e);
+            }
+        });
+        return done.get();
+    }
+
+    static DeltaDiscoveryRequest subscription(String... names) {
+        return DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
+                .addAllResourceNamesSubscribe(List.of(names)).build();
     }
 
     /** A stream on {@code state} opened as Istio's ztunnel opens it on demand: {@code *} subscribed and unsubscribed. */
     AdsStream onDemand(MeshState state) {
-        AdsStream s = new AdsStream(null, out, "node-a", state, new AdsMetrics(registry), 10);
+        return onDemand(new AdsStream(null, out, "node-a", state, new AdsMetrics(registry), 10));
+    }
+
+    AdsStream onDemand(AdsStream s) {
         s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
                 .addResourceNamesSubscribe("*").addResourceNamesUnsubscribe("*").build());
         ack(s);
@@ -125,6 +170,82 @@ class OnDemandAdsTest {
             }
         }
         throw new AssertionError("no policy_xds_invalid_resource_names_total");
+    }
+
+    @Test
+    @Timeout(120)
+    void theFirstIpLookupOnAStateWithoutTheIndexIsAnsweredOnceAWorkerBuiltIt() throws Exception {
+        put(MESH);
+        MeshState state = build();
+        List<String> builtOn = new CopyOnWriteArrayList<>();
+        MeshStateHooks.onIpIndexBuild(state, () -> builtOn.add(Context.isOnEventLoopThread() ? "event loop"
+                : Context.isOnWorkerThread() ? "worker" : Thread.currentThread().getName()));
+        Vertx vertx = Vertx.vertx();
+        try {
+            Context loop = vertx.getOrCreateContext();
+            AdsStream s = onLoop(loop, () -> {
+                AdsStream stream = onDemand(new AdsStream(loop, out, "node-a", state, new AdsMetrics(registry), 10));
+                int before = out.written.size();
+                stream.onRequest(subscription("/127.0.10.1", "/127.0.10.50"));
+                stream.onRequest(subscription(REVIEWS));
+                assertThat(out.written).as("the loop that asked does not build the index").hasSize(before);
+                assertThat(stream.settled(TypeUrls.ADDRESS)).isFalse();
+                return stream;
+            });
+            await().atMost(Duration.ofSeconds(60)).until(() -> onLoop(loop, () -> out.written.size()) == 2);
+
+            DeltaDiscoveryResponse r = onLoop(loop, out::last);
+            assertThat(aliasesByName(r)).as("both pending requests answered, found and not found")
+                    .containsExactly(Map.entry(UID + "w1", List.of("/127.0.10.1")), Map.entry(REVIEWS, List.of()));
+            assertThat(r.getRemovedResourcesList()).containsExactly("/127.0.10.50");
+            assertThat(builtOn).containsExactly("worker");
+            assertThat(state.ipIndexReady()).isTrue();
+
+            // built: later lookups on this state are answered at once, on the loop
+            DeltaDiscoveryResponse twins = onLoop(loop, () -> {
+                ack(s);
+                int before = out.written.size();
+                s.onRequest(subscription("/127.0.10.9"));
+                assertThat(out.written).hasSize(before + 1);
+                return out.last();
+            });
+            assertThat(aliasesByName(twins)).containsOnlyKeys(
+                    "Kubernetes/networking.istio.io/WorkloadEntry/far/twin-b", UID + "twin-a");
+            assertThat(builtOn).hasSize(1);
+
+            // wanted now: the next state is indexed before it is published
+            MeshState next = build();
+            next.prepareIpIndex();
+            assertThat(next.ipIndexReady()).isTrue();
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get();
+        }
+    }
+
+    @Test
+    void hostnameAndCanonicalNameSubscriptionsNeverBuildTheIndex() {
+        put(MESH);
+        MeshState state = build();
+        List<Thread> builds = new CopyOnWriteArrayList<>();
+        MeshStateHooks.onIpIndexBuild(state, () -> builds.add(Thread.currentThread()));
+        // no context: a stream that needed the index could not even ask a worker for it
+        AdsStream s = onDemand(state);
+
+        assertThat(aliasesByName(subscribe(s, REVIEWS))).containsExactly(Map.entry(REVIEWS, List.of()));
+        DeltaDiscoveryResponse byUid = subscribe(s, UID + "w1", UID + "gone");
+        assertThat(aliasesByName(byUid)).containsExactly(Map.entry(UID + "w1", List.of()));
+        assertThat(byUid.getRemovedResourcesList()).containsExactly(UID + "gone");
+        put(entry("shop", "w1", "127.0.10.1", "serviceAccount: changed"));
+        MeshState next = build();
+        s.onState(next);
+        assertThat(aliasesByName(out.last())).containsExactly(Map.entry(UID + "w1", List.of()));
+        ack(s);
+        assertThat(s.settled(TypeUrls.ADDRESS)).isTrue();
+
+        assertThat(builds).isEmpty();
+        assertThat(state.ipIndexReady()).isFalse();
+        next.prepareIpIndex();
+        assertThat(next.ipIndexReady()).as("never wanted: the registry does not build it either").isFalse();
     }
 
     @Test

@@ -74,6 +74,8 @@ class OnDemandOverGrpcTest {
         assertThat(client.names(ADDRESS)).isEmpty();
         assertThat(client.names(AUTHORIZATION)).as("never on demand").containsExactly("istio-system/mesh-wide");
 
+        // the first IP lookup: the state has no network/IP index yet, a worker builds it, then the answer
+        assertThat(policy.state().ipIndexReady()).isFalse();
         client.subscribe(ADDRESS, "/127.0.10.1");
         await().atMost(WAIT).until(() -> client.responsesOf(ADDRESS).size() == 2);
         DeltaDiscoveryResponse answer = client.responsesOf(ADDRESS).get(1);
@@ -81,6 +83,7 @@ class OnDemandOverGrpcTest {
             assertThat(r.getName()).isEqualTo(OnDemandAdsTest.UID + "w1");
             assertThat(r.getAliasesList()).containsExactly("/127.0.10.1");
         });
+        assertThat(policy.state().ipIndexReady()).isTrue();
 
         client.subscribe(ADDRESS, "/127.0.10.50");
         await().atMost(WAIT).until(() -> client.responsesOf(ADDRESS).size() == 3);
@@ -88,6 +91,7 @@ class OnDemandOverGrpcTest {
 
         policy.apply(records(OnDemandAdsTest.entry("shop", "w1", "127.0.10.1", "serviceAccount: reviews")
                 + "---\n" + OnDemandAdsTest.entry("shop", "late", "127.0.10.50", null)));
+        assertThat(policy.state().ipIndexReady()).as("wanted now: indexed before it is published").isTrue();
         await().atMost(WAIT).until(() -> client.names(ADDRESS).size() == 2
                 && "reviews".equals(Address.parseFrom(client.held.get(ADDRESS).get(OnDemandAdsTest.UID + "w1")
                         .getResource().getValue()).getWorkload().getServiceAccount()));
