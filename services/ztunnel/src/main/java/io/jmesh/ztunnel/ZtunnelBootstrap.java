@@ -180,6 +180,17 @@ public final class ZtunnelBootstrap implements MeshService {
         // every push goes to the enforcing store and to the copy /config_dump shows
         AuthorizationStore policies = enforced == retained ? retained : new TeePolicies(enforced, retained);
         policyStore = policies;
+        if (!config.discovery().address().isEmpty()) {
+            GrpcClient adsGrpc = DeltaAdsClient.grpcClient(vertx, config.discovery().rootCertFile());
+            ads = new DeltaAdsClient(vertx, adsGrpc, parse(config.discovery().address()),
+                    tokenSupplier(config.discovery().tokenFile()), config, store,
+                    policies,
+                    context.metrics());
+            if (config.discovery().onDemand()) {
+                // before any listener accepts and before in-pod mode hears of a pod (it asks for the pod's uid)
+                store.demandFrom(ads::demand);
+            }
+        }
         inbound = Inbound.listeners(nodeConfig, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress,
                 policies);
         OutboundProxy proxy = new OutboundProxy(nodeConfig, store, identities, pool, telemetry, net);
@@ -218,15 +229,7 @@ public final class ZtunnelBootstrap implements MeshService {
                     .addKeyValue("resources", c.addresses().size())
                     .addKeyValue("authorizations", c.authorizations().size()).log("static configuration loaded");
         }
-        if (!config.discovery().address().isEmpty()) {
-            GrpcClient adsGrpc = DeltaAdsClient.grpcClient(vertx, config.discovery().rootCertFile());
-            ads = new DeltaAdsClient(vertx, adsGrpc, parse(config.discovery().address()),
-                    tokenSupplier(config.discovery().tokenFile()), config, store,
-                    policies,
-                    context.metrics());
-            if (config.discovery().onDemand()) {
-                store.demandFrom(ads::demand); // before any listener accepts
-            }
+        if (ads != null) {
             ads.firstFullSync().onSuccess(v -> configReady.complete());
             ads.start();
         } else {
@@ -248,6 +251,9 @@ public final class ZtunnelBootstrap implements MeshService {
                 trust::snapshot);
         if (inPod != null) {
             localAdmin.workloadState(inPod::state);
+        }
+        if (ads != null && config.discovery().onDemand()) {
+            localAdmin.onDemand(ads::onDemandState);
         }
         Future<Void> admin = config.listeners().localAdmin() >= 0 ? localAdmin.start(config.listeners().localAdmin())
                 : Future.succeededFuture();

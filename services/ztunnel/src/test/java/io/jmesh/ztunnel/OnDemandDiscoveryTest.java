@@ -14,12 +14,18 @@ import io.jmesh.ztunnel.testing.RawHboneClient;
 import io.jmesh.ztunnel.testing.Socks5Client;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -35,8 +41,9 @@ import org.junit.jupiter.api.io.TempDir;
  * scripted delta ADS server that answers aliases from a fixed mesh ({@link AliasAdsServer}): node-a starts knowing
  * nothing and is ready anyway; a SOCKS5 client it has never heard of reaches a service it has never heard of by
  * HBONE (through node-b, which knows the mesh from a file); an address policy does not know still goes passthrough;
- * an inbound CONNECT naming an unknown workload asks for it and is still refused when it runs elsewhere; and the DNS
- * proxy cannot be combined with on-demand discovery.
+ * an inbound CONNECT naming an unknown workload asks for it and is still refused when it runs elsewhere;
+ * {@code /config_dump} lists what was asked for with its answer; and the DNS proxy cannot be combined with on-demand
+ * discovery.
  */
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -194,6 +201,35 @@ class OnDemandDiscoveryTest {
             assertThat(nobody.status()).isEqualTo(503);
             assertThat(policy.subscribed()).contains("/127.0.150.99");
         }
+    }
+
+    @Test
+    @Order(5)
+    void configDumpListsEverySubscriptionWithItsAnswer() throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(
+                "http://127.0.0.1:" + nodeA.ztunnel.localAdmin().port() + "/config_dump")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(200);
+        JsonObject onDemand = new JsonObject(r.body()).getJsonObject("onDemand");
+        Set<String> asked = policy.subscribed();
+        assertThat(onDemand.getInteger("subscribed")).isEqualTo(asked.size());
+        assertThat(onDemand.getInteger("limit")).isEqualTo(100_000);
+        assertThat(onDemand.getInteger("omitted")).isZero();
+        JsonObject aliases = onDemand.getJsonObject("aliases");
+        assertThat(aliases.fieldNames()).containsExactlyInAnyOrderElementsOf(asked);
+        assertThat(aliases.getMap()).containsEntry("/" + CLIENT_IP, "found").containsEntry("/" + VIP, "found")
+                .containsEntry("default/byname.default.svc.cluster.local", "found")
+                .containsEntry("/" + OTHER_IP, "found")
+                .containsEntry("/" + PLAIN_IP, "not_found").containsEntry("/127.0.150.99", "not_found");
+        JsonObject byState = onDemand.getJsonObject("byState");
+        assertThat(byState.getInteger("found")).isEqualTo(count(aliases, "found"));
+        assertThat(byState.getInteger("not_found")).isEqualTo(count(aliases, "not_found"));
+        assertThat(byState.getInteger("pending")).isZero();
+        assertThat(byState.getInteger("timeout")).isZero();
+    }
+
+    static int count(JsonObject aliases, String state) {
+        return (int) aliases.getMap().values().stream().filter(state::equals).count();
     }
 
     @Test

@@ -191,6 +191,7 @@ class ZtunnelLifecycleTest {
         JsonObject cert = dump.getJsonArray("certificates").getJsonObject(0);
         assertThat(cert.getString("expirationTime")).isNotBlank();
         assertThat(cert.getString("certChain")).contains("BEGIN CERTIFICATE");
+        assertThat(dump.containsKey("onDemand")).as("only with on-demand discovery").isFalse();
 
         // logging: change a level, bad levels refused precisely
         assertThat(post("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/logging?access=debug").body())

@@ -9,6 +9,7 @@ import io.jmesh.core.tls.Certificates;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.ztunnel.discovery.DeltaAdsClient;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.identity.WorkloadCertificate;
@@ -20,8 +21,10 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntFunction;
 import java.util.function.Supplier;
 
 /**
@@ -33,6 +36,8 @@ import java.util.function.Supplier;
 public final class LocalAdmin {
 
     private static final Set<String> LEVELS = Set.of("trace", "debug", "info", "warn", "error", "off");
+    /** Most on-demand subscriptions {@code /config_dump} lists by name (up to 100,000 may be subscribed). */
+    static final int MAX_LISTED_ALIASES = 1_000;
 
     private final Vertx vertx;
     private final WorkloadStore store;
@@ -43,6 +48,7 @@ public final class LocalAdmin {
     private final Supplier<TrustSnapshot> trust;
     private volatile HttpServer server;
     private volatile Supplier<JsonObject> workloadState;
+    private volatile IntFunction<DeltaAdsClient.OnDemandState> onDemand;
 
     /** @param trust the trust bundle in force (roots and CRL), shown as {@code trustBundle} */
     public LocalAdmin(Vertx vertx, WorkloadStore store, IdentityManager identities,
@@ -60,6 +66,11 @@ public final class LocalAdmin {
     /** In-pod mode: the pods' proxies by uid, shown as {@code workloadState} (as Istio's dump does). */
     public void workloadState(Supplier<JsonObject> state) {
         this.workloadState = state;
+    }
+
+    /** On-demand discovery: its subscriptions, listing at most the given number, shown as {@code onDemand}. */
+    public void onDemand(IntFunction<DeltaAdsClient.OnDemandState> state) {
+        this.onDemand = state;
     }
 
     public Future<Void> start(int port) {
@@ -126,7 +137,8 @@ public final class LocalAdmin {
      * The dump: {@code workloads}, {@code services}, {@code policies}, {@code certificates}, {@code trustBundle}
      * (version, source, roots with expiry, revoked serials, CRL nextUpdate), {@code config}; in in-pod mode
      * {@code workloadState} (each pod's proxy: {@code Up} or {@code Pending}, its name, namespace and service
-     * account, its network namespace).
+     * account, its network namespace); with on-demand discovery {@code onDemand}, its subscriptions (bounded: see
+     * {@link #MAX_LISTED_ALIASES}).
      */
     public JsonObject configDump() {
         JsonArray workloads = new JsonArray();
@@ -173,7 +185,25 @@ public final class LocalAdmin {
         JsonObject dump = new JsonObject().put("workloads", workloads).put("services", services).put("policies", pols)
                 .put("certificates", certs).put("trustBundle", trustBundle(trust.get())).put("config", configJson);
         Supplier<JsonObject> pods = workloadState;
-        return pods == null ? dump : dump.put("workloadState", pods.get());
+        if (pods != null) {
+            dump.put("workloadState", pods.get());
+        }
+        IntFunction<DeltaAdsClient.OnDemandState> subscriptions = onDemand;
+        if (subscriptions != null) {
+            dump.put("onDemand", onDemandJson(subscriptions.apply(MAX_LISTED_ALIASES)));
+        }
+        return dump;
+    }
+
+    /**
+     * {@code subscribed} (names in all), {@code limit}, {@code byState} (pending, found, not_found, timeout),
+     * {@code aliases} (name → state, at most {@link #MAX_LISTED_ALIASES}) and {@code omitted} (those not listed).
+     */
+    private static JsonObject onDemandJson(DeltaAdsClient.OnDemandState s) {
+        return new JsonObject().put("subscribed", s.subscribed()).put("limit", s.limit())
+                .put("byState", new JsonObject(new LinkedHashMap<>(s.byState())))
+                .put("aliases", new JsonObject(new LinkedHashMap<>(s.listed())))
+                .put("omitted", s.omitted());
     }
 
     private static JsonObject trustBundle(TrustSnapshot t) {

@@ -26,11 +26,12 @@ import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -49,21 +50,26 @@ import org.slf4j.LoggerFactory;
  * <p>On demand ({@code discovery.onDemand}, Istio's {@code XDS_ON_DEMAND}) the first {@code Address} request
  * subscribes and unsubscribes {@code *} at once, which leaves nothing subscribed (Istio's way of asking for zero
  * resources); {@link #demand} then subscribes one alias ({@code network/IP} or {@code namespace/hostname}) when a
- * lookup misses. The answer is the response to that subscription: the server names the alias among the
- * {@code aliases} of the resources it sends (found), or sends none (not found; Istio's server also lists the alias
- * among the removed names, which counts as the answer as well). Responses answer subscriptions in the order they were
- * sent, so the first complete {@code Address} response after a subscription that names none of its aliases answers
- * it as not found. Concurrent demands of one alias share its request; every alias stays subscribed (later pushes
- * for it apply as usual) and is subscribed again on reconnect, in the first request, beside
- * {@code initial_resource_versions}. Authorizations are always wildcard.
+ * lookup misses, or a resource's canonical name (a workload's uid, when in-pod mode is told of a pod). Only a
+ * response that names the subscribed name answers it: a resource by that name or carrying it among its
+ * {@code aliases} (found), or the name among the removed resources (xDS "does not exist": not found). Concurrent
+ * demands of one name share its request; every name stays subscribed (later pushes for it apply as usual) and is
+ * subscribed again on reconnect, in the first request, beside {@code initial_resource_versions}.
+ * {@link #onDemandState} lists the subscriptions ({@code /config_dump}). Authorizations are always wildcard.
  *
  * <p>Authenticated as the node: {@code authorization: Bearer <token>}, {@code clusterid}. Runs on one Vert.x
- * context; state is touched only there.
+ * context; state is written only there.
  */
 public final class DeltaAdsClient {
 
     public static final String ADDRESS_TYPE = io.jmesh.core.xds.XdsTypes.ADDRESS;
     public static final String AUTHORIZATION_TYPE = io.jmesh.core.xds.XdsTypes.AUTHORIZATION;
+
+    /** A subscription's state, as {@link #onDemandState} shows it (the words of {@code ztunnel_on_demand_requests}). */
+    public static final String PENDING = "pending";
+    public static final String FOUND = "found";
+    public static final String NOT_FOUND = "not_found";
+    public static final String TIMEOUT = "timeout";
 
     private static final Logger log = LoggerFactory.getLogger(DeltaAdsClient.class);
 
@@ -86,14 +92,13 @@ public final class DeltaAdsClient {
     private volatile boolean stopped;
     private volatile GrpcClientRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call;
 
-    // on-demand only; all but `answered` touched on `context` only
+    // on-demand only; written on `context` only, concurrent so that onDemandState() reads them from any thread
     private final boolean onDemand;
-    private final Map<String, Alias> aliases = new HashMap<>();
+    private final Map<String, Alias> aliases = new ConcurrentHashMap<>();
     /** Aliases whose subscription has been answered: a lookup that missed on one waits for nothing (any thread). */
     private final Set<String> answered = ConcurrentHashMap.newKeySet();
     private final Counter demands;
 
-    /** One subscribed alias: whether its subscription was answered, and who waits for that answer. */
     /**
      * Most aliases one ztunnel subscribes. Lookups that miss are driven by traffic (an inbound CONNECT names any
      * address it likes, an application dials any), and a subscription lasts as long as the process (as in Istio):
@@ -101,14 +106,31 @@ public final class DeltaAdsClient {
      */
     static final int MAX_ALIASES = 100_000;
 
-    private int maxAliases = MAX_ALIASES;
+    private volatile int maxAliases = MAX_ALIASES;
     private boolean aliasLimitLogged;
 
+    /** One subscribed alias: its state, and who waits for its answer. */
     private static final class Alias {
-        boolean answered;
+        /**
+         * {@link #PENDING}, {@link #TIMEOUT} (the last wait gave up), then for good {@link #FOUND} or
+         * {@link #NOT_FOUND}; written on the client's context, read from any thread.
+         */
+        volatile String state = PENDING;
         Promise<Void> waiting;
         long timer = -1;
+
+        boolean answered() {
+            return FOUND.equals(state) || NOT_FOUND.equals(state);
+        }
     }
+
+    /**
+     * What on-demand discovery has subscribed, read without stopping it: {@code subscribed} names in all, how many
+     * are in each state, the limit ({@link #MAX_ALIASES}), and at most the requested number of them with their state
+     * (sorted by name), {@code omitted} being the rest.
+     */
+    public record OnDemandState(int subscribed, Map<String, Integer> byState, int limit, Map<String, String> listed,
+            int omitted) {}
 
     public DeltaAdsClient(Vertx vertx, GrpcClient client, SocketAddress server, Supplier<String> token,
             ZtunnelConfig config, WorkloadStore store, AuthorizationStore policies, PrometheusRegistry metrics) {
@@ -195,11 +217,11 @@ public final class DeltaAdsClient {
 
     /**
      * On-demand: subscribes {@code alias} ({@code network/IP} or {@code namespace/hostname}, see
-     * {@link io.jmesh.core.xds.XdsTypes}) unless it already is, and completes once policy's answer has been applied
-     * to the store, whether or not anything matched; fails after {@code discovery.onDemandTimeout} without an answer
-     * (the subscription stands: a later answer still applies, and a later demand waits for it again). An alias
-     * answered before completes at once, on the calling thread; otherwise this hops onto the client's context, and
-     * completes there. Off: completes at once.
+     * {@link io.jmesh.core.xds.XdsTypes}, or a resource's canonical name such as a workload's uid) unless it already
+     * is, and completes once policy's answer has been applied to the store, whether or not anything matched; fails
+     * after {@code discovery.onDemandTimeout} without an answer (the subscription stands: a later answer still
+     * applies, and a later demand waits for it again). An alias answered before completes at once, on the calling
+     * thread; otherwise this hops onto the client's context, and completes there. Off: completes at once.
      */
     public Future<Void> demand(String alias) {
         if (!onDemand || answered.contains(alias)) {
@@ -208,6 +230,30 @@ public final class DeltaAdsClient {
         Promise<Void> p = Promise.promise();
         context.runOnContext(v -> join(alias, p));
         return p.future();
+    }
+
+    /**
+     * The subscriptions now, listing at most {@code maxListed} of them (the first met: the listing is bounded, a
+     * subscription lasting as long as the process). Callable from any thread; reads the client's concurrent state
+     * as it is (a subscription made meanwhile may or may not show). Empty when on-demand discovery is off.
+     */
+    public OnDemandState onDemandState(int maxListed) {
+        Map<String, Integer> byState = new LinkedHashMap<>();
+        for (String s : new String[] {PENDING, FOUND, NOT_FOUND, TIMEOUT}) {
+            byState.put(s, 0);
+        }
+        TreeMap<String, String> listed = new TreeMap<>();
+        int subscribed = 0;
+        for (var e : aliases.entrySet()) {
+            String state = e.getValue().state;
+            subscribed++;
+            byState.merge(state, 1, Integer::sum);
+            if (listed.size() < maxListed) {
+                listed.put(e.getKey(), state);
+            }
+        }
+        return new OnDemandState(subscribed, Collections.unmodifiableMap(byState), maxAliases,
+                Collections.unmodifiableMap(listed), subscribed - listed.size());
     }
 
     /** Tests: a smaller {@link #MAX_ALIASES}. */
@@ -246,7 +292,7 @@ public final class DeltaAdsClient {
                             + "the next stream subscribes it): {}", e.getMessage());
                 }
             }
-        } else if (a.answered) {
+        } else if (a.answered()) {
             p.tryComplete();
             return;
         } else if (a.waiting == null) {
@@ -259,6 +305,7 @@ public final class DeltaAdsClient {
     private void await(String alias, Alias a) {
         Promise<Void> waiting = Promise.promise();
         a.waiting = waiting;
+        a.state = PENDING;
         Duration timeout = config.discovery().onDemandTimeout();
         a.timer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> {
             if (a.waiting != waiting) {
@@ -266,10 +313,11 @@ public final class DeltaAdsClient {
             }
             a.waiting = null;
             a.timer = -1;
-            demands.labelValues("timeout").inc();
+            a.state = TIMEOUT;
+            demands.labelValues(TIMEOUT).inc();
             log.atWarn().addKeyValue("alias", alias).addKeyValue("timeout", timeout.toString())
-                    .log("on-demand lookup unanswered by policy in time: the connection goes on as if the "
-                            + "address were unknown");
+                    .log("on-demand lookup unanswered by policy in time: what waited for it goes on as if the "
+                            + "name were unknown");
             waiting.tryFail(new java.util.concurrent.TimeoutException("policy did not answer the on-demand lookup of "
                     + alias + " within " + timeout));
         });
@@ -278,17 +326,17 @@ public final class DeltaAdsClient {
     /** {@code alias}'s subscription is answered: whoever waits goes on (and later lookups wait for nothing). */
     private void answer(String alias, boolean found) {
         Alias a = aliases.get(alias);
-        if (a == null || a.answered) {
+        if (a == null || a.answered()) {
             return;
         }
-        a.answered = true;
+        a.state = found ? FOUND : NOT_FOUND;
         answered.add(alias);
         Promise<Void> waiting = a.waiting;
         if (waiting != null) {
             a.waiting = null;
             vertx.cancelTimer(a.timer);
             a.timer = -1;
-            demands.labelValues(found ? "found" : "not_found").inc();
+            demands.labelValues(a.state).inc();
             waiting.tryComplete();
         }
     }

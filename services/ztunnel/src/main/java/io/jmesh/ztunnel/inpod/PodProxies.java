@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.inpod;
 
 import io.jmesh.proto.istio.workload.zds.WorkloadInfo;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.jmesh.ztunnel.trust.RevokedConnections;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -104,6 +105,7 @@ final class PodProxies {
         if (!snapshotReceived) {
             seenSinceConnect.add(uid);
         }
+        prefetch(uid, info);
         PodProxy existing = active.get(uid);
         if (existing != null) {
             if (existing.netnsId().equals(netns.id())) {
@@ -115,6 +117,28 @@ final class PodProxies {
             remove(uid);
         }
         return start(uid, info, netns);
+    }
+
+    /**
+     * On-demand discovery: asks policy for the pod's workload by uid (its canonical xDS name, the lookup Istio's
+     * ztunnel calls {@code fetch_workload_by_uid}) unless the store holds it, so that its certificate is fetched (the store change prefetches it,
+     * as for any local workload) before its first connection. Nothing waits for the answer: the proxy starts anyway,
+     * and a workload policy does not know by that uid is asked for by address at its first connection.
+     */
+    private void prefetch(String uid, WorkloadInfo info) {
+        WorkloadStore store = node.store();
+        if (!store.onDemand() || store.current().workloadByUid(uid) != null) {
+            return;
+        }
+        store.demand(uid).onComplete(ar -> {
+            if (ar.failed()) {
+                log.atDebug().addKeyValue("uid", uid).log("pod's workload not fetched by uid: {}",
+                        ar.cause().getMessage());
+            } else if (store.current().workloadByUid(uid) == null) {
+                log.atInfo().addKeyValue("uid", uid).addKeyValue("pod", info.getNamespace() + "/" + info.getName())
+                        .log("policy has no workload by the pod's uid: it is looked up by address when first used");
+            }
+        });
     }
 
     private String start(String uid, WorkloadInfo info, PodNetns netns) {

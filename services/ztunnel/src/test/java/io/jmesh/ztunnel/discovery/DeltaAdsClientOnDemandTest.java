@@ -43,8 +43,9 @@ import org.junit.jupiter.api.Timeout;
  * The delta ADS client in on-demand mode ({@code discovery.onDemand}, Istio's {@code XDS_ON_DEMAND}) against a
  * scripted server written here from the proto: the first {@code Address} request asks for nothing (subscribe and
  * unsubscribe {@code *}), a demand subscribes its alias and completes once the answer is applied (found or not),
- * concurrent demands share one request, an unanswered demand gives up after the configured wait, and a reconnect
- * subscribes every alias again beside {@code initial_resource_versions}.
+ * a workload's uid is answered by the resource of that name or its removal, concurrent demands share one request, an
+ * unanswered demand gives up after the configured wait, a reconnect subscribes every alias again beside
+ * {@code initial_resource_versions}, and {@link DeltaAdsClient#onDemandState} lists the subscriptions, bounded.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class DeltaAdsClientOnDemandTest {
@@ -239,6 +240,69 @@ class DeltaAdsClientOnDemandTest {
     }
 
     @Test
+    void aWorkloadAskedForByUidIsAnsweredByTheResourceOfThatName() throws Exception {
+        answerStart();
+        // in-pod mode asks for a pod's workload by its uid, the workload's canonical name
+        AtomicBoolean knownOnCompletion = new AtomicBoolean();
+        Future<Void> demand = store.demand("uid-7").onSuccess(v ->
+                knownOnCompletion.set(store.current().workloadByUid("uid-7") != null));
+        await().until(() -> subscriptionsOf("uid-7") == 1);
+        // a push of something else crossing the subscription answers nothing
+        ackFor(push(List.of(workload("uid-x", "10.0.0.98", "v1")), List.of()));
+        assertThat(demand.isComplete()).isFalse();
+        // the answer: the resource by that name, no alias (policy lists none for a canonical name)
+        ackFor(push(List.of(workload("uid-7", "10.0.0.7", "v1")), List.of()));
+        await().until(demand::isComplete);
+        assertThat(demand.succeeded()).isTrue();
+        assertThat(knownOnCompletion).isTrue();
+        assertThat(demands("found")).isEqualTo(1);
+        assertThat(store.demand("uid-7").isComplete()).isTrue();
+        assertThat(subscriptionsOf("uid-7")).isEqualTo(1);
+    }
+
+    @Test
+    void aUidPolicyDoesNotKnowIsAnsweredByItsRemoval() throws Exception {
+        answerStart();
+        Future<Void> demand = store.demand("uid-8");
+        await().until(() -> subscriptionsOf("uid-8") == 1);
+        ackFor(push(List.of(), List.of("uid-8")));
+        await().until(demand::isComplete);
+        assertThat(demand.succeeded()).isTrue();
+        assertThat(store.current().workloadByUid("uid-8")).isNull();
+        assertThat(demands("not_found")).isEqualTo(1);
+        assertThat(demands("found")).isZero();
+    }
+
+    @Test
+    void theStateListsEverySubscriptionWithItsAnswerBoundedAsAsked() throws Exception {
+        answerStart();
+        String found = alias("10.0.2.1");
+        Future<Void> a = store.demand(found);
+        Future<Void> b = store.demand("uid-gone");
+        store.demand("uid-waiting");
+        await().until(() -> subscriptionsOf(found) == 1 && subscriptionsOf("uid-gone") == 1
+                && subscriptionsOf("uid-waiting") == 1);
+        ackFor(push(List.of(workload("uid-21", "10.0.2.1", "v1", found)), List.of("uid-gone")));
+        await().until(() -> a.isComplete() && b.isComplete());
+
+        DeltaAdsClient.OnDemandState all = client.onDemandState(10);
+        assertThat(all.subscribed()).isEqualTo(3);
+        assertThat(all.limit()).isEqualTo(DeltaAdsClient.MAX_ALIASES);
+        assertThat(all.listed()).containsExactly(Map.entry(found, "found"), Map.entry("uid-gone", "not_found"),
+                Map.entry("uid-waiting", "pending"));
+        assertThat(all.byState()).containsExactly(Map.entry("pending", 1), Map.entry("found", 1),
+                Map.entry("not_found", 1), Map.entry("timeout", 0));
+        assertThat(all.omitted()).isZero();
+
+        // bounded: two listed, the third only counted
+        DeltaAdsClient.OnDemandState two = client.onDemandState(2);
+        assertThat(two.subscribed()).isEqualTo(3);
+        assertThat(two.listed()).hasSize(2);
+        assertThat(two.omitted()).isEqualTo(1);
+        assertThat(two.byState()).isEqualTo(all.byState());
+    }
+
+    @Test
     void pastTheAliasLimitAMissIsNotAskedButCountedAndGoesOnAsUnknown() throws Exception {
         answerStart();
         client.limitAliases(2);
@@ -293,6 +357,7 @@ class DeltaAdsClientOnDemandTest {
         assertThat(demand.cause()).isInstanceOf(TimeoutException.class).hasMessageContaining(alias);
         assertThat(demands("timeout")).isEqualTo(1);
         assertThat(subscriptionsOf(alias)).isEqualTo(1);
+        assertThat(client.onDemandState(10).listed()).containsExactly(Map.entry(alias, "timeout"));
 
         // the subscription stands: the late answer applies, and asking again then waits for nothing
         ackFor(push(List.of(workload("uid-3", "10.0.0.3", "v1", alias)), List.of()));
@@ -300,6 +365,7 @@ class DeltaAdsClientOnDemandTest {
         Future<Void> again = store.demand(alias);
         assertThat(again.succeeded()).isTrue();
         assertThat(subscriptionsOf(alias)).isEqualTo(1);
+        assertThat(client.onDemandState(10).listed()).containsExactly(Map.entry(alias, "found"));
     }
 
     @Test

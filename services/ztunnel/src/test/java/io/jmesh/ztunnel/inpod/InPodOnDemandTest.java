@@ -3,6 +3,8 @@ package io.jmesh.ztunnel.inpod;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.net.IpLiteral;
 import io.jmesh.testing.netns.IstioCni;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.testing.AliasAdsServer;
@@ -12,6 +14,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -26,9 +29,11 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * In-pod mode with on-demand discovery (root only; skipped with the reason elsewhere): the lab of
  * {@link InPodNetnsTest} (two pods, Istio's redirection rules, a stand-in CNI agent), but ztunnel starts knowing no
- * workload and asks {@link AliasAdsServer} for each one as connections need it. Plaintext captured on pod B's 15006
- * asks for both pods; a connection captured on pod A's 15001 to a service VIP asks for its source and for the service,
- * and goes by HBONE to pod B.
+ * workload and asks {@link AliasAdsServer} for each one as it is added or as connections need it. The agent adds pod
+ * B by its workload's uid, which is fetched at once with its certificate, before any connection; pod A by a uid policy
+ * does not know, so it stays unknown until its first connection asks for it by address. Plaintext captured on pod B's
+ * 15006 asks for pod A only; a connection captured on pod A's 15001 to a service VIP asks for the service, and goes by
+ * HBONE to pod B.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -41,6 +46,10 @@ class InPodOnDemandTest {
     static final String IP_B = "10.252.0.2";
     static final String VIP = "10.96.0.21";
     static final int APP_PORT = 8080;
+    /** Pod A's uid as the agent names it: no workload has it (policy's answer: not found). */
+    static final String UID_A = "uid-a";
+    /** Pod B's uid as the agent names it: its workload's uid, the workload's canonical xDS name. */
+    static final String UID_B = "0c7e6f3a-5b1d-4e2a-9f47-b2d0c1e8a9f4";
 
     @TempDir
     static Path dir;
@@ -62,13 +71,13 @@ class InPodOnDemandTest {
                 workloads:
                   - {uid: "Kubernetes//Pod/default/pod-a", name: pod-a, namespace: default, serviceAccount: a,
                      addresses: [%s], node: node-a, tunnelProtocol: HBONE}
-                  - {uid: "Kubernetes//Pod/default/pod-b", name: pod-b, namespace: default, serviceAccount: b,
+                  - {uid: "%s", name: pod-b, namespace: default, serviceAccount: b,
                      addresses: [%s], node: node-a, tunnelProtocol: HBONE,
                      services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}}
                 services:
                   - {name: echo, namespace: default, hostname: echo.default.svc.cluster.local,
                      addresses: [{address: %s}], ports: [{servicePort: 80, targetPort: %d}]}
-                """.formatted(IP_A, IP_B, APP_PORT, VIP, APP_PORT));
+                """.formatted(IP_A, UID_B, IP_B, APP_PORT, VIP, APP_PORT));
         policy = new AliasAdsServer(vertx, StaticConfigFile.read(mesh).addresses());
         int policyPort = policy.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         Path socket = dir.resolve("ztunnel.sock");
@@ -85,8 +94,8 @@ class InPodOnDemandTest {
                 inpod: {enabled: true, socket: "%s", retryInterval: 1s}
                 """.formatted(policyPort, setup.caPort(), setup.token(), socket), null);
         assertThat(agent.event().getInteger("version")).isEqualTo(1);
-        assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "default", "a")).isEmpty();
-        assertThat(agent.add("uid-b", "/var/run/netns/" + POD_B, "pod-b", "default", "b")).isEmpty();
+        assertThat(agent.add(UID_A, "/var/run/netns/" + POD_A, "pod-a", "default", "a")).isEmpty();
+        assertThat(agent.add(UID_B, "/var/run/netns/" + POD_B, "pod-b", "default", "b")).isEmpty();
         assertThat(agent.send(new JsonObject().put("op", "snapshot")).getString("ack")).isEmpty();
         await().atMost(Duration.ofSeconds(30)).until(node::ready);
     }
@@ -113,17 +122,41 @@ class InPodOnDemandTest {
         return pods.clientInA(ip, port, text, bypass);
     }
 
+    static final SpiffeId SA_A = SpiffeId.parse("spiffe://cluster.local/ns/default/sa/a");
+    static final SpiffeId SA_B = SpiffeId.parse("spiffe://cluster.local/ns/default/sa/b");
+
     @Test
     @Order(1)
-    void plaintextCapturedOnPodBAsksForBothPodsAndIsDelivered() throws Exception {
-        assertThat(node.ztunnel.store().current().resources()).isEmpty(); // ready knowing nothing
-        // marked 0x539: pod A's rules let it out uncaptured, pod B's send it to 15006
-        assertThat(clientInPodA(IP_B, APP_PORT, "plain", true)).isEqualTo("peer=" + IP_A + " plain");
-        assertThat(policy.subscribed()).contains("/" + IP_A, "/" + IP_B);
+    void aPodAddedByTheAgentIsFetchedByUidWithItsCertificateBeforeAnyConnection() throws Exception {
+        // no connection made yet: pod B's workload arrives by its uid, and its certificate is prefetched
+        await().atMost(Duration.ofSeconds(20)).until(() -> node.ztunnel.store().current().workloadByUid(UID_B) != null
+                && node.ztunnel.identities().current(SA_B) != null);
+        assertThat(node.metricSum("istio_tcp_connections_opened_total")).isZero();
+        assertThat(policy.subscribed()).containsExactlyInAnyOrder(UID_A, UID_B); // no address asked for yet
+        // pod A's uid is no workload's: answered not found, pod A still unknown and without a certificate
+        await().until(() -> node.metric("ztunnel_on_demand_requests_total", "result", "not_found") == 1);
+        assertThat(node.metric("ztunnel_on_demand_requests_total", "result", "found")).isEqualTo(1);
+        assertThat(node.ztunnel.store().current().workloadByIp(IpLiteral.parse(IP_A))).isNull();
+        assertThat(node.ztunnel.identities().current(SA_A)).isNull();
+        // /config_dump lists the subscriptions with their answers
+        JsonObject onDemand = node.ztunnel.localAdmin().configDump().getJsonObject("onDemand");
+        assertThat(onDemand.getInteger("subscribed")).isEqualTo(2);
+        assertThat(onDemand.getJsonObject("aliases").getMap()).containsOnly(Map.entry(UID_A, "not_found"),
+                Map.entry(UID_B, "found"));
     }
 
     @Test
     @Order(2)
+    void plaintextCapturedOnPodBAsksOnlyForTheUnknownPodAAndIsDelivered() throws Exception {
+        // marked 0x539: pod A's rules let it out uncaptured, pod B's send it to 15006
+        assertThat(clientInPodA(IP_B, APP_PORT, "plain", true)).isEqualTo("peer=" + IP_A + " plain");
+        assertThat(policy.subscribed()).contains("/" + IP_A).doesNotContain("/" + IP_B);
+        // pod A arrived with that connection; its certificate follows
+        await().atMost(Duration.ofSeconds(20)).until(() -> node.ztunnel.identities().current(SA_A) != null);
+    }
+
+    @Test
+    @Order(3)
     void aConnectionCapturedOnPodAToAnUnknownServiceGoesByHbone() throws Exception {
         assertThat(clientInPodA(VIP, 80, "by vip", false)).isEqualTo("peer=" + IP_A + " by vip");
         assertThat(policy.subscribed()).contains("/" + VIP);

@@ -27,11 +27,11 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * A scripted delta ADS server for on-demand tests, written from the proto: it holds a fixed set of {@code Address}
- * resources and answers every {@code Address} subscription with the resources its names match, each carrying the
- * names it matched in {@code aliases} (Istio's aliases: {@code network/IP} of a workload's addresses or a service's
- * VIPs, {@code namespace/hostname} of a service, which is also its name; a service comes with its endpoints, as
- * Istio's server sends them), or, when nothing matches, with the name among the removed resources (xDS: "does not
- * exist"). A wildcard subscription (the first request
+ * resources and answers every {@code Address} subscription with the resources its names match: by canonical name (a
+ * workload's uid, a service's {@code namespace/hostname}), or by alias, which the resource then carries in
+ * {@code aliases} (Istio's aliases: {@code network/IP} of a workload's addresses or a service's VIPs; a canonical name
+ * is not repeated there, as policy does); a service comes with its endpoints, as Istio's server sends them. When
+ * nothing matches, the name is among the removed resources (xDS: "does not exist"). A wildcard subscription (the first request
  * subscribing {@code *} without unsubscribing it) gets everything. {@code Authorization} is answered once, empty.
  * ACKs are recorded and otherwise ignored.
  */
@@ -116,7 +116,7 @@ public final class AliasAdsServer {
             for (String n : names) {
                 if (wildcard || own.contains(n)) {
                     matched.computeIfAbsent(e.getKey(), k -> new LinkedHashSet<>());
-                    if (own.contains(n)) {
+                    if (own.contains(n) && !n.equals(e.getKey())) {
                         matched.get(e.getKey()).add(n);
                     }
                     if (e.getValue().hasService()) {
