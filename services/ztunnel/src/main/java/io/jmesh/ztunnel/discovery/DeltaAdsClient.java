@@ -69,6 +69,8 @@ public final class DeltaAdsClient {
     public static final String PENDING = "pending";
     public static final String FOUND = "found";
     public static final String NOT_FOUND = "not_found";
+    /** Named by policy's answer in a resource this ztunnel rejected (NACKed): nothing usable arrived. */
+    public static final String REJECTED = "rejected";
     public static final String TIMEOUT = "timeout";
 
     private static final Logger log = LoggerFactory.getLogger(DeltaAdsClient.class);
@@ -112,15 +114,15 @@ public final class DeltaAdsClient {
     /** One subscribed alias: its state, and who waits for its answer. */
     private static final class Alias {
         /**
-         * {@link #PENDING}, {@link #TIMEOUT} (the last wait gave up), then for good {@link #FOUND} or
-         * {@link #NOT_FOUND}; written on the client's context, read from any thread.
+         * {@link #PENDING}, {@link #TIMEOUT} (the last wait gave up), then for good {@link #FOUND},
+         * {@link #NOT_FOUND} or {@link #REJECTED}; written on the client's context, read from any thread.
          */
         volatile String state = PENDING;
         Promise<Void> waiting;
         long timer = -1;
 
         boolean answered() {
-            return FOUND.equals(state) || NOT_FOUND.equals(state);
+            return FOUND.equals(state) || NOT_FOUND.equals(state) || REJECTED.equals(state);
         }
     }
 
@@ -163,10 +165,10 @@ public final class DeltaAdsClient {
         if (onDemand) {
             demands = Counter.builder().name("ztunnel_on_demand_requests_total")
                     .help("on-demand address lookups asked of policy, by result: found, not_found (policy has "
-                            + "nothing by that alias), timeout (no answer within discovery.onDemandTimeout), limit "
+                            + "nothing by that alias), rejected (what policy sent failed validation), timeout (no answer within discovery.onDemandTimeout), limit "
                             + "(not asked: " + MAX_ALIASES + " aliases subscribed already)")
                     .labelNames("result").register(metrics);
-            for (String result : new String[] {"found", "not_found", "timeout", "limit"}) {
+            for (String result : new String[] {FOUND, NOT_FOUND, REJECTED, TIMEOUT, "limit"}) {
                 demands.labelValues(result);
             }
         } else {
@@ -239,7 +241,7 @@ public final class DeltaAdsClient {
      */
     public OnDemandState onDemandState(int maxListed) {
         Map<String, Integer> byState = new LinkedHashMap<>();
-        for (String s : new String[] {PENDING, FOUND, NOT_FOUND, TIMEOUT}) {
+        for (String s : new String[] {PENDING, FOUND, NOT_FOUND, REJECTED, TIMEOUT}) {
             byState.put(s, 0);
         }
         TreeMap<String, String> listed = new TreeMap<>();
@@ -324,12 +326,16 @@ public final class DeltaAdsClient {
     }
 
     /** {@code alias}'s subscription is answered: whoever waits goes on (and later lookups wait for nothing). */
-    private void answer(String alias, boolean found) {
+    private void answer(String alias, String result) {
         Alias a = aliases.get(alias);
+        if (a != null && REJECTED.equals(a.state) && FOUND.equals(result)) {
+            a.state = FOUND; // a valid version came later (answered before: nobody waits)
+            return;
+        }
         if (a == null || a.answered()) {
             return;
         }
-        a.state = found ? FOUND : NOT_FOUND;
+        a.state = result;
         answered.add(alias);
         Promise<Void> waiting = a.waiting;
         if (waiting != null) {
@@ -501,8 +507,9 @@ public final class DeltaAdsClient {
     }
 
     /**
-     * The aliases an {@code Address} response answers (after it was applied): those its accepted resources carry (or
-     * are named by), and those it removes (Istio's "does not exist"). Only what a response names answers: the server
+     * The aliases an {@code Address} response answers (after it was applied): those its resources carry (or are
+     * named by; found, or rejected when the resource failed validation), and those it removes (Istio's "does not
+     * exist"). Only what a response names answers: the server
      * also pushes changes to what the client holds, and such a push crossing a subscription on the wire says
      * nothing about it (taking responses as answers in stream order sent a mesh workload's traffic to passthrough).
      */
@@ -511,15 +518,16 @@ public final class DeltaAdsClient {
             return;
         }
         for (Resource res : r.getResourcesList()) {
-            if (accepted.containsKey(res.getName())) {
-                answer(res.getName(), true);
-                for (String alias : res.getAliasesList()) {
-                    answer(alias, true);
-                }
+            // a rejected resource answers too: the lookup waiting for it goes on at once as unknown (or with the
+            // version held before) instead of waiting out the timeout for a fix that may never come
+            String result = accepted.containsKey(res.getName()) ? FOUND : REJECTED;
+            answer(res.getName(), result);
+            for (String alias : res.getAliasesList()) {
+                answer(alias, result);
             }
         }
         for (String removed : r.getRemovedResourcesList()) {
-            answer(removed, false);
+            answer(removed, NOT_FOUND);
         }
     }
 

@@ -274,6 +274,34 @@ class DeltaAdsClientOnDemandTest {
     }
 
     @Test
+    void aResourceThatFailsValidationAnswersItsDemandAtOnceAsRejected() throws Exception {
+        answerStart(); // answers wait up to 20 s: a demand that completes sooner was answered
+        String alias = alias("10.0.3.1");
+        Future<Void> demand = store.demand(alias);
+        await().until(() -> subscriptionsOf(alias) == 1);
+        // policy's answer names the alias, but the workload has 5 address bytes: NACKed, and nothing to wait for
+        Address bad = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("uid-31").setName("uid-31")
+                .setNamespace("default").addAddresses(ByteString.copyFrom(new byte[5]))).build();
+        String nonce = push(List.of(Resource.newBuilder().setName("uid-31").setVersion("v1").setResource(Any.pack(bad))
+                .addAliases(alias).build()), List.of());
+        await().until(demand::isComplete);
+        assertThat(demand.succeeded()).isTrue();
+        assertThat(received.stream().filter(r -> nonce.equals(r.getResponseNonce())).findFirst().orElseThrow()
+                .getErrorDetail().getMessage()).contains("uid-31", "addresses[0] has 5 bytes");
+        assertThat(store.current().workloadByUid("uid-31")).isNull();
+        assertThat(demands("rejected")).isEqualTo(1);
+        assertThat(demands("found") + demands("not_found") + demands("timeout")).isZero();
+        assertThat(client.onDemandState(10).listed()).containsEntry(alias, "rejected");
+        assertThat(store.demand(alias).isComplete()).as("answered: not asked again").isTrue();
+
+        // a valid version later is applied as any push, and the subscription shows it found
+        ackFor(push(List.of(workload("uid-31", "10.0.3.1", "v2", alias)), List.of()));
+        assertThat(store.current().workloadByUid("uid-31")).isNotNull();
+        assertThat(client.onDemandState(10).listed()).containsEntry(alias, "found");
+        assertThat(demands("found")).as("nobody waited: not counted again").isZero();
+    }
+
+    @Test
     void theStateListsEverySubscriptionWithItsAnswerBoundedAsAsked() throws Exception {
         answerStart();
         String found = alias("10.0.2.1");
@@ -291,7 +319,7 @@ class DeltaAdsClientOnDemandTest {
         assertThat(all.listed()).containsExactly(Map.entry(found, "found"), Map.entry("uid-gone", "not_found"),
                 Map.entry("uid-waiting", "pending"));
         assertThat(all.byState()).containsExactly(Map.entry("pending", 1), Map.entry("found", 1),
-                Map.entry("not_found", 1), Map.entry("timeout", 0));
+                Map.entry("not_found", 1), Map.entry("rejected", 0), Map.entry("timeout", 0));
         assertThat(all.omitted()).isZero();
 
         // bounded: two listed, the third only counted
