@@ -96,7 +96,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private TrustBundleWatcher trustWatcher;
     private CaptureController capture;
     private DnsProxy dns;
-    private InPodMode inPod;
+    private volatile InPodMode inPod;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
         this(config, context, null);
@@ -198,15 +198,13 @@ public final class ZtunnelBootstrap implements MeshService {
         DnsMetrics dnsMetrics = config.listeners().dns() >= 0 ? new DnsMetrics(context.metrics()) : null;
         if (config.inpod().enabled()) {
             inPod = InPodMode.start(vertx, config, store, identities, telemetry, inbound, poolMetrics,
-                    dnsMetrics == null ? null : dnsSettings(), dnsMetrics, context.readiness(), context.metrics());
+                    dnsMetrics == null ? null : dnsSettings(), dnsMetrics, context.readiness(), context.metrics(),
+                    this::refreshLocalIdentities);
+            refreshLocalIdentities(); // pods added before inPod was set
         }
 
         store.onChange((prev, next) -> {
-            Set<SpiffeId> local = new HashSet<>();
-            for (Workload w : next.workloadsOnNode(config.node().name())) {
-                local.add(Workloads.identity(w, config.node().trustDomain()));
-            }
-            identities.setLocalIdentities(local);
+            refreshLocalIdentities();
             pool.onWorkloadsChanged(next);
             inbound.sync(next);
             telemetry.expire(next);
@@ -522,6 +520,26 @@ public final class ZtunnelBootstrap implements MeshService {
 
     public ConnectionTelemetry telemetry() {
         return telemetry;
+    }
+
+    /**
+     * The identities whose certificates this node keeps: those of the workloads discovery places on this node, and in
+     * in-pod mode those of the pods the CNI agent added (known before discovery names them, and with on-demand
+     * discovery before their first connection). Read when the identity manager runs the refresh, so discovery's and
+     * the agent link's requests converge on the latest of both.
+     */
+    private void refreshLocalIdentities() {
+        identities.refreshLocalIdentities(() -> {
+            Set<SpiffeId> local = new HashSet<>();
+            for (Workload w : store.current().workloadsOnNode(config.node().name())) {
+                local.add(Workloads.identity(w, config.node().trustDomain()));
+            }
+            InPodMode pods = inPod;
+            if (pods != null) {
+                local.addAll(pods.identities());
+            }
+            return local;
+        });
     }
 
     /** Where discovery pushes authorization policies: the enforcing index and the copy {@code /config_dump} shows. */

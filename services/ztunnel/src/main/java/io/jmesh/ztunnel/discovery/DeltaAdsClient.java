@@ -50,7 +50,7 @@ import org.slf4j.LoggerFactory;
  * <p>On demand ({@code discovery.onDemand}, Istio's {@code XDS_ON_DEMAND}) the first {@code Address} request
  * subscribes and unsubscribes {@code *} at once, which leaves nothing subscribed (Istio's way of asking for zero
  * resources); {@link #demand} then subscribes one alias ({@code network/IP} or {@code namespace/hostname}) when a
- * lookup misses, or a resource's canonical name (a workload's uid, when in-pod mode is told of a pod). Only a
+ * lookup misses (a service's {@code namespace/hostname} is also its canonical name). Only a
  * response that names the subscribed name answers it: a resource by that name or carrying it among its
  * {@code aliases} (found), or the name among the removed resources (xDS "does not exist": not found). Concurrent
  * demands of one name share its request; every name stays subscribed (later pushes for it apply as usual) and is
@@ -219,7 +219,7 @@ public final class DeltaAdsClient {
 
     /**
      * On-demand: subscribes {@code alias} ({@code network/IP} or {@code namespace/hostname}, see
-     * {@link io.jmesh.core.xds.XdsTypes}, or a resource's canonical name such as a workload's uid) unless it already
+     * {@link io.jmesh.core.xds.XdsTypes}; or any resource's canonical name) unless it already
      * is, and completes once policy's answer has been applied to the store, whether or not anything matched; fails
      * after {@code discovery.onDemandTimeout} without an answer (the subscription stands: a later answer still
      * applies, and a later demand waits for it again). An alias answered before completes at once, on the calling

@@ -26,6 +26,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import org.bouncycastle.asn1.x500.X500Name;
@@ -146,7 +147,17 @@ public final class IdentityManager {
      */
     public void setLocalIdentities(Set<SpiffeId> ids) {
         Set<SpiffeId> copy = Set.copyOf(ids);
+        refreshLocalIdentities(() -> copy);
+    }
+
+    /**
+     * As {@link #setLocalIdentities}, with the identities read from {@code source} on this manager's context when the
+     * refresh runs: callers on different threads (discovery, the CNI agent link) that each ask for a refresh after
+     * their own change then converge on the latest of both, whatever order their requests arrive in.
+     */
+    public void refreshLocalIdentities(Supplier<Set<SpiffeId>> source) {
         context.runOnContext(v -> {
+            Set<SpiffeId> copy = Set.copyOf(source.get());
             for (SpiffeId id : copy) {
                 Entry e = entries.computeIfAbsent(id, k -> new Entry());
                 if (!e.wanted) {

@@ -42,13 +42,15 @@ public final class InPodMode {
     /**
      * Starts connecting to the agent ({@link #preflight} first). {@code nodeInbound} is the template every pod's
      * inbound listeners share state with; {@code dns} (null: none) the settings of the pods' DNS proxies, which
-     * listen on each pod's loopback.
+     * listen on each pod's loopback. {@code podsChanged} runs (on the agent link's thread) whenever the pods, and so
+     * {@link #identities}, change.
      */
     public static InPodMode start(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
             ConnectionTelemetry telemetry, InboundListeners nodeInbound, PoolMetrics poolMetrics,
-            DnsProxy.Settings dns, DnsMetrics dnsMetrics, Readiness readiness, PrometheusRegistry metrics) {
+            DnsProxy.Settings dns, DnsMetrics dnsMetrics, Readiness readiness, PrometheusRegistry metrics,
+            Runnable podsChanged) {
         PodProxies pods = new PodProxies(new PodProxy.Node(vertx, config, store, identities, telemetry, nodeInbound,
-                poolMetrics, dns, dnsMetrics), metrics);
+                poolMetrics, dns, dnsMetrics), metrics, podsChanged);
         var inpod = config.inpod();
         NodeAgentLink link = new NodeAgentLink(inpod.socket(), pods, readiness.register("workload-proxy-manager"),
                 inpod.retryInterval(), metrics);
@@ -71,6 +73,11 @@ public final class InPodMode {
 
     public int openConnections() {
         return pods.openConnections();
+    }
+
+    /** The identities of the pods the agent added (running or pending), from their {@code WorkloadInfo}. */
+    public Set<io.jmesh.core.identity.SpiffeId> identities() {
+        return pods.identities();
     }
 
     /** Uids of the pods proxied now. */

@@ -2,7 +2,7 @@ package io.jmesh.ztunnel.inpod;
 
 import io.jmesh.proto.istio.workload.zds.WorkloadInfo;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
-import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.jmesh.ztunnel.trust.RevokedConnections;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -59,6 +59,7 @@ final class PodProxies {
     private record Pending(WorkloadInfo info, PodNetns netns) {}
 
     private final PodProxy.Node node;
+    private final Runnable podsChanged;
     private final Map<String, PodProxy> active = new ConcurrentHashMap<>();
     private final Map<String, Pending> pending = new ConcurrentHashMap<>();
     private final Set<String> seenSinceConnect = new HashSet<>();
@@ -66,8 +67,10 @@ final class PodProxies {
     private final Counter started;
     private final Counter stopped;
 
-    PodProxies(PodProxy.Node node, PrometheusRegistry metrics) {
+    /** {@code podsChanged} runs (on the link's thread) whenever a pod is added, fails to start, or goes. */
+    PodProxies(PodProxy.Node node, PrometheusRegistry metrics, Runnable podsChanged) {
         this.node = node;
+        this.podsChanged = podsChanged;
         GaugeWithCallback.builder().name("istio_inpod_active_proxy_count")
                 .help("Pods whose in-pod proxy is running").callback(cb -> cb.call(active.size())).register(metrics);
         GaugeWithCallback.builder().name("istio_inpod_pending_proxy_count")
@@ -85,6 +88,36 @@ final class PodProxies {
         snapshotReceived = false;
         pending.values().forEach(p -> p.netns().close());
         pending.clear();
+        podsChanged.run();
+    }
+
+    /**
+     * The identities of the pods the agent gave this node, running or pending, from their {@code WorkloadInfo}
+     * (namespace and service account, in the node's trust domain): what runs here as the CNI agent knows it, so
+     * their certificates are fetched when a pod is added rather than when discovery (on demand: its first
+     * connection) names its workload. Any thread.
+     */
+    Set<SpiffeId> identities() {
+        Set<SpiffeId> ids = new HashSet<>();
+        String trustDomain = node.config().node().trustDomain();
+        for (PodProxy p : active.values()) {
+            addIdentity(ids, trustDomain, p.info());
+        }
+        for (Pending p : pending.values()) {
+            addIdentity(ids, trustDomain, p.info());
+        }
+        return ids;
+    }
+
+    private static void addIdentity(Set<SpiffeId> ids, String trustDomain, WorkloadInfo info) {
+        try {
+            ids.add(SpiffeId.of(trustDomain, info.getNamespace(),
+                    info.getServiceAccount().isEmpty() ? "default" : info.getServiceAccount()));
+        } catch (IllegalArgumentException e) {
+            // a name no identity can carry: the pod still gets its proxy, and discovery its identity if any
+            log.atDebug().addKeyValue("pod", show(info.getNamespace() + "/" + info.getName()))
+                    .log("no identity from the agent's workload info: {}", e.getMessage());
+        }
     }
 
     /** Ready once the first snapshot is reconciled and every pod's proxy runs. */
@@ -105,7 +138,6 @@ final class PodProxies {
         if (!snapshotReceived) {
             seenSinceConnect.add(uid);
         }
-        prefetch(uid, info);
         PodProxy existing = active.get(uid);
         if (existing != null) {
             if (existing.netnsId().equals(netns.id())) {
@@ -119,28 +151,6 @@ final class PodProxies {
         return start(uid, info, netns);
     }
 
-    /**
-     * On-demand discovery: asks policy for the pod's workload by uid (its canonical xDS name, the lookup Istio's
-     * ztunnel calls {@code fetch_workload_by_uid}) unless the store holds it, so that its certificate is fetched (the store change prefetches it,
-     * as for any local workload) before its first connection. Nothing waits for the answer: the proxy starts anyway,
-     * and a workload policy does not know by that uid is asked for by address at its first connection.
-     */
-    private void prefetch(String uid, WorkloadInfo info) {
-        WorkloadStore store = node.store();
-        if (!store.onDemand() || store.current().workloadByUid(uid) != null) {
-            return;
-        }
-        store.demand(uid).onComplete(ar -> {
-            if (ar.failed()) {
-                log.atDebug().addKeyValue("uid", uid).log("pod's workload not fetched by uid: {}",
-                        ar.cause().getMessage());
-            } else if (store.current().workloadByUid(uid) == null) {
-                log.atInfo().addKeyValue("uid", uid).addKeyValue("pod", info.getNamespace() + "/" + info.getName())
-                        .log("policy has no workload by the pod's uid: it is looked up by address when first used");
-            }
-        });
-    }
-
     private String start(String uid, WorkloadInfo info, PodNetns netns) {
         String error;
         Future<PodProxy> starting = PodProxy.start(node, uid, info, netns);
@@ -152,6 +162,7 @@ final class PodProxies {
             started.inc();
             log.atInfo().addKeyValue("uid", uid).addKeyValue("pod", info.getNamespace() + "/" + info.getName())
                     .addKeyValue("netns", netns.id()).log("in-pod proxy started");
+            podsChanged.run();
             return "";
         } catch (ExecutionException e) {
             error = e.getCause() == null ? String.valueOf(e) : e.getCause().getMessage();
@@ -169,6 +180,7 @@ final class PodProxies {
         if (old != null && old.netns() != netns) {
             old.netns().close();
         }
+        podsChanged.run();
         return message;
     }
 
@@ -186,6 +198,7 @@ final class PodProxies {
             Pending p = pending.remove(uid);
             if (p != null) {
                 p.netns().close();
+                podsChanged.run();
             }
             return;
         }
@@ -218,6 +231,9 @@ final class PodProxies {
             proxy.netns().close();
             stopped.inc();
             log.atInfo().addKeyValue("uid", uid).log("in-pod proxy stopped");
+        }
+        if (p != null || proxy != null) {
+            podsChanged.run();
         }
     }
 

@@ -242,7 +242,7 @@ class DeltaAdsClientOnDemandTest {
     @Test
     void aWorkloadAskedForByUidIsAnsweredByTheResourceOfThatName() throws Exception {
         answerStart();
-        // in-pod mode asks for a pod's workload by its uid, the workload's canonical name
+        // a name that is a resource's own (as a service's namespace/hostname is), not one of its aliases
         AtomicBoolean knownOnCompletion = new AtomicBoolean();
         Future<Void> demand = store.demand("uid-7").onSuccess(v ->
                 knownOnCompletion.set(store.current().workloadByUid("uid-7") != null));

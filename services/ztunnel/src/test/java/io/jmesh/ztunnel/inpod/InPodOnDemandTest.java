@@ -14,7 +14,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -29,11 +28,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * In-pod mode with on-demand discovery (root only; skipped with the reason elsewhere): the lab of
  * {@link InPodNetnsTest} (two pods, Istio's redirection rules, a stand-in CNI agent), but ztunnel starts knowing no
- * workload and asks {@link AliasAdsServer} for each one as it is added or as connections need it. The agent adds pod
- * B by its workload's uid, which is fetched at once with its certificate, before any connection; pod A by a uid policy
- * does not know, so it stays unknown until its first connection asks for it by address. Plaintext captured on pod B's
- * 15006 asks for pod A only; a connection captured on pod A's 15001 to a service VIP asks for the service, and goes by
- * HBONE to pod B.
+ * workload and asks {@link AliasAdsServer} for each one as connections need it. The agent adds both pods with their
+ * Kubernetes uids and workload info, as istio-cni does: both pods' certificates are fetched at once, from that info,
+ * before any connection and with nothing asked of discovery. Plaintext captured on pod B's 15006 asks for both pods;
+ * a connection captured on pod A's 15001 to a service VIP asks for the service, and goes by HBONE to pod B.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -46,9 +44,8 @@ class InPodOnDemandTest {
     static final String IP_B = "10.252.0.2";
     static final String VIP = "10.96.0.21";
     static final int APP_PORT = 8080;
-    /** Pod A's uid as the agent names it: no workload has it (policy's answer: not found). */
-    static final String UID_A = "uid-a";
-    /** Pod B's uid as the agent names it: its workload's uid, the workload's canonical xDS name. */
+    /** The pods' uids as istio-cni names them: Kubernetes pod uids, not the workloads' xDS names. */
+    static final String UID_A = "5d0b8c1e-3f6a-4c27-9e81-7a2f4b6d0c13";
     static final String UID_B = "0c7e6f3a-5b1d-4e2a-9f47-b2d0c1e8a9f4";
 
     @TempDir
@@ -71,13 +68,13 @@ class InPodOnDemandTest {
                 workloads:
                   - {uid: "Kubernetes//Pod/default/pod-a", name: pod-a, namespace: default, serviceAccount: a,
                      addresses: [%s], node: node-a, tunnelProtocol: HBONE}
-                  - {uid: "%s", name: pod-b, namespace: default, serviceAccount: b,
+                  - {uid: "Kubernetes//Pod/default/pod-b", name: pod-b, namespace: default, serviceAccount: b,
                      addresses: [%s], node: node-a, tunnelProtocol: HBONE,
                      services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}}
                 services:
                   - {name: echo, namespace: default, hostname: echo.default.svc.cluster.local,
                      addresses: [{address: %s}], ports: [{servicePort: 80, targetPort: %d}]}
-                """.formatted(IP_A, UID_B, IP_B, APP_PORT, VIP, APP_PORT));
+                """.formatted(IP_A, IP_B, APP_PORT, VIP, APP_PORT));
         policy = new AliasAdsServer(vertx, StaticConfigFile.read(mesh).addresses());
         int policyPort = policy.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         Path socket = dir.resolve("ztunnel.sock");
@@ -127,32 +124,27 @@ class InPodOnDemandTest {
 
     @Test
     @Order(1)
-    void aPodAddedByTheAgentIsFetchedByUidWithItsCertificateBeforeAnyConnection() throws Exception {
-        // no connection made yet: pod B's workload arrives by its uid, and its certificate is prefetched
-        await().atMost(Duration.ofSeconds(20)).until(() -> node.ztunnel.store().current().workloadByUid(UID_B) != null
+    void thePodsTheAgentAddedHaveTheirCertificatesBeforeAnyConnection() throws Exception {
+        // from the agent's workload info alone: discovery has been asked nothing, no workload is known
+        await().atMost(Duration.ofSeconds(20)).until(() -> node.ztunnel.identities().current(SA_A) != null
                 && node.ztunnel.identities().current(SA_B) != null);
         assertThat(node.metricSum("istio_tcp_connections_opened_total")).isZero();
-        assertThat(policy.subscribed()).containsExactlyInAnyOrder(UID_A, UID_B); // no address asked for yet
-        // pod A's uid is no workload's: answered not found, pod A still unknown and without a certificate
-        await().until(() -> node.metric("ztunnel_on_demand_requests_total", "result", "not_found") == 1);
-        assertThat(node.metric("ztunnel_on_demand_requests_total", "result", "found")).isEqualTo(1);
+        assertThat(policy.subscribed()).isEmpty();
         assertThat(node.ztunnel.store().current().workloadByIp(IpLiteral.parse(IP_A))).isNull();
-        assertThat(node.ztunnel.identities().current(SA_A)).isNull();
-        // /config_dump lists the subscriptions with their answers
+        assertThat(node.ztunnel.store().current().workloadByIp(IpLiteral.parse(IP_B))).isNull();
         JsonObject onDemand = node.ztunnel.localAdmin().configDump().getJsonObject("onDemand");
-        assertThat(onDemand.getInteger("subscribed")).isEqualTo(2);
-        assertThat(onDemand.getJsonObject("aliases").getMap()).containsOnly(Map.entry(UID_A, "not_found"),
-                Map.entry(UID_B, "found"));
+        assertThat(onDemand.getInteger("subscribed")).isZero();
     }
 
     @Test
     @Order(2)
-    void plaintextCapturedOnPodBAsksOnlyForTheUnknownPodAAndIsDelivered() throws Exception {
+    void plaintextCapturedOnPodBAsksForBothPodsByAddressAndIsDelivered() throws Exception {
         // marked 0x539: pod A's rules let it out uncaptured, pod B's send it to 15006
         assertThat(clientInPodA(IP_B, APP_PORT, "plain", true)).isEqualTo("peer=" + IP_A + " plain");
-        assertThat(policy.subscribed()).contains("/" + IP_A).doesNotContain("/" + IP_B);
-        // pod A arrived with that connection; its certificate follows
-        await().atMost(Duration.ofSeconds(20)).until(() -> node.ztunnel.identities().current(SA_A) != null);
+        assertThat(policy.subscribed()).containsExactlyInAnyOrder("/" + IP_A, "/" + IP_B);
+        // /config_dump lists the subscriptions with their answers
+        assertThat(node.ztunnel.localAdmin().configDump().getJsonObject("onDemand").getJsonObject("aliases")
+                .getMap()).containsEntry("/" + IP_A, "found").containsEntry("/" + IP_B, "found");
     }
 
     @Test

@@ -27,7 +27,7 @@ class NodeAgentLinkFuzz {
     void anyRequestIsAnsweredOrRefusedWithAReason() {
         PrometheusRegistry metrics = new PrometheusRegistry();
         PodProxies pods = new PodProxies(new PodProxy.Node(null, null, null, null, null, null, null, null, null),
-                metrics);
+                metrics, () -> {});
         NodeAgentLink link = new NodeAgentLink("/nonexistent", pods, new Readiness().register("w"),
                 Duration.ofSeconds(1), metrics);
         WorkloadInfo info = WorkloadInfo.newBuilder().setName("p").setNamespace("ns").setServiceAccount("sa").build();
