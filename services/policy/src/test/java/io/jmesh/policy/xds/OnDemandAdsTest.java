@@ -30,6 +30,7 @@ import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -178,8 +179,18 @@ class OnDemandAdsTest {
         put(MESH);
         MeshState state = build();
         List<String> builtOn = new CopyOnWriteArrayList<>();
-        MeshStateHooks.onIpIndexBuild(state, () -> builtOn.add(Context.isOnEventLoopThread() ? "event loop"
-                : Context.isOnWorkerThread() ? "worker" : Thread.currentThread().getName()));
+        // the build waits until the loop's task has made both requests: a build finishing in between would answer
+        // the second request on the loop at once (correct, but not the case this test holds still)
+        CountDownLatch hold = new CountDownLatch(1);
+        MeshStateHooks.onIpIndexBuild(state, () -> {
+            builtOn.add(Context.isOnEventLoopThread() ? "event loop"
+                    : Context.isOnWorkerThread() ? "worker" : Thread.currentThread().getName());
+            try {
+                hold.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
         Vertx vertx = Vertx.vertx();
         try {
             Context loop = vertx.getOrCreateContext();
@@ -192,6 +203,7 @@ class OnDemandAdsTest {
                 assertThat(stream.settled(TypeUrls.ADDRESS)).isFalse();
                 return stream;
             });
+            hold.countDown();
             await().atMost(Duration.ofSeconds(60)).until(() -> onLoop(loop, () -> out.written.size()) == 2);
 
             DeltaDiscoveryResponse r = onLoop(loop, out::last);
@@ -218,6 +230,7 @@ class OnDemandAdsTest {
             next.prepareIpIndex();
             assertThat(next.ipIndexReady()).isTrue();
         } finally {
+            hold.countDown();
             vertx.close().toCompletionStage().toCompletableFuture().get();
         }
     }
