@@ -390,16 +390,30 @@ public final class WorkloadIndex {
         return Collections.unmodifiableCollection(servicesByName.values());
     }
 
-    /** Workloads scheduled on {@code node}. */
+    /**
+     * Workloads scheduled on {@code node} (unmodifiable). A ztunnel asks about its own node several times per
+     * snapshot (certificates, listeners, capture rules) and in-pod mode on connections whose client address is not
+     * the pod's, so the last answer is kept: one pass over every workload per snapshot, not per question.
+     */
     public List<Workload> workloadsOnNode(String node) {
+        OnNode last = onNode;
+        if (last != null && last.node().equals(node)) {
+            return last.workloads();
+        }
         List<Workload> out = new ArrayList<>();
         for (Workload w : byUid.values()) {
             if (node.equals(w.getNode())) {
                 out.add(w);
             }
         }
-        return out;
+        List<Workload> answer = Collections.unmodifiableList(out);
+        onNode = new OnNode(node, answer); // racing threads compute the same answer: either may stay
+        return answer;
     }
+
+    private record OnNode(String node, List<Workload> workloads) {}
+
+    private volatile OnNode onNode;
 
     /** The first address of {@code w}, or null when it has none. */
     public static InetAddress firstIp(Workload w) {

@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.discovery;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
 import io.jmesh.proto.istio.workload.Address;
@@ -128,6 +129,27 @@ class WorkloadIndexTest {
         index = index.with(Map.of("wl-3", workload(3, 6)), List.of(other));
         assertThat(index.workloadByIp(shared)).isNull();
         assertSameLookups(index, WorkloadIndex.of(Map.of("wl-3", workload(3, 6))));
+    }
+
+    @Test
+    void aNodesWorkloadsAreFoundOncePerSnapshotAndEachSnapshotAnswersForItself() {
+        // wl-i runs on node-(i % 3)
+        WorkloadIndex index = WorkloadIndex.of(Map.of("wl-1", workload(1, 1), "wl-3", workload(3, 3),
+                "wl-4", workload(4, 4)));
+        List<Workload> onNode1 = index.workloadsOnNode("node-1");
+        assertThat(onNode1).extracting(Workload::getUid).containsExactlyInAnyOrder("wl-1", "wl-4");
+        assertThat(index.workloadsOnNode("node-1")).as("asked again: the same answer, not another pass")
+                .isSameAs(onNode1);
+        assertThat(index.workloadsOnNode("node-0")).extracting(Workload::getUid).containsExactly("wl-3");
+        assertThat(index.workloadsOnNode("node-1")).containsExactlyInAnyOrderElementsOf(onNode1);
+        assertThat(index.workloadsOnNode("node-2")).isEmpty();
+        assertThatThrownBy(() -> onNode1.add(onNode1.get(0)))
+                .isInstanceOf(UnsupportedOperationException.class);
+
+        WorkloadIndex next = index.with(Map.of("wl-7", workload(7, 7)), List.of("wl-4"));
+        assertThat(next.workloadsOnNode("node-1")).extracting(Workload::getUid).containsExactlyInAnyOrder("wl-1", "wl-7");
+        assertThat(index.workloadsOnNode("node-1")).extracting(Workload::getUid)
+                .containsExactlyInAnyOrder("wl-1", "wl-4");
     }
 
     @Test
