@@ -187,7 +187,7 @@ public final class ZtunnelBootstrap implements MeshService {
                     policies,
                     context.metrics());
             if (config.discovery().onDemand()) {
-                // before any listener accepts and before in-pod mode hears of a pod (it asks for the pod's uid)
+                // before any listener accepts, the node's or a pod's: each may need to ask for what it does not know
                 store.demandFrom(ads::demand);
             }
         }

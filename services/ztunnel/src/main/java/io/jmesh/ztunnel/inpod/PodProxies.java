@@ -1,8 +1,8 @@
 package io.jmesh.ztunnel.inpod;
 
+import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.istio.workload.zds.WorkloadInfo;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
-import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.jmesh.ztunnel.trust.RevokedConnections;
 import io.prometheus.metrics.core.metrics.Counter;
