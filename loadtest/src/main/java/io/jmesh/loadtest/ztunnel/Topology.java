@@ -141,26 +141,29 @@ final class Topology implements AutoCloseable {
                   ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
                   tune.ssl.default-dh-param 2048
                 """ + HAPROXY_DEFAULTS;
-        Path in = dir.resolve("hap-in.cfg");
-        Files.writeString(in, common + """
+        startPair(haproxies, "hap", common + """
                 frontend plain_in
                   bind %s:%d
                   default_backend mtls_out
                 backend mtls_out
                   server s1 %s:%d ssl crt %s ca-file %s verify required no-ssl-reuse
-                """.formatted(HAPROXY_IN, haproxyPort, HAPROXY_OUT, tls, clientPem, ca));
-        Path out = dir.resolve("hap-out.cfg");
-        Files.writeString(out, common + """
+                """.formatted(HAPROXY_IN, haproxyPort, HAPROXY_OUT, tls, clientPem, ca), common + """
                 frontend mtls_in
                   bind %s:%d ssl crt %s ca-file %s verify required
                   default_backend app
                 backend app
                   server app %s:%d
                 """.formatted(HAPROXY_OUT, tls, serverPem, ca, SERVER_IP, serverPort));
-        haproxies.add(start(List.of("haproxy", "-db", "-f", out.toString()), "hap-out"));
-        haproxies.add(start(List.of("haproxy", "-db", "-f", in.toString()), "hap-in"));
         waitListening(HAPROXY_IN, haproxyPort);
         waitListening(HAPROXY_OUT, tls);
+    }
+
+    /** Writes {@code <name>-in.cfg} and {@code <name>-out.cfg} and starts them, the far hop first, into {@code into}. */
+    private void startPair(List<Process> into, String name, String inConfig, String outConfig) throws IOException {
+        Path in = Files.writeString(dir.resolve(name + "-in.cfg"), inConfig);
+        Path out = Files.writeString(dir.resolve(name + "-out.cfg"), outConfig);
+        into.add(start(List.of("haproxy", "-db", "-f", out.toString()), name + "-out"));
+        into.add(start(List.of("haproxy", "-db", "-f", in.toString()), name + "-in"));
     }
 
     private static final String HAPROXY_COMMON = """
@@ -182,24 +185,20 @@ final class Topology implements AutoCloseable {
      */
     void startPlainHaproxy() throws Exception {
         int middle = PLAIN_PORT + 1;
-        Path in = dir.resolve("hap-plain-in.cfg");
-        Files.writeString(in, HAPROXY_COMMON + HAPROXY_DEFAULTS + """
+        String common = HAPROXY_COMMON + HAPROXY_DEFAULTS;
+        startPair(plainHaproxies, "hap-plain", common + """
                 frontend plain_in
                   bind %s:%d
                   default_backend hop
                 backend hop
                   server s1 %s:%d
-                """.formatted(PLAIN_IN, PLAIN_PORT, PLAIN_OUT, middle));
-        Path out = dir.resolve("hap-plain-out.cfg");
-        Files.writeString(out, HAPROXY_COMMON + HAPROXY_DEFAULTS + """
+                """.formatted(PLAIN_IN, PLAIN_PORT, PLAIN_OUT, middle), common + """
                 frontend hop_in
                   bind %s:%d
                   default_backend app
                 backend app
                   server app %s:%d
                 """.formatted(PLAIN_OUT, middle, SERVER_IP, serverPort));
-        plainHaproxies.add(start(List.of("haproxy", "-db", "-f", out.toString()), "hap-plain-out"));
-        plainHaproxies.add(start(List.of("haproxy", "-db", "-f", in.toString()), "hap-plain-in"));
         waitListening(PLAIN_IN, PLAIN_PORT);
         waitListening(PLAIN_OUT, middle);
     }
