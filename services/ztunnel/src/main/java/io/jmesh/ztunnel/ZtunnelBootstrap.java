@@ -56,6 +56,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -233,11 +234,12 @@ public final class ZtunnelBootstrap implements MeshService {
         } else {
             configReady.complete();
         }
-        if (config.discovery().onDemand()) {
+        if (config.discovery().onDemand() && inPod == null) {
             // no local workload is known up front (each arrives when first used, and its certificate is fetched
             // then): ready once discovery is (the first authorizations and the first Address response)
             certsReady.complete();
         } else {
+            // in-pod mode knows its pods from the CNI agent even on demand: ready once their certificates are held
             watchCertificates(certsReady);
         }
         followTrustBundle(clock);
@@ -315,17 +317,24 @@ public final class ZtunnelBootstrap implements MeshService {
 
     /** Ready once every local workload identity has a certificate; checked every 200 ms until then. */
     private void watchCertificates(io.jmesh.core.admin.Readiness.Task task) {
-        context.vertx().setPeriodic(1, 200, id -> identities.allWantedReady().onSuccess(ok -> {
-            // after the first full config, so "every local identity" is known
-            if (ok && configSeen()) {
-                task.complete();
-                context.vertx().cancelTimer(id);
+        context.vertx().setPeriodic(1, 200, id -> {
+            // only after the first full config and, in-pod, the agent's snapshot: then "every local identity" is
+            // known, and the refresh each of them posted to the identity manager runs before the check below
+            if (!localIdentitiesKnown()) {
+                return;
             }
-        }));
+            identities.allWantedReady().onSuccess(ok -> {
+                if (ok) {
+                    task.complete();
+                    context.vertx().cancelTimer(id);
+                }
+            });
+        });
     }
 
-    private boolean configSeen() {
-        return !context.readiness().pending().contains("config");
+    private boolean localIdentitiesKnown() {
+        List<String> pending = context.readiness().pending();
+        return !pending.contains("config") && !pending.contains(InPodMode.SNAPSHOT_TASK);
     }
 
     @Override

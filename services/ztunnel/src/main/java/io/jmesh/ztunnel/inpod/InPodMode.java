@@ -23,6 +23,9 @@ import java.util.Set;
  */
 public final class InPodMode {
 
+    /** The readiness task done once the CNI agent's first snapshot of this node's pods has arrived (Istio's name). */
+    public static final String SNAPSHOT_TASK = "workload-proxy-manager";
+
     private final PodProxies pods;
     private final NodeAgentLink link;
 
@@ -52,7 +55,7 @@ public final class InPodMode {
         PodProxies pods = new PodProxies(new PodProxy.Node(vertx, config, store, identities, telemetry, nodeInbound,
                 poolMetrics, dns, dnsMetrics), metrics, podsChanged);
         var inpod = config.inpod();
-        NodeAgentLink link = new NodeAgentLink(inpod.socket(), pods, readiness.register("workload-proxy-manager"),
+        NodeAgentLink link = new NodeAgentLink(inpod.socket(), pods, readiness.register(SNAPSHOT_TASK),
                 inpod.retryInterval(), metrics);
         link.start();
         return new InPodMode(pods, link);

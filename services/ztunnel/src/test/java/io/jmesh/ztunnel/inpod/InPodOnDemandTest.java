@@ -6,15 +6,24 @@ import static org.awaitility.Awaitility.await;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.net.IpLiteral;
 import io.jmesh.testing.netns.IstioCni;
+import io.jmesh.ztunnel.ZtunnelBootstrap;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
+import io.jmesh.ztunnel.identity.CaClient;
+import io.jmesh.ztunnel.identity.GrpcCaClient;
 import io.jmesh.ztunnel.testing.AliasAdsServer;
 import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -30,8 +39,9 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link InPodNetnsTest} (two pods, Istio's redirection rules, a stand-in CNI agent), but ztunnel starts knowing no
  * workload and asks {@link AliasAdsServer} for each one as connections need it. The agent adds both pods with their
  * Kubernetes uids and workload info, as istio-cni does: both pods' certificates are fetched at once, from that info,
- * before any connection and with nothing asked of discovery. Plaintext captured on pod B's 15006 asks for both pods;
- * a connection captured on pod A's 15001 to a service VIP asks for the service, and goes by HBONE to pod B.
+ * before any connection and with nothing asked of discovery, and ztunnel is ready only once it holds them.
+ * Plaintext captured on pod B's 15006 asks for both pods; a connection captured on pod A's 15001 to a service VIP
+ * asks for the service, and goes by HBONE to pod B.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -79,6 +89,16 @@ class InPodOnDemandTest {
         int policyPort = policy.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         Path socket = dir.resolve("ztunnel.sock");
         agent = new IstioCni.Agent(socket, dir);
+        // the real ca, behind a gate that holds every CSR until the test has seen ztunnel wait for them
+        String token = Files.readString(setup.token()).trim();
+        CaClient realCa = new GrpcCaClient(GrpcClient.client(vertx),
+                SocketAddress.inetSocketAddress(setup.caPort(), "127.0.0.1"), () -> token, "Kubernetes");
+        Promise<Void> caOpen = Promise.promise();
+        AtomicInteger csrsHeld = new AtomicInteger();
+        CaClient gatedCa = (csr, id, ttl) -> {
+            csrsHeld.incrementAndGet();
+            return caOpen.future().compose(v -> realCa.createCertificate(csr, id, ttl));
+        };
         node = ZtunnelHarness.start(dir, "node-a", """
                 logLevel: info
                 drainDeadline: 5s
@@ -89,11 +109,17 @@ class InPodOnDemandTest {
                 discovery: {address: "127.0.0.1:%d", onDemand: true}
                 identity: {caAddress: "127.0.0.1:%d", tokenFile: "%s"}
                 inpod: {enabled: true, socket: "%s", retryInterval: 1s}
-                """.formatted(policyPort, setup.caPort(), setup.token(), socket), null);
+                """.formatted(policyPort, setup.caPort(), setup.token(), socket),
+                new ZtunnelBootstrap.Collaborators(gatedCa, null, null, null, null));
         assertThat(agent.event().getInteger("version")).isEqualTo(1);
         assertThat(agent.add(UID_A, "/var/run/netns/" + POD_A, "pod-a", "default", "a")).isEmpty();
         assertThat(agent.add(UID_B, "/var/run/netns/" + POD_B, "pod-b", "default", "b")).isEmpty();
         assertThat(agent.send(new JsonObject().put("op", "snapshot")).getString("ack")).isEmpty();
+        // config and the agent's snapshot are in, both pods' CSRs are asked for: ztunnel is not ready without them
+        await().atMost(Duration.ofSeconds(30)).until(() -> csrsHeld.get() == 2
+                && node.running.context().readiness().pending().equals(List.of("certificates")));
+        assertThat(node.ready()).isFalse();
+        caOpen.complete();
         await().atMost(Duration.ofSeconds(30)).until(node::ready);
     }
 
@@ -125,9 +151,10 @@ class InPodOnDemandTest {
     @Test
     @Order(1)
     void thePodsTheAgentAddedHaveTheirCertificatesBeforeAnyConnection() throws Exception {
-        // from the agent's workload info alone: discovery has been asked nothing, no workload is known
-        await().atMost(Duration.ofSeconds(20)).until(() -> node.ztunnel.identities().current(SA_A) != null
-                && node.ztunnel.identities().current(SA_B) != null);
+        // from the agent's workload info alone: discovery has been asked nothing, no workload is known. And ztunnel
+        // reported ready only once it held them (lab() waited for ready, so there is nothing to wait for here)
+        assertThat(node.ztunnel.identities().current(SA_A)).isNotNull();
+        assertThat(node.ztunnel.identities().current(SA_B)).isNotNull();
         assertThat(node.metricSum("istio_tcp_connections_opened_total")).isZero();
         assertThat(policy.subscribed()).isEmpty();
         assertThat(node.ztunnel.store().current().workloadByIp(IpLiteral.parse(IP_A))).isNull();
