@@ -21,7 +21,19 @@ grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network
 "$helm" template jmesh charts/jmesh -n istio-system \
   --set telemetry.enabled=false --set waypoint-mgr.enabled=false > "$out/minimal.yaml"
 "$helm" template jmesh charts/jmesh -n istio-system --set ztunnel.inpod.enabled=true > "$out/inpod.yaml"
+# the small-footprint JVM profile reaches ztunnel's environment; an unknown profile is refused, naming the value
+"$helm" template jmesh charts/jmesh -n istio-system --set ztunnel.footprint=small > "$out/small.yaml"
+grep -q 'TieredStopAtLevel=1' "$out/small.yaml" && grep -A1 MALLOC_ARENA_MAX "$out/small.yaml" | grep -q '"1"' \
+  || { echo "charts: ztunnel.footprint=small did not reach ztunnel's JVM" >&2; exit 1; }
+if grep -q 'TieredStopAtLevel' "$out/default.yaml"; then
+  echo "charts: the default ztunnel footprint runs the small profile's flags" >&2; exit 1
+fi
+if err="$("$helm" template jmesh charts/jmesh -n istio-system --set ztunnel.footprint=tiny 2>&1)"; then
+  echo "charts: ztunnel.footprint=tiny was accepted" >&2; exit 1
+fi
+grep -q 'ztunnel.footprint: "tiny" is neither' <<< "$err" \
+  || { echo "charts: ztunnel.footprint=tiny refused without saying why: $err" >&2; exit 1; }
 
 /usr/bin/python3 tools/charts/check_rendered.py "$repo" \
-  "$out/default.yaml" "$out/custom.yaml:registry.example.com/mesh/:1.2.3" "$out/minimal.yaml:::ca,policy,ztunnel" "$out/inpod.yaml"
+  "$out/default.yaml" "$out/custom.yaml:registry.example.com/mesh/:1.2.3" "$out/minimal.yaml:::ca,policy,ztunnel" "$out/inpod.yaml" "$out/small.yaml"
 echo "charts: ok"

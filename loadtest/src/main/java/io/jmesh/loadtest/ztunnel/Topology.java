@@ -162,8 +162,11 @@ final class Topology implements AutoCloseable {
     private void startPair(List<Process> into, String name, String inConfig, String outConfig) throws IOException {
         Path in = Files.writeString(dir.resolve(name + "-in.cfg"), inConfig);
         Path out = Files.writeString(dir.resolve(name + "-out.cfg"), outConfig);
-        into.add(start(List.of("haproxy", "-db", "-f", out.toString()), name + "-out"));
-        into.add(start(List.of("haproxy", "-db", "-f", in.toString()), name + "-in"));
+        // the same glibc setting as the default ztunnels, as the figures were always measured
+        Map<String, String> env = Map.of("MALLOC_ARENA_MAX",
+                ZtunnelJvmFlags.mallocArenaMax(ctx, ZtunnelJvmFlags.Footprint.DEFAULT));
+        into.add(start(List.of("haproxy", "-db", "-f", out.toString()), name + "-out", env));
+        into.add(start(List.of("haproxy", "-db", "-f", in.toString()), name + "-in", env));
     }
 
     private static final String HAPROXY_COMMON = """
@@ -207,8 +210,16 @@ final class Topology implements AutoCloseable {
         startZtunnels(jar, Boolean.getBoolean("bench.ztunnel.perEventLoop"));
     }
 
+    /** Starts (or restarts) the two ztunnels with the chart's JVM profile {@code footprint}. */
+    void startZtunnels(Path jar, ZtunnelJvmFlags.Footprint footprint) throws Exception {
+        this.footprint = footprint;
+        startZtunnels(jar, Boolean.getBoolean("bench.ztunnel.perEventLoop"));
+    }
+
     private int caPort;
     private boolean perEventLoop;
+    /** The chart's JVM profile the ztunnels start with. */
+    private ZtunnelJvmFlags.Footprint footprint = ZtunnelJvmFlags.Footprint.selected();
 
     /**
      * YAML a scenario adds before {@link #startZtunnels}: appended to the static mesh file (e.g. a {@code services:}
@@ -302,19 +313,16 @@ final class Topology implements AutoCloseable {
                 + extraConfig.getOrDefault(node, ""));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(ZtunnelJvmFlags.of(ctx));
+        cmd.addAll(ZtunnelJvmFlags.of(ctx, footprint));
         // e.g. -Dbench.ztunnel.jvm="-XX:StartFlightRecording=filename=/tmp/zt.jfr" to profile a run
         String extra = System.getProperty("bench.ztunnel.jvm", "").trim();
         if (!extra.isEmpty()) {
             cmd.addAll(List.of(extra.replace("{node}", node).split("\\s+")));
         }
         cmd.addAll(List.of("-jar", jar.toString(), "--config", cfg.toString()));
-        return start(cmd, "ztunnel-" + node);
-    }
-
-    private Process start(List<String> cmd, String name) throws IOException {
-        // glibc's per-thread malloc arenas are most of a small JVM's untouched RSS: the chart's value (two)
-        return start(cmd, name, Map.of("MALLOC_ARENA_MAX", ZtunnelJvmFlags.mallocArenaMax(ctx)));
+        // glibc's per-thread malloc arenas are most of a small JVM's untouched RSS: the chart's value
+        return start(cmd, "ztunnel-" + node,
+                Map.of("MALLOC_ARENA_MAX", ZtunnelJvmFlags.mallocArenaMax(ctx, footprint)));
     }
 
     private Process start(List<String> cmd, String name, Map<String, String> env) throws IOException {

@@ -3,12 +3,16 @@ package io.jmesh.loadtest.ztunnel;
 import io.jmesh.loadtest.BenchContext;
 import io.jmesh.loadtest.ResultTable;
 import io.jmesh.loadtest.Scenario;
+import io.jmesh.loadtest.ztunnel.ZtunnelJvmFlags.Footprint;
+import java.nio.file.Path;
 import java.time.Duration;
 import org.HdrHistogram.Histogram;
 
 /**
  * 1 KiB request/response at a fixed 1,000 req/s over 10 persistent connections (coordinated-omission safe), direct
- * vs the HAProxy pair (and that pair without TLS, the ceiling of any two-hop proxy) vs two ztunnels; plus each ztunnel's RSS idle and under this load and its CPU per 1,000 req/s.
+ * vs the HAProxy pair (and that pair without TLS, the ceiling of any two-hop proxy) vs two ztunnels, with the chart's
+ * default JVM flags and then with its small-footprint ones; plus each ztunnel's RSS idle and under this load and its
+ * CPU per 1,000 req/s.
  */
 public final class ZtunnelLatencyScenario implements Scenario {
 
@@ -46,31 +50,23 @@ public final class ZtunnelLatencyScenario implements Scenario {
                 Topology topo = new Topology(ctx, echo.port())) {
             topo.startHaproxy();
             topo.startPlainHaproxy();
-            topo.startZtunnels(ctx.serviceJar("ztunnel"));
+            Path jar = ctx.serviceJar("ztunnel");
+            topo.startZtunnels(jar, Footprint.DEFAULT);
             Duration d = ctx.duration();
-            warmUp(topo.ztunnel(), Topology.warmup(ctx).plusSeconds(ctx.quick() ? 0 : 4));
-            Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(2));
-            double idleA = Topology.rssMiB(topo.ztunnelA);
-            double idleB = Topology.rssMiB(topo.ztunnelB);
+            Duration segment = d.dividedBy(ROUNDS);
+            PairRun ztunnel = new PairRun();
+            ztunnel.warmUp(topo, ctx);
             // the paths take turns, ROUNDS times: a burst of noise on this shared machine then lands on all of them
             // rather than on whichever path it happened to meet
             Histogram direct = histogram();
             Histogram haproxy = histogram();
             Histogram plain = histogram();
-            Histogram ztunnel = histogram();
-            Duration segment = d.dividedBy(ROUNDS);
             double hapCpu = 0;
             double hapSecs = 0;
             double plainCpu = 0;
             double plainSecs = 0;
-            double[] cpu = new double[2];
-            double[] jit = new double[2];
-            double secs = 0;
-            double loadA = 0;
-            double loadB = 0;
             for (int round = 0; round < ROUNDS; round++) {
-                Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(1));
-                direct.add(Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, segment));
+                directSegment(topo, direct, segment);
 
                 Loads.fixedRate(topo.haproxy(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(1));
                 double hap0 = topo.haproxyCpuSeconds();
@@ -86,40 +82,29 @@ public final class ZtunnelLatencyScenario implements Scenario {
                 plainSecs += (System.nanoTime() - tp0) / 1e9;
                 plainCpu += Topology.cpuSeconds(topo.plainHaproxies) - plain0;
 
-                // JDK 17 flushes compiled code that goes cold: traffic right before the segment, or the ztunnel
-                // phase would measure its own recompilation (tier-3 code and busy JIT threads)
-                Loads.fixedRate(topo.ztunnel(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(2));
-                double cpuA0 = Topology.cpuSeconds(topo.ztunnelA);
-                double cpuB0 = Topology.cpuSeconds(topo.ztunnelB);
-                double jitA0 = Topology.jitCpuSeconds(topo.ztunnelA);
-                double jitB0 = Topology.jitCpuSeconds(topo.ztunnelB);
-                long t0 = System.nanoTime();
-                ztunnel.add(Loads.fixedRate(topo.ztunnel(), CONNECTIONS, RATE, SIZE, segment));
-                secs += (System.nanoTime() - t0) / 1e9;
-                loadA = Math.max(loadA, Topology.rssMiB(topo.ztunnelA));
-                loadB = Math.max(loadB, Topology.rssMiB(topo.ztunnelB));
-                cpu[0] += Topology.cpuSeconds(topo.ztunnelA) - cpuA0;
-                cpu[1] += Topology.cpuSeconds(topo.ztunnelB) - cpuB0;
-                jit[0] += Topology.jitCpuSeconds(topo.ztunnelA) - jitA0;
-                jit[1] += Topology.jitCpuSeconds(topo.ztunnelB) - jitB0;
+                ztunnel.segment(topo, segment);
+            }
+            // the chart's small-footprint profile under the same load: the pair restarts with its flags and takes
+            // turns with direct TCP (a pair at a time: both run on the same node addresses)
+            topo.startZtunnels(jar, Footprint.SMALL);
+            PairRun small = new PairRun();
+            small.warmUp(topo, ctx);
+            for (int round = 0; round < ROUNDS; round++) {
+                directSegment(topo, direct, segment);
+                small.segment(topo, segment);
             }
             double hapCoresPerHop = hapCpu / hapSecs / topo.haproxies.size();
             double plainCoresPerHop = plainCpu / plainSecs / topo.plainHaproxies.size();
-            double coresA = cpu[0] / secs;
-            double coresB = cpu[1] / secs;
-            double jitA = jit[0] / secs;
-            double jitB = jit[1] / secs;
 
             ResultTable t = new ResultTable("path", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms",
                     "added p99 ms vs direct");
             row(t, "direct TCP", direct, direct);
             row(t, "HAProxy pair (TLS 1.3 mTLS)", haproxy, direct);
             row(t, "HAProxy pair, no TLS (ceiling)", plain, direct);
-            row(t, "two ztunnels (HBONE)", ztunnel, direct);
-            t.note("ztunnel resources at " + RATE + " req/s: node-a RSS idle " + fmt(idleA) + " MiB, under load "
-                    + fmt(loadA) + " MiB, CPU " + cores(coresA) + " cores (" + cores(jitA) + " of them JIT "
-                    + "compiler threads); node-b RSS idle " + fmt(idleB) + " MiB, under load " + fmt(loadB)
-                    + " MiB, CPU " + cores(coresB) + " cores (" + cores(jitB) + " JIT) (per 1,000 req/s, since the "
+            row(t, "two ztunnels (HBONE)", ztunnel.latency, direct);
+            row(t, "two ztunnels (HBONE), small-footprint flags", small.latency, direct);
+            t.note("ztunnel resources at " + RATE + " req/s, with the chart's default flags: " + ztunnel.resources()
+                    + "; with its small-footprint flags: " + small.resources() + " (CPU per 1,000 req/s, since the "
                     + "rate is 1,000). Same-run baseline: each HAProxy hop used " + cores(hapCoresPerHop)
                     + " cores; each hop of the pair without TLS (the least a relaying hop costs here) "
                     + cores(plainCoresPerHop) + " cores.");
@@ -127,23 +112,71 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + "right after traffic on its own path (the ztunnels were first driven at 5x the rate): JDK 17 "
                     + "flushes compiled code that goes cold, and a segment that starts on it measures "
                     + "recompilation. The JIT share left is not the steady cost of the data path (CPU minus JIT is). "
-                    + "RSS under load is the largest seen after a segment.");
-            t.note("JVM flags (the chart's javaOptions): " + String.join(" ", ZtunnelJvmFlags.of(ctx))
-                    + ". Latency measured from each request's "
-                    + "intended send time (coordinated-omission safe), " + d.toSeconds() + " s per path in all, idle CPUs "
-                    + "(this VM's wake-up latency is part of every figure).");
-            resources = new double[] {idleA, loadA, coresA, idleB, loadB, coresB, jitA, jitB, hapCoresPerHop,
-                    plainCoresPerHop};
+                    + "RSS under load is the largest seen after a segment. The small-footprint pair ran after the "
+                    + "others, its rounds taking turns with direct TCP.");
+            t.note("JVM flags (the chart's javaOptions): "
+                    + String.join(" ", ZtunnelJvmFlags.of(ctx, Footprint.DEFAULT)) + "; MALLOC_ARENA_MAX="
+                    + ZtunnelJvmFlags.mallocArenaMax(ctx, Footprint.DEFAULT)
+                    + ". Small-footprint flags (the chart's smallFootprint.javaOptions, ztunnel.footprint: small): "
+                    + String.join(" ", ZtunnelJvmFlags.of(ctx, Footprint.SMALL)) + "; MALLOC_ARENA_MAX="
+                    + ZtunnelJvmFlags.mallocArenaMax(ctx, Footprint.SMALL) + ". Latency measured from each request's "
+                    + "intended send time (coordinated-omission safe), " + d.toSeconds() + " s per path in all, idle "
+                    + "CPUs (this VM's wake-up latency is part of every figure).");
             t.note(MachineState.note());
             return t;
         }
     }
 
-    /**
-     * The last run's ztunnel resources: RSS idle/load and cores, node-a then node-b, then the JIT cores of each and
-     * the cores of one HAProxy hop, with TLS and without (for the JSON and tests).
-     */
-    double[] resources;
+    private static void directSegment(Topology topo, Histogram into, Duration segment) throws Exception {
+        Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(1));
+        into.add(Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, segment));
+    }
+
+    /** One ztunnel pair's figures over the segments it ran: latency, and node-a's and node-b's RSS and CPU. */
+    private static final class PairRun {
+        final Histogram latency = histogram();
+        final double[] idle = new double[2];
+        final double[] load = new double[2];
+        final double[] cpu = new double[2];
+        final double[] jit = new double[2];
+        double secs;
+
+        /** Brings the pair to its steady state, then takes its idle RSS. */
+        void warmUp(Topology topo, BenchContext ctx) throws Exception {
+            ZtunnelLatencyScenario.warmUp(topo.ztunnel(), Topology.warmup(ctx).plusSeconds(ctx.quick() ? 0 : 4));
+            Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(2));
+            idle[0] = Topology.rssMiB(topo.ztunnelA);
+            idle[1] = Topology.rssMiB(topo.ztunnelB);
+        }
+
+        void segment(Topology topo, Duration segment) throws Exception {
+            // JDK 17 flushes compiled code that goes cold: traffic right before the segment, or the ztunnel
+            // phase would measure its own recompilation (tier-3 code and busy JIT threads)
+            Loads.fixedRate(topo.ztunnel(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(2));
+            Process[] nodes = {topo.ztunnelA, topo.ztunnelB};
+            double[] cpu0 = new double[2];
+            double[] jit0 = new double[2];
+            for (int i = 0; i < 2; i++) {
+                cpu0[i] = Topology.cpuSeconds(nodes[i]);
+                jit0[i] = Topology.jitCpuSeconds(nodes[i]);
+            }
+            long t0 = System.nanoTime();
+            latency.add(Loads.fixedRate(topo.ztunnel(), CONNECTIONS, RATE, SIZE, segment));
+            secs += (System.nanoTime() - t0) / 1e9;
+            for (int i = 0; i < 2; i++) {
+                load[i] = Math.max(load[i], Topology.rssMiB(nodes[i]));
+                cpu[i] += Topology.cpuSeconds(nodes[i]) - cpu0[i];
+                jit[i] += Topology.jitCpuSeconds(nodes[i]) - jit0[i];
+            }
+        }
+
+        String resources() {
+            return "node-a RSS idle " + fmt(idle[0]) + " MiB, under load " + fmt(load[0]) + " MiB, CPU "
+                    + cores(cpu[0] / secs) + " cores (" + cores(jit[0] / secs) + " of them JIT compiler threads); "
+                    + "node-b RSS idle " + fmt(idle[1]) + " MiB, under load " + fmt(load[1]) + " MiB, CPU "
+                    + cores(cpu[1] / secs) + " cores (" + cores(jit[1] / secs) + " JIT)";
+        }
+    }
 
     private static Histogram histogram() {
         return new Histogram(60_000_000L, 3);
