@@ -157,7 +157,7 @@ public final class ZtunnelCaptureScenario implements Scenario {
             row(t, "in-pod mode (istio-cni's rules: REDIRECT 15001 in the pod -> HBONE -> TPROXY 15008 in the pod)",
                     inPod, direct, latInPod, latDirect);
             t.note("Two nodes and four pods as network namespaces (veth, a bridge per node, routed pods), one ztunnel "
-                    + "JVM per node in transparent mode (" + String.join(" ", ZtunnelJvmFlags.of(ctx)) + "); client, "
+                    + "JVM per node in transparent mode (" + ZtunnelJvmFlags.quoted(ctx) + "); client, "
                     + "ztunnels and server share this machine's CPUs. iperf3: one stream, " + secs + " s per path; "
                     + "latency: 1 KiB at 1,000 req/s over 10 connections, " + secs + " s per path, from each "
                     + "request's intended send time (coordinated-omission safe), client and echo server as their "

@@ -228,7 +228,7 @@ public final class ZtunnelDnsScenario implements Scenario {
             t.note("Resources: " + resources + String.format("Node-a RSS after the load %.0f MiB. ", rssA)
                     + String.format("Warm-up: %.0f s at %,d q/s (all three names) until node-a's JIT compilers used "
                     + "under 5%% of a core. ", settled, top)
-                    + "JVM flags (the chart's javaOptions): " + String.join(" ", ZtunnelJvmFlags.of(ctx)) + ".");
+                    + "JVM flags (" + ZtunnelJvmFlags.quoted(ctx) + ").");
             t.note("Datagrams the kernel dropped because a socket's receive buffer was full (`/proc/net/udp`, per "
                     + "socket; ztunnel's DNS sockets have the kernel default, " + rmemDefault() + " bytes): "
                     + (drops.length() == 0 ? "none. " : drops.toString())

@@ -68,7 +68,16 @@ final class ZtunnelJvmFlags {
         return opts.isEmpty() ? List.of() : List.of(opts.split("\\s+"));
     }
 
-    /** glibc's MALLOC_ARENA_MAX for the default profile's ztunnel processes. */
+    /**
+     * The flags of the selected profile for a results note, naming the chart value they come from: "(the chart's
+     * javaOptions: -XX:...".
+     */
+    static String quoted(BenchContext ctx) {
+        Footprint footprint = Footprint.selected();
+        return "the chart's " + footprint.javaOptionsKey() + ": " + String.join(" ", of(ctx, footprint));
+    }
+
+    /** glibc's MALLOC_ARENA_MAX for the selected profile's ztunnel processes. */
     static String mallocArenaMax(BenchContext ctx) {
         return mallocArenaMax(ctx, Footprint.selected());
     }

@@ -195,8 +195,8 @@ public final class ZtunnelMultiNetworkScenario implements Scenario {
                     + "connection, as in Istio) and TLS inside TLS per byte: node-a encrypts every byte twice, the "
                     + "gateway removes the outer layer, node-c the inner one. Both loads here keep their connections "
                     + "open, so the figures carry the per-byte cost, not the handshakes.");
-            t.note("Three ztunnel JVMs from the shaded jar (the chart's javaOptions: "
-                    + String.join(" ", ZtunnelJvmFlags.of(ctx)) + "): node-a and node-b on the default network, "
+            t.note("Three ztunnel JVMs from the shaded jar (" + ZtunnelJvmFlags.quoted(ctx)
+                    + "): node-a and node-b on the default network, "
                     + "node-c on " + NETWORK + " (`node.network`). One network: the client dials the server's pod "
                     + "address through node-a, HBONE to node-b. Two networks: it dials the VIP of `" + HOST + "`, "
                     + "whose one endpoint is on node-c and names " + NETWORK + "'s gateway (`network_gateway`, "

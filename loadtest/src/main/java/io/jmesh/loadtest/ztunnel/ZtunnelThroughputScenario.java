@@ -76,8 +76,8 @@ public final class ZtunnelThroughputScenario implements Scenario {
             t.note("Default pool (one per key, Istio's semantics) vs pool.perEventLoop=true (no buffer crosses "
                     + "threads). Machine load average at the end: " + MachineState.loadAverage() + ".");
             t.note("One iperf3 stream for " + secs + " s per path, warmed-up JVMs; client, proxies and server share "
-                    + "this machine's CPUs. ztunnel JVM flags (the chart's javaOptions): "
-                    + String.join(" ", ZtunnelJvmFlags.of(ctx)) + String.format(". ztunnel RSS after its iperf3 run: "
+                    + "this machine's CPUs. ztunnel JVM flags (" + ZtunnelJvmFlags.quoted(ctx)
+                    + String.format("). ztunnel RSS after its iperf3 run: "
                     + "node-a %.0f MiB, node-b %.0f MiB.", rssA, rssB));
             return t;
         }
