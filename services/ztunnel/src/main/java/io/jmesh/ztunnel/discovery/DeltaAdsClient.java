@@ -27,9 +27,11 @@ import io.vertx.grpc.client.GrpcClientRequest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -129,7 +131,9 @@ public final class DeltaAdsClient {
     /**
      * What on-demand discovery has subscribed, read without stopping it: {@code subscribed} names in all, how many
      * are in each state, the limit ({@link #MAX_ALIASES}), and at most the requested number of them with their state
-     * (sorted by name), {@code omitted} being the rest.
+     * (sorted by name), {@code omitted} being the rest. When not all fit, the ones an operator looks for come first:
+     * those still waiting ({@link #PENDING}, {@link #TIMEOUT}), then {@link #REJECTED}, {@link #NOT_FOUND}, and
+     * {@link #FOUND} last, each in name order.
      */
     public record OnDemandState(int subscribed, Map<String, Integer> byState, int limit, Map<String, String> listed,
             int omitted) {}
@@ -244,19 +248,34 @@ public final class DeltaAdsClient {
         for (String s : new String[] {PENDING, FOUND, NOT_FOUND, REJECTED, TIMEOUT}) {
             byState.put(s, 0);
         }
-        TreeMap<String, String> listed = new TreeMap<>();
+        // the maxListed first by (state's rank, name): a bounded heap whose head is the last of those kept
+        Comparator<Map.Entry<String, String>> order = Comparator
+                .<Map.Entry<String, String>>comparingInt(e -> LISTING_ORDER.indexOf(e.getValue()))
+                .thenComparing(Map.Entry::getKey);
+        PriorityQueue<Map.Entry<String, String>> kept = new PriorityQueue<>(order.reversed());
         int subscribed = 0;
         for (var e : aliases.entrySet()) {
-            String state = e.getValue().state;
+            Map.Entry<String, String> named = Map.entry(e.getKey(), e.getValue().state);
             subscribed++;
-            byState.merge(state, 1, Integer::sum);
-            if (listed.size() < maxListed) {
-                listed.put(e.getKey(), state);
+            byState.merge(named.getValue(), 1, Integer::sum);
+            if (maxListed <= 0) {
+                continue;
+            }
+            if (kept.size() < maxListed) {
+                kept.add(named);
+            } else if (order.compare(named, kept.peek()) < 0) {
+                kept.poll();
+                kept.add(named);
             }
         }
+        TreeMap<String, String> listed = new TreeMap<>();
+        kept.forEach(e -> listed.put(e.getKey(), e.getValue()));
         return new OnDemandState(subscribed, Collections.unmodifiableMap(byState), maxAliases,
                 Collections.unmodifiableMap(listed), subscribed - listed.size());
     }
+
+    /** Which subscriptions {@link #onDemandState} lists first when not all fit. */
+    private static final List<String> LISTING_ORDER = List.of(PENDING, TIMEOUT, REJECTED, NOT_FOUND, FOUND);
 
     /** Tests: a smaller {@link #MAX_ALIASES}. */
     void limitAliases(int max) {

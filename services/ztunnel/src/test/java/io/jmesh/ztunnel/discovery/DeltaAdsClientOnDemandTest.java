@@ -322,12 +322,16 @@ class DeltaAdsClientOnDemandTest {
                 Map.entry("not_found", 1), Map.entry("rejected", 0), Map.entry("timeout", 0));
         assertThat(all.omitted()).isZero();
 
-        // bounded: two listed, the third only counted
+        // bounded: what is still waiting first, then what was not found; the found one is only counted
         DeltaAdsClient.OnDemandState two = client.onDemandState(2);
         assertThat(two.subscribed()).isEqualTo(3);
-        assertThat(two.listed()).hasSize(2);
+        assertThat(two.listed()).containsExactly(Map.entry("uid-gone", "not_found"),
+                Map.entry("uid-waiting", "pending"));
         assertThat(two.omitted()).isEqualTo(1);
         assertThat(two.byState()).isEqualTo(all.byState());
+        assertThat(client.onDemandState(1).listed()).containsExactly(Map.entry("uid-waiting", "pending"));
+        assertThat(client.onDemandState(0).listed()).isEmpty();
+        assertThat(client.onDemandState(0).omitted()).isEqualTo(3);
     }
 
     @Test
