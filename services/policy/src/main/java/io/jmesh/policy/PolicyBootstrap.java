@@ -2,6 +2,7 @@ package io.jmesh.policy;
 
 import io.jmesh.core.configlog.ConfigLog;
 import io.jmesh.core.configlog.ConfigLogWriter;
+import io.jmesh.core.identity.BearerTokenFile;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.policy.admin.ConfigAdminService;
@@ -27,6 +28,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.HashSet;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -106,7 +108,9 @@ public final class PolicyBootstrap implements MeshService {
             } else {
                 PolicyConfig.TokenReview t = config.tokenReview();
                 reviewClient = GrpcClient.client(vertx, GrpcTls.client(read(t.caFile(), "tokenReview.caFile")));
-                String token = t.tokenFile().isBlank() ? null : read(t.tokenFile(), "tokenReview.tokenFile").trim();
+                // read at each review: a projected ServiceAccount token is rotated by the kubelet and expires
+                Supplier<String> token = BearerTokenFile.of(t.tokenFile());
+                token.get(); // fails the start, naming the file, when it cannot be read
                 authenticator = new TokenReviewAuthenticator(reviewClient,
                         SocketAddress.inetSocketAddress(t.port(), t.host()), token, t.timeout());
             }

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel;
 
+import io.jmesh.core.identity.BearerTokenFile;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.kafka.EventPublisher;
 import io.jmesh.core.lifecycle.MeshService;
@@ -58,7 +59,6 @@ import java.time.Clock;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -184,7 +184,7 @@ public final class ZtunnelBootstrap implements MeshService {
         if (!config.discovery().address().isEmpty()) {
             GrpcClient adsGrpc = DeltaAdsClient.grpcClient(vertx, config.discovery().rootCertFile());
             ads = new DeltaAdsClient(vertx, adsGrpc, parse(config.discovery().address()),
-                    tokenSupplier(config.discovery().tokenFile()), config, store,
+                    BearerTokenFile.of(config.discovery().tokenFile()), config, store,
                     policies,
                     context.metrics());
             if (config.discovery().onDemand()) {
@@ -306,7 +306,7 @@ public final class ZtunnelBootstrap implements MeshService {
             return;
         }
         trustWatcher = new TrustBundleWatcher(context.vertx(), grpc, new TrustBundleWatcher.Settings(parse(address),
-                tokenSupplier(config.identity().tokenFile()), config.node().clusterId(), tb.initialBackoff(),
+                BearerTokenFile.of(config.identity().tokenFile()), config.node().clusterId(), tb.initialBackoff(),
                 tb.maxBackoff()), trust, config.node().trustDomain(), identities::intermediates, clock,
                 context.metrics());
         // ready only once the ca's bundle (roots and CRL) is in force: until then a revoked peer would be accepted
@@ -452,7 +452,7 @@ public final class ZtunnelBootstrap implements MeshService {
         if (config.identity().caAddress().isEmpty()) {
             return (csr, id, ttl) -> Future.failedFuture("identity.caAddress is not configured: no certificates");
         }
-        return new GrpcCaClient(grpc, parse(config.identity().caAddress()), tokenSupplier(config.identity().tokenFile()),
+        return new GrpcCaClient(grpc, parse(config.identity().caAddress()), BearerTokenFile.of(config.identity().tokenFile()),
                 config.node().clusterId());
     }
 
@@ -465,13 +465,6 @@ public final class ZtunnelBootstrap implements MeshService {
                     new CaConnectionTrust(Pem.certificates(read(rootCertFile)), trust)));
         }
         return o;
-    }
-
-    private static Supplier<String> tokenSupplier(String file) {
-        if (file.isEmpty()) {
-            return () -> "";
-        }
-        return () -> read(file).trim(); // re-read per call: rotated tokens apply without restart
     }
 
     static SocketAddress parse(String hostPort) {

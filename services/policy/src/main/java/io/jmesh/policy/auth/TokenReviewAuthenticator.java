@@ -9,6 +9,7 @@ import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientResponse;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * Asks the CA's {@code jmesh.ca.v1.TokenReview} whether a bearer token is valid and which node it stands for.
@@ -18,15 +19,17 @@ public final class TokenReviewAuthenticator implements NodeAuthenticator {
 
     private final GrpcClient client;
     private final SocketAddress reviewer;
-    private final String ownToken;
+    private final Supplier<String> ownToken;
     private final Duration timeout;
 
     /**
      * @param client a gRPC client (TLS configured by the caller)
      * @param reviewer address of the CA's TokenReview service
-     * @param ownToken this service's token for the review call, or null
+     * @param ownToken this service's token for the review call, asked for at each call (a rotated token file is
+     *     followed); empty for none
      */
-    public TokenReviewAuthenticator(GrpcClient client, SocketAddress reviewer, String ownToken, Duration timeout) {
+    public TokenReviewAuthenticator(GrpcClient client, SocketAddress reviewer, Supplier<String> ownToken,
+            Duration timeout) {
         this.client = client;
         this.reviewer = reviewer;
         this.ownToken = ownToken;
@@ -39,9 +42,16 @@ public final class TokenReviewAuthenticator implements NodeAuthenticator {
         if (token == null) {
             return Future.failedFuture(new Unauthenticated("missing bearer token"));
         }
+        String own;
+        try {
+            own = ownToken.get();
+        } catch (RuntimeException e) {
+            // our own credential is unreadable: the caller's token was not judged, so retryable, not a refusal
+            return Future.failedFuture(e);
+        }
         return client.request(reviewer, TokenReviewGrpcClient.Review).compose(call -> {
-            if (ownToken != null) {
-                call.headers().set("authorization", "Bearer " + ownToken);
+            if (!own.isEmpty()) {
+                call.headers().set("authorization", "Bearer " + own);
             }
             call.timeout(timeout.toMillis(), TimeUnit.MILLISECONDS);
             call.end(TokenReviewRequest.newBuilder().setToken(token).build());

@@ -65,7 +65,7 @@ public final class AdsServerHarness implements AutoCloseable {
         this.maxResourcesPerResponse = maxResourcesPerResponse;
         this.reviewClient = GrpcClient.client(vertx, GrpcTls.client(pki.roots));
         this.authenticator = new TokenReviewAuthenticator(reviewClient,
-                SocketAddress.inetSocketAddress(tokenReview.port(), "127.0.0.1"), null, Duration.ofSeconds(10));
+                SocketAddress.inetSocketAddress(tokenReview.port(), "127.0.0.1"), () -> "", Duration.ofSeconds(10));
     }
 
     /** Creates or replaces {@code changed} (by kind/namespace/name), builds the next state and publishes it. */

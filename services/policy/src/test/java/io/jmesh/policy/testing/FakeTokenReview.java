@@ -6,8 +6,10 @@ import io.jmesh.proto.ca.v1.TokenReviewResponse;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.grpc.server.GrpcServer;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -17,13 +19,17 @@ import java.util.concurrent.TimeUnit;
 public final class FakeTokenReview implements AutoCloseable {
 
     private final Map<String, TokenReviewResponse> tokens = new ConcurrentHashMap<>();
+    private final List<String> callers = new CopyOnWriteArrayList<>();
     private final HttpServer server;
 
     public FakeTokenReview(Vertx vertx, TestPki pki) throws Exception {
         GrpcServer grpc = GrpcServer.server(vertx);
-        grpc.callHandler(TokenReviewGrpcService.Review, call -> call.handler(req -> call.response().end(
-                tokens.getOrDefault(req.getToken(), TokenReviewResponse.newBuilder().setError("unknown token")
-                        .build()))));
+        grpc.callHandler(TokenReviewGrpcService.Review, call -> {
+            String own = call.headers().get("authorization");
+            callers.add(own == null ? "" : own);
+            call.handler(req -> call.response().end(tokens.getOrDefault(req.getToken(),
+                    TokenReviewResponse.newBuilder().setError("unknown token").build())));
+        });
         server = vertx.createHttpServer(GrpcTls.server("127.0.0.1", 0, pki.cert(), pki.key())).requestHandler(grpc)
                 .listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
@@ -37,6 +43,11 @@ public final class FakeTokenReview implements AutoCloseable {
     public FakeTokenReview serviceToken(String token, String identity) {
         tokens.put(token, TokenReviewResponse.newBuilder().setAuthenticated(true).setIdentity(identity).build());
         return this;
+    }
+
+    /** The {@code authorization} header of each review call so far, in order ("" when there was none). */
+    public List<String> callerCredentials() {
+        return List.copyOf(callers);
     }
 
     public int port() {
