@@ -87,6 +87,78 @@ def check(repo, spec, problems):
         problems.append("%s: workloads %s, expected %s" % (path, sorted(seen), sorted(expected)))
     check_node_credentials(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_inpod(path.rsplit("/", 1)[-1], docs, problems)
+    check_files_mounted(path.rsplit("/", 1)[-1], docs, problems)
+    check_discovery(path.rsplit("/", 1)[-1], docs, problems)
+
+
+def file_settings(tree, prefix=""):
+    """Every (key path, value) of a configuration whose key names a file (certFile, tokenFile...), when set."""
+    found = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            p = prefix + str(k)
+            if isinstance(v, dict):
+                found += file_settings(v, p + ".")
+            elif str(k).endswith("File") and isinstance(v, str) and v:
+                found.append((p, v))
+    return found
+
+
+def check_files_mounted(where, docs, problems):
+    """Each file a component's configuration names (certificates, keys, tokens, roots) is in a volume mounted into
+    its container: otherwise the service refuses to start, or fails its first call."""
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    for name in COMPONENTS:
+        cm = by_kind.get(("ConfigMap", name))
+        workload = by_kind.get(("Deployment", name)) or by_kind.get(("DaemonSet", name))
+        if not (cm and workload):
+            continue
+        pod = workload["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        for key, file in file_settings(yaml.safe_load(cm["data"][name + ".yaml"]) or {}):
+            if mounted_file(pod, container, file) is None:
+                problems.append("%s: %s's %s %s is in no volume mounted into its container" % (where, name, key, file))
+
+
+def check_discovery(where, docs, problems):
+    """ztunnel reaches policy: its discovery address is policy's Service and port, it trusts the root of policy's
+    serving certificate, and that certificate (the Secret policy serves) names the address's host and chains to
+    that root (checked with openssl when it is installed)."""
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    zt_cm, ds = by_kind.get(("ConfigMap", "ztunnel")), by_kind.get(("DaemonSet", "ztunnel"))
+    pol_cm, pol = by_kind.get(("ConfigMap", "policy")), by_kind.get(("Deployment", "policy"))
+    if not (zt_cm and ds and pol_cm and pol):
+        return
+    discovery = yaml.safe_load(zt_cm["data"]["ztunnel.yaml"]).get("discovery") or {}
+    xds = yaml.safe_load(pol_cm["data"]["policy.yaml"]).get("xds") or {}
+    host, _, port = discovery.get("address", "").rpartition(":")
+    svc = by_kind.get(("Service", "policy"))
+    ns_host = host.split(".")
+    if not svc or ns_host[0] != "policy" or int(port or 0) not in [p["port"] for p in svc["spec"]["ports"]]:
+        problems.append("%s: ztunnel's discovery.address %r is not policy's Service" % (where, discovery.get("address")))
+        return
+    roots = mounted_file(ds["spec"]["template"], ds["spec"]["template"]["spec"]["containers"][0],
+                         discovery.get("rootCertFile", ""))
+    cert = mounted_file(pol["spec"]["template"], pol["spec"]["template"]["spec"]["containers"][0],
+                        xds.get("certFile", ""))
+    if roots is None or cert is None or "configMap" not in roots[0] or "secret" not in cert[0]:
+        problems.append("%s: ztunnel's discovery.rootCertFile and policy's xds.certFile do not come from the "
+                        "chart's root ConfigMap and serving Secret" % where)
+        return
+    root_pem = by_kind[("ConfigMap", roots[0]["configMap"]["name"])]["data"][roots[1]]
+    secret = by_kind[("Secret", cert[0]["secret"]["secretName"])]
+    import base64, shutil, subprocess, tempfile
+    cert_pem = base64.b64decode(secret["data"][cert[1]]).decode()
+    if shutil.which("openssl") is None:
+        return
+    with tempfile.TemporaryDirectory() as d:
+        open(d + "/root.pem", "w").write(root_pem)
+        open(d + "/cert.pem", "w").write(cert_pem)
+        r = subprocess.run(["openssl", "verify", "-CAfile", d + "/root.pem", "-verify_hostname", host,
+                            d + "/cert.pem"], capture_output=True, text=True)
+        if r.returncode != 0:
+            problems.append("%s: policy's serving certificate does not verify for %s against ztunnel's discovery "
+                            "root: %s" % (where, host, (r.stdout + r.stderr).strip()))
 
 
 def check_inpod(where, docs, problems):

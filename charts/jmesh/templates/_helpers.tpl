@@ -65,6 +65,17 @@ kubernetes:
 {{- else if eq .Chart.Name "policy" }}
 mesh:
   trustDomain: {{ .Values.global.trustDomain }}
+# the chart's serving certificate (templates/tls.yaml), mounted by the Deployment
+xds:
+  certFile: /var/run/secrets/jmesh/tls/tls.crt
+  keyFile: /var/run/secrets/jmesh/tls/tls.key
+# ztunnels' tokens are reviewed by ca, which policy verifies with the roots ca publishes; policy presents its own
+# projected token (audience istio-ca), re-read at each review
+tokenReview:
+  host: ca.{{ .Release.Namespace }}.svc
+  port: 15012
+  caFile: /var/run/secrets/istio/root-cert.pem
+  tokenFile: /var/run/secrets/tokens/istio-token
 {{- else if eq .Chart.Name "ztunnel" }}
 node:
   trustDomain: {{ .Values.global.trustDomain }}
@@ -74,6 +85,11 @@ identity:
   # the projected token (audience istio-ca) and the roots ca publishes, mounted by the DaemonSet
   tokenFile: /var/run/secrets/tokens/istio-token
   rootCertFile: /var/run/secrets/istio/root-cert.pem
+# policy's delta ADS, verified with the root of the serving certificate the policy chart generates; the same token
+discovery:
+  address: policy.{{ .Release.Namespace }}.svc:15010
+  tokenFile: /var/run/secrets/tokens/istio-token
+  rootCertFile: /var/run/secrets/jmesh/policy/root-cert.pem
 {{- end }}
 {{- end -}}
 
@@ -108,7 +124,8 @@ livenessProbe:
 
 {{/*
 A control-plane Deployment. Call with (dict "ctx" . "ports" (list (dict "name" "grpc" "port" 15012) ...)
-"adminPort" 15014 "stateVolume" true|false).
+"adminPort" 15014 "stateVolume" true|false), and optionally "mounts" (list (dict "name" "tls" "path" "/var/run/x"
+"volume" (dict "secret" (dict "secretName" "x")))): read-only volumes, e.g. credentials.
 */}}
 {{- define "jmesh.deployment" -}}
 {{- $ctx := .ctx -}}
@@ -167,6 +184,11 @@ spec:
             - name: state
               mountPath: /var/lib/jmesh
             {{- end }}
+            {{- range .mounts }}
+            - name: {{ .name }}
+              mountPath: {{ .path }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: config
           configMap:
@@ -181,6 +203,10 @@ spec:
           {{- else }}
           emptyDir: {}
           {{- end }}
+        {{- end }}
+        {{- range .mounts }}
+        - name: {{ .name }}
+          {{- toYaml .volume | nindent 10 }}
         {{- end }}
 {{- end -}}
 
