@@ -5,6 +5,7 @@ import io.jmesh.core.configlog.ConfigLogWriter;
 import io.jmesh.core.identity.BearerTokenFile;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
+import io.jmesh.core.tls.Pem;
 import io.jmesh.policy.admin.ConfigAdminService;
 import io.jmesh.policy.auth.GrpcTls;
 import io.jmesh.policy.auth.NodeAuthenticator;
@@ -16,9 +17,14 @@ import io.jmesh.policy.source.ConfigSource;
 import io.jmesh.policy.source.DirectorySource;
 import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.MeshState;
+import io.jmesh.policy.tls.ReloadedFiles;
+import io.jmesh.policy.tls.ServingPair;
 import io.jmesh.policy.xds.AdsMetrics;
 import io.jmesh.policy.xds.DeltaAdsServer;
 import io.vertx.core.Future;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
@@ -26,7 +32,10 @@ import io.vertx.grpc.server.GrpcServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.HashSet;
+import java.util.List;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -47,6 +56,9 @@ public final class PolicyBootstrap implements MeshService {
     private PolicyRegistry registry;
     private HttpServer server;
     private GrpcClient reviewClient;
+    private HttpClientAgent reviewHttp;
+    private ReloadedFiles<ServingPair> servingFiles;
+    private ReloadedFiles<String> rootFiles;
     private ConfigSource directory;
     private DeltaAdsServer ads;
     private AdsMetrics adsMetrics;
@@ -102,19 +114,23 @@ public final class PolicyBootstrap implements MeshService {
             PolicyConfig.Xds x = config.xds();
             String cert = read(x.certFile(), "xds.certFile");
             String key = read(x.keyFile(), "xds.keyFile");
+            ServingPair pair = servingPair(List.of(cert, key));
             NodeAuthenticator authenticator;
+            String roots = null;
             if (authenticatorFactory != null) {
                 authenticator = authenticatorFactory.apply(null);
             } else {
                 PolicyConfig.TokenReview t = config.tokenReview();
-                reviewClient = GrpcClient.client(vertx, GrpcTls.client(read(t.caFile(), "tokenReview.caFile")));
+                roots = caRoots(List.of(read(t.caFile(), "tokenReview.caFile")));
+                reviewHttp = vertx.createHttpClient(GrpcTls.client(roots));
+                reviewClient = GrpcClient.client(vertx, reviewHttp);
                 // read at each review: a projected ServiceAccount token is rotated by the kubelet and expires
                 Supplier<String> token = BearerTokenFile.of(t.tokenFile());
                 token.get(); // fails the start, naming the file, when it cannot be read
                 authenticator = new TokenReviewAuthenticator(reviewClient,
                         SocketAddress.inetSocketAddress(t.port(), t.host()), token, t.timeout());
             }
-            return new ServerParts(cert, key, authenticator);
+            return new ServerParts(pair, roots, authenticator);
         }).compose(parts -> {
             NodeAuthenticator authenticator = parts.authenticator();
             adsMetrics = new AdsMetrics(context.metrics());
@@ -127,17 +143,55 @@ public final class PolicyBootstrap implements MeshService {
             ads.bind(grpc);
             new ConfigAdminService(vertx, authenticator, new HashSet<>(config.configAdmin().adminIdentities()),
                     applier).bind(grpc);
-            return vertx.createHttpServer(GrpcTls.server(config.xds().host(), config.xds().port(), parts.cert(),
-                    parts.key()))
-                    .requestHandler(grpc).listen();
+            ServingPair pair = parts.pair();
+            return vertx.createHttpServer(GrpcTls.server(config.xds().host(), config.xds().port(), pair.chainPem(),
+                    pair.keyPem()))
+                    .requestHandler(grpc).listen()
+                    .map(s -> {
+                        server = s;
+                        watchFiles(pair, parts.roots());
+                        return s;
+                    });
         }).map(s -> {
-            server = s;
             log.atInfo().addKeyValue("port", s.actualPort()).log("discovery and config admin listening");
             return null;
         });
     }
 
-    private record ServerParts(String cert, String key, NodeAuthenticator authenticator) {}
+    private record ServerParts(ServingPair pair, String roots, NodeAuthenticator authenticator) {}
+
+    /** Re-reads the serving certificate and the CA roots while running (see {@link ReloadedFiles}). */
+    private void watchFiles(ServingPair pair, String roots) {
+        var vertx = context.vertx();
+        PolicyConfig.Xds x = config.xds();
+        Counter outcomes = ReloadedFiles.outcomes(context.metrics());
+        servingFiles = new ReloadedFiles<>(vertx, "serving_certificate",
+                List.of(Path.of(x.certFile()), Path.of(x.keyFile())), List.of(pair.chainPem(), pair.keyPem()), pair,
+                x.reloadInterval(), outcomes, PolicyBootstrap::servingPair,
+                p -> server.updateSSLOptions(GrpcTls.serverUpdate(p.chainPem(), p.keyPem()), true));
+        GaugeWithCallback.builder().name("policy_serving_certificate_expiry_seconds")
+                .help("Seconds until the certificate policy serves on its gRPC port expires")
+                .callback(cb -> cb.call(Duration.between(Instant.now(), servingFiles.current().notAfter()).toSeconds()))
+                .register(context.metrics());
+        if (roots != null) {
+            rootFiles = new ReloadedFiles<>(vertx, "ca_roots", List.of(Path.of(config.tokenReview().caFile())),
+                    List.of(roots), roots, x.reloadInterval(), outcomes, PolicyBootstrap::caRoots,
+                    r -> reviewHttp.updateSSLOptions(GrpcTls.clientUpdate(r), true));
+        }
+    }
+
+    private static ServingPair servingPair(List<String> contents) {
+        return ServingPair.of(contents.get(0), contents.get(1), "xds.certFile", "xds.keyFile", Instant.now());
+    }
+
+    private static String caRoots(List<String> contents) {
+        try {
+            Pem.certificates(contents.get(0));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("tokenReview.caFile: " + e.getMessage(), e);
+        }
+        return contents.get(0);
+    }
 
     private static String read(String file, String key) throws java.io.IOException {
         if (file == null || file.isBlank()) {
@@ -167,6 +221,15 @@ public final class PolicyBootstrap implements MeshService {
     public Future<Void> close() {
         if (directory != null) {
             directory.close();
+        }
+        if (servingFiles != null) {
+            servingFiles.close();
+        }
+        if (rootFiles != null) {
+            rootFiles.close();
+        }
+        if (reviewHttp != null) {
+            reviewHttp.close();
         }
         Future<Void> stopped = server == null ? Future.succeededFuture() : server.close();
         return stopped.eventually(() -> context.vertx().executeBlocking(() -> {

@@ -23,9 +23,18 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
         }
     }
 
-    /** The discovery (and config admin) gRPC server. */
-    public record Xds(String host, int port, String certFile, String keyFile, int maxResourcesPerResponse) {
+    /**
+     * The discovery (and config admin) gRPC server.
+     *
+     * @param reloadInterval how often {@code certFile}/{@code keyFile} and {@code tokenReview.caFile} are read
+     *     again; changed, valid content is used for new connections (Kubernetes updates mounted files in place)
+     */
+    public record Xds(String host, int port, String certFile, String keyFile, int maxResourcesPerResponse,
+            Duration reloadInterval) {
         public Xds {
+            if (reloadInterval == null || reloadInterval.isNegative() || reloadInterval.isZero()) {
+                throw new IllegalArgumentException("reloadInterval: " + reloadInterval + " (expected: > 0)");
+            }
             if (maxResourcesPerResponse < 1) {
                 throw new IllegalArgumentException("maxResourcesPerResponse: " + maxResourcesPerResponse
                         + " (expected: >= 1)");

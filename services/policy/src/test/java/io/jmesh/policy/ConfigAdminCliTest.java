@@ -58,7 +58,7 @@ class ConfigAdminCliTest {
         PolicyConfig config = new PolicyConfig("info", Duration.ofSeconds(5), new AdminConfig("127.0.0.1", 0),
                 new PolicyConfig.Mesh("istio-system", "cluster.local", "Kubernetes", "cluster.local"),
                 new PolicyConfig.Kafka(kafka.bootstrapServers(), topic, (short) 1),
-                new PolicyConfig.Xds("127.0.0.1", 0, pki.certPem.toString(), pki.keyPem.toString(), 1000),
+                new PolicyConfig.Xds("127.0.0.1", 0, pki.certPem.toString(), pki.keyPem.toString(), 1000, Duration.ofSeconds(10)),
                 new PolicyConfig.TokenReview("127.0.0.1", tokenReview.port(), pki.rootPem.toString(), "",
                         Duration.ofSeconds(5)),
                 new PolicyConfig.ConfigAdmin(List.of(ADMIN)), new PolicyConfig.Manifests("", Duration.ofSeconds(1)));

@@ -111,7 +111,7 @@ class PolicyDiscoveryEndToEndTest {
         return new PolicyConfig("info", Duration.ofSeconds(5), new AdminConfig("127.0.0.1", 0),
                 new PolicyConfig.Mesh("istio-system", "cluster.local", "Kubernetes", "cluster.local"),
                 new PolicyConfig.Kafka(kafka.bootstrapServers(), topic, (short) 1),
-                new PolicyConfig.Xds("127.0.0.1", 0, pki.certPem.toString(), pki.keyPem.toString(), 2),
+                new PolicyConfig.Xds("127.0.0.1", 0, pki.certPem.toString(), pki.keyPem.toString(), 2, Duration.ofSeconds(10)),
                 new PolicyConfig.TokenReview("127.0.0.1", tokenReview.port(), pki.rootPem.toString(), "",
                         Duration.ofSeconds(5)),
                 new PolicyConfig.ConfigAdmin(List.of("spiffe://cluster.local/ns/ops/sa/admin")),

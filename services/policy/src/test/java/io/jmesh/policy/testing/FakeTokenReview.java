@@ -23,6 +23,11 @@ public final class FakeTokenReview implements AutoCloseable {
     private final HttpServer server;
 
     public FakeTokenReview(Vertx vertx, TestPki pki) throws Exception {
+        this(vertx, pki, 0);
+    }
+
+    /** Serving under {@code pki}'s root on {@code port} (0: any). */
+    public FakeTokenReview(Vertx vertx, TestPki pki, int port) throws Exception {
         GrpcServer grpc = GrpcServer.server(vertx);
         grpc.callHandler(TokenReviewGrpcService.Review, call -> {
             String own = call.headers().get("authorization");
@@ -30,7 +35,7 @@ public final class FakeTokenReview implements AutoCloseable {
             call.handler(req -> call.response().end(tokens.getOrDefault(req.getToken(),
                     TokenReviewResponse.newBuilder().setError("unknown token").build())));
         });
-        server = vertx.createHttpServer(GrpcTls.server("127.0.0.1", 0, pki.cert(), pki.key())).requestHandler(grpc)
+        server = vertx.createHttpServer(GrpcTls.server("127.0.0.1", port, pki.cert(), pki.key())).requestHandler(grpc)
                 .listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 
