@@ -6,6 +6,7 @@ import io.jmesh.core.identity.BearerTokenFile;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.core.tls.Pem;
+import io.jmesh.core.tls.ReloadedFiles;
 import io.jmesh.policy.admin.ConfigAdminService;
 import io.jmesh.policy.auth.GrpcTls;
 import io.jmesh.policy.auth.NodeAuthenticator;
@@ -17,7 +18,6 @@ import io.jmesh.policy.source.ConfigSource;
 import io.jmesh.policy.source.DirectorySource;
 import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.MeshState;
-import io.jmesh.policy.tls.ReloadedFiles;
 import io.jmesh.policy.tls.ServingPair;
 import io.jmesh.policy.xds.AdsMetrics;
 import io.jmesh.policy.xds.DeltaAdsServer;
@@ -164,7 +164,7 @@ public final class PolicyBootstrap implements MeshService {
     private void watchFiles(ServingPair pair, String roots) {
         var vertx = context.vertx();
         PolicyConfig.Xds x = config.xds();
-        Counter outcomes = ReloadedFiles.outcomes(context.metrics());
+        Counter outcomes = ReloadedFiles.outcomes(context.metrics(), "policy");
         servingFiles = new ReloadedFiles<>(vertx, "serving_certificate",
                 List.of(Path.of(x.certFile()), Path.of(x.keyFile())), List.of(pair.chainPem(), pair.keyPem()), pair,
                 x.reloadInterval(), outcomes, PolicyBootstrap::servingPair,
@@ -185,12 +185,7 @@ public final class PolicyBootstrap implements MeshService {
     }
 
     private static String caRoots(List<String> contents) {
-        try {
-            Pem.certificates(contents.get(0));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("tokenReview.caFile: " + e.getMessage(), e);
-        }
-        return contents.get(0);
+        return Pem.checkedRoots("tokenReview.caFile", contents.get(0));
     }
 
     private static String read(String file, String key) throws java.io.IOException {

@@ -18,6 +18,7 @@ import io.jmesh.ztunnel.capture.Commands;
 import io.jmesh.ztunnel.capture.PolicyRouting;
 import io.jmesh.ztunnel.discovery.TeePolicies;
 import io.jmesh.ztunnel.discovery.DeltaAdsClient;
+import io.jmesh.ztunnel.discovery.PolicyChannel;
 import io.jmesh.ztunnel.discovery.RetainedPolicies;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
@@ -93,6 +94,8 @@ public final class ZtunnelBootstrap implements MeshService {
     private LocalAdmin localAdmin;
     private HttpServer readinessServer;
     private DeltaAdsClient ads;
+    /** Opened in {@link #start()} off the event loop (it reads the roots file); null without discovery. */
+    private PolicyChannel policyChannel;
     private GrpcClient grpc;
     private TrustBundleWatcher trustWatcher;
     private CaptureController capture;
@@ -127,6 +130,9 @@ public final class ZtunnelBootstrap implements MeshService {
             io.jmesh.core.tls.TlsPolicy.provider();
             if (config.inpod().enabled()) {
                 InPodMode.preflight(); // loads JNA (extracts its native library) and checks CAP_SYS_ADMIN
+            }
+            if (!config.discovery().address().isEmpty()) {
+                policyChannel = PolicyChannel.open(context.vertx(), config.discovery(), context.metrics());
             }
             return config.discovery().staticFile().isEmpty() ? null
                     : StaticConfigFile.read(Path.of(config.discovery().staticFile()));
@@ -182,8 +188,7 @@ public final class ZtunnelBootstrap implements MeshService {
         AuthorizationStore policies = enforced == retained ? retained : new TeePolicies(enforced, retained);
         policyStore = policies;
         if (!config.discovery().address().isEmpty()) {
-            GrpcClient adsGrpc = DeltaAdsClient.grpcClient(vertx, config.discovery().rootCertFile());
-            ads = new DeltaAdsClient(vertx, adsGrpc, parse(config.discovery().address()),
+            ads = new DeltaAdsClient(vertx, policyChannel.grpc(), parse(config.discovery().address()),
                     BearerTokenFile.of(config.discovery().tokenFile()), config, store,
                     policies,
                     context.metrics());
@@ -397,6 +402,9 @@ public final class ZtunnelBootstrap implements MeshService {
                 }, false);
         if (ads != null) {
             ads.stop();
+        }
+        if (policyChannel != null) {
+            policyChannel.close();
         }
         if (trustWatcher != null) {
             trustWatcher.stop();

@@ -188,10 +188,18 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     wildcard. Needs {@code address}; refused with the DNS proxy ({@code listeners.dns}), as Istio does
      * @param onDemandTimeout longest a connection waits for policy's answer to an on-demand lookup; then it
      *     continues as if the address were unknown
+     * @param rootCertReloadInterval how often {@code rootCertFile} is read again; changed, valid roots verify the
+     *     next connection to policy (Kubernetes updates a mounted ConfigMap in place)
      */
     public record Discovery(String staticFile, String address, String tokenFile, String rootCertFile,
-            Duration initialBackoff, Duration maxBackoff, boolean onDemand, Duration onDemandTimeout) {
+            Duration initialBackoff, Duration maxBackoff, boolean onDemand, Duration onDemandTimeout,
+            Duration rootCertReloadInterval) {
         public Discovery {
+            rootCertReloadInterval = rootCertReloadInterval == null ? Duration.ofSeconds(10) : rootCertReloadInterval;
+            if (rootCertReloadInterval.isNegative() || rootCertReloadInterval.isZero()) {
+                throw new IllegalArgumentException("discovery.rootCertReloadInterval: " + rootCertReloadInterval
+                        + " (expected: > 0)");
+            }
             staticFile = staticFile == null ? "" : staticFile;
             address = address == null ? "" : address;
             tokenFile = tokenFile == null ? "" : tokenFile;
@@ -213,7 +221,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         public Discovery(String staticFile, String address, String tokenFile, String rootCertFile,
                 Duration initialBackoff, Duration maxBackoff) {
             this(staticFile, address, tokenFile, rootCertFile, initialBackoff, maxBackoff, false,
-                    Duration.ofSeconds(5));
+                    Duration.ofSeconds(5), Duration.ofSeconds(10));
         }
     }
 

@@ -53,6 +53,19 @@ public final class Pem {
         return List.copyOf(out);
     }
 
+    /**
+     * {@code pem} itself once every block of it has parsed as a certificate (a roots file); otherwise throws with
+     * the reason, prefixed by the configuration {@code field} it came from.
+     */
+    public static String checkedRoots(String field, String pem) {
+        try {
+            certificates(pem);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(field + ": " + e.getMessage(), e);
+        }
+        return pem;
+    }
+
     public static X509Certificate certificate(String pem) {
         List<X509Certificate> certs = certificates(pem);
         if (certs.size() != 1) {

@@ -115,6 +115,11 @@ public final class AdsServerHarness implements AutoCloseable {
         return http.actualPort();
     }
 
+    /** The port the running replica listens on. */
+    public int port() {
+        return http.actualPort();
+    }
+
     /** Stops the replica: closes its listener and every connection (streams end). */
     public void stop() throws Exception {
         if (http != null) {

@@ -19,8 +19,6 @@ import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
@@ -182,17 +180,15 @@ public final class DeltaAdsClient {
 
     /**
      * The gRPC client for policy: TLS verifying policy's certificate against {@code rootCertFile} (empty:
-     * plaintext, tests only).
+     * plaintext, tests only), read once; ztunnel itself uses {@link PolicyChannel}, which follows the file.
      */
     public static GrpcClient grpcClient(Vertx vertx, String rootCertFile) {
-        HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30);
-        if (!rootCertFile.isEmpty()) {
-            o.setSsl(true).setUseAlpn(true).setTrustOptions(new PemTrustOptions().addCertPath(rootCertFile));
-        } else {
-            // HTTP/2 with prior knowledge: over HTTP/1.1 the stream's responses never reach the client
-            o.setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
+        try {
+            return GrpcClient.client(vertx, PolicyChannel.options(rootCertFile.isEmpty() ? null
+                    : java.nio.file.Files.readString(java.nio.file.Path.of(rootCertFile))));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
-        return GrpcClient.client(vertx, o);
     }
 
     /** Completes when both types have been received once (readiness). */

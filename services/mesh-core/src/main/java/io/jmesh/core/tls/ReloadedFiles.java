@@ -1,4 +1,4 @@
-package io.jmesh.policy.tls;
+package io.jmesh.core.tls;
 
 import io.prometheus.metrics.core.metrics.Counter;
 import io.vertx.core.Future;
@@ -15,8 +15,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Watches a few files that only make sense together (a certificate and its key; a roots bundle) and applies their
  * new content when it changes. Kubernetes rewrites a mounted Secret or ConfigMap in place when it is updated;
- * without this a long-running policy would keep serving a certificate until it expired, or stop trusting the CA
- * after a root rotation.
+ * without this a long-running service would keep serving a certificate until it expired, or stop trusting a peer
+ * whose certificate moved to a new root.
  *
  * <p>Every {@code interval} the files are read on a worker thread. Content that differs from the last content
  * tried is parsed and checked by {@code parse}; then {@code apply} swaps it in. Content that fails either step is
@@ -70,9 +70,11 @@ public final class ReloadedFiles<T> implements AutoCloseable {
         this.timerId = vertx.setPeriodic(Math.max(1, interval.toMillis()), id -> check());
     }
 
-    /** Registers the counter every watcher of a service shares: {@code policy_tls_reloads_total{material,outcome}}. */
-    public static Counter outcomes(io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
-        return Counter.builder().name("policy_tls_reloads_total")
+    /**
+     * Registers the counter every watcher of a service shares: {@code <service>_tls_reloads_total{material,outcome}}.
+     */
+    public static Counter outcomes(io.prometheus.metrics.model.registry.PrometheusRegistry registry, String service) {
+        return Counter.builder().name(service + "_tls_reloads_total")
                 .help("Changed TLS files read again, by material and outcome (applied, invalid, apply_failed)")
                 .labelNames("material", "outcome").register(registry);
     }

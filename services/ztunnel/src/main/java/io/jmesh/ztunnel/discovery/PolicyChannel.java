@@ -1,0 +1,98 @@
+package io.jmesh.ztunnel.discovery;
+
+import io.jmesh.core.tls.Pem;
+import io.jmesh.core.tls.ReloadedFiles;
+import io.jmesh.ztunnel.ZtunnelConfig;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.ClientSSLOptions;
+import io.vertx.core.net.PemTrustOptions;
+import io.vertx.grpc.client.GrpcClient;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The gRPC client ztunnel reaches policy with. Over TLS it verifies policy against {@code discovery.rootCertFile},
+ * read again every {@code discovery.rootCertReloadInterval} ({@link ReloadedFiles}): when policy's certificate
+ * moves to a new root and the mounted file gains it, the next connection verifies without a restart, while the
+ * connection already open keeps its session.
+ */
+public final class PolicyChannel implements AutoCloseable {
+
+    private final HttpClientAgent http;
+    private final GrpcClient grpc;
+    private final ReloadedFiles<String> roots;
+
+    private PolicyChannel(HttpClientAgent http, GrpcClient grpc, ReloadedFiles<String> roots) {
+        this.http = http;
+        this.grpc = grpc;
+        this.roots = roots;
+    }
+
+    /** Reads the roots (blocking: call off the event loop); an empty {@code rootCertFile} means plaintext. */
+    public static PolicyChannel open(Vertx vertx, ZtunnelConfig.Discovery d, PrometheusRegistry metrics)
+            throws IOException {
+        String file = d.rootCertFile();
+        if (file.isEmpty()) {
+            HttpClientAgent http = vertx.createHttpClient(options(null));
+            return new PolicyChannel(http, GrpcClient.client(vertx, http), null);
+        }
+        String pem = roots(List.of(Files.readString(Path.of(file))));
+        HttpClientAgent http = vertx.createHttpClient(options(pem));
+        ReloadedFiles<String> watch = new ReloadedFiles<>(vertx, "discovery_roots", List.of(Path.of(file)),
+                List.of(pem), pem, d.rootCertReloadInterval(), ReloadedFiles.outcomes(metrics, "ztunnel"),
+                PolicyChannel::roots, r -> http.updateSSLOptions(sslUpdate(r), true));
+        return new PolicyChannel(http, GrpcClient.client(vertx, http), watch);
+    }
+
+    public GrpcClient grpc() {
+        return grpc;
+    }
+
+    /** The roots in force (null in plaintext). */
+    public String roots() {
+        return roots == null ? null : roots.current();
+    }
+
+    /**
+     * Options for policy's client: TLS trusting {@code rootsPem}, or plaintext HTTP/2 for {@code null} (tests only).
+     */
+    static HttpClientOptions options(String rootsPem) {
+        // gRPC is HTTP/2: over TLS negotiated with ALPN, in plaintext with prior knowledge (not an HTTP/1.1 upgrade,
+        // over which the stream's responses never reach the client)
+        HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30)
+                .setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
+        if (rootsPem != null) {
+            o.setSsl(true).setUseAlpn(true).setVerifyHost(true).setTrustOptions(trust(rootsPem));
+        }
+        return o;
+    }
+
+    private static ClientSSLOptions sslUpdate(String rootsPem) {
+        return new ClientSSLOptions().setTrustOptions(trust(rootsPem)).setHostnameVerificationAlgorithm("HTTPS")
+                .setUseAlpn(true).setApplicationLayerProtocols(List.of(HttpVersion.HTTP_2.alpnName()));
+    }
+
+    private static PemTrustOptions trust(String rootsPem) {
+        return new PemTrustOptions().addCertValue(Buffer.buffer(rootsPem));
+    }
+
+    private static String roots(List<String> contents) {
+        return Pem.checkedRoots("discovery.rootCertFile", contents.get(0));
+    }
+
+    @Override
+    public void close() {
+        if (roots != null) {
+            roots.close();
+        }
+        http.close();
+    }
+}
