@@ -86,6 +86,12 @@ final class Loads {
      */
     static Histogram fixedRate(Topology.Dialer dialer, int connections, int ratePerSecond, int size, Duration d)
             throws Exception {
+        return fixedRate(dialer, connections, ratePerSecond, size, d, null);
+    }
+
+    /** As above, also telling {@code slow} (when not null) of every request with its completion time. */
+    static Histogram fixedRate(Topology.Dialer dialer, int connections, int ratePerSecond, int size, Duration d,
+            SlowRequests slow) throws Exception {
         Histogram all = new Histogram(60_000_000L, 3);
         List<Thread> threads = new ArrayList<>();
         List<Histogram> parts = new ArrayList<>();
@@ -125,7 +131,12 @@ final class Loads {
                             }
                             got += n;
                         }
-                        h.recordValue(Math.max(1, (System.nanoTime() - intended) / 1000));
+                        long now = System.nanoTime();
+                        long micros = Math.max(1, (now - intended) / 1000);
+                        h.recordValue(micros);
+                        if (slow != null) {
+                            slow.record(now, micros);
+                        }
                     }
                 } catch (java.net.SocketTimeoutException e) {
                     errors.add(new IOException("no response within " + Topology.STALL_TIMEOUT_MS

@@ -61,24 +61,27 @@ public final class ZtunnelLatencyScenario implements Scenario {
             Histogram direct = histogram();
             Histogram haproxy = histogram();
             Histogram plain = histogram();
+            SlowRequests directSlow = new SlowRequests();
+            SlowRequests haproxySlow = new SlowRequests();
+            SlowRequests plainSlow = new SlowRequests();
             double hapCpu = 0;
             double hapSecs = 0;
             double plainCpu = 0;
             double plainSecs = 0;
             for (int round = 0; round < ROUNDS; round++) {
-                directSegment(topo, direct, segment);
+                directSegment(topo, direct, directSlow, segment);
 
                 Loads.fixedRate(topo.haproxy(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(1));
                 double hap0 = topo.haproxyCpuSeconds();
                 long th0 = System.nanoTime();
-                haproxy.add(Loads.fixedRate(topo.haproxy(), CONNECTIONS, RATE, SIZE, segment));
+                haproxy.add(Loads.fixedRate(topo.haproxy(), CONNECTIONS, RATE, SIZE, segment, haproxySlow));
                 hapSecs += (System.nanoTime() - th0) / 1e9;
                 hapCpu += topo.haproxyCpuSeconds() - hap0;
 
                 Loads.fixedRate(topo.plainHaproxy(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(1));
                 double plain0 = Topology.cpuSeconds(topo.plainHaproxies);
                 long tp0 = System.nanoTime();
-                plain.add(Loads.fixedRate(topo.plainHaproxy(), CONNECTIONS, RATE, SIZE, segment));
+                plain.add(Loads.fixedRate(topo.plainHaproxy(), CONNECTIONS, RATE, SIZE, segment, plainSlow));
                 plainSecs += (System.nanoTime() - tp0) / 1e9;
                 plainCpu += Topology.cpuSeconds(topo.plainHaproxies) - plain0;
 
@@ -90,7 +93,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
             PairRun small = new PairRun();
             small.warmUp(topo, ctx);
             for (int round = 0; round < ROUNDS; round++) {
-                directSegment(topo, direct, segment);
+                directSegment(topo, direct, directSlow, segment);
                 small.segment(topo, segment);
             }
             double hapCoresPerHop = hapCpu / hapSecs / topo.haproxies.size();
@@ -122,19 +125,28 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + ZtunnelJvmFlags.mallocArenaMax(ctx, Footprint.SMALL) + ". Latency measured from each request's "
                     + "intended send time (coordinated-omission safe), " + d.toSeconds() + " s per path in all, idle "
                     + "CPUs (this VM's wake-up latency is part of every figure).");
+            t.note("Where each path's tail lies (requests over 1 ms; a burst is " + SlowRequests.BURST_SIZE
+                    + " or more of them completing within " + SlowRequests.BURST_GAP_NANOS / 1_000_000 + " ms of "
+                    + "each other, most connections stalled at once rather than one slow request): direct TCP (over twice "
+                    + "the time of each other path: it takes turns with both pairs) " + directSlow.summary() + "; HAProxy pair " + haproxySlow.summary() + "; HAProxy pair without TLS "
+                    + plainSlow.summary() + "; ztunnels " + ztunnel.slow.summary() + "; ztunnels, small-footprint "
+                    + small.slow.summary() + ". Bursts about 500 ms apart on every path are this VM's DAMON sampling "
+                    + "interval (docs/ztunnel.md, \"When the tail happens\").");
             t.note(MachineState.note());
             return t;
         }
     }
 
-    private static void directSegment(Topology topo, Histogram into, Duration segment) throws Exception {
+    private static void directSegment(Topology topo, Histogram into, SlowRequests slow, Duration segment)
+            throws Exception {
         Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, Duration.ofSeconds(1));
-        into.add(Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, segment));
+        into.add(Loads.fixedRate(topo.direct(), CONNECTIONS, RATE, SIZE, segment, slow));
     }
 
     /** One ztunnel pair's figures over the segments it ran: latency, and node-a's and node-b's RSS and CPU. */
     private static final class PairRun {
         final Histogram latency = histogram();
+        final SlowRequests slow = new SlowRequests();
         final double[] idle = new double[2];
         final double[] load = new double[2];
         final double[] cpu = new double[2];
@@ -161,7 +173,7 @@ public final class ZtunnelLatencyScenario implements Scenario {
                 jit0[i] = Topology.jitCpuSeconds(nodes[i]);
             }
             long t0 = System.nanoTime();
-            latency.add(Loads.fixedRate(topo.ztunnel(), CONNECTIONS, RATE, SIZE, segment));
+            latency.add(Loads.fixedRate(topo.ztunnel(), CONNECTIONS, RATE, SIZE, segment, slow));
             secs += (System.nanoTime() - t0) / 1e9;
             for (int i = 0; i < 2; i++) {
                 load[i] = Math.max(load[i], Topology.rssMiB(nodes[i]));
