@@ -21,41 +21,34 @@ final class SlowRequests {
     /** A burst: at least this many slow requests, half the load's connections. */
     static final int BURST_SIZE = ZtunnelLatencyScenario.CONNECTIONS / 2;
 
-    private record Slow(long completedNanos, long micros) {}
-
-    private final Queue<Slow> kept = new ConcurrentLinkedQueue<>();
+    /** Completion times ({@link System#nanoTime()}) of the slow requests kept. */
+    private final Queue<Long> kept = new ConcurrentLinkedQueue<>();
     private final AtomicInteger count = new AtomicInteger();
 
     /** Called by the load's threads for every request. */
     void record(long completedNanos, long micros) {
         if (micros > THRESHOLD_MICROS && count.getAndIncrement() < CAPACITY) {
-            kept.add(new Slow(completedNanos, micros));
+            kept.add(completedNanos);
         }
-    }
-
-    /** Requests over the threshold. */
-    int count() {
-        return count.get();
     }
 
     /** What {@link #summary} reports. */
     record Bursts(int slow, int inBursts, int bursts, long medianSpacingMillis) {}
 
     Bursts bursts() {
-        List<Slow> sorted = new ArrayList<>(kept);
-        sorted.sort((a, b) -> Long.compare(a.completedNanos, b.completedNanos));
+        List<Long> sorted = new ArrayList<>(kept);
+        sorted.sort(Long::compare);
         List<Long> starts = new ArrayList<>();
         int inBursts = 0;
         int i = 0;
         while (i < sorted.size()) {
             int j = i + 1;
-            while (j < sorted.size() && sorted.get(j).completedNanos - sorted.get(j - 1).completedNanos
-                    <= BURST_GAP_NANOS) {
+            while (j < sorted.size() && sorted.get(j) - sorted.get(j - 1) <= BURST_GAP_NANOS) {
                 j++;
             }
             if (j - i >= BURST_SIZE) {
                 inBursts += j - i;
-                starts.add(sorted.get(i).completedNanos);
+                starts.add(sorted.get(i));
             }
             i = j;
         }
@@ -71,7 +64,7 @@ final class SlowRequests {
         return new Bursts(count.get(), inBursts, starts.size(), gaps.isEmpty() ? -1 : gaps.get(gaps.size() / 2));
     }
 
-    /** e.g. {@code 212 over 1 ms, 61% of them in 19 bursts ~512 ms apart}. */
+    /** e.g. {@code 212 over 1 ms, 61% of them in 19 bursts (median 512 ms apart)}. */
     String summary() {
         Bursts b = bursts();
         if (b.slow() == 0) {

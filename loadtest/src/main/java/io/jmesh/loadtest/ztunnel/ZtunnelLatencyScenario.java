@@ -127,9 +127,9 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + "CPUs (this VM's wake-up latency is part of every figure).");
             t.note("Where each path's tail lies (requests over 1 ms; a burst is " + SlowRequests.BURST_SIZE
                     + " or more of them completing within " + SlowRequests.BURST_GAP_NANOS / 1_000_000 + " ms of "
-                    + "each other, most connections stalled at once rather than one slow request): direct TCP (over twice "
-                    + "the time of each other path: it takes turns with both pairs) " + directSlow.summary() + "; HAProxy pair " + haproxySlow.summary() + "; HAProxy pair without TLS "
-                    + plainSlow.summary() + "; ztunnels " + ztunnel.slow.summary() + "; ztunnels, small-footprint "
+                    + "each other, most connections stalled at once rather than one slow request): direct TCP "
+                    + "(over twice the time of each other path: it takes turns with both pairs) " + directSlow.summary()
+                    + "; HAProxy pair " + haproxySlow.summary() + "; HAProxy pair without TLS " + plainSlow.summary() + "; ztunnels " + ztunnel.slow.summary() + "; ztunnels, small-footprint "
                     + small.slow.summary() + ". Bursts about 500 ms apart on every path are this VM's DAMON sampling "
                     + "interval (docs/ztunnel.md, \"When the tail happens\").");
             t.note(MachineState.note());

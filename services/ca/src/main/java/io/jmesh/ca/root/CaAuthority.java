@@ -98,7 +98,7 @@ public final class CaAuthority {
             throw new IllegalArgumentException("signing certificate " + describe(signingCert)
                     + " may not sign certificates (expected: keyUsage keyCertSign)");
         }
-        if (!Crypto.keysMatch(signingKey, signingCert.getPublicKey())) {
+        if (!Certificates.keysMatch(signingKey, signingCert.getPublicKey())) {
             throw new IllegalArgumentException("signing key does not match signing certificate "
                     + describe(signingCert));
         }

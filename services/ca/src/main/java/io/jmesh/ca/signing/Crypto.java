@@ -5,9 +5,7 @@ import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.PrivateKey;
-import java.security.PublicKey;
 import java.security.SecureRandom;
-import java.security.Signature;
 import java.security.interfaces.ECPrivateKey;
 import java.security.interfaces.RSAPrivateKey;
 import java.security.spec.ECGenParameterSpec;
@@ -71,25 +69,6 @@ public final class Crypto {
         }
         throw new IllegalArgumentException("ca key: " + key.getAlgorithm()
                 + " (expected: an ECDSA or RSA private key)");
-    }
-
-    /** Whether {@code key} is the private half of {@code publicKey}: signs a random challenge and verifies it. */
-    public static boolean keysMatch(PrivateKey key, PublicKey publicKey) {
-        try {
-            String alg = signatureAlgorithm(key);
-            byte[] challenge = new byte[32];
-            RANDOM.nextBytes(challenge);
-            Signature s = Signature.getInstance(alg, PROVIDER);
-            s.initSign(key);
-            s.update(challenge);
-            byte[] sig = s.sign();
-            Signature v = Signature.getInstance(alg, PROVIDER);
-            v.initVerify(publicKey);
-            v.update(challenge);
-            return v.verify(sig);
-        } catch (GeneralSecurityException | IllegalArgumentException e) {
-            return false;
-        }
     }
 
     /** PEM text of one DER object, e.g. {@code pem("CERTIFICATE", der)}. */

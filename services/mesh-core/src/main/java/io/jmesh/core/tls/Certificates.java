@@ -2,6 +2,10 @@ package io.jmesh.core.tls;
 
 import io.jmesh.core.identity.SpiffeId;
 import java.security.GeneralSecurityException;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.SecureRandom;
+import java.security.Signature;
 import java.security.cert.CertPathValidator;
 import java.security.cert.CertificateFactory;
 import java.security.cert.CertificateParsingException;
@@ -19,8 +23,39 @@ import java.util.Set;
 public final class Certificates {
 
     private static final int SAN_URI = 6;
+    private static final SecureRandom RANDOM = new SecureRandom();
 
     private Certificates() {}
+
+    /**
+     * Whether {@code key} is the private half of {@code publicKey} (EC, RSA or Ed25519): signs a random challenge
+     * with it and verifies the signature.
+     */
+    public static boolean keysMatch(PrivateKey key, PublicKey publicKey) {
+        String algorithm = switch (key.getAlgorithm()) {
+            case "EC", "ECDSA" -> "SHA256withECDSA";
+            case "RSA" -> "SHA256withRSA";
+            case "Ed25519", "EdDSA" -> "Ed25519";
+            default -> null;
+        };
+        if (algorithm == null) {
+            return false;
+        }
+        try {
+            byte[] challenge = new byte[32];
+            RANDOM.nextBytes(challenge);
+            Signature s = Signature.getInstance(algorithm);
+            s.initSign(key);
+            s.update(challenge);
+            byte[] signature = s.sign();
+            Signature v = Signature.getInstance(algorithm);
+            v.initVerify(publicKey);
+            v.update(challenge);
+            return v.verify(signature);
+        } catch (GeneralSecurityException | RuntimeException e) {
+            return false; // e.g. an RSA public key given for an EC private key
+        }
+    }
 
     /** Every URI subject alternative name of {@code cert}, in order. */
     public static List<String> uriSans(X509Certificate cert) {

@@ -79,4 +79,18 @@ class PemAndCertificatesTest {
         assertThat(TlsPolicy.provider()).isSameAs(TlsPolicy.provider());
         assertThat(TlsPolicy.CIPHER_SUITES).allMatch(s -> s.contains("GCM"));
     }
+
+    @Test
+    void keysMatchOnlyTheirOwnPublicHalf() throws Exception {
+        var ec = TestCertificates.ecKey();
+        var otherEc = TestCertificates.ecKey();
+        var g = java.security.KeyPairGenerator.getInstance("RSA");
+        g.initialize(2048);
+        var rsa = g.generateKeyPair();
+        assertThat(Certificates.keysMatch(ec.getPrivate(), ec.getPublic())).isTrue();
+        assertThat(Certificates.keysMatch(rsa.getPrivate(), rsa.getPublic())).isTrue();
+        assertThat(Certificates.keysMatch(ec.getPrivate(), otherEc.getPublic())).isFalse();
+        assertThat(Certificates.keysMatch(ec.getPrivate(), rsa.getPublic())).isFalse();
+        assertThat(Certificates.keysMatch(rsa.getPrivate(), ec.getPublic())).isFalse();
+    }
 }

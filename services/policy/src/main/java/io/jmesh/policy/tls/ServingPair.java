@@ -1,10 +1,8 @@
 package io.jmesh.policy.tls;
 
+import io.jmesh.core.tls.Certificates;
 import io.jmesh.core.tls.Pem;
-import java.nio.charset.StandardCharsets;
 import java.security.PrivateKey;
-import java.security.SecureRandom;
-import java.security.Signature;
 import java.security.cert.X509Certificate;
 import java.time.Instant;
 import java.util.List;
@@ -38,7 +36,7 @@ public record ServingPair(String chainPem, String keyPem, Instant notAfter) {
             throw new IllegalArgumentException(keyField + ": " + e.getMessage(), e);
         }
         X509Certificate leaf = chain.get(0);
-        if (!belongsTo(key, leaf)) {
+        if (!Certificates.keysMatch(key, leaf.getPublicKey())) {
             throw new IllegalArgumentException(keyField + ": the key does not belong to the first certificate of "
                     + certField + " (" + leaf.getSubjectX500Principal() + ")");
         }
@@ -53,41 +51,9 @@ public record ServingPair(String chainPem, String keyPem, Instant notAfter) {
         return new ServingPair(chainPem, keyPem, notAfter);
     }
 
-    /** Signs a random challenge with {@code key} and verifies it with the certificate's public key. */
-    private static boolean belongsTo(PrivateKey key, X509Certificate cert) {
-        String algorithm = signatureAlgorithm(key.getAlgorithm());
-        if (algorithm == null || !algorithm.equals(signatureAlgorithm(cert.getPublicKey().getAlgorithm()))) {
-            return false;
-        }
-        try {
-            byte[] challenge = new byte[32];
-            new SecureRandom().nextBytes(challenge);
-            Signature s = Signature.getInstance(algorithm);
-            s.initSign(key);
-            s.update(challenge);
-            byte[] signature = s.sign();
-            Signature v = Signature.getInstance(algorithm);
-            v.initVerify(cert.getPublicKey());
-            v.update(challenge);
-            return v.verify(signature);
-        } catch (java.security.GeneralSecurityException e) {
-            return false;
-        }
-    }
-
-    private static String signatureAlgorithm(String keyAlgorithm) {
-        return switch (keyAlgorithm) {
-            case "EC", "ECDSA" -> "SHA256withECDSA";
-            case "RSA" -> "SHA256withRSA";
-            case "Ed25519", "EdDSA" -> "Ed25519";
-            default -> null;
-        };
-    }
-
     @Override
     public String toString() {
         // never the key
-        return "ServingPair[notAfter=" + notAfter + ", chain=" + chainPem.getBytes(StandardCharsets.UTF_8).length
-                + " bytes]";
+        return "ServingPair[notAfter=" + notAfter + ", chain=" + chainPem.length() + " chars]";
     }
 }

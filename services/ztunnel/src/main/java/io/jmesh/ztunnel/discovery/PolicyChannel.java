@@ -44,7 +44,12 @@ public final class PolicyChannel implements AutoCloseable {
             HttpClientAgent http = vertx.createHttpClient(options(null));
             return new PolicyChannel(http, GrpcClient.client(vertx, http), null);
         }
-        String pem = roots(List.of(Files.readString(Path.of(file))));
+        String pem;
+        try {
+            pem = roots(List.of(Files.readString(Path.of(file))));
+        } catch (IOException e) {
+            throw new IOException("discovery.rootCertFile: cannot read " + file + " (" + e + ")", e);
+        }
         HttpClientAgent http = vertx.createHttpClient(options(pem));
         ReloadedFiles<String> watch = new ReloadedFiles<>(vertx, "discovery_roots", List.of(Path.of(file)),
                 List.of(pem), pem, d.rootCertReloadInterval(), ReloadedFiles.outcomes(metrics, "ztunnel"),
