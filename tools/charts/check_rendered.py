@@ -88,7 +88,7 @@ def check(repo, spec, problems):
     check_node_credentials(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_inpod(path.rsplit("/", 1)[-1], docs, problems)
     check_files_mounted(path.rsplit("/", 1)[-1], docs, problems)
-    check_discovery(path.rsplit("/", 1)[-1], docs, problems)
+    check_discovery(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -120,17 +120,20 @@ def check_files_mounted(where, docs, problems):
                 problems.append("%s: %s's %s %s is in no volume mounted into its container" % (where, name, key, file))
 
 
-def check_discovery(where, docs, problems):
-    """ztunnel reaches policy: its discovery address is policy's Service and port, it trusts the root of policy's
-    serving certificate, and that certificate (the Secret policy serves) names the address's host and chains to
-    that root (checked with openssl when it is installed)."""
+def check_discovery(repo, where, docs, problems):
+    """ztunnel reaches policy: its discovery address is policy's Service and port, it trusts the roots ca publishes,
+    and policy serves the certificate ca keeps for it under those roots: a Secret named in ca's
+    kubernetes.servingSecrets for service policy, naming the address's host, that ca may write and the chart does
+    not render (Helm would fight ca over it)."""
     by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     zt_cm, ds = by_kind.get(("ConfigMap", "ztunnel")), by_kind.get(("DaemonSet", "ztunnel"))
     pol_cm, pol = by_kind.get(("ConfigMap", "policy")), by_kind.get(("Deployment", "policy"))
-    if not (zt_cm and ds and pol_cm and pol):
+    ca_cm = by_kind.get(("ConfigMap", "ca"))
+    if not (zt_cm and ds and pol_cm and pol and ca_cm):
         return
     discovery = yaml.safe_load(zt_cm["data"]["ztunnel.yaml"]).get("discovery") or {}
     xds = yaml.safe_load(pol_cm["data"]["policy.yaml"]).get("xds") or {}
+    k8s = ca_kubernetes(repo, ca_cm)
     host, _, port = discovery.get("address", "").rpartition(":")
     svc = by_kind.get(("Service", "policy"))
     ns_host = host.split(".")
@@ -139,26 +142,47 @@ def check_discovery(where, docs, problems):
         return
     roots = mounted_file(ds["spec"]["template"], ds["spec"]["template"]["spec"]["containers"][0],
                          discovery.get("rootCertFile", ""))
-    cert = mounted_file(pol["spec"]["template"], pol["spec"]["template"]["spec"]["containers"][0],
-                        xds.get("certFile", ""))
-    if roots is None or cert is None or "configMap" not in roots[0] or "secret" not in cert[0]:
-        problems.append("%s: ztunnel's discovery.rootCertFile and policy's xds.certFile do not come from the "
-                        "chart's root ConfigMap and serving Secret" % where)
+    if roots is None or roots[0].get("configMap", {}).get("name") != k8s["rootConfigMap"]:
+        problems.append("%s: ztunnel's discovery.rootCertFile %r does not come from ca's ConfigMap %s"
+                        % (where, discovery.get("rootCertFile"), k8s["rootConfigMap"]))
+    container = pol["spec"]["template"]["spec"]["containers"][0]
+    files = [mounted_file(pol["spec"]["template"], container, xds.get(k, "")) for k in ("certFile", "keyFile")]
+    secrets = {f[0].get("secret", {}).get("secretName") for f in files if f}
+    if None in files or len(secrets) != 1 or None in secrets:
+        problems.append("%s: policy's xds.certFile and xds.keyFile do not come from one mounted Secret" % where)
         return
-    root_pem = by_kind[("ConfigMap", roots[0]["configMap"]["name"])]["data"][roots[1]]
-    secret = by_kind[("Secret", cert[0]["secret"]["secretName"])]
-    import base64, shutil, subprocess, tempfile
-    cert_pem = base64.b64decode(secret["data"][cert[1]]).decode()
-    if shutil.which("openssl") is None:
-        return
-    with tempfile.TemporaryDirectory() as d:
-        open(d + "/root.pem", "w").write(root_pem)
-        open(d + "/cert.pem", "w").write(cert_pem)
-        r = subprocess.run(["openssl", "verify", "-CAfile", d + "/root.pem", "-verify_hostname", host,
-                            d + "/cert.pem"], capture_output=True, text=True)
-        if r.returncode != 0:
-            problems.append("%s: policy's serving certificate does not verify for %s against ztunnel's discovery "
-                            "root: %s" % (where, host, (r.stdout + r.stderr).strip()))
+    name = secrets.pop()
+    spec = next((s for s in k8s.get("servingSecrets") or [] if s.get("secret") == name), None)
+    if spec is None or spec.get("service") != "policy":
+        problems.append("%s: policy serves from the Secret %s, which ca's kubernetes.servingSecrets does not keep "
+                        "for policy" % (where, name))
+    elif host not in spec.get("dnsSans", []):
+        problems.append("%s: ca issues policy's certificate for %s, ztunnels dial %s"
+                        % (where, spec.get("dnsSans"), host))
+    if ("Secret", name) in by_kind:
+        problems.append("%s: the chart renders the Secret %s that ca writes" % (where, name))
+    for verb in ("get", "update"):
+        if not role_grants(by_kind, "secrets", verb, name):
+            problems.append("%s: no Role grants ca %s on the secret %s" % (where, verb, name))
+
+
+def ca_kubernetes(repo, ca_cm):
+    """ca's kubernetes settings: its defaults with the rendered configuration over them."""
+    defaults = yaml.safe_load(open(repo + "/services/ca/src/main/resources/ca-defaults.yaml"))["kubernetes"]
+    return dict(defaults, **(yaml.safe_load(ca_cm["data"]["ca.yaml"]).get("kubernetes") or {}))
+
+
+def role_grants(by_kind, resource, verb, name=None):
+    """Whether a rendered Role or ClusterRole allows `verb` on `resource` (named `name`, when given)."""
+    for (kind, _), d in by_kind.items():
+        if kind not in ("Role", "ClusterRole"):
+            continue
+        for r in d.get("rules", []):
+            names = r.get("resourceNames")
+            if resource in r.get("resources", []) and verb in r.get("verbs", []) \
+                    and (not names or name is None or name in names):
+                return True
+    return False
 
 
 def check_inpod(where, docs, problems):
@@ -205,8 +229,7 @@ def check_node_credentials(repo, where, docs, problems):
     ds = by_kind.get(("DaemonSet", "ztunnel"))
     if not (ca_cm and zt_cm and ds):
         return
-    defaults = yaml.safe_load(open(repo + "/services/ca/src/main/resources/ca-defaults.yaml"))["kubernetes"]
-    k8s = dict(defaults, **(yaml.safe_load(ca_cm["data"]["ca.yaml"]).get("kubernetes") or {}))
+    k8s = ca_kubernetes(repo, ca_cm)
     if not k8s.get("enabled"):
         return
     identity = yaml.safe_load(zt_cm["data"]["ztunnel.yaml"]).get("identity") or {}
@@ -227,18 +250,12 @@ def check_node_credentials(repo, where, docs, problems):
     if pod["spec"].get("serviceAccountName") != k8s["nodeServiceAccount"]:
         problems.append("%s: ztunnel runs as %s, ca authenticates nodes as %s" % (
             where, pod["spec"].get("serviceAccountName"), k8s["nodeServiceAccount"]))
-    granted = set()
-    for kind in ("Role", "ClusterRole"):
-        for (k, _), d in by_kind.items():
-            if k == kind:
-                for r in d.get("rules", []):
-                    for res in r.get("resources", []):
-                        for verb in r.get("verbs", []):
-                            granted.add((res, verb))
-    for need in [("tokenreviews", "create"), ("pods", "get"), ("secrets", "create"), ("secrets", "get"),
-                 ("secrets", "update"), ("configmaps", "create"), ("configmaps", "update")]:
-        if need not in granted:
-            problems.append("%s: no Role grants ca %s on %s" % (where, need[1], need[0]))
+    for res, verb, name in [("tokenreviews", "create", None), ("pods", "get", None), ("secrets", "create", None),
+                            ("secrets", "get", k8s["rootSecret"]), ("secrets", "update", k8s["rootSecret"]),
+                            ("configmaps", "create", None), ("configmaps", "get", k8s["rootConfigMap"]),
+                            ("configmaps", "update", k8s["rootConfigMap"])]:
+        if not role_grants(by_kind, res, verb, name):
+            problems.append("%s: no Role grants ca %s on %s%s" % (where, verb, res, " " + name if name else ""))
 
 
 def main(argv):

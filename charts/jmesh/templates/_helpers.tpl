@@ -59,13 +59,19 @@ placement:
 tls:
   dnsSans: [ca.{{ .Release.Namespace }}.svc, ca.{{ .Release.Namespace }}.svc.cluster.local]
   ipSans: []
-# ztunnels authenticate with projected ServiceAccount tokens (TokenReview); the root lives in istio-ca-secret
+# ztunnels authenticate with projected ServiceAccount tokens (TokenReview); the root lives in istio-ca-secret.
+# ca also keeps policy's serving certificate, under the mesh root, in the Secret policy-tls (so whoever trusts
+# istio-ca-root-cert, an Istio ztunnel included, can verify policy)
 kubernetes:
   enabled: true
+  servingSecrets:
+    - secret: policy-tls
+      service: policy
+      dnsSans: [policy.{{ .Release.Namespace }}.svc, policy.{{ .Release.Namespace }}.svc.cluster.local]
 {{- else if eq .Chart.Name "policy" }}
 mesh:
   trustDomain: {{ .Values.global.trustDomain }}
-# the chart's serving certificate (templates/tls.yaml), mounted by the Deployment
+# the serving certificate ca issues under the mesh root into the Secret policy-tls, mounted by the Deployment
 xds:
   certFile: /var/run/secrets/jmesh/tls/tls.crt
   keyFile: /var/run/secrets/jmesh/tls/tls.key
@@ -85,11 +91,11 @@ identity:
   # the projected token (audience istio-ca) and the roots ca publishes, mounted by the DaemonSet
   tokenFile: /var/run/secrets/tokens/istio-token
   rootCertFile: /var/run/secrets/istio/root-cert.pem
-# policy's delta ADS, verified with the root of the serving certificate the policy chart generates; the same token
+# policy's delta ADS: its certificate comes from ca too, so the same roots and token
 discovery:
   address: policy.{{ .Release.Namespace }}.svc:15010
   tokenFile: /var/run/secrets/tokens/istio-token
-  rootCertFile: /var/run/secrets/jmesh/policy/root-cert.pem
+  rootCertFile: /var/run/secrets/istio/root-cert.pem
 {{- end }}
 {{- end -}}
 

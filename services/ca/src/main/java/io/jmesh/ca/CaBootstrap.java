@@ -22,6 +22,7 @@ import io.jmesh.ca.kubernetes.KubernetesSettings;
 import io.jmesh.ca.kubernetes.KubernetesTokenReviewer;
 import io.jmesh.ca.kubernetes.RootCertConfigMap;
 import io.jmesh.ca.kubernetes.SecretRootStore;
+import io.jmesh.ca.kubernetes.ServingSecrets;
 import io.jmesh.ca.root.AuthoritySource;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
@@ -102,6 +103,8 @@ public final class CaBootstrap implements MeshService {
     private TokenReviewer reviewer;
     private RootCertConfigMap rootConfigMap;
     private String publishedRoots;
+    private ServingSecrets servingSecrets;
+    private Instant nextServingSecretsCheck = Instant.MIN;
     private IssuanceJournal journal;
     private Instant nextJournalPrune = Instant.MIN;
     private volatile Revocations revocations;
@@ -148,6 +151,10 @@ public final class CaBootstrap implements MeshService {
                 if (!k8s.rootConfigMap().isEmpty()) {
                     rootConfigMap = new RootCertConfigMap(api, namespace, k8s.rootConfigMap());
                 }
+                if (!k8s.servingSecrets().isEmpty()) {
+                    servingSecrets = new ServingSecrets(api, namespace, k8s.servingSecrets(), config.trustDomain(),
+                            config.tls().servingCertValidity(), context.metrics());
+                }
                 log.atInfo().addKeyValue("apiServer", api.server()).addKeyValue("namespace", namespace)
                         .log("kubernetes mode: TokenReview authentication, root of trust in a Secret");
             }
@@ -161,6 +168,7 @@ public final class CaBootstrap implements MeshService {
             sourceStamp = source.stamp();
             authority.set(ca);
             publishRoots(ca);
+            checkServingSecrets(ca);
             journal = IssuanceJournal.open(state, replica, clock.instant());
             nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
             publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics())
@@ -272,6 +280,20 @@ public final class CaBootstrap implements MeshService {
         }
     }
 
+    /**
+     * Kubernetes mode: the other control-plane services' serving certificates (policy's) current under {@code ca};
+     * again after kubernetes.servingSecretCheckInterval, or at the next reload after a failed check.
+     */
+    private void checkServingSecrets(CaAuthority ca) {
+        if (servingSecrets == null) {
+            return;
+        }
+        ServingSecrets.Result r = servingSecrets.sync(ca, clock.instant());
+        Duration interval = config.kubernetes().servingSecretCheckInterval();
+        Duration retry = Duration.ofSeconds(5);
+        nextServingSecretsCheck = clock.instant().plus(r.ok() || interval.compareTo(retry) < 0 ? interval : retry);
+    }
+
     private ServingCertificate newServingCertificate(CaAuthority ca) {
         return ServingCertificate.issue(ca, config.trustDomain(), config.tls().dnsSans(), config.tls().ipSans(),
                 config.tls().servingCertValidity(), clock.instant());
@@ -297,6 +319,7 @@ public final class CaBootstrap implements MeshService {
                     if (!ca.sameMaterial(authority.get())) {
                         authority.set(ca);
                         publishRoots(ca);
+                        checkServingSecrets(ca);
                         trustBundle.roots(ca.rootPems());
                         renewed = newServingCertificate(ca);
                         log.atInfo().addKeyValue("signer", CaAuthority.describe(ca.signingCert()))
@@ -310,6 +333,9 @@ public final class CaBootstrap implements MeshService {
             }
             if (rootConfigMap != null && !authority.get().rootsPem().equals(publishedRoots)) {
                 publishRoots(authority.get()); // an earlier attempt failed
+            }
+            if (servingSecrets != null && !clock.instant().isBefore(nextServingSecretsCheck)) {
+                checkServingSecrets(authority.get());
             }
             revocations.refresh();
             if (!clock.instant().isBefore(nextJournalPrune)) {

@@ -30,7 +30,25 @@ public record KubernetesSettings(
         List<String> serviceAccounts,
         Duration reviewCacheTtl,
         int reviewCacheSize,
-        Duration requestTimeout) {
+        Duration requestTimeout,
+        List<ServingSecret> servingSecrets,
+        Duration servingSecretCheckInterval) {
+
+    /**
+     * A serving certificate this CA keeps, under the mesh root, in a {@code kubernetes.io/tls} Secret of the
+     * control-plane namespace for another control-plane service (policy's delta ADS endpoint), as istiod serves
+     * its own xDS with a certificate from the mesh CA: whoever trusts the mesh roots (the {@code rootConfigMap})
+     * can verify it, an Istio ztunnel included.
+     *
+     * @param secret the Secret's name
+     * @param service the service: URI SAN {@code spiffe://<trustDomain>/ns/istio-system/sa/<service>}
+     * @param dnsSans the names clients reach it by (e.g. {@code policy.istio-system.svc}); at least one
+     */
+    public record ServingSecret(String secret, String service, List<String> dnsSans) {
+        public ServingSecret {
+            dnsSans = dnsSans == null ? List.of() : List.copyOf(dnsSans);
+        }
+    }
 
     /** Where Kubernetes mounts a pod's ServiceAccount token, CA bundle and namespace. */
     public static final String SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -94,6 +112,38 @@ public record KubernetesSettings(
         }
         if (requestTimeout == null || requestTimeout.isZero() || requestTimeout.isNegative()) {
             throw new IllegalArgumentException("requestTimeout: " + fmt(requestTimeout) + " (expected: > 0)");
+        }
+        servingSecrets = servingSecrets == null ? List.of() : List.copyOf(servingSecrets);
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (int i = 0; i < servingSecrets.size(); i++) {
+            ServingSecret s = servingSecrets.get(i);
+            String at = "servingSecrets[" + i + "]";
+            if (s == null || s.secret() == null || !SUBDOMAIN.matcher(s.secret()).matches()) {
+                throw new IllegalArgumentException(at + ".secret: '" + (s == null ? null : s.secret())
+                        + "' (expected: a Secret name)");
+            }
+            if (s.secret().equals(rootSecret) || !names.add(s.secret())) {
+                throw new IllegalArgumentException(at + ".secret: '" + s.secret() + "' is used twice (expected:"
+                        + " one Secret per serving certificate, not the rootSecret)");
+            }
+            if (s.service() == null || !LABEL.matcher(s.service()).matches()) {
+                throw new IllegalArgumentException(at + ".service: '" + s.service()
+                        + "' (expected: a service name, e.g. policy)");
+            }
+            if (s.dnsSans().isEmpty()) {
+                throw new IllegalArgumentException(at + ".dnsSans: empty (expected: the names clients reach "
+                        + s.service() + " by, e.g. " + s.service() + ".istio-system.svc)");
+            }
+            for (String d : s.dnsSans()) {
+                if (d == null || !SUBDOMAIN.matcher(d).matches()) {
+                    throw new IllegalArgumentException(at + ".dnsSans: '" + d + "' (expected: a lowercase DNS name)");
+                }
+            }
+        }
+        if (servingSecretCheckInterval == null || servingSecretCheckInterval.isZero()
+                || servingSecretCheckInterval.isNegative()) {
+            throw new IllegalArgumentException("servingSecretCheckInterval: " + fmt(servingSecretCheckInterval)
+                    + " (expected: > 0)");
         }
     }
 

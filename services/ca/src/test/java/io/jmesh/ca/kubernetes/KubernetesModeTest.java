@@ -14,6 +14,17 @@ import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.ca.v1.TokenReviewResponse;
 import io.vertx.core.Future;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetServerOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import java.net.Socket;
+import java.security.KeyStore;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLHandshakeException;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import java.nio.charset.StandardCharsets;
@@ -32,8 +43,8 @@ import org.junit.jupiter.api.Timeout;
 /**
  * The CA in Kubernetes mode, over real gRPC/TLS, against a mock API server: ztunnels authenticate with projected
  * ServiceAccount tokens (TokenReview), impersonation still needs the workload on the token's node, the root lives
- * in a Secret that a restarted CA (with an empty state directory) adopts, and the roots are published to the
- * {@code istio-ca-root-cert} ConfigMap.
+ * in a Secret that a restarted CA (with an empty state directory) adopts, the roots are published to the
+ * {@code istio-ca-root-cert} ConfigMap, and policy's serving certificate is kept in the Secret {@code policy-tls}.
  */
 @Timeout(120)
 class KubernetesModeTest {
@@ -65,7 +76,9 @@ class KubernetesModeTest {
     static CaServerExtension caReplica() {
         return CaServerExtension.builder().place("node-a", SpiffeId.parse(SLEEP))
                 .config("kubernetes.enabled", "true").config("kubernetes.apiServer", k8s.url())
-                .config("kubernetes.tokenFile", "").config("kubernetes.namespace", NS).build();
+                .config("kubernetes.tokenFile", "").config("kubernetes.namespace", NS)
+                .config("kubernetes.servingSecrets",
+                        "[{secret: policy-tls, service: policy, dnsSans: [policy.istio-system.svc]}]").build();
     }
 
     @AfterAll
@@ -102,6 +115,56 @@ class KubernetesModeTest {
         String published = k8s.client().configMaps().inNamespace(NS).withName("istio-ca-root-cert").get().getData()
                 .get("root-cert.pem");
         assertThat(published).isEqualTo(ca.rootsPem());
+    }
+
+    @Test
+    void policysServingCertificateIsWrittenUnderTheMeshRootForAClientOfThePublishedRootsToVerify() throws Exception {
+        Secret tls = k8s.client().secrets().inNamespace(NS).withName("policy-tls").get();
+        assertThat(tls.getType()).isEqualTo("kubernetes.io/tls");
+        String roots = k8s.client().configMaps().inNamespace(NS).withName("istio-ca-root-cert").get().getData()
+                .get("root-cert.pem");
+        // a real handshake: a server with the Secret's pair, a client trusting only the published roots and
+        // checking the host name it dialled, as a ztunnel (Istio's too) checks policy.istio-system.svc
+        NetServer server = vertx.createNetServer(new NetServerOptions().setHost("127.0.0.1").setPort(0).setSsl(true)
+                .setKeyCertOptions(new PemKeyCertOptions()
+                        .setCertValue(Buffer.buffer(entry(tls, "tls.crt"))).setKeyValue(Buffer.buffer(entry(tls, "tls.key")))))
+                .connectHandler(so -> so.end(Buffer.buffer("ok")));
+        await(server.listen());
+        try {
+            KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
+            trust.load(null, null);
+            int i = 0;
+            for (X509Certificate root : Pem.certificates(roots)) {
+                trust.setCertificateEntry("root-" + i++, root);
+            }
+            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(trust);
+            SSLContext tlsContext = SSLContext.getInstance("TLSv1.3");
+            tlsContext.init(null, tmf.getTrustManagers(), null);
+            for (String host : new String[] {"policy.istio-system.svc", "ca.istio-system.svc"}) {
+                try (Socket plain = new Socket("127.0.0.1", server.actualPort());
+                        SSLSocket socket = (SSLSocket) tlsContext.getSocketFactory().createSocket(plain, host,
+                                server.actualPort(), true)) {
+                    SSLParameters params = socket.getSSLParameters();
+                    params.setEndpointIdentificationAlgorithm("HTTPS");
+                    socket.setSSLParameters(params);
+                    if (host.startsWith("policy")) {
+                        socket.startHandshake();
+                        assertThat(new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8))
+                                .isEqualTo("ok");
+                    } else {
+                        assertThatThrownBy(socket::startHandshake).as("not a name of policy's")
+                                .isInstanceOf(SSLHandshakeException.class);
+                    }
+                }
+            }
+        } finally {
+            await(server.close());
+        }
+    }
+
+    static String entry(Secret s, String key) {
+        return new String(Base64.getDecoder().decode(s.getData().get(key)), StandardCharsets.UTF_8);
     }
 
     @Test

@@ -60,7 +60,8 @@ class KubernetesTokenReviewerTest {
 
     static KubernetesSettings settings(String url, Duration cacheTtl) {
         return new KubernetesSettings(true, url, "", "", NS, "istio-ca-secret", "istio-ca-root-cert",
-                List.of("istio-ca"), "ztunnel", List.of("policy", "admin"), cacheTtl, 100, Duration.ofSeconds(5));
+                List.of("istio-ca"), "ztunnel", List.of("policy", "admin"), cacheTtl, 100, Duration.ofSeconds(5),
+                List.of(), Duration.ofMinutes(1));
     }
 
     @Test
