@@ -143,7 +143,7 @@ public final class ZtunnelBootstrap implements MeshService {
         var vertx = context.vertx();
         var certsReady = context.readiness().register("certificates");
         var configReady = context.readiness().register("config");
-        NetTransport net = NetTransport.of(vertx);
+        NetTransport net = NetTransport.of(vertx).withTcp(config.tcp());
         if (!net.epoll()) {
             log.warn("native epoll transport unavailable: using NIO (slower; no IP_TRANSPARENT)");
         }

@@ -17,8 +17,8 @@ import java.util.Objects;
  *     concurrent tunnels, and each costs wake-ups and per-thread buffer caches
  */
 public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerThreads, AdminConfig admin, Node node,
-        Listeners listeners, Hbone hbone, Pool pool, Discovery discovery, Identity identity, KafkaSettings kafka,
-        Capture capture, Dns dns, InPod inpod)
+        Listeners listeners, Hbone hbone, Tcp tcp, Pool pool, Discovery discovery, Identity identity,
+        KafkaSettings kafka, Capture capture, Dns dns, InPod inpod)
         implements ServiceConfig {
 
     public ZtunnelConfig {
@@ -28,6 +28,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         Objects.requireNonNull(node, "node");
         Objects.requireNonNull(listeners, "listeners");
         Objects.requireNonNull(hbone, "hbone");
+        Objects.requireNonNull(tcp, "tcp");
         Objects.requireNonNull(pool, "pool");
         Objects.requireNonNull(discovery, "discovery");
         Objects.requireNonNull(identity, "identity");
@@ -79,13 +80,13 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
 
     /** The same configuration with other listeners (in-pod mode derives the node's and each pod's from it). */
     public ZtunnelConfig withListeners(Listeners other) {
-        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, other, hbone, pool, discovery,
+        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, other, hbone, tcp, pool, discovery,
                 identity, kafka, capture, dns, inpod);
     }
 
     /** The same configuration with another in-pod section. */
     public ZtunnelConfig withInPod(InPod other) {
-        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, listeners, hbone, pool, discovery,
+        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, listeners, hbone, tcp, pool, discovery,
                 identity, kafka, capture, dns, other);
     }
 
@@ -158,6 +159,49 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             Objects.requireNonNull(pingInterval, "pingInterval");
             Objects.requireNonNull(pingTimeout, "pingTimeout");
             Objects.requireNonNull(connectTimeout, "connectTimeout");
+        }
+    }
+
+    /**
+     * TCP options of every socket ztunnel accepts or opens, as Istio's ztunnel sets them. Keepalive is per hop (an
+     * application's own keepalives stop at its ztunnel), so each hop keeps its own flow alive through NAT and load
+     * balancers that drop idle flows, and notices a peer that vanished without a FIN.
+     *
+     * @param keepalive SO_KEEPALIVE ({@code KEEPALIVE_ENABLED})
+     * @param keepaliveTime idle time before the first probe, TCP_KEEPIDLE ({@code KEEPALIVE_TIME}, 180 s)
+     * @param keepaliveInterval between probes, TCP_KEEPINTVL ({@code KEEPALIVE_INTERVAL}, 180 s)
+     * @param keepaliveRetries unanswered probes before the connection is dropped, TCP_KEEPCNT ({@code
+     *     KEEPALIVE_RETRIES}, 9)
+     * @param userTimeout TCP_USER_TIMEOUT = time + retries x interval, so data unacknowledged that long also drops
+     *     the connection ({@code USER_TIMEOUT_ENABLED}; off by default, as in Istio)
+     */
+    public record Tcp(boolean keepalive, Duration keepaliveTime, Duration keepaliveInterval, int keepaliveRetries,
+            boolean userTimeout) {
+        public Tcp {
+            seconds("tcp.keepaliveTime", keepaliveTime, 32_767);
+            seconds("tcp.keepaliveInterval", keepaliveInterval, 32_767);
+            if (keepaliveRetries < 1 || keepaliveRetries > 127) {
+                throw new IllegalArgumentException("tcp.keepaliveRetries: " + keepaliveRetries + " (expected: 1..127)");
+            }
+            if (userTimeout && !keepalive) {
+                throw new IllegalArgumentException("tcp.userTimeout: true needs tcp.keepalive: true (the timeout is"
+                        + " derived from the keepalive settings)");
+            }
+        }
+
+        /** TCP_USER_TIMEOUT in milliseconds: time + retries x interval. */
+        public int userTimeoutMillis() {
+            return (int) Math.min(Integer.MAX_VALUE,
+                    keepaliveTime.plus(keepaliveInterval.multipliedBy(keepaliveRetries)).toMillis());
+        }
+
+        // Linux takes whole seconds, 1..32767 (MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL)
+        private static void seconds(String field, Duration d, int max) {
+            if (d == null || d.toMillis() % 1000 != 0 || d.toSeconds() < 1 || d.toSeconds() > max) {
+                throw new IllegalArgumentException(field + ": " + (d == null ? "missing"
+                        : d.isNegative() ? d.toString() : io.jmesh.core.config.Durations.format(d))
+                        + " (expected: whole seconds, 1s.." + max + "s)");
+            }
         }
     }
 

@@ -24,6 +24,7 @@ import java.time.Duration;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -127,6 +128,63 @@ class TwoZtunnelsTest {
             assertThat(back).isEqualTo(payload);
         }
         assertThat(echo.lastRemoteHost).isEqualTo("127.0.120.1"); // connects to the pod from the node address
+    }
+
+    /**
+     * Keepalive is per hop, as in Istio: the socket ztunnel accepted from the application, the HBONE connection
+     * between the nodes and the socket to the pod each carry a keepalive timer armed at 180 s (the kernel's own
+     * default is 2 hours), read from the kernel with {@code ss}. The application's own socket has none.
+     */
+    @Test
+    void everyHopArmsItsOwnKeepaliveAtIstiosThreeMinutes() throws Exception {
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/ss")) || Files.isExecutable(Path.of("/bin/ss")),
+                "needs ss (Debian package iproute2) to read the sockets' timers from the kernel");
+        byte[] hello = "keep me alive".getBytes(StandardCharsets.UTF_8);
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, ECHO_IP, echoPort)) {
+            assertThat(roundTrip(s, hello)).isEqualTo(hello);
+            int appPort = s.getLocalPort();
+            // ss shows one timer per socket: until the last delayed ACK, the retransmission timer ("on")
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).untilAsserted(() -> {
+                String sockets = ss();
+                assertThat(keepaliveSeconds(sockets, nodeA.socks().getPort(), CLIENT_IP + ":" + appPort))
+                        .as("node-a's socket accepted from the application").isBetween(170L, 180L);
+                assertThat(keepaliveSeconds(sockets, -1, ECHO_IP + ":" + echoPort))
+                        .as("node-b's socket to the pod").isBetween(170L, 180L);
+                assertThat(keepaliveSeconds(sockets, -1, ECHO_IP + ":15008"))
+                        .as("node-a's HBONE connection to node-b").isBetween(170L, 180L);
+                assertThat(sockets.lines().map(l -> l.trim().split("\\s+"))
+                        .filter(f -> f.length > 3 && f[2].equals(CLIENT_IP + ":" + appPort))
+                        .filter(f -> String.join(" ", f).contains("keepalive")))
+                        .as("the application's own socket keeps the kernel's default (no keepalive)").isEmpty();
+            });
+        }
+    }
+
+    static String ss() throws Exception {
+        Process p = new ProcessBuilder("ss", "-tnoH", "state", "established").redirectErrorStream(true).start();
+        // IPv4 sockets of dual-stack listeners show as [::ffff:a.b.c.d]:port
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).replace("[::ffff:", "")
+                .replace("]", "");
+        assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        return out;
+    }
+
+    /** The keepalive timer, in seconds, of the established socket with local port {@code localPort} (-1: any) and peer {@code peer}. */
+    static long keepaliveSeconds(String ss, int localPort, String peer) {
+        java.util.regex.Pattern timer = java.util.regex.Pattern.compile(
+                "timer:\\(keepalive,(?:(\\d+)min)?(?:(\\d+)(?:\\.\\d+)?sec)?(?:(\\d+)ms)?");
+        for (String line : ss.lines().toList()) {
+            String[] f = line.trim().split("\\s+"); // Recv-Q Send-Q Local Peer [timer]
+            if (f.length < 4 || !f[3].endsWith(peer) || (localPort >= 0 && !f[2].endsWith(":" + localPort))) {
+                continue;
+            }
+            java.util.regex.Matcher m = timer.matcher(line);
+            if (m.find()) {
+                return (m.group(1) == null ? 0 : Long.parseLong(m.group(1))) * 60
+                        + (m.group(2) == null ? 0 : Long.parseLong(m.group(2)));
+            }
+        }
+        throw new AssertionError("no established socket to " + peer + " with a keepalive timer in:\n" + ss);
     }
 
     @Test

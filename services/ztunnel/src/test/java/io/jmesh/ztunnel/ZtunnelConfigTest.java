@@ -91,4 +91,24 @@ class ZtunnelConfigTest {
                 + "listeners: {dns: -1}\n", Map.of()))
                 .hasMessageContaining("discovery.onDemandTimeout");
     }
+
+    @Test
+    void tcpKeepaliveHasIstiosTimingsByDefaultAndRefusesWhatLinuxCannotTake() throws Exception {
+        ZtunnelConfig.Tcp tcp = load("logLevel: info\n", Map.of()).tcp();
+        assertThat(tcp.keepalive()).isTrue();
+        assertThat(tcp.keepaliveTime()).isEqualTo(java.time.Duration.ofSeconds(180));
+        assertThat(tcp.keepaliveInterval()).isEqualTo(java.time.Duration.ofSeconds(180));
+        assertThat(tcp.keepaliveRetries()).isEqualTo(9);
+        assertThat(tcp.userTimeout()).isFalse();
+        assertThat(load("logLevel: info\n", Map.of("MESH_TCP_KEEPALIVE_TIME", "30s", "MESH_TCP_USER_TIMEOUT", "true"))
+                .tcp().userTimeoutMillis()).isEqualTo(30_000 + 9 * 180_000);
+        assertThatThrownBy(() -> load("tcp: {keepaliveTime: 1500ms}\n", Map.of()))
+                .hasMessageContaining("tcp.keepaliveTime: 1500ms (expected: whole seconds, 1s..32767s)");
+        assertThatThrownBy(() -> load("tcp: {keepaliveInterval: 10h}\n", Map.of()))
+                .hasMessageContaining("tcp.keepaliveInterval");
+        assertThatThrownBy(() -> load("tcp: {keepaliveRetries: 0}\n", Map.of()))
+                .hasMessageContaining("tcp.keepaliveRetries: 0 (expected: 1..127)");
+        assertThatThrownBy(() -> load("tcp: {keepalive: false, userTimeout: true}\n", Map.of()))
+                .hasMessageContaining("tcp.userTimeout: true needs tcp.keepalive: true");
+    }
 }

@@ -66,7 +66,7 @@ final class PodProxy {
         this.netns = netns;
         this.members = new DefaultChannelGroup("pod " + uid, GlobalEventExecutor.INSTANCE);
         ZtunnelConfig config = podConfig(node.config());
-        NetTransport net = NetTransport.of(node.vertx()).withSocketMark(config.inpod().socketMark())
+        NetTransport net = NetTransport.of(node.vertx()).withTcp(config.tcp()).withSocketMark(config.inpod().socketMark())
                 .in(netns, members, config.inpod().portReuse());
         this.pool = new HbonePool(node.vertx(), net, config, node.poolMetrics());
         OutboundProxy proxy = new OutboundProxy(config, node.store(), node.identities(), pool, node.telemetry(), net);

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.tunnel;
 
+import io.jmesh.ztunnel.ZtunnelConfig;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
@@ -12,6 +13,7 @@ import io.netty.channel.ServerChannel;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.socket.InternetProtocolFamily;
 import io.netty.channel.unix.IntegerUnixChannelOption;
 import io.vertx.core.Vertx;
@@ -49,9 +51,10 @@ public final class NetTransport {
     private final NetworkNamespace namespace;
     private final ChannelGroup members;
     private final boolean reusePort;
+    private final ZtunnelConfig.Tcp tcp;
 
     private NetTransport(VertxInternal vertx, int socketMark, NetworkNamespace namespace, ChannelGroup members,
-            boolean reusePort) {
+            boolean reusePort, ZtunnelConfig.Tcp tcp) {
         this.vertx = vertx;
         this.workers = vertx.nettyEventLoopGroup();
         this.acceptors = vertx.acceptorEventLoopGroup();
@@ -64,6 +67,7 @@ public final class NetTransport {
         this.namespace = namespace;
         this.members = members;
         this.reusePort = reusePort;
+        this.tcp = tcp;
     }
 
     private static <C extends Channel> C joined(C channel, ChannelGroup members) {
@@ -72,7 +76,7 @@ public final class NetTransport {
     }
 
     public static NetTransport of(Vertx vertx) {
-        return new NetTransport((VertxInternal) vertx, 0, null, null, false);
+        return new NetTransport((VertxInternal) vertx, 0, null, null, false, null);
     }
 
     /**
@@ -80,7 +84,7 @@ public final class NetTransport {
      * CAP_NET_ADMIN): transparent capture recognises ztunnel's own traffic by it and never captures it.
      */
     public NetTransport withSocketMark(int mark) {
-        return new NetTransport(vertx, mark, namespace, members, reusePort);
+        return new NetTransport(vertx, mark, namespace, members, reusePort, tcp);
     }
 
     /**
@@ -89,7 +93,15 @@ public final class NetTransport {
      * the pod's ports while the old one still drains (Istio's {@code INPOD_PORT_REUSE}).
      */
     public NetTransport in(NetworkNamespace namespace, ChannelGroup members, boolean reusePort) {
-        return new NetTransport(vertx, socketMark, namespace, members, reusePort);
+        return new NetTransport(vertx, socketMark, namespace, members, reusePort, tcp);
+    }
+
+    /**
+     * Every socket accepted or opened through this transport gets {@code tcp}'s keepalive (and user timeout); without
+     * it sockets keep SO_KEEPALIVE with the kernel's timings (tests, benchmarks).
+     */
+    public NetTransport withTcp(ZtunnelConfig.Tcp tcp) {
+        return new NetTransport(vertx, socketMark, namespace, members, reusePort, tcp);
     }
 
     /** The SO_MARK of ztunnel's sockets, 0 for none. */
@@ -122,7 +134,6 @@ public final class NetTransport {
                 .channelFactory(server)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.SO_BACKLOG, 4096)
-                .childOption(ChannelOption.SO_KEEPALIVE, true)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, RECV);
@@ -130,6 +141,7 @@ public final class NetTransport {
             b.option(SO_MARK, socketMark)
                     .childOption(SO_MARK, socketMark);
         }
+        keepalive(b::childOption);
         if (members != null) {
             b.handler(new Members(members));
         }
@@ -137,6 +149,24 @@ public final class NetTransport {
             b.option(io.netty.channel.epoll.EpollChannelOption.SO_REUSEPORT, true);
         }
         return b;
+    }
+
+    /** Sets an option on the sockets a bootstrap makes (its own for a client, the accepted ones for a server). */
+    private interface SocketOptions {
+        <T> Object set(ChannelOption<T> option, T value);
+    }
+
+    private void keepalive(SocketOptions set) {
+        set.set(ChannelOption.SO_KEEPALIVE, tcp == null || tcp.keepalive());
+        if (tcp == null || !tcp.keepalive() || !epoll) {
+            return; // NIO: SO_KEEPALIVE with the system's timings
+        }
+        set.set(EpollChannelOption.TCP_KEEPIDLE, (int) tcp.keepaliveTime().toSeconds());
+        set.set(EpollChannelOption.TCP_KEEPINTVL, (int) tcp.keepaliveInterval().toSeconds());
+        set.set(EpollChannelOption.TCP_KEEPCNT, tcp.keepaliveRetries());
+        if (tcp.userTimeout()) {
+            set.set(EpollChannelOption.TCP_USER_TIMEOUT, tcp.userTimeoutMillis());
+        }
     }
 
     /** On a listener: each accepted socket joins the group before the child handler sees it. */
@@ -183,7 +213,6 @@ public final class NetTransport {
         Bootstrap b = new Bootstrap()
                 .group(loop)
                 .channelFactory(socket)
-                .option(ChannelOption.SO_KEEPALIVE, true)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
@@ -197,6 +226,7 @@ public final class NetTransport {
                 b.option(SO_MARK, socketMark);
             }
         }
+        keepalive(b::option);
         return b;
     }
 }

@@ -3,9 +3,11 @@ package io.jmesh.ztunnel.tunnel;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.jmesh.core.lifecycle.ServiceLauncher;
+import io.jmesh.ztunnel.ZtunnelConfig;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.vertx.core.Vertx;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -56,5 +58,51 @@ class NetTransportTest {
         } finally {
             server.close().sync();
         }
+    }
+
+    /** A connected pair through {@code net}: the outgoing socket and the one its listener accepted. */
+    static Channel[] pair(NetTransport net) throws Exception {
+        CompletableFuture<Channel> accepted = new CompletableFuture<>();
+        Channel server = net.server().childHandler(new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                accepted.complete(ch);
+            }
+        }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            Channel client = net.client(net.nextLoop(), Duration.ofSeconds(5))
+                    .handler(new ChannelInitializer<>() {
+                        @Override
+                        protected void initChannel(Channel ch) {}
+                    })
+                    .connect(server.localAddress()).sync().channel();
+            return new Channel[] {client, accepted.get(5, TimeUnit.SECONDS)};
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void istiosKeepaliveTimingsAndUserTimeoutOnBothSidesWhenConfigured() throws Exception {
+        NetTransport net = NetTransport.of(vertx).withTcp(
+                new ZtunnelConfig.Tcp(true, Duration.ofSeconds(180), Duration.ofSeconds(180), 9, true));
+        Channel[] both = pair(net);
+        for (Channel ch : both) {
+            assertThat(ch.config().getOption(ChannelOption.SO_KEEPALIVE)).as("SO_KEEPALIVE of %s", ch).isTrue();
+            assertThat(ch.config().getOption(EpollChannelOption.TCP_KEEPIDLE)).isEqualTo(180);
+            assertThat(ch.config().getOption(EpollChannelOption.TCP_KEEPINTVL)).isEqualTo(180);
+            assertThat(ch.config().getOption(EpollChannelOption.TCP_KEEPCNT)).isEqualTo(9);
+            assertThat(ch.config().getOption(EpollChannelOption.TCP_USER_TIMEOUT)).as("180 s + 9 x 180 s")
+                    .isEqualTo(1_800_000);
+        }
+        both[0].close().sync();
+
+        Channel[] off = pair(NetTransport.of(vertx).withTcp(
+                new ZtunnelConfig.Tcp(false, Duration.ofSeconds(180), Duration.ofSeconds(180), 9, false)));
+        for (Channel ch : off) {
+            assertThat(ch.config().getOption(ChannelOption.SO_KEEPALIVE)).as("SO_KEEPALIVE of %s", ch).isFalse();
+            assertThat(ch.config().getOption(EpollChannelOption.TCP_USER_TIMEOUT)).isZero();
+        }
+        off[0].close().sync();
     }
 }
