@@ -280,7 +280,13 @@ public final class ZtunnelBootstrap implements MeshService {
             dns = new DnsProxy(net, store, dnsSettings(), dnsMetrics, null);
             dnsStarted = dns.start();
         }
-        return Future.all(inbound.start(), outbound.start(), admin, ready, dnsStarted).mapEmpty();
+        // TPROXY hands a packet only to a socket of its own family: the capture listeners of the node address's
+        // other family go on that family's loopback (when the kernel has it), where the rules point
+        InetAddress twin = capturing ? CaptureRules.twin(nodeAddress) : null;
+        if (twin instanceof java.net.Inet6Address && !Files.isDirectory(Path.of("/proc/sys/net/ipv6"))) {
+            twin = null;
+        }
+        return Future.all(inbound.start(twin), outbound.start(twin), admin, ready, dnsStarted).mapEmpty();
     }
 
     /**

@@ -50,6 +50,9 @@ class TransparentCaptureIT {
     private static final String SERVER = TwoNodeLab.address("pod-b1");     // namespace mesh (ambient)
     private static final String PLAIN = TwoNodeLab.address("pod-b2");      // namespace legacy (not enrolled)
     private static final String NEIGHBOUR = TwoNodeLab.address("pod-b3");  // namespace mesh, on the server's node
+    // the same pods' IPv6 addresses, registered as workloads of their own (a WorkloadEntry has one address)
+    private static final String CLIENT6 = TwoNodeLab.address6("pod-a1");
+    private static final String SERVER6 = TwoNodeLab.address6("pod-b1");
 
     /** One A query to a made-up DNS server (10.96.0.53:53), as any client would send it: name, then udp or tcp. */
     private static final String DNS_QUERY = """
@@ -88,6 +91,7 @@ class TransparentCaptureIT {
         String echoed = "echoed-" + run;
         String legacy = "legacy-" + run;
         String sameNode = "same-node-" + run;
+        String byIp6 = "by-ipv6-" + run;
         try (TwoNodeLab lab = TwoNodeLab.create(Files.createDirectories(dir.resolve("lab")));
                 KeptLogs kept = new KeptLogs(logs)) {
             prefix = lab.prefix();
@@ -117,8 +121,12 @@ class TransparentCaptureIT {
                 Files.writeString(www.resolve(byVip + ".txt"), byVip + " body\n");
                 Files.writeString(www.resolve(legacy + ".txt"), legacy + " body\n");
                 Files.writeString(www.resolve(sameNode + ".txt"), sameNode + " body\n");
+                Files.writeString(www.resolve(byIp6 + ".txt"), byIp6 + " body\n");
                 Path httpLog = logs.resolve("http-server-b1.log");
                 lab.podB1().start(httpLog, "python3", "-u", "-m", "http.server", "8000", "--bind", SERVER,
+                        "--directory", www.toString());
+                Path httpLog6 = logs.resolve("http-server-b1-ipv6.log");
+                lab.podB1().start(httpLog6, "python3", "-u", "-m", "http.server", "8000", "--bind", SERVER6,
                         "--directory", www.toString());
                 lab.podB1().start(logs.resolve("echo-b1.log"), "socat", "TCP-LISTEN:9000,fork,reuseaddr", "EXEC:cat");
                 lab.podB1().start(logs.resolve("echo-denied-b1.log"), "socat", "TCP-LISTEN:9001,fork,reuseaddr",
@@ -139,7 +147,7 @@ class TransparentCaptureIT {
                 Path pcap = dir.resolve("wire.pcap");
                 Path tsharkLog = logs.resolve("tshark.log");
                 Process tshark = lab.nodeA().start(tsharkLog, "tshark", "-i", TwoNodeLab.WIRE_INTERFACE, "-F", "pcap",
-                        "-w", pcap.toString(), "-f", "net 10.10.0.0/16");
+                        "-w", pcap.toString(), "-f", "net 10.10.0.0/16 or net fd10:10::/32");
                 await().atMost(Duration.ofSeconds(30)).until(() -> Files.readString(tsharkLog).contains("Capturing on"));
 
                 // by pod IP and by Service VIP (port 80 -> 8000), as the client pod would
@@ -148,6 +156,10 @@ class TransparentCaptureIT {
                 assertThat(r.output()).as("curl by pod IP").isEqualTo(byIp + " body\n");
                 r = lab.podA1().tryRun("curl", "-sS", "--max-time", "15", "http://" + VIP + "/" + byVip + ".txt");
                 assertThat(r.output()).as("curl by VIP").isEqualTo(byVip + " body\n");
+                // over IPv6: the same capture, HBONE to the server's IPv6 address
+                r = lab.podA1().tryRun("curl", "-sS", "--max-time", "15", "http://[" + SERVER6 + "]:8000/" + byIp6
+                        + ".txt");
+                assertThat(r.output()).as("curl by pod IPv6 address").isEqualTo(byIp6 + " body\n");
                 // TCP echo
                 r = lab.podA1().tryRun("sh", "-c", "echo " + echoed + " | socat -t 3 - TCP:" + SERVER + ":9000");
                 assertThat(r.output()).as("socat echo").contains(echoed);
@@ -186,6 +198,7 @@ class TransparentCaptureIT {
                         .doesNotContain(TwoNodeLab.NODE_B_BRIDGE + " - - ");
                 assertThat(Files.readString(logs.resolve("http-server-b2.log"))).contains(OUTSIDER + " - - ")
                         .contains(CLIENT + " - - ");
+                assertThat(Files.readString(httpLog6)).as("the IPv6 client's own address").contains(CLIENT6 + " - - ");
 
                 // captured: each ztunnel's access log names the other side's SPIFFE identity
                 Path ztA = logs.resolve("ztunnel-node-a.log");
@@ -193,14 +206,15 @@ class TransparentCaptureIT {
                 await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
                     assertThat(Files.readString(ztA)).contains("spiffe://cluster.local/ns/mesh/sa/server");
                     assertThat(Files.readString(ztB)).contains("spiffe://cluster.local/ns/mesh/sa/client")
-                            .contains("DENY");
+                            .contains("DENY").contains(CLIENT6);
+                    assertThat(Files.readString(ztA)).contains(SERVER6);
                 });
                 assertThat(Files.readString(ztA) + Files.readString(ztB)).as("the outsider is not seen by ztunnel")
                         .doesNotContain(OUTSIDER);
                 assertThat(Files.readString(ztB)).as("node-b's ztunnel never sees the plain pod's traffic")
                         .doesNotContain(PLAIN);
                 assertThat(lab.nodeA().run("curl", "-sS", "http://" + TwoNodeLab.NODE_A_BRIDGE + ":15020/metrics"))
-                        .contains("ztunnel_capture_workloads 1.0");
+                        .contains("ztunnel_capture_workloads 2.0"); // the client, by its IPv4 and its IPv6 entry
 
                 // the wire: enrolled pods' traffic is only TCP to/from 15008 carrying TLS, never the payload
                 tshark.toHandle().destroy();
@@ -217,6 +231,11 @@ class TransparentCaptureIT {
                 assertThat(meshFlows).as("mesh packets on the wire").isNotEmpty()
                         .allSatisfy(l -> assertThat(l.split("\t", -1)).as(l).contains("15008"));
                 assertThat(flows).as("outsider packets on the wire").contains(OUTSIDER);
+                String flows6 = tsharkRead(lab, pcap, "-Y", "ipv6", "-T", "fields", "-e", "ipv6.src", "-e", "ipv6.dst",
+                        "-e", "tcp.srcport", "-e", "tcp.dstport");
+                List<String> meshFlows6 = flows6.lines().filter(l -> l.startsWith("fd10:10:")).toList();
+                assertThat(meshFlows6).as("IPv6 mesh packets on the wire").isNotEmpty()
+                        .allSatisfy(l -> assertThat(l.split("\t", -1)).as(l).contains("15008"));
                 String hellos = tsharkRead(lab, pcap, "-d", "tcp.port==15008,tls", "-Y", "tls.handshake.type == 1",
                         "-T", "fields", "-e", "ip.src");
                 assertThat(hellos).as("TLS ClientHellos to 15008").contains(CLIENT);
@@ -224,6 +243,7 @@ class TransparentCaptureIT {
                 assertThat(wireContains(pcap, byVip)).as("by-VIP payload on the wire").isFalse();
                 assertThat(wireContains(pcap, echoed)).as("echo payload on the wire").isFalse();
                 assertThat(wireContains(pcap, sameNode)).as("same-node payload on the wire").isFalse();
+                assertThat(wireContains(pcap, byIp6)).as("IPv6 payload on the wire").isFalse();
                 assertThat(wireContains(pcap, legacy)).as("plaintext of the pods outside the mesh").isTrue();
 
                 // SIGTERM: ztunnel removes its table and policy routing from the node
@@ -348,7 +368,17 @@ class TransparentCaptureIT {
                 kind: WorkloadEntry
                 metadata: {name: neighbour, namespace: mesh, labels: {app: neighbour}}
                 spec: {address: %s, serviceAccount: neighbour, node: node-b, labels: {app: neighbour}}
-                """.formatted(CLIENT, SERVER, OUTSIDER, PLAIN, NEIGHBOUR));
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: client-ipv6, namespace: mesh, labels: {app: client}}
+                spec: {address: "%s", serviceAccount: client, node: node-a, labels: {app: client}}
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: server-ipv6, namespace: mesh, labels: {app: server-ipv6}}
+                spec: {address: "%s", serviceAccount: server, node: node-b, labels: {app: server-ipv6}}
+                """.formatted(CLIENT, SERVER, OUTSIDER, PLAIN, NEIGHBOUR, CLIENT6, SERVER6));
         Files.writeString(m.resolve("20-services.yaml"), """
                 apiVersion: v1
                 kind: Service

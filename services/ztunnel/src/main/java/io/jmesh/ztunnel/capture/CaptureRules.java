@@ -29,8 +29,10 @@ public final class CaptureRules {
      *
      * @param dnsPort the DNS proxy's port: the ambient pods' DNS (UDP and TCP to port 53, any server) is
      *     DNAT'ed to it; 0 or less leaves DNS alone
-     * @param listenAddress where ztunnel's listeners are bound (the node address): TPROXY hands connections to that
-     *     address; null for the address of the interface a packet arrives on (TPROXY's default)
+     * @param listenAddress where ztunnel's listeners are bound (the node address): TPROXY hands connections of its
+     *     family to that address, and those of the other family to that family's loopback ({@link #twin}), where
+     *     ztunnel binds the same listeners; null (or a wildcard) for the address of the interface a packet arrives
+     *     on (TPROXY's default)
      */
     public record Settings(String table, int socketMark, int captureMark, String podInterface, int outboundPort,
             int hbonePort, int inboundPlaintextPort, int dnsPort, InetAddress listenAddress) {
@@ -180,13 +182,37 @@ public final class CaptureRules {
         return "add table inet " + s.table() + "\ndelete table inet " + s.table() + "\n";
     }
 
-    /** {@code addr:port} when the listeners' address is of family {@code f}, else {@code :port}. */
+    /**
+     * Where the capture listeners of the other family than {@code listenAddress}'s are bound: its loopback ({@code
+     * ::1} for an IPv4 node address, {@code 127.0.0.1} for an IPv6 one); null for a wildcard or no address. TPROXY
+     * only hands a packet to a socket of its own family, and a node address has one: without these listeners an
+     * IPv6 pod's traffic found no socket, matched no rule, and was forwarded as it was, outside the mesh.
+     */
+    public static InetAddress twin(InetAddress listenAddress) {
+        if (listenAddress == null || listenAddress.isAnyLocalAddress()) {
+            return null;
+        }
+        return address(listenAddress instanceof Inet4Address ? "::1" : "127.0.0.1");
+    }
+
+    private static InetAddress address(String literal) {
+        try {
+            return InetAddress.getByName(literal); // a literal: no lookup
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalStateException(literal, e);
+        }
+    }
+
+    /** {@code addr:port}: the listeners' address for family {@code f}, its twin for the other; {@code :port} without. */
     private String to(String f, int port) {
         InetAddress a = s.listenAddress();
-        if (a == null || a.isAnyLocalAddress() || (a instanceof Inet4Address) != f.equals("ip")) {
+        if (a != null && (a instanceof Inet4Address) != f.equals("ip")) {
+            a = twin(a);
+        }
+        if (a == null || a.isAnyLocalAddress()) {
             return ":" + port;
         }
-        return (f.equals("ip") ? a.getHostAddress() : "[" + a.getHostAddress() + "]") + ":" + port;
+        return io.jmesh.core.net.IpLiteral.hostPort(a, port); // [fd10::1]:15008: nft reads the short form
     }
 
     static String hex(int mark) {

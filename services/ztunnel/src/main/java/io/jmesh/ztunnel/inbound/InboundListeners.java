@@ -48,14 +48,28 @@ public final class InboundListeners {
 
     /** Binds what the current workload set and mode call for. */
     public Future<Void> start() {
+        return start(null);
+    }
+
+    /**
+     * The same; with {@code captureTwin} (transparent capture, see {@code CaptureRules.twin}) the node-level
+     * listeners also on that address, for the other IP family's connections.
+     */
+    public Future<Void> start(InetAddress captureTwin) {
         List<Future<?>> binds = new ArrayList<>();
         var l = ctx.config().listeners();
-        if (!l.inboundPerWorkload() && l.hbone() >= 0) {
-            binds.add(bind(new InetSocketAddress(ctx.nodeAddress(), l.hbone()), hbone, true).map(nodeLevel::add));
+        List<InetAddress> nodeAddresses = new ArrayList<>(List.of(ctx.nodeAddress()));
+        if (captureTwin != null && l.transparent()) {
+            nodeAddresses.add(captureTwin);
         }
-        if (l.transparent() && l.inboundPlaintext() >= 0) {
-            binds.add(bind(new InetSocketAddress(ctx.nodeAddress(), l.inboundPlaintext()), new PlaintextInbound(ctx), true)
-                    .map(nodeLevel::add));
+        for (InetAddress a : nodeAddresses) {
+            if (!l.inboundPerWorkload() && l.hbone() >= 0) {
+                binds.add(bind(new InetSocketAddress(a, l.hbone()), hbone, true).map(nodeLevel::add));
+            }
+            if (l.transparent() && l.inboundPlaintext() >= 0) {
+                binds.add(bind(new InetSocketAddress(a, l.inboundPlaintext()), new PlaintextInbound(ctx), true)
+                        .map(nodeLevel::add));
+            }
         }
         binds.add(sync(ctx.store().current()));
         return Future.all(binds).mapEmpty();

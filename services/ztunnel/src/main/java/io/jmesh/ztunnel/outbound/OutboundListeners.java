@@ -70,13 +70,22 @@ public final class OutboundListeners {
             @Override
             public InetSocketAddress destination(Channel ch) {
                 InetSocketAddress dst = (InetSocketAddress) ch.localAddress();
-                boolean self = dst.getAddress().equals(nodeAddress) && dst.getPort() == config.listeners().outboundCapture();
+                boolean self = dst.getPort() == config.listeners().outboundCapture()
+                        && (dst.getAddress().equals(nodeAddress) || dst.getAddress().isLoopbackAddress());
                 return self ? null : dst;
             }
         };
     }
 
     public Future<Void> start() {
+        return start(null);
+    }
+
+    /**
+     * Binds the listeners; with {@code captureTwin} (transparent capture, see {@code CaptureRules.twin}) the capture
+     * listener also on that address, for the other IP family's connections.
+     */
+    public Future<Void> start(InetAddress captureTwin) {
         List<Future<?>> binds = new ArrayList<>();
         var l = config.listeners();
         if (l.socks5() >= 0) {
@@ -88,12 +97,16 @@ public final class OutboundListeners {
             }, false).map(c -> socks = c));
         }
         if (l.outboundCapture() >= 0) {
-            binds.add(bind(new InetSocketAddress(nodeAddress, l.outboundCapture()), new ChannelInitializer<>() {
+            ChannelInitializer<Channel> captured = new ChannelInitializer<>() {
                 @Override
                 protected void initChannel(Channel ch) {
                     captured(ch);
                 }
-            }, l.transparent()));
+            };
+            binds.add(bind(new InetSocketAddress(nodeAddress, l.outboundCapture()), captured, l.transparent()));
+            if (captureTwin != null && l.transparent()) {
+                binds.add(bind(new InetSocketAddress(captureTwin, l.outboundCapture()), captured, true));
+            }
         }
         return Future.all(binds).mapEmpty();
     }

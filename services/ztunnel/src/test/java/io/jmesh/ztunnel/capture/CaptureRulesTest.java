@@ -52,9 +52,18 @@ class CaptureRulesTest {
                 .contains("iifname != \"br0\" meta l4proto tcp ip daddr @ambient4 tcp dport 15008")
                 .contains("table inet mesh_1 {");
         // TPROXY hands connections to the node address the listeners are bound to (IPv4 here), whatever interface
-        // a packet arrives on; the other family keeps the interface's address
+        // a packet arrives on; the other family's to its loopback, where ztunnel binds the same listeners (TPROXY
+        // finds only sockets of the packet's family: with ":port" an IPv6 pod's traffic went out uncaptured)
         assertThat(text).contains("tproxy ip to 10.10.1.1:15001 ").contains("tproxy ip to 10.10.1.1:15008 ")
-                .contains("tproxy ip to 10.10.1.1:15006 ").contains("tproxy ip6 to :15008 ");
+                .contains("tproxy ip to 10.10.1.1:15006 ").contains("tproxy ip6 to [::1]:15001 ")
+                .contains("tproxy ip6 to [::1]:15008 ").contains("tproxy ip6 to [::1]:15006 ")
+                .doesNotContain("to :150");
+        assertThat(CaptureRules.twin(InetAddress.getByName("10.10.1.1"))).isEqualTo(InetAddress.getByName("::1"));
+        assertThat(CaptureRules.twin(InetAddress.getByName("fd10::1"))).isEqualTo(InetAddress.getByName("127.0.0.1"));
+        assertThat(CaptureRules.twin(InetAddress.getByName("0.0.0.0"))).isNull();
+        assertThat(new CaptureRules(new CaptureRules.Settings("jmesh", 1337, 273, "br0", 15001, 15008, 15006, -1,
+                InetAddress.getByName("fd10::1"))).install()).contains("tproxy ip6 to [fd10::1]:15008 ")
+                .contains("tproxy ip to 127.0.0.1:15008 ");
         // pods' DNS, UDP and TCP to any server's port 53, is DNAT'ed to the proxy on the node address; TCP/53 is
         // kept from the outbound TPROXY rule that would otherwise take it first. The proxy has no IPv6 address
         // here, so IPv6 DNS is left alone

@@ -16,10 +16,12 @@ import java.util.concurrent.ThreadLocalRandom;
  *   pod-a2 10.10.1.12 ─┘           wire 10.200.0.1   10.200.0.2                      └─ pod-b3 10.10.2.13
  * </pre>
  *
- * Pods have /32 addresses and route everything via their node's bridge address (an on-link route to it, then the
- * default route), so even traffic between two pods of one node is routed by the node, through its IP hooks, where
- * transparent capture can take it; nodes send no ICMP redirects, forward, and route the other node's pod range over
- * the wire. Everything is removed by {@link #close()}, also when setup fails half-way; a JVM shutdown hook is the
+ * Everything is dual-stack: each address above has an IPv6 twin ({@link #address6}: pod-a1 is {@code fd10:10:1::11},
+ * node-a's bridge {@code fd10:10:1::1}, its wire end {@code fd10:200::1}). Pods have /32 (/128) addresses and route
+ * everything via their node's bridge address (an on-link route to it, then the default route), so even traffic
+ * between two pods of one node is routed by the node, through its IP hooks, where transparent capture can take it;
+ * nodes send no ICMP redirects, forward, and route the other node's pod range over the wire. Duplicate address
+ * detection is off, so IPv6 addresses are usable at once. Everything is removed by {@link #close()}, also when setup fails half-way; a JVM shutdown hook is the
  * last resort.
  */
 public final class TwoNodeLab implements AutoCloseable {
@@ -28,6 +30,10 @@ public final class TwoNodeLab implements AutoCloseable {
     public static final String NODE_B_WIRE = "10.200.0.2";
     public static final String NODE_A_BRIDGE = "10.10.1.1";
     public static final String NODE_B_BRIDGE = "10.10.2.1";
+    public static final String NODE_A_WIRE6 = "fd10:200::1";
+    public static final String NODE_B_WIRE6 = "fd10:200::2";
+    public static final String NODE_A_BRIDGE6 = "fd10:10:1::1";
+    public static final String NODE_B_BRIDGE6 = "fd10:10:2::1";
     /** The interface of each node that faces the other node (capture here to see what crosses nodes). */
     public static final String WIRE_INTERFACE = "wire0";
 
@@ -50,14 +56,14 @@ public final class TwoNodeLab implements AutoCloseable {
         this.hook = new Thread(this::removeAll, "netns-lab-cleanup");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            nodeA = node("node-a", NODE_A_BRIDGE);
-            nodeB = node("node-b", NODE_B_BRIDGE);
+            nodeA = node("node-a", NODE_A_BRIDGE, NODE_A_BRIDGE6);
+            nodeB = node("node-b", NODE_B_BRIDGE, NODE_B_BRIDGE6);
             wire(nodeA, nodeB);
-            podA1 = pod("pod-a1", nodeA, "10.10.1.11", NODE_A_BRIDGE);
-            podA2 = pod("pod-a2", nodeA, "10.10.1.12", NODE_A_BRIDGE);
-            podB1 = pod("pod-b1", nodeB, "10.10.2.11", NODE_B_BRIDGE);
-            podB2 = pod("pod-b2", nodeB, "10.10.2.12", NODE_B_BRIDGE);
-            podB3 = pod("pod-b3", nodeB, "10.10.2.13", NODE_B_BRIDGE);
+            podA1 = pod("pod-a1", nodeA, NODE_A_BRIDGE, NODE_A_BRIDGE6);
+            podA2 = pod("pod-a2", nodeA, NODE_A_BRIDGE, NODE_A_BRIDGE6);
+            podB1 = pod("pod-b1", nodeB, NODE_B_BRIDGE, NODE_B_BRIDGE6);
+            podB2 = pod("pod-b2", nodeB, NODE_B_BRIDGE, NODE_B_BRIDGE6);
+            podB3 = pod("pod-b3", nodeB, NODE_B_BRIDGE, NODE_B_BRIDGE6);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -152,17 +158,32 @@ public final class TwoNodeLab implements AutoCloseable {
         };
     }
 
+    /** A pod's IPv6 address: {@code fd10:10:1::11} for pod-a1 and so on (the IPv4 address's last two octets). */
+    public static String address6(String pod) {
+        String[] v4 = address(pod).split("\\.");
+        return "fd10:10:" + v4[2] + "::" + v4[3];
+    }
+
     private Netns namespace(String role) {
         Netns ns = new Netns(prefix + "-" + role);
         Netns.exec(List.of("ip", "netns", "add", ns.name()));
         all.add(ns);
+        // before any interface exists, so every one inherits it: addresses usable at once, no router adverts
+        ns.run("sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0");
+        ns.run("sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0");
+        ns.run("sysctl", "-q", "-w", "net.ipv6.conf.default.accept_ra=0");
+        // a node forwarding between two pods of its bridge sends ICMPv6 redirects (IPv6 has no switch to stop
+        // them): pods must not follow them past the node (and past capture)
+        ns.run("sysctl", "-q", "-w", "net.ipv6.conf.all.accept_redirects=0");
+        ns.run("sysctl", "-q", "-w", "net.ipv6.conf.default.accept_redirects=0");
         ns.run("ip", "link", "set", "lo", "up");
         return ns;
     }
 
-    private Netns node(String role, String bridgeAddress) {
+    private Netns node(String role, String bridgeAddress, String bridgeAddress6) {
         Netns node = namespace(role);
         node.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        node.run("sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1");
         // a redirect would tell a pod to reach its neighbour directly, bypassing the node (and capture)
         node.run("sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0");
         node.run("sysctl", "-q", "-w", "net.ipv4.conf.default.send_redirects=0");
@@ -173,6 +194,7 @@ public final class TwoNodeLab implements AutoCloseable {
         node.tryRun("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=0");
         node.run("ip", "link", "add", "br0", "type", "bridge");
         node.run("ip", "addr", "add", bridgeAddress + "/24", "dev", "br0");
+        node.run("ip", "-6", "addr", "add", bridgeAddress6 + "/64", "dev", "br0", "nodad");
         node.run("ip", "link", "set", "br0", "up");
         return node;
     }
@@ -184,13 +206,18 @@ public final class TwoNodeLab implements AutoCloseable {
         b.run("ip", "link", "set", "wire0b", "name", WIRE_INTERFACE);
         a.run("ip", "addr", "add", NODE_A_WIRE + "/24", "dev", WIRE_INTERFACE);
         b.run("ip", "addr", "add", NODE_B_WIRE + "/24", "dev", WIRE_INTERFACE);
+        a.run("ip", "-6", "addr", "add", NODE_A_WIRE6 + "/64", "dev", WIRE_INTERFACE, "nodad");
+        b.run("ip", "-6", "addr", "add", NODE_B_WIRE6 + "/64", "dev", WIRE_INTERFACE, "nodad");
         a.run("ip", "link", "set", WIRE_INTERFACE, "up");
         b.run("ip", "link", "set", WIRE_INTERFACE, "up");
         a.run("ip", "route", "add", "10.10.2.0/24", "via", NODE_B_WIRE);
         b.run("ip", "route", "add", "10.10.1.0/24", "via", NODE_A_WIRE);
+        a.run("ip", "-6", "route", "add", "fd10:10:2::/64", "via", NODE_B_WIRE6);
+        b.run("ip", "-6", "route", "add", "fd10:10:1::/64", "via", NODE_A_WIRE6);
     }
 
-    private Netns pod(String role, Netns node, String address, String gateway) {
+    private Netns pod(String role, Netns node, String gateway, String gateway6) {
+        String address = address(role);
         Netns pod = namespace(role);
         String hostSide = "v" + role.replace("pod-", "");          // e.g. va1, on the node's bridge
         node.run("ip", "link", "add", hostSide, "type", "veth", "peer", "name", "eth0p");
@@ -202,6 +229,9 @@ public final class TwoNodeLab implements AutoCloseable {
         pod.run("ip", "link", "set", "eth0", "up");
         pod.run("ip", "route", "add", gateway, "dev", "eth0", "scope", "link");
         pod.run("ip", "route", "add", "default", "via", gateway, "dev", "eth0");
+        pod.run("ip", "-6", "addr", "add", address6(role) + "/128", "dev", "eth0", "nodad");
+        pod.run("ip", "-6", "route", "add", gateway6, "dev", "eth0");
+        pod.run("ip", "-6", "route", "add", "default", "via", gateway6, "dev", "eth0");
         return pod;
     }
 

@@ -59,6 +59,28 @@ class TwoNodeLabTest {
             Netns.Result out = lab.nodeA().tryRun("ip", "route", "get", "1.1.1.1");
             assertThat(out.ok()).isFalse();
             assertThat(out.output()).contains("unreachable");
+
+            // IPv6 the same way: across nodes and on one node, routed by the nodes, no NAT, no way out
+            String b1 = TwoNodeLab.address6("pod-b1");
+            assertThat(b1).isEqualTo("fd10:10:2::11");
+            Path log6 = dir.resolve("http6.log");
+            lab.podB1().start(log6, "python3", "-m", "http.server", "8081", "--bind", b1, "--directory",
+                    dir.toString());
+            for (int attempt = 0; attempt < 50; attempt++) {
+                fetched = lab.podA1().tryRun("curl", "-sS", "--max-time", "2", "http://[" + b1 + "]:8081/hello.txt");
+                if (fetched.ok()) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            assertThat(fetched.output()).as("curl over IPv6 pod-a1 → pod-b1").isEqualTo("hello from pod-b1\n");
+            assertThat(lab.podB2().tryRun("curl", "-sS", "--max-time", "2", "http://[" + b1 + "]:8081/hello.txt")
+                    .output()).isEqualTo("hello from pod-b1\n");
+            assertThat(Files.readString(log6)).contains(TwoNodeLab.address6("pod-a1") + " - - ",
+                    TwoNodeLab.address6("pod-b2") + " - - ");
+            assertThat(lab.podB2().run("ip", "-6", "route", "get", b1)).contains("via " + TwoNodeLab.NODE_B_BRIDGE6);
+            Netns.Result out6 = lab.nodeA().tryRun("ip", "-6", "route", "get", "2001:db8::1");
+            assertThat(out6.ok()).isFalse();
         }
         String left = Netns.exec(java.util.List.of("ip", "netns", "list"));
         assertThat(left).doesNotContain(prefix);
