@@ -51,6 +51,8 @@ public final class ServingSecrets {
     private final Duration validity;
     private final Counter writes;
     private final Counter failures;
+    /** The last failure logged per Secret: a failure that persists is logged once, not at every retry. */
+    private final Map<String, String> lastFailure = new java.util.concurrent.ConcurrentHashMap<>();
 
     public ServingSecrets(KubernetesApi api, String namespace, List<ServingSecret> specs, String trustDomain,
             Duration validity, PrometheusRegistry registry) {
@@ -86,11 +88,17 @@ public final class ServingSecrets {
                 if (reason != null) {
                     written.put(spec.secret(), reason);
                 }
+                if (lastFailure.remove(spec.secret()) != null) {
+                    log.atInfo().addKeyValue("secret", namespace + "/" + spec.secret())
+                            .log("serving certificate checked again after failures");
+                }
             } catch (RuntimeException e) {
                 ok = false;
                 failures.labelValues(spec.secret()).inc();
-                log.atWarn().addKeyValue("secret", namespace + "/" + spec.secret())
-                        .log("serving certificate not checked, will retry: {}", e.getMessage());
+                String message = String.valueOf(e.getMessage());
+                boolean repeated = message.equals(lastFailure.put(spec.secret(), message));
+                (repeated ? log.atDebug() : log.atWarn()).addKeyValue("secret", namespace + "/" + spec.secret())
+                        .log("serving certificate not checked, will retry: {}", message);
             }
         }
         return new Result(written, ok);
