@@ -198,7 +198,7 @@ public final class ZtunnelBootstrap implements MeshService {
             }
         }
         inbound = Inbound.listeners(nodeConfig, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress,
-                policies);
+                policies, pool::dialledFrom);
         OutboundProxy proxy = new OutboundProxy(nodeConfig, store, identities, pool, telemetry, net);
         outbound = new OutboundListeners(nodeConfig, proxy, telemetry, net, nodeAddress);
         DnsMetrics dnsMetrics = config.listeners().dns() >= 0 ? new DnsMetrics(context.metrics()) : null;

@@ -53,6 +53,7 @@ class TransparentCaptureIT {
     // the same pods' IPv6 addresses, registered as workloads of their own (a WorkloadEntry has one address)
     private static final String CLIENT6 = TwoNodeLab.address6("pod-a1");
     private static final String SERVER6 = TwoNodeLab.address6("pod-b1");
+    private static final String NEIGHBOUR6 = TwoNodeLab.address6("pod-b3");
 
     /** One A query to a made-up DNS server (10.96.0.53:53), as any client would send it: name, then udp or tcp. */
     private static final String DNS_QUERY = """
@@ -178,6 +179,9 @@ class TransparentCaptureIT {
                 r = lab.podB3().tryRun("curl", "-sS", "--max-time", "15", "http://" + SERVER + ":8000/" + sameNode
                         + ".txt");
                 assertThat(r.output()).as("curl to a pod on the same node").isEqualTo(sameNode + " body\n");
+                r = lab.podB3().tryRun("curl", "-sS", "--max-time", "15", "http://[" + SERVER6 + "]:8000/" + sameNode
+                        + ".txt");
+                assertThat(r.output()).as("curl over IPv6 to a pod on the same node").isEqualTo(sameNode + " body\n");
 
                 // DNS: an enrolled pod's queries to any server's port 53 are answered by its node's ztunnel, mesh
                 // names from the registry (the Service's VIP, also by its short name), over UDP and TCP; a pod
@@ -198,7 +202,8 @@ class TransparentCaptureIT {
                         .doesNotContain(TwoNodeLab.NODE_B_BRIDGE + " - - ");
                 assertThat(Files.readString(logs.resolve("http-server-b2.log"))).contains(OUTSIDER + " - - ")
                         .contains(CLIENT + " - - ");
-                assertThat(Files.readString(httpLog6)).as("the IPv6 client's own address").contains(CLIENT6 + " - - ");
+                assertThat(Files.readString(httpLog6)).as("the IPv6 clients' own addresses").contains(CLIENT6 + " - - ")
+                        .contains(NEIGHBOUR6 + " - - ");
 
                 // captured: each ztunnel's access log names the other side's SPIFFE identity
                 Path ztA = logs.resolve("ztunnel-node-a.log");
@@ -206,7 +211,7 @@ class TransparentCaptureIT {
                 await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
                     assertThat(Files.readString(ztA)).contains("spiffe://cluster.local/ns/mesh/sa/server");
                     assertThat(Files.readString(ztB)).contains("spiffe://cluster.local/ns/mesh/sa/client")
-                            .contains("DENY").contains(CLIENT6);
+                            .contains("DENY").contains(CLIENT6).contains(NEIGHBOUR6);
                     assertThat(Files.readString(ztA)).contains(SERVER6);
                 });
                 assertThat(Files.readString(ztA) + Files.readString(ztB)).as("the outsider is not seen by ztunnel")
@@ -378,7 +383,12 @@ class TransparentCaptureIT {
                 kind: WorkloadEntry
                 metadata: {name: server-ipv6, namespace: mesh, labels: {app: server-ipv6}}
                 spec: {address: "%s", serviceAccount: server, node: node-b, labels: {app: server-ipv6}}
-                """.formatted(CLIENT, SERVER, OUTSIDER, PLAIN, NEIGHBOUR, CLIENT6, SERVER6));
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: neighbour-ipv6, namespace: mesh, labels: {app: neighbour}}
+                spec: {address: "%s", serviceAccount: neighbour, node: node-b, labels: {app: neighbour}}
+                """.formatted(CLIENT, SERVER, OUTSIDER, PLAIN, NEIGHBOUR, CLIENT6, SERVER6, NEIGHBOUR6));
         Files.writeString(m.resolve("20-services.yaml"), """
                 apiVersion: v1
                 kind: Service

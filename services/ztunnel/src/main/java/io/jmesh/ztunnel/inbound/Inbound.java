@@ -8,7 +8,9 @@ import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /** Entry point of the inbound side: builds the {@link InboundListeners}; open tunnels are re-checked on every policy change. */
 public final class Inbound {
@@ -17,11 +19,11 @@ public final class Inbound {
 
     public static InboundListeners listeners(ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
             Authorizer authorizer, ConnectionTelemetry telemetry, NetTransport net, Set<Integer> ownPorts,
-            InetAddress nodeAddress, AuthorizationStore policies) {
+            InetAddress nodeAddress, AuthorizationStore policies, Predicate<InetSocketAddress> ownTunnel) {
         OpenInbound open = new OpenInbound(authorizer, telemetry);
         policies.onChange(open::recheck);
         return new InboundListeners(new InboundContext(config, store, identities, authorizer, telemetry, net,
-                Set.copyOf(ownPorts), nodeAddress, open, false));
+                Set.copyOf(ownPorts), nodeAddress, open, false, ownTunnel));
     }
 
     /**
@@ -33,6 +35,6 @@ public final class Inbound {
             InetAddress bindAddress) {
         InboundContext c = node.context();
         return new InboundListeners(new InboundContext(podConfig, c.store(), c.identities(), c.authorizer(),
-                c.telemetry(), podNet, c.ownPorts(), bindAddress, c.openTunnels(), true));
+                c.telemetry(), podNet, c.ownPorts(), bindAddress, c.openTunnels(), true, c.ownTunnel()));
     }
 }

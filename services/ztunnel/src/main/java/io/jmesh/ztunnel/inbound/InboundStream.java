@@ -333,12 +333,13 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
 
     /**
      * The client's address: the TCP peer, except for a tunnel from this ztunnel itself in transparent mode (a
-     * client and a destination on the same node, tunnelled through our own 15008 from the node address). There the
+     * client and a destination on the same node, tunnelled through our own 15008 from a node address, which the
+     * pool recognises by the connection's exact local address). There the
      * {@code forwarded for=} address is believed when it is a workload on this node whose identity is the verified
      * peer identity, so the application sees its client's address, as across nodes.
      */
     private InetAddress clientAddress(WorkloadIndex index, InetSocketAddress peer, SpiffeId src, Http2Headers h) {
-        if (!ctx.config().listeners().transparent() || src == null || !peer.getAddress().equals(ctx.nodeAddress())) {
+        if (!ctx.config().listeners().transparent() || src == null || !ctx.ownTunnel().test(peer)) {
             return peer.getAddress();
         }
         InetAddress forwarded = forwardedFor(h);

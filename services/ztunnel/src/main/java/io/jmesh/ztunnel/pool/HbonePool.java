@@ -64,6 +64,8 @@ public final class HbonePool {
     private final Map<Slot, Queue<HboneConnection>> connections = new ConcurrentHashMap<>();
     private final Map<Slot, Future<HboneConnection>> dialing = new ConcurrentHashMap<>();
     private final java.util.Set<HboneConnection> open = ConcurrentHashMap.newKeySet();
+    /** Local addresses of the connections dialled from a node address rather than a pod's (see {@link #dialledFrom}). */
+    private final java.util.Set<InetSocketAddress> unspoofed = ConcurrentHashMap.newKeySet();
     private final java.util.concurrent.atomic.AtomicLong dialled = new java.util.concurrent.atomic.AtomicLong();
     private final Counter dials;
     private final PoolMetrics metrics;
@@ -199,6 +201,13 @@ public final class HbonePool {
         }
         var connect = bootstrap.connect(key.destination(), key.sourceIp() == null ? null : new InetSocketAddress(key.sourceIp(), 0));
         connect.addListener(f -> {
+            if (f.isSuccess() && key.sourceIp() == null && config.listeners().transparent()) {
+                // before the handshake starts (channelActive follows the connect listeners)
+                Channel ch = connect.channel();
+                InetSocketAddress local = (InetSocketAddress) ch.localAddress();
+                unspoofed.add(local);
+                ch.closeFuture().addListener(x -> unspoofed.remove(local));
+            }
             if (!f.isSuccess()) {
                 dials.labelValues("connect_failed").inc();
                 String hint = f.cause() instanceof io.netty.channel.ConnectTimeoutException
@@ -208,6 +217,16 @@ public final class HbonePool {
             }
         });
         return p.future();
+    }
+
+    /**
+     * Whether {@code peer} is the local end of an HBONE connection this pool dialled without a pod's address: in
+     * transparent mode, a tunnel to a pod on this node, looped back to our own 15008. The inbound side believes the
+     * {@code forwarded for=} client address of such a tunnel; it knows it by this exact match, not by the source
+     * address, which the kernel picks (the node address for IPv4, the pod interface's for IPv6).
+     */
+    public boolean dialledFrom(InetSocketAddress peer) {
+        return !unspoofed.isEmpty() && unspoofed.contains(peer);
     }
 
     /** Completes the dial after the handshake: ALPN h2, and a peer identity in the expected set. */
