@@ -83,6 +83,8 @@ public final class ZtunnelBootstrap implements MeshService {
     private final RetainedPolicies retained = new RetainedPolicies();
     private volatile AuthorizationStore policyStore;
     private final InetAddress nodeAddress;
+    /** {@code node.dualStackAddress}, or null. */
+    private final InetAddress dualStackAddress;
 
     private TrustBundle trust;
     private IdentityManager identities;
@@ -100,6 +102,8 @@ public final class ZtunnelBootstrap implements MeshService {
     private TrustBundleWatcher trustWatcher;
     private CaptureController capture;
     private DnsProxy dns;
+    /** The DNS proxy on {@code node.dualStackAddress}, or null. */
+    private DnsProxy dnsOtherFamily;
     private volatile InPodMode inPod;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
@@ -113,6 +117,8 @@ public final class ZtunnelBootstrap implements MeshService {
         this.store = new WorkloadStore(config.node().network());
         try {
             this.nodeAddress = InetAddress.getByName(config.node().address());
+            this.dualStackAddress = config.node().dualStackAddress().isEmpty() ? null
+                    : InetAddress.getByName(config.node().dualStackAddress());
         } catch (UnknownHostException e) {
             throw new IllegalArgumentException("node.address: '" + config.node().address() + "' is not an address", e);
         }
@@ -277,8 +283,12 @@ public final class ZtunnelBootstrap implements MeshService {
                 : Future.succeededFuture();
         Future<Void> dnsStarted = Future.succeededFuture();
         if (nodeConfig.listeners().dns() >= 0) {
-            dns = new DnsProxy(net, store, dnsSettings(), dnsMetrics, null);
+            dns = new DnsProxy(net, store, dnsSettings(nodeAddress), dnsMetrics, null);
             dnsStarted = dns.start();
+            if (dualStackAddress != null) {
+                dnsOtherFamily = new DnsProxy(net, store, dnsSettings(dualStackAddress), dnsMetrics, null);
+                dnsStarted = Future.all(dnsStarted, dnsOtherFamily.start()).mapEmpty();
+            }
         }
         // TPROXY hands a packet only to a socket of its own family: the capture listeners of the node address's
         // other family go on that family's loopback (when the kernel has it), where the rules point
@@ -422,7 +432,8 @@ public final class ZtunnelBootstrap implements MeshService {
         events.close();
         Future<Void> r = readinessServer == null ? Future.succeededFuture() : readinessServer.close();
         Future<Void> rules = capture == null ? Future.succeededFuture() : capture.close();
-        Future<Void> dnsClosed = dns == null ? Future.succeededFuture() : dns.close();
+        Future<Void> dnsClosed = Future.all(dns == null ? Future.succeededFuture() : dns.close(),
+                dnsOtherFamily == null ? Future.succeededFuture() : dnsOtherFamily.close()).mapEmpty();
         return Future.all(java.util.List.of(r, localAdmin.close(), grpc.close(), rules, dnsClosed, pods)).mapEmpty();
     }
 
@@ -430,7 +441,8 @@ public final class ZtunnelBootstrap implements MeshService {
         ZtunnelConfig.Capture c = config.capture();
         var l = config.listeners();
         CaptureRules rules = new CaptureRules(new CaptureRules.Settings(c.table(), c.socketMark(), c.captureMark(),
-                c.podInterface(), l.outboundCapture(), l.hbone(), l.inboundPlaintext(), l.dns(), nodeAddress));
+                c.podInterface(), l.outboundCapture(), l.hbone(), l.inboundPlaintext(), l.dns(), nodeAddress,
+                dualStackAddress));
         PolicyRouting routing = new PolicyRouting(c.ipCommand(), c.captureMark(), c.routeTable(),
                 Files.isDirectory(Path.of("/proc/sys/net/ipv6")));
         return new CaptureController(context.vertx(), config.node().name(), rules, routing,
@@ -438,6 +450,10 @@ public final class ZtunnelBootstrap implements MeshService {
     }
 
     private DnsProxy.Settings dnsSettings() {
+        return dnsSettings(nodeAddress);
+    }
+
+    private DnsProxy.Settings dnsSettings(InetAddress bindAddress) {
         ZtunnelConfig.Dns d = config.dns();
         java.util.List<java.net.InetSocketAddress> upstreams = d.upstreams().isEmpty()
                 ? DnsProxy.resolvConf(Path.of(d.resolvConf().isEmpty() ? "/etc/resolv.conf" : d.resolvConf()))
@@ -446,7 +462,7 @@ public final class ZtunnelBootstrap implements MeshService {
             log.atWarn().addKeyValue("resolvConf", d.resolvConf()).log("dns proxy: no upstream resolver "
                     + "(dns.upstreams empty, no nameserver in resolvConf): names outside the mesh get SERVFAIL");
         }
-        return new DnsProxy.Settings(config.node().name(), nodeAddress, config.listeners().dns(), d.clusterDomain(),
+        return new DnsProxy.Settings(config.node().name(), bindAddress, config.listeners().dns(), d.clusterDomain(),
                 d.tcpIdleTimeout(), upstreams, d.upstreamTimeout(), d.upstreamAttempts(), d.maxPendingUpstream());
     }
 

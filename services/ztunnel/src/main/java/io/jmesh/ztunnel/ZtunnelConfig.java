@@ -108,9 +108,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     on another network are reached through their network's east-west gateway (double HBONE)
      * @param ztunnelAddresses node name to the HBONE address of that node's ztunnel ({@code host:port}); used in
      *     local mode where workloads on other nodes are not reachable on their own {@code :15008}
+     * @param dualStackAddress on a dual-stack node, its address of the other IP family than {@code address}, or
+     *     empty: the DNS proxy listens there too, and in transparent mode the pods' DNS of that family goes to it
      */
     public record Node(String name, String address, String trustDomain, String clusterId, String network,
-            Map<String, String> ztunnelAddresses) {
+            Map<String, String> ztunnelAddresses, String dualStackAddress) {
         public Node {
             requireText(name, "name");
             requireText(address, "address");
@@ -118,6 +120,16 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             requireText(clusterId, "clusterId");
             network = network == null ? "" : network;
             ztunnelAddresses = ztunnelAddresses == null ? Map.of() : Map.copyOf(ztunnelAddresses);
+            dualStackAddress = dualStackAddress == null ? "" : dualStackAddress.trim();
+            if (!dualStackAddress.isEmpty()) {
+                java.net.InetAddress other = io.jmesh.core.net.IpLiteral.parse(dualStackAddress);
+                java.net.InetAddress own = io.jmesh.core.net.IpLiteral.parse(address);
+                if (other == null || other.isAnyLocalAddress()
+                        || own != null && (own instanceof java.net.Inet4Address) == (other instanceof java.net.Inet4Address)) {
+                    throw new IllegalArgumentException("node.dualStackAddress: '" + dualStackAddress + "' (expected: an"
+                            + " address of the other IP family than node.address " + address + ", or empty)");
+                }
+            }
         }
     }
 

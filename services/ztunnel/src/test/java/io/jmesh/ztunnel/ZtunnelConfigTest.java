@@ -111,4 +111,16 @@ class ZtunnelConfigTest {
         assertThatThrownBy(() -> load("tcp: {keepalive: false, userTimeout: true}\n", Map.of()))
                 .hasMessageContaining("tcp.userTimeout: true needs tcp.keepalive: true");
     }
+
+    @Test
+    void aDualStackAddressMustBeOfTheOtherFamily() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).node().dualStackAddress()).isEmpty();
+        assertThat(load("node: {address: 10.0.0.1, dualStackAddress: \"fd00::1\"}\n", Map.of()).node()
+                .dualStackAddress()).isEqualTo("fd00::1");
+        assertThatThrownBy(() -> load("node: {address: 10.0.0.1, dualStackAddress: 10.0.0.2}\n", Map.of()))
+                .hasMessageContaining("node.dualStackAddress: '10.0.0.2' (expected: an address of the other IP "
+                        + "family than node.address 10.0.0.1, or empty)");
+        assertThatThrownBy(() -> load("node: {dualStackAddress: somehost}\n", Map.of()))
+                .hasMessageContaining("node.dualStackAddress: 'somehost'");
+    }
 }

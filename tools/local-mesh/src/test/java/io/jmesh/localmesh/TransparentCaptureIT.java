@@ -56,19 +56,24 @@ class TransparentCaptureIT {
     private static final String NEIGHBOUR6 = TwoNodeLab.address6("pod-b3");
     private static final String PLAIN6 = TwoNodeLab.address6("pod-b2");
 
-    /** One A query to a made-up DNS server (10.96.0.53:53), as any client would send it: name, then udp or tcp. */
+    /**
+     * One A query to a made-up DNS server (10.96.0.53:53, or the third argument), as any client would send it: name,
+     * then udp or tcp.
+     */
     private static final String DNS_QUERY = """
             import socket, struct, sys
             name, proto = sys.argv[1], sys.argv[2]
+            server = sys.argv[3] if len(sys.argv) > 3 else '10.96.0.53'
+            family = socket.AF_INET6 if ':' in server else socket.AF_INET
             q = struct.pack('>HHHHHH', 0x4a4d, 0x0100, 1, 0, 0, 0)
             q += b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\\0\\0\\1\\0\\1'
             if proto == 'udp':
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s = socket.socket(family, socket.SOCK_DGRAM)
                 s.settimeout(5)
-                s.sendto(q, ('10.96.0.53', 53))
+                s.sendto(q, (server, 53))
                 a = s.recv(4096)
             else:
-                s = socket.create_connection(('10.96.0.53', 53), 5)
+                s = socket.create_connection((server, 53), 5)
                 s.sendall(struct.pack('>H', len(q)) + q)
                 n = struct.unpack('>H', s.recv(2))[0]
                 a = b''
@@ -200,6 +205,12 @@ class TransparentCaptureIT {
                     r = lab.podA1().tryRun("python3", "-c", DNS_QUERY, q[0], q[1]);
                     assertThat(r.output()).as("DNS %s over %s", q[0], q[1]).isEqualTo("rcode=0 answers=1 " + VIP + "\n");
                 }
+                // over IPv6 too (the node's dual-stack address takes it), from the pod's IPv6 address
+                for (String proto : new String[] {"udp", "tcp"}) {
+                    r = lab.podA1().tryRun("python3", "-c", DNS_QUERY, "server.mesh.svc.cluster.local", proto,
+                            "fd10:96::53");
+                    assertThat(r.output()).as("DNS over IPv6 %s", proto).isEqualTo("rcode=0 answers=1 " + VIP + "\n");
+                }
                 r = lab.podA2().tryRun("python3", "-c", DNS_QUERY, "server.mesh.svc.cluster.local", "udp");
                 assertThat(r.output()).as("DNS from outside the mesh").doesNotContain("rcode=");
                 assertThat(lab.nodeA().run("curl", "-sS", "http://" + TwoNodeLab.NODE_A_BRIDGE + ":15020/metrics"))
@@ -325,7 +336,8 @@ class TransparentCaptureIT {
     /** A node's ztunnel in transparent mode: its listeners on the bridge address, pods arrive on br0. */
     private static Topology.Node node(String name, String bridge, Netns ns) {
         return new Topology.Node(name, bridge, 15000, ns.name(), "transparent: true, inboundPerWorkload: false",
-                "capture: {podInterface: br0, retryInterval: 1s}\n");
+                "capture: {podInterface: br0, retryInterval: 1s}\n", name.equals("node-a") ? TwoNodeLab.NODE_A_BRIDGE6
+                        : TwoNodeLab.NODE_B_BRIDGE6);
     }
 
     /** The "cluster": namespace mesh enrolled, legacy not; a Service with a VIP; a DENY of port 9001. */

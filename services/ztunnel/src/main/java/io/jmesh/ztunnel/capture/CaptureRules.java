@@ -33,9 +33,12 @@ public final class CaptureRules {
      *     family to that address, and those of the other family to that family's loopback ({@link #twin}), where
      *     ztunnel binds the same listeners; null (or a wildcard) for the address of the interface a packet arrives
      *     on (TPROXY's default)
+     * @param dualStackAddress the node's address of the other family, where the DNS proxy also listens (null: none):
+     *     that family's pod DNS is DNAT'ed to it (DNAT to the loopback would not be delivered)
      */
     public record Settings(String table, int socketMark, int captureMark, String podInterface, int outboundPort,
-            int hbonePort, int inboundPlaintextPort, int dnsPort, InetAddress listenAddress) {
+            int hbonePort, int inboundPlaintextPort, int dnsPort, InetAddress listenAddress,
+            InetAddress dualStackAddress) {
         public Settings {
             Objects.requireNonNull(table, "table");
             if (!table.matches("[A-Za-z][A-Za-z0-9_-]{0,31}")) {
@@ -51,6 +54,13 @@ public final class CaptureRules {
                 throw new IllegalArgumentException("socketMark " + socketMark + ", captureMark " + captureMark
                         + " (expected: two different marks > 0)");
             }
+        }
+
+        /** A single-stack node. */
+        public Settings(String table, int socketMark, int captureMark, String podInterface, int outboundPort,
+                int hbonePort, int inboundPlaintextPort, int dnsPort, InetAddress listenAddress) {
+            this(table, socketMark, captureMark, podInterface, outboundPort, hbonePort, inboundPlaintextPort, dnsPort,
+                    listenAddress, null);
         }
     }
 
@@ -143,16 +153,26 @@ public final class CaptureRules {
 
     /** DNS of family {@code f} is captured when the proxy listens on an address of that family (or any). */
     private boolean capturesDns(String f) {
-        InetAddress a = s.listenAddress();
-        return s.dnsPort() > 0 && (a == null || a.isAnyLocalAddress() || (a instanceof Inet4Address) == f.equals("ip"));
+        return s.dnsPort() > 0 && (dnsAddress(f) != null || s.listenAddress() == null
+                || s.listenAddress().isAnyLocalAddress());
+    }
+
+    /** Where family {@code f}'s DNS proxy listens: the node address or the dual-stack one of that family, or null. */
+    private InetAddress dnsAddress(String f) {
+        for (InetAddress a : new InetAddress[] {s.listenAddress(), s.dualStackAddress()}) {
+            if (a != null && !a.isAnyLocalAddress() && (a instanceof Inet4Address) == f.equals("ip")) {
+                return a;
+            }
+        }
+        return null;
     }
 
     private String dnsTarget(String f) {
-        InetAddress a = s.listenAddress();
-        if (a == null || a.isAnyLocalAddress()) {
+        InetAddress a = dnsAddress(f);
+        if (a == null) {
             return "redirect to :" + s.dnsPort();
         }
-        return "dnat " + f + " to " + to(f, s.dnsPort());
+        return "dnat " + f + " to " + io.jmesh.core.net.IpLiteral.hostPort(a, s.dnsPort());
     }
 
     /** Replaces the pod address sets in one transaction. */

@@ -61,6 +61,15 @@ class CaptureRulesTest {
         assertThat(CaptureRules.twin(InetAddress.getByName("10.10.1.1"))).isEqualTo(InetAddress.getByName("::1"));
         assertThat(CaptureRules.twin(InetAddress.getByName("fd10::1"))).isEqualTo(InetAddress.getByName("127.0.0.1"));
         assertThat(CaptureRules.twin(InetAddress.getByName("0.0.0.0"))).isNull();
+        // a dual-stack node: the other family's pod DNS goes to the node's address of that family (DNAT to ::1
+        // would not be delivered); without one, that family's DNS is left alone
+        String dual = new CaptureRules(new CaptureRules.Settings("jmesh", 1337, 273, "br0", 15001, 15008, 15006, 15053,
+                InetAddress.getByName("10.10.1.1"), InetAddress.getByName("fd10:10:1::1"))).install();
+        assertThat(dual).contains("ip saddr @ambient4 meta l4proto { tcp, udp } th dport 53 dnat ip to 10.10.1.1:15053")
+                .contains("ip6 saddr @ambient6 meta l4proto { tcp, udp } th dport 53 dnat ip6 to [fd10:10:1::1]:15053")
+                .contains("iifname \"br0\" meta l4proto tcp ip6 saddr @ambient6 tcp dport 53 accept")
+                .contains("tproxy ip6 to [::1]:15008 ");
+        assertThat(text).doesNotContain("ip6 saddr @ambient6 meta l4proto { tcp, udp } th dport 53");
         assertThat(new CaptureRules(new CaptureRules.Settings("jmesh", 1337, 273, "br0", 15001, 15008, 15006, -1,
                 InetAddress.getByName("fd10::1"))).install()).contains("tproxy ip6 to [fd10::1]:15008 ")
                 .contains("tproxy ip to 127.0.0.1:15008 ");

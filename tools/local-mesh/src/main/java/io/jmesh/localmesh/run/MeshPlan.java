@@ -195,12 +195,14 @@ public final class MeshPlan {
         String name = "ztunnel-" + n.name();
         String yaml = """
                 admin: {host: %s, port: 15020}
-                node: {name: %s, address: %s, trustDomain: %s}
+                node: {name: %s, address: %s, trustDomain: %s%s}
                 listeners: {localAdmin: %d%s}
                 discovery: {address: "%s:%d", tokenFile: %s, rootCertFile: %s}
                 identity: {caAddress: "%s:%d", tokenFile: %s, rootCertFile: %s, trustBundle: {watch: true}}
                 kafka: {bootstrapServers: "%s"}
-                """.formatted(n.address(), n.name(), n.address(), Layout.TRUST_DOMAIN, n.localAdminPort(),
+                """.formatted(n.address(), n.name(), n.address(), Layout.TRUST_DOMAIN,
+                n.dualStackAddress().isEmpty() ? "" : ", dualStackAddress: \"" + n.dualStackAddress() + "\"",
+                n.localAdminPort(),
                 n.listeners().isEmpty() ? "" : ", " + n.listeners(),
                 topology.policy(), Layout.XDS_PORT, token(n.name()), rootCert(), topology.ca(), Layout.CA_PORT,
                 token(n.name()), rootCert(), kafka()) + n.extraConfig();

@@ -37,13 +37,20 @@ public record Topology(String kafka, String ca, String policy, String telemetry,
      * @param extraConfig further top-level YAML of ztunnel's configuration; may be empty
      */
     public record Node(String name, String address, int localAdminPort, String namespace, String listeners,
-            String extraConfig) {
+            String extraConfig, String dualStackAddress) {
         public Node {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(address, "address");
             namespace = namespace == null ? "" : namespace;
             listeners = listeners == null ? "" : listeners;
             extraConfig = extraConfig == null ? "" : extraConfig;
+            dualStackAddress = dualStackAddress == null ? "" : dualStackAddress;
+        }
+
+        /** A single-stack node. */
+        public Node(String name, String address, int localAdminPort, String namespace, String listeners,
+                String extraConfig) {
+            this(name, address, localAdminPort, namespace, listeners, extraConfig, "");
         }
     }
 
