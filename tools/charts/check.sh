@@ -34,6 +34,13 @@ fi
 grep -q 'ztunnel.footprint: "tiny" is neither' <<< "$err" \
   || { echo "charts: ztunnel.footprint=tiny refused without saying why: $err" >&2; exit 1; }
 
+# dual-stack nodes: ztunnel learns its second address from status.hostIPs, a field Kubernetes accepts from 1.29 on
+grep -q 'fieldPath: status.hostIPs' "$out/default.yaml" \
+  || { echo "charts: ztunnel does not get status.hostIPs (node.dualStackAddress)" >&2; exit 1; }
+if "$helm" template jmesh charts/jmesh -n istio-system --kube-version 1.27.0 | grep -q 'status.hostIPs'; then
+  echo "charts: status.hostIPs rendered for Kubernetes 1.27, which refuses the field" >&2; exit 1
+fi
+
 /usr/bin/python3 tools/charts/check_rendered.py "$repo" \
   "$out/default.yaml" "$out/custom.yaml:registry.example.com/mesh/:1.2.3" "$out/minimal.yaml:::ca,policy,ztunnel" "$out/inpod.yaml" "$out/small.yaml"
 echo "charts: ok"

@@ -109,7 +109,9 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      * @param ztunnelAddresses node name to the HBONE address of that node's ztunnel ({@code host:port}); used in
      *     local mode where workloads on other nodes are not reachable on their own {@code :15008}
      * @param dualStackAddress on a dual-stack node, its address of the other IP family than {@code address}, or
-     *     empty: the DNS proxy listens there too, and in transparent mode the pods' DNS of that family goes to it
+     *     empty: the DNS proxy listens there too, and in transparent mode the pods' DNS of that family goes to it.
+     *     Also a comma-separated list, as Kubernetes gives {@code status.hostIPs}: the first address of the other
+     *     family is kept, the others are ignored (a single-stack node's list has none)
      */
     public record Node(String name, String address, String trustDomain, String clusterId, String network,
             Map<String, String> ztunnelAddresses, String dualStackAddress) {
@@ -120,17 +122,30 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             requireText(clusterId, "clusterId");
             network = network == null ? "" : network;
             ztunnelAddresses = ztunnelAddresses == null ? Map.of() : Map.copyOf(ztunnelAddresses);
-            dualStackAddress = dualStackAddress == null ? "" : dualStackAddress.trim();
-            if (!dualStackAddress.isEmpty()) {
-                java.net.InetAddress other = io.jmesh.core.net.IpLiteral.parse(dualStackAddress);
-                java.net.InetAddress own = io.jmesh.core.net.IpLiteral.parse(address);
-                if (other == null || other.isAnyLocalAddress()
-                        || own != null && (own instanceof java.net.Inet4Address) == (other instanceof java.net.Inet4Address)) {
-                    throw new IllegalArgumentException("node.dualStackAddress: '" + dualStackAddress + "' (expected: an"
-                            + " address of the other IP family than node.address " + address + ", or empty)");
-                }
+            dualStackAddress = otherFamily(address, dualStackAddress == null ? "" : dualStackAddress);
+        }
+    }
+
+    /** The first address of {@code list} (comma-separated IP literals) whose family is not {@code address}'s, or "". */
+    private static String otherFamily(String address, String list) {
+        java.net.InetAddress own = io.jmesh.core.net.IpLiteral.parse(address);
+        String found = "";
+        for (String entry : list.split(",")) {
+            String e = entry.trim();
+            if (e.isEmpty()) {
+                continue;
+            }
+            java.net.InetAddress a = io.jmesh.core.net.IpLiteral.parse(e);
+            if (a == null || a.isAnyLocalAddress()) {
+                throw new IllegalArgumentException("node.dualStackAddress: '" + e + "' (expected: IP addresses, the"
+                        + " node's own; the one of the other family than node.address is used)");
+            }
+            boolean sameFamily = own != null && (own instanceof java.net.Inet4Address) == (a instanceof java.net.Inet4Address);
+            if (!sameFamily && found.isEmpty()) {
+                found = e;
             }
         }
+        return found;
     }
 
     /**

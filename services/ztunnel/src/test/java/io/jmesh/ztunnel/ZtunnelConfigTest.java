@@ -113,14 +113,18 @@ class ZtunnelConfigTest {
     }
 
     @Test
-    void aDualStackAddressMustBeOfTheOtherFamily() throws Exception {
+    void theDualStackAddressIsTheOtherFamilysAlsoFromKubernetesHostIps() throws Exception {
         assertThat(load("logLevel: info\n", Map.of()).node().dualStackAddress()).isEmpty();
         assertThat(load("node: {address: 10.0.0.1, dualStackAddress: \"fd00::1\"}\n", Map.of()).node()
                 .dualStackAddress()).isEqualTo("fd00::1");
-        assertThatThrownBy(() -> load("node: {address: 10.0.0.1, dualStackAddress: 10.0.0.2}\n", Map.of()))
-                .hasMessageContaining("node.dualStackAddress: '10.0.0.2' (expected: an address of the other IP "
-                        + "family than node.address 10.0.0.1, or empty)");
-        assertThatThrownBy(() -> load("node: {dualStackAddress: somehost}\n", Map.of()))
-                .hasMessageContaining("node.dualStackAddress: 'somehost'");
+        // status.hostIPs, as the chart passes it: the primary address first, then the other family's, if any
+        assertThat(load("node: {address: 10.0.0.1}\n", Map.of("MESH_NODE_DUAL_STACK_ADDRESS", "10.0.0.1,fd00::1"))
+                .node().dualStackAddress()).isEqualTo("fd00::1");
+        assertThat(load("node: {address: \"fd00::1\"}\n", Map.of("MESH_NODE_DUAL_STACK_ADDRESS", "fd00::1,10.0.0.1"))
+                .node().dualStackAddress()).isEqualTo("10.0.0.1");
+        assertThat(load("node: {address: 10.0.0.1}\n", Map.of("MESH_NODE_DUAL_STACK_ADDRESS", "10.0.0.1"))
+                .node().dualStackAddress()).as("a single-stack node").isEmpty();
+        assertThatThrownBy(() -> load("node: {dualStackAddress: \"10.0.0.1,somehost\"}\n", Map.of()))
+                .hasMessageContaining("node.dualStackAddress: 'somehost' (expected: IP addresses");
     }
 }
