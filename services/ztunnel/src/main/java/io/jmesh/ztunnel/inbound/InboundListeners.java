@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.inbound;
 
 import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.capture.OtherFamilyListeners;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -63,12 +64,15 @@ public final class InboundListeners {
             nodeAddresses.add(captureTwin);
         }
         for (InetAddress a : nodeAddresses) {
+            boolean twin = a == captureTwin;
             if (!l.inboundPerWorkload() && l.hbone() >= 0) {
-                binds.add(bind(new InetSocketAddress(a, l.hbone()), hbone, true).map(nodeLevel::add));
+                Future<?> b = bind(new InetSocketAddress(a, l.hbone()), hbone, true).map(nodeLevel::add);
+                binds.add(twin ? OtherFamilyListeners.optional(b) : b);
             }
             if (l.transparent() && l.inboundPlaintext() >= 0) {
-                binds.add(bind(new InetSocketAddress(a, l.inboundPlaintext()), new PlaintextInbound(ctx), true)
-                        .map(nodeLevel::add));
+                Future<?> b = bind(new InetSocketAddress(a, l.inboundPlaintext()), new PlaintextInbound(ctx), true)
+                        .map(nodeLevel::add);
+                binds.add(twin ? OtherFamilyListeners.optional(b) : b);
             }
         }
         binds.add(sync(ctx.store().current()));

@@ -105,7 +105,8 @@ public final class OutboundListeners {
             };
             binds.add(bind(new InetSocketAddress(nodeAddress, l.outboundCapture()), captured, l.transparent()));
             if (captureTwin != null && l.transparent()) {
-                binds.add(bind(new InetSocketAddress(captureTwin, l.outboundCapture()), captured, true));
+                binds.add(io.jmesh.ztunnel.capture.OtherFamilyListeners.optional(
+                        bind(new InetSocketAddress(captureTwin, l.outboundCapture()), captured, true)));
             }
         }
         return Future.all(binds).mapEmpty();
