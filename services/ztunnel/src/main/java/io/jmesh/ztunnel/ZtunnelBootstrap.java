@@ -293,7 +293,7 @@ public final class ZtunnelBootstrap implements MeshService {
         // TPROXY hands a packet only to a socket of its own family: the capture listeners of the node address's
         // other family go on that family's loopback (when the kernel has it), where the rules point
         InetAddress twin = capturing ? CaptureRules.twin(nodeAddress) : null;
-        if (twin instanceof java.net.Inet6Address && !Files.isDirectory(Path.of("/proc/sys/net/ipv6"))) {
+        if (twin instanceof java.net.Inet6Address && !ipv6()) {
             twin = null;
         }
         return Future.all(inbound.start(twin), outbound.start(twin), admin, ready, dnsStarted).mapEmpty();
@@ -443,10 +443,14 @@ public final class ZtunnelBootstrap implements MeshService {
         CaptureRules rules = new CaptureRules(new CaptureRules.Settings(c.table(), c.socketMark(), c.captureMark(),
                 c.podInterface(), l.outboundCapture(), l.hbone(), l.inboundPlaintext(), l.dns(), nodeAddress,
                 dualStackAddress));
-        PolicyRouting routing = new PolicyRouting(c.ipCommand(), c.captureMark(), c.routeTable(),
-                Files.isDirectory(Path.of("/proc/sys/net/ipv6")));
+        PolicyRouting routing = new PolicyRouting(c.ipCommand(), c.captureMark(), c.routeTable(), ipv6());
         return new CaptureController(context.vertx(), config.node().name(), rules, routing,
                 Commands.processes(c.commandTimeout()), c.nftCommand(), c.retryInterval(), ready, context.metrics());
+    }
+
+    /** Whether this kernel has IPv6 at all (capture then programs and listens for it too). */
+    private static boolean ipv6() {
+        return Files.isDirectory(Path.of("/proc/sys/net/ipv6"));
     }
 
     private DnsProxy.Settings dnsSettings() {

@@ -122,9 +122,13 @@ public record KubernetesSettings(
                 throw new IllegalArgumentException(at + ".secret: '" + (s == null ? null : s.secret())
                         + "' (expected: a Secret name)");
             }
-            if (s.secret().equals(rootSecret) || !names.add(s.secret())) {
-                throw new IllegalArgumentException(at + ".secret: '" + s.secret() + "' is used twice (expected:"
-                        + " one Secret per serving certificate, not the rootSecret)");
+            if (s.secret().equals(rootSecret)) {
+                throw new IllegalArgumentException(at + ".secret: '" + s.secret() + "' is the rootSecret (expected: a"
+                        + " Secret of its own for each serving certificate)");
+            }
+            if (!names.add(s.secret())) {
+                throw new IllegalArgumentException(at + ".secret: '" + s.secret() + "' is listed twice (expected: one"
+                        + " Secret per serving certificate)");
             }
             if (s.service() == null || !LABEL.matcher(s.service()).matches()) {
                 throw new IllegalArgumentException(at + ".service: '" + s.service()

@@ -11,13 +11,10 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
-import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
-import java.util.Collection;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -170,7 +167,8 @@ public final class ServingSecrets {
         } catch (GeneralSecurityException | RuntimeException e) {
             return "other_issuer";
         }
-        if (!names(leaf).equals(expectedNames(spec, trustDomain))) {
+        if (!Set.copyOf(Certificates.uriSans(leaf)).equals(Set.of(Caller.serviceIdentity(trustDomain, spec.service())
+                .uri())) || !Set.copyOf(Certificates.dnsSans(leaf)).equals(Set.copyOf(spec.dnsSans()))) {
             return "other_names";
         }
         Instant notBefore = leaf.getNotBefore().toInstant();
@@ -182,35 +180,6 @@ public final class ServingSecrets {
             return "other_roots";
         }
         return null;
-    }
-
-    private static Set<String> expectedNames(ServingSecret spec, String trustDomain) {
-        Set<String> names = new HashSet<>();
-        names.add("uri:" + Caller.serviceIdentity(trustDomain, spec.service()).uri());
-        spec.dnsSans().forEach(d -> names.add("dns:" + d));
-        return names;
-    }
-
-    private static Set<String> names(X509Certificate leaf) {
-        Set<String> names = new HashSet<>();
-        try {
-            Collection<List<?>> sans = leaf.getSubjectAlternativeNames();
-            if (sans != null) {
-                for (List<?> san : sans) {
-                    Object type = san.get(0);
-                    if (Integer.valueOf(6).equals(type)) {
-                        names.add("uri:" + san.get(1));
-                    } else if (Integer.valueOf(2).equals(type)) {
-                        names.add("dns:" + san.get(1));
-                    } else {
-                        names.add("other:" + san.get(1));
-                    }
-                }
-            }
-        } catch (CertificateParsingException e) {
-            names.add("unreadable");
-        }
-        return names;
     }
 
     private JsonObject secret(ServingSecret spec, JsonObject existing, ServingCertificate cert, String rootsPem) {

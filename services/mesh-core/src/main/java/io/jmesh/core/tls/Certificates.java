@@ -23,6 +23,7 @@ import java.util.Set;
 public final class Certificates {
 
     private static final int SAN_URI = 6;
+    private static final int SAN_DNS = 2;
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private Certificates() {}
@@ -59,12 +60,21 @@ public final class Certificates {
 
     /** Every URI subject alternative name of {@code cert}, in order. */
     public static List<String> uriSans(X509Certificate cert) {
+        return sans(cert, SAN_URI);
+    }
+
+    /** Every DNS subject alternative name of {@code cert}, in order. */
+    public static List<String> dnsSans(X509Certificate cert) {
+        return sans(cert, SAN_DNS);
+    }
+
+    private static List<String> sans(X509Certificate cert, int wanted) {
         List<String> out = new ArrayList<>();
         try {
             Collection<List<?>> sans = cert.getSubjectAlternativeNames();
             if (sans != null) {
                 for (List<?> san : sans) {
-                    if (san.size() >= 2 && san.get(0) instanceof Integer type && type == SAN_URI) {
+                    if (san.size() >= 2 && san.get(0) instanceof Integer type && type == wanted) {
                         out.add(String.valueOf(san.get(1)));
                     }
                 }

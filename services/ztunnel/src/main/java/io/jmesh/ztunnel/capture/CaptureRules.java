@@ -212,15 +212,7 @@ public final class CaptureRules {
         if (listenAddress == null || listenAddress.isAnyLocalAddress()) {
             return null;
         }
-        return address(listenAddress instanceof Inet4Address ? "::1" : "127.0.0.1");
-    }
-
-    private static InetAddress address(String literal) {
-        try {
-            return InetAddress.getByName(literal); // a literal: no lookup
-        } catch (java.net.UnknownHostException e) {
-            throw new IllegalStateException(literal, e);
-        }
+        return io.jmesh.core.net.IpLiteral.parse(listenAddress instanceof Inet4Address ? "::1" : "127.0.0.1");
     }
 
     /** {@code addr:port}: the listeners' address for family {@code f}, its twin for the other; {@code :port} without. */

@@ -34,30 +34,13 @@ class NetTransportTest {
     @Test
     void acceptedAndOutgoingSocketsHaveNoNagleAndKeepalive() throws Exception {
         NetTransport net = NetTransport.of(vertx);
-        CompletableFuture<Channel> accepted = new CompletableFuture<>();
-        Channel server = net.server().childHandler(new ChannelInitializer<>() {
-            @Override
-            protected void initChannel(Channel ch) {
-                accepted.complete(ch);
-            }
-        }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
-        try {
-            Channel client = net.client(net.nextLoop(), Duration.ofSeconds(5))
-                    .handler(new ChannelInitializer<>() {
-                        @Override
-                        protected void initChannel(Channel ch) {}
-                    })
-                    .connect(server.localAddress()).sync().channel();
-            Channel child = accepted.get(5, TimeUnit.SECONDS);
-            for (Channel ch : new Channel[] {client, child}) {
-                assertThat(ch.config().getOption(ChannelOption.TCP_NODELAY)).as("TCP_NODELAY of %s", ch).isTrue();
-                assertThat(ch.config().getOption(ChannelOption.SO_KEEPALIVE)).as("SO_KEEPALIVE of %s", ch).isTrue();
-            }
-            assertThat(net.epoll()).as("native epoll on Linux").isTrue();
-            client.close().sync();
-        } finally {
-            server.close().sync();
+        Channel[] both = pair(net);
+        for (Channel ch : both) {
+            assertThat(ch.config().getOption(ChannelOption.TCP_NODELAY)).as("TCP_NODELAY of %s", ch).isTrue();
+            assertThat(ch.config().getOption(ChannelOption.SO_KEEPALIVE)).as("SO_KEEPALIVE of %s", ch).isTrue();
         }
+        assertThat(net.epoll()).as("native epoll on Linux").isTrue();
+        both[0].close().sync();
     }
 
     /** A connected pair through {@code net}: the outgoing socket and the one its listener accepted. */
