@@ -3,22 +3,22 @@ package io.jmesh.ca.cli;
 import io.jmesh.ca.CaConfig;
 import io.jmesh.ca.auth.BootstrapTokens;
 import io.jmesh.ca.auth.Caller;
-import io.jmesh.ca.kubernetes.KubernetesApi;
-import io.jmesh.ca.kubernetes.KubernetesException;
 import io.jmesh.ca.kubernetes.KubernetesSettings;
 import io.jmesh.ca.kubernetes.SecretRootStore;
-import io.jmesh.ca.root.PluginCa;
-import io.jmesh.ca.server.ServingCertificate;
+import io.jmesh.ca.revocation.RevocationStore;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
-import io.jmesh.ca.revocation.RevocationStore;
+import io.jmesh.ca.root.PluginCa;
 import io.jmesh.ca.root.RootStore;
 import io.jmesh.ca.root.StateDirectory;
-import io.jmesh.core.identity.SpiffeId;
-import io.jmesh.proto.ca.v1.Revocation;
-import io.jmesh.proto.ca.v1.RevocationReason;
+import io.jmesh.ca.server.ServingCertificate;
 import io.jmesh.core.config.ConfigLoader;
 import io.jmesh.core.config.Durations;
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.kubernetes.KubernetesApi;
+import io.jmesh.core.kubernetes.KubernetesException;
+import io.jmesh.proto.ca.v1.Revocation;
+import io.jmesh.proto.ca.v1.RevocationReason;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -116,7 +116,7 @@ public final class CaCli {
         RootStore roots() {
             if (config != null && config.kubernetes().enabled()) {
                 KubernetesSettings k = config.kubernetes();
-                return new SecretRootStore(KubernetesApi.create(k), k.effectiveNamespace(), k.rootSecret());
+                return new SecretRootStore(KubernetesApi.create(k.connection()), k.effectiveNamespace(), k.rootSecret());
             }
             return dir;
         }

@@ -1,15 +1,13 @@
 package io.jmesh.ca.kubernetes;
 
 import io.jmesh.core.config.Durations;
+import io.jmesh.core.kubernetes.KubernetesConnection;
 import java.io.IOException;
-import java.net.URI;
-import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.regex.Pattern;
 
 /**
@@ -50,10 +48,8 @@ public record KubernetesSettings(
         }
     }
 
-    /** Where Kubernetes mounts a pod's ServiceAccount token, CA bundle and namespace. */
-    public static final String SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
     /** Where a pod finds its own namespace. */
-    public static final Path NAMESPACE_FILE = Path.of(SERVICE_ACCOUNT_DIR, "namespace");
+    public static final Path NAMESPACE_FILE = Path.of(KubernetesConnection.SERVICE_ACCOUNT_DIR, "namespace");
 
     // DNS-1123 label (namespaces, service accounts) and subdomain (Secret / ConfigMap names)
     private static final Pattern LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
@@ -68,13 +64,6 @@ public record KubernetesSettings(
         rootConfigMap = rootConfigMap == null ? "" : rootConfigMap.trim();
         audiences = audiences == null ? List.of() : List.copyOf(audiences);
         serviceAccounts = serviceAccounts == null ? List.of() : List.copyOf(serviceAccounts);
-        if (!apiServer.isEmpty()) {
-            URI u = parseServer(apiServer);
-            if (!"https".equals(u.getScheme()) && !"http".equals(u.getScheme())) {
-                throw new IllegalArgumentException("apiServer: '" + apiServer
-                        + "' (expected: an https:// URL, or empty for in-cluster)");
-            }
-        }
         if (!namespace.isEmpty() && !LABEL.matcher(namespace).matches()) {
             throw new IllegalArgumentException("namespace: '" + namespace
                     + "' (expected: a Kubernetes namespace name, or empty for this pod's namespace)");
@@ -110,9 +99,7 @@ public record KubernetesSettings(
         if (reviewCacheSize < 0) {
             throw new IllegalArgumentException("reviewCacheSize: " + reviewCacheSize + " (expected: >= 0)");
         }
-        if (requestTimeout == null || requestTimeout.isZero() || requestTimeout.isNegative()) {
-            throw new IllegalArgumentException("requestTimeout: " + fmt(requestTimeout) + " (expected: > 0)");
-        }
+        new KubernetesConnection(apiServer, tokenFile, caFile, requestTimeout); // checks those four, naming the key
         servingSecrets = servingSecrets == null ? List.of() : List.copyOf(servingSecrets);
         java.util.Set<String> names = new java.util.HashSet<>();
         for (int i = 0; i < servingSecrets.size(); i++) {
@@ -151,32 +138,9 @@ public record KubernetesSettings(
         }
     }
 
-    /** The token to call the API with: {@link #tokenFile}, or in-cluster (no {@code apiServer}) the pod's own. */
-    public String effectiveTokenFile() {
-        return !tokenFile.isEmpty() || !apiServer.isEmpty() ? tokenFile : SERVICE_ACCOUNT_DIR + "/token";
-    }
-
-    /** The API server's CA bundle: {@link #caFile}, or in-cluster (no {@code apiServer}) the pod's own. */
-    public String effectiveCaFile() {
-        return !caFile.isEmpty() || !apiServer.isEmpty() ? caFile : SERVICE_ACCOUNT_DIR + "/ca.crt";
-    }
-
-    /** The API server: {@link #apiServer}, or in-cluster from the environment Kubernetes gives every pod. */
-    public URI serverUri() {
-        return serverUri(System.getenv());
-    }
-
-    URI serverUri(Map<String, String> env) {
-        if (!apiServer.isEmpty()) {
-            return parseServer(apiServer.endsWith("/") ? apiServer : apiServer + "/");
-        }
-        String host = env.get("KUBERNETES_SERVICE_HOST");
-        String port = env.getOrDefault("KUBERNETES_SERVICE_PORT", "443");
-        if (host == null || host.isBlank()) {
-            throw new IllegalStateException("kubernetes.apiServer: empty and KUBERNETES_SERVICE_HOST is not set"
-                    + " (expected: running in a pod, or an explicit apiServer URL)");
-        }
-        return parseServer("https://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port + "/");
+    /** How to reach the API server (the URL, token and CA file, or in-cluster). */
+    public KubernetesConnection connection() {
+        return new KubernetesConnection(apiServer, tokenFile, caFile, requestTimeout);
     }
 
     /** The namespace of the root Secret and of the control plane's ServiceAccounts. */
@@ -194,13 +158,5 @@ public record KubernetesSettings(
 
     private static String fmt(Duration d) {
         return d == null ? "missing" : d.isNegative() ? d.toString() : Durations.format(d);
-    }
-
-    private static URI parseServer(String s) {
-        try {
-            return new URI(s);
-        } catch (URISyntaxException e) {
-            throw new IllegalArgumentException("apiServer: '" + s + "' (expected: a URL: " + e.getReason() + ")");
-        }
     }
 }

@@ -2,6 +2,8 @@ package io.jmesh.ca.kubernetes;
 
 import io.jmesh.ca.auth.Caller;
 import io.jmesh.ca.auth.TokenReviewer;
+import io.jmesh.core.kubernetes.KubernetesApi;
+import io.jmesh.core.kubernetes.KubernetesException;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.json.JsonArray;

@@ -1,5 +1,7 @@
 package io.jmesh.ca.kubernetes;
 
+import io.jmesh.core.kubernetes.KubernetesApi;
+import io.jmesh.core.kubernetes.KubernetesException;
 import io.vertx.core.json.JsonObject;
 
 /**

@@ -2,6 +2,8 @@ package io.jmesh.ca.kubernetes;
 
 import io.jmesh.ca.root.RootStore;
 import io.jmesh.ca.root.StateDirectory;
+import io.jmesh.core.kubernetes.KubernetesApi;
+import io.jmesh.core.kubernetes.KubernetesException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -4,6 +4,8 @@ import io.jmesh.ca.auth.Caller;
 import io.jmesh.ca.kubernetes.KubernetesSettings.ServingSecret;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.server.ServingCertificate;
+import io.jmesh.core.kubernetes.KubernetesApi;
+import io.jmesh.core.kubernetes.KubernetesException;
 import io.jmesh.core.tls.Certificates;
 import io.jmesh.core.tls.Pem;
 import io.prometheus.metrics.core.metrics.Counter;

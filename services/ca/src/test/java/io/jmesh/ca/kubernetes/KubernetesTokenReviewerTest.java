@@ -1,12 +1,13 @@
 package io.jmesh.ca.kubernetes;
 
+import io.jmesh.core.kubernetes.KubernetesApi;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.jmesh.ca.auth.TokenReviewer.Review;
-import io.jmesh.ca.testing.KubernetesApiServer;
+import io.jmesh.testing.kubernetes.KubernetesApiServer;
 import io.jmesh.testing.MutableClock;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Clock;
@@ -54,7 +55,7 @@ class KubernetesTokenReviewerTest {
 
     KubernetesTokenReviewer reviewer(Duration cacheTtl) {
         KubernetesSettings s = settings(k8s.url(), cacheTtl);
-        return new KubernetesTokenReviewer(KubernetesApi.create(s), s, NS, "cluster.local", new PrometheusRegistry(),
+        return new KubernetesTokenReviewer(KubernetesApi.create(s.connection()), s, NS, "cluster.local", new PrometheusRegistry(),
                 now);
     }
 
@@ -161,7 +162,7 @@ class KubernetesTokenReviewerTest {
     @Test
     void anUnreachableApiServerMakesReviewsUnavailable() {
         KubernetesSettings s = settings("http://127.0.0.1:1/", Duration.ZERO);
-        KubernetesTokenReviewer down = new KubernetesTokenReviewer(KubernetesApi.create(s), s, NS, "cluster.local",
+        KubernetesTokenReviewer down = new KubernetesTokenReviewer(KubernetesApi.create(s.connection()), s, NS, "cluster.local",
                 new PrometheusRegistry(), Clock.systemUTC());
         Review r = down.review("anything");
         assertTrue(r.unavailable());

@@ -1,5 +1,6 @@
 package io.jmesh.ca.kubernetes;
 
+import io.jmesh.core.kubernetes.KubernetesApi;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -13,7 +14,7 @@ import io.fabric8.kubernetes.api.model.Secret;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
 import io.jmesh.ca.root.StateDirectory;
-import io.jmesh.ca.testing.KubernetesApiServer;
+import io.jmesh.testing.kubernetes.KubernetesApiServer;
 import java.nio.charset.StandardCharsets;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
@@ -42,7 +43,7 @@ class SecretRootStoreTest {
     void start() {
         k8s = new KubernetesApiServer();
         KubernetesSettings s = KubernetesTokenReviewerTest.settings(k8s.url(), Duration.ZERO);
-        api = KubernetesApi.create(s);
+        api = KubernetesApi.create(s.connection());
     }
 
     @AfterEach

@@ -1,5 +1,6 @@
 package io.jmesh.ca.kubernetes;
 
+import io.jmesh.core.kubernetes.KubernetesApi;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.Secret;
@@ -8,7 +9,7 @@ import io.jmesh.ca.kubernetes.KubernetesSettings.ServingSecret;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
 import io.jmesh.ca.server.ServingCertificate;
-import io.jmesh.ca.testing.KubernetesApiServer;
+import io.jmesh.testing.kubernetes.KubernetesApiServer;
 import io.jmesh.core.tls.Certificates;
 import io.jmesh.core.tls.Pem;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -51,7 +52,7 @@ class ServingSecretsTest {
     @BeforeEach
     void start() {
         k8s = new KubernetesApiServer();
-        api = KubernetesApi.create(KubernetesTokenReviewerTest.settings(k8s.url(), Duration.ZERO));
+        api = KubernetesApi.create(KubernetesTokenReviewerTest.settings(k8s.url(), Duration.ZERO).connection());
         registry = new PrometheusRegistry();
         ca = authority("root-a");
     }

@@ -1,4 +1,4 @@
-package io.jmesh.ca.kubernetes;
+package io.jmesh.core.kubernetes;
 
 /** The Kubernetes API could not be reached or did not answer usefully; the message says which call and why. */
 public final class KubernetesException extends RuntimeException {

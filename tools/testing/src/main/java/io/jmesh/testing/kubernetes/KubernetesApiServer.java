@@ -1,4 +1,4 @@
-package io.jmesh.ca.testing;
+package io.jmesh.testing.kubernetes;
 
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.NamespacedKubernetesClient;
@@ -93,6 +93,16 @@ public final class KubernetesApiServer implements AutoCloseable {
         users.put(token, new JsonObject().put("username", "system:serviceaccount:" + ns + ":" + sa)
                 .put("uid", UUID.randomUUID().toString()).put("extra", extra).put("audience", audience));
         return token;
+    }
+
+    /**
+     * Answers 404 to GETs of {@code pathAndQuery} from now on, as an API server answers for a custom resource whose
+     * CRD is not installed (the CRUD store would serve an empty list).
+     */
+    public void notServed(String pathAndQuery) {
+        server.expect().get().withPath(pathAndQuery).andReturn(404, new JsonObject().put("kind", "Status")
+                .put("status", "Failure").put("reason", "NotFound").put("code", 404)
+                .put("message", "the server could not find the requested resource").encode()).always();
     }
 
     /** Creates a pod scheduled on {@code node}; returns its uid. */
