@@ -12,7 +12,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Placement materialized from the config log: every {@code WorkloadEntry} with a {@code node} puts the identity
+ * Placement materialized from the config log: every {@code WorkloadEntry} or {@code Pod} (policy's Kubernetes
+ * source) with a {@code node} puts the identity
  * {@code spiffe://<trust domain>/ns/<namespace>/sa/<service_account or default>} on that node. Entries without a
  * node place nothing (no ztunnel may obtain their identity by impersonation).
  *
@@ -21,7 +22,8 @@ import org.slf4j.LoggerFactory;
 public final class ConfigLogPlacement implements PlacementSource {
 
     private static final Logger log = LoggerFactory.getLogger(ConfigLogPlacement.class);
-    private static final String KIND = "WorkloadEntry";
+    /** The kinds that place a workload: Istio's WorkloadEntry and, from the Kubernetes source, Pods. */
+    private static final java.util.List<String> KINDS = java.util.List.of("WorkloadEntry", "Pod");
 
     private final ConfigLogReader reader;
     private final String trustDomain;
@@ -56,7 +58,7 @@ public final class ConfigLogPlacement implements PlacementSource {
     private void rebuild(ConfigSnapshot snapshot) {
         Placement.Builder b = new Placement.Builder();
         int workloads = 0;
-        for (ConfigRecord r : snapshot.ofKind(KIND)) {
+        for (ConfigRecord r : KINDS.stream().flatMap(k -> snapshot.ofKind(k).stream()).toList()) {
             WorkloadEntrySpec w = r.getWorkloadEntry();
             if (w.getNode().isEmpty()) {
                 continue;

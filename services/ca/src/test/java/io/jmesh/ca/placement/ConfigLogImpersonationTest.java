@@ -145,6 +145,23 @@ class ConfigLogImpersonationTest {
     }
 
     @Test
+    void aPodRegisteredFromTheClusterPlacesItsIdentityOnItsNode() throws Exception {
+        // what policy's Kubernetes source writes for a running pod: kind Pod, the workload under it
+        ConfigRecord pod = workload("details-v1-5f4d8-abcde", "details", "node-d").toBuilder().setKind("Pod").build();
+        writer.put(pod).get(30, TimeUnit.SECONDS);
+        String details = "spiffe://cluster.local/ns/default/sa/details";
+        await().atMost(Duration.ofSeconds(60)).ignoreExceptions()
+                .untilAsserted(() -> assertThat(get(ask("node-d", details)).getCertChainCount()).isEqualTo(2));
+        assertThatThrownBy(() -> get(ask("node-a", details))).cause().isInstanceOfSatisfying(CaCallException.class,
+                e -> assertThat(e.status()).isEqualTo(GrpcStatus.PERMISSION_DENIED));
+
+        writer.delete(ConfigKey.parse("Pod/default/details-v1-5f4d8-abcde")).get(30, TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThatThrownBy(() -> get(ask("node-d", details)))
+                .cause().isInstanceOfSatisfying(CaCallException.class,
+                        e -> assertThat(e.status()).isEqualTo(GrpcStatus.PERMISSION_DENIED)));
+    }
+
+    @Test
     void revocationsArePublishedToTheCompactedTopicKeyedBySerial() throws Exception {
         writer.put(workload("ratings-1", "ratings", "node-c")).get(30, TimeUnit.SECONDS);
         String ratings = "spiffe://cluster.local/ns/default/sa/ratings";

@@ -252,7 +252,7 @@ public final class ConfigLogReader implements AutoCloseable {
             case GATEWAY_CLASS -> "GatewayClass";
             case SPEC_NOT_SET -> "";
         };
-        if (!specKind.equals(record.getKind())) {
+        if (!specKind.equals(record.getKind()) && !("Pod".equals(record.getKind()) && "WorkloadEntry".equals(specKind))) {
             return "kind_mismatch: kind " + record.getKind() + " carries a "
                     + (specKind.isEmpty() ? "missing" : specKind) + " spec";
         }

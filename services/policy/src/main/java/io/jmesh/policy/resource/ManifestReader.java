@@ -20,7 +20,7 @@ import java.util.UUID;
  * documents separated by {@code ---}) into validated {@link ConfigRecord}s, with Istio's validation rules. Every
  * document is judged on its own; an invalid one is rejected whole with the path of each offending field.
  *
- * <p>Kinds: {@code WorkloadEntry} (networking.istio.io), {@code Service} and {@code Namespace} (v1),
+ * <p>Kinds: {@code WorkloadEntry} (networking.istio.io), {@code Pod}, {@code Service} and {@code Namespace} (v1),
  * {@code AuthorizationPolicy} and {@code PeerAuthentication} (security.istio.io), {@code Gateway} and
  * {@code GatewayClass} (gateway.networking.k8s.io). Thread-safe and stateless.
  */
@@ -29,6 +29,7 @@ public final class ManifestReader {
     static final Map<String, Set<String>> API_VERSIONS = Map.of(
             "WorkloadEntry", Set.of("networking.istio.io/v1", "networking.istio.io/v1beta1",
                     "networking.istio.io/v1alpha3"),
+            "Pod", Set.of("v1"),
             "Service", Set.of("v1"),
             "Namespace", Set.of("v1"),
             "AuthorizationPolicy", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
@@ -51,6 +52,18 @@ public final class ManifestReader {
 
     public String rootNamespace() {
         return rootNamespace;
+    }
+
+    /**
+     * Why a pod (JSON, as the API server serves it) is not a mesh workload: no address yet, finished, or on the
+     * host network; null when it is one.
+     */
+    public static String podNotAWorkload(String podJson) {
+        try {
+            return PodReader.notAWorkload(YAML.readTree(podJson));
+        } catch (IOException e) {
+            return "not JSON: " + e.getMessage();
+        }
     }
 
     /** Reads every document of one manifest text; a YAML syntax error rejects the documents it prevents. */
@@ -118,6 +131,11 @@ public final class ManifestReader {
                     if (spec != null) {
                         record.setWorkloadEntry(WorkloadEntryReader.read(spec));
                     }
+                }
+                case "Pod" -> {
+                    // observed state: only what the mesh needs is read, the rest of the pod is ignored
+                    root.ignore("status");
+                    record.setWorkloadEntry(PodReader.read(doc, meta.getLabelsMap(), meta.getName(), p));
                 }
                 case "Service" -> {
                     if (spec != null) {
@@ -211,7 +229,7 @@ public final class ManifestReader {
         }
         // server-populated fields of objects read back from a cluster
         for (String ignored : List.of("resourceVersion", "creationTimestamp", "managedFields", "selfLink",
-                "ownerReferences", "finalizers")) {
+                "ownerReferences", "finalizers", "generateName", "deletionTimestamp", "deletionGracePeriodSeconds")) {
             m.ignore(ignored);
         }
         m.finish();

@@ -426,7 +426,7 @@ public final class MeshStateBuilder {
         PeerAuthentications peerAuth = new PeerAuthentications(rootScope.meshPeerAuthentication, peerAuthentications);
         for (ConfigRecord r : records) {
             try {
-                if ("WorkloadEntry".equals(r.getKind())) {
+                if (r.getSpecCase() == ConfigRecord.SpecCase.WORKLOAD_ENTRY) { // a WorkloadEntry or a Pod
                     WorkloadEntrySpec spec = r.getWorkloadEntry();
                     List<String> keys = new ArrayList<>();
                     for (ConfigRecord p : selectorPolicies.selecting(spec.getLabelsMap())) {
@@ -500,8 +500,12 @@ public final class MeshStateBuilder {
         String ns = r.getMetadata().getNamespace();
         String name = r.getMetadata().getName();
         Map<String, String> labels = spec.getLabelsMap();
+        // istiod's uids: <cluster>//Pod/<ns>/<name>, <cluster>/networking.istio.io/WorkloadEntry/<ns>/<name>
+        String uid = "Pod".equals(r.getKind()) ? settings.clusterId() + "//Pod/" + ns + "/" + name
+                : settings.clusterId() + "/networking.istio.io/WorkloadEntry/" + ns + "/" + name;
+        String workloadName = spec.getWorkloadName().isEmpty() ? name : spec.getWorkloadName();
         Workload.Builder w = Workload.newBuilder()
-                .setUid(settings.clusterId() + "/networking.istio.io/WorkloadEntry/" + ns + "/" + name)
+                .setUid(uid)
                 .setName(name).setNamespace(ns)
                 .addAddresses(ByteString.copyFrom(ip(spec.getAddress())))
                 .setNetwork(network)
@@ -509,15 +513,18 @@ public final class MeshStateBuilder {
                 .setServiceAccount(spec.getServiceAccount().isEmpty() ? "default" : spec.getServiceAccount())
                 .setNode(spec.getNode())
                 .setCanonicalName(firstNonEmpty(labels.get("service.istio.io/canonical-name"),
-                        labels.get("app.kubernetes.io/name"), labels.get("app"), name))
+                        labels.get("app.kubernetes.io/name"), labels.get("app"), workloadName))
                 .setCanonicalRevision(firstNonEmpty(labels.get("service.istio.io/canonical-revision"),
                         labels.get("app.kubernetes.io/version"), labels.get("version"), "latest"))
                 .setWorkloadType(WorkloadType.POD)
-                .setWorkloadName(name)
+                .setWorkloadName(workloadName)
                 .setClusterId(settings.clusterId())
                 .setStatus(spec.getHealth() == WorkloadEntrySpec.Health.UNHEALTHY ? WorkloadStatus.UNHEALTHY
                         : WorkloadStatus.HEALTHY)
                 .addAllAuthorizationPolicies(policyKeys);
+        for (String other : spec.getAdditionalAddressesList()) {
+            w.addAddresses(ByteString.copyFrom(ip(other)));
+        }
         if (ambient(labels, r, namespace)) {
             w.setTunnelProtocol(TunnelProtocol.HBONE);
         }

@@ -1,0 +1,136 @@
+package io.jmesh.policy.resource;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.jmesh.proto.config.v1.WorkloadEntrySpec;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * A Kubernetes {@code Pod} as the mesh sees it: a workload at {@code status.podIP} (and the other family's
+ * {@code status.podIPs}), on {@code spec.nodeName}, with {@code spec.serviceAccountName}'s identity, the pod's
+ * labels, its containers' named ports, ready or not ({@code Ready} condition), and its controller as the
+ * workload name (a ReplicaSet's Deployment, a Job's CronJob), as istiod derives them.
+ *
+ * <p>Unlike the kinds written for the mesh, a pod is observed state with a large, changing schema: only these
+ * fields are read and the rest is ignored, never an error.
+ */
+final class PodReader {
+
+    /** Istio's network label on a pod (else its namespace's, else the cluster's). */
+    static final String NETWORK_LABEL = "topology.istio.io/network";
+    private static final Pattern CRONJOB_SUFFIX = Pattern.compile("-[0-9]+$");
+
+    private PodReader() {}
+
+    /**
+     * Why the pod is not a mesh workload (not yet or no longer), or null when it is: no address yet, finished,
+     * or on the host network (it shares its node's address and cannot be captured).
+     */
+    static String notAWorkload(JsonNode pod) {
+        JsonNode spec = pod.path("spec");
+        JsonNode status = pod.path("status");
+        if (spec.path("hostNetwork").asBoolean(false)) {
+            return "spec.hostNetwork: true (a host-network pod shares its node's address; it is not a mesh workload)";
+        }
+        String phase = status.path("phase").asText("");
+        if ("Succeeded".equals(phase) || "Failed".equals(phase)) {
+            return "status.phase: " + phase + " (a finished pod holds no address: its IP may be reused)";
+        }
+        if (status.path("podIP").asText("").isEmpty()) {
+            return "status.podIP: not assigned yet (a pod is a workload once it has an address)";
+        }
+        return null;
+    }
+
+    static WorkloadEntrySpec read(JsonNode pod, Map<String, String> labels, String name, Problems p) {
+        String why = notAWorkload(pod);
+        if (why != null) {
+            int colon = why.indexOf(':');
+            p.error(why.substring(0, colon), why.substring(colon + 2));
+            return WorkloadEntrySpec.getDefaultInstance();
+        }
+        JsonNode spec = pod.path("spec");
+        JsonNode status = pod.path("status");
+        WorkloadEntrySpec.Builder b = WorkloadEntrySpec.newBuilder();
+        String address = status.path("podIP").asText();
+        if (Names.ip(address, "status.podIP", p) != null) {
+            b.setAddress(address);
+        }
+        JsonNode podIps = status.path("podIPs");
+        for (int i = 0; i < podIps.size(); i++) {
+            String other = podIps.get(i).path("ip").asText("");
+            if (!other.isEmpty() && !other.equals(address)
+                    && Names.ip(other, "status.podIPs[" + i + "].ip", p) != null) {
+                b.addAdditionalAddresses(other);
+            }
+        }
+        JsonNode containers = spec.path("containers");
+        for (int c = 0; c < containers.size(); c++) {
+            JsonNode ports = containers.get(c).path("ports");
+            for (int i = 0; i < ports.size(); i++) {
+                String portName = ports.get(i).path("name").asText("");
+                int number = ports.get(i).path("containerPort").asInt(0);
+                if (!portName.isEmpty() && number > 0 && number <= 65535) {
+                    b.putPorts(portName, number);
+                }
+            }
+        }
+        b.putAllLabels(labels);
+        String network = labels.get(NETWORK_LABEL);
+        if (network != null) {
+            b.setNetwork(network);
+        }
+        String sa = spec.path("serviceAccountName").asText("");
+        if (!sa.isEmpty() && Names.dnsSubdomain(sa, "spec.serviceAccountName", p)) {
+            b.setServiceAccount(sa);
+        }
+        String node = spec.path("nodeName").asText("");
+        if (!node.isEmpty() && Names.dnsSubdomain(node, "spec.nodeName", p)) {
+            b.setNode(node);
+        }
+        boolean terminating = !pod.path("metadata").path("deletionTimestamp").asText("").isEmpty();
+        b.setHealth(ready(status) && !terminating ? WorkloadEntrySpec.Health.HEALTHY
+                : WorkloadEntrySpec.Health.UNHEALTHY);
+        String workload = workloadName(pod, labels, name);
+        if (!workload.equals(name)) {
+            b.setWorkloadName(workload);
+        }
+        return b.build();
+    }
+
+    private static boolean ready(JsonNode status) {
+        for (JsonNode c : status.path("conditions")) {
+            if ("Ready".equals(c.path("type").asText())) {
+                return "True".equals(c.path("status").asText());
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The workload a pod belongs to, by its controller: a ReplicaSet made by a Deployment is named
+     * {@code <deployment>-<pod-template-hash>}, a Job made by a CronJob {@code <cronjob>-<scheduled minute>};
+     * any other controller by its own name; a pod without one by its own.
+     */
+    static String workloadName(JsonNode pod, Map<String, String> labels, String podName) {
+        for (JsonNode owner : pod.path("metadata").path("ownerReferences")) {
+            if (!owner.path("controller").asBoolean(false)) {
+                continue;
+            }
+            String kind = owner.path("kind").asText("");
+            String name = owner.path("name").asText("");
+            if (name.isEmpty()) {
+                break;
+            }
+            String hash = labels.get("pod-template-hash");
+            if ("ReplicaSet".equals(kind) && hash != null && name.endsWith("-" + hash)) {
+                return name.substring(0, name.length() - hash.length() - 1);
+            }
+            if ("Job".equals(kind) && CRONJOB_SUFFIX.matcher(name).find()) {
+                return CRONJOB_SUFFIX.matcher(name).replaceFirst("");
+            }
+            return name;
+        }
+        return podName;
+    }
+}
