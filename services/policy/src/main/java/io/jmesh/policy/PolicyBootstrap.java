@@ -3,6 +3,7 @@ package io.jmesh.policy;
 import io.jmesh.core.configlog.ConfigLog;
 import io.jmesh.core.configlog.ConfigLogWriter;
 import io.jmesh.core.identity.BearerTokenFile;
+import io.jmesh.core.kubernetes.KubernetesApi;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.core.tls.Pem;
@@ -11,6 +12,7 @@ import io.jmesh.policy.admin.ConfigAdminService;
 import io.jmesh.policy.auth.GrpcTls;
 import io.jmesh.policy.auth.NodeAuthenticator;
 import io.jmesh.policy.auth.TokenReviewAuthenticator;
+import io.jmesh.policy.kubernetes.KubernetesSource;
 import io.jmesh.policy.registry.PolicyRegistry;
 import io.jmesh.policy.resource.ManifestReader;
 import io.jmesh.policy.source.ConfigApplier;
@@ -21,9 +23,9 @@ import io.jmesh.policy.state.MeshState;
 import io.jmesh.policy.tls.ServingPair;
 import io.jmesh.policy.xds.AdsMetrics;
 import io.jmesh.policy.xds.DeltaAdsServer;
-import io.vertx.core.Future;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.vertx.core.Future;
 import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.net.SocketAddress;
@@ -60,6 +62,7 @@ public final class PolicyBootstrap implements MeshService {
     private ReloadedFiles<ServingPair> servingFiles;
     private ReloadedFiles<String> rootFiles;
     private ConfigSource directory;
+    private KubernetesSource cluster;
     private DeltaAdsServer ads;
     private AdsMetrics adsMetrics;
     private ConfigApplier applier;
@@ -79,6 +82,8 @@ public final class PolicyBootstrap implements MeshService {
     @Override
     public Future<Void> start() {
         var ready = context.readiness().register("config-log-replayed");
+        // istiod serves once its informers have synced: ztunnels connecting earlier would get a partial mesh
+        var clusterSynced = config.kubernetes().enabled() ? context.readiness().register("kubernetes-synced") : null;
         var vertx = context.vertx();
         return vertx.executeBlocking(() -> {
             PolicyConfig.Kafka k = config.kafka();
@@ -92,6 +97,12 @@ public final class PolicyBootstrap implements MeshService {
                     context.metrics());
             applier = new ConfigApplier(new ManifestReader(m.rootNamespace()), writer, registry::snapshot,
                     context.metrics(), Clock.systemUTC());
+            PolicyConfig.Kubernetes k8s = config.kubernetes();
+            if (k8s.enabled()) {
+                // created now so a bad connection setting (an unreadable CA file) fails the start, naming it
+                cluster = new KubernetesSource(KubernetesApi.create(k8s.connection()), m.clusterId(), k8s.kinds(),
+                        context.metrics());
+            }
             return null;
         }).compose(v -> startServer()).onSuccess(v -> registry.ready().whenComplete((state, err) -> {
             if (err != null) {
@@ -104,6 +115,10 @@ public final class PolicyBootstrap implements MeshService {
             if (!config.manifests().dir().isBlank()) {
                 directory = new DirectorySource(Path.of(config.manifests().dir()), config.manifests().pollInterval());
                 directory.start(applier);
+            }
+            if (cluster != null) {
+                cluster.synced().thenRun(clusterSynced::complete);
+                cluster.start(applier);
             }
         }));
     }
@@ -216,6 +231,9 @@ public final class PolicyBootstrap implements MeshService {
     public Future<Void> close() {
         if (directory != null) {
             directory.close();
+        }
+        if (cluster != null) {
+            cluster.close();
         }
         if (servingFiles != null) {
             servingFiles.close();

@@ -61,7 +61,8 @@ class ConfigAdminCliTest {
                 new PolicyConfig.Xds("127.0.0.1", 0, pki.certPem.toString(), pki.keyPem.toString(), 1000, Duration.ofSeconds(10)),
                 new PolicyConfig.TokenReview("127.0.0.1", tokenReview.port(), pki.rootPem.toString(), "",
                         Duration.ofSeconds(5)),
-                new PolicyConfig.ConfigAdmin(List.of(ADMIN)), new PolicyConfig.Manifests("", Duration.ofSeconds(1)));
+                new PolicyConfig.ConfigAdmin(List.of(ADMIN)), new PolicyConfig.Manifests("", Duration.ofSeconds(1)),
+                PolicyConfig.Kubernetes.OFF);
         policy = new PolicyBootstrap(config, ServiceContext.create(vertx));
         policy.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         policy.registry().ready().get(60, TimeUnit.SECONDS);

@@ -115,7 +115,8 @@ class PolicyDiscoveryEndToEndTest {
                 new PolicyConfig.TokenReview("127.0.0.1", tokenReview.port(), pki.rootPem.toString(), "",
                         Duration.ofSeconds(5)),
                 new PolicyConfig.ConfigAdmin(List.of("spiffe://cluster.local/ns/ops/sa/admin")),
-                new PolicyConfig.Manifests(withManifests ? manifests.toString() : "", Duration.ofMillis(100)));
+                new PolicyConfig.Manifests(withManifests ? manifests.toString() : "", Duration.ofMillis(100)),
+                PolicyConfig.Kubernetes.OFF);
     }
 
     PolicyBootstrap replica(boolean withManifests) throws Exception {

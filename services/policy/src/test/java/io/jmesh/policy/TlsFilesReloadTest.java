@@ -98,7 +98,8 @@ class TlsFilesReloadTest {
                         secret.resolve("tls.key").toString(), 100, Duration.ofMillis(100)),
                 new PolicyConfig.TokenReview("127.0.0.1", tokenReview.port(), caFile.toString(), "",
                         Duration.ofSeconds(5)),
-                new PolicyConfig.ConfigAdmin(List.of()), new PolicyConfig.Manifests("", Duration.ofMillis(100)));
+                new PolicyConfig.ConfigAdmin(List.of()), new PolicyConfig.Manifests("", Duration.ofMillis(100)),
+                PolicyConfig.Kubernetes.OFF);
         policy = new PolicyBootstrap(config, ServiceContext.create(vertx));
         policy.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         policy.registry().ready().get(60, TimeUnit.SECONDS);

@@ -42,8 +42,8 @@ public final class ConfigApplier implements ConfigSink {
         this.clock = clock;
         this.rejected = Counter.builder().name("policy_config_rejected_total")
                 .help("Manifest documents rejected at apply time").labelNames("source", "reason").register(metrics);
-        // zero series for both sources, so a dashboard shows 0 rather than no data
-        for (String kind : new String[] {"file", "admin-api"}) {
+        // zero series for every source, so a dashboard shows 0 rather than no data
+        for (String kind : new String[] {"file", "admin-api", "kubernetes"}) {
             rejected.labelValues(kind, "invalid");
         }
     }

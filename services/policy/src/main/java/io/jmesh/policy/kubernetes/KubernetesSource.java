@@ -1,0 +1,402 @@
+package io.jmesh.policy.kubernetes;
+
+import io.jmesh.core.config.Durations;
+import io.jmesh.core.configlog.ConfigKey;
+import io.jmesh.core.kubernetes.KubernetesApi;
+import io.jmesh.core.kubernetes.KubernetesException;
+import io.jmesh.policy.resource.ManifestReader;
+import io.jmesh.policy.source.ConfigSink;
+import io.jmesh.policy.source.ConfigSource;
+import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.policy.v1.ApplyResult;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The cluster as a configuration source, as istiod's informers: each {@link WatchedKind} is listed (in pages), what
+ * the list holds is applied and what this source wrote earlier that it no longer holds is deleted, then the kind is
+ * watched from the list's {@code resourceVersion}. Every object goes through the {@link ConfigSink} as a manifest
+ * from any other source does (the same validation; an invalid object is logged with its field paths, counted, and
+ * its last good version stays). Pods become workloads ({@code Pod} records) once they have an address, and stop
+ * being ones when they finish.
+ *
+ * <p>A watch that ends (the API server closes them every few minutes) resumes from the last {@code resourceVersion}
+ * seen; one the server no longer holds ({@code 410 Gone}), a failed write and a failed list start the kind over with
+ * a new list, after a backoff (1 s doubling to 30 s). A custom resource whose CRD is not installed counts as synced
+ * (nothing to register) and is looked for again every minute.
+ *
+ * <p>Everything runs on one thread of its own: the lists, the writes (which may wait on Kafka), each kind's state.
+ * A watch reads its next event only when the previous one is written, so the API server is slowed down rather
+ * than events queued.
+ */
+public final class KubernetesSource implements ConfigSource {
+
+    private static final Logger log = LoggerFactory.getLogger(KubernetesSource.class);
+    private static final Duration WRITE_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration MIN_BACKOFF = Duration.ofSeconds(1);
+    private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
+    private static final Duration CRD_RECHECK = Duration.ofMinutes(1);
+    /** A watch that ends sooner than this after it started counts as a failed one (backoff grows). */
+    private static final Duration SHORT_WATCH = Duration.ofSeconds(5);
+    private static final int PAGE = 500;
+
+    private final KubernetesApi api;
+    private final String name;
+    private final Map<String, KindState> kinds = new HashMap<>();
+    private final ScheduledExecutorService executor;
+    private final CompletableFuture<Void> synced = new CompletableFuture<>();
+    private final Counter events;
+    private final Counter lists;
+    private final Gauge watching;
+    private ConfigSink sink;
+    private volatile boolean closed;
+
+    /** One kind's progress; touched only on the executor thread. */
+    private static final class KindState {
+        final WatchedKind kind;
+        String resourceVersion;
+        KubernetesApi.Watch watch;
+        Duration backoff = MIN_BACKOFF;
+        boolean synced;
+        boolean reportedMissing;
+        long generation; // a watch's callbacks act only while it is the kind's current one
+
+        KindState(WatchedKind kind) {
+            this.kind = kind;
+        }
+    }
+
+    /**
+     * @param cluster the cluster's id, recorded as the writer of every object ({@code kubernetes:<cluster>})
+     */
+    public KubernetesSource(KubernetesApi api, String cluster, List<String> kinds, PrometheusRegistry metrics) {
+        this.api = api;
+        this.name = "kubernetes:" + cluster;
+        for (String k : kinds) {
+            this.kinds.put(k, new KindState(WatchedKind.named(k)));
+        }
+        this.executor = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "policy-kubernetes");
+            t.setDaemon(true);
+            return t;
+        });
+        this.events = Counter.builder().name("policy_kubernetes_events_total")
+                .help("Watch events received from the Kubernetes API, by kind and type").labelNames("kind", "type")
+                .register(metrics);
+        this.lists = Counter.builder().name("policy_kubernetes_lists_total")
+                .help("Full lists of a kind (at start, and after a watch could not resume), by outcome")
+                .labelNames("kind", "outcome").register(metrics);
+        this.watching = Gauge.builder().name("policy_kubernetes_watching")
+                .help("1 while a kind is listed and watched (or its CRD is absent), else 0").labelNames("kind")
+                .register(metrics);
+        for (String k : kinds) {
+            watching.labelValues(k).set(0);
+        }
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    /** Completes once every kind has been listed and applied once (readiness). */
+    public CompletableFuture<Void> synced() {
+        return synced;
+    }
+
+    @Override
+    public void start(ConfigSink sink) {
+        this.sink = sink;
+        kinds.values().forEach(k -> executor.execute(() -> list(k)));
+    }
+
+    /** Lists {@code k}, applies it, deletes what vanished, then watches from the list's version. */
+    private void list(KindState k) {
+        if (closed) {
+            return;
+        }
+        stopWatch(k);
+        String kind = k.kind.kind();
+        try {
+            Set<ConfigKey> seen = new HashSet<>();
+            String cont = "";
+            String version;
+            do {
+                KubernetesApi.Response r = api.get(k.kind.path() + "?limit=" + PAGE
+                        + (cont.isEmpty() ? "" : "&continue=" + URLEncoder.encode(cont, StandardCharsets.UTF_8)));
+                if (r.status() == 404 && k.kind.custom()) {
+                    missing(k);
+                    return;
+                }
+                if (!r.ok()) {
+                    throw new KubernetesException("listing " + k.kind.path() + " failed: " + r.reason());
+                }
+                JsonArray items = r.body().getJsonArray("items", new JsonArray());
+                for (int i = 0; i < items.size(); i++) {
+                    ConfigKey key = upsert(k.kind, items.getJsonObject(i));
+                    if (key != null) {
+                        seen.add(key);
+                    }
+                }
+                JsonObject meta = r.body().getJsonObject("metadata", new JsonObject());
+                cont = meta.getString("continue", "");
+                version = meta.getString("resourceVersion", "");
+            } while (!cont.isEmpty());
+            for (Map.Entry<ConfigKey, ConfigRecord> e : sink.inForce().records().entrySet()) {
+                if (e.getKey().kind().equals(kind) && name.equals(e.getValue().getSource())
+                        && !seen.contains(e.getKey())) {
+                    log.atInfo().addKeyValue("object", e.getKey()).log("gone from the cluster; deleting");
+                    write(sink.delete(e.getKey(), false));
+                }
+            }
+            lists.labelValues(kind, "ok").inc();
+            log.atInfo().addKeyValue("kind", kind).addKeyValue("objects", seen.size())
+                    .addKeyValue("resourceVersion", version).log("listed; watching");
+            k.resourceVersion = version;
+            k.backoff = MIN_BACKOFF;
+            k.reportedMissing = false;
+            markSynced(k);
+            watch(k);
+        } catch (WriteFailed | KubernetesException e) {
+            lists.labelValues(kind, "failed").inc();
+            retry(k, "list " + kind + ": " + e.getMessage());
+        } catch (RuntimeException e) {
+            lists.labelValues(kind, "failed").inc();
+            log.atError().setCause(e).addKeyValue("kind", kind).log("listing failed unexpectedly");
+            retry(k, "list " + kind + ": " + e);
+        }
+    }
+
+    private void missing(KindState k) {
+        lists.labelValues(k.kind.kind(), "not_installed").inc();
+        if (!k.reportedMissing) {
+            k.reportedMissing = true;
+            log.atInfo().addKeyValue("kind", k.kind.kind()).addKeyValue("path", k.kind.path())
+                    .log("not served by this cluster (its CRD is not installed); looking again every {}",
+                            Durations.format(CRD_RECHECK));
+        }
+        markSynced(k);
+        executor.schedule(() -> list(k), CRD_RECHECK.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void markSynced(KindState k) {
+        watching.labelValues(k.kind.kind()).set(1);
+        if (!k.synced) {
+            k.synced = true;
+            if (kinds.values().stream().allMatch(s -> s.synced)) {
+                synced.complete(null);
+            }
+        }
+    }
+
+    private void watch(KindState k) {
+        long generation = ++k.generation;
+        long started = System.nanoTime();
+        k.watch = api.watch(k.kind.path(), k.resourceVersion, new KubernetesApi.WatchListener() {
+            @Override
+            public CompletableFuture<?> onEvent(String type, JsonObject object) {
+                return CompletableFuture.runAsync(() -> {
+                    if (k.generation == generation && !closed) {
+                        event(k, type, object);
+                    }
+                }, executor);
+            }
+
+            @Override
+            public void onClosed(String reason, boolean opened) {
+                if (closed) {
+                    return;
+                }
+                executor.execute(() -> {
+                    if (k.generation != generation) {
+                        return;
+                    }
+                    k.watch = null;
+                    if (!opened) {
+                        // refused (RBAC: no watch verb) or unreachable: a failure, with backoff and a new list
+                        retry(k, reason);
+                        return;
+                    }
+                    // the API server ends watches every few minutes: resume from the last version seen (one gone
+                    // by then comes back as a 410 ERROR event); one that ends at once backs off
+                    Duration wait = MIN_BACKOFF;
+                    if (Duration.ofNanos(System.nanoTime() - started).compareTo(SHORT_WATCH) < 0) {
+                        wait = k.backoff;
+                        k.backoff = grow(k.backoff);
+                    } else {
+                        k.backoff = MIN_BACKOFF;
+                    }
+                    log.atDebug().addKeyValue("kind", k.kind.kind()).log("watch ended: {}", reason);
+                    executor.schedule(() -> resume(k, generation), wait.toMillis(), TimeUnit.MILLISECONDS);
+                });
+            }
+        });
+    }
+
+    private void resume(KindState k, long generation) {
+        if (!closed && k.generation == generation && k.watch == null) {
+            watch(k);
+        }
+    }
+
+    private void event(KindState k, String type, JsonObject object) {
+        events.labelValues(k.kind.kind(), type.isEmpty() ? "unknown" : type).inc();
+        String version = object.getJsonObject("metadata", new JsonObject()).getString("resourceVersion");
+        try {
+            switch (type) {
+                case "ADDED", "MODIFIED" -> upsert(k.kind, object);
+                case "DELETED" -> {
+                    ConfigKey key = keyOf(k.kind, object);
+                    if (key != null) {
+                        write(sink.delete(key, false));
+                    }
+                }
+                case "BOOKMARK" -> { }
+                case "ERROR" -> {
+                    // a Status: 410 Gone when the version is older than the server keeps; anything else alike
+                    stopWatch(k);
+                    k.resourceVersion = null;
+                    log.atInfo().addKeyValue("kind", k.kind.kind()).addKeyValue("code", object.getValue("code"))
+                            .log("watch error ({}); listing again", object.getString("message", "no message"));
+                    executor.execute(() -> list(k));
+                    return;
+                }
+                default -> log.atWarn().addKeyValue("kind", k.kind.kind()).log("unknown watch event type '{}'", type);
+            }
+        } catch (WriteFailed e) {
+            // the cluster moved on but the log did not: start over from a list, which writes what is missing
+            stopWatch(k);
+            retry(k, e.getMessage());
+            return;
+        }
+        if (version != null && !version.isEmpty()) {
+            k.resourceVersion = version;
+        }
+    }
+
+    /**
+     * Writes {@code object} (or, for a pod that is not a workload, deletes it); returns its key, or null when it
+     * names none.
+     */
+    private ConfigKey upsert(WatchedKind kind, JsonObject object) {
+        object.put("apiVersion", object.getString("apiVersion", kind.apiVersion())).put("kind", kind.kind());
+        ConfigKey key = keyOf(kind, object);
+        if (key == null) {
+            return null;
+        }
+        String notWorkload = "Pod".equals(kind.kind()) ? ManifestReader.podNotAWorkload(object.encode()) : null;
+        String externalName = "Service".equals(kind.kind())
+                && "ExternalName".equals(object.getJsonObject("spec", new JsonObject()).getString("type"))
+                ? "an ExternalName service (a DNS alias, not routed by the mesh)" : null;
+        String skip = notWorkload != null ? notWorkload : externalName;
+        if (skip != null) {
+            log.atDebug().addKeyValue("object", key).log("not registered: {}", skip);
+            write(sink.delete(key, false));
+            return null;
+        }
+        List<ApplyResult> results = write(sink.apply(List.of(object.encode()), name, false));
+        for (ApplyResult r : results) {
+            if (!r.getAccepted()) {
+                r.getErrorsList().forEach(e -> log.atWarn().addKeyValue("object", key)
+                        .addKeyValue("path", e.getPath())
+                        .log("rejected from the cluster (its last good version stays): {}", e.getMessage()));
+            } else {
+                r.getWarningsList().forEach(w -> log.atDebug().addKeyValue("object", key).log(w));
+            }
+        }
+        return key;
+    }
+
+    /** The object's config-log key; null (and a warning) when it has no usable name. */
+    private static ConfigKey keyOf(WatchedKind kind, JsonObject object) {
+        try {
+            return key(kind, object);
+        } catch (IllegalArgumentException e) {
+            log.atWarn().addKeyValue("kind", kind.kind()).log("an object without a usable name: {}", e.getMessage());
+            return null;
+        }
+    }
+
+    private static ConfigKey key(WatchedKind kind, JsonObject object) {
+        JsonObject meta = object.getJsonObject("metadata", new JsonObject());
+        boolean clusterScoped = "Namespace".equals(kind.kind()) || "GatewayClass".equals(kind.kind());
+        return new ConfigKey(kind.kind(), clusterScoped ? "" : meta.getString("namespace", "default"),
+                meta.getString("name", ""));
+    }
+
+    private void retry(KindState k, String why) {
+        if (closed) {
+            return;
+        }
+        watching.labelValues(k.kind.kind()).set(0);
+        Duration wait = k.backoff;
+        k.backoff = grow(k.backoff);
+        log.atWarn().addKeyValue("kind", k.kind.kind()).log("{}; listing again in {}", why, Durations.format(wait));
+        executor.schedule(() -> list(k), wait.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private static Duration grow(Duration backoff) {
+        Duration next = backoff.multipliedBy(2);
+        return next.compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : next;
+    }
+
+    private void stopWatch(KindState k) {
+        k.generation++;
+        if (k.watch != null) {
+            k.watch.close();
+            k.watch = null;
+        }
+    }
+
+    /** A config log write that failed or timed out. */
+    private static final class WriteFailed extends RuntimeException {
+        WriteFailed(String message) {
+            super(message);
+        }
+    }
+
+    private <T> T write(CompletableFuture<T> f) {
+        try {
+            return f.get(WRITE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new WriteFailed("config log write failed: " + (e.getCause() != null ? e.getCause() : e));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new WriteFailed("interrupted");
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        executor.execute(() -> kinds.values().forEach(this::stopWatch));
+        executor.shutdown();
+        try {
+            if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
+                executor.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            executor.shutdownNow();
+        }
+    }
+}
