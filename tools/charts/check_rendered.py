@@ -4,6 +4,7 @@
 Arguments: the repository, then one or more `rendered.yaml[:registryPrefix[:tag[:components]]]`.
 Fails (exit 1) listing every problem found.
 """
+import re
 import sys
 import yaml
 
@@ -89,6 +90,7 @@ def check(repo, spec, problems):
     check_inpod(path.rsplit("/", 1)[-1], docs, problems)
     check_files_mounted(path.rsplit("/", 1)[-1], docs, problems)
     check_discovery(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_cluster_source(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -183,6 +185,35 @@ def role_grants(by_kind, resource, verb, name=None):
                     and (not names or name is None or name in names):
                 return True
     return False
+
+
+def check_cluster_source(repo, where, docs, problems):
+    """policy's Kubernetes source may list and watch every kind it is configured to register: a ClusterRole bound
+    to policy's ServiceAccount grants both on the kind's API group and resource (the paths in WatchedKind.java)."""
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    pol_cm = by_kind.get(("ConfigMap", "policy"))
+    if not pol_cm:
+        return
+    defaults = yaml.safe_load(open(repo + "/services/policy/src/main/resources/policy-defaults.yaml"))["kubernetes"]
+    k8s = dict(defaults, **(yaml.safe_load(pol_cm["data"]["policy.yaml"]).get("kubernetes") or {}))
+    if not k8s.get("enabled"):
+        return
+    source = open(repo + "/services/policy/src/main/java/io/jmesh/policy/kubernetes/WatchedKind.java").read()
+    paths = dict(re.findall(r'new WatchedKind\("(\w+)", "([^"]+)"', source))
+    roles = set()
+    for (kind, name), d in by_kind.items():
+        if kind == "ClusterRoleBinding" and d["roleRef"]["kind"] == "ClusterRole" and any(
+                s.get("kind") == "ServiceAccount" and s.get("name") == "policy" for s in d.get("subjects", [])):
+            roles.add(d["roleRef"]["name"])
+    for kind in k8s.get("kinds") or []:
+        parts = paths[kind].strip("/").split("/")  # api/v1/pods, apis/<group>/v1/<resource>
+        group, resource = ("" if parts[0] == "api" else parts[1]), parts[-1]
+        for verb in ("list", "watch"):
+            if not any(group in r.get("apiGroups", []) and resource in r.get("resources", [])
+                       and verb in r.get("verbs", [])
+                       for n in roles for r in by_kind.get(("ClusterRole", n), {}).get("rules", [])):
+                problems.append("%s: no ClusterRole bound to policy grants %s on %s%s (kubernetes.kinds: %s)"
+                                % (where, verb, group + "/" if group else "", resource, kind))
 
 
 def check_inpod(where, docs, problems):

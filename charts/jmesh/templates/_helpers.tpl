@@ -82,6 +82,10 @@ tokenReview:
   port: 15012
   caFile: /var/run/secrets/istio/root-cert.pem
   tokenFile: /var/run/secrets/tokens/istio-token
+# the cluster's namespaces, pods, services and Istio / Gateway API resources, listed and watched (in-cluster
+# credentials: the pod's ServiceAccount token, read-only ClusterRole in rbac.yaml)
+kubernetes:
+  enabled: true
 {{- else if eq .Chart.Name "ztunnel" }}
 node:
   trustDomain: {{ .Values.global.trustDomain }}
