@@ -250,6 +250,7 @@ public final class ConfigLogReader implements AutoCloseable {
             case NAMESPACE -> "Namespace";
             case GATEWAY -> "Gateway";
             case GATEWAY_CLASS -> "GatewayClass";
+            case NODE -> "Node";
             case SPEC_NOT_SET -> "";
         };
         if (!specKind.equals(record.getKind()) && !("Pod".equals(record.getKind()) && "WorkloadEntry".equals(specKind))) {

@@ -338,7 +338,7 @@ public final class KubernetesSource implements ConfigSource {
 
     private static ConfigKey key(WatchedKind kind, JsonObject object) {
         JsonObject meta = object.getJsonObject("metadata", new JsonObject());
-        boolean clusterScoped = "Namespace".equals(kind.kind()) || "GatewayClass".equals(kind.kind());
+        boolean clusterScoped = Set.of("Namespace", "Node", "GatewayClass").contains(kind.kind());
         return new ConfigKey(kind.kind(), clusterScoped ? "" : meta.getString("namespace", "default"),
                 meta.getString("name", ""));
     }

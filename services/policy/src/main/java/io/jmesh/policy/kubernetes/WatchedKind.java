@@ -10,6 +10,7 @@ public record WatchedKind(String kind, String path, boolean custom) {
 
     public static final List<WatchedKind> ALL = List.of(
             new WatchedKind("Namespace", "/api/v1/namespaces", false),
+            new WatchedKind("Node", "/api/v1/nodes", false),
             new WatchedKind("Pod", "/api/v1/pods", false),
             new WatchedKind("Service", "/api/v1/services", false),
             new WatchedKind("WorkloadEntry", "/apis/networking.istio.io/v1/workloadentries", true),

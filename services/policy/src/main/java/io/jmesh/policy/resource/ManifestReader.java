@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.policy.translate.WorkloadLocality;
 import io.jmesh.proto.config.v1.ObjectMeta;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -20,7 +21,8 @@ import java.util.UUID;
  * documents separated by {@code ---}) into validated {@link ConfigRecord}s, with Istio's validation rules. Every
  * document is judged on its own; an invalid one is rejected whole with the path of each offending field.
  *
- * <p>Kinds: {@code WorkloadEntry} (networking.istio.io), {@code Pod}, {@code Service} and {@code Namespace} (v1),
+ * <p>Kinds: {@code WorkloadEntry} (networking.istio.io), {@code Pod}, {@code Service}, {@code Namespace} and
+ * {@code Node} (v1),
  * {@code AuthorizationPolicy} and {@code PeerAuthentication} (security.istio.io), {@code Gateway} and
  * {@code GatewayClass} (gateway.networking.k8s.io). Thread-safe and stateless.
  */
@@ -32,13 +34,14 @@ public final class ManifestReader {
             "Pod", Set.of("v1"),
             "Service", Set.of("v1"),
             "Namespace", Set.of("v1"),
+            "Node", Set.of("v1"),
             "AuthorizationPolicy", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
             "PeerAuthentication", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
             "Gateway", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
             "GatewayClass", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"));
 
     /** Kinds without a namespace: their records have an empty one. */
-    static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "GatewayClass");
+    static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "Node", "GatewayClass");
 
     private static final ObjectMapper YAML = YAMLMapper.builder()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
@@ -122,8 +125,9 @@ public final class ManifestReader {
         ConfigRecord.Builder record = ConfigRecord.newBuilder().setSchemaVersion(1)
                 .setKind(kind == null ? "" : kind).setMetadata(meta);
         if (kind != null) {
-            Obj spec = "Namespace".equals(kind) ? null : root.object("spec");
-            if (spec == null && !"Namespace".equals(kind) && !root.has("spec")) {
+            boolean specless = "Namespace".equals(kind) || "Node".equals(kind);
+            Obj spec = specless ? null : root.object("spec");
+            if (spec == null && !specless && !root.has("spec")) {
                 p.error("spec", "required");
             }
             switch (kind) {
@@ -151,6 +155,16 @@ public final class ManifestReader {
                     if (spec != null) {
                         record.setPeerAuthentication(PeerAuthenticationReader.read(spec, meta, rootNamespace));
                     }
+                }
+                case "Node" -> {
+                    // a node's locality, nothing else: its status and the rest of its metadata change all the
+                    // time and the mesh reads none of it
+                    root.ignore("spec");
+                    root.ignore("status");
+                    Map<String, String> topology = new java.util.TreeMap<>(meta.getLabelsMap());
+                    topology.keySet().retainAll(WorkloadLocality.LABELS);
+                    meta = meta.toBuilder().clearLabels().putAllLabels(topology).clearAnnotations().build();
+                    record.setMetadata(meta).setNode(io.jmesh.proto.config.v1.NodeSpec.getDefaultInstance());
                 }
                 case "Namespace" -> {
                     root.ignore("spec");

@@ -109,6 +109,8 @@ public final class MeshStateBuilder {
         boolean usesClusterNetwork;
         // the gateway chosen (null: none) for each network this namespace's workloads are on or its Gateways claim
         final Map<String, ConfigRecord> networkGateways = new HashMap<>();
+        // the Node record (null: none) of every node this namespace's pods run on: their locality
+        final Map<String, ConfigRecord> nodes = new HashMap<>();
         final TreeMap<String, Resource> addresses = new TreeMap<>();
         // "network/IP" of every workload address and service VIP → the names of the addresses holding it
         final Map<String, List<String>> ipAliases = new HashMap<>();
@@ -131,9 +133,11 @@ public final class MeshStateBuilder {
         }
 
         boolean reusableFor(List<ConfigRecord> in, ConfigRecord ns, List<ConfigRecord> root,
-                List<ConfigRecord> classes, NetworkGateways networks, String cluster) {
+                List<ConfigRecord> classes, NetworkGateways networks, String cluster,
+                Map<String, ConfigRecord> nodeRecords) {
             return namespaceRecord == ns && sameObjects(inputs, in) && sameObjects(rootInputs, root)
                     && sameObjects(gatewayClasses, classes) && sameNetworkGateways(networks)
+                    && nodes.entrySet().stream().allMatch(e -> nodeRecords.get(e.getKey()) == e.getValue())
                     && (!usesClusterNetwork || clusterNetwork.equals(cluster));
         }
 
@@ -154,6 +158,13 @@ public final class MeshStateBuilder {
                 more.add(name);
                 ipAliases.put(alias, more);
             }
+        }
+
+        /** The Node record of {@code node} (null: none), noted as an input of this namespace. */
+        ConfigRecord node(String node, Map<String, ConfigRecord> nodeRecords) {
+            ConfigRecord r = nodeRecords.get(node);
+            nodes.put(node, r);
+            return r;
         }
 
         /** Notes that this namespace depends on the gateway of {@code network} (the default one has none). */
@@ -189,6 +200,7 @@ public final class MeshStateBuilder {
      */
     public synchronized MeshState build(ConfigSnapshot snapshot, Consumer<MeshState.Skipped> onSkipped) {
         Map<String, ConfigRecord> namespaces = new HashMap<>();
+        Map<String, ConfigRecord> nodeRecords = new HashMap<>();
         Map<String, ConfigRecord> gatewayClasses = new HashMap<>();
         Map<String, List<ConfigRecord>> byNs = new TreeMap<>();
         List<ConfigRecord> gateways = new ArrayList<>();
@@ -196,6 +208,7 @@ public final class MeshStateBuilder {
         for (ConfigRecord r : snapshot.records().values()) {
             switch (r.getKind()) {
                 case "Namespace" -> namespaces.put(r.getMetadata().getName(), r);
+                case "Node" -> nodeRecords.put(r.getMetadata().getName(), r);
                 case "GatewayClass" -> gatewayClasses.put(r.getMetadata().getName(), r);
                 default -> {
                     byNs.computeIfAbsent(r.getMetadata().getNamespace(), n -> new ArrayList<>()).add(r);
@@ -226,7 +239,7 @@ public final class MeshStateBuilder {
             NamespaceResult old = previous.get(ns);
             List<ConfigRecord> classes = classesOf(e.getValue(), gatewayClasses);
             if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes, networks,
-                    clusterNetwork)) {
+                    clusterNetwork, nodeRecords)) {
                 results.put(ns, old);
                 continue;
             }
@@ -234,7 +247,7 @@ public final class MeshStateBuilder {
                 rootScope = new RootScope(rootInputs);
             }
             NamespaceResult fresh = computeNamespace(ns, e.getValue(), namespaces.get(ns), rootInputs, rootScope,
-                    classes, gatewayClasses, networks, clusterNetwork);
+                    classes, gatewayClasses, networks, clusterNetwork, nodeRecords);
             fresh.skipped.forEach(onSkipped);
             results.put(ns, fresh);
             diff(old == null ? Map.of() : old.addresses, fresh.addresses, changedAddresses);
@@ -368,7 +381,8 @@ public final class MeshStateBuilder {
 
     private NamespaceResult computeNamespace(String ns, List<ConfigRecord> records, ConfigRecord namespaceRecord,
             List<ConfigRecord> rootInputs, RootScope rootScope, List<ConfigRecord> classInputs,
-            Map<String, ConfigRecord> gatewayClasses, NetworkGateways networks, String clusterNetwork) {
+            Map<String, ConfigRecord> gatewayClasses, NetworkGateways networks, String clusterNetwork,
+            Map<String, ConfigRecord> nodes) {
         NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs, classInputs, clusterNetwork);
         SelectorIndex<ConfigRecord> services = new SelectorIndex<>(r -> r.getService().getSelectorMap());
         SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
@@ -443,8 +457,11 @@ public final class MeshStateBuilder {
                     String network = NetworkGateways.networkOf(spec, namespaceRecord, clusterNetwork);
                     out.usesClusterNetwork |= NetworkGateways.onClusterNetwork(spec, namespaceRecord);
                     out.usesNetwork(network, networks);
+                    // a pod runs where its node is (istiod reads the node's topology labels)
+                    ConfigRecord node = "Pod".equals(r.getKind()) && !spec.getNode().isEmpty()
+                            ? out.node(spec.getNode(), nodes) : null;
                     Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys, tunnels,
-                            network, networks.addressOf(network));
+                            network, networks.addressOf(network), node);
                     out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
                             Address.newBuilder().setWorkload(w).build()));
                     for (ByteString ip : w.getAddressesList()) {
@@ -495,7 +512,7 @@ public final class MeshStateBuilder {
      */
     private Workload workload(ConfigRecord r, ConfigRecord namespace, List<ConfigRecord> services,
             List<String> policyKeys, Map<String, ApplicationTunnel> tunnels, String network,
-            GatewayAddress networkGateway) {
+            GatewayAddress networkGateway, ConfigRecord node) {
         WorkloadEntrySpec spec = r.getWorkloadEntry();
         String ns = r.getMetadata().getNamespace();
         String name = r.getMetadata().getName();
@@ -539,7 +556,7 @@ public final class MeshStateBuilder {
         if (spec.getWeight() > 0) {
             w.setCapacity(UInt32Value.of(spec.getWeight()));
         }
-        Locality locality = WorkloadLocality.of(spec);
+        Locality locality = WorkloadLocality.of(spec, node == null ? Map.of() : node.getMetadata().getLabelsMap());
         if (locality != null) {
             w.setLocality(locality);
         }

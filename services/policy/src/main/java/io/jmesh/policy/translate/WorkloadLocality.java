@@ -9,8 +9,9 @@ import java.util.Map;
  * <ul>
  *   <li>{@code spec.locality}, Istio's {@code region/zone/subzone} string (what istiod reads for a WorkloadEntry);
  *   <li>else the topology labels istiod reads from a pod's node ({@value #REGION}, {@value #ZONE},
- *       {@value #SUBZONE}), taken from the entry's {@code spec.labels}: jmesh has no Node objects, and a
- *       WorkloadEntry stands for a workload on a node;
+ *       {@value #SUBZONE}), taken from the entry's {@code spec.labels} (a WorkloadEntry stands for a workload on
+ *       a node; a pod may carry them too);
+ *   <li>else, for a pod, those labels on its {@code Node} (from the Kubernetes source);
  *   <li>else none (empty strings, which match each other: two workloads without locality count as co-located).
  * </ul>
  */
@@ -19,18 +20,26 @@ public final class WorkloadLocality {
     public static final String REGION = "topology.kubernetes.io/region";
     public static final String ZONE = "topology.kubernetes.io/zone";
     public static final String SUBZONE = "topology.istio.io/subzone";
+    public static final java.util.Set<String> LABELS = java.util.Set.of(REGION, ZONE, SUBZONE);
 
     private WorkloadLocality() {}
 
     /** The entry's locality, or null when it has none. */
     public static Locality of(WorkloadEntrySpec spec) {
+        return of(spec, Map.of());
+    }
+
+    /** The workload's locality, its node's ({@code nodeLabels}) when it names none itself; null when neither does. */
+    public static Locality of(WorkloadEntrySpec spec, Map<String, String> nodeLabels) {
         if (!spec.getLocality().isEmpty()) {
             String[] parts = spec.getLocality().split("/", -1);
             return locality(parts[0], parts.length > 1 ? parts[1] : "", parts.length > 2 ? parts[2] : "");
         }
         Map<String, String> labels = spec.getLabelsMap();
-        return locality(labels.getOrDefault(REGION, ""), labels.getOrDefault(ZONE, ""),
+        Locality own = locality(labels.getOrDefault(REGION, ""), labels.getOrDefault(ZONE, ""),
                 labels.getOrDefault(SUBZONE, ""));
+        return own != null ? own : locality(nodeLabels.getOrDefault(REGION, ""), nodeLabels.getOrDefault(ZONE, ""),
+                nodeLabels.getOrDefault(SUBZONE, ""));
     }
 
     /** {@code region/zone/subzone} from the topology labels, or null when they name none. */

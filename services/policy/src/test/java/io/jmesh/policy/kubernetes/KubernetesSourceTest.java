@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
@@ -80,6 +81,10 @@ class KubernetesSourceTest {
 
         k8s.client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("shop")
                 .addToLabels("istio.io/dataplane-mode", "ambient").endMetadata().build()).create();
+        k8s.client().nodes().resource(new NodeBuilder().withNewMetadata().withName("node-a")
+                .addToLabels("topology.kubernetes.io/region", "eu-west1").addToLabels("topology.kubernetes.io/zone",
+                        "eu-west1-b").addToLabels("kubernetes.io/hostname", "node-a").endMetadata().withNewStatus()
+                .addNewCondition().withType("Ready").withStatus("True").endCondition().endStatus().build()).create();
         k8s.client().pods().inNamespace("shop").resource(reviewsPod()).create();
         k8s.client().pods().inNamespace("shop").resource(pendingPod()).create();
         k8s.client().pods().inNamespace("shop").resource(new PodBuilder().withNewMetadata().withName("node-exporter")
@@ -129,6 +134,11 @@ class KubernetesSourceTest {
         assertThat(w.getServiceAccount()).isEqualTo("reviews");
         assertThat(w.getTunnelProtocol()).as("its namespace is ambient").isEqualTo(TunnelProtocol.HBONE);
         assertThat(w.getStatus()).isEqualTo(WorkloadStatus.HEALTHY);
+        assertThat(w.getLocality().getRegion() + "/" + w.getLocality().getZone()).as("its node's topology labels")
+                .isEqualTo("eu-west1/eu-west1-b");
+        assertThat(registry.snapshot().get(ConfigKey.parse("Node//node-a")).getMetadata().getLabelsMap())
+                .as("a node keeps its topology labels only").containsOnlyKeys("topology.kubernetes.io/region",
+                        "topology.kubernetes.io/zone");
         assertThat(w.getAddressesList()).extracting(a -> InetAddress.getByAddress(a.toByteArray()).getHostAddress())
                 .containsExactly("10.244.1.5", "fd00:0:0:0:0:0:0:5");
         assertThat(w.getServicesMap().get("shop/reviews.shop.svc.cluster.local").getPorts(0).getTargetPort())
@@ -157,6 +167,12 @@ class KubernetesSourceTest {
         k8s.client().pods().inNamespace("shop").resource(pending).update();
         await().atMost(Duration.ofSeconds(30)).until(() -> workload(PENDING) != null);
         assertThat(workload(PENDING).getStatus()).as("not ready").isEqualTo(WorkloadStatus.UNHEALTHY);
+
+        // the node is relabelled: its pods' locality follows
+        k8s.client().nodes().withName("node-a").edit(n -> new NodeBuilder(n).editMetadata()
+                .addToLabels("topology.kubernetes.io/zone", "eu-west1-c").endMetadata().build());
+        await().atMost(Duration.ofSeconds(30)).until(() -> workload(REVIEWS).getLocality().getZone()
+                .equals("eu-west1-c"));
 
         // the namespace leaves the mesh: its workloads are plain (no HBONE) from then on
         k8s.client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("shop").endMetadata()
