@@ -17,6 +17,7 @@ import io.vertx.core.json.JsonObject;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -151,12 +152,16 @@ public final class KubernetesSource implements ConfigSource {
                     throw new KubernetesException("listing " + k.kind.path() + " failed: " + r.reason());
                 }
                 JsonArray items = r.body().getJsonArray("items", new JsonArray());
+                // a page's writes go out together (each key once): a large cluster syncs at the log's pace
+                List<CompletableFuture<?>> writes = new ArrayList<>(items.size());
                 for (int i = 0; i < items.size(); i++) {
-                    ConfigKey key = upsert(k.kind, items.getJsonObject(i));
-                    if (key != null) {
-                        seen.add(key);
+                    Upsert u = upsert(k.kind, items.getJsonObject(i));
+                    if (u.key() != null) {
+                        seen.add(u.key());
                     }
+                    writes.add(u.written());
                 }
+                write(CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)));
                 JsonObject meta = r.body().getJsonObject("metadata", new JsonObject());
                 cont = meta.getString("continue", "");
                 version = meta.getString("resourceVersion", "");
@@ -263,7 +268,7 @@ public final class KubernetesSource implements ConfigSource {
         String version = object.getJsonObject("metadata", new JsonObject()).getString("resourceVersion");
         try {
             switch (type) {
-                case "ADDED", "MODIFIED" -> upsert(k.kind, object);
+                case "ADDED", "MODIFIED" -> write(upsert(k.kind, object).written());
                 case "DELETED" -> {
                     ConfigKey key = keyOf(k.kind, object);
                     if (key != null) {
@@ -293,15 +298,15 @@ public final class KubernetesSource implements ConfigSource {
         }
     }
 
-    /**
-     * Writes {@code object} (or, for a pod that is not a workload, deletes it); returns its key, or null when it
-     * names none.
-     */
-    private ConfigKey upsert(WatchedKind kind, JsonObject object) {
+    /** What one object became: its key (null when it names none or is not registered) and its write. */
+    private record Upsert(ConfigKey key, CompletableFuture<?> written) {}
+
+    /** Writes {@code object} (or, for a pod that is not a workload, deletes it). */
+    private Upsert upsert(WatchedKind kind, JsonObject object) {
         object.put("apiVersion", object.getString("apiVersion", kind.apiVersion())).put("kind", kind.kind());
         ConfigKey key = keyOf(kind, object);
         if (key == null) {
-            return null;
+            return new Upsert(null, CompletableFuture.completedFuture(null));
         }
         String notWorkload = "Pod".equals(kind.kind()) ? ManifestReader.podNotAWorkload(object.encode()) : null;
         String externalName = "Service".equals(kind.kind())
@@ -310,20 +315,19 @@ public final class KubernetesSource implements ConfigSource {
         String skip = notWorkload != null ? notWorkload : externalName;
         if (skip != null) {
             log.atDebug().addKeyValue("object", key).log("not registered: {}", skip);
-            write(sink.delete(key, false));
-            return null;
+            return new Upsert(null, sink.delete(key, false));
         }
-        List<ApplyResult> results = write(sink.apply(List.of(object.encode()), name, false));
-        for (ApplyResult r : results) {
-            if (!r.getAccepted()) {
-                r.getErrorsList().forEach(e -> log.atWarn().addKeyValue("object", key)
-                        .addKeyValue("path", e.getPath())
-                        .log("rejected from the cluster (its last good version stays): {}", e.getMessage()));
-            } else {
-                r.getWarningsList().forEach(w -> log.atDebug().addKeyValue("object", key).log(w));
+        return new Upsert(key, sink.apply(List.of(object.encode()), name, false).thenAccept(results -> {
+            for (ApplyResult r : results) {
+                if (!r.getAccepted()) {
+                    r.getErrorsList().forEach(e -> log.atWarn().addKeyValue("object", key)
+                            .addKeyValue("path", e.getPath())
+                            .log("rejected from the cluster (its last good version stays): {}", e.getMessage()));
+                } else {
+                    r.getWarningsList().forEach(w -> log.atDebug().addKeyValue("object", key).log(w));
+                }
             }
-        }
-        return key;
+        }));
     }
 
     /** The object's config-log key; null (and a warning) when it has no usable name. */
