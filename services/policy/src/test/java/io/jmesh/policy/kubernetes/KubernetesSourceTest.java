@@ -245,6 +245,10 @@ class KubernetesSourceTest {
     }
 
     double counter(String name, Map<String, String> labels) {
+        return counter(metrics, name, labels);
+    }
+
+    static double counter(PrometheusRegistry metrics, String name, Map<String, String> labels) {
         for (MetricSnapshot m : metrics.scrape()) {
             if (m.getMetadata().getName().equals(name) && m instanceof CounterSnapshot c) {
                 return c.getDataPoints().stream().filter(d -> labels.entrySet().stream()
