@@ -5,6 +5,9 @@ import static io.jmesh.policy.testing.DeltaAdsTestClient.AUTHORIZATION;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.policy.testing.DeltaAdsTestClient;
@@ -13,6 +16,7 @@ import io.jmesh.policy.testing.TestPki;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.testing.KafkaExtension;
+import io.jmesh.testing.kubernetes.KubernetesApiServer;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import java.nio.file.Files;
@@ -108,6 +112,10 @@ class PolicyDiscoveryEndToEndTest {
     }
 
     PolicyConfig config(boolean withManifests) {
+        return config(withManifests, PolicyConfig.Kubernetes.OFF);
+    }
+
+    PolicyConfig config(boolean withManifests, PolicyConfig.Kubernetes kubernetes) {
         return new PolicyConfig("info", Duration.ofSeconds(5), new AdminConfig("127.0.0.1", 0),
                 new PolicyConfig.Mesh("istio-system", "cluster.local", "Kubernetes", "cluster.local"),
                 new PolicyConfig.Kafka(kafka.bootstrapServers(), topic, (short) 1),
@@ -116,7 +124,7 @@ class PolicyDiscoveryEndToEndTest {
                         Duration.ofSeconds(5)),
                 new PolicyConfig.ConfigAdmin(List.of("spiffe://cluster.local/ns/ops/sa/admin")),
                 new PolicyConfig.Manifests(withManifests ? manifests.toString() : "", Duration.ofMillis(100)),
-                PolicyConfig.Kubernetes.OFF);
+                kubernetes);
     }
 
     PolicyBootstrap replica(boolean withManifests) throws Exception {
@@ -170,6 +178,43 @@ class PolicyDiscoveryEndToEndTest {
         await().atMost(Duration.ofSeconds(30)).until(() -> a.names(AUTHORIZATION).isEmpty());
         assertThat(b.names(AUTHORIZATION)).containsExactly("shop/db-deny-curl");
         await().atMost(Duration.ofSeconds(10)).until(() -> acks(policy) >= a.responses.size() + b.responses.size());
+    }
+
+    @Test
+    void theClusterReachesZtunnelsThroughARunningReplica() throws Exception {
+        try (KubernetesApiServer k8s = new KubernetesApiServer()) {
+            k8s.client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("shop")
+                    .addToLabels("istio.io/dataplane-mode", "ambient").endMetadata().build()).create();
+            k8s.client().pods().inNamespace("shop").resource(new PodBuilder().withNewMetadata()
+                    .withName("reviews-0").withNamespace("shop").addToLabels("app", "reviews").endMetadata()
+                    .withNewSpec().withNodeName("node-a").withServiceAccountName("reviews").endSpec().withNewStatus()
+                    .withPhase("Running").withPodIP("10.244.1.5").addNewCondition().withType("Ready")
+                    .withStatus("True").endCondition().endStatus().build()).create();
+            k8s.client().services().inNamespace("shop").resource(new ServiceBuilder().withNewMetadata()
+                    .withName("reviews").withNamespace("shop").endMetadata().withNewSpec()
+                    .addToSelector("app", "reviews").withClusterIP("10.96.0.10").addNewPort().withPort(80)
+                    .withNewTargetPort(9080).endPort().endSpec().build()).create();
+
+            ServiceContext context = ServiceContext.create(vertx);
+            PolicyBootstrap policy = new PolicyBootstrap(config(false, new PolicyConfig.Kubernetes(true, k8s.url(),
+                    "", "", Duration.ofSeconds(10), List.of("Namespace", "Pod", "Service"))), context);
+            replicas.add(policy);
+            policy.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(60)).until(() -> context.readiness().isReady());
+
+            DeltaAdsTestClient a = client(policy, "token-a", "node-a").connect();
+            await().atMost(Duration.ofSeconds(30)).until(() -> a.names(ADDRESS).size() == 2);
+            assertThat(a.names(ADDRESS)).containsExactlyInAnyOrder("Kubernetes//Pod/shop/reviews-0",
+                    "shop/reviews.shop.svc.cluster.local");
+
+            // a pod scheduled later arrives as a delta
+            k8s.client().pods().inNamespace("shop").resource(new PodBuilder().withNewMetadata()
+                    .withName("reviews-1").withNamespace("shop").addToLabels("app", "reviews").endMetadata()
+                    .withNewSpec().withNodeName("node-b").endSpec().withNewStatus().withPhase("Running")
+                    .withPodIP("10.244.2.6").endStatus().build()).create();
+            await().atMost(Duration.ofSeconds(30)).until(() -> a.names(ADDRESS)
+                    .contains("Kubernetes//Pod/shop/reviews-1"));
+        }
     }
 
     @Test
