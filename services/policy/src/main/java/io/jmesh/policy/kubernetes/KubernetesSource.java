@@ -166,13 +166,7 @@ public final class KubernetesSource implements ConfigSource {
                 cont = meta.getString("continue", "");
                 version = meta.getString("resourceVersion", "");
             } while (!cont.isEmpty());
-            for (Map.Entry<ConfigKey, ConfigRecord> e : sink.inForce().records().entrySet()) {
-                if (e.getKey().kind().equals(kind) && name.equals(e.getValue().getSource())
-                        && !seen.contains(e.getKey())) {
-                    log.atInfo().addKeyValue("object", e.getKey()).log("gone from the cluster; deleting");
-                    write(sink.delete(e.getKey(), false));
-                }
-            }
+            deleteVanished(kind, seen);
             lists.labelValues(kind, "ok").inc();
             log.atInfo().addKeyValue("kind", kind).addKeyValue("objects", seen.size())
                     .addKeyValue("resourceVersion", version).log("listed; watching");
@@ -191,8 +185,21 @@ public final class KubernetesSource implements ConfigSource {
         }
     }
 
+    /** Deletes what this source wrote of {@code kind} that the cluster no longer holds. */
+    private void deleteVanished(String kind, Set<ConfigKey> seen) {
+        for (Map.Entry<ConfigKey, ConfigRecord> e : sink.inForce().records().entrySet()) {
+            if (e.getKey().kind().equals(kind) && name.equals(e.getValue().getSource())
+                    && !seen.contains(e.getKey())) {
+                log.atInfo().addKeyValue("object", e.getKey()).log("gone from the cluster; deleting");
+                write(sink.delete(e.getKey(), false));
+            }
+        }
+    }
+
     private void missing(KindState k) {
         lists.labelValues(k.kind.kind(), "not_installed").inc();
+        // a CRD removed takes its objects with it
+        deleteVanished(k.kind.kind(), Set.of());
         if (!k.reportedMissing) {
             k.reportedMissing = true;
             log.atInfo().addKeyValue("kind", k.kind.kind()).addKeyValue("path", k.kind.path())
