@@ -90,6 +90,8 @@ public final class MeshStateBuilder {
     private static final String MANAGED_GATEWAY = "gateway.istio.io/managed";
     private static final String MESH_CONTROLLER = "istio.io-mesh-controller";
     private static final String DATAPLANE_MODE = "istio.io/dataplane-mode";
+    private static final String SIDECAR_STATUS = "sidecar.istio.io/status";
+    private static final String SIDECAR_TUNNEL = "networking.istio.io/tunnel";
 
     private final MeshSettings settings;
 
@@ -584,6 +586,12 @@ public final class MeshStateBuilder {
     }
 
     private static boolean ambient(Map<String, String> labels, ConfigRecord r, ConfigRecord namespace) {
+        if (r.getMetadata().getAnnotationsMap().containsKey(SIDECAR_STATUS)) {
+            // a pod with Istio's sidecar is in the mesh through it: its traffic is not ztunnel's to capture, as
+            // istiod leaves such pods out of ambient (migration: sidecars and ambient side by side); a sidecar
+            // that accepts HBONE on 15008 says so with networking.istio.io/tunnel: http
+            return "http".equals(labels.get(SIDECAR_TUNNEL));
+        }
         String own = firstNonEmpty(labels.get(DATAPLANE_MODE), r.getMetadata().getLabelsMap().get(DATAPLANE_MODE), "");
         if (!own.isEmpty()) {
             return "ambient".equals(own);

@@ -78,6 +78,44 @@ class MeshStateBuilderTest {
         return Address.parseFrom(s.addresses().get(UID + name).body().getValue()).getWorkload();
     }
 
+    @Test
+    void aPodWithIstiosSidecarIsNotCapturedUnlessItsSidecarTakesHbone() throws Exception {
+        String pods = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: legacy-0, namespace: shop, labels: {app: legacy},
+                           annotations: {sidecar.istio.io/status: '{"containers":["istio-proxy"]}'}}
+                spec: {nodeName: node-a}
+                status: {phase: Running, podIP: 10.244.1.7}
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: hbone-0, namespace: shop, labels: {app: hbone, networking.istio.io/tunnel: http},
+                           annotations: {sidecar.istio.io/status: '{"containers":["istio-proxy"]}'}}
+                spec: {nodeName: node-a}
+                status: {phase: Running, podIP: 10.244.1.8}
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: ambient-0, namespace: shop, labels: {app: ambient}}
+                spec: {nodeName: node-a}
+                status: {phase: Running, podIP: 10.244.1.9}
+                """;
+        MeshState s = state(BASE, pods);
+        java.util.function.Function<String, TunnelProtocol> tunnel = name -> {
+            try {
+                return Address.parseFrom(s.addresses().get("Kubernetes//Pod/shop/" + name).body().getValue())
+                        .getWorkload().getTunnelProtocol();
+            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                throw new AssertionError(e);
+            }
+        };
+        assertThat(tunnel.apply("legacy-0")).as("in an ambient namespace, but its sidecar has it")
+                .isEqualTo(TunnelProtocol.NONE);
+        assertThat(tunnel.apply("hbone-0")).isEqualTo(TunnelProtocol.HBONE);
+        assertThat(tunnel.apply("ambient-0")).isEqualTo(TunnelProtocol.HBONE);
+    }
+
     static Authorization authorization(MeshState s, String key) throws Exception {
         return Authorization.parseFrom(s.authorizations().get(key).body().getValue());
     }
