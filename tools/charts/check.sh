@@ -11,7 +11,7 @@ trap 'rm -rf "$out"' EXIT
 
 "$helm" lint --strict charts/jmesh
 # default values, then variants a user is likely to set
-"$helm" template jmesh charts/jmesh -n istio-system > "$out/default.yaml"
+"$helm" template jmesh charts/jmesh -n istio-system --include-crds > "$out/default.yaml"
 "$helm" template jmesh charts/jmesh -n istio-system \
   --set global.imageRegistry=registry.example.com/mesh --set global.imageTag=1.2.3 \
   --set ca.replicas=2 --set ca.persistence.enabled=false --set global.logLevel=debug \

@@ -91,6 +91,7 @@ def check(repo, spec, problems):
     check_files_mounted(path.rsplit("/", 1)[-1], docs, problems)
     check_discovery(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_cluster_source(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_crds(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -214,6 +215,36 @@ def check_cluster_source(repo, where, docs, problems):
                        for n in roles for r in by_kind.get(("ClusterRole", n), {}).get("rules", [])):
                 problems.append("%s: no ClusterRole bound to policy grants %s on %s%s (kubernetes.kinds: %s)"
                                 % (where, verb, group + "/" if group else "", resource, kind))
+
+
+def check_crds(repo, where, docs, problems):
+    """When rendered with --include-crds: the chart defines Istio's custom resources policy registers (the
+    Gateway API's are the cluster's own to install), each as policy reads it (WatchedKind.java): group, plural,
+    kind, the version policy lists served, one storage version, and a schema for every version."""
+    crds = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "CustomResourceDefinition"}
+    if not crds:
+        return
+    source = open(repo + "/services/policy/src/main/java/io/jmesh/policy/kubernetes/WatchedKind.java").read()
+    for kind, path, custom in re.findall(r'new WatchedKind\("(\w+)", "([^"]+)", (true|false)\)', source):
+        if custom != "true":
+            continue
+        _, group, version, plural = path.strip("/").split("/")
+        if group.endswith("gateway.networking.k8s.io"):
+            continue
+        crd = crds.get(plural + "." + group)
+        if crd is None:
+            problems.append("%s: no CustomResourceDefinition %s.%s for %s" % (where, plural, group, kind))
+            continue
+        spec = crd["spec"]
+        versions = spec.get("versions", [])
+        if spec.get("group") != group or spec["names"].get("kind") != kind or spec["names"].get("plural") != plural \
+                or spec.get("scope") != "Namespaced":
+            problems.append("%s: CRD %s does not define %s as policy reads it" % (where, crd["metadata"]["name"], kind))
+        if not any(v["name"] == version and v.get("served") for v in versions):
+            problems.append("%s: CRD %s does not serve %s, the version policy lists" % (where, crd["metadata"]["name"],
+                                                                                     version))
+        if sum(1 for v in versions if v.get("storage")) != 1 or not all(v.get("schema") for v in versions):
+            problems.append("%s: CRD %s needs one storage version and a schema for each" % (where, crd["metadata"]["name"]))
 
 
 def check_inpod(where, docs, problems):
