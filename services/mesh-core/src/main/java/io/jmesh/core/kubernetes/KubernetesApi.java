@@ -28,8 +28,9 @@ import javax.net.ssl.TrustManagerFactory;
 
 /**
  * The few Kubernetes API calls the control plane makes (ca: TokenReview, reading a Pod, reading and writing Secrets
- * and ConfigMaps; policy: listing and watching what it registers), over the JDK's HTTP client. Authenticates with this pod's ServiceAccount token, re-read on every
- * call because projected tokens rotate, and trusts only the cluster CA.
+ * and ConfigMaps; policy: listing and watching what it registers), over the JDK's HTTP client. Authenticates with
+ * this pod's ServiceAccount token, re-read on every call because projected tokens rotate, and trusts only the
+ * cluster CA.
  *
  * <p>Blocking: call from signing threads or Vert.x workers, never from an event loop. Thread-safe.
  */
@@ -150,6 +151,9 @@ public final class KubernetesApi {
         if (token != null) {
             b.header("authorization", "Bearer " + token);
         }
+        // the API server's WebSocket handler (golang.org/x/net/websocket) refuses a handshake without an Origin
+        b.header("origin", server.getScheme() + "://" + server.getHost()
+                + (server.getPort() == -1 ? "" : ":" + server.getPort()));
         b.buildAsync(uri, new WebSocket.Listener() {
             private final StringBuilder message = new StringBuilder();
 

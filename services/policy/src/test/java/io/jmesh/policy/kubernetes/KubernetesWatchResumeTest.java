@@ -47,6 +47,7 @@ class KubernetesWatchResumeTest {
     PolicyRegistry registry;
     KubernetesSource source;
     final AtomicInteger lists = new AtomicInteger();
+    final AtomicInteger refusedHandshakes = new AtomicInteger();
     final PrometheusRegistry metrics = new PrometheusRegistry();
     final List<String> watchedFrom = new CopyOnWriteArrayList<>();
 
@@ -61,6 +62,14 @@ class KubernetesWatchResumeTest {
                         .put("items", new JsonArray().add(namespace("before", "9"))).encode());
             } else {
                 req.response().setStatusCode(404).end();
+            }
+        }).webSocketHandshakeHandler(handshake -> {
+            // as the API server's golang.org/x/net/websocket handler: no Origin, no handshake (403)
+            if (("http://127.0.0.1:" + server.actualPort()).equals(handshake.headers().get("origin"))) {
+                handshake.accept();
+            } else {
+                refusedHandshakes.incrementAndGet();
+                handshake.reject(403);
             }
         }).webSocketHandler(this::watch).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture()
                 .get(10, TimeUnit.SECONDS);
@@ -113,6 +122,7 @@ class KubernetesWatchResumeTest {
         assertThat(watchedFrom).as("the list's version, then the bookmark's, then a new list's")
                 .startsWith("10", "15", "10");
         assertThat(lists.get()).isEqualTo(2);
+        assertThat(refusedHandshakes.get()).as("every watch names its Origin").isZero();
         assertThat(registry.snapshot().get(ConfigKey.parse("Namespace//before"))).isNotNull();
         // the first watch's object was written, and the new list, which no longer holds it, deleted it
         assertThat(registry.snapshot().get(ConfigKey.parse("Namespace//during"))).isNull();
