@@ -156,6 +156,7 @@ public final class KubernetesApi {
                 + (server.getPort() == -1 ? "" : ":" + server.getPort()));
         b.buildAsync(uri, new WebSocket.Listener() {
             private final StringBuilder message = new StringBuilder();
+            private final java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
 
             @Override
             public void onOpen(WebSocket ws) {
@@ -200,9 +201,18 @@ public final class KubernetesApi {
 
             @Override
             public CompletionStage<?> onBinary(WebSocket ws, java.nio.ByteBuffer data, boolean last) {
-                ws.abort();
-                end.accept("watch " + path + ": a binary message (expected: JSON text events)");
-                return null;
+                // JSON in binary frames (an API server that does not frame JSON as text): the same events, decoded
+                // once whole so a character split across frames stays whole
+                byte[] chunk = new byte[data.remaining()];
+                data.get(chunk);
+                binary.write(chunk, 0, chunk.length);
+                if (!last) {
+                    ws.request(1);
+                    return null;
+                }
+                String text = binary.toString(StandardCharsets.UTF_8);
+                binary.reset();
+                return onText(ws, text, true);
             }
 
             @Override

@@ -95,7 +95,9 @@ class KubernetesWatchResumeTest {
             }
             case 2 -> ws.writeTextMessage(event("ERROR", new JsonObject().put("kind", "Status").put("code", 410)
                     .put("reason", "Expired").put("message", "too old resource version: 15 (40)")));
-            default -> ws.writeTextMessage(event("ADDED", namespace("after", "41")));
+            // JSON in a binary frame, as an API server that does not frame it as text would send it
+            default -> ws.writeBinaryMessage(io.vertx.core.buffer.Buffer.buffer(event("ADDED", namespace("after",
+                    "41"))));
         }
     }
 
