@@ -225,7 +225,7 @@ def check_crds(repo, where, docs, problems):
     if not crds:
         return
     source = open(repo + "/services/policy/src/main/java/io/jmesh/policy/kubernetes/WatchedKind.java").read()
-    for kind, path, custom in re.findall(r'new WatchedKind\("(\w+)", "([^"]+)", (true|false)\)', source):
+    for kind, path, custom in re.findall(r'new WatchedKind\("(\w+)", "([^"]+)", (true|false),', source):
         if custom != "true":
             continue
         _, group, version, plural = path.strip("/").split("/")

@@ -74,6 +74,7 @@ public final class KubernetesSource implements ConfigSource {
     /** One kind's progress; touched only on the executor thread. */
     private static final class KindState {
         final WatchedKind kind;
+        String path; // the collection listed and watched: the kind's path, or an older version's
         String resourceVersion;
         KubernetesApi.Watch watch;
         Duration backoff = MIN_BACKOFF;
@@ -83,6 +84,7 @@ public final class KubernetesSource implements ConfigSource {
 
         KindState(WatchedKind kind) {
             this.kind = kind;
+            this.path = kind.path();
         }
     }
 
@@ -141,21 +143,31 @@ public final class KubernetesSource implements ConfigSource {
             Set<ConfigKey> seen = new HashSet<>();
             String cont = "";
             String version;
-            do {
-                KubernetesApi.Response r = api.get(k.kind.path() + "?limit=" + PAGE
+            List<String> candidates = k.kind.paths();
+            int candidate = 0;
+            while (true) {
+                KubernetesApi.Response r = api.get(candidates.get(candidate) + "?limit=" + PAGE
                         + (cont.isEmpty() ? "" : "&continue=" + URLEncoder.encode(cont, StandardCharsets.UTF_8)));
-                if (r.status() == 404 && k.kind.custom()) {
+                if (r.status() == 404 && k.kind.custom() && cont.isEmpty()) {
+                    if (++candidate < candidates.size()) {
+                        continue; // a CRD that serves an older version only
+                    }
                     missing(k);
                     return;
                 }
                 if (!r.ok()) {
-                    throw new KubernetesException("listing " + k.kind.path() + " failed: " + r.reason());
+                    throw new KubernetesException("listing " + candidates.get(candidate) + " failed: " + r.reason());
+                }
+                if (!candidates.get(candidate).equals(k.path)) {
+                    k.path = candidates.get(candidate);
+                    log.atInfo().addKeyValue("kind", kind).addKeyValue("path", k.path)
+                            .log("the cluster serves this kind at an older version; listing and watching that");
                 }
                 JsonArray items = r.body().getJsonArray("items", new JsonArray());
                 // a page's writes go out together (each key once): a large cluster syncs at the log's pace
                 List<CompletableFuture<?>> writes = new ArrayList<>(items.size());
                 for (int i = 0; i < items.size(); i++) {
-                    Upsert u = upsert(k.kind, items.getJsonObject(i));
+                    Upsert u = upsert(k, items.getJsonObject(i));
                     if (u.key() != null) {
                         seen.add(u.key());
                     }
@@ -165,7 +177,10 @@ public final class KubernetesSource implements ConfigSource {
                 JsonObject meta = r.body().getJsonObject("metadata", new JsonObject());
                 cont = meta.getString("continue", "");
                 version = meta.getString("resourceVersion", "");
-            } while (!cont.isEmpty());
+                if (cont.isEmpty()) {
+                    break;
+                }
+            }
             deleteVanished(kind, seen);
             lists.labelValues(kind, "ok").inc();
             log.atInfo().addKeyValue("kind", kind).addKeyValue("objects", seen.size())
@@ -223,7 +238,7 @@ public final class KubernetesSource implements ConfigSource {
     private void watch(KindState k) {
         long generation = ++k.generation;
         long started = System.nanoTime();
-        k.watch = api.watch(k.kind.path(), k.resourceVersion, new KubernetesApi.WatchListener() {
+        k.watch = api.watch(k.path, k.resourceVersion, new KubernetesApi.WatchListener() {
             @Override
             public CompletableFuture<?> onEvent(String type, JsonObject object) {
                 return CompletableFuture.runAsync(() -> {
@@ -275,7 +290,7 @@ public final class KubernetesSource implements ConfigSource {
         String version = object.getJsonObject("metadata", new JsonObject()).getString("resourceVersion");
         try {
             switch (type) {
-                case "ADDED", "MODIFIED" -> write(upsert(k.kind, object).written());
+                case "ADDED", "MODIFIED" -> write(upsert(k, object).written());
                 case "DELETED" -> {
                     ConfigKey key = keyOf(k.kind, object);
                     if (key != null) {
@@ -309,8 +324,10 @@ public final class KubernetesSource implements ConfigSource {
     private record Upsert(ConfigKey key, CompletableFuture<?> written) {}
 
     /** Writes {@code object} (or, for a pod that is not a workload, deletes it). */
-    private Upsert upsert(WatchedKind kind, JsonObject object) {
-        object.put("apiVersion", object.getString("apiVersion", kind.apiVersion())).put("kind", kind.kind());
+    private Upsert upsert(KindState k, JsonObject object) {
+        WatchedKind kind = k.kind;
+        object.put("apiVersion", object.getString("apiVersion", WatchedKind.apiVersionOf(k.path)))
+                .put("kind", kind.kind());
         ConfigKey key = keyOf(kind, object);
         if (key == null) {
             return new Upsert(null, CompletableFuture.completedFuture(null));

@@ -56,6 +56,9 @@ class KubernetesSourceTest {
             "cluster.local");
     static final String REVIEWS = "Kubernetes//Pod/shop/reviews-v1-7d4c9-x2x7q";
     static final String PENDING = "Kubernetes//Pod/shop/ratings-v1-5b8f6-pzq4m";
+    static final ResourceDefinitionContext PEER_AUTHN_V1BETA1 = new ResourceDefinitionContext.Builder()
+            .withGroup("security.istio.io").withVersion("v1beta1").withKind("PeerAuthentication")
+            .withPlural("peerauthentications").withNamespaced(true).build();
     static final ResourceDefinitionContext AUTHZ = new ResourceDefinitionContext.Builder()
             .withGroup("security.istio.io").withVersion("v1").withKind("AuthorizationPolicy")
             .withPlural("authorizationpolicies").withNamespaced(true).build();
@@ -73,6 +76,10 @@ class KubernetesSourceTest {
         // the Gateway API's CRDs are not installed in this cluster
         k8s.notServed("/apis/gateway.networking.k8s.io/v1/gateways?limit=500");
         k8s.notServed("/apis/gateway.networking.k8s.io/v1/gatewayclasses?limit=500");
+        k8s.notServed("/apis/gateway.networking.k8s.io/v1beta1/gateways?limit=500");
+        k8s.notServed("/apis/gateway.networking.k8s.io/v1beta1/gatewayclasses?limit=500");
+        // and its Istio is older than 1.22: PeerAuthentication is served as v1beta1 only
+        k8s.notServed("/apis/security.istio.io/v1/peerauthentications?limit=500");
         topic = KafkaExtension.uniqueTopic("config");
         kafka.createTopic(topic, 1, true);
         writer = new ConfigLogWriter(kafka.bootstrapServers(), topic, "test-writer");
@@ -98,6 +105,11 @@ class KubernetesSourceTest {
                 .withProtocol("TCP").withNewTargetPort("http").endPort().endSpec().build()).create();
         k8s.client().genericKubernetesResources(AUTHZ).inNamespace("shop").resource(authorizationPolicy(
                 "cluster.local/ns/shop/sa/productpage")).create();
+        k8s.client().genericKubernetesResources(PEER_AUTHN_V1BETA1).inNamespace("shop").resource(
+                new GenericKubernetesResourceBuilder().withApiVersion("security.istio.io/v1beta1")
+                        .withKind("PeerAuthentication").withNewMetadata().withName("strict").withNamespace("shop")
+                        .endMetadata().addToAdditionalProperties("spec", Map.of("mtls", Map.of("mode", "STRICT")))
+                        .build()).create();
     }
 
     @AfterEach
@@ -153,6 +165,8 @@ class KubernetesSourceTest {
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Gateway", "outcome", "not_installed")))
                 .isGreaterThanOrEqualTo(1);
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Pod", "outcome", "ok"))).isEqualTo(1);
+        assertThat(registry.snapshot().get(ConfigKey.parse("PeerAuthentication/shop/strict")))
+                .as("listed at v1beta1, the version the cluster serves").isNotNull();
     }
 
     @Test
