@@ -333,10 +333,8 @@ public final class KubernetesSource implements ConfigSource {
             return new Upsert(null, CompletableFuture.completedFuture(null));
         }
         String notWorkload = "Pod".equals(kind.kind()) ? ManifestReader.podNotAWorkload(object.encode()) : null;
-        String externalName = "Service".equals(kind.kind())
-                && "ExternalName".equals(object.getJsonObject("spec", new JsonObject()).getString("type"))
-                ? "an ExternalName service (a DNS alias, not routed by the mesh)" : null;
-        String skip = notWorkload != null ? notWorkload : externalName;
+        String skip = notWorkload != null ? notWorkload
+                : "Service".equals(kind.kind()) ? notRouted(object.getJsonObject("spec", new JsonObject())) : null;
         if (skip != null) {
             log.atDebug().addKeyValue("object", key).log("not registered: {}", skip);
             return new Upsert(null, sink.delete(key, false));
@@ -352,6 +350,23 @@ public final class KubernetesSource implements ConfigSource {
                 }
             }
         }));
+    }
+
+    /**
+     * Why the mesh leaves a Service alone (null: it routes it). An ExternalName service is a DNS alias. A service
+     * without a selector has endpoints the cluster manages by hand (the API server's {@code kubernetes} service):
+     * published with no workload behind its VIP it would be refused by every ztunnel ("no healthy endpoint"), left
+     * out its traffic passes through to the VIP as without the mesh, as Istio's reaches those endpoints in plaintext.
+     */
+    private static String notRouted(JsonObject spec) {
+        if ("ExternalName".equals(spec.getString("type"))) {
+            return "an ExternalName service (a DNS alias, not routed by the mesh)";
+        }
+        JsonObject selector = spec.getJsonObject("selector");
+        if (selector == null || selector.isEmpty()) {
+            return "no selector (its endpoints are managed by hand, not pods: reached directly)";
+        }
+        return null;
     }
 
     /** The object's config-log key; null (and a warning) when it has no usable name. */

@@ -103,6 +103,11 @@ class KubernetesSourceTest {
                 .withClusterIP("10.96.0.10").withClusterIPs("10.96.0.10").withIpFamilies("IPv4")
                 .withSessionAffinity("None").withType("ClusterIP").addNewPort().withName("http").withPort(9080)
                 .withProtocol("TCP").withNewTargetPort("http").endPort().endSpec().build()).create();
+        // the API server's own service: no selector, endpoints by hand
+        k8s.client().services().inNamespace("default").resource(new ServiceBuilder().withNewMetadata()
+                .withName("kubernetes").withNamespace("default").endMetadata().withNewSpec().withClusterIP("10.96.0.1")
+                .addNewPort().withName("https").withPort(443).withNewTargetPort(6443).endPort().endSpec().build())
+                .create();
         k8s.client().genericKubernetesResources(AUTHZ).inNamespace("shop").resource(authorizationPolicy(
                 "cluster.local/ns/shop/sa/productpage")).create();
         k8s.client().genericKubernetesResources(PEER_AUTHN_V1BETA1).inNamespace("shop").resource(
@@ -160,8 +165,10 @@ class KubernetesSourceTest {
         assertThat(registry.snapshot().get(ConfigKey.parse("Pod/shop/reviews-v1-7d4c9-x2x7q")).getSource())
                 .isEqualTo("kubernetes:Kubernetes");
 
-        assertThat(registry.state().addresses().keySet()).as("no address yet; the host network")
-                .doesNotContain(PENDING, "Kubernetes//Pod/shop/node-exporter");
+        assertThat(registry.state().addresses().keySet()).as("no address yet; the host network; no selector")
+                .doesNotContain(PENDING, "Kubernetes//Pod/shop/node-exporter",
+                        "default/kubernetes.default.svc.cluster.local");
+        assertThat(registry.snapshot().get(ConfigKey.parse("Service/default/kubernetes"))).isNull();
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Gateway", "outcome", "not_installed")))
                 .isGreaterThanOrEqualTo(1);
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Pod", "outcome", "ok"))).isEqualTo(1);
