@@ -242,20 +242,21 @@ public final class ConfigLogReader implements AutoCloseable {
         if (!own.equals(key)) {
             return "key_mismatch: record names " + own + " but is stored under " + key;
         }
-        String specKind = switch (record.getSpecCase()) {
-            case WORKLOAD_ENTRY -> "WorkloadEntry";
-            case SERVICE -> "Service";
-            case AUTHORIZATION_POLICY -> "AuthorizationPolicy";
-            case PEER_AUTHENTICATION -> "PeerAuthentication";
-            case NAMESPACE -> "Namespace";
-            case GATEWAY -> "Gateway";
-            case GATEWAY_CLASS -> "GatewayClass";
-            case NODE -> "Node";
-            case SPEC_NOT_SET -> "";
+        // the kinds each spec may travel under: a Pod (from the Kubernetes source) carries a workload entry
+        List<String> kinds = switch (record.getSpecCase()) {
+            case WORKLOAD_ENTRY -> List.of("WorkloadEntry", "Pod");
+            case SERVICE -> List.of("Service");
+            case AUTHORIZATION_POLICY -> List.of("AuthorizationPolicy");
+            case PEER_AUTHENTICATION -> List.of("PeerAuthentication");
+            case NAMESPACE -> List.of("Namespace");
+            case GATEWAY -> List.of("Gateway");
+            case GATEWAY_CLASS -> List.of("GatewayClass");
+            case NODE -> List.of("Node");
+            case SPEC_NOT_SET -> List.of();
         };
-        if (!specKind.equals(record.getKind()) && !("Pod".equals(record.getKind()) && "WorkloadEntry".equals(specKind))) {
+        if (!kinds.contains(record.getKind())) {
             return "kind_mismatch: kind " + record.getKind() + " carries a "
-                    + (specKind.isEmpty() ? "missing" : specKind) + " spec";
+                    + (kinds.isEmpty() ? "missing" : kinds.get(0)) + " spec";
         }
         return null;
     }

@@ -371,19 +371,15 @@ public final class KubernetesSource implements ConfigSource {
 
     /** The object's config-log key; null (and a warning) when it has no usable name. */
     private static ConfigKey keyOf(WatchedKind kind, JsonObject object) {
+        JsonObject meta = object.getJsonObject("metadata", new JsonObject());
+        boolean clusterScoped = ManifestReader.CLUSTER_SCOPED.contains(kind.kind());
         try {
-            return key(kind, object);
+            return new ConfigKey(kind.kind(), clusterScoped ? "" : meta.getString("namespace", "default"),
+                    meta.getString("name", ""));
         } catch (IllegalArgumentException e) {
             log.atWarn().addKeyValue("kind", kind.kind()).log("an object without a usable name: {}", e.getMessage());
             return null;
         }
-    }
-
-    private static ConfigKey key(WatchedKind kind, JsonObject object) {
-        JsonObject meta = object.getJsonObject("metadata", new JsonObject());
-        boolean clusterScoped = Set.of("Namespace", "Node", "GatewayClass").contains(kind.kind());
-        return new ConfigKey(kind.kind(), clusterScoped ? "" : meta.getString("namespace", "default"),
-                meta.getString("name", ""));
     }
 
     private void retry(KindState k, String why) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.policy.translate.WorkloadLocality;
+import io.jmesh.proto.config.v1.NodeSpec;
 import io.jmesh.proto.config.v1.ObjectMeta;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -14,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.UUID;
 
 /**
@@ -41,7 +43,7 @@ public final class ManifestReader {
             "GatewayClass", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"));
 
     /** Kinds without a namespace: their records have an empty one. */
-    static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "Node", "GatewayClass");
+    public static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "Node", "GatewayClass");
 
     private static final ObjectMapper YAML = YAMLMapper.builder()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
@@ -161,10 +163,10 @@ public final class ManifestReader {
                     // time and the mesh reads none of it
                     root.ignore("spec");
                     root.ignore("status");
-                    Map<String, String> topology = new java.util.TreeMap<>(meta.getLabelsMap());
+                    Map<String, String> topology = new TreeMap<>(meta.getLabelsMap());
                     topology.keySet().retainAll(WorkloadLocality.LABELS);
                     meta = meta.toBuilder().clearLabels().putAllLabels(topology).clearAnnotations().build();
-                    record.setMetadata(meta).setNode(io.jmesh.proto.config.v1.NodeSpec.getDefaultInstance());
+                    record.setMetadata(meta).setNode(NodeSpec.getDefaultInstance());
                 }
                 case "Namespace" -> {
                     root.ignore("spec");

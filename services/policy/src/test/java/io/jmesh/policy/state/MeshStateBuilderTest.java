@@ -75,7 +75,11 @@ class MeshStateBuilderTest {
     }
 
     static Workload workload(MeshState s, String name) throws Exception {
-        return Address.parseFrom(s.addresses().get(UID + name).body().getValue()).getWorkload();
+        return workloadWithUid(s, UID + name);
+    }
+
+    static Workload workloadWithUid(MeshState s, String uid) throws Exception {
+        return Address.parseFrom(s.addresses().get(uid).body().getValue()).getWorkload();
     }
 
     @Test
@@ -102,18 +106,11 @@ class MeshStateBuilderTest {
                 status: {phase: Running, podIP: 10.244.1.9}
                 """;
         MeshState s = state(BASE, pods);
-        java.util.function.Function<String, TunnelProtocol> tunnel = name -> {
-            try {
-                return Address.parseFrom(s.addresses().get("Kubernetes//Pod/shop/" + name).body().getValue())
-                        .getWorkload().getTunnelProtocol();
-            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-                throw new AssertionError(e);
-            }
-        };
-        assertThat(tunnel.apply("legacy-0")).as("in an ambient namespace, but its sidecar has it")
-                .isEqualTo(TunnelProtocol.NONE);
-        assertThat(tunnel.apply("hbone-0")).isEqualTo(TunnelProtocol.HBONE);
-        assertThat(tunnel.apply("ambient-0")).isEqualTo(TunnelProtocol.HBONE);
+        String pod = "Kubernetes//Pod/shop/";
+        assertThat(workloadWithUid(s, pod + "legacy-0").getTunnelProtocol())
+                .as("in an ambient namespace, but its sidecar has it").isEqualTo(TunnelProtocol.NONE);
+        assertThat(workloadWithUid(s, pod + "hbone-0").getTunnelProtocol()).isEqualTo(TunnelProtocol.HBONE);
+        assertThat(workloadWithUid(s, pod + "ambient-0").getTunnelProtocol()).isEqualTo(TunnelProtocol.HBONE);
     }
 
     static Authorization authorization(MeshState s, String key) throws Exception {
