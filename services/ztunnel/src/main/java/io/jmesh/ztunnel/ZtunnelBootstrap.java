@@ -21,6 +21,7 @@ import io.jmesh.ztunnel.discovery.DeltaAdsClient;
 import io.jmesh.ztunnel.discovery.PolicyChannel;
 import io.jmesh.ztunnel.discovery.RetainedPolicies;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.discovery.Workloads;
 import io.jmesh.ztunnel.dns.DnsProxy;
@@ -568,7 +569,9 @@ public final class ZtunnelBootstrap implements MeshService {
         identities.refreshLocalIdentities(() -> {
             Set<SpiffeId> local = new HashSet<>();
             for (Workload w : store.current().workloadsOnNode(config.node().name())) {
-                local.add(Workloads.identity(w, config.node().trustDomain()));
+                if (WorkloadIndex.byAddress(w)) { // a host-network pod's traffic never passes through ztunnel
+                    local.add(Workloads.identity(w, config.node().trustDomain()));
+                }
             }
             InPodMode pods = inPod;
             if (pods != null) {

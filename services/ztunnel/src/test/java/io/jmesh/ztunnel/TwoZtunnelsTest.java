@@ -41,6 +41,7 @@ class TwoZtunnelsTest {
     static final String CLIENT_IP = "127.0.110.11";
     static final String ECHO_IP = "127.0.120.11";
     static final String PLAIN_IP = "127.0.120.12";
+    static final String NODE_B_IP = "127.0.120.1";
 
     @TempDir
     static Path dir;
@@ -48,6 +49,8 @@ class TwoZtunnelsTest {
     static TestCa ca;
     static EchoServer echo;
     static int echoPort;
+    static EchoServer nodeEcho;
+    static int nodeEchoPort;
     static ServerSocket halfCloseServer;
     static ZtunnelHarness nodeA;
     static ZtunnelHarness nodeB;
@@ -59,6 +62,8 @@ class TwoZtunnelsTest {
         int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
         echo = new EchoServer(vertx);
         echoPort = echo.start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
+        nodeEcho = new EchoServer(vertx);
+        nodeEchoPort = nodeEcho.start(NODE_B_IP).toCompletionStage().toCompletableFuture().get();
         halfCloseServer = new ServerSocket();
         halfCloseServer.bind(new InetSocketAddress(PLAIN_IP, 0));
         Path token = dir.resolve("token");
@@ -91,17 +96,30 @@ class TwoZtunnelsTest {
                     addresses: [%s]
                     node: node-b
                     tunnelProtocol: HBONE
+                  - uid: node-b/default/node-echo
+                    name: node-echo
+                    namespace: default
+                    serviceAccount: node-agent
+                    addresses: [%s]
+                    node: node-b
+                    networkMode: HOST_NETWORK
+                    services: {"default/node-echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}
                 services:
+                  - name: node-echo
+                    namespace: default
+                    hostname: node-echo.default.svc.cluster.local
+                    addresses: [{address: 10.96.0.11}]
+                    ports: [{servicePort: 80, targetPort: %d}]
                   - name: echo
                     namespace: default
                     hostname: echo.default.svc.cluster.local
                     addresses: [{address: 10.96.0.10}]
                     ports: [{servicePort: 80, targetPort: %d}]
-                """.formatted(CLIENT_IP, ECHO_IP, echoPort, PLAIN_IP, echoPort));
+                """.formatted(CLIENT_IP, ECHO_IP, echoPort, PLAIN_IP, NODE_B_IP, nodeEchoPort, nodeEchoPort, echoPort));
         nodeA = ZtunnelHarness.start(dir, "node-a",
                 ZtunnelHarness.localNode("node-a", "127.0.110.1", config.toString(), caPort, token, null), null);
         nodeB = ZtunnelHarness.start(dir, "node-b",
-                ZtunnelHarness.localNode("node-b", "127.0.120.1", config.toString(), caPort, token, null), null);
+                ZtunnelHarness.localNode("node-b", NODE_B_IP, config.toString(), caPort, token, null), null);
         await().atMost(Duration.ofSeconds(20)).until(() -> nodeA.ready() && nodeB.ready());
     }
 
@@ -275,6 +293,31 @@ class TwoZtunnelsTest {
                 .getHostAddress().equals(ECHO_IP)).hasSize(1);
     }
 
+    /**
+     * A host-network pod (Istio's HOST_NETWORK: a node agent, an ingress controller) behind a service: reached in
+     * plain TCP at its node's address, as nothing captures the host's network; reported as that pod. The node's
+     * address dialled directly is the node's, no pod's: it passes through unattributed.
+     */
+    @Test
+    void aHostNetworkPodIsReachedThroughItsServiceInPlainTcp() throws Exception {
+        byte[] hello = "hello host network".getBytes(StandardCharsets.UTF_8);
+        double before = openedTo("node-echo");
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, "10.96.0.11", 80)) {
+            assertThat(roundTrip(s, hello)).isEqualTo(hello);
+        }
+        assertThat(nodeEcho.lastRemoteHost).as("dialled by node-a, not tunnelled through node-b's ztunnel")
+                .isNotEqualTo(NODE_B_IP);
+        assertThat(openedTo("node-echo")).isEqualTo(before + 1);
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, NODE_B_IP, nodeEchoPort)) {
+            assertThat(roundTrip(s, hello)).isEqualTo(hello);
+        }
+        assertThat(openedTo("node-echo")).as("the node's address names no pod")
+                .isEqualTo(before + 1);
+        assertThat(nodeB.ztunnel.identities().all().keySet()).extracting(Object::toString)
+                .as("its traffic never passes through ztunnel: no certificate for it")
+                .doesNotContain("spiffe://cluster.local/ns/default/sa/node-agent");
+    }
+
     @Test
     void unknownSourceIsRefusedWithAReason() {
         assertThatThrownBy(() -> Socks5Client.connect(nodeA.socks(), "127.0.110.99", "10.96.0.10", 80))
@@ -288,6 +331,11 @@ class TwoZtunnelsTest {
                 .containsExactly("spiffe://cluster.local/ns/default/sa/sleep");
         assertThat(ca.impersonated).contains("spiffe://cluster.local/ns/default/sa/sleep",
                 "spiffe://cluster.local/ns/default/sa/echo");
+    }
+
+    static double openedTo(String workload) throws Exception {
+        return nodeA.metricSum("istio_tcp_connections_opened_total", "reporter=\"source\"",
+                "destination_workload=\"" + workload + "\"", "connection_security_policy=\"unknown\"");
     }
 
     static byte[] roundTrip(Socket s, byte[] payload) throws Exception {

@@ -82,11 +82,14 @@ public final class CaptureController {
                 .register(metrics);
     }
 
-    /** The addresses to capture: the node's workloads that speak HBONE. */
+    /**
+     * The addresses to capture: the node's workloads that speak HBONE. Never a host-network workload's, whatever
+     * it claims: that address is the node's own, and capturing it would capture the node (ztunnel included).
+     */
     public static Set<InetAddress> ambientAddresses(WorkloadIndex index, String node) {
         Set<InetAddress> out = new HashSet<>();
         for (Workload w : index.workloadsOnNode(node)) {
-            if (w.getTunnelProtocol() != TunnelProtocol.HBONE) {
+            if (w.getTunnelProtocol() != TunnelProtocol.HBONE || !WorkloadIndex.byAddress(w)) {
                 continue;
             }
             for (var raw : w.getAddressesList()) {

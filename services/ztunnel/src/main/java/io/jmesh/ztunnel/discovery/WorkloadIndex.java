@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.discovery;
 
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.NetworkAddress;
+import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
 import java.net.InetAddress;
@@ -20,6 +21,10 @@ import java.util.Set;
  * One immutable snapshot of the workloads and services ztunnel knows, indexed for the data path: by resource
  * name, workload uid, address, service VIP and service hostname, plus each service's endpoints, arranged for the
  * per-connection choice ({@link ServiceEndpoints}).
+ *
+ * <p>A host-network workload (Istio's {@code HOST_NETWORK}) is no address's holder: it shares its node's address,
+ * so a lookup by that address finds no workload (the traffic is the node's and passes through) while the workload
+ * is still an endpoint of its services.
  *
  * <p>Addresses are keyed by network and IP, as Istio's {@code network/IP}: two networks may reuse one pod address.
  * An index answers {@link #workloadByIp}/{@link #serviceByVip} for its own network (the node's); an address the
@@ -208,6 +213,9 @@ public final class WorkloadIndex {
             if (a.hasWorkload()) {
                 Workload w = a.getWorkload();
                 put(byUid, w.getUid(), w);
+                if (!byAddress(w)) {
+                    return;
+                }
                 for (var raw : w.getAddressesList()) {
                     put(workloadsByIp, new NetworkIp(w.getNetwork(), ip(raw.toByteArray())), w);
                 }
@@ -226,6 +234,9 @@ public final class WorkloadIndex {
             if (a.hasWorkload()) {
                 Workload w = a.getWorkload();
                 byUid.removeIfSame(w.getUid(), w);
+                if (!byAddress(w)) {
+                    return;
+                }
                 for (var raw : w.getAddressesList()) {
                     workloadsByIp.removeIfSame(new NetworkIp(w.getNetwork(), ip(raw.toByteArray())), w);
                 }
@@ -415,7 +426,15 @@ public final class WorkloadIndex {
 
     private volatile OnNode onNode;
 
-    /** The first address of {@code w}, or null when it has none. */
+    /**
+     * Whether an address lookup may find {@code w}: not for a host-network workload, whose address is its node's,
+     * shared with the node itself and its other host-network pods (traffic to it is the node's, not the pod's).
+     */
+    public static boolean byAddress(Workload w) {
+        return w.getNetworkMode() != NetworkMode.HOST_NETWORK;
+    }
+
+        /** The first address of {@code w}, or null when it has none. */
     public static InetAddress firstIp(Workload w) {
         return w.getAddressesCount() == 0 ? null : ip(w.getAddresses(0).toByteArray());
     }

@@ -87,6 +87,9 @@ public final class InboundListeners {
         }
         Set<InetAddress> wanted = new HashSet<>();
         for (Workload w : index.workloadsOnNode(ctx.node())) {
+            if (!WorkloadIndex.byAddress(w)) {
+                continue; // the node's own address: no workload's to listen on
+            }
             for (var raw : w.getAddressesList()) {
                 try {
                     wanted.add(InetAddress.getByAddress(raw.toByteArray()));

@@ -62,11 +62,14 @@ class CaptureControllerTest {
         c.update(Mesh.of(dir, """
                   - {uid: a1, name: a1, namespace: ambient, addresses: [10.10.1.11], node: node-a, tunnelProtocol: HBONE}
                   - {uid: a2, name: a2, namespace: legacy, addresses: [10.10.1.12], node: node-a}
+                  - {uid: h1, name: h1, namespace: ambient, addresses: [10.10.0.1], node: node-a, tunnelProtocol: HBONE,
+                     networkMode: HOST_NETWORK}
                 """));
         await().atMost(Duration.ofSeconds(10)).until(readiness::isReady);
         assertThat(scripts).hasSize(2);
         assertThat(scripts.get(0)).startsWith("add table inet jmesh");
-        assertThat(scripts.get(1)).contains("add element inet jmesh ambient4 { 10.10.1.11 }").doesNotContain("10.10.1.12");
+        assertThat(scripts.get(1)).contains("add element inet jmesh ambient4 { 10.10.1.11 }").doesNotContain("10.10.1.12")
+                .as("a host-network pod's address is the node's: never captured").doesNotContain("10.10.0.1");
 
         c.update(Mesh.of(dir, """
                   - {uid: a2, name: a2, namespace: ambient, addresses: [10.10.1.12], node: node-a, tunnelProtocol: HBONE}

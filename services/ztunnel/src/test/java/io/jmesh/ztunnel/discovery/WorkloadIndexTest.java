@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.google.protobuf.ByteString;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.NetworkAddress;
+import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.PortList;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
@@ -32,6 +33,12 @@ class WorkloadIndexTest {
         return Address.newBuilder().setWorkload(w).build();
     }
 
+    /** A host-network pod: on its node's address, which it shares with the node's other host-network pods. */
+    static Address hostNetworkWorkload(int i, int nodeAddressSuffix, int... services) {
+        return Address.newBuilder().setWorkload(workload(i, nodeAddressSuffix, services).getWorkload().toBuilder()
+                .setNetworkMode(NetworkMode.HOST_NETWORK)).build();
+    }
+
     static Address service(int j, int vipSuffix) {
         return Address.newBuilder().setService(Service.newBuilder().setName("svc-" + j).setNamespace("ns")
                 .setHostname("svc-" + j + ".ns.svc.cluster.local").addAddresses(NetworkAddress.newBuilder()
@@ -49,7 +56,12 @@ class WorkloadIndexTest {
         assertThat(new HashSet<>(actual.services())).isEqualTo(new HashSet<>(expected.services()));
         for (Workload w : expected.workloads()) {
             assertThat(actual.workloadByUid(w.getUid())).isEqualTo(w);
-            assertThat(actual.workloadByIp(WorkloadIndex.firstIp(w))).isEqualTo(w);
+            if (WorkloadIndex.byAddress(w)) {
+                assertThat(actual.workloadByIp(WorkloadIndex.firstIp(w))).isEqualTo(w);
+            } else {
+                assertThat(actual.workloadByIp(WorkloadIndex.firstIp(w)))
+                        .isEqualTo(expected.workloadByIp(WorkloadIndex.firstIp(w))).isNotEqualTo(w);
+            }
         }
         for (Service s : expected.services()) {
             assertThat(actual.serviceByName(WorkloadIndex.name(s))).isEqualTo(s);
@@ -86,8 +98,10 @@ class WorkloadIndexTest {
                 if (random.nextInt(4) == 0) {
                     removed.add(which < 50 ? "wl-" + which : "ns/svc-" + (which - 50) + ".ns.svc.cluster.local");
                 } else if (which < 50) {
-                    // each workload keeps its own address; its services change
-                    Address a = workload(which, which, random.nextInt(10), random.nextInt(10));
+                    // each workload keeps its own address, but for the host-network ones, which share the node's;
+                    // their services change
+                    Address a = which < 44 ? workload(which, which, random.nextInt(10), random.nextInt(10))
+                            : hostNetworkWorkload(which, 200, random.nextInt(10), random.nextInt(10));
                     upserts.put(name(a), a);
                 } else {
                     Address a = service(which - 50, which - 50);
@@ -129,6 +143,27 @@ class WorkloadIndexTest {
         index = index.with(Map.of("wl-3", workload(3, 6)), List.of(other));
         assertThat(index.workloadByIp(shared)).isNull();
         assertSameLookups(index, WorkloadIndex.of(Map.of("wl-3", workload(3, 6))));
+    }
+
+    @Test
+    void hostNetworkWorkloadsAreEndpointsButNoLookupByTheirNodesAddressFindsThem() throws Exception {
+        InetAddress node = InetAddress.getByName("10.0.0.9");
+        Address svc = service(1, 1);
+        WorkloadIndex index = WorkloadIndex.of(Map.of(name(svc), svc, "wl-1", hostNetworkWorkload(1, 9, 1)));
+        index = index.with(Map.of("wl-2", hostNetworkWorkload(2, 9, 1)), List.of());
+        assertThat(index.workloadByIp(node)).as("the node's address is no pod's").isNull();
+        assertThat(index.endpoints(svc.getService())).extracting(Workload::getUid)
+                .containsExactlyInAnyOrder("wl-1", "wl-2");
+        // a pod that does hold the address (a pod network reusing it) is found, and stays so as the others change
+        index = index.with(Map.of("wl-3", workload(3, 9)), List.of("wl-1"));
+        assertThat(index.workloadByIp(node).getUid()).isEqualTo("wl-3");
+        index = index.with(Map.of("wl-1", hostNetworkWorkload(1, 9, 1)), List.of("wl-2"));
+        assertThat(index.workloadByIp(node).getUid()).isEqualTo("wl-3");
+        assertSameLookups(index, WorkloadIndex.of(Map.of(name(svc), svc, "wl-1", hostNetworkWorkload(1, 9, 1),
+                "wl-3", workload(3, 9))));
+        // a pod leaving the host network for the pod network is found at its (new) address
+        index = index.with(Map.of("wl-1", workload(1, 11, 1)), List.of());
+        assertThat(index.workloadByIp(InetAddress.getByName("10.0.0.11")).getUid()).isEqualTo("wl-1");
     }
 
     @Test

@@ -45,6 +45,11 @@ class OutboundRouterTest {
                   - {uid: behind, name: behind, namespace: default, addresses: [10.0.4.1], node: b,
                      tunnelProtocol: HBONE, waypoint: {address: {address: 10.0.3.1}, hboneMtlsPort: 15008}}
                   - {uid: v6, name: v6, namespace: default, addresses: ["fd00::5"], node: b, tunnelProtocol: HBONE}
+                  - {uid: hn1, name: node-dns, namespace: kube-system, addresses: [10.0.5.1], node: b,
+                     networkMode: HOST_NETWORK,
+                     services: {"kube-system/node-dns.kube-system.svc.cluster.local": {ports: [{servicePort: 53, targetPort: 5353}]}}}
+                  - {uid: hn2, name: node-exporter, namespace: kube-system, addresses: [10.0.5.1], node: b,
+                     networkMode: HOST_NETWORK}
                 services:
                   - {name: reviews, namespace: default, hostname: reviews.default.svc.cluster.local,
                      addresses: [{address: 10.96.0.1}], ports: [{servicePort: 9080, targetPort: 8080}],
@@ -52,6 +57,8 @@ class OutboundRouterTest {
                   - {name: ratings, namespace: default, hostname: ratings.default.svc.cluster.local,
                      addresses: [{address: 10.96.0.2}], ports: [{servicePort: 80}],
                      waypoint: {address: {address: 10.0.3.1}}}
+                  - {name: node-dns, namespace: kube-system, hostname: node-dns.kube-system.svc.cluster.local,
+                     addresses: [{address: 10.96.0.4}], ports: [{servicePort: 53, targetPort: 5353}]}
                   - {name: empty, namespace: default, hostname: empty.default.svc.cluster.local,
                      addresses: [{address: 10.96.0.3}], ports: [{servicePort: 80}]}
                 """);
@@ -109,6 +116,19 @@ class OutboundRouterTest {
         assertThat(route("192.0.2.7", 443)).isInstanceOf(Route.Passthrough.class); // outside the mesh
         assertThat(((Route.Reject) route("10.96.0.3", 80)).reason()).isEqualTo("no_healthy_upstream");
         assertThat(((Route.Hbone) route("fd00::5", 80)).authority()).isEqualTo("[fd00::5]:80");
+    }
+
+    @Test
+    void aHostNetworkPodIsReachedAsAServiceEndpointButItsNodesAddressIsNoWorkloads() {
+        // as Istio: the endpoint is dialled in plain TCP (nothing captures the host's network) and reported as the
+        // pod; the node's address itself names no pod, whichever of the node's host-network pods would listen there
+        Route.Passthrough viaService = (Route.Passthrough) route("10.96.0.4", 53);
+        assertThat(viaService.target().toString()).isEqualTo("/10.0.5.1:5353");
+        assertThat(viaService.destination().getUid()).isEqualTo("hn1");
+        assertThat(viaService.service().getName()).isEqualTo("node-dns");
+        Route.Passthrough direct = (Route.Passthrough) route("10.0.5.1", 9100);
+        assertThat(direct.target().toString()).isEqualTo("/10.0.5.1:9100");
+        assertThat(direct.destination()).isNull();
     }
 
     @Test
