@@ -60,8 +60,8 @@ public final class ManifestReader {
     }
 
     /**
-     * Why a pod (JSON, as the API server serves it) is not a mesh workload: no address yet, finished, or on the
-     * host network; null when it is one.
+     * Why a pod (JSON, as the API server serves it) is not a mesh workload: no address yet, or finished; null when
+     * it is one.
      */
     public static String podNotAWorkload(String podJson) {
         try {

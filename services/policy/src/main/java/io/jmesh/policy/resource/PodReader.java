@@ -23,15 +23,10 @@ final class PodReader {
     private PodReader() {}
 
     /**
-     * Why the pod is not a mesh workload (not yet or no longer), or null when it is: no address yet, finished,
-     * or on the host network (it shares its node's address and cannot be captured).
+     * Why the pod is not a mesh workload (not yet or no longer), or null when it is: no address yet, or finished.
      */
     static String notAWorkload(JsonNode pod) {
-        JsonNode spec = pod.path("spec");
         JsonNode status = pod.path("status");
-        if (spec.path("hostNetwork").asBoolean(false)) {
-            return "spec.hostNetwork: true (a host-network pod shares its node's address; it is not a mesh workload)";
-        }
         String phase = status.path("phase").asText("");
         if ("Succeeded".equals(phase) || "Failed".equals(phase)) {
             return "status.phase: " + phase + " (a finished pod holds no address: its IP may be reused)";
@@ -87,6 +82,9 @@ final class PodReader {
         String node = spec.path("nodeName").asText("");
         if (!node.isEmpty() && Names.dnsSubdomain(node, "spec.nodeName", p)) {
             b.setNode(node);
+        }
+        if (spec.path("hostNetwork").asBoolean(false)) {
+            b.setHostNetwork(true); // its address is its node's: an endpoint of its services, never captured
         }
         boolean terminating = !pod.path("metadata").path("deletionTimestamp").asText("").isEmpty();
         b.setHealth(ready(status) && !terminating ? WorkloadEntrySpec.Health.HEALTHY

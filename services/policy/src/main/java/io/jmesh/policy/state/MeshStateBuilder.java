@@ -34,6 +34,7 @@ import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.Port;
 import io.jmesh.proto.istio.workload.PortList;
 import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.proto.istio.workload.WorkloadStatus;
@@ -466,8 +467,11 @@ public final class MeshStateBuilder {
                             network, networks.addressOf(network), node);
                     out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
                             Address.newBuilder().setWorkload(w).build()));
-                    for (ByteString ip : w.getAddressesList()) {
-                        out.holds(w.getNetwork(), ip.toByteArray(), w.getUid());
+                    if (w.getNetworkMode() != NetworkMode.HOST_NETWORK) {
+                        // a node's address is no host-network pod's alias: ztunnel never looks them up by it
+                        for (ByteString ip : w.getAddressesList()) {
+                            out.holds(w.getNetwork(), ip.toByteArray(), w.getUid());
+                        }
                     }
                     for (String service : w.getServicesMap().keySet()) {
                         out.endpoints.computeIfAbsent(service, x -> new ArrayList<>(2)).add(w.getUid());
@@ -544,7 +548,11 @@ public final class MeshStateBuilder {
         for (String other : spec.getAdditionalAddressesList()) {
             w.addAddresses(ByteString.copyFrom(ip(other)));
         }
-        if (ambient(labels, r, namespace)) {
+        if (spec.getHostNetwork()) {
+            // its address is its node's, shared with the node and other such pods; nothing captures it (neither
+            // ztunnel's rules nor a CNI touch the host's network), so it takes plain TCP whatever its namespace says
+            w.setNetworkMode(NetworkMode.HOST_NETWORK);
+        } else if (ambient(labels, r, namespace)) {
             w.setTunnelProtocol(TunnelProtocol.HBONE);
         }
         ApplicationTunnel tunnel = tunnels.get(firstNonEmpty(labels.get(WaypointInboundBinding.GATEWAY_NAME),

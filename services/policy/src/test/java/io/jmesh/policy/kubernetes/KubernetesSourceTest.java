@@ -21,6 +21,7 @@ import io.jmesh.policy.source.ConfigApplier;
 import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.Resource;
 import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.proto.istio.workload.WorkloadStatus;
@@ -165,9 +166,12 @@ class KubernetesSourceTest {
         assertThat(registry.snapshot().get(ConfigKey.parse("Pod/shop/reviews-v1-7d4c9-x2x7q")).getSource())
                 .isEqualTo("kubernetes:Kubernetes");
 
-        assertThat(registry.state().addresses().keySet()).as("no address yet; the host network; no selector")
-                .doesNotContain(PENDING, "Kubernetes//Pod/shop/node-exporter",
-                        "default/kubernetes.default.svc.cluster.local");
+        assertThat(registry.state().addresses().keySet()).as("no address yet; no selector")
+                .doesNotContain(PENDING, "default/kubernetes.default.svc.cluster.local");
+        Workload hostNetwork = workload("Kubernetes//Pod/shop/node-exporter");
+        assertThat(hostNetwork.getNetworkMode()).as("on its node's address").isEqualTo(NetworkMode.HOST_NETWORK);
+        assertThat(hostNetwork.getTunnelProtocol()).as("nothing captures the host's network, ambient namespace or not")
+                .isEqualTo(TunnelProtocol.NONE);
         assertThat(registry.snapshot().get(ConfigKey.parse("Service/default/kubernetes"))).isNull();
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Gateway", "outcome", "not_installed")))
                 .isGreaterThanOrEqualTo(1);

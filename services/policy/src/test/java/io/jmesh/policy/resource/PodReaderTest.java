@@ -89,14 +89,20 @@ class PodReaderTest {
     }
 
     @Test
+    void aHostNetworkPodIsAWorkloadOnItsNodesAddress() {
+        WorkloadEntrySpec spec = read(RUNNING.replace("  nodeName: node-b", "  nodeName: node-b\n  hostNetwork: true"));
+        assertThat(spec.getHostNetwork()).isTrue();
+        assertThat(spec.getAddress()).isEqualTo("10.244.2.9");
+        assertThat(read(RUNNING).getHostNetwork()).isFalse();
+    }
+
+    @Test
     void podsThatAreNoWorkloadsAreRefusedSayingWhy() {
         assertThat(reader.read(RUNNING.replace("  podIP: 10.244.2.9\n", "").replace("phase: Running",
                 "phase: Pending")).get(0).errors()).extracting(Object::toString)
                 .containsExactly("status.podIP: not assigned yet (a pod is a workload once it has an address)");
         assertThat(reader.read(RUNNING.replace("phase: Running", "phase: Succeeded")).get(0).errors())
                 .extracting(Problems.FieldError::path).containsExactly("status.phase");
-        assertThat(reader.read(RUNNING.replace("  nodeName: node-b", "  nodeName: node-b\n  hostNetwork: true"))
-                .get(0).errors()).extracting(Problems.FieldError::path).containsExactly("spec.hostNetwork");
         assertThat(ManifestReader.podNotAWorkload("{\"spec\":{},\"status\":{\"podIP\":\"10.0.0.1\"}}")).isNull();
         assertThat(reader.read(RUNNING.replace("podIP: 10.244.2.9", "podIP: 10.244.2.999")).get(0).errors())
                 .extracting(Problems.FieldError::path).containsExactly("status.podIP");

@@ -17,6 +17,7 @@ import io.jmesh.proto.istio.workload.ApplicationTunnel;
 import io.jmesh.proto.istio.workload.GatewayAddress;
 import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import java.net.InetAddress;
@@ -111,6 +112,30 @@ class MeshStateBuilderTest {
                 .as("in an ambient namespace, but its sidecar has it").isEqualTo(TunnelProtocol.NONE);
         assertThat(workloadWithUid(s, pod + "hbone-0").getTunnelProtocol()).isEqualTo(TunnelProtocol.HBONE);
         assertThat(workloadWithUid(s, pod + "ambient-0").getTunnelProtocol()).isEqualTo(TunnelProtocol.HBONE);
+    }
+
+    @Test
+    void aHostNetworkPodIsAPlainEndpointOfItsServicesAndNoAliasOfItsNodesAddress() throws Exception {
+        String pods = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: reviews-host, namespace: shop, labels: {app: reviews}}
+                spec: {nodeName: node-a, hostNetwork: true, containers: [{name: app, ports: [{name: http, containerPort: 19080}]}]}
+                status: {phase: Running, podIP: 192.168.1.10}
+                """;
+        MeshState s = state(BASE, pods);
+        Workload w = workloadWithUid(s, "Kubernetes//Pod/shop/reviews-host");
+        assertThat(w.getNetworkMode()).isEqualTo(NetworkMode.HOST_NETWORK);
+        assertThat(w.getTunnelProtocol()).as("in an ambient namespace, but nothing captures the host's network")
+                .isEqualTo(TunnelProtocol.NONE);
+        assertThat(w.getServicesMap().get("shop/reviews.shop.svc.cluster.local").getPortsList())
+                .as("an endpoint of the service it is selected by, on its own named port")
+                .anyMatch(p -> p.getServicePort() == 80 && p.getTargetPort() == 19080);
+        assertThat(workload(s, "reviews-1").getTunnelProtocol()).isEqualTo(TunnelProtocol.HBONE);
+        s.prepareIpIndex();
+        s.ipIndex(Runnable::run).get();
+        assertThat(s.addressNamesAt("", InetAddress.getByName("192.168.1.10")))
+                .as("the node's address: an on-demand lookup of it subscribes to no pod").isEmpty();
     }
 
     static Authorization authorization(MeshState s, String key) throws Exception {
