@@ -4,6 +4,7 @@ import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -39,9 +40,9 @@ import java.util.Set;
  * adds, replaces or removes, into maps ({@link ShardedMap}) that share every untouched part with the previous
  * index, and re-arranges only the services whose resource or endpoints changed. (policy sends a large snapshot in parts of ~200 KiB, some 90 for 55,000 addresses; rebuilding
  * everything per part made the first sync quadratic and held the discovery event loop for tens of milliseconds
- * per push.) The one exception is a key held by two resources (two workloads with one address, say): which one a
- * lookup finds is then decided by a full build, and an index with such a collision is rebuilt whole on every
- * push until the collision is gone.
+ * per push.) The one exception is a key held by two resources (two workloads with one address, say): an index
+ * with such a collision is rebuilt whole on every push until the collision is gone, and of two workloads on one
+ * address a lookup finds the {@link #preferred} one.
  */
 public final class WorkloadIndex {
 
@@ -77,6 +78,23 @@ public final class WorkloadIndex {
         this.arranged = ix.arranged.build();
         this.arrangedByName = ix.arrangedByName.build();
         this.collisions = ix.collisions;
+    }
+
+    /**
+     * Of two workloads claiming one address, the one a lookup finds, ranked as Istio's ztunnel ranks them: a pod
+     * before any other kind (a WorkloadEntry can claim any address; a pod's is what the network gave it), then one
+     * in the mesh (HBONE); then the smaller uid, so that every build, whatever order it met them in, agrees.
+     */
+    static Workload preferred(Workload a, Workload b) {
+        int byRank = Integer.compare(rank(a), rank(b));
+        if (byRank != 0) {
+            return byRank > 0 ? a : b;
+        }
+        return a.getUid().compareTo(b.getUid()) <= 0 ? a : b;
+    }
+
+    private static int rank(Workload w) {
+        return (w.getUid().contains("//Pod/") ? 2 : 0) + (w.getTunnelProtocol() == TunnelProtocol.HBONE ? 1 : 0);
     }
 
     /** Resource name of a service: {@code namespace/hostname}. */
@@ -217,7 +235,12 @@ public final class WorkloadIndex {
                     return;
                 }
                 for (var raw : w.getAddressesList()) {
-                    put(workloadsByIp, new NetworkIp(w.getNetwork(), ip(raw.toByteArray())), w);
+                    NetworkIp key = new NetworkIp(w.getNetwork(), ip(raw.toByteArray()));
+                    Workload had = workloadsByIp.put(key, w);
+                    if (had != null && had != w) {
+                        collisions = true;
+                        workloadsByIp.put(key, preferred(had, w));
+                    }
                 }
             } else if (a.hasService()) {
                 Service s = a.getService();

@@ -9,6 +9,7 @@ import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.PortList;
 import io.jmesh.proto.istio.workload.Service;
+import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -143,6 +144,30 @@ class WorkloadIndexTest {
         index = index.with(Map.of("wl-3", workload(3, 6)), List.of(other));
         assertThat(index.workloadByIp(shared)).isNull();
         assertSameLookups(index, WorkloadIndex.of(Map.of("wl-3", workload(3, 6))));
+    }
+
+    @Test
+    void ofTwoWorkloadsOnOneAddressAPodInTheMeshIsFoundWhicheverCameFirst() throws Exception {
+        InetAddress shared = InetAddress.getByName("10.0.0.7");
+        Address entry = Address.newBuilder().setWorkload(workload(1, 7).getWorkload().toBuilder()
+                .setUid("Kubernetes/networking.istio.io/WorkloadEntry/ns/vm").setTunnelProtocol(TunnelProtocol.HBONE))
+                .build();
+        Address plainPod = Address.newBuilder().setWorkload(workload(2, 7).getWorkload().toBuilder()
+                .setUid("Kubernetes//Pod/ns/old")).build();
+        Address meshPod = Address.newBuilder().setWorkload(workload(3, 7).getWorkload().toBuilder()
+                .setUid("Kubernetes//Pod/ns/new").setTunnelProtocol(TunnelProtocol.HBONE)).build();
+        List<Address> all = List.of(entry, plainPod, meshPod);
+        for (int first = 0; first < 3; first++) {
+            WorkloadIndex index = WorkloadIndex.EMPTY;
+            for (int i = 0; i < 3; i++) {
+                Address a = all.get((first + i) % 3);
+                index = index.with(Map.of(name(a), a), List.of());
+            }
+            assertThat(index.workloadByIp(shared).getUid()).isEqualTo("Kubernetes//Pod/ns/new");
+            index = index.with(Map.of(), List.of("Kubernetes//Pod/ns/new"));
+            assertThat(index.workloadByIp(shared).getUid()).as("a pod before a WorkloadEntry")
+                    .isEqualTo("Kubernetes//Pod/ns/old");
+        }
     }
 
     @Test
