@@ -215,6 +215,24 @@ def check_cluster_source(repo, where, docs, problems):
                        for n in roles for r in by_kind.get(("ClusterRole", n), {}).get("rules", [])):
                 problems.append("%s: no ClusterRole bound to policy grants %s on %s%s (kubernetes.kinds: %s)"
                                 % (where, verb, group + "/" if group else "", resource, kind))
+    election = dict(defaults.get("leaderElection") or {}, **(k8s.get("leaderElection") or {}))
+    if election.get("enabled"):
+        # the Lease is in the configured namespace; a Role there (or a ClusterRole) bound to policy must grant
+        # what the election does with it
+        namespace = election.get("namespace") or ""
+        rules = []
+        for (kind, name), d in by_kind.items():
+            if kind in ("RoleBinding", "ClusterRoleBinding") and any(
+                    s.get("kind") == "ServiceAccount" and s.get("name") == "policy" for s in d.get("subjects", [])):
+                if kind == "RoleBinding" and d["metadata"].get("namespace") != namespace:
+                    continue
+                role = by_kind.get((d["roleRef"]["kind"], d["roleRef"]["name"]), {})
+                rules += role.get("rules", [])
+        for verb in ("get", "create", "update"):
+            if not any("coordination.k8s.io" in r.get("apiGroups", []) and "leases" in r.get("resources", [])
+                       and verb in r.get("verbs", []) for r in rules):
+                problems.append("%s: nothing bound to policy grants %s on coordination.k8s.io/leases in namespace "
+                                "'%s' (kubernetes.leaderElection)" % (where, verb, namespace))
 
 
 def check_crds(repo, where, docs, problems):

@@ -83,9 +83,12 @@ tokenReview:
   caFile: /var/run/secrets/istio/root-cert.pem
   tokenFile: /var/run/secrets/tokens/istio-token
 # the cluster's namespaces, pods, services and Istio / Gateway API resources, listed and watched (in-cluster
-# credentials: the pod's ServiceAccount token, read-only ClusterRole in rbac.yaml)
+# credentials: the pod's ServiceAccount token, read-only ClusterRole in rbac.yaml); with several replicas the
+# holder of the Lease jmesh-policy-kubernetes writes them (Role in rbac.yaml), the others serve
 kubernetes:
   enabled: true
+  leaderElection:
+    namespace: {{ .Release.Namespace }}
 {{- else if eq .Chart.Name "ztunnel" }}
 node:
   trustDomain: {{ .Values.global.trustDomain }}

@@ -4,6 +4,7 @@ import io.jmesh.core.configlog.ConfigLog;
 import io.jmesh.core.configlog.ConfigLogWriter;
 import io.jmesh.core.identity.BearerTokenFile;
 import io.jmesh.core.kubernetes.KubernetesApi;
+import io.jmesh.core.kubernetes.KubernetesConnection;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.core.tls.Pem;
@@ -13,6 +14,7 @@ import io.jmesh.policy.auth.GrpcTls;
 import io.jmesh.policy.auth.NodeAuthenticator;
 import io.jmesh.policy.auth.TokenReviewAuthenticator;
 import io.jmesh.policy.kubernetes.KubernetesSource;
+import io.jmesh.policy.kubernetes.LeaderElection;
 import io.jmesh.policy.registry.PolicyRegistry;
 import io.jmesh.policy.resource.ManifestReader;
 import io.jmesh.policy.source.ConfigApplier;
@@ -31,6 +33,7 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -100,8 +103,10 @@ public final class PolicyBootstrap implements MeshService {
             PolicyConfig.Kubernetes k8s = config.kubernetes();
             if (k8s.enabled()) {
                 // created now so a bad connection setting (an unreadable CA file) fails the start, naming it
-                cluster = new KubernetesSource(KubernetesApi.create(k8s.connection()), m.clusterId(), k8s.kinds(),
-                        context.metrics());
+                KubernetesApi api = KubernetesApi.create(k8s.connection());
+                LeaderElection election = k8s.leaderElection().enabled()
+                        ? new LeaderElection(api, electionSettings(k8s.leaderElection()), context.metrics()) : null;
+                cluster = new KubernetesSource(api, m.clusterId(), k8s.kinds(), election, context.metrics());
             }
             return null;
         }).compose(v -> startServer()).onSuccess(v -> registry.ready().whenComplete((state, err) -> {
@@ -121,6 +126,34 @@ public final class PolicyBootstrap implements MeshService {
                 cluster.start(applier);
             }
         }));
+    }
+
+    /** The lease's namespace and this replica's identity, defaulted from the pod (see the configuration). */
+    static LeaderElection.Settings electionSettings(PolicyConfig.Kubernetes.LeaderElection e) {
+        String namespace = e.namespace();
+        if (namespace.isEmpty()) {
+            Path file = Path.of(KubernetesConnection.SERVICE_ACCOUNT_DIR, "namespace");
+            try {
+                namespace = Files.readString(file).trim();
+            } catch (IOException ex) {
+                throw new IllegalArgumentException("kubernetes.leaderElection.namespace: empty and " + file
+                        + " cannot be read (" + ex.getMessage() + "; expected: running in a pod, or a namespace)");
+            }
+        }
+        String identity = e.identity();
+        if (identity.isEmpty()) {
+            identity = System.getenv().getOrDefault("HOSTNAME", "");
+        }
+        if (identity.isEmpty()) {
+            try {
+                identity = java.net.InetAddress.getLocalHost().getHostName();
+            } catch (IOException ex) {
+                throw new IllegalArgumentException("kubernetes.leaderElection.identity: empty, and neither HOSTNAME"
+                        + " nor the host's name is known (expected: this replica's unique name)");
+            }
+        }
+        return new LeaderElection.Settings(namespace, e.name(), identity, e.leaseDuration(), e.renewDeadline(),
+                e.retryPeriod());
     }
 
     private Future<Void> startServer() {

@@ -1,6 +1,7 @@
 package io.jmesh.policy;
 
 import io.jmesh.core.config.AdminConfig;
+import io.jmesh.core.config.Durations;
 import io.jmesh.core.kubernetes.KubernetesConnection;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import io.jmesh.policy.kubernetes.WatchedKind;
@@ -64,11 +65,19 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
      * ({@link KubernetesConnection}: empty means in-cluster).
      */
     public record Kubernetes(boolean enabled, String apiServer, String tokenFile, String caFile,
-            Duration requestTimeout, List<String> kinds) {
+            Duration requestTimeout, List<String> kinds, LeaderElection leaderElection) {
         /** The source off (local mode, tests). */
-        public static final Kubernetes OFF = new Kubernetes(false, "", "", "", Duration.ofSeconds(30), List.of());
+        public static final Kubernetes OFF = new Kubernetes(false, "", "", "", Duration.ofSeconds(30), List.of(),
+                LeaderElection.OFF);
+
+        /** One replica writing, without an election (one replica, tests). */
+        public Kubernetes(boolean enabled, String apiServer, String tokenFile, String caFile, Duration requestTimeout,
+                List<String> kinds) {
+            this(enabled, apiServer, tokenFile, caFile, requestTimeout, kinds, LeaderElection.OFF);
+        }
 
         public Kubernetes {
+            leaderElection = leaderElection == null ? LeaderElection.OFF : leaderElection;
             kinds = kinds == null ? List.of() : List.copyOf(kinds);
             for (String k : kinds) {
                 if (!WatchedKind.NAMES.contains(k)) {
@@ -81,6 +90,42 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
                         + ", or enabled: false)");
             }
             connection(apiServer, tokenFile, caFile, requestTimeout); // checks those four, naming the key
+        }
+
+        /**
+         * Which replica writes: the holder of the Lease {@code namespace/name} (empty namespace: this pod's own,
+         * from its ServiceAccount mount), as {@code identity} (empty: the pod's name, {@code HOSTNAME}).
+         */
+        public record LeaderElection(boolean enabled, String namespace, String name, String identity,
+                Duration leaseDuration, Duration renewDeadline, Duration retryPeriod) {
+            public static final LeaderElection OFF = new LeaderElection(false, "", "jmesh-policy-kubernetes", "",
+                    Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2));
+
+            public LeaderElection {
+                namespace = namespace == null ? "" : namespace.trim();
+                identity = identity == null ? "" : identity.trim();
+                if (name == null || !name.matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?") || name.length() > 253) {
+                    throw new IllegalArgumentException("name: '" + name
+                            + "' (expected: a DNS subdomain, the Lease's name)");
+                }
+                positive("retryPeriod", retryPeriod);
+                positive("renewDeadline", renewDeadline);
+                positive("leaseDuration", leaseDuration);
+                if (leaseDuration.toSeconds() < 1 || renewDeadline.compareTo(leaseDuration) >= 0
+                        || retryPeriod.compareTo(renewDeadline) >= 0) {
+                    throw new IllegalArgumentException("retryPeriod " + Durations.format(retryPeriod)
+                            + ", renewDeadline " + Durations.format(renewDeadline) + ", leaseDuration "
+                            + Durations.format(leaseDuration) + " (expected: retryPeriod < renewDeadline <"
+                            + " leaseDuration, at least 1s: a holder stops leading before another may take over)");
+                }
+            }
+
+            private static void positive(String key, Duration d) {
+                if (d == null || d.isNegative() || d.isZero()) {
+                    throw new IllegalArgumentException(key + ": " + (d == null ? "missing" : Durations.format(d))
+                            + " (expected: > 0)");
+                }
+            }
         }
 
         public KubernetesConnection connection() {

@@ -48,6 +48,10 @@ import org.slf4j.LoggerFactory;
  * <p>Everything runs on one thread of its own: the lists, the writes (which may wait on Kafka), each kind's state.
  * A watch reads its next event only when the previous one is written, so the API server is slowed down rather
  * than events queued.
+ *
+ * <p>With a {@link LeaderElection}, only the replica holding the lease lists, watches and writes; one that loses it
+ * stops at once (its watches dropped, the list in progress abandoned at the next page) and the next holder starts
+ * over with lists. A replica that does not lead is synced when the leader says its lists are written.
  */
 public final class KubernetesSource implements ConfigSource {
 
@@ -61,6 +65,7 @@ public final class KubernetesSource implements ConfigSource {
     private static final int PAGE = 500;
 
     private final KubernetesApi api;
+    private final LeaderElection election;
     private final String name;
     private final Map<String, KindState> kinds = new HashMap<>();
     private final ScheduledExecutorService executor;
@@ -70,6 +75,8 @@ public final class KubernetesSource implements ConfigSource {
     private final Gauge watching;
     private ConfigSink sink;
     private volatile boolean closed;
+    // this replica writes (it leads, or there is no election); cleared at once when leadership is lost
+    private volatile boolean active;
 
     /** One kind's progress; touched only on the executor thread. */
     private static final class KindState {
@@ -90,9 +97,12 @@ public final class KubernetesSource implements ConfigSource {
 
     /**
      * @param cluster the cluster's id, recorded as the writer of every object ({@code kubernetes:<cluster>})
+     * @param election who writes among policy's replicas; null: this one, always
      */
-    public KubernetesSource(KubernetesApi api, String cluster, List<String> kinds, PrometheusRegistry metrics) {
+    public KubernetesSource(KubernetesApi api, String cluster, List<String> kinds, LeaderElection election,
+            PrometheusRegistry metrics) {
         this.api = api;
+        this.election = election;
         this.name = "kubernetes:" + cluster;
         for (String k : kinds) {
             this.kinds.put(k, new KindState(WatchedKind.named(k)));
@@ -129,12 +139,56 @@ public final class KubernetesSource implements ConfigSource {
     @Override
     public void start(ConfigSink sink) {
         this.sink = sink;
-        kinds.values().forEach(k -> executor.execute(() -> list(k)));
+        if (election == null) {
+            executor.execute(this::activate);
+            return;
+        }
+        election.start(new LeaderElection.Listener() {
+            @Override
+            public void leading() {
+                executor.execute(KubernetesSource.this::activate);
+            }
+
+            @Override
+            public void following() {
+                active = false; // the list or write in progress stops at its next step, not after it
+                executor.execute(KubernetesSource.this::deactivate);
+            }
+
+            @Override
+            public void leaderSynced() {
+                synced.complete(null);
+            }
+        });
+    }
+
+    /** Starts writing: every kind listed afresh (what changed while another replica led is caught up). */
+    private void activate() {
+        if (closed) {
+            return;
+        }
+        active = true;
+        for (KindState k : kinds.values()) {
+            k.synced = false;
+            k.backoff = MIN_BACKOFF;
+            executor.execute(() -> list(k));
+        }
+    }
+
+    private void deactivate() {
+        if (active) {
+            return; // leading again by the time this ran
+        }
+        for (KindState k : kinds.values()) {
+            stopWatch(k);
+            k.synced = false;
+            watching.labelValues(k.kind.kind()).set(0);
+        }
     }
 
     /** Lists {@code k}, applies it, deletes what vanished, then watches from the list's version. */
     private void list(KindState k) {
-        if (closed) {
+        if (closed || !active) {
             return;
         }
         stopWatch(k);
@@ -146,6 +200,9 @@ public final class KubernetesSource implements ConfigSource {
             List<String> candidates = k.kind.paths();
             int candidate = 0;
             while (true) {
+                if (!active) {
+                    return; // no longer leading: the next leader lists
+                }
                 KubernetesApi.Response r = api.get(candidates.get(candidate) + "?limit=" + PAGE
                         + (cont.isEmpty() ? "" : "&continue=" + URLEncoder.encode(cont, StandardCharsets.UTF_8)));
                 if (r.status() == 404 && k.kind.custom() && cont.isEmpty()) {
@@ -180,6 +237,9 @@ public final class KubernetesSource implements ConfigSource {
                 if (cont.isEmpty()) {
                     break;
                 }
+            }
+            if (!active) {
+                return; // lost the lease while listing: what vanished is the next leader's to delete
             }
             deleteVanished(kind, seen);
             lists.labelValues(kind, "ok").inc();
@@ -231,6 +291,9 @@ public final class KubernetesSource implements ConfigSource {
             k.synced = true;
             if (kinds.values().stream().allMatch(s -> s.synced)) {
                 synced.complete(null);
+                if (election != null) {
+                    election.markSynced();
+                }
             }
         }
     }
@@ -242,7 +305,7 @@ public final class KubernetesSource implements ConfigSource {
             @Override
             public CompletableFuture<?> onEvent(String type, JsonObject object) {
                 return CompletableFuture.runAsync(() -> {
-                    if (k.generation == generation && !closed) {
+                    if (k.generation == generation && !closed && active) {
                         event(k, type, object);
                     }
                 }, executor);
@@ -280,7 +343,7 @@ public final class KubernetesSource implements ConfigSource {
     }
 
     private void resume(KindState k, long generation) {
-        if (!closed && k.generation == generation && k.watch == null) {
+        if (!closed && active && k.generation == generation && k.watch == null) {
             watch(k);
         }
     }
@@ -383,7 +446,7 @@ public final class KubernetesSource implements ConfigSource {
     }
 
     private void retry(KindState k, String why) {
-        if (closed) {
+        if (closed || !active) {
             return;
         }
         watching.labelValues(k.kind.kind()).set(0);
@@ -426,7 +489,13 @@ public final class KubernetesSource implements ConfigSource {
 
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
         closed = true;
+        if (election != null) {
+            election.close(); // released: another replica takes over now, not when the lease expires
+        }
         executor.execute(() -> kinds.values().forEach(this::stopWatch));
         executor.shutdown();
         try {

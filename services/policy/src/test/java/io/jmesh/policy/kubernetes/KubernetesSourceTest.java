@@ -130,7 +130,7 @@ class KubernetesSourceTest {
 
     KubernetesSource start() throws Exception {
         KubernetesApi api = KubernetesApi.create(new KubernetesConnection(k8s.url(), "", "", Duration.ofSeconds(10)));
-        source = new KubernetesSource(api, "Kubernetes", WatchedKind.NAMES, metrics);
+        source = new KubernetesSource(api, "Kubernetes", WatchedKind.NAMES, null, metrics);
         source.start(new ConfigApplier(new ManifestReader("istio-system"), writer, registry::snapshot,
                 new PrometheusRegistry(), Clock.systemUTC()));
         source.synced().get(60, TimeUnit.SECONDS);
@@ -249,7 +249,7 @@ class KubernetesSourceTest {
         }
         KubernetesApi api = KubernetesApi.create(new KubernetesConnection("http://127.0.0.1:" + port, "", "",
                 Duration.ofSeconds(2)));
-        source = new KubernetesSource(api, "Kubernetes", List.of("Pod"), metrics);
+        source = new KubernetesSource(api, "Kubernetes", List.of("Pod"), null, metrics);
         source.start(new ConfigApplier(new ManifestReader("istio-system"), writer, registry::snapshot,
                 new PrometheusRegistry(), Clock.systemUTC()));
         await().atMost(Duration.ofSeconds(30)).until(() -> counter("policy_kubernetes_lists",

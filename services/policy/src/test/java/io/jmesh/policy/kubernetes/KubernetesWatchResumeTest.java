@@ -115,7 +115,7 @@ class KubernetesWatchResumeTest {
     void anEndedWatchResumesFromTheLastVersionAndAGoneVersionListsAgain() throws Exception {
         KubernetesApi api = KubernetesApi.create(new KubernetesConnection("http://127.0.0.1:" + server.actualPort(),
                 "", "", Duration.ofSeconds(5)));
-        source = new KubernetesSource(api, "Kubernetes", List.of("Namespace"), metrics);
+        source = new KubernetesSource(api, "Kubernetes", List.of("Namespace"), null, metrics);
         source.start(new ConfigApplier(new ManifestReader("istio-system"), writer, registry::snapshot,
                 new PrometheusRegistry(), Clock.systemUTC()));
 
