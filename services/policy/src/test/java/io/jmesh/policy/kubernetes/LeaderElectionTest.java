@@ -65,7 +65,7 @@ class LeaderElectionTest {
     static LeaderElection.Settings settings(String identity) {
         // short terms for a test; the same order as the defaults (15 s, 10 s, 2 s)
         return new LeaderElection.Settings("istio-system", "jmesh-policy-kubernetes", identity,
-                Duration.ofSeconds(2), Duration.ofMillis(1500), Duration.ofMillis(200));
+                Duration.ofSeconds(3), Duration.ofSeconds(2), Duration.ofMillis(250));
     }
 
     Lease lease() {
@@ -140,7 +140,7 @@ class LeaderElectionTest {
         int leader = List.of("policy-a", "policy-b", "policy-c").indexOf(holder);
         assertThat(leader).isNotNegative();
         assertThat(events.get(leader).leads()).isTrue();
-        assertThat(lease().getSpec().getLeaseDurationSeconds()).isEqualTo(2);
+        assertThat(lease().getSpec().getLeaseDurationSeconds()).isEqualTo(3);
         assertThat(lease().getSpec().getRenewTime()).isNotNull();
     }
 
@@ -149,7 +149,7 @@ class LeaderElectionTest {
         ZonedDateTime longAgo = ZonedDateTime.parse("2026-01-01T00:00:00.000000Z");
         k8s.client().leases().inNamespace("istio-system").resource(new LeaseBuilder().withNewMetadata()
                 .withName("jmesh-policy-kubernetes").withNamespace("istio-system").endMetadata().withNewSpec()
-                .withHolderIdentity("policy-gone").withLeaseDurationSeconds(2).withAcquireTime(longAgo)
+                .withHolderIdentity("policy-gone").withLeaseDurationSeconds(3).withAcquireTime(longAgo)
                 .withRenewTime(longAgo).withLeaseTransitions(3).endSpec().build()).create();
         Events events = new Events();
         LeaderElection election = new LeaderElection(api, settings("policy-b"), new PrometheusRegistry());
@@ -159,7 +159,7 @@ class LeaderElectionTest {
         await().atMost(Duration.ofSeconds(30)).until(events::leads);
         // the holder's renewTime is long past, but clocks need not agree: the record must stay unchanged for a
         // whole term as this replica sees it
-        assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThanOrEqualTo(Duration.ofSeconds(2));
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThanOrEqualTo(Duration.ofSeconds(3));
         assertThat(lease().getSpec().getHolderIdentity()).isEqualTo("policy-b");
         assertThat(lease().getSpec().getLeaseTransitions()).isEqualTo(4);
     }
@@ -183,12 +183,17 @@ class LeaderElectionTest {
         assertThat(second.seen).doesNotContain("leading");
         assertThat(lease().getSpec().getHolderIdentity()).isEqualTo("policy-a");
         assertThat(lease().getSpec().getLeaseTransitions()).isZero();
-        // released on close: taken over without waiting for the term to run out
+        // the holder leaves: the candidate takes over
         a.close();
         assertThat(first.seen).endsWith("following");
-        assertThat(lease().getSpec().getHolderIdentity()).isEmpty();
         await().atMost(Duration.ofSeconds(30)).until(second::leads);
         assertThat(lease().getSpec().getHolderIdentity()).isEqualTo("policy-b");
+        assertThat(lease().getSpec().getLeaseTransitions()).isEqualTo(1);
+        // and leaving releases the lease (an empty holder: the next candidate need not wait out the term)
+        b.close();
+        assertThat(second.seen).endsWith("following");
+        assertThat(lease().getSpec().getHolderIdentity()).isEmpty();
+        assertThat(lease().getSpec().getLeaseDurationSeconds()).isEqualTo(1);
     }
 
     @Test
