@@ -196,8 +196,12 @@ class PolicyDiscoveryEndToEndTest {
                     .withNewTargetPort(9080).endPort().endSpec().build()).create();
 
             ServiceContext context = ServiceContext.create(vertx);
+            // elected, as in the chart: the only replica takes the lease, then lists
             PolicyBootstrap policy = new PolicyBootstrap(config(false, new PolicyConfig.Kubernetes(true, k8s.url(),
-                    "", "", Duration.ofSeconds(10), List.of("Namespace", "Pod", "Service"))), context);
+                    "", "", Duration.ofSeconds(10), List.of("Namespace", "Pod", "Service"),
+                    new PolicyConfig.Kubernetes.LeaderElection(true, "istio-system", "jmesh-policy-kubernetes",
+                            "policy-0", Duration.ofSeconds(3), Duration.ofSeconds(2), Duration.ofMillis(250)))),
+                    context);
             replicas.add(policy);
             policy.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
             await().atMost(Duration.ofSeconds(60)).until(() -> context.readiness().isReady());
@@ -214,6 +218,8 @@ class PolicyDiscoveryEndToEndTest {
                     .withPodIP("10.244.2.6").endStatus().build()).create();
             await().atMost(Duration.ofSeconds(30)).until(() -> a.names(ADDRESS)
                     .contains("Kubernetes//Pod/shop/reviews-1"));
+            assertThat(k8s.client().leases().inNamespace("istio-system").withName("jmesh-policy-kubernetes").get()
+                    .getSpec().getHolderIdentity()).isEqualTo("policy-0");
         }
     }
 
