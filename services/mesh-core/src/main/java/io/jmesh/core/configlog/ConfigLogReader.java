@@ -252,6 +252,7 @@ public final class ConfigLogReader implements AutoCloseable {
             case GATEWAY -> List.of("Gateway");
             case GATEWAY_CLASS -> List.of("GatewayClass");
             case NODE -> List.of("Node");
+            case ENDPOINT_SLICE -> List.of("EndpointSlice");
             case SPEC_NOT_SET -> List.of();
         };
         if (!kinds.contains(record.getKind())) {

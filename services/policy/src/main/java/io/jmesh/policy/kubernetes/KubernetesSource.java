@@ -395,9 +395,13 @@ public final class KubernetesSource implements ConfigSource {
         if (key == null) {
             return new Upsert(null, CompletableFuture.completedFuture(null));
         }
-        String notWorkload = "Pod".equals(kind.kind()) ? ManifestReader.podNotAWorkload(object.encode()) : null;
-        String skip = notWorkload != null ? notWorkload
-                : "Service".equals(kind.kind()) ? notRouted(object.getJsonObject("spec", new JsonObject())) : null;
+        String skip = switch (kind.kind()) {
+            case "Pod" -> ManifestReader.podNotAWorkload(object.encode());
+            // most slices are a selector's, all pods: never written (each pod change rewrites its slice)
+            case "EndpointSlice" -> ManifestReader.sliceNotRegistered(object.encode());
+            case "Service" -> notRouted(object.getJsonObject("spec", new JsonObject()));
+            default -> null;
+        };
         if (skip != null) {
             log.atDebug().addKeyValue("object", key).log("not registered: {}", skip);
             return new Upsert(null, sink.delete(key, false));
@@ -416,18 +420,12 @@ public final class KubernetesSource implements ConfigSource {
     }
 
     /**
-     * Why the mesh leaves a Service alone (null: it routes it). An ExternalName service is a DNS alias. A service
-     * without a selector has endpoints the cluster manages by hand (the API server's {@code kubernetes} service):
-     * published with no workload behind its VIP it would be refused by every ztunnel ("no healthy endpoint"), left
-     * out its traffic passes through to the VIP as without the mesh, as Istio's reaches those endpoints in plaintext.
+     * Why the mesh leaves a Service alone (null: it routes it): an ExternalName service is a DNS alias. (A service
+     * without a selector is registered: its endpoints come from its EndpointSlices.)
      */
     private static String notRouted(JsonObject spec) {
         if ("ExternalName".equals(spec.getString("type"))) {
             return "an ExternalName service (a DNS alias, not routed by the mesh)";
-        }
-        JsonObject selector = spec.getJsonObject("selector");
-        if (selector == null || selector.isEmpty()) {
-            return "no selector (its endpoints are managed by hand, not pods: reached directly)";
         }
         return null;
     }

@@ -15,6 +15,7 @@ public record WatchedKind(String kind, String path, boolean custom, List<String>
             new WatchedKind("Node", "/api/v1/nodes", false, List.of()),
             new WatchedKind("Pod", "/api/v1/pods", false, List.of()),
             new WatchedKind("Service", "/api/v1/services", false, List.of()),
+            new WatchedKind("EndpointSlice", "/apis/discovery.k8s.io/v1/endpointslices", false, List.of()),
             new WatchedKind("WorkloadEntry", "/apis/networking.istio.io/v1/workloadentries", true,
                     List.of("v1beta1", "v1alpha3")),
             new WatchedKind("AuthorizationPolicy", "/apis/security.istio.io/v1/authorizationpolicies", true,

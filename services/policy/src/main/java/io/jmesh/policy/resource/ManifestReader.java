@@ -26,7 +26,8 @@ import java.util.UUID;
  * <p>Kinds: {@code WorkloadEntry} (networking.istio.io), {@code Pod}, {@code Service}, {@code Namespace} and
  * {@code Node} (v1),
  * {@code AuthorizationPolicy} and {@code PeerAuthentication} (security.istio.io), {@code Gateway} and
- * {@code GatewayClass} (gateway.networking.k8s.io). Thread-safe and stateless.
+ * {@code GatewayClass} (gateway.networking.k8s.io), {@code EndpointSlice} (discovery.k8s.io). Thread-safe and
+ * stateless.
  */
 public final class ManifestReader {
 
@@ -40,7 +41,8 @@ public final class ManifestReader {
             "AuthorizationPolicy", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
             "PeerAuthentication", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
             "Gateway", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
-            "GatewayClass", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"));
+            "GatewayClass", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
+            "EndpointSlice", Set.of("discovery.k8s.io/v1"));
 
     /** Kinds without a namespace: their records have an empty one. */
     public static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "Node", "GatewayClass");
@@ -66,6 +68,18 @@ public final class ManifestReader {
     public static String podNotAWorkload(String podJson) {
         try {
             return PodReader.notAWorkload(YAML.readTree(podJson));
+        } catch (IOException e) {
+            return "not JSON: " + e.getMessage();
+        }
+    }
+
+    /**
+     * Why an EndpointSlice (JSON, as the API server serves it) has nothing for the mesh: no Service, FQDN, or only
+     * pods' endpoints; null when it has endpoints to register.
+     */
+    public static String sliceNotRegistered(String sliceJson) {
+        try {
+            return EndpointSliceReader.notRegistered(YAML.readTree(sliceJson));
         } catch (IOException e) {
             return "not JSON: " + e.getMessage();
         }
@@ -127,7 +141,7 @@ public final class ManifestReader {
         ConfigRecord.Builder record = ConfigRecord.newBuilder().setSchemaVersion(1)
                 .setKind(kind == null ? "" : kind).setMetadata(meta);
         if (kind != null) {
-            boolean specless = "Namespace".equals(kind) || "Node".equals(kind);
+            boolean specless = "Namespace".equals(kind) || "Node".equals(kind) || "EndpointSlice".equals(kind);
             Obj spec = specless ? null : root.object("spec");
             if (spec == null && !specless && !root.has("spec")) {
                 p.error("spec", "required");
@@ -172,6 +186,13 @@ public final class ManifestReader {
                     root.ignore("spec");
                     ServiceReader.trafficDistributionAnnotation(meta, p);
                     record.setNamespace(io.jmesh.proto.config.v1.NamespaceSpec.getDefaultInstance());
+                }
+                case "EndpointSlice" -> {
+                    // observed state, its fields at the top level: only what the mesh needs is read
+                    root.ignore("addressType");
+                    root.ignore("endpoints");
+                    root.ignore("ports");
+                    record.setEndpointSlice(EndpointSliceReader.read(doc, meta.getLabelsMap(), p));
                 }
                 case "Gateway" -> {
                     GatewayReader.inboundBindingAnnotation(meta, p);

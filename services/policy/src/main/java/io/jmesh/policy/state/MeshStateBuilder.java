@@ -15,6 +15,7 @@ import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec.Mode;
 import io.jmesh.proto.config.v1.ServicePort;
+import io.jmesh.proto.config.v1.EndpointSliceSpec;
 import io.jmesh.proto.config.v1.WorkloadEntrySpec;
 import io.jmesh.proto.istio.security.Action;
 import io.jmesh.proto.istio.security.Authorization;
@@ -42,6 +43,7 @@ import io.jmesh.proto.istio.workload.WorkloadType;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -392,9 +394,13 @@ public final class MeshStateBuilder {
                 p -> p.getAuthorizationPolicy().getSelector().getMatchLabelsMap());
         List<ConfigRecord> peerAuthentications = new ArrayList<>();
         Map<String, ApplicationTunnel> tunnels = new HashMap<>();
+        Map<String, ConfigRecord> servicesByName = new HashMap<>();
         for (ConfigRecord r : records) {
             switch (r.getKind()) {
-                case "Service" -> services.add(r);
+                case "Service" -> {
+                    services.add(r);
+                    servicesByName.put(r.getMetadata().getName(), r);
+                }
                 case "PeerAuthentication" -> peerAuthentications.add(r);
                 case "Gateway" -> {
                     try {
@@ -478,6 +484,18 @@ public final class MeshStateBuilder {
                     }
                     if (!spec.getNode().isEmpty()) {
                         out.nodeKeys.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).addAll(keys);
+                    }
+                } else if (r.getSpecCase() == ConfigRecord.SpecCase.ENDPOINT_SLICE) {
+                    ConfigRecord service = servicesByName.get(r.getEndpointSlice().getService());
+                    if (service != null) { // a slice of no registered Service routes nothing, as in istiod
+                        out.usesClusterNetwork = true;
+                        for (Workload w : sliceWorkloads(r, service, clusterNetwork)) {
+                            out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
+                                    Address.newBuilder().setWorkload(w).build()));
+                            for (String name : w.getServicesMap().keySet()) {
+                                out.endpoints.computeIfAbsent(name, x -> new ArrayList<>(2)).add(w.getUid());
+                            }
+                        }
                     }
                 } else if ("Service".equals(r.getKind())) {
                     Service s = service(r, namespaceRecord, clusterNetwork);
@@ -605,6 +623,51 @@ public final class MeshStateBuilder {
             return "ambient".equals(own);
         }
         return namespace != null && "ambient".equals(namespace.getMetadata().getLabelsMap().get(DATAPLANE_MODE));
+    }
+
+    /**
+     * The workloads of an EndpointSlice's endpoints that are not pods, as istiod builds them: one per endpoint, uid
+     * {@code <cluster>/discovery.k8s.io/EndpointSlice/<ns>/<slice>/<first address>}, named after the slice, plain TCP
+     * and {@code HOST_NETWORK} (nothing is known of what is at the address, which may be shared), on the cluster's
+     * network, an endpoint of {@code service} on the ports the slice names (a Service port is served by the slice
+     * port of its name).
+     */
+    private List<Workload> sliceWorkloads(ConfigRecord slice, ConfigRecord service, String clusterNetwork) {
+        EndpointSliceSpec spec = slice.getEndpointSlice();
+        String ns = slice.getMetadata().getNamespace();
+        PortList.Builder ports = PortList.newBuilder();
+        for (ServicePort p : service.getService().getPortsList()) {
+            Integer target = spec.getPortsMap().get(p.getName());
+            if (target != null && !"UDP".equals(p.getProtocol()) && !"SCTP".equals(p.getProtocol())) {
+                ports.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(target)
+                        .setAppProtocol(appProtocol(p.getAppProtocol())));
+            }
+        }
+        PortList portList = ports.build();
+        String serviceName = ns + "/" + hostname(service);
+        List<Workload> out = new ArrayList<>(spec.getEndpointsCount());
+        Set<String> seen = new HashSet<>();
+        for (EndpointSliceSpec.SliceEndpoint e : spec.getEndpointsList()) {
+            String key = e.getAddresses(0);
+            if (!seen.add(key)) {
+                continue; // one address twice in a slice: one workload (its uid must be unique)
+            }
+            Workload.Builder w = Workload.newBuilder()
+                    .setUid(settings.clusterId() + "/discovery.k8s.io/EndpointSlice/" + ns + "/"
+                            + slice.getMetadata().getName() + "/" + key)
+                    .setName(slice.getMetadata().getName()).setNamespace(ns)
+                    .setNetwork(clusterNetwork)
+                    .setTrustDomain(settings.trustDomain())
+                    .setNetworkMode(NetworkMode.HOST_NETWORK)
+                    .setClusterId(settings.clusterId())
+                    .setStatus(e.getReady() ? WorkloadStatus.HEALTHY : WorkloadStatus.UNHEALTHY)
+                    .putServices(serviceName, portList);
+            for (String a : e.getAddressesList()) {
+                w.addAddresses(ByteString.copyFrom(ip(a)));
+            }
+            out.add(w.build());
+        }
+        return out;
     }
 
     /** @param clusterNetwork the network of the Service's VIPs: the cluster's, as istiod sets it */

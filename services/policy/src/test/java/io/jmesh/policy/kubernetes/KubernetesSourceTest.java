@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
@@ -104,11 +105,24 @@ class KubernetesSourceTest {
                 .withClusterIP("10.96.0.10").withClusterIPs("10.96.0.10").withIpFamilies("IPv4")
                 .withSessionAffinity("None").withType("ClusterIP").addNewPort().withName("http").withPort(9080)
                 .withProtocol("TCP").withNewTargetPort("http").endPort().endSpec().build()).create();
-        // the API server's own service: no selector, endpoints by hand
+        // the API server's own service: no selector, its endpoints in a slice the API server writes
         k8s.client().services().inNamespace("default").resource(new ServiceBuilder().withNewMetadata()
                 .withName("kubernetes").withNamespace("default").endMetadata().withNewSpec().withClusterIP("10.96.0.1")
                 .addNewPort().withName("https").withPort(443).withNewTargetPort(6443).endPort().endSpec().build())
                 .create();
+        k8s.client().discovery().v1().endpointSlices().inNamespace("default").resource(new EndpointSliceBuilder()
+                .withNewMetadata().withName("kubernetes").withNamespace("default")
+                .addToLabels("kubernetes.io/service-name", "kubernetes").endMetadata().withAddressType("IPv4")
+                .addNewEndpoint().withAddresses("172.18.0.2").withNewConditions().withReady(true).endConditions()
+                .endEndpoint().addNewPort().withName("https").withPort(6443).withProtocol("TCP").endPort().build())
+                .create();
+        // and the controller's slice of a Service with a selector: pods only, never written
+        k8s.client().discovery().v1().endpointSlices().inNamespace("shop").resource(new EndpointSliceBuilder()
+                .withNewMetadata().withName("reviews-x7k2p").withNamespace("shop")
+                .addToLabels("kubernetes.io/service-name", "reviews").endMetadata().withAddressType("IPv4")
+                .addNewEndpoint().withAddresses("10.244.1.5").withNewTargetRef().withKind("Pod")
+                .withName("reviews-v1-7d4c9-x2x7q").withNamespace("shop").endTargetRef().endEndpoint()
+                .addNewPort().withName("http").withPort(9080).withProtocol("TCP").endPort().build()).create();
         k8s.client().genericKubernetesResources(AUTHZ).inNamespace("shop").resource(authorizationPolicy(
                 "cluster.local/ns/shop/sa/productpage")).create();
         k8s.client().genericKubernetesResources(PEER_AUTHN_V1BETA1).inNamespace("shop").resource(
@@ -166,13 +180,19 @@ class KubernetesSourceTest {
         assertThat(registry.snapshot().get(ConfigKey.parse("Pod/shop/reviews-v1-7d4c9-x2x7q")).getSource())
                 .isEqualTo("kubernetes:Kubernetes");
 
-        assertThat(registry.state().addresses().keySet()).as("no address yet; no selector")
-                .doesNotContain(PENDING, "default/kubernetes.default.svc.cluster.local");
+        assertThat(registry.state().addresses().keySet()).as("no address yet")
+                .doesNotContain(PENDING);
         Workload hostNetwork = workload("Kubernetes//Pod/shop/node-exporter");
         assertThat(hostNetwork.getNetworkMode()).as("on its node's address").isEqualTo(NetworkMode.HOST_NETWORK);
         assertThat(hostNetwork.getTunnelProtocol()).as("nothing captures the host's network, ambient namespace or not")
                 .isEqualTo(TunnelProtocol.NONE);
-        assertThat(registry.snapshot().get(ConfigKey.parse("Service/default/kubernetes"))).isNull();
+        Workload apiServer = workload("Kubernetes/discovery.k8s.io/EndpointSlice/default/kubernetes/172.18.0.2");
+        assertThat(apiServer.getServicesMap()).as("the API server's endpoint from its slice, behind its service")
+                .containsKey("default/kubernetes.default.svc.cluster.local");
+        assertThat(apiServer.getNetworkMode()).isEqualTo(NetworkMode.HOST_NETWORK);
+        assertThat(registry.state().addresses()).containsKey("default/kubernetes.default.svc.cluster.local");
+        assertThat(registry.snapshot().get(ConfigKey.parse("EndpointSlice/shop/reviews-x7k2p")))
+                .as("a slice of pods only is not written").isNull();
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Gateway", "outcome", "not_installed")))
                 .isGreaterThanOrEqualTo(1);
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Pod", "outcome", "ok"))).isEqualTo(1);

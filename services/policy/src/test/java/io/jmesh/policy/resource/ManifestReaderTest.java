@@ -440,7 +440,7 @@ class ManifestReaderTest {
         return Stream.of(
                 bad("kind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion", "required"),
                 bad("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}", "kind",
-                        "unsupported kind 'ConfigMap' (expected one of [AuthorizationPolicy, Gateway, GatewayClass,"
+                        "unsupported kind 'ConfigMap' (expected one of [AuthorizationPolicy, EndpointSlice, Gateway, GatewayClass,"
                                 + " Namespace, Node, PeerAuthentication, Pod, Service, WorkloadEntry])"),
                 bad("apiVersion: security.istio.io/v1\nkind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion",
                         "'security.istio.io/v1' does not serve Service (expected one of [v1])"),

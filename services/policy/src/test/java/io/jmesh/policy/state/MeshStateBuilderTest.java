@@ -19,6 +19,7 @@ import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
+import io.jmesh.proto.istio.workload.WorkloadStatus;
 import io.jmesh.proto.istio.workload.Workload;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -140,6 +141,49 @@ class MeshStateBuilderTest {
 
     static Authorization authorization(MeshState s, String key) throws Exception {
         return Authorization.parseFrom(s.authorizations().get(key).body().getValue());
+    }
+
+    @Test
+    void aServiceWithoutSelectorGetsItsEndpointSlicesEndpointsAsPlainSharedAddressWorkloads() throws Exception {
+        String apiServer = """
+                apiVersion: v1
+                kind: Service
+                metadata: {name: kubernetes, namespace: default}
+                spec:
+                  clusterIP: 10.96.0.1
+                  ports: [{name: https, port: 443, targetPort: 6443}]
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: kubernetes, namespace: default, labels: {kubernetes.io/service-name: kubernetes}}
+                addressType: IPv4
+                endpoints:
+                - addresses: [172.18.0.2]
+                - addresses: [172.18.0.3]
+                  conditions: {ready: false}
+                ports: [{name: https, port: 6443, protocol: TCP}]
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: gone-abcde, namespace: default, labels: {kubernetes.io/service-name: gone}}
+                addressType: IPv4
+                endpoints: [{addresses: [192.0.2.1]}]
+                ports: [{name: http, port: 80, protocol: TCP}]
+                """;
+        MeshState s = state(BASE, apiServer);
+        String uid = "Kubernetes/discovery.k8s.io/EndpointSlice/default/kubernetes/";
+        Workload w = workloadWithUid(s, uid + "172.18.0.2");
+        assertThat(w.getName()).isEqualTo("kubernetes");
+        assertThat(w.getNetworkMode()).as("nothing known of the address: maybe shared")
+                .isEqualTo(NetworkMode.HOST_NETWORK);
+        assertThat(w.getTunnelProtocol()).isEqualTo(TunnelProtocol.NONE);
+        assertThat(w.getStatus()).isEqualTo(WorkloadStatus.HEALTHY);
+        assertThat(w.getServicesMap().get("default/kubernetes.default.svc.cluster.local").getPortsList())
+                .extracting(p -> p.getServicePort() + "->" + p.getTargetPort()).containsExactly("443->6443");
+        assertThat(workloadWithUid(s, uid + "172.18.0.3").getStatus()).isEqualTo(WorkloadStatus.UNHEALTHY);
+        assertThat(s.addresses()).containsKey("default/kubernetes.default.svc.cluster.local")
+                .as("a slice of no Service routes nothing").doesNotContainKey(
+                        "Kubernetes/discovery.k8s.io/EndpointSlice/default/gone-abcde/192.0.2.1");
     }
 
     @Test
