@@ -141,10 +141,21 @@ class PolicyDiscoveryEndToEndTest {
         return c;
     }
 
+    /**
+     * Replaces a manifest file at once, as a ConfigMap update swaps its files: a poll never reads it half-written
+     * (a truncated file would delete what it held until the next poll).
+     */
+    void writeManifest(Path file, String content) throws java.io.IOException {
+        Path tmp = Files.createTempFile(manifests, ".", ".tmp");
+        Files.writeString(tmp, content);
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
     @Test
     void snapshotThenDeltasPerNodeAndAllAcknowledged() throws Exception {
-        Files.writeString(manifests.resolve("workloads.yaml"), WORKLOADS);
-        Files.writeString(manifests.resolve("policies.yaml"), REVIEWS_POLICY + "---\n" + DB_POLICY);
+        writeManifest(manifests.resolve("workloads.yaml"), WORKLOADS);
+        writeManifest(manifests.resolve("policies.yaml"), REVIEWS_POLICY + "---\n" + DB_POLICY);
         PolicyBootstrap policy = replica(true);
         await().atMost(Duration.ofSeconds(30)).until(() -> policy.registry().state().authorizations().size() == 2);
 
@@ -167,14 +178,14 @@ class PolicyDiscoveryEndToEndTest {
 
         // a change: only the changed resources flow, as a delta
         int before = a.responsesOf(ADDRESS).size();
-        Files.writeString(manifests.resolve("workloads.yaml"), WORKLOADS.replace("127.0.10.6", "127.0.10.7"));
+        writeManifest(manifests.resolve("workloads.yaml"), WORKLOADS.replace("127.0.10.6", "127.0.10.7"));
         await().atMost(Duration.ofSeconds(30)).until(() -> a.responsesOf(ADDRESS).size() > before);
         DeltaDiscoveryResponse delta = a.responsesOf(ADDRESS).get(before);
         assertThat(delta.getResourcesList()).extracting(r -> r.getName()).containsExactly(UID + "db-1");
         assertThat(delta.getRemovedResourcesList()).isEmpty();
 
         // moving a policy out of reach removes it
-        Files.writeString(manifests.resolve("policies.yaml"), DB_POLICY);
+        writeManifest(manifests.resolve("policies.yaml"), DB_POLICY);
         await().atMost(Duration.ofSeconds(30)).until(() -> a.names(AUTHORIZATION).isEmpty());
         assertThat(b.names(AUTHORIZATION)).containsExactly("shop/db-deny-curl");
         await().atMost(Duration.ofSeconds(10)).until(() -> acks(policy) >= a.responses.size() + b.responses.size());
@@ -225,7 +236,7 @@ class PolicyDiscoveryEndToEndTest {
 
     @Test
     void aNackedResourceIsReportedAndTheRestStillFlows() throws Exception {
-        Files.writeString(manifests.resolve("workloads.yaml"), WORKLOADS);
+        writeManifest(manifests.resolve("workloads.yaml"), WORKLOADS);
         PolicyBootstrap policy = replica(true);
         await().atMost(Duration.ofSeconds(30)).until(() -> policy.registry().state().addresses().size() == 3);
 
@@ -235,15 +246,15 @@ class PolicyDiscoveryEndToEndTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> counter(policy, "policy_xds_nacks") >= 1);
 
         // the rest still flows; the rejected resource is not resent until it changes
-        Files.writeString(manifests.resolve("more.yaml"), REVIEWS_POLICY);
+        writeManifest(manifests.resolve("more.yaml"), REVIEWS_POLICY);
         await().atMost(Duration.ofSeconds(30)).until(() -> a.names(AUTHORIZATION).contains("shop/reviews-only-sleep"));
         assertThat(a.nacked).containsExactly(UID + "db-1");
     }
 
     @Test
     void reconnectingWithInitialVersionsReceivesOnlyTheDiff() throws Exception {
-        Files.writeString(manifests.resolve("workloads.yaml"), WORKLOADS);
-        Files.writeString(manifests.resolve("policies.yaml"), REVIEWS_POLICY);
+        writeManifest(manifests.resolve("workloads.yaml"), WORKLOADS);
+        writeManifest(manifests.resolve("policies.yaml"), REVIEWS_POLICY);
         PolicyBootstrap policy = replica(true);
         await().atMost(Duration.ofSeconds(30)).until(() -> policy.registry().state().authorizations().size() == 1);
         DeltaAdsTestClient first = client(policy, "token-a", "node-a").connect();
@@ -253,7 +264,7 @@ class PolicyDiscoveryEndToEndTest {
         first.ended.get(10, TimeUnit.SECONDS);
 
         // while disconnected: db-1 moves, the policy goes away, a service appears
-        Files.writeString(manifests.resolve("workloads.yaml"), WORKLOADS.replace("127.0.10.6", "127.0.10.9"));
+        writeManifest(manifests.resolve("workloads.yaml"), WORKLOADS.replace("127.0.10.6", "127.0.10.9"));
         Files.delete(manifests.resolve("policies.yaml"));
         await().atMost(Duration.ofSeconds(30)).until(() -> policy.registry().state().authorizations().isEmpty());
 
@@ -271,8 +282,8 @@ class PolicyDiscoveryEndToEndTest {
 
     @Test
     void twoReplicasServeIdenticalStateAndARestartReplays() throws Exception {
-        Files.writeString(manifests.resolve("workloads.yaml"), WORKLOADS);
-        Files.writeString(manifests.resolve("policies.yaml"), REVIEWS_POLICY + "---\n" + DB_POLICY);
+        writeManifest(manifests.resolve("workloads.yaml"), WORKLOADS);
+        writeManifest(manifests.resolve("policies.yaml"), REVIEWS_POLICY + "---\n" + DB_POLICY);
         PolicyBootstrap one = replica(true);
         await().atMost(Duration.ofSeconds(30)).until(() -> one.registry().state().authorizations().size() == 2
                 && one.registry().state().addresses().size() == 3);
