@@ -28,6 +28,10 @@ import org.slf4j.LoggerFactory;
  * logged with their field paths. At start, objects this directory wrote earlier whose files disappeared while
  * the replica was down are deleted too.
  *
+ * <p>A changed file is applied once it has settled: last modified at least {@value #SETTLE_MILLIS} ms before the
+ * scan. A file caught while an editor or a copy writes it (truncated to nothing, half a document) would otherwise be
+ * applied as it is then: its objects deleted, or a policy cut short, until the next scan.
+ *
  * <p>Polling rather than inotify: it also works on network and container-mounted volumes (ConfigMaps swap
  * symlinks), and the cost of hashing a few manifest files every couple of seconds is negligible.
  */
@@ -35,6 +39,7 @@ public final class DirectorySource implements ConfigSource {
 
     private static final Logger log = LoggerFactory.getLogger(DirectorySource.class);
     private static final Duration WRITE_TIMEOUT = Duration.ofSeconds(30);
+    static final long SETTLE_MILLIS = 500;
 
     private final Path dir;
     private final Duration pollInterval;
@@ -93,7 +98,7 @@ public final class DirectorySource implements ConfigSource {
             }
         }
         for (Map.Entry<Path, String> e : now.entrySet()) {
-            if (!e.getValue().equals(contents.get(e.getKey()))) {
+            if (!e.getValue().equals(contents.get(e.getKey())) && settled(e.getKey())) {
                 applyFile(e.getKey(), e.getValue());
             }
         }
@@ -110,6 +115,21 @@ public final class DirectorySource implements ConfigSource {
         if (firstScan) {
             firstScan = false;
             deleteOrphans();
+        }
+    }
+
+    /** Whether {@code file} was last modified long enough ago that no one is writing it (see the class comment). */
+    private static boolean settled(Path file) {
+        try {
+            long age = System.currentTimeMillis() - Files.getLastModifiedTime(file).toMillis();
+            // a time in the future (a network volume's clock) tells nothing: applied rather than waited on forever
+            if (age >= 0 && age < SETTLE_MILLIS) {
+                log.atDebug().addKeyValue("file", file).log("changed {} ms ago; applying once settled", age);
+                return false;
+            }
+            return true;
+        } catch (IOException e) {
+            return false; // gone or unreadable this instant: the next scan decides
         }
     }
 

@@ -22,6 +22,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -125,6 +126,26 @@ class RegistryFromLogTest {
 
         Files.delete(dir.resolve("policy.yaml"));
         await().atMost(Duration.ofSeconds(30)).until(() -> replicaA.state().authorizations().isEmpty());
+    }
+
+    @Test
+    void aManifestCaughtMidWriteIsNotAppliedAsItIsThen() throws Exception {
+        replicaA.ready().get(60, TimeUnit.SECONDS);
+        Path file = dir.resolve("workloads.yaml");
+        Files.writeString(file, WORKLOADS);
+        source = new DirectorySource(dir, Duration.ofMillis(100));
+        source.start(applier(replicaA));
+        await().atMost(Duration.ofSeconds(30)).until(() -> replicaA.state().addresses().containsKey(UID + "db-1"));
+        AtomicBoolean lost = new AtomicBoolean();
+        replicaA.onState(s -> lost.compareAndSet(false, !s.addresses().containsKey(UID + "db-1")));
+
+        // a writer that truncates the file, stalls over a few scans, then writes it whole again
+        Files.writeString(file, WORKLOADS.substring(0, WORKLOADS.lastIndexOf("---")));
+        Thread.sleep(250);
+        Files.writeString(file, WORKLOADS);
+        Thread.sleep(1000); // a few scans past the settle time of both writes
+        assertThat(lost).as("the truncated content was never applied").isFalse();
+        assertThat(replicaA.state().addresses()).containsKey(UID + "db-1");
     }
 
     @Test
