@@ -45,7 +45,8 @@ class PolicyConfigTest {
                 .hasMessageContaining("stops leading before another may take over");
         assertThatThrownBy(() -> load("kafka: {bootstrapServers: 127.0.0.1:9092}\n"
                 + "kubernetes: {leaderElection: {name: Not_A_Name}}\n"))
-                .isInstanceOf(ConfigException.class).hasMessageContaining("kubernetes.leaderElection").hasMessageContaining("name: 'Not_A_Name'");
+                .isInstanceOf(ConfigException.class).hasMessageContaining("kubernetes.leaderElection")
+                .hasMessageContaining("name: 'Not_A_Name'");
     }
 
     @Test

@@ -73,6 +73,7 @@ public final class LeaderElection implements AutoCloseable {
     private boolean leading;
     private long renewedAt;
     private boolean leaderSyncedSeen;
+    private String lastProblem;
     private volatile boolean synced;
     private volatile boolean closed;
 
@@ -116,8 +117,12 @@ public final class LeaderElection implements AutoCloseable {
         }
         try {
             tryAcquireOrRenew();
+            lastProblem = null;
         } catch (RuntimeException e) {
-            log.atWarn().addKeyValue("lease", settings.namespace() + "/" + settings.name())
+            // every retryPeriod while it lasts (RBAC missing, API server down): said once, then at debug
+            boolean repeated = String.valueOf(e.getMessage()).equals(lastProblem);
+            lastProblem = String.valueOf(e.getMessage());
+            (repeated ? log.atDebug() : log.atWarn()).addKeyValue("lease", settings.namespace() + "/" + settings.name())
                     .log("lease not read or written: {}", e.getMessage());
         }
         if (leading && nanos.getAsLong() - renewedAt > settings.renewDeadline().toNanos()) {

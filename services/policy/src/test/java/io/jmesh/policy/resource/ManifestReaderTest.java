@@ -440,8 +440,8 @@ class ManifestReaderTest {
         return Stream.of(
                 bad("kind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion", "required"),
                 bad("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}", "kind",
-                        "unsupported kind 'ConfigMap' (expected one of [AuthorizationPolicy, EndpointSlice, Gateway, GatewayClass,"
-                                + " Namespace, Node, PeerAuthentication, Pod, Service, WorkloadEntry])"),
+                        "unsupported kind 'ConfigMap' (expected one of [AuthorizationPolicy, EndpointSlice, Gateway,"
+                                + " GatewayClass, Namespace, Node, PeerAuthentication, Pod, Service, WorkloadEntry])"),
                 bad("apiVersion: security.istio.io/v1\nkind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion",
                         "'security.istio.io/v1' does not serve Service (expected one of [v1])"),
                 bad("apiVersion: v1\nkind: Service\nmetadata: {name: Upper}\nspec: {}", "metadata.name",
