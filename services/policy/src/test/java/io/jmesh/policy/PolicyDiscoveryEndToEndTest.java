@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.jmesh.core.config.AdminConfig;
+import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.policy.testing.DeltaAdsTestClient;
 import io.jmesh.policy.testing.FakeTokenReview;
@@ -266,7 +267,10 @@ class PolicyDiscoveryEndToEndTest {
         // while disconnected: db-1 moves, the policy goes away, a service appears
         writeManifest(manifests.resolve("workloads.yaml"), WORKLOADS.replace("127.0.10.6", "127.0.10.9"));
         Files.delete(manifests.resolve("policies.yaml"));
-        await().atMost(Duration.ofSeconds(30)).until(() -> policy.registry().state().authorizations().isEmpty());
+        // (a removed file is deleted at once; a changed one once it has settled)
+        await().atMost(Duration.ofSeconds(30)).until(() -> policy.registry().state().authorizations().isEmpty()
+                && "127.0.10.9".equals(policy.registry().snapshot().get(ConfigKey.parse("WorkloadEntry/shop/db-1"))
+                        .getWorkloadEntry().getAddress()));
 
         DeltaAdsTestClient again = client(policy, "token-a", "node-a").holding(first).connect();
         await().atMost(Duration.ofSeconds(30)).until(() -> again.responsesOf(ADDRESS).size() >= 1
