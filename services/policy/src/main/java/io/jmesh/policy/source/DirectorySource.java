@@ -114,7 +114,7 @@ public final class DirectorySource implements ConfigSource {
         }
         if (firstScan) {
             firstScan = false;
-            deleteOrphans();
+            deleteOrphans(now.keySet());
         }
     }
 
@@ -154,7 +154,8 @@ public final class DirectorySource implements ConfigSource {
                         .log("manifest rejected: {}", e.getMessage()));
             }
         }
-        Set<ConfigKey> previous = keysByFile.getOrDefault(file, Set.of());
+        // first applied since start: what it held before is what the log says it wrote
+        Set<ConfigKey> previous = keysByFile.containsKey(file) ? keysByFile.get(file) : writtenFrom(file);
         if (allAccepted) {
             for (ConfigKey k : previous) {
                 if (!keys.contains(k)) {
@@ -169,13 +170,34 @@ public final class DirectorySource implements ConfigSource {
         }
     }
 
-    /** Objects this directory wrote before a restart whose files are gone now. */
-    private void deleteOrphans() throws InterruptedException {
+    private Set<ConfigKey> writtenFrom(Path file) {
+        Set<ConfigKey> out = new HashSet<>();
+        String source = "file:" + file;
+        sink.inForce().records().forEach((k, r) -> {
+            if (source.equals(r.getSource())) {
+                out.add(k);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * Objects this directory wrote before a restart whose files are gone now ({@code present}: the files there now,
+     * applied or still settling: a settling file's objects are its own to keep or delete once it is applied).
+     */
+    private void deleteOrphans(Set<Path> present) throws InterruptedException {
         Set<ConfigKey> live = new HashSet<>();
         keysByFile.values().forEach(live::addAll);
+        Set<String> settling = new HashSet<>();
+        for (Path f : present) {
+            if (!contents.containsKey(f)) {
+                settling.add("file:" + f);
+            }
+        }
         String prefix = "file:" + dir + "/";
         for (Map.Entry<ConfigKey, ConfigRecord> e : sink.inForce().records().entrySet()) {
-            if (e.getValue().getSource().startsWith(prefix) && !live.contains(e.getKey())) {
+            String source = e.getValue().getSource();
+            if (source.startsWith(prefix) && !live.contains(e.getKey()) && !settling.contains(source)) {
                 log.atInfo().addKeyValue("object", e.getKey()).log("manifest gone while down; deleting");
                 await(sink.delete(e.getKey(), false));
             }

@@ -149,6 +149,27 @@ class RegistryFromLogTest {
     }
 
     @Test
+    void aFileChangedJustBeforeARestartKeepsItsObjectsUntilItSettlesThenDropsWhatItNoLongerHolds() throws Exception {
+        replicaA.ready().get(60, TimeUnit.SECONDS);
+        Path file = dir.resolve("workloads.yaml");
+        Files.writeString(file, WORKLOADS);
+        source = new DirectorySource(dir, Duration.ofMillis(100));
+        source.start(applier(replicaA));
+        await().atMost(Duration.ofSeconds(30)).until(() -> replicaA.state().addresses().containsKey(UID + "db-1"));
+        source.close();
+
+        // edited while policy restarts: the first scan finds it still settling
+        AtomicBoolean lost = new AtomicBoolean();
+        replicaA.onState(s -> lost.compareAndSet(false, !s.addresses().containsKey(UID + "reviews-1")));
+        Files.writeString(file, WORKLOADS.substring(0, WORKLOADS.lastIndexOf("---")));
+        source = new DirectorySource(dir, Duration.ofMillis(100));
+        source.start(applier(replicaA));
+        await().atMost(Duration.ofSeconds(30)).until(() -> !replicaA.state().addresses().containsKey(UID + "db-1"));
+        assertThat(lost).as("the settling file's objects were not taken for orphans").isFalse();
+        assertThat(replicaA.state().addresses()).containsKey(UID + "reviews-1");
+    }
+
+    @Test
     void badRecordsInTheLogAreSkippedCountedAndTheRestServed() throws Exception {
         ConfigApplier applier = applier(replicaA);
         replicaA.ready().get(60, TimeUnit.SECONDS);
