@@ -1,5 +1,6 @@
 package io.jmesh.ca.issuance;
 
+import io.jmesh.core.lifecycle.BackgroundThread;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -48,14 +49,6 @@ public final class SigningPool implements AutoCloseable {
 
     @Override
     public void close() {
-        executor.shutdown();
-        try {
-            if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
-                executor.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            executor.shutdownNow();
-            Thread.currentThread().interrupt();
-        }
+        BackgroundThread.stop(executor, java.time.Duration.ofSeconds(5));
     }
 }

@@ -4,6 +4,7 @@ import io.jmesh.core.config.Durations;
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.kubernetes.KubernetesApi;
 import io.jmesh.core.kubernetes.KubernetesException;
+import io.jmesh.core.lifecycle.BackgroundThread;
 import io.jmesh.policy.resource.ManifestReader;
 import io.jmesh.policy.source.ConfigSink;
 import io.jmesh.policy.source.ConfigSource;
@@ -25,7 +26,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -107,11 +107,7 @@ public final class KubernetesSource implements ConfigSource {
         for (String k : kinds) {
             this.kinds.put(k, new KindState(WatchedKind.named(k)));
         }
-        this.executor = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "policy-kubernetes");
-            t.setDaemon(true);
-            return t;
-        });
+        this.executor = BackgroundThread.named("policy-kubernetes");
         this.events = Counter.builder().name("policy_kubernetes_events_total")
                 .help("Watch events received from the Kubernetes API, by kind and type").labelNames("kind", "type")
                 .register(metrics);
@@ -495,14 +491,6 @@ public final class KubernetesSource implements ConfigSource {
             election.close(); // released: another replica takes over now, not when the lease expires
         }
         executor.execute(() -> kinds.values().forEach(this::stopWatch));
-        executor.shutdown();
-        try {
-            if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
-                executor.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            executor.shutdownNow();
-        }
+        BackgroundThread.stop(executor, Duration.ofSeconds(5));
     }
 }

@@ -1,6 +1,7 @@
 package io.jmesh.policy.kubernetes;
 
 import io.jmesh.core.kubernetes.KubernetesApi;
+import io.jmesh.core.lifecycle.BackgroundThread;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -10,7 +11,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -87,11 +87,7 @@ public final class LeaderElection implements AutoCloseable {
         this.path = "/apis/coordination.k8s.io/v1/namespaces/" + settings.namespace() + "/leases";
         this.clock = clock;
         this.nanos = nanos;
-        this.executor = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "policy-leader-election");
-            t.setDaemon(true);
-            return t;
-        });
+        this.executor = BackgroundThread.named("policy-leader-election");
         this.leader = Gauge.builder().name("policy_kubernetes_leader")
                 .help("1 while this replica holds the lease that lets it write the cluster into the config log")
                 .register(metrics);
@@ -179,21 +175,28 @@ public final class LeaderElection implements AutoCloseable {
         JsonObject next = mine ? spec.copy().put("renewTime", microTime())
                 .put("leaseDurationSeconds", seconds(settings.leaseDuration()))
                 : taken(spec.getInteger("leaseTransitions", 0) + 1);
-        JsonObject meta = lease.getJsonObject("metadata").copy();
-        JsonObject annotations = meta.getJsonObject("annotations", new JsonObject()).copy();
-        if (mine && leading && synced) {
-            annotations.put(SYNCED, "true");
-        } else {
-            annotations.remove(SYNCED);
-        }
-        meta.put("annotations", annotations);
-        KubernetesApi.Response put = api.put(path + "/" + settings.name(),
-                lease.copy().put("metadata", meta).put("spec", next));
+        KubernetesApi.Response put = update(lease, next, mine && leading && synced);
         if (put.ok()) {
             renewed(put.body(), now);
         } else if (put.status() != 409) { // 409: changed since read (another replica took or renewed it)
             throw new IllegalStateException("updating it failed: " + put.reason());
         }
+    }
+
+    /**
+     * Writes {@code spec} over {@code lease} as read (its {@code resourceVersion} makes the update conditional),
+     * with the {@value #SYNCED} mark set or cleared.
+     */
+    private KubernetesApi.Response update(JsonObject lease, JsonObject spec, boolean markSynced) {
+        JsonObject meta = lease.getJsonObject("metadata").copy();
+        JsonObject annotations = meta.getJsonObject("annotations", new JsonObject()).copy();
+        if (markSynced) {
+            annotations.put(SYNCED, "true");
+        } else {
+            annotations.remove(SYNCED);
+        }
+        return api.put(path + "/" + settings.name(),
+                lease.copy().put("metadata", meta.put("annotations", annotations)).put("spec", spec));
     }
 
     /** The lease's record as this replica compares it between reads. */
@@ -262,12 +265,8 @@ public final class LeaderElection implements AutoCloseable {
                 KubernetesApi.Response r = api.get(path + "/" + settings.name());
                 JsonObject spec = r.ok() ? r.body().getJsonObject("spec", new JsonObject()) : null;
                 if (spec != null && settings.identity().equals(spec.getString("holderIdentity"))) {
-                    JsonObject meta = r.body().getJsonObject("metadata").copy();
-                    JsonObject annotations = meta.getJsonObject("annotations", new JsonObject()).copy();
-                    annotations.remove(SYNCED);
-                    api.put(path + "/" + settings.name(), r.body().copy().put("metadata",
-                            meta.put("annotations", annotations)).put("spec", spec.copy()
-                            .put("holderIdentity", "").put("leaseDurationSeconds", 1).put("renewTime", microTime())));
+                    update(r.body(), spec.copy().put("holderIdentity", "").put("leaseDurationSeconds", 1)
+                            .put("renewTime", microTime()), false);
                 }
             } catch (RuntimeException e) {
                 log.atWarn().log("releasing the lease failed (another replica takes it once it expires): {}",
@@ -275,14 +274,6 @@ public final class LeaderElection implements AutoCloseable {
             }
             become(false);
         });
-        executor.shutdown();
-        try {
-            if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
-                executor.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            executor.shutdownNow();
-        }
+        BackgroundThread.stop(executor, Duration.ofSeconds(5));
     }
 }
