@@ -1,6 +1,7 @@
 package io.jmesh.policy.source;
 
 import io.jmesh.core.configlog.ConfigKey;
+import io.jmesh.core.lifecycle.BackgroundThread;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.policy.v1.ApplyResult;
 import java.io.IOException;
@@ -14,7 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -53,11 +53,7 @@ public final class DirectorySource implements ConfigSource {
     public DirectorySource(Path dir, Duration pollInterval) {
         this.dir = dir.toAbsolutePath().normalize();
         this.pollInterval = pollInterval;
-        this.executor = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "policy-manifests");
-            t.setDaemon(true);
-            return t;
-        });
+        this.executor = BackgroundThread.named("policy-manifests");
     }
 
     @Override
@@ -182,22 +178,18 @@ public final class DirectorySource implements ConfigSource {
     }
 
     /**
-     * Objects this directory wrote before a restart whose files are gone now ({@code present}: the files there now,
-     * applied or still settling: a settling file's objects are its own to keep or delete once it is applied).
+     * Objects this directory wrote before a restart whose files are gone now ({@code present}: the files there now;
+     * what a present file no longer holds is its own first application's to delete, once it has settled).
      */
     private void deleteOrphans(Set<Path> present) throws InterruptedException {
         Set<ConfigKey> live = new HashSet<>();
         keysByFile.values().forEach(live::addAll);
-        Set<String> settling = new HashSet<>();
-        for (Path f : present) {
-            if (!contents.containsKey(f)) {
-                settling.add("file:" + f);
-            }
-        }
+        Set<String> presentSources = new HashSet<>();
+        present.forEach(f -> presentSources.add("file:" + f));
         String prefix = "file:" + dir + "/";
         for (Map.Entry<ConfigKey, ConfigRecord> e : sink.inForce().records().entrySet()) {
             String source = e.getValue().getSource();
-            if (source.startsWith(prefix) && !live.contains(e.getKey()) && !settling.contains(source)) {
+            if (source.startsWith(prefix) && !live.contains(e.getKey()) && !presentSources.contains(source)) {
                 log.atInfo().addKeyValue("object", e.getKey()).log("manifest gone while down; deleting");
                 await(sink.delete(e.getKey(), false));
             }

@@ -12,10 +12,10 @@ import io.jmesh.policy.translate.NetworkGateways;
 import io.jmesh.policy.translate.WaypointInboundBinding;
 import io.jmesh.policy.translate.WorkloadLocality;
 import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.config.v1.EndpointSliceSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec.Mode;
 import io.jmesh.proto.config.v1.ServicePort;
-import io.jmesh.proto.config.v1.EndpointSliceSpec;
 import io.jmesh.proto.config.v1.WorkloadEntrySpec;
 import io.jmesh.proto.istio.security.Action;
 import io.jmesh.proto.istio.security.Authorization;
@@ -32,10 +32,10 @@ import io.jmesh.proto.istio.workload.LoadBalancing;
 import io.jmesh.proto.istio.workload.Locality;
 import io.jmesh.proto.istio.workload.NamespacedHostname;
 import io.jmesh.proto.istio.workload.NetworkAddress;
+import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.Port;
 import io.jmesh.proto.istio.workload.PortList;
 import io.jmesh.proto.istio.workload.Service;
-import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.proto.istio.workload.WorkloadStatus;
@@ -144,6 +144,21 @@ public final class MeshStateBuilder {
                     && sameObjects(gatewayClasses, classes) && sameNetworkGateways(networks)
                     && nodes.entrySet().stream().allMatch(e -> nodeRecords.get(e.getKey()) == e.getValue())
                     && (!usesClusterNetwork || clusterNetwork.equals(cluster));
+        }
+
+        /** Publishes {@code w}: its address resource, its addresses' on-demand aliases, its services' endpoints. */
+        void serves(Workload w) {
+            addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
+                    Address.newBuilder().setWorkload(w).build()));
+            if (w.getNetworkMode() != NetworkMode.HOST_NETWORK) {
+                // a shared address (a node's) is no alias of a host-network workload: ztunnel never looks it up by it
+                for (ByteString ip : w.getAddressesList()) {
+                    holds(w.getNetwork(), ip.toByteArray(), w.getUid());
+                }
+            }
+            for (String service : w.getServicesMap().keySet()) {
+                endpoints.computeIfAbsent(service, x -> new ArrayList<>(2)).add(w.getUid());
+            }
         }
 
         /** Notes that {@code name} holds {@code ip} on {@code network} (its on-demand alias). */
@@ -471,17 +486,7 @@ public final class MeshStateBuilder {
                             ? out.node(spec.getNode(), nodes) : null;
                     Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys, tunnels,
                             network, networks.addressOf(network), node);
-                    out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
-                            Address.newBuilder().setWorkload(w).build()));
-                    if (w.getNetworkMode() != NetworkMode.HOST_NETWORK) {
-                        // a node's address is no host-network pod's alias: ztunnel never looks them up by it
-                        for (ByteString ip : w.getAddressesList()) {
-                            out.holds(w.getNetwork(), ip.toByteArray(), w.getUid());
-                        }
-                    }
-                    for (String service : w.getServicesMap().keySet()) {
-                        out.endpoints.computeIfAbsent(service, x -> new ArrayList<>(2)).add(w.getUid());
-                    }
+                    out.serves(w);
                     if (!spec.getNode().isEmpty()) {
                         out.nodeKeys.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).addAll(keys);
                     }
@@ -489,13 +494,7 @@ public final class MeshStateBuilder {
                     ConfigRecord service = servicesByName.get(r.getEndpointSlice().getService());
                     if (service != null) { // a slice of no registered Service routes nothing, as in istiod
                         out.usesClusterNetwork = true;
-                        for (Workload w : sliceWorkloads(r, service, clusterNetwork)) {
-                            out.addresses.put(w.getUid(), Resource.of(w.getUid(), TypeUrls.ADDRESS,
-                                    Address.newBuilder().setWorkload(w).build()));
-                            for (String name : w.getServicesMap().keySet()) {
-                                out.endpoints.computeIfAbsent(name, x -> new ArrayList<>(2)).add(w.getUid());
-                            }
-                        }
+                        sliceWorkloads(r, service, clusterNetwork).forEach(out::serves);
                     }
                 } else if ("Service".equals(r.getKind())) {
                     Service s = service(r, namespaceRecord, clusterNetwork);

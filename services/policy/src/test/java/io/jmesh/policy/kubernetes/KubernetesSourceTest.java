@@ -145,8 +145,7 @@ class KubernetesSourceTest {
     KubernetesSource start() throws Exception {
         KubernetesApi api = KubernetesApi.create(new KubernetesConnection(k8s.url(), "", "", Duration.ofSeconds(10)));
         source = new KubernetesSource(api, "Kubernetes", WatchedKind.NAMES, null, metrics);
-        source.start(new ConfigApplier(new ManifestReader("istio-system"), writer, registry::snapshot,
-                new PrometheusRegistry(), Clock.systemUTC()));
+        source.start(applier(writer, registry));
         source.synced().get(60, TimeUnit.SECONDS);
         return source;
     }
@@ -270,8 +269,7 @@ class KubernetesSourceTest {
         KubernetesApi api = KubernetesApi.create(new KubernetesConnection("http://127.0.0.1:" + port, "", "",
                 Duration.ofSeconds(2)));
         source = new KubernetesSource(api, "Kubernetes", List.of("Pod"), null, metrics);
-        source.start(new ConfigApplier(new ManifestReader("istio-system"), writer, registry::snapshot,
-                new PrometheusRegistry(), Clock.systemUTC()));
+        source.start(applier(writer, registry));
         await().atMost(Duration.ofSeconds(30)).until(() -> counter("policy_kubernetes_lists",
                 Map.of("kind", "Pod", "outcome", "failed")) >= 2);
         assertThat(source.synced()).as("readiness waits for the cluster").isNotDone();
@@ -291,6 +289,12 @@ class KubernetesSourceTest {
 
     double counter(String name, Map<String, String> labels) {
         return counter(metrics, name, labels);
+    }
+
+    /** Where a test's source writes: validation as in policy, the config log through {@code writer}. */
+    static ConfigApplier applier(ConfigLogWriter writer, PolicyRegistry registry) {
+        return new ConfigApplier(new ManifestReader("istio-system"), writer, registry::snapshot,
+                new PrometheusRegistry(), Clock.systemUTC());
     }
 
     static double counter(PrometheusRegistry metrics, String name, Map<String, String> labels) {

@@ -8,8 +8,6 @@ import io.jmesh.core.configlog.ConfigLogWriter;
 import io.jmesh.core.kubernetes.KubernetesApi;
 import io.jmesh.core.kubernetes.KubernetesConnection;
 import io.jmesh.policy.registry.PolicyRegistry;
-import io.jmesh.policy.resource.ManifestReader;
-import io.jmesh.policy.source.ConfigApplier;
 import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.testing.KafkaExtension;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -18,7 +16,6 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.ServerWebSocket;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -116,8 +113,7 @@ class KubernetesWatchResumeTest {
         KubernetesApi api = KubernetesApi.create(new KubernetesConnection("http://127.0.0.1:" + server.actualPort(),
                 "", "", Duration.ofSeconds(5)));
         source = new KubernetesSource(api, "Kubernetes", List.of("Namespace"), null, metrics);
-        source.start(new ConfigApplier(new ManifestReader("istio-system"), writer, registry::snapshot,
-                new PrometheusRegistry(), Clock.systemUTC()));
+        source.start(KubernetesSourceTest.applier(writer, registry));
 
         await().atMost(Duration.ofSeconds(30)).until(() -> registry.snapshot().get(ConfigKey.parse(
                 "Namespace//after")) != null);

@@ -11,12 +11,9 @@ import io.jmesh.core.configlog.ConfigLogWriter;
 import io.jmesh.core.kubernetes.KubernetesApi;
 import io.jmesh.core.kubernetes.KubernetesConnection;
 import io.jmesh.policy.registry.PolicyRegistry;
-import io.jmesh.policy.resource.ManifestReader;
-import io.jmesh.policy.source.ConfigApplier;
 import io.jmesh.testing.KafkaExtension;
 import io.jmesh.testing.kubernetes.KubernetesApiServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
@@ -239,8 +236,7 @@ class LeaderElectionTest {
         LeaderElection election = new LeaderElection(api, settings(identity), metrics);
         KubernetesSource s = new KubernetesSource(api, "Kubernetes", List.of("Namespace", "Pod"), election, metrics);
         closing.add(s);
-        s.start(new ConfigApplier(new ManifestReader("istio-system"), writer, registry::snapshot,
-                new PrometheusRegistry(), Clock.systemUTC()));
+        s.start(KubernetesSourceTest.applier(writer, registry));
         return s;
     }
 

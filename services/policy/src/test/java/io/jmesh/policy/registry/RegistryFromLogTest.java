@@ -128,14 +128,20 @@ class RegistryFromLogTest {
         await().atMost(Duration.ofSeconds(30)).until(() -> replicaA.state().authorizations().isEmpty());
     }
 
-    @Test
-    void aManifestCaughtMidWriteIsNotAppliedAsItIsThen() throws Exception {
+    /** {@code workloads.yaml} written and applied by a directory source polling every 100 ms; returns the file. */
+    Path workloadsApplied() throws Exception {
         replicaA.ready().get(60, TimeUnit.SECONDS);
         Path file = dir.resolve("workloads.yaml");
         Files.writeString(file, WORKLOADS);
         source = new DirectorySource(dir, Duration.ofMillis(100));
         source.start(applier(replicaA));
         await().atMost(Duration.ofSeconds(30)).until(() -> replicaA.state().addresses().containsKey(UID + "db-1"));
+        return file;
+    }
+
+    @Test
+    void aManifestCaughtMidWriteIsNotAppliedAsItIsThen() throws Exception {
+        Path file = workloadsApplied();
         AtomicBoolean lost = new AtomicBoolean();
         replicaA.onState(s -> lost.compareAndSet(false, !s.addresses().containsKey(UID + "db-1")));
 
@@ -150,12 +156,7 @@ class RegistryFromLogTest {
 
     @Test
     void aFileChangedJustBeforeARestartKeepsItsObjectsUntilItSettlesThenDropsWhatItNoLongerHolds() throws Exception {
-        replicaA.ready().get(60, TimeUnit.SECONDS);
-        Path file = dir.resolve("workloads.yaml");
-        Files.writeString(file, WORKLOADS);
-        source = new DirectorySource(dir, Duration.ofMillis(100));
-        source.start(applier(replicaA));
-        await().atMost(Duration.ofSeconds(30)).until(() -> replicaA.state().addresses().containsKey(UID + "db-1"));
+        Path file = workloadsApplied();
         source.close();
 
         // edited while policy restarts: the first scan finds it still settling
