@@ -253,6 +253,7 @@ public final class ConfigLogReader implements AutoCloseable {
             case GATEWAY_CLASS -> List.of("GatewayClass");
             case NODE -> List.of("Node");
             case ENDPOINT_SLICE -> List.of("EndpointSlice");
+            case SERVICE_ENTRY -> List.of("ServiceEntry");
             case SPEC_NOT_SET -> List.of();
         };
         if (!kinds.contains(record.getKind())) {
