@@ -18,6 +18,8 @@ public record WatchedKind(String kind, String path, boolean custom, List<String>
             new WatchedKind("EndpointSlice", "/apis/discovery.k8s.io/v1/endpointslices", false, List.of()),
             new WatchedKind("WorkloadEntry", "/apis/networking.istio.io/v1/workloadentries", true,
                     List.of("v1beta1", "v1alpha3")),
+            new WatchedKind("ServiceEntry", "/apis/networking.istio.io/v1/serviceentries", true,
+                    List.of("v1beta1", "v1alpha3")),
             new WatchedKind("AuthorizationPolicy", "/apis/security.istio.io/v1/authorizationpolicies", true,
                     List.of("v1beta1")),
             new WatchedKind("PeerAuthentication", "/apis/security.istio.io/v1/peerauthentications", true,

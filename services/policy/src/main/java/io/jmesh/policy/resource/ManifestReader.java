@@ -26,23 +26,25 @@ import java.util.UUID;
  * <p>Kinds: {@code WorkloadEntry} (networking.istio.io), {@code Pod}, {@code Service}, {@code Namespace} and
  * {@code Node} (v1),
  * {@code AuthorizationPolicy} and {@code PeerAuthentication} (security.istio.io), {@code Gateway} and
- * {@code GatewayClass} (gateway.networking.k8s.io), {@code EndpointSlice} (discovery.k8s.io). Thread-safe and
- * stateless.
+ * {@code GatewayClass} (gateway.networking.k8s.io), {@code EndpointSlice} (discovery.k8s.io), {@code ServiceEntry}
+ * (networking.istio.io). Thread-safe and stateless.
  */
 public final class ManifestReader {
 
-    static final Map<String, Set<String>> API_VERSIONS = Map.of(
-            "WorkloadEntry", Set.of("networking.istio.io/v1", "networking.istio.io/v1beta1",
-                    "networking.istio.io/v1alpha3"),
-            "Pod", Set.of("v1"),
-            "Service", Set.of("v1"),
-            "Namespace", Set.of("v1"),
-            "Node", Set.of("v1"),
-            "AuthorizationPolicy", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
-            "PeerAuthentication", Set.of("security.istio.io/v1", "security.istio.io/v1beta1"),
-            "Gateway", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
-            "GatewayClass", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
-            "EndpointSlice", Set.of("discovery.k8s.io/v1"));
+    static final Map<String, Set<String>> API_VERSIONS = Map.ofEntries(
+            Map.entry("WorkloadEntry", Set.of("networking.istio.io/v1", "networking.istio.io/v1beta1",
+                    "networking.istio.io/v1alpha3")),
+            Map.entry("Pod", Set.of("v1")),
+            Map.entry("Service", Set.of("v1")),
+            Map.entry("Namespace", Set.of("v1")),
+            Map.entry("Node", Set.of("v1")),
+            Map.entry("AuthorizationPolicy", Set.of("security.istio.io/v1", "security.istio.io/v1beta1")),
+            Map.entry("PeerAuthentication", Set.of("security.istio.io/v1", "security.istio.io/v1beta1")),
+            Map.entry("Gateway", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1")),
+            Map.entry("GatewayClass", Set.of("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1")),
+            Map.entry("EndpointSlice", Set.of("discovery.k8s.io/v1")),
+            Map.entry("ServiceEntry", Set.of("networking.istio.io/v1", "networking.istio.io/v1beta1",
+                    "networking.istio.io/v1alpha3")));
 
     /** Kinds without a namespace: their records have an empty one. */
     public static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "Node", "GatewayClass");
@@ -160,6 +162,12 @@ public final class ManifestReader {
                 case "Service" -> {
                     if (spec != null) {
                         record.setService(ServiceReader.read(spec, meta));
+                    }
+                }
+                case "ServiceEntry" -> {
+                    if (spec != null) {
+                        // status.addresses: the VIPs Istio's auto-allocation gave hosts without addresses
+                        record.setServiceEntry(ServiceEntryReader.read(spec, doc.get("status"), meta));
                     }
                 }
                 case "AuthorizationPolicy" -> {

@@ -14,11 +14,33 @@ final class WorkloadEntryReader {
     private WorkloadEntryReader() {}
 
     static WorkloadEntrySpec read(Obj spec) {
+        return read(spec, false, false);
+    }
+
+    /**
+     * An endpoint of a ServiceEntry ({@code spec.endpoints[i]}): Istio's WorkloadEntry fields only, its address a DNS
+     * name where the entry's resolution is DNS ({@code hostnameAllowed}).
+     */
+    static WorkloadEntrySpec readEndpoint(Obj spec, boolean hostnameAllowed) {
+        return read(spec, true, hostnameAllowed);
+    }
+
+    private static WorkloadEntrySpec read(Obj spec, boolean endpoint, boolean hostnameAllowed) {
         Problems p = spec.problems();
         WorkloadEntrySpec.Builder b = WorkloadEntrySpec.newBuilder();
         String address = spec.requiredString("address");
-        if (address != null && Names.ip(address, spec.at("address"), p) != null) {
-            b.setAddress(address);
+        if (address != null) {
+            if (address.startsWith("unix://")) {
+                p.error(spec.at("address"), "'" + address + "': Unix domain socket endpoints are not supported"
+                        + " (ztunnel proxies TCP)");
+            } else if (Names.ipOrNull(address) != null) {
+                b.setAddress(address);
+            } else if (!hostnameAllowed) {
+                p.error(spec.at("address"), "'" + address + "' is not an IP address" + (endpoint
+                        ? " (a DNS name needs resolution DNS or DNS_ROUND_ROBIN)" : ""));
+            } else if (Names.dnsSubdomain(address, spec.at("address"), p)) {
+                b.setAddress(address);
+            }
         }
         for (Obj.Entry e : spec.entries("ports")) {
             Names.portName(e.key(), e.path(), p);
@@ -56,6 +78,13 @@ final class WorkloadEntryReader {
         if (sa != null && !sa.isEmpty() && Names.dnsSubdomain(sa, spec.at("serviceAccount"), p)) {
             b.setServiceAccount(sa);
         }
+        if (spec.has("priority")) {
+            p.error(spec.at("priority"), "not supported");
+        }
+        if (endpoint) {
+            spec.finish(); // node and health are jmesh's WorkloadEntry fields: unknown here
+            return b.build();
+        }
         String node = spec.string("node");
         if (node != null && !node.isEmpty() && Names.dnsSubdomain(node, spec.at("node"), p)) {
             b.setNode(node);
@@ -67,9 +96,6 @@ final class WorkloadEntryReader {
                 case "UNHEALTHY" -> b.setHealth(WorkloadEntrySpec.Health.UNHEALTHY);
                 default -> p.error(spec.at("health"), "'" + health + "' (expected: HEALTHY or UNHEALTHY)");
             }
-        }
-        if (spec.has("priority")) {
-            p.error(spec.at("priority"), "not supported");
         }
         spec.finish();
         return b.build();

@@ -15,6 +15,8 @@ import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.config.v1.EndpointSliceSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec.Mode;
+import io.jmesh.proto.config.v1.ServiceEntryPort;
+import io.jmesh.proto.config.v1.ServiceEntrySpec;
 import io.jmesh.proto.config.v1.ServicePort;
 import io.jmesh.proto.config.v1.WorkloadEntrySpec;
 import io.jmesh.proto.istio.security.Action;
@@ -95,6 +97,7 @@ public final class MeshStateBuilder {
     private static final String DATAPLANE_MODE = "istio.io/dataplane-mode";
     private static final String SIDECAR_STATUS = "sidecar.istio.io/status";
     private static final String SIDECAR_TUNNEL = "networking.istio.io/tunnel";
+    private static final String AMBIENT_REDIRECTION = "ambient.istio.io/redirection";
 
     private final MeshSettings settings;
 
@@ -158,6 +161,16 @@ public final class MeshStateBuilder {
             }
             for (String service : w.getServicesMap().keySet()) {
                 endpoints.computeIfAbsent(service, x -> new ArrayList<>(2)).add(w.getUid());
+            }
+        }
+
+        /** Publishes service {@code s}: its address resource and its VIPs' on-demand aliases. */
+        void publishes(Service s) {
+            String name = XdsTypes.hostnameAlias(s.getNamespace(), s.getHostname());
+            usesClusterNetwork |= s.getAddressesCount() > 0;
+            addresses.put(name, Resource.of(name, TypeUrls.ADDRESS, Address.newBuilder().setService(s).build()));
+            for (NetworkAddress vip : s.getAddressesList()) {
+                holds(vip.getNetwork(), vip.getAddress().toByteArray(), name);
             }
         }
 
@@ -410,12 +423,14 @@ public final class MeshStateBuilder {
         List<ConfigRecord> peerAuthentications = new ArrayList<>();
         Map<String, ApplicationTunnel> tunnels = new HashMap<>();
         Map<String, ConfigRecord> servicesByName = new HashMap<>();
+        List<ConfigRecord> serviceEntries = new ArrayList<>();
         for (ConfigRecord r : records) {
             switch (r.getKind()) {
                 case "Service" -> {
                     services.add(r);
                     servicesByName.put(r.getMetadata().getName(), r);
                 }
+                case "ServiceEntry" -> serviceEntries.add(r);
                 case "PeerAuthentication" -> peerAuthentications.add(r);
                 case "Gateway" -> {
                     try {
@@ -462,30 +477,23 @@ public final class MeshStateBuilder {
             }
         }
         PeerAuthentications peerAuth = new PeerAuthentications(rootScope.meshPeerAuthentication, peerAuthentications);
+        EntryHosts entryHosts = new EntryHosts(
+                servicesByName.values().stream().map(this::hostname).collect(java.util.stream.Collectors.toSet()),
+                serviceEntries, out.skipped::add);
         for (ConfigRecord r : records) {
             try {
                 if (r.getSpecCase() == ConfigRecord.SpecCase.WORKLOAD_ENTRY) { // a WorkloadEntry or a Pod
                     WorkloadEntrySpec spec = r.getWorkloadEntry();
-                    List<String> keys = new ArrayList<>();
-                    for (ConfigRecord p : selectorPolicies.selecting(spec.getLabelsMap())) {
-                        keys.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
-                    }
-                    for (ConfigRecord p : rootScope.selectorPolicies.selecting(spec.getLabelsMap())) {
-                        keys.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
-                    }
-                    String peerKey = peerAuth.policyKeyFor(ns, spec.getLabelsMap(), settings.rootNamespace());
-                    if (peerKey != null) {
-                        keys.add(peerKey);
-                        out.staticStrictUsed |= peerKey.endsWith("/" + STATIC_STRICT);
-                    }
+                    List<String> keys = policyKeys(ns, spec.getLabelsMap(), selectorPolicies, rootScope, peerAuth, out);
                     String network = NetworkGateways.networkOf(spec, namespaceRecord, clusterNetwork);
                     out.usesClusterNetwork |= NetworkGateways.onClusterNetwork(spec, namespaceRecord);
                     out.usesNetwork(network, networks);
                     // a pod runs where its node is (istiod reads the node's topology labels)
                     ConfigRecord node = "Pod".equals(r.getKind()) && !spec.getNode().isEmpty()
                             ? out.node(spec.getNode(), nodes) : null;
-                    Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()), keys, tunnels,
-                            network, networks.addressOf(network), node);
+                    Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()),
+                            entryHosts.selecting(spec.getLabelsMap()), keys, tunnels, network,
+                            networks.addressOf(network), node);
                     out.serves(w);
                     if (!spec.getNode().isEmpty()) {
                         out.nodeKeys.computeIfAbsent(spec.getNode(), n -> new LinkedHashSet<>()).addAll(keys);
@@ -497,13 +505,19 @@ public final class MeshStateBuilder {
                         sliceWorkloads(r, service, clusterNetwork).forEach(out::serves);
                     }
                 } else if ("Service".equals(r.getKind())) {
-                    Service s = service(r, namespaceRecord, clusterNetwork);
-                    String name = XdsTypes.hostnameAlias(s.getNamespace(), s.getHostname());
-                    out.usesClusterNetwork |= s.getAddressesCount() > 0;
-                    out.addresses.put(name, Resource.of(name, TypeUrls.ADDRESS,
-                            Address.newBuilder().setService(s).build()));
-                    for (NetworkAddress vip : s.getAddressesList()) {
-                        out.holds(vip.getNetwork(), vip.getAddress().toByteArray(), name);
+                    out.publishes(service(r, namespaceRecord, clusterNetwork));
+                } else if (r.getSpecCase() == ConfigRecord.SpecCase.SERVICE_ENTRY) {
+                    List<String> hosts = entryHosts.of(r);
+                    for (String host : hosts) {
+                        out.publishes(entryService(r, host, namespaceRecord, clusterNetwork));
+                    }
+                    out.usesClusterNetwork = true;
+                    List<String> keys = policyKeys(ns, r.getMetadata().getLabelsMap(), selectorPolicies, rootScope,
+                            peerAuth, out);
+                    for (WorkloadEntrySpec endpoint : entryEndpoints(r.getServiceEntry(), hosts)) {
+                        String network = NetworkGateways.networkOf(endpoint, namespaceRecord, clusterNetwork);
+                        out.usesNetwork(network, networks);
+                        out.serves(entryWorkload(r, endpoint, hosts, keys, network, networks.addressOf(network)));
                     }
                 }
             } catch (RuntimeException e) {
@@ -514,6 +528,24 @@ public final class MeshStateBuilder {
         peerAuth.converted().forEach((key, a) ->
                 out.authorizations.put(key, Resource.of(key, TypeUrls.AUTHORIZATION, a)));
         return out;
+    }
+
+    /** The selector policies (the namespace's and the root's) and the PeerAuthentication key of {@code labels}. */
+    private List<String> policyKeys(String ns, Map<String, String> labels, SelectorIndex<ConfigRecord> selectorPolicies,
+            RootScope rootScope, PeerAuthentications peerAuth, NamespaceResult out) {
+        List<String> keys = new ArrayList<>();
+        for (ConfigRecord p : selectorPolicies.selecting(labels)) {
+            keys.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
+        }
+        for (ConfigRecord p : rootScope.selectorPolicies.selecting(labels)) {
+            keys.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
+        }
+        String peerKey = peerAuth.policyKeyFor(ns, labels, settings.rootNamespace());
+        if (peerKey != null) {
+            keys.add(peerKey);
+            out.staticStrictUsed |= peerKey.endsWith("/" + STATIC_STRICT);
+        }
+        return keys;
     }
 
     static boolean selects(Map<String, String> selector, Map<String, String> labels) {
@@ -534,8 +566,8 @@ public final class MeshStateBuilder {
      * @param networkGateway that network's east-west gateway; null when it has none
      */
     private Workload workload(ConfigRecord r, ConfigRecord namespace, List<ConfigRecord> services,
-            List<String> policyKeys, Map<String, ApplicationTunnel> tunnels, String network,
-            GatewayAddress networkGateway, ConfigRecord node) {
+            List<EntryHosts.Selected> entries, List<String> policyKeys, Map<String, ApplicationTunnel> tunnels,
+            String network, GatewayAddress networkGateway, ConfigRecord node) {
         WorkloadEntrySpec spec = r.getWorkloadEntry();
         String ns = r.getMetadata().getNamespace();
         String name = r.getMetadata().getName();
@@ -552,16 +584,13 @@ public final class MeshStateBuilder {
                 .setTrustDomain(settings.trustDomain())
                 .setServiceAccount(spec.getServiceAccount().isEmpty() ? "default" : spec.getServiceAccount())
                 .setNode(spec.getNode())
-                .setCanonicalName(firstNonEmpty(labels.get("service.istio.io/canonical-name"),
-                        labels.get("app.kubernetes.io/name"), labels.get("app"), workloadName))
-                .setCanonicalRevision(firstNonEmpty(labels.get("service.istio.io/canonical-revision"),
-                        labels.get("app.kubernetes.io/version"), labels.get("version"), "latest"))
                 .setWorkloadType(WorkloadType.POD)
                 .setWorkloadName(workloadName)
                 .setClusterId(settings.clusterId())
                 .setStatus(spec.getHealth() == WorkloadEntrySpec.Health.UNHEALTHY ? WorkloadStatus.UNHEALTHY
                         : WorkloadStatus.HEALTHY)
                 .addAllAuthorizationPolicies(policyKeys);
+        canonical(w, labels, workloadName);
         for (String other : spec.getAdditionalAddressesList()) {
             w.addAddresses(ByteString.copyFrom(ip(other)));
         }
@@ -607,7 +636,133 @@ public final class MeshStateBuilder {
             }
             w.putServices(s.getMetadata().getNamespace() + "/" + hostname(s), ports.build());
         }
+        for (EntryHosts.Selected e : entries) {
+            // as istiod: a WorkloadEntry's ports of the entry ports' names give its ports, a pod's are not looked at
+            PortList ports = entryPorts(e.entry().getServiceEntry(),
+                    "Pod".equals(r.getKind()) ? Map.of() : spec.getPortsMap());
+            for (String host : e.hosts()) {
+                w.putServices(ns + "/" + host, ports);
+            }
+        }
         return w.build();
+    }
+
+    /** Istio's canonical service and revision: from the labels, else the workload's name and {@code latest}. */
+    private static void canonical(Workload.Builder w, Map<String, String> labels, String workloadName) {
+        w.setCanonicalName(firstNonEmpty(labels.get("service.istio.io/canonical-name"),
+                        labels.get("app.kubernetes.io/name"), labels.get("app"), workloadName))
+                .setCanonicalRevision(firstNonEmpty(labels.get("service.istio.io/canonical-revision"),
+                        labels.get("app.kubernetes.io/version"), labels.get("version"), "latest"));
+    }
+
+    /**
+     * The service of one host of a ServiceEntry, as istiod builds it: named after the entry, its VIPs the entry's
+     * addresses, else (resolution other than NONE, a host without wildcard) the ones Istio's auto-allocation
+     * recorded for the host; ports {@code number → targetPort} ({@code number} when unset), the entry's subject alt
+     * names, its waypoint ({@code istio.io/use-waypoint} on the entry, else its namespace) and traffic distribution
+     * annotation.
+     */
+    private Service entryService(ConfigRecord r, String host, ConfigRecord namespace, String clusterNetwork) {
+        ServiceEntrySpec spec = r.getServiceEntry();
+        String ns = r.getMetadata().getNamespace();
+        Service.Builder s = Service.newBuilder().setName(r.getMetadata().getName()).setNamespace(ns).setHostname(host)
+                .addAllSubjectAltNames(spec.getSubjectAltNamesList());
+        List<String> vips = spec.getAddressesList();
+        if (vips.isEmpty() && spec.getResolution() != ServiceEntrySpec.Resolution.NONE && !host.startsWith("*.")) {
+            vips = spec.getAllocatedAddressesList().stream().filter(a -> a.getHost().equals(host))
+                    .map(ServiceEntrySpec.AllocatedAddress::getValue).toList();
+        }
+        for (ServiceEntryPort p : spec.getPortsList()) {
+            s.addPorts(Port.newBuilder().setServicePort(p.getNumber())
+                    .setTargetPort(p.getTargetPort() == 0 ? p.getNumber() : p.getTargetPort())
+                    .setAppProtocol(appProtocol(p.getProtocol())));
+        }
+        return withVipsWaypointAndBalancing(s, vips, r, namespace, clusterNetwork);
+    }
+
+    /**
+     * A ServiceEntry's own endpoints: the inline ones, or, with resolution DNS and neither endpoints nor selector,
+     * one per host whose address is the host (ztunnel resolves it when it connects).
+     */
+    private static List<WorkloadEntrySpec> entryEndpoints(ServiceEntrySpec spec, List<String> hosts) {
+        boolean dns = spec.getResolution() == ServiceEntrySpec.Resolution.DNS
+                || spec.getResolution() == ServiceEntrySpec.Resolution.DNS_ROUND_ROBIN;
+        if (spec.getEndpointsCount() > 0 || !dns || spec.hasWorkloadSelector()) {
+            return spec.getEndpointsList();
+        }
+        return hosts.stream().filter(h -> !h.startsWith("*."))
+                .map(h -> WorkloadEntrySpec.newBuilder().setAddress(h).build()).toList();
+    }
+
+    /**
+     * The workload of one endpoint of a ServiceEntry, as istiod builds it: uid
+     * {@code <cluster>/networking.istio.io/ServiceEntry/<ns>/<entry>/<address>}, named after the entry, an IP
+     * address or a hostname ztunnel resolves, an endpoint of each of the entry's hosts (of only its own host when it
+     * stands for one), its policies those selecting the entry's labels; plain TCP unless the entry says its
+     * endpoints accept HBONE ({@value #SIDECAR_TUNNEL}: http, or {@value #AMBIENT_REDIRECTION}: enabled).
+     */
+    private Workload entryWorkload(ConfigRecord r, WorkloadEntrySpec e, List<String> hosts, List<String> policyKeys,
+            String network, GatewayAddress networkGateway) {
+        String ns = r.getMetadata().getNamespace();
+        String name = r.getMetadata().getName();
+        Map<String, String> labels = r.getMetadata().getLabelsMap();
+        Workload.Builder w = Workload.newBuilder()
+                .setUid(settings.clusterId() + "/networking.istio.io/ServiceEntry/" + ns + "/" + name + "/"
+                        + e.getAddress())
+                .setName(name).setNamespace(ns)
+                .setNetwork(network)
+                .setTrustDomain(settings.trustDomain())
+                .setServiceAccount(e.getServiceAccount().isEmpty() ? "default" : e.getServiceAccount())
+                .setWorkloadType(WorkloadType.POD)
+                .setWorkloadName(name)
+                .setClusterId(settings.clusterId())
+                .setStatus(WorkloadStatus.HEALTHY)
+                .addAllAuthorizationPolicies(policyKeys);
+        canonical(w, labels, name);
+        if (io.jmesh.core.net.IpLiteral.parse(e.getAddress()) != null) {
+            w.addAddresses(ByteString.copyFrom(ip(e.getAddress())));
+        } else {
+            w.setHostname(e.getAddress());
+        }
+        if ("http".equals(labels.get(SIDECAR_TUNNEL))
+                || "enabled".equals(r.getMetadata().getAnnotationsMap().get(AMBIENT_REDIRECTION))) {
+            w.setTunnelProtocol(TunnelProtocol.HBONE);
+        }
+        if (networkGateway != null) {
+            w.setNetworkGateway(networkGateway);
+        }
+        if (e.getWeight() > 0) {
+            w.setCapacity(UInt32Value.of(e.getWeight()));
+        }
+        Locality locality = WorkloadLocality.of(e, Map.of());
+        if (locality != null) {
+            w.setLocality(locality);
+        }
+        GatewayAddress waypoint = waypoint(e.getLabelsMap(), Map.of(), Map.of(), ns);
+        if (waypoint != null) {
+            w.setWaypoint(waypoint);
+        }
+        PortList ports = entryPorts(r.getServiceEntry(), e.getPortsMap());
+        boolean ownHost = hosts.contains(e.getAddress()) && r.getServiceEntry().getEndpointsCount() == 0;
+        for (String host : ownHost ? List.of(e.getAddress()) : hosts) {
+            w.putServices(ns + "/" + host, ports);
+        }
+        return w.build();
+    }
+
+    /**
+     * A ServiceEntry's ports on one endpoint: the endpoint's port of the entry port's name, else the entry port's
+     * {@code targetPort}, else its number.
+     */
+    private static PortList entryPorts(ServiceEntrySpec spec, Map<String, Integer> endpointPorts) {
+        PortList.Builder ports = PortList.newBuilder();
+        for (ServiceEntryPort p : spec.getPortsList()) {
+            Integer named = endpointPorts.get(p.getName());
+            int target = named != null ? named : p.getTargetPort() != 0 ? p.getTargetPort() : p.getNumber();
+            ports.addPorts(Port.newBuilder().setServicePort(p.getNumber()).setTargetPort(target)
+                    .setAppProtocol(appProtocol(p.getProtocol())));
+        }
+        return ports.build();
     }
 
     private static boolean ambient(Map<String, String> labels, ConfigRecord r, ConfigRecord namespace) {
@@ -675,10 +830,6 @@ public final class MeshStateBuilder {
         String ns = r.getMetadata().getNamespace();
         Service.Builder s = Service.newBuilder().setName(r.getMetadata().getName()).setNamespace(ns)
                 .setHostname(hostname(r));
-        for (String vip : spec.getClusterIpsList()) {
-            s.addAddresses(NetworkAddress.newBuilder().setNetwork(clusterNetwork)
-                    .setAddress(ByteString.copyFrom(ip(vip))));
-        }
         for (ServicePort p : spec.getPortsList()) {
             int target = switch (p.getTargetPortCase()) {
                 case TARGET_PORT_NUMBER -> p.getTargetPortNumber();
@@ -688,8 +839,21 @@ public final class MeshStateBuilder {
             s.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(target)
                     .setAppProtocol(appProtocol(p.getAppProtocol())));
         }
+        return withVipsWaypointAndBalancing(s, spec.getClusterIpsList(), r, namespace, clusterNetwork);
+    }
+
+    /**
+     * What a Service and a ServiceEntry's host have alike: VIPs on the cluster's network, the waypoint of the object
+     * or its namespace ({@code istio.io/use-waypoint}), the load balancing its settings ask for.
+     */
+    private Service withVipsWaypointAndBalancing(Service.Builder s, List<String> vips, ConfigRecord r,
+            ConfigRecord namespace, String clusterNetwork) {
+        for (String vip : vips) {
+            s.addAddresses(NetworkAddress.newBuilder().setNetwork(clusterNetwork)
+                    .setAddress(ByteString.copyFrom(ip(vip))));
+        }
         GatewayAddress waypoint = waypoint(r.getMetadata().getLabelsMap(), Map.of(),
-                namespace == null ? Map.of() : namespace.getMetadata().getLabelsMap(), ns);
+                namespace == null ? Map.of() : namespace.getMetadata().getLabelsMap(), r.getMetadata().getNamespace());
         if (waypoint != null) {
             s.setWaypoint(waypoint);
         }

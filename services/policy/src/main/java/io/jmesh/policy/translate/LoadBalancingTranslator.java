@@ -64,8 +64,8 @@ public final class LoadBalancingTranslator {
     }
 
     /**
-     * The load balancing of {@code service} (a validated Service record) in {@code namespace} (its Namespace
-     * record, or null), or null when it has none.
+     * The load balancing of {@code service} (a validated Service record, or a ServiceEntry record: it has only the
+     * annotation) in {@code namespace} (its Namespace record, or null), or null when it has none.
      */
     public static LoadBalancing forService(ConfigRecord service, ConfigRecord namespace) {
         ServiceSpec spec = service.getService();

@@ -61,6 +61,9 @@ class KubernetesSourceTest {
     static final ResourceDefinitionContext PEER_AUTHN_V1BETA1 = new ResourceDefinitionContext.Builder()
             .withGroup("security.istio.io").withVersion("v1beta1").withKind("PeerAuthentication")
             .withPlural("peerauthentications").withNamespaced(true).build();
+    static final ResourceDefinitionContext SERVICE_ENTRY = new ResourceDefinitionContext.Builder()
+            .withGroup("networking.istio.io").withVersion("v1").withKind("ServiceEntry")
+            .withPlural("serviceentries").withNamespaced(true).build();
     static final ResourceDefinitionContext AUTHZ = new ResourceDefinitionContext.Builder()
             .withGroup("security.istio.io").withVersion("v1").withKind("AuthorizationPolicy")
             .withPlural("authorizationpolicies").withNamespaced(true).build();
@@ -125,6 +128,15 @@ class KubernetesSourceTest {
                 .addNewPort().withName("http").withPort(9080).withProtocol("TCP").endPort().build()).create();
         k8s.client().genericKubernetesResources(AUTHZ).inNamespace("shop").resource(authorizationPolicy(
                 "cluster.local/ns/shop/sa/productpage")).create();
+        // an external API, with the VIP Istio's IP auto-allocation recorded in its status
+        k8s.client().genericKubernetesResources(SERVICE_ENTRY).inNamespace("shop").resource(
+                new GenericKubernetesResourceBuilder().withApiVersion("networking.istio.io/v1")
+                        .withKind("ServiceEntry").withNewMetadata().withName("payments").withNamespace("shop")
+                        .endMetadata().addToAdditionalProperties("spec", Map.of("hosts", List.of("api.payments.example"),
+                                "resolution", "DNS", "ports", List.of(Map.of("number", 443, "name", "https",
+                                        "protocol", "TLS"))))
+                        .addToAdditionalProperties("status", Map.of("addresses", List.of(Map.of("value",
+                                "240.240.0.1", "host", "api.payments.example")))).build()).create();
         k8s.client().genericKubernetesResources(PEER_AUTHN_V1BETA1).inNamespace("shop").resource(
                 new GenericKubernetesResourceBuilder().withApiVersion("security.istio.io/v1beta1")
                         .withKind("PeerAuthentication").withNewMetadata().withName("strict").withNamespace("shop")
@@ -190,6 +202,13 @@ class KubernetesSourceTest {
                 .containsKey("default/kubernetes.default.svc.cluster.local");
         assertThat(apiServer.getNetworkMode()).isEqualTo(NetworkMode.HOST_NETWORK);
         assertThat(registry.state().addresses()).containsKey("default/kubernetes.default.svc.cluster.local");
+        Workload external = workload("Kubernetes/networking.istio.io/ServiceEntry/shop/payments/api.payments.example");
+        assertThat(external.getHostname()).as("resolved by ztunnel").isEqualTo("api.payments.example");
+        Address api = Address.parseFrom(registry.state().addresses().get("shop/api.payments.example").body()
+                .getValue());
+        assertThat(api.getService().getAddressesList()).as("the VIP Istio allocated, from the entry's status")
+                .singleElement().satisfies(a -> assertThat(InetAddress.getByAddress(a.getAddress().toByteArray())
+                        .getHostAddress()).isEqualTo("240.240.0.1"));
         assertThat(registry.snapshot().get(ConfigKey.parse("EndpointSlice/shop/reviews-x7k2p")))
                 .as("a slice of pods only is not written").isNull();
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Gateway", "outcome", "not_installed")))

@@ -31,8 +31,9 @@ import org.junit.jupiter.api.Test;
 /**
  * {@link ManifestReader#read}, the way every manifest enters the mesh ({@code ConfigApplier}), against mutated
  * Kubernetes / Istio manifests: Namespace, Service, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, Gateway
- * (a sandwiched waypoint, a network's east-west gateway) and GatewayClass (ServiceEntry and other kinds are refused
- * as unsupported), one or several documents per text.
+ * (a sandwiched waypoint, a network's east-west gateway), GatewayClass and ServiceEntry (inline endpoints, a
+ * selector, DNS resolution, Istio's allocated addresses in its status; other kinds are refused as unsupported), one
+ * or several documents per text.
  *
  * <p>Oracle: {@code read} never throws; each document is either accepted (a record, no errors, a valid key) or
  * rejected whole with errors that each carry a message and name the field: a path under {@code apiVersion},
@@ -55,6 +56,29 @@ class ManifestFuzz {
 
     static byte[][] seeds() {
         return new byte[][] {utf8("""
+                apiVersion: networking.istio.io/v1
+                kind: ServiceEntry
+                metadata: {name: db, namespace: shop, labels: {istio.io/use-waypoint: egress}}
+                spec:
+                  hosts: [db.internal.example, "*.db.example"]
+                  addresses: [10.200.0.10/32]
+                  resolution: STATIC
+                  location: MESH_EXTERNAL
+                  ports: [{number: 5432, name: postgres, protocol: TCP, targetPort: 6432}]
+                  endpoints: [{address: 192.0.2.10, ports: {postgres: 16432}, weight: 2, network: vm-net}]
+                  subjectAltNames: [spiffe://cluster.local/ns/shop/sa/db]
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: ServiceEntry
+                metadata: {name: api, namespace: shop}
+                spec:
+                  hosts: [api.example.com]
+                  resolution: DNS
+                  ports: [{number: 443, name: https, protocol: TLS}]
+                  workloadSelector: {labels: {app: api}}
+                status:
+                  addresses: [{value: 240.240.0.1, host: api.example.com}]
+                """), utf8("""
                 apiVersion: networking.istio.io/v1
                 kind: WorkloadEntry
                 metadata: {name: vm-1, namespace: shop, labels: {app: reviews}, generation: 9223372036854775807}

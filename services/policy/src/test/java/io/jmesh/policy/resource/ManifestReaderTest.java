@@ -441,7 +441,8 @@ class ManifestReaderTest {
                 bad("kind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion", "required"),
                 bad("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}", "kind",
                         "unsupported kind 'ConfigMap' (expected one of [AuthorizationPolicy, EndpointSlice, Gateway,"
-                                + " GatewayClass, Namespace, Node, PeerAuthentication, Pod, Service, WorkloadEntry])"),
+                                + " GatewayClass, Namespace, Node, PeerAuthentication, Pod, Service, ServiceEntry,"
+                                + " WorkloadEntry])"),
                 bad("apiVersion: security.istio.io/v1\nkind: Service\nmetadata: {name: a}\nspec: {}", "apiVersion",
                         "'security.istio.io/v1' does not serve Service (expected one of [v1])"),
                 bad("apiVersion: v1\nkind: Service\nmetadata: {name: Upper}\nspec: {}", "metadata.name",
