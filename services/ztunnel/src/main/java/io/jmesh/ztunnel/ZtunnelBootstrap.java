@@ -31,6 +31,7 @@ import io.jmesh.ztunnel.identity.GrpcCaClient;
 import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.inbound.Inbound;
 import io.jmesh.ztunnel.inbound.InboundListeners;
+import io.jmesh.ztunnel.outbound.HostnameResolver;
 import io.jmesh.ztunnel.outbound.OutboundListeners;
 import io.jmesh.ztunnel.outbound.OutboundProxy;
 import io.jmesh.ztunnel.pool.HbonePool;
@@ -105,6 +106,8 @@ public final class ZtunnelBootstrap implements MeshService {
     private DnsProxy dns;
     /** The DNS proxy on {@code node.dualStackAddress}, or null. */
     private DnsProxy dnsOtherFamily;
+    /** Resolves the service endpoints known by hostname only, for the node's and the pods' outbound. */
+    private HostnameResolver hostnames;
     private volatile InPodMode inPod;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
@@ -206,13 +209,23 @@ public final class ZtunnelBootstrap implements MeshService {
         }
         inbound = Inbound.listeners(nodeConfig, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress,
                 policies, pool::dialledFrom);
-        OutboundProxy proxy = new OutboundProxy(nodeConfig, store, identities, pool, telemetry, net);
+        // ztunnel's own sockets (its mark, the node's namespace), the DNS proxy's name servers and timeouts
+        List<java.net.InetSocketAddress> upstreams = upstreams();
+        if (upstreams.isEmpty()) {
+            log.atWarn().addKeyValue("resolvConf", config.dns().resolvConf()).log("no upstream resolver (dns.upstreams "
+                    + "empty, no nameserver in resolvConf): service endpoints known by hostname are refused"
+                    + (config.listeners().dns() >= 0 ? ", and the dns proxy answers SERVFAIL to names outside the mesh"
+                            : ""));
+        }
+        hostnames = new HostnameResolver(net, new HostnameResolver.Settings(upstreams, config.dns().upstreamTimeout(),
+                config.dns().upstreamAttempts()));
+        OutboundProxy proxy = new OutboundProxy(nodeConfig, store, identities, pool, telemetry, net, hostnames);
         outbound = new OutboundListeners(nodeConfig, proxy, telemetry, net, nodeAddress);
         DnsMetrics dnsMetrics = config.listeners().dns() >= 0 ? new DnsMetrics(context.metrics()) : null;
         if (config.inpod().enabled()) {
             inPod = InPodMode.start(vertx, config, store, identities, telemetry, inbound, poolMetrics,
-                    dnsMetrics == null ? null : dnsSettings(), dnsMetrics, context.readiness(), context.metrics(),
-                    this::refreshLocalIdentities);
+                    dnsMetrics == null ? null : dnsSettings(nodeAddress, upstreams), dnsMetrics, hostnames,
+                    context.readiness(), context.metrics(), this::refreshLocalIdentities);
             refreshLocalIdentities(); // pods added before inPod was set
         }
 
@@ -284,10 +297,10 @@ public final class ZtunnelBootstrap implements MeshService {
                 : Future.succeededFuture();
         Future<Void> dnsStarted = Future.succeededFuture();
         if (nodeConfig.listeners().dns() >= 0) {
-            dns = new DnsProxy(net, store, dnsSettings(nodeAddress), dnsMetrics, null);
+            dns = new DnsProxy(net, store, dnsSettings(nodeAddress, upstreams), dnsMetrics, null);
             dnsStarted = dns.start();
             if (dualStackAddress != null) {
-                dnsOtherFamily = new DnsProxy(net, store, dnsSettings(dualStackAddress), dnsMetrics, null);
+                dnsOtherFamily = new DnsProxy(net, store, dnsSettings(dualStackAddress, upstreams), dnsMetrics, null);
                 dnsStarted = Future.all(dnsStarted, dnsOtherFamily.start()).mapEmpty();
             }
         }
@@ -428,6 +441,9 @@ public final class ZtunnelBootstrap implements MeshService {
         }
         identities.stop();
         pool.close();
+        if (hostnames != null) {
+            hostnames.close();
+        }
         inbound.stopAccepting();
         outbound.stopAccepting();
         events.close();
@@ -454,19 +470,16 @@ public final class ZtunnelBootstrap implements MeshService {
         return Files.isDirectory(Path.of("/proc/sys/net/ipv6"));
     }
 
-    private DnsProxy.Settings dnsSettings() {
-        return dnsSettings(nodeAddress);
-    }
-
-    private DnsProxy.Settings dnsSettings(InetAddress bindAddress) {
+    /** {@code dns.upstreams}, else the name servers of {@code dns.resolvConf}: the DNS proxy's and the resolver's. */
+    private List<java.net.InetSocketAddress> upstreams() {
         ZtunnelConfig.Dns d = config.dns();
-        java.util.List<java.net.InetSocketAddress> upstreams = d.upstreams().isEmpty()
+        return d.upstreams().isEmpty()
                 ? DnsProxy.resolvConf(Path.of(d.resolvConf().isEmpty() ? "/etc/resolv.conf" : d.resolvConf()))
                 : DnsProxy.upstreams(d.upstreams());
-        if (upstreams.isEmpty()) {
-            log.atWarn().addKeyValue("resolvConf", d.resolvConf()).log("dns proxy: no upstream resolver "
-                    + "(dns.upstreams empty, no nameserver in resolvConf): names outside the mesh get SERVFAIL");
-        }
+    }
+
+    private DnsProxy.Settings dnsSettings(InetAddress bindAddress, List<java.net.InetSocketAddress> upstreams) {
+        ZtunnelConfig.Dns d = config.dns();
         return new DnsProxy.Settings(config.node().name(), bindAddress, config.listeners().dns(), d.clusterDomain(),
                 d.tcpIdleTimeout(), upstreams, d.upstreamTimeout(), d.upstreamAttempts(), d.maxPendingUpstream());
     }

@@ -371,7 +371,8 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      * The DNS proxy ({@code listeners.dns}): names of the mesh answered from discovery, the rest forwarded.
      *
      * @param clusterDomain Kubernetes' cluster domain: {@code <svc>.<ns>.svc.<clusterDomain>}
-     * @param upstreams resolvers to forward to ({@code ip} or {@code ip:port}, IPv6 in brackets); empty: the
+     * @param upstreams resolvers to forward to ({@code ip} or {@code ip:port}, IPv6 in brackets), also those that
+     *     resolve the service endpoints known by hostname (with the same timeout and attempts); empty: the
      *     {@code nameserver}s of {@code resolvConf}
      * @param upstreamTimeout wait for one upstream answer; then the next server is asked, up to
      *     {@code upstreamAttempts} tries in all

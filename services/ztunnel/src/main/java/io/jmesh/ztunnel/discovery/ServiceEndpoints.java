@@ -18,7 +18,8 @@ import java.util.random.RandomGenerator;
  * Istio's {@code Service.load_balancing} describes (ztunnel's endpoint selection):
  *
  * <ol>
- *   <li><b>eligible</b>: workloads listing the service, with an address, healthy unless the health policy is
+ *   <li><b>eligible</b>: workloads listing the service, with an address or a hostname (resolved by the proxy when
+ *       it connects; a waypoint is chosen among those with an address only), healthy unless the health policy is
  *       {@code ALLOW_ALL}, and serving the requested service port (a port whose target is 0 — a named port — only
  *       on endpoints that resolve it in their own port list);
  *   <li><b>ranked</b> (mode {@code FAILOVER} or {@code STRICT}): an endpoint's rank is how many leading
@@ -64,6 +65,8 @@ public final class ServiceEndpoints {
     private final int[] ports;
     private final Candidates[] byPort;
     private final Candidates anyPort;
+    /** {@link #anyPort} without the endpoints known by hostname only (a waypoint or gateway is dialled by address). */
+    private final Candidates gateways;
     private final int listed;
 
     /** @param listing every workload that lists {@code service} among its services, in any order */
@@ -79,12 +82,14 @@ public final class ServiceEndpoints {
         boolean allowAll = lb.getHealthPolicy() == LoadBalancing.HealthPolicy.ALLOW_ALL;
         List<Workload> eligible = new ArrayList<>(listing.size());
         for (Workload w : listing) {
-            if ((allowAll || w.getStatus() == WorkloadStatus.HEALTHY) && w.getAddressesCount() > 0) {
+            if ((allowAll || w.getStatus() == WorkloadStatus.HEALTHY) && reachable(w)) {
                 eligible.add(w);
             }
         }
         eligible.sort(Comparator.comparing(Workload::getUid));
         this.anyPort = new Candidates(eligible, null);
+        List<Workload> addressed = eligible.stream().filter(w -> w.getAddressesCount() > 0).toList();
+        this.gateways = addressed.size() == eligible.size() ? anyPort : new Candidates(addressed, null);
         int[] p = new int[service.getPortsCount()];
         for (int i = 0; i < p.length; i++) {
             p[i] = service.getPorts(i).getServicePort();
@@ -140,15 +145,23 @@ public final class ServiceEndpoints {
     }
 
     /**
-     * One eligible endpoint whatever the port (how a waypoint behind this service is chosen), ranked for
-     * {@code source} as {@link #choose} does; null when there is none.
+     * One eligible endpoint with an address whatever the port (how a waypoint or network gateway behind this service
+     * is chosen), ranked for {@code source} as {@link #choose} does; null when there is none.
      */
     public Workload chooseAny(Workload source, RandomGenerator random) {
-        if (anyPort.workloads.length == 0) {
+        if (gateways.workloads.length == 0) {
             return null;
         }
-        Tier tier = tier(anyPort, source);
-        return tier.members.length == 0 ? null : anyPort.workloads[tier.pick(random)];
+        Tier tier = tier(gateways, source);
+        return tier.members.length == 0 ? null : gateways.workloads[tier.pick(random)];
+    }
+
+    /**
+     * An endpoint has an address, or a hostname ztunnel resolves when it connects (Istio's on-demand DNS: a
+     * ServiceEntry endpoint with DNS resolution).
+     */
+    private static boolean reachable(Workload w) {
+        return w.getAddressesCount() > 0 || !w.getHostname().isEmpty();
     }
 
     /** Whether {@link #choose} ranks by locality (mode FAILOVER or STRICT). */

@@ -8,6 +8,7 @@ import io.jmesh.ztunnel.dns.DnsMetrics;
 import io.jmesh.ztunnel.dns.DnsProxy;
 import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.inbound.InboundListeners;
+import io.jmesh.ztunnel.outbound.HostnameResolver;
 import io.jmesh.ztunnel.pool.PoolMetrics;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
@@ -50,10 +51,10 @@ public final class InPodMode {
      */
     public static InPodMode start(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
             ConnectionTelemetry telemetry, InboundListeners nodeInbound, PoolMetrics poolMetrics,
-            DnsProxy.Settings dns, DnsMetrics dnsMetrics, Readiness readiness, PrometheusRegistry metrics,
-            Runnable podsChanged) {
+            DnsProxy.Settings dns, DnsMetrics dnsMetrics, HostnameResolver hostnames, Readiness readiness,
+            PrometheusRegistry metrics, Runnable podsChanged) {
         PodProxies pods = new PodProxies(new PodProxy.Node(vertx, config, store, identities, telemetry, nodeInbound,
-                poolMetrics, dns, dnsMetrics), metrics, podsChanged);
+                poolMetrics, dns, dnsMetrics, hostnames), metrics, podsChanged);
         var inpod = config.inpod();
         NodeAgentLink link = new NodeAgentLink(inpod.socket(), pods, readiness.register(SNAPSHOT_TASK),
                 inpod.retryInterval(), metrics);

@@ -10,6 +10,7 @@ import io.jmesh.ztunnel.dns.DnsProxy;
 import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.inbound.Inbound;
 import io.jmesh.ztunnel.inbound.InboundListeners;
+import io.jmesh.ztunnel.outbound.HostnameResolver;
 import io.jmesh.ztunnel.outbound.OutboundListeners;
 import io.jmesh.ztunnel.outbound.OutboundProxy;
 import io.jmesh.ztunnel.pool.HbonePool;
@@ -45,7 +46,7 @@ final class PodProxy {
     /** What every pod's proxy shares with the node. */
     record Node(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
             ConnectionTelemetry telemetry, InboundListeners inbound, PoolMetrics poolMetrics, DnsProxy.Settings dns,
-            DnsMetrics dnsMetrics) {}
+            DnsMetrics dnsMetrics, HostnameResolver hostnames) {}
 
     private final String uid;
     private final WorkloadInfo info;
@@ -69,7 +70,9 @@ final class PodProxy {
         NetTransport net = NetTransport.of(node.vertx()).withTcp(config.tcp()).withSocketMark(config.inpod().socketMark())
                 .in(netns, members, config.inpod().portReuse());
         this.pool = new HbonePool(node.vertx(), net, config, node.poolMetrics());
-        OutboundProxy proxy = new OutboundProxy(config, node.store(), node.identities(), pool, node.telemetry(), net);
+        // hostnames are resolved from ztunnel's own namespace, as Istio's ztunnel does, not from the pod's
+        OutboundProxy proxy = new OutboundProxy(config, node.store(), node.identities(), pool, node.telemetry(), net,
+                node.hostnames());
         InetAddress any = anyAddress();
         this.inbound = Inbound.forPod(node.inbound(), config, net, any);
         this.outbound = new OutboundListeners(config, proxy, node.telemetry(), net, any, new PodCapture(config));

@@ -45,9 +45,17 @@ public final class OutboundProxy {
     private final ConnectionTelemetry telemetry;
     private final NetTransport net;
     private final OnDemandLookups onDemand;
+    private final HostnameResolver hostnames;
 
+    /** Without a resolver: an endpoint known by hostname only is refused ({@value OutboundRouter#NO_RESOLVED_ADDRESSES}). */
     public OutboundProxy(ZtunnelConfig config, WorkloadStore store, IdentityManager identities, HbonePool pool,
             ConnectionTelemetry telemetry, NetTransport net) {
+        this(config, store, identities, pool, telemetry, net, null);
+    }
+
+    /** @param hostnames resolves the endpoints known by hostname only (shared by the node and its pods) */
+    public OutboundProxy(ZtunnelConfig config, WorkloadStore store, IdentityManager identities, HbonePool pool,
+            ConnectionTelemetry telemetry, NetTransport net, HostnameResolver hostnames) {
         this.config = config;
         this.store = store;
         this.identities = identities;
@@ -56,6 +64,7 @@ public final class OutboundProxy {
         this.telemetry = telemetry;
         this.net = net;
         this.onDemand = new OnDemandLookups(store);
+        this.hostnames = hostnames;
     }
 
     /** The local workload the connection comes from, or null (the caller refuses it). */
@@ -95,11 +104,17 @@ public final class OutboundProxy {
     }
 
     private void route(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome) {
-        InetSocketAddress clientAddr = (InetSocketAddress) client.remoteAddress();
         WorkloadIndex index = store.current();
-        Route route = router.route(index, source, host, port);
+        follow(client, source, router.route(index, source, host, port), host, port, early, outcome);
+    }
+
+    private void follow(Channel client, Workload source, Route route, String host, int port, List<Object> early,
+            Outcome outcome) {
+        InetSocketAddress clientAddr = (InetSocketAddress) client.remoteAddress();
         String dst = host + ":" + port;
-        if (route instanceof Route.Reject r) {
+        if (route instanceof Route.Resolve r) {
+            resolve(client, source, r, host, port, early, outcome);
+        } else if (route instanceof Route.Reject r) {
             telemetry.rejected(true, r.reason(), r.detail(), clientAddr, dst);
             outcome.failed(client, r.reason(), r.detail());
         } else if (route instanceof Route.Passthrough p) {
@@ -109,6 +124,43 @@ public final class OutboundProxy {
         } else if (route instanceof Route.DoubleHbone d) {
             doubleHbone(client, source, d, clientAddr, early, outcome);
         }
+    }
+
+    /**
+     * Istio's on-demand DNS: counts the lookup, resolves the endpoint's hostname (a cached answer at once, else on
+     * the client's event loop once the name servers answered), then goes on as for an endpoint at the address the
+     * router picks; a name that does not resolve refuses the client like any other failed route.
+     */
+    private void resolve(Channel client, Workload source, Route.Resolve r, String host, int port, List<Object> early,
+            Outcome outcome) {
+        telemetry.onDemandDns(source, source == null ? null : Workloads.identity(source, config.node().trustDomain()),
+                r.hostname());
+        if (hostnames == null) {
+            follow(client, source, OutboundRouter.unresolved(r, "cannot be resolved: no resolver"), host, port, early,
+                    outcome);
+            return;
+        }
+        io.netty.util.concurrent.Future<List<java.net.InetAddress>> lookup =
+                hostnames.resolve(client.eventLoop(), r.hostname());
+        lookup.addListener(f -> {
+            Runnable next = () -> {
+                if (!client.isActive()) {
+                    return; // gone meanwhile: its listener released what it had read
+                }
+                Route route = lookup.isSuccess() ? router.resolved(r, lookup.getNow())
+                        : OutboundRouter.unresolved(r, "did not resolve: " + why(lookup.cause()));
+                follow(client, source, route, host, port, early, outcome);
+            };
+            if (client.eventLoop().inEventLoop()) {
+                next.run();
+            } else {
+                client.eventLoop().execute(next);
+            }
+        });
+    }
+
+    private static String why(Throwable e) {
+        return e.getMessage() != null ? e.getMessage().strip() : e.getClass().getSimpleName();
     }
 
     private void passthrough(Channel client, Workload source, Route.Passthrough p, InetSocketAddress clientAddr,

@@ -11,10 +11,12 @@ import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.ServiceEndpoints;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.Workloads;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
@@ -30,7 +32,8 @@ import java.util.random.RandomGenerator;
  *       unless ALLOW_ALL, the closest rank to the source under FAILOVER/STRICT, weighted by capacity); none → refused
  *       (or passthrough for a PASSTHROUGH service), STRICT with none in the source's locality → refused with
  *       {@value ServiceEndpoints#NO_ENDPOINT_IN_LOCALITY}; an endpoint on another network than this node's →
- *       double HBONE through that network's east-west gateway (none named → refused);
+ *       double HBONE through that network's east-west gateway (none named → refused); an endpoint known by hostname
+ *       only → {@link Route.Resolve}, which the proxy resolves and {@link #resolved} finishes;
  *   <li>a pod IP of another network's workload → passthrough, as for an unknown address (Istio looks addresses
  *       up on the caller's network: other networks are reached by service only);
  *   <li>a pod IP whose workload has a waypoint (and the caller is not that waypoint) → HBONE to the waypoint (one on
@@ -41,6 +44,9 @@ import java.util.random.RandomGenerator;
  * </ol>
  */
 public final class OutboundRouter {
+
+    /** Reason: a hostname endpoint whose name did not resolve, or resolved to no address (Istio: NoResolvedAddresses). */
+    public static final String NO_RESOLVED_ADDRESSES = "no_resolved_addresses";
 
     private final ZtunnelConfig config;
     private final Supplier<RandomGenerator> random;
@@ -96,7 +102,13 @@ public final class OutboundRouter {
                 addSans(expected, service);
                 return acrossNetworks(index, source, "endpoint", ep.workload(), expected, service, port);
             }
-            return direct(ep.workload(), WorkloadIndex.firstIp(ep.workload()), ep.targetPort(), service);
+            InetAddress ip = WorkloadIndex.firstIp(ep.workload());
+            if (ip == null) {
+                // known by hostname only (ServiceEndpoints admits no endpoint with neither): the proxy resolves it
+                return new Route.Resolve(ep.workload().getHostname(), ep.targetPort(), prefersIpv6(source, vip),
+                        ep.workload(), service);
+            }
+            return direct(ep.workload(), ip, ep.targetPort(), service);
         }
         ServiceEndpoints.NoEndpoint none = (ServiceEndpoints.NoEndpoint) choice;
         if (service.getLoadBalancing().getMode() == LoadBalancing.Mode.PASSTHROUGH && vip != null
@@ -104,6 +116,47 @@ public final class OutboundRouter {
             return new Route.Passthrough(new InetSocketAddress(vip, port), null, service);
         }
         return new Route.Reject(none.reason(), none.detail());
+    }
+
+    /**
+     * Where a {@link Route.Resolve} goes once its hostname resolved to {@code addresses}, as Istio's ztunnel picks:
+     * one at random among the addresses of the original destination's family, else among the others; then as an
+     * endpoint at that address (plain TCP, or HBONE to its 15008 with authority {@code ip:port}). None: refused with
+     * {@value #NO_RESOLVED_ADDRESSES}.
+     */
+    public Route resolved(Route.Resolve r, List<InetAddress> addresses) {
+        int sameFamily = 0;
+        for (InetAddress a : addresses) {
+            if ((a instanceof Inet6Address) == r.ipv6()) {
+                sameFamily++;
+            }
+        }
+        int candidates = sameFamily > 0 ? sameFamily : addresses.size();
+        if (candidates == 0) {
+            return unresolved(r, "resolved to no address");
+        }
+        int k = candidates == 1 ? 0 : random.get().nextInt(candidates);
+        for (InetAddress a : addresses) {
+            if ((sameFamily == 0 || (a instanceof Inet6Address) == r.ipv6()) && k-- == 0) {
+                return direct(r.destination(), a, r.port(), r.service());
+            }
+        }
+        throw new IllegalStateException("unreachable: " + k);
+    }
+
+    /** A {@link Route.Resolve} whose hostname did not resolve ({@code why}: the resolver's words). */
+    public static Route.Reject unresolved(Route.Resolve r, String why) {
+        Workload w = r.destination();
+        return new Route.Reject(NO_RESOLVED_ADDRESSES, "endpoint " + w.getUid() + " of "
+                + r.service().getHostname() + ": hostname '" + r.hostname() + "' " + why);
+    }
+
+    /** The original destination's family: the VIP's, else (a service named by hostname) the source's. */
+    private static boolean prefersIpv6(Workload source, InetAddress vip) {
+        if (vip != null) {
+            return vip instanceof Inet6Address;
+        }
+        return source != null && WorkloadIndex.firstIp(source) instanceof Inet6Address;
     }
 
     private Route direct(Workload w, InetAddress ip, int port, Service service) {

@@ -38,6 +38,26 @@ public sealed interface Route {
     /** Plain TCP to {@code target}: destinations outside the mesh, or workloads that do not speak HBONE. */
     record Passthrough(InetSocketAddress target, Workload destination, Service service) implements Route {}
 
+    /**
+     * A service endpoint known by hostname only (Istio's on-demand DNS: a ServiceEntry endpoint with DNS resolution):
+     * {@link OutboundProxy} resolves the name, then {@link OutboundRouter#resolved} turns this into the route an
+     * endpoint at that address would take (plain TCP, or HBONE to {@code ip:15008} with authority {@code ip:port}).
+     *
+     * @param hostname the endpoint's {@code Workload.hostname}
+     * @param port the target port on the endpoint
+     * @param ipv6 whether the original destination is IPv6: addresses of its family are preferred
+     * @param destination the endpoint workload
+     * @param service the service the client addressed
+     */
+    record Resolve(String hostname, int port, boolean ipv6, Workload destination, Service service)
+            implements Route {
+
+        /** Whether the endpoint is reached through HBONE (else plain TCP). */
+        public boolean hbone() {
+            return destination.getTunnelProtocol() == io.jmesh.proto.istio.workload.TunnelProtocol.HBONE;
+        }
+    }
+
     /** Refused, with a counted reason and a precise message. */
     record Reject(String reason, String detail) implements Route {}
 }

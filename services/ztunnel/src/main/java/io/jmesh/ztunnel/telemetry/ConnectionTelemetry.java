@@ -44,6 +44,10 @@ public final class ConnectionTelemetry {
         "destination_workload_namespace", "destination_principal", "destination_app", "destination_version",
         "destination_cluster", "request_protocol", "response_flags", "connection_security_policy"};
     private static final int FLAGS = java.util.Arrays.asList(LABELS).indexOf("response_flags");
+    /** Istio's {@code OnDemandDnsLabels}: the client workload and the name resolved. */
+    private static final String[] ON_DEMAND_DNS_LABELS = {"source_workload", "source_canonical_service",
+        "source_canonical_revision", "source_workload_namespace", "source_principal", "source_app", "source_version",
+        "source_cluster", "hostname"};
 
     private final Counter opened;
     private final Counter closed;
@@ -51,6 +55,7 @@ public final class ConnectionTelemetry {
     private final Counter sent;
     private final Counter received;
     private final Counter rejections;
+    private final Counter onDemandDns;
     private final Gauge open;
     private final EventPublisher events;
     /** False without Kafka: events are then not even built (the publisher would only count the drop). */
@@ -80,6 +85,9 @@ public final class ConnectionTelemetry {
         rejections = Counter.builder().name("ztunnel_connection_rejections_total")
                 .help("Connections refused before they were established, by direction and reason")
                 .labelNames("direction", "reason").register(metrics);
+        onDemandDns = Counter.builder().name("istio_on_demand_dns_total")
+                .help("Connections to an endpoint known by hostname only, whose name ztunnel resolved (on-demand DNS)")
+                .labelNames(ON_DEMAND_DNS_LABELS).register(metrics);
         open = Gauge.builder().name("istio_tcp_sockets_open").help("Proxied connections open now")
                 .labelNames("reporter").register(metrics);
     }
@@ -198,14 +206,38 @@ public final class ConnectionTelemetry {
     }
 
     /**
+     * A connection whose endpoint is known by hostname only, about to resolve {@code hostname} (Istio counts every
+     * such lookup, cached or not).
+     */
+    public void onDemandDns(Workload source, SpiffeId sourcePrincipal, String hostname) {
+        Workload s = source;
+        onDemandDns.labelValues(
+                s == null ? "unknown" : orUnknown(s.getWorkloadName().isEmpty() ? s.getName() : s.getWorkloadName()),
+                s == null ? "unknown" : orUnknown(s.getCanonicalName()),
+                s == null ? "unknown" : orUnknown(s.getCanonicalRevision()),
+                s == null ? "unknown" : orUnknown(s.getNamespace()),
+                sourcePrincipal == null ? "unknown" : sourcePrincipal.uri(),
+                s == null ? "unknown" : orUnknown(s.getCanonicalName()),
+                s == null ? "unknown" : orUnknown(s.getCanonicalRevision()),
+                s == null ? "unknown" : orUnknown(s.getClusterId()),
+                orUnknown(hostname)).inc();
+    }
+
+    /**
      * Drops the series of workloads that no longer exist (Istio issue #1719: stale per-pod series are never
-     * evicted otherwise). A series stays while any workload with its name and namespace remains.
+     * evicted otherwise). A series stays while any workload with its name and namespace remains; an on-demand DNS
+     * series also needs a workload that still has its hostname.
      */
     public void expire(io.jmesh.ztunnel.discovery.WorkloadIndex next) {
         java.util.Set<String> present = new java.util.HashSet<>();
+        java.util.Set<String> hostnames = new java.util.HashSet<>();
         for (Workload w : next.workloads()) {
             present.add(w.getNamespace() + "/" + (w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName()));
+            if (!w.getHostname().isEmpty()) {
+                hostnames.add(w.getHostname());
+            }
         }
+        onDemandDns.removeIf(l -> stale(l.get(3), l.get(0), present) || !hostnames.contains(l.get(8)));
         java.util.function.Function<java.util.List<String>, Boolean> gone = l ->
                 stale(l.get(4), l.get(1), present) || stale(l.get(15), l.get(12), present);
         opened.removeIf(gone);

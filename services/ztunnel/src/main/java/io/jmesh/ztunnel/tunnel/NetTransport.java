@@ -14,7 +14,9 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.InternetProtocolFamily;
+import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.unix.IntegerUnixChannelOption;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
@@ -206,6 +208,34 @@ public final class NetTransport {
             b.option(SO_MARK, socketMark);
         }
         return b;
+    }
+
+    /**
+     * UDP sockets for a component that builds its own bootstrap (Netty's DNS resolver, for hostname endpoints): of
+     * the system's default family, in this transport's namespace, with ztunnel's socket mark set as they are created
+     * (a bootstrap option of ours would not reach them), so capture never takes ztunnel's own lookups.
+     */
+    public ChannelFactory<DatagramChannel> datagramChannels() {
+        return () -> marked(namespace == null ? vertx.transport().datagramChannel()
+                : joined(namespace.enter(vertx.transport()::datagramChannel), members));
+    }
+
+    /** TCP sockets for the same (the DNS resolver's retry over TCP of a truncated answer), marked likewise. */
+    public ChannelFactory<SocketChannel> socketChannels() {
+        return () -> marked((SocketChannel) socket.newChannel());
+    }
+
+    /** {@code channel} with ztunnel's mark; closed, and the failure thrown, when the mark cannot be set. */
+    private <C extends Channel> C marked(C channel) {
+        if (epoll && socketMark != 0) {
+            try {
+                channel.config().setOption(SO_MARK, socketMark);
+            } catch (RuntimeException e) {
+                channel.unsafe().closeForcibly();
+                throw e;
+            }
+        }
+        return channel;
     }
 
     /** An outgoing socket on {@code loop} (the loop of the connection it serves, so relays stay on one thread). */

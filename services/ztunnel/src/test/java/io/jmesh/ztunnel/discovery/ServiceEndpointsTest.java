@@ -196,6 +196,25 @@ class ServiceEndpointsTest {
                         + " has no healthy endpoint for port 9080 (1 listed)"));
     }
 
+    // ---- endpoints known by hostname (Istio's on-demand DNS) ------------------------------------------------------
+
+    @Test
+    void anEndpointWithAHostnameAndNoAddressIsEligibleButNeverAsAWaypoint() {
+        Workload byName = wl("by-name", "n1", "r1", "z1", "s1", "b", "c1").clearAddresses()
+                .setHostname("db.example.com").build();
+        Workload nothing = wl("nothing", "n1", "r1", "z1", "s1", "b", "c1").clearAddresses().build();
+        Workload addressed = wl("addressed", "n1", "r1", "z1", "s1", "b", "c1").build();
+        ServiceEndpoints e = endpoints(lb(Mode.UNSPECIFIED_MODE), byName, nothing, addressed);
+        assertThat(uids(e, SOURCE)).containsExactly("addressed", "by-name");
+        // a waypoint (or gateway) behind a service is dialled at its address: only "addressed", whatever the draw
+        for (long d = 0; d < 3; d++) {
+            assertThat(e.chooseAny(SOURCE, FixedDraw.of(d)).getUid()).isEqualTo("addressed");
+        }
+        assertThat(endpoints(lb(Mode.UNSPECIFIED_MODE), byName).chooseAny(SOURCE, FixedDraw.of(0))).isNull();
+        assertThat(endpoints(lb(Mode.UNSPECIFIED_MODE), nothing).choose(SOURCE, 9080, FixedDraw.of(0)))
+                .isInstanceOf(ServiceEndpoints.NoEndpoint.class);
+    }
+
     // ---- no ranking --------------------------------------------------------------------------------------------
 
     @Test

@@ -26,7 +26,7 @@ class NodeAgentLinkFuzz {
     @Test
     void anyRequestIsAnsweredOrRefusedWithAReason() {
         PrometheusRegistry metrics = new PrometheusRegistry();
-        PodProxies pods = new PodProxies(new PodProxy.Node(null, null, null, null, null, null, null, null, null),
+        PodProxies pods = new PodProxies(new PodProxy.Node(null, null, null, null, null, null, null, null, null, null),
                 metrics, () -> {});
         NodeAgentLink link = new NodeAgentLink("/nonexistent", pods, new Readiness().register("w"),
                 Duration.ofSeconds(1), metrics);

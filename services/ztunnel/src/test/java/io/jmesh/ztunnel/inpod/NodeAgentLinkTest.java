@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 class NodeAgentLinkTest {
 
     final PrometheusRegistry metrics = new PrometheusRegistry();
-    final PodProxies pods = new PodProxies(new PodProxy.Node(null, null, null, null, null, null, null, null, null), metrics,
+    final PodProxies pods = new PodProxies(new PodProxy.Node(null, null, null, null, null, null, null, null, null, null), metrics,
             () -> {});
     final NodeAgentLink link = new NodeAgentLink("/nonexistent", pods, new Readiness().register("w"),
             Duration.ofSeconds(1), metrics);

@@ -7,9 +7,12 @@ import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.testing.FixedDraw;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -159,6 +162,78 @@ class OutboundRouterTest {
             assertThat(h.destination().getUid()).as("draw " + draw).isEqualTo("wp-z1");
             assertThat(h.authority()).isEqualTo("10.96.0.2:80");
         }
+    }
+
+    @Test
+    void anEndpointKnownByHostnameOnlyIsResolvedFirstThenRoutedAsAnEndpointAtTheAddressPicked() throws Exception {
+        Path f = dir.resolve("hostnames.yaml");
+        Files.writeString(f, """
+                workloads:
+                  - {uid: src, name: src, namespace: default, addresses: [10.0.0.1], node: a, tunnelProtocol: HBONE}
+                  - {uid: se/db, name: db, namespace: default, hostname: db.example.com,
+                     services: {"default/db.example.com": {ports: [{servicePort: 5432, targetPort: 15432}]}}}
+                  - {uid: se/mesh-db, name: mesh-db, namespace: default, serviceAccount: db, hostname: db.mesh.example,
+                     tunnelProtocol: HBONE, services: {"default/db.mesh.example": {}}}
+                services:
+                  - {name: db, namespace: default, hostname: db.example.com,
+                     addresses: [{address: 10.96.7.1}, {address: "fd00::96:7:1"}], ports: [{servicePort: 5432}]}
+                  - {name: mesh-db, namespace: default, hostname: db.mesh.example,
+                     addresses: [{address: 10.96.7.2}], ports: [{servicePort: 5432, targetPort: 5432}]}
+                  - {name: behind, namespace: default, hostname: behind.example.com,
+                     addresses: [{address: 10.96.7.3}], ports: [{servicePort: 80}],
+                     waypoint: {hostname: {namespace: default, hostname: db.example.com}}}
+                """);
+        WorkloadIndex ix = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
+        assertThat(WorkloadIndex.firstIp(ix.workloadByUid("se/db"))).isNull();
+        assertThat(ix.workloadByIp(InetAddress.getByName("0.0.0.0"))).isNull(); // indexed by no address
+        assertThat(ix.workloadByIp(InetAddress.getByName("::"))).isNull();
+        var src = ix.workloadByUid("src");
+
+        for (String host : new String[] {"10.96.7.1", "db.example.com"}) {
+            Route.Resolve r = (Route.Resolve) router.route(ix, src, host, 5432);
+            assertThat(r.hostname()).isEqualTo("db.example.com");
+            assertThat(r.port()).isEqualTo(15432); // the endpoint's own mapping
+            assertThat(r.ipv6()).as("an IPv4 VIP, or the IPv4 source's family for a name").isFalse();
+            assertThat(r.hbone()).isFalse();
+            assertThat(r.destination().getUid()).isEqualTo("se/db");
+            assertThat(r.service().getName()).isEqualTo("db");
+        }
+        Route.Resolve v6 = (Route.Resolve) router.route(ix, src, "fd00::96:7:1", 5432);
+        assertThat(v6.ipv6()).isTrue();
+
+        // the original destination's family first, at random among its addresses; else the other family
+        List<InetAddress> both = List.of(InetAddress.getByName("::1"), InetAddress.getByName("127.0.0.5"),
+                InetAddress.getByName("::2"));
+        Route.Resolve v4 = (Route.Resolve) router.route(ix, src, "10.96.7.1", 5432);
+        for (long draw : new long[] {0, 1, 2}) {
+            Route.Passthrough p = (Route.Passthrough) new OutboundRouter(config, () -> FixedDraw.of(draw))
+                    .resolved(v4, both);
+            assertThat(p.target()).isEqualTo(new InetSocketAddress("127.0.0.5", 15432));
+            assertThat(p.destination().getUid()).isEqualTo("se/db");
+            assertThat(p.service().getName()).isEqualTo("db");
+        }
+        FixedDraw second = FixedDraw.of(1);
+        Route.Passthrough p6 = (Route.Passthrough) new OutboundRouter(config, () -> second).resolved(v6, both);
+        assertThat(p6.target().getAddress().getHostAddress()).isEqualTo("0:0:0:0:0:0:0:2");
+        assertThat(second.intBounds).containsExactly(2);
+        Route.Passthrough other = (Route.Passthrough) router.resolved(v4, List.of(InetAddress.getByName("::1")));
+        assertThat(other.target().getAddress().getHostAddress()).isEqualTo("0:0:0:0:0:0:0:1");
+        assertThat(router.resolved(v4, List.of())).isInstanceOfSatisfying(Route.Reject.class, reject -> {
+            assertThat(reject.reason()).isEqualTo(OutboundRouter.NO_RESOLVED_ADDRESSES);
+            assertThat(reject.detail()).isEqualTo(
+                    "endpoint se/db of db.example.com: hostname 'db.example.com' resolved to no address");
+        });
+
+        // an HBONE endpoint: its resolved address's 15008, authority address:port, its identity expected
+        Route.Resolve mesh = (Route.Resolve) router.route(ix, src, "10.96.7.2", 5432);
+        assertThat(mesh.hbone()).isTrue();
+        Route.Hbone h = (Route.Hbone) router.resolved(mesh, List.of(InetAddress.getByName("127.0.0.6")));
+        assertThat(h.l4()).isEqualTo(new InetSocketAddress("127.0.0.6", 15008));
+        assertThat(h.authority()).isEqualTo("127.0.0.6:5432");
+        assertThat(h.expected()).extracting(Object::toString).containsExactly("spiffe://cluster.local/ns/default/sa/db");
+
+        // a waypoint is dialled by address: a waypoint service with hostname endpoints only has none to offer
+        assertThat(((Route.Reject) router.route(ix, src, "10.96.7.3", 80)).reason()).isEqualTo("no_waypoint");
     }
 
     @Test

@@ -8,12 +8,14 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.unix.IntegerUnixChannelOption;
 import io.vertx.core.Vertx;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -41,6 +43,34 @@ class NetTransportTest {
         }
         assertThat(net.epoll()).as("native epoll on Linux").isTrue();
         both[0].close().sync();
+    }
+
+    /**
+     * The hostname resolver builds its own bootstraps from these factories: the sockets must carry ztunnel's mark
+     * from creation (capture lets marked traffic through), as the bootstrap-made ones do.
+     */
+    @Test
+    void socketsMadeForTheHostnameResolverCarryZtunnelsMark() throws Exception {
+        IntegerUnixChannelOption soMark = new IntegerUnixChannelOption("SO_MARK", 1, 36);
+        NetTransport net = NetTransport.of(vertx).withSocketMark(0x5a1);
+        Channel udp;
+        try {
+            udp = net.datagramChannels().newChannel();
+        } catch (RuntimeException e) {
+            Assumptions.abort("setting SO_MARK needs CAP_NET_ADMIN: " + e.getMessage());
+            return;
+        }
+        Channel tcp = net.socketChannels().newChannel();
+        Channel plain = NetTransport.of(vertx).datagramChannels().newChannel();
+        for (Channel ch : new Channel[] {udp, tcp, plain}) {
+            net.nextLoop().register(ch).sync();
+        }
+        assertThat(udp.config().getOption(soMark)).isEqualTo(0x5a1);
+        assertThat(tcp.config().getOption(soMark)).isEqualTo(0x5a1);
+        assertThat(plain.config().getOption(soMark)).isZero();
+        for (Channel ch : new Channel[] {udp, tcp, plain}) {
+            ch.close().sync();
+        }
     }
 
     /** A connected pair through {@code net}: the outgoing socket and the one its listener accepted. */

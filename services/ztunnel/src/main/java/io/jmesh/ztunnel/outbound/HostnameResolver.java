@@ -1,0 +1,118 @@
+package io.jmesh.ztunnel.outbound;
+
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.netty.channel.EventLoop;
+import io.netty.resolver.HostsFileEntriesResolver;
+import io.netty.resolver.ResolvedAddressTypes;
+import io.netty.resolver.dns.DefaultDnsCache;
+import io.netty.resolver.dns.DefaultDnsCnameCache;
+import io.netty.resolver.dns.DnsNameResolver;
+import io.netty.resolver.dns.DnsNameResolverBuilder;
+import io.netty.resolver.dns.DnsNameResolverChannelStrategy;
+import io.netty.resolver.dns.SequentialDnsServerAddressStreamProvider;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ImmediateEventExecutor;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Resolves the hostnames of service endpoints that have no address (Istio's on-demand DNS: a ServiceEntry endpoint
+ * with {@code resolution: DNS}) without blocking an event loop: Netty's asynchronous resolver, one per event loop
+ * (built up front, so a lookup is a map read), asking A and AAAA of the configured name servers after
+ * {@code /etc/hosts} (read once, at start). Every lookup sends from a fresh UDP socket (a random source port, as
+ * Istio's resolver does) made by ztunnel's {@link NetTransport}: ztunnel's socket mark and namespace, so capture
+ * never takes it; a truncated answer is asked again over TCP the same way. Names are asked as they are (no search
+ * domains: they are the FQDNs of ServiceEntry hosts).
+ *
+ * <p>Answers are shared by every loop's resolver and kept for their TTL, at most {@value #MAX_TTL_SECONDS} s (an
+ * endpoint behind a DNS name that moves is followed within a minute whatever the zone says); a name that does not
+ * exist is remembered {@value #NEGATIVE_TTL_SECONDS} s, so a burst of connections to it asks once.
+ */
+public final class HostnameResolver implements AutoCloseable {
+
+    static final int MAX_TTL_SECONDS = 60;
+    static final int NEGATIVE_TTL_SECONDS = 5;
+
+    /**
+     * @param nameServers where names are asked, in order ({@code dns.upstreams}, else resolv.conf's)
+     * @param queryTimeout one server's answer is awaited this long ({@code dns.upstreamTimeout})
+     * @param attempts tries per record type, the servers taken in turn ({@code dns.upstreamAttempts})
+     */
+    public record Settings(List<InetSocketAddress> nameServers, Duration queryTimeout, int attempts) {}
+
+    private final Map<EventLoop, DnsNameResolver> resolvers;
+    /** Any of them, for a caller on a loop that is not ztunnel's (tests); null without name servers. */
+    private final DnsNameResolver fallback;
+
+    public HostnameResolver(NetTransport net, Settings settings) {
+        Map<EventLoop, DnsNameResolver> byLoop = new HashMap<>();
+        if (!settings.nameServers().isEmpty()) {
+            DefaultDnsCache answers = new DefaultDnsCache(0, MAX_TTL_SECONDS, NEGATIVE_TTL_SECONDS);
+            DefaultDnsCnameCache aliases = new DefaultDnsCnameCache(0, MAX_TTL_SECONDS);
+            for (EventExecutor e : net.workers()) {
+                EventLoop loop = (EventLoop) e;
+                byLoop.put(loop, new DnsNameResolverBuilder(loop)
+                        .datagramChannelFactory(net.datagramChannels())
+                        .datagramChannelStrategy(DnsNameResolverChannelStrategy.ChannelPerResolution)
+                        .socketChannelFactory(net.socketChannels())
+                        .nameServerProvider(new SequentialDnsServerAddressStreamProvider(tries(settings)))
+                        .hostsFileEntriesResolver(HostsFileEntriesResolver.DEFAULT)
+                        .resolveCache(answers)
+                        .cnameCache(aliases)
+                        .resolvedAddressTypes(ResolvedAddressTypes.IPV4_PREFERRED)
+                        .completeOncePreferredResolved(false) // both families: the router prefers the caller's
+                        .searchDomains(List.of())
+                        .ndots(1)
+                        .queryTimeoutMillis(Math.max(1, settings.queryTimeout().toMillis()))
+                        // A and AAAA, each tried `attempts` times, and room for a CNAME step
+                        .maxQueriesPerResolve(2 * settings.attempts() + 2)
+                        .build());
+            }
+        }
+        this.resolvers = Map.copyOf(byLoop);
+        this.fallback = byLoop.isEmpty() ? null : byLoop.values().iterator().next();
+    }
+
+    /**
+     * The servers asked for one record type, in order: {@code attempts} tries in all, taking the servers in turn (as
+     * the DNS proxy's forwarder does); Netty moves to the next entry when one times out.
+     */
+    static List<InetSocketAddress> tries(Settings settings) {
+        List<InetSocketAddress> servers = settings.nameServers();
+        List<InetSocketAddress> out = new java.util.ArrayList<>();
+        for (int i = 0; i < Math.max(1, settings.attempts()); i++) {
+            out.add(servers.get(i % servers.size()));
+        }
+        return out;
+    }
+
+    /**
+     * Every address of {@code hostname} (never empty when it succeeds). Completes on {@code loop} when it is one of
+     * ztunnel's, at once for a cached answer; fails with the resolver's reason (no such name, no answer in time).
+     */
+    public Future<List<InetAddress>> resolve(EventLoop loop, String hostname) {
+        DnsNameResolver r = resolvers.get(loop);
+        if (r == null) {
+            r = fallback;
+        }
+        if (r == null) {
+            return ImmediateEventExecutor.INSTANCE.newFailedFuture(new IllegalStateException(
+                    "no name server (dns.upstreams is empty and resolv.conf names none)"));
+        }
+        try {
+            return r.resolveAll(hostname);
+        } catch (RuntimeException e) { // a name no query can carry (a label over 63 bytes, ...)
+            return ImmediateEventExecutor.INSTANCE.newFailedFuture(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        resolvers.values().forEach(DnsNameResolver::close);
+    }
+}
