@@ -168,6 +168,9 @@ public final class ManifestReader {
                     if (spec != null) {
                         // status.addresses: the VIPs Istio's auto-allocation gave hosts without addresses
                         record.setServiceEntry(ServiceEntryReader.read(spec, doc.get("status"), meta));
+                        // its age orders the VIPs policy allocates (an older entry keeps its own)
+                        meta = ServiceEntryReader.withCreationTimestamp(meta, doc.path("metadata"), p);
+                        record.setMetadata(meta);
                     }
                 }
                 case "AuthorizationPolicy" -> {

@@ -157,19 +157,27 @@ final class ServiceEntryReader {
         b.addAllSubjectAltNames(spec.strings("subjectAltNames"));
         ServiceReader.trafficDistributionAnnotation(meta, p);
         allocated(status, b, p);
-        if (r != Resolution.NONE && b.getAddressesCount() == 0) {
-            Set<String> withVip = new HashSet<>();
-            b.getAllocatedAddressesList().forEach(x -> withVip.add(x.getHost()));
-            List<String> without = b.getHostsList().stream().filter(h -> !withVip.contains(h)).toList();
-            if (!without.isEmpty()) {
-                // jmesh allocates none itself: Istio's allocator (istiod) records them in the status
-                p.warn("spec.addresses: none, and no VIP allocated for " + without + ": ztunnel routes these hosts"
-                        + " when clients name them (SOCKS5, a waypoint), while connections to the addresses DNS"
-                        + " gives pass through as to any outside address");
-            }
-        }
         spec.finish();
         return b.build();
+    }
+
+    /**
+     * {@code meta} with the entry's {@code metadata.creationTimestamp} (set by the API server; RFC 3339), when it has
+     * one: the age that orders the VIPs policy allocates. A bad one is left out with a warning.
+     */
+    static ObjectMeta withCreationTimestamp(ObjectMeta meta, JsonNode metadata, Problems p) {
+        JsonNode created = metadata.get("creationTimestamp");
+        if (created == null || created.isNull()) {
+            return meta;
+        }
+        try {
+            java.time.Instant t = java.time.Instant.parse(created.asText());
+            return meta.toBuilder().setCreationTimestamp(com.google.protobuf.Timestamp.newBuilder()
+                    .setSeconds(t.getEpochSecond()).setNanos(t.getNano())).build();
+        } catch (java.time.format.DateTimeParseException e) {
+            p.warn("metadata.creationTimestamp '" + created.asText() + "' is left out: not an RFC 3339 time");
+            return meta;
+        }
     }
 
     private static void ports(Obj spec, ServiceEntrySpec.Builder b, Problems p) {

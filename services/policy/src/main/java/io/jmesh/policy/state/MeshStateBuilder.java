@@ -129,6 +129,8 @@ public final class MeshStateBuilder {
         final Set<String> namespaceKeys = new LinkedHashSet<>();
         final Map<String, Set<String>> nodeKeys = new HashMap<>();
         final List<MeshState.Skipped> skipped = new ArrayList<>();
+        // "namespace/host" of each ServiceEntry host wanting an allocated VIP → the VIPs it got (empty: none)
+        final Map<String, List<String>> allocations = new HashMap<>();
         boolean staticStrictUsed;
 
         NamespaceResult(List<ConfigRecord> inputs, ConfigRecord namespaceRecord, List<ConfigRecord> rootInputs,
@@ -142,8 +144,10 @@ public final class MeshStateBuilder {
 
         boolean reusableFor(List<ConfigRecord> in, ConfigRecord ns, List<ConfigRecord> root,
                 List<ConfigRecord> classes, NetworkGateways networks, String cluster,
-                Map<String, ConfigRecord> nodeRecords) {
+                Map<String, ConfigRecord> nodeRecords, Map<String, List<String>> allocated) {
             return namespaceRecord == ns && sameObjects(inputs, in) && sameObjects(rootInputs, root)
+                    && allocations.entrySet().stream().allMatch(e -> e.getValue().equals(
+                            allocated.getOrDefault(e.getKey(), List.of())))
                     && sameObjects(gatewayClasses, classes) && sameNetworkGateways(networks)
                     && nodes.entrySet().stream().allMatch(e -> nodeRecords.get(e.getKey()) == e.getValue())
                     && (!usesClusterNetwork || clusterNetwork.equals(cluster));
@@ -259,6 +263,13 @@ public final class MeshStateBuilder {
             }
         }
         RootScope rootScope = null;
+        // another: VIPs for ServiceEntry hosts without addresses, allocated across namespaces
+        List<ConfigRecord> entries = new ArrayList<>();
+        byNs.values().forEach(rs -> rs.stream().filter(r -> r.getSpecCase() == ConfigRecord.SpecCase.SERVICE_ENTRY)
+                .forEach(entries::add));
+        List<MeshState.Skipped> unallocated = new ArrayList<>();
+        Map<String, List<String>> allocated = VipAllocation.allocate(entries, unallocated::add);
+        unallocated.forEach(onSkipped);
         // a cross-namespace input: each namespace result remembers the gateways of the networks it uses
         NetworkGateways networks = NetworkGateways.choose(gateways);
         // another: the namespaces with Service VIPs or workloads without a network of their own depend on it
@@ -272,7 +283,7 @@ public final class MeshStateBuilder {
             NamespaceResult old = previous.get(ns);
             List<ConfigRecord> classes = classesOf(e.getValue(), gatewayClasses);
             if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes, networks,
-                    clusterNetwork, nodeRecords)) {
+                    clusterNetwork, nodeRecords, allocated)) {
                 results.put(ns, old);
                 continue;
             }
@@ -280,7 +291,7 @@ public final class MeshStateBuilder {
                 rootScope = new RootScope(rootInputs);
             }
             NamespaceResult fresh = computeNamespace(ns, e.getValue(), namespaces.get(ns), rootInputs, rootScope,
-                    classes, gatewayClasses, networks, clusterNetwork, nodeRecords);
+                    classes, gatewayClasses, networks, clusterNetwork, nodeRecords, allocated);
             fresh.skipped.forEach(onSkipped);
             results.put(ns, fresh);
             diff(old == null ? Map.of() : old.addresses, fresh.addresses, changedAddresses);
@@ -303,7 +314,7 @@ public final class MeshStateBuilder {
         Map<String, NavigableMap<String, Resource>> byNamespace = new HashMap<>();
         Map<String, Set<String>> nodeNamespaces = new HashMap<>();
         Map<String, Set<String>> nodeKeys = new HashMap<>();
-        List<MeshState.Skipped> skipped = new ArrayList<>();
+        List<MeshState.Skipped> skipped = new ArrayList<>(unallocated);
         boolean staticStrictUsed = false;
         for (Map.Entry<String, NamespaceResult> e : new TreeMap<>(results).entrySet()) {
             NamespaceResult r = e.getValue();
@@ -415,7 +426,7 @@ public final class MeshStateBuilder {
     private NamespaceResult computeNamespace(String ns, List<ConfigRecord> records, ConfigRecord namespaceRecord,
             List<ConfigRecord> rootInputs, RootScope rootScope, List<ConfigRecord> classInputs,
             Map<String, ConfigRecord> gatewayClasses, NetworkGateways networks, String clusterNetwork,
-            Map<String, ConfigRecord> nodes) {
+            Map<String, ConfigRecord> nodes, Map<String, List<String>> allocated) {
         NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs, classInputs, clusterNetwork);
         SelectorIndex<ConfigRecord> services = new SelectorIndex<>(r -> r.getService().getSelectorMap());
         SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
@@ -508,8 +519,13 @@ public final class MeshStateBuilder {
                     out.publishes(service(r, namespaceRecord, clusterNetwork));
                 } else if (r.getSpecCase() == ConfigRecord.SpecCase.SERVICE_ENTRY) {
                     List<String> hosts = entryHosts.of(r);
+                    for (String host : VipAllocation.wanting(r)) {
+                        String key = ns + "/" + host;
+                        out.allocations.put(key, allocated.getOrDefault(key, List.of()));
+                    }
                     for (String host : hosts) {
-                        out.publishes(entryService(r, host, namespaceRecord, clusterNetwork));
+                        out.publishes(entryService(r, host, namespaceRecord, clusterNetwork,
+                                allocated.getOrDefault(ns + "/" + host, List.of())));
                     }
                     out.usesClusterNetwork = true;
                     List<String> keys = policyKeys(ns, r.getMetadata().getLabelsMap(), selectorPolicies, rootScope,
@@ -658,11 +674,12 @@ public final class MeshStateBuilder {
     /**
      * The service of one host of a ServiceEntry, as istiod builds it: named after the entry, its VIPs the entry's
      * addresses, else (resolution other than NONE, a host without wildcard) the ones Istio's auto-allocation
-     * recorded for the host; ports {@code number → targetPort} ({@code number} when unset), the entry's subject alt
+     * recorded for the host, else {@code allocated} ({@link VipAllocation}); ports {@code number → targetPort} ({@code number} when unset), the entry's subject alt
      * names, its waypoint ({@code istio.io/use-waypoint} on the entry, else its namespace) and traffic distribution
      * annotation.
      */
-    private Service entryService(ConfigRecord r, String host, ConfigRecord namespace, String clusterNetwork) {
+    private Service entryService(ConfigRecord r, String host, ConfigRecord namespace, String clusterNetwork,
+            List<String> allocated) {
         ServiceEntrySpec spec = r.getServiceEntry();
         String ns = r.getMetadata().getNamespace();
         Service.Builder s = Service.newBuilder().setName(r.getMetadata().getName()).setNamespace(ns).setHostname(host)
@@ -671,6 +688,9 @@ public final class MeshStateBuilder {
         if (vips.isEmpty() && spec.getResolution() != ServiceEntrySpec.Resolution.NONE && !host.startsWith("*.")) {
             vips = spec.getAllocatedAddressesList().stream().filter(a -> a.getHost().equals(host))
                     .map(ServiceEntrySpec.AllocatedAddress::getValue).toList();
+            if (vips.isEmpty()) {
+                vips = allocated; // istiod allocated none (it is not there): ours, the same on every replica
+            }
         }
         for (ServiceEntryPort p : spec.getPortsList()) {
             s.addPorts(Port.newBuilder().setServicePort(p.getNumber())

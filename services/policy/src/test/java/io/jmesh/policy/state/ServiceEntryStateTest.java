@@ -51,6 +51,14 @@ class ServiceEntryStateTest {
                 .map(p -> p.getServicePort() + "->" + p.getTargetPort()).toList());
     }
 
+    /** The allocation slot behind the IPv4 VIP policy gave {@code service}. */
+    static int slotOf(MeshState s, String service) throws Exception {
+        byte[] v4 = service(s, service).getAddresses(0).getAddress().toByteArray();
+        assertThat(v4[0] & 0xff).isEqualTo(240);
+        assertThat(v4[1] & 0xff).isEqualTo(240);
+        return (v4[2] & 0xff) * 254 + (v4[3] & 0xff) - 1;
+    }
+
     static byte[] ip(String literal) throws Exception {
         return InetAddress.getByName(literal).getAddress();
     }
@@ -75,7 +83,11 @@ class ServiceEntryStateTest {
                 .satisfies(a -> assertThat(a.getAddress().toByteArray()).isEqualTo(ip("240.240.0.1")));
         assertThat(ports(api)).isEqualTo("443->443,80->8080");
         assertThat(api.getSubjectAltNamesList()).containsExactly("spiffe://payments.example/api");
-        assertThat(service(s, "shop/status.payments.example").getAddressesList()).as("nothing allocated").isEmpty();
+        assertThat(service(s, "shop/status.payments.example").getAddressesList())
+                .as("Istio allocated none (no istiod): policy's own, both families")
+                .extracting(x -> InetAddress.getByAddress(x.getAddress().toByteArray()))
+                .containsExactlyElementsOf(VipAllocation.vips(slotOf(s, "shop/status.payments.example")).stream()
+                        .map(v -> io.jmesh.core.net.IpLiteral.parse(v)).toList());
 
         Workload w = workloadWithUid(s, SE_UID + "payments/api.payments.example");
         assertThat(w.getHostname()).as("resolved by ztunnel when it connects").isEqualTo("api.payments.example");

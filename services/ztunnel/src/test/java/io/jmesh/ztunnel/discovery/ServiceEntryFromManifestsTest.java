@@ -28,7 +28,8 @@ import org.junit.jupiter.api.Test;
  * Istio ServiceEntries from YAML to the route ztunnel takes: policy's reader and translator produce the Address
  * resources, ztunnel's discovery accepts each of them, and its router sends a pod's connections to the entry's
  * endpoints (outside the mesh: plain TCP to the endpoint's port), through HBONE where the entry says its endpoints
- * take it, to the selected pods of the entry's namespace, and to the entry's waypoint.
+ * take it, to the selected pods of the entry's namespace, and to the entry's waypoint,
+ * and a DNS host without addresses through the VIP policy allocates to its name, resolved by ztunnel.
  */
 class ServiceEntryFromManifestsTest {
 
@@ -82,6 +83,14 @@ class ServiceEntryFromManifestsTest {
             spec:
               hosts: [pay.example]
               addresses: [240.240.0.6]
+              resolution: DNS
+              ports: [{number: 443, name: tls, protocol: TLS}]
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: ServiceEntry
+            metadata: {name: weather, namespace: shop}
+            spec:
+              hosts: [api.weather.example]
               resolution: DNS
               ports: [{number: 443, name: tls, protocol: TLS}]
             ---
@@ -152,6 +161,27 @@ class ServiceEntryFromManifestsTest {
             assertThat(h.destination().getName()).isEqualTo("cache-1");
             assertThat(h.authority()).isEqualTo("10.2.0.7:16379");
         });
+    }
+
+    @Test
+    void aDnsHostWithoutAddressesGetsAVipThatRoutesToItsNameResolvedByZtunnel() {
+        var service = index.serviceByHostname("api.weather.example");
+        assertThat(service.getAddressesList()).as("policy's allocation, both families").hasSize(2);
+        String vip = firstVip(service);
+        assertThat(vip).startsWith("240.240.");
+        assertThat(route(vip, 443)).isInstanceOfSatisfying(Route.Resolve.class, r -> {
+            assertThat(r.hostname()).isEqualTo("api.weather.example");
+            assertThat(r.port()).isEqualTo(443);
+            assertThat(r.ipv6()).isFalse();
+        });
+    }
+
+    static String firstVip(io.jmesh.proto.istio.workload.Service s) {
+        try {
+            return java.net.InetAddress.getByAddress(s.getAddresses(0).getAddress().toByteArray()).getHostAddress();
+        } catch (java.net.UnknownHostException e) {
+            throw new AssertionError(e);
+        }
     }
 
     @Test
