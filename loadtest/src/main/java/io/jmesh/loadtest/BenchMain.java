@@ -35,6 +35,7 @@ public final class BenchMain {
         SCENARIOS.put("ztunnel-capture", io.jmesh.loadtest.ztunnel.ZtunnelCaptureScenario::new);
         SCENARIOS.put("ztunnel-dns", io.jmesh.loadtest.ztunnel.ZtunnelDnsScenario::new);
         SCENARIOS.put("ztunnel-multinetwork", io.jmesh.loadtest.ztunnel.ZtunnelMultiNetworkScenario::new);
+        SCENARIOS.put("ztunnel-egress", io.jmesh.loadtest.ztunnel.ZtunnelEgressScenario::new);
         SCENARIOS.put("policy-push", io.jmesh.loadtest.policy.PolicyPushScenario::new);
     }
 

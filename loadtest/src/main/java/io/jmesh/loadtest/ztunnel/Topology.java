@@ -160,13 +160,23 @@ final class Topology implements AutoCloseable {
 
     /** Writes {@code <name>-in.cfg} and {@code <name>-out.cfg} and starts them, the far hop first, into {@code into}. */
     private void startPair(List<Process> into, String name, String inConfig, String outConfig) throws IOException {
-        Path in = Files.writeString(dir.resolve(name + "-in.cfg"), inConfig);
-        Path out = Files.writeString(dir.resolve(name + "-out.cfg"), outConfig);
+        into.add(startHaproxy(name + "-out", outConfig));
+        into.add(startHaproxy(name + "-in", inConfig));
+    }
+
+    /**
+     * One plaintext HAProxy hop ({@code <name>.cfg}: {@code body}, its frontends, backends and any {@code resolvers}
+     * section, after the pairs' global and defaults sections); it stops at {@link #close}.
+     */
+    Process startPlainHop(String name, String body) throws IOException {
+        return startHaproxy(name, HAPROXY_COMMON + HAPROXY_DEFAULTS + body);
+    }
+
+    private Process startHaproxy(String name, String config) throws IOException {
+        Path cfg = Files.writeString(dir.resolve(name + ".cfg"), config);
         // the same glibc setting as the default ztunnels, as the figures were always measured
-        Map<String, String> env = Map.of("MALLOC_ARENA_MAX",
-                ZtunnelJvmFlags.mallocArenaMax(ctx, ZtunnelJvmFlags.Footprint.DEFAULT));
-        into.add(start(List.of("haproxy", "-db", "-f", out.toString()), name + "-out", env));
-        into.add(start(List.of("haproxy", "-db", "-f", in.toString()), name + "-in", env));
+        return start(List.of("haproxy", "-db", "-f", cfg.toString()), name, Map.of("MALLOC_ARENA_MAX",
+                ZtunnelJvmFlags.mallocArenaMax(ctx, ZtunnelJvmFlags.Footprint.DEFAULT)));
     }
 
     private static final String HAPROXY_COMMON = """
@@ -352,7 +362,7 @@ final class Topology implements AutoCloseable {
         throw new IllegalStateException("ztunnel on " + host + " not ready within 60 s");
     }
 
-    private static void waitListening(String host, int port) throws Exception {
+    static void waitListening(String host, int port) throws Exception {
         for (int i = 0; i < 100; i++) {
             try (Socket s = new Socket()) {
                 s.connect(new InetSocketAddress(host, port), 200);

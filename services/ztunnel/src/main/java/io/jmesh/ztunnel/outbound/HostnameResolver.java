@@ -37,6 +37,8 @@ public final class HostnameResolver implements AutoCloseable {
 
     static final int MAX_TTL_SECONDS = 60;
     static final int NEGATIVE_TTL_SECONDS = 5;
+    /** Hostnames whose lookups in flight are shared, per event loop. */
+    static final int CONSOLIDATED_NAMES = 1024;
 
     /**
      * @param nameServers where names are asked, in order ({@code dns.upstreams}, else resolv.conf's)
@@ -63,6 +65,8 @@ public final class HostnameResolver implements AutoCloseable {
                         .nameServerProvider(new SequentialDnsServerAddressStreamProvider(tries(settings)))
                         .hostsFileEntriesResolver(HostsFileEntriesResolver.DEFAULT)
                         .resolveCache(answers)
+                        // connections that miss the cache together (a burst after expiry) share one lookup
+                        .consolidateCacheSize(CONSOLIDATED_NAMES)
                         .cnameCache(aliases)
                         .resolvedAddressTypes(ResolvedAddressTypes.IPV4_PREFERRED)
                         .completeOncePreferredResolved(false) // both families: the router prefers the caller's
