@@ -24,7 +24,8 @@ import java.util.function.Consumer;
  * <p>Nothing is stored: every replica computes the same VIPs from the same entries. Each host hashes
  * ({@code namespace/host}, FNV-1a) to one of 65,024 slots, a collision moving on by a second hash (double hashing,
  * as istiod's allocator did before it kept its choices in the status); hosts are placed oldest entry first (then by
- * namespace, name, host), so a new entry never moves an older one's VIP. Slot {@code s} is
+ * namespace, name, host), so a new entry never moves an older one's VIP (among entries without a creation time,
+ * those of manifest files, name order decides). Slot {@code s} is
  * {@code 240.240.(s / 254).(s % 254 + 1)} and {@code 2001:2::f0f0:<the same two octets>}: no {@code .0} or
  * {@code .255}. Deleting an entry can move a younger one that collided with it, as it would move in istiod after a
  * status reset.
