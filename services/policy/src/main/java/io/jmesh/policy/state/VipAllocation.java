@@ -48,6 +48,20 @@ final class VipAllocation {
         Map<String, List<String>> out = new HashMap<>();
         boolean[] taken = new boolean[SLOTS];
         int used = 0;
+        // the range's addresses entries already hold (their own, or Istio's allocation in their status) are nobody
+        // else's: a VIP held twice would route one service's connections to the other
+        for (ConfigRecord r : ordered) {
+            ServiceEntrySpec spec = r.getServiceEntry();
+            List<String> held = new ArrayList<>(spec.getAddressesList());
+            spec.getAllocatedAddressesList().forEach(a -> held.add(a.getValue()));
+            for (String a : held) {
+                int slot = slotOf(a);
+                if (slot >= 0 && !taken[slot]) {
+                    taken[slot] = true;
+                    used++;
+                }
+            }
+        }
         for (ConfigRecord r : ordered) {
             for (String host : wanting(r)) {
                 String key = r.getMetadata().getNamespace() + "/" + host;
@@ -92,6 +106,27 @@ final class VipAllocation {
         }
         return slot;
     }
+
+    /** The slot {@code address} is in our range ({@code 240.240.x.y}, {@code 2001:2::f0f0:xxyy}), or -1. */
+    static int slotOf(String address) {
+        java.net.InetAddress ip = io.jmesh.core.net.IpLiteral.parse(address);
+        byte[] b = ip == null ? new byte[0] : ip.getAddress();
+        int third;
+        int fourth;
+        if (b.length == 4 && (b[0] & 0xff) == 240 && (b[1] & 0xff) == 240) {
+            third = b[2] & 0xff;
+            fourth = b[3] & 0xff;
+        } else if (b.length == 16 && java.util.Arrays.equals(java.util.Arrays.copyOf(b, 12), V6_PREFIX)
+                && (b[12] & 0xff) == 0xf0 && (b[13] & 0xff) == 0xf0) {
+            third = b[14] & 0xff;
+            fourth = b[15] & 0xff;
+        } else {
+            return -1;
+        }
+        return fourth >= 1 && fourth <= 254 ? third * 254 + fourth - 1 : -1;
+    }
+
+    private static final byte[] V6_PREFIX = {0x20, 0x01, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0};
 
     private static long gcd(long a, long b) {
         return b == 0 ? a : gcd(b, a % b);

@@ -48,6 +48,40 @@ class VipAllocationTest {
     }
 
     @Test
+    void anAddressAnEntryAlreadyHoldsIsNeverAllocatedToAnother() {
+        List<ConfigRecord> fresh = new ArrayList<>();
+        for (int i = 0; i < 50; i++) {
+            fresh.add(entry("shop", "e" + i, 1000, Resolution.DNS, "h" + i + ".example"));
+        }
+        Map<String, List<String>> alone = allocate(fresh);
+        // the VIPs the fresh hosts would get, held already: by Istio's allocation and by an entry's own addresses
+        List<String> held = new ArrayList<>();
+        alone.values().forEach(v -> held.addAll(v));
+        ServiceEntrySpec.Builder byIstio = ServiceEntrySpec.newBuilder().addHosts("istio.example")
+                .setResolution(Resolution.DNS);
+        for (int i = 0; i < held.size() / 2; i++) {
+            byIstio.addAllocatedAddresses(ServiceEntrySpec.AllocatedAddress.newBuilder().setHost("istio.example")
+                    .setValue(held.get(i)));
+        }
+        ConfigRecord istio = entry("other", "istio", 5000, Resolution.DNS, "istio.example").toBuilder()
+                .setServiceEntry(byIstio).build();
+        ConfigRecord own = entry("other", "own", 5000, Resolution.STATIC, "own.example").toBuilder()
+                .setServiceEntry(ServiceEntrySpec.newBuilder().addHosts("own.example").setResolution(Resolution.STATIC)
+                        .addAllAddresses(held.subList(held.size() / 2, held.size()))).build();
+        List<ConfigRecord> all = new ArrayList<>(fresh);
+        all.add(istio);
+        all.add(own);
+        Map<String, List<String>> together = allocate(all);
+        assertThat(together).hasSize(50);
+        together.values().forEach(v -> assertThat(v).doesNotContainAnyElementsOf(held.stream()
+                .map(a -> io.jmesh.core.net.IpLiteral.parse(a).getHostAddress()).toList()));
+        assertThat(VipAllocation.slotOf("240.240.1.1")).isEqualTo(254);
+        assertThat(VipAllocation.slotOf("2001:2::f0f0:101")).isEqualTo(254);
+        assertThat(VipAllocation.slotOf("240.240.1.255")).as("never one of ours").isEqualTo(-1);
+        assertThat(VipAllocation.slotOf("10.0.0.1")).isEqualTo(-1);
+    }
+
+    @Test
     void vipsAreIstiosRangesWithoutNetworkOrBroadcastLikeOctets() {
         assertThat(VipAllocation.vips(0)).containsExactly("240.240.0.1", "2001:2::f0f0:1");
         assertThat(VipAllocation.vips(253)).containsExactly("240.240.0.254", "2001:2::f0f0:fe");
