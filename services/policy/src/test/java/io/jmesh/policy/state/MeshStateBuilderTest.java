@@ -66,6 +66,12 @@ class MeshStateBuilderTest {
             """;
 
     MeshState state(String... manifests) {
+        return build(reader, builder, s -> { }, manifests);
+    }
+
+    /** {@code manifests} (each document valid) read by {@code reader} and built by {@code builder}. */
+    static MeshState build(ManifestReader reader, MeshStateBuilder builder,
+            java.util.function.Consumer<MeshState.Skipped> skipped, String... manifests) {
         TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
         for (String m : manifests) {
             for (ParsedObject o : reader.read(m)) {
@@ -73,7 +79,7 @@ class MeshStateBuilderTest {
                 records.put(o.key(), o.record());
             }
         }
-        return builder.build(new ConfigSnapshot(records, Map.of(0, 7L)), s -> { });
+        return builder.build(new ConfigSnapshot(records, Map.of(0, 7L)), skipped);
     }
 
     static Workload workload(MeshState s, String name) throws Exception {

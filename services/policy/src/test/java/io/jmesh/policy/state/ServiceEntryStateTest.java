@@ -4,11 +4,7 @@ import static io.jmesh.policy.state.MeshStateBuilderTest.service;
 import static io.jmesh.policy.state.MeshStateBuilderTest.workloadWithUid;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.jmesh.core.configlog.ConfigKey;
-import io.jmesh.core.configlog.ConfigSnapshot;
 import io.jmesh.policy.resource.ManifestReader;
-import io.jmesh.policy.resource.ParsedObject;
-import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.istio.workload.LoadBalancing;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
@@ -17,8 +13,6 @@ import io.jmesh.proto.istio.workload.WorkloadStatus;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 
 /** ServiceEntries translated as istiod translates them for ztunnel (its ambient index). */
@@ -31,14 +25,7 @@ class ServiceEntryStateTest {
     final List<MeshState.Skipped> skipped = new ArrayList<>();
 
     MeshState state(String... manifests) {
-        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
-        for (String m : manifests) {
-            for (ParsedObject o : reader.read(m)) {
-                assertThat(o.errors()).as(o.describe()).isEmpty();
-                records.put(o.key(), o.record());
-            }
-        }
-        return builder.build(new ConfigSnapshot(records, Map.of(0, 1L)), skipped::add);
+        return MeshStateBuilderTest.build(reader, builder, skipped::add, manifests);
     }
 
     static String ports(Service s) {
