@@ -36,7 +36,7 @@ final class ServiceEntryReader {
             p.error(spec.at("hosts"), "at least one host is required");
         }
         Set<String> seenHosts = new HashSet<>();
-        boolean wildcard = false;
+        String wildcard = null; // the first wildcard host
         for (int i = 0; i < hosts.size(); i++) {
             String h = hosts.get(i);
             String at = spec.at("hosts") + "[" + i + "]";
@@ -50,7 +50,7 @@ final class ServiceEntryReader {
             }
             boolean wild = h.startsWith("*.");
             if (Names.dnsSubdomain(wild ? h.substring(2) : h, at, p)) {
-                wildcard |= wild;
+                wildcard = wild && wildcard == null ? h : wildcard;
                 b.addHosts(h);
             }
         }
@@ -139,9 +139,9 @@ final class ServiceEntryReader {
         if (r == Resolution.DNS_ROUND_ROBIN && endpoints.size() > 1) {
             p.error(spec.at("endpoints"), "at most one endpoint with resolution DNS_ROUND_ROBIN");
         }
-        if (dns && endpoints.isEmpty() && selector == null && wildcard) {
-            p.error(spec.at("hosts"), "a wildcard host cannot be resolved: resolution DNS without endpoints needs"
-                    + " DNS names");
+        if (dns && endpoints.isEmpty() && selector == null && wildcard != null) {
+            p.error(spec.at("hosts"), "'" + wildcard + "': a wildcard host cannot be resolved (resolution DNS"
+                    + " without endpoints needs DNS names)");
         }
         if (r == Resolution.STATIC && endpoints.isEmpty() && selector == null) {
             p.warn("spec: resolution STATIC without endpoints or workloadSelector: the entry's services have no"
@@ -239,7 +239,8 @@ final class ServiceEntryReader {
             String host = a.path("host").asText("");
             InetAddress ip = Names.ipOrNull(value);
             if (ip == null || host.isEmpty()) {
-                p.warn("status.addresses[" + i + "] is left out: expected an IP 'value' and a 'host'");
+                p.warn("status.addresses[" + i + "] is left out: value '" + value + "', host '" + host
+                        + "' (expected: an IP value and a host)");
                 continue;
             }
             b.addAllocatedAddresses(ServiceEntrySpec.AllocatedAddress.newBuilder().setHost(host)

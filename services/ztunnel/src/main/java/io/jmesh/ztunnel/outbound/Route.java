@@ -50,13 +50,7 @@ public sealed interface Route {
      * @param service the service the client addressed
      */
     record Resolve(String hostname, int port, boolean ipv6, Workload destination, Service service)
-            implements Route {
-
-        /** Whether the endpoint is reached through HBONE (else plain TCP). */
-        public boolean hbone() {
-            return destination.getTunnelProtocol() == io.jmesh.proto.istio.workload.TunnelProtocol.HBONE;
-        }
-    }
+            implements Route {}
 
     /** Refused, with a counted reason and a precise message. */
     record Reject(String reason, String detail) implements Route {}

@@ -210,17 +210,10 @@ public final class ConnectionTelemetry {
      * such lookup, cached or not).
      */
     public void onDemandDns(Workload source, SpiffeId sourcePrincipal, String hostname) {
-        Workload s = source;
-        onDemandDns.labelValues(
-                s == null ? "unknown" : orUnknown(s.getWorkloadName().isEmpty() ? s.getName() : s.getWorkloadName()),
-                s == null ? "unknown" : orUnknown(s.getCanonicalName()),
-                s == null ? "unknown" : orUnknown(s.getCanonicalRevision()),
-                s == null ? "unknown" : orUnknown(s.getNamespace()),
-                sourcePrincipal == null ? "unknown" : sourcePrincipal.uri(),
-                s == null ? "unknown" : orUnknown(s.getCanonicalName()),
-                s == null ? "unknown" : orUnknown(s.getCanonicalRevision()),
-                s == null ? "unknown" : orUnknown(s.getClusterId()),
-                orUnknown(hostname)).inc();
+        String[] labels = new String[PEER_LABELS + 1];
+        peer(labels, 0, source, sourcePrincipal);
+        labels[PEER_LABELS] = orUnknown(hostname);
+        onDemandDns.labelValues(labels).inc();
     }
 
     /**
@@ -269,30 +262,37 @@ public final class ConnectionTelemetry {
     }
 
     private static String[] labels(ConnectionInfo i, String flags) {
-        Workload s = i.source();
-        Workload d = i.destination();
         Service svc = i.service();
-        return new String[] {reporter(i),
-            s == null ? "unknown" : orUnknown(s.getWorkloadName().isEmpty() ? s.getName() : s.getWorkloadName()),
-            s == null ? "unknown" : orUnknown(s.getCanonicalName()),
-            s == null ? "unknown" : orUnknown(s.getCanonicalRevision()),
-            s == null ? "unknown" : orUnknown(s.getNamespace()),
-            i.sourcePrincipal() == null ? "unknown" : i.sourcePrincipal().uri(),
-            s == null ? "unknown" : orUnknown(s.getCanonicalName()),
-            s == null ? "unknown" : orUnknown(s.getCanonicalRevision()),
-            s == null ? "unknown" : orUnknown(s.getClusterId()),
-            svc == null ? "unknown" : svc.getHostname(),
-            svc == null ? "unknown" : svc.getNamespace(),
-            svc == null ? "unknown" : orUnknown(svc.getName()),
-            d == null ? "unknown" : orUnknown(d.getWorkloadName().isEmpty() ? d.getName() : d.getWorkloadName()),
-            d == null ? "unknown" : orUnknown(d.getCanonicalName()),
-            d == null ? "unknown" : orUnknown(d.getCanonicalRevision()),
-            d == null ? "unknown" : orUnknown(d.getNamespace()),
-            i.destinationPrincipal() == null ? "unknown" : i.destinationPrincipal().uri(),
-            d == null ? "unknown" : orUnknown(d.getCanonicalName()),
-            d == null ? "unknown" : orUnknown(d.getCanonicalRevision()),
-            d == null ? "unknown" : orUnknown(d.getClusterId()),
-            "tcp", flags, i.mtls() ? "mutual_tls" : "unknown"};
+        String[] l = new String[LABELS.length];
+        l[0] = reporter(i);
+        peer(l, 1, i.source(), i.sourcePrincipal());
+        l[1 + PEER_LABELS] = svc == null ? "unknown" : svc.getHostname();
+        l[2 + PEER_LABELS] = svc == null ? "unknown" : svc.getNamespace();
+        l[3 + PEER_LABELS] = svc == null ? "unknown" : orUnknown(svc.getName());
+        peer(l, 4 + PEER_LABELS, i.destination(), i.destinationPrincipal());
+        l[4 + 2 * PEER_LABELS] = "tcp";
+        l[5 + 2 * PEER_LABELS] = flags;
+        l[6 + 2 * PEER_LABELS] = i.mtls() ? "mutual_tls" : "unknown";
+        return l;
+    }
+
+    /** How many labels describe one side of a connection ({@link #peer}). */
+    private static final int PEER_LABELS = 8;
+
+    /**
+     * Writes one side's labels at {@code out[at..at+7]}, in Istio's order: workload, canonical service, canonical
+     * revision, namespace, principal, app, version, cluster ("unknown" for what is not known).
+     */
+    private static void peer(String[] out, int at, Workload w, SpiffeId principal) {
+        boolean known = w != null;
+        out[at] = known ? orUnknown(w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName()) : "unknown";
+        out[at + 1] = known ? orUnknown(w.getCanonicalName()) : "unknown";
+        out[at + 2] = known ? orUnknown(w.getCanonicalRevision()) : "unknown";
+        out[at + 3] = known ? orUnknown(w.getNamespace()) : "unknown";
+        out[at + 4] = principal == null ? "unknown" : principal.uri();
+        out[at + 5] = out[at + 1]; // app: the canonical service, as Istio's ztunnel reports it
+        out[at + 6] = out[at + 2]; // version: the canonical revision
+        out[at + 7] = known ? orUnknown(w.getClusterId()) : "unknown";
     }
 
     /** {@code labels} with other response flags (a copy; the series' arrays are never modified). */

@@ -194,7 +194,8 @@ class OutboundRouterTest {
             assertThat(r.hostname()).isEqualTo("db.example.com");
             assertThat(r.port()).isEqualTo(15432); // the endpoint's own mapping
             assertThat(r.ipv6()).as("an IPv4 VIP, or the IPv4 source's family for a name").isFalse();
-            assertThat(r.hbone()).isFalse();
+            assertThat(r.destination().getTunnelProtocol())
+                    .isNotEqualTo(io.jmesh.proto.istio.workload.TunnelProtocol.HBONE);
             assertThat(r.destination().getUid()).isEqualTo("se/db");
             assertThat(r.service().getName()).isEqualTo("db");
         }
@@ -226,7 +227,7 @@ class OutboundRouterTest {
 
         // an HBONE endpoint: its resolved address's 15008, authority address:port, its identity expected
         Route.Resolve mesh = (Route.Resolve) router.route(ix, src, "10.96.7.2", 5432);
-        assertThat(mesh.hbone()).isTrue();
+        assertThat(mesh.destination().getTunnelProtocol()).isEqualTo(io.jmesh.proto.istio.workload.TunnelProtocol.HBONE);
         Route.Hbone h = (Route.Hbone) router.resolved(mesh, List.of(InetAddress.getByName("127.0.0.6")));
         assertThat(h.l4()).isEqualTo(new InetSocketAddress("127.0.0.6", 15008));
         assertThat(h.authority()).isEqualTo("127.0.0.6:5432");
