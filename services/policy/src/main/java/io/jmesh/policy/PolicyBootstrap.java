@@ -15,6 +15,7 @@ import io.jmesh.policy.auth.NodeAuthenticator;
 import io.jmesh.policy.auth.TokenReviewAuthenticator;
 import io.jmesh.policy.kubernetes.KubernetesSource;
 import io.jmesh.policy.kubernetes.LeaderElection;
+import io.jmesh.policy.kubernetes.VipStatusWriter;
 import io.jmesh.policy.registry.PolicyRegistry;
 import io.jmesh.policy.resource.ManifestReader;
 import io.jmesh.policy.source.ConfigApplier;
@@ -66,6 +67,7 @@ public final class PolicyBootstrap implements MeshService {
     private ReloadedFiles<String> rootFiles;
     private ConfigSource directory;
     private KubernetesSource cluster;
+    private VipStatusWriter vipStatus;
     private DeltaAdsServer ads;
     private AdsMetrics adsMetrics;
     private ConfigApplier applier;
@@ -107,6 +109,11 @@ public final class PolicyBootstrap implements MeshService {
                 LeaderElection election = k8s.leaderElection().enabled()
                         ? new LeaderElection(api, electionSettings(k8s.leaderElection()), context.metrics()) : null;
                 cluster = new KubernetesSource(api, m.clusterId(), k8s.kinds(), election, context.metrics());
+                if (k8s.kinds().contains("ServiceEntry")) {
+                    // VIPs allocated to ServiceEntry hosts are kept in the entries' status, as istiod keeps its own
+                    vipStatus = new VipStatusWriter(api, cluster, context.metrics());
+                    registry.onState(vipStatus::accept);
+                }
             }
             return null;
         }).compose(v -> startServer()).onSuccess(v -> registry.ready().whenComplete((state, err) -> {
@@ -264,6 +271,9 @@ public final class PolicyBootstrap implements MeshService {
     public Future<Void> close() {
         if (directory != null) {
             directory.close();
+        }
+        if (vipStatus != null) {
+            vipStatus.close();
         }
         if (cluster != null) {
             cluster.close();

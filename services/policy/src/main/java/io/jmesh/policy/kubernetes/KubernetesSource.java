@@ -81,7 +81,7 @@ public final class KubernetesSource implements ConfigSource {
     /** One kind's progress; touched only on the executor thread. */
     private static final class KindState {
         final WatchedKind kind;
-        String path; // the collection listed and watched: the kind's path, or an older version's
+        volatile String path; // the collection listed and watched: the kind's path, or an older version's
         String resourceVersion;
         KubernetesApi.Watch watch;
         Duration backoff = MIN_BACKOFF;
@@ -125,6 +125,17 @@ public final class KubernetesSource implements ConfigSource {
     @Override
     public String name() {
         return name;
+    }
+
+    /** Whether this replica writes the cluster into the log now (it leads, or there is no election). */
+    public boolean writing() {
+        return active && !closed;
+    }
+
+    /** The collection {@code kind} is listed at ({@link WatchedKind#path()} until a list found an older version). */
+    public String servedPath(String kind) {
+        KindState k = kinds.get(kind);
+        return k == null ? WatchedKind.named(kind).path() : k.path;
     }
 
     /** Completes once every kind has been listed and applied once (readiness). */

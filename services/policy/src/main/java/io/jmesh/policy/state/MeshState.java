@@ -1,5 +1,6 @@
 package io.jmesh.policy.state;
 
+import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.xds.XdsTypes;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -38,13 +39,20 @@ public final class MeshState {
 
     public static final MeshState EMPTY = new MeshState(new TreeMap<>(), new TreeMap<>(), new TreeMap<>(), Map.of(),
             Map.of(), List.of(), Map.of(), 0, List.of(), List.of(), Map.of(),
-            new AtomicBoolean());
+            new AtomicBoolean(), List.of());
 
     /** What the workloads of one node need. */
     record NodeScope(Set<String> namespaces, Set<String> policyKeys) {}
 
     /** A config-log record that could not be turned into discovery resources. */
     public record Skipped(String key, String reason) {}
+
+    /**
+     * The VIPs policy allocated to the hosts of one ServiceEntry ({@code host → [IPv4, IPv6]}): those that have no
+     * addresses of their own and none recorded in the entry's status. {@code source} is the entry's writer in the
+     * config log.
+     */
+    public record AllocatedVips(ConfigKey entry, String source, Map<String, List<String>> byHost) {}
 
     /** The address names that changed (updated, added or removed) in one generation. */
     record Change(long generation, Set<String> addresses) {}
@@ -70,13 +78,14 @@ public final class MeshState {
     // shared by the states of one builder: set once any on-demand lookup asked, so later states are indexed before
     // they are published instead of on a worker when the first stream asks
     private final AtomicBoolean ipIndexWanted;
+    private final List<AllocatedVips> allocatedVips;
 
     MeshState(NavigableMap<String, Resource> addresses, NavigableMap<String, Resource> authorizations,
             NavigableMap<String, Resource> globalAuthorizations,
             Map<String, NavigableMap<String, Resource>> authorizationsByNamespace, Map<String, NodeScope> nodes,
             List<Skipped> skipped, Map<Integer, Long> offsets, long generation, List<Change> changes,
             List<Map<String, List<String>>> ipAliasParts, Map<String, List<String>> endpoints,
-            AtomicBoolean ipIndexWanted) {
+            AtomicBoolean ipIndexWanted, List<AllocatedVips> allocatedVips) {
         this.addresses = Collections.unmodifiableNavigableMap(addresses);
         this.authorizations = Collections.unmodifiableNavigableMap(authorizations);
         this.globalAuthorizations = Collections.unmodifiableNavigableMap(globalAuthorizations);
@@ -89,6 +98,7 @@ public final class MeshState {
         this.ipAliasParts = List.copyOf(ipAliasParts);
         this.endpoints = endpoints;
         this.ipIndexWanted = ipIndexWanted;
+        this.allocatedVips = List.copyOf(allocatedVips);
     }
 
     /** Every address resource, by name. */
@@ -249,6 +259,11 @@ public final class MeshState {
             }
         }
         return out;
+    }
+
+    /** The ServiceEntries whose hosts got VIPs from policy's allocation, each with them. */
+    public List<AllocatedVips> allocatedVips() {
+        return allocatedVips;
     }
 
     /** Records of the log that were skipped (bad content), with why. */

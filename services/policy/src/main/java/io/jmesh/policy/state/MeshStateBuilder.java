@@ -356,7 +356,7 @@ public final class MeshStateBuilder {
             endpoints.putAll(r.endpoints);
         });
         return new MeshState(addresses, authorizations, global, byNamespace, nodes, skipped, snapshot.offsets(),
-                generation, changeLog, ipAliases, endpoints, ipIndexWanted);
+                generation, changeLog, ipAliases, endpoints, ipIndexWanted, VipAllocation.byEntry(entries, allocated));
     }
 
     private static void diff(Map<String, Resource> before, Map<String, Resource> after, Set<String> changed) {

@@ -21,14 +21,14 @@ import java.util.function.Consumer;
  * wildcard, the entry has no {@code addresses} of its own, Istio has recorded none in the entry's status (istiod's
  * allocation, when there is one, wins), and the entry does not opt out ({@value #OPT_OUT}: "false").
  *
- * <p>Nothing is stored: every replica computes the same VIPs from the same entries. Each host hashes
+ * <p>Every replica computes the same VIPs from the same entries (the cluster's entries then keep theirs in their
+ * status: {@code kubernetes.VipStatusWriter}). Each host hashes
  * ({@code namespace/host}, FNV-1a) to one of 65,024 slots, a collision moving on by a second hash (double hashing,
  * as istiod's allocator did before it kept its choices in the status); hosts are placed oldest entry first (then by
  * namespace, name, host), so a new entry never moves an older one's VIP (among entries without a creation time,
  * those of manifest files, name order decides). Slot {@code s} is
  * {@code 240.240.(s / 254).(s % 254 + 1)} and {@code 2001:2::f0f0:<the same two octets>}: no {@code .0} or
- * {@code .255}. Deleting an entry can move a younger one that collided with it, as it would move in istiod after a
- * status reset.
+ * {@code .255}. Until recorded, a VIP can move: deleting an entry can move a younger one that collided with it.
  */
 final class VipAllocation {
 
@@ -37,14 +37,18 @@ final class VipAllocation {
     static final int SLOTS = 256 * 254;
     private static final int PRIME = 65011; // the largest prime below SLOTS: steps of the second hash
 
+    /** The order hosts are placed in, and among two entries naming one host the one whose VIP it is. */
+    private static final Comparator<ConfigRecord> OLDEST_FIRST = Comparator
+            .comparingLong((ConfigRecord r) -> r.getMetadata().getCreationTimestamp().getSeconds())
+            .thenComparingInt(r -> r.getMetadata().getCreationTimestamp().getNanos())
+            .thenComparing(r -> r.getMetadata().getNamespace()).thenComparing(r -> r.getMetadata().getName());
+
     private VipAllocation() {}
 
     /** {@code namespace/host} → its VIPs (IPv4, IPv6) for every host that gets some. */
     static Map<String, List<String>> allocate(List<ConfigRecord> entries, Consumer<MeshState.Skipped> onFull) {
         List<ConfigRecord> ordered = new ArrayList<>(entries);
-        ordered.sort(Comparator.comparingLong((ConfigRecord r) -> r.getMetadata().getCreationTimestamp().getSeconds())
-                .thenComparingInt(r -> r.getMetadata().getCreationTimestamp().getNanos())
-                .thenComparing(r -> r.getMetadata().getNamespace()).thenComparing(r -> r.getMetadata().getName()));
+        ordered.sort(OLDEST_FIRST);
         Map<String, List<String>> out = new HashMap<>();
         boolean[] taken = new boolean[SLOTS];
         int used = 0;
@@ -77,6 +81,31 @@ final class VipAllocation {
                 taken[slot] = true;
                 used++;
                 out.put(key, vips(slot));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * {@code allocated} per entry, oldest entry first: a host two entries of a namespace name is the older one's (the
+     * one {@link #allocate} placed).
+     */
+    static List<MeshState.AllocatedVips> byEntry(List<ConfigRecord> entries, Map<String, List<String>> allocated) {
+        List<ConfigRecord> ordered = new ArrayList<>(entries);
+        ordered.sort(OLDEST_FIRST);
+        Set<String> placed = new HashSet<>();
+        List<MeshState.AllocatedVips> out = new ArrayList<>();
+        for (ConfigRecord r : ordered) {
+            Map<String, List<String>> byHost = new java.util.TreeMap<>();
+            for (String host : wanting(r)) {
+                String key = r.getMetadata().getNamespace() + "/" + host;
+                List<String> vips = allocated.get(key);
+                if (vips != null && placed.add(key)) {
+                    byHost.put(host, vips);
+                }
+            }
+            if (!byHost.isEmpty()) {
+                out.add(new MeshState.AllocatedVips(ConfigKey.of(r), r.getSource(), byHost));
             }
         }
         return out;

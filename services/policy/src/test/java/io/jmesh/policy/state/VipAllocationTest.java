@@ -48,6 +48,27 @@ class VipAllocationTest {
     }
 
     @Test
+    void eachAllocationIsOneEntrysToRecordAHostTwoEntriesNameTheOlderOnes() {
+        ConfigRecord older = entry("shop", "b-api", 1, Resolution.DNS, "api.example", "docs.example").toBuilder()
+                .setSource("kubernetes:Kubernetes").build();
+        ConfigRecord younger = entry("shop", "a-api", 2, Resolution.DNS, "api.example", "status.example");
+        ConfigRecord elsewhere = entry("other", "api", 3, Resolution.DNS, "api.example");
+        List<ConfigRecord> entries = List.of(younger, elsewhere, older);
+        Map<String, List<String>> allocated = allocate(entries);
+
+        List<MeshState.AllocatedVips> byEntry = VipAllocation.byEntry(entries, allocated);
+        assertThat(byEntry).extracting(a -> a.entry().toString()).as("oldest first")
+                .containsExactly("ServiceEntry/shop/b-api", "ServiceEntry/shop/a-api", "ServiceEntry/other/api");
+        assertThat(byEntry.get(0).source()).isEqualTo("kubernetes:Kubernetes");
+        assertThat(byEntry.get(0).byHost()).containsOnlyKeys("api.example", "docs.example")
+                .containsEntry("api.example", allocated.get("shop/api.example"));
+        assertThat(byEntry.get(1).byHost()).as("the older entry's host is not the younger's to record")
+                .containsOnlyKeys("status.example");
+        assertThat(byEntry.get(2).byHost()).as("another namespace's host of the same name is its own service")
+                .containsEntry("api.example", allocated.get("other/api.example"));
+    }
+
+    @Test
     void anAddressAnEntryAlreadyHoldsIsNeverAllocatedToAnother() {
         List<ConfigRecord> fresh = new ArrayList<>();
         for (int i = 0; i < 50; i++) {
