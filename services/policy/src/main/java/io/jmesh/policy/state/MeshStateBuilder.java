@@ -1,5 +1,10 @@
 package io.jmesh.policy.state;
 
+import static io.jmesh.policy.state.ServiceShapes.appProtocol;
+import static io.jmesh.policy.state.ServiceShapes.canonical;
+import static io.jmesh.policy.state.ServiceShapes.firstNonEmpty;
+import static io.jmesh.policy.state.ServiceShapes.ip;
+
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Empty;
 import com.google.protobuf.UInt32Value;
@@ -15,8 +20,6 @@ import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.config.v1.EndpointSliceSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec;
 import io.jmesh.proto.config.v1.PeerAuthenticationSpec.Mode;
-import io.jmesh.proto.config.v1.ServiceEntryPort;
-import io.jmesh.proto.config.v1.ServiceEntrySpec;
 import io.jmesh.proto.config.v1.ServicePort;
 import io.jmesh.proto.config.v1.WorkloadEntrySpec;
 import io.jmesh.proto.istio.security.Action;
@@ -27,12 +30,9 @@ import io.jmesh.proto.istio.security.Rule;
 import io.jmesh.proto.istio.security.Scope;
 import io.jmesh.proto.istio.security.StringMatch;
 import io.jmesh.proto.istio.workload.Address;
-import io.jmesh.proto.istio.workload.AppProtocol;
 import io.jmesh.proto.istio.workload.ApplicationTunnel;
 import io.jmesh.proto.istio.workload.GatewayAddress;
-import io.jmesh.proto.istio.workload.LoadBalancing;
 import io.jmesh.proto.istio.workload.Locality;
-import io.jmesh.proto.istio.workload.NamespacedHostname;
 import io.jmesh.proto.istio.workload.NetworkAddress;
 import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.Port;
@@ -90,19 +90,17 @@ public final class MeshStateBuilder {
 
     public static final String STATIC_STRICT = "istio_converted_static_strict";
     static final String CONVERTED_PREFIX = "converted_peer_authentication_";
-    private static final String USE_WAYPOINT = "istio.io/use-waypoint";
-    private static final String USE_WAYPOINT_NAMESPACE = "istio.io/use-waypoint-namespace";
-    private static final String MANAGED_GATEWAY = "gateway.istio.io/managed";
-    private static final String MESH_CONTROLLER = "istio.io-mesh-controller";
     private static final String DATAPLANE_MODE = "istio.io/dataplane-mode";
     private static final String SIDECAR_STATUS = "sidecar.istio.io/status";
-    private static final String SIDECAR_TUNNEL = "networking.istio.io/tunnel";
-    private static final String AMBIENT_REDIRECTION = "ambient.istio.io/redirection";
 
     private final MeshSettings settings;
+    private final ServiceShapes shapes;
+    private final ServiceEntryTranslation entryTranslation;
 
     public MeshStateBuilder(MeshSettings settings) {
         this.settings = settings;
+        this.shapes = new ServiceShapes(settings);
+        this.entryTranslation = new ServiceEntryTranslation(settings, shapes);
     }
 
     /** What one namespace contributes, kept to be reused while its inputs stay the same objects. */
@@ -489,7 +487,7 @@ public final class MeshStateBuilder {
         }
         PeerAuthentications peerAuth = new PeerAuthentications(rootScope.meshPeerAuthentication, peerAuthentications);
         EntryHosts entryHosts = new EntryHosts(
-                servicesByName.values().stream().map(this::hostname).collect(java.util.stream.Collectors.toSet()),
+                servicesByName.values().stream().map(shapes::hostname).collect(java.util.stream.Collectors.toSet()),
                 serviceEntries, out.skipped::add);
         for (ConfigRecord r : records) {
             try {
@@ -524,16 +522,18 @@ public final class MeshStateBuilder {
                         out.allocations.put(key, allocated.getOrDefault(key, List.of()));
                     }
                     for (String host : hosts) {
-                        out.publishes(entryService(r, host, namespaceRecord, clusterNetwork,
+                        out.publishes(entryTranslation.service(r, host, namespaceRecord, clusterNetwork,
                                 allocated.getOrDefault(ns + "/" + host, List.of())));
                     }
                     out.usesClusterNetwork = true;
                     List<String> keys = policyKeys(ns, r.getMetadata().getLabelsMap(), selectorPolicies, rootScope,
                             peerAuth, out);
-                    for (WorkloadEntrySpec endpoint : entryEndpoints(r.getServiceEntry(), hosts)) {
+                    for (WorkloadEntrySpec endpoint : ServiceEntryTranslation.endpoints(r.getServiceEntry(),
+                            hosts)) {
                         String network = NetworkGateways.networkOf(endpoint, namespaceRecord, clusterNetwork);
                         out.usesNetwork(network, networks);
-                        out.serves(entryWorkload(r, endpoint, hosts, keys, network, networks.addressOf(network)));
+                        out.serves(entryTranslation.workload(r, endpoint, hosts, keys, network,
+                                networks.addressOf(network)));
                     }
                 }
             } catch (RuntimeException e) {
@@ -632,7 +632,7 @@ public final class MeshStateBuilder {
         if (locality != null) {
             w.setLocality(locality);
         }
-        GatewayAddress waypoint = waypoint(labels, r.getMetadata().getLabelsMap(), Map.of(), ns);
+        GatewayAddress waypoint = shapes.waypoint(labels, r.getMetadata().getLabelsMap(), Map.of(), ns);
         if (waypoint != null) {
             w.setWaypoint(waypoint);
         }
@@ -650,11 +650,11 @@ public final class MeshStateBuilder {
                 ports.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(target)
                         .setAppProtocol(appProtocol(p.getAppProtocol())));
             }
-            w.putServices(s.getMetadata().getNamespace() + "/" + hostname(s), ports.build());
+            w.putServices(s.getMetadata().getNamespace() + "/" + shapes.hostname(s), ports.build());
         }
         for (EntryHosts.Selected e : entries) {
             // as istiod: a WorkloadEntry's ports of the entry ports' names give its ports, a pod's are not looked at
-            PortList ports = entryPorts(e.entry().getServiceEntry(),
+            PortList ports = ServiceEntryTranslation.ports(e.entry().getServiceEntry(),
                     "Pod".equals(r.getKind()) ? Map.of() : spec.getPortsMap());
             for (String host : e.hosts()) {
                 w.putServices(ns + "/" + host, ports);
@@ -663,134 +663,13 @@ public final class MeshStateBuilder {
         return w.build();
     }
 
-    /** Istio's canonical service and revision: from the labels, else the workload's name and {@code latest}. */
-    private static void canonical(Workload.Builder w, Map<String, String> labels, String workloadName) {
-        w.setCanonicalName(firstNonEmpty(labels.get("service.istio.io/canonical-name"),
-                        labels.get("app.kubernetes.io/name"), labels.get("app"), workloadName))
-                .setCanonicalRevision(firstNonEmpty(labels.get("service.istio.io/canonical-revision"),
-                        labels.get("app.kubernetes.io/version"), labels.get("version"), "latest"));
-    }
-
-    /**
-     * The service of one host of a ServiceEntry, as istiod builds it: named after the entry, its VIPs the entry's
-     * addresses, else (resolution other than NONE, a host without wildcard) the ones Istio's auto-allocation
-     * recorded for the host, else {@code allocated} ({@link VipAllocation}); ports {@code number → targetPort} ({@code number} when unset), the entry's subject alt
-     * names, its waypoint ({@code istio.io/use-waypoint} on the entry, else its namespace) and traffic distribution
-     * annotation.
-     */
-    private Service entryService(ConfigRecord r, String host, ConfigRecord namespace, String clusterNetwork,
-            List<String> allocated) {
-        ServiceEntrySpec spec = r.getServiceEntry();
-        String ns = r.getMetadata().getNamespace();
-        Service.Builder s = Service.newBuilder().setName(r.getMetadata().getName()).setNamespace(ns).setHostname(host)
-                .addAllSubjectAltNames(spec.getSubjectAltNamesList());
-        List<String> vips = spec.getAddressesList();
-        if (vips.isEmpty() && spec.getResolution() != ServiceEntrySpec.Resolution.NONE && !host.startsWith("*.")) {
-            vips = spec.getAllocatedAddressesList().stream().filter(a -> a.getHost().equals(host))
-                    .map(ServiceEntrySpec.AllocatedAddress::getValue).toList();
-            if (vips.isEmpty()) {
-                vips = allocated; // istiod allocated none (it is not there): ours, the same on every replica
-            }
-        }
-        for (ServiceEntryPort p : spec.getPortsList()) {
-            s.addPorts(Port.newBuilder().setServicePort(p.getNumber())
-                    .setTargetPort(p.getTargetPort() == 0 ? p.getNumber() : p.getTargetPort())
-                    .setAppProtocol(appProtocol(p.getProtocol())));
-        }
-        return withVipsWaypointAndBalancing(s, vips, r, namespace, clusterNetwork);
-    }
-
-    /**
-     * A ServiceEntry's own endpoints: the inline ones, or, with resolution DNS and neither endpoints nor selector,
-     * one per host whose address is the host (ztunnel resolves it when it connects).
-     */
-    private static List<WorkloadEntrySpec> entryEndpoints(ServiceEntrySpec spec, List<String> hosts) {
-        boolean dns = spec.getResolution() == ServiceEntrySpec.Resolution.DNS
-                || spec.getResolution() == ServiceEntrySpec.Resolution.DNS_ROUND_ROBIN;
-        if (spec.getEndpointsCount() > 0 || !dns || spec.hasWorkloadSelector()) {
-            return spec.getEndpointsList();
-        }
-        return hosts.stream().filter(h -> !h.startsWith("*."))
-                .map(h -> WorkloadEntrySpec.newBuilder().setAddress(h).build()).toList();
-    }
-
-    /**
-     * The workload of one endpoint of a ServiceEntry, as istiod builds it: uid
-     * {@code <cluster>/networking.istio.io/ServiceEntry/<ns>/<entry>/<address>}, named after the entry, an IP
-     * address or a hostname ztunnel resolves, an endpoint of each of the entry's hosts (of only its own host when it
-     * stands for one), its policies those selecting the entry's labels; plain TCP unless the entry says its
-     * endpoints accept HBONE ({@value #SIDECAR_TUNNEL}: http, or {@value #AMBIENT_REDIRECTION}: enabled).
-     */
-    private Workload entryWorkload(ConfigRecord r, WorkloadEntrySpec e, List<String> hosts, List<String> policyKeys,
-            String network, GatewayAddress networkGateway) {
-        String ns = r.getMetadata().getNamespace();
-        String name = r.getMetadata().getName();
-        Map<String, String> labels = r.getMetadata().getLabelsMap();
-        Workload.Builder w = Workload.newBuilder()
-                .setUid(settings.clusterId() + "/networking.istio.io/ServiceEntry/" + ns + "/" + name + "/"
-                        + e.getAddress())
-                .setName(name).setNamespace(ns)
-                .setNetwork(network)
-                .setTrustDomain(settings.trustDomain())
-                .setServiceAccount(e.getServiceAccount().isEmpty() ? "default" : e.getServiceAccount())
-                .setWorkloadType(WorkloadType.POD)
-                .setWorkloadName(name)
-                .setClusterId(settings.clusterId())
-                .setStatus(WorkloadStatus.HEALTHY)
-                .addAllAuthorizationPolicies(policyKeys);
-        canonical(w, labels, name);
-        if (io.jmesh.core.net.IpLiteral.parse(e.getAddress()) != null) {
-            w.addAddresses(ByteString.copyFrom(ip(e.getAddress())));
-        } else {
-            w.setHostname(e.getAddress());
-        }
-        if ("http".equals(labels.get(SIDECAR_TUNNEL))
-                || "enabled".equals(r.getMetadata().getAnnotationsMap().get(AMBIENT_REDIRECTION))) {
-            w.setTunnelProtocol(TunnelProtocol.HBONE);
-        }
-        if (networkGateway != null) {
-            w.setNetworkGateway(networkGateway);
-        }
-        if (e.getWeight() > 0) {
-            w.setCapacity(UInt32Value.of(e.getWeight()));
-        }
-        Locality locality = WorkloadLocality.of(e, Map.of());
-        if (locality != null) {
-            w.setLocality(locality);
-        }
-        GatewayAddress waypoint = waypoint(e.getLabelsMap(), Map.of(), Map.of(), ns);
-        if (waypoint != null) {
-            w.setWaypoint(waypoint);
-        }
-        PortList ports = entryPorts(r.getServiceEntry(), e.getPortsMap());
-        boolean ownHost = hosts.contains(e.getAddress()) && r.getServiceEntry().getEndpointsCount() == 0;
-        for (String host : ownHost ? List.of(e.getAddress()) : hosts) {
-            w.putServices(ns + "/" + host, ports);
-        }
-        return w.build();
-    }
-
-    /**
-     * A ServiceEntry's ports on one endpoint: the endpoint's port of the entry port's name, else the entry port's
-     * {@code targetPort}, else its number.
-     */
-    private static PortList entryPorts(ServiceEntrySpec spec, Map<String, Integer> endpointPorts) {
-        PortList.Builder ports = PortList.newBuilder();
-        for (ServiceEntryPort p : spec.getPortsList()) {
-            Integer named = endpointPorts.get(p.getName());
-            int target = named != null ? named : p.getTargetPort() != 0 ? p.getTargetPort() : p.getNumber();
-            ports.addPorts(Port.newBuilder().setServicePort(p.getNumber()).setTargetPort(target)
-                    .setAppProtocol(appProtocol(p.getProtocol())));
-        }
-        return ports.build();
-    }
-
+    /** Whether a pod or WorkloadEntry is captured by ztunnel: its own dataplane-mode label, else its namespace's. */
     private static boolean ambient(Map<String, String> labels, ConfigRecord r, ConfigRecord namespace) {
         if (r.getMetadata().getAnnotationsMap().containsKey(SIDECAR_STATUS)) {
             // a pod with Istio's sidecar is in the mesh through it: its traffic is not ztunnel's to capture, as
             // istiod leaves such pods out of ambient (migration: sidecars and ambient side by side); a sidecar
             // that accepts HBONE on 15008 says so with networking.istio.io/tunnel: http
-            return "http".equals(labels.get(SIDECAR_TUNNEL));
+            return "http".equals(labels.get(ServiceShapes.SIDECAR_TUNNEL));
         }
         String own = firstNonEmpty(labels.get(DATAPLANE_MODE), r.getMetadata().getLabelsMap().get(DATAPLANE_MODE), "");
         if (!own.isEmpty()) {
@@ -818,7 +697,7 @@ public final class MeshStateBuilder {
             }
         }
         PortList portList = ports.build();
-        String serviceName = ns + "/" + hostname(service);
+        String serviceName = ns + "/" + shapes.hostname(service);
         List<Workload> out = new ArrayList<>(spec.getEndpointsCount());
         Set<String> seen = new HashSet<>();
         for (EndpointSliceSpec.SliceEndpoint e : spec.getEndpointsList()) {
@@ -849,7 +728,7 @@ public final class MeshStateBuilder {
         var spec = r.getService();
         String ns = r.getMetadata().getNamespace();
         Service.Builder s = Service.newBuilder().setName(r.getMetadata().getName()).setNamespace(ns)
-                .setHostname(hostname(r));
+                .setHostname(shapes.hostname(r));
         for (ServicePort p : spec.getPortsList()) {
             int target = switch (p.getTargetPortCase()) {
                 case TARGET_PORT_NUMBER -> p.getTargetPortNumber();
@@ -859,91 +738,7 @@ public final class MeshStateBuilder {
             s.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(target)
                     .setAppProtocol(appProtocol(p.getAppProtocol())));
         }
-        return withVipsWaypointAndBalancing(s, spec.getClusterIpsList(), r, namespace, clusterNetwork);
-    }
-
-    /**
-     * What a Service and a ServiceEntry's host have alike: VIPs on the cluster's network, the waypoint of the object
-     * or its namespace ({@code istio.io/use-waypoint}), the load balancing its settings ask for.
-     */
-    private Service withVipsWaypointAndBalancing(Service.Builder s, List<String> vips, ConfigRecord r,
-            ConfigRecord namespace, String clusterNetwork) {
-        for (String vip : vips) {
-            s.addAddresses(NetworkAddress.newBuilder().setNetwork(clusterNetwork)
-                    .setAddress(ByteString.copyFrom(ip(vip))));
-        }
-        GatewayAddress waypoint = waypoint(r.getMetadata().getLabelsMap(), Map.of(),
-                namespace == null ? Map.of() : namespace.getMetadata().getLabelsMap(), r.getMetadata().getNamespace());
-        if (waypoint != null) {
-            s.setWaypoint(waypoint);
-        }
-        LoadBalancing lb = LoadBalancingTranslator.forService(r, namespace);
-        if (lb != null) {
-            s.setLoadBalancing(lb);
-        }
-        return s.build();
-    }
-
-    private String hostname(ConfigRecord service) {
-        String h = service.getService().getHostname();
-        return h.isEmpty() ? service.getMetadata().getName() + "." + service.getMetadata().getNamespace() + ".svc."
-                + settings.domainSuffix() : h;
-    }
-
-    /**
-     * {@code istio.io/use-waypoint} on the object (first map that has it), else on its namespace; "none" opts out. A
-     * waypoint itself ({@value #MANAGED_GATEWAY}={@value #MESH_CONTROLLER}, as istiod labels the waypoints it
-     * deploys) never has one, whatever its namespace says: its traffic would loop back to it.
-     */
-    private GatewayAddress waypoint(Map<String, String> labels, Map<String, String> metaLabels,
-            Map<String, String> namespaceLabels, String ns) {
-        if (MESH_CONTROLLER.equals(labels.get(MANAGED_GATEWAY))
-                || MESH_CONTROLLER.equals(metaLabels.get(MANAGED_GATEWAY))) {
-            return null;
-        }
-        Map<String, String> source = labels.containsKey(USE_WAYPOINT) ? labels
-                : metaLabels.containsKey(USE_WAYPOINT) ? metaLabels
-                : namespaceLabels.containsKey(USE_WAYPOINT) ? namespaceLabels : null;
-        if (source == null || "none".equals(source.get(USE_WAYPOINT))) {
-            return null;
-        }
-        String wpNs = firstNonEmpty(source.get(USE_WAYPOINT_NAMESPACE), ns);
-        String host = source.get(USE_WAYPOINT) + "." + wpNs + ".svc." + settings.domainSuffix();
-        return GatewayAddress.newBuilder().setHostname(NamespacedHostname.newBuilder().setNamespace(wpNs)
-                .setHostname(host)).setHboneMtlsPort(15008).build();
-    }
-
-    private static AppProtocol appProtocol(String p) {
-        return switch (p.toLowerCase(java.util.Locale.ROOT)) {
-            case "http", "http1", "http/1.1" -> AppProtocol.HTTP11;
-            case "http2", "kubernetes.io/h2c" -> AppProtocol.HTTP2;
-            case "grpc" -> AppProtocol.GRPC;
-            default -> AppProtocol.UNKNOWN;
-        };
-    }
-
-    private static final java.util.regex.Pattern IP_CHARS = java.util.regex.Pattern.compile("[0-9a-fA-F.:]+");
-
-    private static byte[] ip(String literal) {
-        // a literal only: never a DNS lookup
-        if (literal.isEmpty() || !IP_CHARS.matcher(literal).matches()
-                || (!literal.contains(":") && literal.chars().anyMatch(Character::isLetter))) {
-            throw new IllegalArgumentException("'" + literal + "' is not an IP address");
-        }
-        try {
-            return InetAddress.getByName(literal).getAddress();
-        } catch (java.net.UnknownHostException e) {
-            throw new IllegalArgumentException("'" + literal + "' is not an IP address", e);
-        }
-    }
-
-    private static String firstNonEmpty(String... values) {
-        for (String v : values) {
-            if (v != null && !v.isEmpty()) {
-                return v;
-            }
-        }
-        return "";
+        return shapes.withVipsWaypointAndBalancing(s, spec.getClusterIpsList(), r, namespace, clusterNetwork);
     }
 
     static Authorization strictDeny(String ns, String name, List<Integer> onlyPorts, List<Integer> exceptPorts) {
