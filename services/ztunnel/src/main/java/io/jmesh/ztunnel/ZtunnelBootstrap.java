@@ -26,12 +26,14 @@ import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.discovery.Workloads;
 import io.jmesh.ztunnel.dns.DnsProxy;
 import io.jmesh.ztunnel.dns.DnsMetrics;
+import io.jmesh.ztunnel.dns.ResolvConf;
 import io.jmesh.ztunnel.identity.CaClient;
 import io.jmesh.ztunnel.identity.GrpcCaClient;
 import io.jmesh.ztunnel.identity.IdentityManager;
 import io.jmesh.ztunnel.inbound.Inbound;
 import io.jmesh.ztunnel.inbound.InboundListeners;
 import io.jmesh.ztunnel.outbound.HostnameResolver;
+import io.jmesh.ztunnel.outbound.HostsFile;
 import io.jmesh.ztunnel.outbound.OutboundListeners;
 import io.jmesh.ztunnel.outbound.OutboundProxy;
 import io.jmesh.ztunnel.pool.HbonePool;
@@ -106,6 +108,10 @@ public final class ZtunnelBootstrap implements MeshService {
     private DnsProxy dns;
     /** The DNS proxy on {@code node.dualStackAddress}, or null. */
     private DnsProxy dnsOtherFamily;
+    /** Read in {@link #start()} off the event loop: name servers, search list and ndots. */
+    private ResolvConf resolvConf;
+    /** /etc/hosts, followed; opened in {@link #start()} off the event loop (its first read). */
+    private HostsFile hostsFile;
     /** Resolves the service endpoints known by hostname only, for the node's and the pods' outbound. */
     private HostnameResolver hostnames;
     private volatile InPodMode inPod;
@@ -144,8 +150,12 @@ public final class ZtunnelBootstrap implements MeshService {
             if (!config.discovery().address().isEmpty()) {
                 policyChannel = PolicyChannel.open(context.vertx(), config.discovery(), context.metrics());
             }
-            return config.discovery().staticFile().isEmpty() ? null
+            StaticConfigFile.Contents staticConfig = config.discovery().staticFile().isEmpty() ? null
                     : StaticConfigFile.read(Path.of(config.discovery().staticFile()));
+            String resolvConfFile = config.dns().resolvConf();
+            resolvConf = ResolvConf.read(Path.of(resolvConfFile.isEmpty() ? "/etc/resolv.conf" : resolvConfFile));
+            hostsFile = new HostsFile(context.vertx(), HostsFile.SYSTEM, HostsFile.REFRESH_INTERVAL);
+            return staticConfig;
         }, false).compose(this::startWith);
     }
 
@@ -213,12 +223,13 @@ public final class ZtunnelBootstrap implements MeshService {
         List<java.net.InetSocketAddress> upstreams = upstreams();
         if (upstreams.isEmpty()) {
             log.atWarn().addKeyValue("resolvConf", config.dns().resolvConf()).log("no upstream resolver (dns.upstreams "
-                    + "empty, no nameserver in resolvConf): service endpoints known by hostname are refused"
+                    + "empty, no nameserver in resolvConf): service endpoints known by hostname resolve from "
+                    + HostsFile.SYSTEM + " only"
                     + (config.listeners().dns() >= 0 ? ", and the dns proxy answers SERVFAIL to names outside the mesh"
                             : ""));
         }
-        hostnames = new HostnameResolver(net, new HostnameResolver.Settings(upstreams, config.dns().upstreamTimeout(),
-                config.dns().upstreamAttempts()));
+        hostnames = new HostnameResolver(net, new HostnameResolver.Settings(upstreams, resolvConf.searchDomains(),
+                resolvConf.ndots(), config.dns().upstreamTimeout(), config.dns().upstreamAttempts()), hostsFile);
         OutboundProxy proxy = new OutboundProxy(nodeConfig, store, identities, pool, telemetry, net, hostnames);
         outbound = new OutboundListeners(nodeConfig, proxy, telemetry, net, nodeAddress);
         DnsMetrics dnsMetrics = config.listeners().dns() >= 0 ? new DnsMetrics(context.metrics()) : null;
@@ -421,6 +432,9 @@ public final class ZtunnelBootstrap implements MeshService {
 
     @Override
     public Future<Void> close() {
+        if (hostsFile != null) {
+            hostsFile.close();
+        }
         if (identities == null) {
             return Future.succeededFuture();
         }
@@ -473,9 +487,7 @@ public final class ZtunnelBootstrap implements MeshService {
     /** {@code dns.upstreams}, else the name servers of {@code dns.resolvConf}: the DNS proxy's and the resolver's. */
     private List<java.net.InetSocketAddress> upstreams() {
         ZtunnelConfig.Dns d = config.dns();
-        return d.upstreams().isEmpty()
-                ? DnsProxy.resolvConf(Path.of(d.resolvConf().isEmpty() ? "/etc/resolv.conf" : d.resolvConf()))
-                : DnsProxy.upstreams(d.upstreams());
+        return d.upstreams().isEmpty() ? resolvConf.nameservers() : DnsProxy.upstreams(d.upstreams());
     }
 
     private DnsProxy.Settings dnsSettings(InetAddress bindAddress, List<java.net.InetSocketAddress> upstreams) {

@@ -374,6 +374,9 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      * @param upstreams resolvers to forward to ({@code ip} or {@code ip:port}, IPv6 in brackets), also those that
      *     resolve the service endpoints known by hostname (with the same timeout and attempts); empty: the
      *     {@code nameserver}s of {@code resolvConf}
+     * @param resolvConf the system's resolver settings, read once at start (empty: {@code /etc/resolv.conf}): its
+     *     {@code nameserver}s when {@code upstreams} is empty, and its {@code search} (or {@code domain}) list and
+     *     {@code options ndots:N} for the hostnames of service endpoints
      * @param upstreamTimeout wait for one upstream answer; then the next server is asked, up to
      *     {@code upstreamAttempts} tries in all
      * @param maxPendingUpstream forwarded UDP queries in flight at once; more are answered SERVFAIL

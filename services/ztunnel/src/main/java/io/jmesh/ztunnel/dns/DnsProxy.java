@@ -23,7 +23,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -104,11 +103,6 @@ public final class DnsProxy {
         forwardFailures = metrics.forwardFailures;
         forwardSeconds = metrics.forwardSeconds;
         rejections = metrics.rejections;
-    }
-
-    /** The name servers of a resolv.conf file (none when it is missing). */
-    public static List<InetSocketAddress> resolvConf(Path file) {
-        return ResolvConf.nameservers(file);
     }
 
     /** {@code dns.upstreams} entries as addresses; a bad entry is named in the exception. */

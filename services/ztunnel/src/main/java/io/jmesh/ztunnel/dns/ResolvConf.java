@@ -8,33 +8,97 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
-/** The {@code nameserver} lines of a resolv.conf: the upstream servers when {@code dns.upstreams} is empty. */
-final class ResolvConf {
+/**
+ * What ztunnel takes from a resolv.conf, read as glibc reads it: the {@code nameserver}s (the upstream servers when
+ * {@code dns.upstreams} is empty), and the search list and {@code ndots} the hostname resolver expands short names
+ * with.
+ *
+ * @param nameservers the name servers on port 53, in order
+ * @param searchDomains the last {@code search} line's domains, or the last {@code domain} line's one domain when it
+ *     comes later; none without either
+ * @param ndots names with at least this many dots are asked as they are before the search list ({@code options
+ *     ndots:N}, at most {@value #MAX_NDOTS}; glibc's default 1)
+ */
+public record ResolvConf(List<InetSocketAddress> nameservers, List<String> searchDomains, int ndots) {
 
-    private ResolvConf() {}
+    /** glibc caps {@code ndots} here. */
+    static final int MAX_NDOTS = 15;
+    /** A missing or unreadable file: no name server, no search list, glibc's defaults. */
+    public static final ResolvConf NONE = new ResolvConf(List.of(), List.of(), 1);
 
-    /** The file's name servers on port 53, in order; none when it is missing or names none. */
-    static List<InetSocketAddress> nameservers(Path file) {
+    public ResolvConf {
+        nameservers = List.copyOf(nameservers);
+        searchDomains = List.copyOf(searchDomains);
+    }
+
+    /** The file's settings; {@link #NONE} when it is missing or unreadable. Blocking: call off the event loop. */
+    public static ResolvConf read(Path file) {
         List<String> lines;
         try {
             lines = Files.readAllLines(file);
         } catch (IOException e) {
-            return List.of();
+            return NONE;
         }
-        List<InetSocketAddress> out = new ArrayList<>();
+        List<InetSocketAddress> servers = new ArrayList<>();
+        List<String> search = List.of();
+        int ndots = NONE.ndots();
         for (String line : lines) {
             String[] words = line.trim().split("\\s+");
-            if (words.length >= 2 && words[0].equals("nameserver")) {
-                int zone = words[1].indexOf('%'); // fe80::1%eth0: the zone is the kernel's business
-                InetAddress ip = IpLiteral.parse(zone > 0 ? words[1].substring(0, zone) : words[1]);
-                if (ip != null) { // anything else in the file is not a name server
-                    out.add(new InetSocketAddress(ip, 53));
+            if (words.length < 2) {
+                continue; // a keyword without a value is ignored, as glibc does
+            }
+            switch (words[0]) {
+                case "nameserver" -> {
+                    InetSocketAddress server = nameserver(words[1]);
+                    if (server != null) { // anything else in the file is not a name server
+                        servers.add(server);
+                    }
                 }
+                case "search" -> search = domains(Arrays.asList(words).subList(1, words.length));
+                case "domain" -> search = domains(List.of(words[1]));
+                case "options" -> ndots = ndots(words, ndots);
+                default -> { } // comments and what the resolver does not use
+            }
+        }
+        return new ResolvConf(servers, search, ndots);
+    }
+
+    private static InetSocketAddress nameserver(String word) {
+        int zone = word.indexOf('%'); // fe80::1%eth0: the zone is the kernel's business
+        InetAddress ip = IpLiteral.parse(zone > 0 ? word.substring(0, zone) : word);
+        return ip == null ? null : new InetSocketAddress(ip, 53);
+    }
+
+    /** Each without its final dot, once; the root ({@code .}) is no search domain. */
+    private static List<String> domains(List<String> words) {
+        List<String> out = new ArrayList<>();
+        for (String w : words) {
+            String d = w.endsWith(".") ? w.substring(0, w.length() - 1) : w;
+            if (!d.isEmpty() && !out.contains(d)) {
+                out.add(d);
             }
         }
         return out;
+    }
+
+    /** {@code ndots:N} among {@code options}, capped as glibc does; a value that is not plain digits is ignored. */
+    private static int ndots(String[] words, int current) {
+        int ndots = current;
+        for (int i = 1; i < words.length; i++) {
+            if (words[i].startsWith("ndots:")) {
+                String n = words[i].substring("ndots:".length());
+                if (Ports.isDigits(n)) {
+                    ndots = 0;
+                    for (int c = 0; c < n.length(); c++) {
+                        ndots = Math.min(ndots * 10 + n.charAt(c) - '0', MAX_NDOTS);
+                    }
+                }
+            }
+        }
+        return ndots;
     }
 
     /** {@code host:port} (IPv6 in brackets) or a bare address (port 53), as {@code dns.upstreams} lists them. */

@@ -2,7 +2,6 @@ package io.jmesh.ztunnel.outbound;
 
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.netty.channel.EventLoop;
-import io.netty.resolver.HostsFileEntriesResolver;
 import io.netty.resolver.ResolvedAddressTypes;
 import io.netty.resolver.dns.DefaultDnsCache;
 import io.netty.resolver.dns.DefaultDnsCnameCache;
@@ -22,12 +21,14 @@ import java.util.Map;
 
 /**
  * Resolves the hostnames of service endpoints that have no address (Istio's on-demand DNS: a ServiceEntry endpoint
- * with {@code resolution: DNS}) without blocking an event loop: Netty's asynchronous resolver, one per event loop
- * (built up front, so a lookup is a map read), asking A and AAAA of the configured name servers after
- * {@code /etc/hosts} (read once, at start). Every lookup sends from a fresh UDP socket (a random source port, as
- * Istio's resolver does) made by ztunnel's {@link NetTransport}: ztunnel's socket mark and namespace, so capture
- * never takes it; a truncated answer is asked again over TCP the same way. Names are asked as they are (no search
- * domains: they are the FQDNs of ServiceEntry hosts).
+ * with {@code resolution: DNS}) without blocking an event loop, as Istio's ztunnel does with the system's resolver
+ * settings. A name the {@link HostsFile} lists is answered from it (every address, both families); any other is asked
+ * of the configured name servers, A and AAAA, by Netty's asynchronous resolver, one per event loop (built up front,
+ * so a lookup is a map read). Short names are expanded with resolv.conf's search list as glibc does: a name ending in
+ * a dot is asked as it is, only; one with at least {@code ndots} dots is asked as it is, then with each search domain;
+ * any other with each search domain, then as it is. Every query sends from a fresh UDP socket (a random source port,
+ * as Istio's resolver does) made by ztunnel's {@link NetTransport}: ztunnel's socket mark and namespace, so capture
+ * never takes it; a truncated answer is asked again over TCP the same way.
  *
  * <p>Answers are shared by every loop's resolver and kept for their TTL, at most {@value #MAX_TTL_SECONDS} s (an
  * endpoint behind a DNS name that moves is followed within a minute whatever the zone says); a name that does not
@@ -42,16 +43,28 @@ public final class HostnameResolver implements AutoCloseable {
 
     /**
      * @param nameServers where names are asked, in order ({@code dns.upstreams}, else resolv.conf's)
+     * @param searchDomains appended to a name with fewer than {@code ndots} dots (resolv.conf's {@code search})
+     * @param ndots names with at least this many dots are asked as they are first (resolv.conf's, else 1); with 0,
+     *     Netty asks every name as it is only (glibc would go on with the search list)
      * @param queryTimeout one server's answer is awaited this long ({@code dns.upstreamTimeout})
      * @param attempts tries per record type, the servers taken in turn ({@code dns.upstreamAttempts})
      */
-    public record Settings(List<InetSocketAddress> nameServers, Duration queryTimeout, int attempts) {}
+    public record Settings(List<InetSocketAddress> nameServers, List<String> searchDomains, int ndots,
+            Duration queryTimeout, int attempts) {
+        public Settings {
+            nameServers = List.copyOf(nameServers);
+            searchDomains = List.copyOf(searchDomains);
+        }
+    }
 
+    private final HostsFile hosts;
     private final Map<EventLoop, DnsNameResolver> resolvers;
     /** Any of them, for a caller on a loop that is not ztunnel's (tests); null without name servers. */
     private final DnsNameResolver fallback;
 
-    public HostnameResolver(NetTransport net, Settings settings) {
+    /** @param hosts read before any name server is asked; the caller closes it */
+    public HostnameResolver(NetTransport net, Settings settings, HostsFile hosts) {
+        this.hosts = hosts;
         Map<EventLoop, DnsNameResolver> byLoop = new HashMap<>();
         if (!settings.nameServers().isEmpty()) {
             DefaultDnsCache answers = new DefaultDnsCache(0, MAX_TTL_SECONDS, NEGATIVE_TTL_SECONDS);
@@ -63,15 +76,16 @@ public final class HostnameResolver implements AutoCloseable {
                         .datagramChannelStrategy(DnsNameResolverChannelStrategy.ChannelPerResolution)
                         .socketChannelFactory(net.socketChannels())
                         .nameServerProvider(new SequentialDnsServerAddressStreamProvider(tries(settings)))
-                        .hostsFileEntriesResolver(HostsFileEntriesResolver.DEFAULT)
+                        .hostsFileEntriesResolver(hosts) // never Netty's default: it reads /etc/hosts on the loop
                         .resolveCache(answers)
                         // connections that miss the cache together (a burst after expiry) share one lookup
                         .consolidateCacheSize(CONSOLIDATED_NAMES)
                         .cnameCache(aliases)
                         .resolvedAddressTypes(ResolvedAddressTypes.IPV4_PREFERRED)
                         .completeOncePreferredResolved(false) // both families: the router prefers the caller's
-                        .searchDomains(List.of())
-                        .ndots(1)
+                        // Netty expands names as glibc does: a final dot or ndots dots, as they are first
+                        .searchDomains(settings.searchDomains())
+                        .ndots(settings.ndots())
                         .queryTimeoutMillis(Math.max(1, settings.queryTimeout().toMillis()))
                         // A and AAAA, each tried `attempts` times, and room for a CNAME step
                         .maxQueriesPerResolve(2 * settings.attempts() + 2)
@@ -97,9 +111,15 @@ public final class HostnameResolver implements AutoCloseable {
 
     /**
      * Every address of {@code hostname} (never empty when it succeeds). Completes on {@code loop} when it is one of
-     * ztunnel's, at once for a cached answer; fails with the resolver's reason (no such name, no answer in time).
+     * ztunnel's, at once for a listed or cached answer; fails with the resolver's reason (no such name, no answer in
+     * time).
      */
     public Future<List<InetAddress>> resolve(EventLoop loop, String hostname) {
+        // Netty takes one address of a hosts resolver that is not its own: every one is wanted
+        List<InetAddress> listed = hosts.addresses(hostname, ResolvedAddressTypes.IPV4_PREFERRED);
+        if (listed != null) {
+            return loop.newSucceededFuture(listed);
+        }
         DnsNameResolver r = resolvers.get(loop);
         if (r == null) {
             r = fallback;

@@ -1,0 +1,152 @@
+package io.jmesh.ztunnel.outbound;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.core.lifecycle.ServiceLauncher;
+import io.jmesh.testing.fuzz.LeakWatch;
+import io.jmesh.ztunnel.testing.FakeDnsServer;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.netty.util.concurrent.Future;
+import io.vertx.core.Vertx;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The resolver against a fake name server on loopback: resolv.conf's search list and ndots applied as glibc does,
+ * and the hosts file answering before any name server. Each test has its own names, so the questions the server
+ * records tell which names each lookup asked, in order.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class HostnameResolverTest {
+
+    static final String DNS_IP = "127.0.131.53";
+    static final List<String> SEARCH = List.of("a.test", "b.test");
+
+    static Vertx vertx;
+    static NetTransport net;
+    static FakeDnsServer dns;
+    @TempDir
+    Path dir;
+    HostsFile hosts;
+    HostnameResolver resolver;
+
+    @BeforeAll
+    static void start() throws Exception {
+        LeakWatch.reset();
+        vertx = ServiceLauncher.newVertx(1);
+        net = NetTransport.of(vertx);
+        dns = new FakeDnsServer(DNS_IP)
+                .answer("db.a.test", "127.0.131.10")
+                .answer("cache.b.b.test", "127.0.131.11")
+                .answer("lonely", "127.0.131.12")
+                .answer("app.x.test", "127.0.131.13")
+                .answer("svc.ns.x.b.test", "127.0.131.14")
+                .answer("solo.a.test", "127.0.131.15")
+                .answer("listed.test", "127.0.131.16");
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        dns.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertThat(LeakWatch.leaks()).as("ByteBuf leaks").isEmpty();
+    }
+
+    @AfterEach
+    void close() {
+        if (resolver != null) {
+            resolver.close();
+        }
+        if (hosts != null) {
+            hosts.close();
+        }
+    }
+
+    @Test
+    void aNameWithFewerThanNdotsDotsIsAskedWithEachSearchDomainThenAsItIs() throws Exception {
+        resolver = resolver(SEARCH, 2, List.of(dns.address()));
+        assertThat(resolve("db")).containsExactly(ip("127.0.131.10"));
+        assertThat(askedA("db")).containsExactly("db.a.test");
+
+        assertThat(resolve("cache.b")).containsExactly(ip("127.0.131.11"));
+        assertThat(askedA("cache.b")).containsExactly("cache.b.a.test", "cache.b.b.test");
+
+        assertThat(resolve("lonely")).containsExactly(ip("127.0.131.12"));
+        assertThat(askedA("lonely")).containsExactly("lonely.a.test", "lonely.b.test", "lonely");
+    }
+
+    @Test
+    void aNameWithNdotsDotsIsAskedAsItIsFirst() throws Exception {
+        resolver = resolver(SEARCH, 2, List.of(dns.address()));
+        assertThat(resolve("app.x.test")).containsExactly(ip("127.0.131.13"));
+        assertThat(askedA("app.x.test")).containsExactly("app.x.test");
+
+        assertThat(resolve("svc.ns.x")).containsExactly(ip("127.0.131.14"));
+        assertThat(askedA("svc.ns.x")).containsExactly("svc.ns.x", "svc.ns.x.a.test", "svc.ns.x.b.test");
+    }
+
+    @Test
+    void aNameEndingInADotIsNeverExpanded() throws Exception {
+        resolver = resolver(SEARCH, 2, List.of(dns.address()));
+        Future<List<InetAddress>> f = resolver.resolve(net.nextLoop(), "solo.").await();
+        assertThat(f.cause()).as("solo.a.test exists, solo does not").isInstanceOf(UnknownHostException.class);
+        assertThat(askedA("solo")).containsExactly("solo");
+    }
+
+    @Test
+    void aNameTheHostsFileListsIsAnsweredFromItWithEveryAddress() throws Exception {
+        Path file = dir.resolve("hosts");
+        Files.writeString(file, "127.0.131.20 listed.test\n127.0.131.21 listed.test\n::1 listed.test\n");
+        hosts = new HostsFile(vertx, file, HostsFile.REFRESH_INTERVAL);
+        resolver = new HostnameResolver(net, new HostnameResolver.Settings(List.of(dns.address()), SEARCH, 2,
+                Duration.ofSeconds(1), 2), hosts);
+        assertThat(resolve("LISTED.test")).containsExactly(ip("127.0.131.20"), ip("127.0.131.21"), ip("::1"));
+        assertThat(askedA("listed")).as("no name server asked").isEmpty();
+
+        // without a name server, only what the file lists resolves
+        resolver.close();
+        resolver = new HostnameResolver(net, new HostnameResolver.Settings(List.of(), List.of(), 1,
+                Duration.ofSeconds(1), 2), hosts);
+        assertThat(resolve("listed.test")).containsExactly(ip("127.0.131.20"), ip("127.0.131.21"), ip("::1"));
+        assertThat(resolver.resolve(net.nextLoop(), "app.x.test").await().cause())
+                .hasMessageContaining("no name server");
+    }
+
+    /** A resolver whose hosts file lists nothing. */
+    private HostnameResolver resolver(List<String> search, int ndots, List<InetSocketAddress> servers)
+            throws Exception {
+        Path empty = Files.writeString(dir.resolve("hosts"), "");
+        hosts = new HostsFile(vertx, empty, HostsFile.REFRESH_INTERVAL);
+        return new HostnameResolver(net, new HostnameResolver.Settings(servers, search, ndots, Duration.ofSeconds(1),
+                2), hosts);
+    }
+
+    private List<InetAddress> resolve(String name) throws Exception {
+        return resolver.resolve(net.nextLoop(), name).get(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * The names asked A for, {@code name} and names below it, in the order first asked (the resolver asks a
+     * non-authoritative NXDOMAIN again, of the next try's server).
+     */
+    private static List<String> askedA(String name) {
+        return dns.questions.stream().filter(q -> q.equals("A " + name) || q.startsWith("A " + name + "."))
+                .map(q -> q.substring(2)).distinct().toList();
+    }
+
+    private static InetAddress ip(String literal) throws Exception {
+        return InetAddress.getByName(literal); // literals only: no lookup
+    }
+}

@@ -1,0 +1,172 @@
+package io.jmesh.ztunnel.outbound;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.jmesh.core.lifecycle.ServiceLauncher;
+import io.netty.resolver.ResolvedAddressTypes;
+import io.vertx.core.Vertx;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+
+/** The hosts file: its entries as Netty's resolver reads them, followed as the file changes, kept when it breaks. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class HostsFileTest {
+
+    /** Short, so a change is seen at once; the waits below poll with a deadline, never a fixed sleep. */
+    static final Duration REFRESH = Duration.ofMillis(20);
+    static final Duration DEADLINE = Duration.ofSeconds(5);
+
+    static Vertx vertx;
+    @TempDir
+    Path dir;
+    Path file;
+    HostsFile hosts;
+    ListAppender<ILoggingEvent> lines;
+
+    @BeforeAll
+    static void start() {
+        vertx = ServiceLauncher.newVertx(1);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @BeforeEach
+    void watchTheLog() {
+        file = dir.resolve("hosts");
+        lines = new ListAppender<>();
+        lines.start();
+        ((Logger) LoggerFactory.getLogger(HostsFile.class)).addAppender(lines);
+    }
+
+    @AfterEach
+    void close() {
+        ((Logger) LoggerFactory.getLogger(HostsFile.class)).detachAppender(lines);
+        if (hosts != null) {
+            hosts.close();
+        }
+    }
+
+    @Test
+    void namesMatchWithoutCaseOrAFinalDotAndBothFamiliesAreKept() throws Exception {
+        Files.writeString(file, """
+                # a comment
+                127.0.0.7   Mixed.Hosts.Test alias
+                127.0.0.8   mixed.hosts.test
+                ::7         mixed.hosts.test
+                not-an-ip   ignored.hosts.test
+                """);
+        hosts = new HostsFile(vertx, file, REFRESH);
+        assertThat(hosts.addresses("mixed.hosts.test.", ResolvedAddressTypes.IPV4_PREFERRED))
+                .containsExactly(ip("127.0.0.7"), ip("127.0.0.8"), ip("::7"));
+        assertThat(hosts.addresses("MIXED.hosts.test", ResolvedAddressTypes.IPV6_PREFERRED))
+                .containsExactly(ip("::7"), ip("127.0.0.7"), ip("127.0.0.8"));
+        assertThat(hosts.addresses("mixed.hosts.test", ResolvedAddressTypes.IPV4_ONLY))
+                .containsExactly(ip("127.0.0.7"), ip("127.0.0.8"));
+        assertThat(hosts.addresses("mixed.hosts.test", ResolvedAddressTypes.IPV6_ONLY)).containsExactly(ip("::7"));
+        assertThat(hosts.address("Alias", ResolvedAddressTypes.IPV6_PREFERRED)).isEqualTo(ip("127.0.0.7"));
+        assertThat(hosts.address("alias", ResolvedAddressTypes.IPV6_ONLY)).isNull();
+        assertThat(hosts.addresses("ignored.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isNull();
+        assertThat(hosts.addresses("unknown.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isNull();
+        assertThat(warnings()).isZero();
+    }
+
+    @Test
+    void aRewrittenFileIsReadAgain() throws Exception {
+        Files.writeString(file, "127.0.0.5 db.hosts.test\n");
+        hosts = new HostsFile(vertx, file, REFRESH);
+        assertThat(hosts.address("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isEqualTo(ip("127.0.0.5"));
+
+        // in place (same inode): its size and modification time tell
+        Files.writeString(file, "127.0.0.55 db.hosts.test\n::55 db.hosts.test\n127.0.0.6 new.hosts.test\n");
+        await().atMost(DEADLINE).pollInterval(Duration.ofMillis(10)).untilAsserted(() -> assertThat(
+                hosts.addresses("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED))
+                .containsExactly(ip("127.0.0.55"), ip("::55")));
+        assertThat(hosts.address("new.hosts.test", ResolvedAddressTypes.IPV4_ONLY)).isEqualTo(ip("127.0.0.6"));
+    }
+
+    @Test
+    void aFileThatCannotBeReadKeepsThePreviousEntriesWithOneWarning() throws Exception {
+        Files.writeString(file, "127.0.0.5 db.hosts.test\n");
+        hosts = new HostsFile(vertx, file, REFRESH);
+
+        // not UTF-8: the whole file is refused, not its readable lines
+        byte[] broken = "127.0.0.9 db.hosts.test # \u00e9\n".getBytes(StandardCharsets.ISO_8859_1);
+        replace(broken);
+        await().atMost(DEADLINE).pollInterval(Duration.ofMillis(10)).until(() -> warnings() == 1);
+        assertThat(hosts.address("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isEqualTo(ip("127.0.0.5"));
+        awaitChecks(3); // unchanged since: not read again, nor warned about again
+        assertThat(warnings()).isEqualTo(1);
+
+        Files.delete(file);
+        await().atMost(DEADLINE).pollInterval(Duration.ofMillis(10)).until(() -> warnings() == 2);
+        assertThat(hosts.address("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isEqualTo(ip("127.0.0.5"));
+        awaitChecks(3);
+        assertThat(warnings()).isEqualTo(2);
+        assertThat(lines.list.get(0).getKeyValuePairs().toString()).contains("MalformedInputException");
+        assertThat(lines.list.get(1).getKeyValuePairs().toString()).contains("NoSuchFileException");
+
+        replace("127.0.0.10 db.hosts.test\n");
+        await().atMost(DEADLINE).pollInterval(Duration.ofMillis(10)).untilAsserted(() -> assertThat(
+                hosts.address("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isEqualTo(ip("127.0.0.10")));
+    }
+
+    @Test
+    void aFileMissingAtStartListsNothingUntilItAppears() throws Exception {
+        hosts = new HostsFile(vertx, file, REFRESH);
+        assertThat(hosts.addresses("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isNull();
+        assertThat(warnings()).isEqualTo(1);
+
+        replace("127.0.0.5 db.hosts.test\n");
+        await().atMost(DEADLINE).pollInterval(Duration.ofMillis(10)).untilAsserted(() -> assertThat(
+                hosts.address("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isEqualTo(ip("127.0.0.5")));
+    }
+
+    /**
+     * Puts new contents in place at once (a rename): a check in between must not see the file half written, which
+     * would be a file of its own.
+     */
+    private void replace(String text) throws Exception {
+        replace(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private void replace(byte[] contents) throws Exception {
+        Path next = dir.resolve("hosts.next");
+        Files.write(next, contents);
+        Files.move(next, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** Waits until {@code more} checks have run from now. */
+    private void awaitChecks(int more) {
+        long target = hosts.checks() + more;
+        await().atMost(DEADLINE).pollInterval(Duration.ofMillis(10)).until(() -> hosts.checks() >= target);
+    }
+
+    private long warnings() {
+        return lines.list.stream().filter(e -> e.getLevel() == Level.WARN).count();
+    }
+
+    private static InetAddress ip(String literal) throws Exception {
+        return InetAddress.getByName(literal); // literals only: no lookup
+    }
+}
