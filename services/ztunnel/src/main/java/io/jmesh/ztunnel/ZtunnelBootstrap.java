@@ -112,6 +112,8 @@ public final class ZtunnelBootstrap implements MeshService {
     private ResolvConf resolvConf;
     /** /etc/hosts, followed; opened in {@link #start()} off the event loop (its first read). */
     private HostsFile hostsFile;
+    /** Connections the trust bundle's CRL ends, at their handshake or live. */
+    private RevokedConnections revokedConnections;
     /** Resolves the service endpoints known by hostname only, for the node's and the pods' outbound. */
     private HostnameResolver hostnames;
     private volatile InPodMode inPod;
@@ -183,7 +185,13 @@ public final class ZtunnelBootstrap implements MeshService {
             }
         }
         peerRejections.labelValues("inbound", "foreign_trust_domain");
-        trust.rejections((direction, reason) -> peerRejections.labelValues(direction, reason).inc());
+        revokedConnections = new RevokedConnections(context.metrics());
+        trust.rejections((direction, reason) -> {
+            peerRejections.labelValues(direction, reason).inc();
+            if ("revoked".equals(reason)) {
+                revokedConnections.rejectedAtHandshake(direction);
+            }
+        });
         grpc = GrpcClient.client(vertx, caGrpcOptions());
         CaClient ca = collaborators != null && collaborators.ca() != null ? collaborators.ca() : defaultCa();
         Clock clock = collaborators != null && collaborators.clock() != null ? collaborators.clock() : Clock.systemUTC();
@@ -330,7 +338,7 @@ public final class ZtunnelBootstrap implements MeshService {
      * re-issues such own certificates; then starts the ca's bundle stream.
      */
     private void followTrustBundle(Clock clock) {
-        RevokedConnections revoked = new RevokedConnections(context.metrics());
+        RevokedConnections revoked = revokedConnections;
         var lastRoots = new java.util.concurrent.atomic.AtomicReference<java.util.List<java.security.cert.X509Certificate>>(
                 java.util.List.of());
         trust.onChange(snapshot -> {

@@ -14,6 +14,12 @@ import org.slf4j.LoggerFactory;
  * the peer's certificate ({@code reason="revoked"}), or the root the peer's chain ends at was retired
  * ({@code reason="root_retired"}); {@code ztunnel_revoked_connections_closed_total{direction,reason}}, one log line
  * with serial and identity.
+ *
+ * <p>Also Istio's {@code istio_crl_policy_rejections_total{reporter}}: every connection the CRL ends, refused at its
+ * handshake or closed live ({@code reporter} {@code source} for outbound, where the server's chain is checked,
+ * {@code destination} for inbound). Istio's companion {@code istio_crl_untracked_connections_total} counts
+ * connections whose chain it could not parse and so cannot re-check; here every accepted connection keeps its
+ * verified chain, so there is nothing to count and the series is not exported.
  */
 public final class RevokedConnections {
 
@@ -23,15 +29,30 @@ public final class RevokedConnections {
     public static final String ROOT_RETIRED = "root_retired";
 
     private final Counter closed;
+    private final Counter crlRejections;
 
     public RevokedConnections(PrometheusRegistry metrics) {
         closed = Counter.builder().name("ztunnel_revoked_connections_closed_total")
                 .help("live HBONE connections closed because the peer's certificate was revoked, by direction")
                 .labelNames("direction", "reason").register(metrics);
+        crlRejections = Counter.builder().name("istio_crl_policy_rejections_total")
+                .help("connections refused at the handshake or closed because the CRL lists a certificate of the "
+                        + "peer's chain, by reporter").labelNames("reporter").register(metrics);
         for (String d : new String[] {"inbound", "outbound"}) {
             closed.labelValues(d, REVOKED);
             closed.labelValues(d, ROOT_RETIRED);
+            crlRejections.labelValues(reporter(d));
         }
+    }
+
+    /** A handshake refused because the CRL lists a certificate of the peer's chain ({@code direction} as below). */
+    public void rejectedAtHandshake(String direction) {
+        crlRejections.labelValues(reporter(direction)).inc();
+    }
+
+    /** Istio's reporter for a direction: outbound checks the destination's chain as its source, inbound the reverse. */
+    private static String reporter(String direction) {
+        return "outbound".equals(direction) ? "source" : "destination";
     }
 
     /**
@@ -41,6 +62,9 @@ public final class RevokedConnections {
      */
     public void close(String direction, String reason, Channel connection, X509Certificate cert, long bundleVersion) {
         closed.labelValues(direction, reason).inc();
+        if (REVOKED.equals(reason)) {
+            crlRejections.labelValues(reporter(direction)).inc();
+        }
         log.atWarn().addKeyValue("direction", direction).addKeyValue("reason", reason)
                 .addKeyValue("serial", Certificates.serialHex(cert))
                 .addKeyValue("identity", String.join(",", Certificates.uriSans(cert)))

@@ -129,6 +129,7 @@ class RevokedPeerTest {
         InetSocketAddress nodeBHbone = new InetSocketAddress(mesh.echoIp, 15008);
         double closedBefore = mesh.nodeB.metric("ztunnel_revoked_connections_closed_total", "direction", "inbound",
                 "reason", "revoked");
+        double crlBefore = mesh.nodeB.metric("istio_crl_policy_rejections_total", "reporter", "destination");
         int openBefore = mesh.nodeB.ztunnel.inbound().openHboneConnections();
         try (RawHboneClient raw = new RawHboneClient(csr.keyPair().getPrivate(), cert)) {
             // a tunnel that stays open: CONNECT answered 200, no END_STREAM from either side
@@ -158,6 +159,9 @@ class RevokedPeerTest {
         assertThat(mesh.nodeB.metric("ztunnel_peer_certificates_rejected_total", "direction", "inbound",
                 "reason", "revoked")).isGreaterThanOrEqualTo(1);
         assertThat(mesh.nodeB.ztunnel.telemetry().rejections(false, "revoked")).isGreaterThanOrEqualTo(1);
+        assertThat(mesh.nodeB.metric("istio_crl_policy_rejections_total", "reporter", "destination"))
+                .as("Istio's series: the live tunnel closed and the handshake refused")
+                .isGreaterThanOrEqualTo(crlBefore + 2);
     }
 
     @Test
@@ -166,6 +170,7 @@ class RevokedPeerTest {
         assertThat(before).isNotNull();
         double closedBefore = mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound",
                 "reason", "revoked");
+        double crlBefore = mesh.nodeA.metric("istio_crl_policy_rejections_total", "reporter", "source");
         try (Socket live = Socks5Client.connect(mesh.nodeA.socks(), mesh.clientIp, mesh.echoIp, mesh.echoPort)) {
             assertThat(echo(live, "server")).isEqualTo("server");
             try (CaClient client = ca.client(mesh.vertx)) {
@@ -180,6 +185,8 @@ class RevokedPeerTest {
         assertThat(mesh.nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound",
                 "reason", "revoked"))
                 .isGreaterThanOrEqualTo(closedBefore + 1);
+        assertThat(mesh.nodeA.metric("istio_crl_policy_rejections_total", "reporter", "source"))
+                .isGreaterThanOrEqualTo(crlBefore + 1);
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
             WorkloadCertificate now = mesh.nodeB.ztunnel.identities().current(ECHO);
             assertThat(now).isNotNull();
