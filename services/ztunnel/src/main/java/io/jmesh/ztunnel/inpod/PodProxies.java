@@ -71,14 +71,14 @@ final class PodProxies {
     PodProxies(PodProxy.Node node, PrometheusRegistry metrics, Runnable podsChanged) {
         this.node = node;
         this.podsChanged = podsChanged;
-        GaugeWithCallback.builder().name("istio_inpod_active_proxy_count")
+        GaugeWithCallback.builder().name("workload_manager_active_proxy_count")
                 .help("Pods whose in-pod proxy is running").callback(cb -> cb.call(active.size())).register(metrics);
-        GaugeWithCallback.builder().name("istio_inpod_pending_proxy_count")
+        GaugeWithCallback.builder().name("workload_manager_pending_proxy_count")
                 .help("Pods whose in-pod proxy failed to start and is retried")
                 .callback(cb -> cb.call(pending.size())).register(metrics);
-        this.started = Counter.builder().name("istio_inpod_proxies_started").help("In-pod proxies started")
+        this.started = Counter.builder().name("workload_manager_proxies_started").help("In-pod proxies started")
                 .register(metrics);
-        this.stopped = Counter.builder().name("istio_inpod_proxies_stopped").help("In-pod proxies stopped")
+        this.stopped = Counter.builder().name("workload_manager_proxies_stopped").help("In-pod proxies stopped")
                 .register(metrics);
     }
 

@@ -181,8 +181,8 @@ class InPodNetnsTest {
             }
         }
         assertThat(run("ss", "-ltnH").output()).doesNotContain(":15001 ").doesNotContain(":15008 ");
-        assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(2);
-        assertThat(node.metric("istio_inpod_proxies_started_total")).isEqualTo(2);
+        assertThat(node.metric("workload_manager_active_proxy_count")).isEqualTo(2);
+        assertThat(node.metric("workload_manager_proxies_started_total")).isEqualTo(2);
         // /config_dump shows the pods' proxies, as Istio's workloadState
         JsonObject state = node.ztunnel.localAdmin().configDump().getJsonObject("workloadState");
         assertThat(state.getJsonObject("uid-a").getString("state")).isEqualTo("Up");
@@ -267,7 +267,7 @@ class InPodNetnsTest {
         assertThat(agent.send(new JsonObject().put("op", "keep").put("uid", "uid-b")).getString("ack")).isEmpty();
         assertThat(agent.send(new JsonObject().put("op", "snapshot")).getString("ack")).isEmpty();
         await().atMost(Duration.ofSeconds(10)).until(node::ready);
-        assertThat(node.metric("istio_inpod_proxies_started_total")).isEqualTo(2); // nothing restarted
+        assertThat(node.metric("workload_manager_proxies_started_total")).isEqualTo(2); // nothing restarted
         assertThat(clientInPodA(IP_B, APP_PORT, "again", false)).isEqualTo("peer=" + IP_A + " again");
     }
 
@@ -277,8 +277,8 @@ class InPodNetnsTest {
         assertThat(agent.send(new JsonObject().put("op", "del").put("uid", "uid-b")).getString("ack")).isEmpty();
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
                 assertThat(inPod(POD_B, "ss", "-ltnH")).doesNotContain(":15008").doesNotContain(":15006"));
-        assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(1);
-        assertThat(node.metric("istio_inpod_proxies_stopped_total")).isEqualTo(1);
+        assertThat(node.metric("workload_manager_active_proxy_count")).isEqualTo(1);
+        assertThat(node.metric("workload_manager_proxies_stopped_total")).isEqualTo(1);
         // and no socket of ztunnel is left in pod B (a socket would keep the pod's namespace alive)
         assertThat(inPod(POD_B, "ss", "-tanH")).doesNotContain(":15008");
     }
@@ -295,7 +295,7 @@ class InPodNetnsTest {
             String ack = agent.add("uid-b", "/var/run/netns/" + POD_B, "pod-b", "default", "b");
             assertThat(ack).startsWith("cannot start the proxy of pod 'default/pod-b' (uid 'uid-b')")
                     .contains("15008");
-            assertThat(node.metric("istio_inpod_pending_proxy_count")).isEqualTo(1);
+            assertThat(node.metric("workload_manager_pending_proxy_count")).isEqualTo(1);
             assertThat(node.metric("ztunnel_inpod_rejections_total", "reason", "start_failed")).isEqualTo(1);
             assertThat(node.ready()).isFalse(); // a pod without its proxy would go unprotected
             assertThat(node.ztunnel.localAdmin().configDump().getJsonObject("workloadState")
@@ -305,8 +305,8 @@ class InPodNetnsTest {
         }
         // retried every inpod.retryInterval (1 s here) without the agent asking again
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
-        assertThat(node.metric("istio_inpod_pending_proxy_count")).isEqualTo(0);
-        assertThat(node.metric("istio_inpod_active_proxy_count")).isEqualTo(2);
+        assertThat(node.metric("workload_manager_pending_proxy_count")).isEqualTo(0);
+        assertThat(node.metric("workload_manager_active_proxy_count")).isEqualTo(2);
         assertThat(clientInPodA(IP_B, APP_PORT, "back", false)).isEqualTo("peer=" + IP_A + " back");
     }
 
