@@ -193,6 +193,13 @@ class ZtunnelLifecycleTest {
         assertThat(cert.getString("certChain")).contains("BEGIN CERTIFICATE");
         assertThat(dump.containsKey("onDemand")).as("only with on-demand discovery").isFalse();
 
+        // the index lists what the admin serves; an unknown path says where to look
+        assertThat(get("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/").body())
+                .contains("/config_dump", "/logging", "/quitquitquit");
+        HttpResponse<String> unknown = get("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/stats");
+        assertThat(unknown.statusCode()).isEqualTo(404);
+        assertThat(unknown.body()).contains("/stats", "/config_dump");
+
         // logging: change a level, bad levels refused precisely
         assertThat(post("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/logging?access=debug").body())
                 .contains("\"access\" : \"DEBUG\"");

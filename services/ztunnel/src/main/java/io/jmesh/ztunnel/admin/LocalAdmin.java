@@ -93,6 +93,7 @@ public final class LocalAdmin {
 
     private void handle(HttpServerRequest req) {
         switch (req.path()) {
+            case "/" -> req.response().putHeader("content-type", "text/plain").end(INDEX);
             case "/config_dump" -> req.response().putHeader("content-type", "application/json")
                     .end(configDump().encodePrettily());
             case "/logging" -> logging(req);
@@ -105,9 +106,18 @@ public final class LocalAdmin {
                 quit.run();
             }
             default -> req.response().setStatusCode(404).end("not found: " + req.path()
-                    + " (known: /config_dump, /logging, /quitquitquit)\n");
+                    + " (known: /config_dump, /logging, /quitquitquit; / lists them)\n");
         }
     }
+
+    /** What {@code GET /} answers, as Istio's admin lists its endpoints. */
+    static final String INDEX = """
+            ztunnel admin (local only)
+              GET  /config_dump    workloads, services, policies, certificates with expiry, trust bundle (JSON)
+              GET  /logging        logger levels; POST /logging?<logger>=<level> (level=<level> for the root)
+              POST /quitquitquit   drain and exit
+            metrics: :15020/metrics (also /stats/prometheus); readiness: :15021/healthz/ready
+            """;
 
     private void logging(HttpServerRequest req) {
         if (req.method() == io.vertx.core.http.HttpMethod.POST) {
