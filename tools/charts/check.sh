@@ -34,6 +34,13 @@ fi
 grep -q 'ztunnel.footprint: "tiny" is neither' <<< "$err" \
   || { echo "charts: ztunnel.footprint=tiny refused without saying why: $err" >&2; exit 1; }
 
+# ztunnel's drain deadline follows its pod's grace period, as Istio derives it (grace - 5 s; - 1 s up to 10 s)
+grep -A1 MESH_DRAIN_DEADLINE "$out/default.yaml" | grep -q '"25s"' \
+  || { echo "charts: ztunnel's drain deadline is not the 30 s grace period less 5 s" >&2; exit 1; }
+"$helm" template jmesh charts/jmesh -n istio-system --set ztunnel.terminationGracePeriodSeconds=8 \
+  | grep -A1 MESH_DRAIN_DEADLINE | grep -q '"7s"' \
+  || { echo "charts: an 8 s grace period does not give ztunnel a 7 s drain deadline" >&2; exit 1; }
+
 # dual-stack nodes: ztunnel learns its second address from status.hostIPs, a field Kubernetes accepts from 1.29 on
 grep -q 'fieldPath: status.hostIPs' "$out/default.yaml" \
   || { echo "charts: ztunnel does not get status.hostIPs (node.dualStackAddress)" >&2; exit 1; }
