@@ -156,7 +156,8 @@ public final class ZtunnelBootstrap implements MeshService {
                     : StaticConfigFile.read(Path.of(config.discovery().staticFile()));
             String resolvConfFile = config.dns().resolvConf();
             resolvConf = ResolvConf.read(Path.of(resolvConfFile.isEmpty() ? "/etc/resolv.conf" : resolvConfFile));
-            hostsFile = new HostsFile(context.vertx(), HostsFile.SYSTEM, HostsFile.REFRESH_INTERVAL);
+            hostsFile = new HostsFile(context.vertx(), HostsFile.SYSTEM, HostsFile.REFRESH_INTERVAL,
+                    context.metrics());
             return staticConfig;
         }, false).compose(this::startWith);
     }

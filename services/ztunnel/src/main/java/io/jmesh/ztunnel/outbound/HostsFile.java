@@ -3,6 +3,8 @@ package io.jmesh.ztunnel.outbound;
 import io.netty.resolver.HostsFileEntriesProvider;
 import io.netty.resolver.HostsFileEntriesResolver;
 import io.netty.resolver.ResolvedAddressTypes;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
 import java.io.IOException;
 import java.io.StringReader;
@@ -26,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * The entries of a hosts file ({@code /etc/hosts}), followed while ztunnel runs: a lookup reads an immutable snapshot
  * (no lock, no I/O), and a worker thread checks the file every refresh interval, re-reading it only when its
  * modification time, size or inode changed. A file that cannot be read (missing, not UTF-8, ...) leaves the previous
- * entries in force, with one warning until it changes again. Names match without regard to case or a final dot;
+ * entries in force, with one warning until it changes again; {@code ztunnel_hosts_file_reads_total{outcome}} counts
+ * the reads ({@code ok}, {@code failed}). Names match without regard to case or a final dot;
  * both families are kept, as Netty's own hosts resolver does (whose refresh would read the file on an event loop).
  */
 public final class HostsFile implements HostsFileEntriesResolver, AutoCloseable {
@@ -45,6 +48,7 @@ public final class HostsFile implements HostsFileEntriesResolver, AutoCloseable 
     private static final Stamp NOT_READABLE = new Stamp(null, -1, null);
 
     private final Vertx vertx;
+    private final Counter reads;
     private final Path file;
     private final long intervalMillis;
     private volatile Entries entries = NONE;
@@ -55,8 +59,13 @@ public final class HostsFile implements HostsFileEntriesResolver, AutoCloseable 
     private volatile boolean closed;
 
     /** Reads {@code file} now (blocking: call off the event loop), then checks it every {@code refreshInterval}. */
-    public HostsFile(Vertx vertx, Path file, Duration refreshInterval) {
+    public HostsFile(Vertx vertx, Path file, Duration refreshInterval, PrometheusRegistry metrics) {
         this.vertx = vertx;
+        this.reads = Counter.builder().name("ztunnel_hosts_file_reads_total")
+                .help("Reads of the hosts file on-demand DNS answers from first, by outcome (failed: the entries "
+                        + "last read stay)").labelNames("outcome").register(metrics);
+        reads.labelValues("ok");
+        reads.labelValues("failed");
         this.file = file;
         this.intervalMillis = Math.max(1, refreshInterval.toMillis());
         check();
@@ -126,10 +135,12 @@ public final class HostsFile implements HostsFileEntriesResolver, AutoCloseable 
         seen = now;
         try {
             entries = read(file);
+            reads.labelValues("ok").inc();
             (first ? log.atDebug() : log.atInfo()).addKeyValue("file", file)
                     .addKeyValue("ipv4Names", entries.v4().size()).addKeyValue("ipv6Names", entries.v6().size())
                     .log(first ? "hosts file read" : "hosts file changed: read again");
         } catch (IOException | RuntimeException e) {
+            reads.labelValues("failed").inc();
             log.atWarn().addKeyValue("file", file).addKeyValue("error", String.valueOf(e))
                     .log("hosts file unreadable: the entries last read stay in force");
         }

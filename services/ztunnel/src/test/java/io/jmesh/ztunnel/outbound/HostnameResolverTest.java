@@ -7,6 +7,7 @@ import io.jmesh.testing.fuzz.LeakWatch;
 import io.jmesh.ztunnel.testing.FakeDnsServer;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.netty.util.concurrent.Future;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -40,6 +41,7 @@ class HostnameResolverTest {
     @TempDir
     Path dir;
     HostsFile hosts;
+    PrometheusRegistry metrics = new PrometheusRegistry();
     HostnameResolver resolver;
 
     @BeforeAll
@@ -109,7 +111,7 @@ class HostnameResolverTest {
     void aNameTheHostsFileListsIsAnsweredFromItWithEveryAddress() throws Exception {
         Path file = dir.resolve("hosts");
         Files.writeString(file, "127.0.131.20 listed.test\n127.0.131.21 listed.test\n::1 listed.test\n");
-        hosts = new HostsFile(vertx, file, HostsFile.REFRESH_INTERVAL);
+        hosts = new HostsFile(vertx, file, HostsFile.REFRESH_INTERVAL, metrics);
         resolver = new HostnameResolver(net, new HostnameResolver.Settings(List.of(dns.address()), SEARCH, 2,
                 Duration.ofSeconds(1), 2), hosts);
         assertThat(resolve("LISTED.test")).containsExactly(ip("127.0.131.20"), ip("127.0.131.21"), ip("::1"));
@@ -128,7 +130,7 @@ class HostnameResolverTest {
     private HostnameResolver resolver(List<String> search, int ndots, List<InetSocketAddress> servers)
             throws Exception {
         Path empty = Files.writeString(dir.resolve("hosts"), "");
-        hosts = new HostsFile(vertx, empty, HostsFile.REFRESH_INTERVAL);
+        hosts = new HostsFile(vertx, empty, HostsFile.REFRESH_INTERVAL, metrics);
         return new HostnameResolver(net, new HostnameResolver.Settings(servers, search, ndots, Duration.ofSeconds(1),
                 2), hosts);
     }

@@ -9,6 +9,7 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.core.lifecycle.ServiceLauncher;
 import io.netty.resolver.ResolvedAddressTypes;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
 import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
@@ -39,6 +40,7 @@ class HostsFileTest {
     Path dir;
     Path file;
     HostsFile hosts;
+    PrometheusRegistry metrics = new PrometheusRegistry();
     ListAppender<ILoggingEvent> lines;
 
     @BeforeAll
@@ -76,7 +78,7 @@ class HostsFileTest {
                 ::7         mixed.hosts.test
                 not-an-ip   ignored.hosts.test
                 """);
-        hosts = new HostsFile(vertx, file, REFRESH);
+        hosts = new HostsFile(vertx, file, REFRESH, metrics);
         assertThat(hosts.addresses("mixed.hosts.test.", ResolvedAddressTypes.IPV4_PREFERRED))
                 .containsExactly(ip("127.0.0.7"), ip("127.0.0.8"), ip("::7"));
         assertThat(hosts.addresses("MIXED.hosts.test", ResolvedAddressTypes.IPV6_PREFERRED))
@@ -94,7 +96,7 @@ class HostsFileTest {
     @Test
     void aRewrittenFileIsReadAgain() throws Exception {
         Files.writeString(file, "127.0.0.5 db.hosts.test\n");
-        hosts = new HostsFile(vertx, file, REFRESH);
+        hosts = new HostsFile(vertx, file, REFRESH, metrics);
         assertThat(hosts.address("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isEqualTo(ip("127.0.0.5"));
 
         // in place (same inode): its size and modification time tell
@@ -108,7 +110,7 @@ class HostsFileTest {
     @Test
     void aFileThatCannotBeReadKeepsThePreviousEntriesWithOneWarning() throws Exception {
         Files.writeString(file, "127.0.0.5 db.hosts.test\n");
-        hosts = new HostsFile(vertx, file, REFRESH);
+        hosts = new HostsFile(vertx, file, REFRESH, metrics);
 
         // not UTF-8: the whole file is refused, not its readable lines
         byte[] broken = "127.0.0.9 db.hosts.test # \u00e9\n".getBytes(StandardCharsets.ISO_8859_1);
@@ -125,15 +127,25 @@ class HostsFileTest {
         assertThat(warnings()).isEqualTo(2);
         assertThat(lines.list.get(0).getKeyValuePairs().toString()).contains("MalformedInputException");
         assertThat(lines.list.get(1).getKeyValuePairs().toString()).contains("NoSuchFileException");
+        assertThat(reads("failed")).as("counted: a broken file, then none").isEqualTo(2);
+        assertThat(reads("ok")).isEqualTo(1);
 
         replace("127.0.0.10 db.hosts.test\n");
         await().atMost(DEADLINE).pollInterval(Duration.ofMillis(10)).untilAsserted(() -> assertThat(
                 hosts.address("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isEqualTo(ip("127.0.0.10")));
     }
 
+    private double reads(String outcome) {
+        return ((io.prometheus.metrics.model.snapshots.CounterSnapshot) metrics.scrape().stream()
+                .filter(m -> m.getMetadata().getName().equals("ztunnel_hosts_file_reads")).findFirst().orElseThrow())
+                .getDataPoints().stream().filter(d -> outcome.equals(d.getLabels().get("outcome")))
+                .mapToDouble(io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot::getValue)
+                .sum();
+    }
+
     @Test
     void aFileMissingAtStartListsNothingUntilItAppears() throws Exception {
-        hosts = new HostsFile(vertx, file, REFRESH);
+        hosts = new HostsFile(vertx, file, REFRESH, metrics);
         assertThat(hosts.addresses("db.hosts.test", ResolvedAddressTypes.IPV4_PREFERRED)).isNull();
         assertThat(warnings()).isEqualTo(1);
 
