@@ -188,9 +188,20 @@ class ZtunnelLifecycleTest {
         assertThat(dump.getJsonArray("workloads").getJsonObject(0).getJsonArray("addresses").getString(0))
                 .as("addresses as text, as Istio's dump shows them").matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
         assertThat(dump.getJsonArray("policies")).hasSize(1);
+        // certificates in Istio's shape (istioctl ztunnel-config certificates reads it): the leaf as ca_cert
         JsonObject cert = dump.getJsonArray("certificates").getJsonObject(0);
-        assertThat(cert.getString("expirationTime")).isNotBlank();
-        assertThat(cert.getString("certChain")).contains("BEGIN CERTIFICATE");
+        assertThat(cert.getString("identity")).startsWith("spiffe://cluster.local/ns/default/sa/");
+        assertThat(cert.getString("state")).isEqualTo("Available");
+        JsonObject leaf = cert.getJsonArray("ca_cert").getJsonObject(0);
+        java.security.cert.X509Certificate parsed = io.jmesh.core.tls.Pem.certificate(new String(
+                java.util.Base64.getDecoder().decode(leaf.getString("pem")), java.nio.charset.StandardCharsets.US_ASCII));
+        assertThat(leaf.getString("serial_number")).isEqualTo(parsed.getSerialNumber().toString());
+        assertThat(java.time.Instant.parse(leaf.getString("expiration_time")))
+                .isEqualTo(parsed.getNotAfter().toInstant().truncatedTo(java.time.temporal.ChronoUnit.SECONDS));
+        assertThat(java.time.Instant.parse(leaf.getString("valid_from"))).isBefore(java.time.Instant.now());
+        assertThat(cert.getJsonArray("cert_chain")).as("the rest of the chain: none, ca signs with its root")
+                .isEmpty();
+        assertThat(dump.getJsonObject("version").getString("version")).isNotBlank();
         assertThat(dump.containsKey("onDemand")).as("only with on-demand discovery").isFalse();
 
         // the index lists what the admin serves; an unknown path says where to look

@@ -181,7 +181,8 @@ public final class ServiceLauncher {
                 .labelNames("component", "tag").register(registry).labelValues(component, version()).set(1);
     }
 
-    static String version() {
+    /** The version Maven packaged jmesh as ({@code unknown} outside a packaged jar). */
+    public static String version() {
         try (var in = ServiceLauncher.class.getResourceAsStream("/META-INF/maven/io.jmesh/mesh-core/pom.properties")) {
             if (in == null) {
                 return "unknown";

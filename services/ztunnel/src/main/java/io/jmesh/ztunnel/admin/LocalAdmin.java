@@ -22,6 +22,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.IntFunction;
@@ -182,18 +183,13 @@ public final class LocalAdmin {
             }
         }
         JsonArray certs = new JsonArray();
-        for (Map.Entry<SpiffeId, WorkloadCertificate> e : identities.all().entrySet()) {
-            WorkloadCertificate c = e.getValue();
-            certs.add(new JsonObject()
-                    .put("identity", e.getKey().uri())
-                    .put("state", "Available")
-                    .put("serial", c.serial())
-                    .put("validFrom", c.notBefore().toString())
-                    .put("expirationTime", c.notAfter().toString())
-                    .put("certChain", Pem.encode(c.chain())));
-        }
+        identities.all().entrySet().stream().sorted(Map.Entry.comparingByKey(
+                java.util.Comparator.comparing(SpiffeId::uri))).forEach(e -> certs.add(certificates(e.getKey(),
+                        e.getValue())));
         JsonObject dump = new JsonObject().put("workloads", workloads).put("services", services).put("policies", pols)
-                .put("certificates", certs).put("trustBundle", trustBundle(trust.get())).put("config", configJson);
+                .put("certificates", certs).put("trustBundle", trustBundle(trust.get())).put("config", configJson)
+                .put("version", new JsonObject().put("version", io.jmesh.core.lifecycle.ServiceLauncher.version())
+                        .put("jvm_version", Runtime.version().toString()));
         Supplier<JsonObject> pods = workloadState;
         if (pods != null) {
             dump.put("workloadState", pods.get());
@@ -214,6 +210,30 @@ public final class LocalAdmin {
                 .put("byState", new JsonObject(new LinkedHashMap<>(s.byState())))
                 .put("aliases", new JsonObject(new LinkedHashMap<>(s.listed())))
                 .put("omitted", s.omitted());
+    }
+
+    /**
+     * One identity's certificates in the shape of Istio's dump, which {@code istioctl ztunnel-config certificates}
+     * reads: {@code ca_cert} holds the leaf and {@code cert_chain} the rest of the chain (Istio's names), each with
+     * {@code pem} (the PEM text, base64-encoded as Istio's is), {@code serial_number} (decimal), {@code valid_from}
+     * and {@code expiration_time} (RFC 3339, seconds).
+     */
+    private static JsonObject certificates(SpiffeId id, WorkloadCertificate c) {
+        JsonArray rest = new JsonArray();
+        c.chain().stream().skip(1).forEach(x -> rest.add(certificate(x)));
+        return new JsonObject().put("identity", id.uri()).put("state", "Available")
+                .put("ca_cert", new JsonArray().add(certificate(c.leaf()))).put("cert_chain", rest);
+    }
+
+    private static JsonObject certificate(java.security.cert.X509Certificate x) {
+        return new JsonObject()
+                .put("pem", java.util.Base64.getEncoder().encodeToString(
+                        Pem.encode(List.of(x)).getBytes(java.nio.charset.StandardCharsets.US_ASCII)))
+                .put("serial_number", x.getSerialNumber().toString())
+                .put("valid_from", x.getNotBefore().toInstant().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+                        .toString())
+                .put("expiration_time", x.getNotAfter().toInstant()
+                        .truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString());
     }
 
     private static JsonObject trustBundle(TrustSnapshot t) {
