@@ -184,23 +184,32 @@ class ZtunnelLifecycleTest {
 
         // the local admin: config dump with certificates and expiry, policies
         JsonObject dump = new JsonObject(get("http://127.0.0.1:" + node.ztunnel.localAdmin().port() + "/config_dump").body());
+        // in the shape of Istio's dump, whose fixed types istioctl ztunnel-config decodes it into
         assertThat(dump.getJsonArray("workloads")).hasSize(2);
-        assertThat(dump.getJsonArray("workloads").getJsonObject(0).getJsonArray("addresses").getString(0))
-                .as("addresses as text, as Istio's dump shows them").matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
+        JsonObject workload = dump.getJsonArray("workloads").getJsonObject(0);
+        assertThat(workload.getJsonArray("workloadIps").getString(0)).as("addresses as text")
+                .matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
+        assertThat(workload.getString("protocol")).isIn("HBONE", "TCP");
+        assertThat(workload.getString("status")).isEqualTo("Healthy");
+        assertThat(workload.getString("workloadType")).isEqualTo("deployment");
         assertThat(dump.getJsonArray("policies")).hasSize(1);
-        // certificates in Istio's shape (istioctl ztunnel-config certificates reads it): the leaf as ca_cert
+        JsonObject policy = dump.getJsonArray("policies").getJsonObject(0);
+        assertThat(policy.getString("action")).isIn("Allow", "Deny");
+        assertThat(policy.getJsonArray("rules")).as("rules, each a list of clauses")
+                .allSatisfy(rule -> assertThat(rule).isInstanceOf(io.vertx.core.json.JsonArray.class));
+        // certificates (istioctl ztunnel-config certificates): the chain, leaf first, and the trust bundle's roots
         JsonObject cert = dump.getJsonArray("certificates").getJsonObject(0);
         assertThat(cert.getString("identity")).startsWith("spiffe://cluster.local/ns/default/sa/");
         assertThat(cert.getString("state")).isEqualTo("Available");
-        JsonObject leaf = cert.getJsonArray("ca_cert").getJsonObject(0);
+        JsonObject leaf = cert.getJsonArray("certChain").getJsonObject(0);
         java.security.cert.X509Certificate parsed = io.jmesh.core.tls.Pem.certificate(new String(
                 java.util.Base64.getDecoder().decode(leaf.getString("pem")), java.nio.charset.StandardCharsets.US_ASCII));
-        assertThat(leaf.getString("serial_number")).isEqualTo(parsed.getSerialNumber().toString());
-        assertThat(java.time.Instant.parse(leaf.getString("expiration_time")))
+        assertThat(parsed.getSubjectAlternativeNames().toString()).contains(cert.getString("identity"));
+        assertThat(leaf.getString("serialNumber")).isEqualTo(parsed.getSerialNumber().toString());
+        assertThat(java.time.Instant.parse(leaf.getString("expirationTime")))
                 .isEqualTo(parsed.getNotAfter().toInstant().truncatedTo(java.time.temporal.ChronoUnit.SECONDS));
-        assertThat(java.time.Instant.parse(leaf.getString("valid_from"))).isBefore(java.time.Instant.now());
-        assertThat(cert.getJsonArray("cert_chain")).as("the rest of the chain: none, ca signs with its root")
-                .isEmpty();
+        assertThat(java.time.Instant.parse(leaf.getString("validFrom"))).isBefore(java.time.Instant.now());
+        assertThat(cert.getJsonArray("rootCerts")).as("the trust bundle's root").hasSize(1);
         assertThat(dump.getJsonObject("version").getString("version")).isNotBlank();
         assertThat(dump.containsKey("onDemand")).as("only with on-demand discovery").isFalse();
 

@@ -1,7 +1,5 @@
 package io.jmesh.ztunnel.admin;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
 import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.logging.JsonLogging;
@@ -9,6 +7,7 @@ import io.jmesh.core.tls.Certificates;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.ztunnel.discovery.DeltaAdsClient;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.identity.IdentityManager;
@@ -136,14 +135,6 @@ public final class LocalAdmin {
                 Map.copyOf(JsonLogging.levels())).encodePrettily());
     }
 
-    private static String ipText(com.google.protobuf.ByteString bytes) {
-        try {
-            return java.net.InetAddress.getByAddress(bytes.toByteArray()).getHostAddress();
-        } catch (java.net.UnknownHostException e) {
-            return "invalid:" + bytes.size() + "-bytes";
-        }
-    }
-
     /**
      * The dump: {@code workloads}, {@code services}, {@code policies}, {@code certificates}, {@code trustBundle}
      * (version, source, roots with expiry, revoked serials, CRL nextUpdate), {@code config}; in in-pod mode
@@ -154,40 +145,27 @@ public final class LocalAdmin {
     public JsonObject configDump() {
         JsonArray workloads = new JsonArray();
         JsonArray services = new JsonArray();
-        JsonFormat.Printer printer = JsonFormat.printer().omittingInsignificantWhitespace();
-        for (Address a : store.current().resources().values()) {
-            try {
-                // addresses as text, as Istio's dump shows them (protobuf's JSON would print base64 bytes)
-                if (a.hasWorkload()) {
-                    JsonObject w = new JsonObject(printer.print(a.getWorkload()));
-                    JsonArray ips = new JsonArray();
-                    a.getWorkload().getAddressesList().forEach(b -> ips.add(ipText(b)));
-                    workloads.add(w.put("addresses", ips));
-                } else {
-                    JsonObject svc = new JsonObject(printer.print(a.getService()));
-                    JsonArray vips = new JsonArray();
-                    a.getService().getAddressesList().forEach(n -> vips.add(n.getNetwork().isEmpty()
-                            ? ipText(n.getAddress()) : n.getNetwork() + "/" + ipText(n.getAddress())));
-                    services.add(svc.put("addresses", vips));
-                }
-            } catch (InvalidProtocolBufferException e) {
-                throw new IllegalStateException(e);
+        java.util.Collection<Address> all = store.current().resources().values();
+        Map<String, JsonObject> endpoints = IstioDump.endpoints(all.stream().filter(Address::hasWorkload)
+                .map(Address::getWorkload).toList());
+        for (Address a : all) {
+            if (a.hasWorkload()) {
+                workloads.add(IstioDump.workload(a.getWorkload()));
+            } else {
+                Service s = a.getService();
+                services.add(IstioDump.service(s, endpoints.getOrDefault(s.getNamespace() + "/" + s.getHostname(),
+                        new JsonObject())));
             }
         }
         JsonArray pols = new JsonArray();
-        for (Authorization p : policies.get()) {
-            try {
-                pols.add(new JsonObject(printer.print(p)));
-            } catch (InvalidProtocolBufferException e) {
-                throw new IllegalStateException(e);
-            }
-        }
+        policies.get().forEach(p -> pols.add(IstioDump.policy(p)));
         JsonArray certs = new JsonArray();
+        TrustSnapshot bundle = trust.get();
         identities.all().entrySet().stream().sorted(Map.Entry.comparingByKey(
                 java.util.Comparator.comparing(SpiffeId::uri))).forEach(e -> certs.add(certificates(e.getKey(),
-                        e.getValue())));
+                        e.getValue(), bundle)));
         JsonObject dump = new JsonObject().put("workloads", workloads).put("services", services).put("policies", pols)
-                .put("certificates", certs).put("trustBundle", trustBundle(trust.get())).put("config", configJson)
+                .put("certificates", certs).put("trustBundle", trustBundle(bundle)).put("config", configJson)
                 .put("version", new JsonObject().put("version", io.jmesh.core.lifecycle.ServiceLauncher.version())
                         .put("jvm_version", Runtime.version().toString()));
         Supplier<JsonObject> pods = workloadState;
@@ -214,25 +192,27 @@ public final class LocalAdmin {
 
     /**
      * One identity's certificates in the shape of Istio's dump, which {@code istioctl ztunnel-config certificates}
-     * reads: {@code ca_cert} holds the leaf and {@code cert_chain} the rest of the chain (Istio's names), each with
-     * {@code pem} (the PEM text, base64-encoded as Istio's is), {@code serial_number} (decimal), {@code valid_from}
-     * and {@code expiration_time} (RFC 3339, seconds).
+     * reads: {@code certChain} (the leaf first, then any intermediates) and {@code rootCerts} (the trust bundle's
+     * roots), each certificate as {@code pem} (the PEM text, base64-encoded as Istio's is), {@code serialNumber}
+     * (decimal), {@code validFrom} and {@code expirationTime} (RFC 3339, seconds).
      */
-    private static JsonObject certificates(SpiffeId id, WorkloadCertificate c) {
-        JsonArray rest = new JsonArray();
-        c.chain().stream().skip(1).forEach(x -> rest.add(certificate(x)));
-        return new JsonObject().put("identity", id.uri()).put("state", "Available")
-                .put("ca_cert", new JsonArray().add(certificate(c.leaf()))).put("cert_chain", rest);
+    private static JsonObject certificates(SpiffeId id, WorkloadCertificate c, TrustSnapshot trust) {
+        JsonArray chain = new JsonArray();
+        c.chain().forEach(x -> chain.add(certificate(x)));
+        JsonArray roots = new JsonArray();
+        trust.roots().forEach(x -> roots.add(certificate(x)));
+        return new JsonObject().put("identity", id.uri()).put("state", "Available").put("certChain", chain)
+                .put("rootCerts", roots);
     }
 
     private static JsonObject certificate(java.security.cert.X509Certificate x) {
         return new JsonObject()
                 .put("pem", java.util.Base64.getEncoder().encodeToString(
                         Pem.encode(List.of(x)).getBytes(java.nio.charset.StandardCharsets.US_ASCII)))
-                .put("serial_number", x.getSerialNumber().toString())
-                .put("valid_from", x.getNotBefore().toInstant().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+                .put("serialNumber", x.getSerialNumber().toString())
+                .put("validFrom", x.getNotBefore().toInstant().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
                         .toString())
-                .put("expiration_time", x.getNotAfter().toInstant()
+                .put("expirationTime", x.getNotAfter().toInstant()
                         .truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString());
     }
 
