@@ -12,7 +12,6 @@ import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
@@ -53,7 +52,7 @@ public final class VipStatusWriter implements AutoCloseable {
     private final AtomicBoolean scheduled = new AtomicBoolean();
     private final Duration retryAfter;
     // touched only on the executor thread: what was written (or found recorded) per entry, and failures' next try
-    private final Map<ConfigKey, Map<String, List<String>>> recorded = new HashMap<>();
+    private final Map<ConfigKey, MeshState.AllocatedVips> recorded = new HashMap<>();
     private final Map<ConfigKey, Long> failedUntil = new HashMap<>();
     private final Set<ConfigKey> reported = new HashSet<>(); // refusals logged at warn, once per entry
     private boolean retryScheduled;
@@ -103,7 +102,7 @@ public final class VipStatusWriter implements AutoCloseable {
                 continue; // an entry from a manifest file: nowhere to record
             }
             wanted.add(a.entry());
-            if (a.byHost().equals(recorded.get(a.entry()))) {
+            if (a.equals(recorded.get(a.entry()))) {
                 continue; // written; its status comes back through the watch
             }
             Long until = failedUntil.get(a.entry());
@@ -143,11 +142,17 @@ public final class VipStatusWriter implements AutoCloseable {
             }
             JsonObject entry = current.body();
             JsonObject status = entry.getJsonObject("status", new JsonObject());
-            JsonArray addresses = status.getJsonArray("addresses", new JsonArray()).copy();
+            Set<Object> hosts = new HashSet<>(entry.getJsonObject("spec", new JsonObject())
+                    .getJsonArray("hosts", new JsonArray()).getList());
+            // what the status holds stays, but for hosts the entry no longer names (Istio's allocator drops those)
+            JsonArray addresses = new JsonArray();
             Set<String> present = new HashSet<>();
-            for (int i = 0; i < addresses.size(); i++) {
-                JsonObject addr = addresses.getJsonObject(i);
-                present.add(addr.getString("host", "") + " " + addr.getString("value", ""));
+            for (Object o : status.getJsonArray("addresses", new JsonArray())) {
+                JsonObject addr = (JsonObject) o;
+                if (hosts.contains(addr.getString("host", ""))) {
+                    addresses.add(addr);
+                    present.add(addr.getString("host", "") + " " + addr.getString("value", ""));
+                }
             }
             a.byHost().forEach((host, vips) -> vips.forEach(vip -> {
                 if (present.add(host + " " + vip)) {
@@ -172,10 +177,11 @@ public final class VipStatusWriter implements AutoCloseable {
                 }
                 throw new KubernetesException("writing " + path + "/status failed: " + written.reason());
             }
-            recorded.put(a.entry(), a.byHost());
+            recorded.put(a.entry(), a);
             reported.remove(a.entry());
             writes.labelValues("ok").inc();
             log.atInfo().addKeyValue("entry", a.entry()).addKeyValue("vips", a.byHost())
+                    .addKeyValue("droppedHosts", a.staleHosts())
                     .log("recorded the allocated VIPs in the ServiceEntry's status");
         } catch (KubernetesException | IllegalStateException | ClassCastException e) {
             writes.labelValues("refused").inc();

@@ -49,10 +49,11 @@ public final class MeshState {
 
     /**
      * The VIPs policy allocated to the hosts of one ServiceEntry ({@code host → [IPv4, IPv6]}): those that have no
-     * addresses of their own and none recorded in the entry's status. {@code source} is the entry's writer in the
-     * config log.
+     * addresses of their own and none recorded in the entry's status; and {@code staleHosts}, hosts the entry's
+     * status has addresses for but the entry no longer names. {@code source} is the entry's writer in the config log.
      */
-    public record AllocatedVips(ConfigKey entry, String source, Map<String, List<String>> byHost) {}
+    public record AllocatedVips(ConfigKey entry, String source, Map<String, List<String>> byHost,
+            Set<String> staleHosts) {}
 
     /** The address names that changed (updated, added or removed) in one generation. */
     record Change(long generation, Set<String> addresses) {}

@@ -88,7 +88,8 @@ final class VipAllocation {
 
     /**
      * {@code allocated} per entry, oldest entry first: a host two entries of a namespace name is the older one's (the
-     * one {@link #allocate} placed).
+     * one {@link #allocate} placed). An entry whose status still has addresses for hosts it no longer names is
+     * listed too, with those hosts: recorded addresses are held, so they would otherwise be lost for good.
      */
     static List<MeshState.AllocatedVips> byEntry(List<ConfigRecord> entries, Map<String, List<String>> allocated) {
         List<ConfigRecord> ordered = new ArrayList<>(entries);
@@ -104,8 +105,14 @@ final class VipAllocation {
                     byHost.put(host, vips);
                 }
             }
-            if (!byHost.isEmpty()) {
-                out.add(new MeshState.AllocatedVips(ConfigKey.of(r), r.getSource(), byHost));
+            Set<String> stale = new java.util.TreeSet<>();
+            r.getServiceEntry().getAllocatedAddressesList().forEach(a -> {
+                if (!r.getServiceEntry().getHostsList().contains(a.getHost())) {
+                    stale.add(a.getHost());
+                }
+            });
+            if (!byHost.isEmpty() || !stale.isEmpty()) {
+                out.add(new MeshState.AllocatedVips(ConfigKey.of(r), r.getSource(), byHost, Set.copyOf(stale)));
             }
         }
         return out;

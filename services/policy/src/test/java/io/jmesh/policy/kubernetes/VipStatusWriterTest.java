@@ -123,6 +123,20 @@ class VipStatusWriterTest {
                 .containsExactly("api.payments.example 240.240.0.1");
         assertThat(KubernetesSourceTest.counter(metrics, "policy_vip_status_writes", Map.of("outcome", "ok")))
                 .isEqualTo(1);
+
+        // the entry is renamed to another host: that one gets VIPs, the old host's leave the status (held, they
+        // would otherwise be lost to every other host for good)
+        entries.withName("weather").edit(e -> {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> spec = (Map<String, Object>) e.getAdditionalProperties().get("spec");
+            spec.put("hosts", List.of("forecast.weather.example"));
+            return e;
+        });
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+            List<String> now = addresses(k8s, "weather");
+            return now.size() == 2 && now.stream().allMatch(a -> a.startsWith("forecast.weather.example "));
+        });
+        await().atMost(Duration.ofSeconds(30)).until(() -> registry.state().allocatedVips().isEmpty());
     }
 
     @Test
@@ -131,14 +145,17 @@ class VipStatusWriterTest {
         closing.add(() -> vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS));
         AtomicInteger putStatus = new AtomicInteger(403);
         List<JsonObject> puts = new CopyOnWriteArrayList<>();
-        // an entry Istio has already given an address for its other host; the cluster answers puts as scripted
+        // an entry Istio has already given an address for its other host, and one for a host it no longer names; the
+        // cluster answers puts as scripted
         JsonObject served = new JsonObject().put("apiVersion", "networking.istio.io/v1").put("kind", "ServiceEntry")
                 .put("metadata", new JsonObject().put("name", "weather").put("namespace", "shop")
                         .put("resourceVersion", "41"))
-                .put("spec", new JsonObject().put("hosts", new JsonArray().add("api.weather.example")))
+                .put("spec", new JsonObject().put("hosts", new JsonArray().add("api.weather.example")
+                        .add("old.weather.example")))
                 .put("status", new JsonObject().put("conditions", new JsonArray().add(new JsonObject()
                         .put("type", "Reconciled").put("status", "True"))).put("addresses", new JsonArray()
-                        .add(new JsonObject().put("value", "240.240.9.9").put("host", "old.weather.example"))));
+                        .add(new JsonObject().put("value", "240.240.9.9").put("host", "old.weather.example"))
+                        .add(new JsonObject().put("value", "240.240.9.10").put("host", "gone.weather.example"))));
         HttpServer server = vertx.createHttpServer().requestHandler(req -> {
             String path = "/apis/networking.istio.io/v1/namespaces/shop/serviceentries/weather";
             if (req.method().name().equals("GET") && req.path().equals(path)) {
@@ -199,8 +216,9 @@ class VipStatusWriterTest {
         status.getJsonArray("addresses").forEach(a -> written.add(((JsonObject) a).getString("host") + " "
                 + ((JsonObject) a).getString("value")));
         List<String> vips = state.allocatedVips().get(0).byHost().get("api.weather.example");
-        assertThat(written).containsExactly("old.weather.example 240.240.9.9",
-                "api.weather.example " + vips.get(0), "api.weather.example " + vips.get(1));
+        assertThat(written).as("a host the entry still names keeps its address, one it no longer names loses it")
+                .containsExactly("old.weather.example 240.240.9.9",
+                        "api.weather.example " + vips.get(0), "api.weather.example " + vips.get(1));
 
         int before = puts.size();
         writer.accept(state);

@@ -66,6 +66,20 @@ class VipAllocationTest {
                 .containsOnlyKeys("status.example");
         assertThat(byEntry.get(2).byHost()).as("another namespace's host of the same name is its own service")
                 .containsEntry("api.example", allocated.get("other/api.example"));
+        assertThat(byEntry).allSatisfy(a -> assertThat(a.staleHosts()).isEmpty());
+
+        // an entry whose status still holds an address for a host it no longer names: listed, to drop it
+        ConfigRecord renamed = entry("shop", "pay", 1, Resolution.DNS, "pay.example").toBuilder()
+                .setServiceEntry(entry("shop", "pay", 1, Resolution.DNS, "pay.example").getServiceEntry().toBuilder()
+                        .addAllocatedAddresses(ServiceEntrySpec.AllocatedAddress.newBuilder().setHost("pay.example")
+                                .setValue("240.240.0.1"))
+                        .addAllocatedAddresses(ServiceEntrySpec.AllocatedAddress.newBuilder()
+                                .setHost("old-pay.example").setValue("240.240.0.2"))).build();
+        assertThat(VipAllocation.byEntry(List.of(renamed), allocate(List.of(renamed)))).singleElement()
+                .satisfies(a -> {
+                    assertThat(a.byHost()).as("its host has its VIP already").isEmpty();
+                    assertThat(a.staleHosts()).containsExactly("old-pay.example");
+                });
     }
 
     @Test
