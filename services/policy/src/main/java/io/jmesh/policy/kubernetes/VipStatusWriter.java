@@ -31,9 +31,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Only the replica that writes the cluster into the log records (the Lease holder), on a thread of its own: each
  * new state is looked at once the previous one's writes are done (states arriving meanwhile collapse into the
- * latest). A write reads the entry, adds the missing addresses to its status (what istiod or anyone recorded stays)
- * and replaces the status conditional on the {@code resourceVersion} read: an entry changed meanwhile is left to the
- * next state. Refusals ({@code 403} without the {@code serviceentries/status} rights, anything else) are counted,
+ * latest). A write reads the entry, adds the missing addresses to its status (what istiod or anyone recorded stays,
+ * but for hosts the entry no longer names) and replaces the status conditional on the {@code resourceVersion} read:
+ * an entry changed meanwhile is left to the next state. Refusals ({@code 403} without the {@code serviceentries/status} rights, anything else) are counted,
  * logged, and tried again a minute later; the VIP keeps serving, computed, in the meantime.
  */
 public final class VipStatusWriter implements AutoCloseable {
