@@ -114,22 +114,38 @@ public final class LocalAdmin {
     static final String INDEX = """
             ztunnel admin (local only)
               GET  /config_dump    workloads, services, policies, certificates with expiry, trust bundle (JSON)
-              GET  /logging        logger levels; POST /logging?<logger>=<level> (level=<level> for the root)
+              GET  /logging        logger levels; POST /logging?<logger>=<level>, or ?level=<logger>:<level>,...
+                                   (Istio's form; a bare level sets the root)
               POST /quitquitquit   drain and exit
             metrics: :15020/metrics (also /stats/prometheus); readiness: :15021/healthz/ready
             """;
 
+    /**
+     * {@code POST /logging?<logger>=<level>}, {@code ?level=<level>} (the root) or Istio's form, which
+     * {@code istioctl ztunnel-config log} sends: {@code ?level=<logger>:<level>,<logger>:<level>}. Every change is
+     * checked before any applies; the answer lists the levels set.
+     */
     private void logging(HttpServerRequest req) {
         if (req.method() == io.vertx.core.http.HttpMethod.POST) {
+            Map<String, String> changes = new LinkedHashMap<>();
             for (Map.Entry<String, String> e : req.params()) {
-                String logger = "level".equals(e.getKey()) ? "root" : e.getKey();
-                if (!LEVELS.contains(e.getValue().toLowerCase())) {
-                    req.response().setStatusCode(400).end("level '" + e.getValue() + "' (expected one of "
-                            + LEVELS + ")\n");
+                if (!"level".equals(e.getKey())) {
+                    changes.put(e.getKey(), e.getValue());
+                    continue;
+                }
+                for (String item : e.getValue().split(",")) {
+                    int colon = item.lastIndexOf(':');
+                    changes.put(colon < 0 ? "root" : item.substring(0, colon).trim(), item.substring(colon + 1).trim());
+                }
+            }
+            for (Map.Entry<String, String> c : changes.entrySet()) {
+                if (c.getKey().isEmpty() || !LEVELS.contains(c.getValue().toLowerCase(java.util.Locale.ROOT))) {
+                    req.response().setStatusCode(400).end("logger '" + c.getKey() + "', level '" + c.getValue()
+                            + "' (expected a logger name and one of " + LEVELS + ")\n");
                     return;
                 }
-                JsonLogging.setLevel(logger, e.getValue());
             }
+            changes.forEach(JsonLogging::setLevel);
         }
         req.response().putHeader("content-type", "application/json").end(new JsonObject(
                 Map.copyOf(JsonLogging.levels())).encodePrettily());
