@@ -12,6 +12,7 @@ import io.netty.resolver.dns.SequentialDnsServerAddressStreamProvider;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ImmediateEventExecutor;
+import io.netty.util.concurrent.Promise;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -26,7 +27,7 @@ import java.util.Map;
  * of the configured name servers, A and AAAA, by Netty's asynchronous resolver, one per event loop (built up front,
  * so a lookup is a map read). Short names are expanded with resolv.conf's search list as glibc does: a name ending in
  * a dot is asked as it is, only; one with at least {@code ndots} dots is asked as it is, then with each search domain;
- * any other with each search domain, then as it is. Every query sends from a fresh UDP socket (a random source port,
+ * any other with each search domain, then as it is ({@code ndots:0}: every name as it is, then with each domain). Every query sends from a fresh UDP socket (a random source port,
  * as Istio's resolver does) made by ztunnel's {@link NetTransport}: ztunnel's socket mark and namespace, so capture
  * never takes it; a truncated answer is asked again over TCP the same way.
  *
@@ -44,8 +45,8 @@ public final class HostnameResolver implements AutoCloseable {
     /**
      * @param nameServers where names are asked, in order ({@code dns.upstreams}, else resolv.conf's)
      * @param searchDomains appended to a name with fewer than {@code ndots} dots (resolv.conf's {@code search})
-     * @param ndots names with at least this many dots are asked as they are first (resolv.conf's, else 1); with 0,
-     *     Netty asks every name as it is only (glibc would go on with the search list)
+     * @param ndots names with at least this many dots are asked as they are first (resolv.conf's, else 1); with 0, every
+     *     name is asked as it is, then with each search domain (glibc's order)
      * @param queryTimeout one server's answer is awaited this long ({@code dns.upstreamTimeout})
      * @param attempts tries per record type, the servers taken in turn ({@code dns.upstreamAttempts})
      */
@@ -58,6 +59,11 @@ public final class HostnameResolver implements AutoCloseable {
     }
 
     private final HostsFile hosts;
+    /**
+     * The search list when {@code ndots} is 0, applied here: Netty takes {@code ndots:0} to mean "never search",
+     * where glibc asks every name as it is and then goes on with the list. Empty otherwise (Netty applies it).
+     */
+    private final List<String> searchAfterAsIs;
     private final Map<EventLoop, DnsNameResolver> resolvers;
     /** Any of them, for a caller on a loop that is not ztunnel's (tests); null without name servers. */
     private final DnsNameResolver fallback;
@@ -65,6 +71,7 @@ public final class HostnameResolver implements AutoCloseable {
     /** @param hosts read before any name server is asked; the caller closes it */
     public HostnameResolver(NetTransport net, Settings settings, HostsFile hosts) {
         this.hosts = hosts;
+        this.searchAfterAsIs = settings.ndots() == 0 ? settings.searchDomains() : List.of();
         Map<EventLoop, DnsNameResolver> byLoop = new HashMap<>();
         if (!settings.nameServers().isEmpty()) {
             DefaultDnsCache answers = new DefaultDnsCache(0, MAX_TTL_SECONDS, NEGATIVE_TTL_SECONDS);
@@ -84,8 +91,8 @@ public final class HostnameResolver implements AutoCloseable {
                         .resolvedAddressTypes(ResolvedAddressTypes.IPV4_PREFERRED)
                         .completeOncePreferredResolved(false) // both families: the router prefers the caller's
                         // Netty expands names as glibc does: a final dot or ndots dots, as they are first
-                        .searchDomains(settings.searchDomains())
-                        .ndots(settings.ndots())
+                        .searchDomains(searchAfterAsIs.isEmpty() ? settings.searchDomains() : List.of())
+                        .ndots(Math.max(1, settings.ndots()))
                         .queryTimeoutMillis(Math.max(1, settings.queryTimeout().toMillis()))
                         // A and AAAA, each tried `attempts` times, and room for a CNAME step
                         .maxQueriesPerResolve(2 * settings.attempts() + 2)
@@ -128,8 +135,35 @@ public final class HostnameResolver implements AutoCloseable {
             return ImmediateEventExecutor.INSTANCE.newFailedFuture(new IllegalStateException(
                     "no name server (dns.upstreams is empty and resolv.conf names none)"));
         }
+        if (searchAfterAsIs.isEmpty() || hostname.endsWith(".")) {
+            return ask(r, hostname);
+        }
+        Promise<List<InetAddress>> result = loop.newPromise();
+        askInTurn(r, hostname, 0, result);
+        return result;
+    }
+
+    /**
+     * {@code ndots:0}: the name as it is, then with each search domain, each as an absolute name (so Netty expands
+     * none of them), until one resolves; the last failure when none does. Bounded by the search list.
+     */
+    private void askInTurn(DnsNameResolver r, String name, int domain, Promise<List<InetAddress>> result) {
+        String candidate = domain == 0 ? name + "." : name + "." + searchAfterAsIs.get(domain - 1) + ".";
+        Future<List<InetAddress>> answer = ask(r, candidate);
+        answer.addListener(done -> {
+            if (done.isSuccess()) {
+                result.trySuccess(answer.getNow());
+            } else if (domain < searchAfterAsIs.size()) {
+                askInTurn(r, name, domain + 1, result);
+            } else {
+                result.tryFailure(done.cause());
+            }
+        });
+    }
+
+    private static Future<List<InetAddress>> ask(DnsNameResolver r, String name) {
         try {
-            return r.resolveAll(hostname);
+            return r.resolveAll(name);
         } catch (RuntimeException e) { // a name no query can carry (a label over 63 bytes, ...)
             return ImmediateEventExecutor.INSTANCE.newFailedFuture(e);
         }

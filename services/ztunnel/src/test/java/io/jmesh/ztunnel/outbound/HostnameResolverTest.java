@@ -56,7 +56,10 @@ class HostnameResolverTest {
                 .answer("app.x.test", "127.0.131.13")
                 .answer("svc.ns.x.b.test", "127.0.131.14")
                 .answer("solo.a.test", "127.0.131.15")
-                .answer("listed.test", "127.0.131.16");
+                .answer("listed.test", "127.0.131.16")
+                .answer("zero", "127.0.131.17")
+                .answer("nought.b.test", "127.0.131.18")
+                .answer("null.x.a.test", "127.0.131.19");
     }
 
     @AfterAll
@@ -97,6 +100,26 @@ class HostnameResolverTest {
 
         assertThat(resolve("svc.ns.x")).containsExactly(ip("127.0.131.14"));
         assertThat(askedA("svc.ns.x")).containsExactly("svc.ns.x", "svc.ns.x.a.test", "svc.ns.x.b.test");
+    }
+
+    @Test
+    void withNdotsZeroEveryNameIsAskedAsItIsThenWithEachSearchDomain() throws Exception {
+        resolver = resolver(SEARCH, 0, List.of(dns.address()));
+        assertThat(resolve("zero")).containsExactly(ip("127.0.131.17"));
+        assertThat(askedA("zero")).containsExactly("zero");
+
+        assertThat(resolve("nought")).containsExactly(ip("127.0.131.18"));
+        assertThat(askedA("nought")).containsExactly("nought", "nought.a.test", "nought.b.test");
+
+        assertThat(resolve("null.x")).containsExactly(ip("127.0.131.19"));
+        assertThat(askedA("null.x")).containsExactly("null.x", "null.x.a.test");
+
+        Future<List<InetAddress>> f = resolver.resolve(net.nextLoop(), "nowhere").await();
+        assertThat(f.cause()).isInstanceOf(UnknownHostException.class);
+        assertThat(askedA("nowhere")).containsExactly("nowhere", "nowhere.a.test", "nowhere.b.test");
+
+        Future<List<InetAddress>> absolute = resolver.resolve(net.nextLoop(), "nought.").await();
+        assertThat(absolute.cause()).as("a final dot: as it is only").isInstanceOf(UnknownHostException.class);
     }
 
     @Test
