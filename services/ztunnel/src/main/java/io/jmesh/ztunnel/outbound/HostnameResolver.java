@@ -27,9 +27,10 @@ import java.util.Map;
  * of the configured name servers, A and AAAA, by Netty's asynchronous resolver, one per event loop (built up front,
  * so a lookup is a map read). Short names are expanded with resolv.conf's search list as glibc does: a name ending in
  * a dot is asked as it is, only; one with at least {@code ndots} dots is asked as it is, then with each search domain;
- * any other with each search domain, then as it is ({@code ndots:0}: every name as it is, then with each domain). Every query sends from a fresh UDP socket (a random source port,
- * as Istio's resolver does) made by ztunnel's {@link NetTransport}: ztunnel's socket mark and namespace, so capture
- * never takes it; a truncated answer is asked again over TCP the same way.
+ * any other with each search domain, then as it is ({@code ndots:0}: every name as it is, then with each domain).
+ * Every query sends from a fresh UDP socket (a random source port, as Istio's resolver does) made by ztunnel's
+ * {@link NetTransport}: ztunnel's socket mark and namespace, so capture never takes it; a truncated answer is asked
+ * again over TCP the same way.
  *
  * <p>Answers are shared by every loop's resolver and kept for their TTL, at most {@value #MAX_TTL_SECONDS} s (an
  * endpoint behind a DNS name that moves is followed within a minute whatever the zone says); a name that does not
@@ -45,8 +46,8 @@ public final class HostnameResolver implements AutoCloseable {
     /**
      * @param nameServers where names are asked, in order ({@code dns.upstreams}, else resolv.conf's)
      * @param searchDomains appended to a name with fewer than {@code ndots} dots (resolv.conf's {@code search})
-     * @param ndots names with at least this many dots are asked as they are first (resolv.conf's, else 1); with 0, every
-     *     name is asked as it is, then with each search domain (glibc's order)
+     * @param ndots names with at least this many dots are asked as they are first (resolv.conf's, else 1); with 0,
+     *     every name is asked as it is, then with each search domain (glibc's order)
      * @param queryTimeout one server's answer is awaited this long ({@code dns.upstreamTimeout})
      * @param attempts tries per record type, the servers taken in turn ({@code dns.upstreamAttempts})
      */
