@@ -189,7 +189,7 @@ public final class ZtunnelBootstrap implements MeshService {
         revokedConnections = new RevokedConnections(context.metrics());
         trust.rejections((direction, reason) -> {
             peerRejections.labelValues(direction, reason).inc();
-            if ("revoked".equals(reason)) {
+            if (RevokedConnections.REVOKED.equals(reason)) {
                 revokedConnections.rejectedAtHandshake(direction);
             }
         });

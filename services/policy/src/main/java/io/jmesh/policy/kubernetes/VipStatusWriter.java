@@ -1,5 +1,6 @@
 package io.jmesh.policy.kubernetes;
 
+import io.jmesh.core.config.Durations;
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.kubernetes.KubernetesApi;
 import io.jmesh.core.kubernetes.KubernetesException;
@@ -190,7 +191,7 @@ public final class VipStatusWriter implements AutoCloseable {
             // once per entry at warn (a refusal lasts: RBAC, an admission webhook), its retries at debug
             (first ? log.atWarn() : log.atDebug()).addKeyValue("entry", a.entry())
                     .log("allocated VIPs not recorded in the ServiceEntry's status (trying again every {}): {}",
-                            io.jmesh.core.config.Durations.format(retryAfter), e.getMessage());
+                            Durations.format(retryAfter), e.getMessage());
         }
     }
 

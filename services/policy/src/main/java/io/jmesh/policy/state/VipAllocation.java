@@ -11,6 +11,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.function.Consumer;
 
 /**
@@ -97,7 +99,7 @@ final class VipAllocation {
         Set<String> placed = new HashSet<>();
         List<MeshState.AllocatedVips> out = new ArrayList<>();
         for (ConfigRecord r : ordered) {
-            Map<String, List<String>> byHost = new java.util.TreeMap<>();
+            Map<String, List<String>> byHost = new TreeMap<>();
             for (String host : wanting(r)) {
                 String key = r.getMetadata().getNamespace() + "/" + host;
                 List<String> vips = allocated.get(key);
@@ -105,7 +107,7 @@ final class VipAllocation {
                     byHost.put(host, vips);
                 }
             }
-            Set<String> stale = new java.util.TreeSet<>();
+            Set<String> stale = new TreeSet<>();
             r.getServiceEntry().getAllocatedAddressesList().forEach(a -> {
                 if (!r.getServiceEntry().getHostsList().contains(a.getHost())) {
                     stale.add(a.getHost());
