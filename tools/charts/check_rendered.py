@@ -92,6 +92,7 @@ def check(repo, spec, problems):
     check_discovery(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_cluster_source(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_crds(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_scrapable(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -336,6 +337,30 @@ def check_node_credentials(repo, where, docs, problems):
                             ("configmaps", "update", k8s["rootConfigMap"])]:
         if not role_grants(by_kind, res, verb, name):
             problems.append("%s: no Role grants ca %s on %s%s" % (where, verb, res, " " + name if name else ""))
+
+
+def check_scrapable(repo, where, docs, problems):
+    """Every pod annotated for Prometheus serves /metrics on an address Prometheus reaches (not the loopback), and
+    ztunnel keeps SOCKS5 off: on the node address any pod of the node could use it (Istio's is off too)."""
+    maps = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "ConfigMap"}
+    for d in docs:
+        if d.get("kind") not in WORKLOAD_KINDS:
+            continue
+        name = d["metadata"]["name"]
+        pod = d["spec"]["template"]
+        if pod["metadata"].get("annotations", {}).get("prometheus.io/scrape") != "true":
+            continue
+        c = pod["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        defaults = yaml.safe_load(open("%s/services/%s/src/main/resources/%s-defaults.yaml" % (repo, name, name)))
+        cm = maps.get(name)
+        config = yaml.safe_load(cm["data"][name + ".yaml"]) if cm else {}
+        host = env.get("MESH_ADMIN_HOST") or (config.get("admin") or {}).get("host") or defaults["admin"]["host"]
+        if host.startswith("127.") or host in ("localhost", "::1"):
+            problems.append("%s: %s/%s is scraped by Prometheus but serves /metrics on %s only"
+                            % (where, d["kind"], name, host))
+        if name == "ztunnel" and (config.get("listeners") or {}).get("socks5", defaults["listeners"]["socks5"]) != -1:
+            problems.append("%s: ztunnel's SOCKS5 listener is on (every pod of the node could use it)" % where)
 
 
 def main(argv):

@@ -90,6 +90,14 @@ kubernetes:
   leaderElection:
     namespace: {{ .Release.Namespace }}
 {{- else if eq .Chart.Name "ztunnel" }}
+# /metrics (15020) on every address of the node, as Istio's: Prometheus scrapes the pod's (host) IP. ztunnel's
+# admin (15000: /config_dump, /logging, /quitquitquit) stays on 127.0.0.1 whatever this says
+admin:
+  host: 0.0.0.0
+# SOCKS5 (15080) off, as Istio's (UNSTABLE_ENABLE_SOCKS5): on the node address every pod of the node could use it.
+# Local mode and the benchmarks use it
+listeners:
+  socks5: -1
 node:
   trustDomain: {{ .Values.global.trustDomain }}
   network: {{ .Values.global.network | default "" | quote }}

@@ -226,7 +226,7 @@ public final class ZtunnelBootstrap implements MeshService {
                 store.demandFrom(ads::demand);
             }
         }
-        inbound = Inbound.listeners(nodeConfig, store, identities, authorizer, telemetry, net, ownPorts(), nodeAddress,
+        inbound = Inbound.listeners(nodeConfig, store, identities, authorizer, telemetry, net, config.ownPorts(), nodeAddress,
                 policies, pool::dialledFrom);
         // ztunnel's own sockets (its mark, the node's namespace), the DNS proxy's name servers and timeouts
         List<java.net.InetSocketAddress> upstreams = upstreams();
@@ -503,18 +503,6 @@ public final class ZtunnelBootstrap implements MeshService {
         ZtunnelConfig.Dns d = config.dns();
         return new DnsProxy.Settings(config.node().name(), bindAddress, config.listeners().dns(), d.clusterDomain(),
                 d.tcpIdleTimeout(), upstreams, d.upstreamTimeout(), d.upstreamAttempts(), d.maxPendingUpstream());
-    }
-
-    private Set<Integer> ownPorts() {
-        Set<Integer> ports = new HashSet<>();
-        var l = config.listeners();
-        for (int p : new int[] {l.hbone(), l.inboundPlaintext(), l.outboundCapture(), l.socks5(), l.localAdmin(),
-            l.readiness(), l.dns(), config.admin().port()}) {
-            if (p > 0) {
-                ports.add(p);
-            }
-        }
-        return ports;
     }
 
     private CaClient defaultCa() {

@@ -149,6 +149,21 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
     }
 
     /**
+     * The ports ztunnel itself listens on (those configured above 0): a connection addressed to one of them on
+     * this node is a self-call, refused both ways (Istio's "illegal ports", widened to every listener).
+     */
+    public java.util.Set<Integer> ownPorts() {
+        java.util.Set<Integer> ports = new java.util.HashSet<>();
+        for (int p : new int[] {listeners.hbone(), listeners.inboundPlaintext(), listeners.outboundCapture(),
+            listeners.socks5(), listeners.localAdmin(), listeners.readiness(), listeners.dns(), admin.port()}) {
+            if (p > 0) {
+                ports.add(p);
+            }
+        }
+        return java.util.Set.copyOf(ports);
+    }
+
+    /**
      * Listener ports (Istio's); a port of 0 picks a free one (tests), -1 disables the listener.
      *
      * @param inboundPerWorkload bind the inbound listeners (15008, 15006) on each local workload's address, as

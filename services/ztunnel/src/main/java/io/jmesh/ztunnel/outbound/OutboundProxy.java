@@ -20,6 +20,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.Http2Headers;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
@@ -108,6 +109,9 @@ public final class OutboundProxy {
         follow(client, source, router.route(index, source, host, port), host, port, early, outcome);
     }
 
+    /** Reason: a passthrough to the node's loopback asked from outside it ({@link #reachesNodeLoopback}). */
+    public static final String LOOPBACK_DESTINATION = "loopback_destination";
+
     private void follow(Channel client, Workload source, Route route, String host, int port, List<Object> early,
             Outcome outcome) {
         InetSocketAddress clientAddr = (InetSocketAddress) client.remoteAddress();
@@ -117,6 +121,12 @@ public final class OutboundProxy {
         } else if (route instanceof Route.Reject r) {
             telemetry.rejected(true, r.reason(), r.detail(), clientAddr, dst);
             outcome.failed(client, r.reason(), r.detail());
+        } else if (route instanceof Route.Passthrough p
+                && reachesNodeLoopback(p.target(), clientAddr, net.inPodNamespace())) {
+            String detail = p.target() + " is on this node's loopback, which " + clientAddr.getAddress().getHostAddress()
+                    + " cannot reach itself (ztunnel is not an open proxy)";
+            telemetry.rejected(true, LOOPBACK_DESTINATION, detail, clientAddr, dst);
+            outcome.failed(client, LOOPBACK_DESTINATION, detail);
         } else if (route instanceof Route.Passthrough p) {
             passthrough(client, source, p, clientAddr, early, outcome);
         } else if (route instanceof Route.Hbone h) {
@@ -335,6 +345,18 @@ public final class OutboundProxy {
             }
         }
         return null;
+    }
+
+    /**
+     * A passthrough to a loopback address asked by a client that is not on the loopback itself (a pod through
+     * SOCKS5 on the node address): from ztunnel's network namespace that is the node's loopback, the kubelet's and
+     * ztunnel's own services, which the pod could not reach by itself. Local-mode workloads live on the loopback
+     * and in-pod sockets are made in the pod's namespace, whose loopback is the pod's own: both stay allowed.
+     */
+    static boolean reachesNodeLoopback(InetSocketAddress target, InetSocketAddress client, boolean inPodNamespace) {
+        InetAddress to = target.getAddress();
+        return (to.isLoopbackAddress() || to.isAnyLocalAddress()) && !client.getAddress().isLoopbackAddress()
+                && !inPodNamespace;
     }
 
     /** Transparent mode leaves from the pod's address, except towards this node itself (replies would miss us). */

@@ -25,6 +25,8 @@ import java.util.random.RandomGenerator;
 /**
  * Istio's outbound decision (brief §5), on one immutable index snapshot:
  * <ol>
+ *   <li>loopback, the wildcard address or this node's address on one of ztunnel's own ports → refused
+ *       ({@value #ILLEGAL_PORT}: Istio refuses loopback on its capture ports; every listener here, the admin too);
  *   <li>a service (by VIP or hostname) with a waypoint → HBONE to the waypoint, authority = the original VIP:port;
  *       a waypoint on another network → double HBONE through that network's east-west gateway, as an endpoint
  *       there would be;
@@ -48,8 +50,13 @@ public final class OutboundRouter {
     /** Reason: a hostname endpoint whose name did not resolve, or resolved to no address (Istio: NoResolvedAddresses). */
     public static final String NO_RESOLVED_ADDRESSES = "no_resolved_addresses";
 
+    /** Reason: a destination that is ztunnel itself, on one of its own ports (Istio: SelfCall). */
+    public static final String ILLEGAL_PORT = "illegal_port";
+
     private final ZtunnelConfig config;
     private final Supplier<RandomGenerator> random;
+    private final Set<Integer> ownPorts;
+    private final Set<InetAddress> nodeAddresses = new HashSet<>();
 
     public OutboundRouter(ZtunnelConfig config) {
         this(config, ThreadLocalRandom::current);
@@ -59,11 +66,23 @@ public final class OutboundRouter {
     public OutboundRouter(ZtunnelConfig config, Supplier<RandomGenerator> random) {
         this.config = config;
         this.random = random;
+        this.ownPorts = config.ownPorts();
+        for (String a : new String[] {config.node().address(), config.node().dualStackAddress()}) {
+            InetAddress ip = IpLiteral.parse(a);
+            if (ip != null) {
+                nodeAddresses.add(ip);
+            }
+        }
     }
 
     public Route route(WorkloadIndex index, Workload source, String host, int port) {
         Service service;
         InetAddress ip = IpLiteral.parse(host);
+        if (ip != null && ownPorts.contains(port) && isThisNode(ip)) {
+            // a workload asking ztunnel to connect to ztunnel: its admin, its capture ports (a loop), its SOCKS5
+            return new Route.Reject(ILLEGAL_PORT, IpLiteral.hostPort(ip, port) + " is ztunnel's own port on this node"
+                    + " (no self-calls)");
+        }
         if (ip != null) {
             service = index.serviceByVip(ip);
         } else {
@@ -85,6 +104,11 @@ public final class OutboundRouter {
             return viaWaypoint(index, source, w.getWaypoint(), IpLiteral.hostPort(ip, port), null, port);
         }
         return direct(w, ip, port, null);
+    }
+
+    /** Loopback, the wildcard address or one of the node's own addresses: where ztunnel's listeners are. */
+    private boolean isThisNode(InetAddress ip) {
+        return ip.isLoopbackAddress() || ip.isAnyLocalAddress() || nodeAddresses.contains(ip);
     }
 
     private Route viaService(WorkloadIndex index, Workload source, Service service, String host, InetAddress vip,

@@ -111,6 +111,11 @@ public final class NetTransport {
         return socketMark;
     }
 
+    /** Whether sockets are made in a pod's network namespace (in-pod mode), whose loopback is the pod's own. */
+    public boolean inPodNamespace() {
+        return namespace != null;
+    }
+
     public boolean epoll() {
         return epoll;
     }

@@ -92,6 +92,21 @@ class OutboundRouterTest {
     }
 
     @Test
+    void ztunnelsOwnPortsOnThisNodeAreRefusedAsSelfCalls() {
+        // defaults: node 127.0.10.1; 15000 admin, 15001 capture, 15006, 15008, 15020 metrics, 15021, 15053, 15080
+        for (String host : List.of("127.0.0.1", "127.5.6.7", "0.0.0.0", "::1", "127.0.10.1")) {
+            for (int port : List.of(15000, 15001, 15006, 15008, 15020, 15021, 15053, 15080)) {
+                assertThat(route(host, port)).as(host + ":" + port).isInstanceOfSatisfying(Route.Reject.class,
+                        r -> assertThat(r.reason()).isEqualTo(OutboundRouter.ILLEGAL_PORT));
+            }
+        }
+        // the same ports elsewhere are ordinary destinations, and other ports on the loopback are not ztunnel's
+        assertThat(route("10.9.9.9", 15000)).isInstanceOf(Route.Passthrough.class);
+        assertThat(route("10.0.1.1", 15008)).isInstanceOf(Route.Hbone.class);
+        assertThat(route("127.0.0.1", 8080)).isInstanceOf(Route.Passthrough.class);
+    }
+
+    @Test
     void serviceHostnameResolvesLikeItsVip() {
         assertThat(route("reviews.default.svc.cluster.local", 9080)).isInstanceOf(Route.Hbone.class);
         assertThat(route("nope.example.com", 80)).isInstanceOf(Route.Reject.class);
