@@ -12,7 +12,8 @@ import java.net.InetSocketAddress;
 import java.util.Set;
 import java.util.function.Predicate;
 
-/** Entry point of the inbound side: builds the {@link InboundListeners}; open tunnels are re-checked on every policy change. */
+/** Entry point of the inbound side: builds the {@link InboundListeners}; open tunnels are re-checked on every policy change
+ * and when a workload push changes their destination's selector policies. */
 public final class Inbound {
 
     private Inbound() {}
@@ -20,7 +21,7 @@ public final class Inbound {
     public static InboundListeners listeners(ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
             Authorizer authorizer, ConnectionTelemetry telemetry, NetTransport net, Set<Integer> ownPorts,
             InetAddress nodeAddress, AuthorizationStore policies, Predicate<InetSocketAddress> ownTunnel) {
-        OpenInbound open = new OpenInbound(authorizer, telemetry);
+        OpenInbound open = new OpenInbound(authorizer, telemetry, store);
         policies.onChange(open::recheck);
         return new InboundListeners(new InboundContext(config, store, identities, authorizer, telemetry, net,
                 Set.copyOf(ownPorts), nodeAddress, open, false, ownTunnel));

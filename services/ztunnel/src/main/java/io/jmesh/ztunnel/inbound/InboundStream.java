@@ -146,6 +146,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         InetAddress client = clientAddress(index, peer, src, h);
         ConnectionFacts facts = new ConnectionFacts(src, client, target.getAddress(),
                 target.getPort(), dst.getNamespace(), dst.getAuthorizationPoliciesList());
+        // registered before the check (as Istio's): a policy pushed while the application connect is under way
+        // judges this tunnel too (it leaves the registry when the stream closes, refused or not)
+        ctx.openTunnels().track(stream, facts, dst.getUid());
         Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
             // Istio reports a policy denial as a connection with response_flags DENY, beside the 401
@@ -202,7 +205,6 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 ok.add("baggage", baggage);
             }
             stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
-            ctx.openTunnels().track(stream, facts);
             if (tunnel != null) {
                 app.write(ProxyProtocolHeader.v2(app.alloc(), new InetSocketAddress(client, peer.getPort()),
                         announced(index, parsed, target), src == null ? null : src.uri()));

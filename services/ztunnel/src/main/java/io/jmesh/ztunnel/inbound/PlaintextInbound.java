@@ -69,6 +69,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
         }
         ConnectionFacts facts = new ConnectionFacts(null, peer.getAddress(), target.getAddress(),
                 target.getPort(), w.getNamespace(), w.getAuthorizationPoliciesList());
+        ctx.openTunnels().track(ch, facts, w.getUid()); // before the check, as HBONE inbound (InboundStream)
         Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
             ctx.telemetry().rejected(false, "denied", d.reason(), peer, dst);
@@ -95,9 +96,12 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
                 ch.close();
                 return;
             }
+            if (!ch.isActive()) {
+                f.channel().close(); // closed meanwhile: by its client, or by a policy pushed during the connect
+                return;
+            }
             ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
                     index.workloadByIp(peer.getAddress()), w, null, null, null, peer, target, "", false));
-            ctx.openTunnels().track(ch, facts);
             early.handOver(ch, () -> {
                 Relay.start(ch, f.channel(), (in, out, err) -> t.close(in, out, err == null ? "-" : "CONNECT", err));
                 for (Object m : early.reads()) {
