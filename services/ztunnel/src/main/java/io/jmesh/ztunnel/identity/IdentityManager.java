@@ -111,6 +111,11 @@ public final class IdentityManager {
     }
 
     /** The certificate for {@code id} if one is held and valid now; never blocks. */
+    /** The trust bundle every context of this manager verifies peers against. */
+    public TrustBundle trust() {
+        return trust;
+    }
+
     public WorkloadCertificate current(SpiffeId id) {
         WorkloadCertificate c = current.get(id);
         return c != null && c.validAt(clock.instant()) ? c : null;

@@ -6,6 +6,7 @@ import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.discovery.Workloads;
 import io.jmesh.ztunnel.identity.WorkloadCertificate;
+import io.jmesh.ztunnel.tls.HboneTls;
 import io.jmesh.ztunnel.tls.PeerIdentity;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.jmesh.ztunnel.trust.RevokedConnections;
@@ -22,6 +23,7 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.AttributeKey;
 import java.net.InetSocketAddress;
+import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Set;
@@ -172,6 +174,8 @@ final class HboneInbound extends ChannelInitializer<Channel> {
                             + ssl.engine().getSession().getCipherSuite() + " (expected: " + TlsPolicy.CIPHER_SUITES
                             + ")", remote, local);
                     c.close();
+                } else if (!stillTrusted(ssl, remote, local)) {
+                    c.close();
                 } else {
                     List<SpiffeId> ids = PeerIdentity.of(ssl);
                     SpiffeId peer = null;
@@ -188,6 +192,18 @@ final class HboneInbound extends ChannelInitializer<Channel> {
                 c.pipeline().remove(this);
             }
             super.userEventTriggered(c, evt);
+        }
+    }
+
+    /** A resumed session's client chain, verified again now (see {@link HboneTls#verifyResumedClient}). */
+    private boolean stillTrusted(SslHandler ssl, InetSocketAddress remote, String local) {
+        try {
+            HboneTls.verifyResumedClient(ssl, ctx.identities().trust(), ctx.trustDomain());
+            return true;
+        } catch (CertificateException e) {
+            ctx.telemetry().rejected(false, PeerIdentity.revoked(e) ? "revoked" : "tls_resumed",
+                    "resumed tls session refused: " + e.getMessage(), remote, local);
+            return false;
         }
     }
 

@@ -3,12 +3,18 @@ package io.jmesh.ztunnel.tls;
 import io.jmesh.core.tls.TlsPolicy;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.OpenSslSessionContext;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
+import io.netty.internal.tcnative.SSL;
 import java.security.PrivateKey;
+import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.List;
+import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 
 /**
@@ -39,7 +45,7 @@ public final class HboneTls {
     /** Server side of 15008 for one local identity: requires and verifies a client certificate. */
     public static SslContext server(PrivateKey key, List<X509Certificate> chain, TrustBundle trust,
             String trustDomain) throws SSLException {
-        return SslContextBuilder.forServer(key, chain)
+        SslContext ctx = SslContextBuilder.forServer(key, chain)
                 .sslProvider(provider())
                 .keyStoreType(KEY_STORE)
                 .protocols(TlsPolicy.PROTOCOLS)
@@ -49,6 +55,8 @@ public final class HboneTls {
                 .trustManager(new MeshTrustManager(trust, trustDomain))
                 .sessionCacheSize(1)
                 .build();
+        noResumption(ctx);
+        return ctx;
     }
 
     /** Client side for one local identity; the destination identity is checked after the handshake. */
@@ -65,6 +73,36 @@ public final class HboneTls {
                 .endpointIdentificationAlgorithm(null)
                 .sessionCacheSize(1)
                 .build();
+    }
+
+    /**
+     * A resumed handshake skips the trust manager, where expiry, the trust bundle, revocation and the trust domain
+     * are checked: a client whose certificate expired, was revoked or lost its root since could go on with its old
+     * session. BoringSSL through Netty issues TLS 1.3 tickets whatever the session cache says (Netty offers no way to
+     * turn them off), and peers such as Envoy resume when they can, so a resumed session is not refused but its
+     * client chain is verified again, as a full handshake would have ({@link #verifyResumedClient}).
+     */
+    private static void noResumption(SslContext ctx) {
+        if (ctx.sessionContext() instanceof OpenSslSessionContext openssl) {
+            openssl.setSessionCacheEnabled(false); // no stateful cache on the server side at least
+        }
+    }
+
+    /**
+     * After a server handshake: when the session may have been resumed (BoringSSL says whether it was; the JDK's
+     * engine does not, so there every session is checked again), verifies the client's chain now as the trust
+     * manager of a full handshake does.
+     *
+     * @throws CertificateException why the chain is refused (untrusted, revoked, foreign trust domain, none)
+     */
+    public static void verifyResumedClient(SslHandler ssl, TrustBundle trust, String trustDomain)
+            throws CertificateException {
+        SSLEngine engine = ssl.engine();
+        boolean resumed = !(engine instanceof ReferenceCountedOpenSslEngine openssl)
+                || SSL.isSessionReused(openssl.sslPointer());
+        if (resumed) {
+            new MeshTrustManager(trust, trustDomain).checkClientTrusted(PeerIdentity.chain(ssl), "UNKNOWN");
+        }
     }
 
     static SslProvider provider() {
