@@ -299,7 +299,10 @@ public final class OutboundRouter {
         }
         InetAddress src = WorkloadIndex.firstIp(source);
         if (gw.hasAddress()) {
-            return src.equals(ip(gw.getAddress().getAddress().toByteArray()));
+            // the waypoint's pod address, or (istiod's usual form) its service's VIP
+            InetAddress at = ip(gw.getAddress().getAddress().toByteArray());
+            Service s = src.equals(at) ? null : index.serviceByVip(at);
+            return src.equals(at) || (s != null && index.endpoints(s).contains(source));
         }
         if (gw.hasHostname()) {
             Service s = index.serviceByName(gw.getHostname().getNamespace() + "/" + gw.getHostname().getHostname());

@@ -121,6 +121,38 @@ class OutboundRouterTest {
     }
 
     @Test
+    void aWaypointNamedByItsServiceVipIsRecognisedAsTheCaller() throws Exception {
+        Path f = dir.resolve("waypoint-vip.yaml");
+        Files.writeString(f, """
+                workloads:
+                  - {uid: wp, name: waypoint, namespace: default, serviceAccount: waypoint, addresses: [10.0.3.1],
+                     node: a, tunnelProtocol: HBONE,
+                     services: {"default/waypoint.default.svc.cluster.local": {ports: [{servicePort: 15008, targetPort: 15008}]}}}
+                  - {uid: r1, name: r1, namespace: default, serviceAccount: ratings, addresses: [10.0.1.1], node: b,
+                     tunnelProtocol: HBONE,
+                     services: {"default/ratings.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: 8080}]}}}
+                  - {uid: behind, name: behind, namespace: default, addresses: [10.0.4.1], node: b,
+                     tunnelProtocol: HBONE, waypoint: {address: {address: 10.96.9.9}, hboneMtlsPort: 15008}}
+                services:
+                  - {name: waypoint, namespace: default, hostname: waypoint.default.svc.cluster.local,
+                     addresses: [{address: 10.96.9.9}], ports: [{servicePort: 15008, targetPort: 15008}]}
+                  - {name: ratings, namespace: default, hostname: ratings.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.2}], ports: [{servicePort: 80, targetPort: 8080}],
+                     waypoint: {address: {address: 10.96.9.9}, hboneMtlsPort: 15008}}
+                """);
+        WorkloadIndex byVip = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
+        var waypoint = byVip.workloadByUid("wp");
+        // another caller goes through the waypoint ...
+        Route.Hbone viaWaypoint = (Route.Hbone) router.route(byVip, byVip.workloadByUid("r1"), "10.96.0.2", 80);
+        assertThat(viaWaypoint.destination().getUid()).isEqualTo("wp");
+        // ... the waypoint's own traffic goes on to the destination instead of back to itself
+        assertThat(((Route.Hbone) router.route(byVip, waypoint, "10.96.0.2", 80)).destination().getUid())
+                .isEqualTo("r1");
+        assertThat(((Route.Hbone) router.route(byVip, waypoint, "10.0.4.1", 80)).destination().getUid())
+                .isEqualTo("behind");
+    }
+
+    @Test
     void podWithAWorkloadWaypointGoesToTheWaypoint() {
         Route.Hbone h = (Route.Hbone) route("10.0.4.1", 7000);
         assertThat(h.l4().getAddress().getHostAddress()).isEqualTo("10.0.3.1");
