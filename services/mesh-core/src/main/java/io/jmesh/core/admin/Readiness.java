@@ -8,8 +8,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Readiness as a set of named startup tasks: the service is ready when every registered task has completed
- * (ztunnel: "certificates", "config"; ca: "root", "grpc"...). Tasks register before the admin server starts so
- * an early probe never sees a premature "ready".
+ * (ztunnel: "certificates", "config"; ca: "root", "grpc"...). The launcher's own task "start" is pending from
+ * before the admin server answers until the service's start() completed, so an early probe never sees a
+ * premature "ready", whenever the service registers its tasks.
  *
  * <p>Thread-safe; reads are lock-free.
  */

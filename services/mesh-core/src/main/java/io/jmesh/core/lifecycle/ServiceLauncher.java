@@ -1,6 +1,7 @@
 package io.jmesh.core.lifecycle;
 
 import io.jmesh.core.admin.AdminServer;
+import io.jmesh.core.admin.Readiness;
 import io.jmesh.core.config.ConfigException;
 import io.jmesh.core.config.ConfigLoader;
 import io.jmesh.core.logging.JsonLogging;
@@ -149,8 +150,12 @@ public final class ServiceLauncher {
                 .metrics(ctx.metrics());
         service.adminRoutes(admin);
         AdminServer adminServer = admin.build();
+        // pending from before the admin server answers until start() is done: a service that registers its own
+        // tasks inside start() would otherwise look ready to a probe in between (no task pending yet)
+        Readiness.Task started = ctx.readiness().register("start");
         return adminServer.start()
                 .compose(a -> service.start())
+                .onSuccess(v -> started.complete())
                 .map(v -> new Running<>(config, ctx, service, adminServer));
     }
 

@@ -58,6 +58,53 @@ class ServiceLauncherTest {
         }
     }
 
+    /** Registers its startup task only inside start(), which completes when the test says so. */
+    static final class LateTasksService implements MeshService {
+        final Promise<Void> started = Promise.promise();
+        final ServiceContext ctx;
+
+        LateTasksService(ServiceContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public Future<Void> start() {
+            return started.future().onSuccess(v -> ctx.readiness().register("late").complete());
+        }
+
+        @Override
+        public Future<Void> close() {
+            return Future.succeededFuture();
+        }
+    }
+
+    @Test
+    void notReadyWhileStartIsStillRunningEvenWithNoTaskRegisteredYet() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        var holder = new LateTasksService[1];
+        int port;
+        try (java.net.ServerSocket free = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = free.getLocalPort(); // start() completes only later, so the admin's port must be known up front
+        }
+        var running = ServiceLauncher.start(new Cfg("info", Duration.ofMillis(300), new AdminConfig("127.0.0.1", port)),
+                vertx, (c, ctx) -> holder[0] = new LateTasksService(ctx));
+        HttpClient http = HttpClient.newHttpClient();
+        HttpRequest ready = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/healthz/ready")).build();
+        int status = 0;
+        for (int i = 0; i < 100 && status == 0; i++) { // the admin server binds asynchronously
+            try {
+                status = http.send(ready, HttpResponse.BodyHandlers.ofString()).statusCode();
+            } catch (java.io.IOException notYetListening) {
+                Thread.sleep(50);
+            }
+        }
+        assertThat(status).isEqualTo(503);
+        holder[0].started.complete();
+        running.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertThat(http.send(ready, HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
     @Test
     void servesAdminRoutesThenDrainsUntilTheDeadline() throws Exception {
         Vertx vertx = Vertx.vertx();
