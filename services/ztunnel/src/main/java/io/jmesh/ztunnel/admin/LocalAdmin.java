@@ -94,8 +94,7 @@ public final class LocalAdmin {
     private void handle(HttpServerRequest req) {
         switch (req.path()) {
             case "/" -> req.response().putHeader("content-type", "text/plain").end(INDEX);
-            case "/config_dump" -> req.response().putHeader("content-type", "application/json")
-                    .end(configDump().encodePrettily());
+            case "/config_dump" -> configDumpOffTheEventLoop(req);
             case "/logging" -> logging(req);
             case "/quitquitquit" -> {
                 if (req.method() != io.vertx.core.http.HttpMethod.POST) {
@@ -108,6 +107,21 @@ public final class LocalAdmin {
             default -> req.response().setStatusCode(404).end("not found: " + req.path()
                     + " (known: /config_dump, /logging, /quitquitquit; / lists them)\n");
         }
+    }
+
+    /**
+     * The dump is built and encoded on a worker thread: for a large mesh (tens of thousands of addresses) that takes
+     * tens of milliseconds, and the admin server shares its event loops with the tunnels. Everything it reads is an
+     * immutable snapshot or a concurrent map.
+     */
+    private void configDumpOffTheEventLoop(HttpServerRequest req) {
+        vertx.executeBlocking(() -> configDump().encodePrettily(), false).onComplete(ar -> {
+            if (ar.succeeded()) {
+                req.response().putHeader("content-type", "application/json").end(ar.result());
+            } else {
+                req.response().setStatusCode(500).end("config_dump failed: " + ar.cause() + "\n");
+            }
+        });
     }
 
     /** What {@code GET /} answers, as Istio's admin lists its endpoints. */
