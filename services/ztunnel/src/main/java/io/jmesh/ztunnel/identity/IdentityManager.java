@@ -167,8 +167,13 @@ public final class IdentityManager {
                 Entry e = entries.computeIfAbsent(id, k -> new Entry());
                 if (!e.wanted) {
                     e.wanted = true;
-                    if (current(id) == null) {
+                    WorkloadCertificate held = current(id);
+                    if (held == null) {
                         enqueue(id, e, false);
+                    } else if (!e.fetching) {
+                        // fetched for a connection while the identity was not local (before discovery named it, or
+                        // after its workload left): nothing scheduled its refresh, so schedule it now
+                        e.refreshAt = jittered(held);
                     }
                 }
             }
