@@ -12,6 +12,7 @@ import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.cert.X509Certificate;
@@ -47,7 +48,8 @@ import org.slf4j.LoggerFactory;
  * <p>Invariants: at most {@code maxConcurrentCsrs} requests in flight (connections that need a certificate now go
  * to the front of the queue, prefetch and refresh to the back); a certificate is refreshed at half-life plus up to
  * 5 % jitter; a failed fetch retries with per-identity exponential backoff while the old certificate, if still
- * valid, keeps serving; identities no longer wanted are forgotten (no refresh, dropped).
+ * valid, keeps serving, and until then a connection that needs a certificate fails at once with the last error
+ * (no CSR); identities no longer wanted are forgotten (no refresh, dropped).
  *
  * <p>All state lives on one Vert.x context; key generation and signing run on worker threads. The data path
  * reads {@link #current} from a concurrent map without locks.
@@ -83,6 +85,8 @@ public final class IdentityManager {
         Instant refreshAt = Instant.MAX;
         Instant retryAt = Instant.MAX;
         Duration backoff;
+        /** Why the last fetch failed; null after a success. */
+        Throwable lastError;
         final List<Promise<WorkloadCertificate>> waiters = new ArrayList<>();
     }
 
@@ -140,6 +144,13 @@ public final class IdentityManager {
                 return;
             }
             Entry e = entries.computeIfAbsent(id, k -> new Entry());
+            if (backingOff(e)) {
+                // as Istio: the stored error until the next try. A CSR per connection would each fail, push the
+                // backoff further and load a CA that is already failing
+                p.fail(VertxException.noStackTrace("ca failed to issue a certificate (" + e.lastError.getMessage()
+                        + "); backing off, next try at " + e.retryAt));
+                return;
+            }
             e.waiters.add(p);
             enqueue(id, e, true);
             pump();
@@ -168,12 +179,14 @@ public final class IdentityManager {
                 if (!e.wanted) {
                     e.wanted = true;
                     WorkloadCertificate held = current(id);
-                    if (held == null) {
-                        enqueue(id, e, false);
-                    } else if (!e.fetching) {
-                        // fetched for a connection while the identity was not local (before discovery named it, or
-                        // after its workload left): nothing scheduled its refresh, so schedule it now
-                        e.refreshAt = jittered(held);
+                    if (held != null) {
+                        if (!e.fetching) {
+                            // fetched for a connection while the identity was not local (before discovery named
+                            // it, or after its workload left): nothing scheduled its refresh, so schedule it now
+                            e.refreshAt = jittered(held);
+                        }
+                    } else if (!backingOff(e)) {
+                        enqueue(id, e, false); // else tick() retries it when the backoff ends
                     }
                 }
             }
@@ -269,9 +282,18 @@ public final class IdentityManager {
         context.runOnContext(v -> {
             Instant now = clock.instant();
             int n = 0;
-            for (var en : entries.entrySet()) {
+            for (var it = entries.entrySet().iterator(); it.hasNext(); ) {
+                var en = it.next();
                 Entry e = en.getValue();
-                if (!e.wanted || e.fetching || e.queued) {
+                if (e.fetching || e.queued) {
+                    continue;
+                }
+                if (!e.wanted) {
+                    // it only holds a failed connection fetch's backoff (see pump): kept a while past the retry
+                    // time, so that the next failure still doubles it
+                    if (e.retryAt.equals(Instant.MAX) || !now.isBefore(e.retryAt.plus(settings.maxBackoff()))) {
+                        it.remove();
+                    }
                     continue;
                 }
                 if (!now.isBefore(e.refreshAt) || !now.isBefore(e.retryAt)) {
@@ -317,6 +339,7 @@ public final class IdentityManager {
                     WorkloadCertificate c = ar.result();
                     fetches.labelValues("success").inc();
                     e.backoff = null;
+                    e.lastError = null;
                     e.retryAt = Instant.MAX;
                     e.refreshAt = jittered(c);
                     if (e.wanted || !e.waiters.isEmpty()) {
@@ -330,6 +353,7 @@ public final class IdentityManager {
                     Duration b = e.backoff == null ? settings.initialBackoff()
                             : min(e.backoff.multipliedBy(2), settings.maxBackoff());
                     e.backoff = b;
+                    e.lastError = ar.cause();
                     long jitterMs = ThreadLocalRandom.current().nextLong(Math.max(1, b.toMillis() / 2) + 1);
                     e.retryAt = clock.instant().plus(b).plusMillis(jitterMs);
                     log.atWarn().addKeyValue("identity", id.uri()).addKeyValue("retryIn", b.toString())
@@ -341,12 +365,19 @@ public final class IdentityManager {
                     }
                 }
                 e.waiters.clear();
-                if (!e.wanted && !e.fetching) {
+                // an identity that is not local keeps a failed entry, so that connections asking for it respect
+                // the backoff too; tick() drops it after the retry time
+                if (!e.wanted && e.lastError == null) {
                     entries.remove(id);
                 }
                 pump();
             });
         }
+    }
+
+    /** Between a failed fetch and its retry time, with no fetch queued or in flight. */
+    private boolean backingOff(Entry e) {
+        return e.lastError != null && !e.fetching && !e.queued && clock.instant().isBefore(e.retryAt);
     }
 
     private Instant jittered(WorkloadCertificate c) {

@@ -1,0 +1,123 @@
+package io.jmesh.ztunnel.identity;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.testing.MutableClock;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.tls.TrustBundle;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * While the CA fails, an identity's fetches follow its backoff (0.5 s, doubling, up to 50 % jitter): connections
+ * that need the certificate meanwhile fail at once with the last error instead of each sending a CSR, and do not
+ * count as failures. The clock is injected and only the test moves it, so "within the backoff" is exact.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class IdentityManagerBackoffTest {
+
+    static final SpiffeId SLEEP = SpiffeId.of("cluster.local", "default", "sleep");
+    /** First backoff plus its largest jitter. */
+    static final Duration FIRST_RETRY = Duration.ofMillis(750);
+    /** Second backoff (doubled) plus its largest jitter. */
+    static final Duration SECOND_RETRY = Duration.ofMillis(1500);
+
+    final MutableClock clock = new MutableClock(Instant.now());
+    final PrometheusRegistry registry = new PrometheusRegistry();
+    Vertx vertx;
+    ScriptedCa ca;
+    IdentityManager manager;
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        TestCa signer = new TestCa(vertx, "t");
+        signer.now = clock::instant;
+        ca = new ScriptedCa(signer);
+        manager = new IdentityManager(vertx, ca, new TrustBundle(),
+                new IdentityManager.Settings(Duration.ofHours(24), 8, Duration.ofMillis(500), Duration.ofSeconds(150),
+                        "cluster.local"), clock, registry);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void connectionsDuringACaOutageFailAtOnceWithTheLastErrorAndSendNoCsr() throws Exception {
+        ca.failWith = "ca unavailable";
+        manager.setLocalIdentities(Set.of(SLEEP));
+        await().until(() -> failures() == 1);
+        for (int i = 0; i < 20; i++) {
+            assertThatThrownBy(() -> get(manager.certificate(SLEEP))).isInstanceOf(ExecutionException.class)
+                    .rootCause().hasMessageContaining("ca unavailable").hasMessageContaining("next try at");
+        }
+        assertThat(ca.requests.get()).as("CSRs during the first backoff").isEqualTo(1);
+        assertThat(failures()).as("connections turned away are not failures").isEqualTo(1);
+
+        // the backoff is over: the next connection sends one CSR, which fails: the backoff doubles once (to 1 s)
+        clock.advance(FIRST_RETRY);
+        assertThatThrownBy(() -> get(manager.certificate(SLEEP))).rootCause().hasMessageContaining("ca unavailable");
+        assertThat(ca.requests.get()).isEqualTo(2);
+        assertThat(failures()).isEqualTo(2);
+        // had the 20 turned-away connections counted, the backoff would now be far beyond the second one
+        ca.failWith = null; // before the clock moves: a retry the manager's own timer starts must succeed too
+        clock.advance(SECOND_RETRY);
+        assertThat(get(manager.certificate(SLEEP)).identity()).isEqualTo(SLEEP);
+        assertThat(ca.requests.get()).isEqualTo(3);
+    }
+
+    /** A connection can ask for an identity discovery has not declared local yet: its backoff holds too. */
+    @Test
+    void connectionsForAnIdentityThatIsNotLocalAlsoFollowItsBackoff() throws Exception {
+        ca.failWith = "ca unavailable";
+        assertThatThrownBy(() -> get(manager.certificate(SLEEP))).rootCause().hasMessage("ca unavailable");
+        assertThatThrownBy(() -> get(manager.certificate(SLEEP))).rootCause().hasMessageContaining("next try at");
+        assertThat(ca.requests.get()).isEqualTo(1);
+        ca.failWith = null;
+        clock.advance(FIRST_RETRY);
+        assertThat(get(manager.certificate(SLEEP)).identity()).isEqualTo(SLEEP);
+        assertThat(ca.requests.get()).isEqualTo(2);
+    }
+
+    /** Declared local while backing off: the prefetch waits for the retry time instead of sending a CSR now. */
+    @Test
+    void anIdentityDeclaredLocalWhileBackingOffIsFetchedWhenTheBackoffEnds() throws Exception {
+        ca.failWith = "ca unavailable";
+        assertThatThrownBy(() -> get(manager.certificate(SLEEP))).rootCause().hasMessage("ca unavailable");
+        manager.setLocalIdentities(Set.of(SLEEP));
+        assertThat(get(manager.tick())).isZero();
+        assertThat(ca.requests.get()).isEqualTo(1);
+        ca.failWith = null;
+        clock.advance(FIRST_RETRY);
+        assertThat(get(manager.tick())).isEqualTo(1);
+        await().until(() -> manager.current(SLEEP) != null);
+        assertThat(ca.requests.get()).isEqualTo(2);
+    }
+
+    private double failures() {
+        return registry.scrape().stream().filter(s -> s.getMetadata().getName().equals("ztunnel_certificate_fetches"))
+                .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
+                .filter(d -> "failure".equals(d.getLabels().get("outcome")))
+                .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+    }
+
+    private static <T> T get(Future<T> f) throws Exception {
+        return f.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+}
