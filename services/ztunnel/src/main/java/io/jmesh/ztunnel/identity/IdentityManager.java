@@ -296,7 +296,9 @@ public final class IdentityManager {
                     }
                     continue;
                 }
-                if (!now.isBefore(e.refreshAt) || !now.isBefore(e.retryAt)) {
+                // after a failure (a refresh's too) the retry time decides: the refresh time has already passed
+                Instant due = e.lastError != null ? e.retryAt : e.refreshAt;
+                if (!now.isBefore(due)) {
                     enqueue(en.getKey(), e, false);
                     n++;
                 }

@@ -110,6 +110,26 @@ class IdentityManagerBackoffTest {
         assertThat(ca.requests.get()).isEqualTo(2);
     }
 
+    /** A refresh that fails leaves the certificate serving and is retried when the backoff ends, not on every tick. */
+    @Test
+    void aFailedRefreshIsRetriedWhenTheBackoffEndsNotOnEveryTick() throws Exception {
+        manager.setLocalIdentities(Set.of(SLEEP));
+        await().until(() -> manager.current(SLEEP) != null);
+        WorkloadCertificate first = manager.current(SLEEP);
+        ca.failWith = "ca unavailable";
+        clock.set(first.notBefore().plus(Duration.ofHours(14))); // past half-life plus the 5 % jitter
+        assertThat(get(manager.tick())).isEqualTo(1);
+        await().until(() -> failures() == 1);
+        assertThat(get(manager.tick())).as("refreshes queued within the backoff").isZero();
+        assertThat(get(manager.certificate(SLEEP))).isEqualTo(first);
+        assertThat(ca.requests.get()).isEqualTo(2);
+        ca.failWith = null;
+        clock.advance(FIRST_RETRY);
+        manager.tick();
+        await().until(() -> !manager.current(SLEEP).serial().equals(first.serial()));
+        assertThat(ca.requests.get()).isEqualTo(3);
+    }
+
     private double failures() {
         return registry.scrape().stream().filter(s -> s.getMetadata().getName().equals("ztunnel_certificate_fetches"))
                 .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())

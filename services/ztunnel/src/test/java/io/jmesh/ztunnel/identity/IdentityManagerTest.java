@@ -99,9 +99,10 @@ class IdentityManagerTest {
         manager.tick();
         await().until(() -> ca.requests.get() > before);
         assertThat(manager.current(SLEEP).serial()).isEqualTo(first.serial());
-        // CA back: the retry (backoff) rotates it
+        // CA back: the retry, due when the backoff (at most 1 s plus jitter here) has passed, rotates it
         ca.failWith.set(null);
         await().atMost(Duration.ofSeconds(10)).until(() -> {
+            now.set(now.get().plus(Duration.ofSeconds(2)));
             manager.tick();
             return !manager.current(SLEEP).serial().equals(first.serial());
         });
