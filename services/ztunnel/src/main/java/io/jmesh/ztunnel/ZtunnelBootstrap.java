@@ -509,8 +509,9 @@ public final class ZtunnelBootstrap implements MeshService {
         if (config.identity().caAddress().isEmpty()) {
             return (csr, id, ttl) -> Future.failedFuture("identity.caAddress is not configured: no certificates");
         }
-        return new GrpcCaClient(grpc, parse(config.identity().caAddress()), BearerTokenFile.of(config.identity().tokenFile()),
-                config.node().clusterId());
+        return new GrpcCaClient(context.vertx(), grpc, parse(config.identity().caAddress()),
+                BearerTokenFile.of(config.identity().tokenFile()), config.node().clusterId(),
+                config.identity().csrTimeout());
     }
 
     /** TLS to ca trusts identity.rootCertFile plus the current bundle's roots (ca's certificate follows rotations). */

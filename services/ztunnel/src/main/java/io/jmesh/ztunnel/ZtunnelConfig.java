@@ -319,12 +319,18 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      * @param rootCertFile PEM roots verifying ca's TLS certificate; empty for plaintext (tests only)
      * @param trustBundleFile PEM roots that workload certificates chain to: the bootstrap trust bundle, in force
      *     until the ca's streamed bundle arrives (and the only one when {@code trustBundle.watch} is off)
+     * @param csrTimeout deadline of one {@code CreateCertificate} call, connecting included: past it the call fails
+     *     (and is retried with the backoff), so a CA that never answers cannot hold a CSR slot for good
      * @param trustBundle following the ca's trust bundle (roots and CRL)
      */
     public record Identity(String caAddress, String tokenFile, String rootCertFile, String trustBundleFile,
-            Duration certTtl, int maxConcurrentCsrs, Duration initialBackoff, Duration maxBackoff,
-            TrustBundleWatch trustBundle) {
+            Duration certTtl, int maxConcurrentCsrs, Duration csrTimeout, Duration initialBackoff,
+            Duration maxBackoff, TrustBundleWatch trustBundle) {
         public Identity {
+            csrTimeout = csrTimeout == null ? Duration.ofSeconds(30) : csrTimeout;
+            if (csrTimeout.isNegative() || csrTimeout.isZero()) {
+                throw new IllegalArgumentException("identity.csrTimeout: " + csrTimeout + " (expected: > 0)");
+            }
             Objects.requireNonNull(trustBundle, "trustBundle");
             caAddress = caAddress == null ? "" : caAddress;
             tokenFile = tokenFile == null ? "" : tokenFile;

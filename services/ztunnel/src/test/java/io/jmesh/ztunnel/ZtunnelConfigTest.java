@@ -93,6 +93,17 @@ class ZtunnelConfigTest {
     }
 
     @Test
+    void csrTimeoutIsThirtySecondsByDefaultComesFromTheEnvironmentAndMustBePositive() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).identity().csrTimeout())
+                .isEqualTo(java.time.Duration.ofSeconds(30));
+        assertThat(load("logLevel: info\n", Map.of("MESH_IDENTITY_CSR_TIMEOUT", "5s")).identity().csrTimeout())
+                .isEqualTo(java.time.Duration.ofSeconds(5));
+        assertThatThrownBy(() -> load("identity: {csrTimeout: 0s}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("identity.csrTimeout: PT0S (expected: > 0)");
+    }
+
+    @Test
     void tcpKeepaliveHasIstiosTimingsByDefaultAndRefusesWhatLinuxCannotTake() throws Exception {
         ZtunnelConfig.Tcp tcp = load("logLevel: info\n", Map.of()).tcp();
         assertThat(tcp.keepalive()).isTrue();

@@ -60,8 +60,8 @@ class IdentityManagerTest {
         ca = new TestCa(vertx, "t");
         ca.now = now::get;
         int port = ca.start().toCompletionStage().toCompletableFuture().get();
-        CaClient client = new GrpcCaClient(GrpcClient.client(vertx), SocketAddress.inetSocketAddress(port, "127.0.0.1"),
-                () -> "t", "Kubernetes");
+        CaClient client = new GrpcCaClient(vertx, GrpcClient.client(vertx),
+                SocketAddress.inetSocketAddress(port, "127.0.0.1"), () -> "t", "Kubernetes", Duration.ofSeconds(30));
         manager = new IdentityManager(vertx, client, new TrustBundle(),
                 new IdentityManager.Settings(Duration.ofHours(24), 8, Duration.ofMillis(50), Duration.ofSeconds(1),
                         "cluster.local"), clock, new PrometheusRegistry());

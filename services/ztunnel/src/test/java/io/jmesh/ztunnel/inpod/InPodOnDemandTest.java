@@ -91,8 +91,9 @@ class InPodOnDemandTest {
         agent = new IstioCni.Agent(socket, dir);
         // the real ca, behind a gate that holds every CSR until the test has seen ztunnel wait for them
         String token = Files.readString(setup.token()).trim();
-        CaClient realCa = new GrpcCaClient(GrpcClient.client(vertx),
-                SocketAddress.inetSocketAddress(setup.caPort(), "127.0.0.1"), () -> token, "Kubernetes");
+        CaClient realCa = new GrpcCaClient(vertx, GrpcClient.client(vertx),
+                SocketAddress.inetSocketAddress(setup.caPort(), "127.0.0.1"), () -> token, "Kubernetes",
+                Duration.ofSeconds(30));
         Promise<Void> caOpen = Promise.promise();
         AtomicInteger csrsHeld = new AtomicInteger();
         CaClient gatedCa = (csr, id, ttl) -> {

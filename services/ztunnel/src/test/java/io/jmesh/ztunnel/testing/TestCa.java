@@ -5,10 +5,12 @@ import io.jmesh.core.tls.Certificates;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateResponse;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateServiceGrpcService;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.grpc.common.GrpcError;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import java.math.BigInteger;
@@ -61,6 +63,11 @@ public final class TestCa {
     public volatile Supplier<Instant> now = Instant::now;
     /** Delay before answering, to observe concurrency. */
     public volatile long delayMillis;
+    /** While set, answers wait in {@link #held} until the test runs them (each on its call's context). */
+    public volatile boolean hold;
+    public final ConcurrentLinkedQueue<Runnable> held = new ConcurrentLinkedQueue<>();
+    /** Calls the client cancelled (gRPC CANCELLED, an HTTP/2 reset) before they ended. */
+    public final AtomicInteger cancelled = new AtomicInteger();
     public final ConcurrentLinkedQueue<String> impersonated = new ConcurrentLinkedQueue<>();
 
     public TestCa(Vertx vertx, String token) throws Exception {
@@ -81,6 +88,11 @@ public final class TestCa {
         GrpcServer grpc = GrpcServer.server(vertx);
         grpc.callHandler(IstioCertificateServiceGrpcService.CreateCertificate, call -> {
             String auth = call.headers().get("authorization");
+            call.errorHandler(error -> {
+                if (error == GrpcError.CANCELLED) {
+                    cancelled.incrementAndGet();
+                }
+            });
             call.handler(req -> {
                 requests.incrementAndGet();
                 if (!("Bearer " + token).equals(auth)) {
@@ -106,7 +118,16 @@ public final class TestCa {
                         call.response().status(GrpcStatus.INVALID_ARGUMENT).statusMessage(e.getMessage()).end();
                     }
                 };
-                if (delayMillis > 0) {
+                if (hold) {
+                    Context context = Vertx.currentContext();
+                    held.add(() -> context.runOnContext(v -> {
+                        try {
+                            answer.run();
+                        } catch (IllegalStateException cancelled) {
+                            // the client reset the stream meanwhile: there is no one to answer
+                        }
+                    }));
+                } else if (delayMillis > 0) {
                     vertx.setTimer(delayMillis, id -> answer.run());
                 } else {
                     answer.run();
