@@ -44,6 +44,8 @@ final class HboneInbound extends ChannelInitializer<Channel> {
     private final InboundContext ctx;
     /** Open HBONE connections, for GOAWAY on drain. */
     private final Set<Channel> open = ConcurrentHashMap.newKeySet();
+    /** Set by {@link #goAway}: a connection still waiting for its certificate then is closed, not served. */
+    private volatile boolean draining;
 
     HboneInbound(InboundContext ctx) {
         this.ctx = ctx;
@@ -95,6 +97,12 @@ final class HboneInbound extends ChannelInitializer<Channel> {
     }
 
     private void install(Channel ch, WorkloadCertificate cert) {
+        if (draining) {
+            // accepted before the drain, its certificate came after the GOAWAYs: nothing was said on it yet, so
+            // it ends as a connection to a closed listener would (the peer dials again, elsewhere)
+            ch.close();
+            return;
+        }
         SslHandler ssl = cert.serverContext().newHandler(ch.alloc());
         ch.pipeline().addLast("tls", ssl)
                 .addLast("handshake", new HandshakeCheck(ssl))
@@ -116,6 +124,7 @@ final class HboneInbound extends ChannelInitializer<Channel> {
 
     /** Graceful GOAWAY on every open inbound HBONE connection: peers open no new streams, current ones finish. */
     void goAway() {
+        draining = true;
         for (Channel ch : open) {
             ch.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
         }
