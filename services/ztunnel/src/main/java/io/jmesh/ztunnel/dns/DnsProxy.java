@@ -184,25 +184,29 @@ public final class DnsProxy {
         return done.future();
     }
 
-    /** Answers or forwards one query; {@code msg} stays the caller's. */
-    private void handle(ByteBuf msg, InetSocketAddress from, boolean overTcp, Consumer<ByteBuf> reply) {
+    /**
+     * Answers or forwards one query; {@code msg} stays the caller's. Returns false for a message dropped without
+     * an answer: {@code reply} is then never called. Otherwise it is called once, now or later.
+     */
+    private boolean handle(ByteBuf msg, InetSocketAddress from, boolean overTcp, Consumer<ByteBuf> reply) {
         String protocol = overTcp ? "tcp" : "udp";
         DnsMessage.Query q;
         try {
             q = DnsMessage.parse(msg);
         } catch (DnsMessage.Malformed e) {
             reject(protocol, e.reason(), from, e.getMessage());
-            if (e.answerable()) {
-                reply.accept(DnsMessage.error(msg.alloc(), msg, null, DnsMessage.id(msg), DnsMessage.FORMERR));
+            if (!e.answerable()) {
+                return false;
             }
-            return;
+            reply.accept(DnsMessage.error(msg.alloc(), msg, null, DnsMessage.id(msg), DnsMessage.FORMERR));
+            return true;
         }
         Workload client = clients.apply(from.getAddress());
         if (client == null) {
             requests.labelValues(DnsMessage.typeLabel(q.type()), protocol, "unknown", "unknown").inc();
             reject(protocol, "unknown_source", from, "not a workload of this node");
             reply.accept(DnsMessage.error(msg.alloc(), msg, q, q.id(), DnsMessage.SERVFAIL));
-            return;
+            return true;
         }
         String[] labels = {DnsMessage.typeLabel(q.type()), protocol, orUnknown(client.getCanonicalName()),
             orUnknown(client.getCanonicalRevision())};
@@ -210,7 +214,7 @@ public final class DnsProxy {
         if (q.opcode() != 0) {
             reject(protocol, "opcode", from, "opcode " + q.opcode() + " (expected: 0, QUERY)");
             reply.accept(DnsMessage.error(msg.alloc(), msg, q, q.id(), DnsMessage.NOTIMP));
-            return;
+            return true;
         }
         boolean address = q.type() == DnsMessage.TYPE_A || q.type() == DnsMessage.TYPE_AAAA;
         if (address && q.qclass() == DnsMessage.CLASS_IN && q.name() != null) {
@@ -221,7 +225,7 @@ public final class DnsProxy {
                         .addKeyValue("records", a.addresses().size()).log("dns answered");
                 reply.accept(DnsMessage.answer(msg.alloc(), msg, q, a.canonical(), a.addresses(), TTL_SECONDS,
                         !overTcp));
-                return;
+                return true;
             }
         }
         forwarded.labelValues(labels).inc();
@@ -244,6 +248,7 @@ public final class DnsProxy {
                 head.release();
             }
         });
+        return true;
     }
 
     private void reject(String protocol, String reason, InetSocketAddress from, String why) {
@@ -280,17 +285,26 @@ public final class DnsProxy {
             if (++inFlight >= TCP_IN_FLIGHT) {
                 ch.config().setAutoRead(false);
             }
-            handle(frame, (InetSocketAddress) ch.remoteAddress(), true, answer -> ch.eventLoop().execute(() -> {
-                if (--inFlight < TCP_IN_FLIGHT) {
-                    ch.config().setAutoRead(true);
-                }
-                if (!ch.isActive()) {
-                    answer.release();
-                    return;
-                }
-                ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
-                ch.writeAndFlush(answer);
-            }));
+            boolean answered = handle(frame, (InetSocketAddress) ch.remoteAddress(), true,
+                    answer -> ch.eventLoop().execute(() -> {
+                        settled(ch);
+                        if (!ch.isActive()) {
+                            answer.release();
+                            return;
+                        }
+                        ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
+                        ch.writeAndFlush(answer);
+                    }));
+            if (!answered) {
+                settled(ch); // a dropped message holds no slot: 16 of them used to pause reads for good
+            }
+        }
+
+        /** One message of this connection answered or dropped: below the limit, reads go on. */
+        private void settled(Channel ch) {
+            if (--inFlight < TCP_IN_FLIGHT) {
+                ch.config().setAutoRead(true);
+            }
         }
 
         @Override

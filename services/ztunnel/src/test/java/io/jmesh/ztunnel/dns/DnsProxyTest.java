@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.dns;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.lifecycle.ServiceLauncher;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
@@ -226,6 +227,35 @@ class DnsProxyTest {
     }
 
     @Test
+    void tcpMessagesDroppedWithoutAnswerDoNotPauseTheConnection() throws Exception {
+        start(Duration.ofSeconds(2), upstream.address());
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(proxy.address(), 2000);
+            s.setSoTimeout(5000);
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            // more unanswerable messages than a connection may have waiting (16): too short, and responses
+            byte[] response = query(31, "reviews", 1);
+            response[2] |= (byte) 0x80;
+            for (int i = 0; i < 16; i++) {
+                frame(out, new byte[5]);
+                frame(out, response);
+            }
+            out.flush();
+            // all read and dropped, so the query below comes in a read of its own (it used to never be read)
+            await().until(() -> metric("ztunnel_dns_rejections_total{protocol=\"tcp\",reason=\"too_short\"}") == 16
+                    && metric("ztunnel_dns_rejections_total{protocol=\"tcp\",reason=\"not_a_query\"}") == 16);
+            frame(out, query(32, "reviews", 1));
+            out.flush();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            byte[] a = new byte[in.readUnsignedShort()];
+            in.readFully(a);
+            assertThat((a[0] & 0xFF) << 8 | a[1] & 0xFF).isEqualTo(32);
+            assertThat(a[3] & 0x0F).isZero();
+        }
+    }
+
+    @Test
     void aSilentUpstreamIsFollowedByTheNextAndNoneAnsweringIsServfail() throws Exception {
         InetSocketAddress quiet = (InetSocketAddress) silent.getLocalSocketAddress();
         start(Duration.ofMillis(300), quiet, upstream.address());
@@ -257,6 +287,11 @@ class DnsProxyTest {
             send(s, q);
             return receive(s);
         }
+    }
+
+    private static void frame(DataOutputStream out, byte[] msg) throws IOException {
+        out.writeShort(msg.length);
+        out.write(msg);
     }
 
     private void send(DatagramSocket s, byte[] msg) throws IOException {
