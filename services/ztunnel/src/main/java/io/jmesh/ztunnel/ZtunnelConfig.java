@@ -18,7 +18,7 @@ import java.util.Objects;
  */
 public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerThreads, AdminConfig admin, Node node,
         Listeners listeners, Hbone hbone, Tcp tcp, Pool pool, Discovery discovery, Identity identity,
-        KafkaSettings kafka, Capture capture, Dns dns, InPod inpod)
+        KafkaSettings kafka, Capture capture, Dns dns, InPod inpod, Socks5 socks5)
         implements ServiceConfig {
 
     public ZtunnelConfig {
@@ -36,6 +36,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         Objects.requireNonNull(capture, "capture");
         Objects.requireNonNull(dns, "dns");
         Objects.requireNonNull(inpod, "inpod");
+        Objects.requireNonNull(socks5, "socks5");
         if (inpod.enabled()) {
             if (listeners.transparent() && capture.enabled()) {
                 throw new IllegalArgumentException("inpod.enabled: the CNI node agent redirects inside each pod, so "
@@ -81,13 +82,13 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
     /** The same configuration with other listeners (in-pod mode derives the node's and each pod's from it). */
     public ZtunnelConfig withListeners(Listeners other) {
         return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, other, hbone, tcp, pool, discovery,
-                identity, kafka, capture, dns, inpod);
+                identity, kafka, capture, dns, inpod, socks5);
     }
 
     /** The same configuration with another in-pod section. */
     public ZtunnelConfig withInPod(InPod other) {
         return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, listeners, hbone, tcp, pool, discovery,
-                identity, kafka, capture, dns, other);
+                identity, kafka, capture, dns, other, socks5);
     }
 
     private static void fixedPort(String field, int port) {
@@ -182,6 +183,22 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             checkPort("localAdmin", localAdmin);
             checkPort("readiness", readiness);
             checkPort("dns", dns);
+        }
+    }
+
+    /**
+     * The SOCKS5 listener ({@code listeners.socks5}).
+     *
+     * @param handshakeTimeout a client must have sent its greeting and request within this long of connecting;
+     *     a slower one is closed, logged and counted ({@code socks_timeout}) instead of holding its socket
+     */
+    public record Socks5(Duration handshakeTimeout) {
+        public Socks5 {
+            handshakeTimeout = handshakeTimeout == null ? Duration.ofSeconds(10) : handshakeTimeout;
+            if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
+                throw new IllegalArgumentException("socks5.handshakeTimeout: " + handshakeTimeout
+                        + " (expected: > 0)");
+            }
         }
     }
 

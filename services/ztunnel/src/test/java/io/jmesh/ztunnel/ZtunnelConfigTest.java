@@ -124,6 +124,16 @@ class ZtunnelConfigTest {
     }
 
     @Test
+    void theSocksHandshakeTimeoutIsTenSecondsByDefaultAndPositive() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).socks5().handshakeTimeout())
+                .isEqualTo(java.time.Duration.ofSeconds(10));
+        assertThat(load("logLevel: info\n", Map.of("MESH_SOCKS5_HANDSHAKE_TIMEOUT", "2s")).socks5()
+                .handshakeTimeout()).isEqualTo(java.time.Duration.ofSeconds(2));
+        assertThatThrownBy(() -> load("socks5: {handshakeTimeout: 0s}\n", Map.of()))
+                .hasMessageContaining("socks5.handshakeTimeout");
+    }
+
+    @Test
     void theDualStackAddressIsTheOtherFamilysAlsoFromKubernetesHostIps() throws Exception {
         assertThat(load("logLevel: info\n", Map.of()).node().dualStackAddress()).isEmpty();
         assertThat(load("node: {address: 10.0.0.1, dualStackAddress: \"fd00::1\"}\n", Map.of()).node()

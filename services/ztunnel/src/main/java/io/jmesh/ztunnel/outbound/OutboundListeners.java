@@ -92,7 +92,7 @@ public final class OutboundListeners {
             binds.add(bind(new InetSocketAddress(nodeAddress, l.socks5()), new ChannelInitializer<>() {
                 @Override
                 protected void initChannel(Channel ch) {
-                    Socks5Handler.install(ch, proxy, telemetry);
+                    Socks5Handler.install(ch, proxy, telemetry, config.socks5().handshakeTimeout());
                 }
             }, false).map(c -> socks = c));
         }

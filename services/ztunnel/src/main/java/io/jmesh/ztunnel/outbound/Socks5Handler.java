@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.outbound;
 
+import io.jmesh.core.config.Durations;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
@@ -23,14 +24,18 @@ import io.netty.handler.codec.socksx.v5.Socks5InitialRequest;
 import io.netty.handler.codec.socksx.v5.Socks5InitialRequestDecoder;
 import io.netty.handler.codec.socksx.v5.Socks5ServerEncoder;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /**
  * SOCKS5 (RFC 1928) on 15080: no authentication, CONNECT by IPv4, IPv6 or hostname. The source workload is the
  * connection's source address among this node's workloads; anything else is refused with a log line and a
- * counted reason, and so is every malformed or unsupported request.
+ * counted reason, and so is every malformed or unsupported request, and a client that has not sent its request
+ * within the handshake timeout.
  */
 final class Socks5Handler extends ChannelInboundHandlerAdapter {
 
@@ -39,6 +44,9 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
 
     private final OutboundProxy proxy;
     private final ConnectionTelemetry telemetry;
+    private final Duration handshakeTimeout;
+    /** Closes a client that has not sent its request in time; cancelled once it has, or when the socket closes. */
+    private ScheduledFuture<?> deadline;
     /**
      * Bytes a pipelining client may send after its CONNECT, before our answer, that are read (and kept) while the
      * tunnel is set up; past this the socket is paused until the relay starts. Not pausing up front saves two
@@ -54,15 +62,36 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
     /** Refused and closing: whatever the client still sends is dropped, never decoded. */
     private boolean refused;
 
-    Socks5Handler(OutboundProxy proxy, ConnectionTelemetry telemetry) {
+    Socks5Handler(OutboundProxy proxy, ConnectionTelemetry telemetry, Duration handshakeTimeout) {
         this.proxy = proxy;
         this.telemetry = telemetry;
+        this.handshakeTimeout = handshakeTimeout;
     }
 
-    static void install(Channel ch, OutboundProxy proxy, ConnectionTelemetry telemetry) {
+    static void install(Channel ch, OutboundProxy proxy, ConnectionTelemetry telemetry, Duration handshakeTimeout) {
         ch.pipeline().addLast(ENCODER, Socks5ServerEncoder.DEFAULT)
                 .addLast(DECODER, new Socks5InitialRequestDecoder())
-                .addLast("socks", new Socks5Handler(proxy, telemetry));
+                .addLast("socks", new Socks5Handler(proxy, telemetry, handshakeTimeout));
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        // without a deadline a client that sends half a greeting, or nothing, would hold its socket for good
+        deadline = ctx.executor().schedule(() -> refuse(ctx, "socks_timeout", "no socks5 request within "
+                + Durations.format(handshakeTimeout) + " of connecting", null),
+                handshakeTimeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        cancelDeadline(); // the tunnel is up (the handler steps aside) or the socket closed
+    }
+
+    private void cancelDeadline() {
+        if (deadline != null) {
+            deadline.cancel(false);
+            deadline = null;
+        }
     }
 
     @Override
@@ -99,6 +128,7 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (msg instanceof Socks5CommandRequest cmd) {
+            cancelDeadline(); // from here the proxy's own timeouts (on-demand lookup, connect) apply
             if (cmd.type() != Socks5CommandType.CONNECT) {
                 refuse(ctx, "socks_command", "unsupported socks5 command " + cmd.type() + " (only CONNECT)",
                         Socks5CommandStatus.COMMAND_UNSUPPORTED);
@@ -183,6 +213,7 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
             return; // one refusal per connection: one count, one log line
         }
         refused = true;
+        cancelDeadline();
         InetSocketAddress client = (InetSocketAddress) ctx.channel().remoteAddress();
         telemetry.rejected(true, reason, detail, client, "socks5");
         if (status != null) {
@@ -206,6 +237,7 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        cancelDeadline();
         early.forEach(ReferenceCountUtil::release);
         early.clear();
         ctx.fireChannelInactive();

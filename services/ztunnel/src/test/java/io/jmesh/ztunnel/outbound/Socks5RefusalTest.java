@@ -13,6 +13,7 @@ import io.netty.channel.embedded.EmbeddedChannel;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -39,7 +40,7 @@ class Socks5RefusalTest {
                 return new InetSocketAddress("127.0.0.1", 40000);
             }
         };
-        Socks5Handler.install(ch, proxy, telemetry);
+        Socks5Handler.install(ch, proxy, telemetry, Duration.ofSeconds(10));
         return ch;
     }
 
