@@ -10,10 +10,12 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.DecoderResultProvider;
 import io.netty.handler.codec.socksx.v5.DefaultSocks5CommandResponse;
 import io.netty.handler.codec.socksx.v5.DefaultSocks5InitialResponse;
+import io.netty.handler.codec.socksx.v5.Socks5AddressDecoder;
 import io.netty.handler.codec.socksx.v5.Socks5AddressType;
 import io.netty.handler.codec.socksx.v5.Socks5AuthMethod;
 import io.netty.handler.codec.socksx.v5.Socks5CommandRequest;
@@ -34,13 +36,25 @@ import java.util.concurrent.TimeUnit;
 /**
  * SOCKS5 (RFC 1928) on 15080: no authentication, CONNECT by IPv4, IPv6 or hostname. The source workload is the
  * connection's source address among this node's workloads; anything else is refused with a log line and a
- * counted reason, and so is every malformed or unsupported request, and a client that has not sent its request
- * within the handshake timeout.
+ * counted reason, and so is every malformed or unsupported request (after the greeting with a reply: 0x08 for an
+ * unknown address type, else 0x01), and a client that has not sent its request within the handshake timeout.
  */
 final class Socks5Handler extends ChannelInboundHandlerAdapter {
 
     static final String DECODER = "socks-decoder";
     static final String ENCODER = "socks-encoder";
+
+    /**
+     * Netty's address decoder, with an unknown address type told apart from other malformed requests: RFC 1928
+     * answers it "address type not supported" (0x08).
+     */
+    private static final Socks5AddressDecoder ADDRESSES = (type, in) -> {
+        int b = type.byteValue() & 0xFF;
+        if (b != 0x01 && b != 0x03 && b != 0x04) {
+            throw new UnsupportedAddressType(b);
+        }
+        return Socks5AddressDecoder.DEFAULT.decodeAddress(type, in);
+    };
 
     private final OutboundProxy proxy;
     private final ConnectionTelemetry telemetry;
@@ -112,8 +126,12 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
         }
         if (msg instanceof DecoderResultProvider p && p.decoderResult().isFailure()) {
             DecoderResult r = p.decoderResult();
+            // after the greeting the client waits for a reply to its request (RFC 1928 section 6); before, none fits
+            Socks5CommandStatus status = !(msg instanceof Socks5CommandRequest) ? null
+                    : r.cause() instanceof UnsupportedAddressType ? Socks5CommandStatus.ADDRESS_UNSUPPORTED
+                    : Socks5CommandStatus.FAILURE;
             ReferenceCountUtil.release(msg);
-            refuse(ctx, "socks_malformed", "malformed socks5 request: " + r.cause().getMessage(), null);
+            refuse(ctx, "socks_malformed", "malformed socks5 request: " + r.cause().getMessage(), status);
             return;
         }
         if (msg instanceof Socks5InitialRequest init) {
@@ -123,7 +141,7 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
                 return;
             }
             greeted = true;
-            ctx.pipeline().replace(DECODER, DECODER, new Socks5CommandRequestDecoder());
+            ctx.pipeline().replace(DECODER, DECODER, new Socks5CommandRequestDecoder(ADDRESSES));
             ctx.writeAndFlush(new DefaultSocks5InitialResponse(Socks5AuthMethod.NO_AUTH));
             return;
         }
@@ -246,5 +264,12 @@ final class Socks5Handler extends ChannelInboundHandlerAdapter {
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         refuse(ctx, "socks_malformed", "socks5 error: " + cause.getMessage(), null);
+    }
+
+    /** An address type RFC 1928 does not define (1 IPv4, 3 domain name, 4 IPv6). */
+    private static final class UnsupportedAddressType extends DecoderException {
+        UnsupportedAddressType(int type) {
+            super("unsupported address type 0x" + Integer.toHexString(type) + " (expected: 0x01, 0x03 or 0x04)");
+        }
     }
 }

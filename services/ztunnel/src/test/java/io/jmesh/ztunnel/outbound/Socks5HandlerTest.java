@@ -30,9 +30,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The SOCKS5 handshake against clients that stall: a client that has not sent its request within {@code
- * socks5.handshakeTimeout} is closed and counted (the deadline ends with the request and with the socket). Time on
- * the embedded channels is frozen and advanced by hand.
+ * The SOCKS5 handshake against clients that stall or send what RFC 1928 does not define: a client that has not
+ * sent its request within {@code socks5.handshakeTimeout} is closed and counted (the deadline ends with the
+ * request and with the socket), and a malformed request after the greeting gets its reply before the close.
+ * Time on the embedded channels is frozen and advanced by hand.
  */
 class Socks5HandlerTest {
 
@@ -103,6 +104,30 @@ class Socks5HandlerTest {
         closed.close();
         assertThat(closed.runScheduledPendingTasks()).as("no timer left behind by a closed socket").isEqualTo(-1);
         closed.finishAndReleaseAll();
+    }
+
+    @Test
+    void anUnknownAddressTypeIsAnsweredAddressTypeNotSupported() {
+        EmbeddedChannel ch = socks(null);
+        // greeting, then CONNECT with ATYP 0x05 (RFC 1928 defines 1, 3 and 4)
+        ch.writeInbound(Unpooled.wrappedBuffer(HexFormat.of().parseHex("050100" + "05010005" + "7f0000010050")));
+        assertThat(hex(ch.readOutbound())).isEqualTo("0500");
+        assertThat(hex(ch.readOutbound())).as("0x08 address type not supported").isEqualTo("05080001000000000000");
+        assertThat(ch.isOpen()).isFalse();
+        assertThat(telemetry.rejections(true, "socks_malformed")).isEqualTo(1);
+        assertThat(ch.finishAndReleaseAll()).isFalse();
+    }
+
+    @Test
+    void anotherMalformedRequestAfterTheGreetingIsAnsweredGeneralFailure() {
+        EmbeddedChannel ch = socks(null);
+        // greeting, then a request with version 4
+        ch.writeInbound(Unpooled.wrappedBuffer(HexFormat.of().parseHex("050100" + "04010001" + "7f0000010050")));
+        assertThat(hex(ch.readOutbound())).isEqualTo("0500");
+        assertThat(hex(ch.readOutbound())).as("0x01 general failure").isEqualTo("05010001000000000000");
+        assertThat(ch.isOpen()).isFalse();
+        assertThat(telemetry.rejections(true, "socks_malformed")).isEqualTo(1);
+        assertThat(ch.finishAndReleaseAll()).isFalse();
     }
 
     @Test
