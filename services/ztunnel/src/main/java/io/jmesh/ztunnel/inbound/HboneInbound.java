@@ -46,6 +46,25 @@ final class HboneInbound extends ChannelInitializer<Channel> {
     private final Set<Channel> open = ConcurrentHashMap.newKeySet();
     /** Set by {@link #goAway}: a connection still waiting for its certificate then is closed, not served. */
     private volatile boolean draining;
+    /** What Netty's HTTP/2 codec refuses by itself, before {@link InboundStream} sees it: logged and counted. */
+    private final Http2Setup.ServerRefusals refusals = new Http2Setup.ServerRefusals() {
+        @Override
+        public void headersTooLarge(Channel ch, int streamId) {
+            refused(ch, "headers_too_large", "stream " + streamId + ": header block larger than "
+                    + "hbone.maxHeaderListBytes (" + ctx.config().hbone().maxHeaderListBytes() + "), answered 431");
+        }
+
+        @Override
+        public void connectionError(Channel ch, Http2Error error, String message) {
+            refused(ch, "http2_error", "HTTP/2 connection error " + error + ": " + message + " (GOAWAY, closed)");
+        }
+
+        private void refused(Channel ch, String reason, String detail) {
+            String dst = ch.localAddress() instanceof InetSocketAddress local
+                    ? local.getAddress().getHostAddress() + ":" + local.getPort() : "";
+            ctx.telemetry().rejected(false, reason, detail, (InetSocketAddress) ch.remoteAddress(), dst);
+        }
+    };
 
     HboneInbound(InboundContext ctx) {
         this.ctx = ctx;
@@ -106,7 +125,7 @@ final class HboneInbound extends ChannelInitializer<Channel> {
         SslHandler ssl = cert.serverContext().newHandler(ch.alloc());
         ch.pipeline().addLast("tls", ssl)
                 .addLast("handshake", new HandshakeCheck(ssl))
-                .addLast("h2", Http2Setup.serverCodec(ctx.config().hbone()))
+                .addLast("h2", Http2Setup.serverCodec(ctx.config().hbone(), refusals))
                 .addLast("streams", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {

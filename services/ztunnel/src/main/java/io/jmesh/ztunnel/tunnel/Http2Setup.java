@@ -3,10 +3,16 @@ package io.jmesh.ztunnel.tunnel;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2ConnectionDecoder;
+import io.netty.handler.codec.http2.Http2ConnectionEncoder;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2Stream;
 
 /**
  * Istio's HTTP/2 parameters for HBONE on Netty's codec: 4 MiB stream window, 16 MiB connection window, 1 MiB
@@ -20,13 +26,25 @@ public final class Http2Setup {
 
     private Http2Setup() {}
 
-    public static Http2FrameCodec serverCodec(ZtunnelConfig.Hbone h) {
+    /**
+     * Refusals Netty's HTTP/2 server codec makes by itself, before any stream handler sees the stream or the
+     * connection: handed here so they are logged and counted like every other refusal.
+     */
+    public interface ServerRefusals {
+        /** Stream {@code streamId}'s header block exceeded SETTINGS_MAX_HEADER_LIST_SIZE: answered 431, reset. */
+        void headersTooLarge(Channel ch, int streamId);
+
+        /** The peer broke the protocol: the connection ends with GOAWAY {@code error}. At most once a connection. */
+        void connectionError(Channel ch, Http2Error error, String message);
+    }
+
+    public static Http2FrameCodec serverCodec(ZtunnelConfig.Hbone h, ServerRefusals refusals) {
         Http2Settings s = Http2Settings.defaultSettings()
                 .initialWindowSize(h.streamWindowBytes())
                 .maxFrameSize(h.maxFrameBytes())
                 .maxConcurrentStreams(h.serverMaxConcurrentStreams())
                 .maxHeaderListSize(h.maxHeaderListBytes());
-        return Http2FrameCodecBuilder.forServer()
+        return new ServerCodecBuilder(refusals)
                 .initialSettings(s)
                 .autoAckPingFrame(true)
                 .validateHeaders(true)
@@ -63,5 +81,58 @@ public final class Http2Setup {
     /** The PING keepalive handler; goes after the multiplex handler, where connection-level frames arrive. */
     public static ChannelHandler keepAlive(ZtunnelConfig.Hbone h) {
         return new KeepAlive(h.pingInterval(), h.pingTimeout());
+    }
+
+    /** Netty's server codec builder, building a {@link ServerCodec}. */
+    private static final class ServerCodecBuilder extends Http2FrameCodecBuilder {
+        private final ServerRefusals refusals;
+
+        ServerCodecBuilder(ServerRefusals refusals) {
+            this.refusals = refusals;
+            server(true);
+        }
+
+        @Override
+        protected Http2FrameCodec build(Http2ConnectionDecoder decoder, Http2ConnectionEncoder encoder,
+                Http2Settings initialSettings) {
+            Http2FrameCodec codec = new ServerCodec(encoder, decoder, initialSettings, decoupleCloseAndGoAway(),
+                    flushPreface(), refusals);
+            codec.gracefulShutdownTimeoutMillis(gracefulShutdownTimeoutMillis());
+            return codec;
+        }
+    }
+
+    /**
+     * Netty's codec, reporting the refusals it answers itself (the 431 for an oversized header block, a GOAWAY for a
+     * protocol error): both only on those error paths, nothing per frame.
+     */
+    private static final class ServerCodec extends Http2FrameCodec {
+        private final ServerRefusals refusals;
+        private boolean connectionErrorReported;
+
+        ServerCodec(Http2ConnectionEncoder encoder, Http2ConnectionDecoder decoder, Http2Settings initialSettings,
+                boolean decoupleCloseAndGoAway, boolean flushPreface, ServerRefusals refusals) {
+            super(encoder, decoder, initialSettings, decoupleCloseAndGoAway, flushPreface);
+            this.refusals = refusals;
+        }
+
+        @Override
+        protected void handleServerHeaderDecodeSizeError(ChannelHandlerContext ctx, Http2Stream stream) {
+            refusals.headersTooLarge(ctx.channel(), stream.id());
+            super.handleServerHeaderDecodeSizeError(ctx, stream); // the 431
+        }
+
+        @Override
+        protected void onConnectionError(ChannelHandlerContext ctx, boolean outbound, Throwable cause,
+                Http2Exception http2Ex) {
+            // outbound: one of our own writes failed, no refusal of the peer. Once: a closing connection may still
+            // decode the rest of its last read
+            if (!outbound && !connectionErrorReported) {
+                connectionErrorReported = true;
+                refusals.connectionError(ctx.channel(), http2Ex != null ? http2Ex.error() : Http2Error.INTERNAL_ERROR,
+                        String.valueOf(cause.getMessage()));
+            }
+            super.onConnectionError(ctx, outbound, cause, http2Ex);
+        }
     }
 }

@@ -3,6 +3,9 @@ package io.jmesh.ztunnel.inbound;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.ztunnel.ZtunnelBootstrap;
 import io.jmesh.ztunnel.authz.Authorizer;
 import io.jmesh.ztunnel.authz.Decision;
@@ -21,17 +24,20 @@ import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 
 /**
  * What the inbound HBONE listener answers to bad or hostile input, each with the right status, a counted reason
- * and one log line: Istio's 400/401/503 rules, oversized headers, missing, foreign-CA and foreign-trust-domain
- * client certificates, and SOCKS5 garbage on the outbound side.
+ * and one log line: Istio's 400/401/503 rules, oversized headers (431, or GOAWAY far over the limit), missing,
+ * foreign-CA and foreign-trust-domain client certificates, and SOCKS5 garbage on the outbound side.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class InboundBadInputTest {
@@ -182,13 +188,51 @@ class InboundBadInputTest {
     }
 
     @Test
-    void oversizedHeadersAreRefusedWithoutHarm() throws Exception {
+    void oversizedHeadersAre431CountedLoggedOnceAndDoNoHarm() throws Throwable {
+        // over hbone.maxHeaderListBytes (64 KiB): Netty's codec answers 431 before InboundStream sees the stream
         Http2Headers h = RawHboneClient.connect(ECHO_IP + ":" + echoPort).add("x-big", "x".repeat(70_000));
-        Answer a = trusted.request(hbone, h, null);
-        assertThat(a.status()).isNotEqualTo(200);
+        List<String> logged = refusalsLogged("headers_too_large", () -> {
+            assertThat(trusted.request(hbone, h, null).status()).isEqualTo(431);
+        });
+        assertThat(logged).hasSize(1);
+        assertThat(logged.get(0)).contains("dst.addr=" + ECHO_IP + ":15008", "answered 431");
         // and the listener still serves
         assertThat(trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), "ok").body())
                 .isEqualTo("ok");
+    }
+
+    @Test
+    void aHeaderBlockFarOverTheLimitEndsTheConnectionCountedAndLoggedOnce() throws Throwable {
+        // past 1.25 times the limit Netty stops collecting the block: a connection error, GOAWAY
+        Http2Headers h = RawHboneClient.connect(ECHO_IP + ":" + echoPort).add("x-big", "x".repeat(200_000));
+        List<String> logged = refusalsLogged("http2_error", () -> {
+            assertThat(trusted.request(hbone, h, null).status()).isZero();
+        });
+        assertThat(logged).hasSize(1);
+        assertThat(logged.get(0)).contains("PROTOCOL_ERROR", "Header size exceeded");
+        assertThat(trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), "ok").body())
+                .isEqualTo("ok");
+    }
+
+    /**
+     * Runs {@code request}, waits for one more refusal counted as {@code reason}, and returns the access log's
+     * "connection failed" lines for that reason logged meanwhile, each as its {@code key=value} list.
+     */
+    List<String> refusalsLogged(String reason, Executable request) throws Throwable {
+        double before = rejections(reason);
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        access.addAppender(lines);
+        try {
+            request.execute();
+            await().until(() -> rejections(reason) == before + 1);
+        } finally {
+            access.detachAppender(lines);
+        }
+        return lines.list.stream().filter(e -> e.getFormattedMessage().equals("connection failed"))
+                .map(e -> e.getKeyValuePairs().stream().map(kv -> kv.key + "=" + kv.value).toList().toString())
+                .filter(l -> l.contains("reason=" + reason + ",")).toList();
     }
 
     @Test
