@@ -374,8 +374,8 @@ public final class OutboundProxy {
             t.close(0, 0, "CONNECT", "client went away before the tunnel was ready");
             return;
         }
-        Relay.start(client, upstream, (fromSource, toSource, error) -> t.close(fromSource, toSource,
-                error == null ? "-" : "CONNECT", error));
+        Relay.start(client, upstream, t.bytesFromSource(), t.bytesToSource(),
+                (fromSource, toSource, error) -> t.close(fromSource, toSource, error == null ? "-" : "CONNECT", error));
         for (Object m : early) {
             client.pipeline().fireChannelRead(m);
         }

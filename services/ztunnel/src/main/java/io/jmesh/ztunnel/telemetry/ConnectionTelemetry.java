@@ -13,6 +13,7 @@ import io.jmesh.proto.telemetry.v1.SecurityPolicy;
 import io.jmesh.proto.telemetry.v1.ServiceInfo;
 import io.jmesh.proto.telemetry.v1.SocketAddress;
 import io.jmesh.proto.telemetry.v1.WorkloadInfo;
+import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -28,6 +29,12 @@ import org.slf4j.LoggerFactory;
  * Istio's L4 telemetry for every proxied connection: the four {@code istio_tcp_*} counters with Istio's label
  * set, one JSON access-log line when a connection closes (logger {@code access}), and {@link ConnectionEvent}s to
  * Kafka ({@code mesh.l4-events.v1}) through the bounded, non-blocking {@link EventPublisher}.
+ *
+ * <p>The byte counters move as bytes are relayed, as Istio's ztunnel counts them: a connection resolves its two
+ * series when it opens ({@link Tracked#bytesFromSource()}, {@link Tracked#bytesToSource()}) and the relay adds to
+ * them per read, so a long-lived connection's traffic shows while it is open. Those series carry the labels of the
+ * connection as opened ({@code response_flags="-"}), as Istio's do; the access log and the event report the totals
+ * at close.
  *
  * <p>Refusals before a connection is established are counted in {@code ztunnel_connection_rejections_total} by
  * {@code reason} and logged once each (logger {@code access}, "connection failed").
@@ -75,10 +82,13 @@ public final class ConnectionTelemetry {
                 .help("TCP connections opened").labelNames(LABELS).register(metrics);
         closed = Counter.builder().name("istio_tcp_connections_closed_total")
                 .help("TCP connections closed").labelNames(LABELS).register(metrics);
+        // added to per relayed read: without exemplars an increment is one LongAdder add, nothing allocated
         sent = Counter.builder().name("istio_tcp_sent_bytes_total")
-                .help("Bytes sent by the destination to the source").labelNames(LABELS).register(metrics);
+                .help("Bytes sent by the destination to the source").labelNames(LABELS).withoutExemplars()
+                .register(metrics);
         received = Counter.builder().name("istio_tcp_received_bytes_total")
-                .help("Bytes sent by the source to the destination").labelNames(LABELS).register(metrics);
+                .help("Bytes sent by the source to the destination").labelNames(LABELS).withoutExemplars()
+                .register(metrics);
         failed = Counter.builder().name("istio_tcp_connections_failed_total")
                 .help("TCP connections that ended in an error (policy denial, failed connect, broken tunnel)")
                 .labelNames(LABELS).register(metrics);
@@ -101,13 +111,31 @@ public final class ConnectionTelemetry {
         /** Wall-clock start, for events only. */
         private final Instant start = eventsEnabled ? Instant.now() : null;
         private final long startNanos = System.nanoTime();
+        /** The series the relay adds to as bytes pass, resolved once (Istio's ConnectionResult does the same). */
+        private final CounterDataPoint fromSource;
+        private final CounterDataPoint toSource;
 
         private Tracked(ConnectionInfo info, String[] labels) {
             this.info = info;
             this.labels = labels;
+            this.fromSource = received.labelValues(labels);
+            this.toSource = sent.labelValues(labels);
+        }
+
+        /** {@code istio_tcp_received_bytes_total} of this connection: add the bytes the source sends, as they pass. */
+        public CounterDataPoint bytesFromSource() {
+            return fromSource;
+        }
+
+        /** {@code istio_tcp_sent_bytes_total} of this connection: add the bytes the destination sends back. */
+        public CounterDataPoint bytesToSource() {
+            return toSource;
         }
 
         /**
+         * Counts the close and writes the access-log line and the event. The byte totals are for those two only:
+         * the byte counters were added to as the bytes passed ({@link #bytesFromSource()}).
+         *
          * @param fromSource bytes the source sent towards the destination
          * @param toSource bytes the destination sent back
          * @param error null for a clean close
@@ -119,8 +147,6 @@ public final class ConnectionTelemetry {
             if (error != null) {
                 failed.labelValues(labels).inc();
             }
-            sent.labelValues(labels).inc(toSource);
-            received.labelValues(labels).inc(fromSource);
             open.labelValues(reporter(info)).dec();
             long ms = (System.nanoTime() - startNanos) / 1_000_000;
             if (error == null ? access.isInfoEnabled() : access.isErrorEnabled()) {

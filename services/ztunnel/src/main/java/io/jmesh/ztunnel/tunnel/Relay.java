@@ -16,6 +16,7 @@ import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,6 +33,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Half-close: TCP EOF ↔ DATA with END_STREAM; RST_STREAM CANCEL or NO_ERROR counts as EOF, any other reset as
  * an error. Each side's state is only touched on its own event loop.
+ *
+ * <p>Bytes are counted as they pass: each read adds its size to that direction's counter (a series the caller
+ * resolved once), so metrics show a connection's traffic while it is open; the listener gets the totals at the end.
  */
 public final class Relay {
 
@@ -53,17 +57,23 @@ public final class Relay {
     private final AtomicInteger closed = new AtomicInteger();
     private volatile String error;
 
-    private Relay(Channel a, Channel b, Listener listener) {
+    private Relay(Channel a, Channel b, CounterDataPoint aToB, CounterDataPoint bToA, Listener listener) {
         this.listener = listener;
-        this.sideA = new Side(a);
-        this.sideB = new Side(b);
+        this.sideA = new Side(a, aToB);
+        this.sideB = new Side(b, bToA);
         sideA.peer = sideB;
         sideB.peer = sideA;
     }
 
-    /** Starts relaying; both channels should have autoRead off until now so no byte is read before this. */
-    public static Relay start(Channel a, Channel b, Listener listener) {
-        Relay r = new Relay(a, b, listener);
+    /**
+     * Starts relaying; both channels should have autoRead off until now so no byte is read before this.
+     *
+     * @param aToB counts the bytes read from {@code a} as they are passed on to {@code b} (null: not counted)
+     * @param bToA the same the other way
+     */
+    public static Relay start(Channel a, Channel b, CounterDataPoint aToB, CounterDataPoint bToA,
+            Listener listener) {
+        Relay r = new Relay(a, b, aToB, bToA, listener);
         a.pipeline().addLast("relay", r.sideA);
         b.pipeline().addLast("relay", r.sideB);
         a.config().setAutoRead(true);
@@ -89,12 +99,15 @@ public final class Relay {
         Side peer;
         /** bytes read from this side (written to the peer); single writer: this side's loop. */
         volatile long bytesIn;
+        /** the same, in the connection's metric series (the hot path: one add per read, nothing allocated) */
+        final CounterDataPoint counted;
         boolean inputDone;
         boolean outputDone;
 
-        Side(Channel self) {
+        Side(Channel self, CounterDataPoint counted) {
             this.self = self;
             this.isStream = self instanceof Http2StreamChannel;
+            this.counted = counted;
         }
 
         @Override
@@ -125,6 +138,9 @@ public final class Relay {
             int n = data.readableBytes();
             if (n > 0) {
                 bytesIn += n;
+                if (counted != null) {
+                    counted.inc(n);
+                }
                 peer.self.write(peer.isStream ? new DefaultHttp2DataFrame(data) : data, peer.self.voidPromise());
             } else {
                 data.release();

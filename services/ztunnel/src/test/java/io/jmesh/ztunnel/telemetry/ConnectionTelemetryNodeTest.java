@@ -1,0 +1,189 @@
+package io.jmesh.ztunnel.telemetry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Istio's L4 telemetry as one local-mode ztunnel reports it, client and servers on its node (so each connection is
+ * reported twice: {@code reporter="source"} by the outbound side, {@code "destination"} by the inbound side). Each
+ * test talks to a workload of its own, so its series are its own.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class ConnectionTelemetryNodeTest {
+
+    static final String CLIENT_IP = "127.0.94.11";
+    static final String OPEN_IP = "127.0.94.12";
+    static final String ONCE_IP = "127.0.94.13";
+    static final String REPLY_IP = "127.0.94.14";
+    static final String REFUSING_IP = "127.0.94.15";
+    static final String RESET_IP = "127.0.94.16";
+    /** A workload of another node whose HBONE port answers in plain text (no TLS). */
+    static final String FAR_IP = "127.0.94.20";
+    /** No workload: outbound passes through. */
+    static final String OUTSIDE_IP = "127.0.94.30";
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static ZtunnelHarness node;
+    static int openPort;
+    static int oncePort;
+    static int resetPort;
+    static ServerSocket replyServer;
+    static ServerSocket farHbone;
+
+    @BeforeAll
+    static void start() throws Exception {
+        vertx = Vertx.vertx();
+        TestCa ca = new TestCa(vertx, "tok");
+        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        openPort = new EchoServer(vertx).start(OPEN_IP).toCompletionStage().toCompletableFuture().get();
+        oncePort = new EchoServer(vertx).start(ONCE_IP).toCompletionStage().toCompletableFuture().get();
+        resetPort = new EchoServer(vertx).start(RESET_IP).toCompletionStage().toCompletableFuture().get();
+        // reads the client's bytes to EOF, answers two bytes, closes
+        replyServer = new ServerSocket();
+        replyServer.bind(new InetSocketAddress(REPLY_IP, 0));
+        daemon(() -> {
+            while (!replyServer.isClosed()) {
+                try (Socket s = replyServer.accept()) {
+                    s.getInputStream().readAllBytes();
+                    s.getOutputStream().write("ab".getBytes());
+                } catch (Exception e) {
+                    // the next one
+                }
+            }
+        });
+        // "HBONE" of another node that is no TLS server: answers a line of text and closes
+        farHbone = new ServerSocket();
+        farHbone.bind(new InetSocketAddress(FAR_IP, 15008));
+        daemon(() -> {
+            while (!farHbone.isClosed()) {
+                try (Socket s = farHbone.accept()) {
+                    s.getOutputStream().write("HTTP/1.1 400 not tls\r\n\r\n".getBytes());
+                } catch (Exception e) {
+                    // the next one
+                }
+            }
+        });
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        StringBuilder workloads = new StringBuilder("workloads:\n");
+        workload(workloads, "client", CLIENT_IP, "node-t");
+        for (var w : List.of(List.of("open", OPEN_IP), List.of("once", ONCE_IP), List.of("reply", REPLY_IP),
+                List.of("refusing", REFUSING_IP), List.of("reset", RESET_IP))) {
+            workload(workloads, w.get(0), w.get(1), "node-t");
+        }
+        workload(workloads, "far", FAR_IP, "node-far");
+        Files.writeString(mesh, workloads.toString());
+        node = ZtunnelHarness.start(dir, "node-t", ZtunnelHarness.localNode("node-t", "127.0.94.1", mesh.toString(),
+                caPort, token, null), null);
+        await().atMost(Duration.ofSeconds(30)).until(() -> node.ready());
+    }
+
+    static void workload(StringBuilder out, String name, String ip, String nodeName) {
+        out.append("  - {uid: ").append(name).append(", name: ").append(name)
+                .append(", namespace: default, serviceAccount: ").append(name).append(", addresses: [").append(ip)
+                .append("], node: ").append(nodeName).append(", tunnelProtocol: HBONE, canonicalName: ").append(name)
+                .append(", canonicalRevision: v1}\n");
+    }
+
+    static void daemon(Runnable r) {
+        Thread t = new Thread(r);
+        t.setDaemon(true);
+        t.start();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        node.close();
+        replyServer.close();
+        farHbone.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    double bytes(String metric, String reporter, String destination) {
+        return node.metricSum(metric, "reporter=\"" + reporter + "\"", "destination_workload=\"" + destination + "\"");
+    }
+
+    @Test
+    void bytesOfAConnectionStillOpenAreCountedByBothReporters() throws Exception {
+        try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, OPEN_IP, openPort)) {
+            byte[] payload = new byte[10_000];
+            s.getOutputStream().write(payload);
+            assertThat(s.getInputStream().readNBytes(payload.length)).hasSize(payload.length);
+            // still open: Istio's ztunnel adds to the byte counters as bytes are copied, not when the connection ends
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+                for (String reporter : List.of("source", "destination")) {
+                    assertThat(bytes("istio_tcp_received_bytes_total", reporter, "open"))
+                            .as("source to destination, reporter " + reporter).isEqualTo(10_000);
+                    assertThat(bytes("istio_tcp_sent_bytes_total", reporter, "open"))
+                            .as("destination to source, reporter " + reporter).isEqualTo(10_000);
+                }
+            });
+            assertThat(node.metricSum("istio_tcp_connections_closed_total", "destination_workload=\"open\""))
+                    .isZero();
+        }
+    }
+
+    @Test
+    void bytesAreCountedOnceWhenTheConnectionCloses() throws Exception {
+        try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, ONCE_IP, oncePort)) {
+            s.getOutputStream().write(new byte[1234]);
+            assertThat(s.getInputStream().readNBytes(1234)).hasSize(1234);
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> node.metricSum("istio_tcp_connections_closed_total",
+                "destination_workload=\"once\"") >= 2);
+        for (String reporter : List.of("source", "destination")) {
+            assertThat(bytes("istio_tcp_received_bytes_total", reporter, "once")).as(reporter).isEqualTo(1234);
+            assertThat(bytes("istio_tcp_sent_bytes_total", reporter, "once")).as(reporter).isEqualTo(1234);
+        }
+    }
+
+    static int closedPort(String ip) throws Exception {
+        try (ServerSocket tmp = new ServerSocket()) {
+            tmp.bind(new InetSocketAddress(ip, 0));
+            return tmp.getLocalPort();
+        }
+    }
+
+    static Map<String, Object> line(ListAppender<ILoggingEvent> lines, String workload, String direction) {
+        return lines.list.stream().map(ConnectionTelemetryNodeTest::kv)
+                .filter(m -> workload.equals(m.get("dst.workload")) && direction.equals(m.get("direction")))
+                .findFirst().orElseThrow();
+    }
+
+    static Map<String, Object> kv(ILoggingEvent e) {
+        Map<String, Object> m = new HashMap<>();
+        if (e.getKeyValuePairs() != null) {
+            e.getKeyValuePairs().forEach(p -> m.put(p.key, p.value));
+        }
+        return m;
+    }
+}

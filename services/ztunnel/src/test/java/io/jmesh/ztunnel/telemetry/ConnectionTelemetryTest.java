@@ -1,0 +1,68 @@
+package io.jmesh.ztunnel.telemetry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.ByteString;
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.proto.istio.workload.Workload;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import java.net.InetSocketAddress;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** {@link ConnectionTelemetry} on its own registry: what each counter holds, and when. */
+class ConnectionTelemetryTest {
+
+    static final Workload CLIENT = workload("client-1", "client", "10.0.0.1");
+    static final Workload SERVER = workload("server-1", "server", "10.0.0.2");
+
+    final PrometheusRegistry registry = new PrometheusRegistry();
+    final ConnectionTelemetry telemetry = new ConnectionTelemetry(registry, null, false, "node-a");
+
+    static Workload workload(String uid, String name, String ip) {
+        byte[] raw = new InetSocketAddress(ip, 0).getAddress().getAddress();
+        return Workload.newBuilder().setUid(uid).setName(uid).setWorkloadName(name).setNamespace("default")
+                .setCanonicalName(name).setCanonicalRevision("v1").addAddresses(ByteString.copyFrom(raw)).build();
+    }
+
+    static ConnectionInfo outbound(Workload source, Workload destination) {
+        return new ConnectionInfo(true, source, destination, SpiffeId.parse("spiffe://cluster.local/ns/default/sa/x"),
+                null, null, new InetSocketAddress("10.0.0.1", 40000), new InetSocketAddress("10.0.0.2", 15008),
+                "10.0.0.2:80", true);
+    }
+
+    List<CounterSnapshot.CounterDataPointSnapshot> series(String name) {
+        return registry.scrape().stream().filter(m -> m.getMetadata().getName().equals(name))
+                .flatMap(m -> ((CounterSnapshot) m).getDataPoints().stream()).toList();
+    }
+
+    double sum(String name) {
+        return series(name).stream().mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+    }
+
+    @Test
+    void bytesAddedWhileOpenAreNotAddedAgainAtClose() {
+        ConnectionTelemetry.Tracked t = telemetry.opened(outbound(CLIENT, SERVER));
+        t.bytesFromSource().inc(100);
+        t.bytesToSource().inc(40);
+        assertThat(sum("istio_tcp_received_bytes")).isEqualTo(100);
+        assertThat(sum("istio_tcp_sent_bytes")).isEqualTo(40);
+
+        t.close(100, 40, "-", null);
+        assertThat(sum("istio_tcp_received_bytes")).isEqualTo(100);
+        assertThat(sum("istio_tcp_sent_bytes")).isEqualTo(40);
+        assertThat(sum("istio_tcp_connections_closed")).isEqualTo(1);
+    }
+
+    @Test
+    void bytesStayInTheSeriesTheConnectionOpenedWithWhateverFlagItClosesWith() {
+        ConnectionTelemetry.Tracked t = telemetry.opened(outbound(CLIENT, SERVER));
+        t.bytesFromSource().inc(5);
+        t.close(5, 0, "CONNECT", "stream reset by peer: INTERNAL_ERROR");
+        assertThat(series("istio_tcp_received_bytes")).singleElement()
+                .satisfies(s -> assertThat(s.getLabels().get("response_flags")).isEqualTo("-"));
+        assertThat(series("istio_tcp_connections_closed")).singleElement()
+                .satisfies(s -> assertThat(s.getLabels().get("response_flags")).isEqualTo("CONNECT"));
+    }
+}
