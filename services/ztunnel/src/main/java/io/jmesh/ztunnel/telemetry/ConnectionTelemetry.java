@@ -171,8 +171,11 @@ public final class ConnectionTelemetry {
                     .addKeyValue("dst.identity", info.mtls() && info.destinationPrincipal() != null
                             ? info.destinationPrincipal().uri() : "")
                     .addKeyValue("direction", info.outbound() ? "outbound" : "inbound")
-                    .addKeyValue("bytes_sent", fromSource)
-                    .addKeyValue("bytes_recv", toSource)
+                    // as Istio's ztunnel logs them: what the reporting side's workload sent and received (the
+                    // client's bytes are sent on the outbound line, the destination's on the inbound one), while
+                    // the metrics keep one direction for both reporters
+                    .addKeyValue("bytes_sent", info.outbound() ? fromSource : toSource)
+                    .addKeyValue("bytes_recv", info.outbound() ? toSource : fromSource)
                     .addKeyValue("duration", ms + "ms")
                     .addKeyValue("response_flags", flags);
             if (error != null) {

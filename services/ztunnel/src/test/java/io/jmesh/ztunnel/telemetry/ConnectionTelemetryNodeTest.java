@@ -166,6 +166,38 @@ class ConnectionTelemetryNodeTest {
         }
     }
 
+    /**
+     * Istio's access log un-flips its byte counters for the source reporter only: on both lines {@code bytes_sent}
+     * is what the reporting side's workload sent (the client for outbound, the destination for inbound).
+     */
+    @Test
+    void theInboundAccessLogLineCountsWhatTheDestinationSentAsBytesSent() throws Exception {
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        access.addAppender(lines);
+        try {
+            try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, REPLY_IP, replyServer.getLocalPort())) {
+                s.getOutputStream().write("12345".getBytes());
+                s.shutdownOutput();
+                assertThat(s.getInputStream().readAllBytes()).hasSize(2);
+            }
+            await().atMost(Duration.ofSeconds(20)).until(() -> lines.list.stream()
+                    .filter(l -> "reply".equals(kv(l).get("dst.workload"))).count() >= 2);
+        } finally {
+            access.detachAppender(lines);
+        }
+        Map<String, Object> inbound = line(lines, "reply", "inbound");
+        Map<String, Object> outbound = line(lines, "reply", "outbound");
+        assertThat(outbound).containsEntry("bytes_sent", 5L).containsEntry("bytes_recv", 2L);
+        assertThat(inbound).containsEntry("bytes_sent", 2L).containsEntry("bytes_recv", 5L);
+        // the metrics keep one direction for both reporters: received = source to destination
+        for (String reporter : List.of("source", "destination")) {
+            assertThat(bytes("istio_tcp_received_bytes_total", reporter, "reply")).as(reporter).isEqualTo(5);
+            assertThat(bytes("istio_tcp_sent_bytes_total", reporter, "reply")).as(reporter).isEqualTo(2);
+        }
+    }
+
     static int closedPort(String ip) throws Exception {
         try (ServerSocket tmp = new ServerSocket()) {
             tmp.bind(new InetSocketAddress(ip, 0));
