@@ -7,6 +7,7 @@ import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.telemetry.ConnectionInfo;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.telemetry.ResponseFlags;
 import io.jmesh.ztunnel.tunnel.EarlyInput;
 import io.jmesh.ztunnel.tunnel.Relay;
 import io.netty.channel.Channel;
@@ -73,6 +74,9 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
         Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
             ctx.telemetry().rejected(false, "denied", d.reason(), peer, dst);
+            // as Istio's plaintext inbound: a connection opened and closed with response flag DENY
+            ctx.telemetry().opened(new ConnectionInfo(false, index.workloadByIp(peer.getAddress()), w, null, null,
+                    null, peer, target, "", false)).close(0, 0, ResponseFlags.DENY, d.reason());
             ch.close();
             return;
         }
@@ -91,8 +95,10 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
         }
         f.addListener(x -> {
             if (!x.isSuccess()) {
-                ctx.telemetry().rejected(false, "connect_failed", "connect to " + dst + " failed: "
-                        + x.cause().getMessage(), peer, dst);
+                String why = "connect to " + dst + " failed: " + x.cause().getMessage();
+                ctx.telemetry().rejected(false, "connect_failed", why, peer, dst);
+                ctx.telemetry().opened(new ConnectionInfo(false, index.workloadByIp(peer.getAddress()), w, null,
+                        null, null, peer, target, "", false)).close(0, 0, ResponseFlags.CONNECT, why);
                 ch.close();
                 return;
             }

@@ -13,6 +13,7 @@ import io.jmesh.ztunnel.pool.HbonePool;
 import io.jmesh.ztunnel.pool.PoolKey;
 import io.jmesh.ztunnel.telemetry.ConnectionInfo;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.telemetry.ResponseFlags;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.jmesh.ztunnel.tunnel.Relay;
 import io.netty.channel.Channel;
@@ -193,6 +194,9 @@ public final class OutboundProxy {
             if (!x.isSuccess()) {
                 String detail = "connect to " + p.target() + " failed: " + x.cause().getMessage();
                 telemetry.rejected(true, "connect_failed", detail, clientAddr, p.target().toString());
+                // Istio's source side counts the attempt too: opened and closed with response flag CONNECT
+                telemetry.opened(new ConnectionInfo(true, source, p.destination(), null, null, p.service(),
+                        clientAddr, p.target(), "", false)).close(0, 0, ResponseFlags.CONNECT, detail);
                 outcome.failed(client, "connect_failed", detail);
                 return;
             }
@@ -208,7 +212,7 @@ public final class OutboundProxy {
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
         PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h, source), h.expected(), h.l4());
         identities.certificate(src)
-                .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
+                .recover(e -> noCertificate(src, e))
                 .compose(cert -> open(key, h.destination().getUid(), cert, client.eventLoop(),
                         headers(h, clientAddr, source), true))
                 .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome), h,
@@ -231,7 +235,7 @@ public final class OutboundProxy {
         Http2Headers innerHeaders = headers(gw, clientAddr, source)
                 .add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
         identities.certificate(src)
-                .recover(e -> io.vertx.core.Future.failedFuture("no certificate for " + src.uri() + ": " + e.getMessage()))
+                .recover(e -> noCertificate(src, e))
                 .compose(cert -> open(outerKey, gw.destination().getUid(), cert, client.eventLoop(), outerHeaders, true)
                         .compose(outer -> pool.through(outer.stream(), innerKey, d.destination().getUid(), cert)
                                 .onFailure(e -> outer.stream().close())))
@@ -243,6 +247,11 @@ public final class OutboundProxy {
                         }))
                 .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome), gw,
                         d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
+    }
+
+    private static <T> io.vertx.core.Future<T> noCertificate(SpiffeId src, Throwable e) {
+        return io.vertx.core.Future.failedFuture(new ResponseFlags.Failure(ResponseFlags.IDENTITY_ERROR,
+                "no certificate for " + src.uri() + ": " + e.getMessage()));
     }
 
     /**
@@ -265,7 +274,10 @@ public final class OutboundProxy {
     /** A tunnel whose CONNECT was answered 200, on {@code conn} (the connection that proved the peer's identity). */
     private record Opened(HboneConnection conn, io.netty.handler.codec.http2.Http2StreamChannel stream) {}
 
-    /** Relays once the tunnel is open, or refuses the client with the reason (counted and logged). */
+    /**
+     * Relays once the tunnel is open, or refuses the client with the reason (counted and logged, and, as Istio's
+     * source side does, reported as a connection opened and closed with the failure's response flag).
+     */
     private void finish(io.vertx.core.AsyncResult<Opened> ar, Attempt a, Route.Hbone via, Workload destination,
             io.jmesh.proto.istio.workload.Service service, String failurePrefix) {
         if (ar.failed()) {
@@ -273,6 +285,11 @@ public final class OutboundProxy {
                     ? "hbone_status_" + s.status() : "hbone_connect";
             String detail = failurePrefix + ar.cause().getMessage();
             telemetry.rejected(true, reason, detail, a.clientAddr(), via.authority());
+            // no peer was verified: the destination's identity is the one the tunnel was for
+            telemetry.opened(new ConnectionInfo(true, a.source(), destination, a.src(),
+                    destination == null ? null : Workloads.identity(destination, config.node().trustDomain()),
+                    service, a.clientAddr(), via.l4(), via.authority(), true))
+                    .close(0, 0, ResponseFlags.of(ar.cause()), detail);
             a.outcome().failed(a.client(), reason, detail);
             return;
         }

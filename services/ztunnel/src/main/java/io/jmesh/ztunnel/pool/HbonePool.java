@@ -4,6 +4,7 @@ import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.identity.WorkloadCertificate;
+import io.jmesh.ztunnel.telemetry.ResponseFlags;
 import io.jmesh.ztunnel.tls.PeerIdentity;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
 import io.jmesh.ztunnel.trust.RevokedConnections;
@@ -210,10 +211,13 @@ public final class HbonePool {
             }
             if (!f.isSuccess()) {
                 dials.labelValues("connect_failed").inc();
-                String hint = f.cause() instanceof io.netty.channel.ConnectTimeoutException
+                boolean timedOut = f.cause() instanceof io.netty.channel.ConnectTimeoutException;
+                String hint = timedOut
                         ? " (timed out: maybe a network policy blocks HBONE port " + key.destination().getPort() + ")"
                         : "";
-                p.tryFail("connect to " + key.destination() + " failed: " + f.cause().getMessage() + hint);
+                // Istio reports a connect to the HBONE port that timed out as NETWORK_POLICY
+                p.tryFail(new ResponseFlags.Failure(timedOut ? ResponseFlags.NETWORK_POLICY : ResponseFlags.CONNECT,
+                        "connect to " + key.destination() + " failed: " + f.cause().getMessage() + hint));
             }
         });
         return p.future();
@@ -253,24 +257,28 @@ public final class HbonePool {
             if (evt instanceof SslHandshakeCompletionEvent done) {
                 ctx.pipeline().remove(this);
                 if (!done.isSuccess()) {
-                    dials.labelValues(PeerIdentity.revoked(done.cause()) ? "revoked" : "tls_failure").inc();
-                    promise.tryFail("tls handshake with " + key.destination() + " failed: " + root(done.cause()));
+                    boolean revoked = PeerIdentity.revoked(done.cause());
+                    dials.labelValues(revoked ? "revoked" : "tls_failure").inc();
+                    promise.tryFail(new ResponseFlags.Failure(revoked ? ResponseFlags.CERT_REVOKED
+                            : ResponseFlags.TLS_FAILURE, "tls handshake with " + key.destination() + " failed: "
+                            + root(done.cause())));
                 } else if (!"h2".equals(ssl.applicationProtocol())) {
                     dials.labelValues("alpn").inc();
-                    promise.tryFail(key.destination() + " did not negotiate ALPN h2");
+                    promise.tryFail(tls(key.destination() + " did not negotiate ALPN h2"));
                     ctx.close();
                 } else if (!TlsPolicy.CIPHER_SUITES.contains(ssl.engine().getSession().getCipherSuite())) {
                     dials.labelValues("cipher").inc();
-                    promise.tryFail(key.destination() + " negotiated " + ssl.engine().getSession().getCipherSuite()
-                            + " (expected: " + TlsPolicy.CIPHER_SUITES + ")");
+                    promise.tryFail(tls(key.destination() + " negotiated "
+                            + ssl.engine().getSession().getCipherSuite() + " (expected: " + TlsPolicy.CIPHER_SUITES
+                            + ")"));
                     ctx.close();
                 } else {
                     List<SpiffeId> ids = PeerIdentity.of(ssl);
                     SpiffeId peer = PeerIdentity.matching(ids, key.expected());
                     if (peer == null) {
                         dials.labelValues("identity_mismatch").inc();
-                        promise.tryFail("peer " + key.destination() + " presented " + ids + ", expected one of "
-                                + key.expected());
+                        promise.tryFail(tls("peer " + key.destination() + " presented " + ids + ", expected one of "
+                                + key.expected()));
                         ctx.close();
                     } else {
                         dials.labelValues("success").inc();
@@ -285,8 +293,13 @@ public final class HbonePool {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            promise.tryFail("connection to " + key.destination() + " closed during the handshake");
+            promise.tryFail(tls("connection to " + key.destination() + " closed during the handshake"));
             ctx.fireChannelInactive();
+        }
+
+        /** A dial that failed in or right after the TLS handshake: reported as Istio's TLS_FAILURE. */
+        private static ResponseFlags.Failure tls(String message) {
+            return new ResponseFlags.Failure(ResponseFlags.TLS_FAILURE, message);
         }
     }
 

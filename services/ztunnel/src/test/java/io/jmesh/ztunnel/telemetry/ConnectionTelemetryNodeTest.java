@@ -198,6 +198,50 @@ class ConnectionTelemetryNodeTest {
         }
     }
 
+    @Test
+    void aTunnelTheDestinationRefusesIsReportedBySourceWithResponseFlagConnect() throws Exception {
+        int closedPort = closedPort(REFUSING_IP);
+        assertThatThrownBy(() -> Socks5Client.connect(node.socks(), CLIENT_IP, REFUSING_IP, closedPort).close())
+                .isInstanceOf(Socks5Client.Refused.class);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            for (String reporter : List.of("source", "destination")) {
+                for (String metric : List.of("istio_tcp_connections_opened_total",
+                        "istio_tcp_connections_closed_total", "istio_tcp_connections_failed_total")) {
+                    double flagged = metric.contains("opened") ? node.metricSum(metric,
+                            "reporter=\"" + reporter + "\"", "destination_workload=\"refusing\"")
+                            : node.metricSum(metric, "reporter=\"" + reporter + "\"",
+                                    "destination_workload=\"refusing\"", "response_flags=\"CONNECT\"");
+                    assertThat(flagged).as(metric + ", reporter " + reporter).isEqualTo(1);
+                }
+            }
+        });
+        // and still a refusal, as before
+        assertThat(node.ztunnel.telemetry().rejections(true, "hbone_status_503")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void aPassthroughConnectFailureIsReportedBySourceWithResponseFlagConnect() throws Exception {
+        int closedPort = closedPort(OUTSIDE_IP);
+        assertThatThrownBy(() -> Socks5Client.connect(node.socks(), CLIENT_IP, OUTSIDE_IP, closedPort).close())
+                .isInstanceOf(Socks5Client.Refused.class);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(node.metricSum(
+                "istio_tcp_connections_failed_total", "reporter=\"source\"", "source_workload=\"client\"",
+                "destination_workload=\"unknown\"", "response_flags=\"CONNECT\"",
+                "connection_security_policy=\"unknown\"")).isEqualTo(1));
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "reporter=\"source\"",
+                "destination_workload=\"unknown\"")).isEqualTo(1);
+        assertThat(node.ztunnel.telemetry().rejections(true, "connect_failed")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void aFailedTlsHandshakeIsReportedBySourceWithResponseFlagTlsFailure() throws Exception {
+        assertThatThrownBy(() -> Socks5Client.connect(node.socks(), CLIENT_IP, FAR_IP, 8080).close())
+                .isInstanceOf(Socks5Client.Refused.class);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(node.metricSum(
+                "istio_tcp_connections_failed_total", "reporter=\"source\"", "destination_workload=\"far\"",
+                "response_flags=\"TLS_FAILURE\"", "connection_security_policy=\"mutual_tls\"")).isEqualTo(1));
+    }
+
     static int closedPort(String ip) throws Exception {
         try (ServerSocket tmp = new ServerSocket()) {
             tmp.bind(new InetSocketAddress(ip, 0));
