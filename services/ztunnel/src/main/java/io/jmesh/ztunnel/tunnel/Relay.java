@@ -9,6 +9,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.channel.unix.Errors;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Error;
@@ -17,6 +18,10 @@ import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.NotYetConnectedException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,7 +37,9 @@ import org.slf4j.LoggerFactory;
  * slow TCP reader holds the remote sender to the 4 MiB stream window.
  *
  * <p>Half-close: TCP EOF ↔ DATA with END_STREAM; RST_STREAM CANCEL or NO_ERROR counts as EOF, any other reset as
- * an error. Each side's state is only touched on its own event loop.
+ * an error. A socket the application reset or left (connection reset, broken pipe, not connected, an unexpected
+ * EOF) ends its side as cleanly as an EOF, as Istio's copy ignores those errors: an application that closes with
+ * a reset is no failed connection. Each side's state is only touched on its own event loop.
  *
  * <p>Bytes are counted as they pass: each read adds its size to that direction's counter (a series the caller
  * resolved once), so metrics show a connection's traffic while it is open; the listener gets the totals at the end.
@@ -244,9 +251,32 @@ public final class Relay {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            fail(String.valueOf(cause.getMessage()));
+            if (!peerGone(cause)) {
+                fail(String.valueOf(cause.getMessage()));
+            }
             log.atDebug().addKeyValue("channel", self.toString()).log("relay error: {}", cause.toString());
             self.close();
         }
+    }
+
+    /**
+     * Whether {@code cause} says the other end of a socket reset it or is gone, which Istio's copy ignores
+     * ({@code ConnectionReset}, {@code BrokenPipe}, {@code NotConnected}, {@code UnexpectedEof}): ECONNRESET and
+     * EPIPE (Netty's native transport names the errno, NIO only says so in the message), ENOTCONN, an EOF cut
+     * short, and a write to a socket that closed meanwhile (Netty's form of a broken pipe once the close is seen).
+     */
+    static boolean peerGone(Throwable cause) {
+        if (cause instanceof Errors.NativeIoException n) {
+            // only thrown by the native transport, whose library (and so these constants) is loaded then
+            int errno = n.expectedErr();
+            return errno == Errors.ERRNO_ECONNRESET_NEGATIVE || errno == Errors.ERRNO_EPIPE_NEGATIVE
+                    || errno == Errors.ERRNO_ENOTCONN_NEGATIVE;
+        }
+        if (cause instanceof NotYetConnectedException || cause instanceof ClosedChannelException
+                || cause instanceof EOFException) {
+            return true;
+        }
+        String message = cause instanceof IOException ? cause.getMessage() : null;
+        return message != null && (message.startsWith("Connection reset") || message.endsWith("Broken pipe"));
     }
 }

@@ -242,6 +242,34 @@ class ConnectionTelemetryNodeTest {
                 "response_flags=\"TLS_FAILURE\"", "connection_security_policy=\"mutual_tls\"")).isEqualTo(1));
     }
 
+    /**
+     * A client that ends its connection with a reset (SO_LINGER 0, or closing with unread input, as HTTP clients
+     * often do) ends it as Istio's ztunnel sees it: cleanly, no failed connection, no error line.
+     */
+    @Test
+    void anApplicationResetIsNoFailedConnection() throws Exception {
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        access.addAppender(lines);
+        try {
+            Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, RESET_IP, resetPort);
+            s.getOutputStream().write("hello".getBytes());
+            assertThat(s.getInputStream().readNBytes(5)).hasSize(5);
+            s.setSoLinger(true, 0);
+            s.close(); // RST
+            await().atMost(Duration.ofSeconds(20)).until(() -> lines.list.stream()
+                    .filter(l -> "reset".equals(kv(l).get("dst.workload"))).count() >= 2);
+        } finally {
+            access.detachAppender(lines);
+        }
+        assertThat(node.metricSum("istio_tcp_connections_closed_total", "destination_workload=\"reset\"",
+                "response_flags=\"-\"")).isEqualTo(2);
+        assertThat(node.metricSum("istio_tcp_connections_failed_total", "destination_workload=\"reset\"")).isZero();
+        assertThat(lines.list).filteredOn(l -> "reset".equals(kv(l).get("dst.workload")))
+                .allSatisfy(l -> assertThat(kv(l)).doesNotContainKey("error").containsEntry("response_flags", "-"));
+    }
+
     static int closedPort(String ip) throws Exception {
         try (ServerSocket tmp = new ServerSocket()) {
             tmp.bind(new InetSocketAddress(ip, 0));

@@ -5,11 +5,22 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.unix.Errors;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.SocketException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.NotYetConnectedException;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /** The relay between two channels (embedded here): bytes counted as they pass, and how an end is reported. */
 class RelayTest {
@@ -64,5 +75,49 @@ class RelayTest {
         assertThat(ended.get()).containsExactly(300L, 7L, null);
         assertThat(bytes.labelValues("aToB").get()).isEqualTo(300);
         assertThat(bytes.labelValues("bToA").get()).isEqualTo(7);
+    }
+
+    /** What Netty's NIO transport raises when a peer reset or went away (the epoll forms: below). */
+    static Stream<Throwable> peerGone() {
+        return Stream.of(new SocketException("Connection reset"), new IOException("Connection reset by peer"),
+                new IOException("Broken pipe"), new NotYetConnectedException(), new ClosedChannelException(),
+                new EOFException());
+    }
+
+    /** Istio's copy ignores ConnectionReset, BrokenPipe, NotConnected and UnexpectedEof from its sockets. */
+    @ParameterizedTest
+    @MethodSource("peerGone")
+    void aPeerThatResetOrWentAwayEndsTheRelayCleanly(Throwable gone) {
+        relay();
+        a.writeInbound(Unpooled.wrappedBuffer(new byte[5]));
+        a.pipeline().fireExceptionCaught(gone);
+        b.runPendingTasks();
+
+        assertThat(ended.get()).as("ended, without an error").containsExactly(5L, 0L, null);
+    }
+
+    @Test
+    void aResetOrBrokenPipeFromTheNativeTransportEndsTheRelayCleanly() {
+        Assumptions.assumeTrue(Epoll.isAvailable(), "no epoll here");
+        for (int errno : new int[] {Errors.ERRNO_ECONNRESET_NEGATIVE, Errors.ERRNO_EPIPE_NEGATIVE}) {
+            EmbeddedChannel x = new EmbeddedChannel();
+            EmbeddedChannel y = new EmbeddedChannel();
+            AtomicReference<String> error = new AtomicReference<>("not ended");
+            Relay.start(x, y, null, null, (xToY, yToX, e) -> error.set(e));
+            x.pipeline().fireExceptionCaught(new Errors.NativeIoException("read", errno));
+            y.runPendingTasks();
+            assertThat(error.get()).as("errno " + errno).isNull();
+            x.finishAndReleaseAll();
+            y.finishAndReleaseAll();
+        }
+    }
+
+    @Test
+    void anyOtherErrorStillEndsTheRelayWithIt() {
+        relay();
+        a.pipeline().fireExceptionCaught(new IOException("No route to host"));
+        b.runPendingTasks();
+
+        assertThat(ended.get()).containsExactly(0L, 0L, "No route to host");
     }
 }
