@@ -114,6 +114,46 @@ final class ShardedMap<K, V> extends AbstractMap<K, V> {
         };
     }
 
+    /** Told each key whose value differs between two versions of a map. */
+    interface Difference<K, V> {
+        /**
+         * @param before the value in the older version, null if absent
+         * @param after the value in the newer one, null if absent
+         */
+        void changed(K key, V before, V after);
+    }
+
+    /**
+     * Calls {@code out} for each key whose value differs (by identity) between {@code before} and this map. A map
+     * an {@link Editor} derived from {@code before} shares the shards it did not write, so this costs one
+     * comparison per shard plus the entries of the shards written: proportional to the change, not to the map.
+     * Two unrelated maps are compared entry by entry.
+     */
+    void forEachDifference(ShardedMap<K, V> before, Difference<K, V> out) {
+        for (int i = 0; i < SHARDS; i++) {
+            HashMap<K, V> was = before.shards[i];
+            HashMap<K, V> now = shards[i];
+            if (was == now) {
+                continue;
+            }
+            if (was != null) {
+                for (Entry<K, V> e : was.entrySet()) {
+                    V after = now == null ? null : now.get(e.getKey());
+                    if (after != e.getValue()) {
+                        out.changed(e.getKey(), e.getValue(), after);
+                    }
+                }
+            }
+            if (now != null) {
+                for (Entry<K, V> e : now.entrySet()) {
+                    if (was == null || !was.containsKey(e.getKey())) {
+                        out.changed(e.getKey(), null, e.getValue());
+                    }
+                }
+            }
+        }
+    }
+
     /** Builds the next version of a map; copies a shard the first time it writes it. */
     static final class Editor<K, V> {
         private final HashMap<K, V>[] shards;

@@ -17,6 +17,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiConsumer;
 
 /**
  * One immutable snapshot of the workloads and services ztunnel knows, indexed for the data path: by resource
@@ -414,6 +415,16 @@ public final class WorkloadIndex {
         e = arrangedByName.get(name(service));
         return e != null && e.service().equals(service) ? e
                 : new ServiceEndpoints(service, endpoints.getOrDefault(name(service), List.of()));
+    }
+
+    /**
+     * Calls {@code changed} with (before, after) for each workload whose record differs (by identity) between
+     * {@code before} and this index, either null when absent. For an index {@link #with} derived from
+     * {@code before}, directly or over several pushes, this costs what those pushes changed (the untouched parts
+     * are shared); for unrelated indexes, one look per workload.
+     */
+    public void forEachWorkloadChange(WorkloadIndex before, BiConsumer<Workload, Workload> changed) {
+        byUid.forEachDifference(before.byUid, (uid, was, now) -> changed.accept(was, now));
     }
 
     public Collection<Workload> workloads() {

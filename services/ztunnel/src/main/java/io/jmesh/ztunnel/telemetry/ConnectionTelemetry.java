@@ -13,6 +13,7 @@ import io.jmesh.proto.telemetry.v1.SecurityPolicy;
 import io.jmesh.proto.telemetry.v1.ServiceInfo;
 import io.jmesh.proto.telemetry.v1.SocketAddress;
 import io.jmesh.proto.telemetry.v1.WorkloadInfo;
+import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
@@ -249,19 +250,35 @@ public final class ConnectionTelemetry {
      * Drops the series of workloads that no longer exist (Istio issue #1719: stale per-pod series are never
      * evicted otherwise). A series stays while any workload with its name and namespace remains; an on-demand DNS
      * series also needs a workload that still has its hostname.
+     *
+     * <p>Runs for every discovery push, on discovery's event loop, so it costs what the push changed: it follows the
+     * workloads from the last index it saw to {@code next} ({@link WorkloadIndex#forEachWorkloadChange}, which
+     * skips what the two share), keeps how many workloads hold each name and hostname, and only when one of those
+     * counts drops to zero looks through the series for it. A series of a workload this store never held (a peer
+     * of another network, named by its baggage) is no push's to drop.
      */
-    public void expire(io.jmesh.ztunnel.discovery.WorkloadIndex next) {
-        java.util.Set<String> present = new java.util.HashSet<>();
-        java.util.Set<String> hostnames = new java.util.HashSet<>();
-        for (Workload w : next.workloads()) {
-            present.add(w.getNamespace() + "/" + (w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName()));
-            if (!w.getHostname().isEmpty()) {
-                hostnames.add(w.getHostname());
+    public synchronized void expire(WorkloadIndex next) {
+        java.util.Set<String> goneNames = new java.util.HashSet<>();
+        java.util.Set<String> goneHostnames = new java.util.HashSet<>();
+        next.forEachWorkloadChange(seen, (was, now) -> {
+            if (now != null) {
+                count(liveNames, workloadKey(now), 1, goneNames);
+                count(liveHostnames, now.getHostname(), 1, goneHostnames);
             }
+            if (was != null) {
+                count(liveNames, workloadKey(was), -1, goneNames);
+                count(liveHostnames, was.getHostname(), -1, goneHostnames);
+            }
+        });
+        seen = next;
+        goneNames.removeIf(liveNames::containsKey); // left and came back within the push
+        goneHostnames.removeIf(liveHostnames::containsKey);
+        if (goneNames.isEmpty() && goneHostnames.isEmpty()) {
+            return;
         }
-        onDemandDns.removeIf(l -> stale(l.get(3), l.get(0), present) || !hostnames.contains(l.get(8)));
+        onDemandDns.removeIf(l -> goneNames.contains(key(l.get(3), l.get(0))) || goneHostnames.contains(l.get(8)));
         java.util.function.Function<java.util.List<String>, Boolean> gone = l ->
-                stale(l.get(4), l.get(1), present) || stale(l.get(15), l.get(12), present);
+                goneNames.contains(key(l.get(4), l.get(1))) || goneNames.contains(key(l.get(15), l.get(12)));
         opened.removeIf(gone);
         closed.removeIf(gone);
         failed.removeIf(gone);
@@ -269,8 +286,35 @@ public final class ConnectionTelemetry {
         received.removeIf(gone);
     }
 
-    private static boolean stale(String namespace, String workload, java.util.Set<String> present) {
-        return !"unknown".equals(workload) && !present.contains(namespace + "/" + workload);
+    /**
+     * The last index {@link #expire} saw, and for each series name ({@link #workloadKey}) and each hostname how many
+     * of its workloads hold it.
+     */
+    private WorkloadIndex seen = WorkloadIndex.EMPTY;
+    private final java.util.Map<String, Integer> liveNames = new java.util.HashMap<>();
+    private final java.util.Map<String, Integer> liveHostnames = new java.util.HashMap<>();
+
+    /** Adds {@code delta} to {@code key}'s count; a count that reaches zero goes, its key noted in {@code gone}. */
+    private static void count(java.util.Map<String, Integer> counts, String key, int delta,
+            java.util.Set<String> gone) {
+        if (key == null || key.isEmpty()) {
+            return;
+        }
+        Integer n = counts.merge(key, delta, Integer::sum);
+        if (n <= 0) {
+            counts.remove(key);
+            gone.add(key);
+        }
+    }
+
+    /** The workload's name and namespace as its series' labels carry them; null for one labelled "unknown". */
+    private static String workloadKey(Workload w) {
+        String name = orUnknown(w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName());
+        return "unknown".equals(name) ? null : key(orUnknown(w.getNamespace()), name);
+    }
+
+    private static String key(String namespace, String workload) {
+        return namespace + "/" + workload;
     }
 
     /** A connection refused before it was established: one metric, one log line. */

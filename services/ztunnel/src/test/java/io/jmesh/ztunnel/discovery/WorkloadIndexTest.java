@@ -13,6 +13,7 @@ import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import java.net.InetAddress;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -260,5 +261,36 @@ class WorkloadIndexTest {
         assertThat(pushed.workloadByIp(ip).getUid()).isEqualTo("east");
         assertThat(pushed.workloadAt("west", ip).getUid()).isEqualTo("west");
         assertThat(pushed.with(Map.of(), List.of("east")).workloadByIp(ip)).isNull();
+    }
+
+    @Test
+    void aPushReportsExactlyTheWorkloadsItChanged() {
+        Map<String, Address> all = new HashMap<>();
+        for (int i = 0; i < 20_000; i++) {
+            all.put("wl-" + i, workload(i, i));
+        }
+        Address svc = service(1, 1);
+        all.put(name(svc), svc);
+        WorkloadIndex before = WorkloadIndex.of(all);
+        Address moved = workload(5, 40_000);
+        Address added = workload(20_000, 40_001);
+        // wl-6 pushed again unchanged, a service changed, wl-7 removed
+        WorkloadIndex after = before.with(Map.of("wl-5", moved, "wl-20000", added, "wl-6", all.get("wl-6"),
+                name(svc), service(1, 2)), List.of("wl-7"));
+
+        List<List<Workload>> changes = new ArrayList<>();
+        after.forEachWorkloadChange(before, (was, now) -> changes.add(Arrays.asList(was, now)));
+        assertThat(changes).containsExactlyInAnyOrder(
+                Arrays.asList(all.get("wl-5").getWorkload(), moved.getWorkload()),
+                Arrays.asList(null, added.getWorkload()),
+                Arrays.asList(all.get("wl-7").getWorkload(), null));
+
+        List<Workload> sinceEmpty = new ArrayList<>();
+        before.forEachWorkloadChange(WorkloadIndex.EMPTY, (was, now) -> sinceEmpty.add(now));
+        assertThat(sinceEmpty).hasSize(20_000).doesNotContainNull();
+        // a full build of the same resources (state of the world) holds the same workloads: no change
+        List<Workload> rebuilt = new ArrayList<>();
+        WorkloadIndex.of(all).forEachWorkloadChange(before, (was, now) -> rebuilt.add(now));
+        assertThat(rebuilt).isEmpty();
     }
 }

@@ -4,11 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
 import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.Workload;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import java.net.InetSocketAddress;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** {@link ConnectionTelemetry} on its own registry: what each counter holds, and when. */
@@ -64,5 +67,58 @@ class ConnectionTelemetryTest {
                 .satisfies(s -> assertThat(s.getLabels().get("response_flags")).isEqualTo("-"));
         assertThat(series("istio_tcp_connections_closed")).singleElement()
                 .satisfies(s -> assertThat(s.getLabels().get("response_flags")).isEqualTo("CONNECT"));
+    }
+
+    static Address address(Workload w) {
+        return Address.newBuilder().setWorkload(w).build();
+    }
+
+    static final List<String> TCP = List.of("istio_tcp_connections_opened", "istio_tcp_connections_closed",
+            "istio_tcp_received_bytes", "istio_tcp_sent_bytes");
+
+    @Test
+    void aWorkloadsSeriesStayWhileAnotherOfItsPodsRemains() {
+        Workload server2 = workload("server-2", "server", "10.0.0.3");
+        WorkloadStore store = new WorkloadStore();
+        store.replaceAll(Map.of("client-1", address(CLIENT), "server-1", address(SERVER), "server-2",
+                address(server2)));
+        telemetry.expire(store.current());
+        telemetry.opened(outbound(CLIENT, SERVER)).close(1, 1, "-", null);
+
+        store.apply(Map.of(), List.of("server-1"));
+        telemetry.expire(store.current());
+        for (String name : TCP) {
+            assertThat(series(name)).as(name + ": server-2 is still a pod of workload server").hasSize(1);
+        }
+
+        store.apply(Map.of(), List.of("server-2"));
+        telemetry.expire(store.current());
+        for (String name : TCP) {
+            assertThat(series(name)).as(name + ": no pod of server is left").isEmpty();
+        }
+    }
+
+    @Test
+    void aPushExpiresOnlyTheSeriesOfTheWorkloadsItRemoved() {
+        WorkloadStore store = new WorkloadStore();
+        store.replaceAll(Map.of("client-1", address(CLIENT), "server-1", address(SERVER)));
+        telemetry.expire(store.current());
+        // an inbound tunnel from another network: its source is what its baggage names, never a workload held here
+        Workload remote = Workload.newBuilder().setName("remote").setWorkloadName("remote").setNamespace("west")
+                .build();
+        telemetry.opened(new ConnectionInfo(false, remote, SERVER, null, null, null,
+                new InetSocketAddress("10.9.0.1", 40000), new InetSocketAddress("10.0.0.2", 15008), "10.0.0.2:80",
+                true)).close(0, 0, "-", null);
+        telemetry.opened(outbound(CLIENT, SERVER)).close(0, 0, "-", null);
+
+        store.apply(Map.of("other-1", address(workload("other-1", "other", "10.0.0.9"))), List.of());
+        telemetry.expire(store.current());
+        assertThat(series("istio_tcp_connections_closed")).as("a push that removed nothing removes no series")
+                .hasSize(2);
+
+        store.apply(Map.of(), List.of("client-1"));
+        telemetry.expire(store.current());
+        assertThat(series("istio_tcp_connections_closed")).singleElement()
+                .satisfies(s -> assertThat(s.getLabels().get("source_workload")).isEqualTo("remote"));
     }
 }
