@@ -82,7 +82,7 @@ class PlaintextInboundTelemetryTest {
         store.replaceAll(Map.of("app", workload("app", APP_IP), "client", workload("client", CLIENT_IP)));
         NetTransport net = NetTransport.of(vertx);
         InboundContext ctx = new InboundContext(config, store, null, authorizer, telemetry, net, Set.of(),
-                nodeAddress, new OpenInbound(authorizer, telemetry), false, peer -> false);
+                nodeAddress, new OpenInbound(authorizer, telemetry, store), false, peer -> false);
         listener = net.server().childHandler(new PlaintextInbound(ctx)).bind(APP_IP, 0).sync().channel();
         return (InetSocketAddress) listener.localAddress();
     }
