@@ -37,9 +37,12 @@ import org.slf4j.LoggerFactory;
  * slow TCP reader holds the remote sender to the 4 MiB stream window.
  *
  * <p>Half-close: TCP EOF ↔ DATA with END_STREAM; RST_STREAM CANCEL or NO_ERROR counts as EOF, any other reset as
- * an error. A socket the application reset or left (connection reset, broken pipe, not connected, an unexpected
- * EOF) ends its side as cleanly as an EOF, as Istio's copy ignores those errors: an application that closes with
- * a reset is no failed connection. Each side's state is only touched on its own event loop.
+ * an error, and so does a stream cut off by its HTTP/2 connection (dropped, or gone) before both of its halves
+ * ended. A tunnel whose stream ends in error resets its TCP socket (SO_LINGER 0) instead of sending FIN, so the
+ * application can tell a cut-off transfer from a complete one (RFC 9113, 8.5). A socket the application reset or
+ * left (connection reset, broken pipe, not connected, an unexpected EOF) ends its side as cleanly as an EOF, as
+ * Istio's copy ignores those errors: an application that closes with a reset is no failed connection. Each side's
+ * state is only touched on its own event loop.
  *
  * <p>Bytes are counted as they pass: each read adds its size to that direction's counter (a series the caller
  * resolved once), so metrics show a connection's traffic while it is open; the listener gets the totals at the end.
@@ -63,6 +66,11 @@ public final class Relay {
     private final Listener listener;
     private final AtomicInteger closed = new AtomicInteger();
     private volatile String error;
+    /**
+     * The stream's peer ended the tunnel with RST_STREAM CANCEL or NO_ERROR (its EOF): what fails after that, such
+     * as bytes still on their way into the reset stream, is a consequence of that end, not an error of the tunnel.
+     */
+    private volatile boolean resetCleanly;
 
     private Relay(Channel a, Channel b, CounterDataPoint aToB, CounterDataPoint bToA, Listener listener) {
         this.listener = listener;
@@ -95,7 +103,7 @@ public final class Relay {
     }
 
     private void fail(String e) {
-        if (error == null) {
+        if (error == null && !resetCleanly) {
             error = e;
         }
     }
@@ -110,6 +118,12 @@ public final class Relay {
         final CounterDataPoint counted;
         boolean inputDone;
         boolean outputDone;
+        /** Stream: our END_STREAM went out (set by the peer side, on success of its write). */
+        volatile boolean endSent;
+        /** Stream: the peer sent RST_STREAM (its code decided whether that was an error). */
+        boolean reset;
+        /** Stream: closed by this relay because its peer ended, which tells how the tunnel ended. */
+        volatile boolean closedByRelay;
 
         Side(Channel self, CounterDataPoint counted) {
             this.self = self;
@@ -127,12 +141,8 @@ public final class Relay {
                 data = f.content(); // the frame is its content: writing it on hands the reference over
                 eof = f.isEndStream();
             } else if (msg instanceof Http2ResetFrame r) {
-                long code = r.errorCode();
-                if (code != Http2Error.CANCEL.code() && code != Http2Error.NO_ERROR.code()) {
-                    fail("stream reset by peer: " + Http2Error.valueOf(code));
-                }
-                inputDone = true;
-                return; // the stream channel closes next; channelInactive ends the peer
+                resetByPeer(r.errorCode());
+                return;
             } else if (msg instanceof Http2HeadersFrame h) {
                 if (h.isEndStream()) { // trailers end the stream like an empty END_STREAM
                     eofFromSelf();
@@ -174,8 +184,22 @@ public final class Relay {
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent) {
                 eofFromSelf();
+            } else if (evt instanceof Http2ResetFrame r) { // Netty hands a stream its RST_STREAM as an event
+                resetByPeer(r.errorCode());
             }
             ReferenceCountUtil.release(evt);
+        }
+
+        /** RST_STREAM from the stream's peer: CANCEL and NO_ERROR are its EOF, any other code an error. */
+        private void resetByPeer(long code) {
+            if (code != Http2Error.CANCEL.code() && code != Http2Error.NO_ERROR.code()) {
+                Http2Error e = Http2Error.valueOf(code);
+                fail("stream reset by peer: " + (e == null ? "error code 0x" + Long.toHexString(code) : e.name()));
+            } else {
+                resetCleanly = true;
+            }
+            reset = true;
+            inputDone = true; // the stream channel closes next; channelInactive ends the peer
         }
 
         /** This side sent its last byte: half-close the peer (END_STREAM or TCP FIN). */
@@ -186,7 +210,11 @@ public final class Relay {
             inputDone = true;
             Side p = peer;
             if (p.isStream) {
-                p.self.writeAndFlush(new DefaultHttp2DataFrame(true));
+                p.self.writeAndFlush(new DefaultHttp2DataFrame(true)).addListener(f -> {
+                    if (f.isSuccess()) {
+                        p.endSent = true;
+                    }
+                });
             } else if (p.inputDone) {
                 // the peer socket already saw its EOF: this ends it both ways, and a close after the last write sends
                 // the same FIN as shutdownOutput without Netty's stack-traced ChannelOutputShutdownException
@@ -236,14 +264,27 @@ public final class Relay {
                 sideClosed();
                 return;
             }
-            Channel p = peer.self;
-            if (p.isActive()) {
-                if (peer.isStream) {
+            if (isStream && !reset && !closedByRelay && !(inputDone && endSent)) {
+                Channel connection = ((Http2StreamChannel) self).parent();
+                if (!connection.isActive()) {
+                    // cut off by its connection (a reset socket, a peer gone...): not a clean end
+                    fail("hbone connection closed before the tunnel ended");
+                }
+            }
+            Side p = peer;
+            if (p.self.isActive()) {
+                if (p.isStream) {
                     // not a clean end for the peer if we get here before both halves closed: RST(CANCEL)
-                    p.close();
+                    p.closedByRelay = true;
+                    p.self.close();
+                } else if (isStream && error != null) {
+                    // the stream failed: reset the socket (pending bytes dropped) so the application sees an
+                    // aborted transfer, not an EOF
+                    p.self.config().setOption(ChannelOption.SO_LINGER, 0);
+                    p.self.close();
                 } else {
                     // pending bytes first, then FIN: the peer sees EOF, not a reset
-                    p.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+                    p.self.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
                 }
             }
             sideClosed();

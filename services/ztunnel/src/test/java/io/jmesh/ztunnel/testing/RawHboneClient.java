@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.testing;
 
 import io.jmesh.core.tls.TlsPolicy;
 import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -13,7 +14,9 @@ import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
@@ -34,10 +37,12 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A hand-driven HBONE client for bad-input tests: any method, authority and headers, any (or no) client
- * certificate, and it does not check the server, so the test sees exactly what ztunnel answers.
+ * certificate, and it does not check the server, so the test sees exactly what ztunnel answers. {@link #connection}
+ * and {@link #stream} hand the connection and its streams to the test, which then sends any frame at any time.
  */
 public final class RawHboneClient implements AutoCloseable {
 
@@ -155,6 +160,96 @@ public final class RawHboneClient implements AutoCloseable {
         Thread.sleep(answerFor.toMillis());
         ch.eventLoop().submit(() -> ch.config().setAutoRead(false)).sync();
         return ch;
+    }
+
+    /** What one stream of {@link #stream} received, as it arrives. */
+    public static final class Seen {
+        /** The answer's status; -1 when the stream closed unanswered. */
+        public final CompletableFuture<Integer> status = new CompletableFuture<>();
+        /** How the stream ended: {@code eos} (END_STREAM), {@code reset <code>}, or {@code closed}. */
+        public final CompletableFuture<String> end = new CompletableFuture<>();
+        public final StringBuilder body = new StringBuilder();
+        /** Body bytes so far (kept in {@link #body} only while {@link #keepBody}). */
+        public final AtomicLong bytes = new AtomicLong();
+        public volatile boolean keepBody = true;
+    }
+
+    /** A connection to {@code server} (TLS and the HTTP/2 preface done) whose streams the test drives. */
+    public Channel connection(InetSocketAddress server) throws Exception {
+        CompletableFuture<Channel> ready = new CompletableFuture<>();
+        Channel ch = open(server, ready, () -> { });
+        ready.get(10, TimeUnit.SECONDS);
+        return ch;
+    }
+
+    /** A new stream on {@code connection}; what it receives goes to {@code seen}. Nothing is sent yet. */
+    public static Http2StreamChannel stream(Channel connection, Seen seen) throws Exception {
+        return new Http2StreamChannelBootstrap(connection).handler(new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                try {
+                    if (msg instanceof Http2HeadersFrame h && !seen.status.isDone()) {
+                        seen.status.complete(Integer.parseInt(h.headers().status().toString()));
+                        if (h.isEndStream()) {
+                            seen.end.complete("eos");
+                        }
+                    } else if (msg instanceof Http2DataFrame d) {
+                        seen.bytes.addAndGet(d.content().readableBytes());
+                        if (seen.keepBody) {
+                            synchronized (seen.body) {
+                                seen.body.append(d.content().toString(StandardCharsets.UTF_8));
+                            }
+                        }
+                        if (d.isEndStream()) {
+                            seen.end.complete("eos");
+                        }
+                    }
+                } finally {
+                    ReferenceCountUtil.release(msg);
+                }
+            }
+
+            @Override
+            public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                if (evt instanceof Http2ResetFrame r) { // Netty hands a stream its RST_STREAM as an event
+                    seen.end.complete("reset " + r.errorCode());
+                }
+                ctx.fireUserEventTriggered(evt);
+            }
+
+            @Override
+            public void channelInactive(ChannelHandlerContext ctx) {
+                seen.end.complete("closed");
+                seen.status.complete(-1);
+            }
+        }).open().sync().getNow();
+    }
+
+    /** Sends {@code headers} (END_STREAM with {@code endStream}) on {@code stream}, then flushes. */
+    public static void headers(Http2StreamChannel stream, Http2Headers headers, boolean endStream) throws Exception {
+        stream.eventLoop().submit(() -> stream.writeAndFlush(new DefaultHttp2HeadersFrame(headers, endStream)))
+                .sync();
+    }
+
+    /** Sends {@code headers} and then {@code data} in one DATA frame (END_STREAM with {@code endStream}). */
+    public static void headers(Http2StreamChannel stream, Http2Headers headers, String data, boolean endStream)
+            throws Exception {
+        stream.eventLoop().submit(() -> {
+            stream.write(new DefaultHttp2HeadersFrame(headers, false));
+            stream.write(new DefaultHttp2DataFrame(Unpooled.copiedBuffer(data, StandardCharsets.UTF_8), endStream));
+            stream.flush();
+        }).sync();
+    }
+
+    /** Sends {@code data} in one DATA frame on {@code stream} (END_STREAM with {@code endStream}). */
+    public static void data(Http2StreamChannel stream, String data, boolean endStream) throws Exception {
+        stream.eventLoop().submit(() -> stream.writeAndFlush(new DefaultHttp2DataFrame(
+                Unpooled.copiedBuffer(data, StandardCharsets.UTF_8), endStream))).sync();
+    }
+
+    /** Resets {@code stream} with {@code error}. */
+    public static void reset(Http2StreamChannel stream, Http2Error error) throws Exception {
+        stream.eventLoop().submit(() -> stream.writeAndFlush(new DefaultHttp2ResetFrame(error))).sync();
     }
 
     /** TLS and the HTTP/2 client codec to {@code server}; {@code ready} completes after the handshake. */

@@ -1,0 +1,158 @@
+package io.jmesh.ztunnel.inbound;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.ztunnel.testing.LocalNodeSetup;
+import io.jmesh.ztunnel.testing.RawHboneClient;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.netty.channel.Channel;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.vertx.core.Vertx;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * How an inbound tunnel's end reaches the application: RST_STREAM CANCEL is an EOF, and RST_STREAM with another code an error, counted as a failed connection, that resets
+ * the application's socket so it can tell a cut-off transfer from a complete one.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class InboundTunnelEndTest {
+
+    private static final String APP_IP = "127.0.184.11";
+
+    @TempDir
+    static Path dir;
+    static Vertx vertx;
+    static ZtunnelHarness node;
+    static RawHboneClient client;
+    static ServerSocket app;
+    Channel connection;
+
+    @BeforeAll
+    static void start() throws Exception {
+        vertx = Vertx.vertx();
+        app = new ServerSocket();
+        app.bind(new InetSocketAddress(APP_IP, 0));
+        LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
+        Path mesh = setup.mesh("""
+                workloads:
+                  - {uid: app, name: app, namespace: default, serviceAccount: app, addresses: [%s],
+                     node: node-r, tunnelProtocol: HBONE}
+                """.formatted(APP_IP));
+        node = ZtunnelHarness.start(dir, "node-r", setup.localNode("node-r", "127.0.184.1", mesh, null), null);
+        await().atMost(Duration.ofSeconds(20)).until(node::ready);
+        var cert = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/ns/default/sa/client");
+        client = new RawHboneClient(cert.keys().getPrivate(), cert.cert());
+    }
+
+    @AfterEach
+    void closeConnection() throws Exception {
+        if (connection != null) {
+            connection.close().sync();
+        }
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        client.close();
+        node.close();
+        app.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    /** The application's side of the next tunnel, accepted in the background. */
+    static CompletableFuture<Socket> accept() {
+        CompletableFuture<Socket> accepted = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                Socket s = app.accept();
+                s.setSoTimeout(15_000); // far beyond any end below: a read that times out is a socket left hanging
+                accepted.complete(s);
+            } catch (Exception e) {
+                accepted.completeExceptionally(e);
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        return accepted;
+    }
+
+    /** How the application's next read ends: {@code read <byte>}, {@code eof}, {@code reset} or {@code hung}. */
+    static String next(Socket s) throws Exception {
+        try {
+            int b = s.getInputStream().read();
+            return b < 0 ? "eof" : "read " + b;
+        } catch (SocketTimeoutException e) {
+            return "hung";
+        } catch (SocketException e) {
+            return "reset";
+        }
+    }
+
+    static double closed() {
+        return node.metricSum("istio_tcp_connections_closed_total", "reporter=\"destination\"");
+    }
+
+    static double failed() {
+        return node.metricSum("istio_tcp_connections_failed_total", "reporter=\"destination\"");
+    }
+
+    Http2StreamChannel stream(RawHboneClient.Seen seen) throws Exception {
+        connection = client.connection(new InetSocketAddress(APP_IP, 15008));
+        return RawHboneClient.stream(connection, seen);
+    }
+
+    /** RST_STREAM(CANCEL) is the client's EOF: the application reads EOF, and it is no failure. */
+    @Test
+    void aCancelIsTheClientsEofNotAFailure() throws Exception {
+        CompletableFuture<Socket> accepted = accept();
+        double closedBefore = closed();
+        double failedBefore = failed();
+        RawHboneClient.Seen seen = new RawHboneClient.Seen();
+        Http2StreamChannel stream = stream(seen);
+        RawHboneClient.headers(stream, RawHboneClient.connect(APP_IP + ":" + app.getLocalPort()), "x", false);
+        assertThat(seen.status.get(10, TimeUnit.SECONDS)).isEqualTo(200);
+        try (Socket peer = accepted.get(10, TimeUnit.SECONDS)) {
+            assertThat(next(peer)).isEqualTo("read " + (int) 'x');
+            RawHboneClient.reset(stream, Http2Error.CANCEL);
+            assertThat(next(peer)).isEqualTo("eof");
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> closed() > closedBefore);
+        assertThat(failed()).isEqualTo(failedBefore);
+    }
+
+    /** RST_STREAM with another code is an error (Istio): a failed connection, and the application is reset. */
+    @Test
+    void aResetWithAnErrorCodeIsAFailureAndResetsTheApplication() throws Exception {
+        CompletableFuture<Socket> accepted = accept();
+        double closedBefore = closed();
+        double failedBefore = failed();
+        RawHboneClient.Seen seen = new RawHboneClient.Seen();
+        Http2StreamChannel stream = stream(seen);
+        RawHboneClient.headers(stream, RawHboneClient.connect(APP_IP + ":" + app.getLocalPort()), "x", false);
+        assertThat(seen.status.get(10, TimeUnit.SECONDS)).isEqualTo(200);
+        try (Socket peer = accepted.get(10, TimeUnit.SECONDS)) {
+            assertThat(next(peer)).isEqualTo("read " + (int) 'x');
+            RawHboneClient.reset(stream, Http2Error.INTERNAL_ERROR);
+            assertThat(next(peer)).isEqualTo("reset");
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> closed() > closedBefore);
+        assertThat(failed()).as("a tunnel reset with INTERNAL_ERROR is a failed connection")
+                .isEqualTo(failedBefore + 1);
+    }
+}
