@@ -81,7 +81,9 @@ public final class Relay {
     }
 
     /**
-     * Starts relaying; both channels should have autoRead off until now so no byte is read before this.
+     * Starts relaying; both channels should have autoRead off until now so no byte is read before this. A channel
+     * that already closed (a stream reset right after its answer, a client gone while its tunnel was opening) is
+     * ended as if it closed now, after whatever the caller fires into its pipeline next (data that came early).
      *
      * @param aToB counts the bytes read from {@code a} as they are passed on to {@code b} (null: not counted)
      * @param bToA the same the other way
@@ -93,6 +95,8 @@ public final class Relay {
         b.pipeline().addLast("relay", r.sideB);
         a.config().setAutoRead(true);
         b.config().setAutoRead(true);
+        r.sideA.endIfClosed();
+        r.sideB.endIfClosed();
         return r;
     }
 
@@ -124,6 +128,8 @@ public final class Relay {
         boolean reset;
         /** Stream: closed by this relay because its peer ended, which tells how the tunnel ended. */
         volatile boolean closedByRelay;
+        /** Its end was handled (channelInactive, or {@link #endIfClosed} for a channel closed before the start). */
+        private boolean ended;
 
         Side(Channel self, CounterDataPoint counted) {
             this.self = self;
@@ -256,6 +262,25 @@ public final class Relay {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
+            ended();
+        }
+
+        /**
+         * A channel that closed before its relay handler was added never tells it: ended now, on its loop, after
+         * what the caller fires into the pipeline right after {@link #start} (early data, then the close).
+         */
+        void endIfClosed() {
+            if (!self.isActive()) {
+                self.eventLoop().execute(this::ended);
+            }
+        }
+
+        /** This side's channel closed: ends the peer (if still open) and, with both closed, tells the listener. */
+        private void ended() {
+            if (ended) {
+                return;
+            }
+            ended = true;
             if (!isStream && outputDone && !inputDone && error == null) {
                 // EOF after our FIN (see outputShut): a clean end, passed on as such. The peer stream has had its
                 // END_STREAM both ways now and closes by itself once its last frames are out: closing it here

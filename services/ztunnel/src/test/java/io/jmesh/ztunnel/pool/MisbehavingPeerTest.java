@@ -191,6 +191,26 @@ class MisbehavingPeerTest {
         }
     }
 
+    /**
+     * The peer answers 200 and resets the stream at once. Tunnels whose application socket was accepted on another
+     * I/O thread than the HBONE connection's move threads before their relay starts, and the reset lands first: the
+     * relay then starts on a closed stream. Several tunnels in a row, so that some of them move (sockets are
+     * accepted on the I/O threads in turn).
+     */
+    @Test
+    void aStreamResetRightAfterItsAnswerEndsTheApplicationConnection() throws Exception {
+        mode.set(Mode.ANSWER_THEN_CANCEL);
+        double before = openTunnels();
+        for (int i = 0; i < 8; i++) {
+            try (Socket s = tunnel()) {
+                s.getOutputStream().write("hi".getBytes());
+                assertThat(next(s)).as("tunnel %d", i).isIn("eof", "reset");
+            }
+        }
+        await().atMost(Duration.ofSeconds(10)).alias("every tunnel counted closed")
+                .until(() -> openTunnels() == before);
+    }
+
     /** RST_STREAM(CANCEL) is the peer's EOF: what it sent arrives, then EOF; not a failure. */
     @Test
     void aCancelIsTheEndOfTheAnswerNotAFailure() throws Exception {

@@ -14,6 +14,9 @@ import java.io.IOException;
 import java.net.SocketException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.NotYetConnectedException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -119,5 +122,54 @@ class RelayTest {
         b.runPendingTasks();
 
         assertThat(ended.get()).containsExactly(0L, 0L, "No route to host");
+    }
+
+    // a side's end, and a side closed before the relay started (reset right after its answer, client gone)
+
+    private final List<String> told = new ArrayList<>();
+
+    private Relay.Listener listener() {
+        return (aToB, bToA, error) -> told.add(aToB + "/" + bToA + " " + error);
+    }
+
+    @Test
+    void aCloseEndsTheOtherSideAfterItsPendingBytes() {
+        EmbeddedChannel a = new EmbeddedChannel();
+        EmbeddedChannel b = new EmbeddedChannel();
+        Relay.start(a, b, null, null, listener());
+        a.writeInbound(Unpooled.copiedBuffer("hello", StandardCharsets.US_ASCII));
+        a.close();
+        b.runPendingTasks();
+        ByteBuf out = b.readOutbound();
+        assertThat(out.toString(StandardCharsets.US_ASCII)).isEqualTo("hello");
+        out.release();
+        assertThat(b.isOpen()).isFalse();
+        assertThat(told).containsExactly("5/0 null");
+        b.finishAndReleaseAll();
+    }
+
+    @Test
+    void aSideClosedBeforeTheStartEndsTheOtherAndTheRelay() {
+        EmbeddedChannel a = new EmbeddedChannel();
+        EmbeddedChannel b = new EmbeddedChannel();
+        a.close();
+        Relay.start(a, b, null, null, listener());
+        a.runPendingTasks();
+        b.runPendingTasks();
+        assertThat(b.isOpen()).as("the other side is closed").isFalse();
+        assertThat(told).as("the relay's end is told once").containsExactly("0/0 null");
+        b.finishAndReleaseAll();
+    }
+
+    @Test
+    void bothSidesClosedBeforeTheStartEndTheRelayOnce() {
+        EmbeddedChannel a = new EmbeddedChannel();
+        EmbeddedChannel b = new EmbeddedChannel();
+        a.close();
+        b.close();
+        Relay.start(a, b, null, null, listener());
+        a.runPendingTasks();
+        b.runPendingTasks();
+        assertThat(told).containsExactly("0/0 null");
     }
 }
