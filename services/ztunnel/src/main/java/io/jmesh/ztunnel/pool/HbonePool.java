@@ -335,7 +335,9 @@ public final class HbonePool {
                             .log("dropping pooled hbone connection: destination workload changed");
                     c.retire();
                     remove(c);
-                    c.channel().close();
+                    // its tunnels too: the address now belongs to another pod, and a graceful close would wait
+                    // for tunnels to a pod that is gone
+                    Http2Setup.drop(c.channel(), "destination workload changed (pod IP reuse)");
                 }
             }
         }
@@ -426,12 +428,13 @@ public final class HbonePool {
         return open.size();
     }
 
+    /** Closes every connection now, open tunnels and all: after the drain's deadline, or a pod's proxy stopping. */
     public void close() {
         vertx.cancelTimer(timerId);
         metrics.remove(this);
         for (HboneConnection c : open) {
             c.retire();
-            c.channel().close();
+            Http2Setup.drop(c.channel(), "connection pool closed");
         }
         connections.clear();
     }

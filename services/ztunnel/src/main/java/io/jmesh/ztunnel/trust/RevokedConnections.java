@@ -1,10 +1,10 @@
 package io.jmesh.ztunnel.trust;
 
 import io.jmesh.core.tls.Certificates;
+import io.jmesh.ztunnel.tunnel.Http2Setup;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.netty.channel.Channel;
-import io.netty.handler.codec.http2.Http2ConnectionHandler;
 import java.security.cert.X509Certificate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -72,12 +72,9 @@ public final class RevokedConnections {
                 .addKeyValue("bundleVersion", bundleVersion)
                 .log(REVOKED.equals(reason) ? "closing hbone connection: peer certificate revoked"
                         : "closing hbone connection: the peer's root is no longer trusted");
-        // Http2ConnectionHandler.close() waits for open streams (30 s by default): GOAWAY, then close at once
-        Http2ConnectionHandler h2 = connection.pipeline().get(Http2ConnectionHandler.class);
-        if (h2 != null) {
-            h2.gracefulShutdownTimeoutMillis(0);
-        }
-        connection.close();
+        // GOAWAY, then close at once: a graceful close would wait for the open streams
+        Http2Setup.drop(connection, REVOKED.equals(reason) ? "peer certificate revoked"
+                : "the peer's root is no longer trusted");
     }
 
     public double closed(String direction, String reason) {

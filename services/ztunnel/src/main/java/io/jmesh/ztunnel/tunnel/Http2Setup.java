@@ -7,12 +7,14 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
 import io.netty.handler.codec.http2.Http2ConnectionDecoder;
 import io.netty.handler.codec.http2.Http2ConnectionEncoder;
+import io.netty.handler.codec.http2.Http2ConnectionHandler;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2Stream;
+import io.netty.util.AttributeKey;
 
 /**
  * Istio's HTTP/2 parameters for HBONE on Netty's codec: 4 MiB stream window, 16 MiB connection window, 1 MiB
@@ -20,6 +22,9 @@ import io.netty.handler.codec.http2.Http2Stream;
  * tunnels (many small DATA frames and routine RST(CANCEL) are normal, so only the rapid-reset limit is raised).
  */
 public final class Http2Setup {
+
+    /** Why {@link #drop} dropped a connection; the relays of its streams put it in their access log. */
+    static final AttributeKey<String> DROPPED = AttributeKey.valueOf("hbone.dropped");
 
     /** Client's advertised header list limit (Istio: 16 KiB). */
     static final int CLIENT_MAX_HEADER_LIST = 16 * 1024;
@@ -68,6 +73,26 @@ public final class Http2Setup {
                 .encoderEnforceMaxRstFramesPerWindow(0, 0)
                 .gracefulShutdownTimeoutMillis(-1)
                 .build();
+    }
+
+    /**
+     * Drops an HBONE connection now: GOAWAY, then closed without waiting for its open streams, which end as failures
+     * ({@code reason} in their access log; their application sockets are reset). For a peer that is gone or may no
+     * longer be talked to: no PING answer, a connection error, its workload replaced, its certificate revoked. A
+     * plain {@code close()} is graceful instead: the codecs are built without a shutdown timeout, so Netty's HTTP/2
+     * handler sends GOAWAY and then waits for every open stream (a drain bounds that with its own deadline).
+     */
+    public static void drop(Channel connection, String reason) {
+        if (!connection.eventLoop().inEventLoop()) {
+            connection.eventLoop().execute(() -> drop(connection, reason));
+            return;
+        }
+        connection.attr(DROPPED).setIfAbsent(reason);
+        Http2ConnectionHandler h2 = connection.pipeline().get(Http2ConnectionHandler.class);
+        if (h2 != null) {
+            h2.gracefulShutdownTimeoutMillis(0);
+        }
+        connection.close();
     }
 
     /** Raises the connection-level receive window from the protocol's 64 KiB to the configured size. */

@@ -12,10 +12,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Istio's HBONE keepalive: a PING every interval whatever the traffic, and the connection is dropped when no PING
- * ACK arrived for the timeout (a vanished peer). Sits after the multiplex handler, where connection-level frames
- * arrive. Peer disappearance is logged at debug: it is routine, not an error. Time is the event loop's ticker,
- * so tests can move it.
+ * Istio's HBONE keepalive: a PING every interval whatever the traffic, and the connection is dropped, open streams
+ * and all, when no PING ACK arrived for the timeout (a vanished peer). Sits after the multiplex handler, where
+ * connection-level frames arrive. Peer disappearance is logged at debug: it is routine, not an error. Time is the
+ * event loop's ticker, so tests can move it.
  */
 final class KeepAlive extends ChannelInboundHandlerAdapter {
 
@@ -42,7 +42,8 @@ final class KeepAlive extends ChannelInboundHandlerAdapter {
         if (ctx.executor().ticker().nanoTime() - lastAckNanos > timeoutNanos) {
             log.atDebug().addKeyValue("peer", String.valueOf(ctx.channel().remoteAddress()))
                     .log("hbone connection dropped: no PING answer");
-            ctx.close();
+            // now, with its open streams: a graceful close would wait for them, and a vanished peer ends none
+            Http2Setup.drop(ctx.channel(), "no PING answer for " + timeoutNanos / 1_000_000 + " ms");
             return;
         }
         ctx.writeAndFlush(new DefaultHttp2PingFrame(++nonce, false));

@@ -292,8 +292,10 @@ public final class Relay {
             if (isStream && !reset && !closedByRelay && !(inputDone && endSent)) {
                 Channel connection = ((Http2StreamChannel) self).parent();
                 if (!connection.isActive()) {
-                    // cut off by its connection (a reset socket, a peer gone...): not a clean end
-                    fail("hbone connection closed before the tunnel ended");
+                    // cut off by its connection (no PING answer, revoked peer, a reset socket...): not a clean end
+                    String why = connection.attr(Http2Setup.DROPPED).get();
+                    fail(why != null ? "hbone connection dropped: " + why
+                            : "hbone connection closed before the tunnel ended");
                 }
             }
             Side p = peer;

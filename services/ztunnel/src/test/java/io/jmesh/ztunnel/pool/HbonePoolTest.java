@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.pool;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import com.google.protobuf.ByteString;
@@ -184,5 +185,34 @@ class HbonePoolTest {
         assertThat(echoSeries()).isPositive();
         node.ztunnel.store().apply(Map.of(), List.of("echo-2"));
         assertThat(echoSeries()).isZero();
+    }
+
+    /**
+     * Its open tunnels go too: they lead to a pod that is gone, and a graceful close would wait for them to end
+     * (Netty's HTTP/2 close waits for every open stream). The application's socket is reset.
+     */
+    @Test
+    void aDestinationWhoseUidChangedIsDroppedWithItsOpenTunnels() throws Exception {
+        try (Socket s = open()) {
+            s.setSoTimeout(15_000); // far beyond the drop: a read that times out is a tunnel left open
+            Workload replaced = Workload.newBuilder().setUid("echo-2").setName("echo").setNamespace("default")
+                    .setServiceAccount("echo").setNode("node-p").setTunnelProtocol(TunnelProtocol.HBONE)
+                    .addAddresses(ByteString.copyFrom(InetAddress.getByName(ECHO_IP).getAddress())).build();
+            node.ztunnel.store().apply(Map.of("echo-2", Address.newBuilder().setWorkload(replaced).build()),
+                    List.of("echo-1"));
+            await().until(() -> pool().openConnections() == 0);
+            assertThatThrownBy(() -> s.getInputStream().read()).isInstanceOf(java.net.SocketException.class);
+        }
+    }
+
+    /** Closing the pool (after the drain's deadline, or a pod's proxy stopping) closes busy connections at once. */
+    @Test
+    void closingThePoolClosesConnectionsWithOpenTunnels() throws Exception {
+        try (Socket s = open()) {
+            s.setSoTimeout(15_000);
+            pool().close();
+            await().until(() -> pool().openConnections() == 0);
+            assertThatThrownBy(() -> s.getInputStream().read()).isInstanceOf(java.net.SocketException.class);
+        }
     }
 }

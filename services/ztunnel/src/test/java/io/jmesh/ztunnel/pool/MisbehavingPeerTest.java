@@ -260,6 +260,32 @@ class MisbehavingPeerTest {
         assertThat(node.ztunnel.pool().openConnections()).isZero();
     }
 
+    /**
+     * The peer freezes (no more PING answers) while a tunnel is open: after {@code hbone.pingTimeout} the connection
+     * is dropped with its tunnel, which is a failure, instead of waiting for a stream that will never end.
+     */
+    @Test
+    void aFrozenPeerIsDroppedWithItsOpenTunnelAfterThePingTimeout() throws Exception {
+        mode.set(Mode.ECHO);
+        double closedBefore = closed();
+        double failedBefore = failed();
+        try (Socket s = tunnel()) {
+            s.getOutputStream().write("hi".getBytes());
+            assertThat(s.getInputStream().readNBytes(2)).isEqualTo("hi".getBytes());
+            for (var c : peer.connections) {
+                c.eventLoop().submit(() -> c.config().setAutoRead(false)).sync();
+            }
+            assertThat(next(s)).isEqualTo("reset");
+            assertThat(node.ztunnel.pool().openConnections()).isZero();
+        } finally {
+            for (var c : peer.connections) {
+                c.eventLoop().submit(() -> c.config().setAutoRead(true)).sync();
+            }
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> closed() > closedBefore);
+        assertThat(failed()).isEqualTo(failedBefore + 1);
+    }
+
     /** A GOAWAY retires the connection: its open tunnel keeps working, a new tunnel dials another connection. */
     @Test
     void aGoAwayRetiresTheConnectionButLetsItsTunnelsFinish() throws Exception {

@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The HBONE keepalive on a frozen clock: a PING every interval; a peer that answers keeps its connection however
- * long it lives, a peer that stops answering loses it once the timeout has passed without an ACK, not before.
+ * long it lives, a peer that stops answering loses it once the timeout has passed without an ACK, not before, open
+ * streams and all.
  */
 class KeepAliveTest {
 
@@ -43,6 +44,26 @@ class KeepAliveTest {
         tick(ch, INTERVAL);                       // 30 s: past the timeout
         assertThat(ch.isOpen()).isFalse();
         ch.finishAndReleaseAll();
+    }
+
+    /**
+     * With a stream open too: the connection is dropped, not closed gracefully (Netty's graceful close would wait
+     * for the stream, which a vanished peer never ends), and the stream with it.
+     */
+    @Test
+    void aStalledPeerLosesItsConnectionWithItsOpenStreams() {
+        try (Http2Pair pair = new Http2Pair()) {
+            pair.openStream();
+            assertThat(pair.serverStreams).singleElement().matches(s -> s.isActive());
+            // the client answers no PING from here on: nothing crosses any more
+            pair.advanceServer(Http2Pair.PING_INTERVAL);
+            pair.advanceServer(Http2Pair.PING_INTERVAL);
+            assertThat(pair.server.isOpen()).isTrue();
+            pair.advanceServer(Http2Pair.PING_INTERVAL);
+            assertThat(pair.server.isOpen()).as("connection dropped").isFalse();
+            assertThat(pair.serverStreams.get(0).isActive()).isFalse();
+            assertThat(pair.server.attr(Http2Setup.DROPPED).get()).startsWith("no PING answer");
+        }
     }
 
     @Test
