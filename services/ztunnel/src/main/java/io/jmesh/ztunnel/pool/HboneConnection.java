@@ -113,8 +113,9 @@ public final class HboneConnection {
         return streams.get();
     }
 
+    /** Open and taking new streams (not retired, no GOAWAY received), whether or not a slot is free. */
     boolean usable() {
-        return !closing && channel.isActive();
+        return !closing && channel.isActive() && !codec.connection().goAwayReceived();
     }
 
     long idleSinceNanos() {

@@ -52,7 +52,12 @@ import org.slf4j.LoggerFactory;
 public final class HbonePool {
 
     private static final Logger log = LoggerFactory.getLogger(HbonePool.class);
-    private static final int MAX_ATTEMPTS = 4;
+    /**
+     * New connections an acquire may get back unusable (closed, or retired by a GOAWAY, before it had a stream)
+     * before it gives up. A new connection whose streams went to the other tunnels waiting on the same dial does not
+     * count: the pool grew by one, so each such round is progress, bounded by {@code hbone.connectTimeout} overall.
+     */
+    private static final int MAX_UNUSABLE = 4;
 
     private final NetTransport net;
     private final ZtunnelConfig config;
@@ -93,11 +98,18 @@ public final class HbonePool {
     /** A connection with a reserved stream slot for {@code key}. */
     public Future<HboneConnection> acquire(PoolKey key, String destinationUid, WorkloadCertificate cert,
             EventLoop loop) {
-        return attempt(key, destinationUid, cert, loop, 0);
+        long deadline = System.nanoTime() + config.hbone().connectTimeout().toNanos();
+        return attempt(key, destinationUid, cert, loop, 0, deadline);
     }
 
+    /**
+     * One round: a free slot on a pooled connection, else a new connection (this caller's dial, or the one in flight
+     * for the key) and a slot on it, else another round.
+     *
+     * @param unusable new connections this acquire got back unusable so far
+     */
     private Future<HboneConnection> attempt(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop,
-            int attempt) {
+            int unusable, long deadline) {
         if (draining) {
             return Future.failedFuture("ztunnel is draining: no new tunnels");
         }
@@ -110,9 +122,13 @@ public final class HbonePool {
                 }
             }
         }
-        if (attempt >= MAX_ATTEMPTS) {
-            return Future.failedFuture("no hbone connection slot to " + key.destination() + " after "
-                    + attempt + " dials");
+        if (unusable >= MAX_UNUSABLE) {
+            return Future.failedFuture("no hbone connection slot to " + key.destination() + ": " + unusable
+                    + " new connections closed or went away before carrying a stream");
+        }
+        if (System.nanoTime() - deadline > 0) {
+            return Future.failedFuture("no hbone connection slot to " + key.destination() + " within "
+                    + config.hbone().connectTimeout().toMillis() + " ms: other tunnels took every new one");
         }
         Promise<HboneConnection> mine = Promise.promise();
         Future<HboneConnection> shared = dialing.putIfAbsent(slot, mine.future());
@@ -134,8 +150,9 @@ public final class HbonePool {
                 mine.handle(ar);
             });
         }
+        // a full new connection means the tunnels that waited with us took its streams: the pool grew, go again
         return shared.compose(c -> c.tryReserve() ? Future.succeededFuture(c)
-                : attempt(key, uid, cert, loop, attempt + 1));
+                : attempt(key, uid, cert, loop, c.usable() ? unusable : unusable + 1, deadline));
     }
 
     private void remove(HboneConnection c) {

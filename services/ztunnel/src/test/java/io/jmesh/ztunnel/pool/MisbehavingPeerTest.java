@@ -29,7 +29,12 @@ import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
@@ -304,5 +309,53 @@ class MisbehavingPeerTest {
             first.getOutputStream().write("again".getBytes());
             assertThat(first.getInputStream().readNBytes(5)).isEqualTo("again".getBytes());
         }
+    }
+
+    /**
+     * A burst of new tunnels to one destination while every dial is slow (300 ms): they wait on shared dials, and
+     * each new connection's two streams go to two of them; the others wait for the next one. None is refused, however
+     * many rounds it loses to the others.
+     */
+    @Test
+    void aBurstOfNewTunnelsAllGetAStreamWhileDialsAreSlow() throws Exception {
+        mode.set(Mode.ECHO);
+        peer.beforeHandshake = () -> {
+            try {
+                Thread.sleep(300);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        double refusedBefore = node.ztunnel.telemetry().rejections(true, "hbone_connect");
+        double tunnelsBefore = openTunnels();
+        ExecutorService threads = Executors.newFixedThreadPool(20);
+        List<Socket> open = new ArrayList<>();
+        try {
+            List<Future<Socket>> results = new ArrayList<>();
+            for (int i = 0; i < 20; i++) {
+                results.add(threads.submit(() -> {
+                    Socket s = tunnel();
+                    s.getOutputStream().write("hi".getBytes());
+                    assertThat(s.getInputStream().readNBytes(2)).isEqualTo("hi".getBytes());
+                    return s;
+                }));
+            }
+            List<String> failures = new ArrayList<>();
+            for (Future<Socket> f : results) {
+                try {
+                    open.add(f.get(60, TimeUnit.SECONDS));
+                } catch (java.util.concurrent.ExecutionException e) {
+                    failures.add(String.valueOf(e.getCause()));
+                }
+            }
+            assertThat(failures).as("tunnels refused in the burst").isEmpty();
+            assertThat(node.ztunnel.telemetry().rejections(true, "hbone_connect")).isEqualTo(refusedBefore);
+        } finally {
+            for (Socket s : open) {
+                s.close();
+            }
+            threads.shutdownNow();
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> openTunnels() == tunnelsBefore);
     }
 }
