@@ -20,6 +20,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
@@ -54,6 +55,10 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (msg instanceof Http2HeadersFrame h && !started) {
             started = true;
             c.channel().config().setAutoRead(false);
+            if (h.isEndStream()) {
+                // the client sends nothing: the relay half-closes the application once it runs
+                early.add(new DefaultHttp2DataFrame(true));
+            }
             handle((Http2StreamChannel) c.channel(), h.headers());
             return;
         }

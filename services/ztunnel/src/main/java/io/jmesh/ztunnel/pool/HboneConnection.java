@@ -204,7 +204,10 @@ public final class HboneConnection {
 
     private static final String WAITER = "hbone-response";
 
-    /** Completes the promise on the response HEADERS; DATA arriving after it is held for the relay. */
+    /**
+     * Completes the promise on the response HEADERS; DATA arriving after it is held for the relay, and so is the
+     * END_STREAM of a 200 that carries one (as an empty DATA frame).
+     */
     private static final class ResponseWaiter extends ChannelInboundHandlerAdapter {
         private final Promise<Http2StreamChannel> promise;
         private boolean answered;
@@ -225,6 +228,10 @@ public final class HboneConnection {
                 if (status != null && "200".contentEquals(status)) {
                     answered = true;
                     ctx.channel().config().setAutoRead(false);
+                    if (h.isEndStream()) {
+                        // the peer sends nothing: the relay half-closes the application once it runs
+                        early.add(new io.netty.handler.codec.http2.DefaultHttp2DataFrame(true));
+                    }
                     promise.tryComplete((Http2StreamChannel) ctx.channel());
                 } else {
                     int code;

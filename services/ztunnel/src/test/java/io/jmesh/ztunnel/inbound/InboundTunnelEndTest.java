@@ -27,7 +27,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * How an inbound tunnel's end reaches the application: RST_STREAM CANCEL is an EOF, and RST_STREAM with another code an error, counted as a failed connection, that resets
+ * How an inbound tunnel's end reaches the application: END_STREAM (even on the CONNECT itself) is a half-close,
+ * RST_STREAM CANCEL an EOF, and RST_STREAM with another code an error, counted as a failed connection, that resets
  * the application's socket so it can tell a cut-off transfer from a complete one.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -115,6 +116,24 @@ class InboundTunnelEndTest {
     Http2StreamChannel stream(RawHboneClient.Seen seen) throws Exception {
         connection = client.connection(new InetSocketAddress(APP_IP, 15008));
         return RawHboneClient.stream(connection, seen);
+    }
+
+    /** A CONNECT whose HEADERS carry END_STREAM: the client sends nothing, so the application reads EOF at once. */
+    @Test
+    void connectWithEndStreamHalfClosesTheApplication() throws Exception {
+        CompletableFuture<Socket> accepted = accept();
+        RawHboneClient.Seen seen = new RawHboneClient.Seen();
+        Http2StreamChannel stream = stream(seen);
+        RawHboneClient.headers(stream, RawHboneClient.connect(APP_IP + ":" + app.getLocalPort()), true);
+        assertThat(seen.status.get(10, TimeUnit.SECONDS)).isEqualTo(200);
+        try (Socket peer = accepted.get(10, TimeUnit.SECONDS)) {
+            assertThat(next(peer)).isEqualTo("eof");
+            // half-closed only: the application still answers, and its FIN ends the stream
+            peer.getOutputStream().write("answer".getBytes());
+            peer.shutdownOutput();
+            assertThat(seen.end.get(10, TimeUnit.SECONDS)).isEqualTo("eos");
+            assertThat(seen.body.toString()).isEqualTo("answer");
+        }
     }
 
     /** RST_STREAM(CANCEL) is the client's EOF: the application reads EOF, and it is no failure. */

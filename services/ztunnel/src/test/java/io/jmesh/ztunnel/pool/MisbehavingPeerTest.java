@@ -216,6 +216,23 @@ class MisbehavingPeerTest {
                 .until(() -> openTunnels() == before);
     }
 
+    /** A 200 with END_STREAM: the peer sends nothing, so the application reads EOF at once and may still send. */
+    @Test
+    void anAnswerWithEndStreamHalfClosesTheApplication() throws Exception {
+        mode.set(Mode.ANSWER_WITH_END_STREAM);
+        received = new CompletableFuture<>();
+        double closedBefore = closed();
+        double failedBefore = failed();
+        try (Socket s = tunnel()) {
+            assertThat(next(s)).isEqualTo("eof");
+            s.getOutputStream().write("still here".getBytes());
+            s.shutdownOutput();
+            assertThat(received.get(10, TimeUnit.SECONDS)).isEqualTo("still here");
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> closed() > closedBefore);
+        assertThat(failed()).as("a half-closed tunnel that ended both ways is no failure").isEqualTo(failedBefore);
+    }
+
     /** RST_STREAM(CANCEL) is the peer's EOF: what it sent arrives, then EOF; not a failure. */
     @Test
     void aCancelIsTheEndOfTheAnswerNotAFailure() throws Exception {
