@@ -31,11 +31,21 @@ final class Http2Pair implements AutoCloseable {
     /** The server side of every stream the client opened. */
     final List<Http2StreamChannel> serverStreams = new ArrayList<>();
 
+    /** What Netty's codec refuses by itself is not what these tests look at. */
+    private static final Http2Setup.ServerRefusals NO_REFUSALS = new Http2Setup.ServerRefusals() {
+        @Override
+        public void headersTooLarge(io.netty.channel.Channel ch, int streamId) {}
+
+        @Override
+        public void connectionError(io.netty.channel.Channel ch, io.netty.handler.codec.http2.Http2Error error,
+                String message) {}
+    };
+
     Http2Pair() {
         ZtunnelConfig.Hbone h = new ZtunnelConfig.Hbone(4 << 20, 16 << 20, 1 << 20, 200, 64 << 10, PING_INTERVAL,
                 PING_TIMEOUT, Duration.ofSeconds(10), 1000);
         server.freezeTime();
-        server.pipeline().addLast(Http2Setup.serverCodec(h),
+        server.pipeline().addLast(Http2Setup.serverCodec(h, NO_REFUSALS),
                 new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel s) {
