@@ -215,8 +215,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                         announced(index, parsed, target), src == null ? null : src.uri()));
             }
             stream.pipeline().remove(this);
-            Relay.start(stream, app, tracked.bytesFromSource(), tracked.bytesToSource(), (fromSource, toSource,
-                    error) -> tracked.close(fromSource, toSource, error == null ? "-" : "CONNECT", error));
+            Relay.start(stream, app, tracked.bytesFromSource(), tracked.bytesToSource(),
+                    OpenInbound.reportEnd(stream, tracked));
             for (Object m : early) {
                 stream.pipeline().fireChannelRead(m);
             }

@@ -7,7 +7,10 @@ import io.jmesh.ztunnel.authz.Decision;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.telemetry.ResponseFlags;
+import io.jmesh.ztunnel.tunnel.Relay;
 import io.netty.channel.Channel;
+import io.netty.util.AttributeKey;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -24,6 +27,24 @@ import org.slf4j.LoggerFactory;
 final class OpenInbound {
 
     private static final Logger log = LoggerFactory.getLogger(OpenInbound.class);
+
+    /** Set on a tunnel a re-check closed: why; its end is then reported with {@code response_flags="DENY"}. */
+    private static final AttributeKey<String> DENIED_LATE = AttributeKey.valueOf("jmesh.deniedLate");
+
+    /**
+     * How a relayed tunnel's end is reported: {@code DENY} when a policy change closed it (as Istio's late
+     * rejection), else {@code CONNECT} for an error and {@code -} for a clean end.
+     */
+    static Relay.Listener reportEnd(Channel tunnel, ConnectionTelemetry.Tracked tracked) {
+        return (fromSource, toSource, error) -> {
+            String denied = tunnel.attr(DENIED_LATE).get();
+            if (denied != null) {
+                tracked.close(fromSource, toSource, ResponseFlags.DENY, denied);
+            } else {
+                tracked.close(fromSource, toSource, error == null ? "-" : ResponseFlags.CONNECT, error);
+            }
+        };
+    }
 
     /** What a tunnel was authorized on, and whose selector policies to follow. */
     private record Entry(ConnectionFacts facts, String destinationUid) {}
@@ -94,9 +115,11 @@ final class OpenInbound {
         if (d.allowed()) {
             return false;
         }
-        telemetry.rejected(false, "denied_late", "open connection no longer allowed: " + d.reason()
-                + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")"), null,
+        String why = "open connection no longer allowed: " + d.reason()
+                + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")");
+        telemetry.rejected(false, "denied_late", why, null,
                 facts.destinationIp().getHostAddress() + ":" + facts.destinationPort());
+        tunnel.attr(DENIED_LATE).set(why);
         tunnel.close();
         return true;
     }

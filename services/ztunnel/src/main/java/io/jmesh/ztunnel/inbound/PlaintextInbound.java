@@ -109,8 +109,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
                     index.workloadByIp(peer.getAddress()), w, null, null, null, peer, target, "", false));
             early.handOver(ch, () -> {
-                Relay.start(ch, f.channel(), t.bytesFromSource(), t.bytesToSource(),
-                        (in, out, err) -> t.close(in, out, err == null ? "-" : "CONNECT", err));
+                Relay.start(ch, f.channel(), t.bytesFromSource(), t.bytesToSource(), OpenInbound.reportEnd(ch, t));
                 for (Object m : early.reads()) {
                     ch.pipeline().fireChannelRead(m);
                 }

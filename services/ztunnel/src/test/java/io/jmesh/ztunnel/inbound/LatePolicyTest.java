@@ -133,6 +133,11 @@ class LatePolicyTest {
             node.ztunnel.policies().apply(List.of(denyClient(Scope.NAMESPACE)), List.of());
             assertThat(roundTrip(s, 6)).isEqualTo(-1);
         }
+        // as Istio's late rejection: the tunnel's end is a denial, not a clean close
+        await().atMost(Duration.ofSeconds(5)).until(() -> node.metricSum("istio_tcp_connections_closed_total",
+                "reporter=\"destination\"", "response_flags=\"DENY\"") == 1.0);
+        assertThat(node.metricSum("istio_tcp_connections_failed_total", "reporter=\"destination\"",
+                "response_flags=\"DENY\"")).isEqualTo(1.0);
     }
 
     @Test
