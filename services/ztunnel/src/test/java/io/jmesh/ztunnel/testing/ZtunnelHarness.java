@@ -36,9 +36,15 @@ public final class ZtunnelHarness implements AutoCloseable {
         Files.writeString(file, yaml);
         ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
         Vertx vertx = ServiceLauncher.newVertx(config.ioThreads());
-        var running = ServiceLauncher.start(config, vertx, (c, ctx) -> new ZtunnelBootstrap(c, ctx, collaborators))
-                .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        return new ZtunnelHarness(running);
+        try {
+            var running = ServiceLauncher.start(config, vertx, (c, ctx) -> new ZtunnelBootstrap(c, ctx, collaborators))
+                    .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            return new ZtunnelHarness(running);
+        } catch (Exception e) {
+            // a half-started node (some listeners bound) must not outlive its failed test and hold its addresses
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            throw e;
+        }
     }
 
     /** A config snippet for a node in local mode, with test-friendly ports (0 = any, -1 = off). */
