@@ -194,11 +194,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      */
     public record Socks5(Duration handshakeTimeout) {
         public Socks5 {
-            handshakeTimeout = handshakeTimeout == null ? Duration.ofSeconds(10) : handshakeTimeout;
-            if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
-                throw new IllegalArgumentException("socks5.handshakeTimeout: " + handshakeTimeout
-                        + " (expected: > 0)");
-            }
+            handshakeTimeout = positive("socks5.handshakeTimeout", handshakeTimeout, Duration.ofSeconds(10));
         }
     }
 
@@ -298,22 +294,15 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             Duration initialBackoff, Duration maxBackoff, boolean onDemand, Duration onDemandTimeout,
             Duration rootCertReloadInterval) {
         public Discovery {
-            rootCertReloadInterval = rootCertReloadInterval == null ? Duration.ofSeconds(10) : rootCertReloadInterval;
-            if (rootCertReloadInterval.isNegative() || rootCertReloadInterval.isZero()) {
-                throw new IllegalArgumentException("discovery.rootCertReloadInterval: " + rootCertReloadInterval
-                        + " (expected: > 0)");
-            }
+            rootCertReloadInterval = positive("discovery.rootCertReloadInterval", rootCertReloadInterval,
+                    Duration.ofSeconds(10));
             staticFile = staticFile == null ? "" : staticFile;
             address = address == null ? "" : address;
             tokenFile = tokenFile == null ? "" : tokenFile;
             rootCertFile = rootCertFile == null ? "" : rootCertFile;
             Objects.requireNonNull(initialBackoff, "initialBackoff");
             Objects.requireNonNull(maxBackoff, "maxBackoff");
-            onDemandTimeout = onDemandTimeout == null ? Duration.ofSeconds(5) : onDemandTimeout;
-            if (onDemandTimeout.isNegative() || onDemandTimeout.isZero()) {
-                throw new IllegalArgumentException("discovery.onDemandTimeout: " + onDemandTimeout
-                        + " (expected: > 0)");
-            }
+            onDemandTimeout = positive("discovery.onDemandTimeout", onDemandTimeout, Duration.ofSeconds(5));
             if (onDemand && address.isEmpty()) {
                 throw new IllegalArgumentException("discovery.onDemand: true needs discovery.address (policy's delta "
                         + "ADS, which answers the on-demand lookups); it is empty");
@@ -344,10 +333,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             Duration certTtl, int maxConcurrentCsrs, Duration csrTimeout, Duration initialBackoff,
             Duration maxBackoff, TrustBundleWatch trustBundle) {
         public Identity {
-            csrTimeout = csrTimeout == null ? Duration.ofSeconds(30) : csrTimeout;
-            if (csrTimeout.isNegative() || csrTimeout.isZero()) {
-                throw new IllegalArgumentException("identity.csrTimeout: " + csrTimeout + " (expected: > 0)");
-            }
+            csrTimeout = positive("identity.csrTimeout", csrTimeout, Duration.ofSeconds(30));
             Objects.requireNonNull(trustBundle, "trustBundle");
             caAddress = caAddress == null ? "" : caAddress;
             tokenFile = tokenFile == null ? "" : tokenFile;
@@ -448,6 +434,15 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         if (v <= 0) {
             throw new IllegalArgumentException(field + ": " + v + " (expected: > 0)");
         }
+    }
+
+    /** {@code d}, or {@code unset} when it is not set; refused unless above zero. */
+    private static Duration positive(String field, Duration d, Duration unset) {
+        Duration v = d == null ? unset : d;
+        if (v.isNegative() || v.isZero()) {
+            throw new IllegalArgumentException(field + ": " + v + " (expected: > 0)");
+        }
+        return v;
     }
 
     private static void checkPort(String field, int port) {

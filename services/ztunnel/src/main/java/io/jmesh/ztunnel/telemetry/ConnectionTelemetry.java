@@ -21,8 +21,14 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -258,8 +264,8 @@ public final class ConnectionTelemetry {
      * of another network, named by its baggage) is no push's to drop.
      */
     public synchronized void expire(WorkloadIndex next) {
-        java.util.Set<String> goneNames = new java.util.HashSet<>();
-        java.util.Set<String> goneHostnames = new java.util.HashSet<>();
+        Set<String> goneNames = new HashSet<>();
+        Set<String> goneHostnames = new HashSet<>();
         next.forEachWorkloadChange(seen, (was, now) -> {
             if (now != null) {
                 count(liveNames, workloadKey(now), 1, goneNames);
@@ -277,7 +283,7 @@ public final class ConnectionTelemetry {
             return;
         }
         onDemandDns.removeIf(l -> goneNames.contains(key(l.get(3), l.get(0))) || goneHostnames.contains(l.get(8)));
-        java.util.function.Function<java.util.List<String>, Boolean> gone = l ->
+        Function<List<String>, Boolean> gone = l ->
                 goneNames.contains(key(l.get(4), l.get(1))) || goneNames.contains(key(l.get(15), l.get(12)));
         opened.removeIf(gone);
         closed.removeIf(gone);
@@ -291,12 +297,12 @@ public final class ConnectionTelemetry {
      * of its workloads hold it.
      */
     private WorkloadIndex seen = WorkloadIndex.EMPTY;
-    private final java.util.Map<String, Integer> liveNames = new java.util.HashMap<>();
-    private final java.util.Map<String, Integer> liveHostnames = new java.util.HashMap<>();
+    private final Map<String, Integer> liveNames = new HashMap<>();
+    private final Map<String, Integer> liveHostnames = new HashMap<>();
 
     /** Adds {@code delta} to {@code key}'s count; a count that reaches zero goes, its key noted in {@code gone}. */
-    private static void count(java.util.Map<String, Integer> counts, String key, int delta,
-            java.util.Set<String> gone) {
+    private static void count(Map<String, Integer> counts, String key, int delta,
+            Set<String> gone) {
         if (key == null || key.isEmpty()) {
             return;
         }

@@ -55,7 +55,7 @@ public final class HboneTls {
                 .trustManager(new MeshTrustManager(trust, trustDomain))
                 .sessionCacheSize(1)
                 .build();
-        noResumption(ctx);
+        noServerSessionCache(ctx);
         return ctx;
     }
 
@@ -82,7 +82,7 @@ public final class HboneTls {
      * turn them off), and peers such as Envoy resume when they can, so a resumed session is not refused but its
      * client chain is verified again, as a full handshake would have ({@link #verifyResumedClient}).
      */
-    private static void noResumption(SslContext ctx) {
+    private static void noServerSessionCache(SslContext ctx) {
         if (ctx.sessionContext() instanceof OpenSslSessionContext openssl) {
             openssl.setSessionCacheEnabled(false); // no stateful cache on the server side at least
         }
