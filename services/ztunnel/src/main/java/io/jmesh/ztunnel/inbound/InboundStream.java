@@ -43,6 +43,12 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
 
     private final InboundContext ctx;
     private boolean started;
+    /**
+     * When the CONNECT came ({@link System#nanoTime()}): the connection's telemetry starts there, as Istio's inbound
+     * starts its {@code ConnectionResult}'s clock before the application connect, so a failed connect lasts as long
+     * as it took to fail.
+     */
+    private long startNanos;
     /** DATA that arrived before the application connection was up; bounded by the stream window. */
     private final List<Object> early = new ArrayList<>(2);
 
@@ -54,6 +60,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext c, Object msg) {
         if (msg instanceof Http2HeadersFrame h && !started) {
             started = true;
+            startNanos = System.nanoTime();
             c.channel().config().setAutoRead(false);
             if (h.isEndStream()) {
                 // the client sends nothing: the relay half-closes the application once it runs
@@ -159,7 +166,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             // Istio reports a policy denial as a connection with response_flags DENY, beside the 401
             ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
                     Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, h, target.getPort()), peer,
-                    local, authority, true)).close(0, 0, "DENY", d.reason());
+                    local, authority, true), startNanos).close(0, 0, "DENY", d.reason());
             // the peer's identity is what policy judged: the access log names it
             refuse(stream, 401, "denied", (src == null ? "no peer identity" : src.uri()) + ": " + d.reason()
                     + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")"), peer, authority);
@@ -189,8 +196,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 String why = "connect to " + authority + " failed: " + HboneInbound.rootMessage(f.cause());
                 // Istio's metrics count it, response_flags CONNECT (istio_tcp_connections_failed_total among them)
                 ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
-                        Workloads.identity(dst, ctx.trustDomain()), service, peer, local, authority, true))
-                        .close(0, 0, "CONNECT", why);
+                        Workloads.identity(dst, ctx.trustDomain()), service, peer, local, authority, true),
+                        startNanos).close(0, 0, "CONNECT", why);
                 refuse(stream, 503, "connect_failed", why, peer, authority);
                 return;
             }
@@ -202,7 +209,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             SpiffeId dstId = Workloads.identity(dst, ctx.trustDomain());
             Workload srcWorkload = sourceWorkload(index, client, src, h);
             ConnectionTelemetry.Tracked tracked = ctx.telemetry().opened(new ConnectionInfo(false, srcWorkload, dst,
-                    src, dstId, service, peer, local, authority, true));
+                    src, dstId, service, peer, local, authority, true), startNanos);
             // Istio's response baggage describes the destination (the client labels its metrics with it)
             Http2Headers ok = new DefaultHttp2Headers().status("200");
             String baggage = Workloads.baggage(dst);

@@ -32,6 +32,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
 
     @Override
     protected void initChannel(Channel ch) {
+        long start = System.nanoTime(); // the telemetry's clock, as Istio's proxy_inbound_plaintext starts it
         ch.config().setAutoRead(false);
         EarlyInput early = EarlyInput.install(ch);
         InetSocketAddress target = (InetSocketAddress) ch.localAddress();
@@ -47,14 +48,14 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
                 answers.add(ctx.store().demandAddress(peer.getAddress()));
             }
             WorkloadStore.afterAnswer(io.vertx.core.Future.join(answers), ch,
-                    () -> accept(ch, early, target, peer, ctx.store().current()));
+                    () -> accept(ch, early, target, peer, ctx.store().current(), start));
             return;
         }
-        accept(ch, early, target, peer, index);
+        accept(ch, early, target, peer, index, start);
     }
 
     private void accept(Channel ch, EarlyInput early, InetSocketAddress target, InetSocketAddress peer,
-            WorkloadIndex index) {
+            WorkloadIndex index, long start) {
         String dst = target.getAddress().getHostAddress() + ":" + target.getPort();
         Workload w = index.workloadByIp(target.getAddress());
         if (w == null || !ctx.node().equals(w.getNode())) {
@@ -76,7 +77,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             ctx.telemetry().rejected(false, "denied", d.reason(), peer, dst);
             // as Istio's plaintext inbound: a connection opened and closed with response flag DENY
             ctx.telemetry().opened(new ConnectionInfo(false, index.workloadByIp(peer.getAddress()), w, null, null,
-                    null, peer, target, "", false)).close(0, 0, ResponseFlags.DENY, d.reason());
+                    null, peer, target, "", false), start).close(0, 0, ResponseFlags.DENY, d.reason());
             ch.close();
             return;
         }
@@ -98,7 +99,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
                 String why = "connect to " + dst + " failed: " + x.cause().getMessage();
                 ctx.telemetry().rejected(false, "connect_failed", why, peer, dst);
                 ctx.telemetry().opened(new ConnectionInfo(false, index.workloadByIp(peer.getAddress()), w, null,
-                        null, null, peer, target, "", false)).close(0, 0, ResponseFlags.CONNECT, why);
+                        null, null, peer, target, "", false), start).close(0, 0, ResponseFlags.CONNECT, why);
                 ch.close();
                 return;
             }
@@ -107,7 +108,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
                 return;
             }
             ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
-                    index.workloadByIp(peer.getAddress()), w, null, null, null, peer, target, "", false));
+                    index.workloadByIp(peer.getAddress()), w, null, null, null, peer, target, "", false), start);
             early.handOver(ch, () -> {
                 Relay.start(ch, f.channel(), t.bytesFromSource(), t.bytesToSource(), OpenInbound.reportEnd(ch, t));
                 for (Object m : early.reads()) {

@@ -92,33 +92,38 @@ public final class OutboundProxy {
      * Proxies {@code client} to {@code host:port}. {@code early} are bytes the client already sent (its listener
      * keeps adding to it, bounded, until the relay starts); they are relayed first. With on-demand discovery, what
      * routing needs and the store lacks is asked for first ({@link OnDemandLookups}); routing then runs on the
-     * client's event loop.
+     * client's event loop. The connection's telemetry starts now, as Istio's {@code proxy_to} starts its
+     * {@code ConnectionResult}'s clock: its duration includes routing and the dial, whether the dial fails or not.
      */
     public void proxy(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome) {
+        long start = System.nanoTime();
         if (store.onDemand()) {
             io.vertx.core.Future<Void> asked = onDemand.prepare(store.current(), host);
             if (asked != null) {
-                WorkloadStore.afterAnswer(asked, client, () -> route(client, source, host, port, early, outcome));
+                WorkloadStore.afterAnswer(asked, client,
+                        () -> route(client, source, host, port, early, outcome, start));
                 return;
             }
         }
-        route(client, source, host, port, early, outcome);
+        route(client, source, host, port, early, outcome, start);
     }
 
-    private void route(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome) {
+    private void route(Channel client, Workload source, String host, int port, List<Object> early, Outcome outcome,
+            long start) {
         WorkloadIndex index = store.current();
-        follow(client, source, router.route(index, source, host, port), host, port, early, outcome);
+        follow(client, source, router.route(index, source, host, port), host, port, early, outcome, start);
     }
 
     /** Reason: a passthrough to the node's loopback asked from outside it ({@link #reachesNodeLoopback}). */
     public static final String LOOPBACK_DESTINATION = "loopback_destination";
 
+    /** @param start when the connection was taken ({@link System#nanoTime()}), where its telemetry's duration starts */
     private void follow(Channel client, Workload source, Route route, String host, int port, List<Object> early,
-            Outcome outcome) {
+            Outcome outcome, long start) {
         InetSocketAddress clientAddr = (InetSocketAddress) client.remoteAddress();
         String dst = host + ":" + port;
         if (route instanceof Route.Resolve r) {
-            resolve(client, source, r, host, port, early, outcome);
+            resolve(client, source, r, host, port, early, outcome, start);
         } else if (route instanceof Route.Reject r) {
             telemetry.rejected(true, r.reason(), r.detail(), clientAddr, dst);
             outcome.failed(client, r.reason(), r.detail());
@@ -129,11 +134,11 @@ public final class OutboundProxy {
             telemetry.rejected(true, LOOPBACK_DESTINATION, detail, clientAddr, dst);
             outcome.failed(client, LOOPBACK_DESTINATION, detail);
         } else if (route instanceof Route.Passthrough p) {
-            passthrough(client, source, p, clientAddr, early, outcome);
+            passthrough(client, source, p, clientAddr, early, outcome, start);
         } else if (route instanceof Route.Hbone h) {
-            hbone(client, source, h, clientAddr, host, port, early, outcome);
+            hbone(client, source, h, clientAddr, early, outcome, start);
         } else if (route instanceof Route.DoubleHbone d) {
-            doubleHbone(client, source, d, clientAddr, early, outcome);
+            doubleHbone(client, source, d, clientAddr, early, outcome, start);
         }
     }
 
@@ -143,12 +148,12 @@ public final class OutboundProxy {
      * router picks; a name that does not resolve refuses the client like any other failed route.
      */
     private void resolve(Channel client, Workload source, Route.Resolve r, String host, int port, List<Object> early,
-            Outcome outcome) {
+            Outcome outcome, long start) {
         telemetry.onDemandDns(source, source == null ? null : Workloads.identity(source, config.node().trustDomain()),
                 r.hostname());
         if (hostnames == null) {
             follow(client, source, OutboundRouter.unresolved(r, "cannot be resolved: no resolver"), host, port, early,
-                    outcome);
+                    outcome, start);
             return;
         }
         io.netty.util.concurrent.Future<List<java.net.InetAddress>> lookup =
@@ -160,7 +165,7 @@ public final class OutboundProxy {
                 }
                 Route route = lookup.isSuccess() ? router.resolved(r, lookup.getNow())
                         : OutboundRouter.unresolved(r, "did not resolve: " + why(lookup.cause()));
-                follow(client, source, route, host, port, early, outcome);
+                follow(client, source, route, host, port, early, outcome, start);
             };
             if (client.eventLoop().inEventLoop()) {
                 next.run();
@@ -175,7 +180,7 @@ public final class OutboundProxy {
     }
 
     private void passthrough(Channel client, Workload source, Route.Passthrough p, InetSocketAddress clientAddr,
-            List<Object> early, Outcome outcome) {
+            List<Object> early, Outcome outcome, long start) {
         var b = net.client(client.eventLoop(), config.hbone().connectTimeout())
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
@@ -196,26 +201,26 @@ public final class OutboundProxy {
                 telemetry.rejected(true, "connect_failed", detail, clientAddr, p.target().toString());
                 // Istio's source side counts the attempt too: opened and closed with response flag CONNECT
                 telemetry.opened(new ConnectionInfo(true, source, p.destination(), null, null, p.service(),
-                        clientAddr, p.target(), "", false)).close(0, 0, ResponseFlags.CONNECT, detail);
+                        clientAddr, p.target(), "", false), start).close(0, 0, ResponseFlags.CONNECT, detail);
                 outcome.failed(client, "connect_failed", detail);
                 return;
             }
             Channel upstream = f.channel();
             ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, p.destination(), null,
-                    null, p.service(), clientAddr, p.target(), "", false));
+                    null, p.service(), clientAddr, p.target(), "", false), start);
             outcome.established(client, () -> startRelay(client, upstream, early, t));
         });
     }
 
-    private void hbone(Channel client, Workload source, Route.Hbone h, InetSocketAddress clientAddr, String host,
-            int port, List<Object> early, Outcome outcome) {
+    private void hbone(Channel client, Workload source, Route.Hbone h, InetSocketAddress clientAddr,
+            List<Object> early, Outcome outcome, long start) {
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
         PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h, source), h.expected(), h.l4());
         identities.certificate(src)
                 .recover(e -> noCertificate(src, e))
                 .compose(cert -> open(key, h.destination().getUid(), cert, client.eventLoop(),
                         headers(h, clientAddr, source), true))
-                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome), h,
+                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start), h,
                         h.destination(), h.service(), ""));
     }
 
@@ -226,7 +231,7 @@ public final class OutboundProxy {
      * inner tunnel ends.
      */
     private void doubleHbone(Channel client, Workload source, Route.DoubleHbone d, InetSocketAddress clientAddr,
-            List<Object> early, Outcome outcome) {
+            List<Object> early, Outcome outcome, long start) {
         Route.Hbone gw = d.gateway();
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
         PoolKey outerKey = new PoolKey(src, sourceAddress(clientAddr, gw, source), gw.expected(), gw.l4());
@@ -245,7 +250,7 @@ public final class OutboundProxy {
                             stream.closeFuture().addListener(f -> inner.channel().close());
                             return new Opened(inner, stream);
                         }))
-                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome), gw,
+                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start), gw,
                         d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
     }
 
@@ -267,9 +272,9 @@ public final class OutboundProxy {
                         ? open(key, uid, cert, loop, headers, false) : io.vertx.core.Future.failedFuture(e));
     }
 
-    /** An application connection waiting for its tunnel. */
+    /** An application connection waiting for its tunnel; {@code start} as {@link #follow}'s. */
     private record Attempt(Channel client, Workload source, SpiffeId src, InetSocketAddress clientAddr,
-            List<Object> early, Outcome outcome) {}
+            List<Object> early, Outcome outcome, long start) {}
 
     /** A tunnel whose CONNECT was answered 200, on {@code conn} (the connection that proved the peer's identity). */
     private record Opened(HboneConnection conn, io.netty.handler.codec.http2.Http2StreamChannel stream) {}
@@ -288,14 +293,14 @@ public final class OutboundProxy {
             // no peer was verified: the destination's identity is the one the tunnel was for
             telemetry.opened(new ConnectionInfo(true, a.source(), destination, a.src(),
                     destination == null ? null : Workloads.identity(destination, config.node().trustDomain()),
-                    service, a.clientAddr(), via.l4(), via.authority(), true))
+                    service, a.clientAddr(), via.l4(), via.authority(), true), a.start())
                     .close(0, 0, ResponseFlags.of(ar.cause()), detail);
             a.outcome().failed(a.client(), reason, detail);
             return;
         }
         var stream = ar.result().stream();
         ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, a.source(), destination, a.src(),
-                ar.result().conn().peer(), service, a.clientAddr(), via.l4(), via.authority(), true));
+                ar.result().conn().peer(), service, a.clientAddr(), via.l4(), via.authority(), true), a.start());
         Channel client = a.client();
         onStreamLoop(client, stream, () -> a.outcome().established(client, () -> {
             startRelay(client, stream, a.early(), t);

@@ -115,16 +115,19 @@ public final class ConnectionTelemetry {
         /** The series' labels, built once: only the response flags can still change at close. */
         private final String[] labels;
         private final long sequence = ids.incrementAndGet();
-        /** Wall-clock start, for events only. */
-        private final Instant start = eventsEnabled ? Instant.now() : null;
-        private final long startNanos = System.nanoTime();
+        /** When ztunnel took the connection ({@link System#nanoTime()}): the duration runs from here. */
+        private final long startNanos;
+        /** Wall-clock {@link #startNanos}, for events only. */
+        private final Instant start;
         /** The series the relay adds to as bytes pass, resolved once (Istio's ConnectionResult does the same). */
         private final CounterDataPoint fromSource;
         private final CounterDataPoint toSource;
 
-        private Tracked(ConnectionInfo info, String[] labels) {
+        private Tracked(ConnectionInfo info, String[] labels, long startNanos) {
             this.info = info;
             this.labels = labels;
+            this.startNanos = startNanos;
+            this.start = eventsEnabled ? Instant.now().minusNanos(System.nanoTime() - startNanos) : null;
             this.fromSource = received.labelValues(labels);
             this.toSource = sent.labelValues(labels);
         }
@@ -231,12 +234,22 @@ public final class ConnectionTelemetry {
         }
     }
 
-    /** Counts and publishes an established connection. */
+    /** Counts and publishes an established connection taken now ({@link #opened(ConnectionInfo, long)}). */
     public Tracked opened(ConnectionInfo info) {
+        return opened(info, System.nanoTime());
+    }
+
+    /**
+     * Counts and publishes a connection, established or whose attempt just failed (closed at once with its flag).
+     *
+     * @param startNanos when ztunnel took the connection ({@link System#nanoTime()}), before it dialled: as in
+     *     Istio's ztunnel, whose {@code ConnectionResult} starts then, its duration includes the dial, failed or not
+     */
+    public Tracked opened(ConnectionInfo info, long startNanos) {
         String[] labels = labels(info, "-");
         opened.labelValues(labels).inc();
         open.labelValues(reporter(info)).inc();
-        Tracked t = new Tracked(info, labels);
+        Tracked t = new Tracked(info, labels, startNanos);
         t.publish(ConnectionEvent.Kind.OPENED, 0, 0, 0, "-", null);
         return t;
     }
