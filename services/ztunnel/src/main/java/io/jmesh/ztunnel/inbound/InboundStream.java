@@ -411,7 +411,10 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         return byIp != null && src != null && src.equals(Workloads.identity(byIp, ctx.trustDomain())) ? byIp : null;
     }
 
-    /** The destination service: the one named by {@code forwarded host=} if the workload belongs to it. */
+    /**
+     * The destination service (Istio's {@code guess_inbound_service}): the one named by {@code forwarded host=} if
+     * the workload belongs to it, else {@link #serviceOnPort}.
+     */
     private static Service serviceFor(WorkloadIndex index, Workload dst, Http2Headers h, int port) {
         CharSequence fwd = h.get("forwarded");
         if (fwd != null) {
@@ -426,6 +429,15 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 }
             }
         }
+        return serviceOnPort(index, dst, port);
+    }
+
+    /**
+     * The first of {@code dst}'s services with a port on {@code port}, or null: the destination service of a
+     * connection that names none (Istio's {@code guess_inbound_service} without a host, as its plaintext inbound
+     * uses it).
+     */
+    static Service serviceOnPort(WorkloadIndex index, Workload dst, int port) {
         for (var e : dst.getServicesMap().entrySet()) {
             for (var p : e.getValue().getPortsList()) {
                 if (p.getTargetPort() == port || p.getServicePort() == port) {

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.inbound;
 
+import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.authz.ConnectionFacts;
 import io.jmesh.ztunnel.authz.Decision;
@@ -72,12 +73,14 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
         ConnectionFacts facts = new ConnectionFacts(null, peer.getAddress(), target.getAddress(),
                 target.getPort(), w.getNamespace(), w.getAuthorizationPoliciesList());
         ctx.openTunnels().track(ch, facts, w.getUid()); // before the check, as HBONE inbound (InboundStream)
+        // as Istio's inbound passthrough: the first of the workload's services with a port on the one connected to
+        Service service = InboundStream.serviceOnPort(index, w, target.getPort());
         Decision d = ctx.authorizer().check(facts);
         if (!d.allowed()) {
             ctx.telemetry().rejected(false, "denied", d.reason(), peer, dst);
             // as Istio's plaintext inbound: a connection opened and closed with response flag DENY
             ctx.telemetry().opened(new ConnectionInfo(false, index.workloadByIp(peer.getAddress()), w, null, null,
-                    null, peer, target, "", false), start).close(0, 0, ResponseFlags.DENY, d.reason());
+                    service, peer, target, "", false), start).close(0, 0, ResponseFlags.DENY, d.reason());
             ch.close();
             return;
         }
@@ -99,7 +102,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
                 String why = "connect to " + dst + " failed: " + x.cause().getMessage();
                 ctx.telemetry().rejected(false, "connect_failed", why, peer, dst);
                 ctx.telemetry().opened(new ConnectionInfo(false, index.workloadByIp(peer.getAddress()), w, null,
-                        null, null, peer, target, "", false), start).close(0, 0, ResponseFlags.CONNECT, why);
+                        null, service, peer, target, "", false), start).close(0, 0, ResponseFlags.CONNECT, why);
                 ch.close();
                 return;
             }
@@ -108,7 +111,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
                 return;
             }
             ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
-                    index.workloadByIp(peer.getAddress()), w, null, null, null, peer, target, "", false), start);
+                    index.workloadByIp(peer.getAddress()), w, null, null, service, peer, target, "", false), start);
             early.handOver(ch, () -> {
                 Relay.start(ch, f.channel(), t.bytesFromSource(), t.bytesToSource(), OpenInbound.reportEnd(ch, t));
                 for (Object m : early.reads()) {

@@ -6,6 +6,9 @@ import static org.awaitility.Awaitility.await;
 import com.google.protobuf.ByteString;
 import io.jmesh.core.config.ConfigLoader;
 import io.jmesh.proto.istio.workload.Address;
+import io.jmesh.proto.istio.workload.Port;
+import io.jmesh.proto.istio.workload.PortList;
+import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.authz.Authorizer;
@@ -50,6 +53,7 @@ class PlaintextInboundTelemetryTest {
     Path dir;
     Vertx vertx;
     Channel listener;
+    WorkloadStore store = new WorkloadStore();
     PrometheusRegistry registry = new PrometheusRegistry();
     ConnectionTelemetry telemetry = new ConnectionTelemetry(registry, null, false, "node-t");
 
@@ -78,7 +82,6 @@ class PlaintextInboundTelemetryTest {
         Files.writeString(file, ZtunnelHarness.localNode("node-t", "127.0.95.1", dir.resolve("mesh.yaml").toString(),
                 1, token, null));
         ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
-        WorkloadStore store = new WorkloadStore();
         store.replaceAll(Map.of("app", workload("app", APP_IP), "client", workload("client", CLIENT_IP)));
         NetTransport net = NetTransport.of(vertx);
         InboundContext ctx = new InboundContext(config, store, null, authorizer, telemetry, net, Set.of(),
@@ -104,6 +107,11 @@ class PlaintextInboundTelemetryTest {
     }
 
     void assertReportedWith(String flag) {
+        assertReportedWith(flag, "unknown", "unknown", "unknown");
+    }
+
+    /** @param service the expected {@code destination_service}, its namespace and name */
+    void assertReportedWith(String flag, String service, String serviceNamespace, String serviceName) {
         for (String name : List.of("istio_tcp_connections_opened", "istio_tcp_connections_closed",
                 "istio_tcp_connections_failed")) {
             await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(series(name)).as(name)
@@ -112,6 +120,9 @@ class PlaintextInboundTelemetryTest {
                         assertThat(s.getLabels().get("reporter")).isEqualTo("destination");
                         assertThat(s.getLabels().get("source_workload")).isEqualTo("client");
                         assertThat(s.getLabels().get("destination_workload")).isEqualTo("app");
+                        assertThat(s.getLabels().get("destination_service")).isEqualTo(service);
+                        assertThat(s.getLabels().get("destination_service_namespace")).isEqualTo(serviceNamespace);
+                        assertThat(s.getLabels().get("destination_service_name")).isEqualTo(serviceName);
                         assertThat(s.getLabels().get("response_flags"))
                                 .isEqualTo(name.endsWith("opened") ? "-" : flag);
                     }));
@@ -134,5 +145,51 @@ class PlaintextInboundTelemetryTest {
         refusedConnection(at);
         assertReportedWith("CONNECT");
         assertThat(telemetry.rejections(false, "connect_failed")).isEqualTo(1);
+    }
+    static final String SVC = "app-svc.default.svc.cluster.local";
+
+    /**
+     * Makes "app" an endpoint of two services: "other-svc", listed first, whose port is not {@code port}, and
+     * "app-svc", which forwards its port 80 to {@code port}.
+     */
+    void appBehindServices(int port) throws Exception {
+        Workload app = workload("app", APP_IP).getWorkload().toBuilder()
+                .putServices("default/other-svc.default.svc.cluster.local", PortList.newBuilder().addPorts(
+                        Port.newBuilder().setServicePort(9090).setTargetPort(port + 1)).build())
+                .putServices("default/" + SVC, PortList.newBuilder().addPorts(
+                        Port.newBuilder().setServicePort(80).setTargetPort(port)).build())
+                .build();
+        store.replaceAll(Map.of("app", Address.newBuilder().setWorkload(app).build(),
+                "client", workload("client", CLIENT_IP),
+                "default/other-svc.default.svc.cluster.local", service("other-svc", 9090, port + 1),
+                "default/" + SVC, service("app-svc", 80, port)));
+    }
+
+    static Address service(String name, int port, int targetPort) {
+        return Address.newBuilder().setService(Service.newBuilder().setName(name).setNamespace("default")
+                .setHostname(name + ".default.svc.cluster.local")
+                .addPorts(Port.newBuilder().setServicePort(port).setTargetPort(targetPort))).build();
+    }
+
+    /**
+     * As Istio's inbound passthrough ({@code guess_inbound_service} over the destination workload's services, no
+     * host header): the destination service is the first of the workload's services with a port on the port
+     * connected to.
+     */
+    @Test
+    void aDeniedConnectionNamesTheServiceOfTheDestinationPort() throws Exception {
+        InetSocketAddress at = listen(facts -> Decision.deny("default/deny-all", "denied by default/deny-all"),
+                InetAddress.getByName("127.0.95.1"));
+        appBehindServices(at.getPort());
+        refusedConnection(at);
+        assertReportedWith("DENY", SVC, "default", "app-svc");
+    }
+
+    @Test
+    void aFailedConnectNamesTheServiceOfTheDestinationPort() throws Exception {
+        InetSocketAddress at = listen(Authorizer.allowAll(), InetAddress.getByName("192.0.2.1"));
+        appBehindServices(at.getPort());
+        refusedConnection(at);
+        assertReportedWith("CONNECT", SVC, "default", "app-svc");
     }
 }
