@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.inbound;
 
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.istio.workload.ApplicationTunnel;
+import io.jmesh.proto.istio.workload.PortList;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.authz.ConnectionFacts;
@@ -433,19 +434,35 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The first of {@code dst}'s services with a port on {@code port}, or null: the destination service of a
+     * The first of {@code dst}'s services that reaches it on {@code port}, or null: the destination service of a
      * connection that names none (Istio's {@code guess_inbound_service} without a host, as its plaintext inbound
-     * uses it).
+     * uses it). A service matches when one of its target ports is {@code port}, or when this endpoint serves one of
+     * its service ports on {@code port} (a named target port); a service port that only equals {@code port} does
+     * not.
      */
     static Service serviceOnPort(WorkloadIndex index, Workload dst, int port) {
         for (var e : dst.getServicesMap().entrySet()) {
-            for (var p : e.getValue().getPortsList()) {
-                if (p.getTargetPort() == port || p.getServicePort() == port) {
-                    return index.serviceByName(e.getKey());
+            Service s = index.serviceByName(e.getKey());
+            if (s == null) {
+                continue;
+            }
+            for (var p : s.getPortsList()) {
+                if (p.getTargetPort() == port || endpointPort(e.getValue(), p.getServicePort()) == port) {
+                    return s;
                 }
             }
         }
         return null;
+    }
+
+    /** The port this endpoint serves {@code servicePort} on, from its own port list; 0 when it names none. */
+    private static int endpointPort(PortList own, int servicePort) {
+        for (var p : own.getPortsList()) {
+            if (p.getServicePort() == servicePort) {
+                return p.getTargetPort();
+            }
+        }
+        return 0;
     }
 
     private void refuse(Http2StreamChannel stream, int status, String reason, String detail, InetSocketAddress peer,
