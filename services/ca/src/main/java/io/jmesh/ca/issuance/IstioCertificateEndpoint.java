@@ -41,7 +41,14 @@ public final class IstioCertificateEndpoint {
         long arrival = System.nanoTime();
         Context context = Vertx.currentContext();
         String token = BearerToken.from(call.headers().get("authorization"));
+        // a unary call: exactly one request message, decided once the client has ended its stream (as grpc-java
+        // does), so a call without a message is answered and extra messages never cost a signature each
+        UnaryCall state = new UnaryCall();
         call.invalidMessageHandler(err -> {
+            if (state.answered) {
+                return;
+            }
+            state.answered = true;
             Refusal r = err instanceof MessageSizeOverflowException
                     ? issuer.refuseEarly(RefusalReason.REQUEST_TOO_LARGE, "request: larger than "
                             + maxRequestBytes + " bytes (expected: <= " + maxRequestBytes + ")")
@@ -50,30 +57,62 @@ public final class IstioCertificateEndpoint {
             refuse(call, r);
         });
         call.handler(request -> {
-            if (draining.get()) {
-                refuse(call, issuer.refuseEarly(RefusalReason.OVERLOADED, "ca replica is shutting down (retry)"));
+            if (state.answered) {
                 return;
             }
-            inFlight.incrementAndGet();
-            boolean queued = pool.submit(() -> {
-                try {
-                    IstioCertificateResponse response = issuer.issue(token, request, arrival);
-                    context.runOnContext(v -> call.response().end(response));
-                } catch (Refusal r) {
-                    context.runOnContext(v -> refuse(call, r));
-                } catch (RuntimeException e) {
-                    Refusal r = issuer.refuseEarly(RefusalReason.INTERNAL, "internal error: " + e);
-                    context.runOnContext(v -> refuse(call, r));
-                } finally {
-                    inFlight.decrementAndGet();
-                }
-            });
-            if (!queued) {
+            if (state.request != null) {
+                state.answered = true;
+                refuse(call, issuer.refuseEarly(RefusalReason.INVALID_CSR, "request: more than one"
+                        + " IstioCertificateRequest message (expected: exactly one, CreateCertificate is unary)"));
+                return;
+            }
+            state.request = request;
+        });
+        call.endHandler(v -> {
+            if (state.answered) {
+                return;
+            }
+            state.answered = true;
+            if (state.request == null) {
+                refuse(call, issuer.refuseEarly(RefusalReason.INVALID_CSR, "request: no IstioCertificateRequest"
+                        + " message before the end of the stream (expected: exactly one)"));
+                return;
+            }
+            submit(call, context, token, state.request, arrival);
+        });
+    }
+
+    /** What one call has received so far; touched only on the call's event loop. */
+    private static final class UnaryCall {
+        IstioCertificateRequest request;
+        boolean answered;
+    }
+
+    private void submit(GrpcServerRequest<IstioCertificateRequest, IstioCertificateResponse> call, Context context,
+            String token, IstioCertificateRequest request, long arrival) {
+        if (draining.get()) {
+            refuse(call, issuer.refuseEarly(RefusalReason.OVERLOADED, "ca replica is shutting down (retry)"));
+            return;
+        }
+        inFlight.incrementAndGet();
+        boolean queued = pool.submit(() -> {
+            try {
+                IstioCertificateResponse response = issuer.issue(token, request, arrival);
+                context.runOnContext(v -> call.response().end(response));
+            } catch (Refusal r) {
+                context.runOnContext(v -> refuse(call, r));
+            } catch (RuntimeException e) {
+                Refusal r = issuer.refuseEarly(RefusalReason.INTERNAL, "internal error: " + e);
+                context.runOnContext(v -> refuse(call, r));
+            } finally {
                 inFlight.decrementAndGet();
-                refuse(call, issuer.refuseEarly(RefusalReason.OVERLOADED,
-                        "ca overloaded: every signing thread busy and the queue full (retry with backoff)"));
             }
         });
+        if (!queued) {
+            inFlight.decrementAndGet();
+            refuse(call, issuer.refuseEarly(RefusalReason.OVERLOADED,
+                    "ca overloaded: every signing thread busy and the queue full (retry with backoff)"));
+        }
     }
 
     private static void refuse(GrpcServerRequest<?, ?> call, Refusal r) {

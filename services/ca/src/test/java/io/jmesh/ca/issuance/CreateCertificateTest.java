@@ -230,6 +230,35 @@ class CreateCertificateTest {
                         e -> assertThat(e.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT));
     }
 
+    @Test
+    void aCallThatEndsWithoutARequestMessageIsRefusedNotLeftOpen() throws Exception {
+        double before = ca.metric("ca_certificates_refused_total", "reason", "invalid_csr");
+        assertThatThrownBy(() -> await(client.createCertificateMessages(ca.nodeToken("node-a"), List.of())))
+                .cause().isInstanceOfSatisfying(CaCallException.class, e -> {
+                    assertThat(e.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+                    assertThat(e.statusMessage()).contains("no IstioCertificateRequest message");
+                });
+        assertThat(ca.metric("ca_certificates_refused_total", "reason", "invalid_csr")).isEqualTo(before + 1);
+    }
+
+    @Test
+    void aUnaryCallWithSeveralRequestMessagesIsRefusedAndSignsNothing() throws Exception {
+        IstioCertificateRequest request = IstioCertificateRequest.newBuilder()
+                .setCsr(TestCsrs.forIdentity(ZTUNNEL).pem()).setValidityDuration(3600).build();
+        double issuedBefore = ca.metric("ca_certificates_issued_total", "trust_domain", TD);
+        double refusedBefore = ca.metric("ca_certificates_refused_total", "reason", "invalid_csr");
+        assertThatThrownBy(() -> await(client.createCertificateMessages(ca.nodeToken("node-a"),
+                List.of(request, request, request))))
+                .cause().isInstanceOfSatisfying(CaCallException.class, e -> {
+                    assertThat(e.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+                    assertThat(e.statusMessage()).contains("more than one IstioCertificateRequest message");
+                });
+        // a certificate signed for a call that cannot return it would be journaled and audited as issued
+        Thread.sleep(300);
+        assertThat(ca.metric("ca_certificates_issued_total", "trust_domain", TD)).isEqualTo(issuedBefore);
+        assertThat(ca.metric("ca_certificates_refused_total", "reason", "invalid_csr")).isEqualTo(refusedBefore + 1);
+    }
+
     private static String tamper(String pem) {
         var csr = Pem.csr(pem);
         byte[] der;

@@ -59,6 +59,27 @@ public final class CaClient implements AutoCloseable {
         return call(IstioCertificateServiceGrpcClient.CreateCertificate, token, request);
     }
 
+    /**
+     * CreateCertificate with exactly {@code messages} on the request stream (none, or several), as a faulty or
+     * hostile client could send them; a unary call normally carries exactly one.
+     */
+    public Future<IstioCertificateResponse> createCertificateMessages(String token,
+            java.util.List<IstioCertificateRequest> messages) {
+        return client.request(address, IstioCertificateServiceGrpcClient.CreateCertificate).compose(call -> {
+            if (token != null) {
+                call.headers().set("authorization", "Bearer " + token);
+            }
+            messages.forEach(call::write);
+            call.end();
+            return call.response();
+        }).compose(resp -> resp.last().transform(ar -> {
+            if (resp.status() != null && resp.status() != GrpcStatus.OK) {
+                return Future.failedFuture(new CaCallException(resp.status(), resp.statusMessage()));
+            }
+            return ar.succeeded() ? Future.succeededFuture(ar.result()) : Future.failedFuture(ar.cause());
+        }));
+    }
+
     /** Reviews {@code reviewed} as the service holding {@code serviceToken}. */
     public Future<TokenReviewResponse> review(String serviceToken, String reviewed) {
         return call(TokenReviewGrpcClient.Review, serviceToken,
