@@ -10,6 +10,7 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.Http2Settings;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.JdkSSLEngineOptions;
@@ -24,9 +25,11 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
+import javax.net.ssl.SSLSession;
 
 /**
- * The CA's gRPC listener: TLS 1.3 only, AES-GCM suites, ALPN {@code h2} ({@link TlsPolicy}), one HTTP server per
+ * The CA's gRPC listener: TLS 1.3 only, AES-GCM suites (a connection that negotiated another suite is closed
+ * unserved), ALPN {@code h2} ({@link TlsPolicy}), one HTTP server per
  * event loop on the same port, each with its own {@link GrpcServer} to which {@code services} binds the
  * endpoints. No client certificate is asked for: callers authenticate with bearer tokens.
  *
@@ -60,7 +63,20 @@ public final class CaGrpcServer {
                 GrpcServer grpc = GrpcServer.server(vertx,
                         new GrpcServerOptions().setMaxMessageSize(config.maxRequestBytes()));
                 services.accept(grpc);
-                vertx.createHttpServer(options(config, config.port(), cert)).requestHandler(grpc).listen()
+                vertx.createHttpServer(options(config, config.port(), cert))
+                        .connectionHandler(conn -> {
+                            if (!aesGcm(conn)) {
+                                conn.close();
+                            }
+                        })
+                        .requestHandler(req -> {
+                            if (aesGcm(req.connection())) {
+                                grpc.handle(req);
+                            } else {
+                                req.connection().close();
+                            }
+                        })
+                        .listen()
                         .onSuccess(s -> {
                             servers.add(s);
                             started.complete();
@@ -81,6 +97,16 @@ public final class CaGrpcServer {
                         : new JdkSSLEngineOptions());
         TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
         return o;
+    }
+
+    /**
+     * Whether the connection negotiated one of {@link TlsPolicy#CIPHER_SUITES}. BoringSSL cannot take
+     * ChaCha20-Poly1305 off TLS 1.3's list, so a client that offers only it gets it negotiated: such a connection is
+     * closed before any call is served (the JDK provider refuses it in the handshake already).
+     */
+    static boolean aesGcm(HttpConnection conn) {
+        SSLSession session = conn.sslSession();
+        return session != null && TlsPolicy.CIPHER_SUITES.contains(session.getCipherSuite());
     }
 
     private static PemKeyCertOptions keyCert(ServingCertificate cert) {
