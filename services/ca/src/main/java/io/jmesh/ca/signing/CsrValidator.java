@@ -18,6 +18,7 @@ import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
 import org.bouncycastle.asn1.x9.X9ObjectIdentifiers;
 import org.bouncycastle.operator.ContentVerifierProvider;
 import org.bouncycastle.operator.OperatorCreationException;
+import org.bouncycastle.crypto.params.RSAKeyParameters;
 import org.bouncycastle.crypto.util.PublicKeyFactory;
 import org.bouncycastle.operator.DefaultDigestAlgorithmIdentifierFinder;
 import org.bouncycastle.operator.bc.BcECContentVerifierProviderBuilder;
@@ -27,7 +28,7 @@ import org.bouncycastle.pkcs.PKCSException;
 
 /**
  * Checks a PEM certificate signing request before anything is signed: size, PEM type, signature, key (ECDSA P-256
- * or P-384, or RSA of at least 2048 bits), signature algorithm (SHA-2 family) and subject alternative names
+ * or P-384, or RSA of 2048 to 8192 bits with a public exponent from 3 to 2^31-1), signature algorithm (SHA-2 family) and subject alternative names
  * (exactly one URI, a SPIFFE id; no DNS names, IP addresses or e-mail addresses).
  *
  * <p>Stateless and thread-safe. CPU-bound (signature verification): call it off event loops.
@@ -36,6 +37,8 @@ public final class CsrValidator {
 
     private static final int MIN_RSA_BITS = 2048;
     private static final int MAX_RSA_BITS = 8192;
+    private static final BigInteger MIN_RSA_EXPONENT = BigInteger.valueOf(3);
+    private static final int MAX_RSA_EXPONENT_BITS = 31;
 
     private static final Set<ASN1ObjectIdentifier> SIGNATURE_ALGORITHMS = Set.of(
             X9ObjectIdentifiers.ecdsa_with_SHA256, X9ObjectIdentifiers.ecdsa_with_SHA384,
@@ -89,7 +92,7 @@ public final class CsrValidator {
             ValidatedCsr.KeyType keyType) throws CsrException {
         boolean valid;
         try {
-            ContentVerifierProvider verifier = keyType.rsa() ? RSA_VERIFIERS.build(PublicKeyFactory.createKey(spki))
+            ContentVerifierProvider verifier = keyType.rsa() ? RSA_VERIFIERS.build(rsaKey(spki))
                     : EC_VERIFIERS.build(PublicKeyFactory.createKey(spki));
             valid = csr.isSignatureValid(verifier);
         } catch (OperatorCreationException | PKCSException | IOException | RuntimeException e) {
@@ -100,6 +103,18 @@ public final class CsrValidator {
             throw new CsrException(CsrException.Problem.MALFORMED,
                     "csr: signature does not verify with the request's own public key");
         }
+    }
+
+    /**
+     * The request's RSA key as encoded, without Bouncy Castle's checks of the modulus: its Miller-Rabin round is a
+     * full-size modular exponentiation (about 150 ms at 8192 bits) on every modulus it has not seen, which any
+     * caller could make the signing threads pay per request. The quality of the requester's own key is its
+     * concern, as for Go's and istiod's CSR checks; its size and exponent are checked by {@link #keyType}.
+     */
+    private static RSAKeyParameters rsaKey(SubjectPublicKeyInfo spki) throws IOException {
+        org.bouncycastle.asn1.pkcs.RSAPublicKey rsa =
+                org.bouncycastle.asn1.pkcs.RSAPublicKey.getInstance(spki.parsePublicKey());
+        return new RSAKeyParameters(false, rsa.getModulus(), rsa.getPublicExponent(), true);
     }
 
     static ValidatedCsr.KeyType keyType(SubjectPublicKeyInfo spki) throws CsrException {
@@ -121,17 +136,27 @@ public final class CsrValidator {
         }
         if (PKCSObjectIdentifiers.rsaEncryption.equals(alg)) {
             int bits;
+            BigInteger exponent;
             try {
                 org.bouncycastle.asn1.pkcs.RSAPublicKey rsa =
                         org.bouncycastle.asn1.pkcs.RSAPublicKey.getInstance(spki.parsePublicKey());
                 BigInteger modulus = rsa.getModulus();
                 bits = modulus.bitLength();
+                exponent = rsa.getPublicExponent();
             } catch (IOException | RuntimeException e) {
                 throw new CsrException(CsrException.Problem.MALFORMED, "csr: RSA key undecodable: " + e.getMessage());
             }
             if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
                 throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: RSA key of " + bits
                         + " bits (expected: " + MIN_RSA_BITS + ".." + MAX_RSA_BITS + ")");
+            }
+            // what every peer can use: ring (Istio's ztunnel) takes 3..2^33-1, Go up to 2^31-1
+            if (exponent.compareTo(MIN_RSA_EXPONENT) < 0 || !exponent.testBit(0)
+                    || exponent.bitLength() > MAX_RSA_EXPONENT_BITS) {
+                throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: RSA public exponent "
+                        + (exponent.bitLength() > MAX_RSA_EXPONENT_BITS ? "of " + exponent.bitLength() + " bits"
+                                : exponent.toString())
+                        + " (expected: an odd number from 3 to 2^31-1, e.g. 65537)");
             }
             return ValidatedCsr.KeyType.RSA;
         }

@@ -13,7 +13,23 @@ import io.jmesh.proto.istio.v1.auth.IstioCertificateRequest;
 import java.nio.file.Path;
 import java.security.KeyPair;
 import java.security.interfaces.ECPublicKey;
+import io.jmesh.ca.signing.Crypto;
+import java.math.BigInteger;
+import java.security.KeyFactory;
+import java.security.SecureRandom;
+import java.security.Signature;
+import java.security.spec.RSAPrivateKeySpec;
+import java.util.List;
+import org.bouncycastle.asn1.ASN1Encoding;
+import org.bouncycastle.asn1.DERBitString;
+import org.bouncycastle.asn1.DERNull;
 import org.bouncycastle.asn1.DEROctetString;
+import org.bouncycastle.asn1.DERSet;
+import org.bouncycastle.asn1.pkcs.Attribute;
+import org.bouncycastle.asn1.pkcs.CertificationRequest;
+import org.bouncycastle.asn1.pkcs.CertificationRequestInfo;
+import org.bouncycastle.asn1.x509.AlgorithmIdentifier;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
 import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
@@ -96,6 +112,107 @@ class CsrRegressionTest {
                 .setMetadata(Struct.newBuilder().putFields(CertificateIssuer.IMPERSONATED_IDENTITY,
                         Value.newBuilder().setStringValue(InProcessIssuer.SLEEP.uri()).build()))
                 .build();
+    }
+
+    /**
+     * A CSR for {@link InProcessIssuer#SLEEP} carrying the RSA public key {@code (modulus, exponent)} and a signature
+     * made with {@code privateExponent}, or of random bytes when that is null (the request then does not verify).
+     */
+    static String rsaCsr(BigInteger modulus, BigInteger exponent, BigInteger privateExponent) throws Exception {
+        SubjectPublicKeyInfo spki = new SubjectPublicKeyInfo(
+                new AlgorithmIdentifier(PKCSObjectIdentifiers.rsaEncryption, DERNull.INSTANCE),
+                new org.bouncycastle.asn1.pkcs.RSAPublicKey(modulus, exponent));
+        ExtensionsGenerator ext = new ExtensionsGenerator();
+        ext.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(
+                new GeneralName(GeneralName.uniformResourceIdentifier, InProcessIssuer.SLEEP.uri())));
+        CertificationRequestInfo info = new CertificationRequestInfo(new X500Name(new RDN[0]), spki,
+                new DERSet(new Attribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, new DERSet(ext.generate()))));
+        AlgorithmIdentifier sha256WithRsa = new AlgorithmIdentifier(PKCSObjectIdentifiers.sha256WithRSAEncryption,
+                DERNull.INSTANCE);
+        byte[] signature;
+        if (privateExponent == null) {
+            signature = new byte[(modulus.bitLength() + 7) / 8];
+            new SecureRandom().nextBytes(signature);
+            signature[0] = 0x01;
+        } else {
+            var key = KeyFactory.getInstance("RSA", Crypto.PROVIDER)
+                    .generatePrivate(new RSAPrivateKeySpec(modulus, privateExponent));
+            Signature s = Signature.getInstance("SHA256withRSA", Crypto.PROVIDER);
+            s.initSign(key);
+            s.update(info.getEncoded(ASN1Encoding.DER));
+            signature = s.sign();
+        }
+        return Pem.encode(new PKCS10CertificationRequest(
+                new CertificationRequest(info, sha256WithRsa, new DERBitString(signature))));
+    }
+
+    /**
+     * A correctly signed request whose 2048-bit RSA key has a public exponent of 2047 bits: Bouncy Castle verified it
+     * (one full-size modular exponentiation per request) and the CA certified a key that Istio's ztunnel (ring:
+     * 3..2^33-1) and Go (up to 2^31-1) cannot use.
+     */
+    @Test
+    void anRsaKeyWithAnExponentOutsideWhatPeersAcceptIsRefused() throws Exception {
+        SecureRandom random = new SecureRandom();
+        BigInteger p;
+        BigInteger q;
+        do {
+            p = BigInteger.probablePrime(1024, random);
+            q = BigInteger.probablePrime(1024, random);
+        } while (p.multiply(q).bitLength() != 2048);
+        BigInteger modulus = p.multiply(q);
+        BigInteger phi = p.subtract(BigInteger.ONE).multiply(q.subtract(BigInteger.ONE));
+        BigInteger e;
+        do {
+            e = new BigInteger(2047, random).setBit(2046).setBit(0);
+        } while (!e.gcd(phi).equals(BigInteger.ONE));
+        String huge = rsaCsr(modulus, e, e.modInverse(phi));
+        try (InProcessIssuer ca = new InProcessIssuer(stateDir)) {
+            assertThatThrownBy(() -> ca.issuer.issue("token", impersonatingSleep(huge), System.nanoTime()))
+                    .isInstanceOfSatisfying(Refusal.class,
+                            r -> assertThat(r.reason()).isEqualTo(RefusalReason.UNSUPPORTED_KEY))
+                    .hasMessageStartingWith("csr: RSA public exponent of 2047 bits")
+                    .hasMessageEndingWith("(expected: an odd number from 3 to 2^31-1, e.g. 65537)");
+            assertThatThrownBy(() -> ca.issuer.issue("token", impersonatingSleep(rsaCsr(modulus,
+                    BigInteger.ONE, BigInteger.ONE)), System.nanoTime()))
+                    .isInstanceOfSatisfying(Refusal.class,
+                            r -> assertThat(r.reason()).isEqualTo(RefusalReason.UNSUPPORTED_KEY))
+                    .hasMessage("csr: RSA public exponent 1 (expected: an odd number from 3 to 2^31-1, e.g. 65537)");
+        }
+    }
+
+    /**
+     * Bouncy Castle's RSA key check runs a Miller-Rabin round (a full 8192-bit modular exponentiation, ~150 ms) on
+     * every modulus it has not seen: an authenticated caller sending cheap requests with random 8192-bit moduli kept
+     * the signing threads busy for every other node. A request that does not verify must cost about what a
+     * signature check costs.
+     */
+    @Test
+    void aRequestWithAFreshRandomRsaModulusCostsNoMoreThanASignatureCheck() throws Exception {
+        SecureRandom random = new SecureRandom();
+        CsrValidator validator = new CsrValidator(16_384);
+        BigInteger smallPrimes = BigInteger.ONE;
+        for (int n = 3; n < 1000; n += 2) {
+            if (BigInteger.valueOf(n).isProbablePrime(20)) {
+                smallPrimes = smallPrimes.multiply(BigInteger.valueOf(n));
+            }
+        }
+        List<String> csrs = new java.util.ArrayList<>();
+        while (csrs.size() < 11) {
+            // what a hostile caller would pick: no small factor, so only the expensive test can reject it
+            BigInteger modulus = new BigInteger(8192, random).setBit(8191).setBit(0);
+            if (modulus.gcd(smallPrimes).equals(BigInteger.ONE)) {
+                csrs.add(rsaCsr(modulus, BigInteger.valueOf(65_537), null));
+            }
+        }
+        assertThatThrownBy(() -> validator.validate(csrs.get(0))); // warm-up
+        long start = System.nanoTime();
+        for (String pem : csrs.subList(1, csrs.size())) {
+            assertThatThrownBy(() -> validator.validate(pem)).isInstanceOfSatisfying(CsrException.class,
+                    e -> assertThat(e.problem()).isEqualTo(CsrException.Problem.MALFORMED));
+        }
+        assertThat(java.time.Duration.ofNanos(System.nanoTime() - start)).as("10 requests")
+                .isLessThan(java.time.Duration.ofMillis(400));
     }
 
     @Test
