@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * {@code spiffe://<trust domain>/ns/<namespace>/sa/<service_account or default>} on that node. Entries without a
  * node place nothing (no ztunnel may obtain their identity by impersonation).
  *
- * <p>The placement is rebuilt on the reader's thread after each batch and swapped in whole.
+ * <p>The placement is empty (every impersonation refused) until the log has been replayed, then rebuilt on the
+ * reader's thread after each batch and swapped in whole.
  */
 public final class ConfigLogPlacement implements PlacementSource {
 
@@ -42,20 +43,31 @@ public final class ConfigLogPlacement implements PlacementSource {
             String clientId, PrometheusRegistry metrics) {
         ConfigLogReader reader = ConfigLogReader.start(bootstrapServers, topic, clientId, metrics);
         ConfigLogPlacement p = new ConfigLogPlacement(reader, trustDomain, topic);
-        reader.onChange((snapshot, changed) -> p.rebuild(snapshot));
+        // nothing is placed until the replay has caught up: before, the log may still hold versions of workloads
+        // that later records move to another node or delete (the active segment is never compacted)
+        reader.onChange((snapshot, changed) -> {
+            if (reader.caughtUp().isDone()) {
+                p.rebuild();
+            }
+        });
         // ready only after the replayed state is swapped in (dependents of caughtUp run in no fixed order)
         reader.caughtUp().whenComplete((snapshot, err) -> {
             if (err != null) {
                 p.ready.completeExceptionally(err);
             } else {
-                p.rebuild(snapshot);
+                p.rebuild();
                 p.ready.complete(null);
             }
         });
         return p;
     }
 
-    private void rebuild(ConfigSnapshot snapshot) {
+    /**
+     * Rebuilds from the reader's latest snapshot. Synchronized, and never from an older snapshot: the replay's
+     * completion may run on the starting thread while the reader thread applies the next batch.
+     */
+    private synchronized void rebuild() {
+        ConfigSnapshot snapshot = reader.snapshot();
         Placement.Builder b = new Placement.Builder();
         int workloads = 0;
         for (ConfigRecord r : KINDS.stream().flatMap(k -> snapshot.ofKind(k).stream()).toList()) {
