@@ -2,6 +2,7 @@ package io.jmesh.ca.auth;
 
 import com.google.protobuf.Timestamp;
 import io.jmesh.ca.issuance.BearerToken;
+import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.proto.ca.v1.TokenReviewGrpcService;
 import io.jmesh.proto.ca.v1.TokenReviewRequest;
 import io.jmesh.proto.ca.v1.TokenReviewResponse;
@@ -33,7 +34,8 @@ public final class TokenReviewEndpoint {
 
     private void handle(GrpcServerRequest<TokenReviewRequest, TokenReviewResponse> call) {
         String callerToken = BearerToken.from(call.headers().get("authorization"));
-        call.handler(request -> reviewer.reviewAsync(vertx, callerToken).onComplete(ar -> {
+        SingleRequest.read(call, "TokenReviewRequest", request -> reviewer.reviewAsync(vertx, callerToken)
+                .onComplete(ar -> {
             TokenReviewer.Review self = ar.succeeded() ? ar.result()
                     : TokenReviewer.Review.unavailable(String.valueOf(ar.cause().getMessage()));
             if (self.unavailable()) {

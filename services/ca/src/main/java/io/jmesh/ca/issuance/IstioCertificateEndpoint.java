@@ -1,5 +1,6 @@
 package io.jmesh.ca.issuance;
 
+import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateRequest;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateResponse;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateServiceGrpcService;
@@ -41,51 +42,14 @@ public final class IstioCertificateEndpoint {
         long arrival = System.nanoTime();
         Context context = Vertx.currentContext();
         String token = BearerToken.from(call.headers().get("authorization"));
-        // a unary call: exactly one request message, decided once the client has ended its stream (as grpc-java
-        // does), so a call without a message is answered and extra messages never cost a signature each
-        UnaryCall state = new UnaryCall();
-        call.invalidMessageHandler(err -> {
-            if (state.answered) {
-                return;
-            }
-            state.answered = true;
-            Refusal r = err instanceof MessageSizeOverflowException
-                    ? issuer.refuseEarly(RefusalReason.REQUEST_TOO_LARGE, "request: larger than "
-                            + maxRequestBytes + " bytes (expected: <= " + maxRequestBytes + ")")
-                    : issuer.refuseEarly(RefusalReason.INVALID_CSR,
-                            "request: not a valid IstioCertificateRequest message");
-            refuse(call, r);
-        });
-        call.handler(request -> {
-            if (state.answered) {
-                return;
-            }
-            if (state.request != null) {
-                state.answered = true;
-                refuse(call, issuer.refuseEarly(RefusalReason.INVALID_CSR, "request: more than one"
-                        + " IstioCertificateRequest message (expected: exactly one, CreateCertificate is unary)"));
-                return;
-            }
-            state.request = request;
-        });
-        call.endHandler(v -> {
-            if (state.answered) {
-                return;
-            }
-            state.answered = true;
-            if (state.request == null) {
-                refuse(call, issuer.refuseEarly(RefusalReason.INVALID_CSR, "request: no IstioCertificateRequest"
-                        + " message before the end of the stream (expected: exactly one)"));
-                return;
-            }
-            submit(call, context, token, state.request, arrival);
-        });
-    }
-
-    /** What one call has received so far; touched only on the call's event loop. */
-    private static final class UnaryCall {
-        IstioCertificateRequest request;
-        boolean answered;
+        // exactly one request message, decided at the client's end of stream: a call without one is answered, and
+        // extra messages never cost a signature each
+        SingleRequest.read(call, "IstioCertificateRequest", request -> submit(call, context, token, request, arrival),
+                (problem, invalid) -> refuse(call, invalid instanceof MessageSizeOverflowException
+                        ? issuer.refuseEarly(RefusalReason.REQUEST_TOO_LARGE, "request: larger than "
+                                + maxRequestBytes + " bytes (expected: <= " + maxRequestBytes + ")")
+                        : issuer.refuseEarly(RefusalReason.INVALID_CSR, invalid != null
+                                ? "request: not a valid IstioCertificateRequest message" : problem)));
     }
 
     private void submit(GrpcServerRequest<IstioCertificateRequest, IstioCertificateResponse> call, Context context,

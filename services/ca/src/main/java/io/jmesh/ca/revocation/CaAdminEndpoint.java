@@ -6,6 +6,7 @@ import io.jmesh.ca.auth.BootstrapTokens;
 import io.jmesh.ca.auth.Caller;
 import io.jmesh.ca.auth.TokenReviewer;
 import io.jmesh.ca.issuance.BearerToken;
+import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.ca.v1.BootstrapToken;
 import io.jmesh.proto.ca.v1.CaAdminGrpcService;
@@ -132,7 +133,8 @@ public final class CaAdminEndpoint {
     private <Req, Resp> void handle(GrpcServer server, ServiceMethod<Req, Resp> method, Operation<Req, Resp> op) {
         server.callHandler(method, call -> {
             String token = BearerToken.from(call.headers().get("authorization"));
-            call.handler(req -> reviewer.reviewAsync(vertx, token).onComplete(reviewed -> {
+            SingleRequest.read(call, method.methodName() + " request", req -> reviewer.reviewAsync(vertx, token)
+                    .onComplete(reviewed -> {
                 TokenReviewer.Review review = reviewed.succeeded() ? reviewed.result()
                         : TokenReviewer.Review.unavailable(String.valueOf(reviewed.cause().getMessage()));
                 if (review.unavailable()) {

@@ -1,6 +1,7 @@
 package io.jmesh.ca.trust;
 
 import io.jmesh.ca.root.TrustBundleState;
+import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.proto.ca.v1.TrustBundle;
 import io.jmesh.proto.ca.v1.TrustBundleServiceGrpcService;
 import io.jmesh.proto.ca.v1.WatchTrustBundleRequest;
@@ -49,7 +50,7 @@ public final class TrustBundleEndpoint {
 
     private void handle(GrpcServerRequest<WatchTrustBundleRequest, TrustBundle> call) {
         Context context = Vertx.currentContext();
-        call.handler(request -> {
+        SingleRequest.read(call, "WatchTrustBundleRequest", request -> {
             Watch w = new Watch(call.response(), context, request.getKnownVersion());
             watches.add(w);
             w.unsubscribe = state.subscribe(b -> context.runOnContext(v -> w.offer(b)));

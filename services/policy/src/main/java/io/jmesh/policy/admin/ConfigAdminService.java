@@ -1,6 +1,7 @@
 package io.jmesh.policy.admin;
 
 import io.jmesh.core.configlog.ConfigKey;
+import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.policy.auth.Caller;
 import io.jmesh.policy.auth.NodeAuthenticator;
 import io.jmesh.policy.source.ConfigSink;
@@ -101,7 +102,7 @@ public final class ConfigAdminService {
                         .statusMessage(caller.identity() + " is not a config admin").end();
                 return;
             }
-            call.handler(req -> op.apply(caller, req).onComplete(res -> {
+            SingleRequest.read(call, call.methodName() + " request", req -> op.apply(caller, req).onComplete(res -> {
                 if (res.succeeded()) {
                     call.response().end(res.result());
                 } else if (res.cause() instanceof BadRequest) {
