@@ -27,6 +27,7 @@ import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
@@ -52,6 +53,11 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     private long startNanos;
     /** DATA that arrived before the application connection was up; bounded by the stream window. */
     private final List<Object> early = new ArrayList<>(2);
+    /**
+     * The client's RST_STREAM, when it came while the application connect was under way: replayed to the relay (an
+     * error code fails the tunnel there and resets the application's socket, as a reset during the relay would).
+     */
+    private Http2ResetFrame reset;
 
     InboundStream(InboundContext ctx) {
         this.ctx = ctx;
@@ -75,6 +81,14 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return;
         }
         ReferenceCountUtil.release(msg);
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext c, Object evt) {
+        if (evt instanceof Http2ResetFrame r && started) { // Netty hands a stream its RST_STREAM as an event
+            reset = r;
+        }
+        c.fireUserEventTriggered(evt);
     }
 
     @Override
@@ -203,8 +217,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 return;
             }
             Channel app = connect.channel();
-            if (!stream.isActive()) {
-                app.close();
+            boolean failedByClient = reset != null && Relay.isErrorReset(reset.errorCode());
+            if (!stream.isActive() && !failedByClient) {
+                app.close(); // the client gave up on its CONNECT before the answer
                 return;
             }
             SpiffeId dstId = Workloads.identity(dst, ctx.trustDomain());
@@ -217,12 +232,17 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             if (!baggage.isEmpty()) {
                 ok.add("baggage", baggage);
             }
-            stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
+            if (reset == null) {
+                // a reset stream is not answered: the relay still starts, to end the tunnel as the reset says
+                stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
+            }
             if (tunnel != null) {
                 app.write(ProxyProtocolHeader.v2(app.alloc(), new InetSocketAddress(client, peer.getPort()),
                         announced(index, parsed, target), src == null ? null : src.uri()));
             }
-            stream.pipeline().remove(this);
+            if (stream.pipeline().context(this) != null) { // a closed stream has dropped its handlers
+                stream.pipeline().remove(this);
+            }
             Relay.start(stream, app, tracked.bytesFromSource(), tracked.bytesToSource(),
                     OpenInbound.reportEnd(stream, tracked));
             for (Object m : early) {
@@ -231,6 +251,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             if (!early.isEmpty()) {
                 early.clear();
                 stream.pipeline().fireChannelReadComplete();
+            }
+            if (reset != null) {
+                stream.pipeline().fireChannelRead(reset); // after what the client sent before it
             }
         });
     }

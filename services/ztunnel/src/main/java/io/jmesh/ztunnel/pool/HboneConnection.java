@@ -194,19 +194,30 @@ public final class HboneConnection {
 
     /**
      * Call once a relay is attached to a stream from {@link #open}: hands over DATA that arrived together with
-     * the 200.
+     * the 200, then the peer's RST_STREAM if one came before the relay.
      */
     public static void releaseEarlyData(Http2StreamChannel stream) {
         if (stream.pipeline().get(WAITER) != null) {
             stream.pipeline().remove(WAITER);
         }
+        if (stream.hasAttr(RESET_AFTER_ANSWER)) { // rare: no attribute is made for the usual stream
+            io.netty.handler.codec.http2.Http2ResetFrame r = stream.attr(RESET_AFTER_ANSWER).getAndSet(null);
+            if (r != null) {
+                // after the early data, as it came; the relay ends the tunnel as the reset says (an error code fails
+                // it), whether or not the stream has closed meanwhile
+                stream.pipeline().fireChannelRead(r);
+            }
+        }
     }
 
     private static final String WAITER = "hbone-response";
+    /** The peer's RST_STREAM after its 200 and before {@link #releaseEarlyData}. */
+    private static final io.netty.util.AttributeKey<io.netty.handler.codec.http2.Http2ResetFrame> RESET_AFTER_ANSWER =
+            io.netty.util.AttributeKey.valueOf("hbone.resetAfterAnswer");
 
     /**
      * Completes the promise on the response HEADERS; DATA arriving after it is held for the relay, and so is the
-     * END_STREAM of a 200 that carries one (as an empty DATA frame).
+     * END_STREAM of a 200 that carries one (as an empty DATA frame) and a reset that follows the 200.
      */
     private static final class ResponseWaiter extends ChannelInboundHandlerAdapter {
         private final Promise<Http2StreamChannel> promise;
@@ -251,7 +262,10 @@ public final class HboneConnection {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             // Netty hands a child stream its RST_STREAM, and a GOAWAY that leaves it unprocessed, as events
-            if (evt instanceof io.netty.handler.codec.http2.Http2ResetFrame r) {
+            if (evt instanceof io.netty.handler.codec.http2.Http2ResetFrame r && answered) {
+                // kept on the channel: a stream that closes drops its handlers, this one too, before the relay
+                ctx.channel().attr(RESET_AFTER_ANSWER).set(r);
+            } else if (evt instanceof io.netty.handler.codec.http2.Http2ResetFrame r) {
                 var code = io.netty.handler.codec.http2.Http2Error.valueOf(r.errorCode());
                 promise.tryFail(new UnansweredException("hbone peer reset the stream before answering: " + code,
                         code == io.netty.handler.codec.http2.Http2Error.REFUSED_STREAM));

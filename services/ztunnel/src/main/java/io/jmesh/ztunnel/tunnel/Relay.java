@@ -100,6 +100,16 @@ public final class Relay {
         return r;
     }
 
+    /**
+     * Whether an RST_STREAM with {@code code} ends a tunnel in error (anything but CANCEL and NO_ERROR, which are the
+     * peer's EOF). A handler that holds a stream before its relay starts and sees its reset there keeps the frame and
+     * fires it into the stream's pipeline right after {@link #start} (as a read, after any early data), so the relay
+     * ends the tunnel as it would have during the relay.
+     */
+    public static boolean isErrorReset(long code) {
+        return code != Http2Error.CANCEL.code() && code != Http2Error.NO_ERROR.code();
+    }
+
     private void sideClosed() {
         if (closed.incrementAndGet() == 2) {
             listener.closed(sideA.bytesIn, sideB.bytesIn, error);
@@ -198,7 +208,7 @@ public final class Relay {
 
         /** RST_STREAM from the stream's peer: CANCEL and NO_ERROR are its EOF, any other code an error. */
         private void resetByPeer(long code) {
-            if (code != Http2Error.CANCEL.code() && code != Http2Error.NO_ERROR.code()) {
+            if (isErrorReset(code)) {
                 Http2Error e = Http2Error.valueOf(code);
                 fail("stream reset by peer: " + (e == null ? "error code 0x" + Long.toHexString(code) : e.name()));
             } else {

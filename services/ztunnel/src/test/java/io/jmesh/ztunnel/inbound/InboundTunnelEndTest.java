@@ -3,10 +3,15 @@ package io.jmesh.ztunnel.inbound;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.RawHboneClient;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.netty.channel.Channel;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.vertx.core.Vertx;
@@ -17,6 +22,7 @@ import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -25,11 +31,13 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 
 /**
  * How an inbound tunnel's end reaches the application: END_STREAM (even on the CONNECT itself) is a half-close,
  * RST_STREAM CANCEL an EOF, and RST_STREAM with another code an error, counted as a failed connection, that resets
- * the application's socket so it can tell a cut-off transfer from a complete one.
+ * the application's socket so it can tell a cut-off transfer from a complete one, also when it came before the
+ * relay was on the stream.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class InboundTunnelEndTest {
@@ -173,5 +181,96 @@ class InboundTunnelEndTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> closed() > closedBefore);
         assertThat(failed()).as("a tunnel reset with INTERNAL_ERROR is a failed connection")
                 .isEqualTo(failedBefore + 1);
+    }
+
+    /** The access log's {@code error} values written while {@code run} runs. */
+    static List<String> accessErrors(ThrowingRunnable run) throws Exception {
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        access.addAppender(lines);
+        try {
+            run.run();
+        } finally {
+            access.detachAppender(lines);
+        }
+        return lines.list.stream().filter(e -> e.getKeyValuePairs() != null)
+                .flatMap(e -> e.getKeyValuePairs().stream()).filter(kv -> kv.key.equals("error"))
+                .map(kv -> String.valueOf(kv.value)).toList();
+    }
+
+    interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
+    /**
+     * The client resets its CONNECT with PROTOCOL_ERROR while the application connect is still under way, the reset
+     * in the same flush as the HEADERS: the stream is closed before it could be answered, and its relay starts on a
+     * closed stream. As an error reset during the relay: a failed connection, the reset in the access log, and the
+     * application connection (already made) is reset rather than closed with FIN.
+     */
+    @Test
+    void anErrorResetBeforeTheAnswerIsAFailureAndResetsTheApplication() throws Exception {
+        CompletableFuture<Socket> accepted = accept();
+        double closedBefore = closed();
+        double failedBefore = failed();
+        RawHboneClient.Seen seen = new RawHboneClient.Seen();
+        Http2StreamChannel stream = stream(seen);
+        List<String> errors = accessErrors(() -> {
+            stream.eventLoop().submit(() -> {
+                stream.write(new DefaultHttp2HeadersFrame(RawHboneClient.connect(APP_IP + ":" + app.getLocalPort()),
+                        false));
+                stream.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.PROTOCOL_ERROR));
+            }).sync();
+            try (Socket peer = accepted.get(10, TimeUnit.SECONDS)) {
+                assertThat(next(peer)).isEqualTo("reset");
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> closed() > closedBefore);
+        });
+        assertThat(failed()).as("failed connections").isEqualTo(failedBefore + 1);
+        assertThat(errors).contains("stream reset by peer: PROTOCOL_ERROR");
+    }
+
+    /**
+     * The same reset with DATA before it, both arriving while the application connect is under way (held up for a
+     * second: the application's accept queue is full, so the kernel drops the first SYN). The DATA waits in the
+     * stream, whose reads are off, and keeps the stream channel open although the stream is reset, so ztunnel goes
+     * on to answer and to start the relay on a stream that was reset before it. As an error reset during the relay:
+     * the application may get the DATA, then a reset, and the tunnel is a failure.
+     */
+    @Test
+    void anErrorResetBehindDataWaitingForTheRelayIsAFailureAndResetsTheApplication() throws Exception {
+        try (ServerSocket slow = new ServerSocket()) {
+            slow.bind(new InetSocketAddress(APP_IP, 0), 1);
+            // a backlog of 1 queues two connections; the next SYN is dropped until one is accepted
+            Socket filler1 = new Socket(APP_IP, slow.getLocalPort());
+            Socket filler2 = new Socket(APP_IP, slow.getLocalPort());
+            double closedBefore = closed();
+            double failedBefore = failed();
+            RawHboneClient.Seen seen = new RawHboneClient.Seen();
+            Http2StreamChannel stream = stream(seen);
+            List<String> errors = accessErrors(() -> {
+                RawHboneClient.headers(stream, RawHboneClient.connect(APP_IP + ":" + slow.getLocalPort()), false);
+                Thread.sleep(200); // the CONNECT is read, its application connect waits for the SYN's retry
+                RawHboneClient.data(stream, "x", false);
+                RawHboneClient.reset(stream, Http2Error.PROTOCOL_ERROR);
+                Thread.sleep(200);
+                slow.accept().close();
+                slow.accept().close();
+                filler1.close();
+                filler2.close();
+                try (Socket peer = slow.accept()) {
+                    peer.setSoTimeout(15_000);
+                    String r = next(peer);
+                    if (r.equals("read " + (int) 'x')) {
+                        r = next(peer);
+                    }
+                    assertThat(r).isEqualTo("reset");
+                }
+                await().atMost(Duration.ofSeconds(10)).until(() -> closed() > closedBefore);
+            });
+            assertThat(failed()).as("failed connections").isEqualTo(failedBefore + 1);
+            assertThat(errors).contains("stream reset by peer: PROTOCOL_ERROR");
+        }
     }
 }

@@ -3,6 +3,9 @@ package io.jmesh.ztunnel.pool;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.ztunnel.testing.FakeHboneServer;
 import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.Socks5Client;
@@ -43,6 +46,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 
 /**
  * ztunnel's client side (pool, {@code HboneConnection}, relay) against an HBONE server that resets, ends, dies,
@@ -67,6 +71,8 @@ class MisbehavingPeerTest {
         ECHO,
         /** answers 200 and resets the stream (CANCEL) in the same flush */
         ANSWER_THEN_CANCEL,
+        /** answers 200 and resets the stream with PROTOCOL_ERROR in the same flush */
+        ANSWER_THEN_PROTOCOL_ERROR,
         /** answers 200 with END_STREAM (it has nothing to send), keeps what the client sends */
         ANSWER_WITH_END_STREAM,
         /** answers 200, echoes the first DATA, then resets the stream with CANCEL */
@@ -93,6 +99,8 @@ class MisbehavingPeerTest {
                             m == Mode.ANSWER_WITH_END_STREAM));
                     if (m == Mode.ANSWER_THEN_CANCEL) {
                         ctx.write(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
+                    } else if (m == Mode.ANSWER_THEN_PROTOCOL_ERROR) {
+                        ctx.write(new DefaultHttp2ResetFrame(Http2Error.PROTOCOL_ERROR));
                     }
                     ctx.flush();
                     if (m == Mode.ECHO_AND_GOAWAY) {
@@ -214,6 +222,40 @@ class MisbehavingPeerTest {
         }
         await().atMost(Duration.ofSeconds(10)).alias("every tunnel counted closed")
                 .until(() -> openTunnels() == before);
+    }
+
+    /**
+     * The peer answers 200 and resets the stream with an error code at once, before the relay is on the stream
+     * (it may even have to move threads first): as an error reset during the relay, each tunnel is a failure
+     * (response_flags CONNECT, the reset in the access log's error) and the application's socket is reset, not
+     * closed with FIN. The application sends nothing, so a reset can only come from ztunnel.
+     */
+    @Test
+    void anErrorResetRightAfterTheAnswerIsAFailureAndResetsTheApplication() throws Exception {
+        mode.set(Mode.ANSWER_THEN_PROTOCOL_ERROR);
+        double closedBefore = closed();
+        double failedBefore = failed();
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        access.addAppender(lines);
+        int tunnels = 8;
+        try {
+            for (int i = 0; i < tunnels; i++) {
+                try (Socket s = tunnel()) {
+                    assertThat(next(s)).as("tunnel %d", i).isEqualTo("reset");
+                }
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> closed() >= closedBefore + tunnels);
+        } finally {
+            access.detachAppender(lines);
+        }
+        assertThat(failed()).as("failed connections").isEqualTo(failedBefore + tunnels);
+        assertThat(node.metricSum("istio_tcp_connections_failed_total", "reporter=\"source\"",
+                "response_flags=\"CONNECT\"")).isGreaterThanOrEqualTo(tunnels);
+        assertThat(lines.list.stream().filter(e -> e.getKeyValuePairs() != null && e.getKeyValuePairs().stream()
+                .anyMatch(kv -> kv.key.equals("error") && "stream reset by peer: PROTOCOL_ERROR".equals(kv.value))))
+                .as("access log lines naming the reset").hasSize(tunnels);
     }
 
     /** A 200 with END_STREAM: the peer sends nothing, so the application reads EOF at once and may still send. */
