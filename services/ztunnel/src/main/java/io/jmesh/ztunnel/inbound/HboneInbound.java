@@ -59,6 +59,12 @@ final class HboneInbound extends ChannelInitializer<Channel> {
             refused(ch, "http2_error", "HTTP/2 connection error " + error + ": " + message + " (GOAWAY, closed)");
         }
 
+        @Override
+        public void streamError(Channel ch, int streamId, Http2Error error, String message) {
+            refused(ch, "http2_stream_error", "HTTP/2 stream error " + error + " on stream " + streamId + ": "
+                    + message + " (RST_STREAM, the connection goes on)");
+        }
+
         private void refused(Channel ch, String reason, String detail) {
             String dst = ch.localAddress() instanceof InetSocketAddress local
                     ? local.getAddress().getHostAddress() + ":" + local.getPort() : "";

@@ -5,6 +5,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2CodecUtil;
 import io.netty.handler.codec.http2.Http2ConnectionDecoder;
 import io.netty.handler.codec.http2.Http2ConnectionEncoder;
 import io.netty.handler.codec.http2.Http2ConnectionHandler;
@@ -41,6 +42,12 @@ public final class Http2Setup {
 
         /** The peer broke the protocol: the connection ends with GOAWAY {@code error}. At most once a connection. */
         void connectionError(Channel ch, Http2Error error, String message);
+
+        /**
+         * The peer broke the protocol on stream {@code streamId} only (a header Netty's validation refuses, DATA on a
+         * stream the peer had ended...): the stream is reset, the connection and its other streams go on. Not told for a frame on a stream that is already gone, which is what a reset races with.
+         */
+        void streamError(Channel ch, int streamId, Http2Error error, String message);
     }
 
     public static Http2FrameCodec serverCodec(ZtunnelConfig.Hbone h, ServerRefusals refusals) {
@@ -129,11 +136,13 @@ public final class Http2Setup {
 
     /**
      * Netty's codec, reporting the refusals it answers itself (the 431 for an oversized header block, a GOAWAY for a
-     * protocol error): both only on those error paths, nothing per frame.
+     * protocol error, an RST_STREAM for a protocol error on one stream): only on those error paths, nothing per frame.
      */
     private static final class ServerCodec extends Http2FrameCodec {
         private final ServerRefusals refusals;
         private boolean connectionErrorReported;
+        /** Set when the stream error being handled was answered 431 (reported as such, not as a stream error). */
+        private boolean answered431;
 
         ServerCodec(Http2ConnectionEncoder encoder, Http2ConnectionDecoder decoder, Http2Settings initialSettings,
                 boolean decoupleCloseAndGoAway, boolean flushPreface, ServerRefusals refusals) {
@@ -143,8 +152,48 @@ public final class Http2Setup {
 
         @Override
         protected void handleServerHeaderDecodeSizeError(ChannelHandlerContext ctx, Http2Stream stream) {
+            answered431 = true;
             refusals.headersTooLarge(ctx.channel(), stream.id());
             super.handleServerHeaderDecodeSizeError(ctx, stream); // the 431
+        }
+
+        /**
+         * Every error the codec handles passes here, and Netty's {@code onStreamError} is final in
+         * {@link Http2FrameCodec}: stream errors the peer caused are picked out here. Netty then resets the stream
+         * (for a live stream, through its child channel: {@code Http2FrameStreamException}).
+         */
+        @Override
+        public void onError(ChannelHandlerContext ctx, boolean outbound, Throwable cause) {
+            // outbound: one of our own writes failed, no refusal of the peer
+            Http2Exception e = outbound ? null : Http2CodecUtil.getEmbeddedHttp2Exception(cause);
+            if (e instanceof Http2Exception.StreamException se) {
+                // decided before Netty handles it: answering a 431 may create the stream
+                boolean report = refusable(se.streamId());
+                answered431 = false;
+                super.onError(ctx, false, cause);
+                if (report && !answered431) {
+                    refusals.streamError(ctx.channel(), se.streamId(), se.error(), String.valueOf(se.getMessage()));
+                }
+            } else if (e instanceof Http2Exception.CompositeStreamException c) {
+                for (Http2Exception.StreamException se : c) {
+                    if (refusable(se.streamId())) {
+                        refusals.streamError(ctx.channel(), se.streamId(), se.error(),
+                                String.valueOf(se.getMessage()));
+                    }
+                }
+                super.onError(ctx, false, cause);
+            } else {
+                super.onError(ctx, outbound, cause);
+            }
+        }
+
+        /**
+         * Whether a stream error on {@code streamId} is the peer's doing: the stream is open, or it never existed (a
+         * new stream refused while its HEADERS were decoded). A frame for a stream that existed and is gone is most
+         * likely one that crossed our own RST_STREAM (a tunnel's end): Netty answers it, and it is not counted.
+         */
+        private boolean refusable(int streamId) {
+            return connection().stream(streamId) != null || !connection().streamMayHaveExisted(streamId);
         }
 
         @Override

@@ -15,12 +15,20 @@ import io.jmesh.ztunnel.testing.RawHboneClient.Answer;
 import io.jmesh.ztunnel.testing.Socks5Client;
 import io.jmesh.ztunnel.testing.TestCa;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.http2.DefaultHttp2FrameWriter;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.vertx.core.Vertx;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,8 +44,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * What the inbound HBONE listener answers to bad or hostile input, each with the right status, a counted reason
- * and one log line: Istio's 400/401/503 rules, oversized headers (431, or GOAWAY far over the limit), missing,
- * foreign-CA and foreign-trust-domain client certificates, and SOCKS5 garbage on the outbound side.
+ * and one log line: Istio's 400/401/503 rules, oversized headers (431, or GOAWAY far over the limit), HTTP/2 errors
+ * on one stream (that stream reset, its neighbours unharmed), missing, foreign-CA and foreign-trust-domain client
+ * certificates, and SOCKS5 garbage on the outbound side.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class InboundBadInputTest {
@@ -212,6 +221,86 @@ class InboundBadInputTest {
         assertThat(logged.get(0)).contains("PROTOCOL_ERROR", "Header size exceeded");
         assertThat(trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), "ok").body())
                 .isEqualTo("ok");
+    }
+
+    /** A tunnel to the echo application: its stream and what came back on it. */
+    record Echo(Http2StreamChannel stream, RawHboneClient.Seen seen) {}
+
+    /** An echo tunnel on {@code connection} that is working: {@code first} came back. */
+    static Echo echoing(Channel connection, String first) throws Exception {
+        RawHboneClient.Seen seen = new RawHboneClient.Seen();
+        Http2StreamChannel s = RawHboneClient.stream(connection, seen);
+        RawHboneClient.headers(s, RawHboneClient.connect(ECHO_IP + ":" + echoPort), first, false);
+        await().until(() -> seen.body.toString().equals(first));
+        return new Echo(s, seen);
+    }
+
+    /**
+     * A DATA frame on stream {@code id} written under the client's HTTP/2 codec (straight to TLS), which would refuse
+     * to send one on a stream it has ended.
+     */
+    static void rawData(Channel connection, int id, String data) throws Exception {
+        connection.eventLoop().submit(() -> {
+            ChannelHandlerContext under = connection.pipeline().context(Http2FrameCodec.class);
+            new DefaultHttp2FrameWriter().writeData(under, id, Unpooled.copiedBuffer(data, StandardCharsets.UTF_8), 0,
+                    false, under.newPromise());
+            under.flush();
+        }).sync();
+    }
+
+    @Test
+    void aConnectWithAnInvalidHeaderNameIsResetCountedLoggedOnceAndSparesItsNeighbours() throws Throwable {
+        Channel connection = trusted.connection(hbone);
+        try {
+            Echo neighbour = echoing(connection, "one");
+            // HTTP/2 header names are lower case: Netty's codec refuses the stream (RST_STREAM PROTOCOL_ERROR)
+            // before InboundStream sees it
+            Http2Headers bad = new DefaultHttp2Headers(false).method("CONNECT").authority(ECHO_IP + ":" + echoPort)
+                    .add("X-Upper", "v");
+            RawHboneClient.Seen refused = new RawHboneClient.Seen();
+            Http2StreamChannel s = RawHboneClient.stream(connection, refused);
+            List<String> logged = refusalsLogged("http2_stream_error", () -> {
+                RawHboneClient.headers(s, bad, false);
+                assertThat(refused.end.get(10, TimeUnit.SECONDS)).isEqualTo("reset 1"); // PROTOCOL_ERROR
+            });
+            assertThat(logged).hasSize(1);
+            assertThat(logged.get(0)).contains("dst.addr=" + ECHO_IP + ":15008", "PROTOCOL_ERROR");
+            // the connection and its other tunnels are unharmed
+            RawHboneClient.data(neighbour.stream(), "two", false);
+            await().until(() -> neighbour.seen().body.toString().equals("onetwo"));
+            echoing(connection, "three");
+        } finally {
+            connection.close().sync();
+        }
+    }
+
+    @Test
+    void dataAfterTheClientEndedItsStreamIsResetCountedLoggedOnceAndSparesItsNeighbours() throws Throwable {
+        Channel connection = trusted.connection(hbone);
+        try {
+            Echo neighbour = echoing(connection, "one");
+            RawHboneClient.Seen refused = new RawHboneClient.Seen();
+            Http2StreamChannel s = RawHboneClient.stream(connection, refused);
+            double before = rejections("http2_stream_error");
+            List<String> logged = refusalsLogged("http2_stream_error", () -> {
+                // CONNECT with END_STREAM, then DATA on the stream the client has ended: STREAM_CLOSED
+                s.eventLoop().submit(() -> s.write(new DefaultHttp2HeadersFrame(
+                        RawHboneClient.connect(ECHO_IP + ":" + echoPort), true))).sync();
+                rawData(connection, s.stream().id(), "late");
+                assertThat(refused.end.get(10, TimeUnit.SECONDS)).isEqualTo("reset 5"); // STREAM_CLOSED
+            });
+            assertThat(logged).hasSize(1);
+            assertThat(logged.get(0)).contains("STREAM_CLOSED");
+            // a frame for a stream that is gone is no refusal (it is what a reset races with): Netty answers it,
+            // nothing is counted
+            rawData(connection, s.stream().id(), "later");
+            RawHboneClient.data(neighbour.stream(), "two", false);
+            await().until(() -> neighbour.seen().body.toString().equals("onetwo"));
+            echoing(connection, "three");
+            assertThat(rejections("http2_stream_error")).isEqualTo(before + 1);
+        } finally {
+            connection.close().sync();
+        }
     }
 
     /**

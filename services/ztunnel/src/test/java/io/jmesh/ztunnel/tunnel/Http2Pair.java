@@ -39,6 +39,10 @@ final class Http2Pair implements AutoCloseable {
         @Override
         public void connectionError(io.netty.channel.Channel ch, io.netty.handler.codec.http2.Http2Error error,
                 String message) {}
+
+        @Override
+        public void streamError(io.netty.channel.Channel ch, int streamId,
+                io.netty.handler.codec.http2.Http2Error error, String message) {}
     };
 
     Http2Pair() {
