@@ -45,7 +45,8 @@ public final class Http2Setup {
 
         /**
          * The peer broke the protocol on stream {@code streamId} only (a header Netty's validation refuses, DATA on a
-         * stream the peer had ended...): the stream is reset, the connection and its other streams go on. Not told for a frame on a stream that is already gone, which is what a reset races with.
+         * stream the peer had ended...): the stream is reset, the connection and its other streams go on. Not told
+         * for a frame on a stream that is already gone, which is what a reset races with.
          */
         void streamError(Channel ch, int streamId, Http2Error error, String message);
     }
