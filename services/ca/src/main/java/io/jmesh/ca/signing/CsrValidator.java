@@ -28,7 +28,8 @@ import org.bouncycastle.pkcs.PKCSException;
 
 /**
  * Checks a PEM certificate signing request before anything is signed: size, PEM type, signature, key (ECDSA P-256
- * or P-384, or RSA of 2048 to 8192 bits with a public exponent from 3 to 2^31-1), signature algorithm (SHA-2 family) and subject alternative names
+ * or P-384, or RSA of 2048 to 8192 bits with a public exponent from 3 to 2^31-1), signature algorithm (SHA-2
+ * family) and subject alternative names
  * (exactly one URI, a SPIFFE id; no DNS names, IP addresses or e-mail addresses).
  *
  * <p>Stateless and thread-safe. CPU-bound (signature verification): call it off event loops.

@@ -125,7 +125,8 @@ class CsrRegressionTest {
         ext.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(
                 new GeneralName(GeneralName.uniformResourceIdentifier, InProcessIssuer.SLEEP.uri())));
         CertificationRequestInfo info = new CertificationRequestInfo(new X500Name(new RDN[0]), spki,
-                new DERSet(new Attribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, new DERSet(ext.generate()))));
+                new DERSet(new Attribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest,
+                        new DERSet(ext.generate()))));
         AlgorithmIdentifier sha256WithRsa = new AlgorithmIdentifier(PKCSObjectIdentifiers.sha256WithRSAEncryption,
                 DERNull.INSTANCE);
         // the JDK's provider signs with any modulus; Bouncy Castle's would refuse a weak one before signing

@@ -68,7 +68,8 @@ class SingleRequestTest {
             messages.forEach(m -> req.writeMessage(io.vertx.grpc.common.GrpcMessage.message("identity", m)));
             req.end();
             // the end fails on a non-OK status; the status is what is checked
-            return req.response().compose(resp -> resp.end().transform(ar -> io.vertx.core.Future.succeededFuture(resp)));
+            return req.response()
+                    .compose(resp -> resp.end().transform(ar -> io.vertx.core.Future.succeededFuture(resp)));
         }).await(10, TimeUnit.SECONDS);
     }
 
