@@ -8,6 +8,7 @@ import io.jmesh.core.kubernetes.KubernetesConnection;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.core.tls.Pem;
+import io.jmesh.core.tls.PermittedSuites;
 import io.jmesh.core.tls.ReloadedFiles;
 import io.jmesh.policy.admin.ConfigAdminService;
 import io.jmesh.policy.auth.GrpcTls;
@@ -199,9 +200,9 @@ public final class PolicyBootstrap implements MeshService {
             new ConfigAdminService(vertx, authenticator, new HashSet<>(config.configAdmin().adminIdentities()),
                     applier).bind(grpc);
             ServingPair pair = parts.pair();
-            return vertx.createHttpServer(GrpcTls.server(config.xds().host(), config.xds().port(), pair.chainPem(),
-                    pair.keyPem()))
-                    .requestHandler(grpc).listen()
+            // AES-GCM as negotiated, not only as offered (BoringSSL always allows ChaCha20 in TLS 1.3)
+            return PermittedSuites.serve(vertx.createHttpServer(GrpcTls.server(config.xds().host(),
+                    config.xds().port(), pair.chainPem(), pair.keyPem())), grpc).listen()
                     .map(s -> {
                         server = s;
                         watchFiles(pair, parts.roots());

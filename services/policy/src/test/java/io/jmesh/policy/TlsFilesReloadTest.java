@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * policy follows its TLS files as Kubernetes updates them (a Secret or ConfigMap volume swaps a {@code ..data}
  * symlink): a new serving certificate serves new connections while open streams stay, a half-finished or
  * mismatched pair is refused and counted, and new CA roots are used for the TokenReview connection after the CA
- * moved to them.
+ * moved to them. Whatever it serves, a connection that negotiated a suite other than AES-GCM is closed.
  */
 class TlsFilesReloadTest {
 
@@ -171,8 +171,47 @@ class TlsFilesReloadTest {
                 .isEqualTo(0.0);
     }
 
-    /** The serial of the certificate a fresh TLS connection to policy is shown. */
-    BigInteger servedSerial() throws Exception {
+    /**
+     * BoringSSL cannot take ChaCha20-Poly1305 off TLS 1.3's list: a client offering only it gets it negotiated, and
+     * policy must close such a connection rather than serve it (AES-GCM only, as every mesh listener).
+     */
+    @Test
+    void aClientThatOffersOnlyChaCha20IsNotServed() throws Exception {
+        Path first = Files.createDirectory(dir.resolve("first"));
+        pki.issue(first);
+        publish("tls.crt", Files.readString(first.resolve("cert.pem")),
+                "tls.key", Files.readString(first.resolve("key.pem")));
+        startPolicy(pki.rootPem);
+        try (SSLSocket s = (SSLSocket) trustingContext().getSocketFactory().createSocket("127.0.0.1",
+                policy.port())) {
+            s.setSoTimeout(10_000);
+            s.setEnabledCipherSuites(new String[] {"TLS_CHACHA20_POLY1305_SHA256"});
+            javax.net.ssl.SSLParameters params = s.getSSLParameters();
+            params.setApplicationProtocols(new String[] {"h2"});
+            s.setSSLParameters(params);
+            String outcome;
+            try {
+                s.startHandshake();
+                // the HTTP/2 preface and an empty SETTINGS frame; a served connection answers and stays open
+                s.getOutputStream().write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(
+                        java.nio.charset.StandardCharsets.US_ASCII));
+                s.getOutputStream().write(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0});
+                s.getOutputStream().flush();
+                byte[] buf = new byte[4096];
+                while (s.getInputStream().read(buf) >= 0) {
+                    // the server's SETTINGS, if it sent them before closing
+                }
+                outcome = "closed after negotiating " + s.getSession().getCipherSuite();
+            } catch (java.net.SocketTimeoutException served) {
+                outcome = "still open after 10 s with " + s.getSession().getCipherSuite();
+            } catch (java.io.IOException refused) {
+                outcome = "closed: " + refused.getMessage(); // a JDK provider refuses it in the handshake
+            }
+            assertThat(outcome).startsWith("closed");
+        }
+    }
+
+    SSLContext trustingContext() throws Exception {
         KeyStore trust = KeyStore.getInstance("PKCS12");
         trust.load(null, null);
         trust.setCertificateEntry("root", io.jmesh.core.tls.Pem.certificate(pki.roots));
@@ -180,7 +219,13 @@ class TlsFilesReloadTest {
         tmf.init(trust);
         SSLContext ssl = SSLContext.getInstance("TLSv1.3");
         ssl.init(null, tmf.getTrustManagers(), null);
-        try (SSLSocket s = (SSLSocket) ssl.getSocketFactory().createSocket("127.0.0.1", policy.port())) {
+        return ssl;
+    }
+
+    /** The serial of the certificate a fresh TLS connection to policy is shown. */
+    BigInteger servedSerial() throws Exception {
+        try (SSLSocket s = (SSLSocket) trustingContext().getSocketFactory().createSocket("127.0.0.1",
+                policy.port())) {
             s.setSoTimeout(5000);
             s.startHandshake();
             return ((X509Certificate) s.getSession().getPeerCertificates()[0]).getSerialNumber();

@@ -1,6 +1,7 @@
 package io.jmesh.ca.server;
 
 import io.jmesh.ca.CaConfig;
+import io.jmesh.core.tls.PermittedSuites;
 import io.jmesh.core.tls.TlsPolicy;
 import io.netty.handler.ssl.SslProvider;
 import io.vertx.core.AbstractVerticle;
@@ -10,7 +11,6 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.Http2Settings;
-import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.JdkSSLEngineOptions;
@@ -25,7 +25,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
-import javax.net.ssl.SSLSession;
 
 /**
  * The CA's gRPC listener: TLS 1.3 only, AES-GCM suites (a connection that negotiated another suite is closed
@@ -63,19 +62,7 @@ public final class CaGrpcServer {
                 GrpcServer grpc = GrpcServer.server(vertx,
                         new GrpcServerOptions().setMaxMessageSize(config.maxRequestBytes()));
                 services.accept(grpc);
-                vertx.createHttpServer(options(config, config.port(), cert))
-                        .connectionHandler(conn -> {
-                            if (!aesGcm(conn)) {
-                                conn.close();
-                            }
-                        })
-                        .requestHandler(req -> {
-                            if (aesGcm(req.connection())) {
-                                grpc.handle(req);
-                            } else {
-                                req.connection().close();
-                            }
-                        })
+                PermittedSuites.serve(vertx.createHttpServer(options(config, config.port(), cert)), grpc)
                         .listen()
                         .onSuccess(s -> {
                             servers.add(s);
@@ -97,16 +84,6 @@ public final class CaGrpcServer {
                         : new JdkSSLEngineOptions());
         TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
         return o;
-    }
-
-    /**
-     * Whether the connection negotiated one of {@link TlsPolicy#CIPHER_SUITES}. BoringSSL cannot take
-     * ChaCha20-Poly1305 off TLS 1.3's list, so a client that offers only it gets it negotiated: such a connection is
-     * closed before any call is served (the JDK provider refuses it in the handshake already).
-     */
-    static boolean aesGcm(HttpConnection conn) {
-        SSLSession session = conn.sslSession();
-        return session != null && TlsPolicy.CIPHER_SUITES.contains(session.getCipherSuite());
     }
 
     private static PemKeyCertOptions keyCert(ServingCertificate cert) {
