@@ -80,18 +80,26 @@ public final class AuthorizationTranslator {
         List<String> l7 = new ArrayList<>();
         Rule.Builder rule = Rule.newBuilder();
 
+        // an entry of only L7 fields could match any connection: in a DENY its list then matches anything (the
+        // clause is left out), never just its other entries
         Clause.Builder from = Clause.newBuilder();
+        boolean anySource = false;
         for (int i = 0; i < in.getFromCount(); i++) {
             Match m = source(in.getFrom(i).getSource(), path + ".from[" + i + "].source", l7);
             if (!m.equals(Match.getDefaultInstance())) {
                 from.addMatches(m);
+            } else {
+                anySource = true;
             }
         }
         Clause.Builder to = Clause.newBuilder();
+        boolean anyOperation = false;
         for (int i = 0; i < in.getToCount(); i++) {
             Match m = operation(in.getTo(i).getOperation(), path + ".to[" + i + "].operation", l7);
             if (!m.equals(Match.getDefaultInstance())) {
                 to.addMatches(m);
+            } else {
+                anyOperation = true;
             }
         }
         List<Clause> when = new ArrayList<>();
@@ -110,10 +118,10 @@ public final class AuthorizationTranslator {
             warnings.add(path + ": ztunnel ignores " + String.join(", ", l7) + " (L7) and denies on the L4 part"
                     + " of the rule only");
         }
-        if (from.getMatchesCount() > 0) {
+        if (from.getMatchesCount() > 0 && !anySource) {
             rule.addClauses(from);
         }
-        if (to.getMatchesCount() > 0) {
+        if (to.getMatchesCount() > 0 && !anyOperation) {
             rule.addClauses(to);
         }
         rule.addAllClauses(when);
