@@ -281,8 +281,20 @@ final class AdsStream {
         pushAll();
     }
 
+    /**
+     * Authorization first: a workload new on this node lists policies the node may not hold yet, and ztunnel skips
+     * policy keys it does not know (allowing what they would forbid) until they arrive.
+     */
     private void pushAll() {
-        types.forEach(this::push);
+        TypeState authorization = types.get(TypeUrls.AUTHORIZATION);
+        if (authorization != null) {
+            push(TypeUrls.AUTHORIZATION, authorization);
+        }
+        types.forEach((type, ts) -> {
+            if (ts != authorization) {
+                push(type, ts);
+            }
+        });
     }
 
     private boolean snapshotMode(TypeState ts) {

@@ -275,4 +275,52 @@ class AdsStreamTest {
         assertThat(names(again.last())).containsExactly(UID + "w1");
         assertThat(again.last().getRemovedResourcesList()).containsExactly("shop/gone.shop.svc.cluster.local");
     }
+
+    @Test
+    void aWorkloadNewOnTheNodeComesAfterThePoliciesItNeedsNeverBefore() {
+        // node-a runs nothing of "shop" yet: it holds none of shop's policies
+        reader.read("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: elsewhere, namespace: other}
+                spec: {address: 127.0.10.1, node: node-a}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: only-frontend, namespace: shop}
+                spec: {rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/frontend]}}]}]}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: db-only-app, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: db}}
+                  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/app]}}]}]
+                """).forEach(o -> records.put(o.key(), o.record()));
+        AdsStream s = new AdsStream(null, out, "node-a", builder.build(new ConfigSnapshot(records, Map.of()), x -> { }),
+                new AdsMetrics(new PrometheusRegistry()), 100);
+        for (String type : List.of(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION)) {
+            s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type).build());
+            s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type).setResponseNonce(out.last().getNonce())
+                    .build());
+        }
+        assertThat(out.last().getResourcesList()).isEmpty();
+        int before = out.written.size();
+
+        // a shop workload lands on node-a: ztunnel must hold the policies that apply to it before it knows the
+        // workload (it skips policy keys it does not know, and it would allow what they forbid meanwhile)
+        reader.read("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: db-1, namespace: shop}
+                spec: {address: 127.0.10.2, labels: {app: db}, node: node-a}
+                """).forEach(o -> records.put(o.key(), o.record()));
+        s.onState(builder.build(new ConfigSnapshot(records, Map.of()), x -> { }));
+
+        List<DeltaDiscoveryResponse> pushed = out.written.subList(before, out.written.size());
+        assertThat(pushed).extracting(DeltaDiscoveryResponse::getTypeUrl)
+                .containsExactly(TypeUrls.AUTHORIZATION, TypeUrls.ADDRESS);
+        assertThat(names(pushed.get(0))).containsExactlyInAnyOrder("shop/only-frontend", "shop/db-only-app");
+        assertThat(names(pushed.get(1))).containsExactly(UID + "db-1");
+    }
 }
