@@ -3,6 +3,8 @@ package io.jmesh.telemetry.ingest;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.RequestEvent;
+import io.jmesh.proto.telemetry.v1.ServiceInfo;
+import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 
 /**
  * Decodes and validates event records. Never throws: a record that cannot be counted comes back as
@@ -16,6 +18,13 @@ public final class EventDecoder {
     /** Every reason a record of a known topic can be rejected for (the {@code reason} label of dead letters). */
     static final java.util.List<String> REJECTION_REASONS =
             java.util.List.of("empty_record", "invalid_field", "undecodable", "unknown_schema_version");
+
+    /**
+     * The longest value of a field that becomes a metric label. Kubernetes names, hostnames and SPIFFE ids are far
+     * shorter; a longer value is a bug or an attack, would bloat every series and checkpoint it is in, and one over
+     * 65535 bytes cannot be written to a checkpoint at all.
+     */
+    public static final int MAX_LABEL_LENGTH = 1024;
 
     private final String connectionTopic;
     private final String requestTopic;
@@ -39,6 +48,17 @@ public final class EventDecoder {
                     return new DecodedEvent.Rejected("invalid_field",
                             "ConnectionEvent.kind: " + e.getKind() + " (expected: OPENED or CLOSED)");
                 }
+                String bad = labels("ConnectionEvent", e.getSource(), e.getDestination(), e.getDestinationService(),
+                        e.getResponseFlags());
+                if (bad == null) {
+                    bad = nonNegative("ConnectionEvent.bytes_sent", e.getBytesSent());
+                }
+                if (bad == null) {
+                    bad = nonNegative("ConnectionEvent.bytes_received", e.getBytesReceived());
+                }
+                if (bad != null) {
+                    return new DecodedEvent.Rejected("invalid_field", bad);
+                }
                 return new DecodedEvent.Connection(e);
             }
             if (topic.equals(requestTopic)) {
@@ -50,6 +70,21 @@ public final class EventDecoder {
                     return new DecodedEvent.Rejected("invalid_field",
                             "RequestEvent.response_code: " + e.getResponseCode() + " (expected: 0..999)");
                 }
+                String bad = labels("RequestEvent", e.getSource(), e.getDestination(), e.getDestinationService(),
+                        e.getResponseFlags());
+                if (bad == null) {
+                    bad = nonNegative("RequestEvent.request_bytes", e.getRequestBytes());
+                }
+                if (bad == null) {
+                    bad = nonNegative("RequestEvent.response_bytes", e.getResponseBytes());
+                }
+                if (bad == null && (e.getDuration().getSeconds() < 0 || e.getDuration().getNanos() < 0)) {
+                    bad = "RequestEvent.duration: " + e.getDuration().getSeconds() + "s " + e.getDuration().getNanos()
+                            + "ns (expected: >= 0)";
+                }
+                if (bad != null) {
+                    return new DecodedEvent.Rejected("invalid_field", bad);
+                }
                 return new DecodedEvent.Request(e);
             }
             return new DecodedEvent.Rejected("unknown_topic", "topic: " + topic + " (expected: " + connectionTopic
@@ -57,6 +92,49 @@ public final class EventDecoder {
         } catch (InvalidProtocolBufferException e) {
             return new DecodedEvent.Rejected("undecodable", "not a protobuf event: " + e.getMessage());
         }
+    }
+
+    /** What is wrong with the fields that become labels, or null. */
+    private static String labels(String type, WorkloadInfo src, WorkloadInfo dst, ServiceInfo svc, String flags) {
+        String bad = workload(type + ".source", src);
+        if (bad == null) {
+            bad = workload(type + ".destination", dst);
+        }
+        if (bad == null) {
+            bad = label(type + ".destination_service.hostname", svc.getHostname());
+        }
+        if (bad == null) {
+            bad = label(type + ".destination_service.name", svc.getName());
+        }
+        if (bad == null) {
+            bad = label(type + ".destination_service.namespace", svc.getNamespace());
+        }
+        return bad != null ? bad : label(type + ".response_flags", flags);
+    }
+
+    private static String workload(String field, WorkloadInfo w) {
+        String[][] values = {{"name", w.getName()}, {"workload_name", w.getWorkloadName()},
+            {"namespace", w.getNamespace()}, {"principal", w.getPrincipal()}, {"app", w.getApp()},
+            {"version", w.getVersion()}, {"canonical_service", w.getCanonicalService()},
+            {"canonical_revision", w.getCanonicalRevision()}, {"cluster", w.getCluster()}};
+        for (String[] v : values) {
+            String bad = label(field + "." + v[0], v[1]);
+            if (bad != null) {
+                return bad;
+            }
+        }
+        return null;
+    }
+
+    private static String label(String field, String value) {
+        return value.length() <= MAX_LABEL_LENGTH ? null
+                : field + ": " + value.length() + " characters (expected: at most " + MAX_LABEL_LENGTH + ")";
+    }
+
+    /** A uint64 read into a Java long: above {@link Long#MAX_VALUE} it is negative and cannot be summed. */
+    private static String nonNegative(String field, long value) {
+        return value >= 0 ? null : field + ": " + Long.toUnsignedString(value) + " (expected: <= " + Long.MAX_VALUE
+                + ")";
     }
 
     private static DecodedEvent unknownSchema(String type, int version) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.jmesh.proto.telemetry.v1.Reporter;
 import io.jmesh.telemetry.Events;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -22,7 +23,29 @@ class EventDecoderTest {
                 Arguments.of("unknown topic", "other", good, "unknown_topic"),
                 Arguments.of("response code out of range", "l7", Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE,
                         Events.REVIEWS, "reviews", 200, 1).toBuilder().setResponseCode(1200).build().toByteArray(),
+                        "invalid_field"),
+                Arguments.of("label longer than a checkpoint holds", "l4", Events.opened(Reporter.SOURCE,
+                        Events.PRODUCTPAGE.toBuilder().setWorkloadName("w".repeat(70_000)).build(), Events.REVIEWS,
+                        "reviews").toByteArray(), "invalid_field"),
+                Arguments.of("bytes_sent above Long.MAX_VALUE", "l4", Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE,
+                        Events.REVIEWS, "reviews", -1L, 0).toByteArray(), "invalid_field"),
+                Arguments.of("negative duration", "l7", Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE,
+                        Events.REVIEWS, "reviews", 200, 1).toBuilder().setDuration(
+                        com.google.protobuf.Duration.newBuilder().setSeconds(-1)).build().toByteArray(),
                         "invalid_field"));
+    }
+
+    @Test
+    void namesTheFieldAndTheLimit() {
+        DecodedEvent d = decoder.decode("l4", Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS,
+                "reviews").toBuilder().setDestinationService(Events.service("reviews").toBuilder()
+                .setHostname("h".repeat(EventDecoder.MAX_LABEL_LENGTH + 1))).build().toByteArray());
+        assertThat(d).isEqualTo(new DecodedEvent.Rejected("invalid_field",
+                "ConnectionEvent.destination_service.hostname: 1025 characters (expected: at most 1024)"));
+        DecodedEvent b = decoder.decode("l4", Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS,
+                "reviews", 0, -1L).toByteArray());
+        assertThat(b).isEqualTo(new DecodedEvent.Rejected("invalid_field",
+                "ConnectionEvent.bytes_received: 18446744073709551615 (expected: <= 9223372036854775807)"));
     }
 
     @ParameterizedTest(name = "{0} -> {3}")
