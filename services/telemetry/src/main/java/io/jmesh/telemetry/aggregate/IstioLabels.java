@@ -75,7 +75,7 @@ public final class IstioLabels {
     private static int fill(String[] v, Reporter reporter, WorkloadInfo src, WorkloadInfo dst, ServiceInfo svc) {
         int i = 0;
         v[i++] = reporter(reporter);
-        v[i++] = or(src.getWorkloadName());
+        v[i++] = or(workload(src));
         v[i++] = or(src.getCanonicalService().isEmpty() ? src.getApp() : src.getCanonicalService());
         v[i++] = or(src.getCanonicalRevision().isEmpty() ? src.getVersion() : src.getCanonicalRevision());
         v[i++] = or(src.getNamespace());
@@ -86,7 +86,7 @@ public final class IstioLabels {
         v[i++] = or(svc.getHostname());
         v[i++] = or(svc.getNamespace());
         v[i++] = or(svc.getName());
-        v[i++] = or(dst.getWorkloadName());
+        v[i++] = or(workload(dst));
         v[i++] = or(dst.getCanonicalService().isEmpty() ? dst.getApp() : dst.getCanonicalService());
         v[i++] = or(dst.getCanonicalRevision().isEmpty() ? dst.getVersion() : dst.getCanonicalRevision());
         v[i++] = or(dst.getNamespace());
@@ -95,6 +95,11 @@ public final class IstioLabels {
         v[i++] = or(dst.getVersion());
         v[i++] = or(dst.getCluster());
         return i;
+    }
+
+    /** As ztunnel labels its own series: the owning workload's name, else the instance (pod) name. */
+    private static String workload(WorkloadInfo w) {
+        return w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName();
     }
 
     private static String or(String s) {

@@ -45,6 +45,17 @@ class IstioLabelsTest {
     }
 
     @Test
+    void aWorkloadWithoutAWorkloadNameIsNamedByItsInstanceAsZtunnelLabelsIt() {
+        // ztunnel's own istio_tcp_* series: source_workload = workload_name, else the instance (pod) name
+        WorkloadInfo bare = Events.PRODUCTPAGE.toBuilder().clearWorkloadName().build();
+        WorkloadInfo bareDst = Events.REVIEWS.toBuilder().clearWorkloadName().build();
+        Map<String, String> l = labels(IstioLabels.TCP.toArray(String[]::new),
+                IstioLabels.of(Events.opened(Reporter.SOURCE, bare, bareDst, "reviews")));
+        assertThat(l).containsEntry("source_workload", "productpage-v1-abc12")
+                .containsEntry("destination_workload", "reviews-v2-abc12");
+    }
+
+    @Test
     void aRequestEventAddsTheResponseLabels() {
         Map<String, String> l = labels(IstioLabels.REQUEST.toArray(String[]::new), IstioLabels.of(
                 Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 503, 3)));
