@@ -53,6 +53,18 @@ public final class IstioLabels {
         return new SeriesKey(v);
     }
 
+    private static final int FLAGS = TCP.indexOf("response_flags");
+
+    /** A TCP series' key with {@code response_flags="-"}: the series of the connection as it was opened. */
+    static SeriesKey withoutFlags(SeriesKey tcp) {
+        if ("-".equals(tcp.value(FLAGS))) {
+            return tcp;
+        }
+        String[] v = tcp.values();
+        v[FLAGS] = "-";
+        return new SeriesKey(v);
+    }
+
     /** Istio's {@code reporter} label value. */
     public static String reporter(Reporter r) {
         return switch (r) {

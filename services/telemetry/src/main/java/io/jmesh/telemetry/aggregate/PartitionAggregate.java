@@ -56,8 +56,15 @@ public final class PartitionAggregate {
                 if (!e.getError().isEmpty()) {
                     t.failed++; // a denial, a failed connect, a broken tunnel: ztunnel's failed connection
                 }
-                t.sentBytes += e.getBytesSent();
-                t.receivedBytes += e.getBytesReceived();
+                // ztunnel adds the bytes as they pass to the series of the connection as opened, without the
+                // flags of its end: count them there, so both give the same byte series
+                if (e.getBytesSent() != 0 || e.getBytesReceived() != 0) {
+                    SeriesKey asOpened = IstioLabels.withoutFlags(key);
+                    TcpTotals b = asOpened == key ? t : tcp.computeIfAbsent(asOpened, k -> new TcpTotals());
+                    b.sentBytes += e.getBytesSent();
+                    b.receivedBytes += e.getBytesReceived();
+                    b.lastSeenMillis = nowMillis;
+                }
             }
             default -> throw new IllegalArgumentException("kind: " + e.getKind() + " (expected: OPENED or CLOSED)");
         }

@@ -58,6 +58,27 @@ class PartitionAggregateTest {
     }
 
     @Test
+    void bytesOfAConnectionClosedWithFlagsCountInItsSeriesAsOpenedAsZtunnelCountsThem() {
+        // ztunnel adds relayed bytes to the series it resolved at open (response_flags="-"); only the close and the
+        // failure carry the flags
+        PartitionAggregate a = new PartitionAggregate(-1);
+        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
+        a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 7, 9).toBuilder()
+                .setResponseFlags("CONNECT").setError("tunnel broken").build(), 2000);
+        int flags = IstioLabels.TCP.indexOf("response_flags");
+        assertThat(a.tcp()).hasSize(2).allSatisfy((k, t) -> {
+            if (k.value(flags).equals("-")) {
+                assertThat(new long[] {t.opened(), t.closed(), t.failed(), t.sentBytes(), t.receivedBytes()})
+                        .containsExactly(1, 0, 0, 7, 9);
+            } else {
+                assertThat(k.value(flags)).isEqualTo("CONNECT");
+                assertThat(new long[] {t.opened(), t.closed(), t.failed(), t.sentBytes(), t.receivedBytes()})
+                        .containsExactly(0, 1, 1, 0, 0);
+            }
+        });
+    }
+
+    @Test
     void seriesNotUpdatedSinceTheCutoffExpire() {
         PartitionAggregate a = new PartitionAggregate(0);
         a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
