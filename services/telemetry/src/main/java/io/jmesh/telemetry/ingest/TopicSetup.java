@@ -24,6 +24,13 @@ import org.apache.kafka.common.errors.TopicExistsException;
  */
 final class TopicSetup {
 
+    /**
+     * The largest record telemetry writes: a checkpoint (up to 16 MiB), or a dead letter (a record of an event
+     * topic, plus headers). Topics created here take it; the broker's default (1 MiB) would refuse a large
+     * checkpoint, or the dead letter of a bad record close to that default, and fail every transaction after it.
+     */
+    static final int MAX_RECORD_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+
     private TopicSetup() {}
 
     /** True when every topic exists (created or already there); Kafka errors are thrown for a retry. */
@@ -43,13 +50,19 @@ final class TopicSetup {
             }
             List<NewTopic> missing = new ArrayList<>();
             short rf = 1;
-            for (String t : List.of(c.connectionTopic(), c.requestTopic(), c.deadLetterTopic())) {
+            for (String t : List.of(c.connectionTopic(), c.requestTopic())) {
                 if (!existing.contains(t)) {
                     missing.add(new NewTopic(t, c.partitions(), rf));
                 }
             }
+            String maxRecord = String.valueOf(MAX_RECORD_BYTES);
+            if (!existing.contains(c.deadLetterTopic())) {
+                missing.add(new NewTopic(c.deadLetterTopic(), c.partitions(), rf).configs(Map.of(
+                        TopicConfig.MAX_MESSAGE_BYTES_CONFIG, maxRecord)));
+            }
             if (!existing.contains(c.checkpointTopic())) {
                 missing.add(new NewTopic(c.checkpointTopic(), 1, rf).configs(Map.of(
+                        TopicConfig.MAX_MESSAGE_BYTES_CONFIG, maxRecord,
                         TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT,
                         TopicConfig.SEGMENT_MS_CONFIG, String.valueOf(Duration.ofMinutes(10).toMillis()),
                         TopicConfig.MIN_CLEANABLE_DIRTY_RATIO_CONFIG, "0.1")));
