@@ -90,6 +90,20 @@ public final class TelemetryInstance implements AutoCloseable {
                 HttpResponse.BodyHandlers.ofString());
     }
 
+    /** One sample of this replica's registry, without a scrape of every Istio series; 0 when absent. */
+    public double sample(String name, String... labelNamesAndValues) {
+        var labels = io.prometheus.metrics.model.snapshots.Labels.of(labelNamesAndValues);
+        for (var m : running.context().metrics().scrape(n -> n.equals(name) || n.equals(name.replaceFirst("_total$", "")))) {
+            for (var d : m.getDataPoints()) {
+                if (d.getLabels().equals(labels)) {
+                    return d instanceof io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot c
+                            ? c.getValue() : Double.NaN;
+                }
+            }
+        }
+        return 0;
+    }
+
     public String scrape() throws IOException, InterruptedException {
         return get("/metrics").body();
     }

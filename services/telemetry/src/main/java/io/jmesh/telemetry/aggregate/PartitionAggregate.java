@@ -26,8 +26,23 @@ public final class PartitionAggregate {
     /** 2 added the failed count; a version-1 checkpoint still reads (its failed counts start at zero). */
     private static final byte VERSION = 2;
 
+    /**
+     * The largest checkpoint this aggregate grows to: an event that would need a new series beyond it is refused
+     * ({@link #add} returns null), since a checkpoint the broker refuses fails every transaction of the replica.
+     */
+    public static final int MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024;
+
+    // encode(): magic, version, nextOffset, dictionary size, series counts
+    private static final int HEADER_BYTES = 4 + 1 + 8 + 4 + 4 + 4;
+    private static final int TCP_SERIES_BYTES = 4 * 23 + 6 * 8;
+    private static final int REQUEST_SERIES_BYTES = 4 * 25 + 8 + 3 * (8 * 20 + 8) + 8;
+
     private final Map<SeriesKey, TcpTotals> tcp = new HashMap<>();
     private final Map<SeriesKey, RequestTotals> requests = new HashMap<>();
+    /** How many series hold each label value: the checkpoint's dictionary. */
+    private final Map<String, int[]> labelRefs = new HashMap<>();
+    /** The size of {@link #encode()}, kept as series come and go. */
+    private long checkpointBytes = HEADER_BYTES;
     private long nextOffset;
 
     /** An empty aggregate that starts at {@code nextOffset}. */
@@ -45,10 +60,28 @@ public final class PartitionAggregate {
         nextOffset = Math.max(nextOffset, offset + 1);
     }
 
-    /** Counts a connection event; returns the series it was counted in. */
+    /**
+     * Counts a connection event; returns the series it was counted in, or null (nothing counted) when it needs a
+     * new series and the checkpoint has no room for it ({@link #MAX_CHECKPOINT_BYTES}).
+     */
     public SeriesKey add(ConnectionEvent e, long nowMillis) {
         SeriesKey key = IstioLabels.of(e);
-        TcpTotals t = tcp.computeIfAbsent(key, k -> new TcpTotals());
+        TcpTotals t = tcp.get(key);
+        boolean bytes = e.getKind() == ConnectionEvent.Kind.CLOSED
+                && (e.getBytesSent() != 0 || e.getBytesReceived() != 0);
+        SeriesKey asOpened = bytes ? IstioLabels.withoutFlags(key) : key;
+        if (t == null || (asOpened != key && !tcp.containsKey(asOpened))) {
+            long more = (t == null ? TCP_SERIES_BYTES + newLabelBytes(key, null) : 0)
+                    + (asOpened != key && !tcp.containsKey(asOpened) ? TCP_SERIES_BYTES + newLabelBytes(asOpened, key)
+                    : 0);
+            if (checkpointBytes + more > MAX_CHECKPOINT_BYTES) {
+                return null;
+            }
+            if (t == null) {
+                t = new TcpTotals();
+                putTcp(key, t);
+            }
+        }
         switch (e.getKind()) {
             case OPENED -> t.opened++;
             case CLOSED -> {
@@ -58,9 +91,12 @@ public final class PartitionAggregate {
                 }
                 // ztunnel adds the bytes as they pass to the series of the connection as opened, without the
                 // flags of its end: count them there, so both give the same byte series
-                if (e.getBytesSent() != 0 || e.getBytesReceived() != 0) {
-                    SeriesKey asOpened = IstioLabels.withoutFlags(key);
-                    TcpTotals b = asOpened == key ? t : tcp.computeIfAbsent(asOpened, k -> new TcpTotals());
+                if (bytes) {
+                    TcpTotals b = asOpened == key ? t : tcp.get(asOpened);
+                    if (b == null) {
+                        b = new TcpTotals();
+                        putTcp(asOpened, b);
+                    }
                     b.sentBytes += e.getBytesSent();
                     b.receivedBytes += e.getBytesReceived();
                     b.lastSeenMillis = nowMillis;
@@ -72,10 +108,17 @@ public final class PartitionAggregate {
         return key;
     }
 
-    /** Counts a request event; returns the series it was counted in. */
+    /** Counts a request event; returns the series it was counted in, or null as {@link #add(ConnectionEvent, long)}. */
     public SeriesKey add(RequestEvent e, long nowMillis) {
         SeriesKey key = IstioLabels.of(e);
-        RequestTotals t = requests.computeIfAbsent(key, k -> new RequestTotals());
+        RequestTotals t = requests.get(key);
+        if (t == null) {
+            if (checkpointBytes + REQUEST_SERIES_BYTES + newLabelBytes(key, null) > MAX_CHECKPOINT_BYTES) {
+                return null;
+            }
+            t = new RequestTotals();
+            putRequest(key, t);
+        }
         t.requests++;
         t.durationMillis.observe(e.getDuration().getSeconds() * 1000.0 + e.getDuration().getNanos() / 1_000_000.0);
         t.requestBytes.observe(e.getRequestBytes());
@@ -87,9 +130,77 @@ public final class PartitionAggregate {
     /** Removes series not updated since {@code cutoffMillis}; returns how many. */
     public int expire(long cutoffMillis) {
         int before = tcp.size() + requests.size();
-        tcp.values().removeIf(t -> t.lastSeenMillis < cutoffMillis);
-        requests.values().removeIf(t -> t.lastSeenMillis < cutoffMillis);
+        tcp.entrySet().removeIf(e -> e.getValue().lastSeenMillis < cutoffMillis && released(e.getKey(),
+                TCP_SERIES_BYTES));
+        requests.entrySet().removeIf(e -> e.getValue().lastSeenMillis < cutoffMillis && released(e.getKey(),
+                REQUEST_SERIES_BYTES));
         return before - tcp.size() - requests.size();
+    }
+
+    /** The size of this aggregate's checkpoint ({@link #encode()}), in bytes. */
+    public long checkpointBytes() {
+        return checkpointBytes;
+    }
+
+    private void putTcp(SeriesKey k, TcpTotals t) {
+        tcp.put(k, t);
+        held(k, TCP_SERIES_BYTES);
+    }
+
+    private void putRequest(SeriesKey k, RequestTotals t) {
+        requests.put(k, t);
+        held(k, REQUEST_SERIES_BYTES);
+    }
+
+    private void held(SeriesKey k, int seriesBytes) {
+        checkpointBytes += seriesBytes;
+        for (int i = 0; i < k.size(); i++) {
+            int[] n = labelRefs.computeIfAbsent(k.value(i), v -> new int[1]);
+            if (n[0]++ == 0) {
+                checkpointBytes += entryBytes(k.value(i));
+            }
+        }
+    }
+
+    /** Forgets a removed series' share of the checkpoint; true, for removeIf. */
+    private boolean released(SeriesKey k, int seriesBytes) {
+        checkpointBytes -= seriesBytes;
+        for (int i = 0; i < k.size(); i++) {
+            int[] n = labelRefs.get(k.value(i));
+            if (--n[0] == 0) {
+                labelRefs.remove(k.value(i));
+                checkpointBytes -= entryBytes(k.value(i));
+            }
+        }
+        return true;
+    }
+
+    /** Dictionary bytes {@code k} would add, not counting values {@code also} (about to be added too) holds. */
+    private long newLabelBytes(SeriesKey k, SeriesKey also) {
+        long bytes = 0;
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        if (also != null) {
+            for (int i = 0; i < also.size(); i++) {
+                seen.add(also.value(i));
+            }
+        }
+        for (int i = 0; i < k.size(); i++) {
+            String v = k.value(i);
+            if (!labelRefs.containsKey(v) && seen.add(v)) {
+                bytes += entryBytes(v);
+            }
+        }
+        return bytes;
+    }
+
+    /** What {@link DataOutputStream#writeUTF} writes for {@code s}: a length and modified UTF-8. */
+    private static int entryBytes(String s) {
+        int n = 2;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            n += c >= 1 && c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+        }
+        return n;
     }
 
     public Map<SeriesKey, TcpTotals> tcp() {
@@ -184,7 +295,7 @@ public final class PartitionAggregate {
                 t.receivedBytes = in.readLong();
                 t.failed = version >= 2 ? in.readLong() : 0;
                 t.lastSeenMillis = in.readLong();
-                a.tcp.put(k, t);
+                a.putTcp(k, t);
             }
             int reqCount = count(in, "request series");
             for (int i = 0; i < reqCount; i++) {
@@ -193,7 +304,7 @@ public final class PartitionAggregate {
                 RequestTotals t = new RequestTotals(readDistribution(in), readDistribution(in), readDistribution(in));
                 t.requests = n;
                 t.lastSeenMillis = in.readLong();
-                a.requests.put(k, t);
+                a.putRequest(k, t);
             }
             if (in.available() != 0) {
                 throw new IllegalArgumentException("checkpoint: " + in.available() + " trailing bytes (expected: 0)");

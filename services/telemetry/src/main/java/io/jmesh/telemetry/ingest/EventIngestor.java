@@ -3,6 +3,7 @@ package io.jmesh.telemetry.ingest;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
 import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.jmesh.telemetry.aggregate.PartitionAggregate;
+import io.jmesh.telemetry.aggregate.SeriesKey;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.nio.charset.StandardCharsets;
@@ -72,6 +73,9 @@ public final class EventIngestor implements AutoCloseable {
     public static final String HEADER_PARTITION = "jmesh.dlq.partition";
     public static final String HEADER_OFFSET = "jmesh.dlq.offset";
 
+    /** The reason of an event that needed a series its partition's checkpoint had no room for. */
+    static final String SERIES_LIMIT = "series_limit";
+
     private final IngestConfig config;
     private final long ttlMillis;
     private final Clock clock;
@@ -111,6 +115,7 @@ public final class EventIngestor implements AutoCloseable {
             for (String reason : EventDecoder.REJECTION_REASONS) {
                 metrics.rejected.labelValues(topic, reason);
             }
+            metrics.rejected.labelValues(topic, SERIES_LIMIT);
         }
         this.thread = new Thread(this::run, "telemetry-ingest");
         this.thread.setDaemon(true);
@@ -210,16 +215,33 @@ public final class EventIngestor implements AutoCloseable {
         }
         DecodedEvent d = decoder.decode(r.topic(), r.value());
         if (d instanceof DecodedEvent.Connection c) {
-            listener.onConnection(c.event(), agg.add(c.event(), now), now);
-            counted.get(r.topic()).inc();
+            SeriesKey series = agg.add(c.event(), now);
+            if (series == null) {
+                deadLetter(r, seriesLimit(agg));
+            } else {
+                listener.onConnection(c.event(), series, now);
+                counted.get(r.topic()).inc();
+            }
         } else if (d instanceof DecodedEvent.Request q) {
-            listener.onRequest(q.event(), agg.add(q.event(), now), now);
-            counted.get(r.topic()).inc();
+            SeriesKey series = agg.add(q.event(), now);
+            if (series == null) {
+                deadLetter(r, seriesLimit(agg));
+            } else {
+                listener.onRequest(q.event(), series, now);
+                counted.get(r.topic()).inc();
+            }
         } else if (d instanceof DecodedEvent.Rejected rej) {
             deadLetter(r, rej);
         }
         agg.advanceTo(r.offset());
         dirty.add(tp);
+    }
+
+    private static DecodedEvent.Rejected seriesLimit(PartitionAggregate agg) {
+        return new DecodedEvent.Rejected(SERIES_LIMIT, "a new series would grow this partition's checkpoint ("
+                + agg.seriesCount() + " series, " + agg.checkpointBytes() + " bytes) past "
+                + PartitionAggregate.MAX_CHECKPOINT_BYTES + " bytes (expected: fewer distinct label values, or more"
+                + " partitions)");
     }
 
     private void deadLetter(ConsumerRecord<byte[], byte[]> r, DecodedEvent.Rejected rej) {

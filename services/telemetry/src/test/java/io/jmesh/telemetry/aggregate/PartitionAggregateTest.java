@@ -79,6 +79,45 @@ class PartitionAggregateTest {
     }
 
     @Test
+    void theCheckpointSizeIsKnownWithoutEncodingAndBoundsTheSeries() {
+        PartitionAggregate a = new PartitionAggregate(-1);
+        assertThat(a.checkpointBytes()).isEqualTo(a.encode().length);
+        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
+        a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 7, 9).toBuilder()
+                .setResponseFlags("CONNECT").setError("tunnel broken").build(), 1000);
+        a.add(Events.closed(Reporter.SOURCE, Events.workload("é-" + "\u4e2d".repeat(9), "x", "v"), Events.REVIEWS,
+                "reviews", 1, 1).toBuilder().setResponseFlags("DENY").setError("denied").build(), 2000);
+        a.add(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 503, 7), 3000);
+        assertThat(a.checkpointBytes()).isEqualTo(a.encode().length);
+        assertThat(PartitionAggregate.decode(a.encode()).checkpointBytes()).isEqualTo(a.encode().length);
+        a.expire(1500);
+        assertThat(a.seriesCount()).isEqualTo(3);
+        assertThat(a.checkpointBytes()).isEqualTo(a.encode().length);
+
+        // distinct 1000-character labels: each new series costs ~8 kB; the aggregate stops at the limit
+        PartitionAggregate big = new PartitionAggregate(-1);
+        int refused = 0;
+        io.jmesh.proto.telemetry.v1.RequestEvent first = null;
+        for (int i = 0; i < 2500; i++) {
+            String u = String.format("%04d", i).repeat(250);
+            var e = Events.request(Reporter.WAYPOINT, Events.workload(u, "a" + u, "v" + u),
+                    Events.workload("d" + u, "b" + u, "w" + u), "reviews", 200, 1);
+            first = first == null ? e : first;
+            if (big.add(e, 1000) == null) {
+                refused++;
+            }
+        }
+        assertThat(refused).isPositive();
+        assertThat(big.checkpointBytes()).isEqualTo(big.encode().length)
+                .isLessThanOrEqualTo(PartitionAggregate.MAX_CHECKPOINT_BYTES);
+        // an existing series is still counted
+        SeriesKey key = IstioLabels.of(first);
+        long before = big.requests().get(key).requests();
+        assertThat(big.add(first, 2000)).isEqualTo(key);
+        assertThat(big.requests().get(key).requests()).isEqualTo(before + 1);
+    }
+
+    @Test
     void seriesNotUpdatedSinceTheCutoffExpire() {
         PartitionAggregate a = new PartitionAggregate(0);
         a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);

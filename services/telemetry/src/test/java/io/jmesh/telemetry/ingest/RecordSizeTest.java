@@ -52,6 +52,32 @@ class RecordSizeTest {
     }
 
     @Test
+    void eventsThatWouldGrowACheckpointPast16MiBAreDeadLetteredAndTheRestCounted() throws Exception {
+        IngestConfig cfg = TelemetryInstance.ingest(kafka.bootstrapServers(), KafkaExtension.uniqueTopic("card"), "a");
+        // 8 distinct ~900-character labels per series (a buggy or hostile reporter): ~7 kB of checkpoint each
+        int n = 3_000;
+        List<Map.Entry<String, RequestEvent>> events = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            String u = String.format("%04d", i).repeat(225);
+            events.add(new SimpleEntry<>(KEY, Events.request(Reporter.WAYPOINT, Events.workload(u, "a" + u, "v" + u),
+                    Events.workload("d" + u, "b" + u, "w" + u), "reviews", 200, 3)));
+        }
+        RequestEvent known = events.get(0).getValue();
+        try (TelemetryInstance t = TelemetryInstance.start(cfg); EventProducer p = new EventProducer(kafka)) {
+            p.sendAll(cfg.requestTopic(), events);
+            p.send(cfg.requestTopic(), KEY, known); // its series exists: counted
+            // no scrape: this many series with such labels make a /metrics answer of hundreds of megabytes
+            await().atMost(Duration.ofSeconds(120)).until(() -> t.counted() + seriesLimited(t, cfg) == n + 1);
+            assertThat(seriesLimited(t, cfg)).isPositive();
+            assertThat(t.totals().requests().values()).filteredOn(r -> r.requests() == 2).hasSize(1);
+        }
+    }
+
+    private static double seriesLimited(TelemetryInstance t, IngestConfig cfg) {
+        return t.sample("telemetry_records_rejected_total", "reason", "series_limit", "topic", cfg.requestTopic());
+    }
+
+    @Test
     void aBadRecordJustUnderTheEventTopicsLimitIsDeadLetteredAndThePartitionGoesOn() throws Exception {
         IngestConfig cfg = TelemetryInstance.ingest(kafka.bootstrapServers(), KafkaExtension.uniqueTopic("near"), "a");
         // undecodable, and as large as the event topic (broker default) takes: the dead letter adds headers
