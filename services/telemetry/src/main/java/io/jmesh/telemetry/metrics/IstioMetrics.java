@@ -68,7 +68,8 @@ public final class IstioMetrics implements MultiCollector {
 
     @Override
     public List<String> getPrometheusNames() {
-        return List.of("istio_tcp_connections_opened", "istio_tcp_connections_closed", "istio_tcp_sent_bytes",
+        return List.of("istio_tcp_connections_opened", "istio_tcp_connections_closed",
+                "istio_tcp_connections_failed", "istio_tcp_sent_bytes",
                 "istio_tcp_received_bytes", "istio_requests", "istio_request_duration_milliseconds",
                 "istio_request_bytes", "istio_response_bytes");
     }

@@ -87,4 +87,21 @@ class IstioMetricsTest {
             assertThat(after).contains("telemetry_series_expired_total 4.0"); // 2 tcp (clean, denied) + 2 request series
         }
     }
+
+    @Test
+    void everyMetricItExportsCanBeSelectedByName() {
+        io.jmesh.telemetry.aggregate.PartitionAggregate a = new io.jmesh.telemetry.aggregate.PartitionAggregate(-1);
+        a.add(Events.closed(Reporter.DESTINATION, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, 0).toBuilder()
+                .setResponseFlags("DENY").setError("denied").build(), 1000);
+        a.add(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 3), 1000);
+        IstioMetrics m = new IstioMetrics(() -> io.jmesh.telemetry.aggregate.MeshTotals.of(java.util.List.of(a)));
+        io.prometheus.metrics.model.registry.PrometheusRegistry r = new io.prometheus.metrics.model.registry.PrometheusRegistry();
+        r.register(m);
+        for (var snapshot : m.collect()) {
+            String name = snapshot.getMetadata().getPrometheusName();
+            assertThat(m.getPrometheusNames()).contains(name);
+            assertThat(r.scrape(name::equals)).extracting(x -> x.getMetadata().getPrometheusName())
+                    .containsExactly(name);
+        }
+    }
 }
