@@ -17,11 +17,15 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.client.InvalidStatusException;
+import io.vertx.grpc.common.GrpcErrorException;
+import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.common.GrpcMessageDecoder;
 import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,9 +53,11 @@ import org.slf4j.LoggerFactory;
  * <p>How spans arrive: records of the traces topic whose value is an OTLP {@code ExportTraceServiceRequest}
  * (what the OpenTelemetry Collector's Kafka exporter writes with the {@code otlp_proto} encoding), keyed by
  * trace id. Each poll's records are merged into one {@code TraceService/Export} call; the offsets are committed
- * only after the collector accepted it, and when it did not, the batch is read again after a pause. Records
- * that are not such a request are counted ({@code telemetry_trace_records_rejected_total{reason}}), logged and
- * skipped.
+ * only after the collector accepted it, and when it did not with a retryable status, the batch is read again
+ * after a pause. A status OTLP calls not retryable (e.g. INVALID_ARGUMENT, or RESOURCE_EXHAUSTED for a message
+ * too large) makes each record be exported alone, and the ones refused alone are dropped ({@code refused}).
+ * Records that are not such a request are counted ({@code telemetry_trace_records_rejected_total{reason}}),
+ * logged and skipped.
  *
  * <p>Threading: its own consumer thread (group {@code <groupId>-traces}); it waits for the gRPC answer there,
  * never on an event loop.
@@ -85,7 +91,8 @@ public final class TraceForwarder implements AutoCloseable {
         this.spans = Counter.builder().name("telemetry_spans_forwarded_total")
                 .help("Spans the OTLP collector accepted").register(registry);
         this.exports = Counter.builder().name("telemetry_trace_exports_total")
-                .help("TraceService/Export calls, by result (ok, failed: the batch is retried)")
+                .help("TraceService/Export calls, by result (ok; failed: retried; refused: not retryable, split or"
+                        + " dropped)")
                 .labelNames("result").register(registry);
         this.rejected = Counter.builder().name("telemetry_trace_records_rejected_total")
                 .help("Records of the traces topic that are not OTLP trace requests, by reason")
@@ -129,14 +136,28 @@ public final class TraceForwarder implements AutoCloseable {
         }
     }
 
+    /** One record's request, and how many spans it holds. */
+    private record Item(ConsumerRecord<byte[], byte[]> record, ExportTraceServiceRequest request, long spans) {}
+
+    /** What the collector made of an export. */
+    private enum Outcome { ACCEPTED, RETRY, REFUSED }
+
+    /**
+     * gRPC statuses after which OTLP says the same data may succeed later (the rest are permanent: the data is
+     * dropped). RESOURCE_EXHAUSTED is retryable only with RetryInfo, which we cannot read: a message over the
+     * collector's size limit answers it too, and would then be retried forever.
+     */
+    private static final java.util.Set<GrpcStatus> RETRYABLE = java.util.EnumSet.of(GrpcStatus.CANCELLED,
+            GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.ABORTED, GrpcStatus.OUT_OF_RANGE, GrpcStatus.UNAVAILABLE,
+            GrpcStatus.DATA_LOSS);
+
     private void forward(KafkaConsumer<byte[], byte[]> c, ConsumerRecords<byte[], byte[]> records) {
         if (records.isEmpty()) {
             return;
         }
-        ExportTraceServiceRequest.Builder batch = ExportTraceServiceRequest.newBuilder();
+        List<Item> items = new ArrayList<>();
         Map<TopicPartition, Long> first = new HashMap<>();
         Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
-        long spanCount = 0;
         for (ConsumerRecord<byte[], byte[]> r : records) {
             TopicPartition tp = new TopicPartition(r.topic(), r.partition());
             first.putIfAbsent(tp, r.offset());
@@ -148,13 +169,12 @@ public final class TraceForwarder implements AutoCloseable {
                     reject(r, "no_spans", "ExportTraceServiceRequest.resource_spans: no spans (expected: at least one)");
                     continue;
                 }
-                batch.addAllResourceSpans(req.getResourceSpansList());
-                spanCount += n;
+                items.add(new Item(r, req, n));
             } catch (InvalidProtocolBufferException e) {
                 reject(r, "undecodable", "not an OTLP ExportTraceServiceRequest: " + e.getMessage());
             }
         }
-        if (spanCount > 0 && !export(batch.build())) {
+        if (!exportAll(items)) {
             // read the same records again after a pause: nothing is committed, nothing is lost
             first.forEach((tp, offset) -> {
                 if (c.assignment().contains(tp)) {
@@ -164,11 +184,45 @@ public final class TraceForwarder implements AutoCloseable {
             pause();
             return;
         }
-        spans.inc(spanCount);
         c.commitSync(next);
     }
 
-    private boolean export(ExportTraceServiceRequest request) {
+    /**
+     * Exports {@code items} in one call; when the collector refuses it for good, each item alone, so that one
+     * refused request (malformed, or too large for the collector) is dropped and counted, not retried forever
+     * with the spans around it. False when the collector should be asked again later.
+     */
+    private boolean exportAll(List<Item> items) {
+        if (items.isEmpty()) {
+            return true;
+        }
+        ExportTraceServiceRequest.Builder batch = ExportTraceServiceRequest.newBuilder();
+        long n = 0;
+        for (Item i : items) {
+            batch.addAllResourceSpans(i.request().getResourceSpansList());
+            n += i.spans();
+        }
+        Outcome outcome = export(batch.build());
+        if (outcome == Outcome.ACCEPTED) {
+            spans.inc(n);
+            return true;
+        }
+        if (outcome == Outcome.RETRY) {
+            return false;
+        }
+        if (items.size() == 1) {
+            reject(items.get(0).record(), "refused", "the collector refused it for good (OTLP: not retryable)");
+            return true;
+        }
+        for (Item i : items) {
+            if (!exportAll(List.of(i))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private Outcome export(ExportTraceServiceRequest request) {
         Future<Void> call = client.request(collector, EXPORT).compose(req -> {
             req.end(request);
             return req.response();
@@ -176,16 +230,20 @@ public final class TraceForwarder implements AutoCloseable {
         try {
             call.toCompletionStage().toCompletableFuture().get(otlp.timeout().toMillis(), TimeUnit.MILLISECONDS);
             exports.labelValues("ok").inc();
-            return true;
+            return Outcome.ACCEPTED;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             running = false;
-            return false;
+            return Outcome.RETRY;
         } catch (Exception e) {
-            exports.labelValues("failed").inc();
-            log.atWarn().addKeyValue("endpoint", otlp.endpoint()).log("trace export failed, will retry: {}",
-                    e.getCause() != null ? e.getCause().toString() : e.toString());
-            return false;
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            GrpcStatus status = cause instanceof InvalidStatusException s ? s.actualStatus()
+                    : cause instanceof GrpcErrorException g ? g.status() : null;
+            boolean permanent = status != null && !RETRYABLE.contains(status);
+            exports.labelValues(permanent ? "refused" : "failed").inc();
+            log.atWarn().addKeyValue("endpoint", otlp.endpoint()).log("trace export {}: {}",
+                    permanent ? "refused, not retryable" : "failed, will retry", cause.toString());
+            return permanent ? Outcome.REFUSED : Outcome.RETRY;
         }
     }
 

@@ -91,6 +91,12 @@ class OtlpExportTest {
                 call.response().status(GrpcStatus.UNAVAILABLE).end();
                 return;
             }
+            boolean poison = req.getResourceSpansList().stream().flatMap(rs -> rs.getScopeSpansList().stream())
+                    .flatMap(ss -> ss.getSpansList().stream()).anyMatch(sp -> sp.getName().equals("poison"));
+            if (poison) { // a permanent refusal: OTLP says drop, do not retry
+                call.response().status(GrpcStatus.INVALID_ARGUMENT).end();
+                return;
+            }
             traces.add(req);
             call.response().end(ExportTraceServiceResponse.getDefaultInstance());
         }));
@@ -183,6 +189,25 @@ class OtlpExportTest {
                     t.scrape().matches("(?s).*telemetry_trace_exports_total\\{result=\"failed\"\\} [1-9].*"));
             unavailable.set(false);
             await().atMost(Duration.ofSeconds(30)).until(() -> spanNames().contains("POST /cart"));
+        }
+    }
+
+    @Test
+    void aRequestTheCollectorRefusesForGoodIsDroppedAndTheSpansAroundItForwarded() throws Exception {
+        IngestConfig cfg = TelemetryInstance.ingest(kafka.bootstrapServers(), KafkaExtension.uniqueTopic("refuse"), "a");
+        String endpoint = "127.0.0.1:" + collector.actualPort();
+        String topic = cfg.groupId() + ".traces";
+        String trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        try (TelemetryInstance t = TelemetryInstance.start(cfg, c -> withOtlp(c, endpoint), Clock.systemUTC());
+                EventProducer p = new EventProducer(kafka)) {
+            p.send(topic, trace, spans(trace, "GET /before"));
+            p.send(topic, trace, spans(trace, "poison"));
+            p.send(topic, trace, spans(trace, "GET /after"));
+            await().atMost(Duration.ofSeconds(60)).until(() -> spanNames().containsAll(
+                    List.of("GET /before", "GET /after")));
+            assertThat(spanNames()).doesNotContain("poison");
+            await().atMost(Duration.ofSeconds(30)).until(() -> t.scrape().contains(
+                    "telemetry_trace_records_rejected_total{reason=\"refused\"} 1.0"));
         }
     }
 
