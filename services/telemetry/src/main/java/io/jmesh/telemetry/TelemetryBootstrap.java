@@ -58,7 +58,17 @@ public final class TelemetryBootstrap implements MeshService {
         if (config.kafka().enabled()) {
             EventIngestor i = EventIngestor.start(config.kafka(), config.seriesTtl(), clock, graph, context.metrics());
             ingestor = i;
-            i.ready().whenComplete((v, err) -> kafka.complete());
+            // ready once ingesting; not ready again if an error stops the ingest thread (nothing counted then)
+            i.ready().whenComplete((v, err) -> {
+                if (err == null) {
+                    kafka.complete();
+                }
+            });
+            i.stopped().whenComplete((v, err) -> {
+                if (err != null) {
+                    kafka.reset();
+                }
+            });
         } else {
             log.info("kafka.bootstrapServers is empty: nothing to ingest");
             kafka.complete();

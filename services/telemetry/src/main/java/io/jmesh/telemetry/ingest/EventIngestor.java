@@ -75,6 +75,8 @@ public final class EventIngestor implements AutoCloseable {
 
     /** The reason of an event that needed a series its partition's checkpoint had no room for. */
     static final String SERIES_LIMIT = "series_limit";
+    /** The reason of a record whose counting failed in a way no validation foresaw (a bug: the record is kept). */
+    static final String INTERNAL_ERROR = "internal_error";
 
     private final IngestConfig config;
     private final long ttlMillis;
@@ -85,6 +87,7 @@ public final class EventIngestor implements AutoCloseable {
     private final String transactionalId;
     private final AtomicReference<MeshTotals> published = new AtomicReference<>(MeshTotals.EMPTY);
     private final CompletableFuture<Void> ready = new CompletableFuture<>();
+    private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     private final Thread thread;
     private volatile boolean running = true;
     private volatile Set<TopicPartition> assignment = Set.of();
@@ -116,6 +119,7 @@ public final class EventIngestor implements AutoCloseable {
                 metrics.rejected.labelValues(topic, reason);
             }
             metrics.rejected.labelValues(topic, SERIES_LIMIT);
+            metrics.rejected.labelValues(topic, INTERNAL_ERROR);
         }
         this.thread = new Thread(this::run, "telemetry-ingest");
         this.thread.setDaemon(true);
@@ -146,6 +150,14 @@ public final class EventIngestor implements AutoCloseable {
         return ready;
     }
 
+    /**
+     * Completes when the ingest thread has stopped: normally after {@link #close}, exceptionally when an error
+     * stopped it (nothing is counted any more; readiness should say so).
+     */
+    public CompletionStage<Void> stopped() {
+        return stopped;
+    }
+
     /** Commits what was counted, leaves the group and stops the thread (blocks up to ~30 s: not on a loop). */
     @Override
     public void close() {
@@ -171,8 +183,10 @@ public final class EventIngestor implements AutoCloseable {
         } catch (RuntimeException e) {
             log.atError().setCause(e).log("ingest thread stopped: {}", e.getMessage());
             ready.completeExceptionally(e);
+            stopped.completeExceptionally(e);
         } finally {
             shutdown();
+            stopped.complete(null);
         }
     }
 
@@ -213,6 +227,21 @@ public final class EventIngestor implements AutoCloseable {
         if (agg == null || r.offset() < agg.nextOffset()) {
             return; // not ours any more, or already inside the checkpoint we resumed from
         }
+        try {
+            count(agg, r, now);
+        } catch (KafkaException e) { // Kafka's own (WakeupException included): the loop's to handle
+            throw e;
+        } catch (RuntimeException e) {
+            // a record nothing rejected but counting failed on: kept for a look, and the partition goes on
+            log.atError().setCause(e).addKeyValue("topic", r.topic()).addKeyValue("partition", r.partition())
+                    .addKeyValue("offset", r.offset()).log("counting a record failed");
+            deadLetter(r, new DecodedEvent.Rejected(INTERNAL_ERROR, "counting this record failed: " + e));
+        }
+        agg.advanceTo(r.offset());
+        dirty.add(tp);
+    }
+
+    private void count(PartitionAggregate agg, ConsumerRecord<byte[], byte[]> r, long now) {
         DecodedEvent d = decoder.decode(r.topic(), r.value());
         if (d instanceof DecodedEvent.Connection c) {
             SeriesKey series = agg.add(c.event(), now);
@@ -233,8 +262,6 @@ public final class EventIngestor implements AutoCloseable {
         } else if (d instanceof DecodedEvent.Rejected rej) {
             deadLetter(r, rej);
         }
-        agg.advanceTo(r.offset());
-        dirty.add(tp);
     }
 
     private static DecodedEvent.Rejected seriesLimit(PartitionAggregate agg) {
