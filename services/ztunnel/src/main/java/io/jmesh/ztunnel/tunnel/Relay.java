@@ -11,6 +11,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.channel.unix.Errors;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.Http2CodecUtil;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
@@ -329,6 +330,12 @@ public final class Relay {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (isStream && Http2CodecUtil.getEmbeddedHttp2Exception(cause) != null) {
+                // the peer broke HTTP/2 on this stream: Netty's multiplexer resets it with the error's own code
+                // right after this. Closing here would send RST(CANCEL) first, which the peer reads as a clean end
+                fail("hbone stream error: " + cause.getMessage());
+                return;
+            }
             if (!peerGone(cause)) {
                 fail(String.valueOf(cause.getMessage()));
             }

@@ -304,6 +304,30 @@ class InboundBadInputTest {
     }
 
     /**
+     * A stream error on a tunnel already relaying (a second HEADERS without END_STREAM: PROTOCOL_ERROR) resets the
+     * stream with Netty's code, not CANCEL, which the client would read as the tunnel's clean end (RFC 9113 §8.5).
+     */
+    @Test
+    void aStreamErrorDuringTheRelayResetsWithItsOwnCodeNotCancel() throws Throwable {
+        Channel connection = trusted.connection(hbone);
+        try {
+            Echo tunnel = echoing(connection, "one");
+            Echo neighbour = echoing(connection, "two");
+            connection.eventLoop().submit(() -> {
+                ChannelHandlerContext under = connection.pipeline().context(Http2FrameCodec.class);
+                new DefaultHttp2FrameWriter().writeHeaders(under, tunnel.stream().stream().id(),
+                        new DefaultHttp2Headers().add("x-trailer", "1"), 0, false, under.newPromise());
+                under.flush();
+            }).sync();
+            assertThat(tunnel.seen().end.get(10, TimeUnit.SECONDS)).isEqualTo("reset 1"); // PROTOCOL_ERROR
+            RawHboneClient.data(neighbour.stream(), "three", false);
+            await().until(() -> neighbour.seen().body.toString().equals("twothree"));
+        } finally {
+            connection.close().sync();
+        }
+    }
+
+    /**
      * Runs {@code request}, waits for one more refusal counted as {@code reason}, and returns the access log's
      * "connection failed" lines for that reason logged meanwhile, each as its {@code key=value} list.
      */
