@@ -35,7 +35,7 @@ class HostsFileTest {
 
     /** Short, so a change is seen at once; the waits below poll with a deadline, never a fixed sleep. */
     static final Duration REFRESH = Duration.ofMillis(20);
-    static final Duration DEADLINE = Duration.ofSeconds(5);
+    static final Duration DEADLINE = Duration.ofSeconds(30);
 
     static Vertx vertx;
     @TempDir
