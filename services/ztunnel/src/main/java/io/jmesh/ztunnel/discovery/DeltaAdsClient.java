@@ -184,8 +184,9 @@ public final class DeltaAdsClient {
      */
     public static GrpcClient grpcClient(Vertx vertx, String rootCertFile) {
         try {
-            return GrpcClient.client(vertx, PolicyChannel.options(rootCertFile.isEmpty() ? null
-                    : java.nio.file.Files.readString(java.nio.file.Path.of(rootCertFile))));
+            String roots = rootCertFile.isEmpty() ? null
+                    : java.nio.file.Files.readString(java.nio.file.Path.of(rootCertFile));
+            return GrpcClient.client(vertx, PolicyChannel.grpcOptions(), PolicyChannel.options(roots));
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }

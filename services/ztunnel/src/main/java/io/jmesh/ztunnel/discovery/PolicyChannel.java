@@ -13,6 +13,7 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.ClientSSLOptions;
 import io.vertx.core.net.PemTrustOptions;
 import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientOptions;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,6 +26,26 @@ import java.util.List;
  * connection already open keeps its session.
  */
 public final class PolicyChannel implements AutoCloseable {
+
+    /**
+     * Largest discovery response accepted, as Istio's ztunnel ({@code max_decoding_message_size}, 200 MiB): istiod
+     * sends the whole mesh in one response. gRPC's default (256 KiB) failed every such response, the stream with it,
+     * and again on each reconnect, so the node never synced.
+     */
+    static final long MAX_RESPONSE_BYTES = 200L * 1024 * 1024;
+
+    /** The options of every gRPC client to policy. */
+    static GrpcClientOptions grpcOptions() {
+        return new GrpcClientOptions().setMaxMessageSize(MAX_RESPONSE_BYTES);
+    }
+
+    /**
+     * A gRPC client over {@code http} with {@link #grpcOptions} (Vert.x has no public factory taking both; the client
+     * does not close {@code http}, as {@code GrpcClient.client(vertx, http)}).
+     */
+    private static GrpcClient grpc(Vertx vertx, HttpClientAgent http) {
+        return new io.vertx.grpc.client.impl.GrpcClientImpl(vertx, grpcOptions(), http, false) {};
+    }
 
     private final HttpClientAgent http;
     private final GrpcClient grpc;
@@ -42,7 +63,7 @@ public final class PolicyChannel implements AutoCloseable {
         String file = d.rootCertFile();
         if (file.isEmpty()) {
             HttpClientAgent http = vertx.createHttpClient(options(null));
-            return new PolicyChannel(http, GrpcClient.client(vertx, http), null);
+            return new PolicyChannel(http, grpc(vertx, http), null);
         }
         String pem;
         try {
@@ -54,7 +75,7 @@ public final class PolicyChannel implements AutoCloseable {
         ReloadedFiles<String> watch = new ReloadedFiles<>(vertx, "discovery_roots", List.of(Path.of(file)),
                 List.of(pem), pem, d.rootCertReloadInterval(), ReloadedFiles.outcomes(metrics, "ztunnel"),
                 PolicyChannel::roots, r -> http.updateSSLOptions(sslUpdate(r), true));
-        return new PolicyChannel(http, GrpcClient.client(vertx, http), watch);
+        return new PolicyChannel(http, grpc(vertx, http), watch);
     }
 
     public GrpcClient grpc() {

@@ -22,7 +22,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.SocketAddress;
-import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerResponse;
@@ -51,6 +50,7 @@ class DeltaAdsClientTest {
     Vertx vertx;
     HttpServer http;
     DeltaAdsClient client;
+    PolicyChannel channel;
     WorkloadStore store;
     RetainedPolicies policies;
     final ConcurrentLinkedQueue<DeltaDiscoveryRequest> received = new ConcurrentLinkedQueue<>();
@@ -68,7 +68,9 @@ class DeltaAdsClientTest {
         policies = new RetainedPolicies();
         ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", null,
                 Map.of("MESH_DISCOVERY_INITIAL_BACKOFF", "20ms", "MESH_DISCOVERY_MAX_BACKOFF", "200ms")).config();
-        client = new DeltaAdsClient(vertx, GrpcClient.client(vertx), SocketAddress.inetSocketAddress(port, "127.0.0.1"),
+        // the channel ztunnel reaches policy with (in plaintext)
+        channel = PolicyChannel.open(vertx, config.discovery(), new PrometheusRegistry());
+        client = new DeltaAdsClient(vertx, channel.grpc(), SocketAddress.inetSocketAddress(port, "127.0.0.1"),
                 () -> "node-a-token", config, store, policies, new PrometheusRegistry());
         client.start();
     }
@@ -187,5 +189,43 @@ class DeltaAdsClientTest {
         assertThat(resubscribe.getInitialResourceVersionsMap()).containsExactlyInAnyOrderEntriesOf(
                 Map.of("w1", "v1", "w2", "v2"));
         assertThat(store.current().resources()).containsOnlyKeys("w1", "w2");
+    }
+
+    @Test
+    void aWorkloadWhoseWaypointIsNoAddressIsNackedAloneNamingTheField() throws Exception {
+        await().until(() -> stream.get() != null);
+        Address broken = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("w9").setName("w9")
+                .setNamespace("default").addAddresses(ByteString.copyFrom(new byte[] {10, 0, 0, 9}))
+                .setWaypoint(io.jmesh.proto.istio.workload.GatewayAddress.newBuilder().setAddress(
+                        io.jmesh.proto.istio.workload.NetworkAddress.newBuilder()
+                                .setAddress(ByteString.copyFrom(new byte[5]))))).build();
+        push(DeltaAdsClient.ADDRESS_TYPE, "n1", List.of(workload("w1", "10.0.0.1", "1"),
+                Resource.newBuilder().setName("w9").setVersion("1").setResource(Any.pack(broken)).build()), List.of());
+        DeltaDiscoveryRequest nack = ackFor("n1");
+        assertThat(nack.getErrorDetail().getMessage())
+                .isEqualTo("workload w9: waypoint.address has 5 bytes (expected: 4 or 16)");
+        assertThat(store.current().resources()).containsOnlyKeys("w1");
+        assertThat(client.versions().get(DeltaAdsClient.ADDRESS_TYPE)).containsOnlyKeys("w1");
+    }
+
+    /**
+     * istiod sends the whole mesh in one response (Istio's client accepts up to 200 MiB); gRPC's default limit of
+     * 256 KiB would fail the stream on every reconnect, and the node would never sync.
+     */
+    @Test
+    void aResponseLargerThanGrpcsDefaultMessageLimitIsAppliedAndAcked() throws Exception {
+        await().until(() -> stream.get() != null);
+        List<Resource> mesh = new java.util.ArrayList<>();
+        for (int i = 0; i < 4000; i++) {
+            mesh.add(workload("cluster1//Pod/default/a-rather-long-pod-name-" + i, "10.1." + (i / 250) + "." + (i % 250),
+                    "v1"));
+        }
+        DeltaDiscoveryResponse whole = DeltaDiscoveryResponse.newBuilder().setTypeUrl(DeltaAdsClient.ADDRESS_TYPE)
+                .setNonce("big").addAllResources(mesh).build();
+        assertThat(whole.getSerializedSize()).isGreaterThan(256 * 1024);
+        push(DeltaAdsClient.ADDRESS_TYPE, "big", mesh, List.of());
+        assertThat(ackFor("big").hasErrorDetail()).isFalse();
+        assertThat(store.current().resources()).hasSize(4000);
+        assertThat(streams.get()).isEqualTo(1);
     }
 }
