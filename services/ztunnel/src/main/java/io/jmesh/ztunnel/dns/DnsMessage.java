@@ -17,6 +17,8 @@ final class DnsMessage {
     static final int HEADER = 12;
     /** Largest UDP answer without EDNS (RFC 1035 4.2.1); a larger local answer is truncated (TC) for TCP. */
     static final int MAX_UDP = 512;
+    /** Largest message over TCP: its length prefix has two bytes (RFC 1035 4.2.2). */
+    static final int MAX_TCP = 0xFFFF;
 
     static final int TYPE_A = 1;
     static final int TYPE_CNAME = 5;
@@ -148,17 +150,23 @@ final class DnsMessage {
 
     /**
      * The proxy's own authoritative answer to {@code q}: a CNAME from the asked name to {@code canonical} when it is
-     * not null, then one A or AAAA record per address, named by the canonical name (else the asked name). Over UDP
-     * the records that do not fit in 512 bytes are left out and TC is set, so the client asks again over TCP.
+     * not null, then one A or AAAA record per address, named by the canonical name (else the asked name). The
+     * records that do not fit (512 bytes over UDP, 65,535 over TCP: the length prefix) are left out and TC is set,
+     * so the client asks again over TCP; a CNAME that does not fit leaves the answer without records.
      */
     static ByteBuf answer(ByteBufAllocator alloc, ByteBuf query, Query q, String canonical,
             List<InetAddress> addresses, int ttl, boolean udp) {
         ByteBuf out = alloc.buffer(MAX_UDP);
         header(out, q.id(), 0, 1, 0); // flags and counts are set once the records are written
         out.writeBytes(query, query.readerIndex() + HEADER, q.questionEnd() - HEADER);
+        int limit = udp ? MAX_UDP : MAX_TCP;
         int answers = 0;
         int owner = 0xC000 | HEADER; // a pointer to the question's name
-        if (canonical != null) {
+        boolean truncated = false;
+        if (canonical != null && out.writerIndex() + 12 + canonical.length() + 2 > limit) {
+            truncated = true; // the question is at most 271 bytes, so this is UDP only
+            addresses = List.of();
+        } else if (canonical != null) {
             out.writeShort(owner).writeShort(TYPE_CNAME).writeShort(CLASS_IN).writeInt(ttl);
             int lengthAt = out.writerIndex();
             out.writeShort(0);
@@ -168,11 +176,10 @@ final class DnsMessage {
             answers++;
             owner = 0xC000 | target;
         }
-        boolean truncated = false;
         for (InetAddress a : addresses) {
             byte[] raw = a.getAddress();
             int recordBytes = 12 + raw.length;
-            if (udp && out.writerIndex() + recordBytes > MAX_UDP) {
+            if (out.writerIndex() + recordBytes > limit) {
                 truncated = true;
                 break;
             }
