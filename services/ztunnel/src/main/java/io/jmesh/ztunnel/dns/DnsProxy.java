@@ -10,6 +10,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.channel.FixedRecvByteBufAllocator;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.socket.DatagramPacket;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
@@ -50,6 +51,11 @@ public final class DnsProxy {
      * query lost there costs its client a retry of seconds.
      */
     static final int UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
+    /**
+     * Room for one datagram read: the largest UDP payload, so an EDNS message is never cut (Netty's default for UDP
+     * reads only 2,048 bytes and drops the rest silently). A message kept past its read is copied to its size.
+     */
+    static final int MAX_DATAGRAM = 0xFFFF;
     /** Queries of one TCP connection waiting for upstream before its reads pause. */
     private static final int TCP_IN_FLIGHT = 16;
 
@@ -137,6 +143,7 @@ public final class DnsProxy {
             int port = ((InetSocketAddress) tcp.localAddress()).getPort();
             ChannelFuture udpBind = net.datagram(udpLoop, settings.bindAddress())
                     .option(ChannelOption.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+                    .option(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(MAX_DATAGRAM))
                     .handler(new UdpQueries()).bind(settings.bindAddress(), port);
             udpBind.addListener(u -> {
                 if (!u.isSuccess()) {
@@ -231,9 +238,10 @@ public final class DnsProxy {
         forwarded.labelValues(labels).inc();
         forwardFailures.labelValues(labels); // its zero shows next to the forwarded count
         long start = System.nanoTime();
-        // header and question, kept for a SERVFAIL: the forwarder owns (and releases) the query itself
-        ByteBuf head = msg.retainedSlice(msg.readerIndex(), q.questionEnd());
-        upstream.forward(msg.retainedDuplicate(), q.questionEnd(), overTcp).addListener(f -> {
+        // header and question, kept for a SERVFAIL: the forwarder owns (and releases) the query itself; both are
+        // copies, so the read buffer (64 KiB for UDP, a TCP connection's cumulation) is not held while upstream thinks
+        ByteBuf head = msg.copy(msg.readerIndex(), q.questionEnd());
+        upstream.forward(msg.copy(), q.questionEnd(), overTcp).addListener(f -> {
             forwardSeconds.labelValues(labels).observe((System.nanoTime() - start) / 1e9);
             try {
                 if (f.isSuccess()) {

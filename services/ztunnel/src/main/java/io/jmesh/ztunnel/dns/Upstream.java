@@ -55,6 +55,8 @@ final class Upstream {
     Future<Void> start() {
         Promise<Void> started = loop.newPromise();
         net.datagram(loop, null).option(io.netty.channel.ChannelOption.SO_RCVBUF, DnsProxy.UDP_RECEIVE_BUFFER)
+                .option(io.netty.channel.ChannelOption.RCVBUF_ALLOCATOR,
+                        new io.netty.channel.FixedRecvByteBufAllocator(DnsProxy.MAX_DATAGRAM))
                 .handler(new SimpleChannelInboundHandler<DatagramPacket>() {
             @Override
             protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket p) {
@@ -191,7 +193,7 @@ final class Upstream {
         pending.remove(id);
         p.timer.cancel(false);
         p.query.release();
-        ByteBuf answer = msg.retain();
+        ByteBuf answer = msg.copy(); // to its size: the read buffer has room for 64 KiB
         answer.setShort(answer.readerIndex(), p.originalId);
         if (!p.answer.trySuccess(answer)) {
             answer.release();

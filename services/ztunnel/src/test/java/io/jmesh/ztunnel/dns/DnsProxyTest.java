@@ -268,6 +268,20 @@ class DnsProxyTest {
                 + "source_canonical_service=\"client\",source_canonical_revision=\"v1\"}")).isEqualTo(1);
     }
 
+    @Test
+    void aLargeUpstreamAnswerOverUdpIsRelayedWhole() throws Exception {
+        start(Duration.ofSeconds(2), upstream.address());
+        // TXT with EDNS (4,096 bytes): the upstream answers 3,000-odd bytes in one datagram
+        byte[] q = query(0x4242, "large.example.org", 16);
+        q[11] = 1; // ARCOUNT: the OPT record
+        q = java.nio.ByteBuffer.allocate(q.length + 11).put(q)
+                .put(new byte[] {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0}).array();
+        byte[] answer = udp(CLIENT_IP, q);
+        assertThat(answer).isNotNull();
+        assertThat(answer.length).isEqualTo(FakeUpstream.answer(q).length);
+        assertThat(answer[7]).as("ANCOUNT").isEqualTo((byte) FakeUpstream.LARGE_RECORDS);
+    }
+
     // ---- helpers ----
 
     private Map<String, JsonObject> node(String local, String... queries) throws Exception {
@@ -420,12 +434,30 @@ class DnsProxyTest {
             return n.toString();
         }
 
-        private static byte[] answer(byte[] q) {
+        /** TXT records of 250 bytes answering {@code large.example.org}: 3,000-odd bytes in all. */
+        static final int LARGE_RECORDS = 12;
+
+        static byte[] answer(byte[] q) {
             int questionEnd = 12;
             while (q[questionEnd] != 0) {
                 questionEnd += q[questionEnd] + 1;
             }
             questionEnd += 5;
+            if (name(q).equals("large.example.org")) {
+                ByteArrayOutputStream b = new ByteArrayOutputStream();
+                byte[] head = Arrays.copyOf(q, questionEnd);
+                head[2] = (byte) (0x80 | (q[2] & 0x01));
+                head[3] = (byte) 0x80;
+                head[7] = LARGE_RECORDS;
+                head[9] = 0;
+                head[11] = 0;
+                b.writeBytes(head);
+                for (int i = 0; i < LARGE_RECORDS; i++) {
+                    b.writeBytes(new byte[] {(byte) 0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, (byte) 250, (byte) 249});
+                    b.writeBytes(new byte[249]);
+                }
+                return b.toByteArray();
+            }
             boolean nx = name(q).startsWith("nx.");
             boolean a = q[questionEnd - 3] == 1 && q[questionEnd - 4] == 0;
             ByteArrayOutputStream b = new ByteArrayOutputStream();
