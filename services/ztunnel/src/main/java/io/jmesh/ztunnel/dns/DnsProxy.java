@@ -129,8 +129,11 @@ public final class DnsProxy {
                     @Override
                     protected void initChannel(Channel ch) {
                         long idle = settings.tcpIdleTimeout().toMillis();
-                        ch.pipeline().addLast(new IdleStateHandler(0, 0, idle, TimeUnit.MILLISECONDS),
-                                new LengthFieldBasedFrameDecoder(0xFFFF + 2, 0, 2, 0, 2), new TcpQueries());
+                        // after the decoder, the idle timer sees whole messages only: a client dribbling bytes
+                        // of one message (slowloris) is as quiet as one sending nothing
+                        Frames frames = new Frames();
+                        ch.pipeline().addLast(frames, new IdleStateHandler(idle, 0, 0, TimeUnit.MILLISECONDS),
+                                new TcpQueries(frames));
                     }
                 })
                 .bind(settings.bindAddress(), settings.port());
@@ -284,15 +287,30 @@ public final class DnsProxy {
         }
     }
 
+    /** TCP's two-byte length prefix; knows whether part of a message is waiting for the rest. */
+    private static final class Frames extends LengthFieldBasedFrameDecoder {
+        Frames() {
+            super(0xFFFF + 2, 0, 2, 0, 2);
+        }
+
+        boolean partial() {
+            return actualReadableBytes() > 0;
+        }
+    }
+
     private final class TcpQueries extends SimpleChannelInboundHandler<ByteBuf> {
+        private final Frames frames;
         private int inFlight;
+
+        TcpQueries(Frames frames) {
+            this.frames = frames;
+        }
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, ByteBuf frame) {
             Channel ch = ctx.channel();
-            if (++inFlight >= TCP_IN_FLIGHT) {
-                ch.config().setAutoRead(false);
-            }
+            ++inFlight;
+            reads(ch);
             boolean answered = handle(frame, (InetSocketAddress) ch.remoteAddress(), true,
                     answer -> ch.eventLoop().execute(() -> {
                         settled(ch);
@@ -310,15 +328,36 @@ public final class DnsProxy {
 
         /** One message of this connection answered or dropped: below the limit, reads go on. */
         private void settled(Channel ch) {
-            if (--inFlight < TCP_IN_FLIGHT) {
-                ch.config().setAutoRead(true);
-            }
+            --inFlight;
+            reads(ch);
+        }
+
+        /**
+         * Reads go on while fewer than the limit of queries await answers and the answers written so far are being
+         * taken (the channel is writable): a client that does not read its answers stops being read, rather than
+         * piling them up here.
+         */
+        private void reads(Channel ch) {
+            ch.config().setAutoRead(inFlight < TCP_IN_FLIGHT && ch.isWritable());
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            reads(ctx.channel());
+            ctx.fireChannelWritabilityChanged();
         }
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof IdleStateEvent) {
-                ctx.close();
+                // no whole message for tcpIdleTimeout, and none awaiting upstream; counted when part of one came
+                if (inFlight == 0) {
+                    if (frames.partial()) {
+                        reject("tcp", "timeout", (InetSocketAddress) ctx.channel().remoteAddress(),
+                                "a message unfinished for " + settings.tcpIdleTimeout().toMillis() + " ms");
+                    }
+                    ctx.close();
+                }
             } else {
                 ctx.fireUserEventTriggered(evt);
             }

@@ -105,9 +105,13 @@ class DnsProxyTest {
     }
 
     private DnsProxy start(Duration timeout, InetSocketAddress... upstreams) throws Exception {
+        return start(Duration.ofSeconds(10), timeout, upstreams);
+    }
+
+    private DnsProxy start(Duration tcpIdle, Duration timeout, InetSocketAddress... upstreams) throws Exception {
         registry = new PrometheusRegistry();
         proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
-                InetAddress.getByName(PROXY_IP), 0, "cluster.local", Duration.ofSeconds(10), List.of(upstreams),
+                InetAddress.getByName(PROXY_IP), 0, "cluster.local", tcpIdle, List.of(upstreams),
                 timeout, 2, 64), registry);
         proxy.start().await(10, TimeUnit.SECONDS);
         return proxy;
@@ -266,6 +270,82 @@ class DnsProxyTest {
         assertThat(node(CLIENT_IP, "A example.org").get("A example.org").getString("code")).isEqualTo("ESERVFAIL");
         assertThat(metric("istio_dns_upstream_failures_total{request_query_type=\"a\",request_protocol=\"udp\","
                 + "source_canonical_service=\"client\",source_canonical_revision=\"v1\"}")).isEqualTo(1);
+    }
+
+    @Test
+    void aTcpClientDribblingOneMessageIsClosedThoughBytesKeepComing() throws Exception {
+        // one byte every quarter of the idle timeout: the connection is never quiet, but no message ever completes
+        start(Duration.ofSeconds(1), Duration.ofSeconds(2), upstream.address());
+        byte[] q = query(41, "reviews", 1);
+        byte[] framed = java.nio.ByteBuffer.allocate(2 + q.length).putShort((short) q.length).put(q).array();
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(proxy.address(), 2000);
+            s.setSoTimeout(5000);
+            boolean closed = false;
+            for (byte b : framed) {
+                try {
+                    s.getOutputStream().write(b);
+                    s.getOutputStream().flush();
+                } catch (IOException e) {
+                    closed = true;
+                    break;
+                }
+                Thread.sleep(250);
+            }
+            if (!closed) {
+                try {
+                    closed = s.getInputStream().read() < 0;
+                } catch (IOException e) {
+                    closed = true;
+                }
+            }
+            assertThat(closed).as("closed before the dribbled message completed").isTrue();
+        }
+        assertThat(metric("ztunnel_dns_rejections_total{protocol=\"tcp\",reason=\"timeout\"}")).isEqualTo(1);
+    }
+
+    @Test
+    void aTcpClientThatDoesNotReadItsAnswersStopsBeingRead() throws Exception {
+        start(Duration.ofSeconds(30), Duration.ofSeconds(2), upstream.address());
+        int sent = 30_000; // each answer (60 records over TCP) ~1 KB: 30 MB if nothing pushed back
+        try (Socket s = new Socket()) {
+            s.setReceiveBufferSize(4096);
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(proxy.address(), 2000);
+            s.setSoTimeout(20_000);
+            DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(s.getOutputStream()));
+            Thread writer = new Thread(() -> {
+                try {
+                    for (int i = 0; i < sent; i++) {
+                        frame(out, query(i, "big.ns1.svc.cluster.local", 1));
+                    }
+                    out.flush();
+                } catch (IOException e) {
+                    // the test ends by closing the socket
+                }
+            }, "dns-test-writer");
+            writer.setDaemon(true);
+            writer.start();
+            // the proxy reads until its unread answers fill the buffers, then stops: the count settles well short
+            String tcpRequests = "istio_dns_requests_total{request_query_type=\"a\",request_protocol=\"tcp\","
+                    + "source_canonical_service=\"client\",source_canonical_revision=\"v1\"}";
+            double[] last = {-1};
+            await().pollInterval(Duration.ofMillis(500)).atMost(Duration.ofSeconds(60)).until(() -> {
+                double now = metric(tcpRequests);
+                boolean settled = now == last[0] || now >= sent;
+                last[0] = now;
+                return settled;
+            });
+            assertThat(last[0]).as("queries read while no answer was read").isLessThan(sent);
+            // reading again, every answer comes, in full
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            for (int i = 0; i < sent; i++) {
+                byte[] a = new byte[in.readUnsignedShort()];
+                in.readFully(a);
+                assertThat(a[7]).as("ANCOUNT").isEqualTo((byte) 60);
+            }
+        }
     }
 
     @Test
