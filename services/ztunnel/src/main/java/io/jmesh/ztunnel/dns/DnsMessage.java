@@ -65,8 +65,15 @@ final class DnsMessage {
      * @param name the question's name in lower case without the final dot ({@code ""} for the root); null when a
      *     label holds a dot or a byte outside printable ASCII (such a name is forwarded, never answered here)
      * @param questionEnd offset just past the question: {@code [12, questionEnd)} is echoed in answers
+     * @param ednsPayload the UDP payload size of the query's EDNS OPT record (RFC 6891), 0 without one
+     * @param dnssecOk the OPT record's DO bit
      */
-    record Query(int id, int opcode, boolean recursionDesired, String name, int type, int qclass, int questionEnd) {}
+    record Query(int id, int opcode, boolean recursionDesired, String name, int type, int qclass, int questionEnd,
+            int ednsPayload, boolean dnssecOk) {}
+
+    /** The EDNS payload size the proxy's own UDP answers use at most, whatever larger size a client offers. */
+    static final int MAX_EDNS_UDP = 4096;
+    static final int TYPE_OPT = 41;
 
     /** Reads the header and the single question of {@code msg} (from its reader index; nothing is consumed). */
     static Query parse(ByteBuf msg) throws Malformed {
@@ -127,8 +134,18 @@ final class DnsMessage {
         int type = msg.getUnsignedShort(at);
         int qclass = msg.getUnsignedShort(at + 2);
         at += 4;
+        int questionEnd = at - base;
+        // EDNS: an OPT record (root name, type 41, class = UDP payload size) first in the additional section
+        int ednsPayload = 0;
+        boolean dnssecOk = false;
+        if (msg.getUnsignedShort(base + 6) == 0 && msg.getUnsignedShort(base + 8) == 0
+                && msg.getUnsignedShort(base + 10) > 0 && at + 11 <= base + len && msg.getUnsignedByte(at) == 0
+                && msg.getUnsignedShort(at + 1) == TYPE_OPT) {
+            ednsPayload = Math.max(MAX_UDP, msg.getUnsignedShort(at + 3));
+            dnssecOk = (msg.getUnsignedShort(at + 7) & 0x8000) != 0;
+        }
         return new Query(id, opcode, (flags & RD) != 0, plain ? name.toString().toLowerCase(Locale.ROOT) : null,
-                type, qclass, at - base);
+                type, qclass, questionEnd, ednsPayload, dnssecOk);
     }
 
     /** The query id of a message of at least two bytes, or -1. */
@@ -159,7 +176,9 @@ final class DnsMessage {
         ByteBuf out = alloc.buffer(MAX_UDP);
         header(out, q.id(), 0, 1, 0); // flags and counts are set once the records are written
         out.writeBytes(query, query.readerIndex() + HEADER, q.questionEnd() - HEADER);
-        int limit = udp ? MAX_UDP : MAX_TCP;
+        boolean edns = q.ednsPayload() > 0;
+        // an EDNS query gets an OPT record back (last, 11 bytes) and as much over UDP as it offers, up to 4 KiB
+        int limit = (udp ? edns ? Math.min(q.ednsPayload(), MAX_EDNS_UDP) : MAX_UDP : MAX_TCP) - (edns ? 11 : 0);
         int answers = 0;
         int owner = 0xC000 | HEADER; // a pointer to the question's name
         boolean truncated = false;
@@ -186,6 +205,12 @@ final class DnsMessage {
             out.writeShort(owner).writeShort(a instanceof Inet4Address ? TYPE_A : TYPE_AAAA).writeShort(CLASS_IN)
                     .writeInt(ttl).writeShort(raw.length).writeBytes(raw);
             answers++;
+        }
+        if (edns) {
+            int payload = Math.min(q.ednsPayload(), MAX_EDNS_UDP);
+            out.writeByte(0).writeShort(TYPE_OPT).writeShort(payload).writeByte(0).writeByte(0)
+                    .writeShort(q.dnssecOk() ? 0x8000 : 0).writeShort(0);
+            out.setShort(10, 1);
         }
         out.setShort(2, flags(q.opcode(), true, truncated, q.recursionDesired(), NOERROR));
         out.setShort(6, answers);

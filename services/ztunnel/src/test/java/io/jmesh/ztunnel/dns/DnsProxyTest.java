@@ -349,6 +349,23 @@ class DnsProxyTest {
     }
 
     @Test
+    void anEdnsClientGetsAsLargeAUdpAnswerAsItAdvertisesWithAnOptRecord() throws Exception {
+        start(Duration.ofSeconds(2), upstream.address());
+        // EDNS, 1,232 bytes (the DNS flag day size): 60 A records (~1,050 bytes) fit, as Istio answers them
+        byte[] q = query(0x5151, "big.ns1.svc.cluster.local", 1);
+        q[11] = 1; // ARCOUNT: the OPT record
+        q = java.nio.ByteBuffer.allocate(q.length + 11).put(q)
+                .put(new byte[] {0, 0, 41, 0x04, (byte) 0xD0, 0, 0, 0, 0, 0, 0}).array();
+        byte[] answer = udp(CLIENT_IP, q);
+        assertThat(answer[2] & 0x02).as("TC").isZero();
+        assertThat((answer[6] & 0xFF) << 8 | answer[7] & 0xFF).as("ANCOUNT").isEqualTo(60);
+        assertThat(answer.length).isLessThanOrEqualTo(1232);
+        // the answer's own OPT record, last: root name, type 41
+        assertThat(answer[11]).as("ARCOUNT").isEqualTo((byte) 1);
+        assertThat(Arrays.copyOfRange(answer, answer.length - 11, answer.length - 8)).containsExactly(0, 0, 41);
+    }
+
+    @Test
     void aLargeUpstreamAnswerOverUdpIsRelayedWhole() throws Exception {
         start(Duration.ofSeconds(2), upstream.address());
         // TXT with EDNS (4,096 bytes): the upstream answers 3,000-odd bytes in one datagram
