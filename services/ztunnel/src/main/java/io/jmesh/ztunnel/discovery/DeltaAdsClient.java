@@ -383,11 +383,11 @@ public final class DeltaAdsClient {
             c.write(subscribe(AUTHORIZATION_TYPE));
             c.response().onSuccess(resp -> {
                 resp.handler(r -> onResponse(c, r));
-                resp.exceptionHandler(e -> ended("error: " + e.getMessage(), true));
+                resp.exceptionHandler(e -> ended("error: " + e, true));
                 resp.endHandler(v -> ended("server closed the stream: " + resp.status() + " "
                         + String.valueOf(resp.statusMessage()), resp.status() != io.vertx.grpc.common.GrpcStatus.OK));
-            }).onFailure(e -> ended("stream failed: " + e.getMessage(), true));
-        }).onFailure(e -> ended("connect failed: " + e.getMessage(), true));
+            }).onFailure(e -> ended("stream failed: " + e, true));
+        }).onFailure(e -> ended("connect failed: " + e, true));
     }
 
     private void ended(String why, boolean error) {

@@ -58,6 +58,7 @@ class DeltaAdsClientTest {
     final AtomicReference<GrpcServerResponse<DeltaDiscoveryRequest, DeltaDiscoveryResponse>> stream =
             new AtomicReference<>();
     final AtomicInteger streams = new AtomicInteger();
+    final AtomicReference<io.vertx.core.http.HttpConnection> connection = new AtomicReference<>();
     int port;
 
     @BeforeEach
@@ -81,6 +82,7 @@ class DeltaAdsClientTest {
             streams.incrementAndGet();
             tokens.add(String.valueOf(call.headers().get("authorization")));
             stream.set(call.response());
+            connection.set(call.connection());
             call.handler(received::add);
         });
         http = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(p)).requestHandler(grpc)
@@ -189,6 +191,26 @@ class DeltaAdsClientTest {
         assertThat(resubscribe.getInitialResourceVersionsMap()).containsExactlyInAnyOrderEntriesOf(
                 Map.of("w1", "v1", "w2", "v2"));
         assertThat(store.current().resources()).containsOnlyKeys("w1", "w2");
+    }
+
+    /**
+     * A stream the server resets (Vert.x reports it to the client as an error and then as an end) or whose
+     * connection goes is replaced by exactly one new stream, not one per report.
+     */
+    @Test
+    void aStreamThatEndsBadlyIsReplacedByOneStream() throws Exception {
+        await().until(() -> stream.get() != null);
+        var s = stream.get();
+        vertx.runOnContext(v -> s.cancel());
+        await().atMost(Duration.ofSeconds(10)).until(() -> streams.get() >= 2);
+        Thread.sleep(1000); // five times the longest backoff: a second reconnect would have come by now
+        assertThat(streams.get()).isEqualTo(2);
+
+        var second = connection.get();
+        vertx.runOnContext(v -> second.close());
+        await().atMost(Duration.ofSeconds(10)).until(() -> streams.get() >= 3);
+        Thread.sleep(1000);
+        assertThat(streams.get()).isEqualTo(3);
     }
 
     @Test
