@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.inbound;
 
+import static io.jmesh.ztunnel.testing.SocketEnd.next;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -18,8 +19,6 @@ import io.vertx.core.Vertx;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.net.SocketException;
-import java.net.SocketTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -99,18 +98,6 @@ class InboundTunnelEndTest {
         t.setDaemon(true);
         t.start();
         return accepted;
-    }
-
-    /** How the application's next read ends: {@code read <byte>}, {@code eof}, {@code reset} or {@code hung}. */
-    static String next(Socket s) throws Exception {
-        try {
-            int b = s.getInputStream().read();
-            return b < 0 ? "eof" : "read " + b;
-        } catch (SocketTimeoutException e) {
-            return "hung";
-        } catch (SocketException e) {
-            return "reset";
-        }
     }
 
     static double closed() {

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.pool;
 
+import static io.jmesh.ztunnel.testing.SocketEnd.next;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -27,8 +28,6 @@ import io.vertx.core.Vertx;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.net.SocketException;
-import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -169,18 +168,6 @@ class MisbehavingPeerTest {
         Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, PEER_IP, 8080);
         s.setSoTimeout(15_000); // far beyond any end below: a read that times out is a socket left hanging
         return s;
-    }
-
-    /** How the application's next read ends: {@code read <byte>}, {@code eof}, {@code reset} or {@code hung}. */
-    static String next(Socket s) throws IOException {
-        try {
-            int b = s.getInputStream().read();
-            return b < 0 ? "eof" : "read " + b;
-        } catch (SocketTimeoutException e) {
-            return "hung";
-        } catch (SocketException e) {
-            return "reset";
-        }
     }
 
     static double openTunnels() {
