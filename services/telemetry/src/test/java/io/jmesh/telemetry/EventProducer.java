@@ -25,8 +25,13 @@ public final class EventProducer implements AutoCloseable {
     }
 
     public void send(String topic, String key, byte[] value) {
+        send(topic, null, key, value);
+    }
+
+    /** Sends to {@code partition} (null: by key); a null {@code value} is a tombstone. */
+    public void send(String topic, Integer partition, String key, byte[] value) {
         try {
-            producer.send(new ProducerRecord<>(topic, key.getBytes(StandardCharsets.UTF_8), value))
+            producer.send(new ProducerRecord<>(topic, partition, key.getBytes(StandardCharsets.UTF_8), value))
                     .get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             throw new IllegalStateException("send to " + topic + " failed: " + e, e);

@@ -58,12 +58,20 @@ final class CheckpointStore implements AutoCloseable {
     }
 
     /**
-     * The latest committed aggregates of {@code partitions}; partitions never checkpointed are absent.
+     * What {@link #load} found.
+     *
+     * @param aggregates the latest committed aggregate of each partition that has a readable one
+     * @param unreadable partitions whose latest checkpoint cannot be decoded (corrupt, or written by a newer
+     *     version), with why
+     */
+    record Loaded(Map<TopicPartition, PartitionAggregate> aggregates, Map<TopicPartition, String> unreadable) {}
+
+    /**
+     * The latest committed checkpoints of {@code partitions}; partitions never checkpointed are in neither map.
      *
      * @throws org.apache.kafka.common.KafkaException when Kafka cannot be read within {@code timeout}
-     * @throws IllegalArgumentException when a checkpoint is corrupt (names the key)
      */
-    Map<TopicPartition, PartitionAggregate> load(Collection<TopicPartition> partitions, Duration timeout) {
+    Loaded load(Collection<TopicPartition> partitions, Duration timeout) {
         Map<String, TopicPartition> wanted = new HashMap<>();
         for (TopicPartition tp : partitions) {
             wanted.put(key(tp), tp);
@@ -78,6 +86,7 @@ final class CheckpointStore implements AutoCloseable {
             }
         }
         Map<TopicPartition, PartitionAggregate> out = new HashMap<>();
+        Map<TopicPartition, String> unreadable = new HashMap<>();
         for (Map.Entry<String, byte[]> f : found.entrySet()) {
             if (f.getValue() == null) {
                 continue;
@@ -85,10 +94,10 @@ final class CheckpointStore implements AutoCloseable {
             try {
                 out.put(wanted.get(f.getKey()), PartitionAggregate.decode(f.getValue()));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("checkpoint " + f.getKey() + ": " + e.getMessage(), e);
+                unreadable.put(wanted.get(f.getKey()), "checkpoint " + f.getKey() + ": " + e.getMessage());
             }
         }
-        return out;
+        return new Loaded(out, unreadable);
     }
 
     private void catchUp(Map<String, TopicPartition> wanted, Map<String, byte[]> found, Duration timeout) {

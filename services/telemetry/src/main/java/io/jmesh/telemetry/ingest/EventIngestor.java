@@ -65,6 +65,8 @@ public final class EventIngestor implements AutoCloseable {
     private static final Duration POLL = Duration.ofMillis(100);
     private static final Duration KAFKA_TIMEOUT = Duration.ofSeconds(30);
     private static final long RETRY_BACKOFF_MILLIS = 500;
+    /** How often a partition held for an unreadable checkpoint looks at its checkpoint again. */
+    private static final long HELD_RETRY_NANOS = Duration.ofSeconds(10).toNanos();
 
     /** Dead-letter headers. */
     public static final String HEADER_REASON = "jmesh.dlq.reason";
@@ -98,6 +100,8 @@ public final class EventIngestor implements AutoCloseable {
     private CheckpointStore checkpoints;
     private final Map<TopicPartition, PartitionAggregate> owned = new HashMap<>();
     private final Set<TopicPartition> dirty = new HashSet<>();
+    /** Assigned partitions not counted because their checkpoint cannot be read, with why; paused meanwhile. */
+    private final Map<TopicPartition, String> held = new HashMap<>();
     private boolean inTransaction;
     private boolean needsRewind;
     private final Map<String, CounterDataPoint> counted = new HashMap<>();
@@ -193,6 +197,7 @@ public final class EventIngestor implements AutoCloseable {
     private void loop() {
         long commitNanos = config.commitInterval().toNanos();
         long lastCommit = System.nanoTime();
+        long lastHeldRetry = System.nanoTime();
         while (running) {
             try {
                 if (producer == null && !createProducerOnce()) {
@@ -212,6 +217,10 @@ public final class EventIngestor implements AutoCloseable {
                     expire(clock.millis());
                     commit(clock.millis());
                     lastCommit = System.nanoTime();
+                }
+                if (!held.isEmpty() && System.nanoTime() - lastHeldRetry >= HELD_RETRY_NANOS) {
+                    lastHeldRetry = System.nanoTime();
+                    retryHeld();
                 }
             } catch (WakeupException e) {
                 // close() asked us to stop; the loop condition ends it
@@ -355,26 +364,42 @@ public final class EventIngestor implements AutoCloseable {
         try {
             owned.clear();
             dirty.clear();
+            held.keySet().retainAll(consumer.assignment());
             load(consumer.assignment());
-            consumer.resume(consumer.paused());
+            Set<TopicPartition> resume = new HashSet<>(consumer.paused());
+            resume.removeAll(held.keySet());
+            consumer.resume(resume);
             needsRewind = false;
             return true;
         } catch (WakeupException e) {
             throw e;
-        } catch (KafkaException | IllegalArgumentException e) {
+        } catch (KafkaException e) {
             log.atWarn().addKeyValue("error", e.toString()).log("cannot reload checkpoints yet");
             return false;
         }
     }
 
-    /** Takes ownership of {@code parts}: their latest committed checkpoint, and a seek to its offset. */
+    /**
+     * Takes ownership of {@code parts}: their latest committed checkpoint, and a seek to its offset. A partition
+     * whose checkpoint cannot be read is held (paused, not counted) instead: counting it from its committed
+     * offset would restart its totals, and a newer replica may be able to read it.
+     */
     private void load(Collection<TopicPartition> parts) {
         if (!parts.isEmpty()) {
             // read_committed: waits until a previous owner's pending offset commit is resolved (KIP-447)
             Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(parts), KAFKA_TIMEOUT);
-            Map<TopicPartition, PartitionAggregate> loaded = checkpoints.load(parts, KAFKA_TIMEOUT);
+            CheckpointStore.Loaded loaded = checkpoints.load(parts, KAFKA_TIMEOUT);
             for (TopicPartition tp : parts) {
-                PartitionAggregate agg = loaded.get(tp);
+                String unreadable = loaded.unreadable().get(tp);
+                if (unreadable != null) {
+                    hold(tp, unreadable);
+                    continue;
+                }
+                if (held.remove(tp) != null) {
+                    log.atInfo().addKeyValue("partition", tp.toString()).log("checkpoint readable again: counting");
+                    consumer.resume(List.of(tp));
+                }
+                PartitionAggregate agg = loaded.aggregates().get(tp);
                 OffsetAndMetadata c = committed.get(tp);
                 if (agg != null) {
                     if (c != null && c.offset() != agg.nextOffset()) {
@@ -395,7 +420,31 @@ public final class EventIngestor implements AutoCloseable {
             }
         }
         assignment = Set.copyOf(consumer.assignment());
+        metrics.held.set(held.size());
         publish();
+    }
+
+    /** Looks at held partitions' checkpoints again: an operator may have deleted one. */
+    private void retryHeld() {
+        try {
+            load(List.copyOf(held.keySet()));
+        } catch (WakeupException e) {
+            throw e;
+        } catch (KafkaException e) { // nothing changed: the partitions stay held until the next try
+            log.atWarn().addKeyValue("error", e.toString()).log("cannot read held partitions' checkpoints yet");
+        }
+    }
+
+    private void hold(TopicPartition tp, String why) {
+        owned.remove(tp);
+        dirty.remove(tp);
+        consumer.pause(List.of(tp));
+        if (!why.equals(held.put(tp, why))) {
+            metrics.unreadableCheckpoints.inc();
+            log.atError().addKeyValue("partition", tp.toString()).log("{}: partition held, not counted, until its"
+                    + " checkpoint can be read (a replica of the version that wrote it, or the key deleted to count"
+                    + " from the committed offset with totals restarted)", why);
+        }
     }
 
     private void publish() {
@@ -427,7 +476,7 @@ public final class EventIngestor implements AutoCloseable {
             }
             try {
                 load(parts);
-            } catch (KafkaException | IllegalArgumentException e) {
+            } catch (KafkaException e) {
                 if (e instanceof WakeupException w) {
                     throw w;
                 }
@@ -442,7 +491,9 @@ public final class EventIngestor implements AutoCloseable {
             parts.forEach(tp -> {
                 owned.remove(tp);
                 dirty.remove(tp);
+                held.remove(tp);
             });
+            metrics.held.set(held.size());
             assignment = Set.copyOf(consumer.assignment().stream().filter(tp -> !parts.contains(tp)).toList());
             publish();
             log.atInfo().addKeyValue("partitions", parts.toString()).log("partitions handed over");

@@ -12,6 +12,8 @@ final class IngestMetrics {
     final Counter commits;
     final Counter expired;
     final Gauge partitions;
+    final Gauge held;
+    final Counter unreadableCheckpoints;
 
     IngestMetrics(PrometheusRegistry registry) {
         records = Counter.builder().name("telemetry_records_total")
@@ -27,5 +29,10 @@ final class IngestMetrics {
                 .help("Metric series removed because they were not updated within seriesTtl").register(registry);
         partitions = Gauge.builder().name("telemetry_partitions_owned")
                 .help("Event topic partitions this replica currently aggregates").register(registry);
+        held = Gauge.builder().name("telemetry_partitions_held")
+                .help("Assigned partitions not counted because their checkpoint cannot be read").register(registry);
+        unreadableCheckpoints = Counter.builder().name("telemetry_checkpoints_unreadable_total")
+                .help("Checkpoints found corrupt or of an unknown version (each holds its partition)")
+                .register(registry);
     }
 }
