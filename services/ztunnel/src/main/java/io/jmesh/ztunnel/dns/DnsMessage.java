@@ -29,6 +29,8 @@ final class DnsMessage {
     static final int FORMERR = 1;
     static final int SERVFAIL = 2;
     static final int NOTIMP = 4;
+    /** RFC 6891's 12-bit RCODE 16: the OPT record carries its upper 8 bits. */
+    static final int BADVERS = 16;
 
     private static final int QR = 0x8000;
     private static final int AA = 0x0400;
@@ -67,9 +69,10 @@ final class DnsMessage {
      * @param questionEnd offset just past the question: {@code [12, questionEnd)} is echoed in answers
      * @param ednsPayload the UDP payload size of the query's EDNS OPT record (RFC 6891), 0 without one
      * @param dnssecOk the OPT record's DO bit
+     * @param ednsVersion the OPT record's EDNS version (0 without one)
      */
     record Query(int id, int opcode, boolean recursionDesired, String name, int type, int qclass, int questionEnd,
-            int ednsPayload, boolean dnssecOk) {}
+            int ednsPayload, boolean dnssecOk, int ednsVersion) {}
 
     /** The EDNS payload size the proxy's own UDP answers use at most, whatever larger size a client offers. */
     static final int MAX_EDNS_UDP = 4096;
@@ -138,14 +141,16 @@ final class DnsMessage {
         // EDNS: an OPT record (root name, type 41, class = UDP payload size) first in the additional section
         int ednsPayload = 0;
         boolean dnssecOk = false;
+        int ednsVersion = 0;
         if (msg.getUnsignedShort(base + 6) == 0 && msg.getUnsignedShort(base + 8) == 0
                 && msg.getUnsignedShort(base + 10) > 0 && at + 11 <= base + len && msg.getUnsignedByte(at) == 0
                 && msg.getUnsignedShort(at + 1) == TYPE_OPT) {
             ednsPayload = Math.max(MAX_UDP, msg.getUnsignedShort(at + 3));
+            ednsVersion = msg.getUnsignedByte(at + 6); // the OPT "TTL": extended RCODE, version, flags
             dnssecOk = (msg.getUnsignedShort(at + 7) & 0x8000) != 0;
         }
         return new Query(id, opcode, (flags & RD) != 0, plain ? name.toString().toLowerCase(Locale.ROOT) : null,
-                type, qclass, questionEnd, ednsPayload, dnssecOk);
+                type, qclass, questionEnd, ednsPayload, dnssecOk, ednsVersion);
     }
 
     /** The query id of a message of at least two bytes, or -1. */
@@ -162,6 +167,20 @@ final class DnsMessage {
         if (q != null) {
             out.writeBytes(query, query.readerIndex() + HEADER, q.questionEnd() - HEADER);
         }
+        return out;
+    }
+
+    /**
+     * BADVERS (RFC 6891 6.1.3) to an EDNS query of a version above 0: the question echoed and an OPT record of
+     * version 0 whose extended RCODE holds the upper bits of 16 (the header's RCODE holds the lower ones, 0).
+     */
+    static ByteBuf badVersion(ByteBufAllocator alloc, ByteBuf query, Query q) {
+        ByteBuf out = alloc.buffer(q.questionEnd() + 11);
+        header(out, q.id(), flags(q.opcode(), false, false, q.recursionDesired(), BADVERS & 0xF), 1, 0);
+        out.writeBytes(query, query.readerIndex() + HEADER, q.questionEnd() - HEADER);
+        out.writeByte(0).writeShort(TYPE_OPT).writeShort(Math.min(q.ednsPayload(), MAX_EDNS_UDP))
+                .writeByte(BADVERS >> 4).writeByte(0).writeShort(q.dnssecOk() ? 0x8000 : 0).writeShort(0);
+        out.setShort(10, 1);
         return out;
     }
 

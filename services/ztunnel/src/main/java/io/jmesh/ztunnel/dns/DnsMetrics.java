@@ -34,7 +34,7 @@ public final class DnsMetrics {
                 .register(metrics);
         for (String protocol : new String[] {"udp", "tcp"}) {
             for (String reason : new String[] {"too_short", "not_a_query", "question_count", "bad_question",
-                "unknown_source", "opcode"}) {
+                "unknown_source", "opcode", "edns_version"}) {
                 rejections.labelValues(protocol, reason); // zero series: dashboards and alerts see 0, not nothing
             }
         }

@@ -226,6 +226,11 @@ public final class DnsProxy {
             reply.accept(DnsMessage.error(msg.alloc(), msg, q, q.id(), DnsMessage.NOTIMP));
             return true;
         }
+        if (q.ednsVersion() > 0) { // as a resolver of EDNS 0 must, for local and forwarded names alike
+            reject(protocol, "edns_version", from, "EDNS version " + q.ednsVersion() + " (expected: 0)");
+            reply.accept(DnsMessage.badVersion(msg.alloc(), msg, q));
+            return true;
+        }
         boolean address = q.type() == DnsMessage.TYPE_A || q.type() == DnsMessage.TYPE_AAAA;
         if (address && q.qclass() == DnsMessage.CLASS_IN && q.name() != null) {
             NameResolution.Answer a = names.resolve(store.current(), client, q.name(),

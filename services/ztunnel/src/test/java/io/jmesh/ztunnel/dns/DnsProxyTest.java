@@ -366,6 +366,27 @@ class DnsProxyTest {
     }
 
     @Test
+    void anEdnsVersionAboveZeroIsAnsweredBadversWithAVersionZeroOptRecord() throws Exception {
+        start(Duration.ofSeconds(2), upstream.address());
+        for (String name : List.of("reviews", "other.example.org")) {
+            byte[] q = query(0x6161, name, 1);
+            q[11] = 1; // ARCOUNT: the OPT record, EDNS version 1, 1,232 bytes
+            q = java.nio.ByteBuffer.allocate(q.length + 11).put(q)
+                    .put(new byte[] {0, 0, 41, 0x04, (byte) 0xD0, 0, 1, 0, 0, 0, 0}).array();
+            byte[] answer = udp(CLIENT_IP, q);
+            assertThat(answer[3] & 0x0F).as(name + ": RCODE's lower bits").isZero();
+            assertThat(answer[7]).as(name + ": ANCOUNT").isZero();
+            assertThat(answer[11]).as(name + ": ARCOUNT").isEqualTo((byte) 1);
+            byte[] opt = Arrays.copyOfRange(answer, answer.length - 11, answer.length);
+            assertThat(Arrays.copyOfRange(opt, 0, 3)).as(name + ": an OPT record, last").containsExactly(0, 0, 41);
+            assertThat(opt[5]).as(name + ": extended RCODE (BADVERS = 16 = 1 << 4)").isEqualTo((byte) 1);
+            assertThat(opt[6]).as(name + ": the version we speak").isZero();
+        }
+        assertThat(upstream.udpQueries).noneMatch(q -> q.contains("other.example.org"));
+        assertThat(metric("ztunnel_dns_rejections_total{protocol=\"udp\",reason=\"edns_version\"}")).isEqualTo(2);
+    }
+
+    @Test
     void aLargeUpstreamAnswerOverUdpIsRelayedWhole() throws Exception {
         start(Duration.ofSeconds(2), upstream.address());
         // TXT with EDNS (4,096 bytes): the upstream answers 3,000-odd bytes in one datagram
