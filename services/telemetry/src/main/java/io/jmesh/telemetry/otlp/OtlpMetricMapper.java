@@ -20,92 +20,181 @@ import io.opentelemetry.proto.metrics.v1.ResourceMetrics;
 import io.opentelemetry.proto.metrics.v1.ScopeMetrics;
 import io.opentelemetry.proto.metrics.v1.Sum;
 import io.opentelemetry.proto.resource.v1.Resource;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.ToLongFunction;
 
 /**
- * Turns the aggregates into one OTLP {@code ExportMetricsServiceRequest}: Istio's counters as cumulative monotonic
+ * Turns the aggregates into OTLP {@code ExportMetricsServiceRequest}s: Istio's counters as cumulative monotonic
  * sums, its histograms as cumulative explicit-bucket histograms, labels as attributes. Names are the Prometheus
  * base names without {@code _total} (an OpenTelemetry Collector's Prometheus exporter adds it back).
+ *
+ * <p>A series carries two dozen labels, so one data point is ~1.3 KiB and a single request of a mesh with a
+ * thousand series would pass the 4 MiB a Collector's gRPC receiver accepts by default. The data points are
+ * therefore split over as many requests as it takes to keep each under a byte budget; a metric whose points
+ * span several requests appears in each with a part of them.
  */
 final class OtlpMetricMapper {
+
+    /** Data point bytes per request: half the Collector's default 4 MiB receive limit, for the envelope. */
+    static final int MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 
     private static final String SCOPE = "io.jmesh.telemetry";
 
     private OtlpMetricMapper() {}
 
-    static ExportMetricsServiceRequest map(MeshTotals t, String instanceId, long startNanos, long nowNanos) {
-        ScopeMetrics.Builder scope = ScopeMetrics.newBuilder()
-                .setScope(InstrumentationScope.newBuilder().setName(SCOPE).build())
-                .addMetrics(sum(t, "istio_tcp_connections_opened", "Connections opened", "{connection}",
-                        TcpTotals::opened, startNanos, nowNanos))
-                .addMetrics(sum(t, "istio_tcp_connections_closed", "Connections closed", "{connection}",
-                        TcpTotals::closed, startNanos, nowNanos))
-                .addMetrics(sum(t, "istio_tcp_connections_failed", "Connections that ended in an error",
-                        "{connection}", TcpTotals::failed, startNanos, nowNanos))
-                .addMetrics(sum(t, "istio_tcp_sent_bytes", "Bytes sent by the destination to the source", "By",
-                        TcpTotals::sentBytes, startNanos, nowNanos))
-                .addMetrics(sum(t, "istio_tcp_received_bytes", "Bytes received from the source", "By",
-                        TcpTotals::receivedBytes, startNanos, nowNanos))
-                .addMetrics(requests(t, startNanos, nowNanos))
-                .addMetrics(histogram(t, "istio_request_duration_milliseconds", "Request duration", "ms",
-                        RequestTotals::durationMillis, startNanos, nowNanos))
-                .addMetrics(histogram(t, "istio_request_bytes", "Request body sizes", "By",
-                        RequestTotals::requestBytes, startNanos, nowNanos))
-                .addMetrics(histogram(t, "istio_response_bytes", "Response body sizes", "By",
-                        RequestTotals::responseBytes, startNanos, nowNanos));
+    static List<ExportMetricsServiceRequest> map(MeshTotals t, String instanceId, long startNanos, long nowNanos) {
+        return map(t, instanceId, startNanos, nowNanos, MAX_REQUEST_BYTES);
+    }
+
+    static List<ExportMetricsServiceRequest> map(MeshTotals t, String instanceId, long startNanos, long nowNanos,
+            int maxBytes) {
         Resource resource = Resource.newBuilder()
                 .addAttributes(attr("service.name", "jmesh-telemetry"))
                 .addAttributes(attr("service.instance.id", instanceId))
                 .build();
-        return ExportMetricsServiceRequest.newBuilder()
-                .addResourceMetrics(ResourceMetrics.newBuilder().setResource(resource).addScopeMetrics(scope))
-                .build();
+        Batches b = new Batches(resource, maxBytes);
+        sum(b, t, "istio_tcp_connections_opened", "Connections opened", "{connection}", TcpTotals::opened,
+                startNanos, nowNanos);
+        sum(b, t, "istio_tcp_connections_closed", "Connections closed", "{connection}", TcpTotals::closed,
+                startNanos, nowNanos);
+        sum(b, t, "istio_tcp_connections_failed", "Connections that ended in an error", "{connection}",
+                TcpTotals::failed, startNanos, nowNanos);
+        sum(b, t, "istio_tcp_sent_bytes", "Bytes sent by the destination to the source", "By",
+                TcpTotals::sentBytes, startNanos, nowNanos);
+        sum(b, t, "istio_tcp_received_bytes", "Bytes received from the source", "By", TcpTotals::receivedBytes,
+                startNanos, nowNanos);
+        requests(b, t, startNanos, nowNanos);
+        histogram(b, t, "istio_request_duration_milliseconds", "Request duration", "ms",
+                RequestTotals::durationMillis, startNanos, nowNanos);
+        histogram(b, t, "istio_request_bytes", "Request body sizes", "By", RequestTotals::requestBytes, startNanos,
+                nowNanos);
+        histogram(b, t, "istio_response_bytes", "Response body sizes", "By", RequestTotals::responseBytes,
+                startNanos, nowNanos);
+        return b.finish();
     }
 
-    private static Metric sum(MeshTotals t, String name, String description, String unit,
+    private static Metric.Builder monotonicSum(String name, String description, String unit) {
+        return Metric.newBuilder().setName(name).setDescription(description).setUnit(unit)
+                .setSum(Sum.newBuilder().setIsMonotonic(true)
+                        .setAggregationTemporality(AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE));
+    }
+
+    private static void sum(Batches b, MeshTotals t, String name, String description, String unit,
             ToLongFunction<TcpTotals> value, long start, long now) {
-        Sum.Builder sum = Sum.newBuilder().setIsMonotonic(true)
-                .setAggregationTemporality(AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE);
+        b.metric(monotonicSum(name, description, unit));
         for (Map.Entry<SeriesKey, TcpTotals> e : t.tcp().entrySet()) {
-            sum.addDataPoints(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.TCP, e.getKey()))
-                    .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(value.applyAsLong(e.getValue())));
+            b.add(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.TCP, e.getKey()))
+                    .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(value.applyAsLong(e.getValue()))
+                    .build());
         }
-        return Metric.newBuilder().setName(name).setDescription(description).setUnit(unit).setSum(sum).build();
     }
 
-    private static Metric requests(MeshTotals t, long start, long now) {
-        Sum.Builder sum = Sum.newBuilder().setIsMonotonic(true)
-                .setAggregationTemporality(AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE);
+    private static void requests(Batches b, MeshTotals t, long start, long now) {
+        b.metric(monotonicSum("istio_requests", "Requests", "{request}"));
         for (Map.Entry<SeriesKey, RequestTotals> e : t.requests().entrySet()) {
-            sum.addDataPoints(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey()))
-                    .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(e.getValue().requests()));
+            b.add(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey()))
+                    .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(e.getValue().requests()).build());
         }
-        return Metric.newBuilder().setName("istio_requests").setDescription("Requests").setUnit("{request}")
-                .setSum(sum).build();
     }
 
-    private static Metric histogram(MeshTotals t, String name, String description, String unit,
+    private static void histogram(Batches b, MeshTotals t, String name, String description, String unit,
             Function<RequestTotals, Distribution> which, long start, long now) {
-        Histogram.Builder h = Histogram.newBuilder()
-                .setAggregationTemporality(AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE);
+        b.metric(Metric.newBuilder().setName(name).setDescription(description).setUnit(unit)
+                .setHistogram(Histogram.newBuilder()
+                        .setAggregationTemporality(AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE)));
         for (Map.Entry<SeriesKey, RequestTotals> e : t.requests().entrySet()) {
             Distribution d = which.apply(e.getValue());
             HistogramDataPoint.Builder p = HistogramDataPoint.newBuilder()
                     .addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey()))
                     .setStartTimeUnixNano(start).setTimeUnixNano(now)
                     .setCount(d.count()).setSum(d.sum());
-            for (double b : Buckets.bounds()) {
-                p.addExplicitBounds(b);
+            for (double bound : Buckets.bounds()) {
+                p.addExplicitBounds(bound);
             }
             for (long c : d.bucketCounts()) {
                 p.addBucketCounts(c);
             }
-            h.addDataPoints(p);
+            b.add(p.build());
         }
-        return Metric.newBuilder().setName(name).setDescription(description).setUnit(unit).setHistogram(h).build();
+    }
+
+    /**
+     * Fills requests one metric at a time, starting the next request when a data point would take the current one
+     * past the budget (a request always takes at least one point, so an oversized point still goes out alone).
+     */
+    private static final class Batches {
+        private final Resource resource;
+        private final int maxBytes;
+        private final List<ExportMetricsServiceRequest> done = new ArrayList<>();
+        private ScopeMetrics.Builder scope = newScope();
+        private int bytes;
+        private Metric.Builder template;
+        private Metric.Builder metric;
+        private boolean metricHasPoints;
+
+        Batches(Resource resource, int maxBytes) {
+            this.resource = resource;
+            this.maxBytes = maxBytes;
+        }
+
+        /** Starts the next metric; its points follow. A metric without points is still declared. */
+        void metric(Metric.Builder empty) {
+            closeMetric(true);
+            template = empty;
+            metric = empty.clone();
+            metricHasPoints = false;
+        }
+
+        void add(NumberDataPoint p) {
+            makeRoom(p.getSerializedSize());
+            metric.getSumBuilder().addDataPoints(p);
+            metricHasPoints = true;
+        }
+
+        void add(HistogramDataPoint p) {
+            makeRoom(p.getSerializedSize());
+            metric.getHistogramBuilder().addDataPoints(p);
+            metricHasPoints = true;
+        }
+
+        private void makeRoom(int size) {
+            if (bytes > 0 && bytes + size > maxBytes) {
+                closeMetric(false);
+                closeRequest();
+                metric = template.clone();
+                metricHasPoints = false;
+            }
+            bytes += size + 4; // the field's tag and length
+        }
+
+        /** A part without points is left out, unless it is all the metric has (a split is followed by a point). */
+        private void closeMetric(boolean last) {
+            if (metric != null && (metricHasPoints || last)) {
+                scope.addMetrics(metric);
+            }
+            metric = null;
+        }
+
+        private void closeRequest() {
+            done.add(ExportMetricsServiceRequest.newBuilder()
+                    .addResourceMetrics(ResourceMetrics.newBuilder().setResource(resource).addScopeMetrics(scope))
+                    .build());
+            scope = newScope();
+            bytes = 0;
+        }
+
+        List<ExportMetricsServiceRequest> finish() {
+            closeMetric(true);
+            closeRequest();
+            return done;
+        }
+
+        private static ScopeMetrics.Builder newScope() {
+            return ScopeMetrics.newBuilder().setScope(InstrumentationScope.newBuilder().setName(SCOPE).build());
+        }
     }
 
     private static List<KeyValue> attrs(List<String> names, SeriesKey key) {

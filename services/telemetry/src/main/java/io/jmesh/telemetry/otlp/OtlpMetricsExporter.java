@@ -18,6 +18,7 @@ import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
 import java.time.Clock;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -29,8 +30,9 @@ import org.slf4j.LoggerFactory;
  * Pushes the aggregated metrics to an OpenTelemetry collector over OTLP/gRPC
  * ({@code opentelemetry.proto.collector.metrics.v1.MetricsService/Export}) every {@code interval}.
  *
- * <p>The request is built on a worker thread (it can be large) and sent from the event loop; one export is in
- * flight at a time, a tick that finds one still running is skipped. Results are counted in
+ * <p>The requests are built on a worker thread (they can be large; {@link OtlpMetricMapper} keeps each under the
+ * Collector's default 4 MiB limit) and sent from the event loop one after another; one export is in flight at a
+ * time, a tick that finds one still running is skipped. Results are counted in
  * {@code telemetry_otlp_exports_total{result}}.
  */
 public final class OtlpMetricsExporter {
@@ -84,8 +86,7 @@ public final class OtlpMetricsExporter {
         }
         Future<Void> done = vertx.executeBlocking(
                         () -> OtlpMetricMapper.map(totals.get(), instanceId, startNanos, nanos(clock)), false)
-                .compose(this::send)
-                .timeout(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
+                .compose(requests -> sendAll(requests, 0));
         return done.andThen(ar -> {
             inFlight.set(false);
             if (ar.succeeded()) {
@@ -96,6 +97,17 @@ public final class OtlpMetricsExporter {
                         .log("otlp export failed: {}", ar.cause().toString());
             }
         });
+    }
+
+    /** The requests one after another (each under its own timeout); the first failure ends the export. */
+    private Future<Void> sendAll(List<ExportMetricsServiceRequest> requests, int from) {
+        if (from == requests.size()) {
+            return Future.succeededFuture();
+        }
+        return send(requests.get(from)).timeout(config.timeout().toMillis(), TimeUnit.MILLISECONDS)
+                .recover(err -> requests.size() == 1 ? Future.failedFuture(err) : Future.failedFuture(
+                        new IllegalStateException("request " + (from + 1) + " of " + requests.size() + ": " + err)))
+                .compose(ok -> sendAll(requests, from + 1));
     }
 
     private Future<Void> send(ExportMetricsServiceRequest request) {
