@@ -80,7 +80,8 @@ import java.util.function.Consumer;
  *       ({@link NetworkGateways}).
  * </ul>
  *
- * <p>Labels used for selection are a WorkloadEntry's {@code spec.labels}, as Istio does. A record whose content
+ * <p>Labels used for selection are a WorkloadEntry's {@code spec.labels} and {@code metadata.labels} merged,
+ * metadata first, as istiod does ({@link WorkloadEntryLabels}). A record whose content
  * cannot be translated (it bypassed validation) is skipped and reported; the rest is unaffected.
  */
 public final class MeshStateBuilder {
@@ -489,7 +490,9 @@ public final class MeshStateBuilder {
         EntryHosts entryHosts = new EntryHosts(
                 servicesByName.values().stream().map(shapes::hostname).collect(java.util.stream.Collectors.toSet()),
                 serviceEntries, out.skipped::add);
-        for (ConfigRecord r : records) {
+        for (ConfigRecord record : records) {
+            // selected by its metadata labels too, as istiod selects a WorkloadEntry
+            ConfigRecord r = WorkloadEntryLabels.merged(record);
             try {
                 if (r.getSpecCase() == ConfigRecord.SpecCase.WORKLOAD_ENTRY) { // a WorkloadEntry or a Pod
                     WorkloadEntrySpec spec = r.getWorkloadEntry();

@@ -348,6 +348,49 @@ class MeshStateBuilderTest {
     }
 
     @Test
+    void aWorkloadEntrysMetadataLabelsSelectItAsIstiodMergesThemOverItsSpecLabels() throws Exception {
+        // istiod (ConvertClientWorkloadEntry) selects a WorkloadEntry by its spec.labels and metadata.labels merged,
+        // metadata first: `kubectl label workloadentry` must put it under its Services and policies
+        MeshState s = state(BASE, """
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: vm-1, namespace: shop, labels: {app: reviews, version: v2}}
+                spec: {address: 127.0.10.7, ports: {http: 9080}, node: node-c}
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: vm-2, namespace: shop, labels: {app: reviews}}
+                spec: {address: 127.0.10.8, labels: {app: db, tier: back}, node: node-c}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: reviews-deny-evil, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: reviews}}
+                  action: DENY
+                  rules: [{from: [{source: {namespaces: [evil]}}]}]
+                ---
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: reviews-strict, namespace: shop}
+                spec: {selector: {matchLabels: {app: reviews}}, mtls: {mode: STRICT}}
+                """);
+        Workload vm1 = workload(s, "vm-1");
+        assertThat(vm1.getAuthorizationPoliciesList())
+                .containsExactly("shop/reviews-deny-evil", "istio-system/istio_converted_static_strict");
+        assertThat(vm1.getServicesMap()).containsOnlyKeys("shop/reviews.shop.svc.cluster.local");
+        assertThat(vm1.getServicesMap().get("shop/reviews.shop.svc.cluster.local").getPortsList())
+                .extracting(p -> p.getServicePort() + "->" + p.getTargetPort()).containsExactly("80->9080");
+        assertThat(vm1.getCanonicalName()).isEqualTo("reviews");
+        assertThat(vm1.getCanonicalRevision()).isEqualTo("v2");
+        Workload vm2 = workload(s, "vm-2");
+        assertThat(vm2.getAuthorizationPoliciesList()).as("metadata's app: reviews wins over spec's app: db")
+                .containsExactly("shop/reviews-deny-evil", "istio-system/istio_converted_static_strict");
+        assertThat(vm2.getServicesMap()).containsOnlyKeys("shop/reviews.shop.svc.cluster.local");
+        assertThat(s.resourcesFor(TypeUrls.AUTHORIZATION, "node-c")).containsKey("shop/reviews-deny-evil");
+    }
+
+    @Test
     void aPermissiveWorkloadOverridesAStrictNamespace() throws Exception {
         MeshState s = state(BASE, """
                 apiVersion: security.istio.io/v1
