@@ -38,11 +38,8 @@ final class PeerAuthenticationReader {
             if (level == null) {
                 continue;
             }
-            Mode m = mode(level, p);
+            Mode m = mode(level, p); // UNSET (or none): the port keeps the workload's mode, as in Istio
             level.finish();
-            if (m == Mode.UNSET) {
-                p.error(level.at("mode"), "required in a port-level setting");
-            }
             b.putPortLevelMtls(port.intValue(), PeerAuthenticationSpec.MutualTls.newBuilder().setMode(m).build());
         }
         if (b.getPortLevelMtlsCount() > 0 && !hasSelector) {

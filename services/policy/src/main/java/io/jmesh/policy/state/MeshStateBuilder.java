@@ -786,21 +786,24 @@ public final class MeshStateBuilder {
             }
             Mode inherited = effective(mode(namespaceWide.get(ns)), mode(mesh));
             Mode base = own == null ? inherited : effective(mode(own), inherited);
-            if (own == null || own.getPeerAuthentication().getPortLevelMtlsCount() == 0) {
-                return base == Mode.STRICT ? root + "/" + STATIC_STRICT : null;
-            }
             List<Integer> only = new ArrayList<>();
             List<Integer> except = new ArrayList<>();
-            new TreeMap<>(own.getPeerAuthentication().getPortLevelMtlsMap()).forEach((port, m) -> {
-                boolean strict = m.getMode() == Mode.STRICT;
-                if (base == Mode.STRICT && !strict) {
-                    except.add(port);
-                } else if (base != Mode.STRICT && strict) {
-                    only.add(port);
-                }
-            });
-            if (base != Mode.STRICT && only.isEmpty()) {
-                return null;
+            if (own != null) {
+                new TreeMap<>(own.getPeerAuthentication().getPortLevelMtlsMap()).forEach((port, m) -> {
+                    if (m.getMode() == Mode.UNSET) {
+                        return; // the port keeps the workload's mode (istiod skips it)
+                    }
+                    boolean strict = m.getMode() == Mode.STRICT;
+                    if (base == Mode.STRICT && !strict) {
+                        except.add(port);
+                    } else if (base != Mode.STRICT && strict) {
+                        only.add(port);
+                    }
+                });
+            }
+            if (only.isEmpty() && except.isEmpty()) {
+                // no port differs from the workload's mode
+                return base == Mode.STRICT ? root + "/" + STATIC_STRICT : null;
             }
             String name = CONVERTED_PREFIX + own.getMetadata().getName();
             String key = ns + "/" + name;

@@ -391,6 +391,36 @@ class MeshStateBuilderTest {
     }
 
     @Test
+    void aPortLevelUnsetModeInheritsTheWorkloadsModeAsInIstio() throws Exception {
+        // Istio accepts a port-level mode UNSET (or none) and istiod skips such a port: it keeps the workload's
+        // mode, so reviews stays STRICT on 9080 and db stays PERMISSIVE on 5432 but STRICT on 5433
+        MeshState s = state(BASE, """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: reviews-strict, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: reviews}}
+                  mtls: {mode: STRICT}
+                  portLevelMtls: {"9080": {mode: UNSET}, "9081": {}}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: db-open, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: db}}
+                  mtls: {mode: PERMISSIVE}
+                  portLevelMtls: {"5432": {mode: UNSET}, "5433": {mode: STRICT}}
+                """);
+        assertThat(workload(s, "reviews-1").getAuthorizationPoliciesList()).as("strict on every port")
+                .containsExactly("istio-system/istio_converted_static_strict");
+        assertThat(workload(s, "db-1").getAuthorizationPoliciesList())
+                .containsExactly("shop/converted_peer_authentication_db-open");
+        Authorization db = authorization(s, "shop/converted_peer_authentication_db-open");
+        assertThat(db.getRules(0).getClauses(0).getMatches(0).getDestinationPortsList()).containsExactly(5433);
+        assertThat(db.getRules(0).getClauses(0).getMatches(0).getNotDestinationPortsList()).isEmpty();
+    }
+
+    @Test
     void aPermissiveWorkloadOverridesAStrictNamespace() throws Exception {
         MeshState s = state(BASE, """
                 apiVersion: security.istio.io/v1
