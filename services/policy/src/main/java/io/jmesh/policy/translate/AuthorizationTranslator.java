@@ -2,6 +2,7 @@ package io.jmesh.policy.translate;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Empty;
+import io.jmesh.core.net.IpLiteral;
 import io.jmesh.proto.config.v1.AuthorizationPolicySpec;
 import io.jmesh.proto.config.v1.Condition;
 import io.jmesh.proto.config.v1.ConfigRecord;
@@ -16,7 +17,6 @@ import io.jmesh.proto.istio.security.Rule;
 import io.jmesh.proto.istio.security.Scope;
 import io.jmesh.proto.istio.security.StringMatch;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -210,17 +210,22 @@ public final class AuthorizationTranslator {
         return b.setExact(v).build();
     }
 
-    /** An IP (full-length prefix) or CIDR, already validated. */
+    /**
+     * An IP (full-length prefix) or CIDR, validated at apply time; one that reached the log otherwise is refused
+     * (and its policy skipped), never looked up as a name.
+     */
     static Address cidr(String v) {
         int slash = v.indexOf('/');
         String ip = slash < 0 ? v : v.substring(0, slash);
-        byte[] bytes;
-        try {
-            bytes = InetAddress.getByName(ip).getAddress();
-        } catch (UnknownHostException e) {
-            throw new IllegalArgumentException("not an IP literal: " + v, e);
+        InetAddress address = IpLiteral.parse(ip);
+        if (address == null) {
+            throw new IllegalArgumentException("not an IP literal: " + v);
         }
+        byte[] bytes = address.getAddress();
         int length = slash < 0 ? bytes.length * 8 : Integer.parseInt(v.substring(slash + 1));
+        if (length < 0 || length > bytes.length * 8) {
+            throw new IllegalArgumentException("prefix length out of range: " + v);
+        }
         return Address.newBuilder().setAddress(ByteString.copyFrom(bytes)).setLength(length).build();
     }
 }

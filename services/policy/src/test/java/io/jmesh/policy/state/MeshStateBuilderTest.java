@@ -458,6 +458,40 @@ class MeshStateBuilderTest {
     }
 
     @Test
+    void aPolicyWhoseIpBlockBypassedValidationIsSkippedWithoutANameLookup() throws Exception {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (ParsedObject o : reader.read(BASE + """
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: deny-net, namespace: shop}
+                spec: {action: DENY, rules: [{from: [{source: {ipBlocks: [192.0.2.0/24]}}]}]}
+                """)) {
+            records.put(o.key(), o.record());
+        }
+        ConfigKey key = ConfigKey.parse("AuthorizationPolicy/shop/deny-net");
+        ConfigRecord good = records.get(key);
+        var spec = good.getAuthorizationPolicy().toBuilder();
+        spec.getRulesBuilder(0).getFromBuilder(0).getSourceBuilder().setIpBlocks(0, "localhost");
+        records.put(key, good.toBuilder().setAuthorizationPolicy(spec).build());
+        List<MeshState.Skipped> heard = new ArrayList<>();
+
+        io.jmesh.testing.fuzz.NameLookups.install();
+        MeshState s;
+        try {
+            s = io.jmesh.testing.fuzz.NameLookups.forbidden(
+                    () -> builder.build(new ConfigSnapshot(records, Map.of()), heard::add));
+        } finally {
+            io.jmesh.testing.fuzz.NameLookups.uninstall();
+        }
+
+        assertThat(heard).containsExactly(new MeshState.Skipped("AuthorizationPolicy/shop/deny-net",
+                "untranslatable: not an IP literal: localhost"));
+        assertThat(s.authorizations()).doesNotContainKey("shop/deny-net");
+        assertThat(s.addresses()).containsKey(UID + "reviews-1");
+    }
+
+    @Test
     void anIncrementalBuildEqualsAFreshOneAndNamesWhatChanged() {
         String other = """
                 apiVersion: networking.istio.io/v1
