@@ -18,7 +18,8 @@ final class PodReader {
 
     /** Istio's network label on a pod (else its namespace's, else the cluster's). */
     static final String NETWORK_LABEL = "topology.istio.io/network";
-    private static final Pattern CRONJOB_SUFFIX = Pattern.compile("-[0-9]+$");
+    /** istiod's rule: a Job named {@code <cronjob>-<8 to 10 digits>} is its CronJob's. */
+    private static final Pattern CRONJOB_SUFFIX = Pattern.compile("(?<=.)-[0-9]{8,10}$");
 
     private PodReader() {}
 

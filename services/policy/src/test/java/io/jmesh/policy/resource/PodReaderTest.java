@@ -114,6 +114,10 @@ class PodReaderTest {
         "ReplicaSet, legacy-rs, legacy-rs",               // a bare ReplicaSet (no hash suffix)
         "Job, backup-29012345, backup",                   // a CronJob's (scheduled-minute suffix)
         "Job, migrate, migrate",
+        "Job, migrate-1, migrate-1",                      // istiod strips 8 to 10 digits only
+        "Job, batch-2024061512, batch",
+        "Job, batch-20240615123, batch-20240615123",
+        "Job, -29012345, -29012345",                      // nothing before the suffix: no CronJob
         "StatefulSet, db, db",
         "DaemonSet, agent, agent",
     })
