@@ -35,6 +35,7 @@ import io.jmesh.ca.signing.LeafSigner;
 import io.jmesh.ca.trust.TrustBundleEndpoint;
 import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.admin.Readiness;
+import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.kafka.EventPublisher;
 import io.jmesh.core.kubernetes.KubernetesApi;
 import io.jmesh.core.lifecycle.MeshService;
@@ -214,7 +215,8 @@ public final class CaBootstrap implements MeshService {
             TokenReviewEndpoint review = new TokenReviewEndpoint(vertx, reviewer);
             CaAdminEndpoint admin = new CaAdminEndpoint(vertx, reviewer, revocations, tokens,
                     () -> trustBundle.current().getVersion(), config.trustDomain(), config.tokens().defaultTtl());
-            return CaGrpcServer.start(vertx, config.grpc(), serving, grpc -> {
+            return CaGrpcServer.start(vertx, config.grpc(), serving,
+                    UncompressedCalls.counter(context.metrics(), "ca"), grpc -> {
                 certificates.bind(grpc);
                 trustEndpoint.bind(grpc);
                 review.bind(grpc);

@@ -8,6 +8,7 @@ import io.jmesh.core.kubernetes.KubernetesConnection;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.core.tls.Pem;
+import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.tls.PermittedSuites;
 import io.jmesh.core.tls.ReloadedFiles;
 import io.jmesh.policy.admin.ConfigAdminService;
@@ -200,9 +201,11 @@ public final class PolicyBootstrap implements MeshService {
             new ConfigAdminService(vertx, authenticator, new HashSet<>(config.configAdmin().adminIdentities()),
                     applier).bind(grpc);
             ServingPair pair = parts.pair();
-            // AES-GCM as negotiated, not only as offered (BoringSSL always allows ChaCha20 in TLS 1.3)
+            // AES-GCM as negotiated, not only as offered (BoringSSL always allows ChaCha20 in TLS 1.3); compressed
+            // calls refused before Vert.x inflates them without a bound
             return PermittedSuites.serve(vertx.createHttpServer(GrpcTls.server(config.xds().host(),
-                    config.xds().port(), pair.chainPem(), pair.keyPem())), grpc).listen()
+                    config.xds().port(), pair.chainPem(), pair.keyPem())),
+                    UncompressedCalls.only(grpc, UncompressedCalls.counter(context.metrics(), "policy"))).listen()
                     .map(s -> {
                         server = s;
                         watchFiles(pair, parts.roots());

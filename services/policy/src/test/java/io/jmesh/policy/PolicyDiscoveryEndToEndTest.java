@@ -323,6 +323,18 @@ class PolicyDiscoveryEndToEndTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> counter(policy, "policy_xds_streams_refused") == 2);
     }
 
+    @Test
+    void aCompressedStreamIsRefusedBeforeVertxInflatesIt() throws Exception {
+        // Vert.x inflates gzip messages without a bound, before the 64 MiB message limit: ~64 GiB of heap at worst
+        PolicyBootstrap policy = replica(false);
+        DeltaAdsTestClient zipped = client(policy, "token-a", "node-a").compressed().connect();
+        assertThat(zipped.ended.get(30, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.UNIMPLEMENTED);
+        assertThat(counter(policy, "policy_grpc_calls_refused")).isEqualTo(1);
+        assertThat(counter(policy, "policy_xds_streams_refused")).isZero();
+        DeltaAdsTestClient plain = client(policy, "token-a", "node-a").connect();
+        await().atMost(Duration.ofSeconds(30)).until(() -> !plain.responses.isEmpty());
+    }
+
     static double acks(PolicyBootstrap p) {
         return counter(p, "policy_xds_acks") + counter(p, "policy_xds_nacks");
     }

@@ -1,7 +1,9 @@
 package io.jmesh.ca.server;
 
 import io.jmesh.ca.CaConfig;
+import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.tls.PermittedSuites;
+import io.prometheus.metrics.core.metrics.Counter;
 import io.jmesh.core.tls.TlsPolicy;
 import io.netty.handler.ssl.SslProvider;
 import io.vertx.core.AbstractVerticle;
@@ -54,7 +56,7 @@ public final class CaGrpcServer {
      * among their event loops (also with port 0: the instances share the ephemeral port).
      */
     public static Future<CaGrpcServer> start(Vertx vertx, CaConfig.Grpc config, ServingCertificate cert,
-            Consumer<GrpcServer> services) {
+            Counter refused, Consumer<GrpcServer> services) {
         List<HttpServer> servers = new CopyOnWriteArrayList<>();
         return vertx.deployVerticle(() -> new AbstractVerticle() {
             @Override
@@ -62,7 +64,9 @@ public final class CaGrpcServer {
                 GrpcServer grpc = GrpcServer.server(vertx,
                         new GrpcServerOptions().setMaxMessageSize(config.maxRequestBytes()));
                 services.accept(grpc);
-                PermittedSuites.serve(vertx.createHttpServer(options(config, config.port(), cert)), grpc)
+                // AES-GCM as negotiated; compressed calls refused before Vert.x inflates them without a bound
+                PermittedSuites.serve(vertx.createHttpServer(options(config, config.port(), cert)),
+                                UncompressedCalls.only(grpc, refused))
                         .listen()
                         .onSuccess(s -> {
                             servers.add(s);

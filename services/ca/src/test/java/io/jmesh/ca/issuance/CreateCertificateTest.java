@@ -222,6 +222,24 @@ class CreateCertificateTest {
         assertThat(serials).hasSize(callers);
     }
 
+    private static final String CREATE = "/istio.v1.auth.IstioCertificateService/CreateCertificate";
+
+    @Test
+    void aCompressedRequestIsRefusedBeforeItIsInflated() throws Exception {
+        // Vert.x would inflate it without a bound before the 64 KiB limit applies: 64 KiB of gzip is ~64 MiB
+        IstioCertificateRequest request = IstioCertificateRequest.newBuilder()
+                .setCsr(TestCsrs.forIdentity(ZTUNNEL).pem()).setValidityDuration(3600).build();
+        double issuedBefore = ca.metric("ca_certificates_issued_total", "trust_domain", TD);
+        double refusedBefore = ca.metric("ca_grpc_calls_refused_total", "method", CREATE, "reason", "compressed");
+        assertThatThrownBy(() -> await(client.createCertificateCompressed(ca.nodeToken("node-a"), request)))
+                .cause().isInstanceOfSatisfying(CaCallException.class, e -> {
+                    assertThat(e.status()).isEqualTo(GrpcStatus.UNIMPLEMENTED);
+                    assertThat(e.statusMessage()).contains("grpc-encoding: gzip (expected: identity");
+                });
+        assertThat(ca.metric("ca_grpc_calls_refused_total", "method", CREATE, "reason", "compressed")).isEqualTo(refusedBefore + 1);
+        assertThat(ca.metric("ca_certificates_issued_total", "trust_domain", TD)).isEqualTo(issuedBefore);
+    }
+
     @Test
     void rawRequestWithoutMetadataFieldsIsHandled() throws Exception {
         assertThatThrownBy(() -> await(client.createCertificate(ca.nodeToken("node-a"),

@@ -80,6 +80,21 @@ public final class CaClient implements AutoCloseable {
         }));
     }
 
+    /** CreateCertificate with its message gzip-compressed ({@code grpc-encoding: gzip}). */
+    public Future<IstioCertificateResponse> createCertificateCompressed(String token, IstioCertificateRequest request) {
+        return client.request(address, IstioCertificateServiceGrpcClient.CreateCertificate).compose(call -> {
+            call.headers().set("authorization", "Bearer " + token);
+            call.encoding("gzip");
+            call.end(request);
+            return call.response();
+        }).compose(resp -> resp.last().transform(ar -> {
+            if (resp.status() != null && resp.status() != GrpcStatus.OK) {
+                return Future.failedFuture(new CaCallException(resp.status(), resp.statusMessage()));
+            }
+            return ar.succeeded() ? Future.succeededFuture(ar.result()) : Future.failedFuture(ar.cause());
+        }));
+    }
+
     /** Reviews {@code reviewed} as the service holding {@code serviceToken}. */
     public Future<TokenReviewResponse> review(String serviceToken, String reviewed) {
         return call(TokenReviewGrpcClient.Review, serviceToken,

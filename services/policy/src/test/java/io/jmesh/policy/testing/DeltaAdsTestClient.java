@@ -45,6 +45,7 @@ public final class DeltaAdsTestClient implements AutoCloseable {
     private final String claimedNode;
     private volatile Predicate<String> reject = name -> false;
     private volatile boolean onDemand;
+    private volatile boolean compressed;
     private volatile GrpcClientRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call;
 
     public DeltaAdsTestClient(Vertx vertx, TestPki pki, int port, String token, String claimedNode) {
@@ -70,6 +71,12 @@ public final class DeltaAdsTestClient implements AutoCloseable {
         return this;
     }
 
+    /** Sends its messages gzip-compressed ({@code grpc-encoding: gzip}), which no ztunnel does. */
+    public DeltaAdsTestClient compressed() {
+        this.compressed = true;
+        return this;
+    }
+
     /** Subscribes {@code names} (canonical names or aliases) of {@code type} on the open stream. */
     public void subscribe(String type, String... names) {
         call.write(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type).addAllResourceNamesSubscribe(List.of(names))
@@ -87,6 +94,9 @@ public final class DeltaAdsTestClient implements AutoCloseable {
         client.request(server, AggregatedDiscoveryServiceGrpcClient.DeltaAggregatedResources).onSuccess(c -> {
             call = c;
             c.headers().set("authorization", "Bearer " + token);
+            if (compressed) {
+                c.encoding("gzip");
+            }
             for (String type : List.of(ADDRESS, AUTHORIZATION)) {
                 DeltaDiscoveryRequest.Builder b = DeltaDiscoveryRequest.newBuilder().setTypeUrl(type)
                         .setNode(Node.newBuilder().setId("ztunnel~127.0.0.1~ztunnel.istio-system")
