@@ -1,5 +1,6 @@
 package io.jmesh.policy.resource;
 
+import io.jmesh.policy.translate.ServiceAccountRefs;
 import io.jmesh.proto.config.v1.AuthorizationPolicySpec;
 import io.jmesh.proto.config.v1.Condition;
 import io.jmesh.proto.config.v1.Operation;
@@ -16,7 +17,8 @@ import java.util.regex.Pattern;
  * {@code AuthorizationPolicy} (security.istio.io/v1) spec, validated as Istio does: selector and targetRefs are
  * exclusive, a provider only with CUSTOM (and CUSTOM needs one), {@code from} needs a non-empty {@code source},
  * {@code to} a non-empty {@code operation}, {@code when} a known key and values; {@code *} only at the start or
- * end of a value; ip blocks are IPs or CIDRs; ports are numbers.
+ * end of a value; ip blocks are IPs or CIDRs; ports are numbers; service accounts as {@link ServiceAccountRefs}
+ * says, never in the same source as principals or namespaces, nor with CUSTOM (Istio's validation).
  */
 final class AuthorizationPolicyReader {
 
@@ -118,7 +120,7 @@ final class AuthorizationPolicyReader {
         Problems p = rule.problems();
         Rule.Builder b = Rule.newBuilder();
         for (Obj source : eachRequired(rule, "from", "source")) {
-            b.addFrom(Rule.From.newBuilder().setSource(source(source)));
+            b.addFrom(Rule.From.newBuilder().setSource(source(source, action)));
         }
         for (Obj op : eachRequired(rule, "to", "operation")) {
             b.addTo(Rule.To.newBuilder().setOperation(operation(op)));
@@ -154,7 +156,7 @@ final class AuthorizationPolicyReader {
         return out;
     }
 
-    private static Source source(Obj s) {
+    private static Source source(Obj s, String action) {
         Problems p = s.problems();
         Source.Builder b = Source.newBuilder()
                 .addAllPrincipals(values(s, "principals"))
@@ -166,10 +168,23 @@ final class AuthorizationPolicyReader {
                 .addAllNotNamespaces(values(s, "notNamespaces"))
                 .addAllNotIpBlocks(cidrs(s, "notIpBlocks"))
                 .addAllRemoteIpBlocks(cidrs(s, "remoteIpBlocks"))
-                .addAllNotRemoteIpBlocks(cidrs(s, "notRemoteIpBlocks"));
-        if (s.has("serviceAccounts") || s.has("notServiceAccounts")) {
-            p.error(s.at(s.has("serviceAccounts") ? "serviceAccounts" : "notServiceAccounts"),
-                    "not supported (use principals)");
+                .addAllNotRemoteIpBlocks(cidrs(s, "notRemoteIpBlocks"))
+                .addAllServiceAccounts(serviceAccounts(s, "serviceAccounts"))
+                .addAllNotServiceAccounts(serviceAccounts(s, "notServiceAccounts"));
+        if (b.getServiceAccountsCount() + b.getNotServiceAccountsCount() > 0) {
+            String field = b.getServiceAccountsCount() > 0 ? "serviceAccounts" : "notServiceAccounts";
+            List<String> identities = new ArrayList<>();
+            addIfSet(identities, "principals", b.getPrincipalsCount());
+            addIfSet(identities, "notPrincipals", b.getNotPrincipalsCount());
+            addIfSet(identities, "namespaces", b.getNamespacesCount());
+            addIfSet(identities, "notNamespaces", b.getNotNamespacesCount());
+            if (!identities.isEmpty()) {
+                p.error(s.at(field), "cannot be set together with principals, notPrincipals, namespaces or"
+                        + " notNamespaces in the same source (found: " + String.join(", ", identities) + ")");
+            }
+            if ("CUSTOM".equals(action)) {
+                p.error(s.at(field), "not supported with action CUSTOM");
+            }
         }
         s.finish();
         Source built = b.build();
@@ -218,10 +233,14 @@ final class AuthorizationPolicyReader {
         }
         for (String list : List.of("values", "notValues")) {
             List<String> vs = list.equals("values") ? values : notValues;
+            if (key.equals("source.serviceAccount")) {
+                serviceAccountCount(vs.size(), w.at(list), p);
+            }
             for (int i = 0; i < vs.size(); i++) {
                 String at = w.at(list) + "[" + i + "]";
                 switch (key) {
                     case "source.ip", "remote.ip", "destination.ip" -> Names.cidr(vs.get(i), at, p);
+                    case "source.serviceAccount" -> serviceAccount(vs.get(i), at, p);
                     case "destination.port" -> port(vs.get(i), at, p);
                     default -> wildcard(vs.get(i), at, p);
                 }
@@ -236,6 +255,34 @@ final class AuthorizationPolicyReader {
             wildcard(vs.get(i), o.at(key) + "[" + i + "]", o.problems());
         }
         return vs;
+    }
+
+    private static List<String> serviceAccounts(Obj o, String key) {
+        List<String> vs = o.strings(key);
+        serviceAccountCount(vs.size(), o.at(key), o.problems());
+        for (int i = 0; i < vs.size(); i++) {
+            serviceAccount(vs.get(i), o.at(key) + "[" + i + "]", o.problems());
+        }
+        return vs;
+    }
+
+    private static void serviceAccountCount(int count, String path, Problems p) {
+        if (count > ServiceAccountRefs.MAX_VALUES) {
+            p.error(path, count + " values (expected: at most " + ServiceAccountRefs.MAX_VALUES + ")");
+        }
+    }
+
+    private static void serviceAccount(String v, String path, Problems p) {
+        String problem = ServiceAccountRefs.problem(v);
+        if (problem != null) {
+            p.error(path, problem);
+        }
+    }
+
+    private static void addIfSet(List<String> out, String field, int count) {
+        if (count > 0) {
+            out.add(field);
+        }
     }
 
     private static void wildcard(String v, String path, Problems p) {

@@ -29,7 +29,8 @@ import java.util.List;
  *       ("ztunnel does not support the X action");
  *   <li>a rule becomes one clause per populated part: the {@code from} list, the {@code to} list, and each
  *       {@code when} condition; an empty rule matches everything;
- *   <li>values: {@code *} → presence, {@code *x} → suffix, {@code x*} → prefix, else exact;
+ *   <li>values: {@code *} → presence, {@code *x} → suffix, {@code x*} → prefix, else exact; service accounts
+ *       {@code ns/name} → that namespace and name, {@code name} → the policy's namespace and that name;
  *   <li>L7-only fields (requestPrincipals, remoteIpBlocks, hosts, methods, paths, other {@code when} keys): in an
  *       ALLOW the rule is dropped whole (it could never be proven to match); in a DENY the L7 part is dropped and
  *       the L4 remainder enforced, so the DENY matches more (fail closed). Each case leaves a warning.
@@ -64,7 +65,7 @@ public final class AuthorizationTranslator {
                 .setAction(deny ? Action.DENY : Action.ALLOW)
                 .setDryRun("true".equals(record.getMetadata().getAnnotationsMap().get("istio.io/dry-run")));
         for (int r = 0; r < spec.getRulesCount(); r++) {
-            Rule rule = rule(spec.getRules(r), "spec.rules[" + r + "]", deny, warnings);
+            Rule rule = rule(spec.getRules(r), "spec.rules[" + r + "]", ns, deny, warnings);
             if (rule != null) {
                 out.addRules(rule);
             }
@@ -76,7 +77,8 @@ public final class AuthorizationTranslator {
     }
 
     /** Null when an ALLOW rule needs L7 attributes (dropped whole). */
-    private static Rule rule(io.jmesh.proto.config.v1.Rule in, String path, boolean deny, List<String> warnings) {
+    private static Rule rule(io.jmesh.proto.config.v1.Rule in, String path, String namespace, boolean deny,
+            List<String> warnings) {
         List<String> l7 = new ArrayList<>();
         Rule.Builder rule = Rule.newBuilder();
 
@@ -85,7 +87,7 @@ public final class AuthorizationTranslator {
         Clause.Builder from = Clause.newBuilder();
         boolean anySource = false;
         for (int i = 0; i < in.getFromCount(); i++) {
-            Match m = source(in.getFrom(i).getSource(), path + ".from[" + i + "].source", l7);
+            Match m = source(in.getFrom(i).getSource(), path + ".from[" + i + "].source", namespace, l7);
             if (!m.equals(Match.getDefaultInstance())) {
                 from.addMatches(m);
             } else {
@@ -128,8 +130,10 @@ public final class AuthorizationTranslator {
         return rule.build();
     }
 
-    private static Match source(Source s, String path, List<String> l7) {
+    private static Match source(Source s, String path, String namespace, List<String> l7) {
         Match.Builder m = Match.newBuilder();
+        s.getServiceAccountsList().forEach(v -> m.addServiceAccounts(ServiceAccountRefs.match(v, namespace)));
+        s.getNotServiceAccountsList().forEach(v -> m.addNotServiceAccounts(ServiceAccountRefs.match(v, namespace)));
         s.getPrincipalsList().forEach(v -> m.addPrincipals(string(v)));
         s.getNotPrincipalsList().forEach(v -> m.addNotPrincipals(string(v)));
         s.getNamespacesList().forEach(v -> m.addNamespaces(string(v)));

@@ -103,6 +103,30 @@ class ManifestReaderTest {
     }
 
     @Test
+    void serviceAccountsAreAcceptedInBothFormsAlone() {
+        // Istio 1.24+: `name` (the policy's namespace) or `namespace/name`; with ipBlocks or requestPrincipals
+        // allowed, never with principals or namespaces
+        ParsedObject o = one("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: allow-sleep, namespace: shop}
+                spec:
+                  rules:
+                  - from:
+                    - source: {serviceAccounts: [sleep, other/curl], ipBlocks: [10.0.0.0/8]}
+                    - source: {notServiceAccounts: [shop/legacy]}
+                  - when: [{key: source.serviceAccount, values: [shop/sleep]}]
+                """);
+        assertThat(o.errors()).isEmpty();
+        assertThat(o.warnings()).containsExactly("spec.rules[1] dropped: ztunnel cannot enforce spec.rules[1].when[0]"
+                + " (source.serviceAccount) (L7) in an ALLOW policy, so the rule never matches there");
+        AuthorizationPolicySpec spec = o.record().getAuthorizationPolicy();
+        assertThat(spec.getRules(0).getFrom(0).getSource().getServiceAccountsList()).as("kept as written")
+                .containsExactly("sleep", "other/curl");
+        assertThat(spec.getRules(0).getFrom(1).getSource().getNotServiceAccountsList()).containsExactly("shop/legacy");
+    }
+
+    @Test
     void l7InAnAllowRuleDropsTheRuleWithAWarning() {
         ParsedObject o = one("""
                 apiVersion: security.istio.io/v1
@@ -473,6 +497,34 @@ class ManifestReaderTest {
                 bad(ap("{rules: [{from: [{source: {}}]}]}"), "spec.rules[0].from[0].source",
                         "must not be empty (set at least one field)"),
                 bad(ap("{rules: [{from: [{}]}]}"), "spec.rules[0].from[0].source", "required"),
+                bad(ap("{rules: [{from: [{source: {serviceAccounts: [sleep], principals: [a]}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts", SA_WITH_IDENTITIES + " (found: principals)"),
+                bad(ap("{rules: [{from: [{source: {notServiceAccounts: [sleep], notNamespaces: [a]}}]}]}"),
+                        "spec.rules[0].from[0].source.notServiceAccounts",
+                        SA_WITH_IDENTITIES + " (found: notNamespaces)"),
+                bad(ap("{rules: [{from: [{source: {serviceAccounts: [sleep, '*']}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts[1]", "'*': wildcards are not allowed" + SA_FORM),
+                bad(ap("{rules: [{from: [{source: {notServiceAccounts: ['shop/sleep-*']}}]}]}"),
+                        "spec.rules[0].from[0].source.notServiceAccounts[0]",
+                        "'shop/sleep-*': wildcards are not allowed" + SA_FORM),
+                bad(ap("{rules: [{from: [{source: {serviceAccounts: [a/b/c]}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts[0]", "'a/b/c' has more than one '/'" + SA_FORM),
+                bad(ap("{rules: [{from: [{source: {serviceAccounts: [/sleep]}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts[0]", "'/sleep' has an empty namespace" + SA_FORM),
+                bad(ap("{rules: [{from: [{source: {serviceAccounts: [shop/]}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts[0]",
+                        "'shop/' has an empty service account" + SA_FORM),
+                bad(ap("{rules: [{from: [{source: {serviceAccounts: ['']}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts[0]", "must not be empty" + SA_FORM),
+                bad(ap("{rules: [{from: [{source: {serviceAccounts: [" + "a,".repeat(16) + "a]}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts", "17 values (expected: at most 16)"),
+                bad(ap("{rules: [{from: [{source: {serviceAccounts: [shop/" + "a".repeat(316) + "]}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts[0]",
+                        "321 characters long (expected: at most 320)"),
+                bad(ap("{action: CUSTOM, provider: {name: x}, rules: [{from: [{source: {serviceAccounts: [a]}}]}]}"),
+                        "spec.rules[0].from[0].source.serviceAccounts", "not supported with action CUSTOM"),
+                bad(ap("{rules: [{when: [{key: source.serviceAccount, notValues: ['shop/*']}]}]}"),
+                        "spec.rules[0].when[0].notValues[0]", "'shop/*': wildcards are not allowed" + SA_FORM),
                 bad(ap("{rules: [{to: [{operation: {ports: ['http']}}]}]}"), "spec.rules[0].to[0].operation.ports[0]",
                         "'http' is not a port number (expected: 0-65535)"),
                 bad(ap("{rules: [{when: [{key: source.ip}]}]}"), "spec.rules[0].when[0]",
@@ -568,6 +620,10 @@ class ManifestReaderTest {
             assertThat(o.errors()).contains(new Problems.FieldError(path, message));
         }
     }
+
+    static final String SA_WITH_IDENTITIES = "cannot be set together with principals, notPrincipals, namespaces or"
+            + " notNamespaces in the same source";
+    static final String SA_FORM = " (expected: <serviceAccount> or <namespace>/<serviceAccount>)";
 
     private static String ap(String spec) {
         return "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: ns}\n"

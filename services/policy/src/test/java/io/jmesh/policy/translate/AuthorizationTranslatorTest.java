@@ -1,11 +1,15 @@
 package io.jmesh.policy.translate;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.jmesh.policy.resource.ManifestReader;
 import io.jmesh.policy.resource.ParsedObject;
 import io.jmesh.proto.istio.security.Action;
+import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.istio.security.Authorization;
+import io.jmesh.proto.istio.security.Clause;
+import io.jmesh.proto.istio.security.ServiceAccountMatch;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -80,5 +84,49 @@ class AuthorizationTranslatorTest {
         assertThat(a.getRules(0).getClausesCount()).isEqualTo(1);
         assertThat(a.getRules(0).getClauses(0).getMatches(0).getPrincipals(0).getExact())
                 .isEqualTo("cluster.local/ns/shop/sa/a");
+    }
+
+    @Test
+    void serviceAccountsBecomeNamespaceAndNameAsIstiodSendsThem() {
+        Authorization a = translate("""
+                rules:
+                - from:
+                  - source: {serviceAccounts: [sleep, other/curl], ipBlocks: [10.0.0.0/8]}
+                  - source: {notServiceAccounts: [legacy, shop/old]}
+                """).authorization();
+        assertThat(a.getRulesCount()).isEqualTo(1);
+        assertThat(a.getRules(0).getClausesCount()).isEqualTo(1);
+        Clause from = a.getRules(0).getClauses(0);
+        assertThat(from.getMatchesCount()).isEqualTo(2);
+        assertThat(from.getMatches(0).getServiceAccountsList()).as("a bare name is in the policy's namespace")
+                .containsExactly(sa("shop", "sleep"), sa("other", "curl"));
+        assertThat(from.getMatches(0).getSourceIpsCount()).as("AND-ed with the other fields of its source")
+                .isEqualTo(1);
+        assertThat(from.getMatches(0).getPrincipalsCount() + from.getMatches(0).getNamespacesCount()).isZero();
+        assertThat(from.getMatches(1).getNotServiceAccountsList())
+                .containsExactly(sa("shop", "legacy"), sa("shop", "old"));
+    }
+
+    @Test
+    void aServiceAccountThatBypassedValidationIsRefusedNotEnforcedLiterally() {
+        // notServiceAccounts: ['*'] enforced as a literal name would exclude nobody: the ALLOW would open up
+        ConfigRecord good = reader.read("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: p, namespace: shop}
+                spec: {rules: [{from: [{source: {notServiceAccounts: [legacy]}}]}]}
+                """).get(0).record();
+        var spec = good.getAuthorizationPolicy().toBuilder();
+        spec.getRulesBuilder(0).getFromBuilder(0).getSourceBuilder().setNotServiceAccounts(0, "*");
+        ConfigRecord bad = good.toBuilder().setAuthorizationPolicy(spec).build();
+
+        assertThatThrownBy(() -> AuthorizationTranslator.translate(bad, "istio-system"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("service account '*': wildcards are not allowed"
+                        + " (expected: <serviceAccount> or <namespace>/<serviceAccount>)");
+    }
+
+    private static ServiceAccountMatch sa(String namespace, String name) {
+        return ServiceAccountMatch.newBuilder().setNamespace(namespace).setServiceAccount(name).build();
     }
 }
