@@ -66,6 +66,11 @@ class MatchFieldsTest {
                         conn(SLEEP, 80), false),
                 row("not_service_accounts lets others", m().addNotServiceAccounts(sa("default", "sleep")),
                         conn(OTHER, 80), true),
+                // as Istio's ztunnel: the trust domain is not compared; no identity is in no not_service_accounts
+                row("service account of another trust domain", m().addServiceAccounts(sa("default", "sleep")),
+                        conn("spiffe://other.domain/ns/default/sa/sleep", 80), true),
+                row("not_service_accounts lets identity-less peers", m().addNotServiceAccounts(sa("default", "sleep")),
+                        conn(null, 80), true),
                 // source ips: CIDR vs TCP peer
                 row("source ip in /24", m().addSourceIps(cidr("10.0.0.0", 24)), conn(SLEEP, "10.0.0.77", 80), true),
                 row("source ip outside /24", m().addSourceIps(cidr("10.0.0.0", 24)),
