@@ -4,15 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.config.ConfigLoader;
-import io.jmesh.core.configlog.ConfigKey;
-import io.jmesh.core.configlog.ConfigSnapshot;
 import io.jmesh.core.identity.SpiffeId;
-import io.jmesh.policy.resource.ManifestReader;
-import io.jmesh.policy.resource.ParsedObject;
-import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.MeshState;
-import io.jmesh.policy.state.MeshStateBuilder;
-import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.ztunnel.testing.PolicyManifests;
 import io.jmesh.proto.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpcService;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
@@ -32,7 +26,6 @@ import io.vertx.grpc.server.GrpcServerResponse;
 import java.net.InetAddress;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -92,14 +85,7 @@ class ServiceAccountsFromManifestsTest {
 
     @BeforeAll
     static void translateAndPush() throws Exception {
-        ManifestReader reader = new ManifestReader("istio-system");
-        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
-        for (ParsedObject o : reader.read(MANIFESTS)) {
-            assertThat(o.errors()).as(o.describe()).isEmpty();
-            records.put(o.key(), o.record());
-        }
-        MeshState state = new MeshStateBuilder(new MeshSettings("istio-system", "cluster.local", "Kubernetes",
-                "cluster.local")).build(new ConfigSnapshot(records, Map.of()), s -> { });
+        MeshState state = PolicyManifests.state(MANIFESTS);
         List<Resource> addresses = state.addresses().values().stream().map(r -> r.wire()).toList();
         authorizations = state.authorizations().values().stream().map(r -> r.wire()).toList();
 

@@ -3,14 +3,8 @@ package io.jmesh.ztunnel.discovery;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.jmesh.core.config.ConfigLoader;
-import io.jmesh.core.configlog.ConfigKey;
-import io.jmesh.core.configlog.ConfigSnapshot;
-import io.jmesh.policy.resource.ManifestReader;
-import io.jmesh.policy.resource.ParsedObject;
-import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.MeshState;
-import io.jmesh.policy.state.MeshStateBuilder;
-import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.ztunnel.testing.PolicyManifests;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.ZtunnelConfig;
@@ -20,7 +14,6 @@ import io.jmesh.ztunnel.testing.FixedDraw;
 import java.net.InetSocketAddress;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.TreeMap;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -110,13 +103,7 @@ class ServiceEntryFromManifestsTest {
 
     @BeforeAll
     static void translate() throws Exception {
-        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
-        for (ParsedObject o : new ManifestReader("istio-system").read(MANIFESTS)) {
-            assertThat(o.errors()).as(o.describe()).isEmpty();
-            records.put(o.key(), o.record());
-        }
-        MeshState state = new MeshStateBuilder(new MeshSettings("istio-system", "cluster.local", "Kubernetes",
-                "cluster.local")).build(new ConfigSnapshot(records, Map.of()), s -> { });
+        MeshState state = PolicyManifests.state(MANIFESTS);
         Map<String, Address> all = new HashMap<>();
         for (var r : state.addresses().values()) {
             Address a = Address.parseFrom(r.body().getValue());

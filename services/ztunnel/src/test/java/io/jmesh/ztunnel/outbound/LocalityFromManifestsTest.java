@@ -7,14 +7,8 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.core.config.ConfigLoader;
-import io.jmesh.core.configlog.ConfigKey;
-import io.jmesh.core.configlog.ConfigSnapshot;
-import io.jmesh.policy.resource.ManifestReader;
-import io.jmesh.policy.resource.ParsedObject;
-import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.MeshState;
-import io.jmesh.policy.state.MeshStateBuilder;
-import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.ztunnel.testing.PolicyManifests;
 import io.jmesh.proto.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpcService;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
@@ -42,7 +36,6 @@ import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
@@ -147,14 +140,7 @@ class LocalityFromManifestsTest {
     @BeforeAll
     static void translateAndPush() throws Exception {
         // policy: manifests -> validated records -> the Address resources every ztunnel gets
-        ManifestReader reader = new ManifestReader("istio-system");
-        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
-        for (ParsedObject o : reader.read(MANIFESTS)) {
-            assertThat(o.errors()).as(o.describe()).isEmpty();
-            records.put(o.key(), o.record());
-        }
-        MeshState state = new MeshStateBuilder(new MeshSettings("istio-system", "cluster.local", "Kubernetes",
-                "cluster.local")).build(new ConfigSnapshot(records, Map.of()), s -> { });
+        MeshState state = PolicyManifests.state(MANIFESTS);
         List<Resource> resources = new ArrayList<>();
         state.addresses().values().forEach(r -> resources.add(r.wire()));
         pushed = resources.size();
