@@ -72,12 +72,7 @@ public final class CaClient implements AutoCloseable {
             messages.forEach(call::write);
             call.end();
             return call.response();
-        }).compose(resp -> resp.last().transform(ar -> {
-            if (resp.status() != null && resp.status() != GrpcStatus.OK) {
-                return Future.failedFuture(new CaCallException(resp.status(), resp.statusMessage()));
-            }
-            return ar.succeeded() ? Future.succeededFuture(ar.result()) : Future.failedFuture(ar.cause());
-        }));
+        }).compose(CaClient::answer);
     }
 
     /** CreateCertificate with its message gzip-compressed ({@code grpc-encoding: gzip}). */
@@ -87,12 +82,7 @@ public final class CaClient implements AutoCloseable {
             call.encoding("gzip");
             call.end(request);
             return call.response();
-        }).compose(resp -> resp.last().transform(ar -> {
-            if (resp.status() != null && resp.status() != GrpcStatus.OK) {
-                return Future.failedFuture(new CaCallException(resp.status(), resp.statusMessage()));
-            }
-            return ar.succeeded() ? Future.succeededFuture(ar.result()) : Future.failedFuture(ar.cause());
-        }));
+        }).compose(CaClient::answer);
     }
 
     /** Reviews {@code reviewed} as the service holding {@code serviceToken}. */
@@ -124,12 +114,17 @@ public final class CaClient implements AutoCloseable {
             }
             call.end(request);
             return call.response();
-        }).compose(resp -> resp.last().transform(ar -> {
+        }).compose(CaClient::answer);
+    }
+
+    /** The call's one answer; a non-OK status fails it with {@link CaCallException}. */
+    private static <Req, Resp> Future<Resp> answer(GrpcClientResponse<Req, Resp> resp) {
+        return resp.last().transform(ar -> {
             if (resp.status() != null && resp.status() != GrpcStatus.OK) {
                 return Future.failedFuture(new CaCallException(resp.status(), resp.statusMessage()));
             }
             return ar.succeeded() ? Future.succeededFuture(ar.result()) : Future.failedFuture(ar.cause());
-        }));
+        });
     }
 
     @Override
