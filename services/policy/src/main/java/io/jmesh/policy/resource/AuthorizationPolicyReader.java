@@ -10,6 +10,7 @@ import io.jmesh.proto.config.v1.Source;
 import io.jmesh.proto.config.v1.WorkloadSelector;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
 import java.util.regex.Pattern;
 
@@ -24,6 +25,14 @@ final class AuthorizationPolicyReader {
 
     private static final Pattern HEADER_KEY = Pattern.compile("request\\.headers\\[[^\\]]+\\]");
     private static final Pattern CLAIM_KEY = Pattern.compile("request\\.auth\\.claims\\[[^\\]]+\\](\\[[^\\]]+\\])*");
+    /** Source fields Istio refuses in a CUSTOM policy (its validation: "currently not supported"). */
+    private static final List<String> CUSTOM_UNSUPPORTED_SOURCE_FIELDS = List.of("principals", "notPrincipals",
+            "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces", "serviceAccounts",
+            "notServiceAccounts");
+    /** {@code when} keys Istio refuses in a CUSTOM policy, with every {@code request.auth.*} key. */
+    private static final Set<String> CUSTOM_UNSUPPORTED_KEYS = Set.of("source.namespace", "source.serviceAccount",
+            "source.principal");
+
     private static final List<String> PLAIN_KEYS = List.of("source.ip", "remote.ip", "source.namespace",
             "source.principal", "source.serviceAccount", "request.auth.principal", "request.auth.audiences",
             "request.auth.presenter", "destination.ip", "destination.port", "connection.sni");
@@ -128,7 +137,7 @@ final class AuthorizationPolicyReader {
         for (Obj.Item item : rule.list("when")) {
             Obj when = item.obj(p);
             if (when != null) {
-                b.addWhen(condition(when));
+                b.addWhen(condition(when, action));
             }
         }
         rule.finish();
@@ -182,8 +191,13 @@ final class AuthorizationPolicyReader {
                 p.error(s.at(field), "cannot be set together with principals, notPrincipals, namespaces or"
                         + " notNamespaces in the same source (found: " + String.join(", ", identities) + ")");
             }
-            if ("CUSTOM".equals(action)) {
-                p.error(s.at(field), "not supported with action CUSTOM");
+        }
+        if ("CUSTOM".equals(action)) {
+            // Istio's validation: an external authorizer is not given the peer's identity
+            for (String field : CUSTOM_UNSUPPORTED_SOURCE_FIELDS) {
+                if (s.has(field)) {
+                    p.error(s.at(field), "not supported with action CUSTOM");
+                }
             }
         }
         s.finish();
@@ -213,7 +227,7 @@ final class AuthorizationPolicyReader {
         return built;
     }
 
-    private static Condition condition(Obj w) {
+    private static Condition condition(Obj w, String action) {
         Problems p = w.problems();
         String key = w.requiredString("key");
         List<String> values = w.strings("values");
@@ -227,6 +241,9 @@ final class AuthorizationPolicyReader {
         if (!PLAIN_KEYS.contains(key) && !HEADER_KEY.matcher(key).matches() && !CLAIM_KEY.matcher(key).matches()
                 && !key.startsWith("experimental.envoy.filters.")) {
             p.error(w.at("key"), "unknown attribute '" + key + "'");
+        }
+        if ("CUSTOM".equals(action) && (CUSTOM_UNSUPPORTED_KEYS.contains(key) || key.startsWith("request.auth."))) {
+            p.error(w.at("key"), "'" + key + "' not supported with action CUSTOM");
         }
         if (values.isEmpty() && notValues.isEmpty()) {
             p.error(w.path(), "at least one of values or notValues must be set");

@@ -168,9 +168,12 @@ class ManifestReaderTest {
                 spec:
                   action: CUSTOM
                   provider: {name: opa}
-                  rules: [{to: [{operation: {paths: [/admin]}}]}]
+                  rules:
+                  - to: [{operation: {paths: [/admin]}}]
+                  - from: [{source: {ipBlocks: [10.0.0.0/8]}}]
+                    when: [{key: source.ip, values: [10.1.0.0/16]}]
                 """);
-        assertThat(o.accepted()).isTrue();
+        assertThat(o.accepted()).as(o.describe()).isTrue();
         assertThat(o.warnings()).containsExactly(
                 "ztunnel does not support the CUSTOM action; only waypoints enforce this policy");
     }
@@ -523,6 +526,16 @@ class ManifestReaderTest {
                         "321 characters long (expected: at most 320)"),
                 bad(ap("{action: CUSTOM, provider: {name: x}, rules: [{from: [{source: {serviceAccounts: [a]}}]}]}"),
                         "spec.rules[0].from[0].source.serviceAccounts", "not supported with action CUSTOM"),
+                bad(ap("{action: CUSTOM, provider: {name: x}, rules: [{from: [{source: {namespaces: [a]}}]}]}"),
+                        "spec.rules[0].from[0].source.namespaces", "not supported with action CUSTOM"),
+                bad(ap("{action: CUSTOM, provider: {name: x}, rules: [{from: [{source: {notPrincipals: [a]}}]}]}"),
+                        "spec.rules[0].from[0].source.notPrincipals", "not supported with action CUSTOM"),
+                bad(ap("{action: CUSTOM, provider: {name: x}, rules: [{from: [{source: {requestPrincipals: [a]}}]}]}"),
+                        "spec.rules[0].from[0].source.requestPrincipals", "not supported with action CUSTOM"),
+                bad(ap("{action: CUSTOM, provider: {name: x}, rules: [{when: [{key: source.principal, values: [a]}]}]}"),
+                        "spec.rules[0].when[0].key", "'source.principal' not supported with action CUSTOM"),
+                bad(ap("{action: CUSTOM, provider: {name: x}, rules: [{when: [{key: request.auth.audiences, values: [a]}]}]}"),
+                        "spec.rules[0].when[0].key", "'request.auth.audiences' not supported with action CUSTOM"),
                 bad(ap("{rules: [{when: [{key: source.serviceAccount, notValues: ['shop/*']}]}]}"),
                         "spec.rules[0].when[0].notValues[0]", "'shop/*': wildcards are not allowed" + SA_FORM),
                 bad(ap("{rules: [{to: [{operation: {ports: ['http']}}]}]}"), "spec.rules[0].to[0].operation.ports[0]",
