@@ -186,8 +186,9 @@ public final class HbonePool {
         ZtunnelConfig.Hbone h = config.hbone();
         Http2FrameCodec codec = Http2Setup.clientCodec(h);
         SslHandler ssl = cert.clientContext().newHandler(ch.alloc()); // no peer host: no SNI
+        FirstSettings settings = new FirstSettings(key);
         ch.pipeline().addLast("tls", ssl)
-                .addLast("verify", new VerifyPeer(ssl, key, uid, codec, p, cert))
+                .addLast("verify", new VerifyPeer(ssl, key, uid, codec, p, cert, settings))
                 .addLast("h2", codec)
                 .addLast("streams", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter() {
                     @Override
@@ -196,6 +197,7 @@ public final class HbonePool {
                     }
                 }))
                 .addLast("keepalive", Http2Setup.keepAlive(h))
+                .addLast("settings", settings)
                 .addLast("goaway", new GoAwayWatcher())
                 .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
     }
@@ -258,10 +260,12 @@ public final class HbonePool {
         private final Http2FrameCodec codec;
         private final Promise<HboneConnection> promise;
         private final WorkloadCertificate local;
+        private final FirstSettings settings;
 
         VerifyPeer(SslHandler ssl, PoolKey key, String uid, Http2FrameCodec codec, Promise<HboneConnection> promise,
-                WorkloadCertificate local) {
+                WorkloadCertificate local, FirstSettings settings) {
             this.local = local;
+            this.settings = settings;
             this.ssl = ssl;
             this.key = key;
             this.uid = uid;
@@ -298,10 +302,10 @@ public final class HbonePool {
                                 + key.expected()));
                         ctx.close();
                     } else {
-                        dials.labelValues("success").inc();
                         Http2Setup.growConnectionWindow(ctx.channel(), config.hbone());
-                        promise.tryComplete(new HboneConnection(ctx.channel(), codec, key, uid, peer,
-                                config.pool().maxStreamsPerConnection(), PeerIdentity.chain(ssl), local.chain()));
+                        settings.hold(ctx.channel(), new HboneConnection(ctx.channel(), codec, key, uid, peer,
+                                config.pool().maxStreamsPerConnection(), PeerIdentity.chain(ssl), local.chain()),
+                                promise);
                     }
                 }
             }
@@ -317,6 +321,88 @@ public final class HbonePool {
         /** A dial that failed in or right after the TLS handshake: reported as Istio's TLS_FAILURE. */
         private static ResponseFlags.Failure tls(String message) {
             return new ResponseFlags.Failure(ResponseFlags.TLS_FAILURE, message);
+        }
+    }
+
+    /**
+     * Holds a verified connection back until the server's SETTINGS (its connection preface) is read: only then is its
+     * {@code MAX_CONCURRENT_STREAMS} known, and tunnels waiting on the dial must not take more streams than the peer
+     * allows (RFC 9113 §5.1.2; a server enforcing it refuses the excess). In TLS 1.3 the client's handshake ends
+     * before the server has even seen our certificate, so a server that refuses it closes here, with its alert.
+     */
+    private final class FirstSettings extends ChannelInboundHandlerAdapter {
+        private final PoolKey key;
+        private boolean seen;
+        private Throwable error;
+        private HboneConnection verified;
+        private Promise<HboneConnection> promise;
+        private io.netty.util.concurrent.ScheduledFuture<?> timeout;
+
+        FirstSettings(PoolKey key) {
+            this.key = key;
+        }
+
+        /** The handshake and the peer check passed (on the event loop): complete once the SETTINGS are in. */
+        void hold(Channel ch, HboneConnection c, Promise<HboneConnection> p) {
+            verified = c;
+            promise = p;
+            if (seen) {
+                complete(ch);
+                return;
+            }
+            long ms = config.hbone().connectTimeout().toMillis();
+            timeout = ch.eventLoop().schedule(() -> {
+                if (!p.future().isComplete()) {
+                    dials.labelValues("no_settings").inc();
+                    p.tryFail(new ResponseFlags.Failure(ResponseFlags.CONNECT, "hbone peer " + key.destination()
+                            + " sent no HTTP/2 SETTINGS within " + ms + " ms of the TLS handshake"));
+                    Http2Setup.drop(ch, "no HTTP/2 SETTINGS from the peer");
+                }
+            }, ms, java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof io.netty.handler.codec.http2.Http2SettingsFrame && !seen) {
+                seen = true;
+                if (verified != null) {
+                    complete(ctx.channel());
+                }
+            }
+            ctx.fireChannelRead(msg);
+        }
+
+        private void complete(Channel ch) {
+            if (timeout != null) {
+                timeout.cancel(false);
+            }
+            ch.pipeline().remove(this);
+            dials.labelValues("success").inc();
+            promise.tryComplete(verified);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (error == null) {
+                error = cause;
+            }
+            ctx.fireExceptionCaught(cause);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (timeout != null) {
+                timeout.cancel(false);
+            }
+            if (promise != null && !promise.future().isComplete()) {
+                // most often the server refusing our certificate: TLS 1.3 tells the client after its handshake
+                boolean tls = causedBy(error, javax.net.ssl.SSLException.class);
+                dials.labelValues(tls ? "tls_failure" : "no_settings").inc();
+                promise.tryFail(new ResponseFlags.Failure(tls ? ResponseFlags.TLS_FAILURE : ResponseFlags.CONNECT,
+                        "hbone peer " + key.destination() + " closed the connection before its HTTP/2 SETTINGS"
+                                + (error == null ? "" : ": " + root(error))));
+            }
+            ctx.fireChannelInactive();
         }
     }
 
@@ -454,6 +540,15 @@ public final class HbonePool {
             Http2Setup.drop(c.channel(), "connection pool closed");
         }
         connections.clear();
+    }
+
+    private static boolean causedBy(Throwable t, Class<? extends Throwable> type) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (type.isInstance(c)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static String root(Throwable t) {

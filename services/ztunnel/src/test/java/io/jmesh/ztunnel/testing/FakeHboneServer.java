@@ -13,6 +13,7 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ClientAuth;
@@ -50,6 +51,12 @@ public final class FakeHboneServer implements AutoCloseable {
      */
     public FakeHboneServer(InetSocketAddress at, TestCa.Issued cert, Supplier<ChannelHandler> perStream)
             throws Exception {
+        this(at, cert, perStream, Http2Settings.defaultSettings());
+    }
+
+    /** @param settings the server's SETTINGS (a low {@code MAX_CONCURRENT_STREAMS}, say) */
+    public FakeHboneServer(InetSocketAddress at, TestCa.Issued cert, Supplier<ChannelHandler> perStream,
+            Http2Settings settings) throws Exception {
         SslContext ssl = SslContextBuilder.forServer(cert.keys().getPrivate(), cert.cert())
                 .protocols(TlsPolicy.PROTOCOLS)
                 .clientAuth(ClientAuth.REQUIRE)
@@ -67,7 +74,7 @@ public final class FakeHboneServer implements AutoCloseable {
                         connections.add(c);
                         c.closeFuture().addListener(f -> connections.remove(c));
                         c.pipeline().addLast(ssl.newHandler(c.alloc()))
-                                .addLast(Http2FrameCodecBuilder.forServer().build())
+                                .addLast(Http2FrameCodecBuilder.forServer().initialSettings(settings).build())
                                 .addLast(new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                                     @Override
                                     protected void initChannel(Http2StreamChannel s) {
