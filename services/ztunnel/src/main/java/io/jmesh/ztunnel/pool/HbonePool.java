@@ -70,6 +70,8 @@ public final class HbonePool {
     private final Map<Slot, Queue<HboneConnection>> connections = new ConcurrentHashMap<>();
     private final Map<Slot, Future<HboneConnection>> dialing = new ConcurrentHashMap<>();
     private final java.util.Set<HboneConnection> open = ConcurrentHashMap.newKeySet();
+    /** Double HBONE's inner connections (not pooled): a new CRL must reach them too, they authenticated the peer. */
+    private final java.util.Set<HboneConnection> tunnelled = ConcurrentHashMap.newKeySet();
     /** Local addresses of the connections dialled from a node address rather than a pod's (see {@link #dialledFrom}). */
     private final java.util.Set<InetSocketAddress> unspoofed = ConcurrentHashMap.newKeySet();
     private final java.util.concurrent.atomic.AtomicLong dialled = new java.util.concurrent.atomic.AtomicLong();
@@ -156,6 +158,9 @@ public final class HbonePool {
     }
 
     private void remove(HboneConnection c) {
+        if (c.slot == null) {
+            return; // never pooled (double HBONE's inner connection)
+        }
         Queue<HboneConnection> q = connections.get(c.slot);
         if (q != null) {
             q.remove(c);
@@ -178,7 +183,10 @@ public final class HbonePool {
         install(outer, key, destinationUid, cert, p);
         HboneConnection.releaseEarlyData(outer);
         outer.config().setAutoRead(true);
-        return p.future();
+        return p.future().onSuccess(c -> {
+            tunnelled.add(c);
+            c.channel().closeFuture().addListener(f -> tunnelled.remove(c));
+        });
     }
 
     /** TLS (no SNI), the peer check and HTTP/2 on a connected channel; {@code p} completes after the handshake. */
@@ -449,13 +457,20 @@ public final class HbonePool {
     /**
      * A new trust bundle: closes connections whose server certificate its CRL lists (the peer is no longer trusted)
      * or whose own certificate it lists (the peer will refuse it; new tunnels dial again with a re-issued
-     * certificate), and, when roots were removed, those whose server chain no longer ends at a trusted root.
+     * certificate), and, when roots were removed, those whose server chain no longer ends at a trusted root. Double
+     * HBONE's inner connections too: they are the ones that authenticated the far workload.
      */
     public void closeRevoked(TrustSnapshot trust, boolean rootsRemoved, RevokedConnections revoked) {
         if (trust.revoked().isEmpty() && !rootsRemoved) {
             return;
         }
-        for (HboneConnection c : open) {
+        closeRevoked(open, trust, rootsRemoved, revoked);
+        closeRevoked(tunnelled, trust, rootsRemoved, revoked);
+    }
+
+    private void closeRevoked(java.util.Set<HboneConnection> connections, TrustSnapshot trust, boolean rootsRemoved,
+            RevokedConnections revoked) {
+        for (HboneConnection c : connections) {
             X509Certificate hit = trust.firstRevoked(c.peerChain());
             if (hit == null) {
                 hit = trust.firstRevoked(c.localChain());

@@ -324,6 +324,40 @@ class DoubleHboneTest {
         }
     }
 
+    /**
+     * A CRL that lists the far workload's certificate closes the live double-HBONE tunnel to it, as it closes pooled
+     * connections: the inner connection is the one that authenticated the revoked peer (the gateway's outer one did
+     * not). Node A's bundle alone changes here, and is restored afterwards.
+     */
+    @Test
+    void revokingTheFarWorkloadClosesItsLiveTunnelThroughTheGateway() throws Exception {
+        var echoId = io.jmesh.core.identity.SpiffeId.parse("spiffe://cluster.local/ns/default/sa/echo");
+        var trust = nodeA.ztunnel.trust();
+        var before = trust.snapshot();
+        double closedBefore = nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound",
+                "reason", "revoked");
+        try (Socket s = Socks5Client.connect(nodeA.socks(), CLIENT_IP, HOST, 80)) {
+            s.setSoTimeout(15_000); // far beyond the close: a read that times out is a tunnel left open
+            s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertThat(new String(s.getInputStream().readNBytes(4), StandardCharsets.UTF_8)).isEqualTo("ping");
+            var serial = nodeB.ztunnel.identities().current(echoId).chain().get(0).getSerialNumber();
+            trust.install(new io.jmesh.ztunnel.tls.TrustSnapshot(before.version() + 1, before.roots(),
+                    java.util.Set.of(serial), before.crlNextUpdate(), "test"));
+            int next;
+            try {
+                next = s.getInputStream().read();
+            } catch (java.net.SocketException e) {
+                next = -1; // reset: ended as well
+            }
+            assertThat(next).as("the tunnel to the revoked workload ended").isEqualTo(-1);
+            assertThat(nodeA.metric("ztunnel_revoked_connections_closed_total", "direction", "outbound", "reason",
+                    "revoked")).isEqualTo(closedBefore + 1);
+        } finally {
+            trust.install(new io.jmesh.ztunnel.tls.TrustSnapshot(before.version() + 2, before.roots(),
+                    before.revoked(), before.crlNextUpdate(), before.source()));
+        }
+    }
+
     @Test
     void aFarWaypointAnsweringWithAnotherIdentityIsRefused() throws Exception {
         assertRefusedAndCounted(MISGUARDED, "hbone_connect");
