@@ -340,8 +340,10 @@ public final class ZtunnelBootstrap implements MeshService {
      */
     private void followTrustBundle(Clock clock) {
         RevokedConnections revoked = revokedConnections;
+        // the roots in force now (identity.trustBundleFile, or adopted from the ca's answers) count: a first bundle
+        // from the ca that leaves one out retires it like any later one
         var lastRoots = new java.util.concurrent.atomic.AtomicReference<java.util.List<java.security.cert.X509Certificate>>(
-                java.util.List.of());
+                trust.roots());
         trust.onChange(snapshot -> {
             // a retired root: connections and own certificates that chain only to it are re-checked too
             java.util.List<java.security.cert.X509Certificate> before = lastRoots.getAndSet(snapshot.roots());
