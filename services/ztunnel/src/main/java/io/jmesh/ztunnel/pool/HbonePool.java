@@ -433,24 +433,22 @@ public final class HbonePool {
         }
     }
 
-    /** Drops connections to addresses whose workload uid changed or vanished (pod IP reuse: Istio #1637). */
+    /**
+     * Drops connections to addresses whose workload uid changed or vanished (pod IP reuse: Istio #1637): pooled ones,
+     * and retired ones still carrying tunnels (a terminating pod's ztunnel sends GOAWAY before the pod goes).
+     */
     public void onWorkloadsChanged(WorkloadIndex next) {
-        for (Queue<HboneConnection> q : connections.values()) {
-            for (HboneConnection c : q) {
-                if (c.destinationUid().isEmpty()) {
-                    continue;
-                }
-                var w = next.workloadByUid(c.destinationUid());
-                if (w == null) {
-                    log.atInfo().addKeyValue("destination", c.key().destination().toString())
-                            .log("dropping pooled hbone connection: destination workload changed");
-                    c.retire();
-                    remove(c);
-                    // its tunnels too: the address now belongs to another pod, and a graceful close would wait
-                    // for tunnels to a pod that is gone
-                    Http2Setup.drop(c.channel(), "destination workload changed (pod IP reuse)");
-                }
+        for (HboneConnection c : open) {
+            if (c.destinationUid().isEmpty() || next.workloadByUid(c.destinationUid()) != null) {
+                continue;
             }
+            log.atInfo().addKeyValue("destination", c.key().destination().toString())
+                    .log("dropping hbone connection: destination workload changed");
+            c.retire();
+            remove(c);
+            // its tunnels too: the address now belongs to another pod, and a graceful close would wait for tunnels
+            // to a pod that is gone
+            Http2Setup.drop(c.channel(), "destination workload changed (pod IP reuse)");
         }
     }
 

@@ -205,6 +205,28 @@ class HbonePoolTest {
         }
     }
 
+    /**
+     * The usual end of a pod: its ztunnel drains first (GOAWAY: the connection is retired, its tunnel goes on), then
+     * the pod is replaced. The retired connection is dropped with its tunnel as a pooled one would be, instead of
+     * waiting on a pod that is gone.
+     */
+    @Test
+    void aRetiredConnectionToADestinationWhoseUidChangedIsDroppedToo() throws Exception {
+        try (Socket s = open()) {
+            s.setSoTimeout(15_000); // far beyond the drop: a read that times out is a tunnel left open
+            node.ztunnel.inbound().stopAccepting(); // GOAWAY from the destination's side
+            await().until(() -> pool().size() == 0);
+            assertThat(pool().openConnections()).as("retired, still carrying the tunnel").isEqualTo(1);
+            Workload replaced = Workload.newBuilder().setUid("echo-2").setName("echo").setNamespace("default")
+                    .setServiceAccount("echo").setNode("node-p").setTunnelProtocol(TunnelProtocol.HBONE)
+                    .addAddresses(ByteString.copyFrom(InetAddress.getByName(ECHO_IP).getAddress())).build();
+            node.ztunnel.store().apply(Map.of("echo-2", Address.newBuilder().setWorkload(replaced).build()),
+                    List.of("echo-1"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> pool().openConnections() == 0);
+            assertThatThrownBy(() -> s.getInputStream().read()).isInstanceOf(java.net.SocketException.class);
+        }
+    }
+
     /** Closing the pool (after the drain's deadline, or a pod's proxy stopping) closes busy connections at once. */
     @Test
     void closingThePoolClosesConnectionsWithOpenTunnels() throws Exception {
