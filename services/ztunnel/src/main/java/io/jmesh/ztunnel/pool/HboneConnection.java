@@ -176,15 +176,21 @@ public final class HboneConnection {
                 return;
             }
             Http2StreamChannel s = (Http2StreamChannel) f.getNow();
+            boolean[] sent = new boolean[1]; // the stream's event loop only
             s.closeFuture().addListener(x -> {
                 release();
                 if (!p.future().isComplete()) { // the usual case is a tunnel's end, long after the answer
-                    p.tryFail("hbone stream closed before the peer answered");
+                    // never sent (Netty refuses a stream beyond a limit the peer lowered after our slot was
+                    // reserved, or the connection went first): the peer saw nothing, another connection may serve it
+                    p.tryFail(sent[0] ? new UnansweredException("hbone stream closed before the peer answered", false)
+                            : new UnansweredException("hbone stream ended before its CONNECT was sent", true));
                 }
             });
             s.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false)).addListener(w -> {
-                if (!w.isSuccess()) {
-                    p.tryFail(w.cause());
+                if (w.isSuccess()) {
+                    sent[0] = true;
+                } else {
+                    p.tryFail(new UnansweredException("hbone CONNECT not sent: " + w.cause().getMessage(), true));
                     s.close();
                 }
             });

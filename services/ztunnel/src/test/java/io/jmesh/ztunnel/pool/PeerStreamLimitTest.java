@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.jmesh.ztunnel.testing.FakeHboneServer;
 import io.jmesh.ztunnel.testing.LocalNodeSetup;
+import io.jmesh.ztunnel.testing.RawHboneClient;
 import io.jmesh.ztunnel.testing.Socks5Client;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.netty.channel.Channel;
@@ -190,6 +191,30 @@ class PeerStreamLimitTest {
                 s.close();
             }
             threads.shutdownNow();
+        }
+    }
+
+    /**
+     * A stream slot reserved just before the peer lowered its limit: the stream is never sent (Netty refuses to open
+     * it beyond the peer's limit), so the refusal says the tunnel may be retried on another connection, as a stream
+     * the peer refused would.
+     */
+    @Test
+    void aStreamRefusedLocallyAfterTheLimitWasLoweredMayBeRetried() throws Exception {
+        try (Socket a = echoed(LOWERING_IP, "a")) {
+            HboneConnection pooled = node.ztunnel.pool().all().get(0);
+            assertThat(pooled.tryReserve()).as("a second slot, before the peer lowers its limit").isTrue();
+            for (Channel c : lowering.connections) {
+                c.writeAndFlush(new DefaultHttp2SettingsFrame(new Http2Settings().maxConcurrentStreams(1))).sync();
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> pooled.channel().pipeline().get(Http2FrameCodec.class)
+                    .connection().local().maxActiveStreams() == 1);
+            Throwable failure = pooled.open(RawHboneClient.connect(LOWERING_IP + ":8080")).toCompletionStage()
+                    .handle((ok, e) -> e).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertThat(failure).as("refused").isNotNull();
+            assertThat(failure).isInstanceOfSatisfying(HboneConnection.UnansweredException.class,
+                    u -> assertThat(u.retryable()).isTrue());
+            await().atMost(Duration.ofSeconds(10)).until(() -> pooled.streams() == 1); // the slot came back
         }
     }
 
