@@ -189,7 +189,10 @@ public final class HbonePool {
         });
     }
 
-    /** TLS (no SNI), the peer check and HTTP/2 on a connected channel; {@code p} completes after the handshake. */
+    /**
+     * TLS (no SNI), the peer check and HTTP/2 on a connected channel; {@code p} completes after the handshake, once the
+     * server's SETTINGS are in.
+     */
     private void install(Channel ch, PoolKey key, String uid, WorkloadCertificate cert, Promise<HboneConnection> p) {
         ZtunnelConfig.Hbone h = config.hbone();
         Http2FrameCodec codec = Http2Setup.clientCodec(h);
@@ -466,9 +469,9 @@ public final class HbonePool {
         closeRevoked(tunnelled, trust, rootsRemoved, revoked);
     }
 
-    private void closeRevoked(java.util.Set<HboneConnection> connections, TrustSnapshot trust, boolean rootsRemoved,
+    private void closeRevoked(java.util.Set<HboneConnection> among, TrustSnapshot trust, boolean rootsRemoved,
             RevokedConnections revoked) {
-        for (HboneConnection c : connections) {
+        for (HboneConnection c : among) {
             X509Certificate hit = trust.firstRevoked(c.peerChain());
             if (hit == null) {
                 hit = trust.firstRevoked(c.localChain());
