@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * ztunnel's end of ZDS: connects to the CNI node agent's socket (retrying with backoff, 10 ms up to 15 s, as long as
- * ztunnel runs), says hello, then answers every request with an {@link Ack}. One platform thread of its own, because
+ * ztunnel runs; the backoff also paces reconnections after a lost connection and restarts from 10 ms once a
+ * connection got in sync), says hello, then answers every request with an {@link Ack}. One platform thread of its own, because
  * the protocol is blocking by design (each request waits for its ack, and a pod's listeners must be open before
  * the ack); it never runs on an event loop.
  *
@@ -40,6 +41,8 @@ final class NodeAgentLink {
     private final Thread thread;
     private volatile boolean running = true;
     private volatile SeqPacketSocket current;
+    /** The pause before the next connection attempt (link thread only). */
+    private Duration backoff = MIN_BACKOFF;
 
     NodeAgentLink(String path, PodProxies pods, Readiness.Task ready, Duration retryInterval,
             PrometheusRegistry metrics) {
@@ -76,7 +79,6 @@ final class NodeAgentLink {
     }
 
     private void run() {
-        Duration backoff = MIN_BACKOFF;
         String lastFailure = null;
         while (running) {
             SeqPacketSocket s;
@@ -88,15 +90,13 @@ final class NodeAgentLink {
                             + "running on this node?", e.getMessage(), MAX_BACKOFF.toSeconds());
                     lastFailure = e.getMessage();
                 }
-                sleep(backoff);
-                backoff = doubled(backoff);
+                backOff();
                 continue;
             }
             lastFailure = null;
             current = s;
             try {
                 serve(s);
-                backoff = MIN_BACKOFF;
             } catch (IOException e) {
                 if (running) {
                     log.atWarn().log("connection to the CNI node agent lost: {}", e.getMessage());
@@ -104,14 +104,25 @@ final class NodeAgentLink {
             } catch (PodProxies.ProtocolError e) {
                 // refused already; a fresh connection replays the agent's whole snapshot
                 log.atError().log("CNI node agent broke the protocol: {}; reconnecting", e.getMessage());
-                sleep(backoff);
-                backoff = doubled(backoff);
             } finally {
                 current = null;
                 s.close();
                 ready.reset(); // not ready while disconnected, as Istio's workload manager
             }
+            // however the connection ended: an agent that accepts and drops every connection (restarting, or not
+            // the agent at all) must not make this loop spin; a connection that got in sync reset the backoff
+            backOff();
         }
+    }
+
+    /** Waits the current backoff (link thread), then doubles it up to {@link #MAX_BACKOFF}. */
+    private void backOff() {
+        if (!running) {
+            return;
+        }
+        sleep(backoff);
+        Duration next = backoff.multipliedBy(2);
+        backoff = next.compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : next;
     }
 
     private void serve(SeqPacketSocket s) throws IOException, PodProxies.ProtocolError {
@@ -149,6 +160,7 @@ final class NodeAgentLink {
 
     private void updateReadiness() {
         if (pods.ready()) {
+            backoff = MIN_BACKOFF; // in sync with the agent, as Istio resets its backoff when ready
             ready.complete();
         } else {
             ready.reset();
@@ -215,11 +227,6 @@ final class NodeAgentLink {
         rejections.labelValues(reason).inc();
         log.atWarn().addKeyValue("reason", reason).log("refused a CNI node agent request: {}", message);
         return message;
-    }
-
-    private static Duration doubled(Duration backoff) {
-        Duration next = backoff.multipliedBy(2);
-        return next.compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : next;
     }
 
     private void sleep(Duration d) {
