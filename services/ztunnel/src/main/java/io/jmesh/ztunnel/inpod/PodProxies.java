@@ -148,6 +148,12 @@ final class PodProxies {
                     .log("pod has a new network namespace (sandbox re-created): replacing its proxy");
             remove(uid);
         }
+        Pending stale = pending.remove(uid);
+        if (stale != null) {
+            // the agent sent the pod again (kubelet retried it, maybe in a new sandbox): this descriptor replaces the
+            // one kept for the retry, which would otherwise stay open and keep that namespace alive
+            stale.netns().close();
+        }
         return start(uid, info, netns);
     }
 
