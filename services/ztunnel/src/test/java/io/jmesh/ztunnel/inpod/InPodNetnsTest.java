@@ -236,6 +236,28 @@ class InPodNetnsTest {
     }
 
     @Test
+    @Order(3)
+    void aConnectionMadeStraightToThePodsCapturePortIsRefusedNotProxiedToItself() throws Exception {
+        // not redirected (the pod's own addresses go through lo): the original destination is 15001 itself, by any
+        // of the pod's addresses, which ztunnel must refuse rather than tunnel to the pod's own 15001
+        for (String target : List.of(IP_A, "127.0.0.1", IP6_A, "::1")) {
+            double before = node.ztunnel.telemetry().rejections(true, "illegal_port");
+            String answer = inPod(POD_A, "python3", "-c", """
+                    import socket, sys
+                    s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET); s.settimeout(15)
+                    s.connect((sys.argv[1], 15001)); s.sendall(b"loop?")
+                    try: print("read=%r" % s.recv(100))
+                    except ConnectionResetError: print("reset")
+                    """, target).strip();
+            assertThat(answer).as("to %s:15001", target).isIn("read=b''", "reset");
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                    assertThat(node.ztunnel.telemetry().rejections(true, "illegal_port"))
+                            .as("illegal_port rejections after a connection to %s:15001", target)
+                            .isGreaterThan(before));
+        }
+    }
+
+    @Test
     @Order(4)
     void badRequestsAreRefusedWithAPreciseErrorAndCountedWithoutHarm() throws Exception {
         JsonObject noFd = agent.send(new JsonObject().put("op", "add").put("uid", "uid-x")
