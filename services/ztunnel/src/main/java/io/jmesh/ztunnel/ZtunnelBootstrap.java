@@ -159,7 +159,20 @@ public final class ZtunnelBootstrap implements MeshService {
             hostsFile = new HostsFile(context.vertx(), HostsFile.SYSTEM, HostsFile.REFRESH_INTERVAL,
                     context.metrics());
             return staticConfig;
-        }, false).compose(this::startWith);
+        }, false).compose(this::startWith).recover(this::abandonCapture);
+    }
+
+    /**
+     * A start that failed (a listener that cannot bind) removes the capture rules it may have programmed meanwhile
+     * before failing: the process then exits without {@link #close}, and rules left in place would keep steering the
+     * node's ambient pods (their DNS to a port nothing listens on) while no ztunnel runs.
+     */
+    private Future<Void> abandonCapture(Throwable cause) {
+        CaptureController c = capture;
+        if (c == null) {
+            return Future.failedFuture(cause);
+        }
+        return c.close().transform(removed -> Future.failedFuture(cause));
     }
 
     private Future<Void> startWith(StaticConfigFile.Contents staticConfig) {

@@ -1,0 +1,128 @@
+package io.jmesh.ztunnel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.core.config.ConfigLoader;
+import io.jmesh.core.lifecycle.ServiceLauncher;
+import io.jmesh.testing.netns.TwoNodeLab;
+import io.vertx.core.Vertx;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A ztunnel in transparent capture mode that fails to start leaves no capture rule behind (root only; skipped with
+ * the reason elsewhere). It programs the rules while its listeners bind; when a bind fails the process exits, and
+ * rules left in place would send the node's ambient pods' DNS to a port nothing listens on while it is down. Its
+ * {@code nft} and {@code ip} are wrappers that run the real tools in a network namespace this test creates.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class CaptureStartFailureTest {
+
+    static final String NS = "jmcsf" + Long.toHexString(ProcessHandle.current().pid());
+    static final String NODE = "127.0.143.1";
+
+    @TempDir
+    static Path dir;
+
+    @BeforeAll
+    static void namespace() throws Exception {
+        String reason = TwoNodeLab.unavailableReason();
+        if (reason == null && run("nft", "--version").isEmpty()) {
+            reason = "nftables' `nft` is not usable (Debian package nftables)";
+        }
+        Assumptions.assumeTrue(reason == null, reason);
+        assertThat(run("ip", "netns", "add", NS)).isNotEmpty();
+        run("ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up");
+    }
+
+    @AfterAll
+    static void removeNamespace() {
+        run("ip", "netns", "del", NS);
+    }
+
+    @Test
+    void aStartThatFailsAfterProgrammingCaptureRemovesTheRules() throws Exception {
+        Path nft = wrapper("nft");
+        Path ip = wrapper("ip");
+        Path mesh = Files.writeString(dir.resolve("mesh.yaml"), """
+                workloads:
+                  - {uid: p1, name: p1, namespace: ambient, addresses: [10.253.0.11], node: node-a, tunnelProtocol: HBONE}
+                """);
+        Path token = Files.writeString(dir.resolve("token"), "tok");
+        Path file = Files.writeString(dir.resolve("ztunnel.yaml"), """
+                logLevel: info
+                drainDeadline: 1s
+                admin: {host: 127.0.0.1, port: 0}
+                node: {name: node-a, address: %s}
+                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: -1,
+                            readiness: -1, dns: -1, inboundPerWorkload: false, transparent: true}
+                discovery: {staticFile: "%s"}
+                identity: {caAddress: "127.0.0.1:9", tokenFile: "%s"}
+                capture: {enabled: true, nftCommand: "%s", ipCommand: "%s", commandTimeout: 20s, retryInterval: 1s}
+                """.formatted(NODE, mesh, token, nft, ip));
+        ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
+        Vertx vertx = ServiceLauncher.newVertx(config.ioThreads());
+        // something else holds the node's HBONE port (e.g. the previous ztunnel, still draining)
+        try (ServerSocket squatter = new ServerSocket()) {
+            squatter.bind(new InetSocketAddress(InetAddress.getByName(NODE), 15008));
+            var start = ServiceLauncher.start(config, vertx, (c, ctx) -> new ZtunnelBootstrap(c, ctx, null))
+                    .toCompletionStage().toCompletableFuture();
+            try {
+                start.get(60, TimeUnit.SECONDS);
+                throw new AssertionError("ztunnel started although its HBONE port is taken");
+            } catch (ExecutionException e) {
+                assertThat(e.getCause()).hasMessageContaining("15008");
+            }
+            // the capture worker runs its tasks in order on one thread: once this probe ran, every programming
+            // (and removal) the failed start had asked for is done
+            var probe = vertx.createSharedWorkerExecutor("ztunnel-capture", 1);
+            probe.executeBlocking(() -> null).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+            probe.close();
+
+            assertThat(run("ip", "netns", "exec", NS, "nft", "list", "tables")).as("nft tables")
+                    .doesNotContain("jmesh");
+            assertThat(run("ip", "netns", "exec", NS, "ip", "-4", "rule", "show")).as("ip rules")
+                    .doesNotContain("fwmark 0x111");
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** A script that runs {@code tool} with its arguments and input inside the test's namespace. */
+    static Path wrapper(String tool) throws IOException {
+        Path p = dir.resolve("ns-" + tool);
+        Files.writeString(p, "#!/bin/sh\nexec ip netns exec " + NS + " " + tool + " \"$@\"\n");
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwx------"));
+        return p;
+    }
+
+    /** Output of a command that exits 0, else "" (also on a command that cannot run). */
+    static String run(String... command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return "";
+            }
+            return p.exitValue() == 0 ? out + "\n" : "";
+        } catch (IOException | InterruptedException e) {
+            return "";
+        }
+    }
+}
