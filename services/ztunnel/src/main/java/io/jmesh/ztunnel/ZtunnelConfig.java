@@ -384,8 +384,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             positive("capture.captureMark", captureMark);
             positive("capture.routeTable", routeTable);
             podInterface = podInterface == null ? "" : podInterface;
-            Objects.requireNonNull(commandTimeout, "commandTimeout");
-            Objects.requireNonNull(retryInterval, "retryInterval");
+            Objects.requireNonNull(commandTimeout, "capture.commandTimeout");
+            Objects.requireNonNull(retryInterval, "capture.retryInterval");
+            // zero: every nft/ip call would time out at once, and a failed programming would never be retried
+            positive("capture.commandTimeout", commandTimeout, commandTimeout);
+            positive("capture.retryInterval", retryInterval, retryInterval);
             requireText(nftCommand, "capture.nftCommand");
             requireText(ipCommand, "capture.ipCommand");
         }
@@ -468,6 +471,8 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             requireText(socket, "inpod.socket");
             positive("inpod.socketMark", socketMark);
             Objects.requireNonNull(retryInterval, "inpod.retryInterval");
+            // zero: the agent link's receive timeout would be "wait for ever", so a pending pod would never be retried
+            positive("inpod.retryInterval", retryInterval, retryInterval);
         }
 
         /** These settings with the mode off: the node's and each pod's own view, derived from the configured one. */

@@ -124,6 +124,18 @@ class ZtunnelConfigTest {
     }
 
     @Test
+    void captureAndInPodTimingsMustBePositive() throws Exception {
+        // zero would never retry (a Vert.x timer needs >= 1 ms; SO_RCVTIMEO 0 waits for ever) or time out every
+        // nft/ip call at once: refused by name rather than leaving capture or a pending pod silently stuck
+        assertThatThrownBy(() -> load("capture: {retryInterval: 0s}\n", Map.of()))
+                .hasMessageContaining("capture.retryInterval: PT0S (expected: > 0)");
+        assertThatThrownBy(() -> load("capture: {commandTimeout: 0s}\n", Map.of()))
+                .hasMessageContaining("capture.commandTimeout: PT0S (expected: > 0)");
+        assertThatThrownBy(() -> load("inpod: {retryInterval: 0s}\n", Map.of()))
+                .hasMessageContaining("inpod.retryInterval: PT0S (expected: > 0)");
+    }
+
+    @Test
     void theSocksHandshakeTimeoutIsTenSecondsByDefaultAndPositive() throws Exception {
         assertThat(load("logLevel: info\n", Map.of()).socks5().handshakeTimeout())
                 .isEqualTo(java.time.Duration.ofSeconds(10));
