@@ -2,14 +2,19 @@ package io.jmesh.ztunnel.capture;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The policy routing of transparent capture: packets with the capture mark are looked up in their own table,
  * whose only route delivers everything locally ({@code ip rule add fwmark <mark> lookup <table>} and
- * {@code ip route replace local 0.0.0.0/0 dev lo table <table>}), for IPv4 and IPv6. Both steps are idempotent:
- * the rule is added only when {@code ip rule show} lacks it, the route is {@code replace}d.
+ * {@code ip route replace local 0.0.0.0/0 dev lo table <table>}), for IPv4 and IPv6 (unless switched off on
+ * {@code lo}). Both steps are idempotent: the route is {@code replace}d, the rule added only when {@code ip rule
+ * show} lacks it.
  */
 public final class PolicyRouting {
+
+    private static final Logger log = LoggerFactory.getLogger(PolicyRouting.class);
 
     private final String ip;
     private final int mark;
@@ -29,17 +34,34 @@ public final class PolicyRouting {
         this.families = ipv6 ? List.of("-4", "-6") : List.of("-4");
     }
 
-    /** Installs the rule and the route where they are missing. */
+    /**
+     * Installs the route and, where it is missing, the rule. IPv6 switched off by sysctl ({@code disable_ipv6} on
+     * {@code lo}: the kernel has IPv6, but no route may point at {@code lo}) is left out, as there is no IPv6 traffic
+     * to capture; any other failure is thrown.
+     */
     public void install(Commands commands) throws Commands.CommandFailure {
         for (String family : families) {
+            try {
+                commands.run(List.of(ip, family, "route", "replace", "local", family.equals("-4") ? "0.0.0.0/0" : "::/0",
+                        "dev", "lo", "table", String.valueOf(table)), "");
+            } catch (Commands.CommandFailure e) {
+                if (family.equals("-6") && !ipv6OnLoopback(commands)) {
+                    log.atInfo().log("IPv6 is switched off on lo (sysctl disable_ipv6): capture routes IPv4 only");
+                    continue;
+                }
+                throw e;
+            }
             String rules = commands.run(List.of(ip, family, "rule", "show"), "");
             if (!hasRule(rules)) {
                 commands.run(List.of(ip, family, "rule", "add", "fwmark", CaptureRules.hex(mark), "lookup",
                         String.valueOf(table)), "");
             }
-            commands.run(List.of(ip, family, "route", "replace", "local", family.equals("-4") ? "0.0.0.0/0" : "::/0",
-                    "dev", "lo", "table", String.valueOf(table)), "");
         }
+    }
+
+    /** Whether {@code lo} has an IPv6 address ({@code ::1}); none when IPv6 is switched off on it. */
+    private boolean ipv6OnLoopback(Commands commands) throws Commands.CommandFailure {
+        return commands.run(List.of(ip, "-6", "addr", "show", "dev", "lo"), "").contains("inet6");
     }
 
     /** Removes the rule(s) and the route; failures are collected, not thrown half-way. */

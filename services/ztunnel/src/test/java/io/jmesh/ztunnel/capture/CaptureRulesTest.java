@@ -149,12 +149,12 @@ class CaptureRulesTest {
         };
         PolicyRouting routing = new PolicyRouting("ip", 0x111, 133, false);
         routing.install(fake);
-        assertThat(calls).containsExactly("ip -4 rule show", "ip -4 rule add fwmark 0x111 lookup 133",
-                "ip -4 route replace local 0.0.0.0/0 dev lo table 133");
+        assertThat(calls).containsExactly("ip -4 route replace local 0.0.0.0/0 dev lo table 133", "ip -4 rule show",
+                "ip -4 rule add fwmark 0x111 lookup 133");
         calls.clear();
         rules[0] = "0:\tfrom all lookup local\n32765:\tfrom all fwmark 0x111 lookup 133\n32766:\tfrom all lookup main\n";
         routing.install(fake);
-        assertThat(calls).containsExactly("ip -4 rule show", "ip -4 route replace local 0.0.0.0/0 dev lo table 133");
+        assertThat(calls).containsExactly("ip -4 route replace local 0.0.0.0/0 dev lo table 133", "ip -4 rule show");
         calls.clear();
         assertThat(routing.remove(fake)).isEmpty();
         assertThat(calls).containsExactly("ip -4 rule show", "ip -4 rule del fwmark 0x111 lookup 133",
