@@ -42,8 +42,8 @@ public final class PolicyRouting {
     public void install(Commands commands) throws Commands.CommandFailure {
         for (String family : families) {
             try {
-                commands.run(List.of(ip, family, "route", "replace", "local", family.equals("-4") ? "0.0.0.0/0" : "::/0",
-                        "dev", "lo", "table", String.valueOf(table)), "");
+                commands.run(List.of(ip, family, "route", "replace", "local",
+                        family.equals("-4") ? "0.0.0.0/0" : "::/0", "dev", "lo", "table", String.valueOf(table)), "");
             } catch (Commands.CommandFailure e) {
                 if (family.equals("-6") && !ipv6OnLoopback(commands)) {
                     log.atInfo().log("IPv6 is switched off on lo (sysctl disable_ipv6): capture routes IPv4 only");

@@ -18,9 +18,9 @@ import org.slf4j.LoggerFactory;
 /**
  * ztunnel's end of ZDS: connects to the CNI node agent's socket (retrying with backoff, 10 ms up to 15 s, as long as
  * ztunnel runs; the backoff also paces reconnections after a lost connection and restarts from 10 ms once a
- * connection got in sync), says hello, then answers every request with an {@link Ack}. One platform thread of its own, because
- * the protocol is blocking by design (each request waits for its ack, and a pod's listeners must be open before
- * the ack); it never runs on an event loop.
+ * connection got in sync), says hello, then answers every request with an {@link Ack}. One platform thread of its
+ * own, because the protocol is blocking by design (each request waits for its ack, and a pod's listeners must be
+ * open before the ack); it never runs on an event loop.
  *
  * <p>Bad requests (undecodable, truncated, an AddWorkload without exactly one netns descriptor, a descriptor that is
  * not a network namespace) are refused with a precise error and counted; stray descriptors are closed. A request
