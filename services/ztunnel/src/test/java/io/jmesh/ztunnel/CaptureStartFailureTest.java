@@ -77,11 +77,15 @@ class CaptureStartFailureTest {
                 """.formatted(NODE, mesh, token, nft, ip));
         ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
         Vertx vertx = ServiceLauncher.newVertx(config.ioThreads());
+        var service = new java.util.concurrent.atomic.AtomicReference<ZtunnelBootstrap>();
         // something else holds the node's HBONE port (e.g. the previous ztunnel, still draining)
         try (ServerSocket squatter = new ServerSocket()) {
             squatter.bind(new InetSocketAddress(InetAddress.getByName(NODE), 15008));
-            var start = ServiceLauncher.start(config, vertx, (c, ctx) -> new ZtunnelBootstrap(c, ctx, null))
-                    .toCompletionStage().toCompletableFuture();
+            var start = ServiceLauncher.start(config, vertx, (c, ctx) -> {
+                ZtunnelBootstrap b = new ZtunnelBootstrap(c, ctx, null);
+                service.set(b);
+                return b;
+            }).toCompletionStage().toCompletableFuture();
             try {
                 start.get(60, TimeUnit.SECONDS);
                 throw new AssertionError("ztunnel started although its HBONE port is taken");
@@ -99,8 +103,14 @@ class CaptureStartFailureTest {
             assertThat(run("ip", "netns", "exec", NS, "ip", "-4", "rule", "show")).as("ip rules")
                     .doesNotContain("fwmark 0x111");
         } finally {
+            // the listeners that did bind outlive a Vert.x close (its event loops end without closing them): the
+            // service's own close releases them, so that later tests in this JVM can bind these ports
+            if (service.get() != null) {
+                service.get().close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            }
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
+        assertThat(run("ss", "-ltnH")).as("listeners left").doesNotContain("127.0.143.1]:");
     }
 
     /** A script that runs {@code tool} with its arguments and input inside the test's namespace. */
