@@ -218,8 +218,8 @@ public final class OutboundProxy {
         PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h, source), h.expected(), h.l4());
         identities.certificate(src)
                 .recover(e -> noCertificate(src, e))
-                .compose(cert -> open(key, h.destination().getUid(), cert, client.eventLoop(),
-                        headers(h, clientAddr, source), true))
+                .compose(cert -> open(key, h.destination().getUid(), cert, client, headers(h, clientAddr, source),
+                        true))
                 .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start), h,
                         h.destination(), h.service(), ""));
     }
@@ -241,10 +241,10 @@ public final class OutboundProxy {
                 .add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
         identities.certificate(src)
                 .recover(e -> noCertificate(src, e))
-                .compose(cert -> open(outerKey, gw.destination().getUid(), cert, client.eventLoop(), outerHeaders, true)
+                .compose(cert -> open(outerKey, gw.destination().getUid(), cert, client, outerHeaders, true)
                         .compose(outer -> pool.through(outer.stream(), innerKey, d.destination().getUid(), cert)
                                 .onFailure(e -> outer.stream().close())))
-                .compose(inner -> inner.open(innerHeaders)
+                .compose(inner -> inner.open(innerHeaders, client.closeFuture())
                         .onFailure(e -> inner.channel().close())
                         .map(stream -> {
                             stream.closeFuture().addListener(f -> inner.channel().close());
@@ -262,14 +262,14 @@ public final class OutboundProxy {
     /**
      * A CONNECT stream on a pooled connection for {@code key}, answered 200. A stream the peer left unprocessed (it
      * went away, or refused the stream) is sent once more, on another connection: the pool has retired the first.
+     * The stream is cancelled if {@code client} closes before the answer.
      */
     private io.vertx.core.Future<Opened> open(PoolKey key, String uid,
-            io.jmesh.ztunnel.identity.WorkloadCertificate cert, io.netty.channel.EventLoop loop, Http2Headers headers,
-            boolean retry) {
-        return pool.acquire(key, uid, cert, loop)
-                .compose(conn -> conn.open(headers).map(stream -> new Opened(conn, stream)))
+            io.jmesh.ztunnel.identity.WorkloadCertificate cert, Channel client, Http2Headers headers, boolean retry) {
+        return pool.acquire(key, uid, cert, client.eventLoop())
+                .compose(conn -> conn.open(headers, client.closeFuture()).map(stream -> new Opened(conn, stream)))
                 .recover(e -> retry && e instanceof HboneConnection.UnansweredException u && u.retryable()
-                        ? open(key, uid, cert, loop, headers, false) : io.vertx.core.Future.failedFuture(e));
+                        ? open(key, uid, cert, client, headers, false) : io.vertx.core.Future.failedFuture(e));
     }
 
     /** An application connection waiting for its tunnel; {@code start} as {@link #follow}'s. */

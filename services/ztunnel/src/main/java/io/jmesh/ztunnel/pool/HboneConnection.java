@@ -161,6 +161,15 @@ public final class HboneConnection {
      * autoRead is off, ready for a relay. The slot is released when the stream closes.
      */
     public Future<Http2StreamChannel> open(Http2Headers headers) {
+        return open(headers, null);
+    }
+
+    /**
+     * As {@link #open(Http2Headers)}; when {@code abandoned} completes before the answer (the application closed
+     * its connection), the stream is reset (CANCEL) and the open fails: a peer that never answers must not hold
+     * the stream, and its slot, for as long as the HBONE connection lives.
+     */
+    public Future<Http2StreamChannel> open(Http2Headers headers, io.netty.util.concurrent.Future<?> abandoned) {
         Promise<Http2StreamChannel> p = Promise.promise();
         new Http2StreamChannelBootstrap(channel)
                 .option(io.netty.channel.ChannelOption.WRITE_BUFFER_WATER_MARK, io.jmesh.ztunnel.tunnel.NetTransport.STREAM_WATER_MARK)
@@ -176,6 +185,14 @@ public final class HboneConnection {
                 return;
             }
             Http2StreamChannel s = (Http2StreamChannel) f.getNow();
+            if (abandoned != null) {
+                abandoned.addListener(x -> s.eventLoop().execute(() -> {
+                    if (p.tryFail(new UnansweredException("the application closed its connection before the peer"
+                            + " answered the CONNECT", false))) {
+                        s.close(); // RST_STREAM(CANCEL): the peer stops, the slot is free
+                    }
+                }));
+            }
             boolean[] sent = new boolean[1]; // the stream's event loop only
             s.closeFuture().addListener(x -> {
                 release();

@@ -79,8 +79,13 @@ class MisbehavingPeerTest {
         /** answers 200, resets the stream with INTERNAL_ERROR on the first DATA */
         INTERNAL_ERROR_ON_DATA,
         /** answers 200 and sends GOAWAY on the connection, echoes DATA */
-        ECHO_AND_GOAWAY
+        ECHO_AND_GOAWAY,
+        /** never answers the CONNECT; counts the resets it receives in {@link #resets} */
+        NEVER_ANSWER
     }
+
+    /** RST_STREAM codes the peer received on {@link Mode#NEVER_ANSWER} streams. */
+    static final java.util.List<Long> resets = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     static final AtomicReference<Mode> mode = new AtomicReference<>(Mode.ECHO);
     /** What the peer received on an {@link Mode#ANSWER_WITH_END_STREAM} stream, once the client ended it. */
@@ -91,8 +96,19 @@ class MisbehavingPeerTest {
         private final StringBuilder body = new StringBuilder();
 
         @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof io.netty.handler.codec.http2.Http2ResetFrame r && m == Mode.NEVER_ANSWER) {
+                resets.add(r.errorCode());
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             try {
+                if (m == Mode.NEVER_ANSWER) {
+                    return;
+                }
                 if (msg instanceof Http2HeadersFrame) {
                     ctx.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200"),
                             m == Mode.ANSWER_WITH_END_STREAM));
@@ -243,6 +259,29 @@ class MisbehavingPeerTest {
         assertThat(lines.list.stream().filter(e -> e.getKeyValuePairs() != null && e.getKeyValuePairs().stream()
                 .anyMatch(kv -> kv.key.equals("error") && "stream reset by peer: PROTOCOL_ERROR".equals(kv.value))))
                 .as("access log lines naming the reset").hasSize(tunnels);
+    }
+
+    /**
+     * A peer that never answers the CONNECT: an application that gives up (resets its connection) takes its stream
+     * with it (RST_STREAM CANCEL), so the stream's slot on the pooled connection is free again. Before, the stream
+     * stayed open for as long as the HBONE connection lived, and each such tunnel used up one of its streams.
+     */
+    @Test
+    void aConnectNeverAnsweredIsCancelledWhenTheApplicationGivesUp() throws Exception {
+        mode.set(Mode.NEVER_ANSWER);
+        resets.clear();
+        double failedBefore = failed();
+        for (int i = 0; i < 3; i++) { // more than the two streams a connection may carry here
+            Socket s = Socks5Client.request(node.socks(), CLIENT_IP, PEER_IP, 8080);
+            await().atMost(Duration.ofSeconds(10)).until(() -> peer.accepted.get() > 0);
+            Thread.sleep(200); // the CONNECT is on its way (nothing observable on this side before the answer)
+            s.setSoLinger(true, 0); // gives up: a reset (a FIN alone only says it will send no more)
+            s.close();
+        }
+        await().atMost(Duration.ofSeconds(10)).alias("the peer saw each stream cancelled")
+                .until(() -> resets.size() == 3);
+        assertThat(resets).containsOnly(Http2Error.CANCEL.code());
+        await().atMost(Duration.ofSeconds(10)).until(() -> failed() == failedBefore + 3);
     }
 
     /** A 200 with END_STREAM: the peer sends nothing, so the application reads EOF at once and may still send. */

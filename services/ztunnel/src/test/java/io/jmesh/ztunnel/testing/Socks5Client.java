@@ -26,6 +26,24 @@ public final class Socks5Client {
 
     /** Connects through {@code socks} from {@code bindIp} to {@code host:port} (IP literal or hostname). */
     public static Socket connect(InetSocketAddress socks, String bindIp, String host, int port) throws IOException {
+        Socket s = request(socks, bindIp, host, port);
+        DataInputStream in = new DataInputStream(s.getInputStream());
+        byte[] head = new byte[4];
+        in.readFully(head);
+        int rest = head[3] == 1 ? 6 : head[3] == 4 ? 18 : 2 + (in.readUnsignedByte());
+        in.readFully(new byte[rest]);
+        if (head[1] != 0) {
+            s.close();
+            throw new Refused(head[1] & 0xff);
+        }
+        return s;
+    }
+
+    /**
+     * Sends the CONNECT request for {@code host:port} and returns without waiting for its reply (which ztunnel sends
+     * once the tunnel is open): an application that may give up first.
+     */
+    public static Socket request(InetSocketAddress socks, String bindIp, String host, int port) throws IOException {
         Socket s = new Socket();
         s.setSoTimeout(20_000);
         s.bind(new InetSocketAddress(bindIp, 0));
@@ -60,14 +78,6 @@ public final class Socks5Client {
         req[req.length - 1] = (byte) port;
         out.write(req);
         out.flush();
-        byte[] head = new byte[4];
-        in.readFully(head);
-        int rest = head[3] == 1 ? 6 : head[3] == 4 ? 18 : 2 + (in.readUnsignedByte());
-        in.readFully(new byte[rest]);
-        if (head[1] != 0) {
-            s.close();
-            throw new Refused(head[1] & 0xff);
-        }
         return s;
     }
 }
