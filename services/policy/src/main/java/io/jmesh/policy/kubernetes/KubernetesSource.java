@@ -404,7 +404,9 @@ public final class KubernetesSource implements ConfigSource {
         }
         String skip = switch (kind.kind()) {
             case "Pod" -> ManifestReader.podNotAWorkload(object.encode());
-            // most slices are a selector's, all pods: never written (each pod change rewrites its slice)
+            // most slices are the EndpointSlice controller's, of a Service with a selector, all pods: never written
+            // (each pod change rewrites its slice, and its pods list that Service already); pods in other slices are
+            // written, they get the slice's Service
             case "EndpointSlice" -> ManifestReader.sliceNotRegistered(object.encode());
             case "Service" -> notRouted(object.getJsonObject("spec", new JsonObject()));
             default -> null;

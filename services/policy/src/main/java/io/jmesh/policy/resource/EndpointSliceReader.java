@@ -6,38 +6,61 @@ import java.util.Map;
 
 /**
  * A Kubernetes {@code EndpointSlice} as the mesh uses it: the endpoints of a Service that are not pods, each a
- * plaintext workload (istiod's EndpointSlice workloads). An endpoint whose {@code targetRef} is a Pod is left out:
- * that pod is a workload of its own, with far more known about it. Like a pod, a slice is observed state: only
- * these fields are read and the rest is ignored.
+ * plaintext workload (istiod's EndpointSlice workloads), and the pods its endpoints name by {@code targetRef}, which
+ * get the Service in their own workloads (istiod's services without selectors: a pod has far more known about it than
+ * its endpoint, so it is never a workload of the slice). Like a pod, a slice is observed state: only these fields are
+ * read and the rest is ignored.
  */
 final class EndpointSliceReader {
 
     /** The label naming the Service a slice belongs to. */
     static final String SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
+    /** The label naming the controller that writes a slice. */
+    static final String MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
+    /** Kubernetes' EndpointSlice controller: the slices of a Service with a selector, naming the pods it selects. */
+    static final String ENDPOINTSLICE_CONTROLLER = "endpointslice-controller.k8s.io";
+
     private EndpointSliceReader() {}
 
     /**
      * Why the mesh has nothing to register from this slice (null: it has): no Service named, FQDN endpoints (as
-     * istiod, not supported), or every endpoint a pod's (the common case: the slices of a Service with a selector).
+     * istiod, not supported), no endpoints, or only pods in a slice of the EndpointSlice controller. That is the common
+     * case, a slice of a Service with a selector (rewritten on every pod change): its pods are the ones the Service
+     * selects, which list it already, so it would add nothing. Pods in any other slice (a Service without a selector,
+     * its endpoints written by hand, by another controller or mirrored from an Endpoints object) get its Service.
      */
     static String notRegistered(JsonNode slice) {
-        if (slice.path("metadata").path("labels").path(SERVICE_NAME_LABEL).asText("").isEmpty()) {
+        JsonNode labels = slice.path("metadata").path("labels");
+        if (labels.path(SERVICE_NAME_LABEL).asText("").isEmpty()) {
             return "metadata.labels." + SERVICE_NAME_LABEL + ": missing (a slice of no Service)";
         }
         String type = slice.path("addressType").asText("");
         if (!"IPv4".equals(type) && !"IPv6".equals(type)) {
             return "addressType: '" + type + "' (only IPv4 and IPv6 slices are registered)";
         }
-        for (JsonNode e : slice.path("endpoints")) {
-            if (!"Pod".equals(e.path("targetRef").path("kind").asText(""))) {
+        JsonNode endpoints = slice.path("endpoints");
+        if (endpoints.isEmpty()) {
+            return "endpoints: none";
+        }
+        for (JsonNode e : endpoints) {
+            if (!isPod(e)) {
                 return null;
             }
         }
-        return "endpoints: none but pods' (each pod is a workload of its own)";
+        if (!ENDPOINTSLICE_CONTROLLER.equals(labels.path(MANAGED_BY_LABEL).asText(""))) {
+            return null;
+        }
+        return "endpoints: none but pods' in a slice of the EndpointSlice controller (the pods its Service selects,"
+                + " each a workload of its own)";
     }
 
-    static EndpointSliceSpec read(JsonNode slice, Map<String, String> labels, Problems p) {
+    private static boolean isPod(JsonNode endpoint) {
+        return "Pod".equals(endpoint.path("targetRef").path("kind").asText(""));
+    }
+
+    /** @param namespace the slice's: that of the pods its endpoints name without a namespace */
+    static EndpointSliceSpec read(JsonNode slice, String namespace, Map<String, String> labels, Problems p) {
         String why = notRegistered(slice);
         if (why != null) {
             int colon = why.indexOf(": ");
@@ -49,7 +72,8 @@ final class EndpointSliceReader {
         JsonNode endpoints = slice.path("endpoints");
         for (int i = 0; i < endpoints.size(); i++) {
             JsonNode e = endpoints.get(i);
-            if ("Pod".equals(e.path("targetRef").path("kind").asText(""))) {
+            if (isPod(e)) {
+                podRef(e.path("targetRef"), namespace, "endpoints[" + i + "].targetRef", p, b);
                 continue;
             }
             EndpointSliceSpec.SliceEndpoint.Builder ep = EndpointSliceSpec.SliceEndpoint.newBuilder()
@@ -74,5 +98,22 @@ final class EndpointSliceReader {
             }
         }
         return b.build();
+    }
+
+    /** The pod an endpoint's {@code targetRef} names (a bad name is refused: it could name no pod). */
+    private static void podRef(JsonNode ref, String sliceNamespace, String at, Problems p,
+            EndpointSliceSpec.Builder b) {
+        String name = ref.path("name").asText("");
+        String namespace = ref.path("namespace").asText("");
+        boolean ok = Names.dnsSubdomain(name, at + ".name", p);
+        if (namespace.isEmpty()) {
+            namespace = sliceNamespace;
+        } else {
+            ok &= Names.dnsLabel(namespace, at + ".namespace", p);
+        }
+        if (ok) {
+            b.addPods(EndpointSliceSpec.PodRef.newBuilder().setNamespace(namespace).setName(name)
+                    .setUid(ref.path("uid").asText("")));
+        }
     }
 }

@@ -76,8 +76,9 @@ public final class ManifestReader {
     }
 
     /**
-     * Why an EndpointSlice (JSON, as the API server serves it) has nothing for the mesh: no Service, FQDN, or only
-     * pods' endpoints; null when it has endpoints to register.
+     * Why an EndpointSlice (JSON, as the API server serves it) has nothing for the mesh: no Service, FQDN, no
+     * endpoints, or only pods' in a slice of the EndpointSlice controller; null when it has endpoints or pods to
+     * register.
      */
     public static String sliceNotRegistered(String sliceJson) {
         try {
@@ -203,7 +204,7 @@ public final class ManifestReader {
                     root.ignore("addressType");
                     root.ignore("endpoints");
                     root.ignore("ports");
-                    record.setEndpointSlice(EndpointSliceReader.read(doc, meta.getLabelsMap(), p));
+                    record.setEndpointSlice(EndpointSliceReader.read(doc, meta.getNamespace(), meta.getLabelsMap(), p));
                 }
                 case "Gateway" -> {
                     GatewayReader.inboundBindingAnnotation(meta, p);

@@ -122,7 +122,9 @@ class KubernetesSourceTest {
         // and the controller's slice of a Service with a selector: pods only, never written
         k8s.client().discovery().v1().endpointSlices().inNamespace("shop").resource(new EndpointSliceBuilder()
                 .withNewMetadata().withName("reviews-x7k2p").withNamespace("shop")
-                .addToLabels("kubernetes.io/service-name", "reviews").endMetadata().withAddressType("IPv4")
+                .addToLabels("kubernetes.io/service-name", "reviews")
+                .addToLabels("endpointslice.kubernetes.io/managed-by", "endpointslice-controller.k8s.io")
+                .endMetadata().withAddressType("IPv4")
                 .addNewEndpoint().withAddresses("10.244.1.5").withNewTargetRef().withKind("Pod")
                 .withName("reviews-v1-7d4c9-x2x7q").withNamespace("shop").endTargetRef().endEndpoint()
                 .addNewPort().withName("http").withPort(9080).withProtocol("TCP").endPort().build()).create();

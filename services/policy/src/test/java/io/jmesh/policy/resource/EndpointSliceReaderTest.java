@@ -42,7 +42,7 @@ class EndpointSliceReaderTest {
             metadata:
               name: reviews-x7k2p
               namespace: shop
-              labels: {kubernetes.io/service-name: reviews}
+              labels: {kubernetes.io/service-name: reviews, endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io}
             addressType: IPv4
             endpoints:
             - addresses: [10.244.1.5]
@@ -80,8 +80,8 @@ class EndpointSliceReaderTest {
                 .as("absent conditions count as ready").containsExactly("192.0.2.10");
         assertThat(o.record().getEndpointSlice().getEndpoints(0).getReady()).isTrue();
 
-        assertThat(ManifestReader.sliceNotRegistered(PODS_ONLY))
-                .isEqualTo("endpoints: none but pods' (each pod is a workload of its own)");
+        assertThat(ManifestReader.sliceNotRegistered(PODS_ONLY)).isEqualTo("endpoints: none but pods' in a slice of"
+                + " the EndpointSlice controller (the pods its Service selects, each a workload of its own)");
         assertThat(reader.read(PODS_ONLY).get(0).errors()).extracting(Problems.FieldError::path)
                 .containsExactly("endpoints");
         assertThat(ManifestReader.sliceNotRegistered(API_SERVER.replace("IPv4", "FQDN")))
@@ -89,6 +89,69 @@ class EndpointSliceReaderTest {
         assertThat(ManifestReader.sliceNotRegistered(API_SERVER.replace("kubernetes.io/service-name: kubernetes, ",
                 ""))).startsWith("metadata.labels.kubernetes.io/service-name: missing");
         assertThat(ManifestReader.sliceNotRegistered(API_SERVER)).isNull();
+    }
+
+    /**
+     * A Service without a selector whose endpoints are pods: its slice is written by hand, by another controller or by
+     * the mirroring of an Endpoints object, never by the EndpointSlice controller. istiod adds such a Service to the
+     * workloads of the pods the slice names by targetRef, so the slice is registered for them.
+     */
+    static final String SELECTORLESS_PODS = """
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata:
+              name: legacy-db-1
+              namespace: shop
+              labels: {kubernetes.io/service-name: legacy-db, endpointslice.kubernetes.io/managed-by: endpointslicemirroring-controller.k8s.io}
+            addressType: IPv4
+            endpoints:
+            - addresses: [10.244.1.5]
+              conditions: {ready: false}
+              targetRef: {kind: Pod, namespace: shop, name: db-0, uid: 6f1c2d3e-0000-4000-8000-000000000001}
+            - addresses: [10.244.1.6]
+              targetRef: {kind: Pod, name: db-1}
+            - addresses: [10.244.1.7]
+              targetRef: {kind: Pod, namespace: other, name: db-2}
+            ports:
+            - {name: sql, port: 5432, protocol: TCP}
+            """;
+
+    @Test
+    void aSliceOfPodsNotWrittenByTheEndpointSliceControllerKeepsThePodsItNames() {
+        assertThat(ManifestReader.sliceNotRegistered(SELECTORLESS_PODS)).isNull();
+        assertThat(ManifestReader.sliceNotRegistered(SELECTORLESS_PODS.replace(
+                ", endpointslice.kubernetes.io/managed-by: endpointslicemirroring-controller.k8s.io", "")))
+                .as("written by hand").isNull();
+        ParsedObject o = reader.read(SELECTORLESS_PODS).get(0);
+        assertThat(o.errors()).isEmpty();
+        EndpointSliceSpec spec = o.record().getEndpointSlice();
+        assertThat(spec.getService()).isEqualTo("legacy-db");
+        assertThat(spec.getEndpointsList()).as("no endpoint of its own: each is a pod's").isEmpty();
+        assertThat(spec.getPodsList()).extracting(r -> r.getNamespace() + "/" + r.getName() + "/" + r.getUid())
+                .as("a targetRef without namespace names a pod of the slice's namespace")
+                .containsExactly("shop/db-0/6f1c2d3e-0000-4000-8000-000000000001", "shop/db-1/", "other/db-2/");
+
+        String mixed = PODS_ONLY.replace("""
+                ports:
+                - {name: http, port: 9080, protocol: TCP}
+                """, """
+                - addresses: [192.0.2.10]
+                ports:
+                - {name: http, port: 9080, protocol: TCP}
+                """);
+        assertThat(reader.read(mixed).get(0).record().getEndpointSlice().getPodsList())
+                .extracting(r -> r.getName()).as("a mixed slice keeps its pods too")
+                .containsExactly("reviews-v1-7d4c9-x2x7q");
+        assertThat(ManifestReader.sliceNotRegistered(SELECTORLESS_PODS.replace("IPv4", "FQDN")))
+                .startsWith("addressType: 'FQDN'");
+    }
+
+    @Test
+    void aBadPodReferenceIsRefusedNamingIt() {
+        assertThat(reader.read(SELECTORLESS_PODS.replace("name: db-1", "name: DB_1")).get(0).errors())
+                .extracting(Problems.FieldError::path).containsExactly("endpoints[1].targetRef.name");
+        assertThat(reader.read(SELECTORLESS_PODS.replace("namespace: other", "namespace: Other")).get(0).errors())
+                .extracting(Problems.FieldError::path).containsExactly("endpoints[2].targetRef.namespace");
     }
 
     @Test
