@@ -62,6 +62,9 @@ import java.util.function.Consumer;
  *   <li>a {@code WorkloadEntry} becomes a {@code Workload} (uid {@code <cluster>/networking.istio.io/WorkloadEntry/
  *       <ns>/<name>}), listing the services that select it (target ports resolved, named ones through the
  *       entry's ports) and the selector-based policies that select it;
+ *   <li>a pod also lists the Services whose EndpointSlices of its namespace name it by {@code targetRef} (a Service
+ *       without a selector whose endpoints are pods), with the same target ports as a selecting Service
+ *       ({@link SlicePods});
  *   <li>a {@code Service} becomes a {@code Service} named {@code <ns>/<hostname>}, with its load balancing
  *       ({@link LoadBalancingTranslator}: traffic distribution, internal traffic policy, not-ready addresses);
  *   <li>an {@code AuthorizationPolicy} becomes an {@code Authorization} ({@link AuthorizationTranslator});
@@ -486,6 +489,7 @@ public final class MeshStateBuilder {
                 default -> { }
             }
         }
+        SlicePods slicePods = new SlicePods(ns, records, servicesByName);
         PeerAuthentications peerAuth = new PeerAuthentications(rootScope.meshPeerAuthentication, peerAuthentications);
         EntryHosts entryHosts = new EntryHosts(
                 servicesByName.values().stream().map(shapes::hostname).collect(java.util.stream.Collectors.toSet()),
@@ -503,7 +507,8 @@ public final class MeshStateBuilder {
                     // a pod runs where its node is (istiod reads the node's topology labels)
                     ConfigRecord node = "Pod".equals(r.getKind()) && !spec.getNode().isEmpty()
                             ? out.node(spec.getNode(), nodes) : null;
-                    Workload w = workload(r, namespaceRecord, services.selecting(spec.getLabelsMap()),
+                    Workload w = workload(r, namespaceRecord,
+                            slicePods.servicesOf(r, services.selecting(spec.getLabelsMap())),
                             entryHosts.selecting(spec.getLabelsMap()), keys, tunnels, network,
                             networks.addressOf(network), node);
                     out.serves(w);

@@ -266,6 +266,42 @@ class KubernetesSourceTest {
     }
 
     @Test
+    void aServiceWithoutSelectorWhoseSliceNamesAPodIsAnEndpointOfThatPod() throws Exception {
+        String uid = k8s.client().pods().inNamespace("shop").withName("reviews-v1-7d4c9-x2x7q").get().getMetadata()
+                .getUid();
+        k8s.client().services().inNamespace("shop").resource(new ServiceBuilder().withNewMetadata()
+                .withName("reviews-legacy").withNamespace("shop").endMetadata().withNewSpec()
+                .withClusterIP("10.96.0.11").addNewPort().withName("http").withPort(9081).withNewTargetPort(9080)
+                .endPort().endSpec().build()).create();
+        // mirrored from an Endpoints object written by hand: the pod by targetRef
+        k8s.client().discovery().v1().endpointSlices().inNamespace("shop").resource(new EndpointSliceBuilder()
+                .withNewMetadata().withName("reviews-legacy-1").withNamespace("shop")
+                .addToLabels("kubernetes.io/service-name", "reviews-legacy")
+                .addToLabels("endpointslice.kubernetes.io/managed-by", "endpointslicemirroring-controller.k8s.io")
+                .endMetadata().withAddressType("IPv4").addNewEndpoint().withAddresses("10.244.1.5")
+                .withNewTargetRef().withKind("Pod").withName("reviews-v1-7d4c9-x2x7q").withNamespace("shop")
+                .withUid(uid).endTargetRef().endEndpoint()
+                .addNewPort().withName("http").withPort(9080).withProtocol("TCP").endPort().build()).create();
+        String legacy = "shop/reviews-legacy.shop.svc.cluster.local";
+        start();
+        await().atMost(Duration.ofSeconds(30)).until(() -> workload(REVIEWS) != null
+                && workload(REVIEWS).getServicesMap().containsKey(legacy));
+        assertThat(workload(REVIEWS).getServicesMap().get(legacy).getPortsList())
+                .extracting(p -> p.getServicePort() + "->" + p.getTargetPort()).containsExactly("9081->9080");
+        assertThat(workload(REVIEWS).getServicesMap()).as("and the Service that selects it")
+                .containsKey("shop/reviews.shop.svc.cluster.local");
+        assertThat(registry.snapshot().get(ConfigKey.parse("EndpointSlice/shop/reviews-x7k2p")))
+                .as("the EndpointSlice controller's slice of the Service that selects it: not written").isNull();
+
+        // the pod leaves the slice: its record goes, and the pod serves the Service no more
+        k8s.client().discovery().v1().endpointSlices().inNamespace("shop").withName("reviews-legacy-1")
+                .edit(es -> new EndpointSliceBuilder(es).withEndpoints(List.of()).build());
+        await().atMost(Duration.ofSeconds(30)).until(() -> !workload(REVIEWS).getServicesMap().containsKey(legacy));
+        assertThat(registry.snapshot().get(ConfigKey.parse("EndpointSlice/shop/reviews-legacy-1"))).isNull();
+        assertThat(workload(REVIEWS).getServicesMap()).containsKey("shop/reviews.shop.svc.cluster.local");
+    }
+
+    @Test
     void whatVanishedWhilePolicyWasDownIsDeletedAtTheNextList() throws Exception {
         start();
         await().atMost(Duration.ofSeconds(30)).until(() -> workload(REVIEWS) != null);

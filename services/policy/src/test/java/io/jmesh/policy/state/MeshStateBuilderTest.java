@@ -192,6 +192,157 @@ class MeshStateBuilderTest {
                         "Kubernetes/discovery.k8s.io/EndpointSlice/default/gone-abcde/192.0.2.1");
     }
 
+    /** Pods of shop, one selected by reviews, none by legacy-db (a Service without a selector). */
+    static final String DB_PODS = """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: db-0, namespace: shop, uid: 6f1c2d3e-0000-4000-8000-000000000001, labels: {app: db}}
+            spec: {nodeName: node-a, containers: [{name: db, ports: [{name: metrics, containerPort: 19090}]}]}
+            status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: "True"}]}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: db-1, namespace: shop, labels: {app: db}}
+            spec: {nodeName: node-a}
+            status: {phase: Running, podIP: 10.244.1.6, conditions: [{type: Ready, status: "False"}]}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: reviews-0, namespace: shop, labels: {app: reviews}}
+            spec: {nodeName: node-a, containers: [{name: app, ports: [{name: http, containerPort: 9080}]}]}
+            status: {phase: Running, podIP: 10.244.1.7, conditions: [{type: Ready, status: "True"}]}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: legacy-db, namespace: shop}
+            spec:
+              clusterIP: 10.96.0.20
+              ports: [{name: sql, port: 5432, targetPort: 15432}, {name: metrics, port: 9090, targetPort: metrics}]
+            """;
+
+    static final String LEGACY_DB_SLICE = """
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata:
+              name: legacy-db-1
+              namespace: shop
+              labels: {kubernetes.io/service-name: legacy-db, endpointslice.kubernetes.io/managed-by: endpointslicemirroring-controller.k8s.io}
+            addressType: IPv4
+            endpoints:
+            - addresses: [10.244.1.5]
+              conditions: {ready: false}
+              targetRef: {kind: Pod, namespace: shop, name: db-0, uid: 6f1c2d3e-0000-4000-8000-000000000001}
+            - addresses: [10.244.1.6]
+              targetRef: {kind: Pod, name: db-1}
+            ports: [{name: sql, port: 5432, protocol: TCP}]
+            """;
+
+    static final String LEGACY = "shop/legacy-db.shop.svc.cluster.local";
+    static final String REVIEWS_SVC = "shop/reviews.shop.svc.cluster.local";
+
+    static List<String> portsOf(Workload w, String service) {
+        return w.getServicesMap().get(service).getPortsList().stream()
+                .map(p -> p.getServicePort() + "->" + p.getTargetPort()).toList();
+    }
+
+    @Test
+    void aServiceWithoutSelectorIsAddedToThePodsItsSlicesNameWithTheServicesTargetPorts() throws Exception {
+        MeshState s = state(BASE, DB_PODS, LEGACY_DB_SLICE);
+        String pod = "Kubernetes//Pod/shop/";
+        Workload db0 = workloadWithUid(s, pod + "db-0");
+        assertThat(db0.getServicesMap()).containsOnlyKeys(LEGACY);
+        assertThat(portsOf(db0, LEGACY)).as("as istiod: the Service's target ports (a named one the pod's), not the"
+                + " slice's port").containsExactly("5432->15432", "9090->19090");
+        assertThat(db0.getStatus()).as("the pod's own readiness, not the slice's condition")
+                .isEqualTo(WorkloadStatus.HEALTHY);
+        Workload db1 = workloadWithUid(s, pod + "db-1");
+        assertThat(portsOf(db1, LEGACY)).as("named without uid nor namespace; no port named metrics")
+                .containsExactly("5432->15432");
+        assertThat(db1.getStatus()).isEqualTo(WorkloadStatus.UNHEALTHY);
+        assertThat(s.addresses()).as("no workload of the slice's own: its endpoints are pods")
+                .doesNotContainKey("Kubernetes/discovery.k8s.io/EndpointSlice/shop/legacy-db-1/10.244.1.5");
+        assertThat(workloadWithUid(s, pod + "reviews-0").getServicesMap()).containsOnlyKeys(REVIEWS_SVC);
+    }
+
+    @Test
+    void aSliceAddsNothingToAPodItsServiceSelectsAlreadyAndAServiceWithASelectorToAPodItDoesNotSelect()
+            throws Exception {
+        String slices = """
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: reviews-manual, namespace: shop, labels: {kubernetes.io/service-name: reviews}}
+                addressType: IPv4
+                endpoints:
+                - addresses: [10.244.1.7]
+                  targetRef: {kind: Pod, name: reviews-0}
+                - addresses: [10.244.1.6]
+                  targetRef: {kind: Pod, name: db-1}
+                - addresses: [10.244.1.6]
+                  targetRef: {kind: Pod, name: db-1}
+                ports: [{name: http, port: 9080, protocol: TCP}]
+                """;
+        MeshState without = state(BASE, DB_PODS);
+        MeshState s = build(reader, new MeshStateBuilder(SETTINGS), x -> { }, BASE, DB_PODS, slices);
+        String pod = "Kubernetes//Pod/shop/";
+        assertThat(s.addresses().get(pod + "reviews-0").version())
+                .as("selected already: the slice changes nothing of it")
+                .isEqualTo(without.addresses().get(pod + "reviews-0").version());
+        Workload db1 = workloadWithUid(s, pod + "db-1");
+        assertThat(db1.getServicesMap()).as("as istiod: any Service whose slice names the pod and that does not"
+                + " select it").containsOnlyKeys(REVIEWS_SVC);
+        assertThat(portsOf(db1, REVIEWS_SVC)).as("its named target ports, which this pod does not declare")
+                .isEmpty();
+        assertThat(workloadWithUid(s, pod + "db-0").getServicesMap()).isEmpty();
+    }
+
+    @Test
+    void aSliceOfAMissingServiceAnotherNamespaceOrAnotherPodOfTheNameChangesNothing() throws Exception {
+        String slices = """
+                apiVersion: v1
+                kind: Namespace
+                metadata: {name: other}
+                ---
+                apiVersion: v1
+                kind: Service
+                metadata: {name: legacy-db, namespace: other}
+                spec:
+                  clusterIP: 10.96.0.30
+                  ports: [{name: sql, port: 5432}]
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: legacy-db-1, namespace: other, labels: {kubernetes.io/service-name: legacy-db}}
+                addressType: IPv4
+                endpoints:
+                - addresses: [10.244.1.5]
+                  targetRef: {kind: Pod, name: db-0}
+                - addresses: [10.244.1.6]
+                  targetRef: {kind: Pod, namespace: shop, name: db-1}
+                ports: [{name: sql, port: 5432, protocol: TCP}]
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: gone-1, namespace: shop, labels: {kubernetes.io/service-name: gone}}
+                addressType: IPv4
+                endpoints: [{addresses: [10.244.1.5], targetRef: {kind: Pod, name: db-0}}]
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: legacy-db-old, namespace: shop, labels: {kubernetes.io/service-name: legacy-db}}
+                addressType: IPv4
+                endpoints:
+                - addresses: [10.244.1.5]
+                  targetRef: {kind: Pod, name: db-0, uid: 0badc0de-0000-4000-8000-000000000000}
+                """;
+        MeshState s = state(BASE, DB_PODS, slices);
+        String pod = "Kubernetes//Pod/shop/";
+        assertThat(workloadWithUid(s, pod + "db-0").getServicesMap())
+                .as("another namespace's pod of its name, a Service that does not exist, a predecessor's uid")
+                .isEmpty();
+        assertThat(workloadWithUid(s, pod + "db-1").getServicesMap())
+                .as("a slice of another namespace naming it: left out (istiod would follow it)").isEmpty();
+    }
+
     @Test
     void theNetworkIpIndexIsBuiltOnceOnTheExecutorAskedThenBeforePublishingOnceWanted() throws Exception {
         String entry = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w1, namespace: shop}\n"
