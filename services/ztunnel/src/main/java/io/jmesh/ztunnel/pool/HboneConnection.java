@@ -137,6 +137,12 @@ public final class HboneConnection {
                 return false;
             }
             if (streams.compareAndSet(n, n + 1)) {
+                if (closing) {
+                    // retired (idle sweep, drain) between the check and the reservation: the sweep may have seen no
+                    // stream and closed the channel already; give the slot back (closing it if it is the last)
+                    release();
+                    return false;
+                }
                 return true;
             }
         }
