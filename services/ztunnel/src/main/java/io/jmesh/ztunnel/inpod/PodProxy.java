@@ -65,7 +65,9 @@ final class PodProxy {
         this.info = info;
         this.node = node;
         this.netns = netns;
-        this.members = new DefaultChannelGroup("pod " + uid, GlobalEventExecutor.INSTANCE);
+        // stayClosed: a socket accepted while the pod's deletion closes the group is closed as it joins, not left
+        // behind in a namespace that is going away
+        this.members = new DefaultChannelGroup("pod " + uid, GlobalEventExecutor.INSTANCE, true);
         ZtunnelConfig config = podConfig(node.config());
         NetTransport net = NetTransport.of(node.vertx()).withTcp(config.tcp()).withSocketMark(config.inpod().socketMark())
                 .in(netns, members, config.inpod().portReuse());
