@@ -24,10 +24,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * Kubernetes mode's {@link TokenReviewer}: a projected ServiceAccount token is checked with a TokenReview, as
  * istiod checks ztunnel's. The token's ServiceAccount decides who the caller is:
  * <ul>
- *   <li>{@code <namespace>/<nodeServiceAccount>} (ztunnel): the node its pod runs on. The node comes from the
- *       token itself ({@code authentication.kubernetes.io/node-name}, Kubernetes 1.30+) or else from the pod the
- *       token is bound to ({@code pod-name} and {@code pod-uid}), read from the API and required to be that very
- *       pod, not a successor with the same name.</li>
+ *   <li>{@code <namespace>/<nodeServiceAccount>} (ztunnel): the node its pod runs on. The token must be bound
+ *       to a pod ({@code pod-name} and {@code pod-uid}). The node comes from the token itself
+ *       ({@code authentication.kubernetes.io/node-name}, Kubernetes 1.30+) or else from that pod, read from the
+ *       API and required to be that very pod, not a successor with the same name.</li>
  *   <li>{@code <namespace>/<s>} for each {@code s} in {@code serviceAccounts}: the control-plane service
  *       {@code s} (policy reviewing ztunnel tokens, an operator's {@code admin}).</li>
  *   <li>anything else is refused, naming the ServiceAccount.</li>
@@ -186,14 +186,16 @@ public final class KubernetesTokenReviewer implements TokenReviewer {
     }
 
     private Review nodeCaller(JsonObject extra, String sa, String tokenId, Instant expiresAt) {
-        String node = first(extra, EXTRA_NODE);
         String pod = first(extra, EXTRA_POD_NAME);
+        String podUid = first(extra, EXTRA_POD_UID);
+        // as istiod, a node is the node of a ztunnel pod: a token bound to the Node object (or to nothing) carries
+        // a node name too, but whoever may create tokens for this ServiceAccount can mint one for any node
+        if (pod == null || podUid == null) {
+            return Review.refused("the token of " + namespace + "/" + sa + " is not bound to a pod (expected:"
+                    + " a projected ServiceAccount token of the node's ztunnel pod)");
+        }
+        String node = first(extra, EXTRA_NODE);
         if (node == null) {
-            String podUid = first(extra, EXTRA_POD_UID);
-            if (pod == null || podUid == null) {
-                return Review.refused("the token of " + namespace + "/" + sa + " is not bound to a pod (expected:"
-                        + " a projected ServiceAccount token of the node's ztunnel pod)");
-            }
             KubernetesApi.Response response;
             try {
                 response = api.get("api/v1/namespaces/" + namespace + "/pods/" + pod);
@@ -218,7 +220,7 @@ public final class KubernetesTokenReviewer implements TokenReviewer {
                 return Review.refused("pod " + namespace + "/" + pod + " is not scheduled on a node yet");
             }
         }
-        String id = tokenId != null ? tokenId : "k8s:" + namespace + "/" + (pod != null ? pod : sa + "@" + node);
+        String id = tokenId != null ? tokenId : "k8s:" + namespace + "/" + pod;
         return Review.ok(new Caller(node, null, Caller.nodeIdentity(trustDomain), id, expiresAt));
     }
 

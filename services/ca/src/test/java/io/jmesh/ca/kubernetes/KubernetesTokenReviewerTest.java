@@ -113,6 +113,17 @@ class KubernetesTokenReviewerTest {
     }
 
     @Test
+    void aTokenBoundToTheNodeObjectAndNoPodIsNotAZtunnelPod() {
+        // as istiod: the node comes from a ztunnel pod; a token bound to a Node (or minted by anyone allowed to
+        // create tokens for the ServiceAccount) must not name any node it likes
+        String token = k8s.serviceAccountToken(NS, "ztunnel", "istio-ca", null, null, "node-a", LATER);
+        Review r = reviewer.review(token);
+        assertFalse(r.authenticated(), "a token bound to no pod authenticated as " + r.caller());
+        assertFalse(r.unavailable());
+        assertTrue(r.error().contains("not bound to a pod"), r.error());
+    }
+
+    @Test
     void controlPlaneServiceAccountsAreServices() {
         String token = k8s.serviceAccountToken(NS, "policy", "istio-ca", "policy-1", "uid-p", "node-a", LATER);
         Review r = reviewer.review(token);

@@ -71,7 +71,8 @@ public final class KubernetesApiServer implements AutoCloseable {
     /**
      * A token the API server authenticates as {@code system:serviceaccount:<ns>:<sa>} for {@code audience}, bound
      * to {@code pod} (name and uid) and, when {@code node} is not null, carrying the node name as Kubernetes 1.30+
-     * does. Expires at {@code exp}.
+     * does. With {@code podName} null and {@code node} not null, a token bound to the Node object itself
+     * (Kubernetes 1.31+): the node's name, no pod. Expires at {@code exp}.
      */
     public String serviceAccountToken(String ns, String sa, String audience, String podName, String podUid,
             String node, Instant exp) {
