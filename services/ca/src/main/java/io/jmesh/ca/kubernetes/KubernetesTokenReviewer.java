@@ -152,6 +152,14 @@ public final class KubernetesTokenReviewer implements TokenReviewer {
                     + (audiences.isEmpty() ? "" : " (expected: a projected ServiceAccount token for audience "
                             + String.join(" or ", audiences) + ")"));
         }
+        Object granted = status.getValue("audiences");
+        if (!audiences.isEmpty() && !(granted instanceof JsonArray a && a.stream().anyMatch(audiences::contains))) {
+            // the TokenReview API: no status.audiences means the token was checked for the API server's own
+            // audience only, by a TokenReview server that ignores spec.audiences (not audience-aware)
+            return Review.refused("the TokenReview did not confirm audience " + String.join(" or ", audiences)
+                    + " (status.audiences: " + (granted == null ? "absent" : granted) + "; expected: a projected"
+                    + " ServiceAccount token for that audience, reviewed by an audience-aware API server)");
+        }
         JsonObject user = status.getJsonObject("user", new JsonObject());
         String username = user.getString("username", "");
         if (!username.startsWith(SA_PREFIX)) {

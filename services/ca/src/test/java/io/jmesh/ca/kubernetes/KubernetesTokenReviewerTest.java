@@ -51,6 +51,7 @@ class KubernetesTokenReviewerTest {
     @AfterEach
     void healthy() {
         k8s.reviewStatus(200);
+        k8s.audienceUnaware(false);
     }
 
     KubernetesTokenReviewer reviewer(Duration cacheTtl) {
@@ -121,6 +122,20 @@ class KubernetesTokenReviewerTest {
         assertFalse(r.authenticated(), "a token bound to no pod authenticated as " + r.caller());
         assertFalse(r.unavailable());
         assertTrue(r.error().contains("not bound to a pod"), r.error());
+    }
+
+    @Test
+    void anAuthenticatorThatIgnoresTheAudienceIsNotTrusted() {
+        // TokenReview API: a client that sets spec.audiences must find one of them in status.audiences; none
+        // means the token was only checked for the API server's own audience
+        String forTheApiServer = k8s.serviceAccountToken(NS, "ztunnel", "https://kubernetes.default.svc", "z5", "u5",
+                "node-a", LATER);
+        k8s.audienceUnaware(true);
+        Review r = reviewer.review(forTheApiServer);
+        assertFalse(r.authenticated(), "a review without status.audiences authenticated as " + r.caller());
+        assertFalse(r.unavailable());
+        assertTrue(r.error().startsWith("the TokenReview did not confirm audience istio-ca (status.audiences: absent"),
+                r.error());
     }
 
     @Test

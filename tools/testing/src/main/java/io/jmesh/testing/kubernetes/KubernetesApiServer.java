@@ -37,6 +37,7 @@ public final class KubernetesApiServer implements AutoCloseable {
     private final Map<String, JsonObject> users = new ConcurrentHashMap<>();
     private final AtomicInteger reviews = new AtomicInteger();
     private volatile int reviewStatus = 200;
+    private volatile boolean audienceUnaware;
 
     public KubernetesApiServer() {
         // expectations (TokenReview) and CRUD share one dispatcher, which must see the expectations' map
@@ -66,6 +67,14 @@ public final class KubernetesApiServer implements AutoCloseable {
     /** From now on TokenReview answers {@code status} (500: the API server is failing); 200 restores it. */
     public void reviewStatus(int status) {
         reviewStatus = status;
+    }
+
+    /**
+     * From now on TokenReview answers as a server that is not audience-aware: it ignores {@code spec.audiences}
+     * and returns no {@code status.audiences}.
+     */
+    public void audienceUnaware(boolean unaware) {
+        audienceUnaware = unaware;
     }
 
     /**
@@ -142,6 +151,10 @@ public final class KubernetesApiServer implements AutoCloseable {
             JsonObject status = new JsonObject();
             if (user == null) {
                 status.put("authenticated", false).put("error", "invalid bearer token");
+            } else if (audienceUnaware) {
+                JsonObject u = user.copy();
+                u.remove("audience");
+                status.put("authenticated", true).put("user", u);
             } else if (!audiences.isEmpty() && !audiences.contains(user.getString("audience"))) {
                 status.put("authenticated", false).put("error", "token audiences [" + user.getString("audience")
                         + "] is invalid for the target audiences " + audiences.encode());
