@@ -180,7 +180,8 @@ final class AdsStream {
         if (req.getResourceNamesSubscribeCount() > 0) {
             ts.mustRespond = true;
         }
-        push(type, ts);
+        // all types: an Authorization ACK may release the Address diff that waited for it (see push)
+        pushAll();
     }
 
     private void changeSubscription(String type, DeltaDiscoveryRequest req, TypeState ts) {
@@ -283,7 +284,8 @@ final class AdsStream {
 
     /**
      * Authorization first: a workload new on this node lists policies the node may not hold yet, and ztunnel skips
-     * policy keys it does not know (allowing what they would forbid) until they arrive.
+     * policy keys it does not know (allowing what they would forbid) until they arrive. While an Authorization diff
+     * waits for the ACK of the previous response, Address waits too ({@link #push}).
      */
     private void pushAll() {
         TypeState authorization = types.get(TypeUrls.AUTHORIZATION);
@@ -310,6 +312,13 @@ final class AdsStream {
             return;
         }
         boolean address = TypeUrls.ADDRESS.equals(type);
+        TypeState authorization = types.get(TypeUrls.AUTHORIZATION);
+        if (address && authorization != null && authorization.dirty) {
+            // an Authorization diff is not sent yet (its previous response awaits the ACK): the addresses wait
+            // behind it, so a workload never reaches ztunnel before the policies that apply to it
+            ts.dirty = true;
+            return;
+        }
         if (address && !ts.wildcard && !ts.ipAliases.isEmpty() && !state.ipIndexReady()) {
             ts.dirty = true;
             awaitIpIndex();

@@ -323,4 +323,59 @@ class AdsStreamTest {
         assertThat(names(pushed.get(0))).containsExactlyInAnyOrder("shop/only-frontend", "shop/db-only-app");
         assertThat(names(pushed.get(1))).containsExactly(UID + "db-1");
     }
+
+    @Test
+    void aWorkloadNewOnTheNodeWaitsForItsPoliciesWhileAnEarlierPolicyPushAwaitsItsAck() {
+        reader.read("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: elsewhere, namespace: other}
+                spec: {address: 127.0.10.1, node: node-a}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: only-frontend, namespace: shop}
+                spec: {rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/frontend]}}]}]}
+                """).forEach(o -> records.put(o.key(), o.record()));
+        AdsStream s = new AdsStream(null, out, "node-a", builder.build(new ConfigSnapshot(records, Map.of()), x -> { }),
+                new AdsMetrics(new PrometheusRegistry()), 100);
+        for (String type : List.of(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION)) {
+            s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type).build());
+            s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type).setResponseNonce(out.last().getNonce())
+                    .build());
+        }
+        // a policy of node-a's own namespace changes: pushed, and its ACK is still on the way
+        reader.read("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: deny-all, namespace: other}
+                spec: {action: DENY, rules: [{}]}
+                """).forEach(o -> records.put(o.key(), o.record()));
+        int before = out.written.size();
+        s.onState(builder.build(new ConfigSnapshot(records, Map.of()), x -> { }));
+        assertThat(out.written.subList(before, out.written.size())).extracting(DeltaDiscoveryResponse::getTypeUrl)
+                .containsExactly(TypeUrls.AUTHORIZATION);
+        String unacked = out.last().getNonce();
+
+        // meanwhile a shop workload lands on node-a: shop's policies must still reach ztunnel before it
+        reader.read("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: db-1, namespace: shop}
+                spec: {address: 127.0.10.2, node: node-a}
+                """).forEach(o -> records.put(o.key(), o.record()));
+        s.onState(builder.build(new ConfigSnapshot(records, Map.of()), x -> { }));
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.AUTHORIZATION).setResponseNonce(unacked)
+                .build());
+        for (int i = 0; i < 10 && !(s.settled(TypeUrls.ADDRESS) && s.settled(TypeUrls.AUTHORIZATION)); i++) {
+            s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(out.last().getTypeUrl())
+                    .setResponseNonce(out.last().getNonce()).build());
+        }
+
+        List<DeltaDiscoveryResponse> pushed = out.written.subList(before + 1, out.written.size());
+        assertThat(pushed).extracting(r -> r.getTypeUrl() + " " + names(r))
+                .containsExactly(TypeUrls.AUTHORIZATION + " [shop/only-frontend]",
+                        TypeUrls.ADDRESS + " [" + UID + "db-1]");
+    }
+
 }
