@@ -36,6 +36,7 @@ public final class AdsMetrics {
     private final Counter refused;
     private final Counter invalidNames;
     private final Counter namesOverLimit;
+    private final Counter unknownTypes;
     final Gauge streams;
     private final List<AckListener> listeners = new CopyOnWriteArrayList<>();
     private final List<SubscribeListener> subscribeListeners = new CopyOnWriteArrayList<>();
@@ -59,6 +60,10 @@ public final class AdsMetrics {
         namesOverLimit = Counter.builder().name("policy_xds_names_over_limit_total")
                 .help("Names a stream subscribed beyond the most one stream may hold (" + AdsStream.MAX_NAMES
                         + "), ignored").labelNames("type_url").register(registry);
+        // no type_url label: a client could invent any number of them
+        unknownTypes = Counter.builder().name("policy_xds_unknown_type_requests_total")
+                .help("Requests for a type_url discovery does not serve (not Address or Authorization), ignored")
+                .register(registry);
         streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
         // zero series from the start: rate() and alerts work before the first NACK or refusal
         for (String type : new String[] {io.jmesh.policy.state.TypeUrls.ADDRESS,
@@ -108,6 +113,10 @@ public final class AdsMetrics {
 
     void nameOverLimit(String type) {
         namesOverLimit.labelValues(type).inc();
+    }
+
+    void unknownType() {
+        unknownTypes.inc();
     }
 
     void refused(String reason) {

@@ -74,6 +74,7 @@ final class AdsStream {
 
     private int maxNames = MAX_NAMES;
     private boolean overLimitLogged;
+    private boolean unknownTypeLogged;
 
     /** An alias {@code network/IP}, parsed once when subscribed. */
     private record IpAlias(String network, InetAddress ip) {}
@@ -142,6 +143,17 @@ final class AdsStream {
 
     void onRequest(DeltaDiscoveryRequest req) {
         String type = req.getTypeUrl();
+        if (!TypeUrls.ADDRESS.equals(type) && !TypeUrls.AUTHORIZATION.equals(type)) {
+            // as istiod for a type it has no generator for: no response; and no state, so no client grows it
+            metrics.unknownType();
+            if (!unknownTypeLogged) {
+                unknownTypeLogged = true;
+                log.atWarn().addKeyValue("node", node).log("ignoring requests for type_url '{}' ({} characters):"
+                        + " not served here (only {} and {})", printable(type), type.length(), TypeUrls.ADDRESS,
+                        TypeUrls.AUTHORIZATION);
+            }
+            return;
+        }
         TypeState ts = types.computeIfAbsent(type, t -> new TypeState());
         boolean first = !ts.subscribed;
         if (first) {

@@ -378,4 +378,27 @@ class AdsStreamTest {
                         TypeUrls.ADDRESS + " [" + UID + "db-1]");
     }
 
+    @Test
+    void aTypeNotServedIsIgnoredAndCountedAndTheServedOnesGoOn() {
+        PrometheusRegistry registry = new PrometheusRegistry();
+        AdsStream s = new AdsStream(null, out, "node-a", workloads(1), new AdsMetrics(registry), 10);
+        // what istiod does for a type it has no generator for: no response (and no state kept for it)
+        for (int i = 0; i < 3; i++) {
+            s.onRequest(DeltaDiscoveryRequest.newBuilder()
+                    .setTypeUrl("type.googleapis.com/envoy.config.cluster.v3.Cluster" + i).build());
+        }
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().build());
+        assertThat(out.written).extracting(DeltaDiscoveryResponse::getTypeUrl).isEmpty();
+        double counted = 0;
+        for (var m : registry.scrape()) {
+            if (m.getMetadata().getName().equals("policy_xds_unknown_type_requests")
+                    && m instanceof io.prometheus.metrics.model.snapshots.CounterSnapshot c) {
+                counted = c.getDataPoints().stream().mapToDouble(d -> d.getValue()).sum();
+            }
+        }
+        assertThat(counted).isEqualTo(4);
+
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        assertThat(names(out.last())).containsExactly(UID + "w0");
+    }
 }
