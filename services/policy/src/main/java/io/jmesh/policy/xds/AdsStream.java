@@ -192,8 +192,11 @@ final class AdsStream {
         if (req.getResourceNamesSubscribeCount() > 0) {
             ts.mustRespond = true;
         }
-        // all types: an Authorization ACK may release the Address diff that waited for it (see push)
-        pushAll();
+        push(type, ts);
+        TypeState address = types.get(TypeUrls.ADDRESS);
+        if (address != null && address != ts && address.dirty) {
+            push(TypeUrls.ADDRESS, address); // it may have waited behind this Authorization diff (see push)
+        }
     }
 
     private void changeSubscription(String type, DeltaDiscoveryRequest req, TypeState ts) {
