@@ -166,7 +166,9 @@ final class AdsStream {
                     .log("subscribed");
             metrics.subscribed(node, type, req.getInitialResourceVersionsMap());
         }
-        if (!req.getResponseNonce().isEmpty()) {
+        // a first request's nonce can only answer a response of an earlier stream: nothing here awaits it, and the
+        // subscription is answered all the same (as istiod does)
+        if (!first && !req.getResponseNonce().isEmpty()) {
             if (!req.getResponseNonce().equals(ts.pendingNonce)) {
                 return; // stale: superseded by a newer response
             }

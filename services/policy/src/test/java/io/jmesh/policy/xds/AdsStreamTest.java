@@ -401,4 +401,15 @@ class AdsStreamTest {
         s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
         assertThat(names(out.last())).containsExactly(UID + "w0");
     }
+
+    @Test
+    void aFirstRequestCarryingTheNonceOfAnEarlierStreamIsAnsweredAsAFirstRequest() {
+        AdsStream s = new AdsStream(null, out, "node-a", workloads(2), new AdsMetrics(new PrometheusRegistry()), 10);
+        // the nonce answers a response of the stream before (istiod: no watch yet, so respond whatever the nonce)
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).setResponseNonce("41")
+                .putInitialResourceVersions(UID + "gone", "v").build());
+        assertThat(out.written).hasSize(1);
+        assertThat(names(out.last())).containsExactly(UID + "w0", UID + "w1");
+        assertThat(out.last().getRemovedResourcesList()).containsExactly(UID + "gone");
+    }
 }
