@@ -37,6 +37,7 @@ public final class AdsMetrics {
     private final Counter invalidNames;
     private final Counter namesOverLimit;
     private final Counter unknownTypes;
+    private final Counter malformed;
     final Gauge streams;
     private final List<AckListener> listeners = new CopyOnWriteArrayList<>();
     private final List<SubscribeListener> subscribeListeners = new CopyOnWriteArrayList<>();
@@ -63,6 +64,9 @@ public final class AdsMetrics {
         // no type_url label: a client could invent any number of them
         unknownTypes = Counter.builder().name("policy_xds_unknown_type_requests_total")
                 .help("Requests for a type_url discovery does not serve (not Address or Authorization), ignored")
+                .register(registry);
+        malformed = Counter.builder().name("policy_xds_malformed_requests_total")
+                .help("Discovery streams ended INVALID_ARGUMENT: a message was not a DeltaDiscoveryRequest")
                 .register(registry);
         streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
         // zero series from the start: rate() and alerts work before the first NACK or refusal
@@ -117,6 +121,10 @@ public final class AdsMetrics {
 
     void unknownType() {
         unknownTypes.inc();
+    }
+
+    void malformed() {
+        malformed.inc();
     }
 
     void refused(String reason) {

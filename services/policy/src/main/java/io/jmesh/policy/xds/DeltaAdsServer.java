@@ -3,7 +3,6 @@ package io.jmesh.policy.xds;
 import io.jmesh.policy.auth.Caller;
 import io.jmesh.policy.auth.NodeAuthenticator;
 import io.jmesh.policy.state.MeshState;
-import io.jmesh.proto.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpcService;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.vertx.core.Context;
@@ -60,7 +59,7 @@ public final class DeltaAdsServer {
 
     /** Registers the ADS method on {@code grpc} (created with {@link #grpcServerOptions()}). */
     public void bind(GrpcServer grpc) {
-        grpc.callHandler(AggregatedDiscoveryServiceGrpcService.DeltaAggregatedResources, this::onStream);
+        grpc.callHandler(IncomingRequest.METHOD, this::onStream);
     }
 
     /** Pushes {@code state} to every stream; callable from any thread. */
@@ -76,7 +75,7 @@ public final class DeltaAdsServer {
         return streams.size();
     }
 
-    private void onStream(GrpcServerRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call) {
+    private void onStream(GrpcServerRequest<IncomingRequest, DeltaDiscoveryResponse> call) {
         Context ctx = vertx.getOrCreateContext();
         call.pause();
         authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {
@@ -94,7 +93,7 @@ public final class DeltaAdsServer {
         }));
     }
 
-    private void start(GrpcServerRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call, Context ctx,
+    private void start(GrpcServerRequest<IncomingRequest, DeltaDiscoveryResponse> call, Context ctx,
             Caller caller) {
         if (caller.node().isEmpty()) {
             metrics.refused("not_a_node");
@@ -116,10 +115,21 @@ public final class DeltaAdsServer {
             }
         };
         boolean[] refused = {false};
-        call.handler(req -> {
+        call.handler(in -> {
             if (refused[0]) {
                 return;
             }
+            if (in.request() == null) {
+                refused[0] = true;
+                metrics.malformed();
+                log.atWarn().addKeyValue("node", caller.node()).log("discovery stream ended: request is not a"
+                        + " DeltaDiscoveryRequest: {}", in.error());
+                closed.run();
+                call.response().status(GrpcStatus.INVALID_ARGUMENT)
+                        .statusMessage("request is not a DeltaDiscoveryRequest: " + in.error()).end();
+                return;
+            }
+            DeltaDiscoveryRequest req = in.request();
             String claimed = claimedNode(req);
             if (claimed != null && !claimed.equals(caller.node())) {
                 refused[0] = true;
