@@ -78,7 +78,18 @@ public final class DeltaAdsServer {
     private void onStream(GrpcServerRequest<IncomingRequest, DeltaDiscoveryResponse> call) {
         Context ctx = vertx.getOrCreateContext();
         call.pause();
+        // a client's reset (RST_STREAM: a cancelled call) reaches the error handler only, at once, paused or not, and
+        // never again: one while the token is reviewed must be remembered, or the stream would be registered after
+        // it is gone and never unregistered
+        boolean[] reset = {false};
+        call.errorHandler(error -> reset[0] = true);
+        call.exceptionHandler(e -> reset[0] = true);
         authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {
+            if (reset[0]) {
+                log.atDebug().addKeyValue("peer", call.connection().remoteAddress())
+                        .log("discovery stream reset by the client while its token was reviewed");
+                return;
+            }
             if (ar.failed()) {
                 boolean refusedToken = ar.cause() instanceof NodeAuthenticator.Unauthenticated;
                 metrics.refused(refusedToken ? "unauthenticated" : "review_failed");
@@ -147,6 +158,7 @@ public final class DeltaAdsServer {
                 call.response().end();
             }
         });
+        call.errorHandler(error -> closed.run()); // reset by the client
         call.exceptionHandler(e -> closed.run());
         call.response().exceptionHandler(e -> closed.run());
         call.resume();

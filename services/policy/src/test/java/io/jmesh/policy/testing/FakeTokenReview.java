@@ -21,6 +21,8 @@ public final class FakeTokenReview implements AutoCloseable {
     private final Map<String, TokenReviewResponse> tokens = new ConcurrentHashMap<>();
     private final List<String> callers = new CopyOnWriteArrayList<>();
     private final HttpServer server;
+    private final List<Runnable> held = new CopyOnWriteArrayList<>();
+    private volatile boolean holding;
 
     public FakeTokenReview(Vertx vertx, TestPki pki) throws Exception {
         this(vertx, pki, 0);
@@ -32,8 +34,15 @@ public final class FakeTokenReview implements AutoCloseable {
         grpc.callHandler(TokenReviewGrpcService.Review, call -> {
             String own = call.headers().get("authorization");
             callers.add(own == null ? "" : own);
-            call.handler(req -> call.response().end(tokens.getOrDefault(req.getToken(),
-                    TokenReviewResponse.newBuilder().setError("unknown token").build())));
+            call.handler(req -> {
+                Runnable answer = () -> call.response().end(tokens.getOrDefault(req.getToken(),
+                        TokenReviewResponse.newBuilder().setError("unknown token").build()));
+                if (holding) {
+                    held.add(answer);
+                } else {
+                    answer.run();
+                }
+            });
         });
         server = vertx.createHttpServer(GrpcTls.server("127.0.0.1", port, pki.cert(), pki.key())).requestHandler(grpc)
                 .listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -48,6 +57,25 @@ public final class FakeTokenReview implements AutoCloseable {
     public FakeTokenReview serviceToken(String token, String identity) {
         tokens.put(token, TokenReviewResponse.newBuilder().setAuthenticated(true).setIdentity(identity).build());
         return this;
+    }
+
+    /** Answers no review until {@link #release}: a slow CA. */
+    public FakeTokenReview hold() {
+        holding = true;
+        return this;
+    }
+
+    /** Reviews held so far (they are answered on release). */
+    public int heldReviews() {
+        return held.size();
+    }
+
+    /** Answers the held reviews, in order, and every later one at once. */
+    public void release() {
+        holding = false;
+        List<Runnable> answers = List.copyOf(held);
+        held.clear();
+        answers.forEach(Runnable::run);
     }
 
     /** The {@code authorization} header of each review call so far, in order ("" when there was none). */

@@ -30,7 +30,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Streams that end badly, over the real server (gRPC over TLS, reviewed tokens), leave nothing behind: one whose
- * message is not a {@code DeltaDiscoveryRequest} ends with a status that says why and is counted.
+ * message is not a {@code DeltaDiscoveryRequest} ends with a status that says why and is counted; one the client
+ * cancels (RST_STREAM), while served or while its token is being reviewed, or whose connection closes, is no longer
+ * registered.
  */
 @Timeout(120)
 class BadStreamsOverGrpcTest {
@@ -103,5 +105,56 @@ class BadStreamsOverGrpcTest {
         assertThat(end).startsWith(GrpcStatus.INVALID_ARGUMENT.name() + " request is not a DeltaDiscoveryRequest: ");
         await().atMost(WAIT).until(() -> policy.streams() == 0);
         assertThat(policy.counter("policy_xds_malformed_requests")).isEqualTo(1);
+    }
+
+    @Test
+    void aStreamCancelledWhileItsTokenIsReviewedIsNeverServed() throws Exception {
+        tokenReview.hold();
+        GrpcClientRequest<Buffer, Buffer> gone = open();
+        gone.write(addressRequest());
+        await().atMost(WAIT).until(() -> tokenReview.heldReviews() == 1);
+        gone.cancel();
+
+        // reviewed after it, on the same connection (one event loop): once this one is served, the cancelled
+        // stream's review was answered and handled before
+        GrpcClientRequest<Buffer, Buffer> live = open();
+        CompletableFuture<DeltaDiscoveryResponse> first = new CompletableFuture<>();
+        live.response().onSuccess(r -> r.handler(b -> {
+            try {
+                first.complete(DeltaDiscoveryResponse.parseFrom(b.getBytes()));
+            } catch (Exception e) {
+                first.completeExceptionally(e);
+            }
+        }));
+        live.write(addressRequest());
+        await().atMost(WAIT).until(() -> tokenReview.heldReviews() == 2);
+        tokenReview.release();
+        assertThat(first.get(60, TimeUnit.SECONDS).getTypeUrl()).isEqualTo(DeltaAdsTestClient.ADDRESS);
+
+        assertThat(policy.streams()).as("streams registered").isEqualTo(1);
+    }
+
+    @Test
+    void aServedStreamTheClientCancelsIsUnregistered() throws Exception {
+        GrpcClientRequest<Buffer, Buffer> live = open();
+        CompletableFuture<Buffer> first = new CompletableFuture<>();
+        live.response().onSuccess(r -> r.handler(first::complete));
+        live.write(addressRequest());
+        first.get(60, TimeUnit.SECONDS);
+        assertThat(policy.streams()).isEqualTo(1);
+        live.cancel();
+        await().atMost(WAIT).until(() -> policy.streams() == 0);
+    }
+
+    @Test
+    void aServedStreamWhoseConnectionClosesIsUnregistered() throws Exception {
+        GrpcClientRequest<Buffer, Buffer> live = open();
+        CompletableFuture<Buffer> first = new CompletableFuture<>();
+        live.response().onSuccess(r -> r.handler(first::complete));
+        live.write(addressRequest());
+        first.get(60, TimeUnit.SECONDS);
+        assertThat(policy.streams()).isEqualTo(1);
+        live.connection().close();
+        await().atMost(WAIT).until(() -> policy.streams() == 0);
     }
 }
