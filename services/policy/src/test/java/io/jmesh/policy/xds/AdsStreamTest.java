@@ -412,4 +412,49 @@ class AdsStreamTest {
         assertThat(names(out.last())).containsExactly(UID + "w0", UID + "w1");
         assertThat(out.last().getRemovedResourcesList()).containsExactly(UID + "gone");
     }
+
+    @Test
+    void aWorkloadMovingOffTheNodeTakesItsPoliciesAwayFromThatNodeOnly() {
+        String policies = """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: only-frontend, namespace: shop}
+                spec: {rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/frontend]}}]}]}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: db-only-app, namespace: shop}
+                spec:
+                  selector: {matchLabels: {app: db}}
+                  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/app]}}]}]
+                """;
+        String db = """
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: db-1, namespace: shop}
+                spec: {address: 127.0.10.2, labels: {app: db}, node: %s}
+                """;
+        reader.read(policies + "---\n" + db.formatted("node-a")).forEach(o -> records.put(o.key(), o.record()));
+        MeshState before = builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
+        Captured toB = new Captured();
+        AdsStream a = new AdsStream(null, out, "node-a", before, new AdsMetrics(new PrometheusRegistry()), 100);
+        AdsStream b = new AdsStream(null, toB, "node-b", before, new AdsMetrics(new PrometheusRegistry()), 100);
+        a.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.AUTHORIZATION).build());
+        b.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.AUTHORIZATION).build());
+        assertThat(names(out.last())).containsExactlyInAnyOrder("shop/only-frontend", "shop/db-only-app");
+        assertThat(names(toB.last())).isEmpty();
+        a.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.AUTHORIZATION)
+                .setResponseNonce(out.last().getNonce()).build());
+        b.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.AUTHORIZATION)
+                .setResponseNonce(toB.last().getNonce()).build());
+
+        reader.read(db.formatted("node-b")).forEach(o -> records.put(o.key(), o.record()));
+        MeshState moved = builder.build(new ConfigSnapshot(records, Map.of()), x -> { });
+        a.onState(moved);
+        b.onState(moved);
+        assertThat(out.last().getResourcesList()).isEmpty();
+        assertThat(out.last().getRemovedResourcesList()).containsExactlyInAnyOrder("shop/only-frontend",
+                "shop/db-only-app");
+        assertThat(names(toB.last())).containsExactlyInAnyOrder("shop/only-frontend", "shop/db-only-app");
+    }
 }
