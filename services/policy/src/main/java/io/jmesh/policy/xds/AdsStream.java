@@ -205,8 +205,10 @@ final class AdsStream {
         if (snapshotMode(ts)) {
             // leave snapshot mode with what the client holds spelled out
             ts.held = heldVersions(ts);
+            holdWhatThePassSent(ts);
             ts.synced = null;
             ts.heldView = null;
+            ts.passStart = null;
         }
         ts.cursor = null;
         for (String name : req.getResourceNamesSubscribeList()) {
@@ -453,6 +455,28 @@ final class AdsStream {
         ts.synced = ts.passStart;
         ts.passStart = null;
         return true;
+    }
+
+    /**
+     * Adds to {@code held} what a full pass cut short may have sent (it keeps no record of it): every name up to its
+     * cursor, at the version the pass began with, except those changed since, whose version is unknown ({@code ""}:
+     * sent again, or removed when gone). When the changes go back further than the state remembers, every name up to
+     * the cursor is unknown; one added and deleted again during such a long pass is then not known to be held.
+     */
+    private void holdWhatThePassSent(TypeState ts) {
+        if (ts.cursor == null || ts.passStart == null) {
+            return;
+        }
+        String cursor = ts.cursor;
+        Set<String> changed = state.addressesChangedSince(ts.passStart.generation());
+        ts.passStart.addresses().headMap(cursor, true)
+                .forEach((n, r) -> ts.held.put(n, changed == null ? "" : r.version()));
+        Collection<String> unknown = changed != null ? changed : state.addresses().headMap(cursor, true).keySet();
+        for (String n : unknown) {
+            if (n.compareTo(cursor) <= 0) {
+                ts.held.put(n, "");
+            }
+        }
     }
 
     private static String heldVersion(TypeState ts, String name) {

@@ -457,4 +457,27 @@ class AdsStreamTest {
                 "shop/db-only-app");
         assertThat(names(toB.last())).containsExactlyInAnyOrder("shop/only-frontend", "shop/db-only-app");
     }
+
+    @Test
+    void namesSubscribedInTheMiddleOfASnapshotLeaveNothingStaleBehind() {
+        AdsStream s = new AdsStream(null, out, "node-a", workloads(5), new AdsMetrics(new PrometheusRegistry()), 2);
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        ack(s);
+        assertThat(names(out.last())).containsExactly(UID + "w2", UID + "w3");
+        // while that part awaits its ACK: w1..w4 go away, and the client subscribes a name besides the wildcard
+        s.onState(workloads(1));
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
+                .addResourceNamesSubscribe("shop/extra.shop.svc.cluster.local").build());
+        for (int i = 0; i < 10 && !s.settled(TypeUrls.ADDRESS); i++) {
+            ack(s);
+        }
+        assertThat(s.settled(TypeUrls.ADDRESS)).isTrue();
+
+        Map<String, String> client = new TreeMap<>();
+        for (DeltaDiscoveryResponse r : out.written) {
+            r.getResourcesList().forEach(x -> client.put(x.getName(), x.getVersion()));
+            r.getRemovedResourcesList().forEach(client::remove);
+        }
+        assertThat(client).containsOnlyKeys(UID + "w0");
+    }
 }
