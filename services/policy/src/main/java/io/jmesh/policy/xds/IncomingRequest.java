@@ -13,8 +13,8 @@ import io.vertx.grpc.common.WireFormat;
 /**
  * One message of a discovery stream as read off the wire: the request, or why it is none.
  *
- * <p>Decoding here, not in Vert.x: when Vert.x's own decoder fails it cancels the call ({@code CANCELLED}, no
- * reason given) without telling the call's handlers, so the stream would stay registered and pushed to forever.
+ * <p>Decoding here, not in Vert.x: when Vert.x's own decoder fails it cancels the call itself ({@code CANCELLED}, no
+ * reason given), and the stream stayed registered and pushed to for good; here the server ends it with the reason.
  *
  * @param request the request, or null when {@code error} says why the message is none
  */
