@@ -2,6 +2,7 @@ package io.jmesh.ca.auth;
 
 import com.google.protobuf.Timestamp;
 import io.jmesh.ca.issuance.BearerToken;
+import io.jmesh.core.grpc.Decoded;
 import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.proto.ca.v1.TokenReviewGrpcService;
 import io.jmesh.proto.ca.v1.TokenReviewRequest;
@@ -29,10 +30,10 @@ public final class TokenReviewEndpoint {
     }
 
     public void bind(GrpcServer server) {
-        server.callHandler(TokenReviewGrpcService.Review, this::handle);
+        server.callHandler(Decoded.method(TokenReviewGrpcService.Review), this::handle);
     }
 
-    private void handle(GrpcServerRequest<TokenReviewRequest, TokenReviewResponse> call) {
+    private void handle(GrpcServerRequest<Decoded<TokenReviewRequest>, TokenReviewResponse> call) {
         String callerToken = BearerToken.from(call.headers().get("authorization"));
         SingleRequest.read(call, "TokenReviewRequest", request -> reviewer.reviewAsync(vertx, callerToken)
                 .onComplete(ar -> {

@@ -1,5 +1,6 @@
 package io.jmesh.ca.issuance;
 
+import io.jmesh.core.grpc.Decoded;
 import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateRequest;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateResponse;
@@ -35,10 +36,10 @@ public final class IstioCertificateEndpoint {
 
     /** Registers the method on {@code server}. */
     public void bind(GrpcServer server) {
-        server.callHandler(IstioCertificateServiceGrpcService.CreateCertificate, this::handle);
+        server.callHandler(Decoded.method(IstioCertificateServiceGrpcService.CreateCertificate), this::handle);
     }
 
-    private void handle(GrpcServerRequest<IstioCertificateRequest, IstioCertificateResponse> call) {
+    private void handle(GrpcServerRequest<Decoded<IstioCertificateRequest>, IstioCertificateResponse> call) {
         long arrival = System.nanoTime();
         Context context = Vertx.currentContext();
         String token = BearerToken.from(call.headers().get("authorization"));
@@ -52,7 +53,8 @@ public final class IstioCertificateEndpoint {
                                 ? "request: not a valid IstioCertificateRequest message" : problem)));
     }
 
-    private void submit(GrpcServerRequest<IstioCertificateRequest, IstioCertificateResponse> call, Context context,
+    private void submit(GrpcServerRequest<Decoded<IstioCertificateRequest>, IstioCertificateResponse> call,
+            Context context,
             String token, IstioCertificateRequest request, long arrival) {
         if (draining.get()) {
             refuse(call, issuer.refuseEarly(RefusalReason.OVERLOADED, "ca replica is shutting down (retry)"));

@@ -6,6 +6,7 @@ import io.jmesh.ca.auth.BootstrapTokens;
 import io.jmesh.ca.auth.Caller;
 import io.jmesh.ca.auth.TokenReviewer;
 import io.jmesh.ca.issuance.BearerToken;
+import io.jmesh.core.grpc.Decoded;
 import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.ca.v1.BootstrapToken;
@@ -131,7 +132,7 @@ public final class CaAdminEndpoint {
     }
 
     private <Req, Resp> void handle(GrpcServer server, ServiceMethod<Req, Resp> method, Operation<Req, Resp> op) {
-        server.callHandler(method, call -> {
+        server.callHandler(Decoded.method(method), call -> {
             String token = BearerToken.from(call.headers().get("authorization"));
             SingleRequest.read(call, method.methodName() + " request", req -> reviewer.reviewAsync(vertx, token)
                     .onComplete(reviewed -> {

@@ -1,6 +1,7 @@
 package io.jmesh.ca.trust;
 
 import io.jmesh.ca.root.TrustBundleState;
+import io.jmesh.core.grpc.Decoded;
 import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.proto.ca.v1.TrustBundle;
 import io.jmesh.proto.ca.v1.TrustBundleServiceGrpcService;
@@ -35,7 +36,7 @@ public final class TrustBundleEndpoint {
     }
 
     public void bind(GrpcServer server) {
-        server.callHandler(TrustBundleServiceGrpcService.Watch, this::handle);
+        server.callHandler(Decoded.method(TrustBundleServiceGrpcService.Watch), this::handle);
     }
 
     /** Open watches (for tests and metrics). */
@@ -48,7 +49,7 @@ public final class TrustBundleEndpoint {
         watches.forEach(Watch::end);
     }
 
-    private void handle(GrpcServerRequest<WatchTrustBundleRequest, TrustBundle> call) {
+    private void handle(GrpcServerRequest<Decoded<WatchTrustBundleRequest>, TrustBundle> call) {
         Context context = Vertx.currentContext();
         SingleRequest.read(call, "WatchTrustBundleRequest", request -> {
             Watch w = new Watch(call.response(), context, request.getKnownVersion());
@@ -76,7 +77,7 @@ public final class TrustBundleEndpoint {
 
     /** One caller's stream; touched only on its event loop. */
     private final class Watch {
-        private final GrpcServerResponse<WatchTrustBundleRequest, TrustBundle> response;
+        private final GrpcServerResponse<Decoded<WatchTrustBundleRequest>, TrustBundle> response;
         private final Context context;
         private long sentVersion;
         private TrustBundle pending;
@@ -84,7 +85,7 @@ public final class TrustBundleEndpoint {
         private Runnable unsubscribe = () -> {};
         private HttpConnection connection;
 
-        Watch(GrpcServerResponse<WatchTrustBundleRequest, TrustBundle> response, Context context, long known) {
+        Watch(GrpcServerResponse<Decoded<WatchTrustBundleRequest>, TrustBundle> response, Context context, long known) {
             this.response = response;
             this.context = context;
             this.sentVersion = known;

@@ -241,6 +241,20 @@ class CreateCertificateTest {
     }
 
     @Test
+    void aMessageThatIsNoRequestIsRefusedWithWhyAndCounted() throws Exception {
+        // Vert.x's own decoder cancelled such a call (CANCELLED, no reason, nothing counted)
+        double before = ca.metric("ca_certificates_refused_total", "reason", "invalid_csr");
+        assertThatThrownBy(() -> await(client.createCertificateRaw(ca.nodeToken("node-a"),
+                io.vertx.core.buffer.Buffer.buffer(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff}))))
+                .cause().isInstanceOfSatisfying(CaCallException.class, e -> {
+                    assertThat(e.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+                    assertThat(e.statusMessage())
+                            .startsWith("request: the message does not decode as IstioCertificateRequest: ");
+                });
+        assertThat(ca.metric("ca_certificates_refused_total", "reason", "invalid_csr")).isEqualTo(before + 1);
+    }
+
+    @Test
     void rawRequestWithoutMetadataFieldsIsHandled() throws Exception {
         assertThatThrownBy(() -> await(client.createCertificate(ca.nodeToken("node-a"),
                 IstioCertificateRequest.getDefaultInstance())))

@@ -85,6 +85,19 @@ public final class CaClient implements AutoCloseable {
         }).compose(CaClient::answer);
     }
 
+    /** CreateCertificate whose one message is {@code raw} (bytes that need not be an IstioCertificateRequest). */
+    public Future<IstioCertificateResponse> createCertificateRaw(String token, Buffer raw) {
+        return client.request(address).compose(call -> {
+            call.fullMethodName("istio.v1.auth.IstioCertificateService/CreateCertificate");
+            call.headers().set("authorization", "Bearer " + token);
+            call.writeMessage(io.vertx.grpc.common.GrpcMessage.message("identity", raw));
+            call.end();
+            return call.response();
+        }).compose(resp -> resp.end().transform(ar -> resp.status() != null && resp.status() != GrpcStatus.OK
+                ? Future.failedFuture(new CaCallException(resp.status(), resp.statusMessage()))
+                : Future.succeededFuture(IstioCertificateResponse.getDefaultInstance())));
+    }
+
     /** Reviews {@code reviewed} as the service holding {@code serviceToken}. */
     public Future<TokenReviewResponse> review(String serviceToken, String reviewed) {
         return call(TokenReviewGrpcClient.Review, serviceToken,

@@ -11,8 +11,9 @@ import java.util.function.Consumer;
  * ends without one: a client could make one call repeat its operation (sign twice, open two watches on one
  * response) or hold a call open unanswered. As grpc-java's server does, the request is decided at the client's end
  * of stream: exactly one message runs the operation; none or several, or one the deframer refuses (over the size
- * limit), end the call with {@code INVALID_ARGUMENT}, the message saying which. (A message that does not decode
- * as the request type is Vert.x's to refuse: it resets the call with CANCELLED before any handler sees it.)
+ * limit, or that is no message of the request's type), end the call with {@code INVALID_ARGUMENT}, the message
+ * saying which. The method must be bound through {@link Decoded#method}: Vert.x's own decoder would cancel a call
+ * whose message does not decode (CANCELLED, no reason) before any handler sees it.
  */
 public final class SingleRequest {
 
@@ -29,14 +30,15 @@ public final class SingleRequest {
     private SingleRequest() {}
 
     /** Runs {@code operation} with the call's one request; any other call ends with {@code INVALID_ARGUMENT}. */
-    public static <Req> void read(GrpcServerRequest<Req, ?> call, String messageType, Consumer<Req> operation) {
+    public static <Req> void read(GrpcServerRequest<Decoded<Req>, ?> call, String messageType,
+            Consumer<Req> operation) {
         read(call, messageType, operation, (problem, invalid) -> call.response().status(GrpcStatus.INVALID_ARGUMENT)
                 .statusMessage(problem).end());
     }
 
     /** As {@link #read(GrpcServerRequest, String, Consumer)}, answering other calls with {@code refusal}. */
-    public static <Req> void read(GrpcServerRequest<Req, ?> call, String messageType, Consumer<Req> operation,
-            Refusal refusal) {
+    public static <Req> void read(GrpcServerRequest<Decoded<Req>, ?> call, String messageType,
+            Consumer<Req> operation, Refusal refusal) {
         State<Req> state = new State<>();
         // everything is decided at the end of the client's stream: an answer before it would make Vert.x reset the
         // stream, and the client could see CANCELLED instead of the status
@@ -46,8 +48,11 @@ public final class SingleRequest {
             }
         });
         call.handler(message -> {
+            if (message.message() == null && state.undecodable == null) {
+                state.undecodable = message.error();
+            }
             if (state.messages++ == 0) {
-                state.request = message;
+                state.request = message.message();
             } else {
                 state.request = null; // not kept: it will not run
             }
@@ -56,6 +61,9 @@ public final class SingleRequest {
             if (state.invalid != null) {
                 refusal.refuse("request: " + messageType + " unreadable: " + state.invalid.getMessage(),
                         state.invalid);
+            } else if (state.undecodable != null) {
+                refusal.refuse("request: the message does not decode as " + messageType + ": " + state.undecodable,
+                        null);
             } else if (state.messages > 1) {
                 refusal.refuse("request: more than one " + messageType + " message (expected: exactly one)", null);
             } else if (state.messages == 0) {
@@ -74,5 +82,6 @@ public final class SingleRequest {
         Req request;
         int messages;
         InvalidMessageException invalid;
+        String undecodable;
     }
 }

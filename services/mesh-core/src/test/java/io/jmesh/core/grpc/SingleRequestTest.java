@@ -1,7 +1,6 @@
 package io.jmesh.core.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.jmesh.proto.ca.v1.TokenReviewGrpcClient;
 import io.jmesh.proto.ca.v1.TokenReviewGrpcService;
@@ -43,7 +42,8 @@ class SingleRequestTest {
     void start() throws Exception {
         vertx = Vertx.vertx();
         GrpcServer grpc = GrpcServer.server(vertx);
-        grpc.callHandler(TokenReviewGrpcService.Review, call -> SingleRequest.read(call, "TokenReviewRequest",
+        grpc.callHandler(Decoded.method(TokenReviewGrpcService.Review), call -> SingleRequest.read(call,
+                "TokenReviewRequest",
                 request -> {
                     runs.incrementAndGet();
                     call.response().end(TokenReviewResponse.newBuilder().setAuthenticated(true)
@@ -105,11 +105,12 @@ class SingleRequestTest {
         assertThat(runs).hasValue(0);
     }
 
-    /** Vert.x itself resets a call whose message does not decode (CANCELLED): nothing runs either way. */
+    /** Bound through {@link Decoded#method}, a message that is no request is answered with protobuf's reason. */
     @Test
-    void anUndecodableMessageRunsNothing() {
-        assertThatThrownBy(() -> call(List.of(Buffer.buffer(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff}))))
-                .hasMessageContaining("CANCELLED");
+    void anUndecodableMessageIsAnsweredWithWhyAndRunsNothing() throws Exception {
+        var resp = call(List.of(Buffer.buffer(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff})));
+        assertThat(resp.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(resp.statusMessage()).startsWith("request: the message does not decode as TokenReviewRequest: ");
         assertThat(runs).hasValue(0);
     }
 }

@@ -51,8 +51,8 @@ class UncompressedCallsTest {
     void start() throws Exception {
         vertx = Vertx.vertx();
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(LIMIT));
-        grpc.callHandler(TokenReviewGrpcService.Review, call -> SingleRequest.read(call, "TokenReviewRequest",
-                request -> {
+        grpc.callHandler(Decoded.method(TokenReviewGrpcService.Review), call -> SingleRequest.read(call,
+                "TokenReviewRequest", request -> {
                     largestToken.accumulateAndGet(request.getToken().length(), Math::max);
                     call.response().end(TokenReviewResponse.newBuilder().setAuthenticated(true).build());
                 }));

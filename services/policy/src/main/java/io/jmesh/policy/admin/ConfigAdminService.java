@@ -1,6 +1,7 @@
 package io.jmesh.policy.admin;
 
 import io.jmesh.core.configlog.ConfigKey;
+import io.jmesh.core.grpc.Decoded;
 import io.jmesh.core.grpc.SingleRequest;
 import io.jmesh.policy.auth.Caller;
 import io.jmesh.policy.auth.NodeAuthenticator;
@@ -46,9 +47,9 @@ public final class ConfigAdminService {
     }
 
     public void bind(GrpcServer grpc) {
-        grpc.callHandler(ConfigAdminGrpcService.Apply, call -> unary(call, (caller, req) -> apply(caller, req)));
-        grpc.callHandler(ConfigAdminGrpcService.Delete, call -> unary(call, (caller, req) -> delete(caller, req)));
-        grpc.callHandler(ConfigAdminGrpcService.List, call -> unary(call, (caller, req) -> list(req)));
+        grpc.callHandler(Decoded.method(ConfigAdminGrpcService.Apply), call -> unary(call, this::apply));
+        grpc.callHandler(Decoded.method(ConfigAdminGrpcService.Delete), call -> unary(call, this::delete));
+        grpc.callHandler(Decoded.method(ConfigAdminGrpcService.List), call -> unary(call, (caller, req) -> list(req)));
     }
 
     private Future<ApplyResponse> apply(Caller caller, ApplyRequest req) {
@@ -85,7 +86,8 @@ public final class ConfigAdminService {
         return Future.succeededFuture(out.build());
     }
 
-    private <Q, R> void unary(GrpcServerRequest<Q, R> call, java.util.function.BiFunction<Caller, Q, Future<R>> op) {
+    private <Q, R> void unary(GrpcServerRequest<Decoded<Q>, R> call,
+            java.util.function.BiFunction<Caller, Q, Future<R>> op) {
         io.vertx.core.Context ctx = vertx.getOrCreateContext();
         call.pause();
         authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {

@@ -1,8 +1,10 @@
 package io.jmesh.policy.xds;
 
+import io.jmesh.core.grpc.Decoded;
 import io.jmesh.policy.auth.Caller;
 import io.jmesh.policy.auth.NodeAuthenticator;
 import io.jmesh.policy.state.MeshState;
+import io.jmesh.proto.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpcService;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.vertx.core.Context;
@@ -59,7 +61,10 @@ public final class DeltaAdsServer {
 
     /** Registers the ADS method on {@code grpc} (created with {@link #grpcServerOptions()}). */
     public void bind(GrpcServer grpc) {
-        grpc.callHandler(IncomingRequest.METHOD, this::onStream);
+        // requests decoded here, not by Vert.x, whose failing decoder cancels the call with no reason given and no
+        // handler told
+        grpc.callHandler(Decoded.method(AggregatedDiscoveryServiceGrpcService.DeltaAggregatedResources),
+                this::onStream);
     }
 
     /** Pushes {@code state} to every stream; callable from any thread. */
@@ -75,7 +80,7 @@ public final class DeltaAdsServer {
         return streams.size();
     }
 
-    private void onStream(GrpcServerRequest<IncomingRequest, DeltaDiscoveryResponse> call) {
+    private void onStream(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call) {
         Context ctx = vertx.getOrCreateContext();
         call.pause();
         // a client's reset (RST_STREAM: a cancelled call) reaches the error handler only, at once, paused or not, and
@@ -104,7 +109,7 @@ public final class DeltaAdsServer {
         }));
     }
 
-    private void start(GrpcServerRequest<IncomingRequest, DeltaDiscoveryResponse> call, Context ctx,
+    private void start(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call, Context ctx,
             Caller caller) {
         if (caller.node().isEmpty()) {
             metrics.refused("not_a_node");
@@ -130,7 +135,7 @@ public final class DeltaAdsServer {
             if (refused[0]) {
                 return;
             }
-            if (in.request() == null) {
+            if (in.message() == null) {
                 refused[0] = true;
                 metrics.malformed();
                 log.atWarn().addKeyValue("node", caller.node()).log("discovery stream ended: request is not a"
@@ -140,7 +145,7 @@ public final class DeltaAdsServer {
                         .statusMessage("request is not a DeltaDiscoveryRequest: " + in.error()).end();
                 return;
             }
-            DeltaDiscoveryRequest req = in.request();
+            DeltaDiscoveryRequest req = in.message();
             String claimed = claimedNode(req);
             if (claimed != null && !claimed.equals(caller.node())) {
                 refused[0] = true;
