@@ -30,12 +30,4 @@ final class EdgeCounts {
     EdgeCounts copy() {
         return new EdgeCounts().add(this);
     }
-
-    boolean hasRequests() {
-        return requests > 0;
-    }
-
-    long volume() {
-        return requests + connections;
-    }
 }

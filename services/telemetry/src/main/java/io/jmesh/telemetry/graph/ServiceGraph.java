@@ -156,9 +156,13 @@ public final class ServiceGraph implements IngestListener {
     public Graph query(Duration window, long nowMillis) {
         State s = state;
         long from = nowMillis - window.toMillis();
-        Map<EdgeKey, EdgeCounts> sums = new HashMap<>();
-        for (Map<EdgeKey, EdgeCounts> bucket : s.buckets().tailMap(from - bucketMillis, false).values()) {
-            bucket.forEach((k, c) -> sums.computeIfAbsent(k, x -> new EdgeCounts()).add(c));
+        Map<EdgeKey, WindowCounts> sums = new HashMap<>();
+        for (Map.Entry<Long, Map<EdgeKey, EdgeCounts>> bucket : s.buckets().tailMap(from - bucketMillis, false)
+                .entrySet()) {
+            double share = share(bucket.getKey(), from, nowMillis);
+            if (share > 0) {
+                bucket.getValue().forEach((k, c) -> sums.computeIfAbsent(k, x -> new WindowCounts()).add(c, share));
+            }
         }
         // one reporter per edge
         Map<List<String>, EdgeKey> chosen = new HashMap<>();
@@ -173,9 +177,9 @@ public final class ServiceGraph implements IngestListener {
         List<GraphEdge> edges = new ArrayList<>();
         Map<String, GraphNode> nodes = new HashMap<>();
         for (EdgeKey k : chosen.values()) {
-            EdgeCounts c = sums.get(k);
-            double errorRate = c.hasRequests() ? (double) c.requestErrors / c.requests
-                    : c.connections > 0 ? (double) c.connectionErrors / c.connections : 0;
+            WindowCounts c = sums.get(k);
+            double errorRate = c.hasRequests() ? c.requestErrors / c.requests
+                    : c.connections > 0 ? c.connectionErrors / c.connections : 0;
             String security = c.mutualTls > 0 && c.plaintext > 0 ? "mixed"
                     : c.mutualTls > 0 ? "mutual_tls" : c.plaintext > 0 ? "none" : "unknown";
             edges.add(new GraphEdge(k.source(), k.target(), c.hasRequests() ? "http" : "tcp",
@@ -188,6 +192,21 @@ public final class ServiceGraph implements IngestListener {
         List<GraphNode> nodeList = new ArrayList<>(nodes.values());
         nodeList.sort(Comparator.comparing(GraphNode::id));
         return new Graph(window, Instant.ofEpochMilli(nowMillis), List.copyOf(nodeList), List.copyOf(edges));
+    }
+
+    /**
+     * The part of a bucket's counts that falls in the window {@code [from, now]}, taking its events as spread
+     * evenly over the time it covers: {@code [start, start + bucket)}, or up to now for the bucket in progress.
+     * Counting a bucket the window only touches in full would overstate the rate by up to a bucket's worth
+     * (twice the real rate for a window of one bucket).
+     */
+    private double share(long start, long from, long now) {
+        long end = Math.min(start + bucketMillis, now);
+        if (end <= start) {
+            return start <= now && start >= from ? 1 : 0; // events at the very instant of now
+        }
+        long covered = Math.min(end, now) - Math.max(start, from);
+        return covered <= 0 ? 0 : (double) covered / (end - start);
     }
 
     private static GraphNode node(State s, String id) {

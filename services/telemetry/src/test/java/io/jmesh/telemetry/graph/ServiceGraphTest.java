@@ -74,6 +74,28 @@ class ServiceGraphTest {
     }
 
     @Test
+    void steadyTrafficGivesItsRateWhateverTheWindowsAlignmentWithTheBuckets() {
+        // windows that begin inside a 10 s bucket, end inside one, or are shorter than one
+        long[][] cases = {{29_999, 10}, {29_999, 15}, {25_000, 15}, {25_000, 3}, {20_001, 3}, {20_001, 10}};
+        for (long[] c : cases) {
+            long now = T0 + c[0];
+            Duration window = Duration.ofSeconds(c[1]);
+            ServiceGraph g = new ServiceGraph(Duration.ofSeconds(10), Duration.ofMinutes(30));
+            // one request a second, half a second past each second, until now
+            for (long at = T0 + 500; at <= now; at += 1000) {
+                RequestEvent e = Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews",
+                        200, 5);
+                g.onRequest(e, IstioLabels.of(e), at);
+            }
+            g.committed(now);
+
+            assertThat(g.query(window, now).edges()).as("window %s ending at T0+%d ms", window, c[0])
+                    .hasSize(2)
+                    .allSatisfy(e -> assertThat(e.requestsPerSecond()).isCloseTo(1.0, within(0.15)));
+        }
+    }
+
+    @Test
     void embeddedJsonCannotCloseTheScriptElement() {
         assertThat(GraphRoutes.scriptSafe("{\"name\":\"</script><b>&\"}"))
                 .isEqualTo("{\"name\":\"\\u003c/script\\u003e\\u003cb\\u003e\\u0026\"}");
