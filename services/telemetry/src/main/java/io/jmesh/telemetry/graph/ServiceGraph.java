@@ -254,15 +254,17 @@ public final class ServiceGraph implements IngestListener {
     /** Adds one series' counts to its edges: source → service → destination, or source → destination. */
     private void route(SeriesKey k, EdgeCounts c, Map<EdgeKey, EdgeCounts> deltas) {
         String reporter = k.value(REPORTER);
-        String from = workloadNode(k.value(SRC_WORKLOAD), k.value(SRC_NAMESPACE), k.value(SRC_APP), k.value(SRC_VERSION));
-        String to = workloadNode(k.value(DST_WORKLOAD), k.value(DST_NAMESPACE), k.value(DST_APP), k.value(DST_VERSION));
+        String from = workloadNode(GraphNode.UNKNOWN, k.value(SRC_WORKLOAD), k.value(SRC_NAMESPACE),
+                k.value(SRC_APP), k.value(SRC_VERSION));
+        String to = workloadNode(GraphNode.UNKNOWN_DESTINATION, k.value(DST_WORKLOAD), k.value(DST_NAMESPACE),
+                k.value(DST_APP), k.value(DST_VERSION));
         String host = k.value(DST_SERVICE);
         if (!IstioLabels.UNKNOWN.equals(host)) {
             String service = "service:" + host;
             pendingNodes.computeIfAbsent(service, id -> new GraphNode(id, "service", host,
                     known(k.value(DST_SERVICE_NAMESPACE)), known(k.value(DST_SERVICE_NAME)), ""));
             deltas.merge(new EdgeKey(from, service, reporter), c, (x, y) -> x.copy().add(y));
-            if (!to.equals(GraphNode.UNKNOWN.id())) {
+            if (!to.equals(GraphNode.UNKNOWN_DESTINATION.id())) {
                 deltas.merge(new EdgeKey(service, to, reporter), c.copy(), (x, y) -> x.copy().add(y));
             }
         } else {
@@ -270,10 +272,10 @@ public final class ServiceGraph implements IngestListener {
         }
     }
 
-    private String workloadNode(String workload, String namespace, String app, String version) {
+    private String workloadNode(GraphNode ifUnknown, String workload, String namespace, String app, String version) {
         if (IstioLabels.UNKNOWN.equals(workload)) {
-            pendingNodes.putIfAbsent(GraphNode.UNKNOWN.id(), GraphNode.UNKNOWN);
-            return GraphNode.UNKNOWN.id();
+            pendingNodes.putIfAbsent(ifUnknown.id(), ifUnknown);
+            return ifUnknown.id();
         }
         String id = "workload:" + namespace + "/" + workload;
         pendingNodes.computeIfAbsent(id, x -> new GraphNode(x, "workload", workload, known(namespace), known(app),

@@ -1,12 +1,14 @@
 package io.jmesh.telemetry.graph;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 import static org.assertj.core.api.Assertions.within;
 
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.Reporter;
 import io.jmesh.proto.telemetry.v1.RequestEvent;
 import io.jmesh.proto.telemetry.v1.SecurityPolicy;
+import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import io.jmesh.telemetry.Events;
 import io.jmesh.telemetry.aggregate.IstioLabels;
 import java.time.Duration;
@@ -93,6 +95,24 @@ class ServiceGraphTest {
                     .hasSize(2)
                     .allSatisfy(e -> assertThat(e.requestsPerSecond()).isCloseTo(1.0, within(0.15)));
         }
+    }
+
+    @Test
+    void trafficFromOutsideTheMeshAndTrafficToOutsideItAreNotOneNode() {
+        WorkloadInfo outside = WorkloadInfo.getDefaultInstance();
+        // productpage calls an address outside the mesh; a client outside the mesh calls ratings
+        connection(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, outside, null), T0);
+        connection(Events.opened(Reporter.DESTINATION, outside, Events.RATINGS, null), T0);
+        graph.committed(T0);
+
+        Graph g = graph.query(Duration.ofMinutes(1), T0);
+
+        // one "unknown" node for both would draw a path productpage → unknown → ratings that no traffic took
+        assertThat(g.edges()).extracting(GraphEdge::source, GraphEdge::target).containsExactlyInAnyOrder(
+                tuple("unknown", "workload:default/ratings-v1"),
+                tuple("workload:default/productpage-v1", "unknown-destination"));
+        assertThat(g.nodes()).extracting(GraphNode::id, GraphNode::kind).contains(tuple("unknown", "unknown"),
+                tuple("unknown-destination", "unknown"));
     }
 
     @Test
