@@ -47,7 +47,7 @@ public final class TelemetryBootstrap implements MeshService {
 
     @Override
     public void adminRoutes(AdminServer.Builder admin) {
-        GraphRoutes routes = new GraphRoutes(graph, clock);
+        GraphRoutes routes = new GraphRoutes(graph, clock, context.metrics());
         admin.route("/graph", routes.json()).route("/graph/ui", routes.ui());
     }
 

@@ -1,6 +1,8 @@
 package io.jmesh.telemetry.graph;
 
 import io.jmesh.core.config.Durations;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Handler;
 import io.vertx.core.http.HttpServerRequest;
 import java.io.IOException;
@@ -9,6 +11,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * {@code GET /graph?window=5m}: the service graph as JSON. {@code GET /graph/ui?window=5m}: a self-contained page
@@ -23,11 +26,17 @@ public final class GraphRoutes {
     private final ServiceGraph graph;
     private final Clock clock;
     private final String page;
+    private final Counter rejected;
 
-    public GraphRoutes(ServiceGraph graph, Clock clock) {
+    public GraphRoutes(ServiceGraph graph, Clock clock, PrometheusRegistry registry) {
         this.graph = graph;
         this.clock = clock;
         this.page = resource("graph-ui.html");
+        this.rejected = Counter.builder().name("telemetry_graph_queries_rejected_total")
+                .help("Service graph queries answered 400, by reason").labelNames("reason").register(registry);
+        for (String reason : List.of("query", "repeated", "unparsable", "out_of_range")) {
+            rejected.initLabelValues(reason);
+        }
     }
 
     public Handler<HttpServerRequest> json() {
@@ -57,23 +66,39 @@ public final class GraphRoutes {
 
     /** The {@code window} parameter, or null after answering 400 naming what is wrong. */
     private Duration window(HttpServerRequest req) {
-        String w = req.getParam("window");
+        List<String> all;
+        try {
+            all = req.params().getAll("window");
+        } catch (IllegalArgumentException e) {
+            // Vert.x decodes the query lazily and throws on a malformed one (a stray or bad %-escape)
+            return reject(req, "query", "query: " + req.query() + " (expected: valid percent-encoding; "
+                    + e.getMessage() + ")");
+        }
+        if (all.size() > 1) {
+            return reject(req, "repeated", "window: given " + all.size() + " times (expected: at most once)");
+        }
+        String w = all.isEmpty() ? null : all.get(0);
         if (w == null || w.isBlank()) {
             return DEFAULT_WINDOW.compareTo(graph.retention()) <= 0 ? DEFAULT_WINDOW : graph.retention();
         }
+        Duration d;
         try {
-            Duration d = Durations.parse(w);
-            if (d.isZero() || d.isNegative() || d.compareTo(graph.retention()) > 0) {
-                throw new IllegalArgumentException("window: " + w + " (expected: > 0 and <= "
-                        + Durations.format(graph.retention()) + ", the graph retention)");
-            }
-            return d;
+            d = Durations.parse(w);
         } catch (IllegalArgumentException e) {
-            String msg = e.getMessage().startsWith("window") ? e.getMessage()
-                    : "window: " + w + " (expected: a duration such as 30s, 5m, 1h)";
-            req.response().setStatusCode(400).putHeader("content-type", "text/plain").end(msg + "\n");
-            return null;
+            return reject(req, "unparsable", "window: " + w + " (expected: a duration such as 30s, 5m, 1h)");
         }
+        // the graph counts in milliseconds: a shorter window would be an empty one
+        if (d.toMillis() < 1 || d.compareTo(graph.retention()) > 0) {
+            return reject(req, "out_of_range", "window: " + w + " (expected: >= 1ms and <= "
+                    + Durations.format(graph.retention()) + ", the graph retention)");
+        }
+        return d;
+    }
+
+    private Duration reject(HttpServerRequest req, String reason, String message) {
+        rejected.labelValues(reason).inc();
+        req.response().setStatusCode(400).putHeader("content-type", "text/plain").end(message + "\n");
+        return null;
     }
 
     /** JSON embedded in a script element cannot close it or open a comment. */
