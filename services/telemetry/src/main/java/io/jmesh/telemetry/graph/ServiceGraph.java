@@ -203,10 +203,10 @@ public final class ServiceGraph implements IngestListener {
     private double share(long start, long from, long now) {
         long end = Math.min(start + bucketMillis, now);
         if (end <= start) {
-            return start <= now && start >= from ? 1 : 0; // events at the very instant of now
+            return start == now && start >= from ? 1 : 0; // the bucket began at the very instant of now
         }
-        long covered = Math.min(end, now) - Math.max(start, from);
-        return covered <= 0 ? 0 : (double) covered / (end - start);
+        long inWindow = end - Math.max(start, from);
+        return inWindow <= 0 ? 0 : (double) inWindow / (end - start);
     }
 
     private static GraphNode node(State s, String id) {
