@@ -214,7 +214,8 @@ public final class CaBootstrap implements MeshService {
             trustEndpoint = new TrustBundleEndpoint(trustBundle);
             TokenReviewEndpoint review = new TokenReviewEndpoint(vertx, reviewer);
             CaAdminEndpoint admin = new CaAdminEndpoint(vertx, reviewer, revocations, tokens,
-                    () -> trustBundle.current().getVersion(), config.trustDomain(), config.tokens().defaultTtl());
+                    () -> trustBundle.current().getVersion(), config.trustDomain(), config.tokens().defaultTtl(),
+                    context.metrics());
             return CaGrpcServer.start(vertx, config.grpc(), serving,
                     UncompressedCalls.counter(context.metrics(), "ca"), grpc -> {
                 certificates.bind(grpc);

@@ -18,6 +18,8 @@ import io.jmesh.proto.ca.v1.ListRevocationsResponse;
 import io.jmesh.proto.ca.v1.Revocation;
 import io.jmesh.proto.ca.v1.RevokeBootstrapTokenResponse;
 import io.jmesh.proto.ca.v1.RevokeResponse;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.common.ServiceMethod;
@@ -31,7 +33,8 @@ import java.util.concurrent.Callable;
 /**
  * {@code jmesh.ca.v1.CaAdmin}: revocation, the CRL and bootstrap tokens, for operators. The caller must present a
  * token of the {@code admin} service ({@code ca token create --service admin}); anyone else gets
- * {@code PERMISSION_DENIED}. The work (files, signing) runs off the event loop.
+ * {@code PERMISSION_DENIED}. The work (files, signing) runs off the event loop. Every refused call is counted in
+ * {@code ca_admin_refused_total{method,reason}} (reason: the gRPC status, lower case).
  */
 public final class CaAdminEndpoint {
 
@@ -45,10 +48,15 @@ public final class CaAdminEndpoint {
     private final java.util.function.LongSupplier bundleVersion;
     private final String trustDomain;
     private final Duration defaultTokenTtl;
+    private final Counter refused;
 
     public CaAdminEndpoint(Vertx vertx, TokenReviewer reviewer, Revocations revocations, BootstrapTokens tokens,
-            java.util.function.LongSupplier bundleVersion, String trustDomain, Duration defaultTokenTtl) {
+            java.util.function.LongSupplier bundleVersion, String trustDomain, Duration defaultTokenTtl,
+            PrometheusRegistry metrics) {
         this.vertx = vertx;
+        this.refused = Counter.builder().name("ca_admin_refused_total")
+                .help("CaAdmin calls refused, by method and reason (the gRPC status)")
+                .labelNames("method", "reason").register(metrics);
         this.defaultTokenTtl = defaultTokenTtl;
         this.trustDomain = trustDomain;
         this.reviewer = reviewer;
@@ -62,14 +70,8 @@ public final class CaAdminEndpoint {
             String by = caller.identity().uri();
             List<Revocation> added = switch (req.getTargetCase()) {
                 case SERIAL_HEX -> revocations.revokeSerial(req.getSerialHex(), req.getReason(), req.getComment(), by);
-                case IDENTITY -> {
-                    SpiffeId id = SpiffeId.tryParse(req.getIdentity());
-                    if (id == null) {
-                        throw new IllegalArgumentException("identity: '" + req.getIdentity()
-                                + "' (expected: spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)");
-                    }
-                    yield revocations.revokeIdentity(id.uri(), req.getReason(), req.getComment(), by);
-                }
+                case IDENTITY -> revocations.revokeIdentity(ownIdentity(req.getIdentity()).uri(),
+                        req.getReason(), req.getComment(), by);
                 case TARGET_NOT_SET -> throw new IllegalArgumentException(
                         "target: missing (expected: serial_hex or identity)");
             };
@@ -125,6 +127,22 @@ public final class CaAdminEndpoint {
         });
     }
 
+    /** The identity to revoke, refused naming what is wrong (a malformed part, another trust domain). */
+    private SpiffeId ownIdentity(String text) {
+        SpiffeId id;
+        try {
+            id = SpiffeId.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("identity: " + e.getMessage(), e);
+        }
+        if (!id.trustDomain().equals(trustDomain)) {
+            // this CA issued nothing there: an empty success would hide a typo
+            throw new IllegalArgumentException("identity: '" + text + "' (expected: an identity of this CA's trust"
+                    + " domain '" + trustDomain + "')");
+        }
+        return id;
+    }
+
     /** One admin operation, given the authenticated admin caller. */
     @FunctionalInterface
     private interface Operation<Req, Resp> {
@@ -139,16 +157,17 @@ public final class CaAdminEndpoint {
                 TokenReviewer.Review review = reviewed.succeeded() ? reviewed.result()
                         : TokenReviewer.Review.unavailable(String.valueOf(reviewed.cause().getMessage()));
                 if (review.unavailable()) {
-                    fail(call, GrpcStatus.UNAVAILABLE, "cannot check the caller's token now: " + review.error());
+                    fail(call, method, GrpcStatus.UNAVAILABLE,
+                            "cannot check the caller's token now: " + review.error());
                     return;
                 }
                 if (!review.authenticated()) {
-                    fail(call, GrpcStatus.UNAUTHENTICATED, "authentication failed: " + review.error());
+                    fail(call, method, GrpcStatus.UNAUTHENTICATED, "authentication failed: " + review.error());
                     return;
                 }
                 Caller caller = review.caller();
                 if (!ADMIN_SERVICE.equals(caller.service())) {
-                    fail(call, GrpcStatus.PERMISSION_DENIED, caller.describe()
+                    fail(call, method, GrpcStatus.PERMISSION_DENIED, caller.describe()
                             + " may not administer the CA (expected: a token of service '" + ADMIN_SERVICE + "')");
                     return;
                 }
@@ -157,16 +176,17 @@ public final class CaAdminEndpoint {
                     if (ar.succeeded()) {
                         call.response().end(ar.result());
                     } else if (ar.cause() instanceof IllegalArgumentException) {
-                        fail(call, GrpcStatus.INVALID_ARGUMENT, ar.cause().getMessage());
+                        fail(call, method, GrpcStatus.INVALID_ARGUMENT, ar.cause().getMessage());
                     } else {
-                        fail(call, GrpcStatus.INTERNAL, String.valueOf(ar.cause().getMessage()));
+                        fail(call, method, GrpcStatus.INTERNAL, String.valueOf(ar.cause().getMessage()));
                     }
                 });
-            }));
+            }), (problem, invalid) -> fail(call, method, GrpcStatus.INVALID_ARGUMENT, problem));
         });
     }
 
-    private static void fail(GrpcServerRequest<?, ?> call, GrpcStatus status, String message) {
+    private void fail(GrpcServerRequest<?, ?> call, ServiceMethod<?, ?> method, GrpcStatus status, String message) {
+        refused.labelValues(method.methodName(), status.name().toLowerCase(java.util.Locale.ROOT)).inc();
         call.response().status(status).statusMessage(message).end();
     }
 

@@ -155,6 +155,38 @@ class RevocationTest {
                 });
     }
 
+    @Test
+    void badRevokeRequestsGetThePreciseFieldAndAreCounted() {
+        String admin = ca.serviceToken("admin");
+        double before = ca.metric("ca_admin_refused_total", "method", "Revoke", "reason", "invalid_argument");
+        // a namespace that is no DNS label: the message says which part is wrong, not only the expected shape
+        assertThatThrownBy(() -> get(client.call(CaAdminGrpcClient.Revoke, admin, RevokeRequest.newBuilder()
+                .setIdentity("spiffe://cluster.local/ns/Bad_NS/sa/sleep").build())))
+                .cause().isInstanceOfSatisfying(CaCallException.class, e -> {
+                    assertThat(e.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+                    assertThat(e.statusMessage()).startsWith("identity: ").contains("namespace: 'Bad_NS'");
+                });
+        // an identity of another trust domain can have no certificate here: refused, not an empty success
+        assertThatThrownBy(() -> get(client.call(CaAdminGrpcClient.Revoke, admin, RevokeRequest.newBuilder()
+                .setIdentity("spiffe://cluster.locl/ns/default/sa/sleep").build())))
+                .cause().isInstanceOfSatisfying(CaCallException.class, e -> {
+                    assertThat(e.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+                    assertThat(e.statusMessage()).isEqualTo("identity: 'spiffe://cluster.locl/ns/default/sa/sleep'"
+                            + " (expected: an identity of this CA's trust domain 'cluster.local')");
+                });
+        assertThatThrownBy(() -> get(client.call(CaAdminGrpcClient.Revoke, admin,
+                RevokeRequest.newBuilder().setSerialHex("12zz").build())))
+                .cause().isInstanceOfSatisfying(CaCallException.class,
+                        e -> assertThat(e.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT));
+        assertThat(ca.metric("ca_admin_refused_total", "method", "Revoke", "reason", "invalid_argument"))
+                .isEqualTo(before + 3);
+        assertThatThrownBy(() -> get(client.call(CaAdminGrpcClient.Revoke, ca.nodeToken("node-a"),
+                RevokeRequest.newBuilder().setIdentity(SLEEP).build()))).cause()
+                .isInstanceOf(CaCallException.class);
+        assertThat(ca.metric("ca_admin_refused_total", "method", "Revoke", "reason", "permission_denied"))
+                .isPositive();
+    }
+
     private static BigInteger crlNumber(X509CRL crl) {
         byte[] ext = crl.getExtensionValue("2.5.29.20");
         return org.bouncycastle.asn1.ASN1Integer.getInstance(
