@@ -174,7 +174,9 @@ public final class CaBootstrap implements MeshService {
             nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
             publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics())
                     .declare(config.audit().topic()).declare(config.revocation().topic());
-            revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle, publisher,
+            // without Kafka revocations stay in stateDir: not offered (and counted as dropped) again every refresh
+            revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle,
+                    config.kafka().enabled() ? publisher : null,
                     config.revocation().topic(), config.revocation().crlValidity(), clock);
             serving = newServingCertificate(ca);
             // loads the native TLS library here, not on the event loops that build the listeners

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * Revocation as one replica serves it: revokes (by serial or identity) into the shared {@link RevocationStore},
  * keeps a signed CRL current (re-signed on every change, at half of its validity, and after a change of signing
  * material), puts it into the trust bundle, and publishes every revocation it sees to the compacted revocation
- * topic (key = serial; several replicas publishing the same record is harmless on a compacted topic).
+ * topic (key = serial; several replicas publishing the same record is harmless on a compacted topic). A record the
+ * publisher's queue refused (full: an audit burst, a slow broker) is offered again on the next {@link #refresh}.
  *
  * <p>Thread-safe; {@link #refresh} and the revoke methods block (file I/O, signing): call them off event loops.
  */
@@ -42,6 +43,7 @@ public final class Revocations {
     private CaAuthority signedWith;
     private Map<String, Revocation> signedRevocations;
 
+    /** @param publisher where revocations go for other consumers; null without Kafka */
     public Revocations(RevocationStore store, Supplier<CaAuthority> authority, TrustBundleState trustBundle,
             EventPublisher publisher, String topic, Duration crlValidity, Clock clock) {
         this.store = store;
@@ -53,11 +55,15 @@ public final class Revocations {
         this.clock = clock;
     }
 
-    /** Re-signs the CRL if revocations or signing material changed or it reached half-life. */
+    /**
+     * Re-signs the CRL if revocations or signing material changed or it reached half-life, and publishes the
+     * revocations not published yet.
+     */
     public synchronized void refresh() {
         store.reloadIfChanged();
         // the store swaps its map on every change, by this replica or (through the file) by anyone else
         Map<String, Revocation> all = store.all();
+        publishNew(all);
         boolean changed = all != signedRevocations;
         CaAuthority ca = authority.get();
         Instant now = clock.instant();
@@ -74,14 +80,22 @@ public final class Revocations {
         signedWith = ca;
         signedRevocations = all;
         trustBundle.crl(next.der(), next.nextUpdate(), ca.crlIssuerChainPems());
-        for (Revocation r : all.values()) {
-            if (published.add(r.getSerialHex())) {
-                publisher.publish(topic, r.getSerialHex().getBytes(StandardCharsets.UTF_8), r.toByteArray());
-            }
-        }
         if (changed) {
             log.atInfo().addKeyValue("revoked", all.size()).addKeyValue("crlNumber", number.toString())
                     .log("crl re-signed");
+        }
+    }
+
+    private void publishNew(Map<String, Revocation> all) {
+        if (publisher == null || published.size() == all.size()) {
+            return; // revocations are only added, never removed: same count, nothing new
+        }
+        for (Revocation r : all.values()) {
+            // only what the queue took counts as published: a dropped record is offered again next time
+            if (!published.contains(r.getSerialHex()) && publisher.publish(topic,
+                    r.getSerialHex().getBytes(StandardCharsets.UTF_8), r.toByteArray())) {
+                published.add(r.getSerialHex());
+            }
         }
     }
 
