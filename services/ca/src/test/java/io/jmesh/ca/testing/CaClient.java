@@ -119,6 +119,18 @@ public final class CaClient implements AutoCloseable {
         });
     }
 
+    /** As {@link #watchTrustBundle}, answering the request so the caller can cancel the stream. */
+    public Future<io.vertx.grpc.client.GrpcClientRequest<WatchTrustBundleRequest, TrustBundle>> watchTrustBundleCall(
+            long knownVersion, Handler<TrustBundle> onBundle) {
+        return client.request(address, TrustBundleServiceGrpcClient.Watch).compose(call -> {
+            call.end(WatchTrustBundleRequest.newBuilder().setKnownVersion(knownVersion).build());
+            return call.response().map(resp -> {
+                resp.handler(onBundle);
+                return call;
+            });
+        });
+    }
+
     /** Any unary method of the CA (e.g. {@code CaAdminGrpcClient.Revoke}) with a bearer token. */
     public <Req, Resp> Future<Resp> call(ServiceMethod<Resp, Req> method, String token, Req request) {
         return client.request(address, method).compose(call -> {
