@@ -65,6 +65,14 @@ public record CaConfig(
         }
         positive("stateReloadInterval", stateReloadInterval);
         positive("drainDeadline", drainDeadline);
+        // the CRL is re-signed at half of its validity, but only when a state check runs: leave it a quarter of
+        // its validity at worst, or it could pass nextUpdate first and ztunnels would refuse it (crl_stale)
+        Duration crlRefreshBound = revocation.crlValidity().dividedBy(4);
+        if (stateReloadInterval.compareTo(crlRefreshBound) > 0) {
+            throw new IllegalArgumentException("stateReloadInterval: " + fmt(stateReloadInterval)
+                    + " (expected: <= revocation.crlValidity / 4 = " + fmt(crlRefreshBound)
+                    + ", so the CRL is re-signed well before its nextUpdate)");
+        }
         if (placement.source().equals(Placement.CONFIG_LOG) && !kafka.enabled()) {
             throw new IllegalArgumentException("placement.source: config-log needs kafka.bootstrapServers"
                     + " (expected: a Kafka address, or placement.source: none)");
