@@ -6,6 +6,7 @@ import io.jmesh.ca.auth.Caller;
 import io.jmesh.ca.kubernetes.KubernetesSettings;
 import io.jmesh.ca.kubernetes.SecretRootStore;
 import io.jmesh.ca.revocation.RevocationStore;
+import io.jmesh.ca.revocation.RevokedIdentity;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.LocalRoots;
 import io.jmesh.ca.root.PluginCa;
@@ -247,11 +248,7 @@ public final class CaCli {
         if (opts.containsKey("--serial")) {
             added = store.revokeSerial(opts.get("--serial"), reason, comment, by);
         } else {
-            SpiffeId id = SpiffeId.tryParse(opts.get("--identity"));
-            if (id == null) {
-                throw new IllegalArgumentException("--identity: '" + opts.get("--identity")
-                        + "' (expected: spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)");
-            }
+            SpiffeId id = RevokedIdentity.parse("--identity", opts.get("--identity"), s.trustDomain());
             added = store.revokeIdentity(id.uri(), reason, comment, by);
         }
         for (Revocation r : added) {

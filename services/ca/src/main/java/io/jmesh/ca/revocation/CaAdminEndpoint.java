@@ -8,7 +8,6 @@ import io.jmesh.ca.auth.TokenReviewer;
 import io.jmesh.ca.issuance.BearerToken;
 import io.jmesh.core.grpc.Decoded;
 import io.jmesh.core.grpc.SingleRequest;
-import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.ca.v1.BootstrapToken;
 import io.jmesh.proto.ca.v1.CaAdminGrpcService;
 import io.jmesh.proto.ca.v1.CreateBootstrapTokenResponse;
@@ -70,7 +69,8 @@ public final class CaAdminEndpoint {
             String by = caller.identity().uri();
             List<Revocation> added = switch (req.getTargetCase()) {
                 case SERIAL_HEX -> revocations.revokeSerial(req.getSerialHex(), req.getReason(), req.getComment(), by);
-                case IDENTITY -> revocations.revokeIdentity(ownIdentity(req.getIdentity()).uri(),
+                case IDENTITY -> revocations.revokeIdentity(
+                        RevokedIdentity.parse("identity", req.getIdentity(), trustDomain).uri(),
                         req.getReason(), req.getComment(), by);
                 case TARGET_NOT_SET -> throw new IllegalArgumentException(
                         "target: missing (expected: serial_hex or identity)");
@@ -125,22 +125,6 @@ public final class CaAdminEndpoint {
             }
             return b.build();
         });
-    }
-
-    /** The identity to revoke, refused naming what is wrong (a malformed part, another trust domain). */
-    private SpiffeId ownIdentity(String text) {
-        SpiffeId id;
-        try {
-            id = SpiffeId.parse(text);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("identity: " + e.getMessage(), e);
-        }
-        if (!id.trustDomain().equals(trustDomain)) {
-            // this CA issued nothing there: an empty success would hide a typo
-            throw new IllegalArgumentException("identity: '" + text + "' (expected: an identity of this CA's trust"
-                    + " domain '" + trustDomain + "')");
-        }
-        return id;
     }
 
     /** One admin operation, given the authenticated admin caller. */

@@ -180,6 +180,14 @@ class RevocationTest {
                         e -> assertThat(e.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT));
         assertThat(ca.metric("ca_admin_refused_total", "method", "Revoke", "reason", "invalid_argument"))
                 .isEqualTo(before + 3);
+        // the CLI applies the same check
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = new CaCli(new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true,
+                StandardCharsets.UTF_8), Clock.systemUTC()).run("revoke", "--identity",
+                "spiffe://cluster.locl/ns/default/sa/sleep", "--state-dir", ca.stateDir().toString());
+        assertThat(code).isEqualTo(1);
+        assertThat(err.toString(StandardCharsets.UTF_8)).contains("--identity: 'spiffe://cluster.locl/ns/default/sa/"
+                + "sleep' (expected: an identity of this CA's trust domain 'cluster.local')");
         assertThatThrownBy(() -> get(client.call(CaAdminGrpcClient.Revoke, ca.nodeToken("node-a"),
                 RevokeRequest.newBuilder().setIdentity(SLEEP).build()))).cause()
                 .isInstanceOf(CaCallException.class);
