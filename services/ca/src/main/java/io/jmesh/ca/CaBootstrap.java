@@ -66,6 +66,7 @@ public final class CaBootstrap implements MeshService {
 
     private static final Logger log = LoggerFactory.getLogger(CaBootstrap.class);
     private static final Duration JOURNAL_PRUNE_INTERVAL = Duration.ofHours(1);
+    private static final Duration REVOCATION_TOPIC_RETRY = Duration.ofSeconds(10);
 
     /**
      * What tests (and embedding tools) may replace.
@@ -117,6 +118,7 @@ public final class CaBootstrap implements MeshService {
     private TrustBundleEndpoint trustEndpoint;
     private CaGrpcServer server;
     private long reloadTimer = -1;
+    private volatile boolean closing;
 
     public CaBootstrap(CaConfig config, ServiceContext context) {
         this(config, context, Collaborators.defaults());
@@ -235,14 +237,27 @@ public final class CaBootstrap implements MeshService {
         });
     }
 
-    /** Creates the compacted revocation topic if missing, without delaying startup; failures are logged. */
+    /**
+     * Creates the compacted revocation topic if missing (compacting it if it exists otherwise), without delaying
+     * startup; revocations are published only after it, and it is retried until it succeeds.
+     */
     private void ensureRevocationTopic() {
         context.vertx().executeBlocking(() -> {
             RevocationTopic.ensure(config.kafka().bootstrapServers(), config.revocation().topic(),
                     Duration.ofSeconds(10));
             return null;
-        }, false).onFailure(err -> log.atWarn().setCause(err).addKeyValue("topic", config.revocation().topic())
-                .log("revocation topic not ensured (create it compacted): {}", err.getMessage()));
+        }, false).onSuccess(v -> revocations.topicReady()).onFailure(err -> {
+            log.atWarn().setCause(err).addKeyValue("topic", config.revocation().topic())
+                    .log("revocation topic not ensured, retrying in {}: {}", REVOCATION_TOPIC_RETRY,
+                            err.getMessage());
+            if (!closing) {
+                context.vertx().setTimer(REVOCATION_TOPIC_RETRY.toMillis(), id -> {
+                    if (!closing) {
+                        ensureRevocationTopic();
+                    }
+                });
+            }
+        });
     }
 
     @Override
@@ -387,6 +402,7 @@ public final class CaBootstrap implements MeshService {
 
     @Override
     public Future<Void> close() {
+        closing = true;
         if (reloadTimer >= 0) {
             context.vertx().cancelTimer(reloadTimer);
         }

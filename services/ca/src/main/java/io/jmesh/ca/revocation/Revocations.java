@@ -39,6 +39,8 @@ public final class Revocations {
     private final Duration crlValidity;
     private final Clock clock;
     private final Set<String> published = new HashSet<>();
+    // a first record would make the broker create the topic with its default cleanup policy (delete)
+    private volatile boolean topicReady;
     private volatile CrlSigner.SignedCrl crl;
     private CaAuthority signedWith;
     private Map<String, Revocation> signedRevocations;
@@ -87,7 +89,7 @@ public final class Revocations {
     }
 
     private void publishNew(Map<String, Revocation> all) {
-        if (publisher == null || published.size() == all.size()) {
+        if (publisher == null || !topicReady || published.size() == all.size()) {
             return; // revocations are only added, never removed: same count, nothing new
         }
         for (Revocation r : all.values()) {
@@ -97,6 +99,11 @@ public final class Revocations {
                 published.add(r.getSerialHex());
             }
         }
+    }
+
+    /** The compacted topic exists: revocations are published from the next {@link #refresh} on. */
+    public void topicReady() {
+        topicReady = true;
     }
 
     /** Revokes one serial; returns the new revocations (empty when it was revoked already). */

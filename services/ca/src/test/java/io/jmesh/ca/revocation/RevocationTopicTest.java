@@ -3,6 +3,7 @@ package io.jmesh.ca.revocation;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.jmesh.ca.cli.CaCli;
 import io.jmesh.ca.testing.CaClient;
 import io.jmesh.ca.testing.CaServerExtension;
 import io.jmesh.ca.testing.TestCsrs;
@@ -14,7 +15,11 @@ import io.jmesh.proto.ca.v1.RevokeRequest;
 import io.jmesh.testing.KafkaExtension;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -22,7 +27,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.AfterAll;
@@ -31,6 +39,7 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Every revocation reaches the compacted revocation topic of a real Kafka, also when the CA's event queue was full
@@ -95,12 +104,55 @@ class RevocationTopicTest {
                 .untilAsserted(() -> assertThat(keysOnTopic()).containsAll(issued));
     }
 
+    /**
+     * A CA that starts with revocations in its state directory publishes them at once. The broker creates a topic on
+     * first use (auto.create.topics.enable, Kafka's default) with the broker's cleanup policy, delete: the CA must
+     * have created it compacted before, or its records are deleted after the retention time.
+     */
+    @Test
+    void theTopicIsCompactedAlsoWhenRevocationsArePublishedAtStart(@TempDir Path state) throws Exception {
+        String topic = KafkaExtension.uniqueTopic("revocations-at-start");
+        int code = new CaCli(new PrintStream(new ByteArrayOutputStream()), new PrintStream(
+                new ByteArrayOutputStream()), Clock.systemUTC()).run("revoke", "--serial", "3f9a01",
+                "--state-dir", state.toString());
+        assertThat(code).isZero();
+        CaServerExtension second = CaServerExtension.builder().stateDir(state).replica("ca-at-start")
+                .kafka(kafka::bootstrapServers).config("placement.topic", CONFIG_TOPIC)
+                .config("audit.topic", AUDIT_TOPIC).config("revocation.topic", topic).build();
+        second.start();
+        try {
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(keysOn(topic)).contains("3f9a01"));
+            assertThat(cleanupPolicy(topic)).isEqualTo("compact");
+        } finally {
+            second.stop();
+        }
+    }
+
+    @Test
+    void anExistingTopicThatIsNotCompactedIsSwitchedToCompaction() throws Exception {
+        String topic = KafkaExtension.uniqueTopic("revocations-not-compacted");
+        kafka.createTopic(topic, 1, false);
+        RevocationTopic.ensure(kafka.bootstrapServers(), topic, Duration.ofSeconds(10));
+        assertThat(cleanupPolicy(topic)).isEqualTo("compact");
+    }
+
+    private static String cleanupPolicy(String topic) throws Exception {
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        Config config = kafka.admin().describeConfigs(List.of(resource)).all().get(30, TimeUnit.SECONDS)
+                .get(resource);
+        return config.get(TopicConfig.CLEANUP_POLICY_CONFIG).value();
+    }
+
     private static Set<String> keysOnTopic() {
+        return keysOn(REVOCATION_TOPIC);
+    }
+
+    private static Set<String> keysOn(String topic) {
         Map<String, Object> props = new HashMap<>(kafka.consumerConfig("reader-" + System.nanoTime(),
                 ByteArrayDeserializer.class, ByteArrayDeserializer.class));
         Set<String> keys = new HashSet<>();
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
-            TopicPartition tp = new TopicPartition(REVOCATION_TOPIC, 0);
+            TopicPartition tp = new TopicPartition(topic, 0);
             consumer.assign(List.of(tp));
             consumer.seekToBeginning(List.of(tp));
             long end = consumer.endOffsets(List.of(tp)).get(tp);
