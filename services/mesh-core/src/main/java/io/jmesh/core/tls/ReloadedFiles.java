@@ -47,6 +47,7 @@ public final class ReloadedFiles<T> implements AutoCloseable {
     private List<String> lastTried;
     private volatile T current;
     private boolean checking;
+    private volatile boolean closed;
 
     /**
      * Starts watching. {@code initial} is what is in force now, read from {@code initialContents}.
@@ -92,7 +93,8 @@ public final class ReloadedFiles<T> implements AutoCloseable {
     public Future<Boolean> check() {
         // the read on a worker; everything else on this watcher's context, one check at a time
         return context.<Read>executeBlocking(this::read, false).compose(r -> {
-            if (checking || r.contents().equals(lastTried)) {
+            // closed meanwhile (a check already under way): its owner is gone, and so may be its files
+            if (closed || checking || r.contents().equals(lastTried)) {
                 return Future.succeededFuture(false);
             }
             lastTried = r.contents();
@@ -147,6 +149,7 @@ public final class ReloadedFiles<T> implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         vertx.cancelTimer(timerId);
     }
 }

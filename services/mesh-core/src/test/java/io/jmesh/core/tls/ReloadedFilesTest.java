@@ -112,6 +112,23 @@ class ReloadedFilesTest {
         assertThat(watch.current()).isEqualTo("1+1");
     }
 
+    /**
+     * A check under way when its watcher is closed (its files' directory then removed, as a test's temporary one)
+     * must not warn or apply: before, such a check logged a warning for a watcher nobody used any more.
+     */
+    @Test
+    void aClosedWatcherNeitherReportsNorApplies() throws Exception {
+        watch.close();
+        Files.delete(b);
+        assertThat(check()).isFalse();
+        assertThat(count("invalid")).isZero();
+        Files.writeString(a, "6");
+        Files.writeString(b, "6");
+        assertThat(check()).isFalse();
+        assertThat(applied).isEmpty();
+        assertThat(watch.current()).isEqualTo("1+1");
+    }
+
     @Test
     void theTimerChecksByItself() throws Exception {
         watch.close();
