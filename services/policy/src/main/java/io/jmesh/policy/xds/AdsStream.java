@@ -170,6 +170,13 @@ final class AdsStream {
         // subscription is answered all the same (as istiod does)
         if (!first && !req.getResponseNonce().isEmpty()) {
             if (!req.getResponseNonce().equals(ts.pendingNonce)) {
+                if (req.hasErrorDetail()) { // counted as istiod counts every NACK; it changes nothing here
+                    metrics.nack(type);
+                    log.atWarn().addKeyValue("node", node).addKeyValue("type", type)
+                            .addKeyValue("nonce", req.getResponseNonce())
+                            .log("ztunnel rejected resources of a superseded response: {}",
+                                    req.getErrorDetail().getMessage());
+                }
                 return; // stale: superseded by a newer response
             }
             ts.pendingNonce = null;

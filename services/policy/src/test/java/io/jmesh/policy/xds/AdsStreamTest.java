@@ -99,6 +99,29 @@ class AdsStreamTest {
         return r.getResourcesList().stream().map(x -> x.getName()).toList();
     }
 
+    /**
+     * A NACK of a response already superseded (a duplicate, or a client that answers late) is logged and counted as
+     * istiod counts every NACK, and changes nothing: the newer response still awaits its own answer.
+     */
+    @Test
+    void aNackOfASupersededResponseIsCountedAndChangesNothing() {
+        PrometheusRegistry registry = new PrometheusRegistry();
+        AdsStream s = new AdsStream(null, out, "node-a", workloads(5), new AdsMetrics(registry), 2);
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        String first = out.last().getNonce();
+        ack(s);
+        int sent = out.written.size();
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).setResponseNonce(first)
+                .setErrorDetail(io.jmesh.proto.google.rpc.Status.newBuilder().setCode(3).setMessage("late")).build());
+        assertThat(registry.scrape().stream().filter(m -> m.getMetadata().getName().equals("policy_xds_nacks"))
+                .flatMap(m -> m.getDataPoints().stream())
+                .mapToDouble(d -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot) d)
+                        .getValue()).sum()).isEqualTo(1);
+        assertThat(out.written).hasSize(sent);
+        ack(s); // the pending response's own ACK still moves the snapshot on
+        assertThat(names(out.last())).containsExactly(UID + "w4");
+    }
+
     @Test
     void snapshotInPartsThenSmallDeltasThenAFullPassWhenTooMuchChanged() {
         MeshState five = workloads(5);
