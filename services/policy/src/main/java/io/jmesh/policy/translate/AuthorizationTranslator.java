@@ -228,7 +228,8 @@ public final class AuthorizationTranslator {
         byte[] bytes = address.getAddress();
         int length = slash < 0 ? bytes.length * 8 : Integer.parseInt(v.substring(slash + 1));
         if (length < 0 || length > bytes.length * 8) {
-            throw new IllegalArgumentException("prefix length out of range: " + v);
+            throw new IllegalArgumentException("prefix length out of range: " + v + " (expected: 0.."
+                    + bytes.length * 8 + ")");
         }
         return Address.newBuilder().setAddress(ByteString.copyFrom(bytes)).setLength(length).build();
     }
