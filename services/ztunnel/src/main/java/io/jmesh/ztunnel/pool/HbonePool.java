@@ -365,8 +365,8 @@ public final class HbonePool {
             timeout = ch.eventLoop().schedule(() -> {
                 if (!p.future().isComplete()) {
                     dials.labelValues("no_settings").inc();
-                    p.tryFail(new ResponseFlags.Failure(ResponseFlags.CONNECT, "hbone peer " + key.destination()
-                            + " sent no HTTP/2 SETTINGS within " + ms + " ms of the TLS handshake"));
+                    p.tryFail(new ResponseFlags.Failure(ResponseFlags.H2_HANDSHAKE_FAILURE, "hbone peer "
+                            + key.destination() + " sent no HTTP/2 SETTINGS within " + ms + " ms of the TLS handshake"));
                     Http2Setup.drop(ch, "no HTTP/2 SETTINGS from the peer");
                 }
             }, ms, java.util.concurrent.TimeUnit.MILLISECONDS);
@@ -409,7 +409,8 @@ public final class HbonePool {
                 // most often the server refusing our certificate: TLS 1.3 tells the client after its handshake
                 boolean tls = causedBy(error, javax.net.ssl.SSLException.class);
                 dials.labelValues(tls ? "tls_failure" : "no_settings").inc();
-                promise.tryFail(new ResponseFlags.Failure(tls ? ResponseFlags.TLS_FAILURE : ResponseFlags.CONNECT,
+                promise.tryFail(new ResponseFlags.Failure(tls ? ResponseFlags.TLS_FAILURE
+                        : ResponseFlags.H2_HANDSHAKE_FAILURE,
                         "hbone peer " + key.destination() + " closed the connection before its HTTP/2 SETTINGS"
                                 + (error == null ? "" : ": " + root(error))));
             }

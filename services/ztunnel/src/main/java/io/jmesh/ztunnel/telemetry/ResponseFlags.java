@@ -15,6 +15,11 @@ public final class ResponseFlags {
     public static final String CONNECT = "CONNECT";
     /** The TLS handshake with the peer ztunnel failed (including a peer outside the expected identities). */
     public static final String TLS_FAILURE = "TLS_FAILURE";
+    /**
+     * The peer completed the TLS handshake but not HTTP/2's: no SETTINGS frame in time, something else than HTTP/2,
+     * or the connection closed before its SETTINGS.
+     */
+    public static final String H2_HANDSHAKE_FAILURE = "H2_HANDSHAKE_FAILURE";
     /** The TCP connect to an HBONE port timed out: typically a network policy dropping it. */
     public static final String NETWORK_POLICY = "NETWORK_POLICY";
     /** No certificate for the source's identity. */
