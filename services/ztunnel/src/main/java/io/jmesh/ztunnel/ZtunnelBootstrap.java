@@ -163,9 +163,9 @@ public final class ZtunnelBootstrap implements MeshService {
     }
 
     /**
-     * A start that failed (a listener that cannot bind) removes the capture rules it may have programmed meanwhile
-     * before failing: the process then exits without {@link #close}, and rules left in place would keep steering the
-     * node's ambient pods (their DNS to a port nothing listens on) while no ztunnel runs.
+     * A start that failed (a listener that cannot bind) closes the capture controller before failing: the process
+     * then exits without {@link #close}. The rules are programmed only once every listener is bound, so such a start
+     * has none to remove, and leaves those of a ztunnel still holding the ports in place.
      */
     private Future<Void> abandonCapture(Throwable cause) {
         CaptureController c = capture;
@@ -343,7 +343,14 @@ public final class ZtunnelBootstrap implements MeshService {
         if (twin instanceof java.net.Inet6Address && !ipv6()) {
             twin = null;
         }
-        return Future.all(inbound.start(twin), outbound.start(twin), admin, ready, dnsStarted).mapEmpty();
+        return Future.all(inbound.start(twin), outbound.start(twin), admin, ready, dnsStarted).<Void>mapEmpty()
+                .onSuccess(v -> {
+                    if (capture != null) {
+                        // only now: a ztunnel that cannot bind (another still holds the ports) leaves the rules
+                        // alone, and no pod is steered to a port before something listens there
+                        capture.arm();
+                    }
+                });
     }
 
     /**

@@ -25,10 +25,11 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A ztunnel in transparent capture mode that fails to start leaves no capture rule behind (root only; skipped with
- * the reason elsewhere). It programs the rules while its listeners bind; when a bind fails the process exits, and
- * rules left in place would send the node's ambient pods' DNS to a port nothing listens on while it is down. Its
- * {@code nft} and {@code ip} are wrappers that run the real tools in a network namespace this test creates.
+ * A ztunnel in transparent capture mode that fails to start leaves no capture rule behind, and leaves alone those
+ * of the ztunnel that holds its ports (root only; skipped with the reason elsewhere). When a bind fails the process
+ * exits: rules of its own left in place would send the node's ambient pods' DNS to a port nothing listens on, and
+ * replacing or removing another's would take its pods out of the mesh. Its {@code nft} and {@code ip} are wrappers
+ * that run the real tools in a network namespace this test creates.
  */
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
 class CaptureStartFailureTest {
@@ -56,7 +57,40 @@ class CaptureStartFailureTest {
     }
 
     @Test
-    void aStartThatFailsAfterProgrammingCaptureRemovesTheRules() throws Exception {
+    void aStartThatFailsLeavesNoCaptureRule() throws Exception {
+        startWithTheHbonePortTaken();
+        assertThat(run("ip", "netns", "exec", NS, "nft", "list", "tables")).as("nft tables").doesNotContain("jmesh");
+        assertThat(run("ip", "netns", "exec", NS, "ip", "-4", "rule", "show")).as("ip rules")
+                .doesNotContain("fwmark 0x111");
+    }
+
+    /**
+     * The ztunnel holding the ports (say a surge rollout's old one) has its rules in place: a second one that cannot
+     * bind neither replaces them (it programmed them while binding, with its own view of the pods) nor removes them
+     * as it exits, which took every ambient pod of the node out of the mesh while the first one still ran.
+     */
+    @Test
+    void aStartThatCannotBindLeavesTheRulesOfTheZtunnelHoldingThePorts() throws Exception {
+        assertThat(run("ip", "netns", "exec", NS, "nft", "add", "table", "inet", "jmesh")).isNotEmpty();
+        assertThat(run("ip", "netns", "exec", NS, "nft", "add", "set", "inet", "jmesh", "ambient4",
+                "{ type ipv4_addr; }")).isNotEmpty();
+        assertThat(run("ip", "netns", "exec", NS, "nft", "add", "element", "inet", "jmesh", "ambient4",
+                "{ 10.253.0.99 }")).isNotEmpty();
+        run("ip", "netns", "exec", NS, "ip", "-4", "rule", "add", "fwmark", "0x111", "lookup", "133");
+        try {
+            startWithTheHbonePortTaken();
+            assertThat(run("ip", "netns", "exec", NS, "nft", "list", "table", "inet", "jmesh")).as("the table")
+                    .contains("10.253.0.99").doesNotContain("10.253.0.11");
+            assertThat(run("ip", "netns", "exec", NS, "ip", "-4", "rule", "show")).as("ip rules")
+                    .contains("fwmark 0x111 lookup 133");
+        } finally {
+            run("ip", "netns", "exec", NS, "nft", "delete", "table", "inet", "jmesh");
+            run("ip", "netns", "exec", NS, "ip", "-4", "rule", "del", "fwmark", "0x111", "lookup", "133");
+        }
+    }
+
+    /** Starts a capturing ztunnel while a socket holds its HBONE port, expects the start to fail, and cleans up. */
+    void startWithTheHbonePortTaken() throws Exception {
         Path nft = wrapper("nft");
         Path ip = wrapper("ip");
         Path mesh = Files.writeString(dir.resolve("mesh.yaml"), """
@@ -97,11 +131,6 @@ class CaptureStartFailureTest {
             var probe = vertx.createSharedWorkerExecutor("ztunnel-capture", 1);
             probe.executeBlocking(() -> null).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
             probe.close();
-
-            assertThat(run("ip", "netns", "exec", NS, "nft", "list", "tables")).as("nft tables")
-                    .doesNotContain("jmesh");
-            assertThat(run("ip", "netns", "exec", NS, "ip", "-4", "rule", "show")).as("ip rules")
-                    .doesNotContain("fwmark 0x111");
         } finally {
             // the listeners that did bind outlive a Vert.x close (its event loops end without closing them): the
             // service's own close releases them, so that later tests in this JVM can bind these ports

@@ -27,6 +27,12 @@ import org.slf4j.LoggerFactory;
  * per change, and removes everything on {@link #close()}. Workloads without HBONE (namespaces not enrolled) are
  * never captured.
  *
+ * <p>Nothing is programmed before {@link #arm()}, which ztunnel calls once its capture listeners are bound: a second
+ * ztunnel on the node (a surge rollout, a stray process) fails to bind while the first holds the ports, and must
+ * neither replace nor, exiting, remove the first one's rules. For the same reason {@link #close()} removes the table
+ * only if it is still the one this controller installed (by its nftables handle): a ztunnel that started once this
+ * one's listeners closed (while it drained) has installed its own, which stays, with the policy routing.
+ *
  * <p>{@code nft} and {@code ip} run on a one-thread worker, never on an event loop; changes that arrive while a
  * pass runs are coalesced into the next pass (at most one pending). A failure is logged with the command's
  * message, counted in {@code ztunnel_capture_failures_total{step,reason}} and retried after {@code retryInterval};
@@ -42,6 +48,7 @@ public final class CaptureController {
     private final PolicyRouting routing;
     private final Commands commands;
     private final List<String> nft;
+    private final List<String> nftWithHandles;
     private final Duration retryInterval;
     private final Readiness.Task ready;
     private final WorkerExecutor worker;
@@ -50,12 +57,15 @@ public final class CaptureController {
     private final AtomicBoolean pending = new AtomicBoolean();
     private volatile Set<InetAddress> wanted = Set.of();
     private volatile boolean closed;
+    private volatile boolean armed;
     private volatile int captured;
 
     // worker thread only
     private boolean attempted;
     private boolean installed;
     private Set<InetAddress> applied = Set.of();
+    /** The nftables handle of the table installed; -1 while unknown (then it is removed by name). */
+    private long tableHandle = -1;
 
     /**
      * @param nftCommand the {@code nft} executable
@@ -69,6 +79,7 @@ public final class CaptureController {
         this.routing = routing;
         this.commands = commands;
         this.nft = List.of(nftCommand, "-f", "-");
+        this.nftWithHandles = List.of(nftCommand, "-a", "-f", "-");
         this.retryInterval = retryInterval;
         this.ready = ready;
         this.worker = vertx.createSharedWorkerExecutor("ztunnel-capture", 1, 2, TimeUnit.MINUTES);
@@ -103,14 +114,20 @@ public final class CaptureController {
         return Set.copyOf(out);
     }
 
-    /** Programs the rules for {@code index} (first call installs them); returns at once. */
+    /** Programs the rules for {@code index} (the first pass after {@link #arm()} installs them); returns at once. */
     public void update(WorkloadIndex index) {
         wanted = ambientAddresses(index, node);
         schedule();
     }
 
+    /** Starts programming (the latest {@link #update} and every later one): call once the listeners are bound. */
+    public void arm() {
+        armed = true;
+        schedule();
+    }
+
     private void schedule() {
-        if (closed || !pending.compareAndSet(false, true)) {
+        if (closed || !armed || !pending.compareAndSet(false, true)) {
             return;
         }
         worker.<Void>executeBlocking(() -> {
@@ -134,6 +151,7 @@ public final class CaptureController {
             step("routing", () -> routing.install(commands));
             step("install", () -> commands.run(nft, rules.install()));
             installed = true;
+            tableHandle = currentHandle();
             applied = null;
             log.atInfo().addKeyValue("table", "inet " + rules.settings().table())
                     .log("capture rules installed");
@@ -165,6 +183,38 @@ public final class CaptureController {
         }
     }
 
+    /** The handle of the table now in the kernel; -1 if it is missing or cannot be listed. */
+    private long currentHandle() {
+        try {
+            return rules.handle(commands.run(nftWithHandles, rules.list()));
+        } catch (Commands.CommandFailure e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Removes the table if it is still the one installed here; false (nothing removed, policy routing included) if
+     * another ztunnel has installed its own since. A failure otherwise is counted, and the routing goes anyway.
+     */
+    private boolean removeOwnTable() {
+        long own = tableHandle;
+        try {
+            commands.run(nft, own < 0 ? rules.remove() : rules.remove(own));
+            return true;
+        } catch (Commands.CommandFailure e) {
+            long now = own < 0 ? -1 : currentHandle();
+            if (now >= 0 && now != own) {
+                log.atInfo().addKeyValue("table", "inet " + rules.settings().table()).addKeyValue("handle", own)
+                        .addKeyValue("currentHandle", now)
+                        .log("capture rules left in place: another ztunnel on this node has installed its own");
+                return false;
+            }
+            failures.labelValues("remove", e.reason()).inc();
+            log.atWarn().log("capture table not removed: {}", e.getMessage());
+            return true;
+        }
+    }
+
     /** Removes the table and the policy routing (waits for a pass in progress); idempotent. */
     public Future<Void> close() {
         if (closed) {
@@ -172,20 +222,14 @@ public final class CaptureController {
         }
         closed = true;
         return worker.<Void>executeBlocking(() -> {
-            if (attempted) {
-                try {
-                    commands.run(nft, rules.remove());
-                } catch (Commands.CommandFailure e) {
-                    failures.labelValues("remove", e.reason()).inc();
-                    log.atWarn().log("capture table not removed: {}", e.getMessage());
-                }
+            if (attempted && removeOwnTable()) {
                 for (String error : routing.remove(commands)) {
                     failures.labelValues("remove", "exit").inc();
                     log.atWarn().log("capture routing not removed: {}", error);
                 }
-                captured = 0;
                 log.atInfo().addKeyValue("table", "inet " + rules.settings().table()).log("capture rules removed");
             }
+            captured = 0;
             return null;
         }, false).eventually(worker::close);
     }

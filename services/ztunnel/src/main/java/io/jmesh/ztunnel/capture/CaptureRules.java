@@ -197,6 +197,34 @@ public final class CaptureRules {
         return b.toString();
     }
 
+    /** Lists the table with its handle ({@code nft -a}): {@link #handle} reads it. */
+    public String list() {
+        return "list table inet " + s.table() + "\n";
+    }
+
+    /**
+     * The handle of the table in an {@code nft -a} listing ({@code table inet jmesh { # handle 12}); -1 without one.
+     * A table created again (by another ztunnel on the node) has a new handle.
+     */
+    public long handle(String listing) {
+        String head = "table inet " + s.table() + " { # handle ";
+        for (String line : listing.lines().toList()) {
+            if (line.startsWith(head)) {
+                try {
+                    return Long.parseLong(line.substring(head.length()).strip());
+                } catch (NumberFormatException e) {
+                    return -1;
+                }
+            }
+        }
+        return -1;
+    }
+
+    /** Removes the table only if it is still the one with {@code handle}: fails (ENOENT) once it was replaced. */
+    public String remove(long handle) {
+        return "delete table inet handle " + handle + "\n";
+    }
+
     /** Removes the table (and with it every rule and set); valid whether or not it exists. */
     public String remove() {
         return "add table inet " + s.table() + "\ndelete table inet " + s.table() + "\n";

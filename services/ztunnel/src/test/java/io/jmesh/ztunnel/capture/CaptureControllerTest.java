@@ -29,7 +29,7 @@ class CaptureControllerTest {
     final AtomicBoolean nftFails = new AtomicBoolean();
 
     final Commands recorded = (cmd, stdin) -> {
-        if (cmd.get(0).equals("nft")) {
+        if (cmd.get(0).equals("nft") && !stdin.startsWith("list ")) {
             if (nftFails.get()) {
                 throw new Commands.CommandFailure("exit", "nft -f - exited with 1: Error: Could not process rule: "
                         + "No such file or directory");
@@ -51,9 +51,11 @@ class CaptureControllerTest {
         vertx.close().await();
     }
 
+    /** Not armed: each test arms it after its first update, as ztunnel does once its listeners are bound. */
     CaptureController controller() {
-        return new CaptureController(vertx, "node-a", CaptureRulesTest.RULES, new PolicyRouting("ip", 0x111, 133,
-                false), recorded, "nft", Duration.ofMillis(50), readiness.register("capture"), metrics);
+        CaptureController c = new CaptureController(vertx, "node-a", CaptureRulesTest.RULES, new PolicyRouting("ip",
+                0x111, 133, false), recorded, "nft", Duration.ofMillis(50), readiness.register("capture"), metrics);
+        return c;
     }
 
     @Test
@@ -65,6 +67,8 @@ class CaptureControllerTest {
                   - {uid: h1, name: h1, namespace: ambient, addresses: [10.10.0.1], node: node-a, tunnelProtocol: HBONE,
                      networkMode: HOST_NETWORK}
                 """));
+        assertThat(scripts).as("nothing programmed before arm()").isEmpty();
+        c.arm();
         await().atMost(Duration.ofSeconds(10)).until(readiness::isReady);
         assertThat(scripts).hasSize(2);
         assertThat(scripts.get(0)).startsWith("add table inet jmesh");
@@ -88,6 +92,7 @@ class CaptureControllerTest {
         c.update(Mesh.of(dir, """
                   - {uid: a1, name: a1, namespace: ambient, addresses: [10.10.1.11], node: node-a, tunnelProtocol: HBONE}
                 """));
+        c.arm();
         await().atMost(Duration.ofSeconds(10)).until(() -> failures("install", "exit") >= 2);
         assertThat(readiness.pending()).containsExactly("capture");
         nftFails.set(false);

@@ -79,6 +79,7 @@ class CaptureNetnsTest {
         CaptureController c = new CaptureController(vertx, "node-a", CaptureRulesTest.RULES,
                 new PolicyRouting("ip", 0x111, 133, true), IN_NAMESPACE, "nft", Duration.ofSeconds(1),
                 readiness.register("capture"), new PrometheusRegistry());
+        c.arm();
         c.update(Mesh.of(dir, """
                   - {uid: a1, name: a1, namespace: ambient, addresses: [10.10.1.11], node: node-a, tunnelProtocol: HBONE}
                   - {uid: a2, name: a2, namespace: legacy, addresses: [10.10.1.12], node: node-a}
@@ -104,16 +105,21 @@ class CaptureNetnsTest {
                 assertThat(inNs("nft", "list", "table", "inet", "jmesh")).contains("elements = { 10.10.1.12 }")
                         .doesNotContain("10.10.1.11").doesNotContain("fd00::11"));
 
-        // a second ztunnel start (e.g. after a crash) finds everything in place and keeps one rule
+        // a second ztunnel start (after a crash, or while the first drains) finds everything in place, installs its
+        // own table and keeps one rule
         CaptureController again = new CaptureController(vertx, "node-a", CaptureRulesTest.RULES,
                 new PolicyRouting("ip", 0x111, 133, true), IN_NAMESPACE, "nft", Duration.ofSeconds(1),
                 new Readiness().register("capture"), new PrometheusRegistry());
+        again.arm();
         again.update(Mesh.of(dir, ""));
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() ->
                 assertThat(inNs("nft", "list", "table", "inet", "jmesh")).doesNotContain("elements"));
         assertThat(inNs("ip", "-4", "rule", "show").lines().filter(l -> l.contains("fwmark 0x111"))).hasSize(1);
 
+        // the first one exiting (it drained while the second started) leaves the second one's rules alone
         c.close().await();
+        assertThat(inNs("nft", "list", "tables")).contains("jmesh");
+        assertThat(inNs("ip", "-4", "rule", "show")).contains("fwmark 0x111 lookup 133");
         again.close().await();
         assertThat(inNs("nft", "list", "tables")).doesNotContain("jmesh");
         assertThat(inNs("ip", "-4", "rule", "show")).doesNotContain("fwmark 0x111");

@@ -67,6 +67,7 @@ class CaptureWithoutIpv6Test {
         CaptureController c = new CaptureController(vertx, "node-a", CaptureRulesTest.RULES,
                 new PolicyRouting("ip", 0x111, 133, true), IN_NAMESPACE, "nft", Duration.ofMillis(200),
                 readiness.register("capture"), metrics);
+        c.arm();
         try {
             c.update(Mesh.of(dir, """
                       - {uid: a1, name: a1, namespace: ambient, addresses: [10.10.1.11], node: node-a, tunnelProtocol: HBONE}
