@@ -47,8 +47,9 @@ final class PeerAuthenticationReader {
                     + " to selected workloads)");
         }
         if (hasSelector && rootNamespace.equals(meta.getNamespace())) {
-            p.warn("a selector in the root namespace '" + rootNamespace + "' selects only workloads of that"
-                    + " namespace, not the whole mesh");
+            // istiod takes selector policies only outside the root namespace (there is no mesh-wide selector policy)
+            p.warn("a selector in the root namespace '" + rootNamespace + "' selects no workload, not even that"
+                    + " namespace's (as in Istio): the policy is ignored");
         }
         spec.finish();
         return b.build();

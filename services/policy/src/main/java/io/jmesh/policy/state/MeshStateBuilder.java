@@ -770,6 +770,11 @@ public final class MeshStateBuilder {
             // records come sorted by name, so "first" is deterministic across replicas
             for (ConfigRecord r : all) {
                 String ns = r.getMetadata().getNamespace();
+                if (ns.equals(settings.rootNamespace())) {
+                    // its policy without selector is the mesh's (meshWide); one with a selector selects nothing, not
+                    // even this namespace's workloads, as in istiod (a PERMISSIVE one must not loosen a STRICT mesh)
+                    continue;
+                }
                 PeerAuthenticationSpec spec = r.getPeerAuthentication();
                 if (spec.getSelector().getMatchLabelsCount() > 0) {
                     selectors.computeIfAbsent(ns, n -> new ArrayList<>()).add(r);

@@ -1,0 +1,51 @@
+package io.jmesh.policy.state;
+
+import static io.jmesh.policy.state.MeshStateBuilderTest.BASE;
+import static io.jmesh.policy.state.MeshStateBuilderTest.build;
+import static io.jmesh.policy.state.MeshStateBuilderTest.workload;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.policy.resource.ManifestReader;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Which PeerAuthentication decides when several compete, as istiod decides (ambient's
+ * {@code convertedSelectorPeerAuthentications}, the sidecar model's {@code sortConfigByCreationTime}): the oldest by
+ * {@code metadata.creationTimestamp}, then the first by name; and a selector in the root namespace selects nothing.
+ */
+class PeerAuthenticationPrecedenceTest {
+
+    static final String STRICT = "istio-system/istio_converted_static_strict";
+
+    final ManifestReader reader = new ManifestReader("istio-system");
+    final MeshStateBuilder builder = new MeshStateBuilder(MeshStateBuilderTest.SETTINGS);
+
+    MeshState state(String... manifests) {
+        return build(reader, builder, s -> { }, manifests);
+    }
+
+    static String peerAuthentication(String ns, String name, String created, String selector, String mode) {
+        return "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+                + "metadata: {name: " + name + ", namespace: " + ns
+                + (created == null ? "" : ", creationTimestamp: \"" + created + "\"") + "}\n"
+                + "spec: {" + (selector == null ? "" : "selector: {matchLabels: {" + selector + "}}, ")
+                + "mtls: {mode: " + mode + "}}\n";
+    }
+
+    @Test
+    void aSelectorInTheRootNamespaceDoesNotLoosenItsOwnWorkloads() throws Exception {
+        // istiod takes a selector policy only outside the root namespace ("Workload-level policy, aka the one with
+        // selector and not in root namespace"): there it selects nothing, not even the root namespace's workloads
+        MeshState s = state(BASE, """
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: gw-1, namespace: istio-system}
+                spec: {address: 127.0.10.9, labels: {app: gw}, node: node-a}
+                ---
+                """, peerAuthentication("istio-system", "default", null, null, "STRICT"), "---\n"
+                + peerAuthentication("istio-system", "gw-open", null, "app: gw", "PERMISSIVE"));
+        assertThat(MeshStateBuilderTest.workloadWithUid(s,
+                "Kubernetes/networking.istio.io/WorkloadEntry/istio-system/gw-1").getAuthorizationPoliciesList())
+                .as("the mesh-wide STRICT policy holds").containsExactly(STRICT);
+    }
+}
