@@ -170,7 +170,7 @@ public final class ManifestReader {
                         // status.addresses: the VIPs Istio's auto-allocation gave hosts without addresses
                         record.setServiceEntry(ServiceEntryReader.read(spec, doc.get("status"), meta));
                         // its age orders the VIPs policy allocates (an older entry keeps its own)
-                        meta = ServiceEntryReader.withCreationTimestamp(meta, doc.path("metadata"), p);
+                        meta = CreationTimestamp.read(meta, doc.path("metadata"), p);
                         record.setMetadata(meta);
                     }
                 }
@@ -182,6 +182,9 @@ public final class ManifestReader {
                 case "PeerAuthentication" -> {
                     if (spec != null) {
                         record.setPeerAuthentication(PeerAuthenticationReader.read(spec, meta, rootNamespace));
+                        // of competing policies the oldest applies, as in istiod
+                        meta = CreationTimestamp.read(meta, doc.path("metadata"), p);
+                        record.setMetadata(meta);
                     }
                 }
                 case "Node" -> {

@@ -161,25 +161,6 @@ final class ServiceEntryReader {
         return b.build();
     }
 
-    /**
-     * {@code meta} with the entry's {@code metadata.creationTimestamp} (set by the API server; RFC 3339), when it has
-     * one: the age that orders the VIPs policy allocates. A bad one is left out with a warning.
-     */
-    static ObjectMeta withCreationTimestamp(ObjectMeta meta, JsonNode metadata, Problems p) {
-        JsonNode created = metadata.get("creationTimestamp");
-        if (created == null || created.isNull()) {
-            return meta;
-        }
-        try {
-            java.time.Instant t = java.time.Instant.parse(created.asText());
-            return meta.toBuilder().setCreationTimestamp(com.google.protobuf.Timestamp.newBuilder()
-                    .setSeconds(t.getEpochSecond()).setNanos(t.getNano())).build();
-        } catch (java.time.format.DateTimeParseException e) {
-            p.warn("metadata.creationTimestamp '" + created.asText() + "' is left out: not an RFC 3339 time");
-            return meta;
-        }
-    }
-
     private static void ports(Obj spec, ServiceEntrySpec.Builder b, Problems p) {
         List<Obj.Item> ports = spec.list("ports");
         Set<String> names = new HashSet<>();

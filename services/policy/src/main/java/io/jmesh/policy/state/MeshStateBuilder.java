@@ -412,8 +412,8 @@ public final class MeshStateBuilder {
             ConfigRecord mesh = null;
             for (ConfigRecord r : rootInputs) {
                 if ("PeerAuthentication".equals(r.getKind())) {
-                    if (mesh == null && r.getPeerAuthentication().getSelector().getMatchLabelsCount() == 0) {
-                        mesh = r;
+                    if (r.getPeerAuthentication().getSelector().getMatchLabelsCount() == 0) {
+                        mesh = ConfigAge.older(mesh, r); // of several, the oldest, as istiod picks
                     }
                 } else if (r.getAuthorizationPolicy().hasSelector()
                         && r.getAuthorizationPolicy().getSelector().getMatchLabelsCount() > 0
@@ -767,7 +767,7 @@ public final class MeshStateBuilder {
 
         /** @param meshWide the root namespace's policy without selector; @param all this namespace's policies */
         PeerAuthentications(ConfigRecord meshWide, List<ConfigRecord> all) {
-            // records come sorted by name, so "first" is deterministic across replicas
+            // of several policies at one level the oldest applies, as in istiod (then the first by name)
             for (ConfigRecord r : all) {
                 String ns = r.getMetadata().getNamespace();
                 if (ns.equals(settings.rootNamespace())) {
@@ -779,9 +779,10 @@ public final class MeshStateBuilder {
                 if (spec.getSelector().getMatchLabelsCount() > 0) {
                     selectors.computeIfAbsent(ns, n -> new ArrayList<>()).add(r);
                 } else {
-                    namespaceWide.putIfAbsent(ns, r);
+                    namespaceWide.merge(ns, r, ConfigAge::older);
                 }
             }
+            selectors.values().forEach(l -> l.sort(ConfigAge.OLDEST_FIRST)); // the first that selects is the oldest
             this.mesh = meshWide;
         }
 

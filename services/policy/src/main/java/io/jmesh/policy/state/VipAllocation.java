@@ -40,10 +40,7 @@ final class VipAllocation {
     private static final int PRIME = 65011; // the largest prime below SLOTS: steps of the second hash
 
     /** The order hosts are placed in, and among two entries naming one host the one whose VIP it is. */
-    private static final Comparator<ConfigRecord> OLDEST_FIRST = Comparator
-            .comparingLong((ConfigRecord r) -> r.getMetadata().getCreationTimestamp().getSeconds())
-            .thenComparingInt(r -> r.getMetadata().getCreationTimestamp().getNanos())
-            .thenComparing(r -> r.getMetadata().getNamespace()).thenComparing(r -> r.getMetadata().getName());
+    private static final Comparator<ConfigRecord> OLDEST_FIRST = ConfigAge.OLDEST_FIRST;
 
     private VipAllocation() {}
 

@@ -218,6 +218,9 @@ class KubernetesSourceTest {
         assertThat(counter("policy_kubernetes_lists", Map.of("kind", "Pod", "outcome", "ok"))).isEqualTo(1);
         assertThat(registry.snapshot().get(ConfigKey.parse("PeerAuthentication/shop/strict")))
                 .as("listed at v1beta1, the version the cluster serves").isNotNull();
+        assertThat(registry.snapshot().get(ConfigKey.parse("PeerAuthentication/shop/strict")).getMetadata()
+                .getCreationTimestamp().getSeconds()).as("the API server's creationTimestamp: of competing policies"
+                + " the oldest applies").isPositive();
     }
 
     @Test

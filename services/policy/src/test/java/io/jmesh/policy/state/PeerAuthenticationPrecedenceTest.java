@@ -33,6 +33,52 @@ class PeerAuthenticationPrecedenceTest {
     }
 
     @Test
+    void ofTwoSelectorPoliciesTheOldestDecidesNotTheFirstByName() throws Exception {
+        MeshState s = state(BASE,
+                peerAuthentication("shop", "a-db-open", "2026-03-01T00:00:00Z", "app: db", "PERMISSIVE"), "---\n"
+                + peerAuthentication("shop", "z-db-strict", "2026-01-01T00:00:00Z", "app: db", "STRICT"));
+        assertThat(workload(s, "db-1").getAuthorizationPoliciesList())
+                .as("z-db-strict is older: istiod enforces it").containsExactly(STRICT);
+    }
+
+    @Test
+    void ofTwoNamespaceWidePoliciesTheOldestDecides() throws Exception {
+        MeshState s = state(BASE,
+                peerAuthentication("shop", "a-open", "2026-03-01T00:00:00Z", null, "PERMISSIVE"), "---\n"
+                + peerAuthentication("shop", "b-strict", "2026-01-01T00:00:00Z", null, "STRICT"));
+        assertThat(workload(s, "reviews-1").getAuthorizationPoliciesList()).containsExactly(STRICT);
+    }
+
+    @Test
+    void ofTwoMeshWidePoliciesTheOldestDecides() throws Exception {
+        MeshState s = state(BASE,
+                peerAuthentication("istio-system", "a-open", "2026-03-01T00:00:00Z", null, "PERMISSIVE"), "---\n"
+                + peerAuthentication("istio-system", "b-strict", "2026-01-01T00:00:00Z", null, "STRICT"));
+        assertThat(workload(s, "reviews-1").getAuthorizationPoliciesList()).containsExactly(STRICT);
+    }
+
+    @Test
+    void policiesOfTheSameAgeAreOrderedByName() throws Exception {
+        // the API server stamps whole seconds: equal times are common, and every replica must pick the same one
+        MeshState s = state(BASE,
+                peerAuthentication("shop", "b-db-open", "2026-01-01T00:00:00Z", "app: db", "PERMISSIVE"), "---\n"
+                + peerAuthentication("shop", "a-db-strict", "2026-01-01T00:00:00Z", "app: db", "STRICT"), "---\n"
+                + peerAuthentication("shop", "b-open", null, null, "PERMISSIVE"), "---\n"
+                + peerAuthentication("shop", "a-strict", null, null, "STRICT"));
+        assertThat(workload(s, "db-1").getAuthorizationPoliciesList()).containsExactly(STRICT);
+        assertThat(workload(s, "reviews-1").getAuthorizationPoliciesList()).containsExactly(STRICT);
+    }
+
+    @Test
+    void aNewerPolicyTakesOverWhenTheOlderIsDeleted() throws Exception {
+        String older = peerAuthentication("shop", "z-db-strict", "2026-01-01T00:00:00Z", "app: db", "STRICT");
+        String newer = peerAuthentication("shop", "a-db-open", "2026-03-01T00:00:00Z", "app: db", "PERMISSIVE");
+        assertThat(workload(state(BASE, older, "---\n" + newer), "db-1").getAuthorizationPoliciesList())
+                .containsExactly(STRICT);
+        assertThat(workload(state(BASE, newer), "db-1").getAuthorizationPoliciesList()).isEmpty();
+    }
+
+    @Test
     void aSelectorInTheRootNamespaceDoesNotLoosenItsOwnWorkloads() throws Exception {
         // istiod takes a selector policy only outside the root namespace ("Workload-level policy, aka the one with
         // selector and not in root namespace"): there it selects nothing, not even the root namespace's workloads
