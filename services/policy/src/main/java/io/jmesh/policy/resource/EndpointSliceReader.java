@@ -59,8 +59,7 @@ final class EndpointSliceReader {
         return "Pod".equals(endpoint.path("targetRef").path("kind").asText(""));
     }
 
-    /** @param namespace the slice's: that of the pods its endpoints name without a namespace */
-    static EndpointSliceSpec read(JsonNode slice, String namespace, Map<String, String> labels, Problems p) {
+    static EndpointSliceSpec read(JsonNode slice, Map<String, String> labels, Problems p) {
         String why = notRegistered(slice);
         if (why != null) {
             int colon = why.indexOf(": ");
@@ -73,7 +72,7 @@ final class EndpointSliceReader {
         for (int i = 0; i < endpoints.size(); i++) {
             JsonNode e = endpoints.get(i);
             if (isPod(e)) {
-                podRef(e.path("targetRef"), namespace, "endpoints[" + i + "].targetRef", p, b);
+                podRef(e.path("targetRef"), "endpoints[" + i + "].targetRef", p, b);
                 continue;
             }
             EndpointSliceSpec.SliceEndpoint.Builder ep = EndpointSliceSpec.SliceEndpoint.newBuilder()
@@ -100,20 +99,27 @@ final class EndpointSliceReader {
         return b.build();
     }
 
-    /** The pod an endpoint's {@code targetRef} names (a bad name is refused: it could name no pod). */
-    private static void podRef(JsonNode ref, String sliceNamespace, String at, Problems p,
-            EndpointSliceSpec.Builder b) {
+    /**
+     * The pod an endpoint's {@code targetRef} names (a bad name is refused: it could name no pod). istiod finds a pod's
+     * slices by the reference's kind, namespace, name and uid, each equal to the pod's: a reference without namespace
+     * or uid reaches no pod there, so it is left out here too, with a warning.
+     */
+    private static void podRef(JsonNode ref, String at, Problems p, EndpointSliceSpec.Builder b) {
         String name = ref.path("name").asText("");
         String namespace = ref.path("namespace").asText("");
+        String uid = ref.path("uid").asText("");
         boolean ok = Names.dnsSubdomain(name, at + ".name", p);
-        if (namespace.isEmpty()) {
-            namespace = sliceNamespace;
-        } else {
+        if (!namespace.isEmpty()) {
             ok &= Names.dnsLabel(namespace, at + ".namespace", p);
         }
-        if (ok) {
-            b.addPods(EndpointSliceSpec.PodRef.newBuilder().setNamespace(namespace).setName(name)
-                    .setUid(ref.path("uid").asText("")));
+        if (!ok) {
+            return;
         }
+        if (namespace.isEmpty() || uid.isEmpty()) {
+            p.warn(at + ": names no " + (namespace.isEmpty() ? "namespace" : "uid") + ", so no pod (as in istiod,"
+                    + " which matches a pod by namespace, name and uid): the endpoint is left out");
+            return;
+        }
+        b.addPods(EndpointSliceSpec.PodRef.newBuilder().setNamespace(namespace).setName(name).setUid(uid));
     }
 }

@@ -207,7 +207,7 @@ public final class ManifestReader {
                     root.ignore("addressType");
                     root.ignore("endpoints");
                     root.ignore("ports");
-                    record.setEndpointSlice(EndpointSliceReader.read(doc, meta.getNamespace(), meta.getLabelsMap(), p));
+                    record.setEndpointSlice(EndpointSliceReader.read(doc, meta.getLabelsMap(), p));
                 }
                 case "Gateway" -> {
                     GatewayReader.inboundBindingAnnotation(meta, p);

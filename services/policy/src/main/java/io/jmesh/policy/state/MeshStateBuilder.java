@@ -62,9 +62,9 @@ import java.util.function.Consumer;
  *   <li>a {@code WorkloadEntry} becomes a {@code Workload} (uid {@code <cluster>/networking.istio.io/WorkloadEntry/
  *       <ns>/<name>}), listing the services that select it (target ports resolved, named ones through the
  *       entry's ports) and the selector-based policies that select it;
- *   <li>a pod also lists the Services whose EndpointSlices of its namespace name it by {@code targetRef} (a Service
- *       without a selector whose endpoints are pods), with the same target ports as a selecting Service
- *       ({@link SlicePods});
+ *   <li>a pod also lists the Services whose EndpointSlices (of any namespace) name it by {@code targetRef}: its
+ *       namespace, name and uid (a Service without a selector whose endpoints are pods), with the same target ports
+ *       as a selecting Service ({@link SlicePods});
  *   <li>a {@code Service} becomes a {@code Service} named {@code <ns>/<hostname>}, with its load balancing
  *       ({@link LoadBalancingTranslator}: traffic distribution, internal traffic policy, not-ready addresses);
  *   <li>an {@code AuthorizationPolicy} becomes an {@code Authorization} ({@link AuthorizationTranslator});
@@ -113,6 +113,8 @@ public final class MeshStateBuilder {
         final ConfigRecord namespaceRecord;
         final List<ConfigRecord> rootInputs;
         final List<ConfigRecord> gatewayClasses;
+        // other namespaces' EndpointSlices naming this one's pods, each followed by its Service (SlicePods)
+        final List<ConfigRecord> foreignSlices;
         // the cluster's network when computed, and whether anything computed depends on it (a Service VIP, a
         // workload without a network of its own)
         final String clusterNetwork;
@@ -136,18 +138,20 @@ public final class MeshStateBuilder {
         boolean staticStrictUsed;
 
         NamespaceResult(List<ConfigRecord> inputs, ConfigRecord namespaceRecord, List<ConfigRecord> rootInputs,
-                List<ConfigRecord> gatewayClasses, String clusterNetwork) {
+                List<ConfigRecord> gatewayClasses, List<ConfigRecord> foreignSlices, String clusterNetwork) {
             this.inputs = inputs;
             this.namespaceRecord = namespaceRecord;
             this.rootInputs = rootInputs;
             this.gatewayClasses = gatewayClasses;
+            this.foreignSlices = foreignSlices;
             this.clusterNetwork = clusterNetwork;
         }
 
         boolean reusableFor(List<ConfigRecord> in, ConfigRecord ns, List<ConfigRecord> root,
-                List<ConfigRecord> classes, NetworkGateways networks, String cluster,
+                List<ConfigRecord> classes, List<ConfigRecord> foreign, NetworkGateways networks, String cluster,
                 Map<String, ConfigRecord> nodeRecords, Map<String, List<String>> allocated) {
             return namespaceRecord == ns && sameObjects(inputs, in) && sameObjects(rootInputs, root)
+                    && sameObjects(foreignSlices, foreign)
                     && allocations.entrySet().stream().allMatch(e -> e.getValue().equals(
                             allocated.getOrDefault(e.getKey(), List.of())))
                     && sameObjects(gatewayClasses, classes) && sameNetworkGateways(networks)
@@ -276,6 +280,8 @@ public final class MeshStateBuilder {
         NetworkGateways networks = NetworkGateways.choose(gateways);
         // another: the namespaces with Service VIPs or workloads without a network of their own depend on it
         String clusterNetwork = NetworkGateways.clusterNetwork(namespaces.get(root));
+        // another: slices naming pods of other namespaces, which get the slices' Services (as in istiod)
+        Map<String, List<ConfigRecord>> foreignSlices = SlicePods.foreignInputs(byNs);
 
         Map<String, NamespaceResult> results = new HashMap<>();
         Set<String> changedAddresses = new java.util.HashSet<>();
@@ -284,8 +290,9 @@ public final class MeshStateBuilder {
             String ns = e.getKey();
             NamespaceResult old = previous.get(ns);
             List<ConfigRecord> classes = classesOf(e.getValue(), gatewayClasses);
-            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes, networks,
-                    clusterNetwork, nodeRecords, allocated)) {
+            List<ConfigRecord> foreign = foreignSlices.getOrDefault(ns, List.of());
+            if (old != null && old.reusableFor(e.getValue(), namespaces.get(ns), rootInputs, classes, foreign,
+                    networks, clusterNetwork, nodeRecords, allocated)) {
                 results.put(ns, old);
                 continue;
             }
@@ -293,7 +300,7 @@ public final class MeshStateBuilder {
                 rootScope = new RootScope(rootInputs);
             }
             NamespaceResult fresh = computeNamespace(ns, e.getValue(), namespaces.get(ns), rootInputs, rootScope,
-                    classes, gatewayClasses, networks, clusterNetwork, nodeRecords, allocated);
+                    classes, gatewayClasses, foreign, networks, clusterNetwork, nodeRecords, allocated);
             fresh.skipped.forEach(onSkipped);
             results.put(ns, fresh);
             diff(old == null ? Map.of() : old.addresses, fresh.addresses, changedAddresses);
@@ -352,11 +359,15 @@ public final class MeshStateBuilder {
         changeLog = List.copyOf(log);
         List<Map<String, List<String>>> ipAliases = new ArrayList<>(results.size());
         Map<String, List<String>> endpoints = new HashMap<>();
-        results.values().forEach(r -> {
+        for (NamespaceResult r : new TreeMap<>(results).values()) {
             ipAliases.add(r.ipAliases);
-            // a Service selects the workloads of its own namespace only: one namespace's map has all of them
-            endpoints.putAll(r.endpoints);
-        });
+            // a Service selects the workloads of its own namespace, but a slice may name pods of others: merged
+            r.endpoints.forEach((service, names) -> endpoints.merge(service, names, (a, b) -> {
+                List<String> both = new ArrayList<>(a);
+                both.addAll(b);
+                return both;
+            }));
+        }
         return new MeshState(addresses, authorizations, global, byNamespace, nodes, skipped, snapshot.offsets(),
                 generation, changeLog, ipAliases, endpoints, ipIndexWanted, VipAllocation.byEntry(entries, allocated));
     }
@@ -427,9 +438,10 @@ public final class MeshStateBuilder {
 
     private NamespaceResult computeNamespace(String ns, List<ConfigRecord> records, ConfigRecord namespaceRecord,
             List<ConfigRecord> rootInputs, RootScope rootScope, List<ConfigRecord> classInputs,
-            Map<String, ConfigRecord> gatewayClasses, NetworkGateways networks, String clusterNetwork,
-            Map<String, ConfigRecord> nodes, Map<String, List<String>> allocated) {
-        NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs, classInputs, clusterNetwork);
+            Map<String, ConfigRecord> gatewayClasses, List<ConfigRecord> foreignSlices, NetworkGateways networks,
+            String clusterNetwork, Map<String, ConfigRecord> nodes, Map<String, List<String>> allocated) {
+        NamespaceResult out = new NamespaceResult(records, namespaceRecord, rootInputs, classInputs, foreignSlices,
+                clusterNetwork);
         SelectorIndex<ConfigRecord> services = new SelectorIndex<>(r -> r.getService().getSelectorMap());
         SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
                 p -> p.getAuthorizationPolicy().getSelector().getMatchLabelsMap());
@@ -489,7 +501,7 @@ public final class MeshStateBuilder {
                 default -> { }
             }
         }
-        SlicePods slicePods = new SlicePods(ns, records, servicesByName);
+        SlicePods slicePods = new SlicePods(ns, records, servicesByName, foreignSlices);
         PeerAuthentications peerAuth = new PeerAuthentications(rootScope.meshPeerAuthentication, peerAuthentications);
         EntryHosts entryHosts = new EntryHosts(
                 servicesByName.values().stream().map(shapes::hostname).collect(java.util.stream.Collectors.toSet()),

@@ -128,8 +128,13 @@ class EndpointSliceReaderTest {
         assertThat(spec.getService()).isEqualTo("legacy-db");
         assertThat(spec.getEndpointsList()).as("no endpoint of its own: each is a pod's").isEmpty();
         assertThat(spec.getPodsList()).extracting(r -> r.getNamespace() + "/" + r.getName() + "/" + r.getUid())
-                .as("a targetRef without namespace names a pod of the slice's namespace")
-                .containsExactly("shop/db-0/6f1c2d3e-0000-4000-8000-000000000001", "shop/db-1/", "other/db-2/");
+                .as("as istiod, a targetRef reaches a pod only by namespace, name and uid")
+                .containsExactly("shop/db-0/6f1c2d3e-0000-4000-8000-000000000001");
+        assertThat(o.warnings()).containsExactly(
+                "endpoints[1].targetRef: names no namespace, so no pod (as in istiod, which matches a pod by"
+                        + " namespace, name and uid): the endpoint is left out",
+                "endpoints[2].targetRef: names no uid, so no pod (as in istiod, which matches a pod by namespace,"
+                        + " name and uid): the endpoint is left out");
 
         String mixed = PODS_ONLY.replace("""
                 ports:

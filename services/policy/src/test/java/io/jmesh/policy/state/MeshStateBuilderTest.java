@@ -202,13 +202,14 @@ class MeshStateBuilderTest {
             ---
             apiVersion: v1
             kind: Pod
-            metadata: {name: db-1, namespace: shop, labels: {app: db}}
+            metadata: {name: db-1, namespace: shop, uid: 6f1c2d3e-0000-4000-8000-000000000002, labels: {app: db}}
             spec: {nodeName: node-a}
             status: {phase: Running, podIP: 10.244.1.6, conditions: [{type: Ready, status: "False"}]}
             ---
             apiVersion: v1
             kind: Pod
-            metadata: {name: reviews-0, namespace: shop, labels: {app: reviews}}
+            metadata: {name: reviews-0, namespace: shop, uid: 6f1c2d3e-0000-4000-8000-000000000003,
+                       labels: {app: reviews}}
             spec: {nodeName: node-a, containers: [{name: app, ports: [{name: http, containerPort: 9080}]}]}
             status: {phase: Running, podIP: 10.244.1.7, conditions: [{type: Ready, status: "True"}]}
             ---
@@ -233,7 +234,7 @@ class MeshStateBuilderTest {
               conditions: {ready: false}
               targetRef: {kind: Pod, namespace: shop, name: db-0, uid: 6f1c2d3e-0000-4000-8000-000000000001}
             - addresses: [10.244.1.6]
-              targetRef: {kind: Pod, name: db-1}
+              targetRef: {kind: Pod, namespace: shop, name: db-1, uid: 6f1c2d3e-0000-4000-8000-000000000002}
             ports: [{name: sql, port: 5432, protocol: TCP}]
             """;
 
@@ -256,7 +257,7 @@ class MeshStateBuilderTest {
         assertThat(db0.getStatus()).as("the pod's own readiness, not the slice's condition")
                 .isEqualTo(WorkloadStatus.HEALTHY);
         Workload db1 = workloadWithUid(s, pod + "db-1");
-        assertThat(portsOf(db1, LEGACY)).as("named without uid nor namespace; no port named metrics")
+        assertThat(portsOf(db1, LEGACY)).as("no port named metrics")
                 .containsExactly("5432->15432");
         assertThat(db1.getStatus()).isEqualTo(WorkloadStatus.UNHEALTHY);
         assertThat(s.addresses()).as("no workload of the slice's own: its endpoints are pods")
@@ -274,11 +275,11 @@ class MeshStateBuilderTest {
                 addressType: IPv4
                 endpoints:
                 - addresses: [10.244.1.7]
-                  targetRef: {kind: Pod, name: reviews-0}
+                  targetRef: {kind: Pod, namespace: shop, name: reviews-0, uid: 6f1c2d3e-0000-4000-8000-000000000003}
                 - addresses: [10.244.1.6]
-                  targetRef: {kind: Pod, name: db-1}
+                  targetRef: {kind: Pod, namespace: shop, name: db-1, uid: 6f1c2d3e-0000-4000-8000-000000000002}
                 - addresses: [10.244.1.6]
-                  targetRef: {kind: Pod, name: db-1}
+                  targetRef: {kind: Pod, namespace: shop, name: db-1, uid: 6f1c2d3e-0000-4000-8000-000000000002}
                 ports: [{name: http, port: 9080, protocol: TCP}]
                 """;
         MeshState without = state(BASE, DB_PODS);
@@ -315,7 +316,7 @@ class MeshStateBuilderTest {
                 addressType: IPv4
                 endpoints:
                 - addresses: [10.244.1.5]
-                  targetRef: {kind: Pod, name: db-0}
+                  targetRef: {kind: Pod, name: db-0, uid: 6f1c2d3e-0000-4000-8000-000000000001}
                 - addresses: [10.244.1.6]
                   targetRef: {kind: Pod, namespace: shop, name: db-1}
                 ports: [{name: sql, port: 5432, protocol: TCP}]
@@ -324,7 +325,8 @@ class MeshStateBuilderTest {
                 kind: EndpointSlice
                 metadata: {name: gone-1, namespace: shop, labels: {kubernetes.io/service-name: gone}}
                 addressType: IPv4
-                endpoints: [{addresses: [10.244.1.5], targetRef: {kind: Pod, name: db-0}}]
+                endpoints: [{addresses: [10.244.1.5], targetRef: {kind: Pod, namespace: shop, name: db-0,
+                             uid: 6f1c2d3e-0000-4000-8000-000000000001}}]
                 ---
                 apiVersion: discovery.k8s.io/v1
                 kind: EndpointSlice
@@ -332,15 +334,16 @@ class MeshStateBuilderTest {
                 addressType: IPv4
                 endpoints:
                 - addresses: [10.244.1.5]
-                  targetRef: {kind: Pod, name: db-0, uid: 0badc0de-0000-4000-8000-000000000000}
+                  targetRef: {kind: Pod, namespace: shop, name: db-0, uid: 0badc0de-0000-4000-8000-000000000000}
                 """;
         MeshState s = state(BASE, DB_PODS, slices);
         String pod = "Kubernetes//Pod/shop/";
         assertThat(workloadWithUid(s, pod + "db-0").getServicesMap())
-                .as("another namespace's pod of its name, a Service that does not exist, a predecessor's uid")
+                .as("no namespace named (not the slice's then), a Service that does not exist, a predecessor's uid")
                 .isEmpty();
         assertThat(workloadWithUid(s, pod + "db-1").getServicesMap())
-                .as("a slice of another namespace naming it: left out (istiod would follow it)").isEmpty();
+                .as("a slice of another namespace naming it without its uid (EndpointSlicePodsTest: with it)")
+                .isEmpty();
     }
 
     @Test
