@@ -824,6 +824,13 @@ public final class MeshStateBuilder {
                     }
                 });
             }
+            if (!except.isEmpty() && own.getPeerAuthentication().getMtls().getMode() == Mode.UNSET
+                    && own.getPeerAuthentication().getPortLevelMtlsMap().values().stream()
+                            .noneMatch(m -> m.getMode() == Mode.PERMISSIVE)) {
+                // STRICT inherited: istiod opens ports only when one is PERMISSIVE (then its DISABLE ones too); a
+                // DISABLE port alone leaves the workload STRICT on every port, so it stays so here
+                except.clear();
+            }
             if (only.isEmpty() && except.isEmpty()) {
                 // no port differs from the workload's mode
                 return base == Mode.STRICT ? root + "/" + STATIC_STRICT : null;
