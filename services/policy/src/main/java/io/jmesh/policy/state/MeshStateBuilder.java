@@ -418,13 +418,21 @@ public final class MeshStateBuilder {
         final SelectorIndex<ConfigRecord> selectorPolicies = new SelectorIndex<>(
                 p -> p.getAuthorizationPolicy().getSelector().getMatchLabelsMap());
         final ConfigRecord meshPeerAuthentication;
+        // the same for the root namespace's own workloads: istiod fetches a root policy for another namespace's
+        // workload only when it has no selector at all, for the root's own also when its selector is empty
+        final ConfigRecord rootPeerAuthentication;
 
         RootScope(List<ConfigRecord> rootInputs) {
             ConfigRecord mesh = null;
+            ConfigRecord inRoot = null;
             for (ConfigRecord r : rootInputs) {
                 if ("PeerAuthentication".equals(r.getKind())) {
                     if (r.getPeerAuthentication().getSelector().getMatchLabelsCount() == 0) {
-                        mesh = ConfigAge.older(mesh, r); // of several, the oldest, as istiod picks
+                        // of several, the oldest, as istiod picks
+                        inRoot = ConfigAge.older(inRoot, r);
+                        if (!r.getPeerAuthentication().hasSelector()) {
+                            mesh = ConfigAge.older(mesh, r);
+                        }
                     }
                 } else if (r.getAuthorizationPolicy().hasSelector()
                         && r.getAuthorizationPolicy().getSelector().getMatchLabelsCount() > 0
@@ -433,6 +441,7 @@ public final class MeshStateBuilder {
                 }
             }
             this.meshPeerAuthentication = mesh;
+            this.rootPeerAuthentication = inRoot;
         }
     }
 
@@ -502,7 +511,8 @@ public final class MeshStateBuilder {
             }
         }
         SlicePods slicePods = new SlicePods(ns, records, servicesByName, foreignSlices);
-        PeerAuthentications peerAuth = new PeerAuthentications(rootScope.meshPeerAuthentication, peerAuthentications);
+        PeerAuthentications peerAuth = new PeerAuthentications(ns.equals(settings.rootNamespace())
+                ? rootScope.rootPeerAuthentication : rootScope.meshPeerAuthentication, peerAuthentications);
         EntryHosts entryHosts = new EntryHosts(
                 servicesByName.values().stream().map(shapes::hostname).collect(java.util.stream.Collectors.toSet()),
                 serviceEntries, out.skipped::add);

@@ -94,4 +94,26 @@ class PeerAuthenticationPrecedenceTest {
                 "Kubernetes/networking.istio.io/WorkloadEntry/istio-system/gw-1").getAuthorizationPoliciesList())
                 .as("the mesh-wide STRICT policy holds").containsExactly(STRICT);
     }
+
+    @Test
+    void aRootPolicyWithAnEmptySelectorIsTheMeshsOnlyForTheRootNamespace() throws Exception {
+        // istiod fetches a root-namespace policy for another namespace's workload only when it has no selector at
+        // all; with an empty one it is a mesh-wide candidate for the root namespace's own workloads alone
+        String policies = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+                + "metadata: {name: a-open, namespace: istio-system, creationTimestamp: \"2026-01-01T00:00:00Z\"}\n"
+                + "spec: {selector: {}, mtls: {mode: PERMISSIVE}}\n---\n"
+                + peerAuthentication("istio-system", "default", "2026-02-01T00:00:00Z", null, "STRICT");
+        MeshState s = state(BASE, """
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: gw-1, namespace: istio-system}
+                spec: {address: 127.0.10.9, labels: {app: gw}, node: node-a}
+                ---
+                """, policies);
+        assertThat(workload(s, "reviews-1").getAuthorizationPoliciesList())
+                .as("the older a-open is no candidate outside the root namespace").containsExactly(STRICT);
+        assertThat(MeshStateBuilderTest.workloadWithUid(s,
+                "Kubernetes/networking.istio.io/WorkloadEntry/istio-system/gw-1").getAuthorizationPoliciesList())
+                .as("in the root namespace the older a-open decides, as in istiod").isEmpty();
+    }
 }
