@@ -69,7 +69,8 @@ import java.util.function.Consumer;
  *       ({@link LoadBalancingTranslator}: traffic distribution, internal traffic policy, not-ready addresses);
  *   <li>an {@code AuthorizationPolicy} becomes an {@code Authorization} ({@link AuthorizationTranslator});
  *   <li>{@code PeerAuthentication}: each workload's effective mode is its own selector policy, else its
- *       namespace's, else the mesh's (root namespace), else PERMISSIVE (DISABLE counts as PERMISSIVE). A STRICT
+ *       namespace's, else the mesh's (root namespace), else PERMISSIVE (DISABLE counts as PERMISSIVE); of several
+ *       at one level the oldest ({@link ConfigAge}), and a root namespace's selector policy selects nothing. A STRICT
  *       workload lists {@code <root>/istio_converted_static_strict} (DENY where {@code not_principals: presence});
  *       a selector policy with port-level modes becomes {@code <ns>/converted_peer_authentication_<name>}, the same
  *       DENY limited to (or excluding) those ports, listed instead;
