@@ -192,7 +192,10 @@ public final class DeltaAdsClient {
         }
     }
 
-    /** Completes when both types have been received once (readiness). */
+    /**
+     * Completes when a response of each type has been accepted whole (readiness): one with a resource NACKed
+     * applies its valid part but does not count, as in Istio's ztunnel; the next one ACKed does.
+     */
     public Future<Void> firstFullSync() {
         return firstFull.future();
     }
@@ -514,9 +517,10 @@ public final class DeltaAdsClient {
         if (onDemand && ADDRESS_TYPE.equals(type)) {
             answerDemands(r, accepted);
         }
-        // a part of a split snapshot is not yet the full configuration: wait for the part that completes it
-        if (!io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo()) && awaitingFirst.remove(type)
-                && awaitingFirst.isEmpty()) {
+        // a part of a split snapshot is not yet the full configuration: wait for the part that completes it; and a
+        // NACKed response is not the configuration policy meant (Istio's ztunnel counts a type only once ACKed)
+        if (errors.isEmpty() && !io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo())
+                && awaitingFirst.remove(type) && awaitingFirst.isEmpty()) {
             log.info("first full configuration received from policy");
             firstFull.tryComplete();
         }

@@ -153,6 +153,31 @@ class DeltaAdsClientTest {
         assertThat(store.current().resources()).hasSize(1);
     }
 
+    /**
+     * Readiness waits for a response of each type that was accepted whole (Istio's ztunnel counts a type as
+     * received only when its response is ACKed): a first push NACKed is not yet the configuration to serve.
+     */
+    @Test
+    void aNackedResponseDoesNotCountAsTheFirstConfigurationOfItsType() throws Exception {
+        await().until(() -> stream.get() != null);
+        Authorization policy = Authorization.newBuilder().setName("deny-all").setNamespace("default").build();
+        push(DeltaAdsClient.AUTHORIZATION_TYPE, "n1", List.of(Resource.newBuilder().setName("default/deny-all")
+                .setVersion("1").setResource(Any.pack(policy)).build()), List.of());
+        assertThat(ackFor("n1").hasErrorDetail()).isFalse();
+        Resource bad = workload("w3", "10.0.0.3", "1").toBuilder().setName("other-name").build();
+        push(DeltaAdsClient.ADDRESS_TYPE, "n2", List.of(workload("w2", "10.0.0.2", "1"), bad), List.of());
+        assertThat(ackFor("n2").hasErrorDetail()).isTrue();
+        // one more round trip: the client handled n2 whole before it answered n3
+        push(DeltaAdsClient.ADDRESS_TYPE, "n3", List.of(bad), List.of());
+        assertThat(ackFor("n3").hasErrorDetail()).isTrue();
+        assertThat(client.firstFullSync().isComplete()).as("ready after NACKed address responses").isFalse();
+
+        push(DeltaAdsClient.ADDRESS_TYPE, "n4", List.of(workload("w3", "10.0.0.3", "2")), List.of());
+        assertThat(ackFor("n4").hasErrorDetail()).isFalse();
+        await().until(() -> client.firstFullSync().isComplete());
+        assertThat(store.current().resources()).containsOnlyKeys("w2", "w3");
+    }
+
     @Test
     void aPolicyThatCannotBeEnforcedIsNackedAloneAndNotAnnouncedOnReconnect() throws Exception {
         await().until(() -> stream.get() != null);
