@@ -23,12 +23,10 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -63,11 +61,13 @@ public final class ConnectionTelemetry {
         "source_canonical_revision", "source_workload_namespace", "source_principal", "source_app", "source_version",
         "source_cluster", "hostname"};
 
-    private final Counter opened;
-    private final Counter closed;
-    private final Counter failed;
-    private final Counter sent;
-    private final Counter received;
+    /**
+     * How long the series of a connection outlive its close when no other connection uses them (the telemetry
+     * service's {@code seriesTtl} default): time for a scrape to see the last increments.
+     */
+    public static final java.time.Duration SERIES_IDLE_WINDOW = java.time.Duration.ofHours(1);
+
+    private final TcpSeries tcp;
     private final Counter rejections;
     private final Counter onDemandDns;
     private final Gauge open;
@@ -79,26 +79,23 @@ public final class ConnectionTelemetry {
 
     public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
             String node) {
+        this(metrics, events, eventsEnabled, node, SERIES_IDLE_WINDOW, System::nanoTime);
+    }
+
+    /**
+     * @param seriesIdleWindow how long the {@code istio_tcp_*} series of connections, all closed, stay
+     * @param nanoClock {@link System#nanoTime()}, or a test's clock
+     */
+    public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
+            String node, java.time.Duration seriesIdleWindow, java.util.function.LongSupplier nanoClock) {
         this.events = events;
         this.eventsEnabled = eventsEnabled;
         if (events != null) {
             events.declare(TOPIC);
         }
         this.node = node;
-        opened = Counter.builder().name("istio_tcp_connections_opened_total")
-                .help("TCP connections opened").labelNames(LABELS).register(metrics);
-        closed = Counter.builder().name("istio_tcp_connections_closed_total")
-                .help("TCP connections closed").labelNames(LABELS).register(metrics);
-        // added to per relayed read: without exemplars an increment is one LongAdder add, nothing allocated
-        sent = Counter.builder().name("istio_tcp_sent_bytes_total")
-                .help("Bytes sent by the destination to the source").labelNames(LABELS).withoutExemplars()
-                .register(metrics);
-        received = Counter.builder().name("istio_tcp_received_bytes_total")
-                .help("Bytes sent by the source to the destination").labelNames(LABELS).withoutExemplars()
-                .register(metrics);
-        failed = Counter.builder().name("istio_tcp_connections_failed_total")
-                .help("TCP connections that ended in an error (policy denial, failed connect, broken tunnel)")
-                .labelNames(LABELS).register(metrics);
+        tcp = new TcpSeries(LABELS, FLAGS, seriesIdleWindow, nanoClock);
+        metrics.register(tcp);
         rejections = Counter.builder().name("ztunnel_connection_rejections_total")
                 .help("Connections refused before they were established, by direction and reason")
                 .labelNames("direction", "reason").register(metrics);
@@ -128,8 +125,8 @@ public final class ConnectionTelemetry {
             this.labels = labels;
             this.startNanos = startNanos;
             this.start = eventsEnabled ? Instant.now().minusNanos(System.nanoTime() - startNanos) : null;
-            this.fromSource = received.labelValues(labels);
-            this.toSource = sent.labelValues(labels);
+            this.fromSource = tcp.received.labelValues(labels);
+            this.toSource = tcp.sent.labelValues(labels);
         }
 
         /** {@code istio_tcp_received_bytes_total} of this connection: add the bytes the source sends, as they pass. */
@@ -152,11 +149,7 @@ public final class ConnectionTelemetry {
          */
         public void close(long fromSource, long toSource, String responseFlags, String error) {
             String flags = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
-            String[] labels = withFlags(this.labels, flags);
-            closed.labelValues(labels).inc();
-            if (error != null) {
-                failed.labelValues(labels).inc();
-            }
+            tcp.close(labels, flags, error != null);
             open.labelValues(reporter(info)).dec();
             long ms = (System.nanoTime() - startNanos) / 1_000_000;
             if (error == null ? access.isInfoEnabled() : access.isErrorEnabled()) {
@@ -247,7 +240,7 @@ public final class ConnectionTelemetry {
      */
     public Tracked opened(ConnectionInfo info, long startNanos) {
         String[] labels = labels(info, "-");
-        opened.labelValues(labels).inc();
+        tcp.open(labels);
         open.labelValues(reporter(info)).inc();
         Tracked t = new Tracked(info, labels, startNanos);
         t.publish(ConnectionEvent.Kind.OPENED, 0, 0, 0, "-", null);
@@ -268,13 +261,14 @@ public final class ConnectionTelemetry {
     /**
      * Drops the series of workloads that no longer exist (Istio issue #1719: stale per-pod series are never
      * evicted otherwise). A series stays while any workload with its name and namespace remains; an on-demand DNS
-     * series also needs a workload that still has its hostname.
+     * series also needs a workload that still has its hostname. An {@code istio_tcp_*} series that an open
+     * connection still uses stays until idle for the window ({@link TcpSeries}).
      *
      * <p>Runs for every discovery push, on discovery's event loop, so it costs what the push changed: it follows the
      * workloads from the last index it saw to {@code next} ({@link WorkloadIndex#forEachWorkloadChange}, which
      * skips what the two share), keeps how many workloads hold each name and hostname, and only when one of those
      * counts drops to zero looks through the series for it. A series of a workload this store never held (a peer
-     * of another network, named by its baggage) is no push's to drop.
+     * of another network, named by its baggage) is no push's to drop: it goes once idle for the window.
      */
     public synchronized void expire(WorkloadIndex next) {
         Set<String> goneNames = new HashSet<>();
@@ -296,13 +290,8 @@ public final class ConnectionTelemetry {
             return;
         }
         onDemandDns.removeIf(l -> goneNames.contains(key(l.get(3), l.get(0))) || goneHostnames.contains(l.get(8)));
-        Function<List<String>, Boolean> gone = l ->
-                goneNames.contains(key(l.get(4), l.get(1))) || goneNames.contains(key(l.get(15), l.get(12)));
-        opened.removeIf(gone);
-        closed.removeIf(gone);
-        failed.removeIf(gone);
-        sent.removeIf(gone);
-        received.removeIf(gone);
+        tcp.expireUnused(l ->
+                goneNames.contains(key(l.get(4), l.get(1))) || goneNames.contains(key(l.get(15), l.get(12))));
     }
 
     /**
@@ -385,16 +374,6 @@ public final class ConnectionTelemetry {
         out[at + 5] = out[at + 1]; // app: the canonical service, as Istio's ztunnel reports it
         out[at + 6] = out[at + 2]; // version: the canonical revision
         out[at + 7] = known ? orUnknown(w.getClusterId()) : "unknown";
-    }
-
-    /** {@code labels} with other response flags (a copy; the series' arrays are never modified). */
-    private static String[] withFlags(String[] labels, String flags) {
-        if (flags.equals(labels[FLAGS])) {
-            return labels;
-        }
-        String[] copy = labels.clone();
-        copy[FLAGS] = flags;
-        return copy;
     }
 
     private static String orUnknown(String s) {

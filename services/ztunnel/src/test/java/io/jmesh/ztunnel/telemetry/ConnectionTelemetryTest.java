@@ -12,6 +12,7 @@ import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /** {@link ConnectionTelemetry} on its own registry: what each counter holds, and when. */
@@ -120,5 +121,80 @@ class ConnectionTelemetryTest {
         telemetry.expire(store.current());
         assertThat(series("istio_tcp_connections_closed")).singleElement()
                 .satisfies(s -> assertThat(s.getLabels().get("source_workload")).isEqualTo("remote"));
+    }
+
+    static final java.time.Duration WINDOW = java.time.Duration.ofMinutes(10);
+
+    /** An inbound tunnel from another network: its source is what its baggage names, never a workload held here. */
+    static ConnectionInfo fromRemote() {
+        Workload remote = Workload.newBuilder().setName("remote").setWorkloadName("remote").setNamespace("west")
+                .build();
+        return new ConnectionInfo(false, remote, SERVER, null, null, null, new InetSocketAddress("10.9.0.1", 40000),
+                new InetSocketAddress("10.0.0.2", 15008), "10.0.0.2:80", true);
+    }
+
+    @Test
+    void aRemotePeersSeriesExpireOnceIdleForTheWindow() {
+        AtomicLong now = new AtomicLong();
+        PrometheusRegistry registry = new PrometheusRegistry();
+        ConnectionTelemetry telemetry = new ConnectionTelemetry(registry, null, false, "node-a", WINDOW, now::get);
+        ConnectionTelemetry.Tracked t = telemetry.opened(fromRemote());
+        t.bytesFromSource().inc(7);
+        t.close(7, 0, "CONNECT", "connection refused");
+
+        now.addAndGet(WINDOW.toNanos() - 1);
+        assertThat(names(registry)).as("idle for less than the window").containsAll(TCP);
+        now.addAndGet(1);
+        assertThat(names(registry)).as("idle for the window: whoever the peer, the series go")
+                .doesNotContainAnyElementsOf(TCP).doesNotContain("istio_tcp_connections_failed");
+    }
+
+    @Test
+    void aLongLivedConnectionKeepsItsSeriesHoweverLongItIsOpen() {
+        AtomicLong now = new AtomicLong();
+        PrometheusRegistry registry = new PrometheusRegistry();
+        ConnectionTelemetry telemetry = new ConnectionTelemetry(registry, null, false, "node-a", WINDOW, now::get);
+        ConnectionTelemetry.Tracked live = telemetry.opened(fromRemote());
+        // another connection of the same series closes: the series is still in use
+        telemetry.opened(fromRemote()).close(0, 0, "-", null);
+        now.addAndGet(3 * WINDOW.toNanos());
+        assertThat(names(registry)).containsAll(List.of("istio_tcp_connections_opened",
+                "istio_tcp_connections_closed", "istio_tcp_received_bytes"));
+        live.bytesFromSource().inc(5);
+        assertThat(series(registry, "istio_tcp_received_bytes")).singleElement()
+                .satisfies(s -> assertThat(s.getValue()).isEqualTo(5));
+        assertThat(series(registry, "istio_tcp_connections_opened")).singleElement()
+                .satisfies(s -> assertThat(s.getValue()).isEqualTo(2));
+
+        live.close(5, 0, "-", null);
+        now.addAndGet(WINDOW.toNanos());
+        assertThat(names(registry)).doesNotContainAnyElementsOf(TCP);
+    }
+
+    @Test
+    void aConnectionOpenWhenItsWorkloadIsRemovedKeepsItsSeries() {
+        WorkloadStore store = new WorkloadStore();
+        store.replaceAll(Map.of("client-1", address(CLIENT), "server-1", address(SERVER)));
+        telemetry.expire(store.current());
+        ConnectionTelemetry.Tracked t = telemetry.opened(outbound(CLIENT, SERVER));
+        t.bytesFromSource().inc(3);
+
+        store.apply(Map.of(), List.of("client-1"));
+        telemetry.expire(store.current());
+        t.bytesFromSource().inc(4);
+        assertThat(sum("istio_tcp_received_bytes")).as("bytes of a connection still open").isEqualTo(7);
+        assertThat(sum("istio_tcp_connections_opened")).isEqualTo(1);
+        t.close(7, 0, "-", null);
+        assertThat(sum("istio_tcp_connections_closed")).isEqualTo(1);
+    }
+
+    static List<String> names(PrometheusRegistry registry) {
+        return registry.scrape().stream().filter(m -> !m.getDataPoints().isEmpty())
+                .map(m -> m.getMetadata().getName()).toList();
+    }
+
+    static List<CounterSnapshot.CounterDataPointSnapshot> series(PrometheusRegistry registry, String name) {
+        return registry.scrape().stream().filter(m -> m.getMetadata().getName().equals(name))
+                .flatMap(m -> ((CounterSnapshot) m).getDataPoints().stream()).toList();
     }
 }
