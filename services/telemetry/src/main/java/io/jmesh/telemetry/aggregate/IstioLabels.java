@@ -75,13 +75,13 @@ public final class IstioLabels {
         };
     }
 
-    /** Istio's {@code connection_security_policy} label value. */
+    /**
+     * Istio's {@code connection_security_policy} label value: {@code mutual_tls}, else {@code unknown}, plaintext
+     * included, as Istio's ztunnel (and jmesh's) label their own series; a {@code none} here split every plaintext
+     * series from ztunnel's.
+     */
     public static String security(SecurityPolicy p) {
-        return switch (p) {
-            case MUTUAL_TLS -> "mutual_tls";
-            case NONE -> "none";
-            default -> UNKNOWN;
-        };
+        return p == SecurityPolicy.MUTUAL_TLS ? "mutual_tls" : UNKNOWN;
     }
 
     private static int fill(String[] v, Reporter reporter, WorkloadInfo src, WorkloadInfo dst, ServiceInfo svc) {

@@ -11,7 +11,7 @@ final class EdgeCounts {
     long sentBytes;
     long receivedBytes;
     long mutualTls;
-    long plaintext;
+    long notMutualTls;
 
     EdgeCounts add(EdgeCounts o) {
         requests += o.requests;
@@ -23,7 +23,7 @@ final class EdgeCounts {
         sentBytes += o.sentBytes;
         receivedBytes += o.receivedBytes;
         mutualTls += o.mutualTls;
-        plaintext += o.plaintext;
+        notMutualTls += o.notMutualTls;
         return this;
     }
 

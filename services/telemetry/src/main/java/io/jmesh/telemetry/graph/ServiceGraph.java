@@ -180,8 +180,8 @@ public final class ServiceGraph implements IngestListener {
             WindowCounts c = sums.get(k);
             double errorRate = c.hasRequests() ? c.requestErrors / c.requests
                     : c.connections > 0 ? c.connectionErrors / c.connections : 0;
-            String security = c.mutualTls > 0 && c.plaintext > 0 ? "mixed"
-                    : c.mutualTls > 0 ? "mutual_tls" : c.plaintext > 0 ? "none" : "unknown";
+            String security = c.mutualTls > 0 && c.notMutualTls > 0 ? "mixed"
+                    : c.mutualTls > 0 ? "mutual_tls" : IstioLabels.UNKNOWN;
             edges.add(new GraphEdge(k.source(), k.target(), c.hasRequests() ? "http" : "tcp",
                     c.requests / seconds, errorRate, c.requestBytes / seconds, c.responseBytes / seconds,
                     c.connections / seconds, c.sentBytes / seconds, c.receivedBytes / seconds, security, k.reporter()));
@@ -288,10 +288,12 @@ public final class ServiceGraph implements IngestListener {
     }
 
     private static void countSecurity(EdgeCounts c, String policy, long n) {
+        // Istio's words: mutual_tls, else unknown (plaintext, or a reporter that cannot tell; "none" in a
+        // checkpoint written before the label followed Istio)
         if ("mutual_tls".equals(policy)) {
             c.mutualTls += n;
-        } else if ("none".equals(policy)) {
-            c.plaintext += n;
+        } else {
+            c.notMutualTls += n;
         }
     }
 }

@@ -14,7 +14,7 @@ final class WindowCounts {
     double sentBytes;
     double receivedBytes;
     double mutualTls;
-    double plaintext;
+    double notMutualTls;
 
     void add(EdgeCounts c, double share) {
         requests += c.requests * share;
@@ -26,7 +26,7 @@ final class WindowCounts {
         sentBytes += c.sentBytes * share;
         receivedBytes += c.receivedBytes * share;
         mutualTls += c.mutualTls * share;
-        plaintext += c.plaintext * share;
+        notMutualTls += c.notMutualTls * share;
     }
 
     boolean hasRequests() {

@@ -35,13 +35,14 @@ class IstioLabelsTest {
                 .containsEntry("connection_security_policy", "mutual_tls");
     }
 
+    /** Istio's ztunnel has two words, {@code mutual_tls} and {@code unknown}; ztunnel's own series say the same. */
     @Test
-    void missingValuesRenderAsUnknownAndPlaintextAsNone() {
+    void missingValuesAndPlaintextRenderAsUnknownAsZtunnelLabelsThem() {
         ConnectionEvent e = Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, WorkloadInfo.getDefaultInstance(), null)
                 .toBuilder().setSecurityPolicy(SecurityPolicy.NONE).setResponseFlags("CONNECT").build();
         Map<String, String> l = labels(IstioLabels.TCP.toArray(String[]::new), IstioLabels.of(e));
         assertThat(l).containsEntry("destination_workload", "unknown").containsEntry("destination_service", "unknown")
-                .containsEntry("connection_security_policy", "none").containsEntry("response_flags", "CONNECT");
+                .containsEntry("connection_security_policy", "unknown").containsEntry("response_flags", "CONNECT");
     }
 
     @Test

@@ -46,7 +46,7 @@ class ServiceGraphTest {
     }
 
     @Test
-    void tcpOnlyEdgesPreferTheDestinationsReportAndShowPlaintext() {
+    void tcpOnlyEdgesPreferTheDestinationsReportAndShowPlaintextAsNotMutualTls() {
         connection(Events.closed(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, null, 100, 200), T0);
         connection(Events.connection(io.jmesh.proto.telemetry.v1.ConnectionEvent.Kind.OPENED,
                 Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null)
@@ -58,7 +58,7 @@ class ServiceGraphTest {
         assertThat(e.reporter()).isEqualTo("destination");
         assertThat(e.protocol()).isEqualTo("tcp");
         assertThat(e.connectionsPerSecond()).isCloseTo(0.1, within(1e-9));
-        assertThat(e.security()).isEqualTo("none");
+        assertThat(e.security()).as("Istio's word for a connection not over mutual TLS").isEqualTo("unknown");
     }
 
     @Test
