@@ -88,6 +88,8 @@ public final class DeltaAdsClient {
     private final Counter terminations;
     private final Map<String, Map<String, String>> versions = new ConcurrentHashMap<>();
     private final Set<String> awaitingFirst = ConcurrentHashMap.newKeySet();
+    /** Types with a part NACKed in the split snapshot under way: the whole is NACKed (context only). */
+    private final Set<String> nackedInSnapshot = new java.util.HashSet<>();
     private final Promise<Void> firstFull = Promise.promise();
     private final Context context;
     private Duration backoff;
@@ -194,7 +196,8 @@ public final class DeltaAdsClient {
 
     /**
      * Completes when a response of each type has been accepted whole (readiness): one with a resource NACKed
-     * applies its valid part but does not count, as in Istio's ztunnel; the next one ACKed does.
+     * applies its valid part but does not count, as in Istio's ztunnel; the next one ACKed does. A snapshot split
+     * into parts counts as one response, NACKed if any part was.
      */
     public Future<Void> firstFullSync() {
         return firstFull.future();
@@ -377,6 +380,7 @@ public final class DeltaAdsClient {
         }
         client.request(server, AggregatedDiscoveryServiceGrpcClient.DeltaAggregatedResources).onSuccess(c -> {
             call = c;
+            nackedInSnapshot.clear(); // a new stream sends its snapshot afresh
             String t = token.get();
             if (!t.isEmpty()) {
                 c.headers().set("authorization", "Bearer " + t);
@@ -517,9 +521,13 @@ public final class DeltaAdsClient {
         if (onDemand && ADDRESS_TYPE.equals(type)) {
             answerDemands(r, accepted);
         }
-        // a part of a split snapshot is not yet the full configuration: wait for the part that completes it; and a
-        // NACKed response is not the configuration policy meant (Istio's ztunnel counts a type only once ACKed)
-        if (errors.isEmpty() && !io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo())
+        // a part of a split snapshot is not yet the full configuration: wait for the part that completes it. A
+        // NACKed response is not the configuration policy meant (Istio's ztunnel counts a type only once a response
+        // is ACKed), nor is a snapshot with a part NACKed: istiod would have sent it as one response, NACKed whole
+        if (!errors.isEmpty()) {
+            nackedInSnapshot.add(type);
+        }
+        if (!io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo()) && !nackedInSnapshot.remove(type)
                 && awaitingFirst.remove(type) && awaitingFirst.isEmpty()) {
             log.info("first full configuration received from policy");
             firstFull.tryComplete();

@@ -178,6 +178,39 @@ class DeltaAdsClientTest {
         assertThat(store.current().resources()).containsOnlyKeys("w2", "w3");
     }
 
+    /**
+     * A snapshot policy splits into parts is one response to Istio's ztunnel (istiod never splits): a part NACKed
+     * makes the whole first configuration NACKed, though the last part is accepted.
+     */
+    @Test
+    void aSplitSnapshotWithAPartNackedDoesNotCountAsTheFirstConfiguration() throws Exception {
+        await().until(() -> stream.get() != null);
+        Authorization policy = Authorization.newBuilder().setName("deny-all").setNamespace("default").build();
+        push(DeltaAdsClient.AUTHORIZATION_TYPE, "n1", List.of(Resource.newBuilder().setName("default/deny-all")
+                .setVersion("1").setResource(Any.pack(policy)).build()), List.of());
+        assertThat(ackFor("n1").hasErrorDetail()).isFalse();
+        Resource bad = workload("w3", "10.0.0.3", "1").toBuilder().setName("other-name").build();
+        pushPart("n2", "7" + io.jmesh.core.xds.XdsTypes.PARTIAL_SUFFIX, List.of(workload("w1", "10.0.0.1", "1"), bad));
+        assertThat(ackFor("n2").hasErrorDetail()).isTrue();
+        pushPart("n3", "7", List.of(workload("w2", "10.0.0.2", "1")));
+        assertThat(ackFor("n3").hasErrorDetail()).isFalse();
+        // one more round trip: the client handled n3 whole before it answered n4
+        pushPart("n4", "7", List.of(bad));
+        assertThat(ackFor("n4").hasErrorDetail()).isTrue();
+        assertThat(client.firstFullSync().isComplete()).as("ready after a snapshot with a part NACKed").isFalse();
+
+        pushPart("n5", "8", List.of(workload("w3", "10.0.0.3", "2")));
+        assertThat(ackFor("n5").hasErrorDetail()).isFalse();
+        await().until(() -> client.firstFullSync().isComplete());
+        assertThat(store.current().resources()).containsOnlyKeys("w1", "w2", "w3");
+    }
+
+    void pushPart(String nonce, String systemVersion, List<Resource> resources) {
+        var s = stream.get();
+        vertx.runOnContext(v -> s.write(DeltaDiscoveryResponse.newBuilder().setTypeUrl(DeltaAdsClient.ADDRESS_TYPE)
+                .setNonce(nonce).setSystemVersionInfo(systemVersion).addAllResources(resources).build()));
+    }
+
     @Test
     void aPolicyThatCannotBeEnforcedIsNackedAloneAndNotAnnouncedOnReconnect() throws Exception {
         await().until(() -> stream.get() != null);
