@@ -197,7 +197,8 @@ public final class DeltaAdsClient {
     /**
      * Completes when a response of each type has been accepted whole (readiness): one with a resource NACKed
      * applies its valid part but does not count, as in Istio's ztunnel; the next one ACKed does. A snapshot split
-     * into parts counts as one response, NACKed if any part was.
+     * into parts counts as one response, NACKed if any part was. On demand, policy's first {@code Address} answer
+     * counts whatever it holds (it answers lookups; Istio's ztunnel waits for no on-demand type).
      */
     public Future<Void> firstFullSync() {
         return firstFull.future();
@@ -523,8 +524,9 @@ public final class DeltaAdsClient {
         }
         // a part of a split snapshot is not yet the full configuration: wait for the part that completes it. A
         // NACKed response is not the configuration policy meant (Istio's ztunnel counts a type only once a response
-        // is ACKed), nor is a snapshot with a part NACKed: istiod would have sent it as one response, NACKed whole
-        if (!errors.isEmpty()) {
+        // is ACKed), nor is a snapshot with a part NACKed: istiod would have sent it as one response, NACKed whole.
+        // On demand, Address answers lookups (Istio waits for no on-demand type): policy's first answer counts
+        if (!errors.isEmpty() && !(onDemand && ADDRESS_TYPE.equals(type))) {
             nackedInSnapshot.add(type);
         }
         if (!io.jmesh.core.xds.XdsTypes.partial(r.getSystemVersionInfo()) && !nackedInSnapshot.remove(type)

@@ -273,6 +273,27 @@ class DeltaAdsClientOnDemandTest {
         assertThat(demands("found")).isZero();
     }
 
+    /**
+     * On demand, an Address response answers lookups, it is not the configuration to wait for (Istio's ztunnel does
+     * not wait for on-demand types at all): policy's first answer counts even with a resource NACKed, or a ztunnel
+     * with nothing else to ask for would never be ready.
+     */
+    @Test
+    void onDemandTheFirstAddressAnswerCountsForReadinessEvenWithAResourceNacked() throws Exception {
+        startClient("20s");
+        Address bad = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("uid-32").setName("uid-32")
+                .setNamespace("default").addAddresses(ByteString.copyFrom(new byte[5]))).build();
+        String nonce = push(List.of(Resource.newBuilder().setName("uid-32").setVersion("v1").setResource(Any.pack(bad))
+                .build()), List.of());
+        ackFor(nonce);
+        assertThat(received.stream().filter(r -> nonce.equals(r.getResponseNonce())).findFirst().orElseThrow()
+                .hasErrorDetail()).isTrue();
+        var s = stream.get();
+        vertx.runOnContext(v -> s.write(DeltaDiscoveryResponse.newBuilder()
+                .setTypeUrl(DeltaAdsClient.AUTHORIZATION_TYPE).setNonce("authz").build()));
+        await().until(() -> client.firstFullSync().isComplete());
+    }
+
     @Test
     void aResourceThatFailsValidationAnswersItsDemandAtOnceAsRejected() throws Exception {
         answerStart(); // answers wait up to 20 s: a demand that completes sooner was answered
