@@ -8,6 +8,8 @@ final class EdgeCounts {
     long responseBytes;
     long connections;
     long connectionErrors;
+    /** Connections that ended (the denominator of a TCP edge's error rate, with {@link #connectionErrors}). */
+    long connectionsClosed;
     long sentBytes;
     long receivedBytes;
     long mutualTls;
@@ -20,6 +22,7 @@ final class EdgeCounts {
         responseBytes += o.responseBytes;
         connections += o.connections;
         connectionErrors += o.connectionErrors;
+        connectionsClosed += o.connectionsClosed;
         sentBytes += o.sentBytes;
         receivedBytes += o.receivedBytes;
         mutualTls += o.mutualTls;

@@ -5,7 +5,7 @@ package io.jmesh.telemetry.graph;
  *
  * @param protocol {@code http} when requests were seen on the edge, else {@code tcp}
  * @param errorRate failed requests / requests (5xx, no response, or a non-OK gRPC status); for TCP-only edges,
- *     failed connections / connections
+ *     connections closed with response flags / connections closed
  * @param security {@code mutual_tls} (all of it), {@code mixed} (some), or {@code unknown} (none over mutual TLS:
  *     Istio's {@code connection_security_policy} for plaintext)
  * @param reporter whose reports the figures come from ({@code waypoint}, {@code destination} or {@code source}):

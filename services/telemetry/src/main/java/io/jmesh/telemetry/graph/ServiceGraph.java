@@ -179,7 +179,7 @@ public final class ServiceGraph implements IngestListener {
         for (EdgeKey k : chosen.values()) {
             WindowCounts c = sums.get(k);
             double errorRate = c.hasRequests() ? c.requestErrors / c.requests
-                    : c.connections > 0 ? c.connectionErrors / c.connections : 0;
+                    : c.connectionsClosed > 0 ? c.connectionErrors / c.connectionsClosed : 0;
             String security = c.mutualTls > 0 && c.notMutualTls > 0 ? "mixed"
                     : c.mutualTls > 0 ? "mutual_tls" : IstioLabels.UNKNOWN;
             edges.add(new GraphEdge(k.source(), k.target(), c.hasRequests() ? "http" : "tcp",
@@ -232,6 +232,9 @@ public final class ServiceGraph implements IngestListener {
         EdgeCounts c = new EdgeCounts();
         c.connections = d.events;
         c.connectionErrors = "-".equals(k.value(FLAGS)) ? 0 : d.closed;
+        // over the connections that ended: over those opened, connections opened before the window and failing
+        // in it made the rate exceed 1
+        c.connectionsClosed = d.closed;
         c.sentBytes = d.sentBytes;
         c.receivedBytes = d.receivedBytes;
         countSecurity(c, k.value(SECURITY), d.events + d.closed);

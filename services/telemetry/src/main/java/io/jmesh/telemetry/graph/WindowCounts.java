@@ -11,6 +11,7 @@ final class WindowCounts {
     double responseBytes;
     double connections;
     double connectionErrors;
+    double connectionsClosed;
     double sentBytes;
     double receivedBytes;
     double mutualTls;
@@ -23,6 +24,7 @@ final class WindowCounts {
         responseBytes += c.responseBytes * share;
         connections += c.connections * share;
         connectionErrors += c.connectionErrors * share;
+        connectionsClosed += c.connectionsClosed * share;
         sentBytes += c.sentBytes * share;
         receivedBytes += c.receivedBytes * share;
         mutualTls += c.mutualTls * share;

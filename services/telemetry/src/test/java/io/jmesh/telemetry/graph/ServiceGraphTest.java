@@ -61,6 +61,26 @@ class ServiceGraphTest {
         assertThat(e.security()).as("Istio's word for a connection not over mutual TLS").isEqualTo("unknown");
     }
 
+    /**
+     * A TCP edge's error rate is the share of the connections that ended in the window that failed: connections
+     * opened before the window and failing in it made it 3 (three failures over one connection opened).
+     */
+    @Test
+    void aTcpEdgesErrorRateIsFailedClosesOverClosesNeverAboveOne() {
+        connection(Events.opened(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null), T0);
+        for (int i = 0; i < 3; i++) {
+            connection(Events.connection(ConnectionEvent.Kind.CLOSED, Reporter.DESTINATION, Events.REVIEWS,
+                    Events.RATINGS, null).setResponseFlags("CONNECT").build(), T0);
+        }
+        connection(Events.closed(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null, 10, 20), T0);
+        graph.committed(T0);
+
+        GraphEdge e = graph.query(Duration.ofSeconds(10), T0).edges().get(0);
+
+        assertThat(e.protocol()).isEqualTo("tcp");
+        assertThat(e.errorRate()).as("3 of the 4 connections that ended failed").isCloseTo(0.75, within(1e-9));
+    }
+
     @Test
     void abortedEventsAreForgottenAndOldBucketsLeaveTheWindow() {
         request(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 5), T0);
