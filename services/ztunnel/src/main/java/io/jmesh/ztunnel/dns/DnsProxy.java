@@ -7,6 +7,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
@@ -25,6 +26,7 @@ import io.vertx.core.Promise;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -303,8 +305,14 @@ public final class DnsProxy {
         }
     }
 
-    private final class TcpQueries extends SimpleChannelInboundHandler<ByteBuf> {
+    /**
+     * One TCP client's queries. Pausing reads cannot bound them alone: one read may hold many messages (a client
+     * pipelining hundreds in one write), and the decoder passes them all on at once. Those beyond the limit wait
+     * here, already read, and are taken up as answers free their places; reads stay paused while any wait.
+     */
+    private final class TcpQueries extends ChannelInboundHandlerAdapter {
         private final Frames frames;
+        private final ArrayDeque<ByteBuf> waiting = new ArrayDeque<>();
         private int inFlight;
 
         TcpQueries(Frames frames) {
@@ -312,50 +320,73 @@ public final class DnsProxy {
         }
 
         @Override
-        protected void channelRead0(ChannelHandlerContext ctx, ByteBuf frame) {
-            Channel ch = ctx.channel();
-            ++inFlight;
-            reads(ch);
-            boolean answered = handle(frame, (InetSocketAddress) ch.remoteAddress(), true,
-                    answer -> ch.eventLoop().execute(() -> {
-                        settled(ch);
-                        if (!ch.isActive()) {
-                            answer.release();
-                            return;
-                        }
-                        ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
-                        ch.writeAndFlush(answer);
-                    }));
-            if (!answered) {
-                settled(ch); // a dropped message holds no slot: 16 of them used to pause reads for good
-            }
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            waiting.add((ByteBuf) msg);
+            drain(ctx.channel());
         }
 
-        /** One message of this connection answered or dropped: below the limit, reads go on. */
+        /** Handles waiting messages while fewer than the limit await answers and the client takes its answers. */
+        private void drain(Channel ch) {
+            while (inFlight < TCP_IN_FLIGHT && ch.isWritable() && !waiting.isEmpty()) {
+                ByteBuf frame = waiting.poll();
+                ++inFlight;
+                boolean answered;
+                try {
+                    answered = handle(frame, (InetSocketAddress) ch.remoteAddress(), true,
+                            answer -> ch.eventLoop().execute(() -> {
+                                settled(ch);
+                                if (!ch.isActive()) {
+                                    answer.release();
+                                    return;
+                                }
+                                ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
+                                ch.writeAndFlush(answer);
+                            }));
+                } finally {
+                    frame.release();
+                }
+                if (!answered) {
+                    --inFlight; // a dropped message holds no slot: 16 of them used to pause reads for good
+                }
+            }
+            reads(ch);
+        }
+
+        /** One message of this connection answered: the next waiting one, or reads, go on. */
         private void settled(Channel ch) {
             --inFlight;
-            reads(ch);
+            drain(ch);
         }
 
         /**
-         * Reads go on while fewer than the limit of queries await answers and the answers written so far are being
-         * taken (the channel is writable): a client that does not read its answers stops being read, rather than
-         * piling them up here.
+         * Reads go on while no message waits, fewer than the limit of queries await answers and the answers written
+         * so far are being taken (the channel is writable): a client that does not read its answers stops being
+         * read, rather than piling them up here.
          */
         private void reads(Channel ch) {
-            ch.config().setAutoRead(inFlight < TCP_IN_FLIGHT && ch.isWritable());
+            ch.config().setAutoRead(waiting.isEmpty() && inFlight < TCP_IN_FLIGHT && ch.isWritable());
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            // the connection closed (or the pipeline is torn down) with messages still waiting: theirs to free
+            ByteBuf frame;
+            while ((frame = waiting.poll()) != null) {
+                frame.release();
+            }
         }
 
         @Override
         public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-            reads(ctx.channel());
+            drain(ctx.channel());
             ctx.fireChannelWritabilityChanged();
         }
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof IdleStateEvent) {
-                // no whole message for tcpIdleTimeout, and none awaiting upstream; counted when part of one came
+                // no whole message for tcpIdleTimeout, and none awaiting upstream (any still waiting here wait for
+                // a client that has not taken its answers for that long); counted when part of one came
                 if (inFlight == 0) {
                     if (frames.partial()) {
                         reject("tcp", "timeout", (InetSocketAddress) ctx.channel().remoteAddress(),

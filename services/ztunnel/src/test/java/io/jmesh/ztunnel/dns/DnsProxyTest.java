@@ -31,6 +31,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -260,6 +261,41 @@ class DnsProxyTest {
     }
 
     @Test
+    void aTcpClientPipeliningManyQueriesInOneWriteHasNoMoreThan16AwaitingUpstream() throws Exception {
+        try (HoldingUpstream held = new HoldingUpstream("127.0.42.55")) {
+            start(Duration.ofSeconds(10), held.address());
+            int sent = 40;
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            DataOutputStream frames = new DataOutputStream(all);
+            for (int i = 0; i < sent; i++) {
+                frame(frames, query(100 + i, "q" + i + ".example.org", 1));
+            }
+            try (Socket s = new Socket()) {
+                s.bind(new InetSocketAddress(CLIENT_IP, 0));
+                s.connect(proxy.address(), 2000);
+                s.setSoTimeout(10_000);
+                s.getOutputStream().write(all.toByteArray()); // one write, read by the proxy in one read
+                await().atMost(Duration.ofSeconds(10)).until(() -> held.connections() >= 16);
+                assertThat(metric("istio_dns_requests_total{request_query_type=\"a\",request_protocol=\"tcp\","
+                        + "source_canonical_service=\"client\",source_canonical_revision=\"v1\"}"))
+                        .as("queries taken from the connection while 16 await upstream").isEqualTo(16);
+                held.release();
+                DataInputStream in = new DataInputStream(s.getInputStream());
+                List<Integer> ids = new ArrayList<>();
+                for (int i = 0; i < sent; i++) {
+                    byte[] a = new byte[in.readUnsignedShort()];
+                    in.readFully(a);
+                    assertThat(a[3] & 0x0F).as("RCODE").isZero();
+                    ids.add((a[0] & 0xFF) << 8 | a[1] & 0xFF);
+                }
+                assertThat(ids).as("every pipelined query answered, once")
+                        .containsExactlyInAnyOrderElementsOf(java.util.stream.IntStream.range(100, 100 + sent)
+                                .boxed().toList());
+            }
+        }
+    }
+
+    @Test
     void aSilentUpstreamIsFollowedByTheNextAndNoneAnsweringIsServfail() throws Exception {
         InetSocketAddress quiet = (InetSocketAddress) silent.getLocalSocketAddress();
         start(Duration.ofMillis(300), quiet, upstream.address());
@@ -475,6 +511,81 @@ class DnsProxyTest {
         String[] labels = series.substring(brace + 1, series.length() - 1).split(",");
         Arrays.sort(labels);
         return series.substring(0, brace) + "{" + String.join(",", labels) + "}";
+    }
+
+    /**
+     * A TCP resolver on loopback that holds every query unanswered until {@link #release()}, then answers them (and
+     * any later one) as {@link FakeUpstream} does: shows how many queries await upstream at once.
+     */
+    static final class HoldingUpstream implements AutoCloseable {
+        private final ServerSocket tcp;
+        private final List<Socket> held = new ArrayList<>();
+        private final AtomicInteger accepted = new AtomicInteger();
+        private boolean released;
+
+        HoldingUpstream(String ip) throws IOException {
+            tcp = new ServerSocket();
+            tcp.bind(new InetSocketAddress(ip, 0));
+            Thread t = new Thread(this::serve, "holding-dns-tcp");
+            t.setDaemon(true);
+            t.start();
+        }
+
+        InetSocketAddress address() {
+            return (InetSocketAddress) tcp.getLocalSocketAddress();
+        }
+
+        int connections() {
+            return accepted.get();
+        }
+
+        synchronized void release() throws IOException {
+            released = true;
+            for (Socket s : held) {
+                answer(s);
+            }
+            held.clear();
+        }
+
+        private void serve() {
+            while (!tcp.isClosed()) { // ends when the socket closes
+                try {
+                    Socket s = tcp.accept();
+                    accepted.incrementAndGet();
+                    synchronized (this) {
+                        if (released) {
+                            answer(s);
+                        } else {
+                            held.add(s);
+                        }
+                    }
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        }
+
+        private static void answer(Socket s) throws IOException {
+            try (s) {
+                s.setSoTimeout(5000);
+                DataInputStream in = new DataInputStream(s.getInputStream());
+                byte[] q = new byte[in.readUnsignedShort()];
+                in.readFully(q);
+                byte[] a = FakeUpstream.answer(q);
+                DataOutputStream out = new DataOutputStream(s.getOutputStream());
+                out.writeShort(a.length);
+                out.write(a);
+                out.flush();
+            }
+        }
+
+        @Override
+        public synchronized void close() throws IOException {
+            tcp.close();
+            for (Socket s : held) {
+                s.close();
+            }
+        }
     }
 
     /**
