@@ -421,9 +421,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             io.jmesh.ztunnel.dns.DnsProxy.upstreams(upstreams); // each an address, or the entry is named
             resolvConf = resolvConf == null ? "" : resolvConf;
             Objects.requireNonNull(upstreamTimeout, "dns.upstreamTimeout");
+            positive("dns.upstreamTimeout", upstreamTimeout, upstreamTimeout); // zero: every forward fails at once
             positive("dns.upstreamAttempts", upstreamAttempts);
             positive("dns.maxPendingUpstream", maxPendingUpstream);
             Objects.requireNonNull(tcpIdleTimeout, "dns.tcpIdleTimeout");
+            positive("dns.tcpIdleTimeout", tcpIdleTimeout, tcpIdleTimeout); // zero would switch the idle timer off
         }
     }
 

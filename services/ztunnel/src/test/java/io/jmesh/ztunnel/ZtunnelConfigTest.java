@@ -160,4 +160,18 @@ class ZtunnelConfigTest {
         assertThatThrownBy(() -> load("node: {dualStackAddress: \"10.0.0.1,somehost\"}\n", Map.of()))
                 .hasMessageContaining("node.dualStackAddress: 'somehost' (expected: IP addresses");
     }
+
+    @Test
+    void dnsTimeoutsMustBePositive() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).dns().tcpIdleTimeout())
+                .isEqualTo(java.time.Duration.ofSeconds(10));
+        // zero would switch the idle timer off: idle TCP clients held forever
+        assertThatThrownBy(() -> load("dns: {tcpIdleTimeout: 0s}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("dns.tcpIdleTimeout: PT0S (expected: > 0)");
+        // zero would fail every forwarded query at once (SERVFAIL for any name outside the mesh)
+        assertThatThrownBy(() -> load("dns: {upstreamTimeout: 0s}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("dns.upstreamTimeout: PT0S (expected: > 0)");
+    }
 }
