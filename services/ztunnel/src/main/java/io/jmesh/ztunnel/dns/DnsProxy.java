@@ -4,8 +4,10 @@ import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -13,6 +15,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.FixedRecvByteBufAllocator;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DatagramPacket;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.codec.TooLongFrameException;
@@ -314,6 +317,8 @@ public final class DnsProxy {
         private final Frames frames;
         private final ArrayDeque<ByteBuf> waiting = new ArrayDeque<>();
         private int inFlight;
+        /** The client shut its side (FIN): it sends no more, and the connection closes after its last answer. */
+        private boolean inputClosed;
 
         TcpQueries(Frames frames) {
             this.frames = frames;
@@ -334,13 +339,13 @@ public final class DnsProxy {
                 try {
                     answered = handle(frame, (InetSocketAddress) ch.remoteAddress(), true,
                             answer -> ch.eventLoop().execute(() -> {
-                                settled(ch);
-                                if (!ch.isActive()) {
+                                if (ch.isActive()) {
+                                    ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
+                                    ch.writeAndFlush(answer);
+                                } else {
                                     answer.release();
-                                    return;
                                 }
-                                ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
-                                ch.writeAndFlush(answer);
+                                settled(ch); // after the write: a close that follows comes after this answer
                             }));
                 } finally {
                     frame.release();
@@ -356,6 +361,18 @@ public final class DnsProxy {
         private void settled(Channel ch) {
             --inFlight;
             drain(ch);
+            closeIfDone(ch);
+        }
+
+        /**
+         * Once the client has shut its side and every message is answered, the connection closes after the answers
+         * written so far (half-closure is allowed on ztunnel's sockets, so its FIN alone closes nothing, and the
+         * connection would otherwise wait for the idle timeout).
+         */
+        private void closeIfDone(Channel ch) {
+            if (inputClosed && inFlight == 0 && waiting.isEmpty() && ch.isOpen()) {
+                ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            }
         }
 
         /**
@@ -384,7 +401,11 @@ public final class DnsProxy {
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-            if (evt instanceof IdleStateEvent) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                inputClosed = true; // any whole messages before the FIN were passed on already by the decoder
+                closeIfDone(ctx.channel());
+                ctx.fireUserEventTriggered(evt);
+            } else if (evt instanceof IdleStateEvent) {
                 // no whole message for tcpIdleTimeout, and none awaiting upstream (any still waiting here wait for
                 // a client that has not taken its answers for that long); counted when part of one came
                 if (inFlight == 0) {

@@ -296,6 +296,38 @@ class DnsProxyTest {
     }
 
     @Test
+    void aTcpClientThatShutsItsSideGetsItsAnswersAndThenTheConnectionCloses() throws Exception {
+        // idle timeout far away: the close must come from the client's FIN, not from the timer
+        start(Duration.ofSeconds(30), Duration.ofSeconds(2), upstream.address());
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(proxy.address(), 2000);
+            s.setSoTimeout(5000);
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            frame(out, query(81, "reviews", 1));
+            frame(out, query(82, "example.org", 1));
+            out.flush();
+            s.shutdownOutput(); // RFC 7766: the client will send no more
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            List<Integer> ids = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                byte[] a = new byte[in.readUnsignedShort()];
+                in.readFully(a);
+                ids.add((a[0] & 0xFF) << 8 | a[1] & 0xFF);
+            }
+            assertThat(ids).as("both answered after the client's FIN").containsExactlyInAnyOrder(81, 82);
+            int next;
+            try {
+                next = in.read();
+            } catch (SocketTimeoutException e) {
+                next = -2;
+            }
+            assertThat(next).as("closed by the proxy once its answers are sent (-1), not left open (-2)")
+                    .isEqualTo(-1);
+        }
+    }
+
+    @Test
     void aSilentUpstreamIsFollowedByTheNextAndNoneAnsweringIsServfail() throws Exception {
         InetSocketAddress quiet = (InetSocketAddress) silent.getLocalSocketAddress();
         start(Duration.ofMillis(300), quiet, upstream.address());
