@@ -408,9 +408,12 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     {@code upstreamAttempts} tries in all
      * @param maxPendingUpstream forwarded UDP queries in flight at once; more are answered SERVFAIL
      * @param tcpIdleTimeout a client's TCP connection without traffic for this long is closed
+     * @param maxTcpConnections client TCP connections open at once (each of the proxy's listeners; in in-pod mode
+     *     each pod's); more are closed as they come, counted and logged
      */
     public record Dns(String clusterDomain, java.util.List<String> upstreams, String resolvConf,
-            Duration upstreamTimeout, int upstreamAttempts, int maxPendingUpstream, Duration tcpIdleTimeout) {
+            Duration upstreamTimeout, int upstreamAttempts, int maxPendingUpstream, Duration tcpIdleTimeout,
+            int maxTcpConnections) {
         public Dns {
             requireText(clusterDomain, "dns.clusterDomain");
             if (!clusterDomain.matches("[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")) {
@@ -426,6 +429,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             positive("dns.maxPendingUpstream", maxPendingUpstream);
             Objects.requireNonNull(tcpIdleTimeout, "dns.tcpIdleTimeout");
             positive("dns.tcpIdleTimeout", tcpIdleTimeout, tcpIdleTimeout); // zero would switch the idle timer off
+            positive("dns.maxTcpConnections", maxTcpConnections);
         }
     }
 

@@ -174,4 +174,14 @@ class ZtunnelConfigTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("dns.upstreamTimeout: PT0S (expected: > 0)");
     }
+
+    @Test
+    void dnsMaxTcpConnectionsIs150ByDefaultComesFromTheEnvironmentAndMustBePositive() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).dns().maxTcpConnections()).isEqualTo(150);
+        assertThat(load("logLevel: info\n", Map.of("MESH_DNS_MAX_TCP_CONNECTIONS", "20")).dns().maxTcpConnections())
+                .isEqualTo(20);
+        assertThatThrownBy(() -> load("dns: {maxTcpConnections: 0}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("dns.maxTcpConnections: 0 (expected: > 0)");
+    }
 }

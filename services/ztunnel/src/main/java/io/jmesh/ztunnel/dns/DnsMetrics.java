@@ -38,5 +38,6 @@ public final class DnsMetrics {
                 rejections.labelValues(protocol, reason); // zero series: dashboards and alerts see 0, not nothing
             }
         }
+        rejections.labelValues("tcp", "connection_limit");
     }
 }

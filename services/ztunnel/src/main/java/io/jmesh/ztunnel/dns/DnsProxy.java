@@ -33,6 +33,8 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -68,10 +70,11 @@ public final class DnsProxy {
      * @param bindAddress the node address; {@code port} 0 picks a free port (tests)
      * @param clusterDomain Kubernetes' cluster domain ({@code cluster.local})
      * @param tcpIdleTimeout a TCP client connection without traffic for this long is closed
+     * @param maxTcpConnections client TCP connections open at once; more are closed as they come
      */
     public record Settings(String nodeName, InetAddress bindAddress, int port, String clusterDomain,
             Duration tcpIdleTimeout, List<InetSocketAddress> upstreams, Duration upstreamTimeout,
-            int upstreamAttempts, int maxPendingUpstream) {}
+            int upstreamAttempts, int maxPendingUpstream, int maxTcpConnections) {}
 
     private final NetTransport net;
     private final WorkloadStore store;
@@ -85,6 +88,10 @@ public final class DnsProxy {
     private final Histogram forwardSeconds;
     private final Counter rejections;
     private final Function<InetAddress, Workload> clients;
+    /** Client TCP connections open now (the accepted ones run on several event loops). */
+    private final AtomicInteger tcpConnections = new AtomicInteger();
+    /** Whether refusing connections has been logged since they were last at most half the limit. */
+    private final AtomicBoolean refusalLogged = new AtomicBoolean();
     private Channel udp;
     private Channel tcp;
 
@@ -133,6 +140,9 @@ public final class DnsProxy {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        if (!admitted(ch)) {
+                            return;
+                        }
                         long idle = settings.tcpIdleTimeout().toMillis();
                         // after the decoder, the idle timer sees whole messages only: a client dribbling bytes
                         // of one message (slowloris) is as quiet as one sending nothing
@@ -172,6 +182,34 @@ public final class DnsProxy {
             });
         });
         return started.future();
+    }
+
+    /**
+     * Counts a new client connection, or closes it when {@code dns.maxTcpConnections} are open already: each idle
+     * connection holds a file descriptor and buffers for up to tcpIdleTimeout, and nothing else bounds how many one
+     * client may open. Every refusal is counted; one log line per spell of refusals.
+     */
+    private boolean admitted(Channel ch) {
+        int max = settings.maxTcpConnections();
+        if (tcpConnections.incrementAndGet() > max) {
+            tcpConnections.decrementAndGet();
+            rejections.labelValues("tcp", "connection_limit").inc();
+            if (refusalLogged.compareAndSet(false, true)) {
+                log.atWarn().addKeyValue("src", ch.remoteAddress()).addKeyValue("protocol", "tcp")
+                        .addKeyValue("reason", "connection_limit")
+                        .log("dns connection refused: dns.maxTcpConnections ({}) are open; more are closed as they "
+                                + "come, counted in ztunnel_dns_rejections_total (logged again once half have closed)",
+                                max);
+            }
+            ch.close();
+            return false;
+        }
+        ch.closeFuture().addListener(f -> {
+            if (tcpConnections.decrementAndGet() <= max / 2) {
+                refusalLogged.set(false);
+            }
+        });
+        return true;
     }
 
     private IllegalStateException bindFailure(String protocol, Throwable cause) {

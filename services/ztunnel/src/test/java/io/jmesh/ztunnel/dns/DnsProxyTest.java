@@ -110,10 +110,15 @@ class DnsProxyTest {
     }
 
     private DnsProxy start(Duration tcpIdle, Duration timeout, InetSocketAddress... upstreams) throws Exception {
+        return start(150, tcpIdle, timeout, upstreams);
+    }
+
+    private DnsProxy start(int maxTcpConnections, Duration tcpIdle, Duration timeout, InetSocketAddress... upstreams)
+            throws Exception {
         registry = new PrometheusRegistry();
         proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
                 InetAddress.getByName(PROXY_IP), 0, "cluster.local", tcpIdle, List.of(upstreams),
-                timeout, 2, 64), registry);
+                timeout, 2, 64, maxTcpConnections), registry);
         proxy.start().await(10, TimeUnit.SECONDS);
         return proxy;
     }
@@ -291,6 +296,39 @@ class DnsProxyTest {
                 assertThat(ids).as("every pipelined query answered, once")
                         .containsExactlyInAnyOrderElementsOf(java.util.stream.IntStream.range(100, 100 + sent)
                                 .boxed().toList());
+            }
+        }
+    }
+
+    @Test
+    void tcpConnectionsBeyondTheLimitAreClosedAndCountedWhileTheOthersAreServed() throws Exception {
+        start(4, Duration.ofSeconds(30), Duration.ofSeconds(2), upstream.address());
+        List<Socket> open = new ArrayList<>();
+        try {
+            for (int i = 0; i < 4; i++) {
+                open.add(tcpClient());
+                assertThat(askOverTcp(open.get(i), 50 + i)).as("connection " + i + " served").isEqualTo(50 + i);
+            }
+            try (Socket fifth = tcpClient()) {
+                assertThat(closedByPeer(fifth)).as("a fifth connection closed by the proxy").isTrue();
+            }
+            assertThat(metric("ztunnel_dns_rejections_total{protocol=\"tcp\",reason=\"connection_limit\"}"))
+                    .isEqualTo(1);
+            // one client leaving makes room for another (once the proxy has seen it go)
+            open.remove(0).close();
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                try (Socket s = tcpClient()) {
+                    return askOverTcp(s, 60) == 60;
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+            for (int i = 0; i < open.size(); i++) {
+                assertThat(askOverTcp(open.get(i), 70 + i)).as("an open connection still served").isEqualTo(70 + i);
+            }
+        } finally {
+            for (Socket s : open) {
+                s.close();
             }
         }
     }
@@ -486,6 +524,36 @@ class DnsProxyTest {
             s.setSoTimeout(3000);
             send(s, q);
             return receive(s);
+        }
+    }
+
+    private Socket tcpClient() throws IOException {
+        Socket s = new Socket();
+        s.bind(new InetSocketAddress(CLIENT_IP, 0));
+        s.connect(proxy.address(), 2000);
+        s.setSoTimeout(5000);
+        return s;
+    }
+
+    /** Asks for {@code reviews} with {@code id} on {@code s}; the id of the answer. */
+    private static int askOverTcp(Socket s, int id) throws IOException {
+        DataOutputStream out = new DataOutputStream(s.getOutputStream());
+        frame(out, query(id, "reviews", 1));
+        out.flush();
+        DataInputStream in = new DataInputStream(s.getInputStream());
+        byte[] a = new byte[in.readUnsignedShort()];
+        in.readFully(a);
+        return (a[0] & 0xFF) << 8 | a[1] & 0xFF;
+    }
+
+    /** True once the peer closes or resets {@code s}; false when it stays open for the socket's read timeout. */
+    private static boolean closedByPeer(Socket s) throws IOException {
+        try {
+            return s.getInputStream().read() < 0;
+        } catch (SocketTimeoutException e) {
+            return false;
+        } catch (java.net.SocketException reset) {
+            return true;
         }
     }
 
