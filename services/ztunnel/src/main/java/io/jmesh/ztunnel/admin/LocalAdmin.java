@@ -30,8 +30,8 @@ import java.util.function.Supplier;
 /**
  * The local-only admin server (15000 on 127.0.0.1): {@code /config_dump} (workloads, services, policies,
  * certificates with expiry, in the shape {@code istioctl ztunnel-config} reads), {@code /logging} (GET lists
- * levels; POST {@code ?level=debug} or {@code ?<logger>=debug} changes them) and {@code /quitquitquit} (POST:
- * drain and exit).
+ * levels; POST {@code ?level=debug} or {@code ?<logger>=debug} changes them, {@code ?reset} returns to the startup
+ * levels) and {@code /quitquitquit} (POST: drain and exit).
  */
 public final class LocalAdmin {
 
@@ -46,6 +46,7 @@ public final class LocalAdmin {
     private final Runnable quit;
     private final JsonObject configJson;
     private final Supplier<TrustSnapshot> trust;
+    private final StartupLogLevels startupLevels = new StartupLogLevels();
     private volatile HttpServer server;
     private volatile Supplier<JsonObject> workloadState;
     private volatile IntFunction<DeltaAdsClient.OnDemandState> onDemand;
@@ -129,27 +130,39 @@ public final class LocalAdmin {
             ztunnel admin (local only)
               GET  /config_dump    workloads, services, policies, certificates with expiry, trust bundle (JSON)
               GET  /logging        logger levels; POST /logging?<logger>=<level>, or ?level=<logger>:<level>,...
-                                   (Istio's form; a bare level sets the root)
+                                   (Istio's form, also <logger>=<level>; a bare level sets the root);
+                                   POST /logging?reset[&level=...] returns to the startup levels first
               POST /quitquitquit   drain and exit
             metrics: :15020/metrics (also /stats/prometheus); readiness: :15021/healthz/ready
             """;
 
     /**
      * {@code POST /logging?<logger>=<level>}, {@code ?level=<level>} (the root) or Istio's form, which
-     * {@code istioctl ztunnel-config log} sends: {@code ?level=<logger>:<level>,<logger>:<level>}. Every change is
-     * checked before any applies; the answer lists the levels set.
+     * {@code istioctl ztunnel-config log} sends: {@code ?level=<logger>:<level>,<logger>=<level>}; with
+     * {@code reset} (any value, or none: istioctl's {@code -r} sends {@code ?level=info&reset}) every logger first
+     * returns to its startup level, as Istio's ztunnel does. Every change is checked before any (or the reset)
+     * applies; the answer lists the levels set.
      */
     private void logging(HttpServerRequest req) {
         if (req.method() == io.vertx.core.http.HttpMethod.POST) {
+            boolean reset = false;
             Map<String, String> changes = new LinkedHashMap<>();
             for (Map.Entry<String, String> e : req.params()) {
+                if ("reset".equals(e.getKey())) {
+                    reset = true;
+                    continue;
+                }
                 if (!"level".equals(e.getKey())) {
                     changes.put(e.getKey(), e.getValue());
                     continue;
                 }
                 for (String item : e.getValue().split(",")) {
-                    int colon = item.lastIndexOf(':');
-                    changes.put(colon < 0 ? "root" : item.substring(0, colon).trim(), item.substring(colon + 1).trim());
+                    if (item.isBlank()) {
+                        continue; // Istio's ?level= (empty) changes nothing
+                    }
+                    // Istio's ztunnel reads <logger>=<level> (its filter syntax); istioctl documents <logger>:<level>
+                    int sep = Math.max(item.lastIndexOf(':'), item.lastIndexOf('='));
+                    changes.put(sep < 0 ? "root" : item.substring(0, sep).trim(), item.substring(sep + 1).trim());
                 }
             }
             for (Map.Entry<String, String> c : changes.entrySet()) {
@@ -158,6 +171,9 @@ public final class LocalAdmin {
                             + "' (expected a logger name and one of " + LEVELS + ")\n");
                     return;
                 }
+            }
+            if (reset) {
+                startupLevels.restore();
             }
             changes.forEach(JsonLogging::setLevel);
         }
