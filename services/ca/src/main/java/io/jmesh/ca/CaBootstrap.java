@@ -19,6 +19,7 @@ import io.jmesh.ca.placement.PlacementSource;
 import io.jmesh.ca.revocation.CaAdminEndpoint;
 import io.jmesh.ca.revocation.CrlSigner;
 import io.jmesh.ca.revocation.IssuanceJournal;
+import io.jmesh.ca.revocation.RevocationSender;
 import io.jmesh.ca.revocation.RevocationStore;
 import io.jmesh.ca.revocation.RevocationTopic;
 import io.jmesh.ca.revocation.Revocations;
@@ -112,6 +113,7 @@ public final class CaBootstrap implements MeshService {
     private volatile Revocations revocations;
     private volatile ServingCertificate serving;
     private EventPublisher publisher;
+    private RevocationSender revocationSender;
     private PlacementSource placement;
     private SigningPool pool;
     private IstioCertificateEndpoint certificates;
@@ -175,11 +177,12 @@ public final class CaBootstrap implements MeshService {
             journal = IssuanceJournal.open(state, replica, clock.instant());
             nextJournalPrune = clock.instant().plus(JOURNAL_PRUNE_INTERVAL);
             publisher = EventPublisher.create(config.kafka(), "ca-" + replica, context.metrics())
-                    .declare(config.audit().topic()).declare(config.revocation().topic());
-            // without Kafka revocations stay in stateDir: not offered (and counted as dropped) again every refresh
+                    .declare(config.audit().topic());
+            // without Kafka revocations stay in stateDir
+            revocationSender = config.kafka().enabled() ? RevocationSender.create(config.kafka(),
+                    "ca-" + replica + "-revocations", config.revocation().topic(), context.metrics()) : null;
             revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle,
-                    config.kafka().enabled() ? publisher : null,
-                    config.revocation().topic(), config.revocation().crlValidity(), clock);
+                    revocationSender, config.revocation().crlValidity(), clock);
             serving = newServingCertificate(ca);
             // loads the native TLS library here, not on the event loops that build the listeners
             TlsPolicy.provider();
@@ -416,6 +419,9 @@ public final class CaBootstrap implements MeshService {
             }
             if (publisher != null) {
                 publisher.close();
+            }
+            if (revocationSender != null) {
+                revocationSender.close();
             }
             if (journal != null) {
                 journal.close();

@@ -35,14 +35,22 @@ public final class CrlSigner {
 
     private CrlSigner() {}
 
+    /**
+     * Whether the revoked certificate has expired, so its revocation no longer matters (a serial revoked without a
+     * known expiry never does).
+     */
+    public static boolean expired(Revocation r, Instant now) {
+        return r.hasNotAfter() && r.getNotAfter().getSeconds() < now.getEpochSecond();
+    }
+
     public static SignedCrl sign(CaAuthority ca, Collection<Revocation> revocations, BigInteger number,
             Duration validity, Instant now) {
         Instant next = now.plus(validity);
         X509v2CRLBuilder b = new X509v2CRLBuilder(ca.issuerName(), Date.from(now));
         b.setNextUpdate(Date.from(next));
         for (Revocation r : revocations) {
-            if (r.hasNotAfter() && r.getNotAfter().getSeconds() < now.getEpochSecond()) {
-                continue; // expired: no longer needs a CRL entry
+            if (expired(r, now)) {
+                continue; // no longer needs a CRL entry
             }
             b.addCRLEntry(new BigInteger(r.getSerialHex(), 16),
                     Date.from(Instant.ofEpochSecond(r.getRevokedAt().getSeconds(), r.getRevokedAt().getNanos())),

@@ -2,18 +2,15 @@ package io.jmesh.ca.revocation;
 
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.TrustBundleState;
-import io.jmesh.core.kafka.EventPublisher;
 import io.jmesh.proto.ca.v1.Revocation;
 import io.jmesh.proto.ca.v1.RevocationReason;
 import java.math.BigInteger;
-import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -22,8 +19,9 @@ import org.slf4j.LoggerFactory;
  * Revocation as one replica serves it: revokes (by serial or identity) into the shared {@link RevocationStore},
  * keeps a signed CRL current (re-signed on every change, at half of its validity, and after a change of signing
  * material), puts it into the trust bundle, and publishes every revocation it sees to the compacted revocation
- * topic (key = serial; several replicas publishing the same record is harmless on a compacted topic). A record the
- * publisher's queue refused (full: an audit burst, a slow broker) is offered again on the next {@link #refresh}.
+ * topic (key = serial; several replicas publishing the same record is harmless on a compacted topic), and a
+ * tombstone for it once its certificate has expired. A record Kafka did not store is offered again on the next
+ * {@link #refresh}.
  *
  * <p>Thread-safe; {@link #refresh} and the revoke methods block (file I/O, signing): call them off event loops.
  */
@@ -34,25 +32,26 @@ public final class Revocations {
     private final RevocationStore store;
     private final Supplier<CaAuthority> authority;
     private final TrustBundleState trustBundle;
-    private final EventPublisher publisher;
-    private final String topic;
+    private final RevocationSender sender;
     private final Duration crlValidity;
     private final Clock clock;
-    private final Set<String> published = new HashSet<>();
+    /** What the topic was offered per serial, in flight or stored; written by the producer's thread too. */
+    private final Map<String, Offered> offered = new ConcurrentHashMap<>();
     // a first record would make the broker create the topic with its default cleanup policy (delete)
     private volatile boolean topicReady;
     private volatile CrlSigner.SignedCrl crl;
     private CaAuthority signedWith;
     private Map<String, Revocation> signedRevocations;
 
-    /** @param publisher where revocations go for other consumers; null without Kafka */
+    private enum Offered { REVOCATION, TOMBSTONE }
+
+    /** @param sender where revocations go for other consumers; null without Kafka */
     public Revocations(RevocationStore store, Supplier<CaAuthority> authority, TrustBundleState trustBundle,
-            EventPublisher publisher, String topic, Duration crlValidity, Clock clock) {
+            RevocationSender sender, Duration crlValidity, Clock clock) {
         this.store = store;
         this.authority = authority;
         this.trustBundle = trustBundle;
-        this.publisher = publisher;
-        this.topic = topic;
+        this.sender = sender;
         this.crlValidity = crlValidity;
         this.clock = clock;
     }
@@ -65,10 +64,10 @@ public final class Revocations {
         store.reloadIfChanged();
         // the store swaps its map on every change, by this replica or (through the file) by anyone else
         Map<String, Revocation> all = store.all();
-        publishNew(all);
+        Instant now = clock.instant();
+        publishNew(all, now);
         boolean changed = all != signedRevocations;
         CaAuthority ca = authority.get();
-        Instant now = clock.instant();
         CrlSigner.SignedCrl current = crl;
         boolean stale = current == null || !ca.sameMaterial(signedWith)
                 || !now.isBefore(current.thisUpdate().plus(crlValidity.dividedBy(2)));
@@ -88,15 +87,33 @@ public final class Revocations {
         }
     }
 
-    private void publishNew(Map<String, Revocation> all) {
-        if (publisher == null || !topicReady || published.size() == all.size()) {
-            return; // revocations are only added, never removed: same count, nothing new
+    /**
+     * Offers the topic what it lacks: each unexpired revocation once, and a tombstone once its certificate has
+     * expired (the same rule as the CRL's), so compaction removes the serial instead of keeping it for ever. A
+     * record Kafka did not store is forgotten here and offered again at the next refresh; one that is in flight
+     * or stored is not offered again (until a restart, which offers everything once more: harmless on a compacted
+     * topic).
+     */
+    private void publishNew(Map<String, Revocation> all, Instant now) {
+        if (sender == null || !topicReady) {
+            return;
         }
         for (Revocation r : all.values()) {
-            // only what the queue took counts as published: a dropped record is offered again next time
-            if (!published.contains(r.getSerialHex()) && publisher.publish(topic,
-                    r.getSerialHex().getBytes(StandardCharsets.UTF_8), r.toByteArray())) {
-                published.add(r.getSerialHex());
+            String serial = r.getSerialHex();
+            Offered want = CrlSigner.expired(r, now) ? Offered.TOMBSTONE : Offered.REVOCATION;
+            Offered had = offered.get(serial);
+            // a tombstone is final: a clock stepped back does not bring the revocation back
+            if (had == want || had == Offered.TOMBSTONE) {
+                continue;
+            }
+            offered.put(serial, want);
+            boolean taken = sender.send(serial, want == Offered.TOMBSTONE ? null : r.toByteArray(), stored -> {
+                if (!stored) {
+                    offered.remove(serial, want); // offered again at the next refresh
+                }
+            });
+            if (!taken) {
+                return; // Kafka is away: the rest waits for the next refresh instead of blocking each in turn
             }
         }
     }

@@ -21,13 +21,16 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
@@ -42,13 +45,15 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Every revocation reaches the compacted revocation topic of a real Kafka, also when the CA's event queue was full
- * at the moment it was revoked (an audit burst, a slow broker): a dropped record is offered again, not forgotten.
+ * Every revocation reaches the compacted revocation topic of a real Kafka, also when the CA's event queue for audit
+ * events is full (an audit burst, a slow broker) or Kafka failed to store it at first; and leaves it (a tombstone)
+ * once its certificate has expired.
  */
 @Timeout(120)
 class RevocationTopicTest {
 
     static final String ZTUNNEL = "spiffe://cluster.local/ns/istio-system/sa/ztunnel";
+    static final String POLICY = "spiffe://cluster.local/ns/istio-system/sa/policy";
     static final String CONFIG_TOPIC = KafkaExtension.uniqueTopic("config");
     static final String AUDIT_TOPIC = KafkaExtension.uniqueTopic("audit");
     static final String REVOCATION_TOPIC = KafkaExtension.uniqueTopic("revocations");
@@ -65,7 +70,7 @@ class RevocationTopicTest {
             .config("placement.topic", CONFIG_TOPIC)
             .config("audit.topic", AUDIT_TOPIC)
             .config("revocation.topic", REVOCATION_TOPIC)
-            // one identity revocation offers more records at once than this queue holds
+            // the audit events of the issuances below overflow this queue: revocations must not share it
             .config("kafka.queueCapacity", "2")
             .build();
 
@@ -90,7 +95,7 @@ class RevocationTopicTest {
     }
 
     @Test
-    void everyRevokedSerialReachesTheTopicAlthoughTheQueueWasFull() throws Exception {
+    void everyRevokedSerialReachesTheTopicAlthoughTheEventQueueWasFull() throws Exception {
         Set<String> issued = new HashSet<>();
         for (int i = 0; i < CERTIFICATES; i++) {
             issued.add(Certificates.serialHex(Pem.certificate(get(client.createCertificate(ca.nodeToken("node-a"),
@@ -136,6 +141,57 @@ class RevocationTopicTest {
         assertThat(cleanupPolicy(topic)).isEqualTo("compact");
     }
 
+    /**
+     * Once a revoked certificate has expired its revocation no longer matters (the CRL leaves it out): a tombstone
+     * for its serial lets compaction remove the record, or the topic would keep every revocation for ever.
+     */
+    @Test
+    void aRevocationWhoseCertificateExpiredIsRemovedFromTheTopicByATombstone() throws Exception {
+        String serial = Certificates.serialHex(Pem.certificate(get(client.createCertificate(
+                ca.serviceToken("policy"), TestCsrs.forIdentity(POLICY).pem(), 2, null)).getCertChain(0)));
+        get(client.call(CaAdminGrpcClient.Revoke, ca.serviceToken("admin"), RevokeRequest.newBuilder()
+                .setSerialHex(serial).setReason(RevocationReason.KEY_COMPROMISE).build()));
+
+        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500))
+                .untilAsserted(() -> assertThat(recordsOn(REVOCATION_TOPIC)).anySatisfy(r -> {
+                    assertThat(r.key()).isEqualTo(serial);
+                    assertThat(r.value()).isNotNull();
+                }));
+        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500))
+                .untilAsserted(() -> assertThat(lastValueOf(recordsOn(REVOCATION_TOPIC), serial))
+                        .as("latest record of %s", serial).isEqualTo(TOMBSTONE));
+    }
+
+    /**
+     * A record the producer took but Kafka refused to store (here: larger than the topic's max.message.bytes, until
+     * an operator raises it) is sent again at a later state check, not only counted as lost.
+     */
+    @Test
+    void aRevocationKafkaFailedToStoreIsSentAgain(@TempDir Path state) throws Exception {
+        String topic = KafkaExtension.uniqueTopic("revocations-refused");
+        kafka.createTopic(topic, 1, Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT,
+                TopicConfig.MAX_MESSAGE_BYTES_CONFIG, "64"));
+        int code = new CaCli(new PrintStream(new ByteArrayOutputStream()), new PrintStream(
+                new ByteArrayOutputStream()), Clock.systemUTC()).run("revoke", "--serial", "5e1d02",
+                "--state-dir", state.toString());
+        assertThat(code).isZero();
+        CaServerExtension second = CaServerExtension.builder().stateDir(state).replica("ca-refused")
+                .kafka(kafka::bootstrapServers).config("placement.topic", CONFIG_TOPIC)
+                .config("audit.topic", AUDIT_TOPIC).config("revocation.topic", topic).build();
+        second.start();
+        try {
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(second.metric(
+                    "ca_revocation_records_total", "kind", "revocation", "result", "failed")).isPositive());
+            ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            kafka.admin().incrementalAlterConfigs(Map.of(resource, List.of(new AlterConfigOp(new ConfigEntry(
+                    TopicConfig.MAX_MESSAGE_BYTES_CONFIG, "1048588"), AlterConfigOp.OpType.SET))))
+                    .all().get(30, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(keysOn(topic)).contains("5e1d02"));
+        } finally {
+            second.stop();
+        }
+    }
+
     private static String cleanupPolicy(String topic) throws Exception {
         ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
         Config config = kafka.admin().describeConfigs(List.of(resource)).all().get(30, TimeUnit.SECONDS)
@@ -148,19 +204,40 @@ class RevocationTopicTest {
     }
 
     private static Set<String> keysOn(String topic) {
+        Set<String> keys = new HashSet<>();
+        recordsOn(topic).forEach(r -> keys.add(r.key()));
+        return keys;
+    }
+
+    /** One record of the revocation topic: key, and value (null for a tombstone). */
+    record TopicRecord(String key, byte[] value) {}
+
+    private static final String TOMBSTONE = "tombstone";
+
+    private static String lastValueOf(List<TopicRecord> records, String key) {
+        String last = "absent";
+        for (TopicRecord r : records) {
+            if (r.key().equals(key)) {
+                last = r.value() == null ? TOMBSTONE : "revocation";
+            }
+        }
+        return last;
+    }
+
+    private static List<TopicRecord> recordsOn(String topic) {
         Map<String, Object> props = new HashMap<>(kafka.consumerConfig("reader-" + System.nanoTime(),
                 ByteArrayDeserializer.class, ByteArrayDeserializer.class));
-        Set<String> keys = new HashSet<>();
+        List<TopicRecord> records = new ArrayList<>();
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
             TopicPartition tp = new TopicPartition(topic, 0);
             consumer.assign(List.of(tp));
             consumer.seekToBeginning(List.of(tp));
             long end = consumer.endOffsets(List.of(tp)).get(tp);
             for (int i = 0; i < 40 && consumer.position(tp) < end; i++) {
-                consumer.poll(Duration.ofMillis(250))
-                        .forEach(r -> keys.add(new String(r.key(), StandardCharsets.UTF_8)));
+                consumer.poll(Duration.ofMillis(250)).forEach(r -> records.add(
+                        new TopicRecord(new String(r.key(), StandardCharsets.UTF_8), r.value())));
             }
         }
-        return keys;
+        return records;
     }
 }
