@@ -247,6 +247,7 @@ public final class CaBootstrap implements MeshService {
     private void ensureRevocationTopic() {
         context.vertx().executeBlocking(() -> {
             RevocationTopic.ensure(config.kafka().bootstrapServers(), config.revocation().topic(),
+                    config.revocation().topicReplicationFactor(),
                     Duration.ofSeconds(10));
             return null;
         }, false).onSuccess(v -> revocations.topicReady()).onFailure(err -> {

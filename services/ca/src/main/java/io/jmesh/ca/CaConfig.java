@@ -217,10 +217,19 @@ public record CaConfig(
         }
     }
 
-    /** Revocations and CRLs. */
-    public record Revocation(String topic, Duration crlValidity) {
+    /**
+     * Revocations and CRLs.
+     *
+     * @param topicReplicationFactor replicas of the revocation topic when ca creates it; 0 = as many as there are
+     *     brokers, at most 3
+     */
+    public record Revocation(String topic, Duration crlValidity, int topicReplicationFactor) {
         public Revocation {
             requireTopic(topic);
+            if (topicReplicationFactor < 0 || topicReplicationFactor > Short.MAX_VALUE) {
+                throw new IllegalArgumentException("topicReplicationFactor: " + topicReplicationFactor
+                        + " (expected: 1.." + Short.MAX_VALUE + " replicas, or 0 = min(3, number of brokers))");
+            }
             if (crlValidity == null || crlValidity.compareTo(Duration.ofMinutes(2)) < 0) {
                 throw new IllegalArgumentException("crlValidity: " + fmt(crlValidity) + " (expected: >= 2m)");
             }

@@ -29,18 +29,33 @@ public final class RevocationTopic {
 
     private RevocationTopic() {}
 
-    /** Creates {@code topic} compacted, or compacts it when it exists; blocking, call off the event loop. */
-    public static void ensure(String bootstrapServers, String topic, Duration timeout)
+    /** Replicas of a topic created with replication factor 0 ("automatic") on a cluster this large or larger. */
+    static final int AUTOMATIC_REPLICAS = 3;
+
+    /**
+     * Creates {@code topic} compacted, or compacts it when it exists; blocking, call off the event loop.
+     *
+     * @param replicationFactor replicas when the topic is created; 0 = min(3, brokers of the cluster)
+     */
+    public static void ensure(String bootstrapServers, String topic, int replicationFactor, Duration timeout)
             throws InterruptedException, TimeoutException {
         try {
-            create(bootstrapServers, topic, timeout);
+            create(bootstrapServers, topic, replicationFactor, timeout);
         } catch (ExecutionException e) {
             throw new IllegalStateException(topic + ": cannot check its cleanup policy: " + e.getCause().getMessage(),
                     e);
         }
     }
 
-    private static void create(String bootstrapServers, String topic, Duration timeout)
+    /**
+     * The replication factor to create the topic with: the configured one, or for 0 as many replicas as a 3-broker
+     * cluster's operator expects, but no more than the cluster has brokers (a local single broker: 1).
+     */
+    static short replicationFactor(int configured, int brokers) {
+        return (short) (configured > 0 ? configured : Math.max(1, Math.min(AUTOMATIC_REPLICAS, brokers)));
+    }
+
+    private static void create(String bootstrapServers, String topic, int configured, Duration timeout)
             throws InterruptedException, TimeoutException, ExecutionException {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
@@ -48,17 +63,28 @@ public final class RevocationTopic {
         // Kafka refuses an api timeout below the request timeout
         p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) timeout.toMillis());
         try (Admin admin = Admin.create(p)) {
-            NewTopic t = new NewTopic(topic, 1, (short) 1).configs(Map.of(
+            short replicas = configured > 0 ? (short) configured : replicationFactor(0,
+                    admin.describeCluster().nodes().get(timeout.toMillis(), TimeUnit.MILLISECONDS).size());
+            NewTopic t = new NewTopic(topic, 1, replicas).configs(Map.of(
                     TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT));
             try {
                 admin.createTopics(List.of(t)).all().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+                log.atInfo().addKeyValue("topic", topic).addKeyValue("replicationFactor", replicas)
+                        .log("revocation topic created, compacted");
             } catch (ExecutionException e) {
                 if (!(e.getCause() instanceof TopicExistsException)) {
-                    throw new IllegalStateException("cannot create " + topic + ": " + e.getCause().getMessage(), e);
+                    throw new IllegalStateException("cannot create " + topic + " with " + describe(configured, replicas)
+                            + ": " + e.getCause().getMessage(), e);
                 }
                 compact(admin, topic, timeout);
             }
         }
+    }
+
+    private static String describe(int configured, short replicas) {
+        return configured > 0 ? "revocation.topicReplicationFactor " + configured
+                : "replication factor " + replicas + " (revocation.topicReplicationFactor 0: min("
+                        + AUTOMATIC_REPLICAS + ", brokers))";
     }
 
     private static void compact(Admin admin, String topic, Duration timeout)

@@ -1,6 +1,7 @@
 package io.jmesh.ca.revocation;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.ca.cli.CaCli;
@@ -128,6 +129,9 @@ class RevocationTopicTest {
         try {
             await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(keysOn(topic)).contains("3f9a01"));
             assertThat(cleanupPolicy(topic)).isEqualTo("compact");
+            // the default, min(3, brokers), on this single broker
+            assertThat(kafka.admin().describeTopics(List.of(topic)).allTopicNames().get(30, TimeUnit.SECONDS)
+                    .get(topic).partitions().get(0).replicas()).hasSize(1);
         } finally {
             second.stop();
         }
@@ -137,8 +141,18 @@ class RevocationTopicTest {
     void anExistingTopicThatIsNotCompactedIsSwitchedToCompaction() throws Exception {
         String topic = KafkaExtension.uniqueTopic("revocations-not-compacted");
         kafka.createTopic(topic, 1, false);
-        RevocationTopic.ensure(kafka.bootstrapServers(), topic, Duration.ofSeconds(10));
+        RevocationTopic.ensure(kafka.bootstrapServers(), topic, 0, Duration.ofSeconds(10));
         assertThat(cleanupPolicy(topic)).isEqualTo("compact");
+    }
+
+    /** An explicit replication factor is used as given: more replicas than brokers is refused, naming the key. */
+    @Test
+    void aReplicationFactorTheClusterCannotHoldIsRefusedNamingTheKey() {
+        String topic = KafkaExtension.uniqueTopic("revocations-too-many-replicas");
+        assertThatThrownBy(() -> RevocationTopic.ensure(kafka.bootstrapServers(), topic, 2, Duration.ofSeconds(10)))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("cannot create " + topic + " with revocation.topicReplicationFactor 2: ")
+                .hasMessageContaining("1 broker");
     }
 
     /**
