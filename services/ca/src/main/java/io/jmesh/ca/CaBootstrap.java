@@ -38,6 +38,7 @@ import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.admin.Readiness;
 import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.kafka.EventPublisher;
+import io.prometheus.metrics.core.metrics.Counter;
 import io.jmesh.core.kubernetes.KubernetesApi;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
@@ -114,6 +115,7 @@ public final class CaBootstrap implements MeshService {
     private volatile ServingCertificate serving;
     private EventPublisher publisher;
     private RevocationSender revocationSender;
+    private Counter revocationTopicFailures;
     private PlacementSource placement;
     private SigningPool pool;
     private IstioCertificateEndpoint certificates;
@@ -194,6 +196,12 @@ public final class CaBootstrap implements MeshService {
         }).compose(ca -> {
             authorityReady.complete();
             if (config.kafka().enabled()) {
+                revocationTopicFailures = Counter.builder().name("ca_revocation_topic_setup_failures_total")
+                        .help("Failed attempts to create or compact the revocation topic (retried), by reason:"
+                                + " not_authorized (an ACL is missing; the log names it) or error")
+                        .labelNames("reason").register(context.metrics());
+                revocationTopicFailures.labelValues("not_authorized");
+                revocationTopicFailures.labelValues("error");
                 ensureRevocationTopic();
             }
             placement = collaborators.placement() != null ? collaborators.placement() : newPlacement();
@@ -251,7 +259,10 @@ public final class CaBootstrap implements MeshService {
                     Duration.ofSeconds(10));
             return null;
         }, false).onSuccess(v -> revocations.topicReady()).onFailure(err -> {
-            log.atWarn().setCause(err).addKeyValue("topic", config.revocation().topic())
+            boolean denied = err instanceof RevocationTopic.NotAuthorized;
+            revocationTopicFailures.labelValues(denied ? "not_authorized" : "error").inc();
+            // a missing ACL is named in the message: its stack trace every 10 s would only bury it
+            log.atWarn().setCause(denied ? null : err).addKeyValue("topic", config.revocation().topic())
                     .log("revocation topic not ensured, retrying in {}: {}", REVOCATION_TOPIC_RETRY,
                             err.getMessage());
             if (!closing) {
