@@ -37,8 +37,8 @@ import org.slf4j.LoggerFactory;
  * the list holds is applied and what this source wrote earlier that it no longer holds is deleted, then the kind is
  * watched from the list's {@code resourceVersion}. Every object goes through the {@link ConfigSink} as a manifest
  * from any other source does (the same validation; an invalid object is logged with its field paths, counted, and
- * its last good version stays). Pods become workloads ({@code Pod} records) once they have an address, and stop
- * being ones when they finish.
+ * its last good version stays). Pods are written ({@code Pod} records) once scheduled, which places their identity on
+ * their node for the ca, become workloads once they have an address, and are deleted when they finish.
  *
  * <p>A watch that ends (the API server closes them every few minutes) resumes from the last {@code resourceVersion}
  * seen; one the server no longer holds ({@code 410 Gone}), a failed write and a failed list start the kind over with
@@ -393,7 +393,7 @@ public final class KubernetesSource implements ConfigSource {
     /** What one object became: its key (null when it names none or is not registered) and its write. */
     private record Upsert(ConfigKey key, CompletableFuture<?> written) {}
 
-    /** Writes {@code object} (or, for a pod that is not a workload, deletes it). */
+    /** Writes {@code object} (or, for a pod not scheduled yet or finished, deletes it). */
     private Upsert upsert(KindState k, JsonObject object) {
         WatchedKind kind = k.kind;
         object.put("apiVersion", object.getString("apiVersion", WatchedKind.apiVersionOf(k.path)))
@@ -403,7 +403,7 @@ public final class KubernetesSource implements ConfigSource {
             return new Upsert(null, CompletableFuture.completedFuture(null));
         }
         String skip = switch (kind.kind()) {
-            case "Pod" -> ManifestReader.podNotAWorkload(object.encode());
+            case "Pod" -> ManifestReader.podNotRecorded(object.encode());
             // most slices are the EndpointSlice controller's, of a Service with a selector, all pods: never written
             // (each pod change rewrites its slice, and its pods list that Service already); pods in other slices are
             // written, they get the slice's Service

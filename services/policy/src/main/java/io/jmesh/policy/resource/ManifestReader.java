@@ -64,12 +64,12 @@ public final class ManifestReader {
     }
 
     /**
-     * Why a pod (JSON, as the API server serves it) is not a mesh workload: no address yet, or finished; null when
-     * it is one.
+     * Why a pod (JSON, as the API server serves it) has no record: not scheduled yet, or finished; null when it has
+     * one (a workload once it has an address; before, only its identity placed on its node).
      */
-    public static String podNotAWorkload(String podJson) {
+    public static String podNotRecorded(String podJson) {
         try {
-            return PodReader.notAWorkload(YAML.readTree(podJson));
+            return PodReader.notRecorded(YAML.readTree(podJson));
         } catch (IOException e) {
             return "not JSON: " + e.getMessage();
         }

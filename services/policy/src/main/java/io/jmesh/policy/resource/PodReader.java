@@ -6,7 +6,8 @@ import java.util.Map;
 import java.util.regex.Pattern;
 
 /**
- * A Kubernetes {@code Pod} as the mesh sees it: a workload at {@code status.podIP} (and the other family's
+ * A Kubernetes {@code Pod} as the mesh sees it: once scheduled, its identity placed on its node; once it has an
+ * address, a workload at {@code status.podIP} (and the other family's
  * {@code status.podIPs}), on {@code spec.nodeName}, with {@code spec.serviceAccountName}'s identity, the pod's
  * labels, its containers' named ports, ready or not ({@code Ready} condition), and its controller as the
  * workload name (a ReplicaSet's Deployment, a Job's CronJob), as istiod derives them.
@@ -24,22 +25,28 @@ final class PodReader {
     private PodReader() {}
 
     /**
-     * Why the pod is not a mesh workload (not yet or no longer), or null when it is: no address yet, or finished.
+     * Why the pod has no record (not yet or no longer), or null when it has one: not scheduled yet, or finished.
+     *
+     * <p>A scheduled pod is recorded before it has an address: ztunnel is handed it (istio-cni, in-pod mode) and
+     * asks the ca for its certificate before the kubelet reports its IP, and the ca places identities by the
+     * records' node (as istiod's CA, by node and service account, IP or not). Such a record has no address and is
+     * no workload: discovery leaves it out until the address comes.
      */
-    static String notAWorkload(JsonNode pod) {
+    static String notRecorded(JsonNode pod) {
         JsonNode status = pod.path("status");
         String phase = status.path("phase").asText("");
         if ("Succeeded".equals(phase) || "Failed".equals(phase)) {
             return "status.phase: " + phase + " (a finished pod holds no address: its IP may be reused)";
         }
-        if (status.path("podIP").asText("").isEmpty()) {
-            return "status.podIP: not assigned yet (a pod is a workload once it has an address)";
+        if (status.path("podIP").asText("").isEmpty() && pod.path("spec").path("nodeName").asText("").isEmpty()) {
+            return "spec.nodeName: not scheduled yet (a pod is recorded once on a node, a workload once it has an"
+                    + " address)";
         }
         return null;
     }
 
     static WorkloadEntrySpec read(JsonNode pod, Map<String, String> labels, String name, Problems p) {
-        String why = notAWorkload(pod);
+        String why = notRecorded(pod);
         if (why != null) {
             int colon = why.indexOf(':');
             p.error(why.substring(0, colon), why.substring(colon + 2));
@@ -48,12 +55,13 @@ final class PodReader {
         JsonNode spec = pod.path("spec");
         JsonNode status = pod.path("status");
         WorkloadEntrySpec.Builder b = WorkloadEntrySpec.newBuilder();
-        String address = status.path("podIP").asText();
-        if (Names.ip(address, "status.podIP", p) != null) {
+        // empty until the kubelet reports it: then the record places the pod's identity and nothing more
+        String address = status.path("podIP").asText("");
+        if (!address.isEmpty() && Names.ip(address, "status.podIP", p) != null) {
             b.setAddress(address);
         }
         JsonNode podIps = status.path("podIPs");
-        for (int i = 0; i < podIps.size(); i++) {
+        for (int i = 0; i < podIps.size() && !address.isEmpty(); i++) {
             String other = podIps.get(i).path("ip").asText("");
             if (!other.isEmpty() && !other.equals(address)
                     && Names.ip(other, "status.podIPs[" + i + "].ip", p) != null) {

@@ -250,6 +250,10 @@ public final class MeshStateBuilder {
         List<ConfigRecord> gateways = new ArrayList<>();
         // in key order: a kind's records by namespace, then name, the order that decides between network gateways
         for (ConfigRecord r : snapshot.records().values()) {
+            if (PlacedOnlyPods.placedOnly(r)) {
+                // scheduled, no address yet: the ca's alone, no input of discovery (its writes recompute nothing)
+                continue;
+            }
             switch (r.getKind()) {
                 case "Namespace" -> namespaces.put(r.getMetadata().getName(), r);
                 case "Node" -> nodeRecords.put(r.getMetadata().getName(), r);

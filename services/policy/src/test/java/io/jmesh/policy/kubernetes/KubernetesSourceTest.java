@@ -21,6 +21,8 @@ import io.jmesh.policy.resource.ManifestReader;
 import io.jmesh.policy.source.ConfigApplier;
 import io.jmesh.policy.state.MeshSettings;
 import io.jmesh.policy.state.Resource;
+import io.jmesh.policy.state.TypeUrls;
+import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.NetworkMode;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
@@ -269,6 +271,56 @@ class KubernetesSourceTest {
     }
 
     @Test
+    void aScheduledPodWithoutAddressIsPlacedOnItsNodeButIsNoWorkloadUntilItHasOne() throws Exception {
+        k8s.client().services().inNamespace("shop").resource(new ServiceBuilder().withNewMetadata()
+                .withName("ratings").withNamespace("shop").endMetadata().withNewSpec().addToSelector("app", "ratings")
+                .withClusterIP("10.96.0.12").addNewPort().withName("http").withPort(9080).withNewTargetPort(9080)
+                .endPort().endSpec().build()).create();
+        k8s.client().genericKubernetesResources(AUTHZ).inNamespace("shop").resource(
+                new GenericKubernetesResourceBuilder().withApiVersion("security.istio.io/v1")
+                        .withKind("AuthorizationPolicy").withNewMetadata().withName("allow-ratings")
+                        .withNamespace("shop").endMetadata().addToAdditionalProperties("spec", Map.of("selector",
+                                Map.of("matchLabels", Map.of("app", "ratings")), "rules", List.of(Map.of())))
+                        .build()).create();
+        ConfigKey pendingKey = ConfigKey.parse("Pod/shop/ratings-v1-5b8f6-pzq4m");
+        String ratings = "shop/ratings.shop.svc.cluster.local";
+        start();
+        await().atMost(Duration.ofSeconds(30)).until(() -> workload(REVIEWS) != null
+                && registry.state().addresses().containsKey(ratings)
+                && registry.state().authorizations().containsKey("shop/allow-ratings"));
+
+        // scheduled on node-b, Pending, no IP yet: in-pod mode hands it to node-b's ztunnel now, which asks the ca
+        // for its certificate; the ca places the record's node and service account
+        ConfigRecord placed = registry.snapshot().get(pendingKey);
+        assertThat(placed).as("a scheduled pod without an IP is in the config log, for ca's placement").isNotNull();
+        assertThat(placed.getWorkloadEntry().getNode()).isEqualTo("node-b");
+        assertThat(placed.getWorkloadEntry().getServiceAccount()).isEqualTo("ratings");
+        assertThat(placed.getWorkloadEntry().getAddress()).isEmpty();
+        // but nothing of the mesh sees it before it has an address
+        assertThat(workload(PENDING)).as("no Address to ztunnels").isNull();
+        assertThat(registry.state().endpointNamesOf(ratings)).as("no endpoint of its Service").isEmpty();
+        assertThat(registry.state().resourcesFor(TypeUrls.AUTHORIZATION, "node-b"))
+                .as("its node's ztunnel is not sent the policies selecting it").doesNotContainKey("shop/allow-ratings");
+        assertThat(registry.state().skipped()).as("not a translation failure either")
+                .noneMatch(s -> s.key().equals(pendingKey.toString()));
+
+        // its address comes: a workload, its Service's endpoint, its policies on its node
+        Pod running = pendingPod();
+        running.getStatus().setPodIP("10.244.2.7");
+        running.getStatus().setPhase("Running");
+        k8s.client().pods().inNamespace("shop").resource(running).update();
+        await().atMost(Duration.ofSeconds(30)).until(() -> workload(PENDING) != null);
+        assertThat(registry.state().endpointNamesOf(ratings)).containsExactly(PENDING);
+        assertThat(registry.state().resourcesFor(TypeUrls.AUTHORIZATION, "node-b")).containsKey("shop/allow-ratings");
+
+        // it finishes: neither a workload nor placed (its record is deleted)
+        running.getStatus().setPhase("Succeeded");
+        k8s.client().pods().inNamespace("shop").resource(running).update();
+        await().atMost(Duration.ofSeconds(30)).until(() -> registry.snapshot().get(pendingKey) == null);
+        assertThat(workload(PENDING)).isNull();
+    }
+
+    @Test
     void aServiceWithoutSelectorWhoseSliceNamesAPodIsAnEndpointOfThatPod() throws Exception {
         String uid = k8s.client().pods().inNamespace("shop").withName("reviews-v1-7d4c9-x2x7q").get().getMetadata()
                 .getUid();
@@ -385,7 +437,8 @@ class KubernetesSourceTest {
 
     static Pod pendingPod() {
         return new PodBuilder().withNewMetadata().withName("ratings-v1-5b8f6-pzq4m").withNamespace("shop")
-                .addToLabels("app", "ratings").endMetadata().withNewSpec().withNodeName("node-b").addNewContainer()
+                .addToLabels("app", "ratings").endMetadata().withNewSpec().withNodeName("node-b")
+                .withServiceAccountName("ratings").addNewContainer()
                 .withName("ratings").withImage("ratings:1").endContainer().endSpec().withNewStatus()
                 .withPhase("Pending").endStatus().build();
     }

@@ -97,13 +97,29 @@ class PodReaderTest {
     }
 
     @Test
-    void podsThatAreNoWorkloadsAreRefusedSayingWhy() {
-        assertThat(reader.read(RUNNING.replace("  podIP: 10.244.2.9\n", "").replace("phase: Running",
-                "phase: Pending")).get(0).errors()).extracting(Object::toString)
-                .containsExactly("status.podIP: not assigned yet (a pod is a workload once it has an address)");
+    void aScheduledPodWithoutAddressIsRecordedForPlacementOnly() {
+        WorkloadEntrySpec w = read(RUNNING.replace("  podIP: 10.244.2.9\n", "").replace("phase: Running",
+                "phase: Pending"));
+        assertThat(w.getNode()).isEqualTo("node-b");
+        assertThat(w.getServiceAccount()).isEqualTo("bookinfo-reviews");
+        assertThat(w.getAddress()).as("none yet: placed, no workload").isEmpty();
+        assertThat(w.getAdditionalAddressesList()).as("status.podIPs without status.podIP is not trusted").isEmpty();
+    }
+
+    @Test
+    void podsThatHaveNoRecordAreRefusedSayingWhy() {
+        String unscheduled = RUNNING.replace("  podIP: 10.244.2.9\n", "").replace("  nodeName: node-b\n", "")
+                .replace("phase: Running", "phase: Pending");
+        assertThat(reader.read(unscheduled).get(0).errors()).extracting(Object::toString).containsExactly(
+                "spec.nodeName: not scheduled yet (a pod is recorded once on a node, a workload once it has an"
+                        + " address)");
         assertThat(reader.read(RUNNING.replace("phase: Running", "phase: Succeeded")).get(0).errors())
                 .extracting(Problems.FieldError::path).containsExactly("status.phase");
-        assertThat(ManifestReader.podNotAWorkload("{\"spec\":{},\"status\":{\"podIP\":\"10.0.0.1\"}}")).isNull();
+        assertThat(reader.read(RUNNING.replace("  podIP: 10.244.2.9\n", "").replace("phase: Running",
+                "phase: Failed")).get(0).errors()).as("finished before it had an address: not placed either")
+                .extracting(Problems.FieldError::path).containsExactly("status.phase");
+        assertThat(ManifestReader.podNotRecorded("{\"spec\":{},\"status\":{\"podIP\":\"10.0.0.1\"}}")).isNull();
+        assertThat(ManifestReader.podNotRecorded("{\"spec\":{\"nodeName\":\"n\"},\"status\":{}}")).isNull();
         assertThat(reader.read(RUNNING.replace("podIP: 10.244.2.9", "podIP: 10.244.2.999")).get(0).errors())
                 .extracting(Problems.FieldError::path).containsExactly("status.podIP");
     }

@@ -646,6 +646,51 @@ class MeshStateBuilderTest {
     }
 
     @Test
+    void aScheduledPodWithoutAddressIsNoWorkloadAndChangesNothingUntilItHasOne() {
+        String policies = """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: reviews-only, namespace: shop}
+                spec: {selector: {matchLabels: {app: reviews}}, rules: [{}]}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: strict, namespace: shop}
+                spec: {mtls: {mode: STRICT}}
+                """;
+        String pending = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: reviews-2, namespace: shop, uid: u2, labels: {app: reviews}}
+                spec: {nodeName: node-c, serviceAccountName: reviews, containers: [{name: app, ports: [{name: http,
+                       containerPort: 9080}]}]}
+                status: {phase: Pending}
+                """;
+        String elsewhere = pending.replace("namespace: shop", "namespace: quiet").replace("reviews-2", "lone-0");
+        MeshState without = state(BASE, policies);
+        List<MeshState.Skipped> skipped = new ArrayList<>();
+        MeshState with = build(reader, builder, skipped::add, BASE, policies, pending, elsewhere);
+
+        assertThat(skipped).as("not a record that failed translation").isEmpty();
+        assertThat(with.addresses()).as("no Address, and no Service lists it as an endpoint")
+                .isEqualTo(without.addresses());
+        assertThat(with.endpointNamesOf("shop/reviews.shop.svc.cluster.local"))
+                .isEqualTo(without.endpointNamesOf("shop/reviews.shop.svc.cluster.local"));
+        assertThat(with.authorizations()).isEqualTo(without.authorizations());
+        assertThat(with.resourcesFor(TypeUrls.AUTHORIZATION, "node-c")).as("its node's ztunnel gets nothing for it")
+                .isEqualTo(without.resourcesFor(TypeUrls.AUTHORIZATION, "node-c"));
+        assertThat(with.addressesChangedSince(without.generation())).isEmpty();
+
+        // its address comes: a workload on node-c, an endpoint of the Service, the policy sent to node-c
+        MeshState running = build(reader, builder, s -> { }, BASE, policies,
+                pending.replace("{phase: Pending}", "{phase: Running, podIP: 10.244.3.4}"), elsewhere);
+        assertThat(running.addressesChangedSince(with.generation())).containsExactly("Kubernetes//Pod/shop/reviews-2");
+        assertThat(running.endpointNamesOf("shop/reviews.shop.svc.cluster.local"))
+                .contains("Kubernetes//Pod/shop/reviews-2");
+        assertThat(running.resourcesFor(TypeUrls.AUTHORIZATION, "node-c")).containsKey("shop/reviews-only");
+    }
+
+    @Test
     void anIncrementalBuildEqualsAFreshOneAndNamesWhatChanged() {
         String other = """
                 apiVersion: networking.istio.io/v1
