@@ -15,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * Placement materialized from the config log: every {@code WorkloadEntry} or {@code Pod} (policy's Kubernetes
  * source) with a {@code node} puts the identity
  * {@code spiffe://<trust domain>/ns/<namespace>/sa/<service_account or default>} on that node. Entries without a
- * node place nothing (no ztunnel may obtain their identity by impersonation).
+ * node place nothing (no ztunnel may obtain their identity by impersonation). The address is not looked at: a pod
+ * is written once scheduled, before its IP is known, when its ztunnel already asks for its certificate.
  *
  * <p>The placement is empty (every impersonation refused) until the log has been replayed, then rebuilt on the
  * reader's thread after each batch and swapped in whole.

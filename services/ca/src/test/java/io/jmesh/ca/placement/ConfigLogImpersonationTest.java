@@ -162,6 +162,21 @@ class ConfigLogImpersonationTest {
     }
 
     @Test
+    void aScheduledPodWithoutAddressYetPlacesItsIdentityOnItsNode() throws Exception {
+        // what policy's Kubernetes source writes for a pod scheduled but still Pending, its IP not reported: node and
+        // service account, no address; its ztunnel asks for the certificate before the pod starts (in-pod mode)
+        ConfigRecord pending = workload("ratings-v1-7c9d-fghij", "ratings", "node-e").toBuilder().setKind("Pod")
+                .setWorkloadEntry(WorkloadEntrySpec.newBuilder().setNode("node-e").setServiceAccount("ratings")
+                        .setHealth(WorkloadEntrySpec.Health.UNHEALTHY)).build();
+        writer.put(pending).get(30, TimeUnit.SECONDS);
+        String ratings = "spiffe://cluster.local/ns/default/sa/ratings";
+        await().atMost(Duration.ofSeconds(60)).ignoreExceptions()
+                .untilAsserted(() -> assertThat(get(ask("node-e", ratings)).getCertChainCount()).isEqualTo(2));
+        assertThatThrownBy(() -> get(ask("node-a", ratings))).cause().isInstanceOfSatisfying(CaCallException.class,
+                e -> assertThat(e.status()).isEqualTo(GrpcStatus.PERMISSION_DENIED));
+    }
+
+    @Test
     void revocationsArePublishedToTheCompactedTopicKeyedBySerial() throws Exception {
         writer.put(workload("ratings-1", "ratings", "node-c")).get(30, TimeUnit.SECONDS);
         String ratings = "spiffe://cluster.local/ns/default/sa/ratings";
