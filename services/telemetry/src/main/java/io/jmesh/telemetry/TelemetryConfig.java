@@ -9,15 +9,21 @@ import java.time.Duration;
  *
  * @param kafka where events come from and where checkpoints and dead letters go
  * @param seriesTtl a metric series not updated for this long is removed (its workload is gone)
+ * @param openSeriesTtl the same for a TCP series with connections still open: ztunnel reports a connection at open
+ *     and at close only, so a long-lived connection updates nothing in between; this bounds a close that is lost
  * @param graph the service graph's sliding window
  * @param otlp OpenTelemetry export of the aggregated metrics
  */
 public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConfig admin, IngestConfig kafka,
-        Duration seriesTtl, GraphConfig graph, OtlpConfig otlp) implements ServiceConfig {
+        Duration seriesTtl, Duration openSeriesTtl, GraphConfig graph, OtlpConfig otlp) implements ServiceConfig {
 
     public TelemetryConfig {
         if (seriesTtl == null || seriesTtl.toMillis() < 1000) {
             throw new IllegalArgumentException("seriesTtl: " + seriesTtl + " (expected: >= 1s)");
+        }
+        if (openSeriesTtl == null || openSeriesTtl.compareTo(seriesTtl) < 0) {
+            throw new IllegalArgumentException("openSeriesTtl: " + openSeriesTtl + " (expected: >= seriesTtl, "
+                    + seriesTtl + ")");
         }
     }
 

@@ -38,7 +38,7 @@ public final class TelemetryInstance implements AutoCloseable {
 
     public static TelemetryConfig config(IngestConfig ingest) {
         return new TelemetryConfig("info", Duration.ofSeconds(5), new AdminConfig("127.0.0.1", 0), ingest,
-                Duration.ofHours(1), new GraphConfig(Duration.ofSeconds(1), Duration.ofMinutes(10)),
+                Duration.ofHours(1), Duration.ofDays(7), new GraphConfig(Duration.ofSeconds(1), Duration.ofMinutes(10)),
                 new OtlpConfig("", Duration.ofSeconds(30), Duration.ofSeconds(5), ""));
     }
 

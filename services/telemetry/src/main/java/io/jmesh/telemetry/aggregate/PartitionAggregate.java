@@ -23,8 +23,12 @@ import java.util.Map;
 public final class PartitionAggregate {
 
     private static final int MAGIC = 0x4a4d5443; // "JMTC"
-    /** 2 added the failed count; a version-1 checkpoint still reads (its failed counts start at zero). */
-    private static final byte VERSION = 2;
+    /**
+     * 2 added the failed count, 3 the open connections of each TCP series; older checkpoints still read (their
+     * failed and open counts start at zero). A replica of an older version holds a partition whose checkpoint is
+     * newer than it knows (see EventIngestor) rather than restarting its totals.
+     */
+    private static final byte VERSION = 3;
 
     /**
      * The largest checkpoint this aggregate grows to: an event that would need a new series beyond it is refused
@@ -34,7 +38,7 @@ public final class PartitionAggregate {
 
     // encode(): magic, version, nextOffset, dictionary size, series counts
     private static final int HEADER_BYTES = 4 + 1 + 8 + 4 + 4 + 4;
-    private static final int TCP_SERIES_BYTES = 4 * 23 + 6 * 8;
+    private static final int TCP_SERIES_BYTES = 4 * 23 + 7 * 8;
     private static final int REQUEST_SERIES_BYTES = 4 * 25 + 8 + 3 * (8 * 20 + 8) + 8;
 
     private final Map<SeriesKey, TcpTotals> tcp = new HashMap<>();
@@ -83,9 +87,13 @@ public final class PartitionAggregate {
             }
         }
         switch (e.getKind()) {
-            case OPENED -> t.opened++;
+            case OPENED -> {
+                t.opened++;
+                t.open++;
+            }
             case CLOSED -> {
                 t.closed++;
+                closeOne(key, t, nowMillis);
                 if (!e.getError().isEmpty()) {
                     t.failed++; // a denial, a failed connect, a broken tunnel: ztunnel's failed connection
                 }
@@ -108,6 +116,20 @@ public final class PartitionAggregate {
         return key;
     }
 
+    /**
+     * One connection of the closed event's series is no longer open. It was opened on the same series, or, when the
+     * close carries response flags its open did not have, on the series without them (ztunnel opens with "-"). A
+     * close whose open was never seen (counted before this aggregate existed, or its series expired) changes
+     * nothing. The series stays in use until now, as ztunnel keeps a series for the TTL after its last close.
+     */
+    private void closeOne(SeriesKey key, TcpTotals t, long nowMillis) {
+        TcpTotals o = t.open > 0 ? t : tcp.get(IstioLabels.withoutFlags(key));
+        if (o != null && o.open > 0) {
+            o.open--;
+            o.lastSeenMillis = nowMillis;
+        }
+    }
+
     /** Counts a request event; returns the series it was counted in, or null as {@link #add(ConnectionEvent, long)}. */
     public SeriesKey add(RequestEvent e, long nowMillis) {
         SeriesKey key = IstioLabels.of(e);
@@ -127,14 +149,27 @@ public final class PartitionAggregate {
         return key;
     }
 
-    /** Removes series not updated since {@code cutoffMillis}; returns how many. */
-    public int expire(long cutoffMillis) {
+    /**
+     * Removes series not updated since {@code idleCutoffMillis}, except TCP series with connections still open:
+     * those stay until {@code openCutoffMillis} (much earlier), the bound for a close that will never come.
+     */
+    public Expired expire(long idleCutoffMillis, long openCutoffMillis) {
         int before = tcp.size() + requests.size();
-        tcp.entrySet().removeIf(e -> e.getValue().lastSeenMillis < cutoffMillis && released(e.getKey(),
-                TCP_SERIES_BYTES));
-        requests.entrySet().removeIf(e -> e.getValue().lastSeenMillis < cutoffMillis && released(e.getKey(),
+        int[] open = {0};
+        tcp.entrySet().removeIf(e -> {
+            TcpTotals t = e.getValue();
+            if (t.lastSeenMillis >= (t.open > 0 ? openCutoffMillis : idleCutoffMillis)) {
+                return false;
+            }
+            if (t.open > 0) {
+                open[0]++;
+            }
+            return released(e.getKey(), TCP_SERIES_BYTES);
+        });
+        requests.entrySet().removeIf(e -> e.getValue().lastSeenMillis < idleCutoffMillis && released(e.getKey(),
                 REQUEST_SERIES_BYTES));
-        return before - tcp.size() - requests.size();
+        int removed = before - tcp.size() - requests.size();
+        return removed == 0 ? Expired.NONE : new Expired(removed, open[0]);
     }
 
     /** The size of this aggregate's checkpoint ({@link #encode()}), in bytes. */
@@ -245,6 +280,7 @@ public final class PartitionAggregate {
                 out.writeLong(t.sentBytes);
                 out.writeLong(t.receivedBytes);
                 out.writeLong(t.failed);
+                out.writeLong(t.open);
                 out.writeLong(t.lastSeenMillis);
             }
             out.writeInt(requests.size());
@@ -276,8 +312,8 @@ public final class PartitionAggregate {
                         + " (expected: " + Integer.toHexString(MAGIC) + ")");
             }
             byte version = in.readByte();
-            if (version != VERSION && version != 1) {
-                throw new IllegalArgumentException("checkpoint version: " + version + " (expected: 1 or " + VERSION
+            if (version < 1 || version > VERSION) {
+                throw new IllegalArgumentException("checkpoint version: " + version + " (expected: 1 to " + VERSION
                         + ")");
             }
             PartitionAggregate a = new PartitionAggregate(in.readLong());
@@ -294,6 +330,7 @@ public final class PartitionAggregate {
                 t.sentBytes = in.readLong();
                 t.receivedBytes = in.readLong();
                 t.failed = version >= 2 ? in.readLong() : 0;
+                t.open = version >= 3 ? nonNegative(in.readLong(), "open connections") : 0;
                 t.lastSeenMillis = in.readLong();
                 a.putTcp(k, t);
             }
@@ -352,6 +389,13 @@ public final class PartitionAggregate {
             counts[i] = in.readLong();
         }
         return new Distribution(counts, in.readDouble());
+    }
+
+    private static long nonNegative(long n, String what) {
+        if (n < 0) {
+            throw new IllegalArgumentException("checkpoint " + what + ": " + n + " (expected: >= 0)");
+        }
+        return n;
     }
 
     private static int count(DataInputStream in, String what) throws IOException {

@@ -8,6 +8,11 @@ public final class TcpTotals {
     long failed;
     long sentBytes;
     long receivedBytes;
+    /**
+     * Connections seen OPENED on this series and not CLOSED yet. ztunnel reports nothing between the two, so this
+     * is what says that the series is still in use when it has not been updated for a while.
+     */
+    long open;
     long lastSeenMillis;
 
     public long opened() {
@@ -31,12 +36,18 @@ public final class TcpTotals {
         return receivedBytes;
     }
 
+    /** Connections opened on this series whose close has not been seen yet. */
+    public long open() {
+        return open;
+    }
+
     void add(TcpTotals o) {
         opened += o.opened;
         closed += o.closed;
         failed += o.failed;
         sentBytes += o.sentBytes;
         receivedBytes += o.receivedBytes;
+        open += o.open;
         lastSeenMillis = Math.max(lastSeenMillis, o.lastSeenMillis);
     }
 

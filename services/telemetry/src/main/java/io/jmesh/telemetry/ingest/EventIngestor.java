@@ -1,6 +1,7 @@
 package io.jmesh.telemetry.ingest;
 
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
+import io.jmesh.telemetry.aggregate.Expired;
 import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.jmesh.telemetry.aggregate.PartitionAggregate;
 import io.jmesh.telemetry.aggregate.SeriesKey;
@@ -82,6 +83,7 @@ public final class EventIngestor implements AutoCloseable {
 
     private final IngestConfig config;
     private final long ttlMillis;
+    private final long openTtlMillis;
     private final Clock clock;
     private final IngestListener listener;
     private final IngestMetrics metrics;
@@ -106,10 +108,11 @@ public final class EventIngestor implements AutoCloseable {
     private boolean needsRewind;
     private final Map<String, CounterDataPoint> counted = new HashMap<>();
 
-    private EventIngestor(IngestConfig config, Duration seriesTtl, Clock clock, IngestListener listener,
-            PrometheusRegistry registry) {
+    private EventIngestor(IngestConfig config, Duration seriesTtl, Duration openSeriesTtl, Clock clock,
+            IngestListener listener, PrometheusRegistry registry) {
         this.config = config;
         this.ttlMillis = seriesTtl.toMillis();
+        this.openTtlMillis = openSeriesTtl.toMillis();
         this.clock = clock;
         this.listener = listener;
         this.metrics = new IngestMetrics(registry);
@@ -129,13 +132,18 @@ public final class EventIngestor implements AutoCloseable {
         this.thread.setDaemon(true);
     }
 
-    /** Starts the ingest thread; {@link #ready()} completes once topics exist and the group is joined. */
-    public static EventIngestor start(IngestConfig config, Duration seriesTtl, Clock clock, IngestListener listener,
-            PrometheusRegistry registry) {
+    /**
+     * Starts the ingest thread; {@link #ready()} completes once topics exist and the group is joined.
+     *
+     * @param seriesTtl a series not updated for this long is removed
+     * @param openSeriesTtl the same for a TCP series with connections still open (whose close is not seen yet)
+     */
+    public static EventIngestor start(IngestConfig config, Duration seriesTtl, Duration openSeriesTtl, Clock clock,
+            IngestListener listener, PrometheusRegistry registry) {
         if (!config.enabled()) {
             throw new IllegalArgumentException("kafka.bootstrapServers: '' (expected: a broker to ingest from)");
         }
-        EventIngestor ingestor = new EventIngestor(config, seriesTtl, clock, listener, registry);
+        EventIngestor ingestor = new EventIngestor(config, seriesTtl, openSeriesTtl, clock, listener, registry);
         ingestor.thread.start();
         return ingestor;
     }
@@ -297,12 +305,18 @@ public final class EventIngestor implements AutoCloseable {
     }
 
     private void expire(long now) {
-        long cutoff = now - ttlMillis;
         for (Map.Entry<TopicPartition, PartitionAggregate> e : owned.entrySet()) {
-            int removed = e.getValue().expire(cutoff);
-            if (removed > 0) {
-                metrics.expired.inc(removed);
+            Expired removed = e.getValue().expire(now - ttlMillis, now - openTtlMillis);
+            if (removed.series() > 0) {
+                metrics.expired.inc(removed.series());
                 dirty.add(e.getKey());
+            }
+            if (removed.withOpenConnections() > 0) {
+                metrics.expiredOpen.inc(removed.withOpenConnections());
+                log.atWarn().addKeyValue("partition", e.getKey().toString())
+                        .addKeyValue("series", removed.withOpenConnections())
+                        .log("series with connections still open expired: their close was not seen within"
+                                + " openSeriesTtl (a reporter crashed, or its event was lost)");
             }
         }
     }

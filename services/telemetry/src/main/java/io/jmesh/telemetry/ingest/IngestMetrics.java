@@ -11,6 +11,7 @@ final class IngestMetrics {
     final Counter rejected;
     final Counter commits;
     final Counter expired;
+    final Counter expiredOpen;
     final Gauge partitions;
     final Gauge held;
     final Counter unreadableCheckpoints;
@@ -26,7 +27,11 @@ final class IngestMetrics {
                 .help("Transactions of aggregates + offsets, by result (committed, aborted)")
                 .labelNames("result").register(registry);
         expired = Counter.builder().name("telemetry_series_expired_total")
-                .help("Metric series removed because they were not updated within seriesTtl").register(registry);
+                .help("Metric series removed because they were not updated within seriesTtl (openSeriesTtl for a"
+                        + " series with connections still open)").register(registry);
+        expiredOpen = Counter.builder().name("telemetry_series_expired_open_total")
+                .help("Series removed with connections still open: no close seen within openSeriesTtl (a lost"
+                        + " CLOSED event)").register(registry);
         partitions = Gauge.builder().name("telemetry_partitions_owned")
                 .help("Event topic partitions this replica currently aggregates").register(registry);
         held = Gauge.builder().name("telemetry_partitions_held")

@@ -45,16 +45,40 @@ class PartitionAggregateTest {
         assertThat(t.failed()).isEqualTo(1);
 
         // the same checkpoint as version 1 wrote it, before the failed count: one series, no requests
-        byte[] v2 = a.encode();
-        byte[] v1 = new byte[v2.length - 8];
-        int failedAt = v2.length - 4 - 8 - 8; // ... failed (8), lastSeen (8), request series count (4)
-        System.arraycopy(v2, 0, v1, 0, failedAt);
-        System.arraycopy(v2, failedAt + 8, v1, failedAt, v2.length - failedAt - 8);
-        v1[4] = 1;
+        byte[] v1 = withoutTcpFields(a.encode(), 2, 1);
         TcpTotals old = PartitionAggregate.decode(v1).tcp().values().iterator().next();
         assertThat(old.closed()).isEqualTo(1);
         assertThat(old.failed()).isZero();
         assertThat(old.lastSeenMillis).isEqualTo(1000);
+    }
+
+    @Test
+    void aVersion2CheckpointReadsWithNoConnectionOpenAndANewerVersionIsRefusedNamingIt() {
+        PartitionAggregate a = new PartitionAggregate(-1);
+        a.add(Events.closed(Reporter.DESTINATION, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, 0).toBuilder()
+                .setResponseFlags("CONNECT").setError("connect to 10.0.0.1:9080 failed").build(), 1000);
+        TcpTotals v2 = PartitionAggregate.decode(withoutTcpFields(a.encode(), 1, 2)).tcp().values().iterator().next();
+        assertThat(new long[] {v2.closed(), v2.failed(), v2.open(), v2.lastSeenMillis}).containsExactly(1, 1, 0, 1000);
+
+        // a rolling upgrade: a newer replica's checkpoint is refused (the partition is held), never misread
+        byte[] newer = a.encode();
+        newer[4] = 4;
+        assertThatThrownBy(() -> PartitionAggregate.decode(newer))
+                .hasMessage("checkpoint version: 4 (expected: 1 to 3)");
+    }
+
+    /**
+     * A checkpoint of one TCP series and no request series as an older version wrote it: without the last
+     * {@code fields} longs before lastSeen (version 3 writes ... failed, open, lastSeen, request series count).
+     */
+    private static byte[] withoutTcpFields(byte[] v3, int fields, int version) {
+        int cut = fields * 8;
+        int at = v3.length - 4 - 8 - cut;
+        byte[] old = new byte[v3.length - cut];
+        System.arraycopy(v3, 0, old, 0, at);
+        System.arraycopy(v3, at + cut, old, at, v3.length - at - cut);
+        old[4] = (byte) version;
+        return old;
     }
 
     @Test
@@ -90,7 +114,7 @@ class PartitionAggregateTest {
         a.add(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 503, 7), 3000);
         assertThat(a.checkpointBytes()).isEqualTo(a.encode().length);
         assertThat(PartitionAggregate.decode(a.encode()).checkpointBytes()).isEqualTo(a.encode().length);
-        a.expire(1500);
+        a.expire(1500, 1500);
         assertThat(a.seriesCount()).isEqualTo(3);
         assertThat(a.checkpointBytes()).isEqualTo(a.encode().length);
 
@@ -120,12 +144,55 @@ class PartitionAggregateTest {
     @Test
     void seriesNotUpdatedSinceTheCutoffExpire() {
         PartitionAggregate a = new PartitionAggregate(0);
-        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
-        a.add(Events.opened(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings"), 5000);
+        a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, 0), 1000);
+        a.add(Events.closed(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings", 0, 0), 5000);
 
-        assertThat(a.expire(4000)).isEqualTo(1);
+        assertThat(a.expire(4000, 0)).isEqualTo(new Expired(1, 0));
 
         assertThat(a.tcp().keySet()).singleElement().satisfies(k -> assertThat(k.value(1)).isEqualTo("reviews-v2"));
+    }
+
+    @Test
+    void aSeriesWithAConnectionStillOpenOutlivesTheTtlAcrossACheckpoint() {
+        // ztunnel reports a connection at open and at close only: a connection open for longer than the TTL updates
+        // nothing in between, and its series must stay so that its close adds to the same counters
+        PartitionAggregate a = new PartitionAggregate(0);
+        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
+        a.add(Events.opened(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings"), 1000);
+        a.add(Events.closed(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings", 0, 0), 1000);
+        PartitionAggregate restarted = PartitionAggregate.decode(a.encode());
+
+        assertThat(restarted.expire(4000, 500)).isEqualTo(new Expired(1, 0));
+
+        SeriesKey open = restarted.tcp().keySet().stream().filter(k -> k.value(1).equals("productpage-v1"))
+                .findFirst().orElseThrow(() -> new AssertionError("the series of the open connection expired: "
+                        + restarted.tcp().keySet()));
+        assertThat(restarted.tcp().get(open).open()).isEqualTo(1);
+        restarted.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 10, 20), 5000);
+        TcpTotals t = restarted.tcp().get(open);
+        assertThat(new long[] {t.opened(), t.closed(), t.sentBytes(), t.receivedBytes(), t.open()})
+                .containsExactly(1, 1, 10, 20, 0);
+        // closed: an idle series again, gone one TTL after its close
+        assertThat(restarted.expire(4000, 500)).isEqualTo(Expired.NONE);
+        assertThat(restarted.expire(6000, 500)).isEqualTo(new Expired(1, 0));
+    }
+
+    @Test
+    void aCloseWithFlagsEndsTheConnectionOpenedWithoutThemAndALostCloseIsBoundedByTheOpenCutoff() {
+        PartitionAggregate a = new PartitionAggregate(0);
+        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
+        a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, 0).toBuilder()
+                .setResponseFlags("CONNECT").setError("tunnel broken").build(), 2000);
+        a.add(Events.opened(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings"), 2000); // its close is lost
+        assertThat(a.tcp().values()).extracting(TcpTotals::open).containsExactlyInAnyOrder(0L, 0L, 1L);
+
+        // the flagged close ended the connection of the series without flags: both go after the TTL
+        assertThat(a.expire(3000, 0)).isEqualTo(new Expired(2, 0));
+        assertThat(a.tcp().keySet()).singleElement().satisfies(k -> assertThat(k.value(1)).isEqualTo("reviews-v2"));
+        // the series whose close never came stays up to the open cutoff, and says so when it goes
+        assertThat(a.expire(1_000_000, 1999)).isEqualTo(Expired.NONE);
+        assertThat(a.expire(1_000_000, 2001)).isEqualTo(new Expired(1, 1));
+        assertThat(a.checkpointBytes()).isEqualTo(a.encode().length);
     }
 
     @Test

@@ -62,7 +62,7 @@ class DashboardPrometheusTest {
         // OTLP to a closed port: exports are attempted and counted as failed, so that panel has data too
         int closedPort = freePort();
         try (TelemetryInstance t = TelemetryInstance.start(cfg, c -> new TelemetryConfig(c.logLevel(),
-                c.drainDeadline(), c.admin(), c.kafka(), c.seriesTtl(), c.graph(),
+                c.drainDeadline(), c.admin(), c.kafka(), c.seriesTtl(), c.openSeriesTtl(), c.graph(),
                 new TelemetryConfig.OtlpConfig("127.0.0.1:" + closedPort, Duration.ofSeconds(1), Duration.ofSeconds(1), "")),
                 Clock.systemUTC()); EventProducer p = new EventProducer(kafka);
                 PrometheusServer prom = PrometheusServer.start(

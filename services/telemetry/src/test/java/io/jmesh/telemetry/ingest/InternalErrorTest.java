@@ -58,7 +58,8 @@ class InternalErrorTest {
         };
         PrometheusRegistry registry = new PrometheusRegistry();
         ConnectionEvent opened = Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews");
-        EventIngestor ingestor = EventIngestor.start(cfg, Duration.ofHours(1), Clock.systemUTC(), failsOnce, registry);
+        EventIngestor ingestor = EventIngestor.start(cfg, Duration.ofHours(1), Duration.ofDays(7), Clock.systemUTC(),
+                failsOnce, registry);
         try (EventProducer p = new EventProducer(kafka)) {
             ingestor.ready().toCompletableFuture().get(60, TimeUnit.SECONDS);
             p.send(cfg.connectionTopic(), KEY, opened);

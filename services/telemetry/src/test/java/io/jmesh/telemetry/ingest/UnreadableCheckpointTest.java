@@ -48,8 +48,8 @@ class UnreadableCheckpointTest {
             p.send(cfg.connectionTopic(), 0, "held", opened.toByteArray());
             p.send(cfg.connectionTopic(), 1, "counted", opened.toByteArray());
 
-            EventIngestor ingestor = EventIngestor.start(cfg, Duration.ofHours(1), Clock.systemUTC(),
-                    new IngestListener() {
+            EventIngestor ingestor = EventIngestor.start(cfg, Duration.ofHours(1), Duration.ofDays(7),
+                    Clock.systemUTC(), new IngestListener() {
                         @Override
                         public void onConnection(ConnectionEvent event, SeriesKey series, long nowMillis) {}
 

@@ -75,16 +75,32 @@ class IstioMetricsTest {
             assertThat(m).containsPattern("istio_request_bytes_count\\{[^}]*response_code=\"200\"[^}]*\\} 1");
             assertThat(m).containsPattern("istio_response_bytes_sum\\{[^}]*response_code=\"200\"[^}]*\\} 2000.0");
 
-            // reviews→ratings keeps reporting; productpage is removed and its series go after seriesTtl (1 h)
+            // reviews→ratings keeps reporting; productpage is removed and its series go after seriesTtl (1 h), but
+            // the one with a connection still open (2 opened, 1 closed) stays until that connection closes
             clock.advance(Duration.ofMinutes(40));
             p.send(cfg.connectionTopic(), "Kubernetes//Pod/default/reviews-v2-abc12",
                     Events.opened(Reporter.SOURCE, Events.REVIEWS, Events.RATINGS, "ratings"));
             await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 7);
             clock.advance(Duration.ofMinutes(30));
-            await().atMost(Duration.ofSeconds(60)).until(() -> !t.scrape().contains("source_workload=\"productpage-v1\""));
+            // 1 tcp (denied) + 2 request series
+            await().atMost(Duration.ofSeconds(60))
+                    .until(() -> t.scrape().contains("telemetry_series_expired_total 3.0"));
             String after = t.scrape();
             assertThat(after).contains("source_workload=\"reviews-v2\"");
-            assertThat(after).contains("telemetry_series_expired_total 4.0"); // 2 tcp (clean, denied) + 2 request series
+            assertThat(after).contains("istio_tcp_connections_opened_total{" + tcp + "} 2.0");
+            assertThat(after).doesNotContainPattern("istio_requests_total\\{[^}]*source_workload=\"productpage-v1\"");
+            assertThat(after).doesNotContainPattern("reporter=\"destination\"[^}]*source_workload=\"productpage-v1\"");
+
+            p.send(cfg.connectionTopic(), KEY,
+                    Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, 0));
+            await().atMost(Duration.ofSeconds(60))
+                    .until(() -> t.scrape().contains("istio_tcp_connections_closed_total{" + tcp + "} 2.0"));
+            clock.advance(Duration.ofMinutes(61));
+            await().atMost(Duration.ofSeconds(60))
+                    .until(() -> !t.scrape().contains("source_workload=\"productpage-v1\""));
+            // + productpage's tcp series; reviews→ratings' stays: its connection is still open
+            assertThat(t.scrape()).contains("telemetry_series_expired_total 4.0")
+                    .contains("source_workload=\"reviews-v2\"").contains("telemetry_series_expired_open_total 0.0");
         }
     }
 

@@ -233,7 +233,8 @@ class OtlpExportTest {
     }
 
     private static TelemetryConfig withOtlp(TelemetryConfig c, String endpoint) {
-        return new TelemetryConfig(c.logLevel(), c.drainDeadline(), c.admin(), c.kafka(), c.seriesTtl(), c.graph(),
+        return new TelemetryConfig(c.logLevel(), c.drainDeadline(), c.admin(), c.kafka(), c.seriesTtl(),
+                c.openSeriesTtl(), c.graph(),
                 new TelemetryConfig.OtlpConfig(endpoint, Duration.ofMillis(300), Duration.ofSeconds(5), c.kafka().groupId() + ".traces"));
     }
 
