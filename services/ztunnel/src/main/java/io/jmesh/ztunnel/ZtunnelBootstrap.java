@@ -525,7 +525,7 @@ public final class ZtunnelBootstrap implements MeshService {
         ZtunnelConfig.Dns d = config.dns();
         return new DnsProxy.Settings(config.node().name(), bindAddress, config.listeners().dns(), d.clusterDomain(),
                 d.tcpIdleTimeout(), upstreams, d.upstreamTimeout(), d.upstreamAttempts(), d.maxPendingUpstream(),
-                d.maxTcpConnections());
+                d.maxTcpConnections(), d.maxTcpConnectionsPerClient());
     }
 
     private CaClient defaultCa() {

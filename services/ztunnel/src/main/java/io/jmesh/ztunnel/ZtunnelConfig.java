@@ -410,10 +410,12 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      * @param tcpIdleTimeout a client's TCP connection without traffic for this long is closed
      * @param maxTcpConnections client TCP connections open at once (each of the proxy's listeners; in in-pod mode
      *     each pod's); more are closed as they come, counted and logged
+     * @param maxTcpConnectionsPerClient of those, at most this many from one client address: on a node's listener
+     *     every pod of the node is a client, and one that opens connections without end must not take them all
      */
     public record Dns(String clusterDomain, java.util.List<String> upstreams, String resolvConf,
             Duration upstreamTimeout, int upstreamAttempts, int maxPendingUpstream, Duration tcpIdleTimeout,
-            int maxTcpConnections) {
+            int maxTcpConnections, int maxTcpConnectionsPerClient) {
         public Dns {
             requireText(clusterDomain, "dns.clusterDomain");
             if (!clusterDomain.matches("[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")) {
@@ -430,6 +432,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             Objects.requireNonNull(tcpIdleTimeout, "dns.tcpIdleTimeout");
             positive("dns.tcpIdleTimeout", tcpIdleTimeout, tcpIdleTimeout); // zero would switch the idle timer off
             positive("dns.maxTcpConnections", maxTcpConnections);
+            positive("dns.maxTcpConnectionsPerClient", maxTcpConnectionsPerClient); // above the total: no effect
         }
     }
 

@@ -184,4 +184,14 @@ class ZtunnelConfigTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("dns.maxTcpConnections: 0 (expected: > 0)");
     }
+
+    @Test
+    void dnsMaxTcpConnectionsPerClientIs32ByDefaultAndMustBePositive() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).dns().maxTcpConnectionsPerClient()).isEqualTo(32);
+        assertThat(load("logLevel: info\n", Map.of("MESH_DNS_MAX_TCP_CONNECTIONS_PER_CLIENT", "4")).dns()
+                .maxTcpConnectionsPerClient()).isEqualTo(4);
+        assertThatThrownBy(() -> load("dns: {maxTcpConnectionsPerClient: 0}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("dns.maxTcpConnectionsPerClient: 0 (expected: > 0)");
+    }
 }

@@ -39,5 +39,6 @@ public final class DnsMetrics {
             }
         }
         rejections.labelValues("tcp", "connection_limit");
+        rejections.labelValues("tcp", "client_connection_limit");
     }
 }

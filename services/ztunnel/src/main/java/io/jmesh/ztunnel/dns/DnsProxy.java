@@ -71,10 +71,11 @@ public final class DnsProxy {
      * @param clusterDomain Kubernetes' cluster domain ({@code cluster.local})
      * @param tcpIdleTimeout a TCP client connection without traffic for this long is closed
      * @param maxTcpConnections client TCP connections open at once; more are closed as they come
+     * @param maxTcpConnectionsPerClient of those, at most this many from one client address
      */
     public record Settings(String nodeName, InetAddress bindAddress, int port, String clusterDomain,
             Duration tcpIdleTimeout, List<InetSocketAddress> upstreams, Duration upstreamTimeout,
-            int upstreamAttempts, int maxPendingUpstream, int maxTcpConnections) {}
+            int upstreamAttempts, int maxPendingUpstream, int maxTcpConnections, int maxTcpConnectionsPerClient) {}
 
     private final NetTransport net;
     private final WorkloadStore store;
@@ -92,6 +93,13 @@ public final class DnsProxy {
     private final AtomicInteger tcpConnections = new AtomicInteger();
     /** Whether refusing connections has been logged since they were last at most half the limit. */
     private final AtomicBoolean refusalLogged = new AtomicBoolean();
+    /** Client TCP connections open now by client address; an address leaves the map with its last connection. */
+    private final java.util.concurrent.ConcurrentHashMap<InetAddress, Integer> tcpByClient =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    /** When a client over its own limit was last logged (nanoTime; at most one such line every 10 s). */
+    private final java.util.concurrent.atomic.AtomicLong clientRefusalLoggedAt =
+            new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - CLIENT_REFUSAL_LOG_NANOS);
+    private static final long CLIENT_REFUSAL_LOG_NANOS = TimeUnit.SECONDS.toNanos(10);
     private Channel udp;
     private Channel tcp;
 
@@ -190,6 +198,9 @@ public final class DnsProxy {
      * client may open. Every refusal is counted; one log line per spell of refusals.
      */
     private boolean admitted(Channel ch) {
+        if (!admittedFromClient(ch)) {
+            return false;
+        }
         int max = settings.maxTcpConnections();
         if (tcpConnections.incrementAndGet() > max) {
             tcpConnections.decrementAndGet();
@@ -201,7 +212,7 @@ public final class DnsProxy {
                                 + "come, counted in ztunnel_dns_rejections_total (logged again once half have closed)",
                                 max);
             }
-            ch.close();
+            ch.close(); // its per-client count goes with the close
             return false;
         }
         ch.closeFuture().addListener(f -> {
@@ -209,6 +220,41 @@ public final class DnsProxy {
                 refusalLogged.set(false);
             }
         });
+        return true;
+    }
+
+    /**
+     * Counts a new connection against its client address, or closes it when that client holds
+     * {@code dns.maxTcpConnectionsPerClient} already: on a node's listener every pod of the node is a client, and one
+     * that opens connections without end would otherwise take all of {@code dns.maxTcpConnections} from the others.
+     */
+    private boolean admittedFromClient(Channel ch) {
+        InetAddress client = ((InetSocketAddress) ch.remoteAddress()).getAddress();
+        int max = settings.maxTcpConnectionsPerClient();
+        boolean[] admitted = new boolean[1];
+        tcpByClient.compute(client, (a, n) -> {
+            int open = n == null ? 0 : n;
+            if (open >= max) {
+                return n;
+            }
+            admitted[0] = true;
+            return open + 1;
+        });
+        if (!admitted[0]) {
+            rejections.labelValues("tcp", "client_connection_limit").inc();
+            long last = clientRefusalLoggedAt.get();
+            long now = System.nanoTime();
+            if (now - last >= CLIENT_REFUSAL_LOG_NANOS && clientRefusalLoggedAt.compareAndSet(last, now)) {
+                log.atWarn().addKeyValue("src", client.getHostAddress()).addKeyValue("protocol", "tcp")
+                        .addKeyValue("reason", "client_connection_limit")
+                        .log("dns connection refused: this client holds dns.maxTcpConnectionsPerClient ({}) already; "
+                                + "more are closed as they come, counted in ztunnel_dns_rejections_total (at most one "
+                                + "such line every 10 s)", max);
+            }
+            ch.close();
+            return false;
+        }
+        ch.closeFuture().addListener(f -> tcpByClient.computeIfPresent(client, (a, n) -> n <= 1 ? null : n - 1));
         return true;
     }
 

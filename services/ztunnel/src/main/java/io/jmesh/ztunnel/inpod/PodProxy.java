@@ -88,7 +88,7 @@ final class PodProxy {
     private static DnsProxy.Settings podDns(DnsProxy.Settings s, InetAddress loopback) {
         return new DnsProxy.Settings(s.nodeName(), loopback, s.port(), s.clusterDomain(), s.tcpIdleTimeout(),
                 s.upstreams(), s.upstreamTimeout(), s.upstreamAttempts(), s.maxPendingUpstream(),
-                s.maxTcpConnections());
+                s.maxTcpConnections(), s.maxTcpConnectionsPerClient());
     }
 
     /** [::1]:15053 where the pod has IPv6 (its REDIRECTed IPv6 DNS lands there); without it, IPv4 only. */

@@ -123,7 +123,7 @@ class DnsFuzz {
             DnsProxy proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
                     InetAddress.getByName("127.0.43.53"), 0, "cluster.local", Duration.ofSeconds(1),
                     List.of((InetSocketAddress) silent.getLocalSocketAddress()), Duration.ofMillis(100), 1, 256,
-                            150),
+                            150, 32),
                     new PrometheusRegistry());
             proxy.start().await(10, TimeUnit.SECONDS);
             LeakWatch.reset();

@@ -115,10 +115,15 @@ class DnsProxyTest {
 
     private DnsProxy start(int maxTcpConnections, Duration tcpIdle, Duration timeout, InetSocketAddress... upstreams)
             throws Exception {
+        return start(maxTcpConnections, Integer.MAX_VALUE, tcpIdle, timeout, upstreams); // no per-client limit
+    }
+
+    private DnsProxy start(int maxTcpConnections, int perClient, Duration tcpIdle, Duration timeout,
+            InetSocketAddress... upstreams) throws Exception {
         registry = new PrometheusRegistry();
         proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
                 InetAddress.getByName(PROXY_IP), 0, "cluster.local", tcpIdle, List.of(upstreams),
-                timeout, 2, 64, maxTcpConnections), registry);
+                timeout, 2, 64, maxTcpConnections, perClient), registry);
         proxy.start().await(10, TimeUnit.SECONDS);
         return proxy;
     }
@@ -333,6 +338,44 @@ class DnsProxyTest {
         }
     }
 
+    /**
+     * On a node's listener every pod is a client: one that holds its share of connections is refused more, while
+     * another client still gets a connection (before, the first could take all of them).
+     */
+    @Test
+    void oneClientCannotTakeEveryTcpConnection() throws Exception {
+        start(8, 3, Duration.ofSeconds(30), Duration.ofSeconds(2), upstream.address());
+        List<Socket> open = new ArrayList<>();
+        try {
+            for (int i = 0; i < 3; i++) {
+                open.add(tcpClient());
+                assertThat(askOverTcp(open.get(i), 90 + i)).as("connection " + i + " served").isEqualTo(90 + i);
+            }
+            try (Socket fourth = tcpClient()) {
+                assertThat(closedByPeer(fourth)).as("a fourth connection of the same client closed").isTrue();
+            }
+            assertThat(metric("ztunnel_dns_rejections_total{protocol=\"tcp\",reason=\"client_connection_limit\"}"))
+                    .isEqualTo(1);
+            try (Socket other = tcpClient(STRANGER_IP)) {
+                // no workload of this node: answered SERVFAIL, but over a connection of its own
+                assertThat(askOverTcp(other, 99)).as("another client still answered").isEqualTo(99);
+            }
+            open.remove(0).close();
+            await().atMost(Duration.ofSeconds(10)).alias("the client's connection again, once one of its own closed")
+                    .until(() -> {
+                        try (Socket s = tcpClient()) {
+                            return askOverTcp(s, 98) == 98;
+                        } catch (IOException e) {
+                            return false;
+                        }
+                    });
+        } finally {
+            for (Socket s : open) {
+                s.close();
+            }
+        }
+    }
+
     @Test
     void aTcpClientThatShutsItsSideGetsItsAnswersAndThenTheConnectionCloses() throws Exception {
         // idle timeout far away: the close must come from the client's FIN, not from the timer
@@ -528,8 +571,12 @@ class DnsProxyTest {
     }
 
     private Socket tcpClient() throws IOException {
+        return tcpClient(CLIENT_IP);
+    }
+
+    private Socket tcpClient(String from) throws IOException {
         Socket s = new Socket();
-        s.bind(new InetSocketAddress(CLIENT_IP, 0));
+        s.bind(new InetSocketAddress(from, 0));
         s.connect(proxy.address(), 2000);
         s.setSoTimeout(5000);
         return s;
