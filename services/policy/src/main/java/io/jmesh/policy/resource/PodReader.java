@@ -7,7 +7,7 @@ import java.util.regex.Pattern;
 
 /**
  * A Kubernetes {@code Pod} as the mesh sees it: once scheduled, its identity placed on its node; once it has an
- * address, a workload at {@code status.podIP} (and the other family's
+ * address, while {@code Running} or {@code Pending}, a workload at {@code status.podIP} (and the other family's
  * {@code status.podIPs}), on {@code spec.nodeName}, with {@code spec.serviceAccountName}'s identity, the pod's
  * labels, its containers' named ports, ready or not ({@code Ready} condition), and its controller as the
  * workload name (a ReplicaSet's Deployment, a Job's CronJob), as istiod derives them.
@@ -38,11 +38,23 @@ final class PodReader {
         if ("Succeeded".equals(phase) || "Failed".equals(phase)) {
             return "status.phase: " + phase + " (a finished pod holds no address: its IP may be reused)";
         }
-        if (status.path("podIP").asText("").isEmpty() && pod.path("spec").path("nodeName").asText("").isEmpty()) {
+        if (workloadAddress(status).isEmpty() && pod.path("spec").path("nodeName").asText("").isEmpty()) {
             return "spec.nodeName: not scheduled yet (a pod is recorded once on a node, a workload once it has an"
                     + " address)";
         }
         return null;
+    }
+
+    /**
+     * {@code status.podIP} while the pod is {@code Running} or {@code Pending} (istiod's rule for pod workloads:
+     * a Pending pod with an IP, its init containers still running, is one), else empty. In phase {@code Unknown}
+     * (its node lost, the kubelet silent) the IP is the last one reported and may be gone: no workload there. Its
+     * record still places its identity on its node, as istiod's CA authorizes a node's ztunnel for any pod indexed
+     * on that node and service account, whatever its phase: should the node come back, its ztunnel can still renew.
+     */
+    private static String workloadAddress(JsonNode status) {
+        String phase = status.path("phase").asText("");
+        return "Running".equals(phase) || "Pending".equals(phase) ? status.path("podIP").asText("") : "";
     }
 
     static WorkloadEntrySpec read(JsonNode pod, Map<String, String> labels, String name, Problems p) {
@@ -55,8 +67,9 @@ final class PodReader {
         JsonNode spec = pod.path("spec");
         JsonNode status = pod.path("status");
         WorkloadEntrySpec.Builder b = WorkloadEntrySpec.newBuilder();
-        // empty until the kubelet reports it: then the record places the pod's identity and nothing more
-        String address = status.path("podIP").asText("");
+        // empty until the kubelet reports it (or once its node is lost): the record then places the pod's identity
+        // and nothing more
+        String address = workloadAddress(status);
         if (!address.isEmpty() && Names.ip(address, "status.podIP", p) != null) {
             b.setAddress(address);
         }

@@ -107,6 +107,19 @@ class PodReaderTest {
     }
 
     @Test
+    void aPodInPhaseUnknownIsPlacedButNoWorkload() {
+        // the node was lost: istiod builds workloads only for Running and Pending pods, but its CA's node
+        // authorizer indexes every pod by node and service account, whatever its phase
+        ParsedObject o = reader.read(RUNNING.replace("phase: Running", "phase: Unknown")).get(0);
+        assertThat(o.errors()).isEmpty();
+        WorkloadEntrySpec w = o.record().getWorkloadEntry();
+        assertThat(w.getNode()).isEqualTo("node-b");
+        assertThat(w.getServiceAccount()).isEqualTo("bookinfo-reviews");
+        assertThat(w.getAddress()).as("placed only: no workload at its last known IP").isEmpty();
+        assertThat(w.getAdditionalAddressesList()).isEmpty();
+    }
+
+    @Test
     void podsThatHaveNoRecordAreRefusedSayingWhy() {
         String unscheduled = RUNNING.replace("  podIP: 10.244.2.9\n", "").replace("  nodeName: node-b\n", "")
                 .replace("phase: Running", "phase: Pending");
@@ -118,7 +131,8 @@ class PodReaderTest {
         assertThat(reader.read(RUNNING.replace("  podIP: 10.244.2.9\n", "").replace("phase: Running",
                 "phase: Failed")).get(0).errors()).as("finished before it had an address: not placed either")
                 .extracting(Problems.FieldError::path).containsExactly("status.phase");
-        assertThat(ManifestReader.podNotRecorded("{\"spec\":{},\"status\":{\"podIP\":\"10.0.0.1\"}}")).isNull();
+        assertThat(ManifestReader.podNotRecorded(
+                "{\"spec\":{},\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.1\"}}")).isNull();
         assertThat(ManifestReader.podNotRecorded("{\"spec\":{\"nodeName\":\"n\"},\"status\":{}}")).isNull();
         assertThat(reader.read(RUNNING.replace("podIP: 10.244.2.9", "podIP: 10.244.2.999")).get(0).errors())
                 .extracting(Problems.FieldError::path).containsExactly("status.podIP");
