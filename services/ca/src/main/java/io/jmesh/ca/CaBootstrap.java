@@ -184,7 +184,8 @@ public final class CaBootstrap implements MeshService {
             revocationSender = config.kafka().enabled() ? RevocationSender.create(config.kafka(),
                     "ca-" + replica + "-revocations", config.revocation().topic(), context.metrics()) : null;
             revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle,
-                    revocationSender, config.revocation().crlValidity(), clock);
+                    revocationSender, config.revocation().crlValidity(), config.revocation().pruneAfterExpiry(),
+                    clock);
             serving = newServingCertificate(ca);
             // loads the native TLS library here, not on the event loops that build the listeners
             TlsPolicy.provider();

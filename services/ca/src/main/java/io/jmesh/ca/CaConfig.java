@@ -222,8 +222,11 @@ public record CaConfig(
      *
      * @param topicReplicationFactor replicas of the revocation topic when ca creates it; 0 = as many as there are
      *     brokers, at most 3
+     * @param pruneAfterExpiry how long after its certificate expired a revocation leaves the state directory (with
+     *     Kafka: once this replica saw its tombstone stored)
      */
-    public record Revocation(String topic, Duration crlValidity, int topicReplicationFactor) {
+    public record Revocation(String topic, Duration crlValidity, int topicReplicationFactor,
+            Duration pruneAfterExpiry) {
         public Revocation {
             requireTopic(topic);
             if (topicReplicationFactor < 0 || topicReplicationFactor > Short.MAX_VALUE) {
@@ -232,6 +235,13 @@ public record CaConfig(
             }
             if (crlValidity == null || crlValidity.compareTo(Duration.ofMinutes(2)) < 0) {
                 throw new IllegalArgumentException("crlValidity: " + fmt(crlValidity) + " (expected: >= 2m)");
+            }
+            // the CRL leaves a revocation out once its certificate expired; waiting a CRL validity more lets every
+            // CRL signed before (a replica's clock behind, a ztunnel's CRL not refreshed yet) pass its nextUpdate
+            if (pruneAfterExpiry == null || pruneAfterExpiry.compareTo(crlValidity) < 0) {
+                throw new IllegalArgumentException("pruneAfterExpiry: " + fmt(pruneAfterExpiry)
+                        + " (expected: >= crlValidity " + fmt(crlValidity) + ", so every CRL signed while the"
+                        + " certificate was valid has passed its nextUpdate)");
             }
         }
     }

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * The revoked certificates, kept in {@code revocations.pb} of the state directory (length-delimited
@@ -108,6 +109,24 @@ public final class RevocationStore {
         }
         add(List.of(issued), marker.getReason(), marker.getComment(), marker.getRevokedBy());
         return bySerial.get(issued.serialHex());
+    }
+
+    /**
+     * Drops the revocations {@code prunable} accepts, judged on the file as it is under the lock (not on this
+     * replica's copy), so a revocation another replica or the CLI wrote since this one last read is kept.
+     *
+     * @return the serials dropped
+     */
+    public List<String> prune(Predicate<Revocation> prunable) {
+        return dir.locked(() -> {
+            Map<String, Revocation> current = read();
+            List<String> dropped = new ArrayList<>();
+            current.values().removeIf(r -> prunable.test(r) && dropped.add(r.getSerialHex()));
+            if (!dropped.isEmpty()) {
+                write(current);
+            }
+            return dropped;
+        });
     }
 
     private Map<String, Revocation> readMarkers() {

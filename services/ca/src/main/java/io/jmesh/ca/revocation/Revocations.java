@@ -8,8 +8,10 @@ import java.math.BigInteger;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -23,6 +25,11 @@ import org.slf4j.LoggerFactory;
  * tombstone for it once its certificate has expired. A record Kafka did not store is offered again on the next
  * {@link #refresh}.
  *
+ * <p>A revocation whose certificate expired more than {@code pruneAfterExpiry} ago is dropped from the store (with
+ * Kafka: once this replica saw its tombstone stored, so the topic never keeps a revocation nobody tombstones), so
+ * the store, and what each restart offers the topic again, does not grow with every revocation ever made. The CRL
+ * left it out since the expiry: dropping it re-signs nothing.
+ *
  * <p>Thread-safe; {@link #refresh} and the revoke methods block (file I/O, signing): call them off event loops.
  */
 public final class Revocations {
@@ -34,6 +41,7 @@ public final class Revocations {
     private final TrustBundleState trustBundle;
     private final RevocationSender sender;
     private final Duration crlValidity;
+    private final Duration pruneAfterExpiry;
     private final Clock clock;
     /** What the topic was offered per serial, in flight or stored; written by the producer's thread too. */
     private final Map<String, Offered> offered = new ConcurrentHashMap<>();
@@ -42,17 +50,23 @@ public final class Revocations {
     private volatile CrlSigner.SignedCrl crl;
     private CaAuthority signedWith;
     private Map<String, Revocation> signedRevocations;
+    /** The store's map {@link #offered} was last trimmed to. */
+    private Map<String, Revocation> offeredFor;
 
-    private enum Offered { REVOCATION, TOMBSTONE }
+    private enum Offered { REVOCATION, TOMBSTONE, TOMBSTONE_STORED }
 
-    /** @param sender where revocations go for other consumers; null without Kafka */
+    /**
+     * @param sender where revocations go for other consumers; null without Kafka
+     * @param pruneAfterExpiry how long after its certificate expired a revocation is dropped from the store
+     */
     public Revocations(RevocationStore store, Supplier<CaAuthority> authority, TrustBundleState trustBundle,
-            RevocationSender sender, Duration crlValidity, Clock clock) {
+            RevocationSender sender, Duration crlValidity, Duration pruneAfterExpiry, Clock clock) {
         this.store = store;
         this.authority = authority;
         this.trustBundle = trustBundle;
         this.sender = sender;
         this.crlValidity = crlValidity;
+        this.pruneAfterExpiry = pruneAfterExpiry;
         this.clock = clock;
     }
 
@@ -66,6 +80,10 @@ public final class Revocations {
         Map<String, Revocation> all = store.all();
         Instant now = clock.instant();
         publishNew(all, now);
+        all = prune(all, now);
+        if (all != signedRevocations && sameCrlEntries(all, signedRevocations, now)) {
+            signedRevocations = all; // only revocations the CRL leaves out came or went: nothing to re-sign
+        }
         boolean changed = all != signedRevocations;
         CaAuthority ca = authority.get();
         CrlSigner.SignedCrl current = crl;
@@ -103,19 +121,73 @@ public final class Revocations {
             Offered want = CrlSigner.expired(r, now) ? Offered.TOMBSTONE : Offered.REVOCATION;
             Offered had = offered.get(serial);
             // a tombstone is final: a clock stepped back does not bring the revocation back
-            if (had == want || had == Offered.TOMBSTONE) {
+            if (had == want || had == Offered.TOMBSTONE || had == Offered.TOMBSTONE_STORED) {
                 continue;
             }
             offered.put(serial, want);
             boolean taken = sender.send(serial, want == Offered.TOMBSTONE ? null : r.toByteArray(), stored -> {
                 if (!stored) {
                     offered.remove(serial, want); // offered again at the next refresh
+                } else if (want == Offered.TOMBSTONE) {
+                    offered.replace(serial, Offered.TOMBSTONE, Offered.TOMBSTONE_STORED); // may now be pruned
                 }
             });
             if (!taken) {
                 return; // Kafka is away: the rest waits for the next refresh instead of blocking each in turn
             }
         }
+    }
+
+    /**
+     * Drops from the store what expired more than {@code pruneAfterExpiry} ago and, with Kafka, had its tombstone
+     * stored by this replica; forgets what was offered for serials no longer in the store (dropped here, or by
+     * another replica through the file).
+     *
+     * @return the store's revocations afterwards
+     */
+    private Map<String, Revocation> prune(Map<String, Revocation> all, Instant now) {
+        Instant expiredBefore = now.minus(pruneAfterExpiry);
+        boolean any = false;
+        for (Revocation r : all.values()) {
+            if (prunable(r, expiredBefore)) {
+                any = true;
+                break;
+            }
+        }
+        if (any) {
+            List<String> dropped = store.prune(r -> prunable(r, expiredBefore));
+            log.atInfo().addKeyValue("pruned", dropped.size()).addKeyValue("pruneAfterExpiry", pruneAfterExpiry)
+                    .log("revocations of certificates expired long ago dropped");
+            all = store.all();
+        }
+        if (!offered.isEmpty() && all != offeredFor) {
+            offered.keySet().retainAll(all.keySet());
+            offeredFor = all;
+        }
+        return all;
+    }
+
+    private boolean prunable(Revocation r, Instant expiredBefore) {
+        return CrlSigner.expired(r, expiredBefore)
+                && (sender == null || offered.get(r.getSerialHex()) == Offered.TOMBSTONE_STORED);
+    }
+
+    /** Whether both hold the same unexpired revocations, the CRL's entries. */
+    private static boolean sameCrlEntries(Map<String, Revocation> a, Map<String, Revocation> b, Instant now) {
+        if (b == null) {
+            return false;
+        }
+        return unexpired(a, now).equals(unexpired(b, now));
+    }
+
+    private static Set<String> unexpired(Map<String, Revocation> all, Instant now) {
+        Set<String> out = new HashSet<>();
+        for (Revocation r : all.values()) {
+            if (!CrlSigner.expired(r, now)) {
+                out.add(r.getSerialHex());
+            }
+        }
+        return out;
     }
 
     /** The compacted topic exists: revocations are published from the next {@link #refresh} on. */

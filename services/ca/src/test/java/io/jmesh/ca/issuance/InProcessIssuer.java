@@ -54,7 +54,7 @@ final class InProcessIssuer implements AutoCloseable {
                 registry);
         journal = IssuanceJournal.open(state, "fuzz", now);
         Revocations revocations = new Revocations(new RevocationStore(state, clock), () -> authority,
-                new TrustBundleState(TRUST_DOMAIN, clock), null, Duration.ofHours(1), clock);
+                new TrustBundleState(TRUST_DOMAIN, clock), null, Duration.ofHours(1), Duration.ofDays(7), clock);
         Caller node = new Caller(NODE, null, ZTUNNEL, "fuzz-token", null);
         TokenReviewer everyTokenIsTheNode = token -> TokenReviewer.Review.ok(node);
         issuer = new CertificateIssuer(

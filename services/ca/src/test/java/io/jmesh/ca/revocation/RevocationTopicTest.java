@@ -5,6 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.ca.cli.CaCli;
+import io.jmesh.ca.root.CaAuthority;
+import io.jmesh.ca.root.RootGenerator;
+import io.jmesh.ca.root.StateDirectory;
+import io.jmesh.ca.root.TrustBundleState;
 import io.jmesh.ca.testing.CaClient;
 import io.jmesh.ca.testing.CaServerExtension;
 import io.jmesh.ca.testing.TestCsrs;
@@ -13,7 +17,10 @@ import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.ca.v1.CaAdminGrpcClient;
 import io.jmesh.proto.ca.v1.RevocationReason;
 import io.jmesh.proto.ca.v1.RevokeRequest;
+import io.jmesh.core.kafka.KafkaSettings;
 import io.jmesh.testing.KafkaExtension;
+import io.jmesh.testing.MutableClock;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.io.ByteArrayOutputStream;
@@ -22,6 +29,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -203,6 +211,52 @@ class RevocationTopicTest {
             await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(keysOn(topic)).contains("5e1d02"));
         } finally {
             second.stop();
+        }
+    }
+
+    /**
+     * A revocation whose certificate expired long ago leaves the state directory only once this replica saw its
+     * tombstone stored: dropped before, no one would ever tombstone it, and the topic would keep it for ever.
+     */
+    @Test
+    void anExpiredRevocationIsPrunedOnlyOnceItsTombstoneIsStored(@TempDir Path dir) throws Exception {
+        String topic = KafkaExtension.uniqueTopic("revocations-pruned");
+        kafka.createTopic(topic, 1, true);
+        Instant t0 = Instant.parse("2026-12-02T10:00:00Z");
+        MutableClock clock = new MutableClock(t0);
+        StateDirectory state = StateDirectory.open(dir);
+        try (IssuanceJournal journal = IssuanceJournal.open(state, "pruning", t0)) {
+            journal.append(new IssuanceJournal.Entry("7a", t0.plus(Duration.ofHours(1)), POLICY));
+        }
+        RootGenerator.GeneratedRoot root = RootGenerator.generate("cluster.local", Duration.ofDays(365), t0);
+        CaAuthority authority = CaAuthority.of(root.certificate(), root.key(), List.of(),
+                List.of(root.certificate()), "test", t0);
+        Duration pruneAfterExpiry = Duration.ofDays(7);
+        try (RevocationSender nowhere = RevocationSender.create(new KafkaSettings("127.0.0.1:1", 16,
+                Duration.ofSeconds(5)), "ca-pruning-nowhere", topic, new PrometheusRegistry());
+                RevocationSender sender = RevocationSender.create(new KafkaSettings(kafka.bootstrapServers(), 16,
+                        Duration.ofSeconds(5)), "ca-pruning", topic, new PrometheusRegistry())) {
+            // a replica whose Kafka is away keeps it
+            Revocations away = new Revocations(new RevocationStore(state, clock), () -> authority,
+                    new TrustBundleState("cluster.local", clock), nowhere, Duration.ofHours(1), pruneAfterExpiry,
+                    clock);
+            away.topicReady();
+            away.revokeSerial("7a", RevocationReason.KEY_COMPROMISE, "", "admin");
+            clock.set(t0.plus(Duration.ofDays(30)));
+            away.refresh();
+            away.refresh();
+            assertThat(new RevocationStore(state, clock).all()).as("no tombstone stored").containsKey("7a");
+
+            Revocations revocations = new Revocations(new RevocationStore(state, clock), () -> authority,
+                    new TrustBundleState("cluster.local", clock), sender, Duration.ofHours(1), pruneAfterExpiry,
+                    clock);
+            revocations.topicReady();
+            await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
+                revocations.refresh();
+                assertThat(revocations.store().all()).doesNotContainKey("7a");
+            });
+            assertThat(lastValueOf(recordsOn(topic), "7a")).isEqualTo(TOMBSTONE);
+            assertThat(new RevocationStore(state, clock).all()).isEmpty();
         }
     }
 
