@@ -116,6 +116,7 @@ public final class CaBootstrap implements MeshService {
     private EventPublisher publisher;
     private RevocationSender revocationSender;
     private Counter revocationTopicFailures;
+    private Counter revocationTopicWarnings;
     private PlacementSource placement;
     private SigningPool pool;
     private IstioCertificateEndpoint certificates;
@@ -203,6 +204,14 @@ public final class CaBootstrap implements MeshService {
                         .labelNames("reason").register(context.metrics());
                 revocationTopicFailures.labelValues("not_authorized");
                 revocationTopicFailures.labelValues("error");
+                revocationTopicWarnings = Counter.builder().name("ca_revocation_topic_config_warnings_total")
+                        .help("Settings of the existing revocation topic ca does not change itself, found at start"
+                                + " (logged): replication_factor (fewer replicas than"
+                                + " revocation.topicReplicationFactor asks), min_insync_replicas (below 2 on 3"
+                                + " replicas or more)")
+                        .labelNames("reason").register(context.metrics());
+                revocationTopicWarnings.labelValues("replication_factor");
+                revocationTopicWarnings.labelValues("min_insync_replicas");
                 ensureRevocationTopic();
             }
             placement = collaborators.placement() != null ? collaborators.placement() : newPlacement();
@@ -255,11 +264,13 @@ public final class CaBootstrap implements MeshService {
      */
     private void ensureRevocationTopic() {
         context.vertx().executeBlocking(() -> {
-            RevocationTopic.ensure(config.kafka().bootstrapServers(), config.revocation().topic(),
+            return RevocationTopic.ensure(config.kafka().bootstrapServers(), config.revocation().topic(),
                     config.revocation().topicReplicationFactor(),
                     Duration.ofSeconds(10));
-            return null;
-        }, false).onSuccess(v -> revocations.topicReady()).onFailure(err -> {
+        }, false).onSuccess(warnings -> {
+            warnings.forEach(w -> revocationTopicWarnings.labelValues(w.reason()).inc()); // logged by ensure
+            revocations.topicReady();
+        }).onFailure(err -> {
             boolean denied = err instanceof RevocationTopic.NotAuthorized;
             revocationTopicFailures.labelValues(denied ? "not_authorized" : "error").inc();
             // a missing ACL is named in the message: its stack trace every 10 s would only bury it

@@ -1,6 +1,7 @@
 package io.jmesh.ca.revocation;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -13,6 +14,8 @@ import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.AuthorizationException;
@@ -26,6 +29,12 @@ import org.slf4j.LoggerFactory;
  * compaction when it exists with another cleanup policy (e.g. created by the broker on first use). The ACLs ca
  * needs on it: DESCRIBE, DESCRIBE_CONFIGS, WRITE, and CREATE (topic or cluster) unless it exists, ALTER_CONFIGS
  * unless it is compacted; a missing one fails with {@link NotAuthorized} naming it.
+ *
+ * <p>Created on three brokers or more, it gets {@code min.insync.replicas=2}: with the producer's {@code acks=all}
+ * (Kafka's recommendation for a replication factor of 3) a revocation Kafka acknowledges is on two brokers, not
+ * possibly on the leader alone. An existing topic keeps its replicas and settings (replicas change only by a
+ * partition reassignment, an operator's decision); one with fewer replicas than asked, or with 3 replicas or more
+ * and {@code min.insync.replicas} below 2, is flagged ({@link Warning}).
  */
 public final class RevocationTopic {
 
@@ -35,6 +44,15 @@ public final class RevocationTopic {
 
     /** Replicas of a topic created with replication factor 0 ("automatic") on a cluster this large or larger. */
     static final int AUTOMATIC_REPLICAS = 3;
+    /** In-sync replicas a write with {@code acks=all} needs, on a topic of {@link #AUTOMATIC_REPLICAS} or more. */
+    static final int MIN_IN_SYNC_REPLICAS = 2;
+
+    /**
+     * Something about an existing topic ca does not change itself, logged once per start as a warning.
+     *
+     * @param reason {@code replication_factor} or {@code min_insync_replicas}
+     */
+    public record Warning(String reason, String message) {}
 
     /**
      * Kafka refused a step to this client's principal (an ACL is missing): the message names the ACL operation and
@@ -56,10 +74,11 @@ public final class RevocationTopic {
      * Creates {@code topic} compacted, or compacts it when it exists; blocking, call off the event loop.
      *
      * @param replicationFactor replicas when the topic is created; 0 = min(3, brokers of the cluster)
+     * @return what is wrong with the existing topic, each logged already; empty when created or fine
      * @throws NotAuthorized when an ACL forbids a step, naming the operation to grant
      */
-    public static void ensure(String bootstrapServers, String topic, int replicationFactor, Duration timeout)
-            throws InterruptedException, TimeoutException {
+    public static List<Warning> ensure(String bootstrapServers, String topic, int replicationFactor,
+            Duration timeout) throws InterruptedException, TimeoutException {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) timeout.toMillis());
@@ -72,10 +91,63 @@ public final class RevocationTopic {
                                     .size()));
             // look first: Kafka answers a CreateTopics of an existing topic with an authorization error, not
             // "exists", when the principal may not create it (an operator created it, least privilege)
-            if (exists(admin, topic, timeout) || !create(admin, topic, replicationFactor, replicas, timeout)) {
-                compact(admin, topic, timeout);
+            TopicDescription existing = describe(admin, topic, timeout);
+            if (existing == null && create(admin, topic, replicationFactor, replicas, timeout)) {
+                return List.of();
             }
+            if (existing == null) { // another replica created it meanwhile
+                existing = describe(admin, topic, timeout);
+            }
+            Config config = compact(admin, topic, timeout);
+            ConfigEntry minInSync = config == null ? null : config.get(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG);
+            List<Warning> warnings = check(topic, existing == null ? replicas : replicasOf(existing),
+                    replicationFactor, replicas, minInSync == null || minInSync.value() == null ? 1
+                            : Integer.parseInt(minInSync.value()));
+            for (Warning w : warnings) {
+                log.atWarn().addKeyValue("topic", topic).addKeyValue("reason", w.reason()).log("{}", w.message());
+            }
+            return warnings;
         }
+    }
+
+    /** The configs ca creates the topic with: compacted, and on 3 replicas or more 2 in sync for a write. */
+    static Map<String, String> createConfigs(short replicas) {
+        return replicas >= AUTOMATIC_REPLICAS
+                ? Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT,
+                        TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, String.valueOf(MIN_IN_SYNC_REPLICAS))
+                : Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT);
+    }
+
+    /**
+     * What is wrong with an existing topic of {@code replicas} replicas (its least replicated partition) and
+     * {@code minInSync} in-sync replicas per write, where ca would create it with {@code asked}.
+     */
+    static List<Warning> check(String topic, int replicas, int configured, short asked, int minInSync) {
+        List<Warning> out = new ArrayList<>();
+        if (replicas < asked) {
+            out.add(new Warning("replication_factor", "revocation topic " + topic + " has replication factor "
+                    + replicas + " where " + (configured > 0 ? "revocation.topicReplicationFactor asks " + asked
+                            : "revocation.topicReplicationFactor 0 asks min(" + AUTOMATIC_REPLICAS
+                                    + ", brokers) = " + asked)
+                    + ": losing " + (replicas <= 1 ? "its broker" : replicas + " brokers")
+                    + " loses the topic's records; ca does not change an existing topic's replicas: reassign its"
+                    + " partitions (kafka-reassign-partitions)"));
+        }
+        if (replicas >= AUTOMATIC_REPLICAS && minInSync < MIN_IN_SYNC_REPLICAS) {
+            out.add(new Warning("min_insync_replicas", "revocation topic " + topic + " has min.insync.replicas "
+                    + minInSync + " with replication factor " + replicas + ": a revocation Kafka acknowledges"
+                    + " (acks=all) may be on one broker only; set min.insync.replicas=" + MIN_IN_SYNC_REPLICAS
+                    + " on it (kafka-configs --alter --add-config), as Kafka recommends with acks=all"));
+        }
+        return out;
+    }
+
+    private static int replicasOf(TopicDescription d) {
+        int least = Integer.MAX_VALUE;
+        for (TopicPartitionInfo p : d.partitions()) {
+            least = Math.min(least, p.replicas().size());
+        }
+        return least == Integer.MAX_VALUE ? 0 : least;
     }
 
     /**
@@ -86,18 +158,18 @@ public final class RevocationTopic {
         return (short) (configured > 0 ? configured : Math.max(1, Math.min(AUTOMATIC_REPLICAS, brokers)));
     }
 
-    private static boolean exists(Admin admin, String topic, Duration timeout)
+    /** The topic's description, or null when it does not exist. */
+    private static TopicDescription describe(Admin admin, String topic, Duration timeout)
             throws InterruptedException, TimeoutException {
         try {
-            step(topic, "DESCRIBE on the topic", "look it up", () -> admin.describeTopics(List.of(topic))
-                    .allTopicNames().get(timeout.toMillis(), TimeUnit.MILLISECONDS));
-            return true;
+            return step(topic, "DESCRIBE on the topic", "look it up", () -> admin.describeTopics(List.of(topic))
+                    .allTopicNames().get(timeout.toMillis(), TimeUnit.MILLISECONDS)).get(topic);
         } catch (NotAuthorized e) {
             throw e;
         } catch (IllegalStateException e) {
             if (e.getCause() instanceof ExecutionException ee
                     && ee.getCause() instanceof UnknownTopicOrPartitionException) {
-                return false;
+                return null;
             }
             throw e;
         }
@@ -106,8 +178,7 @@ public final class RevocationTopic {
     /** @return whether the topic was created (false: another replica created it meanwhile) */
     private static boolean create(Admin admin, String topic, int configured, short replicas, Duration timeout)
             throws InterruptedException, TimeoutException {
-        NewTopic t = new NewTopic(topic, 1, replicas).configs(Map.of(
-                TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT));
+        NewTopic t = new NewTopic(topic, 1, replicas).configs(createConfigs(replicas));
         try {
             step(topic, "CREATE on the topic or the cluster", "create it",
                     () -> admin.createTopics(List.of(t)).all().get(timeout.toMillis(), TimeUnit.MILLISECONDS));
@@ -122,7 +193,7 @@ public final class RevocationTopic {
                     + ": " + e.getCause().getCause().getMessage(), e.getCause());
         }
         log.atInfo().addKeyValue("topic", topic).addKeyValue("replicationFactor", replicas)
-                .log("revocation topic created, compacted");
+                .addKeyValue("configs", t.configs()).log("revocation topic created, compacted");
         return true;
     }
 
@@ -132,7 +203,8 @@ public final class RevocationTopic {
                         + AUTOMATIC_REPLICAS + ", brokers))";
     }
 
-    private static void compact(Admin admin, String topic, Duration timeout)
+    /** Compacts the topic unless it is; returns its configs as read before (null if Kafka returned none). */
+    private static Config compact(Admin admin, String topic, Duration timeout)
             throws InterruptedException, TimeoutException {
         ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
         Config config = step(topic, "DESCRIBE_CONFIGS on the topic", "read its cleanup policy",
@@ -140,7 +212,7 @@ public final class RevocationTopic {
                         .get(resource));
         ConfigEntry policy = config == null ? null : config.get(TopicConfig.CLEANUP_POLICY_CONFIG);
         if (policy != null && policy.value().contains(TopicConfig.CLEANUP_POLICY_COMPACT)) {
-            return;
+            return config;
         }
         log.atWarn().addKeyValue("topic", topic).addKeyValue("cleanupPolicy", policy == null ? null : policy.value())
                 .log("revocation topic is not compacted: switching it to cleanup.policy=compact");
@@ -148,6 +220,7 @@ public final class RevocationTopic {
                 () -> admin.incrementalAlterConfigs(Map.of(resource, List.of(new AlterConfigOp(new ConfigEntry(
                         TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT),
                         AlterConfigOp.OpType.SET)))).all().get(timeout.toMillis(), TimeUnit.MILLISECONDS));
+        return config;
     }
 
     /**

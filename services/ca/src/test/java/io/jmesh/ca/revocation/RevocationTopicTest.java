@@ -4,6 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.ca.cli.CaCli;
 import io.jmesh.ca.root.CaAuthority;
 import io.jmesh.ca.root.RootGenerator;
@@ -52,6 +56,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 
 /**
  * Every revocation reaches the compacted revocation topic of a real Kafka, also when the CA's event queue for audit
@@ -210,6 +215,38 @@ class RevocationTopicTest {
                     .all().get(30, TimeUnit.SECONDS);
             await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(keysOn(topic)).contains("5e1d02"));
         } finally {
+            second.stop();
+        }
+    }
+
+    /**
+     * An existing topic keeps its replicas (only a partition reassignment changes them), but one with fewer than
+     * {@code revocation.topicReplicationFactor} asks is one broker loss away from losing revocations: said once,
+     * naming the topic, what it has and what is asked, and counted.
+     */
+    @Test
+    void anExistingTopicWithFewerReplicasThanAskedIsFlaggedAndLeftAlone(@TempDir Path state) throws Exception {
+        String topic = KafkaExtension.uniqueTopic("revocations-under-replicated");
+        kafka.createTopic(topic, 1, true);
+        Logger logger = (Logger) LoggerFactory.getLogger(RevocationTopic.class);
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        logger.addAppender(lines);
+        CaServerExtension second = CaServerExtension.builder().stateDir(state).replica("ca-under-replicated")
+                .kafka(kafka::bootstrapServers).config("placement.topic", CONFIG_TOPIC)
+                .config("audit.topic", AUDIT_TOPIC).config("revocation.topic", topic)
+                .config("revocation.topicReplicationFactor", "2").build();
+        second.start();
+        try {
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(second.metric(
+                    "ca_revocation_topic_config_warnings_total", "reason", "replication_factor")).isEqualTo(1));
+            assertThat(lines.list).filteredOn(e -> e.getLevel() == Level.WARN).extracting(
+                    ILoggingEvent::getFormattedMessage).singleElement().asString().contains(topic,
+                    "replication factor 1", "revocation.topicReplicationFactor asks 2");
+            assertThat(kafka.admin().describeTopics(List.of(topic)).allTopicNames().get(30, TimeUnit.SECONDS)
+                    .get(topic).partitions().get(0).replicas()).as("not altered").hasSize(1);
+        } finally {
+            logger.detachAppender(lines);
             second.stop();
         }
     }
