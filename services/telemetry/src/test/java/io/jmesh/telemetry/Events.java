@@ -48,6 +48,24 @@ public final class Events {
                 .setBytesReceived(received).setDuration(Duration.newBuilder().setSeconds(1)).build();
     }
 
+    /**
+     * A PROGRESS of connection {@code connectionId}: {@code sent} and {@code received} are the bytes since its last
+     * PROGRESS, {@code reportedSent}/{@code reportedReceived} what its earlier ones carried.
+     */
+    public static ConnectionEvent progress(Reporter reporter, WorkloadInfo src, WorkloadInfo dst, String service,
+            String connectionId, long sent, long received, long reportedSent, long reportedReceived) {
+        return connection(ConnectionEvent.Kind.PROGRESS, reporter, src, dst, service).setConnectionId(connectionId)
+                .setBytesSent(sent).setBytesReceived(received).setReportedBytesSent(reportedSent)
+                .setReportedBytesReceived(reportedReceived).setDuration(Duration.newBuilder().setSeconds(60)).build();
+    }
+
+    /** The CLOSED of a connection that sent PROGRESS: totals, and the part of them its PROGRESS events carried. */
+    public static ConnectionEvent closedAfterProgress(Reporter reporter, WorkloadInfo src, WorkloadInfo dst,
+            String service, String connectionId, long sent, long received, long reportedSent, long reportedReceived) {
+        return closed(reporter, src, dst, service, sent, received).toBuilder().setConnectionId(connectionId)
+                .setReportedBytesSent(reportedSent).setReportedBytesReceived(reportedReceived).build();
+    }
+
     public static ConnectionEvent opened(Reporter reporter, WorkloadInfo src, WorkloadInfo dst, String service) {
         return connection(ConnectionEvent.Kind.OPENED, reporter, src, dst, service).build();
     }

@@ -65,14 +65,16 @@ public final class PartitionAggregate {
     }
 
     /**
-     * Counts a connection event; returns the series it was counted in, or null (nothing counted) when it needs a
+     * Counts a connection event (a PROGRESS only adds its bytes, and marks its series updated: a series whose
+     * connections move bytes is in use); returns the series it was counted in, or null (nothing counted) when it needs a
      * new series and the checkpoint has no room for it ({@link #MAX_CHECKPOINT_BYTES}).
      */
     public SeriesKey add(ConnectionEvent e, long nowMillis) {
         SeriesKey key = IstioLabels.of(e);
         TcpTotals t = tcp.get(key);
-        boolean bytes = e.getKind() == ConnectionEvent.Kind.CLOSED
-                && (e.getBytesSent() != 0 || e.getBytesReceived() != 0);
+        long sent = ConnectionBytes.sent(e);
+        long received = ConnectionBytes.received(e);
+        boolean bytes = sent != 0 || received != 0;
         SeriesKey asOpened = bytes ? IstioLabels.withoutFlags(key) : key;
         if (t == null || (asOpened != key && !tcp.containsKey(asOpened))) {
             long more = (t == null ? TCP_SERIES_BYTES + newLabelBytes(key, null) : 0)
@@ -97,20 +99,24 @@ public final class PartitionAggregate {
                 if (!e.getError().isEmpty()) {
                     t.failed++; // a denial, a failed connect, a broken tunnel: ztunnel's failed connection
                 }
-                // ztunnel adds the bytes as they pass to the series of the connection as opened, without the
-                // flags of its end: count them there, so both give the same byte series
-                if (bytes) {
-                    TcpTotals b = asOpened == key ? t : tcp.get(asOpened);
-                    if (b == null) {
-                        b = new TcpTotals();
-                        putTcp(asOpened, b);
-                    }
-                    b.sentBytes += e.getBytesSent();
-                    b.receivedBytes += e.getBytesReceived();
-                    b.lastSeenMillis = nowMillis;
-                }
             }
-            default -> throw new IllegalArgumentException("kind: " + e.getKind() + " (expected: OPENED or CLOSED)");
+            case PROGRESS -> {
+                // bytes only: the connection is still open, and was counted opened by its OPENED
+            }
+            default -> throw new IllegalArgumentException("kind: " + e.getKind()
+                    + " (expected: OPENED, CLOSED or PROGRESS)");
+        }
+        // ztunnel adds the bytes as they pass to the series of the connection as opened, without the flags of its
+        // end: count them there, so both give the same byte series
+        if (bytes) {
+            TcpTotals b = asOpened == key ? t : tcp.get(asOpened);
+            if (b == null) {
+                b = new TcpTotals();
+                putTcp(asOpened, b);
+            }
+            b.sentBytes += sent;
+            b.receivedBytes += received;
+            b.lastSeenMillis = nowMillis;
         }
         t.lastSeenMillis = nowMillis;
         return key;

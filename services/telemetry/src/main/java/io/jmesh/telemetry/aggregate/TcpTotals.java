@@ -9,8 +9,9 @@ public final class TcpTotals {
     long sentBytes;
     long receivedBytes;
     /**
-     * Connections seen OPENED on this series and not CLOSED yet. ztunnel reports nothing between the two, so this
-     * is what says that the series is still in use when it has not been updated for a while.
+     * Connections seen OPENED on this series and not CLOSED yet. Between the two ztunnel reports only bytes moved
+     * (PROGRESS), so this is what says that a series of idle connections is still in use when it has not been
+     * updated for a while.
      */
     long open;
     long lastSeenMillis;

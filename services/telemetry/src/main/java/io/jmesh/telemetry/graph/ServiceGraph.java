@@ -2,6 +2,7 @@ package io.jmesh.telemetry.graph;
 
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.RequestEvent;
+import io.jmesh.telemetry.aggregate.ConnectionBytes;
 import io.jmesh.telemetry.aggregate.IstioLabels;
 import io.jmesh.telemetry.aggregate.SeriesKey;
 import io.jmesh.telemetry.ingest.IngestListener;
@@ -98,11 +99,12 @@ public final class ServiceGraph implements IngestListener {
         SeriesDelta d = pendingBucket(nowMillis).tcp.computeIfAbsent(series, k -> new SeriesDelta());
         if (e.getKind() == ConnectionEvent.Kind.OPENED) {
             d.events++;
-        } else {
+        } else if (e.getKind() == ConnectionEvent.Kind.CLOSED) {
             d.closed++;
-            d.sentBytes += e.getBytesSent();
-            d.receivedBytes += e.getBytesReceived();
         }
+        // a PROGRESS carries the bytes since the last one, a CLOSED the rest (ConnectionBytes)
+        d.sentBytes += ConnectionBytes.sent(e);
+        d.receivedBytes += ConnectionBytes.received(e);
     }
 
     @Override

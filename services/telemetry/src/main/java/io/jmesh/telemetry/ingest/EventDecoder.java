@@ -44,9 +44,10 @@ public final class EventDecoder {
                 if (e.getSchemaVersion() != SCHEMA_VERSION) {
                     return unknownSchema("ConnectionEvent", e.getSchemaVersion());
                 }
-                if (e.getKind() != ConnectionEvent.Kind.OPENED && e.getKind() != ConnectionEvent.Kind.CLOSED) {
-                    return new DecodedEvent.Rejected("invalid_field",
-                            "ConnectionEvent.kind: " + e.getKind() + " (expected: OPENED or CLOSED)");
+                if (e.getKind() != ConnectionEvent.Kind.OPENED && e.getKind() != ConnectionEvent.Kind.CLOSED
+                        && e.getKind() != ConnectionEvent.Kind.PROGRESS) {
+                    return new DecodedEvent.Rejected("invalid_field", "ConnectionEvent.kind: " + e.getKind()
+                            + " (expected: OPENED, CLOSED or PROGRESS)");
                 }
                 String bad = labels("ConnectionEvent", e.getSource(), e.getDestination(), e.getDestinationService(),
                         e.getResponseFlags());
@@ -55,6 +56,9 @@ public final class EventDecoder {
                 }
                 if (bad == null) {
                     bad = nonNegative("ConnectionEvent.bytes_received", e.getBytesReceived());
+                }
+                if (bad == null) {
+                    bad = reported(e);
                 }
                 if (bad != null) {
                     return new DecodedEvent.Rejected("invalid_field", bad);
@@ -135,6 +139,27 @@ public final class EventDecoder {
     private static String nonNegative(String field, long value) {
         return value >= 0 ? null : field + ": " + Long.toUnsignedString(value) + " (expected: <= " + Long.MAX_VALUE
                 + ")";
+    }
+
+    /**
+     * What is wrong with the bytes a connection's PROGRESS events carried ({@code reported_bytes_*}), or null: on a
+     * CLOSED they are part of its totals, so never more (the rest would be negative).
+     */
+    private static String reported(ConnectionEvent e) {
+        String bad = nonNegative("ConnectionEvent.reported_bytes_sent", e.getReportedBytesSent());
+        if (bad == null) {
+            bad = nonNegative("ConnectionEvent.reported_bytes_received", e.getReportedBytesReceived());
+        }
+        if (bad == null && e.getKind() == ConnectionEvent.Kind.CLOSED) {
+            if (e.getReportedBytesSent() > e.getBytesSent()) {
+                bad = "ConnectionEvent.reported_bytes_sent: " + e.getReportedBytesSent() + " (expected: <= bytes_sent "
+                        + e.getBytesSent() + " on CLOSED)";
+            } else if (e.getReportedBytesReceived() > e.getBytesReceived()) {
+                bad = "ConnectionEvent.reported_bytes_received: " + e.getReportedBytesReceived()
+                        + " (expected: <= bytes_received " + e.getBytesReceived() + " on CLOSED)";
+            }
+        }
+        return bad;
     }
 
     private static DecodedEvent unknownSchema(String type, int version) {

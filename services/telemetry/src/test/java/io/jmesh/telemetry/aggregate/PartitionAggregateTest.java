@@ -196,6 +196,43 @@ class PartitionAggregateTest {
     }
 
     @Test
+    void progressAndCloseCountEachByteOnceInEitherOrderAndLeaveTheOpenCountToOpenedAndClosed() {
+        PartitionAggregate inOrder = new PartitionAggregate(-1);
+        PartitionAggregate raced = new PartitionAggregate(-1);
+        var opened = Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews");
+        var first = Events.progress(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", "c1", 10, 20, 0, 0);
+        var second = Events.progress(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", "c1", 5, 7, 10,
+                20);
+        // the close failed: its series has the flags, the bytes go to the series as opened
+        var closed = Events.closedAfterProgress(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", "c1",
+                18, 30, 15, 27).toBuilder().setResponseFlags("CONNECT").setError("broken tunnel").build();
+        for (var e : List.of(opened, first, second, closed)) {
+            inOrder.add(e, 1000);
+        }
+        // ztunnel's progress task and the close run on different threads: a PROGRESS may land after the CLOSED
+        for (var e : List.of(opened, first, closed, second)) {
+            raced.add(e, 1000);
+        }
+        for (PartitionAggregate a : List.of(inOrder, raced)) {
+            SeriesKey asOpened = IstioLabels.of(opened);
+            TcpTotals t = a.tcp().get(asOpened);
+            assertThat(new long[] {t.opened(), t.open(), t.sentBytes(), t.receivedBytes()})
+                    .containsExactly(1, 0, 18, 30);
+            assertThat(a.tcp().get(IstioLabels.of(closed)).closed()).isEqualTo(1);
+            assertThat(MeshTotals.of(List.of(a)).connectionsClosed()).isEqualTo(1);
+        }
+
+        // an open connection's series moved by a PROGRESS counts as updated: it is in use
+        PartitionAggregate open = new PartitionAggregate(-1);
+        open.add(opened, 1000);
+        open.add(first, 5000);
+        assertThat(open.expire(4000, 0)).isEqualTo(Expired.NONE);
+        // a CLOSED from a ztunnel that sends no PROGRESS reports nothing: its totals count
+        open.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 3, 4), 6000);
+        assertThat(open.tcp().get(IstioLabels.of(opened)).sentBytes()).isEqualTo(13);
+    }
+
+    @Test
     void aCorruptCheckpointIsRejectedNamingWhatIsWrong() {
         byte[] bytes = new PartitionAggregate(3).encode();
         bytes[0] = 0;

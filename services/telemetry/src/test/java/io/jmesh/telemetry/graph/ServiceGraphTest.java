@@ -61,6 +61,28 @@ class ServiceGraphTest {
         assertThat(e.security()).as("Istio's word for a connection not over mutual TLS").isEqualTo("unknown");
     }
 
+    /** A PROGRESS adds its bytes and no close; the CLOSED adds the bytes its PROGRESS events did not carry. */
+    @Test
+    void progressBytesCountAsTheyComeAndAProgressIsNoClose() {
+        connection(Events.opened(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null), T0);
+        connection(Events.progress(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null, "c1", 60, 120, 0, 0),
+                T0);
+        connection(Events.closedAfterProgress(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null, "c2", 40,
+                80, 0, 0).toBuilder().setResponseFlags("CONNECT").build(), T0);
+        graph.committed(T0);
+        GraphEdge open = graph.query(Duration.ofSeconds(10), T0).edges().get(0);
+        assertThat(open.sentBytesPerSecond()).isCloseTo(10, within(1e-9));
+        assertThat(open.receivedBytesPerSecond()).isCloseTo(20, within(1e-9));
+        assertThat(open.errorRate()).as("one close, failed: the PROGRESS is no close").isCloseTo(1, within(1e-9));
+
+        connection(Events.closedAfterProgress(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null, "c1", 100,
+                150, 60, 120), T0 + 10_000);
+        graph.committed(T0 + 10_000);
+        GraphEdge later = graph.query(Duration.ofSeconds(10), T0 + 20_000).edges().get(0);
+        assertThat(later.sentBytesPerSecond()).as("the rest of c1's total").isCloseTo(4, within(1e-9));
+        assertThat(later.receivedBytesPerSecond()).isCloseTo(3, within(1e-9));
+    }
+
     /**
      * A TCP edge's error rate is the share of the connections that ended in the window that failed: connections
      * opened before the window and failing in it made it 3 (three failures over one connection opened).

@@ -63,7 +63,7 @@ class DeadLetterTest {
             assertThat(header(undecodable, EventIngestor.HEADER_OFFSET)).isEqualTo("1");
             assertThat(header(undecodable, EventIngestor.HEADER_DETAIL)).startsWith("not a protobuf event");
             assertThat(dead).anySatisfy(r -> assertThat(header(r, EventIngestor.HEADER_DETAIL))
-                    .isEqualTo("ConnectionEvent.kind: KIND_UNSPECIFIED (expected: OPENED or CLOSED)"));
+                    .isEqualTo("ConnectionEvent.kind: KIND_UNSPECIFIED (expected: OPENED, CLOSED or PROGRESS)"));
 
             String metrics = t.scrape();
             assertThat(metrics).contains("telemetry_records_rejected_total{reason=\"undecodable\",topic=\""

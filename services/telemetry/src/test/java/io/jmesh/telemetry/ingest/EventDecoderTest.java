@@ -21,6 +21,8 @@ class EventDecoderTest {
                 Arguments.of("truncated varint", "l4", new byte[] {(byte) 0xff, (byte) 0xff}, "undecodable"),
                 Arguments.of("no schema version", "l4", new byte[] {0x18, 0x01}, "unknown_schema_version"),
                 Arguments.of("unknown topic", "other", good, "unknown_topic"),
+                Arguments.of("a kind of a newer writer", "l4", Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE,
+                        Events.REVIEWS, "reviews").toBuilder().setKindValue(99).build().toByteArray(), "invalid_field"),
                 Arguments.of("response code out of range", "l7", Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE,
                         Events.REVIEWS, "reviews", 200, 1).toBuilder().setResponseCode(1200).build().toByteArray(),
                         "invalid_field"),
@@ -46,6 +48,17 @@ class EventDecoderTest {
                 "reviews", 0, -1L).toByteArray());
         assertThat(b).isEqualTo(new DecodedEvent.Rejected("invalid_field",
                 "ConnectionEvent.bytes_received: 18446744073709551615 (expected: <= 9223372036854775807)"));
+    }
+
+    @Test
+    void aProgressIsCountedAndACloseReportingMoreThanItsTotalIsRefusedNamingTheField() {
+        var progress = Events.progress(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", "c1", 5, 7,
+                10, 20);
+        assertThat(decoder.decode("l4", progress.toByteArray())).isEqualTo(new DecodedEvent.Connection(progress));
+        DecodedEvent d = decoder.decode("l4", Events.closedAfterProgress(Reporter.SOURCE, Events.PRODUCTPAGE,
+                Events.REVIEWS, "reviews", "c1", 18, 30, 15, 31).toByteArray());
+        assertThat(d).isEqualTo(new DecodedEvent.Rejected("invalid_field",
+                "ConnectionEvent.reported_bytes_received: 31 (expected: <= bytes_received 30 on CLOSED)"));
     }
 
     @ParameterizedTest(name = "{0} -> {3}")
