@@ -94,6 +94,8 @@ public final class ZtunnelBootstrap implements MeshService {
     private IdentityManager identities;
     private EventPublisher events;
     private ConnectionTelemetry telemetry;
+    /** The periodic progress report of open connections (Kafka on), or -1. */
+    private long progressTimer = -1;
     private HbonePool pool;
     private InboundListeners inbound;
     private OutboundListeners outbound;
@@ -215,6 +217,11 @@ public final class ZtunnelBootstrap implements MeshService {
         identities.start();
         events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
         telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name());
+        if (config.kafka().enabled()) {
+            // one task for all connections, on a worker (it walks every open one); ordered: never two at once
+            progressTimer = vertx.setPeriodic(Math.max(1, config.telemetry().progressInterval().toMillis()),
+                    id -> vertx.executeBlocking(telemetry::reportProgress, true));
+        }
         PoolMetrics poolMetrics = new PoolMetrics(context.metrics());
         pool = new HbonePool(vertx, net, config, poolMetrics);
         // in-pod mode: 15001/15006/15008 live in each pod (opened when the CNI node agent sends it), not on the node
@@ -491,6 +498,9 @@ public final class ZtunnelBootstrap implements MeshService {
         }
         inbound.stopAccepting();
         outbound.stopAccepting();
+        if (progressTimer >= 0) {
+            context.vertx().cancelTimer(progressTimer);
+        }
         events.close();
         Future<Void> r = readinessServer == null ? Future.succeededFuture() : readinessServer.close();
         Future<Void> rules = capture == null ? Future.succeededFuture() : capture.close();

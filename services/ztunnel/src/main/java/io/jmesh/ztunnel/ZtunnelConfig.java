@@ -18,7 +18,7 @@ import java.util.Objects;
  */
 public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerThreads, AdminConfig admin, Node node,
         Listeners listeners, Hbone hbone, Tcp tcp, Pool pool, Discovery discovery, Identity identity,
-        KafkaSettings kafka, Capture capture, Dns dns, InPod inpod, Socks5 socks5)
+        KafkaSettings kafka, Capture capture, Dns dns, InPod inpod, Socks5 socks5, Telemetry telemetry)
         implements ServiceConfig {
 
     public ZtunnelConfig {
@@ -37,6 +37,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         Objects.requireNonNull(dns, "dns");
         Objects.requireNonNull(inpod, "inpod");
         Objects.requireNonNull(socks5, "socks5");
+        Objects.requireNonNull(telemetry, "telemetry");
         if (inpod.enabled()) {
             if (listeners.transparent() && capture.enabled()) {
                 throw new IllegalArgumentException("inpod.enabled: the CNI node agent redirects inside each pod, so "
@@ -82,13 +83,13 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
     /** The same configuration with other listeners (in-pod mode derives the node's and each pod's from it). */
     public ZtunnelConfig withListeners(Listeners other) {
         return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, other, hbone, tcp, pool, discovery,
-                identity, kafka, capture, dns, inpod, socks5);
+                identity, kafka, capture, dns, inpod, socks5, telemetry);
     }
 
     /** The same configuration with another in-pod section. */
     public ZtunnelConfig withInPod(InPod other) {
         return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, listeners, hbone, tcp, pool, discovery,
-                identity, kafka, capture, dns, other, socks5);
+                identity, kafka, capture, dns, other, socks5, telemetry);
     }
 
     private static void fixedPort(String field, int port) {
@@ -183,6 +184,27 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             checkPort("localAdmin", localAdmin);
             checkPort("readiness", readiness);
             checkPort("dns", dns);
+        }
+    }
+
+    /**
+     * Connection telemetry sent to Kafka ({@code kafka}).
+     *
+     * @param progressInterval how often each open connection that moved bytes since its last report is reported
+     *     (a PROGRESS event with the bytes since then), so that the telemetry service's byte counters move while a
+     *     long-lived connection is open rather than in one jump at its close. Istio's Envoy stats filter reports
+     *     TCP bytes every 5 s ({@code tcp_reporting_duration}) into its own process's counters; here each report
+     *     is a Kafka event per busy connection, so the default is 60 s, well within a usual scrape window of the
+     *     telemetry service's series. Required, above zero: there is no "off" (a connection's bytes would then
+     *     again show only at its close)
+     */
+    public record Telemetry(Duration progressInterval) {
+        public Telemetry {
+            if (progressInterval == null) {
+                throw new IllegalArgumentException("telemetry.progressInterval: empty (expected: a duration > 0, e.g. "
+                        + "60s)");
+            }
+            progressInterval = positive("telemetry.progressInterval", progressInterval, progressInterval);
         }
     }
 

@@ -136,6 +136,22 @@ class ZtunnelConfigTest {
     }
 
     @Test
+    void theProgressIntervalIsSixtySecondsByDefaultAndHasNoOff() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).telemetry().progressInterval())
+                .isEqualTo(java.time.Duration.ofSeconds(60));
+        assertThat(load("logLevel: info\n", Map.of("MESH_TELEMETRY_PROGRESS_INTERVAL", "15s")).telemetry()
+                .progressInterval()).isEqualTo(java.time.Duration.ofSeconds(15));
+        // 0 is no "off": a connection's bytes would again reach the telemetry service only at its close
+        assertThatThrownBy(() -> load("telemetry: {progressInterval: 0s}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("telemetry.progressInterval: PT0S (expected: > 0)");
+        assertThatThrownBy(() -> load("telemetry: {progressInterval: -5s}\n", Map.of()))
+                .hasMessageContaining("'telemetry.progressInterval': cannot read '-5s'");
+        assertThatThrownBy(() -> load("telemetry: {progressInterval: }\n", Map.of()))
+                .hasMessageContaining("telemetry.progressInterval").hasMessageContaining("expected");
+    }
+
+    @Test
     void theSocksHandshakeTimeoutIsTenSecondsByDefaultAndPositive() throws Exception {
         assertThat(load("logLevel: info\n", Map.of()).socks5().handshakeTimeout())
                 .isEqualTo(java.time.Duration.ofSeconds(10));

@@ -243,8 +243,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             if (stream.pipeline().context(this) != null) { // a closed stream has dropped its handlers
                 stream.pipeline().remove(this);
             }
-            Relay.start(stream, app, tracked.bytesFromSource(), tracked.bytesToSource(),
+            Relay relay = Relay.start(stream, app, tracked.bytesFromSource(), tracked.bytesToSource(),
                     OpenInbound.reportEnd(stream, tracked));
+            tracked.relayedBy(relay::bytesAToB, relay::bytesBToA);
             for (Object m : early) {
                 stream.pipeline().fireChannelRead(m);
             }

@@ -113,7 +113,9 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
                     index.workloadByIp(peer.getAddress()), w, null, null, service, peer, target, "", false), start);
             early.handOver(ch, () -> {
-                Relay.start(ch, f.channel(), t.bytesFromSource(), t.bytesToSource(), OpenInbound.reportEnd(ch, t));
+                Relay relay = Relay.start(ch, f.channel(), t.bytesFromSource(), t.bytesToSource(),
+                        OpenInbound.reportEnd(ch, t));
+                t.relayedBy(relay::bytesAToB, relay::bytesBToA);
                 for (Object m : early.reads()) {
                     ch.pipeline().fireChannelRead(m);
                 }

@@ -396,8 +396,9 @@ public final class OutboundProxy {
             t.close(0, 0, "CONNECT", "client went away before the tunnel was ready");
             return;
         }
-        Relay.start(client, upstream, t.bytesFromSource(), t.bytesToSource(),
+        Relay relay = Relay.start(client, upstream, t.bytesFromSource(), t.bytesToSource(),
                 (fromSource, toSource, error) -> t.close(fromSource, toSource, error == null ? "-" : "CONNECT", error));
+        t.relayedBy(relay::bytesAToB, relay::bytesBToA);
         for (Object m : early) {
             client.pipeline().fireChannelRead(m);
         }

@@ -26,7 +26,10 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,8 +41,18 @@ import org.slf4j.LoggerFactory;
  * <p>The byte counters move as bytes are relayed, as Istio's ztunnel counts them: a connection resolves its two
  * series when it opens ({@link Tracked#bytesFromSource()}, {@link Tracked#bytesToSource()}) and the relay adds to
  * them per read, so a long-lived connection's traffic shows while it is open. Those series carry the labels of the
- * connection as opened ({@code response_flags="-"}), as Istio's do; the access log and the event report the totals
- * at close.
+ * connection as opened ({@code response_flags="-"}), as Istio's do; the access log and the CLOSED event report the
+ * totals at close.
+ *
+ * <p>Events carry the bytes as they flow too: {@link #reportProgress()} (every {@code telemetry.progressInterval})
+ * publishes a PROGRESS for each relayed connection that moved bytes since its last one, with the bytes since then,
+ * read from the counters its relay keeps ({@link Tracked#relayedBy}); its CLOSED then says how much of its totals
+ * the PROGRESS events carried ({@code reported_bytes_*}). Each report claims its bytes with one compare-and-set on
+ * the connection's {@link Reported}, which the close swaps for {@link Reported#CLOSED}: a report and a close that
+ * race never both carry the same bytes. Nothing is added per relayed read, and no timer per connection: a
+ * connection costs one entry in {@link #relayed} (a {@link ConcurrentHashMap}, as {@link TcpSeries} already uses
+ * per connection), and the one periodic walk reads the relay's volatile counters and builds events only for
+ * connections that moved bytes.
  *
  * <p>Refusals before a connection is established are counted in {@code ztunnel_connection_rejections_total} by
  * {@code reason} and logged once each (logger {@code access}, "connection failed").
@@ -76,6 +89,21 @@ public final class ConnectionTelemetry {
     private final boolean eventsEnabled;
     private final String node;
     private final AtomicLong ids = new AtomicLong();
+    /**
+     * Connections whose relay runs ({@link Tracked#relayedBy}) until their close, when events are on: what
+     * {@link #reportProgress()} walks. Keyed by their sequence, so each add and remove touches its own bin.
+     */
+    private final ConcurrentHashMap<Long, Tracked> relayed = new ConcurrentHashMap<>();
+
+    /**
+     * The bytes of a connection its PROGRESS events carried, each direction as {@link Tracked#close} and
+     * {@link ConnectionEvent} count them; {@link #CLOSED} once it closed (no report after that). Immutable: a
+     * report replaces it with one compare-and-set, so two readers never claim the same bytes.
+     */
+    private record Reported(long fromSource, long toSource) {
+        static final Reported NONE = new Reported(0, 0);
+        static final Reported CLOSED = new Reported(-1, -1);
+    }
 
     public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
             String node) {
@@ -119,6 +147,11 @@ public final class ConnectionTelemetry {
         /** The series the relay adds to as bytes pass, resolved once (Istio's ConnectionResult does the same). */
         private final CounterDataPoint fromSource;
         private final CounterDataPoint toSource;
+        /** What PROGRESS events of this connection carried so far; {@link Reported#CLOSED} once closed. */
+        private final AtomicReference<Reported> reported = new AtomicReference<>(Reported.NONE);
+        /** The relay's running byte counts ({@link #relayedBy}); set once, before it is in {@link #relayed}. */
+        private volatile LongSupplier relayedFromSource;
+        private volatile LongSupplier relayedToSource;
 
         private Tracked(ConnectionInfo info, String[] labels, long startNanos) {
             this.info = info;
@@ -140,6 +173,64 @@ public final class ConnectionTelemetry {
         }
 
         /**
+         * The connection's relay started: its running byte counts, which {@link #reportProgress()} reads (the
+         * relay keeps them anyway). Call once, right after the relay started; a connection without a relay (one
+         * closed at once with a flag) moves no bytes and is never reported in between.
+         *
+         * @param fromSource bytes the source has sent so far (the relay's count of that direction)
+         * @param toSource bytes the destination has sent back so far
+         */
+        public void relayedBy(LongSupplier fromSource, LongSupplier toSource) {
+            if (!eventsEnabled) {
+                return;
+            }
+            relayedFromSource = fromSource;
+            relayedToSource = toSource;
+            relayed.put(sequence, this);
+            if (reported.get() == Reported.CLOSED) {
+                relayed.remove(sequence); // closed while being added: its close may have missed the entry
+            }
+        }
+
+        /**
+         * Publishes a PROGRESS with the bytes since the last one, if any moved and the connection is open. The
+         * bytes are claimed (compare-and-set) before the event goes; if the publisher drops it they are given back,
+         * so the next report or the close carries them, unless the connection closed in between (then they are in
+         * its {@code reported_bytes_*} and lost with the dropped event, as a dropped CLOSED loses its totals).
+         *
+         * @return whether an event was handed to the publisher
+         */
+        private boolean reportProgress() {
+            Reported last = reported.get();
+            LongSupplier from = relayedFromSource;
+            LongSupplier to = relayedToSource;
+            if (last == Reported.CLOSED || from == null) {
+                return false;
+            }
+            long fromNow = from.getAsLong();
+            long toNow = to.getAsLong();
+            if (fromNow <= last.fromSource() && toNow <= last.toSource()) {
+                return false; // nothing moved since the last report
+            }
+            Reported now = new Reported(Math.max(fromNow, last.fromSource()), Math.max(toNow, last.toSource()));
+            if (!reported.compareAndSet(last, now)) {
+                return false; // closed meanwhile: the close carries these bytes
+            }
+            long ms = (System.nanoTime() - startNanos) / 1_000_000;
+            if (publish(ConnectionEvent.Kind.PROGRESS, now.fromSource() - last.fromSource(),
+                    now.toSource() - last.toSource(), last, ms, "-", null)) {
+                return true;
+            }
+            reported.compareAndSet(now, last);
+            return false;
+        }
+
+        /** Bytes from the source that PROGRESS events the publisher took carried (tests). */
+        long reportedFromSource() {
+            return reported.get().fromSource();
+        }
+
+        /**
          * Counts the close and writes the access-log line and the event. The byte totals are for those two only:
          * the byte counters were added to as the bytes passed ({@link #bytesFromSource()}).
          *
@@ -155,7 +246,17 @@ public final class ConnectionTelemetry {
             if (error == null ? access.isInfoEnabled() : access.isErrorEnabled()) {
                 log(fromSource, toSource, ms, flags, error);
             }
-            publish(ConnectionEvent.Kind.CLOSED, fromSource, toSource, ms, flags, error);
+            // no report after this one takes bytes; what the reports took is part of these totals
+            Reported progress = reported.getAndSet(Reported.CLOSED);
+            relayed.remove(sequence);
+            if (progress == Reported.CLOSED) {
+                progress = Reported.NONE; // a second close (never expected): no progress to report
+            }
+            // the reports read the same counters as these totals, so never more; kept so should it ever differ, as
+            // the telemetry service refuses a CLOSED reporting more than its totals
+            progress = new Reported(Math.min(progress.fromSource(), fromSource), Math.min(progress.toSource(),
+                    toSource));
+            publish(ConnectionEvent.Kind.CLOSED, fromSource, toSource, progress, ms, flags, error);
         }
 
         /** The access-log line; its arguments are built only when it is written. */
@@ -187,10 +288,15 @@ public final class ConnectionTelemetry {
             line.log("connection complete");
         }
 
-        private void publish(ConnectionEvent.Kind kind, long fromSource, long toSource, long ms, String flags,
-                String error) {
+        /**
+         * @param fromSource bytes of this event (totals on CLOSED, since the last PROGRESS on PROGRESS)
+         * @param progress what earlier PROGRESS events carried
+         * @return whether the publisher took the event
+         */
+        private boolean publish(ConnectionEvent.Kind kind, long fromSource, long toSource, Reported progress, long ms,
+                String flags, String error) {
             if (!eventsEnabled) {
-                return;
+                return false;
             }
             ConnectionEvent.Builder e = ConnectionEvent.newBuilder()
                     .setSchemaVersion(1)
@@ -202,6 +308,8 @@ public final class ConnectionTelemetry {
                     .setDuration(Duration.newBuilder().setSeconds(ms / 1000).setNanos((int) (ms % 1000) * 1_000_000))
                     .setBytesSent(toSource)
                     .setBytesReceived(fromSource)
+                    .setReportedBytesSent(progress.toSource())
+                    .setReportedBytesReceived(progress.fromSource())
                     .setSecurityPolicy(info.mtls() ? SecurityPolicy.MUTUAL_TLS : SecurityPolicy.NONE)
                     .setResponseFlags("-".equals(flags) ? "" : flags)
                     .setError(error == null ? "" : error)
@@ -223,8 +331,30 @@ public final class ConnectionTelemetry {
                         .setName(info.service().getName()).setNamespace(info.service().getNamespace()));
             }
             String key = info.source() == null ? "" : info.source().getUid();
-            events.publish(TOPIC, key.getBytes(StandardCharsets.UTF_8), e.build().toByteArray());
+            return events.publish(TOPIC, key.getBytes(StandardCharsets.UTF_8), e.build().toByteArray());
         }
+    }
+
+    /**
+     * One PROGRESS for each relayed connection that moved bytes since its last one (see the class comment); call
+     * every {@code telemetry.progressInterval}, off the event loops (it walks every open connection). Never
+     * blocks: events go to the bounded publisher, whose drops are counted there.
+     *
+     * @return how many events the publisher took
+     */
+    public int reportProgress() {
+        int published = 0;
+        for (Tracked t : relayed.values()) {
+            if (t.reportProgress()) {
+                published++;
+            }
+        }
+        return published;
+    }
+
+    /** Connections {@link #reportProgress()} walks: relayed and not closed (tests). */
+    public int relayedConnections() {
+        return relayed.size();
     }
 
     /** Counts and publishes an established connection taken now ({@link #opened(ConnectionInfo, long)}). */
@@ -243,7 +373,7 @@ public final class ConnectionTelemetry {
         tcp.open(labels);
         open.labelValues(reporter(info)).inc();
         Tracked t = new Tracked(info, labels, startNanos);
-        t.publish(ConnectionEvent.Kind.OPENED, 0, 0, 0, "-", null);
+        t.publish(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
         return t;
     }
 

@@ -102,6 +102,19 @@ public final class Relay {
     }
 
     /**
+     * Bytes read from {@code a} and passed to {@code b} so far: a volatile read of the counter the relay keeps
+     * anyway, for any thread (telemetry's periodic progress report), nothing added to the relay's path.
+     */
+    public long bytesAToB() {
+        return sideA.bytesIn;
+    }
+
+    /** Bytes read from {@code b} and passed to {@code a} so far (as {@link #bytesAToB()}). */
+    public long bytesBToA() {
+        return sideB.bytesIn;
+    }
+
+    /**
      * Whether an RST_STREAM with {@code code} ends a tunnel in error (anything but CANCEL and NO_ERROR, which are the
      * peer's EOF). A handler that holds a stream before its relay starts and sees its reset there keeps the frame and
      * fires it into the stream's pipeline right after {@link #start} (as a read, after any early data), so the relay
