@@ -11,10 +11,8 @@ import java.util.concurrent.Future;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,7 +30,6 @@ import org.slf4j.LoggerFactory;
 public final class RevocationSender implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(RevocationSender.class);
-    private static final int MAX_BLOCK_MS = 1000;
 
     private final Producer<byte[], byte[]> producer;
     private final String topic;
@@ -54,19 +51,8 @@ public final class RevocationSender implements AutoCloseable {
     /** A sender to {@code topic} of the Kafka in {@code settings} (which must be enabled). */
     public static RevocationSender create(KafkaSettings settings, String clientId, String topic,
             PrometheusRegistry metrics) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         // idempotent and ordered: a serial's revocation and its later tombstone land in that order
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, MAX_BLOCK_MS);
-        int delivery = (int) Math.min(Integer.MAX_VALUE, settings.deliveryTimeout().toMillis());
-        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
-        // Kafka requires delivery.timeout >= linger + request.timeout
-        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(30_000, delivery - 100));
+        Properties p = settings.idempotentProducer(clientId);
         return new RevocationSender(new KafkaProducer<>(p), topic, metrics);
     }
 

@@ -13,7 +13,6 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -183,24 +182,13 @@ public final class EventPublisher implements AutoCloseable {
     }
 
     private static Producer<byte[], byte[]> newProducer(KafkaSettings settings, String clientId) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         // idempotent: a batch retried after a lost acknowledgement is written once, so telemetry, which counts
-        // each stored event exactly once, never counts a connection twice
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        // each stored event exactly once, never counts a connection twice; blocked sends only stall the sender
+        // thread, and are kept short (a second) so that a dead Kafka drains the queue into drops
+        Properties p = settings.idempotentProducer(clientId);
         p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 5);
         p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
         p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
-        // blocked sends only stall the sender thread; keep them short so a dead Kafka drains the queue into drops
-        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 1000);
-        int delivery = (int) Math.min(Integer.MAX_VALUE, settings.deliveryTimeout().toMillis());
-        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
-        // Kafka requires delivery.timeout >= linger + request.timeout
-        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(30_000, delivery - 100));
         return new KafkaProducer<>(p);
     }
 }

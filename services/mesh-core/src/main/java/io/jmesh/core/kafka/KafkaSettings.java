@@ -1,6 +1,9 @@
 package io.jmesh.core.kafka;
 
 import java.time.Duration;
+import java.util.Properties;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * How a service reaches Kafka.
@@ -23,5 +26,26 @@ public record KafkaSettings(String bootstrapServers, int queueCapacity, Duration
 
     public boolean enabled() {
         return !bootstrapServers.isEmpty();
+    }
+
+    /**
+     * The settings every producer of ours starts from: byte-array keys and values, idempotent with {@code acks=all}
+     * (a batch retried after a lost acknowledgement is written once, and a key's records stay in order), sends that
+     * block at most a second while Kafka is away, and this record's delivery timeout.
+     */
+    public Properties idempotentProducer(String clientId) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 1000);
+        int delivery = (int) Math.min(Integer.MAX_VALUE, deliveryTimeout.toMillis());
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
+        // Kafka requires delivery.timeout >= linger + request.timeout
+        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(30_000, delivery - 100));
+        return p;
     }
 }

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import io.jmesh.core.tls.TlsPolicy;
+import io.jmesh.ztunnel.testing.FakeHboneServer;
 import io.jmesh.ztunnel.testing.LocalNodeSetup;
 import io.jmesh.ztunnel.testing.Socks5Client;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
@@ -18,12 +18,8 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.handler.ssl.ApplicationProtocolConfig;
-import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
-import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Vertx;
 import java.net.InetSocketAddress;
@@ -74,14 +70,7 @@ class Http2HandshakeFailureTest {
                 setup.localNode("node-a", "127.0.187.1", mesh, "hbone: {connectTimeout: 2s}"), null);
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
         var cert = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/ns/default/sa/peer");
-        SslContext ssl = SslContextBuilder.forServer(cert.keys().getPrivate(), cert.cert())
-                .protocols(TlsPolicy.PROTOCOLS)
-                .clientAuth(ClientAuth.REQUIRE)
-                .trustManager(InsecureTrustManagerFactory.INSTANCE)
-                .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
-                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
-                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"))
-                .build();
+        SslContext ssl = FakeHboneServer.tls(cert);
         serve(ssl, GARBLED_IP, "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
         serve(ssl, SILENT_IP, null);
     }

@@ -57,14 +57,7 @@ public final class FakeHboneServer implements AutoCloseable {
     /** @param settings the server's SETTINGS (a low {@code MAX_CONCURRENT_STREAMS}, say) */
     public FakeHboneServer(InetSocketAddress at, TestCa.Issued cert, Supplier<ChannelHandler> perStream,
             Http2Settings settings) throws Exception {
-        SslContext ssl = SslContextBuilder.forServer(cert.keys().getPrivate(), cert.cert())
-                .protocols(TlsPolicy.PROTOCOLS)
-                .clientAuth(ClientAuth.REQUIRE)
-                .trustManager(InsecureTrustManagerFactory.INSTANCE)
-                .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
-                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
-                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"))
-                .build();
+        SslContext ssl = tls(cert);
         server = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
@@ -89,6 +82,18 @@ public final class FakeHboneServer implements AutoCloseable {
                                 });
                     }
                 }).bind(at).sync().channel();
+    }
+
+    /** An HBONE server's TLS: {@code cert}, TLS 1.3, ALPN h2, a client certificate required (any is accepted). */
+    public static SslContext tls(TestCa.Issued cert) throws javax.net.ssl.SSLException {
+        return SslContextBuilder.forServer(cert.keys().getPrivate(), cert.cert())
+                .protocols(TlsPolicy.PROTOCOLS)
+                .clientAuth(ClientAuth.REQUIRE)
+                .trustManager(InsecureTrustManagerFactory.INSTANCE)
+                .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
+                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"))
+                .build();
     }
 
     @Override
