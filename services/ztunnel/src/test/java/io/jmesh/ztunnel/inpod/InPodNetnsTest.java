@@ -281,8 +281,7 @@ class InPodNetnsTest {
     void aRequestOutOfOrderReconnectsAndTheReplayedSnapshotKeepsTheRunningPods() throws Exception {
         assertThat(agent.send(new JsonObject().put("op", "keep").put("uid", "uid-a")).getString("ack"))
                 .contains("KeepWorkload 'uid-a' after SnapshotSent");
-        assertThat(agent.event().getString("event")).isEqualTo("disconnected");
-        assertThat(agent.event().getInteger("version")).isEqualTo(1); // ztunnel came back
+        assertThat(agent.reconnected().getInteger("version")).isEqualTo(1); // ztunnel came back
         await().atMost(Duration.ofSeconds(10)).until(() -> !node.ready());
         // the agent replays what it knows: pod A by its namespace, pod B kept
         assertThat(agent.add("uid-a", "/var/run/netns/" + POD_A, "pod-a", "default", "a")).isEmpty();

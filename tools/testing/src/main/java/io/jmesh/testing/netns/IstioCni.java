@@ -93,7 +93,8 @@ public final class IstioCni {
 
     /**
      * The node agent's end of ZDS on a Unix socket ztunnel connects to: {@code fake_cni.py} (its own protobuf
-     * encoder, Python's {@code sendmsg} with {@code SCM_RIGHTS}), driven one JSON line per command and result.
+     * encoder, Python's {@code sendmsg} with {@code SCM_RIGHTS}), driven one JSON line per command and result. As
+     * istio-cni, it keeps every ztunnel that connects: commands go to the newest connection, a deletion to all.
      */
     public static final class Agent implements AutoCloseable {
 
@@ -137,6 +138,22 @@ public final class IstioCni {
                 throw new IllegalStateException("no event from the fake node agent within 30 s");
             }
             return e;
+        }
+
+        /**
+         * A reconnection: the next two events are the old connection's {@code disconnected} and the new one's
+         * {@code hello}, in either order (each connection has its own reader); returns the hello.
+         */
+        public JsonObject reconnected() throws InterruptedException {
+            JsonObject first = event();
+            JsonObject second = event();
+            JsonObject hello = "hello".equals(first.getString("event")) ? first : second;
+            JsonObject gone = hello == first ? second : first;
+            if (!"hello".equals(hello.getString("event")) || !"disconnected".equals(gone.getString("event"))) {
+                throw new IllegalStateException("fake node agent: not a reconnection: " + first.encode() + ", "
+                        + second.encode());
+            }
+            return hello;
         }
 
         /** Sends one command and returns its result line. */

@@ -5,6 +5,9 @@ Stands in for istio-cni's node agent: it listens on a SOCK_SEQPACKET Unix
 socket, ztunnel connects to it, and the agent sends ZDS WorkloadRequests
 (package istio.workload.zds), getting one WorkloadResponse (Ack) back for each.
 AddWorkload carries the pod's netns fd as SCM_RIGHTS ancillary data.
+Like istio-cni's ztunnelServer it keeps every ztunnel connected at once (two
+overlap while a ztunnel DaemonSet rolls): requests go to the newest, except
+DelWorkload, which every connection gets (the newest's ack is reported).
 
 A test drives it through stdin/stdout, one JSON object per line:
   {"op":"add","uid":U,"netns":PATH,"name":..,"namespace":..,"serviceAccount":..}
@@ -14,14 +17,15 @@ A test drives it through stdin/stdout, one JSON object per line:
   {"op":"wait"} -> {"op":"wait","connected":bool}
   {"op":"close"} -> {"op":"close"}          {"op":"quit"} -> exit 0
 Failures print {"op":..,"error":"timeout"|"disconnected"|...} instead of "ack".
-Events: {"event":"listening"|"hello"|"disconnected",...}. Standard library only.
+Events: {"event":"listening"|"hello"|"disconnected",...}; hello and
+disconnected carry "conn", the connection's number (1 for the first accepted). Standard library only.
 """
 import argparse, array, json, os, queue, socket, sys, threading
 
 TIMEOUT = 30.0
 _print_lock = threading.Lock()
 _cond = threading.Condition()
-_current = None  # the Conn whose hello has been read, or None
+_conns = []  # the connections whose hello has been read, oldest first
 
 
 def emit(obj):
@@ -95,57 +99,64 @@ def decode_ack(buf):
 
 # --- connection handling --------------------------------------------------------
 class Conn:
-    def __init__(self, sock):
-        self.sock, self.packets, self.closed_locally = sock, queue.Queue(), False
+    def __init__(self, sock, number):
+        self.sock, self.number, self.packets, self.closed_locally = sock, number, queue.Queue(), False
 
 
 def serve(server):
-    """Accept ztunnel connections one at a time; read hello, then queue every packet."""
-    global _current
+    """Accept every ztunnel connection, each read by a thread of its own (istio-cni's ztunnelServer keeps them all)."""
+    number = 0
     while True:
         sock, _ = server.accept()
-        sock.settimeout(TIMEOUT)
-        try:
-            hello = sock.recv(65536) or "eof before hello"
-        except OSError as e:  # includes the 30 s timeout
-            hello = f"{type(e).__name__}: {e}"
-        if isinstance(hello, str):  # no hello at all: drop it, accept the next one
-            emit({"event": "hello", "error": hello})
-            sock.close()
-            continue
-        try:  # an undecodable hello is reported, but the connection is kept
-            version = decode(hello).get(1, 0)
-            if not isinstance(version, int):
-                raise ValueError("version has wrong wire type")
-            emit({"event": "hello", "version": version})
-        except ValueError as e:
-            emit({"event": "hello", "error": str(e)})
-        sock.settimeout(None)
-        conn = Conn(sock)
-        with _cond:
-            _current = conn
-            _cond.notify_all()
-        while True:  # ends at EOF or when closed by the "close" command
-            try:
-                data = sock.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            conn.packets.put(data)
-        with _cond:
-            if _current is conn:
-                _current = None
-        conn.packets.put(None)
+        number += 1
+        threading.Thread(target=read_conn, args=(sock, number), daemon=True).start()
+
+
+def read_conn(sock, number):
+    """Read the hello, then queue every packet until EOF or the "close" command."""
+    sock.settimeout(TIMEOUT)
+    try:
+        hello = sock.recv(65536) or "eof before hello"
+    except OSError as e:  # includes the 30 s timeout
+        hello = f"{type(e).__name__}: {e}"
+    if isinstance(hello, str):  # no hello at all: drop it
+        emit({"event": "hello", "conn": number, "error": hello})
         sock.close()
-        if not conn.closed_locally:
-            emit({"event": "disconnected"})
+        return
+    try:  # an undecodable hello is reported, but the connection is kept
+        version = decode(hello).get(1, 0)
+        if not isinstance(version, int):
+            raise ValueError("version has wrong wire type")
+        emit({"event": "hello", "conn": number, "version": version})
+    except ValueError as e:
+        emit({"event": "hello", "conn": number, "error": str(e)})
+    sock.settimeout(None)
+    conn = Conn(sock, number)
+    with _cond:
+        _conns.append(conn)
+        _cond.notify_all()
+    while True:  # ends at EOF or when closed by the "close" command
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            break
+        conn.packets.put(data)
+    with _cond:
+        if conn in _conns:
+            _conns.remove(conn)
+    conn.packets.put(None)
+    sock.close()
+    if not conn.closed_locally:
+        emit({"event": "disconnected", "conn": number})
 
 
 def wait_connected():
+    """The newest connection (istio-cni sends every add, and each new connection's snapshot, there), or None."""
     with _cond:
-        _cond.wait_for(lambda: _current is not None, TIMEOUT)
-        return _current
+        _cond.wait_for(lambda: _conns, TIMEOUT)
+        return _conns[-1] if _conns else None
 
 
 def request(conn, op, payload, fds=()):
@@ -191,7 +202,6 @@ def do_add(conn, cmd):
 
 
 def handle(cmd):
-    global _current
     op = cmd.get("op")
     if op == "wait":
         return {"op": "wait", "connected": wait_connected() is not None}
@@ -205,8 +215,8 @@ def handle(cmd):
     if op == "close":
         with _cond:
             conn.closed_locally = True
-            if _current is conn:
-                _current = None
+            if conn in _conns:
+                _conns.remove(conn)
         try:
             conn.sock.shutdown(socket.SHUT_RDWR)  # the reader thread then sees EOF
         except OSError:
@@ -215,6 +225,11 @@ def handle(cmd):
     if op == "add":
         return do_add(conn, cmd)
     uid = cmd.get("uid", "")
+    if op == "del":  # istio-cni sends a deletion to every connected ztunnel, not only the newest
+        with _cond:
+            older = [c for c in _conns if c is not conn]
+        for c in older:
+            request(c, op, field(2, string(2, uid)))
     payload = {"keep": lambda: field(5, string(1, uid)),  # WorkloadRequest.keep
                "del": lambda: field(2, string(2, uid)),  # .del (DelWorkload.uid is field 2)
                "snapshot": lambda: field(3, b""),  # .snapshot_sent
