@@ -113,7 +113,7 @@ public final class HbonePool {
     private Future<HboneConnection> attempt(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop,
             int unusable, long deadline) {
         if (draining) {
-            return Future.failedFuture("ztunnel is draining: no new tunnels");
+            return drainingTunnel(key, uid, cert, loop);
         }
         Slot slot = new Slot(key, config.pool().perEventLoop() ? loop : null);
         Queue<HboneConnection> q = connections.get(slot);
@@ -155,6 +155,27 @@ public final class HbonePool {
         // a full new connection means the tunnels that waited with us took its streams: the pool grew, go again
         return shared.compose(c -> c.tryReserve() ? Future.succeededFuture(c)
                 : attempt(key, uid, cert, loop, c.usable() ? unusable : unusable + 1, deadline));
+    }
+
+    /**
+     * A tunnel asked for while draining: its connection was accepted before the listeners closed (a new ztunnel takes
+     * the new ones), so it is served, as Istio's ztunnel serves what it accepted. The pool is retired, so it gets a
+     * connection of its own, retired at once: it closes with its tunnel and the drain still ends.
+     */
+    private Future<HboneConnection> drainingTunnel(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop) {
+        return dial(key, uid, cert, loop).compose(c -> {
+            dialled.incrementAndGet();
+            open.add(c);
+            c.channel().closeFuture().addListener(f -> open.remove(c));
+            boolean reserved = c.tryReserve();
+            c.retire(); // after the reservation: the connection closes when that stream ends
+            if (!reserved) {
+                c.channel().close();
+                return Future.failedFuture("no hbone connection slot to " + key.destination()
+                        + " while draining: the new connection closed or went away before carrying a stream");
+            }
+            return Future.succeededFuture(c);
+        });
     }
 
     private void remove(HboneConnection c) {

@@ -166,6 +166,40 @@ class HbonePoolTest {
         await().atMost(Duration.ofSeconds(10)).until(drained::isComplete);
     }
 
+    /**
+     * A connection the listener accepted before the drain is served, tunnel and all: closing the listeners is what
+     * stops new ones (when a new ztunnel takes over a pod, its listeners take them), so one caught in flight by the
+     * drain must not be failed. Its connection is retired at once and closes with its tunnel, so the drain ends. (The
+     * outbound half of a drain: the destination is this same ztunnel, whose 15008 must stay.)
+     */
+    @Test
+    void aConnectionAcceptedBeforeTheDrainStillGetsItsTunnel() throws Exception {
+        try (Socket s = new Socket()) {
+            s.setSoTimeout(15_000);
+            s.bind(new java.net.InetSocketAddress(CLIENT_IP, 0));
+            s.connect(node.socks(), 5_000); // accepted; its CONNECT comes only after the drain began
+            node.ztunnel.outbound().stopAccepting();
+            pool().drain();
+            assertThatThrownBy(this::open).isInstanceOf(java.io.IOException.class);
+            java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
+            s.getOutputStream().write(new byte[] {5, 1, 0});
+            byte[] method = new byte[2];
+            in.readFully(method);
+            byte[] ip = InetAddress.getByName(ECHO_IP).getAddress();
+            s.getOutputStream().write(new byte[] {5, 1, 0, 1, ip[0], ip[1], ip[2], ip[3], (byte) (echoPort >> 8),
+                    (byte) echoPort});
+            byte[] reply = new byte[10];
+            in.readFully(reply);
+            assertThat(reply[1]).as("SOCKS5 reply code").isZero();
+            s.getOutputStream().write(5);
+            assertThat(in.read()).isEqualTo(5);
+            assertThat(pool().size()).as("pooled").isZero();
+            assertThat(pool().openConnections()).as("retired, carrying the tunnel").isEqualTo(1);
+            s.close();
+            await().atMost(Duration.ofSeconds(10)).until(() -> pool().openConnections() == 0);
+        }
+    }
+
     @Test
     void aDestinationWhoseUidChangedIsDropped() throws Exception {
         try (Socket s = open()) {
