@@ -167,7 +167,7 @@ public final class DnsProxy {
             }
             tcp = tcpBind.channel();
             int port = ((InetSocketAddress) tcp.localAddress()).getPort();
-            ChannelFuture udpBind = net.datagram(udpLoop, settings.bindAddress())
+            ChannelFuture udpBind = net.datagramServer(udpLoop, settings.bindAddress())
                     .option(ChannelOption.SO_RCVBUF, UDP_RECEIVE_BUFFER)
                     .option(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(MAX_DATAGRAM))
                     .handler(new UdpQueries()).bind(settings.bindAddress(), port);

@@ -216,6 +216,19 @@ public final class NetTransport {
     }
 
     /**
+     * A UDP socket that serves a port (the DNS proxy's), as {@link #datagram}; with {@code reusePort} (in-pod mode) it
+     * sets {@code SO_REUSEPORT} like the listeners, so a new ztunnel can bind the pod's DNS port while the old one still
+     * answers there (Istio's in-pod UDP sockets set it too). Sockets to a peer ({@link #datagram}) need not.
+     */
+    public Bootstrap datagramServer(EventLoop loop, InetAddress bindAddress) {
+        Bootstrap b = datagram(loop, bindAddress);
+        if (reusePort && epoll) {
+            b.option(io.netty.channel.epoll.EpollChannelOption.SO_REUSEPORT, true);
+        }
+        return b;
+    }
+
+    /**
      * UDP sockets for a component that builds its own bootstrap (Netty's DNS resolver, for hostname endpoints): of
      * the system's default family, in this transport's namespace, with ztunnel's socket mark set as they are created
      * (a bootstrap option of ours would not reach them), so capture never takes ztunnel's own lookups.

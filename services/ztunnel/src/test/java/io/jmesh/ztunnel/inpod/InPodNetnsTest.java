@@ -47,20 +47,29 @@ class InPodNetnsTest {
     static final String IP6_B = "fd00:251::2";
     static final int APP_PORT = 8080;
 
-    /** The application in pod B: answers each connection with the peer address it saw and what it read. */
+    /**
+     * The application in pod B: answers each connection (up to 1000, each on a thread of its own, so one held open
+     * stops no other) with the peer address it saw and what it read.
+     */
     static final String ECHO_APP = """
-            import socket
+            import socket, threading
+            def answer(c, peer):
+                c.settimeout(120)
+                data = b""
+                try:
+                    while True:
+                        chunk = c.recv(65536)
+                        if not chunk: break
+                        data += chunk
+                    c.sendall(("peer=%%s " %% peer[0].removeprefix("::ffff:")).encode() + data)
+                finally:
+                    c.close()
             s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            s.bind(("::", %d)); s.listen(16); s.settimeout(170)
-            for _ in range(50):
-                c, peer = s.accept(); c.settimeout(20)
-                data = b""
-                while True:
-                    chunk = c.recv(65536)
-                    if not chunk: break
-                    data += chunk
-                c.sendall(("peer=%%s " %% peer[0].removeprefix("::ffff:")).encode() + data); c.close()
+            s.bind(("::", %d)); s.listen(64); s.settimeout(170)
+            for _ in range(1000):
+                c, peer = s.accept()
+                threading.Thread(target=answer, args=(c, peer), daemon=True).start()
             """.formatted(APP_PORT);
 
     /**
