@@ -268,18 +268,38 @@ def check_crds(repo, where, docs, problems):
 
 def check_inpod(where, docs, problems):
     """In-pod mode: ztunnel may setns (SYS_ADMIN), reaches istio-cni's socket on the host, and turns node-level
-    capture off (the config refuses both at once)."""
+    capture off (the config refuses both at once). It rolls as Istio's ztunnel (the new one ready beside the old one
+    before that one drains), which only works off the host network; node-level capture cannot overlap."""
     ds = next((d for d in docs if d.get("kind") == "DaemonSet" and d["metadata"]["name"] == "ztunnel"), None)
     if ds is None:
         return
     pod = ds["spec"]["template"]
     c = pod["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    fields = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in c.get("env", [])}
     caps = set(c["securityContext"]["capabilities"].get("add", []))
+    rolling = ds["spec"].get("updateStrategy", {}).get("rollingUpdate", {})
+    host_network = pod["spec"].get("hostNetwork", False)
     if env.get("MESH_INPOD_ENABLED") != "true":
         if "SYS_ADMIN" in caps:
             problems.append("%s: ztunnel has SYS_ADMIN without in-pod mode" % where)
+        if rolling.get("maxSurge", 0) != 0 or rolling.get("maxUnavailable", 1) < 1:
+            problems.append("%s: node-level ztunnel rolls with %s: a second one beside the old cannot bind the "
+                            "node's ports (maxUnavailable: 1, no surge)" % (where, rolling))
+        if not host_network:
+            problems.append("%s: node-level ztunnel is not on the host network its capture rules are in" % where)
         return
+    if rolling != {"maxSurge": 1, "maxUnavailable": 0}:
+        problems.append("%s: in-pod ztunnel rolls with %s, not Istio's maxSurge 1, maxUnavailable 0 (each upgrade "
+                        "would leave the node's pods without a proxy)" % (where, rolling))
+    if host_network:
+        problems.append("%s: in-pod ztunnel on the host network: a surge pod's ports would collide with the old "
+                        "one's (the scheduler refuses it)" % where)
+    if fields.get("MESH_NODE_ADDRESS") != "status.podIP":
+        problems.append("%s: in-pod ztunnel's node.address comes from %s, not its own pod's address (off the host "
+                        "network nothing else can be bound)" % (where, fields.get("MESH_NODE_ADDRESS")))
+    if "MESH_NODE_DUAL_STACK_ADDRESS" in fields:
+        problems.append("%s: in-pod ztunnel gets the host's second address, which is not its own" % where)
     if "SYS_ADMIN" not in caps:
         problems.append("%s: in-pod ztunnel without SYS_ADMIN cannot enter pods' namespaces" % where)
     if env.get("MESH_CAPTURE_ENABLED") != "false":
