@@ -547,7 +547,10 @@ public final class HbonePool {
         return out;
     }
 
-    /** Drain: no new streams on any connection; idle ones close now, busy ones when their last stream ends. */
+    /**
+     * Drain: no new streams on any pooled connection; idle ones close now, busy ones when their last stream ends. A
+     * tunnel asked for afterwards (its connection accepted before the listeners closed) gets a connection of its own.
+     */
     public void drain() {
         draining = true;
         for (HboneConnection c : all()) {
