@@ -74,6 +74,21 @@ public final class JsonLogging {
         return out;
     }
 
+    /**
+     * Puts every logger back to {@code levels} (as {@link #levels()} returned them, e.g. at start): a logger given a
+     * level since then, and absent there, inherits its parent's again (ztunnel's {@code /logging?reset}).
+     */
+    public static void restore(Map<String, String> levels) {
+        for (Logger l : context().getLoggerList()) {
+            boolean root = l.getName().equals(org.slf4j.Logger.ROOT_LOGGER_NAME);
+            String wanted = levels.get(root ? "root" : l.getName());
+            Level level = wanted == null ? null : parseLevel(wanted);
+            if (level != l.getLevel() && (level != null || !root)) { // the root always keeps a level
+                l.setLevel(level);
+            }
+        }
+    }
+
     /** Flushes and stops the appenders; call last during shutdown so the final lines are written. */
     public static void flush() {
         context().stop();

@@ -46,7 +46,8 @@ public final class LocalAdmin {
     private final Runnable quit;
     private final JsonObject configJson;
     private final Supplier<TrustSnapshot> trust;
-    private final StartupLogLevels startupLevels = new StartupLogLevels();
+    /** The levels ztunnel started with (its configuration's), to which {@code /logging?reset} returns. */
+    private final Map<String, String> startupLevels = Map.copyOf(JsonLogging.levels());
     private volatile HttpServer server;
     private volatile Supplier<JsonObject> workloadState;
     private volatile IntFunction<DeltaAdsClient.OnDemandState> onDemand;
@@ -173,7 +174,7 @@ public final class LocalAdmin {
                 }
             }
             if (reset) {
-                startupLevels.restore();
+                JsonLogging.restore(startupLevels);
             }
             changes.forEach(JsonLogging::setLevel);
         }
