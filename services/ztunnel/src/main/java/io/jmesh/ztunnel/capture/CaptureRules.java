@@ -125,6 +125,11 @@ public final class CaptureRules {
             b.append("    ").append(fromPod).append("meta l4proto tcp ").append(f).append(" saddr ").append(set)
                     .append(" fib daddr type != local tproxy ").append(f).append(" to ").append(to(f, s.outboundPort()))
                     .append(" meta mark set ").append(mark).append(" accept\n");
+            // tproxy falls through to the next rule when no listener of ztunnel's is there (crashed, draining,
+            // not bound yet): without these drops the packet went on as it was, plaintext, past every policy. A
+            // dropped SYN is sent again, and a ztunnel listening by then takes it
+            b.append("    ").append(fromPod).append("meta l4proto tcp ").append(f).append(" saddr ").append(set)
+                    .append(" fib daddr type != local drop\n");
             // inbound: HBONE to a pod's 15008, everything else plaintext
             b.append("    ").append(toPod).append("meta l4proto tcp ").append(f).append(" daddr ").append(set)
                     .append(" tcp dport ").append(s.hbonePort()).append(" tproxy ").append(f).append(" to ")
@@ -132,6 +137,8 @@ public final class CaptureRules {
             b.append("    ").append(toPod).append("meta l4proto tcp ").append(f).append(" daddr ").append(set)
                     .append(" tproxy ").append(f).append(" to ").append(to(f, s.inboundPlaintextPort()))
                     .append(" meta mark set ").append(mark).append(" accept\n");
+            b.append("    ").append(toPod).append("meta l4proto tcp ").append(f).append(" daddr ").append(set)
+                    .append(" drop\n");
         }
         b.append("  }\n");
         if (s.dnsPort() > 0) {
