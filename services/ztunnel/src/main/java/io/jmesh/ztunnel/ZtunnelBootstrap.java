@@ -107,6 +107,8 @@ public final class ZtunnelBootstrap implements MeshService {
     private GrpcClient grpc;
     private TrustBundleWatcher trustWatcher;
     private CaptureController capture;
+    /** The first full configuration (static file, or policy's first complete answer): capture waits for it. */
+    private final Promise<Void> firstConfig = Promise.promise();
     private DnsProxy dns;
     /** The DNS proxy on {@code node.dualStackAddress}, or null. */
     private DnsProxy dnsOtherFamily;
@@ -282,7 +284,7 @@ public final class ZtunnelBootstrap implements MeshService {
             }
         });
         if (capture != null) {
-            capture.update(store.current()); // installs the rules even while no workload is known yet
+            capture.update(store.current());
         }
 
         if (staticConfig != null) {
@@ -294,10 +296,14 @@ public final class ZtunnelBootstrap implements MeshService {
                     .addKeyValue("authorizations", c.authorizations().size()).log("static configuration loaded");
         }
         if (ads != null) {
-            ads.firstFullSync().onSuccess(v -> configReady.complete());
+            ads.firstFullSync().onSuccess(v -> {
+                configReady.complete();
+                firstConfig.tryComplete();
+            });
             ads.start();
         } else {
             configReady.complete();
+            firstConfig.tryComplete();
         }
         if (config.discovery().onDemand() && inPod == null) {
             // no local workload is known up front (each arrives when first used, and its certificate is fetched
@@ -354,8 +360,11 @@ public final class ZtunnelBootstrap implements MeshService {
                 .onSuccess(v -> {
                     if (capture != null) {
                         // only now: a ztunnel that cannot bind (another still holds the ports) leaves the rules
-                        // alone, and no pod is steered to a port before something listens there
-                        capture.arm();
+                        // alone, and no pod is steered to a port before something listens there. And only with
+                        // the first full configuration: a table left by a ztunnel that crashed still holds the
+                        // node's ambient pods (and drops their traffic while nothing listens); replacing it with
+                        // the pods known before any configuration (none) let their traffic out in plaintext
+                        firstConfig.future().onSuccess(c -> capture.arm());
                     }
                 });
     }

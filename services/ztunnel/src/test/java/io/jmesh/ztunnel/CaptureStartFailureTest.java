@@ -89,6 +89,58 @@ class CaptureStartFailureTest {
         }
     }
 
+    /**
+     * A ztunnel that crashed (SIGKILL, out of memory) leaves its table, which holds the node's ambient pods and drops
+     * their traffic while nothing listens. The ztunnel started next replaced it as soon as its listeners were bound,
+     * with the pods it knew then: none before its first configuration, so every pod's traffic passed uncaptured,
+     * plaintext and unauthorized, until policy answered. It now keeps the old table until its first full
+     * configuration (here policy never answers).
+     */
+    @Test
+    void aRestartKeepsTheCrashedZtunnelsPodsCapturedUntilItsFirstConfiguration() throws Exception {
+        var left = new io.jmesh.ztunnel.capture.CaptureRules(new io.jmesh.ztunnel.capture.CaptureRules.Settings(
+                "jmesh", 0x539, 0x111, "", 15001, 15008, 15006, 0, null));
+        Path crashed = Files.writeString(dir.resolve("crashed.nft"),
+                left.install() + left.sync(java.util.List.of(InetAddress.getByName("10.253.0.11"))));
+        assertThat(run("ip", "netns", "exec", NS, "nft", "-f", crashed.toString())).isNotNull();
+        assertThat(run("ip", "netns", "exec", NS, "nft", "list", "table", "inet", "jmesh")).contains("10.253.0.11");
+        Path token = Files.writeString(dir.resolve("token"), "tok");
+        Path file = Files.writeString(dir.resolve("ztunnel-restart.yaml"), """
+                logLevel: info
+                drainDeadline: 1s
+                admin: {host: 127.0.0.1, port: 0}
+                node: {name: node-a, address: %s}
+                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: -1,
+                            readiness: -1, dns: -1, inboundPerWorkload: false, transparent: true}
+                discovery: {address: "127.0.0.1:9", tokenFile: "%s"}
+                identity: {caAddress: "127.0.0.1:9", tokenFile: "%s"}
+                capture: {enabled: true, nftCommand: "%s", ipCommand: "%s", commandTimeout: 20s, retryInterval: 1s}
+                """.formatted(NODE, token, token, wrapper("nft"), wrapper("ip")));
+        ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
+        Vertx vertx = ServiceLauncher.newVertx(config.ioThreads());
+        var service = new java.util.concurrent.atomic.AtomicReference<ZtunnelBootstrap>();
+        try {
+            ServiceLauncher.start(config, vertx, (c, ctx) -> {
+                ZtunnelBootstrap b = new ZtunnelBootstrap(c, ctx, null);
+                service.set(b);
+                return b;
+            }).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+            // every programming the start asked for has run once this probe ran on the capture worker (one thread)
+            var probe = vertx.createSharedWorkerExecutor("ztunnel-capture", 1);
+            probe.executeBlocking(() -> null).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+            probe.close();
+            assertThat(run("ip", "netns", "exec", NS, "nft", "list", "table", "inet", "jmesh"))
+                    .as("the crashed ztunnel's table while the new one has no configuration").contains("10.253.0.11");
+        } finally {
+            if (service.get() != null) {
+                service.get().close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            }
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            run("ip", "netns", "exec", NS, "nft", "delete", "table", "inet", "jmesh");
+            run("ip", "netns", "exec", NS, "ip", "-4", "rule", "del", "fwmark", "0x111", "lookup", "133");
+        }
+    }
+
     /** Starts a capturing ztunnel while a socket holds its HBONE port, expects the start to fail, and cleans up. */
     void startWithTheHbonePortTaken() throws Exception {
         Path nft = wrapper("nft");

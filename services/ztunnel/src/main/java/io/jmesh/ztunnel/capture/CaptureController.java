@@ -149,12 +149,16 @@ public final class CaptureController {
         if (!installed) {
             attempted = true;
             step("routing", () -> routing.install(commands));
-            step("install", () -> commands.run(nft, rules.install()));
+            // the table and its pods in one transaction: a table this replaces (a crashed ztunnel's) holds the
+            // node's pods, and a moment of empty sets would let their traffic pass uncaptured
+            step("install", () -> commands.run(nft, rules.install() + rules.sync(target)));
             installed = true;
             tableHandle = currentHandle();
-            applied = null;
-            log.atInfo().addKeyValue("table", "inet " + rules.settings().table())
-                    .log("capture rules installed");
+            applied = target;
+            captured = target.size();
+            passes.inc();
+            log.atInfo().addKeyValue("table", "inet " + rules.settings().table()).addKeyValue("workloads",
+                    target.size()).log("capture rules installed");
         }
         if (!target.equals(applied)) {
             step("sync", () -> commands.run(nft, rules.sync(target)));
