@@ -3,6 +3,7 @@ package io.jmesh.ztunnel.outbound;
 import io.jmesh.core.net.IpLiteral;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.istio.workload.GatewayAddress;
+import io.jmesh.proto.istio.workload.IPFamilies;
 import io.jmesh.proto.istio.workload.LoadBalancing;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.TunnelProtocol;
@@ -35,7 +36,9 @@ import java.util.random.RandomGenerator;
  *       (or passthrough for a PASSTHROUGH service), STRICT with none in the source's locality → refused with
  *       {@value ServiceEndpoints#NO_ENDPOINT_IN_LOCALITY}; an endpoint on another network than this node's →
  *       double HBONE through that network's east-west gateway (none named → refused); an endpoint known by hostname
- *       only → {@link Route.Resolve}, which the proxy resolves and {@link #resolved} finishes;
+ *       only → {@link Route.Resolve}, which the proxy resolves and {@link #resolved} finishes; a dual-stack endpoint
+ *       (or waypoint) is dialled at its address of the original destination's family, within the service's
+ *       {@code ip_families} (none there → refused, {@value #NO_VALID_DESTINATION});
  *   <li>a pod IP of another network's workload → passthrough, as for an unknown address (Istio looks addresses
  *       up on the caller's network: other networks are reached by service only);
  *   <li>a pod IP whose workload has a waypoint (and the caller is not that waypoint) → HBONE to the waypoint (one on
@@ -49,6 +52,9 @@ public final class OutboundRouter {
 
     /** Reason: a hostname endpoint whose name did not resolve, or resolved to no address (Istio: NoResolvedAddresses). */
     public static final String NO_RESOLVED_ADDRESSES = "no_resolved_addresses";
+
+    /** Reason: the chosen workload has no address to dial in the service's IP families (Istio: NoValidDestination). */
+    public static final String NO_VALID_DESTINATION = "no_valid_destination";
 
     /** Reason: a destination that is ztunnel itself, on one of its own ports (Istio: SelfCall). */
     public static final String ILLEGAL_PORT = "illegal_port";
@@ -101,7 +107,8 @@ public final class OutboundRouter {
             return new Route.Passthrough(new InetSocketAddress(ip, port), null, null);
         }
         if (w.hasWaypoint() && !isWaypointOf(index, source, w.getWaypoint())) {
-            return viaWaypoint(index, source, w.getWaypoint(), IpLiteral.hostPort(ip, port), null, port);
+            return viaWaypoint(index, source, w.getWaypoint(), IpLiteral.hostPort(ip, port), null, port,
+                    ip instanceof Inet6Address);
         }
         return direct(w, ip, port, null);
     }
@@ -113,10 +120,11 @@ public final class OutboundRouter {
 
     private Route viaService(WorkloadIndex index, Workload source, Service service, String host, InetAddress vip,
             int port) {
+        boolean ipv6 = prefersIpv6(source, vip);
         if (service.hasWaypoint() && !isWaypointOf(index, source, service.getWaypoint())) {
             InetAddress authIp = vip != null ? vip : firstVip(service);
             String authority = authIp != null ? IpLiteral.hostPort(authIp, port) : host + ":" + port;
-            return viaWaypoint(index, source, service.getWaypoint(), authority, service, port);
+            return viaWaypoint(index, source, service.getWaypoint(), authority, service, port, ipv6);
         }
         ServiceEndpoints.Choice choice = index.serviceEndpoints(service).choose(source, port, random.get());
         if (choice instanceof ServiceEndpoints.Endpoint ep) {
@@ -124,13 +132,17 @@ public final class OutboundRouter {
                 Set<SpiffeId> expected = new HashSet<>();
                 expected.add(Workloads.identity(ep.workload(), config.node().trustDomain()));
                 addSans(expected, service);
-                return acrossNetworks(index, source, "endpoint", ep.workload(), expected, service, port);
+                return acrossNetworks(index, source, "endpoint", ep.workload(), expected, service, port, ipv6);
             }
-            InetAddress ip = WorkloadIndex.firstIp(ep.workload());
-            if (ip == null) {
+            if (ep.workload().getAddressesCount() == 0) {
                 // known by hostname only (ServiceEndpoints admits no endpoint with neither): the proxy resolves it
-                return new Route.Resolve(ep.workload().getHostname(), ep.targetPort(), prefersIpv6(source, vip),
-                        ep.workload(), service);
+                return new Route.Resolve(ep.workload().getHostname(), ep.targetPort(), ipv6, ep.workload(), service);
+            }
+            InetAddress ip = dialAddress(ep.workload(), ipv6, service.getIpFamilies());
+            if (ip == null) {
+                return new Route.Reject(NO_VALID_DESTINATION, "endpoint " + ep.workload().getNamespace() + "/"
+                        + ep.workload().getName() + " of " + service.getHostname() + " has no address in the"
+                        + " service's families (" + service.getIpFamilies() + "): " + addresses(ep.workload()));
             }
             return direct(ep.workload(), ip, ep.targetPort(), service);
         }
@@ -175,6 +187,37 @@ public final class OutboundRouter {
                 + r.service().getHostname() + ": hostname '" + r.hostname() + "' " + why);
     }
 
+    /**
+     * Where to dial a workload with several addresses (dual stack), as Istio's ztunnel picks it: among its addresses
+     * in the service's IP families ({@code AUTOMATIC} or {@code DUAL}: any), the first of the original destination's
+     * family, else the first; null when none is in those families.
+     */
+    static InetAddress dialAddress(Workload w, boolean ipv6, IPFamilies families) {
+        InetAddress fallback = null;
+        for (int i = 0; i < w.getAddressesCount(); i++) {
+            InetAddress a = ip(w.getAddresses(i).toByteArray());
+            boolean v6 = a instanceof Inet6Address;
+            if ((families == IPFamilies.IPV4_ONLY && v6) || (families == IPFamilies.IPV6_ONLY && !v6)) {
+                continue;
+            }
+            if (v6 == ipv6) {
+                return a;
+            }
+            if (fallback == null) {
+                fallback = a;
+            }
+        }
+        return fallback;
+    }
+
+    private static List<String> addresses(Workload w) {
+        List<String> out = new java.util.ArrayList<>(w.getAddressesCount());
+        for (int i = 0; i < w.getAddressesCount(); i++) {
+            out.add(ip(w.getAddresses(i).toByteArray()).getHostAddress());
+        }
+        return out;
+    }
+
     /** The original destination's family: the VIP's, else (a service named by hostname) the source's. */
     private static boolean prefersIpv6(Workload source, InetAddress vip) {
         if (vip != null) {
@@ -207,13 +250,15 @@ public final class OutboundRouter {
      * @param expected the identities the next hop may prove in the inner handshake
      */
     private Route acrossNetworks(WorkloadIndex index, Workload source, String hop, Workload endpoint,
-            Set<SpiffeId> expected, Service service, int port) {
+            Set<SpiffeId> expected, Service service, int port, boolean ipv6) {
         if (!endpoint.hasNetworkGateway()) {
             return new Route.Reject("no_network_gateway", where(hop, endpoint, service) + ", not '"
                     + config.node().network() + "', and names no network gateway (expected: its network_gateway)");
         }
         GatewayAddress gw = endpoint.getNetworkGateway();
-        Route.Hbone outer = viaGateway(index, source, gw, service.getHostname() + ":" + port, service);
+        // a gateway named by address is dialled at that address (Istio), one named by hostname in our family
+        boolean gwIpv6 = gw.hasAddress() ? gw.getAddress().getAddress().size() == 16 : ipv6;
+        Route.Hbone outer = viaGateway(index, source, gw, service.getHostname() + ":" + port, service, gwIpv6);
         if (outer == null) {
             return new Route.Reject("no_network_gateway", where(hop, endpoint, service) + ": network gateway "
                     + describe(gw) + " has no healthy workload");
@@ -233,8 +278,8 @@ public final class OutboundRouter {
      * waypoint on another network cannot be.
      */
     private Route viaWaypoint(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
-            Service service, int port) {
-        Route.Hbone h = viaGateway(index, source, gw, authority, service);
+            Service service, int port, boolean ipv6) {
+        Route.Hbone h = viaGateway(index, source, gw, authority, service, ipv6);
         if (h == null) {
             return new Route.Reject("no_waypoint", "waypoint " + describe(gw) + " has no healthy workload");
         }
@@ -246,15 +291,16 @@ public final class OutboundRouter {
                     + " is on network '" + h.destination().getNetwork() + "', not '" + config.node().network()
                     + "' (another network is reached by service, never by pod address)");
         }
-        return acrossNetworks(index, source, "waypoint", h.destination(), h.expected(), service, port);
+        return acrossNetworks(index, source, "waypoint", h.destination(), h.expected(), service, port, ipv6);
     }
 
     /**
      * HBONE to a gateway (a waypoint, or a network's east-west gateway) that a {@link GatewayAddress} names; null
-     * when it has no healthy workload.
+     * when it has no healthy workload. A dual-stack gateway is dialled in the {@code ipv6} family when it has an
+     * address there.
      */
     private Route.Hbone viaGateway(WorkloadIndex index, Workload source, GatewayAddress gw, String authority,
-            Service service) {
+            Service service, boolean ipv6) {
         int hbonePort = gw.getHboneMtlsPort() == 0 ? 15008 : gw.getHboneMtlsPort();
         Workload gateway = null;
         Service gatewayService = null;
@@ -281,7 +327,7 @@ public final class OutboundRouter {
         if (gatewayService != null) {
             addSans(expected, gatewayService);
         }
-        InetAddress wip = WorkloadIndex.firstIp(gateway);
+        InetAddress wip = dialAddress(gateway, ipv6, IPFamilies.AUTOMATIC);
         return new Route.Hbone(new InetSocketAddress(wip, hbonePort), authority, expected, gateway, service);
     }
 

@@ -285,6 +285,58 @@ class OutboundRouterTest {
     }
 
     @Test
+    void aDualStackEndpointOrWaypointIsDialledInTheOriginalDestinationsFamilyWithinTheServicesFamilies()
+            throws Exception {
+        Path f = dir.resolve("dual-stack.yaml");
+        Files.writeString(f, """
+                workloads:
+                  - {uid: src, name: src, namespace: default, addresses: [10.0.0.1], node: a, tunnelProtocol: HBONE}
+                  - {uid: ds, name: ds, namespace: default, serviceAccount: ds, addresses: [10.0.6.1, "fd00::6:1"],
+                     node: b, tunnelProtocol: HBONE,
+                     services: {"default/dual.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: 8080}]},
+                                "default/v6.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: 8080}]}}}
+                  - {uid: v4only, name: v4only, namespace: default, addresses: [10.0.6.2], node: b,
+                     tunnelProtocol: HBONE,
+                     services: {"default/v6only.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: 8080}]}}}
+                  - {uid: wp, name: waypoint, namespace: default, serviceAccount: waypoint,
+                     addresses: [10.0.3.2, "fd00::3:2"], node: c, tunnelProtocol: HBONE}
+                services:
+                  - {name: dual, namespace: default, hostname: dual.default.svc.cluster.local, ipFamilies: DUAL,
+                     addresses: [{address: 10.96.6.1}, {address: "fd00::96:6:1"}], ports: [{servicePort: 80}]}
+                  - {name: v6, namespace: default, hostname: v6.default.svc.cluster.local, ipFamilies: IPV6_ONLY,
+                     addresses: [{address: "fd00::96:6:2"}], ports: [{servicePort: 80}]}
+                  - {name: v6only, namespace: default, hostname: v6only.default.svc.cluster.local,
+                     ipFamilies: IPV6_ONLY, addresses: [{address: "fd00::96:6:3"}], ports: [{servicePort: 80}]}
+                  - {name: waypointed, namespace: default, hostname: waypointed.default.svc.cluster.local,
+                     addresses: [{address: 10.96.6.4}, {address: "fd00::96:6:4"}], ports: [{servicePort: 80}],
+                     waypoint: {address: {address: 10.0.3.2}}}
+                """);
+        WorkloadIndex ix = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
+        var src = ix.workloadByUid("src");
+        // as Istio's ztunnel picks an endpoint's address: the original destination's family
+        Route.Hbone v6 = (Route.Hbone) router.route(ix, src, "fd00::96:6:1", 80);
+        assertThat(v6.authority()).isEqualTo("[fd00::6:1]:8080");
+        assertThat(v6.l4()).isEqualTo(new InetSocketAddress(InetAddress.getByName("fd00::6:1"), 15008));
+        Route.Hbone v4 = (Route.Hbone) router.route(ix, src, "10.96.6.1", 80);
+        assertThat(v4.authority()).isEqualTo("10.0.6.1:8080");
+        // the service's families first: an IPv6-only service named over SOCKS5 by an IPv4 client
+        assertThat(((Route.Hbone) router.route(ix, src, "v6.default.svc.cluster.local", 80)).authority())
+                .isEqualTo("[fd00::6:1]:8080");
+        // an endpoint with no address in the service's families has none to dial (Istio: NoValidDestination)
+        assertThat(router.route(ix, src, "fd00::96:6:3", 80)).isInstanceOfSatisfying(Route.Reject.class, r -> {
+            assertThat(r.reason()).isEqualTo(OutboundRouter.NO_VALID_DESTINATION);
+            assertThat(r.detail()).isEqualTo("endpoint default/v4only of v6only.default.svc.cluster.local has no"
+                    + " address in the service's families (IPV6_ONLY): [10.0.6.2]");
+        });
+        // a dual-stack waypoint too
+        Route.Hbone wp6 = (Route.Hbone) router.route(ix, src, "fd00::96:6:4", 80);
+        assertThat(wp6.l4()).isEqualTo(new InetSocketAddress(InetAddress.getByName("fd00::3:2"), 15008));
+        assertThat(wp6.authority()).isEqualTo("[fd00::96:6:4]:80");
+        Route.Hbone wp4 = (Route.Hbone) router.route(ix, src, "10.96.6.4", 80);
+        assertThat(wp4.l4()).isEqualTo(new InetSocketAddress(InetAddress.getByName("10.0.3.2"), 15008));
+    }
+
+    @Test
     void transparentModeDialsAWorkloadOfThisNodeAtItsOwnAddress() {
         // node b's ztunnel, transparent: HBONE to <pod>:15008 as for any pod; the capture rules loop this dial back
         // to our own 15008 (CaptureRules), so the pod's address picks the certificate that answers
