@@ -31,9 +31,11 @@ import java.util.random.RandomGenerator;
  *   <li>a service (by VIP or hostname) with a waypoint → HBONE to the waypoint, authority = the original VIP:port;
  *       a waypoint on another network → double HBONE through that network's east-west gateway, as an endpoint
  *       there would be;
+ *   <li>a PASSTHROUGH service (with a VIP) → plain TCP to the original destination (its VIP when named by
+ *       hostname), endpoints or not;
  *   <li>a service → one of its endpoints as its load balancing says ({@link ServiceEndpoints}: healthy ones
- *       unless ALLOW_ALL, the closest rank to the source under FAILOVER/STRICT, weighted by capacity); none → refused
- *       (or passthrough for a PASSTHROUGH service), STRICT with none in the source's locality → refused with
+ *       unless ALLOW_ALL, the closest rank to the source under FAILOVER/STRICT, weighted by capacity); none → refused,
+ *       STRICT with none in the source's locality → refused with
  *       {@value ServiceEndpoints#NO_ENDPOINT_IN_LOCALITY}; an endpoint on another network than this node's →
  *       double HBONE through that network's east-west gateway (none named → refused); an endpoint known by hostname
  *       only → {@link Route.Resolve}, which the proxy resolves and {@link #resolved} finishes; a dual-stack endpoint
@@ -126,6 +128,12 @@ public final class OutboundRouter {
             String authority = authIp != null ? IpLiteral.hostPort(authIp, port) : host + ":" + port;
             return viaWaypoint(index, source, service.getWaypoint(), authority, service, port, ipv6);
         }
+        InetAddress original = vip != null ? vip : firstVip(service);
+        if (service.getLoadBalancing().getMode() == LoadBalancing.Mode.PASSTHROUGH && original != null) {
+            // no endpoint selection (istiod's form of a ServiceEntry with resolution NONE): the original destination,
+            // whatever endpoints the service has, as Istio's ztunnel does
+            return new Route.Passthrough(new InetSocketAddress(original, port), null, service);
+        }
         ServiceEndpoints.Choice choice = index.serviceEndpoints(service).choose(source, port, random.get());
         if (choice instanceof ServiceEndpoints.Endpoint ep) {
             if (!onOurNetwork(ep.workload())) {
@@ -147,10 +155,6 @@ public final class OutboundRouter {
             return direct(ep.workload(), ip, ep.targetPort(), service);
         }
         ServiceEndpoints.NoEndpoint none = (ServiceEndpoints.NoEndpoint) choice;
-        if (service.getLoadBalancing().getMode() == LoadBalancing.Mode.PASSTHROUGH && vip != null
-                && none.reason().equals(ServiceEndpoints.NO_HEALTHY_UPSTREAM)) {
-            return new Route.Passthrough(new InetSocketAddress(vip, port), null, service);
-        }
         return new Route.Reject(none.reason(), none.detail());
     }
 

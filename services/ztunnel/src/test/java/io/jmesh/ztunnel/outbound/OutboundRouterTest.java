@@ -337,6 +337,37 @@ class OutboundRouterTest {
     }
 
     @Test
+    void aPassthroughServiceGoesToTheOriginalDestinationEvenWithEndpoints() throws Exception {
+        // istiod's form of a ServiceEntry with resolution NONE (a workloadSelector may still give it endpoints)
+        Path f = dir.resolve("passthrough.yaml");
+        Files.writeString(f, """
+                workloads:
+                  - {uid: src, name: src, namespace: default, addresses: [10.0.0.1], node: a, tunnelProtocol: HBONE}
+                  - {uid: ep, name: ep, namespace: default, addresses: [10.0.7.1], node: b, tunnelProtocol: HBONE,
+                     services: {"default/legacy.example.com": {ports: [{servicePort: 443, targetPort: 8443}]}}}
+                  - {uid: wp, name: waypoint, namespace: default, serviceAccount: waypoint, addresses: [10.0.3.1],
+                     node: c, tunnelProtocol: HBONE}
+                services:
+                  - {name: legacy, namespace: default, hostname: legacy.example.com,
+                     addresses: [{address: 10.96.7.7}], ports: [{servicePort: 443}],
+                     loadBalancing: {mode: PASSTHROUGH, healthPolicy: ALLOW_ALL}}
+                  - {name: watched, namespace: default, hostname: watched.example.com,
+                     addresses: [{address: 10.96.7.8}], ports: [{servicePort: 443}],
+                     loadBalancing: {mode: PASSTHROUGH, healthPolicy: ALLOW_ALL},
+                     waypoint: {address: {address: 10.0.3.1}}}
+                """);
+        WorkloadIndex ix = WorkloadIndex.of(StaticConfigFile.read(f).addresses());
+        var src = ix.workloadByUid("src");
+        Route.Passthrough p = (Route.Passthrough) router.route(ix, src, "10.96.7.7", 443);
+        assertThat(p.target()).isEqualTo(new InetSocketAddress("10.96.7.7", 443));
+        assertThat(p.destination()).isNull();
+        // a waypoint still comes first (Istio looks for the service's waypoint before any upstream)
+        Route.Hbone h = (Route.Hbone) router.route(ix, src, "10.96.7.8", 443);
+        assertThat(h.destination().getUid()).isEqualTo("wp");
+        assertThat(h.authority()).isEqualTo("10.96.7.8:443");
+    }
+
+    @Test
     void transparentModeDialsAWorkloadOfThisNodeAtItsOwnAddress() {
         // node b's ztunnel, transparent: HBONE to <pod>:15008 as for any pod; the capture rules loop this dial back
         // to our own 15008 (CaptureRules), so the pod's address picks the certificate that answers
