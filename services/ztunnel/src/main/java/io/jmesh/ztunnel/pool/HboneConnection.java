@@ -113,9 +113,12 @@ public final class HboneConnection {
         return streams.get();
     }
 
-    /** Open and taking new streams (not retired, no GOAWAY received), whether or not a slot is free. */
+    /**
+     * Open and taking new streams (not retired, no GOAWAY received, the peer allows some), whether or not a slot is
+     * free.
+     */
     boolean usable() {
-        return !closing && channel.isActive() && !codec.connection().goAwayReceived();
+        return !closing && channel.isActive() && !codec.connection().goAwayReceived() && remoteLimit() > 0;
     }
 
     long idleSinceNanos() {
@@ -148,9 +151,12 @@ public final class HboneConnection {
         }
     }
 
+    /**
+     * The peer's {@code SETTINGS_MAX_CONCURRENT_STREAMS} (Netty keeps it as our endpoint's limit: no limit until the
+     * peer names one). Zero is a limit like any other (RFC 9113 §6.5.2): no new stream until the peer raises it.
+     */
     private int remoteLimit() {
-        int limit = codec.connection().local().maxActiveStreams();
-        return limit <= 0 ? Integer.MAX_VALUE : limit;
+        return codec.connection().local().maxActiveStreams();
     }
 
     private void release() {

@@ -53,8 +53,8 @@ public final class HbonePool {
 
     private static final Logger log = LoggerFactory.getLogger(HbonePool.class);
     /**
-     * New connections an acquire may get back unusable (closed, or retired by a GOAWAY, before it had a stream)
-     * before it gives up. A new connection whose streams went to the other tunnels waiting on the same dial does not
+     * New connections an acquire may get back unusable (closed, retired by a GOAWAY, or allowing no stream, before it
+     * had one) before it gives up. A new connection whose streams went to the other tunnels waiting on the same dial does not
      * count: the pool grew by one, so each such round is progress, bounded by {@code hbone.connectTimeout} overall.
      */
     private static final int MAX_UNUSABLE = 4;
@@ -126,7 +126,8 @@ public final class HbonePool {
         }
         if (unusable >= MAX_UNUSABLE) {
             return Future.failedFuture("no hbone connection slot to " + key.destination() + ": " + unusable
-                    + " new connections closed or went away before carrying a stream");
+                    + " new connections closed, went away or allowed no stream (SETTINGS_MAX_CONCURRENT_STREAMS 0)"
+                    + " before carrying one");
         }
         if (System.nanoTime() - deadline > 0) {
             return Future.failedFuture("no hbone connection slot to " + key.destination() + " within "
@@ -153,8 +154,31 @@ public final class HbonePool {
             });
         }
         // a full new connection means the tunnels that waited with us took its streams: the pool grew, go again
-        return shared.compose(c -> c.tryReserve() ? Future.succeededFuture(c)
-                : attempt(key, uid, cert, loop, c.usable() ? unusable : unusable + 1, deadline));
+        return shared.compose(c -> {
+            if (c.tryReserve()) {
+                return Future.succeededFuture(c);
+            }
+            if (c.usable()) {
+                return attempt(key, uid, cert, loop, unusable, deadline);
+            }
+            discardIdle(c);
+            return attempt(key, uid, cert, loop, unusable + 1, deadline);
+        });
+    }
+
+    /**
+     * A new connection that cannot take a stream (a GOAWAY before the pool knew it, or a peer allowing none) is not
+     * kept when it carries none: each round would otherwise leave one behind until the idle timeout.
+     */
+    private void discardIdle(HboneConnection c) {
+        if (c.streams() > 0) {
+            return; // a limit lowered after other tunnels took streams: it closes, or serves again, as they end
+        }
+        c.retire();
+        remove(c);
+        if (c.streams() == 0) {
+            c.channel().close();
+        }
     }
 
     /**

@@ -57,6 +57,8 @@ class PeerStreamLimitTest {
     static final String ONE_STREAM_IP = "127.0.214.11";
     /** Advertises Netty's default (no limit) and lowers it to one on demand. */
     static final String LOWERING_IP = "127.0.214.12";
+    /** Advertises no stream at all (zero) from the start. */
+    static final String ZERO_IP = "127.0.214.13";
 
     @TempDir
     static Path dir;
@@ -64,6 +66,7 @@ class PeerStreamLimitTest {
     static ZtunnelHarness node;
     static FakeHboneServer oneStream;
     static FakeHboneServer lowering;
+    static FakeHboneServer zero;
 
     static final AttributeKey<AtomicInteger> STREAMS = AttributeKey.valueOf("test.streams");
 
@@ -122,7 +125,9 @@ class PeerStreamLimitTest {
                      node: node-f, tunnelProtocol: HBONE}
                   - {uid: lowering, name: lowering, namespace: default, serviceAccount: peer, addresses: [%s],
                      node: node-f, tunnelProtocol: HBONE}
-                """.formatted(CLIENT_IP, ONE_STREAM_IP, LOWERING_IP));
+                  - {uid: zero, name: zero, namespace: default, serviceAccount: peer, addresses: [%s],
+                     node: node-f, tunnelProtocol: HBONE}
+                """.formatted(CLIENT_IP, ONE_STREAM_IP, LOWERING_IP, ZERO_IP));
         node = ZtunnelHarness.start(dir, "node-a", setup.localNode("node-a", "127.0.213.1", mesh, ""), null);
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
         var cert = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/ns/default/sa/peer");
@@ -130,6 +135,8 @@ class PeerStreamLimitTest {
                 Http2Settings.defaultSettings().maxConcurrentStreams(1));
         lowering = new FakeHboneServer(new InetSocketAddress(LOWERING_IP, 15008), cert,
                 () -> new Echo(Integer.MAX_VALUE));
+        zero = new FakeHboneServer(new InetSocketAddress(ZERO_IP, 15008), cert, () -> new Echo(0),
+                Http2Settings.defaultSettings().maxConcurrentStreams(0));
     }
 
     @AfterEach
@@ -142,6 +149,7 @@ class PeerStreamLimitTest {
     static void stop() throws Exception {
         oneStream.close();
         lowering.close();
+        zero.close();
         node.close();
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
@@ -216,6 +224,43 @@ class PeerStreamLimitTest {
                     u -> assertThat(u.retryable()).isTrue());
             await().atMost(Duration.ofSeconds(10)).until(() -> pooled.streams() == 1); // the slot came back
         }
+    }
+
+    /**
+     * A limit of zero is one (RFC 9113 §6.5.2: no new streams on this connection until it is raised), not "no
+     * limit": the open tunnel goes on, the next one gets a connection of its own instead of a stream the peer forbids.
+     */
+    @Test
+    void aLimitLoweredToZeroSendsTheNextTunnelToANewConnection() throws Exception {
+        int dialsBefore = lowering.accepted.get();
+        try (Socket a = echoed(LOWERING_IP, "a")) {
+            for (Channel c : lowering.connections) {
+                c.writeAndFlush(new DefaultHttp2SettingsFrame(new Http2Settings().maxConcurrentStreams(0))).sync();
+            }
+            HboneConnection pooled = node.ztunnel.pool().all().get(0);
+            await().atMost(Duration.ofSeconds(10)).until(() -> pooled.channel().pipeline().get(Http2FrameCodec.class)
+                    .connection().local().maxActiveStreams() == 0);
+            try (Socket c = echoed(LOWERING_IP, "c")) {
+                assertThat(lowering.accepted.get() - dialsBefore).as("a second connection").isEqualTo(2);
+            }
+            assertThat(pooled.streams()).isEqualTo(1);
+            a.getOutputStream().write("x".getBytes());
+            assertThat(a.getInputStream().read()).isEqualTo('x');
+        }
+    }
+
+    /**
+     * A peer that allows no stream on any connection: each new connection counts as unusable, so the tunnel is
+     * refused after a bounded number of dials rather than dialling until the connect timeout.
+     */
+    @Test
+    void aPeerAllowingNoStreamIsGivenUpOnAfterABoundedNumberOfDials() throws Exception {
+        int dialsBefore = zero.accepted.get();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> echoed(ZERO_IP, "z"))
+                .isInstanceOf(Socks5Client.Refused.class);
+        assertThat(zero.accepted.get() - dialsBefore).as("dials").isEqualTo(4);
+        // none of them is kept: each refused tunnel would otherwise leave 4 idle connections for the idle timeout
+        await().atMost(Duration.ofSeconds(10)).until(() -> node.ztunnel.pool().openConnections() == 0);
     }
 
     /**
