@@ -78,7 +78,7 @@ public final class AdsMetrics {
             invalidNames.labelValues(type);
             namesOverLimit.labelValues(type);
         }
-        for (String reason : new String[] {"not_a_node", "node_mismatch"}) {
+        for (String reason : new String[] {"not_a_node", "node_mismatch", "not_ready"}) {
             refused.labelValues(reason);
         }
     }

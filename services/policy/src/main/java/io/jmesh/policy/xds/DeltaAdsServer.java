@@ -23,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * {@code istio.workload.Address} and {@code istio.security.Authorization}.
  *
  * <p>Every stream is authenticated first: its bearer token is reviewed ({@link NodeAuthenticator}) and the stream
- * serves the node the token was minted for; a request whose node metadata names another node is refused.
+ * serves the node the token was minted for; a request whose node metadata names another node is refused. Until a
+ * state built from the config log is published, every stream is refused {@code UNAVAILABLE}.
  * {@link #publish} hands a new immutable {@link MeshState} to every stream on its own event loop; each stream
  * computes its diff there. {@code Address} subscriptions are wildcard or on demand (by canonical name or alias, as
  * Istio's ztunnel with {@code XDS_ON_DEMAND}); {@code Authorization} ones wildcard ({@link AdsStream}).
@@ -44,6 +45,7 @@ public final class DeltaAdsServer {
     private final int maxResourcesPerResponse;
     private final Set<AdsStream> streams = ConcurrentHashMap.newKeySet();
     private volatile MeshState latest;
+    private volatile boolean notReadyLogged;
 
     public DeltaAdsServer(Vertx vertx, NodeAuthenticator authenticator, AdsMetrics metrics, MeshState initial,
             int maxResourcesPerResponse) {
@@ -80,7 +82,27 @@ public final class DeltaAdsServer {
         return streams.size();
     }
 
+    /**
+     * Whether a state built from the config log has been published ({@link MeshState#EMPTY}, generation 0, is what
+     * a replica holds while it replays).
+     */
+    public boolean serving() {
+        return latest.generation() > 0;
+    }
+
     private void onStream(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call) {
+        if (!serving()) {
+            // a reconnecting ztunnel diffed against no state would be told that everything it holds is gone (istiod
+            // refuses streams until it is ready for the same reason); UNAVAILABLE: it backs off and comes back
+            metrics.refused("not_ready");
+            // once at info: every ztunnel of the cluster may be knocking
+            (notReadyLogged ? log.atDebug() : log.atInfo()).addKeyValue("peer", call.connection().remoteAddress())
+                    .log("discovery stream refused: the config log is not replayed yet");
+            notReadyLogged = true;
+            call.response().status(GrpcStatus.UNAVAILABLE)
+                    .statusMessage("not ready: the config log is not replayed yet, retry later").end();
+            return;
+        }
         Context ctx = vertx.getOrCreateContext();
         call.pause();
         // a client's reset (RST_STREAM: a cancelled call) reaches the error handler only, at once, paused or not, and
