@@ -103,6 +103,12 @@ final class AdsStream {
         // resume point of a full pass split across responses, and the state it began at
         String cursor;
         MeshState passStart;
+        // a full pass walks the newest state at each part: what it sent that `passStart` lacks
+        Set<String> passSentBeyondStart = new HashSet<>();
+        // snapshot mode: names the client may hold that `synced` (or `heldView`) lacks, at an unknown version (what
+        // a full pass sent from states after the one it began at). The delta since `synced` covers them; a full
+        // pass from `synced` must not forget them
+        Set<String> beyondSynced = Set.of();
     }
 
     private final Context context;
@@ -215,6 +221,7 @@ final class AdsStream {
             holdWhatThePassSent(ts);
             ts.synced = null;
             ts.heldView = null;
+            ts.beyondSynced = Set.of();
             ts.passStart = null;
         }
         ts.cursor = null;
@@ -422,6 +429,7 @@ final class AdsStream {
                 if (budget.fits(updates)) {
                     updates.forEach(budget::add);
                     ts.synced = state;
+                    ts.beyondSynced = Set.of(); // added after `synced`: in `changed`
                     return true;
                 }
                 removed.clear();
@@ -432,35 +440,50 @@ final class AdsStream {
         }
         if (ts.cursor == null) {
             ts.passStart = state;
+            ts.passSentBeyondStart = new HashSet<>();
         }
+        NavigableMap<String, Resource> start = ts.passStart.addresses();
         Map<String, Resource> view = ts.cursor == null ? wanted : wanted.tailMap(ts.cursor, false);
         for (Resource r : view.values()) {
-            if (!r.version().equals(heldVersion(ts, r.name())) && !budget.add(r)) {
+            if (r.version().equals(heldVersion(ts, r.name()))) {
+                continue;
+            }
+            if (!budget.add(r)) {
                 ts.cursor = budget.last();
                 return false;
             }
+            if (!start.containsKey(r.name())) {
+                ts.passSentBeyondStart.add(r.name());
+            }
         }
-        // through: what the client held and is gone now is removed; changes made during the pass are in the
-        // next delta from the state the pass began at
+        // through: what the client may hold and is gone now is removed; what it holds beyond the state the pass
+        // began at is remembered with it (the next delta from that state covers it, a later full pass may not)
+        Set<String> gone = new LinkedHashSet<>();
+        Set<String> beyond = new HashSet<>();
+        List<Collection<String>> mayHold = new ArrayList<>(List.of(ts.passSentBeyondStart, ts.beyondSynced));
         if (ts.held != null) {
-            ts.held.keySet().forEach(n -> {
-                if (!wanted.containsKey(n)) {
-                    removed.add(n);
-                }
-            });
+            mayHold.add(ts.held.keySet());
         }
         if (ts.heldView != null) {
-            ts.heldView.keySet().forEach(n -> {
-                if (!wanted.containsKey(n)) {
-                    removed.add(n);
-                }
-            });
+            mayHold.add(ts.heldView.keySet());
         }
+        for (Collection<String> names : mayHold) {
+            for (String n : names) {
+                if (!wanted.containsKey(n)) {
+                    gone.add(n);
+                } else if (!start.containsKey(n)) {
+                    beyond.add(n);
+                }
+            }
+        }
+        removed.addAll(gone);
         ts.held = null;
         ts.heldView = null;
         ts.cursor = null;
         ts.synced = ts.passStart;
+        ts.beyondSynced = beyond;
         ts.passStart = null;
+        ts.passSentBeyondStart = new HashSet<>();
         return true;
     }
 
@@ -484,6 +507,8 @@ final class AdsStream {
                 ts.held.put(n, "");
             }
         }
+        ts.passSentBeyondStart.forEach(n -> ts.held.put(n, ""));
+        ts.passSentBeyondStart = new HashSet<>();
     }
 
     private static String heldVersion(TypeState ts, String name) {
@@ -506,6 +531,7 @@ final class AdsStream {
         if (view != null) {
             view.forEach((n, r) -> out.put(n, r.version()));
         }
+        ts.beyondSynced.forEach(n -> out.putIfAbsent(n, ""));
         return out;
     }
 
@@ -515,6 +541,7 @@ final class AdsStream {
             ts.held = heldVersions(ts);
             ts.synced = null;
             ts.heldView = null;
+            ts.beyondSynced = Set.of();
         }
         Map<String, Resource> wanted = state.resourcesFor(type, node);
         Map<String, Resource> view = wanted instanceof NavigableMap<String, Resource> sorted && ts.cursor != null
@@ -568,6 +595,7 @@ final class AdsStream {
             ts.held = heldVersions(ts);
             ts.synced = null;
             ts.heldView = null;
+            ts.beyondSynced = Set.of();
         }
         NavigableMap<String, Resource> addresses = state.addresses();
         TreeMap<String, Wanted> wanted = new TreeMap<>();

@@ -503,4 +503,35 @@ class AdsStreamTest {
         }
         assertThat(client).containsOnlyKeys(UID + "w0");
     }
+
+    /**
+     * A full pass sends what the states it walks hold, also addresses added after it began. When more generations
+     * than a state remembers go by before the next diff, that diff is a full pass against what the client holds:
+     * an address the earlier pass sent, deleted since, must still be removed.
+     */
+    @Test
+    void anAddressAFullPassSentIsRemovedEvenWhenTheChangesSinceAreForgotten() {
+        AdsStream s = new AdsStream(null, out, "node-a", workloads(5), new AdsMetrics(new PrometheusRegistry()), 2);
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
+        s.onState(workloads(6)); // w5 appears while the pass is under way
+        ack(s);
+        ack(s);
+        assertThat(names(out.last())).containsExactly(UID + "w4", UID + "w5");
+        // before that last part is acknowledged: w5 goes, and more generations pass than a state remembers
+        for (int i = 0; i <= MeshState.CHANGE_LOG; i++) {
+            s.onState(workloads(5));
+        }
+        for (int i = 0; i < 10 && !s.settled(TypeUrls.ADDRESS); i++) {
+            ack(s);
+        }
+        assertThat(s.settled(TypeUrls.ADDRESS)).isTrue();
+
+        Map<String, String> client = new TreeMap<>();
+        for (DeltaDiscoveryResponse r : out.written) {
+            r.getResourcesList().forEach(x -> client.put(x.getName(), x.getVersion()));
+            r.getRemovedResourcesList().forEach(client::remove);
+        }
+        assertThat(client.keySet()).as("what the client holds").containsExactly(UID + "w0", UID + "w1", UID + "w2",
+                UID + "w3", UID + "w4");
+    }
 }
