@@ -387,8 +387,11 @@ public final class DeltaAdsClient {
                 c.headers().set("authorization", "Bearer " + t);
             }
             c.headers().set("clusterid", config.node().clusterId());
-            c.write(onDemand ? subscribeOnDemand() : subscribe(ADDRESS_TYPE));
+            // Authorization first: policy answers each subscription as it reads it, and a workload applied before
+            // the policies it lists is enforced without them (unknown keys are skipped) until they arrive; on a
+            // reconnect this ztunnel serves traffic meanwhile
             c.write(subscribe(AUTHORIZATION_TYPE));
+            c.write(onDemand ? subscribeOnDemand() : subscribe(ADDRESS_TYPE));
             c.response().onSuccess(resp -> {
                 resp.handler(r -> onResponse(c, r));
                 resp.exceptionHandler(e -> ended("error: " + e, true));
