@@ -88,6 +88,8 @@ final class AdsStream {
         final Set<String> requested = new HashSet<>();
         // a request subscribed names: its response goes out even if empty (the client waits for it)
         boolean mustRespond;
+        // Authorization: policies left the node's scope but still exist; removed once Address has caught up
+        boolean scopeRemovalsWaiting;
         boolean wildcard;
         boolean subscribed;
         boolean sentFirst;
@@ -118,6 +120,9 @@ final class AdsStream {
     private final int maxResourcesPerResponse;
     private final Map<String, TypeState> types = new HashMap<>();
     private MeshState state;
+    // the state whose Address diff last went out whole: until it is the current one, a workload that left this node
+    // may still be local to the client, so the policies it needed stay
+    private MeshState addressSentFor;
     // the state whose network/IP index this stream waits for (null: none)
     private MeshState awaitingIpIndex;
     private long nonces;
@@ -318,7 +323,8 @@ final class AdsStream {
     /**
      * Authorization first: a workload new on this node lists policies the node may not hold yet, and ztunnel skips
      * policy keys it does not know (allowing what they would forbid) until they arrive. While an Authorization diff
-     * waits for the ACK of the previous response, Address waits too ({@link #push}).
+     * waits for the ACK of the previous response, Address waits too ({@link #push}). Policies leaving the node's
+     * scope go the other way, after the Address diff ({@link #removalWaitsForAddress}).
      */
     private void pushAll() {
         TypeState authorization = types.get(TypeUrls.AUTHORIZATION);
@@ -363,7 +369,11 @@ final class AdsStream {
         boolean complete = address && ts.wildcard && ts.explicit.isEmpty() ? diffSnapshot(ts, budget, removed)
                 : address && !ts.wildcard ? diffOnDemand(ts, budget, removed)
                 : diffTracked(type, ts, budget, removed);
+        if (address && complete) {
+            addressSentFor = state;
+        }
         if (budget.resources.isEmpty() && removed.isEmpty() && ts.sentFirst && !ts.mustRespond) {
+            afterAddress(address && complete);
             return;
         }
         DeltaDiscoveryResponse.Builder resp = DeltaDiscoveryResponse.newBuilder().setTypeUrl(type)
@@ -380,6 +390,26 @@ final class AdsStream {
         ts.dirty = !complete;
         metrics.pushed(type, budget.resources.size(), removed.size());
         out.write(resp.build());
+        afterAddress(address && complete);
+    }
+
+    /** Address is through for the current state: the policies that only the workloads it moved away needed go. */
+    private void afterAddress(boolean addressThrough) {
+        TypeState authorization = types.get(TypeUrls.AUTHORIZATION);
+        if (addressThrough && authorization != null && authorization.scopeRemovalsWaiting) {
+            push(TypeUrls.AUTHORIZATION, authorization);
+        }
+    }
+
+    /**
+     * Whether removing {@code name} of {@code type} waits for the Address diff: an Authorization that still exists
+     * and only left this node's scope (its workloads deleted or moved away) while Address has not caught up with the
+     * current state. Removed first, it would leave ztunnel those workloads local with the policy key unknown, which
+     * it skips (a DENY not enforced).
+     */
+    private boolean removalWaitsForAddress(String type, String name) {
+        return TypeUrls.AUTHORIZATION.equals(type) && state.authorizations().containsKey(name)
+                && types.containsKey(TypeUrls.ADDRESS) && addressSentFor != state;
     }
 
     /** Has a worker build the current state's network/IP index, then pushes Address again on this loop. */
@@ -560,9 +590,14 @@ final class AdsStream {
         if (complete) {
             ts.cursor = null;
             ts.requested.clear(); // (only on-demand subscriptions answer "does not exist")
+            ts.scopeRemovalsWaiting = false;
             for (String name : ts.held.keySet()) {
                 if (!wanted.containsKey(name) || (!ts.wildcard && !ts.explicit.contains(name))) {
-                    removed.add(name);
+                    if (removalWaitsForAddress(type, name)) {
+                        ts.scopeRemovalsWaiting = true; // still held: removed after the Address diff
+                    } else {
+                        removed.add(name);
+                    }
                 }
             }
         }
