@@ -462,7 +462,9 @@ public final class EventIngestor implements AutoCloseable {
     }
 
     private void publish() {
-        published.set(MeshTotals.of(new ArrayList<>(owned.values())));
+        List<MeshTotals.Owned> parts = new ArrayList<>(owned.size());
+        owned.forEach((tp, agg) -> parts.add(new MeshTotals.Owned(tp.partition(), agg)));
+        published.set(MeshTotals.owned(parts));
         metrics.partitions.set(owned.size());
     }
 

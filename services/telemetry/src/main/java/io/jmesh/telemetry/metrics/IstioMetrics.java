@@ -27,13 +27,18 @@ import java.util.function.ToLongFunction;
  * {@code istio_requests_total}, and the histograms {@code istio_request_duration_milliseconds},
  * {@code istio_request_bytes}, {@code istio_response_bytes}.
  *
+ * <p>Each series is served per owned partition, with Istio's labels and {@code partition} (see {@link MeshTotals}):
+ * a partition handed to another replica, or the part of a series one partition counted expiring, then takes its
+ * series away instead of lowering a counter, which Prometheus would read as a reset. Queries sum over it, as they
+ * do over replicas.
+ *
  * <p>Collection reads one immutable {@link MeshTotals}; it never touches the ingest thread's state. Series that
  * expired are simply absent from the next snapshot.
  */
 public final class IstioMetrics implements MultiCollector {
 
-    private static final String[] TCP_NAMES = IstioLabels.TCP.toArray(String[]::new);
-    private static final String[] REQUEST_NAMES = IstioLabels.REQUEST.toArray(String[]::new);
+    private static final String[] TCP_NAMES = withPartition(IstioLabels.TCP);
+    private static final String[] REQUEST_NAMES = withPartition(IstioLabels.REQUEST);
 
     private final Supplier<MeshTotals> totals;
 
@@ -76,9 +81,11 @@ public final class IstioMetrics implements MultiCollector {
 
     private static CounterSnapshot tcpCounter(MeshTotals t, String name, String help, ToLongFunction<TcpTotals> value) {
         CounterSnapshot.Builder b = CounterSnapshot.builder().name(name).help(help);
-        for (Map.Entry<SeriesKey, TcpTotals> e : t.tcp().entrySet()) {
-            b.dataPoint(CounterDataPointSnapshot.builder().labels(Labels.of(TCP_NAMES, e.getKey().values()))
-                    .value(value.applyAsLong(e.getValue())).build());
+        for (MeshTotals.Partition p : t.partitions()) {
+            for (Map.Entry<SeriesKey, TcpTotals> e : p.tcp().entrySet()) {
+                b.dataPoint(CounterDataPointSnapshot.builder().labels(labels(TCP_NAMES, e.getKey(), p))
+                        .value(value.applyAsLong(e.getValue())).build());
+            }
         }
         return b.build();
     }
@@ -86,9 +93,11 @@ public final class IstioMetrics implements MultiCollector {
     private static CounterSnapshot requestCounter(MeshTotals t) {
         CounterSnapshot.Builder b = CounterSnapshot.builder().name("istio_requests")
                 .help("Requests, as reported by waypoints");
-        for (Map.Entry<SeriesKey, RequestTotals> e : t.requests().entrySet()) {
-            b.dataPoint(CounterDataPointSnapshot.builder().labels(Labels.of(REQUEST_NAMES, e.getKey().values()))
-                    .value(e.getValue().requests()).build());
+        for (MeshTotals.Partition p : t.partitions()) {
+            for (Map.Entry<SeriesKey, RequestTotals> e : p.requests().entrySet()) {
+                b.dataPoint(CounterDataPointSnapshot.builder().labels(labels(REQUEST_NAMES, e.getKey(), p))
+                        .value(e.getValue().requests()).build());
+            }
         }
         return b.build();
     }
@@ -97,15 +106,30 @@ public final class IstioMetrics implements MultiCollector {
             Function<RequestTotals, Distribution> which) {
         double[] bounds = upperBounds();
         HistogramSnapshot.Builder b = HistogramSnapshot.builder().name(name).help(help);
-        for (Map.Entry<SeriesKey, RequestTotals> e : t.requests().entrySet()) {
-            Distribution d = which.apply(e.getValue());
-            b.dataPoint(HistogramDataPointSnapshot.builder()
-                    .labels(Labels.of(REQUEST_NAMES, e.getKey().values()))
-                    .classicHistogramBuckets(ClassicHistogramBuckets.of(bounds, d.bucketCounts()))
-                    .sum(d.sum())
-                    .build());
+        for (MeshTotals.Partition p : t.partitions()) {
+            for (Map.Entry<SeriesKey, RequestTotals> e : p.requests().entrySet()) {
+                Distribution d = which.apply(e.getValue());
+                b.dataPoint(HistogramDataPointSnapshot.builder()
+                        .labels(labels(REQUEST_NAMES, e.getKey(), p))
+                        .classicHistogramBuckets(ClassicHistogramBuckets.of(bounds, d.bucketCounts()))
+                        .sum(d.sum())
+                        .build());
+            }
         }
         return b.build();
+    }
+
+    /** The series' Istio label values, then its partition's number. */
+    private static Labels labels(String[] names, SeriesKey key, MeshTotals.Partition p) {
+        String[] values = java.util.Arrays.copyOf(key.values(), names.length);
+        values[names.length - 1] = p.number();
+        return Labels.of(names, values);
+    }
+
+    private static String[] withPartition(List<String> istio) {
+        String[] names = istio.toArray(new String[istio.size() + 1]);
+        names[istio.size()] = MeshTotals.PARTITION_LABEL;
+        return names;
     }
 
     private static double[] upperBounds() {

@@ -28,7 +28,9 @@ import java.util.function.ToLongFunction;
 
 /**
  * Turns the aggregates into OTLP {@code ExportMetricsServiceRequest}s: Istio's counters as cumulative monotonic
- * sums, its histograms as cumulative explicit-bucket histograms, labels as attributes. Names are the Prometheus
+ * sums, its histograms as cumulative explicit-bucket histograms, labels as attributes, one point per series and
+ * owned partition (attribute {@code partition}: a sum over partitions would decrease when one leaves, which a
+ * cumulative monotonic sum must not). Names are the Prometheus
  * base names without {@code _total} (an OpenTelemetry Collector's Prometheus exporter adds it back).
  *
  * <p>A series carries two dozen labels, so one data point is ~1.3 KiB and a single request of a mesh with a
@@ -85,18 +87,22 @@ final class OtlpMetricMapper {
     private static void sum(Batches b, MeshTotals t, String name, String description, String unit,
             ToLongFunction<TcpTotals> value, long start, long now) {
         b.metric(monotonicSum(name, description, unit));
-        for (Map.Entry<SeriesKey, TcpTotals> e : t.tcp().entrySet()) {
-            b.add(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.TCP, e.getKey()))
-                    .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(value.applyAsLong(e.getValue()))
-                    .build());
+        for (MeshTotals.Partition p : t.partitions()) {
+            for (Map.Entry<SeriesKey, TcpTotals> e : p.tcp().entrySet()) {
+                b.add(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.TCP, e.getKey(), p))
+                        .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(value.applyAsLong(e.getValue()))
+                        .build());
+            }
         }
     }
 
     private static void requests(Batches b, MeshTotals t, long start, long now) {
         b.metric(monotonicSum("istio_requests", "Requests", "{request}"));
-        for (Map.Entry<SeriesKey, RequestTotals> e : t.requests().entrySet()) {
-            b.add(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey()))
-                    .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(e.getValue().requests()).build());
+        for (MeshTotals.Partition p : t.partitions()) {
+            for (Map.Entry<SeriesKey, RequestTotals> e : p.requests().entrySet()) {
+                b.add(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey(), p))
+                        .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(e.getValue().requests()).build());
+            }
         }
     }
 
@@ -105,19 +111,21 @@ final class OtlpMetricMapper {
         b.metric(Metric.newBuilder().setName(name).setDescription(description).setUnit(unit)
                 .setHistogram(Histogram.newBuilder()
                         .setAggregationTemporality(AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE)));
-        for (Map.Entry<SeriesKey, RequestTotals> e : t.requests().entrySet()) {
-            Distribution d = which.apply(e.getValue());
-            HistogramDataPoint.Builder p = HistogramDataPoint.newBuilder()
-                    .addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey()))
-                    .setStartTimeUnixNano(start).setTimeUnixNano(now)
-                    .setCount(d.count()).setSum(d.sum());
-            for (double bound : Buckets.bounds()) {
-                p.addExplicitBounds(bound);
+        for (MeshTotals.Partition part : t.partitions()) {
+            for (Map.Entry<SeriesKey, RequestTotals> e : part.requests().entrySet()) {
+                Distribution d = which.apply(e.getValue());
+                HistogramDataPoint.Builder p = HistogramDataPoint.newBuilder()
+                        .addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey(), part))
+                        .setStartTimeUnixNano(start).setTimeUnixNano(now)
+                        .setCount(d.count()).setSum(d.sum());
+                for (double bound : Buckets.bounds()) {
+                    p.addExplicitBounds(bound);
+                }
+                for (long c : d.bucketCounts()) {
+                    p.addBucketCounts(c);
+                }
+                b.add(p.build());
             }
-            for (long c : d.bucketCounts()) {
-                p.addBucketCounts(c);
-            }
-            b.add(p.build());
         }
     }
 
@@ -197,11 +205,13 @@ final class OtlpMetricMapper {
         }
     }
 
-    private static List<KeyValue> attrs(List<String> names, SeriesKey key) {
-        KeyValue[] kv = new KeyValue[names.size()];
-        for (int i = 0; i < kv.length; i++) {
+    /** Istio's labels, then the partition the series was counted on (see {@link MeshTotals}). */
+    private static List<KeyValue> attrs(List<String> names, SeriesKey key, MeshTotals.Partition p) {
+        KeyValue[] kv = new KeyValue[names.size() + 1];
+        for (int i = 0; i < names.size(); i++) {
             kv[i] = attr(names.get(i), key.value(i));
         }
+        kv[names.size()] = attr(MeshTotals.PARTITION_LABEL, p.number());
         return List.of(kv);
     }
 

@@ -137,7 +137,8 @@ class OtlpExportTest {
             assertThat(attrs).containsEntry("reporter", "waypoint").containsEntry("response_code", "200")
                     .containsEntry("source_workload", "productpage-v1")
                     .containsEntry("destination_service", "reviews.default.svc.cluster.local")
-                    .containsEntry("connection_security_policy", "mutual_tls");
+                    .containsEntry("connection_security_policy", "mutual_tls")
+                    .containsKey("partition"); // a point per owned partition: see MeshTotals
 
             HistogramDataPoint duration = metric("istio_request_duration_milliseconds").getHistogram().getDataPoints(0);
             assertThat(duration.getCount()).isEqualTo(2);
