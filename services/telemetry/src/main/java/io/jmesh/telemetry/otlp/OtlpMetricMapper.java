@@ -30,7 +30,7 @@ import java.util.function.ToLongFunction;
  * Turns the aggregates into OTLP {@code ExportMetricsServiceRequest}s: Istio's counters as cumulative monotonic
  * sums, its histograms as cumulative explicit-bucket histograms, labels as attributes, one point per series and
  * owned partition (attribute {@code partition}: a sum over partitions would decrease when one leaves, which a
- * cumulative monotonic sum must not). Names are the Prometheus
+ * cumulative monotonic sum must not). Start times come from {@link StreamStarts}. Names are the Prometheus
  * base names without {@code _total} (an OpenTelemetry Collector's Prometheus exporter adds it back).
  *
  * <p>A series carries two dozen labels, so one data point is ~1.3 KiB and a single request of a mesh with a
@@ -47,11 +47,11 @@ final class OtlpMetricMapper {
 
     private OtlpMetricMapper() {}
 
-    static List<ExportMetricsServiceRequest> map(MeshTotals t, String instanceId, long startNanos, long nowNanos) {
-        return map(t, instanceId, startNanos, nowNanos, MAX_REQUEST_BYTES);
+    static List<ExportMetricsServiceRequest> map(MeshTotals t, String instanceId, StreamStarts starts, long nowNanos) {
+        return map(t, instanceId, starts, nowNanos, MAX_REQUEST_BYTES);
     }
 
-    static List<ExportMetricsServiceRequest> map(MeshTotals t, String instanceId, long startNanos, long nowNanos,
+    static List<ExportMetricsServiceRequest> map(MeshTotals t, String instanceId, StreamStarts starts, long nowNanos,
             int maxBytes) {
         Resource resource = Resource.newBuilder()
                 .addAttributes(attr("service.name", "jmesh-telemetry"))
@@ -59,22 +59,22 @@ final class OtlpMetricMapper {
                 .build();
         Batches b = new Batches(resource, maxBytes);
         sum(b, t, "istio_tcp_connections_opened", "Connections opened", "{connection}", TcpTotals::opened,
-                startNanos, nowNanos);
+                starts, nowNanos);
         sum(b, t, "istio_tcp_connections_closed", "Connections closed", "{connection}", TcpTotals::closed,
-                startNanos, nowNanos);
+                starts, nowNanos);
         sum(b, t, "istio_tcp_connections_failed", "Connections that ended in an error", "{connection}",
-                TcpTotals::failed, startNanos, nowNanos);
+                TcpTotals::failed, starts, nowNanos);
         sum(b, t, "istio_tcp_sent_bytes", "Bytes sent by the destination to the source", "By",
-                TcpTotals::sentBytes, startNanos, nowNanos);
+                TcpTotals::sentBytes, starts, nowNanos);
         sum(b, t, "istio_tcp_received_bytes", "Bytes received from the source", "By", TcpTotals::receivedBytes,
-                startNanos, nowNanos);
-        requests(b, t, startNanos, nowNanos);
+                starts, nowNanos);
+        requests(b, t, starts, nowNanos);
         histogram(b, t, "istio_request_duration_milliseconds", "Request duration", "ms",
-                RequestTotals::durationMillis, startNanos, nowNanos);
-        histogram(b, t, "istio_request_bytes", "Request body sizes", "By", RequestTotals::requestBytes, startNanos,
+                RequestTotals::durationMillis, starts, nowNanos);
+        histogram(b, t, "istio_request_bytes", "Request body sizes", "By", RequestTotals::requestBytes, starts,
                 nowNanos);
         histogram(b, t, "istio_response_bytes", "Response body sizes", "By", RequestTotals::responseBytes,
-                startNanos, nowNanos);
+                starts, nowNanos);
         return b.finish();
     }
 
@@ -85,29 +85,31 @@ final class OtlpMetricMapper {
     }
 
     private static void sum(Batches b, MeshTotals t, String name, String description, String unit,
-            ToLongFunction<TcpTotals> value, long start, long now) {
+            ToLongFunction<TcpTotals> value, StreamStarts starts, long now) {
         b.metric(monotonicSum(name, description, unit));
         for (MeshTotals.Partition p : t.partitions()) {
             for (Map.Entry<SeriesKey, TcpTotals> e : p.tcp().entrySet()) {
                 b.add(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.TCP, e.getKey(), p))
-                        .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(value.applyAsLong(e.getValue()))
+                        .setStartTimeUnixNano(starts.of(true, p.number(), e.getKey(), now)).setTimeUnixNano(now)
+                        .setAsInt(value.applyAsLong(e.getValue()))
                         .build());
             }
         }
     }
 
-    private static void requests(Batches b, MeshTotals t, long start, long now) {
+    private static void requests(Batches b, MeshTotals t, StreamStarts starts, long now) {
         b.metric(monotonicSum("istio_requests", "Requests", "{request}"));
         for (MeshTotals.Partition p : t.partitions()) {
             for (Map.Entry<SeriesKey, RequestTotals> e : p.requests().entrySet()) {
                 b.add(NumberDataPoint.newBuilder().addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey(), p))
-                        .setStartTimeUnixNano(start).setTimeUnixNano(now).setAsInt(e.getValue().requests()).build());
+                        .setStartTimeUnixNano(starts.of(false, p.number(), e.getKey(), now)).setTimeUnixNano(now)
+                        .setAsInt(e.getValue().requests()).build());
             }
         }
     }
 
     private static void histogram(Batches b, MeshTotals t, String name, String description, String unit,
-            Function<RequestTotals, Distribution> which, long start, long now) {
+            Function<RequestTotals, Distribution> which, StreamStarts starts, long now) {
         b.metric(Metric.newBuilder().setName(name).setDescription(description).setUnit(unit)
                 .setHistogram(Histogram.newBuilder()
                         .setAggregationTemporality(AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE)));
@@ -116,7 +118,7 @@ final class OtlpMetricMapper {
                 Distribution d = which.apply(e.getValue());
                 HistogramDataPoint.Builder p = HistogramDataPoint.newBuilder()
                         .addAllAttributes(attrs(IstioLabels.REQUEST, e.getKey(), part))
-                        .setStartTimeUnixNano(start).setTimeUnixNano(now)
+                        .setStartTimeUnixNano(starts.of(false, part.number(), e.getKey(), now)).setTimeUnixNano(now)
                         .setCount(d.count()).setSum(d.sum());
                 for (double bound : Buckets.bounds()) {
                     p.addExplicitBounds(bound);

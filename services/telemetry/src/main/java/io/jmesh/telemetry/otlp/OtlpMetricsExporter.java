@@ -53,7 +53,7 @@ public final class OtlpMetricsExporter {
     private final SocketAddress collector;
     private final Counter exports;
     private final String instanceId = UUID.randomUUID().toString();
-    private final long startNanos;
+    private final StreamStarts starts = new StreamStarts();
     private final AtomicBoolean inFlight = new AtomicBoolean();
     private final long timer;
 
@@ -68,7 +68,6 @@ public final class OtlpMetricsExporter {
                 .setHttp2ClearTextUpgrade(false));
         this.exports = Counter.builder().name("telemetry_otlp_exports_total")
                 .help("OTLP metric exports, by result (ok, failed, skipped)").labelNames("result").register(registry);
-        this.startNanos = nanos(clock);
         this.timer = vertx.setPeriodic(config.interval().toMillis(), id -> exportNow());
     }
 
@@ -84,10 +83,15 @@ public final class OtlpMetricsExporter {
             exports.labelValues("skipped").inc();
             return Future.succeededFuture();
         }
-        Future<Void> done = vertx.executeBlocking(
-                        () -> OtlpMetricMapper.map(totals.get(), instanceId, startNanos, nanos(clock)), false)
-                .compose(requests -> sendAll(requests, 0));
+        // the inFlight hand-over orders these worker-thread uses of starts: no two exports run at once
+        Future<Void> done = vertx.executeBlocking(() -> {
+            starts.begin();
+            return OtlpMetricMapper.map(totals.get(), instanceId, starts, nanos(clock));
+        }, false).compose(requests -> sendAll(requests, 0));
         return done.andThen(ar -> {
+            if (ar.succeeded()) {
+                starts.accepted();
+            }
             inFlight.set(false);
             if (ar.succeeded()) {
                 exports.labelValues("ok").inc();
