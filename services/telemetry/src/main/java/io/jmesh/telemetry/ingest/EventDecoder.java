@@ -2,6 +2,7 @@ package io.jmesh.telemetry.ingest;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
+import io.jmesh.proto.telemetry.v1.Reporter;
 import io.jmesh.proto.telemetry.v1.RequestEvent;
 import io.jmesh.proto.telemetry.v1.ServiceInfo;
 import io.jmesh.proto.telemetry.v1.WorkloadInfo;
@@ -49,8 +50,11 @@ public final class EventDecoder {
                     return new DecodedEvent.Rejected("invalid_field", "ConnectionEvent.kind: " + e.getKind()
                             + " (expected: OPENED, CLOSED or PROGRESS)");
                 }
-                String bad = labels("ConnectionEvent", e.getSource(), e.getDestination(), e.getDestinationService(),
-                        e.getResponseFlags());
+                String bad = reporter("ConnectionEvent", e.getReporter(), e.getReporterValue());
+                if (bad == null) {
+                    bad = labels("ConnectionEvent", e.getSource(), e.getDestination(), e.getDestinationService(),
+                            e.getResponseFlags());
+                }
                 if (bad == null) {
                     bad = nonNegative("ConnectionEvent.bytes_sent", e.getBytesSent());
                 }
@@ -74,8 +78,15 @@ public final class EventDecoder {
                     return new DecodedEvent.Rejected("invalid_field",
                             "RequestEvent.response_code: " + e.getResponseCode() + " (expected: 0..999)");
                 }
-                String bad = labels("RequestEvent", e.getSource(), e.getDestination(), e.getDestinationService(),
-                        e.getResponseFlags());
+                String bad = reporter("RequestEvent", e.getReporter(), e.getReporterValue());
+                if (bad == null && e.getProtocol() == RequestEvent.Protocol.UNRECOGNIZED) {
+                    // unspecified is http (what a waypoint sees at least); a newer writer's protocol is not
+                    bad = "RequestEvent.protocol: " + e.getProtocolValue() + " (expected: HTTP or GRPC)";
+                }
+                if (bad == null) {
+                    bad = labels("RequestEvent", e.getSource(), e.getDestination(), e.getDestinationService(),
+                            e.getResponseFlags());
+                }
                 if (bad == null) {
                     bad = nonNegative("RequestEvent.request_bytes", e.getRequestBytes());
                 }
@@ -96,6 +107,19 @@ public final class EventDecoder {
         } catch (InvalidProtocolBufferException e) {
             return new DecodedEvent.Rejected("undecodable", "not a protobuf event: " + e.getMessage());
         }
+    }
+
+    /**
+     * What is wrong with the reporter, or null. Istio's {@code reporter} is source, destination or waypoint; a
+     * series with {@code reporter="unknown"} is one no query selects (they all filter on it) and the service graph
+     * cannot place, so an event without one (or with one of a newer writer) is refused rather than counted there.
+     */
+    private static String reporter(String type, Reporter r, int value) {
+        return switch (r) {
+            case SOURCE, DESTINATION, WAYPOINT -> null;
+            default -> type + ".reporter: " + (r == Reporter.UNRECOGNIZED ? Integer.toString(value) : r.name())
+                    + " (expected: SOURCE, DESTINATION or WAYPOINT)";
+        };
     }
 
     /** What is wrong with the fields that become labels, or null. */

@@ -38,6 +38,24 @@ class EventDecoderTest {
     }
 
     @Test
+    void anEventWithoutAKnownReporterOrWithAProtocolOfANewerWriterIsRefusedNamingTheField() {
+        // Istio's reporter is source, destination or waypoint: a series with reporter="unknown" is one that no
+        // query selects (they all filter on it) and the service graph cannot place
+        var connection = Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews");
+        assertThat(decoder.decode("l4", connection.toBuilder().setReporter(Reporter.REPORTER_UNSPECIFIED).build()
+                .toByteArray())).isEqualTo(new DecodedEvent.Rejected("invalid_field",
+                "ConnectionEvent.reporter: REPORTER_UNSPECIFIED (expected: SOURCE, DESTINATION or WAYPOINT)"));
+        var request = Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 1);
+        assertThat(decoder.decode("l7", request.toBuilder().setReporterValue(7).build().toByteArray()))
+                .isEqualTo(new DecodedEvent.Rejected("invalid_field",
+                        "RequestEvent.reporter: 7 (expected: SOURCE, DESTINATION or WAYPOINT)"));
+        // a protocol this reader does not know was counted as http
+        assertThat(decoder.decode("l7", request.toBuilder().setProtocolValue(5).build().toByteArray()))
+                .isEqualTo(new DecodedEvent.Rejected("invalid_field",
+                        "RequestEvent.protocol: 5 (expected: HTTP or GRPC)"));
+    }
+
+    @Test
     void namesTheFieldAndTheLimit() {
         DecodedEvent d = decoder.decode("l4", Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS,
                 "reviews").toBuilder().setDestinationService(Events.service("reviews").toBuilder()
