@@ -104,6 +104,12 @@ public final class EventIngestor implements AutoCloseable {
     private final Set<TopicPartition> dirty = new HashSet<>();
     /** Assigned partitions not counted because their checkpoint cannot be read, with why; paused meanwhile. */
     private final Map<TopicPartition, String> held = new HashMap<>();
+    /**
+     * Where each partition's backlog ended when it was loaded (its end offset then): until it has been read up to
+     * there, its series do not expire, since events of theirs may wait in it (after an outage longer than the
+     * TTL, all of them would).
+     */
+    private final Map<TopicPartition, Long> backlogEnd = new HashMap<>();
     private boolean inTransaction;
     private boolean needsRewind;
     private final Map<String, CounterDataPoint> counted = new HashMap<>();
@@ -306,6 +312,9 @@ public final class EventIngestor implements AutoCloseable {
 
     private void expire(long now) {
         for (Map.Entry<TopicPartition, PartitionAggregate> e : owned.entrySet()) {
+            if (inBacklog(e.getKey())) {
+                continue;
+            }
             Expired removed = e.getValue().expire(now - ttlMillis, now - openTtlMillis);
             if (removed.series() > 0) {
                 metrics.expired.inc(removed.series());
@@ -319,6 +328,20 @@ public final class EventIngestor implements AutoCloseable {
                                 + " openSeriesTtl (a reporter crashed, or its event was lost)");
             }
         }
+    }
+
+    /** Whether {@code tp} has not been read up to where its backlog ended when it was loaded. */
+    private boolean inBacklog(TopicPartition tp) {
+        Long end = backlogEnd.get(tp);
+        if (end == null) {
+            return false;
+        }
+        // the position, not the aggregate's next offset: it also passes transaction markers at the end
+        if (consumer.position(tp, KAFKA_TIMEOUT) < end) {
+            return true;
+        }
+        backlogEnd.remove(tp);
+        return false;
     }
 
     /** One transaction: changed checkpoints + offsets (+ the dead letters already sent in it). */
@@ -378,6 +401,7 @@ public final class EventIngestor implements AutoCloseable {
         try {
             owned.clear();
             dirty.clear();
+            backlogEnd.clear();
             held.keySet().retainAll(consumer.assignment());
             load(consumer.assignment());
             Set<TopicPartition> resume = new HashSet<>(consumer.paused());
@@ -403,6 +427,7 @@ public final class EventIngestor implements AutoCloseable {
             // read_committed: waits until a previous owner's pending offset commit is resolved (KIP-447)
             Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new HashSet<>(parts), KAFKA_TIMEOUT);
             CheckpointStore.Loaded loaded = checkpoints.load(parts, KAFKA_TIMEOUT);
+            Map<TopicPartition, Long> ends = consumer.endOffsets(parts, KAFKA_TIMEOUT); // read_committed: stable
             for (TopicPartition tp : parts) {
                 String unreadable = loaded.unreadable().get(tp);
                 if (unreadable != null) {
@@ -431,6 +456,7 @@ public final class EventIngestor implements AutoCloseable {
                     consumer.seekToBeginning(List.of(tp));
                 }
                 owned.put(tp, agg);
+                backlogEnd.put(tp, ends.getOrDefault(tp, 0L));
             }
         }
         assignment = Set.copyOf(consumer.assignment());
@@ -452,6 +478,7 @@ public final class EventIngestor implements AutoCloseable {
     private void hold(TopicPartition tp, String why) {
         owned.remove(tp);
         dirty.remove(tp);
+        backlogEnd.remove(tp);
         consumer.pause(List.of(tp));
         if (!why.equals(held.put(tp, why))) {
             metrics.unreadableCheckpoints.inc();
@@ -508,6 +535,7 @@ public final class EventIngestor implements AutoCloseable {
                 owned.remove(tp);
                 dirty.remove(tp);
                 held.remove(tp);
+                backlogEnd.remove(tp);
             });
             metrics.held.set(held.size());
             assignment = Set.copyOf(consumer.assignment().stream().filter(tp -> !parts.contains(tp)).toList());
