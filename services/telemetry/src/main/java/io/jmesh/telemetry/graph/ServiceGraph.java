@@ -66,6 +66,8 @@ public final class ServiceGraph implements IngestListener {
     private static final class SeriesDelta {
         long events;
         long closed;
+        /** Connection events of any kind: what says the series' security policy was seen in the bucket. */
+        long reports;
         long sentBytes;
         long receivedBytes;
         long requestBytes;
@@ -97,6 +99,7 @@ public final class ServiceGraph implements IngestListener {
     @Override
     public void onConnection(ConnectionEvent e, SeriesKey series, long nowMillis) {
         SeriesDelta d = pendingBucket(nowMillis).tcp.computeIfAbsent(series, k -> new SeriesDelta());
+        d.reports++;
         if (e.getKind() == ConnectionEvent.Kind.OPENED) {
             d.events++;
         } else if (e.getKind() == ConnectionEvent.Kind.CLOSED) {
@@ -239,7 +242,8 @@ public final class ServiceGraph implements IngestListener {
         c.connectionsClosed = d.closed;
         c.sentBytes = d.sentBytes;
         c.receivedBytes = d.receivedBytes;
-        countSecurity(c, k.value(SECURITY), d.events + d.closed);
+        // every report, PROGRESS included: a long connection opened before the window shows only through those
+        countSecurity(c, k.value(SECURITY), d.reports);
         return c;
     }
 

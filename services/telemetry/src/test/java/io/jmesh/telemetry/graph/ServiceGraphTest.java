@@ -84,6 +84,23 @@ class ServiceGraphTest {
     }
 
     /**
+     * A long-lived mutual-TLS connection opened before the window shows in it through its PROGRESS events only: its
+     * edge is mutual TLS, not Istio's "unknown" (which the page draws as plaintext).
+     */
+    @Test
+    void anEdgeWithOnlyProgressInTheWindowKeepsItsSecurityPolicy() {
+        connection(Events.opened(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null), T0);
+        connection(Events.progress(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null, "c1", 60, 120, 0, 0),
+                T0 + 60_000);
+        graph.committed(T0 + 60_000);
+
+        GraphEdge e = graph.query(Duration.ofSeconds(10), T0 + 60_000).edges().get(0);
+
+        assertThat(e.sentBytesPerSecond()).isGreaterThan(0);
+        assertThat(e.security()).isEqualTo("mutual_tls");
+    }
+
+    /**
      * A TCP edge's error rate is the share of the connections that ended in the window that failed: connections
      * opened before the window and failing in it made it 3 (three failures over one connection opened).
      */
