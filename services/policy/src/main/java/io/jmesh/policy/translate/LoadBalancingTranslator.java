@@ -1,6 +1,7 @@
 package io.jmesh.policy.translate;
 
 import io.jmesh.proto.config.v1.ConfigRecord;
+import io.jmesh.proto.config.v1.ServiceEntrySpec;
 import io.jmesh.proto.config.v1.ServiceSpec;
 import io.jmesh.proto.istio.workload.LoadBalancing;
 import io.jmesh.proto.istio.workload.LoadBalancing.Scope;
@@ -68,6 +69,13 @@ public final class LoadBalancingTranslator {
      * annotation) in {@code namespace} (its Namespace record, or null), or null when it has none.
      */
     public static LoadBalancing forService(ConfigRecord service, ConfigRecord namespace) {
+        if (service.hasServiceEntry()
+                && service.getServiceEntry().getResolution() == ServiceEntrySpec.Resolution.NONE) {
+            // as istiod: no endpoint is chosen, ztunnel sends the connection where it was addressed (health and
+            // traffic distribution do not apply)
+            return LoadBalancing.newBuilder().setMode(LoadBalancing.Mode.PASSTHROUGH)
+                    .setHealthPolicy(LoadBalancing.HealthPolicy.ALLOW_ALL).build();
+        }
         ServiceSpec spec = service.getService();
         LoadBalancing.Builder lb = null;
         if ("Local".equals(spec.getInternalTrafficPolicy())) {

@@ -248,5 +248,10 @@ class ServiceEntryStateTest {
         assertThat(service(s, "shop/legacy.example").getAddressesList()).as("its own address, nothing allocated")
                 .singleElement().satisfies(a -> assertThat(a.getAddress().toByteArray()).isEqualTo(ip("203.0.113.7")));
         assertThat(s.addresses()).noneSatisfy((k, v) -> assertThat(k).startsWith(SE_UID));
+        // as istiod: ztunnel sends the connection to the address called, choosing no endpoint (without this it
+        // found no endpoint and refused it)
+        assertThat(service(s, "shop/legacy.example").getLoadBalancing()).isEqualTo(LoadBalancing.newBuilder()
+                .setMode(LoadBalancing.Mode.PASSTHROUGH).setHealthPolicy(LoadBalancing.HealthPolicy.ALLOW_ALL)
+                .build());
     }
 }
