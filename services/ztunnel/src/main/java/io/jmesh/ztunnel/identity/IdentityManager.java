@@ -84,6 +84,8 @@ public final class IdentityManager {
         boolean fetching;
         Instant refreshAt = Instant.MAX;
         Instant retryAt = Instant.MAX;
+        /** When the last fetch failed: a clock now before it has stepped back (see {@link #retryAt}). */
+        Instant failedAt = Instant.MIN;
         Duration backoff;
         /** Why the last fetch failed; null after a success. */
         Throwable lastError;
@@ -290,14 +292,16 @@ public final class IdentityManager {
                 }
                 if (!e.wanted) {
                     // it only holds a failed connection fetch's backoff (see pump): kept a while past the retry
-                    // time, so that the next failure still doubles it
-                    if (e.retryAt.equals(Instant.MAX) || !now.isBefore(e.retryAt.plus(settings.maxBackoff()))) {
+                    // time, so that the next failure still doubles it (dropped at once when the clock stepped back
+                    // before the failure: its backoff is over, see retryAt)
+                    if (e.retryAt.equals(Instant.MAX) || now.isBefore(e.failedAt)
+                            || !now.isBefore(e.retryAt.plus(settings.maxBackoff()))) {
                         it.remove();
                     }
                     continue;
                 }
                 // after a failure (a refresh's too) the retry time decides: the refresh time has already passed
-                Instant due = e.lastError != null ? e.retryAt : e.refreshAt;
+                Instant due = e.lastError != null ? retryAt(e, now) : e.refreshAt;
                 if (!now.isBefore(due)) {
                     enqueue(en.getKey(), e, false);
                     n++;
@@ -357,7 +361,8 @@ public final class IdentityManager {
                     e.backoff = b;
                     e.lastError = ar.cause();
                     long jitterMs = ThreadLocalRandom.current().nextLong(Math.max(1, b.toMillis() / 2) + 1);
-                    e.retryAt = clock.instant().plus(b).plusMillis(jitterMs);
+                    e.failedAt = clock.instant();
+                    e.retryAt = e.failedAt.plus(b).plusMillis(jitterMs);
                     log.atWarn().addKeyValue("identity", id.uri()).addKeyValue("retryIn", b.toString())
                             .addKeyValue("error", String.valueOf(ar.cause().getMessage()))
                             .log("certificate fetch failed; a still-valid certificate keeps serving");
@@ -379,7 +384,17 @@ public final class IdentityManager {
 
     /** Between a failed fetch and its retry time, with no fetch queued or in flight. */
     private boolean backingOff(Entry e) {
-        return e.lastError != null && !e.fetching && !e.queued && clock.instant().isBefore(e.retryAt);
+        Instant now = clock.instant();
+        return e.lastError != null && !e.fetching && !e.queued && now.isBefore(retryAt(e, now));
+    }
+
+    /**
+     * When {@code e}'s failed fetch may be retried. The retry time is on the wall clock, which can step back (NTP,
+     * a restored VM): then the backoff is over at once, or a 0.5 s backoff would last as long as the step. Istio
+     * measures it on a monotonic clock, which never steps.
+     */
+    private static Instant retryAt(Entry e, Instant now) {
+        return now.isBefore(e.failedAt) ? now : e.retryAt;
     }
 
     private Instant jittered(WorkloadCertificate c) {
