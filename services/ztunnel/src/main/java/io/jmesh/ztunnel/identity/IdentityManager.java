@@ -301,7 +301,10 @@ public final class IdentityManager {
                     continue;
                 }
                 // after a failure (a refresh's too) the retry time decides: the refresh time has already passed
-                Instant due = e.lastError != null ? retryAt(e, now) : e.refreshAt;
+                // a held certificate the clock stepped back before (now not yet valid) is replaced at once: its
+                // half-life, on the old clock, may be hours away and no peer would accept it meanwhile
+                Instant due = e.lastError != null ? retryAt(e, now)
+                        : current(en.getKey()) == null ? now : e.refreshAt;
                 if (!now.isBefore(due)) {
                     enqueue(en.getKey(), e, false);
                     n++;

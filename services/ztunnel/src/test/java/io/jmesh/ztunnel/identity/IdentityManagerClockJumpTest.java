@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.identity;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.testing.MutableClock;
@@ -12,6 +13,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -59,6 +61,24 @@ class IdentityManagerClockJumpTest {
         clock.advance(JUMP.negated());
         assertThat(get(manager.certificate(SLEEP)).identity()).isEqualTo(SLEEP);
         assertThat(ca.requests.get()).isEqualTo(2);
+    }
+
+    /**
+     * Stepped back to before the held certificate's notBefore: the certificate is not valid any more (peers would
+     * refuse it too), so the next refresh pass fetches a new one instead of waiting for the old half-life.
+     */
+    @Test
+    void aCertificateTheClockSteppedBackBeforeIsReplacedByTheNextRefreshPass() throws Exception {
+        manager.setLocalIdentities(Set.of(SLEEP));
+        await().until(() -> manager.current(SLEEP) != null);
+        WorkloadCertificate first = manager.current(SLEEP);
+        clock.set(first.notBefore().minus(JUMP));
+        assertThat(manager.current(SLEEP)).isNull();
+        assertThat(get(manager.allWantedReady())).isFalse();
+        assertThat(get(manager.tick())).as("refreshes queued").isEqualTo(1);
+        await().until(() -> manager.current(SLEEP) != null);
+        assertThat(manager.current(SLEEP).serial()).isNotEqualTo(first.serial());
+        assertThat(get(manager.allWantedReady())).isTrue();
     }
 
     private static <T> T get(Future<T> f) throws Exception {
