@@ -428,8 +428,13 @@ public final class IdentityManager {
         if (!id.equals(got)) {
             throw new IllegalStateException("ca returned identity " + got + " (expected: " + id + ")");
         }
-        // Istio: the last element holds the root(s); adopt them when no bundle is configured
-        List<X509Certificate> roots = Pem.certificates(pems.get(pems.size() - 1));
+        // Istio: the last element holds the root(s); adopt them when no bundle is configured. An answer of one
+        // element is the leaf alone: it has no roots, and the leaf must not become the mesh's trust anchor
+        List<X509Certificate> roots = pems.size() > 1 ? Pem.certificates(pems.get(pems.size() - 1)) : List.of();
+        if (roots.isEmpty() && trust.roots().isEmpty()) {
+            throw new IllegalStateException("ca returned no roots (cert_chain has 1 element) and there is no trust"
+                    + " bundle to verify against");
+        }
         trust.adoptIfEmpty(roots);
         List<X509Certificate> chain = new ArrayList<>();
         for (X509Certificate c : all) {

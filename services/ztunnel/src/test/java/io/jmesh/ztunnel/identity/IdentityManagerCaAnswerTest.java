@@ -1,0 +1,139 @@
+package io.jmesh.ztunnel.identity;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.jmesh.core.identity.SpiffeId;
+import io.jmesh.core.tls.Pem;
+import io.jmesh.testing.MutableClock;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.tls.TrustBundle;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.math.BigInteger;
+import java.security.PublicKey;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Date;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequest;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * What the CA answers is checked before it is used. The CA here is a {@link CaClient} that answers whatever the test
+ * builds; the clock is injected.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class IdentityManagerCaAnswerTest {
+
+    static final SpiffeId SLEEP = SpiffeId.of("cluster.local", "default", "sleep");
+    static final SpiffeId OTHER = SpiffeId.of("cluster.local", "default", "other");
+
+    /** Builds the CA's {@code cert_chain} for a CSR. */
+    @FunctionalInterface
+    interface Answer {
+        List<String> chain(PublicKey csrKey, SpiffeId asked) throws Exception;
+    }
+
+    final MutableClock clock = new MutableClock(Instant.now());
+    final PrometheusRegistry registry = new PrometheusRegistry();
+    final AtomicInteger requests = new AtomicInteger();
+    Vertx vertx;
+    TestCa.Issued root;
+    volatile Answer answer;
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        root = TestCa.root("mesh root");
+        answer = (key, asked) -> List.of(leaf(root, key, asked.uri(), now().minusSeconds(300), now().plus(hours(24))),
+                Pem.encode(root.cert()));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * With no bundle configured, the roots the CA sends (the last element of {@code cert_chain}) become the bundle.
+     * An answer of one element has no roots: its leaf must not become the mesh's trust anchor.
+     */
+    @Test
+    void aLeafAloneIsNotAdoptedAsTheTrustBundle() throws Exception {
+        answer = (key, asked) -> List.of(leaf(root, key, asked.uri(), now().minusSeconds(300),
+                now().plus(hours(24))));
+        TrustBundle empty = new TrustBundle();
+        assertRefused(manager(empty),
+                "ca returned no roots (cert_chain has 1 element) and there is no trust bundle to verify against");
+        assertThat(empty.roots()).isEmpty();
+    }
+
+    /** As above, with a bundle configured a leaf alone verifies against it (Istio accepts it too, with a warning). */
+    @Test
+    void aLeafAloneIsAcceptedWhenTheBundleVerifiesIt() throws Exception {
+        answer = (key, asked) -> List.of(leaf(root, key, asked.uri(), now().minusSeconds(300),
+                now().plus(hours(24))));
+        assertThat(get(manager(bundle()).certificate(SLEEP)).chain()).hasSize(1);
+    }
+
+    private void assertRefused(IdentityManager manager, String message) throws Exception {
+        assertThatThrownBy(() -> get(manager.certificate(SLEEP))).rootCause().hasMessageContaining(message);
+        assertThat(requests.get()).isEqualTo(1);
+        assertThat(manager.current(SLEEP)).isNull();
+    }
+
+    private IdentityManager manager(TrustBundle trust) {
+        CaClient ca = (csrPem, identity, ttl) -> {
+            requests.incrementAndGet();
+            try {
+                return Future.succeededFuture(
+                        answer.chain(new JcaPKCS10CertificationRequest(Pem.csr(csrPem)).getPublicKey(), identity));
+            } catch (Exception e) {
+                return Future.failedFuture(e);
+            }
+        };
+        return new IdentityManager(vertx, ca, trust, new IdentityManager.Settings(Duration.ofHours(24), 8,
+                Duration.ofMillis(500), Duration.ofSeconds(150), "cluster.local"), clock, registry);
+    }
+
+    private TrustBundle bundle() {
+        return new TrustBundle(List.of(root.cert()));
+    }
+
+    private Instant now() {
+        return clock.instant();
+    }
+
+    private static Duration hours(long h) {
+        return Duration.ofHours(h);
+    }
+
+    /** A leaf PEM for {@code key} and {@code uri}, signed by {@code issuer}, valid from {@code from} to {@code to}. */
+    private static String leaf(TestCa.Issued issuer, PublicKey key, String uri, Instant from, Instant to)
+            throws Exception {
+        var b = new JcaX509v3CertificateBuilder(new X500Name(issuer.cert().getSubjectX500Principal().getName()),
+                BigInteger.valueOf(System.nanoTime()), Date.from(from), Date.from(to), new X500Name(""), key);
+        b.addExtension(Extension.subjectAlternativeName, true,
+                new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, uri)));
+        var signer = new JcaContentSignerBuilder("SHA256withECDSA").build(issuer.keys().getPrivate());
+        return Pem.encode(new JcaX509CertificateConverter().getCertificate(b.build(signer)));
+    }
+
+    private static <T> T get(Future<T> f) throws Exception {
+        return f.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+}
