@@ -69,6 +69,7 @@ public final class IdentityManager {
     private final Settings settings;
     private final Clock clock;
     private final Counter fetches;
+    private final Counter rejected;
     private final Counter revoked;
 
     private final Map<SpiffeId, WorkloadCertificate> current = new ConcurrentHashMap<>();
@@ -102,6 +103,9 @@ public final class IdentityManager {
         this.clock = clock;
         this.fetches = Counter.builder().name("ztunnel_certificate_fetches_total")
                 .help("certificate fetches from the CA, by outcome").labelNames("outcome").register(metrics);
+        this.rejected = Counter.builder().name("ztunnel_certificate_rejected_total")
+                .help("CA answers refused before use (each also counts as a failed fetch), by reason")
+                .labelNames("reason").register(metrics);
         this.revoked = Counter.builder().name("ztunnel_certificates_revoked_total")
                 .help("own workload certificates dropped because the CRL lists them (each is re-issued)")
                 .register(metrics);
@@ -359,6 +363,9 @@ public final class IdentityManager {
                     e.waiters.forEach(p -> p.tryComplete(c));
                 } else {
                     fetches.labelValues("failure").inc();
+                    if (ar.cause() instanceof RejectedCertificate r) {
+                        rejected.labelValues(r.reason()).inc();
+                    }
                     Duration b = e.backoff == null ? settings.initialBackoff()
                             : min(e.backoff.multipliedBy(2), settings.maxBackoff());
                     e.backoff = b;
@@ -416,34 +423,8 @@ public final class IdentityManager {
     }
 
     private WorkloadCertificate build(SpiffeId id, KeyPair keys, List<String> pems) throws Exception {
-        List<X509Certificate> all = new ArrayList<>();
-        for (String pem : pems) {
-            all.addAll(Pem.certificates(pem));
-        }
-        X509Certificate leaf = all.get(0);
-        if (!leaf.getPublicKey().equals(keys.getPublic())) {
-            throw new IllegalStateException("ca returned a certificate for another key");
-        }
-        SpiffeId got = Certificates.spiffeId(leaf);
-        if (!id.equals(got)) {
-            throw new IllegalStateException("ca returned identity " + got + " (expected: " + id + ")");
-        }
-        // Istio: the last element holds the root(s); adopt them when no bundle is configured. An answer of one
-        // element is the leaf alone: it has no roots, and the leaf must not become the mesh's trust anchor
-        List<X509Certificate> roots = pems.size() > 1 ? Pem.certificates(pems.get(pems.size() - 1)) : List.of();
-        if (roots.isEmpty() && trust.roots().isEmpty()) {
-            throw new IllegalStateException("ca returned no roots (cert_chain has 1 element) and there is no trust"
-                    + " bundle to verify against");
-        }
-        trust.adoptIfEmpty(roots);
-        List<X509Certificate> chain = new ArrayList<>();
-        for (X509Certificate c : all) {
-            if (!roots.contains(c) || c == leaf) {
-                chain.add(c);
-            }
-        }
-        Certificates.verifyChain(chain, trust.roots(), new java.util.Date(clock.millis()));
-        return new WorkloadCertificate(id, List.copyOf(chain),
+        List<X509Certificate> chain = CaAnswer.check(id, keys.getPublic(), pems, trust, clock.instant()).chain();
+        return new WorkloadCertificate(id, chain,
                 HboneTls.server(keys.getPrivate(), chain, trust, settings.trustDomain()),
                 HboneTls.client(keys.getPrivate(), chain, trust));
     }

@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.identity;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.tls.Pem;
@@ -9,14 +10,19 @@ import io.jmesh.testing.MutableClock;
 import io.jmesh.ztunnel.testing.TestCa;
 import io.jmesh.ztunnel.tls.TrustBundle;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.math.BigInteger;
+import java.security.KeyPairGenerator;
 import java.security.PublicKey;
+import java.security.spec.ECGenParameterSpec;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.Date;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.bouncycastle.asn1.x500.X500Name;
@@ -33,8 +39,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * What the CA answers is checked before it is used. The CA here is a {@link CaClient} that answers whatever the test
- * builds; the clock is injected.
+ * What the CA answers is checked before it is used: a leaf for another identity or another key, one that is expired
+ * or not yet valid, a chain that does not reach the trust bundle, an answer with no root when there is no bundle to
+ * adopt. Each is refused with a message that says what was wrong, counted by reason in
+ * {@code ztunnel_certificate_rejected_total}, and a still-valid certificate keeps serving. The CA here is a
+ * {@link CaClient} that answers whatever the test builds; the clock is injected.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class IdentityManagerCaAnswerTest {
@@ -68,6 +77,62 @@ class IdentityManagerCaAnswerTest {
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 
+    @Test
+    void anEmptyChainIsRefused() throws Exception {
+        answer = (key, asked) -> List.of();
+        assertRefused(manager(bundle()), "empty_chain", "ca returned an empty cert_chain");
+    }
+
+    @Test
+    void anElementThatIsNotACertificateIsRefused() throws Exception {
+        answer = (key, asked) -> List.of(leaf(root, key, asked.uri(), now().minusSeconds(300), now().plus(hours(24))),
+                "not a certificate");
+        assertRefused(manager(bundle()), "malformed", "ca returned cert_chain[1]: pem: no CERTIFICATE block found");
+    }
+
+    @Test
+    void aLeafForAnotherIdentityIsRefused() throws Exception {
+        answer = (key, asked) -> List.of(leaf(root, key, OTHER.uri(), now().minusSeconds(300), now().plus(hours(24))),
+                Pem.encode(root.cert()));
+        assertRefused(manager(bundle()), "identity_mismatch",
+                "ca returned identity " + OTHER.uri() + " (expected: " + SLEEP.uri() + ")");
+    }
+
+    @Test
+    void aLeafForAnotherKeyIsRefused() throws Exception {
+        answer = (key, asked) -> List.of(leaf(root, freshKey(), asked.uri(), now().minusSeconds(300),
+                now().plus(hours(24))), Pem.encode(root.cert()));
+        assertRefused(manager(bundle()), "key_mismatch",
+                "ca returned a certificate for another key");
+    }
+
+    @Test
+    void anExpiredLeafIsRefused() throws Exception {
+        Instant notAfter = now().minus(hours(1)).truncatedTo(ChronoUnit.SECONDS); // X.509 times are whole seconds
+        answer = (key, asked) -> List.of(leaf(root, key, asked.uri(), now().minus(hours(25)), notAfter),
+                Pem.encode(root.cert()));
+        assertRefused(manager(bundle()), "expired",
+                "ca returned a certificate that expired at " + notAfter);
+    }
+
+    @Test
+    void aLeafNotYetValidIsRefused() throws Exception {
+        Instant notBefore = now().plus(hours(1)).truncatedTo(ChronoUnit.SECONDS);
+        answer = (key, asked) -> List.of(leaf(root, key, asked.uri(), notBefore, notBefore.plus(hours(24))),
+                Pem.encode(root.cert()));
+        assertRefused(manager(bundle()), "not_yet_valid",
+                "ca returned a certificate not valid before " + notBefore);
+    }
+
+    @Test
+    void aChainThatDoesNotReachTheTrustBundleIsRefused() throws Exception {
+        TestCa.Issued foreign = TestCa.root("foreign root");
+        answer = (key, asked) -> List.of(leaf(foreign, key, asked.uri(), now().minusSeconds(300),
+                now().plus(hours(24))), Pem.encode(foreign.cert()));
+        assertRefused(manager(bundle()), "untrusted_chain",
+                "ca returned a chain that does not verify against the trust bundle");
+    }
+
     /**
      * With no bundle configured, the roots the CA sends (the last element of {@code cert_chain}) become the bundle.
      * An answer of one element has no roots: its leaf must not become the mesh's trust anchor.
@@ -77,7 +142,7 @@ class IdentityManagerCaAnswerTest {
         answer = (key, asked) -> List.of(leaf(root, key, asked.uri(), now().minusSeconds(300),
                 now().plus(hours(24))));
         TrustBundle empty = new TrustBundle();
-        assertRefused(manager(empty),
+        assertRefused(manager(empty), "no_roots",
                 "ca returned no roots (cert_chain has 1 element) and there is no trust bundle to verify against");
         assertThat(empty.roots()).isEmpty();
     }
@@ -90,10 +155,27 @@ class IdentityManagerCaAnswerTest {
         assertThat(get(manager(bundle()).certificate(SLEEP)).chain()).hasSize(1);
     }
 
-    private void assertRefused(IdentityManager manager, String message) throws Exception {
+    @Test
+    void aBadAnswerToARefreshLeavesTheOldCertificateServing() throws Exception {
+        IdentityManager manager = manager(bundle());
+        manager.setLocalIdentities(Set.of(SLEEP));
+        await().until(() -> manager.current(SLEEP) != null);
+        WorkloadCertificate first = manager.current(SLEEP);
+        answer = (key, asked) -> List.of(leaf(root, key, OTHER.uri(), now().minusSeconds(300), now().plus(hours(24))),
+                Pem.encode(root.cert()));
+        clock.set(first.notBefore().plus(hours(14))); // past half-life plus the 5 % jitter
+        assertThat(get(manager.tick())).isEqualTo(1);
+        await().until(() -> rejected("identity_mismatch") == 1);
+        assertThat(manager.current(SLEEP)).isEqualTo(first);
+        assertThat(get(manager.certificate(SLEEP))).isEqualTo(first);
+        assertThat(get(manager.allWantedReady())).isTrue();
+    }
+
+    private void assertRefused(IdentityManager manager, String reason, String message) throws Exception {
         assertThatThrownBy(() -> get(manager.certificate(SLEEP))).rootCause().hasMessageContaining(message);
         assertThat(requests.get()).isEqualTo(1);
         assertThat(manager.current(SLEEP)).isNull();
+        assertThat(rejected(reason)).as("ztunnel_certificate_rejected_total{reason=%s}", reason).isEqualTo(1);
     }
 
     private IdentityManager manager(TrustBundle trust) {
@@ -114,12 +196,26 @@ class IdentityManagerCaAnswerTest {
         return new TrustBundle(List.of(root.cert()));
     }
 
+    private double rejected(String reason) {
+        return registry.scrape().stream()
+                .filter(s -> s.getMetadata().getName().equals("ztunnel_certificate_rejected"))
+                .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
+                .filter(d -> reason.equals(d.getLabels().get("reason")))
+                .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+    }
+
     private Instant now() {
         return clock.instant();
     }
 
     private static Duration hours(long h) {
         return Duration.ofHours(h);
+    }
+
+    private static PublicKey freshKey() throws Exception {
+        KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+        g.initialize(new ECGenParameterSpec("secp256r1"));
+        return g.generateKeyPair().getPublic();
     }
 
     /** A leaf PEM for {@code key} and {@code uri}, signed by {@code issuer}, valid from {@code from} to {@code to}. */

@@ -1,0 +1,19 @@
+package io.jmesh.ztunnel.identity;
+
+/**
+ * A CA answer refused before use; {@link #reason()} labels {@code ztunnel_certificate_rejected_total}. No stack
+ * trace: the message says what was wrong, and a misbehaving CA must not cost one per CSR.
+ */
+final class RejectedCertificate extends Exception {
+
+    private final String reason;
+
+    RejectedCertificate(String reason, String message) {
+        super(message, null, false, false);
+        this.reason = reason;
+    }
+
+    String reason() {
+        return reason;
+    }
+}
