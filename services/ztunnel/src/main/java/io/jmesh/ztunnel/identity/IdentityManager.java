@@ -373,12 +373,19 @@ public final class IdentityManager {
                     long jitterMs = ThreadLocalRandom.current().nextLong(Math.max(1, b.toMillis() / 2) + 1);
                     e.failedAt = clock.instant();
                     e.retryAt = e.failedAt.plus(b).plusMillis(jitterMs);
-                    log.atWarn().addKeyValue("identity", id.uri()).addKeyValue("retryIn", b.toString())
+                    // as Istio: retry at the backoff or when the certificate still serving expires, if sooner, so
+                    // that a long backoff never leaves the identity without a certificate
+                    WorkloadCertificate held = current(id);
+                    if (held != null && held.notAfter().isBefore(e.retryAt)) {
+                        e.retryAt = held.notAfter();
+                    }
+                    log.atWarn().addKeyValue("identity", id.uri()).addKeyValue("backoff", b.toString())
+                            .addKeyValue("retryAt", e.retryAt.toString())
                             .addKeyValue("error", String.valueOf(ar.cause().getMessage()))
                             .log("certificate fetch failed; a still-valid certificate keeps serving");
                     e.waiters.forEach(p -> p.tryFail(ar.cause()));
                     if (e.wanted) {
-                        vertx.setTimer(Math.max(1, b.toMillis() + jitterMs), t -> tick());
+                        vertx.setTimer(Math.max(1, e.retryAt.toEpochMilli() - e.failedAt.toEpochMilli()), t -> tick());
                     }
                 }
                 e.waiters.clear();

@@ -130,7 +130,35 @@ class IdentityManagerBackoffTest {
         assertThat(ca.requests.get()).isEqualTo(3);
     }
 
+    /**
+     * As Istio: a failed refresh is retried at the backoff or when the held certificate expires, whichever is first.
+     * With an hour's backoff taken ten minutes before expiry, the certificate must not leave a gap of 50 minutes.
+     */
+    @Test
+    void aFailedRefreshIsRetriedAtTheHeldCertificatesExpiryWhenThatComesFirst() throws Exception {
+        PrometheusRegistry slowRegistry = new PrometheusRegistry();
+        IdentityManager slow = new IdentityManager(vertx, ca, new TrustBundle(),
+                new IdentityManager.Settings(Duration.ofHours(24), 8, Duration.ofHours(1), Duration.ofHours(1),
+                        "cluster.local"), clock, slowRegistry);
+        slow.setLocalIdentities(Set.of(SLEEP));
+        await().until(() -> slow.current(SLEEP) != null);
+        WorkloadCertificate first = slow.current(SLEEP);
+        ca.failWith = "ca unavailable";
+        clock.set(first.notAfter().minus(Duration.ofMinutes(10)));
+        assertThat(get(slow.tick())).isEqualTo(1);
+        await().until(() -> failures(slowRegistry) == 1);
+        assertThat(slow.current(SLEEP)).isEqualTo(first); // still valid: keeps serving
+        ca.failWith = null;
+        clock.set(first.notAfter());
+        assertThat(slow.current(SLEEP)).isNull();
+        assertThat(get(slow.certificate(SLEEP)).serial()).isNotEqualTo(first.serial());
+    }
+
     private double failures() {
+        return failures(registry);
+    }
+
+    private static double failures(PrometheusRegistry registry) {
         return registry.scrape().stream().filter(s -> s.getMetadata().getName().equals("ztunnel_certificate_fetches"))
                 .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
                 .filter(d -> "failure".equals(d.getLabels().get("outcome")))
