@@ -57,6 +57,14 @@ public final class GrpcCaClient implements CaClient {
                 .setMetadata(Struct.newBuilder().putFields("ImpersonatedIdentity",
                         Value.newBuilder().setStringValue(identity.uri()).build()))
                 .build();
+        // read before any call is opened: an unreadable token file (BearerTokenFile throws) must fail this CSR with
+        // its own reason, not escape the connect callback and leave the call to end at the deadline as "no answer"
+        String bearer;
+        try {
+            bearer = token.get();
+        } catch (RuntimeException e) {
+            return Future.failedFuture(e);
+        }
         // without a deadline a CA that takes the CSR and never answers would hold one of the identity manager's
         // CSR slots for good: after maxConcurrentCsrs such calls no identity would be fetched again
         Promise<List<String>> result = Promise.promise();
@@ -75,9 +83,8 @@ public final class GrpcCaClient implements CaClient {
             }
             // past the deadline (or any failure) the stream is reset: the CA stops, and an answer is dropped
             result.future().onFailure(e -> call.cancel());
-            String t = token.get();
-            if (t != null && !t.isEmpty()) {
-                call.headers().set("authorization", "Bearer " + t);
+            if (bearer != null && !bearer.isEmpty()) {
+                call.headers().set("authorization", "Bearer " + bearer);
             }
             call.headers().set("clusterid", clusterId);
             long left = deadline.toNanos() - (System.nanoTime() - start);
