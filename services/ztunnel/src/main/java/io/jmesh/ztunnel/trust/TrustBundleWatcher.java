@@ -129,11 +129,19 @@ public final class TrustBundleWatcher {
         if (stopped) {
             return;
         }
+        // read before the call is opened: an unreadable token file (BearerTokenFile throws) ends this attempt like a
+        // failed connect, retried after the backoff; thrown inside the callback it would end the watch for good
+        String bearer;
+        try {
+            bearer = settings.token().get();
+        } catch (RuntimeException e) {
+            ended(null, "error", "token: " + e.getMessage());
+            return;
+        }
         client.request(settings.server(), TrustBundleServiceGrpcClient.Watch).onSuccess(c -> {
             call = c;
-            String t = settings.token().get();
-            if (t != null && !t.isEmpty()) {
-                c.headers().set("authorization", "Bearer " + t);
+            if (bearer != null && !bearer.isEmpty()) {
+                c.headers().set("authorization", "Bearer " + bearer);
             }
             c.headers().set("clusterid", settings.clusterId());
             c.end(WatchTrustBundleRequest.newBuilder().setKnownVersion(appliedVersion).build());

@@ -20,13 +20,16 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerResponse;
+import java.io.UncheckedIOException;
 import java.math.BigInteger;
+import java.nio.file.NoSuchFileException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -122,6 +125,29 @@ class TrustBundleWatcherTest {
         watches.get(1).send(bundle(9, TD, null, root));
         await().atMost(Duration.ofSeconds(10)).until(() -> rejected("stale_version") == 1);
         assertThat(trust.snapshot().version()).isEqualTo(14);
+    }
+
+    /**
+     * The token file cannot be read when the watch connects (not mounted yet): that attempt ends like a failed
+     * connect and the watch is retried after the backoff, instead of never connecting again.
+     */
+    @Test
+    void aTokenThatCannotBeReadOnceDelaysTheWatchButDoesNotEndIt() throws Exception {
+        await().atMost(Duration.ofSeconds(10)).until(() -> watches.size() == 1); // the default watcher's
+        watcher.stop();
+        AtomicInteger reads = new AtomicInteger();
+        watcher = new TrustBundleWatcher(vertx, GrpcClient.client(vertx), new TrustBundleWatcher.Settings(
+                SocketAddress.inetSocketAddress(server.actualPort(), "127.0.0.1"), () -> {
+                    if (reads.incrementAndGet() == 1) {
+                        throw new UncheckedIOException("cannot read the token file /var/run/token",
+                                new NoSuchFileException("/var/run/token"));
+                    }
+                    return "node-token";
+                }, "Kubernetes", Duration.ofMillis(20), Duration.ofMillis(200)), trust, TD, List::of,
+                Clock.systemUTC(), new PrometheusRegistry());
+        watcher.start();
+        await().atMost(Duration.ofSeconds(10)).until(() -> watches.size() == 2);
+        assertThat(reads.get()).isEqualTo(2);
     }
 
     private double rejected(String reason) {
