@@ -106,6 +106,7 @@ public final class IdentityManager {
         this.rejected = Counter.builder().name("ztunnel_certificate_rejected_total")
                 .help("CA answers refused before use (each also counts as a failed fetch), by reason")
                 .labelNames("reason").register(metrics);
+        RejectedCertificate.REASONS.forEach(rejected::labelValues); // zero series: dashboards and alerts see 0
         this.revoked = Counter.builder().name("ztunnel_certificates_revoked_total")
                 .help("own workload certificates dropped because the CRL lists them (each is re-issued)")
                 .register(metrics);

@@ -77,6 +77,19 @@ class IdentityManagerCaAnswerTest {
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 
+    /** Every reason exists at zero from the start, so dashboards and alerts see 0 rather than no series. */
+    @Test
+    void everyReasonIsCountedFromZero() {
+        manager(bundle());
+        for (String reason : List.of("empty_chain", "malformed", "key_mismatch", "identity_mismatch", "not_yet_valid",
+                "expired", "untrusted_chain", "no_roots")) {
+            assertThat(registry.scrape().stream()
+                    .filter(s -> s.getMetadata().getName().equals("ztunnel_certificate_rejected"))
+                    .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
+                    .anyMatch(d -> reason.equals(d.getLabels().get("reason")))).as(reason).isTrue();
+        }
+    }
+
     @Test
     void anEmptyChainIsRefused() throws Exception {
         answer = (key, asked) -> List.of();
