@@ -383,7 +383,9 @@ public final class IdentityManager {
                     log.atWarn().addKeyValue("identity", id.uri()).addKeyValue("backoff", b.toString())
                             .addKeyValue("retryAt", e.retryAt.toString())
                             .addKeyValue("error", String.valueOf(ar.cause().getMessage()))
-                            .log("certificate fetch failed; a still-valid certificate keeps serving");
+                            .log(held != null ? "certificate fetch failed; a still-valid certificate keeps serving"
+                                    : "certificate fetch failed; connections of this identity are refused until"
+                                            + " a fetch succeeds");
                     e.waiters.forEach(p -> p.tryFail(ar.cause()));
                     if (e.wanted) {
                         vertx.setTimer(Math.max(1, e.retryAt.toEpochMilli() - e.failedAt.toEpochMilli()), t -> tick());
