@@ -93,6 +93,7 @@ def check(repo, spec, problems):
     check_cluster_source(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_crds(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_scrapable(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_node_capture(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -381,6 +382,59 @@ def check_scrapable(repo, where, docs, problems):
                             % (where, d["kind"], name, host))
         if name == "ztunnel" and (config.get("listeners") or {}).get("socks5", defaults["listeners"]["socks5"]) != -1:
             problems.append("%s: ztunnel's SOCKS5 listener is on (every pod of the node could use it)" % where)
+
+
+def env_name(path):
+    """The MESH_* variable of a key path, as ConfigLoader names it (admin.port -> MESH_ADMIN_PORT)."""
+    return "MESH_" + re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", path.replace(".", "_")).upper()
+
+
+def effective_config(repo, name, docs):
+    """What a component runs with: its defaults, the rendered configuration file over them, then its container's
+    MESH_* environment (values read as YAML scalars), as ConfigLoader merges them; None if it is not rendered."""
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    cm = by_kind.get(("ConfigMap", name))
+    workload = by_kind.get(("Deployment", name)) or by_kind.get(("DaemonSet", name))
+    if not (cm and workload):
+        return None
+
+    def merge(base, over):
+        for k, v in over.items():
+            if isinstance(v, dict) and isinstance(base.get(k), dict):
+                merge(base[k], v)
+            else:
+                base[k] = v
+        return base
+
+    config = yaml.safe_load(open("%s/services/%s/src/main/resources/%s-defaults.yaml" % (repo, name, name)))
+    merge(config, yaml.safe_load(cm["data"][name + ".yaml"]) or {})
+    env = {e["name"]: e["value"] for e in workload["spec"]["template"]["spec"]["containers"][0].get("env", [])
+           if "value" in e}
+    for path in keys_of(config):
+        if env_name(path) in env:
+            parent = config
+            *head, leaf = path.split(".")
+            for k in head:
+                parent = parent[k]
+            parent[leaf] = yaml.safe_load(env[env_name(path)])
+    return config
+
+
+def check_node_capture(repo, where, docs, problems):
+    """Node-level mode (no in-pod): the host-network ztunnel with NET_ADMIN is there to capture its node's ambient
+    pods with TPROXY, so it must run with transparent listeners and capture on, and bind 15008/15006 once on the
+    node address (TPROXY keeps the pod as local address): otherwise no pod's traffic goes through the mesh, and
+    ztunnel tries to bind the pods' own addresses, which the host network does not have."""
+    config = effective_config(repo, "ztunnel", docs)
+    if config is None or config["inpod"]["enabled"]:
+        return
+    listeners, capture = config["listeners"], config["capture"]
+    if not (listeners["transparent"] and capture["enabled"]):
+        problems.append("%s: node-level ztunnel runs with listeners.transparent: %s, capture.enabled: %s: it "
+                        "captures no pod's traffic" % (where, listeners["transparent"], capture["enabled"]))
+    if listeners["inboundPerWorkload"]:
+        problems.append("%s: node-level ztunnel runs with listeners.inboundPerWorkload: true: it binds 15008/15006 "
+                        "on pods' addresses, not on the node's, where TPROXY delivers" % where)
 
 
 def main(argv):

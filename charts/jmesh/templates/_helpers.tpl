@@ -98,6 +98,13 @@ admin:
 # Local mode and the benchmarks use it
 listeners:
   socks5: -1
+  {{- if not .Values.inpod.enabled }}
+  # node-level capture: TPROXY rules in the node's namespace (capture.*, on by default) send the node's ambient pods'
+  # traffic to 15001/15008/15006, bound once on the node address (IP_TRANSPARENT keeps the pod as local address).
+  # In-pod mode derives each pod's listeners itself
+  transparent: true
+  inboundPerWorkload: false
+  {{- end }}
 node:
   trustDomain: {{ .Values.global.trustDomain }}
   network: {{ .Values.global.network | default "" | quote }}
