@@ -18,6 +18,20 @@ trap 'rm -rf "$out"' EXIT
   --set global.network=net-west > "$out/custom.yaml"
 # the network reaches ztunnel's node.network (endpoints elsewhere go through east-west gateways)
 grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network did not reach ztunnel" >&2; exit 1; }
+# ca's replicas share the state volume: a volume one node mounts takes one replica, and asking for more is refused
+# naming the way out; a ReadWriteMany one takes several
+"$helm" template jmesh charts/jmesh -n istio-system --set ca.replicas=2 \
+  --set ca.persistence.accessMode=ReadWriteMany > "$out/shared-state.yaml"
+if err="$("$helm" template jmesh charts/jmesh -n istio-system --set ca.replicas=2 2>&1)"; then
+  echo "charts: ca.replicas=2 on a ReadWriteOnce state volume was accepted" >&2; exit 1
+fi
+grep -q 'ca.replicas: 2 replicas cannot share' <<< "$err" \
+  || { echo "charts: ca.replicas=2 on a ReadWriteOnce state volume refused without saying why: $err" >&2; exit 1; }
+if err="$("$helm" template jmesh charts/jmesh -n istio-system --set ca.persistence.accessMode=RWX 2>&1)"; then
+  echo "charts: ca.persistence.accessMode=RWX was accepted" >&2; exit 1
+fi
+grep -q 'ca.persistence.accessMode: "RWX" is neither' <<< "$err" \
+  || { echo "charts: ca.persistence.accessMode=RWX refused without saying why: $err" >&2; exit 1; }
 "$helm" template jmesh charts/jmesh -n istio-system \
   --set telemetry.enabled=false --set waypoint-mgr.enabled=false > "$out/minimal.yaml"
 "$helm" template jmesh charts/jmesh -n istio-system --set ztunnel.inpod.enabled=true > "$out/inpod.yaml"
@@ -49,5 +63,5 @@ if "$helm" template jmesh charts/jmesh -n istio-system --kube-version 1.27.0 | g
 fi
 
 /usr/bin/python3 tools/charts/check_rendered.py "$repo" \
-  "$out/default.yaml" "$out/custom.yaml:registry.example.com/mesh/:1.2.3" "$out/minimal.yaml:::ca,policy,ztunnel" "$out/inpod.yaml" "$out/small.yaml"
+  "$out/default.yaml" "$out/custom.yaml:registry.example.com/mesh/:1.2.3" "$out/minimal.yaml:::ca,policy,ztunnel" "$out/inpod.yaml" "$out/small.yaml" "$out/shared-state.yaml"
 echo "charts: ok"

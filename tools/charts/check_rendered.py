@@ -94,6 +94,7 @@ def check(repo, spec, problems):
     check_crds(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_scrapable(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_node_capture(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_single_node_volumes(path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -435,6 +436,29 @@ def check_node_capture(repo, where, docs, problems):
     if listeners["inboundPerWorkload"]:
         problems.append("%s: node-level ztunnel runs with listeners.inboundPerWorkload: true: it binds 15008/15006 "
                         "on pods' addresses, not on the node's, where TPROXY delivers" % where)
+
+
+def check_single_node_volumes(where, docs, problems):
+    """A Deployment whose pods mount a ReadWriteOnce claim (one node at a time) runs one replica and is rolled by
+    Recreate: a second replica, or a rolling update's surge pod, scheduled on another node could never attach the
+    volume, and with maxUnavailable 0 (one replica's 25 %, rounded down) the old pod waits for the new one for
+    ever."""
+    claims = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "PersistentVolumeClaim"}
+    for d in docs:
+        if d.get("kind") != "Deployment":
+            continue
+        for v in d["spec"]["template"]["spec"].get("volumes", []):
+            claim = claims.get((v.get("persistentVolumeClaim") or {}).get("claimName"))
+            if claim is None or "ReadWriteMany" in claim["spec"].get("accessModes", []):
+                continue
+            name = d["metadata"]["name"]
+            if d["spec"].get("replicas", 1) > 1:
+                problems.append("%s: Deployment/%s runs %s replicas on the %s claim %s" % (
+                    where, name, d["spec"]["replicas"], claim["spec"].get("accessModes"), claim["metadata"]["name"]))
+            if (d["spec"].get("strategy") or {}).get("type") != "Recreate":
+                problems.append("%s: Deployment/%s rolls by %s with the %s claim %s (the new pod may never attach "
+                                "it)" % (where, name, (d["spec"].get("strategy") or {}).get("type", "RollingUpdate"),
+                                         claim["spec"].get("accessModes"), claim["metadata"]["name"]))
 
 
 def main(argv):

@@ -152,8 +152,9 @@ livenessProbe:
 
 {{/*
 A control-plane Deployment. Call with (dict "ctx" . "ports" (list (dict "name" "grpc" "port" 15012) ...)
-"adminPort" 15014 "stateVolume" true|false), and optionally "mounts" (list (dict "name" "tls" "path" "/var/run/x"
-"volume" (dict "secret" (dict "secretName" "x")))): read-only volumes, e.g. credentials.
+"adminPort" 15014 "stateVolume" true|false), optionally "recreate" true (a volume one node mounts at a time), and
+optionally "mounts" (list (dict "name" "tls" "path" "/var/run/x" "volume" (dict "secret" (dict "secretName" "x")))):
+read-only volumes, e.g. credentials.
 */}}
 {{- define "jmesh.deployment" -}}
 {{- $ctx := .ctx -}}
@@ -165,6 +166,11 @@ metadata:
     {{- include "jmesh.labels" $ctx | nindent 4 }}
 spec:
   replicas: {{ $ctx.Values.replicas }}
+  {{- if .recreate }}
+  # the state volume mounts on one node at a time: the old pod goes first, or the new one could never attach it
+  strategy:
+    type: Recreate
+  {{- end }}
   selector:
     matchLabels:
       {{- include "jmesh.selectorLabels" $ctx | nindent 6 }}
