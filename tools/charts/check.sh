@@ -19,9 +19,11 @@ trap 'rm -rf "$out"' EXIT
 # the network reaches ztunnel's node.network (endpoints elsewhere go through east-west gateways)
 grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network did not reach ztunnel" >&2; exit 1; }
 # ca's replicas share the state volume: a volume one node mounts takes one replica, and asking for more is refused
-# naming the way out; a ReadWriteMany one takes several
+# naming the way out; a ReadWriteMany one takes several. Control planes of several replicas (each under a
+# PodDisruptionBudget)
 "$helm" template jmesh charts/jmesh -n istio-system --set ca.replicas=2 \
-  --set ca.persistence.accessMode=ReadWriteMany > "$out/shared-state.yaml"
+  --set ca.persistence.accessMode=ReadWriteMany --set policy.replicas=3 --set telemetry.replicas=2 \
+  --set waypoint-mgr.replicas=2 > "$out/shared-state.yaml"
 if err="$("$helm" template jmesh charts/jmesh -n istio-system --set ca.replicas=2 2>&1)"; then
   echo "charts: ca.replicas=2 on a ReadWriteOnce state volume was accepted" >&2; exit 1
 fi

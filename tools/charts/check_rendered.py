@@ -95,6 +95,7 @@ def check(repo, spec, problems):
     check_scrapable(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_node_capture(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_single_node_volumes(path.rsplit("/", 1)[-1], docs, problems)
+    check_disruption_budgets(path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -459,6 +460,30 @@ def check_single_node_volumes(where, docs, problems):
                 problems.append("%s: Deployment/%s rolls by %s with the %s claim %s (the new pod may never attach "
                                 "it)" % (where, name, (d["spec"].get("strategy") or {}).get("type", "RollingUpdate"),
                                          claim["spec"].get("accessModes"), claim["metadata"]["name"]))
+
+
+def check_disruption_budgets(where, docs, problems):
+    """A control-plane Deployment of several replicas has a PodDisruptionBudget over exactly its pods that keeps one
+    up (as istiod's): otherwise a node drain may evict every replica at once. One of a single replica has none: a
+    budget keeping it up would block every drain of its node."""
+    budgets = [d for d in docs if d.get("kind") == "PodDisruptionBudget"]
+    for d in docs:
+        if d.get("kind") != "Deployment":
+            continue
+        name, replicas = d["metadata"]["name"], d["spec"].get("replicas", 1)
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        mine = [b for b in budgets if b["spec"].get("selector", {}).get("matchLabels") == d["spec"]["selector"]["matchLabels"]
+                and all(labels.get(k) == v for k, v in b["spec"]["selector"]["matchLabels"].items())]
+        if replicas > 1:
+            if len(mine) != 1:
+                problems.append("%s: Deployment/%s runs %d replicas with %d PodDisruptionBudgets over its pods, not one"
+                                % (where, name, replicas, len(mine)))
+            elif not (mine[0]["spec"].get("minAvailable") == 1 or mine[0]["spec"].get("maxUnavailable") == 1):
+                problems.append("%s: PodDisruptionBudget of Deployment/%s does not keep one replica up: %s"
+                                % (where, name, mine[0]["spec"]))
+        elif mine:
+            problems.append("%s: Deployment/%s runs one replica under a PodDisruptionBudget (its node could never "
+                            "be drained)" % (where, name))
 
 
 def main(argv):

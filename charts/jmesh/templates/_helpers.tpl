@@ -278,3 +278,23 @@ metadata:
   labels:
     {{- include "jmesh.labels" . | nindent 4 }}
 {{- end -}}
+
+{{/*
+With several replicas, a PodDisruptionBudget keeping one up (as istiod's): a node drain evicts them one at a time.
+None for a single replica: keeping it up would block every drain of its node.
+*/}}
+{{- define "jmesh.podDisruptionBudget" -}}
+{{- if gt (int .Values.replicas) 1 }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .Chart.Name }}
+  labels:
+    {{- include "jmesh.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "jmesh.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end -}}
