@@ -15,7 +15,8 @@ trap 'rm -rf "$out"' EXIT
 "$helm" template jmesh charts/jmesh -n istio-system \
   --set global.imageRegistry=registry.example.com/mesh --set global.imageTag=1.2.3 \
   --set ca.replicas=2 --set ca.persistence.enabled=false --set global.logLevel=debug \
-  --set global.network=net-west > "$out/custom.yaml"
+  --set global.network=net-west --set ca.terminationGracePeriodSeconds=10 --set policy.terminationGracePeriodSeconds=60 \
+  --set telemetry.config.drainDeadline=5s --set ztunnel.config.drainDeadline=5s > "$out/custom.yaml"
 # the network reaches ztunnel's node.network (endpoints elsewhere go through east-west gateways)
 grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network did not reach ztunnel" >&2; exit 1; }
 # ca's replicas share the state volume: a volume one node mounts takes one replica, and asking for more is refused
@@ -51,10 +52,12 @@ grep -q 'ztunnel.footprint: "tiny" is neither' <<< "$err" \
   || { echo "charts: ztunnel.footprint=tiny refused without saying why: $err" >&2; exit 1; }
 
 # ztunnel's drain deadline follows its pod's grace period, as Istio derives it (grace - 5 s; - 1 s up to 10 s)
-grep -A1 MESH_DRAIN_DEADLINE "$out/default.yaml" | grep -q '"25s"' \
+# (in its configuration file, so that ztunnel.config.drainDeadline still goes over it)
+zt=(-s charts/ztunnel/templates/ztunnel.yaml)
+"$helm" template jmesh charts/jmesh -n istio-system "${zt[@]}" | grep -q '^    drainDeadline: 25s$' \
   || { echo "charts: ztunnel's drain deadline is not the 30 s grace period less 5 s" >&2; exit 1; }
-"$helm" template jmesh charts/jmesh -n istio-system --set ztunnel.terminationGracePeriodSeconds=8 \
-  | grep -A1 MESH_DRAIN_DEADLINE | grep -q '"7s"' \
+"$helm" template jmesh charts/jmesh -n istio-system "${zt[@]}" --set ztunnel.terminationGracePeriodSeconds=8 \
+  | grep -q '^    drainDeadline: 7s$' \
   || { echo "charts: an 8 s grace period does not give ztunnel a 7 s drain deadline" >&2; exit 1; }
 
 # dual-stack nodes: ztunnel learns its second address from status.hostIPs, a field Kubernetes accepts from 1.29 on

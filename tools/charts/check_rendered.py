@@ -87,7 +87,7 @@ def check(repo, spec, problems):
     if seen != set(expected):
         problems.append("%s: workloads %s, expected %s" % (path, sorted(seen), sorted(expected)))
     check_node_credentials(repo, path.rsplit("/", 1)[-1], docs, problems)
-    check_inpod(path.rsplit("/", 1)[-1], docs, problems)
+    check_inpod(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_files_mounted(path.rsplit("/", 1)[-1], docs, problems)
     check_discovery(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_cluster_source(repo, path.rsplit("/", 1)[-1], docs, problems)
@@ -96,6 +96,7 @@ def check(repo, spec, problems):
     check_node_capture(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_single_node_volumes(path.rsplit("/", 1)[-1], docs, problems)
     check_disruption_budgets(path.rsplit("/", 1)[-1], docs, problems)
+    check_settings_in_file(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -269,7 +270,7 @@ def check_crds(repo, where, docs, problems):
             problems.append("%s: CRD %s needs one storage version and a schema for each" % (where, crd["metadata"]["name"]))
 
 
-def check_inpod(where, docs, problems):
+def check_inpod(repo, where, docs, problems):
     """In-pod mode: ztunnel may setns (SYS_ADMIN), reaches istio-cni's socket on the host, and turns node-level
     capture off (the config refuses both at once). It rolls as Istio's ztunnel (the new one ready beside the old one
     before that one drains), which only works off the host network; node-level capture cannot overlap."""
@@ -278,12 +279,12 @@ def check_inpod(where, docs, problems):
         return
     pod = ds["spec"]["template"]
     c = pod["spec"]["containers"][0]
-    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    config = effective_config(repo, "ztunnel", docs)
     fields = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in c.get("env", [])}
     caps = set(c["securityContext"]["capabilities"].get("add", []))
     rolling = ds["spec"].get("updateStrategy", {}).get("rollingUpdate", {})
     host_network = pod["spec"].get("hostNetwork", False)
-    if env.get("MESH_INPOD_ENABLED") != "true":
+    if not config["inpod"]["enabled"]:
         if "SYS_ADMIN" in caps:
             problems.append("%s: ztunnel has SYS_ADMIN without in-pod mode" % where)
         if rolling.get("maxSurge", 0) != 0 or rolling.get("maxUnavailable", 1) < 1:
@@ -305,11 +306,11 @@ def check_inpod(where, docs, problems):
         problems.append("%s: in-pod ztunnel gets the host's second address, which is not its own" % where)
     if "SYS_ADMIN" not in caps:
         problems.append("%s: in-pod ztunnel without SYS_ADMIN cannot enter pods' namespaces" % where)
-    if env.get("MESH_CAPTURE_ENABLED") != "false":
+    if config["capture"]["enabled"]:
         problems.append("%s: in-pod ztunnel keeps node-level capture on (it would refuse to start)" % where)
-    found = mounted_file(pod, c, env.get("MESH_INPOD_SOCKET", ""))
+    found = mounted_file(pod, c, config["inpod"]["socket"])
     if found is None or "hostPath" not in found[0]:
-        problems.append("%s: istio-cni's socket %s is not on a hostPath mount" % (where, env.get("MESH_INPOD_SOCKET")))
+        problems.append("%s: istio-cni's socket %s is not on a hostPath mount" % (where, config["inpod"]["socket"]))
 
 
 def mounted_file(pod, container, file):
@@ -388,7 +389,7 @@ def check_scrapable(repo, where, docs, problems):
 
 def env_name(path):
     """The MESH_* variable of a key path, as ConfigLoader names it (admin.port -> MESH_ADMIN_PORT)."""
-    return "MESH_" + re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", path.replace(".", "_")).upper()
+    return "MESH_" + re.sub(r"([A-Z])", r"_\1", re.sub(r"[.-]", "_", path)).upper()
 
 
 def effective_config(repo, name, docs):
@@ -484,6 +485,36 @@ def check_disruption_budgets(where, docs, problems):
         elif mine:
             problems.append("%s: Deployment/%s runs one replica under a PodDisruptionBudget (its node could never "
                             "be drained)" % (where, name))
+
+
+def duration_seconds(text):
+    """A configuration duration (500ms, 25s, 5m, 24h, 90d; Durations.java) in seconds."""
+    m = re.fullmatch(r"\s*(\d+)\s*(ms|s|m|h|d)\s*", str(text))
+    if not m:
+        raise ValueError("duration %r" % text)
+    return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def check_settings_in_file(repo, where, docs, problems):
+    """What the chart sets for a component is in its configuration file, where the user's `config` goes over it: a
+    MESH_* variable with a fixed value overrides the file, so the user's setting of that key was silently ignored
+    (per-pod values from the downward API are the environment's). And the drain the component runs with ends
+    before its pod's grace period does, or the kubelet kills it mid-drain."""
+    for d in docs:
+        if d.get("kind") not in WORKLOAD_KINDS or d["metadata"]["name"] not in COMPONENTS:
+            continue
+        name = d["metadata"]["name"]
+        pod = d["spec"]["template"]["spec"]
+        config = effective_config(repo, name, docs)
+        known = {env_name(k): k for k in keys_of(config)}
+        for e in pod["containers"][0].get("env", []):
+            if "value" in e and e["name"] in known:
+                problems.append("%s: %s/%s sets %s in its environment, over its configuration file: a %s.config.%s "
+                                "is ignored" % (where, d["kind"], name, e["name"], name, known[e["name"]]))
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        if duration_seconds(config["drainDeadline"]) >= grace:
+            problems.append("%s: %s/%s drains for %s, its pod's grace period is %ss" % (
+                where, d["kind"], name, config["drainDeadline"], grace))
 
 
 def main(argv):

@@ -47,6 +47,15 @@ data:
 {{/* What the chart itself sets in each component's configuration, from .Values.global. */}}
 {{- define "jmesh.chartConfig" -}}
 logLevel: {{ .Values.global.logLevel }}
+# what the pod's grace period leaves after the JVM's own shutdown, as Istio's ztunnel derives it (grace - 5 s, or
+# grace - 1 s when the grace is 10 s or less; at least 1 s)
+{{- $grace := int .Values.terminationGracePeriodSeconds }}
+drainDeadline: {{ printf "%ds" (max 1 (ternary (sub $grace 1) (sub $grace 5) (le $grace 10))) }}
+{{- if ne .Chart.Name "ztunnel" }}
+# kubelet probes and Prometheus reach the pod IP; only read-only endpoints live here
+admin:
+  host: 0.0.0.0
+{{- end }}
 {{- if has .Chart.Name (list "ca" "policy" "telemetry" "ztunnel") }}
 kafka:
   bootstrapServers: {{ .Values.global.kafka.bootstrapServers | quote }}
@@ -98,7 +107,15 @@ admin:
 # Local mode and the benchmarks use it
 listeners:
   socks5: -1
-  {{- if not .Values.inpod.enabled }}
+  {{- if .Values.inpod.enabled }}
+# Istio's in-pod mode: listeners inside each pod, whose traffic the node agent redirects there (so no node-level
+# rules), the agent's socket in inpod.socketDir
+inpod:
+  enabled: true
+  socket: {{ printf "%s/ztunnel.sock" .Values.inpod.socketDir }}
+capture:
+  enabled: false
+  {{- else }}
   # node-level capture: TPROXY rules in the node's namespace (capture.*, on by default) send the node's ambient pods'
   # traffic to 15001/15008/15006, bound once on the node address (IP_TRANSPARENT keeps the pod as local address).
   # In-pod mode derives each pod's listeners itself
@@ -194,9 +211,6 @@ spec:
           image: {{ include "jmesh.image" $ctx }}
           imagePullPolicy: {{ $ctx.Values.global.imagePullPolicy }}
           args: ["--config", "/etc/jmesh/{{ $ctx.Chart.Name }}.yaml"]
-          env:
-            - name: MESH_ADMIN_HOST
-              value: "0.0.0.0"     # kubelet probes and Prometheus reach the pod IP; only read-only endpoints live here
           ports:
             {{- range .ports }}
             - name: {{ .name }}

@@ -58,9 +58,9 @@ class ZtunnelConfigTest {
         assertThat(defaults.enabled()).isFalse();
         assertThat(defaults.socket()).isEqualTo("/var/run/ztunnel/ztunnel.sock"); // istio-cni's
         assertThat(defaults.socketMark()).isEqualTo(0x539);
-        // what the chart sets for in-pod mode starts
-        ZtunnelConfig chart = load("logLevel: info\n", Map.of("MESH_INPOD_ENABLED", "true", "MESH_CAPTURE_ENABLED",
-                "false", "MESH_INPOD_SOCKET", "/run/ztunnel/ztunnel.sock"));
+        // what the chart's configuration file sets for in-pod mode starts
+        ZtunnelConfig chart = load("inpod: {enabled: true, socket: /run/ztunnel/ztunnel.sock}\ncapture: {enabled: false}\n",
+                Map.of());
         assertThat(chart.inpod().enabled()).isTrue();
         assertThat(chart.inpod().socket()).isEqualTo("/run/ztunnel/ztunnel.sock");
         assertThatThrownBy(() -> load("listeners: {transparent: true}\ncapture: {enabled: true}\n"
