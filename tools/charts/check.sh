@@ -17,6 +17,10 @@ trap 'rm -rf "$out"' EXIT
   --set ca.replicas=2 --set ca.persistence.enabled=false --set global.logLevel=debug \
   --set global.network=net-west --set ca.terminationGracePeriodSeconds=10 --set policy.terminationGracePeriodSeconds=60 \
   --set telemetry.config.drainDeadline=5s --set ztunnel.config.drainDeadline=5s > "$out/custom.yaml"
+# a Kafka of fewer than 3 brokers: the config log policy creates has the copies asked for
+"$helm" template jmesh charts/jmesh -n istio-system -s charts/policy/templates/policy.yaml \
+  --set global.kafka.replicationFactor=1 | grep -q '^      replicationFactor: 1$' \
+  || { echo "charts: global.kafka.replicationFactor did not reach policy" >&2; exit 1; }
 # the network reaches ztunnel's node.network (endpoints elsewhere go through east-west gateways)
 grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network did not reach ztunnel" >&2; exit 1; }
 # ca's replicas share the state volume: a volume one node mounts takes one replica, and asking for more is refused

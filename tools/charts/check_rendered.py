@@ -97,6 +97,7 @@ def check(repo, spec, problems):
     check_single_node_volumes(path.rsplit("/", 1)[-1], docs, problems)
     check_disruption_budgets(path.rsplit("/", 1)[-1], docs, problems)
     check_settings_in_file(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_config_log_replicated(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -515,6 +516,15 @@ def check_settings_in_file(repo, where, docs, problems):
         if duration_seconds(config["drainDeadline"]) >= grace:
             problems.append("%s: %s/%s drains for %s, its pod's grace period is %ss" % (
                 where, d["kind"], name, config["drainDeadline"], grace))
+
+
+def check_config_log_replicated(repo, where, docs, problems):
+    """policy creates the config log (every source's configuration, the mesh's one record of it) on the cluster's
+    Kafka when it is missing: with the chart's defaults in more than one copy, or one broker's loss loses it."""
+    config = effective_config(repo, "policy", docs)
+    if config is not None and config["kafka"]["replicationFactor"] < 2:
+        problems.append("%s: policy creates the config log with kafka.replicationFactor %s (one broker holds the "
+                        "mesh's configuration)" % (where, config["kafka"]["replicationFactor"]))
 
 
 def main(argv):

@@ -59,6 +59,10 @@ admin:
 {{- if has .Chart.Name (list "ca" "policy" "telemetry" "ztunnel") }}
 kafka:
   bootstrapServers: {{ .Values.global.kafka.bootstrapServers | quote }}
+  {{- if eq .Chart.Name "policy" }}
+  # the config log, when policy creates it
+  replicationFactor: {{ int .Values.global.kafka.replicationFactor }}
+  {{- end }}
 {{- end }}
 {{- if eq .Chart.Name "ca" }}
 trustDomain: {{ .Values.global.trustDomain }}
