@@ -18,8 +18,11 @@ trap 'rm -rf "$out"' EXIT
   --set global.network=net-west --set ca.terminationGracePeriodSeconds=10 --set policy.terminationGracePeriodSeconds=60 \
   --set telemetry.config.drainDeadline=5s --set ztunnel.config.drainDeadline=5s > "$out/custom.yaml"
 # a Kafka of fewer than 3 brokers: the config log policy creates has the copies asked for
+# (each render goes to a file first: `grep -q` stops reading at its match, and under pipefail the helm it cut off
+# would fail the check)
 "$helm" template jmesh charts/jmesh -n istio-system -s charts/policy/templates/policy.yaml \
-  --set global.kafka.replicationFactor=1 | grep -q '^      replicationFactor: 1$' \
+  --set global.kafka.replicationFactor=1 > "$out/policy-rf1.yaml"
+grep -q '^      replicationFactor: 1$' "$out/policy-rf1.yaml" \
   || { echo "charts: global.kafka.replicationFactor did not reach policy" >&2; exit 1; }
 # the network reaches ztunnel's node.network (endpoints elsewhere go through east-west gateways)
 grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network did not reach ztunnel" >&2; exit 1; }
@@ -58,10 +61,12 @@ grep -q 'ztunnel.footprint: "tiny" is neither' <<< "$err" \
 # ztunnel's drain deadline follows its pod's grace period, as Istio derives it (grace - 5 s; - 1 s up to 10 s)
 # (in its configuration file, so that ztunnel.config.drainDeadline still goes over it)
 zt=(-s charts/ztunnel/templates/ztunnel.yaml)
-"$helm" template jmesh charts/jmesh -n istio-system "${zt[@]}" | grep -q '^    drainDeadline: 25s$' \
+"$helm" template jmesh charts/jmesh -n istio-system "${zt[@]}" > "$out/ztunnel-30.yaml"
+grep -q '^    drainDeadline: 25s$' "$out/ztunnel-30.yaml" \
   || { echo "charts: ztunnel's drain deadline is not the 30 s grace period less 5 s" >&2; exit 1; }
 "$helm" template jmesh charts/jmesh -n istio-system "${zt[@]}" --set ztunnel.terminationGracePeriodSeconds=8 \
-  | grep -q '^    drainDeadline: 7s$' \
+  > "$out/ztunnel-8.yaml"
+grep -q '^    drainDeadline: 7s$' "$out/ztunnel-8.yaml" \
   || { echo "charts: an 8 s grace period does not give ztunnel a 7 s drain deadline" >&2; exit 1; }
 
 # dual-stack nodes: ztunnel learns its second address from status.hostIPs, a field Kubernetes accepts from 1.29 on

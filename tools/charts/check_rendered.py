@@ -98,6 +98,7 @@ def check(repo, spec, problems):
     check_disruption_budgets(path.rsplit("/", 1)[-1], docs, problems)
     check_settings_in_file(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_config_log_replicated(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_outside_the_mesh(path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -525,6 +526,25 @@ def check_config_log_replicated(repo, where, docs, problems):
     if config is not None and config["kafka"]["replicationFactor"] < 2:
         problems.append("%s: policy creates the config log with kafka.replicationFactor %s (one broker holds the "
                         "mesh's configuration)" % (where, config["kafka"]["replicationFactor"]))
+
+
+def check_outside_the_mesh(where, docs, problems):
+    """The mesh's own pods stay out of it, as Istio's ztunnel does, whatever their namespace's labels: not captured
+    (istio.io/dataplane-mode: none, which policy and istio-cni read before the namespace's label; for istio-cni also
+    ambient.istio.io/redirection: disabled) and never given a sidecar by an Istio injector. An in-pod ztunnel that
+    istio-cni enrolled would have its own traffic sent to itself."""
+    want_labels = {"istio.io/dataplane-mode": "none", "sidecar.istio.io/inject": "false"}
+    want_annotations = {"ambient.istio.io/redirection": "disabled", "sidecar.istio.io/inject": "false"}
+    for d in docs:
+        if d.get("kind") not in WORKLOAD_KINDS:
+            continue
+        meta = d["spec"]["template"]["metadata"]
+        for field, want in (("labels", want_labels), ("annotations", want_annotations)):
+            have = meta.get(field) or {}
+            missing = {k: v for k, v in want.items() if have.get(k) != v}
+            if missing:
+                problems.append("%s: %s/%s pods lack the %s %s" % (where, d["kind"], d["metadata"]["name"], field,
+                                                                   missing))
 
 
 def main(argv):

@@ -12,6 +12,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/*
+The mesh's own pods stay out of it whatever their namespace's labels, as Istio's ztunnel: never captured (policy and
+istio-cni read the pod's dataplane-mode before the namespace's; istio-cni also the redirection annotation), never
+given a sidecar by an Istio injector. An in-pod ztunnel enrolled by istio-cni would have its own traffic sent to itself.
+*/}}
+{{- define "jmesh.outsideMeshLabels" -}}
+istio.io/dataplane-mode: none
+sidecar.istio.io/inject: "false"
+{{- end -}}
+
+{{- define "jmesh.outsideMeshAnnotations" -}}
+ambient.istio.io/redirection: disabled
+sidecar.istio.io/inject: "false"
+{{- end -}}
+
 {{- define "jmesh.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
@@ -199,7 +214,9 @@ spec:
     metadata:
       labels:
         {{- include "jmesh.labels" $ctx | nindent 8 }}
+        {{- include "jmesh.outsideMeshLabels" $ctx | nindent 8 }}
       annotations:
+        {{- include "jmesh.outsideMeshAnnotations" $ctx | nindent 8 }}
         prometheus.io/scrape: "true"
         prometheus.io/port: {{ .adminPort | quote }}
         prometheus.io/path: /metrics
