@@ -14,7 +14,7 @@ trap 'rm -rf "$out"' EXIT
 "$helm" template jmesh charts/jmesh -n istio-system --include-crds > "$out/default.yaml"
 "$helm" template jmesh charts/jmesh -n istio-system \
   --set global.imageRegistry=registry.example.com/mesh --set global.imageTag=1.2.3 \
-  --set ca.replicas=2 --set ca.persistence.enabled=false --set global.logLevel=debug \
+  --set ca.persistence.enabled=false --set global.logLevel=debug \
   --set global.network=net-west --set ca.terminationGracePeriodSeconds=10 --set policy.terminationGracePeriodSeconds=60 \
   --set telemetry.config.drainDeadline=5s --set ztunnel.config.drainDeadline=5s > "$out/custom.yaml"
 # a Kafka of fewer than 3 brokers: the config log policy creates has the copies asked for
@@ -37,6 +37,11 @@ if err="$("$helm" template jmesh charts/jmesh -n istio-system --set ca.replicas=
 fi
 grep -q 'ca.replicas: 2 replicas cannot share' <<< "$err" \
   || { echo "charts: ca.replicas=2 on a ReadWriteOnce state volume refused without saying why: $err" >&2; exit 1; }
+if err="$("$helm" template jmesh charts/jmesh -n istio-system --set ca.replicas=2 --set ca.persistence.enabled=false 2>&1)"; then
+  echo "charts: ca.replicas=2, each on a state directory of its own, was accepted" >&2; exit 1
+fi
+grep -q 'ca.replicas: 2 replicas must share one state directory' <<< "$err" \
+  || { echo "charts: ca.replicas=2 without persistence refused without saying why: $err" >&2; exit 1; }
 if err="$("$helm" template jmesh charts/jmesh -n istio-system --set ca.persistence.accessMode=RWX 2>&1)"; then
   echo "charts: ca.persistence.accessMode=RWX was accepted" >&2; exit 1
 fi

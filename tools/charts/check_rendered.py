@@ -99,6 +99,7 @@ def check(repo, spec, problems):
     check_settings_in_file(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_config_log_replicated(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_outside_the_mesh(path.rsplit("/", 1)[-1], docs, problems)
+    check_ca_replicas_share_state(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -545,6 +546,26 @@ def check_outside_the_mesh(where, docs, problems):
             if missing:
                 problems.append("%s: %s/%s pods lack the %s %s" % (where, d["kind"], d["metadata"]["name"], field,
                                                                    missing))
+
+
+def check_ca_replicas_share_state(repo, where, docs, problems):
+    """Several ca replicas share one state directory (docs/ca.md, "Several replicas"): revocations, identity
+    revocation markers and every replica's issuance journal live there, and nothing else carries them from one
+    replica to another. On a volume of its own a replica neither puts another's revocations in its CRL nor finds
+    the certificates another issued to an identity being revoked: ztunnels following it accept revoked peers."""
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    ca = by_kind.get(("Deployment", "ca"))
+    config = effective_config(repo, "ca", docs)
+    if ca is None or ca["spec"].get("replicas", 1) <= 1:
+        return
+    pod = ca["spec"]["template"]
+    found = mounted_file(pod, pod["spec"]["containers"][0], config["stateDir"].rstrip("/") + "/revocations.pb")
+    claim = found and by_kind.get(("PersistentVolumeClaim", (found[0].get("persistentVolumeClaim") or {})
+                                   .get("claimName")))
+    if not claim or "ReadWriteMany" not in claim["spec"].get("accessModes", []):
+        problems.append("%s: Deployment/ca runs %d replicas whose stateDir %s is not one ReadWriteMany claim they "
+                        "share (%s): each would keep its own revocations" % (
+                            where, ca["spec"]["replicas"], config["stateDir"], found and found[0]))
 
 
 def main(argv):
