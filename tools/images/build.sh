@@ -13,8 +13,10 @@ images=(ca:services/ca policy:services/policy ztunnel:services/ztunnel telemetry
 MVN="${MVN:-mvn -B -ntp}"
 
 tools/images/runtime.sh
+tools/images/capture-tools.sh
 modules="$(printf '%s,' "${images[@]#*:}")"
-$MVN -DskipTests -Dimage.runtime.dir="$repo/.cache/images/runtime" -pl "${modules%,}" -am \
+$MVN -DskipTests -Dimage.runtime.dir="$repo/.cache/images/runtime" \
+  -Dimage.captureTools.dir="$repo/.cache/images/capture-tools" -pl "${modules%,}" -am \
   package com.google.cloud.tools:jib-maven-plugin:buildTar
 
 mkdir -p dist/images

@@ -62,7 +62,7 @@ if ok:
         else:
             os.kill(probe, signal.SIGKILL); os.waitpid(probe, 0)
         if probe_code != 0:
-            print("probe %s exited with %d" % (argv[-1], probe_code))
+            print("probe %s exited with %d" % (" ".join(argv[-2:]), probe_code))
             break
 os.kill(pid, signal.SIGTERM)
 for _ in range(120):
@@ -116,6 +116,8 @@ def check(tarball):
             if name == "ztunnel":
                 # in-pod mode's native calls: JNA must initialise on the image's runtime (it needs java.desktop)
                 spec["probes"].append(PROBE_JAVA + ["com.sun.jna.Native"])
+                # node-level transparent capture programs the node with these (capture.nftCommand, ipCommand)
+                spec["probes"] += [["nft", "--version"], ["ip", "-V"]]
         if not spec["argv"]:
             return False, "no entrypoint"
         proc = subprocess.run(
