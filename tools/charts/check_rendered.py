@@ -100,6 +100,7 @@ def check(repo, spec, problems):
     check_config_log_replicated(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_outside_the_mesh(path.rsplit("/", 1)[-1], docs, problems)
     check_ca_replicas_share_state(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_jvm_fits_its_limit(path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -566,6 +567,43 @@ def check_ca_replicas_share_state(repo, where, docs, problems):
         problems.append("%s: Deployment/ca runs %d replicas whose stateDir %s is not one ReadWriteMany claim they "
                         "share (%s): each would keep its own revocations" % (
                             where, ca["spec"]["replicas"], config["stateDir"], found and found[0]))
+
+
+def mebibytes(size):
+    """A JVM size (128m, 1g, 65536k) or a Kubernetes quantity (256Mi, 1Gi) in MiB."""
+    m = re.fullmatch(r"(\d+)([kKmMgG]i?)?", str(size))
+    unit = (m.group(2) or "").lower().rstrip("i")
+    return int(m.group(1)) * {"k": 1 / 1024, "m": 1, "g": 1024}.get(unit, 1 / (1024 * 1024))
+
+
+# what a JVM holds beyond the limits its flags set: the CDS archive, libjvm's text, thread stacks, malloc arenas
+JVM_RUNTIME_MIB = 96
+
+
+def check_jvm_fits_its_limit(where, docs, problems):
+    """A container whose JVM caps its heap has a memory limit above everything its flags let it hold (heap, direct
+    buffers, metaspace, code cache, plus the runtime's own): below that, the kernel's OOM killer ends it mid-write
+    before the JVM's own limits (and -XX:+ExitOnOutOfMemoryError) act, and for ztunnel that is the node's traffic."""
+    for d in docs:
+        if d.get("kind") not in ("Deployment", "DaemonSet", "StatefulSet"):
+            continue
+        for c in d["spec"]["template"]["spec"].get("containers", []):
+            limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+            opts = next((e.get("value", "") for e in c.get("env", []) if e.get("name") == "JAVA_TOOL_OPTIONS"), "")
+            flags = dict(re.findall(r"-XX:(\w+)=(\w+)", opts))
+            heap = re.search(r"-Xmx(\w+)", opts)
+            if limit is None or heap is None:
+                continue
+            heap = mebibytes(heap.group(1))
+            direct = mebibytes(flags.get("MaxDirectMemorySize", "%dm" % heap))
+            meta = mebibytes(flags.get("MaxMetaspaceSize", "256m"))
+            code = mebibytes(flags.get("ReservedCodeCacheSize", "240m"))
+            need = heap + direct + meta + code + JVM_RUNTIME_MIB
+            if mebibytes(limit) < need:
+                problems.append("%s: %s/%s container %s has a memory limit of %s below what its JVM may hold: heap %d"
+                                " + direct %d + metaspace %d + code cache %d + ~%d MiB of runtime = %d MiB" % (
+                                    where, d["kind"], d["metadata"]["name"], c["name"], limit, heap, direct, meta,
+                                    code, JVM_RUNTIME_MIB, need))
 
 
 def main(argv):
