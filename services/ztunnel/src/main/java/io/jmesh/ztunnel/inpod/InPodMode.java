@@ -84,6 +84,11 @@ public final class InPodMode {
         return pods.identities();
     }
 
+    /** Connections held until discovery names their pod's workload (tests). */
+    int connectionsAwaitingWorkload() {
+        return pods.awaitingWorkload();
+    }
+
     /** Uids of the pods proxied now. */
     public Set<String> pods() {
         return pods.activeUids();

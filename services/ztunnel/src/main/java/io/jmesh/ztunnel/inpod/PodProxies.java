@@ -280,6 +280,10 @@ final class PodProxies {
         return active.values().stream().mapToInt(PodProxy::openConnections).sum();
     }
 
+    int awaitingWorkload() {
+        return active.values().stream().mapToInt(PodProxy::awaitingWorkload).sum();
+    }
+
     /** ztunnel stops: every pod's proxy is closed (their namespaces released). */
     void closeAll() {
         for (String uid : new ArrayList<>(active.keySet())) {

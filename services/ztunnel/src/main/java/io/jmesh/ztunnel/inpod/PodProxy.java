@@ -25,11 +25,16 @@ import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.time.Duration;
 import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One pod's proxy in in-pod mode: listeners on 15001 (outbound, redirected by the agent's NAT rule), 15006
@@ -42,6 +47,11 @@ import java.util.List;
 final class PodProxy {
 
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(PodProxy.class);
+    /**
+     * How long a connection of the pod waits for discovery to name the pod's workload: the agent adds a pod as its
+     * sandbox starts, often before istiod's push names it (Istio's ztunnel waits 5 s, {@code get_workload}).
+     */
+    static final Duration SOURCE_WAIT = Duration.ofSeconds(5);
 
     /** What every pod's proxy shares with the node. */
     record Node(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
@@ -59,6 +69,8 @@ final class PodProxy {
     /** The same on [::1], for the pod's IPv6 DNS; null when off or when the pod has no IPv6 loopback. */
     private volatile DnsProxy dns6;
     private final Node node;
+    /** The pod's connections waiting for its workload ({@link #SOURCE_WAIT}), each completed once. */
+    private final Queue<Promise<Workload>> awaitingWorkload = new ConcurrentLinkedQueue<>();
 
     private PodProxy(Node node, String uid, WorkloadInfo info, PodNetns netns) {
         this.uid = uid;
@@ -174,6 +186,9 @@ final class PodProxy {
         inbound.stopAccepting();
         outbound.stopAccepting();
         closeSockets();
+        for (Promise<Workload> p; (p = awaitingWorkload.poll()) != null; ) {
+            p.tryComplete(); // the connection is closed with the pod's other sockets
+        }
     }
 
     /** The namespace's fd stays open (its owner releases it); sockets hold their namespace by themselves. */
@@ -200,8 +215,39 @@ final class PodProxy {
         return inbound.openHboneConnections() + pool.openConnections();
     }
 
+    /** Connections of this pod held until discovery names its workload. */
+    int awaitingWorkload() {
+        return awaitingWorkload.size();
+    }
+
     void onWorkloadsChanged(WorkloadIndex next) {
         pool.onWorkloadsChanged(next);
+        if (!awaitingWorkload.isEmpty()) {
+            Workload w = workload(next, null);
+            if (w != null) {
+                awaitingWorkload.forEach(p -> p.tryComplete(w));
+            }
+        }
+    }
+
+    /**
+     * This pod's workload once discovery names it, or null after {@link #SOURCE_WAIT} (or when the pod goes). The
+     * timer runs on {@code ch}'s event loop.
+     */
+    private Future<Workload> awaitWorkload(Channel ch) {
+        Promise<Workload> named = Promise.promise();
+        awaitingWorkload.add(named);
+        var timer = ch.eventLoop().schedule(() -> named.tryComplete(), SOURCE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        named.future().onComplete(ar -> {
+            awaitingWorkload.remove(named);
+            timer.cancel(false);
+        });
+        // a push between the caller's lookup and the add above found no waiter: look once more
+        Workload now = workload(((InetSocketAddress) ch.remoteAddress()).getAddress());
+        if (now != null) {
+            named.tryComplete(now);
+        }
+        return named.future();
     }
 
     void closeRevoked(TrustSnapshot trust, boolean rootsRemoved, RevokedConnections revoked) {
@@ -215,9 +261,13 @@ final class PodProxy {
      * while discovery does not know it.
      */
     Workload workload(InetAddress client) {
-        WorkloadIndex index = node.store().current();
+        return workload(node.store().current(), client);
+    }
+
+    /** {@link #workload(InetAddress)} in {@code index}; {@code client} null: by name only. */
+    private Workload workload(WorkloadIndex index, InetAddress client) {
         String here = node.config().node().name();
-        Workload byIp = index.workloadByIp(client);
+        Workload byIp = client == null ? null : index.workloadByIp(client);
         if (byIp != null && isThisPod(byIp, here)) {
             return byIp;
         }
@@ -245,6 +295,11 @@ final class PodProxy {
         @Override
         public Workload source(Channel ch) {
             return workload(((InetSocketAddress) ch.remoteAddress()).getAddress());
+        }
+
+        @Override
+        public Future<Workload> sourceLater(Channel ch) {
+            return awaitWorkload(ch);
         }
 
         @Override

@@ -47,6 +47,14 @@ public final class OutboundListeners {
 
         /** The original destination, or null for a connection made straight to the capture port (refused). */
         InetSocketAddress destination(Channel ch);
+
+        /**
+         * Called when {@link #source} found nothing: the source once discovery names it, or null when it will not
+         * (refused then). Nothing is waited for by default: a node's capture serves only workloads already known.
+         */
+        default Future<Workload> sourceLater(Channel ch) {
+            return Future.succeededFuture();
+        }
     }
 
     public OutboundListeners(ZtunnelConfig config, OutboundProxy proxy, ConnectionTelemetry telemetry,
@@ -115,18 +123,36 @@ public final class OutboundListeners {
     /** A captured connection: TPROXY keeps the original destination as the local address, REDIRECT in conntrack. */
     private void captured(Channel ch) {
         ch.config().setAutoRead(false);
+        // first: while the source is looked for, a client that writes and half-closes at once has its bytes and FIN
+        // read by epoll's RDHUP even with reads off, and they must not fall off the end of the pipeline
+        EarlyInput early = EarlyInput.install(ch);
         Workload source = capture.source(ch);
         if (source == null && proxy.onDemand()) {
-            // on-demand discovery: ask policy for the client's workload, then look again (nothing is read meanwhile)
+            // on-demand discovery: ask policy for the client's workload, then look again
             WorkloadStore.afterAnswer(proxy.demandSource(((InetSocketAddress) ch.remoteAddress()).getAddress()), ch,
-                    () -> captured(ch, capture.source(ch)));
+                    () -> sourceLater(ch, early));
             return;
         }
-        captured(ch, source);
+        if (source == null) {
+            sourceLater(ch, early);
+            return;
+        }
+        captured(ch, source, early);
+    }
+
+    /** Still no source: goes on with the one the capture may yet learn of. */
+    private void sourceLater(Channel ch, EarlyInput early) {
+        Workload source = capture.source(ch);
+        if (source != null) {
+            captured(ch, source, early);
+            return;
+        }
+        Future<Workload> later = capture.sourceLater(ch);
+        WorkloadStore.afterAnswer(later, ch, () -> captured(ch, later.result(), early));
     }
 
     /** A captured connection from {@code source} (null: not a workload on this node, refused). */
-    private void captured(Channel ch, Workload source) {
+    private void captured(Channel ch, Workload source, EarlyInput early) {
         InetSocketAddress client = (InetSocketAddress) ch.remoteAddress();
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
         if (source == null) {
@@ -142,7 +168,6 @@ public final class OutboundListeners {
             ch.close();
             return;
         }
-        EarlyInput early = EarlyInput.install(ch);
         proxy.proxy(ch, source, dst.getAddress().getHostAddress(), dst.getPort(), early.reads(),
                 new OutboundProxy.Outcome() {
                     @Override

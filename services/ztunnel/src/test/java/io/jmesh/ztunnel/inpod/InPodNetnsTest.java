@@ -340,6 +340,45 @@ class InPodNetnsTest {
         assertThat(clientInPodA(IP_B, APP_PORT, "back", false)).isEqualTo("peer=" + IP_A + " back");
     }
 
+    @Test
+    @Order(8)
+    void aConnectionFromAPodDiscoveryDoesNotNameYetWaitsForItsWorkloadAsIstiosDoes() throws Exception {
+        // istio-cni adds a pod as its sandbox starts, often before istiod's push names its workload: Istio's
+        // ztunnel holds the pod's outbound connections up to 5 s for it (LocalWorkloadInformation::get_workload)
+        var store = node.ztunnel.store();
+        var podA = store.current().resources().entrySet().stream()
+                .filter(e -> e.getValue().hasWorkload() && e.getValue().getWorkload().getName().equals("pod-a"))
+                .findFirst().orElseThrow();
+        store.apply(java.util.Map.of(), List.of(podA.getKey()));
+        try {
+            // never named: refused once the wait is over, as an unknown source
+            double before = node.ztunnel.telemetry().rejections(true, "unknown_source");
+            Process never = startClientInPodA("never");
+            await().atMost(Duration.ofSeconds(10)).until(() -> !never.isAlive()
+                    || node.ztunnel.inPod().connectionsAwaitingWorkload() == 1);
+            assertThat(never.isAlive()).as("client held while its pod's workload is unknown").isTrue();
+            assertThat(never.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(node.ztunnel.telemetry().rejections(true, "unknown_source")).isGreaterThan(before);
+            assertThat(node.ztunnel.inPod().connectionsAwaitingWorkload()).isZero();
+
+            // named while the connection waits: it goes through
+            Process client = startClientInPodA("named late");
+            await().atMost(Duration.ofSeconds(10)).until(() -> !client.isAlive()
+                    || node.ztunnel.inPod().connectionsAwaitingWorkload() == 1);
+            store.apply(java.util.Map.of(podA.getKey(), podA.getValue()), List.of());
+            String out = new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            assertThat(client.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(out).as("client in pod A (exit %d)", client.exitValue()).isEqualTo("peer=" + IP_A + " named late");
+        } finally {
+            store.apply(java.util.Map.of(podA.getKey(), podA.getValue()), List.of());
+        }
+    }
+
+    static Process startClientInPodA(String text) throws IOException {
+        return new ProcessBuilder("ip", "netns", "exec", POD_A, "python3", "-c", CLIENT, IP_B,
+                String.valueOf(APP_PORT), text, "0").redirectErrorStream(true).start();
+    }
+
     // helpers
 
     static String clientInPodA(String ip, int port, String text, boolean bypass) throws Exception {
