@@ -36,7 +36,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
-import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -88,7 +87,7 @@ public final class DnsProxy {
     private final Counter forwardFailures;
     private final Histogram forwardSeconds;
     private final Counter rejections;
-    private final Function<InetAddress, Workload> clients;
+    private final Clients clients;
     /** Client TCP connections open now (the accepted ones run on several event loops). */
     private final AtomicInteger tcpConnections = new AtomicInteger();
     /** Whether refusing connections has been logged since they were last at most half the limit. */
@@ -107,12 +106,26 @@ public final class DnsProxy {
         this(net, store, settings, new DnsMetrics(metrics), null);
     }
 
+    /** Names the workload a query comes from. */
+    @FunctionalInterface
+    public interface Clients {
+        /** The workload of {@code client}, or null. */
+        Workload of(InetAddress client);
+
+        /**
+         * Called when {@link #of} found nothing: the workload once discovery names it, or null (the query is then
+         * answered SERVFAIL). Nothing is waited for by default.
+         */
+        default Future<Workload> later(InetAddress client) {
+            return Future.succeededFuture();
+        }
+    }
+
     /**
      * A proxy sharing its metrics with others; {@code clients} names the workload a query comes from (null: the
      * workload of this node with the client's address). In-pod mode: every query to a pod's proxy is that pod's.
      */
-    public DnsProxy(NetTransport net, WorkloadStore store, Settings settings, DnsMetrics metrics,
-            Function<InetAddress, Workload> clients) {
+    public DnsProxy(NetTransport net, WorkloadStore store, Settings settings, DnsMetrics metrics, Clients clients) {
         this.net = net;
         this.store = store;
         this.settings = settings;
@@ -300,7 +313,30 @@ public final class DnsProxy {
             reply.accept(DnsMessage.error(msg.alloc(), msg, null, DnsMessage.id(msg), DnsMessage.FORMERR));
             return true;
         }
-        Workload client = clients.apply(from.getAddress());
+        Workload client = clients.of(from.getAddress());
+        if (client == null) {
+            Future<Workload> later = clients.later(from.getAddress());
+            if (!later.isComplete()) {
+                // the caller frees msg when this returns: the query waits as a copy, then goes on off discovery's thread
+                ByteBuf kept = msg.copy();
+                later.onComplete(ar -> udpLoop.execute(() -> {
+                    try {
+                        answer(kept, q, from, overTcp, reply, ar.result());
+                    } finally {
+                        kept.release();
+                    }
+                }));
+                return true;
+            }
+            client = later.result();
+        }
+        return answer(msg, q, from, overTcp, reply, client);
+    }
+
+    /** The rest of {@link #handle} once the client is known ({@code client} null: none, SERVFAIL); replies. */
+    private boolean answer(ByteBuf msg, DnsMessage.Query q, InetSocketAddress from, boolean overTcp,
+            Consumer<ByteBuf> reply, Workload client) {
+        String protocol = overTcp ? "tcp" : "udp";
         if (client == null) {
             requests.labelValues(DnsMessage.typeLabel(q.type()), protocol, "unknown", "unknown").inc();
             reject(protocol, "unknown_source", from, "not a workload of this node");

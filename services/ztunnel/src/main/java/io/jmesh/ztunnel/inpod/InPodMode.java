@@ -84,7 +84,7 @@ public final class InPodMode {
         return pods.identities();
     }
 
-    /** Connections held until discovery names their pod's workload (tests). */
+    /** Connections and DNS queries held until discovery names their pod's workload (tests). */
     int connectionsAwaitingWorkload() {
         return pods.awaitingWorkload();
     }

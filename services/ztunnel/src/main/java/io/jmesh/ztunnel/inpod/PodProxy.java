@@ -23,6 +23,7 @@ import io.netty.channel.Channel;
 import io.netty.util.NetUtil;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -92,9 +93,9 @@ final class PodProxy {
         this.outbound = new OutboundListeners(config, proxy, node.telemetry(), net, any, new PodCapture(config));
         // the pod's own resolver on its loopback, where the agent's rules send its port-53 traffic
         this.dns = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns(), NetUtil.LOCALHOST4),
-                node.dnsMetrics(), this::workload);
+                node.dnsMetrics(), new PodDnsClients());
         this.dns6 = node.dns() == null ? null : new DnsProxy(net, node.store(), podDns(node.dns(), NetUtil.LOCALHOST6),
-                node.dnsMetrics(), this::workload);
+                node.dnsMetrics(), new PodDnsClients());
     }
 
     private static DnsProxy.Settings podDns(DnsProxy.Settings s, InetAddress loopback) {
@@ -215,7 +216,20 @@ final class PodProxy {
         return inbound.openHboneConnections() + pool.openConnections();
     }
 
-    /** Connections of this pod held until discovery names its workload. */
+    /** The pod's DNS queries are the pod's, and wait for its workload as its connections do. */
+    private final class PodDnsClients implements DnsProxy.Clients {
+        @Override
+        public Workload of(InetAddress client) {
+            return workload(client);
+        }
+
+        @Override
+        public Future<Workload> later(InetAddress client) {
+            return awaitWorkload(GlobalEventExecutor.INSTANCE, client);
+        }
+    }
+
+    /** Connections and DNS queries of this pod held until discovery names its workload. */
     int awaitingWorkload() {
         return awaitingWorkload.size();
     }
@@ -231,19 +245,19 @@ final class PodProxy {
     }
 
     /**
-     * This pod's workload once discovery names it, or null after {@link #SOURCE_WAIT} (or when the pod goes). The
-     * timer runs on {@code ch}'s event loop.
+     * This pod's workload once discovery names it, or null after {@link #SOURCE_WAIT} (or when the pod goes), for a
+     * connection or query from {@code client}; the timer runs on {@code timers}.
      */
-    private Future<Workload> awaitWorkload(Channel ch) {
+    private Future<Workload> awaitWorkload(EventExecutor timers, InetAddress client) {
         Promise<Workload> named = Promise.promise();
         awaitingWorkload.add(named);
-        var timer = ch.eventLoop().schedule(() -> named.tryComplete(), SOURCE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        var timer = timers.schedule(() -> named.tryComplete(), SOURCE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
         named.future().onComplete(ar -> {
             awaitingWorkload.remove(named);
             timer.cancel(false);
         });
         // a push between the caller's lookup and the add above found no waiter: look once more
-        Workload now = workload(((InetSocketAddress) ch.remoteAddress()).getAddress());
+        Workload now = workload(client);
         if (now != null) {
             named.tryComplete(now);
         }
@@ -299,7 +313,7 @@ final class PodProxy {
 
         @Override
         public Future<Workload> sourceLater(Channel ch) {
-            return awaitWorkload(ch);
+            return awaitWorkload(ch.eventLoop(), ((InetSocketAddress) ch.remoteAddress()).getAddress());
         }
 
         @Override

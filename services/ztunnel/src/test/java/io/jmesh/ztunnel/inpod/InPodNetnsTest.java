@@ -374,6 +374,29 @@ class InPodNetnsTest {
         }
     }
 
+    @Test
+    @Order(9)
+    void aDnsQueryFromAPodDiscoveryDoesNotNameYetWaitsForItsWorkloadToo() throws Exception {
+        // Istio's DNS proxy asks the same get_workload of a pod's queries: they wait too, rather than SERVFAIL
+        var store = node.ztunnel.store();
+        var podA = store.current().resources().entrySet().stream()
+                .filter(e -> e.getValue().hasWorkload() && e.getValue().getWorkload().getName().equals("pod-a"))
+                .findFirst().orElseThrow();
+        store.apply(java.util.Map.of(), List.of(podA.getKey()));
+        try {
+            Process query = new ProcessBuilder("ip", "netns", "exec", POD_A, "python3", "-c", DNS_CLIENT, IP_B,
+                    "echo.default.svc.cluster.local").redirectErrorStream(true).start();
+            await().atMost(Duration.ofSeconds(10)).until(() -> !query.isAlive()
+                    || node.ztunnel.inPod().connectionsAwaitingWorkload() == 1);
+            store.apply(java.util.Map.of(podA.getKey(), podA.getValue()), List.of());
+            String out = new String(query.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            assertThat(query.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(out).isEqualTo("rcode=0 10.96.0.20");
+        } finally {
+            store.apply(java.util.Map.of(podA.getKey(), podA.getValue()), List.of());
+        }
+    }
+
     static Process startClientInPodA(String text) throws IOException {
         return new ProcessBuilder("ip", "netns", "exec", POD_A, "python3", "-c", CLIENT, IP_B,
                 String.valueOf(APP_PORT), text, "0").redirectErrorStream(true).start();
