@@ -36,6 +36,7 @@ import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One pod's proxy in in-pod mode: listeners on 15001 (outbound, redirected by the agent's NAT rule), 15006
@@ -53,6 +54,8 @@ final class PodProxy {
      * sandbox starts, often before istiod's push names it (Istio's ztunnel waits 5 s, {@code get_workload}).
      */
     static final Duration SOURCE_WAIT = Duration.ofSeconds(5);
+    /** At most this many of a pod's connections and queries wait at once; more are refused at once (a UDP flood). */
+    static final int MAX_AWAITING_WORKLOAD = 1_000;
 
     /** What every pod's proxy shares with the node. */
     record Node(Vertx vertx, ZtunnelConfig config, WorkloadStore store, IdentityManager identities,
@@ -72,6 +75,7 @@ final class PodProxy {
     private final Node node;
     /** The pod's connections waiting for its workload ({@link #SOURCE_WAIT}), each completed once. */
     private final Queue<Promise<Workload>> awaitingWorkload = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger awaitingCount = new AtomicInteger();
 
     private PodProxy(Node node, String uid, WorkloadInfo info, PodNetns netns) {
         this.uid = uid;
@@ -231,7 +235,7 @@ final class PodProxy {
 
     /** Connections and DNS queries of this pod held until discovery names its workload. */
     int awaitingWorkload() {
-        return awaitingWorkload.size();
+        return awaitingCount.get();
     }
 
     void onWorkloadsChanged(WorkloadIndex next) {
@@ -249,11 +253,16 @@ final class PodProxy {
      * connection or query from {@code client}; the timer runs on {@code timers}.
      */
     private Future<Workload> awaitWorkload(EventExecutor timers, InetAddress client) {
+        if (awaitingCount.incrementAndGet() > MAX_AWAITING_WORKLOAD) {
+            awaitingCount.decrementAndGet();
+            return Future.succeededFuture();
+        }
         Promise<Workload> named = Promise.promise();
         awaitingWorkload.add(named);
         var timer = timers.schedule(() -> named.tryComplete(), SOURCE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
         named.future().onComplete(ar -> {
             awaitingWorkload.remove(named);
+            awaitingCount.decrementAndGet();
             timer.cancel(false);
         });
         // a push between the caller's lookup and the add above found no waiter: look once more
