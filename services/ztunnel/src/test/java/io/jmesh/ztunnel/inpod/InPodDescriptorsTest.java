@@ -32,6 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
 class InPodDescriptorsTest {
 
     static final String POD = "jmpc" + Long.toHexString(ProcessHandle.current().pid());
+    /** The same pod's sandbox re-created: a new network namespace for the same uid. */
+    static final String POD_AGAIN = "jmpr" + Long.toHexString(ProcessHandle.current().pid());
 
     @TempDir
     static Path dir;
@@ -45,6 +47,8 @@ class InPodDescriptorsTest {
         Assumptions.assumeTrue(reason == null, reason);
         must("ip", "netns", "add", POD);
         must("ip", "netns", "exec", POD, "ip", "link", "set", "lo", "up");
+        must("ip", "netns", "add", POD_AGAIN);
+        must("ip", "netns", "exec", POD_AGAIN, "ip", "link", "set", "lo", "up");
         vertx = Vertx.vertx();
         LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
         Path mesh = setup.mesh("""
@@ -81,6 +85,7 @@ class InPodDescriptorsTest {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
         run("ip", "netns", "del", POD);
+        run("ip", "netns", "del", POD_AGAIN);
     }
 
     @Test
@@ -129,6 +134,30 @@ class InPodDescriptorsTest {
         } finally {
             squatter.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
         }
+    }
+
+    @Test
+    void aPodInANewNamespaceReplacesItsProxyAndReleasesTheOldNamespace() throws Exception {
+        double started = node.metric("workload_manager_proxies_started_total");
+        double stopped = node.metric("workload_manager_proxies_stopped_total");
+        assertThat(agent.add("uid-e", "/var/run/netns/" + POD, "pod-c", "default", "c")).isEmpty();
+        assertThat(descriptorsOf(POD)).isEqualTo(1);
+        // kubelet re-created the sandbox (a CNI failure elsewhere): the agent sends the same uid in a new namespace
+        assertThat(agent.add("uid-e", "/var/run/netns/" + POD_AGAIN, "pod-c", "default", "c")).isEmpty();
+        assertThat(node.metric("workload_manager_active_proxy_count")).isEqualTo(1);
+        assertThat(node.metric("workload_manager_proxies_started_total")).isEqualTo(started + 2);
+        assertThat(node.metric("workload_manager_proxies_stopped_total")).isEqualTo(stopped + 1);
+        assertThat(InPodNetnsTest.inPod(POD_AGAIN, "ss", "-ltnH")).contains(":15008");
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            assertThat(descriptorsOf(POD)).as("descriptors of the old namespace").isZero();
+            assertThat(InPodNetnsTest.inPod(POD, "ss", "-ltnH")).doesNotContain(":15008");
+        });
+        assertThat(descriptorsOf(POD_AGAIN)).isEqualTo(1);
+
+        assertThat(agent.send(new io.vertx.core.json.JsonObject().put("op", "del").put("uid", "uid-e"))
+                .getString("ack")).isEmpty();
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(descriptorsOf(POD_AGAIN)).as("descriptors of a deleted pod's namespace").isZero());
     }
 
     /**
