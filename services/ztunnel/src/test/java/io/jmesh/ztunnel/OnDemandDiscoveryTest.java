@@ -196,9 +196,9 @@ class OnDemandDiscoveryTest {
             assertThat(nodeA.ztunnel.store().current().workloadByIp(IpLiteral.parse(OTHER_IP))).isNotNull();
             assertThat(nodeA.ztunnel.telemetry().rejections(false, "not_local_workload")).isEqualTo(notLocal + 1);
 
-            // an address nobody has: asked for, then unknown as before
+            // an address nobody has: asked for, then refused as any address but the one dialled (IPMismatch)
             var nobody = client.request(hbone, RawHboneClient.connect("127.0.150.99:80"), null);
-            assertThat(nobody.status()).isEqualTo(503);
+            assertThat(nobody.status()).isEqualTo(400);
             assertThat(policy.subscribed()).contains("/127.0.150.99");
         }
     }

@@ -38,8 +38,9 @@ import java.util.List;
 /**
  * One inbound CONNECT stream: validates the request, authorizes it, connects to the local application and only
  * then answers 200 and starts relaying. Refusals follow Istio: 400 for a bad method or authority, or an authority
- * that is not a workload on this node (never an open proxy); 401 when policy denies; 503 for an unknown workload,
- * one of ztunnel's own ports, or a failed connect. Each refusal is one log line and one counted reason.
+ * address other than the workload addressed (never an open proxy), unless that workload has an application tunnel or
+ * is the authority's waypoint ({@link SandwichedWaypoint}); 401 when policy denies; 503 for an unknown service or
+ * port, one of ztunnel's own ports, or a failed connect. Each refusal is one log line and one counted reason.
  */
 final class InboundStream extends ChannelInboundHandlerAdapter {
 
@@ -133,22 +134,33 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             }
         }
         Workload addressed = index.workloadByIp(local.getAddress());
-        InetSocketAddress target = parsed.ip() != null ? parsed.address()
+        InetSocketAddress requested = parsed.ip() != null ? parsed.address()
                 : byHostname(stream, index, addressed, local, parsed, peer, authority);
-        if (target == null) {
+        if (requested == null) {
             return; // refused
         }
         ApplicationTunnel tunnel = proxyTunnel(addressed);
+        Workload named = tunnel != null ? null : index.workloadByIp(requested.getAddress());
+        // the original destination of a client of this (captured) waypoint: the waypoint gets the tunnel, on the
+        // authority's port
+        boolean viaWaypoint = tunnel == null && addressed != null
+                && (named == null || !named.getUid().equals(addressed.getUid()))
+                && SandwichedWaypoint.isWaypointFor(index, requested.getAddress(), addressed);
+        InetSocketAddress target = viaWaypoint ? new InetSocketAddress(local.getAddress(), requested.getPort())
+                : requested;
         Workload dst;
-        if (tunnel != null) {
-            // the workload takes tunnel metadata (a sandwiched waypoint): the target may be any address, as it is
-            // handed to the application in the PROXY header; the destination is the workload addressed
+        if (tunnel != null || viaWaypoint) {
+            // with a tunnel (a sandwiched waypoint taking tunnel metadata) the target may be any address, as it is
+            // handed to the application in the PROXY header; either way the destination is the workload addressed
             dst = addressed;
         } else {
-            dst = index.workloadByIp(target.getAddress());
+            dst = named;
             if (dst == null) {
-                refuse(stream, 503, "unknown_workload", "no workload has address "
-                        + target.getAddress().getHostAddress(), peer, authority);
+                // Istio's IPMismatch: an address that is no workload is not the one the connection was addressed to
+                refuse(stream, 400, "authority_mismatch", "authority names " + requested.getAddress().getHostAddress()
+                        + ", which is neither a workload nor a destination whose waypoint is "
+                        + (addressed == null ? local.getAddress().getHostAddress() : addressed.getName()), peer,
+                        authority);
                 return;
             }
         }

@@ -147,7 +147,7 @@ class ApplicationTunnelTest {
     void withoutAnApplicationTunnelTheTargetMustBeTheWorkloadAddressed() throws Exception {
         Answer a = client.request(new InetSocketAddress(PLAIN_IP, 15008), RawHboneClient.connect("10.96.0.99:80"),
                 "ping");
-        assertThat(a.status()).isEqualTo(503); // no workload has that address
+        assertThat(a.status()).isEqualTo(400); // no workload has that address: Istio's IPMismatch
         Answer other = client.request(new InetSocketAddress(PLAIN_IP, 15008),
                 RawHboneClient.connect(WAYPOINT_IP + ":8080"), "ping");
         assertThat(other.status()).isEqualTo(400); // authority_mismatch: the waypoint, addressed to plain

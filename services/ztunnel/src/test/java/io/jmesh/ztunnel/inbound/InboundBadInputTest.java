@@ -173,11 +173,17 @@ class InboundBadInputTest {
     }
 
     @Test
-    void unknownWorkloadOwnPortAndFailedConnectAre503() throws Exception {
-        assertThat(trusted.request(hbone, RawHboneClient.connect("10.1.2.3:80"), null).status()).isEqualTo(503);
+    void anAddressThatIsNoWorkloadIs400AsAnyOtherThanTheAddressedOne() throws Exception {
+        // Istio's IPMismatch: only the addressed workload (or a destination it is the waypoint of) is a target
+        double before = rejections("authority_mismatch");
+        assertThat(trusted.request(hbone, RawHboneClient.connect("10.1.2.3:80"), null).status()).isEqualTo(400);
+        assertThat(rejections("authority_mismatch")).isEqualTo(before + 1);
+    }
+
+    @Test
+    void ownPortAndFailedConnectAre503() throws Exception {
         assertThat(trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":15008"), null).status()).isEqualTo(503);
         assertThat(trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":1"), null).status()).isEqualTo(503);
-        assertThat(rejections("unknown_workload")).isGreaterThanOrEqualTo(1);
         assertThat(rejections("illegal_port")).isGreaterThanOrEqualTo(1);
         assertThat(rejections("connect_failed")).isGreaterThanOrEqualTo(1);
         // a failed connect is also a failed connection in Istio's terms, with the destination it was for
