@@ -322,10 +322,13 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         }
         int port = targetPort(addressed.getServicesMap().get(WorkloadIndex.name(svc)).getPortsList(), t.port());
         if (port == 0) {
-            port = targetPort(svc.getPortsList(), t.port());
+            // the service's target port; 0 is a named port this endpoint does not resolve: not served here (as
+            // Istio's NoPortForServices, and as outbound never picks such an endpoint)
+            port = serviceTargetPort(svc.getPortsList(), t.port());
         }
         if (port == 0) {
-            refuse(stream, 503, "unknown_port", "service " + t.hostname() + " has no port " + t.port(), peer,
+            refuse(stream, 503, "unknown_port", "service " + t.hostname() + " has no port " + t.port()
+                    + " that " + addressed.getName() + " serves (a named target port it maps no number for)", peer,
                     authority);
             return null;
         }
@@ -352,11 +355,24 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** The target port for {@code servicePort} (the service port itself when the target port is left 0), or 0. */
+    /**
+     * An endpoint's own target port for {@code servicePort} (the service port itself when it maps it to 0), or 0
+     * when it lists no such port.
+     */
     private static int targetPort(List<io.jmesh.proto.istio.workload.Port> ports, int servicePort) {
         for (var p : ports) {
             if (p.getServicePort() == servicePort) {
                 return p.getTargetPort() != 0 ? p.getTargetPort() : servicePort;
+            }
+        }
+        return 0;
+    }
+
+    /** A service's target port for {@code servicePort}: 0 when it has no such port, or a named one (0). */
+    private static int serviceTargetPort(List<io.jmesh.proto.istio.workload.Port> ports, int servicePort) {
+        for (var p : ports) {
+            if (p.getServicePort() == servicePort) {
+                return p.getTargetPort();
             }
         }
         return 0;

@@ -80,7 +80,8 @@ class InboundBadInputTest {
                 workloads:
                   - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-c,
                      tunnelProtocol: HBONE,
-                     services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]}}}
+                     services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]},
+                                "default/named.default.svc.cluster.local": {ports: []}}}
                   - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
                      node: node-c, tunnelProtocol: HBONE}
                   - {uid: remote, name: remote, namespace: default, serviceAccount: remote, addresses: [%s],
@@ -90,7 +91,9 @@ class InboundBadInputTest {
                      addresses: [{address: 10.96.0.30}], ports: [{servicePort: 80, targetPort: %d}]}
                   - {name: other, namespace: default, hostname: other.default.svc.cluster.local,
                      addresses: [{address: 10.96.0.31}], ports: [{servicePort: 80, targetPort: 8080}]}
-                """.formatted(ECHO_IP, echoPort, CLIENT_IP, REMOTE_IP, echoPort));
+                  - {name: named, namespace: default, hostname: named.default.svc.cluster.local,
+                     addresses: [{address: 10.96.0.32}], ports: [{servicePort: %d}]}
+                """.formatted(ECHO_IP, echoPort, CLIENT_IP, REMOTE_IP, echoPort, echoPort));
         Authorizer denyDenied = facts -> facts.hasIdentity() && (facts.sourceIdentity().serviceAccount().equals("denied")
                 || lateDeny.get() && facts.sourceIdentity().serviceAccount().equals("client"))
                 ? Decision.deny("default/deny-denied", "denied by deny policy") : Decision.ALLOW_ALL;
@@ -141,6 +144,16 @@ class InboundBadInputTest {
         assertThat(trusted.request(hbone, RawHboneClient.connect("echo.default.svc.cluster.local:81"), null)
                 .status()).isEqualTo(503);
         assertThat(rejections("unknown_port")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void aNamedTargetPortTheAddressedEndpointDoesNotResolveIs503() throws Exception {
+        // the service port has target port 0 (a named port) and echo maps no port for it: echo does not serve it,
+        // whatever listens on the service port's number there (Istio's NoPortForServices)
+        double before = rejections("unknown_port");
+        assertThat(trusted.request(hbone, RawHboneClient.connect("named.default.svc.cluster.local:" + echoPort),
+                "x").status()).isEqualTo(503);
+        assertThat(rejections("unknown_port")).isEqualTo(before + 1);
     }
 
     @Test
