@@ -250,7 +250,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             }
             if (tunnel != null) {
                 app.write(ProxyProtocolHeader.v2(app.alloc(), new InetSocketAddress(client, peer.getPort()),
-                        announced(index, parsed, target), src == null ? null : src.uri()));
+                        announced(index, addressed, parsed, target), src == null ? null : src.uri()));
             }
             if (stream.pipeline().context(this) != null) { // a closed stream has dropped its handlers
                 stream.pipeline().remove(this);
@@ -309,7 +309,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
      */
     private InetSocketAddress byHostname(Http2StreamChannel stream, WorkloadIndex index, Workload addressed,
             InetSocketAddress local, Authority.Target t, InetSocketAddress peer, String authority) {
-        Service svc = index.serviceByHostname(t.hostname());
+        Service svc = HostnameAuthority.service(index, addressed, t.hostname());
         if (svc == null) {
             refuse(stream, 503, "unknown_service", "no service has hostname " + t.hostname(), peer, authority);
             return null;
@@ -339,11 +339,12 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
      * The destination a PROXY header names: the authority's address, or for a hostname the service's first address
      * with the authority's port (the header has no room for names; Istio does the same).
      */
-    private static InetSocketAddress announced(WorkloadIndex index, Authority.Target t, InetSocketAddress target) {
+    private static InetSocketAddress announced(WorkloadIndex index, Workload addressed, Authority.Target t,
+            InetSocketAddress target) {
         if (t.ip() != null) {
             return target;
         }
-        Service svc = index.serviceByHostname(t.hostname());
+        Service svc = HostnameAuthority.service(index, addressed, t.hostname());
         if (svc == null || svc.getAddressesCount() == 0) {
             return target;
         }
@@ -475,7 +476,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 String p = part.trim();
                 if (p.regionMatches(true, 0, "host=", 0, 5)) {
                     String host = p.substring(5).replace("\"", "");
-                    Service s = index.serviceByHostname(host);
+                    Service s = HostnameAuthority.service(index, dst, host.toLowerCase(java.util.Locale.ROOT));
                     if (s != null && dst.getServicesMap().containsKey(WorkloadIndex.name(s))) {
                         return s;
                     }

@@ -81,7 +81,9 @@ class InboundBadInputTest {
                   - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-c,
                      tunnelProtocol: HBONE,
                      services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]},
-                                "default/named.default.svc.cluster.local": {ports: []}}}
+                                "default/named.default.svc.cluster.local": {ports: []},
+                                "default/a.example.com": {ports: []}, "default/b.example.com": {ports: []},
+                                "default/c.example.com": {ports: []}}}
                   - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
                      node: node-c, tunnelProtocol: HBONE}
                   - {uid: remote, name: remote, namespace: default, serviceAccount: remote, addresses: [%s],
@@ -92,7 +94,14 @@ class InboundBadInputTest {
                   - {name: other, namespace: default, hostname: other.default.svc.cluster.local,
                      addresses: [{address: 10.96.0.31}], ports: [{servicePort: 80, targetPort: 8080}]}
                   - {name: named, namespace: default, hostname: named.default.svc.cluster.local,
-                     addresses: [{address: 10.96.0.32}], ports: [{servicePort: %d}]}
+                     addresses: [{address: 10.96.0.32}], ports: [{servicePort: %6$d}]}
+                  # one hostname, a service entry in two namespaces each: echo is an endpoint of default's only
+                  - {name: a, namespace: aaa, hostname: a.example.com, ports: [{servicePort: 80, targetPort: 1}]}
+                  - {name: a, namespace: default, hostname: a.example.com, ports: [{servicePort: 80, targetPort: %6$d}]}
+                  - {name: b, namespace: default, hostname: b.example.com, ports: [{servicePort: 80, targetPort: %6$d}]}
+                  - {name: b, namespace: zzz, hostname: b.example.com, ports: [{servicePort: 80, targetPort: 1}]}
+                  - {name: c, namespace: mmm, hostname: c.example.com, ports: [{servicePort: 80, targetPort: 1}]}
+                  - {name: c, namespace: default, hostname: c.example.com, ports: [{servicePort: 80, targetPort: %6$d}]}
                 """.formatted(ECHO_IP, echoPort, CLIENT_IP, REMOTE_IP, echoPort, echoPort));
         Authorizer denyDenied = facts -> facts.hasIdentity() && (facts.sourceIdentity().serviceAccount().equals("denied")
                 || lateDeny.get() && facts.sourceIdentity().serviceAccount().equals("client"))
@@ -144,6 +153,16 @@ class InboundBadInputTest {
         assertThat(trusted.request(hbone, RawHboneClient.connect("echo.default.svc.cluster.local:81"), null)
                 .status()).isEqualTo(503);
         assertThat(rejections("unknown_port")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void aHostnameOfServicesInSeveralNamespacesNamesTheOneTheAddressedWorkloadIsAnEndpointOf() throws Exception {
+        // as Istio's inbound, which prefers the service of the addressed workload's namespace among those of a name
+        for (String host : new String[] {"a.example.com", "b.example.com", "c.example.com"}) {
+            Answer a = trusted.request(hbone, RawHboneClient.connect(host + ":80"), "to " + host);
+            assertThat(a.status()).as(host).isEqualTo(200);
+            assertThat(a.body()).isEqualTo("to " + host);
+        }
     }
 
     @Test
