@@ -175,10 +175,14 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return;
         }
         InetSocketAddress delivery = tunnel == null ? target : tunnelDelivery(tunnel, local, target);
-        if (ctx.ownPorts().contains(delivery.getPort()) && (tunnel == null || delivery.getAddress().isLoopbackAddress()
-                || delivery.getAddress().equals(ctx.nodeAddress()))) {
-            refuse(stream, 503, "illegal_port", "port " + delivery.getPort() + " is one of ztunnel's own ports",
-                    peer, authority);
+        // the target's port, as Istio checks it before a tunnel's port replaces it (a target on 15008 asks for a
+        // tunnel in a tunnel, whatever the application behind would make of it); and where the tunnel is delivered
+        // when that is ztunnel itself (loopback in a pod, or the node address)
+        int ownPort = ctx.ownPorts().contains(target.getPort()) ? target.getPort()
+                : ctx.ownPorts().contains(delivery.getPort()) && (delivery.getAddress().isLoopbackAddress()
+                        || delivery.getAddress().equals(ctx.nodeAddress())) ? delivery.getPort() : 0;
+        if (ownPort != 0) {
+            refuse(stream, 503, "illegal_port", "port " + ownPort + " is one of ztunnel's own ports", peer, authority);
             return;
         }
         SpiffeId src = parent.attr(HboneInbound.PEER).get();

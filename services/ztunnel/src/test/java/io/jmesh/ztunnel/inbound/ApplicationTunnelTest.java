@@ -144,6 +144,17 @@ class ApplicationTunnelTest {
     }
 
     @Test
+    void aTargetOnOneOfZtunnelsOwnPortsIsRefusedThoughTheTunnelPortIsAnother() throws Exception {
+        // as Istio's inbound, which checks the target's port before the tunnel's port replaces it: an HBONE target
+        // on 15008 is a request to tunnel into a tunnel, whatever the application would make of it
+        InetSocketAddress hbone = new InetSocketAddress(WAYPOINT_IP, 15008);
+        for (String target : new String[] {"10.96.0.99:15008", WAYPOINT_IP + ":15008"}) {
+            assertThat(client.request(hbone, RawHboneClient.connect(target), "x").status()).as(target).isEqualTo(503);
+        }
+        assertThat(received).isEmpty();
+    }
+
+    @Test
     void withoutAnApplicationTunnelTheTargetMustBeTheWorkloadAddressed() throws Exception {
         Answer a = client.request(new InetSocketAddress(PLAIN_IP, 15008), RawHboneClient.connect("10.96.0.99:80"),
                 "ping");
