@@ -458,7 +458,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     /**
      * The source workload by client address, believed only when its identity is the verified one. A tunnel from
      * another network (double HBONE: {@code x-forwarded-network} names a network other than ours) comes from the
-     * east-west gateway's address, so its source is what its {@code baggage} says, with the verified identity.
+     * east-west gateway's address, so its source is what its {@code baggage} says, with the verified identity; so is
+     * that of a client no workload of that identity has the address of (a host-network client, say, leaving from its
+     * node's address), as Istio labels a source it cannot look up from its derived (baggage) source.
      */
     private Workload sourceWorkload(WorkloadIndex index, InetAddress client, SpiffeId src, Http2Headers h) {
         CharSequence network = h.get(HboneHeaders.FORWARDED_NETWORK);
@@ -466,7 +468,11 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return Workloads.fromBaggage(h.get("baggage"), src);
         }
         Workload byIp = index.workloadByIp(client);
-        return byIp != null && src != null && src.equals(Workloads.identity(byIp, ctx.trustDomain())) ? byIp : null;
+        if (byIp != null && src != null && src.equals(Workloads.identity(byIp, ctx.trustDomain()))) {
+            return byIp;
+        }
+        CharSequence baggage = h.get("baggage");
+        return baggage == null || baggage.length() == 0 ? null : Workloads.fromBaggage(baggage, src);
     }
 
     /**

@@ -166,6 +166,22 @@ class InboundBadInputTest {
     }
 
     @Test
+    void aClientNotKnownByItsAddressIsLabelledFromItsBaggage() throws Exception {
+        // the TCP peer (127.0.0.1) is no workload: as Istio's derived source, the labels its baggage gives, with
+        // the verified identity as principal (a source found by address would come first)
+        Answer a = trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort).add("baggage",
+                "k8s.cluster.name=c1,k8s.namespace.name=default,k8s.deployment.name=sleep,service.name=sleep-svc,"
+                        + "service.version=v2"), "hi");
+        assertThat(a.status()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(node.metricSum(
+                "istio_tcp_connections_opened_total", "reporter=\"destination\"", "source_workload=\"sleep\"",
+                "source_canonical_service=\"sleep-svc\"", "source_canonical_revision=\"v2\"",
+                "source_workload_namespace=\"default\"", "source_cluster=\"c1\"",
+                "source_principal=\"spiffe://cluster.local/ns/default/sa/client\"", "destination_workload=\"echo\""))
+                .isEqualTo(1));
+    }
+
+    @Test
     void aNamedTargetPortTheAddressedEndpointDoesNotResolveIs503() throws Exception {
         // the service port has target port 0 (a named port) and echo maps no port for it: echo does not serve it,
         // whatever listens on the service port's number there (Istio's NoPortForServices)
