@@ -340,8 +340,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The destination a PROXY header names: the authority's address, or for a hostname the service's first address
-     * with the authority's port (the header has no room for names; Istio does the same).
+     * The destination a PROXY header names: the authority's address, or for a hostname a VIP of the service with the
+     * authority's port (the header has no room for names): as Istio picks it, one on this network, IPv4 before IPv6,
+     * else one of another network.
      */
     private static InetSocketAddress announced(WorkloadIndex index, Workload addressed, Authority.Target t,
             InetSocketAddress target) {
@@ -349,15 +350,22 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return target;
         }
         Service svc = HostnameAuthority.service(index, addressed, t.hostname());
-        if (svc == null || svc.getAddressesCount() == 0) {
-            return target;
+        InetAddress best = null;
+        int bestRank = -1;
+        for (var na : svc == null ? List.<io.jmesh.proto.istio.workload.NetworkAddress>of() : svc.getAddressesList()) {
+            InetAddress vip;
+            try {
+                vip = InetAddress.getByAddress(na.getAddress().toByteArray());
+            } catch (java.net.UnknownHostException e) {
+                continue; // validated on the way in
+            }
+            int rank = !na.getNetwork().equals(index.network()) ? 0 : vip instanceof java.net.Inet4Address ? 2 : 1;
+            if (rank >= bestRank) { // the last of equals, as Rust's max_by_key that Istio uses
+                best = vip;
+                bestRank = rank;
+            }
         }
-        try {
-            return new InetSocketAddress(InetAddress.getByAddress(svc.getAddresses(0).getAddress().toByteArray()),
-                    t.port());
-        } catch (java.net.UnknownHostException e) {
-            return target; // validated on the way in
-        }
+        return best == null ? target : new InetSocketAddress(best, t.port());
     }
 
     /**

@@ -64,9 +64,15 @@ class ApplicationTunnelTest {
                 workloads:
                   - {uid: waypoint, name: waypoint, namespace: default, serviceAccount: waypoint,
                      addresses: [%s], node: node-e, tunnelProtocol: HBONE,
-                     applicationTunnel: {protocol: PROXY, port: %d}}
+                     applicationTunnel: {protocol: PROXY, port: %d},
+                     services: {"default/fronted.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: 8080}]}}}
                   - {uid: plain, name: plain, namespace: default, serviceAccount: plain, addresses: [%s],
                      node: node-e, tunnelProtocol: HBONE}
+                services:
+                  # VIPs: one on another network, an IPv6 and an IPv4 one on ours
+                  - {name: fronted, namespace: default, hostname: fronted.default.svc.cluster.local,
+                     addresses: [{network: net-x, address: 10.96.9.9}, {address: "fd00::96:7"}, {address: 10.96.7.7}],
+                     ports: [{servicePort: 80, targetPort: 8080}]}
                 """.formatted(WAYPOINT_IP, app.getLocalPort(), PLAIN_IP));
         node = ZtunnelHarness.start(dir, "node-e", setup.localNode("node-e", "127.0.50.1", mesh, null), null);
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
@@ -141,6 +147,18 @@ class ApplicationTunnelTest {
         Answer own = client.request(hbone, RawHboneClient.connect(WAYPOINT_IP + ":8080"), "pong");
         assertThat(own.body()).isEqualTo("ok pong");
         assertThat(received.poll(10, TimeUnit.SECONDS).destination()).isEqualTo(WAYPOINT_IP + ":8080");
+    }
+
+    @Test
+    void aHostnameTargetIsAnnouncedAsTheServicesIpv4VipOnThisNetwork() throws Exception {
+        // PROXY has no room for a name: as Istio, a VIP of the service on our network, IPv4 first
+        Answer a = client.request(new InetSocketAddress(WAYPOINT_IP, 15008),
+                RawHboneClient.connect("fronted.default.svc.cluster.local:80"), "by name");
+        assertThat(a.status()).isEqualTo(200);
+        Received r = received.poll(10, TimeUnit.SECONDS);
+        assertThat(r).isNotNull();
+        assertThat(r.destination()).isEqualTo("10.96.7.7:80");
+        assertThat(r.payload()).isEqualTo("by name");
     }
 
     @Test
