@@ -6,6 +6,7 @@ import io.jmesh.core.config.Durations;
 import io.jmesh.core.config.Ports;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.kafka.KafkaSettings;
+import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -229,10 +230,7 @@ public record CaConfig(
             Duration pruneAfterExpiry) {
         public Revocation {
             requireTopic(topic);
-            if (topicReplicationFactor < 0 || topicReplicationFactor > Short.MAX_VALUE) {
-                throw new IllegalArgumentException("topicReplicationFactor: " + topicReplicationFactor
-                        + " (expected: 1.." + Short.MAX_VALUE + " replicas, or 0 = min(3, number of brokers))");
-            }
+            new TopicReplication("topicReplicationFactor", topicReplicationFactor); // validates it
             if (crlValidity == null || crlValidity.compareTo(Duration.ofMinutes(2)) < 0) {
                 throw new IllegalArgumentException("crlValidity: " + fmt(crlValidity) + " (expected: >= 2m)");
             }

@@ -1,7 +1,8 @@
 package io.jmesh.ca.revocation;
 
+import io.jmesh.core.kafka.TopicReplication;
+import io.jmesh.core.kafka.TopicReplication.Warning;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -15,7 +16,6 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
-import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.AuthorizationException;
@@ -30,11 +30,9 @@ import org.slf4j.LoggerFactory;
  * needs on it: DESCRIBE, DESCRIBE_CONFIGS, WRITE, and CREATE (topic or cluster) unless it exists, ALTER_CONFIGS
  * unless it is compacted; a missing one fails with {@link NotAuthorized} naming it.
  *
- * <p>Created on three brokers or more, it gets {@code min.insync.replicas=2}: with the producer's {@code acks=all}
- * (Kafka's recommendation for a replication factor of 3) a revocation Kafka acknowledges is on two brokers, not
- * possibly on the leader alone. An existing topic keeps its replicas and settings (replicas change only by a
- * partition reassignment, an operator's decision); one with fewer replicas than asked, or with 3 replicas or more
- * and {@code min.insync.replicas} below 2, is flagged ({@link Warning}).
+ * <p>Its replicas follow {@code revocation.topicReplicationFactor} as {@link TopicReplication} says (0: min(3,
+ * brokers); {@code min.insync.replicas=2} when created on three or more); an existing topic with fewer replicas
+ * than asked, or with 3 or more and {@code min.insync.replicas} below 2, is flagged, never altered.
  */
 public final class RevocationTopic {
 
@@ -42,17 +40,8 @@ public final class RevocationTopic {
 
     private RevocationTopic() {}
 
-    /** Replicas of a topic created with replication factor 0 ("automatic") on a cluster this large or larger. */
-    static final int AUTOMATIC_REPLICAS = 3;
-    /** In-sync replicas a write with {@code acks=all} needs, on a topic of {@link #AUTOMATIC_REPLICAS} or more. */
-    static final int MIN_IN_SYNC_REPLICAS = 2;
-
-    /**
-     * Something about an existing topic ca does not change itself, logged once per start as a warning.
-     *
-     * @param reason {@code replication_factor} or {@code min_insync_replicas}
-     */
-    public record Warning(String reason, String message) {}
+    /** The setting the revocation topic's replication factor comes from, named in messages. */
+    static final String SETTING = "revocation.topicReplicationFactor";
 
     /**
      * Kafka refused a step to this client's principal (an ACL is missing): the message names the ACL operation and
@@ -85,24 +74,24 @@ public final class RevocationTopic {
         // Kafka refuses an api timeout below the request timeout
         p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) timeout.toMillis());
         try (Admin admin = Admin.create(p)) {
-            short replicas = replicationFactor > 0 ? (short) replicationFactor : replicationFactor(0,
-                    step(topic, "DESCRIBE on the cluster (to count its brokers)", "describe the cluster",
+            TopicReplication replication = new TopicReplication(SETTING, replicationFactor);
+            short replicas = replication.replicas(!replication.automatic() ? 0
+                    : step(topic, "DESCRIBE on the cluster (to count its brokers)", "describe the cluster",
                             () -> admin.describeCluster().nodes().get(timeout.toMillis(), TimeUnit.MILLISECONDS)
                                     .size()));
             // look first: Kafka answers a CreateTopics of an existing topic with an authorization error, not
             // "exists", when the principal may not create it (an operator created it, least privilege)
             TopicDescription existing = describe(admin, topic, timeout);
-            if (existing == null && create(admin, topic, replicationFactor, replicas, timeout)) {
+            if (existing == null && create(admin, topic, replication, replicas, timeout)) {
                 return List.of();
             }
             if (existing == null) { // another replica created it meanwhile
                 existing = describe(admin, topic, timeout);
             }
             Config config = compact(admin, topic, timeout);
-            ConfigEntry minInSync = config == null ? null : config.get(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG);
-            List<Warning> warnings = check(topic, existing == null ? replicas : replicasOf(existing),
-                    replicationFactor, replicas, minInSync == null || minInSync.value() == null ? 1
-                            : Integer.parseInt(minInSync.value()));
+            List<Warning> warnings = replication.check("revocation topic", topic,
+                    existing == null ? replicas : TopicReplication.replicasOf(existing), replicas,
+                    TopicReplication.minInSyncOf(config));
             for (Warning w : warnings) {
                 log.atWarn().addKeyValue("topic", topic).addKeyValue("reason", w.reason()).log("{}", w.message());
             }
@@ -112,50 +101,8 @@ public final class RevocationTopic {
 
     /** The configs ca creates the topic with: compacted, and on 3 replicas or more 2 in sync for a write. */
     static Map<String, String> createConfigs(short replicas) {
-        return replicas >= AUTOMATIC_REPLICAS
-                ? Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT,
-                        TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, String.valueOf(MIN_IN_SYNC_REPLICAS))
-                : Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT);
-    }
-
-    /**
-     * What is wrong with an existing topic of {@code replicas} replicas (its least replicated partition) and
-     * {@code minInSync} in-sync replicas per write, where ca would create it with {@code asked}.
-     */
-    static List<Warning> check(String topic, int replicas, int configured, short asked, int minInSync) {
-        List<Warning> out = new ArrayList<>();
-        if (replicas < asked) {
-            out.add(new Warning("replication_factor", "revocation topic " + topic + " has replication factor "
-                    + replicas + " where " + (configured > 0 ? "revocation.topicReplicationFactor asks " + asked
-                            : "revocation.topicReplicationFactor 0 asks min(" + AUTOMATIC_REPLICAS
-                                    + ", brokers) = " + asked)
-                    + ": losing " + (replicas <= 1 ? "its broker" : replicas + " brokers")
-                    + " loses the topic's records; ca does not change an existing topic's replicas: reassign its"
-                    + " partitions (kafka-reassign-partitions)"));
-        }
-        if (replicas >= AUTOMATIC_REPLICAS && minInSync < MIN_IN_SYNC_REPLICAS) {
-            out.add(new Warning("min_insync_replicas", "revocation topic " + topic + " has min.insync.replicas "
-                    + minInSync + " with replication factor " + replicas + ": a revocation Kafka acknowledges"
-                    + " (acks=all) may be on one broker only; set min.insync.replicas=" + MIN_IN_SYNC_REPLICAS
-                    + " on it (kafka-configs --alter --add-config), as Kafka recommends with acks=all"));
-        }
-        return out;
-    }
-
-    private static int replicasOf(TopicDescription d) {
-        int least = Integer.MAX_VALUE;
-        for (TopicPartitionInfo p : d.partitions()) {
-            least = Math.min(least, p.replicas().size());
-        }
-        return least == Integer.MAX_VALUE ? 0 : least;
-    }
-
-    /**
-     * The replication factor to create the topic with: the configured one, or for 0 as many replicas as a 3-broker
-     * cluster's operator expects, but no more than the cluster has brokers (a local single broker: 1).
-     */
-    static short replicationFactor(int configured, int brokers) {
-        return (short) (configured > 0 ? configured : Math.max(1, Math.min(AUTOMATIC_REPLICAS, brokers)));
+        return TopicReplication.createConfigs(replicas,
+                Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT));
     }
 
     /** The topic's description, or null when it does not exist. */
@@ -176,7 +123,8 @@ public final class RevocationTopic {
     }
 
     /** @return whether the topic was created (false: another replica created it meanwhile) */
-    private static boolean create(Admin admin, String topic, int configured, short replicas, Duration timeout)
+    private static boolean create(Admin admin, String topic, TopicReplication replication, short replicas,
+            Duration timeout)
             throws InterruptedException, TimeoutException {
         NewTopic t = new NewTopic(topic, 1, replicas).configs(createConfigs(replicas));
         try {
@@ -189,18 +137,12 @@ public final class RevocationTopic {
             if (e instanceof NotAuthorized) {
                 throw e;
             }
-            throw new IllegalStateException("cannot create " + topic + " with " + describe(configured, replicas)
+            throw new IllegalStateException("cannot create " + topic + " with " + replication.describe(replicas)
                     + ": " + e.getCause().getCause().getMessage(), e.getCause());
         }
         log.atInfo().addKeyValue("topic", topic).addKeyValue("replicationFactor", replicas)
                 .addKeyValue("configs", t.configs()).log("revocation topic created, compacted");
         return true;
-    }
-
-    private static String describe(int configured, short replicas) {
-        return configured > 0 ? "revocation.topicReplicationFactor " + configured
-                : "replication factor " + replicas + " (revocation.topicReplicationFactor 0: min("
-                        + AUTOMATIC_REPLICAS + ", brokers))";
     }
 
     /** Compacts the topic unless it is; returns its configs as read before (null if Kafka returned none). */
