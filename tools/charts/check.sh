@@ -17,13 +17,17 @@ trap 'rm -rf "$out"' EXIT
   --set ca.persistence.enabled=false --set global.logLevel=debug \
   --set global.network=net-west --set ca.terminationGracePeriodSeconds=10 --set policy.terminationGracePeriodSeconds=60 \
   --set telemetry.config.drainDeadline=5s --set ztunnel.config.drainDeadline=5s > "$out/custom.yaml"
-# a Kafka of fewer than 3 brokers: the config log policy creates has the copies asked for
+# a Kafka of fewer than 3 brokers: the config log policy creates, and telemetry's topics, have the copies asked for
 # (each render goes to a file first: `grep -q` stops reading at its match, and under pipefail the helm it cut off
 # would fail the check)
 "$helm" template jmesh charts/jmesh -n istio-system -s charts/policy/templates/policy.yaml \
   --set global.kafka.replicationFactor=1 > "$out/policy-rf1.yaml"
 grep -q '^      replicationFactor: 1$' "$out/policy-rf1.yaml" \
   || { echo "charts: global.kafka.replicationFactor did not reach policy" >&2; exit 1; }
+"$helm" template jmesh charts/jmesh -n istio-system -s charts/telemetry/templates/telemetry.yaml \
+  --set global.kafka.replicationFactor=1 > "$out/telemetry-rf1.yaml"
+grep -q '^      replicationFactor: 1$' "$out/telemetry-rf1.yaml" \
+  || { echo "charts: global.kafka.replicationFactor did not reach telemetry" >&2; exit 1; }
 # the network reaches ztunnel's node.network (endpoints elsewhere go through east-west gateways)
 grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network did not reach ztunnel" >&2; exit 1; }
 # ca's replicas share the state volume: a volume one node mounts takes one replica, and asking for more is refused

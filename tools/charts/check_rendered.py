@@ -523,11 +523,18 @@ def check_settings_in_file(repo, where, docs, problems):
 
 def check_config_log_replicated(repo, where, docs, problems):
     """policy creates the config log (every source's configuration, the mesh's one record of it) on the cluster's
-    Kafka when it is missing: with the chart's defaults in more than one copy, or one broker's loss loses it."""
+    Kafka when it is missing, and telemetry its topics: with the chart's defaults in more than one copy, or one
+    broker's loss loses them."""
     config = effective_config(repo, "policy", docs)
     if config is not None and config["kafka"]["replicationFactor"] < 2:
         problems.append("%s: policy creates the config log with kafka.replicationFactor %s (one broker holds the "
                         "mesh's configuration)" % (where, config["kafka"]["replicationFactor"]))
+    # telemetry's events and the checkpoints that make its counting exactly-once: 0 is min(3, brokers), 1 is one
+    # broker's loss away from losing them
+    config = effective_config(repo, "telemetry", docs)
+    if config is not None and config["kafka"]["createTopics"] and config["kafka"]["replicationFactor"] == 1:
+        problems.append("%s: telemetry creates its topics with kafka.replicationFactor 1 (one broker holds every "
+                        "event and checkpoint)" % where)
 
 
 def check_outside_the_mesh(where, docs, problems):

@@ -74,8 +74,8 @@ admin:
 {{- if has .Chart.Name (list "ca" "policy" "telemetry" "ztunnel") }}
 kafka:
   bootstrapServers: {{ .Values.global.kafka.bootstrapServers | quote }}
-  {{- if eq .Chart.Name "policy" }}
-  # the config log, when policy creates it
+  {{- if has .Chart.Name (list "policy" "telemetry") }}
+  # copies of the topics it creates (policy: the config log; telemetry: events, dead letters, checkpoints, traces)
   replicationFactor: {{ int .Values.global.kafka.replicationFactor }}
   {{- end }}
 {{- end }}

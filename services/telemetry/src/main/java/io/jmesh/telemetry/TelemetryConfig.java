@@ -1,6 +1,7 @@
 package io.jmesh.telemetry;
 
 import io.jmesh.core.config.AdminConfig;
+import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import java.time.Duration;
 
@@ -38,12 +39,14 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
      * @param deadLetterTopic undecodable records, with headers naming the reason
      * @param checkpointTopic compacted topic of per-partition aggregates, written in the offsets' transaction
      * @param commitInterval how often aggregates and offsets are committed (and metrics published)
-     * @param createTopics create missing topics at start (local mode); in Kubernetes the chart does
+     * @param createTopics create missing topics at start; when false an operator creates them (nothing else does,
+     *     the Helm chart neither) and telemetry waits for them
      * @param partitions partitions of the event topics when this service creates them
+     * @param replicationFactor replicas of every topic this service creates; 0 = min(3, brokers of the cluster)
      */
     public record IngestConfig(String bootstrapServers, String groupId, String instanceId, String connectionTopic,
             String requestTopic, String deadLetterTopic, String checkpointTopic, Duration commitInterval,
-            boolean createTopics, int partitions) {
+            boolean createTopics, int partitions, int replicationFactor) {
         public IngestConfig {
             bootstrapServers = bootstrapServers == null ? "" : bootstrapServers.trim();
             instanceId = instanceId == null ? "" : instanceId.trim();
@@ -58,6 +61,12 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
             if (partitions < 1) {
                 throw new IllegalArgumentException("partitions: " + partitions + " (expected: >= 1)");
             }
+            new TopicReplication("replicationFactor", replicationFactor); // validates it (the loader adds "kafka")
+        }
+
+        /** How the topics this service creates are replicated. */
+        public TopicReplication replication() {
+            return new TopicReplication("kafka.replicationFactor", replicationFactor);
         }
 
         public boolean enabled() {

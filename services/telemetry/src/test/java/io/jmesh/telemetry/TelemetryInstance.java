@@ -33,7 +33,7 @@ public final class TelemetryInstance implements AutoCloseable {
     /** Topics for one test, all under {@code prefix}. */
     public static IngestConfig ingest(String bootstrap, String prefix, String instanceId) {
         return new IngestConfig(bootstrap, prefix + "-group", instanceId, prefix + ".l4", prefix + ".l7",
-                prefix + ".dlq", prefix + ".checkpoints", Duration.ofMillis(200), true, 4);
+                prefix + ".dlq", prefix + ".checkpoints", Duration.ofMillis(200), true, 4, 0);
     }
 
     public static TelemetryConfig config(IngestConfig ingest) {

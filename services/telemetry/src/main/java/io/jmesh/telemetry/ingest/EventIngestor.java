@@ -1,5 +1,6 @@
 package io.jmesh.telemetry.ingest;
 
+import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
 import io.jmesh.telemetry.aggregate.Expired;
 import io.jmesh.telemetry.aggregate.MeshTotals;
@@ -187,7 +188,7 @@ public final class EventIngestor implements AutoCloseable {
 
     private void run() {
         try {
-            if (!retry("create topics", () -> TopicSetup.ensure(config, KAFKA_TIMEOUT))
+            if (!retry("create topics", this::ensureTopics)
                     || !retry("start transactional producer", this::createProducer)) {
                 return;
             }
@@ -598,6 +599,14 @@ public final class EventIngestor implements AutoCloseable {
         }
         ready.complete(null);
         log.info("ingest stopped");
+    }
+
+    /** Creates the missing topics; counts what is wrong with existing ones (logged by the setup). */
+    private boolean ensureTopics() {
+        for (TopicReplication.Warning w : TopicSetup.ensure(config, KAFKA_TIMEOUT)) {
+            metrics.topicWarnings.labelValues(w.reason()).inc();
+        }
+        return true;
     }
 
     private interface Step {

@@ -15,6 +15,7 @@ final class IngestMetrics {
     final Gauge partitions;
     final Gauge held;
     final Counter unreadableCheckpoints;
+    final Counter topicWarnings;
 
     IngestMetrics(PrometheusRegistry registry) {
         records = Counter.builder().name("telemetry_records_total")
@@ -39,5 +40,12 @@ final class IngestMetrics {
         unreadableCheckpoints = Counter.builder().name("telemetry_checkpoints_unreadable_total")
                 .help("Checkpoints found corrupt or of an unknown version (each holds its partition)")
                 .register(registry);
+        topicWarnings = Counter.builder().name("telemetry_topic_config_warnings_total")
+                .help("Settings of existing topics telemetry does not change itself, found at start (logged):"
+                        + " replication_factor (fewer replicas than kafka.replicationFactor asks),"
+                        + " min_insync_replicas (below 2 on 3 replicas or more)")
+                .labelNames("reason").register(registry);
+        topicWarnings.labelValues("replication_factor");
+        topicWarnings.labelValues("min_insync_replicas");
     }
 }

@@ -1,6 +1,7 @@
 package io.jmesh.telemetry.otlp;
 
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
 import io.jmesh.telemetry.ingest.ConsumerThread;
 import io.jmesh.telemetry.TelemetryConfig.OtlpConfig;
@@ -270,8 +271,9 @@ public final class TraceForwarder implements AutoCloseable {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
         try (Admin admin = Admin.create(p)) {
-            admin.createTopics(List.of(new NewTopic(otlp.tracesTopic(), kafka.partitions(), (short) 1)))
-                    .all().get(30, TimeUnit.SECONDS);
+            short replicas = kafka.replication().replicas(admin, Duration.ofSeconds(30));
+            admin.createTopics(List.of(new NewTopic(otlp.tracesTopic(), kafka.partitions(), replicas)
+                    .configs(TopicReplication.createConfigs(replicas, Map.of())))).all().get(30, TimeUnit.SECONDS);
         } catch (java.util.concurrent.ExecutionException e) {
             if (!(e.getCause() instanceof TopicExistsException)) {
                 log.atWarn().log("cannot create {}: {}", otlp.tracesTopic(), e.getCause().toString());

@@ -55,7 +55,7 @@ class ExactlyOnceIngestTest {
         IngestConfig cfgA = TelemetryInstance.ingest(kafka.bootstrapServers(), KafkaExtension.uniqueTopic("rebalance"), "a");
         IngestConfig cfgB = new IngestConfig(cfgA.bootstrapServers(), cfgA.groupId(), "b", cfgA.connectionTopic(),
                 cfgA.requestTopic(), cfgA.deadLetterTopic(), cfgA.checkpointTopic(), cfgA.commitInterval(),
-                cfgA.createTopics(), cfgA.partitions());
+                cfgA.createTopics(), cfgA.partitions(), cfgA.replicationFactor());
         TelemetryInstance a = TelemetryInstance.start(cfgA);
         TelemetryInstance b = null;
         try (EventProducer producer = new EventProducer(kafka)) {

@@ -35,7 +35,7 @@ class RebalanceCountersTest {
                 "a");
         IngestConfig cfgB = new IngestConfig(cfgA.bootstrapServers(), cfgA.groupId(), "b", cfgA.connectionTopic(),
                 cfgA.requestTopic(), cfgA.deadLetterTopic(), cfgA.checkpointTopic(), cfgA.commitInterval(),
-                cfgA.createTopics(), cfgA.partitions());
+                cfgA.createTopics(), cfgA.partitions(), cfgA.replicationFactor());
         try (EventProducer producer = new EventProducer(kafka); TelemetryInstance a = TelemetryInstance.start(cfgA)) {
             // four pods of one workload, each on its own partition: one Istio series counted on all four
             for (int partition = 0; partition < cfgA.partitions(); partition++) {
