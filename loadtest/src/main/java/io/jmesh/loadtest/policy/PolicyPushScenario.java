@@ -70,7 +70,8 @@ public final class PolicyPushScenario implements Scenario {
         Process[] policy = {null};
         try (LocalKafka kafka = LocalKafka.builder().dataDir(work.resolve("kafka")).heap("512m").build().start();
                 ConfigLogWriter writer = new ConfigLogWriter(kafka.bootstrapServers(), "bench-writer")) {
-            ConfigLog.ensureTopic(kafka.bootstrapServers(), (short) 1, Duration.ofSeconds(60));
+            ConfigLog.ensureTopic(kafka.bootstrapServers(), new io.jmesh.core.kafka.TopicReplication("replicationFactor", 1),
+                    Duration.ofSeconds(60));
             HttpServer tokenReview = tokenReview(vertx, ca);
             long t0 = System.nanoTime();
             List<CompletableFuture<?>> writes = new ArrayList<>();

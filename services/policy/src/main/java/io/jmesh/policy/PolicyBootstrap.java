@@ -95,7 +95,18 @@ public final class PolicyBootstrap implements MeshService {
         return vertx.executeBlocking(() -> {
             PolicyConfig.Kafka k = config.kafka();
             if (ConfigLog.TOPIC.equals(k.topic())) {
-                ConfigLog.ensureTopic(k.bootstrapServers(), k.replicationFactor(), java.time.Duration.ofSeconds(30));
+                Counter warnings = Counter.builder().name("policy_config_log_warnings_total")
+                        .help("problems of an existing config log topic policy does not change itself (fewer replicas"
+                                + " than kafka.replicationFactor asks, or 3+ replicas and min.insync.replicas below 2)")
+                        .labelNames("reason").register(context.metrics());
+                warnings.labelValues("replication_factor");
+                warnings.labelValues("min_insync_replicas");
+                for (var w : ConfigLog.ensureTopic(k.bootstrapServers(), k.replication(),
+                        java.time.Duration.ofSeconds(30))) {
+                    warnings.labelValues(w.reason()).inc();
+                    log.atWarn().addKeyValue("topic", ConfigLog.TOPIC).addKeyValue("reason", w.reason())
+                            .log("{}", w.message());
+                }
             }
             writer = new ConfigLogWriter(k.bootstrapServers(), k.topic(), "policy-writer");
             PolicyConfig.Mesh m = config.mesh();

@@ -2,6 +2,7 @@ package io.jmesh.policy;
 
 import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.config.Durations;
+import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.core.kubernetes.KubernetesConnection;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import io.jmesh.policy.kubernetes.WatchedKind;
@@ -19,11 +20,20 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
     public record Mesh(String rootNamespace, String trustDomain, String clusterId, String domainSuffix) {}
 
     /** The config log. */
-    public record Kafka(String bootstrapServers, String topic, short replicationFactor) {
+    /**
+     * @param replicationFactor replicas of the config log when policy creates it; 0 = min(3, brokers of the cluster)
+     */
+    public record Kafka(String bootstrapServers, String topic, int replicationFactor) {
         public Kafka {
             if (bootstrapServers == null || bootstrapServers.isBlank()) {
                 throw new IllegalArgumentException("bootstrapServers: empty (expected: host:port[,host:port])");
             }
+            new TopicReplication("replicationFactor", replicationFactor); // validates it (the loader adds "kafka")
+        }
+
+        /** How the config log's replicas are chosen when policy creates it. */
+        public TopicReplication replication() {
+            return new TopicReplication("kafka.replicationFactor", replicationFactor);
         }
     }
 
