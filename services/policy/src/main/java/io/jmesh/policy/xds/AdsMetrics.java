@@ -39,6 +39,8 @@ public final class AdsMetrics {
     private final Counter unknownTypes;
     private final Counter malformed;
     final Gauge streams;
+    final Gauge syncing;
+    final Gauge waiting;
     private final List<AckListener> listeners = new CopyOnWriteArrayList<>();
     private final List<SubscribeListener> subscribeListeners = new CopyOnWriteArrayList<>();
 
@@ -69,6 +71,13 @@ public final class AdsMetrics {
                 .help("Discovery streams ended INVALID_ARGUMENT: a message was not a DeltaDiscoveryRequest")
                 .register(registry);
         streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
+        syncing = Gauge.builder().name("policy_xds_streams_syncing")
+                .help("Discovery streams admitted and not through their initial sync yet (token review, first full"
+                        + " configuration sent and acknowledged); at most xds.admission.maxSyncingStreams")
+                .register(registry);
+        waiting = Gauge.builder().name("policy_xds_streams_waiting")
+                .help("New discovery streams waiting for their turn (xds.admission.maxNewStreamsPerSecond)")
+                .register(registry);
         // zero series from the start: rate() and alerts work before the first NACK or refusal
         for (String type : new String[] {io.jmesh.policy.state.TypeUrls.ADDRESS,
                 io.jmesh.policy.state.TypeUrls.AUTHORIZATION}) {
@@ -78,7 +87,8 @@ public final class AdsMetrics {
             invalidNames.labelValues(type);
             namesOverLimit.labelValues(type);
         }
-        for (String reason : new String[] {"not_a_node", "node_mismatch", "not_ready"}) {
+        for (String reason : new String[] {"not_a_node", "node_mismatch", "not_ready", "rate_limited",
+                "syncing_limit"}) {
             refused.labelValues(reason);
         }
     }

@@ -93,6 +93,9 @@ final class AdsStream {
         boolean wildcard;
         boolean subscribed;
         boolean sentFirst;
+        // a response completing the first pass went out; then its ACK (or NACK) came: the initial sync is through
+        boolean firstPassSent;
+        boolean initialSynced;
         String pendingNonce;
         boolean dirty;
         // name -> version the client holds: all of it in tracking mode; in snapshot mode only the client's
@@ -127,6 +130,8 @@ final class AdsStream {
     private MeshState awaitingIpIndex;
     private long nonces;
     private boolean closed;
+    // told once the initial sync is through (null: told already, or nobody to tell)
+    private Runnable initialSyncListener;
 
     AdsStream(Context context, WriteStream<DeltaDiscoveryResponse> out, String node, MeshState state,
             AdsMetrics metrics, int maxResourcesPerResponse) {
@@ -145,6 +150,35 @@ final class AdsStream {
 
     Context context() {
         return context;
+    }
+
+    /**
+     * Runs {@code listener} once this stream's initial sync is through: it subscribed {@code Address}, and the first
+     * complete configuration of every type it subscribed was acknowledged (or rejected: it was applied as far as it
+     * could be). The client's {@code initial_resource_versions} of a wildcard {@code Address} subscription are no
+     * longer kept by then.
+     */
+    void onInitialSync(Runnable listener) {
+        initialSyncListener = listener;
+    }
+
+    private void tellIfInitiallySynced() {
+        if (initialSyncListener == null) {
+            return;
+        }
+        TypeState address = types.get(TypeUrls.ADDRESS);
+        if (address == null) {
+            return;
+        }
+        for (TypeState ts : types.values()) {
+            if (!ts.initialSynced) {
+                return;
+            }
+        }
+        Runnable listener = initialSyncListener;
+        initialSyncListener = null;
+        log.atDebug().addKeyValue("node", node).log("initial sync through");
+        listener.run();
     }
 
     /** Tests: a smaller {@link #MAX_NAMES}. */
@@ -191,6 +225,7 @@ final class AdsStream {
                 return; // stale: superseded by a newer response
             }
             ts.pendingNonce = null;
+            ts.initialSynced |= ts.firstPassSent;
             if (req.hasErrorDetail()) {
                 metrics.nack(type);
                 log.atWarn().addKeyValue("node", node).addKeyValue("type", type)
@@ -217,6 +252,7 @@ final class AdsStream {
         if (address != null && address != ts && address.dirty) {
             push(TypeUrls.ADDRESS, address); // it may have waited behind this Authorization diff (see push)
         }
+        tellIfInitiallySynced();
     }
 
     private void changeSubscription(String type, DeltaDiscoveryRequest req, TypeState ts) {
@@ -373,7 +409,13 @@ final class AdsStream {
             addressSentFor = state;
         }
         if (budget.resources.isEmpty() && removed.isEmpty() && ts.sentFirst && !ts.mustRespond) {
+            if (complete) {
+                // the rest of a pass had nothing to send: what went before is acknowledged (nothing is pending)
+                ts.firstPassSent = true;
+                ts.initialSynced = true;
+            }
             afterAddress(address && complete);
+            tellIfInitiallySynced();
             return;
         }
         DeltaDiscoveryResponse.Builder resp = DeltaDiscoveryResponse.newBuilder().setTypeUrl(type)
@@ -388,6 +430,7 @@ final class AdsStream {
         ts.pendingNonce = resp.getNonce();
         // the rest goes out when this part is acknowledged
         ts.dirty = !complete;
+        ts.firstPassSent |= complete;
         metrics.pushed(type, budget.resources.size(), removed.size());
         out.write(resp.build());
         afterAddress(address && complete);
@@ -764,5 +807,6 @@ final class AdsStream {
 
     void close() {
         closed = true;
+        initialSyncListener = null;
     }
 }

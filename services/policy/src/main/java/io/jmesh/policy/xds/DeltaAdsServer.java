@@ -8,6 +8,7 @@ import io.jmesh.proto.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpcS
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.vertx.core.Context;
+import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
@@ -15,6 +16,7 @@ import io.vertx.grpc.server.GrpcServerOptions;
 import io.vertx.grpc.server.GrpcServerRequest;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,13 +45,23 @@ public final class DeltaAdsServer {
     private final NodeAuthenticator authenticator;
     private final AdsMetrics metrics;
     private final int maxResourcesPerResponse;
+    private final StreamAdmission admission;
     private final Set<AdsStream> streams = ConcurrentHashMap.newKeySet();
     private volatile MeshState latest;
     private volatile boolean notReadyLogged;
+    private volatile boolean rateLimitedLogged;
+    private volatile boolean syncingLimitLogged;
 
+    /** A server admitting every new stream at once (tests of other things). */
     public DeltaAdsServer(Vertx vertx, NodeAuthenticator authenticator, AdsMetrics metrics, MeshState initial,
             int maxResourcesPerResponse) {
+        this(vertx, authenticator, metrics, initial, maxResourcesPerResponse, StreamAdmission.unlimited());
+    }
+
+    public DeltaAdsServer(Vertx vertx, NodeAuthenticator authenticator, AdsMetrics metrics, MeshState initial,
+            int maxResourcesPerResponse, StreamAdmission admission) {
         this.vertx = vertx;
+        this.admission = admission;
         this.authenticator = authenticator;
         this.metrics = metrics;
         this.latest = initial;
@@ -103,21 +115,84 @@ public final class DeltaAdsServer {
                     .statusMessage("not ready: the config log is not replayed yet, retry later").end();
             return;
         }
+        if (admission.syncingFull()) {
+            // refused before a turn is taken or anything read: the refusal costs nothing
+            refuseSyncing(call);
+            return;
+        }
+        StreamAdmission.Turn turn = admission.reserve();
+        if (turn.refused()) {
+            metrics.refused("rate_limited");
+            (rateLimitedLogged ? log.atDebug() : log.atInfo()).addKeyValue("peer", call.connection().remoteAddress())
+                    .log("discovery stream refused: more than {} new streams per second", admission.perSecondText());
+            rateLimitedLogged = true;
+            // istiod's words and status: ztunnel backs off and comes back, keeping its configuration
+            call.response().status(GrpcStatus.RESOURCE_EXHAUSTED).statusMessage("request rate limit exceeded: more"
+                    + " than " + admission.perSecondText() + " new streams per second, retry later").end();
+            return;
+        }
         Context ctx = vertx.getOrCreateContext();
+        // nothing is read until the stream is served: a paused call's first request (up to MAX_REQUEST_BYTES) stays
+        // with the client beyond HTTP/2's flow-control window
         call.pause();
         // a client's reset (RST_STREAM: a cancelled call) reaches the error handler only, at once, paused or not, and
-        // never again: one while the token is reviewed must be remembered, or the stream would be registered after
-        // it is gone and never unregistered
+        // never again: one while the stream waits for its turn or its token is reviewed must be remembered, or the
+        // stream would be registered after it is gone and never unregistered
         boolean[] reset = {false};
-        call.errorHandler(error -> reset[0] = true);
-        call.exceptionHandler(e -> reset[0] = true);
+        if (turn.waitNanos() == 0) {
+            call.errorHandler(error -> reset[0] = true);
+            call.exceptionHandler(e -> reset[0] = true);
+            admit(call, ctx, reset);
+            return;
+        }
+        metrics.waiting.inc();
+        long timer = vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(turn.waitNanos())), id -> {
+            metrics.waiting.dec();
+            admit(call, ctx, reset);
+        });
+        Handler<Object> gone = e -> {
+            if (!reset[0]) {
+                reset[0] = true;
+                if (vertx.cancelTimer(timer)) { // still waiting: dropped now, its turn given back
+                    metrics.waiting.dec();
+                    admission.giveBack(turn);
+                    log.atDebug().addKeyValue("peer", call.connection().remoteAddress())
+                            .log("discovery stream reset by the client while it waited for its turn");
+                }
+            }
+        };
+        call.errorHandler(gone::handle);
+        call.exceptionHandler(gone::handle);
+    }
+
+    /** The stream's turn came: it takes an initial-sync place, then its token is reviewed. */
+    private void admit(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call, Context ctx,
+            boolean[] reset) {
+        if (reset[0]) {
+            return;
+        }
+        if (!admission.enterSync()) {
+            refuseSyncing(call);
+            return;
+        }
+        metrics.syncing.inc();
+        boolean[] left = {false};
+        Runnable leaveSync = () -> {
+            if (!left[0]) {
+                left[0] = true;
+                admission.leaveSync();
+                metrics.syncing.dec();
+            }
+        };
         authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {
             if (reset[0]) {
+                leaveSync.run();
                 log.atDebug().addKeyValue("peer", call.connection().remoteAddress())
                         .log("discovery stream reset by the client while its token was reviewed");
                 return;
             }
             if (ar.failed()) {
+                leaveSync.run();
                 boolean refusedToken = ar.cause() instanceof NodeAuthenticator.Unauthenticated;
                 metrics.refused(refusedToken ? "unauthenticated" : "review_failed");
                 log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
@@ -127,13 +202,23 @@ public final class DeltaAdsServer {
                                 : "token review unavailable").end();
                 return;
             }
-            start(call, ctx, ar.result());
+            start(call, ctx, ar.result(), leaveSync);
         }));
     }
 
+    private void refuseSyncing(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call) {
+        metrics.refused("syncing_limit");
+        (syncingLimitLogged ? log.atDebug() : log.atInfo()).addKeyValue("peer", call.connection().remoteAddress())
+                .log("discovery stream refused: {} streams are in their initial sync", admission.maxSyncing());
+        syncingLimitLogged = true;
+        call.response().status(GrpcStatus.RESOURCE_EXHAUSTED).statusMessage("too many streams in their initial sync"
+                + " (" + admission.maxSyncing() + "), retry later").end();
+    }
+
     private void start(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call, Context ctx,
-            Caller caller) {
+            Caller caller, Runnable leaveSync) {
         if (caller.node().isEmpty()) {
+            leaveSync.run();
             metrics.refused("not_a_node");
             call.response().status(GrpcStatus.PERMISSION_DENIED)
                     .statusMessage("token of " + caller.identity() + " is not a node token").end();
@@ -141,11 +226,14 @@ public final class DeltaAdsServer {
         }
         AdsStream stream = new AdsStream(ctx, call.response(), caller.node(), latest, metrics,
                 maxResourcesPerResponse);
+        // its initial-sync place is free once its first full configuration is acknowledged
+        stream.onInitialSync(leaveSync);
         streams.add(stream);
         stream.onState(latest); // a state published while this stream was being set up
         metrics.streams.inc();
         log.atInfo().addKeyValue("node", caller.node()).log("discovery stream opened");
         Runnable closed = () -> {
+            leaveSync.run();
             if (streams.remove(stream)) {
                 metrics.streams.dec();
                 stream.close();

@@ -9,9 +9,11 @@ import io.jmesh.policy.state.MeshState;
 import io.jmesh.policy.state.MeshStateBuilder;
 import io.jmesh.policy.xds.AdsMetrics;
 import io.jmesh.policy.xds.DeltaAdsServer;
+import io.jmesh.policy.xds.StreamAdmission;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.net.SocketAddress;
@@ -24,6 +26,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * policy's real delta ADS server ({@link DeltaAdsServer}, gRPC over TLS with {@link TestPki}'s certificate,
@@ -53,6 +56,7 @@ public final class AdsServerHarness implements AutoCloseable {
     private final TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
     private final List<MeshState.Skipped> skipped = new CopyOnWriteArrayList<>();
     private final List<Subscription> subscriptions = new CopyOnWriteArrayList<>();
+    private Supplier<StreamAdmission> admission = StreamAdmission::unlimited;
     private MeshState state = MeshState.EMPTY;
     private DeltaAdsServer server;
     private PrometheusRegistry registry;
@@ -66,6 +70,12 @@ public final class AdsServerHarness implements AutoCloseable {
         this.reviewClient = GrpcClient.client(vertx, GrpcTls.client(pki.roots));
         this.authenticator = new TokenReviewAuthenticator(reviewClient,
                 SocketAddress.inetSocketAddress(tokenReview.port(), "127.0.0.1"), () -> "", Duration.ofSeconds(10));
+    }
+
+    /** Replicas started from now on admit new streams as a fresh {@code admission} says (default: unlimited). */
+    public AdsServerHarness admitting(Supplier<StreamAdmission> admission) {
+        this.admission = admission;
+        return this;
     }
 
     /** Creates or replaces {@code changed} (by kind/namespace/name), builds the next state and publishes it. */
@@ -107,7 +117,7 @@ public final class AdsServerHarness implements AutoCloseable {
         registry = new PrometheusRegistry();
         AdsMetrics metrics = new AdsMetrics(registry);
         metrics.onSubscribe((node, type, initial) -> subscriptions.add(new Subscription(node, type, initial)));
-        server = new DeltaAdsServer(vertx, authenticator, metrics, state, maxResourcesPerResponse);
+        server = new DeltaAdsServer(vertx, authenticator, metrics, state, maxResourcesPerResponse, admission.get());
         GrpcServer grpc = GrpcServer.server(vertx, DeltaAdsServer.grpcServerOptions());
         server.bind(grpc);
         http = vertx.createHttpServer(GrpcTls.server("127.0.0.1", port, pki.cert(), pki.key())).requestHandler(grpc)
@@ -163,6 +173,19 @@ public final class AdsServerHarness implements AutoCloseable {
             }
         }
         return sum;
+    }
+
+    /** The current (or last) replica's gauge {@code name} (unlabelled); 0 before the first start. */
+    public double gauge(String name) {
+        if (registry == null) {
+            return 0;
+        }
+        for (var m : registry.scrape()) {
+            if (m.getMetadata().getName().equals(name) && m instanceof GaugeSnapshot g) {
+                return g.getDataPoints().isEmpty() ? 0 : g.getDataPoints().get(0).getValue();
+            }
+        }
+        throw new IllegalArgumentException("no gauge " + name);
     }
 
     @Override

@@ -47,6 +47,8 @@ public final class DeltaAdsTestClient implements AutoCloseable {
     private volatile boolean onDemand;
     private volatile boolean compressed;
     private volatile GrpcClientRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call;
+    // ACKs/NACKs not sent yet while acknowledgements are withheld (null: sent at once)
+    private List<DeltaDiscoveryRequest> withheld;
 
     public DeltaAdsTestClient(Vertx vertx, TestPki pki, int port, String token, String claimedNode) {
         this.client = GrpcClient.client(vertx, GrpcTls.client(pki.roots));
@@ -133,7 +135,38 @@ public final class DeltaAdsTestClient implements AutoCloseable {
             nacked.addAll(rejected);
             ack.setErrorDetail(Status.newBuilder().setCode(3).setMessage("rejected: " + String.join(", ", rejected)));
         }
-        call.write(ack.build());
+        acknowledge(ack.build());
+    }
+
+    private synchronized void acknowledge(DeltaDiscoveryRequest ack) {
+        if (withheld != null) {
+            withheld.add(ack);
+        } else {
+            call.write(ack);
+        }
+    }
+
+    /** Withholds every ACK/NACK from now on until {@link #sendAcks}: a ztunnel still applying its snapshot. */
+    public synchronized DeltaAdsTestClient withholdingAcks() {
+        if (withheld == null) {
+            withheld = new ArrayList<>();
+        }
+        return this;
+    }
+
+    /** Sends the withheld ACKs/NACKs, in order, and every later one at once. */
+    public synchronized void sendAcks() {
+        List<DeltaDiscoveryRequest> pending = withheld == null ? List.of() : withheld;
+        withheld = null;
+        pending.forEach(call::write);
+    }
+
+    /** Cancels the stream (RST_STREAM), as a client that gave up waiting. */
+    public synchronized void cancel() {
+        if (call != null && !disconnected) {
+            disconnected = true;
+            call.cancel();
+        }
     }
 
     public Set<String> names(String type) {

@@ -122,6 +122,39 @@ class AdsStreamTest {
         assertThat(names(out.last())).containsExactly(UID + "w4");
     }
 
+    /**
+     * A stream's initial sync (what its admission place is held for) is through once the last part of each type's
+     * first configuration is answered, an ACK or a NACK; a partial response's ACK is not enough, nor is Address
+     * alone while Authorization is not answered. Told once.
+     */
+    @Test
+    void theInitialSyncIsThroughOnceTheLastPartOfEveryTypeIsAnswered() {
+        int[] told = {0};
+        AdsStream s = new AdsStream(null, out, "node-a", workloads(3), new AdsMetrics(new PrometheusRegistry()), 2);
+        s.onInitialSync(() -> told[0]++);
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
+                .putInitialResourceVersions(UID + "w0", "old").build());
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.AUTHORIZATION).build());
+        String authorization = out.last().getNonce();
+        String firstPart = out.written.get(0).getNonce();
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).setResponseNonce(firstPart)
+                .build());
+        assertThat(told[0]).as("after the first of two parts").isZero();
+        assertThat(out.last().getTypeUrl()).isEqualTo(TypeUrls.ADDRESS);
+        // the last Address part, rejected
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
+                .setResponseNonce(out.last().getNonce())
+                .setErrorDetail(io.jmesh.proto.google.rpc.Status.newBuilder().setCode(3).setMessage("no")).build());
+        assertThat(told[0]).as("Authorization not answered yet").isZero();
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.AUTHORIZATION)
+                .setResponseNonce(authorization).build());
+        assertThat(told[0]).isEqualTo(1);
+        s.onState(workloads(4));
+        assertThat(names(out.last())).containsExactly(UID + "w3");
+        ack(s);
+        assertThat(told[0]).as("told once").isEqualTo(1);
+    }
+
     @Test
     void snapshotInPartsThenSmallDeltasThenAFullPassWhenTooMuchChanged() {
         MeshState five = workloads(5);

@@ -1,0 +1,139 @@
+package io.jmesh.policy.xds;
+
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+
+/**
+ * Which new discovery streams start now, so that every ztunnel of a cluster reconnecting at once (a policy restart)
+ * costs a bounded amount of work and heap. A reconnecting ztunnel's first request lists everything it holds (up to
+ * {@link DeltaAdsServer#MAX_REQUEST_BYTES}), kept by its stream until its first full pass is through, and its token
+ * is reviewed first.
+ *
+ * <ul>
+ *   <li>At most {@code perSecond} streams start per second, one at a time (istiod's {@code RequestRateLimit}: a
+ *       token bucket of burst 1). A stream waits up to {@code maxWait} for its turn (istiod: 1 s); one that would
+ *       wait longer is refused at once, nothing reserved.</li>
+ *   <li>At most {@code maxSyncing} streams are in their initial sync: from their turn (before the token review) until
+ *       their first full configuration is acknowledged ({@link AdsStream#onInitialSync}), or they end.</li>
+ * </ul>
+ *
+ * <p>Streams arrive on every event loop: the state is atomics, never a lock.
+ */
+public final class StreamAdmission {
+
+    /** Longest a new stream waits for its turn before it is refused, as istiod's {@code WaitForRequestLimit}. */
+    public static final Duration MAX_WAIT = Duration.ofSeconds(1);
+
+    private final double perSecond;
+    private final long intervalNanos;
+    private final long maxWaitNanos;
+    private final int maxSyncing;
+    private final LongSupplier clock;
+    // when the next stream may start (clock nanos)
+    private final AtomicLong nextTurn;
+    private final AtomicInteger syncing = new AtomicInteger();
+
+    /** {@code perSecond} new streams per second, {@code maxSyncing} at most in their initial sync. */
+    public StreamAdmission(double perSecond, int maxSyncing) {
+        this(perSecond, maxSyncing, MAX_WAIT, System::nanoTime);
+    }
+
+    StreamAdmission(double perSecond, int maxSyncing, Duration maxWait, LongSupplier clock) {
+        if (!(perSecond > 0)) { // NaN too
+            throw new IllegalArgumentException("perSecond: " + perSecond + " (expected: > 0)");
+        }
+        if (maxSyncing < 1) {
+            throw new IllegalArgumentException("maxSyncing: " + maxSyncing + " (expected: >= 1)");
+        }
+        this.perSecond = perSecond;
+        this.intervalNanos = Double.isInfinite(perSecond) ? 0 : Math.max(1, Math.round(1e9 / perSecond));
+        this.maxWaitNanos = maxWait.toNanos();
+        this.maxSyncing = maxSyncing;
+        this.clock = clock;
+        this.nextTurn = new AtomicLong(clock.getAsLong());
+    }
+
+    /** No limit (tests of other things). */
+    public static StreamAdmission unlimited() {
+        return new StreamAdmission(Double.POSITIVE_INFINITY, Integer.MAX_VALUE);
+    }
+
+    /** The rate as written in a status message: {@code 25}, {@code 0.5}. */
+    String perSecondText() {
+        return perSecond == Math.rint(perSecond) && !Double.isInfinite(perSecond) ? Long.toString((long) perSecond)
+                : Double.toString(perSecond);
+    }
+
+    public int maxSyncing() {
+        return maxSyncing;
+    }
+
+    /** A stream's turn: how long it waits for it, or refused ({@code waitNanos < 0}). */
+    public record Turn(long waitNanos, long end) {
+        static final Turn REFUSED = new Turn(-1, 0);
+
+        public boolean refused() {
+            return waitNanos < 0;
+        }
+    }
+
+    /** Reserves the next turn, unless the stream would wait longer than the most it may. */
+    Turn reserve() {
+        if (intervalNanos == 0) {
+            return new Turn(0, 0);
+        }
+        // retried only when another event loop took a turn meanwhile
+        while (true) {
+            long now = clock.getAsLong();
+            long next = nextTurn.get();
+            long start = next - now > 0 ? next : now;
+            long wait = start - now;
+            if (wait > maxWaitNanos) {
+                return Turn.REFUSED;
+            }
+            if (nextTurn.compareAndSet(next, start + intervalNanos)) {
+                return new Turn(wait, start + intervalNanos);
+            }
+        }
+    }
+
+    /**
+     * Gives back a turn whose stream went away while it waited, if no later turn was taken since (as Go's
+     * {@code rate.Limiter} cancels a reservation).
+     */
+    void giveBack(Turn turn) {
+        if (intervalNanos != 0 && turn.waitNanos() > 0) {
+            nextTurn.compareAndSet(turn.end(), turn.end() - intervalNanos);
+        }
+    }
+
+    /** Whether every initial-sync place is taken (a stream arriving now would be refused). */
+    boolean syncingFull() {
+        return syncing.get() >= maxSyncing;
+    }
+
+    /** Takes an initial-sync place; false when all {@code maxSyncing} are taken. */
+    boolean enterSync() {
+        // retried only when another event loop took or freed a place meanwhile
+        while (true) {
+            int now = syncing.get();
+            if (now >= maxSyncing) {
+                return false;
+            }
+            if (syncing.compareAndSet(now, now + 1)) {
+                return true;
+            }
+        }
+    }
+
+    void leaveSync() {
+        syncing.decrementAndGet();
+    }
+
+    /** Streams in their initial sync now. */
+    int syncing() {
+        return syncing.get();
+    }
+}

@@ -1,0 +1,154 @@
+package io.jmesh.policy.xds;
+
+import static io.jmesh.policy.testing.DeltaAdsTestClient.ADDRESS;
+import static io.jmesh.policy.testing.DeltaAdsTestClient.AUTHORIZATION;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.policy.resource.ManifestReader;
+import io.jmesh.policy.resource.ParsedObject;
+import io.jmesh.policy.testing.AdsServerHarness;
+import io.jmesh.policy.testing.DeltaAdsTestClient;
+import io.jmesh.policy.testing.FakeTokenReview;
+import io.jmesh.policy.testing.TestPki;
+import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcStatus;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Every ztunnel of a cluster reconnecting at once (a policy restart) is admitted a bounded number at a time, over
+ * the real server (gRPC over TLS, reviewed tokens): streams beyond the rate or beyond the streams still in their
+ * initial sync are refused {@code RESOURCE_EXHAUSTED} (ztunnel backs off and keeps its configuration) before their
+ * token is reviewed or their first request read, and counted; every one syncs once it is its turn.
+ */
+@Timeout(120)
+class AdmissionOverGrpcTest {
+
+    static final Duration WAIT = Duration.ofSeconds(60);
+
+    @TempDir
+    Path dir;
+    Vertx vertx;
+    TestPki pki;
+    FakeTokenReview tokenReview;
+    AdsServerHarness policy;
+    final List<DeltaAdsTestClient> clients = new ArrayList<>();
+
+    @BeforeEach
+    void setUp() throws Exception {
+        vertx = Vertx.vertx();
+        pki = TestPki.create(dir);
+        tokenReview = new FakeTokenReview(vertx, pki);
+        for (int i = 0; i < 8; i++) {
+            tokenReview.nodeToken("token-" + i, "node-" + i);
+        }
+        // one address per response: a snapshot takes several round trips, each after the previous ACK
+        policy = new AdsServerHarness(vertx, pki, tokenReview, 1);
+        policy.apply(new ManifestReader("istio-system").read(OnDemandAdsTest.MESH).stream()
+                .map(ParsedObject::record).toList());
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        clients.forEach(DeltaAdsTestClient::close);
+        policy.close();
+        tokenReview.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    }
+
+    DeltaAdsTestClient client(int node) {
+        DeltaAdsTestClient c = new DeltaAdsTestClient(vertx, pki, policy.port(), "token-" + node, "node-" + node);
+        clients.add(c);
+        return c;
+    }
+
+    boolean synced(DeltaAdsTestClient c) {
+        return c.names(ADDRESS).equals(policy.state().addresses().keySet())
+                && !c.responsesOf(AUTHORIZATION).isEmpty();
+    }
+
+    int reviews() {
+        return tokenReview.callerCredentials().size();
+    }
+
+    @Test
+    void streamsBeyondThoseInTheirInitialSyncAreRefusedUnreviewedAndAllSyncOnceThoseAreThrough() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 2)).start(0);
+        assertThat(policy.state().addresses()).hasSizeGreaterThan(2);
+        // two ztunnels still applying their snapshot (no ACK yet): in their initial sync
+        DeltaAdsTestClient a = client(0).withholdingAcks().connect();
+        DeltaAdsTestClient b = client(1).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> !a.responsesOf(ADDRESS).isEmpty() && !b.responsesOf(ADDRESS).isEmpty());
+        assertThat(policy.gauge("policy_xds_streams_syncing")).isEqualTo(2);
+        int reviewed = reviews();
+
+        DeltaAdsTestClient refused = client(2).connect();
+        assertThat(refused.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+        assertThat(refused.responses).isEmpty();
+        assertThat(reviews()).as("token reviews").isEqualTo(reviewed);
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isEqualTo(1);
+        assertThat(policy.streams()).isEqualTo(2);
+
+        // a is through its snapshot: its place is free, the refused ztunnel's retry is served
+        a.sendAcks();
+        await().atMost(WAIT).until(() -> synced(a) && policy.gauge("policy_xds_streams_syncing") == 1);
+        DeltaAdsTestClient retried = client(2).holding(refused).connect();
+        b.sendAcks();
+        await().atMost(WAIT).until(() -> synced(retried) && synced(b));
+        await().atMost(WAIT).until(() -> policy.gauge("policy_xds_streams_syncing") == 0);
+        assertThat(policy.streams()).isEqualTo(3);
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isEqualTo(1);
+    }
+
+    @Test
+    void streamsBeyondTheRateThatWouldWaitTooLongAreRefusedUnreviewed() throws Exception {
+        // one new stream per 100 s: the first starts, the others would wait far longer than a second
+        policy.admitting(() -> new StreamAdmission(0.01, 100)).start(0);
+        DeltaAdsTestClient first = client(0).connect();
+        await().atMost(WAIT).until(() -> synced(first));
+        List<DeltaAdsTestClient> others = List.of(client(1).connect(), client(2).connect(), client(3).connect());
+        for (DeltaAdsTestClient c : others) {
+            assertThat(c.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+            assertThat(c.responses).isEmpty();
+        }
+        assertThat(reviews()).as("token reviews").isEqualTo(1);
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "rate_limited")).isEqualTo(3);
+        assertThat(policy.streams()).isEqualTo(1);
+        assertThat(policy.gauge("policy_xds_streams_waiting")).isZero();
+    }
+
+    @Test
+    void aStreamWaitingForItsTurnIsServedWhenItComes() throws Exception {
+        // one new stream per second: the second, arriving within a second of the first, waits for its turn
+        policy.admitting(() -> new StreamAdmission(1, 100)).start(0);
+        DeltaAdsTestClient a = client(0).connect();
+        DeltaAdsTestClient b = client(1).connect();
+        await().atMost(WAIT).until(() -> synced(a) && synced(b));
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "rate_limited")).isZero();
+        assertThat(policy.gauge("policy_xds_streams_waiting")).isZero();
+    }
+
+    @Test
+    void aStreamCancelledWhileWaitingForItsTurnIsDroppedAtOnceAndNeverReviewed() throws Exception {
+        // one new stream per 100 s, a wait of up to 1000 s allowed: the second waits (for a long time)
+        policy.admitting(() -> new StreamAdmission(0.01, 100, Duration.ofSeconds(1000), System::nanoTime)).start(0);
+        DeltaAdsTestClient first = client(0).connect();
+        await().atMost(WAIT).until(() -> synced(first));
+        DeltaAdsTestClient waiting = client(1).connect();
+        await().atMost(WAIT).until(() -> policy.gauge("policy_xds_streams_waiting") == 1);
+        waiting.cancel();
+        await().atMost(WAIT).until(() -> policy.gauge("policy_xds_streams_waiting") == 0);
+        assertThat(reviews()).as("token reviews").isEqualTo(1);
+        assertThat(policy.streams()).isEqualTo(1);
+        assertThat(policy.gauge("policy_xds_streams_syncing")).isZero();
+    }
+}
