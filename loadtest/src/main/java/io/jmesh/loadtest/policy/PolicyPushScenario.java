@@ -87,7 +87,9 @@ public final class PolicyPushScenario implements Scenario {
                     logLevel: info
                     admin: {host: 127.0.0.1, port: %d}
                     kafka: {bootstrapServers: "%s"}
-                    xds: {host: 127.0.0.1, port: %d, certFile: "%s", keyFile: "%s"}
+                    # measured: pushes to streams in sync; the simulated ztunnels connect at once and never retry
+                    xds: {host: 127.0.0.1, port: %d, certFile: "%s", keyFile: "%s",
+                      admission: {maxNewStreamsPerSecond: 1000000, maxSyncingStreams: 1000000}}
                     tokenReview: {host: 127.0.0.1, port: %d, caFile: "%s"}
                     """.formatted(adminPort, kafka.bootstrapServers(), adsPort, ca.cert(), ca.key(),
                     tokenReview.actualPort(), ca.root()));

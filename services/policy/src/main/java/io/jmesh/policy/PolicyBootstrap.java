@@ -28,6 +28,7 @@ import io.jmesh.policy.state.MeshState;
 import io.jmesh.policy.tls.ServingPair;
 import io.jmesh.policy.xds.AdsMetrics;
 import io.jmesh.policy.xds.DeltaAdsServer;
+import io.jmesh.policy.xds.StreamAdmission;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.vertx.core.Future;
@@ -202,8 +203,11 @@ public final class PolicyBootstrap implements MeshService {
         }).compose(parts -> {
             NodeAuthenticator authenticator = parts.authenticator();
             adsMetrics = new AdsMetrics(context.metrics());
+            PolicyConfig.Xds.Admission admission = config.xds().admission();
             ads = new DeltaAdsServer(vertx, authenticator, adsMetrics, MeshState.EMPTY,
-                    config.xds().maxResourcesPerResponse());
+                    config.xds().maxResourcesPerResponse(), new StreamAdmission(
+                            admission.newStreamsPerSecond(Runtime.getRuntime().availableProcessors()),
+                            admission.maxSyncingStreams()));
             registry.onState(ads::publish);
             ads.publish(registry.state());
             // a reconnecting ztunnel lists every resource it holds in its first request

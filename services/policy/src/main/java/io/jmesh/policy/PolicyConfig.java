@@ -42,9 +42,10 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
      *
      * @param reloadInterval how often {@code certFile}/{@code keyFile} and {@code tokenReview.caFile} are read
      *     again; changed, valid content is used for new connections (Kubernetes updates mounted files in place)
+     * @param admission how many new discovery streams start at once
      */
     public record Xds(String host, int port, String certFile, String keyFile, int maxResourcesPerResponse,
-            Duration reloadInterval) {
+            Duration reloadInterval, Admission admission) {
         public Xds {
             if (reloadInterval == null || reloadInterval.isNegative() || reloadInterval.isZero()) {
                 throw new IllegalArgumentException("reloadInterval: " + reloadInterval + " (expected: > 0)");
@@ -52,6 +53,43 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
             if (maxResourcesPerResponse < 1) {
                 throw new IllegalArgumentException("maxResourcesPerResponse: " + maxResourcesPerResponse
                         + " (expected: >= 1)");
+            }
+            admission = admission == null ? Admission.DEFAULT : admission;
+        }
+
+        /** The default admission (tests). */
+        public Xds(String host, int port, String certFile, String keyFile, int maxResourcesPerResponse,
+                Duration reloadInterval) {
+            this(host, port, certFile, keyFile, maxResourcesPerResponse, reloadInterval, Admission.DEFAULT);
+        }
+
+        /**
+         * Admission of new discovery streams, so that every ztunnel reconnecting at once (after a restart) costs a
+         * bounded amount of heap and work ({@code io.jmesh.policy.xds.StreamAdmission}).
+         *
+         * @param maxNewStreamsPerSecond new streams started per second, as istiod's
+         *     {@code PILOT_MAX_REQUESTS_PER_SECOND}; 0: derived from the cores as istiod does (15 + 5 per core, at
+         *     most 100)
+         * @param maxSyncingStreams streams at most between their turn and their first full configuration
+         *     acknowledged (each keeps what its ztunnel announced it holds meanwhile)
+         */
+        public record Admission(int maxNewStreamsPerSecond, int maxSyncingStreams) {
+            public static final Admission DEFAULT = new Admission(0, 16);
+
+            public Admission {
+                if (maxNewStreamsPerSecond < 0) {
+                    throw new IllegalArgumentException("maxNewStreamsPerSecond: " + maxNewStreamsPerSecond
+                            + " (expected: >= 0; 0 derives it from the cores)");
+                }
+                if (maxSyncingStreams < 1) {
+                    throw new IllegalArgumentException("maxSyncingStreams: " + maxSyncingStreams
+                            + " (expected: >= 1)");
+                }
+            }
+
+            /** New streams per second in force: as configured, or istiod's heuristic for {@code cores}. */
+            public int newStreamsPerSecond(int cores) {
+                return maxNewStreamsPerSecond > 0 ? maxNewStreamsPerSecond : Math.min(15 + 5 * cores, 100);
             }
         }
     }

@@ -57,4 +57,28 @@ class PolicyConfigTest {
         assertThat(s.namespace()).isEqualTo("mesh-system");
         assertThat(s.identity()).isEqualTo("policy-7f9c-abcde");
     }
+
+    @Test
+    void newStreamsAreAdmittedAsIstiodDoesByDefaultAndBoundedInTheirInitialSync() throws Exception {
+        PolicyConfig.Xds.Admission a = load("kafka: {bootstrapServers: 127.0.0.1:9092}\n").xds().admission();
+        assertThat(a.maxSyncingStreams()).isEqualTo(16);
+        assertThat(a.newStreamsPerSecond(1)).isEqualTo(20);
+        assertThat(a.newStreamsPerSecond(2)).isEqualTo(25);
+        assertThat(a.newStreamsPerSecond(64)).isEqualTo(100);
+        assertThat(load("kafka: {bootstrapServers: 127.0.0.1:9092}\n"
+                + "xds: {admission: {maxNewStreamsPerSecond: 5}}\n").xds().admission().newStreamsPerSecond(2))
+                .isEqualTo(5);
+    }
+
+    @Test
+    void admissionLimitsThatAdmitNothingAreRefusedNamingTheKeys() {
+        assertThatThrownBy(() -> load("kafka: {bootstrapServers: 127.0.0.1:9092}\n"
+                + "xds: {admission: {maxSyncingStreams: 0}}\n"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("xds.admission")
+                .hasMessageContaining("maxSyncingStreams: 0 (expected: >= 1)");
+        assertThatThrownBy(() -> load("kafka: {bootstrapServers: 127.0.0.1:9092}\n"
+                + "xds: {admission: {maxNewStreamsPerSecond: -1}}\n"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("xds.admission")
+                .hasMessageContaining("maxNewStreamsPerSecond: -1 (expected: >= 0");
+    }
 }
