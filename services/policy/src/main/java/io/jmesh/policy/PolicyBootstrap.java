@@ -207,7 +207,7 @@ public final class PolicyBootstrap implements MeshService {
             ads = new DeltaAdsServer(vertx, authenticator, adsMetrics, MeshState.EMPTY,
                     config.xds().maxResourcesPerResponse(), new StreamAdmission(
                             admission.newStreamsPerSecond(Runtime.getRuntime().availableProcessors()),
-                            admission.maxSyncingStreams()));
+                            admission.maxSyncingStreams(), admission.maxInitialSync()));
             registry.onState(ads::publish);
             ads.publish(registry.state());
             // a reconnecting ztunnel lists every resource it holds in its first request

@@ -72,9 +72,10 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
          *     most 100)
          * @param maxSyncingStreams streams at most between their turn and their first full configuration
          *     acknowledged (each keeps what its ztunnel announced it holds meanwhile)
+         * @param maxInitialSync longest a stream keeps its initial-sync place (one stalled gives it up and goes on)
          */
-        public record Admission(int maxNewStreamsPerSecond, int maxSyncingStreams) {
-            public static final Admission DEFAULT = new Admission(0, 16);
+        public record Admission(int maxNewStreamsPerSecond, int maxSyncingStreams, Duration maxInitialSync) {
+            public static final Admission DEFAULT = new Admission(0, 16, Duration.ofSeconds(60));
 
             public Admission {
                 if (maxNewStreamsPerSecond < 0) {
@@ -84,6 +85,10 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
                 if (maxSyncingStreams < 1) {
                     throw new IllegalArgumentException("maxSyncingStreams: " + maxSyncingStreams
                             + " (expected: >= 1)");
+                }
+                if (maxInitialSync == null || maxInitialSync.toSeconds() < 1) {
+                    throw new IllegalArgumentException("maxInitialSync: " + (maxInitialSync == null ? "missing"
+                            : Durations.format(maxInitialSync)) + " (expected: >= 1s)");
                 }
             }
 

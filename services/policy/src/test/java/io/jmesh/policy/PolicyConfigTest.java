@@ -62,6 +62,7 @@ class PolicyConfigTest {
     void newStreamsAreAdmittedAsIstiodDoesByDefaultAndBoundedInTheirInitialSync() throws Exception {
         PolicyConfig.Xds.Admission a = load("kafka: {bootstrapServers: 127.0.0.1:9092}\n").xds().admission();
         assertThat(a.maxSyncingStreams()).isEqualTo(16);
+        assertThat(a.maxInitialSync()).isEqualTo(Duration.ofSeconds(60));
         assertThat(a.newStreamsPerSecond(1)).isEqualTo(20);
         assertThat(a.newStreamsPerSecond(2)).isEqualTo(25);
         assertThat(a.newStreamsPerSecond(64)).isEqualTo(100);
@@ -80,5 +81,9 @@ class PolicyConfigTest {
                 + "xds: {admission: {maxNewStreamsPerSecond: -1}}\n"))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("xds.admission")
                 .hasMessageContaining("maxNewStreamsPerSecond: -1 (expected: >= 0");
+        assertThatThrownBy(() -> load("kafka: {bootstrapServers: 127.0.0.1:9092}\n"
+                + "xds: {admission: {maxInitialSync: 0s}}\n"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("xds.admission")
+                .hasMessageContaining("maxInitialSync: 0s (expected: >= 1s)");
     }
 }

@@ -38,6 +38,7 @@ public final class AdsMetrics {
     private final Counter namesOverLimit;
     private final Counter unknownTypes;
     private final Counter malformed;
+    private final Counter initialSyncTimeouts;
     final Gauge streams;
     final Gauge syncing;
     final Gauge waiting;
@@ -70,6 +71,9 @@ public final class AdsMetrics {
         malformed = Counter.builder().name("policy_xds_malformed_requests_total")
                 .help("Discovery streams ended INVALID_ARGUMENT: a message was not a DeltaDiscoveryRequest")
                 .register(registry);
+        initialSyncTimeouts = Counter.builder().name("policy_xds_initial_sync_timeouts_total")
+                .help("Discovery streams not through their initial sync after xds.admission.maxInitialSync: they gave"
+                        + " their place up and went on").register(registry);
         streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
         syncing = Gauge.builder().name("policy_xds_streams_syncing")
                 .help("Discovery streams admitted and not through their initial sync yet (token review, first full"
@@ -135,6 +139,10 @@ public final class AdsMetrics {
 
     void malformed() {
         malformed.inc();
+    }
+
+    void initialSyncTimedOut() {
+        initialSyncTimeouts.inc();
     }
 
     void refused(String reason) {

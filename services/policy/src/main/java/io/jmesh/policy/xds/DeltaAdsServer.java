@@ -177,13 +177,25 @@ public final class DeltaAdsServer {
         }
         metrics.syncing.inc();
         boolean[] left = {false};
+        long[] deadline = {-1};
         Runnable leaveSync = () -> {
             if (!left[0]) {
                 left[0] = true;
+                vertx.cancelTimer(deadline[0]);
                 admission.leaveSync();
                 metrics.syncing.dec();
             }
         };
+        // a stream that stalls (or never subscribes Address) keeps its place no longer: it goes on, unbounded
+        deadline[0] = vertx.setTimer(Math.max(1, admission.maxInitialSync().toMillis()), id -> {
+            if (!left[0]) {
+                metrics.initialSyncTimedOut();
+                log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
+                        .log("discovery stream not through its initial sync after {}: its place is given up",
+                                admission.maxInitialSync());
+                leaveSync.run();
+            }
+        });
         authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {
             if (reset[0]) {
                 leaveSync.run();

@@ -16,7 +16,8 @@ import java.util.function.LongSupplier;
  *       token bucket of burst 1). A stream waits up to {@code maxWait} for its turn (istiod: 1 s); one that would
  *       wait longer is refused at once, nothing reserved.</li>
  *   <li>At most {@code maxSyncing} streams are in their initial sync: from their turn (before the token review) until
- *       their first full configuration is acknowledged ({@link AdsStream#onInitialSync}), or they end.</li>
+ *       their first full configuration is acknowledged ({@link AdsStream#onInitialSync}), or they end, or
+ *       {@code maxInitialSync} passed.</li>
  * </ul>
  *
  * <p>Streams arrive on every event loop: the state is atomics, never a lock.
@@ -26,10 +27,14 @@ public final class StreamAdmission {
     /** Longest a new stream waits for its turn before it is refused, as istiod's {@code WaitForRequestLimit}. */
     public static final Duration MAX_WAIT = Duration.ofSeconds(1);
 
+    /** Longest a stream keeps its initial-sync place by default. */
+    public static final Duration DEFAULT_MAX_INITIAL_SYNC = Duration.ofSeconds(60);
+
     private final double perSecond;
     private final long intervalNanos;
     private final long maxWaitNanos;
     private final int maxSyncing;
+    private final Duration maxInitialSync;
     private final LongSupplier clock;
     // when the next stream may start (clock nanos)
     private final AtomicLong nextTurn;
@@ -37,17 +42,30 @@ public final class StreamAdmission {
 
     /** {@code perSecond} new streams per second, {@code maxSyncing} at most in their initial sync. */
     public StreamAdmission(double perSecond, int maxSyncing) {
-        this(perSecond, maxSyncing, MAX_WAIT, System::nanoTime);
+        this(perSecond, maxSyncing, DEFAULT_MAX_INITIAL_SYNC);
     }
 
-    StreamAdmission(double perSecond, int maxSyncing, Duration maxWait, LongSupplier clock) {
+    /**
+     * {@code perSecond} new streams per second, {@code maxSyncing} at most in their initial sync, each keeping its
+     * place at most {@code maxInitialSync}.
+     */
+    public StreamAdmission(double perSecond, int maxSyncing, Duration maxInitialSync) {
+        this(perSecond, maxSyncing, MAX_WAIT, maxInitialSync, System::nanoTime);
+    }
+
+    StreamAdmission(double perSecond, int maxSyncing, Duration maxWait, Duration maxInitialSync,
+            LongSupplier clock) {
         if (!(perSecond > 0)) { // NaN too
             throw new IllegalArgumentException("perSecond: " + perSecond + " (expected: > 0)");
         }
         if (maxSyncing < 1) {
             throw new IllegalArgumentException("maxSyncing: " + maxSyncing + " (expected: >= 1)");
         }
+        if (maxInitialSync.isNegative() || maxInitialSync.isZero()) {
+            throw new IllegalArgumentException("maxInitialSync: " + maxInitialSync + " (expected: > 0)");
+        }
         this.perSecond = perSecond;
+        this.maxInitialSync = maxInitialSync;
         this.intervalNanos = Double.isInfinite(perSecond) ? 0 : Math.max(1, Math.round(1e9 / perSecond));
         this.maxWaitNanos = maxWait.toNanos();
         this.maxSyncing = maxSyncing;
@@ -68,6 +86,14 @@ public final class StreamAdmission {
 
     public int maxSyncing() {
         return maxSyncing;
+    }
+
+    /**
+     * Longest a stream keeps its initial-sync place: one not through by then (a ztunnel that stalled, or never
+     * subscribes {@code Address}) gives it up and goes on, so stalled streams never lock every other out.
+     */
+    public Duration maxInitialSync() {
+        return maxInitialSync;
     }
 
     /** A stream's turn: how long it waits for it, or refused ({@code waitNanos < 0}). */

@@ -140,7 +140,7 @@ class AdmissionOverGrpcTest {
     @Test
     void aStreamCancelledWhileWaitingForItsTurnIsDroppedAtOnceAndNeverReviewed() throws Exception {
         // one new stream per 100 s, a wait of up to 1000 s allowed: the second waits (for a long time)
-        policy.admitting(() -> new StreamAdmission(0.01, 100, Duration.ofSeconds(1000), System::nanoTime)).start(0);
+        policy.admitting(() -> new StreamAdmission(0.01, 100, Duration.ofSeconds(1000), Duration.ofMinutes(1), System::nanoTime)).start(0);
         DeltaAdsTestClient first = client(0).connect();
         await().atMost(WAIT).until(() -> synced(first));
         DeltaAdsTestClient waiting = client(1).connect();
@@ -150,5 +150,31 @@ class AdmissionOverGrpcTest {
         assertThat(reviews()).as("token reviews").isEqualTo(1);
         assertThat(policy.streams()).isEqualTo(1);
         assertThat(policy.gauge("policy_xds_streams_syncing")).isZero();
+    }
+
+    @Test
+    void aStreamStalledInItsInitialSyncGivesItsPlaceUpSoOthersAreServed() throws Exception {
+        // one place, kept at most 1 s
+        policy.admitting(() -> new StreamAdmission(1e9, 1, Duration.ofSeconds(1))).start(0);
+        DeltaAdsTestClient stalled = client(0).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> !stalled.responsesOf(ADDRESS).isEmpty());
+        // another ztunnel retries as ztunnel does, backing off (bounded attempts)
+        DeltaAdsTestClient served = null;
+        for (int attempt = 0; attempt < 40 && served == null; attempt++) {
+            DeltaAdsTestClient c = client(1).connect();
+            await().atMost(WAIT).until(() -> c.ended.isDone() || synced(c));
+            if (synced(c)) {
+                served = c;
+            } else {
+                assertThat(c.ended.get()).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+                Thread.sleep(250);
+            }
+        }
+        assertThat(served).as("a ztunnel served while another stalls in its initial sync").isNotNull();
+        assertThat(policy.counter("policy_xds_initial_sync_timeouts")).isEqualTo(1);
+        assertThat(policy.streams()).as("the stalled stream goes on").isEqualTo(2);
+        stalled.sendAcks();
+        await().atMost(WAIT).until(() -> synced(stalled));
+        await().atMost(WAIT).until(() -> policy.gauge("policy_xds_streams_syncing") == 0);
     }
 }

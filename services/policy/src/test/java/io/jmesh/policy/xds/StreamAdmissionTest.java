@@ -15,7 +15,7 @@ class StreamAdmissionTest {
     final AtomicLong now = new AtomicLong(-5 * SECOND); // nanoTime may be negative
 
     StreamAdmission admission(double perSecond, int maxSyncing) {
-        return new StreamAdmission(perSecond, maxSyncing, StreamAdmission.MAX_WAIT, now::get);
+        return new StreamAdmission(perSecond, maxSyncing, StreamAdmission.MAX_WAIT, Duration.ofMinutes(1), now::get);
     }
 
     @Test
@@ -72,7 +72,8 @@ class StreamAdmissionTest {
         assertThatThrownBy(() -> new StreamAdmission(0, 1)).hasMessageContaining("perSecond: 0.0");
         assertThatThrownBy(() -> new StreamAdmission(Double.NaN, 1)).hasMessageContaining("perSecond: NaN");
         assertThatThrownBy(() -> new StreamAdmission(1, 0)).hasMessageContaining("maxSyncing: 0");
-        assertThat(new StreamAdmission(1, 1, Duration.ZERO, now::get).reserve().waitNanos()).isZero();
+        assertThatThrownBy(() -> new StreamAdmission(1, 1, Duration.ZERO)).hasMessageContaining("maxInitialSync: PT0S");
+        assertThat(new StreamAdmission(1, 1, Duration.ZERO, Duration.ofMinutes(1), now::get).reserve().waitNanos()).isZero();
         assertThat(new StreamAdmission(25, 1).perSecondText()).isEqualTo("25");
         assertThat(new StreamAdmission(0.5, 1).perSecondText()).isEqualTo("0.5");
     }
