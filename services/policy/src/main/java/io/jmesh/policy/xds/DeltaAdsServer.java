@@ -26,7 +26,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Every stream is authenticated first: its bearer token is reviewed ({@link NodeAuthenticator}) and the stream
  * serves the node the token was minted for; a request whose node metadata names another node is refused. Until a
- * state built from the config log is published, every stream is refused {@code UNAVAILABLE}.
+ * state built from the config log is published, every stream is refused {@code UNAVAILABLE}. New streams are then
+ * admitted a bounded number at a time ({@link StreamAdmission}), before their token is reviewed or their first
+ * request read; the others are refused {@code RESOURCE_EXHAUSTED}, and ztunnel backs off.
  * {@link #publish} hands a new immutable {@link MeshState} to every stream on its own event loop; each stream
  * computes its diff there. {@code Address} subscriptions are wildcard or on demand (by canonical name or alias, as
  * Istio's ztunnel with {@code XDS_ON_DEMAND}); {@code Authorization} ones wildcard ({@link AdsStream}).
