@@ -113,8 +113,7 @@ public final class DeltaAdsServer {
             (notReadyLogged ? log.atDebug() : log.atInfo()).addKeyValue("peer", call.connection().remoteAddress())
                     .log("discovery stream refused: the config log is not replayed yet");
             notReadyLogged = true;
-            call.response().status(GrpcStatus.UNAVAILABLE)
-                    .statusMessage("not ready: the config log is not replayed yet, retry later").end();
+            refuse(call, GrpcStatus.UNAVAILABLE, "not ready: the config log is not replayed yet, retry later");
             return;
         }
         if (admission.syncingFull()) {
@@ -129,8 +128,8 @@ public final class DeltaAdsServer {
                     .log("discovery stream refused: more than {} new streams per second", admission.perSecondText());
             rateLimitedLogged = true;
             // istiod's words and status: ztunnel backs off and comes back, keeping its configuration
-            call.response().status(GrpcStatus.RESOURCE_EXHAUSTED).statusMessage("request rate limit exceeded: more"
-                    + " than " + admission.perSecondText() + " new streams per second, retry later").end();
+            refuse(call, GrpcStatus.RESOURCE_EXHAUSTED, "request rate limit exceeded: more than "
+                    + admission.perSecondText() + " new streams per second, retry later");
             return;
         }
         Context ctx = vertx.getOrCreateContext();
@@ -211,9 +210,9 @@ public final class DeltaAdsServer {
                 metrics.refused(refusedToken ? "unauthenticated" : "review_failed");
                 log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
                         .log("discovery stream refused: {}", ar.cause().getMessage());
-                call.response().status(refusedToken ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.UNAVAILABLE)
-                        .statusMessage(refusedToken ? "authentication failed: " + ar.cause().getMessage()
-                                : "token review unavailable").end();
+                refuse(call, refusedToken ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.UNAVAILABLE,
+                        refusedToken ? "authentication failed: " + ar.cause().getMessage()
+                                : "token review unavailable");
                 return;
             }
             start(call, ctx, ar.result(), leaveSync);
@@ -225,8 +224,19 @@ public final class DeltaAdsServer {
         (syncingLimitLogged ? log.atDebug() : log.atInfo()).addKeyValue("peer", call.connection().remoteAddress())
                 .log("discovery stream refused: {} streams are in their initial sync", admission.maxSyncing());
         syncingLimitLogged = true;
-        call.response().status(GrpcStatus.RESOURCE_EXHAUSTED).statusMessage("too many streams in their initial sync"
-                + " (" + admission.maxSyncing() + "), retry later").end();
+        refuse(call, GrpcStatus.RESOURCE_EXHAUSTED, "too many streams in their initial sync ("
+                + admission.maxSyncing() + "), retry later");
+    }
+
+    /**
+     * Ends a stream not served with {@code status}, then resets it: a client writes its first request (a reconnecting
+     * ztunnel: everything it holds, megabytes) without waiting for an answer, and HTTP/2 would go on carrying it to a
+     * stream nobody reads. The status goes first, so the client reads it.
+     */
+    private static void refuse(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,
+            GrpcStatus status, String message) {
+        call.response().status(status).statusMessage(message).end();
+        call.response().cancel();
     }
 
     private void start(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call, Context ctx,
@@ -234,8 +244,7 @@ public final class DeltaAdsServer {
         if (caller.node().isEmpty()) {
             leaveSync.run();
             metrics.refused("not_a_node");
-            call.response().status(GrpcStatus.PERMISSION_DENIED)
-                    .statusMessage("token of " + caller.identity() + " is not a node token").end();
+            refuse(call, GrpcStatus.PERMISSION_DENIED, "token of " + caller.identity() + " is not a node token");
             return;
         }
         AdsStream stream = new AdsStream(ctx, call.response(), caller.node(), latest, metrics,

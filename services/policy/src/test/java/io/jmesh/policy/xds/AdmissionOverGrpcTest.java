@@ -5,18 +5,25 @@ import static io.jmesh.policy.testing.DeltaAdsTestClient.AUTHORIZATION;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.jmesh.policy.auth.GrpcTls;
 import io.jmesh.policy.resource.ManifestReader;
 import io.jmesh.policy.resource.ParsedObject;
 import io.jmesh.policy.testing.AdsServerHarness;
 import io.jmesh.policy.testing.DeltaAdsTestClient;
 import io.jmesh.policy.testing.FakeTokenReview;
 import io.jmesh.policy.testing.TestPki;
+import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
 import io.vertx.grpc.common.GrpcStatus;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -176,5 +183,49 @@ class AdmissionOverGrpcTest {
         stalled.sendAcks();
         await().atMost(WAIT).until(() -> synced(stalled));
         await().atMost(WAIT).until(() -> policy.gauge("policy_xds_streams_syncing") == 0);
+    }
+
+    /**
+     * A reconnecting ztunnel writes its first request (everything it holds, megabytes) right after opening the
+     * stream, before any answer: a refused stream's is not read. The status still reaches the client.
+     */
+    @Test
+    void aRefusedStreamsFirstRequestIsNotRead() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 1)).start(0);
+        DeltaAdsTestClient holder = client(0).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> !holder.responsesOf(ADDRESS).isEmpty());
+
+        GrpcClient raw = GrpcClient.client(vertx, GrpcTls.client(pki.roots));
+        try {
+            GrpcClientRequest<Buffer, Buffer> call = raw.request(SocketAddress.inetSocketAddress(policy.port(),
+                    "127.0.0.1")).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            call.fullMethodName(BadStreamsOverGrpcTest.METHOD);
+            call.headers().set("authorization", "Bearer token-1");
+            DeltaDiscoveryRequest.Builder reconnect = DeltaDiscoveryRequest.newBuilder().setTypeUrl(ADDRESS);
+            for (int i = 0; i < 200_000; i++) {
+                reconnect.putInitialResourceVersions("Kubernetes//Pod/shop/workload-" + i, "v" + i);
+            }
+            Buffer request = Buffer.buffer(reconnect.build().toByteArray());
+            assertThat(request.length()).isGreaterThan(8_000_000);
+            CompletableFuture<String> ended = new CompletableFuture<>();
+            call.response().onComplete(ar -> {
+                if (ar.failed()) {
+                    ended.complete("failed: " + ar.cause());
+                    return;
+                }
+                ar.result().handler(b -> { });
+                ar.result().exceptionHandler(e -> ended.complete("failed: " + e));
+                ar.result().endHandler(v -> ended.complete(ar.result().status().name() + " "
+                        + ar.result().statusMessage()));
+            });
+            CompletableFuture<Boolean> taken = new CompletableFuture<>();
+            call.write(request).onComplete(ar -> taken.complete(ar.succeeded()));
+
+            assertThat(ended.get(60, TimeUnit.SECONDS))
+                    .isEqualTo("RESOURCE_EXHAUSTED too many streams in their initial sync (1), retry later");
+            assertThat(taken.get(60, TimeUnit.SECONDS)).as("the server took the refused stream's request").isFalse();
+        } finally {
+            raw.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
     }
 }
