@@ -105,18 +105,7 @@ class CaptureStartFailureTest {
         assertThat(run("ip", "netns", "exec", NS, "nft", "-f", crashed.toString())).isNotNull();
         assertThat(run("ip", "netns", "exec", NS, "nft", "list", "table", "inet", "jmesh")).contains("10.253.0.11");
         Path token = Files.writeString(dir.resolve("token"), "tok");
-        Path file = Files.writeString(dir.resolve("ztunnel-restart.yaml"), """
-                logLevel: info
-                drainDeadline: 1s
-                admin: {host: 127.0.0.1, port: 0}
-                node: {name: node-a, address: %s}
-                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: -1,
-                            readiness: -1, dns: -1, inboundPerWorkload: false, transparent: true}
-                discovery: {address: "127.0.0.1:9", tokenFile: "%s"}
-                identity: {caAddress: "127.0.0.1:9", tokenFile: "%s"}
-                capture: {enabled: true, nftCommand: "%s", ipCommand: "%s", commandTimeout: 20s, retryInterval: 1s}
-                """.formatted(NODE, token, token, wrapper("nft"), wrapper("ip")));
-        ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
+        ZtunnelConfig config = capturingZtunnel("{address: \"127.0.0.1:9\", tokenFile: \"" + token + "\"}");
         Vertx vertx = ServiceLauncher.newVertx(config.ioThreads());
         var service = new java.util.concurrent.atomic.AtomicReference<ZtunnelBootstrap>();
         try {
@@ -143,25 +132,11 @@ class CaptureStartFailureTest {
 
     /** Starts a capturing ztunnel while a socket holds its HBONE port, expects the start to fail, and cleans up. */
     void startWithTheHbonePortTaken() throws Exception {
-        Path nft = wrapper("nft");
-        Path ip = wrapper("ip");
         Path mesh = Files.writeString(dir.resolve("mesh.yaml"), """
                 workloads:
                   - {uid: p1, name: p1, namespace: ambient, addresses: [10.253.0.11], node: node-a, tunnelProtocol: HBONE}
                 """);
-        Path token = Files.writeString(dir.resolve("token"), "tok");
-        Path file = Files.writeString(dir.resolve("ztunnel.yaml"), """
-                logLevel: info
-                drainDeadline: 1s
-                admin: {host: 127.0.0.1, port: 0}
-                node: {name: node-a, address: %s}
-                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: -1,
-                            readiness: -1, dns: -1, inboundPerWorkload: false, transparent: true}
-                discovery: {staticFile: "%s"}
-                identity: {caAddress: "127.0.0.1:9", tokenFile: "%s"}
-                capture: {enabled: true, nftCommand: "%s", ipCommand: "%s", commandTimeout: 20s, retryInterval: 1s}
-                """.formatted(NODE, mesh, token, nft, ip));
-        ZtunnelConfig config = ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
+        ZtunnelConfig config = capturingZtunnel("{staticFile: \"" + mesh + "\"}");
         Vertx vertx = ServiceLauncher.newVertx(config.ioThreads());
         var service = new java.util.concurrent.atomic.AtomicReference<ZtunnelBootstrap>();
         // something else holds the node's HBONE port (e.g. the previous ztunnel, still draining)
@@ -192,6 +167,23 @@ class CaptureStartFailureTest {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
         assertThat(run("ss", "-ltnH")).as("listeners left").doesNotContain("127.0.143.1]:");
+    }
+
+    /** A node-level capturing ztunnel on {@link #NODE}, programming the test's namespace, with {@code discovery}. */
+    static ZtunnelConfig capturingZtunnel(String discovery) throws IOException {
+        Path token = Files.writeString(dir.resolve("token"), "tok");
+        Path file = Files.writeString(dir.resolve("ztunnel.yaml"), """
+                logLevel: info
+                drainDeadline: 1s
+                admin: {host: 127.0.0.1, port: 0}
+                node: {name: node-a, address: %s}
+                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: -1,
+                            readiness: -1, dns: -1, inboundPerWorkload: false, transparent: true}
+                discovery: %s
+                identity: {caAddress: "127.0.0.1:9", tokenFile: "%s"}
+                capture: {enabled: true, nftCommand: "%s", ipCommand: "%s", commandTimeout: 20s, retryInterval: 1s}
+                """.formatted(NODE, discovery, token, wrapper("nft"), wrapper("ip")));
+        return ConfigLoader.load(ZtunnelConfig.class, "ztunnel", file, Map.of()).config();
     }
 
     /** A script that runs {@code tool} with its arguments and input inside the test's namespace. */
