@@ -526,7 +526,8 @@ public final class ZtunnelBootstrap implements MeshService {
                 dualStackAddress));
         PolicyRouting routing = new PolicyRouting(c.ipCommand(), c.captureMark(), c.routeTable(), ipv6());
         return new CaptureController(context.vertx(), config.node().name(), rules, routing,
-                Commands.processes(c.commandTimeout()), c.nftCommand(), c.retryInterval(), ready, context.metrics());
+                Commands.processes(c.commandTimeout()), c.nftCommand(), c.retryInterval(), ready, context.metrics(),
+                c.removeOnExit());
     }
 
     /** Whether this kernel has IPv6 at all (capture then programs and listens for it too). */

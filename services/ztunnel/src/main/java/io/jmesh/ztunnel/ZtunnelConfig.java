@@ -399,7 +399,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      */
     public record Capture(boolean enabled, String table, int socketMark, int captureMark, int routeTable,
             String podInterface, Duration commandTimeout, Duration retryInterval, String nftCommand,
-            String ipCommand) {
+            String ipCommand, boolean removeOnExit) {
         public Capture {
             requireText(table, "capture.table");
             positive("capture.socketMark", socketMark);

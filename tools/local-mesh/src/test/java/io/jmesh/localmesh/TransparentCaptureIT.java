@@ -275,12 +275,17 @@ class TransparentCaptureIT {
                 assertThat(wireContains(pcap, byIp6)).as("IPv6 payload on the wire").isFalse();
                 assertThat(wireContains(pcap, legacy)).as("plaintext of the pods outside the mesh").isTrue();
 
-                // SIGTERM: ztunnel removes its table and policy routing from the node
+                // SIGTERM: ztunnel leaves its table and policy routing (capture.removeOnExit: false), so the node's
+                // ambient pods stay captured, their traffic dropped, until the next ztunnel: never in plaintext
                 sup.close();
                 for (Netns node : List.of(lab.nodeA(), lab.nodeB())) {
-                    assertThat(node.run("nft", "list", "tables")).doesNotContain("jmesh");
-                    assertThat(node.run("ip", "rule", "show")).doesNotContain("fwmark 0x111");
+                    assertThat(node.run("nft", "list", "tables")).contains("jmesh");
+                    assertThat(node.run("ip", "rule", "show")).contains("fwmark 0x111");
                 }
+                assertThat(lab.nodeA().run("nft", "list", "table", "inet", "jmesh")).contains(CLIENT);
+                assertThat(lab.podA1().tryRun("python3", "-c", "import socket; socket.create_connection(('"
+                        + SERVER + "', 8000), timeout=3)").ok()).as("the client pod reaching the server while no"
+                        + " ztunnel runs").isFalse();
             }
         }
         String left = new String(new ProcessBuilder("ip", "netns", "list").start().getInputStream().readAllBytes(),

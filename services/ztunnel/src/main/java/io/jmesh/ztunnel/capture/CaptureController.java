@@ -24,8 +24,12 @@ import org.slf4j.LoggerFactory;
 /**
  * Keeps the node's capture rules in line with its ambient workloads (node == this node, tunnel protocol HBONE):
  * installs the table and policy routing once, then replaces the address sets in one {@code nft -f -} transaction
- * per change, and removes everything on {@link #close()}. Workloads without HBONE (namespaces not enrolled) are
- * never captured.
+ * per change. Workloads without HBONE (namespaces not enrolled) are never captured.
+ *
+ * <p>On {@link #close()} the rules stay by default ({@code capture.removeOnExit} false): the node's ambient pods stay
+ * captured while no ztunnel runs (their packets dropped by the rules' fail-closed drops, a SYN retried until the next
+ * ztunnel listens), where removing them let their traffic out in plaintext, past every policy, from the exit until
+ * the next ztunnel's first configuration. With {@code removeOnExit} everything is removed.
  *
  * <p>Nothing is programmed before {@link #arm()}, which ztunnel calls once its capture listeners are bound: a second
  * ztunnel on the node (a surge rollout, a stray process) fails to bind while the first holds the ports, and must
@@ -51,6 +55,7 @@ public final class CaptureController {
     private final List<String> nftWithHandles;
     private final Duration retryInterval;
     private final Readiness.Task ready;
+    private final boolean removeOnExit;
     private final WorkerExecutor worker;
     private final Counter failures;
     private final Counter passes;
@@ -70,9 +75,12 @@ public final class CaptureController {
     /**
      * @param nftCommand the {@code nft} executable
      * @param ready completed on the first successful programming
+     * @param removeOnExit whether {@link #close()} removes the rules (else they stay for the next ztunnel)
      */
     public CaptureController(Vertx vertx, String node, CaptureRules rules, PolicyRouting routing, Commands commands,
-            String nftCommand, Duration retryInterval, Readiness.Task ready, PrometheusRegistry metrics) {
+            String nftCommand, Duration retryInterval, Readiness.Task ready, PrometheusRegistry metrics,
+            boolean removeOnExit) {
+        this.removeOnExit = removeOnExit;
         this.vertx = vertx;
         this.node = node;
         this.rules = rules;
@@ -219,14 +227,21 @@ public final class CaptureController {
         }
     }
 
-    /** Removes the table and the policy routing (waits for a pass in progress); idempotent. */
+    /**
+     * Stops following the workloads (waits for a pass in progress); with {@code removeOnExit}, removes the table and
+     * the policy routing. Idempotent.
+     */
     public Future<Void> close() {
         if (closed) {
             return Future.succeededFuture();
         }
         closed = true;
         return worker.<Void>executeBlocking(() -> {
-            if (attempted && removeOwnTable()) {
+            if (attempted && !removeOnExit) {
+                log.atInfo().addKeyValue("table", "inet " + rules.settings().table())
+                        .log("capture rules left in place: the node's ambient pods stay captured (their traffic"
+                                + " dropped) until the next ztunnel replaces them (capture.removeOnExit: false)");
+            } else if (attempted && removeOwnTable()) {
                 for (String error : routing.remove(commands)) {
                     failures.labelValues("remove", "exit").inc();
                     log.atWarn().log("capture routing not removed: {}", error);

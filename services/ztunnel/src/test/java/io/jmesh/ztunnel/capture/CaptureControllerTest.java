@@ -53,9 +53,28 @@ class CaptureControllerTest {
 
     /** Not armed: each test arms it after its first update, as ztunnel does once its listeners are bound. */
     CaptureController controller() {
-        CaptureController c = new CaptureController(vertx, "node-a", CaptureRulesTest.RULES, new PolicyRouting("ip",
-                0x111, 133, false), recorded, "nft", Duration.ofMillis(50), readiness.register("capture"), metrics);
-        return c;
+        return controller(true);
+    }
+
+    CaptureController controller(boolean removeOnExit) {
+        return new CaptureController(vertx, "node-a", CaptureRulesTest.RULES, new PolicyRouting("ip", 0x111, 133,
+                false), recorded, "nft", Duration.ofMillis(50), readiness.register("capture"), metrics, removeOnExit);
+    }
+
+    /**
+     * By default the rules outlive ztunnel: removed at exit, the node's ambient pods went uncaptured (plaintext, past
+     * every policy) until the next ztunnel had its configuration; kept, their traffic is dropped meanwhile.
+     */
+    @Test
+    void byDefaultTheRulesStayWhenZtunnelExits() {
+        CaptureController c = controller(false);
+        c.update(Mesh.of(dir, """
+                  - {uid: a1, name: a1, namespace: ambient, addresses: [10.10.1.11], node: node-a, tunnelProtocol: HBONE}
+                """));
+        c.arm();
+        await().atMost(Duration.ofSeconds(10)).until(readiness::isReady);
+        c.close().await();
+        assertThat(scripts).singleElement().asString().startsWith("add table inet jmesh");
     }
 
     @Test

@@ -82,7 +82,7 @@ class CaptureFailClosedTest {
         capture = new CaptureController(vertx, "node-a", new CaptureRules(new CaptureRules.Settings("jmesh", 0x539,
                 0x111, "br0", 15001, 15008, 15006, 0, null)), new PolicyRouting("ip", 0x111, 133, true),
                 inNamespace(lab.nodeA()), "nft", Duration.ofSeconds(10), readiness.register("capture"),
-                new PrometheusRegistry());
+                new PrometheusRegistry(), true);
         capture.arm();
         capture.update(Mesh.of(dir, "  - {uid: a1, name: a1, namespace: ambient, addresses: [" + a1
                 + "], node: node-a, tunnelProtocol: HBONE}\n"));

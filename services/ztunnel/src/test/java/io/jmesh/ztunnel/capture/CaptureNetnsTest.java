@@ -78,7 +78,7 @@ class CaptureNetnsTest {
         Readiness readiness = new Readiness();
         CaptureController c = new CaptureController(vertx, "node-a", CaptureRulesTest.RULES,
                 new PolicyRouting("ip", 0x111, 133, true), IN_NAMESPACE, "nft", Duration.ofSeconds(1),
-                readiness.register("capture"), new PrometheusRegistry());
+                readiness.register("capture"), new PrometheusRegistry(), true);
         c.arm();
         c.update(Mesh.of(dir, """
                   - {uid: a1, name: a1, namespace: ambient, addresses: [10.10.1.11], node: node-a, tunnelProtocol: HBONE}
@@ -109,7 +109,7 @@ class CaptureNetnsTest {
         // own table and keeps one rule
         CaptureController again = new CaptureController(vertx, "node-a", CaptureRulesTest.RULES,
                 new PolicyRouting("ip", 0x111, 133, true), IN_NAMESPACE, "nft", Duration.ofSeconds(1),
-                new Readiness().register("capture"), new PrometheusRegistry());
+                new Readiness().register("capture"), new PrometheusRegistry(), true);
         again.arm();
         again.update(Mesh.of(dir, ""));
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() ->

@@ -66,7 +66,7 @@ class CaptureWithoutIpv6Test {
         // ipv6 = true: what ztunnel concludes from /proc/sys/net/ipv6, which exists
         CaptureController c = new CaptureController(vertx, "node-a", CaptureRulesTest.RULES,
                 new PolicyRouting("ip", 0x111, 133, true), IN_NAMESPACE, "nft", Duration.ofMillis(200),
-                readiness.register("capture"), metrics);
+                readiness.register("capture"), metrics, true);
         c.arm();
         try {
             c.update(Mesh.of(dir, """
