@@ -1,5 +1,6 @@
 package io.jmesh.core.configlog;
 
+import io.jmesh.core.kafka.KafkaSettings;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import java.time.Duration;
 import java.util.Properties;
@@ -8,7 +9,6 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * Writes objects and tombstones to the config log. Unlike telemetry events, configuration writes are
@@ -28,15 +28,10 @@ public final class ConfigLogWriter implements AutoCloseable {
 
     public ConfigLogWriter(String bootstrapServers, String topic, String clientId) {
         this.topic = topic;
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        // every producer's settings (idempotent, acks=all), waiting longer for Kafka: a configuration change is
+        // written by an operator's call or a watch, never on the hot path
+        Properties p = new KafkaSettings(bootstrapServers, 1, Duration.ofSeconds(30)).idempotentProducer(clientId);
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000);
-        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30_000);
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
         this.producer = new KafkaProducer<>(p);
     }
