@@ -101,6 +101,7 @@ def check(repo, spec, problems):
     check_outside_the_mesh(path.rsplit("/", 1)[-1], docs, problems)
     check_ca_replicas_share_state(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_jvm_fits_its_limit(path.rsplit("/", 1)[-1], docs, problems)
+    check_api_token_only_where_used(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -611,6 +612,26 @@ def check_jvm_fits_its_limit(where, docs, problems):
                                 " + direct %d + metaspace %d + code cache %d + ~%d MiB of runtime = %d MiB" % (
                                     where, d["kind"], d["metadata"]["name"], c["name"], limit, heap, direct, meta,
                                     code, JVM_RUNTIME_MIB, need))
+
+
+def check_api_token_only_where_used(repo, where, docs, problems):
+    """A pod gets its ServiceAccount's API token (Kubernetes mounts it unless automountServiceAccountToken: false)
+    only when its component calls the Kubernetes API with it, which is when its configuration's kubernetes.enabled
+    is on (KubernetesConnection: in cluster, the pod's own token). Anywhere else the token is a credential a
+    compromised pod hands out for nothing; the projected istio-token volumes (audience istio-ca) are not it."""
+    for d in docs:
+        if d.get("kind") not in WORKLOAD_KINDS or d["metadata"]["name"] not in COMPONENTS:
+            continue
+        name = d["metadata"]["name"]
+        config = effective_config(repo, name, docs)
+        uses_api = bool((config.get("kubernetes") or {}).get("enabled"))
+        mounted = d["spec"]["template"]["spec"].get("automountServiceAccountToken", True)
+        if mounted and not uses_api:
+            problems.append("%s: %s/%s mounts its ServiceAccount's API token, which it never uses (no "
+                            "kubernetes.enabled): set automountServiceAccountToken: false" % (where, d["kind"], name))
+        elif uses_api and not mounted:
+            problems.append("%s: %s/%s calls the Kubernetes API with its pod's token (kubernetes.enabled), which "
+                            "automountServiceAccountToken: false keeps out of the pod" % (where, d["kind"], name))
 
 
 def main(argv):

@@ -157,6 +157,16 @@ discovery:
 {{- end }}
 {{- end -}}
 
+{{/*
+"true" when the component calls the Kubernetes API with its pod's ServiceAccount token: its configuration (the
+chart's, the user's `config` over it) turns kubernetes.enabled on (ca: TokenReview, Secrets; policy: the cluster's
+resources, its Lease), else "false".
+*/}}
+{{- define "jmesh.usesKubernetesApi" -}}
+{{- $config := mergeOverwrite (include "jmesh.chartConfig" . | fromYaml) (deepCopy (default dict .Values.config)) -}}
+{{- ternary "true" "false" (dig "kubernetes" "enabled" false $config | toString | eq "true") -}}
+{{- end -}}
+
 {{/* Pod security shared by the control-plane components: non-root, read-only root, no privileges. */}}
 {{- define "jmesh.restrictedContainer" -}}
 securityContext:
@@ -224,6 +234,9 @@ spec:
         checksum/config: {{ include "jmesh.configMap" $ctx | sha256sum }}
     spec:
       serviceAccountName: {{ $ctx.Chart.Name }}
+      # the API token only where the component calls the API with it (its kubernetes.enabled): anywhere else it
+      # is a credential a compromised pod would hand out for nothing
+      automountServiceAccountToken: {{ include "jmesh.usesKubernetesApi" $ctx }}
       terminationGracePeriodSeconds: {{ $ctx.Values.terminationGracePeriodSeconds }}
       securityContext:
         fsGroup: 65532
