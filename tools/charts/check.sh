@@ -36,6 +36,12 @@ grep -q 'network: net-west' "$out/custom.yaml" || { echo "charts: global.network
 "$helm" template jmesh charts/jmesh -n istio-system --set ca.replicas=2 \
   --set ca.persistence.accessMode=ReadWriteMany --set policy.replicas=3 --set telemetry.replicas=2 \
   --set waypoint-mgr.replicas=2 > "$out/shared-state.yaml"
+# a component's own topologySpreadConstraints replace global.topologySpread's
+"$helm" template jmesh charts/jmesh -n istio-system -s charts/policy/templates/policy.yaml --set policy.replicas=2 \
+  --set-json 'policy.topologySpreadConstraints=[{"topologyKey":"example.com/rack","maxSkew":2,"whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchLabels":{"app.kubernetes.io/name":"policy"}}}]' \
+  > "$out/policy-spread.yaml"
+grep -q 'topologyKey: example.com/rack' "$out/policy-spread.yaml" && ! grep -q 'topologyKey: kubernetes.io/hostname' "$out/policy-spread.yaml" \
+  || { echo "charts: policy.topologySpreadConstraints did not replace global.topologySpread" >&2; exit 1; }
 if err="$("$helm" template jmesh charts/jmesh -n istio-system --set ca.replicas=2 2>&1)"; then
   echo "charts: ca.replicas=2 on a ReadWriteOnce state volume was accepted" >&2; exit 1
 fi

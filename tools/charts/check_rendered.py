@@ -102,6 +102,7 @@ def check(repo, spec, problems):
     check_ca_replicas_share_state(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_jvm_fits_its_limit(path.rsplit("/", 1)[-1], docs, problems)
     check_api_token_only_where_used(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_replicas_spread(path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -632,6 +633,27 @@ def check_api_token_only_where_used(repo, where, docs, problems):
         elif uses_api and not mounted:
             problems.append("%s: %s/%s calls the Kubernetes API with its pod's token (kubernetes.enabled), which "
                             "automountServiceAccountToken: false keeps out of the pod" % (where, d["kind"], name))
+
+
+def check_replicas_spread(where, docs, problems):
+    """A control-plane Deployment of several replicas asks the scheduler to spread them over nodes and zones (a
+    topologySpreadConstraint over exactly its pods per topology key): otherwise nothing keeps every replica off one
+    node, whose loss takes the whole control plane, PodDisruptionBudget or not. ScheduleAnyway, as is usual for
+    control planes (istiod's chart takes the same from its values): a cluster of one zone, or fewer nodes than
+    replicas, still runs them all."""
+    for d in docs:
+        if d.get("kind") != "Deployment" or d["spec"].get("replicas", 1) <= 1:
+            continue
+        pod = d["spec"]["template"]
+        labels = pod["metadata"]["labels"]
+        keys = {c.get("topologyKey") for c in pod["spec"].get("topologySpreadConstraints") or []
+                if (c.get("labelSelector") or {}).get("matchLabels") == d["spec"]["selector"]["matchLabels"]
+                and all(labels.get(k) == v for k, v in c["labelSelector"]["matchLabels"].items())}
+        missing = sorted({"kubernetes.io/hostname", "topology.kubernetes.io/zone"} - keys)
+        if missing:
+            problems.append("%s: Deployment/%s runs %d replicas with no topologySpreadConstraints over its pods by %s"
+                            " (every replica may land on one node)" % (where, d["metadata"]["name"],
+                                                                      d["spec"]["replicas"], missing))
 
 
 def main(argv):

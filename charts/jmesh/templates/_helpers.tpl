@@ -238,6 +238,7 @@ spec:
       # is a credential a compromised pod would hand out for nothing
       automountServiceAccountToken: {{ include "jmesh.usesKubernetesApi" $ctx }}
       terminationGracePeriodSeconds: {{ $ctx.Values.terminationGracePeriodSeconds }}
+      {{- include "jmesh.topologySpread" $ctx | nindent 6 }}
       securityContext:
         fsGroup: 65532
       containers:
@@ -290,6 +291,30 @@ spec:
         - name: {{ .name }}
           {{- toYaml .volume | nindent 10 }}
         {{- end }}
+{{- end -}}
+
+{{/*
+Several replicas are spread over zones and nodes (global.topologySpread, one soft constraint per key over the
+component's own pods), or as the component's topologySpreadConstraints say when set: otherwise nothing keeps them
+all off one node. One replica has nothing to spread.
+*/}}
+{{- define "jmesh.topologySpread" -}}
+{{- $spread := .Values.global.topologySpread -}}
+{{- if and (gt (int .Values.replicas) 1) (or .Values.topologySpreadConstraints $spread.topologyKeys) }}
+topologySpreadConstraints:
+  {{- if .Values.topologySpreadConstraints }}
+  {{- toYaml .Values.topologySpreadConstraints | nindent 2 }}
+  {{- else }}
+  {{- range $spread.topologyKeys }}
+  - topologyKey: {{ . }}
+    maxSkew: {{ int $spread.maxSkew }}
+    whenUnsatisfiable: {{ $spread.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- include "jmesh.selectorLabels" $ | nindent 8 }}
+  {{- end }}
+  {{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* A ClusterIP Service for the ports of a control-plane component plus its admin port. */}}
