@@ -73,6 +73,17 @@ fi
 grep -q 'ztunnel.footprint: "tiny" is neither' <<< "$err" \
   || { echo "charts: ztunnel.footprint=tiny refused without saying why: $err" >&2; exit 1; }
 
+# the mesh root namespace (policies there without a selector apply mesh-wide) is the control plane's own, as
+# istiod's (meshConfig.rootNamespace defaults to its istioNamespace), unless global.rootNamespace says otherwise
+pol=(-s charts/policy/templates/policy.yaml)
+"$helm" template jmesh charts/jmesh -n jmesh-system "${pol[@]}" > "$out/policy-ns.yaml"
+grep -q '^      rootNamespace: jmesh-system$' "$out/policy-ns.yaml" \
+  || { echo "charts: installed into jmesh-system, policy's mesh.rootNamespace is not jmesh-system" >&2; exit 1; }
+"$helm" template jmesh charts/jmesh -n jmesh-system "${pol[@]}" --set global.rootNamespace=mesh-root \
+  > "$out/policy-root.yaml"
+grep -q '^      rootNamespace: mesh-root$' "$out/policy-root.yaml" \
+  || { echo "charts: global.rootNamespace did not reach policy's mesh.rootNamespace" >&2; exit 1; }
+
 # ztunnel's drain deadline follows its pod's grace period, as Istio derives it (grace - 5 s; - 1 s up to 10 s)
 # (in its configuration file, so that ztunnel.config.drainDeadline still goes over it)
 zt=(-s charts/ztunnel/templates/ztunnel.yaml)

@@ -99,6 +99,8 @@ kubernetes:
 {{- else if eq .Chart.Name "policy" }}
 mesh:
   trustDomain: {{ .Values.global.trustDomain }}
+  # the control plane's own namespace unless set, as istiod's meshConfig.rootNamespace (its istioNamespace)
+  rootNamespace: {{ .Values.global.rootNamespace | default .Release.Namespace }}
 # the serving certificate ca issues under the mesh root into the Secret policy-tls, mounted by the Deployment
 xds:
   certFile: /var/run/secrets/jmesh/tls/tls.crt
