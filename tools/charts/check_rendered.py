@@ -100,7 +100,7 @@ def check(repo, spec, problems):
     check_config_log_replicated(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_outside_the_mesh(path.rsplit("/", 1)[-1], docs, problems)
     check_ca_replicas_share_state(repo, path.rsplit("/", 1)[-1], docs, problems)
-    check_jvm_fits_its_limit(path.rsplit("/", 1)[-1], docs, problems)
+    check_jvm_fits_its_limit(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_api_token_only_where_used(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_replicas_spread(path.rsplit("/", 1)[-1], docs, problems)
 
@@ -589,21 +589,34 @@ def mebibytes(size):
 JVM_RUNTIME_MIB = 96
 
 
-def check_jvm_fits_its_limit(where, docs, problems):
-    """A container whose JVM caps its heap has a memory limit above everything its flags let it hold (heap, direct
-    buffers, metaspace, code cache, plus the runtime's own): below that, the kernel's OOM killer ends it mid-write
-    before the JVM's own limits (and -XX:+ExitOnOutOfMemoryError) act, and for ztunnel that is the node's traffic."""
+def image_jvm_flags(repo):
+    """The JVM flags every service image starts with (jib's jvmFlags in the parent pom.xml): command-line flags,
+    which win over JAVA_TOOL_OPTIONS' (the JVM reads that variable first)."""
+    pom = open(repo + "/pom.xml").read()
+    return " ".join(re.findall(r"<jvmFlag>([^<]+)</jvmFlag>", pom))
+
+
+def check_jvm_fits_its_limit(repo, where, docs, problems):
+    """A container of a JVM has a memory limit above everything its flags let it hold (heap, direct buffers,
+    metaspace, code cache, plus the runtime's own): below that, the kernel's OOM killer ends it mid-write before the
+    JVM's own limits (and -XX:+ExitOnOutOfMemoryError) act, and for ztunnel that is the node's traffic. The flags
+    are the image's command line over the container's JAVA_TOOL_OPTIONS; without -Xmx the heap is MaxRAMPercentage
+    (25 unset) of the limit, and direct memory, unset, is as large as the heap."""
+    image = image_jvm_flags(repo)
     for d in docs:
-        if d.get("kind") not in ("Deployment", "DaemonSet", "StatefulSet"):
+        if d.get("kind") not in ("Deployment", "DaemonSet", "StatefulSet") or d["metadata"]["name"] not in COMPONENTS:
             continue
         for c in d["spec"]["template"]["spec"].get("containers", []):
             limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
             opts = next((e.get("value", "") for e in c.get("env", []) if e.get("name") == "JAVA_TOOL_OPTIONS"), "")
-            flags = dict(re.findall(r"-XX:(\w+)=(\w+)", opts))
-            heap = re.search(r"-Xmx(\w+)", opts)
-            if limit is None or heap is None:
+            if limit is None:
+                problems.append("%s: %s/%s container %s has no memory limit its JVM's flags can be checked against"
+                                % (where, d["kind"], d["metadata"]["name"], c["name"]))
                 continue
-            heap = mebibytes(heap.group(1))
+            flags = dict(re.findall(r"-XX:(\w+)=(\w+)", opts))
+            flags.update(re.findall(r"-XX:(\w+)=(\w+)", image))
+            heap = re.findall(r"-Xmx(\w+)", opts + " " + image)
+            heap = mebibytes(heap[-1]) if heap else mebibytes(limit) * int(flags.get("MaxRAMPercentage", "25")) / 100
             direct = mebibytes(flags.get("MaxDirectMemorySize", "%dm" % heap))
             meta = mebibytes(flags.get("MaxMetaspaceSize", "256m"))
             code = mebibytes(flags.get("ReservedCodeCacheSize", "240m"))

@@ -248,6 +248,10 @@ spec:
           image: {{ include "jmesh.image" $ctx }}
           imagePullPolicy: {{ $ctx.Values.global.imagePullPolicy }}
           args: ["--config", "/etc/jmesh/{{ $ctx.Chart.Name }}.yaml"]
+          env:
+            # read before the image's own flags: its -XX:MaxRAMPercentage=75 yields to this -Xmx
+            - name: JAVA_TOOL_OPTIONS
+              value: {{ $ctx.Values.javaOptions | quote }}
           ports:
             {{- range .ports }}
             - name: {{ .name }}
