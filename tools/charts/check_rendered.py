@@ -103,6 +103,7 @@ def check(repo, spec, problems):
     check_jvm_fits_its_limit(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_api_token_only_where_used(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_replicas_spread(path.rsplit("/", 1)[-1], docs, problems)
+    check_telemetry_instance_named(repo, path.rsplit("/", 1)[-1], docs, problems)
 
 
 def file_settings(tree, prefix=""):
@@ -667,6 +668,24 @@ def check_replicas_spread(where, docs, problems):
             problems.append("%s: Deployment/%s runs %d replicas with no topologySpreadConstraints over its pods by %s"
                             " (every replica may land on one node)" % (where, d["metadata"]["name"],
                                                                       d["spec"]["replicas"], missing))
+
+
+def check_telemetry_instance_named(repo, where, docs, problems):
+    """telemetry exports its OTLP metrics under a service.instance.id derived from its pod's name
+    (otlp.serviceInstanceId, from the downward API): without it each process picks a random one, and every restart
+    leaves a new set of series behind in the metrics backend."""
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    workload = by_kind.get(("Deployment", "telemetry"))
+    if workload is None:
+        return
+    var = env_name("otlp.serviceInstanceId")
+    if "otlp.serviceInstanceId" not in keys_of(effective_config(repo, "telemetry", docs)):
+        problems.append("%s: telemetry-defaults.yaml has no otlp.serviceInstanceId" % where)
+    env = {e["name"]: e for e in workload["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    field = ((env.get(var) or {}).get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+    if field != "metadata.name":
+        problems.append("%s: Deployment/telemetry does not pass its pod's name in %s (otlp.serviceInstanceId): %s"
+                        % (where, var, env.get(var)))
 
 
 def main(argv):

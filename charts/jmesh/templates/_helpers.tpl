@@ -202,7 +202,8 @@ livenessProbe:
 A control-plane Deployment. Call with (dict "ctx" . "ports" (list (dict "name" "grpc" "port" 15012) ...)
 "adminPort" 15014 "stateVolume" true|false), optionally "recreate" true (a volume one node mounts at a time), and
 optionally "mounts" (list (dict "name" "tls" "path" "/var/run/x" "volume" (dict "secret" (dict "secretName" "x")))):
-read-only volumes, e.g. credentials.
+read-only volumes, e.g. credentials, and optionally "env": the container's own variables (per-pod values from the
+downward API; settings go in the configuration file).
 */}}
 {{- define "jmesh.deployment" -}}
 {{- $ctx := .ctx -}}
@@ -252,6 +253,9 @@ spec:
             # read before the image's own flags: its -XX:MaxRAMPercentage=75 yields to this -Xmx
             - name: JAVA_TOOL_OPTIONS
               value: {{ $ctx.Values.javaOptions | quote }}
+            {{- with .env }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
           ports:
             {{- range .ports }}
             - name: {{ .name }}

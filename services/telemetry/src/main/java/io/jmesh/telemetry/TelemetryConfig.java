@@ -105,17 +105,26 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
      * @param interval how often the aggregated metrics are exported
      * @param timeout how long one export may take
      * @param tracesTopic topic of OTLP {@code ExportTraceServiceRequest} records to forward; empty: none
+     * @param serviceInstanceId this replica's own unique name (its pod's, which the chart passes), the source of
+     *     the {@code service.instance.id} it exports under; empty: a random one per process
      */
-    public record OtlpConfig(String endpoint, Duration interval, Duration timeout, String tracesTopic) {
+    public record OtlpConfig(String endpoint, Duration interval, Duration timeout, String tracesTopic,
+            String serviceInstanceId) {
         public OtlpConfig {
             endpoint = endpoint == null ? "" : endpoint.trim();
             tracesTopic = tracesTopic == null ? "" : tracesTopic.trim();
+            serviceInstanceId = serviceInstanceId == null ? "" : serviceInstanceId.trim();
             if (interval == null || interval.toMillis() < 100) {
                 throw new IllegalArgumentException("interval: " + interval + " (expected: >= 100ms)");
             }
             if (timeout == null || timeout.toMillis() < 100) {
                 throw new IllegalArgumentException("timeout: " + timeout + " (expected: >= 100ms)");
             }
+        }
+
+        /** Without a {@link #serviceInstanceId}: a random one per process. */
+        public OtlpConfig(String endpoint, Duration interval, Duration timeout, String tracesTopic) {
+            this(endpoint, interval, timeout, tracesTopic, "");
         }
 
         public boolean enabled() {

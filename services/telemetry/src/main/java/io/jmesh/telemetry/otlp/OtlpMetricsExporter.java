@@ -19,7 +19,6 @@ import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
 import java.time.Clock;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -52,7 +51,7 @@ public final class OtlpMetricsExporter {
     private final GrpcClient client;
     private final SocketAddress collector;
     private final Counter exports;
-    private final String instanceId = UUID.randomUUID().toString();
+    private final String instanceId;
     private final StreamStarts starts = new StreamStarts();
     private final AtomicBoolean inFlight = new AtomicBoolean();
     private final long timer;
@@ -63,6 +62,7 @@ public final class OtlpMetricsExporter {
         this.config = config;
         this.totals = totals;
         this.clock = clock;
+        this.instanceId = ServiceInstanceId.of(config.serviceInstanceId());
         this.collector = address(config.endpoint());
         this.client = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false));
