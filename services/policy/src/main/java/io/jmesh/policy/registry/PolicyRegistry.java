@@ -77,7 +77,8 @@ public final class PolicyRegistry implements AutoCloseable {
         long start = System.nanoTime();
         MeshState next = builder.build(snapshot, s -> {
             skipped.labelValues("untranslatable").inc();
-            log.atWarn().addKeyValue("object", s.key()).log("config record skipped: {}", s.reason());
+            log.atWarn().addKeyValue("object", s.key())
+                    .log("config record skipped or enforced stricter: {}", s.reason());
         });
         next.prepareIpIndex(); // once on-demand lookups want it: so no stream waits for a worker to build it
         buildSeconds.observe((System.nanoTime() - start) / 1e9);

@@ -491,8 +491,16 @@ public final class MeshStateBuilder {
                 }
                 case "AuthorizationPolicy" -> {
                     try {
-                        Authorization a = AuthorizationTranslator.translate(r, settings.rootNamespace())
-                                .authorization();
+                        AuthorizationTranslator.Translation t =
+                                AuthorizationTranslator.translate(r, settings.rootNamespace());
+                        // enforced the strict way (never skipped: a skipped DENY fails open), and reported
+                        for (String field : t.rejected()) {
+                            out.skipped.add(new MeshState.Skipped(ConfigKey.of(r).toString(), "invalid value, "
+                                    + (t.authorization().getAction() == Action.DENY
+                                            ? "the DENY rule denies without this field: "
+                                            : "the ALLOW rule is dropped: ") + field));
+                        }
+                        Authorization a = t.authorization();
                         if (a == null) {
                             continue;
                         }

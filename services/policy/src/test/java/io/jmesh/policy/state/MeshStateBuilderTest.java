@@ -612,7 +612,7 @@ class MeshStateBuilderTest {
     }
 
     @Test
-    void aPolicyWhoseIpBlockBypassedValidationIsSkippedWithoutANameLookup() throws Exception {
+    void aDenyPolicyWhoseIpBlockBypassedValidationDeniesWithoutItAndLooksUpNoName() throws Exception {
         TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
         for (ParsedObject o : reader.read(BASE + """
                 ---
@@ -640,9 +640,57 @@ class MeshStateBuilderTest {
         }
 
         assertThat(heard).containsExactly(new MeshState.Skipped("AuthorizationPolicy/shop/deny-net",
-                "untranslatable: not an IP literal: localhost"));
-        assertThat(s.authorizations()).doesNotContainKey("shop/deny-net");
+                "invalid value, the DENY rule denies without this field:"
+                        + " spec.rules[0].from[0].source.ipBlocks[0]: not an IP literal: localhost"));
+        Authorization deny = Authorization.parseFrom(s.authorizations().get("shop/deny-net").body().getValue());
+        assertThat(deny.getAction()).isEqualTo(Action.DENY);
+        assertThat(deny.getRulesList()).as("one rule, restricting nothing: every peer is denied (fail closed)")
+                .containsExactly(io.jmesh.proto.istio.security.Rule.getDefaultInstance());
         assertThat(s.addresses()).containsKey(UID + "reviews-1");
+    }
+
+    @Test
+    void aPortThatBypassedValidationFailsClosedInADenyAndInAnAllow() throws Exception {
+        TreeMap<ConfigKey, ConfigRecord> records = new TreeMap<>();
+        for (ParsedObject o : reader.read(BASE + """
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: deny-admin, namespace: shop}
+                spec:
+                  action: DENY
+                  rules: [{from: [{source: {namespaces: [evil]}}], to: [{operation: {ports: ["81"]}}]}]
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: allow-http, namespace: shop}
+                spec: {rules: [{to: [{operation: {ports: ["80"]}}]}]}
+                """)) {
+            records.put(o.key(), o.record());
+        }
+        for (String name : List.of("deny-admin", "allow-http")) {
+            ConfigKey key = ConfigKey.parse("AuthorizationPolicy/shop/" + name);
+            var spec = records.get(key).getAuthorizationPolicy().toBuilder();
+            spec.getRulesBuilder(0).getToBuilder(0).getOperationBuilder().setPorts(0, "admin");
+            records.put(key, records.get(key).toBuilder().setAuthorizationPolicy(spec).build());
+        }
+        List<MeshState.Skipped> heard = new ArrayList<>();
+
+        MeshState s = builder.build(new ConfigSnapshot(records, Map.of()), heard::add);
+
+        String why = "spec.rules[0].to[0].operation.ports[0]: 'admin' is not a port number (expected: 0-65535)";
+        assertThat(heard).containsExactlyInAnyOrder(
+                new MeshState.Skipped("AuthorizationPolicy/shop/deny-admin",
+                        "invalid value, the DENY rule denies without this field: " + why),
+                new MeshState.Skipped("AuthorizationPolicy/shop/allow-http",
+                        "invalid value, the ALLOW rule is dropped: " + why));
+        Authorization deny = Authorization.parseFrom(s.authorizations().get("shop/deny-admin").body().getValue());
+        assertThat(deny.getRulesCount()).isEqualTo(1);
+        assertThat(deny.getRules(0).getClausesList()).as("evil is denied on every port").hasSize(1);
+        assertThat(deny.getRules(0).getClauses(0).getMatches(0).getNamespaces(0).getExact()).isEqualTo("evil");
+        Authorization allow = Authorization.parseFrom(s.authorizations().get("shop/allow-http").body().getValue());
+        assertThat(allow.getAction()).isEqualTo(Action.ALLOW);
+        assertThat(allow.getRulesList()).as("no rule: it allows nothing").isEmpty();
     }
 
     @Test

@@ -1,7 +1,6 @@
 package io.jmesh.policy.translate;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.jmesh.policy.resource.ManifestReader;
 import io.jmesh.policy.resource.ParsedObject;
@@ -120,10 +119,34 @@ class AuthorizationTranslatorTest {
         spec.getRulesBuilder(0).getFromBuilder(0).getSourceBuilder().setNotServiceAccounts(0, "*");
         ConfigRecord bad = good.toBuilder().setAuthorizationPolicy(spec).build();
 
-        assertThatThrownBy(() -> AuthorizationTranslator.translate(bad, "istio-system"))
-                .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("service account '*': wildcards are not allowed"
-                        + " (expected: <serviceAccount> or <namespace>/<serviceAccount>)");
+        AuthorizationTranslator.Translation t = AuthorizationTranslator.translate(bad, "istio-system");
+
+        assertThat(t.rejected()).containsExactly("spec.rules[0].from[0].source.notServiceAccounts[0]: service account"
+                + " '*': wildcards are not allowed (expected: <serviceAccount> or <namespace>/<serviceAccount>)");
+        assertThat(t.authorization().getRulesList()).as("the ALLOW rule is dropped: it allows nothing").isEmpty();
+    }
+
+    @Test
+    void aDenyWhenConditionWithAnInvalidValueIsLeftOutSoTheRuleDeniesMore() {
+        ConfigRecord good = reader.read("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: p, namespace: shop}
+                spec:
+                  action: DENY
+                  rules: [{from: [{source: {namespaces: [evil]}}], when: [{key: source.ip, values: [10.0.0.0/8]}]}]
+                """).get(0).record();
+        var spec = good.getAuthorizationPolicy().toBuilder();
+        spec.getRulesBuilder(0).getWhenBuilder(0).setValues(0, "10.0.0.0/x");
+        ConfigRecord bad = good.toBuilder().setAuthorizationPolicy(spec).build();
+
+        AuthorizationTranslator.Translation t = AuthorizationTranslator.translate(bad, "istio-system");
+
+        assertThat(t.rejected()).containsExactly("spec.rules[0].when[0].values[0]: prefix length not a number:"
+                + " 10.0.0.0/x");
+        assertThat(t.authorization().getRulesCount()).isEqualTo(1);
+        assertThat(t.authorization().getRules(0).getClausesList()).as("only evil's clause: from any address")
+                .hasSize(1);
     }
 
     private static ServiceAccountMatch sa(String namespace, String name) {
