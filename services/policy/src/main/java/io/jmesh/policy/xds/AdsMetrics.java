@@ -66,7 +66,8 @@ public final class AdsMetrics {
                         + "), ignored").labelNames("type_url").register(registry);
         // no type_url label: a client could invent any number of them
         unknownTypes = Counter.builder().name("policy_xds_unknown_type_requests_total")
-                .help("Requests for a type_url discovery does not serve (not Address or Authorization), ignored")
+                .help("Requests for a type_url discovery does not serve (not Address or Authorization), answered with"
+                        + " no resources")
                 .register(registry);
         malformed = Counter.builder().name("policy_xds_malformed_requests_total")
                 .help("Discovery streams ended INVALID_ARGUMENT: a message was not a DeltaDiscoveryRequest")

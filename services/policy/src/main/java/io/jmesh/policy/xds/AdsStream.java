@@ -75,6 +75,7 @@ final class AdsStream {
     private int maxNames = MAX_NAMES;
     private boolean overLimitLogged;
     private boolean unknownTypeLogged;
+    private final UnservedTypes unserved = new UnservedTypes();
 
     /** An alias {@code network/IP}, parsed once when subscribed. */
     private record IpAlias(String network, InetAddress ip) {}
@@ -189,13 +190,16 @@ final class AdsStream {
     void onRequest(DeltaDiscoveryRequest req) {
         String type = req.getTypeUrl();
         if (!TypeUrls.ADDRESS.equals(type) && !TypeUrls.AUTHORIZATION.equals(type)) {
-            // as istiod for a type it has no generator for: no response; and no state, so no client grows it
+            // as istiod: an empty answer (so a client waiting for it goes on), no subscription state kept
             metrics.unknownType();
             if (!unknownTypeLogged) {
                 unknownTypeLogged = true;
-                log.atWarn().addKeyValue("node", node).log("ignoring requests for type_url '{}' ({} characters):"
-                        + " not served here (only {} and {})", printable(type), type.length(), TypeUrls.ADDRESS,
-                        TypeUrls.AUTHORIZATION);
+                log.atWarn().addKeyValue("node", node).log("answering requests for type_url '{}' ({} characters)"
+                        + " with no resources: not served here (only {} and {})", printable(type), type.length(),
+                        TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION);
+            }
+            if (unserved.answers(req)) {
+                answerUnserved(type, UnservedTypes.removedNames(req));
             }
             return;
         }
@@ -363,6 +367,7 @@ final class AdsStream {
      * scope go the other way, after the Address diff ({@link #removalWaitsForAddress}).
      */
     private void pushAll() {
+        unserved.drain(this::answerUnserved);
         TypeState authorization = types.get(TypeUrls.AUTHORIZATION);
         if (authorization != null) {
             push(TypeUrls.AUTHORIZATION, authorization);
@@ -372,6 +377,19 @@ final class AdsStream {
                 push(type, ts);
             }
         });
+    }
+
+    /** The empty answer to a type not served, listing {@code names} as removed (held back while the queue is full). */
+    private void answerUnserved(String type, Set<String> names) {
+        if (closed) {
+            return;
+        }
+        if (out.writeQueueFull()) {
+            unserved.owe(type, names);
+            return;
+        }
+        out.write(DeltaDiscoveryResponse.newBuilder().setTypeUrl(type).setNonce(Long.toString(++nonces))
+                .setSystemVersionInfo(String.valueOf(state.generation())).addAllRemovedResources(names).build());
     }
 
     private boolean snapshotMode(TypeState ts) {

@@ -40,7 +40,7 @@ class AdsStreamTest {
     final Captured out = new Captured();
 
     /** A write stream that keeps what it is given. */
-    static final class Captured implements WriteStream<DeltaDiscoveryResponse> {
+    static class Captured implements WriteStream<DeltaDiscoveryResponse> {
         final List<DeltaDiscoveryResponse> written = new ArrayList<>();
 
         @Override
@@ -479,16 +479,29 @@ class AdsStreamTest {
     }
 
     @Test
-    void aTypeNotServedIsIgnoredAndCountedAndTheServedOnesGoOn() {
+    void aTypeNotServedIsAnsweredEmptyOnceAndCountedAndTheServedOnesGoOn() {
         PrometheusRegistry registry = new PrometheusRegistry();
         AdsStream s = new AdsStream(null, out, "node-a", workloads(1), new AdsMetrics(registry), 10);
-        // what istiod does for a type it has no generator for: no response (and no state kept for it)
-        for (int i = 0; i < 3; i++) {
-            s.onRequest(DeltaDiscoveryRequest.newBuilder()
-                    .setTypeUrl("type.googleapis.com/envoy.config.cluster.v3.Cluster" + i).build());
-        }
+        String cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+        // istiod answers a type it serves nothing of (its default generator: "still return an empty response - to
+        // not break waiting code"), the names subscribed listed as removed: a client waiting for it goes on
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(cluster).addResourceNamesSubscribe("a")
+                .addResourceNamesSubscribe("*").putInitialResourceVersions("b", "1").build());
+        assertThat(out.written).hasSize(1);
+        DeltaDiscoveryResponse answer = out.last();
+        assertThat(answer.getTypeUrl()).isEqualTo(cluster);
+        assertThat(answer.getNonce()).isNotEmpty();
+        assertThat(answer.getResourcesList()).isEmpty();
+        assertThat(answer.getRemovedResourcesList()).containsExactlyInAnyOrder("a", "b");
+
+        // its ACK (or NACK) is not answered again: no ping-pong
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(cluster).setResponseNonce(answer.getNonce())
+                .build());
+        assertThat(out.written).hasSize(1);
+        // a request without a type is a type not served either
         s.onRequest(DeltaDiscoveryRequest.newBuilder().build());
-        assertThat(out.written).extracting(DeltaDiscoveryResponse::getTypeUrl).isEmpty();
+        assertThat(out.written).hasSize(2);
+        assertThat(out.last().getTypeUrl()).isEmpty();
         double counted = 0;
         for (var m : registry.scrape()) {
             if (m.getMetadata().getName().equals("policy_xds_unknown_type_requests")
@@ -496,10 +509,40 @@ class AdsStreamTest {
                 counted = c.getDataPoints().stream().mapToDouble(d -> d.getValue()).sum();
             }
         }
-        assertThat(counted).isEqualTo(4);
+        assertThat(counted).isEqualTo(3);
 
         s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS).build());
         assertThat(names(out.last())).containsExactly(UID + "w0");
+    }
+
+    @Test
+    void anAnswerToATypeNotServedWaitsForAFullWriteQueueToDrain() {
+        Handler<Void>[] drain = new Handler[1];
+        boolean[] full = {true};
+        Captured slow = new Captured() {
+            @Override
+            public boolean writeQueueFull() {
+                return full[0];
+            }
+
+            @Override
+            public WriteStream<DeltaDiscoveryResponse> drainHandler(Handler<Void> handler) {
+                drain[0] = handler;
+                return this;
+            }
+        };
+        AdsStream s = new AdsStream(null, slow, "node-a", workloads(1), new AdsMetrics(new PrometheusRegistry()), 10);
+        String cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(cluster).addResourceNamesSubscribe("a").build());
+        s.onRequest(DeltaDiscoveryRequest.newBuilder().setTypeUrl(cluster).addResourceNamesSubscribe("b").build());
+        assertThat(slow.written).isEmpty();
+
+        full[0] = false;
+        drain[0].handle(null);
+
+        assertThat(slow.written).hasSize(1);
+        assertThat(slow.last().getTypeUrl()).isEqualTo(cluster);
+        assertThat(slow.last().getRemovedResourcesList()).containsExactly("a", "b");
     }
 
     @Test
