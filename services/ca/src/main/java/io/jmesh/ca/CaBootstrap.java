@@ -184,7 +184,8 @@ public final class CaBootstrap implements MeshService {
             // without Kafka revocations stay in stateDir
             revocationSender = config.kafka().enabled() ? RevocationSender.create(config.kafka(),
                     "ca-" + replica + "-revocations", config.revocation().topic(), context.metrics()) : null;
-            revocations = new Revocations(new RevocationStore(state, clock), authority::get, trustBundle,
+            revocations = new Revocations(new RevocationStore(state, clock,
+                    config.certificates().maxValidity()), authority::get, trustBundle,
                     revocationSender, config.revocation().crlValidity(), config.revocation().pruneAfterExpiry(),
                     clock);
             serving = newServingCertificate(ca);

@@ -243,7 +243,8 @@ public final class CaCli {
         RevocationReason reason = reason(opts.getOrDefault("--reason", "unspecified"));
         String comment = opts.getOrDefault("--comment", "");
         String by = "cli:" + System.getProperty("user.name", "?");
-        RevocationStore store = new RevocationStore(s.dir(), clock);
+        RevocationStore store = new RevocationStore(s.dir(), clock,
+                s.config() == null ? null : s.config().certificates().maxValidity());
         List<Revocation> added;
         if (opts.containsKey("--serial")) {
             added = store.revokeSerial(opts.get("--serial"), reason, comment, by);

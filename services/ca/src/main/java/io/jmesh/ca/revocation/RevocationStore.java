@@ -10,6 +10,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -28,20 +29,38 @@ import java.util.function.Predicate;
  * ({@link #revokeIfIdentityRevokedSince}). Whichever comes second sees the other's write, so the certificate is
  * revoked either way.
  *
+ * <p>Every revocation ends. A serial in no journal (its expiry unknown) is given the latest expiry a certificate
+ * issued before the revocation can have: the revocation time plus the CA's maximum certificate validity; it then
+ * leaves the CRL, is tombstoned and pruned like any other. A marker goes once that much time has passed since it
+ * was recorded: a certificate signed before it has expired by then ({@link #pruneMarkers}). A store without a
+ * maximum (the CLI run without a config) leaves an unknown expiry unset; a replica's store bounds it when it reads
+ * the file. (A maximum lowered since a certificate was issued bounds it too early: lower it only once the
+ * certificates issued under the higher one have expired.)
+ *
  * <p>Thread-safe; blocking (file I/O under the state-directory lock).
  */
 public final class RevocationStore {
 
     private final StateDirectory dir;
     private final Clock clock;
+    private final Duration maxCertificateValidity;
     private volatile Map<String, Revocation> bySerial = Map.of();
     private volatile String stamp = "";
     private volatile Map<String, Revocation> markers = Map.of();
     private volatile String markerStamp = "";
 
+    /** A store that leaves an unknown expiry unset (the CLI without a config). */
     public RevocationStore(StateDirectory dir, Clock clock) {
+        this(dir, clock, null);
+    }
+
+    /**
+     * @param maxCertificateValidity the longest validity the CA issues, which bounds an unknown expiry; null: none
+     */
+    public RevocationStore(StateDirectory dir, Clock clock, Duration maxCertificateValidity) {
         this.dir = dir;
         this.clock = clock;
+        this.maxCertificateValidity = maxCertificateValidity;
         reloadIfChanged();
     }
 
@@ -129,6 +148,39 @@ public final class RevocationStore {
         });
     }
 
+    /**
+     * Drops the identity revocation markers recorded more than the maximum certificate validity ago, judged on the
+     * file under the lock; checked on this replica's copy first, so nothing is written while none is due.
+     *
+     * @return the identities whose markers were dropped
+     */
+    public List<String> pruneMarkers() {
+        if (maxCertificateValidity == null) {
+            return List.of();
+        }
+        Instant recordedBefore = clock.instant().minus(maxCertificateValidity);
+        String now = dir.stamp(StateDirectory.IDENTITY_REVOCATIONS);
+        if (!now.equals(markerStamp)) {
+            markers = Map.copyOf(readMarkers());
+            markerStamp = now;
+        }
+        if (markers.values().stream().noneMatch(m -> instant(m.getRevokedAt()).isBefore(recordedBefore))) {
+            return List.of();
+        }
+        return dir.locked(() -> {
+            Map<String, Revocation> current = readMarkers();
+            List<String> dropped = new ArrayList<>();
+            current.values().removeIf(m -> instant(m.getRevokedAt()).isBefore(recordedBefore)
+                    && dropped.add(m.getIdentity()));
+            if (!dropped.isEmpty()) {
+                writeAll(StateDirectory.IDENTITY_REVOCATIONS, current.values());
+                markers = Map.copyOf(current);
+                markerStamp = dir.stamp(StateDirectory.IDENTITY_REVOCATIONS);
+            }
+            return dropped;
+        });
+    }
+
     private Map<String, Revocation> readMarkers() {
         Map<String, Revocation> out = new LinkedHashMap<>();
         for (Revocation r : readAll(StateDirectory.IDENTITY_REVOCATIONS)) {
@@ -157,7 +209,7 @@ public final class RevocationStore {
                 if (e.notAfter() != null) {
                     r.setNotAfter(ts(e.notAfter()));
                 }
-                Revocation rev = r.build();
+                Revocation rev = bounded(r.build());
                 current.put(e.serialHex(), rev);
                 added.add(rev);
             }
@@ -171,9 +223,17 @@ public final class RevocationStore {
     private Map<String, Revocation> read() {
         Map<String, Revocation> out = new LinkedHashMap<>();
         for (Revocation r : readAll(StateDirectory.REVOCATIONS)) {
-            out.put(r.getSerialHex(), r);
+            out.put(r.getSerialHex(), bounded(r));
         }
         return out;
+    }
+
+    /** {@code r} with an unknown expiry set to the latest a certificate issued before it can have. */
+    private Revocation bounded(Revocation r) {
+        if (r.hasNotAfter() || maxCertificateValidity == null || !r.hasRevokedAt()) {
+            return r;
+        }
+        return r.toBuilder().setNotAfter(ts(instant(r.getRevokedAt()).plus(maxCertificateValidity))).build();
     }
 
     private List<Revocation> readAll(String file) {

@@ -160,6 +160,11 @@ public final class Revocations {
                     .log("revocations of certificates expired long ago dropped");
             all = store.all();
         }
+        List<String> markersDropped = store.pruneMarkers();
+        if (!markersDropped.isEmpty()) {
+            log.atInfo().addKeyValue("identities", markersDropped.size())
+                    .log("identity revocation markers dropped: every certificate signed before them has expired");
+        }
         if (!offered.isEmpty() && all != offeredFor) {
             offered.keySet().retainAll(all.keySet());
             offeredFor = all;
