@@ -40,6 +40,7 @@ import io.jmesh.ztunnel.pool.HbonePool;
 import io.jmesh.ztunnel.pool.PoolMetrics;
 import io.jmesh.ztunnel.inpod.InPodMode;
 import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
+import io.jmesh.ztunnel.telemetry.RefusalLogLimit;
 import io.jmesh.ztunnel.tls.TrustBundle;
 import io.jmesh.ztunnel.trust.CaConnectionTrust;
 import io.jmesh.ztunnel.trust.RevokedConnections;
@@ -96,6 +97,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private ConnectionTelemetry telemetry;
     /** The periodic progress report of open connections (Kafka on), or -1. */
     private long progressTimer = -1;
+    private long rejectionLogTimer = -1;
     private HbonePool pool;
     private InboundListeners inbound;
     private OutboundListeners outbound;
@@ -218,7 +220,10 @@ public final class ZtunnelBootstrap implements MeshService {
                 config.identity().maxBackoff(), config.node().trustDomain()), clock, context.metrics());
         identities.start();
         events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
-        telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name());
+        ZtunnelConfig.RejectionLog rejectionLog = config.telemetry().rejectionLog();
+        telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name(),
+                ConnectionTelemetry.SERIES_IDLE_WINDOW, new RefusalLogLimit(rejectionLog.linesPerInterval(),
+                        rejectionLog.interval(), System::nanoTime), System::nanoTime);
         if (config.kafka().enabled()) {
             // one task for all connections, on a worker (it walks every open one); ordered: never two at once
             progressTimer = vertx.setPeriodic(Math.max(1, config.telemetry().progressInterval().toMillis()),
@@ -263,7 +268,15 @@ public final class ZtunnelBootstrap implements MeshService {
                 resolvConf.ndots(), config.dns().upstreamTimeout(), config.dns().upstreamAttempts()), hostsFile);
         OutboundProxy proxy = new OutboundProxy(nodeConfig, store, identities, pool, telemetry, net, hostnames);
         outbound = new OutboundListeners(nodeConfig, proxy, telemetry, net, nodeAddress);
-        DnsMetrics dnsMetrics = config.listeners().dns() >= 0 ? new DnsMetrics(context.metrics()) : null;
+        DnsMetrics dnsMetrics = config.listeners().dns() >= 0 ? new DnsMetrics(context.metrics(),
+                new RefusalLogLimit(rejectionLog.linesPerInterval(), rejectionLog.interval(), System::nanoTime)) : null;
+        // the summary of refusal lines left out goes out when their interval is over, even if none follow
+        rejectionLogTimer = vertx.setPeriodic(Math.max(1, rejectionLog.interval().toMillis()), id -> {
+            telemetry.reportSuppressedRejections();
+            if (dnsMetrics != null) {
+                DnsProxy.reportSuppressed(dnsMetrics);
+            }
+        });
         if (config.inpod().enabled()) {
             inPod = InPodMode.start(vertx, config, store, identities, telemetry, inbound, poolMetrics,
                     dnsMetrics == null ? null : dnsSettings(nodeAddress, upstreams), dnsMetrics, hostnames,
@@ -507,6 +520,9 @@ public final class ZtunnelBootstrap implements MeshService {
         }
         inbound.stopAccepting();
         outbound.stopAccepting();
+        if (rejectionLogTimer >= 0) {
+            context.vertx().cancelTimer(rejectionLogTimer);
+        }
         if (progressTimer >= 0) {
             context.vertx().cancelTimer(progressTimer);
         }

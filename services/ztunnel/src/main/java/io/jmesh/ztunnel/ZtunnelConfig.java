@@ -197,15 +197,43 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     is a Kafka event per busy connection, so the default is 60 s, well within a usual scrape window of the
      *     telemetry service's series. Required, above zero: there is no "off" (a connection's bytes would then
      *     again show only at its close)
+     * @param rejectionLog how many "connection failed" lines of refused connections are logged
      */
-    public record Telemetry(Duration progressInterval) {
+    public record Telemetry(Duration progressInterval, RejectionLog rejectionLog) {
         public Telemetry {
             if (progressInterval == null) {
                 throw new IllegalArgumentException("telemetry.progressInterval: empty (expected: a duration > 0, e.g. "
                         + "60s)");
             }
             progressInterval = positive("telemetry.progressInterval", progressInterval, progressInterval);
+            rejectionLog = rejectionLog == null ? RejectionLog.DEFAULT : rejectionLog;
         }
+
+        /** The settings with the default rejection log (tests that build the record by hand). */
+        public Telemetry(Duration progressInterval) {
+            this(progressInterval, null);
+        }
+    }
+
+    /**
+     * The access log's lines of refused connections ({@code telemetry.rejectionLog}): a flood of bad input (garbage
+     * on the SOCKS5 port, malformed HBONE requests, bad PROXY headers) would otherwise be a flood of lines, one per
+     * connection. {@code ztunnel_connection_rejections_total} counts every refusal regardless.
+     *
+     * @param linesPerInterval lines logged per direction and reason in each interval (default 20); the rest are
+     *     summed in one "suppressed K similar lines" line once the interval is over
+     * @param interval the interval (default 10 s)
+     */
+    public record RejectionLog(int linesPerInterval, Duration interval) {
+        public RejectionLog {
+            if (linesPerInterval < 1) {
+                throw new IllegalArgumentException("telemetry.rejectionLog.linesPerInterval: " + linesPerInterval
+                        + " (expected: >= 1)");
+            }
+            interval = positive("telemetry.rejectionLog.interval", interval, Duration.ofSeconds(10));
+        }
+
+        static final RejectionLog DEFAULT = new RejectionLog(20, Duration.ofSeconds(10));
     }
 
     /**

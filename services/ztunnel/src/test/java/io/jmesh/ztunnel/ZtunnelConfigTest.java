@@ -149,6 +149,12 @@ class ZtunnelConfigTest {
                 .hasMessageContaining("'telemetry.progressInterval': cannot read '-5s'");
         assertThatThrownBy(() -> load("telemetry: {progressInterval: }\n", Map.of()))
                 .hasMessageContaining("telemetry.progressInterval").hasMessageContaining("expected");
+        assertThat(load("logLevel: info\n", Map.of()).telemetry().rejectionLog())
+                .isEqualTo(new ZtunnelConfig.RejectionLog(20, java.time.Duration.ofSeconds(10)));
+        assertThatThrownBy(() -> load("telemetry: {rejectionLog: {linesPerInterval: 0}}\n", Map.of()))
+                .hasMessageContaining("telemetry.rejectionLog.linesPerInterval: 0 (expected: >= 1)");
+        assertThatThrownBy(() -> load("telemetry: {rejectionLog: {interval: 0s}}\n", Map.of()))
+                .hasMessageContaining("telemetry.rejectionLog.interval: PT0S (expected: > 0)");
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.dns;
 
+import io.jmesh.ztunnel.telemetry.RefusalLogLimit;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -18,8 +19,16 @@ public final class DnsMetrics {
     final Counter forwardFailures;
     final Histogram forwardSeconds;
     final Counter rejections;
+    /** How many "dns query refused" lines are logged per protocol and reason; {@link #rejections} counts all. */
+    final RefusalLogLimit rejectionLog;
 
     public DnsMetrics(PrometheusRegistry metrics) {
+        this(metrics, new RefusalLogLimit(20, java.time.Duration.ofSeconds(10), System::nanoTime));
+    }
+
+    /** @param rejectionLog the limit of refusal lines, shared by every DNS proxy of the process */
+    public DnsMetrics(PrometheusRegistry metrics, RefusalLogLimit rejectionLog) {
+        this.rejectionLog = rejectionLog;
         requests = Counter.builder().name("istio_dns_requests_total").help("DNS requests received")
                 .labelNames(LABELS).register(metrics);
         forwarded = Counter.builder().name("istio_dns_upstream_requests_total")

@@ -87,6 +87,7 @@ public final class DnsProxy {
     private final Counter forwardFailures;
     private final Histogram forwardSeconds;
     private final Counter rejections;
+    private final io.jmesh.ztunnel.telemetry.RefusalLogLimit rejectionLog;
     private final Clients clients;
     /** Client TCP connections open now (the accepted ones run on several event loops). */
     private final AtomicInteger tcpConnections = new AtomicInteger();
@@ -142,6 +143,7 @@ public final class DnsProxy {
         forwardFailures = metrics.forwardFailures;
         forwardSeconds = metrics.forwardSeconds;
         rejections = metrics.rejections;
+        rejectionLog = metrics.rejectionLog;
     }
 
     /** {@code dns.upstreams} entries as addresses; a bad entry is named in the exception. */
@@ -392,10 +394,27 @@ public final class DnsProxy {
         return true;
     }
 
+    /** Counts a refused message always; logs it within {@code telemetry.rejectionLog} (a flood is a few lines). */
     private void reject(String protocol, String reason, InetSocketAddress from, String why) {
         rejections.labelValues(protocol, reason).inc();
-        log.atWarn().addKeyValue("src", from).addKeyValue("protocol", protocol).addKeyValue("reason", reason)
-                .log("dns query refused: {}", why);
+        if (rejectionLog.admit(protocol + " " + reason, DnsProxy::logSuppressed)) {
+            log.atWarn().addKeyValue("src", from).addKeyValue("protocol", protocol).addKeyValue("reason", reason)
+                    .log("dns query refused: {}", why);
+        }
+    }
+
+    /** Logs the summary lines of refusals whose interval is over (a timer every {@code rejectionLog.interval}). */
+    public static void reportSuppressed(DnsMetrics metrics) {
+        metrics.rejectionLog.reportSuppressed(DnsProxy::logSuppressed);
+    }
+
+    private static void logSuppressed(String protocolAndReason, long lines, java.time.Duration interval) {
+        int space = protocolAndReason.indexOf(' ');
+        log.atWarn().addKeyValue("protocol", protocolAndReason.substring(0, space))
+                .addKeyValue("reason", protocolAndReason.substring(space + 1)).addKeyValue("suppressed", lines)
+                .log("dns query refused: suppressed {} similar lines in an interval of {} (telemetry.rejectionLog); "
+                        + "ztunnel_dns_rejections_total counts them all", lines,
+                        io.jmesh.core.config.Durations.format(interval));
     }
 
     private static String orUnknown(String s) {

@@ -79,9 +79,13 @@ public final class ConnectionTelemetry {
      * service's {@code seriesTtl} default): time for a scrape to see the last increments.
      */
     public static final java.time.Duration SERIES_IDLE_WINDOW = java.time.Duration.ofHours(1);
+    /** The defaults of {@code telemetry.rejectionLog}: lines per direction and reason, and per how long. */
+    public static final int REJECTION_LINES = 20;
+    public static final java.time.Duration REJECTION_LOG_INTERVAL = java.time.Duration.ofSeconds(10);
 
     private final TcpSeries tcp;
     private final Counter rejections;
+    private final RefusalLogLimit rejectionLog;
     private final Counter onDemandDns;
     private final Gauge open;
     private final EventPublisher events;
@@ -110,12 +114,22 @@ public final class ConnectionTelemetry {
         this(metrics, events, eventsEnabled, node, SERIES_IDLE_WINDOW, System::nanoTime);
     }
 
+    public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
+            String node, java.time.Duration seriesIdleWindow, java.util.function.LongSupplier nanoClock) {
+        this(metrics, events, eventsEnabled, node, seriesIdleWindow,
+                new RefusalLogLimit(REJECTION_LINES, REJECTION_LOG_INTERVAL, nanoClock), nanoClock);
+    }
+
     /**
      * @param seriesIdleWindow how long the {@code istio_tcp_*} series of connections, all closed, stay
+     * @param rejectionLog how many "connection failed" lines of refused connections are logged per direction and
+     *     reason ({@link #rejected}); the metric counts every one
      * @param nanoClock {@link System#nanoTime()}, or a test's clock
      */
     public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
-            String node, java.time.Duration seriesIdleWindow, java.util.function.LongSupplier nanoClock) {
+            String node, java.time.Duration seriesIdleWindow, RefusalLogLimit rejectionLog,
+            java.util.function.LongSupplier nanoClock) {
+        this.rejectionLog = rejectionLog;
         this.events = events;
         this.eventsEnabled = eventsEnabled;
         if (events != null) {
@@ -455,12 +469,32 @@ public final class ConnectionTelemetry {
         return namespace + "/" + workload;
     }
 
-    /** A connection refused before it was established: one metric, one log line. */
+    /**
+     * A connection refused before it was established: counted always, logged within {@code telemetry.rejectionLog}
+     * (a flood of bad input would otherwise be a flood of lines; the ones left out are summed in one line).
+     */
     public void rejected(boolean outbound, String reason, String detail, InetSocketAddress src, String dst) {
-        rejections.labelValues(outbound ? "outbound" : "inbound", reason).inc();
-        access.atWarn().addKeyValue("src.addr", str(src)).addKeyValue("dst.addr", dst)
-                .addKeyValue("direction", outbound ? "outbound" : "inbound").addKeyValue("reason", reason)
-                .addKeyValue("error", detail).log("connection failed");
+        String direction = outbound ? "outbound" : "inbound";
+        rejections.labelValues(direction, reason).inc();
+        if (rejectionLog.admit(direction + " " + reason, ConnectionTelemetry::logSuppressed)) {
+            access.atWarn().addKeyValue("src.addr", str(src)).addKeyValue("dst.addr", dst)
+                    .addKeyValue("direction", direction).addKeyValue("reason", reason)
+                    .addKeyValue("error", detail).log("connection failed");
+        }
+    }
+
+    /** Logs the summary lines of refusals whose interval is over (a timer every {@code rejectionLog.interval}). */
+    public void reportSuppressedRejections() {
+        rejectionLog.reportSuppressed(ConnectionTelemetry::logSuppressed);
+    }
+
+    private static void logSuppressed(String directionAndReason, long lines, java.time.Duration interval) {
+        int space = directionAndReason.indexOf(' ');
+        access.atWarn().addKeyValue("direction", directionAndReason.substring(0, space))
+                .addKeyValue("reason", directionAndReason.substring(space + 1)).addKeyValue("suppressed", lines)
+                .log("connection failed: suppressed {} similar lines in an interval of {} (telemetry.rejectionLog); "
+                        + "ztunnel_connection_rejections_total counts them all", lines,
+                        io.jmesh.core.config.Durations.format(interval));
     }
 
     /** The rejection count for tests and /config_dump. */
