@@ -29,9 +29,9 @@ import java.util.function.Supplier;
 
 /**
  * The local-only admin server (15000 on 127.0.0.1): {@code /config_dump} (workloads, services, policies,
- * certificates with expiry, in the shape {@code istioctl ztunnel-config} reads), {@code /logging} (GET lists
- * levels; POST {@code ?level=debug} or {@code ?<logger>=debug} changes them, {@code ?reset} returns to the startup
- * levels) and {@code /quitquitquit} (POST: drain and exit).
+ * certificates with expiry, in the shape {@code istioctl ztunnel-config} reads), {@code /logging} (POST, as
+ * Istio's: alone it lists the levels; {@code ?level=debug} or {@code ?<logger>=debug} changes them, {@code ?reset}
+ * returns to the startup levels) and {@code /quitquitquit} (POST: drain and exit).
  */
 public final class LocalAdmin {
 
@@ -130,56 +130,90 @@ public final class LocalAdmin {
     static final String INDEX = """
             ztunnel admin (local only)
               GET  /config_dump    workloads, services, policies, certificates with expiry, trust bundle (JSON)
-              GET  /logging        logger levels; POST /logging?<logger>=<level>, or ?level=<logger>:<level>,...
-                                   (Istio's form, also <logger>=<level>; a bare level sets the root);
-                                   POST /logging?reset[&level=...] returns to the startup levels first
+              POST /logging        logger levels ("current log level is ..."); POST /logging?<logger>=<level>, or
+                                   ?level=<logger>:<level>,... (Istio's form, also <logger>=<level>; a bare level
+                                   sets the root); POST /logging?reset[&level=...] returns to the startup levels first
               POST /quitquitquit   drain and exit
             metrics: :15020/metrics (also /stats/prometheus); readiness: :15021/healthz/ready
             """;
 
+    /** Istio's usage text for {@code /logging}, in its answers to a wrong method or a bad level. */
+    static final String LOGGING_HELP = """
+
+            usage: POST /logging\t\t\t\t\t\t(To list current level)
+            usage: POST /logging?level=<level>\t\t\t\t(To change global levels)
+            usage: POST /logging?level={logger1}:{level1},{logger2}:{level2}\t(To change specific loggers' level)
+            usage: POST /logging?reset[&level=...]\t\t\t\t(Back to the startup levels first)
+
+            hint: loglevel:\ttrace|debug|info|warn|error|off
+            hint: logger:\tthe logger name, e.g. io.jmesh.ztunnel.pool, or access
+            """;
+
     /**
+     * Istio's {@code handle_logging}: POST only (any other method is 405 "Invalid HTTP method" with the usage).
      * {@code POST /logging?<logger>=<level>}, {@code ?level=<level>} (the root) or Istio's form, which
      * {@code istioctl ztunnel-config log} sends: {@code ?level=<logger>:<level>,<logger>=<level>}; with
      * {@code reset} (any value, or none: istioctl's {@code -r} sends {@code ?level=info&reset}) every logger first
      * returns to its startup level, as Istio's ztunnel does. Every change is checked before any (or the reset)
-     * applies; the answer lists the levels set.
+     * applies (a bad one is 400). The answer, as Istio's, is one text line: {@code current log level is
+     * <logger>=<level>,...,<root level>} (its filter's syntax), which istioctl prints as it comes.
      */
     private void logging(HttpServerRequest req) {
-        if (req.method() == io.vertx.core.http.HttpMethod.POST) {
-            boolean reset = false;
-            Map<String, String> changes = new LinkedHashMap<>();
-            for (Map.Entry<String, String> e : req.params()) {
-                if ("reset".equals(e.getKey())) {
-                    reset = true;
-                    continue;
-                }
-                if (!"level".equals(e.getKey())) {
-                    changes.put(e.getKey(), e.getValue());
-                    continue;
-                }
-                for (String item : e.getValue().split(",")) {
-                    if (item.isBlank()) {
-                        continue; // Istio's ?level= (empty) changes nothing
-                    }
-                    // Istio's ztunnel reads <logger>=<level> (its filter syntax); istioctl documents <logger>:<level>
-                    int sep = Math.max(item.lastIndexOf(':'), item.lastIndexOf('='));
-                    changes.put(sep < 0 ? "root" : item.substring(0, sep).trim(), item.substring(sep + 1).trim());
-                }
-            }
-            for (Map.Entry<String, String> c : changes.entrySet()) {
-                if (c.getKey().isEmpty() || !LEVELS.contains(c.getValue().toLowerCase(java.util.Locale.ROOT))) {
-                    req.response().setStatusCode(400).end("logger '" + c.getKey() + "', level '" + c.getValue()
-                            + "' (expected a logger name and one of " + LEVELS + ")\n");
-                    return;
-                }
-            }
-            if (reset) {
-                JsonLogging.restore(startupLevels);
-            }
-            changes.forEach(JsonLogging::setLevel);
+        if (req.method() != io.vertx.core.http.HttpMethod.POST) {
+            text(req, 405, "Invalid HTTP method\n" + LOGGING_HELP);
+            return;
         }
-        req.response().putHeader("content-type", "application/json").end(new JsonObject(
-                Map.copyOf(JsonLogging.levels())).encodePrettily());
+        boolean reset = false;
+        Map<String, String> changes = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : req.params()) {
+            if ("reset".equals(e.getKey())) {
+                reset = true;
+                continue;
+            }
+            if (!"level".equals(e.getKey())) {
+                changes.put(e.getKey(), e.getValue());
+                continue;
+            }
+            for (String item : e.getValue().split(",")) {
+                if (item.isBlank()) {
+                    continue; // Istio's ?level= (empty) changes nothing
+                }
+                // Istio's ztunnel reads <logger>=<level> (its filter syntax); istioctl documents <logger>:<level>
+                int sep = Math.max(item.lastIndexOf(':'), item.lastIndexOf('='));
+                changes.put(sep < 0 ? "root" : item.substring(0, sep).trim(), item.substring(sep + 1).trim());
+            }
+        }
+        for (Map.Entry<String, String> c : changes.entrySet()) {
+            if (c.getKey().isEmpty() || !LEVELS.contains(c.getValue().toLowerCase(java.util.Locale.ROOT))) {
+                text(req, 400, "Invalid level provided: logger '" + c.getKey() + "', level '" + c.getValue()
+                        + "' (expected a logger name and one of " + LEVELS + ")\n" + LOGGING_HELP);
+                return;
+            }
+        }
+        if (reset) {
+            JsonLogging.restore(startupLevels);
+        }
+        changes.forEach(JsonLogging::setLevel);
+        text(req, 200, "current log level is " + currentLevels() + "\n");
+    }
+
+    /** The levels set, in Istio's filter syntax: {@code <logger>=<level>,...} then the root's level alone. */
+    static String currentLevels() {
+        StringBuilder out = new StringBuilder();
+        String root = "off";
+        for (Map.Entry<String, String> l : new java.util.TreeMap<>(JsonLogging.levels()).entrySet()) {
+            String level = l.getValue().toLowerCase(java.util.Locale.ROOT);
+            if ("root".equals(l.getKey())) {
+                root = level;
+            } else {
+                out.append(l.getKey()).append('=').append(level).append(',');
+            }
+        }
+        return out.append(root).toString();
+    }
+
+    private static void text(HttpServerRequest req, int status, String body) {
+        req.response().setStatusCode(status).putHeader("content-type", "text/plain; charset=utf-8").end(body);
     }
 
     /**
