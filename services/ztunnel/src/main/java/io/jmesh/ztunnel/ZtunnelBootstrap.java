@@ -222,7 +222,7 @@ public final class ZtunnelBootstrap implements MeshService {
         events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
         ZtunnelConfig.RejectionLog rejectionLog = config.telemetry().rejectionLog();
         telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name(),
-                ConnectionTelemetry.SERIES_IDLE_WINDOW, new RefusalLogLimit(rejectionLog.linesPerInterval(),
+                config.telemetry().seriesIdleWindow(), new RefusalLogLimit(rejectionLog.linesPerInterval(),
                         rejectionLog.interval(), System::nanoTime), System::nanoTime);
         if (config.kafka().enabled()) {
             // one task for all connections, on a worker (it walks every open one); ordered: never two at once

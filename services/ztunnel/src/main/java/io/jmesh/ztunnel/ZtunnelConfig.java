@@ -197,21 +197,26 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     is a Kafka event per busy connection, so the default is 60 s, well within a usual scrape window of the
      *     telemetry service's series. Required, above zero: there is no "off" (a connection's bytes would then
      *     again show only at its close)
+     * @param seriesIdleWindow how long an {@code istio_tcp_*} series stays once no connection on it is open and the
+     *     last one closed (default 1 h, the telemetry service's {@code seriesTtl} default): time for a scrape to see
+     *     its last increments; then it goes, so the series of removed workloads and of peers no push names (another
+     *     network's) do not pile up. Above zero
      * @param rejectionLog how many "connection failed" lines of refused connections are logged
      */
-    public record Telemetry(Duration progressInterval, RejectionLog rejectionLog) {
+    public record Telemetry(Duration progressInterval, Duration seriesIdleWindow, RejectionLog rejectionLog) {
         public Telemetry {
             if (progressInterval == null) {
                 throw new IllegalArgumentException("telemetry.progressInterval: empty (expected: a duration > 0, e.g. "
                         + "60s)");
             }
             progressInterval = positive("telemetry.progressInterval", progressInterval, progressInterval);
+            seriesIdleWindow = positive("telemetry.seriesIdleWindow", seriesIdleWindow, Duration.ofHours(1));
             rejectionLog = rejectionLog == null ? RejectionLog.DEFAULT : rejectionLog;
         }
 
-        /** The settings with the default rejection log (tests that build the record by hand). */
+        /** The settings with the default idle window and rejection log (tests that build the record by hand). */
         public Telemetry(Duration progressInterval) {
-            this(progressInterval, null);
+            this(progressInterval, null, null);
         }
     }
 

@@ -149,6 +149,12 @@ class ZtunnelConfigTest {
                 .hasMessageContaining("'telemetry.progressInterval': cannot read '-5s'");
         assertThatThrownBy(() -> load("telemetry: {progressInterval: }\n", Map.of()))
                 .hasMessageContaining("telemetry.progressInterval").hasMessageContaining("expected");
+        assertThat(load("logLevel: info\n", Map.of()).telemetry().seriesIdleWindow())
+                .isEqualTo(java.time.Duration.ofHours(1));
+        assertThat(load("telemetry: {seriesIdleWindow: 10m}\n", Map.of()).telemetry().seriesIdleWindow())
+                .isEqualTo(java.time.Duration.ofMinutes(10));
+        assertThatThrownBy(() -> load("telemetry: {seriesIdleWindow: 0s}\n", Map.of()))
+                .hasMessageContaining("telemetry.seriesIdleWindow: PT0S (expected: > 0)");
         assertThat(load("logLevel: info\n", Map.of()).telemetry().rejectionLog())
                 .isEqualTo(new ZtunnelConfig.RejectionLog(20, java.time.Duration.ofSeconds(10)));
         assertThatThrownBy(() -> load("telemetry: {rejectionLog: {linesPerInterval: 0}}\n", Map.of()))

@@ -75,8 +75,9 @@ public final class ConnectionTelemetry {
         "source_cluster", "hostname"};
 
     /**
-     * How long the series of a connection outlive its close when no other connection uses them (the telemetry
-     * service's {@code seriesTtl} default): time for a scrape to see the last increments.
+     * How long the series of a connection outlive its close when no other connection uses them, unless
+     * {@code telemetry.seriesIdleWindow} says otherwise (the telemetry service's {@code seriesTtl} default): time for
+     * a scrape to see the last increments.
      */
     public static final java.time.Duration SERIES_IDLE_WINDOW = java.time.Duration.ofHours(1);
     /** The defaults of {@code telemetry.rejectionLog}: lines per direction and reason, and per how long. */
@@ -86,6 +87,7 @@ public final class ConnectionTelemetry {
     private final TcpSeries tcp;
     private final Counter rejections;
     private final RefusalLogLimit rejectionLog;
+    private final java.time.Duration seriesIdleWindow;
     private final Counter onDemandDns;
     private final Gauge open;
     private final EventPublisher events;
@@ -130,6 +132,7 @@ public final class ConnectionTelemetry {
             String node, java.time.Duration seriesIdleWindow, RefusalLogLimit rejectionLog,
             java.util.function.LongSupplier nanoClock) {
         this.rejectionLog = rejectionLog;
+        this.seriesIdleWindow = seriesIdleWindow;
         this.events = events;
         this.eventsEnabled = eventsEnabled;
         if (events != null) {
@@ -495,6 +498,11 @@ public final class ConnectionTelemetry {
                 .log("connection failed: suppressed {} similar lines in an interval of {} (telemetry.rejectionLog); "
                         + "ztunnel_connection_rejections_total counts them all", lines,
                         io.jmesh.core.config.Durations.format(interval));
+    }
+
+    /** How long series of closed connections stay once idle ({@code telemetry.seriesIdleWindow}). */
+    public java.time.Duration seriesIdleWindow() {
+        return seriesIdleWindow;
     }
 
     /** The rejection count for tests and /config_dump. */

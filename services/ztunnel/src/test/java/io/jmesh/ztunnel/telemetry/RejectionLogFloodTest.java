@@ -60,7 +60,7 @@ class RejectionLogFloodTest {
                 """.formatted(CLIENT_IP));
         node = ZtunnelHarness.start(dir, "node-f", ZtunnelHarness.localNode("node-f", NODE_IP,
                 "{staticFile: \"" + mesh + "\"}", 0, caPort, token,
-                "telemetry: {progressInterval: 60s, rejectionLog: {linesPerInterval: " + LINES + ", interval: 1h}}"),
+                "telemetry: {progressInterval: 60s, seriesIdleWindow: 7m, rejectionLog: {linesPerInterval: " + LINES + ", interval: 1h}}"),
                 null);
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
     }
@@ -114,6 +114,11 @@ class RejectionLogFloodTest {
         }
         assertThat(lines.list.stream().filter(e -> e.getFormattedMessage().startsWith("dns query refused"))
                 .count()).isEqualTo(LINES);
+    }
+
+    @Test
+    void theConfiguredSeriesIdleWindowIsTheOneInForce() {
+        assertThat(node.ztunnel.telemetry().seriesIdleWindow()).isEqualTo(Duration.ofMinutes(7));
     }
 
     static ListAppender<ILoggingEvent> capture(String logger) {
