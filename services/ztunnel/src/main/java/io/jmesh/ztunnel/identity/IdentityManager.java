@@ -88,6 +88,11 @@ public final class IdentityManager {
         /** When the last fetch failed: a clock now before it has stepped back (see {@link #retryAt}). */
         Instant failedAt = Instant.MIN;
         Duration backoff;
+        /**
+         * Forgotten (no local workload) with its backoff kept: declared local again, it is fetched at once, as
+         * Istio's SecretManager queues a new fetch for now, while a failure goes on doubling the backoff.
+         */
+        boolean forgotten;
         /** Why the last fetch failed; null after a success. */
         Throwable lastError;
         final List<Promise<WorkloadCertificate>> waiters = new ArrayList<>();
@@ -192,18 +197,28 @@ public final class IdentityManager {
                             // it, or after its workload left): nothing scheduled its refresh, so schedule it now
                             e.refreshAt = jittered(held);
                         }
-                    } else if (!backingOff(e)) {
+                    } else if (e.forgotten || !backingOff(e)) {
                         enqueue(id, e, false); // else tick() retries it when the backoff ends
                     }
+                    e.forgotten = false;
                 }
             }
             for (var it = entries.entrySet().iterator(); it.hasNext(); ) {
                 var en = it.next();
-                if (!copy.contains(en.getKey()) && en.getValue().wanted) {
-                    en.getValue().wanted = false;
-                    if (en.getValue().waiters.isEmpty() && !en.getValue().fetching) {
-                        it.remove();
-                        queue.remove(en.getKey());
+                Entry e = en.getValue();
+                if (!copy.contains(en.getKey()) && e.wanted) {
+                    e.wanted = false;
+                    if (e.waiters.isEmpty() && !e.fetching) {
+                        if (queue.remove(en.getKey())) {
+                            e.queued = false;
+                        }
+                        if (e.lastError == null) {
+                            it.remove();
+                        } else {
+                            // backing off: kept, so that the backoff goes on if the identity comes back (Istio keeps
+                            // an identity's backoff until a fetch succeeds); tick() drops it once past its retry time
+                            e.forgotten = true;
+                        }
                     }
                     current.remove(en.getKey());
                     log.atInfo().addKeyValue("identity", en.getKey().uri()).log("identity forgotten: no local workload uses it");

@@ -110,6 +110,28 @@ class IdentityManagerBackoffTest {
         assertThat(ca.requests.get()).isEqualTo(2);
     }
 
+    /**
+     * As Istio's SecretManager, whose per-identity backoff outlives a forget (only a successful fetch resets it): an
+     * identity forgotten while backing off and declared local again soon after is fetched at once (Istio's new
+     * fetch is queued for now), and a failure then doubles its backoff instead of starting again at 0.5 s.
+     */
+    @Test
+    void anIdentityForgottenWhileBackingOffKeepsItsBackoffWhenItComesBack() throws Exception {
+        ca.failWith = "ca unavailable";
+        manager.setLocalIdentities(Set.of(SLEEP));
+        await().until(() -> failures() == 1);
+        manager.setLocalIdentities(Set.of());
+        manager.setLocalIdentities(Set.of(SLEEP));
+        await().until(() -> failures() == 2);
+        assertThat(ca.requests.get()).isEqualTo(2);
+        // the clock has not moved since the failure: the retry time is the backoff (plus jitter) from now
+        Throwable refused = org.assertj.core.api.Assertions.catchThrowable(() -> get(manager.certificate(SLEEP)));
+        String message = refused.getCause().getMessage();
+        Instant retryAt = Instant.parse(message.substring(message.indexOf("next try at ") + "next try at ".length()));
+        assertThat(retryAt).as("retry after the second failure (" + message + ")")
+                .isAfterOrEqualTo(clock.instant().plus(Duration.ofSeconds(1)));
+    }
+
     /** A refresh that fails leaves the certificate serving and is retried when the backoff ends, not on every tick. */
     @Test
     void aFailedRefreshIsRetriedWhenTheBackoffEndsNotOnEveryTick() throws Exception {
