@@ -235,10 +235,13 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
                 throw new IllegalArgumentException("telemetry.rejectionLog.linesPerInterval: " + linesPerInterval
                         + " (expected: >= 1)");
             }
-            interval = positive("telemetry.rejectionLog.interval", interval, Duration.ofSeconds(10));
+            interval = positive("telemetry.rejectionLog.interval", interval,
+                    io.jmesh.ztunnel.telemetry.ConnectionTelemetry.REJECTION_LOG_INTERVAL);
         }
 
-        static final RejectionLog DEFAULT = new RejectionLog(20, Duration.ofSeconds(10));
+        static final RejectionLog DEFAULT = new RejectionLog(
+                io.jmesh.ztunnel.telemetry.ConnectionTelemetry.REJECTION_LINES,
+                io.jmesh.ztunnel.telemetry.ConnectionTelemetry.REJECTION_LOG_INTERVAL);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.dns;
 
+import io.jmesh.ztunnel.telemetry.ConnectionTelemetry;
 import io.jmesh.ztunnel.telemetry.RefusalLogLimit;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -23,7 +24,8 @@ public final class DnsMetrics {
     final RefusalLogLimit rejectionLog;
 
     public DnsMetrics(PrometheusRegistry metrics) {
-        this(metrics, new RefusalLogLimit(20, java.time.Duration.ofSeconds(10), System::nanoTime));
+        this(metrics, new RefusalLogLimit(ConnectionTelemetry.REJECTION_LINES,
+                ConnectionTelemetry.REJECTION_LOG_INTERVAL, System::nanoTime));
     }
 
     /** @param rejectionLog the limit of refusal lines, shared by every DNS proxy of the process */
