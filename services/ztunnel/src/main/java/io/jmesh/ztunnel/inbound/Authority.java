@@ -2,8 +2,12 @@ package io.jmesh.ztunnel.inbound;
 
 import io.jmesh.core.config.Ports;
 import io.jmesh.core.net.IpLiteral;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.UnknownHostException;
 
 /**
  * Parses a CONNECT {@code :authority}: {@code ip:port}, {@code [v6]:port}, or a service's {@code hostname:port} (what
@@ -60,7 +64,7 @@ final class Authority {
             host = a.substring(0, colon);
             port = a.substring(colon + 1);
         }
-        InetAddress ip = IpLiteral.parse(host);
+        InetAddress ip = keepMapped(host, IpLiteral.parse(host));
         boolean name = ip == null && !a.startsWith("[") && isHostname(host);
         if (ip == null && !name) {
             throw new IllegalArgumentException("authority '" + a + "': host is not an IP address, nor a hostname");
@@ -73,6 +77,25 @@ final class Authority {
             throw new IllegalArgumentException("authority '" + a + "': port " + port + " (expected: 1..65535)");
         }
         return new Target(ip, name ? host.toLowerCase(java.util.Locale.ROOT) : null, p);
+    }
+
+    /**
+     * The JDK reads {@code ::ffff:a.b.c.d} as the IPv4 address a.b.c.d; Istio's inbound reads it as the IPv6 address
+     * it is, which is never the IPv4 address a client dialled (its {@code IPMismatch}). Kept IPv6 here too.
+     */
+    private static InetAddress keepMapped(String host, InetAddress ip) {
+        if (!(ip instanceof Inet4Address) || host.indexOf(':') < 0) {
+            return ip;
+        }
+        byte[] mapped = new byte[16];
+        mapped[10] = (byte) 0xff;
+        mapped[11] = (byte) 0xff;
+        System.arraycopy(ip.getAddress(), 0, mapped, 12, 4);
+        try {
+            return Inet6Address.getByAddress(null, mapped, (NetworkInterface) null);
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("16 bytes are an IPv6 address", e);
+        }
     }
 
     /**

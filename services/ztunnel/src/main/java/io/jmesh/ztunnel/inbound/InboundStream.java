@@ -174,6 +174,17 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                     + " but the connection was addressed to " + addressed.getName(), peer, authority);
             return;
         }
+        if (tunnel == null && !viaWaypoint && addressed != null && !requested.getAddress().equals(local.getAddress())) {
+            // Istio's validate_destination compares addresses: another address of the same workload (its other
+            // family, say) is not the one the client dialled. A connection to ztunnel's own address (no workload's:
+            // node-level ztunnel without capture) is not addressed to any workload; the authority names it.
+            refuse(stream, 400, "authority_mismatch", "authority names "
+                    + io.netty.util.NetUtil.toAddressString(requested.getAddress())
+                    + " but the connection was addressed to "
+                    + io.netty.util.NetUtil.toAddressString(local.getAddress()) + ", another address of "
+                    + dst.getName(), peer, authority);
+            return;
+        }
         InetSocketAddress delivery = tunnel == null ? target : tunnelDelivery(tunnel, local, target);
         // the target's port, as Istio checks it before a tunnel's port replaces it (a target on 15008 asks for a
         // tunnel in a tunnel, whatever the application behind would make of it); and where the tunnel is delivered

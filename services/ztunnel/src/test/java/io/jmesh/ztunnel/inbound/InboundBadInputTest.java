@@ -52,6 +52,8 @@ import org.slf4j.LoggerFactory;
 class InboundBadInputTest {
 
     static final String ECHO_IP = "127.0.30.11";
+    /** Echo's other address, never dialled here: an authority naming it is not the address the client dialled. */
+    static final String ECHO_IP6 = "fd00::30:11";
     static final String REMOTE_IP = "127.0.40.11";
     static final String CLIENT_IP = "127.0.30.12";
     static final String TD = "cluster.local";
@@ -78,7 +80,8 @@ class InboundBadInputTest {
         Path mesh = dir.resolve("mesh.yaml");
         Files.writeString(mesh, """
                 workloads:
-                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-c,
+                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s, "%s"],
+                     node: node-c,
                      tunnelProtocol: HBONE,
                      services: {"default/echo.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: %d}]},
                                 "default/named.default.svc.cluster.local": {ports: []},
@@ -94,15 +97,15 @@ class InboundBadInputTest {
                   - {name: other, namespace: default, hostname: other.default.svc.cluster.local,
                      addresses: [{address: 10.96.0.31}], ports: [{servicePort: 80, targetPort: 8080}]}
                   - {name: named, namespace: default, hostname: named.default.svc.cluster.local,
-                     addresses: [{address: 10.96.0.32}], ports: [{servicePort: %6$d}]}
+                     addresses: [{address: 10.96.0.32}], ports: [{servicePort: %7$d}]}
                   # one hostname, a service entry in two namespaces each: echo is an endpoint of default's only
                   - {name: a, namespace: aaa, hostname: a.example.com, ports: [{servicePort: 80, targetPort: 1}]}
-                  - {name: a, namespace: default, hostname: a.example.com, ports: [{servicePort: 80, targetPort: %6$d}]}
-                  - {name: b, namespace: default, hostname: b.example.com, ports: [{servicePort: 80, targetPort: %6$d}]}
+                  - {name: a, namespace: default, hostname: a.example.com, ports: [{servicePort: 80, targetPort: %7$d}]}
+                  - {name: b, namespace: default, hostname: b.example.com, ports: [{servicePort: 80, targetPort: %7$d}]}
                   - {name: b, namespace: zzz, hostname: b.example.com, ports: [{servicePort: 80, targetPort: 1}]}
                   - {name: c, namespace: mmm, hostname: c.example.com, ports: [{servicePort: 80, targetPort: 1}]}
-                  - {name: c, namespace: default, hostname: c.example.com, ports: [{servicePort: 80, targetPort: %6$d}]}
-                """.formatted(ECHO_IP, echoPort, CLIENT_IP, REMOTE_IP, echoPort, echoPort));
+                  - {name: c, namespace: default, hostname: c.example.com, ports: [{servicePort: 80, targetPort: %7$d}]}
+                """.formatted(ECHO_IP, ECHO_IP6, echoPort, CLIENT_IP, REMOTE_IP, echoPort, echoPort));
         Authorizer denyDenied = facts -> facts.hasIdentity() && (facts.sourceIdentity().serviceAccount().equals("denied")
                 || lateDeny.get() && facts.sourceIdentity().serviceAccount().equals("client"))
                 ? Decision.deny("default/deny-denied", "denied by deny policy") : Decision.ALLOW_ALL;
@@ -225,6 +228,24 @@ class InboundBadInputTest {
         // Istio's IPMismatch: only the addressed workload (or a destination it is the waypoint of) is a target
         double before = rejections("authority_mismatch");
         assertThat(trusted.request(hbone, RawHboneClient.connect("10.1.2.3:80"), null).status()).isEqualTo(400);
+        assertThat(rejections("authority_mismatch")).isEqualTo(before + 1);
+    }
+
+    @Test
+    void anotherAddressOfTheAddressedWorkloadIs400() throws Exception {
+        // Istio's validate_destination compares the address dialled with the authority's, not their workloads
+        double before = rejections("authority_mismatch");
+        Answer a = trusted.request(hbone, RawHboneClient.connect("[" + ECHO_IP6 + "]:" + echoPort), "x");
+        assertThat(a.status()).isEqualTo(400);
+        assertThat(rejections("authority_mismatch")).isEqualTo(before + 1);
+    }
+
+    @Test
+    void anIpv4MappedAuthorityForAnIpv4AddressIs400() throws Exception {
+        // [::ffff:a.b.c.d] is an IPv6 address to Istio, never the IPv4 address dialled
+        double before = rejections("authority_mismatch");
+        Answer a = trusted.request(hbone, RawHboneClient.connect("[::ffff:" + ECHO_IP + "]:" + echoPort), "x");
+        assertThat(a.status()).isEqualTo(400);
         assertThat(rejections("authority_mismatch")).isEqualTo(before + 1);
     }
 
