@@ -484,14 +484,23 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     private Workload sourceWorkload(WorkloadIndex index, InetAddress client, SpiffeId src, Http2Headers h) {
         CharSequence network = h.get(HboneHeaders.FORWARDED_NETWORK);
         if (network != null && !ctx.config().node().network().contentEquals(network)) {
-            return Workloads.fromBaggage(h.get("baggage"), src);
+            return Workloads.fromBaggage(baggage(h), src);
         }
         Workload byIp = index.workloadByIp(client);
         if (byIp != null && src != null && src.equals(Workloads.identity(byIp, ctx.trustDomain()))) {
             return byIp;
         }
-        CharSequence baggage = h.get("baggage");
+        CharSequence baggage = baggage(h);
         return baggage == null || baggage.length() == 0 ? null : Workloads.fromBaggage(baggage, src);
+    }
+
+    /**
+     * Every {@code baggage} header, in order, as one list (null when none): HTTP lets a list header come several
+     * times, and Istio's {@code parse_baggage_header} reads them all, a later key overriding an earlier one.
+     */
+    static CharSequence baggage(Http2Headers h) {
+        List<CharSequence> all = h.getAll("baggage");
+        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
     }
 
     /**

@@ -185,6 +185,19 @@ class InboundBadInputTest {
     }
 
     @Test
+    void baggageSplitOverSeveralHeadersIsReadWhole() throws Exception {
+        // HTTP allows a list header several times; Istio's parse_baggage_header reads every baggage header, in order
+        Answer a = trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort)
+                .add("baggage", "k8s.cluster.name=c2,k8s.namespace.name=default")
+                .add("baggage", "k8s.deployment.name=sleep2,service.name=sleep2-svc"), "hi");
+        assertThat(a.status()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(node.metricSum(
+                "istio_tcp_connections_opened_total", "reporter=\"destination\"", "source_workload=\"sleep2\"",
+                "source_canonical_service=\"sleep2-svc\"", "source_cluster=\"c2\"", "destination_workload=\"echo\""))
+                .isEqualTo(1));
+    }
+
+    @Test
     void aNamedTargetPortTheAddressedEndpointDoesNotResolveIs503() throws Exception {
         // the service port has target port 0 (a named port) and echo maps no port for it: echo does not serve it,
         // whatever listens on the service port's number there (Istio's NoPortForServices)
