@@ -29,7 +29,8 @@ import java.util.random.RandomGenerator;
  *       then any); STRICT keeps only those matching every preference, possibly none. Without a mode (or
  *       {@code PASSTHROUGH}), or without a known source, every eligible endpoint is in one rank;
  *   <li><b>weighted</b>: within the kept rank, one endpoint at random in proportion to its {@code capacity}
- *       (default 1; all zero: uniformly).
+ *       (default 1). An endpoint of capacity 0 is never chosen; when all kept have 0, none is (no endpoint), as
+ *       Istio's weighted choice fails then.
  * </ol>
  *
  * <p>Thread-safety and cost: built once per snapshot, then read concurrently by event loops without locks. The
@@ -139,6 +140,11 @@ public final class ServiceEndpoints {
         if (tier.members.length == 0) {
             return new NoEndpoint(NO_ENDPOINT_IN_LOCALITY, strictDetail(c, source, servicePort));
         }
+        if (!tier.hasCapacity()) {
+            return new NoEndpoint(NO_HEALTHY_UPSTREAM, "service " + name + ": every endpoint "
+                    + (ranked() && source != null ? "of the best locality rank " : "") + "for port " + servicePort
+                    + " has capacity 0 (" + tier.members.length + " of them)");
+        }
         int k = tier.pick(random);
         int target = c.targets == null ? targetPort(c.workloads[k], servicePort) : c.targets[k];
         return new Endpoint(c.workloads[k], target > 0 ? target : servicePort);
@@ -153,7 +159,7 @@ public final class ServiceEndpoints {
             return null;
         }
         Tier tier = tier(gateways, source);
-        return tier.members.length == 0 ? null : gateways.workloads[tier.pick(random)];
+        return tier.hasCapacity() ? gateways.workloads[tier.pick(random)] : null;
     }
 
     /**
@@ -317,16 +323,21 @@ public final class ServiceEndpoints {
             }
         }
 
-        /** A member (an index into the candidates) drawn in proportion to capacity; uniformly if all are 0. */
+        /**
+         * Whether any member has capacity: Istio's weighted choice fails when the capacities sum to 0 (no endpoint),
+         * so an endpoint of capacity 0 is never chosen, alone or among others.
+         */
+        boolean hasCapacity() {
+            return members.length > 0 && cumulative[members.length - 1] > 0;
+        }
+
+        /** A member (an index into the candidates) drawn in proportion to capacity; only when {@link #hasCapacity}. */
         int pick(RandomGenerator random) {
             int n = members.length;
             if (n == 1) {
                 return members[0];
             }
             long total = cumulative[n - 1];
-            if (total <= 0) {
-                return members[random.nextInt(n)];
-            }
             long r = random.nextLong(total);
             // the first member whose running sum exceeds r
             int lo = 0;

@@ -166,13 +166,31 @@ class ServiceEndpointsTest {
     }
 
     @Test
-    void aRankWhoseCapacitiesAreAllZeroIsDrawnUniformly() {
+    void aRankWhoseCapacitiesAreAllZeroHasNoEndpoint() {
+        // Istio's choose_weighted over capacities fails when they sum to 0: no upstream, NoHealthyUpstream
         ServiceEndpoints e = endpoints(lb(Mode.UNSPECIFIED_MODE),
                 capacity(wl("a", "n1", "r1", "z1", "", "b", "c1"), 0),
                 capacity(wl("b", "n1", "r1", "z1", "", "b", "c1"), 0));
-        FixedDraw d = FixedDraw.of(1);
-        assertThat(((ServiceEndpoints.Endpoint) e.choose(SOURCE, 9080, d)).workload().getUid()).isEqualTo("b");
-        assertThat(d.intBounds).containsExactly(2);
+        assertThat(e.choose(SOURCE, 9080, FixedDraw.of(1))).isInstanceOfSatisfying(ServiceEndpoints.NoEndpoint.class,
+                n -> {
+                    assertThat(n.reason()).isEqualTo(ServiceEndpoints.NO_HEALTHY_UPSTREAM);
+                    assertThat(n.detail()).contains("capacity 0");
+                });
+        assertThat(e.chooseAny(SOURCE, FixedDraw.of(1))).as("nor a waypoint or gateway among them").isNull();
+        // one endpoint alone is no exception
+        ServiceEndpoints alone = endpoints(lb(Mode.UNSPECIFIED_MODE),
+                capacity(wl("a", "n1", "r1", "z1", "", "b", "c1"), 0));
+        assertThat(alone.choose(SOURCE, 9080, FixedDraw.of(0))).isInstanceOf(ServiceEndpoints.NoEndpoint.class);
+    }
+
+    @Test
+    void failoverKeepsTheBestRankEvenWhenItsCapacitiesAreAllZero() {
+        // Istio ranks every eligible endpoint, keeps the best rank, then draws by capacity: no fallback to a worse
+        // rank that has capacity
+        ServiceEndpoints e = endpoints(lb(Mode.FAILOVER, Scope.ZONE),
+                capacity(wl("near", "n1", "r1", "z1", "", "b", "c1"), 0),
+                capacity(wl("far", "n1", "r1", "z2", "", "a", "c1"), 5));
+        assertThat(e.choose(SOURCE, 9080, FixedDraw.of(0))).isInstanceOf(ServiceEndpoints.NoEndpoint.class);
     }
 
     // ---- health policy -----------------------------------------------------------------------------------------
