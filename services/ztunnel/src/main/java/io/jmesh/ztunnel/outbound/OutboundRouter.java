@@ -131,8 +131,9 @@ public final class OutboundRouter {
         InetAddress original = vip != null ? vip : firstVip(service);
         if (service.getLoadBalancing().getMode() == LoadBalancing.Mode.PASSTHROUGH && original != null) {
             // no endpoint selection (istiod's form of a ServiceEntry with resolution NONE): the original destination,
-            // whatever endpoints the service has, as Istio's ztunnel does
-            return new Route.Passthrough(new InetSocketAddress(original, port), null, service);
+            // whatever endpoints the service has, as Istio's ztunnel does; like its passthrough, with no destination
+            // service (Istio's request has no intended_destination_service: its series say "unknown")
+            return new Route.Passthrough(new InetSocketAddress(original, port), null, null);
         }
         ServiceEndpoints.Choice choice = index.serviceEndpoints(service).choose(source, port, random.get());
         if (choice instanceof ServiceEndpoints.Endpoint ep) {

@@ -87,6 +87,15 @@ class OutboundRouterFuzz {
                 assertThat(reject.reason()).isNotBlank();
                 assertThat(reject.detail()).isNotBlank();
             } else if (r instanceof Route.Passthrough p && p.service() == null) {
+                var named = index.serviceByHostname(host.toLowerCase(java.util.Locale.ROOT));
+                if (named != null) {
+                    // a PASSTHROUGH service by name: to its VIP, labelled with no service (as Istio's passthrough)
+                    assertThat(named.getLoadBalancing().getMode()).as(host)
+                            .isEqualTo(io.jmesh.proto.istio.workload.LoadBalancing.Mode.PASSTHROUGH);
+                    assertThat(p.target()).isEqualTo(new InetSocketAddress(InetAddress.getByAddress(
+                            named.getAddresses(0).getAddress().toByteArray()), port));
+                    return;
+                }
                 InetAddress literal = IpLiterals.read(host);
                 assertThat(literal).as("passthrough to '%s': must be an IP literal", host).isNotNull();
                 assertThat(p.target()).isEqualTo(new InetSocketAddress(literal, port));

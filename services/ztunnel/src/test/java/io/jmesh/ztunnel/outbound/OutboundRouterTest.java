@@ -361,6 +361,7 @@ class OutboundRouterTest {
         Route.Passthrough p = (Route.Passthrough) router.route(ix, src, "10.96.7.7", 443);
         assertThat(p.target()).isEqualTo(new InetSocketAddress("10.96.7.7", 443));
         assertThat(p.destination()).isNull();
+        assertThat(p.service()).as("Istio's passthrough names no destination service").isNull();
         // a waypoint still comes first (Istio looks for the service's waypoint before any upstream)
         Route.Hbone h = (Route.Hbone) router.route(ix, src, "10.96.7.8", 443);
         assertThat(h.destination().getUid()).isEqualTo("wp");

@@ -47,6 +47,8 @@ class ConnectionTelemetryNodeTest {
     static final String FAR_IP = "127.0.94.20";
     /** No workload: outbound passes through. */
     static final String OUTSIDE_IP = "127.0.94.30";
+    /** A PASSTHROUGH service's VIP (istiod's ServiceEntry with resolution NONE): an echo server outside the mesh. */
+    static final String PASSTHROUGH_VIP = "127.0.94.40";
 
     @TempDir
     static Path dir;
@@ -55,6 +57,7 @@ class ConnectionTelemetryNodeTest {
     static int openPort;
     static int oncePort;
     static int resetPort;
+    static int passthroughPort;
     static ServerSocket replyServer;
     static ServerSocket farHbone;
 
@@ -66,6 +69,7 @@ class ConnectionTelemetryNodeTest {
         openPort = new EchoServer(vertx).start(OPEN_IP).toCompletionStage().toCompletableFuture().get();
         oncePort = new EchoServer(vertx).start(ONCE_IP).toCompletionStage().toCompletableFuture().get();
         resetPort = new EchoServer(vertx).start(RESET_IP).toCompletionStage().toCompletableFuture().get();
+        passthroughPort = new EchoServer(vertx).start(PASSTHROUGH_VIP).toCompletionStage().toCompletableFuture().get();
         // reads the client's bytes to EOF, answers two bytes, closes
         replyServer = new ServerSocket();
         replyServer.bind(new InetSocketAddress(REPLY_IP, 0));
@@ -101,6 +105,10 @@ class ConnectionTelemetryNodeTest {
             workload(workloads, w.get(0), w.get(1), "node-t");
         }
         workload(workloads, "far", FAR_IP, "node-far");
+        workloads.append("services:\n  - {name: legacy, namespace: default, hostname: legacy.example.com,")
+                .append(" addresses: [{address: ").append(PASSTHROUGH_VIP).append("}], ports: [{servicePort: ")
+                .append(passthroughPort)
+                .append("}], loadBalancing: {mode: PASSTHROUGH, healthPolicy: ALLOW_ALL}}\n");
         Files.writeString(mesh, workloads.toString());
         node = ZtunnelHarness.start(dir, "node-t", ZtunnelHarness.localNode("node-t", "127.0.94.1", mesh.toString(),
                 caPort, token, null), null);
@@ -217,6 +225,26 @@ class ConnectionTelemetryNodeTest {
         });
         // and still a refusal, as before
         assertThat(node.ztunnel.telemetry().rejections(true, "hbone_status_503")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void aPassthroughServiceConnectionNamesNoDestinationService() throws Exception {
+        // Istio's outbound sends a PASSTHROUGH service's connection to the original destination with no intended
+        // destination service: its series say destination_service="unknown", as any passthrough's (which other
+        // tests here make too: counted from here)
+        String[] unknownService = {"reporter=\"source\"", "source_workload=\"client\"",
+                "destination_workload=\"unknown\"", "destination_service=\"unknown\"",
+                "destination_service_name=\"unknown\"", "destination_service_namespace=\"unknown\"",
+                "response_flags=\"-\""};
+        double before = node.metricSum("istio_tcp_connections_closed_total", unknownService);
+        try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, PASSTHROUGH_VIP, passthroughPort)) {
+            s.getOutputStream().write(new byte[7]);
+            assertThat(s.getInputStream().readNBytes(7)).hasSize(7);
+        }
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(node.metricSum(
+                "istio_tcp_connections_closed_total", unknownService)).isEqualTo(before + 1));
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "destination_service=\"legacy.example.com\""))
+                .isZero();
     }
 
     @Test
