@@ -29,6 +29,7 @@ import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -179,9 +180,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             // family, say) is not the one the client dialled. A connection to ztunnel's own address (no workload's:
             // node-level ztunnel without capture) is not addressed to any workload; the authority names it.
             refuse(stream, 400, "authority_mismatch", "authority names "
-                    + io.netty.util.NetUtil.toAddressString(requested.getAddress())
+                    + NetUtil.toAddressString(requested.getAddress())
                     + " but the connection was addressed to "
-                    + io.netty.util.NetUtil.toAddressString(local.getAddress()) + ", another address of "
+                    + NetUtil.toAddressString(local.getAddress()) + ", another address of "
                     + dst.getName(), peer, authority);
             return;
         }
@@ -417,7 +418,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         int port = tunnel.getPort() != 0 ? tunnel.getPort() : target.getPort();
         if (ctx.appTunnelOnLoopback()) {
             return new InetSocketAddress(local.getAddress() instanceof java.net.Inet4Address
-                    ? io.netty.util.NetUtil.LOCALHOST4 : io.netty.util.NetUtil.LOCALHOST6, port);
+                    ? NetUtil.LOCALHOST4 : NetUtil.LOCALHOST6, port);
         }
         return new InetSocketAddress(local.getAddress(), port);
     }
