@@ -93,7 +93,7 @@ public final class AdsMetrics {
             namesOverLimit.labelValues(type);
         }
         for (String reason : new String[] {"not_a_node", "node_mismatch", "not_ready", "rate_limited",
-                "syncing_limit"}) {
+                "syncing_limit", "superseded"}) {
             refused.labelValues(reason);
         }
     }

@@ -49,6 +49,8 @@ public final class DeltaAdsServer {
     private final int maxResourcesPerResponse;
     private final StreamAdmission admission;
     private final Set<AdsStream> streams = ConcurrentHashMap.newKeySet();
+    // each node's stream in its initial sync, once its token is reviewed: a node holds one place at most
+    private final ConcurrentHashMap<String, SyncPlace> syncingByNode = new ConcurrentHashMap<>();
     private volatile MeshState latest;
     private volatile boolean notReadyLogged;
     private volatile boolean rateLimitedLogged;
@@ -177,35 +179,26 @@ public final class DeltaAdsServer {
             return;
         }
         metrics.syncing.inc();
-        boolean[] left = {false};
-        long[] deadline = {-1};
-        Runnable leaveSync = () -> {
-            if (!left[0]) {
-                left[0] = true;
-                vertx.cancelTimer(deadline[0]);
-                admission.leaveSync();
-                metrics.syncing.dec();
-            }
-        };
+        SyncPlace place = new SyncPlace(ctx);
         // a stream that stalls (or never subscribes Address) keeps its place no longer: it goes on, unbounded
-        deadline[0] = vertx.setTimer(Math.max(1, admission.maxInitialSync().toMillis()), id -> {
-            if (!left[0]) {
+        place.deadline = vertx.setTimer(Math.max(1, admission.maxInitialSync().toMillis()), id -> {
+            if (!place.left) {
                 metrics.initialSyncTimedOut();
                 log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
                         .log("discovery stream not through its initial sync after {}: its place is given up",
                                 admission.maxInitialSync());
-                leaveSync.run();
+                place.leave();
             }
         });
         authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {
             if (reset[0]) {
-                leaveSync.run();
+                place.leave();
                 log.atDebug().addKeyValue("peer", call.connection().remoteAddress())
                         .log("discovery stream reset by the client while its token was reviewed");
                 return;
             }
             if (ar.failed()) {
-                leaveSync.run();
+                place.leave();
                 boolean refusedToken = ar.cause() instanceof NodeAuthenticator.Unauthenticated;
                 metrics.refused(refusedToken ? "unauthenticated" : "review_failed");
                 log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
@@ -215,8 +208,45 @@ public final class DeltaAdsServer {
                                 : "token review unavailable");
                 return;
             }
-            start(call, ctx, ar.result(), leaveSync);
+            start(call, ctx, ar.result(), place);
         }));
+    }
+
+    /**
+     * A stream's initial-sync place, and the node holding it once its token is reviewed; used on the stream's event
+     * loop only.
+     */
+    private final class SyncPlace {
+        final Context context;
+        boolean left;
+        long deadline = -1;
+        String node;
+        // ends the served stream: a newer stream of its node replaced it
+        Runnable supersede;
+
+        SyncPlace(Context context) {
+            this.context = context;
+        }
+
+        /** The stream is through its initial sync, ended, or out of time: the place is free. */
+        void leave() {
+            if (!left) {
+                left = true;
+                vertx.cancelTimer(deadline);
+                admission.leaveSync();
+                metrics.syncing.dec();
+                if (node != null) {
+                    syncingByNode.remove(node, this);
+                }
+            }
+        }
+
+        /** Its node holds this place and now a newer one: ends this stream, unless it left its place meanwhile. */
+        void supersededByNewer() {
+            if (!left && supersede != null) {
+                supersede.run();
+            }
+        }
     }
 
     private void refuseSyncing(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call) {
@@ -240,9 +270,9 @@ public final class DeltaAdsServer {
     }
 
     private void start(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call, Context ctx,
-            Caller caller, Runnable leaveSync) {
+            Caller caller, SyncPlace place) {
         if (caller.node().isEmpty()) {
-            leaveSync.run();
+            place.leave();
             metrics.refused("not_a_node");
             refuse(call, GrpcStatus.PERMISSION_DENIED, "token of " + caller.identity() + " is not a node token");
             return;
@@ -250,13 +280,13 @@ public final class DeltaAdsServer {
         AdsStream stream = new AdsStream(ctx, call.response(), caller.node(), latest, metrics,
                 maxResourcesPerResponse);
         // its initial-sync place is free once its first full configuration is acknowledged
-        stream.onInitialSync(leaveSync);
+        stream.onInitialSync(place::leave);
         streams.add(stream);
         stream.onState(latest); // a state published while this stream was being set up
         metrics.streams.inc();
         log.atInfo().addKeyValue("node", caller.node()).log("discovery stream opened");
         Runnable closed = () -> {
-            leaveSync.run();
+            place.leave();
             if (streams.remove(stream)) {
                 metrics.streams.dec();
                 stream.close();
@@ -264,6 +294,10 @@ public final class DeltaAdsServer {
             }
         };
         boolean[] refused = {false};
+        holdOnePlacePerNode(call, caller.node(), place, () -> {
+            refused[0] = true;
+            closed.run();
+        });
         call.handler(in -> {
             if (refused[0]) {
                 return;
@@ -300,6 +334,31 @@ public final class DeltaAdsServer {
         call.exceptionHandler(e -> closed.run());
         call.response().exceptionHandler(e -> closed.run());
         call.resume();
+    }
+
+    /**
+     * Makes {@code place} its node's only initial-sync place: a stream of the node still in its initial sync is ended
+     * {@code ABORTED}. A ztunnel has one stream, so an older one still syncing is one it gave up on (a half-open
+     * connection) or a node opening streams to take every place and starve the other nodes' reconnects.
+     */
+    private void holdOnePlacePerNode(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,
+            String node, SyncPlace place, Runnable close) {
+        if (place.left) { // out of time while its token was reviewed: holds no place
+            return;
+        }
+        place.node = node;
+        place.supersede = () -> {
+            close.run();
+            metrics.refused("superseded");
+            log.atInfo().addKeyValue("node", node).addKeyValue("peer", call.connection().remoteAddress())
+                    .log("discovery stream ended: a newer stream of its node replaced it in its initial sync");
+            refuse(call, GrpcStatus.ABORTED, "replaced by a newer discovery stream of node '" + node
+                    + "' while in its initial sync");
+        };
+        SyncPlace older = syncingByNode.put(node, place);
+        if (older != null) {
+            older.context.runOnContext(v -> older.supersededByNewer());
+        }
     }
 
     private static String claimedNode(DeltaDiscoveryRequest req) {

@@ -38,6 +38,8 @@ public final class DeltaAdsTestClient implements AutoCloseable {
     public final List<DeltaDiscoveryResponse> responses = new CopyOnWriteArrayList<>();
     public final List<String> nacked = new CopyOnWriteArrayList<>();
     public final CompletableFuture<io.vertx.grpc.common.GrpcStatus> ended = new CompletableFuture<>();
+    /** The status message the stream ended with (set before {@link #ended} completes). */
+    public volatile String endedMessage;
 
     private final GrpcClient client;
     private final SocketAddress server;
@@ -110,8 +112,14 @@ public final class DeltaAdsTestClient implements AutoCloseable {
                 }
                 c.write(b.build());
             }
-            c.response().onSuccess(resp -> resp.handler(this::onResponse).endHandler(v ->
-                    ended.complete(resp.status())).exceptionHandler(ended::completeExceptionally))
+            c.response().onSuccess(resp -> resp.handler(this::onResponse).endHandler(v -> {
+                // Vert.x reads grpc-message from the headers only (a trailers-only response), not from trailers
+                String trailer = resp.trailers().get("grpc-message");
+                endedMessage = resp.statusMessage() != null ? resp.statusMessage() : trailer == null ? null
+                        : io.netty.handler.codec.http.QueryStringDecoder.decodeComponent(trailer,
+                                java.nio.charset.StandardCharsets.UTF_8);
+                ended.complete(resp.status());
+            }).exceptionHandler(ended::completeExceptionally))
                     .onFailure(ended::completeExceptionally);
         }).onFailure(ended::completeExceptionally);
         return this;

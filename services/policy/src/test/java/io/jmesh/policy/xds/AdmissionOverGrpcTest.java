@@ -116,6 +116,47 @@ class AdmissionOverGrpcTest {
         assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isEqualTo(1);
     }
 
+    /**
+     * One node holds one initial-sync place at most: its newer stream ends its older one still syncing (a ztunnel
+     * has one stream; an older one still open is one it gave up on, or a node opening many to starve the others).
+     */
+    @Test
+    void aNodesNewerStreamEndsItsOlderOneStillInItsInitialSync() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 2)).start(0);
+        DeltaAdsTestClient older = client(0).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> !older.responsesOf(ADDRESS).isEmpty());
+        DeltaAdsTestClient newer = client(0).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> !newer.responsesOf(ADDRESS).isEmpty());
+
+        await().atMost(Duration.ofSeconds(20)).alias("the older stream of node-0 ended").until(older.ended::isDone);
+        assertThat(older.ended.get()).isEqualTo(GrpcStatus.ABORTED);
+        assertThat(older.endedMessage).isEqualTo("replaced by a newer discovery stream of node 'node-0' while in its"
+                + " initial sync");
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "superseded")).isEqualTo(1);
+        await().atMost(WAIT).until(() -> policy.gauge("policy_xds_streams_syncing") == 1 && policy.streams() == 1);
+
+        // the place node-0 held twice serves another node
+        DeltaAdsTestClient other = client(1).connect();
+        await().atMost(WAIT).until(() -> synced(other));
+        newer.sendAcks();
+        await().atMost(WAIT).until(() -> synced(newer) && policy.gauge("policy_xds_streams_syncing") == 0);
+        assertThat(newer.ended).isNotDone();
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isZero();
+    }
+
+    /** Once through its initial sync a node's stream holds no place: a newer one of the node leaves it alone. */
+    @Test
+    void aNodesStreamThroughItsInitialSyncIsNotEndedByANewerOne() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 2)).start(0);
+        DeltaAdsTestClient first = client(0).connect();
+        await().atMost(WAIT).until(() -> synced(first) && policy.gauge("policy_xds_streams_syncing") == 0);
+        DeltaAdsTestClient second = client(0).connect();
+        await().atMost(WAIT).until(() -> synced(second) && policy.gauge("policy_xds_streams_syncing") == 0);
+        assertThat(first.ended).isNotDone();
+        assertThat(policy.streams()).isEqualTo(2);
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "superseded")).isZero();
+    }
+
     @Test
     void streamsBeyondTheRateThatWouldWaitTooLongAreRefusedUnreviewed() throws Exception {
         // one new stream per 100 s: the first starts, the others would wait far longer than a second
