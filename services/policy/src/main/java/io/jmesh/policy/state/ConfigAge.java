@@ -4,9 +4,13 @@ import io.jmesh.proto.config.v1.ConfigRecord;
 import java.util.Comparator;
 
 /**
- * The order of objects by age, where the older one wins as in istiod: oldest {@code metadata.creationTimestamp} first,
- * then namespace, then name (istiod's tie-break, since the API server stamps whole seconds). Objects without a creation
- * time (those of manifest files) count as the oldest, among themselves in name order.
+ * The order of objects by age, where the older one wins as in istiod: oldest {@code metadata.creationTimestamp} first
+ * (all of it: the API server stamps whole seconds, a manifest may carry a fraction, which Go's {@code time.Before}
+ * compares too), then namespace, then name, so that every replica picks the same of objects created in one second.
+ * Competing PeerAuthentications share a namespace, so name decides among them, as istiod's
+ * {@code sortConfigByCreationTime} orders ties (name, then namespace); its ambient builder keeps the first its informer
+ * lists, in no set order. Objects without a creation time (those of manifest files) count as the oldest, among
+ * themselves in name order.
  */
 final class ConfigAge {
 

@@ -70,6 +70,16 @@ class PeerAuthenticationPrecedenceTest {
     }
 
     @Test
+    void aFractionOfASecondInTheCreationTimeCountsAsInIstiod() throws Exception {
+        // the API server stamps whole seconds; a manifest may carry more, and Go's time.Before compares it all
+        MeshState s = state(BASE,
+                peerAuthentication("shop", "a-db-open", "2026-01-01T00:00:00.5Z", "app: db", "PERMISSIVE"), "---\n"
+                + peerAuthentication("shop", "z-db-strict", "2026-01-01T00:00:00.25Z", "app: db", "STRICT"));
+        assertThat(workload(s, "db-1").getAuthorizationPoliciesList())
+                .as("z-db-strict is older by a quarter of a second").containsExactly(STRICT);
+    }
+
+    @Test
     void aNewerPolicyTakesOverWhenTheOlderIsDeleted() throws Exception {
         String older = peerAuthentication("shop", "z-db-strict", "2026-01-01T00:00:00Z", "app: db", "STRICT");
         String newer = peerAuthentication("shop", "a-db-open", "2026-03-01T00:00:00Z", "app: db", "PERMISSIVE");
