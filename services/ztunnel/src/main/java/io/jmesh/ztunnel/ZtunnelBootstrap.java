@@ -484,14 +484,14 @@ public final class ZtunnelBootstrap implements MeshService {
     }
 
     /**
-     * The node-level listeners of in-pod mode: no capture, HBONE or DNS ports on the node (SOCKS5 and admin stay).
-     * Each pod's proxy opens its own DNS listener in the pod (from {@code config}'s port), as Istio's ztunnel, which
-     * starts no node-level proxy in in-pod mode; the pods' DNS traffic is redirected there, never to the node.
+     * The node-level listeners of in-pod mode: no capture, HBONE, SOCKS5 or DNS ports on the node (admin and readiness
+     * stay). Each pod's proxy opens its own DNS listener in the pod (from {@code config}'s port), as Istio's ztunnel,
+     * which starts no node-level proxy in in-pod mode; the pods' traffic is redirected there, never to the node.
      */
     private static ZtunnelConfig withoutCaptureListeners(ZtunnelConfig c) {
         var l = c.listeners();
-        return c.withInPod(c.inpod().off()).withListeners(new ZtunnelConfig.Listeners(-1, -1, -1, l.socks5(), l.localAdmin(), l.readiness(),
-                        -1, l.inboundPerWorkload(), l.transparent()));
+        return c.withInPod(c.inpod().off()).withListeners(new ZtunnelConfig.Listeners(-1, -1, -1, -1, l.localAdmin(),
+                l.readiness(), -1, l.inboundPerWorkload(), l.transparent()));
     }
 
     @Override

@@ -28,6 +28,7 @@ class InPodNodeListenersTest {
 
     static final String NODE_IP = "127.0.149.1";
     static final int DNS_PORT = 15053;
+    static final int SOCKS5_PORT = 15080;
 
     @TempDir
     static Path dir;
@@ -44,12 +45,12 @@ class InPodNodeListenersTest {
                 drainDeadline: 2s
                 admin: {host: 127.0.0.1, port: 0}
                 node: {name: node-p, address: %s}
-                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: -1, localAdmin: 0,
+                listeners: {hbone: 15008, inboundPlaintext: 15006, outboundCapture: 15001, socks5: %d, localAdmin: 0,
                             readiness: 0, dns: %d, inboundPerWorkload: false, transparent: false}
                 discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:%d", tokenFile: "%s"}
                 inpod: {enabled: true, socket: "%s", retryInterval: 1h}
-                """.formatted(NODE_IP, DNS_PORT, mesh, setup.caPort(), setup.token(), dir.resolve("no-agent.sock")),
+                """.formatted(NODE_IP, SOCKS5_PORT, DNS_PORT, mesh, setup.caPort(), setup.token(), dir.resolve("no-agent.sock")),
                 null);
     }
 
@@ -64,10 +65,24 @@ class InPodNodeListenersTest {
     @Test
     void theNodeOpensNoDnsListenerOfItsOwn() {
         assertThat(node.ztunnel.dns()).as("node-level DNS proxy").isNull();
+        assertRefused(DNS_PORT);
+    }
+
+    /**
+     * Istio's ztunnel starts no node-level proxy in in-pod mode, SOCKS5 included (where enabled it is one more
+     * listener of each pod's proxy): the pods' own rules send their traffic to their 15001, so a node-level 15080 is
+     * only one more open port on the node.
+     */
+    @Test
+    void theNodeOpensNoSocks5ListenerEvenWhenConfigured() {
+        assertRefused(SOCKS5_PORT);
+    }
+
+    private static void assertRefused(int port) {
         assertThatThrownBy(() -> {
             try (Socket s = new Socket()) {
-                s.connect(new InetSocketAddress(NODE_IP, DNS_PORT), 5000);
+                s.connect(new InetSocketAddress(NODE_IP, port), 5000);
             }
-        }).isInstanceOf(ConnectException.class);
+        }).as("a connection to the node's port " + port).isInstanceOf(ConnectException.class);
     }
 }
