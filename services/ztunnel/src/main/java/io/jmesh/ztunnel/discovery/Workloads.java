@@ -66,49 +66,57 @@ public final class Workloads {
 
     /**
      * The source of a tunnel that came through an east-west gateway, as its {@code baggage} describes it (Istio:
-     * the peer address is the gateway's, so the labels come from the header). Only the keys {@link #baggage} writes
-     * are read; a value that is not printable ASCII of at most 253 characters is ignored. The identity comes from
-     * the verified peer certificate, never from the header.
+     * the peer address is the gateway's, so the labels come from the header). Read as Istio's
+     * {@code parse_baggage_header}: every comma-separated entry, the value up to the next {@code =}, a later entry
+     * overriding an earlier one, and an empty value clearing the field. Only the keys {@link #baggage} writes are
+     * read; a value that is not printable ASCII of at most 253 characters is ignored. Nothing comes from the peer
+     * identity but its trust domain and service account (the namespace is the baggage's, as Istio's derived source,
+     * "unknown" in the metrics without one); its principal label is the verified certificate's, never the header's.
      */
     public static Workload fromBaggage(CharSequence baggage, SpiffeId identity) {
         Workload.Builder w = Workload.newBuilder();
         if (identity != null) {
-            w.setTrustDomain(identity.trustDomain()).setNamespace(identity.namespace())
-                    .setServiceAccount(identity.serviceAccount());
+            w.setTrustDomain(identity.trustDomain()).setServiceAccount(identity.serviceAccount());
         }
         if (baggage == null) {
             return w.build();
         }
-        for (String entry : baggage.toString().split(",", 64)) {
+        for (String entry : baggage.toString().split(",")) {
             int eq = entry.indexOf('=');
             if (eq <= 0) {
                 continue;
             }
+            int end = entry.indexOf('=', eq + 1);
             String k = entry.substring(0, eq).trim();
-            String v = entry.substring(eq + 1).trim();
-            if (v.isEmpty() || v.length() > 253 || !v.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+            String v = entry.substring(eq + 1, end < 0 ? entry.length() : end).trim();
+            if (v.length() > 253 || !v.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
                 continue;
             }
-            switch (k) {
-                case "k8s.cluster.name" -> w.setClusterId(v);
-                case "k8s.namespace.name" -> w.setNamespace(v);
-                case "k8s.deployment.name", "k8s.pod.name", "k8s.job.name", "k8s.cronjob.name" -> {
-                    w.setWorkloadName(v).setName(v);
-                    w.setWorkloadType(switch (k) {
-                        case "k8s.pod.name" -> io.jmesh.proto.istio.workload.WorkloadType.POD;
-                        case "k8s.job.name" -> io.jmesh.proto.istio.workload.WorkloadType.JOB;
-                        case "k8s.cronjob.name" -> io.jmesh.proto.istio.workload.WorkloadType.CRONJOB;
-                        default -> io.jmesh.proto.istio.workload.WorkloadType.DEPLOYMENT;
-                    });
-                }
-                case "service.name" -> w.setCanonicalName(v);
-                case "service.version" -> w.setCanonicalRevision(v);
-                case "cloud.region" -> w.getLocalityBuilder().setRegion(v);
-                case "cloud.availability_zone" -> w.getLocalityBuilder().setZone(v);
-                default -> { } // other keys are not ours to read
-            }
+            set(w, k, v);
         }
         return w.build();
+    }
+
+    /** One baggage entry into {@code w}; an empty value clears the field. */
+    private static void set(Workload.Builder w, String k, String v) {
+        switch (k) {
+            case "k8s.cluster.name" -> w.setClusterId(v);
+            case "k8s.namespace.name" -> w.setNamespace(v);
+            case "k8s.deployment.name", "k8s.pod.name", "k8s.job.name", "k8s.cronjob.name" -> {
+                w.setWorkloadName(v).setName(v);
+                w.setWorkloadType(switch (k) {
+                    case "k8s.pod.name" -> io.jmesh.proto.istio.workload.WorkloadType.POD;
+                    case "k8s.job.name" -> io.jmesh.proto.istio.workload.WorkloadType.JOB;
+                    case "k8s.cronjob.name" -> io.jmesh.proto.istio.workload.WorkloadType.CRONJOB;
+                    default -> io.jmesh.proto.istio.workload.WorkloadType.DEPLOYMENT;
+                });
+            }
+            case "service.name" -> w.setCanonicalName(v);
+            case "service.version" -> w.setCanonicalRevision(v);
+            case "cloud.region" -> w.getLocalityBuilder().setRegion(v);
+            case "cloud.availability_zone" -> w.getLocalityBuilder().setZone(v);
+            default -> { } // other keys are not ours to read
+        }
     }
 
     private static void append(StringBuilder b, String k, String v) {

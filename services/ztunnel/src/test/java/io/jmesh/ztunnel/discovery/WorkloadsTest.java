@@ -47,6 +47,48 @@ class WorkloadsTest {
         assertThat(w.getCanonicalName()).isEmpty();
         assertThat(w.getCanonicalRevision()).isEqualTo("v1");
         assertThat(w.getNamespace()).isEmpty();
-        assertThat(Workloads.fromBaggage(null, CLIENT).getNamespace()).isEqualTo("shop");
+    }
+
+    /** Istio's {@code parse_baggage_header}: {@code key=} sets the field to None, whatever an earlier entry said. */
+    @Test
+    void anEmptyValueClearsWhatAnEarlierEntrySet() {
+        Workload w = Workloads.fromBaggage("k8s.cluster.name=west,k8s.namespace.name=shop,k8s.deployment.name=client,"
+                + "service.name=client,service.version=v2,cloud.region=eu,cloud.availability_zone=eu-1,"
+                + "k8s.cluster.name=,k8s.namespace.name=,k8s.deployment.name=,service.name=,service.version=,"
+                + "cloud.region=,cloud.availability_zone=", CLIENT);
+        assertThat(w.getClusterId()).as("cluster").isEmpty();
+        assertThat(w.getNamespace()).as("namespace").isEmpty();
+        assertThat(w.getWorkloadName()).as("workload name").isEmpty();
+        assertThat(w.getName()).as("name").isEmpty();
+        assertThat(w.getCanonicalName()).as("canonical name").isEmpty();
+        assertThat(w.getCanonicalRevision()).as("canonical revision").isEmpty();
+        assertThat(w.getLocality().getRegion()).as("region").isEmpty();
+        assertThat(w.getLocality().getZone()).as("zone").isEmpty();
+    }
+
+    /**
+     * Istio's derived source takes its namespace from the baggage only (its metrics say "unknown" without one); the
+     * peer identity gives the principal label, never the namespace.
+     */
+    @Test
+    void theNamespaceComesFromTheBaggageOnly() {
+        assertThat(Workloads.fromBaggage("service.name=client", CLIENT).getNamespace()).isEmpty();
+        assertThat(Workloads.fromBaggage(null, CLIENT).getNamespace()).isEmpty();
+        assertThat(Workloads.fromBaggage("k8s.namespace.name=other", CLIENT).getNamespace()).isEqualTo("other");
+    }
+
+    /** As Istio's parser, which splits an entry at each {@code =} and keeps the second part as the value. */
+    @Test
+    void aValueEndsAtTheNextEqualsSign() {
+        assertThat(Workloads.fromBaggage("service.name=client=v2", null).getCanonicalName()).isEqualTo("client");
+    }
+
+    /** Every entry is its own, however many come before it: none takes the rest of the header as its value. */
+    @Test
+    void everyEntryIsReadHoweverMany() {
+        String baggage = "foreign.key=1,".repeat(63) + "k8s.namespace.name=shop,k8s.deployment.name=client";
+        Workload w = Workloads.fromBaggage(baggage, null);
+        assertThat(w.getNamespace()).isEqualTo("shop");
+        assertThat(w.getWorkloadName()).isEqualTo("client");
     }
 }

@@ -198,6 +198,20 @@ class InboundBadInputTest {
     }
 
     @Test
+    void aBaggageNamespaceClearedByAnEmptyValueIsLabelledUnknown() throws Exception {
+        // Istio's parse_baggage_header: "key=" clears what an earlier entry set, and its derived source takes the
+        // namespace from the baggage only, never from the peer identity (here in namespace default too)
+        Answer a = trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort).add("baggage",
+                "k8s.namespace.name=default,k8s.deployment.name=sleep3,k8s.namespace.name="), "hi");
+        assertThat(a.status()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(node.metricSum(
+                "istio_tcp_connections_opened_total", "reporter=\"destination\"", "source_workload=\"sleep3\"",
+                "source_workload_namespace=\"unknown\"",
+                "source_principal=\"spiffe://cluster.local/ns/default/sa/client\"", "destination_workload=\"echo\""))
+                .isEqualTo(1));
+    }
+
+    @Test
     void aNamedTargetPortTheAddressedEndpointDoesNotResolveIs503() throws Exception {
         // the service port has target port 0 (a named port) and echo maps no port for it: echo does not serve it,
         // whatever listens on the service port's number there (Istio's NoPortForServices)
