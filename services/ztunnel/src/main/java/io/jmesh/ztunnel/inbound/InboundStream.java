@@ -140,7 +140,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (requested == null) {
             return; // refused
         }
-        ApplicationTunnel tunnel = proxyTunnel(addressed);
+        ApplicationTunnel tunnel = applicationTunnel(addressed);
+        boolean proxyHeader = tunnel != null && tunnel.getProtocol() == ApplicationTunnel.Protocol.PROXY;
         Workload named = tunnel != null ? null : index.workloadByIp(requested.getAddress());
         // the original destination of a client of this (captured) waypoint: the waypoint gets the tunnel, on the
         // authority's port
@@ -186,7 +187,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                     + dst.getName(), peer, authority);
             return;
         }
-        InetSocketAddress delivery = tunnel == null ? target : tunnelDelivery(tunnel, local, target);
+        InetSocketAddress delivery = tunnel == null ? target : tunnelDelivery(tunnel, proxyHeader, local, target);
         // the target's port, as Istio checks it before a tunnel's port replaces it (a target on 15008 asks for a
         // tunnel in a tunnel, whatever the application behind would make of it); and where the tunnel is delivered
         // when that is ztunnel itself (loopback in a pod, or the node address)
@@ -221,7 +222,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                     protected void initChannel(Channel ch) {}
                 });
         ChannelFuture connect;
-        if (tunnel != null) {
+        if (proxyHeader) {
             // the client's address travels in the PROXY header; over loopback the source must be loopback too
             connect = delivery.getAddress().isLoopbackAddress()
                     ? b.connect(delivery, new InetSocketAddress(delivery.getAddress(), 0))
@@ -229,9 +230,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         } else if (ctx.config().listeners().transparent() && ctx.net().epoll()) {
             // keep the client's address: bind to it with IP_TRANSPARENT (needs CAP_NET_ADMIN)
             b.option(EpollChannelOption.IP_TRANSPARENT, true);
-            connect = b.connect(target, new InetSocketAddress(client, 0));
+            connect = b.connect(delivery, new InetSocketAddress(client, 0));
         } else {
-            connect = b.connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
+            connect = b.connect(delivery, new InetSocketAddress(ctx.nodeAddress(), 0));
         }
         Service service = serviceFor(index, dst, h, target.getPort());
         connect.addListener(f -> {
@@ -264,7 +265,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 // a reset stream is not answered: the relay still starts, to end the tunnel as the reset says
                 stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
             }
-            if (tunnel != null) {
+            if (proxyHeader) {
                 app.write(ProxyProtocolHeader.v2(app.alloc(), new InetSocketAddress(client, peer.getPort()),
                         announced(index, addressed, parsed, target), src == null ? null : src.uri()));
             }
@@ -403,20 +404,23 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         return 0;
     }
 
-    /** The workload's PROXY application tunnel, or null (none, or one that copies bytes unchanged). */
-    private static ApplicationTunnel proxyTunnel(Workload w) {
-        return w != null && w.hasApplicationTunnel()
-                && w.getApplicationTunnel().getProtocol() == ApplicationTunnel.Protocol.PROXY
-                ? w.getApplicationTunnel() : null;
+    /**
+     * The workload's application tunnel, of either protocol, or null. As Istio's inbound, any tunnel lets the target
+     * be any address and is delivered to the address dialled; NONE only leaves out the PROXY header.
+     */
+    private static ApplicationTunnel applicationTunnel(Workload w) {
+        return w != null && w.hasApplicationTunnel() ? w.getApplicationTunnel() : null;
     }
 
     /**
-     * Where a PROXY application tunnel is delivered: its port (else the target's), on the pod's loopback in in-pod
-     * mode (so only ztunnel can reach it, as Istio's {@code LOCALHOST_APP_TUNNEL}), else on the pod's address.
+     * Where an application tunnel is delivered: its port (else the target's), on the address dialled; a PROXY one on
+     * the pod's loopback in in-pod mode (so only ztunnel can reach it, as Istio's {@code LOCALHOST_APP_TUNNEL}, which
+     * a NONE tunnel does not support: it carries no client address, so the application would see only loopback).
      */
-    private InetSocketAddress tunnelDelivery(ApplicationTunnel tunnel, InetSocketAddress local, InetSocketAddress target) {
+    private InetSocketAddress tunnelDelivery(ApplicationTunnel tunnel, boolean proxyHeader, InetSocketAddress local,
+            InetSocketAddress target) {
         int port = tunnel.getPort() != 0 ? tunnel.getPort() : target.getPort();
-        if (ctx.appTunnelOnLoopback()) {
+        if (proxyHeader && ctx.appTunnelOnLoopback()) {
             return new InetSocketAddress(local.getAddress() instanceof java.net.Inet4Address
                     ? NetUtil.LOCALHOST4 : NetUtil.LOCALHOST6, port);
         }

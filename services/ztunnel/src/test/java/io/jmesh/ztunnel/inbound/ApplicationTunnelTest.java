@@ -38,6 +38,7 @@ class ApplicationTunnelTest {
 
     static final String WAYPOINT_IP = "127.0.50.11";
     static final String PLAIN_IP = "127.0.50.12";
+    static final String RAW_IP = "127.0.50.13";
 
     /** What the application read: the header's fields and the payload after it. */
     record Received(int command, int family, String source, String destination, int tlvType, String identity,
@@ -50,6 +51,9 @@ class ApplicationTunnelTest {
     static RawHboneClient client;
     static ServerSocket app;
     static final BlockingQueue<Received> received = new LinkedBlockingQueue<>();
+    /** The application behind a NONE tunnel, and the bytes each of its connections brought, unchanged. */
+    static ServerSocket rawApp;
+    static final BlockingQueue<String> rawReceived = new LinkedBlockingQueue<>();
 
     @BeforeAll
     static void start() throws Exception {
@@ -60,6 +64,11 @@ class ApplicationTunnelTest {
         Thread server = new Thread(ApplicationTunnelTest::serve, "proxy-protocol-app");
         server.setDaemon(true);
         server.start();
+        rawApp = new ServerSocket();
+        rawApp.bind(new InetSocketAddress(RAW_IP, 0));
+        Thread rawServer = new Thread(ApplicationTunnelTest::serveRaw, "raw-app");
+        rawServer.setDaemon(true);
+        rawServer.start();
         Path mesh = setup.mesh("""
                 workloads:
                   - {uid: waypoint, name: waypoint, namespace: default, serviceAccount: waypoint,
@@ -68,12 +77,14 @@ class ApplicationTunnelTest {
                      services: {"default/fronted.default.svc.cluster.local": {ports: [{servicePort: 80, targetPort: 8080}]}}}
                   - {uid: plain, name: plain, namespace: default, serviceAccount: plain, addresses: [%s],
                      node: node-e, tunnelProtocol: HBONE}
+                  - {uid: raw, name: raw, namespace: default, serviceAccount: raw, addresses: [%s],
+                     node: node-e, tunnelProtocol: HBONE, applicationTunnel: {protocol: NONE, port: %d}}
                 services:
                   # VIPs: one on another network, an IPv6 and an IPv4 one on ours
                   - {name: fronted, namespace: default, hostname: fronted.default.svc.cluster.local,
                      addresses: [{network: net-x, address: 10.96.9.9}, {address: "fd00::96:7"}, {address: 10.96.7.7}],
                      ports: [{servicePort: 80, targetPort: 8080}]}
-                """.formatted(WAYPOINT_IP, app.getLocalPort(), PLAIN_IP));
+                """.formatted(WAYPOINT_IP, app.getLocalPort(), PLAIN_IP, RAW_IP, rawApp.getLocalPort()));
         node = ZtunnelHarness.start(dir, "node-e", setup.localNode("node-e", "127.0.50.1", mesh, null), null);
         await().atMost(Duration.ofSeconds(20)).until(node::ready);
         var cert = setup.ca().leaf(Duration.ofHours(1), "spiffe://cluster.local/ns/default/sa/client");
@@ -85,6 +96,7 @@ class ApplicationTunnelTest {
         client.close();
         node.close();
         app.close();
+        rawApp.close();
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 
@@ -123,6 +135,38 @@ class ApplicationTunnelTest {
             } catch (Exception e) {
                 return; // closed by the test
             }
+        }
+    }
+
+    /** The application behind the NONE tunnel: reads everything, answers "raw " + it. Bounded by the test. */
+    static void serveRaw() {
+        for (int i = 0; i < 20; i++) {
+            try (Socket s = rawApp.accept()) {
+                s.setSoTimeout(10_000);
+                String payload = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                rawReceived.add(payload);
+                OutputStream out = s.getOutputStream();
+                out.write(("raw " + payload).getBytes(StandardCharsets.UTF_8));
+                out.flush();
+            } catch (Exception e) {
+                return; // closed by the test
+            }
+        }
+    }
+
+    /**
+     * Istio's {@code validate_destination} accepts any target for a workload with an application tunnel, whatever
+     * its protocol, and its inbound delivers to the address dialled on the tunnel's port; NONE only leaves out the
+     * PROXY header.
+     */
+    @Test
+    void aNoneTunnelTakesAnyTargetToTheTunnelPortWithTheBytesUnchanged() throws Exception {
+        InetSocketAddress hbone = new InetSocketAddress(RAW_IP, 15008);
+        for (String target : new String[] {"10.96.0.99:80", RAW_IP + ":8080"}) {
+            Answer a = client.request(hbone, RawHboneClient.connect(target), "ping " + target);
+            assertThat(a.status()).as(target).isEqualTo(200);
+            assertThat(a.body()).as(target).isEqualTo("raw ping " + target);
+            assertThat(rawReceived.poll(10, TimeUnit.SECONDS)).as(target).isEqualTo("ping " + target);
         }
     }
 
