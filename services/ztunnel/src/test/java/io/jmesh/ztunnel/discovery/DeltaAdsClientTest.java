@@ -154,6 +154,22 @@ class DeltaAdsClientTest {
     }
 
     /**
+     * A response of a type this client never subscribed to is answered, with a NACK naming the type, so the server
+     * learns it went unread (Istio's client logs "unknown type" and ACKs it, its TODO asking for an error or no
+     * answer instead), and it counts for nothing.
+     */
+    @Test
+    void aResponseOfAnUnsubscribedTypeIsNackedNamingTheType() throws Exception {
+        await().until(() -> stream.get() != null);
+        push("type.googleapis.com/envoy.config.cluster.v3.Cluster", "n1", List.of(), List.of());
+        DeltaDiscoveryRequest nack = ackFor("n1");
+        assertThat(nack.getTypeUrl()).isEqualTo("type.googleapis.com/envoy.config.cluster.v3.Cluster");
+        assertThat(nack.getErrorDetail().getMessage())
+                .isEqualTo("unsubscribed type type.googleapis.com/envoy.config.cluster.v3.Cluster");
+        assertThat(client.firstFullSync().isComplete()).isFalse();
+    }
+
+    /**
      * Readiness waits for a response of each type that was accepted whole (Istio's ztunnel counts a type as
      * received only when its response is ACKed): a first push NACKed is not yet the configuration to serve.
      */
