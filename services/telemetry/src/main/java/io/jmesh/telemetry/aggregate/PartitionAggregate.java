@@ -66,8 +66,10 @@ public final class PartitionAggregate {
 
     /**
      * Counts a connection event (a PROGRESS only adds its bytes, and marks its series updated: a series whose
-     * connections move bytes is in use); returns the series it was counted in, or null (nothing counted) when it needs a
-     * new series and the checkpoint has no room for it ({@link #MAX_CHECKPOINT_BYTES}).
+     * connections move bytes is in use; a CLOSED whose OPENED the reporter dropped, {@code opened_dropped}, counts
+     * the connection opened as well, and leaves the open count alone); returns the series it was counted in, or null
+     * (nothing counted) when it needs a new series and the checkpoint has no room for it
+     * ({@link #MAX_CHECKPOINT_BYTES}).
      */
     public SeriesKey add(ConnectionEvent e, long nowMillis) {
         SeriesKey key = IstioLabels.of(e);
@@ -75,7 +77,9 @@ public final class PartitionAggregate {
         long sent = ConnectionBytes.sent(e);
         long received = ConnectionBytes.received(e);
         boolean bytes = sent != 0 || received != 0;
-        SeriesKey asOpened = bytes ? IstioLabels.withoutFlags(key) : key;
+        // a close whose OPENED the reporter dropped counts the open too, where that OPENED would have counted
+        boolean unseenOpen = e.getKind() == ConnectionEvent.Kind.CLOSED && e.getOpenedDropped();
+        SeriesKey asOpened = bytes || unseenOpen ? IstioLabels.withoutFlags(key) : key;
         if (t == null || (asOpened != key && !tcp.containsKey(asOpened))) {
             long more = (t == null ? TCP_SERIES_BYTES + newLabelBytes(key, null) : 0)
                     + (asOpened != key && !tcp.containsKey(asOpened) ? TCP_SERIES_BYTES + newLabelBytes(asOpened, key)
@@ -95,7 +99,9 @@ public final class PartitionAggregate {
             }
             case CLOSED -> {
                 t.closed++;
-                closeOne(key, t, nowMillis);
+                if (!unseenOpen) {
+                    closeOne(key, t, nowMillis); // else no open count has it: it must not end another connection
+                }
                 if (!e.getError().isEmpty()) {
                     t.failed++; // a denial, a failed connect, a broken tunnel: ztunnel's failed connection
                 }
@@ -107,8 +113,8 @@ public final class PartitionAggregate {
                     + " (expected: OPENED, CLOSED or PROGRESS)");
         }
         // ztunnel adds the bytes as they pass to the series of the connection as opened, without the flags of its
-        // end: count them there, so both give the same byte series
-        if (bytes) {
+        // end, and counts it opened there: count them there, so both give the same series
+        if (bytes || unseenOpen) {
             TcpTotals b = asOpened == key ? t : tcp.get(asOpened);
             if (b == null) {
                 b = new TcpTotals();
@@ -116,6 +122,9 @@ public final class PartitionAggregate {
             }
             b.sentBytes += sent;
             b.receivedBytes += received;
+            if (unseenOpen) {
+                b.opened++;
+            }
             b.lastSeenMillis = nowMillis;
         }
         t.lastSeenMillis = nowMillis;

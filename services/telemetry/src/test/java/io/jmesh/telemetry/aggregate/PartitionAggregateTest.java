@@ -196,6 +196,28 @@ class PartitionAggregateTest {
     }
 
     @Test
+    void aCloseWhoseOpenedWasDroppedCountsTheOpenAndEndsNoOtherConnection() {
+        PartitionAggregate a = new PartitionAggregate(0);
+        // connection 1 is open (its OPENED arrived); connection 2's OPENED was dropped by ztunnel's publisher
+        var opened = Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews");
+        a.add(opened, 1000);
+        a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 3, 4).toBuilder()
+                .setOpenedDropped(true).build(), 2000);
+        // and connection 3's, which closed with flags: ztunnel counted it opened on the series without them
+        a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, 0).toBuilder()
+                .setResponseFlags("CONNECT").setError("connect refused").setOpenedDropped(true).build(), 2000);
+
+        TcpTotals t = a.tcp().get(IstioLabels.of(opened));
+        assertThat(new long[] {t.opened(), t.closed(), t.open(), t.sentBytes(), t.receivedBytes()})
+                .as("opened, closed, open, sent, received of the series as opened").containsExactly(3, 1, 1, 3, 4);
+        assertThat(MeshTotals.of(List.of(a)).connectionsClosed()).isEqualTo(2);
+        // connection 1 is still open: its series outlives the TTL of idle series
+        assertThat(a.expire(3000, 0)).isEqualTo(new Expired(1, 0)); // the flagged series only
+        assertThat(a.tcp()).containsKey(IstioLabels.of(opened));
+        assertThat(a.checkpointBytes()).isEqualTo(a.encode().length);
+    }
+
+    @Test
     void progressAndCloseCountEachByteOnceInEitherOrderAndLeaveTheOpenCountToOpenedAndClosed() {
         PartitionAggregate inOrder = new PartitionAggregate(-1);
         PartitionAggregate raced = new PartitionAggregate(-1);
