@@ -104,6 +104,9 @@ public final class ServiceGraph implements IngestListener {
             d.events++;
         } else if (e.getKind() == ConnectionEvent.Kind.CLOSED) {
             d.closed++;
+            if (e.getOpenedDropped()) {
+                d.events++; // its OPENED never came: the close is the connection's only report
+            }
         }
         // a PROGRESS carries the bytes since the last one, a CLOSED the rest (ConnectionBytes)
         d.sentBytes += ConnectionBytes.sent(e);

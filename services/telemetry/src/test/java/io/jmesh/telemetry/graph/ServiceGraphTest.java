@@ -61,6 +61,19 @@ class ServiceGraphTest {
         assertThat(e.security()).as("Istio's word for a connection not over mutual TLS").isEqualTo("unknown");
     }
 
+    /** A CLOSED whose OPENED ztunnel's publisher dropped ({@code opened_dropped}) is the connection's only report. */
+    @Test
+    void aCloseWhoseOpenedWasDroppedCountsTheConnection() {
+        connection(Events.opened(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null), T0);
+        connection(Events.closed(Reporter.DESTINATION, Events.REVIEWS, Events.RATINGS, null, 0, 0).toBuilder()
+                .setOpenedDropped(true).build(), T0);
+        graph.committed(T0);
+
+        GraphEdge e = graph.query(Duration.ofSeconds(10), T0).edges().get(0);
+
+        assertThat(e.connectionsPerSecond()).as("two connections in 10 s").isCloseTo(0.2, within(1e-9));
+    }
+
     /** A PROGRESS adds its bytes and no close; the CLOSED adds the bytes its PROGRESS events did not carry. */
     @Test
     void progressBytesCountAsTheyComeAndAProgressIsNoClose() {
