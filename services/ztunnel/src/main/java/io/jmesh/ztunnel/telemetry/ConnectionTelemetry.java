@@ -166,6 +166,12 @@ public final class ConnectionTelemetry {
         private final CounterDataPoint toSource;
         /** What PROGRESS events of this connection carried so far; {@link Reported#CLOSED} once closed. */
         private final AtomicReference<Reported> reported = new AtomicReference<>(Reported.NONE);
+        /**
+         * The publisher dropped this connection's OPENED (its queue was full): its CLOSED says so
+         * ({@code opened_dropped}), so that telemetry counts the connection opened at its close and does not take
+         * the close for the end of another open connection of its series.
+         */
+        private volatile boolean openedDropped;
         /** The relay's running byte counts ({@link #relayedBy}); set once, before it is in {@link #relayed}. */
         private volatile LongSupplier relayedFromSource;
         private volatile LongSupplier relayedToSource;
@@ -330,7 +336,8 @@ public final class ConnectionTelemetry {
                     .setSecurityPolicy(info.mtls() ? SecurityPolicy.MUTUAL_TLS : SecurityPolicy.NONE)
                     .setResponseFlags("-".equals(flags) ? "" : flags)
                     .setError(error == null ? "" : error)
-                    .setReporterInstance(node);
+                    .setReporterInstance(node)
+                    .setOpenedDropped(kind == ConnectionEvent.Kind.CLOSED && openedDropped);
             if (info.sourceAddress() != null) {
                 e.setSourceAddress(address(info.sourceAddress()));
             }
@@ -390,7 +397,7 @@ public final class ConnectionTelemetry {
         tcp.open(labels);
         open.labelValues(reporter(info)).inc();
         Tracked t = new Tracked(info, labels, startNanos);
-        t.publish(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
+        t.openedDropped = eventsEnabled && !t.publish(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
         return t;
     }
 

@@ -1,0 +1,127 @@
+package io.jmesh.ztunnel.telemetry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.jmesh.core.kafka.EventPublisher;
+import io.jmesh.core.kafka.KafkaSettings;
+import io.jmesh.proto.telemetry.v1.ConnectionEvent;
+import io.jmesh.testing.KafkaExtension;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Connection events the bounded publisher dropped (its queue full while Kafka could not be reached): a dropped
+ * OPENED is named by its connection's CLOSED, so that telemetry counts the connection opened and does not end
+ * another open connection of its series with it. Real broker, reached through a bootstrap address that holds the
+ * producer's metadata until released ({@link HeldBootstrap}), so that the queue of one fills behind it.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class DroppedConnectionEventsTest {
+
+    @RegisterExtension
+    static final KafkaExtension kafka = new KafkaExtension();
+
+    final String node = "node-" + UUID.randomUUID();
+    final PrometheusRegistry registry = new PrometheusRegistry();
+
+    @BeforeAll
+    static void topic() {
+        kafka.createTopic(ConnectionTelemetry.TOPIC, 1, false);
+    }
+
+    @Test
+    void theCloseOfAConnectionWhoseOpenedWasDroppedSaysSo() throws Exception {
+        try (HeldBootstrap bootstrap = new HeldBootstrap(kafka.bootstrapServers());
+                EventPublisher events = EventPublisher.create(new KafkaSettings(bootstrap.address(), 1,
+                        Duration.ofSeconds(30)), node, registry)) {
+            ConnectionTelemetry telemetry = new ConnectionTelemetry(registry, events, true, node);
+            // fill the queue of one behind a sender waiting for metadata, then open: the OPENED is dropped. The
+            // sender gives a send up after a second and takes the next, so try again until the drop was ours.
+            ConnectionTelemetry.Tracked lost = null;
+            int sequence = 0;
+            for (int attempt = 0; attempt < 50 && lost == null; attempt++) {
+                fill(events);
+                double before = dropped();
+                ConnectionTelemetry.Tracked t = telemetry.opened(ConnectionTelemetryTest.outbound(
+                        ConnectionTelemetryTest.CLIENT, ConnectionTelemetryTest.SERVER));
+                sequence++;
+                if (dropped() > before) {
+                    lost = t;
+                } else {
+                    t.close(0, 0, "-", null);
+                }
+            }
+            assertThat(lost).as("an OPENED dropped by the full queue").isNotNull();
+            String lostId = node + "-" + sequence;
+
+            bootstrap.release();
+            await().atMost(Duration.ofSeconds(60)).until(() -> events.queued() == 0);
+            ConnectionTelemetry.Tracked kept = telemetry.opened(ConnectionTelemetryTest.outbound(
+                    ConnectionTelemetryTest.CLIENT, ConnectionTelemetryTest.SERVER));
+            String keptId = node + "-" + (sequence + 1);
+            await().atMost(Duration.ofSeconds(60)).until(() -> events.queued() == 0);
+            lost.close(10, 20, "-", null);
+            await().atMost(Duration.ofSeconds(60)).until(() -> events.queued() == 0);
+            kept.close(30, 40, "-", null);
+
+            List<ConnectionEvent> seen = consume(lostId, keptId);
+            assertThat(seen).filteredOn(e -> e.getConnectionId().equals(lostId))
+                    .as("the lost OPENED never came; its CLOSED did and says so")
+                    .extracting(ConnectionEvent::getKind, ConnectionEvent::getOpenedDropped)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(ConnectionEvent.Kind.CLOSED, true));
+            assertThat(seen).filteredOn(e -> e.getConnectionId().equals(keptId))
+                    .extracting(ConnectionEvent::getKind, ConnectionEvent::getOpenedDropped)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(ConnectionEvent.Kind.OPENED, false),
+                            org.assertj.core.groups.Tuple.tuple(ConnectionEvent.Kind.CLOSED, false));
+        }
+    }
+
+    /** Publishes filler events until the publisher's queue refuses one: it is full now. */
+    private static void fill(EventPublisher events) {
+        for (int i = 0; i < 1000 && events.publish("filler", new byte[0], new byte[1]); i++) {
+            Thread.onSpinWait();
+        }
+    }
+
+    /** Events of {@link ConnectionTelemetry#TOPIC} the queue had no room for. */
+    private double dropped() {
+        return registry.scrape().stream().filter(s -> s.getMetadata().getName().equals("mesh_events_dropped"))
+                .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
+                .filter(d -> "queue_full".equals(d.getLabels().get("reason"))
+                        && ConnectionTelemetry.TOPIC.equals(d.getLabels().get("topic")))
+                .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+    }
+
+    /** This test's events of {@code connectionIds}, in topic order, once a CLOSED of each is in. */
+    private List<ConnectionEvent> consume(String... connectionIds) throws Exception {
+        List<String> ids = List.of(connectionIds);
+        List<ConnectionEvent> seen = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(new HashMap<String, Object>(kafka.consumerConfig(
+                "dropped-events-" + UUID.randomUUID(), ByteArrayDeserializer.class, ByteArrayDeserializer.class)))) {
+            c.subscribe(List.of(ConnectionTelemetry.TOPIC));
+            await("a CLOSED of each of " + ids).atMost(Duration.ofSeconds(60)).until(() -> {
+                for (var r : c.poll(Duration.ofMillis(200))) {
+                    ConnectionEvent e = ConnectionEvent.parseFrom(r.value());
+                    if (ids.contains(e.getConnectionId())) {
+                        seen.add(e);
+                    }
+                }
+                return seen.stream().filter(e -> e.getKind() == ConnectionEvent.Kind.CLOSED).count() >= ids.size();
+            });
+        }
+        return seen;
+    }
+}
