@@ -14,6 +14,7 @@ import io.jmesh.proto.telemetry.v1.ServiceInfo;
 import io.jmesh.proto.telemetry.v1.SocketAddress;
 import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.netty.util.internal.PlatformDependent;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
@@ -24,6 +25,7 @@ import java.time.Instant;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
+import java.util.Queue;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -80,6 +82,8 @@ public final class ConnectionTelemetry {
      * a scrape to see the last increments.
      */
     public static final java.time.Duration SERIES_IDLE_WINDOW = java.time.Duration.ofHours(1);
+    /** How many dropped CLOSED events are kept to be published again ({@link #unsent}). */
+    public static final int UNSENT_CAPACITY = 4096;
     /** The defaults of {@code telemetry.rejectionLog}: lines per direction and reason, and per how long. */
     public static final int REJECTION_LINES = 20;
     public static final java.time.Duration REJECTION_LOG_INTERVAL = java.time.Duration.ofSeconds(10);
@@ -96,6 +100,14 @@ public final class ConnectionTelemetry {
     private final String node;
     private final AtomicLong ids = new AtomicLong();
     /**
+     * CLOSED events the publisher had no room for: nothing later makes their loss good (the connection's close, the
+     * rest of its bytes, the end of its open count in the telemetry service). {@link #reportProgress()} offers them
+     * again. Bounded ({@link #UNSENT_CAPACITY}): beyond it they are lost, counted in {@link #lost}. An OPENED is not
+     * kept: sent after its CLOSED it would leave the connection open for good; its CLOSED says it was dropped.
+     */
+    private final Queue<Unsent> unsent = PlatformDependent.newFixedMpscQueue(UNSENT_CAPACITY);
+    private final Counter lost;
+    /**
      * Connections whose relay runs ({@link Tracked#relayedBy}) until their close, when events are on: what
      * {@link #reportProgress()} walks. Keyed by their sequence, so each add and remove touches its own bin.
      */
@@ -110,6 +122,9 @@ public final class ConnectionTelemetry {
         static final Reported NONE = new Reported(0, 0);
         static final Reported CLOSED = new Reported(-1, -1);
     }
+
+    /** A built event: the record's key and value. */
+    private record Unsent(byte[] key, byte[] value) {}
 
     public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
             String node) {
@@ -147,6 +162,9 @@ public final class ConnectionTelemetry {
         onDemandDns = Counter.builder().name("istio_on_demand_dns_total")
                 .help("Connections to an endpoint known by hostname only, whose name ztunnel resolved (on-demand DNS)")
                 .labelNames(ON_DEMAND_DNS_LABELS).register(metrics);
+        lost = Counter.builder().name("ztunnel_connection_closes_lost_total")
+                .help("CLOSED events the event publisher had no room for, with no room left to keep them for a later "
+                        + "attempt either").register(metrics);
         open = Gauge.builder().name("istio_tcp_sockets_open").help("Proxied connections open now")
                 .labelNames("reporter").register(metrics);
     }
@@ -219,7 +237,7 @@ public final class ConnectionTelemetry {
          * Publishes a PROGRESS with the bytes since the last one, if any moved and the connection is open. The
          * bytes are claimed (compare-and-set) before the event goes; if the publisher drops it they are given back,
          * so the next report or the close carries them, unless the connection closed in between (then they are in
-         * its {@code reported_bytes_*} and lost with the dropped event, as a dropped CLOSED loses its totals).
+         * its {@code reported_bytes_*} and lost with the dropped event).
          *
          * @return whether an event was handed to the publisher
          */
@@ -240,8 +258,9 @@ public final class ConnectionTelemetry {
                 return false; // closed meanwhile: the close carries these bytes
             }
             long ms = (System.nanoTime() - startNanos) / 1_000_000;
-            if (publish(ConnectionEvent.Kind.PROGRESS, now.fromSource() - last.fromSource(),
-                    now.toSource() - last.toSource(), last, ms, "-", null)) {
+            Unsent progress = event(ConnectionEvent.Kind.PROGRESS, now.fromSource() - last.fromSource(),
+                    now.toSource() - last.toSource(), last, ms, "-", null);
+            if (offer(progress)) {
                 return true;
             }
             reported.compareAndSet(now, last);
@@ -279,7 +298,10 @@ public final class ConnectionTelemetry {
             // the telemetry service refuses a CLOSED reporting more than its totals
             progress = new Reported(Math.min(progress.fromSource(), fromSource), Math.min(progress.toSource(),
                     toSource));
-            publish(ConnectionEvent.Kind.CLOSED, fromSource, toSource, progress, ms, flags, error);
+            Unsent closed = event(ConnectionEvent.Kind.CLOSED, fromSource, toSource, progress, ms, flags, error);
+            if (closed != null && !offer(closed)) {
+                keep(closed);
+            }
         }
 
         /** The access-log line; its arguments are built only when it is written. */
@@ -314,12 +336,12 @@ public final class ConnectionTelemetry {
         /**
          * @param fromSource bytes of this event (totals on CLOSED, since the last PROGRESS on PROGRESS)
          * @param progress what earlier PROGRESS events carried
-         * @return whether the publisher took the event
+         * @return the event, null without Kafka (not even built)
          */
-        private boolean publish(ConnectionEvent.Kind kind, long fromSource, long toSource, Reported progress, long ms,
+        private Unsent event(ConnectionEvent.Kind kind, long fromSource, long toSource, Reported progress, long ms,
                 String flags, String error) {
             if (!eventsEnabled) {
-                return false;
+                return null;
             }
             ConnectionEvent.Builder e = ConnectionEvent.newBuilder()
                     .setSchemaVersion(1)
@@ -355,18 +377,30 @@ public final class ConnectionTelemetry {
                         .setName(info.service().getName()).setNamespace(info.service().getNamespace()));
             }
             String key = info.source() == null ? "" : info.source().getUid();
-            return events.publish(TOPIC, key.getBytes(StandardCharsets.UTF_8), e.build().toByteArray());
+            return new Unsent(key.getBytes(StandardCharsets.UTF_8), e.build().toByteArray());
         }
     }
 
     /**
      * One PROGRESS for each relayed connection that moved bytes since its last one (see the class comment); call
-     * every {@code telemetry.progressInterval}, off the event loops (it walks every open connection). Never
-     * blocks: events go to the bounded publisher, whose drops are counted there.
+     * every {@code telemetry.progressInterval}, off the event loops (it walks every open connection), from one thread
+     * at a time (it is the one reader of {@link #unsent}). First offers the kept CLOSED events ({@link #unsent})
+     * again, until the publisher refuses one. Never blocks: events go to the bounded publisher, whose drops are
+     * counted there.
      *
-     * @return how many events the publisher took
+     * @return how many PROGRESS events the publisher took
      */
     public int reportProgress() {
+        for (int i = UNSENT_CAPACITY; i > 0; i--) {
+            Unsent u = unsent.poll();
+            if (u == null) {
+                break;
+            }
+            if (!offer(u)) {
+                keep(u); // the publisher is full again: this one and the rest wait for the next walk
+                break;
+            }
+        }
         int published = 0;
         for (Tracked t : relayed.values()) {
             if (t.reportProgress()) {
@@ -374,6 +408,18 @@ public final class ConnectionTelemetry {
             }
         }
         return published;
+    }
+
+    /** Hands an event to the publisher; false when it had no room (counted there) or there is no Kafka. */
+    private boolean offer(Unsent e) {
+        return e != null && events.publish(TOPIC, e.key(), e.value());
+    }
+
+    /** Keeps a dropped event for the next {@link #reportProgress()}, or counts it lost when there is no room. */
+    private void keep(Unsent e) {
+        if (!unsent.offer(e)) {
+            lost.inc();
+        }
     }
 
     /** Connections {@link #reportProgress()} walks: relayed and not closed (tests). */
@@ -397,7 +443,8 @@ public final class ConnectionTelemetry {
         tcp.open(labels);
         open.labelValues(reporter(info)).inc();
         Tracked t = new Tracked(info, labels, startNanos);
-        t.openedDropped = eventsEnabled && !t.publish(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
+        Unsent opened = t.event(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
+        t.openedDropped = opened != null && !offer(opened);
         return t;
     }
 

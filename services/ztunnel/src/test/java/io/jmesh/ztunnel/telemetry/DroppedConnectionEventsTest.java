@@ -89,6 +89,42 @@ class DroppedConnectionEventsTest {
         }
     }
 
+    /**
+     * A CLOSED the full publisher dropped is kept (a bounded number of them) and published by the next progress walk:
+     * without it the connection's close, its totals and the end of its open count were lost for good.
+     */
+    @Test
+    void aDroppedCloseGoesOutWithTheNextProgressWalk() throws Exception {
+        try (HeldBootstrap bootstrap = new HeldBootstrap(kafka.bootstrapServers());
+                EventPublisher events = EventPublisher.create(new KafkaSettings(bootstrap.address(), 1,
+                        Duration.ofSeconds(30)), node, registry)) {
+            ConnectionTelemetry telemetry = new ConnectionTelemetry(registry, events, true, node);
+            // fill the queue of one behind a sender waiting for metadata, then close: the CLOSED is dropped (the
+            // sender gives a send up after a second and takes the next: try again until the drop was ours)
+            String id = null;
+            for (int attempt = 1; attempt <= 50 && id == null; attempt++) {
+                ConnectionTelemetry.Tracked t = telemetry.opened(ConnectionTelemetryTest.outbound(
+                        ConnectionTelemetryTest.CLIENT, ConnectionTelemetryTest.SERVER));
+                fill(events);
+                double before = dropped();
+                t.close(10, 20, "-", null);
+                if (dropped() > before) {
+                    id = node + "-" + attempt;
+                }
+            }
+            assertThat(id).as("a CLOSED dropped by the full queue").isNotNull();
+
+            bootstrap.release();
+            await().atMost(Duration.ofSeconds(60)).until(() -> events.queued() == 0);
+            telemetry.reportProgress();
+
+            String closedId = id;
+            assertThat(consume(closedId)).filteredOn(e -> e.getConnectionId().equals(closedId)
+                    && e.getKind() == ConnectionEvent.Kind.CLOSED).singleElement().satisfies(e -> assertThat(new long[] {e.getBytesReceived(), e.getBytesSent()})
+                            .containsExactly(10, 20));
+        }
+    }
+
     /** Publishes filler events until the publisher's queue refuses one: it is full now. */
     private static void fill(EventPublisher events) {
         for (int i = 0; i < 1000 && events.publish("filler", new byte[0], new byte[1]); i++) {
