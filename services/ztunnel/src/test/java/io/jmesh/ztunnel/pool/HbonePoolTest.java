@@ -190,7 +190,12 @@ class HbonePoolTest {
             s.connect(node.socks(), 5_000); // accepted; its CONNECT comes only after the drain began
             node.ztunnel.outbound().stopAccepting();
             pool().drain();
-            assertThatThrownBy(this::open).isInstanceOf(java.io.IOException.class);
+            // the listener closes on its event loop: wait for it with bare connects, which start no tunnel
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThatThrownBy(() -> {
+                try (Socket probe = new Socket()) {
+                    probe.connect(node.socks(), 1_000);
+                }
+            }).isInstanceOf(java.io.IOException.class));
             java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
             s.getOutputStream().write(new byte[] {5, 1, 0});
             byte[] method = new byte[2];
