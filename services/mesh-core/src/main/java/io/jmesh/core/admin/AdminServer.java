@@ -1,17 +1,12 @@
 package io.jmesh.core.admin;
 
-import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
-import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -20,9 +15,9 @@ import java.util.Objects;
  * A small HTTP server for operational endpoints: readiness, Prometheus metrics, and whatever a service adds
  * (ztunnel's {@code /config_dump}). Exact-path routing; anything else is 404.
  *
- * <p>Metric exposition runs on the server's event loop; scrapes are small and infrequent, and a service that
- * wants isolation gives the admin server its own {@link Vertx} context (as ztunnel does to keep it off the data
- * path).
+ * <p>Metric exposition is produced on a worker thread and streamed at the scraper's pace ({@link MetricsEndpoint});
+ * a service that wants isolation gives the admin server its own {@link Vertx} context (as ztunnel does to keep it
+ * off the data path).
  */
 public final class AdminServer {
 
@@ -107,22 +102,6 @@ public final class AdminServer {
         };
     }
 
-    /** Prometheus exposition of {@code registry}, in the format the scraper's Accept header asks for. */
-    public static Handler<HttpServerRequest> metricsHandler(PrometheusRegistry registry) {
-        ExpositionFormats formats = ExpositionFormats.init();
-        return req -> {
-            ExpositionFormatWriter writer = formats.findWriter(req.getHeader("accept"));
-            ByteArrayOutputStream out = new ByteArrayOutputStream(8192);
-            try {
-                writer.write(out, registry.scrape());
-            } catch (IOException e) {
-                req.response().setStatusCode(500).end("metrics: " + e.getMessage() + "\n");
-                return;
-            }
-            req.response().putHeader("content-type", writer.getContentType()).end(Buffer.buffer(out.toByteArray()));
-        };
-    }
-
     public static final class Builder {
         private final Vertx vertx;
         private String host = "127.0.0.1";
@@ -154,9 +133,11 @@ public final class AdminServer {
             return route("/healthz/ready", readinessHandler(readiness));
         }
 
+        /** {@code /metrics} and Envoy's {@code /stats/prometheus}: one endpoint, one limit of concurrent scrapes. */
         public Builder metrics(PrometheusRegistry registry) {
-            route("/metrics", metricsHandler(registry));
-            return route("/stats/prometheus", metricsHandler(registry));
+            MetricsEndpoint endpoint = new MetricsEndpoint(vertx, registry);
+            route("/metrics", endpoint);
+            return route("/stats/prometheus", endpoint);
         }
 
         public AdminServer build() {
