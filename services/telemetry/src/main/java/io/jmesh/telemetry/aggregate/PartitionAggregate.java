@@ -72,25 +72,46 @@ public final class PartitionAggregate {
      * ({@link #MAX_CHECKPOINT_BYTES}).
      */
     public SeriesKey add(ConnectionEvent e, long nowMillis) {
+        SeriesKey key = admit(e);
+        if (key != null) {
+            add(e, key, nowMillis);
+        }
+        return key;
+    }
+
+    /**
+     * The series {@code e} would be counted in, or null when it needs a new series (two, for a close with response
+     * flags whose bytes go to the series as opened) the checkpoint has no room for. Changes nothing: whatever can
+     * refuse an event is decided here, so that the ingest thread can do everything else that might fail before
+     * {@link #add(ConnectionEvent, SeriesKey, long)} counts it, and an event is counted whole or not at all.
+     *
+     * @throws IllegalArgumentException for a kind other than OPENED, CLOSED or PROGRESS (the decoder refuses those)
+     */
+    public SeriesKey admit(ConnectionEvent e) {
+        switch (e.getKind()) {
+            case OPENED, CLOSED, PROGRESS -> { }
+            default -> throw new IllegalArgumentException("kind: " + e.getKind()
+                    + " (expected: OPENED, CLOSED or PROGRESS)");
+        }
         SeriesKey key = IstioLabels.of(e);
-        TcpTotals t = tcp.get(key);
+        boolean isNew = !tcp.containsKey(key);
+        SeriesKey asOpened = countsAsOpened(e) ? IstioLabels.withoutFlags(key) : key;
+        boolean openedIsNew = !asOpened.equals(key) && !tcp.containsKey(asOpened);
+        long more = (isNew ? TCP_SERIES_BYTES + newLabelBytes(key, null) : 0)
+                + (openedIsNew ? TCP_SERIES_BYTES + newLabelBytes(asOpened, key) : 0);
+        return more > 0 && checkpointBytes + more > MAX_CHECKPOINT_BYTES ? null : key;
+    }
+
+    /** Counts {@code e} in {@code key}, the series {@link #admit} gave for it; cannot fail. */
+    public void add(ConnectionEvent e, SeriesKey key, long nowMillis) {
+        // a close whose OPENED the reporter dropped counts the open too, where that OPENED would have counted
+        boolean unseenOpen = unseenOpen(e);
         long sent = ConnectionBytes.sent(e);
         long received = ConnectionBytes.received(e);
-        boolean bytes = sent != 0 || received != 0;
-        // a close whose OPENED the reporter dropped counts the open too, where that OPENED would have counted
-        boolean unseenOpen = e.getKind() == ConnectionEvent.Kind.CLOSED && e.getOpenedDropped();
-        SeriesKey asOpened = bytes || unseenOpen ? IstioLabels.withoutFlags(key) : key;
-        if (t == null || (asOpened != key && !tcp.containsKey(asOpened))) {
-            long more = (t == null ? TCP_SERIES_BYTES + newLabelBytes(key, null) : 0)
-                    + (asOpened != key && !tcp.containsKey(asOpened) ? TCP_SERIES_BYTES + newLabelBytes(asOpened, key)
-                    : 0);
-            if (checkpointBytes + more > MAX_CHECKPOINT_BYTES) {
-                return null;
-            }
-            if (t == null) {
-                t = new TcpTotals();
-                putTcp(key, t);
-            }
+        TcpTotals t = tcp.get(key);
+        if (t == null) {
+            t = new TcpTotals();
+            putTcp(key, t);
         }
         switch (e.getKind()) {
             case OPENED -> {
@@ -106,16 +127,16 @@ public final class PartitionAggregate {
                     t.failed++; // a denial, a failed connect, a broken tunnel: ztunnel's failed connection
                 }
             }
-            case PROGRESS -> {
-                // bytes only: the connection is still open, and was counted opened by its OPENED
+            default -> {
+                // PROGRESS (admit() let no other kind through): bytes only, the connection is still open, and was
+                // counted opened by its OPENED
             }
-            default -> throw new IllegalArgumentException("kind: " + e.getKind()
-                    + " (expected: OPENED, CLOSED or PROGRESS)");
         }
         // ztunnel adds the bytes as they pass to the series of the connection as opened, without the flags of its
         // end, and counts it opened there: count them there, so both give the same series
-        if (bytes || unseenOpen) {
-            TcpTotals b = asOpened == key ? t : tcp.get(asOpened);
+        if (countsAsOpened(e)) {
+            SeriesKey asOpened = IstioLabels.withoutFlags(key);
+            TcpTotals b = asOpened.equals(key) ? t : tcp.get(asOpened);
             if (b == null) {
                 b = new TcpTotals();
                 putTcp(asOpened, b);
@@ -128,7 +149,15 @@ public final class PartitionAggregate {
             b.lastSeenMillis = nowMillis;
         }
         t.lastSeenMillis = nowMillis;
-        return key;
+    }
+
+    private static boolean unseenOpen(ConnectionEvent e) {
+        return e.getKind() == ConnectionEvent.Kind.CLOSED && e.getOpenedDropped();
+    }
+
+    /** Whether {@code e} counts anything in the series of its connection as opened: bytes, or an unseen open. */
+    private static boolean countsAsOpened(ConnectionEvent e) {
+        return ConnectionBytes.sent(e) != 0 || ConnectionBytes.received(e) != 0 || unseenOpen(e);
     }
 
     /**
@@ -147,12 +176,24 @@ public final class PartitionAggregate {
 
     /** Counts a request event; returns the series it was counted in, or null as {@link #add(ConnectionEvent, long)}. */
     public SeriesKey add(RequestEvent e, long nowMillis) {
+        SeriesKey key = admit(e);
+        if (key != null) {
+            add(e, key, nowMillis);
+        }
+        return key;
+    }
+
+    /** The series {@code e} would be counted in, or null as {@link #admit(ConnectionEvent)}; changes nothing. */
+    public SeriesKey admit(RequestEvent e) {
         SeriesKey key = IstioLabels.of(e);
+        return !requests.containsKey(key)
+                && checkpointBytes + REQUEST_SERIES_BYTES + newLabelBytes(key, null) > MAX_CHECKPOINT_BYTES ? null : key;
+    }
+
+    /** Counts {@code e} in {@code key}, the series {@link #admit(RequestEvent)} gave for it; cannot fail. */
+    public void add(RequestEvent e, SeriesKey key, long nowMillis) {
         RequestTotals t = requests.get(key);
         if (t == null) {
-            if (checkpointBytes + REQUEST_SERIES_BYTES + newLabelBytes(key, null) > MAX_CHECKPOINT_BYTES) {
-                return null;
-            }
             t = new RequestTotals();
             putRequest(key, t);
         }
@@ -161,7 +202,6 @@ public final class PartitionAggregate {
         t.requestBytes.observe(e.getRequestBytes());
         t.responseBytes.observe(e.getResponseBytes());
         t.lastSeenMillis = nowMillis;
-        return key;
     }
 
     /**

@@ -265,22 +265,30 @@ public final class EventIngestor implements AutoCloseable {
         dirty.add(tp);
     }
 
+    /**
+     * Counts a record whole or not at all: whatever may refuse it or throw (decoding, the series limit, the
+     * listener) runs before the aggregate changes, so a record dead-lettered as {@code internal_error} is in no
+     * counter, and replaying its dead letter counts it once. (Before, the aggregate counted it first, then the
+     * listener threw: the record was both counted and dead-lettered.)
+     */
     private void count(PartitionAggregate agg, ConsumerRecord<byte[], byte[]> r, long now) {
         DecodedEvent d = decoder.decode(r.topic(), r.value());
         if (d instanceof DecodedEvent.Connection c) {
-            SeriesKey series = agg.add(c.event(), now);
+            SeriesKey series = agg.admit(c.event());
             if (series == null) {
                 deadLetter(r, seriesLimit(agg));
             } else {
                 listener.onConnection(c.event(), series, now);
+                agg.add(c.event(), series, now);
                 counted.get(r.topic()).inc();
             }
         } else if (d instanceof DecodedEvent.Request q) {
-            SeriesKey series = agg.add(q.event(), now);
+            SeriesKey series = agg.admit(q.event());
             if (series == null) {
                 deadLetter(r, seriesLimit(agg));
             } else {
                 listener.onRequest(q.event(), series, now);
+                agg.add(q.event(), series, now);
                 counted.get(r.topic()).inc();
             }
         } else if (d instanceof DecodedEvent.Rejected rej) {
