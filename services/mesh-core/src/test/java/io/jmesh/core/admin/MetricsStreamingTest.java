@@ -115,6 +115,30 @@ class MetricsStreamingTest {
     }
 
     @Test
+    void anHttp10ScraperGetsTheWholeTextUntilTheConnectionCloses() throws Exception {
+        try (Socket s = new Socket("127.0.0.1", server.port())) { // no chunked encoding in HTTP/1.0
+            s.getOutputStream().write("GET /metrics HTTP/1.0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            InputStream in = new BufferedInputStream(s.getInputStream());
+            Map<String, String> headers = headers(in);
+            assertThat(headers.get(":status")).startsWith("HTTP/1.0 200");
+            assertThat(headers).doesNotContainKey("transfer-encoding");
+            String body = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(body).contains("many_series_total{i=\"" + (SERIES - 1) + "\"");
+        }
+    }
+
+    @Test
+    void theFormatIsStillTheOneTheScraperAsksFor() throws Exception {
+        HttpResponse<String> om = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                        + "/stats/prometheus")).header("accept", "application/openmetrics-text; version=1.0.0")
+                .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(om.headers().firstValue("content-type")).get().asString()
+                .startsWith("application/openmetrics-text");
+        assertThat(om.body()).contains("many_series_total{i=\"" + (SERIES - 1) + "\"").endsWith("# EOF\n");
+        assertThat(get().headers().firstValue("content-type")).get().asString().startsWith("text/plain");
+    }
+
+    @Test
     void aCollectorThatThrowsIs500NamingItAndReleasesItsSlot() throws Exception {
         MultiCollector broken = () -> {
             throw new IllegalStateException("collector kaput");
