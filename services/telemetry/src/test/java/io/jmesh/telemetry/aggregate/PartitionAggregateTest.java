@@ -142,6 +142,48 @@ class PartitionAggregateTest {
     }
 
     @Test
+    void aCloseNeedingTwoNewSeriesWhereOnlyOneFitsIsRefusedWhole() {
+        // a close with response flags and bytes of a new connection needs two new series: its own, and the one of
+        // the connection as opened (flags "-") for its bytes and, with opened_dropped, its open
+        var close = Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.workload("last", "last", "v9"), "last",
+                5, 6).toBuilder().setResponseFlags("DENY").setError("denied").setOpenedDropped(true).build();
+        var open = Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.workload("last", "last", "v9"), "last");
+        PartitionAggregate a = new PartitionAggregate(-1);
+        // every value the fine fillers use exists first, so that each of them costs exactly one series' bytes
+        List<io.jmesh.proto.telemetry.v1.WorkloadInfo> w = List.of(Events.PRODUCTPAGE, Events.REVIEWS, Events.RATINGS);
+        List<io.jmesh.proto.telemetry.v1.ConnectionEvent> fine = new java.util.ArrayList<>();
+        for (Reporter r : List.of(Reporter.SOURCE, Reporter.DESTINATION)) {
+            for (var src : w) {
+                for (var dst : w) {
+                    for (String svc : List.of("reviews", "ratings", "productpage")) {
+                        if (r != Reporter.DESTINATION || src != dst || !svc.equals(src.getApp())) { // not a seed
+                            fine.add(Events.opened(r, src, dst, svc));
+                        }
+                    }
+                }
+            }
+        }
+        for (var x : w) { // seeds every value of each workload and service (the dictionary ignores the position)
+            a.add(Events.opened(Reporter.DESTINATION, x, x, x.getApp()), 1000);
+        }
+        for (int i = 0; i < 200_000 && PartitionAggregate.MAX_CHECKPOINT_BYTES - a.checkpointBytes() > 4096; i++) {
+            a.add(Events.opened(Reporter.SOURCE, Events.workload("w" + i, "reviews", "v2"), Events.REVIEWS, "reviews"),
+                    1000);
+        }
+        while (!fine.isEmpty() && a.admit(close) != null) {
+            a.add(fine.remove(fine.size() - 1), 1000);
+        }
+        assertThat(a.admit(close)).as("the close, needing two series").isNull();
+        assertThat(a.admit(open)).as("the open, needing one of them").isNotNull();
+        byte[] before = a.encode();
+
+        assertThat(a.add(close, 2000)).isNull();
+
+        assertThat(a.encode()).as("nothing of the refused close counted").isEqualTo(before);
+        assertThat(a.checkpointBytes()).isEqualTo(before.length);
+    }
+
+    @Test
     void seriesNotUpdatedSinceTheCutoffExpire() {
         PartitionAggregate a = new PartitionAggregate(0);
         a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, 0), 1000);
