@@ -139,6 +139,22 @@ class MetricsStreamingTest {
     }
 
     @Test
+    void eachFamilyIsCollectedAndWrittenInTurn() throws Exception {
+        ThreeFamilies three = new ThreeFamilies();
+        registry.register(three);
+        HttpResponse<String> om = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                        + "/metrics")).header("accept", "application/openmetrics-text; version=1.0.0")
+                .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+
+        assertThat(three.mostBuiltAtOnce).as("families one collection built").hasValue(1);
+        assertThat(om.body()).contains("family_a_total 1.0", "family_b_total 2.0", "family_c_total 3.0",
+                "many_series_total{i=\"" + (SERIES - 1) + "\"").endsWith("\n# EOF\n");
+        assertThat(om.body().indexOf("# EOF")).as("one # EOF, at the end").isEqualTo(om.body().length() - 6);
+        assertThat(om.body().indexOf("family_a_total")).isLessThan(om.body().indexOf("family_b_total"));
+        assertThat(get().body()).contains("family_a_total 1.0", "family_c_total 3.0").doesNotContain("# EOF");
+    }
+
+    @Test
     void aCollectorThatThrowsIs500NamingItAndReleasesItsSlot() throws Exception {
         MultiCollector broken = () -> {
             throw new IllegalStateException("collector kaput");
@@ -203,6 +219,37 @@ class MetricsStreamingTest {
             b.append((char) c);
         }
         throw new IOException("line too long: " + b);
+    }
+
+    /** Three one-point counters from one collector, noting how many families a collection built. */
+    private static final class ThreeFamilies implements MultiCollector {
+        final java.util.concurrent.atomic.AtomicInteger mostBuiltAtOnce = new java.util.concurrent.atomic.AtomicInteger();
+
+        @Override
+        public MetricSnapshots collect() {
+            return collect(name -> true);
+        }
+
+        @Override
+        public MetricSnapshots collect(java.util.function.Predicate<String> includedNames) {
+            MetricSnapshots.Builder b = MetricSnapshots.builder();
+            int built = 0;
+            for (String name : getPrometheusNames()) {
+                if (includedNames.test(name)) {
+                    built++;
+                    b.metricSnapshot(CounterSnapshot.builder().name(name).help(name)
+                            .dataPoint(CounterDataPointSnapshot.builder().value(name.charAt(7) - 'a' + 1).build())
+                            .build());
+                }
+            }
+            mostBuiltAtOnce.accumulateAndGet(built, Math::max);
+            return b.build();
+        }
+
+        @Override
+        public List<String> getPrometheusNames() {
+            return List.of("family_a", "family_b", "family_c");
+        }
     }
 
     /** {@value #SERIES} counter series, built at each scrape as telemetry's Istio metrics are. */

@@ -8,16 +8,19 @@ import io.jmesh.telemetry.aggregate.RequestTotals;
 import io.jmesh.telemetry.aggregate.SeriesKey;
 import io.jmesh.telemetry.aggregate.TcpTotals;
 import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.registry.PrometheusScrapeRequest;
 import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
 import io.prometheus.metrics.model.snapshots.HistogramSnapshot.HistogramDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 import java.util.function.ToLongFunction;
 
@@ -46,37 +49,58 @@ public final class IstioMetrics implements MultiCollector {
         this.totals = totals;
     }
 
+    /** One metric family, built from a snapshot of the totals. */
+    private record Family(String name, Function<MeshTotals, MetricSnapshot> build) {}
+
+    private static final List<Family> FAMILIES = List.of(
+            new Family("istio_tcp_connections_opened", t -> tcpCounter(t, "istio_tcp_connections_opened",
+                    "Connections opened, as reported by ztunnels", TcpTotals::opened)),
+            new Family("istio_tcp_connections_closed", t -> tcpCounter(t, "istio_tcp_connections_closed",
+                    "Connections closed, as reported by ztunnels", TcpTotals::closed)),
+            new Family("istio_tcp_connections_failed", t -> tcpCounter(t, "istio_tcp_connections_failed",
+                    "Connections that ended in an error (denied, failed connect), as reported by ztunnels",
+                    TcpTotals::failed)),
+            new Family("istio_tcp_sent_bytes", t -> tcpCounter(t, "istio_tcp_sent_bytes",
+                    "Bytes sent by the destination back to the source (Istio's direction)", TcpTotals::sentBytes)),
+            new Family("istio_tcp_received_bytes", t -> tcpCounter(t, "istio_tcp_received_bytes",
+                    "Bytes received from the source by the destination", TcpTotals::receivedBytes)),
+            new Family("istio_requests", IstioMetrics::requestCounter),
+            new Family("istio_request_duration_milliseconds", t -> histogram(t, "istio_request_duration_milliseconds",
+                    "Request duration until the last response byte, in milliseconds", RequestTotals::durationMillis)),
+            new Family("istio_request_bytes", t -> histogram(t, "istio_request_bytes", "Request body sizes in bytes",
+                    RequestTotals::requestBytes)),
+            new Family("istio_response_bytes", t -> histogram(t, "istio_response_bytes",
+                    "Response body sizes in bytes", RequestTotals::responseBytes)));
+
     @Override
     public MetricSnapshots collect() {
+        return collect(name -> true);
+    }
+
+    /**
+     * Builds only the families asked for: the admin server writes {@code /metrics} one family at a time, and with
+     * 100,000 series each family's snapshot is tens of MiB (the default would build all nine for each).
+     */
+    @Override
+    public MetricSnapshots collect(Predicate<String> includedNames) {
         MeshTotals t = totals.get();
-        return MetricSnapshots.builder()
-                .metricSnapshot(tcpCounter(t, "istio_tcp_connections_opened",
-                        "Connections opened, as reported by ztunnels", TcpTotals::opened))
-                .metricSnapshot(tcpCounter(t, "istio_tcp_connections_closed",
-                        "Connections closed, as reported by ztunnels", TcpTotals::closed))
-                .metricSnapshot(tcpCounter(t, "istio_tcp_connections_failed",
-                        "Connections that ended in an error (denied, failed connect), as reported by ztunnels",
-                        TcpTotals::failed))
-                .metricSnapshot(tcpCounter(t, "istio_tcp_sent_bytes",
-                        "Bytes sent by the destination back to the source (Istio's direction)", TcpTotals::sentBytes))
-                .metricSnapshot(tcpCounter(t, "istio_tcp_received_bytes",
-                        "Bytes received from the source by the destination", TcpTotals::receivedBytes))
-                .metricSnapshot(requestCounter(t))
-                .metricSnapshot(histogram(t, "istio_request_duration_milliseconds",
-                        "Request duration until the last response byte, in milliseconds", RequestTotals::durationMillis))
-                .metricSnapshot(histogram(t, "istio_request_bytes", "Request body sizes in bytes",
-                        RequestTotals::requestBytes))
-                .metricSnapshot(histogram(t, "istio_response_bytes", "Response body sizes in bytes",
-                        RequestTotals::responseBytes))
-                .build();
+        MetricSnapshots.Builder b = MetricSnapshots.builder();
+        for (Family f : FAMILIES) {
+            if (includedNames.test(f.name())) {
+                b.metricSnapshot(f.build().apply(t));
+            }
+        }
+        return b.build();
+    }
+
+    @Override
+    public MetricSnapshots collect(Predicate<String> includedNames, PrometheusScrapeRequest request) {
+        return collect(includedNames);
     }
 
     @Override
     public List<String> getPrometheusNames() {
-        return List.of("istio_tcp_connections_opened", "istio_tcp_connections_closed",
-                "istio_tcp_connections_failed", "istio_tcp_sent_bytes",
-                "istio_tcp_received_bytes", "istio_requests", "istio_request_duration_milliseconds",
-                "istio_request_bytes", "istio_response_bytes");
+        return FAMILIES.stream().map(Family::name).toList();
     }
 
     private static CounterSnapshot tcpCounter(MeshTotals t, String name, String help, ToLongFunction<TcpTotals> value) {
