@@ -19,20 +19,21 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Prometheus exposition of a registry, in the format the scraper's Accept header asks for, written as it is
  * produced.
  *
- * <p>A large registry (telemetry serves one series per Istio label set and partition: 100,000 series are tens of
- * MiB of text) used to be written into one buffer and then handed to the connection whole, per scrape and per
+ * <p>A large registry (telemetry serves one series per Istio label set and partition: 100,000 series are hundreds
+ * of MiB of text) used to be written into one buffer and then handed to the connection whole, per scrape and per
  * concurrent scraper, with the snapshot of every family collected on the event loop. Now each family's snapshot
- * and its text are produced in turn on a worker thread and go out in chunks of at most {@link ExpositionStream#CHUNK_BYTES}, each written only once the
- * connection has drained the previous ones: a scrape holds the snapshot of one metric family plus about one chunk
- * and the connection's write queue, whatever the scraper's pace. (Prometheus client_java's own HTTPServer writes the text into a
- * buffer of the whole body on a pool thread, then copies it to the connection.)
+ * and its text are produced in turn on a worker thread and go out in chunks of at most
+ * {@link ExpositionStream#CHUNK_BYTES}, each written only once the connection has drained the previous ones: a
+ * scrape holds the snapshot of one metric family plus about one chunk and the connection's write queue, whatever
+ * the scraper's pace. (Prometheus client_java's own HTTPServer writes the text into a buffer of the whole body on a
+ * pool thread, then copies it to the connection.)
  *
  * <p>At most {@link #MAX_CONCURRENT_SCRAPES} scrapes run at once; another is answered 503 with {@code Retry-After}
  * and counted in {@code admin_metrics_scrapes_rejected_total}, rather than holding one more snapshot.
  */
 final class MetricsEndpoint implements Handler<HttpServerRequest> {
 
-    /** Two Prometheus servers of an HA pair scrape each target about at once; a third concurrent scrape waits. */
+    /** Two Prometheus servers of an HA pair scrape each target about at once; a third at the same time is refused. */
     static final int MAX_CONCURRENT_SCRAPES = 2;
 
     private final Vertx vertx;
@@ -81,8 +82,8 @@ final class MetricsEndpoint implements Handler<HttpServerRequest> {
             inProgress.decrementAndGet();
             rejected.inc();
             res.setStatusCode(503).putHeader("content-type", "text/plain").putHeader("retry-after", "1")
-                    .end("metrics: " + MAX_CONCURRENT_SCRAPES + " scrapes of " + req.path() + " already in progress (the most"
-                            + " served at once); retry\n");
+                    .end("metrics: " + MAX_CONCURRENT_SCRAPES + " scrapes of " + req.path()
+                            + " already in progress (the most served at once); retry\n");
             return;
         }
         ExpositionFormatWriter writer = formats.findWriter(req.getHeader("accept"));

@@ -28,6 +28,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -223,7 +225,7 @@ class MetricsStreamingTest {
 
     /** Three one-point counters from one collector, noting how many families a collection built. */
     private static final class ThreeFamilies implements MultiCollector {
-        final java.util.concurrent.atomic.AtomicInteger mostBuiltAtOnce = new java.util.concurrent.atomic.AtomicInteger();
+        final AtomicInteger mostBuiltAtOnce = new AtomicInteger();
 
         @Override
         public MetricSnapshots collect() {
@@ -231,7 +233,7 @@ class MetricsStreamingTest {
         }
 
         @Override
-        public MetricSnapshots collect(java.util.function.Predicate<String> includedNames) {
+        public MetricSnapshots collect(Predicate<String> includedNames) {
             MetricSnapshots.Builder b = MetricSnapshots.builder();
             int built = 0;
             for (String name : getPrometheusNames()) {

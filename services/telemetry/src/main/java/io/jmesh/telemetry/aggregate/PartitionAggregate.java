@@ -186,8 +186,9 @@ public final class PartitionAggregate {
     /** The series {@code e} would be counted in, or null as {@link #admit(ConnectionEvent)}; changes nothing. */
     public SeriesKey admit(RequestEvent e) {
         SeriesKey key = IstioLabels.of(e);
-        return !requests.containsKey(key)
-                && checkpointBytes + REQUEST_SERIES_BYTES + newLabelBytes(key, null) > MAX_CHECKPOINT_BYTES ? null : key;
+        boolean noRoom = !requests.containsKey(key)
+                && checkpointBytes + REQUEST_SERIES_BYTES + newLabelBytes(key, null) > MAX_CHECKPOINT_BYTES;
+        return noRoom ? null : key;
     }
 
     /** Counts {@code e} in {@code key}, the series {@link #admit(RequestEvent)} gave for it; cannot fail. */
