@@ -8,25 +8,15 @@ import io.jmesh.telemetry.TelemetryConfig.OtlpConfig;
 import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.jmesh.telemetry.aggregate.PartitionAggregate;
 import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
-import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
 import io.opentelemetry.proto.common.v1.KeyValue;
 import io.opentelemetry.proto.metrics.v1.Metric;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.grpc.common.GrpcMessageDecoder;
-import io.vertx.grpc.common.GrpcMessageEncoder;
-import io.vertx.grpc.common.ServiceMethod;
-import io.vertx.grpc.common.ServiceName;
-import io.vertx.grpc.server.GrpcServer;
-import io.vertx.grpc.server.GrpcServerOptions;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -46,30 +36,18 @@ class OtlpRequestSizeTest {
     private static final int TCP_SERIES = 1_500;
     private static final int REQUEST_SERIES = 300;
 
-    private static final ServiceMethod<ExportMetricsServiceRequest, ExportMetricsServiceResponse> EXPORT =
-            ServiceMethod.server(ServiceName.create("opentelemetry.proto.collector.metrics.v1.MetricsService"),
-                    "Export", GrpcMessageEncoder.encoder(),
-                    GrpcMessageDecoder.decoder(ExportMetricsServiceRequest.newBuilder()));
-
-    private final List<ExportMetricsServiceRequest> received = new CopyOnWriteArrayList<>();
-    private Vertx vertx;
-    private HttpServer collector;
+    private FakeMetricsCollector collector;
+    private List<ExportMetricsServiceRequest> received;
 
     @BeforeEach
     void startCollector() throws Exception {
-        vertx = Vertx.vertx();
-        GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(COLLECTOR_LIMIT));
-        grpc.callHandler(EXPORT, call -> call.handler(req -> {
-            received.add(req);
-            call.response().end(ExportMetricsServiceResponse.getDefaultInstance());
-        }));
-        collector = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(0))
-                .requestHandler(grpc).listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        collector = FakeMetricsCollector.start(COLLECTOR_LIMIT);
+        received = collector.received();
     }
 
     @AfterEach
     void stopCollector() throws Exception {
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        collector.close();
     }
 
     @Test
@@ -86,7 +64,7 @@ class OtlpRequestSizeTest {
         }
         MeshTotals totals = MeshTotals.of(List.of(agg));
         PrometheusRegistry registry = new PrometheusRegistry();
-        OtlpConfig config = new OtlpConfig("127.0.0.1:" + collector.actualPort(), Duration.ofHours(1),
+        OtlpConfig config = new OtlpConfig(collector.endpoint(), Duration.ofHours(1),
                 Duration.ofSeconds(30), "");
         Vertx client = Vertx.vertx();
         try {

@@ -11,23 +11,14 @@ import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.jmesh.telemetry.aggregate.PartitionAggregate;
 import io.jmesh.testing.MutableClock;
 import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
-import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
 import io.opentelemetry.proto.common.v1.KeyValue;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.grpc.common.GrpcMessageDecoder;
-import io.vertx.grpc.common.GrpcMessageEncoder;
-import io.vertx.grpc.common.ServiceMethod;
-import io.vertx.grpc.common.ServiceName;
-import io.vertx.grpc.server.GrpcServer;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -43,30 +34,18 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class OtlpServiceInstanceIdTest {
 
-    private static final ServiceMethod<ExportMetricsServiceRequest, ExportMetricsServiceResponse> EXPORT =
-            ServiceMethod.server(ServiceName.create("opentelemetry.proto.collector.metrics.v1.MetricsService"),
-                    "Export", GrpcMessageEncoder.encoder(),
-                    GrpcMessageDecoder.decoder(ExportMetricsServiceRequest.newBuilder()));
-
-    private final List<ExportMetricsServiceRequest> received = new CopyOnWriteArrayList<>();
-    private Vertx vertx;
-    private HttpServer collector;
+    private FakeMetricsCollector collector;
+    private List<ExportMetricsServiceRequest> received;
 
     @BeforeEach
     void startCollector() throws Exception {
-        vertx = Vertx.vertx();
-        GrpcServer grpc = GrpcServer.server(vertx);
-        grpc.callHandler(EXPORT, call -> call.handler(req -> {
-            received.add(req);
-            call.response().end(ExportMetricsServiceResponse.getDefaultInstance());
-        }));
-        collector = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(0))
-                .requestHandler(grpc).listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        collector = FakeMetricsCollector.start(0);
+        received = collector.received();
     }
 
     @AfterEach
     void stopCollector() throws Exception {
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        collector.close();
     }
 
     @Test
@@ -106,7 +85,7 @@ class OtlpServiceInstanceIdTest {
         Vertx client = Vertx.vertx();
         try {
             OtlpMetricsExporter exporter = OtlpMetricsExporter.start(client,
-                    new OtlpConfig("127.0.0.1:" + collector.actualPort(), Duration.ofHours(1), Duration.ofSeconds(30),
+                    new OtlpConfig(collector.endpoint(), Duration.ofHours(1), Duration.ofSeconds(30),
                             "", serviceInstanceId), () -> MeshTotals.of(List.of(counted)), clock,
                     new PrometheusRegistry());
             exporter.exportNow().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);

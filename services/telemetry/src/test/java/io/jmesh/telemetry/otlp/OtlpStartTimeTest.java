@@ -9,22 +9,13 @@ import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.jmesh.telemetry.aggregate.PartitionAggregate;
 import io.jmesh.testing.MutableClock;
 import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
-import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
 import io.opentelemetry.proto.metrics.v1.Metric;
 import io.opentelemetry.proto.metrics.v1.NumberDataPoint;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.grpc.common.GrpcMessageDecoder;
-import io.vertx.grpc.common.GrpcMessageEncoder;
-import io.vertx.grpc.common.ServiceMethod;
-import io.vertx.grpc.common.ServiceName;
-import io.vertx.grpc.server.GrpcServer;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
@@ -42,30 +33,18 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class OtlpStartTimeTest {
 
-    private static final ServiceMethod<ExportMetricsServiceRequest, ExportMetricsServiceResponse> EXPORT =
-            ServiceMethod.server(ServiceName.create("opentelemetry.proto.collector.metrics.v1.MetricsService"),
-                    "Export", GrpcMessageEncoder.encoder(),
-                    GrpcMessageDecoder.decoder(ExportMetricsServiceRequest.newBuilder()));
-
-    private final List<ExportMetricsServiceRequest> received = new CopyOnWriteArrayList<>();
-    private Vertx vertx;
-    private HttpServer collector;
+    private FakeMetricsCollector collector;
+    private List<ExportMetricsServiceRequest> received;
 
     @BeforeEach
     void startCollector() throws Exception {
-        vertx = Vertx.vertx();
-        GrpcServer grpc = GrpcServer.server(vertx);
-        grpc.callHandler(EXPORT, call -> call.handler(req -> {
-            received.add(req);
-            call.response().end(ExportMetricsServiceResponse.getDefaultInstance());
-        }));
-        collector = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(0))
-                .requestHandler(grpc).listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        collector = FakeMetricsCollector.start(0);
+        received = collector.received();
     }
 
     @AfterEach
     void stopCollector() throws Exception {
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        collector.close();
     }
 
     @Test
@@ -81,7 +60,7 @@ class OtlpStartTimeTest {
         Vertx client = Vertx.vertx();
         try {
             OtlpMetricsExporter exporter = OtlpMetricsExporter.start(client,
-                    new OtlpConfig("127.0.0.1:" + collector.actualPort(), Duration.ofHours(1), Duration.ofSeconds(30),
+                    new OtlpConfig(collector.endpoint(), Duration.ofHours(1), Duration.ofSeconds(30),
                             ""), totals::get, clock, new PrometheusRegistry());
             clock.advance(Duration.ofMinutes(1));
             NumberDataPoint first = exportOpened(exporter);
