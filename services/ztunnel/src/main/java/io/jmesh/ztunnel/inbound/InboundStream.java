@@ -200,8 +200,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         }
         SpiffeId src = parent.attr(HboneInbound.PEER).get();
         InetAddress client = clientAddress(index, peer, src, h);
-        ConnectionFacts facts = new ConnectionFacts(src, client, target.getAddress(),
-                target.getPort(), dst.getNamespace(), dst.getAuthorizationPoliciesList());
+        InetSocketAddress judged = authorizedDestination(tunnel, local, target);
+        ConnectionFacts facts = new ConnectionFacts(src, client, judged.getAddress(), judged.getPort(),
+                dst.getNamespace(), dst.getAuthorizationPoliciesList());
         // registered before the check (as Istio's): a policy pushed while the application connect is under way
         // judges this tunnel too (it leaves the registry when the stream closes, refused or not)
         ctx.openTunnels().track(stream, facts, dst.getUid());
@@ -209,7 +210,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (!d.allowed()) {
             // Istio reports a policy denial as a connection with response_flags DENY, beside the 401
             ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
-                    Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, h, target.getPort()), peer,
+                    Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, h, judged.getPort()), peer,
                     local, authority, true), startNanos).close(0, 0, "DENY", d.reason());
             // the peer's identity is what policy judged: the access log names it
             refuse(stream, 401, "denied", (src == null ? "no peer identity" : src.uri()) + ": " + d.reason()
@@ -234,7 +235,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         } else {
             connect = b.connect(delivery, new InetSocketAddress(ctx.nodeAddress(), 0));
         }
-        Service service = serviceFor(index, dst, h, target.getPort());
+        // guessed on the port policy judged (a tunnel's), as Istio's guess_inbound_service reads the same destination
+        Service service = serviceFor(index, dst, h, judged.getPort());
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 String why = "connect to " + authority + " failed: " + HboneInbound.rootMessage(f.cause());
@@ -410,6 +412,21 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
      */
     private static ApplicationTunnel applicationTunnel(Workload w) {
         return w != null && w.hasApplicationTunnel() ? w.getApplicationTunnel() : null;
+    }
+
+    /**
+     * The destination policy judges: the target, or with an application tunnel where Istio's inbound delivers it
+     * (its {@code resolve_inbound_target} replaces the connection's destination with that before RBAC): the address
+     * dialled, on the tunnel's port when it names one. Not the {@code :authority}'s address, which may be anything
+     * the application behind the tunnel decides on, nor the loopback address an in-pod PROXY tunnel goes to, which
+     * Istio picks after the check.
+     */
+    private static InetSocketAddress authorizedDestination(ApplicationTunnel tunnel, InetSocketAddress local,
+            InetSocketAddress target) {
+        if (tunnel == null) {
+            return target;
+        }
+        return new InetSocketAddress(local.getAddress(), tunnel.getPort() != 0 ? tunnel.getPort() : target.getPort());
     }
 
     /**
