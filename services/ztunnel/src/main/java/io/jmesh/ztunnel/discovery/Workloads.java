@@ -72,6 +72,7 @@ public final class Workloads {
      * read; a value that is not printable ASCII of at most 253 characters is ignored. Nothing comes from the peer
      * identity but its trust domain and service account (the namespace is the baggage's, as Istio's derived source,
      * "unknown" in the metrics without one); its principal label is the verified certificate's, never the header's.
+     * It has no uid, which every discovered workload has: {@link #isDerived} tells it apart.
      */
     public static Workload fromBaggage(CharSequence baggage, SpiffeId identity) {
         Workload.Builder w = Workload.newBuilder();
@@ -95,6 +96,14 @@ public final class Workloads {
             set(w, k, v);
         }
         return w.build();
+    }
+
+    /**
+     * Whether {@code w} is a source known only from its baggage ({@link #fromBaggage}; Istio's derived source),
+     * not a discovered workload (whose uid is never empty: discovery refuses one without).
+     */
+    public static boolean isDerived(Workload w) {
+        return w.getUid().isEmpty();
     }
 
     /** One baggage entry into {@code w}; an empty value clears the field. */

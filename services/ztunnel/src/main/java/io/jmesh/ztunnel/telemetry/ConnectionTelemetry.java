@@ -14,6 +14,7 @@ import io.jmesh.proto.telemetry.v1.ServiceInfo;
 import io.jmesh.proto.telemetry.v1.SocketAddress;
 import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
+import io.jmesh.ztunnel.discovery.Workloads;
 import io.netty.util.internal.PlatformDependent;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -597,7 +598,9 @@ public final class ConnectionTelemetry {
         out[at + 2] = known ? orUnknown(w.getCanonicalRevision()) : "unknown";
         out[at + 3] = known ? orUnknown(w.getNamespace()) : "unknown";
         out[at + 4] = principal == null ? "unknown" : principal.uri();
-        out[at + 5] = out[at + 1]; // app: the canonical service, as Istio's ztunnel reports it
+        // app: the canonical service, as Istio's ztunnel reports it; for a source known only from its baggage the
+        // workload name, as its with_derived_source
+        out[at + 5] = known && Workloads.isDerived(w) ? out[at] : out[at + 1];
         out[at + 6] = out[at + 2]; // version: the canonical revision
         out[at + 7] = known ? orUnknown(w.getClusterId()) : "unknown";
     }

@@ -185,6 +185,21 @@ class InboundBadInputTest {
     }
 
     @Test
+    void aSourceKnownOnlyFromItsBaggageHasItsWorkloadNameAsApp() throws Exception {
+        // Istio's with_derived_source labels source_app with the workload name (a source found by address has its
+        // canonical service there); version is the revision either way
+        Answer a = trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort).add("baggage",
+                "k8s.namespace.name=default,k8s.deployment.name=sleep4,service.name=sleep4-svc,service.version=v4"),
+                "hi");
+        assertThat(a.status()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(10)).until(() -> node.metricSum("istio_tcp_connections_opened_total",
+                "reporter=\"destination\"", "source_workload=\"sleep4\"") == 1);
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "reporter=\"destination\"",
+                "source_workload=\"sleep4\"", "source_canonical_service=\"sleep4-svc\"", "source_app=\"sleep4\"",
+                "source_version=\"v4\"")).isEqualTo(1);
+    }
+
+    @Test
     void baggageSplitOverSeveralHeadersIsReadWhole() throws Exception {
         // HTTP allows a list header several times; Istio's parse_baggage_header reads every baggage header, in order
         Answer a = trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort)
