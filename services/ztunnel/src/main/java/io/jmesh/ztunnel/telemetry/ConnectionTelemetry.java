@@ -307,20 +307,22 @@ public final class ConnectionTelemetry {
 
         /** The access-log line; its arguments are built only when it is written. */
         private void log(long fromSource, long toSource, long ms, String flags, String error) {
+            // as Istio's, a field it has no value for is left out (its DefaultedUnknown writes "unknown" in the
+            // metric labels only), and a peer is named by its workload's name, else its canonical service
             var line = (error == null ? access.atInfo() : access.atError())
-                    .addKeyValue("src.addr", str(info.sourceAddress()))
-                    .addKeyValue("src.workload", info.source() == null ? "" : info.source().getName())
-                    .addKeyValue("src.namespace", info.source() == null ? "" : info.source().getNamespace())
-                    .addKeyValue("src.identity", info.mtls() && info.sourcePrincipal() != null
-                            ? info.sourcePrincipal().uri() : "")
-                    .addKeyValue("dst.addr", str(info.destinationAddress()))
-                    .addKeyValue("dst.hbone_addr", info.hboneAddress())
-                    .addKeyValue("dst.service", info.service() == null ? "" : info.service().getHostname())
-                    .addKeyValue("dst.workload", info.destination() == null ? "" : info.destination().getName())
-                    .addKeyValue("dst.namespace", info.destination() == null ? "" : info.destination().getNamespace())
-                    .addKeyValue("dst.identity", info.mtls() && info.destinationPrincipal() != null
-                            ? info.destinationPrincipal().uri() : "")
-                    .addKeyValue("direction", info.outbound() ? "outbound" : "inbound")
+                    .addKeyValue("src.addr", str(info.sourceAddress()));
+            line = known(line, "src.workload", logName(info.source()));
+            line = known(line, "src.namespace", info.source() == null ? "" : info.source().getNamespace());
+            line = known(line, "src.identity", info.mtls() && info.sourcePrincipal() != null
+                    ? info.sourcePrincipal().uri() : "");
+            line = line.addKeyValue("dst.addr", str(info.destinationAddress()));
+            line = known(line, "dst.hbone_addr", info.hboneAddress());
+            line = known(line, "dst.service", info.service() == null ? "" : info.service().getHostname());
+            line = known(line, "dst.workload", logName(info.destination()));
+            line = known(line, "dst.namespace", info.destination() == null ? "" : info.destination().getNamespace());
+            line = known(line, "dst.identity", info.mtls() && info.destinationPrincipal() != null
+                    ? info.destinationPrincipal().uri() : "");
+            line = line.addKeyValue("direction", info.outbound() ? "outbound" : "inbound")
                     // as Istio's ztunnel logs them: what the reporting side's workload sent and received (the
                     // client's bytes are sent on the outbound line, the destination's on the inbound one), while
                     // the metrics keep one direction for both reporters
@@ -332,6 +334,23 @@ public final class ConnectionTelemetry {
                 line = line.addKeyValue("error", error);
             }
             line.log("connection complete");
+        }
+
+        /** {@code line} with {@code key}, unless {@code value} is null or empty (not known). */
+        private static org.slf4j.spi.LoggingEventBuilder known(org.slf4j.spi.LoggingEventBuilder line, String key,
+                String value) {
+            return value == null || value.isEmpty() ? line : line.addKeyValue(key, value);
+        }
+
+        /**
+         * How the access log names a peer, as Istio's: its workload's name, else (a source known only from its
+         * baggage, which has none) its canonical service; empty when unknown.
+         */
+        private static String logName(Workload w) {
+            if (w == null) {
+                return "";
+            }
+            return Workloads.isDerived(w) ? w.getCanonicalName() : w.getName();
         }
 
         /**

@@ -200,6 +200,58 @@ class InboundBadInputTest {
     }
 
     @Test
+    void anUnknownSourceIsLeftOutOfTheAccessLogAsIstiosLeavesIt() throws Throwable {
+        // Istio's access log writes a field it has no value for not at all (its DefaultedUnknown's to_value is
+        // None; only the metric labels say "unknown"): the peer 127.0.0.1 is no workload and sends no baggage
+        String payload = "no baggage, unknown source (31)";
+        java.util.Map<String, Object> line = completedLine(payload.length(), () -> assertThat(trusted.request(
+                hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort), payload).status()).isEqualTo(200));
+        assertThat(line).doesNotContainKeys("src.workload", "src.namespace")
+                .containsEntry("src.identity", "spiffe://" + TD + "/ns/default/sa/client")
+                .containsEntry("dst.workload", "echo").containsEntry("dst.namespace", "default");
+        assertThat(node.metricSum("istio_tcp_connections_opened_total", "reporter=\"destination\"",
+                "source_workload=\"unknown\"", "source_workload_namespace=\"unknown\"",
+                "destination_workload=\"echo\"")).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void aSourceKnownOnlyFromItsBaggageIsLoggedByItsCanonicalService() throws Throwable {
+        // Istio's access log names a source by its workload's name, falling back to the canonical service: a source
+        // known only from its baggage has no workload, so the baggage's service.name
+        String payload = "derived source, logged by service (38)";
+        java.util.Map<String, Object> line = completedLine(payload.length(), () -> assertThat(trusted.request(hbone,
+                RawHboneClient.connect(ECHO_IP + ":" + echoPort).add("baggage",
+                        "k8s.namespace.name=default,k8s.deployment.name=sleep5,service.name=sleep5-svc"), payload)
+                .status()).isEqualTo(200));
+        assertThat(line).containsEntry("src.workload", "sleep5-svc").containsEntry("src.namespace", "default");
+    }
+
+    /**
+     * Runs {@code request} and returns the inbound "connection complete" line of the connection that brought
+     * {@code bytes} bytes (what tells it from the other tests' lines), as its key-value map.
+     */
+    java.util.Map<String, Object> completedLine(long bytes, Executable request) throws Throwable {
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        access.addAppender(lines);
+        try {
+            request.execute();
+            return await().atMost(Duration.ofSeconds(10)).until(() -> List.copyOf(lines.list).stream()
+                    .filter(e -> e.getFormattedMessage().equals("connection complete"))
+                    .map(e -> {
+                        java.util.Map<String, Object> m = new java.util.HashMap<>();
+                        e.getKeyValuePairs().forEach(kv -> m.put(kv.key, kv.value));
+                        return m;
+                    })
+                    .filter(m -> "inbound".equals(m.get("direction")) && Long.valueOf(bytes).equals(m.get("bytes_recv")))
+                    .findFirst().orElse(null), java.util.Objects::nonNull);
+        } finally {
+            access.detachAppender(lines);
+        }
+    }
+
+    @Test
     void baggageSplitOverSeveralHeadersIsReadWhole() throws Exception {
         // HTTP allows a list header several times; Istio's parse_baggage_header reads every baggage header, in order
         Answer a = trusted.request(hbone, RawHboneClient.connect(ECHO_IP + ":" + echoPort)
