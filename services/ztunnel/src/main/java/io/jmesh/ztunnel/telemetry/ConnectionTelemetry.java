@@ -640,7 +640,9 @@ public final class ConnectionTelemetry {
     private static WorkloadInfo workload(Workload w, SpiffeId principal) {
         WorkloadInfo.Builder b = WorkloadInfo.newBuilder().setUid(w.getUid()).setName(w.getName())
                 .setWorkloadName(w.getWorkloadName()).setNamespace(w.getNamespace())
-                .setApp(w.getCanonicalName()).setVersion(w.getCanonicalRevision())
+                // app as the source_app label: the workload name for a source known only from its baggage
+                .setApp(Workloads.isDerived(w) ? w.getWorkloadName() : w.getCanonicalName())
+                .setVersion(w.getCanonicalRevision())
                 .setCanonicalService(w.getCanonicalName()).setCanonicalRevision(w.getCanonicalRevision())
                 .setCluster(w.getClusterId()).setNode(w.getNode());
         if (principal != null) {

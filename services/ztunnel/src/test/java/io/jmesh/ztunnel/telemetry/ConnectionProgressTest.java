@@ -104,6 +104,29 @@ class ConnectionProgressTest {
     }
 
     /**
+     * The event describes a source known only from its baggage as Istio's labels do (its with_derived_source): app
+     * is the workload name, where a discovered source's is its canonical service; the telemetry service labels
+     * source_app from it.
+     */
+    @Test
+    void aSourceKnownOnlyFromItsBaggageHasItsWorkloadNameAsAppInTheEvent() throws Exception {
+        ConnectionTelemetry telemetry = telemetry(kafka.bootstrapServers(), 1000);
+        io.jmesh.core.identity.SpiffeId sleep = io.jmesh.core.identity.SpiffeId.parse(
+                "spiffe://cluster.local/ns/default/sa/sleep");
+        io.jmesh.proto.istio.workload.Workload derived = io.jmesh.ztunnel.discovery.Workloads.fromBaggage(
+                "k8s.namespace.name=default,k8s.deployment.name=sleep,service.name=sleep-svc,service.version=v1", sleep);
+        // inbound, where such a source is met: the peer's address is no workload of its identity
+        telemetry.opened(new ConnectionInfo(false, derived, ConnectionTelemetryTest.SERVER, sleep, null, null,
+                new java.net.InetSocketAddress("10.0.0.9", 40000), new java.net.InetSocketAddress("10.0.0.2", 15008),
+                "10.0.0.2:80", true)).close(0, 0, "-", null);
+        List<ConnectionEvent> events = consume(1).get(node + "-1");
+        assertThat(events).extracting(e -> e.getSource().getApp()).containsOnly("sleep");
+        assertThat(events).extracting(e -> e.getSource().getCanonicalService()).containsOnly("sleep-svc");
+        assertThat(events).extracting(e -> e.getDestination().getApp())
+                .containsOnly(ConnectionTelemetryTest.SERVER.getCanonicalName());
+    }
+
+    /**
      * The progress task and the closes run on different threads: whatever the interleaving, a connection's
      * PROGRESS events carry exactly what its CLOSED says they carried, and never more than its totals.
      */
