@@ -210,7 +210,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (!d.allowed()) {
             // Istio reports a policy denial as a connection with response_flags DENY, beside the 401
             ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
-                    Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, h, judged.getPort()), peer,
+                    Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, named(index, dst, parsed), h, judged.getPort()), peer,
                     local, authority, true), startNanos).close(0, 0, "DENY", d.reason());
             // the peer's identity is what policy judged: the access log names it
             refuse(stream, 401, "denied", (src == null ? "no peer identity" : src.uri()) + ": " + d.reason()
@@ -236,7 +236,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             connect = b.connect(delivery, new InetSocketAddress(ctx.nodeAddress(), 0));
         }
         // guessed on the port policy judged (a tunnel's), as Istio's guess_inbound_service reads the same destination
-        Service service = serviceFor(index, dst, h, judged.getPort());
+        Service service = serviceFor(index, dst, named(index, dst, parsed), h, judged.getPort());
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 String why = "connect to " + authority + " failed: " + HboneInbound.rootMessage(f.cause());
@@ -525,11 +525,22 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
     }
 
+    /** The service a hostname authority names (the one its connection was let in for), null for an address. */
+    private static Service named(WorkloadIndex index, Workload dst, Authority.Target parsed) {
+        return parsed.ip() != null ? null : HostnameAuthority.service(index, dst, parsed.hostname());
+    }
+
     /**
-     * The destination service (Istio's {@code guess_inbound_service}): the one named by {@code forwarded host=} if
-     * the workload belongs to it, else {@link #serviceOnPort}.
+     * The destination service (Istio's {@code guess_inbound_service}). For a hostname authority, Istio looks at
+     * the service it names only: that one when {@code forwarded host=} names it or it reaches {@code dst} on
+     * {@code port}, else none (never another of the workload's services on the same port). For an address: the
+     * one named by {@code forwarded host=} if the workload belongs to it, else {@link #serviceOnPort}.
      */
-    private static Service serviceFor(WorkloadIndex index, Workload dst, Http2Headers h, int port) {
+    private static Service serviceFor(WorkloadIndex index, Workload dst, Service named, Http2Headers h, int port) {
+        if (named != null) {
+            PortList own = dst.getServicesMap().getOrDefault(WorkloadIndex.name(named), PortList.getDefaultInstance());
+            return named.getHostname().equals(forwardedHost(h)) || reaches(named, own, port) ? named : null;
+        }
         CharSequence fwd = h.get("forwarded");
         if (fwd != null) {
             for (String part : fwd.toString().split(";")) {
@@ -559,10 +570,36 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             if (s == null) {
                 continue;
             }
-            for (var p : s.getPortsList()) {
-                if (p.getTargetPort() == port || endpointPort(e.getValue(), p.getServicePort()) == port) {
-                    return s;
-                }
+            if (reaches(s, e.getValue(), port)) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Whether service {@code s} reaches an endpoint listing {@code own} as its ports on {@code port}: one of its
+     * target ports is {@code port}, or the endpoint serves one of its service ports there (a named target port).
+     */
+    private static boolean reaches(Service s, PortList own, int port) {
+        for (var p : s.getPortsList()) {
+            if (p.getTargetPort() == port || endpointPort(own, p.getServicePort()) == port) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The first {@code forwarded host=} value, unquoted and in lower case; null without one. */
+    private static String forwardedHost(Http2Headers h) {
+        CharSequence fwd = h.get("forwarded");
+        if (fwd == null) {
+            return null;
+        }
+        for (String part : fwd.toString().split(";")) {
+            String p = part.trim();
+            if (p.regionMatches(true, 0, "host=", 0, 5)) {
+                return p.substring(5).replace("\"", "").toLowerCase(java.util.Locale.ROOT);
             }
         }
         return null;

@@ -169,6 +169,21 @@ class InboundBadInputTest {
     }
 
     @Test
+    void aHostnameAuthorityNamesItsServiceAsTheDestinationService() throws Exception {
+        // echo is an endpoint of several services on the same target port: as Istio's guess_inbound_service, which
+        // looks only at the service a hostname authority names, that one, not the first of echo's on the port
+        String[] toEcho = {"reporter=\"destination\"", "destination_workload=\"echo\""};
+        String[] toC = {"reporter=\"destination\"", "destination_service=\"c.example.com\""};
+        double before = node.metricSum("istio_tcp_connections_closed_total", toEcho);
+        double beforeC = node.metricSum("istio_tcp_connections_closed_total", toC);
+        Answer a = trusted.request(hbone, RawHboneClient.connect("c.example.com:80"), "to c");
+        assertThat(a.status()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(10)).until(() -> node.metricSum("istio_tcp_connections_closed_total",
+                toEcho) > before);
+        assertThat(node.metricSum("istio_tcp_connections_closed_total", toC)).isEqualTo(beforeC + 1);
+    }
+
+    @Test
     void aClientNotKnownByItsAddressIsLabelledFromItsBaggage() throws Exception {
         // the TCP peer (127.0.0.1) is no workload: as Istio's derived source, the labels its baggage gives, with
         // the verified identity as principal (a source found by address would come first)
