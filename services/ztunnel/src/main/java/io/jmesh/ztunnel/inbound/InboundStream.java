@@ -203,6 +203,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         InetSocketAddress judged = authorizedDestination(tunnel, local, target);
         ConnectionFacts facts = new ConnectionFacts(src, client, judged.getAddress(), judged.getPort(),
                 dst.getNamespace(), dst.getAuthorizationPoliciesList());
+        // guessed on the port policy judges (a tunnel's), as Istio's guess_inbound_service reads the same destination
+        Service service = serviceFor(index, dst, named(index, dst, parsed), h, judged.getPort());
         // registered before the check (as Istio's): a policy pushed while the application connect is under way
         // judges this tunnel too (it leaves the registry when the stream closes, refused or not)
         ctx.openTunnels().track(stream, facts, dst.getUid());
@@ -210,8 +212,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (!d.allowed()) {
             // Istio reports a policy denial as a connection with response_flags DENY, beside the 401
             ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
-                    Workloads.identity(dst, ctx.trustDomain()), serviceFor(index, dst, named(index, dst, parsed), h, judged.getPort()), peer,
-                    local, authority, true), startNanos).close(0, 0, "DENY", d.reason());
+                    Workloads.identity(dst, ctx.trustDomain()), service, peer, local, authority, true), startNanos)
+                    .close(0, 0, "DENY", d.reason());
             // the peer's identity is what policy judged: the access log names it
             refuse(stream, 401, "denied", (src == null ? "no peer identity" : src.uri()) + ": " + d.reason()
                     + (d.policy().isEmpty() ? "" : " (" + d.policy() + ")"), peer, authority);
@@ -235,8 +237,6 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         } else {
             connect = b.connect(delivery, new InetSocketAddress(ctx.nodeAddress(), 0));
         }
-        // guessed on the port policy judged (a tunnel's), as Istio's guess_inbound_service reads the same destination
-        Service service = serviceFor(index, dst, named(index, dst, parsed), h, judged.getPort());
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 String why = "connect to " + authority + " failed: " + HboneInbound.rootMessage(f.cause());
@@ -541,18 +541,10 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             PortList own = dst.getServicesMap().getOrDefault(WorkloadIndex.name(named), PortList.getDefaultInstance());
             return named.getHostname().equals(forwardedHost(h)) || reaches(named, own, port) ? named : null;
         }
-        CharSequence fwd = h.get("forwarded");
-        if (fwd != null) {
-            for (String part : fwd.toString().split(";")) {
-                String p = part.trim();
-                if (p.regionMatches(true, 0, "host=", 0, 5)) {
-                    String host = p.substring(5).replace("\"", "");
-                    Service s = HostnameAuthority.service(index, dst, host.toLowerCase(java.util.Locale.ROOT));
-                    if (s != null && dst.getServicesMap().containsKey(WorkloadIndex.name(s))) {
-                        return s;
-                    }
-                }
-            }
+        String host = forwardedHost(h);
+        Service s = host == null ? null : HostnameAuthority.service(index, dst, host);
+        if (s != null && dst.getServicesMap().containsKey(WorkloadIndex.name(s))) {
+            return s;
         }
         return serviceOnPort(index, dst, port);
     }
@@ -590,7 +582,10 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         return false;
     }
 
-    /** The first {@code forwarded host=} value, unquoted and in lower case; null without one. */
+    /**
+     * The first {@code forwarded host=} value, unquoted and in lower case (Istio's {@code parse_forwarded_host});
+     * null without one.
+     */
     private static String forwardedHost(Http2Headers h) {
         CharSequence fwd = h.get("forwarded");
         if (fwd == null) {
