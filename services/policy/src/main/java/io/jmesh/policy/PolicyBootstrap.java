@@ -207,7 +207,8 @@ public final class PolicyBootstrap implements MeshService {
             ads = new DeltaAdsServer(vertx, authenticator, adsMetrics, MeshState.EMPTY,
                     config.xds().maxResourcesPerResponse(), new StreamAdmission(
                             admission.newStreamsPerSecond(Runtime.getRuntime().availableProcessors()),
-                            admission.maxSyncingStreams(), admission.maxInitialSync()));
+                            admission.maxSyncingStreams(), admission.maxInitialSync(),
+                            admission.maxStreamsPerNode()));
             registry.onState(ads::publish);
             ads.publish(registry.state());
             // a reconnecting ztunnel lists every resource it holds in its first request

@@ -73,9 +73,11 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
          * @param maxSyncingStreams streams at most between their turn and their first full configuration
          *     acknowledged (each keeps what its ztunnel announced it holds meanwhile)
          * @param maxInitialSync longest a stream keeps its initial-sync place (one stalled gives it up and goes on)
+         * @param maxStreamsPerNode streams one node holds at most: its newest beyond ends its oldest
          */
-        public record Admission(int maxNewStreamsPerSecond, int maxSyncingStreams, Duration maxInitialSync) {
-            public static final Admission DEFAULT = new Admission(0, 16, Duration.ofSeconds(60));
+        public record Admission(int maxNewStreamsPerSecond, int maxSyncingStreams, Duration maxInitialSync,
+                int maxStreamsPerNode) {
+            public static final Admission DEFAULT = new Admission(0, 16, Duration.ofSeconds(60), 4);
 
             public Admission {
                 if (maxNewStreamsPerSecond < 0) {
@@ -89,6 +91,10 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
                 if (maxInitialSync == null || maxInitialSync.toSeconds() < 1) {
                     throw new IllegalArgumentException("maxInitialSync: " + (maxInitialSync == null ? "missing"
                             : Durations.format(maxInitialSync)) + " (expected: >= 1s)");
+                }
+                if (maxStreamsPerNode < 1) {
+                    throw new IllegalArgumentException("maxStreamsPerNode: " + maxStreamsPerNode
+                            + " (expected: >= 1; a node's newest stream beyond it ends its oldest)");
                 }
             }
 

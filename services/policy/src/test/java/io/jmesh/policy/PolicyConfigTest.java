@@ -63,6 +63,7 @@ class PolicyConfigTest {
         PolicyConfig.Xds.Admission a = load("kafka: {bootstrapServers: 127.0.0.1:9092}\n").xds().admission();
         assertThat(a.maxSyncingStreams()).isEqualTo(16);
         assertThat(a.maxInitialSync()).isEqualTo(Duration.ofSeconds(60));
+        assertThat(a.maxStreamsPerNode()).isEqualTo(4);
         assertThat(a.newStreamsPerSecond(1)).isEqualTo(20);
         assertThat(a.newStreamsPerSecond(2)).isEqualTo(25);
         assertThat(a.newStreamsPerSecond(64)).isEqualTo(100);
@@ -85,5 +86,9 @@ class PolicyConfigTest {
                 + "xds: {admission: {maxInitialSync: 0s}}\n"))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("xds.admission")
                 .hasMessageContaining("maxInitialSync: 0s (expected: >= 1s)");
+        assertThatThrownBy(() -> load("kafka: {bootstrapServers: 127.0.0.1:9092}\n"
+                + "xds: {admission: {maxStreamsPerNode: 0}}\n"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("xds.admission")
+                .hasMessageContaining("maxStreamsPerNode: 0 (expected: >= 1");
     }
 }

@@ -93,7 +93,8 @@ public final class AdsMetrics {
             namesOverLimit.labelValues(type);
         }
         for (String reason : new String[] {"not_a_node", "node_mismatch", "not_ready", "rate_limited",
-                "syncing_limit", "superseded"}) {
+                "syncing_limit", "superseded",
+                "node_streams_limit"}) {
             refused.labelValues(reason);
         }
     }

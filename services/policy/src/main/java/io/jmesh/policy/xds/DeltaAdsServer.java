@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  * state built from the config log is published, every stream is refused {@code UNAVAILABLE}. New streams are then
  * admitted a bounded number at a time ({@link StreamAdmission}), before their token is reviewed or their first
  * request read; the others are refused {@code RESOURCE_EXHAUSTED}, and ztunnel backs off. Once reviewed, a node holds
- * one initial-sync place at most: its newer stream ends its older one still syncing ({@code ABORTED}).
+ * one initial-sync place at most: its newer stream ends its older one still syncing ({@code ABORTED}); and at most
+ * {@link StreamAdmission#maxStreamsPerNode} streams: its newest beyond ends its oldest ({@code ABORTED}).
  * {@link #publish} hands a new immutable {@link MeshState} to every stream on its own event loop; each stream
  * computes its diff there. {@code Address} subscriptions are wildcard or on demand (by canonical name or alias, as
  * Istio's ztunnel with {@code XDS_ON_DEMAND}); {@code Authorization} ones wildcard ({@link AdsStream}).
@@ -52,6 +53,8 @@ public final class DeltaAdsServer {
     private final Set<AdsStream> streams = ConcurrentHashMap.newKeySet();
     // each node's stream in its initial sync, once its token is reviewed: a node holds one place at most
     private final ConcurrentHashMap<String, SyncPlace> syncingByNode = new ConcurrentHashMap<>();
+    // each node's served streams, oldest first
+    private final NodeStreams<Served> servedByNode;
     private volatile MeshState latest;
     private volatile boolean notReadyLogged;
     private volatile boolean rateLimitedLogged;
@@ -71,7 +74,11 @@ public final class DeltaAdsServer {
         this.metrics = metrics;
         this.latest = initial;
         this.maxResourcesPerResponse = maxResourcesPerResponse;
+        this.servedByNode = new NodeStreams<>(admission.maxStreamsPerNode());
     }
+
+    /** A served stream as its node's registry knows it: {@code replace} ends it on its event loop, at most once. */
+    private record Served(Context context, Runnable replace) {}
 
     /** Options for the gRPC server that {@link #bind} serves on: requests up to {@link #MAX_REQUEST_BYTES}. */
     public static GrpcServerOptions grpcServerOptions() {
@@ -286,8 +293,12 @@ public final class DeltaAdsServer {
         stream.onState(latest); // a state published while this stream was being set up
         metrics.streams.inc();
         log.atInfo().addKeyValue("node", caller.node()).log("discovery stream opened");
+        Served[] served = {null};
         Runnable closed = () -> {
             place.leave();
+            if (served[0] != null) {
+                servedByNode.closed(caller.node(), served[0]);
+            }
             if (streams.remove(stream)) {
                 metrics.streams.dec();
                 stream.close();
@@ -299,6 +310,21 @@ public final class DeltaAdsServer {
             refused[0] = true;
             closed.run();
         });
+        served[0] = new Served(ctx, () -> {
+            if (refused[0] || !streams.contains(stream)) { // ended meanwhile
+                return;
+            }
+            refused[0] = true;
+            closed.run();
+            metrics.refused("node_streams_limit");
+            log.atInfo().addKeyValue("node", caller.node()).addKeyValue("peer", call.connection().remoteAddress())
+                    .log("discovery stream ended: its node opened more than {} streams", servedByNode.maxPerNode());
+            refuse(call, GrpcStatus.ABORTED, "replaced by a newer discovery stream of node '" + caller.node()
+                    + "': a node holds at most " + servedByNode.maxPerNode() + " streams");
+        });
+        for (Served oldest : servedByNode.open(caller.node(), served[0])) {
+            oldest.context().runOnContext(v -> oldest.replace().run());
+        }
         call.handler(in -> {
             if (refused[0]) {
                 return;

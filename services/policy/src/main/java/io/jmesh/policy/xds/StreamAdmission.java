@@ -18,6 +18,8 @@ import java.util.function.LongSupplier;
  *   <li>At most {@code maxSyncing} streams are in their initial sync: from their turn (before the token review) until
  *       their first full configuration is acknowledged ({@link AdsStream#onInitialSync}), or they end, or
  *       {@code maxInitialSync} passed.</li>
+ *   <li>One node holds at most {@code maxStreamsPerNode} streams, once its token is reviewed
+ *       ({@link NodeStreams}).</li>
  * </ul>
  *
  * <p>Streams arrive on every event loop: the state is atomics, never a lock.
@@ -30,11 +32,18 @@ public final class StreamAdmission {
     /** Longest a stream keeps its initial-sync place by default. */
     public static final Duration DEFAULT_MAX_INITIAL_SYNC = Duration.ofSeconds(60);
 
+    /**
+     * Streams one node holds at most by default: a ztunnel has one, two while it reconnects before its old one is
+     * noticed gone; a little more for reconnects in a row over half-open connections.
+     */
+    public static final int DEFAULT_MAX_STREAMS_PER_NODE = 4;
+
     private final double perSecond;
     private final long intervalNanos;
     private final long maxWaitNanos;
     private final int maxSyncing;
     private final Duration maxInitialSync;
+    private final int maxStreamsPerNode;
     private final LongSupplier clock;
     // when the next stream may start (clock nanos)
     private final AtomicLong nextTurn;
@@ -50,11 +59,24 @@ public final class StreamAdmission {
      * place at most {@code maxInitialSync}.
      */
     public StreamAdmission(double perSecond, int maxSyncing, Duration maxInitialSync) {
-        this(perSecond, maxSyncing, MAX_WAIT, maxInitialSync, System::nanoTime);
+        this(perSecond, maxSyncing, maxInitialSync, DEFAULT_MAX_STREAMS_PER_NODE);
+    }
+
+    /**
+     * {@code perSecond} new streams per second, {@code maxSyncing} at most in their initial sync, each keeping its
+     * place at most {@code maxInitialSync}; {@code maxStreamsPerNode} streams at most per node.
+     */
+    public StreamAdmission(double perSecond, int maxSyncing, Duration maxInitialSync, int maxStreamsPerNode) {
+        this(perSecond, maxSyncing, MAX_WAIT, maxInitialSync, maxStreamsPerNode, System::nanoTime);
     }
 
     StreamAdmission(double perSecond, int maxSyncing, Duration maxWait, Duration maxInitialSync,
             LongSupplier clock) {
+        this(perSecond, maxSyncing, maxWait, maxInitialSync, DEFAULT_MAX_STREAMS_PER_NODE, clock);
+    }
+
+    StreamAdmission(double perSecond, int maxSyncing, Duration maxWait, Duration maxInitialSync,
+            int maxStreamsPerNode, LongSupplier clock) {
         if (!(perSecond > 0)) { // NaN too
             throw new IllegalArgumentException("perSecond: " + perSecond + " (expected: > 0)");
         }
@@ -64,6 +86,10 @@ public final class StreamAdmission {
         if (maxInitialSync.isNegative() || maxInitialSync.isZero()) {
             throw new IllegalArgumentException("maxInitialSync: " + maxInitialSync + " (expected: > 0)");
         }
+        if (maxStreamsPerNode < 1) {
+            throw new IllegalArgumentException("maxStreamsPerNode: " + maxStreamsPerNode + " (expected: >= 1)");
+        }
+        this.maxStreamsPerNode = maxStreamsPerNode;
         this.perSecond = perSecond;
         this.maxInitialSync = maxInitialSync;
         this.intervalNanos = Double.isInfinite(perSecond) ? 0 : Math.max(1, Math.round(1e9 / perSecond));
@@ -75,7 +101,8 @@ public final class StreamAdmission {
 
     /** No limit (tests of other things). */
     public static StreamAdmission unlimited() {
-        return new StreamAdmission(Double.POSITIVE_INFINITY, Integer.MAX_VALUE);
+        return new StreamAdmission(Double.POSITIVE_INFINITY, Integer.MAX_VALUE, DEFAULT_MAX_INITIAL_SYNC,
+                Integer.MAX_VALUE);
     }
 
     /** The rate as written in a status message: {@code 25}, {@code 0.5}. */
@@ -86,6 +113,11 @@ public final class StreamAdmission {
 
     public int maxSyncing() {
         return maxSyncing;
+    }
+
+    /** Streams one node holds at most: its newest beyond ends its oldest ({@link NodeStreams}). */
+    public int maxStreamsPerNode() {
+        return maxStreamsPerNode;
     }
 
     /**

@@ -23,6 +23,7 @@ public final class FakeTokenReview implements AutoCloseable {
     private final HttpServer server;
     private final List<Runnable> held = new CopyOnWriteArrayList<>();
     private volatile boolean holding;
+    private final java.util.Set<String> slowTokens = ConcurrentHashMap.newKeySet();
 
     public FakeTokenReview(Vertx vertx, TestPki pki) throws Exception {
         this(vertx, pki, 0);
@@ -37,7 +38,7 @@ public final class FakeTokenReview implements AutoCloseable {
             call.handler(req -> {
                 Runnable answer = () -> call.response().end(tokens.getOrDefault(req.getToken(),
                         TokenReviewResponse.newBuilder().setError("unknown token").build()));
-                if (holding) {
+                if (holding || slowTokens.contains(req.getToken())) {
                     held.add(answer);
                 } else {
                     answer.run();
@@ -65,6 +66,12 @@ public final class FakeTokenReview implements AutoCloseable {
         return this;
     }
 
+    /** Answers no review of {@code token} until {@link #release}: a token whose review is slow. */
+    public FakeTokenReview slowToReview(String token) {
+        slowTokens.add(token);
+        return this;
+    }
+
     /** Reviews held so far (they are answered on release). */
     public int heldReviews() {
         return held.size();
@@ -73,6 +80,7 @@ public final class FakeTokenReview implements AutoCloseable {
     /** Answers the held reviews, in order, and every later one at once. */
     public void release() {
         holding = false;
+        slowTokens.clear();
         List<Runnable> answers = List.copyOf(held);
         held.clear();
         answers.forEach(Runnable::run);

@@ -227,6 +227,49 @@ class AdmissionOverGrpcTest {
     }
 
     /**
+     * A node holds a bounded number of streams (each keeps its subscriptions and what was sent): its newest ends its
+     * oldest beyond the bound, so a node never holds more, and a ztunnel reconnecting while its dead streams are not
+     * noticed yet is still served.
+     */
+    @Test
+    void aNodesNewestStreamBeyondTheBoundEndsItsOldest() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 16)).start(0); // the default bound per node: 4
+        List<DeltaAdsTestClient> node0 = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            DeltaAdsTestClient c = client(0).connect();
+            node0.add(c);
+            await().atMost(WAIT).until(() -> synced(c));
+        }
+        DeltaAdsTestClient fifth = client(0).connect();
+        await().atMost(WAIT).until(() -> synced(fifth) || fifth.ended.isDone());
+        assertThat(fifth.ended).as("the node's newest stream is served").isNotDone();
+
+        await().atMost(Duration.ofSeconds(20)).alias("node-0's oldest stream ended").until(node0.get(0).ended::isDone);
+        assertThat(node0.get(0).ended.get()).isEqualTo(GrpcStatus.ABORTED);
+        assertThat(node0.get(0).endedMessage).isEqualTo("replaced by a newer discovery stream of node 'node-0':"
+                + " a node holds at most 4 streams");
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "node_streams_limit")).isEqualTo(1);
+        await().atMost(WAIT).until(() -> policy.streams() == 4);
+        for (DeltaAdsTestClient c : node0.subList(1, 4)) {
+            assertThat(c.ended).isNotDone();
+        }
+    }
+
+    /** With one stream per node, a ztunnel reconnecting while its old stream is not noticed gone is still served. */
+    @Test
+    void aReconnectIsServedEvenWhenItsNodeHoldsTheMostStreams() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 16, Duration.ofMinutes(1), 1)).start(0);
+        DeltaAdsTestClient old = client(0).connect();
+        await().atMost(WAIT).until(() -> synced(old));
+        DeltaAdsTestClient reconnected = client(0).holding(old).connect();
+        assertThat(old.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.ABORTED);
+        assertThat(old.endedMessage).isEqualTo("replaced by a newer discovery stream of node 'node-0': a node holds"
+                + " at most 1 streams");
+        await().atMost(WAIT).until(() -> synced(reconnected) && policy.streams() == 1);
+        assertThat(reconnected.ended).isNotDone();
+    }
+
+    /**
      * A reconnecting ztunnel writes its first request (everything it holds, megabytes) right after opening the
      * stream, before any answer: a refused stream's is not read. The status still reaches the client.
      */

@@ -73,6 +73,8 @@ class StreamAdmissionTest {
         assertThatThrownBy(() -> new StreamAdmission(Double.NaN, 1)).hasMessageContaining("perSecond: NaN");
         assertThatThrownBy(() -> new StreamAdmission(1, 0)).hasMessageContaining("maxSyncing: 0");
         assertThatThrownBy(() -> new StreamAdmission(1, 1, Duration.ZERO)).hasMessageContaining("maxInitialSync: PT0S");
+        assertThatThrownBy(() -> new StreamAdmission(1, 1, Duration.ofMinutes(1), 0))
+                .hasMessageContaining("maxStreamsPerNode: 0 (expected: >= 1)");
         assertThat(new StreamAdmission(1, 1, Duration.ZERO, Duration.ofMinutes(1), now::get).reserve().waitNanos()).isZero();
         assertThat(new StreamAdmission(25, 1).perSecondText()).isEqualTo("25");
         assertThat(new StreamAdmission(0.5, 1).perSecondText()).isEqualTo("0.5");
