@@ -42,6 +42,7 @@ public final class AdsMetrics {
     final Gauge streams;
     final Gauge syncing;
     final Gauge waiting;
+    final Gauge reviewing;
     private final List<AckListener> listeners = new CopyOnWriteArrayList<>();
     private final List<SubscribeListener> subscribeListeners = new CopyOnWriteArrayList<>();
 
@@ -77,11 +78,14 @@ public final class AdsMetrics {
                         + " their place up and went on").register(registry);
         streams = Gauge.builder().name("policy_xds_streams").help("Open discovery streams").register(registry);
         syncing = Gauge.builder().name("policy_xds_streams_syncing")
-                .help("Discovery streams admitted and not through their initial sync yet (token review, first full"
-                        + " configuration sent and acknowledged); at most xds.admission.maxSyncingStreams")
+                .help("Discovery streams reviewed and not through their initial sync yet (first full configuration"
+                        + " sent and acknowledged); at most xds.admission.maxSyncingStreams")
                 .register(registry);
         waiting = Gauge.builder().name("policy_xds_streams_waiting")
                 .help("New discovery streams waiting for their turn (xds.admission.maxNewStreamsPerSecond)")
+                .register(registry);
+        reviewing = Gauge.builder().name("policy_xds_streams_reviewing")
+                .help("New discovery streams whose token is being reviewed (they hold no initial-sync place)")
                 .register(registry);
         // zero series from the start: rate() and alerts work before the first NACK or refusal
         for (String type : new String[] {io.jmesh.policy.state.TypeUrls.ADDRESS,

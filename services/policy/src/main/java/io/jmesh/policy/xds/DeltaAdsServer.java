@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * serves the node the token was minted for; a request whose node metadata names another node is refused. Until a
  * state built from the config log is published, every stream is refused {@code UNAVAILABLE}. New streams are then
  * admitted a bounded number at a time ({@link StreamAdmission}), before their token is reviewed or their first
- * request read; the others are refused {@code RESOURCE_EXHAUSTED}, and ztunnel backs off. Once reviewed, a node holds
+ * request read, and take an initial-sync place once reviewed; the others are refused {@code RESOURCE_EXHAUSTED},
+ * and ztunnel backs off. Once reviewed, a node holds
  * one initial-sync place at most: its newer stream ends its older one still syncing ({@code ABORTED}); and at most
  * {@link StreamAdmission#maxStreamsPerNode} streams: its newest beyond ends its oldest ({@code ABORTED}).
  * {@link #publish} hands a new immutable {@link MeshState} to every stream on its own event loop; each stream
@@ -176,16 +177,52 @@ public final class DeltaAdsServer {
         call.exceptionHandler(gone::handle);
     }
 
-    /** The stream's turn came: it takes an initial-sync place, then its token is reviewed. */
+    /**
+     * The stream's turn came: its token is reviewed, then it takes an initial-sync place. A stream in its review
+     * holds no place (it is nobody yet, and nothing of it is read: it costs a paused call): clients whose tokens are
+     * slow to review, or refused, never lock the nodes' reconnects out. Reviews in flight are bounded by the turns
+     * ({@code perSecond} times the review's timeout).
+     */
     private void admit(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call, Context ctx,
             boolean[] reset) {
         if (reset[0]) {
             return;
         }
-        if (!admission.enterSync()) {
-            refuseSyncing(call);
-            return;
-        }
+        metrics.reviewing.inc();
+        authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {
+            metrics.reviewing.dec();
+            if (reset[0]) {
+                log.atDebug().addKeyValue("peer", call.connection().remoteAddress())
+                        .log("discovery stream reset by the client while its token was reviewed");
+                return;
+            }
+            if (ar.failed()) {
+                boolean refusedToken = ar.cause() instanceof NodeAuthenticator.Unauthenticated;
+                metrics.refused(refusedToken ? "unauthenticated" : "review_failed");
+                log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
+                        .log("discovery stream refused: {}", ar.cause().getMessage());
+                refuse(call, refusedToken ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.UNAVAILABLE,
+                        refusedToken ? "authentication failed: " + ar.cause().getMessage()
+                                : "token review unavailable");
+                return;
+            }
+            Caller caller = ar.result();
+            if (caller.node().isEmpty()) {
+                metrics.refused("not_a_node");
+                refuse(call, GrpcStatus.PERMISSION_DENIED, "token of " + caller.identity() + " is not a node token");
+                return;
+            }
+            if (!admission.enterSync()) { // taken meanwhile by streams reviewed first
+                refuseSyncing(call);
+                return;
+            }
+            start(call, ctx, caller, syncPlace(call, ctx));
+        }));
+    }
+
+    /** The initial-sync place just taken: given up after {@code maxInitialSync} at the latest. */
+    private SyncPlace syncPlace(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,
+            Context ctx) {
         metrics.syncing.inc();
         SyncPlace place = new SyncPlace(ctx);
         // a stream that stalls (or never subscribes Address) keeps its place no longer: it goes on, unbounded
@@ -198,26 +235,7 @@ public final class DeltaAdsServer {
                 place.leave();
             }
         });
-        authenticator.authenticate(call.headers().get("authorization")).onComplete(ar -> ctx.runOnContext(v -> {
-            if (reset[0]) {
-                place.leave();
-                log.atDebug().addKeyValue("peer", call.connection().remoteAddress())
-                        .log("discovery stream reset by the client while its token was reviewed");
-                return;
-            }
-            if (ar.failed()) {
-                place.leave();
-                boolean refusedToken = ar.cause() instanceof NodeAuthenticator.Unauthenticated;
-                metrics.refused(refusedToken ? "unauthenticated" : "review_failed");
-                log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
-                        .log("discovery stream refused: {}", ar.cause().getMessage());
-                refuse(call, refusedToken ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.UNAVAILABLE,
-                        refusedToken ? "authentication failed: " + ar.cause().getMessage()
-                                : "token review unavailable");
-                return;
-            }
-            start(call, ctx, ar.result(), place);
-        }));
+        return place;
     }
 
     /**
@@ -279,12 +297,6 @@ public final class DeltaAdsServer {
 
     private void start(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call, Context ctx,
             Caller caller, SyncPlace place) {
-        if (caller.node().isEmpty()) {
-            place.leave();
-            metrics.refused("not_a_node");
-            refuse(call, GrpcStatus.PERMISSION_DENIED, "token of " + caller.identity() + " is not a node token");
-            return;
-        }
         AdsStream stream = new AdsStream(ctx, call.response(), caller.node(), latest, metrics,
                 maxResourcesPerResponse);
         // its initial-sync place is free once its first full configuration is acknowledged
@@ -370,9 +382,6 @@ public final class DeltaAdsServer {
      */
     private void holdOnePlacePerNode(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,
             String node, SyncPlace place, Runnable close) {
-        if (place.left) { // out of time while its token was reviewed: holds no place
-            return;
-        }
         place.node = node;
         place.supersede = () -> {
             close.run();

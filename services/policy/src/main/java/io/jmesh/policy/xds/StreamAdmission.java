@@ -15,9 +15,9 @@ import java.util.function.LongSupplier;
  *   <li>At most {@code perSecond} streams start per second, one at a time (istiod's {@code RequestRateLimit}: a
  *       token bucket of burst 1). A stream waits up to {@code maxWait} for its turn (istiod: 1 s); one that would
  *       wait longer is refused at once, nothing reserved.</li>
- *   <li>At most {@code maxSyncing} streams are in their initial sync: from their turn (before the token review) until
- *       their first full configuration is acknowledged ({@link AdsStream#onInitialSync}), or they end, or
- *       {@code maxInitialSync} passed.</li>
+ *   <li>At most {@code maxSyncing} streams are in their initial sync: from their token's review (a stream in its
+ *       review holds no place: it is nobody yet) until their first full configuration is acknowledged
+ *       ({@link AdsStream#onInitialSync}), or they end, or {@code maxInitialSync} passed.</li>
  *   <li>One node holds at most {@code maxStreamsPerNode} streams, once its token is reviewed
  *       ({@link NodeStreams}).</li>
  * </ul>

@@ -270,6 +270,32 @@ class AdmissionOverGrpcTest {
     }
 
     /**
+     * A stream whose token is being reviewed is nobody yet: it holds no initial-sync place, so clients whose tokens
+     * are slow to review (or that never authenticate) cannot take every place and lock the nodes' reconnects out.
+     */
+    @Test
+    void aStreamInItsTokenReviewHoldsNoInitialSyncPlace() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 1)).start(0);
+        tokenReview.slowToReview("slow-token");
+        DeltaAdsTestClient unreviewed = new DeltaAdsTestClient(vertx, pki, policy.port(), "slow-token", "node-x");
+        clients.add(unreviewed);
+        unreviewed.connect();
+        await().atMost(WAIT).until(() -> tokenReview.heldReviews() == 1);
+        assertThat(policy.gauge("policy_xds_streams_reviewing")).isEqualTo(1);
+        assertThat(policy.gauge("policy_xds_streams_syncing")).isZero();
+
+        DeltaAdsTestClient node = client(0).connect();
+        await().atMost(WAIT).until(() -> synced(node) || node.ended.isDone());
+        assertThat(node.ended).as("a node's stream while another's token is reviewed").isNotDone();
+
+        tokenReview.release();
+        assertThat(unreviewed.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.UNAUTHENTICATED);
+        assertThat(policy.gauge("policy_xds_streams_reviewing")).isZero();
+        await().atMost(WAIT).until(() -> policy.gauge("policy_xds_streams_syncing") == 0);
+        assertThat(policy.streams()).isEqualTo(1);
+    }
+
+    /**
      * A reconnecting ztunnel writes its first request (everything it holds, megabytes) right after opening the
      * stream, before any answer: a refused stream's is not read. The status still reaches the client.
      */
