@@ -227,12 +227,12 @@ public final class DeltaAdsServer {
         SyncPlace place = new SyncPlace(ctx);
         // a stream that stalls (or never subscribes Address) keeps its place no longer: it goes on, unbounded
         place.deadline = vertx.setTimer(Math.max(1, admission.maxInitialSync().toMillis()), id -> {
-            if (!place.left) {
+            if (place.counted && !place.done) {
                 metrics.initialSyncTimedOut();
                 log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
                         .log("discovery stream not through its initial sync after {}: its place is given up",
                                 admission.maxInitialSync());
-                place.leave();
+                place.giveUp();
             }
         });
         return place;
@@ -240,11 +240,15 @@ public final class DeltaAdsServer {
 
     /**
      * A stream's initial-sync place, and the node holding it once its token is reviewed; used on the stream's event
-     * loop only.
+     * loop only. A stream out of time gives the place up but stays its node's stream in its initial sync until it is
+     * through or ends: it still keeps what its ztunnel announced it holds, so its node's newer stream ends it.
      */
     private final class SyncPlace {
         final Context context;
-        boolean left;
+        // holds one of the maxSyncing places
+        boolean counted = true;
+        // through its initial sync, or ended
+        boolean done;
         long deadline = -1;
         String node;
         // ends the served stream: a newer stream of its node replaced it
@@ -254,22 +258,30 @@ public final class DeltaAdsServer {
             this.context = context;
         }
 
-        /** The stream is through its initial sync, ended, or out of time: the place is free. */
-        void leave() {
-            if (!left) {
-                left = true;
-                vertx.cancelTimer(deadline);
+        /** Out of time: the place is free for another stream. */
+        void giveUp() {
+            if (counted) {
+                counted = false;
                 admission.leaveSync();
                 metrics.syncing.dec();
+            }
+        }
+
+        /** The stream is through its initial sync, or ended: the place is free, and its node holds none. */
+        void leave() {
+            if (!done) {
+                done = true;
+                vertx.cancelTimer(deadline);
+                giveUp();
                 if (node != null) {
                     syncingByNode.remove(node, this);
                 }
             }
         }
 
-        /** Its node holds this place and now a newer one: ends this stream, unless it left its place meanwhile. */
+        /** Its node has a newer stream: ends this one, unless it is through its initial sync or ended meanwhile. */
         void supersededByNewer() {
-            if (!left && supersede != null) {
+            if (!done && supersede != null) {
                 supersede.run();
             }
         }
@@ -376,8 +388,8 @@ public final class DeltaAdsServer {
     }
 
     /**
-     * Makes {@code place} its node's only initial-sync place: a stream of the node still in its initial sync is ended
-     * {@code ABORTED}. A ztunnel has one stream, so an older one still syncing is one it gave up on (a half-open
+     * Makes {@code place} its node's only initial-sync place: a stream of the node still in its initial sync (out of
+     * time or not) is ended {@code ABORTED}. A ztunnel has one stream, so an older one still syncing is one it gave up on (a half-open
      * connection) or a node opening streams to take every place and starve the other nodes' reconnects.
      */
     private void holdOnePlacePerNode(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,

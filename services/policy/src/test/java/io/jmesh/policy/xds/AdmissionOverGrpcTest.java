@@ -296,6 +296,25 @@ class AdmissionOverGrpcTest {
     }
 
     /**
+     * A stream out of time in its initial sync gave its place up but still keeps what its ztunnel announced it holds
+     * (up to the largest request): its node's newer stream ends it, as one still holding its place.
+     */
+    @Test
+    void aStreamOutOfTimeInItsInitialSyncIsEndedByItsNodesNewerStream() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 2, Duration.ofSeconds(1))).start(0);
+        DeltaAdsTestClient stalled = client(0).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> policy.counter("policy_xds_initial_sync_timeouts") == 1);
+        assertThat(policy.gauge("policy_xds_streams_syncing")).isZero();
+
+        DeltaAdsTestClient reconnected = client(0).holding(stalled).connect();
+        await().atMost(WAIT).until(() -> synced(reconnected));
+        await().atMost(Duration.ofSeconds(20)).alias("the stalled stream of node-0 ended").until(stalled.ended::isDone);
+        assertThat(stalled.ended.get()).isEqualTo(GrpcStatus.ABORTED);
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "superseded")).isEqualTo(1);
+        await().atMost(WAIT).until(() -> policy.streams() == 1);
+    }
+
+    /**
      * A reconnecting ztunnel writes its first request (everything it holds, megabytes) right after opening the
      * stream, before any answer: a refused stream's is not read. The status still reaches the client.
      */
