@@ -29,9 +29,9 @@ import org.slf4j.LoggerFactory;
  * state built from the config log is published, every stream is refused {@code UNAVAILABLE}. New streams are then
  * admitted a bounded number at a time ({@link StreamAdmission}), before their token is reviewed or their first
  * request read, and take an initial-sync place once reviewed; the others are refused {@code RESOURCE_EXHAUSTED},
- * and ztunnel backs off. Once reviewed, a node holds
- * one initial-sync place at most: its newer stream ends its older one still syncing ({@code ABORTED}); and at most
- * {@link StreamAdmission#maxStreamsPerNode} streams: its newest beyond ends its oldest ({@code ABORTED}).
+ * and ztunnel backs off. Once reviewed, a node holds one initial-sync place at most: its newer stream ends its older
+ * one still syncing ({@code ABORTED}); and at most {@link StreamAdmission#maxStreamsPerNode} streams: its newest
+ * beyond ends its oldest ({@code ABORTED}).
  * {@link #publish} hands a new immutable {@link MeshState} to every stream on its own event loop; each stream
  * computes its diff there. {@code Address} subscriptions are wildcard or on demand (by canonical name or alias, as
  * Istio's ztunnel with {@code XDS_ON_DEMAND}); {@code Authorization} ones wildcard ({@link AdsStream}).
