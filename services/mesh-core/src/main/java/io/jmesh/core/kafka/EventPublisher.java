@@ -24,6 +24,9 @@ import org.slf4j.LoggerFactory;
  * When Kafka is slow or down the queue fills and further events are dropped, counted in
  * {@code mesh_events_dropped_total{topic,reason}}. The data path is never slowed by telemetry.
  *
+ * <p>A caller that keeps a refused event to offer it again later uses {@link #offer}, which counts nothing, and
+ * {@link #countRefused} once it gives the event up: the dropped counter then counts only events lost for good.
+ *
  * <p>Thread-safe: any thread may publish.
  */
 public final class EventPublisher implements AutoCloseable {
@@ -35,7 +38,8 @@ public final class EventPublisher implements AutoCloseable {
      */
     private static final Duration IDLE_PARK = Duration.ofMillis(100);
 
-    private record Event(String topic, byte[] key, byte[] value) {}
+    /** An event and what to run should Kafka refuse it (null: nothing). */
+    private record Event(String topic, byte[] key, byte[] value, Runnable onSendFailed) {}
 
     private final Queue<Event> queue;
     private final Producer<byte[], byte[]> producer;
@@ -104,18 +108,43 @@ public final class EventPublisher implements AutoCloseable {
      * @return false when the event was dropped (queue full or Kafka disabled)
      */
     public boolean publish(String topic, byte[] key, byte[] value) {
-        if (producer == null || !running) {
-            dropped.labelValues(topic, "disabled").inc();
-            return false;
+        return publish(topic, key, value, null);
+    }
+
+    /**
+     * Queues one event; never blocks. {@code onSendFailed} runs, once, if the event was queued but Kafka then did
+     * not take it (counted {@code send_failed}): on the producer's thread, so it must be short and never block. A
+     * failed send is not always unwritten: a batch whose acknowledgement timed out may be in the topic after all.
+     *
+     * @return false when the event was dropped (queue full or Kafka disabled): {@code onSendFailed} never runs then
+     */
+    public boolean publish(String topic, byte[] key, byte[] value, Runnable onSendFailed) {
+        if (offer(topic, key, value, onSendFailed)) {
+            return true;
         }
-        if (!queue.offer(new Event(topic, key, value))) {
-            dropped.labelValues(topic, "queue_full").inc();
+        countRefused(topic);
+        return false;
+    }
+
+    /**
+     * {@link #publish(String, byte[], byte[], Runnable)} for a caller that keeps what is refused to offer it again:
+     * a refusal is not counted; {@link #countRefused} counts it once the caller gives the event up.
+     *
+     * @return false when the queue had no room or the publisher is disabled or closed
+     */
+    public boolean offer(String topic, byte[] key, byte[] value, Runnable onSendFailed) {
+        if (producer == null || !running || !queue.offer(new Event(topic, key, value, onSendFailed))) {
             return false;
         }
         if (idle) {
             LockSupport.unpark(sender); // one futex wake, and only when the sender sleeps
         }
         return true;
+    }
+
+    /** Counts one event of {@code topic} this publisher refused and its caller gave up, by why it was refused now. */
+    public void countRefused(String topic) {
+        dropped.labelValues(topic, producer == null || !running ? "disabled" : "queue_full").inc();
     }
 
     /** How many times the sender woke up with nothing to send. */
@@ -149,31 +178,49 @@ public final class EventPublisher implements AutoCloseable {
                     if (err == null) {
                         published.labelValues(e.topic()).inc();
                     } else {
-                        dropped.labelValues(e.topic(), "send_failed").inc();
-                        log.atDebug().addKeyValue("topic", e.topic()).log("event not delivered: {}",
-                                err.getMessage());
+                        sendFailed(e, "event not delivered: {}", err);
                     }
                 });
             } catch (RuntimeException err) {
-                dropped.labelValues(e.topic(), "send_failed").inc();
-                log.atDebug().addKeyValue("topic", e.topic()).log("event not sent: {}", err.getMessage());
+                sendFailed(e, "event not sent: {}", err);
             }
         }
     }
 
-    /** Stops accepting, gives queued events up to {@code timeout} to go out, then closes the producer. */
+    /** The callback first: once the count shows the failure, its caller has heard of it too. */
+    private void sendFailed(Event e, String message, Exception err) {
+        if (e.onSendFailed() != null) {
+            try {
+                e.onSendFailed().run();
+            } catch (RuntimeException bug) {
+                log.atWarn().addKeyValue("topic", e.topic()).setCause(bug).log("send failure callback threw");
+            }
+        }
+        dropped.labelValues(e.topic(), "send_failed").inc();
+        log.atDebug().addKeyValue("topic", e.topic()).log(message, err.getMessage());
+    }
+
+    /**
+     * Stops accepting, gives queued events up to {@code timeout} to go out, then closes the producer (up to
+     * {@code timeout} again). Events still queued then fail at once on the closed producer: the sender counts them
+     * {@code send_failed} and runs their callbacks before this returns (waited for up to {@code timeout} more, in
+     * practice at once), so that their callers can count their loss.
+     */
     public void close(Duration timeout) {
         running = false;
         if (producer == null) {
             return;
         }
         LockSupport.unpark(sender);
+        long millis = Math.max(1, timeout.toMillis());
         try {
-            sender.join(Math.max(1, timeout.toMillis()));
+            sender.join(millis);
+            producer.close(timeout);
+            sender.join(millis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            producer.close(timeout);
         }
-        producer.close(timeout);
     }
 
     @Override

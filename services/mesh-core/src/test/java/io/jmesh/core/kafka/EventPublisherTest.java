@@ -44,6 +44,37 @@ class EventPublisherTest {
         }
     }
 
+    /**
+     * An event Kafka refused after the publisher took it runs its caller's callback (so ztunnel can flag or give
+     * back what it carried) before send_failed shows it; a refusal by {@code offer} is not counted until its caller
+     * gives the event up.
+     */
+    @Test
+    void aFailedSendRunsItsCallbackAndAnOfferedRefusalIsCountedOnlyWhenGivenUp() throws Exception {
+        MockProducer<byte[], byte[]> kafka = new MockProducer<>(false, new ByteArraySerializer(),
+                new ByteArraySerializer());
+        PrometheusRegistry registry = new PrometheusRegistry();
+        KafkaSettings settings = new KafkaSettings("mock:9092", 1, Duration.ofSeconds(5));
+        try (EventPublisher p = EventPublisher.withProducer(settings, "t", registry, kafka, Duration.ofMillis(10))) {
+            java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
+            assertThat(p.publish("t", new byte[0], new byte[] {1}, () -> failed.set(true))).isTrue();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (kafka.history().isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(kafka.errorNext(new RuntimeException("refused"))).isTrue();
+            assertThat(failed).as("the callback ran before the count").isTrue();
+            assertThat(dropped(registry, "send_failed")).isEqualTo(1);
+
+            // closed, it refuses: an offer's refusal counts only once its caller gives the event up
+            p.close(Duration.ofSeconds(1));
+            assertThat(p.offer("t", new byte[0], new byte[] {2}, null)).isFalse();
+            assertThat(dropped(registry, "disabled")).isZero();
+            p.countRefused("t");
+            assertThat(dropped(registry, "disabled")).isEqualTo(1);
+        }
+    }
+
     @Test
     void settingsAreValidated() {
         assertThatThrownBy(() -> new KafkaSettings("x:1", 0, Duration.ofSeconds(5)))
