@@ -76,6 +76,11 @@ import org.slf4j.LoggerFactory;
 public final class ZtunnelBootstrap implements MeshService {
 
     private static final Logger log = LoggerFactory.getLogger(ZtunnelBootstrap.class);
+    /**
+     * How long the kept CLOSED events may wait for room in the event publisher at shutdown; its close then takes up
+     * to 2 s to hand what it holds to Kafka and 2 s to flush: within the launcher's 5 s for close.
+     */
+    private static final java.time.Duration LAST_EVENTS_OFFER = java.time.Duration.ofSeconds(1);
 
     /** What tests (and a future authz/ca integration) can replace. */
     public record Collaborators(CaClient ca, Authorizer authorizer, AuthorizationStore policies, Clock clock,
@@ -530,12 +535,23 @@ public final class ZtunnelBootstrap implements MeshService {
         if (progressTimer >= 0) {
             context.vertx().cancelTimer(progressTimer);
         }
-        events.close();
+        // the connections drained: their CLOSED events are out or kept. The kept ones get a last offer, then the
+        // producer flushes; blocking both, so on a worker (close() may run on an event loop), within close's budget
+        Future<Void> published = context.vertx().executeBlocking(() -> {
+            if (telemetry != null) {
+                telemetry.stop(LAST_EVENTS_OFFER);
+            }
+            if (events != null) {
+                events.close();
+            }
+            return null;
+        }, false);
         Future<Void> r = readinessServer == null ? Future.succeededFuture() : readinessServer.close();
         Future<Void> rules = capture == null ? Future.succeededFuture() : capture.close();
         Future<Void> dnsClosed = Future.all(dns == null ? Future.succeededFuture() : dns.close(),
                 dnsOtherFamily == null ? Future.succeededFuture() : dnsOtherFamily.close()).mapEmpty();
-        return Future.all(java.util.List.of(r, localAdmin.close(), grpc.close(), rules, dnsClosed, pods)).mapEmpty();
+        return Future.all(java.util.List.of(r, localAdmin.close(), grpc.close(), rules, dnsClosed, pods, published))
+                .mapEmpty();
     }
 
     private CaptureController newCapture(io.jmesh.core.admin.Readiness.Task ready) {

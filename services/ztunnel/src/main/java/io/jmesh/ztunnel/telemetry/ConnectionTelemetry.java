@@ -19,6 +19,7 @@ import io.netty.util.internal.PlatformDependent;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -103,11 +104,17 @@ public final class ConnectionTelemetry {
     /**
      * CLOSED events the publisher had no room for: nothing later makes their loss good (the connection's close, the
      * rest of its bytes, the end of its open count in the telemetry service). {@link #reportProgress()} offers them
-     * again. Bounded ({@link #UNSENT_CAPACITY}): beyond it they are lost, counted in {@link #lost}. An OPENED is not
-     * kept: sent after its CLOSED it would leave the connection open for good; its CLOSED says it was dropped.
+     * again, and {@link #stop} once more at shutdown. Bounded ({@link #UNSENT_CAPACITY}): beyond it they are lost,
+     * counted in {@link #lost}. An OPENED is not kept: sent after its CLOSED it would leave the connection open for
+     * good; its CLOSED says it was dropped. Multi-consumer: the progress walk and {@link #stop} may both take.
      */
-    private final Queue<Unsent> unsent = PlatformDependent.newFixedMpscQueue(UNSENT_CAPACITY);
+    private final Queue<Unsent> unsent = PlatformDependent.newFixedMpmcQueue(UNSENT_CAPACITY);
+    /** CLOSED events lost for good: no room to keep them, refused by Kafka, or still unsent at shutdown. */
     private final Counter lost;
+    /** {@link #lost}'s increment, the callback of every CLOSED the publisher takes (Kafka may still refuse it). */
+    private final Runnable closeLost;
+    /** Set by {@link #stop}: from then on a refused CLOSED is lost at once, no walk would offer it again. */
+    private volatile boolean stopped;
     /**
      * Connections whose relay runs ({@link Tracked#relayedBy}) until their close, when events are on: what
      * {@link #reportProgress()} walks. Keyed by their sequence, so each add and remove touches its own bin.
@@ -164,8 +171,13 @@ public final class ConnectionTelemetry {
                 .help("Connections to an endpoint known by hostname only, whose name ztunnel resolved (on-demand DNS)")
                 .labelNames(ON_DEMAND_DNS_LABELS).register(metrics);
         lost = Counter.builder().name("ztunnel_connection_closes_lost_total")
-                .help("CLOSED events the event publisher had no room for, with no room left to keep them for a later "
-                        + "attempt either").register(metrics);
+                .help("CLOSED connection events lost for good: the event publisher had no room for them and there was "
+                        + "no room left to keep them for a later attempt, Kafka refused them (send_failed), or they "
+                        + "were still kept when ztunnel stopped").register(metrics);
+        closeLost = lost::inc;
+        GaugeWithCallback.builder().name("ztunnel_connection_closes_kept")
+                .help("CLOSED connection events the event publisher had no room for, kept to be offered again")
+                .callback(cb -> cb.call(unsent.size())).register(metrics);
         open = Gauge.builder().name("istio_tcp_sockets_open").help("Proxied connections open now")
                 .labelNames("reporter").register(metrics);
     }
@@ -186,9 +198,12 @@ public final class ConnectionTelemetry {
         /** What PROGRESS events of this connection carried so far; {@link Reported#CLOSED} once closed. */
         private final AtomicReference<Reported> reported = new AtomicReference<>(Reported.NONE);
         /**
-         * The publisher dropped this connection's OPENED (its queue was full): its CLOSED says so
+         * This connection's OPENED never reached Kafka: the publisher dropped it (its queue was full), or took it and
+         * Kafka refused it ({@code send_failed}, set from the producer's thread). Its CLOSED says so
          * ({@code opened_dropped}), so that telemetry counts the connection opened at its close and does not take
-         * the close for the end of another open connection of its series.
+         * the close for the end of another open connection of its series. A CLOSED built before Kafka's refusal was
+         * known (a connection shorter than the delivery timeout) does not carry it: as before the flag existed, its
+         * open is missed and its close ends another open connection's count.
          */
         private volatile boolean openedDropped;
         /** The relay's running byte counts ({@link #relayedBy}); set once, before it is in {@link #relayed}. */
@@ -256,16 +271,27 @@ public final class ConnectionTelemetry {
             }
             Reported now = new Reported(Math.max(fromNow, last.fromSource()), Math.max(toNow, last.toSource()));
             if (!reported.compareAndSet(last, now)) {
-                return false; // closed meanwhile: the close carries these bytes
+                return false; // closed meanwhile (the close carries these bytes), or a failed report gave bytes back
             }
             long ms = (System.nanoTime() - startNanos) / 1_000_000;
-            Unsent progress = event(ConnectionEvent.Kind.PROGRESS, now.fromSource() - last.fromSource(),
-                    now.toSource() - last.toSource(), last, ms, "-", null);
-            if (offer(progress)) {
+            long fromDelta = now.fromSource() - last.fromSource();
+            long toDelta = now.toSource() - last.toSource();
+            Unsent progress = event(ConnectionEvent.Kind.PROGRESS, fromDelta, toDelta, last, ms, "-", null);
+            if (events.publish(TOPIC, progress.key(), progress.value(), () -> giveBack(fromDelta, toDelta))) {
                 return true;
             }
             reported.compareAndSet(now, last);
             return false;
+        }
+
+        /**
+         * A PROGRESS Kafka refused after the publisher took it: its bytes are no longer reported, so the next
+         * report or the close carries them. Too late once the connection closed: its CLOSED already counted them as
+         * reported, and they are lost to telemetry's byte counters.
+         */
+        private void giveBack(long fromDelta, long toDelta) {
+            reported.updateAndGet(r -> r == Reported.CLOSED ? r
+                    : new Reported(r.fromSource() - fromDelta, r.toSource() - toDelta));
         }
 
         /** Bytes from the source that PROGRESS events the publisher took carried (tests). */
@@ -404,9 +430,9 @@ public final class ConnectionTelemetry {
     /**
      * One PROGRESS for each relayed connection that moved bytes since its last one (see the class comment); call
      * every {@code telemetry.progressInterval}, off the event loops (it walks every open connection), from one thread
-     * at a time (it is the one reader of {@link #unsent}). First offers the kept CLOSED events ({@link #unsent})
-     * again, until the publisher refuses one. Never blocks: events go to the bounded publisher, whose drops are
-     * counted there.
+     * at a time. First offers the kept CLOSED events ({@link #unsent}) again, until the publisher refuses one.
+     * Never blocks: events go to the bounded publisher, whose drops are counted there (a refused CLOSED only once
+     * it is given up).
      *
      * @return how many PROGRESS events the publisher took
      */
@@ -430,15 +456,63 @@ public final class ConnectionTelemetry {
         return published;
     }
 
-    /** Hands an event to the publisher; false when it had no room (counted there) or there is no Kafka. */
-    private boolean offer(Unsent e) {
-        return e != null && events.publish(TOPIC, e.key(), e.value());
+    /**
+     * Shutdown, once the connections closed and before the publisher closes: offers the kept CLOSED events once
+     * more, waiting for room in the publisher (its sender drains it) until {@code within} is over; those that do
+     * not go are lost, counted. From now on a CLOSED the publisher refuses is lost at once. Blocks (up to
+     * {@code within}): call off the event loops.
+     *
+     * @return how many kept CLOSED events the publisher took
+     */
+    public int stop(java.time.Duration within) {
+        stopped = true;
+        long deadline = System.nanoTime() + within.toNanos();
+        int sent = 0;
+        for (int i = UNSENT_CAPACITY; i > 0; i--) {
+            Unsent u = unsent.poll();
+            if (u == null) {
+                break;
+            }
+            boolean taken = offer(u);
+            while (!taken && System.nanoTime() - deadline < 0) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // the sender makes room
+                taken = offer(u);
+            }
+            if (taken) {
+                sent++;
+            } else {
+                lose(); // past the deadline: each of the rest gets one try
+            }
+        }
+        loseKept(); // kept by a close that raced this walk
+        return sent;
     }
 
-    /** Keeps a dropped event for the next {@link #reportProgress()}, or counts it lost when there is no room. */
+    /** Hands a CLOSED to the publisher, uncounted if refused (it is kept); false when it had no room. */
+    private boolean offer(Unsent e) {
+        return events.offer(TOPIC, e.key(), e.value(), closeLost);
+    }
+
+    /**
+     * Keeps a refused CLOSED for the next {@link #reportProgress()}, or counts it lost (in the publisher's
+     * {@code mesh_events_dropped_total} too) when there is no room or ztunnel is stopping.
+     */
     private void keep(Unsent e) {
-        if (!unsent.offer(e)) {
-            lost.inc();
+        if (stopped || !unsent.offer(e)) {
+            lose();
+        } else if (stopped) {
+            loseKept(); // stop() may have finished its last offer before this one was kept
+        }
+    }
+
+    private void lose() {
+        events.countRefused(TOPIC);
+        lost.inc();
+    }
+
+    private void loseKept() {
+        for (int i = UNSENT_CAPACITY; i > 0 && unsent.poll() != null; i--) {
+            lose();
         }
     }
 
@@ -464,7 +538,11 @@ public final class ConnectionTelemetry {
         open.labelValues(reporter(info)).inc();
         Tracked t = new Tracked(info, labels, startNanos);
         Unsent opened = t.event(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
-        t.openedDropped = opened != null && !offer(opened);
+        // the publisher's refusal is known at once, Kafka's later on the producer's thread (which may even come
+        // before publish returns: so only ever set to true)
+        if (opened != null && !events.publish(TOPIC, opened.key(), opened.value(), () -> t.openedDropped = true)) {
+            t.openedDropped = true;
+        }
         return t;
     }
 
