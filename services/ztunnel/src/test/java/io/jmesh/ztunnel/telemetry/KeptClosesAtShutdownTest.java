@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.telemetry;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.testing.KafkaExtension;
@@ -18,6 +19,7 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -38,25 +40,18 @@ class KeptClosesAtShutdownTest {
     @TempDir
     Path dir;
 
+    @BeforeAll
+    static void topic() {
+        kafka.createTopic(ConnectionTelemetry.TOPIC, 1, false);
+    }
+
     @Test
     void closesKeptWhileKafkaWasAwayGoOutAtShutdown() throws Exception {
-        kafka.createTopic(ConnectionTelemetry.TOPIC, 1, false);
         String node = "node-" + UUID.randomUUID();
         int connections = 20;
         Vertx vertx = Vertx.vertx();
         try (HeldBootstrap bootstrap = new HeldBootstrap(kafka.bootstrapServers())) {
-            int caPort = new TestCa(vertx, "tok").start().toCompletionStage().toCompletableFuture()
-                    .get(30, TimeUnit.SECONDS);
-            Path token = dir.resolve("token");
-            Files.writeString(token, "tok");
-            Path mesh = dir.resolve("mesh.yaml");
-            Files.writeString(mesh, "workloads: []\n");
-            // the progress walk (which would offer kept events again) never runs within the test
-            ZtunnelHarness ztunnel = ZtunnelHarness.start(dir, "node", ZtunnelHarness.localNode(node, "127.0.157.1",
-                    mesh.toString(), caPort, token, """
-                            kafka: {bootstrapServers: "%s", queueCapacity: 1}
-                            telemetry: {progressInterval: 1h}
-                            """.formatted(bootstrap.address())), null);
+            ZtunnelHarness ztunnel = start(vertx, node, "127.0.157.1", bootstrap);
             double lost;
             try {
                 ConnectionTelemetry telemetry = ztunnel.ztunnel.telemetry();
@@ -80,6 +75,48 @@ class KeptClosesAtShutdownTest {
         } finally {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
+    }
+
+    /** Kafka still away at shutdown: no CLOSED can go, and each one is counted lost, kept or taken. */
+    @Test
+    void closesThatCannotGoAtShutdownAreCountedLost() throws Exception {
+        String node = "node-" + UUID.randomUUID();
+        int connections = 20;
+        Vertx vertx = Vertx.vertx();
+        try (HeldBootstrap bootstrap = new HeldBootstrap(kafka.bootstrapServers())) {
+            ZtunnelHarness ztunnel = start(vertx, node, "127.0.157.2", bootstrap);
+            try {
+                ConnectionTelemetry telemetry = ztunnel.ztunnel.telemetry();
+                for (int i = 0; i < connections; i++) {
+                    telemetry.opened(ConnectionTelemetryTest.outbound(ConnectionTelemetryTest.CLIENT,
+                            ConnectionTelemetryTest.SERVER)).close(10, 20, "-", null);
+                }
+            } finally {
+                ztunnel.close();
+            }
+            // the publisher's last sends fail on its closed producer, maybe after the launcher stopped waiting
+            await().atMost(Duration.ofSeconds(30))
+                    .until(() -> ztunnel.metric("ztunnel_connection_closes_lost_total") >= connections);
+            assertThat(ztunnel.metric("ztunnel_connection_closes_lost_total")).isEqualTo(connections);
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private ZtunnelHarness start(Vertx vertx, String node, String address, HeldBootstrap bootstrap)
+            throws Exception {
+        int caPort = new TestCa(vertx, "tok").start().toCompletionStage().toCompletableFuture()
+                .get(30, TimeUnit.SECONDS);
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        Files.writeString(mesh, "workloads: []\n");
+        // the progress walk (which would offer kept events again) never runs within the test
+        return ZtunnelHarness.start(dir, "node", ZtunnelHarness.localNode(node, address, mesh.toString(), caPort,
+                token, """
+                        kafka: {bootstrapServers: "%s", queueCapacity: 1}
+                        telemetry: {progressInterval: 1h}
+                        """.formatted(bootstrap.address())), null);
     }
 
     /** Ids of {@code node}'s connections with a CLOSED in the topic, once at least {@code expected} are there. */
