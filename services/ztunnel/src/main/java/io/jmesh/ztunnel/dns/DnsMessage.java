@@ -153,6 +153,82 @@ final class DnsMessage {
                 type, qclass, questionEnd, ednsPayload, dnssecOk, ednsVersion);
     }
 
+    static final int TYPE_NS = 2;
+    static final int TYPE_SOA = 6;
+    static final int NXDOMAIN = 3;
+    static final int REFUSED = 5;
+
+    /**
+     * Whether an upstream answer sends the query on to the next server, as hickory's name server pool (Istio's
+     * forwarder) judges it: the reason (the metric label), or null when {@code answer} is the answer. Moved on from:
+     * an error RCODE (SERVFAIL, REFUSED, FORMERR, NOTIMP, ... and EDNS's extended ones), and a negative answer
+     * (NXDOMAIN, or NOERROR without records: NODATA) that is not truncated; in both cases only when the authority
+     * section holds no SOA and no NS, the zone's own word. The answer's question is known to be the query's (it
+     * ends at {@code questionEnd}). An answer whose records cannot be read is the answer, relayed as it is.
+     */
+    static String retryReason(ByteBuf answer, int questionEnd) {
+        int base = answer.readerIndex();
+        int end = base + answer.readableBytes();
+        if (answer.readableBytes() < questionEnd || answer.getUnsignedShort(base + 4) != 1) {
+            return null;
+        }
+        int flags = answer.getUnsignedShort(base + 2);
+        if ((flags & TC) != 0) {
+            return null; // the client asks again over TCP
+        }
+        int answers = answer.getUnsignedShort(base + 6);
+        int authority = answer.getUnsignedShort(base + 8);
+        int additional = answer.getUnsignedShort(base + 10);
+        int at = base + questionEnd;
+        boolean zoneSpoke = false;
+        int extendedRcode = 0;
+        for (int i = 0; i < answers + authority + additional; i++) { // at most 3 * 65,535 records
+            at = skipName(answer, at, end);
+            if (at < 0 || at + 10 > end) {
+                return null;
+            }
+            int type = answer.getUnsignedShort(at);
+            int dataEnd = at + 10 + answer.getUnsignedShort(at + 8);
+            if (dataEnd > end) {
+                return null;
+            }
+            if (i >= answers && i < answers + authority && (type == TYPE_SOA || type == TYPE_NS)) {
+                zoneSpoke = true;
+            } else if (i >= answers + authority && type == TYPE_OPT) {
+                extendedRcode = answer.getUnsignedByte(at + 4); // the OPT "TTL": its first byte
+            }
+            at = dataEnd;
+        }
+        int rcode = extendedRcode << 4 | flags & 0xF;
+        String reason = switch (rcode) {
+            case NOERROR -> answers == 0 ? "nodata" : null;
+            case NXDOMAIN -> answers == 0 ? "nxdomain" : null; // with records: a CNAME chain ending nowhere
+            case SERVFAIL -> "servfail";
+            case REFUSED -> "refused";
+            // FORMERR, NOTIMP, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE; BADVERS/BADSIG .. BADCOOKIE
+            default -> rcode <= 10 || rcode >= 16 && rcode <= 23 ? "rcode" : null;
+        };
+        return zoneSpoke ? null : reason;
+    }
+
+    /** Offset just past the (possibly compressed) name at {@code at}, or -1 when it runs past {@code end}. */
+    private static int skipName(ByteBuf msg, int at, int end) {
+        for (int labels = 0; labels < 128 && at < end; labels++) { // a name has at most 127 labels
+            int length = msg.getUnsignedByte(at);
+            if (length == 0) {
+                return at + 1;
+            }
+            if ((length & 0xC0) == 0xC0) {
+                return at + 2 <= end ? at + 2 : -1; // a pointer ends the name
+            }
+            if ((length & 0xC0) != 0) {
+                return -1;
+            }
+            at += 1 + length;
+        }
+        return -1;
+    }
+
     /** The query id of a message of at least two bytes, or -1. */
     static int id(ByteBuf msg) {
         return msg.readableBytes() < 2 ? -1 : msg.getUnsignedShort(msg.readerIndex());

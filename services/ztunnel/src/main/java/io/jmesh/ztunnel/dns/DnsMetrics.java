@@ -20,6 +20,8 @@ public final class DnsMetrics {
     final Counter forwardFailures;
     final Histogram forwardSeconds;
     final Counter rejections;
+    /** Forwarded queries sent on to another try, by protocol and reason ({@link Upstream#RETRY_REASONS}). */
+    final Counter upstreamRetries;
     /** How many "dns query refused" lines are logged per protocol and reason; {@link #rejections} counts all. */
     final RefusalLogLimit rejectionLog;
 
@@ -51,5 +53,14 @@ public final class DnsMetrics {
         }
         rejections.labelValues("tcp", "connection_limit");
         rejections.labelValues("tcp", "client_connection_limit");
+        upstreamRetries = Counter.builder().name("ztunnel_dns_upstream_retries_total")
+                .help("forwarded DNS queries sent on to the next try, by protocol and why: no answer in time, or an "
+                        + "upstream answer that Istio's forwarder does not take as final")
+                .labelNames("protocol", "reason").register(metrics);
+        for (String protocol : new String[] {"udp", "tcp"}) {
+            for (String reason : Upstream.RETRY_REASONS) {
+                upstreamRetries.labelValues(protocol, reason);
+            }
+        }
     }
 }

@@ -133,7 +133,7 @@ public final class DnsProxy {
         this.names = new NameResolution(settings.clusterDomain());
         this.udpLoop = net.nextLoop();
         this.upstream = new Upstream(net, new Upstream.Settings(settings.upstreams(), settings.upstreamTimeout(),
-                settings.upstreamAttempts(), settings.maxPendingUpstream()), udpLoop);
+                settings.upstreamAttempts(), settings.maxPendingUpstream()), udpLoop, metrics.upstreamRetries);
         this.clients = clients != null ? clients : ip -> {
             Workload w = store.current().workloadByIp(ip);
             return w != null && settings.nodeName().equals(w.getNode()) ? w : null;

@@ -14,8 +14,10 @@ import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.prometheus.metrics.core.metrics.Counter;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.BitSet;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -23,11 +25,20 @@ import java.util.concurrent.TimeUnit;
 /**
  * Forwards the queries the proxy does not answer to the upstream resolvers, byte for byte, in the protocol the
  * client used: UDP through one socket (each query under an id of its own, restored in the answer; an answer is
- * accepted only from the server asked and with the question asked), TCP on a connection per query. A server that
- * does not answer within the timeout is followed by the next one, up to {@code attempts} tries. Everything runs on
- * one event loop; at most {@code maxPending} UDP queries are in flight, more fail at once.
+ * accepted only from the server asked and with the question asked), TCP on a connection per query (the same checks).
+ * Up to {@code attempts} tries in all, each asking one server: a server that does not answer within the timeout is
+ * followed by the next one, and so is one whose answer Istio's forwarder (hickory's name server pool) does not take
+ * as final ({@link DnsMessage#retryReason}: SERVFAIL, REFUSED, another error, or a negative answer without the zone's
+ * SOA or NS). Such a server is not asked again for that query. When no try is left, the client gets the first such
+ * answer as it came (as hickory keeps the first of equal errors), or, when no server answered at all, a failure
+ * (the proxy's SERVFAIL). Every try sent on is counted in {@code ztunnel_dns_upstream_retries_total}. Everything
+ * runs on one event loop; at most {@code maxPending} UDP queries are in flight, more fail at once.
  */
 final class Upstream {
+
+    /** The reasons of {@code ztunnel_dns_upstream_retries_total}: no answer in time, then the answers moved on from. */
+    static final List<String> RETRY_REASONS = List.of("no_answer", "servfail", "refused", "nxdomain", "nodata",
+            "rcode");
 
     /** Why a forward failed; the message is for the log. */
     static final class Failure extends Exception {
@@ -41,14 +52,19 @@ final class Upstream {
     private final NetTransport net;
     private final Settings settings;
     private final EventLoop loop;
-    private final IntObjectHashMap<Pending> pending = new IntObjectHashMap<>();
+    private final Counter retries;
+    private final IntObjectHashMap<Forward> pending = new IntObjectHashMap<>();
     private Channel udp;
 
-    /** @param loop the thread of the forwarder: the UDP listener's, so a forwarded query never changes threads */
-    Upstream(NetTransport net, Settings settings, EventLoop loop) {
+    /**
+     * @param loop the thread of the forwarder: the UDP listener's, so a forwarded query never changes threads
+     * @param retries {@code ztunnel_dns_upstream_retries_total}, labelled protocol and reason
+     */
+    Upstream(NetTransport net, Settings settings, EventLoop loop, Counter retries) {
         this.net = net;
         this.settings = settings;
         this.loop = loop;
+        this.retries = retries;
     }
 
     /** Opens the UDP socket (on a wildcard address, an ephemeral port). */
@@ -78,9 +94,9 @@ final class Upstream {
             udp.close();
         }
         loop.execute(() -> {
-            for (Pending p : pending.values()) {
+            for (Forward p : pending.values()) {
                 p.timer.cancel(false);
-                p.fail("ztunnel is shutting down");
+                p.abort("ztunnel is shutting down");
             }
             pending.clear();
         });
@@ -107,39 +123,115 @@ final class Upstream {
 
     private void start(ByteBuf query, int questionEnd, boolean tcp, Promise<ByteBuf> answer) {
         if (tcp) {
-            tcp(query, answer, 0);
+            tcp(new Forward(query, questionEnd, answer));
         } else {
             udp(query, questionEnd, answer);
         }
     }
 
-    private InetSocketAddress server(int attempt) {
-        List<InetSocketAddress> servers = settings.servers();
-        return servers.get(attempt % servers.size());
+    private InetSocketAddress server(int index) {
+        return settings.servers().get(index);
     }
 
-    // ---- UDP ----
-
-    private final class Pending {
+    /**
+     * One forwarded query, over either protocol: the server asked now, the tries so far, the servers whose answers
+     * sent it on, and the first of those answers. It owns {@code query} and that answer until it completes.
+     */
+    private final class Forward {
         final ByteBuf query;
         final int originalId;
         final int questionEnd;
         final Promise<ByteBuf> answer;
-        int attempt;
+        int server;
+        int tries = 1;
+        /** Servers whose answer sent the query on: not asked again. Null until the first. */
+        BitSet answeredNotFinal;
+        /** The first of those answers, its id restored: the client's when no try is left. */
+        ByteBuf firstNotFinal;
         ScheduledFuture<?> timer;
 
-        Pending(ByteBuf query, int originalId, int questionEnd, Promise<ByteBuf> answer) {
+        Forward(ByteBuf query, int questionEnd, Promise<ByteBuf> answer) {
             this.query = query;
-            this.originalId = originalId;
+            this.originalId = DnsMessage.id(query);
             this.questionEnd = questionEnd;
             this.answer = answer;
         }
 
-        void fail(String why) {
+        /** Whether {@code msg} answers the question asked (the header's 12 bytes aside). */
+        boolean answersQuestion(ByteBuf msg) {
+            return msg.readableBytes() >= questionEnd && ByteBufUtil.equals(msg, msg.readerIndex() + DnsMessage.HEADER,
+                    query, query.readerIndex() + DnsMessage.HEADER, questionEnd - DnsMessage.HEADER);
+        }
+
+        /**
+         * Moves on to the next server not yet heard from with a non-final answer (the same one again when it is the
+         * only one left and was merely silent); false when the attempts are spent or no such server is left.
+         */
+        boolean next() {
+            if (tries >= settings.attempts()) {
+                return false;
+            }
+            int n = settings.servers().size();
+            for (int i = 1; i <= n; i++) {
+                int candidate = (server + i) % n;
+                if (answeredNotFinal == null || !answeredNotFinal.get(candidate)) {
+                    server = candidate;
+                    tries++;
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** The server asked now gave {@code msg}, an answer that is not final: kept (a copy) when the first. */
+        void notFinal(ByteBuf msg) {
+            if (answeredNotFinal == null) {
+                answeredNotFinal = new BitSet(settings.servers().size());
+            }
+            answeredNotFinal.set(server);
+            if (firstNotFinal == null) {
+                firstNotFinal = msg.copy(); // to its size, and off the read buffer
+                firstNotFinal.setShort(firstNotFinal.readerIndex(), originalId);
+            }
+        }
+
+        /** Completes with {@code answerToClient} (owned by the callee from here on). */
+        void succeed(ByteBuf answerToClient) {
             query.release();
+            if (firstNotFinal != null) {
+                firstNotFinal.release();
+                firstNotFinal = null;
+            }
+            if (!answer.trySuccess(answerToClient)) {
+                answerToClient.release();
+            }
+        }
+
+        /** No try left: the first non-final answer, else a failure saying {@code why}. */
+        void end(String why) {
+            ByteBuf kept = firstNotFinal;
+            firstNotFinal = null;
+            if (kept == null) {
+                abort(why);
+                return;
+            }
+            query.release();
+            if (!answer.trySuccess(kept)) {
+                kept.release();
+            }
+        }
+
+        void abort(String why) {
+            query.release();
+            if (firstNotFinal != null) {
+                firstNotFinal.release();
+                firstNotFinal = null;
+            }
             answer.tryFailure(new Failure(why));
         }
     }
+
+    // ---- UDP ----
 
     private void udp(ByteBuf query, int questionEnd, Promise<ByteBuf> answer) {
         if (udp == null || !udp.isActive()) {
@@ -156,54 +248,65 @@ final class Upstream {
         do {
             id = ThreadLocalRandom.current().nextInt(0x10000);
         } while (pending.containsKey(id));
-        Pending p = new Pending(query, DnsMessage.id(query), questionEnd, answer);
+        Forward p = new Forward(query, questionEnd, answer);
         query.setShort(query.readerIndex(), id);
         pending.put(id, p);
         send(id, p);
     }
 
-    private void send(int id, Pending p) {
-        udp.writeAndFlush(new DatagramPacket(p.query.retainedDuplicate(), server(p.attempt)));
+    private void send(int id, Forward p) {
+        udp.writeAndFlush(new DatagramPacket(p.query.retainedDuplicate(), server(p.server)));
         p.timer = loop.schedule(() -> timedOut(id, p), settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
     }
 
-    private void timedOut(int id, Pending p) {
+    private void timedOut(int id, Forward p) {
         if (pending.get(id) != p) {
             return;
         }
-        if (++p.attempt < settings.attempts()) {
+        InetSocketAddress silent = server(p.server);
+        if (p.next()) {
+            retries.labelValues("udp", "no_answer").inc();
             send(id, p);
         } else {
             pending.remove(id);
-            p.fail("no answer from " + server(p.attempt - 1) + " within " + settings.timeout().toMillis()
-                    + " ms (" + p.attempt + " attempts)");
+            p.end("no answer from " + silent + " within " + settings.timeout().toMillis() + " ms (" + p.tries
+                    + " attempts)");
         }
     }
 
     private void answered(DatagramPacket packet) {
         ByteBuf msg = packet.content();
         int id = DnsMessage.id(msg);
-        Pending p = id < 0 ? null : pending.get(id);
+        Forward p = id < 0 ? null : pending.get(id);
         // only the server asked, and only an answer to the question asked (a spoofed answer needs both and the id)
-        if (p == null || !packet.sender().equals(server(p.attempt)) || msg.readableBytes() < p.questionEnd
-                || !ByteBufUtil.equals(msg, msg.readerIndex() + DnsMessage.HEADER, p.query,
-                        p.query.readerIndex() + DnsMessage.HEADER, p.questionEnd - DnsMessage.HEADER)) {
+        if (p == null || !packet.sender().equals(server(p.server)) || !p.answersQuestion(msg)) {
             return; // SimpleChannelInboundHandler releases it
         }
-        pending.remove(id);
         p.timer.cancel(false);
-        p.query.release();
-        ByteBuf answer = msg.copy(); // to its size: the read buffer has room for 64 KiB
-        answer.setShort(answer.readerIndex(), p.originalId);
-        if (!p.answer.trySuccess(answer)) {
-            answer.release();
+        String reason = DnsMessage.retryReason(msg, p.questionEnd);
+        if (reason == null) {
+            pending.remove(id);
+            ByteBuf answer = msg.copy(); // to its size: the read buffer has room for 64 KiB
+            answer.setShort(answer.readerIndex(), p.originalId);
+            p.succeed(answer);
+            return;
+        }
+        p.notFinal(msg);
+        if (p.next()) {
+            retries.labelValues("udp", reason).inc();
+            send(id, p);
+        } else {
+            pending.remove(id);
+            p.end(reason);
         }
     }
 
     // ---- TCP ----
 
-    private void tcp(ByteBuf query, Promise<ByteBuf> answer, int attempt) {
-        InetSocketAddress server = server(attempt);
+    private void tcp(Forward p) {
+        InetSocketAddress server = server(p.server);
+        ByteBuf query = p.query;
+        String[] movedOnBecause = {"no_answer"}; // or the reason of this server's non-final answer
         net.client(loop, settings.timeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
@@ -220,9 +323,15 @@ final class Upstream {
 
                                     @Override
                                     protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
-                                        if (DnsMessage.id(msg) == DnsMessage.id(query) && answer.trySuccess(
-                                                msg.retain())) {
-                                            query.release();
+                                        if (!p.answer.isDone() && DnsMessage.id(msg) == p.originalId
+                                                && p.answersQuestion(msg)) {
+                                            String reason = DnsMessage.retryReason(msg, p.questionEnd);
+                                            if (reason == null) {
+                                                p.succeed(msg.copy()); // off the connection's buffer, which closes
+                                            } else {
+                                                p.notFinal(msg);
+                                                movedOnBecause[0] = reason;
+                                            }
                                         }
                                         ctx.close();
                                     }
@@ -240,16 +349,16 @@ final class Upstream {
                     }, settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
                     ch.closeFuture().addListener(c -> {
                         timer.cancel(false);
-                        if (answer.isDone()) {
+                        if (p.answer.isDone()) {
                             return;
                         }
-                        if (attempt + 1 < settings.attempts()) {
-                            tcp(query, answer, attempt + 1);
+                        if (p.next()) {
+                            retries.labelValues("tcp", movedOnBecause[0]).inc();
+                            tcp(p);
                         } else {
-                            query.release();
-                            answer.tryFailure(new Failure("no answer over TCP from " + server + " within "
-                                    + settings.timeout().toMillis() + " ms (" + (attempt + 1) + " attempts)"
-                                    + (f.cause() == null ? "" : ": " + f.cause().getMessage())));
+                            p.end("no answer over TCP from " + server + " within " + settings.timeout().toMillis()
+                                    + " ms (" + p.tries + " attempts)"
+                                    + (f.cause() == null ? "" : ": " + f.cause().getMessage()));
                         }
                     });
                 });

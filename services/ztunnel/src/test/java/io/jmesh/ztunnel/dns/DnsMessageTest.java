@@ -7,10 +7,14 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import java.net.InetAddress;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The proxy's own answers stay within what the transport can carry: 512 bytes over UDP, 65,535 over TCP. */
+/**
+ * The proxy's own answers stay within what the transport can carry: 512 bytes over UDP, 65,535 over TCP; an
+ * upstream answer is judged final or not as Istio's forwarder judges it.
+ */
 class DnsMessageTest {
 
     private static final ByteBufAllocator ALLOC = ByteBufAllocator.DEFAULT;
@@ -49,6 +53,57 @@ class DnsMessageTest {
         } finally {
             answer.release();
             query.release();
+        }
+    }
+
+    @Test
+    void anUpstreamAnswerIsMovedOnFromAsHickorysNameServerPoolDoes() {
+        byte[] a = {(byte) 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, (byte) 192, 0, 2, 7};
+        byte[] cname = {(byte) 0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2, (byte) 0xC0, 12};
+        byte[] soa = {3, 'o', 'r', 'g', 0, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0, 0, 0, 0, 1, 0, 0, 0, 60, 0, 0, 0, 60,
+            0, 0, 0, 60, 0, 0, 0, 60};
+        byte[] ns = {(byte) 0xC0, 12, 0, 2, 0, 1, 0, 0, 0, 60, 0, 2, (byte) 0xC0, 12};
+        // OPT: root, type 41, payload 1232, extended RCODE byte, version 0, flags 0, no data
+        byte[] badCookie = {0, 0, 41, 0x04, (byte) 0xD0, 1, 0, 0, 0, 0, 0}; // 23 = 1 << 4 | 7
+        assertThat(reason(0, 0, new byte[0][], new byte[0][], new byte[0][])).isEqualTo("nodata");
+        assertThat(reason(0, 0, new byte[][] {a}, new byte[0][], new byte[0][])).isNull();
+        assertThat(reason(3, 0, new byte[0][], new byte[0][], new byte[0][])).isEqualTo("nxdomain");
+        assertThat(reason(3, 0, new byte[][] {cname}, new byte[0][], new byte[0][])).as("NXDOMAIN after a CNAME")
+                .isNull();
+        assertThat(reason(3, 0, new byte[0][], new byte[][] {soa}, new byte[0][])).as("the zone's SOA").isNull();
+        assertThat(reason(0, 0, new byte[0][], new byte[][] {ns}, new byte[0][])).as("a referral").isNull();
+        assertThat(reason(2, 0, new byte[0][], new byte[0][], new byte[0][])).isEqualTo("servfail");
+        assertThat(reason(2, 0, new byte[0][], new byte[][] {soa}, new byte[0][])).as("SERVFAIL with the SOA")
+                .isNull();
+        assertThat(reason(5, 0, new byte[0][], new byte[0][], new byte[0][])).isEqualTo("refused");
+        assertThat(reason(4, 0, new byte[0][], new byte[0][], new byte[0][])).as("NOTIMP").isEqualTo("rcode");
+        assertThat(reason(7, 0, new byte[0][], new byte[0][], new byte[][] {badCookie})).as("BADCOOKIE")
+                .isEqualTo("rcode");
+        assertThat(reason(12, 0, new byte[0][], new byte[0][], new byte[0][])).as("an unassigned RCODE").isNull();
+        assertThat(reason(0, 0x02, new byte[0][], new byte[0][], new byte[0][])).as("truncated").isNull();
+        assertThat(reason(3, 0, new byte[0][], new byte[][] {Arrays.copyOf(soa, 20)}, new byte[0][]))
+                .as("an SOA cut short: unreadable, relayed as it is").isNull();
+    }
+
+    /** The reason of an answer to {@code example.org A} with {@code rcode}, {@code flags} and these records. */
+    private static String reason(int rcode, int flags, byte[][] answers, byte[][] authority, byte[][] additional) {
+        byte[] q = DnsProxyTest.query(7, "example.org", 1);
+        ByteBuf msg = Unpooled.buffer();
+        msg.writeBytes(q);
+        msg.setByte(2, 0x80 | flags | 0x01);
+        msg.setByte(3, 0x80 | rcode);
+        msg.setShort(6, answers.length);
+        msg.setShort(8, authority.length);
+        msg.setShort(10, additional.length);
+        for (byte[][] section : new byte[][][] {answers, authority, additional}) {
+            for (byte[] record : section) {
+                msg.writeBytes(record);
+            }
+        }
+        try {
+            return DnsMessage.retryReason(msg, q.length);
+        } finally {
+            msg.release();
         }
     }
 

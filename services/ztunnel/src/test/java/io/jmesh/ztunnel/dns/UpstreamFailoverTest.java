@@ -1,0 +1,393 @@
+package io.jmesh.ztunnel.dns;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.jmesh.core.lifecycle.ServiceLauncher;
+import io.jmesh.ztunnel.discovery.StaticConfigFile;
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.prometheus.metrics.expositionformats.ExpositionFormats;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Vertx;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The forwarder moves on to the next upstream server as Istio's (hickory's name server pool) does: after a
+ * SERVFAIL, a REFUSED, or a negative answer (NXDOMAIN, or NOERROR without records) whose authority section holds no
+ * SOA or NS; an authoritative negative answer or a truncated one is the answer. Real UDP and TCP servers on
+ * loopback, scripted per test; the client asks over raw sockets.
+ */
+class UpstreamFailoverTest {
+
+    static final String CLIENT_IP = "127.0.44.1";
+    static final String PROXY_IP = "127.0.44.53";
+
+    @TempDir
+    static Path dir;
+
+    static Vertx vertx;
+    static WorkloadStore store = new WorkloadStore();
+
+    final List<ScriptedUpstream> upstreams = new ArrayList<>();
+    PrometheusRegistry registry;
+    DnsProxy proxy;
+
+    @BeforeAll
+    static void mesh() throws Exception {
+        vertx = ServiceLauncher.newVertx(2);
+        Path f = dir.resolve("mesh.yaml");
+        Files.writeString(f, """
+                workloads:
+                  - {uid: c, name: client, namespace: ns1, addresses: [%s], node: node-a, tunnelProtocol: HBONE,
+                     canonicalName: client, canonicalRevision: v1}
+                """.formatted(CLIENT_IP));
+        store.replaceAll(StaticConfigFile.read(f).addresses());
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (proxy != null) {
+            proxy.close().await(5, TimeUnit.SECONDS);
+        }
+        for (ScriptedUpstream u : upstreams) {
+            u.close();
+        }
+    }
+
+    @ParameterizedTest(name = "{0} over {1}")
+    @CsvSource({
+        "SERVFAIL, udp, servfail", "SERVFAIL, tcp, servfail",
+        "REFUSED, udp, refused", "REFUSED, tcp, refused",
+        "NXDOMAIN, udp, nxdomain", "NXDOMAIN, tcp, nxdomain",
+        "NODATA, udp, nodata", "NODATA, tcp, nodata",
+        "FORMERR, udp, rcode", "FORMERR, tcp, rcode"})
+    void aFailingOrNonAuthoritativeNegativeAnswerIsFollowedByTheNextServersAnswer(Behaviour first, String protocol,
+            String reason) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", first);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
+        start(Duration.ofSeconds(2), a, b);
+        byte[] answer = ask(protocol, query(0x7171, "www.example.org", 1));
+        assertThat(rcode(answer)).as("RCODE").isZero();
+        assertThat(id(answer)).isEqualTo(0x7171);
+        assertThat(ancount(answer)).as("ANCOUNT").isEqualTo(1);
+        assertThat(Arrays.copyOfRange(answer, answer.length - 4, answer.length)).as("the second server's address")
+                .containsExactly(192, 0, 2, 2);
+        assertThat(a.queries(protocol)).isEqualTo(1);
+        assertThat(b.queries(protocol)).isEqualTo(1);
+        assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"" + reason
+                + "\"}")).isEqualTo(1);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void anNxdomainWithAnSoaIsTheAnswerAndTheNextServerIsNeverAsked(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.NXDOMAIN_SOA);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
+        start(Duration.ofSeconds(2), a, b);
+        byte[] q = query(0x7272, "nx.example.org", 1);
+        byte[] answer = ask(protocol, q);
+        assertThat(answer).as("the first server's answer, byte for byte")
+                .isEqualTo(Behaviour.NXDOMAIN_SOA.answer(q, 1));
+        assertThat(b.queries(protocol)).isZero();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void aTruncatedEmptyAnswerIsRelayedAsItIsForTheClientToAskOverTcp(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.TRUNCATED);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
+        start(Duration.ofSeconds(2), a, b);
+        byte[] q = query(0x7373, "big.example.org", 1);
+        assertThat(ask(protocol, q)).isEqualTo(Behaviour.TRUNCATED.answer(q, 1));
+        assertThat(b.queries(protocol)).isZero();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void whenEveryServerFailsTheClientGetsTheFirstAnswerAndNoServerIsAskedTwice(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SERVFAIL);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.REFUSED);
+        start(Duration.ofSeconds(2), 3, a, b);
+        byte[] q = query(0x7474, "broken.example.org", 1);
+        assertThat(ask(protocol, q)).as("the first server's SERVFAIL, byte for byte")
+                .isEqualTo(Behaviour.SERVFAIL.answer(q, 1));
+        assertThat(a.queries(protocol)).as("asked once: its answer stands, though a third attempt is allowed")
+                .isEqualTo(1);
+        assertThat(b.queries(protocol)).isEqualTo(1);
+        assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"servfail\"}"))
+                .isEqualTo(1);
+        assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"refused\"}"))
+                .as("the last answer sends the query nowhere").isZero();
+        assertThat(metric("istio_dns_upstream_failures_total{request_query_type=\"a\",request_protocol=\""
+                + protocol + "\",source_canonical_service=\"client\",source_canonical_revision=\"v1\"}"))
+                .as("an upstream answer came").isZero();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void aFailingAnswerOutlivesALaterServersSilence(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SERVFAIL);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.SILENT);
+        start(Duration.ofMillis(300), a, b);
+        byte[] q = query(0x7575, "flaky.example.org", 1);
+        assertThat(ask(protocol, q)).as("the first server's SERVFAIL, byte for byte")
+                .isEqualTo(Behaviour.SERVFAIL.answer(q, 1));
+        assertThat(b.queries(protocol)).isEqualTo(1);
+    }
+
+    // ---- helpers ----
+
+    private ScriptedUpstream upstream(String ip, Behaviour behaviour) throws IOException {
+        ScriptedUpstream u = new ScriptedUpstream(ip, upstreams.size() + 1, behaviour);
+        upstreams.add(u);
+        return u;
+    }
+
+    private void start(Duration timeout, ScriptedUpstream... servers) throws Exception {
+        start(timeout, 2, servers);
+    }
+
+    private void start(Duration timeout, int attempts, ScriptedUpstream... servers) throws Exception {
+        registry = new PrometheusRegistry();
+        List<InetSocketAddress> addresses = Arrays.stream(servers).map(ScriptedUpstream::address).toList();
+        proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
+                InetAddress.getByName(PROXY_IP), 0, "cluster.local", Duration.ofSeconds(10), addresses, timeout,
+                attempts, 64, 150, 32), registry);
+        proxy.start().await(10, TimeUnit.SECONDS);
+    }
+
+    private byte[] ask(String protocol, byte[] q) throws IOException {
+        if (protocol.equals("udp")) {
+            try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(CLIENT_IP, 0))) {
+                s.setSoTimeout(5000);
+                s.send(new DatagramPacket(q, q.length, proxy.address()));
+                byte[] buf = new byte[4096];
+                DatagramPacket p = new DatagramPacket(buf, buf.length);
+                s.receive(p);
+                return Arrays.copyOf(buf, p.getLength());
+            }
+        }
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(proxy.address(), 2000);
+            s.setSoTimeout(5000);
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            out.writeShort(q.length);
+            out.write(q);
+            out.flush();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            byte[] a = new byte[in.readUnsignedShort()];
+            in.readFully(a);
+            return a;
+        }
+    }
+
+    static byte[] query(int id, String name, int type) {
+        return DnsProxyTest.query(id, name, type);
+    }
+
+    private static int id(byte[] m) {
+        return (m[0] & 0xFF) << 8 | m[1] & 0xFF;
+    }
+
+    private static int rcode(byte[] m) {
+        return m[3] & 0x0F;
+    }
+
+    private static int ancount(byte[] m) {
+        return (m[6] & 0xFF) << 8 | m[7] & 0xFF;
+    }
+
+    private double metric(String series) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ExpositionFormats.init().getPrometheusTextFormatWriter().write(out, registry.scrape());
+        String wanted = canonical(series);
+        for (String line : out.toString(StandardCharsets.UTF_8).split("\n")) {
+            int space = line.lastIndexOf(' ');
+            if (!line.startsWith("#") && space > 0 && canonical(line.substring(0, space)).equals(wanted)) {
+                return Double.parseDouble(line.substring(space + 1).trim());
+            }
+        }
+        return 0;
+    }
+
+    private static String canonical(String series) {
+        int brace = series.indexOf('{');
+        if (brace < 0) {
+            return series;
+        }
+        String[] labels = series.substring(brace + 1, series.length() - 1).split(",");
+        Arrays.sort(labels);
+        return series.substring(0, brace) + "{" + String.join(",", labels) + "}";
+    }
+
+    /** What a scripted server answers; {@code n} (1, 2, ...) tells the servers' addresses apart. */
+    enum Behaviour {
+        ANSWER(0, true, false, false),
+        SERVFAIL(2, false, false, false),
+        REFUSED(5, false, false, false),
+        FORMERR(1, false, false, false),
+        /** NXDOMAIN, nothing in the authority section: a forwarder's guess, not the zone's word. */
+        NXDOMAIN(3, false, false, false),
+        /** NOERROR without records or SOA. */
+        NODATA(0, false, false, false),
+        /** NXDOMAIN with the zone's SOA: the authoritative negative answer. */
+        NXDOMAIN_SOA(3, false, true, false),
+        /** NOERROR, TC set, no records: the answer did not fit. */
+        TRUNCATED(0, false, false, true),
+        SILENT(0, false, false, false);
+
+        final int rcode;
+        final boolean address;
+        final boolean soa;
+        final boolean truncated;
+
+        Behaviour(int rcode, boolean address, boolean soa, boolean truncated) {
+            this.rcode = rcode;
+            this.address = address;
+            this.soa = soa;
+            this.truncated = truncated;
+        }
+
+        /** The answer to {@code q} (header and question echoed, EDNS left out). */
+        byte[] answer(byte[] q, int n) {
+            int questionEnd = 12;
+            while (q[questionEnd] != 0) {
+                questionEnd += q[questionEnd] + 1;
+            }
+            questionEnd += 5;
+            ByteArrayOutputStream b = new ByteArrayOutputStream();
+            byte[] head = Arrays.copyOf(q, questionEnd);
+            head[2] = (byte) (0x80 | (truncated ? 0x02 : 0) | (q[2] & 0x01));
+            head[3] = (byte) (0x80 | rcode);
+            head[7] = (byte) (address ? 1 : 0);
+            head[9] = (byte) (soa ? 1 : 0);
+            head[11] = 0;
+            b.writeBytes(head);
+            if (address) {
+                b.writeBytes(new byte[] {(byte) 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, (byte) 192, 0, 2, (byte) n});
+            }
+            if (soa) {
+                // owner "org", type SOA, class IN, TTL 60; MNAME and RNAME the root, then five 32-bit numbers
+                b.writeBytes(new byte[] {3, 'o', 'r', 'g', 0, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0});
+                b.writeBytes(new byte[] {0, 0, 0, 1, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0, 60});
+            }
+            return b.toByteArray();
+        }
+    }
+
+    /** A resolver on loopback (UDP and TCP, one port) answering every query as its {@link Behaviour} says. */
+    static final class ScriptedUpstream implements AutoCloseable {
+        private final ServerSocket tcp;
+        private final DatagramSocket udp;
+        private final int n;
+        private final Behaviour behaviour;
+        private final AtomicInteger udpQueries = new AtomicInteger();
+        private final AtomicInteger tcpQueries = new AtomicInteger();
+        private volatile boolean open = true;
+
+        ScriptedUpstream(String ip, int n, Behaviour behaviour) throws IOException {
+            this.n = n;
+            this.behaviour = behaviour;
+            tcp = new ServerSocket();
+            tcp.bind(new InetSocketAddress(ip, 0));
+            udp = new DatagramSocket(new InetSocketAddress(ip, tcp.getLocalPort()));
+            Thread u = new Thread(this::serveUdp, "scripted-dns-udp");
+            u.setDaemon(true);
+            u.start();
+            Thread t = new Thread(this::serveTcp, "scripted-dns-tcp");
+            t.setDaemon(true);
+            t.start();
+        }
+
+        InetSocketAddress address() {
+            return (InetSocketAddress) tcp.getLocalSocketAddress();
+        }
+
+        int queries(String protocol) {
+            return protocol.equals("udp") ? udpQueries.get() : tcpQueries.get();
+        }
+
+        private void serveUdp() {
+            byte[] buf = new byte[4096];
+            while (open) { // ends when the socket closes
+                try {
+                    DatagramPacket p = new DatagramPacket(buf, buf.length);
+                    udp.receive(p);
+                    udpQueries.incrementAndGet();
+                    if (behaviour != Behaviour.SILENT) {
+                        byte[] a = behaviour.answer(Arrays.copyOf(buf, p.getLength()), n);
+                        udp.send(new DatagramPacket(a, a.length, p.getSocketAddress()));
+                    }
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        }
+
+        private void serveTcp() {
+            while (open) { // ends when the socket closes
+                try (Socket s = tcp.accept()) {
+                    s.setSoTimeout(5000);
+                    DataInputStream in = new DataInputStream(s.getInputStream());
+                    byte[] q = new byte[in.readUnsignedShort()];
+                    in.readFully(q);
+                    tcpQueries.incrementAndGet();
+                    if (behaviour == Behaviour.SILENT) {
+                        in.read(); // until the forwarder gives up and closes (or the read times out)
+                        continue;
+                    }
+                    byte[] a = behaviour.answer(q, n);
+                    DataOutputStream out = new DataOutputStream(s.getOutputStream());
+                    out.writeShort(a.length);
+                    out.write(a);
+                    out.flush();
+                } catch (SocketTimeoutException e) {
+                    // a client that sent nothing: next
+                } catch (IOException e) {
+                    if (!open) {
+                        return;
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            open = false;
+            udp.close();
+            tcp.close();
+        }
+    }
+}
