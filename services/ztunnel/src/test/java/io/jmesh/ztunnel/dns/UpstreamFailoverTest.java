@@ -166,6 +166,20 @@ class UpstreamFailoverTest {
         assertThat(b.queries(protocol)).isEqualTo(1);
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void anAnswerToAnotherQuestionIsNotTakenAndTheNextServerIsAsked(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.OTHER_QUESTION);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
+        start(Duration.ofMillis(500), a, b);
+        byte[] answer = ask(protocol, query(0x7676, "www.example.org", 1));
+        assertThat(Arrays.copyOfRange(answer, 12, 12 + 4)).as("the question asked").containsExactly(3, 'w', 'w', 'w');
+        assertThat(Arrays.copyOfRange(answer, answer.length - 4, answer.length)).as("the second server's address")
+                .containsExactly(192, 0, 2, 2);
+        assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"no_answer\"}"))
+                .isEqualTo(1);
+    }
+
     // ---- helpers ----
 
     private ScriptedUpstream upstream(String ip, Behaviour behaviour) throws IOException {
@@ -266,7 +280,9 @@ class UpstreamFailoverTest {
         NXDOMAIN_SOA(3, false, true, false),
         /** NOERROR, TC set, no records: the answer did not fit. */
         TRUNCATED(0, false, false, true),
-        SILENT(0, false, false, false);
+        SILENT(0, false, false, false),
+        /** An address, under the query's id, for a question whose first letter differs from the one asked. */
+        OTHER_QUESTION(0, true, false, false);
 
         final int rcode;
         final boolean address;
@@ -294,6 +310,9 @@ class UpstreamFailoverTest {
             head[7] = (byte) (address ? 1 : 0);
             head[9] = (byte) (soa ? 1 : 0);
             head[11] = 0;
+            if (this == OTHER_QUESTION) {
+                head[13] = (byte) (head[13] == 'x' ? 'y' : 'x');
+            }
             b.writeBytes(head);
             if (address) {
                 b.writeBytes(new byte[] {(byte) 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, (byte) 192, 0, 2, (byte) n});
