@@ -211,6 +211,29 @@ final class DnsMessage {
         return zoneSpoke ? null : reason;
     }
 
+    /**
+     * Sets the AA bit of an NXDOMAIN answer that {@link #retryReason} takes as final (the zone's SOA or NS in its
+     * authority section, or records); true when it did. Anything else, a query or a message whose question cannot
+     * be read included, is left as it is.
+     */
+    static boolean markFinalNxdomain(ByteBuf msg) {
+        if (msg.readableBytes() < HEADER) {
+            return false;
+        }
+        int base = msg.readerIndex();
+        int flags = msg.getUnsignedShort(base + 2);
+        if ((flags & QR) == 0 || (flags & 0xF) != NXDOMAIN || (flags & (AA | TC)) != 0) {
+            return false;
+        }
+        int end = base + msg.readableBytes();
+        int at = skipName(msg, base + HEADER, end);
+        if (at < 0 || at + 4 > end || retryReason(msg, at + 4 - base) != null) {
+            return false;
+        }
+        msg.setShort(base + 2, flags | AA);
+        return true;
+    }
+
     /** Offset just past the (possibly compressed) name at {@code at}, or -1 when it runs past {@code end}. */
     private static int skipName(ByteBuf msg, int at, int end) {
         for (int labels = 0; labels < 128 && at < end; labels++) { // a name has at most 127 labels

@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.outbound;
 
+import io.jmesh.ztunnel.dns.ZoneNegativeAnswers;
 import io.jmesh.ztunnel.tunnel.NetTransport;
 import io.netty.channel.EventLoop;
 import io.netty.resolver.ResolvedAddressTypes;
@@ -30,7 +31,9 @@ import java.util.Map;
  * any other with each search domain, then as it is ({@code ndots:0}: every name as it is, then with each domain).
  * Every query sends from a fresh UDP socket (a random source port, as Istio's resolver does) made by ztunnel's
  * {@link NetTransport}: ztunnel's socket mark and namespace, so capture never takes it; a truncated answer is asked
- * again over TCP the same way.
+ * again over TCP the same way. A server silent, failing (SERVFAIL, REFUSED) or denying a name without the zone's SOA
+ * is followed by the next try's server; an NXDOMAIN with the zone's SOA is final, as in Istio
+ * ({@link ZoneNegativeAnswers}).
  *
  * <p>Answers are shared by every loop's resolver and kept for their TTL, at most {@value #MAX_TTL_SECONDS} s (an
  * endpoint behind a DNS name that moves is followed within a minute whatever the zone says); a name that does not
@@ -80,7 +83,8 @@ public final class HostnameResolver implements AutoCloseable {
             for (EventExecutor e : net.workers()) {
                 EventLoop loop = (EventLoop) e;
                 byLoop.put(loop, new DnsNameResolverBuilder(loop)
-                        .datagramChannelFactory(net.datagramChannels())
+                        // an NXDOMAIN with the zone's SOA is final, as in Istio, not asked again elsewhere
+                        .datagramChannelFactory(ZoneNegativeAnswers.on(net.datagramChannels()))
                         .datagramChannelStrategy(DnsNameResolverChannelStrategy.ChannelPerResolution)
                         .socketChannelFactory(net.socketChannels())
                         .nameServerProvider(new SequentialDnsServerAddressStreamProvider(tries(settings)))

@@ -85,6 +85,37 @@ class DnsMessageTest {
                 .as("an SOA cut short: unreadable, relayed as it is").isNull();
     }
 
+    @Test
+    void onlyAnNxdomainWithTheZonesWordIsMarkedAuthoritative() {
+        byte[] soa = {3, 'o', 'r', 'g', 0, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0, 0, 0, 0, 1, 0, 0, 0, 60, 0, 0, 0, 60,
+            0, 0, 0, 60, 0, 0, 0, 60};
+        assertThat(marked(3, 0, soa)).as("NXDOMAIN with the SOA").isTrue();
+        assertThat(marked(3, 0, null)).as("NXDOMAIN without").isFalse();
+        assertThat(marked(3, 0x02, soa)).as("truncated").isFalse();
+        assertThat(marked(0, 0, soa)).as("NODATA with the SOA: Netty takes it as final already").isFalse();
+        assertThat(marked(2, 0, soa)).as("SERVFAIL").isFalse();
+    }
+
+    /** Whether an answer to {@code example.org A} with {@code rcode}, {@code flags} and that authority gets AA. */
+    private static boolean marked(int rcode, int flags, byte[] authority) {
+        byte[] q = DnsProxyTest.query(8, "example.org", 1);
+        ByteBuf msg = Unpooled.buffer();
+        msg.writeBytes(q);
+        msg.setByte(2, 0x80 | flags | 0x01);
+        msg.setByte(3, 0x80 | rcode);
+        if (authority != null) {
+            msg.setShort(8, 1);
+            msg.writeBytes(authority);
+        }
+        try {
+            boolean marked = DnsMessage.markFinalNxdomain(msg);
+            assertThat((msg.getByte(2) & 0x04) != 0).as("the AA bit as reported").isEqualTo(marked);
+            return marked;
+        } finally {
+            msg.release();
+        }
+    }
+
     /** The reason of an answer to {@code example.org A} with {@code rcode}, {@code flags} and these records. */
     private static String reason(int rcode, int flags, byte[][] answers, byte[][] authority, byte[][] additional) {
         byte[] q = DnsProxyTest.query(7, "example.org", 1);

@@ -149,6 +149,20 @@ class HostnameResolverTest {
                 .hasMessageContaining("no name server");
     }
 
+    @Test
+    void anNxdomainWithTheZonesSoaIsTheAnswerAsInIstioAndNoOtherServerIsAsked() throws Exception {
+        // Istio's resolver (hickory's name server pool) stops at a negative answer that carries the zone's SOA,
+        // authoritative flag or not; only one without SOA or NS sends it on to the next server
+        dns.negativeWithSoa("gone.test");
+        try (FakeDnsServer other = new FakeDnsServer("127.0.131.54").answer("gone.test", "127.0.131.30")) {
+            resolver = resolver(SEARCH, 2, List.of(dns.address(), other.address()));
+            Future<List<InetAddress>> f = resolver.resolve(net.nextLoop(), "gone.test").await();
+            assertThat(f.cause()).as("the first server's NXDOMAIN stands").isInstanceOf(UnknownHostException.class);
+            assertThat(dns.asked("A", "gone.test")).as("asked once").isEqualTo(1);
+            assertThat(other.asked("A", "gone.test")).as("the second server").isZero();
+        }
+    }
+
     /** A resolver whose hosts file lists nothing. */
     private HostnameResolver resolver(List<String> search, int ndots, List<InetSocketAddress> servers)
             throws Exception {

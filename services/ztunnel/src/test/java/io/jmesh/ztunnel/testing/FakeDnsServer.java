@@ -25,6 +25,7 @@ public final class FakeDnsServer implements AutoCloseable {
     public final List<String> questions = new CopyOnWriteArrayList<>();
     private final Map<String, List<InetAddress>> names = new ConcurrentHashMap<>();
     private final java.util.Set<String> ignored = ConcurrentHashMap.newKeySet();
+    private final java.util.Set<String> negativeWithSoa = ConcurrentHashMap.newKeySet();
     private final DatagramSocket udp;
     private volatile boolean open = true;
 
@@ -50,6 +51,15 @@ public final class FakeDnsServer implements AutoCloseable {
     /** Questions for {@code name} get no answer (a server that times out). */
     public FakeDnsServer ignore(String name) {
         ignored.add(name);
+        return this;
+    }
+
+    /**
+     * Questions for {@code name} get NXDOMAIN with the zone's SOA in the authority section, AA clear: a recursive
+     * resolver relaying the zone's negative answer.
+     */
+    public FakeDnsServer negativeWithSoa(String name) {
+        negativeWithSoa.add(name);
         return this;
     }
 
@@ -119,6 +129,15 @@ public final class FakeDnsServer implements AutoCloseable {
         out[9] = 0;
         out[10] = 0;
         out[11] = 0; // no additional records (the query's EDNS is not echoed)
+        if (known == null && negativeWithSoa.contains(n)) {
+            // owner: the question's name (a pointer); MNAME and RNAME the root; serial, refresh, retry, expire, minimum
+            out[9] = 1;
+            b.reset();
+            b.writeBytes(out);
+            b.writeBytes(new byte[] {(byte) 0xC0, 12, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0});
+            b.writeBytes(new byte[] {0, 0, 0, 1, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0, 60});
+            return b.toByteArray();
+        }
         return out;
     }
 
