@@ -157,6 +157,22 @@ class MetricsStreamingTest {
     }
 
     @Test
+    void aCounterFamilyIsWrittenOnceThoughTheRegistryListsItUnderTwoNames() throws Exception {
+        // the registry matches a counter by its name and by its name with _total: both are listed
+        io.prometheus.metrics.core.metrics.Counter.builder().name("requests_seen_total").help("seen")
+                .register(registry).inc();
+        for (String accept : List.of("text/plain; version=0.0.4", "application/openmetrics-text; version=1.0.0")) {
+            String body = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                    + "/metrics")).header("accept", accept).timeout(Duration.ofSeconds(30)).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+            assertThat(body.split("\n")).as(accept).filteredOn(l -> l.startsWith("requests_seen_total 1.0"))
+                    .hasSize(1);
+            assertThat(body.split("\n")).as(accept).filteredOn(l -> l.startsWith("# TYPE admin_metrics_scrapes"))
+                    .hasSize(1);
+        }
+    }
+
+    @Test
     void aCollectorThatThrowsIs500NamingItAndReleasesItsSlot() throws Exception {
         MultiCollector broken = () -> {
             throw new IllegalStateException("collector kaput");
