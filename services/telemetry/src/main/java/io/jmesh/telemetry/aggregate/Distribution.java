@@ -52,6 +52,11 @@ public final class Distribution {
         return counts.clone();
     }
 
+    /** The count of bucket {@code i} alone (not cumulative), the last one being +Inf; nothing copied. */
+    public long bucketCount(int i) {
+        return counts[i];
+    }
+
     public Distribution copy() {
         return new Distribution(counts.clone(), sum);
     }

@@ -6,6 +6,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The immutable committed aggregates of every partition this replica owns, kept apart per partition. Published by
@@ -31,8 +32,13 @@ public final class MeshTotals {
     /** One partition's series, as committed: what is served with {@code partition="<number>"}. */
     public record Partition(String number, Map<SeriesKey, TcpTotals> tcp, Map<SeriesKey, RequestTotals> requests) {}
 
+    /** One served series: the number of the partition it was counted on, its Istio label values, its totals. */
+    public record Served<T>(String partition, SeriesKey key, T totals) {}
+
     private final List<Partition> partitions;
     private volatile Sums sums;
+    private volatile List<Served<TcpTotals>> tcpInOrder;
+    private volatile List<Served<RequestTotals>> requestsInOrder;
 
     private MeshTotals(List<Partition> partitions) {
         this.partitions = List.copyOf(partitions);
@@ -90,6 +96,46 @@ public final class MeshTotals {
 
     public long requestCount() {
         return requests().values().stream().mapToLong(RequestTotals::requests).sum();
+    }
+
+    /**
+     * Every partition's TCP series in exposition order ({@link ServedLabels#TCP}), as {@code /metrics} writes them.
+     * Sorted at the first call and kept with these totals (a small object per series): every family and every
+     * scrape of these totals then reads it without copying anything.
+     */
+    public List<Served<TcpTotals>> tcpInExpositionOrder() {
+        List<Served<TcpTotals>> s = tcpInOrder;
+        if (s == null) { // sorted at most a few times over by concurrent scrapes: the result is the same
+            s = inOrder(Partition::tcp, ServedLabels.TCP);
+            tcpInOrder = s;
+        }
+        return s;
+    }
+
+    /**
+     * Every partition's request series in exposition order ({@link ServedLabels#REQUEST}), as
+     * {@link #tcpInExpositionOrder()}.
+     */
+    public List<Served<RequestTotals>> requestsInExpositionOrder() {
+        List<Served<RequestTotals>> s = requestsInOrder;
+        if (s == null) {
+            s = inOrder(Partition::requests, ServedLabels.REQUEST);
+            requestsInOrder = s;
+        }
+        return s;
+    }
+
+    private <T> List<Served<T>> inOrder(Function<Partition, Map<SeriesKey, T>> series, ServedLabels labels) {
+        int n = 0;
+        for (Partition p : partitions) {
+            n += series.apply(p).size();
+        }
+        List<Served<T>> all = new ArrayList<>(n);
+        for (Partition p : partitions) {
+            series.apply(p).forEach((k, v) -> all.add(new Served<>(p.number(), k, v)));
+        }
+        all.sort(labels.order());
+        return Collections.unmodifiableList(all);
     }
 
     private Sums sums() {

@@ -1,11 +1,14 @@
 package io.jmesh.telemetry.metrics;
 
+import io.jmesh.core.admin.FamilyScrape;
+import io.jmesh.core.admin.FamilyTextWriter;
 import io.jmesh.telemetry.aggregate.Buckets;
 import io.jmesh.telemetry.aggregate.Distribution;
 import io.jmesh.telemetry.aggregate.IstioLabels;
 import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.jmesh.telemetry.aggregate.RequestTotals;
 import io.jmesh.telemetry.aggregate.SeriesKey;
+import io.jmesh.telemetry.aggregate.ServedLabels;
 import io.jmesh.telemetry.aggregate.TcpTotals;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.registry.PrometheusScrapeRequest;
@@ -17,6 +20,7 @@ import io.prometheus.metrics.model.snapshots.HistogramSnapshot.HistogramDataPoin
 import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+import java.io.IOException;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -37,11 +41,25 @@ import java.util.function.ToLongFunction;
  *
  * <p>Collection reads one immutable {@link MeshTotals}; it never touches the ingest thread's state. Series that
  * expired are simply absent from the next snapshot.
+ *
+ * <p>{@code /metrics} ({@link FamilyScrape}) gets no snapshot: each family's text is written straight from the
+ * published totals, series by series, in the order the snapshot writers sort them in
+ * ({@link MeshTotals#tcpInExpositionOrder()}, sorted once per published totals), byte for byte the same text. A
+ * scrape then allocates a few buffers of KiB whatever the number of series, where a family's snapshot copied each
+ * series and its labels first (~40 MiB per family at 100,000 series, per concurrent scrape). A family is read from
+ * one published totals, so its samples are consistent with each other; the families of one scrape may come from
+ * successive commits, as before. While a family is being written, at the scraper's pace, its scrape keeps those
+ * totals reachable: a commit published meanwhile leaves the older totals in memory until that family is written
+ * (at most one older totals per concurrent scrape).
  */
 public final class IstioMetrics implements MultiCollector {
 
     private static final String[] TCP_NAMES = withPartition(IstioLabels.TCP);
     private static final String[] REQUEST_NAMES = withPartition(IstioLabels.REQUEST);
+    private static final String REQUESTS_HELP = "Requests, as reported by waypoints";
+    /** The buckets' {@code le} values, as the snapshot writers format them. */
+    private static final String[] LE = java.util.Arrays.stream(upperBounds()).mapToObj(FamilyTextWriter::format)
+            .toArray(String[]::new);
 
     private final Supplier<MeshTotals> totals;
 
@@ -49,28 +67,29 @@ public final class IstioMetrics implements MultiCollector {
         this.totals = totals;
     }
 
-    /** One metric family, built from a snapshot of the totals. */
-    private record Family(String name, Function<MeshTotals, MetricSnapshot> build) {}
+    /** One metric family: its snapshot, or its text written series by series, from the totals. */
+    private record Family(String name, Function<MeshTotals, MetricSnapshot> build, Text text) {}
+
+    @FunctionalInterface
+    private interface Text {
+        void write(MeshTotals t, FamilyTextWriter out) throws IOException;
+    }
 
     private static final List<Family> FAMILIES = List.of(
-            new Family("istio_tcp_connections_opened", t -> tcpCounter(t, "istio_tcp_connections_opened",
-                    "Connections opened, as reported by ztunnels", TcpTotals::opened)),
-            new Family("istio_tcp_connections_closed", t -> tcpCounter(t, "istio_tcp_connections_closed",
-                    "Connections closed, as reported by ztunnels", TcpTotals::closed)),
-            new Family("istio_tcp_connections_failed", t -> tcpCounter(t, "istio_tcp_connections_failed",
+            tcpFamily("istio_tcp_connections_opened", "Connections opened, as reported by ztunnels", TcpTotals::opened),
+            tcpFamily("istio_tcp_connections_closed", "Connections closed, as reported by ztunnels", TcpTotals::closed),
+            tcpFamily("istio_tcp_connections_failed",
                     "Connections that ended in an error (denied, failed connect), as reported by ztunnels",
-                    TcpTotals::failed)),
-            new Family("istio_tcp_sent_bytes", t -> tcpCounter(t, "istio_tcp_sent_bytes",
-                    "Bytes sent by the destination back to the source (Istio's direction)", TcpTotals::sentBytes)),
-            new Family("istio_tcp_received_bytes", t -> tcpCounter(t, "istio_tcp_received_bytes",
-                    "Bytes received from the source by the destination", TcpTotals::receivedBytes)),
-            new Family("istio_requests", IstioMetrics::requestCounter),
-            new Family("istio_request_duration_milliseconds", t -> histogram(t, "istio_request_duration_milliseconds",
-                    "Request duration until the last response byte, in milliseconds", RequestTotals::durationMillis)),
-            new Family("istio_request_bytes", t -> histogram(t, "istio_request_bytes", "Request body sizes in bytes",
-                    RequestTotals::requestBytes)),
-            new Family("istio_response_bytes", t -> histogram(t, "istio_response_bytes",
-                    "Response body sizes in bytes", RequestTotals::responseBytes)));
+                    TcpTotals::failed),
+            tcpFamily("istio_tcp_sent_bytes", "Bytes sent by the destination back to the source (Istio's direction)",
+                    TcpTotals::sentBytes),
+            tcpFamily("istio_tcp_received_bytes", "Bytes received from the source by the destination",
+                    TcpTotals::receivedBytes),
+            new Family("istio_requests", IstioMetrics::requestCounter, IstioMetrics::requestCounterText),
+            histogramFamily("istio_request_duration_milliseconds",
+                    "Request duration until the last response byte, in milliseconds", RequestTotals::durationMillis),
+            histogramFamily("istio_request_bytes", "Request body sizes in bytes", RequestTotals::requestBytes),
+            histogramFamily("istio_response_bytes", "Response body sizes in bytes", RequestTotals::responseBytes));
 
     @Override
     public MetricSnapshots collect() {
@@ -83,6 +102,16 @@ public final class IstioMetrics implements MultiCollector {
      */
     @Override
     public MetricSnapshots collect(Predicate<String> includedNames) {
+        if (includedNames instanceof FamilyScrape scrape) {
+            // /metrics: the family's text is written straight from the totals, series by series, with no snapshot
+            for (Family f : FAMILIES) {
+                if (scrape.test(f.name())) {
+                    MeshTotals t = totals.get();
+                    scrape.stream(out -> f.text().write(t, out));
+                }
+            }
+            return MetricSnapshots.of();
+        }
         MeshTotals t = totals.get();
         MetricSnapshots.Builder b = MetricSnapshots.builder();
         for (Family f : FAMILIES) {
@@ -103,6 +132,72 @@ public final class IstioMetrics implements MultiCollector {
         return FAMILIES.stream().map(Family::name).toList();
     }
 
+    private static Family tcpFamily(String name, String help, ToLongFunction<TcpTotals> value) {
+        return new Family(name, t -> tcpCounter(t, name, help, value), (t, out) -> {
+            List<MeshTotals.Served<TcpTotals>> series = t.tcpInExpositionOrder();
+            if (series.isEmpty()) {
+                return;
+            }
+            out.counter(name, help);
+            String sample = name + "_total";
+            for (MeshTotals.Served<TcpTotals> s : series) {
+                out.sample(sample);
+                labels(ServedLabels.TCP, s, out);
+                out.value((double) value.applyAsLong(s.totals()));
+            }
+        });
+    }
+
+    private static void requestCounterText(MeshTotals t, FamilyTextWriter out) throws IOException {
+        List<MeshTotals.Served<RequestTotals>> series = t.requestsInExpositionOrder();
+        if (series.isEmpty()) {
+            return;
+        }
+        out.counter("istio_requests", REQUESTS_HELP);
+        for (MeshTotals.Served<RequestTotals> s : series) {
+            out.sample("istio_requests_total");
+            labels(ServedLabels.REQUEST, s, out);
+            out.value((double) s.totals().requests());
+        }
+    }
+
+    private static Family histogramFamily(String name, String help, Function<RequestTotals, Distribution> which) {
+        String bucket = name + "_bucket";
+        String count = name + "_count";
+        String sum = name + "_sum";
+        return new Family(name, t -> histogram(t, name, help, which), (t, out) -> {
+            List<MeshTotals.Served<RequestTotals>> series = t.requestsInExpositionOrder();
+            if (series.isEmpty()) {
+                return;
+            }
+            out.histogram(name, help);
+            for (MeshTotals.Served<RequestTotals> s : series) {
+                Distribution d = which.apply(s.totals());
+                long cumulative = 0;
+                for (int i = 0; i < LE.length; i++) {
+                    cumulative += d.bucketCount(i);
+                    out.sample(bucket);
+                    labels(ServedLabels.REQUEST, s, out);
+                    out.labelFormatted("le", LE[i]);
+                    out.value(cumulative);
+                }
+                out.sample(count);
+                labels(ServedLabels.REQUEST, s, out);
+                out.value(cumulative);
+                out.sample(sum);
+                labels(ServedLabels.REQUEST, s, out);
+                out.value(d.sum());
+            }
+        });
+    }
+
+    private static void labels(ServedLabels labels, MeshTotals.Served<?> series, FamilyTextWriter out)
+            throws IOException {
+        for (int i = 0; i < labels.size(); i++) {
+            out.label(labels.name(i), labels.value(i, series));
+        }
+    }
+
     private static CounterSnapshot tcpCounter(MeshTotals t, String name, String help, ToLongFunction<TcpTotals> value) {
         CounterSnapshot.Builder b = CounterSnapshot.builder().name(name).help(help);
         for (MeshTotals.Partition p : t.partitions()) {
@@ -115,8 +210,7 @@ public final class IstioMetrics implements MultiCollector {
     }
 
     private static CounterSnapshot requestCounter(MeshTotals t) {
-        CounterSnapshot.Builder b = CounterSnapshot.builder().name("istio_requests")
-                .help("Requests, as reported by waypoints");
+        CounterSnapshot.Builder b = CounterSnapshot.builder().name("istio_requests").help(REQUESTS_HELP);
         for (MeshTotals.Partition p : t.partitions()) {
             for (Map.Entry<SeriesKey, RequestTotals> e : p.requests().entrySet()) {
                 b.dataPoint(CounterDataPointSnapshot.builder().labels(labels(REQUEST_NAMES, e.getKey(), p))
