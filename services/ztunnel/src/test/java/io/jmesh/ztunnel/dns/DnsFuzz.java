@@ -104,6 +104,55 @@ class DnsFuzz {
         }
     }
 
+    /**
+     * Upstream answers are input from the network too: whatever bytes come back, judging them for the next server
+     * ({@link DnsMessage#retryReason}) and marking a zone's NXDOMAIN ({@link DnsMessage#markFinalNxdomain}) never
+     * read past the message, throw, or change anything but the AA bit.
+     */
+    @Test
+    void upstreamAnswersAreJudgedWithinTheirBytes() {
+        byte[] q = DnsProxyTest.query(9, "example.org", 1);
+        byte[] soa = {3, 'o', 'r', 'g', 0, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0, 0, 0, 0, 1, 0, 0, 0, 60, 0, 0, 0, 60,
+            0, 0, 0, 60, 0, 0, 0, 60};
+        byte[] a = {(byte) 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 96, 0, 9};
+        byte[] opt = {0, 0, 41, 0x10, 0, 1, 0, 0, 0, 0, 0};
+        java.util.Set<String> reasons = java.util.Set.of("servfail", "refused", "nxdomain", "nodata", "rcode");
+        Fuzzer.named("dns-upstream-answer", 600).seeds(
+                answer(q, 0x83, false, soa, null), answer(q, 0x83, false, null, null),
+                answer(q, 0x82, false, null, opt), answer(q, 0x80, true, null, a),
+                answer(q, 0x80, false, soa, opt), answer(q, 0x85, true, soa, a)).run(input -> {
+            ByteBuf msg = Unpooled.wrappedBuffer(input.clone());
+            int questionEnd = Math.min(input.length, q.length);
+            if (questionEnd >= DnsMessage.HEADER + 5) {
+                String reason = DnsMessage.retryReason(msg, questionEnd);
+                assertThat(reason == null || reasons.contains(reason)).as(reason).isTrue();
+            }
+            boolean marked = DnsMessage.markFinalNxdomain(msg);
+            byte[] after = new byte[input.length];
+            msg.getBytes(0, after);
+            if (marked) {
+                after[2] &= ~0x04;
+            }
+            assertThat(after).as("only the AA bit changes").isEqualTo(input);
+        });
+    }
+
+    /**
+     * An answer to {@code q} with the RCODE byte {@code rcodeByte}: {@code record} is its one answer when
+     * {@code answered}, else its one additional record (after the authority one, if any).
+     */
+    private static byte[] answer(byte[] q, int rcodeByte, boolean answered, byte[] authority, byte[] record) {
+        byte[] none = new byte[0];
+        byte[] m = answered ? concat(concat(q, record), authority == null ? none : authority)
+                : concat(concat(q, authority == null ? none : authority), record == null ? none : record);
+        m[2] = (byte) 0x81;
+        m[3] = (byte) rcodeByte;
+        m[7] = (byte) (answered ? 1 : 0);
+        m[9] = (byte) (authority == null ? 0 : 1);
+        m[11] = (byte) (!answered && record != null ? 1 : 0);
+        return m;
+    }
+
     @Test
     void aLiveProxyKeepsAnsweringWhateverItIsSent() throws Exception {
         Path f = dir.resolve("mesh.yaml");
