@@ -77,10 +77,13 @@ public final class ZtunnelBootstrap implements MeshService {
 
     private static final Logger log = LoggerFactory.getLogger(ZtunnelBootstrap.class);
     /**
-     * How long the kept CLOSED events may wait for room in the event publisher at shutdown; its close then takes up
-     * to 2 s to hand what it holds to Kafka and 2 s to flush: within the launcher's 5 s for close.
+     * How long close waits for the connections it ended (their access-log lines and CLOSED events) and then the kept
+     * CLOSED events may wait for room in the event publisher, together; its close then takes up to 2 s to hand what
+     * it holds to Kafka and 2 s to flush: within the launcher's 5 s for close.
      */
     private static final java.time.Duration LAST_EVENTS_OFFER = java.time.Duration.ofSeconds(1);
+    /** Of {@link #LAST_EVENTS_OFFER}, at most this for the ended connections' closes (on loopback, milliseconds). */
+    private static final java.time.Duration ENDED_CONNECTIONS_WAIT = java.time.Duration.ofMillis(500);
 
     /** What tests (and a future authz/ca integration) can replace. */
     public record Collaborators(CaClient ca, Authorizer authorizer, AuthorizationStore policies, Clock clock,
@@ -507,6 +510,13 @@ public final class ZtunnelBootstrap implements MeshService {
         if (identities == null) {
             return Future.succeededFuture();
         }
+        inbound.stopAccepting();
+        outbound.stopAccepting();
+        // the connections the drain left open (plain relays, which it does not wait for, and tunnels past its
+        // deadline): ended now, before the pool and the pods close their sockets, so each closes as ended at
+        // shutdown, and its line and CLOSED are written before the publisher closes (Istio's ztunnel records every
+        // connection it drops at shutdown)
+        int ended = telemetry == null ? 0 : telemetry.endRelayed();
         // stopping the agent link joins its thread, which may wait on an event loop: not on one
         Future<Void> pods = inPod == null ? Future.succeededFuture()
                 : context.vertx().executeBlocking(() -> {
@@ -527,19 +537,23 @@ public final class ZtunnelBootstrap implements MeshService {
         if (hostnames != null) {
             hostnames.close();
         }
-        inbound.stopAccepting();
-        outbound.stopAccepting();
         if (rejectionLogTimer >= 0) {
             context.vertx().cancelTimer(rejectionLogTimer);
         }
         if (progressTimer >= 0) {
             context.vertx().cancelTimer(progressTimer);
         }
-        // the connections drained: their CLOSED events are out or kept. The kept ones get a last offer, then the
-        // producer flushes; blocking both, so on a worker (close() may run on an event loop), within close's budget
+        // once the ended connections closed, their CLOSED events are out or kept. The kept ones get a last offer, then
+        // the producer flushes; blocking all, so on a worker (close() may run on an event loop), within close's budget
         Future<Void> published = context.vertx().executeBlocking(() -> {
             if (telemetry != null) {
-                telemetry.stop(LAST_EVENTS_OFFER);
+                long start = System.nanoTime();
+                int open = telemetry.awaitRelayedEnded(ENDED_CONNECTIONS_WAIT);
+                if (ended > 0 || open > 0) {
+                    log.atInfo().addKeyValue("ended", ended).addKeyValue("stillOpen", open)
+                            .log("connections open at shutdown ended");
+                }
+                telemetry.stop(LAST_EVENTS_OFFER.minusNanos(System.nanoTime() - start));
             }
             if (events != null) {
                 events.close();

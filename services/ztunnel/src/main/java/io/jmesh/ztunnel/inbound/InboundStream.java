@@ -276,7 +276,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             }
             Relay relay = Relay.start(stream, app, tracked.bytesFromSource(), tracked.bytesToSource(),
                     OpenInbound.reportEnd(stream, tracked));
-            tracked.relayedBy(relay::bytesAToB, relay::bytesBToA);
+            tracked.relayedBy(relay::bytesAToB, relay::bytesBToA, relay::close);
             for (Object m : early) {
                 stream.pipeline().fireChannelRead(m);
             }

@@ -115,7 +115,7 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
             early.handOver(ch, () -> {
                 Relay relay = Relay.start(ch, f.channel(), t.bytesFromSource(), t.bytesToSource(),
                         OpenInbound.reportEnd(ch, t));
-                t.relayedBy(relay::bytesAToB, relay::bytesBToA);
+                t.relayedBy(relay::bytesAToB, relay::bytesBToA, relay::close);
                 for (Object m : early.reads()) {
                     ch.pipeline().fireChannelRead(m);
                 }

@@ -398,7 +398,7 @@ public final class OutboundProxy {
         }
         Relay relay = Relay.start(client, upstream, t.bytesFromSource(), t.bytesToSource(),
                 (fromSource, toSource, error) -> t.close(fromSource, toSource, error == null ? "-" : "CONNECT", error));
-        t.relayedBy(relay::bytesAToB, relay::bytesBToA);
+        t.relayedBy(relay::bytesAToB, relay::bytesBToA, relay::close);
         for (Object m : early) {
             client.pipeline().fireChannelRead(m);
         }

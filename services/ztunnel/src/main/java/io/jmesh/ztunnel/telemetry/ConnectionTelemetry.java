@@ -58,12 +58,18 @@ import org.slf4j.LoggerFactory;
  * per connection), and the one periodic walk reads the relay's volatile counters and builds events only for
  * connections that moved bytes.
  *
+ * <p>At shutdown, {@link #endRelayed()} ends the relayed connections still open and {@link #awaitRelayedEnded} waits
+ * for their closes, so that each writes its access-log line and its CLOSED (error {@link #CLOSED_FROM_DRAIN}, as
+ * Istio's ztunnel records the connections it drops) before the event publisher closes.
+ *
  * <p>Refusals before a connection is established are counted in {@code ztunnel_connection_rejections_total} by
  * {@code reason} and logged once each (logger {@code access}, "connection failed").
  */
 public final class ConnectionTelemetry {
 
     public static final String TOPIC = "mesh.l4-events.v1";
+    /** The error of a connection ztunnel ended at shutdown, as Istio's ztunnel words it (its {@code ClosedFromDrain}). */
+    public static final String CLOSED_FROM_DRAIN = "connection closed due to connection drain";
 
     private static final Logger access = LoggerFactory.getLogger("access");
     private static final String[] LABELS = {"reporter", "source_workload", "source_canonical_service",
@@ -116,8 +122,9 @@ public final class ConnectionTelemetry {
     /** Set by {@link #stop}: from then on a refused CLOSED is lost at once, no walk would offer it again. */
     private volatile boolean stopped;
     /**
-     * Connections whose relay runs ({@link Tracked#relayedBy}) until their close, when events are on: what
-     * {@link #reportProgress()} walks. Keyed by their sequence, so each add and remove touches its own bin.
+     * Connections whose relay runs ({@link Tracked#relayedBy}) until their close has handed its CLOSED over: what
+     * {@link #reportProgress()} walks, and what {@link #endRelayed()} ends at shutdown. Keyed by their sequence, so
+     * each add and remove touches its own bin.
      */
     private final ConcurrentHashMap<Long, Tracked> relayed = new ConcurrentHashMap<>();
 
@@ -209,6 +216,10 @@ public final class ConnectionTelemetry {
         /** The relay's running byte counts ({@link #relayedBy}); set once, before it is in {@link #relayed}. */
         private volatile LongSupplier relayedFromSource;
         private volatile LongSupplier relayedToSource;
+        /** Ends the relay, both its sides ({@link #relayedBy}); null for none. */
+        private volatile Runnable endRelay;
+        /** Ended by ztunnel's shutdown ({@link #endRelayed()}): its close reports {@link #CLOSED_FROM_DRAIN}. */
+        private volatile boolean endedAtShutdown;
 
         private Tracked(ConnectionInfo info, String[] labels, long startNanos) {
             this.info = info;
@@ -229,20 +240,25 @@ public final class ConnectionTelemetry {
             return toSource;
         }
 
+        /** {@link #relayedBy(LongSupplier, LongSupplier, Runnable)} of a relay shutdown cannot end (tests). */
+        public void relayedBy(LongSupplier fromSource, LongSupplier toSource) {
+            relayedBy(fromSource, toSource, null);
+        }
+
         /**
          * The connection's relay started: its running byte counts, which {@link #reportProgress()} reads (the
-         * relay keeps them anyway). Call once, right after the relay started; a connection without a relay (one
-         * closed at once with a flag) moves no bytes and is never reported in between.
+         * relay keeps them anyway), and how to end it at shutdown. Call once, right after the relay started; a
+         * connection without a relay (one closed at once with a flag) moves no bytes and is never reported in
+         * between.
          *
          * @param fromSource bytes the source has sent so far (the relay's count of that direction)
          * @param toSource bytes the destination has sent back so far
+         * @param end closes both sides of the relay, from any thread (its close then comes as for any other end)
          */
-        public void relayedBy(LongSupplier fromSource, LongSupplier toSource) {
-            if (!eventsEnabled) {
-                return;
-            }
+        public void relayedBy(LongSupplier fromSource, LongSupplier toSource, Runnable end) {
             relayedFromSource = fromSource;
             relayedToSource = toSource;
+            endRelay = end;
             relayed.put(sequence, this);
             if (reported.get() == Reported.CLOSED) {
                 relayed.remove(sequence); // closed while being added: its close may have missed the entry
@@ -261,7 +277,7 @@ public final class ConnectionTelemetry {
             Reported last = reported.get();
             LongSupplier from = relayedFromSource;
             LongSupplier to = relayedToSource;
-            if (last == Reported.CLOSED || from == null) {
+            if (last == Reported.CLOSED || from == null || !eventsEnabled) {
                 return false;
             }
             long fromNow = from.getAsLong();
@@ -308,6 +324,11 @@ public final class ConnectionTelemetry {
          * @param error null for a clean close
          */
         public void close(long fromSource, long toSource, String responseFlags, String error) {
+            if (endedAtShutdown) {
+                // whatever the relay made of its sides' closes: ztunnel ended it, as Istio's records a dropped one
+                responseFlags = "-";
+                error = CLOSED_FROM_DRAIN;
+            }
             String flags = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
             tcp.close(labels, flags, error != null);
             open.labelValues(reporter(info)).dec();
@@ -317,7 +338,6 @@ public final class ConnectionTelemetry {
             }
             // no report after this one takes bytes; what the reports took is part of these totals
             Reported progress = reported.getAndSet(Reported.CLOSED);
-            relayed.remove(sequence);
             if (progress == Reported.CLOSED) {
                 progress = Reported.NONE; // a second close (never expected): no progress to report
             }
@@ -329,6 +349,7 @@ public final class ConnectionTelemetry {
             if (closed != null && !offer(closed)) {
                 keep(closed);
             }
+            relayed.remove(sequence); // only now: shutdown waits for this CLOSED to be handed over
         }
 
         /** The access-log line; its arguments are built only when it is written. */
@@ -486,6 +507,41 @@ public final class ConnectionTelemetry {
         }
         loseKept(); // kept by a close that raced this walk
         return sent;
+    }
+
+    /**
+     * Shutdown, first: ends every relayed connection still open (both sides of its relay close, on their loops);
+     * each then closes as {@link #CLOSED_FROM_DRAIN}. Never blocks; call again to end those relayed since.
+     *
+     * @return how many it ended now
+     */
+    public int endRelayed() {
+        int ended = 0;
+        for (Tracked t : relayed.values()) {
+            Runnable end = t.endRelay;
+            if (!t.endedAtShutdown && end != null) {
+                t.endedAtShutdown = true;
+                end.run();
+                ended++;
+            }
+        }
+        return ended;
+    }
+
+    /**
+     * Shutdown, after {@link #endRelayed()} and before {@link #stop}: waits until every relayed connection's close
+     * has written its access-log line and handed its CLOSED over, or {@code within} is over; ends those relayed
+     * meanwhile too. Blocks (up to {@code within}): call off the event loops.
+     *
+     * @return how many relayed connections are still open
+     */
+    public int awaitRelayedEnded(java.time.Duration within) {
+        long deadline = System.nanoTime() + within.toNanos();
+        while (!relayed.isEmpty() && System.nanoTime() - deadline < 0) {
+            endRelayed();
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // their loops run the closes
+        }
+        return relayed.size();
     }
 
     /** Hands a CLOSED to the publisher, uncounted if refused (it is kept); false when it had no room. */

@@ -115,6 +115,15 @@ public final class Relay {
     }
 
     /**
+     * Ends the relay from outside (ztunnel's shutdown): both channels close, each on its own loop (any thread may
+     * call this), and the listener is told once both have, as for any other end.
+     */
+    public void close() {
+        sideA.self.close();
+        sideB.self.close();
+    }
+
+    /**
      * Whether an RST_STREAM with {@code code} ends a tunnel in error (anything but CANCEL and NO_ERROR, which are the
      * peer's EOF). A handler that holds a stream before its relay starts and sees its reset there keeps the frame and
      * fires it into the stream's pipeline right after {@link #start} (as a read, after any early data), so the relay

@@ -1,0 +1,174 @@
+package io.jmesh.ztunnel.telemetry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.jmesh.proto.telemetry.v1.ConnectionEvent;
+import io.jmesh.testing.KafkaExtension;
+import io.jmesh.ztunnel.testing.EchoServer;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A real ztunnel's shutdown (the launcher's drain, then close) with connections still open past the drain deadline:
+ * a plain passthrough relay (which the drain does not even wait for) and an HBONE tunnel between two workloads of
+ * the node (both its sides). As Istio's ztunnel, which records every connection it drops at shutdown with its
+ * {@code ClosedFromDrain} error, each gets its "connection complete" line and its CLOSED event in Kafka before the
+ * event publisher closes, none counted lost.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class OpenConnectionsAtShutdownTest {
+
+    static final String NODE_IP = "127.0.161.1";
+    static final String CLIENT_IP = "127.0.161.11";
+    static final String SERVER_IP = "127.0.161.12";
+    /** No workload: the node's outbound passes through. */
+    static final String OUTSIDE_IP = "127.0.161.30";
+    /** The error Istio's ztunnel records for a connection it drops at shutdown (its {@code ClosedFromDrain}). */
+    static final String CLOSED_FROM_DRAIN = "connection closed due to connection drain";
+
+    @RegisterExtension
+    static final KafkaExtension kafka = new KafkaExtension();
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void topic() {
+        kafka.createTopic(ConnectionTelemetry.TOPIC, 1, false);
+    }
+
+    @Test
+    void connectionsOpenAtCloseAreLoggedAndPublishedAsClosedFromDrain() throws Exception {
+        String node = "node-" + UUID.randomUUID();
+        Vertx vertx = Vertx.vertx();
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        List<Socket> held = new ArrayList<>();
+        try {
+            int serverPort = new EchoServer(vertx).start(SERVER_IP).toCompletionStage().toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS);
+            int outsidePort = new EchoServer(vertx).start(OUTSIDE_IP).toCompletionStage().toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS);
+            ZtunnelHarness ztunnel = start(vertx, node);
+            try {
+                await().atMost(Duration.ofSeconds(30)).until(ztunnel::ready);
+                held.add(echoing(Socks5Client.connect(ztunnel.socks(), CLIENT_IP, OUTSIDE_IP, outsidePort)));
+                held.add(echoing(Socks5Client.connect(ztunnel.socks(), CLIENT_IP, SERVER_IP, serverPort)));
+                ConnectionTelemetry telemetry = ztunnel.ztunnel.telemetry();
+                // the passthrough, and the tunnel's outbound and inbound sides
+                await().atMost(Duration.ofSeconds(10)).until(() -> telemetry.relayedConnections() == 3);
+                lines.start();
+                access.addAppender(lines);
+            } finally {
+                ztunnel.close(); // a drain deadline of 2 s, which the open tunnel outlives
+                access.detachAppender(lines);
+            }
+
+            List<ConnectionEvent> closed = closedEvents(node, 3);
+            assertThat(closed).as("CLOSED events in Kafka").extracting(ConnectionEvent::getReporter,
+                    ConnectionEvent::getError, ConnectionEvent::getResponseFlags).containsExactlyInAnyOrder(
+                            org.assertj.core.groups.Tuple.tuple(io.jmesh.proto.telemetry.v1.Reporter.SOURCE,
+                                    CLOSED_FROM_DRAIN, ""),
+                            org.assertj.core.groups.Tuple.tuple(io.jmesh.proto.telemetry.v1.Reporter.SOURCE,
+                                    CLOSED_FROM_DRAIN, ""),
+                            org.assertj.core.groups.Tuple.tuple(io.jmesh.proto.telemetry.v1.Reporter.DESTINATION,
+                                    CLOSED_FROM_DRAIN, ""));
+            assertThat(closed).allSatisfy(e -> assertThat(e.getBytesReceived()).isEqualTo(5));
+            List<Map<String, Object>> complete = lines.list.stream()
+                    .filter(l -> l.getFormattedMessage().equals("connection complete"))
+                    .map(ConnectionTelemetryNodeTest::kv).toList();
+            assertThat(complete).as("the access-log lines written by close: %s", complete)
+                    .extracting(l -> l.get("direction"), l -> l.get("error"), l -> l.get("response_flags"))
+                    .containsExactlyInAnyOrder(
+                            org.assertj.core.groups.Tuple.tuple("outbound", CLOSED_FROM_DRAIN, "-"),
+                            org.assertj.core.groups.Tuple.tuple("outbound", CLOSED_FROM_DRAIN, "-"),
+                            org.assertj.core.groups.Tuple.tuple("inbound", CLOSED_FROM_DRAIN, "-"));
+            assertThat(lines.list).filteredOn(l -> l.getFormattedMessage().equals("connection complete"))
+                    .allSatisfy(l -> assertThat(l.getLevel()).isEqualTo(ch.qos.logback.classic.Level.ERROR));
+
+            assertThat(ztunnel.metric("ztunnel_connection_closes_lost_total")).isZero();
+        } finally {
+            for (Socket s : held) {
+                s.close();
+            }
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** {@code s} once five bytes made the round trip: its relay runs. */
+    private static Socket echoing(Socket s) throws Exception {
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write("12345".getBytes(StandardCharsets.US_ASCII));
+        assertThat(s.getInputStream().readNBytes(5)).asString(StandardCharsets.US_ASCII).isEqualTo("12345");
+        return s;
+    }
+
+    private ZtunnelHarness start(Vertx vertx, String node) throws Exception {
+        int caPort = new TestCa(vertx, "tok").start().toCompletionStage().toCompletableFuture()
+                .get(30, TimeUnit.SECONDS);
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        StringBuilder workloads = new StringBuilder("workloads:\n");
+        ConnectionTelemetryNodeTest.workload(workloads, "client", CLIENT_IP, node);
+        ConnectionTelemetryNodeTest.workload(workloads, "server", SERVER_IP, node);
+        Files.writeString(mesh, workloads.toString());
+        // no progress walk within the test: it would only add PROGRESS events
+        return ZtunnelHarness.start(dir, "node", ZtunnelHarness.localNode(node, NODE_IP, mesh.toString(), caPort,
+                token, """
+                        kafka: {bootstrapServers: "%s"}
+                        telemetry: {progressInterval: 1h}
+                        """.formatted(kafka.bootstrapServers())), null);
+    }
+
+    /** {@code node}'s CLOSED events in the topic, once {@code expected} are there (or after a bounded wait). */
+    private List<ConnectionEvent> closedEvents(String node, int expected) throws Exception {
+        List<ConnectionEvent> closed = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(new HashMap<String, Object>(kafka.consumerConfig(
+                "open-at-shutdown-" + UUID.randomUUID(), ByteArrayDeserializer.class, ByteArrayDeserializer.class)))) {
+            c.subscribe(List.of(ConnectionTelemetry.TOPIC));
+            // bounded: what the old code lost never comes, so stop waiting after a while and let the assert say it
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (closed.size() < expected && System.nanoTime() < deadline) {
+                take(c.poll(Duration.ofMillis(200)), node, closed);
+            }
+            take(c.poll(Duration.ofMillis(500)), node, closed); // one beyond those expected would show
+        }
+        return closed;
+    }
+
+    private static void take(Iterable<org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]>> records,
+            String node, List<ConnectionEvent> closed) throws Exception {
+        for (var r : records) {
+            ConnectionEvent e = ConnectionEvent.parseFrom(r.value());
+            if (e.getConnectionId().startsWith(node + "-") && e.getKind() == ConnectionEvent.Kind.CLOSED) {
+                closed.add(e);
+            }
+        }
+    }
+}
