@@ -39,8 +39,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Istio's L4 telemetry for every proxied connection: the four {@code istio_tcp_*} counters with Istio's label
- * set, one JSON access-log line when a connection closes (logger {@code access}), and {@link ConnectionEvent}s to
- * Kafka ({@code mesh.l4-events.v1}) through the bounded, non-blocking {@link EventPublisher}.
+ * set, one JSON access-log line when a connection closes (logger {@code access}; at DEBUG also one when it opens),
+ * and {@link ConnectionEvent}s to Kafka ({@code mesh.l4-events.v1}) through the bounded, non-blocking
+ * {@link EventPublisher}.
  *
  * <p>The byte counters move as bytes are relayed, as Istio's ztunnel counts them: a connection resolves its two
  * series when it opens ({@link Tracked#bytesFromSource()}, {@link Tracked#bytesToSource()}) and the relay adds to
@@ -352,24 +353,17 @@ public final class ConnectionTelemetry {
             relayed.remove(sequence); // only now: shutdown waits for this CLOSED to be handed over
         }
 
+        /**
+         * Istio's DEBUG line when a connection opens: the close line's addresses, peers and direction, without
+         * bytes, duration or flags. Call only with DEBUG on for the access logger (nothing is built otherwise).
+         */
+        private void logOpened() {
+            peers(access.atDebug()).log("connection opened");
+        }
+
         /** The access-log line; its arguments are built only when it is written. */
         private void log(long fromSource, long toSource, long ms, String flags, String error) {
-            // as Istio's, a field it has no value for is left out (its DefaultedUnknown writes "unknown" in the
-            // metric labels only), and a peer is named by its workload's name, else its canonical service
-            var line = (error == null ? access.atInfo() : access.atError())
-                    .addKeyValue("src.addr", str(info.sourceAddress()));
-            line = known(line, "src.workload", logName(info.source()));
-            line = known(line, "src.namespace", info.source() == null ? "" : info.source().getNamespace());
-            line = known(line, "src.identity", info.mtls() && info.sourcePrincipal() != null
-                    ? info.sourcePrincipal().uri() : "");
-            line = line.addKeyValue("dst.addr", str(info.destinationAddress()));
-            line = known(line, "dst.hbone_addr", info.hboneAddress());
-            line = known(line, "dst.service", info.service() == null ? "" : info.service().getHostname());
-            line = known(line, "dst.workload", logName(info.destination()));
-            line = known(line, "dst.namespace", info.destination() == null ? "" : info.destination().getNamespace());
-            line = known(line, "dst.identity", info.mtls() && info.destinationPrincipal() != null
-                    ? info.destinationPrincipal().uri() : "");
-            line = line.addKeyValue("direction", info.outbound() ? "outbound" : "inbound")
+            var line = peers(error == null ? access.atInfo() : access.atError())
                     // as Istio's ztunnel logs them: what the reporting side's workload sent and received (the
                     // client's bytes are sent on the outbound line, the destination's on the inbound one), while
                     // the metrics keep one direction for both reporters
@@ -381,6 +375,25 @@ public final class ConnectionTelemetry {
                 line = line.addKeyValue("error", error);
             }
             line.log("connection complete");
+        }
+
+        /** {@code line} with the fields of the open and the close line: addresses, peers, direction. */
+        private org.slf4j.spi.LoggingEventBuilder peers(org.slf4j.spi.LoggingEventBuilder line) {
+            // as Istio's, a field it has no value for is left out (its DefaultedUnknown writes "unknown" in the
+            // metric labels only), and a peer is named by its workload's name, else its canonical service
+            line = line.addKeyValue("src.addr", str(info.sourceAddress()));
+            line = known(line, "src.workload", logName(info.source()));
+            line = known(line, "src.namespace", info.source() == null ? "" : info.source().getNamespace());
+            line = known(line, "src.identity", info.mtls() && info.sourcePrincipal() != null
+                    ? info.sourcePrincipal().uri() : "");
+            line = line.addKeyValue("dst.addr", str(info.destinationAddress()));
+            line = known(line, "dst.hbone_addr", info.hboneAddress());
+            line = known(line, "dst.service", info.service() == null ? "" : info.service().getHostname());
+            line = known(line, "dst.workload", logName(info.destination()));
+            line = known(line, "dst.namespace", info.destination() == null ? "" : info.destination().getNamespace());
+            line = known(line, "dst.identity", info.mtls() && info.destinationPrincipal() != null
+                    ? info.destinationPrincipal().uri() : "");
+            return line.addKeyValue("direction", info.outbound() ? "outbound" : "inbound");
         }
 
         /** {@code line} with {@code key}, unless {@code value} is null or empty (not known). */
@@ -593,6 +606,9 @@ public final class ConnectionTelemetry {
         tcp.open(labels);
         open.labelValues(reporter(info)).inc();
         Tracked t = new Tracked(info, labels, startNanos);
+        if (access.isDebugEnabled()) {
+            t.logOpened();
+        }
         Unsent opened = t.event(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
         // the publisher's refusal is known at once, Kafka's later on the producer's thread (which may even come
         // before publish returns: so only ever set to true)

@@ -43,6 +43,8 @@ class ConnectionTelemetryNodeTest {
     static final String REPLY_IP = "127.0.94.14";
     static final String REFUSING_IP = "127.0.94.15";
     static final String RESET_IP = "127.0.94.16";
+    /** Only the "connection opened" test talks to it. */
+    static final String OPENS_IP = "127.0.94.17";
     /** A workload of another node whose HBONE port answers in plain text (no TLS). */
     static final String FAR_IP = "127.0.94.20";
     /** No workload: outbound passes through. */
@@ -58,6 +60,7 @@ class ConnectionTelemetryNodeTest {
     static int oncePort;
     static int resetPort;
     static int passthroughPort;
+    static int opensPort;
     static ServerSocket replyServer;
     static ServerSocket farHbone;
 
@@ -69,6 +72,7 @@ class ConnectionTelemetryNodeTest {
         openPort = new EchoServer(vertx).start(OPEN_IP).toCompletionStage().toCompletableFuture().get();
         oncePort = new EchoServer(vertx).start(ONCE_IP).toCompletionStage().toCompletableFuture().get();
         resetPort = new EchoServer(vertx).start(RESET_IP).toCompletionStage().toCompletableFuture().get();
+        opensPort = new EchoServer(vertx).start(OPENS_IP).toCompletionStage().toCompletableFuture().get();
         passthroughPort = new EchoServer(vertx).start(PASSTHROUGH_VIP).toCompletionStage().toCompletableFuture().get();
         // reads the client's bytes to EOF, answers two bytes, closes
         replyServer = new ServerSocket();
@@ -101,7 +105,7 @@ class ConnectionTelemetryNodeTest {
         StringBuilder workloads = new StringBuilder("workloads:\n");
         workload(workloads, "client", CLIENT_IP, "node-t");
         for (var w : List.of(List.of("open", OPEN_IP), List.of("once", ONCE_IP), List.of("reply", REPLY_IP),
-                List.of("refusing", REFUSING_IP), List.of("reset", RESET_IP))) {
+                List.of("refusing", REFUSING_IP), List.of("reset", RESET_IP), List.of("opens", OPENS_IP))) {
             workload(workloads, w.get(0), w.get(1), "node-t");
         }
         workload(workloads, "far", FAR_IP, "node-far");
@@ -296,6 +300,67 @@ class ConnectionTelemetryNodeTest {
         assertThat(node.metricSum("istio_tcp_connections_failed_total", "destination_workload=\"reset\"")).isZero();
         assertThat(lines.list).filteredOn(l -> "reset".equals(kv(l).get("dst.workload")))
                 .allSatisfy(l -> assertThat(kv(l)).doesNotContainKey("error").containsEntry("response_flags", "-"));
+    }
+
+    /**
+     * As Istio's ztunnel (its {@code ConnectionResult::new}), each side writes a DEBUG "connection opened" line when a
+     * connection opens, with the close line's addresses, workloads, namespaces, identities and direction, and no
+     * bytes, duration or flags; at INFO, none.
+     */
+    @Test
+    void eachSideLogsTheOpenAtDebugOnly() throws Exception {
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        access.addAppender(lines);
+        ch.qos.logback.classic.Level level = access.getLevel();
+        try {
+            access.setLevel(ch.qos.logback.classic.Level.DEBUG);
+            try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, OPENS_IP, opensPort)) {
+                s.getOutputStream().write(new byte[3]);
+                assertThat(s.getInputStream().readNBytes(3)).hasSize(3);
+                await("a \"connection opened\" line of each side").atMost(Duration.ofSeconds(10))
+                        .until(() -> opened(lines).size() == 2);
+            }
+            for (String direction : List.of("outbound", "inbound")) {
+                Map<String, Object> line = opened(lines).stream().map(ConnectionTelemetryNodeTest::kv)
+                        .filter(m -> direction.equals(m.get("direction"))).findFirst().orElseThrow();
+                assertThat(line).as(direction).containsEntry("src.workload", "client")
+                        .containsEntry("src.namespace", "default")
+                        .containsEntry("src.identity", "spiffe://cluster.local/ns/default/sa/client")
+                        .containsEntry("dst.workload", "opens").containsEntry("dst.namespace", "default")
+                        .containsEntry("dst.identity", "spiffe://cluster.local/ns/default/sa/opens")
+                        .containsEntry("dst.addr", OPENS_IP + ":15008")
+                        .containsEntry("dst.hbone_addr", OPENS_IP + ":" + opensPort)
+                        .containsKey("src.addr")
+                        .doesNotContainKeys("bytes_sent", "bytes_recv", "duration", "response_flags", "error");
+            }
+            assertThat(opened(lines)).allSatisfy(l -> assertThat(l.getLevel())
+                    .isEqualTo(ch.qos.logback.classic.Level.DEBUG));
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> completed(lines) == 2); // before the next connection
+            access.setLevel(ch.qos.logback.classic.Level.INFO);
+            lines.list.clear();
+            try (Socket s = Socks5Client.connect(node.socks(), CLIENT_IP, OPENS_IP, opensPort)) {
+                s.getOutputStream().write(new byte[3]);
+                assertThat(s.getInputStream().readNBytes(3)).hasSize(3);
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> completed(lines) == 2);
+            assertThat(opened(lines)).as("no open line at INFO").isEmpty();
+        } finally {
+            access.setLevel(level);
+            access.detachAppender(lines);
+        }
+    }
+
+    /** "connection complete" lines of connections to "opens" (another test's may close meanwhile). */
+    private static long completed(ListAppender<ILoggingEvent> lines) {
+        return lines.list.stream().filter(l -> l.getFormattedMessage().equals("connection complete")
+                && "opens".equals(kv(l).get("dst.workload"))).count();
+    }
+
+    private static List<ILoggingEvent> opened(ListAppender<ILoggingEvent> lines) {
+        return lines.list.stream().filter(l -> l.getFormattedMessage().equals("connection opened")).toList();
     }
 
     static int closedPort(String ip) throws Exception {
