@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel;
 
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.identity.BearerTokenFile;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.kafka.EventPublisher;
@@ -115,6 +116,10 @@ public final class ZtunnelBootstrap implements MeshService {
     /** Opened in {@link #start()} off the event loop (it reads the roots file); null without discovery. */
     private PolicyChannel policyChannel;
     private GrpcClient grpc;
+    /** The HTTP/2 client under {@link #grpc} (ca): the gRPC client does not close it. */
+    private io.vertx.core.http.HttpClientAgent caHttp;
+    /** Connections to policy and ca dropped for an unanswered PING, by peer. */
+    private Counter keepaliveTimeouts;
     private TrustBundleWatcher trustWatcher;
     private CaptureController capture;
     /** The first full configuration (static file, or policy's first complete answer): capture waits for it. */
@@ -164,7 +169,8 @@ public final class ZtunnelBootstrap implements MeshService {
                 InPodMode.preflight(); // loads JNA (extracts its native library) and checks CAP_SYS_ADMIN
             }
             if (!config.discovery().address().isEmpty()) {
-                policyChannel = PolicyChannel.open(context.vertx(), config.discovery(), context.metrics());
+                policyChannel = PolicyChannel.open(context.vertx(), config.discovery(), context.metrics(),
+                        keepaliveTimeouts());
             }
             StaticConfigFile.Contents staticConfig = config.discovery().staticFile().isEmpty() ? null
                     : StaticConfigFile.read(Path.of(config.discovery().staticFile()));
@@ -220,7 +226,10 @@ public final class ZtunnelBootstrap implements MeshService {
                 revokedConnections.rejectedAtHandshake(direction);
             }
         });
-        grpc = GrpcClient.client(vertx, caGrpcOptions());
+        // as Istio's ztunnel to istiod: PINGs drop a ca that went silent, so CSRs and the bundle watch retry
+        caHttp = Http2Liveness.client(vertx, caGrpcOptions(), new Http2Liveness(vertx, config.identity().keepalive(),
+                "ca", keepaliveTimeouts()));
+        grpc = GrpcClient.client(vertx, caHttp);
         CaClient ca = collaborators != null && collaborators.ca() != null ? collaborators.ca() : defaultCa();
         Clock clock = collaborators != null && collaborators.clock() != null ? collaborators.clock() : Clock.systemUTC();
         identities = new IdentityManager(vertx, ca, trust, new IdentityManager.Settings(config.identity().certTtl(),
@@ -564,7 +573,8 @@ public final class ZtunnelBootstrap implements MeshService {
         Future<Void> rules = capture == null ? Future.succeededFuture() : capture.close();
         Future<Void> dnsClosed = Future.all(dns == null ? Future.succeededFuture() : dns.close(),
                 dnsOtherFamily == null ? Future.succeededFuture() : dnsOtherFamily.close()).mapEmpty();
-        return Future.all(java.util.List.of(r, localAdmin.close(), grpc.close(), rules, dnsClosed, pods, published))
+        Future<Void> caClosed = grpc.close().eventually(() -> caHttp.close());
+        return Future.all(java.util.List.of(r, localAdmin.close(), caClosed, rules, dnsClosed, pods, published))
                 .mapEmpty();
     }
 
@@ -605,6 +615,16 @@ public final class ZtunnelBootstrap implements MeshService {
         return new GrpcCaClient(context.vertx(), grpc, parse(config.identity().caAddress()),
                 BearerTokenFile.of(config.identity().tokenFile()), config.node().clusterId(),
                 config.identity().csrTimeout());
+    }
+
+    /** Registered once for both peers (start runs once; a second registration of the name would throw). */
+    private synchronized Counter keepaliveTimeouts() {
+        if (keepaliveTimeouts == null) {
+            keepaliveTimeouts = Http2Liveness.counter(context.metrics(), "ztunnel");
+            keepaliveTimeouts.labelValues("policy");
+            keepaliveTimeouts.labelValues("ca");
+        }
+        return keepaliveTimeouts;
     }
 
     /** TLS to ca trusts identity.rootCertFile plus the current bundle's roots (ca's certificate follows rotations). */

@@ -2,6 +2,7 @@ package io.jmesh.ztunnel;
 
 import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.config.Ports;
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.kafka.KafkaSettings;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import java.time.Duration;
@@ -350,8 +351,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      */
     public record Discovery(String staticFile, String address, String tokenFile, String rootCertFile,
             Duration initialBackoff, Duration maxBackoff, boolean onDemand, Duration onDemandTimeout,
-            Duration rootCertReloadInterval) {
+            Duration rootCertReloadInterval, Duration keepaliveInterval, Duration keepaliveTimeout) {
         public Discovery {
+            keepaliveInterval = positive("discovery.keepaliveInterval", keepaliveInterval,
+                    Http2Liveness.ISTIO_INTERVAL);
+            keepaliveTimeout = positive("discovery.keepaliveTimeout", keepaliveTimeout, Http2Liveness.ISTIO_TIMEOUT);
             rootCertReloadInterval = positive("discovery.rootCertReloadInterval", rootCertReloadInterval,
                     Duration.ofSeconds(10));
             staticFile = staticFile == null ? "" : staticFile;
@@ -371,7 +375,12 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         public Discovery(String staticFile, String address, String tokenFile, String rootCertFile,
                 Duration initialBackoff, Duration maxBackoff) {
             this(staticFile, address, tokenFile, rootCertFile, initialBackoff, maxBackoff, false,
-                    Duration.ofSeconds(5), Duration.ofSeconds(10));
+                    Duration.ofSeconds(5), Duration.ofSeconds(10), null, null);
+        }
+
+        /** The HTTP/2 PING schedule of the connection to policy. */
+        public Http2Liveness.Settings keepalive() {
+            return new Http2Liveness.Settings(keepaliveInterval, keepaliveTimeout);
         }
     }
 
@@ -389,8 +398,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      */
     public record Identity(String caAddress, String tokenFile, String rootCertFile, String trustBundleFile,
             Duration certTtl, int maxConcurrentCsrs, Duration csrTimeout, Duration initialBackoff,
-            Duration maxBackoff, TrustBundleWatch trustBundle) {
+            Duration maxBackoff, TrustBundleWatch trustBundle, Duration keepaliveInterval, Duration keepaliveTimeout) {
         public Identity {
+            keepaliveInterval = positive("identity.keepaliveInterval", keepaliveInterval,
+                    Http2Liveness.ISTIO_INTERVAL);
+            keepaliveTimeout = positive("identity.keepaliveTimeout", keepaliveTimeout, Http2Liveness.ISTIO_TIMEOUT);
             csrTimeout = positive("identity.csrTimeout", csrTimeout, Duration.ofSeconds(30));
             Objects.requireNonNull(trustBundle, "trustBundle");
             caAddress = caAddress == null ? "" : caAddress;
@@ -401,6 +413,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             positive("maxConcurrentCsrs", maxConcurrentCsrs);
             Objects.requireNonNull(initialBackoff, "initialBackoff");
             Objects.requireNonNull(maxBackoff, "maxBackoff");
+        }
+
+        /** The HTTP/2 PING schedule of the connections to ca (certificates and the trust bundle watch). */
+        public Http2Liveness.Settings keepalive() {
+            return new Http2Liveness.Settings(keepaliveInterval, keepaliveTimeout);
         }
     }
 

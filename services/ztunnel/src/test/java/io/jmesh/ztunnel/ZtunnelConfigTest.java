@@ -93,6 +93,20 @@ class ZtunnelConfigTest {
     }
 
     @Test
+    void controlPlaneKeepaliveIsIstiosByDefaultComesFromTheEnvironmentAndMustBePositive() throws Exception {
+        ZtunnelConfig defaults = load("logLevel: info\n", Map.of());
+        assertThat(defaults.discovery().keepalive()).isEqualTo(new io.jmesh.core.grpc.Http2Liveness.Settings(
+                java.time.Duration.ofSeconds(30), java.time.Duration.ofSeconds(10)));
+        assertThat(defaults.identity().keepalive()).isEqualTo(defaults.discovery().keepalive());
+        assertThat(load("logLevel: info\n", Map.of("MESH_IDENTITY_KEEPALIVE_INTERVAL", "5s"))
+                .identity().keepaliveInterval()).isEqualTo(java.time.Duration.ofSeconds(5));
+        assertThatThrownBy(() -> load("discovery: {keepaliveTimeout: 0s}\n", Map.of()))
+                .hasMessageContaining("discovery.keepaliveTimeout: PT0S (expected: > 0)");
+        assertThatThrownBy(() -> load("identity: {keepaliveInterval: -1s}\n", Map.of()))
+                .hasMessageContaining("identity.keepaliveInterval");
+    }
+
+    @Test
     void csrTimeoutIsThirtySecondsByDefaultComesFromTheEnvironmentAndMustBePositive() throws Exception {
         assertThat(load("logLevel: info\n", Map.of()).identity().csrTimeout())
                 .isEqualTo(java.time.Duration.ofSeconds(30));

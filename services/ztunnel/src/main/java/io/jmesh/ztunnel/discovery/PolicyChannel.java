@@ -1,8 +1,10 @@
 package io.jmesh.ztunnel.discovery;
 
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.core.tls.ReloadedFiles;
 import io.jmesh.ztunnel.ZtunnelConfig;
+import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -57,12 +59,26 @@ public final class PolicyChannel implements AutoCloseable {
         this.roots = roots;
     }
 
-    /** Reads the roots (blocking: call off the event loop); an empty {@code rootCertFile} means plaintext. */
+    /**
+     * {@link #open(Vertx, ZtunnelConfig.Discovery, PrometheusRegistry, Counter)} registering
+     * {@code ztunnel_grpc_keepalive_timeouts_total} in {@code metrics}.
+     */
     public static PolicyChannel open(Vertx vertx, ZtunnelConfig.Discovery d, PrometheusRegistry metrics)
             throws IOException {
+        return open(vertx, d, metrics, Http2Liveness.counter(metrics, "ztunnel"));
+    }
+
+    /**
+     * Reads the roots (blocking: call off the event loop); an empty {@code rootCertFile} means plaintext. Each
+     * connection is PINGed as {@code discovery.keepalive*} say, and dropped when policy stops answering
+     * ({@code keepaliveTimeouts}, peer {@code policy}).
+     */
+    public static PolicyChannel open(Vertx vertx, ZtunnelConfig.Discovery d, PrometheusRegistry metrics,
+            Counter keepaliveTimeouts) throws IOException {
+        Http2Liveness liveness = new Http2Liveness(vertx, d.keepalive(), "policy", keepaliveTimeouts);
         String file = d.rootCertFile();
         if (file.isEmpty()) {
-            HttpClientAgent http = vertx.createHttpClient(options(null));
+            HttpClientAgent http = Http2Liveness.client(vertx, options(null), liveness);
             return new PolicyChannel(http, grpc(vertx, http), null);
         }
         String pem;
@@ -71,7 +87,7 @@ public final class PolicyChannel implements AutoCloseable {
         } catch (IOException e) {
             throw new IOException("discovery.rootCertFile: cannot read " + file + " (" + e + ")", e);
         }
-        HttpClientAgent http = vertx.createHttpClient(options(pem));
+        HttpClientAgent http = Http2Liveness.client(vertx, options(pem), liveness);
         ReloadedFiles<String> watch = new ReloadedFiles<>(vertx, "discovery_roots", List.of(Path.of(file)),
                 List.of(pem), pem, d.rootCertReloadInterval(), ReloadedFiles.outcomes(metrics, "ztunnel"),
                 PolicyChannel::roots, r -> http.updateSSLOptions(sslUpdate(r), true));
