@@ -28,6 +28,7 @@ import io.jmesh.policy.state.MeshState;
 import io.jmesh.policy.tls.ServingPair;
 import io.jmesh.policy.xds.AdsMetrics;
 import io.jmesh.policy.xds.DeltaAdsServer;
+import io.jmesh.policy.xds.XdsConnections;
 import io.jmesh.policy.xds.StreamAdmission;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
@@ -221,7 +222,8 @@ public final class PolicyBootstrap implements MeshService {
             // calls refused before Vert.x inflates them without a bound
             return PermittedSuites.serve(vertx.createHttpServer(GrpcTls.server(config.xds().host(),
                     config.xds().port(), pair.chainPem(), pair.keyPem())),
-                    UncompressedCalls.only(grpc, UncompressedCalls.counter(context.metrics(), "policy"))).listen()
+                    UncompressedCalls.only(grpc, UncompressedCalls.counter(context.metrics(), "policy")),
+                    new XdsConnections(vertx, config.xds(), context.metrics())).listen()
                     .map(s -> {
                         server = s;
                         watchFiles(pair, parts.roots());

@@ -2,6 +2,8 @@ package io.jmesh.policy;
 
 import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.config.Durations;
+import io.jmesh.core.grpc.Http2Liveness;
+import io.jmesh.core.grpc.MaxConnectionAge;
 import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.core.kubernetes.KubernetesConnection;
 import io.jmesh.core.lifecycle.ServiceConfig;
@@ -43,10 +45,32 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
      * @param reloadInterval how often {@code certFile}/{@code keyFile} and {@code tokenReview.caFile} are read
      *     again; changed, valid content is used for new connections (Kubernetes updates mounted files in place)
      * @param admission how many new discovery streams start at once
+     * @param keepaliveInterval HTTP/2 PING interval on each connection (istiod's {@code --keepaliveInterval})
+     * @param keepaliveTimeout a connection whose PING goes unanswered this long is closed, its streams released
+     *     (istiod's {@code --keepaliveTimeout})
+     * @param maxConnectionAge a connection this old (within 10 % jitter) is sent GOAWAY, so ztunnels rebalance
+     *     across replicas (istiod's {@code --keepaliveMaxServerConnectionAge})
+     * @param maxConnectionAgeGrace how long after its GOAWAY an aged connection is closed, streams and all
      */
     public record Xds(String host, int port, String certFile, String keyFile, int maxResourcesPerResponse,
-            Duration reloadInterval, Admission admission) {
+            Duration reloadInterval, Admission admission, Duration keepaliveInterval, Duration keepaliveTimeout,
+            Duration maxConnectionAge, Duration maxConnectionAgeGrace) {
         public Xds {
+            Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
+                    "xds.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL : keepaliveInterval,
+                    "xds.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
+            keepaliveInterval = keepalive.interval();
+            keepaliveTimeout = keepalive.timeout();
+            maxConnectionAge = maxConnectionAge == null ? MaxConnectionAge.ISTIO_AGE : maxConnectionAge;
+            maxConnectionAgeGrace = maxConnectionAgeGrace == null ? MaxConnectionAge.ISTIO_GRACE
+                    : maxConnectionAgeGrace;
+            if (maxConnectionAge.isNegative() || maxConnectionAge.isZero()) {
+                throw new IllegalArgumentException("xds.maxConnectionAge: " + maxConnectionAge + " (expected: > 0)");
+            }
+            if (maxConnectionAgeGrace.isNegative()) {
+                throw new IllegalArgumentException("xds.maxConnectionAgeGrace: " + maxConnectionAgeGrace
+                        + " (expected: >= 0)");
+            }
             if (reloadInterval == null || reloadInterval.isNegative() || reloadInterval.isZero()) {
                 throw new IllegalArgumentException("reloadInterval: " + reloadInterval + " (expected: > 0)");
             }
@@ -60,7 +84,13 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
         /** The default admission (tests). */
         public Xds(String host, int port, String certFile, String keyFile, int maxResourcesPerResponse,
                 Duration reloadInterval) {
-            this(host, port, certFile, keyFile, maxResourcesPerResponse, reloadInterval, Admission.DEFAULT);
+            this(host, port, certFile, keyFile, maxResourcesPerResponse, reloadInterval, Admission.DEFAULT, null, null,
+                    null, null);
+        }
+
+        /** The PING schedule of each connection. */
+        public Http2Liveness.Settings keepalive() {
+            return new Http2Liveness.Settings(keepaliveInterval, keepaliveTimeout);
         }
 
         /**

@@ -59,6 +59,22 @@ class PolicyConfigTest {
     }
 
     @Test
+    void connectionsAreKeptAliveAndAgedAsIstiodsByDefaultAndBadValuesAreRefusedNamingTheKeys() throws Exception {
+        PolicyConfig.Xds x = load("kafka: {bootstrapServers: 127.0.0.1:9092}\n").xds();
+        assertThat(x.keepaliveInterval()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(x.keepaliveTimeout()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(x.maxConnectionAge()).isEqualTo(Duration.ofMinutes(30));
+        assertThat(x.maxConnectionAgeGrace()).isEqualTo(Duration.ofSeconds(10));
+        assertThatThrownBy(() -> load("kafka: {bootstrapServers: 127.0.0.1:9092}\nxds: {keepaliveTimeout: 0s}\n"))
+                .hasMessageContaining("xds.keepaliveTimeout: PT0S (expected: > 0)");
+        assertThatThrownBy(() -> load("kafka: {bootstrapServers: 127.0.0.1:9092}\nxds: {maxConnectionAge: 0s}\n"))
+                .hasMessageContaining("xds.maxConnectionAge: PT0S (expected: > 0)");
+        assertThatThrownBy(() -> load("kafka: {bootstrapServers: 127.0.0.1:9092}\n"
+                + "xds: {maxConnectionAgeGrace: -1s}\n"))
+                .hasMessageContaining("xds.maxConnectionAgeGrace");
+    }
+
+    @Test
     void newStreamsAreAdmittedAsIstiodDoesByDefaultAndBoundedInTheirInitialSync() throws Exception {
         PolicyConfig.Xds.Admission a = load("kafka: {bootstrapServers: 127.0.0.1:9092}\n").xds().admission();
         assertThat(a.maxSyncingStreams()).isEqualTo(16);

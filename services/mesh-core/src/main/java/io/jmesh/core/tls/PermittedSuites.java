@@ -26,18 +26,24 @@ public final class PermittedSuites {
      * no request on one reaches {@code requests}.
      */
     public static HttpServer serve(HttpServer server, Handler<HttpServerRequest> requests) {
-        return server.connectionHandler(PermittedSuites::closeUnless).requestHandler(request -> {
+        return serve(server, requests, connection -> {});
+    }
+
+    /** {@link #serve(HttpServer, Handler)}, handing each connection kept to {@code accepted}. */
+    public static HttpServer serve(HttpServer server, Handler<HttpServerRequest> requests,
+            Handler<HttpConnection> accepted) {
+        return server.connectionHandler(connection -> {
+            if (negotiated(connection.sslSession())) {
+                accepted.handle(connection);
+            } else {
+                connection.close();
+            }
+        }).requestHandler(request -> {
             if (negotiated(request.connection().sslSession())) {
                 requests.handle(request);
             } else {
                 request.connection().close();
             }
         });
-    }
-
-    private static void closeUnless(HttpConnection connection) {
-        if (!negotiated(connection.sslSession())) {
-            connection.close();
-        }
     }
 }

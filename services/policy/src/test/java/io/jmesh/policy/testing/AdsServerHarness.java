@@ -2,6 +2,7 @@ package io.jmesh.policy.testing;
 
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
+import io.jmesh.policy.PolicyConfig;
 import io.jmesh.policy.auth.GrpcTls;
 import io.jmesh.policy.auth.TokenReviewAuthenticator;
 import io.jmesh.policy.state.MeshSettings;
@@ -10,6 +11,7 @@ import io.jmesh.policy.state.MeshStateBuilder;
 import io.jmesh.policy.xds.AdsMetrics;
 import io.jmesh.policy.xds.DeltaAdsServer;
 import io.jmesh.policy.xds.StreamAdmission;
+import io.jmesh.policy.xds.XdsConnections;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
@@ -57,6 +59,7 @@ public final class AdsServerHarness implements AutoCloseable {
     private final List<MeshState.Skipped> skipped = new CopyOnWriteArrayList<>();
     private final List<Subscription> subscriptions = new CopyOnWriteArrayList<>();
     private Supplier<StreamAdmission> admission = StreamAdmission::unlimited;
+    private PolicyConfig.Xds connections;
     private MeshState state = MeshState.EMPTY;
     private DeltaAdsServer server;
     private PrometheusRegistry registry;
@@ -75,6 +78,15 @@ public final class AdsServerHarness implements AutoCloseable {
     /** Replicas started from now on admit new streams as a fresh {@code admission} says (default: unlimited). */
     public AdsServerHarness admitting(Supplier<StreamAdmission> admission) {
         this.admission = admission;
+        return this;
+    }
+
+    /**
+     * Replicas started from now on treat each connection as policy's gRPC port does with {@code xds}'s keepalive
+     * and maximum age ({@link XdsConnections}; default: neither).
+     */
+    public AdsServerHarness connections(PolicyConfig.Xds xds) {
+        this.connections = xds;
         return this;
     }
 
@@ -120,8 +132,11 @@ public final class AdsServerHarness implements AutoCloseable {
         server = new DeltaAdsServer(vertx, authenticator, metrics, state, maxResourcesPerResponse, admission.get());
         GrpcServer grpc = GrpcServer.server(vertx, DeltaAdsServer.grpcServerOptions());
         server.bind(grpc);
-        http = vertx.createHttpServer(GrpcTls.server("127.0.0.1", port, pki.cert(), pki.key())).requestHandler(grpc)
-                .listen().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        HttpServer created = vertx.createHttpServer(GrpcTls.server("127.0.0.1", port, pki.cert(), pki.key()));
+        if (connections != null) {
+            created.connectionHandler(new XdsConnections(vertx, connections, registry));
+        }
+        http = created.requestHandler(grpc).listen().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         return http.actualPort();
     }
 
