@@ -36,6 +36,7 @@ import io.jmesh.ca.signing.LeafSigner;
 import io.jmesh.ca.trust.TrustBundleEndpoint;
 import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.admin.Readiness;
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.kafka.EventPublisher;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -243,7 +244,8 @@ public final class CaBootstrap implements MeshService {
                     () -> trustBundle.current().getVersion(), config.trustDomain(), config.tokens().defaultTtl(),
                     context.metrics());
             return CaGrpcServer.start(vertx, config.grpc(), serving,
-                    UncompressedCalls.counter(context.metrics(), "ca"), grpc -> {
+                    UncompressedCalls.counter(context.metrics(), "ca"),
+                    Http2Liveness.counter(context.metrics(), "ca"), grpc -> {
                 certificates.bind(grpc);
                 trustEndpoint.bind(grpc);
                 review.bind(grpc);

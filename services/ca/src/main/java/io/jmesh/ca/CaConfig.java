@@ -4,6 +4,7 @@ import io.jmesh.ca.kubernetes.KubernetesSettings;
 import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.config.Durations;
 import io.jmesh.core.config.Ports;
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.kafka.KafkaSettings;
 import io.jmesh.core.kafka.TopicReplication;
@@ -101,8 +102,15 @@ public record CaConfig(
     }
 
     /** gRPC listener. */
-    public record Grpc(String host, int port, int eventLoops, int maxRequestBytes, int maxConcurrentStreams) {
+    public record Grpc(String host, int port, int eventLoops, int maxRequestBytes, int maxConcurrentStreams,
+            Duration keepaliveInterval, Duration keepaliveTimeout) {
         public Grpc {
+            Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
+                    "grpc.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL
+                            : keepaliveInterval,
+                    "grpc.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
+            keepaliveInterval = keepalive.interval();
+            keepaliveTimeout = keepalive.timeout();
             if (host == null || host.isBlank()) {
                 throw new IllegalArgumentException("host: '" + host + "' (expected: an address to bind)");
             }
@@ -118,6 +126,14 @@ public record CaConfig(
                 throw new IllegalArgumentException("maxConcurrentStreams: " + maxConcurrentStreams
                         + " (expected: >= 1)");
             }
+        }
+
+        /**
+         * The PING schedule of each connection, as istiod's {@code --keepaliveInterval}/{@code --keepaliveTimeout}:
+         * a connection whose PING goes unanswered is closed, and its streams (trust bundle watches) end.
+         */
+        public Http2Liveness.Settings keepalive() {
+            return new Http2Liveness.Settings(keepaliveInterval, keepaliveTimeout);
         }
 
         public int effectiveEventLoops() {

@@ -1,6 +1,7 @@
 package io.jmesh.ca.server;
 
 import io.jmesh.ca.CaConfig;
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.tls.PermittedSuites;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -56,8 +57,10 @@ public final class CaGrpcServer {
      * among their event loops (also with port 0: the instances share the ephemeral port).
      */
     public static Future<CaGrpcServer> start(Vertx vertx, CaConfig.Grpc config, ServingCertificate cert,
-            Counter refused, Consumer<GrpcServer> services) {
+            Counter refused, Counter keepaliveTimeouts, Consumer<GrpcServer> services) {
         List<HttpServer> servers = new CopyOnWriteArrayList<>();
+        // one for every instance: its timers are Vert.x's, its state per connection
+        Http2Liveness liveness = new Http2Liveness(vertx, config.keepalive(), "client", keepaliveTimeouts);
         return vertx.deployVerticle(() -> new AbstractVerticle() {
             @Override
             public void start(Promise<Void> started) {
@@ -66,7 +69,7 @@ public final class CaGrpcServer {
                 services.accept(grpc);
                 // AES-GCM as negotiated; compressed calls refused before Vert.x inflates them without a bound
                 PermittedSuites.serve(vertx.createHttpServer(options(config, config.port(), cert)),
-                                UncompressedCalls.only(grpc, refused))
+                                UncompressedCalls.only(grpc, refused), liveness::watch)
                         .listen()
                         .onSuccess(s -> {
                             servers.add(s);

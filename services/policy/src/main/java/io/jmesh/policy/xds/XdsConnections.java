@@ -20,7 +20,7 @@ public final class XdsConnections implements Handler<HttpConnection> {
 
     /** Registers {@code policy_grpc_keepalive_timeouts_total} in {@code metrics}. */
     public XdsConnections(Vertx vertx, PolicyConfig.Xds xds, PrometheusRegistry metrics) {
-        this.liveness = new Http2Liveness(vertx, xds.keepalive(), "ztunnel", Http2Liveness.counter(metrics, "policy"));
+        this.liveness = new Http2Liveness(vertx, xds.keepalive(), "client", Http2Liveness.counter(metrics, "policy"));
         this.age = new MaxConnectionAge(vertx, xds.maxConnectionAge(), xds.maxConnectionAgeGrace());
     }
 

@@ -92,7 +92,7 @@ class XdsConnectionsTest {
         relay.blackhole();
         await("the blackholed ztunnel's stream released").atMost(WAIT).until(() -> policy.streams() == 0);
         assertThat(policy.gauge("policy_xds_streams")).isZero();
-        assertThat(policy.counter("policy_grpc_keepalive_timeouts", "peer", "ztunnel")).isEqualTo(1);
+        assertThat(policy.counter("policy_grpc_keepalive_timeouts", "peer", "client")).isEqualTo(1);
     }
 
     @Test
