@@ -57,7 +57,8 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
             Duration maxConnectionAge, Duration maxConnectionAgeGrace) {
         public Xds {
             Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
-                    "xds.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL : keepaliveInterval,
+                    "xds.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL
+                            : keepaliveInterval,
                     "xds.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
             keepaliveInterval = keepalive.interval();
             keepaliveTimeout = keepalive.timeout();

@@ -136,7 +136,8 @@ public final class AdsServerHarness implements AutoCloseable {
         if (connections != null) {
             created.connectionHandler(new XdsConnections(vertx, connections, registry));
         }
-        http = created.requestHandler(grpc).listen().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        http = created.requestHandler(grpc).listen().toCompletionStage().toCompletableFuture()
+                .get(30, TimeUnit.SECONDS);
         return http.actualPort();
     }
 

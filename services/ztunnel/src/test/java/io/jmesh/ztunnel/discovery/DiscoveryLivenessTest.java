@@ -101,7 +101,8 @@ class DiscoveryLivenessTest {
     }
 
     private double timeouts(String peer) {
-        return metrics.scrape().stream().filter(m -> m.getMetadata().getName().equals("ztunnel_grpc_keepalive_timeouts"))
+        return metrics.scrape().stream()
+                .filter(m -> m.getMetadata().getName().equals("ztunnel_grpc_keepalive_timeouts"))
                 .flatMap(m -> ((CounterSnapshot) m).getDataPoints().stream())
                 .filter(d -> peer.equals(d.getLabels().get("peer"))).mapToDouble(d -> d.getValue()).sum();
     }
