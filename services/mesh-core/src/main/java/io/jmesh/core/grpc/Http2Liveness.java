@@ -12,6 +12,7 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.impl.ConnectionBase;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -84,6 +85,7 @@ public final class Http2Liveness {
     private final Settings settings;
     private final String peer;
     private final io.prometheus.metrics.core.datapoints.CounterDataPoint timeouts;
+    private final AtomicInteger watched = new AtomicInteger();
 
     /**
      * @param peer what the watched connections lead to, for the log and the counter's {@code peer} label
@@ -116,6 +118,11 @@ public final class Http2Liveness {
         new Watch(connection).start(base.closeFuture());
     }
 
+    /** Connections watched now: each holds a timer until it closes. */
+    public int watched() {
+        return watched.get();
+    }
+
     /** One connection's PINGs: timer ids and state in atomics (timers and PING answers may run on other threads). */
     private final class Watch {
         private final HttpConnection connection;
@@ -129,9 +136,11 @@ public final class Http2Liveness {
         }
 
         void start(Future<Void> closing) {
+            watched.incrementAndGet();
             periodic = vertx.setPeriodic(settings.interval().toMillis(), id -> ping());
             closing.onComplete(v -> {
                 closed.set(true);
+                watched.decrementAndGet();
                 vertx.cancelTimer(periodic);
                 long t = deadline.getAndSet(-1);
                 if (t != -1) {

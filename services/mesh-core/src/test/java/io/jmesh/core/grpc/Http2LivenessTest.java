@@ -1,0 +1,90 @@
+package io.jmesh.core.grpc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpVersion;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The PINGs over a real HTTP/2 connection on loopback: answered PINGs keep it, and a connection that closes
+ * (either end) takes its timers with it, without being counted as a timeout. {@code DiscoveryLivenessTest}
+ * (ztunnel), {@code XdsConnectionsTest} (policy) and {@code KeepaliveTest} (ca) cover the silent peer.
+ */
+@Timeout(30)
+class Http2LivenessTest {
+
+    Vertx vertx;
+    HttpServer server;
+    Counter timeouts;
+    Http2Liveness liveness;
+    HttpClientAgent client;
+    final AtomicReference<HttpConnection> serverSide = new AtomicReference<>();
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        server = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(0))
+                .connectionHandler(serverSide::set).requestHandler(r -> r.response().end("ok"))
+                .listen().await(10, TimeUnit.SECONDS);
+        timeouts = Http2Liveness.counter(new PrometheusRegistry(), "test");
+        liveness = new Http2Liveness(vertx, new Http2Liveness.Settings(Duration.ofMillis(50), Duration.ofSeconds(5)),
+                "server", timeouts);
+        client = Http2Liveness.client(vertx, new HttpClientOptions(), liveness);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    void get() throws Exception {
+        String body = client.request(HttpMethod.GET, server.actualPort(), "127.0.0.1", "/")
+                .compose(req -> req.send().compose(resp -> {
+                    assertThat(resp.version()).isEqualTo(HttpVersion.HTTP_2);
+                    return resp.body();
+                })).await(10, TimeUnit.SECONDS).toString();
+        assertThat(body).isEqualTo("ok");
+    }
+
+    @Test
+    void aConnectionClosedByEitherEndIsNoLongerWatchedNorCountedAsATimeout() throws Exception {
+        get();
+        assertThat(liveness.watched()).isEqualTo(1);
+        Thread.sleep(300); // several PINGs, answered
+        get();
+        assertThat(liveness.watched()).as("the same connection, kept").isEqualTo(1);
+
+        serverSide.get().close();
+        await().atMost(Duration.ofSeconds(10)).until(() -> liveness.watched() == 0);
+        get();
+        assertThat(liveness.watched()).isEqualTo(1);
+        client.close().await(10, TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(10)).until(() -> liveness.watched() == 0);
+        assertThat(timeouts.labelValues("server").get()).isZero();
+    }
+
+    @Test
+    void settingsRefuseANonPositiveIntervalOrTimeoutNamingTheField() {
+        assertThatThrownBy(() -> Http2Liveness.Settings.of("a.interval", Duration.ZERO, "a.timeout",
+                Duration.ofSeconds(1))).hasMessage("a.interval: PT0S (expected: > 0)");
+        assertThatThrownBy(() -> Http2Liveness.Settings.of("a.interval", Duration.ofSeconds(1), "a.timeout",
+                Duration.ofSeconds(-1))).hasMessage("a.timeout: PT-1S (expected: > 0)");
+    }
+}
