@@ -165,7 +165,9 @@ public final class DeltaAdsClient {
             rejected.labelValues(type);
         }
         terminations = Counter.builder().name("istio_xds_connection_terminations_total")
-                .help("xDS streams that ended, by reason").labelNames("reason").register(metrics);
+                .help("xDS streams that ended, by reason: reconnect (the server sent the connection away with"
+                        + " GOAWAY: aged out or shutting down), error, closed (ended OK by the server)")
+                .labelNames("reason").register(metrics);
         if (onDemand) {
             demands = Counter.builder().name("ztunnel_on_demand_requests_total")
                     .help("on-demand address lookups asked of policy, by result: found, not_found (policy has "
@@ -387,6 +389,12 @@ public final class DeltaAdsClient {
                 c.headers().set("authorization", "Bearer " + t);
             }
             c.headers().set("clusterid", config.node().clusterId());
+            // policy sends GOAWAY when it ages a connection out (xds.maxConnectionAge) or shuts down: the stream's
+            // end is then a reconnect, not an error (Istio's ztunnel: "received prior goaway" is a Reconnect)
+            boolean[] goneAway = {false};
+            if (c.connection() != null) {
+                c.connection().goAwayHandler(g -> goneAway[0] = true);
+            }
             // Authorization first: policy answers each subscription as it reads it, and a workload applied before
             // the policies it lists is enforced without them (unknown keys are skipped) until they arrive; on a
             // reconnect this ztunnel serves traffic meanwhile
@@ -394,24 +402,33 @@ public final class DeltaAdsClient {
             c.write(onDemand ? subscribeOnDemand() : subscribe(ADDRESS_TYPE));
             c.response().onSuccess(resp -> {
                 resp.handler(r -> onResponse(c, r));
-                resp.exceptionHandler(e -> ended("error: " + e, true));
+                resp.exceptionHandler(e -> ended("error: " + e, true, goneAway[0]));
                 resp.endHandler(v -> ended("server closed the stream: " + resp.status() + " "
-                        + String.valueOf(resp.statusMessage()), resp.status() != io.vertx.grpc.common.GrpcStatus.OK));
-            }).onFailure(e -> ended("stream failed: " + e, true));
-        }).onFailure(e -> ended("connect failed: " + e, true));
+                        + String.valueOf(resp.statusMessage()), resp.status() != io.vertx.grpc.common.GrpcStatus.OK,
+                        goneAway[0]));
+            }).onFailure(e -> ended("stream failed: " + e, true, goneAway[0]));
+        }).onFailure(e -> ended("connect failed: " + e, true, false));
     }
 
-    private void ended(String why, boolean error) {
+    /**
+     * The stream ended: the next one after a backoff. One whose connection the server sent away (GOAWAY) is a
+     * reconnect, as Istio's ztunnel takes it: counted {@code reconnect}, logged at INFO, retried after the initial
+     * backoff; any other error doubles the backoff and is a warning.
+     */
+    private void ended(String why, boolean error, boolean goneAway) {
         call = null; // demands meanwhile wait for the next stream's first request
-        terminations.labelValues(error ? "error" : "closed").inc();
+        terminations.labelValues(goneAway ? "reconnect" : error ? "error" : "closed").inc();
         if (stopped) {
             return;
         }
-        Duration wait = backoff;
-        backoff = error ? min(backoff.multipliedBy(2), config.discovery().maxBackoff())
+        Duration wait = goneAway ? config.discovery().initialBackoff() : backoff;
+        backoff = error && !goneAway ? min(backoff.multipliedBy(2), config.discovery().maxBackoff())
                 : config.discovery().initialBackoff();
-        log.atWarn().addKeyValue("server", server.toString()).addKeyValue("retryIn", wait.toString())
-                .log("discovery stream ended ({}); keeping the last good configuration", why);
+        var line = goneAway ? log.atInfo() : log.atWarn();
+        line.addKeyValue("server", server.toString()).addKeyValue("retryIn", wait.toString())
+                .log(goneAway ? "discovery stream ended: the server sent its connection away (GOAWAY: aged out or"
+                        + " shutting down) ({}); reconnecting, keeping the configuration"
+                        : "discovery stream ended ({}); keeping the last good configuration", why);
         vertx.setTimer(Math.max(1, wait.toMillis()), id -> connect());
     }
 

@@ -44,6 +44,7 @@ class MaxConnectionAgeAgainstPolicyTest {
     PolicyChannel channel;
     DeltaAdsClient client;
     WorkloadStore store;
+    PrometheusRegistry metrics = new PrometheusRegistry();
 
     @BeforeEach
     void setUp() throws Exception {
@@ -61,7 +62,6 @@ class MaxConnectionAgeAgainstPolicyTest {
                 "MESH_DISCOVERY_MAX_BACKOFF", "500ms", "MESH_DISCOVERY_ROOT_CERT_FILE", pki.rootPem.toString()))
                 .config();
         store = new WorkloadStore();
-        PrometheusRegistry metrics = new PrometheusRegistry();
         channel = PolicyChannel.open(ztunnelVertx, config.discovery(), metrics);
         client = new DeltaAdsClient(ztunnelVertx, channel.grpc(), SocketAddress.inetSocketAddress(port, "127.0.0.1"),
                 () -> TOKEN, config, store, new RetainedPolicies(), metrics);
@@ -93,5 +93,16 @@ class MaxConnectionAgeAgainstPolicyTest {
         assertThat(policy.subscriptions().get(2).initialResourceVersions()).isNotEmpty();
         assertThat(store.current().resources()).hasSize(held);
         await().atMost(WAIT).until(() -> policy.streams() == 1);
+        // a GOAWAY is a reconnect, as Istio's ztunnel counts it, not an error that doubles the backoff
+        assertThat(terminations("reconnect")).as("streams ended by the server's GOAWAY").isPositive();
+        assertThat(terminations("error")).as("streams ended in error").isZero();
+    }
+
+    private double terminations(String reason) {
+        return metrics.scrape().stream().filter(m -> m.getMetadata().getPrometheusName()
+                .equals("istio_xds_connection_terminations")).flatMap(m -> m.getDataPoints().stream())
+                .filter(d -> reason.equals(d.getLabels().get("reason")))
+                .mapToDouble(d -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot) d)
+                        .getValue()).sum();
     }
 }
