@@ -7,7 +7,6 @@ import io.jmesh.core.lifecycle.ServiceLauncher;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.tunnel.NetTransport;
-import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -636,28 +635,8 @@ class DnsProxyTest {
         return b.toByteArray();
     }
 
-    /** The value of one series, given as {@code name{a="x",b="y"}} in any label order; 0 when absent. */
-    private double metric(String series) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ExpositionFormats.init().getPrometheusTextFormatWriter().write(out, registry.scrape());
-        String wanted = canonical(series);
-        for (String line : out.toString(StandardCharsets.UTF_8).split("\n")) {
-            int space = line.lastIndexOf(' ');
-            if (!line.startsWith("#") && space > 0 && canonical(line.substring(0, space)).equals(wanted)) {
-                return Double.parseDouble(line.substring(space + 1).trim());
-            }
-        }
-        return 0;
-    }
-
-    private static String canonical(String series) {
-        int brace = series.indexOf('{');
-        if (brace < 0) {
-            return series;
-        }
-        String[] labels = series.substring(brace + 1, series.length() - 1).split(",");
-        Arrays.sort(labels);
-        return series.substring(0, brace) + "{" + String.join(",", labels) + "}";
+    private double metric(String series) {
+        return io.jmesh.ztunnel.testing.SeriesValue.of(registry, series);
     }
 
     /**

@@ -6,7 +6,6 @@ import io.jmesh.core.lifecycle.ServiceLauncher;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.tunnel.NetTransport;
-import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
 import java.io.ByteArrayOutputStream;
@@ -20,7 +19,6 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -243,27 +241,8 @@ class UpstreamFailoverTest {
         return (m[6] & 0xFF) << 8 | m[7] & 0xFF;
     }
 
-    private double metric(String series) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ExpositionFormats.init().getPrometheusTextFormatWriter().write(out, registry.scrape());
-        String wanted = canonical(series);
-        for (String line : out.toString(StandardCharsets.UTF_8).split("\n")) {
-            int space = line.lastIndexOf(' ');
-            if (!line.startsWith("#") && space > 0 && canonical(line.substring(0, space)).equals(wanted)) {
-                return Double.parseDouble(line.substring(space + 1).trim());
-            }
-        }
-        return 0;
-    }
-
-    private static String canonical(String series) {
-        int brace = series.indexOf('{');
-        if (brace < 0) {
-            return series;
-        }
-        String[] labels = series.substring(brace + 1, series.length() - 1).split(",");
-        Arrays.sort(labels);
-        return series.substring(0, brace) + "{" + String.join(",", labels) + "}";
+    private double metric(String series) {
+        return io.jmesh.ztunnel.testing.SeriesValue.of(registry, series);
     }
 
     /** What a scripted server answers; {@code n} (1, 2, ...) tells the servers' addresses apart. */
