@@ -29,15 +29,25 @@ public final class PrometheusServer implements AutoCloseable {
 
     public static final Path BINARY = Path.of("/usr/bin/prometheus");
 
+    /** The exposition format the targets are scraped in. */
+    public enum ScrapeProtocol {
+        /** What Prometheus 2.42 asks for first: OpenMetrics 1.0 text. */
+        OPEN_METRICS,
+        /** Prometheus text 0.0.4, asked for by a proxy ({@link TextFormatProxy}): 2.42 cannot be told to. */
+        PROMETHEUS_TEXT
+    }
+
     private final Process process;
     private final String base;
     private final Path log;
+    private final TextFormatProxy proxy;
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
-    private PrometheusServer(Process process, String base, Path log) {
+    private PrometheusServer(Process process, String base, Path log, TextFormatProxy proxy) {
         this.process = process;
         this.base = base;
         this.log = log;
+        this.proxy = proxy;
     }
 
     /** Why Prometheus cannot run here, or null when it can. */
@@ -53,13 +63,21 @@ public final class PrometheusServer implements AutoCloseable {
      * @param workDir where its configuration, data and log go
      */
     public static PrometheusServer start(Map<String, List<String>> targets, Path workDir) throws IOException {
+        return start(targets, workDir, ScrapeProtocol.OPEN_METRICS);
+    }
+
+    /** Starts Prometheus scraping {@code /metrics} of every target in {@code protocol}, one job per map key. */
+    public static PrometheusServer start(Map<String, List<String>> targets, Path workDir, ScrapeProtocol protocol)
+            throws IOException {
         int port = freePort();
+        TextFormatProxy proxy = protocol == ScrapeProtocol.PROMETHEUS_TEXT ? TextFormatProxy.start() : null;
+        String proxyUrl = proxy == null ? "" : "    proxy_url: " + proxy.url() + "\n";
         String jobs = targets.entrySet().stream().map(e -> """
                   - job_name: %s
                     metrics_path: /metrics
-                    static_configs:
+                %s    static_configs:
                       - targets: [%s]
-                """.formatted(e.getKey(), e.getValue().stream().map(t -> "'" + t + "'")
+                """.formatted(e.getKey(), proxyUrl, e.getValue().stream().map(t -> "'" + t + "'")
                 .collect(Collectors.joining(", ")))).collect(Collectors.joining());
         Path config = workDir.resolve("prometheus.yml");
         Files.writeString(config, """
@@ -73,7 +91,7 @@ public final class PrometheusServer implements AutoCloseable {
                 "--storage.tsdb.path=" + workDir.resolve("prometheus-data"), "--web.listen-address=127.0.0.1:" + port,
                 "--log.level=warn")
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        return new PrometheusServer(p, "http://127.0.0.1:" + port, log);
+        return new PrometheusServer(p, "http://127.0.0.1:" + port, log, proxy);
     }
 
     /** {@code http://127.0.0.1:<port>}. */
@@ -147,6 +165,25 @@ public final class PrometheusServer implements AutoCloseable {
                 (a, b) -> a, java.util.TreeMap::new));
     }
 
+    /**
+     * A counter or gauge of Prometheus' own {@code /metrics} (such as
+     * {@code prometheus_target_scrapes_sample_duplicate_timestamp_total}); fails when it does not export it.
+     */
+    public double ownMetric(String name) throws IOException {
+        String text = get("/metrics").body();
+        return text.lines().filter(l -> l.startsWith(name + " ")).findFirst()
+                .map(l -> Double.parseDouble(l.substring(name.length() + 1).strip()))
+                .orElseThrow(() -> new IllegalStateException("prometheus exports no " + name));
+    }
+
+    /**
+     * With {@link ScrapeProtocol#PROMETHEUS_TEXT}: how many scrapes were answered in each content type; empty
+     * otherwise.
+     */
+    public Map<String, Long> relayedContentTypes() {
+        return proxy == null ? Map.of() : proxy.relayedContentTypes();
+    }
+
     /** Prometheus's own log, for failure messages. */
     public String log() {
         try {
@@ -168,6 +205,9 @@ public final class PrometheusServer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (proxy != null) {
+            proxy.close();
+        }
         process.destroy();
         try {
             if (!process.waitFor(20, TimeUnit.SECONDS)) {
