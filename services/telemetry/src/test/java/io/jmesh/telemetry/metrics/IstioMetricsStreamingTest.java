@@ -1,6 +1,7 @@
 package io.jmesh.telemetry.metrics;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.admin.Exposition;
@@ -9,6 +10,7 @@ import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import io.jmesh.telemetry.Events;
 import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.jmesh.telemetry.aggregate.PartitionAggregate;
+import io.jmesh.testing.prometheus.ExpositionCheck;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
 import io.prometheus.metrics.expositionformats.ExpositionFormats;
@@ -69,6 +71,42 @@ class IstioMetricsStreamingTest {
 
     @Test
     void theStreamedTextIsTheSnapshotWritersTextByteForByte() throws Exception {
+        PrometheusRegistry registry = everyIstioFamilyWithAwkwardLabels();
+        for (ExpositionFormatWriter writer : List.of(FORMATS.getPrometheusTextFormatWriter(),
+                FORMATS.getOpenMetricsTextFormatWriter())) {
+            ByteArrayOutputStream streamed = new ByteArrayOutputStream();
+            new Exposition(registry).write(streamed, writer);
+            ByteArrayOutputStream snapshots = new ByteArrayOutputStream();
+            writer.write(snapshots, registry.scrape());
+            assertThat(streamed.toString(StandardCharsets.UTF_8)).as(writer.getContentType())
+                    .contains("istio_request_duration_milliseconds_bucket{", "le=\"+Inf\"", "1.2345678901E10",
+                            "quote\\\"d", "app\\\\with\\\\backslashes", "v\\n2", "日本", "😀", "lone?surrogate",
+                            "zzz_last_total 2.0")
+                    .isEqualTo(snapshots.toString(StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
+     * The streamed Istio families are a valid exposition by Prometheus' promtool, awkward label values included;
+     * in OpenMetrics (which promtool cannot read) each family's samples are together and no series is twice.
+     */
+    @Test
+    void theStreamedTextIsAValidExposition() throws Exception {
+        assumeTrue(ExpositionCheck.unavailableReason() == null, ExpositionCheck.unavailableReason());
+        PrometheusRegistry registry = everyIstioFamilyWithAwkwardLabels();
+        ByteArrayOutputStream text = new ByteArrayOutputStream();
+        new Exposition(registry).write(text, FORMATS.getPrometheusTextFormatWriter());
+        // Istio's name (its standard metrics): promtool would have it in seconds, dashboards read it as it is
+        Set<String> istioNames = Set.of(
+                "istio_request_duration_milliseconds use base unit \"seconds\" instead of \"milliseconds\"");
+        assertThat(ExpositionCheck.problems(text.toString(StandardCharsets.UTF_8), istioNames)).isEmpty();
+        ByteArrayOutputStream openMetrics = new ByteArrayOutputStream();
+        new Exposition(registry).write(openMetrics, FORMATS.getOpenMetricsTextFormatWriter());
+        assertThat(ExpositionCheck.structureProblems(openMetrics.toString(StandardCharsets.UTF_8))).isEmpty();
+    }
+
+    /** Every Istio family, with label values every text format escapes, over partitions, among other families. */
+    private static PrometheusRegistry everyIstioFamilyWithAwkwardLabels() {
         PartitionAggregate p0 = new PartitionAggregate(0);
         PartitionAggregate p1 = new PartitionAggregate(0);
         PartitionAggregate p2 = new PartitionAggregate(0);
@@ -95,19 +133,7 @@ class IstioMetricsStreamingTest {
         registry.register(new IstioMetrics(() -> totals));
         Counter.builder().name("admin_something_total").help("another family").register(registry).inc();
         Counter.builder().name("zzz_last_total").help("the last family").register(registry).inc(2);
-
-        for (ExpositionFormatWriter writer : List.of(FORMATS.getPrometheusTextFormatWriter(),
-                FORMATS.getOpenMetricsTextFormatWriter())) {
-            ByteArrayOutputStream streamed = new ByteArrayOutputStream();
-            new Exposition(registry).write(streamed, writer);
-            ByteArrayOutputStream snapshots = new ByteArrayOutputStream();
-            writer.write(snapshots, registry.scrape());
-            assertThat(streamed.toString(StandardCharsets.UTF_8)).as(writer.getContentType())
-                    .contains("istio_request_duration_milliseconds_bucket{", "le=\"+Inf\"", "1.2345678901E10",
-                            "quote\\\"d", "app\\\\with\\\\backslashes", "v\\n2", "日本", "😀", "lone?surrogate",
-                            "zzz_last_total 2.0")
-                    .isEqualTo(snapshots.toString(StandardCharsets.UTF_8));
-        }
+        return registry;
     }
 
     @Test
