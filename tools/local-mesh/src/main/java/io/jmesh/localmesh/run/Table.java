@@ -28,7 +28,8 @@ public final class Table {
                   # the demo page: productpage calls reviews through the mesh itself
                   curl http://%5$s:9080/productpage
                   # TCP echo on node-b, by its pod IP
-                  echo hello | socat - SOCKS5:%6$s:%7$s:9000,socksport=15080,bind=%4$s   # or: nc -X 5 -x %1$s -s %4$s %7$s 9000
+                  echo hello | curl -s --max-time 2 --interface %4$s --socks5 %1$s telnet://%7$s:9000   # hello back; ends after 2 s
+                  # or: nc -X 5 -x %1$s -s %4$s %7$s 9000 (netcat-openbsd); socat 1.8+: SOCKS5:%6$s:%7$s:9000,socksport=15080
 
                   curl http://%8$s:15014/metrics                      # Istio metrics (istio_tcp_*) from telemetry
                   curl http://%8$s:15014/graph                        # service graph JSON; page: /graph/ui
