@@ -5,6 +5,7 @@ import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.config.Durations;
 import io.jmesh.core.config.Ports;
 import io.jmesh.core.grpc.Http2Liveness;
+import io.jmesh.core.grpc.MaxConnectionAge;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.kafka.KafkaSettings;
 import io.jmesh.core.kafka.TopicReplication;
@@ -101,9 +102,16 @@ public record CaConfig(
         return Path.of(stateDir);
     }
 
-    /** gRPC listener. */
+    /**
+     * gRPC listener.
+     *
+     * @param maxConnectionAge a connection this old (within 10 % jitter) is sent GOAWAY, so ztunnels' CA connections
+     *     rebalance across replicas (istiod's {@code --keepaliveMaxServerConnectionAge})
+     * @param maxConnectionAgeGrace how long after its GOAWAY an aged connection is closed, streams and all
+     */
     public record Grpc(String host, int port, int eventLoops, int maxRequestBytes, int maxConcurrentStreams,
-            Duration keepaliveInterval, Duration keepaliveTimeout) {
+            Duration keepaliveInterval, Duration keepaliveTimeout, Duration maxConnectionAge,
+            Duration maxConnectionAgeGrace) {
         public Grpc {
             Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
                     "grpc.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL
@@ -111,6 +119,16 @@ public record CaConfig(
                     "grpc.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
             keepaliveInterval = keepalive.interval();
             keepaliveTimeout = keepalive.timeout();
+            maxConnectionAge = maxConnectionAge == null ? MaxConnectionAge.ISTIO_AGE : maxConnectionAge;
+            maxConnectionAgeGrace = maxConnectionAgeGrace == null ? MaxConnectionAge.ISTIO_GRACE
+                    : maxConnectionAgeGrace;
+            if (maxConnectionAge.isNegative() || maxConnectionAge.isZero()) {
+                throw new IllegalArgumentException("grpc.maxConnectionAge: " + maxConnectionAge + " (expected: > 0)");
+            }
+            if (maxConnectionAgeGrace.isNegative()) {
+                throw new IllegalArgumentException("grpc.maxConnectionAgeGrace: " + maxConnectionAgeGrace
+                        + " (expected: >= 0)");
+            }
             if (host == null || host.isBlank()) {
                 throw new IllegalArgumentException("host: '" + host + "' (expected: an address to bind)");
             }

@@ -2,6 +2,7 @@ package io.jmesh.ca.server;
 
 import io.jmesh.ca.CaConfig;
 import io.jmesh.core.grpc.Http2Liveness;
+import io.jmesh.core.grpc.MaxConnectionAge;
 import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.tls.PermittedSuites;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -35,6 +36,9 @@ import java.util.function.Consumer;
  * event loop on the same port, each with its own {@link GrpcServer} to which {@code services} binds the
  * endpoints. No client certificate is asked for: callers authenticate with bearer tokens.
  *
+ * <p>Each connection is PINGed ({@code grpc.keepalive*}) and sent GOAWAY at {@code grpc.maxConnectionAge}, as
+ * istiod's gRPC server.
+ *
  * <p>The serving certificate can be replaced while running ({@link #updateCertificate}); existing connections
  * keep theirs.
  */
@@ -61,6 +65,8 @@ public final class CaGrpcServer {
         List<HttpServer> servers = new CopyOnWriteArrayList<>();
         // one for every instance: its timers are Vert.x's, its state per connection
         Http2Liveness liveness = new Http2Liveness(vertx, config.keepalive(), "client", keepaliveTimeouts);
+        // as istiod: an aged connection is sent away, so its ztunnel may reconnect to another replica
+        MaxConnectionAge age = new MaxConnectionAge(vertx, config.maxConnectionAge(), config.maxConnectionAgeGrace());
         return vertx.deployVerticle(() -> new AbstractVerticle() {
             @Override
             public void start(Promise<Void> started) {
@@ -69,7 +75,10 @@ public final class CaGrpcServer {
                 services.accept(grpc);
                 // AES-GCM as negotiated; compressed calls refused before Vert.x inflates them without a bound
                 PermittedSuites.serve(vertx.createHttpServer(options(config, config.port(), cert)),
-                                UncompressedCalls.only(grpc, refused), liveness::watch)
+                                UncompressedCalls.only(grpc, refused), connection -> {
+                                    liveness.watch(connection);
+                                    age.watch(connection);
+                                })
                         .listen()
                         .onSuccess(s -> {
                             servers.add(s);
