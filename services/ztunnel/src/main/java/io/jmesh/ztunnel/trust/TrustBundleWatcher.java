@@ -144,19 +144,26 @@ public final class TrustBundleWatcher {
                 c.headers().set("authorization", "Bearer " + bearer);
             }
             c.headers().set("clusterid", settings.clusterId());
+            // ca sends GOAWAY when it ages a connection out (grpc.maxConnectionAge, istiod's 30 min) or shuts down:
+            // the watch's end is then a reconnect, not an error
+            boolean[] goneAway = {false};
+            if (c.connection() != null) {
+                c.connection().goAwayHandler(g -> goneAway[0] = true);
+            }
             c.end(WatchTrustBundleRequest.newBuilder().setKnownVersion(appliedVersion).build());
             c.response().onSuccess(resp -> {
                 resp.handler(this::received);
-                resp.exceptionHandler(e -> ended(c, "error", "stream error: " + e.getMessage()));
+                resp.exceptionHandler(e -> ended(c, goneAway[0] ? "reconnect" : "error",
+                        "stream error: " + e.getMessage()));
                 resp.endHandler(v -> {
                     if (resp.status() == GrpcStatus.UNIMPLEMENTED && appliedVersion == 0) {
                         unsupported(c);
                         return;
                     }
-                    ended(c, resp.status() == GrpcStatus.OK ? "closed" : "error",
+                    ended(c, goneAway[0] ? "reconnect" : resp.status() == GrpcStatus.OK ? "closed" : "error",
                             "ca ended the stream: " + resp.status() + " " + String.valueOf(resp.statusMessage()));
                 });
-            }).onFailure(e -> ended(c, "error", "watch failed: " + e.getMessage()));
+            }).onFailure(e -> ended(c, goneAway[0] ? "reconnect" : "error", "watch failed: " + e.getMessage()));
         }).onFailure(e -> ended(null, "error", "connect failed: " + e.getMessage()));
     }
 
@@ -208,7 +215,11 @@ public final class TrustBundleWatcher {
         settled.tryComplete();
     }
 
-    /** Once per stream (its error and end both land here): counts, then reconnects after the backoff. */
+    /**
+     * Once per stream (its error and end both land here): counts, then reconnects after the backoff. A watch whose
+     * connection ca sent away ({@code reconnect}) is watched again after the initial backoff with an INFO line, as
+     * Istio's ztunnel takes a stream ended after a GOAWAY; any other end doubles the backoff and is a warning.
+     */
     private void ended(GrpcClientRequest<WatchTrustBundleRequest, TrustBundle> c, String reason, String why) {
         if (c != call) {
             return; // this stream's end was already handled
@@ -218,11 +229,14 @@ public final class TrustBundleWatcher {
         if (stopped) {
             return;
         }
-        Duration wait = backoff;
-        backoff = min(backoff.multipliedBy(2), settings.maxBackoff());
-        log.atWarn().addKeyValue("server", settings.server().toString()).addKeyValue("retryIn", wait.toString())
-                .addKeyValue("keptVersion", appliedVersion)
-                .log("trust bundle watch ended ({}); the current bundle stays in force", why);
+        boolean reconnect = reason.equals("reconnect");
+        Duration wait = reconnect ? settings.initialBackoff() : backoff;
+        backoff = reconnect ? settings.initialBackoff() : min(backoff.multipliedBy(2), settings.maxBackoff());
+        (reconnect ? log.atInfo() : log.atWarn()).addKeyValue("server", settings.server().toString())
+                .addKeyValue("retryIn", wait.toString()).addKeyValue("keptVersion", appliedVersion)
+                .log(reconnect ? "trust bundle watch ended: the ca sent its connection away (GOAWAY: aged out or"
+                        + " shutting down) ({}); watching again on a new connection, the current bundle stays in force"
+                        : "trust bundle watch ended ({}); the current bundle stays in force", why);
         vertx.setTimer(Math.max(1, wait.toMillis()), id -> connect());
     }
 
