@@ -2,6 +2,7 @@ package io.jmesh.telemetry;
 
 import io.jmesh.core.admin.AdminServer;
 import io.jmesh.core.admin.Readiness;
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.telemetry.aggregate.MeshTotals;
@@ -11,6 +12,7 @@ import io.jmesh.telemetry.ingest.EventIngestor;
 import io.jmesh.telemetry.metrics.IstioMetrics;
 import io.jmesh.telemetry.otlp.OtlpMetricsExporter;
 import io.jmesh.telemetry.otlp.TraceForwarder;
+import io.prometheus.metrics.core.metrics.Counter;
 import io.vertx.core.Future;
 import java.time.Clock;
 import org.slf4j.Logger;
@@ -75,11 +77,14 @@ public final class TelemetryBootstrap implements MeshService {
             kafka.complete();
         }
         if (config.otlp().enabled()) {
+            // one counter for both OTLP clients' connections (peer "otlp")
+            Counter keepaliveTimeouts = Http2Liveness.counter(context.metrics(), "telemetry");
             exporter = OtlpMetricsExporter.start(context.vertx(), config.otlp(), this::totals, clock,
-                    context.metrics());
-        }
-        if (config.otlp().forwardsTraces() && config.kafka().enabled()) {
-            traces = TraceForwarder.start(context.vertx(), config.kafka(), config.otlp(), context.metrics());
+                    context.metrics(), keepaliveTimeouts);
+            if (config.otlp().forwardsTraces() && config.kafka().enabled()) {
+                traces = TraceForwarder.start(context.vertx(), config.kafka(), config.otlp(), context.metrics(),
+                        keepaliveTimeouts);
+            }
         }
         return Future.succeededFuture();
     }

@@ -1,6 +1,7 @@
 package io.jmesh.telemetry;
 
 import io.jmesh.core.config.AdminConfig;
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.core.lifecycle.ServiceConfig;
 import java.time.Duration;
@@ -107,10 +108,19 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
      * @param tracesTopic topic of OTLP {@code ExportTraceServiceRequest} records to forward; empty: none
      * @param serviceInstanceId this replica's own unique name (its pod's, which the chart passes), the source of
      *     the {@code service.instance.id} it exports under; empty: a random one per process
+     * @param keepaliveInterval HTTP/2 PING interval on each connection to the collector
+     * @param keepaliveTimeout a connection whose PING goes unanswered this long is closed (a half-open connection
+     *     would otherwise fail every export until the kernel gives up)
      */
     public record OtlpConfig(String endpoint, Duration interval, Duration timeout, String tracesTopic,
-            String serviceInstanceId) {
+            String serviceInstanceId, Duration keepaliveInterval, Duration keepaliveTimeout) {
         public OtlpConfig {
+            Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
+                    "otlp.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL
+                            : keepaliveInterval,
+                    "otlp.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
+            keepaliveInterval = keepalive.interval();
+            keepaliveTimeout = keepalive.timeout();
             endpoint = endpoint == null ? "" : endpoint.trim();
             tracesTopic = tracesTopic == null ? "" : tracesTopic.trim();
             serviceInstanceId = serviceInstanceId == null ? "" : serviceInstanceId.trim();
@@ -125,6 +135,17 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
         /** Without a {@link #serviceInstanceId}: a random one per process. */
         public OtlpConfig(String endpoint, Duration interval, Duration timeout, String tracesTopic) {
             this(endpoint, interval, timeout, tracesTopic, "");
+        }
+
+        /** With the default keepalive (30 s, 10 s). */
+        public OtlpConfig(String endpoint, Duration interval, Duration timeout, String tracesTopic,
+                String serviceInstanceId) {
+            this(endpoint, interval, timeout, tracesTopic, serviceInstanceId, null, null);
+        }
+
+        /** The PING schedule of each connection to the collector. */
+        public Http2Liveness.Settings keepalive() {
+            return new Http2Liveness.Settings(keepaliveInterval, keepaliveTimeout);
         }
 
         public boolean enabled() {

@@ -1,5 +1,6 @@
 package io.jmesh.telemetry.otlp;
 
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.telemetry.TelemetryConfig.OtlpConfig;
 import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
@@ -8,8 +9,6 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientResponse;
@@ -48,6 +47,7 @@ public final class OtlpMetricsExporter {
     private final OtlpConfig config;
     private final Supplier<MeshTotals> totals;
     private final Clock clock;
+    private final OtlpChannel channel;
     private final GrpcClient client;
     private final SocketAddress collector;
     private final Counter exports;
@@ -57,24 +57,33 @@ public final class OtlpMetricsExporter {
     private final long timer;
 
     private OtlpMetricsExporter(Vertx vertx, OtlpConfig config, Supplier<MeshTotals> totals, Clock clock,
-            PrometheusRegistry registry) {
+            PrometheusRegistry registry, Counter keepaliveTimeouts) {
         this.vertx = vertx;
         this.config = config;
         this.totals = totals;
         this.clock = clock;
         this.instanceId = ServiceInstanceId.of(config.serviceInstanceId());
         this.collector = address(config.endpoint());
-        this.client = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
-                .setHttp2ClearTextUpgrade(false));
+        this.channel = new OtlpChannel(vertx, config, keepaliveTimeouts);
+        this.client = channel.grpc();
         this.exports = Counter.builder().name("telemetry_otlp_exports_total")
                 .help("OTLP metric exports, by result (ok, failed, skipped)").labelNames("result").register(registry);
         this.timer = vertx.setPeriodic(config.interval().toMillis(), id -> exportNow());
     }
 
-    /** Starts periodic exports to {@code config.endpoint()}. */
+    /**
+     * Starts periodic exports to {@code config.endpoint()}, registering
+     * {@code telemetry_grpc_keepalive_timeouts_total} in {@code registry}.
+     */
     public static OtlpMetricsExporter start(Vertx vertx, OtlpConfig config, Supplier<MeshTotals> totals, Clock clock,
             PrometheusRegistry registry) {
-        return new OtlpMetricsExporter(vertx, config, totals, clock, registry);
+        return start(vertx, config, totals, clock, registry, Http2Liveness.counter(registry, "telemetry"));
+    }
+
+    /** Starts periodic exports to {@code config.endpoint()}; PINGs unanswered counted in {@code keepaliveTimeouts}. */
+    public static OtlpMetricsExporter start(Vertx vertx, OtlpConfig config, Supplier<MeshTotals> totals, Clock clock,
+            PrometheusRegistry registry, Counter keepaliveTimeouts) {
+        return new OtlpMetricsExporter(vertx, config, totals, clock, registry, keepaliveTimeouts);
     }
 
     /** Exports once now (unless an export is in flight); completes when the collector answered. */
@@ -130,7 +139,7 @@ public final class OtlpMetricsExporter {
 
     public Future<Void> close() {
         vertx.cancelTimer(timer);
-        return client.close();
+        return channel.close();
     }
 
     private static long nanos(Clock clock) {

@@ -1,6 +1,7 @@
 package io.jmesh.telemetry.otlp;
 
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
 import io.jmesh.telemetry.ingest.ConsumerThread;
@@ -13,8 +14,6 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientResponse;
@@ -74,6 +73,7 @@ public final class TraceForwarder implements AutoCloseable {
 
     private final IngestConfig kafka;
     private final OtlpConfig otlp;
+    private final OtlpChannel channel;
     private final GrpcClient client;
     private final SocketAddress collector;
     private final Counter spans;
@@ -83,12 +83,13 @@ public final class TraceForwarder implements AutoCloseable {
     private volatile boolean running = true;
     private volatile KafkaConsumer<byte[], byte[]> consumer;
 
-    private TraceForwarder(Vertx vertx, IngestConfig kafka, OtlpConfig otlp, PrometheusRegistry registry) {
+    private TraceForwarder(Vertx vertx, IngestConfig kafka, OtlpConfig otlp, PrometheusRegistry registry,
+            Counter keepaliveTimeouts) {
         this.kafka = kafka;
         this.otlp = otlp;
         this.collector = OtlpMetricsExporter.address(otlp.endpoint());
-        this.client = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
-                .setHttp2ClearTextUpgrade(false));
+        this.channel = new OtlpChannel(vertx, otlp, keepaliveTimeouts);
+        this.client = channel.grpc();
         this.spans = Counter.builder().name("telemetry_spans_forwarded_total")
                 .help("Spans the OTLP collector accepted").register(registry);
         this.exports = Counter.builder().name("telemetry_trace_exports_total")
@@ -104,7 +105,13 @@ public final class TraceForwarder implements AutoCloseable {
 
     /** Starts forwarding {@code otlp.tracesTopic()} to {@code otlp.endpoint()}. */
     public static TraceForwarder start(Vertx vertx, IngestConfig kafka, OtlpConfig otlp, PrometheusRegistry registry) {
-        TraceForwarder f = new TraceForwarder(vertx, kafka, otlp, registry);
+        return start(vertx, kafka, otlp, registry, Http2Liveness.counter(registry, "telemetry"));
+    }
+
+    /** As {@link #start(Vertx, IngestConfig, OtlpConfig, PrometheusRegistry)}, PINGs counted in the given counter. */
+    public static TraceForwarder start(Vertx vertx, IngestConfig kafka, OtlpConfig otlp, PrometheusRegistry registry,
+            Counter keepaliveTimeouts) {
+        TraceForwarder f = new TraceForwarder(vertx, kafka, otlp, registry, keepaliveTimeouts);
         f.thread.start();
         return f;
     }
@@ -114,7 +121,7 @@ public final class TraceForwarder implements AutoCloseable {
     public void close() {
         running = false;
         ConsumerThread.stop(consumer, thread, Duration.ofSeconds(15));
-        client.close();
+        channel.close();
     }
 
     private void run() {
