@@ -108,15 +108,19 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
      * @param tracesTopic topic of OTLP {@code ExportTraceServiceRequest} records to forward; empty: none
      * @param serviceInstanceId this replica's own unique name (its pod's, which the chart passes), the source of
      *     the {@code service.instance.id} it exports under; empty: a random one per process
-     * @param keepaliveInterval HTTP/2 PING interval on each connection to the collector
+     * @param keepaliveInterval HTTP/2 PING interval on each connection to the collector (5 min: what a grpc-go
+     *     collector accepts by default)
      * @param keepaliveTimeout a connection whose PING goes unanswered this long is closed (a half-open connection
      *     would otherwise fail every export until the kernel gives up)
      */
     public record OtlpConfig(String endpoint, Duration interval, Duration timeout, String tracesTopic,
             String serviceInstanceId, Duration keepaliveInterval, Duration keepaliveTimeout) {
+        /** The least PING interval a stock grpc-go collector accepts (its keepalive enforcement's min_time). */
+        public static final Duration COLLECTOR_PING_INTERVAL = Duration.ofMinutes(5);
+
         public OtlpConfig {
             Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
-                    "otlp.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL
+                    "otlp.keepaliveInterval", keepaliveInterval == null ? COLLECTOR_PING_INTERVAL
                             : keepaliveInterval,
                     "otlp.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
             keepaliveInterval = keepalive.interval();

@@ -89,6 +89,11 @@ class IstioMetricsTest {
             // 1 tcp (denied) + 2 request series
             await().atMost(Duration.ofSeconds(60))
                     .until(() -> t.scrape().contains("telemetry_series_expired_total 3.0"));
+            // the expiry is counted at once, the series leave /metrics with the next commit's published totals
+            await("the expired series gone from /metrics").atMost(Duration.ofSeconds(60))
+                    .until(() -> !java.util.regex.Pattern.compile(
+                            "istio_requests_total\\{[^}]*source_workload=\"productpage-v1\"").matcher(istio(t.scrape()))
+                            .find());
             String after = istio(t.scrape());
             assertThat(after).contains("source_workload=\"reviews-v2\"");
             assertThat(after).contains("istio_tcp_connections_opened_total{" + tcp + "} 2.0");

@@ -80,7 +80,7 @@ class OtlpKeepaliveTest {
     @Test
     void istiosScheduleByDefaultAndNonPositiveValuesRefusedNamingTheKey() {
         OtlpConfig otlp = ConfigLoader.load(TelemetryConfig.class, "telemetry", null, Map.of()).config().otlp();
-        assertThat(otlp.keepaliveInterval()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(otlp.keepaliveInterval()).isEqualTo(Duration.ofMinutes(5));
         assertThat(otlp.keepaliveTimeout()).isEqualTo(Duration.ofSeconds(10));
         assertThatThrownBy(() -> ConfigLoader.load(TelemetryConfig.class, "telemetry", null,
                 Map.of("MESH_OTLP_KEEPALIVE_TIMEOUT", "0s"))).hasMessageContaining("otlp.keepaliveTimeout: PT0S");
