@@ -119,16 +119,10 @@ public record CaConfig(
                     "grpc.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
             keepaliveInterval = keepalive.interval();
             keepaliveTimeout = keepalive.timeout();
-            maxConnectionAge = maxConnectionAge == null ? MaxConnectionAge.ISTIO_AGE : maxConnectionAge;
-            maxConnectionAgeGrace = maxConnectionAgeGrace == null ? MaxConnectionAge.ISTIO_GRACE
-                    : maxConnectionAgeGrace;
-            if (maxConnectionAge.isNegative() || maxConnectionAge.isZero()) {
-                throw new IllegalArgumentException("grpc.maxConnectionAge: " + maxConnectionAge + " (expected: > 0)");
-            }
-            if (maxConnectionAgeGrace.isNegative()) {
-                throw new IllegalArgumentException("grpc.maxConnectionAgeGrace: " + maxConnectionAgeGrace
-                        + " (expected: >= 0)");
-            }
+            MaxConnectionAge.Settings aged = MaxConnectionAge.Settings.of("grpc.", maxConnectionAge,
+                    maxConnectionAgeGrace);
+            maxConnectionAge = aged.age();
+            maxConnectionAgeGrace = aged.grace();
             if (host == null || host.isBlank()) {
                 throw new IllegalArgumentException("host: '" + host + "' (expected: an address to bind)");
             }

@@ -62,16 +62,10 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
                     "xds.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
             keepaliveInterval = keepalive.interval();
             keepaliveTimeout = keepalive.timeout();
-            maxConnectionAge = maxConnectionAge == null ? MaxConnectionAge.ISTIO_AGE : maxConnectionAge;
-            maxConnectionAgeGrace = maxConnectionAgeGrace == null ? MaxConnectionAge.ISTIO_GRACE
-                    : maxConnectionAgeGrace;
-            if (maxConnectionAge.isNegative() || maxConnectionAge.isZero()) {
-                throw new IllegalArgumentException("xds.maxConnectionAge: " + maxConnectionAge + " (expected: > 0)");
-            }
-            if (maxConnectionAgeGrace.isNegative()) {
-                throw new IllegalArgumentException("xds.maxConnectionAgeGrace: " + maxConnectionAgeGrace
-                        + " (expected: >= 0)");
-            }
+            MaxConnectionAge.Settings aged = MaxConnectionAge.Settings.of("xds.", maxConnectionAge,
+                    maxConnectionAgeGrace);
+            maxConnectionAge = aged.age();
+            maxConnectionAgeGrace = aged.grace();
             if (reloadInterval == null || reloadInterval.isNegative() || reloadInterval.isZero()) {
                 throw new IllegalArgumentException("reloadInterval: " + reloadInterval + " (expected: > 0)");
             }

@@ -25,6 +25,26 @@ public final class MaxConnectionAge {
     /** grpc-go's and istiod's {@code MaxConnectionAgeGrace}. */
     public static final Duration ISTIO_GRACE = Duration.ofSeconds(10);
 
+    /** A configured age and grace. */
+    public record Settings(Duration age, Duration grace) {
+
+        /**
+         * {@code age} and {@code grace} as configured under {@code prefix} (e.g. {@code xds.}): istiod's where not
+         * set, refused naming the field when the age is not above zero or the grace below zero.
+         */
+        public static Settings of(String prefix, Duration age, Duration grace) {
+            Duration a = age == null ? ISTIO_AGE : age;
+            Duration g = grace == null ? ISTIO_GRACE : grace;
+            if (a.isNegative() || a.isZero()) {
+                throw new IllegalArgumentException(prefix + "maxConnectionAge: " + a + " (expected: > 0)");
+            }
+            if (g.isNegative()) {
+                throw new IllegalArgumentException(prefix + "maxConnectionAgeGrace: " + g + " (expected: >= 0)");
+            }
+            return new Settings(a, g);
+        }
+    }
+
     private final Vertx vertx;
     private final Duration age;
     private final Duration grace;
