@@ -73,6 +73,36 @@ final class PodNetns implements NetworkNamespace, AutoCloseable {
         }
     }
 
+    /** Whether a failure of {@link #migrateAcceptQueues} was logged (once per process: the cause is the same). */
+    private static final AtomicBoolean MIGRATE_REFUSAL_LOGGED = new AtomicBoolean();
+
+    /**
+     * Asks the pod's kernel to hand what a closing listener has accepted but not yet claimed to another listener of
+     * its {@code SO_REUSEPORT} group ({@code net.ipv4.tcp_migrate_req}, Linux 5.14+, a per-namespace setting): at a
+     * ztunnel handover the old one's listeners close while the new one's stay, and without it a connection still in
+     * the old one's accept queue is reset. Best effort: {@code /proc/sys} is read-only in most containers, where
+     * istio-cni or the pod's sysctls must set it; a refusal is logged once and changes nothing else.
+     *
+     * @return null when set, else why not
+     */
+    String migrateAcceptQueues() {
+        String why = enter(() -> {
+            try {
+                // opened on this thread, now in the pod's namespace: /proc/sys/net is the namespace of the opener
+                Files.writeString(Path.of("/proc/sys/net/ipv4/tcp_migrate_req"), "1");
+                return null;
+            } catch (IOException | RuntimeException e) {
+                return e.toString();
+            }
+        });
+        if (why != null && MIGRATE_REFUSAL_LOGGED.compareAndSet(false, true)) {
+            log.atInfo().addKeyValue("netns", id).log("cannot set net.ipv4.tcp_migrate_req in the pods' network"
+                    + " namespaces ({}): at a ztunnel handover, a connection still in the old ztunnel's accept queue"
+                    + " is reset; set it with istio-cni or the pods' sysctls", why);
+        }
+        return why;
+    }
+
     /** Identity of the namespace ({@code net:[inode]}): a pod whose sandbox was re-created gets a new one. */
     String id() {
         return id;

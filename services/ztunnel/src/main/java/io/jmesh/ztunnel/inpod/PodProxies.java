@@ -159,6 +159,7 @@ final class PodProxies {
 
     private String start(String uid, WorkloadInfo info, PodNetns netns) {
         String error;
+        netns.migrateAcceptQueues(); // before its listeners join the group: a handover later loses nothing queued
         Future<PodProxy> starting = PodProxy.start(node, uid, info, netns);
         try {
             PodProxy p = starting.toCompletionStage().toCompletableFuture()

@@ -123,6 +123,11 @@ class InPodUpgradeTest {
         assertThat(agent.event().getInteger("conn")).isEqualTo(1);
         sendPods();
         await().atMost(Duration.ofSeconds(30)).until(a::ready);
+        // ztunnel asked each pod's kernel to move a closing listener's accept queue to the group's other listeners
+        for (String pod : List.of(POD_A, POD_B)) {
+            assertThat(inPod(pod, "cat", "/proc/sys/net/ipv4/tcp_migrate_req").trim()).as("tcp_migrate_req in %s", pod)
+                    .isEqualTo("1");
+        }
     }
 
     /**
