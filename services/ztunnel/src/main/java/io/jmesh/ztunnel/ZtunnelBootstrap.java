@@ -79,10 +79,12 @@ public final class ZtunnelBootstrap implements MeshService {
     private static final Logger log = LoggerFactory.getLogger(ZtunnelBootstrap.class);
     /**
      * How long close waits for the connections it ended (their access-log lines and CLOSED events) and then the kept
-     * CLOSED events may wait for room in the event publisher, together; its close then takes up to 2 s to hand what
-     * it holds to Kafka and 2 s to flush: within the launcher's 5 s for close.
+     * CLOSED events may wait for room in the event publisher, together; the publisher's close then takes up to
+     * 3 x {@link #PUBLISHER_CLOSE}: 4 s in all, within the launcher's 5 s for close.
      */
     private static final java.time.Duration LAST_EVENTS_OFFER = java.time.Duration.ofSeconds(1);
+    /** The event publisher's close timeout (it waits up to three times this: hand over, flush, last failures). */
+    private static final java.time.Duration PUBLISHER_CLOSE = java.time.Duration.ofSeconds(1);
     /** Of {@link #LAST_EVENTS_OFFER}, at most this for the ended connections' closes (on loopback, milliseconds). */
     private static final java.time.Duration ENDED_CONNECTIONS_WAIT = java.time.Duration.ofMillis(500);
 
@@ -553,22 +555,22 @@ public final class ZtunnelBootstrap implements MeshService {
             context.vertx().cancelTimer(progressTimer);
         }
         // once the ended connections closed, their CLOSED events are out or kept. The kept ones get a last offer, then
-        // the producer flushes; blocking all, so on a worker (close() may run on an event loop), within close's budget
-        Future<Void> published = context.vertx().executeBlocking(() -> {
-            if (telemetry != null) {
-                long start = System.nanoTime();
-                int open = telemetry.awaitRelayedEnded(ENDED_CONNECTIONS_WAIT);
-                if (ended > 0 || open > 0) {
-                    log.atInfo().addKeyValue("ended", ended).addKeyValue("stillOpen", open)
-                            .log("connections open at shutdown ended");
-                }
-                telemetry.stop(LAST_EVENTS_OFFER.minusNanos(System.nanoTime() - start));
+        // the producer flushes; blocking all, so on a thread of its own (close() may run on an event loop), within
+        // close's budget. Not a Vert.x worker: should the launcher stop waiting, it closes Vert.x, and the result
+        // would then be handed to an event loop that is gone
+        io.vertx.core.Promise<Void> lastEvents = io.vertx.core.Promise.promise();
+        Thread last = new Thread(() -> {
+            try {
+                publishLastEvents(ended);
+            } catch (RuntimeException e) {
+                log.atWarn().setCause(e).log("last telemetry events at shutdown: {}", e.toString());
+            } finally {
+                lastEvents.tryComplete();
             }
-            if (events != null) {
-                events.close();
-            }
-            return null;
-        }, false);
+        }, "ztunnel-last-events");
+        last.setDaemon(true);
+        last.start();
+        Future<Void> published = lastEvents.future();
         Future<Void> r = readinessServer == null ? Future.succeededFuture() : readinessServer.close();
         Future<Void> rules = capture == null ? Future.succeededFuture() : capture.close();
         Future<Void> dnsClosed = Future.all(dns == null ? Future.succeededFuture() : dns.close(),
@@ -576,6 +578,22 @@ public final class ZtunnelBootstrap implements MeshService {
         Future<Void> caClosed = grpc.close().eventually(() -> caHttp.close());
         return Future.all(java.util.List.of(r, localAdmin.close(), caClosed, rules, dnsClosed, pods, published))
                 .mapEmpty();
+    }
+
+    /** Shutdown: waits for the ended connections' closes, gives the kept CLOSED events a last offer, flushes. */
+    private void publishLastEvents(int ended) {
+        if (telemetry != null) {
+            long start = System.nanoTime();
+            int open = telemetry.awaitRelayedEnded(ENDED_CONNECTIONS_WAIT);
+            if (ended > 0 || open > 0) {
+                log.atInfo().addKeyValue("ended", ended).addKeyValue("stillOpen", open)
+                        .log("connections open at shutdown ended");
+            }
+            telemetry.stop(LAST_EVENTS_OFFER.minusNanos(System.nanoTime() - start));
+        }
+        if (events != null) {
+            events.close(PUBLISHER_CLOSE);
+        }
     }
 
     private CaptureController newCapture(io.jmesh.core.admin.Readiness.Task ready) {
