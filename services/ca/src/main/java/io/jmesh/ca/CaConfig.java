@@ -113,10 +113,8 @@ public record CaConfig(
             Duration keepaliveInterval, Duration keepaliveTimeout, Duration maxConnectionAge,
             Duration maxConnectionAgeGrace) {
         public Grpc {
-            Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
-                    "grpc.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL
-                            : keepaliveInterval,
-                    "grpc.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
+            Http2Liveness.Settings keepalive = Http2Liveness.Settings.configured("grpc.", keepaliveInterval,
+                    keepaliveTimeout, Http2Liveness.Settings.ISTIO);
             keepaliveInterval = keepalive.interval();
             keepaliveTimeout = keepalive.timeout();
             MaxConnectionAge.Settings aged = MaxConnectionAge.Settings.of("grpc.", maxConnectionAge,

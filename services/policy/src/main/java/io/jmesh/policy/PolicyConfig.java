@@ -56,10 +56,8 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
             Duration reloadInterval, Admission admission, Duration keepaliveInterval, Duration keepaliveTimeout,
             Duration maxConnectionAge, Duration maxConnectionAgeGrace) {
         public Xds {
-            Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
-                    "xds.keepaliveInterval", keepaliveInterval == null ? Http2Liveness.ISTIO_INTERVAL
-                            : keepaliveInterval,
-                    "xds.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
+            Http2Liveness.Settings keepalive = Http2Liveness.Settings.configured("xds.", keepaliveInterval,
+                    keepaliveTimeout, Http2Liveness.Settings.ISTIO);
             keepaliveInterval = keepalive.interval();
             keepaliveTimeout = keepalive.timeout();
             MaxConnectionAge.Settings aged = MaxConnectionAge.Settings.of("xds.", maxConnectionAge,

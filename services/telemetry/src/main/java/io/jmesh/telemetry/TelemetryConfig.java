@@ -119,10 +119,8 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
         public static final Duration COLLECTOR_PING_INTERVAL = Duration.ofMinutes(5);
 
         public OtlpConfig {
-            Http2Liveness.Settings keepalive = Http2Liveness.Settings.of(
-                    "otlp.keepaliveInterval", keepaliveInterval == null ? COLLECTOR_PING_INTERVAL
-                            : keepaliveInterval,
-                    "otlp.keepaliveTimeout", keepaliveTimeout == null ? Http2Liveness.ISTIO_TIMEOUT : keepaliveTimeout);
+            Http2Liveness.Settings keepalive = Http2Liveness.Settings.configured("otlp.", keepaliveInterval,
+                    keepaliveTimeout, new Http2Liveness.Settings(COLLECTOR_PING_INTERVAL, Http2Liveness.ISTIO_TIMEOUT));
             keepaliveInterval = keepalive.interval();
             keepaliveTimeout = keepalive.timeout();
             endpoint = endpoint == null ? "" : endpoint.trim();

@@ -58,6 +58,15 @@ public final class Http2Liveness {
             return new Settings(positive(intervalField, interval), positive(timeoutField, timeout));
         }
 
+        /**
+         * {@code <prefix>keepaliveInterval} and {@code <prefix>keepaliveTimeout} as configured, {@code defaults}'
+         * where not set, refused naming the field when not above zero.
+         */
+        public static Settings configured(String prefix, Duration interval, Duration timeout, Settings defaults) {
+            return of(prefix + "keepaliveInterval", interval == null ? defaults.interval() : interval,
+                    prefix + "keepaliveTimeout", timeout == null ? defaults.timeout() : timeout);
+        }
+
         private static Duration positive(String field, Duration d) {
             if (d == null || d.isNegative() || d.isZero()) {
                 throw new IllegalArgumentException(field + ": " + d + " (expected: > 0)");
