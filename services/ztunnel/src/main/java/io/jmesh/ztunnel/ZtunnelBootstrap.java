@@ -80,11 +80,11 @@ public final class ZtunnelBootstrap implements MeshService {
     /**
      * How long close waits for the connections it ended (their access-log lines and CLOSED events) and then the kept
      * CLOSED events may wait for room in the event publisher, together; the publisher's close then takes up to
-     * 3 x {@link #PUBLISHER_CLOSE}: 4 s in all, within the launcher's 5 s for close.
+     * {@link #PUBLISHER_CLOSE}: 4 s in all, within the launcher's 5 s for close.
      */
     private static final java.time.Duration LAST_EVENTS_OFFER = java.time.Duration.ofSeconds(1);
-    /** The event publisher's close timeout (it waits up to three times this: hand over, flush, last failures). */
-    private static final java.time.Duration PUBLISHER_CLOSE = java.time.Duration.ofSeconds(1);
+    /** The event publisher's close timeout: hand the queue over, flush, count the last failures. */
+    private static final java.time.Duration PUBLISHER_CLOSE = java.time.Duration.ofSeconds(3);
     /** Of {@link #LAST_EVENTS_OFFER}, at most this for the ended connections' closes (on loopback, milliseconds). */
     private static final java.time.Duration ENDED_CONNECTIONS_WAIT = java.time.Duration.ofMillis(500);
 

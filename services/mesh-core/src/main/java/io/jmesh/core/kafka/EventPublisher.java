@@ -201,10 +201,10 @@ public final class EventPublisher implements AutoCloseable {
     }
 
     /**
-     * Stops accepting, gives queued events up to {@code timeout} to go out, then closes the producer (up to
-     * {@code timeout} again). Events still queued then fail at once on the closed producer: the sender counts them
-     * {@code send_failed} and runs their callbacks before this returns (waited for up to {@code timeout} more, in
-     * practice at once), so that their callers can count their loss.
+     * Stops accepting and returns within about {@code timeout}: queued events get half of it to be handed to the
+     * producer, the producer the rest to flush and close. Events still queued then fail at once on the closed
+     * producer: the sender counts them {@code send_failed} and runs their callbacks before this returns (waited for
+     * within the same time, in practice at once), so that their callers can count their loss.
      */
     public void close(Duration timeout) {
         running = false;
@@ -212,14 +212,14 @@ public final class EventPublisher implements AutoCloseable {
             return;
         }
         LockSupport.unpark(sender);
-        long millis = Math.max(1, timeout.toMillis());
+        long deadline = System.nanoTime() + timeout.toNanos();
         try {
-            sender.join(millis);
-            producer.close(timeout);
-            sender.join(millis);
+            sender.join(Math.max(1, timeout.toMillis() / 2));
+            producer.close(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+            sender.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            producer.close(timeout);
+            producer.close(Duration.ZERO);
         }
     }
 
