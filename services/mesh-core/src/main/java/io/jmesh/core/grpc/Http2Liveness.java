@@ -1,5 +1,8 @@
 package io.jmesh.core.grpc;
 
+import io.netty.channel.ChannelException;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannelConfig;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Future;
@@ -37,6 +40,10 @@ public final class Http2Liveness {
     public static final Duration ISTIO_TIMEOUT = Duration.ofSeconds(10);
     /** Istio's ztunnel's connect timeout to istiod. */
     public static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+    /** Istio's ztunnel's TCP keepalive to istiod: first probe after 300 s idle, then every 75 s, 9 unanswered. */
+    static final int TCP_KEEPALIVE_IDLE_SECONDS = 300;
+    static final int TCP_KEEPALIVE_INTERVAL_SECONDS = 75;
+    static final int TCP_KEEPALIVE_PROBES = 9;
 
     /**
      * The PING schedule.
@@ -78,8 +85,8 @@ public final class Http2Liveness {
     /**
      * An HTTP/2 client for gRPC to a control-plane peer as Istio's ztunnel dials istiod: {@code options} made HTTP/2
      * (ALPN over TLS, prior knowledge in plaintext: Vert.x's gRPC client does that only to options it is given, not
-     * to a client built here), plus TCP keepalive, a 5 s connect timeout, and every connection it opens watched by
-     * {@code liveness}.
+     * to a client built here), plus TCP keepalive with Istio's timings, a 5 s connect timeout, and every connection
+     * it opens watched by {@code liveness}.
      */
     public static HttpClientAgent client(Vertx vertx, HttpClientOptions options, Http2Liveness liveness) {
         options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false).setTcpKeepAlive(true)
@@ -87,7 +94,28 @@ public final class Http2Liveness {
         if (options.isSsl()) {
             options.setUseAlpn(true);
         }
-        return vertx.httpClientBuilder().with(options).withConnectHandler(liveness::watch).build();
+        return vertx.httpClientBuilder().with(options).withConnectHandler(connection -> {
+            tcpKeepaliveTimings(connection);
+            liveness.watch(connection);
+        }).build();
+    }
+
+    /**
+     * Gives a connected socket Istio's keepalive timings (300 s / 75 s / 9). Vert.x 5.0's options only turn
+     * keepalive on, which leaves Linux's defaults: two hours before the first probe. Native epoll sockets only (NIO
+     * keeps the system's timings); a socket that refuses an option keeps the system's for it.
+     */
+    static void tcpKeepaliveTimings(HttpConnection connection) {
+        if (connection instanceof ConnectionBase base && base.channel() instanceof EpollSocketChannel socket) {
+            EpollSocketChannelConfig config = socket.config();
+            try {
+                config.setTcpKeepIdle(TCP_KEEPALIVE_IDLE_SECONDS);
+                config.setTcpKeepIntvl(TCP_KEEPALIVE_INTERVAL_SECONDS);
+                config.setTcpKeepCnt(TCP_KEEPALIVE_PROBES);
+            } catch (ChannelException e) { // the socket closed meanwhile: nothing to keep alive
+                log.atDebug().log("TCP keepalive timings not set: {}", e.getMessage());
+            }
+        }
     }
 
     private final Vertx vertx;

@@ -4,9 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import io.netty.channel.ChannelConfig;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.epoll.EpollSocketChannelConfig;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpConnection;
@@ -14,10 +20,12 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.impl.ConnectionBase;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -78,6 +86,25 @@ class Http2LivenessTest {
         client.close().await(10, TimeUnit.SECONDS);
         await().atMost(Duration.ofSeconds(10)).until(() -> liveness.watched() == 0);
         assertThat(timeouts.labelValues("server").get()).isZero();
+    }
+
+    @Test
+    void aClientSocketProbesAfterIstiosKeepaliveTimingsNotTheKernelsTwoHours() throws Exception {
+        Assumptions.assumeTrue(Epoll.isAvailable(), "native epoll transport unavailable: " + Epoll.unavailabilityCause());
+        Vertx epoll = Vertx.builder().with(new VertxOptions().setPreferNativeTransport(true)).build();
+        try {
+            HttpClientAgent nativeClient = Http2Liveness.client(epoll, new HttpClientOptions(), liveness);
+            HttpConnection connection = nativeClient.request(HttpMethod.GET, server.actualPort(), "127.0.0.1", "/")
+                    .compose(req -> req.send().map(resp -> req.connection())).await(10, TimeUnit.SECONDS);
+            ChannelConfig socket = ((ConnectionBase) connection).channel().config();
+            assertThat(socket).isInstanceOf(EpollSocketChannelConfig.class);
+            assertThat(socket.getOption(ChannelOption.SO_KEEPALIVE)).isTrue();
+            assertThat(socket.getOption(EpollChannelOption.TCP_KEEPIDLE)).as("TCP_KEEPIDLE").isEqualTo(300);
+            assertThat(socket.getOption(EpollChannelOption.TCP_KEEPINTVL)).as("TCP_KEEPINTVL").isEqualTo(75);
+            assertThat(socket.getOption(EpollChannelOption.TCP_KEEPCNT)).as("TCP_KEEPCNT").isEqualTo(9);
+        } finally {
+            epoll.close().await(10, TimeUnit.SECONDS);
+        }
     }
 
     @Test
