@@ -8,7 +8,6 @@ import io.jmesh.ca.testing.CaServerExtension;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.testing.net.BlackholeRelay;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -36,35 +35,9 @@ class CaLivenessTest {
     void aBlackholedTrustBundleWatchIsDroppedAndWatchedAgainOnANewConnection() throws Exception {
         TrustBundleState bundles = ca.bootstrap().trustBundle();
         int before = bundles.subscribers();
-        Path roots = Files.writeString(dir.resolve("roots.pem"), ca.rootsPem());
-        Path token = Files.writeString(dir.resolve("node-a.token"), ca.nodeToken("node-a") + "\n");
-        Path config = Files.writeString(dir.resolve("workloads.yaml"), """
-                workloads:
-                  - uid: node-a/default/sleep-1
-                    name: sleep-1
-                    namespace: default
-                    serviceAccount: sleep
-                    addresses: [127.0.157.11]
-                    node: node-a
-                    tunnelProtocol: HBONE
-                """);
         try (BlackholeRelay relay = BlackholeRelay.to("127.0.0.1", ca.port());
-                ZtunnelHarness node = ZtunnelHarness.start(dir, "node-a", """
-                        logLevel: info
-                        drainDeadline: 2s
-                        admin: {host: 127.0.0.1, port: 0}
-                        node: {name: node-a, address: 127.0.157.1}
-                        listeners: {hbone: 15008, inboundPlaintext: -1, outboundCapture: -1, socks5: 0,
-                                    localAdmin: -1, readiness: -1, inboundPerWorkload: true, transparent: false}
-                        discovery: {staticFile: "%s"}
-                        identity:
-                          caAddress: "127.0.0.1:%d"
-                          tokenFile: "%s"
-                          rootCertFile: "%s"
-                          keepaliveInterval: 300ms
-                          keepaliveTimeout: 1s
-                          trustBundle: {watch: true, address: "127.0.0.1:%d", initialBackoff: 50ms, maxBackoff: 1s}
-                        """.formatted(config, ca.port(), token, roots, relay.port()), null)) {
+                ZtunnelHarness node = WatchingNode.start(dir, ca, "127.0.157.11", ca.port(), relay.port(),
+                        "  keepaliveInterval: 300ms\n  keepaliveTimeout: 1s")) {
             await().atMost(Duration.ofSeconds(30))
                     .until(() -> node.ready() && node.ztunnel.trustWatcher().appliedVersion() > 0);
             assertThat(relay.accepted()).isEqualTo(1);

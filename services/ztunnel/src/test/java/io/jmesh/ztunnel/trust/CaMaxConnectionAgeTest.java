@@ -12,7 +12,6 @@ import io.jmesh.ca.testing.CaServerExtension;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.testing.net.BlackholeRelay;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -43,33 +42,9 @@ class CaMaxConnectionAgeTest {
     void aWatchEndedByTheCasGoAwayIsAReconnectOnANewConnection() throws Exception {
         TrustBundleState bundles = ca.bootstrap().trustBundle();
         int before = bundles.subscribers();
-        Path roots = Files.writeString(dir.resolve("roots.pem"), ca.rootsPem());
-        Path token = Files.writeString(dir.resolve("node-a.token"), ca.nodeToken("node-a") + "\n");
-        Path config = Files.writeString(dir.resolve("workloads.yaml"), """
-                workloads:
-                  - uid: node-a/default/sleep-1
-                    name: sleep-1
-                    namespace: default
-                    serviceAccount: sleep
-                    addresses: [127.0.157.21]
-                    node: node-a
-                    tunnelProtocol: HBONE
-                """);
         try (BlackholeRelay relay = BlackholeRelay.to("127.0.0.1", ca.port());
-                ZtunnelHarness node = ZtunnelHarness.start(dir, "node-a", """
-                        logLevel: info
-                        drainDeadline: 2s
-                        admin: {host: 127.0.0.1, port: 0}
-                        node: {name: node-a, address: 127.0.157.1}
-                        listeners: {hbone: 15008, inboundPlaintext: -1, outboundCapture: -1, socks5: 0,
-                                    localAdmin: -1, readiness: -1, inboundPerWorkload: true, transparent: false}
-                        discovery: {staticFile: "%s"}
-                        identity:
-                          caAddress: "127.0.0.1:%d"
-                          tokenFile: "%s"
-                          rootCertFile: "%s"
-                          trustBundle: {watch: true, address: "127.0.0.1:%d", initialBackoff: 50ms, maxBackoff: 1s}
-                        """.formatted(config, relay.port(), token, roots, relay.port()), null)) {
+                ZtunnelHarness node = WatchingNode.start(dir, ca, "127.0.157.21", relay.port(), relay.port(),
+                        "")) {
             await().atMost(Duration.ofSeconds(30))
                     .until(() -> node.ready() && node.ztunnel.trustWatcher().appliedVersion() > 0);
             ListAppender<ILoggingEvent> lines = new ListAppender<>();
