@@ -93,8 +93,9 @@ public record PolicyConfig(String logLevel, Duration drainDeadline, AdminConfig 
          * @param maxNewStreamsPerSecond new streams started per second, as istiod's
          *     {@code PILOT_MAX_REQUESTS_PER_SECOND}; 0: derived from the cores as istiod does (15 + 5 per core, at
          *     most 100)
-         * @param maxSyncingStreams streams at most between their turn and their first full configuration
-         *     acknowledged (each keeps what its ztunnel announced it holds meanwhile)
+         * @param maxSyncingStreams streams at most between their token's review and their first full configuration
+         *     acknowledged (each keeps what its ztunnel announced it holds meanwhile); a node's reconnect takes over
+         *     the place its node holds when no other is free
          * @param maxInitialSync longest a stream keeps its initial-sync place (one stalled gives it up and goes on)
          * @param maxStreamsPerNode streams one node holds at most: its newest beyond ends its oldest
          */

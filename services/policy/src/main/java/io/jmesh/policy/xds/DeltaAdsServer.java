@@ -30,8 +30,8 @@ import org.slf4j.LoggerFactory;
  * admitted a bounded number at a time ({@link StreamAdmission}), before their token is reviewed or their first
  * request read, and take an initial-sync place once reviewed; the others are refused {@code RESOURCE_EXHAUSTED},
  * and ztunnel backs off. Once reviewed, a node holds one initial-sync place at most: its newer stream ends its older
- * one still syncing ({@code ABORTED}); and at most {@link StreamAdmission#maxStreamsPerNode} streams: its newest
- * beyond ends its oldest ({@code ABORTED}).
+ * one still syncing ({@code ABORTED}), taking its place over when no other is free; and at most
+ * {@link StreamAdmission#maxStreamsPerNode} streams: its newest beyond ends its oldest ({@code ABORTED}).
  * {@link #publish} hands a new immutable {@link MeshState} to every stream on its own event loop; each stream
  * computes its diff there. {@code Address} subscriptions are wildcard or on demand (by canonical name or alias, as
  * Istio's ztunnel with {@code XDS_ON_DEMAND}); {@code Authorization} ones wildcard ({@link AdsStream}).
@@ -127,11 +127,8 @@ public final class DeltaAdsServer {
             refuse(call, GrpcStatus.UNAVAILABLE, "not ready: the config log is not replayed yet, retry later");
             return;
         }
-        if (admission.syncingFull()) {
-            // refused before a turn is taken or anything read: the refusal costs nothing
-            refuseSyncing(call);
-            return;
-        }
+        // not refused here when every initial-sync place is taken: who the stream is, known after its review only,
+        // decides (a node's reconnect takes over the place its half-open stream holds); the turns bound the reviews
         StreamAdmission.Turn turn = admission.reserve();
         if (turn.refused()) {
             metrics.refused("rate_limited");
@@ -178,10 +175,10 @@ public final class DeltaAdsServer {
     }
 
     /**
-     * The stream's turn came: its token is reviewed, then it takes an initial-sync place. A stream in its review
-     * holds no place (it is nobody yet, and nothing of it is read: it costs a paused call): clients whose tokens are
-     * slow to review, or refused, never lock the nodes' reconnects out. Reviews in flight are bounded by the turns
-     * ({@code perSecond} times the review's timeout).
+     * The stream's turn came: its token is reviewed, then it takes an initial-sync place ({@link #takePlace}). A
+     * stream in its review holds no place (it is nobody yet, and nothing of it is read: it costs a paused call):
+     * clients whose tokens are slow to review, or refused, never lock the nodes' reconnects out. Reviews in flight are
+     * bounded by the turns ({@code perSecond} times the review's timeout), every place taken or not.
      */
     private void admit(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call, Context ctx,
             boolean[] reset) {
@@ -212,27 +209,62 @@ public final class DeltaAdsServer {
                 refuse(call, GrpcStatus.PERMISSION_DENIED, "token of " + caller.identity() + " is not a node token");
                 return;
             }
-            if (!admission.enterSync()) { // taken meanwhile by streams reviewed first
-                refuseSyncing(call);
+            SyncPlace place = takePlace(call, ctx, caller.node());
+            if (place == null) {
+                refuseSyncing(call, caller.node());
                 return;
             }
-            start(call, ctx, caller, syncPlace(call, ctx));
+            start(call, ctx, caller, place);
         }));
     }
 
-    /** The initial-sync place just taken: given up after {@code maxInitialSync} at the latest. */
+    /**
+     * An initial-sync place for a stream of {@code node} just reviewed: a free one; else, every place taken, the one
+     * {@code node} holds, taken over from its older stream still in its initial sync (one its ztunnel gave up on: a
+     * half-open connection whose PINGs have not gone unanswered yet; {@link #holdOnePlacePerNode} ends it); else none. A
+     * place taken over passes whole: the count and {@code policy_xds_streams_syncing} do not change, and it keeps its
+     * deadline. The older stream may be on another event loop, through its initial sync, out of time or ended at the
+     * same moment: the place's atomic owner flag ({@link StreamAdmission.Place}) decides which of them has it.
+     */
+    private SyncPlace takePlace(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,
+            Context ctx, String node) {
+        StreamAdmission.Place free = admission.enterSync();
+        if (free != null) {
+            metrics.syncing.inc();
+            return syncPlace(call, ctx, free);
+        }
+        SyncPlace nodes = syncingByNode.get(node);
+        if (nodes == null) {
+            return null;
+        }
+        StreamAdmission.Place taken = nodes.held.handOver();
+        if (taken != null) {
+            log.atDebug().addKeyValue("node", node).addKeyValue("peer", call.connection().remoteAddress())
+                    .log("discovery stream takes over its node's initial-sync place: every place is taken");
+            return syncPlace(call, ctx, taken);
+        }
+        // the node's place went meanwhile (its stream through, out of time or ended; or a newer stream of the node
+        // took it over): a place freed may be free still
+        free = admission.enterSync();
+        if (free != null) {
+            metrics.syncing.inc();
+            return syncPlace(call, ctx, free);
+        }
+        return null;
+    }
+
+    /** The stream's initial-sync place, taken or taken over: given up by its deadline at the latest. */
     private SyncPlace syncPlace(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,
-            Context ctx) {
-        metrics.syncing.inc();
-        SyncPlace place = new SyncPlace(ctx);
+            Context ctx, StreamAdmission.Place held) {
+        SyncPlace place = new SyncPlace(ctx, held);
         // a stream that stalls (or never subscribes Address) keeps its place no longer: it goes on, unbounded
-        place.deadline = vertx.setTimer(Math.max(1, admission.maxInitialSync().toMillis()), id -> {
-            if (place.counted && !place.done) {
+        long remainingMillis = TimeUnit.NANOSECONDS.toMillis(held.remainingNanos());
+        place.deadline = vertx.setTimer(Math.max(1, remainingMillis), id -> {
+            if (!place.done && place.giveUp()) {
                 metrics.initialSyncTimedOut();
                 log.atWarn().addKeyValue("peer", call.connection().remoteAddress())
-                        .log("discovery stream not through its initial sync after {}: its place is given up",
-                                admission.maxInitialSync());
-                place.giveUp();
+                        .log("discovery stream not through its initial sync within {} of its node taking its place:"
+                                + " the place is given up", admission.maxInitialSync());
             }
         });
         return place;
@@ -240,13 +272,14 @@ public final class DeltaAdsServer {
 
     /**
      * A stream's initial-sync place, and the node holding it once its token is reviewed; used on the stream's event
-     * loop only. A stream out of time gives the place up but stays its node's stream in its initial sync until it is
-     * through or ends: it still keeps what its ztunnel announced it holds, so its node's newer stream ends it.
+     * loop only, but {@link #held}, which a newer stream of the node may take over from any event loop. A stream out
+     * of time gives the place up but stays its node's stream in its initial sync until it is through or ends: it
+     * still keeps what its ztunnel announced it holds, so its node's newer stream ends it.
      */
     private final class SyncPlace {
         final Context context;
-        // holds one of the maxSyncing places
-        boolean counted = true;
+        // one of the maxSyncing places, until given up or taken over by a newer stream of the node
+        final StreamAdmission.Place held;
         // through its initial sync, or ended
         boolean done;
         long deadline = -1;
@@ -254,17 +287,21 @@ public final class DeltaAdsServer {
         // ends the served stream: a newer stream of its node replaced it
         Runnable supersede;
 
-        SyncPlace(Context context) {
+        SyncPlace(Context context, StreamAdmission.Place held) {
             this.context = context;
+            this.held = held;
         }
 
-        /** Out of time: the place is free for another stream. */
-        void giveUp() {
-            if (counted) {
-                counted = false;
-                admission.leaveSync();
+        /**
+         * Out of time: the place is free for another stream; whether it was this stream's until now (not given up or
+         * taken over already).
+         */
+        boolean giveUp() {
+            if (held.release()) {
                 metrics.syncing.dec();
+                return true;
             }
+            return false;
         }
 
         /** The stream is through its initial sync, or ended: the place is free, and its node holds none. */
@@ -287,9 +324,11 @@ public final class DeltaAdsServer {
         }
     }
 
-    private void refuseSyncing(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call) {
+    private void refuseSyncing(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,
+            String node) {
         metrics.refused("syncing_limit");
-        (syncingLimitLogged ? log.atDebug() : log.atInfo()).addKeyValue("peer", call.connection().remoteAddress())
+        (syncingLimitLogged ? log.atDebug() : log.atInfo()).addKeyValue("node", node)
+                .addKeyValue("peer", call.connection().remoteAddress())
                 .log("discovery stream refused: {} streams are in their initial sync", admission.maxSyncing());
         syncingLimitLogged = true;
         refuse(call, GrpcStatus.RESOURCE_EXHAUSTED, "too many streams in their initial sync ("
@@ -389,8 +428,9 @@ public final class DeltaAdsServer {
 
     /**
      * Makes {@code place} its node's only initial-sync place: a stream of the node still in its initial sync (out of
-     * time or not) is ended {@code ABORTED}. A ztunnel has one stream, so an older one still syncing is one it gave up on (a half-open
-     * connection) or a node opening streams to take every place and starve the other nodes' reconnects.
+     * time or not, its place taken over by this one or not) is ended {@code ABORTED}. A ztunnel has one stream, so an
+     * older one still syncing is one it gave up on (a half-open connection) or a node opening streams to take every
+     * place and starve the other nodes' reconnects.
      */
     private void holdOnePlacePerNode(GrpcServerRequest<Decoded<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> call,
             String node, SyncPlace place, Runnable close) {

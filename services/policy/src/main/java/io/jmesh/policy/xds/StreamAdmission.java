@@ -1,6 +1,7 @@
 package io.jmesh.policy.xds;
 
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
@@ -17,7 +18,11 @@ import java.util.function.LongSupplier;
  *       wait longer is refused at once, nothing reserved.</li>
  *   <li>At most {@code maxSyncing} streams are in their initial sync: from their token's review (a stream in its
  *       review holds no place: it is nobody yet) until their first full configuration is acknowledged
- *       ({@link AdsStream#onInitialSync}), or they end, or {@code maxInitialSync} passed.</li>
+ *       ({@link AdsStream#onInitialSync}), or they end, or {@code maxInitialSync} passed. Whether a stream gets a
+ *       place is decided after its review only, not as it arrives: when every place is taken, the node it turns out
+ *       to be may hold one already (its stream that went half-open in its initial sync), which its reconnect takes
+ *       over ({@link Place#handOver}). Streams arriving while every place is taken therefore take a turn and a
+ *       review each before they are refused: the turns bound that work ({@code perSecond} reviews a second).</li>
  *   <li>One node holds at most {@code maxStreamsPerNode} streams, once its token is reviewed
  *       ({@link NodeStreams}).</li>
  * </ul>
@@ -48,6 +53,8 @@ public final class StreamAdmission {
     // when the next stream may start (clock nanos)
     private final AtomicLong nextTurn;
     private final AtomicInteger syncing = new AtomicInteger();
+    // maxInitialSync in nanos, bounded so that a place's end never overflows the clock
+    private final long maxInitialSyncNanos;
 
     /** {@code perSecond} new streams per second, {@code maxSyncing} at most in their initial sync. */
     public StreamAdmission(double perSecond, int maxSyncing) {
@@ -92,6 +99,8 @@ public final class StreamAdmission {
         this.maxStreamsPerNode = maxStreamsPerNode;
         this.perSecond = perSecond;
         this.maxInitialSync = maxInitialSync;
+        this.maxInitialSyncNanos = maxInitialSync.compareTo(Duration.ofNanos(Long.MAX_VALUE / 4)) > 0
+                ? Long.MAX_VALUE / 4 : maxInitialSync.toNanos();
         this.intervalNanos = Double.isInfinite(perSecond) ? 0 : Math.max(1, Math.round(1e9 / perSecond));
         this.maxWaitNanos = maxWait.toNanos();
         this.maxSyncing = maxSyncing;
@@ -167,27 +176,63 @@ public final class StreamAdmission {
         }
     }
 
-    /** Whether every initial-sync place is taken (a stream arriving now would be refused). */
-    boolean syncingFull() {
-        return syncing.get() >= maxSyncing;
-    }
-
-    /** Takes an initial-sync place; false when all {@code maxSyncing} are taken. */
-    boolean enterSync() {
+    /** Takes an initial-sync place, kept at most {@code maxInitialSync} from now; null when all are taken. */
+    Place enterSync() {
         // retried only when another event loop took or freed a place meanwhile
         while (true) {
             int now = syncing.get();
             if (now >= maxSyncing) {
-                return false;
+                return null;
             }
             if (syncing.compareAndSet(now, now + 1)) {
-                return true;
+                return new Place(clock.getAsLong() + maxInitialSyncNanos);
             }
         }
     }
 
-    void leaveSync() {
-        syncing.decrementAndGet();
+    /**
+     * One of the {@code maxSyncing} initial-sync places, held by one stream at a time: freed once
+     * ({@link #release}), or passed once to a newer stream of the same node ({@link #handOver}), whichever comes
+     * first. The two streams may be on different event loops and race (the older one may be through its initial
+     * sync, out of time or ended just as the newer one takes its place over): the place's one atomic owner flag
+     * decides, so a place is never freed twice, nor counted twice, nor lost.
+     */
+    final class Place {
+        private final AtomicBoolean held = new AtomicBoolean(true);
+        // when the place is to be given up (clock nanos): kept across hand-overs, so that a node reconnecting again
+        // and again keeps a place no longer than maxInitialSync
+        private final long end;
+
+        private Place(long end) {
+            this.end = end;
+        }
+
+        /** Frees the place, unless it was freed or handed over already: whether it was freed now. */
+        boolean release() {
+            if (held.compareAndSet(true, false)) {
+                syncing.decrementAndGet();
+                return true;
+            }
+            return false;
+        }
+
+        /**
+         * The place, for a newer stream of its node; this one holds it no more (its {@link #release} does nothing).
+         * The count is unchanged. Null when it was freed or handed over already.
+         */
+        Place handOver() {
+            return held.compareAndSet(true, false) ? new Place(end) : null;
+        }
+
+        /** Whether this place is still held (not freed, not handed over). */
+        boolean held() {
+            return held.get();
+        }
+
+        /** Nanos left before the place is to be given up; zero or less once past. */
+        long remainingNanos() {
+            return end - clock.getAsLong();
+        }
     }
 
     /** Streams in their initial sync now. */

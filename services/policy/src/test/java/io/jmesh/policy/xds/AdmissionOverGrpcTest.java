@@ -33,9 +33,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Every ztunnel of a cluster reconnecting at once (a policy restart) is admitted a bounded number at a time, over
- * the real server (gRPC over TLS, reviewed tokens): streams beyond the rate or beyond the streams still in their
- * initial sync are refused {@code RESOURCE_EXHAUSTED} (ztunnel backs off and keeps its configuration) before their
- * token is reviewed or their first request read, and counted; every one syncs once it is its turn.
+ * the real server (gRPC over TLS, reviewed tokens): streams beyond the rate are refused {@code RESOURCE_EXHAUSTED}
+ * (ztunnel backs off and keeps its configuration) before their token is reviewed, streams beyond those still in
+ * their initial sync once it is (unless their node holds a place: its reconnect takes it over), both before their
+ * first request is read, and counted; every one syncs once it is its turn.
  */
 @Timeout(120)
 class AdmissionOverGrpcTest {
@@ -88,7 +89,7 @@ class AdmissionOverGrpcTest {
     }
 
     @Test
-    void streamsBeyondThoseInTheirInitialSyncAreRefusedUnreviewedAndAllSyncOnceThoseAreThrough() throws Exception {
+    void streamsBeyondThoseInTheirInitialSyncAreRefusedAfterTheirReviewAndAllSyncOnceThoseAreThrough() throws Exception {
         policy.admitting(() -> new StreamAdmission(1e9, 2)).start(0);
         assertThat(policy.state().addresses()).hasSizeGreaterThan(2);
         // two ztunnels still applying their snapshot (no ACK yet): in their initial sync
@@ -101,7 +102,9 @@ class AdmissionOverGrpcTest {
         DeltaAdsTestClient refused = client(2).connect();
         assertThat(refused.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
         assertThat(refused.responses).isEmpty();
-        assertThat(reviews()).as("token reviews").isEqualTo(reviewed);
+        // reviewed (its node might have held a place), holding nothing
+        assertThat(reviews()).as("token reviews").isEqualTo(reviewed + 1);
+        assertThat(policy.gauge("policy_xds_streams_syncing")).isEqualTo(2);
         assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isEqualTo(1);
         assertThat(policy.streams()).isEqualTo(2);
 
@@ -142,6 +145,94 @@ class AdmissionOverGrpcTest {
         await().atMost(WAIT).until(() -> synced(newer) && policy.gauge("policy_xds_streams_syncing") == 0);
         assertThat(newer.ended).isNotDone();
         assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isZero();
+    }
+
+    /**
+     * A ztunnel whose stream went half-open in its initial sync reconnects while every place is taken, its old
+     * stream's among them: the reconnect takes its node's place over (the old stream ends, superseded) rather than
+     * being refused until the old one's PINGs go unanswered. The place passes: never more than maxSyncing, never
+     * counted twice, freed once; another node is still refused.
+     */
+    @Test
+    void aReconnectTakesItsNodesOwnPlaceOverWhenEveryPlaceIsTaken() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 2)).start(0);
+        DeltaAdsTestClient halfOpen = client(0).withholdingAcks().connect();
+        DeltaAdsTestClient other = client(1).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> !halfOpen.responsesOf(ADDRESS).isEmpty()
+                && !other.responsesOf(ADDRESS).isEmpty());
+        assertThat(policy.gauge("policy_xds_streams_syncing")).isEqualTo(2);
+
+        DeltaAdsTestClient reconnected = client(0).holding(halfOpen).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> !reconnected.responsesOf(ADDRESS).isEmpty() || reconnected.ended.isDone());
+        assertThat(outcome(reconnected)).as("node-0's reconnect while every place is taken, one by node-0")
+                .isEqualTo("served");
+        assertThat(halfOpen.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.ABORTED);
+        assertThat(halfOpen.endedMessage).isEqualTo("replaced by a newer discovery stream of node 'node-0' while in"
+                + " its initial sync");
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "superseded")).isEqualTo(1);
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isZero();
+        // the old stream ended (before its status was sent): it freed nothing, the reconnect holds its place
+        assertThat(policy.gauge("policy_xds_streams_syncing")).as("places held").isEqualTo(2);
+        assertThat(policy.streams()).isEqualTo(2);
+
+        // another node is still refused: every place is held
+        DeltaAdsTestClient refused = client(2).connect();
+        assertThat(refused.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+        assertThat(refused.endedMessage).isEqualTo("too many streams in their initial sync (2), retry later");
+        assertThat(refused.responses).isEmpty();
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isEqualTo(1);
+        assertThat(policy.gauge("policy_xds_streams_syncing")).as("places held").isEqualTo(2);
+
+        // the place taken over is freed once, when the reconnect is through
+        reconnected.sendAcks();
+        await().atMost(WAIT).until(() -> synced(reconnected) && policy.gauge("policy_xds_streams_syncing") == 1);
+        DeltaAdsTestClient retried = client(2).holding(refused).connect();
+        await().atMost(WAIT).until(() -> synced(retried));
+        other.sendAcks();
+        await().atMost(WAIT).until(() -> synced(other) && policy.gauge("policy_xds_streams_syncing") == 0);
+        assertThat(policy.streams()).isEqualTo(3);
+        assertThat(reconnected.ended).isNotDone();
+    }
+
+    /**
+     * With one place, held by a node reconnecting again and again (each reconnect over a half-open connection): each
+     * reconnect takes the place over from the one before, which ends; the place is held once throughout and freed
+     * once, and another node's stream is refused until then.
+     */
+    @Test
+    void reconnectsInARowPassTheOnePlaceOnWithoutFreeingItTwice() throws Exception {
+        policy.admitting(() -> new StreamAdmission(1e9, 1)).start(0);
+        DeltaAdsTestClient first = client(0).withholdingAcks().connect();
+        await().atMost(WAIT).until(() -> !first.responsesOf(ADDRESS).isEmpty());
+        DeltaAdsTestClient previous = first;
+        for (int i = 1; i <= 3; i++) {
+            DeltaAdsTestClient stalled = previous;
+            DeltaAdsTestClient reconnected = client(0).holding(stalled).withholdingAcks().connect();
+            await().atMost(WAIT).until(() -> !reconnected.responsesOf(ADDRESS).isEmpty()
+                    || reconnected.ended.isDone());
+            assertThat(outcome(reconnected)).as("node-0's reconnect #" + i).isEqualTo("served");
+            assertThat(stalled.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.ABORTED);
+            assertThat(policy.gauge("policy_xds_streams_syncing")).as("places held").isEqualTo(1);
+            assertThat(policy.streams()).isEqualTo(1);
+            previous = reconnected;
+        }
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "superseded")).isEqualTo(3);
+
+        DeltaAdsTestClient refused = client(1).connect();
+        assertThat(refused.ended.get(60, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+        assertThat(policy.counter("policy_xds_streams_refused", "reason", "syncing_limit")).isEqualTo(1);
+
+        DeltaAdsTestClient last = previous;
+        last.sendAcks();
+        await().atMost(WAIT).until(() -> synced(last) && policy.gauge("policy_xds_streams_syncing") == 0);
+        DeltaAdsTestClient retried = client(1).holding(refused).connect();
+        await().atMost(WAIT).until(() -> synced(retried) && policy.gauge("policy_xds_streams_syncing") == 0);
+        assertThat(policy.streams()).isEqualTo(2);
+    }
+
+    /** "served" while the stream is open, else how it ended. */
+    static String outcome(DeltaAdsTestClient c) throws Exception {
+        return c.ended.isDone() ? c.ended.get().name() + " " + c.endedMessage : "served";
     }
 
     /** Once through its initial sync a node's stream holds no place: a newer one of the node leaves it alone. */
