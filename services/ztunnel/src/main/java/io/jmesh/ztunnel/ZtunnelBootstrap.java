@@ -523,11 +523,12 @@ public final class ZtunnelBootstrap implements MeshService {
         }
         inbound.stopAccepting();
         outbound.stopAccepting();
-        // the connections the drain left open (plain relays, which it does not wait for, and tunnels past its
-        // deadline): ended now, before the pool and the pods close their sockets, so each closes as ended at
-        // shutdown, and its line and CLOSED are written before the publisher closes (Istio's ztunnel records every
-        // connection it drops at shutdown)
-        int ended = telemetry == null ? 0 : telemetry.endRelayed();
+        // the connections the drain left open (plain relays, which it does not wait for, tunnels past its deadline,
+        // and those still being set up: a dial, a CONNECT waiting for its 200, an application connect): ended now,
+        // before the pool and the pods close their sockets, so each closes as ended at shutdown (not as the pool's
+        // close would fail a set-up), and its line and CLOSED are written before the publisher closes (Istio's
+        // ztunnel records every connection it drops at shutdown)
+        int ended = telemetry == null ? 0 : telemetry.endOpen();
         // stopping the agent link joins its thread, which may wait on an event loop: not on one
         Future<Void> pods = inPod == null ? Future.succeededFuture()
                 : context.vertx().executeBlocking(() -> {
@@ -584,7 +585,7 @@ public final class ZtunnelBootstrap implements MeshService {
     private void publishLastEvents(int ended) {
         if (telemetry != null) {
             long start = System.nanoTime();
-            int open = telemetry.awaitRelayedEnded(ENDED_CONNECTIONS_WAIT);
+            int open = telemetry.awaitOpenEnded(ENDED_CONNECTIONS_WAIT);
             if (ended > 0 || open > 0) {
                 log.atInfo().addKeyValue("ended", ended).addKeyValue("stillOpen", open)
                         .log("connections open at shutdown ended");

@@ -237,26 +237,45 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         } else {
             connect = b.connect(delivery, new InetSocketAddress(ctx.nodeAddress(), 0));
         }
+        // shutdown ends the tunnel being set up by closing the stream and the application connect, which then fails
+        Channel connecting = connect.channel();
+        ConnectionTelemetry.SetUp setUp = ctx.telemetry().settingUp(() -> {
+            stream.close();
+            connecting.close();
+        });
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 String why = "connect to " + authority + " failed: " + HboneInbound.rootMessage(f.cause());
                 // Istio's metrics count it, response_flags CONNECT (istio_tcp_connections_failed_total among them)
                 ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
                         Workloads.identity(dst, ctx.trustDomain()), service, peer, local, authority, true),
-                        startNanos).close(0, 0, "CONNECT", why);
-                refuse(stream, 503, "connect_failed", why, peer, authority);
+                        startNanos, setUp).close(0, 0, "CONNECT", why);
+                if (setUp.endedAtShutdown()) { // ztunnel's own doing, no refusal; the stream is closed
+                    stream.close();
+                    early.forEach(ReferenceCountUtil::release);
+                    early.clear();
+                } else {
+                    refuse(stream, 503, "connect_failed", why, peer, authority);
+                }
                 return;
             }
             Channel app = connect.channel();
             boolean failedByClient = reset != null && Relay.isErrorReset(reset.errorCode());
             if (!stream.isActive() && !failedByClient) {
-                app.close(); // the client gave up on its CONNECT before the answer
+                app.close(); // the client gave up on its CONNECT before the answer, or shutdown ended it
+                if (setUp.endedAtShutdown()) {
+                    ctx.telemetry().opened(new ConnectionInfo(false, sourceWorkload(index, client, src, h), dst, src,
+                            Workloads.identity(dst, ctx.trustDomain()), service, peer, local, authority, true),
+                            startNanos, setUp).close(0, 0, "-", null);
+                } else {
+                    setUp.abandon();
+                }
                 return;
             }
             SpiffeId dstId = Workloads.identity(dst, ctx.trustDomain());
             Workload srcWorkload = sourceWorkload(index, client, src, h);
             ConnectionTelemetry.Tracked tracked = ctx.telemetry().opened(new ConnectionInfo(false, srcWorkload, dst,
-                    src, dstId, service, peer, local, authority, true), startNanos);
+                    src, dstId, service, peer, local, authority, true), startNanos, setUp);
             // Istio's response baggage describes the destination (the client labels its metrics with it)
             Http2Headers ok = new DefaultHttp2Headers().status("200");
             String baggage = Workloads.baggage(dst);

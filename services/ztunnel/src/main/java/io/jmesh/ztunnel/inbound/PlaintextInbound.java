@@ -97,21 +97,36 @@ final class PlaintextInbound extends ChannelInitializer<Channel> {
         } else {
             f = b.connect(target, new InetSocketAddress(ctx.nodeAddress(), 0));
         }
+        // shutdown ends the connection being set up by closing both sides: the application connect then fails
+        Channel connecting = f.channel();
+        ConnectionTelemetry.SetUp setUp = ctx.telemetry().settingUp(() -> {
+            ch.close();
+            connecting.close();
+        });
         f.addListener(x -> {
             if (!x.isSuccess()) {
                 String why = "connect to " + dst + " failed: " + x.cause().getMessage();
-                ctx.telemetry().rejected(false, "connect_failed", why, peer, dst);
+                if (!setUp.endedAtShutdown()) { // else ztunnel's own doing: no refusal
+                    ctx.telemetry().rejected(false, "connect_failed", why, peer, dst);
+                }
                 ctx.telemetry().opened(new ConnectionInfo(false, index.workloadByIp(peer.getAddress()), w, null,
-                        null, service, peer, target, "", false), start).close(0, 0, ResponseFlags.CONNECT, why);
+                        null, service, peer, target, "", false), start, setUp).close(0, 0, ResponseFlags.CONNECT, why);
                 ch.close();
                 return;
             }
             if (!ch.isActive()) {
-                f.channel().close(); // closed meanwhile: by its client, or by a policy pushed during the connect
+                f.channel().close(); // closed meanwhile: by its client, by a policy pushed during the connect, or
+                if (setUp.endedAtShutdown()) { // by shutdown, which records it
+                    ctx.telemetry().opened(new ConnectionInfo(false, index.workloadByIp(peer.getAddress()), w, null,
+                            null, service, peer, target, "", false), start, setUp).close(0, 0, "-", null);
+                } else {
+                    setUp.abandon();
+                }
                 return;
             }
             ConnectionTelemetry.Tracked t = ctx.telemetry().opened(new ConnectionInfo(false,
-                    index.workloadByIp(peer.getAddress()), w, null, null, service, peer, target, "", false), start);
+                    index.workloadByIp(peer.getAddress()), w, null, null, service, peer, target, "", false), start,
+                    setUp);
             early.handOver(ch, () -> {
                 Relay relay = Relay.start(ch, f.channel(), t.bytesFromSource(), t.bytesToSource(),
                         OpenInbound.reportEnd(ch, t));

@@ -195,19 +195,26 @@ public final class OutboundProxy {
         } else {
             f = b.connect(p.target());
         }
+        Channel upstream = f.channel();
+        // shutdown ends the attempt by closing both: the connect fails, and the connection closes as ended
+        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(() -> {
+            upstream.close();
+            client.close();
+        });
         f.addListener(x -> {
             if (!x.isSuccess()) {
                 String detail = "connect to " + p.target() + " failed: " + x.cause().getMessage();
-                telemetry.rejected(true, "connect_failed", detail, clientAddr, p.target().toString());
+                if (!setUp.endedAtShutdown()) {
+                    telemetry.rejected(true, "connect_failed", detail, clientAddr, p.target().toString());
+                }
                 // Istio's source side counts the attempt too: opened and closed with response flag CONNECT
                 telemetry.opened(new ConnectionInfo(true, source, p.destination(), null, null, p.service(),
-                        clientAddr, p.target(), "", false), start).close(0, 0, ResponseFlags.CONNECT, detail);
+                        clientAddr, p.target(), "", false), start, setUp).close(0, 0, ResponseFlags.CONNECT, detail);
                 outcome.failed(client, "connect_failed", detail);
                 return;
             }
-            Channel upstream = f.channel();
             ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, source, p.destination(), null,
-                    null, p.service(), clientAddr, p.target(), "", false), start);
+                    null, p.service(), clientAddr, p.target(), "", false), start, setUp);
             outcome.established(client, () -> startRelay(client, upstream, early, t));
         });
     }
@@ -216,12 +223,14 @@ public final class OutboundProxy {
             List<Object> early, Outcome outcome, long start) {
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
         PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h, source), h.expected(), h.l4());
+        // shutdown ends the attempt by closing the client: a CONNECT waiting for its answer is then cancelled
+        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(client::close);
         identities.certificate(src)
                 .recover(e -> noCertificate(src, e))
                 .compose(cert -> open(key, h.destination().getUid(), cert, client, headers(h, clientAddr, source),
                         true))
-                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start), h,
-                        h.destination(), h.service(), ""));
+                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start,
+                        setUp), h, h.destination(), h.service(), ""));
     }
 
     /**
@@ -239,6 +248,7 @@ public final class OutboundProxy {
         Http2Headers outerHeaders = headers(gw, clientAddr, source);
         Http2Headers innerHeaders = headers(gw, clientAddr, source)
                 .add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
+        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(client::close); // as hbone's
         identities.certificate(src)
                 .recover(e -> noCertificate(src, e))
                 .compose(cert -> open(outerKey, gw.destination().getUid(), cert, client, outerHeaders, true)
@@ -250,8 +260,8 @@ public final class OutboundProxy {
                             stream.closeFuture().addListener(f -> inner.channel().close());
                             return new Opened(inner, stream);
                         }))
-                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start), gw,
-                        d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
+                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start,
+                        setUp), gw, d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
     }
 
     private static <T> io.vertx.core.Future<T> noCertificate(SpiffeId src, Throwable e) {
@@ -272,9 +282,12 @@ public final class OutboundProxy {
                         ? open(key, uid, cert, client, headers, false) : io.vertx.core.Future.failedFuture(e));
     }
 
-    /** An application connection waiting for its tunnel; {@code start} as {@link #follow}'s. */
+    /**
+     * An application connection waiting for its tunnel; {@code start} as {@link #follow}'s, {@code setUp} its
+     * registration for shutdown, which the connection it becomes keeps.
+     */
     private record Attempt(Channel client, Workload source, SpiffeId src, InetSocketAddress clientAddr,
-            List<Object> early, Outcome outcome, long start) {}
+            List<Object> early, Outcome outcome, long start, ConnectionTelemetry.SetUp setUp) {}
 
     /** A tunnel whose CONNECT was answered 200, on {@code conn} (the connection that proved the peer's identity). */
     private record Opened(HboneConnection conn, io.netty.handler.codec.http2.Http2StreamChannel stream) {}
@@ -289,19 +302,27 @@ public final class OutboundProxy {
             String reason = ar.cause() instanceof HboneConnection.StatusException s
                     ? "hbone_status_" + s.status() : "hbone_connect";
             String detail = failurePrefix + ar.cause().getMessage();
-            telemetry.rejected(true, reason, detail, a.clientAddr(), via.authority());
+            if (!a.setUp().endedAtShutdown()) { // else ztunnel cancelled it: no refusal
+                telemetry.rejected(true, reason, detail, a.clientAddr(), via.authority());
+            }
             // no peer was verified: the destination's identity is the one the tunnel was for
             telemetry.opened(new ConnectionInfo(true, a.source(), destination, a.src(),
                     destination == null ? null : Workloads.identity(destination, config.node().trustDomain()),
-                    service, a.clientAddr(), via.l4(), via.authority(), true), a.start())
+                    service, a.clientAddr(), via.l4(), via.authority(), true), a.start(), a.setUp())
                     .close(0, 0, ResponseFlags.of(ar.cause()), detail);
             a.outcome().failed(a.client(), reason, detail);
             return;
         }
         var stream = ar.result().stream();
         ConnectionTelemetry.Tracked t = telemetry.opened(new ConnectionInfo(true, a.source(), destination, a.src(),
-                ar.result().conn().peer(), service, a.clientAddr(), via.l4(), via.authority(), true), a.start());
+                ar.result().conn().peer(), service, a.clientAddr(), via.l4(), via.authority(), true), a.start(),
+                a.setUp());
         Channel client = a.client();
+        // answered: closing the client no longer cancels the stream, so shutdown closes both until the relay starts
+        a.setUp().endWith(() -> {
+            stream.close();
+            client.close();
+        });
         onStreamLoop(client, stream, () -> a.outcome().established(client, () -> {
             startRelay(client, stream, a.early(), t);
             HboneConnection.releaseEarlyData(stream);

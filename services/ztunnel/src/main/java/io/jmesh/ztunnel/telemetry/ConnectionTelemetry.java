@@ -55,13 +55,14 @@ import org.slf4j.LoggerFactory;
  * the PROGRESS events carried ({@code reported_bytes_*}). Each report claims its bytes with one compare-and-set on
  * the connection's {@link Reported}, which the close swaps for {@link Reported#CLOSED}: a report and a close that
  * race never both carry the same bytes. Nothing is added per relayed read, and no timer per connection: a
- * connection costs one entry in {@link #relayed} (a {@link ConcurrentHashMap}, as {@link TcpSeries} already uses
+ * connection costs one entry in {@link #open} (a {@link ConcurrentHashMap}, as {@link TcpSeries} already uses
  * per connection), and the one periodic walk reads the relay's volatile counters and builds events only for
  * connections that moved bytes.
  *
- * <p>At shutdown, {@link #endRelayed()} ends the relayed connections still open and {@link #awaitRelayedEnded} waits
- * for their closes, so that each writes its access-log line and its CLOSED (error {@link #CLOSED_FROM_DRAIN}, as
- * Istio's ztunnel records the connections it drops) before the event publisher closes.
+ * <p>At shutdown, {@link #endOpen()} ends every connection still open, relayed or still being set up (its dial, its
+ * tunnel's CONNECT, its application connect: a {@link SetUp} registered it before the attempt), and
+ * {@link #awaitOpenEnded} waits for their closes, so that each writes its access-log line and its CLOSED (error
+ * {@link #CLOSED_FROM_DRAIN}, as Istio's ztunnel records the connections it drops) before the event publisher closes.
  *
  * <p>Refusals before a connection is established are counted in {@code ztunnel_connection_rejections_total} by
  * {@code reason} and logged once each (logger {@code access}, "connection failed").
@@ -73,6 +74,7 @@ public final class ConnectionTelemetry {
     public static final String CLOSED_FROM_DRAIN = "connection closed due to connection drain";
 
     private static final Logger access = LoggerFactory.getLogger("access");
+    private static final Logger log = LoggerFactory.getLogger(ConnectionTelemetry.class);
     private static final String[] LABELS = {"reporter", "source_workload", "source_canonical_service",
         "source_canonical_revision", "source_workload_namespace", "source_principal", "source_app", "source_version",
         "source_cluster", "destination_service", "destination_service_namespace", "destination_service_name",
@@ -102,7 +104,7 @@ public final class ConnectionTelemetry {
     private final RefusalLogLimit rejectionLog;
     private final java.time.Duration seriesIdleWindow;
     private final Counter onDemandDns;
-    private final Gauge open;
+    private final Gauge socketsOpen;
     private final EventPublisher events;
     /** False without Kafka: events are then not even built (the publisher would only count the drop). */
     private final boolean eventsEnabled;
@@ -123,11 +125,12 @@ public final class ConnectionTelemetry {
     /** Set by {@link #stop}: from then on a refused CLOSED is lost at once, no walk would offer it again. */
     private volatile boolean stopped;
     /**
-     * Connections whose relay runs ({@link Tracked#relayedBy}) until their close has handed its CLOSED over: what
-     * {@link #reportProgress()} walks, and what {@link #endRelayed()} ends at shutdown. Keyed by their sequence, so
-     * each add and remove touches its own bin.
+     * Connections shutdown can end ({@link #endOpen()}), each from its {@link SetUp} (or, for one tracked without,
+     * from its relay's start: {@link Tracked#relayedBy}) until its close has handed its CLOSED over: what
+     * {@link #reportProgress()} walks (the relayed ones), and what {@link #awaitOpenEnded} waits for. Keyed by their
+     * sequence, so each add and remove touches its own bin: one put and one remove per connection.
      */
-    private final ConcurrentHashMap<Long, Tracked> relayed = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Long, SetUp> open = new ConcurrentHashMap<>();
 
     /**
      * The bytes of a connection its PROGRESS events carried, each direction as {@link Tracked#close} and
@@ -186,8 +189,89 @@ public final class ConnectionTelemetry {
         GaugeWithCallback.builder().name("ztunnel_connection_closes_kept")
                 .help("CLOSED connection events the event publisher had no room for, kept to be offered again")
                 .callback(cb -> cb.call(unsent.size())).register(metrics);
-        open = Gauge.builder().name("istio_tcp_sockets_open").help("Proxied connections open now")
+        socketsOpen = Gauge.builder().name("istio_tcp_sockets_open").help("Proxied connections open now")
                 .labelNames("reporter").register(metrics);
+    }
+
+    /**
+     * A connection ztunnel took and is still setting up (routing done, its dial, its tunnel's CONNECT waiting for the
+     * 200, or its application connect under way), registered in {@link #open} before the attempt
+     * ({@link #settingUp}), so that shutdown can end it ({@link #endOpen()}) and wait for its CLOSED. The connection
+     * it becomes ({@link #opened(ConnectionInfo, long, SetUp)}, the attempt's success or failure) keeps its sequence
+     * and its place in {@link #open} until its close has handed its CLOSED over. How shutdown ends it changes as it
+     * goes ({@link #endWith}): the set-up's end (close the client and the attempt under way; the attempt's failure
+     * then closes the connection as {@link #CLOSED_FROM_DRAIN}), then the relay's ({@link Tracked#relayedBy}). One
+     * whose set-up ends without a connection to report (its client gave up first) leaves with {@link #abandon()}.
+     */
+    public final class SetUp {
+        private final long sequence;
+        /** In {@link #open} from its creation ({@link #settingUp}); else put there when its relay starts. */
+        private final boolean registered;
+        /** How shutdown ends it now; null for no way yet. */
+        private volatile Runnable end;
+        /** Ended by shutdown ({@link #endOpen()}): its connection closes as {@link #CLOSED_FROM_DRAIN}. */
+        private volatile boolean ended;
+        /** The connection it became, once opened: what the progress walk reads. */
+        private volatile Tracked tracked;
+
+        private SetUp(Runnable end, boolean registered) {
+            this.sequence = ids.incrementAndGet();
+            this.end = end;
+            this.registered = registered;
+        }
+
+        /**
+         * From now on shutdown ends the connection with {@code end}. If shutdown ended it already (before this, or
+         * racing it), {@code end} runs now too. Either way {@code end} may run on any thread and more than once:
+         * close channels with {@link io.netty.channel.Channel#close()}, which runs on the channel's own loop.
+         */
+        public void endWith(Runnable end) {
+            this.end = end; // then read ended, while endOpen writes ended then reads end: one of the two runs it
+            if (ended) {
+                end.run();
+            }
+        }
+
+        /**
+         * Whether shutdown ended it: its attempt's failure is then ztunnel's doing, no refusal to count in
+         * {@code ztunnel_connection_rejections_total} or log as "connection failed".
+         */
+        public boolean endedAtShutdown() {
+            return ended;
+        }
+
+        /** Its set-up ended without a connection to report (the client went away first): shutdown forgets it. */
+        public void abandon() {
+            open.remove(sequence);
+        }
+
+        /** Shutdown: ends it, once (twice at worst, when two threads end all at once: an end bears that). */
+        private boolean end() {
+            if (ended) {
+                return false;
+            }
+            ended = true;
+            Runnable e = end;
+            if (e != null) {
+                try {
+                    e.run();
+                } catch (RuntimeException failed) { // one connection's end must not keep shutdown from the others
+                    log.atWarn().setCause(failed).log("ending a connection at shutdown: {}", failed.toString());
+                }
+            }
+            return true;
+        }
+    }
+
+    /**
+     * Registers a connection being set up (see {@link SetUp}) before its attempt starts; {@code end} ends it from any
+     * thread (closing the client suffices where that cancels the attempt). Pass it to
+     * {@link #opened(ConnectionInfo, long, SetUp)} once the attempt succeeded or failed, or {@link SetUp#abandon()}.
+     */
+    public SetUp settingUp(Runnable end) {
+        SetUp u = new SetUp(end, true);
+        open.put(u.sequence, u);
+        return u;
     }
 
     /** A connection being tracked; {@link #close} once. */
@@ -195,7 +279,9 @@ public final class ConnectionTelemetry {
         private final ConnectionInfo info;
         /** The series' labels, built once: only the response flags can still change at close. */
         private final String[] labels;
-        private final long sequence = ids.incrementAndGet();
+        /** Its registration for shutdown, whose sequence is the connection's. */
+        private final SetUp setUp;
+        private final long sequence;
         /** When ztunnel took the connection ({@link System#nanoTime()}): the duration runs from here. */
         private final long startNanos;
         /** Wall-clock {@link #startNanos}, for events only. */
@@ -214,17 +300,15 @@ public final class ConnectionTelemetry {
          * open is missed and its close ends another open connection's count.
          */
         private volatile boolean openedDropped;
-        /** The relay's running byte counts ({@link #relayedBy}); set once, before it is in {@link #relayed}. */
+        /** The relay's running byte counts ({@link #relayedBy}); set once, before the progress walk reads them. */
         private volatile LongSupplier relayedFromSource;
         private volatile LongSupplier relayedToSource;
-        /** Ends the relay, both its sides ({@link #relayedBy}); null for none. */
-        private volatile Runnable endRelay;
-        /** Ended by ztunnel's shutdown ({@link #endRelayed()}): its close reports {@link #CLOSED_FROM_DRAIN}. */
-        private volatile boolean endedAtShutdown;
 
-        private Tracked(ConnectionInfo info, String[] labels, long startNanos) {
+        private Tracked(ConnectionInfo info, String[] labels, long startNanos, SetUp setUp) {
             this.info = info;
             this.labels = labels;
+            this.setUp = setUp;
+            this.sequence = setUp.sequence;
             this.startNanos = startNanos;
             this.start = eventsEnabled ? Instant.now().minusNanos(System.nanoTime() - startNanos) : null;
             this.fromSource = tcp.received.labelValues(labels);
@@ -254,15 +338,20 @@ public final class ConnectionTelemetry {
          *
          * @param fromSource bytes the source has sent so far (the relay's count of that direction)
          * @param toSource bytes the destination has sent back so far
-         * @param end closes both sides of the relay, from any thread (its close then comes as for any other end)
+         * @param end closes both sides of the relay, from any thread (its close then comes as for any other end);
+         *     replaces its set-up's end ({@link SetUp#endWith}), and runs at once if shutdown ended the set-up
          */
         public void relayedBy(LongSupplier fromSource, LongSupplier toSource, Runnable end) {
             relayedFromSource = fromSource;
             relayedToSource = toSource;
-            endRelay = end;
-            relayed.put(sequence, this);
-            if (reported.get() == Reported.CLOSED) {
-                relayed.remove(sequence); // closed while being added: its close may have missed the entry
+            if (end != null) {
+                setUp.endWith(end);
+            }
+            if (!setUp.registered) { // tracked without a set-up: shutdown learns of it now
+                open.put(sequence, setUp);
+                if (reported.get() == Reported.CLOSED) {
+                    open.remove(sequence); // closed while being added: its close may have missed the entry
+                }
             }
         }
 
@@ -325,14 +414,14 @@ public final class ConnectionTelemetry {
          * @param error null for a clean close
          */
         public void close(long fromSource, long toSource, String responseFlags, String error) {
-            if (endedAtShutdown) {
+            if (setUp.ended) {
                 // whatever the relay made of its sides' closes: ztunnel ended it, as Istio's records a dropped one
                 responseFlags = "-";
                 error = CLOSED_FROM_DRAIN;
             }
             String flags = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
             tcp.close(labels, flags, error != null);
-            open.labelValues(reporter(info)).dec();
+            socketsOpen.labelValues(reporter(info)).dec();
             long ms = (System.nanoTime() - startNanos) / 1_000_000;
             if (error == null ? access.isInfoEnabled() : access.isErrorEnabled()) {
                 log(fromSource, toSource, ms, flags, error);
@@ -350,7 +439,7 @@ public final class ConnectionTelemetry {
             if (closed != null && !offer(closed)) {
                 keep(closed);
             }
-            relayed.remove(sequence); // only now: shutdown waits for this CLOSED to be handed over
+            open.remove(sequence); // only now: shutdown waits for this CLOSED to be handed over
         }
 
         /**
@@ -482,8 +571,9 @@ public final class ConnectionTelemetry {
             }
         }
         int published = 0;
-        for (Tracked t : relayed.values()) {
-            if (t.reportProgress()) {
+        for (SetUp u : open.values()) {
+            Tracked t = u.tracked; // null while being set up; a connection without a relay reports nothing
+            if (t != null && t.reportProgress()) {
                 published++;
             }
         }
@@ -523,18 +613,16 @@ public final class ConnectionTelemetry {
     }
 
     /**
-     * Shutdown, first: ends every relayed connection still open (both sides of its relay close, on their loops);
-     * each then closes as {@link #CLOSED_FROM_DRAIN}. Never blocks; call again to end those relayed since.
+     * Shutdown, first: ends every connection still open, relayed (both sides of its relay close, on their loops) or
+     * being set up (its client and its attempt close: the attempt fails); each then closes as
+     * {@link #CLOSED_FROM_DRAIN}. Never blocks; call again to end those registered since.
      *
      * @return how many it ended now
      */
-    public int endRelayed() {
+    public int endOpen() {
         int ended = 0;
-        for (Tracked t : relayed.values()) {
-            Runnable end = t.endRelay;
-            if (!t.endedAtShutdown && end != null) {
-                t.endedAtShutdown = true;
-                end.run();
+        for (SetUp u : open.values()) {
+            if (u.end()) {
                 ended++;
             }
         }
@@ -542,19 +630,20 @@ public final class ConnectionTelemetry {
     }
 
     /**
-     * Shutdown, after {@link #endRelayed()} and before {@link #stop}: waits until every relayed connection's close
-     * has written its access-log line and handed its CLOSED over, or {@code within} is over; ends those relayed
-     * meanwhile too. Blocks (up to {@code within}): call off the event loops.
+     * Shutdown, after {@link #endOpen()} and before {@link #stop}: waits until every connection's close has written
+     * its access-log line and handed its CLOSED over (an ended set-up's attempt fails, and closes so), or
+     * {@code within} is over; ends those registered meanwhile too. Blocks (up to {@code within}): call off the event
+     * loops.
      *
-     * @return how many relayed connections are still open
+     * @return how many connections are still open
      */
-    public int awaitRelayedEnded(java.time.Duration within) {
+    public int awaitOpenEnded(java.time.Duration within) {
         long deadline = System.nanoTime() + within.toNanos();
-        while (!relayed.isEmpty() && System.nanoTime() - deadline < 0) {
-            endRelayed();
+        while (!open.isEmpty() && System.nanoTime() - deadline < 0) {
+            endOpen();
             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // their loops run the closes
         }
-        return relayed.size();
+        return open.size();
     }
 
     /** Hands a CLOSED to the publisher, uncounted if refused (it is kept); false when it had no room. */
@@ -585,9 +674,21 @@ public final class ConnectionTelemetry {
         }
     }
 
-    /** Connections {@link #reportProgress()} walks: relayed and not closed (tests). */
+    /** Connections {@link #reportProgress()} reports: relayed and not closed (tests). */
     public int relayedConnections() {
-        return relayed.size();
+        int relayed = 0;
+        for (SetUp u : open.values()) {
+            Tracked t = u.tracked;
+            if (t != null && t.relayedFromSource != null) {
+                relayed++;
+            }
+        }
+        return relayed;
+    }
+
+    /** Connections shutdown would end: being set up, or relayed, and not closed (tests). */
+    public int openConnections() {
+        return open.size();
     }
 
     /** Counts and publishes an established connection taken now ({@link #opened(ConnectionInfo, long)}). */
@@ -602,10 +703,23 @@ public final class ConnectionTelemetry {
      *     Istio's ztunnel, whose {@code ConnectionResult} starts then, its duration includes the dial, failed or not
      */
     public Tracked opened(ConnectionInfo info, long startNanos) {
+        return opened(info, startNanos, null);
+    }
+
+    /**
+     * As {@link #opened(ConnectionInfo, long)}, for the connection {@code setUp} registered: it keeps its sequence,
+     * and its registration for shutdown; closed at once with a flag when its attempt failed (as
+     * {@link #CLOSED_FROM_DRAIN} if shutdown ended it).
+     *
+     * @param setUp null for a connection without one (it is registered when its relay starts)
+     */
+    public Tracked opened(ConnectionInfo info, long startNanos, SetUp setUp) {
         String[] labels = labels(info, "-");
         tcp.open(labels);
-        open.labelValues(reporter(info)).inc();
-        Tracked t = new Tracked(info, labels, startNanos);
+        socketsOpen.labelValues(reporter(info)).inc();
+        SetUp u = setUp == null ? new SetUp(null, false) : setUp;
+        Tracked t = new Tracked(info, labels, startNanos, u);
+        u.tracked = t;
         if (access.isDebugEnabled()) {
             t.logOpened();
         }

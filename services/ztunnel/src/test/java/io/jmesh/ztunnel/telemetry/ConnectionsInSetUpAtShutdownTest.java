@@ -1,0 +1,209 @@
+package io.jmesh.ztunnel.telemetry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.jmesh.proto.telemetry.v1.ConnectionEvent;
+import io.jmesh.proto.telemetry.v1.Reporter;
+import io.jmesh.testing.KafkaExtension;
+import io.jmesh.ztunnel.testing.Socks5Client;
+import io.jmesh.ztunnel.testing.TestCa;
+import io.jmesh.ztunnel.testing.ZtunnelHarness;
+import io.vertx.core.Vertx;
+import java.io.Closeable;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.assertj.core.groups.Tuple;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A real ztunnel's shutdown (the launcher's drain, then close) with connections still being set up: a SOCKS5
+ * passthrough whose connect to its destination is under way, and a tunnel between two workloads of the node whose
+ * inbound side's connect to the application is under way, so that its outbound side still waits for the CONNECT's
+ * 200. Both destinations' accept queues are full: the kernel drops the SYNs and the connects hang (for ztunnel's
+ * {@code hbone.connectTimeout}, here far beyond the test). As the connections already relayed
+ * ({@link OpenConnectionsAtShutdownTest}), each is ended by close and recorded as Istio's {@code ClosedFromDrain}
+ * (access-log line and CLOSED in Kafka) before the event publisher closes, none counted lost, and none counted as a
+ * refusal.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class ConnectionsInSetUpAtShutdownTest {
+
+    static final String NODE_IP = "127.0.162.1";
+    static final String CLIENT_IP = "127.0.162.11";
+    static final String SERVER_IP = "127.0.162.12";
+    /** No workload: the node's outbound passes through. */
+    static final String OUTSIDE_IP = "127.0.162.30";
+
+    @RegisterExtension
+    static final KafkaExtension kafka = new KafkaExtension();
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void topic() {
+        kafka.createTopic(ConnectionTelemetry.TOPIC, 1, false);
+    }
+
+    @Test
+    void connectionsBeingSetUpAtCloseAreLoggedAndPublishedAsClosedFromDrain() throws Exception {
+        String node = "node-" + UUID.randomUUID();
+        Vertx vertx = Vertx.vertx();
+        Logger access = (Logger) LoggerFactory.getLogger("access");
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        List<Closeable> held = new ArrayList<>();
+        try {
+            int serverPort = neverAccepting(SERVER_IP, held);
+            int outsidePort = neverAccepting(OUTSIDE_IP, held);
+            ZtunnelHarness ztunnel = start(vertx, node);
+            try {
+                await().atMost(Duration.ofSeconds(30)).until(ztunnel::ready);
+                lines.start();
+                access.addAppender(lines);
+                // the replies only come once the tunnels are open: never, before close
+                held.add(Socks5Client.request(ztunnel.socks(), CLIENT_IP, OUTSIDE_IP, outsidePort));
+                held.add(Socks5Client.request(ztunnel.socks(), CLIENT_IP, SERVER_IP, serverPort));
+                // the passthrough's connect, and the tunnel's inbound connect to the application (its outbound
+                // side's CONNECT has arrived, so it waits for the 200): both SYNs sent, unanswered
+                await().atMost(Duration.ofSeconds(10)).until(() -> synSent(OUTSIDE_IP, outsidePort)
+                        && synSent(SERVER_IP, serverPort));
+            } finally {
+                ztunnel.close(); // a drain deadline of 2 s, which the tunnel waiting for its 200 outlives
+                access.detachAppender(lines);
+            }
+
+            List<ConnectionEvent> closed = closedEvents(node, 3);
+            assertThat(closed).as("CLOSED events in Kafka").extracting(ConnectionEvent::getReporter,
+                    ConnectionEvent::getError, ConnectionEvent::getResponseFlags).containsExactlyInAnyOrder(
+                            Tuple.tuple(Reporter.SOURCE, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""),
+                            Tuple.tuple(Reporter.SOURCE, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""),
+                            Tuple.tuple(Reporter.DESTINATION, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""));
+            assertThat(closed).allSatisfy(e -> assertThat(e.getBytesReceived() + e.getBytesSent()).isZero());
+            List<Map<String, Object>> complete = lines.list.stream()
+                    .filter(l -> l.getFormattedMessage().equals("connection complete"))
+                    .map(ConnectionTelemetryNodeTest::kv).toList();
+            assertThat(complete).as("the access-log lines written by close: %s", complete)
+                    .extracting(l -> l.get("direction"), l -> l.get("error"), l -> l.get("response_flags"))
+                    .containsExactlyInAnyOrder(
+                            Tuple.tuple("outbound", ConnectionTelemetry.CLOSED_FROM_DRAIN, "-"),
+                            Tuple.tuple("outbound", ConnectionTelemetry.CLOSED_FROM_DRAIN, "-"),
+                            Tuple.tuple("inbound", ConnectionTelemetry.CLOSED_FROM_DRAIN, "-"));
+
+            assertThat(ztunnel.metric("ztunnel_connection_closes_lost_total")).isZero();
+            assertThat(ztunnel.metricSum("ztunnel_connection_rejections_total"))
+                    .as("attempts ztunnel ended itself are no refusals").isZero();
+        } finally {
+            for (Closeable c : held) {
+                c.close();
+            }
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A listener on {@code ip} whose accept queue is full, so the kernel drops any further SYN and a connect to it
+     * hangs until the connecting side gives up; it and its fillers are added to {@code held}.
+     */
+    static int neverAccepting(String ip, List<Closeable> held) throws Exception {
+        ServerSocket server = new ServerSocket();
+        server.bind(new InetSocketAddress(ip, 0), 1);
+        held.add(server);
+        InetSocketAddress at = (InetSocketAddress) server.getLocalSocketAddress();
+        for (int i = 0; i < 16; i++) {
+            Socket filler = new Socket();
+            try {
+                filler.connect(at, 300);
+                held.add(filler);
+            } catch (SocketTimeoutException full) {
+                filler.close();
+                return at.getPort();
+            }
+        }
+        throw new IllegalStateException("the accept queue of " + at + " never filled");
+    }
+
+    /** Whether a socket of this network namespace is in SYN_SENT towards {@code ip:port} ({@code /proc/net/tcp*}). */
+    static boolean synSent(String ip, int port) throws Exception {
+        byte[] a = InetAddress.getByName(ip).getAddress();
+        // the kernel prints the address as one little-endian 32-bit word, the port big-endian
+        String remote = String.format("%02X%02X%02X%02X:%04X", a[3], a[2], a[1], a[0], port);
+        for (String table : new String[] {"/proc/net/tcp", "/proc/net/tcp6"}) { // an IPv6 socket: v4-mapped
+            for (String line : Files.readAllLines(Path.of(table))) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length > 3 && f[2].endsWith(remote) && f[3].equals("02")) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    private ZtunnelHarness start(Vertx vertx, String node) throws Exception {
+        int caPort = new TestCa(vertx, "tok").start().toCompletionStage().toCompletableFuture()
+                .get(30, TimeUnit.SECONDS);
+        Path token = dir.resolve("token");
+        Files.writeString(token, "tok");
+        Path mesh = dir.resolve("mesh.yaml");
+        StringBuilder workloads = new StringBuilder("workloads:\n");
+        ConnectionTelemetryNodeTest.workload(workloads, "client", CLIENT_IP, node);
+        ConnectionTelemetryNodeTest.workload(workloads, "server", SERVER_IP, node);
+        Files.writeString(mesh, workloads.toString());
+        // no progress walk within the test; connects that outlast it by far
+        return ZtunnelHarness.start(dir, "node", ZtunnelHarness.localNode(node, NODE_IP, mesh.toString(), caPort,
+                token, """
+                        kafka: {bootstrapServers: "%s"}
+                        telemetry: {progressInterval: 1h}
+                        hbone: {connectTimeout: 2m}
+                        """.formatted(kafka.bootstrapServers())), null);
+    }
+
+    /** {@code node}'s CLOSED events in the topic, once {@code expected} are there (or after a bounded wait). */
+    private List<ConnectionEvent> closedEvents(String node, int expected) throws Exception {
+        List<ConnectionEvent> closed = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(new HashMap<String, Object>(kafka.consumerConfig(
+                "in-set-up-at-shutdown-" + UUID.randomUUID(), ByteArrayDeserializer.class,
+                ByteArrayDeserializer.class)))) {
+            c.subscribe(List.of(ConnectionTelemetry.TOPIC));
+            // bounded: what the old code lost never comes, so stop waiting after a while and let the assert say it
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (closed.size() < expected && System.nanoTime() < deadline) {
+                take(c.poll(Duration.ofMillis(200)), node, closed);
+            }
+            take(c.poll(Duration.ofMillis(500)), node, closed); // one beyond those expected would show
+        }
+        return closed;
+    }
+
+    private static void take(Iterable<org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]>> records,
+            String node, List<ConnectionEvent> closed) throws Exception {
+        for (var r : records) {
+            ConnectionEvent e = ConnectionEvent.parseFrom(r.value());
+            if (e.getConnectionId().startsWith(node + "-") && e.getKind() == ConnectionEvent.Kind.CLOSED) {
+                closed.add(e);
+            }
+        }
+    }
+}
