@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -130,6 +131,17 @@ class ConnectionTelemetryNodeTest {
         Thread t = new Thread(r);
         t.setDaemon(true);
         t.start();
+    }
+
+    /**
+     * Every connection a test made, established or refused at any step, leaves shutdown's registry once closed: an
+     * entry left behind would be memory held for ever, and a connection close would "end" at shutdown.
+     */
+    @AfterEach
+    void everyClosedConnectionLeftTheShutdownRegistry() {
+        ConnectionTelemetry telemetry = node.ztunnel.telemetry();
+        await("connections registered for shutdown after the test's closed").atMost(Duration.ofSeconds(10))
+                .until(() -> telemetry.openConnections() == 0);
     }
 
     @AfterAll
