@@ -10,22 +10,17 @@ import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.testing.KafkaExtension;
 import io.jmesh.ztunnel.testing.EchoServer;
 import io.jmesh.ztunnel.testing.Socks5Client;
-import io.jmesh.ztunnel.testing.TestCa;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.vertx.core.Vertx;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -74,7 +69,8 @@ class OpenConnectionsAtShutdownTest {
                     .get(10, TimeUnit.SECONDS);
             int outsidePort = new EchoServer(vertx).start(OUTSIDE_IP).toCompletionStage().toCompletableFuture()
                     .get(10, TimeUnit.SECONDS);
-            ZtunnelHarness ztunnel = start(vertx, node);
+            ZtunnelHarness ztunnel = ClosedEvents.node(dir, vertx, node, NODE_IP, kafka.bootstrapServers(),
+                    List.of(List.of("client", CLIENT_IP), List.of("server", SERVER_IP)), "");
             try {
                 await().atMost(Duration.ofSeconds(30)).until(ztunnel::ready);
                 held.add(echoing(Socks5Client.connect(ztunnel.socks(), CLIENT_IP, OUTSIDE_IP, outsidePort)));
@@ -89,7 +85,7 @@ class OpenConnectionsAtShutdownTest {
                 access.detachAppender(lines);
             }
 
-            List<ConnectionEvent> closed = closedEvents(node, 3);
+            List<ConnectionEvent> closed = ClosedEvents.of(kafka, node, 3);
             assertThat(closed).as("CLOSED events in Kafka").extracting(ConnectionEvent::getReporter,
                     ConnectionEvent::getError, ConnectionEvent::getResponseFlags).containsExactlyInAnyOrder(
                             org.assertj.core.groups.Tuple.tuple(io.jmesh.proto.telemetry.v1.Reporter.SOURCE,
@@ -126,49 +122,5 @@ class OpenConnectionsAtShutdownTest {
         s.getOutputStream().write("12345".getBytes(StandardCharsets.US_ASCII));
         assertThat(s.getInputStream().readNBytes(5)).asString(StandardCharsets.US_ASCII).isEqualTo("12345");
         return s;
-    }
-
-    private ZtunnelHarness start(Vertx vertx, String node) throws Exception {
-        int caPort = new TestCa(vertx, "tok").start().toCompletionStage().toCompletableFuture()
-                .get(30, TimeUnit.SECONDS);
-        Path token = dir.resolve("token");
-        Files.writeString(token, "tok");
-        Path mesh = dir.resolve("mesh.yaml");
-        StringBuilder workloads = new StringBuilder("workloads:\n");
-        ConnectionTelemetryNodeTest.workload(workloads, "client", CLIENT_IP, node);
-        ConnectionTelemetryNodeTest.workload(workloads, "server", SERVER_IP, node);
-        Files.writeString(mesh, workloads.toString());
-        // no progress walk within the test: it would only add PROGRESS events
-        return ZtunnelHarness.start(dir, "node", ZtunnelHarness.localNode(node, NODE_IP, mesh.toString(), caPort,
-                token, """
-                        kafka: {bootstrapServers: "%s"}
-                        telemetry: {progressInterval: 1h}
-                        """.formatted(kafka.bootstrapServers())), null);
-    }
-
-    /** {@code node}'s CLOSED events in the topic, once {@code expected} are there (or after a bounded wait). */
-    private List<ConnectionEvent> closedEvents(String node, int expected) throws Exception {
-        List<ConnectionEvent> closed = new ArrayList<>();
-        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(new HashMap<String, Object>(kafka.consumerConfig(
-                "open-at-shutdown-" + UUID.randomUUID(), ByteArrayDeserializer.class, ByteArrayDeserializer.class)))) {
-            c.subscribe(List.of(ConnectionTelemetry.TOPIC));
-            // bounded: what the old code lost never comes, so stop waiting after a while and let the assert say it
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (closed.size() < expected && System.nanoTime() < deadline) {
-                take(c.poll(Duration.ofMillis(200)), node, closed);
-            }
-            take(c.poll(Duration.ofMillis(500)), node, closed); // one beyond those expected would show
-        }
-        return closed;
-    }
-
-    private static void take(Iterable<org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]>> records,
-            String node, List<ConnectionEvent> closed) throws Exception {
-        for (var r : records) {
-            ConnectionEvent e = ConnectionEvent.parseFrom(r.value());
-            if (e.getConnectionId().startsWith(node + "-") && e.getKind() == ConnectionEvent.Kind.CLOSED) {
-                closed.add(e);
-            }
-        }
     }
 }
