@@ -39,6 +39,10 @@ public final class OutboundProxy {
         void failed(Channel client, String reason, String detail);
     }
 
+    /** An attempt shutdown ended (its flags and error are then those of {@code ClosedFromDrain}); no stack trace. */
+    private static final ResponseFlags.Failure ENDED_AT_SHUTDOWN = new ResponseFlags.Failure(ResponseFlags.CONNECT,
+            "ended at shutdown");
+
     private final ZtunnelConfig config;
     private final WorkloadStore store;
     private final IdentityManager identities;
@@ -223,14 +227,17 @@ public final class OutboundProxy {
             List<Object> early, Outcome outcome, long start) {
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
         PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h, source), h.expected(), h.l4());
-        // shutdown ends the attempt by closing the client: a CONNECT waiting for its answer is then cancelled
-        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(client::close);
+        // shutdown ends the attempt at once (see endable) and closes the client: a CONNECT waiting for its answer
+        // is then cancelled
+        io.vertx.core.Promise<Opened> attempt = io.vertx.core.Promise.promise();
+        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(endable(attempt, client));
+        attempt.future().onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome,
+                start, setUp), h, h.destination(), h.service(), ""));
         identities.certificate(src)
                 .recover(e -> noCertificate(src, e))
                 .compose(cert -> open(key, h.destination().getUid(), cert, client, headers(h, clientAddr, source),
                         true))
-                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start,
-                        setUp), h, h.destination(), h.service(), ""));
+                .onComplete(ar -> settle(attempt, ar));
     }
 
     /**
@@ -248,7 +255,10 @@ public final class OutboundProxy {
         Http2Headers outerHeaders = headers(gw, clientAddr, source);
         Http2Headers innerHeaders = headers(gw, clientAddr, source)
                 .add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
-        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(client::close); // as hbone's
+        io.vertx.core.Promise<Opened> attempt = io.vertx.core.Promise.promise(); // as hbone's
+        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(endable(attempt, client));
+        attempt.future().onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome,
+                start, setUp), gw, d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
         identities.certificate(src)
                 .recover(e -> noCertificate(src, e))
                 .compose(cert -> open(outerKey, gw.destination().getUid(), cert, client, outerHeaders, true)
@@ -260,8 +270,34 @@ public final class OutboundProxy {
                             stream.closeFuture().addListener(f -> inner.channel().close());
                             return new Opened(inner, stream);
                         }))
-                .onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome, start,
-                        setUp), gw, d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
+                .onComplete(ar -> settle(attempt, ar));
+    }
+
+    /**
+     * The tunnel attempts' end at shutdown ({@link ConnectionTelemetry#settingUp}): fails {@code attempt} at once,
+     * so that its failure closes the connection as ended within close's wait, whatever step it is at (a certificate
+     * still being fetched ends only with the CA's answer or {@code identity.csrTimeout}, a CONNECT with its cancel),
+     * and closes the client, which cancels a CONNECT waiting for its answer. Runs on the shutdown thread: the
+     * failure's handling ({@link #finish}) touches only what bears that (telemetry, the client's close, the
+     * outcome's reply, which goes through the client's loop).
+     */
+    private static Runnable endable(io.vertx.core.Promise<Opened> attempt, Channel client) {
+        return () -> {
+            attempt.tryFail(ENDED_AT_SHUTDOWN);
+            client.close();
+        };
+    }
+
+    /**
+     * Hands the attempt's result to {@code attempt}, unless shutdown failed it first: a tunnel that opened anyway
+     * (its 200 raced the cancel) is then closed, relaying nothing (its stream's close closes a double-HBONE inner
+     * connection too). A failed step released what it made already.
+     */
+    private static void settle(io.vertx.core.Promise<Opened> attempt, io.vertx.core.AsyncResult<Opened> ar) {
+        boolean handed = ar.succeeded() ? attempt.tryComplete(ar.result()) : attempt.tryFail(ar.cause());
+        if (!handed && ar.succeeded()) {
+            ar.result().stream().close();
+        }
     }
 
     private static <T> io.vertx.core.Future<T> noCertificate(SpiffeId src, Throwable e) {
