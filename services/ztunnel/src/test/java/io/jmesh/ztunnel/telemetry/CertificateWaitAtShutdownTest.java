@@ -26,15 +26,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.assertj.core.groups.Tuple;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -151,7 +148,7 @@ class CertificateWaitAtShutdownTest {
                 access.detachAppender(lines);
             }
 
-            List<ConnectionEvent> closed = closedEvents(node, 2);
+            List<ConnectionEvent> closed = ClosedEvents.of(kafka, node, 2);
             assertThat(closed).as("CLOSED events in Kafka").extracting(ConnectionEvent::getReporter,
                     ConnectionEvent::getError, ConnectionEvent::getResponseFlags).containsExactly(
                             Tuple.tuple(Reporter.SOURCE, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""),
@@ -189,32 +186,5 @@ class CertificateWaitAtShutdownTest {
                         telemetry: {progressInterval: 1h}
                         """.formatted(kafka.bootstrapServers())),
                 new ZtunnelBootstrap.Collaborators(ca, null, null, null, null));
-    }
-
-    /** {@code node}'s CLOSED events in the topic, once {@code expected} are there (or after a bounded wait). */
-    private List<ConnectionEvent> closedEvents(String node, int expected) throws Exception {
-        List<ConnectionEvent> closed = new ArrayList<>();
-        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(new HashMap<String, Object>(kafka.consumerConfig(
-                "cert-wait-at-shutdown-" + UUID.randomUUID(), ByteArrayDeserializer.class,
-                ByteArrayDeserializer.class)))) {
-            c.subscribe(List.of(ConnectionTelemetry.TOPIC));
-            // bounded: what the old code lost never comes, so stop waiting after a while and let the assert say it
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (closed.size() < expected && System.nanoTime() < deadline) {
-                take(c.poll(Duration.ofMillis(200)), node, closed);
-            }
-            take(c.poll(Duration.ofMillis(500)), node, closed); // one beyond those expected would show
-        }
-        return closed;
-    }
-
-    private static void take(Iterable<org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]>> records,
-            String node, List<ConnectionEvent> closed) throws Exception {
-        for (var r : records) {
-            ConnectionEvent e = ConnectionEvent.parseFrom(r.value());
-            if (e.getConnectionId().startsWith(node + "-") && e.getKind() == ConnectionEvent.Kind.CLOSED) {
-                closed.add(e);
-            }
-        }
     }
 }
