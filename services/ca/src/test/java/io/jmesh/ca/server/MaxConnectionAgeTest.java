@@ -55,7 +55,7 @@ class MaxConnectionAgeTest {
             AtomicBoolean goneAway = new AtomicBoolean();
             GrpcClientRequest<WatchTrustBundleRequest, TrustBundle> call = client.watchTrustBundleCall(0, got::add)
                     .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-            call.connection().goAwayHandler(g -> goneAway.set(true));
+            io.jmesh.core.grpc.GoAways.onReceived(call.connection(), () -> goneAway.set(true));
             await().atMost(Duration.ofSeconds(10)).until(() -> got.size() == 1);
             assertThat(state.subscribers()).isEqualTo(before + 1);
 

@@ -393,7 +393,7 @@ public final class DeltaAdsClient {
             // end is then a reconnect, not an error (Istio's ztunnel: "received prior goaway" is a Reconnect)
             boolean[] goneAway = {false};
             if (c.connection() != null) {
-                c.connection().goAwayHandler(g -> goneAway[0] = true);
+                io.jmesh.core.grpc.GoAways.onReceived(c.connection(), () -> goneAway[0] = true);
             }
             // Authorization first: policy answers each subscription as it reads it, and a workload applied before
             // the policies it lists is enforced without them (unknown keys are skipped) until they arrive; on a

@@ -148,7 +148,7 @@ public final class TrustBundleWatcher {
             // the watch's end is then a reconnect, not an error
             boolean[] goneAway = {false};
             if (c.connection() != null) {
-                c.connection().goAwayHandler(g -> goneAway[0] = true);
+                io.jmesh.core.grpc.GoAways.onReceived(c.connection(), () -> goneAway[0] = true);
             }
             c.end(WatchTrustBundleRequest.newBuilder().setKnownVersion(appliedVersion).build());
             c.response().onSuccess(resp -> {

@@ -68,7 +68,7 @@ class CsrAfterGoAwayTest {
                     .request(address, TrustBundleServiceGrpcClient.Watch).toCompletionStage().toCompletableFuture()
                     .get(10, TimeUnit.SECONDS);
             watch.headers().set("authorization", "Bearer " + token);
-            watch.connection().goAwayHandler(g -> goneAway.set(true));
+            io.jmesh.core.grpc.GoAways.onReceived(watch.connection(), () -> goneAway.set(true));
             watch.end(WatchTrustBundleRequest.getDefaultInstance());
 
             String csr = IdentityManager.Csr.create(SLEEP).pem();
