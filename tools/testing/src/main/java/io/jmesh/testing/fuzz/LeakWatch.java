@@ -28,6 +28,14 @@ public final class LeakWatch {
         LEAKS.clear();
     }
 
+    /** The leaks reported since the last {@link #reset} or {@link #drain}, and forgets them. */
+    public static List<String> drain() {
+        settle();
+        List<String> seen = List.copyOf(LEAKS);
+        LEAKS.removeAll(seen);
+        return seen;
+    }
+
     /** The leaks reported since the last {@link #reset}, after giving the detector every chance to report. */
     public static List<String> leaks() {
         settle();
