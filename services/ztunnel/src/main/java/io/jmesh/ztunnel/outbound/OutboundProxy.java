@@ -227,17 +227,9 @@ public final class OutboundProxy {
             List<Object> early, Outcome outcome, long start) {
         SpiffeId src = Workloads.identity(source, config.node().trustDomain());
         PoolKey key = new PoolKey(src, sourceAddress(clientAddr, h, source), h.expected(), h.l4());
-        // shutdown ends the attempt at once (see endable) and closes the client: a CONNECT waiting for its answer
-        // is then cancelled
-        io.vertx.core.Promise<Opened> attempt = io.vertx.core.Promise.promise();
-        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(endable(attempt, client));
-        attempt.future().onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome,
-                start, setUp), h, h.destination(), h.service(), ""));
-        identities.certificate(src)
-                .recover(e -> noCertificate(src, e))
-                .compose(cert -> open(key, h.destination().getUid(), cert, client, headers(h, clientAddr, source),
-                        true))
-                .onComplete(ar -> settle(attempt, ar));
+        tunnel(new Attempt(client, source, src, clientAddr, early, outcome, start, null), h, h.destination(),
+                h.service(), "", cert -> open(key, h.destination().getUid(), cert, client,
+                        headers(h, clientAddr, source), true));
     }
 
     /**
@@ -255,21 +247,36 @@ public final class OutboundProxy {
         Http2Headers outerHeaders = headers(gw, clientAddr, source);
         Http2Headers innerHeaders = headers(gw, clientAddr, source)
                 .add(io.jmesh.ztunnel.tunnel.HboneHeaders.FORWARDED_NETWORK, config.node().network());
-        io.vertx.core.Promise<Opened> attempt = io.vertx.core.Promise.promise(); // as hbone's
-        ConnectionTelemetry.SetUp setUp = telemetry.settingUp(endable(attempt, client));
-        attempt.future().onComplete(ar -> finish(ar, new Attempt(client, source, src, clientAddr, early, outcome,
-                start, setUp), gw, d.destination(), d.service(), "through network gateway " + gw.l4() + ": "));
-        identities.certificate(src)
-                .recover(e -> noCertificate(src, e))
-                .compose(cert -> open(outerKey, gw.destination().getUid(), cert, client, outerHeaders, true)
+        tunnel(new Attempt(client, source, src, clientAddr, early, outcome, start, null), gw, d.destination(),
+                d.service(), "through network gateway " + gw.l4() + ": ",
+                cert -> open(outerKey, gw.destination().getUid(), cert, client, outerHeaders, true)
                         .compose(outer -> pool.through(outer.stream(), innerKey, d.destination().getUid(), cert)
-                                .onFailure(e -> outer.stream().close())))
-                .compose(inner -> inner.open(innerHeaders, client.closeFuture())
-                        .onFailure(e -> inner.channel().close())
-                        .map(stream -> {
-                            stream.closeFuture().addListener(f -> inner.channel().close());
-                            return new Opened(inner, stream);
-                        }))
+                                .onFailure(e -> outer.stream().close()))
+                        .compose(inner -> inner.open(innerHeaders, client.closeFuture())
+                                .onFailure(e -> inner.channel().close())
+                                .map(stream -> {
+                                    stream.closeFuture().addListener(f -> inner.channel().close());
+                                    return new Opened(inner, stream);
+                                })));
+    }
+
+    /**
+     * A tunnel attempt, single or double HBONE: the source's certificate, then {@code opening} with it; its result,
+     * or its end at shutdown, goes to {@link #finish}. Registered for shutdown first ({@link #endable}): shutdown
+     * ends it at once, whatever step it is at, and closes the client, which cancels a CONNECT waiting for its answer.
+     *
+     * @param a the attempt, its {@code setUp} still to be made here
+     */
+    private void tunnel(Attempt a, Route.Hbone via, Workload destination, io.jmesh.proto.istio.workload.Service service,
+            String failurePrefix,
+            java.util.function.Function<io.jmesh.ztunnel.identity.WorkloadCertificate, io.vertx.core.Future<Opened>>
+                    opening) {
+        io.vertx.core.Promise<Opened> attempt = io.vertx.core.Promise.promise();
+        Attempt registered = a.withSetUp(telemetry.settingUp(endable(attempt, a.client())));
+        attempt.future().onComplete(ar -> finish(ar, registered, via, destination, service, failurePrefix));
+        identities.certificate(a.src())
+                .recover(e -> noCertificate(a.src(), e))
+                .compose(opening)
                 .onComplete(ar -> settle(attempt, ar));
     }
 
@@ -323,7 +330,12 @@ public final class OutboundProxy {
      * registration for shutdown, which the connection it becomes keeps.
      */
     private record Attempt(Channel client, Workload source, SpiffeId src, InetSocketAddress clientAddr,
-            List<Object> early, Outcome outcome, long start, ConnectionTelemetry.SetUp setUp) {}
+            List<Object> early, Outcome outcome, long start, ConnectionTelemetry.SetUp setUp) {
+
+        Attempt withSetUp(ConnectionTelemetry.SetUp registered) {
+            return new Attempt(client, source, src, clientAddr, early, outcome, start, registered);
+        }
+    }
 
     /** A tunnel whose CONNECT was answered 200, on {@code conn} (the connection that proved the peer's identity). */
     private record Opened(HboneConnection conn, io.netty.handler.codec.http2.Http2StreamChannel stream) {}
