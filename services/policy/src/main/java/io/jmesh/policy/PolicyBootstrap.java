@@ -223,7 +223,7 @@ public final class PolicyBootstrap implements MeshService {
             return PermittedSuites.serve(vertx.createHttpServer(GrpcTls.server(config.xds().host(),
                     config.xds().port(), pair.chainPem(), pair.keyPem())),
                     UncompressedCalls.only(grpc, UncompressedCalls.counter(context.metrics(), "policy")),
-                    new XdsConnections(vertx, config.xds(), context.metrics())).listen()
+                    XdsConnections.handler(vertx, config.xds(), context.metrics())).listen()
                     .map(s -> {
                         server = s;
                         watchFiles(pair, parts.roots());

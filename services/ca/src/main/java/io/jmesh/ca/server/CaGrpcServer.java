@@ -1,8 +1,7 @@
 package io.jmesh.ca.server;
 
 import io.jmesh.ca.CaConfig;
-import io.jmesh.core.grpc.Http2Liveness;
-import io.jmesh.core.grpc.MaxConnectionAge;
+import io.jmesh.core.grpc.ServerConnections;
 import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.tls.PermittedSuites;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -64,9 +63,8 @@ public final class CaGrpcServer {
             Counter refused, Counter keepaliveTimeouts, Consumer<GrpcServer> services) {
         List<HttpServer> servers = new CopyOnWriteArrayList<>();
         // one for every instance: its timers are Vert.x's, its state per connection
-        Http2Liveness liveness = new Http2Liveness(vertx, config.keepalive(), "client", keepaliveTimeouts);
-        // as istiod: an aged connection is sent away, so its ztunnel may reconnect to another replica
-        MaxConnectionAge age = new MaxConnectionAge(vertx, config.maxConnectionAge(), config.maxConnectionAgeGrace());
+        ServerConnections connections = new ServerConnections(vertx, config.keepalive(), keepaliveTimeouts,
+                config.maxConnectionAge(), config.maxConnectionAgeGrace());
         return vertx.deployVerticle(() -> new AbstractVerticle() {
             @Override
             public void start(Promise<Void> started) {
@@ -75,10 +73,7 @@ public final class CaGrpcServer {
                 services.accept(grpc);
                 // AES-GCM as negotiated; compressed calls refused before Vert.x inflates them without a bound
                 PermittedSuites.serve(vertx.createHttpServer(options(config, config.port(), cert)),
-                                UncompressedCalls.only(grpc, refused), connection -> {
-                                    liveness.watch(connection);
-                                    age.watch(connection);
-                                })
+                                UncompressedCalls.only(grpc, refused), connections)
                         .listen()
                         .onSuccess(s -> {
                             servers.add(s);

@@ -1,32 +1,23 @@
 package io.jmesh.policy.xds;
 
 import io.jmesh.core.grpc.Http2Liveness;
-import io.jmesh.core.grpc.MaxConnectionAge;
+import io.jmesh.core.grpc.ServerConnections;
 import io.jmesh.policy.PolicyConfig;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpConnection;
 
 /**
- * What policy's gRPC port does with each connection it accepts, as istiod's keepalive options: PINGs that close a
- * connection whose ztunnel went silent ({@code xds.keepalive*}; its streams end and their state is released), and
- * a GOAWAY at {@code xds.maxConnectionAge} so ztunnels spread over the replicas again.
+ * What policy's gRPC port does with each connection it accepts ({@link ServerConnections}, as istiod's keepalive
+ * options): PINGs as {@code xds.keepalive*} say, and a GOAWAY at {@code xds.maxConnectionAge}.
  */
-public final class XdsConnections implements Handler<HttpConnection> {
+public final class XdsConnections {
 
-    private final Http2Liveness liveness;
-    private final MaxConnectionAge age;
-
-    /** Registers {@code policy_grpc_keepalive_timeouts_total} in {@code metrics}. */
-    public XdsConnections(Vertx vertx, PolicyConfig.Xds xds, PrometheusRegistry metrics) {
-        this.liveness = new Http2Liveness(vertx, xds.keepalive(), "client", Http2Liveness.counter(metrics, "policy"));
-        this.age = new MaxConnectionAge(vertx, xds.maxConnectionAge(), xds.maxConnectionAgeGrace());
+    private XdsConnections() {
     }
 
-    @Override
-    public void handle(HttpConnection connection) {
-        liveness.watch(connection);
-        age.watch(connection);
+    /** Registers {@code policy_grpc_keepalive_timeouts_total} in {@code metrics}. */
+    public static ServerConnections handler(Vertx vertx, PolicyConfig.Xds xds, PrometheusRegistry metrics) {
+        return new ServerConnections(vertx, xds.keepalive(), Http2Liveness.counter(metrics, "policy"),
+                xds.maxConnectionAge(), xds.maxConnectionAgeGrace());
     }
 }

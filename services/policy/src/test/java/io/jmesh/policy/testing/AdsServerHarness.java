@@ -134,7 +134,7 @@ public final class AdsServerHarness implements AutoCloseable {
         server.bind(grpc);
         HttpServer created = vertx.createHttpServer(GrpcTls.server("127.0.0.1", port, pki.cert(), pki.key()));
         if (connections != null) {
-            created.connectionHandler(new XdsConnections(vertx, connections, registry));
+            created.connectionHandler(XdsConnections.handler(vertx, connections, registry));
         }
         http = created.requestHandler(grpc).listen().toCompletionStage().toCompletableFuture()
                 .get(30, TimeUnit.SECONDS);
