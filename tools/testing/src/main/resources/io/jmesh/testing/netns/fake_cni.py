@@ -123,6 +123,13 @@ def read_conn(sock, number):
         emit({"event": "hello", "conn": number, "error": hello})
         sock.close()
         return
+    # the connection joins before its hello is reported: a test that sends a request on seeing the hello must reach
+    # this connection, not the one before it
+    sock.settimeout(None)
+    conn = Conn(sock, number)
+    with _cond:
+        _conns.append(conn)
+        _cond.notify_all()
     try:  # an undecodable hello is reported, but the connection is kept
         version = decode(hello).get(1, 0)
         if not isinstance(version, int):
@@ -130,11 +137,6 @@ def read_conn(sock, number):
         emit({"event": "hello", "conn": number, "version": version})
     except ValueError as e:
         emit({"event": "hello", "conn": number, "error": str(e)})
-    sock.settimeout(None)
-    conn = Conn(sock, number)
-    with _cond:
-        _conns.append(conn)
-        _cond.notify_all()
     while True:  # ends at EOF or when closed by the "close" command
         try:
             data = sock.recv(65536)
