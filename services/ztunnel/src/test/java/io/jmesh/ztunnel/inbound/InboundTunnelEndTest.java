@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.inbound;
 
 import static io.jmesh.ztunnel.testing.SocketEnd.next;
+import static io.jmesh.ztunnel.testing.TcpStates.synSent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -238,7 +239,8 @@ class InboundTunnelEndTest {
             Http2StreamChannel stream = stream(seen);
             List<String> errors = accessErrors(() -> {
                 RawHboneClient.headers(stream, RawHboneClient.connect(APP_IP + ":" + slow.getLocalPort()), false);
-                Thread.sleep(200); // the CONNECT is read, its application connect waits for the SYN's retry
+                // the CONNECT is read, its application connect waits for the SYN's retry
+                await().atMost(Duration.ofSeconds(10)).until(() -> synSent(APP_IP, slow.getLocalPort()));
                 RawHboneClient.data(stream, "x", false);
                 RawHboneClient.reset(stream, Http2Error.PROTOCOL_ERROR);
                 Thread.sleep(200);

@@ -86,6 +86,8 @@ class MisbehavingPeerTest {
 
     /** RST_STREAM codes the peer received on {@link Mode#NEVER_ANSWER} streams. */
     static final java.util.List<Long> resets = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** CONNECTs the peer received and left unanswered ({@link Mode#NEVER_ANSWER}). */
+    static final java.util.concurrent.atomic.AtomicInteger unanswered = new java.util.concurrent.atomic.AtomicInteger();
 
     static final AtomicReference<Mode> mode = new AtomicReference<>(Mode.ECHO);
     /** What the peer received on an {@link Mode#ANSWER_WITH_END_STREAM} stream, once the client ended it. */
@@ -107,6 +109,9 @@ class MisbehavingPeerTest {
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             try {
                 if (m == Mode.NEVER_ANSWER) {
+                    if (msg instanceof Http2HeadersFrame) {
+                        unanswered.incrementAndGet();
+                    }
                     return;
                 }
                 if (msg instanceof Http2HeadersFrame) {
@@ -270,11 +275,13 @@ class MisbehavingPeerTest {
     void aConnectNeverAnsweredIsCancelledWhenTheApplicationGivesUp() throws Exception {
         mode.set(Mode.NEVER_ANSWER);
         resets.clear();
+        unanswered.set(0);
         double failedBefore = failed();
         for (int i = 0; i < 3; i++) { // more than the two streams a connection may carry here
             Socket s = Socks5Client.request(node.socks(), CLIENT_IP, PEER_IP, 8080);
-            await().atMost(Duration.ofSeconds(10)).until(() -> peer.accepted.get() > 0);
-            Thread.sleep(200); // the CONNECT is on its way (nothing observable on this side before the answer)
+            int sent = i + 1;
+            await().atMost(Duration.ofSeconds(10)).alias("CONNECT #" + sent + " at the peer")
+                    .until(() -> unanswered.get() == sent);
             s.setSoLinger(true, 0); // gives up: a reset (a FIN alone only says it will send no more)
             s.close();
         }

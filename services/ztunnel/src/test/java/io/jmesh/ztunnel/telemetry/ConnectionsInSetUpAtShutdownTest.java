@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.telemetry;
 
+import static io.jmesh.ztunnel.testing.TcpStates.synSent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -13,12 +14,12 @@ import io.jmesh.ztunnel.testing.Socks5Client;
 import io.jmesh.ztunnel.testing.ZtunnelHarness;
 import io.vertx.core.Vertx;
 import java.io.Closeable;
-import java.net.InetAddress;
+
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
-import java.nio.file.Files;
+
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -140,21 +141,5 @@ class ConnectionsInSetUpAtShutdownTest {
             }
         }
         throw new IllegalStateException("the accept queue of " + at + " never filled");
-    }
-
-    /** Whether a socket of this network namespace is in SYN_SENT towards {@code ip:port} ({@code /proc/net/tcp*}). */
-    static boolean synSent(String ip, int port) throws Exception {
-        byte[] a = InetAddress.getByName(ip).getAddress();
-        // the kernel prints the address as one little-endian 32-bit word, the port big-endian
-        String remote = String.format("%02X%02X%02X%02X:%04X", a[3], a[2], a[1], a[0], port);
-        for (String table : new String[] {"/proc/net/tcp", "/proc/net/tcp6"}) { // an IPv6 socket: v4-mapped
-            for (String line : Files.readAllLines(Path.of(table))) {
-                String[] f = line.trim().split("\\s+");
-                if (f.length > 3 && f[2].endsWith(remote) && f[3].equals("02")) {
-                    return true;
-                }
-            }
-        }
-        return false;
     }
 }
