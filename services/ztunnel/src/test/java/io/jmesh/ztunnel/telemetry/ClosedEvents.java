@@ -18,7 +18,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /** What the shutdown tests share: a node publishing to a real broker, and reading back the CLOSED events it sent. */
-final class ClosedEvents {
+public final class ClosedEvents {
 
     private ClosedEvents() {
     }
@@ -53,7 +53,7 @@ final class ClosedEvents {
      * {@code node}'s CLOSED events in the connection topic, once {@code expected} are there or after 20 s (what a
      * defect lost never comes: the caller's assert then says so), plus any that come within another 0.5 s.
      */
-    static List<ConnectionEvent> of(KafkaExtension kafka, String node, int expected) throws Exception {
+    public static List<ConnectionEvent> of(KafkaExtension kafka, String node, int expected) throws Exception {
         List<ConnectionEvent> closed = new ArrayList<>();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(new HashMap<String, Object>(kafka.consumerConfig(
                 "closed-events-" + UUID.randomUUID(), ByteArrayDeserializer.class, ByteArrayDeserializer.class)))) {
