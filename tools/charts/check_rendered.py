@@ -90,6 +90,7 @@ def check(repo, spec, problems):
     check_inpod(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_files_mounted(path.rsplit("/", 1)[-1], docs, problems)
     check_discovery(repo, path.rsplit("/", 1)[-1], docs, problems)
+    check_pod_named(path.rsplit("/", 1)[-1], docs, problems)
     check_cluster_source(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_crds(repo, path.rsplit("/", 1)[-1], docs, problems)
     check_scrapable(repo, path.rsplit("/", 1)[-1], docs, problems)
@@ -133,6 +134,27 @@ def check_files_mounted(where, docs, problems):
         for key, file in file_settings(yaml.safe_load(cm["data"][name + ".yaml"]) or {}):
             if mounted_file(pod, container, file) is None:
                 problems.append("%s: %s's %s %s is in no volume mounted into its container" % (where, name, key, file))
+
+
+# settings a replica must take from its pod's name (stable across its container's restarts, unique among replicas)
+POD_NAMED = {"telemetry": ["MESH_KAFKA_INSTANCE_ID", "MESH_OTLP_SERVICE_INSTANCE_ID"]}
+
+
+def check_pod_named(where, docs, problems):
+    """telemetry's transactional id (kafka.instanceId) and its OTLP service.instance.id come from the pod's name: a
+    container restarted in its pod then fences its previous process's open transaction at once (a random id leaves
+    the partitions' read_committed readers, itself included, waiting for that transaction's timeout) and goes on
+    with the same OTLP series."""
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    for name, variables in POD_NAMED.items():
+        workload = by_kind.get(("Deployment", name))
+        if workload is None:
+            continue
+        env = {e["name"]: e for e in workload["spec"]["template"]["spec"]["containers"][0].get("env") or []}
+        for v in variables:
+            ref = (env.get(v) or {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+            if ref != "metadata.name":
+                problems.append("%s: %s's %s is not its pod's name (metadata.name)" % (where, name, v))
 
 
 def check_discovery(repo, where, docs, problems):
