@@ -126,20 +126,7 @@ class InPodOnDemandTest {
 
     @AfterAll
     static void cleanUp() throws Exception {
-        if (node != null) {
-            node.close();
-        }
-        if (agent != null) {
-            agent.close();
-        }
-        if (vertx != null) {
-            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        }
-        if (pods != null) {
-            pods.close();
-        } else {
-            PodPair.deleteNamespaces(POD_A, POD_B);
-        }
+        PodPair.tearDown(pods, POD_A, POD_B, vertx, node, agent);
     }
 
     static String clientInPodA(String ip, int port, String text, boolean bypass) throws Exception {

@@ -96,17 +96,7 @@ class InPodShutdownTest {
         for (Process p : processes) {
             p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
         }
-        if (agent != null) {
-            agent.close();
-        }
-        if (vertx != null) {
-            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        }
-        if (pods != null) {
-            pods.close();
-        } else {
-            PodPair.deleteNamespaces(POD_A, POD_B);
-        }
+        PodPair.tearDown(pods, POD_A, POD_B, vertx, agent);
     }
 
     @Test

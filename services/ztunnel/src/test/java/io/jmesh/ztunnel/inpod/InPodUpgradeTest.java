@@ -161,22 +161,7 @@ class InPodUpgradeTest {
         for (Process p : clients) {
             p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
         }
-        for (ZtunnelHarness z : new ZtunnelHarness[] {a, b}) {
-            if (z != null) {
-                z.close();
-            }
-        }
-        if (agent != null) {
-            agent.close();
-        }
-        if (vertx != null) {
-            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        }
-        if (pods != null) {
-            pods.close();
-        } else {
-            PodPair.deleteNamespaces(POD_A, POD_B);
-        }
+        PodPair.tearDown(pods, POD_A, POD_B, vertx, a, b, agent);
     }
 
     @Test

@@ -83,6 +83,28 @@ record PodPair(String a, String b, Process app) implements AutoCloseable {
         deleteNamespaces(a, b);
     }
 
+    /**
+     * An in-pod test class's teardown, whatever of its lab was set up (null: not set up, or failed): closes
+     * {@code first} in order (ztunnels, then the node agent), then {@code vertx}, then the pods, or deletes their
+     * namespaces by name when {@code pods} was never made.
+     */
+    static void tearDown(PodPair pods, String a, String b, io.vertx.core.Vertx vertx, AutoCloseable... first)
+            throws Exception {
+        for (AutoCloseable c : first) {
+            if (c != null) {
+                c.close();
+            }
+        }
+        if (vertx != null) {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+        if (pods != null) {
+            pods.close();
+        } else {
+            deleteNamespaces(a, b);
+        }
+    }
+
     static void deleteNamespaces(String a, String b) {
         run("ip", "netns", "del", a);
         run("ip", "netns", "del", b);
