@@ -212,6 +212,25 @@ final class DnsMessage {
     }
 
     /**
+     * Whether a relayed upstream answer counts as a failure in {@code istio_dns_upstream_failures_total}, as Istio's
+     * forwarder counts it: hickory's {@code lookup} fails every answer without records, so an NXDOMAIN or a NODATA
+     * (the zone's SOA or not) and an error RCODE count, an answer with records does not, nor a truncated one (the
+     * client asks again over TCP, a query counted on its own). Reads the header only: an error RCODE carried in EDNS
+     * alone (BADVERS and up, header RCODE 0) counts only when the answer has no records, which it never has.
+     */
+    static boolean failedLookup(ByteBuf answer) {
+        if (answer.readableBytes() < HEADER) {
+            return true;
+        }
+        int base = answer.readerIndex();
+        int flags = answer.getUnsignedShort(base + 2);
+        if ((flags & TC) != 0) {
+            return false;
+        }
+        return (flags & 0xF) != NOERROR || answer.getUnsignedShort(base + 6) == 0;
+    }
+
+    /**
      * Sets the AA bit of an NXDOMAIN answer that {@link #retryReason} takes as final (the zone's SOA or NS in its
      * authority section, or records); true when it did. Anything else, a query or a message whose question cannot
      * be read included, is left as it is.

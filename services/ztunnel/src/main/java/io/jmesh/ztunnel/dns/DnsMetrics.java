@@ -38,7 +38,8 @@ public final class DnsMetrics {
         forwarded = Counter.builder().name("istio_dns_upstream_requests_total")
                 .help("DNS requests forwarded to the upstream resolvers").labelNames(LABELS).register(metrics);
         forwardFailures = Counter.builder().name("istio_dns_upstream_failures_total")
-                .help("forwarded DNS requests that got no upstream answer").labelNames(LABELS).register(metrics);
+                .help("forwarded DNS requests not answered with records (NXDOMAIN, NODATA, an error RCODE, or no "
+                        + "upstream answer at all), as Istio counts them").labelNames(LABELS).register(metrics);
         forwardSeconds = Histogram.builder().name("istio_dns_upstream_request_duration_seconds")
                 .help("time to an upstream DNS answer").labelNames(LABELS)
                 .classicUpperBounds(0.0005, 0.001, 0.005, 0.01, 0.1, 1, 5).register(metrics);

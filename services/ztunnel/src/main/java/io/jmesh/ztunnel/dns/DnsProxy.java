@@ -380,7 +380,11 @@ public final class DnsProxy {
             forwardSeconds.labelValues(labels).observe((System.nanoTime() - start) / 1e9);
             try {
                 if (f.isSuccess()) {
-                    reply.accept((ByteBuf) f.getNow());
+                    ByteBuf answer = (ByteBuf) f.getNow();
+                    if (DnsMessage.failedLookup(answer)) {
+                        forwardFailures.labelValues(labels).inc(); // as Istio's: relayed, but no records
+                    }
+                    reply.accept(answer);
                 } else {
                     forwardFailures.labelValues(labels).inc();
                     log.atDebug().addKeyValue("src", from).addKeyValue("name", q.name())

@@ -147,9 +147,34 @@ class UpstreamFailoverTest {
                 .isEqualTo(1);
         assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"refused\"}"))
                 .as("the last answer sends the query nowhere").isZero();
-        assertThat(metric("istio_dns_upstream_failures_total{request_query_type=\"a\",request_protocol=\""
-                + protocol + "\",source_canonical_service=\"client\",source_canonical_revision=\"v1\"}"))
-                .as("an upstream answer came").isZero();
+        assertThat(failures(protocol)).as("one query not answered with records, as Istio counts it").isEqualTo(1);
+    }
+
+    /**
+     * {@code istio_dns_upstream_failures_total} counts what Istio's counts: every forwarded query its forwarder
+     * (hickory's {@code lookup}) returns as an error, which is every answer without records (NXDOMAIN and NODATA,
+     * the zone's SOA or not, an error RCODE) and no answer at all; not an answer with records, nor a truncated one
+     * (the client asks again over TCP, and that query is counted on its own).
+     */
+    @ParameterizedTest(name = "{0} over {1}")
+    @CsvSource({
+        "ANSWER, udp, 0", "ANSWER, tcp, 0",
+        "NXDOMAIN_SOA, udp, 1", "NXDOMAIN_SOA, tcp, 1",
+        "NXDOMAIN, udp, 1", "NXDOMAIN, tcp, 1",
+        "NODATA, udp, 1", "NODATA, tcp, 1",
+        "SERVFAIL, udp, 1", "SERVFAIL, tcp, 1",
+        "SILENT, udp, 1", "SILENT, tcp, 1",
+        "TRUNCATED, udp, 0", "TRUNCATED, tcp, 0"})
+    void anUpstreamFailureIsEveryForwardedQueryNotAnsweredWithRecordsAsIstioCountsIt(Behaviour only,
+            String protocol, int failures) throws Exception {
+        start(Duration.ofMillis(300), upstream("127.0.45.1", only));
+        ask(protocol, query(0x7777, "counted.example.org", 1));
+        assertThat(failures(protocol)).isEqualTo(failures);
+    }
+
+    private double failures(String protocol) {
+        return metric("istio_dns_upstream_failures_total{request_query_type=\"a\",request_protocol=\"" + protocol
+                + "\",source_canonical_service=\"client\",source_canonical_revision=\"v1\"}");
     }
 
     @ParameterizedTest
