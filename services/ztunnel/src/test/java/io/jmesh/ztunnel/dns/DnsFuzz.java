@@ -106,8 +106,9 @@ class DnsFuzz {
 
     /**
      * Upstream answers are input from the network too: whatever bytes come back, judging them for the next server
-     * ({@link DnsMessage#retryReason}) and marking a zone's NXDOMAIN ({@link DnsMessage#markFinalNxdomain}) never
-     * read past the message, throw, or change anything but the AA bit.
+     * ({@link DnsMessage#retryReason}), counting them as failures ({@link DnsMessage#failedLookup}) and marking a
+     * zone's NXDOMAIN ({@link DnsMessage#markFinalNxdomain}) never read past the message, throw, or change anything
+     * but the AA bit.
      */
     @Test
     void upstreamAnswersAreJudgedWithinTheirBytes() {
@@ -126,6 +127,10 @@ class DnsFuzz {
             if (questionEnd >= DnsMessage.HEADER + 5) {
                 String reason = DnsMessage.retryReason(msg, questionEnd);
                 assertThat(reason == null || reasons.contains(reason)).as(reason).isTrue();
+            }
+            boolean failed = DnsMessage.failedLookup(msg);
+            if (input.length >= DnsMessage.HEADER && (input[2] & 0x02) == 0 && (input[3] & 0x0F) != 0) {
+                assertThat(failed).as("an error RCODE, not truncated: an upstream failure").isTrue();
             }
             boolean marked = DnsMessage.markFinalNxdomain(msg);
             byte[] after = new byte[input.length];
