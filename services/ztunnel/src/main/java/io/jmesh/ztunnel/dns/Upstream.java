@@ -31,8 +31,12 @@ import java.util.concurrent.TimeUnit;
  * as final ({@link DnsMessage#retryReason}: SERVFAIL, REFUSED, another error, or a negative answer without the zone's
  * SOA or NS). Such a server is not asked again for that query. When no try is left, the client gets the first such
  * answer as it came (as hickory keeps the first of equal errors), or, when no server answered at all, a failure
- * (the proxy's SERVFAIL). Every try sent on is counted in {@code ztunnel_dns_upstream_retries_total}. Everything
- * runs on one event loop; at most {@code maxPending} UDP queries are in flight, more fail at once.
+ * (the proxy's SERVFAIL). Every try sent on is counted in {@code ztunnel_dns_upstream_retries_total}. A server that
+ * let a try time out (or refused its TCP connection) is held down for {@value #HOLD_DOWN_TIMEOUTS} timeouts: queries
+ * meanwhile start with the first server in the configured order that is not held down (all held down: the configured
+ * order), so a dead first server costs one timeout, not one per query; hickory orders its servers by their record
+ * likewise. Everything runs on one event loop; at most {@code maxPending} UDP queries are in flight, more fail at
+ * once.
  */
 final class Upstream {
 
@@ -49,11 +53,20 @@ final class Upstream {
 
     record Settings(List<InetSocketAddress> servers, Duration timeout, int attempts, int maxPending) {}
 
+    /**
+     * How long a silent server is held down, in timeouts: long enough that a dead server costs a small share of the
+     * queries one timeout each (with the default 2 s, one query every 20 s), short enough that a server back from a
+     * restart is preferred again soon.
+     */
+    static final int HOLD_DOWN_TIMEOUTS = 10;
+
     private final NetTransport net;
     private final Settings settings;
     private final EventLoop loop;
     private final Counter retries;
     private final IntObjectHashMap<Forward> pending = new IntObjectHashMap<>();
+    /** Per server, until when ({@link System#nanoTime()}) it is held down; 0 when it is not. Loop thread only. */
+    private final long[] heldDownUntil;
     private Channel udp;
 
     /**
@@ -65,6 +78,7 @@ final class Upstream {
         this.settings = settings;
         this.loop = loop;
         this.retries = retries;
+        this.heldDownUntil = new long[settings.servers().size()];
     }
 
     /** Opens the UDP socket (on a wildcard address, an ephemeral port). */
@@ -133,6 +147,28 @@ final class Upstream {
         return settings.servers().get(index);
     }
 
+    /** The server a query asks first: the first in the configured order not held down, else the first. */
+    private int firstServer() {
+        long now = System.nanoTime();
+        for (int i = 0; i < heldDownUntil.length; i++) {
+            if (heldDownUntil[i] == 0 || heldDownUntil[i] - now <= 0) {
+                return i;
+            }
+        }
+        return 0;
+    }
+
+    /** {@code server} let a try go unanswered: queries start elsewhere for a while. */
+    private void holdDown(int server) {
+        long until = System.nanoTime() + settings.timeout().toNanos() * HOLD_DOWN_TIMEOUTS;
+        heldDownUntil[server] = until == 0 ? 1 : until;
+    }
+
+    /** {@code server} answered: it is first in line again. */
+    private void answeredBy(int server) {
+        heldDownUntil[server] = 0;
+    }
+
     /**
      * One forwarded query, over either protocol: the server asked now, the tries so far, the servers whose answers
      * sent it on, and the first of those answers. It owns {@code query} and that answer until it completes.
@@ -155,6 +191,7 @@ final class Upstream {
             this.originalId = DnsMessage.id(query);
             this.questionEnd = questionEnd;
             this.answer = answer;
+            this.server = firstServer();
         }
 
         /** Whether {@code msg} answers the question asked (the header's 12 bytes aside). */
@@ -264,6 +301,7 @@ final class Upstream {
             return;
         }
         InetSocketAddress silent = server(p.server);
+        holdDown(p.server);
         if (p.next()) {
             retries.labelValues("udp", "no_answer").inc();
             send(id, p);
@@ -283,6 +321,7 @@ final class Upstream {
             return; // SimpleChannelInboundHandler releases it
         }
         p.timer.cancel(false);
+        answeredBy(p.server);
         String reason = DnsMessage.retryReason(msg, p.questionEnd);
         if (reason == null) {
             pending.remove(id);
@@ -304,7 +343,8 @@ final class Upstream {
     // ---- TCP ----
 
     private void tcp(Forward p) {
-        InetSocketAddress server = server(p.server);
+        int asked = p.server;
+        InetSocketAddress server = server(asked);
         ByteBuf query = p.query;
         String[] movedOnBecause = {"no_answer"}; // or the reason of this server's non-final answer
         net.client(loop, settings.timeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)
@@ -325,6 +365,8 @@ final class Upstream {
                                     protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
                                         if (!p.answer.isDone() && DnsMessage.id(msg) == p.originalId
                                                 && p.answersQuestion(msg)) {
+                                            answeredBy(asked);
+                                            movedOnBecause[0] = null;
                                             String reason = DnsMessage.retryReason(msg, p.questionEnd);
                                             if (reason == null) {
                                                 p.succeed(msg.copy()); // off the connection's buffer, which closes
@@ -349,6 +391,9 @@ final class Upstream {
                     }, settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
                     ch.closeFuture().addListener(c -> {
                         timer.cancel(false);
+                        if ("no_answer".equals(movedOnBecause[0])) {
+                            holdDown(asked); // refused, dropped or silent: no answer at all
+                        }
                         if (p.answer.isDone()) {
                             return;
                         }

@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.dns;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.lifecycle.ServiceLauncher;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
@@ -189,6 +190,52 @@ class UpstreamFailoverTest {
         assertThat(b.queries(protocol)).isEqualTo(1);
     }
 
+    /**
+     * A server that went silent is held down for ten timeouts: the queries meanwhile start with the next server
+     * instead of each waiting out its timeout (hickory, Istio's forwarder, orders its servers by their record
+     * likewise); after that it is asked first again.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void aServerThatWentSilentIsNotAskedFirstByTheQueriesAfterItForAWhile(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SILENT);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
+        start(Duration.ofMillis(300), a, b);
+        for (int i = 0; i < 3; i++) {
+            assertThat(lastAddressByte(ask(protocol, query(0x7800 + i, "www.example.org", 1))))
+                    .as("the second server's address").isEqualTo(2);
+        }
+        assertThat(a.queries(protocol)).as("the silent server, asked by the first query only").isEqualTo(1);
+        assertThat(b.queries(protocol)).isEqualTo(3);
+        assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"no_answer\"}"))
+                .isEqualTo(1);
+        // back: once its hold-down (3 s here) is over, it is asked first and answers
+        a.behave(Behaviour.ANSWER);
+        int[] id = {0x7810};
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(250)).until(
+                () -> lastAddressByte(ask(protocol, query(id[0]++, "www.example.org", 1))) == 1);
+        assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"no_answer\"}"))
+                .as("the first server was never waited for again").isEqualTo(1);
+    }
+
+    private static int lastAddressByte(byte[] answer) {
+        return answer[answer.length - 1];
+    }
+
+    /** With every server held down the configured order stands: a query is still asked, and answered, whole. */
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void whenEveryServerWentSilentTheNextQueryStillAsksThemInOrder(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SILENT);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.SILENT);
+        start(Duration.ofMillis(300), a, b);
+        for (int i = 0; i < 2; i++) {
+            assertThat(rcode(ask(protocol, query(0x7900 + i, "www.example.org", 1)))).as("SERVFAIL").isEqualTo(2);
+        }
+        assertThat(a.queries(protocol)).isEqualTo(2);
+        assertThat(b.queries(protocol)).isEqualTo(2);
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"udp", "tcp"})
     void anAnswerToAnotherQuestionIsNotTakenAndTheNextServerIsAsked(String protocol) throws Exception {
@@ -335,7 +382,7 @@ class UpstreamFailoverTest {
         private final ServerSocket tcp;
         private final DatagramSocket udp;
         private final int n;
-        private final Behaviour behaviour;
+        private volatile Behaviour behaviour;
         private final AtomicInteger udpQueries = new AtomicInteger();
         private final AtomicInteger tcpQueries = new AtomicInteger();
         private volatile boolean open = true;
@@ -356,6 +403,11 @@ class UpstreamFailoverTest {
 
         InetSocketAddress address() {
             return (InetSocketAddress) tcp.getLocalSocketAddress();
+        }
+
+        /** From now on it answers as {@code b}. */
+        void behave(Behaviour b) {
+            behaviour = b;
         }
 
         int queries(String protocol) {
