@@ -32,10 +32,8 @@ import java.util.concurrent.TimeUnit;
  * SOA or NS). Such a server is not asked again for that query. When no try is left, the client gets the first such
  * answer as it came (as hickory keeps the first of equal errors), or, when no server answered at all, a failure
  * (the proxy's SERVFAIL). Every try sent on is counted in {@code ztunnel_dns_upstream_retries_total}. A server that
- * let a try time out (or refused its TCP connection) is held down for {@value #HOLD_DOWN_TIMEOUTS} timeouts: queries
- * meanwhile start with the first server in the configured order that is not held down (all held down: the configured
- * order), so a dead first server costs one timeout, not one per query; hickory orders its servers by their record
- * likewise. Everything runs on one event loop; at most {@code maxPending} UDP queries are in flight, more fail at
+ * let a try time out (or refused its TCP connection) is held down ({@link SilentServers}): the queries meanwhile start
+ * with another. Everything runs on one event loop; at most {@code maxPending} UDP queries are in flight, more fail at
  * once.
  */
 final class Upstream {
@@ -53,20 +51,12 @@ final class Upstream {
 
     record Settings(List<InetSocketAddress> servers, Duration timeout, int attempts, int maxPending) {}
 
-    /**
-     * How long a silent server is held down, in timeouts: long enough that a dead server costs a small share of the
-     * queries one timeout each (with the default 2 s, one query every 20 s), short enough that a server back from a
-     * restart is preferred again soon.
-     */
-    static final int HOLD_DOWN_TIMEOUTS = 10;
-
     private final NetTransport net;
     private final Settings settings;
     private final EventLoop loop;
     private final Counter retries;
     private final IntObjectHashMap<Forward> pending = new IntObjectHashMap<>();
-    /** Per server, until when ({@link System#nanoTime()}) it is held down; 0 when it is not. Loop thread only. */
-    private final long[] heldDownUntil;
+    private final SilentServers silentServers;
     private Channel udp;
 
     /**
@@ -78,7 +68,7 @@ final class Upstream {
         this.settings = settings;
         this.loop = loop;
         this.retries = retries;
-        this.heldDownUntil = new long[settings.servers().size()];
+        this.silentServers = new SilentServers(settings.servers(), settings.timeout());
     }
 
     /** Opens the UDP socket (on a wildcard address, an ephemeral port). */
@@ -147,28 +137,6 @@ final class Upstream {
         return settings.servers().get(index);
     }
 
-    /** The server a query asks first: the first in the configured order not held down, else the first. */
-    private int firstServer() {
-        long now = System.nanoTime();
-        for (int i = 0; i < heldDownUntil.length; i++) {
-            if (heldDownUntil[i] == 0 || heldDownUntil[i] - now <= 0) {
-                return i;
-            }
-        }
-        return 0;
-    }
-
-    /** {@code server} let a try go unanswered: queries start elsewhere for a while. */
-    private void holdDown(int server) {
-        long until = System.nanoTime() + settings.timeout().toNanos() * HOLD_DOWN_TIMEOUTS;
-        heldDownUntil[server] = until == 0 ? 1 : until;
-    }
-
-    /** {@code server} answered: it is first in line again. */
-    private void answeredBy(int server) {
-        heldDownUntil[server] = 0;
-    }
-
     /**
      * One forwarded query, over either protocol: the server asked now, the tries so far, the servers whose answers
      * sent it on, and the first of those answers. It owns {@code query} and that answer until it completes.
@@ -191,7 +159,7 @@ final class Upstream {
             this.originalId = DnsMessage.id(query);
             this.questionEnd = questionEnd;
             this.answer = answer;
-            this.server = firstServer();
+            this.server = silentServers.first();
         }
 
         /** Whether {@code msg} answers the question asked (the header's 12 bytes aside). */
@@ -301,7 +269,7 @@ final class Upstream {
             return;
         }
         InetSocketAddress silent = server(p.server);
-        holdDown(p.server);
+        silentServers.silent(p.server);
         if (p.next()) {
             retries.labelValues("udp", "no_answer").inc();
             send(id, p);
@@ -321,7 +289,7 @@ final class Upstream {
             return; // SimpleChannelInboundHandler releases it
         }
         p.timer.cancel(false);
-        answeredBy(p.server);
+        silentServers.answered(p.server);
         String reason = DnsMessage.retryReason(msg, p.questionEnd);
         if (reason == null) {
             pending.remove(id);
@@ -365,7 +333,7 @@ final class Upstream {
                                     protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
                                         if (!p.answer.isDone() && DnsMessage.id(msg) == p.originalId
                                                 && p.answersQuestion(msg)) {
-                                            answeredBy(asked);
+                                            silentServers.answered(asked);
                                             movedOnBecause[0] = null;
                                             String reason = DnsMessage.retryReason(msg, p.questionEnd);
                                             if (reason == null) {
@@ -392,7 +360,7 @@ final class Upstream {
                     ch.closeFuture().addListener(c -> {
                         timer.cancel(false);
                         if ("no_answer".equals(movedOnBecause[0])) {
-                            holdDown(asked); // refused, dropped or silent: no answer at all
+                            silentServers.silent(asked); // refused, dropped or silent: no answer at all
                         }
                         if (p.answer.isDone()) {
                             return;

@@ -1,15 +1,21 @@
 package io.jmesh.ztunnel.outbound;
 
+import io.jmesh.ztunnel.dns.SilentServers;
 import io.jmesh.ztunnel.dns.ZoneNegativeAnswers;
 import io.jmesh.ztunnel.tunnel.NetTransport;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.EventLoop;
+import io.netty.handler.codec.dns.DnsQuestion;
+import io.netty.handler.codec.dns.DnsResponseCode;
 import io.netty.resolver.ResolvedAddressTypes;
 import io.netty.resolver.dns.DefaultDnsCache;
 import io.netty.resolver.dns.DefaultDnsCnameCache;
 import io.netty.resolver.dns.DnsNameResolver;
 import io.netty.resolver.dns.DnsNameResolverBuilder;
 import io.netty.resolver.dns.DnsNameResolverChannelStrategy;
-import io.netty.resolver.dns.SequentialDnsServerAddressStreamProvider;
+import io.netty.resolver.dns.DnsNameResolverTimeoutException;
+import io.netty.resolver.dns.DnsQueryLifecycleObserver;
+import io.netty.resolver.dns.DnsServerAddresses;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ImmediateEventExecutor;
@@ -33,7 +39,8 @@ import java.util.Map;
  * {@link NetTransport}: ztunnel's socket mark and namespace, so capture never takes it; a truncated answer is asked
  * again over TCP the same way. A server silent, failing (SERVFAIL, REFUSED) or denying a name without the zone's SOA
  * is followed by the next try's server; an NXDOMAIN with the zone's SOA is final, as in Istio
- * ({@link ZoneNegativeAnswers}).
+ * ({@link ZoneNegativeAnswers}). A server that lets a query time out is held down for a while ({@link SilentServers},
+ * shared by every loop's resolver): lookups meanwhile start with the next one.
  *
  * <p>Answers are shared by every loop's resolver and kept for their TTL, at most {@value #MAX_TTL_SECONDS} s (an
  * endpoint behind a DNS name that moves is followed within a minute whatever the zone says); a name that does not
@@ -78,6 +85,7 @@ public final class HostnameResolver implements AutoCloseable {
         this.searchAfterAsIs = settings.ndots() == 0 ? settings.searchDomains() : List.of();
         Map<EventLoop, DnsNameResolver> byLoop = new HashMap<>();
         if (!settings.nameServers().isEmpty()) {
+            SilentServers silent = new SilentServers(settings.nameServers(), settings.queryTimeout());
             DefaultDnsCache answers = new DefaultDnsCache(0, MAX_TTL_SECONDS, NEGATIVE_TTL_SECONDS);
             DefaultDnsCnameCache aliases = new DefaultDnsCnameCache(0, MAX_TTL_SECONDS);
             for (EventExecutor e : net.workers()) {
@@ -87,7 +95,10 @@ public final class HostnameResolver implements AutoCloseable {
                         .datagramChannelFactory(ZoneNegativeAnswers.on(net.datagramChannels()))
                         .datagramChannelStrategy(DnsNameResolverChannelStrategy.ChannelPerResolution)
                         .socketChannelFactory(net.socketChannels())
-                        .nameServerProvider(new SequentialDnsServerAddressStreamProvider(tries(settings)))
+                        // each lookup starts with the first server not held down, and tells which went silent
+                        .nameServerProvider(name -> DnsServerAddresses.sequential(tries(settings, silent.first()))
+                                .stream())
+                        .dnsQueryLifecycleObserverFactory(question -> new SilenceObserver(silent))
                         .hostsFileEntriesResolver(hosts) // never Netty's default: it reads /etc/hosts on the loop
                         .resolveCache(answers)
                         // connections that miss the cache together (a burst after expiry) share one lookup
@@ -109,16 +120,68 @@ public final class HostnameResolver implements AutoCloseable {
     }
 
     /**
-     * The servers asked for one record type, in order: {@code attempts} tries in all, taking the servers in turn (as
-     * the DNS proxy's forwarder does); Netty moves to the next entry when one times out.
+     * The servers asked for one record type, in order: {@code attempts} tries in all, taking the servers in turn from
+     * the one at {@code first} (as the DNS proxy's forwarder does); Netty moves to the next entry when one times out.
      */
-    static List<InetSocketAddress> tries(Settings settings) {
+    static List<InetSocketAddress> tries(Settings settings, int first) {
         List<InetSocketAddress> servers = settings.nameServers();
         List<InetSocketAddress> out = new java.util.ArrayList<>();
         for (int i = 0; i < Math.max(1, settings.attempts()); i++) {
-            out.add(servers.get(i % servers.size()));
+            out.add(servers.get((first + i) % servers.size()));
         }
         return out;
+    }
+
+    /** Tells {@link SilentServers} how each query Netty sends fares: a timeout holds its server down. */
+    private static final class SilenceObserver implements DnsQueryLifecycleObserver {
+        private final SilentServers silent;
+        private InetSocketAddress server;
+
+        SilenceObserver(SilentServers silent) {
+            this.silent = silent;
+        }
+
+        @Override
+        public void queryWritten(InetSocketAddress dnsServerAddress, ChannelFuture future) {
+            server = dnsServerAddress;
+        }
+
+        @Override
+        public void queryCancelled(int queriesRemaining) {}
+
+        @Override
+        public DnsQueryLifecycleObserver queryRedirected(List<InetSocketAddress> nameServers) {
+            return this;
+        }
+
+        @Override
+        public DnsQueryLifecycleObserver queryCNAMEd(DnsQuestion cnameQuestion) {
+            return this;
+        }
+
+        @Override
+        public DnsQueryLifecycleObserver queryNoAnswer(DnsResponseCode code) {
+            answered(); // an answer all the same: the server is there
+            return this;
+        }
+
+        @Override
+        public void queryFailed(Throwable cause) {
+            if (server != null && cause instanceof DnsNameResolverTimeoutException) {
+                silent.silent(server);
+            }
+        }
+
+        @Override
+        public void querySucceed() {
+            answered();
+        }
+
+        private void answered() {
+            if (server != null) {
+                silent.answered(server);
+            }
+        }
     }
 
     /**

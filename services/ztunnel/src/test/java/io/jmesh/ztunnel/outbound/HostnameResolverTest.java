@@ -163,6 +163,23 @@ class HostnameResolverTest {
         }
     }
 
+    /**
+     * As the DNS proxy's forwarder: a server that went silent is held down, so the lookups after it start with the
+     * next server instead of each waiting out its timeout.
+     */
+    @Test
+    void aServerThatWentSilentIsNotAskedFirstByTheLookupsAfterIt() throws Exception {
+        try (FakeDnsServer dead = new FakeDnsServer("127.0.131.55").ignore("one.test").ignore("two.test");
+                FakeDnsServer live = new FakeDnsServer("127.0.131.56").answer("one.test", "127.0.131.31")
+                        .answer("two.test", "127.0.131.32")) {
+            resolver = resolver(List.of(), 1, List.of(dead.address(), live.address()));
+            assertThat(resolve("one.test.")).containsExactly(InetAddress.getByName("127.0.131.31"));
+            assertThat(dead.asked("A", "one.test")).as("the first lookup asked the silent server").isEqualTo(1);
+            assertThat(resolve("two.test.")).containsExactly(InetAddress.getByName("127.0.131.32"));
+            assertThat(dead.asked("A", "two.test")).as("the second lookup went to the other server first").isZero();
+        }
+    }
+
     /** A resolver whose hosts file lists nothing. */
     private HostnameResolver resolver(List<String> search, int ndots, List<InetSocketAddress> servers)
             throws Exception {
