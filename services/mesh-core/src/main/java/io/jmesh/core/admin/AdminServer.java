@@ -133,9 +133,14 @@ public final class AdminServer {
             return route("/healthz/ready", readinessHandler(readiness));
         }
 
-        /** {@code /metrics} and Envoy's {@code /stats/prometheus}: one endpoint, one limit of concurrent scrapes. */
+        /** {@code /metrics} and Envoy's {@code /stats/prometheus}, with the default limit of concurrent scrapes. */
         public Builder metrics(PrometheusRegistry registry) {
-            MetricsEndpoint endpoint = new MetricsEndpoint(vertx, registry);
+            return metrics(registry, io.jmesh.core.config.AdminConfig.DEFAULT_MAX_CONCURRENT_SCRAPES);
+        }
+
+        /** {@code /metrics} and Envoy's {@code /stats/prometheus}: one endpoint, one limit of concurrent scrapes. */
+        public Builder metrics(PrometheusRegistry registry, int maxConcurrentScrapes) {
+            MetricsEndpoint endpoint = new MetricsEndpoint(vertx, registry, maxConcurrentScrapes);
             route("/metrics", endpoint);
             return route("/stats/prometheus", endpoint);
         }

@@ -24,13 +24,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * chunk and the connection's write queue, whatever the scraper's pace. (Prometheus client_java's own HTTPServer writes the text into a buffer of the whole body on a
  * pool thread, then copies it to the connection.)
  *
- * <p>At most {@link #MAX_CONCURRENT_SCRAPES} scrapes run at once; another is answered 503 with {@code Retry-After}
- * and counted in {@code admin_metrics_scrapes_rejected_total}, rather than holding one more snapshot.
+ * <p>At most {@code maxConcurrentScrapes} scrapes run at once ({@code admin.maxConcurrentScrapes}, 2 by default: the
+ * two Prometheus servers of an HA pair); another is answered 503 with {@code Retry-After} and counted in
+ * {@code admin_metrics_scrapes_rejected_total}, rather than holding one more snapshot.
  */
 final class MetricsEndpoint implements Handler<HttpServerRequest> {
 
-    /** Two Prometheus servers of an HA pair scrape each target about at once; a third at the same time is refused. */
-    static final int MAX_CONCURRENT_SCRAPES = 2;
+    private final int maxConcurrentScrapes;
 
     private final Vertx vertx;
     private final Exposition exposition;
@@ -38,23 +38,23 @@ final class MetricsEndpoint implements Handler<HttpServerRequest> {
     private final AtomicInteger inProgress = new AtomicInteger();
     private final Counter rejected;
 
-    MetricsEndpoint(Vertx vertx, PrometheusRegistry registry) {
+    MetricsEndpoint(Vertx vertx, PrometheusRegistry registry, int maxConcurrentScrapes) {
         this.vertx = vertx;
+        this.maxConcurrentScrapes = maxConcurrentScrapes;
         this.exposition = new Exposition(registry);
         this.rejected = Counter.builder().name("admin_metrics_scrapes_rejected_total")
-                .help("Scrapes of /metrics answered 503 because " + MAX_CONCURRENT_SCRAPES
-                        + " were already in progress")
+                .help("Scrapes of /metrics answered 503 because admin.maxConcurrentScrapes were already in progress")
                 .register(registry);
     }
 
     @Override
     public void handle(HttpServerRequest req) {
         HttpServerResponse res = req.response();
-        if (inProgress.incrementAndGet() > MAX_CONCURRENT_SCRAPES) {
+        if (inProgress.incrementAndGet() > maxConcurrentScrapes) {
             inProgress.decrementAndGet();
             rejected.inc();
             res.setStatusCode(503).putHeader("content-type", "text/plain").putHeader("retry-after", "1")
-                    .end("metrics: " + MAX_CONCURRENT_SCRAPES + " scrapes of " + req.path()
+                    .end("metrics: " + maxConcurrentScrapes + " scrapes of " + req.path()
                             + " already in progress (the most served at once); retry\n");
             return;
         }

@@ -147,7 +147,7 @@ public final class ServiceLauncher {
                 .host(config.admin().host())
                 .port(config.admin().port())
                 .readiness(ctx.readiness())
-                .metrics(ctx.metrics());
+                .metrics(ctx.metrics(), config.admin().maxConcurrentScrapes());
         service.adminRoutes(admin);
         AdminServer adminServer = admin.build();
         // pending from before the admin server answers until start() is done: a service that registers its own

@@ -3,6 +3,7 @@ package io.jmesh.core.admin;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.jmesh.core.config.AdminConfig;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
@@ -33,6 +34,8 @@ import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
 
 /**
@@ -48,7 +51,7 @@ class MetricsStreamingTest {
     private static final String PAD = "p".repeat(1000);
 
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private PrometheusRegistry registry = new PrometheusRegistry();
     private Vertx vertx;
     private AdminServer server;
 
@@ -83,11 +86,19 @@ class MetricsStreamingTest {
         }
     }
 
-    @Test
-    void scrapesBeyondTheLimitAre503UntilAStalledScraperGoesAway() throws Exception {
+    /** 2: the default; 3: {@code admin.maxConcurrentScrapes}, for more scrapers than an HA pair of Prometheus. */
+    @ParameterizedTest
+    @ValueSource(ints = {2, 3})
+    void scrapesBeyondTheLimitAre503UntilAStalledScraperGoesAway(int limit) throws Exception {
+        if (limit != AdminConfig.DEFAULT_MAX_CONCURRENT_SCRAPES) {
+            registry = new PrometheusRegistry(); // a second server registers its own counter
+            registry.register(new ManySeries());
+            server = AdminServer.builder(vertx).host("127.0.0.1").port(0).metrics(registry, limit).build().start()
+                    .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
         List<Socket> stalled = new ArrayList<>();
         try {
-            for (int i = 0; i < 2; i++) { // the limit: both read nothing of their ~20 MiB
+            for (int i = 0; i < limit; i++) { // the limit: each reads nothing of its ~20 MiB
                 Socket s = new Socket();
                 s.setReceiveBufferSize(4096);
                 s.connect(new InetSocketAddress("127.0.0.1", server.port()));
@@ -99,7 +110,7 @@ class MetricsStreamingTest {
             await().atMost(Duration.ofSeconds(60)).until(() -> get().statusCode() == 503);
             HttpResponse<String> refused = get();
             assertThat(refused.statusCode()).isEqualTo(503);
-            assertThat(refused.body()).contains("2 scrapes of /metrics already in progress");
+            assertThat(refused.body()).contains(limit + " scrapes of /metrics already in progress");
             assertThat(refused.headers().firstValue("retry-after")).isPresent();
             assertThat(registry.scrape().stream()
                     .filter(m -> m.getMetadata().getPrometheusName().equals("admin_metrics_scrapes_rejected"))

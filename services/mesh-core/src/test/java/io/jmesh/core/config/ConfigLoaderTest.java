@@ -45,6 +45,19 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theAdminServersScrapeLimitIsTwoUnlessSetAndOutOfRangeIsRefusedNamingTheField() {
+        assertThat(ConfigLoader.load(TestConfig.class, "testsvc", null, Map.of()).config().admin()
+                .maxConcurrentScrapes()).isEqualTo(2);
+        assertThat(new AdminConfig("127.0.0.1", 0, 0).maxConcurrentScrapes()).as("0 (absent): the default").isEqualTo(2);
+        assertThat(ConfigLoader.load(TestConfig.class, "testsvc", null,
+                Map.of("MESH_ADMIN_MAX_CONCURRENT_SCRAPES", "4")).config().admin().maxConcurrentScrapes())
+                .isEqualTo(4);
+        assertThatThrownBy(() -> ConfigLoader.load(TestConfig.class, "testsvc", null,
+                Map.of("MESH_ADMIN_MAX_CONCURRENT_SCRAPES", "-1")))
+                .hasMessageContaining("maxConcurrentScrapes: -1 (expected: 1 to 64)");
+    }
+
+    @Test
     void fileMergesOverDefaultsKeyByKey() throws IOException {
         Path f = write("server:\n  port: 16000\ndrainDeadline: 250ms\n");
         var c = ConfigLoader.load(TestConfig.class, "testsvc", f, Map.of()).config();
