@@ -4,9 +4,6 @@ import static io.jmesh.ztunnel.inpod.InPodNetnsTest.inPod;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.Reporter;
 import io.jmesh.testing.KafkaExtension;
@@ -33,7 +30,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import org.slf4j.LoggerFactory;
 
 /**
  * In-pod mode's shutdown with a plaintext connection still being set up (root only; skipped with the reason
@@ -127,8 +123,7 @@ class InPodShutdownTest {
                 telemetry: {progressInterval: 1h}
                 """.formatted(node, mesh, setup.caPort(), setup.token(), dir.resolve("ztunnel.sock"),
                 kafka.bootstrapServers()), null);
-        Logger access = (Logger) LoggerFactory.getLogger("access");
-        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        ClosedEvents.AccessLog lines = new ClosedEvents.AccessLog();
         Process client;
         try {
             assertThat(agent.event().getInteger("conn")).isEqualTo(1);
@@ -141,7 +136,6 @@ class InPodShutdownTest {
             assertThat(new BufferedReader(new InputStreamReader(stuck.getInputStream(), StandardCharsets.UTF_8))
                     .readLine()).as("pod B's application, its accept queue filled").isEqualTo("full");
             lines.start();
-            access.addAppender(lines);
             // marked 0x539: pod A's rules let it out uncaptured, pod B's hand it to 15006
             client = process(POD_A, InPodNetnsTest.CLIENT, IP_B, String.valueOf(STUCK_PORT), "never answered", "1");
             // ztunnel's connect to the application, from pod A's address inside pod B: its SYN sent, unanswered
@@ -149,17 +143,16 @@ class InPodShutdownTest {
                     inPod(POD_B, "cat", "/proc/net/tcp", "/proc/net/tcp6"), IP_B, STUCK_PORT));
         } finally {
             ztunnel.close();
-            access.detachAppender(lines);
+            lines.close();
         }
 
         List<ConnectionEvent> closed = ClosedEvents.of(kafka, node, 1);
         assertThat(closed).as("CLOSED events in Kafka").extracting(ConnectionEvent::getReporter,
                 ConnectionEvent::getError, ConnectionEvent::getResponseFlags).containsExactly(
                         Tuple.tuple(Reporter.DESTINATION, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""));
-        List<String> complete = lines.list.stream().filter(l -> l.getFormattedMessage().equals("connection complete"))
-                .map(l -> l.getKeyValuePairs().stream().filter(p -> List.of("direction", "error", "response_flags")
-                        .contains(p.key)).map(p -> p.key + "=" + p.value).sorted().toList().toString())
-                .toList();
+        List<String> complete = lines.complete().stream().map(l -> l.getKeyValuePairs().stream()
+                .filter(p -> List.of("direction", "error", "response_flags").contains(p.key))
+                .map(p -> p.key + "=" + p.value).sorted().toList().toString()).toList();
         assertThat(complete).as("the access-log lines written by close").containsExactly(
                 "[direction=inbound, error=" + ConnectionTelemetry.CLOSED_FROM_DRAIN + ", response_flags=-]");
         assertThat(ztunnel.metric("ztunnel_connection_closes_lost_total")).isZero();

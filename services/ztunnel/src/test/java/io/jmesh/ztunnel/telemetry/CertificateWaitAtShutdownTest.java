@@ -3,9 +3,6 @@ package io.jmesh.ztunnel.telemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
@@ -38,7 +35,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import org.slf4j.LoggerFactory;
 
 /**
  * A real ztunnel's shutdown with a tunnel still waiting for its source workload's certificate: the workload arrives
@@ -78,8 +74,7 @@ class CertificateWaitAtShutdownTest {
     void tunnelWaitingForItsCertificateAtCloseIsLoggedAndPublishedAsClosedFromDrain() throws Exception {
         String node = "node-" + UUID.randomUUID();
         Vertx vertx = Vertx.vertx();
-        Logger access = (Logger) LoggerFactory.getLogger("access");
-        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        ClosedEvents.AccessLog lines = new ClosedEvents.AccessLog();
         List<Closeable> held = new ArrayList<>();
         try {
             TestCa ca = new TestCa(vertx, "tok");
@@ -123,7 +118,6 @@ class CertificateWaitAtShutdownTest {
             try {
                 await().atMost(Duration.ofSeconds(30)).until(ztunnel::ready);
                 lines.start();
-                access.addAppender(lines);
                 // a workload of this node arrives, whose certificate's prefetch then hangs
                 ConnectionTelemetryNodeTest.workload(workloads, "late", LATE_IP, node);
                 Files.writeString(mesh, workloads + services);
@@ -145,7 +139,7 @@ class CertificateWaitAtShutdownTest {
                 assertThat(unanswered).as("the certificate's fetch is still under way").hasSize(1);
             } finally {
                 ztunnel.close();
-                access.detachAppender(lines);
+                lines.close();
             }
 
             List<ConnectionEvent> closed = ClosedEvents.of(kafka, node, 2);
@@ -154,9 +148,7 @@ class CertificateWaitAtShutdownTest {
                             Tuple.tuple(Reporter.SOURCE, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""),
                             Tuple.tuple(Reporter.SOURCE, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""));
             assertThat(closed).allSatisfy(e -> assertThat(e.getBytesReceived() + e.getBytesSent()).isZero());
-            List<Map<String, Object>> complete = lines.list.stream()
-                    .filter(l -> l.getFormattedMessage().equals("connection complete"))
-                    .map(ConnectionTelemetryNodeTest::kv).toList();
+            List<Map<String, Object>> complete = lines.completeKeyValues();
             assertThat(complete).as("the access-log lines written by close: %s", complete)
                     .extracting(l -> l.get("dst.addr"), l -> l.get("error"), l -> l.get("response_flags"))
                     .containsExactlyInAnyOrder(

@@ -1,5 +1,8 @@
 package io.jmesh.ztunnel.telemetry;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.testing.KafkaExtension;
 import io.jmesh.ztunnel.testing.TestCa;
@@ -11,11 +14,13 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.slf4j.LoggerFactory;
 
 /** What the shutdown tests share: a node publishing to a real broker, and reading back the CLOSED events it sent. */
 public final class ClosedEvents {
@@ -74,6 +79,33 @@ public final class ClosedEvents {
             if (e.getConnectionId().startsWith(node + "-") && e.getKind() == ConnectionEvent.Kind.CLOSED) {
                 closed.add(e);
             }
+        }
+    }
+
+    /** The access log's lines from {@link #start()} to {@link #close()}: what close wrote for each connection. */
+    public static final class AccessLog implements AutoCloseable {
+        private final Logger logger = (Logger) LoggerFactory.getLogger("access");
+        private final ListAppender<ILoggingEvent> lines = new ListAppender<>();
+
+        public AccessLog start() {
+            lines.start();
+            logger.addAppender(lines);
+            return this;
+        }
+
+        /** Each "connection complete" line (one per closed connection). */
+        public List<ILoggingEvent> complete() {
+            return lines.list.stream().filter(l -> l.getFormattedMessage().equals("connection complete")).toList();
+        }
+
+        /** {@link #complete()}, each line as its key-values. */
+        public List<Map<String, Object>> completeKeyValues() {
+            return complete().stream().map(ConnectionTelemetryNodeTest::kv).toList();
+        }
+
+        @Override
+        public void close() {
+            logger.detachAppender(lines);
         }
     }
 }

@@ -4,9 +4,6 @@ import static io.jmesh.ztunnel.testing.TcpStates.synSent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.Reporter;
 import io.jmesh.testing.KafkaExtension;
@@ -33,7 +30,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import org.slf4j.LoggerFactory;
 
 /**
  * A real ztunnel's shutdown (the launcher's drain, then close) with connections still being set up: a SOCKS5
@@ -69,8 +65,7 @@ class ConnectionsInSetUpAtShutdownTest {
     void connectionsBeingSetUpAtCloseAreLoggedAndPublishedAsClosedFromDrain() throws Exception {
         String node = "node-" + UUID.randomUUID();
         Vertx vertx = Vertx.vertx();
-        Logger access = (Logger) LoggerFactory.getLogger("access");
-        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        ClosedEvents.AccessLog lines = new ClosedEvents.AccessLog();
         List<Closeable> held = new ArrayList<>();
         try {
             int serverPort = neverAccepting(SERVER_IP, held);
@@ -80,7 +75,6 @@ class ConnectionsInSetUpAtShutdownTest {
             try {
                 await().atMost(Duration.ofSeconds(30)).until(ztunnel::ready);
                 lines.start();
-                access.addAppender(lines);
                 // the replies only come once the tunnels are open: never, before close
                 held.add(Socks5Client.request(ztunnel.socks(), CLIENT_IP, OUTSIDE_IP, outsidePort));
                 held.add(Socks5Client.request(ztunnel.socks(), CLIENT_IP, SERVER_IP, serverPort));
@@ -90,7 +84,7 @@ class ConnectionsInSetUpAtShutdownTest {
                         && synSent(SERVER_IP, serverPort));
             } finally {
                 ztunnel.close(); // a drain deadline of 2 s, which the tunnel waiting for its 200 outlives
-                access.detachAppender(lines);
+                lines.close();
             }
 
             List<ConnectionEvent> closed = ClosedEvents.of(kafka, node, 3);
@@ -100,9 +94,7 @@ class ConnectionsInSetUpAtShutdownTest {
                             Tuple.tuple(Reporter.SOURCE, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""),
                             Tuple.tuple(Reporter.DESTINATION, ConnectionTelemetry.CLOSED_FROM_DRAIN, ""));
             assertThat(closed).allSatisfy(e -> assertThat(e.getBytesReceived() + e.getBytesSent()).isZero());
-            List<Map<String, Object>> complete = lines.list.stream()
-                    .filter(l -> l.getFormattedMessage().equals("connection complete"))
-                    .map(ConnectionTelemetryNodeTest::kv).toList();
+            List<Map<String, Object>> complete = lines.completeKeyValues();
             assertThat(complete).as("the access-log lines written by close: %s", complete)
                     .extracting(l -> l.get("direction"), l -> l.get("error"), l -> l.get("response_flags"))
                     .containsExactlyInAnyOrder(

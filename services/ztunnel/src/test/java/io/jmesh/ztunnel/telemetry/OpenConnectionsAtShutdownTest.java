@@ -3,9 +3,6 @@ package io.jmesh.ztunnel.telemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.testing.KafkaExtension;
 import io.jmesh.ztunnel.testing.EchoServer;
@@ -26,7 +23,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import org.slf4j.LoggerFactory;
 
 /**
  * A real ztunnel's shutdown (the launcher's drain, then close) with connections still open past the drain deadline:
@@ -43,8 +39,6 @@ class OpenConnectionsAtShutdownTest {
     static final String SERVER_IP = "127.0.161.12";
     /** No workload: the node's outbound passes through. */
     static final String OUTSIDE_IP = "127.0.161.30";
-    /** The error Istio's ztunnel records for a connection it drops at shutdown (its {@code ClosedFromDrain}). */
-    static final String CLOSED_FROM_DRAIN = "connection closed due to connection drain";
 
     @RegisterExtension
     static final KafkaExtension kafka = new KafkaExtension();
@@ -61,8 +55,7 @@ class OpenConnectionsAtShutdownTest {
     void connectionsOpenAtCloseAreLoggedAndPublishedAsClosedFromDrain() throws Exception {
         String node = "node-" + UUID.randomUUID();
         Vertx vertx = Vertx.vertx();
-        Logger access = (Logger) LoggerFactory.getLogger("access");
-        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        ClosedEvents.AccessLog lines = new ClosedEvents.AccessLog();
         List<Socket> held = new ArrayList<>();
         try {
             int serverPort = new EchoServer(vertx).start(SERVER_IP).toCompletionStage().toCompletableFuture()
@@ -79,32 +72,32 @@ class OpenConnectionsAtShutdownTest {
                 // the passthrough, and the tunnel's outbound and inbound sides
                 await().atMost(Duration.ofSeconds(10)).until(() -> telemetry.relayedConnections() == 3);
                 lines.start();
-                access.addAppender(lines);
             } finally {
                 ztunnel.close(); // a drain deadline of 2 s, which the open tunnel outlives
-                access.detachAppender(lines);
+                lines.close();
             }
 
             List<ConnectionEvent> closed = ClosedEvents.of(kafka, node, 3);
             assertThat(closed).as("CLOSED events in Kafka").extracting(ConnectionEvent::getReporter,
                     ConnectionEvent::getError, ConnectionEvent::getResponseFlags).containsExactlyInAnyOrder(
                             org.assertj.core.groups.Tuple.tuple(io.jmesh.proto.telemetry.v1.Reporter.SOURCE,
-                                    CLOSED_FROM_DRAIN, ""),
+                                    ConnectionTelemetry.CLOSED_FROM_DRAIN, ""),
                             org.assertj.core.groups.Tuple.tuple(io.jmesh.proto.telemetry.v1.Reporter.SOURCE,
-                                    CLOSED_FROM_DRAIN, ""),
+                                    ConnectionTelemetry.CLOSED_FROM_DRAIN, ""),
                             org.assertj.core.groups.Tuple.tuple(io.jmesh.proto.telemetry.v1.Reporter.DESTINATION,
-                                    CLOSED_FROM_DRAIN, ""));
+                                    ConnectionTelemetry.CLOSED_FROM_DRAIN, ""));
             assertThat(closed).allSatisfy(e -> assertThat(e.getBytesReceived()).isEqualTo(5));
-            List<Map<String, Object>> complete = lines.list.stream()
-                    .filter(l -> l.getFormattedMessage().equals("connection complete"))
-                    .map(ConnectionTelemetryNodeTest::kv).toList();
+            List<Map<String, Object>> complete = lines.completeKeyValues();
             assertThat(complete).as("the access-log lines written by close: %s", complete)
                     .extracting(l -> l.get("direction"), l -> l.get("error"), l -> l.get("response_flags"))
                     .containsExactlyInAnyOrder(
-                            org.assertj.core.groups.Tuple.tuple("outbound", CLOSED_FROM_DRAIN, "-"),
-                            org.assertj.core.groups.Tuple.tuple("outbound", CLOSED_FROM_DRAIN, "-"),
-                            org.assertj.core.groups.Tuple.tuple("inbound", CLOSED_FROM_DRAIN, "-"));
-            assertThat(lines.list).filteredOn(l -> l.getFormattedMessage().equals("connection complete"))
+                            org.assertj.core.groups.Tuple.tuple("outbound",
+                                    ConnectionTelemetry.CLOSED_FROM_DRAIN, "-"),
+                            org.assertj.core.groups.Tuple.tuple("outbound",
+                                    ConnectionTelemetry.CLOSED_FROM_DRAIN, "-"),
+                            org.assertj.core.groups.Tuple.tuple("inbound",
+                                    ConnectionTelemetry.CLOSED_FROM_DRAIN, "-"));
+            assertThat(lines.complete())
                     .allSatisfy(l -> assertThat(l.getLevel()).isEqualTo(ch.qos.logback.classic.Level.ERROR));
 
             assertThat(ztunnel.metric("ztunnel_connection_closes_lost_total")).isZero();
