@@ -16,8 +16,14 @@ import java.util.Objects;
  * @param workerThreads I/O threads (Vert.x event loops) that carry every socket and tunnel; Istio's ztunnel runs
  *     two ({@code ZTUNNEL_WORKER_THREADS}). A tunnel stays on one thread, so more threads only help with many
  *     concurrent tunnels, and each costs wake-ups and per-thread buffer caches
+ * @param blockingThreads threads for the short work handed off the I/O threads: certificate requests' keys and
+ *     checks, telemetry's progress reports, {@code /metrics} scrapes (each holds one while it streams, up to its
+ *     stall timeout), config dumps, trust bundle checks. Vert.x's default of 20 is far more than that needs, and
+ *     its pool keeps every thread it ever started (each ~110 KiB resident): it must exceed
+ *     {@code admin.maxConcurrentScrapes}, so that stalled scrapers leave room for certificate renewals
  */
-public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerThreads, AdminConfig admin, Node node,
+public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerThreads, int blockingThreads,
+        AdminConfig admin, Node node,
         Listeners listeners, Hbone hbone, Tcp tcp, Pool pool, Discovery discovery, Identity identity,
         KafkaSettings kafka, Capture capture, Dns dns, InPod inpod, Socks5 socks5, Telemetry telemetry)
         implements ServiceConfig {
@@ -25,6 +31,12 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
     public ZtunnelConfig {
         if (workerThreads < 1 || workerThreads > 256) {
             throw new IllegalArgumentException("workerThreads: " + workerThreads + " (expected: 1..256)");
+        }
+        Objects.requireNonNull(admin, "admin");
+        if (blockingThreads <= admin.maxConcurrentScrapes() || blockingThreads > 64) {
+            throw new IllegalArgumentException("blockingThreads: " + blockingThreads + " (expected: above "
+                    + "admin.maxConcurrentScrapes, " + admin.maxConcurrentScrapes() + ", so that stalled scrapes "
+                    + "leave threads for certificate renewals; at most 64)");
         }
         Objects.requireNonNull(node, "node");
         Objects.requireNonNull(listeners, "listeners");
@@ -75,6 +87,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         return workerThreads;
     }
 
+    @Override
+    public int blockingThreads() {
+        return blockingThreads;
+    }
+
     private static void inPodPort(String field, int port) {
         if (port <= 0) {
             throw new IllegalArgumentException(field + ": " + port + " (expected: a fixed port with inpod.enabled)");
@@ -83,14 +100,14 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
 
     /** The same configuration with other listeners (in-pod mode derives the node's and each pod's from it). */
     public ZtunnelConfig withListeners(Listeners other) {
-        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, other, hbone, tcp, pool, discovery,
-                identity, kafka, capture, dns, inpod, socks5, telemetry);
+        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, blockingThreads, admin, node, other, hbone, tcp,
+                pool, discovery, identity, kafka, capture, dns, inpod, socks5, telemetry);
     }
 
     /** The same configuration with another in-pod section. */
     public ZtunnelConfig withInPod(InPod other) {
-        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, admin, node, listeners, hbone, tcp, pool, discovery,
-                identity, kafka, capture, dns, other, socks5, telemetry);
+        return new ZtunnelConfig(logLevel, drainDeadline, workerThreads, blockingThreads, admin, node, listeners, hbone,
+                tcp, pool, discovery, identity, kafka, capture, dns, other, socks5, telemetry);
     }
 
     private static void fixedPort(String field, int port) {

@@ -11,6 +11,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -50,6 +51,45 @@ class ZtunnelConfigTest {
         assertThatThrownBy(() -> load("workerThreads: 0\n", Map.of()))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("workerThreads: 0 (expected: 1..256)");
+    }
+
+    @Test
+    void fourBlockingThreadsByDefaultAndTheLauncherNeverStartsMore() throws Exception {
+        ZtunnelConfig config = load("logLevel: info\n", Map.of());
+        assertThat(config.blockingThreads()).isEqualTo(4);
+        Vertx vertx = ServiceLauncher.newVertx(config.ioThreads(), config.blockingThreads());
+        try {
+            // twelve tasks at once, each holding its thread a while: Vert.x's default pool would run them on twelve
+            // threads (and keep all twelve)
+            java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            List<io.vertx.core.Future<Object>> tasks = new java.util.ArrayList<>();
+            for (int i = 0; i < 12; i++) {
+                tasks.add(vertx.executeBlocking(() -> {
+                    threads.add(Thread.currentThread().getName());
+                    Thread.sleep(100);
+                    return null;
+                }, false));
+            }
+            io.vertx.core.Future.all(tasks).await(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(threads).hasSize(4);
+        } finally {
+            vertx.close().await();
+        }
+    }
+
+    @Test
+    void blockingThreadsMustLeaveRoomBesideStalledScrapes() throws Exception {
+        assertThat(load("blockingThreads: 3\n", Map.of()).blockingThreads()).isEqualTo(3);
+        assertThat(load("logLevel: info\n", Map.of("MESH_BLOCKING_THREADS", "8")).blockingThreads()).isEqualTo(8);
+        assertThatThrownBy(() -> load("blockingThreads: 2\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("blockingThreads: 2 (expected: above admin.maxConcurrentScrapes, 2, so that "
+                        + "stalled scrapes leave threads for certificate renewals; at most 64)");
+        assertThatThrownBy(() -> load("admin: {maxConcurrentScrapes: 6}\n", Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("blockingThreads: 4 (expected: above "
+                        + "admin.maxConcurrentScrapes, 6");
+        assertThat(load("blockingThreads: 7\nadmin: {maxConcurrentScrapes: 6}\n", Map.of()).blockingThreads())
+                .isEqualTo(7);
     }
 
     @Test

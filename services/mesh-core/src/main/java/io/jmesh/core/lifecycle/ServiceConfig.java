@@ -19,4 +19,13 @@ public interface ServiceConfig {
     default int ioThreads() {
         return 0;
     }
+
+    /**
+     * Vert.x worker threads, for the short blocking tasks a service hands off its event loops; 0 keeps Vert.x's
+     * default (20). The pool starts a thread for each task until it has them all and keeps them for good, so a
+     * service whose blocking work is small bounds it.
+     */
+    default int blockingThreads() {
+        return 0;
+    }
 }

@@ -88,7 +88,7 @@ public final class ServiceLauncher {
         AtomicBoolean signalled = new AtomicBoolean();
         try {
             Duration deadline = loaded.config().drainDeadline();
-            Vertx vertx = newVertx(loaded.config().ioThreads());
+            Vertx vertx = newVertx(loaded.config().ioThreads(), loaded.config().blockingThreads());
             // SIGTERM/SIGINT drain and then exit 0; a second signal exits at once. Installed before anything is
             // logged or started, so that a signal at any point of the start-up also ends cleanly.
             AtomicReference<Running<C>> started = new AtomicReference<>();
@@ -241,9 +241,20 @@ public final class ServiceLauncher {
 
     /** {@link #newVertx()} with {@code ioThreads} event loops (0: Vert.x's default, two per CPU). */
     public static Vertx newVertx(int ioThreads) {
+        return newVertx(ioThreads, 0);
+    }
+
+    /**
+     * {@link #newVertx(int)} with {@code blockingThreads} worker threads (0: Vert.x's default, 20), the pool of
+     * {@code executeBlocking}.
+     */
+    public static Vertx newVertx(int ioThreads, int blockingThreads) {
         VertxOptions options = new VertxOptions().setPreferNativeTransport(true);
         if (ioThreads > 0) {
             options.setEventLoopPoolSize(ioThreads);
+        }
+        if (blockingThreads > 0) {
+            options.setWorkerPoolSize(blockingThreads);
         }
         return Vertx.vertx(options);
     }
