@@ -36,6 +36,7 @@ public final class BenchMain {
         SCENARIOS.put("ztunnel-dns", io.jmesh.loadtest.ztunnel.ZtunnelDnsScenario::new);
         SCENARIOS.put("ztunnel-multinetwork", io.jmesh.loadtest.ztunnel.ZtunnelMultiNetworkScenario::new);
         SCENARIOS.put("ztunnel-egress", io.jmesh.loadtest.ztunnel.ZtunnelEgressScenario::new);
+        SCENARIOS.put("ztunnel-soak", io.jmesh.loadtest.ztunnel.ZtunnelSoakScenario::new);
         SCENARIOS.put("policy-push", io.jmesh.loadtest.policy.PolicyPushScenario::new);
     }
 

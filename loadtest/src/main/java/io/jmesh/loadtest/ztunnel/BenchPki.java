@@ -42,6 +42,9 @@ final class BenchPki implements AutoCloseable {
     private final X509Certificate root;
     private final Vertx vertx = Vertx.vertx();
     private HttpServer server;
+    /** How long the certificates {@link #startCa} issues to ztunnels are valid (its own leaves: 24 h). */
+    volatile Duration caLeafValidity = LEAF_VALIDITY;
+    private static final Duration LEAF_VALIDITY = Duration.ofHours(24);
 
     BenchPki() throws Exception {
         rootKeys = ecKey();
@@ -65,7 +68,7 @@ final class BenchPki implements AutoCloseable {
             try {
                 String id = req.getMetadata().getFieldsOrThrow("ImpersonatedIdentity").getStringValue();
                 PublicKey key = new JcaPKCS10CertificationRequest(Pem.csr(req.getCsr())).getPublicKey();
-                X509Certificate leaf = issue(key, id);
+                X509Certificate leaf = issue(key, id, caLeafValidity);
                 call.response().end(IstioCertificateResponse.newBuilder().addCertChain(Pem.encode(leaf))
                         .addCertChain(rootPem()).build());
             } catch (Exception e) {
@@ -80,7 +83,7 @@ final class BenchPki implements AutoCloseable {
     /** Writes {@code <name>.pem} (certificate then key, HAProxy's format) signed by the root. */
     Path writeLeafPem(Path dir, String name, String uri) throws Exception {
         KeyPair kp = ecKey();
-        X509Certificate leaf = issue(kp.getPublic(), uri);
+        X509Certificate leaf = issue(kp.getPublic(), uri, LEAF_VALIDITY);
         Path p = dir.resolve(name + ".pem");
         Files.writeString(p, Pem.encode(leaf) + Pem.encodePrivateKey(kp.getPrivate()));
         return p;
@@ -93,15 +96,15 @@ final class BenchPki implements AutoCloseable {
     LeafFiles writeLeafFiles(Path dir, String name, String uri) throws Exception {
         KeyPair kp = ecKey();
         LeafFiles files = new LeafFiles(dir.resolve(name + ".crt"), dir.resolve(name + ".key"));
-        Files.writeString(files.cert(), Pem.encode(issue(kp.getPublic(), uri)));
+        Files.writeString(files.cert(), Pem.encode(issue(kp.getPublic(), uri, LEAF_VALIDITY)));
         Files.writeString(files.key(), Pem.encodePrivateKey(kp.getPrivate()));
         return files;
     }
 
-    private X509Certificate issue(PublicKey key, String uri) throws Exception {
+    private X509Certificate issue(PublicKey key, String uri, Duration validity) throws Exception {
         var b = new JcaX509v3CertificateBuilder(new X500Name(root.getSubjectX500Principal().getName()),
                 BigInteger.valueOf(System.nanoTime()), Date.from(Instant.now().minusSeconds(60)),
-                Date.from(Instant.now().plus(Duration.ofHours(24))), new X500Name(""), key);
+                Date.from(Instant.now().plus(validity)), new X500Name(""), key);
         b.addExtension(Extension.subjectAlternativeName, true,
                 new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, uri)));
         b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));

@@ -241,6 +241,17 @@ final class Topology implements AutoCloseable {
      * item indented by two spaces; empty by default.
      */
     String extraWorkloads = "";
+    /** JVM options a scenario adds to every ztunnel it starts after this, after the chart's profile. */
+    final List<String> extraJvm = new ArrayList<>();
+
+    /**
+     * How long the certificates of the bench CA (the ztunnels' workload certificates) are valid, for a scenario
+     * that wants them rotated while it runs; 24 h by default. The HAProxy pairs' certificates are not affected.
+     */
+    void workloadCertificateValidity(Duration validity) {
+        pki.caLeafValidity = validity;
+    }
+
     /** Per node name: the node's {@code network} (Istio's NETWORK); a node not named is on the default network. */
     final Map<String, String> networks = new HashMap<>();
     /** Per node name: entries added to the node's {@code listeners:} mapping (e.g. {@code "dns: 15053"}). */
@@ -324,6 +335,7 @@ final class Topology implements AutoCloseable {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(ZtunnelJvmFlags.of(ctx, footprint));
+        cmd.addAll(extraJvm);
         // e.g. -Dbench.ztunnel.jvm="-XX:StartFlightRecording=filename=/tmp/zt.jfr" to profile a run
         String extra = System.getProperty("bench.ztunnel.jvm", "").trim();
         if (!extra.isEmpty()) {

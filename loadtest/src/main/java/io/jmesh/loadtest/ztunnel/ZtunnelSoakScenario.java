@@ -1,0 +1,279 @@
+package io.jmesh.loadtest.ztunnel;
+
+import io.jmesh.loadtest.BenchContext;
+import io.jmesh.loadtest.ResultTable;
+import io.jmesh.loadtest.Scenario;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.LongStream;
+import java.util.stream.Stream;
+
+/**
+ * Whether a ztunnel pair stays flat over minutes of mixed load while its workload certificates rotate: resident
+ * memory, the heap left after a full collection, file descriptors and threads, sampled through the run, against the
+ * HAProxy TLS pair under the same load at the same time; every failed request, connection and bulk transfer; the
+ * sockets ztunnel still counts open once the load is gone; and Netty's leak detector's reports. The run's length is
+ * {@code -Dbench.soak.minutes} (5 by default; 40 s with {@code --quick}).
+ */
+public final class ZtunnelSoakScenario implements Scenario {
+
+    private static final int WINDOWS = 5;
+    private static final double MIB = 1024 * 1024;
+
+    @Override
+    public String name() {
+        return "ztunnel-soak";
+    }
+
+    @Override
+    public String description() {
+        return "stability under minutes of mixed load with certificates rotating: memory, descriptors, threads and "
+                + "failures of the ztunnel pair against the HAProxy TLS pair under the same load in the same run";
+    }
+
+    /** A process watched through the run, and where its metrics are (null for HAProxy). */
+    private record Watched(String name, Process process, String metricsHost) {}
+
+    /** One look at a process. */
+    private record Sample(double seconds, double rssMiB, long fds, long threads) {}
+
+    @Override
+    public ResultTable run(BenchContext ctx) throws Exception {
+        Duration soak = ctx.quick() ? Duration.ofSeconds(40)
+                : Duration.ofMinutes(Integer.getInteger("bench.soak.minutes", 5));
+        // issued valid for this long (from a minute back): ztunnel renews at half-life, every ~30 s (quick: ~10 s)
+        Duration validity = ctx.quick() ? Duration.ofSeconds(80) : Duration.ofSeconds(120);
+        Duration every = ctx.quick() ? Duration.ofSeconds(4) : Duration.ofSeconds(10);
+        Duration bulkEvery = ctx.quick() ? Duration.ofSeconds(8) : Duration.ofSeconds(20);
+        try (Loads.Echo echo = new Loads.Echo(Topology.SERVER_IP);
+                Topology topo = new Topology(ctx, echo.port())) {
+            topo.workloadCertificateValidity(validity);
+            // advanced: a sample of buffers is tracked with its access points, a leak is logged at ERROR
+            topo.extraJvm.add("-Dio.netty.leakDetection.level=advanced");
+            topo.startHaproxy();
+            topo.startZtunnels(ctx.serviceJar("ztunnel"));
+            Duration warmup = Topology.warmup(ctx);
+            for (Topology.Dialer path : List.of(topo.ztunnel(), topo.haproxy())) {
+                Loads.connectionRate(path, 10, warmup);
+                Loads.fixedRate(path, SoakLoad.STEADY_CONNECTIONS, 1000, 1024, warmup);
+                for (int i = 0; i < 5; i++) {
+                    SoakLoad.bulkTransfer(path); // the large-frame path's code compiled before the soak, too
+                }
+            }
+            List<Watched> watched = List.of(new Watched("ztunnel node-a", topo.ztunnelA, Topology.NODE_A),
+                    new Watched("ztunnel node-b", topo.ztunnelB, Topology.NODE_B),
+                    new Watched("HAProxy in (TLS client)", topo.haproxies.get(1), null),
+                    new Watched("HAProxy out (TLS server)", topo.haproxies.get(0), null));
+            Map<String, Map<String, Long>> threadsBefore = new LinkedHashMap<>();
+            for (Watched w : watched) {
+                threadsBefore.put(w.name, threadNames(w.process));
+            }
+            Map<String, Double> heapBefore = new LinkedHashMap<>();
+            Map<String, Double> fetchesBefore = new LinkedHashMap<>();
+            for (Watched w : ztunnels(watched)) {
+                heapBefore.put(w.name, heapAfterFullGcMiB(w));
+                fetchesBefore.put(w.name, Metrics.scrape(w.metricsHost).sum("ztunnel_certificate_fetches_total",
+                        "outcome=\"success\""));
+            }
+
+            SoakLoad viaZtunnel = new SoakLoad("ztunnel", topo.ztunnel(), soak, WINDOWS, bulkEvery);
+            SoakLoad viaHaproxy = new SoakLoad("haproxy", topo.haproxy(), soak, WINDOWS, bulkEvery);
+            Map<String, List<Sample>> samples = new LinkedHashMap<>();
+            watched.forEach(w -> samples.put(w.name, new ArrayList<>()));
+            long t0 = System.nanoTime();
+            viaZtunnel.start();
+            viaHaproxy.start();
+            long end = t0 + soak.toNanos();
+            for (long next = t0; next <= end; next += every.toNanos()) {
+                long wait = next - System.nanoTime();
+                if (wait > 0) {
+                    TimeUnit.NANOSECONDS.sleep(wait);
+                }
+                for (Watched w : watched) {
+                    samples.get(w.name).add(sample(w.process, (System.nanoTime() - t0) / 1e9));
+                }
+            }
+            SoakLoad.Figures z = viaZtunnel.await();
+            SoakLoad.Figures h = viaHaproxy.await();
+
+            Thread.sleep(5000); // the load's last sockets close on every hop
+            Map<String, Sample> after = new LinkedHashMap<>();
+            for (Watched w : watched) {
+                after.put(w.name, sample(w.process, (System.nanoTime() - t0) / 1e9));
+            }
+            Map<String, Metrics> metricsAfter = new LinkedHashMap<>();
+            Map<String, Double> heapAfter = new LinkedHashMap<>();
+            for (Watched w : ztunnels(watched)) {
+                metricsAfter.put(w.name, Metrics.scrape(w.metricsHost));
+                heapAfter.put(w.name, heapAfterFullGcMiB(w));
+            }
+
+            ResultTable t = new ResultTable("process", "RSS start MiB", "RSS middle MiB", "RSS end MiB",
+                    "RSS max MiB", "heap after full GC before MiB", "heap after full GC after MiB", "fds start",
+                    "fds max", "fds after load", "threads start", "threads end");
+            for (Watched w : watched) {
+                List<Sample> s = samples.get(w.name);
+                Sample first = s.get(0);
+                Sample last = s.get(s.size() - 1);
+                t.row(w.name, first.rssMiB, s.get(s.size() / 2).rssMiB, last.rssMiB,
+                        s.stream().mapToDouble(Sample::rssMiB).max().orElse(Double.NaN),
+                        heapBefore.containsKey(w.name) ? (Object) heapBefore.get(w.name) : "–",
+                        heapAfter.containsKey(w.name) ? (Object) heapAfter.get(w.name) : "–",
+                        first.fds, s.stream().mapToLong(Sample::fds).max().orElse(-1), after.get(w.name).fds,
+                        first.threads, last.threads);
+            }
+            t.note(String.format("%d s of load on each path at once, the same on both: %d req/s of 1 KiB over %d "
+                    + "persistent connections, %d new connections a second (64-byte round trip each, %d loops), "
+                    + "and every %d s a %d MiB transfer echoed back and ended by a half-close. Each ztunnel's "
+                    + "workload certificates were issued valid for %d s (from a minute back), so renewed at "
+                    + "half-life while the tunnels ran; Netty's leak detector on (advanced). Samples every %d s.",
+                    soak.toSeconds(), SoakLoad.STEADY_RATE, SoakLoad.STEADY_CONNECTIONS, SoakLoad.CHURN_RATE,
+                    SoakLoad.CHURN_LOOPS, bulkEvery.toSeconds(), SoakLoad.BULK_BYTES >> 20,
+                    validity.toSeconds(), every.toSeconds()));
+            t.note(outcome("two ztunnels (HBONE)", z));
+            t.note(outcome("HAProxy pair (TLS 1.3 mTLS)", h));
+            List<String> problems = new ArrayList<>();
+            StringBuilder ztunnelNote = new StringBuilder("ztunnels after the load:");
+            for (Watched w : ztunnels(watched)) {
+                Metrics m = metricsAfter.get(w.name);
+                double renewed = m.sum("ztunnel_certificate_fetches_total", "outcome=\"success\"")
+                        - fetchesBefore.get(w.name);
+                double failedFetches = m.sum("ztunnel_certificate_fetches_total", "outcome=\"failure\"");
+                double open = m.sum("istio_tcp_sockets_open", "");
+                Path log = topo.dir.resolve("ztunnel-" + (w.metricsHost.equals(Topology.NODE_A) ? "node-a" : "node-b")
+                        + ".log");
+                List<String> lines = Files.readAllLines(log);
+                long leaks = lines.stream().filter(l -> l.contains("LEAK:")).count();
+                Set<String> warnings = lines.stream().filter(l -> l.contains("WARN") || l.contains("ERROR"))
+                        .map(l -> l.length() > 200 ? l.substring(0, 200) + "…" : l)
+                        .collect(Collectors.toCollection(LinkedHashSet::new));
+                ztunnelNote.append(String.format(" %s: %.0f certificates renewed during the soak (%.0f fetches "
+                        + "failed), %.0f sockets still counted open, %.0f pooled HBONE connections, %d leak reports, "
+                        + "%d warning or error lines;", w.name, renewed, failedFetches, open,
+                        m.sum("ztunnel_pool_connections", ""), leaks, warnings.size()));
+                String grown = grownThreads(threadsBefore.get(w.name), threadNames(w.process));
+                if (!grown.isEmpty()) {
+                    ztunnelNote.append(" threads more than before the soak: ").append(grown).append(";");
+                }
+                if (leaks > 0) {
+                    problems.add(w.name + ": " + leaks + " Netty leak reports (" + log.getFileName() + ")");
+                }
+                if (open > 0) {
+                    problems.add(w.name + ": " + (long) open + " sockets still counted open after the load");
+                }
+                if (renewed < 1) {
+                    problems.add(w.name + ": no certificate renewed during the soak");
+                }
+                warnings.stream().limit(3).forEach(l -> problems.add(w.name + " logged: " + l));
+            }
+            if (z.requestFailures() + z.connectionFailures() + z.bulkFailures() > 0) {
+                problems.add("ztunnel path: failures (" + z.firstErrors() + ")");
+            }
+            t.note(ztunnelNote.substring(0, ztunnelNote.length() - 1) + ".");
+            t.note(problems.isEmpty() ? "Problems found: none." : "Problems found: " + String.join("; ", problems)
+                    + ".");
+            t.note(MachineState.note());
+            return t;
+        }
+    }
+
+    private static String outcome(String path, SoakLoad.Figures f) {
+        String p99 = LongStream.of(f.p99MicrosByWindow()).mapToObj(us -> us < 0 ? "–" : String.format("%.2f",
+                us / 1000.0)).collect(Collectors.joining(" / "));
+        return String.format("%s: %,d requests (%d failed), p99 per fifth of the run %s ms, p99 of the requests "
+                + "under way during a bulk transfer %.2f ms, of the others %.2f ms; %,d connections (%d failed); %d "
+                + "bulk transfers (%d failed)%s.", path, f.requests(), f.requestFailures(), p99,
+                f.p99MicrosDuringBulk() / 1000.0, f.p99MicrosOtherwise() / 1000.0, f.connections(),
+                f.connectionFailures(), f.bulkTransfers(), f.bulkFailures(),
+                f.firstErrors().isEmpty() ? "" : "; first errors: " + String.join(" | ", f.firstErrors()));
+    }
+
+    private static List<Watched> ztunnels(List<Watched> watched) {
+        return watched.stream().filter(w -> w.metricsHost != null).toList();
+    }
+
+    private static Sample sample(Process p, double seconds) throws IOException {
+        return new Sample(seconds, Topology.rssMiB(p), count(Path.of("/proc/" + p.pid() + "/fd")),
+                count(Path.of("/proc/" + p.pid() + "/task")));
+    }
+
+    private static long count(Path dir) throws IOException {
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.count();
+        }
+    }
+
+    /** A process's threads by name, numbers taken out ({@code vert.x-eventloop-thread-#}), with their counts. */
+    private static Map<String, Long> threadNames(Process p) throws IOException {
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/" + p.pid() + "/task"))) {
+            return tasks.map(t -> {
+                try {
+                    return Files.readString(t.resolve("comm")).strip().replaceAll("[0-9]+", "#");
+                } catch (IOException e) {
+                    return null; // the thread ended
+                }
+            }).filter(n -> n != null).collect(Collectors.groupingBy(n -> n, java.util.TreeMap::new,
+                    Collectors.counting()));
+        }
+    }
+
+    /** The thread names of which there are more in {@code after} than in {@code before}: "name +n, ...". */
+    private static String grownThreads(Map<String, Long> before, Map<String, Long> after) {
+        return after.entrySet().stream().filter(e -> e.getValue() > before.getOrDefault(e.getKey(), 0L))
+                .map(e -> e.getKey() + " +" + (e.getValue() - before.getOrDefault(e.getKey(), 0L)))
+                .collect(Collectors.joining(", "));
+    }
+
+    /** A full collection ({@code jcmd GC.run}), then the heap in use as the ztunnel's own metrics report it. */
+    private static double heapAfterFullGcMiB(Watched w) throws Exception {
+        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+        Process p = new ProcessBuilder(jcmd.toString(), String.valueOf(w.process.pid()), "GC.run")
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            return Double.NaN;
+        }
+        return Metrics.scrape(w.metricsHost).sum("jvm_memory_used_bytes", "area=\"heap\"") / MIB;
+    }
+
+    /** One scrape of a ztunnel's {@code /metrics} (port 15020 on its node address). */
+    record Metrics(List<String> lines) {
+
+        private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+        static Metrics scrape(String host) throws IOException, InterruptedException {
+            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + host + ":15020/metrics"))
+                    .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+                throw new IOException("GET http://" + host + ":15020/metrics: " + r.statusCode());
+            }
+            return new Metrics(r.body().lines().filter(l -> !l.startsWith("#")).toList());
+        }
+
+        /** The sum of the series of {@code name} whose labels contain {@code label} (empty: all of them). */
+        double sum(String name, String label) {
+            double total = 0;
+            for (String l : lines) {
+                int nameEnd = l.indexOf('{') >= 0 && l.indexOf('{') < l.indexOf(' ') ? l.indexOf('{') : l.indexOf(' ');
+                if (nameEnd > 0 && l.substring(0, nameEnd).equals(name) && l.contains(label)) {
+                    total += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
+                }
+            }
+            return total;
+        }
+    }
+}
