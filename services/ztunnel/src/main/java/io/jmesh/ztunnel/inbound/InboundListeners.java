@@ -43,6 +43,11 @@ public final class InboundListeners {
         this.hbone = new HboneInbound(ctx);
     }
 
+    /** The inbound HBONE connections open now (a view). */
+    public java.util.Set<io.netty.channel.Channel> hboneConnections() {
+        return hbone.connections();
+    }
+
     InboundContext context() {
         return ctx;
     }
