@@ -274,23 +274,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
         }
     }
 
-    /**
-     * HTTP/2 parameters of HBONE (Istio's values by default).
-     *
-     * @param sendQueueBytes how much an HBONE connection's sending side queues beyond its streams: at most this many
-     *     unsent bytes in the kernel (TCP_NOTSENT_LOWAT, epoll only) and twice this in Netty's write buffer; the rest
-     *     waits per stream in the HTTP/2 flow controller, where streams take turns. Tunnels share a pooled connection,
-     *     so without a bound a bulk transfer's megabytes fill both queues and every other tunnel's frames wait behind
-     *     them. 0: no bound (the kernel's autotuned buffer and a 1 MiB write buffer)
-     */
+    /** HTTP/2 parameters of HBONE (Istio's values by default). */
     public record Hbone(int streamWindowBytes, int connectionWindowBytes, int maxFrameBytes,
             int serverMaxConcurrentStreams, int maxHeaderListBytes, Duration pingInterval, Duration pingTimeout,
-            Duration connectTimeout, int maxRstFramesPerSecond, int sendQueueBytes) {
+            Duration connectTimeout, int maxRstFramesPerSecond) {
         public Hbone {
-            if (sendQueueBytes != 0 && (sendQueueBytes < 16_384 || sendQueueBytes > 16_777_216)) {
-                throw new IllegalArgumentException("sendQueueBytes: " + sendQueueBytes
-                        + " (expected: 0, no bound, or 16384..16777216)");
-            }
             positive("streamWindowBytes", streamWindowBytes);
             positive("connectionWindowBytes", connectionWindowBytes);
             if (maxFrameBytes < 16_384 || maxFrameBytes > 16_777_215) {

@@ -78,17 +78,6 @@ class ZtunnelConfigTest {
     }
 
     @Test
-    void hboneSendQueueIs64KibByDefaultZeroTurnsItOffAndOddSizesAreRefused() throws Exception {
-        assertThat(load("logLevel: info\n", Map.of()).hbone().sendQueueBytes()).isEqualTo(65536);
-        assertThat(load("hbone: {sendQueueBytes: 0}\n", Map.of()).hbone().sendQueueBytes()).isZero();
-        assertThat(load("logLevel: info\n", Map.of("MESH_HBONE_SEND_QUEUE_BYTES", "262144")).hbone()
-                .sendQueueBytes()).isEqualTo(262144);
-        assertThatThrownBy(() -> load("hbone: {sendQueueBytes: 1000}\n", Map.of()))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("sendQueueBytes: 1000 (expected: 0, no bound, or 16384..16777216)");
-    }
-
-    @Test
     void blockingThreadsMustLeaveRoomBesideStalledScrapes() throws Exception {
         assertThat(load("blockingThreads: 3\n", Map.of()).blockingThreads()).isEqualTo(3);
         assertThat(load("logLevel: info\n", Map.of("MESH_BLOCKING_THREADS", "8")).blockingThreads()).isEqualTo(8);

@@ -128,7 +128,6 @@ final class HboneInbound extends ChannelInitializer<Channel> {
             ch.close();
             return;
         }
-        Http2Setup.boundSendQueue(ch, ctx.config().hbone());
         SslHandler ssl = cert.serverContext().newHandler(ch.alloc());
         ch.pipeline().addLast("tls", ssl)
                 .addLast("handshake", new HandshakeCheck(ssl))
@@ -146,11 +145,6 @@ final class HboneInbound extends ChannelInitializer<Channel> {
         ch.closeFuture().addListener(f -> open.remove(ch));
         ch.config().setAutoRead(true);
         ch.read();
-    }
-
-    /** The inbound HBONE connections open now (a view). */
-    Set<Channel> connections() {
-        return java.util.Collections.unmodifiableSet(open);
     }
 
     /** Graceful GOAWAY on every open inbound HBONE connection: peers open no new streams, current ones finish. */

@@ -43,11 +43,6 @@ public final class InboundListeners {
         this.hbone = new HboneInbound(ctx);
     }
 
-    /** The inbound HBONE connections open now (a view). */
-    public java.util.Set<io.netty.channel.Channel> hboneConnections() {
-        return hbone.connections();
-    }
-
     InboundContext context() {
         return ctx;
     }

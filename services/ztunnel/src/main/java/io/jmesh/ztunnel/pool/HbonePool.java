@@ -241,7 +241,6 @@ public final class HbonePool {
     private void install(Channel ch, PoolKey key, String uid, WorkloadCertificate cert, Promise<HboneConnection> p) {
         ZtunnelConfig.Hbone h = config.hbone();
         Http2FrameCodec codec = Http2Setup.clientCodec(h);
-        Http2Setup.boundSendQueue(ch, h);
         SslHandler ssl = cert.clientContext().newHandler(ch.alloc()); // no peer host: no SNI
         FirstSettings settings = new FirstSettings(key);
         ch.pipeline().addLast("tls", ssl)

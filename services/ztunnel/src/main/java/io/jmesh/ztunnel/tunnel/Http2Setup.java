@@ -4,8 +4,6 @@ import io.jmesh.ztunnel.ZtunnelConfig;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.WriteBufferWaterMark;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
 import io.netty.handler.codec.http2.Http2CodecUtil;
 import io.netty.handler.codec.http2.Http2ConnectionDecoder;
@@ -210,23 +208,6 @@ public final class Http2Setup {
                         String.valueOf(cause.getMessage()));
             }
             super.onConnectionError(ctx, outbound, cause, http2Ex);
-        }
-    }
-
-    /**
-     * Bounds what an HBONE connection's sending side queues beyond its streams ({@code hbone.sendQueueBytes}): the
-     * HTTP/2 flow controller writes only while the channel is writable, so with a short write buffer and few unsent
-     * bytes allowed in the kernel, a bulk transfer's data waits in its own stream's queue and the other streams'
-     * frames are written between its chunks instead of behind megabytes of it.
-     */
-    public static void boundSendQueue(Channel ch, ZtunnelConfig.Hbone h) {
-        int bytes = h.sendQueueBytes();
-        if (bytes == 0) {
-            return;
-        }
-        ch.config().setWriteBufferWaterMark(new WriteBufferWaterMark(bytes, 2 * bytes));
-        if (ch instanceof EpollSocketChannel epoll) {
-            epoll.config().setTcpNotSentLowAt(bytes);
         }
     }
 }

@@ -121,25 +121,6 @@ class HbonePoolTest {
     }
 
     @Test
-    void bothEndsOfAnHboneConnectionKeepTheirSendQueueShort() throws Exception {
-        // hbone.sendQueueBytes (64 KiB): Netty's write buffer unwritable past 128 KiB, the kernel holding at most
-        // 64 KiB unsent, so a bulk stream's data waits in its own stream queue, not ahead of the other streams'
-        try (Socket s = open()) {
-            List<io.netty.channel.Channel> ends = new ArrayList<>();
-            pool().all().forEach(c -> ends.add(c.channel()));
-            ends.addAll(node.ztunnel.inbound().hboneConnections());
-            assertThat(ends).hasSize(2); // node-p dials its own 15008
-            for (io.netty.channel.Channel ch : ends) {
-                assertThat(ch.config().getWriteBufferHighWaterMark()).isEqualTo(128 * 1024);
-                assertThat(ch.config().getWriteBufferLowWaterMark()).isEqualTo(64 * 1024);
-                if (ch instanceof io.netty.channel.epoll.EpollSocketChannel epoll) {
-                    assertThat(epoll.config().getTcpNotSentLowAt()).isEqualTo(64 * 1024);
-                }
-            }
-        }
-    }
-
-    @Test
     void concurrentRequestsForANewKeyShareOneDial() throws Exception {
         List<Socket> sockets = openConcurrently(2);
         assertThat(pool().dialled()).isEqualTo(1);

@@ -47,7 +47,7 @@ final class Http2Pair implements AutoCloseable {
 
     Http2Pair() {
         ZtunnelConfig.Hbone h = new ZtunnelConfig.Hbone(4 << 20, 16 << 20, 1 << 20, 200, 64 << 10, PING_INTERVAL,
-                PING_TIMEOUT, Duration.ofSeconds(10), 1000, 65536);
+                PING_TIMEOUT, Duration.ofSeconds(10), 1000);
         server.freezeTime();
         server.pipeline().addLast(Http2Setup.serverCodec(h, NO_REFUSALS),
                 new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
