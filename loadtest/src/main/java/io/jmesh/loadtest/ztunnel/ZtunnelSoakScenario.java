@@ -45,8 +45,8 @@ public final class ZtunnelSoakScenario implements Scenario {
                 + "failures of the ztunnel pair against the HAProxy TLS pair under the same load in the same run";
     }
 
-    /** A process watched through the run, and where its metrics are (null for HAProxy). */
-    private record Watched(String name, Process process, String metricsHost) {}
+    /** A process watched through the run; for a ztunnel its node (its log's name) and where its metrics are. */
+    private record Watched(String name, Process process, String node, String metricsHost) {}
 
     /** One look at a process. */
     private record Sample(double seconds, double rssMiB, long fds, long threads) {}
@@ -74,10 +74,11 @@ public final class ZtunnelSoakScenario implements Scenario {
                     SoakLoad.bulkTransfer(path); // the large-frame path's code compiled before the soak, too
                 }
             }
-            List<Watched> watched = List.of(new Watched("ztunnel node-a", topo.ztunnelA, Topology.NODE_A),
-                    new Watched("ztunnel node-b", topo.ztunnelB, Topology.NODE_B),
-                    new Watched("HAProxy in (TLS client)", topo.haproxies.get(1), null),
-                    new Watched("HAProxy out (TLS server)", topo.haproxies.get(0), null));
+            List<Watched> watched = List.of(
+                    new Watched("ztunnel node-a", topo.ztunnelA, "node-a", Topology.NODE_A),
+                    new Watched("ztunnel node-b", topo.ztunnelB, "node-b", Topology.NODE_B),
+                    new Watched("HAProxy in (TLS client)", topo.haproxies.get(1), null, null),
+                    new Watched("HAProxy out (TLS server)", topo.haproxies.get(0), null, null));
             Map<String, Map<String, Long>> threadsBefore = new LinkedHashMap<>();
             for (Watched w : watched) {
                 threadsBefore.put(w.name, threadNames(w.process));
@@ -154,8 +155,7 @@ public final class ZtunnelSoakScenario implements Scenario {
                         - fetchesBefore.get(w.name);
                 double failedFetches = m.sum("ztunnel_certificate_fetches_total", "outcome=\"failure\"");
                 double open = m.sum("istio_tcp_sockets_open", "");
-                Path log = topo.dir.resolve("ztunnel-" + (w.metricsHost.equals(Topology.NODE_A) ? "node-a" : "node-b")
-                        + ".log");
+                Path log = topo.dir.resolve("ztunnel-" + w.node + ".log");
                 List<String> lines = Files.readAllLines(log);
                 long leaks = lines.stream().filter(l -> l.contains("LEAK:")).count();
                 Set<String> warnings = lines.stream().filter(l -> l.contains("WARN") || l.contains("ERROR"))
@@ -268,8 +268,10 @@ public final class ZtunnelSoakScenario implements Scenario {
         double sum(String name, String label) {
             double total = 0;
             for (String l : lines) {
-                int nameEnd = l.indexOf('{') >= 0 && l.indexOf('{') < l.indexOf(' ') ? l.indexOf('{') : l.indexOf(' ');
-                if (nameEnd > 0 && l.substring(0, nameEnd).equals(name) && l.contains(label)) {
+                // a series is the name, then its labels in braces or a space
+                boolean named = l.startsWith(name) && l.length() > name.length()
+                        && (l.charAt(name.length()) == '{' || l.charAt(name.length()) == ' ');
+                if (named && l.contains(label)) {
                     total += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
                 }
             }
