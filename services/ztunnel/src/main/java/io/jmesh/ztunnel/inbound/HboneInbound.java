@@ -15,7 +15,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
-import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
@@ -122,12 +121,6 @@ final class HboneInbound extends ChannelInitializer<Channel> {
     }
 
     private void install(Channel ch, WorkloadCertificate cert) {
-        if (draining) {
-            // accepted before the drain, its certificate came after the GOAWAYs: nothing was said on it yet, so
-            // it ends as a connection to a closed listener would (the peer dials again, elsewhere)
-            ch.close();
-            return;
-        }
         SslHandler ssl = cert.serverContext().newHandler(ch.alloc());
         ch.pipeline().addLast("tls", ssl)
                 .addLast("handshake", new HandshakeCheck(ssl))
@@ -139,19 +132,29 @@ final class HboneInbound extends ChannelInitializer<Channel> {
                         stream.pipeline().addLast("connect", new InboundStream(ctx));
                     }
                 }))
+                .addLast("goaway", new GracefulGoAway(ctx.config().hbone().pingTimeout()))
                 .addLast("keepalive", Http2Setup.keepAlive(ctx.config().hbone()))
                 .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
+        // listed before the drain flag is read, so that a drain starting now reaches it one way or the other
         open.add(ch);
         ch.closeFuture().addListener(f -> open.remove(ch));
+        if (draining) {
+            // accepted before the listeners closed: served as any other (its peer may already have sent a CONNECT
+            // with its handshake), and told at once that this ztunnel is going away
+            GracefulGoAway.begin(ch);
+        }
         ch.config().setAutoRead(true);
         ch.read();
     }
 
-    /** Graceful GOAWAY on every open inbound HBONE connection: peers open no new streams, current ones finish. */
+    /**
+     * The graceful end of every open inbound HBONE connection ({@link GracefulGoAway}): peers open no new streams,
+     * the CONNECTs already on their way and the open tunnels are served, and each connection closes after its last.
+     */
     void goAway() {
         draining = true;
         for (Channel ch : open) {
-            ch.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
+            GracefulGoAway.begin(ch);
         }
     }
 

@@ -91,7 +91,7 @@ public final class RawHboneClient implements AutoCloseable {
     public Answer request(InetSocketAddress server, Http2Headers headers, String payload) throws Exception {
         CompletableFuture<Answer> answer = new CompletableFuture<>();
         CompletableFuture<Channel> ready = new CompletableFuture<>();
-        Channel ch = open(server, ready, () -> answer.complete(new Answer(0, "connection closed", "")));
+        Channel ch = open(server, ready, () -> answer.complete(new Answer(0, "connection closed", "")), null);
         try {
             try {
                 ready.get(10, TimeUnit.SECONDS);
@@ -155,7 +155,7 @@ public final class RawHboneClient implements AutoCloseable {
      */
     public Channel stall(InetSocketAddress server, Duration answerFor) throws Exception {
         CompletableFuture<Channel> ready = new CompletableFuture<>();
-        Channel ch = open(server, ready, () -> { });
+        Channel ch = open(server, ready, () -> { }, null);
         ready.get(10, TimeUnit.SECONDS);
         Thread.sleep(answerFor.toMillis());
         ch.eventLoop().submit(() -> ch.config().setAutoRead(false)).sync();
@@ -176,10 +176,48 @@ public final class RawHboneClient implements AutoCloseable {
 
     /** A connection to {@code server} (TLS and the HTTP/2 preface done) whose streams the test drives. */
     public Channel connection(InetSocketAddress server) throws Exception {
+        CompletableFuture<Channel> ready = connecting(server);
+        return ready.get(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Connects to {@code server} and returns once TCP is connected (the server may not have answered the TLS
+     * handshake yet): the future completes with the connection after the handshake.
+     */
+    public CompletableFuture<Channel> connecting(InetSocketAddress server) throws Exception {
         CompletableFuture<Channel> ready = new CompletableFuture<>();
-        Channel ch = open(server, ready, () -> { });
+        open(server, ready, () -> { }, null);
+        return ready;
+    }
+
+    /**
+     * A connection to {@code server} that describes every connection-level frame it receives to {@code frames}
+     * ({@link #describe}), and answers no PING by itself: the test does, with {@link #answerPing}, when it
+     * chooses to.
+     */
+    public Channel connectionAnsweringPingsByHand(InetSocketAddress server,
+            java.util.concurrent.BlockingQueue<String> frames) throws Exception {
+        CompletableFuture<Channel> ready = new CompletableFuture<>();
+        Channel ch = open(server, ready, () -> { }, frames);
         ready.get(10, TimeUnit.SECONDS);
         return ch;
+    }
+
+    /** {@code GOAWAY <last stream> <error>}, {@code PING <payload>}, {@code PING-ACK <payload>}, or the frame's name. */
+    static String describe(Object frame) {
+        if (frame instanceof io.netty.handler.codec.http2.Http2GoAwayFrame g) {
+            return "GOAWAY " + g.lastStreamId() + " " + g.errorCode();
+        }
+        if (frame instanceof io.netty.handler.codec.http2.Http2PingFrame p) {
+            return (p.ack() ? "PING-ACK " : "PING ") + p.content();
+        }
+        return frame instanceof io.netty.handler.codec.http2.Http2Frame f ? f.name() : frame.getClass().getSimpleName();
+    }
+
+    /** Sends the PING ACK for {@code payload} on {@code connection}. */
+    public static void answerPing(Channel connection, long payload) throws Exception {
+        connection.eventLoop().submit(() -> connection.writeAndFlush(
+                new io.netty.handler.codec.http2.DefaultHttp2PingFrame(payload, true))).sync();
     }
 
     /** A new stream on {@code connection}; what it receives goes to {@code seen}. Nothing is sent yet. */
@@ -252,9 +290,12 @@ public final class RawHboneClient implements AutoCloseable {
         stream.eventLoop().submit(() -> stream.writeAndFlush(new DefaultHttp2ResetFrame(error))).sync();
     }
 
-    /** TLS and the HTTP/2 client codec to {@code server}; {@code ready} completes after the handshake. */
-    private Channel open(InetSocketAddress server, CompletableFuture<Channel> ready, Runnable onInactive)
-            throws InterruptedException {
+    /**
+     * TLS and the HTTP/2 client codec to {@code server}; {@code ready} completes after the handshake. With
+     * {@code frames}, connection-level frames go there and PINGs are not answered by the codec.
+     */
+    private Channel open(InetSocketAddress server, CompletableFuture<Channel> ready, Runnable onInactive,
+            java.util.concurrent.BlockingQueue<String> frames) throws InterruptedException {
         return new Bootstrap().group(group).channel(NioSocketChannel.class)
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
@@ -281,8 +322,17 @@ public final class RawHboneClient implements AutoCloseable {
                                     }
                                 })
                                 .addLast(Http2FrameCodecBuilder.forClient().encoderIgnoreMaxHeaderListSize(true)
-                                        .build())
+                                        .autoAckPingFrame(frames == null).build())
                                 .addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+                        if (frames != null) {
+                            c.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                                @Override
+                                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                                    frames.add(describe(msg));
+                                    ReferenceCountUtil.release(msg);
+                                }
+                            });
+                        }
                     }
                 }).connect(server).sync().channel();
     }
