@@ -4,6 +4,7 @@ import io.jmesh.core.configlog.ConfigLog;
 import io.jmesh.core.configlog.ConfigLogWriter;
 import io.jmesh.kafkalocal.LocalKafka;
 import io.jmesh.loadtest.BenchContext;
+import io.jmesh.loadtest.ProcStatus;
 import io.jmesh.loadtest.ResultTable;
 import io.jmesh.loadtest.Scenario;
 import io.jmesh.proto.ca.v1.TokenReviewGrpcService;
@@ -127,7 +128,7 @@ public final class PolicyPushScenario implements Scenario {
                     throw new IllegalStateException(streams.synced.getCount() + " streams never synced");
                 }
                 double syncSeconds = (System.nanoTime() - t0) / 1e9;
-                long rssSynced = rss(policy.pid());
+                long rssSynced = ProcStatus.rssKib(policy.pid()) * 1024;
 
                 Histogram write = new Histogram(3);
                 Histogram first = new Histogram(3);
@@ -157,7 +158,7 @@ public final class PolicyPushScenario implements Scenario {
                     all.recordValue(lastAck - start);
                     Thread.sleep(200);
                 }
-                long rssPeak = hwm(policy.pid());
+                long rssPeak = ProcStatus.peakRssKib(policy.pid()) * 1024;
                 table = new ResultTable("measure", "p50 ms", "p99 ms", "max ms", "goal");
                 table.row("config log write (acks=all), baseline", ms(write, 50), ms(write, 99), ms(write, 100), "");
                 table.row("first stream ACKed", ms(first, 50), ms(first, 99), ms(first, 100), "");
@@ -225,23 +226,6 @@ public final class PolicyPushScenario implements Scenario {
             Thread.sleep(250);
         }
         throw new IllegalStateException("policy not ready within 5 minutes");
-    }
-
-    private static long rss(long pid) throws IOException {
-        return statusKb(pid, "VmRSS:") * 1024;
-    }
-
-    private static long hwm(long pid) throws IOException {
-        return statusKb(pid, "VmHWM:") * 1024;
-    }
-
-    private static long statusKb(long pid, String field) throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-            if (line.startsWith(field)) {
-                return Long.parseLong(line.substring(field.length()).trim().split("\\s+")[0]);
-            }
-        }
-        return -1;
     }
 
     private static int freePort() throws IOException {

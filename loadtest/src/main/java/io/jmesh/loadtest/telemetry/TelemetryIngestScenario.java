@@ -3,6 +3,8 @@ package io.jmesh.loadtest.telemetry;
 import com.google.protobuf.Duration;
 import io.jmesh.kafkalocal.LocalKafka;
 import io.jmesh.loadtest.BenchContext;
+import io.jmesh.loadtest.Metrics;
+import io.jmesh.loadtest.ProcStatus;
 import io.jmesh.loadtest.ResultTable;
 import io.jmesh.loadtest.Scenario;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
@@ -13,10 +15,6 @@ import io.jmesh.proto.telemetry.v1.ServiceInfo;
 import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import java.io.IOException;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -230,7 +228,6 @@ public final class TelemetryIngestScenario implements Scenario {
         Process proc = new ProcessBuilder(java, "-Xmx512m", "-XX:+UseParallelGC", "-jar", jar.toString(),
                 "--config", config.toString())
                 .redirectErrorStream(true).redirectOutput(work.resolve("telemetry.log").toFile()).start();
-        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
         Properties ap = new Properties();
         ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin kafkaAdmin = Admin.create(ap)) {
@@ -257,9 +254,9 @@ public final class TelemetryIngestScenario implements Scenario {
             boolean exact = false;
             long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             while (!exact && System.nanoTime() < until) {
-                String m = scrape(http, admin);
-                exact = m != null && sum(m, "istio_tcp_connections_opened_total{") + sum(m, "istio_tcp_connections_closed_total{")
-                        + sum(m, "istio_requests_total{") == events;
+                Metrics m = scrape(admin);
+                exact = m != null && m.sum("istio_tcp_connections_opened_total", "")
+                        + m.sum("istio_tcp_connections_closed_total", "") + m.sum("istio_requests_total", "") == events;
                 maxRss = Math.max(maxRss, rssKib(proc.pid()));
                 if (!exact) {
                     Thread.sleep(500);
@@ -285,41 +282,18 @@ public final class TelemetryIngestScenario implements Scenario {
         return sum;
     }
 
-    private static String scrape(HttpClient http, int port) {
+    /** The telemetry service's metrics, or null while it is not listening yet. */
+    private static Metrics scrape(int port) throws InterruptedException {
         try {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
-                    .timeout(java.time.Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
-            return r.statusCode() == 200 ? r.body() : null;
+            return Metrics.scrape("http://127.0.0.1:" + port + "/metrics");
         } catch (IOException e) {
-            return null; // not listening yet
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
             return null;
         }
     }
 
-    /** Sum of the sample values of every line starting with {@code prefix}. */
-    static long sum(String metrics, String prefix) {
-        long total = 0;
-        for (String line : metrics.split("\n")) {
-            if (line.startsWith(prefix)) {
-                total += (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-            }
-        }
-        return total;
-    }
-
+    /** Resident set size, KiB; 0 (no sample) once the process is gone. */
     private static long rssKib(long pid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            return 0; // process gone or no /proc: no sample
-        }
-        return 0;
+        return Math.max(0, ProcStatus.rssKib(pid));
     }
 
     private static String loadAverage() {

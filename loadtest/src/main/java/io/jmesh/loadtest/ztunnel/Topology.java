@@ -386,14 +386,10 @@ final class Topology implements AutoCloseable {
         throw new IllegalStateException(host + ":" + port + " not listening");
     }
 
-    /** Resident set size of a process, MiB. */
-    static double rssMiB(Process p) throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/" + p.pid() + "/status"))) {
-            if (line.startsWith("VmRSS:")) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
-            }
-        }
-        return Double.NaN;
+    /** Resident set size of a process, MiB; NaN once it is gone. */
+    static double rssMiB(Process p) {
+        long kib = io.jmesh.loadtest.ProcStatus.rssKib(p.pid());
+        return kib < 0 ? Double.NaN : kib / 1024.0;
     }
 
     /** CPU seconds (user + system) a process has used. */

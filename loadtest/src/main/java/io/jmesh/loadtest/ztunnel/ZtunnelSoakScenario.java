@@ -1,13 +1,10 @@
 package io.jmesh.loadtest.ztunnel;
 
 import io.jmesh.loadtest.BenchContext;
+import io.jmesh.loadtest.Metrics;
 import io.jmesh.loadtest.ResultTable;
 import io.jmesh.loadtest.Scenario;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -87,7 +84,7 @@ public final class ZtunnelSoakScenario implements Scenario {
             Map<String, Double> fetchesBefore = new LinkedHashMap<>();
             for (Watched w : ztunnels(watched)) {
                 heapBefore.put(w.name, heapAfterFullGcMiB(w));
-                fetchesBefore.put(w.name, Metrics.scrape(w.metricsHost).sum("ztunnel_certificate_fetches_total",
+                fetchesBefore.put(w.name, metrics(w.metricsHost).sum("ztunnel_certificate_fetches_total",
                         "outcome=\"success\""));
             }
 
@@ -119,7 +116,7 @@ public final class ZtunnelSoakScenario implements Scenario {
             Map<String, Metrics> metricsAfter = new LinkedHashMap<>();
             Map<String, Double> heapAfter = new LinkedHashMap<>();
             for (Watched w : ztunnels(watched)) {
-                metricsAfter.put(w.name, Metrics.scrape(w.metricsHost));
+                metricsAfter.put(w.name, metrics(w.metricsHost));
                 heapAfter.put(w.name, heapAfterFullGcMiB(w));
             }
 
@@ -247,35 +244,11 @@ public final class ZtunnelSoakScenario implements Scenario {
             p.destroyForcibly();
             return Double.NaN;
         }
-        return Metrics.scrape(w.metricsHost).sum("jvm_memory_used_bytes", "area=\"heap\"") / MIB;
+        return metrics(w.metricsHost).sum("jvm_memory_used_bytes", "area=\"heap\"") / MIB;
     }
 
     /** One scrape of a ztunnel's {@code /metrics} (port 15020 on its node address). */
-    record Metrics(List<String> lines) {
-
-        private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-
-        static Metrics scrape(String host) throws IOException, InterruptedException {
-            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + host + ":15020/metrics"))
-                    .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
-            if (r.statusCode() != 200) {
-                throw new IOException("GET http://" + host + ":15020/metrics: " + r.statusCode());
-            }
-            return new Metrics(r.body().lines().filter(l -> !l.startsWith("#")).toList());
-        }
-
-        /** The sum of the series of {@code name} whose labels contain {@code label} (empty: all of them). */
-        double sum(String name, String label) {
-            double total = 0;
-            for (String l : lines) {
-                // a series is the name, then its labels in braces or a space
-                boolean named = l.startsWith(name) && l.length() > name.length()
-                        && (l.charAt(name.length()) == '{' || l.charAt(name.length()) == ' ');
-                if (named && l.contains(label)) {
-                    total += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
-                }
-            }
-            return total;
-        }
+    static Metrics metrics(String host) throws IOException, InterruptedException {
+        return Metrics.scrape("http://" + host + ":15020/metrics");
     }
 }

@@ -55,20 +55,4 @@ class SoakLoadTest {
         assertThat(f.p99MicrosByWindow()).containsOnly(-1L);
         assertThat(f.firstErrors()).hasSize(5).allSatisfy(e -> assertThat(e).contains("Connection refused"));
     }
-
-    @Test
-    void metricsAreSummedAcrossTheSeriesWhoseLabelsMatch() {
-        var m = new ZtunnelSoakScenario.Metrics(List.of(
-                "ztunnel_certificate_fetches_total{outcome=\"success\"} 7.0",
-                "ztunnel_certificate_fetches_total{outcome=\"failure\"} 2.0",
-                "ztunnel_certificate_fetches_total_created{outcome=\"success\"} 1.7e9",
-                "istio_tcp_sockets_open{reporter=\"source\"} 3.0",
-                "istio_tcp_sockets_open{reporter=\"destination\"} 1.0",
-                "ztunnel_pool_connections 4.0"));
-        assertThat(m.sum("ztunnel_certificate_fetches_total", "outcome=\"success\"")).isEqualTo(7.0);
-        assertThat(m.sum("ztunnel_certificate_fetches_total", "")).isEqualTo(9.0);
-        assertThat(m.sum("istio_tcp_sockets_open", "")).isEqualTo(4.0);
-        assertThat(m.sum("ztunnel_pool_connections", "")).isEqualTo(4.0);
-        assertThat(m.sum("absent", "")).isZero();
-    }
 }
