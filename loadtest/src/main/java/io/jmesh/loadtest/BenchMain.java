@@ -38,6 +38,7 @@ public final class BenchMain {
         SCENARIOS.put("ztunnel-egress", io.jmesh.loadtest.ztunnel.ZtunnelEgressScenario::new);
         SCENARIOS.put("ztunnel-soak", io.jmesh.loadtest.ztunnel.ZtunnelSoakScenario::new);
         SCENARIOS.put("policy-push", io.jmesh.loadtest.policy.PolicyPushScenario::new);
+        SCENARIOS.put("mesh-soak", io.jmesh.loadtest.mesh.MeshSoakScenario::new);
     }
 
     private BenchMain() {}

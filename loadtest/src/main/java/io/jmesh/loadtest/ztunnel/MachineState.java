@@ -7,12 +7,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** What else this machine was doing during a run, for the tables' notes: the figures depend on it. */
-final class MachineState {
+public final class MachineState {
 
     private MachineState() {}
 
     /** The note the ztunnel latency and connection tables end with. */
-    static String note() {
+    public static String note() {
         return "Machine load average at the end (" + Runtime.getRuntime().availableProcessors()
                 + " CPUs shared with other builds): " + loadAverage() + ". DAMON proactive reclaim (kdamond): "
                 + damonState() + ".";

@@ -19,18 +19,18 @@ import org.HdrHistogram.Histogram;
  * each way, ended by a half-close). Unlike the other benchmarks' loads it counts failures and goes on: a soak reports
  * what went wrong over the whole run instead of stopping at the first error. Every loop ends at the run's end.
  */
-final class SoakLoad {
+public final class SoakLoad {
 
-    static final int STEADY_CONNECTIONS = 10;
-    static final int STEADY_RATE = 200;
-    static final int CHURN_LOOPS = 5;
-    static final int CHURN_RATE = 100;
-    static final int BULK_BYTES = 16 << 20;
+    public static final int STEADY_CONNECTIONS = 10;
+    public static final int STEADY_RATE = 200;
+    public static final int CHURN_LOOPS = 5;
+    public static final int CHURN_RATE = 100;
+    public static final int BULK_BYTES = 16 << 20;
     /** Errors kept for the report; the rest are counted. */
     private static final int ERRORS_KEPT = 5;
 
     /** What one path's load did. */
-    record Figures(long requests, long requestFailures, long[] p99MicrosByWindow, long p99MicrosDuringBulk,
+    public record Figures(long requests, long requestFailures, long[] p99MicrosByWindow, long p99MicrosDuringBulk,
             long p99MicrosOtherwise, long connections, long connectionFailures, long bulkTransfers, long bulkFailures,
             List<String> firstErrors) {}
 
@@ -57,7 +57,7 @@ final class SoakLoad {
     private long end;
 
     /** Every {@code bulkEvery} (the first half of it from the start) one bulk transfer. */
-    SoakLoad(String path, Topology.Dialer dialer, Duration length, int windows, Duration bulkEvery) {
+    public SoakLoad(String path, Topology.Dialer dialer, Duration length, int windows, Duration bulkEvery) {
         this.bulkEvery = bulkEvery;
         this.path = path;
         this.dialer = dialer;
@@ -66,7 +66,7 @@ final class SoakLoad {
     }
 
     /** Starts every loop; they stop by themselves at {@code length} from now. */
-    void start() {
+    public void start() {
         start = System.nanoTime() + 50_000_000L;
         end = start + length.toNanos();
         long steadyInterval = 1_000_000_000L * STEADY_CONNECTIONS / STEADY_RATE;
@@ -92,7 +92,7 @@ final class SoakLoad {
     }
 
     /** Waits for every loop to end (they do at the run's end, or a stall timeout after it). */
-    Figures await() throws InterruptedException {
+    public Figures await() throws InterruptedException {
         for (Thread t : threads) {
             t.join();
         }
@@ -203,7 +203,7 @@ final class SoakLoad {
     }
 
     /** 16 MiB written on a new connection while the echo comes back, then a half-close, the echo's end and EOF. */
-    static void bulkTransfer(Topology.Dialer dialer) throws IOException, InterruptedException {
+    public static void bulkTransfer(Topology.Dialer dialer) throws IOException, InterruptedException {
         try (Socket s = dialer.open()) {
             AtomicLong echoed = new AtomicLong();
             Thread reader = new Thread(() -> {

@@ -32,7 +32,7 @@ import java.util.concurrent.TimeUnit;
  * A scenario may add nodes ({@link #networks}, {@link #extraWorkloads}, {@link #startZtunnel(Path, String, String)})
  * and an east-west gateway ({@link #startEastWestGateway}).
  */
-final class Topology implements AutoCloseable {
+public final class Topology implements AutoCloseable {
 
     static final String CLIENT_IP = "127.0.210.11";
     static final String SERVER_IP = "127.0.220.11";
@@ -65,12 +65,12 @@ final class Topology implements AutoCloseable {
     }
 
     /** Opens a TCP connection to the server along one path. */
-    interface Dialer {
+    public interface Dialer {
         Socket open() throws IOException;
     }
 
     /** How long a load generator waits for a byte before it calls the path stalled and fails the scenario. */
-    static final int STALL_TIMEOUT_MS = 10_000;
+    public static final int STALL_TIMEOUT_MS = 10_000;
 
     /** A connected load-generator socket: no Nagle, and reads that fail after {@link #STALL_TIMEOUT_MS}. */
     static Socket connect(InetSocketAddress to) throws IOException {

@@ -2,6 +2,8 @@ package io.jmesh.loadtest.ztunnel;
 
 import io.jmesh.loadtest.BenchContext;
 import io.jmesh.loadtest.Metrics;
+import io.jmesh.loadtest.ProcessWatch;
+import io.jmesh.loadtest.ProcessWatch.Sample;
 import io.jmesh.loadtest.ResultTable;
 import io.jmesh.loadtest.Scenario;
 import java.io.IOException;
@@ -17,7 +19,6 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.LongStream;
-import java.util.stream.Stream;
 
 /**
  * Whether a ztunnel pair stays flat over minutes of mixed load while its workload certificates rotate: resident
@@ -29,7 +30,6 @@ import java.util.stream.Stream;
 public final class ZtunnelSoakScenario implements Scenario {
 
     private static final int WINDOWS = 5;
-    private static final double MIB = 1024 * 1024;
 
     @Override
     public String name() {
@@ -44,9 +44,6 @@ public final class ZtunnelSoakScenario implements Scenario {
 
     /** A process watched through the run; for a ztunnel its node (its log's name) and where its metrics are. */
     private record Watched(String name, Process process, String node, String metricsHost) {}
-
-    /** One look at a process. */
-    private record Sample(double seconds, double rssMiB, long fds, long threads) {}
 
     @Override
     public ResultTable run(BenchContext ctx) throws Exception {
@@ -76,16 +73,17 @@ public final class ZtunnelSoakScenario implements Scenario {
                     new Watched("ztunnel node-b", topo.ztunnelB, "node-b", Topology.NODE_B),
                     new Watched("HAProxy in (TLS client)", topo.haproxies.get(1), null, null),
                     new Watched("HAProxy out (TLS server)", topo.haproxies.get(0), null, null));
-            Map<String, Map<String, Long>> threadsBefore = new LinkedHashMap<>();
-            for (Watched w : watched) {
-                threadsBefore.put(w.name, threadNames(w.process));
-            }
             Map<String, Double> heapBefore = new LinkedHashMap<>();
             Map<String, Double> fetchesBefore = new LinkedHashMap<>();
             for (Watched w : ztunnels(watched)) {
                 heapBefore.put(w.name, heapAfterFullGcMiB(w));
                 fetchesBefore.put(w.name, metrics(w.metricsHost).sum("ztunnel_certificate_fetches_total",
                         "outcome=\"success\""));
+            }
+            // after jcmd, whose attach starts a thread in the JVM it talks to
+            Map<String, Map<String, Long>> threadsBefore = new LinkedHashMap<>();
+            for (Watched w : watched) {
+                threadsBefore.put(w.name, ProcessWatch.threadNames(w.process.pid()));
             }
 
             SoakLoad viaZtunnel = new SoakLoad("ztunnel", topo.ztunnel(), soak, WINDOWS, bulkEvery);
@@ -127,12 +125,12 @@ public final class ZtunnelSoakScenario implements Scenario {
                 List<Sample> s = samples.get(w.name);
                 Sample first = s.get(0);
                 Sample last = s.get(s.size() - 1);
-                t.row(w.name, first.rssMiB, s.get(s.size() / 2).rssMiB, last.rssMiB,
+                t.row(w.name, first.rssMiB(), s.get(s.size() / 2).rssMiB(), last.rssMiB(),
                         s.stream().mapToDouble(Sample::rssMiB).max().orElse(Double.NaN),
                         heapBefore.containsKey(w.name) ? (Object) heapBefore.get(w.name) : "–",
                         heapAfter.containsKey(w.name) ? (Object) heapAfter.get(w.name) : "–",
-                        first.fds, s.stream().mapToLong(Sample::fds).max().orElse(-1), after.get(w.name).fds,
-                        first.threads, last.threads);
+                        first.fds(), s.stream().mapToLong(Sample::fds).max().orElse(-1), after.get(w.name).fds(),
+                        first.threads(), last.threads());
             }
             t.note(String.format("%d s of load on each path at once, the same on both: %d req/s of 1 KiB over %d "
                     + "persistent connections, %d new connections a second (64-byte round trip each, %d loops), "
@@ -162,7 +160,7 @@ public final class ZtunnelSoakScenario implements Scenario {
                         + "failed), %.0f sockets still counted open, %.0f pooled HBONE connections, %d leak reports, "
                         + "%d warning or error lines;", w.name, renewed, failedFetches, open,
                         m.sum("ztunnel_pool_connections", ""), leaks, warnings.size()));
-                String grown = grownThreads(threadsBefore.get(w.name), threadNames(w.process));
+                String grown = ProcessWatch.grownThreads(threadsBefore.get(w.name), ProcessWatch.threadNames(w.process.pid()));
                 if (!grown.isEmpty()) {
                     ztunnelNote.append(" threads more than before the soak: ").append(grown).append(";");
                 }
@@ -204,47 +202,11 @@ public final class ZtunnelSoakScenario implements Scenario {
     }
 
     private static Sample sample(Process p, double seconds) throws IOException {
-        return new Sample(seconds, Topology.rssMiB(p), count(Path.of("/proc/" + p.pid() + "/fd")),
-                count(Path.of("/proc/" + p.pid() + "/task")));
+        return ProcessWatch.sample(p.pid(), seconds);
     }
 
-    private static long count(Path dir) throws IOException {
-        try (Stream<Path> entries = Files.list(dir)) {
-            return entries.count();
-        }
-    }
-
-    /** A process's threads by name, numbers taken out ({@code vert.x-eventloop-thread-#}), with their counts. */
-    private static Map<String, Long> threadNames(Process p) throws IOException {
-        try (Stream<Path> tasks = Files.list(Path.of("/proc/" + p.pid() + "/task"))) {
-            return tasks.map(t -> {
-                try {
-                    return Files.readString(t.resolve("comm")).strip().replaceAll("[0-9]+", "#");
-                } catch (IOException e) {
-                    return null; // the thread ended
-                }
-            }).filter(n -> n != null).collect(Collectors.groupingBy(n -> n, java.util.TreeMap::new,
-                    Collectors.counting()));
-        }
-    }
-
-    /** The thread names of which there are more in {@code after} than in {@code before}: "name +n, ...". */
-    private static String grownThreads(Map<String, Long> before, Map<String, Long> after) {
-        return after.entrySet().stream().filter(e -> e.getValue() > before.getOrDefault(e.getKey(), 0L))
-                .map(e -> e.getKey() + " +" + (e.getValue() - before.getOrDefault(e.getKey(), 0L)))
-                .collect(Collectors.joining(", "));
-    }
-
-    /** A full collection ({@code jcmd GC.run}), then the heap in use as the ztunnel's own metrics report it. */
     private static double heapAfterFullGcMiB(Watched w) throws Exception {
-        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
-        Process p = new ProcessBuilder(jcmd.toString(), String.valueOf(w.process.pid()), "GC.run")
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            p.destroyForcibly();
-            return Double.NaN;
-        }
-        return metrics(w.metricsHost).sum("jvm_memory_used_bytes", "area=\"heap\"") / MIB;
+        return ProcessWatch.heapAfterFullGcMiB(w.process.pid(), "http://" + w.metricsHost + ":15020/metrics");
     }
 
     /** One scrape of a ztunnel's {@code /metrics} (port 15020 on its node address). */

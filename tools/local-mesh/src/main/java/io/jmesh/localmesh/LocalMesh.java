@@ -6,6 +6,7 @@ import io.jmesh.localmesh.run.Layout;
 import io.jmesh.localmesh.run.MeshPlan;
 import io.jmesh.localmesh.run.Supervisor;
 import io.jmesh.localmesh.run.Table;
+import io.jmesh.localmesh.run.Topology;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,8 +27,9 @@ import sun.misc.Signal;
  * <p>State lives under {@code --state-dir} (default {@code .mesh/}): the broker's data, the CA's root of trust
  * ({@code .mesh/ca/}), node tokens, certificates, configuration files and logs. A second run reuses it.
  *
- * <p>Options: {@code --repo <dir>} (default {@code .}), {@code --state-dir <dir>}, {@code --exit-when-ready}
- * (start, print, stop: for smoke checks).
+ * <p>Options: {@code --repo <dir>} (default {@code .}), {@code --state-dir <dir>}, {@code --manifests <dir>} (what
+ * policy serves; default the repository's {@code demo/manifests}, which it watches: files written there while the
+ * mesh runs are applied), {@code --exit-when-ready} (start, print, stop: for smoke checks).
  */
 public final class LocalMesh {
 
@@ -39,26 +41,31 @@ public final class LocalMesh {
     public static void main(String[] args) throws Exception {
         Path repo = Path.of(".");
         Path state = null;
+        Path manifests = null;
         boolean exitWhenReady = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--repo" -> repo = Path.of(args[++i]);
                 case "--state-dir" -> state = Path.of(args[++i]);
+                case "--manifests" -> manifests = Path.of(args[++i]);
                 case "--exit-when-ready" -> exitWhenReady = true;
                 default -> {
                     System.err.println("local-mesh: unknown argument " + args[i]
-                            + " (expected: --repo <dir>, --state-dir <dir>, --exit-when-ready)");
+                            + " (expected: --repo <dir>, --state-dir <dir>, --manifests <dir>, --exit-when-ready)");
                     System.exit(2);
                 }
             }
         }
         repo = repo.toAbsolutePath().normalize();
         state = (state == null ? repo.resolve(".mesh") : state).toAbsolutePath().normalize();
-        System.exit(run(repo, state, exitWhenReady, System.out));
+        Topology topology = Topology.local(repo);
+        if (manifests != null) {
+            topology = topology.withManifests(manifests.toAbsolutePath().normalize());
+        }
+        System.exit(run(new MeshPlan(repo, state, topology), state, exitWhenReady, System.out));
     }
 
-    static int run(Path repo, Path state, boolean exitWhenReady, PrintStream out) throws Exception {
-        MeshPlan plan = new MeshPlan(repo, state);
+    static int run(MeshPlan plan, Path state, boolean exitWhenReady, PrintStream out) throws Exception {
         String missing = plan.missingJars();
         if (missing != null) {
             out.println("local-mesh: " + missing + " is not built; run `make build` (make run does it for you)");

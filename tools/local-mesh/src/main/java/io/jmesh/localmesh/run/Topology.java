@@ -54,6 +54,11 @@ public record Topology(String kafka, String ca, String policy, String telemetry,
         }
     }
 
+    /** This layout, policy serving the manifests in {@code dir}. */
+    public Topology withManifests(Path dir) {
+        return new Topology(kafka, ca, policy, telemetry, waypointMgr, controlPlaneNamespace, nodes, dir);
+    }
+
     /** {@code make run}: {@link Layout}'s loopback addresses, the demo manifests. */
     public static Topology local(Path repo) {
         return new Topology(Layout.KAFKA, Layout.CA, Layout.POLICY, Layout.TELEMETRY, Layout.WAYPOINT_MGR, "",

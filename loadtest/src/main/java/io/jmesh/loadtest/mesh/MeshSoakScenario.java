@@ -1,0 +1,470 @@
+package io.jmesh.loadtest.mesh;
+
+import io.jmesh.loadtest.BenchContext;
+import io.jmesh.loadtest.Metrics;
+import io.jmesh.loadtest.ProcessWatch;
+import io.jmesh.loadtest.ProcessWatch.Sample;
+import io.jmesh.loadtest.ResultTable;
+import io.jmesh.loadtest.Scenario;
+import io.jmesh.loadtest.ztunnel.MachineState;
+import io.jmesh.loadtest.ztunnel.SoakLoad;
+import io.jmesh.loadtest.ztunnel.Topology;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * {@code mesh-soak}: the whole local mesh of {@code make run} (Kafka, ca, policy, telemetry, waypoint-mgr, two
+ * ztunnels, the demo applications, each its own process) for minutes under {@link SoakLoad}'s mixed load from
+ * {@code sleep} (node-a) to {@code echo} (node-b) over SOCKS5 and HBONE, while workloads come and go: every churn
+ * interval a manifest of new workloads (new service accounts, so new certificates from ca) with an authorization
+ * policy is written into policy's manifest directory, or removed. It samples every process's memory, descriptors and
+ * threads, reads each JVM's heap after a full collection before and after, counts failures, certificate fetches,
+ * the connections telemetry counted against those ztunnel reported, and the warning and error lines each component
+ * logged during the run. {@code -Dbench.soak.minutes} (5 by default; 40 s with {@code --quick}).
+ */
+public final class MeshSoakScenario implements Scenario {
+
+    private static final int WINDOWS = 5;
+    /** New workloads per churn cycle, half of them on each node. */
+    static final int CHURN_WORKLOADS = 4;
+    static final String CHURN_FILE = "90-soak-churn.yaml";
+    private static final InetSocketAddress SOCKS_A = new InetSocketAddress("127.0.10.1", 15080);
+    private static final String SLEEP = "127.0.10.12";
+    private static final String ECHO = "127.0.20.12";
+    private static final int ECHO_PORT = 9000;
+    private static final Pattern STARTED = Pattern.compile("started (\\S+)\\s+pid (\\d+)");
+
+    @Override
+    public String name() {
+        return "mesh-soak";
+    }
+
+    @Override
+    public String description() {
+        return "stability of the whole local mesh (Kafka, ca, policy, telemetry, waypoint-mgr, two ztunnels) under "
+                + "minutes of mixed load while workloads and policies come and go: memory, descriptors, threads, "
+                + "heap and failures of every process";
+    }
+
+    /** A watched process; {@code metrics} is its {@code /metrics} URL, or null (no jmesh service). */
+    record Watched(String name, long pid, String metrics) {}
+
+    @Override
+    public ResultTable run(BenchContext ctx) throws Exception {
+        Duration soak = ctx.quick() ? Duration.ofSeconds(40)
+                : Duration.ofMinutes(Integer.getInteger("bench.soak.minutes", 5));
+        Duration every = ctx.quick() ? Duration.ofSeconds(4) : Duration.ofSeconds(10);
+        Duration bulkEvery = ctx.quick() ? Duration.ofSeconds(8) : Duration.ofSeconds(20);
+        Duration churnEvery = ctx.quick() ? Duration.ofSeconds(5) : Duration.ofSeconds(10);
+        Path work = ctx.workDir().resolve("mesh-soak");
+        deleteTree(work);
+        Path manifests = Files.createDirectories(work.resolve("manifests"));
+        try (Stream<Path> demo = Files.list(ctx.repo().resolve("demo/manifests"))) {
+            for (Path m : demo.toList()) {
+                Files.copy(m, manifests.resolve(m.getFileName()));
+            }
+        }
+        Path launcherLog = work.resolve("local-mesh.log");
+        Process mesh = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", launcherClassPath(ctx.repo()), "io.jmesh.localmesh.LocalMesh",
+                "--repo", ctx.repo().toString(), "--state-dir", work.resolve("state").toString(),
+                "--manifests", manifests.toString())
+                .redirectErrorStream(true).redirectOutput(launcherLog.toFile()).start();
+        try {
+            Map<String, Long> pids = awaitReady(mesh, launcherLog);
+            long broker = mesh.descendants().mapToLong(ProcessHandle::pid)
+                    .filter(pid -> commandLine(pid).contains("KafkaBrokerMain")).findFirst().orElse(-1);
+            if (broker > 0) {
+                pids.put("kafka", broker);
+            }
+            List<Watched> watched = watched(mesh.pid(), pids);
+            Topology.Dialer sleepToEcho = () -> socks(SOCKS_A, SLEEP, ECHO, ECHO_PORT);
+            // warm-up: every part of the load once through, so the soak's first fifth is not the JIT's
+            SoakLoad warm = new SoakLoad("warm-up", sleepToEcho, ctx.quick() ? Duration.ofSeconds(8)
+                    : Duration.ofSeconds(20), 1, Duration.ofSeconds(4));
+            warm.start();
+            warm.await();
+
+            Map<String, Map<String, Long>> threadsBefore = new LinkedHashMap<>();
+            Map<String, Double> heapBefore = new LinkedHashMap<>();
+            for (Watched w : watched) {
+                if (w.metrics != null) {
+                    heapBefore.put(w.name, ProcessWatch.heapAfterFullGcMiB(w.pid, w.metrics));
+                }
+                // after jcmd, whose attach starts a thread in the JVM it talks to
+                threadsBefore.put(w.name, ProcessWatch.threadNames(w.pid));
+            }
+            Map<String, Metrics> metricsBefore = scrapeAll(watched);
+            Path logs = work.resolve("state/logs");
+            Map<Path, Long> logSizes = logSizes(logs);
+
+            SoakLoad load = new SoakLoad("mesh", sleepToEcho, soak, WINDOWS, bulkEvery);
+            Churn churn = new Churn(manifests, churnEvery);
+            Map<String, List<Sample>> samples = new LinkedHashMap<>();
+            watched.forEach(w -> samples.put(w.name, new ArrayList<>()));
+            long t0 = System.nanoTime();
+            long end = t0 + soak.toNanos();
+            load.start();
+            Thread churner = new Thread(() -> churn.run(end), "mesh-soak-churn");
+            churner.start();
+            for (long next = t0; next <= end; next += every.toNanos()) {
+                long wait = next - System.nanoTime();
+                if (wait > 0) {
+                    TimeUnit.NANOSECONDS.sleep(wait);
+                }
+                for (Watched w : watched) {
+                    samples.get(w.name).add(ProcessWatch.sample(w.pid, (System.nanoTime() - t0) / 1e9));
+                }
+            }
+            SoakLoad.Figures f = load.await();
+            churner.join(churnEvery.toMillis() * 3);
+
+            Thread.sleep(10_000); // the last sockets close on every hop; telemetry consumes the last events
+            Map<String, Sample> after = new LinkedHashMap<>();
+            Map<String, Double> heapAfter = new LinkedHashMap<>();
+            for (Watched w : watched) {
+                after.put(w.name, ProcessWatch.sample(w.pid, (System.nanoTime() - t0) / 1e9));
+            }
+            Map<String, Metrics> metricsAfter = scrapeAll(watched);
+            for (Watched w : watched) {
+                if (w.metrics != null) {
+                    heapAfter.put(w.name, ProcessWatch.heapAfterFullGcMiB(w.pid, w.metrics));
+                }
+            }
+
+            ResultTable t = new ResultTable("process", "RSS start MiB", "RSS middle MiB", "RSS end MiB",
+                    "RSS max MiB", "heap after full GC before MiB", "heap after full GC after MiB", "fds start",
+                    "fds max", "fds after load", "threads start", "threads end");
+            List<String> problems = new ArrayList<>();
+            StringBuilder threads = new StringBuilder();
+            for (Watched w : watched) {
+                List<Sample> s = samples.get(w.name);
+                Sample first = s.get(0);
+                Sample last = s.get(s.size() - 1);
+                t.row(w.name, first.rssMiB(), s.get(s.size() / 2).rssMiB(), last.rssMiB(),
+                        s.stream().mapToDouble(Sample::rssMiB).max().orElse(Double.NaN),
+                        heapBefore.containsKey(w.name) ? (Object) heapBefore.get(w.name) : "–",
+                        heapAfter.containsKey(w.name) ? (Object) heapAfter.get(w.name) : "–",
+                        first.fds(), s.stream().mapToLong(Sample::fds).max().orElse(-1), after.get(w.name).fds(),
+                        first.threads(), last.threads());
+                String grown = ProcessWatch.grownThreads(threadsBefore.get(w.name),
+                        ProcessWatch.threadNames(w.pid));
+                if (!grown.isEmpty()) {
+                    threads.append(threads.length() == 0 ? "" : "; ").append(w.name).append(" ").append(grown);
+                }
+            }
+            t.note(String.format("%d s of load from sleep (node-a) to echo (node-b) through SOCKS5 and HBONE: %d "
+                    + "req/s of 1 KiB over %d persistent connections, %d new connections a second (64-byte round "
+                    + "trip each), and every %d s a %d MiB transfer echoed back and ended by a half-close. Every %d "
+                    + "s policy's manifest directory gained %d new workloads (new service accounts, half on each "
+                    + "node) and an authorization policy, or lost them again: %d changes written. Samples every "
+                    + "%d s; every component runs as make run starts it (-XX:+UseSerialGC -Xmx256m each).", soak.toSeconds(), SoakLoad.STEADY_RATE, SoakLoad.STEADY_CONNECTIONS,
+                    SoakLoad.CHURN_RATE, bulkEvery.toSeconds(), SoakLoad.BULK_BYTES >> 20, churnEvery.toSeconds(),
+                    CHURN_WORKLOADS, churn.written.get(), every.toSeconds()));
+            t.note(outcome(f));
+            if (f.requestFailures() + f.connectionFailures() + f.bulkFailures() > 0) {
+                problems.add("load: failures (" + String.join(" | ", f.firstErrors()) + ")");
+            }
+            t.note("Threads started during the run and still there after it: "
+                    + (threads.length() == 0 ? "none" : threads) + " (Vert.x's worker pool, 20 threads for the "
+                    + "control plane's services, starts a thread per blocking task until it has them all).");
+            t.note(identities(watched, metricsBefore, metricsAfter, problems));
+            t.note(telemetryCount(watched, metricsBefore, metricsAfter, problems));
+            t.note(logLines(logs, logSizes, problems));
+            t.note(problems.isEmpty() ? "Problems found: none." : "Problems found: " + String.join("; ", problems)
+                    + ".");
+            t.note(MachineState.note());
+            return t;
+        } finally {
+            stop(mesh);
+        }
+    }
+
+    /** What {@code make run} runs the launcher with (the Makefile's {@code LOCAL_MESH_CP}): JDK classes only. */
+    private static String launcherClassPath(Path repo) {
+        Path classes = repo.resolve("tools/local-mesh/target/classes");
+        if (!Files.isDirectory(classes)) {
+            throw new IllegalStateException(classes + " is missing: build first (make bench does)");
+        }
+        return classes + java.io.File.pathSeparator + repo.resolve("tools/kafka-local/target/classes");
+    }
+
+    /** Waits for the launcher's "mesh ready"; the pids it started, by component name. */
+    private static Map<String, Long> awaitReady(Process mesh, Path log) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(240);
+        while (System.nanoTime() < deadline) {
+            String out = Files.exists(log) ? Files.readString(log) : "";
+            if (out.contains("mesh ready")) {
+                Map<String, Long> pids = new LinkedHashMap<>();
+                Matcher m = STARTED.matcher(out);
+                while (m.find()) {
+                    pids.put(m.group(1), Long.parseLong(m.group(2)));
+                }
+                return pids;
+            }
+            if (!mesh.isAlive()) {
+                throw new IllegalStateException("the local mesh exited (" + mesh.exitValue() + ") before it was "
+                        + "ready; see " + log);
+            }
+            Thread.sleep(500);
+        }
+        throw new IllegalStateException("the local mesh was not ready within 240 s; see " + log);
+    }
+
+    /** A process's command line from /proc (ProcessHandle's leaves out a long one); empty once it is gone. */
+    private static String commandLine(long pid) {
+        try {
+            return Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"));
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** The launcher, then every component (the Kafka broker too) with its metrics URL where it has one. */
+    static List<Watched> watched(long launcher, Map<String, Long> pids) {
+        Map<String, String> metrics = Map.of("ca", "127.0.1.1:15014", "policy", "127.0.1.2:15014",
+                "telemetry", "127.0.1.3:15014", "waypoint-mgr", "127.0.1.4:15014",
+                "ztunnel-node-a", "127.0.10.1:15020", "ztunnel-node-b", "127.0.20.1:15020");
+        List<Watched> list = new ArrayList<>();
+        list.add(new Watched("make run launcher", launcher, null));
+        pids.forEach((name, pid) -> list.add(new Watched(name, pid,
+                metrics.containsKey(name) ? "http://" + metrics.get(name) + "/metrics" : null)));
+        return list;
+    }
+
+    private static Map<String, Metrics> scrapeAll(List<Watched> watched) throws Exception {
+        Map<String, Metrics> m = new LinkedHashMap<>();
+        for (Watched w : watched) {
+            if (w.metrics != null) {
+                m.put(w.name, Metrics.scrape(w.metrics));
+            }
+        }
+        return m;
+    }
+
+    /** SOCKS5 to node-a's ztunnel from {@code from} (the source workload's address), CONNECT to {@code ip:port}. */
+    static Socket socks(InetSocketAddress proxy, String from, String ip, int port) throws IOException {
+        Socket s = new Socket();
+        try {
+            s.setTcpNoDelay(true);
+            s.setSoTimeout(Topology.STALL_TIMEOUT_MS);
+            s.bind(new InetSocketAddress(from, 0));
+            s.connect(proxy, 5000);
+            OutputStream out = s.getOutputStream();
+            InputStream in = s.getInputStream();
+            byte[] a = InetAddress.getByName(ip).getAddress();
+            // greeting (no authentication) and CONNECT pipelined: one round trip
+            out.write(new byte[] {5, 1, 0, 5, 1, 0, 1, a[0], a[1], a[2], a[3], (byte) (port >> 8), (byte) port});
+            byte[] reply = in.readNBytes(2 + 10);
+            if (reply.length < 12 || reply[1] != 0 || reply[3] != 0) {
+                throw new IOException("socks5 refused: " + (reply.length > 3 ? reply[3] : -1));
+            }
+            return s;
+        } catch (IOException e) {
+            s.close();
+            throw e;
+        }
+    }
+
+    /** Writes and removes the churn manifest in turn until {@code end}. */
+    static final class Churn {
+        private final Path manifests;
+        private final Duration every;
+        final AtomicInteger written = new AtomicInteger();
+
+        Churn(Path manifests, Duration every) {
+            this.manifests = manifests;
+            this.every = every;
+        }
+
+        void run(long end) {
+            Path file = manifests.resolve(CHURN_FILE);
+            for (int cycle = 0; System.nanoTime() + every.toNanos() < end; cycle++) {
+                try {
+                    TimeUnit.NANOSECONDS.sleep(every.toNanos());
+                    if (cycle % 2 == 0) {
+                        // written aside and moved in whole: policy must never read half a file
+                        Path tmp = manifests.resolveSibling(CHURN_FILE + ".tmp");
+                        Files.writeString(tmp, manifest(cycle));
+                        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                    } else {
+                        Files.deleteIfExists(file);
+                    }
+                    written.incrementAndGet();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                } catch (IOException e) {
+                    throw new IllegalStateException("churn manifest: " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link #CHURN_WORKLOADS} WorkloadEntries named and with service accounts of their own for {@code cycle},
+     * alternately on node-a and node-b, and an ALLOW policy letting sleep reach them.
+     */
+    static String manifest(int cycle) {
+        StringBuilder y = new StringBuilder("# mesh-soak churn, cycle " + cycle + "\n");
+        for (int i = 0; i < CHURN_WORKLOADS; i++) {
+            String name = "soak-" + cycle + "-" + i;
+            boolean a = i % 2 == 0;
+            y.append("""
+                    apiVersion: networking.istio.io/v1
+                    kind: WorkloadEntry
+                    metadata:
+                      name: %1$s
+                      namespace: default
+                      labels: {app: soak-%2$d}
+                    spec:
+                      address: 127.0.%3$d.%4$d
+                      serviceAccount: %1$s
+                      node: %5$s
+                      labels: {app: soak-%2$d}
+                    ---
+                    """.formatted(name, cycle, a ? 31 : 32, 10 + (cycle * CHURN_WORKLOADS + i) % 240,
+                    a ? "node-a" : "node-b"));
+        }
+        y.append("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata:
+                  name: soak-%1$d
+                  namespace: default
+                spec:
+                  selector:
+                    matchLabels: {app: soak-%1$d}
+                  action: ALLOW
+                  rules:
+                    - from:
+                        - source:
+                            principals: ["cluster.local/ns/default/sa/sleep"]
+                """.formatted(cycle));
+        return y.toString();
+    }
+
+    private static String outcome(SoakLoad.Figures f) {
+        StringBuilder p99 = new StringBuilder();
+        for (long us : f.p99MicrosByWindow()) {
+            p99.append(p99.length() == 0 ? "" : " / ").append(us < 0 ? "–" : String.format("%.2f", us / 1000.0));
+        }
+        return String.format("Load: %,d requests (%d failed), p99 per fifth of the run %s ms, p99 of the requests "
+                + "under way during a bulk transfer %.2f ms, of the others %.2f ms; %,d connections (%d failed); %d "
+                + "bulk transfers (%d failed)%s.", f.requests(), f.requestFailures(), p99,
+                f.p99MicrosDuringBulk() / 1000.0, f.p99MicrosOtherwise() / 1000.0, f.connections(),
+                f.connectionFailures(), f.bulkTransfers(), f.bulkFailures(),
+                f.firstErrors().isEmpty() ? "" : "; first errors: " + String.join(" | ", f.firstErrors()));
+    }
+
+    /** Certificates each ztunnel fetched during the run (new workloads' and renewals), and the failed fetches. */
+    private static String identities(List<Watched> watched, Map<String, Metrics> before, Map<String, Metrics> after,
+            List<String> problems) {
+        StringBuilder note = new StringBuilder("Identities:");
+        for (Watched w : watched) {
+            if (!w.name.startsWith("ztunnel")) {
+                continue;
+            }
+            double fetched = after.get(w.name).sum("ztunnel_certificate_fetches_total", "outcome=\"success\"")
+                    - before.get(w.name).sum("ztunnel_certificate_fetches_total", "outcome=\"success\"");
+            double failed = after.get(w.name).sum("ztunnel_certificate_fetches_total", "outcome=\"failure\"")
+                    - before.get(w.name).sum("ztunnel_certificate_fetches_total", "outcome=\"failure\"");
+            double open = after.get(w.name).sum("istio_tcp_sockets_open", "");
+            note.append(String.format(" %s fetched %.0f certificates during the run (%.0f fetches failed) and "
+                    + "counted %.0f sockets open after it;", w.name, fetched, failed, open));
+            if (fetched < 1) {
+                problems.add(w.name + ": no certificate fetched for the new workloads");
+            }
+            if (open > 0) {
+                problems.add(w.name + ": " + (long) open + " sockets still counted open after the load");
+            }
+        }
+        return note.substring(0, note.length() - 1) + ".";
+    }
+
+    /** Connections node-a's ztunnel reported opening during the run against those telemetry counted from Kafka. */
+    private static String telemetryCount(List<Watched> watched, Map<String, Metrics> before,
+            Map<String, Metrics> after, List<String> problems) {
+        String series = "istio_tcp_connections_opened_total";
+        String source = "reporter=\"source\"";
+        double reported = after.get("ztunnel-node-a").sum(series, source)
+                - before.get("ztunnel-node-a").sum(series, source);
+        double counted = after.get("telemetry").sum(series, source) - before.get("telemetry").sum(series, source);
+        if (counted != reported) {
+            problems.add(String.format("telemetry counted %.0f of the %.0f connections node-a reported", counted,
+                    reported));
+        }
+        return String.format("Telemetry: node-a's ztunnel reported opening %.0f connections during the run "
+                + "(reporter source); telemetry, reading Kafka, counted %.0f.", reported, counted);
+    }
+
+    private static Map<Path, Long> logSizes(Path logs) throws IOException {
+        Map<Path, Long> sizes = new LinkedHashMap<>();
+        try (Stream<Path> files = Files.list(logs)) {
+            for (Path f : files.sorted(Comparator.naturalOrder()).toList()) {
+                sizes.put(f, Files.size(f));
+            }
+        }
+        return sizes;
+    }
+
+    /** The warning and error lines each component logged during the run (its log from the soak's start on). */
+    private static String logLines(Path logs, Map<Path, Long> from, List<String> problems) throws IOException {
+        StringBuilder note = new StringBuilder("Warning or error lines logged during the run:");
+        for (Map.Entry<Path, Long> e : logSizes(logs).entrySet()) {
+            byte[] all = Files.readAllBytes(e.getKey());
+            long start = Math.min(all.length, from.getOrDefault(e.getKey(), 0L));
+            List<String> lines = new String(all, (int) start, all.length - (int) start,
+                    java.nio.charset.StandardCharsets.UTF_8).lines()
+                    .filter(MeshSoakScenario::warningOrError).toList();
+            String name = e.getKey().getFileName().toString().replace(".log", "");
+            note.append(" ").append(name).append(" ").append(lines.size()).append(",");
+            lines.stream().limit(3).map(l -> l.length() > 200 ? l.substring(0, 200) + "…" : l)
+                    .forEach(l -> problems.add(name + " logged: " + l));
+        }
+        return note.substring(0, note.length() - 1) + ".";
+    }
+
+    /** A JSON log line (the services' format) at WARN or ERROR, or a Netty leak report. */
+    static boolean warningOrError(String line) {
+        return line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\"") || line.contains("LEAK:");
+    }
+
+    /** SIGTERM to the launcher, which stops every component; whatever is left after a minute is killed. */
+    private static void stop(Process mesh) throws InterruptedException {
+        List<ProcessHandle> children = mesh.descendants().toList();
+        mesh.destroy();
+        if (!mesh.waitFor(60, TimeUnit.SECONDS)) {
+            mesh.destroyForcibly();
+        }
+        children.forEach(ProcessHandle::destroyForcibly);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> all = Files.walk(dir)) {
+            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
+    }
+}
