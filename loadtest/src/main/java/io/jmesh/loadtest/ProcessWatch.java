@@ -18,6 +18,28 @@ public final class ProcessWatch {
     /** One look at a process, {@code seconds} into the run. */
     public record Sample(double seconds, double rssMiB, long fds, long threads) {}
 
+    /** The soaks' table: one row per process ({@link #row}). */
+    public static ResultTable table() {
+        return new ResultTable("process", "RSS start MiB", "RSS middle MiB", "RSS end MiB", "RSS max MiB",
+                "heap after full GC before MiB", "heap after full GC after MiB", "fds start", "fds max",
+                "fds after load", "threads start", "threads end");
+    }
+
+    /**
+     * A process's row: its samples through the run, one more after the load, and its heap after a full collection
+     * before and after (null: not read).
+     */
+    public static void row(ResultTable t, String name, java.util.List<Sample> samples, Sample after, Double heapBefore,
+            Double heapAfter) {
+        Sample first = samples.get(0);
+        Sample last = samples.get(samples.size() - 1);
+        t.row(name, first.rssMiB(), samples.get(samples.size() / 2).rssMiB(), last.rssMiB(),
+                samples.stream().mapToDouble(Sample::rssMiB).max().orElse(Double.NaN),
+                heapBefore != null ? (Object) heapBefore : "–", heapAfter != null ? (Object) heapAfter : "–",
+                first.fds(), samples.stream().mapToLong(Sample::fds).max().orElse(-1), after.fds(), first.threads(),
+                last.threads());
+    }
+
     public static Sample sample(long pid, double seconds) throws IOException {
         long rss = ProcStatus.rssKib(pid);
         return new Sample(seconds, rss < 0 ? Double.NaN : rss / 1024.0, count(Path.of("/proc/" + pid + "/fd")),

@@ -149,21 +149,12 @@ public final class MeshSoakScenario implements Scenario {
                 }
             }
 
-            ResultTable t = new ResultTable("process", "RSS start MiB", "RSS middle MiB", "RSS end MiB",
-                    "RSS max MiB", "heap after full GC before MiB", "heap after full GC after MiB", "fds start",
-                    "fds max", "fds after load", "threads start", "threads end");
+            ResultTable t = ProcessWatch.table();
             List<String> problems = new ArrayList<>();
             StringBuilder threads = new StringBuilder();
             for (Watched w : watched) {
-                List<Sample> s = samples.get(w.name);
-                Sample first = s.get(0);
-                Sample last = s.get(s.size() - 1);
-                t.row(w.name, first.rssMiB(), s.get(s.size() / 2).rssMiB(), last.rssMiB(),
-                        s.stream().mapToDouble(Sample::rssMiB).max().orElse(Double.NaN),
-                        heapBefore.containsKey(w.name) ? (Object) heapBefore.get(w.name) : "–",
-                        heapAfter.containsKey(w.name) ? (Object) heapAfter.get(w.name) : "–",
-                        first.fds(), s.stream().mapToLong(Sample::fds).max().orElse(-1), after.get(w.name).fds(),
-                        first.threads(), last.threads());
+                ProcessWatch.row(t, w.name, samples.get(w.name), after.get(w.name), heapBefore.get(w.name),
+                        heapAfter.get(w.name));
                 String grown = ProcessWatch.grownThreads(threadsBefore.get(w.name),
                         ProcessWatch.threadNames(w.pid));
                 if (!grown.isEmpty()) {
@@ -178,7 +169,7 @@ public final class MeshSoakScenario implements Scenario {
                     + "%d s; every component runs as make run starts it (-XX:+UseSerialGC -Xmx256m each).", soak.toSeconds(), SoakLoad.STEADY_RATE, SoakLoad.STEADY_CONNECTIONS,
                     SoakLoad.CHURN_RATE, bulkEvery.toSeconds(), SoakLoad.BULK_BYTES >> 20, churnEvery.toSeconds(),
                     CHURN_WORKLOADS, churn.written.get(), every.toSeconds()));
-            t.note(outcome(f));
+            t.note(f.summary("Load"));
             if (f.requestFailures() + f.connectionFailures() + f.bulkFailures() > 0) {
                 problems.add("load: failures (" + String.join(" | ", f.firstErrors()) + ")");
             }
@@ -359,19 +350,6 @@ public final class MeshSoakScenario implements Scenario {
                             principals: ["cluster.local/ns/default/sa/sleep"]
                 """.formatted(cycle));
         return y.toString();
-    }
-
-    private static String outcome(SoakLoad.Figures f) {
-        StringBuilder p99 = new StringBuilder();
-        for (long us : f.p99MicrosByWindow()) {
-            p99.append(p99.length() == 0 ? "" : " / ").append(us < 0 ? "–" : String.format("%.2f", us / 1000.0));
-        }
-        return String.format("Load: %,d requests (%d failed), p99 per fifth of the run %s ms, p99 of the requests "
-                + "under way during a bulk transfer %.2f ms, of the others %.2f ms; %,d connections (%d failed); %d "
-                + "bulk transfers (%d failed)%s.", f.requests(), f.requestFailures(), p99,
-                f.p99MicrosDuringBulk() / 1000.0, f.p99MicrosOtherwise() / 1000.0, f.connections(),
-                f.connectionFailures(), f.bulkTransfers(), f.bulkFailures(),
-                f.firstErrors().isEmpty() ? "" : "; first errors: " + String.join(" | ", f.firstErrors()));
     }
 
     /** Certificates each ztunnel fetched during the run (new workloads' and renewals), and the failed fetches. */

@@ -32,7 +32,22 @@ public final class SoakLoad {
     /** What one path's load did. */
     public record Figures(long requests, long requestFailures, long[] p99MicrosByWindow, long p99MicrosDuringBulk,
             long p99MicrosOtherwise, long connections, long connectionFailures, long bulkTransfers, long bulkFailures,
-            List<String> firstErrors) {}
+            List<String> firstErrors) {
+
+        /** One sentence for a results note: "{@code path}: n requests (n failed), p99 per fifth ...". */
+        public String summary(String path) {
+            StringBuilder p99 = new StringBuilder();
+            for (long us : p99MicrosByWindow) {
+                p99.append(p99.length() == 0 ? "" : " / ").append(us < 0 ? "–" : String.format("%.2f", us / 1000.0));
+            }
+            return String.format("%s: %,d requests (%d failed), p99 per fifth of the run %s ms, p99 of the requests "
+                    + "under way during a bulk transfer %.2f ms, of the others %.2f ms; %,d connections (%d failed); "
+                    + "%d bulk transfers (%d failed)%s.", path, requests, requestFailures, p99,
+                    p99MicrosDuringBulk / 1000.0, p99MicrosOtherwise / 1000.0, connections, connectionFailures,
+                    bulkTransfers, bulkFailures,
+                    firstErrors.isEmpty() ? "" : "; first errors: " + String.join(" | ", firstErrors));
+        }
+    }
 
     private final String path;
     private final Topology.Dialer dialer;

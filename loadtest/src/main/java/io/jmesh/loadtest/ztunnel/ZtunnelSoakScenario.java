@@ -18,7 +18,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
-import java.util.stream.LongStream;
 
 /**
  * Whether a ztunnel pair stays flat over minutes of mixed load while its workload certificates rotate: resident
@@ -118,19 +117,10 @@ public final class ZtunnelSoakScenario implements Scenario {
                 heapAfter.put(w.name, heapAfterFullGcMiB(w));
             }
 
-            ResultTable t = new ResultTable("process", "RSS start MiB", "RSS middle MiB", "RSS end MiB",
-                    "RSS max MiB", "heap after full GC before MiB", "heap after full GC after MiB", "fds start",
-                    "fds max", "fds after load", "threads start", "threads end");
+            ResultTable t = ProcessWatch.table();
             for (Watched w : watched) {
-                List<Sample> s = samples.get(w.name);
-                Sample first = s.get(0);
-                Sample last = s.get(s.size() - 1);
-                t.row(w.name, first.rssMiB(), s.get(s.size() / 2).rssMiB(), last.rssMiB(),
-                        s.stream().mapToDouble(Sample::rssMiB).max().orElse(Double.NaN),
-                        heapBefore.containsKey(w.name) ? (Object) heapBefore.get(w.name) : "–",
-                        heapAfter.containsKey(w.name) ? (Object) heapAfter.get(w.name) : "–",
-                        first.fds(), s.stream().mapToLong(Sample::fds).max().orElse(-1), after.get(w.name).fds(),
-                        first.threads(), last.threads());
+                ProcessWatch.row(t, w.name, samples.get(w.name), after.get(w.name), heapBefore.get(w.name),
+                        heapAfter.get(w.name));
             }
             t.note(String.format("%d s of load on each path at once, the same on both: %d req/s of 1 KiB over %d "
                     + "persistent connections, %d new connections a second (64-byte round trip each, %d loops), "
@@ -140,8 +130,8 @@ public final class ZtunnelSoakScenario implements Scenario {
                     soak.toSeconds(), SoakLoad.STEADY_RATE, SoakLoad.STEADY_CONNECTIONS, SoakLoad.CHURN_RATE,
                     SoakLoad.CHURN_LOOPS, bulkEvery.toSeconds(), SoakLoad.BULK_BYTES >> 20,
                     validity.toSeconds(), every.toSeconds()));
-            t.note(outcome("two ztunnels (HBONE)", z));
-            t.note(outcome("HAProxy pair (TLS 1.3 mTLS)", h));
+            t.note(z.summary("two ztunnels (HBONE)"));
+            t.note(h.summary("HAProxy pair (TLS 1.3 mTLS)"));
             List<String> problems = new ArrayList<>();
             StringBuilder ztunnelNote = new StringBuilder("ztunnels after the load:");
             for (Watched w : ztunnels(watched)) {
@@ -184,17 +174,6 @@ public final class ZtunnelSoakScenario implements Scenario {
             t.note(MachineState.note());
             return t;
         }
-    }
-
-    private static String outcome(String path, SoakLoad.Figures f) {
-        String p99 = LongStream.of(f.p99MicrosByWindow()).mapToObj(us -> us < 0 ? "–" : String.format("%.2f",
-                us / 1000.0)).collect(Collectors.joining(" / "));
-        return String.format("%s: %,d requests (%d failed), p99 per fifth of the run %s ms, p99 of the requests "
-                + "under way during a bulk transfer %.2f ms, of the others %.2f ms; %,d connections (%d failed); %d "
-                + "bulk transfers (%d failed)%s.", path, f.requests(), f.requestFailures(), p99,
-                f.p99MicrosDuringBulk() / 1000.0, f.p99MicrosOtherwise() / 1000.0, f.connections(),
-                f.connectionFailures(), f.bulkTransfers(), f.bulkFailures(),
-                f.firstErrors().isEmpty() ? "" : "; first errors: " + String.join(" | ", f.firstErrors()));
     }
 
     private static List<Watched> ztunnels(List<Watched> watched) {
