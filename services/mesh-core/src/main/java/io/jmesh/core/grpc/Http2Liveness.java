@@ -143,8 +143,11 @@ public final class Http2Liveness {
     }
 
     /**
-     * Starts PINGing {@code connection} until it closes. A connection whose closing cannot be observed (not one of
-     * Vert.x's own) is left alone: its timer would outlive it.
+     * Starts PINGing {@code connection} until it closes, and logs its errors at debug, naming the exception: its
+     * streams fail with it and their callers say so, and without a handler Vert.x logs it as an ERROR line holding
+     * only the exception's message, for Netty's HTTP/2 errors often none ({@code <missing-log-message>}). A
+     * connection whose closing cannot be observed (not one of Vert.x's own) is left alone: its timer would outlive
+     * it.
      */
     public void watch(HttpConnection connection) {
         if (!(connection instanceof ConnectionBase base)) {
@@ -152,6 +155,9 @@ public final class Http2Liveness {
                     connection.getClass().getName());
             return;
         }
+        connection.exceptionHandler(e -> log.atDebug().addKeyValue("peer", peer)
+                .addKeyValue("remote", String.valueOf(connection.remoteAddress()))
+                .log("gRPC connection error: {}", e.toString()));
         new Watch(connection).start(base.closeFuture());
     }
 

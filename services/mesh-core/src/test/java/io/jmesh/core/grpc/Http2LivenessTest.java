@@ -88,6 +88,58 @@ class Http2LivenessTest {
         assertThat(timeouts.labelValues("server").get()).isZero();
     }
 
+    /**
+     * A connection error (its streams fail with it and say so) is not logged by Vert.x as an ERROR line holding only
+     * the exception's message, which is often none ("{@code <missing-log-message>}"): the watch logs it at debug,
+     * naming the exception, on the client's connections and on those a server hands to {@link ServerConnections}.
+     */
+    @Test
+    void aConnectionErrorIsADebugLineNamingItNotAnEmptyErrorLine() throws Exception {
+        ch.qos.logback.classic.Logger vertxLog = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
+                .getLogger(ConnectionBase.class);
+        ch.qos.logback.classic.Logger ours = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
+                .getLogger(Http2Liveness.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> lines =
+                new ch.qos.logback.core.read.ListAppender<>();
+        lines.start();
+        ch.qos.logback.classic.Level before = ours.getLevel();
+        ours.setLevel(ch.qos.logback.classic.Level.DEBUG);
+        vertxLog.addAppender(lines);
+        ours.addAppender(lines);
+        try {
+            HttpConnection client = clientConnection();
+            HttpConnection server = serverConnection();
+            // what Netty's HTTP/2 handler reports for a broken connection; this one carries no message
+            ((ConnectionBase) client).fail(new io.netty.handler.codec.http2.Http2Exception(
+                    io.netty.handler.codec.http2.Http2Error.INTERNAL_ERROR));
+            ((ConnectionBase) server).fail(new io.netty.handler.codec.http2.Http2Exception(
+                    io.netty.handler.codec.http2.Http2Error.INTERNAL_ERROR));
+            await().atMost(Duration.ofSeconds(10)).until(() -> lines.list.stream()
+                    .filter(e -> e.getFormattedMessage().contains("Http2Exception")).count() == 2);
+            assertThat(lines.list).noneMatch(e -> e.getLevel() == ch.qos.logback.classic.Level.ERROR);
+            assertThat(lines.list).filteredOn(e -> e.getFormattedMessage().contains("Http2Exception"))
+                    .allMatch(e -> e.getLevel() == ch.qos.logback.classic.Level.DEBUG);
+        } finally {
+            vertxLog.detachAppender(lines);
+            ours.detachAppender(lines);
+            ours.setLevel(before);
+        }
+    }
+
+    HttpConnection clientConnection() throws Exception {
+        return client.request(HttpMethod.GET, server.actualPort(), "127.0.0.1", "/")
+                .compose(req -> req.send().map(resp -> req.connection())).await(10, TimeUnit.SECONDS);
+    }
+
+    /** The server side of the client's connection, handed to {@link ServerConnections} as ca's and policy's are. */
+    HttpConnection serverConnection() throws Exception {
+        await().atMost(Duration.ofSeconds(10)).until(() -> serverSide.get() != null);
+        HttpConnection c = serverSide.get();
+        new ServerConnections(vertx, new Http2Liveness.Settings(Duration.ofSeconds(30), Duration.ofSeconds(10)),
+                timeouts, Duration.ofHours(1), Duration.ofSeconds(10)).handle(c);
+        return c;
+    }
+
     @Test
     void aClientSocketProbesAfterIstiosKeepaliveTimingsNotTheKernelsTwoHours() throws Exception {
         Assumptions.assumeTrue(Epoll.isAvailable(), "native epoll transport unavailable: " + Epoll.unavailabilityCause());
