@@ -379,7 +379,7 @@ public final class ZtunnelBootstrap implements MeshService {
             dnsStarted = dns.start();
             if (dualStackAddress != null) {
                 dnsOtherFamily = new DnsProxy(net, store, dnsSettings(dualStackAddress, upstreams), dnsMetrics, null);
-                dnsStarted = Future.all(dnsStarted, dnsOtherFamily.start()).mapEmpty();
+                dnsStarted = Future.join(dnsStarted, dnsOtherFamily.start()).mapEmpty();
             }
         }
         // TPROXY hands a packet only to a socket of its own family: the capture listeners of the node address's
@@ -388,7 +388,9 @@ public final class ZtunnelBootstrap implements MeshService {
         if (twin instanceof java.net.Inet6Address && !ipv6()) {
             twin = null;
         }
-        return Future.all(inbound.start(twin), outbound.start(twin), admin, ready, dnsStarted).<Void>mapEmpty()
+        // join, not all: a failed start is reported (and closed) only once every bind has settled, so a listener
+        // whose bind completes after another's failure is closed with the rest instead of staying open
+        return Future.join(inbound.start(twin), outbound.start(twin), admin, ready, dnsStarted).<Void>mapEmpty()
                 .onSuccess(v -> {
                     if (capture != null) {
                         // only now: a ztunnel that cannot bind (another still holds the ports) leaves the rules

@@ -76,7 +76,7 @@ public final class InboundListeners {
             }
         }
         binds.add(sync(ctx.store().current()));
-        return Future.all(binds).mapEmpty();
+        return Future.join(binds).mapEmpty();
     }
 
     /** Follows the local workload set (local mode). */
@@ -121,7 +121,7 @@ public final class InboundListeners {
                 e.getValue().close();
             }
         }
-        return Future.all(binds).mapEmpty();
+        return Future.join(binds).mapEmpty();
     }
 
     private static final Channel PENDING = new io.netty.channel.embedded.EmbeddedChannel();

@@ -117,7 +117,7 @@ public final class OutboundListeners {
                         bind(new InetSocketAddress(captureTwin, l.outboundCapture()), captured, true)));
             }
         }
-        return Future.all(binds).mapEmpty();
+        return Future.join(binds).mapEmpty();
     }
 
     /** A captured connection: TPROXY keeps the original destination as the local address, REDIRECT in conntrack. */
