@@ -141,7 +141,7 @@ class DrainTest {
 
     /**
      * A connection accepted before the drain whose workload certificate arrives after it began is served like the
-     * others: its handshake completes, it is told at once that ztunnel is going away, its CONNECT is answered, and
+     * others: its handshake completes, its CONNECT is answered, it is told at once that ztunnel is going away, and
      * it closes after its tunnel (the peer may have sent that CONNECT with its handshake: closing it would fail a
      * tunnel that its client could not know to send elsewhere).
      */
@@ -149,7 +149,10 @@ class DrainTest {
     void aConnectionWhoseCertificateArrivesAfterTheDrainBeganIsServed() throws Exception {
         start(true);
         await().atMost(Duration.ofSeconds(20)).until(() -> !setup.ca().held.isEmpty());
-        CompletableFuture<Channel> handshake = client.connecting(HBONE); // accepted; the server awaits its certificate
+        // accepted; the server awaits its certificate. The test answers the drain's PING itself, after its CONNECT:
+        // a client whose CONNECT left with its handshake, before it could see any GOAWAY
+        BlockingQueue<String> frames = new LinkedBlockingQueue<>();
+        CompletableFuture<Channel> handshake = client.connecting(HBONE, frames);
         Future<Void> drained = node.ztunnel.drain();
         Runnable answer;
         while ((answer = setup.ca().held.poll()) != null) {
@@ -163,6 +166,10 @@ class DrainTest {
         Http2StreamChannel stream = RawHboneClient.stream(connection, seen);
         RawHboneClient.headers(stream, RawHboneClient.connect(APP_IP + ":" + app.getLocalPort()), "late", true);
         assertThat(seen.status.get(10, TimeUnit.SECONDS)).isEqualTo(200);
+        awaitFrame(frames, "GOAWAY 2147483647 0"); // told at once that ztunnel is going away
+        awaitFrame(frames, "PING " + GracefulGoAway.PING_PAYLOAD);
+        RawHboneClient.answerPing(connection, GracefulGoAway.PING_PAYLOAD);
+        awaitFrame(frames, "GOAWAY " + stream.stream().id() + " 0");
         try (Socket peer = accepted.get(10, TimeUnit.SECONDS)) {
             assertThat(readAll(peer.getInputStream())).isEqualTo("late");
         }

@@ -185,8 +185,14 @@ public final class RawHboneClient implements AutoCloseable {
      * handshake yet): the future completes with the connection after the handshake.
      */
     public CompletableFuture<Channel> connecting(InetSocketAddress server) throws Exception {
+        return connecting(server, null);
+    }
+
+    /** {@link #connecting(InetSocketAddress)}, with {@code frames} as {@link #connectionAnsweringPingsByHand}. */
+    public CompletableFuture<Channel> connecting(InetSocketAddress server,
+            java.util.concurrent.BlockingQueue<String> frames) throws Exception {
         CompletableFuture<Channel> ready = new CompletableFuture<>();
-        open(server, ready, () -> { }, null);
+        open(server, ready, () -> { }, frames);
         return ready;
     }
 
