@@ -40,6 +40,26 @@ public final class ProcessWatch {
                 last.threads());
     }
 
+    /**
+     * Samples each process of {@code pids} (name to pid) every {@code every} from {@code t0} to {@code end}
+     * ({@link System#nanoTime} values); seconds are counted from {@code t0}.
+     */
+    public static Map<String, java.util.List<Sample>> sampleUntil(Map<String, Long> pids, long t0, long end,
+            java.time.Duration every) throws IOException, InterruptedException {
+        Map<String, java.util.List<Sample>> samples = new java.util.LinkedHashMap<>();
+        pids.keySet().forEach(name -> samples.put(name, new java.util.ArrayList<>()));
+        for (long next = t0; next <= end; next += every.toNanos()) {
+            long wait = next - System.nanoTime();
+            if (wait > 0) {
+                TimeUnit.NANOSECONDS.sleep(wait);
+            }
+            for (Map.Entry<String, Long> p : pids.entrySet()) {
+                samples.get(p.getKey()).add(sample(p.getValue(), (System.nanoTime() - t0) / 1e9));
+            }
+        }
+        return samples;
+    }
+
     public static Sample sample(long pid, double seconds) throws IOException {
         long rss = ProcStatus.rssKib(pid);
         return new Sample(seconds, rss < 0 ? Double.NaN : rss / 1024.0, count(Path.of("/proc/" + pid + "/fd")),

@@ -68,10 +68,10 @@ public final class MeshSoakScenario implements Scenario {
 
     @Override
     public ResultTable run(BenchContext ctx) throws Exception {
-        Duration soak = ctx.quick() ? Duration.ofSeconds(40)
-                : Duration.ofMinutes(Integer.getInteger("bench.soak.minutes", 5));
-        Duration every = ctx.quick() ? Duration.ofSeconds(4) : Duration.ofSeconds(10);
-        Duration bulkEvery = ctx.quick() ? Duration.ofSeconds(8) : Duration.ofSeconds(20);
+        SoakLoad.Timing timing = SoakLoad.Timing.of(ctx);
+        Duration soak = timing.length();
+        Duration every = timing.sampleEvery();
+        Duration bulkEvery = timing.bulkEvery();
         Duration churnEvery = ctx.quick() ? Duration.ofSeconds(5) : Duration.ofSeconds(10);
         Path work = ctx.workDir().resolve("mesh-soak");
         deleteTree(work);
@@ -117,22 +117,14 @@ public final class MeshSoakScenario implements Scenario {
 
             SoakLoad load = new SoakLoad("mesh", sleepToEcho, soak, WINDOWS, bulkEvery);
             Churn churn = new Churn(manifests, churnEvery);
-            Map<String, List<Sample>> samples = new LinkedHashMap<>();
-            watched.forEach(w -> samples.put(w.name, new ArrayList<>()));
             long t0 = System.nanoTime();
             long end = t0 + soak.toNanos();
             load.start();
             Thread churner = new Thread(() -> churn.run(end), "mesh-soak-churn");
             churner.start();
-            for (long next = t0; next <= end; next += every.toNanos()) {
-                long wait = next - System.nanoTime();
-                if (wait > 0) {
-                    TimeUnit.NANOSECONDS.sleep(wait);
-                }
-                for (Watched w : watched) {
-                    samples.get(w.name).add(ProcessWatch.sample(w.pid, (System.nanoTime() - t0) / 1e9));
-                }
-            }
+            Map<String, Long> pidsByName = new LinkedHashMap<>();
+            watched.forEach(w -> pidsByName.put(w.name, w.pid));
+            Map<String, List<Sample>> samples = ProcessWatch.sampleUntil(pidsByName, t0, end, every);
             SoakLoad.Figures f = load.await();
             churner.join(churnEvery.toMillis() * 3);
 
@@ -166,7 +158,8 @@ public final class MeshSoakScenario implements Scenario {
                     + "trip each), and every %d s a %d MiB transfer echoed back and ended by a half-close. Every %d "
                     + "s policy's manifest directory gained %d new workloads (new service accounts, half on each "
                     + "node) and an authorization policy, or lost them again: %d changes written. Samples every "
-                    + "%d s; every component runs as make run starts it (-XX:+UseSerialGC -Xmx256m each).", soak.toSeconds(), SoakLoad.STEADY_RATE, SoakLoad.STEADY_CONNECTIONS,
+                    + "%d s; every component runs as make run starts it (-XX:+UseSerialGC -Xmx256m each).",
+                    soak.toSeconds(), SoakLoad.STEADY_RATE, SoakLoad.STEADY_CONNECTIONS,
                     SoakLoad.CHURN_RATE, bulkEvery.toSeconds(), SoakLoad.BULK_BYTES >> 20, churnEvery.toSeconds(),
                     CHURN_WORKLOADS, churn.written.get(), every.toSeconds()));
             t.note(f.summary("Load"));

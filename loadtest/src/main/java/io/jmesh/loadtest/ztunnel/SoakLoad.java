@@ -29,6 +29,19 @@ public final class SoakLoad {
     /** Errors kept for the report; the rest are counted. */
     private static final int ERRORS_KEPT = 5;
 
+    /**
+     * A soak's timing: its length ({@code -Dbench.soak.minutes}, 5 by default; 40 s with {@code --quick}), how often
+     * its processes are sampled, and how often a bulk transfer starts.
+     */
+    public record Timing(Duration length, Duration sampleEvery, Duration bulkEvery) {
+
+        public static Timing of(io.jmesh.loadtest.BenchContext ctx) {
+            return ctx.quick() ? new Timing(Duration.ofSeconds(40), Duration.ofSeconds(4), Duration.ofSeconds(8))
+                    : new Timing(Duration.ofMinutes(Integer.getInteger("bench.soak.minutes", 5)),
+                            Duration.ofSeconds(10), Duration.ofSeconds(20));
+        }
+    }
+
     /** What one path's load did. */
     public record Figures(long requests, long requestFailures, long[] p99MicrosByWindow, long p99MicrosDuringBulk,
             long p99MicrosOtherwise, long connections, long connectionFailures, long bulkTransfers, long bulkFailures,

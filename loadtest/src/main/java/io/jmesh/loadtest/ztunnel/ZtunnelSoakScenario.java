@@ -16,7 +16,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
 /**
@@ -46,12 +45,12 @@ public final class ZtunnelSoakScenario implements Scenario {
 
     @Override
     public ResultTable run(BenchContext ctx) throws Exception {
-        Duration soak = ctx.quick() ? Duration.ofSeconds(40)
-                : Duration.ofMinutes(Integer.getInteger("bench.soak.minutes", 5));
+        SoakLoad.Timing timing = SoakLoad.Timing.of(ctx);
+        Duration soak = timing.length();
         // issued valid for this long (from a minute back): ztunnel renews at half-life, every ~30 s (quick: ~10 s)
         Duration validity = ctx.quick() ? Duration.ofSeconds(80) : Duration.ofSeconds(120);
-        Duration every = ctx.quick() ? Duration.ofSeconds(4) : Duration.ofSeconds(10);
-        Duration bulkEvery = ctx.quick() ? Duration.ofSeconds(8) : Duration.ofSeconds(20);
+        Duration every = timing.sampleEvery();
+        Duration bulkEvery = timing.bulkEvery();
         try (Loads.Echo echo = new Loads.Echo(Topology.SERVER_IP);
                 Topology topo = new Topology(ctx, echo.port())) {
             topo.workloadCertificateValidity(validity);
@@ -87,28 +86,19 @@ public final class ZtunnelSoakScenario implements Scenario {
 
             SoakLoad viaZtunnel = new SoakLoad("ztunnel", topo.ztunnel(), soak, WINDOWS, bulkEvery);
             SoakLoad viaHaproxy = new SoakLoad("haproxy", topo.haproxy(), soak, WINDOWS, bulkEvery);
-            Map<String, List<Sample>> samples = new LinkedHashMap<>();
-            watched.forEach(w -> samples.put(w.name, new ArrayList<>()));
             long t0 = System.nanoTime();
             viaZtunnel.start();
             viaHaproxy.start();
-            long end = t0 + soak.toNanos();
-            for (long next = t0; next <= end; next += every.toNanos()) {
-                long wait = next - System.nanoTime();
-                if (wait > 0) {
-                    TimeUnit.NANOSECONDS.sleep(wait);
-                }
-                for (Watched w : watched) {
-                    samples.get(w.name).add(sample(w.process, (System.nanoTime() - t0) / 1e9));
-                }
-            }
+            Map<String, Long> pids = new LinkedHashMap<>();
+            watched.forEach(w -> pids.put(w.name, w.process.pid()));
+            Map<String, List<Sample>> samples = ProcessWatch.sampleUntil(pids, t0, t0 + soak.toNanos(), every);
             SoakLoad.Figures z = viaZtunnel.await();
             SoakLoad.Figures h = viaHaproxy.await();
 
             Thread.sleep(5000); // the load's last sockets close on every hop
             Map<String, Sample> after = new LinkedHashMap<>();
             for (Watched w : watched) {
-                after.put(w.name, sample(w.process, (System.nanoTime() - t0) / 1e9));
+                after.put(w.name, ProcessWatch.sample(w.process.pid(), (System.nanoTime() - t0) / 1e9));
             }
             Map<String, Metrics> metricsAfter = new LinkedHashMap<>();
             Map<String, Double> heapAfter = new LinkedHashMap<>();
@@ -178,10 +168,6 @@ public final class ZtunnelSoakScenario implements Scenario {
 
     private static List<Watched> ztunnels(List<Watched> watched) {
         return watched.stream().filter(w -> w.metricsHost != null).toList();
-    }
-
-    private static Sample sample(Process p, double seconds) throws IOException {
-        return ProcessWatch.sample(p.pid(), seconds);
     }
 
     private static double heapAfterFullGcMiB(Watched w) throws Exception {
