@@ -250,6 +250,10 @@ public final class ServiceLauncher {
      */
     public static Vertx newVertx(int ioThreads, int blockingThreads) {
         VertxOptions options = new VertxOptions().setPreferNativeTransport(true);
+        // A blocked event loop is a bug, and its warning is only worth having with the stack that blocks: Vert.x
+        // adds the stack only past 5 s by default, so a 2-4 s stall (the usual one) would say nothing of its cause.
+        options.setWarningExceptionTime(options.getMaxEventLoopExecuteTime())
+                .setWarningExceptionTimeUnit(options.getMaxEventLoopExecuteTimeUnit());
         if (ioThreads > 0) {
             options.setEventLoopPoolSize(ioThreads);
         }
