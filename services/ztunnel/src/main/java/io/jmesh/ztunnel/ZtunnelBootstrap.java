@@ -8,6 +8,7 @@ import io.jmesh.core.lifecycle.MeshService;
 import io.jmesh.core.lifecycle.ServiceContext;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.core.admin.AdminServer;
+import io.jmesh.core.tls.TlsPolicy;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.admin.LocalAdmin;
 import io.jmesh.ztunnel.authz.AuthorizationStore;
@@ -653,8 +654,8 @@ public final class ZtunnelBootstrap implements MeshService {
         String rootCertFile = config.identity().rootCertFile();
         HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30);
         if (!rootCertFile.isEmpty()) {
-            o.setSsl(true).setUseAlpn(true).setTrustOptions(TrustOptions.wrap(
-                    new CaConnectionTrust(Pem.certificates(read(rootCertFile)), trust)));
+            TlsPolicy.apply(o.setSsl(true).setUseAlpn(true).setTrustOptions(TrustOptions.wrap(
+                    new CaConnectionTrust(Pem.certificates(read(rootCertFile)), trust))));
         }
         return o;
     }

@@ -6,7 +6,6 @@ import io.jmesh.core.grpc.UncompressedCalls;
 import io.jmesh.core.tls.PermittedSuites;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.jmesh.core.tls.TlsPolicy;
-import io.netty.handler.ssl.SslProvider;
 import io.vertx.core.AbstractVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -16,16 +15,12 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
-import io.vertx.core.net.JdkSSLEngineOptions;
-import io.vertx.core.net.OpenSSLEngineOptions;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.ServerSSLOptions;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -89,12 +84,8 @@ public final class CaGrpcServer {
         HttpServerOptions o = new HttpServerOptions().setHost(config.host()).setPort(port)
                 .setSsl(true).setUseAlpn(true)
                 .setKeyCertOptions(keyCert(cert))
-                .setEnabledSecureTransportProtocols(new HashSet<>(TlsPolicy.PROTOCOLS))
-                .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(config.maxConcurrentStreams()))
-                .setSslEngineOptions(TlsPolicy.provider() == SslProvider.OPENSSL ? new OpenSSLEngineOptions()
-                        : new JdkSSLEngineOptions());
-        TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
-        return o;
+                .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(config.maxConcurrentStreams()));
+        return TlsPolicy.apply(o);
     }
 
     private static PemKeyCertOptions keyCert(ServingCertificate cert) {
@@ -111,10 +102,8 @@ public final class CaGrpcServer {
     public Future<Void> updateCertificate(ServingCertificate cert) {
         List<Future<Boolean>> updates = new ArrayList<>();
         for (HttpServer s : servers) {
-            ServerSSLOptions ssl = new ServerSSLOptions().setKeyCertOptions(keyCert(cert))
-                    .setEnabledSecureTransportProtocols(Set.copyOf(TlsPolicy.PROTOCOLS))
-                    .setUseAlpn(true);
-            TlsPolicy.CIPHER_SUITES.forEach(ssl::addEnabledCipherSuite);
+            ServerSSLOptions ssl = TlsPolicy.apply(new ServerSSLOptions().setKeyCertOptions(keyCert(cert))
+                    .setUseAlpn(true));
             updates.add(s.updateSSLOptions(ssl, true));
         }
         return Future.all(updates).mapEmpty();

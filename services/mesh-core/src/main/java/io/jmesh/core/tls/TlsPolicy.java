@@ -25,6 +25,26 @@ public final class TlsPolicy {
 
     private TlsPolicy() {}
 
+    /**
+     * The mesh's rules on a Vert.x server's or client's TLS options: TLS 1.3 only, AES-GCM only, and the engine of
+     * {@link #provider()} (Vert.x's default is the JDK's, whose ALPN support makes Netty load the whole Bouncy Castle
+     * provider, when it is on the class path, on the event loop of the first connection).
+     */
+    public static <T extends io.vertx.core.net.TCPSSLOptions> T apply(T options) {
+        options.setEnabledSecureTransportProtocols(new java.util.HashSet<>(PROTOCOLS));
+        CIPHER_SUITES.forEach(options::addEnabledCipherSuite);
+        options.setSslEngineOptions(provider() == SslProvider.OPENSSL ? new io.vertx.core.net.OpenSSLEngineOptions()
+                : new io.vertx.core.net.JdkSSLEngineOptions());
+        return options;
+    }
+
+    /** The same rules on options that update a running server's or client's TLS (new connections). */
+    public static <T extends io.vertx.core.net.SSLOptions> T apply(T ssl) {
+        ssl.setEnabledSecureTransportProtocols(new java.util.HashSet<>(PROTOCOLS));
+        CIPHER_SUITES.forEach(ssl::addEnabledCipherSuite);
+        return ssl;
+    }
+
     /** The fastest available provider: OpenSSL (BoringSSL) if it loads, else the JDK. */
     public static SslProvider provider() {
         SslProvider p = provider;

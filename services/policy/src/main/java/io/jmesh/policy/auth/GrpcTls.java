@@ -1,18 +1,14 @@
 package io.jmesh.policy.auth;
 
 import io.jmesh.core.tls.TlsPolicy;
-import io.netty.handler.ssl.SslProvider;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.ClientSSLOptions;
-import io.vertx.core.net.JdkSSLEngineOptions;
-import io.vertx.core.net.OpenSSLEngineOptions;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.ServerSSLOptions;
-import java.util.HashSet;
 
 /** gRPC over TLS 1.3 with ALPN h2, the mesh's {@link TlsPolicy}, for servers and clients of this service. */
 public final class GrpcTls {
@@ -23,40 +19,29 @@ public final class GrpcTls {
     public static HttpServerOptions server(String host, int port, String certChainPem, String keyPem) {
         HttpServerOptions o = new HttpServerOptions().setHost(host).setPort(port).setSsl(true).setUseAlpn(true)
                 .setAlpnVersions(java.util.List.of(HttpVersion.HTTP_2))
-                .setKeyCertOptions(keyCert(certChainPem, keyPem))
-                .setEnabledSecureTransportProtocols(new HashSet<>(TlsPolicy.PROTOCOLS));
-        TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
-        o.setSslEngineOptions(engine());
-        return o;
+                .setKeyCertOptions(keyCert(certChainPem, keyPem));
+        return TlsPolicy.apply(o);
     }
 
     /** What {@link #server} sets, for swapping the certificate of a running server (new connections). */
     public static ServerSSLOptions serverUpdate(String certChainPem, String keyPem) {
-        ServerSSLOptions o = new ServerSSLOptions().setKeyCertOptions(keyCert(certChainPem, keyPem))
-                .setUseAlpn(true).setApplicationLayerProtocols(java.util.List.of(HttpVersion.HTTP_2.alpnName()))
-                .setEnabledSecureTransportProtocols(new HashSet<>(TlsPolicy.PROTOCOLS));
-        TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
-        return o;
+        return TlsPolicy.apply(new ServerSSLOptions().setKeyCertOptions(keyCert(certChainPem, keyPem))
+                .setUseAlpn(true).setApplicationLayerProtocols(java.util.List.of(HttpVersion.HTTP_2.alpnName())));
     }
 
     /** Client options that trust {@code rootsPem} and verify the server's name. */
     public static HttpClientOptions client(String rootsPem) {
         HttpClientOptions o = new HttpClientOptions().setSsl(true).setUseAlpn(true)
                 .setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false).setVerifyHost(true)
-                .setTrustOptions(trust(rootsPem))
-                .setEnabledSecureTransportProtocols(new HashSet<>(TlsPolicy.PROTOCOLS));
-        TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
-        o.setSslEngineOptions(engine());
-        return o;
+                .setTrustOptions(trust(rootsPem));
+        return TlsPolicy.apply(o);
     }
 
     /** What {@link #client} sets, for swapping the roots of a running client (new connections). */
     public static ClientSSLOptions clientUpdate(String rootsPem) {
-        ClientSSLOptions o = new ClientSSLOptions().setTrustOptions(trust(rootsPem)).setHostnameVerificationAlgorithm(
-                "HTTPS").setUseAlpn(true).setApplicationLayerProtocols(java.util.List.of(HttpVersion.HTTP_2.alpnName()))
-                .setEnabledSecureTransportProtocols(new HashSet<>(TlsPolicy.PROTOCOLS));
-        TlsPolicy.CIPHER_SUITES.forEach(o::addEnabledCipherSuite);
-        return o;
+        return TlsPolicy.apply(new ClientSSLOptions().setTrustOptions(trust(rootsPem))
+                .setHostnameVerificationAlgorithm("HTTPS").setUseAlpn(true)
+                .setApplicationLayerProtocols(java.util.List.of(HttpVersion.HTTP_2.alpnName())));
     }
 
     private static PemKeyCertOptions keyCert(String certChainPem, String keyPem) {
@@ -65,9 +50,5 @@ public final class GrpcTls {
 
     private static PemTrustOptions trust(String rootsPem) {
         return new PemTrustOptions().addCertValue(Buffer.buffer(rootsPem));
-    }
-
-    private static io.vertx.core.net.SSLEngineOptions engine() {
-        return TlsPolicy.provider() == SslProvider.OPENSSL ? new OpenSSLEngineOptions() : new JdkSSLEngineOptions();
     }
 }

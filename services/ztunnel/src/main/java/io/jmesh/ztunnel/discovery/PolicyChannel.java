@@ -3,6 +3,7 @@ package io.jmesh.ztunnel.discovery;
 import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.core.tls.ReloadedFiles;
+import io.jmesh.core.tls.TlsPolicy;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -112,14 +113,15 @@ public final class PolicyChannel implements AutoCloseable {
         HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30)
                 .setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
         if (rootsPem != null) {
-            o.setSsl(true).setUseAlpn(true).setVerifyHost(true).setTrustOptions(trust(rootsPem));
+            TlsPolicy.apply(o.setSsl(true).setUseAlpn(true).setVerifyHost(true).setTrustOptions(trust(rootsPem)));
         }
         return o;
     }
 
     private static ClientSSLOptions sslUpdate(String rootsPem) {
-        return new ClientSSLOptions().setTrustOptions(trust(rootsPem)).setHostnameVerificationAlgorithm("HTTPS")
-                .setUseAlpn(true).setApplicationLayerProtocols(List.of(HttpVersion.HTTP_2.alpnName()));
+        return TlsPolicy.apply(new ClientSSLOptions().setTrustOptions(trust(rootsPem))
+                .setHostnameVerificationAlgorithm("HTTPS").setUseAlpn(true)
+                .setApplicationLayerProtocols(List.of(HttpVersion.HTTP_2.alpnName())));
     }
 
     private static PemTrustOptions trust(String rootsPem) {

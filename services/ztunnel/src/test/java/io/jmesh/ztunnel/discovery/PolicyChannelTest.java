@@ -131,6 +131,20 @@ class PolicyChannelTest {
         assertThat(reloads("invalid")).isEqualTo(1.0);
     }
 
+    /**
+     * The client to policy follows the mesh's TLS rules: TLS 1.3 and AES-GCM only, on BoringSSL when it loads (the
+     * JDK's engine had Netty load the whole Bouncy Castle provider on an event loop at the first connection).
+     */
+    @Test
+    void theClientToPolicyIsTls13AesGcmOnTheMeshsEngine() {
+        var o = PolicyChannel.options("roots");
+        assertThat(o.getEnabledSecureTransportProtocols()).containsExactly(io.jmesh.core.tls.TlsPolicy.PROTOCOL);
+        assertThat(o.getEnabledCipherSuites())
+                .containsExactlyInAnyOrderElementsOf(io.jmesh.core.tls.TlsPolicy.CIPHER_SUITES);
+        assertThat(o.getSslEngineOptions() instanceof io.vertx.core.net.OpenSSLEngineOptions)
+                .isEqualTo(io.jmesh.core.tls.TlsPolicy.provider() == io.netty.handler.ssl.SslProvider.OPENSSL);
+    }
+
     int addresses() {
         return client.versions().get(DeltaAdsClient.ADDRESS_TYPE).size();
     }
