@@ -54,7 +54,14 @@ public final class JsonLogging {
         // chatty libraries stay at WARN unless asked for
         ctx.getLogger("org.apache.kafka").setLevel(Level.WARN);
         ctx.getLogger("io.netty").setLevel(Level.INFO);
+        // BoringSSL cannot narrow the TLS 1.3 suites, and Netty says so at INFO for every new TLS context: ztunnel
+        // makes one per workload certificate (56 lines in five minutes of mesh-soak's churn). The mesh closes a
+        // peer that negotiated anything but AES-GCM right after the handshake instead (docs/ztunnel.md, HBONE).
+        ctx.getLogger(OPENSSL_CONTEXT).setLevel(Level.WARN);
     }
+
+    /** Netty's logger of BoringSSL contexts. */
+    static final String OPENSSL_CONTEXT = "io.netty.handler.ssl.ReferenceCountedOpenSslContext";
 
     /** Sets one logger's level at runtime (ztunnel's {@code /logging}); "root" addresses the root logger. */
     public static void setLevel(String logger, String level) {
