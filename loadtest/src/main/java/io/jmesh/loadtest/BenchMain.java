@@ -39,6 +39,7 @@ public final class BenchMain {
         SCENARIOS.put("ztunnel-soak", io.jmesh.loadtest.ztunnel.ZtunnelSoakScenario::new);
         SCENARIOS.put("policy-push", io.jmesh.loadtest.policy.PolicyPushScenario::new);
         SCENARIOS.put("mesh-soak", io.jmesh.loadtest.mesh.MeshSoakScenario::new);
+        SCENARIOS.put("mesh-restarts", () -> new io.jmesh.loadtest.mesh.MeshSoakScenario(true));
     }
 
     private BenchMain() {}

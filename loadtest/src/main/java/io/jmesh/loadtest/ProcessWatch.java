@@ -34,7 +34,7 @@ public final class ProcessWatch {
         Sample first = samples.get(0);
         Sample last = samples.get(samples.size() - 1);
         t.row(name, first.rssMiB(), samples.get(samples.size() / 2).rssMiB(), last.rssMiB(),
-                samples.stream().mapToDouble(Sample::rssMiB).max().orElse(Double.NaN),
+                samples.stream().mapToDouble(Sample::rssMiB).filter(r -> !Double.isNaN(r)).max().orElse(Double.NaN),
                 heapBefore != null ? (Object) heapBefore : "–", heapAfter != null ? (Object) heapAfter : "–",
                 first.fds(), samples.stream().mapToLong(Sample::fds).max().orElse(-1), after.fds(), first.threads(),
                 last.threads());
@@ -42,7 +42,8 @@ public final class ProcessWatch {
 
     /**
      * Samples each process of {@code pids} (name to pid) every {@code every} from {@code t0} to {@code end}
-     * ({@link System#nanoTime} values); seconds are counted from {@code t0}.
+     * ({@link System#nanoTime} values); seconds are counted from {@code t0}. Each look reads the process's pid from
+     * {@code pids} again, so a concurrent map kept up to date follows a process that is restarted.
      */
     public static Map<String, java.util.List<Sample>> sampleUntil(Map<String, Long> pids, long t0, long end,
             java.time.Duration every) throws IOException, InterruptedException {
@@ -60,7 +61,11 @@ public final class ProcessWatch {
         return samples;
     }
 
+    /** One look at {@code pid}; NaN and -1 while there is no such process (one being restarted). */
     public static Sample sample(long pid, double seconds) throws IOException {
+        if (!Files.isDirectory(Path.of("/proc/" + pid + "/task"))) {
+            return new Sample(seconds, Double.NaN, -1, -1);
+        }
         long rss = ProcStatus.rssKib(pid);
         return new Sample(seconds, rss < 0 ? Double.NaN : rss / 1024.0, count(Path.of("/proc/" + pid + "/fd")),
                 count(Path.of("/proc/" + pid + "/task")));
@@ -69,6 +74,8 @@ public final class ProcessWatch {
     private static long count(Path dir) throws IOException {
         try (Stream<Path> entries = Files.list(dir)) {
             return entries.count();
+        } catch (java.nio.file.NoSuchFileException e) {
+            return -1; // the process ended between the look and the count
         }
     }
 

@@ -36,8 +36,13 @@ import java.util.stream.Stream;
  * interval a manifest of new workloads (new service accounts, so new certificates from ca) with an authorization
  * policy is written into policy's manifest directory, or removed. It samples every process's memory, descriptors and
  * threads, reads each JVM's heap after a full collection before and after, counts failures, certificate fetches,
- * the connections telemetry counted against those ztunnel reported, and the warning and error lines each component
- * logged during the run. {@code -Dbench.soak.minutes} (5 by default; 40 s with {@code --quick}).
+ * the connections telemetry counted against those ztunnel reported, whether both ztunnels end up holding what the
+ * churn left, and the warning and error lines each component and the Kafka broker logged during the run.
+ * {@code -Dbench.soak.minutes} (5 by default; 40 s with {@code --quick}).
+ *
+ * <p>{@code mesh-restarts} is the same run with the Kafka broker and the control plane restarted one process at a
+ * time ({@link Restarter}; {@code -Dbench.restarts=ca,policy,...} chooses which, {@code -Dbench.restarts.kill=true}
+ * crashes them with SIGKILL instead of stopping them with SIGTERM): the data plane must not notice.
  */
 public final class MeshSoakScenario implements Scenario {
 
@@ -50,17 +55,38 @@ public final class MeshSoakScenario implements Scenario {
     private static final String ECHO = "127.0.20.12";
     private static final int ECHO_PORT = 9000;
     private static final Pattern STARTED = Pattern.compile("started (\\S+)\\s+pid (\\d+)");
+    /** The broker's log lines (kafka-local's logback pattern) at WARN or ERROR. */
+    private static final Pattern BROKER_WARNING = Pattern.compile("^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} (WARN|ERROR)");
+    /** What {@code mesh-restarts} restarts, in this order ({@code -Dbench.restarts} to choose). */
+    static final String DEFAULT_RESTARTS = "ca,policy,telemetry,waypoint-mgr,kafka";
+
+    private final boolean restarts;
+
+    /** {@code mesh-soak}. */
+    public MeshSoakScenario() {
+        this(false);
+    }
+
+    /** {@code mesh-restarts} when {@code restarts}: the same run, with the control plane restarted one by one. */
+    public MeshSoakScenario(boolean restarts) {
+        this.restarts = restarts;
+    }
 
     @Override
     public String name() {
-        return "mesh-soak";
+        return restarts ? "mesh-restarts" : "mesh-soak";
     }
 
     @Override
     public String description() {
-        return "stability of the whole local mesh (Kafka, ca, policy, telemetry, waypoint-mgr, two ztunnels) under "
-                + "minutes of mixed load while workloads and policies come and go: memory, descriptors, threads, "
-                + "heap and failures of every process";
+        return restarts
+                ? "the whole local mesh under mesh-soak's load and churn while the Kafka broker and every "
+                        + "control-plane service (ca, policy, telemetry, waypoint-mgr) is restarted in turn: no tunnel "
+                        + "may fail, every change must still reach both ztunnels and telemetry must still count every "
+                        + "connection"
+                : "stability of the whole local mesh (Kafka, ca, policy, telemetry, waypoint-mgr, two ztunnels) under "
+                        + "minutes of mixed load while workloads and policies come and go: memory, descriptors, "
+                        + "threads, heap and failures of every process";
     }
 
     /** A watched process; {@code metrics} is its {@code /metrics} URL, or null (no jmesh service). */
@@ -82,6 +108,7 @@ public final class MeshSoakScenario implements Scenario {
             }
         }
         Path launcherLog = work.resolve("local-mesh.log");
+        Restarter restarter = new Restarter(Boolean.getBoolean("bench.restarts.kill"));
         Process mesh = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", launcherClassPath(ctx.repo()), "io.jmesh.localmesh.LocalMesh",
                 "--repo", ctx.repo().toString(), "--state-dir", work.resolve("state").toString(),
@@ -113,7 +140,8 @@ public final class MeshSoakScenario implements Scenario {
             }
             Map<String, Metrics> metricsBefore = scrapeAll(watched);
             Path logs = work.resolve("state/logs");
-            Map<Path, Long> logSizes = logSizes(logs);
+            Path brokerLog = work.resolve("state/kafka/broker.log");
+            Map<Path, Long> logSizes = logSizes(logs, brokerLog);
 
             SoakLoad load = new SoakLoad("mesh", sleepToEcho, soak, WINDOWS, bulkEvery);
             Churn churn = new Churn(manifests, churnEvery);
@@ -122,13 +150,23 @@ public final class MeshSoakScenario implements Scenario {
             load.start();
             Thread churner = new Thread(() -> churn.run(end), "mesh-soak-churn");
             churner.start();
-            Map<String, Long> pidsByName = new LinkedHashMap<>();
+            Map<String, Long> pidsByName = new java.util.concurrent.ConcurrentHashMap<>();
             watched.forEach(w -> pidsByName.put(w.name, w.pid));
+            List<Restarter.Outcome> restarted = java.util.Collections.synchronizedList(new ArrayList<>());
+            List<Restarter.Target> targets = restartTargets(work);
+            Thread restarting = new Thread(() -> restartInTurn(restarter, targets, pidsByName, t0, soak, restarted),
+                    "mesh-soak-restarts");
+            restarting.start();
             Map<String, List<Sample>> samples = ProcessWatch.sampleUntil(pidsByName, t0, end, every);
             SoakLoad.Figures f = load.await();
             churner.join(churnEvery.toMillis() * 3);
+            restarting.join(TimeUnit.MINUTES.toMillis(4));
+            // from here on the restarted processes are watched under their new pids
+            watched = watched.stream().map(w -> new Watched(w.name, pidsByName.get(w.name), w.metrics)).toList();
+            List<String> problems = new ArrayList<>();
 
             Thread.sleep(10_000); // the last sockets close on every hop; telemetry consumes the last events
+            String configState = churnReached(churn.present(), problems);
             Map<String, Sample> after = new LinkedHashMap<>();
             Map<String, Double> heapAfter = new LinkedHashMap<>();
             for (Watched w : watched) {
@@ -142,11 +180,15 @@ public final class MeshSoakScenario implements Scenario {
             }
 
             ResultTable t = ProcessWatch.table();
-            List<String> problems = new ArrayList<>();
             StringBuilder threads = new StringBuilder();
+            java.util.Set<String> restartedNames = new java.util.HashSet<>();
+            restarted.forEach(r -> restartedNames.add(r.name()));
             for (Watched w : watched) {
-                ProcessWatch.row(t, w.name, samples.get(w.name), after.get(w.name), heapBefore.get(w.name),
-                        heapAfter.get(w.name));
+                ProcessWatch.row(t, restartedNames.contains(w.name) ? w.name + " (restarted)" : w.name,
+                        samples.get(w.name), after.get(w.name), heapBefore.get(w.name), heapAfter.get(w.name));
+                if (restartedNames.contains(w.name)) {
+                    continue; // its threads before were another process's
+                }
                 String grown = ProcessWatch.grownThreads(threadsBefore.get(w.name),
                         ProcessWatch.threadNames(w.pid));
                 if (!grown.isEmpty()) {
@@ -163,6 +205,16 @@ public final class MeshSoakScenario implements Scenario {
                     SoakLoad.CHURN_RATE, bulkEvery.toSeconds(), SoakLoad.BULK_BYTES >> 20, churnEvery.toSeconds(),
                     CHURN_WORKLOADS, churn.written.get(), every.toSeconds()));
             t.note(f.summary("Load"));
+            if (restarts) {
+                t.note("Restarts (" + restarter.signal() + ", then the same command line started again once the old "
+                        + "process exited; one at a time, spread over the run): " + (restarted.isEmpty() ? "none"
+                        : String.join("; ", restarted.stream().map(Restarter.Outcome::describe).toList())) + ".");
+                restarted.stream().filter(r -> r.error() != null).forEach(r -> problems.add("restart of "
+                        + r.describe()));
+                if (restarted.size() < restartNames().size()) {
+                    problems.add("only " + restarted.size() + " of " + restartNames().size() + " restarts ran");
+                }
+            }
             if (f.requestFailures() + f.connectionFailures() + f.bulkFailures() > 0) {
                 problems.add("load: failures (" + String.join(" | ", f.firstErrors()) + ")");
             }
@@ -171,13 +223,66 @@ public final class MeshSoakScenario implements Scenario {
                     + "control plane's services, starts a thread per blocking task until it has them all).");
             t.note(identities(watched, metricsBefore, metricsAfter, problems));
             t.note(telemetryCount(watched, metricsBefore, metricsAfter, problems));
-            t.note(logLines(logs, logSizes, problems));
+            t.note(configState);
+            t.note(logLines(logs, brokerLog, logSizes, restarted, problems));
             t.note(problems.isEmpty() ? "Problems found: none." : "Problems found: " + String.join("; ", problems)
                     + ".");
             t.note(MachineState.note());
             return t;
         } finally {
+            // restarted services stop first, while the broker is still there; a restarted broker last
+            restarter.stop(name -> !name.equals("kafka"));
             stop(mesh);
+            restarter.close();
+        }
+    }
+
+    /** The processes {@code mesh-restarts} restarts, in order; none for {@code mesh-soak}. */
+    private List<String> restartNames() {
+        if (!restarts) {
+            return List.of();
+        }
+        return java.util.Arrays.stream(System.getProperty("bench.restarts", DEFAULT_RESTARTS).split(","))
+                .map(String::strip).filter(n -> !n.isEmpty()).toList();
+    }
+
+    /** How each restartable process is restarted and found ready again. */
+    private List<Restarter.Target> restartTargets(Path work) {
+        Path logs = work.resolve("state/logs");
+        Map<String, String> admin = Map.of("ca", "127.0.1.1", "policy", "127.0.1.2", "telemetry", "127.0.1.3",
+                "waypoint-mgr", "127.0.1.4");
+        List<Restarter.Target> targets = new ArrayList<>();
+        for (String name : restartNames()) {
+            if (name.equals("kafka")) {
+                Path stdout = work.resolve("kafka-restarted.out");
+                targets.add(new Restarter.Target(name, Restarter.printed(stdout,
+                        io.jmesh.kafkalocal.LocalKafka.READY_PREFIX), work.resolve("state/kafka/broker.log"), stdout));
+            } else if (admin.containsKey(name)) {
+                targets.add(new Restarter.Target(name, Restarter.http("http://" + admin.get(name)
+                        + ":15014/healthz/ready"), logs.resolve(name + ".log"), null));
+            } else {
+                throw new IllegalArgumentException("bench.restarts: cannot restart " + name + " (one of "
+                        + DEFAULT_RESTARTS + ")");
+            }
+        }
+        return targets;
+    }
+
+    /**
+     * Restarts {@code targets} one after the other, the i-th of n at (i+1)/(n+1) of the run, each only once the one
+     * before is ready again.
+     */
+    private static void restartInTurn(Restarter restarter, List<Restarter.Target> targets, Map<String, Long> pids,
+            long t0, Duration soak, List<Restarter.Outcome> outcomes) {
+        for (int i = 0; i < targets.size(); i++) {
+            long at = t0 + soak.toNanos() * (i + 1) / (targets.size() + 1);
+            try {
+                TimeUnit.NANOSECONDS.sleep(Math.max(0, at - System.nanoTime()));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            outcomes.add(restarter.restart(targets.get(i), pids, t0));
         }
     }
 
@@ -272,6 +377,12 @@ public final class MeshSoakScenario implements Scenario {
         private final Path manifests;
         private final Duration every;
         final AtomicInteger written = new AtomicInteger();
+        /** The cycle whose manifest is in the directory now; -1 when none is. */
+        private volatile int present = -1;
+
+        int present() {
+            return present;
+        }
 
         Churn(Path manifests, Duration every) {
             this.manifests = manifests;
@@ -288,8 +399,10 @@ public final class MeshSoakScenario implements Scenario {
                         Path tmp = manifests.resolveSibling(CHURN_FILE + ".tmp");
                         Files.writeString(tmp, manifest(cycle));
                         Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                        present = cycle;
                     } else {
                         Files.deleteIfExists(file);
+                        present = -1;
                     }
                     written.incrementAndGet();
                 } catch (InterruptedException e) {
@@ -370,6 +483,84 @@ public final class MeshSoakScenario implements Scenario {
         return note.substring(0, note.length() - 1) + ".";
     }
 
+    /** Each node's local admin, where its {@code /config_dump} is. */
+    private static final Map<String, String> CONFIG_DUMPS = Map.of("node-a", "http://127.0.0.1:15000/config_dump",
+            "node-b", "http://127.0.0.1:15100/config_dump");
+
+    /**
+     * Whether both ztunnels hold exactly what the churn left in policy's manifest directory ({@code cycle}, or none:
+     * -1): its workloads, its policy, and a certificate for each of the node's own churn workloads. Waits up to 30 s.
+     */
+    private static String churnReached(int cycle, List<String> problems) throws Exception {
+        java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        StringBuilder note = new StringBuilder("Configuration after the run: the churn manifest left ")
+                .append(cycle < 0 ? "no churn workload" : "cycle " + cycle + "'s " + CHURN_WORKLOADS + " workloads")
+                .append(" in policy's directory;");
+        for (String node : List.of("node-a", "node-b")) {
+            ChurnState expected = ChurnState.expected(cycle, node);
+            ChurnState seen = null;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            long start = System.nanoTime();
+            do {
+                try {
+                    String body = http.send(java.net.http.HttpRequest.newBuilder(
+                            java.net.URI.create(CONFIG_DUMPS.get(node))).timeout(Duration.ofSeconds(5)).build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+                    seen = ChurnState.of(json.readTree(body));
+                } catch (IOException e) {
+                    seen = null;
+                }
+                if (expected.equals(seen)) {
+                    break;
+                }
+                Thread.sleep(500);
+            } while (System.nanoTime() < deadline);
+            if (expected.equals(seen)) {
+                note.append(String.format(" %s's config_dump matched it %.1f s after the load ended (%d workloads, %d "
+                        + "policies, %d certificates of churn identities);", node, (System.nanoTime() - start) / 1e9,
+                        expected.workloads().size(), expected.policies().size(), expected.certificates().size()));
+            } else {
+                note.append(" ").append(node).append("'s config_dump did not match it within 30 s;");
+                problems.add(node + " holds " + seen + " where policy's directory says " + expected);
+            }
+        }
+        return note.substring(0, note.length() - 1) + ".";
+    }
+
+    /** The churn's part of a ztunnel's configuration: workload and policy names, identities with a certificate. */
+    record ChurnState(java.util.Set<String> workloads, java.util.Set<String> policies,
+            java.util.Set<String> certificates) {
+
+        /** What {@code node} should hold for {@code cycle} (-1: nothing): its workloads, policy, own certificates. */
+        static ChurnState expected(int cycle, String node) {
+            java.util.Set<String> workloads = new java.util.TreeSet<>();
+            java.util.Set<String> certificates = new java.util.TreeSet<>();
+            for (int i = 0; cycle >= 0 && i < CHURN_WORKLOADS; i++) {
+                workloads.add("soak-" + cycle + "-" + i);
+                if ((i % 2 == 0) == node.equals("node-a")) {
+                    certificates.add("spiffe://cluster.local/ns/default/sa/soak-" + cycle + "-" + i);
+                }
+            }
+            return new ChurnState(workloads, cycle < 0 ? java.util.Set.of() : java.util.Set.of("soak-" + cycle),
+                    certificates);
+        }
+
+        /** The churn's names in a {@code /config_dump}. */
+        static ChurnState of(com.fasterxml.jackson.databind.JsonNode dump) {
+            java.util.Set<String> workloads = new java.util.TreeSet<>();
+            dump.path("workloads").forEach(w -> workloads.add(w.path("name").asText()));
+            java.util.Set<String> policies = new java.util.TreeSet<>();
+            dump.path("policies").forEach(p -> policies.add(p.path("name").asText()));
+            java.util.Set<String> certificates = new java.util.TreeSet<>();
+            dump.path("certificates").forEach(c -> certificates.add(c.path("identity").asText()));
+            workloads.removeIf(n -> !n.startsWith("soak-"));
+            policies.removeIf(n -> !n.startsWith("soak-"));
+            certificates.removeIf(id -> !id.contains("/sa/soak-"));
+            return new ChurnState(workloads, policies, certificates);
+        }
+    }
+
     /** Connections node-a's ztunnel reported opening during the run against those telemetry counted from Kafka. */
     private static String telemetryCount(List<Watched> watched, Map<String, Metrics> before,
             Map<String, Metrics> after, List<String> problems) {
@@ -378,44 +569,112 @@ public final class MeshSoakScenario implements Scenario {
         double reported = after.get("ztunnel-node-a").sum(series, source)
                 - before.get("ztunnel-node-a").sum(series, source);
         double counted = after.get("telemetry").sum(series, source) - before.get("telemetry").sum(series, source);
+        double dropped = after.get("ztunnel-node-a").sum("mesh_events_dropped_total", "")
+                - before.get("ztunnel-node-a").sum("mesh_events_dropped_total", "");
         if (counted != reported) {
-            problems.add(String.format("telemetry counted %.0f of the %.0f connections node-a reported", counted,
-                    reported));
+            problems.add(String.format("telemetry counted %.0f of the %.0f connections node-a reported (node-a dropped "
+                    + "%.0f events)", counted, reported, dropped));
         }
         return String.format("Telemetry: node-a's ztunnel reported opening %.0f connections during the run "
-                + "(reporter source); telemetry, reading Kafka, counted %.0f.", reported, counted);
+                + "(reporter source) and dropped %.0f events; telemetry, reading Kafka, counted %.0f.", reported,
+                dropped, counted);
     }
 
-    private static Map<Path, Long> logSizes(Path logs) throws IOException {
+    private static Map<Path, Long> logSizes(Path logs, Path brokerLog) throws IOException {
         Map<Path, Long> sizes = new LinkedHashMap<>();
         try (Stream<Path> files = Files.list(logs)) {
             for (Path f : files.sorted(Comparator.naturalOrder()).toList()) {
                 sizes.put(f, Files.size(f));
             }
         }
+        if (Files.exists(brokerLog)) {
+            sizes.put(brokerLog, Files.size(brokerLog));
+        }
         return sizes;
     }
 
-    /** The warning and error lines each component logged during the run (its log from the soak's start on). */
-    private static String logLines(Path logs, Map<Path, Long> from, List<String> problems) throws IOException {
+    /** How long after a restarted component is ready its clients may still warn of it (their backoff: up to 15 s). */
+    static final Duration AFTER_RESTART = Duration.ofSeconds(20);
+
+    /**
+     * The warning and error lines each component and the Kafka broker logged during the run (each log from its size
+     * at the soak's start on). A warning logged while a restarted component was away ({@code away}: from its SIGTERM
+     * to {@link #AFTER_RESTART} past its readiness) is expected, a client telling of its server's absence, and is
+     * summed up by logger; every other warning, every error, blocked event loop and leak report is a problem.
+     */
+    private static String logLines(Path logs, Path brokerLog, Map<Path, Long> from, List<Restarter.Outcome> away,
+            List<String> problems) throws IOException {
         StringBuilder note = new StringBuilder("Warning or error lines logged during the run:");
-        for (Map.Entry<Path, Long> e : logSizes(logs).entrySet()) {
+        for (Map.Entry<Path, Long> e : logSizes(logs, brokerLog).entrySet()) {
             byte[] all = Files.readAllBytes(e.getKey());
             long start = Math.min(all.length, from.getOrDefault(e.getKey(), 0L));
             List<String> lines = new String(all, (int) start, all.length - (int) start,
                     java.nio.charset.StandardCharsets.UTF_8).lines()
                     .filter(MeshSoakScenario::warningOrError).toList();
-            String name = e.getKey().getFileName().toString().replace(".log", "");
-            note.append(" ").append(name).append(" ").append(lines.size()).append(",");
-            lines.stream().limit(3).map(l -> l.length() > 200 ? l.substring(0, 200) + "…" : l)
+            String name = e.getKey().equals(brokerLog) ? "kafka broker"
+                    : e.getKey().getFileName().toString().replace(".log", "");
+            Map<String, Integer> expected = new java.util.TreeMap<>();
+            List<String> unexpected = new ArrayList<>();
+            for (String line : lines) {
+                if (expectedWhileAway(line, away)) {
+                    expected.merge(logger(line), 1, Integer::sum);
+                } else {
+                    unexpected.add(line);
+                }
+            }
+            note.append(" ").append(name).append(" ").append(lines.size());
+            if (!expected.isEmpty()) {
+                note.append(" (").append(lines.size() - unexpected.size()).append(" while a restarted component was "
+                        + "away: ").append(expected.entrySet().stream().map(x -> x.getKey() + " " + x.getValue())
+                        .collect(java.util.stream.Collectors.joining(", "))).append(")");
+            }
+            note.append(",");
+            unexpected.stream().limit(3).map(l -> l.length() > 300 ? l.substring(0, 300) + "…" : l)
                     .forEach(l -> problems.add(name + " logged: " + l));
         }
         return note.substring(0, note.length() - 1) + ".";
     }
 
-    /** A JSON log line (the services' format) at WARN or ERROR, or a Netty leak report. */
+    /** A warning (not an error, a blocked event loop or a leak) logged while one of {@code away} was away. */
+    static boolean expectedWhileAway(String line, List<Restarter.Outcome> away) {
+        if (!line.contains("\"level\":\"WARN\"") && !line.matches("^\\S+ WARN .*")
+                || line.contains("BlockedThreadChecker") || line.contains("LEAK:")) {
+            return false;
+        }
+        java.time.Instant at = loggedAt(line);
+        return at != null && away.stream().anyMatch(r -> !at.isBefore(r.signalled())
+                && !at.isAfter(r.ready().plus(AFTER_RESTART)));
+    }
+
+    private static final Pattern JSON_TS = Pattern.compile("\"ts\":\"([^\"]+)\"");
+    private static final Pattern JSON_LOGGER = Pattern.compile("\"logger\":\"(?:[^\".]*\\.)*([^\".]+)\"");
+
+    /** When a line was logged: a JSON line's {@code ts}, or the broker's time of day (UTC, today); null if neither. */
+    static java.time.Instant loggedAt(String line) {
+        Matcher ts = JSON_TS.matcher(line);
+        if (ts.find()) {
+            return java.time.Instant.parse(ts.group(1));
+        }
+        if (BROKER_WARNING.matcher(line).find()) {
+            java.time.LocalTime time = java.time.LocalTime.parse(line.substring(0, 12));
+            return java.time.LocalDate.now(java.time.ZoneOffset.UTC).atTime(time).toInstant(java.time.ZoneOffset.UTC);
+        }
+        return null;
+    }
+
+    /** A line's logger, its class's simple name ({@code DeltaAdsClient}); the broker's lines: "kafka". */
+    static String logger(String line) {
+        Matcher m = JSON_LOGGER.matcher(line);
+        return m.find() ? m.group(1) : "kafka";
+    }
+
+    /**
+     * A JSON log line (the services' format) at WARN or ERROR, a Kafka broker line (kafka-local's pattern) at WARN or
+     * ERROR, or a Netty leak report.
+     */
     static boolean warningOrError(String line) {
-        return line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\"") || line.contains("LEAK:");
+        return line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\"") || line.contains("LEAK:")
+                || BROKER_WARNING.matcher(line).find();
     }
 
     /** SIGTERM to the launcher, which stops every component; whatever is left after a minute is killed. */

@@ -82,8 +82,9 @@ class MeshSoakScenarioTest {
         int written = churn.written.get();
         assertThat(written).isBetween(2, 5);
         assertThat(present).contains(true, false);
-        // written, removed, written...: there after an odd number of changes
+        // written, removed, written...: there after an odd number of changes, and present() says which cycle
         assertThat(Files.exists(dir.resolve(MeshSoakScenario.CHURN_FILE))).isEqualTo(written % 2 == 1);
+        assertThat(churn.present()).isEqualTo(written % 2 == 1 ? written - 1 : -1);
     }
 
     @Test
@@ -104,5 +105,58 @@ class MeshSoakScenarioTest {
         assertThat(MeshSoakScenario.warningOrError("{\"ts\":\"t\",\"level\":\"WARN\",\"msg\":\"z\"}")).isTrue();
         assertThat(MeshSoakScenario.warningOrError("{\"ts\":\"t\",\"level\":\"INFO\",\"msg\":\"WARN ERROR\"}"))
                 .isFalse();
+    }
+
+    @Test
+    void theKafkaBrokersWarningsAreFoundToo() {
+        assertThat(MeshSoakScenario.warningOrError("08:17:49.256 WARN  [kafka-local-shutdown] o.a.k.NetworkClient - x"))
+                .isTrue();
+        assertThat(MeshSoakScenario.warningOrError("08:17:49.256 ERROR [main] kafka.Kafka - y")).isTrue();
+        assertThat(MeshSoakScenario.warningOrError("08:17:49.256 INFO  [main] kafka.Kafka - WARN")).isFalse();
+    }
+
+    /**
+     * A warning logged while a restarted component was away (SIGTERM to 20 s past ready) is expected; one before or
+     * after, an error, and a blocked event loop are not.
+     */
+    @Test
+    void warningsWhileARestartedComponentIsAwayAreExpectedAndNothingElseIs() {
+        java.time.Instant signalled = java.time.Instant.parse("2026-12-06T08:20:25Z");
+        List<Restarter.Outcome> away = List.of(new Restarter.Outcome("ca", 1, 2, 13, 0.3, 13.5, null, signalled,
+                signalled.plusSeconds(14)));
+        String during = "{\"ts\":\"2026-12-06T08:20:31.252Z\",\"level\":\"WARN\",\"logger\":"
+                + "\"io.jmesh.ztunnel.trust.TrustBundleWatcher\",\"msg\":\"trust bundle watch ended\"}";
+        assertThat(MeshSoakScenario.expectedWhileAway(during, away)).isTrue();
+        assertThat(MeshSoakScenario.logger(during)).isEqualTo("TrustBundleWatcher");
+        assertThat(MeshSoakScenario.expectedWhileAway(during.replace("08:20:31", "08:20:24"), away)).isFalse();
+        assertThat(MeshSoakScenario.expectedWhileAway(during.replace("08:20:31", "08:20:58"), away)).isTrue();
+        assertThat(MeshSoakScenario.expectedWhileAway(during.replace("08:20:31", "08:21:00"), away)).isFalse();
+        assertThat(MeshSoakScenario.expectedWhileAway(during.replace("WARN", "ERROR"), away)).isFalse();
+        assertThat(MeshSoakScenario.expectedWhileAway(during.replace("io.jmesh.ztunnel.trust.TrustBundleWatcher",
+                "io.vertx.core.impl.BlockedThreadChecker"), away)).isFalse();
+        assertThat(MeshSoakScenario.expectedWhileAway(during, List.of())).isFalse();
+        String broker = "08:20:30.000 WARN  [quorum-controller-1-event-handler] o.a.k.c.QuorumController - activation";
+        assertThat(MeshSoakScenario.loggedAt(broker)).isEqualTo(java.time.LocalDate.now(java.time.ZoneOffset.UTC)
+                .atTime(8, 20, 30).toInstant(java.time.ZoneOffset.UTC));
+        assertThat(MeshSoakScenario.logger(broker)).isEqualTo("kafka");
+    }
+
+    /** What a ztunnel should hold of the churn, read from its config_dump (other workloads and policies ignored). */
+    @Test
+    void theChurnsStateIsReadFromAConfigDump() throws Exception {
+        String dump = """
+                {"workloads": [{"name": "sleep"}, {"name": "soak-4-0"}, {"name": "soak-4-1"}, {"name": "soak-4-2"},
+                               {"name": "soak-4-3"}],
+                 "policies": [{"name": "soak-4"}, {"name": "allow-sleep"}],
+                 "certificates": [{"identity": "spiffe://cluster.local/ns/default/sa/sleep"},
+                                  {"identity": "spiffe://cluster.local/ns/default/sa/soak-4-0"},
+                                  {"identity": "spiffe://cluster.local/ns/default/sa/soak-4-2"}]}
+                """;
+        var seen = MeshSoakScenario.ChurnState.of(new ObjectMapper().readTree(dump));
+        assertThat(seen).isEqualTo(MeshSoakScenario.ChurnState.expected(4, "node-a"));
+        assertThat(seen).isNotEqualTo(MeshSoakScenario.ChurnState.expected(4, "node-b"));
+        String other = "{\"workloads\": [{\"name\": \"sleep\"}]}";
+        assertThat(MeshSoakScenario.ChurnState.of(new ObjectMapper().readTree(other)))
+                .isEqualTo(MeshSoakScenario.ChurnState.expected(-1, "node-b"));
     }
 }
