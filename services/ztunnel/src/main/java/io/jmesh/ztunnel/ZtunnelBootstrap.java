@@ -652,10 +652,19 @@ public final class ZtunnelBootstrap implements MeshService {
     /** TLS to ca trusts identity.rootCertFile plus the current bundle's roots (ca's certificate follows rotations). */
     private HttpClientOptions caGrpcOptions() {
         String rootCertFile = config.identity().rootCertFile();
+        return caGrpcOptions(rootCertFile.isEmpty() ? null : Pem.certificates(read(rootCertFile)), trust);
+    }
+
+    /**
+     * Options of the connection to ca: TLS under the mesh's rules trusting {@code roots} and the bundle's, ca's host
+     * name verified; plaintext HTTP/2 when {@code roots} is null (no {@code identity.rootCertFile}: tests, benchmarks).
+     */
+    static HttpClientOptions caGrpcOptions(java.util.List<java.security.cert.X509Certificate> roots,
+            TrustBundle trust) {
         HttpClientOptions o = new HttpClientOptions().setHttp2KeepAliveTimeout(30);
-        if (!rootCertFile.isEmpty()) {
-            TlsPolicy.apply(o.setSsl(true).setUseAlpn(true).setTrustOptions(TrustOptions.wrap(
-                    new CaConnectionTrust(Pem.certificates(read(rootCertFile)), trust))));
+        if (roots != null) {
+            TlsPolicy.apply(o.setSsl(true).setUseAlpn(true).setVerifyHost(true)
+                    .setTrustOptions(TrustOptions.wrap(new CaConnectionTrust(roots, trust))));
         }
         return o;
     }

@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.trust;
 
 import io.jmesh.ztunnel.tls.TrustBundle;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
+import java.net.Socket;
 import java.security.KeyStore;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
@@ -9,18 +10,24 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import javax.net.ssl.SSLEngine;
 import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
 import javax.net.ssl.X509TrustManager;
 
 /**
  * Trust for ztunnel's own connections to ca: the configured {@code identity.rootCertFile} roots plus every root of
  * the current trust bundle, so after a root rotation (ca's serving certificate then chains to the new root)
- * reconnects still succeed. A plain {@link X509TrustManager}: the JDK adds host name verification around it.
- * The PKIX delegate is rebuilt only when the bundle snapshot changes.
+ * reconnects still succeed. The PKIX delegate is rebuilt only when the bundle snapshot changes.
+ *
+ * <p>An {@link X509ExtendedTrustManager}, so that the delegate checks ca's host name against the connection's
+ * (the engine's endpoint identification, which Vert.x sets) on any engine. A plain {@link X509TrustManager} gets that
+ * check only from a wrapper: the JDK's engine adds one, and for BoringSSL Netty borrows the JDK's through
+ * {@code sun.misc.Unsafe}, without which (JDK 24+ by default, {@code -Dio.netty.noUnsafe}) it verifies no name.
  */
-public final class CaConnectionTrust implements X509TrustManager {
+public final class CaConnectionTrust extends X509ExtendedTrustManager {
 
-    private record Built(TrustSnapshot snapshot, X509TrustManager delegate, X509Certificate[] issuers) {}
+    private record Built(TrustSnapshot snapshot, X509ExtendedTrustManager delegate, X509Certificate[] issuers) {}
 
     private final List<X509Certificate> configured;
     private final TrustBundle bundle;
@@ -37,8 +44,32 @@ public final class CaConnectionTrust implements X509TrustManager {
     }
 
     @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+            throws CertificateException {
+        current().delegate().checkServerTrusted(chain, authType, engine);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
+            throws CertificateException {
+        current().delegate().checkServerTrusted(chain, authType, socket);
+    }
+
+    @Override
     public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
         throw new CertificateException("ztunnel's ca client does not accept client certificates");
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+            throws CertificateException {
+        checkClientTrusted(chain, authType);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
+            throws CertificateException {
+        checkClientTrusted(chain, authType);
     }
 
     @Override
@@ -71,14 +102,14 @@ public final class CaConnectionTrust implements X509TrustManager {
             }
             TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             tmf.init(ks);
-            X509TrustManager delegate = null;
+            X509ExtendedTrustManager delegate = null;
             for (var tm : tmf.getTrustManagers()) {
-                if (tm instanceof X509TrustManager x) {
+                if (tm instanceof X509ExtendedTrustManager x) {
                     delegate = x;
                 }
             }
             if (delegate == null) {
-                throw new CertificateException("no X509TrustManager available");
+                throw new CertificateException("no X509ExtendedTrustManager available");
             }
             b = new Built(s, delegate, new ArrayList<>(roots).toArray(new X509Certificate[0]));
             built = b;

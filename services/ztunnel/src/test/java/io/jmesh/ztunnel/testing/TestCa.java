@@ -216,6 +216,19 @@ public final class TestCa {
         return new Issued(kp, new JcaX509CertificateConverter().getCertificate(b.build(signer)));
     }
 
+    /** A server certificate for the IP address {@code ip} (and {@code uri}), signed by {@code issuer}. */
+    public static Issued serverLeaf(Issued issuer, String ip, String uri) throws Exception {
+        KeyPair kp = ecKey();
+        var b = new JcaX509v3CertificateBuilder(new X500Name(issuer.cert().getSubjectX500Principal().getName()),
+                BigInteger.valueOf(System.nanoTime()), Date.from(Instant.now().minusSeconds(60)),
+                Date.from(Instant.now().plus(Duration.ofHours(1))), new X500Name(""), kp.getPublic());
+        b.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(new GeneralName[] {
+            new GeneralName(GeneralName.iPAddress, ip), new GeneralName(GeneralName.uniformResourceIdentifier, uri)}));
+        b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
+        var signer = new JcaContentSignerBuilder("SHA256withECDSA").build(issuer.keys().getPrivate());
+        return new Issued(kp, new JcaX509CertificateConverter().getCertificate(b.build(signer)));
+    }
+
     static KeyPair ecKey() throws Exception {
         KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
         g.initialize(new ECGenParameterSpec("secp256r1"));
