@@ -61,7 +61,11 @@ final class BenchPki implements AutoCloseable {
         return Pem.encode(root);
     }
 
-    /** Starts CreateCertificate on 127.0.0.1; returns its port. */
+    /**
+     * Starts CreateCertificate on 127.0.0.1 over TLS, as ca serves it (a certificate for 127.0.0.1 under the bench
+     * root, TLS 1.3, AES-GCM, ALPN h2): a ztunnel's RSS then includes the TLS client of its connection to ca, as a
+     * deployed one does. Returns its port; {@link #writeRoot} gives the file ztunnel's {@code rootCertFile} names.
+     */
     int startCa() throws Exception {
         GrpcServer grpc = GrpcServer.server(vertx);
         grpc.callHandler(IstioCertificateServiceGrpcService.CreateCertificate, call -> call.handler(req -> {
@@ -75,7 +79,16 @@ final class BenchPki implements AutoCloseable {
                 call.response().status(GrpcStatus.INVALID_ARGUMENT).statusMessage(e.getMessage()).end();
             }
         }));
-        server = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(0)).requestHandler(grpc)
+        KeyPair serving = ecKey();
+        X509Certificate servingCert = issue(serving.getPublic(), new GeneralNames(new GeneralName[] {
+            new GeneralName(GeneralName.iPAddress, "127.0.0.1"),
+            new GeneralName(GeneralName.uniformResourceIdentifier, "spiffe://cluster.local/ns/istio-system/sa/ca")}),
+                LEAF_VALIDITY);
+        HttpServerOptions options = io.jmesh.core.tls.TlsPolicy.apply(new HttpServerOptions().setHost("127.0.0.1")
+                .setPort(0).setSsl(true).setUseAlpn(true).setKeyCertOptions(new io.vertx.core.net.PemKeyCertOptions()
+                        .setCertValue(io.vertx.core.buffer.Buffer.buffer(Pem.encode(servingCert)))
+                        .setKeyValue(io.vertx.core.buffer.Buffer.buffer(Pem.encodePrivateKey(serving.getPrivate())))));
+        server = vertx.createHttpServer(options).requestHandler(grpc)
                 .listen().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         return server.actualPort();
     }
@@ -101,12 +114,21 @@ final class BenchPki implements AutoCloseable {
         return files;
     }
 
+    /** Writes the bench root to {@code file} (ztunnel's {@code identity.rootCertFile}); returns it. */
+    Path writeRoot(Path file) throws java.io.IOException {
+        Files.writeString(file, rootPem());
+        return file;
+    }
+
     private X509Certificate issue(PublicKey key, String uri, Duration validity) throws Exception {
+        return issue(key, new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, uri)), validity);
+    }
+
+    private X509Certificate issue(PublicKey key, GeneralNames names, Duration validity) throws Exception {
         var b = new JcaX509v3CertificateBuilder(new X500Name(root.getSubjectX500Principal().getName()),
                 BigInteger.valueOf(System.nanoTime()), Date.from(Instant.now().minusSeconds(60)),
                 Date.from(Instant.now().plus(validity)), new X500Name(""), key);
-        b.addExtension(Extension.subjectAlternativeName, true,
-                new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, uri)));
+        b.addExtension(Extension.subjectAlternativeName, true, names);
         b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
         return new JcaX509CertificateConverter().getCertificate(
                 b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(rootKeys.getPrivate())));

@@ -327,10 +327,11 @@ public final class Topology implements AutoCloseable {
                 listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1%s}
                 pool: {perEventLoop: %s}
                 discovery: {staticFile: "%s"}
-                identity: {caAddress: "127.0.0.1:%d"}
+                identity: {caAddress: "127.0.0.1:%d", rootCertFile: "%s"}
                 """.formatted(address, node, address, networks.containsKey(node)
                         ? ", network: " + networks.get(node) : "", extraListeners.containsKey(node)
-                        ? ", " + extraListeners.get(node) : "", perEventLoop, mesh, caPort)
+                        ? ", " + extraListeners.get(node) : "", perEventLoop, mesh, caPort,
+                        pki.writeRoot(dir.resolve("ca-root.pem")))
                 + extraConfig.getOrDefault(node, ""));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());

@@ -62,6 +62,7 @@ public final class ZtunnelCaptureScenario implements Scenario {
         try (TwoNodeLab lab = TwoNodeLab.create(Files.createDirectories(dir.resolve("lab")));
                 BenchPki pki = new BenchPki()) {
             int caPort = pki.startCa();
+            pki.writeRoot(dir.resolve(CA_ROOT));
             Path sock = dir.resolve("ca.sock");
             rootProcesses.add(new ProcessBuilder("socat", "UNIX-LISTEN:" + sock + ",fork",
                     "TCP:127.0.0.1:" + caPort).redirectErrorStream(true)
@@ -209,6 +210,9 @@ public final class ZtunnelCaptureScenario implements Scenario {
                 "TCP-LISTEN:15012,bind=127.0.0.1,fork,reuseaddr", "UNIX-CONNECT:" + caSock);
     }
 
+    /** The bench CA's root, which the ztunnels' TLS to it trusts (in the work directory). */
+    private static final String CA_ROOT = "ca-root.pem";
+
     private static Process ztunnel(BenchContext ctx, Netns node, String name, String address, Path mesh, String mode,
             String tag) throws Exception {
         Path dir = ctx.workDir();
@@ -218,8 +222,8 @@ public final class ZtunnelCaptureScenario implements Scenario {
                 admin: {host: %s, port: 15020}
                 node: {name: %s, address: %s}
                 discovery: {staticFile: "%s"}
-                identity: {caAddress: "127.0.0.1:15012"}
-                """.formatted(address, name, address, mesh) + mode);
+                identity: {caAddress: "127.0.0.1:15012", rootCertFile: "%s"}
+                """.formatted(address, name, address, mesh, dir.resolve(CA_ROOT)) + mode);
         List<String> cmd = new ArrayList<>(List.of("env", "MALLOC_ARENA_MAX=" + ZtunnelJvmFlags.mallocArenaMax(ctx),
                 Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.addAll(ZtunnelJvmFlags.of(ctx));
