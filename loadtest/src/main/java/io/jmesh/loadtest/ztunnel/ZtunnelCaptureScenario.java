@@ -79,8 +79,11 @@ public final class ZtunnelCaptureScenario implements Scenario {
                     """.formatted(CLIENT, SERVER, PLAIN_CLIENT, PLAIN_SERVER));
             bridgeCa(dir, lab.nodeA(), "node-a", sock);
             bridgeCa(dir, lab.nodeB(), "node-b", sock);
+            // removeOnExit: the in-pod part below restarts these nodes' ztunnels in in-pod mode, and node-level rules
+            // left in place (the default since capture rules outlive ztunnel, failing closed) would still send the
+            // pods' HBONE to a node-level listener that no longer exists
             String transparent = "listeners: {localAdmin: 0, transparent: true, inboundPerWorkload: false}\n"
-                    + "capture: {podInterface: br0}\n";
+                    + "capture: {podInterface: br0, removeOnExit: true}\n";
             Process ztA = ztunnel(ctx, lab.nodeA(), "node-a", TwoNodeLab.NODE_A_BRIDGE, mesh, transparent, "");
             Process ztB = ztunnel(ctx, lab.nodeB(), "node-b", TwoNodeLab.NODE_B_BRIDGE, mesh, transparent, "");
             awaitReady(lab.nodeA(), TwoNodeLab.NODE_A_BRIDGE, ztA);
@@ -119,7 +122,7 @@ public final class ZtunnelCaptureScenario implements Scenario {
             long[] latCaptured = latency(dir, lab.podA1(), java, cp, SERVER, warm, secs, null, "capture");
 
             // in-pod mode: the same two pods, now redirected inside themselves by istio-cni's rules; the ztunnels
-            // restart in in-pod mode (their node-level rules go with the old ones) and get the pods over ZDS
+            // restart in in-pod mode (their node-level rules removed as they exit) and get the pods over ZDS
             stop(ztA);
             stop(ztB);
             IstioCni.redirect(lab.podA1().name());
