@@ -1,6 +1,7 @@
 package io.jmesh.core.kafka;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -22,6 +23,16 @@ public record KafkaSettings(String bootstrapServers, int queueCapacity, Duration
         if (deliveryTimeout == null || deliveryTimeout.toMillis() < 2000) {
             throw new IllegalArgumentException("deliveryTimeout: " + deliveryTimeout + " (expected: >= 2s)");
         }
+    }
+
+    /**
+     * What every client of ours leaves out: pushing its own metrics to the broker (KIP-714, on by default since
+     * Kafka 3.7; no broker of ours subscribes, and it brings a shaded OpenTelemetry protobuf, ~100 classes) and
+     * registering each of its metrics as a JMX MBean (nothing here reads JMX; services export what they need to
+     * Prometheus themselves). Both cost resident memory in every ztunnel.
+     */
+    public static Map<String, Object> lean() {
+        return Map.of("enable.metrics.push", false, "auto.include.jmx.reporter", false);
     }
 
     public boolean enabled() {
@@ -46,6 +57,7 @@ public record KafkaSettings(String bootstrapServers, int queueCapacity, Duration
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
         // Kafka requires delivery.timeout >= linger + request.timeout
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(30_000, delivery - 100));
+        p.putAll(lean());
         return p;
     }
 }

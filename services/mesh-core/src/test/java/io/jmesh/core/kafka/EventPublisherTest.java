@@ -45,6 +45,37 @@ class EventPublisherTest {
     }
 
     /**
+     * Under load, publishers do not wake the sender for each event: after a send it naps unannounced and then
+     * takes everything that arrived meanwhile (here the nap is an hour, so only close can end it, and does, with
+     * every event delivered).
+     */
+    @Test
+    void aSenderBusySendingIsNotWokenForEachEvent() throws Exception {
+        MockProducer<byte[], byte[]> kafka = new MockProducer<>(true, new ByteArraySerializer(),
+                new ByteArraySerializer());
+        KafkaSettings settings = new KafkaSettings("mock:9092", 128, Duration.ofSeconds(5));
+        EventPublisher p = EventPublisher.withProducer(settings, "t", new PrometheusRegistry(), kafka,
+                Duration.ofHours(1), Duration.ofHours(1));
+        try {
+            assertThat(p.publish("mesh.l4-events.v1", new byte[] {1}, new byte[] {0})).isTrue();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (kafka.history().isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(kafka.history()).hasSize(1);
+            long woken = p.publisherWakeups();
+            for (int i = 1; i <= 100; i++) {
+                assertThat(p.publish("mesh.l4-events.v1", new byte[] {1}, new byte[] {(byte) i})).isTrue();
+            }
+            assertThat(p.publisherWakeups()).as("no wake-up while the sender naps after a send").isEqualTo(woken);
+            assertThat(kafka.history()).hasSize(1);
+        } finally {
+            p.close(Duration.ofSeconds(10));
+        }
+        assertThat(kafka.history()).as("close drains what the nap gathered").hasSize(101);
+    }
+
+    /**
      * An event Kafka refused after the publisher took it runs its caller's callback (so ztunnel can flag or give
      * back what it carried) before send_failed shows it; a refusal by {@code offer} is not counted until its caller
      * gives the event up.
