@@ -29,7 +29,6 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -108,6 +107,7 @@ public final class ConnectionTelemetry {
     private final EventPublisher events;
     /** False without Kafka: events are then not even built (the publisher would only count the drop). */
     private final boolean eventsEnabled;
+    private final EventIds eventIds = new EventIds();
     private final String node;
     private final AtomicLong ids = new AtomicLong();
     /**
@@ -514,7 +514,7 @@ public final class ConnectionTelemetry {
             }
             ConnectionEvent.Builder e = ConnectionEvent.newBuilder()
                     .setSchemaVersion(1)
-                    .setEventId(UUID.randomUUID().toString())
+                    .setEventId(eventIds.next())
                     .setKind(kind)
                     .setReporter(info.outbound() ? Reporter.SOURCE : Reporter.DESTINATION)
                     .setConnectionId(node + "-" + sequence)
