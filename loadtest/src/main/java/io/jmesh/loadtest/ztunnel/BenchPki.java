@@ -65,9 +65,11 @@ final class BenchPki implements AutoCloseable {
      * Starts CreateCertificate on 127.0.0.1 over TLS, as ca serves it (a certificate for 127.0.0.1 under the bench
      * root, TLS 1.3, AES-GCM, ALPN h2): a ztunnel's RSS then includes the TLS client of its connection to ca, as a
      * deployed one does. Returns its port; {@link #writeRoot} gives the file ztunnel's {@code rootCertFile} names.
+     * {@code more} adds other services to the same server (the discovery stand-in).
      */
-    int startCa() throws Exception {
+    int startCa(java.util.function.Consumer<GrpcServer> more) throws Exception {
         GrpcServer grpc = GrpcServer.server(vertx);
+        more.accept(grpc);
         grpc.callHandler(IstioCertificateServiceGrpcService.CreateCertificate, call -> call.handler(req -> {
             try {
                 String id = req.getMetadata().getFieldsOrThrow("ImpersonatedIdentity").getStringValue();

@@ -228,6 +228,41 @@ public final class Topology implements AutoCloseable {
 
     private int caPort;
     private boolean perEventLoop;
+    /**
+     * Whether the ztunnels run as a chart deploys them, with what a static file leaves out: their configuration over
+     * a TLS discovery stream ({@link BenchDiscovery}) and their connection events to a real Kafka broker
+     * ({@link BenchKafka}); set before the first {@link #startZtunnels}. Off, they read the mesh file and send no
+     * events (the scenarios that measure one data-path feature).
+     */
+    private boolean asDeployed;
+    private BenchDiscovery discovery;
+    private BenchKafka kafka;
+
+    /**
+     * Whether a scenario that measures what a deployed ztunnel costs (RSS, CPU) runs it as deployed:
+     * {@code -Dbench.ztunnel.asDeployed=false} goes back to the static file without events, for comparison.
+     */
+    static boolean deployedWhereItMatters() {
+        return Boolean.parseBoolean(System.getProperty("bench.ztunnel.asDeployed", "true"));
+    }
+
+    /** The ztunnels this topology starts run as deployed ({@link #asDeployed}). */
+    void runAsDeployed() {
+        if (caPort != 0) {
+            throw new IllegalStateException("runAsDeployed: call it before the ztunnels first start");
+        }
+        asDeployed = true;
+    }
+
+    /** CPU seconds the events' Kafka broker has used; 0 when the ztunnels do not run as deployed. */
+    double kafkaCpuSeconds() {
+        return kafka == null ? 0 : kafka.cpuSeconds();
+    }
+
+    /** Whether the ztunnels run as deployed (for a scenario's notes). */
+    boolean asDeployed() {
+        return asDeployed;
+    }
     /** The chart's JVM profile the ztunnels start with. */
     private ZtunnelJvmFlags.Footprint footprint = ZtunnelJvmFlags.Footprint.selected();
 
@@ -268,11 +303,19 @@ public final class Topology implements AutoCloseable {
                 processes.remove(p);
             }
         }
+        Path mesh = dir.resolve("mesh.yaml");
         if (caPort == 0) {
-            caPort = pki.startCa();
+            if (asDeployed) {
+                discovery = new BenchDiscovery(mesh);
+                kafka = BenchKafka.start(dir.resolve("kafka"));
+            }
+            caPort = pki.startCa(grpc -> {
+                if (discovery != null) {
+                    discovery.register(grpc);
+                }
+            });
         }
         this.perEventLoop = perEventLoop;
-        Path mesh = dir.resolve("mesh.yaml");
         Files.writeString(mesh, """
                 workloads:
                   - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s, 127.0.0.1],
@@ -319,6 +362,7 @@ public final class Topology implements AutoCloseable {
     private Process startZtunnel(Path jar, String node, String address, Path mesh, int caPort, boolean perEventLoop)
             throws Exception {
         Path cfg = dir.resolve(node + ".yaml");
+        Path root = pki.writeRoot(dir.resolve("ca-root.pem"));
         // access logs are off in the benchmark (logLevel warn): one JSON line per connection is a cost of its own
         Files.writeString(cfg, """
                 logLevel: warn
@@ -326,12 +370,13 @@ public final class Topology implements AutoCloseable {
                 node: {name: %s, address: %s%s}
                 listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1%s}
                 pool: {perEventLoop: %s}
-                discovery: {staticFile: "%s"}
                 identity: {caAddress: "127.0.0.1:%d", rootCertFile: "%s"}
                 """.formatted(address, node, address, networks.containsKey(node)
                         ? ", network: " + networks.get(node) : "", extraListeners.containsKey(node)
-                        ? ", " + extraListeners.get(node) : "", perEventLoop, mesh, caPort,
-                        pki.writeRoot(dir.resolve("ca-root.pem")))
+                        ? ", " + extraListeners.get(node) : "", perEventLoop, caPort, root)
+                + (discovery == null ? "discovery: {staticFile: \"%s\"}\n".formatted(mesh)
+                        : "discovery: {address: \"127.0.0.1:%d\", rootCertFile: \"%s\"}\n".formatted(caPort, root))
+                + (kafka == null ? "" : "kafka: {bootstrapServers: \"%s\"}\n".formatted(kafka.bootstrapServers()))
                 + extraConfig.getOrDefault(node, ""));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -478,6 +523,12 @@ public final class Topology implements AutoCloseable {
             }
         }
         pki.close();
+        if (kafka != null) {
+            kafka.close();
+        }
+        if (discovery != null && !discovery.nacks.isEmpty()) {
+            throw new IllegalStateException("the ztunnels rejected the benchmark's discovery: " + discovery.nacks);
+        }
     }
 
     static Duration warmup(BenchContext ctx) {

@@ -61,7 +61,7 @@ public final class ZtunnelCaptureScenario implements Scenario {
         List<Process> rootProcesses = new ArrayList<>();
         try (TwoNodeLab lab = TwoNodeLab.create(Files.createDirectories(dir.resolve("lab")));
                 BenchPki pki = new BenchPki()) {
-            int caPort = pki.startCa();
+            int caPort = pki.startCa(grpc -> { });
             pki.writeRoot(dir.resolve(CA_ROOT));
             Path sock = dir.resolve("ca.sock");
             rootProcesses.add(new ProcessBuilder("socat", "UNIX-LISTEN:" + sock + ",fork",

@@ -28,6 +28,9 @@ public final class ZtunnelConnectionsScenario implements Scenario {
     public ResultTable run(BenchContext ctx) throws Exception {
         try (Loads.Echo echo = new Loads.Echo(Topology.SERVER_IP);
                 Topology topo = new Topology(ctx, echo.port())) {
+            if (Topology.deployedWhereItMatters()) {
+                topo.runAsDeployed(); // each connection's events are part of what it costs
+            }
             topo.startHaproxy();
             topo.startPlainHaproxy();
             topo.startZtunnels(ctx.serviceJar("ztunnel"));
@@ -48,9 +51,11 @@ public final class ZtunnelConnectionsScenario implements Scenario {
             double cpuB0 = Topology.cpuSeconds(topo.ztunnelB);
             double jitA0 = Topology.jitCpuSeconds(topo.ztunnelA);
             double jitB0 = Topology.jitCpuSeconds(topo.ztunnelB);
+            double kafka0 = topo.kafkaCpuSeconds();
             long t0 = System.nanoTime();
             double ztunnel = Loads.connectionRate(topo.ztunnel(), CONCURRENCY, d);
             double secs = (System.nanoTime() - t0) / 1e9;
+            double kafkaCores = (topo.kafkaCpuSeconds() - kafka0) / secs;
             double cores = (Topology.cpuSeconds(topo.ztunnelA) - cpuA0 + Topology.cpuSeconds(topo.ztunnelB) - cpuB0)
                     / secs;
             double jit = (Topology.jitCpuSeconds(topo.ztunnelA) - jitA0 + Topology.jitCpuSeconds(topo.ztunnelB) - jitB0)
@@ -70,6 +75,12 @@ public final class ZtunnelConnectionsScenario implements Scenario {
                     + "else) used %.2f cores, %.0f µs per connection for both hops: the most any two-hop proxy can "
                     + "do on this machine, and the ztunnel pair reached %.0f%% of it while adding mTLS and HBONE.",
                     plainCores, plainCores / plain * 1e6, 100 * ztunnel / plain));
+            t.note(topo.asDeployed() ? String.format("The ztunnels ran as the chart deploys them: configuration from "
+                    + "a delta ADS stream over TLS, certificates from a CA over TLS, and each connection's events "
+                    + "(OPENED and CLOSED, from both ends) sent to a real Kafka broker, which shares this machine "
+                    + "(it used %.2f cores during the ztunnel measurement; in a cluster it runs elsewhere). "
+                    + "-Dbench.ztunnel.asDeployed=false runs them from a static file without events.", kafkaCores)
+                    : "The ztunnels read a static mesh file and sent no events (-Dbench.ztunnel.asDeployed=false).");
             t.note(String.format("Before the ztunnel measurement its path ran %.0f s more, until the JIT compilers "
                     + "of both ztunnels used under 5%% of a core (at most 60 s).", settled));
             t.note(MachineState.note());

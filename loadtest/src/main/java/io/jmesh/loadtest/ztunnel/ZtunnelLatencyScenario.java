@@ -48,6 +48,9 @@ public final class ZtunnelLatencyScenario implements Scenario {
     public ResultTable run(BenchContext ctx) throws Exception {
         try (Loads.Echo echo = new Loads.Echo(Topology.SERVER_IP);
                 Topology topo = new Topology(ctx, echo.port())) {
+            if (Topology.deployedWhereItMatters()) {
+                topo.runAsDeployed();
+            }
             topo.startHaproxy();
             topo.startPlainHaproxy();
             Path jar = ctx.serviceJar("ztunnel");
@@ -132,6 +135,12 @@ public final class ZtunnelLatencyScenario implements Scenario {
                     + "; HAProxy pair " + haproxySlow.summary() + "; HAProxy pair without TLS " + plainSlow.summary() + "; ztunnels " + ztunnel.slow.summary() + "; ztunnels, small-footprint "
                     + small.slow.summary() + ". Bursts about 500 ms apart on every path are this VM's DAMON sampling "
                     + "interval (docs/ztunnel.md, \"When the tail happens\").");
+            t.note(topo.asDeployed() ? "The ztunnels ran as the chart deploys them: their configuration from a "
+                    + "delta ADS stream over TLS (a stand-in serving the two workloads), their connection events to "
+                    + "a real Kafka broker (KRaft, on this machine, idle otherwise), their certificates from a CA "
+                    + "over TLS. -Dbench.ztunnel.asDeployed=false runs them from a static file without events."
+                    : "The ztunnels read a static mesh file and sent no events (-Dbench.ztunnel.asDeployed=false); "
+                    + "their certificates came from a CA over TLS.");
             t.note(MachineState.note());
             return t;
         }
