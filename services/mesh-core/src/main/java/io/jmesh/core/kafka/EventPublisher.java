@@ -1,5 +1,6 @@
 package io.jmesh.core.kafka;
 
+import io.jmesh.core.handoff.Doorbell;
 import io.netty.util.internal.PlatformDependent;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
@@ -7,8 +8,6 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.Properties;
 import java.util.Queue;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -53,19 +52,11 @@ public final class EventPublisher implements AutoCloseable {
     private final Counter published;
     private final Counter dropped;
     private volatile boolean running = true;
-    /** True while the sender sleeps (or is about to) on an empty queue: a publisher then unparks it. */
-    private volatile boolean idle;
-    /** How often the idle sender woke up (tests). */
-    private final AtomicLong idleWakeups = new AtomicLong();
-    private final long idleParkNanos;
-    private final long busyNapNanos;
-    /** How often a publisher woke the sender (tests). */
-    private final AtomicLong publisherWakeups = new AtomicLong();
+    private final Doorbell doorbell;
 
     private EventPublisher(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
             Producer<byte[], byte[]> producer, Duration idlePark, Duration busyNap) {
-        this.idleParkNanos = idlePark.toNanos();
-        this.busyNapNanos = busyNap.toNanos();
+        this.doorbell = new Doorbell(busyNap, idlePark);
         this.queue = PlatformDependent.newFixedMpscQueue(settings.queueCapacity());
         this.producer = producer;
         this.published = Counter.builder().name("mesh_events_published_total")
@@ -77,6 +68,7 @@ public final class EventPublisher implements AutoCloseable {
                 .callback(cb -> cb.call(queue.size())).register(metrics);
         this.sender = new Thread(this::drainQueue, clientId + "-event-publisher");
         this.sender.setDaemon(true);
+        doorbell.consumer(sender);
         if (producer != null) {
             sender.start();
         }
@@ -152,10 +144,7 @@ public final class EventPublisher implements AutoCloseable {
         if (producer == null || !running || !queue.offer(new Event(topic, key, value, onSendFailed))) {
             return false;
         }
-        if (idle) {
-            publisherWakeups.incrementAndGet();
-            LockSupport.unpark(sender); // one futex wake, and only when the sender sleeps
-        }
+        doorbell.ring();
         return true;
     }
 
@@ -166,12 +155,12 @@ public final class EventPublisher implements AutoCloseable {
 
     /** How many times the sender woke up with nothing to send. */
     long idleWakeups() {
-        return idleWakeups.get();
+        return doorbell.idleWakeups();
     }
 
     /** How many times a publisher woke the sender. */
     long publisherWakeups() {
-        return publisherWakeups.get();
+        return doorbell.rings();
     }
 
     public int queued() {
@@ -179,31 +168,19 @@ public final class EventPublisher implements AutoCloseable {
     }
 
     private void drainQueue() {
-        boolean sentSinceNap = false;
+        boolean sentSinceRest = false;
         while (running || !queue.isEmpty()) {
             Event e = queue.poll();
             if (e == null) {
                 if (!running) {
                     break;
                 }
-                if (sentSinceNap) {
-                    // busy: nap without announcing it, so publishers do not wake this thread for every event (a
-                    // futex call on their event loop and a context switch each) and the next round drains many
-                    sentSinceNap = false;
-                    LockSupport.parkNanos(this, busyNapNanos);
-                    continue;
-                }
-                // announce the sleep, then look again: a publisher either sees `idle` and unparks, or its event
-                // is seen here (both are volatile accesses)
-                idle = true;
-                if (queue.isEmpty() && running) {
-                    LockSupport.parkNanos(this, idleParkNanos);
-                    idleWakeups.incrementAndGet();
-                }
-                idle = false;
+                // after a send, a nap no publisher rings through: one wake-up then serves many events
+                doorbell.rest(sentSinceRest, queue::isEmpty, () -> running);
+                sentSinceRest = false;
                 continue;
             }
-            sentSinceNap = true;
+            sentSinceRest = true;
             try {
                 producer.send(new ProducerRecord<>(e.topic(), e.key(), e.value()), (md, err) -> {
                     if (err == null) {
@@ -242,7 +219,7 @@ public final class EventPublisher implements AutoCloseable {
         if (producer == null) {
             return;
         }
-        LockSupport.unpark(sender);
+        doorbell.wakeNow();
         long deadline = System.nanoTime() + timeout.toNanos();
         try {
             sender.join(Math.max(1, timeout.toMillis() / 2));

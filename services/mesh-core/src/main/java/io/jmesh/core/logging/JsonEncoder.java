@@ -38,7 +38,13 @@ public final class JsonEncoder extends EncoderBase<ILoggingEvent> {
     @Override
     public byte[] encode(ILoggingEvent event) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(256);
-        try (JsonGenerator g = JSON.createGenerator(out)) {
+        write(event, out);
+        return out.toByteArray();
+    }
+
+    /** Writes the event's line, newline included, to {@code out} (which is not closed). */
+    void write(ILoggingEvent event, java.io.OutputStream out) {
+        try (JsonGenerator g = JSON.createGenerator(out).disable(JsonGenerator.Feature.AUTO_CLOSE_TARGET)) {
             g.writeStartObject();
             g.writeStringField("ts", Instant.ofEpochMilli(event.getTimeStamp()).toString());
             g.writeStringField("level", event.getLevel().toString());
@@ -55,11 +61,10 @@ public final class JsonEncoder extends EncoderBase<ILoggingEvent> {
                 g.writeStringField("error", ThrowableProxyUtil.asString(error));
             }
             g.writeEndObject();
+            g.writeRaw('\n');
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        out.write('\n');
-        return out.toByteArray();
     }
 
     private static void writeValue(JsonGenerator g, String key, Object value) throws IOException {

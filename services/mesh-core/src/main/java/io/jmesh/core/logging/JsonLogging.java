@@ -1,11 +1,8 @@
 package io.jmesh.core.logging;
 
-import ch.qos.logback.classic.AsyncAppender;
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.ConsoleAppender;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.slf4j.LoggerFactory;
@@ -13,9 +10,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Installs JSON-lines logging on standard output for a service process.
  *
- * <p>Events go through a bounded asynchronous appender that never blocks the caller: an event loop that logs an
- * access line must not stall because stdout is a slow pipe. When the queue is full, events are dropped (and
- * logback counts them) rather than blocking.
+ * <p>Events go through a bounded queue to one writer thread ({@link JsonLinesAppender}) and never block the
+ * caller: an event loop that logs an access line must not stall because stdout is a slow pipe. When the queue is
+ * full, lines are dropped rather than blocking, and the writer says how many.
  */
 public final class JsonLogging {
 
@@ -28,29 +25,14 @@ public final class JsonLogging {
         LoggerContext ctx = context();
         ctx.reset();
 
-        JsonEncoder encoder = new JsonEncoder();
-        encoder.setContext(ctx);
-        encoder.start();
-
-        ConsoleAppender<ILoggingEvent> console = new ConsoleAppender<>();
-        console.setContext(ctx);
-        console.setName("stdout");
-        console.setEncoder(encoder);
-        console.start();
-
-        AsyncAppender async = new AsyncAppender();
-        async.setContext(ctx);
-        async.setName("async");
-        async.setQueueSize(QUEUE_SIZE);
-        async.setDiscardingThreshold(0);
-        async.setNeverBlock(true);
-        async.setIncludeCallerData(false);
-        async.addAppender(console);
-        async.start();
+        JsonLinesAppender lines = new JsonLinesAppender(QUEUE_SIZE);
+        lines.setContext(ctx);
+        lines.setName("stdout");
+        lines.start();
 
         Logger root = ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
         root.setLevel(parseLevel(rootLevel));
-        root.addAppender(async);
+        root.addAppender(lines);
         // chatty libraries stay at WARN unless asked for
         ctx.getLogger("org.apache.kafka").setLevel(Level.WARN);
         ctx.getLogger("io.netty").setLevel(Level.INFO);
