@@ -69,7 +69,8 @@ public final class ZtunnelConnectionsScenario implements Scenario {
                     + "the SOCKS5 exchange (greeting and CONNECT pipelined). Both ztunnels together used "
                     + String.format("%.2f", cores) + " cores (of which JIT compilers " + String.format("%.2f", jit)
                     + "), " + String.format("%.0f", (cores - jit) / ztunnel * 1e6) + " µs of ztunnel CPU per connection "
-                    + "without the JIT; access logs off (logLevel warn). The load generator, proxies and echo server share this "
+                    + "without the JIT; access logs " + (topo.asDeployed() ? "on (logLevel info, one JSON line per connection "
+                    + "and node, to a file)" : "off (logLevel warn)") + ". The load generator, proxies and echo server share this "
                     + "machine's CPUs.");
             t.note(String.format("The plaintext HAProxy pair (no TLS, no handshakes: two relaying hops and nothing "
                     + "else) used %.2f cores, %.0f µs per connection for both hops: the most any two-hop proxy can "
