@@ -39,6 +39,7 @@ final class JsonLinesAppender extends UnsynchronizedAppenderBase<ILoggingEvent> 
     private final Doorbell doorbell;
     private final AtomicLong dropped = new AtomicLong();
     private final ByteArrayOutputStream pending = new ByteArrayOutputStream(WRITE_CHUNK);
+    private final JsonEncoder.Lines lines = encoder.new Lines(pending);
     private volatile boolean running;
     private Thread writer;
 
@@ -94,7 +95,7 @@ final class JsonLinesAppender extends UnsynchronizedAppenderBase<ILoggingEvent> 
             while ((e = queue.poll()) != null) {
                 int mark = pending.size();
                 try {
-                    encoder.write(e, pending);
+                    lines.write(e);
                 } catch (RuntimeException bad) {
                     // one event that cannot be encoded (a key-value whose toString throws) is lost, not the writer
                     truncate(mark);

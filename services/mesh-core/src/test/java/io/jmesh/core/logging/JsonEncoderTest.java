@@ -55,4 +55,48 @@ class JsonEncoderTest {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> JsonLogging.setLevel("x", "loud"))
                 .hasMessageContaining("expected: trace, debug, info, warn, error, off");
     }
+
+    /** The cached per-second text gives exactly what {@code Instant.toString} gives, fractions included. */
+    @Test
+    void timestampsAreInstantsTextForEveryMillisecond() {
+        JsonEncoder.Timestamps ts = new JsonEncoder.Timestamps();
+        java.util.Random r = new java.util.Random(42);
+        long[] edges = {0, 1, 10, 100, 999, 1000, 1001, -1, -999, -1000, -1001, 1_765_000_000_000L,
+            1_765_000_000_999L, 253_402_300_799_999L};
+        for (long ms : edges) {
+            assertThat(ts.format(ms)).isEqualTo(java.time.Instant.ofEpochMilli(ms).toString());
+        }
+        long t = 1_765_000_000_000L;
+        for (int i = 0; i < 20_000; i++) {
+            t += r.nextInt(3) == 0 ? r.nextInt(5000) : r.nextInt(3);
+            assertThat(ts.format(t)).isEqualTo(java.time.Instant.ofEpochMilli(t).toString());
+        }
+    }
+
+    /** A line that fails midway leaves nothing the next line depends on: it is whole and parses. */
+    @Test
+    void aLineAfterOneThatFailedIsWhole() throws Exception {
+        LoggerContext ctx = new LoggerContext();
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        JsonEncoder encoder = new JsonEncoder();
+        JsonEncoder.Lines lines = encoder.new Lines(out);
+        LoggingEvent bad = new LoggingEvent("x", ctx.getLogger("access"), Level.INFO, "bad", null, null);
+        bad.setKeyValuePairs(List.of(new KeyValuePair("ok", "1"), new KeyValuePair("boom", new Object() {
+            @Override
+            public String toString() {
+                throw new IllegalStateException("no text");
+            }
+        })));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> lines.write(bad))
+                .isInstanceOf(IllegalStateException.class);
+        out.reset(); // what the appender does: drop the failed line's bytes
+        LoggingEvent good = new LoggingEvent("x", ctx.getLogger("access"), Level.INFO, "good", null, null);
+        lines.write(good);
+        lines.write(good);
+        String[] written = out.toString(StandardCharsets.UTF_8).split("\n");
+        assertThat(written).hasSize(2);
+        for (String line : written) {
+            assertThat(json.readTree(line).get("msg").asText()).isEqualTo("good");
+        }
+    }
 }
