@@ -1,6 +1,10 @@
 package io.jmesh.core.logging;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.classic.spi.LoggingEvent;
 import ch.qos.logback.core.UnsynchronizedAppenderBase;
 import io.jmesh.core.handoff.Doorbell;
 import io.netty.util.internal.PlatformDependent;
@@ -10,8 +14,10 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.time.Duration;
+import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.event.KeyValuePair;
 
 /**
  * JSON lines to standard output from one writer thread, never blocking the thread that logs: an event loop that
@@ -108,7 +114,7 @@ final class JsonLinesAppender extends UnsynchronizedAppenderBase<ILoggingEvent> 
             }
             long d = dropped.get();
             if (d != droppedSaid) {
-                pending.writeBytes(droppedLine(d - droppedSaid));
+                lines.write(droppedEvent(d - droppedSaid));
                 droppedSaid = d;
                 wrote = true;
             }
@@ -126,10 +132,13 @@ final class JsonLinesAppender extends UnsynchronizedAppenderBase<ILoggingEvent> 
         pending.writeBytes(kept);
     }
 
-    private byte[] droppedLine(long n) {
-        return ("{\"ts\":\"" + java.time.Instant.now() + "\",\"level\":\"WARN\",\"logger\":\"" + getClass().getName()
-                + "\",\"msg\":\"log lines dropped\",\"dropped\":" + n + "}\n").getBytes(
-                        java.nio.charset.StandardCharsets.UTF_8);
+    /** The writer's own line about lost lines, encoded as every other line is. */
+    private ILoggingEvent droppedEvent(long n) {
+        Logger self = ((LoggerContext) getContext()).getLogger(JsonLinesAppender.class);
+        LoggingEvent e = new LoggingEvent(JsonLinesAppender.class.getName(), self, Level.WARN, "log lines dropped",
+                null, null);
+        e.setKeyValuePairs(List.of(new KeyValuePair("dropped", n)));
+        return e;
     }
 
     private void writeOut() {
