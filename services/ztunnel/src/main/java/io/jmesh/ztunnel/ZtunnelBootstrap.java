@@ -239,7 +239,8 @@ public final class ZtunnelBootstrap implements MeshService {
                 config.identity().maxConcurrentCsrs(), config.identity().initialBackoff(),
                 config.identity().maxBackoff(), config.node().trustDomain()), clock, context.metrics());
         identities.start();
-        events = EventPublisher.create(config.kafka(), "ztunnel-" + config.node().name(), context.metrics());
+        events = EventPublisher.createWithWireProducer(config.kafka(), "ztunnel-" + config.node().name(),
+                context.metrics());
         ZtunnelConfig.RejectionLog rejectionLog = config.telemetry().rejectionLog();
         telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name(),
                 config.telemetry().seriesIdleWindow(), new RefusalLogLimit(rejectionLog.linesPerInterval(),

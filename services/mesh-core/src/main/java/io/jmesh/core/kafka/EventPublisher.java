@@ -1,17 +1,15 @@
 package io.jmesh.core.kafka;
 
 import io.jmesh.core.handoff.Doorbell;
+import io.jmesh.core.kafka.wire.WireProducer;
 import io.netty.util.internal.PlatformDependent;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
-import java.util.Properties;
 import java.util.Queue;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BiFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * Publishes events to Kafka without ever blocking the caller.
  *
  * <p>{@link #publish} only offers the event to a bounded lock-free queue and returns at once; one dedicated
- * thread hands queued events to the Kafka producer (whose {@code send} may block on metadata or buffer space).
+ * thread hands queued events to the Kafka producer (an {@link EventSink}: Kafka's Java client, whose {@code send}
+ * may block on metadata or buffer space, or ztunnel's {@link WireProducer}, which that thread drives).
  * When Kafka is slow or down the queue fills and further events are dropped, counted in
  * {@code mesh_events_dropped_total{topic,reason}}. The data path is never slowed by telemetry.
  *
@@ -43,22 +42,46 @@ public final class EventPublisher implements AutoCloseable {
      */
     private static final Duration BUSY_NAP = Duration.ofMillis(5);
 
-    /** An event and what to run should Kafka refuse it (null: nothing). */
-    private record Event(String topic, byte[] key, byte[] value, Runnable onSendFailed) {}
+    /** An event, what to run should Kafka refuse it (null: nothing), and what counts how it ended. */
+    private final class Event implements EventSink.Completion {
+        final String topic;
+        final byte[] key;
+        final byte[] value;
+        final Runnable onSendFailed;
+
+        Event(String topic, byte[] key, byte[] value, Runnable onSendFailed) {
+            this.topic = topic;
+            this.key = key;
+            this.value = value;
+            this.onSendFailed = onSendFailed;
+        }
+
+        @Override
+        public void done(Exception failure) {
+            if (failure == null) {
+                published.labelValues(topic).inc();
+            } else {
+                sendFailed(this, "event not delivered: {}", failure);
+            }
+        }
+    }
 
     private final Queue<Event> queue;
-    private final Producer<byte[], byte[]> producer;
+    private final EventSink sink;
     private final Thread sender;
     private final Counter published;
     private final Counter dropped;
     private volatile boolean running = true;
+    private volatile long closeDeadline;
     private final Doorbell doorbell;
+    private final long idleParkNanos;
 
-    private EventPublisher(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
-            Producer<byte[], byte[]> producer, Duration idlePark, Duration busyNap) {
+    private EventPublisher(KafkaSettings settings, String clientId, PrometheusRegistry metrics, EventSink sink,
+            Duration idlePark, Duration busyNap) {
         this.doorbell = new Doorbell(busyNap, idlePark);
+        this.idleParkNanos = idlePark.toNanos();
         this.queue = PlatformDependent.newFixedMpscQueue(settings.queueCapacity());
-        this.producer = producer;
+        this.sink = sink;
         this.published = Counter.builder().name("mesh_events_published_total")
                 .help("Events handed to Kafka and acknowledged").labelNames("topic").register(metrics);
         this.dropped = Counter.builder().name("mesh_events_dropped_total")
@@ -69,7 +92,7 @@ public final class EventPublisher implements AutoCloseable {
         this.sender = new Thread(this::drainQueue, clientId + "-event-publisher");
         this.sender.setDaemon(true);
         doorbell.consumer(sender);
-        if (producer != null) {
+        if (sink != null) {
             sender.start();
         }
     }
@@ -86,28 +109,40 @@ public final class EventPublisher implements AutoCloseable {
         return this;
     }
 
-    /** A publisher for {@code settings}; when Kafka is disabled every event is dropped as {@code disabled}. */
+    /**
+     * A publisher for {@code settings} through Kafka's Java client; when Kafka is disabled every event is dropped as
+     * {@code disabled}.
+     */
     public static EventPublisher create(KafkaSettings settings, String clientId, PrometheusRegistry metrics) {
-        Producer<byte[], byte[]> producer = settings.enabled() ? newProducer(settings, clientId) : null;
-        if (producer == null) {
-            log.atInfo().addKeyValue("client", clientId).log("kafka disabled: events will be dropped and counted");
-        }
-        return new EventPublisher(settings, clientId, metrics, producer, IDLE_PARK, BUSY_NAP);
+        return create(settings, clientId, metrics, KafkaClientSink::create);
     }
 
     /**
-     * A publisher over a given producer (tests: Kafka's {@code MockProducer}); {@code idlePark} bounds the idle
-     * sender's sleep, so a long one proves that {@link #publish} wakes it.
+     * As {@link #create(KafkaSettings, String, PrometheusRegistry)}, through {@link WireProducer}: what ztunnel
+     * uses, which loads none of Kafka's client.
      */
-    static EventPublisher withProducer(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
-            Producer<byte[], byte[]> producer, Duration idlePark) {
-        return withProducer(settings, clientId, metrics, producer, idlePark, BUSY_NAP);
+    public static EventPublisher createWithWireProducer(KafkaSettings settings, String clientId,
+            PrometheusRegistry metrics) {
+        return create(settings, clientId, metrics, WireProducer::new);
     }
 
-    /** {@link #withProducer(KafkaSettings, String, PrometheusRegistry, Producer, Duration)} with its busy nap. */
-    static EventPublisher withProducer(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
-            Producer<byte[], byte[]> producer, Duration idlePark, Duration busyNap) {
-        return new EventPublisher(settings, clientId, metrics, producer, idlePark, busyNap);
+    private static EventPublisher create(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
+            BiFunction<KafkaSettings, String, EventSink> sinks) {
+        EventSink sink = settings.enabled() ? sinks.apply(settings, clientId) : null;
+        if (sink == null) {
+            log.atInfo().addKeyValue("client", clientId).log("kafka disabled: events will be dropped and counted");
+        }
+        return new EventPublisher(settings, clientId, metrics, sink, IDLE_PARK, BUSY_NAP);
+    }
+
+    /**
+     * A publisher over a given sink (tests: Kafka's {@code MockProducer} in a {@link KafkaClientSink});
+     * {@code idlePark} bounds the idle sender's sleep, so a long one proves that {@link #publish} wakes it, and
+     * {@code busyNap} is the sender's nap after a round that found work.
+     */
+    static EventPublisher withSink(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
+            EventSink sink, Duration idlePark, Duration busyNap) {
+        return new EventPublisher(settings, clientId, metrics, sink, idlePark, busyNap);
     }
 
     /**
@@ -141,7 +176,7 @@ public final class EventPublisher implements AutoCloseable {
      * @return false when the queue had no room or the publisher is disabled or closed
      */
     public boolean offer(String topic, byte[] key, byte[] value, Runnable onSendFailed) {
-        if (producer == null || !running || !queue.offer(new Event(topic, key, value, onSendFailed))) {
+        if (sink == null || !running || !queue.offer(new Event(topic, key, value, onSendFailed))) {
             return false;
         }
         doorbell.ring();
@@ -150,7 +185,7 @@ public final class EventPublisher implements AutoCloseable {
 
     /** Counts one event of {@code topic} this publisher refused and its caller gave up, by why it was refused now. */
     public void countRefused(String topic) {
-        dropped.labelValues(topic, producer == null || !running ? "disabled" : "queue_full").inc();
+        dropped.labelValues(topic, sink == null || !running ? "disabled" : "queue_full").inc();
     }
 
     /** How many times the sender woke up with nothing to send. */
@@ -170,84 +205,73 @@ public final class EventPublisher implements AutoCloseable {
     private void drainQueue() {
         boolean sentSinceRest = false;
         while (running || !queue.isEmpty()) {
-            Event e = queue.poll();
+            // a sink holding all it may leaves events queued (the queue then fills and drops); closing takes all
+            Event e = running && !sink.canTake() ? null : queue.poll();
             if (e == null) {
+                long due = sink.sendDue();
                 if (!running) {
-                    break;
+                    continue;
                 }
-                // after a send, a nap no publisher rings through: one wake-up then serves many events
-                doorbell.rest(sentSinceRest, queue::isEmpty, () -> running);
+                if (sentSinceRest || due < 0) {
+                    // after a send, a nap no publisher rings through: one wake-up then serves many events
+                    doorbell.rest(sentSinceRest, queue::isEmpty, () -> running);
+                } else {
+                    // the sink holds events due later: wake then, unannounced (new events would wait for it anyway)
+                    LockSupport.parkNanos(this, Math.max(1_000_000, Math.min(due, idleParkNanos)));
+                }
                 sentSinceRest = false;
                 continue;
             }
             sentSinceRest = true;
             try {
-                producer.send(new ProducerRecord<>(e.topic(), e.key(), e.value()), (md, err) -> {
-                    if (err == null) {
-                        published.labelValues(e.topic()).inc();
-                    } else {
-                        sendFailed(e, "event not delivered: {}", err);
-                    }
-                });
+                sink.send(e.topic, e.key, e.value, e);
             } catch (RuntimeException err) {
                 sendFailed(e, "event not sent: {}", err);
             }
         }
+        sink.close(Duration.ofNanos(Math.max(0, closeDeadline - System.nanoTime())));
     }
 
     /** The callback first: once the count shows the failure, its caller has heard of it too. */
     private void sendFailed(Event e, String message, Exception err) {
-        if (e.onSendFailed() != null) {
+        if (e.onSendFailed != null) {
             try {
-                e.onSendFailed().run();
+                e.onSendFailed.run();
             } catch (RuntimeException bug) {
-                log.atWarn().addKeyValue("topic", e.topic()).setCause(bug).log("send failure callback threw");
+                log.atWarn().addKeyValue("topic", e.topic).setCause(bug).log("send failure callback threw");
             }
         }
-        dropped.labelValues(e.topic(), "send_failed").inc();
-        log.atDebug().addKeyValue("topic", e.topic()).log(message, err.getMessage());
+        dropped.labelValues(e.topic, "send_failed").inc();
+        log.atDebug().addKeyValue("topic", e.topic).log(message, err.getMessage());
     }
 
     /**
-     * Stops accepting and returns within about {@code timeout}: queued events get half of it to be handed to the
-     * producer, the producer the rest to flush and close. Events still queued then fail at once on the closed
-     * producer: the sender counts them {@code send_failed} and runs their callbacks before this returns (waited for
-     * within the same time, in practice at once), so that their callers can count their loss.
+     * Stops accepting and returns within about {@code timeout}: the sender hands queued events to the producer and
+     * the producer sends what it holds until then; whatever is left at the deadline fails at once (counted
+     * {@code send_failed}, callbacks run) before this returns, so that callers can count their loss.
      */
     public void close(Duration timeout) {
+        closeDeadline = System.nanoTime() + timeout.toNanos();
         running = false;
-        if (producer == null) {
+        if (sink == null) {
             return;
         }
         doorbell.wakeNow();
-        long deadline = System.nanoTime() + timeout.toNanos();
         try {
-            sender.join(Math.max(1, timeout.toMillis() / 2));
-            producer.close(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
-            sender.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+            sender.join(Math.max(1, timeout.toMillis()));
+            if (sender.isAlive()) {
+                sink.abort();
+                doorbell.wakeNow();
+                sender.join(1000);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            producer.close(Duration.ZERO);
+            sink.abort();
         }
     }
 
     @Override
     public void close() {
         close(Duration.ofSeconds(2));
-    }
-
-    private static Producer<byte[], byte[]> newProducer(KafkaSettings settings, String clientId) {
-        // idempotent: a batch retried after a lost acknowledgement is written once, so telemetry, which counts
-        // each stored event exactly once, never counts a connection twice; blocked sends only stall the sender
-        // thread, and are kept short (a second) so that a dead Kafka drains the queue into drops. Batches linger
-        // 50 ms (up to 64 KiB): events are counted into metrics scraped every few seconds, and at a ztunnel's
-        // thousands of connections a second each produce request (and its network thread's turn) serves ten
-        // times as many events as at 5 ms
-        Properties p = settings.idempotentProducer(clientId);
-        p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 5);
-        p.put(ProducerConfig.LINGER_MS_CONFIG, 50);
-        p.put(ProducerConfig.BATCH_SIZE_CONFIG, 64 * 1024);
-        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
-        return new KafkaProducer<>(p);
     }
 }

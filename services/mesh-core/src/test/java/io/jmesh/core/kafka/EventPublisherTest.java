@@ -29,8 +29,8 @@ class EventPublisherTest {
                 new ByteArraySerializer());
         KafkaSettings settings = new KafkaSettings("mock:9092", 16, Duration.ofSeconds(5));
         // the idle sleep is an hour: the events can only reach Kafka because publish() wakes the sender
-        try (EventPublisher p = EventPublisher.withProducer(settings, "t", new PrometheusRegistry(), kafka,
-                Duration.ofHours(1))) {
+        try (EventPublisher p = EventPublisher.withSink(settings, "t", new PrometheusRegistry(),
+                new KafkaClientSink(kafka), Duration.ofHours(1), Duration.ofMillis(5))) {
             for (int i = 1; i <= 3; i++) {
                 assertThat(p.publish("mesh.l4-events.v1", new byte[] {1}, new byte[] {(byte) i})).isTrue();
                 long deadline = System.nanoTime() + 10_000_000_000L;
@@ -54,8 +54,8 @@ class EventPublisherTest {
         MockProducer<byte[], byte[]> kafka = new MockProducer<>(true, new ByteArraySerializer(),
                 new ByteArraySerializer());
         KafkaSettings settings = new KafkaSettings("mock:9092", 128, Duration.ofSeconds(5));
-        EventPublisher p = EventPublisher.withProducer(settings, "t", new PrometheusRegistry(), kafka,
-                Duration.ofHours(1), Duration.ofHours(1));
+        EventPublisher p = EventPublisher.withSink(settings, "t", new PrometheusRegistry(),
+                new KafkaClientSink(kafka), Duration.ofHours(1), Duration.ofHours(1));
         try {
             assertThat(p.publish("mesh.l4-events.v1", new byte[] {1}, new byte[] {0})).isTrue();
             long deadline = System.nanoTime() + 10_000_000_000L;
@@ -86,7 +86,8 @@ class EventPublisherTest {
                 new ByteArraySerializer());
         PrometheusRegistry registry = new PrometheusRegistry();
         KafkaSettings settings = new KafkaSettings("mock:9092", 1, Duration.ofSeconds(5));
-        try (EventPublisher p = EventPublisher.withProducer(settings, "t", registry, kafka, Duration.ofMillis(10))) {
+        try (EventPublisher p = EventPublisher.withSink(settings, "t", registry, new KafkaClientSink(kafka),
+                Duration.ofMillis(10), Duration.ofMillis(5))) {
             java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
             assertThat(p.publish("t", new byte[0], new byte[] {1}, () -> failed.set(true))).isTrue();
             long deadline = System.nanoTime() + 10_000_000_000L;

@@ -1,0 +1,747 @@
+package io.jmesh.core.kafka.wire;
+
+import io.jmesh.core.kafka.EventSink;
+import io.jmesh.core.kafka.KafkaSettings;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.locks.LockSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An idempotent Kafka producer of our own, for ztunnel: the four requests such a producer needs (ApiVersions,
+ * Metadata, InitProducerId, Produce with record batches v2), on blocking sockets driven by the event publisher's
+ * sender thread. Kafka's Java client loads every request and response class of the protocol at start (~1,200
+ * classes, ~14 MiB resident in every ztunnel); this one is a handful.
+ *
+ * <p>What it keeps from Kafka's client: {@code acks=all}; records of a key go to the partition the Java client
+ * would pick; per partition, batches go out one at a time, in order, each stamped once with the producer id and
+ * its first sequence number and resent unchanged after an error a retry can cure or an unanswered request, so the
+ * broker stores a retried batch once; the leader is asked again after a leadership error; a batch not acknowledged
+ * within the delivery timeout fails. After a batch left unacknowledged (failed or expired), or when the broker no
+ * longer knows the producer's sequence, it takes a new producer id and numbers from zero, as Kafka's client bumps
+ * its epoch. What it leaves out: compression, transactions, TLS and SASL to the broker (ztunnel's settings have
+ * none), quota throttling.
+ *
+ * <p>Not thread-safe: one thread calls {@link #send}, {@link #sendDue} and {@link #close}; {@link #abort} may come
+ * from any thread.
+ */
+public final class WireProducer implements EventSink {
+
+    private static final Logger log = LoggerFactory.getLogger(WireProducer.class);
+    private static final long BACKOFF_MIN_NANOS = Duration.ofMillis(100).toNanos();
+    private static final long BACKOFF_MAX_NANOS = Duration.ofSeconds(1).toNanos();
+    private static final long METADATA_MAX_AGE_NANOS = Duration.ofMinutes(5).toNanos();
+    /** Kafka's default transaction timeout, sent with InitProducerId as its client does (unused without one). */
+    private static final int TRANSACTION_TIMEOUT_MS = 60_000;
+
+    private final List<String[]> bootstrap = new ArrayList<>();
+    private final String clientId;
+    private final long lingerNanos;
+    private final long deliveryNanos;
+    private final int requestTimeoutMs;
+    private final int connectTimeoutMs;
+    private final int batchBytes;
+    private final long maxHeldBytes;
+
+    private final Map<Integer, String[]> nodes = new HashMap<>();
+    private final Map<Integer, BrokerConnection> connections = new ConcurrentHashMap<>();
+    private volatile BrokerConnection bootstrapConnection;
+    private final Map<String, Topic> topics = new HashMap<>();
+    private long producerId = -1;
+    private short producerEpoch;
+    private long producerIdNextAt;
+    private int producerIdAttempts;
+    private boolean metadataStale;
+    private long metadataNextAt;
+    private long metadataRefreshedAt;
+    private int metadataAttempts;
+    private long heldBytes;
+    private boolean flushing;
+    private volatile boolean aborted;
+    private String problem;
+    /** Tests: how many Produce answers to treat as lost after reading them (the batches are stored). */
+    int answersToLose;
+
+    private static final class Topic {
+        final String name;
+        Partition[] partitions;
+        final ArrayDeque<Unassigned> unassigned = new ArrayDeque<>();
+        int sticky;
+        short error;
+
+        Topic(String name) {
+            this.name = name;
+        }
+    }
+
+    private static final class Partition {
+        final ArrayDeque<RecordBatch> batches = new ArrayDeque<>();
+        int leader = -1;
+        int nextSequence;
+    }
+
+    /** A record of a topic whose partitions are not known yet. */
+    private record Unassigned(byte[] key, byte[] value, long timestampMs, long deadlineNanos, Completion completion) {}
+
+    public WireProducer(KafkaSettings settings, String clientId) {
+        for (String server : settings.bootstrapServers().split(",")) {
+            String s = server.trim();
+            int colon = s.lastIndexOf(':');
+            if (colon <= 0 || colon == s.length() - 1) {
+                throw new IllegalArgumentException("kafka.bootstrapServers: '" + s + "' is not host:port");
+            }
+            String host = s.substring(0, colon);
+            if (host.startsWith("[") && host.endsWith("]")) {
+                host = host.substring(1, host.length() - 1);
+            }
+            try {
+                Integer.parseInt(s.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("kafka.bootstrapServers: '" + s + "' has no numeric port");
+            }
+            bootstrap.add(new String[] {host, s.substring(colon + 1)});
+        }
+        this.clientId = clientId;
+        this.lingerNanos = KafkaSettings.LINGER.toNanos();
+        this.batchBytes = KafkaSettings.BATCH_BYTES;
+        this.deliveryNanos = settings.deliveryTimeout().toNanos();
+        // a request waits at most half the delivery timeout, so a batch gets a second try within it
+        this.requestTimeoutMs = (int) Math.min(30_000, settings.deliveryTimeout().toMillis() / 2);
+        this.connectTimeoutMs = Math.min(5_000, requestTimeoutMs);
+        this.maxHeldBytes = KafkaSettings.HELD_BYTES_MAX;
+    }
+
+    @Override
+    public void send(String topic, byte[] key, byte[] value, Completion completion) {
+        if (aborted) {
+            completion.done(new IOException("kafka producer closed"));
+            return;
+        }
+        long now = System.nanoTime();
+        Topic t = topics.get(topic);
+        if (t == null) {
+            t = new Topic(topic);
+            topics.put(topic, t);
+            metadataStale = true;
+            metadataNextAt = now;
+        }
+        heldBytes += RecordBatch.recordBytesMax(key, value);
+        long timestamp = System.currentTimeMillis();
+        if (t.partitions == null) {
+            t.unassigned.add(new Unassigned(key, value, timestamp, now + deliveryNanos, completion));
+        } else {
+            append(t, key, value, timestamp, now, now + deliveryNanos, completion);
+        }
+    }
+
+    private void append(Topic t, byte[] key, byte[] value, long timestampMs, long now, long deadline,
+            Completion completion) {
+        int n = t.partitions.length;
+        int p;
+        if (key != null) {
+            p = KeyPartitioner.partition(key, n);
+        } else {
+            // records without a key fill one partition's batch, then move on (Kafka's sticky partitioning)
+            RecordBatch open = t.partitions[t.sticky % n].batches.peekLast();
+            if (open != null && !open.fits(null, value)) {
+                t.sticky = (t.sticky + 1) % n;
+            }
+            p = t.sticky % n;
+        }
+        ArrayDeque<RecordBatch> batches = t.partitions[p].batches;
+        RecordBatch last = batches.peekLast();
+        if (last == null || !last.fits(key, value)) {
+            if (last != null) {
+                last.close();
+            }
+            last = new RecordBatch(p, batchBytes, now, deadline);
+            batches.add(last);
+        }
+        last.add(key, value, timestampMs, completion);
+        last.heldBytes += RecordBatch.recordBytesMax(key, value);
+    }
+
+    @Override
+    public boolean canTake() {
+        return heldBytes < maxHeldBytes;
+    }
+
+    @Override
+    public long sendDue() {
+        if (aborted) {
+            failAll("kafka producer closed");
+            return -1;
+        }
+        long now = System.nanoTime();
+        expire(now);
+        if (metadataWanted(now) && now - metadataNextAt >= 0) {
+            refreshMetadata(now);
+        }
+        if (producerId < 0 && hasBatches() && now - producerIdNextAt >= 0) {
+            initProducerId(now);
+        }
+        if (producerId >= 0) {
+            sendReady(now);
+        }
+        return nextDue(System.nanoTime());
+    }
+
+    // ---- metadata -------------------------------------------------------------------------------------------
+
+    private boolean metadataWanted(long now) {
+        if (topics.isEmpty()) {
+            return false;
+        }
+        if (metadataStale || now - metadataRefreshedAt > METADATA_MAX_AGE_NANOS) {
+            return true;
+        }
+        for (Topic t : topics.values()) {
+            if (t.partitions == null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void refreshMetadata(long now) {
+        List<String> names = new ArrayList<>(topics.keySet());
+        BrokerConnection c = null;
+        try {
+            c = anyConnection();
+            short v = c.version(BrokerConnection.METADATA);
+            ProtocolReader r = c.call(BrokerConnection.METADATA, v, w -> {
+                w.int32(names.size());
+                for (String name : names) {
+                    w.string(name);
+                }
+                w.int8(1); // allow_auto_topic_creation, as Kafka's producer asks
+                if (v >= 8) {
+                    w.int8(0).int8(0); // no authorized operations
+                }
+            });
+            applyMetadata(r, v, now);
+            metadataAttempts = 0;
+            metadataRefreshedAt = now;
+            metadataStale = false;
+            for (Topic t : topics.values()) {
+                if (t.partitions == null || hasLeaderless(t)) {
+                    metadataStale = true; // ask again after a backoff: a new topic's leader is being elected
+                    metadataNextAt = now + backoff(metadataAttempts++);
+                    break;
+                }
+            }
+        } catch (IOException e) {
+            drop(c);
+            metadataStale = true;
+            metadataNextAt = now + backoff(metadataAttempts++);
+            trouble("kafka metadata: " + e.getMessage());
+        }
+    }
+
+    private static boolean hasLeaderless(Topic t) {
+        for (Partition p : t.partitions) {
+            if (p.leader < 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void applyMetadata(ProtocolReader r, short v, long now) throws IOException {
+        r.int32(); // throttle_time_ms
+        Map<Integer, String[]> brokers = new HashMap<>();
+        for (int i = 0, n = r.arrayLength(); i < n; i++) {
+            int id = r.int32();
+            String host = r.string();
+            int port = r.int32();
+            r.string(); // rack
+            brokers.put(id, new String[] {host, Integer.toString(port)});
+        }
+        r.string(); // cluster_id
+        r.int32(); // controller_id
+        for (int i = 0, n = r.arrayLength(); i < n; i++) {
+            short error = r.int16();
+            String name = r.string();
+            r.bool(); // is_internal
+            Map<Integer, Integer> leaders = new HashMap<>();
+            for (int j = 0, m = r.arrayLength(); j < m; j++) {
+                short partitionError = r.int16();
+                int index = r.int32();
+                int leader = r.int32();
+                if (v >= 7) {
+                    r.int32(); // leader_epoch
+                }
+                r.skipInt32Array(); // replicas
+                r.skipInt32Array(); // in-sync replicas
+                if (v >= 5) {
+                    r.skipInt32Array(); // offline replicas
+                }
+                leaders.put(index, partitionError == KafkaErrors.LEADER_NOT_AVAILABLE ? -1 : leader);
+            }
+            if (v >= 8) {
+                r.int32(); // topic_authorized_operations
+            }
+            Topic t = topics.get(name);
+            if (t != null) {
+                applyTopic(t, error, leaders, now);
+            }
+        }
+        nodes.clear();
+        nodes.putAll(brokers);
+        for (Iterator<Map.Entry<Integer, BrokerConnection>> it = connections.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Integer, BrokerConnection> e = it.next();
+            String[] node = brokers.get(e.getKey());
+            if (node == null || !e.getValue().address.equals(node[0] + ":" + node[1])) {
+                e.getValue().close(); // the broker left or moved
+                it.remove();
+            }
+        }
+    }
+
+    private void applyTopic(Topic t, short error, Map<Integer, Integer> leaders, long now) {
+        t.error = error;
+        if (error != KafkaErrors.NONE || leaders.isEmpty()) {
+            if (!KafkaErrors.retriable(error) && error != KafkaErrors.NONE) {
+                failUnassigned(t, "kafka refused topic " + t.name + ": " + KafkaErrors.describe(error));
+            }
+            return;
+        }
+        int count = leaders.size();
+        if (t.partitions == null || t.partitions.length < count) {
+            Partition[] grown = new Partition[count];
+            for (int i = 0; i < count; i++) {
+                grown[i] = t.partitions != null && i < t.partitions.length ? t.partitions[i] : new Partition();
+            }
+            t.partitions = grown;
+        }
+        for (int i = 0; i < t.partitions.length; i++) {
+            t.partitions[i].leader = leaders.getOrDefault(i, -1);
+        }
+        while (!t.unassigned.isEmpty()) {
+            Unassigned u = t.unassigned.poll();
+            append(t, u.key(), u.value(), u.timestampMs(), now, u.deadlineNanos(), u.completion());
+        }
+    }
+
+    // ---- producer id ------------------------------------------------------------------------------------------
+
+    private void initProducerId(long now) {
+        BrokerConnection c = null;
+        try {
+            c = anyConnection();
+            short v = c.version(BrokerConnection.INIT_PRODUCER_ID);
+            ProtocolReader r = c.call(BrokerConnection.INIT_PRODUCER_ID, v, w -> {
+                w.nullableString(null).int32(TRANSACTION_TIMEOUT_MS);
+            });
+            r.int32(); // throttle_time_ms
+            short error = r.int16();
+            long id = r.int64();
+            short epoch = r.int16();
+            if (error != KafkaErrors.NONE) {
+                throw new IOException(c.address + " refused a producer id: " + KafkaErrors.describe(error));
+            }
+            producerId = id;
+            producerEpoch = epoch;
+            producerIdAttempts = 0;
+            for (Topic t : topics.values()) {
+                if (t.partitions != null) {
+                    for (Partition p : t.partitions) {
+                        p.nextSequence = 0;
+                    }
+                }
+            }
+        } catch (IOException e) {
+            drop(c);
+            producerIdNextAt = now + backoff(producerIdAttempts++);
+            trouble("kafka producer id: " + e.getMessage());
+        }
+    }
+
+    /** Numbers start over under a new producer id: after a gap the broker would refuse the old sequence. */
+    private void resetProducer() {
+        producerId = -1;
+        producerIdNextAt = System.nanoTime();
+    }
+
+    // ---- produce ----------------------------------------------------------------------------------------------
+
+    private void sendReady(long now) {
+        Map<Integer, Map<Topic, List<RecordBatch>>> byLeader = new HashMap<>();
+        for (Topic t : topics.values()) {
+            if (t.partitions == null) {
+                continue;
+            }
+            for (Partition p : t.partitions) {
+                RecordBatch head = p.batches.peekFirst();
+                if (head == null || now - dueAt(head, p) < 0) {
+                    continue;
+                }
+                if (p.leader < 0) {
+                    metadataStale = true;
+                    continue;
+                }
+                byLeader.computeIfAbsent(p.leader, k -> new LinkedHashMap<>())
+                        .computeIfAbsent(t, k -> new ArrayList<>()).add(head);
+            }
+        }
+        for (Map.Entry<Integer, Map<Topic, List<RecordBatch>>> e : byLeader.entrySet()) {
+            if (producerId < 0) {
+                return; // a response reset the producer: the rest wait for a new id
+            }
+            produce(e.getKey(), e.getValue(), now);
+        }
+    }
+
+    private long dueAt(RecordBatch head, Partition p) {
+        long ready = flushing || head.isClosed() || p.batches.size() > 1 ? head.createdNanos
+                : head.createdNanos + lingerNanos;
+        return head.attempts > 0 && head.retryAtNanos - ready > 0 ? head.retryAtNanos : ready;
+    }
+
+    private void produce(int leader, Map<Topic, List<RecordBatch>> batches, long now) {
+        for (Map.Entry<Topic, List<RecordBatch>> e : batches.entrySet()) {
+            for (RecordBatch b : e.getValue()) {
+                if (b.stampedProducerId != producerId) {
+                    Partition p = e.getKey().partitions[b.partition];
+                    b.stamp(producerId, producerEpoch, p.nextSequence);
+                    p.nextSequence = nextSequence(p.nextSequence, b.count());
+                }
+            }
+        }
+        BrokerConnection c = null;
+        try {
+            c = connection(leader);
+            short v = c.version(BrokerConnection.PRODUCE);
+            ProtocolReader r = c.call(BrokerConnection.PRODUCE, v, w -> {
+                w.nullableString(null).int16(-1).int32(requestTimeoutMs).int32(batches.size());
+                for (Map.Entry<Topic, List<RecordBatch>> e : batches.entrySet()) {
+                    w.string(e.getKey().name).int32(e.getValue().size());
+                    for (RecordBatch b : e.getValue()) {
+                        w.int32(b.partition).int32(b.sizeBytes()).raw(b.array(), 0, b.sizeBytes());
+                    }
+                }
+            });
+            Map<String, Map<Integer, Short>> results = readProduceResponse(r, v);
+            if (answersToLose > 0) {
+                answersToLose--;
+                throw new IOException("answer lost (test)");
+            }
+            recovered();
+            for (Map.Entry<Topic, List<RecordBatch>> e : batches.entrySet()) {
+                Map<Integer, Short> errors = results.getOrDefault(e.getKey().name, Map.of());
+                for (RecordBatch b : e.getValue()) {
+                    Short error = errors.get(b.partition);
+                    settle(e.getKey(), b, error == null ? (short) 13 : error, now);
+                }
+            }
+        } catch (IOException e) {
+            // unanswered: the batches may be stored; resent unchanged, the broker keeps one copy
+            drop(c);
+            metadataStale = true;
+            for (List<RecordBatch> list : batches.values()) {
+                for (RecordBatch b : list) {
+                    retryLater(b, now);
+                }
+            }
+            trouble("kafka produce to broker " + leader + ": " + e.getMessage());
+        }
+    }
+
+    private static Map<String, Map<Integer, Short>> readProduceResponse(ProtocolReader r, short v)
+            throws IOException {
+        Map<String, Map<Integer, Short>> results = new HashMap<>();
+        for (int i = 0, n = r.arrayLength(); i < n; i++) {
+            String name = r.string();
+            Map<Integer, Short> partitions = results.computeIfAbsent(name, k -> new HashMap<>());
+            for (int j = 0, m = r.arrayLength(); j < m; j++) {
+                int index = r.int32();
+                short error = r.int16();
+                r.int64(); // base_offset
+                r.int64(); // log_append_time_ms
+                if (v >= 5) {
+                    r.int64(); // log_start_offset
+                }
+                if (v >= 8) {
+                    for (int k = 0, errors = r.arrayLength(); k < errors; k++) {
+                        r.int32();
+                        r.string();
+                    }
+                    r.string(); // error_message
+                }
+                partitions.put(index, error);
+            }
+        }
+        r.int32(); // throttle_time_ms
+        return results;
+    }
+
+    private void settle(Topic t, RecordBatch b, short error, long now) {
+        Partition p = t.partitions[b.partition];
+        if (error == KafkaErrors.NONE || error == KafkaErrors.DUPLICATE_SEQUENCE_NUMBER) {
+            p.batches.remove(b);
+            heldBytes -= b.heldBytes;
+            b.complete(null);
+            return;
+        }
+        if (KafkaErrors.retriable(error)) {
+            metadataStale |= KafkaErrors.staleMetadata(error);
+            retryLater(b, now);
+            return;
+        }
+        if (KafkaErrors.producerLost(error) && producerId == b.stampedProducerId) {
+            // the broker lost this producer's state (or never had it): the batch was not stored; resent
+            // under a new producer id, numbered from zero
+            resetProducer();
+            retryLater(b, now);
+            return;
+        }
+        fail(p, b, new IOException("kafka refused a batch of " + b.count() + " for " + t.name + "-" + b.partition
+                + ": " + KafkaErrors.describe(error)));
+    }
+
+    private void retryLater(RecordBatch b, long now) {
+        b.retryAtNanos = now + backoff(b.attempts++);
+    }
+
+    // ---- ending ---------------------------------------------------------------------------------------------
+
+    private void expire(long now) {
+        for (Topic t : topics.values()) {
+            while (!t.unassigned.isEmpty() && now - t.unassigned.peek().deadlineNanos() > 0) {
+                Unassigned u = t.unassigned.poll();
+                heldBytes -= RecordBatch.recordBytesMax(u.key(), u.value());
+                u.completion().done(new IOException("kafka: no partitions of " + t.name + " within the delivery "
+                        + "timeout" + (problem == null ? "" : " (" + problem + ")")));
+            }
+            if (t.partitions == null) {
+                continue;
+            }
+            for (Partition p : t.partitions) {
+                while (!p.batches.isEmpty() && now - p.batches.peekFirst().deadlineNanos > 0) {
+                    fail(p, p.batches.peekFirst(), new IOException("kafka did not acknowledge within the delivery "
+                            + "timeout" + (problem == null ? "" : " (" + problem + ")")));
+                }
+            }
+        }
+    }
+
+    /** A batch leaves unacknowledged; if it was ever sent, the broker's sequence may now have a gap. */
+    private void fail(Partition p, RecordBatch b, Exception why) {
+        p.batches.remove(b);
+        heldBytes -= b.heldBytes;
+        if (b.stampedProducerId >= 0 && b.stampedProducerId == producerId) {
+            resetProducer();
+        }
+        b.complete(why);
+    }
+
+    private void failUnassigned(Topic t, String why) {
+        while (!t.unassigned.isEmpty()) {
+            Unassigned u = t.unassigned.poll();
+            heldBytes -= RecordBatch.recordBytesMax(u.key(), u.value());
+            u.completion().done(new IOException(why));
+        }
+    }
+
+    private void failAll(String why) {
+        for (Topic t : topics.values()) {
+            failUnassigned(t, why);
+            if (t.partitions != null) {
+                for (Partition p : t.partitions) {
+                    while (!p.batches.isEmpty()) {
+                        fail(p, p.batches.peekFirst(), new IOException(why));
+                    }
+                }
+            }
+        }
+    }
+
+    private boolean hasBatches() {
+        for (Topic t : topics.values()) {
+            if (t.partitions != null) {
+                for (Partition p : t.partitions) {
+                    if (!p.batches.isEmpty()) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Nanoseconds until the next thing is due, or -1 when nothing is held. */
+    private long nextDue(long now) {
+        long next = Long.MAX_VALUE;
+        boolean held = false;
+        for (Topic t : topics.values()) {
+            if (!t.unassigned.isEmpty()) {
+                held = true;
+                next = Math.min(next, metadataNextAt - now);
+            }
+            if (t.partitions == null) {
+                continue;
+            }
+            for (Partition p : t.partitions) {
+                RecordBatch head = p.batches.peekFirst();
+                if (head == null) {
+                    continue;
+                }
+                held = true;
+                if (p.leader < 0 || metadataStale) {
+                    next = Math.min(next, metadataNextAt - now);
+                }
+                if (producerId < 0) {
+                    next = Math.min(next, producerIdNextAt - now);
+                } else if (p.leader >= 0) {
+                    next = Math.min(next, dueAt(head, p) - now);
+                }
+                next = Math.min(next, head.deadlineNanos - now);
+            }
+        }
+        return held ? Math.max(0, next) : -1;
+    }
+
+    @Override
+    public void close(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        flushing = true;
+        while (!aborted) {
+            long wait = sendDue();
+            long left = deadline - System.nanoTime();
+            if (wait < 0 || left <= 0) {
+                break;
+            }
+            LockSupport.parkNanos(this, Math.max(1_000_000, Math.min(wait, left)));
+        }
+        failAll("kafka producer closed before Kafka acknowledged");
+        closeConnections();
+    }
+
+    @Override
+    public void abort() {
+        aborted = true;
+        closeConnections();
+    }
+
+    private void closeConnections() {
+        for (BrokerConnection c : connections.values()) {
+            c.close();
+        }
+        BrokerConnection b = bootstrapConnection;
+        if (b != null) {
+            b.close();
+        }
+    }
+
+    // ---- connections ----------------------------------------------------------------------------------------
+
+    /** A connection to {@code nodeId}, opened if need be. */
+    private BrokerConnection connection(int nodeId) throws IOException {
+        BrokerConnection c = connections.get(nodeId);
+        if (c != null) {
+            return c;
+        }
+        String[] node = nodes.get(nodeId);
+        if (node == null) {
+            throw new IOException("broker " + nodeId + " is not in the metadata");
+        }
+        c = open(nodeId, node[0], node[1]);
+        connections.put(nodeId, c);
+        return c;
+    }
+
+    /** Any open connection, else one to a known broker or a bootstrap address, tried in turn. */
+    private BrokerConnection anyConnection() throws IOException {
+        for (BrokerConnection c : connections.values()) {
+            return c;
+        }
+        BrokerConnection b = bootstrapConnection;
+        if (b != null) {
+            return b;
+        }
+        IOException last = null;
+        for (Map.Entry<Integer, String[]> node : nodes.entrySet()) {
+            try {
+                return connection(node.getKey());
+            } catch (IOException e) {
+                last = e;
+            }
+        }
+        for (String[] address : bootstrap) {
+            try {
+                bootstrapConnection = open(-1, address[0], address[1]);
+                return bootstrapConnection;
+            } catch (IOException e) {
+                last = e;
+            }
+        }
+        throw last != null ? last : new IOException("no Kafka address");
+    }
+
+    private BrokerConnection open(int nodeId, String host, String port) throws IOException {
+        if (aborted) {
+            throw new IOException("kafka producer closed");
+        }
+        try {
+            return BrokerConnection.open(nodeId, host, Integer.parseInt(port), clientId, connectTimeoutMs,
+                    requestTimeoutMs + 5_000);
+        } catch (IOException e) {
+            String message = e.getMessage();
+            throw message != null && message.contains(host) ? e
+                    : new IOException(host + ":" + port + ": " + message, e);
+        }
+    }
+
+    private void drop(BrokerConnection c) {
+        if (c == null) {
+            return;
+        }
+        c.close();
+        connections.remove(c.nodeId, c);
+        if (bootstrapConnection == c) {
+            bootstrapConnection = null;
+        }
+    }
+
+    // ---- helpers --------------------------------------------------------------------------------------------
+
+    /** Kafka's sequence numbers wrap from Integer.MAX_VALUE to 0. */
+    static int nextSequence(int sequence, int increment) {
+        return sequence > Integer.MAX_VALUE - increment ? increment - (Integer.MAX_VALUE - sequence) - 1
+                : sequence + increment;
+    }
+
+    private static long backoff(int attempts) {
+        long base = Math.min(BACKOFF_MAX_NANOS, BACKOFF_MIN_NANOS << Math.min(attempts, 10));
+        return base - ThreadLocalRandom.current().nextLong(base / 5 + 1);
+    }
+
+    private void trouble(String what) {
+        if (!what.equals(problem)) {
+            log.atWarn().addKeyValue("client", clientId).log("{}: events wait, then are dropped and counted", what);
+        }
+        problem = what;
+    }
+
+    private void recovered() {
+        if (problem != null) {
+            log.atInfo().addKeyValue("client", clientId).log("kafka reachable again");
+            problem = null;
+        }
+    }
+
+    /** Bytes of events held (not yet acknowledged), for tests. */
+    long heldBytes() {
+        return heldBytes;
+    }
+}
