@@ -58,13 +58,21 @@ public final class Doorbell {
      * {@code empty} says work arrived meanwhile or {@code running} says stop.
      */
     public void rest(boolean worked, BooleanSupplier empty, BooleanSupplier running) {
+        rest(worked, idleNanos, empty, running);
+    }
+
+    /**
+     * {@link #rest(boolean, BooleanSupplier, BooleanSupplier)} with an idle sleep of at most {@code idleMaxNanos}
+     * (a consumer that holds work due by then).
+     */
+    public void rest(boolean worked, long idleMaxNanos, BooleanSupplier empty, BooleanSupplier running) {
         if (worked) {
             LockSupport.parkNanos(this, napNanos);
             return;
         }
         idle = true;
         if (empty.getAsBoolean() && running.getAsBoolean()) {
-            LockSupport.parkNanos(this, idleNanos);
+            LockSupport.parkNanos(this, Math.min(idleNanos, idleMaxNanos));
             idleWakeups.incrementAndGet();
         }
         idle = false;

@@ -8,7 +8,6 @@ import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.Queue;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -74,12 +73,10 @@ public final class EventPublisher implements AutoCloseable {
     private volatile boolean running = true;
     private volatile long closeDeadline;
     private final Doorbell doorbell;
-    private final long idleParkNanos;
 
     private EventPublisher(KafkaSettings settings, String clientId, PrometheusRegistry metrics, EventSink sink,
             Duration idlePark, Duration busyNap) {
         this.doorbell = new Doorbell(busyNap, idlePark);
-        this.idleParkNanos = idlePark.toNanos();
         this.queue = PlatformDependent.newFixedMpscQueue(settings.queueCapacity());
         this.sink = sink;
         this.published = Counter.builder().name("mesh_events_published_total")
@@ -212,13 +209,10 @@ public final class EventPublisher implements AutoCloseable {
                 if (!running) {
                     continue;
                 }
-                if (sentSinceRest || due < 0) {
-                    // after a send, a nap no publisher rings through: one wake-up then serves many events
-                    doorbell.rest(sentSinceRest, queue::isEmpty, () -> running);
-                } else {
-                    // the sink holds events due later: wake then, unannounced (new events would wait for it anyway)
-                    LockSupport.parkNanos(this, Math.max(1_000_000, Math.min(due, idleParkNanos)));
-                }
+                // after a send, a nap no publisher rings through: one wake-up then serves many events; idle, a
+                // publish rings, and a sink holding events due later bounds the sleep
+                doorbell.rest(sentSinceRest, due < 0 ? Long.MAX_VALUE : Math.max(1_000_000, due), queue::isEmpty,
+                        () -> running);
                 sentSinceRest = false;
                 continue;
             }

@@ -59,6 +59,9 @@ final class KafkaErrors {
             case LEADER_NOT_AVAILABLE: name = "LEADER_NOT_AVAILABLE"; break;
             case NOT_LEADER_OR_FOLLOWER: name = "NOT_LEADER_OR_FOLLOWER"; break;
             case 7: name = "REQUEST_TIMED_OUT"; break;
+            case 14: name = "COORDINATOR_LOAD_IN_PROGRESS"; break;
+            case 15: name = "COORDINATOR_NOT_AVAILABLE"; break;
+            case 16: name = "NOT_COORDINATOR"; break;
             case 10: name = "MESSAGE_TOO_LARGE"; break;
             case 17: name = "INVALID_TOPIC_EXCEPTION"; break;
             case 18: name = "RECORD_LIST_TOO_LARGE"; break;

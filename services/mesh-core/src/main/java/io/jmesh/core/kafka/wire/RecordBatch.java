@@ -39,11 +39,12 @@ final class RecordBatch {
     /** What the producer counts against its bound for this batch's records. */
     long heldBytes;
 
-    RecordBatch(int partition, int maxBytes, long nowNanos, long deliveryTimeoutNanos) {
+    /** @param deadlineNanos when the batch fails unless acknowledged (its first record's delivery deadline) */
+    RecordBatch(int partition, int maxBytes, long nowNanos, long deadlineNanos) {
         this.partition = partition;
         this.maxBytes = maxBytes;
         this.createdNanos = nowNanos;
-        this.deadlineNanos = nowNanos + deliveryTimeoutNanos;
+        this.deadlineNanos = deadlineNanos;
         this.out = new ProtocolWriter(Math.min(maxBytes, 1024));
         out.raw(new byte[HEADER_BYTES], 0, HEADER_BYTES);
     }

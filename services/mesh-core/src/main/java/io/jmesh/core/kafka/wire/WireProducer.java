@@ -347,6 +347,11 @@ public final class WireProducer implements EventSink {
             short error = r.int16();
             long id = r.int64();
             short epoch = r.int16();
+            if (KafkaErrors.retriable(error)) {
+                // a broker just started is still loading its producer id state: ask again shortly, quietly
+                producerIdNextAt = now + backoff(producerIdAttempts++);
+                return;
+            }
             if (error != KafkaErrors.NONE) {
                 throw new IOException(c.address + " refused a producer id: " + KafkaErrors.describe(error));
             }
@@ -726,8 +731,9 @@ public final class WireProducer implements EventSink {
         return base - ThreadLocalRandom.current().nextLong(base / 5 + 1);
     }
 
+    /** Logs the first failure of an outage (the next line is its end); later ones only update the cause. */
     private void trouble(String what) {
-        if (!what.equals(problem)) {
+        if (problem == null) {
             log.atWarn().addKeyValue("client", clientId).log("{}: events wait, then are dropped and counted", what);
         }
         problem = what;
