@@ -259,6 +259,34 @@ public final class Topology implements AutoCloseable {
         return kafka == null ? 0 : kafka.cpuSeconds();
     }
 
+    /** Events the two ztunnels' publishers had acknowledged by Kafka and had dropped, from their /metrics. */
+    record EventCounts(double published, double dropped) {
+        EventCounts minus(EventCounts before) {
+            return new EventCounts(published - before.published, dropped - before.dropped);
+        }
+    }
+
+    /** Reads both ztunnels' event counters (their admin listener, port 15020 on the node address). */
+    EventCounts eventCounts() throws IOException, InterruptedException {
+        double published = 0;
+        double dropped = 0;
+        java.net.http.HttpClient http = java.net.http.HttpClient.newBuilder()
+                .connectTimeout(Duration.ofSeconds(2)).build();
+        for (String node : new String[] {NODE_A, NODE_B}) {
+            String body = http.send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://" + node + ":15020/metrics")).timeout(Duration.ofSeconds(5)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+            for (String line : body.split("\n")) {
+                if (line.startsWith("mesh_events_published_total")) {
+                    published += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+                } else if (line.startsWith("mesh_events_dropped_total")) {
+                    dropped += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+                }
+            }
+        }
+        return new EventCounts(published, dropped);
+    }
+
     /** Whether the ztunnels run as deployed (for a scenario's notes). */
     boolean asDeployed() {
         return asDeployed;

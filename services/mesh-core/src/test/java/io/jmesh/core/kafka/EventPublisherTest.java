@@ -107,6 +107,47 @@ class EventPublisherTest {
         }
     }
 
+    /**
+     * A sink that holds events due later (ours lingers 50 ms) does not make the idle sender deaf: a publish still
+     * rings it, so a burst into a small queue is taken at once instead of overflowing while the sender sleeps.
+     */
+    @Test
+    void anIdleSenderWhoseSinkHoldsEventsIsStillWokenByAPublish() throws Exception {
+        java.util.List<byte[]> taken = new java.util.concurrent.CopyOnWriteArrayList<>();
+        EventSink holding = new EventSink() {
+            @Override
+            public void send(String topic, byte[] key, byte[] value, Completion completion) {
+                taken.add(value);
+            }
+
+            @Override
+            public long sendDue() {
+                return taken.isEmpty() ? -1 : Duration.ofHours(1).toNanos(); // held, due in an hour
+            }
+
+            @Override
+            public void close(Duration timeout) {
+            }
+
+            @Override
+            public void abort() {
+            }
+        };
+        KafkaSettings settings = new KafkaSettings("mock:9092", 16, Duration.ofSeconds(5));
+        try (EventPublisher p = EventPublisher.withSink(settings, "t", new PrometheusRegistry(), holding,
+                Duration.ofHours(1), Duration.ofMillis(1))) {
+            for (int i = 1; i <= 3; i++) {
+                assertThat(p.publish("t", null, new byte[] {(byte) i})).isTrue();
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                while (taken.size() < i && System.nanoTime() < deadline) {
+                    Thread.sleep(1);
+                }
+                assertThat(taken).as("event %d taken though the sink's next due time is an hour away", i).hasSize(i);
+                Thread.sleep(50); // the sender is back asleep, holding
+            }
+        }
+    }
+
     @Test
     void settingsAreValidated() {
         assertThatThrownBy(() -> new KafkaSettings("x:1", 0, Duration.ofSeconds(5)))
