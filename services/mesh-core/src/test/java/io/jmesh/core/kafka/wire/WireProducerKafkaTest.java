@@ -112,9 +112,7 @@ class WireProducerKafkaTest {
         producer.send(topic, key(0), "first".getBytes(StandardCharsets.UTF_8), outcomes.next());
         drive(producer, () -> outcomes.done() == 1);
         producer.answersToLose = 2;
-        for (int i = 1; i <= 50; i++) {
-            producer.send(topic, key(i), ("v" + i).getBytes(StandardCharsets.UTF_8), outcomes.next());
-        }
+        sendNumbered(producer, topic, 1, 51, outcomes);
         drive(producer, () -> outcomes.done() == 51);
         assertThat(outcomes.failures).isEmpty();
         assertThat(producer.answersToLose).as("both answers were lost").isZero();
@@ -132,9 +130,7 @@ class WireProducerKafkaTest {
         kafka.createTopic(topic, 2, false);
         WireProducer producer = new WireProducer(settings(kafka.bootstrapServers(), 60), "wire-test");
         Outcomes outcomes = new Outcomes();
-        for (int i = 0; i < 100; i++) {
-            producer.send(topic, key(i), ("v" + i).getBytes(StandardCharsets.UTF_8), outcomes.next());
-        }
+        sendNumbered(producer, topic, 0, 100, outcomes);
         // a second producer with a short delivery timeout: what it holds while the broker is away fails in time
         WireProducer impatient = new WireProducer(settings(kafka.bootstrapServers(), 2), "wire-test-impatient");
         Outcomes brief = new Outcomes();
@@ -152,9 +148,7 @@ class WireProducerKafkaTest {
         assertThat(impatient.heldBytes()).isZero();
         impatient.close(Duration.ofMillis(100));
 
-        for (int i = 100; i < 200; i++) {
-            producer.send(topic, key(i), ("v" + i).getBytes(StandardCharsets.UTF_8), outcomes.next());
-        }
+        sendNumbered(producer, topic, 100, 200, outcomes);
         long until = System.nanoTime() + Duration.ofSeconds(2).toNanos();
         drive(producer, () -> System.nanoTime() > until);
         assertThat(outcomes.done()).as("nothing settles while the broker is away").isEqualTo(100);
@@ -204,6 +198,13 @@ class WireProducerKafkaTest {
 
     private static KafkaSettings settings(String bootstrap, int deliverySeconds) {
         return new KafkaSettings(bootstrap, 1024, Duration.ofSeconds(deliverySeconds));
+    }
+
+    /** Sends events {@code v<from>} to {@code v<to - 1>}, keyed {@link #key}. */
+    private static void sendNumbered(WireProducer producer, String topic, int from, int to, Outcomes outcomes) {
+        for (int i = from; i < to; i++) {
+            producer.send(topic, key(i), ("v" + i).getBytes(StandardCharsets.UTF_8), outcomes.next());
+        }
     }
 
     private static byte[] key(int i) {
