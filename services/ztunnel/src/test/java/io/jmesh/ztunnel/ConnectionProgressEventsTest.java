@@ -63,13 +63,7 @@ class ConnectionProgressEventsTest {
         vertx = Vertx.vertx();
         LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
         int echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
-        Path mesh = setup.mesh("""
-                workloads:
-                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
-                     node: node-p, tunnelProtocol: HBONE}
-                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-p,
-                     tunnelProtocol: HBONE}
-                """.formatted(CLIENT_IP, ECHO_IP));
+        Path mesh = setup.clientAndEcho("node-p", CLIENT_IP, ECHO_IP);
         node = ZtunnelHarness.start(dir, "node-p", setup.localNode("node-p", "127.0.92.1", mesh,
                 "kafka: {bootstrapServers: \"" + kafka.bootstrapServers() + "\"}\n"
                         + "telemetry: {progressInterval: 200ms}"), null);

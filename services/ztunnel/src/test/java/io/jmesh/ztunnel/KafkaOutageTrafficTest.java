@@ -59,13 +59,7 @@ class KafkaOutageTrafficTest {
         vertx = Vertx.vertx();
         LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
         int echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
-        Path mesh = setup.mesh("""
-                workloads:
-                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
-                     node: node-k, tunnelProtocol: HBONE}
-                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-k,
-                     tunnelProtocol: HBONE}
-                """.formatted(CLIENT_IP, ECHO_IP));
+        Path mesh = setup.clientAndEcho("node-k", CLIENT_IP, ECHO_IP);
         node = ZtunnelHarness.start(dir, "node-k", setup.localNode("node-k", "127.0.91.1", mesh,
                 "kafka: {bootstrapServers: \"" + kafka.bootstrapServers() + "\", queueCapacity: 16, deliveryTimeout: 2s}\n"
                         // no PROGRESS within the test: the events of each connection are exactly its four

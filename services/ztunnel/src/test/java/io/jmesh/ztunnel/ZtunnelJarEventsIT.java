@@ -72,13 +72,7 @@ class ZtunnelJarEventsIT {
         vertx = Vertx.vertx();
         LocalNodeSetup setup = LocalNodeSetup.start(vertx, dir);
         int echoPort = new EchoServer(vertx).start(ECHO_IP).toCompletionStage().toCompletableFuture().get();
-        Path mesh = setup.mesh("""
-                workloads:
-                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
-                     node: node-j, tunnelProtocol: HBONE}
-                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: node-j,
-                     tunnelProtocol: HBONE}
-                """.formatted(CLIENT_IP, ECHO_IP));
+        Path mesh = setup.clientAndEcho("node-j", CLIENT_IP, ECHO_IP);
         String config = setup.localNode("node-j", NODE_IP, mesh,
                         "kafka: {bootstrapServers: \"" + kafka.bootstrapServers() + "\"}\n"
                                 + "telemetry: {progressInterval: 1h}")

@@ -25,6 +25,20 @@ public record LocalNodeSetup(TestCa ca, int caPort, Path token, Path dir) {
         return mesh;
     }
 
+    /**
+     * The static mesh file of the simplest mesh: workloads {@code client} and {@code echo} (service accounts of the
+     * same names, namespace {@code default}, HBONE) at the given addresses, both on {@code node}.
+     */
+    public Path clientAndEcho(String node, String clientIp, String echoIp) throws Exception {
+        return mesh("""
+                workloads:
+                  - {uid: client, name: client, namespace: default, serviceAccount: client, addresses: [%s],
+                     node: %s, tunnelProtocol: HBONE}
+                  - {uid: echo, name: echo, namespace: default, serviceAccount: echo, addresses: [%s], node: %s,
+                     tunnelProtocol: HBONE}
+                """.formatted(clientIp, node, echoIp, node));
+    }
+
     /** {@link ZtunnelHarness#localNode} for this CA and token. */
     public String localNode(String node, String address, Path mesh, String extra) throws Exception {
         return ZtunnelHarness.localNode(node, address, mesh.toString(), caPort, token, extra);
