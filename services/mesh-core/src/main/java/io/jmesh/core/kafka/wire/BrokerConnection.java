@@ -123,13 +123,13 @@ final class BrokerConnection implements AutoCloseable {
         int size = readInt();
         if (size < 4 || size > 64 * 1024 * 1024) {
             throw new ProtocolReader.MalformedResponse(address + " answered " + name(apiKey) + " with a "
-                    + size + "-byte frame");
+                    + size + "-byte frame (expected 4 bytes to 64 MiB)");
         }
         if (response.length < size) {
             response = new byte[Math.max(size, response.length * 2)];
         }
         readFully(response, size);
-        ProtocolReader r = new ProtocolReader(response, 0, size);
+        ProtocolReader r = new ProtocolReader(response, 0, size, address + " answering " + name(apiKey));
         int answered = r.int32();
         if (answered != correlation) {
             throw new ProtocolReader.MalformedResponse(address + " answered correlation id " + answered

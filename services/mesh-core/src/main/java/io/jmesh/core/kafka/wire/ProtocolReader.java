@@ -15,9 +15,12 @@ final class ProtocolReader {
     }
 
     private final ByteBuffer buf;
+    private final String source;
 
-    ProtocolReader(byte[] bytes, int offset, int length) {
+    /** @param source who sent the bytes and in answer to what, for error messages */
+    ProtocolReader(byte[] bytes, int offset, int length, String source) {
         this.buf = ByteBuffer.wrap(bytes, offset, length);
+        this.source = source;
     }
 
     byte int8() throws MalformedResponse {
@@ -74,7 +77,7 @@ final class ProtocolReader {
     int arrayLength() throws MalformedResponse {
         int n = int32();
         if (n > buf.remaining()) {
-            throw new MalformedResponse("array of " + n + " elements in " + buf.remaining() + " bytes");
+            throw new MalformedResponse(source + ": array of " + n + " elements in " + buf.remaining() + " bytes");
         }
         return Math.max(0, n);
     }
@@ -88,6 +91,6 @@ final class ProtocolReader {
     }
 
     private MalformedResponse truncated() {
-        return new MalformedResponse("response ends early at byte " + buf.position());
+        return new MalformedResponse(source + ": response ends early at byte " + buf.position());
     }
 }

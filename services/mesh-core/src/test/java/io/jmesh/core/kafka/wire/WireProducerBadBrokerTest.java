@@ -55,7 +55,7 @@ class WireProducerBadBrokerTest {
             out.writeInt(1000);
         }));
         assertThat(failures).hasSize(2).allSatisfy(f -> assertThat(f)
-                .contains("delivery timeout").contains("array of 1000 elements in 0 bytes"));
+                .contains("delivery timeout").contains("answering ApiVersions: array of 1000 elements in 0 bytes"));
     }
 
     /** Runs a fake broker that answers every request with {@code answer(correlation id)}; returns the failures. */
