@@ -20,15 +20,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarFile;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -99,18 +93,7 @@ class ZtunnelJarEventsIT {
 
     /** The keys (source workload uid) of the first {@code n} events on the topic. */
     private static List<String> consume(int n) {
-        Properties p = new Properties();
-        p.putAll(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "jar-it", ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest"));
-        List<String> keys = new ArrayList<>();
-        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(),
-                new ByteArrayDeserializer())) {
-            c.subscribe(List.of(ConnectionTelemetry.TOPIC));
-            long deadline = System.currentTimeMillis() + 30_000;
-            while (keys.size() < n && System.currentTimeMillis() < deadline) {
-                c.poll(Duration.ofMillis(200)).forEach(r -> keys.add(new String(r.key(), StandardCharsets.UTF_8)));
-            }
-        }
-        return keys;
+        return kafka.readRecords(ConnectionTelemetry.TOPIC, n, Duration.ofSeconds(30)).stream()
+                .map(r -> new String(r.key(), StandardCharsets.UTF_8)).toList();
     }
 }

@@ -9,12 +9,6 @@ import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import java.util.Properties;
-import java.util.concurrent.CopyOnWriteArrayList;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
@@ -63,19 +57,8 @@ class EventPublisherKafkaTest {
     }
 
     private List<String> consume(String topic, int n) {
-        Properties p = new Properties();
-        p.putAll(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "verify", ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest"));
-        List<String> out = new CopyOnWriteArrayList<>();
-        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(),
-                new ByteArrayDeserializer())) {
-            c.subscribe(List.of(topic));
-            long deadline = System.currentTimeMillis() + 30_000;
-            while (out.size() < n && System.currentTimeMillis() < deadline) {
-                c.poll(Duration.ofMillis(200)).forEach(r -> out.add(new String(r.value(), StandardCharsets.UTF_8)));
-            }
-        }
-        return out;
+        return kafka.readRecords(topic, n, Duration.ofSeconds(30)).stream()
+                .map(r -> new String(r.value(), StandardCharsets.UTF_8)).toList();
     }
 
     static double counter(PrometheusRegistry registry, String name, String reason) {
