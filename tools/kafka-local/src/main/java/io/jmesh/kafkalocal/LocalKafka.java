@@ -76,6 +76,7 @@ public final class LocalKafka implements AutoCloseable {
     private final List<String> jvmArgs;
     private final Map<String, String> brokerProperties;
     private final Path javaBinary;
+    private final LocalKafka joins;
 
     private Process process;
     private Thread stdoutPump;
@@ -97,6 +98,7 @@ public final class LocalKafka implements AutoCloseable {
         this.jvmArgs = List.copyOf(b.jvmArgs);
         this.brokerProperties = Map.copyOf(b.brokerProperties);
         this.javaBinary = b.javaBinary != null ? b.javaBinary : currentJava();
+        this.joins = b.joins;
     }
 
     public static Builder builder() {
@@ -118,6 +120,7 @@ public final class LocalKafka implements AutoCloseable {
         private final List<String> jvmArgs = new ArrayList<>();
         private final Map<String, String> brokerProperties = new LinkedHashMap<>();
         private Path javaBinary;
+        private LocalKafka joins;
 
         private Builder() {
         }
@@ -203,6 +206,16 @@ public final class LocalKafka implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Runs this node as a broker only, in the cluster of {@code first}, whose KRaft controller it registers
+         * with (started before this one, on another data dir, with another {@link #nodeId}). For tests of clients
+         * across brokers: partitions replicated on both, leaders moving between them.
+         */
+        public Builder joining(LocalKafka first) {
+            this.joins = Objects.requireNonNull(first);
+            return this;
+        }
+
         public LocalKafka build() {
             return new LocalKafka(this);
         }
@@ -238,8 +251,13 @@ public final class LocalKafka implements AutoCloseable {
         List<String> classPath = brokerClassPath();
         try {
             Files.createDirectories(dataDir);
+            if (joins != null) {
+                // a node formats its log dir with its cluster's id: the first node's, kept in its data dir
+                Files.copy(joins.dataDir.resolve("cluster.id"), dataDir.resolve("cluster.id"),
+                        StandardCopyOption.REPLACE_EXISTING);
+            }
         } catch (IOException e) {
-            throw new StartException("cannot create data dir " + dataDir + ": " + e, e);
+            throw new StartException("cannot prepare data dir " + dataDir + ": " + e, e);
         }
         for (int attempt = 1; ; attempt++) {
             choosePorts(attempt > 1);
@@ -415,7 +433,14 @@ public final class LocalKafka implements AutoCloseable {
         cmd.add(logLevel);
         cmd.add("--ready-timeout-ms");
         cmd.add(Long.toString(startTimeout.toMillis()));
-        for (Map.Entry<String, String> e : brokerProperties.entrySet()) {
+        Map<String, String> overrides = new LinkedHashMap<>();
+        if (joins != null) {
+            overrides.put("process.roles", "broker");
+            overrides.put("controller.quorum.voters", joins.nodeId + "@" + joins.host + ":" + joins.controllerPort());
+            overrides.put("listeners", KafkaBrokerMain.BROKER_LISTENER + "://" + host + ":" + port);
+        }
+        overrides.putAll(brokerProperties);
+        for (Map.Entry<String, String> e : overrides.entrySet()) {
             cmd.add("--override");
             cmd.add(e.getKey() + "=" + e.getValue());
         }

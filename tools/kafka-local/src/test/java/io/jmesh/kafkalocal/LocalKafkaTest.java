@@ -95,6 +95,35 @@ class LocalKafkaTest {
     }
 
     @Test
+    void aSecondBrokerJoinsTheFirstsClusterAndHoldsReplicas(TestInfo info) throws Exception {
+        Path dir = dataDir(info);
+        LocalKafka first = start(LocalKafka.builder().dataDir(dir.resolve("node-1")).nodeId(1));
+        LocalKafka second = start(LocalKafka.builder().dataDir(dir.resolve("node-2")).nodeId(2).joining(first));
+        assertThat(Files.readString(dir.resolve("node-2/cluster.id")))
+                .isEqualTo(Files.readString(dir.resolve("node-1/cluster.id")));
+        try (Admin admin = admin(second)) {
+            assertThat(admin.describeCluster().nodes().get(30, TimeUnit.SECONDS))
+                    .extracting(org.apache.kafka.common.Node::id).containsExactlyInAnyOrder(1, 2);
+            admin.createTopics(List.of(new NewTopic("replicated", 2, (short) 2))).all().get(30, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            List<org.apache.kafka.common.TopicPartitionInfo> partitions;
+            do {
+                Thread.sleep(100);
+                partitions = admin.describeTopics(List.of("replicated")).allTopicNames().get(30, TimeUnit.SECONDS)
+                        .get("replicated").partitions();
+            } while (partitions.stream().anyMatch(p -> p.isr().size() < 2) && System.nanoTime() < deadline);
+            assertThat(partitions).as("both partitions in sync on both brokers")
+                    .allSatisfy(p -> assertThat(p.isr()).hasSize(2));
+        }
+        try (KafkaProducer<String, String> producer = producer(second)) {
+            for (int i = 0; i < 10; i++) {
+                producer.send(new ProducerRecord<>("replicated", "k" + i, "v" + i)).get(30, TimeUnit.SECONDS);
+            }
+        }
+        assertThat(consumeAll(first, "replicated", "g-joined", 10)).hasSize(10);
+    }
+
+    @Test
     void restartOnTheSameDataDirKeepsTopicsRecordsAndClusterId(TestInfo info) throws Exception {
         Path dir = dataDir(info);
         String clusterId;
