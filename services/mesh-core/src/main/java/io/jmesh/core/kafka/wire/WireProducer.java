@@ -43,6 +43,9 @@ public final class WireProducer implements EventSink {
     private static final long METADATA_MAX_AGE_NANOS = Duration.ofMinutes(5).toNanos();
     /** Kafka's default transaction timeout, sent with InitProducerId as its client does (unused without one). */
     private static final int TRANSACTION_TIMEOUT_MS = 60_000;
+    private static final String METADATA = "metadata";
+    private static final String PRODUCER_ID = "producer id";
+    private static final String BROKER_SCOPE = "broker ";
 
     private final List<String[]> bootstrap = new ArrayList<>();
     private final String clientId;
@@ -68,6 +71,8 @@ public final class WireProducer implements EventSink {
     private long heldBytes;
     private boolean flushing;
     private volatile boolean aborted;
+    /** What is failing now, by scope ("metadata", "producer id", "broker 2"), and the latest cause of all. */
+    private final Map<String, String> troubles = new HashMap<>();
     private String problem;
     /** Tests: how many Produce answers to treat as lost after reading them (the batches are stored). */
     int answersToLose;
@@ -230,6 +235,8 @@ public final class WireProducer implements EventSink {
                 }
             });
             applyMetadata(r, v, now);
+            recovered(METADATA);
+            forgetTroublesOfBrokersLeadingNothing();
             metadataAttempts = 0;
             metadataRefreshedAt = now;
             metadataStale = false;
@@ -244,7 +251,7 @@ public final class WireProducer implements EventSink {
             drop(c);
             metadataStale = true;
             metadataNextAt = now + backoff(metadataAttempts++);
-            trouble("kafka metadata: " + e.getMessage());
+            trouble(METADATA, "kafka metadata: " + e.getMessage());
         }
     }
 
@@ -358,6 +365,7 @@ public final class WireProducer implements EventSink {
             producerId = id;
             producerEpoch = epoch;
             producerIdAttempts = 0;
+            recovered(PRODUCER_ID);
             for (Topic t : topics.values()) {
                 if (t.partitions != null) {
                     for (Partition p : t.partitions) {
@@ -368,7 +376,7 @@ public final class WireProducer implements EventSink {
         } catch (IOException e) {
             drop(c);
             producerIdNextAt = now + backoff(producerIdAttempts++);
-            trouble("kafka producer id: " + e.getMessage());
+            trouble(PRODUCER_ID, "kafka producer id: " + e.getMessage());
         }
     }
 
@@ -441,7 +449,7 @@ public final class WireProducer implements EventSink {
                 answersToLose--;
                 throw new IOException("answer lost (test)");
             }
-            recovered();
+            recovered(brokerScope(leader));
             for (Map.Entry<Topic, List<RecordBatch>> e : batches.entrySet()) {
                 Map<Integer, Short> errors = results.getOrDefault(e.getKey().name, Map.of());
                 for (RecordBatch b : e.getValue()) {
@@ -458,7 +466,7 @@ public final class WireProducer implements EventSink {
                     retryLater(b, now);
                 }
             }
-            trouble("kafka produce to broker " + leader + ": " + e.getMessage());
+            trouble(brokerScope(leader), "kafka produce to broker " + leader + ": " + e.getMessage());
         }
     }
 
@@ -731,23 +739,81 @@ public final class WireProducer implements EventSink {
         return base - ThreadLocalRandom.current().nextLong(base / 5 + 1);
     }
 
-    /** Logs the first failure of an outage (the next line is its end); later ones only update the cause. */
-    private void trouble(String what) {
-        if (problem == null) {
+    /**
+     * Logs the first failure of an outage; later ones, of any scope, only update the cause. The outage ends, with one
+     * line, when every scope that failed has worked again (or, for a broker, leads nothing any more): a broker that
+     * is down while another serves its partitions' neighbours is one outage, not a warning per retry.
+     */
+    private void trouble(String scope, String what) {
+        if (troubles.isEmpty()) {
             log.atWarn().addKeyValue("client", clientId).log("{}: events wait, then are dropped and counted", what);
         }
+        troubles.put(scope, what);
         problem = what;
     }
 
-    private void recovered() {
-        if (problem != null) {
+    private void recovered(String scope) {
+        if (troubles.remove(scope) != null && troubles.isEmpty()) {
             log.atInfo().addKeyValue("client", clientId).log("kafka reachable again");
             problem = null;
         }
     }
 
+    /** A broker that failed and then lost its partitions' leadership will not be asked again: not a failure now. */
+    private void forgetTroublesOfBrokersLeadingNothing() {
+        for (String scope : List.copyOf(troubles.keySet())) {
+            if (scope.startsWith(BROKER_SCOPE) && !leadsAny(Integer.parseInt(scope.substring(BROKER_SCOPE.length())))) {
+                recovered(scope);
+            }
+        }
+    }
+
+    private boolean leadsAny(int broker) {
+        for (Topic t : topics.values()) {
+            if (t.partitions != null) {
+                for (Partition p : t.partitions) {
+                    if (p.leader == broker) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    private static String brokerScope(int broker) {
+        return BROKER_SCOPE + broker;
+    }
+
     /** Bytes of events held (not yet acknowledged), for tests. */
     long heldBytes() {
         return heldBytes;
+    }
+
+    /** What the producer holds and knows, for tests' failure messages. */
+    String state() {
+        StringBuilder b = new StringBuilder("producer id ").append(producerId).append(", held ").append(heldBytes)
+                .append(" bytes, troubles ").append(troubles).append(", metadata stale ").append(metadataStale)
+                .append(", nodes ").append(nodes.keySet()).append(", connections ").append(connections.keySet());
+        for (Topic t : topics.values()) {
+            b.append(", ").append(t.name).append(": ").append(t.unassigned.size()).append(" unassigned");
+            if (t.partitions != null) {
+                for (int i = 0; i < t.partitions.length; i++) {
+                    Partition p = t.partitions[i];
+                    RecordBatch head = p.batches.peekFirst();
+                    b.append(", [").append(i).append(" leader ").append(p.leader).append(", ")
+                            .append(p.batches.size()).append(" batches")
+                            .append(head == null ? "" : ", head attempts " + head.attempts).append(']');
+                }
+            }
+        }
+        return b.toString();
+    }
+
+    /** The broker this producer believes leads a partition (-1 unknown), for tests. */
+    int leaderOf(String topic, int partition) {
+        Topic t = topics.get(topic);
+        return t == null || t.partitions == null || partition >= t.partitions.length ? -1
+                : t.partitions[partition].leader;
     }
 }
