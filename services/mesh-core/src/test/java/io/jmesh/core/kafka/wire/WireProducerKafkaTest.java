@@ -1,19 +1,17 @@
 package io.jmesh.core.kafka.wire;
 
+import static io.jmesh.core.kafka.wire.ProducerRuns.drive;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.jmesh.core.kafka.KafkaSettings;
+import io.jmesh.core.kafka.wire.ProducerRuns.Outcomes;
 import io.jmesh.testing.KafkaExtension;
-import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.ProducerState;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -30,25 +28,6 @@ class WireProducerKafkaTest {
     @RegisterExtension
     static final KafkaExtension kafka = new KafkaExtension();
 
-    /** Completions of one test's events: how many succeeded, and the failures. */
-    private static final class Outcomes {
-        final AtomicInteger acknowledged = new AtomicInteger();
-        final List<Exception> failures = new ArrayList<>();
-
-        io.jmesh.core.kafka.EventSink.Completion next() {
-            return failure -> {
-                if (failure == null) {
-                    acknowledged.incrementAndGet();
-                } else {
-                    failures.add(failure);
-                }
-            };
-        }
-
-        int done() {
-            return acknowledged.get() + failures.size();
-        }
-    }
 
     @Test
     void eachEventIsStoredOnceOnItsKeysPartitionInOrderUnderOneProducerId() throws Exception {
@@ -205,16 +184,6 @@ class WireProducerKafkaTest {
 
     private static byte[] key(int i) {
         return ("k" + (i % 50)).getBytes(StandardCharsets.UTF_8);
-    }
-
-    /** Runs the producer as the publisher's sender does until {@code done}, for at most a minute. */
-    private static void drive(WireProducer producer, BooleanSupplier done) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (!done.getAsBoolean()) {
-            assertThat(System.nanoTime()).as("still driving after a minute").isLessThan(deadline);
-            long due = producer.sendDue();
-            Thread.sleep(due < 0 ? 5 : Math.max(1, Math.min(20, due / 1_000_000)));
-        }
     }
 
     private static List<ConsumerRecord<byte[], byte[]>> consume(String topic, int n) {

@@ -1,11 +1,12 @@
 package io.jmesh.core.kafka.wire;
 
+import static io.jmesh.core.kafka.wire.ProducerRuns.drive;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
-import io.jmesh.core.kafka.EventSink;
 import io.jmesh.core.kafka.KafkaSettings;
+import io.jmesh.core.kafka.wire.ProducerRuns.Outcomes;
 import io.jmesh.kafkalocal.LocalKafka;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -19,7 +20,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.admin.Admin;
@@ -173,27 +173,6 @@ class WireProducerLeaderChangeTest {
         }
     }
 
-    /** Completions of the test's events. */
-    private static final class Outcomes {
-        final AtomicInteger sent = new AtomicInteger();
-        final AtomicInteger acknowledged = new AtomicInteger();
-        final List<Exception> failures = new ArrayList<>();
-
-        EventSink.Completion next() {
-            sent.incrementAndGet();
-            return failure -> {
-                if (failure == null) {
-                    acknowledged.incrementAndGet();
-                } else {
-                    failures.add(failure);
-                }
-            };
-        }
-
-        int done() {
-            return acknowledged.get() + failures.size();
-        }
-    }
 
     /**
      * Sends five events numbered from {@code from} about every 5 ms and runs the producer, as the publisher's sender
@@ -213,16 +192,6 @@ class WireProducerLeaderChangeTest {
             Thread.sleep(5);
         }
         return i;
-    }
-
-    private static void drive(WireProducer producer, BooleanSupplier done)
-            throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (!done.getAsBoolean()) {
-            assertThat(System.nanoTime()).as("still driving after a minute: %s", producer.state()).isLessThan(deadline);
-            long due = producer.sendDue();
-            Thread.sleep(due < 0 ? 5 : Math.max(1, Math.min(20, due / 1_000_000)));
-        }
     }
 
     /**
