@@ -36,6 +36,8 @@ final class RecordBatch {
     int sequence;
     int attempts;
     long retryAtNanos;
+    /** Sent, and neither answered nor failed yet: not sent again, not expired meanwhile. */
+    boolean inFlight;
     /** What the producer counts against its bound for this batch's records. */
     long heldBytes;
 

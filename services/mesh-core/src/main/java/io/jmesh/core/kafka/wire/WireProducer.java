@@ -19,21 +19,24 @@ import org.slf4j.LoggerFactory;
 
 /**
  * An idempotent Kafka producer of our own, for ztunnel: the four requests such a producer needs (ApiVersions,
- * Metadata, InitProducerId, Produce with record batches v2), on blocking sockets driven by the event publisher's
- * sender thread. Kafka's Java client loads every request and response class of the protocol at start (~1,200
- * classes, ~14 MiB resident in every ztunnel); this one is a handful.
+ * Metadata, InitProducerId, Produce with record batches v2), on non-blocking connections the event publisher's sender
+ * thread polls (at most one request in flight per broker, so a broker that stops answering holds back only the
+ * partitions it leads). Kafka's Java client loads every request and response class of the protocol at start
+ * (~1,200 classes, ~14 MiB resident in every ztunnel); this one is a handful.
  *
  * <p>What it keeps from Kafka's client: {@code acks=all}; records of a key go to the partition the Java client
  * would pick; per partition, batches go out one at a time, in order, each stamped once with the producer id and
  * its first sequence number and resent unchanged after an error a retry can cure or an unanswered request, so the
  * broker stores a retried batch once; the leader is asked again after a leadership error; a batch not acknowledged
- * within the delivery timeout fails. After a batch left unacknowledged (failed or expired), or when the broker no
- * longer knows the producer's sequence, it takes a new producer id and numbers from zero, as Kafka's client bumps
+ * within the delivery timeout fails; connections idle for nine minutes are closed before the broker closes them.
+ * After a batch left unacknowledged (failed or expired), or when the broker no longer knows the producer's
+ * sequence, it takes a new producer id, once no request is in flight, and numbers from zero, as Kafka's client bumps
  * its epoch. What it leaves out: compression, transactions, TLS and SASL to the broker (ztunnel's settings have
  * none), quota throttling.
  *
  * <p>Not thread-safe: one thread calls {@link #send}, {@link #sendDue} and {@link #close}; {@link #abort} may come
- * from any thread.
+ * from any thread. {@link #sendDue} never waits on the network; while a connection connects or awaits an answer it
+ * asks to be called again within 1 to 20 ms.
  */
 public final class WireProducer implements EventSink {
 
@@ -41,6 +44,9 @@ public final class WireProducer implements EventSink {
     private static final long BACKOFF_MIN_NANOS = Duration.ofMillis(100).toNanos();
     private static final long BACKOFF_MAX_NANOS = Duration.ofSeconds(1).toNanos();
     private static final long METADATA_MAX_AGE_NANOS = Duration.ofMinutes(5).toNanos();
+    private static final long POLL_MIN_NANOS = Duration.ofMillis(1).toNanos();
+    private static final long POLL_MAX_NANOS = Duration.ofMillis(20).toNanos();
+
     /** Kafka's default transaction timeout, sent with InitProducerId as its client does (unused without one). */
     private static final int TRANSACTION_TIMEOUT_MS = 60_000;
     private static final String METADATA = "metadata";
@@ -71,11 +77,26 @@ public final class WireProducer implements EventSink {
     private long heldBytes;
     private boolean flushing;
     private volatile boolean aborted;
+    private boolean metadataInFlight;
+    private boolean producerIdInFlight;
+    private int produceRequestsInFlight;
+    /** Per broker (and -1 for the bootstrap addresses): when a connection may be tried again, and the failures. */
+    private final Map<Integer, long[]> reconnects = new HashMap<>();
+    private int nextBootstrap;
+    /** How soon to look at connections again while one connects or awaits an answer; grows while nothing moves. */
+    private long pollNanos = POLL_MIN_NANOS;
     /** What is failing now, by scope ("metadata", "producer id", "broker 2"), and the latest cause of all. */
     private final Map<String, String> troubles = new HashMap<>();
     private String problem;
     /** Tests: how many Produce answers to treat as lost after reading them (the batches are stored). */
     int answersToLose;
+    /**
+     * Brokers close connections idle for 10 minutes (their {@code connections.max.idle.ms}); ours close first, as
+     * Kafka's client does, so that an idle broker is not taken for a failed one. Shorter in tests.
+     */
+    long connectionIdleMaxNanos = Duration.ofMinutes(9).toNanos();
+    /** Connections opened so far, for tests. */
+    int connectionsOpened;
 
     private static final class Topic {
         final String name;
@@ -188,17 +209,33 @@ public final class WireProducer implements EventSink {
             return -1;
         }
         long now = System.nanoTime();
+        boolean moved = pollConnections(now);
         expire(now);
-        if (metadataWanted(now) && now - metadataNextAt >= 0) {
-            refreshMetadata(now);
+        if (metadataWanted(now) && !metadataInFlight && now - metadataNextAt >= 0) {
+            moved |= requestMetadata(now);
         }
-        if (producerId < 0 && hasBatches() && now - producerIdNextAt >= 0) {
-            initProducerId(now);
+        // a new producer id only once no batch is in flight: an answer to one still counts under the old id
+        if (producerId < 0 && !producerIdInFlight && produceRequestsInFlight == 0 && hasBatches()
+                && now - producerIdNextAt >= 0) {
+            moved |= requestProducerId(now);
         }
         if (producerId >= 0) {
-            sendReady(now);
+            moved |= sendReady(now);
         }
-        return nextDue(System.nanoTime());
+        now = System.nanoTime();
+        boolean waiting = false;
+        for (BrokerConnection c : allConnections()) {
+            waiting |= c.poll(now); // writes what was just queued
+        }
+        moved |= dropFailed(now);
+        long next = nextDue(now);
+        if (!waiting) {
+            pollNanos = POLL_MIN_NANOS;
+            return next;
+        }
+        // something connects or awaits an answer: look again soon, sooner after progress
+        pollNanos = moved ? POLL_MIN_NANOS : Math.min(POLL_MAX_NANOS, pollNanos * 2);
+        return next < 0 || next > pollNanos ? pollNanos : Math.max(next, POLL_MIN_NANOS);
     }
 
     // ---- metadata -------------------------------------------------------------------------------------------
@@ -218,13 +255,16 @@ public final class WireProducer implements EventSink {
         return false;
     }
 
-    private void refreshMetadata(long now) {
+    /** Asks for the topics' partitions and leaders; false when no connection is ready for it yet. */
+    private boolean requestMetadata(long now) {
+        BrokerConnection c = idleConnection(now);
+        if (c == null) {
+            return false;
+        }
         List<String> names = new ArrayList<>(topics.keySet());
-        BrokerConnection c = null;
+        short v = c.version(BrokerConnection.METADATA);
         try {
-            c = anyConnection();
-            short v = c.version(BrokerConnection.METADATA);
-            ProtocolReader r = c.call(BrokerConnection.METADATA, v, w -> {
+            c.send(BrokerConnection.METADATA, v, w -> {
                 w.int32(names.size());
                 for (String name : names) {
                     w.string(name);
@@ -233,26 +273,43 @@ public final class WireProducer implements EventSink {
                 if (v >= 8) {
                     w.int8(0).int8(0); // no authorized operations
                 }
-            });
-            applyMetadata(r, v, now);
-            recovered(METADATA);
-            forgetTroublesOfBrokersLeadingNothing();
-            metadataAttempts = 0;
-            metadataRefreshedAt = now;
-            metadataStale = false;
-            for (Topic t : topics.values()) {
-                if (t.partitions == null || hasLeaderless(t)) {
-                    metadataStale = true; // ask again after a backoff: a new topic's leader is being elected
-                    metadataNextAt = now + backoff(metadataAttempts++);
-                    break;
+            }, new BrokerConnection.Handler() {
+                @Override
+                public void answered(ProtocolReader r) throws IOException {
+                    metadataInFlight = false;
+                    long at = System.nanoTime();
+                    applyMetadata(r, v, at);
+                    recovered(METADATA);
+                    forgetTroublesOfBrokersLeadingNothing();
+                    metadataAttempts = 0;
+                    metadataRefreshedAt = at;
+                    metadataStale = false;
+                    for (Topic t : topics.values()) {
+                        if (t.partitions == null || hasLeaderless(t)) {
+                            // ask again after a backoff: a new topic's leader is being elected
+                            metadataStale = true;
+                            metadataNextAt = at + backoff(metadataAttempts++);
+                            break;
+                        }
+                    }
                 }
-            }
+
+                @Override
+                public void failed(IOException why) {
+                    metadataInFlight = false;
+                    metadataStale = true;
+                    metadataNextAt = System.nanoTime() + backoff(metadataAttempts++);
+                    trouble(METADATA, "kafka metadata: " + why.getMessage());
+                }
+            });
         } catch (IOException e) {
-            drop(c);
             metadataStale = true;
             metadataNextAt = now + backoff(metadataAttempts++);
             trouble(METADATA, "kafka metadata: " + e.getMessage());
+            return false;
         }
+        metadataInFlight = true;
+        return true;
     }
 
     private static boolean hasLeaderless(Topic t) {
@@ -309,7 +366,7 @@ public final class WireProducer implements EventSink {
             Map.Entry<Integer, BrokerConnection> e = it.next();
             String[] node = brokers.get(e.getKey());
             if (node == null || !e.getValue().address.equals(node[0] + ":" + node[1])) {
-                e.getValue().close(); // the broker left or moved
+                e.getValue().fail("left the cluster or moved"); // its request in flight, if any, is resent
                 it.remove();
             }
         }
@@ -342,41 +399,64 @@ public final class WireProducer implements EventSink {
 
     // ---- producer id ------------------------------------------------------------------------------------------
 
-    private void initProducerId(long now) {
-        BrokerConnection c = null;
+    /** Asks for a producer id; false when no connection is ready for it yet. */
+    private boolean requestProducerId(long now) {
+        BrokerConnection c = idleConnection(now);
+        if (c == null) {
+            return false;
+        }
         try {
-            c = anyConnection();
-            short v = c.version(BrokerConnection.INIT_PRODUCER_ID);
-            ProtocolReader r = c.call(BrokerConnection.INIT_PRODUCER_ID, v, w -> {
-                w.nullableString(null).int32(TRANSACTION_TIMEOUT_MS);
-            });
-            r.int32(); // throttle_time_ms
-            short error = r.int16();
-            long id = r.int64();
-            short epoch = r.int16();
-            if (KafkaErrors.retriable(error)) {
-                // a broker just started is still loading its producer id state: ask again shortly, quietly
-                producerIdNextAt = now + backoff(producerIdAttempts++);
-                return;
-            }
-            if (error != KafkaErrors.NONE) {
-                throw new IOException(c.address + " refused a producer id: " + KafkaErrors.describe(error));
-            }
-            producerId = id;
-            producerEpoch = epoch;
-            producerIdAttempts = 0;
-            recovered(PRODUCER_ID);
-            for (Topic t : topics.values()) {
-                if (t.partitions != null) {
-                    for (Partition p : t.partitions) {
-                        p.nextSequence = 0;
-                    }
-                }
-            }
+            c.send(BrokerConnection.INIT_PRODUCER_ID, c.version(BrokerConnection.INIT_PRODUCER_ID),
+                    w -> w.nullableString(null).int32(TRANSACTION_TIMEOUT_MS), new BrokerConnection.Handler() {
+                        @Override
+                        public void answered(ProtocolReader r) throws IOException {
+                            producerIdInFlight = false;
+                            r.int32(); // throttle_time_ms
+                            short error = r.int16();
+                            long id = r.int64();
+                            short epoch = r.int16();
+                            if (KafkaErrors.retriable(error)) {
+                                // a broker just started is still loading its producer id state: ask again shortly,
+                                // quietly
+                                producerIdNextAt = System.nanoTime() + backoff(producerIdAttempts++);
+                                return;
+                            }
+                            if (error != KafkaErrors.NONE) {
+                                producerIdNextAt = System.nanoTime() + backoff(producerIdAttempts++);
+                                trouble(PRODUCER_ID, "kafka producer id: " + c.address + " refused a producer id: "
+                                        + KafkaErrors.describe(error));
+                                return;
+                            }
+                            startProducer(id, epoch);
+                        }
+
+                        @Override
+                        public void failed(IOException why) {
+                            producerIdInFlight = false;
+                            producerIdNextAt = System.nanoTime() + backoff(producerIdAttempts++);
+                            trouble(PRODUCER_ID, "kafka producer id: " + why.getMessage());
+                        }
+                    });
         } catch (IOException e) {
-            drop(c);
             producerIdNextAt = now + backoff(producerIdAttempts++);
             trouble(PRODUCER_ID, "kafka producer id: " + e.getMessage());
+            return false;
+        }
+        producerIdInFlight = true;
+        return true;
+    }
+
+    private void startProducer(long id, short epoch) {
+        producerId = id;
+        producerEpoch = epoch;
+        producerIdAttempts = 0;
+        recovered(PRODUCER_ID);
+        for (Topic t : topics.values()) {
+            if (t.partitions != null) {
+                for (Partition p : t.partitions) {
+                    p.nextSequence = 0;
+                }
+            }
         }
     }
 
@@ -388,7 +468,8 @@ public final class WireProducer implements EventSink {
 
     // ---- produce ----------------------------------------------------------------------------------------------
 
-    private void sendReady(long now) {
+    /** Sends each partition's due head batch to its leader, one request per leader whose connection is free. */
+    private boolean sendReady(long now) {
         Map<Integer, Map<Topic, List<RecordBatch>>> byLeader = new HashMap<>();
         for (Topic t : topics.values()) {
             if (t.partitions == null) {
@@ -396,7 +477,7 @@ public final class WireProducer implements EventSink {
             }
             for (Partition p : t.partitions) {
                 RecordBatch head = p.batches.peekFirst();
-                if (head == null || now - dueAt(head, p) < 0) {
+                if (head == null || head.inFlight || now - dueAt(head, p) < 0) {
                     continue;
                 }
                 if (p.leader < 0) {
@@ -407,12 +488,17 @@ public final class WireProducer implements EventSink {
                         .computeIfAbsent(t, k -> new ArrayList<>()).add(head);
             }
         }
+        boolean sent = false;
         for (Map.Entry<Integer, Map<Topic, List<RecordBatch>>> e : byLeader.entrySet()) {
             if (producerId < 0) {
-                return; // a response reset the producer: the rest wait for a new id
+                break; // a failure reset the producer: the rest wait for a new id
             }
-            produce(e.getKey(), e.getValue(), now);
+            BrokerConnection c = connection(e.getKey(), now);
+            if (c != null && c.ready()) {
+                sent |= produce(c, e.getValue());
+            }
         }
+        return sent;
     }
 
     private long dueAt(RecordBatch head, Partition p) {
@@ -421,7 +507,7 @@ public final class WireProducer implements EventSink {
         return head.attempts > 0 && head.retryAtNanos - ready > 0 ? head.retryAtNanos : ready;
     }
 
-    private void produce(int leader, Map<Topic, List<RecordBatch>> batches, long now) {
+    private boolean produce(BrokerConnection c, Map<Topic, List<RecordBatch>> batches) {
         for (Map.Entry<Topic, List<RecordBatch>> e : batches.entrySet()) {
             for (RecordBatch b : e.getValue()) {
                 if (b.stampedProducerId != producerId) {
@@ -431,11 +517,10 @@ public final class WireProducer implements EventSink {
                 }
             }
         }
-        BrokerConnection c = null;
+        int leader = c.nodeId;
+        short v = c.version(BrokerConnection.PRODUCE);
         try {
-            c = connection(leader);
-            short v = c.version(BrokerConnection.PRODUCE);
-            ProtocolReader r = c.call(BrokerConnection.PRODUCE, v, w -> {
+            c.send(BrokerConnection.PRODUCE, v, w -> {
                 w.nullableString(null).int16(-1).int32(requestTimeoutMs).int32(batches.size());
                 for (Map.Entry<Topic, List<RecordBatch>> e : batches.entrySet()) {
                     w.string(e.getKey().name).int32(e.getValue().size());
@@ -443,31 +528,60 @@ public final class WireProducer implements EventSink {
                         w.int32(b.partition).int32(b.sizeBytes()).raw(b.array(), 0, b.sizeBytes());
                     }
                 }
+            }, new BrokerConnection.Handler() {
+                @Override
+                public void answered(ProtocolReader r) throws IOException {
+                    Map<String, Map<Integer, Short>> results = readProduceResponse(r, v);
+                    if (answersToLose > 0) {
+                        answersToLose--;
+                        throw new IOException("answer lost (test)");
+                    }
+                    landed();
+                    recovered(brokerScope(leader));
+                    long at = System.nanoTime();
+                    for (Map.Entry<Topic, List<RecordBatch>> e : batches.entrySet()) {
+                        Map<Integer, Short> errors = results.getOrDefault(e.getKey().name, Map.of());
+                        for (RecordBatch b : e.getValue()) {
+                            Short error = errors.get(b.partition);
+                            settle(e.getKey(), b, error == null ? (short) 13 : error, at);
+                        }
+                    }
+                }
+
+                @Override
+                public void failed(IOException why) {
+                    // unanswered: the batches may be stored; resent unchanged, the broker keeps one copy
+                    landed();
+                    metadataStale = true;
+                    long at = System.nanoTime();
+                    for (List<RecordBatch> list : batches.values()) {
+                        for (RecordBatch b : list) {
+                            retryLater(b, at);
+                        }
+                    }
+                    trouble(brokerScope(leader), "kafka produce to broker " + leader + ": " + why.getMessage());
+                }
+
+                private void landed() {
+                    produceRequestsInFlight--;
+                    for (List<RecordBatch> list : batches.values()) {
+                        for (RecordBatch b : list) {
+                            b.inFlight = false;
+                        }
+                    }
+                }
             });
-            Map<String, Map<Integer, Short>> results = readProduceResponse(r, v);
-            if (answersToLose > 0) {
-                answersToLose--;
-                throw new IOException("answer lost (test)");
-            }
-            recovered(brokerScope(leader));
-            for (Map.Entry<Topic, List<RecordBatch>> e : batches.entrySet()) {
-                Map<Integer, Short> errors = results.getOrDefault(e.getKey().name, Map.of());
-                for (RecordBatch b : e.getValue()) {
-                    Short error = errors.get(b.partition);
-                    settle(e.getKey(), b, error == null ? (short) 13 : error, now);
-                }
-            }
         } catch (IOException e) {
-            // unanswered: the batches may be stored; resent unchanged, the broker keeps one copy
-            drop(c);
-            metadataStale = true;
-            for (List<RecordBatch> list : batches.values()) {
-                for (RecordBatch b : list) {
-                    retryLater(b, now);
-                }
-            }
             trouble(brokerScope(leader), "kafka produce to broker " + leader + ": " + e.getMessage());
+            return false;
         }
+        produceRequestsInFlight++;
+        for (List<RecordBatch> list : batches.values()) {
+            for (RecordBatch b : list) {
+                b.inFlight = true;
+            }
+        }
+        return true;
     }
 
     private static Map<String, Map<Integer, Short>> readProduceResponse(ProtocolReader r, short v)
@@ -540,7 +654,9 @@ public final class WireProducer implements EventSink {
                 continue;
             }
             for (Partition p : t.partitions) {
-                while (!p.batches.isEmpty() && now - p.batches.peekFirst().deadlineNanos > 0) {
+                // a batch in flight waits for its answer (bounded by the request timeout) before it can expire
+                while (!p.batches.isEmpty() && !p.batches.peekFirst().inFlight
+                        && now - p.batches.peekFirst().deadlineNanos > 0) {
                     fail(p, p.batches.peekFirst(), new IOException("kafka did not acknowledge within the delivery "
                             + "timeout" + (problem == null ? "" : " (" + problem + ")")));
                 }
@@ -592,14 +708,18 @@ public final class WireProducer implements EventSink {
         return false;
     }
 
-    /** Nanoseconds until the next thing is due, or -1 when nothing is held. */
+    /**
+     * Nanoseconds until the next thing is due, or -1 when nothing is held. What waits for a connection to connect or
+     * answer is not counted here: the caller polls for that.
+     */
     private long nextDue(long now) {
         long next = Long.MAX_VALUE;
         boolean held = false;
         for (Topic t : topics.values()) {
             if (!t.unassigned.isEmpty()) {
                 held = true;
-                next = Math.min(next, metadataNextAt - now);
+                next = Math.min(next, metadataInFlight ? Long.MAX_VALUE : metadataNextAt - now);
+                next = Math.min(next, t.unassigned.peek().deadlineNanos() - now);
             }
             if (t.partitions == null) {
                 continue;
@@ -610,15 +730,25 @@ public final class WireProducer implements EventSink {
                     continue;
                 }
                 held = true;
-                if (p.leader < 0 || metadataStale) {
+                if (head.inFlight) {
+                    continue;
+                }
+                next = Math.min(next, head.deadlineNanos - now);
+                if ((p.leader < 0 || metadataStale) && !metadataInFlight) {
                     next = Math.min(next, metadataNextAt - now);
                 }
                 if (producerId < 0) {
-                    next = Math.min(next, producerIdNextAt - now);
+                    if (!producerIdInFlight) {
+                        next = Math.min(next, producerIdNextAt - now);
+                    }
                 } else if (p.leader >= 0) {
-                    next = Math.min(next, dueAt(head, p) - now);
+                    BrokerConnection c = connections.get(p.leader);
+                    if (c == null) {
+                        next = Math.min(next, Math.max(dueAt(head, p) - now, reconnectAt(p.leader, now) - now));
+                    } else if (c.ready()) {
+                        next = Math.min(next, dueAt(head, p) - now);
+                    }
                 }
-                next = Math.min(next, head.deadlineNanos - now);
             }
         }
         return held ? Math.max(0, next) : -1;
@@ -647,82 +777,139 @@ public final class WireProducer implements EventSink {
     }
 
     private void closeConnections() {
-        for (BrokerConnection c : connections.values()) {
+        for (BrokerConnection c : allConnections()) {
             c.close();
-        }
-        BrokerConnection b = bootstrapConnection;
-        if (b != null) {
-            b.close();
         }
     }
 
     // ---- connections ----------------------------------------------------------------------------------------
 
-    /** A connection to {@code nodeId}, opened if need be. */
-    private BrokerConnection connection(int nodeId) throws IOException {
+    private List<BrokerConnection> allConnections() {
+        List<BrokerConnection> all = new ArrayList<>(connections.values());
+        BrokerConnection b = bootstrapConnection;
+        if (b != null) {
+            all.add(b);
+        }
+        return all;
+    }
+
+    /** Polls every connection: answers run their handlers; returns whether any answer or failure came. */
+    private boolean pollConnections(long now) {
+        boolean moved = false;
+        for (BrokerConnection c : allConnections()) {
+            if (c.idleFor(connectionIdleMaxNanos, now)) {
+                // quietly: not a failure, the next request opens a new one
+                c.close();
+                connections.remove(c.nodeId, c);
+                if (bootstrapConnection == c) {
+                    bootstrapConnection = null;
+                }
+                continue;
+            }
+            boolean wasReady = c.ready();
+            c.poll(now);
+            moved |= c.ready() != wasReady || c.failed();
+        }
+        return dropFailed(now) | moved;
+    }
+
+    /**
+     * Forgets connections that failed; their broker is tried again after a backoff. A failure with a request in
+     * flight was already told to its handler; one while connecting or agreeing on versions is told here.
+     */
+    private boolean dropFailed(long now) {
+        boolean dropped = false;
+        for (BrokerConnection c : allConnections()) {
+            if (!c.failed()) {
+                if (c.ready()) {
+                    reconnects.remove(c.nodeId);
+                }
+                continue;
+            }
+            dropped = true;
+            connections.remove(c.nodeId, c);
+            if (bootstrapConnection == c) {
+                bootstrapConnection = null;
+            }
+            long[] r = reconnects.computeIfAbsent(c.nodeId, k -> new long[2]);
+            r[0] = now + backoff((int) r[1]++);
+            metadataStale = true;
+            trouble(c.nodeId < 0 ? METADATA : brokerScope(c.nodeId), problemOf(c));
+        }
+        return dropped;
+    }
+
+    private static String problemOf(BrokerConnection c) {
+        return "kafka " + (c.nodeId < 0 ? "bootstrap address" : "broker " + c.nodeId) + ": "
+                + c.failure().getMessage();
+    }
+
+    /** When a connection to {@code nodeId} may be tried again: at once ({@code now}) unless one failed lately. */
+    private long reconnectAt(int nodeId, long now) {
+        long[] r = reconnects.get(nodeId);
+        return r == null || now - r[0] >= 0 ? now : r[0];
+    }
+
+    /** The connection to {@code nodeId}, opened if need be and its backoff allows; null when none can be had now. */
+    private BrokerConnection connection(int nodeId, long now) {
         BrokerConnection c = connections.get(nodeId);
         if (c != null) {
             return c;
         }
         String[] node = nodes.get(nodeId);
         if (node == null) {
-            throw new IOException("broker " + nodeId + " is not in the metadata");
+            metadataStale = true; // a leader we have no address for
+            return null;
         }
-        c = open(nodeId, node[0], node[1]);
-        connections.put(nodeId, c);
+        if (reconnectAt(nodeId, now) != now) {
+            return null;
+        }
+        c = open(nodeId, node[0], node[1], now);
+        if (c != null) {
+            connections.put(nodeId, c);
+        }
         return c;
     }
 
-    /** Any open connection, else one to a known broker or a bootstrap address, tried in turn. */
-    private BrokerConnection anyConnection() throws IOException {
-        for (BrokerConnection c : connections.values()) {
-            return c;
+    /**
+     * A connection free for a metadata or producer id request: any ready one; else (null meanwhile, the caller asks
+     * again on a later poll) a new one to a known broker that has none, so that a broker holding its connection busy
+     * does not hold this request too, or, when nothing else is on its way, to a bootstrap address, tried in turn.
+     */
+    private BrokerConnection idleConnection(long now) {
+        boolean pending = false;
+        for (BrokerConnection c : allConnections()) {
+            if (c.ready()) {
+                return c;
+            }
+            pending |= !c.failed();
         }
-        BrokerConnection b = bootstrapConnection;
-        if (b != null) {
-            return b;
-        }
-        IOException last = null;
-        for (Map.Entry<Integer, String[]> node : nodes.entrySet()) {
-            try {
-                return connection(node.getKey());
-            } catch (IOException e) {
-                last = e;
+        for (Integer nodeId : nodes.keySet()) {
+            if (!connections.containsKey(nodeId) && connection(nodeId, now) != null) {
+                return null;
             }
         }
-        for (String[] address : bootstrap) {
-            try {
-                bootstrapConnection = open(-1, address[0], address[1]);
-                return bootstrapConnection;
-            } catch (IOException e) {
-                last = e;
-            }
+        if (!pending && reconnectAt(-1, now) == now) {
+            String[] address = bootstrap.get(Math.floorMod(nextBootstrap++, bootstrap.size()));
+            bootstrapConnection = open(-1, address[0], address[1], now);
         }
-        throw last != null ? last : new IOException("no Kafka address");
+        return null;
     }
 
-    private BrokerConnection open(int nodeId, String host, String port) throws IOException {
+    private BrokerConnection open(int nodeId, String host, String port, long now) {
         if (aborted) {
-            throw new IOException("kafka producer closed");
+            return null;
         }
         try {
+            connectionsOpened++;
             return BrokerConnection.open(nodeId, host, Integer.parseInt(port), clientId, connectTimeoutMs,
                     requestTimeoutMs + 5_000);
         } catch (IOException e) {
-            String message = e.getMessage();
-            throw message != null && message.contains(host) ? e
-                    : new IOException(host + ":" + port + ": " + message, e);
-        }
-    }
-
-    private void drop(BrokerConnection c) {
-        if (c == null) {
-            return;
-        }
-        c.close();
-        connections.remove(c.nodeId, c);
-        if (bootstrapConnection == c) {
-            bootstrapConnection = null;
+            long[] r = reconnects.computeIfAbsent(nodeId, k -> new long[2]);
+            r[0] = now + backoff((int) r[1]++);
+            trouble(nodeId < 0 ? METADATA : brokerScope(nodeId), "kafka " + (nodeId < 0 ? "bootstrap address"
+                    : "broker " + nodeId) + ": " + e.getMessage());
+            return null;
         }
     }
 

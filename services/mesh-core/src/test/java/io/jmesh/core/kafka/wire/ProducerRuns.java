@@ -2,14 +2,18 @@ package io.jmesh.core.kafka.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.core.kafka.EventSink;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
+import org.slf4j.LoggerFactory;
 
-/** What the producer tests share: the outcomes of their events, and running a producer as the publisher does. */
+/** What the producer tests share: the outcomes of their events, running a producer as the publisher does, its log. */
 final class ProducerRuns {
 
     private ProducerRuns() {
@@ -35,6 +39,22 @@ final class ProducerRuns {
         int done() {
             return acknowledged.get() + failures.size();
         }
+    }
+
+    /** The producer's log lines from now on, until {@link #stopListening}. */
+    static ListAppender<ILoggingEvent> producerLines() {
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        producerLog().addAppender(lines);
+        return lines;
+    }
+
+    static void stopListening(ListAppender<ILoggingEvent> lines) {
+        producerLog().detachAppender(lines);
+    }
+
+    private static Logger producerLog() {
+        return (Logger) LoggerFactory.getLogger(WireProducer.class);
     }
 
     /** Runs the producer as the publisher's sender does until {@code done}, for at most a minute. */

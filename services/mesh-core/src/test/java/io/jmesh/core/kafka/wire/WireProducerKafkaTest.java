@@ -1,8 +1,12 @@
 package io.jmesh.core.kafka.wire;
 
 import static io.jmesh.core.kafka.wire.ProducerRuns.drive;
+import static io.jmesh.core.kafka.wire.ProducerRuns.producerLines;
+import static io.jmesh.core.kafka.wire.ProducerRuns.stopListening;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.jmesh.core.kafka.KafkaSettings;
 import io.jmesh.core.kafka.wire.ProducerRuns.Outcomes;
 import io.jmesh.testing.KafkaExtension;
@@ -135,6 +139,31 @@ class WireProducerKafkaTest {
                 .filter(v -> !v.equals("known")).toList();
         assertThat(stored).hasSize(200).doesNotHaveDuplicates();
         producer.close(Duration.ofSeconds(5));
+    }
+
+    /** A connection idle past the limit is closed and replaced quietly: a broker closing idle ones is no outage. */
+    @Test
+    void anIdleConnectionIsReplacedQuietly() throws Exception {
+        String topic = KafkaExtension.uniqueTopic("wire-idle");
+        kafka.createTopic(topic, 1, false);
+        WireProducer producer = new WireProducer(settings(kafka.bootstrapServers(), 20), "wire-test");
+        producer.connectionIdleMaxNanos = Duration.ofMillis(200).toNanos();
+        ListAppender<ILoggingEvent> lines = producerLines();
+        try {
+            Outcomes outcomes = new Outcomes();
+            producer.send(topic, key(0), "before".getBytes(StandardCharsets.UTF_8), outcomes.next());
+            drive(producer, () -> outcomes.done() == 1);
+            int opened = producer.connectionsOpened;
+            Thread.sleep(400);
+            producer.send(topic, key(0), "after".getBytes(StandardCharsets.UTF_8), outcomes.next());
+            drive(producer, () -> outcomes.done() == 2);
+            assertThat(outcomes.failures).isEmpty();
+            assertThat(producer.connectionsOpened).as("the idle connection was replaced").isGreaterThan(opened);
+            assertThat(lines.list).as("no warning").isEmpty();
+        } finally {
+            stopListening(lines);
+            producer.close(Duration.ofSeconds(5));
+        }
     }
 
     @Test

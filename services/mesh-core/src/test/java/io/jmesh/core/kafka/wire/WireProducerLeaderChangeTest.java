@@ -1,6 +1,8 @@
 package io.jmesh.core.kafka.wire;
 
 import static io.jmesh.core.kafka.wire.ProducerRuns.drive;
+import static io.jmesh.core.kafka.wire.ProducerRuns.producerLines;
+import static io.jmesh.core.kafka.wire.ProducerRuns.stopListening;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.spi.ILoggingEvent;
@@ -43,9 +45,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@link WireProducer} on a cluster of two real KRaft brokers: while events flow, one partition's leadership is moved
- * to the other broker, then the broker leading the other partition stops. Every event must be acknowledged, stored
- * once, on its key's partition and in order per key.
+ * {@link WireProducer} on a cluster of two real KRaft brokers: while events flow, leaders move between the brokers,
+ * one stops, dies or hangs. Every event must be acknowledged, stored once, on its key's partition and in order per
+ * key, and a broker in trouble must hold back only its own partitions.
  */
 @Timeout(300)
 class WireProducerLeaderChangeTest {
@@ -94,11 +96,7 @@ class WireProducerLeaderChangeTest {
         awaitPartitions(topic, d -> d.partitions().stream().allMatch(p -> p.isr().size() == 2
                 && p.leader() != null && p.leader().id() == 2));
 
-        ch.qos.logback.classic.Logger producerLog = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
-                .getLogger(WireProducer.class);
-        ListAppender<ILoggingEvent> lines = new ListAppender<>();
-        lines.start();
-        producerLog.addAppender(lines);
+        ListAppender<ILoggingEvent> lines = producerLines();
 
         // only the first broker is named: the producer learns of the second from the metadata
         WireProducer producer = new WireProducer(new KafkaSettings(first.bootstrapServers(), 1024,
@@ -161,7 +159,7 @@ class WireProducerLeaderChangeTest {
             lastOfKey.put(key, i);
         }
         producer.close(Duration.ofSeconds(5));
-        producerLog.detachAppender(lines);
+        stopListening(lines);
 
         // each time broker 2 went away: one warning, and one line once its partitions were served again
         List<String> said = lines.list.stream().map(e -> e.getLevel() + " " + e.getFormattedMessage()).toList();
@@ -173,6 +171,72 @@ class WireProducerLeaderChangeTest {
         }
     }
 
+
+    /**
+     * A broker that stops answering (SIGSTOP: its connections stay open, nothing comes back) holds back only the
+     * partitions it leads: the other broker's events are acknowledged meanwhile, before the hung request could even
+     * time out; once it answers again, its events arrive too, each once.
+     */
+    @Test
+    void aHungBrokerHoldsBackOnlyItsOwnPartitions() throws Exception {
+        if (!second.isRunning()) {
+            second.start();
+        }
+        String topic = "one-hangs";
+        admin.createTopics(List.of(new NewTopic(topic, Map.of(0, List.of(1), 1, List.of(2))))).all().get();
+        awaitPartitions(topic, d -> d.partitions().stream().allMatch(p -> p.leader() != null
+                && p.leader().id() == p.replicas().get(0).id()));
+        ListAppender<ILoggingEvent> lines = producerLines();
+        // a request may wait 60 s for its answer (half the delivery timeout), far longer than this test needs
+        WireProducer producer = new WireProducer(new KafkaSettings(first.bootstrapServers(), 1024,
+                Duration.ofSeconds(120)), "wire-hung");
+        Outcomes[] byPartition = {new Outcomes(), new Outcomes()};
+        int n = 0;
+        for (; n < 100; n++) {
+            send(producer, topic, n, byPartition);
+        }
+        drive(producer, () -> byPartition[0].done() + byPartition[1].done() == 100);
+        assertThat(producer.leaderOf(topic, 1)).isEqualTo(2);
+
+        ProcessHandle broker2 = second.process().orElseThrow();
+        signal("STOP", broker2);
+        try {
+            int before1 = byPartition[1].done();
+            for (; n < 300; n++) {
+                send(producer, topic, n, byPartition);
+            }
+            drive(producer, () -> byPartition[0].done() == byPartition[0].sent.get());
+            assertThat(byPartition[0].failures).isEmpty();
+            assertThat(byPartition[1].done()).as("broker 2 answered nothing").isEqualTo(before1);
+            assertThat(lines.list).as("no request failed or timed out: partition 0 did not wait for one")
+                    .noneMatch(e -> e.getLevel().equals(ch.qos.logback.classic.Level.WARN));
+        } finally {
+            signal("CONT", broker2);
+        }
+        drive(producer, () -> byPartition[1].done() == byPartition[1].sent.get());
+        assertThat(byPartition[1].failures).isEmpty();
+        producer.close(Duration.ofSeconds(5));
+        stopListening(lines);
+
+        Map<TopicPartition, Long> ends = new HashMap<>();
+        for (int p = 0; p < 2; p++) {
+            TopicPartition tp = new TopicPartition(topic, p);
+            ends.put(tp, admin.listOffsets(Map.of(tp, OffsetSpec.latest())).partitionResult(tp).get().offset());
+        }
+        assertThat(ends.values().stream().mapToLong(Long::longValue).sum()).as("every event stored once").isEqualTo(n);
+    }
+
+    private static void send(WireProducer producer, String topic, int i, Outcomes[] byPartition) {
+        byte[] key = ("k" + (i % KEYS)).getBytes(StandardCharsets.UTF_8);
+        producer.send(topic, key, Integer.toString(i).getBytes(StandardCharsets.UTF_8),
+                byPartition[KeyPartitioner.partition(key, 2)].next());
+    }
+
+    private static void signal(String signal, ProcessHandle process) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).inheritIO().start();
+        assertThat(kill.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(kill.exitValue()).as("kill -%s %d", signal, process.pid()).isZero();
+    }
 
     /**
      * Sends five events numbered from {@code from} about every 5 ms and runs the producer, as the publisher's sender
