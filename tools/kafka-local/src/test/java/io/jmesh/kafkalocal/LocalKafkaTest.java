@@ -106,13 +106,18 @@ class LocalKafkaTest {
                     .extracting(org.apache.kafka.common.Node::id).containsExactlyInAnyOrder(1, 2);
             admin.createTopics(List.of(new NewTopic("replicated", 2, (short) 2))).all().get(30, TimeUnit.SECONDS);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            List<org.apache.kafka.common.TopicPartitionInfo> partitions;
+            List<org.apache.kafka.common.TopicPartitionInfo> partitions = List.of();
             do {
                 Thread.sleep(100);
-                partitions = admin.describeTopics(List.of("replicated")).allTopicNames().get(30, TimeUnit.SECONDS)
-                        .get("replicated").partitions();
-            } while (partitions.stream().anyMatch(p -> p.isr().size() < 2) && System.nanoTime() < deadline);
-            assertThat(partitions).as("both partitions in sync on both brokers")
+                try {
+                    partitions = admin.describeTopics(List.of("replicated")).allTopicNames()
+                            .get(30, TimeUnit.SECONDS).get("replicated").partitions();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    // just created: not yet known to the broker asked
+                }
+            } while ((partitions.isEmpty() || partitions.stream().anyMatch(p -> p.isr().size() < 2))
+                    && System.nanoTime() < deadline);
+            assertThat(partitions).as("both partitions in sync on both brokers").hasSize(2)
                     .allSatisfy(p -> assertThat(p.isr()).hasSize(2));
         }
         try (KafkaProducer<String, String> producer = producer(second)) {

@@ -562,7 +562,14 @@ public final class WireProducer implements EventSink {
                     trouble(brokerScope(leader), "kafka produce to broker " + leader + ": " + why.getMessage());
                 }
 
+                private boolean landed;
+
+                /** The request is over (answered or failed, whichever comes first: once). */
                 private void landed() {
+                    if (landed) {
+                        return;
+                    }
+                    landed = true;
                     produceRequestsInFlight--;
                     for (List<RecordBatch> list : batches.values()) {
                         for (RecordBatch b : list) {
@@ -625,10 +632,13 @@ public final class WireProducer implements EventSink {
             retryLater(b, now);
             return;
         }
-        if (KafkaErrors.producerLost(error) && producerId == b.stampedProducerId) {
-            // the broker lost this producer's state (or never had it): the batch was not stored; resent
-            // under a new producer id, numbered from zero
-            resetProducer();
+        if (KafkaErrors.producerLost(error)) {
+            // the broker lost this producer's state (or never had it): the batch was not stored; resent under a
+            // new producer id, numbered from zero (asked for once; another broker's answer under the old id, in
+            // flight meanwhile, waits for the same new id)
+            if (producerId == b.stampedProducerId) {
+                resetProducer();
+            }
             retryLater(b, now);
             return;
         }

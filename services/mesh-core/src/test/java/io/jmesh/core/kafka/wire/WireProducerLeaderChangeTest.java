@@ -62,12 +62,17 @@ class WireProducerLeaderChangeTest {
 
     @BeforeAll
     static void startTwoBrokers() {
-        // the controller fences a broker that stopped heartbeating after 3 s (9 by default)
+        // the controller fences a broker that stopped heartbeating after 3 s (9 by default); brokers forget a
+        // producer silent for 3 s (a day by default)
         first = LocalKafka.builder().dataDir(dir.resolve("node-1")).nodeId(1)
                 .brokerProperty("broker.session.timeout.ms", "3000")
-                .brokerProperty("broker.heartbeat.interval.ms", "500").build().start();
+                .brokerProperty("broker.heartbeat.interval.ms", "500")
+                .brokerProperty("producer.id.expiration.ms", "3000")
+                .brokerProperty("producer.id.expiration.check.interval.ms", "500").build().start();
         second = LocalKafka.builder().dataDir(dir.resolve("node-2")).nodeId(2).joining(first)
-                .brokerProperty("broker.heartbeat.interval.ms", "500").build().start();
+                .brokerProperty("broker.heartbeat.interval.ms", "500")
+                .brokerProperty("producer.id.expiration.ms", "3000")
+                .brokerProperty("producer.id.expiration.check.interval.ms", "500").build().start();
         admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, first.bootstrapServers()));
     }
 
@@ -179,13 +184,7 @@ class WireProducerLeaderChangeTest {
      */
     @Test
     void aHungBrokerHoldsBackOnlyItsOwnPartitions() throws Exception {
-        if (!second.isRunning()) {
-            second.start();
-        }
-        String topic = "one-hangs";
-        admin.createTopics(List.of(new NewTopic(topic, Map.of(0, List.of(1), 1, List.of(2))))).all().get();
-        awaitPartitions(topic, d -> d.partitions().stream().allMatch(p -> p.leader() != null
-                && p.leader().id() == p.replicas().get(0).id()));
+        String topic = onePartitionPerBroker("one-hangs");
         ListAppender<ILoggingEvent> lines = producerLines();
         // a request may wait 60 s for its answer (half the delivery timeout), far longer than this test needs
         WireProducer producer = new WireProducer(new KafkaSettings(first.bootstrapServers(), 1024,
@@ -224,6 +223,60 @@ class WireProducerLeaderChangeTest {
             ends.put(tp, admin.listOffsets(Map.of(tp, OffsetSpec.latest())).partitionResult(tp).get().offset());
         }
         assertThat(ends.values().stream().mapToLong(Long::longValue).sum()).as("every event stored once").isEqualTo(n);
+    }
+
+    /**
+     * Both brokers forget the producer while it is silent (after a day by default; 3 s here), then its next batches
+     * go to both at once, numbered on from where they were: each event acknowledged and stored once, one producer
+     * per partition. (Kafka 4 takes such batches as they come; an older broker refusing them as from an unknown
+     * producer would have the producer resend them under a new id.)
+     */
+    @Test
+    void aProducerTheBrokersForgotWhileSilentStillDeliversEachEventOnce() throws Exception {
+        String topic = onePartitionPerBroker("forgetful");
+        WireProducer producer = new WireProducer(new KafkaSettings(first.bootstrapServers(), 1024,
+                Duration.ofSeconds(60)), "wire-forgotten");
+        Outcomes[] byPartition = {new Outcomes(), new Outcomes()};
+        int n = 0;
+        for (; n < 100; n++) {
+            send(producer, topic, n, byPartition);
+        }
+        drive(producer, () -> byPartition[0].done() + byPartition[1].done() == 100);
+        TopicPartition p0 = new TopicPartition(topic, 0);
+
+        // silent past the brokers' producer expiry: both forget it
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!admin.describeProducers(List.of(p0, new TopicPartition(topic, 1))).all().get().values().stream()
+                .allMatch(s -> s.activeProducers().isEmpty())) {
+            assertThat(System.nanoTime()).as("the brokers still know the producer after 30 s").isLessThan(deadline);
+            Thread.sleep(200);
+        }
+        for (; n < 200; n++) {
+            send(producer, topic, n, byPartition);
+        }
+        drive(producer, () -> byPartition[0].done() + byPartition[1].done() == 200);
+        assertThat(byPartition[0].failures).isEmpty();
+        assertThat(byPartition[1].failures).isEmpty();
+        long ends = 0;
+        for (int p = 0; p < 2; p++) {
+            TopicPartition tp = new TopicPartition(topic, p);
+            ends += admin.listOffsets(Map.of(tp, OffsetSpec.latest())).partitionResult(tp).get().offset();
+            assertThat(admin.describeProducers(List.of(tp)).partitionResult(tp).get().activeProducers())
+                    .as("%s: one producer", tp).hasSize(1);
+        }
+        assertThat(ends).as("every event stored once").isEqualTo(200);
+        producer.close(Duration.ofSeconds(5));
+    }
+
+    /** A topic whose partition 0 lives on broker 1 alone and partition 1 on broker 2 alone (started if need be). */
+    private static String onePartitionPerBroker(String topic) throws Exception {
+        if (!second.isRunning()) {
+            second.start();
+        }
+        admin.createTopics(List.of(new NewTopic(topic, Map.of(0, List.of(1), 1, List.of(2))))).all().get();
+        awaitPartitions(topic, d -> d.partitions().stream().allMatch(p -> p.leader() != null
+                && p.leader().id() == p.replicas().get(0).id()));
+        return topic;
     }
 
     private static void send(WireProducer producer, String topic, int i, Outcomes[] byPartition) {
@@ -295,11 +348,21 @@ class WireProducerLeaderChangeTest {
         return admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
     }
 
-    private static void awaitPartitions(String topic, Predicate<TopicDescription> ready)
-            throws Exception {
+    /** Waits (at most 30 s) until the topic's description satisfies {@code ready}; a topic just created may be unknown. */
+    private static void awaitPartitions(String topic, Predicate<TopicDescription> ready) throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!ready.test(describe(topic))) {
-            assertThat(System.nanoTime()).as("topic %s not ready: %s", topic, describe(topic)).isLessThan(deadline);
+        Object last = null;
+        while (true) {
+            try {
+                TopicDescription d = describe(topic);
+                if (ready.test(d)) {
+                    return;
+                }
+                last = d;
+            } catch (ExecutionException e) {
+                last = e.getCause(); // not yet known to the broker the admin client asked
+            }
+            assertThat(System.nanoTime()).as("topic %s not ready: %s", topic, last).isLessThan(deadline);
             TimeUnit.MILLISECONDS.sleep(100);
         }
     }
