@@ -56,6 +56,7 @@ final class BrokerConnection implements AutoCloseable {
     private final String clientId;
     private final long readTimeoutNanos;
     private final long connectDeadline;
+    private final int connectTimeoutMs;
     private final ProtocolWriter request = new ProtocolWriter(1024);
     private final short[] versions = new short[INIT_PRODUCER_ID + 1];
     private final ByteBuffer frameSize = ByteBuffer.allocate(4);
@@ -74,12 +75,13 @@ final class BrokerConnection implements AutoCloseable {
     private long lastAnswerNanos = System.nanoTime();
 
     private BrokerConnection(int nodeId, String address, SocketChannel channel, String clientId,
-            long connectDeadline, long readTimeoutNanos) {
+            int connectTimeoutMs, long readTimeoutNanos) {
         this.nodeId = nodeId;
         this.address = address;
         this.channel = channel;
         this.clientId = clientId;
-        this.connectDeadline = connectDeadline;
+        this.connectTimeoutMs = connectTimeoutMs;
+        this.connectDeadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(connectTimeoutMs);
         this.readTimeoutNanos = readTimeoutNanos;
         Arrays.fill(versions, (short) -1);
     }
@@ -100,8 +102,7 @@ final class BrokerConnection implements AutoCloseable {
         try {
             ch.configureBlocking(false);
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            BrokerConnection c = new BrokerConnection(nodeId, host + ":" + port, ch, clientId,
-                    System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(connectTimeoutMs),
+            BrokerConnection c = new BrokerConnection(nodeId, host + ":" + port, ch, clientId, connectTimeoutMs,
                     TimeUnit.MILLISECONDS.toNanos(readTimeoutMs));
             c.connected = ch.connect(target);
             c.start(API_VERSIONS, (short) 0, w -> { }, c.new Negotiation());
@@ -175,7 +176,7 @@ final class BrokerConnection implements AutoCloseable {
             if (!connected) {
                 if (!channel.finishConnect()) {
                     if (now - connectDeadline > 0) {
-                        throw new IOException("not connected within the connect timeout");
+                        throw new IOException("not connected within " + connectTimeoutMs + " ms");
                     }
                     return true;
                 }

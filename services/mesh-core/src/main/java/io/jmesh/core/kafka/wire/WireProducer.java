@@ -841,17 +841,18 @@ public final class WireProducer implements EventSink {
             if (bootstrapConnection == c) {
                 bootstrapConnection = null;
             }
-            long[] r = reconnects.computeIfAbsent(c.nodeId, k -> new long[2]);
-            r[0] = now + backoff((int) r[1]++);
             metadataStale = true;
-            trouble(c.nodeId < 0 ? METADATA : brokerScope(c.nodeId), problemOf(c));
+            connectionFailed(c.nodeId, c.failure(), now);
         }
         return dropped;
     }
 
-    private static String problemOf(BrokerConnection c) {
-        return "kafka " + (c.nodeId < 0 ? "bootstrap address" : "broker " + c.nodeId) + ": "
-                + c.failure().getMessage();
+    /** A connection to {@code nodeId} (-1: a bootstrap address) failed: tried again after a backoff, reported once. */
+    private void connectionFailed(int nodeId, IOException why, long now) {
+        long[] r = reconnects.computeIfAbsent(nodeId, k -> new long[2]);
+        r[0] = now + backoff((int) r[1]++);
+        trouble(nodeId < 0 ? METADATA : brokerScope(nodeId), "kafka " + (nodeId < 0 ? "bootstrap address"
+                : "broker " + nodeId) + ": " + why.getMessage());
     }
 
     /** When a connection to {@code nodeId} may be tried again: at once ({@code now}) unless one failed lately. */
@@ -915,10 +916,7 @@ public final class WireProducer implements EventSink {
             return BrokerConnection.open(nodeId, host, Integer.parseInt(port), clientId, connectTimeoutMs,
                     requestTimeoutMs + 5_000);
         } catch (IOException e) {
-            long[] r = reconnects.computeIfAbsent(nodeId, k -> new long[2]);
-            r[0] = now + backoff((int) r[1]++);
-            trouble(nodeId < 0 ? METADATA : brokerScope(nodeId), "kafka " + (nodeId < 0 ? "bootstrap address"
-                    : "broker " + nodeId) + ": " + e.getMessage());
+            connectionFailed(nodeId, e, now);
             return null;
         }
     }
