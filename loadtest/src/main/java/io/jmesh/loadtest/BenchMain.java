@@ -37,6 +37,7 @@ public final class BenchMain {
         SCENARIOS.put("ztunnel-multinetwork", io.jmesh.loadtest.ztunnel.ZtunnelMultiNetworkScenario::new);
         SCENARIOS.put("ztunnel-egress", io.jmesh.loadtest.ztunnel.ZtunnelEgressScenario::new);
         SCENARIOS.put("ztunnel-soak", io.jmesh.loadtest.ztunnel.ZtunnelSoakScenario::new);
+        SCENARIOS.put("ztunnel-bulk-mix", io.jmesh.loadtest.ztunnel.ZtunnelBulkMixScenario::new);
         SCENARIOS.put("policy-push", io.jmesh.loadtest.policy.PolicyPushScenario::new);
         SCENARIOS.put("mesh-soak", io.jmesh.loadtest.mesh.MeshSoakScenario::new);
         SCENARIOS.put("mesh-restarts", () -> new io.jmesh.loadtest.mesh.MeshSoakScenario(true));

@@ -18,6 +18,25 @@ public final class MachineState {
                 + damonState() + ".";
     }
 
+    /**
+     * The kernel's TCP buffer limits: how many bytes a connection may hold queued in the kernel, which is where a
+     * busy receiver's backlog waits (docs/ztunnel.md, "Not done yet").
+     */
+    public static String tcpBuffers() {
+        List<String> parts = new ArrayList<>();
+        for (String name : new String[] {"tcp_rmem", "tcp_wmem", "tcp_notsent_lowat"}) {
+            try {
+                // not Files.readString: on JDK 17 it returns the first byte of a /proc/sys file only
+                String v = Files.readAllLines(Path.of("/proc/sys/net/ipv4", name)).get(0).trim()
+                        .replaceAll("\\s+", " ");
+                parts.add("net.ipv4." + name + " = " + v);
+            } catch (IOException e) {
+                parts.add("net.ipv4." + name + " unknown");
+            }
+        }
+        return String.join(", ", parts);
+    }
+
     static String loadAverage() {
         try {
             return Files.readString(Path.of("/proc/loadavg")).trim();

@@ -304,6 +304,11 @@ public final class Topology implements AutoCloseable {
      * item indented by two spaces; empty by default.
      */
     String extraWorkloads = "";
+    /**
+     * Entries a scenario adds to every ztunnel's {@code pool:} mapping before {@link #startZtunnels}, each after a
+     * comma (e.g. {@code ", maxStreamsPerConnection: 1"}); empty by default.
+     */
+    String extraPool = "";
     /** JVM options a scenario adds to every ztunnel it starts after this, after the chart's profile. */
     final List<String> extraJvm = new ArrayList<>();
 
@@ -398,11 +403,11 @@ public final class Topology implements AutoCloseable {
                 admin: {host: %s, port: 15020}
                 node: {name: %s, address: %s%s}
                 listeners: {localAdmin: 0, outboundCapture: -1, inboundPlaintext: -1%s}
-                pool: {perEventLoop: %s}
+                pool: {perEventLoop: %s%s}
                 identity: {caAddress: "127.0.0.1:%d", rootCertFile: "%s"}
                 """.formatted(asDeployed ? "info" : "warn", address, node, address, networks.containsKey(node)
                         ? ", network: " + networks.get(node) : "", extraListeners.containsKey(node)
-                        ? ", " + extraListeners.get(node) : "", perEventLoop, caPort, root)
+                        ? ", " + extraListeners.get(node) : "", perEventLoop, extraPool, caPort, root)
                 + (discovery == null ? "discovery: {staticFile: \"%s\"}\n".formatted(mesh)
                         : "discovery: {address: \"127.0.0.1:%d\", rootCertFile: \"%s\"}\n".formatted(caPort, root))
                 + (kafka == null ? "" : "kafka: {bootstrapServers: \"%s\"}\n".formatted(kafka.bootstrapServers()))
