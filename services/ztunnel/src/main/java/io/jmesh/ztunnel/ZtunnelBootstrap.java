@@ -139,6 +139,8 @@ public final class ZtunnelBootstrap implements MeshService {
     /** Resolves the service endpoints known by hostname only, for the node's and the pods' outbound. */
     private HostnameResolver hostnames;
     private volatile InPodMode inPod;
+    /** Whether this kernel has IPv6 at all (capture then programs and listens for it too); read at the start. */
+    private boolean hasIpv6;
 
     public ZtunnelBootstrap(ZtunnelConfig config, ServiceContext context) {
         this(config, context, null);
@@ -181,9 +183,21 @@ public final class ZtunnelBootstrap implements MeshService {
             resolvConf = ResolvConf.read(Path.of(resolvConfFile.isEmpty() ? "/etc/resolv.conf" : resolvConfFile));
             hostsFile = new HostsFile(context.vertx(), HostsFile.SYSTEM, HostsFile.REFRESH_INTERVAL,
                     context.metrics());
-            return staticConfig;
+            List<java.security.cert.X509Certificate> bundle = config.identity().trustBundleFile().isEmpty()
+                    ? List.of() : Pem.certificates(read(config.identity().trustBundleFile()));
+            return new StartFiles(staticConfig, bundle, ipv6());
         }, false).compose(this::startWith).recover(this::abandonCapture);
     }
+
+    /**
+     * What the start reads from the file system, read on a worker before the rest is built on the event loop.
+     *
+     * @param staticConfig the static mesh file's contents (null without one)
+     * @param trustBundle the roots of {@code identity.trustBundleFile} (empty without one)
+     * @param ipv6 whether this kernel has IPv6 at all
+     */
+    private record StartFiles(StaticConfigFile.Contents staticConfig,
+            List<java.security.cert.X509Certificate> trustBundle, boolean ipv6) {}
 
     /**
      * A start that failed (a listener that cannot bind) closes the capture controller before failing: the process
@@ -198,7 +212,9 @@ public final class ZtunnelBootstrap implements MeshService {
         return c.close().transform(removed -> Future.failedFuture(cause));
     }
 
-    private Future<Void> startWith(StaticConfigFile.Contents staticConfig) {
+    private Future<Void> startWith(StartFiles read) {
+        StaticConfigFile.Contents staticConfig = read.staticConfig();
+        hasIpv6 = read.ipv6();
         var vertx = context.vertx();
         var certsReady = context.readiness().register("certificates");
         var configReady = context.readiness().register("config");
@@ -211,8 +227,7 @@ public final class ZtunnelBootstrap implements MeshService {
             net = net.withSocketMark(config.capture().socketMark());
             capture = newCapture(context.readiness().register("capture"));
         }
-        trust = new TrustBundle(config.identity().trustBundleFile().isEmpty() ? java.util.List.of()
-                : Pem.certificates(read(config.identity().trustBundleFile())));
+        trust = new TrustBundle(read.trustBundle());
         Counter peerRejections = Counter.builder().name("ztunnel_peer_certificates_rejected_total")
                 .help("peer certificate chains refused at the HBONE handshake, by direction and reason")
                 .labelNames("direction", "reason").register(context.metrics());
@@ -387,7 +402,7 @@ public final class ZtunnelBootstrap implements MeshService {
         // TPROXY hands a packet only to a socket of its own family: the capture listeners of the node address's
         // other family go on that family's loopback (when the kernel has it), where the rules point
         InetAddress twin = capturing ? CaptureRules.twin(nodeAddress) : null;
-        if (twin instanceof java.net.Inet6Address && !ipv6()) {
+        if (twin instanceof java.net.Inet6Address && !hasIpv6) {
             twin = null;
         }
         // join, not all: a failed start is reported (and closed) only once every bind has settled, so a listener
@@ -607,7 +622,7 @@ public final class ZtunnelBootstrap implements MeshService {
         CaptureRules rules = new CaptureRules(new CaptureRules.Settings(c.table(), c.socketMark(), c.captureMark(),
                 c.podInterface(), l.outboundCapture(), l.hbone(), l.inboundPlaintext(), l.dns(), nodeAddress,
                 dualStackAddress));
-        PolicyRouting routing = new PolicyRouting(c.ipCommand(), c.captureMark(), c.routeTable(), ipv6());
+        PolicyRouting routing = new PolicyRouting(c.ipCommand(), c.captureMark(), c.routeTable(), hasIpv6);
         return new CaptureController(context.vertx(), config.node().name(), rules, routing,
                 Commands.processes(c.commandTimeout()), c.nftCommand(), c.retryInterval(), ready, context.metrics(),
                 c.removeOnExit());

@@ -1,6 +1,7 @@
 package io.jmesh.ztunnel.trust;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.tls.Pem;
@@ -38,13 +39,14 @@ class BootstrapRootRetiredTest {
     Vertx vertx;
     TestCa ca;
     TestCa retired;
+    int caPort;
     ZtunnelHarness node;
 
     @BeforeEach
     void start() throws Exception {
         vertx = Vertx.vertx();
         ca = new TestCa(vertx, "tok");
-        int caPort = ca.start().toCompletionStage().toCompletableFuture().get();
+        caPort = ca.start().toCompletionStage().toCompletableFuture().get();
         retired = new TestCa(vertx, "unused");
         Path token = dir.resolve("token");
         Files.writeString(token, "tok");
@@ -89,5 +91,18 @@ class BootstrapRootRetiredTest {
             assertThat(node.metric("ztunnel_revoked_connections_closed_total", "direction", "inbound", "reason",
                     "root_retired")).isEqualTo(1);
         }
+    }
+
+    /** The file is read with the rest of the start's files, off the event loop; one that cannot be read fails it. */
+    @Test
+    void anUnreadableBootstrapBundleFailsTheStartNamingTheFile() throws Exception {
+        Path token = dir.resolve("token");
+        Path missing = dir.resolve("no-such-roots.pem");
+        String identity = "tokenFile: \"" + token + "\"}";
+        String yaml = ZtunnelHarness.localNode("node-s", "127.0.215.2", dir.resolve("mesh.yaml").toString(),
+                caPort, token, null).replace(identity, identity.replace("}", ", trustBundleFile: \"" + missing
+                        + "\"}"));
+        assertThatThrownBy(() -> ZtunnelHarness.start(dir, "node-s", yaml, null))
+                .hasStackTraceContaining("cannot read " + missing);
     }
 }
