@@ -96,11 +96,15 @@ public final class ZtunnelBulkMixScenario implements Scenario {
                 PathRun r = runs.computeIfAbsent(e.getKey(), k -> new PathRun());
                 Topology.Dialer path = e.getValue();
                 r.alone.add(Loads.fixedRate(path, CONNECTIONS, RATE, SIZE, segment));
-                BulkLoop bulk = new BulkLoop(path);
+                // a deadline of its own too: the loop ends even if this thread never gets to stop it
+                BulkLoop bulk = new BulkLoop(path, segment.plusSeconds(60));
                 bulk.start();
-                Thread.sleep(200); // the first transfer under way
-                r.beside.add(Loads.fixedRate(path, CONNECTIONS, RATE, SIZE, segment));
-                bulk.stopAndJoin();
+                try {
+                    Thread.sleep(200); // the first transfer under way
+                    r.beside.add(Loads.fixedRate(path, CONNECTIONS, RATE, SIZE, segment));
+                } finally {
+                    bulk.stopAndJoin();
+                }
                 r.bulkBytes += bulk.bytes.get();
                 r.bulkSeconds += bulk.seconds;
                 r.transfers += bulk.transfers.get();
@@ -108,18 +112,20 @@ public final class ZtunnelBulkMixScenario implements Scenario {
         }
     }
 
-    /** 16 MiB transfers back to back on one path until stopped; the one under way finishes. */
+    /** 16 MiB transfers back to back on one path until stopped or past its deadline; the one under way finishes. */
     private static final class BulkLoop extends Thread {
         private final Topology.Dialer path;
+        private final long deadline;
         private volatile boolean stop;
         private volatile Exception failure;
         final AtomicLong bytes = new AtomicLong();
         final AtomicLong transfers = new AtomicLong();
         double seconds;
 
-        BulkLoop(Topology.Dialer path) {
+        BulkLoop(Topology.Dialer path, Duration atMost) {
             super("bulk-loop");
             this.path = path;
+            this.deadline = System.nanoTime() + atMost.toNanos();
             setDaemon(true);
         }
 
@@ -127,7 +133,7 @@ public final class ZtunnelBulkMixScenario implements Scenario {
         public void run() {
             long t0 = System.nanoTime();
             try {
-                while (!stop) {
+                while (!stop && System.nanoTime() < deadline) {
                     SoakLoad.bulkTransfer(path);
                     bytes.addAndGet(SoakLoad.BULK_BYTES);
                     transfers.incrementAndGet();
