@@ -146,9 +146,12 @@ public final class ZtunnelBulkMixScenario implements Scenario {
 
         void stopAndJoin() throws Exception {
             stop = true;
-            join(Topology.STALL_TIMEOUT_MS * 3L);
+            long waitMs = Topology.STALL_TIMEOUT_MS * 3L;
+            join(waitMs);
             if (isAlive()) {
-                throw new IllegalStateException("a bulk transfer did not end");
+                throw new IllegalStateException("a bulk transfer still under way " + waitMs
+                        + " ms after the loop was stopped (each should end within " + Topology.STALL_TIMEOUT_MS * 2
+                        + " ms of its last byte written)");
             }
             if (failure != null) {
                 throw failure;

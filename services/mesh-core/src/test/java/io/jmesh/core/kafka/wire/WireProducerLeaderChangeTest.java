@@ -146,12 +146,9 @@ class WireProducerLeaderChangeTest {
         assertThat(producer.heldBytes()).isZero();
         assertThat(describe(topic).partitions()).allSatisfy(p -> assertThat(p.leader().id()).isEqualTo(1));
 
-        Map<TopicPartition, Long> ends = new HashMap<>();
-        for (TopicPartition tp : List.of(p0, p1)) {
-            ends.put(tp, admin.listOffsets(Map.of(tp, OffsetSpec.latest())).partitionResult(tp).get().offset());
-        }
-        assertThat(ends.values().stream().mapToLong(Long::longValue).sum()).as("no event stored twice").isEqualTo(n);
-        assertThat(ends.values()).as("both partitions took events").allSatisfy(e -> assertThat(e).isPositive());
+        List<Long> ends = logEnds(topic);
+        assertThat(ends.stream().mapToLong(Long::longValue).sum()).as("no event stored twice").isEqualTo(n);
+        assertThat(ends).as("both partitions took events").allSatisfy(e -> assertThat(e).isPositive());
 
         List<ConsumerRecord<byte[], byte[]>> stored = readAll(List.of(p0, p1), n);
         assertThat(stored).hasSize(n);
@@ -190,11 +187,7 @@ class WireProducerLeaderChangeTest {
         WireProducer producer = new WireProducer(new KafkaSettings(first.bootstrapServers(), 1024,
                 Duration.ofSeconds(120)), "wire-hung");
         Outcomes[] byPartition = {new Outcomes(), new Outcomes()};
-        int n = 0;
-        for (; n < 100; n++) {
-            send(producer, topic, n, byPartition);
-        }
-        drive(producer, () -> byPartition[0].done() + byPartition[1].done() == 100);
+        int n = sendAll(producer, topic, 0, 100, byPartition);
         assertThat(producer.leaderOf(topic, 1)).isEqualTo(2);
 
         ProcessHandle broker2 = second.process().orElseThrow();
@@ -204,6 +197,7 @@ class WireProducerLeaderChangeTest {
             for (; n < 300; n++) {
                 send(producer, topic, n, byPartition);
             }
+            // broker 2's partition cannot finish while it is stopped: wait for partition 0's alone
             drive(producer, () -> byPartition[0].done() == byPartition[0].sent.get());
             assertThat(byPartition[0].failures).isEmpty();
             assertThat(byPartition[1].done()).as("broker 2 answered nothing").isEqualTo(before1);
@@ -217,12 +211,8 @@ class WireProducerLeaderChangeTest {
         producer.close(Duration.ofSeconds(5));
         stopListening(lines);
 
-        Map<TopicPartition, Long> ends = new HashMap<>();
-        for (int p = 0; p < 2; p++) {
-            TopicPartition tp = new TopicPartition(topic, p);
-            ends.put(tp, admin.listOffsets(Map.of(tp, OffsetSpec.latest())).partitionResult(tp).get().offset());
-        }
-        assertThat(ends.values().stream().mapToLong(Long::longValue).sum()).as("every event stored once").isEqualTo(n);
+        assertThat(logEnds(topic).stream().mapToLong(Long::longValue).sum()).as("every event stored once")
+                .isEqualTo(n);
     }
 
     /**
@@ -237,11 +227,7 @@ class WireProducerLeaderChangeTest {
         WireProducer producer = new WireProducer(new KafkaSettings(first.bootstrapServers(), 1024,
                 Duration.ofSeconds(60)), "wire-forgotten");
         Outcomes[] byPartition = {new Outcomes(), new Outcomes()};
-        int n = 0;
-        for (; n < 100; n++) {
-            send(producer, topic, n, byPartition);
-        }
-        drive(producer, () -> byPartition[0].done() + byPartition[1].done() == 100);
+        sendAll(producer, topic, 0, 100, byPartition);
         TopicPartition p0 = new TopicPartition(topic, 0);
 
         // silent past the brokers' producer expiry: both forget it
@@ -251,20 +237,16 @@ class WireProducerLeaderChangeTest {
             assertThat(System.nanoTime()).as("the brokers still know the producer after 30 s").isLessThan(deadline);
             Thread.sleep(200);
         }
-        for (; n < 200; n++) {
-            send(producer, topic, n, byPartition);
-        }
-        drive(producer, () -> byPartition[0].done() + byPartition[1].done() == 200);
+        sendAll(producer, topic, 100, 200, byPartition);
         assertThat(byPartition[0].failures).isEmpty();
         assertThat(byPartition[1].failures).isEmpty();
-        long ends = 0;
         for (int p = 0; p < 2; p++) {
             TopicPartition tp = new TopicPartition(topic, p);
-            ends += admin.listOffsets(Map.of(tp, OffsetSpec.latest())).partitionResult(tp).get().offset();
             assertThat(admin.describeProducers(List.of(tp)).partitionResult(tp).get().activeProducers())
                     .as("%s: one producer", tp).hasSize(1);
         }
-        assertThat(ends).as("every event stored once").isEqualTo(200);
+        assertThat(logEnds(topic).stream().mapToLong(Long::longValue).sum()).as("every event stored once")
+                .isEqualTo(200);
         producer.close(Duration.ofSeconds(5));
     }
 
@@ -277,6 +259,26 @@ class WireProducerLeaderChangeTest {
         awaitPartitions(topic, d -> d.partitions().stream().allMatch(p -> p.leader() != null
                 && p.leader().id() == p.replicas().get(0).id()));
         return topic;
+    }
+
+    /** Sends events {@code from} to {@code to} (exclusive), waits until every one sent is done; returns {@code to}. */
+    private static int sendAll(WireProducer producer, String topic, int from, int to, Outcomes[] byPartition)
+            throws InterruptedException {
+        for (int i = from; i < to; i++) {
+            send(producer, topic, i, byPartition);
+        }
+        drive(producer, () -> byPartition[0].done() + byPartition[1].done() == to);
+        return to;
+    }
+
+    /** The log end offset of each of {@code topic}'s two partitions: how many records each stores. */
+    private static List<Long> logEnds(String topic) throws Exception {
+        List<Long> ends = new java.util.ArrayList<>();
+        for (int p = 0; p < 2; p++) {
+            TopicPartition tp = new TopicPartition(topic, p);
+            ends.add(admin.listOffsets(Map.of(tp, OffsetSpec.latest())).partitionResult(tp).get().offset());
+        }
+        return ends;
     }
 
     private static void send(WireProducer producer, String topic, int i, Outcomes[] byPartition) {
