@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The ZDS request handling without sockets or namespaces (any user): bad requests get a precise refusal and are
@@ -55,19 +56,33 @@ class NodeAgentLinkTest {
     }
 
     @Test
-    void descriptorsAreRequiredExactlyOnAddAndStrayOnesAreClosed() throws Exception {
+    void descriptorsAreRequiredExactlyOnAddAndStrayOnesAreClosed(@TempDir Path dir) throws Exception {
         WorkloadRequest add = WorkloadRequest.newBuilder().setAdd(AddWorkload.newBuilder().setUid("u1")).build();
         assertThat(link.handle(packet(add))).isEqualTo(
                 "AddWorkload 'u1' must carry exactly one network-namespace descriptor, got 0");
-        int stray = LibC.INSTANCE.open("/dev/null", LibC.O_RDONLY | LibC.O_CLOEXEC);
+        Path strayFile = Files.createFile(dir.resolve("stray"));
+        int stray = LibC.INSTANCE.open(strayFile.toString(), LibC.O_RDONLY | LibC.O_CLOEXEC);
         WorkloadRequest del = WorkloadRequest.newBuilder().setDel(DelWorkload.newBuilder().setUid("u1")).build();
         assertThat(link.handle(packet(del, stray))).isEqualTo("DEL must not carry file descriptors, got 1");
-        assertThat(Files.exists(Path.of("/proc/self/fd/" + stray))).as("the stray descriptor is closed").isFalse();
-        int notANamespace = LibC.INSTANCE.open("/dev/null", LibC.O_RDONLY | LibC.O_CLOEXEC);
+        assertThat(opens(stray, strayFile)).as("the stray descriptor is closed").isFalse();
+        Path plainFile = Files.createFile(dir.resolve("not-a-namespace"));
+        int notANamespace = LibC.INSTANCE.open(plainFile.toString(), LibC.O_RDONLY | LibC.O_CLOEXEC);
         assertThat(link.handle(packet(add, notANamespace))).startsWith("AddWorkload 'u1': the file descriptor sent is "
                 + "not a namespace");
-        assertThat(Files.exists(Path.of("/proc/self/fd/" + notANamespace))).isFalse();
+        assertThat(opens(notANamespace, plainFile)).as("the refused descriptor is closed").isFalse();
         assertThat(rejected("netns_descriptor")).isEqualTo(3);
+    }
+
+    /**
+     * Whether descriptor {@code fd} of this process still refers to {@code file}. Its number alone proves nothing: once
+     * closed, another thread of the test JVM may be handed the same number for a file of its own.
+     */
+    static boolean opens(int fd, Path file) {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).equals(file.toRealPath());
+        } catch (java.io.IOException closed) {
+            return false;
+        }
     }
 
     @Test
