@@ -277,7 +277,7 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
     /** HTTP/2 parameters of HBONE (Istio's values by default). */
     public record Hbone(int streamWindowBytes, int connectionWindowBytes, int maxFrameBytes,
             int serverMaxConcurrentStreams, int maxHeaderListBytes, Duration pingInterval, Duration pingTimeout,
-            Duration connectTimeout, int maxRstFramesPerSecond) {
+            Duration connectTimeout, int maxRstFramesPerSecond, int sharedStreamWindowBytes) {
         public Hbone {
             positive("streamWindowBytes", streamWindowBytes);
             positive("connectionWindowBytes", connectionWindowBytes);
@@ -287,6 +287,10 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             positive("serverMaxConcurrentStreams", serverMaxConcurrentStreams);
             positive("maxHeaderListBytes", maxHeaderListBytes);
             positive("maxRstFramesPerSecond", maxRstFramesPerSecond);
+            if (sharedStreamWindowBytes < 0) {
+                throw new IllegalArgumentException("sharedStreamWindowBytes: " + sharedStreamWindowBytes
+                        + " (expected: 0, off, or a size in bytes)");
+            }
             Objects.requireNonNull(pingInterval, "pingInterval");
             Objects.requireNonNull(pingTimeout, "pingTimeout");
             Objects.requireNonNull(connectTimeout, "connectTimeout");

@@ -45,6 +45,15 @@ class ZtunnelConfigTest {
     }
 
     @Test
+    void sharedStreamWindowDefaultsToAQuarterMebibyteAndRefusesANegativeSize() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).hbone().sharedStreamWindowBytes()).isEqualTo(262_144);
+        assertThat(load("hbone: {sharedStreamWindowBytes: 0}\n", Map.of()).hbone().sharedStreamWindowBytes()).isZero();
+        assertThatThrownBy(() -> load("hbone: {sharedStreamWindowBytes: -1}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("sharedStreamWindowBytes: -1 (expected: 0, off, or a size in bytes)");
+    }
+
+    @Test
     void workerThreadsComeFromTheFileOrTheEnvironmentAndAreValidated() throws Exception {
         assertThat(load("workerThreads: 4\n", Map.of()).workerThreads()).isEqualTo(4);
         assertThat(load("logLevel: info\n", Map.of("MESH_WORKER_THREADS", "1")).workerThreads()).isEqualTo(1);

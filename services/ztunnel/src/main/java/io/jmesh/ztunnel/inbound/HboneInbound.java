@@ -135,6 +135,7 @@ final class HboneInbound extends ChannelInitializer<Channel> {
                 .addLast("goaway", new GracefulGoAway(ctx.config().hbone().pingTimeout()))
                 .addLast("keepalive", Http2Setup.keepAlive(ctx.config().hbone()))
                 .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
+        Http2Setup.paceSharedStreams(ch, ctx.config().hbone());
         // listed before the drain flag is read, so that a drain starting now reaches it one way or the other
         open.add(ch);
         ch.closeFuture().addListener(f -> open.remove(ch));

@@ -256,6 +256,7 @@ public final class HbonePool {
                 .addLast("settings", settings)
                 .addLast("goaway", new GoAwayWatcher())
                 .addLast("errors", io.jmesh.ztunnel.tunnel.QuietErrors.INSTANCE);
+        Http2Setup.paceSharedStreams(ch, h);
     }
 
     private Future<HboneConnection> dial(PoolKey key, String uid, WorkloadCertificate cert, EventLoop loop) {

@@ -103,6 +103,19 @@ public final class Http2Setup {
         connection.close();
     }
 
+    /**
+     * Puts {@link SharedStreamWindow} after the HTTP/2 codec {@code "h2"} of {@code ch}'s pipeline, so that the windows
+     * of an HBONE connection's streams are lowered while more than one of them sends; nothing when
+     * {@code hbone.sharedStreamWindowBytes} is 0 or not below the stream window (off).
+     */
+    public static void paceSharedStreams(Channel ch, ZtunnelConfig.Hbone h) {
+        if (h.sharedStreamWindowBytes() > 0 && h.sharedStreamWindowBytes() < h.streamWindowBytes()) {
+            Http2FrameCodec codec = ch.pipeline().get(Http2FrameCodec.class);
+            ch.pipeline().addAfter("h2", "window", new SharedStreamWindow(codec.connection(), h.streamWindowBytes(),
+                    h.sharedStreamWindowBytes()));
+        }
+    }
+
     /** Raises the connection-level receive window from the protocol's 64 KiB to the configured size. */
     public static void growConnectionWindow(Channel ch, ZtunnelConfig.Hbone h) {
         int delta = h.connectionWindowBytes() - 65_535;

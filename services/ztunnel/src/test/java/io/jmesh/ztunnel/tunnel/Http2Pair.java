@@ -47,7 +47,7 @@ final class Http2Pair implements AutoCloseable {
 
     Http2Pair() {
         ZtunnelConfig.Hbone h = new ZtunnelConfig.Hbone(4 << 20, 16 << 20, 1 << 20, 200, 64 << 10, PING_INTERVAL,
-                PING_TIMEOUT, Duration.ofSeconds(10), 1000);
+                PING_TIMEOUT, Duration.ofSeconds(10), 1000, 0);
         server.freezeTime();
         server.pipeline().addLast(Http2Setup.serverCodec(h, NO_REFUSALS),
                 new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
@@ -59,6 +59,12 @@ final class Http2Pair implements AutoCloseable {
         client.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(),
                 new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
         exchange();
+    }
+
+    /** Puts {@code handler} right after the server's HTTP/2 codec, as ztunnel puts the handlers that watch its frames. */
+    void addAfterServerCodec(io.netty.channel.ChannelHandler handler) {
+        var codec = server.pipeline().context(io.netty.handler.codec.http2.Http2FrameCodec.class);
+        server.pipeline().addAfter(codec.name(), null, handler);
     }
 
     /** Moves bytes both ways until neither side has more to send. */
