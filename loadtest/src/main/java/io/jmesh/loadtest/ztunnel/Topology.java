@@ -411,7 +411,9 @@ public final class Topology implements AutoCloseable {
                 + (discovery == null ? "discovery: {staticFile: \"%s\"}\n".formatted(mesh)
                         : "discovery: {address: \"127.0.0.1:%d\", rootCertFile: \"%s\"}\n".formatted(caPort, root))
                 + (kafka == null ? "" : "kafka: {bootstrapServers: \"%s\"}\n".formatted(kafka.bootstrapServers()))
-                + extraConfig.getOrDefault(node, ""));
+                + extraConfig.getOrDefault(node, "")
+                // e.g. -Dbench.ztunnel.config="hbone: {sharedStreamWindowBytes: 0}" to compare a setting run to run
+                + System.getProperty("bench.ztunnel.config", "").trim() + "\n");
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(ZtunnelJvmFlags.of(ctx, footprint));

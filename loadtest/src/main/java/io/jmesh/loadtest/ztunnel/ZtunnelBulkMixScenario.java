@@ -6,6 +6,7 @@ import io.jmesh.loadtest.Scenario;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import org.HdrHistogram.Histogram;
@@ -14,7 +15,9 @@ import org.HdrHistogram.Histogram;
  * What a bulk transfer does to the request/response traffic beside it: 1 KiB at 1,000 req/s over 10 persistent
  * connections, alone and while 16 MiB transfers are echoed back to back on the same path, through direct TCP, the
  * HAProxy TLS pair (a TCP connection per tunnel) and two ztunnels (tunnels from one workload to one destination
- * share a pooled HBONE connection, as in Istio's ztunnel), then the ztunnels again with one stream per connection.
+ * share a pooled HBONE connection, as in Istio's ztunnel, whose streams' windows are lowered while more than one
+ * sends), then the ztunnels with every stream's full window while shared (Istio's ztunnel, {@code
+ * hbone.sharedStreamWindowBytes: 0}) and with one stream per connection.
  */
 public final class ZtunnelBulkMixScenario implements Scenario {
 
@@ -22,6 +25,7 @@ public final class ZtunnelBulkMixScenario implements Scenario {
     static final int CONNECTIONS = 10;
     static final int SIZE = 1024;
     static final int ROUNDS = 2;
+    static final String FULL_WINDOWS = "two ztunnels (HBONE, pooled), full windows while shared (Istio's)";
 
     @Override
     public String name() {
@@ -31,7 +35,7 @@ public final class ZtunnelBulkMixScenario implements Scenario {
     @Override
     public String description() {
         return "1 KiB at 1,000 req/s alone and beside back-to-back 16 MiB transfers: direct vs HAProxy pair vs "
-                + "ztunnels (pooled HBONE, then one stream per connection)";
+                + "ztunnels (pooled HBONE; with full windows while shared; one stream per connection)";
     }
 
     /** Per path, the requests of its quiet segments and of its segments beside a transfer, and what moved. */
@@ -57,6 +61,13 @@ public final class ZtunnelBulkMixScenario implements Scenario {
             paths.put("HAProxy pair (TLS 1.3 mTLS)", topo.haproxy());
             paths.put("two ztunnels (HBONE, pooled)", topo.ztunnel());
             measure(ctx, paths, segment, runs);
+            // the windows as Istio's ztunnel keeps them: every stream's full 4 MiB even while the connection is shared
+            for (String node : List.of("node-a", "node-b")) {
+                topo.extraConfig.put(node, "hbone: {sharedStreamWindowBytes: 0}\n");
+            }
+            topo.startZtunnels(jar);
+            measure(ctx, Map.of(FULL_WINDOWS, topo.ztunnel()), segment, runs);
+            topo.extraConfig.clear();
             // one stream per HBONE connection: the tunnels no longer share a connection, its TLS stream and its
             // TCP queues (nor, mostly, an event loop), as HAProxy's do not
             topo.extraPool = ", maxStreamsPerConnection: 1";
