@@ -90,6 +90,7 @@ public final class BenchMain {
             System.out.println("== " + s.name() + ": " + s.description());
             try {
                 ResultTable table = s.run(new BenchContext(repo.toAbsolutePath().normalize(), work, phase, quick));
+                overrides().ifPresent(table::note);
                 String md = "## " + s.name() + "\n\n" + s.description() + "\n\n" + table.markdown()
                         + "\n_Measured " + Instant.now() + " on " + machine() + "._\n";
                 Files.writeString(results.resolve(s.name() + ".md"), md);
@@ -105,6 +106,22 @@ public final class BenchMain {
             System.err.println("failed scenarios: " + failures);
         }
         return failures.size();
+    }
+
+    /**
+     * The note a table gets when the run changed the ztunnels from what the chart deploys (switches for comparison
+     * runs), so that such a table is never mistaken for the defaults'.
+     */
+    static java.util.Optional<String> overrides() {
+        List<String> set = new ArrayList<>();
+        for (String p : List.of("bench.ztunnel.config", "bench.ztunnel.jvm")) {
+            String v = System.getProperty(p, "").trim();
+            if (!v.isEmpty()) {
+                set.add("-D" + p + "=\"" + v + "\"");
+            }
+        }
+        return set.isEmpty() ? java.util.Optional.empty()
+                : java.util.Optional.of("Not the defaults: run with " + String.join(" and ", set) + ".");
     }
 
     private static void writeIndex(Path results) throws IOException {

@@ -54,6 +54,20 @@ class BenchMainTest {
     }
 
     @Test
+    void aRunWithZtunnelOverridesSaysSoInItsTable() throws Exception {
+        System.setProperty("bench.ztunnel.config", "hbone: {sharedStreamWindowBytes: 0}");
+        try {
+            BenchMain.run(new String[] {"--only", "test-ok", "--quick", "--results", results.toString()});
+        } finally {
+            System.clearProperty("bench.ztunnel.config");
+        }
+        assertThat(Files.readString(results.resolve("test-ok.md"))).contains(
+                "Not the defaults: run with -Dbench.ztunnel.config=\"hbone: {sharedStreamWindowBytes: 0}\".");
+        BenchMain.run(new String[] {"--only", "test-ok", "--quick", "--results", results.toString()});
+        assertThat(Files.readString(results.resolve("test-ok.md"))).doesNotContain("Not the defaults");
+    }
+
+    @Test
     void aFailingScenarioIsCountedAndTheOthersStillRun() throws Exception {
         int failed = BenchMain.run(new String[] {"--only", "test-fails,test-ok", "--quick", "--results",
                 results.toString()});
