@@ -3,6 +3,12 @@
 //   node hbone-peer.mjs client <host> <port> <authority> <certPem> <keyPem> <caPem> <expectedSpiffeId> <payload>
 //     mTLS (TLS 1.3, ALPN h2, no SNI) to host:port, checks the server's URI SAN, sends CONNECT <authority>,
 //     writes <payload>, ends its half, and prints {"status":..,"body":..,"peer":..} once the stream ends.
+//   node hbone-peer.mjs shared <host> <port> <authority> <certPem> <keyPem> <caPem> <expectedSpiffeId> <bulkBytes>
+//       <requests>
+//     Two tunnels on one connection to an echo <authority>: a bulk one writes <bulkBytes> (byte i is i % 251) while
+//     the other sends <requests> 1 KiB requests one after another, each after the last one's echo; 200 ms after
+//     both are done the bulk one writes 1 MiB more, alone, and ends. Prints {"bulkEchoed","bulkIntact",
+//     "requestsEchoed","windows"}: windows lists the stream window of each SETTINGS frame the server sent.
 //   node hbone-peer.mjs server <host> <port> <certPem> <keyPem> <caPem>
 //     An HBONE server: client certificate required, answers CONNECT only after connecting to the authority,
 //     then pipes both ways; prints {"listening":port} when ready.
@@ -60,10 +66,8 @@ function secureServer(certFile, keyFile, caFile) {
   });
 }
 
-if (mode === 'client') {
-  const [host, port, authority, certFile, keyFile, caFile, expected, payload] = args;
-  let peer = null;
-  const session = http2.connect(`https://${host}:${port}`, {
+function hboneSession(host, port, certFile, keyFile, caFile, expected, onPeer) {
+  return http2.connect(`https://${host}:${port}`, {
     createConnection: () => {
       const socket = tls.connect({
         host, port: Number(port),
@@ -72,13 +76,22 @@ if (mode === 'client') {
         // HBONE: no SNI, and identity is the SPIFFE URI SAN, not a DNS name
         servername: '',
         checkServerIdentity: (_h, cert) => {
-          peer = uriSans(cert);
+          const peer = uriSans(cert);
+          onPeer(peer);
           return peer.includes(expected) ? undefined : new Error(`unexpected server identity ${peer}`);
         },
       });
       return socket;
     },
   });
+}
+
+const pattern = (offset, n) => Buffer.from(Array.from({ length: n }, (_, i) => (offset + i) % 251));
+
+if (mode === 'client') {
+  const [host, port, authority, certFile, keyFile, caFile, expected, payload] = args;
+  let peer = null;
+  const session = hboneSession(host, port, certFile, keyFile, caFile, expected, p => { peer = p; });
   session.on('error', e => { console.log(JSON.stringify({ status: 0, error: String(e) })); process.exit(0); });
   const req = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
   let status = 0;
@@ -95,6 +108,63 @@ if (mode === 'client') {
     session.close();
   });
   req.on('error', () => {});
+} else if (mode === 'shared') {
+  const [host, port, authority, certFile, keyFile, caFile, expected, bulkArg, requestsArg] = args;
+  const bulkBytes = Number(bulkArg);
+  const requests = Number(requestsArg);
+  const tail = 1 << 20;
+  const windows = [];
+  const session = hboneSession(host, port, certFile, keyFile, caFile, expected, () => {});
+  session.on('remoteSettings', s => windows.push(s.initialWindowSize));
+  session.on('error', e => { console.log(JSON.stringify({ error: String(e) })); process.exit(0); });
+  const open = () => new Promise((resolve, reject) => {
+    const s = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
+    s.on('response', h => (h[':status'] === 200 ? resolve(s) : reject(new Error(`status ${h[':status']}`))));
+    s.on('error', reject);
+  });
+  const [bulk, small] = await Promise.all([open(), open()]);
+  let bulkEchoed = 0;
+  let bulkIntact = true;
+  const bulkDone = new Promise(resolve => bulk.on('end', resolve));
+  bulk.on('data', d => {
+    bulkIntact &&= d.equals(pattern(bulkEchoed, d.length));
+    bulkEchoed += d.length;
+  });
+  // the writer: chunks of 64 KiB, pausing while the stream's buffer is full
+  const write = async (from, to) => {
+    for (let at = from; at < to; at += 65536) {
+      if (!bulk.write(pattern(at, Math.min(65536, to - at)))) {
+        await new Promise(resolve => bulk.once('drain', resolve));
+      }
+    }
+  };
+  let requestsEchoed = 0;
+  let waiter = null;
+  small.on('data', d => {
+    requestsEchoed += d.length;
+    if (waiter && requestsEchoed >= waiter.want) {
+      const w = waiter;
+      waiter = null;
+      w.resolve();
+    }
+  });
+  const requestLoop = async () => {
+    for (let i = 0; i < requests; i++) {
+      const want = (i + 1) * 1024;
+      small.write(Buffer.alloc(1024, i % 256));
+      if (requestsEchoed < want) {
+        await new Promise(resolve => { waiter = { want, resolve }; });
+      }
+    }
+    small.end();
+  };
+  await Promise.all([write(0, bulkBytes), requestLoop()]);
+  await new Promise(resolve => setTimeout(resolve, 200));
+  await write(bulkBytes, bulkBytes + tail);
+  bulk.end();
+  await bulkDone;
+  console.log(JSON.stringify({ bulkEchoed, bulkIntact, requestsEchoed, windows }));
+  session.close();
 } else if (mode === 'server') {
   const [host, port, certFile, keyFile, caFile] = args;
   const server = secureServer(certFile, keyFile, caFile);

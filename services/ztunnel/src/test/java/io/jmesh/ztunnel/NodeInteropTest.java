@@ -126,6 +126,34 @@ class NodeInteropTest {
                 .isEqualTo(400);
     }
 
+    /**
+     * Two tunnels of a Node.js client on one HBONE connection, a bulk transfer beside requests: ztunnel announces the
+     * shared stream window while both send and the full one once the bulk tunnel has been alone for a while
+     * (SharedStreamWindow); nghttp2 follows both mid-stream and every byte comes back intact.
+     */
+    @Test
+    void aNodeHttp2ClientFollowsTheWindowAnnouncedWhileItsTunnelsShareAConnection() throws Exception {
+        writeLeaf("nodeclient3", "spiffe://cluster.local/ns/default/sa/client");
+        int bulk = 8 << 20;
+        int requests = 200;
+        Process p = new ProcessBuilder("node", SCRIPT.toString(), "shared", ECHO_IP, "15008",
+                ECHO_IP + ":" + echoPort, dir.resolve("nodeclient3.crt").toString(),
+                dir.resolve("nodeclient3.key").toString(), dir.resolve("ca.pem").toString(),
+                "spiffe://cluster.local/ns/default/sa/echo", String.valueOf(bulk), String.valueOf(requests))
+                .redirectErrorStream(true).start();
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        JsonObject answer = new JsonObject(out.substring(out.lastIndexOf('\n') + 1));
+        assertThat(answer.getInteger("bulkEchoed")).as(out).isEqualTo(bulk + (1 << 20));
+        assertThat(answer.getBoolean("bulkIntact")).as(out).isTrue();
+        assertThat(answer.getInteger("requestsEchoed")).as(out).isEqualTo(requests * 1024);
+        List<Object> windows = answer.getJsonArray("windows").getList();
+        // the shared size is 256 KiB or more, by the lowest round trip the kernel has measured so far
+        assertThat(windows).as("the first SETTINGS, the shared size while both sent, the full size once alone")
+                .startsWith(4 << 20).endsWith(4 << 20)
+                .anySatisfy(w -> assertThat((Integer) w).isBetween(256 << 10, (4 << 20) - 1));
+    }
+
     @Test
     void ztunnelOutboundTunnelsToANodeHttp2Server() throws Exception {
         byte[] payload = "through a node.js hbone server".getBytes(StandardCharsets.UTF_8);

@@ -4,11 +4,13 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2SettingsFrame;
 import io.netty.handler.codec.http2.Http2Connection;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2LocalFlowController;
-import io.netty.handler.codec.http2.Http2Stream;
+import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2SettingsAckFrame;
 import java.util.function.LongSupplier;
 import java.util.function.ToLongFunction;
 
@@ -18,20 +20,22 @@ import java.util.function.ToLongFunction;
  * <p>Tunnels pooled on one connection are one TCP byte stream: a bulk tunnel may have its whole 4 MiB window in
  * flight, and another tunnel's request arrives behind whatever of it the kernel holds, read only once all of it is
  * decrypted. When this ztunnel is the slower end that queue is megabytes, milliseconds of decryption. So while DATA of
- * more than one stream arrives (a different stream's within {@link #SHARED_SPELL_NANOS}), each stream's window is
- * returned only up to the shared size, and the senders' credit drains to it; once a single stream has sent alone for
- * that long every stream gets the full window back. A connection with one busy stream and idle ones (iperf3's
- * control connection beside its data) keeps the full window. A new stream still has the advertised window
- * (SETTINGS_INITIAL_WINDOW_SIZE) to send before its first refill.
+ * more than one stream arrives (a different stream's within {@link #SHARED_SPELL_NANOS}), the stream window this end
+ * announces (SETTINGS_INITIAL_WINDOW_SIZE) is the shared size: the peer takes the difference off every open stream's
+ * credit at once and opens new streams with the shared size, so a transfer starting beside others does not send its
+ * first 4 MiB unasked. Once a single stream has sent alone for that long the full window is announced again, and
+ * every stream's credit grows back by the difference. A connection with one busy stream and idle ones (iperf3's
+ * control connection beside its data) keeps the full window.
  *
  * <p>The shared size is {@code hbone.sharedStreamWindowBytes} or, on a longer round trip, what keeps 2.5 Gbit/s in
  * flight over it, at most the full window: a pooled connection to a far zone or network keeps its throughput. The
  * round trip is the lowest of the kernel's smoothed RTTs read so far (when sharing starts, and once a second while
  * it lasts), because the queueing this class is about inflates them: on a CPU-bound loopback they read 0.5-14 ms.
- * Without an RTT (no native epoll) the window is left alone. The advertised SETTINGS are unchanged (a receiver returns window when it likes), so any HBONE peer,
- * Istio's ztunnel among them, works with it. Sits between the HTTP/2 codec and the stream multiplexer, on the
- * connection's event loop; per DATA frame it compares a stream id, and reads the clock only on a change of stream or
- * while shared.
+ * Without an RTT (no native epoll) the window is left alone. Changing SETTINGS mid-connection is plain HTTP/2 that
+ * every peer must follow (Istio's ztunnel through hyper's h2, Node.js through nghttp2); what differs from Istio is
+ * only that ours changes. Sits between the HTTP/2 codec and the stream multiplexer, on the connection's event loop;
+ * per DATA frame it compares a stream id, and reads the clock only on a change of stream or while shared; a SETTINGS
+ * frame goes out at most when a spell starts or ends, or the round trip read falls.
  */
 final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
 
@@ -53,8 +57,10 @@ final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
     /** The lowest of the kernel's smoothed round-trip times read so far: queueing inflates the others. */
     private long minRttMicros = -1;
     private long lastRttSample;
-    /** The window of every receiving stream while shared: the full one when there is no reason to lower it. */
-    private int sharedBytes;
+    /** The stream window the peer was last told of: the full one, or the shared size while shared. */
+    private int advertisedBytes;
+    /** New sizes announced whose acknowledgement has not been read yet. */
+    private int unacknowledged;
 
     SharedStreamWindow(Http2Connection connection, int fullBytes, int sharedFloorBytes) {
         this(connection, fullBytes, sharedFloorBytes, System::nanoTime, SharedStreamWindow::kernelRttMicros);
@@ -68,6 +74,7 @@ final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
         this.sharedFloorBytes = sharedFloorBytes;
         this.nanoTime = nanoTime;
         this.rttMicros = rttMicros;
+        this.advertisedBytes = fullBytes;
     }
 
     /** The kernel's smoothed round-trip time of {@code ch}'s TCP connection in microseconds; -1 if unknown. */
@@ -91,12 +98,15 @@ final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof Http2DataFrame data && data.stream() != null) {
-            seen(ctx.channel(), data.stream().id());
+            seen(ctx, data.stream().id());
+        } else if (msg instanceof Http2SettingsAckFrame && unacknowledged > 0) {
+            unacknowledged--;
+            refillWhereDue();
         }
         ctx.fireChannelRead(msg);
     }
 
-    private void seen(Channel ch, int streamId) {
+    private void seen(ChannelHandlerContext ctx, int streamId) {
         if (streamId != lastStreamId) {
             boolean other = lastStreamId != 0;
             lastStreamId = streamId;
@@ -106,50 +116,50 @@ final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
                 if (!shared || now - lastRttSample > RTT_SAMPLE_NANOS) {
                     shared = true;
                     lastRttSample = now;
-                    long rtt = rttMicros.applyAsLong(ch);
+                    long rtt = rttMicros.applyAsLong(ctx.channel());
                     if (rtt >= 0 && (minRttMicros < 0 || rtt < minRttMicros)) {
                         minRttMicros = rtt;
                     }
-                    sharedBytes = sharedBytes(minRttMicros, sharedFloorBytes, fullBytes);
-                }
-                // each stream as its DATA comes: a stream sending beside others comes back to it after theirs
-                if (sharedBytes < fullBytes) {
-                    target(connection.stream(streamId), sharedBytes);
+                    advertise(ctx, sharedBytes(minRttMicros, sharedFloorBytes, fullBytes));
                 }
             }
         } else if (shared && nanoTime.getAsLong() - lastSwitch > SHARED_SPELL_NANOS) {
             shared = false;
-            if (sharedBytes < fullBytes) {
-                forEachActive(fullBytes); // WINDOW_UPDATEs, flushed by the codec when this read completes
-            }
+            advertise(ctx, fullBytes);
         }
     }
 
-    private void forEachActive(int bytes) {
+    /**
+     * Announces {@code bytes} as every stream's window (SETTINGS_INITIAL_WINDOW_SIZE), unless it already is. The peer
+     * moves each open stream's credit by the difference at once (below zero, if need be: RFC 9113 §6.9.2) and opens
+     * new streams with it; Netty's codec applies it to its own view when the peer acknowledges, tolerating the DATA
+     * already under way, and from then on returns window to each stream up to the new size.
+     */
+    private void advertise(ChannelHandlerContext ctx, int bytes) {
+        if (bytes != advertisedBytes) {
+            advertisedBytes = bytes;
+            unacknowledged++;
+            ctx.writeAndFlush(new DefaultHttp2SettingsFrame(new Http2Settings().initialWindowSize(bytes)));
+        }
+    }
+
+    /**
+     * Once the peer has acknowledged a new size, the codec has moved every stream's window by the difference, but it
+     * returns window only as the application consumes DATA: a stream whose DATA was all consumed before, and whose
+     * sender's credit the smaller size took below zero, would get none and wait forever. So each stream is checked
+     * for a refill here, as if it had just consumed.
+     */
+    private void refillWhereDue() {
+        Http2LocalFlowController flow = connection.local().flowController();
         try {
-            connection.forEachActiveStream(s -> {
-                target(s, bytes);
+            connection.forEachActiveStream(stream -> {
+                if (stream.state().remoteSideOpen()) {
+                    flow.incrementWindowSize(stream, 0); // sends the WINDOW_UPDATE if the window is below half
+                }
                 return true;
             });
         } catch (Http2Exception e) {
-            throw new IllegalStateException(e); // the visitor throws nothing
-        }
-    }
-
-    /** Sets how far {@code stream}'s window is refilled; a lower size takes effect as the sender uses its credit. */
-    private void target(Http2Stream stream, int bytes) {
-        if (stream == null || !stream.state().remoteSideOpen()) {
-            return; // receives nothing more: its window is not ours to set (a closed stream has none)
-        }
-        Http2LocalFlowController flow = connection.local().flowController();
-        int delta = bytes - flow.initialWindowSize(stream);
-        if (delta != 0) {
-            try {
-                flow.incrementWindowSize(stream, delta);
-            } catch (Http2Exception e) {
-                // only past 2^31 - 1 bytes, which the configured windows rule out
-                throw new IllegalStateException(e);
-            }
+            throw new IllegalStateException(e); // a zero increment never overflows
         }
     }
 }

@@ -79,16 +79,31 @@ class SharedStreamWindowTest {
     }
 
     @Test
-    void aStreamNewWhileSharedGetsTheSharedWindowToo() {
+    void aStreamOpenedWhileSharedStartsWithTheSharedWindow() {
         install();
         Http2StreamChannel a = pair.openStream();
         Http2StreamChannel b = pair.openStream();
         send(a, 1024);
         send(b, 1024);
         Http2StreamChannel bulk = pair.openStream();
+        assertThat(window(bulk)).as("before its first byte: not the 4 MiB of the first SETTINGS").isEqualTo(FLOOR);
         send(bulk, 6 << 20);
         assertThat(window(bulk)).isPositive().isLessThanOrEqualTo(FLOOR);
         assertThat(writes).allMatch(ChannelFuture::isSuccess);
+    }
+
+    @Test
+    void aStreamWhoseCreditTheSharedSizeTookBelowZeroIsRefilledOnceTheClientAcknowledges() {
+        install();
+        Http2StreamChannel bulk = pair.openStream();
+        Http2StreamChannel requests = pair.openStream();
+        send(bulk, 1 << 20); // consumed by the server and refilled
+        send(requests, 1024);
+        // the client spends its 4 MiB credit before the smaller size reaches it; the server consumes all of that
+        // before the client's acknowledgement, so only the acknowledgement can trigger the refill of the rest
+        send(bulk, 6 << 20);
+        assertThat(writes).as("nothing waits for a refill that never comes").allMatch(ChannelFuture::isSuccess);
+        assertThat(window(bulk)).isPositive().isLessThanOrEqualTo(FLOOR);
     }
 
     @Test
