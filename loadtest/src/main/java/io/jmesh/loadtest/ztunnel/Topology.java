@@ -398,7 +398,7 @@ public final class Topology implements AutoCloseable {
         Path root = pki.writeRoot(dir.resolve("ca-root.pem"));
         // access logs: on as deployed (the chart's logLevel info: one JSON line per connection, as Istio's), off
         // in the scenarios that measure one data-path feature (logLevel warn)
-        Files.writeString(cfg, """
+        String base = """
                 logLevel: %s
                 admin: {host: %s, port: 15020}
                 node: {name: %s, address: %s%s}
@@ -410,10 +410,11 @@ public final class Topology implements AutoCloseable {
                         ? ", " + extraListeners.get(node) : "", perEventLoop, extraPool, caPort, root)
                 + (discovery == null ? "discovery: {staticFile: \"%s\"}\n".formatted(mesh)
                         : "discovery: {address: \"127.0.0.1:%d\", rootCertFile: \"%s\"}\n".formatted(caPort, root))
-                + (kafka == null ? "" : "kafka: {bootstrapServers: \"%s\"}\n".formatted(kafka.bootstrapServers()))
-                + extraConfig.getOrDefault(node, "")
-                // e.g. -Dbench.ztunnel.config="hbone: {sharedStreamWindowBytes: 0}" to compare a setting run to run
-                + System.getProperty("bench.ztunnel.config", "").trim() + "\n");
+                + (kafka == null ? "" : "kafka: {bootstrapServers: \"%s\"}\n".formatted(kafka.bootstrapServers()));
+        // e.g. -Dbench.ztunnel.config="hbone: {sharedStreamWindowBytes: 0}" to compare a setting run to run; a path's
+        // own settings (extraConfig) still win, so a path keeps measuring what its label says
+        Files.writeString(cfg, ConfigLayers.merge(base, System.getProperty("bench.ztunnel.config", ""),
+                extraConfig.getOrDefault(node, "")));
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(ZtunnelJvmFlags.of(ctx, footprint));
