@@ -59,8 +59,6 @@ final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
     private long lastRttSample;
     /** The stream window the peer was last told of: the full one, or the shared size while shared. */
     private int advertisedBytes;
-    /** New sizes announced whose acknowledgement has not been read yet. */
-    private int unacknowledged;
 
     SharedStreamWindow(Http2Connection connection, int fullBytes, int sharedFloorBytes) {
         this(connection, fullBytes, sharedFloorBytes, System::nanoTime, SharedStreamWindow::kernelRttMicros);
@@ -99,8 +97,8 @@ final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof Http2DataFrame data && data.stream() != null) {
             seen(ctx, data.stream().id());
-        } else if (msg instanceof Http2SettingsAckFrame && unacknowledged > 0) {
-            unacknowledged--;
+        } else if (msg instanceof Http2SettingsAckFrame) {
+            // on every acknowledgement, not counted against ours: one for the codec's first SETTINGS may come late
             refillWhereDue();
         }
         ctx.fireChannelRead(msg);
@@ -138,7 +136,6 @@ final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
     private void advertise(ChannelHandlerContext ctx, int bytes) {
         if (bytes != advertisedBytes) {
             advertisedBytes = bytes;
-            unacknowledged++;
             ctx.writeAndFlush(new DefaultHttp2SettingsFrame(new Http2Settings().initialWindowSize(bytes)));
         }
     }
@@ -147,7 +144,7 @@ final class SharedStreamWindow extends ChannelInboundHandlerAdapter {
      * Once the peer has acknowledged a new size, the codec has moved every stream's window by the difference, but it
      * returns window only as the application consumes DATA: a stream whose DATA was all consumed before, and whose
      * sender's credit the smaller size took below zero, would get none and wait forever. So each stream is checked
-     * for a refill here, as if it had just consumed.
+     * for a refill here, as if it had just consumed. Acknowledgements are rare (one per SETTINGS this end sends).
      */
     private void refillWhereDue() {
         Http2LocalFlowController flow = connection.local().flowController();
