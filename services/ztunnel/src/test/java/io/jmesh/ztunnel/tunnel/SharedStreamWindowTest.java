@@ -107,6 +107,31 @@ class SharedStreamWindowTest {
     }
 
     @Test
+    void manySpellsLeaveEveryWindowWhereItWasAHalfClosedStreamAmongThem() {
+        install();
+        Http2StreamChannel bulk = pair.openStream();
+        Http2StreamChannel requests = pair.openStream();
+        Http2StreamChannel finished = pair.openStream();
+        writes.add(finished.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.wrappedBuffer(new byte[1024]), true)));
+        pair.exchange(); // the client has ended its half: the server still sends, the client no longer does
+        for (int spell = 0; spell < 50; spell++) {
+            send(requests, 1024);
+            send(bulk, 512 << 10);
+            assertThat(window(bulk)).isLessThanOrEqualTo(FLOOR);
+            now.addAndGet(SharedStreamWindow.SHARED_SPELL_NANOS + 1);
+            send(bulk, 1024); // alone for a spell: the full size announced again
+        }
+        send(requests, 1024);
+        now.addAndGet(SharedStreamWindow.SHARED_SPELL_NANOS + 1);
+        send(requests, 1024);
+        assertThat(window(requests)).as("a hundred announcements later, the same credit: nothing drifted")
+                .isGreaterThan(FULL - (64 << 10)).isLessThanOrEqualTo(FULL);
+        assertThat(window(bulk)).isGreaterThan(FULL / 2).isLessThanOrEqualTo(FULL);
+        assertThat(writes).allMatch(ChannelFuture::isSuccess);
+        assertThat(pair.client.isActive() && pair.server.isActive()).as("no flow-control error either side").isTrue();
+    }
+
+    @Test
     void aSilentSecondStreamLeavesTheFullWindow() {
         install();
         Http2StreamChannel bulk = pair.openStream();
