@@ -11,7 +11,8 @@
 //     "requestsEchoed","windows"}: windows lists the stream window of each SETTINGS frame the server sent.
 //   node hbone-peer.mjs server <host> <port> <certPem> <keyPem> <caPem>
 //     An HBONE server: client certificate required, answers CONNECT only after connecting to the authority,
-//     then pipes both ways; prints {"listening":port} when ready.
+//     then pipes both ways; prints {"listening":port} when ready, then {"remoteWindow":n} for each SETTINGS frame a
+//     client sends (its stream window).
 //   node hbone-peer.mjs gateway <host> <port> <certPem> <keyPem> <caPem> <routesJson> <marker>
 //     An east-west gateway for double HBONE: client certificate required; CONNECT <hostname:port> is looked up in
 //     <routesJson> ({"host:port": "ip:port"}) and the stream's bytes are piped, unread, to that address (503 when
@@ -168,6 +169,8 @@ if (mode === 'client') {
 } else if (mode === 'server') {
   const [host, port, certFile, keyFile, caFile] = args;
   const server = secureServer(certFile, keyFile, caFile);
+  server.on('session', session => session.on('remoteSettings',
+    s => console.log(JSON.stringify({ remoteWindow: s.initialWindowSize }))));
   server.on('stream', (stream, headers) => {
     if (headers[':method'] !== 'CONNECT') {
       stream.respond({ ':status': 400 }, { endStream: true });

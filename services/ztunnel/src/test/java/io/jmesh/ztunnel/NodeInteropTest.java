@@ -18,6 +18,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -47,6 +49,7 @@ class NodeInteropTest {
     static int peerEchoPort;
     static ZtunnelHarness node;
     static Process nodeServer;
+    static final List<String> nodeServerLines = new CopyOnWriteArrayList<>();
 
     @BeforeAll
     static void start() throws Exception {
@@ -76,9 +79,13 @@ class NodeInteropTest {
         nodeServer = new ProcessBuilder("node", SCRIPT.toString(), "server", PEER_IP, "15008",
                 dir.resolve("nodepeer.crt").toString(), dir.resolve("nodepeer.key").toString(),
                 dir.resolve("ca.pem").toString()).redirectErrorStream(true).start();
-        String first = new BufferedReader(new InputStreamReader(nodeServer.getInputStream(), StandardCharsets.UTF_8))
-                .readLine();
-        assertThat(first).contains("listening");
+        BufferedReader out = new BufferedReader(new InputStreamReader(nodeServer.getInputStream(),
+                StandardCharsets.UTF_8));
+        assertThat(out.readLine()).contains("listening");
+        // what the server prints later (the SETTINGS it is sent), kept until the process ends
+        Thread drain = new Thread(() -> out.lines().forEach(nodeServerLines::add), "node-server-out");
+        drain.setDaemon(true);
+        drain.start();
     }
 
     @AfterAll
@@ -152,6 +159,59 @@ class NodeInteropTest {
         assertThat(windows).as("the first SETTINGS, the shared size while both sent, the full size once alone")
                 .startsWith(4 << 20).endsWith(4 << 20)
                 .anySatisfy(w -> assertThat((Integer) w).isBetween(256 << 10, (4 << 20) - 1));
+    }
+
+    /**
+     * The other direction: two tunnels of ztunnel's pool on one HBONE connection to a Node.js http2 server, a bulk
+     * echo beside requests. The pool's end announces the shared window to nghttp2's server, which follows it; every
+     * byte comes back intact.
+     */
+    @Test
+    void aNodeHttp2ServerFollowsTheWindowThePoolAnnouncesWhileItsTunnelsShareAConnection() throws Exception {
+        int bulk = 8 << 20;
+        byte[] sent = new byte[bulk];
+        for (int i = 0; i < bulk; i++) {
+            sent[i] = (byte) (i % 251);
+        }
+        try (Socket big = Socks5Client.connect(node.socks(), CLIENT_IP, PEER_IP, peerEchoPort);
+                Socket small = Socks5Client.connect(node.socks(), CLIENT_IP, PEER_IP, peerEchoPort)) {
+            CompletableFuture<byte[]> echoed = CompletableFuture.supplyAsync(() -> readAll(big));
+            CompletableFuture<Integer> requests = CompletableFuture.supplyAsync(() -> requestLoop(small, 200));
+            for (int at = 0; at < bulk; at += 65_536) {
+                big.getOutputStream().write(sent, at, Math.min(65_536, bulk - at));
+            }
+            big.shutdownOutput();
+            assertThat(requests.get(60, TimeUnit.SECONDS)).isEqualTo(200 * 1024);
+            assertThat(echoed.get(60, TimeUnit.SECONDS)).isEqualTo(sent);
+        }
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(nodeServerLines)
+                .as("the server was sent a stream window below the 4 MiB of the pool's first SETTINGS")
+                .anySatisfy(line -> assertThat(new JsonObject(line).getInteger("remoteWindow"))
+                        .isBetween(256 << 10, (4 << 20) - 1)));
+    }
+
+    static byte[] readAll(Socket s) {
+        try {
+            return s.getInputStream().readAllBytes();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** Sends {@code n} 1 KiB requests on {@code s}, each after the last one's echo; returns the bytes echoed. */
+    static int requestLoop(Socket s, int n) {
+        try {
+            byte[] request = new byte[1024];
+            int echoed = 0;
+            for (int i = 0; i < n; i++) {
+                s.getOutputStream().write(request);
+                echoed += s.getInputStream().readNBytes(1024).length;
+            }
+            s.shutdownOutput();
+            return echoed;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
