@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.jmesh.core.config.ConfigLoader;
 import io.jmesh.ztunnel.ZtunnelConfig;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -24,7 +23,7 @@ class ConfigLayersTest {
                 node: {name: node-a, address: 127.0.210.1}
                 hbone: {pingInterval: 10s}
                 """, "hbone: {sharedStreamWindowBytes: 131072}", "hbone: {sharedStreamWindowBytes: 0}\n", "  ");
-        assertThat(merged).containsOnlyOnce("hbone:");
+        assertThat(merged).containsOnlyOnce("\"hbone\"");
         Path file = dir.resolve("ztunnel.yaml");
         Files.writeString(file, merged);
         // read as ztunnel reads its file: the path's own 0 over the run's override, the base's other keys kept
@@ -39,6 +38,7 @@ class ConfigLayersTest {
         assertThatThrownBy(() -> ConfigLayers.merge("logLevel: warn", "- a list"))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("- a list");
         assertThatThrownBy(() -> ConfigLayers.merge("hbone: {"))
-                .isInstanceOf(UncheckedIOException.class).hasMessageContaining("hbone: {");
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not valid YAML")
+                .hasMessageContaining("hbone: {");
     }
 }

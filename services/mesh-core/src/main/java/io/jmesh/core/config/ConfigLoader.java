@@ -55,7 +55,7 @@ public final class ConfigLoader {
         Map<String, Object> tree = readDefaults(service);
         sources.add("classpath:/" + service + "-defaults.yaml");
         if (file != null) {
-            merge(tree, readFile(file));
+            YamlTree.merge(tree, readFile(file));
             sources.add(file.toString());
         }
         List<String> ignored = applyEnv(tree, env, sources);
@@ -124,19 +124,6 @@ public final class ConfigLoader {
             throw new ConfigException(source + ": expected a mapping at the top level, found " + YamlTree.kind(root));
         }
         return (Map<String, Object>) root;
-    }
-
-    /** Deep merge: mappings merge key by key, anything else replaces. */
-    @SuppressWarnings("unchecked")
-    private static void merge(Map<String, Object> into, Map<String, Object> from) {
-        for (Map.Entry<String, Object> e : from.entrySet()) {
-            Object existing = into.get(e.getKey());
-            if (existing instanceof Map<?, ?> target && e.getValue() instanceof Map<?, ?> value) {
-                merge((Map<String, Object>) target, (Map<String, Object>) value);
-            } else {
-                into.put(e.getKey(), e.getValue());
-            }
-        }
     }
 
     private static List<String> applyEnv(Map<String, Object> tree, Map<String, String> env, List<String> sources) {

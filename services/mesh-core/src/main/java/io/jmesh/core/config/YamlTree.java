@@ -73,6 +73,19 @@ public final class YamlTree {
         return root == null ? null : new Expansion().toTree(root);
     }
 
+    /** Deep merge of {@code from} into {@code into}: mappings merge key by key, anything else replaces. */
+    @SuppressWarnings("unchecked")
+    public static void merge(Map<String, Object> into, Map<String, Object> from) {
+        for (Map.Entry<String, Object> e : from.entrySet()) {
+            Object existing = into.get(e.getKey());
+            if (existing instanceof Map<?, ?> target && e.getValue() instanceof Map<?, ?> value) {
+                merge((Map<String, Object>) target, (Map<String, Object>) value);
+            } else {
+                into.put(e.getKey(), e.getValue());
+            }
+        }
+    }
+
     /** What a tree value is, for messages: "a mapping", "a list", "a string", ... */
     public static String kind(Object value) {
         if (value instanceof Map<?, ?>) {
