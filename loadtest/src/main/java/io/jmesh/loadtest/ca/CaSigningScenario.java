@@ -271,7 +271,7 @@ public final class CaSigningScenario implements Scenario {
             var b = new JcaPKCS10CertificationRequestBuilder(new X500Name(new org.bouncycastle.asn1.x500.RDN[0]),
                     kp.getPublic());
             b.addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, ext.generate());
-            out.add(Pem.encode(b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(kp.getPrivate()))));
+            out.add(io.jmesh.ca.signing.CsrPem.encode(b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(kp.getPrivate()))));
         }
         return out;
     }

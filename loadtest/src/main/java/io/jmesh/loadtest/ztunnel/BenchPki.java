@@ -73,7 +73,7 @@ final class BenchPki implements AutoCloseable {
         grpc.callHandler(IstioCertificateServiceGrpcService.CreateCertificate, call -> call.handler(req -> {
             try {
                 String id = req.getMetadata().getFieldsOrThrow("ImpersonatedIdentity").getStringValue();
-                PublicKey key = new JcaPKCS10CertificationRequest(Pem.csr(req.getCsr())).getPublicKey();
+                PublicKey key = new JcaPKCS10CertificationRequest(io.jmesh.ca.signing.CsrPem.parse(req.getCsr())).getPublicKey();
                 X509Certificate leaf = issue(key, id, caLeafValidity);
                 call.response().end(IstioCertificateResponse.newBuilder().addCertChain(Pem.encode(leaf))
                         .addCertChain(rootPem()).build());

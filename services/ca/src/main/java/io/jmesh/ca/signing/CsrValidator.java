@@ -73,7 +73,7 @@ public final class CsrValidator {
         }
         PKCS10CertificationRequest csr;
         try {
-            csr = Pem.csr(pem);
+            csr = CsrPem.parse(pem);
         } catch (IllegalArgumentException e) {
             throw new CsrException(CsrException.Problem.MALFORMED, "csr: " + e.getMessage());
         }

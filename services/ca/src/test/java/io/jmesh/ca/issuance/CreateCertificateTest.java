@@ -292,7 +292,7 @@ class CreateCertificateTest {
     }
 
     private static String tamper(String pem) {
-        var csr = Pem.csr(pem);
+        var csr = io.jmesh.ca.signing.CsrPem.parse(pem);
         byte[] der;
         try {
             der = csr.getEncoded();

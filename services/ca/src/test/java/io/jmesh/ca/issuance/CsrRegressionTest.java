@@ -6,10 +6,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import io.jmesh.ca.signing.CsrException;
+import io.jmesh.ca.signing.CsrPem;
 import io.jmesh.ca.signing.CsrValidator;
 import io.jmesh.ca.signing.ValidatedCsr;
 import io.jmesh.ca.testing.TestCsrs;
-import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.istio.v1.auth.IstioCertificateRequest;
 import java.math.BigInteger;
 import java.nio.file.Path;
@@ -60,7 +60,7 @@ class CsrRegressionTest {
         KeyPair kp = TestCsrs.ecP256();
         Extensions exts = new Extensions(new Extension(Extension.subjectAlternativeName, true,
                 new DEROctetString(new byte[] {0x30, 0x70, (byte) 0x86, 0x01, 'x'})));
-        return Pem.encode(new JcaPKCS10CertificationRequestBuilder(new X500Name(new RDN[0]), kp.getPublic())
+        return CsrPem.encode(new JcaPKCS10CertificationRequestBuilder(new X500Name(new RDN[0]), kp.getPublic())
                 .addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, exts)
                 .build(new JcaContentSignerBuilder("SHA256withECDSA").build(kp.getPrivate())));
     }
@@ -86,7 +86,7 @@ class CsrRegressionTest {
         ExtensionsGenerator ext = new ExtensionsGenerator();
         ext.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(
                 new GeneralName(GeneralName.uniformResourceIdentifier, InProcessIssuer.SLEEP.uri())));
-        return Pem.encode(new PKCS10CertificationRequestBuilder(new X500Name(new RDN[0]), spki)
+        return CsrPem.encode(new PKCS10CertificationRequestBuilder(new X500Name(new RDN[0]), spki)
                 .addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, ext.generate())
                 .build(new JcaContentSignerBuilder("SHA256withECDSA").build(kp.getPrivate())));
     }
@@ -136,7 +136,7 @@ class CsrRegressionTest {
         s.initSign(key);
         s.update(info.getEncoded(ASN1Encoding.DER));
         byte[] signature = s.sign();
-        return Pem.encode(new PKCS10CertificationRequest(
+        return CsrPem.encode(new PKCS10CertificationRequest(
                 new CertificationRequest(info, sha256WithRsa, new DERBitString(signature))));
     }
 

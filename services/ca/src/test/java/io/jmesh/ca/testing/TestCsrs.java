@@ -62,7 +62,7 @@ public final class TestCsrs {
             }
             String alg = "RSA".equals(kp.getPublic().getAlgorithm()) ? "SHA256withRSA" : "SHA256withECDSA";
             PKCS10CertificationRequest csr = b.build(new JcaContentSignerBuilder(alg).build(kp.getPrivate()));
-            return Pem.encode(csr);
+            return io.jmesh.ca.signing.CsrPem.encode(csr);
         } catch (IOException | OperatorCreationException e) {
             throw new IllegalStateException(e);
         }

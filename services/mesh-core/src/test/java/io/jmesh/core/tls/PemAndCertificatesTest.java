@@ -27,7 +27,8 @@ class PemAndCertificatesTest {
 
         var csr = new JcaPKCS10CertificationRequestBuilder(new X500Name(""), leaf.keys().getPublic())
                 .build(new JcaContentSignerBuilder("SHA256withECDSA").build(leaf.keys().getPrivate()));
-        assertThat(Pem.csr(Pem.encode(csr)).getEncoded()).isEqualTo(csr.getEncoded());
+        String csrPem = Pem.encode(new Pem.Block("CERTIFICATE REQUEST", csr.getEncoded()));
+        assertThat(Pem.single(csrPem, "CERTIFICATE REQUEST")).isEqualTo(csr.getEncoded());
     }
 
     @Test
@@ -35,13 +36,13 @@ class PemAndCertificatesTest {
         var root = TestCertificates.root("root");
         String certPem = Pem.encode(root.cert());
         String keyPem = Pem.encode(root.keys().getPrivate());
-        assertThatThrownBy(() -> Pem.csr(certPem)).hasMessageContaining("found CERTIFICATE")
+        assertThatThrownBy(() -> Pem.single(certPem, "CERTIFICATE REQUEST")).hasMessageContaining("found CERTIFICATE")
                 .hasMessageContaining("expected: CERTIFICATE REQUEST");
         assertThatThrownBy(() -> Pem.certificates(keyPem)).hasMessageContaining("expected: CERTIFICATE");
         assertThatThrownBy(() -> Pem.privateKey(certPem)).hasMessageContaining("expected: PRIVATE KEY");
         assertThatThrownBy(() -> Pem.certificates("garbage")).hasMessageContaining("no CERTIFICATE");
-        assertThatThrownBy(() -> Pem.csr("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"))
-                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> Pem.certificates("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("pem: not a valid certificate");
         assertThatThrownBy(() -> Pem.certificate(Pem.encode(root.cert(), root.cert())))
                 .hasMessageContaining("expected: exactly 1");
     }

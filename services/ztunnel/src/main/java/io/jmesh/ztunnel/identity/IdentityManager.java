@@ -2,7 +2,6 @@ package io.jmesh.ztunnel.identity;
 
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.tls.Certificates;
-import io.jmesh.core.tls.Pem;
 import io.jmesh.ztunnel.tls.HboneTls;
 import io.jmesh.ztunnel.tls.TrustBundle;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
@@ -30,15 +29,6 @@ import java.util.Set;
 import java.util.function.Supplier;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
-import org.bouncycastle.asn1.x500.X500Name;
-import org.bouncycastle.asn1.x509.Extension;
-import org.bouncycastle.asn1.x509.ExtensionsGenerator;
-import org.bouncycastle.asn1.x509.GeneralName;
-import org.bouncycastle.asn1.x509.GeneralNames;
-import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
-import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
-import org.bouncycastle.pkcs.PKCS10CertificationRequest;
-import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -460,13 +450,7 @@ public final class IdentityManager {
             KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
             g.initialize(new ECGenParameterSpec("secp256r1"));
             KeyPair keys = g.generateKeyPair();
-            ExtensionsGenerator ext = new ExtensionsGenerator();
-            ext.addExtension(Extension.subjectAlternativeName, true,
-                    new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, id.uri())));
-            PKCS10CertificationRequest csr = new JcaPKCS10CertificationRequestBuilder(new X500Name(""), keys.getPublic())
-                    .addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, ext.generate())
-                    .build(new JcaContentSignerBuilder("SHA256withECDSA").build(keys.getPrivate()));
-            return new Csr(keys, Pem.encode(csr));
+            return new Csr(keys, WorkloadCsr.pem(id, keys));
         }
     }
 }

@@ -196,7 +196,7 @@ class IdentityManagerCaAnswerTest {
             requests.incrementAndGet();
             try {
                 return Future.succeededFuture(
-                        answer.chain(new JcaPKCS10CertificationRequest(Pem.csr(csrPem)).getPublicKey(), identity));
+                        answer.chain(new JcaPKCS10CertificationRequest(io.jmesh.ca.signing.CsrPem.parse(csrPem)).getPublicKey(), identity));
             } catch (Exception e) {
                 return Future.failedFuture(e);
             }

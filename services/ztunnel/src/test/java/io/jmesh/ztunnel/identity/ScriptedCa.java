@@ -37,7 +37,7 @@ final class ScriptedCa implements CaClient {
         Promise<List<String>> p = Promise.promise();
         Runnable answer = () -> {
             try {
-                p.complete(List.of(Pem.encode(ca.sign(Pem.csr(csrPem), identity)), ca.rootPem()));
+                p.complete(List.of(Pem.encode(ca.sign(io.jmesh.ca.signing.CsrPem.parse(csrPem), identity)), ca.rootPem()));
             } catch (Exception e) {
                 p.fail(e);
             }

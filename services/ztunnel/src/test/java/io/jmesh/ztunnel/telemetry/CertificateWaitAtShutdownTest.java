@@ -89,7 +89,7 @@ class CertificateWaitAtShutdownTest {
                     return never.future();
                 }
                 try {
-                    return Future.succeededFuture(List.of(Pem.encode(ca.sign(Pem.csr(csr), identity)),
+                    return Future.succeededFuture(List.of(Pem.encode(ca.sign(io.jmesh.ca.signing.CsrPem.parse(csr), identity)),
                             ca.rootPem()));
                 } catch (Exception e) {
                     return Future.failedFuture(e);

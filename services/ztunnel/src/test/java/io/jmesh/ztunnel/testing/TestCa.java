@@ -111,7 +111,7 @@ public final class TestCa {
                     try {
                         String identity = req.getMetadata().getFieldsOrThrow("ImpersonatedIdentity").getStringValue();
                         impersonated.add(identity);
-                        X509Certificate leaf = sign(Pem.csr(req.getCsr()), SpiffeId.parse(identity));
+                        X509Certificate leaf = sign(io.jmesh.ca.signing.CsrPem.parse(req.getCsr()), SpiffeId.parse(identity));
                         call.response().end(IstioCertificateResponse.newBuilder()
                                 .addCertChain(Pem.encode(leaf)).addCertChain(rootPem()).build());
                     } catch (Exception e) {
