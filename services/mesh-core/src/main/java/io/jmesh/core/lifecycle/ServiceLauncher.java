@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * readiness on the admin port, and a SIGTERM handler that drains until the configured deadline.
  *
  * <p>Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT, drained), 1 when the service fails to start, 2 for
- * a bad configuration, 128+n when a second signal n cuts the drain short.
+ * a bad configuration, 128+n when a second signal n, a second or more after the first, cuts the drain short.
  */
 public final class ServiceLauncher {
 
@@ -204,23 +204,44 @@ public final class ServiceLauncher {
     private static AtomicBoolean handleSignals(String service, AtomicReference<? extends Running<?>> started, Vertx vertx,
             Duration deadline) {
         AtomicBoolean signalled = new AtomicBoolean();
+        ShutdownSignals signals = new ShutdownSignals();
         sun.misc.SignalHandler handler = sig -> {
-            if (!signalled.compareAndSet(false, true)) {
-                log.atWarn().addKeyValue("signal", sig.getName()).log("second signal: exiting without draining");
-                JsonLogging.flush();
-                Runtime.getRuntime().halt(128 + sig.getNumber());
+            ShutdownSignals.Action action = signals.received(System.nanoTime());
+            if (action == ShutdownSignals.Action.REPEATED) {
+                log.atInfo().addKeyValue("signal", sig.getName()).log("signal repeated at once: still draining");
+                return;
             }
+            if (action == ShutdownSignals.Action.EXIT_NOW) {
+                try {
+                    log.atWarn().addKeyValue("signal", sig.getName()).log("second signal: exiting without draining");
+                    JsonLogging.flush();
+                } finally {
+                    // even if logging fails (a jar replaced under the process cannot load the classes it needs)
+                    Runtime.getRuntime().halt(128 + sig.getNumber());
+                }
+            }
+            signalled.set(true);
             log.atInfo().addKeyValue("signal", sig.getName()).log("shutdown requested");
             Thread t = new Thread(() -> {
-                Running<?> running = started.get();
-                if (running != null) {
-                    running.shutdown(deadline);
-                } else {
-                    log.info("stopped during start-up");
-                    await(vertx.close(), Duration.ofSeconds(5), "vert.x close");
+                int code = 0;
+                try {
+                    Running<?> running = started.get();
+                    if (running != null) {
+                        running.shutdown(deadline);
+                    } else {
+                        log.info("stopped during start-up");
+                        await(vertx.close(), Duration.ofSeconds(5), "vert.x close");
+                    }
+                } catch (Throwable e) {
+                    code = 1;
+                    log.atError().setCause(e).log("shutdown failed: {}", e.toString());
+                } finally {
+                    try {
+                        JsonLogging.flush();
+                    } finally {
+                        System.exit(code); // whatever failed above, the process must not stay up half stopped
+                    }
                 }
-                JsonLogging.flush();
-                System.exit(0);
             }, service + "-signal");
             t.start();
         };
