@@ -194,6 +194,26 @@ public final class Der {
             return read(der, at, end());
         }
 
+        /** This OBJECT IDENTIFIER's dotted form, e.g. {@code 1.2.840.10045.2.1}. */
+        public String oidString() {
+            expect(OID, "object identifier");
+            StringBuilder out = new StringBuilder();
+            long arc = 0;
+            for (int i = start; i < end(); i++) {
+                arc = (arc << 7) | (der[i] & 0x7f);
+                if ((der[i] & 0x80) == 0) {
+                    if (out.isEmpty()) { // the first two arcs share one number (X.690 §8.19.4)
+                        int first = (int) Math.min(2, arc / 40);
+                        out.append(first).append('.').append(arc - 40L * first);
+                    } else {
+                        out.append('.').append(arc);
+                    }
+                    arc = 0;
+                }
+            }
+            return out.toString();
+        }
+
         /** This element, checked to carry {@code expected}; {@code what} names it in the error. */
         public Element expect(int expected, String what) {
             if (tag != expected) {

@@ -9,7 +9,6 @@ import java.security.cert.X509CRL;
 import java.security.cert.X509Certificate;
 import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
@@ -30,13 +29,13 @@ public final class Pem {
     private static final String DASHES = "-----";
     private static final byte[] EC_PUBLIC_KEY = Der.oid("1.2.840.10045.2.1");
     private static final byte[] RSA_ENCRYPTION = Der.oid("1.2.840.113549.1.1.1");
-    /** PKCS#8's algorithm identifiers, encoded, and the JDK's names of their key factories. */
+    /** PKCS#8's key algorithms, by object identifier, and the JDK's names of their key factories. */
     private static final Map<String, String> KEY_ALGORITHMS = Map.of(
-            Arrays.toString(EC_PUBLIC_KEY), "EC",
-            Arrays.toString(RSA_ENCRYPTION), "RSA",
-            Arrays.toString(Der.oid("1.2.840.113549.1.1.10")), "RSASSA-PSS",
-            Arrays.toString(Der.oid("1.3.101.112")), "Ed25519",
-            Arrays.toString(Der.oid("1.3.101.113")), "Ed448");
+            "1.2.840.10045.2.1", "EC",
+            "1.2.840.113549.1.1.1", "RSA",
+            "1.2.840.113549.1.1.10", "RSASSA-PSS",
+            "1.3.101.112", "Ed25519",
+            "1.3.101.113", "Ed448");
 
     private Pem() {}
 
@@ -199,10 +198,10 @@ public final class Pem {
         if (algorithm == null) {
             throw new IllegalArgumentException("der: PrivateKeyInfo has no algorithm");
         }
-        byte[] oid = algorithm.expect(Der.SEQUENCE, "algorithm").first().expect(Der.OID, "algorithm").encoded();
-        String name = KEY_ALGORITHMS.get(Arrays.toString(oid));
+        String oid = algorithm.expect(Der.SEQUENCE, "algorithm").first().oidString();
+        String name = KEY_ALGORITHMS.get(oid);
         if (name == null) {
-            throw new IllegalArgumentException("pem: private key of an unsupported algorithm (expected: EC, RSA, "
+            throw new IllegalArgumentException("pem: private key of algorithm " + oid + " (expected: EC, RSA, "
                     + "RSASSA-PSS, Ed25519 or Ed448)");
         }
         return KeyFactory.getInstance(name).generatePrivate(new PKCS8EncodedKeySpec(der));
@@ -243,7 +242,8 @@ public final class Pem {
                     block(out, b.label(), b.der());
                 } else {
                     throw new IllegalArgumentException("pem: cannot encode "
-                            + (o == null ? "null" : o.getClass().getName()));
+                            + (o == null ? "null" : o.getClass().getName())
+                            + " (expected: X509Certificate, X509CRL, PrivateKey or Pem.Block)");
                 }
             } catch (GeneralSecurityException e) {
                 throw new IllegalArgumentException("pem: cannot encode: " + e.getMessage(), e);

@@ -17,6 +17,7 @@ class DerTest {
         for (String oid : new String[] {"1.2.840.10045.2.1", "1.2.840.113549.1.9.14", "2.5.29.17", "1.3.101.112",
                 "2.999.4294967296", "0.0"}) {
             assertThat(Der.oid(oid)).as(oid).isEqualTo(new ASN1ObjectIdentifier(oid).getEncoded());
+            assertThat(Der.read(Der.oid(oid), 0).oidString()).as(oid).isEqualTo(oid);
         }
         assertThatThrownBy(() -> Der.oid("1")).hasMessageContaining("two arcs or more");
     }

@@ -84,6 +84,9 @@ class PemKeysTest {
                 .hasMessageStartingWith("pem: not a valid private key: der: element at byte 0 claims 256 bytes");
         assertThatThrownBy(() -> Pem.privateKey("-----BEGIN EC PRIVATE KEY-----\nMAMCAQE=\n-----END EC PRIVATE KEY-----\n"))
                 .hasMessage("pem: EC PRIVATE KEY without its curve (expected: parameters [0])");
+        // a PrivateKeyInfo of X25519 (1.3.101.110), which no key here uses
+        assertThatThrownBy(() -> Pem.privateKey("-----BEGIN PRIVATE KEY-----\nMAoCAQAwBQYDK2Vu\n-----END PRIVATE KEY-----\n"))
+                .hasMessageStartingWith("pem: private key of algorithm 1.3.101.110 (expected: EC, RSA");
         assertThatThrownBy(() -> Pem.privateKey("nothing here")).hasMessage("pem: found nothing (expected: PRIVATE KEY)");
         assertThatThrownBy(() -> Pem.certificates("-----BEGIN CERTIFICATE-----\nAAAA\n"))
                 .hasMessage("pem: CERTIFICATE block without its END line");
@@ -106,7 +109,8 @@ class PemKeysTest {
 
     @Test
     void onlyCertificatesKeysCrlsAndBlocksAreEncoded() {
-        assertThatThrownBy(() -> Pem.encode("text")).hasMessage("pem: cannot encode java.lang.String");
+        assertThatThrownBy(() -> Pem.encode("text")).hasMessage("pem: cannot encode java.lang.String "
+                + "(expected: X509Certificate, X509CRL, PrivateKey or Pem.Block)");
         assertThat(Pem.encode(new Pem.Block("X", new byte[] {1, 2, 3}))).isEqualTo("-----BEGIN X-----\nAQID\n-----END X-----\n");
         assertThat(Pem.encode(List.of())).isEmpty();
     }
