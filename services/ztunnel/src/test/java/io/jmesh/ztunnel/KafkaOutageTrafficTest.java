@@ -31,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Kafka is on the side of the data path, never in it: with the broker gone, every connection through ztunnel
  * still works, each of its events is accounted for (published, dropped and counted, or a CLOSED kept in the bounded
- * store for the next progress walk, which the gauge shows), and once the broker is back events flow again.
+ * store until the publisher has room, which the gauge shows), and once the broker is back events flow again.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class KafkaOutageTrafficTest {
@@ -98,8 +98,8 @@ class KafkaOutageTrafficTest {
         } finally {
             clients.shutdownNow();
         }
-        // a CLOSED the publisher's queue had no room for is kept for the next progress walk (an hour away here),
-        // neither published nor dropped yet: the gauge shows it
+        // a CLOSED the publisher's queue had no room for is kept until the queue has room again (or the next
+        // progress walk, an hour away here), neither published nor dropped meanwhile: the gauge shows it
         double expected = EVENTS_PER_CONNECTION * (1 + threads * perThread);
         try {
             await().atMost(Duration.ofSeconds(90)).alias("every event published, dropped and counted, or kept")
@@ -141,7 +141,7 @@ class KafkaOutageTrafficTest {
                 + sum("ztunnel_connection_closes_lost", null);
     }
 
-    /** CLOSED events the publisher had no room for, kept for the next progress walk (an hour away here). */
+    /** CLOSED events the publisher had no room for, kept to be offered again. */
     private double kept() {
         return gauge("ztunnel_connection_closes_kept");
     }

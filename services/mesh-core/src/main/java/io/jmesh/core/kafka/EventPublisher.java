@@ -9,6 +9,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.Queue;
 import java.util.function.BiFunction;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,6 +73,8 @@ public final class EventPublisher implements AutoCloseable {
     private final Counter dropped;
     private volatile boolean running = true;
     private volatile long closeDeadline;
+    /** What the sender asks for events its publishers kept back once the queue is empty again (null: nothing). */
+    private volatile BooleanSupplier refill;
     private final Doorbell doorbell;
 
     private EventPublisher(KafkaSettings settings, String clientId, PrometheusRegistry metrics, EventSink sink,
@@ -133,11 +136,11 @@ public final class EventPublisher implements AutoCloseable {
     }
 
     /**
-     * A publisher over a given sink (tests: Kafka's {@code MockProducer} in a {@link KafkaClientSink});
-     * {@code idlePark} bounds the idle sender's sleep, so a long one proves that {@link #publish} wakes it, and
-     * {@code busyNap} is the sender's nap after a round that found work.
+     * A publisher over a given sink (tests: Kafka's {@code MockProducer} in a {@link KafkaClientSink}, or a sink
+     * that refuses on cue); {@code idlePark} bounds the idle sender's sleep, so a long one proves that
+     * {@link #publish} wakes it, and {@code busyNap} is the sender's nap after a round that found work.
      */
-    static EventPublisher withSink(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
+    public static EventPublisher withSink(KafkaSettings settings, String clientId, PrometheusRegistry metrics,
             EventSink sink, Duration idlePark, Duration busyNap) {
         return new EventPublisher(settings, clientId, metrics, sink, idlePark, busyNap);
     }
@@ -180,6 +183,16 @@ public final class EventPublisher implements AutoCloseable {
         return true;
     }
 
+    /**
+     * Sets what the sender runs when it has emptied the queue and the producer can take more: a caller that keeps
+     * refused events ({@link #offer}) offers them again there, as soon as there is room, instead of waiting for a
+     * timer of its own. It runs on the sender thread, so it must be short and never block; it returns whether it
+     * offered anything (the sender then sends before it rests). One per publisher: a later call replaces it.
+     */
+    public void whenRoom(BooleanSupplier refill) {
+        this.refill = refill;
+    }
+
     /** Counts one event of {@code topic} this publisher refused and its caller gave up, by why it was refused now. */
     public void countRefused(String topic) {
         dropped.labelValues(topic, sink == null || !running ? "disabled" : "queue_full").inc();
@@ -209,6 +222,9 @@ public final class EventPublisher implements AutoCloseable {
                 if (!running) {
                     continue;
                 }
+                if (refilled()) {
+                    continue; // what was kept back is queued now: send it before resting
+                }
                 // after a send, a nap no publisher rings through: one wake-up then serves many events; idle, a
                 // publish rings, and a sink holding events due later bounds the sleep
                 doorbell.rest(sentSinceRest, due < 0 ? Long.MAX_VALUE : Math.max(1_000_000, due), queue::isEmpty,
@@ -224,6 +240,20 @@ public final class EventPublisher implements AutoCloseable {
             }
         }
         sink.close(Duration.ofNanos(Math.max(0, closeDeadline - System.nanoTime())));
+    }
+
+    /** Runs {@link #refill} if the queue is empty and the producer can take more; whether it queued anything. */
+    private boolean refilled() {
+        BooleanSupplier r = refill;
+        if (r == null || !queue.isEmpty() || !sink.canTake()) {
+            return false;
+        }
+        try {
+            return r.getAsBoolean();
+        } catch (RuntimeException bug) {
+            log.atWarn().setCause(bug).log("refill of kept events threw");
+            return false;
+        }
     }
 
     /** The callback first: once the count shows the failure, its caller has heard of it too. */

@@ -148,6 +148,69 @@ class EventPublisherTest {
         }
     }
 
+    /**
+     * What a caller kept back when the queue had no room goes out as soon as the sender has emptied the queue and
+     * the producer can take more, without a publish or a timer of the caller's; while the producer is full the
+     * sender does not ask.
+     */
+    @Test
+    void aSenderWithRoomAgainAsksForWhatWasKeptBack() throws Exception {
+        java.util.List<byte[]> taken = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.concurrent.atomic.AtomicBoolean full = new java.util.concurrent.atomic.AtomicBoolean(true);
+        EventSink sink = new EventSink() {
+            @Override
+            public void send(String topic, byte[] key, byte[] value, Completion completion) {
+                taken.add(value);
+                completion.done(null);
+            }
+
+            @Override
+            public boolean canTake() {
+                return !full.get();
+            }
+
+            @Override
+            public void close(Duration timeout) {
+            }
+
+            @Override
+            public void abort() {
+            }
+        };
+        KafkaSettings settings = new KafkaSettings("mock:9092", 1, Duration.ofSeconds(5));
+        java.util.Queue<byte[]> keptBack = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+        try (EventPublisher p = EventPublisher.withSink(settings, "t", new PrometheusRegistry(), sink,
+                Duration.ofMillis(20), Duration.ofMillis(1))) {
+            p.whenRoom(() -> {
+                asked.incrementAndGet();
+                byte[] next = keptBack.poll();
+                if (next == null) {
+                    return false;
+                }
+                if (!p.offer("t", null, next, null)) {
+                    keptBack.add(next);
+                }
+                return true;
+            });
+            assertThat(p.publish("t", null, new byte[] {1})).isTrue(); // the queue of one holds it: the sink is full
+            assertThat(p.offer("t", null, new byte[] {2}, null)).as("no room").isFalse();
+            keptBack.add(new byte[] {2});
+            keptBack.add(new byte[] {3});
+            Thread.sleep(200); // idle wake-ups every 20 ms: none may ask while the sink is full
+            assertThat(asked).hasValue(0);
+            assertThat(taken).isEmpty();
+
+            full.set(false); // the producer has room: no publish follows, the sender's next wake-up finds it
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (taken.size() < 3 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(taken).extracting(v -> v[0]).containsExactly((byte) 1, (byte) 2, (byte) 3);
+            assertThat(keptBack).isEmpty();
+        }
+    }
+
     @Test
     void settingsAreValidated() {
         assertThatThrownBy(() -> new KafkaSettings("x:1", 0, Duration.ofSeconds(5)))

@@ -112,10 +112,11 @@ public final class ConnectionTelemetry {
     private final AtomicLong ids = new AtomicLong();
     /**
      * CLOSED events the publisher had no room for: nothing later makes their loss good (the connection's close, the
-     * rest of its bytes, the end of its open count in the telemetry service). {@link #reportProgress()} offers them
-     * again, and {@link #stop} once more at shutdown. Bounded ({@link #UNSENT_CAPACITY}): beyond it they are lost,
-     * counted in {@link #lost}. An OPENED is not kept: sent after its CLOSED it would leave the connection open for
-     * good; its CLOSED says it was dropped. Multi-consumer: the progress walk and {@link #stop} may both take.
+     * rest of its bytes, the end of its open count in the telemetry service). {@link #offerKept()} offers them
+     * again as soon as the publisher has room (and each progress walk does), and {@link #stop} once more at
+     * shutdown. Bounded ({@link #UNSENT_CAPACITY}): beyond it they are lost, counted in {@link #lost}. An OPENED is
+     * not kept: sent after its CLOSED it would leave the connection open for good; its CLOSED says it was dropped.
+     * Multi-consumer: the publisher's sender, the progress walk and {@link #stop} may all take.
      */
     private final Queue<Unsent> unsent = PlatformDependent.newFixedMpmcQueue(UNSENT_CAPACITY);
     /** CLOSED events lost for good: no room to keep them, refused by Kafka, or still unsent at shutdown. */
@@ -171,6 +172,7 @@ public final class ConnectionTelemetry {
         this.eventsEnabled = eventsEnabled;
         if (events != null) {
             events.declare(TOPIC);
+            events.whenRoom(this::offerKept); // a kept CLOSED goes out as soon as the queue has room again
         }
         this.node = node;
         tcp = new TcpSeries(LABELS, FLAGS, seriesIdleWindow, nanoClock);
@@ -553,23 +555,14 @@ public final class ConnectionTelemetry {
     /**
      * One PROGRESS for each relayed connection that moved bytes since its last one (see the class comment); call
      * every {@code telemetry.progressInterval}, off the event loops (it walks every open connection), from one thread
-     * at a time. First offers the kept CLOSED events ({@link #unsent}) again, until the publisher refuses one.
+     * at a time. First offers the kept CLOSED events ({@link #unsent}) again ({@link #offerKept()}).
      * Never blocks: events go to the bounded publisher, whose drops are counted there (a refused CLOSED only once
      * it is given up).
      *
      * @return how many PROGRESS events the publisher took
      */
     public int reportProgress() {
-        for (int i = UNSENT_CAPACITY; i > 0; i--) {
-            Unsent u = unsent.poll();
-            if (u == null) {
-                break;
-            }
-            if (!offer(u)) {
-                keep(u); // the publisher is full again: this one and the rest wait for the next walk
-                break;
-            }
-        }
+        offerKept();
         int published = 0;
         for (SetUp u : open.values()) {
             Tracked t = u.tracked; // null while being set up; a connection without a relay reports nothing
@@ -578,6 +571,33 @@ public final class ConnectionTelemetry {
             }
         }
         return published;
+    }
+
+    /**
+     * Offers the kept CLOSED events ({@link #unsent}) again, until the publisher refuses one: run by the publisher's
+     * sender each time its queue runs empty while Kafka can take more ({@link EventPublisher#whenRoom}), and by each
+     * progress walk. Never blocks; any thread. Once {@link #stop} began it leaves them to it: stop waits for room,
+     * where a refusal here would count the event lost.
+     *
+     * @return whether it offered any
+     */
+    private boolean offerKept() {
+        if (stopped) {
+            return false;
+        }
+        boolean offered = false;
+        for (int i = UNSENT_CAPACITY; i > 0; i--) {
+            Unsent u = unsent.poll();
+            if (u == null) {
+                break;
+            }
+            offered = true;
+            if (!offer(u)) {
+                keep(u); // the publisher is full again: this one and the rest wait for the next room
+                break;
+            }
+        }
+        return offered;
     }
 
     /**

@@ -27,9 +27,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A real ztunnel's shutdown (the launcher's drain and close): CLOSED events the event publisher had no room for
- * while Kafka was away, and that no progress walk offered again yet, get one last offer before the publisher
- * closes; what still does not go is counted lost. Real broker behind a bootstrap address that holds the producer
- * until released ({@link HeldBootstrap}), a publisher queue of one.
+ * while Kafka was away reach Kafka by the end of shutdown (offered again once the publisher has room, or once more
+ * before it closes), and what still cannot go is counted lost. Real broker behind a bootstrap address that holds
+ * the producer until released ({@link HeldBootstrap}), a publisher queue of one. {@link KeptClosesTest} drives each
+ * of the two offers on its own.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class KeptClosesAtShutdownTest {
@@ -111,7 +112,7 @@ class KeptClosesAtShutdownTest {
         Files.writeString(token, "tok");
         Path mesh = dir.resolve("mesh.yaml");
         Files.writeString(mesh, "workloads: []\n");
-        // the progress walk (which would offer kept events again) never runs within the test
+        // the progress walk never runs within the test
         return ZtunnelHarness.start(dir, "node", ZtunnelHarness.localNode(node, address, mesh.toString(), caPort,
                 token, """
                         kafka: {bootstrapServers: "%s", queueCapacity: 1}
