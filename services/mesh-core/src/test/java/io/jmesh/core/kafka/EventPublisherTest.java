@@ -3,6 +3,7 @@ package io.jmesh.core.kafka;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.jmesh.core.kafka.testing.FullOnCueSink;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import java.time.Duration;
@@ -155,28 +156,8 @@ class EventPublisherTest {
      */
     @Test
     void aSenderWithRoomAgainAsksForWhatWasKeptBack() throws Exception {
-        java.util.List<byte[]> taken = new java.util.concurrent.CopyOnWriteArrayList<>();
-        java.util.concurrent.atomic.AtomicBoolean full = new java.util.concurrent.atomic.AtomicBoolean(true);
-        EventSink sink = new EventSink() {
-            @Override
-            public void send(String topic, byte[] key, byte[] value, Completion completion) {
-                taken.add(value);
-                completion.done(null);
-            }
-
-            @Override
-            public boolean canTake() {
-                return !full.get();
-            }
-
-            @Override
-            public void close(Duration timeout) {
-            }
-
-            @Override
-            public void abort() {
-            }
-        };
+        FullOnCueSink sink = new FullOnCueSink();
+        java.util.List<byte[]> taken = sink.taken();
         KafkaSettings settings = new KafkaSettings("mock:9092", 1, Duration.ofSeconds(5));
         java.util.Queue<byte[]> keptBack = new java.util.concurrent.ConcurrentLinkedQueue<>();
         java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
@@ -201,7 +182,7 @@ class EventPublisherTest {
             assertThat(asked).hasValue(0);
             assertThat(taken).isEmpty();
 
-            full.set(false); // the producer has room: no publish follows, the sender's next wake-up finds it
+            sink.full(false); // the producer has room: no publish follows, the sender's next wake-up finds it
             long deadline = System.nanoTime() + 10_000_000_000L;
             while (taken.size() < 3 && System.nanoTime() < deadline) {
                 Thread.sleep(1);

@@ -4,18 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.kafka.EventPublisher;
-import io.jmesh.core.kafka.EventSink;
 import io.jmesh.core.kafka.KafkaSettings;
+import io.jmesh.core.kafka.testing.FullOnCueSink;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -29,34 +26,7 @@ import org.junit.jupiter.api.Timeout;
 class KeptClosesTest {
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
-    private final AtomicBoolean full = new AtomicBoolean(true);
-    private final List<ConnectionEvent> sent = new CopyOnWriteArrayList<>();
-
-    /** A producer that takes nothing while {@link #full}, then acknowledges every event at once. */
-    private final EventSink producer = new EventSink() {
-        @Override
-        public void send(String topic, byte[] key, byte[] value, Completion completion) {
-            try {
-                sent.add(ConnectionEvent.parseFrom(value));
-            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-                throw new IllegalStateException(e);
-            }
-            completion.done(null);
-        }
-
-        @Override
-        public boolean canTake() {
-            return !full.get();
-        }
-
-        @Override
-        public void close(Duration timeout) {
-        }
-
-        @Override
-        public void abort() {
-        }
-    };
+    private final FullOnCueSink producer = new FullOnCueSink();
 
     private EventPublisher publisher() {
         return EventPublisher.withSink(new KafkaSettings("test:9092", 1, Duration.ofSeconds(5)), "node-k", registry,
@@ -75,7 +45,7 @@ class KeptClosesTest {
             Thread.sleep(200); // the idle sender wakes every 20 ms: it must leave them while the producer is full
             assertThat(gauge("ztunnel_connection_closes_kept")).isEqualTo(connections);
 
-            full.set(false); // room again, and no progress walk, no publish
+            producer.full(false); // room again, and no progress walk, no publish
             await().atMost(Duration.ofSeconds(10)).until(() -> closedSent() == connections);
             assertThat(gauge("ztunnel_connection_closes_kept")).isZero();
             assertThat(counter("ztunnel_connection_closes_lost")).isZero();
@@ -95,7 +65,7 @@ class KeptClosesTest {
             CompletableFuture<Integer> stopped = CompletableFuture.supplyAsync(
                     () -> telemetry.stop(Duration.ofSeconds(10)));
             Thread.sleep(100);
-            full.set(false);
+            producer.full(false);
             // from the stop on, the kept events are shutdown's: the sender, with room again, leaves them to it
             assertThat(stopped.get(20, TimeUnit.SECONDS)).as("kept CLOSED events stop() handed over").isEqualTo(3);
             await().atMost(Duration.ofSeconds(10)).until(() -> closedSent() == 3);
@@ -127,8 +97,14 @@ class KeptClosesTest {
         }
     }
 
-    private long closedSent() {
-        return sent.stream().filter(e -> e.getKind() == ConnectionEvent.Kind.CLOSED).count();
+    private long closedSent() throws Exception {
+        long closed = 0;
+        for (byte[] value : producer.taken()) {
+            if (ConnectionEvent.parseFrom(value).getKind() == ConnectionEvent.Kind.CLOSED) {
+                closed++;
+            }
+        }
+        return closed;
     }
 
     private double gauge(String name) {
