@@ -59,7 +59,9 @@ public final class Pem {
             int labelEnd = pem.indexOf(DASHES, begin + BEGIN.length());
             int lineEnd = pem.indexOf('\n', begin);
             if (labelEnd < 0 || (lineEnd >= 0 && labelEnd > lineEnd)) {
-                throw new IllegalArgumentException("pem: BEGIN line without its closing dashes");
+                String line = pem.substring(begin, lineEnd < 0 ? pem.length() : lineEnd).strip();
+                throw new IllegalArgumentException("pem: BEGIN line \"" + (line.length() > 60 ? line.substring(0, 60)
+                        + "..." : line) + "\" has no closing dashes (expected: -----BEGIN <label>-----)");
             }
             String label = pem.substring(begin + BEGIN.length(), labelEnd);
             String endLine = END + label + DASHES;

@@ -90,6 +90,9 @@ class PemKeysTest {
         assertThatThrownBy(() -> Pem.privateKey("nothing here")).hasMessage("pem: found nothing (expected: PRIVATE KEY)");
         assertThatThrownBy(() -> Pem.certificates("-----BEGIN CERTIFICATE-----\nAAAA\n"))
                 .hasMessage("pem: CERTIFICATE block without its END line");
+        assertThatThrownBy(() -> Pem.certificates("-----BEGIN CERTIFICATE\nAAAA\n-----END CERTIFICATE-----\n"))
+                .hasMessage("pem: BEGIN line \"-----BEGIN CERTIFICATE\" has no closing dashes "
+                        + "(expected: -----BEGIN <label>-----)");
         assertThatThrownBy(() -> Pem.certificates("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"))
                 .hasMessageStartingWith("pem: CERTIFICATE block is not valid base64");
     }

@@ -36,7 +36,8 @@ final class WorkloadCsr {
                 Der.integer(0),
                 Der.sequence(), // the empty subject: the identity is the SAN alone
                 keys.getPublic().getEncoded(), // SubjectPublicKeyInfo, as the JDK encodes it
-                Der.explicit(0, Der.sequence(EXTENSION_REQUEST, Der.set(extensions)))); // [0] IMPLICIT SET OF Attribute
+                // attributes [0] IMPLICIT SET OF Attribute, with one attribute: the same bytes as an explicit [0]
+                Der.explicit(0, Der.sequence(EXTENSION_REQUEST, Der.set(extensions))));
         Signature signer = Signature.getInstance("SHA256withECDSA");
         signer.initSign(keys.getPrivate());
         signer.update(info);
