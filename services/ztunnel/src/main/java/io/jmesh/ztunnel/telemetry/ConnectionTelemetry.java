@@ -1,34 +1,16 @@
 package io.jmesh.ztunnel.telemetry;
 
-import com.google.protobuf.ByteString;
-import com.google.protobuf.Duration;
-import com.google.protobuf.Timestamp;
 import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.core.kafka.EventPublisher;
-import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
-import io.jmesh.proto.telemetry.v1.Reporter;
-import io.jmesh.proto.telemetry.v1.SecurityPolicy;
-import io.jmesh.proto.telemetry.v1.ServiceInfo;
-import io.jmesh.proto.telemetry.v1.SocketAddress;
-import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import io.jmesh.ztunnel.discovery.WorkloadIndex;
-import io.jmesh.ztunnel.discovery.Workloads;
-import io.netty.util.internal.PlatformDependent;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
-import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.Map;
-import java.util.Queue;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -72,19 +54,7 @@ public final class ConnectionTelemetry {
     /** The error of a connection ztunnel ended at shutdown, as Istio's ztunnel words it (its {@code ClosedFromDrain}). */
     public static final String CLOSED_FROM_DRAIN = "connection closed due to connection drain";
 
-    private static final Logger access = LoggerFactory.getLogger("access");
     private static final Logger log = LoggerFactory.getLogger(ConnectionTelemetry.class);
-    private static final String[] LABELS = {"reporter", "source_workload", "source_canonical_service",
-        "source_canonical_revision", "source_workload_namespace", "source_principal", "source_app", "source_version",
-        "source_cluster", "destination_service", "destination_service_namespace", "destination_service_name",
-        "destination_workload", "destination_canonical_service", "destination_canonical_revision",
-        "destination_workload_namespace", "destination_principal", "destination_app", "destination_version",
-        "destination_cluster", "request_protocol", "response_flags", "connection_security_policy"};
-    private static final int FLAGS = java.util.Arrays.asList(LABELS).indexOf("response_flags");
-    /** Istio's {@code OnDemandDnsLabels}: the client workload and the name resolved. */
-    private static final String[] ON_DEMAND_DNS_LABELS = {"source_workload", "source_canonical_service",
-        "source_canonical_revision", "source_workload_namespace", "source_principal", "source_app", "source_version",
-        "source_cluster", "hostname"};
 
     /**
      * How long the series of a connection outlive its close when no other connection uses them, unless
@@ -92,8 +62,8 @@ public final class ConnectionTelemetry {
      * a scrape to see the last increments.
      */
     public static final java.time.Duration SERIES_IDLE_WINDOW = java.time.Duration.ofHours(1);
-    /** How many dropped CLOSED events are kept to be published again ({@link #unsent}). */
-    public static final int UNSENT_CAPACITY = 4096;
+    /** How many refused CLOSED events are kept to be published again ({@link KeptCloses}). */
+    public static final int UNSENT_CAPACITY = KeptCloses.CAPACITY;
     /** The defaults of {@code telemetry.rejectionLog}: lines per direction and reason, and per how long. */
     public static final int REJECTION_LINES = 20;
     public static final java.time.Duration REJECTION_LOG_INTERVAL = java.time.Duration.ofSeconds(10);
@@ -105,26 +75,13 @@ public final class ConnectionTelemetry {
     private final Counter onDemandDns;
     private final Gauge socketsOpen;
     private final EventPublisher events;
-    /** False without Kafka: events are then not even built (the publisher would only count the drop). */
-    private final boolean eventsEnabled;
-    private final EventIds eventIds = new EventIds();
-    private final String node;
+    /** Builds the events; null without Kafka, when none is built (the publisher would only count the drop). */
+    private final ConnectionEvents eventBuilder;
     private final AtomicLong ids = new AtomicLong();
-    /**
-     * CLOSED events the publisher had no room for: nothing later makes their loss good (the connection's close, the
-     * rest of its bytes, the end of its open count in the telemetry service). {@link #offerKept()} offers them
-     * again as soon as the publisher has room (and each progress walk does), and {@link #stop} once more at
-     * shutdown. Bounded ({@link #UNSENT_CAPACITY}): beyond it they are lost, counted in {@link #lost}. An OPENED is
-     * not kept: sent after its CLOSED it would leave the connection open for good; its CLOSED says it was dropped.
-     * Multi-consumer: the publisher's sender, the progress walk and {@link #stop} may all take.
-     */
-    private final Queue<Unsent> unsent = PlatformDependent.newFixedMpmcQueue(UNSENT_CAPACITY);
-    /** CLOSED events lost for good: no room to keep them, refused by Kafka, or still unsent at shutdown. */
-    private final Counter lost;
-    /** {@link #lost}'s increment, the callback of every CLOSED the publisher takes (Kafka may still refuse it). */
-    private final Runnable closeLost;
-    /** Set by {@link #stop}: from then on a refused CLOSED is lost at once, no walk would offer it again. */
-    private volatile boolean stopped;
+    /** CLOSED events the publisher had no room for, offered again when it has room. */
+    private final KeptCloses kept;
+    /** Which workloads discovery took away, whose series go ({@link #expire}). */
+    private final RemovedWorkloads removedWorkloads = new RemovedWorkloads();
     /**
      * Connections shutdown can end ({@link #endOpen()}), each from its {@link SetUp} (or, for one tracked without,
      * from its relay's start: {@link Tracked#relayedBy}) until its close has handed its CLOSED over: what
@@ -142,9 +99,6 @@ public final class ConnectionTelemetry {
         static final Reported NONE = new Reported(0, 0);
         static final Reported CLOSED = new Reported(-1, -1);
     }
-
-    /** A built event: the record's key and value. */
-    private record Unsent(byte[] key, byte[] value) {}
 
     public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
             String node) {
@@ -169,28 +123,19 @@ public final class ConnectionTelemetry {
         this.rejectionLog = rejectionLog;
         this.seriesIdleWindow = seriesIdleWindow;
         this.events = events;
-        this.eventsEnabled = eventsEnabled;
         if (events != null) {
             events.declare(TOPIC);
-            events.whenRoom(this::offerKept); // a kept CLOSED goes out as soon as the queue has room again
         }
-        this.node = node;
-        tcp = new TcpSeries(LABELS, FLAGS, seriesIdleWindow, nanoClock);
+        this.eventBuilder = eventsEnabled ? new ConnectionEvents(node) : null;
+        tcp = new TcpSeries(IstioTcpLabels.NAMES, IstioTcpLabels.RESPONSE_FLAGS, seriesIdleWindow, nanoClock);
         metrics.register(tcp);
         rejections = Counter.builder().name("ztunnel_connection_rejections_total")
                 .help("Connections refused before they were established, by direction and reason")
                 .labelNames("direction", "reason").register(metrics);
         onDemandDns = Counter.builder().name("istio_on_demand_dns_total")
                 .help("Connections to an endpoint known by hostname only, whose name ztunnel resolved (on-demand DNS)")
-                .labelNames(ON_DEMAND_DNS_LABELS).register(metrics);
-        lost = Counter.builder().name("ztunnel_connection_closes_lost_total")
-                .help("CLOSED connection events lost for good: the event publisher had no room for them and there was "
-                        + "no room left to keep them for a later attempt, Kafka refused them (send_failed), or they "
-                        + "were still kept when ztunnel stopped").register(metrics);
-        closeLost = lost::inc;
-        GaugeWithCallback.builder().name("ztunnel_connection_closes_kept")
-                .help("CLOSED connection events the event publisher had no room for, kept to be offered again")
-                .callback(cb -> cb.call(unsent.size())).register(metrics);
+                .labelNames(IstioTcpLabels.ON_DEMAND_DNS_NAMES).register(metrics);
+        kept = new KeptCloses(events, TOPIC, metrics);
         socketsOpen = Gauge.builder().name("istio_tcp_sockets_open").help("Proxied connections open now")
                 .labelNames("reporter").register(metrics);
     }
@@ -312,7 +257,7 @@ public final class ConnectionTelemetry {
             this.setUp = setUp;
             this.sequence = setUp.sequence;
             this.startNanos = startNanos;
-            this.start = eventsEnabled ? Instant.now().minusNanos(System.nanoTime() - startNanos) : null;
+            this.start = eventBuilder != null ? Instant.now().minusNanos(System.nanoTime() - startNanos) : null;
             this.fromSource = tcp.received.labelValues(labels);
             this.toSource = tcp.sent.labelValues(labels);
         }
@@ -369,7 +314,7 @@ public final class ConnectionTelemetry {
             Reported last = reported.get();
             LongSupplier from = relayedFromSource;
             LongSupplier to = relayedToSource;
-            if (last == Reported.CLOSED || from == null || !eventsEnabled) {
+            if (last == Reported.CLOSED || from == null || eventBuilder == null) {
                 return false;
             }
             long fromNow = from.getAsLong();
@@ -384,7 +329,7 @@ public final class ConnectionTelemetry {
             long ms = (System.nanoTime() - startNanos) / 1_000_000;
             long fromDelta = now.fromSource() - last.fromSource();
             long toDelta = now.toSource() - last.toSource();
-            Unsent progress = event(ConnectionEvent.Kind.PROGRESS, fromDelta, toDelta, last, ms, "-", null);
+            EncodedEvent progress = event(ConnectionEvent.Kind.PROGRESS, fromDelta, toDelta, last, ms, "-", null);
             if (events.publish(TOPIC, progress.key(), progress.value(), () -> giveBack(fromDelta, toDelta))) {
                 return true;
             }
@@ -423,10 +368,10 @@ public final class ConnectionTelemetry {
             }
             String flags = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
             tcp.close(labels, flags, error != null);
-            socketsOpen.labelValues(reporter(info)).dec();
+            socketsOpen.labelValues(IstioTcpLabels.reporter(info)).dec();
             long ms = (System.nanoTime() - startNanos) / 1_000_000;
-            if (error == null ? access.isInfoEnabled() : access.isErrorEnabled()) {
-                log(fromSource, toSource, ms, flags, error);
+            if (AccessLog.closeEnabled(error != null)) {
+                AccessLog.closed(info, fromSource, toSource, ms, flags, error);
             }
             // no report after this one takes bytes; what the reports took is part of these totals
             Reported progress = reported.getAndSet(Reported.CLOSED);
@@ -437,71 +382,12 @@ public final class ConnectionTelemetry {
             // the telemetry service refuses a CLOSED reporting more than its totals
             progress = new Reported(Math.min(progress.fromSource(), fromSource), Math.min(progress.toSource(),
                     toSource));
-            Unsent closed = event(ConnectionEvent.Kind.CLOSED, fromSource, toSource, progress, ms, flags, error);
-            if (closed != null && !offer(closed)) {
-                keep(closed);
+            EncodedEvent closed = event(ConnectionEvent.Kind.CLOSED, fromSource, toSource, progress, ms, flags,
+                    error);
+            if (closed != null) {
+                kept.publish(closed);
             }
             open.remove(sequence); // only now: shutdown waits for this CLOSED to be handed over
-        }
-
-        /**
-         * Istio's DEBUG line when a connection opens: the close line's addresses, peers and direction, without
-         * bytes, duration or flags. Call only with DEBUG on for the access logger (nothing is built otherwise).
-         */
-        private void logOpened() {
-            peers(access.atDebug()).log("connection opened");
-        }
-
-        /** The access-log line; its arguments are built only when it is written. */
-        private void log(long fromSource, long toSource, long ms, String flags, String error) {
-            var line = peers(error == null ? access.atInfo() : access.atError())
-                    // as Istio's ztunnel logs them: what the reporting side's workload sent and received (the
-                    // client's bytes are sent on the outbound line, the destination's on the inbound one), while
-                    // the metrics keep one direction for both reporters
-                    .addKeyValue("bytes_sent", info.outbound() ? fromSource : toSource)
-                    .addKeyValue("bytes_recv", info.outbound() ? toSource : fromSource)
-                    .addKeyValue("duration", ms + "ms")
-                    .addKeyValue("response_flags", flags);
-            if (error != null) {
-                line = line.addKeyValue("error", error);
-            }
-            line.log("connection complete");
-        }
-
-        /** {@code line} with the fields of the open and the close line: addresses, peers, direction. */
-        private org.slf4j.spi.LoggingEventBuilder peers(org.slf4j.spi.LoggingEventBuilder line) {
-            // as Istio's, a field it has no value for is left out (its DefaultedUnknown writes "unknown" in the
-            // metric labels only), and a peer is named by its workload's name, else its canonical service
-            line = line.addKeyValue("src.addr", str(info.sourceAddress()));
-            line = known(line, "src.workload", logName(info.source()));
-            line = known(line, "src.namespace", info.source() == null ? "" : info.source().getNamespace());
-            line = known(line, "src.identity", info.mtls() && info.sourcePrincipal() != null
-                    ? info.sourcePrincipal().uri() : "");
-            line = line.addKeyValue("dst.addr", str(info.destinationAddress()));
-            line = known(line, "dst.hbone_addr", info.hboneAddress());
-            line = known(line, "dst.service", info.service() == null ? "" : info.service().getHostname());
-            line = known(line, "dst.workload", logName(info.destination()));
-            line = known(line, "dst.namespace", info.destination() == null ? "" : info.destination().getNamespace());
-            line = known(line, "dst.identity", info.mtls() && info.destinationPrincipal() != null
-                    ? info.destinationPrincipal().uri() : "");
-            return line.addKeyValue("direction", info.outbound() ? "outbound" : "inbound");
-        }
-
-        /** {@code line} with {@code key}, unless {@code value} is null or empty (not known). */
-        private static org.slf4j.spi.LoggingEventBuilder known(org.slf4j.spi.LoggingEventBuilder line, String key,
-                String value) {
-            return value == null || value.isEmpty() ? line : line.addKeyValue(key, value);
-        }
-
-        /**
-         * How the access log names a peer, as Istio's: its workload's name, else (a source known only from its
-         * baggage, which has none) its canonical service; empty when unknown.
-         */
-        private static String logName(Workload w) {
-            if (w == null) {
-                return "";
-            }
-            return Workloads.isDerived(w) ? w.getCanonicalName() : w.getName();
         }
 
         /**
@@ -509,60 +395,24 @@ public final class ConnectionTelemetry {
          * @param progress what earlier PROGRESS events carried
          * @return the event, null without Kafka (not even built)
          */
-        private Unsent event(ConnectionEvent.Kind kind, long fromSource, long toSource, Reported progress, long ms,
-                String flags, String error) {
-            if (!eventsEnabled) {
-                return null;
-            }
-            ConnectionEvent.Builder e = ConnectionEvent.newBuilder()
-                    .setSchemaVersion(1)
-                    .setEventId(eventIds.next())
-                    .setKind(kind)
-                    .setReporter(info.outbound() ? Reporter.SOURCE : Reporter.DESTINATION)
-                    .setConnectionId(node + "-" + sequence)
-                    .setStartTime(Timestamp.newBuilder().setSeconds(start.getEpochSecond()).setNanos(start.getNano()))
-                    .setDuration(Duration.newBuilder().setSeconds(ms / 1000).setNanos((int) (ms % 1000) * 1_000_000))
-                    .setBytesSent(toSource)
-                    .setBytesReceived(fromSource)
-                    .setReportedBytesSent(progress.toSource())
-                    .setReportedBytesReceived(progress.fromSource())
-                    .setSecurityPolicy(info.mtls() ? SecurityPolicy.MUTUAL_TLS : SecurityPolicy.NONE)
-                    .setResponseFlags("-".equals(flags) ? "" : flags)
-                    .setError(error == null ? "" : error)
-                    .setReporterInstance(node)
-                    .setOpenedDropped(kind == ConnectionEvent.Kind.CLOSED && openedDropped);
-            if (info.sourceAddress() != null) {
-                e.setSourceAddress(address(info.sourceAddress()));
-            }
-            if (info.destinationAddress() != null) {
-                e.setDestinationAddress(address(info.destinationAddress()));
-            }
-            if (info.source() != null) {
-                e.setSource(workload(info.source(), info.sourcePrincipal()));
-            }
-            if (info.destination() != null) {
-                e.setDestination(workload(info.destination(), info.destinationPrincipal()));
-            }
-            if (info.service() != null) {
-                e.setDestinationService(ServiceInfo.newBuilder().setHostname(info.service().getHostname())
-                        .setName(info.service().getName()).setNamespace(info.service().getNamespace()));
-            }
-            String key = info.source() == null ? "" : info.source().getUid();
-            return new Unsent(key.getBytes(StandardCharsets.UTF_8), e.build().toByteArray());
+        private EncodedEvent event(ConnectionEvent.Kind kind, long fromSource, long toSource, Reported progress,
+                long ms, String flags, String error) {
+            return eventBuilder == null ? null : eventBuilder.encode(kind, info, sequence, start, ms, fromSource,
+                    toSource, progress.fromSource(), progress.toSource(), flags, error, openedDropped);
         }
     }
 
     /**
      * One PROGRESS for each relayed connection that moved bytes since its last one (see the class comment); call
      * every {@code telemetry.progressInterval}, off the event loops (it walks every open connection), from one thread
-     * at a time. First offers the kept CLOSED events ({@link #unsent}) again ({@link #offerKept()}).
+     * at a time. First offers the kept CLOSED events again ({@link KeptCloses#offerKept()}).
      * Never blocks: events go to the bounded publisher, whose drops are counted there (a refused CLOSED only once
      * it is given up).
      *
      * @return how many PROGRESS events the publisher took
      */
     public int reportProgress() {
-        offerKept();
+        kept.offerKept();
         int published = 0;
         for (SetUp u : open.values()) {
             Tracked t = u.tracked; // null while being set up; a connection without a relay reports nothing
@@ -574,33 +424,6 @@ public final class ConnectionTelemetry {
     }
 
     /**
-     * Offers the kept CLOSED events ({@link #unsent}) again, until the publisher refuses one: run by the publisher's
-     * sender each time its queue runs empty while Kafka can take more ({@link EventPublisher#whenRoom}), and by each
-     * progress walk. Never blocks; any thread. Once {@link #stop} began it leaves them to it: stop waits for room,
-     * where a refusal here would count the event lost.
-     *
-     * @return whether it offered any
-     */
-    private boolean offerKept() {
-        if (stopped) {
-            return false;
-        }
-        boolean offered = false;
-        for (int i = UNSENT_CAPACITY; i > 0; i--) {
-            Unsent u = unsent.poll();
-            if (u == null) {
-                break;
-            }
-            offered = true;
-            if (!offer(u)) {
-                keep(u); // the publisher is full again: this one and the rest wait for the next room
-                break;
-            }
-        }
-        return offered;
-    }
-
-    /**
      * Shutdown, once the connections closed and before the publisher closes: offers the kept CLOSED events once
      * more, waiting for room in the publisher (its sender drains it) until {@code within} is over; those that do
      * not go are lost, counted. From now on a CLOSED the publisher refuses is lost at once. Blocks (up to
@@ -609,27 +432,7 @@ public final class ConnectionTelemetry {
      * @return how many kept CLOSED events the publisher took
      */
     public int stop(java.time.Duration within) {
-        stopped = true;
-        long deadline = System.nanoTime() + within.toNanos();
-        int sent = 0;
-        for (int i = UNSENT_CAPACITY; i > 0; i--) {
-            Unsent u = unsent.poll();
-            if (u == null) {
-                break;
-            }
-            boolean taken = offer(u);
-            while (!taken && System.nanoTime() - deadline < 0) {
-                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // the sender makes room
-                taken = offer(u);
-            }
-            if (taken) {
-                sent++;
-            } else {
-                lose(); // past the deadline: each of the rest gets one try
-            }
-        }
-        loseKept(); // kept by a close that raced this walk
-        return sent;
+        return kept.stop(within);
     }
 
     /**
@@ -664,34 +467,6 @@ public final class ConnectionTelemetry {
             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // their loops run the closes
         }
         return open.size();
-    }
-
-    /** Hands a CLOSED to the publisher, uncounted if refused (it is kept); false when it had no room. */
-    private boolean offer(Unsent e) {
-        return events.offer(TOPIC, e.key(), e.value(), closeLost);
-    }
-
-    /**
-     * Keeps a refused CLOSED for the next {@link #reportProgress()}, or counts it lost (in the publisher's
-     * {@code mesh_events_dropped_total} too) when there is no room or ztunnel is stopping.
-     */
-    private void keep(Unsent e) {
-        if (stopped || !unsent.offer(e)) {
-            lose();
-        } else if (stopped) {
-            loseKept(); // stop() may have finished its last offer before this one was kept
-        }
-    }
-
-    private void lose() {
-        events.countRefused(TOPIC);
-        lost.inc();
-    }
-
-    private void loseKept() {
-        for (int i = UNSENT_CAPACITY; i > 0 && unsent.poll() != null; i--) {
-            lose();
-        }
     }
 
     /** Connections {@link #reportProgress()} reports: relayed and not closed (tests). */
@@ -734,16 +509,16 @@ public final class ConnectionTelemetry {
      * @param setUp null for a connection without one (it is registered when its relay starts)
      */
     public Tracked opened(ConnectionInfo info, long startNanos, SetUp setUp) {
-        String[] labels = labels(info, "-");
+        String[] labels = IstioTcpLabels.of(info, "-");
         tcp.open(labels);
-        socketsOpen.labelValues(reporter(info)).inc();
+        socketsOpen.labelValues(IstioTcpLabels.reporter(info)).inc();
         SetUp u = setUp == null ? new SetUp(null, false) : setUp;
         Tracked t = new Tracked(info, labels, startNanos, u);
         u.tracked = t;
-        if (access.isDebugEnabled()) {
-            t.logOpened();
+        if (AccessLog.openEnabled()) {
+            AccessLog.opened(info);
         }
-        Unsent opened = t.event(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
+        EncodedEvent opened = t.event(ConnectionEvent.Kind.OPENED, 0, 0, Reported.NONE, 0, "-", null);
         // the publisher's refusal is known at once, Kafka's later on the producer's thread (which may even come
         // before publish returns: so only ever set to true)
         if (opened != null && !events.publish(TOPIC, opened.key(), opened.value(), () -> t.openedDropped = true)) {
@@ -757,10 +532,7 @@ public final class ConnectionTelemetry {
      * such lookup, cached or not).
      */
     public void onDemandDns(Workload source, SpiffeId sourcePrincipal, String hostname) {
-        String[] labels = new String[PEER_LABELS + 1];
-        peer(labels, 0, source, sourcePrincipal);
-        labels[PEER_LABELS] = orUnknown(hostname);
-        onDemandDns.labelValues(labels).inc();
+        onDemandDns.labelValues(IstioTcpLabels.onDemandDns(source, sourcePrincipal, hostname)).inc();
     }
 
     /**
@@ -776,58 +548,14 @@ public final class ConnectionTelemetry {
      * of another network, named by its baggage) is no push's to drop: it goes once idle for the window.
      */
     public synchronized void expire(WorkloadIndex next) {
-        Set<String> goneNames = new HashSet<>();
-        Set<String> goneHostnames = new HashSet<>();
-        next.forEachWorkloadChange(seen, (was, now) -> {
-            if (now != null) {
-                count(liveNames, workloadKey(now), 1, goneNames);
-                count(liveHostnames, now.getHostname(), 1, goneHostnames);
-            }
-            if (was != null) {
-                count(liveNames, workloadKey(was), -1, goneNames);
-                count(liveHostnames, was.getHostname(), -1, goneHostnames);
-            }
-        });
-        seen = next;
-        goneNames.removeIf(liveNames::containsKey); // left and came back within the push
-        goneHostnames.removeIf(liveHostnames::containsKey);
-        if (goneNames.isEmpty() && goneHostnames.isEmpty()) {
+        RemovedWorkloads.Gone gone = removedWorkloads.follow(next);
+        if (gone.isEmpty()) {
             return;
         }
-        onDemandDns.removeIf(l -> goneNames.contains(key(l.get(3), l.get(0))) || goneHostnames.contains(l.get(8)));
-        tcp.expireUnused(l ->
-                goneNames.contains(key(l.get(4), l.get(1))) || goneNames.contains(key(l.get(15), l.get(12))));
-    }
-
-    /**
-     * The last index {@link #expire} saw, and for each series name ({@link #workloadKey}) and each hostname how many
-     * of its workloads hold it.
-     */
-    private WorkloadIndex seen = WorkloadIndex.EMPTY;
-    private final Map<String, Integer> liveNames = new HashMap<>();
-    private final Map<String, Integer> liveHostnames = new HashMap<>();
-
-    /** Adds {@code delta} to {@code key}'s count; a count that reaches zero goes, its key noted in {@code gone}. */
-    private static void count(Map<String, Integer> counts, String key, int delta,
-            Set<String> gone) {
-        if (key == null || key.isEmpty()) {
-            return;
-        }
-        Integer n = counts.merge(key, delta, Integer::sum);
-        if (n <= 0) {
-            counts.remove(key);
-            gone.add(key);
-        }
-    }
-
-    /** The workload's name and namespace as its series' labels carry them; null for one labelled "unknown". */
-    private static String workloadKey(Workload w) {
-        String name = orUnknown(w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName());
-        return "unknown".equals(name) ? null : key(orUnknown(w.getNamespace()), name);
-    }
-
-    private static String key(String namespace, String workload) {
-        return namespace + "/" + workload;
+        onDemandDns.removeIf(l -> gone.names().contains(IstioTcpLabels.dnsSourceName(l))
+                || gone.hostnames().contains(IstioTcpLabels.dnsHostname(l)));
+        tcp.expireUnused(l -> gone.names().contains(IstioTcpLabels.sourceName(l))
+                || gone.names().contains(IstioTcpLabels.destinationName(l)));
     }
 
     /**
@@ -838,9 +566,7 @@ public final class ConnectionTelemetry {
         String direction = outbound ? "outbound" : "inbound";
         rejections.labelValues(direction, reason).inc();
         if (rejectionLog.admit(direction + " " + reason, ConnectionTelemetry::logSuppressed)) {
-            access.atWarn().addKeyValue("src.addr", str(src)).addKeyValue("dst.addr", dst)
-                    .addKeyValue("direction", direction).addKeyValue("reason", reason)
-                    .addKeyValue("error", detail).log("connection failed");
+            AccessLog.refused(direction, reason, detail, src, dst);
         }
     }
 
@@ -851,11 +577,8 @@ public final class ConnectionTelemetry {
 
     private static void logSuppressed(String directionAndReason, long lines, java.time.Duration interval) {
         int space = directionAndReason.indexOf(' ');
-        access.atWarn().addKeyValue("direction", directionAndReason.substring(0, space))
-                .addKeyValue("reason", directionAndReason.substring(space + 1)).addKeyValue("suppressed", lines)
-                .log("connection failed: suppressed {} similar lines in an interval of {} (telemetry.rejectionLog); "
-                        + "ztunnel_connection_rejections_total counts them all", lines,
-                        io.jmesh.core.config.Durations.format(interval));
+        AccessLog.refusalsSuppressed(directionAndReason.substring(0, space), directionAndReason.substring(space + 1),
+                lines, interval);
     }
 
     /** How long series of closed connections stay once idle ({@code telemetry.seriesIdleWindow}). */
@@ -866,75 +589,5 @@ public final class ConnectionTelemetry {
     /** The rejection count for tests and /config_dump. */
     public double rejections(boolean outbound, String reason) {
         return rejections.labelValues(outbound ? "outbound" : "inbound", reason).get();
-    }
-
-    private static String reporter(ConnectionInfo info) {
-        return info.outbound() ? "source" : "destination";
-    }
-
-    private static String[] labels(ConnectionInfo i, String flags) {
-        Service svc = i.service();
-        String[] l = new String[LABELS.length];
-        l[0] = reporter(i);
-        peer(l, 1, i.source(), i.sourcePrincipal());
-        l[1 + PEER_LABELS] = svc == null ? "unknown" : svc.getHostname();
-        l[2 + PEER_LABELS] = svc == null ? "unknown" : svc.getNamespace();
-        l[3 + PEER_LABELS] = svc == null ? "unknown" : orUnknown(svc.getName());
-        peer(l, 4 + PEER_LABELS, i.destination(), i.destinationPrincipal());
-        l[4 + 2 * PEER_LABELS] = "tcp";
-        l[5 + 2 * PEER_LABELS] = flags;
-        l[6 + 2 * PEER_LABELS] = i.mtls() ? "mutual_tls" : "unknown";
-        return l;
-    }
-
-    /** How many labels describe one side of a connection ({@link #peer}). */
-    private static final int PEER_LABELS = 8;
-
-    /**
-     * Writes one side's labels at {@code out[at..at+7]}, in Istio's order: workload, canonical service, canonical
-     * revision, namespace, principal, app, version, cluster ("unknown" for what is not known).
-     */
-    private static void peer(String[] out, int at, Workload w, SpiffeId principal) {
-        boolean known = w != null;
-        out[at] = known ? orUnknown(w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName()) : "unknown";
-        out[at + 1] = known ? orUnknown(w.getCanonicalName()) : "unknown";
-        out[at + 2] = known ? orUnknown(w.getCanonicalRevision()) : "unknown";
-        out[at + 3] = known ? orUnknown(w.getNamespace()) : "unknown";
-        out[at + 4] = principal == null ? "unknown" : principal.uri();
-        // app: the canonical service, as Istio's ztunnel reports it; for a source known only from its baggage the
-        // workload name, as its with_derived_source
-        out[at + 5] = known && Workloads.isDerived(w) ? out[at] : out[at + 1];
-        out[at + 6] = out[at + 2]; // version: the canonical revision
-        out[at + 7] = known ? orUnknown(w.getClusterId()) : "unknown";
-    }
-
-    private static String orUnknown(String s) {
-        return s == null || s.isEmpty() ? "unknown" : s;
-    }
-
-    private static String str(InetSocketAddress a) {
-        return a == null ? "" : io.jmesh.core.net.IpLiteral.hostPort(a.getAddress(), a.getPort());
-    }
-
-    private static SocketAddress address(InetSocketAddress a) {
-        return SocketAddress.newBuilder().setIp(ByteString.copyFrom(a.getAddress().getAddress()))
-                .setPort(a.getPort()).build();
-    }
-
-    private static WorkloadInfo workload(Workload w, SpiffeId principal) {
-        WorkloadInfo.Builder b = WorkloadInfo.newBuilder().setUid(w.getUid()).setName(w.getName())
-                .setWorkloadName(w.getWorkloadName()).setNamespace(w.getNamespace())
-                // app as the source_app label: the workload name for a source known only from its baggage
-                .setApp(Workloads.isDerived(w) ? w.getWorkloadName() : w.getCanonicalName())
-                .setVersion(w.getCanonicalRevision())
-                .setCanonicalService(w.getCanonicalName()).setCanonicalRevision(w.getCanonicalRevision())
-                .setCluster(w.getClusterId()).setNode(w.getNode());
-        if (principal != null) {
-            b.setPrincipal(principal.uri());
-        }
-        if (w.hasLocality()) {
-            b.setRegion(w.getLocality().getRegion()).setZone(w.getLocality().getZone());
-        }
-        return b.build();
     }
 }
