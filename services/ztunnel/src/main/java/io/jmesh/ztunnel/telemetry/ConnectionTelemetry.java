@@ -135,7 +135,7 @@ public final class ConnectionTelemetry {
         onDemandDns = Counter.builder().name("istio_on_demand_dns_total")
                 .help("Connections to an endpoint known by hostname only, whose name ztunnel resolved (on-demand DNS)")
                 .labelNames(IstioTcpLabels.ON_DEMAND_DNS_NAMES).register(metrics);
-        kept = new KeptCloses(events, TOPIC, metrics);
+        kept = KeptCloses.of(events, TOPIC, metrics);
         socketsOpen = Gauge.builder().name("istio_tcp_sockets_open").help("Proxied connections open now")
                 .labelNames("reporter").register(metrics);
     }

@@ -7,6 +7,7 @@ import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.Queue;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -17,15 +18,29 @@ import java.util.concurrent.locks.LockSupport;
  * beyond it they are lost, counted in {@code ztunnel_connection_closes_lost_total}. An OPENED is not kept: sent
  * after its CLOSED it would leave the connection open for good; its CLOSED says it was dropped.
  *
- * <p>Multi-consumer: the publisher's sender, the progress walk and {@link #stop} may all take.
+ * <p>Multi-consumer: the publisher's sender, the progress walk and {@link #stop} may all take. A refill that is
+ * under way when shutdown begins puts back what the publisher refuses, and {@link #stop} waits for it to finish
+ * before its last offer, so such an event gets that offer too instead of being counted lost.
  */
 final class KeptCloses {
 
     /** How many refused CLOSED events are kept. */
     static final int CAPACITY = 4096;
 
-    private final EventPublisher events;
-    private final String topic;
+    /** Where CLOSED events go: the event publisher (tests give their own). */
+    interface Outlet {
+        /**
+         * Hands {@code e} over, or returns false when there is no room now.
+         *
+         * @param lostLater runs if Kafka refuses it after it was handed over
+         */
+        boolean offer(EncodedEvent e, Runnable lostLater);
+
+        /** Counts one event given up on (the publisher's {@code mesh_events_dropped_total}). */
+        void countRefused();
+    }
+
+    private final Outlet outlet;
     private final Queue<EncodedEvent> kept = PlatformDependent.newFixedMpmcQueue(CAPACITY);
     /** CLOSED events lost for good: no room to keep them, refused by Kafka, or still kept at shutdown. */
     private final Counter lost;
@@ -33,10 +48,33 @@ final class KeptCloses {
     private final Runnable closeLost;
     /** Set by {@link #stop}: from then on a refused CLOSED is lost at once, no walk would offer it again. */
     private volatile boolean stopped;
+    /**
+     * {@link #offerKept} runs under way. Raised before a run reads {@link #stopped}, which {@link #stop} sets before
+     * it reads this: either the run sees the stop and leaves, or the stop sees the run and waits for it.
+     */
+    private final AtomicInteger refilling = new AtomicInteger();
 
-    KeptCloses(EventPublisher events, String topic, PrometheusRegistry metrics) {
-        this.events = events;
-        this.topic = topic;
+    /** Kept CLOSED events of {@code topic}, offered again whenever {@code events} has room. */
+    static KeptCloses of(EventPublisher events, String topic, PrometheusRegistry metrics) {
+        KeptCloses k = new KeptCloses(new Outlet() {
+            @Override
+            public boolean offer(EncodedEvent e, Runnable lostLater) {
+                return events.offer(topic, e.key(), e.value(), lostLater);
+            }
+
+            @Override
+            public void countRefused() {
+                events.countRefused(topic);
+            }
+        }, metrics);
+        if (events != null) {
+            events.whenRoom(k::offerKept); // a kept CLOSED goes out as soon as the queue has room again
+        }
+        return k;
+    }
+
+    KeptCloses(Outlet outlet, PrometheusRegistry metrics) {
+        this.outlet = outlet;
         lost = Counter.builder().name("ztunnel_connection_closes_lost_total")
                 .help("CLOSED connection events lost for good: the event publisher had no room for them and there was "
                         + "no room left to keep them for a later attempt, Kafka refused them (send_failed), or they "
@@ -45,9 +83,6 @@ final class KeptCloses {
         GaugeWithCallback.builder().name("ztunnel_connection_closes_kept")
                 .help("CLOSED connection events the event publisher had no room for, kept to be offered again")
                 .callback(cb -> cb.call(kept.size())).register(metrics);
-        if (events != null) {
-            events.whenRoom(this::offerKept); // a kept CLOSED goes out as soon as the queue has room again
-        }
     }
 
     /** Hands a CLOSED to the publisher, or keeps it when the publisher has no room. Never blocks; any thread. */
@@ -66,22 +101,31 @@ final class KeptCloses {
      * @return whether it offered any
      */
     boolean offerKept() {
-        if (stopped) {
-            return false;
-        }
-        boolean offered = false;
-        for (int i = CAPACITY; i > 0; i--) {
-            EncodedEvent e = kept.poll();
-            if (e == null) {
-                break;
+        refilling.incrementAndGet();
+        try {
+            if (stopped) {
+                return false;
             }
-            offered = true;
-            if (!offer(e)) {
-                keep(e); // the publisher is full again: this one and the rest wait for the next room
-                break;
+            boolean offered = false;
+            for (int i = CAPACITY; i > 0; i--) {
+                EncodedEvent e = kept.poll();
+                if (e == null) {
+                    break;
+                }
+                offered = true;
+                if (!offer(e)) {
+                    // the publisher is full again: this one and the rest wait for the next room, or for stop(),
+                    // which waits for this run before its last offer
+                    if (!kept.offer(e)) {
+                        lose();
+                    }
+                    break;
+                }
             }
+            return offered;
+        } finally {
+            refilling.decrementAndGet();
         }
-        return offered;
     }
 
     /**
@@ -95,6 +139,9 @@ final class KeptCloses {
     int stop(Duration within) {
         stopped = true;
         long deadline = System.nanoTime() + within.toNanos();
+        while (refilling.get() > 0 && System.nanoTime() - deadline < 0) {
+            LockSupport.parkNanos(100_000); // a refill under way puts back what it could not hand over
+        }
         int sent = 0;
         for (int i = CAPACITY; i > 0; i--) {
             EncodedEvent e = kept.poll();
@@ -118,7 +165,7 @@ final class KeptCloses {
 
     /** Hands a CLOSED to the publisher, uncounted if refused (it is kept); false when it had no room. */
     private boolean offer(EncodedEvent e) {
-        return events.offer(topic, e.key(), e.value(), closeLost);
+        return outlet.offer(e, closeLost);
     }
 
     /**
@@ -134,7 +181,7 @@ final class KeptCloses {
     }
 
     private void lose() {
-        events.countRefused(topic);
+        outlet.countRefused();
         lost.inc();
     }
 
