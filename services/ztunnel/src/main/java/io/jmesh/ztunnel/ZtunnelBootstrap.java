@@ -259,7 +259,7 @@ public final class ZtunnelBootstrap implements MeshService {
         ZtunnelConfig.RejectionLog rejectionLog = config.telemetry().rejectionLog();
         telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name(),
                 config.telemetry().seriesIdleWindow(), new RefusalLogLimit(rejectionLog.linesPerInterval(),
-                        rejectionLog.interval(), System::nanoTime), System::nanoTime);
+                        rejectionLog.interval(), System::nanoTime), config.telemetry().removeLabels(), System::nanoTime);
         if (config.kafka().enabled()) {
             // one task for all connections, on a worker (it walks every open one); ordered: never two at once
             progressTimer = vertx.setPeriodic(Math.max(1, config.telemetry().progressInterval().toMillis()),

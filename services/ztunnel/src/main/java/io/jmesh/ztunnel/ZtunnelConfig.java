@@ -220,8 +220,13 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     its last increments; then it goes, so the series of removed workloads and of peers no push names (another
      *     network's) do not pile up. Above zero
      * @param rejectionLog how many "connection failed" lines of refused connections are logged
+     * @param removeLabels labels left out of the {@code istio_tcp_*} metrics on {@code /metrics} (Istio's
+     *     Telemetry API does this with a tag override's {@code REMOVE}): series that differed only in them add up,
+     *     for fewer series where, say, per-pod principals or canonical revisions are too many. Any of Istio's labels
+     *     but {@code reporter}; empty by default. Events and the access log keep every field
      */
-    public record Telemetry(Duration progressInterval, Duration seriesIdleWindow, RejectionLog rejectionLog) {
+    public record Telemetry(Duration progressInterval, Duration seriesIdleWindow, RejectionLog rejectionLog,
+            java.util.List<String> removeLabels) {
         public Telemetry {
             if (progressInterval == null) {
                 throw new IllegalArgumentException("telemetry.progressInterval: empty (expected: a duration > 0, e.g. "
@@ -230,11 +235,13 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             progressInterval = positive("telemetry.progressInterval", progressInterval, progressInterval);
             seriesIdleWindow = positive("telemetry.seriesIdleWindow", seriesIdleWindow, Duration.ofHours(1));
             rejectionLog = rejectionLog == null ? RejectionLog.DEFAULT : rejectionLog;
+            removeLabels = removeLabels == null ? java.util.List.of() : java.util.List.copyOf(removeLabels);
+            io.jmesh.ztunnel.telemetry.IstioTcpLabels.checkRemovable(removeLabels); // names the first bad one
         }
 
         /** The settings with the default idle window and rejection log (tests that build the record by hand). */
         public Telemetry(Duration progressInterval) {
-            this(progressInterval, null, null);
+            this(progressInterval, null, null, null);
         }
     }
 

@@ -227,6 +227,19 @@ class ZtunnelConfigTest {
     }
 
     @Test
+    void removedMetricLabelsAreIstiosLabelsOtherThanReporter() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).telemetry().removeLabels()).isEmpty();
+        assertThat(load("telemetry: {removeLabels: [source_principal, destination_principal]}\n", Map.of())
+                .telemetry().removeLabels()).containsExactly("source_principal", "destination_principal");
+        assertThatThrownBy(() -> load("telemetry: {removeLabels: [source_principal, pod_name]}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("telemetry.removeLabels: 'pod_name' is not a label of the istio_tcp_* metrics")
+                .hasMessageContaining("source_workload");
+        assertThatThrownBy(() -> load("telemetry: {removeLabels: [reporter]}\n", Map.of()))
+                .hasMessageContaining("telemetry.removeLabels: 'reporter' cannot be removed");
+    }
+
+    @Test
     void theSocksHandshakeTimeoutIsTenSecondsByDefaultAndPositive() throws Exception {
         assertThat(load("logLevel: info\n", Map.of()).socks5().handshakeTimeout())
                 .isEqualTo(java.time.Duration.ofSeconds(10));

@@ -68,6 +68,8 @@ public final class ConnectionTelemetry {
     public static final int REJECTION_LINES = 20;
     public static final java.time.Duration REJECTION_LOG_INTERVAL = java.time.Duration.ofSeconds(10);
 
+    /** The {@code istio_tcp_*} labels exported: Istio's less {@code telemetry.removeLabels}. */
+    private final IstioTcpLabels labels;
     private final TcpSeries tcp;
     private final Counter rejections;
     private final RefusalLogLimit rejectionLog;
@@ -111,15 +113,23 @@ public final class ConnectionTelemetry {
                 new RefusalLogLimit(REJECTION_LINES, REJECTION_LOG_INTERVAL, nanoClock), nanoClock);
     }
 
+    public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
+            String node, java.time.Duration seriesIdleWindow, RefusalLogLimit rejectionLog,
+            java.util.function.LongSupplier nanoClock) {
+        this(metrics, events, eventsEnabled, node, seriesIdleWindow, rejectionLog, java.util.List.of(), nanoClock);
+    }
+
     /**
      * @param seriesIdleWindow how long the {@code istio_tcp_*} series of connections, all closed, stay
      * @param rejectionLog how many "connection failed" lines of refused connections are logged per direction and
      *     reason ({@link #rejected}); the metric counts every one
+     * @param removeLabels {@code istio_tcp_*} labels not exported ({@code telemetry.removeLabels}; checked by
+     *     {@link IstioTcpLabels#checkRemovable})
      * @param nanoClock {@link System#nanoTime()}, or a test's clock
      */
     public ConnectionTelemetry(PrometheusRegistry metrics, EventPublisher events, boolean eventsEnabled,
             String node, java.time.Duration seriesIdleWindow, RefusalLogLimit rejectionLog,
-            java.util.function.LongSupplier nanoClock) {
+            java.util.Collection<String> removeLabels, java.util.function.LongSupplier nanoClock) {
         this.rejectionLog = rejectionLog;
         this.seriesIdleWindow = seriesIdleWindow;
         this.events = events;
@@ -127,7 +137,8 @@ public final class ConnectionTelemetry {
             events.declare(TOPIC);
         }
         this.eventBuilder = eventsEnabled ? new ConnectionEvents(node) : null;
-        tcp = new TcpSeries(IstioTcpLabels.NAMES, IstioTcpLabels.RESPONSE_FLAGS, seriesIdleWindow, nanoClock);
+        labels = IstioTcpLabels.without(removeLabels);
+        tcp = new TcpSeries(labels.names(), labels.responseFlags(), seriesIdleWindow, nanoClock);
         metrics.register(tcp);
         rejections = Counter.builder().name("ztunnel_connection_rejections_total")
                 .help("Connections refused before they were established, by direction and reason")
@@ -509,7 +520,7 @@ public final class ConnectionTelemetry {
      * @param setUp null for a connection without one (it is registered when its relay starts)
      */
     public Tracked opened(ConnectionInfo info, long startNanos, SetUp setUp) {
-        String[] labels = IstioTcpLabels.of(info, "-");
+        String[] labels = this.labels.of(info, "-");
         tcp.open(labels);
         socketsOpen.labelValues(IstioTcpLabels.reporter(info)).inc();
         SetUp u = setUp == null ? new SetUp(null, false) : setUp;
@@ -554,8 +565,8 @@ public final class ConnectionTelemetry {
         }
         onDemandDns.removeIf(l -> gone.names().contains(IstioTcpLabels.dnsSourceName(l))
                 || gone.hostnames().contains(IstioTcpLabels.dnsHostname(l)));
-        tcp.expireUnused(l -> gone.names().contains(IstioTcpLabels.sourceName(l))
-                || gone.names().contains(IstioTcpLabels.destinationName(l)));
+        tcp.expireUnused(l -> gone.names().contains(labels.sourceName(l))
+                || gone.names().contains(labels.destinationName(l)));
     }
 
     /**

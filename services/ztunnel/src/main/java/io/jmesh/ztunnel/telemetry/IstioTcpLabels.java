@@ -4,16 +4,20 @@ import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.istio.workload.Service;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.ztunnel.discovery.Workloads;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.List;
 
 /**
  * The label sets of Istio's L4 metrics, in Istio's order and with its "unknown" for what is not known: the
- * {@code istio_tcp_*} series of a connection and the {@code istio_on_demand_dns_total} series of a lookup.
+ * {@code istio_tcp_*} series of a connection, less the labels {@code telemetry.removeLabels} takes out (an instance
+ * is one such set), and the {@code istio_on_demand_dns_total} series of a lookup.
  */
-final class IstioTcpLabels {
+public final class IstioTcpLabels {
 
-    static final String[] NAMES = {"reporter", "source_workload", "source_canonical_service",
+    /** Istio's labels of the {@code istio_tcp_*} metrics, in its order. */
+    private static final String[] ISTIO = {"reporter", "source_workload", "source_canonical_service",
         "source_canonical_revision", "source_workload_namespace", "source_principal", "source_app", "source_version",
         "source_cluster", "destination_service", "destination_service_namespace", "destination_service_name",
         "destination_workload", "destination_canonical_service", "destination_canonical_revision",
@@ -24,11 +28,6 @@ final class IstioTcpLabels {
         "source_canonical_revision", "source_workload_namespace", "source_principal", "source_app", "source_version",
         "source_cluster", "hostname"};
 
-    static final int RESPONSE_FLAGS = indexOf(NAMES, "response_flags");
-    private static final int SOURCE_WORKLOAD = indexOf(NAMES, "source_workload");
-    private static final int SOURCE_NAMESPACE = indexOf(NAMES, "source_workload_namespace");
-    private static final int DESTINATION_WORKLOAD = indexOf(NAMES, "destination_workload");
-    private static final int DESTINATION_NAMESPACE = indexOf(NAMES, "destination_workload_namespace");
     private static final int DNS_SOURCE_WORKLOAD = indexOf(ON_DEMAND_DNS_NAMES, "source_workload");
     private static final int DNS_SOURCE_NAMESPACE = indexOf(ON_DEMAND_DNS_NAMES, "source_workload_namespace");
     private static final int DNS_HOSTNAME = indexOf(ON_DEMAND_DNS_NAMES, "hostname");
@@ -36,17 +35,88 @@ final class IstioTcpLabels {
     /** How many labels describe one side of a connection ({@link #peer}). */
     private static final int PEER_LABELS = 8;
 
-    private IstioTcpLabels() {}
+    /** All of Istio's labels. */
+    static final IstioTcpLabels ALL = new IstioTcpLabels(List.of());
+
+    /** The labels exported, in Istio's order. */
+    private final String[] names;
+    /** For each exported label its place in Istio's set; null when every label is exported. */
+    private final int[] exported;
+    /** Places in {@link #names}; -1 for a removed label. */
+    private final int responseFlags;
+    private final int sourceWorkload;
+    private final int sourceNamespace;
+    private final int destinationWorkload;
+    private final int destinationNamespace;
+
+    private IstioTcpLabels(Collection<String> removed) {
+        checkRemovable(removed);
+        List<String> kept = new ArrayList<>();
+        List<Integer> places = new ArrayList<>();
+        for (int i = 0; i < ISTIO.length; i++) {
+            if (!removed.contains(ISTIO[i])) {
+                kept.add(ISTIO[i]);
+                places.add(i);
+            }
+        }
+        names = kept.toArray(String[]::new);
+        exported = removed.isEmpty() ? null : places.stream().mapToInt(Integer::intValue).toArray();
+        responseFlags = kept.indexOf("response_flags");
+        sourceWorkload = kept.indexOf("source_workload");
+        sourceNamespace = kept.indexOf("source_workload_namespace");
+        destinationWorkload = kept.indexOf("destination_workload");
+        destinationNamespace = kept.indexOf("destination_workload_namespace");
+    }
+
+    /**
+     * Istio's {@code istio_tcp_*} labels less {@code removed} (as Istio's Telemetry API removes a tag from a metric:
+     * its series then add up what differed only in it).
+     *
+     * @throws IllegalArgumentException naming a label that is not one of them, or {@code reporter}
+     */
+    static IstioTcpLabels without(Collection<String> removed) {
+        return removed.isEmpty() ? ALL : new IstioTcpLabels(List.copyOf(removed));
+    }
+
+    /**
+     * Checks {@code telemetry.removeLabels}: each an {@code istio_tcp_*} label other than {@code reporter}.
+     *
+     * @throws IllegalArgumentException naming the first that is not
+     */
+    public static void checkRemovable(Collection<String> removed) {
+        for (String label : removed) {
+            if ("reporter".equals(label)) {
+                throw new IllegalArgumentException("telemetry.removeLabels: 'reporter' cannot be removed (a ztunnel "
+                        + "reports connections as source and as destination: without it the two reports of one "
+                        + "connection between two workloads of this node would add up in one series)");
+            }
+            if (!Arrays.asList(ISTIO).contains(label)) {
+                throw new IllegalArgumentException("telemetry.removeLabels: '" + label + "' is not a label of the "
+                        + "istio_tcp_* metrics (expected some of: " + String.join(", ",
+                                Arrays.asList(ISTIO).subList(1, ISTIO.length)) + ")");
+            }
+        }
+    }
+
+    /** The labels exported, in Istio's order. */
+    String[] names() {
+        return names.clone();
+    }
+
+    /** The place of {@code response_flags} in {@link #names()}; -1 when removed. */
+    int responseFlags() {
+        return responseFlags;
+    }
 
     /** {@code reporter}: the side that reports the connection. */
     static String reporter(ConnectionInfo info) {
         return info.outbound() ? "source" : "destination";
     }
 
-    /** The {@code istio_tcp_*} labels of {@code i} with {@code flags} as its {@code response_flags}. */
-    static String[] of(ConnectionInfo i, String flags) {
+    /** The exported labels of {@code i} with {@code flags} as its {@code response_flags}. */
+    String[] of(ConnectionInfo i, String flags) {
         Service svc = i.service();
-        String[] l = new String[NAMES.length];
+        String[] l = new String[ISTIO.length];
         l[0] = reporter(i);
         peer(l, 1, i.source(), i.sourcePrincipal());
         l[1 + PEER_LABELS] = svc == null ? "unknown" : svc.getHostname();
@@ -56,7 +126,29 @@ final class IstioTcpLabels {
         l[4 + 2 * PEER_LABELS] = "tcp";
         l[5 + 2 * PEER_LABELS] = flags;
         l[6 + 2 * PEER_LABELS] = i.mtls() ? "mutual_tls" : "unknown";
-        return l;
+        if (exported == null) {
+            return l;
+        }
+        String[] kept = new String[exported.length];
+        for (int k = 0; k < exported.length; k++) {
+            kept[k] = l[exported[k]];
+        }
+        return kept;
+    }
+
+    /**
+     * The series name of the source of a series with these labels ({@link #seriesName(Workload)}); null when its
+     * workload or namespace label was removed (the series then goes only once idle).
+     */
+    String sourceName(List<String> labels) {
+        return sourceWorkload < 0 || sourceNamespace < 0 ? null
+                : seriesName(labels.get(sourceNamespace), labels.get(sourceWorkload));
+    }
+
+    /** As {@link #sourceName}, of the destination. */
+    String destinationName(List<String> labels) {
+        return destinationWorkload < 0 || destinationNamespace < 0 ? null
+                : seriesName(labels.get(destinationNamespace), labels.get(destinationWorkload));
     }
 
     /** The {@code istio_on_demand_dns_total} labels of a lookup of {@code hostname} for {@code source}. */
@@ -65,6 +157,15 @@ final class IstioTcpLabels {
         peer(labels, 0, source, sourcePrincipal);
         labels[PEER_LABELS] = orUnknown(hostname);
         return labels;
+    }
+
+    /** The series name of the client of an {@code istio_on_demand_dns_total} series, and its hostname. */
+    static String dnsSourceName(List<String> labels) {
+        return seriesName(labels.get(DNS_SOURCE_NAMESPACE), labels.get(DNS_SOURCE_WORKLOAD));
+    }
+
+    static String dnsHostname(List<String> labels) {
+        return labels.get(DNS_HOSTNAME);
     }
 
     /**
@@ -76,27 +177,8 @@ final class IstioTcpLabels {
         return "unknown".equals(name) ? null : seriesName(orUnknown(w.getNamespace()), name);
     }
 
-    /** A workload's series name from its namespace and workload labels. */
-    static String seriesName(String namespace, String workload) {
+    private static String seriesName(String namespace, String workload) {
         return namespace + "/" + workload;
-    }
-
-    /** The series name of each side of a {@code istio_tcp_*} series. */
-    static String sourceName(List<String> labels) {
-        return seriesName(labels.get(SOURCE_NAMESPACE), labels.get(SOURCE_WORKLOAD));
-    }
-
-    static String destinationName(List<String> labels) {
-        return seriesName(labels.get(DESTINATION_NAMESPACE), labels.get(DESTINATION_WORKLOAD));
-    }
-
-    /** The series name of the client of an {@code istio_on_demand_dns_total} series, and its hostname. */
-    static String dnsSourceName(List<String> labels) {
-        return seriesName(labels.get(DNS_SOURCE_NAMESPACE), labels.get(DNS_SOURCE_WORKLOAD));
-    }
-
-    static String dnsHostname(List<String> labels) {
-        return labels.get(DNS_HOSTNAME);
     }
 
     /**

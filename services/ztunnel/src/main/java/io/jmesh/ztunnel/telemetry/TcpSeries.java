@@ -119,7 +119,9 @@ final class TcpSeries implements MultiCollector {
         opened.remove(labels);
         sent.remove(labels);
         received.remove(labels);
-        use.closeFlags.add(labels[flagsLabel]);
+        if (flagsLabel >= 0) {
+            use.closeFlags.add(labels[flagsLabel]);
+        }
         for (String flags : use.closeFlags) {
             String[] withFlags = withFlags(labels, flags);
             closed.remove(withFlags);
@@ -130,7 +132,7 @@ final class TcpSeries implements MultiCollector {
 
     /** {@code labels} with other response flags (a copy; the series' arrays are never modified). */
     String[] withFlags(String[] labels, String flags) {
-        if (flags.equals(labels[flagsLabel])) {
+        if (flagsLabel < 0 || flags.equals(labels[flagsLabel])) { // without the label, closes share the series
             return labels;
         }
         String[] copy = labels.clone();
