@@ -23,7 +23,11 @@ import org.slf4j.LoggerFactory;
  * {@code mesh_events_dropped_total{topic,reason}}. The data path is never slowed by telemetry.
  *
  * <p>A caller that keeps a refused event to offer it again later uses {@link #offer}, which counts nothing, and
- * {@link #countRefused} once it gives the event up: the dropped counter then counts only events lost for good.
+ * {@link #countRefused} once it gives the event up: the dropped counter then counts only events lost for good. Such
+ * events are the ones whose loss nothing later makes good (ztunnel's CLOSED), so the queue's last eighth is theirs:
+ * {@link #publish} is refused once the queue holds seven eighths of its capacity, {@link #offer} only when it is full.
+ * When Kafka falls behind for good, droppable events (ztunnel's OPENED and PROGRESS, which a CLOSED makes good) then
+ * give way first.
  *
  * <p>Thread-safe: any thread may publish.
  */
@@ -67,6 +71,8 @@ public final class EventPublisher implements AutoCloseable {
     }
 
     private final Queue<Event> queue;
+    /** How many queued events {@link #publish} leaves room beyond, for {@link #offer}s (see the class comment). */
+    private final int publishLimit;
     private final EventSink sink;
     private final Thread sender;
     private final Counter published;
@@ -81,6 +87,7 @@ public final class EventPublisher implements AutoCloseable {
             Duration idlePark, Duration busyNap) {
         this.doorbell = new Doorbell(busyNap, idlePark);
         this.queue = PlatformDependent.newFixedMpscQueue(settings.queueCapacity());
+        this.publishLimit = settings.queueCapacity() - settings.queueCapacity() / 8;
         this.sink = sink;
         this.published = Counter.builder().name("mesh_events_published_total")
                 .help("Events handed to Kafka and acknowledged").labelNames("topic").register(metrics);
@@ -159,10 +166,12 @@ public final class EventPublisher implements AutoCloseable {
      * not take it (counted {@code send_failed}): on the producer's thread, so it must be short and never block. A
      * failed send is not always unwritten: a batch whose acknowledgement timed out may be in the topic after all.
      *
-     * @return false when the event was dropped (queue full or Kafka disabled): {@code onSendFailed} never runs then
+     * @return false when the event was dropped (queue full, up to the places kept for {@link #offer}, or Kafka
+     *     disabled): {@code onSendFailed} never runs then
      */
     public boolean publish(String topic, byte[] key, byte[] value, Runnable onSendFailed) {
-        if (offer(topic, key, value, onSendFailed)) {
+        // size() reads two counters; publishers racing past the limit at once take a few of the kept places
+        if (queue.size() < publishLimit && offer(topic, key, value, onSendFailed)) {
             return true;
         }
         countRefused(topic);
@@ -171,7 +180,8 @@ public final class EventPublisher implements AutoCloseable {
 
     /**
      * {@link #publish(String, byte[], byte[], Runnable)} for a caller that keeps what is refused to offer it again:
-     * a refusal is not counted; {@link #countRefused} counts it once the caller gives the event up.
+     * a refusal is not counted; {@link #countRefused} counts it once the caller gives the event up. It may take the
+     * queue's last places, which {@link #publish} leaves free.
      *
      * @return false when the queue had no room or the publisher is disabled or closed
      */

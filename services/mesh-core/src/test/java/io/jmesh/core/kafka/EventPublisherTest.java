@@ -192,6 +192,39 @@ class EventPublisherTest {
         }
     }
 
+    /**
+     * The queue's last eighth is kept for offers (events their callers keep and offer again, whose loss nothing
+     * makes good): publishes are refused, and counted dropped, once the queue holds seven eighths of its capacity,
+     * offers only when it is full.
+     */
+    @Test
+    void theQueuesLastPlacesAreKeptForOffers() throws Exception {
+        FullOnCueSink sink = new FullOnCueSink(); // takes nothing: the queue only fills
+        PrometheusRegistry registry = new PrometheusRegistry();
+        KafkaSettings settings = new KafkaSettings("mock:9092", 16, Duration.ofSeconds(5));
+        try (EventPublisher p = EventPublisher.withSink(settings, "t", registry, sink, Duration.ofMillis(20),
+                Duration.ofMillis(1))) {
+            for (int i = 0; i < 14; i++) {
+                assertThat(p.publish("t", null, new byte[] {(byte) i})).as("publish " + i).isTrue();
+            }
+            assertThat(p.publish("t", null, new byte[] {14})).as("14 of 16 queued: the rest is for offers").isFalse();
+            assertThat(p.offer("t", null, new byte[] {15}, null)).isTrue();
+            assertThat(p.offer("t", null, new byte[] {16}, null)).isTrue();
+            assertThat(p.offer("t", null, new byte[] {17}, null)).as("full").isFalse();
+            assertThat(p.queued()).isEqualTo(16);
+            assertThat(registry.scrape().stream().filter(m -> m.getMetadata().getName().equals("mesh_events_dropped"))
+                    .flatMap(m -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot) m).getDataPoints().stream())
+                    .mapToDouble(d -> d.getValue()).sum()).as("only the refused publish").isEqualTo(1);
+
+            sink.full(false);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (sink.taken().size() < 16 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(sink.taken()).hasSize(16);
+        }
+    }
+
     @Test
     void settingsAreValidated() {
         assertThatThrownBy(() -> new KafkaSettings("x:1", 0, Duration.ofSeconds(5)))

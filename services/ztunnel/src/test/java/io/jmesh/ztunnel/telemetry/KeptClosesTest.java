@@ -90,6 +90,42 @@ class KeptClosesTest {
         }
     }
 
+    /**
+     * Kafka behind for good: OPENED events give way to CLOSED ones, which take the queue's last places (an OPENED's
+     * loss its CLOSED makes good, flagged {@code opened_dropped}; a CLOSED's loss nothing does).
+     */
+    @Test
+    void whenTheQueueFillsOpenedEventsGiveWayToClosedOnes() throws Exception {
+        try (EventPublisher events = EventPublisher.withSink(new KafkaSettings("test:9092", 16,
+                Duration.ofSeconds(5)), "node-k", registry, producer, Duration.ofMillis(20), Duration.ofMillis(1))) {
+            ConnectionTelemetry telemetry = new ConnectionTelemetry(registry, events, true, "node-k");
+            java.util.List<ConnectionTelemetry.Tracked> open = new java.util.ArrayList<>();
+            for (int i = 0; i < 16; i++) {
+                open.add(telemetry.opened(ConnectionTelemetryTest.outbound(ConnectionTelemetryTest.CLIENT,
+                        ConnectionTelemetryTest.SERVER)));
+            }
+            assertThat(events.queued()).as("OPENED events stop at seven eighths of the queue").isEqualTo(14);
+            assertThat(counter("mesh_events_dropped")).isEqualTo(2);
+            for (ConnectionTelemetry.Tracked t : open.subList(0, 3)) {
+                t.close(10, 20, "-", null);
+            }
+            assertThat(events.queued()).as("two CLOSED events in the last places").isEqualTo(16);
+            assertThat(gauge("ztunnel_connection_closes_kept")).as("the third kept").isEqualTo(1);
+
+            producer.full(false);
+            await().atMost(Duration.ofSeconds(10)).until(() -> closedSent() == 3);
+            java.util.List<ConnectionEvent> closed = new java.util.ArrayList<>();
+            for (byte[] value : producer.taken()) {
+                ConnectionEvent e = ConnectionEvent.parseFrom(value);
+                if (e.getKind() == ConnectionEvent.Kind.CLOSED) {
+                    closed.add(e);
+                }
+            }
+            assertThat(closed).as("none of their OPENED events was dropped").noneMatch(ConnectionEvent::getOpenedDropped);
+            assertThat(counter("ztunnel_connection_closes_lost")).isZero();
+        }
+    }
+
     private static void closeConnections(ConnectionTelemetry telemetry, int n) {
         for (int i = 0; i < n; i++) {
             telemetry.opened(ConnectionTelemetryTest.outbound(ConnectionTelemetryTest.CLIENT,
