@@ -31,7 +31,8 @@ import java.util.function.Supplier;
  * The local-only admin server (15000 on 127.0.0.1): {@code /config_dump} (workloads, services, policies,
  * certificates with expiry, in the shape {@code istioctl ztunnel-config} reads), {@code /logging} (POST, as
  * Istio's: alone it lists the levels; {@code ?level=debug} or {@code ?<logger>=debug} changes them, {@code ?reset}
- * returns to the startup levels) and {@code /quitquitquit} (POST: drain and exit).
+ * returns to the startup levels), {@code /quitquitquit} (POST: drain and exit), and Istio's
+ * {@code /debug/pprof/profile} and {@code /debug/pprof/heap} in the JVM's formats ({@link Profiles}).
  */
 public final class LocalAdmin {
 
@@ -51,6 +52,7 @@ public final class LocalAdmin {
     private volatile HttpServer server;
     private volatile Supplier<JsonObject> workloadState;
     private volatile IntFunction<DeltaAdsClient.OnDemandState> onDemand;
+    private final Profiles profiles;
 
     /** @param trust the trust bundle in force (roots and CRL), shown as {@code trustBundle} */
     public LocalAdmin(Vertx vertx, WorkloadStore store, IdentityManager identities,
@@ -63,6 +65,7 @@ public final class LocalAdmin {
         this.policies = policies;
         this.quit = quit;
         this.configJson = configJson;
+        this.profiles = new Profiles(vertx);
     }
 
     /** In-pod mode: the pods' proxies by uid, shown as {@code workloadState} (as Istio's dump does). */
@@ -106,8 +109,11 @@ public final class LocalAdmin {
                 req.response().end("draining\n");
                 quit.run();
             }
+            case "/debug/pprof/profile" -> profiles.profile(req);
+            case "/debug/pprof/heap" -> profiles.heap(req);
             default -> req.response().setStatusCode(404).end("not found: " + req.path()
-                    + " (known: /config_dump, /logging, /quitquitquit; / lists them)\n");
+                    + " (known: /config_dump, /logging, /quitquitquit, /debug/pprof/profile, /debug/pprof/heap; / lists"
+                    + " them)\n");
         }
     }
 
@@ -134,6 +140,11 @@ public final class LocalAdmin {
                                    ?level=<logger>:<level>,... (Istio's form, also <logger>=<level>; a bare level
                                    sets the root); POST /logging?reset[&level=...] returns to the startup levels first
               POST /quitquitquit   drain and exit
+              GET  /debug/pprof/profile[?seconds=10]
+                                   a CPU profile over that many seconds (1 to 60), as a JDK Flight Recorder
+                                   recording (jfr print, JDK Mission Control)
+              GET  /debug/pprof/heap
+                                   the live heap as an HPROF dump (the process stops while it is written)
             metrics: :15020/metrics (also /stats/prometheus); readiness: :15021/healthz/ready
             """;
 

@@ -1,0 +1,130 @@
+package io.jmesh.ztunnel.admin;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.jmesh.ztunnel.discovery.WorkloadStore;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import jdk.jfr.consumer.RecordingFile;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Istio's {@code /debug/pprof/profile} and {@code /debug/pprof/heap} on the real admin port, in the JVM's formats: a
+ * JDK Flight Recorder recording that the JDK's reader opens, and an HPROF heap dump; one of each at a time, bad
+ * parameters refused by name, and no temporary file left behind.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class LocalAdminProfilesTest {
+
+    final HttpClient http = HttpClient.newHttpClient();
+    Vertx vertx;
+    LocalAdmin admin;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        admin = new LocalAdmin(vertx, new WorkloadStore(), null, List::of, () -> { }, new JsonObject(), null);
+        admin.start(0).await(10, TimeUnit.SECONDS);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        admin.close().await(10, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aCpuProfileIsAFlightRecordingOfTheSecondsAskedFor() throws Exception {
+        List<Path> before = temporaries("ztunnel-profile-");
+        long start = System.nanoTime();
+        CompletableFuture<HttpResponse<byte[]>> profile = get("/debug/pprof/profile?seconds=1");
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> jdk.jfr.FlightRecorder
+                .getFlightRecorder().getRecordings().stream()
+                .anyMatch(r -> r.getName().equals("ztunnel /debug/pprof/profile")));
+        HttpResponse<String> second = http.send(request("/debug/pprof/profile?seconds=1"),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(second.statusCode()).as("one profile at a time").isEqualTo(409);
+
+        HttpResponse<byte[]> answer = profile.get(30, TimeUnit.SECONDS);
+        assertThat(answer.statusCode()).isEqualTo(200);
+        assertThat(System.nanoTime() - start).as("recorded for the second asked for").isGreaterThan(1_000_000_000L);
+        assertThat(answer.headers().firstValue("content-disposition")).get().asString().endsWith(".jfr\"");
+        assertThat(Arrays.copyOf(answer.body(), 4)).as("JFR's magic")
+                .isEqualTo("FLR\0".getBytes(StandardCharsets.US_ASCII));
+        Path file = dir.resolve("profile.jfr");
+        Files.write(file, answer.body());
+        assertThat(RecordingFile.readAllEvents(file)).as("the JDK reads it").isNotEmpty();
+        org.awaitility.Awaitility.await("its file deleted once sent").atMost(java.time.Duration.ofSeconds(10))
+                .until(() -> temporaries("ztunnel-profile-").equals(before));
+
+        assertThat(get("/debug/pprof/profile?seconds=1").get(30, TimeUnit.SECONDS).statusCode())
+                .as("another once the first is done").isEqualTo(200);
+    }
+
+    @Test
+    void theHeapIsAnHprofDump() throws Exception {
+        List<Path> before = temporaries("ztunnel-heap-");
+        HttpResponse<byte[]> answer = get("/debug/pprof/heap").get(30, TimeUnit.SECONDS);
+        assertThat(answer.statusCode()).isEqualTo(200);
+        assertThat(new String(answer.body(), 0, 18, StandardCharsets.US_ASCII)).isEqualTo("JAVA PROFILE 1.0.2");
+        assertThat(answer.body().length).isGreaterThan(1_000_000);
+        org.awaitility.Awaitility.await("its file deleted once sent").atMost(java.time.Duration.ofSeconds(10))
+                .until(() -> temporaries("ztunnel-heap-").equals(before));
+    }
+
+    @Test
+    void badRequestsAreRefusedByName() throws Exception {
+        for (String seconds : new String[] {"0", "61", "ten", "1.5"}) {
+            HttpResponse<String> r = http.send(request("/debug/pprof/profile?seconds=" + seconds),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).as(seconds).isEqualTo(400);
+            assertThat(r.body())
+                    .contains("seconds: '" + seconds + "' (expected: a whole number of seconds from 1 to 60)");
+        }
+        for (String path : new String[] {"/debug/pprof/profile", "/debug/pprof/heap"}) {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri(path))
+                    .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).as(path).isEqualTo(405);
+        }
+        assertThat(Profiles.seconds(null)).isEqualTo(10);
+        assertThatThrownBy(() -> Profiles.seconds("-1")).hasMessageContaining("seconds: '-1'");
+    }
+
+    private CompletableFuture<HttpResponse<byte[]>> get(String path) {
+        return http.sendAsync(request(path), HttpResponse.BodyHandlers.ofByteArray());
+    }
+
+    private HttpRequest request(String path) {
+        return HttpRequest.newBuilder(uri(path)).GET().build();
+    }
+
+    private URI uri(String path) {
+        return URI.create("http://127.0.0.1:" + admin.port() + path);
+    }
+
+    private static List<Path> temporaries(String prefix) throws Exception {
+        try (Stream<Path> s = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            return s.filter(p -> p.getFileName().toString().startsWith(prefix)).sorted().toList();
+        }
+    }
+}
