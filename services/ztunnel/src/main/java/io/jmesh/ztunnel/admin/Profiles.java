@@ -127,7 +127,12 @@ final class Profiles {
         try {
             r.stop();
             Path file = Files.createTempDirectory("ztunnel-profile-").resolve("profile.jfr");
-            r.dump(file);
+            try {
+                r.dump(file);
+            } catch (IOException | RuntimeException e) {
+                deleteAfter(file, e);
+                throw e;
+            }
             return file;
         } finally {
             r.close();
@@ -137,8 +142,28 @@ final class Profiles {
     private static Path dumpHeap() throws IOException {
         // dumpHeap refuses a file that exists: a name in a directory of its own
         Path file = Files.createTempDirectory("ztunnel-heap-").resolve("heap.hprof");
-        ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class).dumpHeap(file.toString(), true);
+        try {
+            ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class).dumpHeap(file.toString(), true);
+        } catch (IOException | RuntimeException e) {
+            deleteAfter(file, e); // a disk that filled up must not keep what was written
+            throw e;
+        }
         return file;
+    }
+
+    /** {@link #delete} after {@code failure}, to which a failure to delete is added. */
+    private static void deleteAfter(Path file, Exception failure) {
+        try {
+            delete(file);
+        } catch (IOException e) {
+            failure.addSuppressed(e);
+        }
+    }
+
+    /** Deletes {@code file} and its directory, as far as they exist. */
+    private static void delete(Path file) throws IOException {
+        Files.deleteIfExists(file);
+        Files.deleteIfExists(file.getParent());
     }
 
     /** Sends {@code file} as an attachment, then deletes it and its directory, whatever became of the request. */
@@ -147,8 +172,7 @@ final class Profiles {
                 .putHeader("content-disposition", "attachment; filename=\"" + name + "\"")
                 .sendFile(file.toString());
         return sent.transform(ar -> vertx.executeBlocking(() -> {
-            Files.deleteIfExists(file);
-            Files.deleteIfExists(file.getParent());
+            delete(file);
             return null;
         }, false)).mapEmpty();
     }
