@@ -40,8 +40,14 @@ class LocalAdminLoggingTest {
         rootBefore = logback.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).getLevel();
         logback.getLogger(STARTUP).setLevel(Level.WARN); // as a level set by configuration before the admin starts
         vertx = Vertx.vertx();
-        admin = new LocalAdmin(vertx, new WorkloadStore(), null, List::of, () -> { }, new JsonObject(), null);
+        admin = startedEmpty(vertx);
+    }
+
+    /** An admin server over an empty mesh (no identities, policies or trust bundle) on a port of its own. */
+    static LocalAdmin startedEmpty(Vertx vertx) throws Exception {
+        LocalAdmin admin = new LocalAdmin(vertx, new WorkloadStore(), null, List::of, () -> { }, new JsonObject(), null);
         admin.start(0).await(10, TimeUnit.SECONDS);
+        return admin;
     }
 
     @AfterEach

@@ -3,9 +3,7 @@ package io.jmesh.ztunnel.admin;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonObject;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -43,8 +41,7 @@ class LocalAdminProfilesTest {
     @BeforeEach
     void start() throws Exception {
         vertx = Vertx.vertx();
-        admin = new LocalAdmin(vertx, new WorkloadStore(), null, List::of, () -> { }, new JsonObject(), null);
-        admin.start(0).await(10, TimeUnit.SECONDS);
+        admin = LocalAdminLoggingTest.startedEmpty(vertx);
     }
 
     @AfterEach
