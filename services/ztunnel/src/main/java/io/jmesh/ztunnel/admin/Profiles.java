@@ -63,17 +63,9 @@ final class Profiles {
             return;
         }
         log.atInfo().addKeyValue("seconds", seconds).log("recording a CPU profile for /debug/pprof/profile");
-        vertx.executeBlocking(Profiles::startRecording, false)
-                .compose(r -> vertx.timer(seconds * 1000L).compose(v -> vertx.executeBlocking(() -> dump(r), false)))
-                .onComplete(ar -> {
-                    if (ar.failed()) {
-                        profiling.set(false);
-                        text(req, 500, "profile failed: " + ar.cause() + "\n");
-                        return;
-                    }
-                    send(req, ar.result(), "ztunnel-" + Instant.now().getEpochSecond() + ".jfr")
-                            .onComplete(sent -> profiling.set(false));
-                });
+        answer(req, vertx.executeBlocking(Profiles::startRecording, false)
+                .compose(r -> vertx.timer(seconds * 1000L).compose(v -> vertx.executeBlocking(() -> dump(r), false))),
+                profiling, "profile", ".jfr");
     }
 
     void heap(HttpServerRequest req) {
@@ -86,14 +78,19 @@ final class Profiles {
             return;
         }
         log.atInfo().log("writing a heap dump for /debug/pprof/heap (the process stops while it is written)");
-        vertx.executeBlocking(Profiles::dumpHeap, false).onComplete(ar -> {
+        answer(req, vertx.executeBlocking(Profiles::dumpHeap, false), dumping, "heap dump", ".hprof");
+    }
+
+    /** Sends the file {@code written} gives (or 500 naming why it failed), then frees {@code busy}. */
+    private void answer(HttpServerRequest req, Future<Path> written, AtomicBoolean busy, String what, String suffix) {
+        written.onComplete(ar -> {
             if (ar.failed()) {
-                dumping.set(false);
-                text(req, 500, "heap dump failed: " + ar.cause() + "\n");
+                busy.set(false);
+                text(req, 500, what + " failed: " + ar.cause() + "\n");
                 return;
             }
-            send(req, ar.result(), "ztunnel-" + Instant.now().getEpochSecond() + ".hprof")
-                    .onComplete(sent -> dumping.set(false));
+            send(req, ar.result(), "ztunnel-" + Instant.now().getEpochSecond() + suffix)
+                    .onComplete(sent -> busy.set(false));
         });
     }
 

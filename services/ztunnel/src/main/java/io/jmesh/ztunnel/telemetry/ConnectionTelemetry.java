@@ -62,8 +62,6 @@ public final class ConnectionTelemetry {
      * a scrape to see the last increments.
      */
     public static final java.time.Duration SERIES_IDLE_WINDOW = java.time.Duration.ofHours(1);
-    /** How many refused CLOSED events are kept to be published again ({@link KeptCloses}). */
-    public static final int UNSENT_CAPACITY = KeptCloses.CAPACITY;
     /** The defaults of {@code telemetry.rejectionLog}: lines per direction and reason, and per how long. */
     public static final int REJECTION_LINES = 20;
     public static final java.time.Duration REJECTION_LOG_INTERVAL = java.time.Duration.ofSeconds(10);
