@@ -58,8 +58,8 @@ public final class TelemetryBootstrap implements MeshService {
         context.metrics().register(new IstioMetrics(this::totals));
         Readiness.Task kafka = context.readiness().register("kafka");
         if (config.kafka().enabled()) {
-            EventIngestor i = EventIngestor.start(config.kafka(), config.seriesTtl(), config.openSeriesTtl(), clock,
-                    graph, context.metrics());
+            EventIngestor i = EventIngestor.start(config.kafka(), config.seriesTtl(), config.openSeriesTtl(),
+                    config.metrics().removed(), clock, graph, context.metrics());
             ingestor = i;
             // ready once ingesting; not ready again if an error stops the ingest thread (nothing counted then)
             i.ready().whenComplete((v, err) -> {

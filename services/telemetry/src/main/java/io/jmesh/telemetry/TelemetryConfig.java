@@ -4,6 +4,7 @@ import io.jmesh.core.config.AdminConfig;
 import io.jmesh.core.grpc.Http2Liveness;
 import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.core.lifecycle.ServiceConfig;
+import io.jmesh.telemetry.aggregate.RemovedLabels;
 import java.time.Duration;
 
 /**
@@ -15,9 +16,11 @@ import java.time.Duration;
  *     and at close only, so a long-lived connection updates nothing in between; this bounds a close that is lost
  * @param graph the service graph's sliding window
  * @param otlp OpenTelemetry export of the aggregated metrics
+ * @param metrics what the Istio series served on {@code /metrics} and exported over OTLP carry
  */
 public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConfig admin, IngestConfig kafka,
-        Duration seriesTtl, Duration openSeriesTtl, GraphConfig graph, OtlpConfig otlp) implements ServiceConfig {
+        Duration seriesTtl, Duration openSeriesTtl, GraphConfig graph, OtlpConfig otlp, MetricsConfig metrics)
+        implements ServiceConfig {
 
     public TelemetryConfig {
         if (seriesTtl == null || seriesTtl.toMillis() < 1000) {
@@ -26,6 +29,35 @@ public record TelemetryConfig(String logLevel, Duration drainDeadline, AdminConf
         if (openSeriesTtl == null || openSeriesTtl.compareTo(seriesTtl) < 0) {
             throw new IllegalArgumentException("openSeriesTtl: " + openSeriesTtl + " (expected: >= seriesTtl, "
                     + seriesTtl + ")");
+        }
+        metrics = metrics == null ? MetricsConfig.ALL_LABELS : metrics;
+    }
+
+    /** Every series with all of Istio's labels (tests that build the record by hand). */
+    public TelemetryConfig(String logLevel, Duration drainDeadline, AdminConfig admin, IngestConfig kafka,
+            Duration seriesTtl, Duration openSeriesTtl, GraphConfig graph, OtlpConfig otlp) {
+        this(logLevel, drainDeadline, admin, kafka, seriesTtl, openSeriesTtl, graph, otlp, null);
+    }
+
+    /**
+     * The Istio series this service serves.
+     *
+     * @param removeLabels labels left out of the {@code istio_tcp_*} and {@code istio_request*} series, as Istio's
+     *     Telemetry API removes a tag ({@code operation: REMOVE}): events that differed only in them are counted in
+     *     one series, for fewer series where, say, per-pod principals or canonical revisions are too many. Any of
+     *     Istio's traffic labels but {@code reporter}; empty by default. The service graph keeps every label
+     */
+    public record MetricsConfig(java.util.List<String> removeLabels) {
+        public static final MetricsConfig ALL_LABELS = new MetricsConfig(java.util.List.of());
+
+        public MetricsConfig {
+            removeLabels = removeLabels == null ? java.util.List.of() : java.util.List.copyOf(removeLabels);
+            RemovedLabels.of(removeLabels); // names the first bad one
+        }
+
+        /** The labels removed, checked. */
+        public RemovedLabels removed() {
+            return RemovedLabels.of(removeLabels);
         }
     }
 

@@ -55,9 +55,13 @@ public final class IstioLabels {
 
     private static final int FLAGS = TCP.indexOf("response_flags");
 
-    /** A TCP series' key with {@code response_flags="-"}: the series of the connection as it was opened. */
+    /**
+     * A TCP series' key with {@code response_flags="-"}: the series of the connection as it was opened. Itself when
+     * the label is removed ({@link RemovedLabels}): opens and closes then share one series.
+     */
     static SeriesKey withoutFlags(SeriesKey tcp) {
-        if ("-".equals(tcp.value(FLAGS))) {
+        String flags = tcp.value(FLAGS);
+        if ("-".equals(flags) || RemovedLabels.isRemoved(flags)) {
             return tcp;
         }
         String[] v = tcp.values();

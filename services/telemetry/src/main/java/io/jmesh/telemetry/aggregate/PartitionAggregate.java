@@ -48,10 +48,18 @@ public final class PartitionAggregate {
     /** The size of {@link #encode()}, kept as series come and go. */
     private long checkpointBytes = HEADER_BYTES;
     private long nextOffset;
+    /** The labels left out of its series ({@code metrics.removeLabels}). */
+    private final RemovedLabels removed;
 
-    /** An empty aggregate that starts at {@code nextOffset}. */
+    /** An empty aggregate that starts at {@code nextOffset}, its series keeping every label. */
     public PartitionAggregate(long nextOffset) {
+        this(nextOffset, RemovedLabels.NONE);
+    }
+
+    /** An empty aggregate that starts at {@code nextOffset} and counts without the {@code removed} labels. */
+    public PartitionAggregate(long nextOffset, RemovedLabels removed) {
         this.nextOffset = nextOffset;
+        this.removed = removed;
     }
 
     /** The offset of the first record not yet counted. */
@@ -93,7 +101,7 @@ public final class PartitionAggregate {
             default -> throw new IllegalArgumentException("kind: " + e.getKind()
                     + " (expected: OPENED, CLOSED or PROGRESS)");
         }
-        SeriesKey key = IstioLabels.of(e);
+        SeriesKey key = removed.apply(IstioLabels.of(e));
         boolean isNew = !tcp.containsKey(key);
         SeriesKey asOpened = countsAsOpened(e) ? IstioLabels.withoutFlags(key) : key;
         boolean openedIsNew = !asOpened.equals(key) && !tcp.containsKey(asOpened);
@@ -185,7 +193,7 @@ public final class PartitionAggregate {
 
     /** The series {@code e} would be counted in, or null as {@link #admit(ConnectionEvent)}; changes nothing. */
     public SeriesKey admit(RequestEvent e) {
-        SeriesKey key = IstioLabels.of(e);
+        SeriesKey key = removed.apply(IstioLabels.of(e));
         boolean noRoom = !requests.containsKey(key)
                 && checkpointBytes + REQUEST_SERIES_BYTES + newLabelBytes(key, null) > MAX_CHECKPOINT_BYTES;
         return noRoom ? null : key;
@@ -224,8 +232,8 @@ public final class PartitionAggregate {
         });
         requests.entrySet().removeIf(e -> e.getValue().lastSeenMillis < idleCutoffMillis && released(e.getKey(),
                 REQUEST_SERIES_BYTES));
-        int removed = before - tcp.size() - requests.size();
-        return removed == 0 ? Expired.NONE : new Expired(removed, open[0]);
+        int gone = before - tcp.size() - requests.size();
+        return gone == 0 ? Expired.NONE : new Expired(gone, open[0]);
     }
 
     /** The size of this aggregate's checkpoint ({@link #encode()}), in bytes. */
@@ -355,12 +363,20 @@ public final class PartitionAggregate {
         return bytes.toByteArray();
     }
 
+    /** Reads a checkpoint written by {@link #encode()} into an aggregate that keeps every label. */
+    public static PartitionAggregate decode(byte[] checkpoint) {
+        return decode(checkpoint, RemovedLabels.NONE);
+    }
+
     /**
-     * Reads a checkpoint written by {@link #encode()}.
+     * Reads a checkpoint written by {@link #encode()} into an aggregate that counts without the {@code removed}
+     * labels. The checkpoint may have been written with other labels removed: its series are made to fit
+     * ({@link RemovedLabels#restored}), and those that become one are merged (a label removed since adds up the
+     * series that differed in it; one no longer removed reads {@code unknown} in the series counted without it).
      *
      * @throws IllegalArgumentException naming what is wrong when the bytes are not a checkpoint of this version
      */
-    public static PartitionAggregate decode(byte[] checkpoint) {
+    public static PartitionAggregate decode(byte[] checkpoint, RemovedLabels removed) {
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(checkpoint))) {
             int magic = in.readInt();
             if (magic != MAGIC) {
@@ -372,14 +388,14 @@ public final class PartitionAggregate {
                 throw new IllegalArgumentException("checkpoint version: " + version + " (expected: 1 to " + VERSION
                         + ")");
             }
-            PartitionAggregate a = new PartitionAggregate(in.readLong());
+            PartitionAggregate a = new PartitionAggregate(in.readLong(), removed);
             String[] dict = new String[count(in, "dictionary")];
             for (int i = 0; i < dict.length; i++) {
                 dict[i] = in.readUTF();
             }
             int tcpCount = count(in, "tcp series");
             for (int i = 0; i < tcpCount; i++) {
-                SeriesKey k = readKey(in, dict, IstioLabels.TCP.size());
+                SeriesKey k = removed.restored(readKey(in, dict, IstioLabels.TCP.size()));
                 TcpTotals t = new TcpTotals();
                 t.opened = in.readLong();
                 t.closed = in.readLong();
@@ -388,16 +404,26 @@ public final class PartitionAggregate {
                 t.failed = version >= 2 ? in.readLong() : 0;
                 t.open = version >= 3 ? nonNegative(in.readLong(), "open connections") : 0;
                 t.lastSeenMillis = in.readLong();
-                a.putTcp(k, t);
+                TcpTotals same = a.tcp.get(k);
+                if (same == null) {
+                    a.putTcp(k, t);
+                } else {
+                    same.add(t);
+                }
             }
             int reqCount = count(in, "request series");
             for (int i = 0; i < reqCount; i++) {
-                SeriesKey k = readKey(in, dict, IstioLabels.REQUEST.size());
+                SeriesKey k = removed.restored(readKey(in, dict, IstioLabels.REQUEST.size()));
                 long n = in.readLong();
                 RequestTotals t = new RequestTotals(readDistribution(in), readDistribution(in), readDistribution(in));
                 t.requests = n;
                 t.lastSeenMillis = in.readLong();
-                a.putRequest(k, t);
+                RequestTotals same = a.requests.get(k);
+                if (same == null) {
+                    a.putRequest(k, t);
+                } else {
+                    same.add(t);
+                }
             }
             if (in.available() != 0) {
                 throw new IllegalArgumentException("checkpoint: " + in.available() + " trailing bytes (expected: 0)");

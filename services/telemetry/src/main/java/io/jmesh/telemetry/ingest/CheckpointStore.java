@@ -1,6 +1,7 @@
 package io.jmesh.telemetry.ingest;
 
 import io.jmesh.telemetry.aggregate.PartitionAggregate;
+import io.jmesh.telemetry.aggregate.RemovedLabels;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -33,12 +34,15 @@ final class CheckpointStore implements AutoCloseable {
     private record Location(TopicPartition partition, long offset) {}
 
     private final String topic;
+    private final RemovedLabels removed;
     private final String group;
     private final KafkaConsumer<String, byte[]> reader;
     private final Map<String, Location> index = new HashMap<>();
     private final Map<TopicPartition, Long> scanned = new HashMap<>();
 
-    CheckpointStore(String bootstrapServers, String topic, String group) {
+    /** @param removed the labels the aggregates it reads count without (a checkpoint's series are made to fit) */
+    CheckpointStore(String bootstrapServers, String topic, String group, RemovedLabels removed) {
+        this.removed = removed;
         this.topic = topic;
         this.group = group;
         Properties p = new Properties();
@@ -92,7 +96,7 @@ final class CheckpointStore implements AutoCloseable {
                 continue;
             }
             try {
-                out.put(wanted.get(f.getKey()), PartitionAggregate.decode(f.getValue()));
+                out.put(wanted.get(f.getKey()), PartitionAggregate.decode(f.getValue(), removed));
             } catch (IllegalArgumentException e) {
                 unreadable.put(wanted.get(f.getKey()), "checkpoint " + f.getKey() + ": " + e.getMessage());
             }

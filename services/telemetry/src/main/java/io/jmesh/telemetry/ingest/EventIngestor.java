@@ -3,8 +3,10 @@ package io.jmesh.telemetry.ingest;
 import io.jmesh.core.kafka.TopicReplication;
 import io.jmesh.telemetry.TelemetryConfig.IngestConfig;
 import io.jmesh.telemetry.aggregate.Expired;
+import io.jmesh.telemetry.aggregate.IstioLabels;
 import io.jmesh.telemetry.aggregate.MeshTotals;
 import io.jmesh.telemetry.aggregate.PartitionAggregate;
+import io.jmesh.telemetry.aggregate.RemovedLabels;
 import io.jmesh.telemetry.aggregate.SeriesKey;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -87,6 +89,8 @@ public final class EventIngestor implements AutoCloseable {
     private final long openTtlMillis;
     private final Clock clock;
     private final IngestListener listener;
+    /** The labels the aggregates count without ({@code metrics.removeLabels}); the listener still sees them all. */
+    private final RemovedLabels removed;
     private final IngestMetrics metrics;
     private final EventDecoder decoder;
     private final String transactionalId;
@@ -115,9 +119,10 @@ public final class EventIngestor implements AutoCloseable {
     private boolean needsRewind;
     private final Map<String, CounterDataPoint> counted = new HashMap<>();
 
-    private EventIngestor(IngestConfig config, Duration seriesTtl, Duration openSeriesTtl, Clock clock,
-            IngestListener listener, PrometheusRegistry registry) {
+    private EventIngestor(IngestConfig config, Duration seriesTtl, Duration openSeriesTtl, RemovedLabels removed,
+            Clock clock, IngestListener listener, PrometheusRegistry registry) {
         this.config = config;
+        this.removed = removed;
         this.ttlMillis = seriesTtl.toMillis();
         this.openTtlMillis = openSeriesTtl.toMillis();
         this.clock = clock;
@@ -147,10 +152,20 @@ public final class EventIngestor implements AutoCloseable {
      */
     public static EventIngestor start(IngestConfig config, Duration seriesTtl, Duration openSeriesTtl, Clock clock,
             IngestListener listener, PrometheusRegistry registry) {
+        return start(config, seriesTtl, openSeriesTtl, RemovedLabels.NONE, clock, listener, registry);
+    }
+
+    /**
+     * As {@link #start(IngestConfig, Duration, Duration, Clock, IngestListener, PrometheusRegistry)}, counting
+     * without the {@code removed} labels ({@code metrics.removeLabels}).
+     */
+    public static EventIngestor start(IngestConfig config, Duration seriesTtl, Duration openSeriesTtl,
+            RemovedLabels removed, Clock clock, IngestListener listener, PrometheusRegistry registry) {
         if (!config.enabled()) {
             throw new IllegalArgumentException("kafka.bootstrapServers: '' (expected: a broker to ingest from)");
         }
-        EventIngestor ingestor = new EventIngestor(config, seriesTtl, openSeriesTtl, clock, listener, registry);
+        EventIngestor ingestor = new EventIngestor(config, seriesTtl, openSeriesTtl, removed, clock, listener,
+                registry);
         ingestor.thread.start();
         return ingestor;
     }
@@ -192,7 +207,8 @@ public final class EventIngestor implements AutoCloseable {
                     || !retry("start transactional producer", this::createProducer)) {
                 return;
             }
-            checkpoints = new CheckpointStore(config.bootstrapServers(), config.checkpointTopic(), config.groupId());
+            checkpoints = new CheckpointStore(config.bootstrapServers(), config.checkpointTopic(), config.groupId(),
+                    removed);
             consumer = newConsumer();
             consumer.subscribe(List.of(config.connectionTopic(), config.requestTopic()), new Rebalance());
             ready.complete(null);
@@ -278,7 +294,8 @@ public final class EventIngestor implements AutoCloseable {
             if (series == null) {
                 deadLetter(r, seriesLimit(agg));
             } else {
-                listener.onConnection(c.event(), series, now);
+                // the graph reads the workloads and services of every series, removed labels or not
+                listener.onConnection(c.event(), removed.isEmpty() ? series : IstioLabels.of(c.event()), now);
                 agg.add(c.event(), series, now);
                 counted.get(r.topic()).inc();
             }
@@ -287,7 +304,7 @@ public final class EventIngestor implements AutoCloseable {
             if (series == null) {
                 deadLetter(r, seriesLimit(agg));
             } else {
-                listener.onRequest(q.event(), series, now);
+                listener.onRequest(q.event(), removed.isEmpty() ? series : IstioLabels.of(q.event()), now);
                 agg.add(q.event(), series, now);
                 counted.get(r.topic()).inc();
             }
@@ -458,10 +475,10 @@ public final class EventIngestor implements AutoCloseable {
                 } else if (c != null) {
                     log.atWarn().addKeyValue("partition", tp.toString()).addKeyValue("committed", c.offset())
                             .log("committed offset without checkpoint (checkpoint topic lost?): counting from it");
-                    agg = new PartitionAggregate(c.offset());
+                    agg = new PartitionAggregate(c.offset(), removed);
                     consumer.seek(tp, c.offset());
                 } else {
-                    agg = new PartitionAggregate(-1);
+                    agg = new PartitionAggregate(-1, removed);
                     consumer.seekToBeginning(List.of(tp));
                 }
                 owned.put(tp, agg);

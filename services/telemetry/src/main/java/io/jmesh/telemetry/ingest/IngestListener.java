@@ -11,10 +11,13 @@ import io.jmesh.telemetry.aggregate.SeriesKey;
  */
 public interface IngestListener {
 
-    /** A counted connection event and the Istio series ({@code IstioLabels.TCP}) it was counted in. */
+    /**
+     * A counted connection event and its Istio labels ({@code IstioLabels.TCP}): those of the series it was counted
+     * in, with the values of any label {@code metrics.removeLabels} leaves out of that series.
+     */
     void onConnection(ConnectionEvent event, SeriesKey series, long nowMillis);
 
-    /** A counted request event and the Istio series ({@code IstioLabels.REQUEST}) it was counted in. */
+    /** A counted request event and its Istio labels ({@code IstioLabels.REQUEST}), as {@link #onConnection}. */
     void onRequest(RequestEvent event, SeriesKey series, long nowMillis);
 
     /** The events seen since the previous call are committed. */

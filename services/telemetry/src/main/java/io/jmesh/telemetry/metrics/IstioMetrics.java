@@ -6,6 +6,7 @@ import io.jmesh.telemetry.aggregate.Buckets;
 import io.jmesh.telemetry.aggregate.Distribution;
 import io.jmesh.telemetry.aggregate.IstioLabels;
 import io.jmesh.telemetry.aggregate.MeshTotals;
+import io.jmesh.telemetry.aggregate.RemovedLabels;
 import io.jmesh.telemetry.aggregate.RequestTotals;
 import io.jmesh.telemetry.aggregate.SeriesKey;
 import io.jmesh.telemetry.aggregate.ServedLabels;
@@ -194,7 +195,10 @@ public final class IstioMetrics implements MultiCollector {
     private static void labels(ServedLabels labels, MeshTotals.Served<?> series, FamilyTextWriter out)
             throws IOException {
         for (int i = 0; i < labels.size(); i++) {
-            out.label(labels.name(i), labels.value(i, series));
+            String value = labels.value(i, series);
+            if (!RemovedLabels.isRemoved(value)) { // metrics.removeLabels: the family has no such label
+                out.label(labels.name(i), value);
+            }
         }
     }
 
@@ -237,11 +241,26 @@ public final class IstioMetrics implements MultiCollector {
         return b.build();
     }
 
-    /** The series' Istio label values, then its partition's number. */
+    /** The series' Istio label values but the removed ones ({@code metrics.removeLabels}), then its partition's number. */
     private static Labels labels(String[] names, SeriesKey key, MeshTotals.Partition p) {
         String[] values = java.util.Arrays.copyOf(key.values(), names.length);
         values[names.length - 1] = p.number();
-        return Labels.of(names, values);
+        int kept = 0;
+        for (String v : values) {
+            kept += RemovedLabels.isRemoved(v) ? 0 : 1;
+        }
+        if (kept == names.length) {
+            return Labels.of(names, values);
+        }
+        String[] keptNames = new String[kept];
+        String[] keptValues = new String[kept];
+        for (int i = 0, j = 0; i < names.length; i++) {
+            if (!RemovedLabels.isRemoved(values[i])) {
+                keptNames[j] = names[i];
+                keptValues[j++] = values[i];
+            }
+        }
+        return Labels.of(keptNames, keptValues);
     }
 
     private static String[] withPartition(List<String> istio) {

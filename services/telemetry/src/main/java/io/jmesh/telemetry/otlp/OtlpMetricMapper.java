@@ -4,6 +4,7 @@ import io.jmesh.telemetry.aggregate.Buckets;
 import io.jmesh.telemetry.aggregate.Distribution;
 import io.jmesh.telemetry.aggregate.IstioLabels;
 import io.jmesh.telemetry.aggregate.MeshTotals;
+import io.jmesh.telemetry.aggregate.RemovedLabels;
 import io.jmesh.telemetry.aggregate.RequestTotals;
 import io.jmesh.telemetry.aggregate.SeriesKey;
 import io.jmesh.telemetry.aggregate.TcpTotals;
@@ -207,14 +208,19 @@ final class OtlpMetricMapper {
         }
     }
 
-    /** Istio's labels, then the partition the series was counted on (see {@link MeshTotals}). */
+    /**
+     * Istio's labels but those removed ({@code metrics.removeLabels}), then the partition the series was counted on
+     * (see {@link MeshTotals}).
+     */
     private static List<KeyValue> attrs(List<String> names, SeriesKey key, MeshTotals.Partition p) {
-        KeyValue[] kv = new KeyValue[names.size() + 1];
+        List<KeyValue> kv = new ArrayList<>(names.size() + 1);
         for (int i = 0; i < names.size(); i++) {
-            kv[i] = attr(names.get(i), key.value(i));
+            if (!RemovedLabels.isRemoved(key.value(i))) {
+                kv.add(attr(names.get(i), key.value(i)));
+            }
         }
-        kv[names.size()] = attr(MeshTotals.PARTITION_LABEL, p.number());
-        return List.of(kv);
+        kv.add(attr(MeshTotals.PARTITION_LABEL, p.number()));
+        return kv;
     }
 
     private static KeyValue attr(String key, String value) {
