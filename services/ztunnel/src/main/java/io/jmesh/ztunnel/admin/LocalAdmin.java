@@ -32,7 +32,8 @@ import java.util.function.Supplier;
  * certificates with expiry, in the shape {@code istioctl ztunnel-config} reads), {@code /logging} (POST, as
  * Istio's: alone it lists the levels; {@code ?level=debug} or {@code ?<logger>=debug} changes them, {@code ?reset}
  * returns to the startup levels), {@code /quitquitquit} (POST: drain and exit), and Istio's
- * {@code /debug/pprof/profile} and {@code /debug/pprof/heap} in the JVM's formats ({@link Profiles}).
+ * {@code /debug/pprof/profile} (pprof's format, or a flight recording) and {@code /debug/pprof/heap} (HPROF)
+ * ({@link Profiles}).
  */
 public final class LocalAdmin {
 
@@ -140,9 +141,9 @@ public final class LocalAdmin {
                                    ?level=<logger>:<level>,... (Istio's form, also <logger>=<level>; a bare level
                                    sets the root); POST /logging?reset[&level=...] returns to the startup levels first
               POST /quitquitquit   drain and exit
-              GET  /debug/pprof/profile[?seconds=10]
-                                   a CPU profile over that many seconds (1 to 60), as a JDK Flight Recorder
-                                   recording (jfr print, JDK Mission Control)
+              GET  /debug/pprof/profile[?seconds=10][&format=pprof]
+                                   a CPU profile over that many seconds (1 to 60), in pprof's format (go tool pprof);
+                                   format=jfr: the JDK Flight Recorder recording (jfr print, JDK Mission Control)
               GET  /debug/pprof/heap
                                    the live heap as an HPROF dump (the process stops while it is written)
             metrics: :15020/metrics (also /stats/prometheus); readiness: :15021/healthz/ready

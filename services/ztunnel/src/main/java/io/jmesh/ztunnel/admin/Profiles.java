@@ -10,7 +10,10 @@ import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.text.ParseException;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import jdk.jfr.Configuration;
 import jdk.jfr.Recording;
@@ -18,13 +21,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Istio's ztunnel {@code /debug/pprof/profile} and {@code /debug/pprof/heap}, in the JVM's own formats, which its
- * tools read (JDK Mission Control, {@code jfr print}, IntelliJ, Eclipse MAT, VisualVM):
+ * Istio's ztunnel {@code /debug/pprof/profile} and {@code /debug/pprof/heap}:
  *
  * <ul>
- *   <li>{@code GET /debug/pprof/profile[?seconds=N]}: a CPU profile over N seconds (default 10, as Istio's; 1 to 60),
- *       a JDK Flight Recorder recording with the JDK's "profile" settings (method samples every 10 ms, allocation
- *       and lock samples), answered once the time is up.</li>
+ *   <li>{@code GET /debug/pprof/profile[?seconds=N][&format=pprof|jfr]}: a CPU profile over N seconds (default 10, as
+ *       Istio's; 1 to 60), recorded by the JDK Flight Recorder with the JDK's "profile" settings (method samples
+ *       every {@value #SAMPLE_PERIOD_MS} ms, allocation and lock samples) and answered once the time is up: by default
+ *       in pprof's format, as Istio's ztunnel answers ({@link PprofProfile}: the method samples), with
+ *       {@code format=jfr} the whole recording (JDK Mission Control, {@code jfr print}, IntelliJ).</li>
  *   <li>{@code GET /debug/pprof/heap}: the live heap as an HPROF dump. Writing it stops the process, traffic
  *       included, for about as long as it takes to write the live heap (tens of MB: well under a second here).</li>
  * </ul>
@@ -37,6 +41,8 @@ final class Profiles {
     private static final Logger log = LoggerFactory.getLogger(Profiles.class);
     static final int DEFAULT_SECONDS = 10;
     static final int MAX_SECONDS = 60;
+    /** How often the recording samples each thread running Java code (the JDK's "profile" settings say 10 ms). */
+    static final int SAMPLE_PERIOD_MS = 10;
 
     private final Vertx vertx;
     private final AtomicBoolean profiling = new AtomicBoolean();
@@ -52,8 +58,10 @@ final class Profiles {
             return;
         }
         int seconds;
+        boolean pprof;
         try {
             seconds = seconds(req.getParam("seconds"));
+            pprof = pprof(req.getParam("format"));
         } catch (IllegalArgumentException e) {
             text(req, 400, e.getMessage() + "\n");
             return;
@@ -62,10 +70,11 @@ final class Profiles {
             text(req, 409, "a profile is being recorded: ask again once it is done\n");
             return;
         }
-        log.atInfo().addKeyValue("seconds", seconds).log("recording a CPU profile for /debug/pprof/profile");
+        log.atInfo().addKeyValue("seconds", seconds).addKeyValue("format", pprof ? "pprof" : "jfr")
+                .log("recording a CPU profile for /debug/pprof/profile");
         answer(req, vertx.executeBlocking(Profiles::startRecording, false)
-                .compose(r -> vertx.timer(seconds * 1000L).compose(v -> vertx.executeBlocking(() -> dump(r), false))),
-                profiling, "profile", ".jfr");
+                .compose(r -> vertx.timer(seconds * 1000L).compose(v -> vertx.executeBlocking(() -> dump(r, pprof),
+                        false))), profiling, "profile", pprof ? ".pb" : ".jfr");
     }
 
     void heap(HttpServerRequest req) {
@@ -111,26 +120,55 @@ final class Profiles {
                 + MAX_SECONDS + ")");
     }
 
+    /** {@code ?format=}: absent or {@code pprof} for pprof, {@code jfr} for the flight recording itself. */
+    static boolean pprof(String param) {
+        if (param == null || param.isEmpty() || param.equals("pprof")) {
+            return true;
+        }
+        if (param.equals("jfr")) {
+            return false;
+        }
+        throw new IllegalArgumentException("format: '" + param + "' (expected: pprof or jfr)");
+    }
+
     private static Recording startRecording() throws IOException, ParseException {
-        Recording r = new Recording(Configuration.getConfiguration("profile"));
+        Map<String, String> settings = new HashMap<>(Configuration.getConfiguration("profile").getSettings());
+        // the profile settings' own period, made explicit: each pprof sample stands for this much CPU time
+        settings.put("jdk.ExecutionSample#period", SAMPLE_PERIOD_MS + " ms");
+        Recording r = new Recording(settings);
         r.setName("ztunnel /debug/pprof/profile");
         r.setToDisk(true);
         r.start();
         return r;
     }
 
-    /** Stops {@code r} and writes it to a file of its own in a new temporary directory. */
-    private static Path dump(Recording r) throws IOException {
+    /**
+     * Stops {@code r} and writes it to a file of its own in a new temporary directory: the recording, or the pprof
+     * profile made from it (the recording is then deleted at once).
+     */
+    private static Path dump(Recording r, boolean pprof) throws IOException {
         try {
             r.stop();
             Path file = Files.createTempDirectory("ztunnel-profile-").resolve("profile.jfr");
             try {
                 r.dump(file);
+                if (!pprof) {
+                    return file;
+                }
+                Path profile = file.resolveSibling("profile.pb");
+                try {
+                    PprofProfile.write(file, profile, Duration.ofMillis(SAMPLE_PERIOD_MS), r.getStartTime(),
+                            Duration.between(r.getStartTime(), r.getStopTime()));
+                } catch (IOException | RuntimeException e) {
+                    Files.deleteIfExists(profile); // the recording and the directory go below
+                    throw e;
+                }
+                Files.delete(file);
+                return profile;
             } catch (IOException | RuntimeException e) {
                 deleteAfter(file, e);
                 throw e;
             }
-            return file;
         } finally {
             r.close();
         }

@@ -24,8 +24,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Istio's {@code /debug/pprof/profile} and {@code /debug/pprof/heap} on the real admin port, in the JVM's formats: a
- * JDK Flight Recorder recording that the JDK's reader opens, and an HPROF heap dump; one of each at a time, bad
+ * Istio's {@code /debug/pprof/profile} and {@code /debug/pprof/heap} on the real admin port: a CPU profile in pprof's
+ * format that an independent pprof reader (Datadog's {@code pprof-format}, from npm, run by Node.js) decodes, or the
+ * JDK Flight Recorder recording the JDK's reader opens, and an HPROF heap dump; one of each at a time, bad
  * parameters refused by name, and no temporary file left behind.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -51,10 +52,10 @@ class LocalAdminProfilesTest {
     }
 
     @Test
-    void aCpuProfileIsAFlightRecordingOfTheSecondsAskedFor() throws Exception {
+    void withFormatJfrACpuProfileIsAFlightRecordingOfTheSecondsAskedFor() throws Exception {
         List<Path> before = temporaries("ztunnel-profile-");
         long start = System.nanoTime();
-        CompletableFuture<HttpResponse<byte[]>> profile = get("/debug/pprof/profile?seconds=1");
+        CompletableFuture<HttpResponse<byte[]>> profile = get("/debug/pprof/profile?seconds=1&format=jfr");
         org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> jdk.jfr.FlightRecorder
                 .getFlightRecorder().getRecordings().stream()
                 .anyMatch(r -> r.getName().equals("ztunnel /debug/pprof/profile")));
@@ -76,6 +77,76 @@ class LocalAdminProfilesTest {
 
         assertThat(get("/debug/pprof/profile?seconds=1").get(30, TimeUnit.SECONDS).statusCode())
                 .as("another once the first is done").isEqualTo(200);
+    }
+
+    @Test
+    void aCpuProfileIsInPprofsFormatAsIstiosZtunnelAnswers() throws Exception {
+        List<Path> before = temporaries("ztunnel-profile-");
+        long deadline = System.nanoTime() + 4_000_000_000L;
+        Thread busy = new Thread(() -> spin(deadline), "busy-loop");
+        busy.start();
+        HttpResponse<byte[]> answer;
+        try {
+            answer = get("/debug/pprof/profile?seconds=1").get(30, TimeUnit.SECONDS);
+        } finally {
+            busy.join();
+        }
+        assertThat(answer.statusCode()).isEqualTo(200);
+        assertThat(answer.headers().firstValue("content-disposition")).get().asString().endsWith(".pb\"");
+        Path file = dir.resolve("profile.pb");
+        Files.write(file, answer.body());
+        org.awaitility.Awaitility.await("the recording and the profile deleted once sent")
+                .atMost(java.time.Duration.ofSeconds(10)).until(() -> temporaries("ztunnel-profile-").equals(before));
+
+        Path reader = Path.of("src/test/node/pprof-read.cjs").toAbsolutePath();
+        String pkg = npmPackage("pprof-format@2.3.2");
+        Process node = new ProcessBuilder("node", reader.toString(), pkg, file.toString()).redirectErrorStream(true)
+                .start();
+        String out = new String(node.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(node.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(node.exitValue()).as(out).isZero();
+        io.vertx.core.json.JsonObject p = new io.vertx.core.json.JsonObject(out.trim());
+        assertThat(p.getString("firstString")).isEmpty();
+        assertThat(p.getJsonArray("sampleTypes").getList()).containsExactly("samples/count", "cpu/nanoseconds");
+        assertThat(p.getString("periodType")).isEqualTo("cpu/nanoseconds");
+        assertThat(p.getLong("period")).isEqualTo(Profiles.SAMPLE_PERIOD_MS * 1_000_000L);
+        assertThat(p.getLong("durationNanos")).isGreaterThanOrEqualTo(1_000_000_000L);
+        assertThat(p.getLong("timeNanos")).isGreaterThan(1_700_000_000L * 1_000_000_000L);
+        assertThat(p.getInteger("samples")).isPositive();
+        long count = p.getJsonArray("totals").getLong(0);
+        assertThat(p.getJsonArray("totals").getLong(1)).as("each sample stands for one period of CPU time")
+                .isEqualTo(count * Profiles.SAMPLE_PERIOD_MS * 1_000_000L);
+        assertThat(p.getInteger("unresolved")).as("every location names a function").isZero();
+        assertThat(p.getJsonArray("threads").getList()).contains("busy-loop");
+        assertThat(p.getJsonArray("functions").getList())
+                .contains("io.jmesh.ztunnel.admin.LocalAdminProfilesTest.spin");
+    }
+
+    /** Keeps a CPU busy until {@code deadline} ({@link System#nanoTime()}), for the profile to sample. */
+    private static volatile long sink;
+
+    private static void spin(long deadline) {
+        long x = 0;
+        while (System.nanoTime() < deadline) {
+            for (int i = 0; i < 10_000; i++) {
+                x = x * 31 + i;
+            }
+            sink = x;
+        }
+    }
+
+    /**
+     * The unpacked npm package {@code spec}, fetched once by {@code src/test/node/npm-package.sh} (the npm registry is
+     * reachable in CI); the test is skipped, saying why, where it cannot be fetched.
+     */
+    private static String npmPackage(String spec) throws Exception {
+        Process fetch = new ProcessBuilder("bash", Path.of("src/test/node/npm-package.sh").toAbsolutePath().toString(),
+                spec).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String out = new String(fetch.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        boolean done = fetch.waitFor(120, TimeUnit.SECONDS);
+        org.junit.jupiter.api.Assumptions.assumeTrue(done && fetch.exitValue() == 0 && !out.isEmpty(),
+                "npm could not fetch " + spec + " (the independent pprof reader) from the npm registry");
+        return out;
     }
 
     @Test
@@ -103,6 +174,10 @@ class LocalAdminProfilesTest {
                     .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(r.statusCode()).as(path).isEqualTo(405);
         }
+        HttpResponse<String> svg = http.send(request("/debug/pprof/profile?seconds=1&format=svg"),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(svg.statusCode()).isEqualTo(400);
+        assertThat(svg.body()).contains("format: 'svg' (expected: pprof or jfr)");
         assertThat(Profiles.seconds(null)).isEqualTo(10);
         assertThatThrownBy(() -> Profiles.seconds("-1")).hasMessageContaining("seconds: '-1'");
     }
