@@ -29,6 +29,9 @@ public final class Events {
     public static final WorkloadInfo PRODUCTPAGE = workload("productpage-v1", "productpage", "v1");
     public static final WorkloadInfo REVIEWS = workload("reviews-v2", "reviews", "v2");
     public static final WorkloadInfo RATINGS = workload("ratings-v1", "ratings", "v1");
+    /** A pod of productpage under another service account: the per-pod principals that multiply series. */
+    public static final WorkloadInfo PRODUCTPAGE_B = PRODUCTPAGE.toBuilder()
+            .setPrincipal("spiffe://cluster.local/ns/default/sa/bookinfo-productpage-b").build();
 
     public static ConnectionEvent.Builder connection(ConnectionEvent.Kind kind, Reporter reporter, WorkloadInfo src,
             WorkloadInfo dst, String service) {

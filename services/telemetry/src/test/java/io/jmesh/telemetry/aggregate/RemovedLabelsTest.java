@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.Reporter;
-import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import io.jmesh.telemetry.Events;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -20,9 +19,6 @@ class RemovedLabelsTest {
     private static final int FLAGS = IstioLabels.TCP.indexOf("response_flags");
     private static final int CODE = IstioLabels.REQUEST.indexOf("response_code");
 
-    /** productpage's pods under two service accounts: per-pod principals, the usual reason to drop the label. */
-    private static final WorkloadInfo PRODUCTPAGE_B = Events.PRODUCTPAGE.toBuilder()
-            .setPrincipal("spiffe://cluster.local/ns/default/sa/bookinfo-productpage-b").build();
 
     @Test
     void onlyIstiosTrafficLabelsOtherThanReporterCanBeRemoved() {
@@ -45,7 +41,7 @@ class RemovedLabelsTest {
     void connectionsThatDifferOnlyInARemovedLabelShareASeries() {
         PartitionAggregate a = new PartitionAggregate(0, RemovedLabels.of(List.of("source_principal")));
         a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
-        a.add(Events.opened(Reporter.SOURCE, PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 2000);
+        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 2000);
         a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 100, 10), 3000);
 
         assertThat(a.tcp()).hasSize(1);
@@ -60,7 +56,7 @@ class RemovedLabelsTest {
         // kept apart when the label is kept
         PartitionAggregate all = new PartitionAggregate(0);
         all.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
-        all.add(Events.opened(Reporter.SOURCE, PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 2000);
+        all.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 2000);
         assertThat(all.tcp()).hasSize(2);
     }
 
@@ -100,9 +96,9 @@ class RemovedLabelsTest {
         PartitionAggregate before = new PartitionAggregate(0);
         before.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
         before.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 100, 10), 2000);
-        before.add(Events.opened(Reporter.SOURCE, PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 5000);
+        before.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 5000);
         before.add(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 7), 1000);
-        before.add(Events.request(Reporter.WAYPOINT, PRODUCTPAGE_B, Events.REVIEWS, "reviews", 200, 9), 1000);
+        before.add(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE_B, Events.REVIEWS, "reviews", 200, 9), 1000);
         before.advanceTo(41);
         assertThat(before.tcp()).hasSize(2);
 
@@ -120,7 +116,7 @@ class RemovedLabelsTest {
         assertThat(after.requests().values().iterator().next().requests()).isEqualTo(2);
 
         // the connection still open closes on the merged series, and what is counted next joins it
-        after.add(Events.closed(Reporter.SOURCE, PRODUCTPAGE_B, Events.REVIEWS, "reviews", 5, 5), 6000);
+        after.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE_B, Events.REVIEWS, "reviews", 5, 5), 6000);
         assertThat(after.tcp()).hasSize(1);
         assertThat(t.closed()).isEqualTo(2);
         assertThat(t.open()).isZero();
@@ -136,7 +132,7 @@ class RemovedLabelsTest {
     void aLabelNoLongerRemovedReadsUnknownInWhatWasCountedWithoutIt() {
         PartitionAggregate without = new PartitionAggregate(0, RemovedLabels.of(List.of("source_principal")));
         without.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
-        without.add(Events.opened(Reporter.SOURCE, PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 1000);
+        without.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 1000);
 
         PartitionAggregate restored = PartitionAggregate.decode(without.encode());
         assertThat(restored.tcp()).hasSize(1);

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.proto.telemetry.v1.Reporter;
-import io.jmesh.proto.telemetry.v1.WorkloadInfo;
 import io.jmesh.telemetry.EventProducer;
 import io.jmesh.telemetry.Events;
 import io.jmesh.telemetry.TelemetryConfig;
@@ -40,8 +39,6 @@ class RemovedLabelsServedTest {
     static final KafkaExtension kafka = new KafkaExtension();
 
     private static final String KEY = "Kubernetes//Pod/default/productpage-v1-abc12";
-    private static final WorkloadInfo PRODUCTPAGE_B = Events.PRODUCTPAGE.toBuilder()
-            .setPrincipal("spiffe://cluster.local/ns/default/sa/bookinfo-productpage-b").build();
 
     private static UnaryOperator<TelemetryConfig> removing(String... labels) {
         return c -> new TelemetryConfig(c.logLevel(), c.drainDeadline(), c.admin(), c.kafka(), c.seriesTtl(),
@@ -56,13 +53,13 @@ class RemovedLabelsServedTest {
                 Clock.systemUTC()); EventProducer p = new EventProducer(kafka)) {
             p.send(cfg.connectionTopic(), KEY, Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS,
                     "reviews"));
-            p.send(cfg.connectionTopic(), KEY, Events.opened(Reporter.SOURCE, PRODUCTPAGE_B, Events.REVIEWS,
+            p.send(cfg.connectionTopic(), KEY, Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE_B, Events.REVIEWS,
                     "reviews"));
-            p.send(cfg.connectionTopic(), KEY, Events.closed(Reporter.SOURCE, PRODUCTPAGE_B, Events.REVIEWS,
+            p.send(cfg.connectionTopic(), KEY, Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE_B, Events.REVIEWS,
                     "reviews", 1500, 300));
             p.send(cfg.requestTopic(), KEY, Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS,
                     "reviews", 200, 7));
-            p.send(cfg.requestTopic(), KEY, Events.request(Reporter.WAYPOINT, PRODUCTPAGE_B, Events.REVIEWS,
+            p.send(cfg.requestTopic(), KEY, Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE_B, Events.REVIEWS,
                     "reviews", 503, 70));
             await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 5);
             await().atMost(Duration.ofSeconds(30)).until(() -> t.scrape().contains("istio_requests_total{"));
@@ -112,7 +109,7 @@ class RemovedLabelsServedTest {
     void theSnapshotPathLeavesThemOutToo() {
         PartitionAggregate a = new PartitionAggregate(0, RemovedLabels.of(List.of("source_principal")));
         a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), 1000);
-        a.add(Events.opened(Reporter.SOURCE, PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 1000);
+        a.add(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE_B, Events.REVIEWS, "reviews"), 1000);
         a.add(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 7), 1000);
         IstioMetrics metrics = new IstioMetrics(() -> MeshTotals.of(List.of(a)));
         int points = 0;
