@@ -32,8 +32,8 @@ import java.util.function.Supplier;
  * certificates with expiry, in the shape {@code istioctl ztunnel-config} reads), {@code /logging} (POST, as
  * Istio's: alone it lists the levels; {@code ?level=debug} or {@code ?<logger>=debug} changes them, {@code ?reset}
  * returns to the startup levels), {@code /quitquitquit} (POST: drain and exit), and Istio's
- * {@code /debug/pprof/profile} (pprof's format, or a flight recording) and {@code /debug/pprof/heap} (HPROF)
- * ({@link Profiles}).
+ * {@code /debug/pprof/profile} and {@code /debug/pprof/heap} (pprof's format, or the JVM's: a flight recording, an
+ * HPROF dump) ({@link Profiles}).
  */
 public final class LocalAdmin {
 
@@ -144,8 +144,9 @@ public final class LocalAdmin {
               GET  /debug/pprof/profile[?seconds=10][&format=pprof]
                                    a CPU profile over that many seconds (1 to 60), in pprof's format (go tool pprof);
                                    format=jfr: the JDK Flight Recorder recording (jfr print, JDK Mission Control)
-              GET  /debug/pprof/heap
-                                   the live heap as an HPROF dump (the process stops while it is written)
+              GET  /debug/pprof/heap[?format=pprof]
+                                   the live heap by class in pprof's format (after a full collection);
+                                   format=hprof: a dump of every live object (the process stops while it is written)
             metrics: :15020/metrics (also /stats/prometheus); readiness: :15021/healthz/ready
             """;
 

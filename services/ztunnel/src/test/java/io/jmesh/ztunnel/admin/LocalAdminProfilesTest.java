@@ -24,10 +24,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Istio's {@code /debug/pprof/profile} and {@code /debug/pprof/heap} on the real admin port: a CPU profile in pprof's
- * format that an independent pprof reader (Datadog's {@code pprof-format}, from npm, run by Node.js) decodes, or the
- * JDK Flight Recorder recording the JDK's reader opens, and an HPROF heap dump; one of each at a time, bad
- * parameters refused by name, and no temporary file left behind.
+ * Istio's {@code /debug/pprof/profile} and {@code /debug/pprof/heap} on the real admin port: a CPU profile and the
+ * heap by class in pprof's format, which an independent pprof reader (Datadog's {@code pprof-format}, from npm, run
+ * by Node.js) decodes, or the JVM's formats (a flight recording the JDK's reader opens, an HPROF dump); one of each at
+ * a time, bad parameters refused by name, and no temporary file left behind.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class LocalAdminProfilesTest {
@@ -98,14 +98,7 @@ class LocalAdminProfilesTest {
         org.awaitility.Awaitility.await("the recording and the profile deleted once sent")
                 .atMost(java.time.Duration.ofSeconds(10)).until(() -> temporaries("ztunnel-profile-").equals(before));
 
-        Path reader = Path.of("src/test/node/pprof-read.cjs").toAbsolutePath();
-        String pkg = npmPackage("pprof-format@2.3.2");
-        Process node = new ProcessBuilder("node", reader.toString(), pkg, file.toString()).redirectErrorStream(true)
-                .start();
-        String out = new String(node.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(node.waitFor(30, TimeUnit.SECONDS)).isTrue();
-        assertThat(node.exitValue()).as(out).isZero();
-        io.vertx.core.json.JsonObject p = new io.vertx.core.json.JsonObject(out.trim());
+        io.vertx.core.json.JsonObject p = readWithPprofFormat(file);
         assertThat(p.getString("firstString")).isEmpty();
         assertThat(p.getJsonArray("sampleTypes").getList()).containsExactly("samples/count", "cpu/nanoseconds");
         assertThat(p.getString("periodType")).isEqualTo("cpu/nanoseconds");
@@ -120,6 +113,21 @@ class LocalAdminProfilesTest {
         assertThat(p.getJsonArray("threads").getList()).contains("busy-loop");
         assertThat(p.getJsonArray("functions").getList())
                 .contains("io.jmesh.ztunnel.admin.LocalAdminProfilesTest.spin");
+    }
+
+    /**
+     * What an independent pprof decoder (Datadog's {@code pprof-format}, from npm, under Node.js:
+     * {@code src/test/node/pprof-read.cjs}) reads in {@code profile}.
+     */
+    private static io.vertx.core.json.JsonObject readWithPprofFormat(Path profile) throws Exception {
+        Path reader = Path.of("src/test/node/pprof-read.cjs").toAbsolutePath();
+        String pkg = npmPackage("pprof-format@2.3.2");
+        Process node = new ProcessBuilder("node", reader.toString(), pkg, profile.toString())
+                .redirectErrorStream(true).start();
+        String out = new String(node.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(node.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(node.exitValue()).as(out).isZero();
+        return new io.vertx.core.json.JsonObject(out.trim());
     }
 
     /** Keeps a CPU busy until {@code deadline} ({@link System#nanoTime()}), for the profile to sample. */
@@ -150,9 +158,45 @@ class LocalAdminProfilesTest {
     }
 
     @Test
-    void theHeapIsAnHprofDump() throws Exception {
+    void theHeapIsInPprofsFormatByClass() throws Exception {
         List<Path> before = temporaries("ztunnel-heap-");
         HttpResponse<byte[]> answer = get("/debug/pprof/heap").get(30, TimeUnit.SECONDS);
+        assertThat(answer.statusCode()).isEqualTo(200);
+        assertThat(answer.headers().firstValue("content-disposition")).get().asString().endsWith(".pb\"");
+        Path file = dir.resolve("heap.pb");
+        Files.write(file, answer.body());
+        org.awaitility.Awaitility.await("its file deleted once sent").atMost(java.time.Duration.ofSeconds(10))
+                .until(() -> temporaries("ztunnel-heap-").equals(before));
+
+        io.vertx.core.json.JsonObject p = readWithPprofFormat(file);
+        assertThat(p.getString("firstString")).isEmpty();
+        assertThat(p.getJsonArray("sampleTypes").getList()).containsExactly("inuse_objects/count", "inuse_space/bytes");
+        assertThat(p.getString("periodType")).isEqualTo("space/bytes");
+        assertThat(p.getInteger("unresolved")).isZero();
+        assertThat(p.getJsonArray("threads").getList()).isEmpty();
+        assertThat(p.getJsonArray("functions").getList()).contains("byte[]", "java.lang.String", "java.lang.Object[]",
+                LocalAdmin.class.getName());
+        assertThat(p.getInteger("samples")).isEqualTo(p.getJsonArray("functions").size()).isGreaterThan(1000);
+        long bytes = p.getJsonArray("totals").getLong(1);
+        assertThat(bytes).as("the live heap, at most what the JVM holds").isPositive()
+                .isLessThanOrEqualTo(Runtime.getRuntime().totalMemory());
+        assertThat(p.getJsonArray("totals").getLong(0)).isPositive();
+    }
+
+    @Test
+    void typeDescriptorsAreNamedAsJavaWritesThem() {
+        assertThat(PprofProfile.readable("[B")).isEqualTo("byte[]");
+        assertThat(PprofProfile.readable("[[J")).isEqualTo("long[][]");
+        assertThat(PprofProfile.readable("[Ljava.lang.String;")).isEqualTo("java.lang.String[]");
+        assertThat(PprofProfile.readable("java.util.HashMap$Node")).isEqualTo("java.util.HashMap$Node");
+        assertThatThrownBy(() -> PprofProfile.heap("Total 0 0\n")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("class histogram: no class in it");
+    }
+
+    @Test
+    void withFormatHprofTheHeapIsAnHprofDump() throws Exception {
+        List<Path> before = temporaries("ztunnel-heap-");
+        HttpResponse<byte[]> answer = get("/debug/pprof/heap?format=hprof").get(30, TimeUnit.SECONDS);
         assertThat(answer.statusCode()).isEqualTo(200);
         assertThat(new String(answer.body(), 0, 18, StandardCharsets.US_ASCII)).isEqualTo("JAVA PROFILE 1.0.2");
         assertThat(answer.body().length).isGreaterThan(1_000_000);
@@ -178,6 +222,10 @@ class LocalAdminProfilesTest {
                 HttpResponse.BodyHandlers.ofString());
         assertThat(svg.statusCode()).isEqualTo(400);
         assertThat(svg.body()).contains("format: 'svg' (expected: pprof or jfr)");
+        HttpResponse<String> heapSvg = http.send(request("/debug/pprof/heap?format=svg"),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(heapSvg.statusCode()).isEqualTo(400);
+        assertThat(heapSvg.body()).contains("format: 'svg' (expected: pprof or hprof)");
         assertThat(Profiles.seconds(null)).isEqualTo(10);
         assertThatThrownBy(() -> Profiles.seconds("-1")).hasMessageContaining("seconds: '-1'");
     }
