@@ -27,6 +27,8 @@ class SeriesTtlConfigTest {
     void removedMetricLabelsAreIstiosTrafficLabelsOtherThanReporter() {
         assertThat(load(Map.of()).metrics().removeLabels()).isEmpty();
         assertThat(load(Map.of()).metrics().removed().isEmpty()).isTrue();
+        assertThat(load(Map.of("MESH_METRICS_REMOVE_LABELS", "[source_principal, response_code]")).metrics()
+                .removeLabels()).containsExactly("source_principal", "response_code");
         assertThatThrownBy(() -> new TelemetryConfig.MetricsConfig(java.util.List.of("source_principal", "pod")))
                 .hasMessageContaining("metrics.removeLabels: 'pod' is not a label of the istio_tcp_* and "
                         + "istio_request* metrics (expected some of: ");

@@ -213,7 +213,7 @@ public final class EventIngestor implements AutoCloseable {
             consumer.subscribe(List.of(config.connectionTopic(), config.requestTopic()), new Rebalance());
             ready.complete(null);
             log.atInfo().addKeyValue("group", config.groupId()).addKeyValue("transactionalId", transactionalId)
-                    .log("ingesting");
+                    .addKeyValue("removedLabels", removed.names()).log("ingesting");
             loop();
         } catch (RuntimeException e) {
             log.atError().setCause(e).log("ingest thread stopped: {}", e.getMessage());
