@@ -185,12 +185,14 @@ public final class ZtunnelBootstrap implements MeshService {
                     context.metrics());
             List<java.security.cert.X509Certificate> bundle = config.identity().trustBundleFile().isEmpty()
                     ? List.of() : Pem.certificates(read(config.identity().trustBundleFile()));
-            return new StartFiles(staticConfig, bundle, ipv6());
-        }, false).compose(this::startWith).recover(this::abandonCapture);
+            // building the parts loads most of ztunnel's classes (~0.1 s on a quiet machine, seconds on a starved
+            // one): here too, so the event loop only starts what is built
+            return build(new StartFiles(staticConfig, bundle, ipv6()));
+        }, false).compose(this::run).recover(this::abandonCapture);
     }
 
     /**
-     * What the start reads from the file system, read on a worker before the rest is built on the event loop.
+     * What the start reads from the file system, read on a worker before the parts are built.
      *
      * @param staticConfig the static mesh file's contents (null without one)
      * @param trustBundle the roots of {@code identity.trustBundleFile} (empty without one)
@@ -212,7 +214,22 @@ public final class ZtunnelBootstrap implements MeshService {
         return c.close().transform(removed -> Future.failedFuture(cause));
     }
 
-    private Future<Void> startWith(StartFiles read) {
+    /**
+     * The parts {@link #build} made that {@link #run} starts, beyond those held in fields.
+     *
+     * @param upstreams the DNS proxy's and the hostname resolver's name servers
+     * @param dnsMetrics the DNS proxy's metrics, or null without a DNS listener
+     */
+    private record Built(io.jmesh.core.admin.Readiness.Task certsReady,
+            io.jmesh.core.admin.Readiness.Task configReady, Clock clock, List<java.net.InetSocketAddress> upstreams,
+            DnsMetrics dnsMetrics, PoolMetrics poolMetrics) {}
+
+    /**
+     * Builds every part on a worker (the current context is still the event loop's, which the parts that keep one
+     * capture) and puts the static file's workloads and policies in their stores: nothing is started, no timer set,
+     * no socket bound. The future's completion publishes the fields to the event loop that {@link #run} runs on.
+     */
+    private Built build(StartFiles read) {
         StaticConfigFile.Contents staticConfig = read.staticConfig();
         hasIpv6 = read.ipv6();
         var vertx = context.vertx();
@@ -253,18 +270,12 @@ public final class ZtunnelBootstrap implements MeshService {
         identities = new IdentityManager(vertx, ca, trust, new IdentityManager.Settings(config.identity().certTtl(),
                 config.identity().maxConcurrentCsrs(), config.identity().initialBackoff(),
                 config.identity().maxBackoff(), config.node().trustDomain()), clock, context.metrics());
-        identities.start();
         events = EventPublisher.createWithWireProducer(config.kafka(), "ztunnel-" + config.node().name(),
                 context.metrics());
         ZtunnelConfig.RejectionLog rejectionLog = config.telemetry().rejectionLog();
         telemetry = new ConnectionTelemetry(context.metrics(), events, config.kafka().enabled(), config.node().name(),
                 config.telemetry().seriesIdleWindow(), new RefusalLogLimit(rejectionLog.linesPerInterval(),
                         rejectionLog.interval(), System::nanoTime), config.telemetry().removeLabels(), System::nanoTime);
-        if (config.kafka().enabled()) {
-            // one task for all connections, on a worker (it walks every open one); ordered: never two at once
-            progressTimer = vertx.setPeriodic(Math.max(1, config.telemetry().progressInterval().toMillis()),
-                    id -> vertx.executeBlocking(telemetry::reportProgress, true));
-        }
         PoolMetrics poolMetrics = new PoolMetrics(context.metrics());
         pool = new HbonePool(vertx, net, config, poolMetrics);
         // in-pod mode: 15001/15006/15008 live in each pod (opened when the CNI node agent sends it), not on the node
@@ -306,6 +317,43 @@ public final class ZtunnelBootstrap implements MeshService {
         outbound = new OutboundListeners(nodeConfig, proxy, telemetry, net, nodeAddress);
         DnsMetrics dnsMetrics = config.listeners().dns() >= 0 ? new DnsMetrics(context.metrics(),
                 new RefusalLogLimit(rejectionLog.linesPerInterval(), rejectionLog.interval(), System::nanoTime)) : null;
+        localAdmin = new LocalAdmin(vertx, store, identities, retained::all,
+                collaborators != null && collaborators.quit() != null ? collaborators.quit()
+                        : () -> new Thread(() -> System.exit(0), "ztunnel-quit").start(),
+                new JsonObject().put("node", config.node().name()).put("trustDomain", config.node().trustDomain()),
+                trust::snapshot);
+        if (nodeConfig.listeners().dns() >= 0) {
+            dns = new DnsProxy(net, store, dnsSettings(nodeAddress, upstreams), dnsMetrics, null);
+            if (dualStackAddress != null) {
+                dnsOtherFamily = new DnsProxy(net, store, dnsSettings(dualStackAddress, upstreams), dnsMetrics, null);
+            }
+        }
+        if (staticConfig != null) {
+            // indexed and compiled here (the first time loads their classes); run() hands the workloads to the
+            // parts that follow them
+            store.replaceAll(staticConfig.addresses());
+            policies.replaceAll(staticConfig.authorizations());
+            log.atInfo().addKeyValue("file", config.discovery().staticFile())
+                    .addKeyValue("resources", staticConfig.addresses().size())
+                    .addKeyValue("authorizations", staticConfig.authorizations().size())
+                    .log("static configuration loaded");
+        }
+        return new Built(certsReady, configReady, clock, upstreams,
+                dnsMetrics, poolMetrics);
+    }
+
+    /** Starts what {@link #build} built, on the event loop: timers, discovery, the identity manager, listeners. */
+    private Future<Void> run(Built built) {
+        var vertx = context.vertx();
+        DnsMetrics dnsMetrics = built.dnsMetrics();
+        List<java.net.InetSocketAddress> upstreams = built.upstreams();
+        identities.start();
+        if (config.kafka().enabled()) {
+            // one task for all connections, on a worker (it walks every open one); ordered: never two at once
+            progressTimer = vertx.setPeriodic(Math.max(1, config.telemetry().progressInterval().toMillis()),
+                    id -> vertx.executeBlocking(telemetry::reportProgress, true));
+        }
+        ZtunnelConfig.RejectionLog rejectionLog = config.telemetry().rejectionLog();
         // the summary of refusal lines left out goes out when their interval is over, even if none follow
         rejectionLogTimer = vertx.setPeriodic(Math.max(1, rejectionLog.interval().toMillis()), id -> {
             telemetry.reportSuppressedRejections();
@@ -314,13 +362,13 @@ public final class ZtunnelBootstrap implements MeshService {
             }
         });
         if (config.inpod().enabled()) {
-            inPod = InPodMode.start(vertx, config, store, identities, telemetry, inbound, poolMetrics,
+            inPod = InPodMode.start(vertx, config, store, identities, telemetry, inbound, built.poolMetrics(),
                     dnsMetrics == null ? null : dnsSettings(nodeAddress, upstreams), dnsMetrics, hostnames,
                     context.readiness(), context.metrics(), this::refreshLocalIdentities);
             refreshLocalIdentities(); // pods added before inPod was set
         }
 
-        store.onChange((prev, next) -> {
+        java.util.function.BiConsumer<WorkloadIndex, WorkloadIndex> onWorkloads = (prev, next) -> {
             refreshLocalIdentities();
             pool.onWorkloadsChanged(next);
             inbound.sync(next);
@@ -331,44 +379,31 @@ public final class ZtunnelBootstrap implements MeshService {
             if (capture != null) {
                 capture.update(next);
             }
-        });
-        if (capture != null) {
-            capture.update(store.current());
-        }
+        };
+        store.onChange(onWorkloads);
+        // what build() put in the store (the static file's workloads), before anything listened
+        onWorkloads.accept(null, store.current());
 
-        if (staticConfig != null) {
-            StaticConfigFile.Contents c = staticConfig;
-            store.replaceAll(c.addresses());
-            policies.replaceAll(c.authorizations());
-            log.atInfo().addKeyValue("file", config.discovery().staticFile())
-                    .addKeyValue("resources", c.addresses().size())
-                    .addKeyValue("authorizations", c.authorizations().size()).log("static configuration loaded");
-        }
         if (ads != null) {
             ads.firstFullSync().onSuccess(v -> {
-                configReady.complete();
+                built.configReady().complete();
                 firstConfig.tryComplete();
             });
             ads.start();
         } else {
-            configReady.complete();
+            built.configReady().complete();
             firstConfig.tryComplete();
         }
         if (config.discovery().onDemand() && inPod == null) {
             // no local workload is known up front (each arrives when first used, and its certificate is fetched
             // then): ready once discovery is (the first authorizations and the first Address response)
-            certsReady.complete();
+            built.certsReady().complete();
         } else {
             // in-pod mode knows its pods from the CNI agent even on demand: ready once their certificates are held
-            watchCertificates(certsReady);
+            watchCertificates(built.certsReady());
         }
-        followTrustBundle(clock);
+        followTrustBundle(built.clock());
         String nodeHost = config.node().address();
-        localAdmin = new LocalAdmin(vertx, store, identities, retained::all,
-                collaborators != null && collaborators.quit() != null ? collaborators.quit()
-                        : () -> new Thread(() -> System.exit(0), "ztunnel-quit").start(),
-                new JsonObject().put("node", config.node().name()).put("trustDomain", config.node().trustDomain()),
-                trust::snapshot);
         if (inPod != null) {
             localAdmin.workloadState(inPod::state);
         }
@@ -391,17 +426,15 @@ public final class ZtunnelBootstrap implements MeshService {
                         })
                 : Future.succeededFuture();
         Future<Void> dnsStarted = Future.succeededFuture();
-        if (nodeConfig.listeners().dns() >= 0) {
-            dns = new DnsProxy(net, store, dnsSettings(nodeAddress, upstreams), dnsMetrics, null);
+        if (dns != null) {
             dnsStarted = dns.start();
-            if (dualStackAddress != null) {
-                dnsOtherFamily = new DnsProxy(net, store, dnsSettings(dualStackAddress, upstreams), dnsMetrics, null);
+            if (dnsOtherFamily != null) {
                 dnsStarted = Future.join(dnsStarted, dnsOtherFamily.start()).mapEmpty();
             }
         }
         // TPROXY hands a packet only to a socket of its own family: the capture listeners of the node address's
         // other family go on that family's loopback (when the kernel has it), where the rules point
-        InetAddress twin = capturing ? CaptureRules.twin(nodeAddress) : null;
+        InetAddress twin = capture != null ? CaptureRules.twin(nodeAddress) : null;
         if (twin instanceof java.net.Inet6Address && !hasIpv6) {
             twin = null;
         }
