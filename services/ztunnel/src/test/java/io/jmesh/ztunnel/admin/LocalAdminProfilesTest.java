@@ -144,14 +144,17 @@ class LocalAdminProfilesTest {
     }
 
     /**
-     * The unpacked npm package {@code spec}, fetched once by {@code src/test/node/npm-package.sh} (the npm registry is
-     * reachable in CI); the test is skipped, saying why, where it cannot be fetched.
+     * The unpacked npm package {@code spec}, fetched once by the repository's {@code tools/npm-package.sh} (the npm
+     * registry is reachable in CI); the test is skipped, saying why, where it cannot be fetched in two minutes.
      */
     private static String npmPackage(String spec) throws Exception {
-        Process fetch = new ProcessBuilder("bash", Path.of("src/test/node/npm-package.sh").toAbsolutePath().toString(),
+        Process fetch = new ProcessBuilder("bash", Path.of("../../tools/npm-package.sh").toAbsolutePath().toString(),
                 spec).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        String out = new String(fetch.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-        boolean done = fetch.waitFor(120, TimeUnit.SECONDS);
+        boolean done = fetch.waitFor(120, TimeUnit.SECONDS); // its output is one line: the pipe cannot fill
+        if (!done) {
+            fetch.destroyForcibly();
+        }
+        String out = done ? new String(fetch.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim() : "";
         org.junit.jupiter.api.Assumptions.assumeTrue(done && fetch.exitValue() == 0 && !out.isEmpty(),
                 "npm could not fetch " + spec + " (the independent pprof reader) from the npm registry");
         return out;
