@@ -24,10 +24,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A caller that keeps a refused event to offer it again later uses {@link #offer}, which counts nothing, and
  * {@link #countRefused} once it gives the event up: the dropped counter then counts only events lost for good. Such
- * events are the ones whose loss nothing later makes good (ztunnel's CLOSED), so the queue's last eighth is theirs:
- * {@link #publish} is refused once the queue holds seven eighths of its capacity, {@link #offer} only when it is full.
- * When Kafka falls behind for good, droppable events (ztunnel's OPENED and PROGRESS, which a CLOSED makes good) then
- * give way first.
+ * events are the ones whose loss nothing later makes good (ztunnel's CLOSED), so once such a caller says it keeps
+ * events back ({@link #whenRoom}) the queue's last eighth is theirs: {@link #publish} is then refused once the queue
+ * holds seven eighths of its capacity, {@link #offer} only when it is full. When Kafka falls behind for good,
+ * droppable events (ztunnel's OPENED and PROGRESS, which a CLOSED makes good) then give way first. A publisher no
+ * caller keeps events for (ca's, policy's) gives {@link #publish} the whole queue.
  *
  * <p>Thread-safe: any thread may publish.
  */
@@ -71,8 +72,12 @@ public final class EventPublisher implements AutoCloseable {
     }
 
     private final Queue<Event> queue;
-    /** How many queued events {@link #publish} leaves room beyond, for {@link #offer}s (see the class comment). */
-    private final int publishLimit;
+    /**
+     * How many queued events {@link #publish} leaves room beyond: the whole queue until a caller keeps events back
+     * ({@link #whenRoom}), then seven eighths of it, the rest for {@link #offer}s (see the class comment).
+     */
+    private volatile int publishLimit;
+    private final int capacity;
     private final EventSink sink;
     private final Thread sender;
     private final Counter published;
@@ -87,7 +92,8 @@ public final class EventPublisher implements AutoCloseable {
             Duration idlePark, Duration busyNap) {
         this.doorbell = new Doorbell(busyNap, idlePark);
         this.queue = PlatformDependent.newFixedMpscQueue(settings.queueCapacity());
-        this.publishLimit = settings.queueCapacity() - settings.queueCapacity() / 8;
+        this.capacity = settings.queueCapacity();
+        this.publishLimit = capacity;
         this.sink = sink;
         this.published = Counter.builder().name("mesh_events_published_total")
                 .help("Events handed to Kafka and acknowledged").labelNames("topic").register(metrics);
@@ -198,9 +204,11 @@ public final class EventPublisher implements AutoCloseable {
      * refused events ({@link #offer}) offers them again there, as soon as there is room, instead of waiting for a
      * timer of its own. It runs on the sender thread, so it must be short and never block; it returns whether it
      * offered anything (the sender then sends before it rests). One per publisher: a later call replaces it.
+     * From now on {@link #publish} leaves the queue's last eighth to {@link #offer}s.
      */
     public void whenRoom(BooleanSupplier refill) {
         this.refill = refill;
+        this.publishLimit = capacity - capacity / 8;
     }
 
     /** Counts one event of {@code topic} this publisher refused and its caller gave up, by why it was refused now. */

@@ -11,8 +11,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *
  * @param bootstrapServers comma-separated {@code host:port} list; empty disables Kafka (events are dropped and
  *     counted, nothing else changes)
- * @param queueCapacity events buffered while Kafka is slow or away; beyond it new events are dropped (published
- *     ones already beyond seven eighths of it: the last eighth is kept for offered ones, see {@link EventPublisher})
+ * @param queueCapacity events buffered while Kafka is slow or away; beyond it new events are dropped (in ztunnel,
+ *     published ones already beyond seven eighths of it: the last eighth is kept for the CLOSED events it offers
+ *     again, see {@link EventPublisher})
  * @param deliveryTimeout how long the producer keeps retrying one batch before giving it up
  */
 public record KafkaSettings(String bootstrapServers, int queueCapacity, Duration deliveryTimeout) {

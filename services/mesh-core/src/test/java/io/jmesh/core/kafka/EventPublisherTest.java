@@ -193,17 +193,16 @@ class EventPublisherTest {
     }
 
     /**
-     * The queue's last eighth is kept for offers (events their callers keep and offer again, whose loss nothing
-     * makes good): publishes are refused, and counted dropped, once the queue holds seven eighths of its capacity,
-     * offers only when it is full.
+     * Once a caller keeps events back ({@code whenRoom}), the queue's last eighth is kept for its offers (events
+     * whose loss nothing makes good): publishes are refused, and counted dropped, once the queue holds seven eighths
+     * of its capacity, offers only when it is full.
      */
     @Test
     void theQueuesLastPlacesAreKeptForOffers() throws Exception {
         FullOnCueSink sink = new FullOnCueSink(); // takes nothing: the queue only fills
         PrometheusRegistry registry = new PrometheusRegistry();
-        KafkaSettings settings = new KafkaSettings("mock:9092", 16, Duration.ofSeconds(5));
-        try (EventPublisher p = EventPublisher.withSink(settings, "t", registry, sink, Duration.ofMillis(20),
-                Duration.ofMillis(1))) {
+        try (EventPublisher p = sixteenPlaces(sink, registry)) {
+            p.whenRoom(() -> false);
             for (int i = 0; i < 14; i++) {
                 assertThat(p.publish("t", null, new byte[] {(byte) i})).as("publish " + i).isTrue();
             }
@@ -223,6 +222,26 @@ class EventPublisherTest {
             }
             assertThat(sink.taken()).hasSize(16);
         }
+    }
+
+    /** A publisher no caller keeps events for (ca's, policy's) gives publishes the whole queue. */
+    @Test
+    void withoutKeptEventsPublishesHaveTheWholeQueue() throws Exception {
+        PrometheusRegistry registry = new PrometheusRegistry();
+        try (EventPublisher p = sixteenPlaces(new FullOnCueSink(), registry)) { // a sink that takes nothing
+            for (int i = 0; i < 16; i++) {
+                assertThat(p.publish("t", null, new byte[] {(byte) i})).as("publish " + i).isTrue();
+            }
+            assertThat(p.publish("t", null, new byte[] {16})).as("full").isFalse();
+            assertThat(p.queued()).isEqualTo(16);
+            assertThat(dropped(registry, "queue_full")).isEqualTo(1);
+        }
+    }
+
+    /** A publisher over {@code sink} with a queue of 16 events. */
+    private static EventPublisher sixteenPlaces(EventSink sink, PrometheusRegistry registry) {
+        return EventPublisher.withSink(new KafkaSettings("mock:9092", 16, Duration.ofSeconds(5)), "t", registry, sink,
+                Duration.ofMillis(20), Duration.ofMillis(1));
     }
 
     @Test
