@@ -47,6 +47,13 @@ public final class EventPublisher implements AutoCloseable {
      */
     private static final Duration BUSY_NAP = Duration.ofMillis(5);
 
+    /**
+     * How many events the sender hands over between two asks for kept events while the queue never runs empty (a
+     * steady overload: publishes hold it at seven eighths, and kept events would otherwise wait for their caller's
+     * own timer).
+     */
+    static final int SENDS_BETWEEN_REFILLS = 64;
+
     /** An event, what to run should Kafka refuse it (null: nothing), and what counts how it ended. */
     private final class Event implements EventSink.Completion {
         final String topic;
@@ -200,11 +207,12 @@ public final class EventPublisher implements AutoCloseable {
     }
 
     /**
-     * Sets what the sender runs when it has emptied the queue and the producer can take more: a caller that keeps
-     * refused events ({@link #offer}) offers them again there, as soon as there is room, instead of waiting for a
-     * timer of its own. It runs on the sender thread, so it must be short and never block; it returns whether it
-     * offered anything (the sender then sends before it rests). One per publisher: a later call replaces it.
-     * From now on {@link #publish} leaves the queue's last eighth to {@link #offer}s.
+     * Sets what the sender runs when it has emptied the queue and the producer can take more, and, while the queue
+     * never runs empty, after every {@value #SENDS_BETWEEN_REFILLS} events it hands over if the queue has room: a
+     * caller that keeps refused events ({@link #offer}) offers them again there, as soon as there is room, instead of
+     * waiting for a timer of its own. It runs on the sender thread, so it must be short and never block; it returns
+     * whether it offered anything (the sender then sends before it rests). One per publisher: a later call replaces
+     * it. From now on {@link #publish} leaves the queue's last eighth to {@link #offer}s.
      */
     public void whenRoom(BooleanSupplier refill) {
         this.refill = refill;
@@ -232,6 +240,7 @@ public final class EventPublisher implements AutoCloseable {
 
     private void drainQueue() {
         boolean sentSinceRest = false;
+        int sendsSinceRefill = 0;
         while (running || !queue.isEmpty()) {
             // a sink holding all it may leaves events queued (the queue then fills and drops); closing takes all
             Event e = running && !sink.canTake() ? null : queue.poll();
@@ -240,7 +249,7 @@ public final class EventPublisher implements AutoCloseable {
                 if (!running) {
                     continue;
                 }
-                if (refilled()) {
+                if (queue.isEmpty() && sink.canTake() && refilled()) {
                     continue; // what was kept back is queued now: send it before resting
                 }
                 // after a send, a nap no publisher rings through: one wake-up then serves many events; idle, a
@@ -256,14 +265,20 @@ public final class EventPublisher implements AutoCloseable {
             } catch (RuntimeException err) {
                 sendFailed(e, "event not sent: {}", err);
             }
+            if (++sendsSinceRefill >= SENDS_BETWEEN_REFILLS) {
+                sendsSinceRefill = 0;
+                if (running && queue.size() < capacity) {
+                    refilled(); // into the places publishes leave free; sent in turn behind what is queued
+                }
+            }
         }
         sink.close(Duration.ofNanos(Math.max(0, closeDeadline - System.nanoTime())));
     }
 
-    /** Runs {@link #refill} if the queue is empty and the producer can take more; whether it queued anything. */
+    /** Runs {@link #refill}, if any; whether it queued anything. */
     private boolean refilled() {
         BooleanSupplier r = refill;
-        if (r == null || !queue.isEmpty() || !sink.canTake()) {
+        if (r == null) {
             return false;
         }
         try {

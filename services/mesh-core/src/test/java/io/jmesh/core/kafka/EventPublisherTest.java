@@ -193,6 +193,74 @@ class EventPublisherTest {
     }
 
     /**
+     * Under a steady overload the queue never runs empty (publishes keep it at seven eighths): what a caller kept
+     * back still goes out, asked for every {@code SENDS_BETWEEN_REFILLS} events sent, into the places publishes
+     * leave free, not only once the queue is empty.
+     */
+    @Test
+    void keptEventsGoOutWhileTheQueueNeverRunsEmpty() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger permits = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.List<byte[]> taken = new java.util.concurrent.CopyOnWriteArrayList<>();
+        EventSink slow = new EventSink() { // takes one event per permit the test hands out
+            @Override
+            public void send(String topic, byte[] key, byte[] value, Completion completion) {
+                permits.decrementAndGet();
+                taken.add(value);
+                completion.done(null);
+            }
+
+            @Override
+            public boolean canTake() {
+                return permits.get() > 0;
+            }
+
+            @Override
+            public void close(Duration timeout) {}
+
+            @Override
+            public void abort() {}
+        };
+        java.util.Queue<byte[]> keptBack = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        try (EventPublisher p = sixteenPlaces(slow, new PrometheusRegistry())) {
+            p.whenRoom(() -> {
+                boolean offered = false;
+                for (byte[] next; (next = keptBack.peek()) != null && p.offer("t", null, next, null); ) {
+                    keptBack.poll();
+                    offered = true;
+                }
+                return offered;
+            });
+            for (int i = 0; i < 14; i++) {
+                assertThat(p.publish("t", null, new byte[] {0})).isTrue();
+            }
+            assertThat(p.offer("t", null, new byte[] {0}, null)).isTrue();
+            assertThat(p.offer("t", null, new byte[] {0}, null)).isTrue();
+            for (int i = 1; i <= 5; i++) {
+                assertThat(p.offer("t", null, new byte[] {(byte) i}, null)).as("full").isFalse();
+                keptBack.add(new byte[] {(byte) i});
+            }
+            // one event at a time, each followed by a publish: the queue stays between 13 and 16, never empty
+            for (int sent = 0; sent < 4 * EventPublisher.SENDS_BETWEEN_REFILLS && !keptBack.isEmpty(); sent++) {
+                permits.incrementAndGet();
+                long deadline = System.nanoTime() + 5_000_000_000L;
+                while (taken.size() <= sent && System.nanoTime() < deadline) {
+                    Thread.sleep(0, 100_000);
+                }
+                assertThat(taken).as("event " + sent + " sent").hasSizeGreaterThan(sent);
+                assertThat(p.queued()).as("never empty").isGreaterThan(0);
+                p.publish("t", null, new byte[] {0});
+            }
+            assertThat(keptBack).as("every kept event queued again").isEmpty();
+            permits.set(1_000);
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (p.queued() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(taken).extracting(v -> v[0]).contains((byte) 1, (byte) 2, (byte) 3, (byte) 4, (byte) 5);
+        }
+    }
+
+    /**
      * Once a caller keeps events back ({@code whenRoom}), the queue's last eighth is kept for its offers (events
      * whose loss nothing makes good): publishes are refused, and counted dropped, once the queue holds seven eighths
      * of its capacity, offers only when it is full.
