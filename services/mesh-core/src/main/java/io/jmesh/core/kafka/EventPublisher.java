@@ -28,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * events back ({@link #whenRoom}) the queue's last eighth is theirs: {@link #publish} is then refused once the queue
  * holds seven eighths of its capacity, {@link #offer} only when it is full. When Kafka falls behind for good,
  * droppable events (ztunnel's OPENED and PROGRESS, which a CLOSED makes good) then give way first. A publisher no
- * caller keeps events for (ca's, policy's) gives {@link #publish} the whole queue.
+ * caller keeps events for (ca's audit events) gives {@link #publish} the whole queue.
  *
  * <p>Thread-safe: any thread may publish.
  */

@@ -292,7 +292,7 @@ class EventPublisherTest {
         }
     }
 
-    /** A publisher no caller keeps events for (ca's, policy's) gives publishes the whole queue. */
+    /** A publisher no caller keeps events for (ca's audit events) gives publishes the whole queue. */
     @Test
     void withoutKeptEventsPublishesHaveTheWholeQueue() throws Exception {
         PrometheusRegistry registry = new PrometheusRegistry();
