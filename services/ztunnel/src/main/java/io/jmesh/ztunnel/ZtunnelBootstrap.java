@@ -338,8 +338,7 @@ public final class ZtunnelBootstrap implements MeshService {
                     .addKeyValue("authorizations", staticConfig.authorizations().size())
                     .log("static configuration loaded");
         }
-        return new Built(certsReady, configReady, clock, upstreams,
-                dnsMetrics, poolMetrics);
+        return new Built(certsReady, configReady, clock, upstreams, dnsMetrics, poolMetrics);
     }
 
     /** Starts what {@link #build} built, on the event loop: timers, discovery, the identity manager, listeners. */
