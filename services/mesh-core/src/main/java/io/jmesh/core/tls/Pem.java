@@ -18,7 +18,8 @@ import java.util.Map;
  *
  * <p>Decoding is strict about the object type: a key where a certificate is expected is an error that says what was
  * found, so a misconfigured file or a wrong CA answer is reported precisely. Text outside the blocks is ignored (as
- * OpenSSL's "Bag Attributes" lines). Private keys are read in PKCS#8 ({@code PRIVATE KEY}) and in OpenSSL's
+ * OpenSSL's "Bag Attributes" lines); a block's BEGIN line starts a line (after whitespace at most), as RFC 7468 and
+ * Go's and OpenSSL's readers have it. Private keys are read in PKCS#8 ({@code PRIVATE KEY}) and in OpenSSL's
  * traditional forms ({@code EC PRIVATE KEY}, SEC 1; {@code RSA PRIVATE KEY}, PKCS#1); encrypted keys are refused.
  * Certificate requests are DER for the CA to parse ({@link #single}).
  */
@@ -56,6 +57,11 @@ public final class Pem {
             if (begin < 0) {
                 return out;
             }
+            // a BEGIN right after a block's END line is one too (files joined by cat without a last newline)
+            if (!startsALine(pem, begin) && !(begin == at && !out.isEmpty())) {
+                at = begin + BEGIN.length(); // text that mentions a BEGIN line is not one
+                continue;
+            }
             int labelEnd = pem.indexOf(DASHES, begin + BEGIN.length());
             int lineEnd = pem.indexOf('\n', begin);
             if (labelEnd < 0 || (lineEnd >= 0 && labelEnd > lineEnd)) {
@@ -65,7 +71,8 @@ public final class Pem {
             }
             String label = pem.substring(begin + BEGIN.length(), labelEnd);
             String endLine = END + label + DASHES;
-            int end = pem.indexOf(endLine, labelEnd);
+            // after the BEGIN line's closing dashes: an END line sharing them ("-----BEGIN X-----END X-----") is none
+            int end = pem.indexOf(endLine, labelEnd + DASHES.length());
             if (end < 0) {
                 throw new IllegalArgumentException("pem: " + label + " block without its END line");
             }
@@ -84,12 +91,33 @@ public final class Pem {
         }
     }
 
-    /** The base64 of a block, its line breaks taken out; any other stray character is then an error (not skipped). */
+    /**
+     * Whether only whitespace stands between the line's start and {@code at}: RFC 7468's lax boundary
+     * ({@code *W preeb}), where Go's and OpenSSL's readers want it at the line's start too.
+     */
+    private static boolean startsALine(String pem, int at) {
+        for (int i = at - 1; i >= 0; i--) {
+            char c = pem.charAt(i);
+            if (c == '\n') {
+                return true;
+            }
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\u000B' && c != '\f') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The base64 of a block, the whitespace RFC 7468 lets a lax parser skip taken out (space, tab, CR, LF, and the
+     * vertical tab and form feed of its {@code W}); any other stray character is then an error (not skipped): Java's
+     * wider whitespace (the information separators U+001C to U+001F, Unicode spaces) was skipped before.
+     */
     private static String withoutWhitespace(String body) {
         StringBuilder b = new StringBuilder(body.length());
         for (int i = 0; i < body.length(); i++) {
             char c = body.charAt(i);
-            if (!Character.isWhitespace(c)) {
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\u000B' && c != '\f') {
                 b.append(c);
             }
         }

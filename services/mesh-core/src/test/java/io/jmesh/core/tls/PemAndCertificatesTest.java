@@ -31,6 +31,27 @@ class PemAndCertificatesTest {
         assertThat(Pem.single(csrPem, "CERTIFICATE REQUEST")).isEqualTo(csr.getEncoded());
     }
 
+    /**
+     * Inside a block, the whitespace of RFC 7468's lax parsing is skipped wherever it stands (space, tab, CR, LF,
+     * vertical tab, form feed); any other character that is not base64 is refused, naming the block.
+     */
+    @Test
+    void whitespaceInABlockIsRfc7468s() throws Exception {
+        var root = TestCertificates.root("root");
+        String pem = Pem.encode(root.cert());
+        int body = pem.indexOf('\n') + 1;
+        for (String w : new String[] {" ", "\t", "\r\n", "\u000B", "\f"}) {
+            String spaced = pem.substring(0, body + 10) + w + pem.substring(body + 10);
+            assertThat(Pem.certificate(spaced)).as("with %s", w.chars().boxed().toList()).isEqualTo(root.cert());
+        }
+        for (String stray : new String[] {"\u001F", "\u001C", "\u2003", "\u2028", "*"}) {
+            String spoiled = pem.substring(0, body + 10) + stray + pem.substring(body + 10);
+            assertThatThrownBy(() -> Pem.certificate(spoiled)).as("with %s", stray.chars().boxed().toList())
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageStartingWith("pem: CERTIFICATE block is not valid base64");
+        }
+    }
+
     @Test
     void wrongPemTypesAreNamed() throws Exception {
         var root = TestCertificates.root("root");
@@ -45,6 +66,19 @@ class PemAndCertificatesTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("pem: not a valid certificate");
         assertThatThrownBy(() -> Pem.certificate(Pem.encode(root.cert(), root.cert())))
                 .hasMessageContaining("expected: exactly 1");
+        // found by CsrFuzz: a BEGIN after other text on its line is no boundary (as Go's and OpenSSL's readers)
+        String pem = Pem.encode(root.cert());
+        assertThatThrownBy(() -> Pem.certificates("x" + pem)).hasMessageContaining("no CERTIFICATE");
+        assertThat(Pem.certificates("Bag Attributes\n  \t" + pem + "trailing text\n")).containsExactly(root.cert());
+        assertThat(Pem.certificates(pem.strip() + pem)).as("joined without a newline").containsExactly(root.cert(),
+                root.cert());
+        // found by CsrFuzz: the END line overlapping the BEGIN line's closing dashes threw an index exception
+        assertThatThrownBy(() -> Pem.single("-----BEGIN CERTIFICATE REQUEST-----END CERTIFICATE REQUEST-----\n",
+                "CERTIFICATE REQUEST")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("pem: CERTIFICATE REQUEST block without its END line");
+        assertThatThrownBy(() -> Pem.certificates("-----BEGIN CERTIFICATE-----END CERTIFICATE-----"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("pem: CERTIFICATE block without its END line");
     }
 
     @Test
