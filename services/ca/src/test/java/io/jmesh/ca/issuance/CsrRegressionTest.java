@@ -216,4 +216,25 @@ class CsrRegressionTest {
                     .hasMessageStartingWith("csr: extension request undecodable");
         }
     }
+
+    /**
+     * A PEM whose END line shares the BEGIN line's closing dashes: mesh-core's reader took the END line to end before
+     * the block began and threw StringIndexOutOfBoundsException, answered INTERNAL. And one whose BEGIN follows other
+     * text on its line, which the CA read as a request where Go's and OpenSSL's readers (istiod's) see none.
+     */
+    @Test
+    void brokenPemBoundariesAreAMalformedCsrNotAnInternalError() throws Exception {
+        String overlapping = "-----BEGIN CERTIFICATE REQUEST-----END CERTIFICATE REQUEST-----\n";
+        String afterText = "\u0090\u00016" + TestCsrs.forIdentity(InProcessIssuer.SLEEP.uri()).pem();
+        try (InProcessIssuer ca = new InProcessIssuer(stateDir)) {
+            assertThatThrownBy(() -> ca.issuer.issue("token", impersonatingSleep(overlapping), System.nanoTime()))
+                    .isInstanceOfSatisfying(Refusal.class,
+                            r -> assertThat(r.reason()).isEqualTo(RefusalReason.INVALID_CSR))
+                    .hasMessage("csr: pem: CERTIFICATE REQUEST block without its END line");
+            assertThatThrownBy(() -> ca.issuer.issue("token", impersonatingSleep(afterText), System.nanoTime()))
+                    .isInstanceOfSatisfying(Refusal.class,
+                            r -> assertThat(r.reason()).isEqualTo(RefusalReason.INVALID_CSR))
+                    .hasMessage("csr: pem: found nothing (expected: CERTIFICATE REQUEST)");
+        }
+    }
 }
