@@ -101,7 +101,7 @@ public final class Pem {
             if (c == '\n') {
                 return true;
             }
-            if (c != ' ' && c != '\t' && c != '\r' && c != '\u000B' && c != '\f') {
+            if (!laxWhitespace(c)) {
                 return false;
             }
         }
@@ -109,15 +109,19 @@ public final class Pem {
     }
 
     /**
-     * The base64 of a block, the whitespace RFC 7468 lets a lax parser skip taken out (space, tab, CR, LF, and the
-     * vertical tab and form feed of its {@code W}); any other stray character is then an error (not skipped): Java's
-     * wider whitespace (the information separators U+001C to U+001F, Unicode spaces) was skipped before.
+     * RFC 7468's whitespace ({@code W}: space, tab, CR, LF, vertical tab, form feed), which a lax parser skips; not
+     * Java's wider {@link Character#isWhitespace} (the information separators U+001C to U+001F, Unicode spaces).
      */
+    private static boolean laxWhitespace(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\u000B' || c == '\f';
+    }
+
+    /** The base64 of a block, {@link #laxWhitespace} taken out; any other stray character is then an error. */
     private static String withoutWhitespace(String body) {
         StringBuilder b = new StringBuilder(body.length());
         for (int i = 0; i < body.length(); i++) {
             char c = body.charAt(i);
-            if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\u000B' && c != '\f') {
+            if (!laxWhitespace(c)) {
                 b.append(c);
             }
         }

@@ -34,7 +34,8 @@ import org.slf4j.LoggerFactory;
  *       answers (by class: the JVM's class histogram after a full collection, {@link PprofProfile#heap}), with
  *       {@code format=hprof} a dump of every live object (Eclipse MAT, VisualVM). Either stops the process, traffic
  *       included: the histogram for a full collection and a walk of the heap (0.26 s for the whole request on
- *       node-a of {@code make run}, ~10 MiB live), the dump for as long as writing the live heap takes (tens of MB: well under a second here).</li>
+ *       node-a of {@code make run}, ~10 MiB live), the dump for as long as writing the live heap takes (tens of MB:
+ *       well under a second here).</li>
  * </ul>
  *
  * <p>One of each at a time (another is 409). Each is written to a temporary file (off the event loop), sent, and
