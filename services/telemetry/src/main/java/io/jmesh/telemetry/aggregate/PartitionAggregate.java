@@ -77,13 +77,14 @@ public final class PartitionAggregate {
      * connections move bytes is in use; a CLOSED whose OPENED the reporter dropped, {@code opened_dropped}, counts
      * the connection opened as well, and leaves the open count alone); returns the series it was counted in, or null
      * (nothing counted) when it needs a new series and the checkpoint has no room for it
-     * ({@link #MAX_CHECKPOINT_BYTES}).
+     * ({@link #MAX_CHECKPOINT_BYTES}), or when its bytes would overflow a counter ({@link #overflow}).
      */
     public SeriesKey add(ConnectionEvent e, long nowMillis) {
         SeriesKey key = admit(e);
-        if (key != null) {
-            add(e, key, nowMillis);
+        if (key == null || overflow(e, key) != null) {
+            return null;
         }
+        add(e, key, nowMillis);
         return key;
     }
 
@@ -110,7 +111,32 @@ public final class PartitionAggregate {
         return more > 0 && checkpointBytes + more > MAX_CHECKPOINT_BYTES ? null : key;
     }
 
-    /** Counts {@code e} in {@code key}, the series {@link #admit} gave for it; cannot fail. */
+    /**
+     * What is wrong with counting {@code e}'s bytes in {@code key}, the series {@link #admit} gave for it, or null:
+     * they go to the series of its connection as opened, and a byte counter past {@link Long#MAX_VALUE} would read
+     * negative, which Prometheus takes for a reset (and counts all it held again). No connection moves that much (9.2
+     * EB; 23 years at 100 Gbit/s): only events with absurd byte counts get there, and those are refused by name
+     * rather than clamped, so they are kept where someone can look at them. Changes nothing.
+     */
+    public String overflow(ConnectionEvent e, SeriesKey key) {
+        if (!countsAsOpened(e)) {
+            return null;
+        }
+        TcpTotals b = tcp.get(IstioLabels.withoutFlags(key));
+        long sentHeld = b == null ? 0 : b.sentBytes;
+        long receivedHeld = b == null ? 0 : b.receivedBytes;
+        String bad = overflow("bytes_sent", "istio_tcp_sent_bytes_total", ConnectionBytes.sent(e), sentHeld);
+        return bad != null ? bad
+                : overflow("bytes_received", "istio_tcp_received_bytes_total", ConnectionBytes.received(e),
+                        receivedHeld);
+    }
+
+    private static String overflow(String field, String counter, long adds, long held) {
+        return adds <= Long.MAX_VALUE - held ? null : "ConnectionEvent." + field + ": adds " + adds + " to its series' "
+                + counter + ", which holds " + held + " (expected: at most " + Long.MAX_VALUE + " in all)";
+    }
+
+    /** Counts {@code e} in {@code key}, the series {@link #admit} gave for it, once {@link #overflow} found nothing. */
     public void add(ConnectionEvent e, SeriesKey key, long nowMillis) {
         // a close whose OPENED the reporter dropped counts the open too, where that OPENED would have counted
         boolean unseenOpen = unseenOpen(e);

@@ -17,7 +17,8 @@ public final class RemovedLabels {
 
     /**
      * What a removed label holds in a series key. No event carries it (Kubernetes names, SPIFFE ids and response
-     * flags have no NUL), and a label that holds it is never served.
+     * flags have no NUL, and the decoder refuses a NUL in any value that becomes a label), and a label that holds it
+     * is never served.
      */
     public static final String VALUE = "\u0000";
 

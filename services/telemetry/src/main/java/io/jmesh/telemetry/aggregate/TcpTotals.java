@@ -42,14 +42,24 @@ public final class TcpTotals {
         return open;
     }
 
+    /**
+     * Adds {@code o}'s counts (series merged when a checkpoint is read with a label removed since, and summed for
+     * tests and logs). The byte counters stop at {@link Long#MAX_VALUE}, as no event takes one series past it
+     * ({@code PartitionAggregate.overflow}) but two series merged may hold more: a stuck counter, never a negative one.
+     */
     void add(TcpTotals o) {
         opened += o.opened;
         closed += o.closed;
         failed += o.failed;
-        sentBytes += o.sentBytes;
-        receivedBytes += o.receivedBytes;
+        sentBytes = saturated(sentBytes, o.sentBytes);
+        receivedBytes = saturated(receivedBytes, o.receivedBytes);
         open += o.open;
         lastSeenMillis = Math.max(lastSeenMillis, o.lastSeenMillis);
+    }
+
+    private static long saturated(long a, long b) {
+        long sum = a + b;
+        return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
     }
 
     TcpTotals copy() {

@@ -81,6 +81,8 @@ public final class EventIngestor implements AutoCloseable {
 
     /** The reason of an event that needed a series its partition's checkpoint had no room for. */
     static final String SERIES_LIMIT = "series_limit";
+    /** The reason of an event whose bytes would take its series' byte counter past {@link Long#MAX_VALUE}. */
+    static final String COUNTER_OVERFLOW = "counter_overflow";
     /** The reason of a record whose counting failed in a way no validation foresaw (a bug: the record is kept). */
     static final String INTERNAL_ERROR = "internal_error";
 
@@ -138,6 +140,9 @@ public final class EventIngestor implements AutoCloseable {
                 metrics.rejected.labelValues(topic, reason);
             }
             metrics.rejected.labelValues(topic, SERIES_LIMIT);
+            if (topic.equals(config.connectionTopic())) { // request events hold no counter an event can overflow
+                metrics.rejected.labelValues(topic, COUNTER_OVERFLOW);
+            }
             metrics.rejected.labelValues(topic, INTERNAL_ERROR);
         }
         this.thread = new Thread(this::run, "telemetry-ingest");
@@ -291,8 +296,11 @@ public final class EventIngestor implements AutoCloseable {
         DecodedEvent d = decoder.decode(r.topic(), r.value());
         if (d instanceof DecodedEvent.Connection c) {
             SeriesKey series = agg.admit(c.event());
+            String overflow = series == null ? null : agg.overflow(c.event(), series);
             if (series == null) {
                 deadLetter(r, seriesLimit(agg));
+            } else if (overflow != null) {
+                deadLetter(r, new DecodedEvent.Rejected(COUNTER_OVERFLOW, overflow));
             } else {
                 // the graph reads the workloads and services of every series, removed labels or not
                 listener.onConnection(c.event(), removed.isEmpty() ? series : IstioLabels.of(c.event()), now);

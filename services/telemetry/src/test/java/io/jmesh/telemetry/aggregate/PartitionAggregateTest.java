@@ -297,6 +297,36 @@ class PartitionAggregateTest {
     }
 
     @Test
+    void bytesThatWouldTakeACounterPastLongMaxAreRefusedNamingTheFieldAndMergedSeriesStopThere() {
+        // a counter past Long.MAX_VALUE reads negative: Prometheus takes it for a reset and counts all it held again
+        PartitionAggregate a = new PartitionAggregate(0);
+        var closed = Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 10, 20);
+        SeriesKey key = a.add(closed, 1000);
+        assertThat(a.add(closed.toBuilder().setBytesSent(Long.MAX_VALUE - 10).build(), 1000)).isEqualTo(key);
+        var more = closed.toBuilder().setBytesSent(1).build();
+        assertThat(a.overflow(more, key)).isEqualTo("ConnectionEvent.bytes_sent: adds 1 to its series'"
+                + " istio_tcp_sent_bytes_total, which holds 9223372036854775807 (expected: at most"
+                + " 9223372036854775807 in all)");
+        assertThat(a.add(more, 2000)).as("refused whole: nothing counted").isNull();
+        // a flagged close's bytes go to the series as opened: that is the counter judged
+        var flagged = Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 0, Long.MAX_VALUE)
+                .toBuilder().setResponseFlags("UF").build();
+        assertThat(a.overflow(flagged, a.admit(flagged))).startsWith("ConnectionEvent.bytes_received: adds "
+                + Long.MAX_VALUE + " to its series' istio_tcp_received_bytes_total, which holds 40 ");
+        // an OPENED adds no bytes, whatever the series holds
+        assertThat(a.overflow(Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews"), key))
+                .isNull();
+        TcpTotals t = a.tcp().get(key);
+        assertThat(List.of(t.closed(), t.sentBytes(), t.receivedBytes())).containsExactly(2L, Long.MAX_VALUE, 40L);
+
+        // two partitions' shares of one series, summed (tests and logs), stop at Long.MAX_VALUE
+        PartitionAggregate b = new PartitionAggregate(0);
+        b.add(closed, 1000);
+        assertThat(MeshTotals.of(List.of(a, b)).tcp().get(key).sentBytes()).isEqualTo(Long.MAX_VALUE);
+        assertThat(MeshTotals.of(List.of(a, b)).tcp().get(key).receivedBytes()).isEqualTo(60);
+    }
+
+    @Test
     void aCorruptCheckpointIsRejectedNamingWhatIsWrong() {
         byte[] bytes = new PartitionAggregate(3).encode();
         bytes[0] = 0;

@@ -75,6 +75,29 @@ class BadEventValuesTest {
         }
     }
 
+    @Test
+    void bytesThatWouldOverflowTheirSeriesCounterAreDeadLetteredAndTheCounterNeverGoesNegative() throws Exception {
+        IngestConfig cfg = TelemetryInstance.ingest(kafka.bootstrapServers(), KafkaExtension.uniqueTopic("ovf"), "a");
+        ConnectionEvent good = Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 10, 20);
+        try (TelemetryInstance t = TelemetryInstance.start(cfg); EventProducer p = new EventProducer(kafka)) {
+            p.send(cfg.connectionTopic(), KEY, good);
+            p.send(cfg.connectionTopic(), KEY, good.toBuilder().setBytesSent(Long.MAX_VALUE - 10).build());
+            p.send(cfg.connectionTopic(), KEY, good); // its 10 bytes sent would take the counter past Long.MAX_VALUE
+            p.send(cfg.connectionTopic(), KEY, good.toBuilder().setBytesSent(0).build());
+
+            await().atMost(Duration.ofSeconds(60)).until(() -> t.counted() == 3
+                    && rejected(t, cfg.connectionTopic(), "counter_overflow") == 1);
+            assertThat(t.totals().tcp().values()).singleElement().satisfies(s -> {
+                assertThat(s.sentBytes()).isEqualTo(Long.MAX_VALUE);
+                assertThat(s.receivedBytes()).isEqualTo(60);
+                assertThat(s.closed()).isEqualTo(3);
+            });
+            assertThat(t.scrape().lines().filter(l -> l.startsWith("istio_tcp_sent_bytes_total{")))
+                    .singleElement().satisfies(l -> assertThat(l).endsWith(" 9.223372036854776E18"));
+            assertThat(rejected(t, cfg.requestTopic(), "counter_overflow")).isZero();
+        }
+    }
+
     /** {@code telemetry_records_rejected_total{topic,reason}} as scraped. */
     static double rejected(TelemetryInstance t, String topic, String reason) throws Exception {
         String line = "telemetry_records_rejected_total{reason=\"" + reason + "\",topic=\"" + topic + "\"} ";

@@ -62,6 +62,15 @@ class EventDecoderTest {
                 .setHostname("h".repeat(EventDecoder.MAX_LABEL_LENGTH + 1))).build().toByteArray());
         assertThat(d).isEqualTo(new DecodedEvent.Rejected("invalid_field",
                 "ConnectionEvent.destination_service.hostname: 1025 characters (expected: at most 1024)"));
+        // NUL is what a series key holds for a removed label: such a value would be served without its label
+        DecodedEvent nul = decoder.decode("l4", Events.opened(Reporter.SOURCE, Events.PRODUCTPAGE,
+                Events.REVIEWS.toBuilder().setWorkloadName("\0").build(), "reviews").toByteArray());
+        assertThat(nul).isEqualTo(new DecodedEvent.Rejected("invalid_field",
+                "ConnectionEvent.destination.workload_name: NUL at character 0 (expected: no NUL)"));
+        DecodedEvent flags = decoder.decode("l7", Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE,
+                Events.REVIEWS, "reviews", 200, 1).toBuilder().setResponseFlags("UF\0").build().toByteArray());
+        assertThat(flags).isEqualTo(new DecodedEvent.Rejected("invalid_field",
+                "RequestEvent.response_flags: NUL at character 2 (expected: no NUL)"));
         DecodedEvent b = decoder.decode("l4", Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS,
                 "reviews", 0, -1L).toByteArray());
         assertThat(b).isEqualTo(new DecodedEvent.Rejected("invalid_field",
