@@ -1,6 +1,5 @@
 package io.jmesh.ztunnel.discovery;
 
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import io.jmesh.proto.envoy.config.core.v3.Node;
@@ -9,7 +8,6 @@ import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.jmesh.proto.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.jmesh.proto.envoy.service.discovery.v3.Resource;
 import io.jmesh.proto.google.rpc.Status;
-import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.authz.AuthorizationStore;
@@ -23,7 +21,6 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -479,51 +476,9 @@ public final class DeltaAdsClient {
         String type = r.getTypeUrl();
         messages.labelValues(type).inc();
         messageBytes.labelValues(type).inc(r.getSerializedSize());
-        List<String> errors = new ArrayList<>();
-        Map<String, String> accepted = new LinkedHashMap<>();
-        if (ADDRESS_TYPE.equals(type)) {
-            Map<String, Address> upserts = new LinkedHashMap<>();
-            for (Resource res : r.getResourcesList()) {
-                try {
-                    Address a = res.getResource().unpack(Address.class);
-                    String problem = AddressValidator.problem(res.getName(), a);
-                    if (problem != null) {
-                        errors.add(problem);
-                        continue;
-                    }
-                    upserts.put(res.getName(), a);
-                    accepted.put(res.getName(), res.getVersion());
-                } catch (InvalidProtocolBufferException e) {
-                    errors.add(res.getName() + ": cannot decode as istio.workload.Address: " + e.getMessage());
-                }
-            }
-            store.apply(upserts, r.getRemovedResourcesList());
-        } else if (AUTHORIZATION_TYPE.equals(type)) {
-            List<Authorization> upserts = new ArrayList<>();
-            for (Resource res : r.getResourcesList()) {
-                try {
-                    Authorization a = res.getResource().unpack(Authorization.class);
-                    String expected = a.getNamespace() + "/" + a.getName();
-                    if (!expected.equals(res.getName())) {
-                        errors.add(res.getName() + ": resource name differs from namespace/name '" + expected + "'");
-                        continue;
-                    }
-                    // a policy this ztunnel cannot enforce is NACKed alone; the store would only skip it
-                    String problem = AuthorizationStore.problem(a);
-                    if (problem != null) {
-                        errors.add(res.getName() + ": " + problem);
-                        continue;
-                    }
-                    upserts.add(a);
-                    accepted.put(res.getName(), res.getVersion());
-                } catch (InvalidProtocolBufferException e) {
-                    errors.add(res.getName() + ": cannot decode as istio.security.Authorization: " + e.getMessage());
-                }
-            }
-            policies.apply(upserts, r.getRemovedResourcesList());
-        } else {
-            errors.add("unsubscribed type " + type);
-        }
+        DiscoveryResponses.Applied applied = DiscoveryResponses.apply(r, store, policies);
+        List<String> errors = applied.errors();
+        Map<String, String> accepted = applied.accepted();
         Map<String, String> v = versions.get(type);
         if (v != null) {
             v.putAll(accepted);
