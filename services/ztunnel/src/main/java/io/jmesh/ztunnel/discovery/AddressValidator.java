@@ -1,5 +1,6 @@
 package io.jmesh.ztunnel.discovery;
 
+import io.jmesh.core.identity.SpiffeId;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.proto.istio.workload.ApplicationTunnel;
 import io.jmesh.proto.istio.workload.GatewayAddress;
@@ -21,6 +22,8 @@ import java.util.Map;
  * (the workload's, a VIP, a waypoint's or network gateway's) that are no IP, a gateway with no destination, enum
  * values this version does not know, a {@code services} key that is no {@code namespace/hostname}; and, where Istio
  * truncates to 16 bits, a port above 65535 (the data path would fail building the socket address per connection).
+ * Beyond Istio's (which keeps identities as plain strings): a workload whose trust domain, namespace or service
+ * account cannot make a SPIFFE id (every connection to or from it would fail building its identity).
  */
 final class AddressValidator {
 
@@ -38,6 +41,12 @@ final class AddressValidator {
             }
             if (w.getNamespace().isEmpty()) {
                 return "workload " + resourceName + ": namespace is empty";
+            }
+            try {
+                // every connection to or from it needs its identity: one that cannot be formed would fail each of them
+                Workloads.identity(w, SpiffeId.DEFAULT_TRUST_DOMAIN);
+            } catch (IllegalArgumentException e) {
+                return "workload " + resourceName + ": no SPIFFE identity: " + e.getMessage();
             }
             for (int i = 0; i < w.getAddressesCount(); i++) {
                 int n = w.getAddresses(i).size();

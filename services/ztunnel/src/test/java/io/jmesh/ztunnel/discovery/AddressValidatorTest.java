@@ -88,6 +88,19 @@ class AddressValidatorTest {
     }
 
     @Test
+    void aWorkloadWhoseFieldsMakeNoSpiffeIdIsRefusedNamingTheField() {
+        // each connection to or from it builds its identity: accepted, every one of them failed (found by fuzzing)
+        assertThat(problem(workload().setTrustDomain("clu   .local"))).isEqualTo("workload w1: no SPIFFE identity:"
+                + " trust domain: 'clu   .local' (expected: lowercase letters, digits, '.', '-', '_')");
+        assertThat(problem(workload().setNamespace("Default")))
+                .isEqualTo("workload w1: no SPIFFE identity: namespace: 'Default' (expected: a DNS-1123 label)");
+        assertThat(problem(workload().setServiceAccount("sa/admin"))).isEqualTo(
+                "workload w1: no SPIFFE identity: service account: 'sa/admin' (expected: a DNS-1123 subdomain)");
+        // unset trust domain and service account are Istio's defaults (the mesh's, and "default")
+        assertThat(problem(workload().setTrustDomain("").setServiceAccount(""))).isNull();
+    }
+
+    @Test
     void aServiceKeyThatIsNoNamespacedHostnameIsRefused() {
         assertThat(problem(workload().putServices("svc-without-namespace", PortList.getDefaultInstance())))
                 .isEqualTo("workload w1: services key 'svc-without-namespace' is not namespace/hostname");
