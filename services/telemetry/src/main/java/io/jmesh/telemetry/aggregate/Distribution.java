@@ -30,9 +30,9 @@ public final class Distribution {
 
     void add(Distribution other) {
         for (int i = 0; i < counts.length; i++) {
-            counts[i] += other.counts[i];
+            counts[i] = TcpTotals.saturated(counts[i], other.counts[i]);
         }
-        sum += other.sum;
+        sum = Math.min(sum + other.sum, Double.MAX_VALUE); // finite, as the counts stop at Long.MAX_VALUE
     }
 
     public long count() {

@@ -400,7 +400,8 @@ public final class PartitionAggregate {
      * ({@link RemovedLabels#restored}), and those that become one are merged (a label removed since adds up the
      * series that differed in it; one no longer removed reads {@code unknown} in the series counted without it).
      *
-     * @throws IllegalArgumentException naming what is wrong when the bytes are not a checkpoint of this version
+     * @throws IllegalArgumentException naming what is wrong when the bytes are not a checkpoint of this version, or
+     *     hold a count below zero (served, it would read as a reset)
      */
     public static PartitionAggregate decode(byte[] checkpoint, RemovedLabels removed) {
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(checkpoint))) {
@@ -423,11 +424,11 @@ public final class PartitionAggregate {
             for (int i = 0; i < tcpCount; i++) {
                 SeriesKey k = removed.restored(readKey(in, dict, IstioLabels.TCP.size()));
                 TcpTotals t = new TcpTotals();
-                t.opened = in.readLong();
-                t.closed = in.readLong();
-                t.sentBytes = in.readLong();
-                t.receivedBytes = in.readLong();
-                t.failed = version >= 2 ? in.readLong() : 0;
+                t.opened = nonNegative(in.readLong(), "connections opened");
+                t.closed = nonNegative(in.readLong(), "connections closed");
+                t.sentBytes = nonNegative(in.readLong(), "bytes sent");
+                t.receivedBytes = nonNegative(in.readLong(), "bytes received");
+                t.failed = version >= 2 ? nonNegative(in.readLong(), "connections failed") : 0;
                 t.open = version >= 3 ? nonNegative(in.readLong(), "open connections") : 0;
                 t.lastSeenMillis = in.readLong();
                 TcpTotals same = a.tcp.get(k);
@@ -440,7 +441,7 @@ public final class PartitionAggregate {
             int reqCount = count(in, "request series");
             for (int i = 0; i < reqCount; i++) {
                 SeriesKey k = removed.restored(readKey(in, dict, IstioLabels.REQUEST.size()));
-                long n = in.readLong();
+                long n = nonNegative(in.readLong(), "requests");
                 RequestTotals t = new RequestTotals(readDistribution(in), readDistribution(in), readDistribution(in));
                 t.requests = n;
                 t.lastSeenMillis = in.readLong();
@@ -494,9 +495,13 @@ public final class PartitionAggregate {
     private static Distribution readDistribution(DataInputStream in) throws IOException {
         long[] counts = new long[Buckets.count()];
         for (int i = 0; i < counts.length; i++) {
-            counts[i] = in.readLong();
+            counts[i] = nonNegative(in.readLong(), "histogram bucket");
         }
-        return new Distribution(counts, in.readDouble());
+        double sum = in.readDouble();
+        if (!(sum >= 0 && sum < Double.POSITIVE_INFINITY)) { // NaN fails both
+            throw new IllegalArgumentException("checkpoint histogram sum: " + sum + " (expected: finite, >= 0)");
+        }
+        return new Distribution(counts, sum + 0.0); // -0.0 (which passes >= 0) becomes 0.0, not "-0.0" served
     }
 
     private static long nonNegative(long n, String what) {

@@ -39,7 +39,7 @@ public final class RequestTotals {
     }
 
     void add(RequestTotals o) {
-        requests += o.requests;
+        requests = TcpTotals.saturated(requests, o.requests);
         durationMillis.add(o.durationMillis);
         requestBytes.add(o.requestBytes);
         responseBytes.add(o.responseBytes);

@@ -44,20 +44,22 @@ public final class TcpTotals {
 
     /**
      * Adds {@code o}'s counts (series merged when a checkpoint is read with a label removed since, and summed for
-     * tests and logs). The byte counters stop at {@link Long#MAX_VALUE}, as no event takes one series past it
-     * ({@code PartitionAggregate.overflow}) but two series merged may hold more: a stuck counter, never a negative one.
+     * tests and logs). They stop at {@link Long#MAX_VALUE}: no event takes one series past it
+     * ({@code PartitionAggregate.overflow}), but two series merged may hold more, and a stuck counter is better than
+     * a negative one.
      */
     void add(TcpTotals o) {
-        opened += o.opened;
-        closed += o.closed;
-        failed += o.failed;
+        opened = saturated(opened, o.opened);
+        closed = saturated(closed, o.closed);
+        failed = saturated(failed, o.failed);
         sentBytes = saturated(sentBytes, o.sentBytes);
         receivedBytes = saturated(receivedBytes, o.receivedBytes);
-        open += o.open;
+        open = saturated(open, o.open);
         lastSeenMillis = Math.max(lastSeenMillis, o.lastSeenMillis);
     }
 
-    private static long saturated(long a, long b) {
+    /** {@code a + b} for two counts (never negative), {@link Long#MAX_VALUE} where it would overflow. */
+    static long saturated(long a, long b) {
         long sum = a + b;
         return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
     }

@@ -333,6 +333,19 @@ class PartitionAggregateTest {
         assertThatThrownBy(() -> PartitionAggregate.decode(bytes)).hasMessageStartingWith("checkpoint magic:");
         byte[] truncated = java.util.Arrays.copyOf(new PartitionAggregate(3).encode(), 10);
         assertThatThrownBy(() -> PartitionAggregate.decode(truncated)).hasMessageStartingWith("checkpoint truncated");
+        // a count below zero would be served as one and read by Prometheus as a reset (found by CheckpointFuzz)
+        PartitionAggregate a = new PartitionAggregate(0);
+        a.add(Events.closed(Reporter.SOURCE, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 10, 20), 1000);
+        byte[] counted = a.encode();
+        int opened = counted.length - 7 * 8 - 4; // the one TCP series' seven longs, then the request series count
+        java.nio.ByteBuffer.wrap(counted).putLong(opened + 3 * 8, -5); // bytes received
+        assertThatThrownBy(() -> PartitionAggregate.decode(counted))
+                .hasMessage("checkpoint bytes received: -5 (expected: >= 0)");
+        a.add(Events.request(Reporter.WAYPOINT, Events.PRODUCTPAGE, Events.REVIEWS, "reviews", 200, 7), 1000);
+        byte[] withRequest = a.encode();
+        java.nio.ByteBuffer.wrap(withRequest).putDouble(withRequest.length - 8 - 8, Double.NaN); // response bytes' sum
+        assertThatThrownBy(() -> PartitionAggregate.decode(withRequest))
+                .hasMessage("checkpoint histogram sum: NaN (expected: finite, >= 0)");
     }
 
     @Test
