@@ -15,6 +15,7 @@ import io.jmesh.telemetry.aggregate.PartitionAggregate;
 import io.jmesh.telemetry.aggregate.RequestTotals;
 import io.jmesh.telemetry.aggregate.SeriesKey;
 import io.jmesh.telemetry.aggregate.TcpTotals;
+import io.jmesh.telemetry.graph.ServiceGraph;
 import io.jmesh.telemetry.metrics.IstioMetrics;
 import io.jmesh.testing.fuzz.Fuzzer;
 import io.prometheus.metrics.expositionformats.ExpositionFormats;
@@ -46,7 +47,8 @@ import org.junit.jupiter.api.Test;
  * below zero (Prometheus reads a decrease as a reset and counts everything again). Every {@link #CHECK_EVERY} inputs, and at the end: the checkpoint is exactly as large as
  * {@link PartitionAggregate#checkpointBytes} says (its room is judged by that figure) and reads back to the same
  * totals, and {@code /metrics} renders ({@link IstioMetrics} through Prometheus' text writer) with no sample below
- * zero or not a number. Series idle for {@link #IDLE_INPUTS} inputs expire, so the checkpoint's accounting is
+ * zero or not a number, and the service graph (told of each event before it is counted, as the ingest thread tells
+ * it) answers its query as JSON. Series idle for {@link #IDLE_INPUTS} inputs expire, so the checkpoint's accounting is
  * checked as series come and go. Each input within {@link #SLOW}.
  */
 @Tag("fuzz")
@@ -61,6 +63,8 @@ class EventRecordFuzz {
 
     final EventDecoder decoder = new EventDecoder("l4", "l7");
     final PartitionAggregate aggregate = new PartitionAggregate(0);
+    /** The service graph, the ingest thread's listener: told of each event before it is counted. */
+    final ServiceGraph graph = new ServiceGraph(Duration.ofSeconds(1), Duration.ofMinutes(1));
     final Map<String, Integer> outcomes = new TreeMap<>();
     long inputs;
 
@@ -123,6 +127,7 @@ class EventRecordFuzz {
                         .matches("ConnectionEvent\\.bytes_(sent|received): adds \\d+ to its series' istio_tcp_"
                                 + "(sent|received)_bytes_total, which holds \\d+ \\(expected: at most \\d+ in all\\)");
             } else if (key != null) {
+                graph.onConnection(c.event(), key, inputs);
                 long[] before = concat(tcp(key), tcp(asOpened(key)));
                 aggregate.add(c.event(), key, inputs);
                 long[] after = concat(tcp(key), tcp(asOpened(key)));
@@ -132,6 +137,7 @@ class EventRecordFuzz {
             SeriesKey key = aggregate.admit(q.event());
             count(key == null ? "series_limit" : "counted");
             if (key != null) {
+                graph.onRequest(q.event(), key, inputs);
                 long[] before = requests(aggregate.requests().get(key));
                 aggregate.add(q.event(), key, inputs);
                 long[] after = requests(aggregate.requests().get(key));
@@ -150,8 +156,10 @@ class EventRecordFuzz {
         outcomes.merge(outcome, 1, Integer::sum);
     }
 
-    /** The checkpoint's size and contents, and the exposition of everything counted so far. */
+    /** The checkpoint's size and contents, the exposition of everything counted so far, and the graph. */
     private void checkWhole() {
+        graph.committed(inputs);
+        assertThat(graph.query(Duration.ofMinutes(1), inputs).toJson().encode()).as("the graph's JSON").startsWith("{");
         byte[] checkpoint = aggregate.encode();
         assertThat(aggregate.checkpointBytes()).as("the checkpoint size the aggregate judges its room by")
                 .isEqualTo(checkpoint.length);
