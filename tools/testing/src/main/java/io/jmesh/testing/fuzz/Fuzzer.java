@@ -9,11 +9,13 @@ import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
+import java.util.function.BiFunction;
 
 /**
  * A mutation fuzzer for the parsers of untrusted input (`make fuzz`; tests tagged {@code fuzz}, never part of
  * `make test`). It starts from valid inputs, applies random mutations (bit flips, boundary values in bytes and
- * 16/32-bit fields, insertions, deletions, duplications, truncation, splices of two inputs, pure noise) and hands
+ * 16/32-bit fields, insertions, deletions, duplications, truncation, splices of two inputs, pure noise, and where
+ * the target gives one, a mutation that knows the input's structure: {@link #mutator}) and hands
  * each result to a target. The target decides what is a bug: it must accept or reject every input the way its
  * contract says (the documented exception, a clear status), and throws anything else.
  *
@@ -36,6 +38,7 @@ public final class Fuzzer {
     private final long maxIterations;
     private final int maxLength;
     private long iterations;
+    private BiFunction<byte[], Random, byte[]> structured;
 
     private Fuzzer(String name, int maxLength) {
         this.name = name;
@@ -48,6 +51,15 @@ public final class Fuzzer {
     /** A fuzzer whose mutated inputs stay under {@code maxLength} bytes. */
     public static Fuzzer named(String name, int maxLength) {
         return new Fuzzer(name, maxLength);
+    }
+
+    /**
+     * A mutation that knows the input's structure (e.g. {@link ProtoMutator}), used for half of the mutations, the
+     * byte-level ones for the rest: it draws from the fuzzer's random numbers, so a seed replays it too.
+     */
+    public Fuzzer mutator(BiFunction<byte[], Random, byte[]> structured) {
+        this.structured = structured;
+        return this;
     }
 
     /** Valid inputs to start from (at least one). */
@@ -103,6 +115,10 @@ public final class Fuzzer {
     }
 
     private byte[] mutate(byte[] in, Random r) {
+        if (structured != null && r.nextBoolean()) {
+            byte[] out = structured.apply(in, r);
+            return out.length > maxLength ? Arrays.copyOf(out, maxLength) : out;
+        }
         byte[] out = switch (r.nextInt(10)) {
             case 0 -> flipBit(in, r);
             case 1 -> interestingByte(in, r);
