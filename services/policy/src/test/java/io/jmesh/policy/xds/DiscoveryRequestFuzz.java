@@ -18,19 +18,23 @@ import io.jmesh.proto.google.rpc.Status;
 import io.jmesh.proto.istio.security.Authorization;
 import io.jmesh.proto.istio.workload.Address;
 import io.jmesh.testing.fuzz.Fuzzer;
+import io.jmesh.testing.fuzz.ProtoMutator;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiFunction;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -39,8 +43,8 @@ import org.junit.jupiter.api.Test;
  * machinery ({@link AdsStream#onRequest}) over a small mesh: wildcard, on-demand and explicit subscriptions,
  * unsubscriptions, {@code initial_resource_versions}, nonces and NACKs, types not served. An input is a sequence of
  * requests, each a byte saying how the harness answers what the request brought (bit 0: acknowledge the newest
- * response of the request's type, bit 1: reject it instead) and the request, length-delimited. Each input opens a
- * fresh stream.
+ * response of the request's type, bit 1: reject it instead) and the request, length-delimited; mutated as bytes, and
+ * one request at a time field by field ({@link ProtoMutator}). Each input opens a fresh stream.
  *
  * <p>Oracle: no request throws; every response is of the type asked, has a nonce no other response of the stream
  * had, carries resources that decode as that type under their canonical names ({@code uid},
@@ -109,6 +113,7 @@ class DiscoveryRequestFuzz {
     void everyRequestIsAnsweredWithinTheProtocolAndNothingThrows() {
         assertTimeoutPreemptively(Duration.ofSeconds(Long.getLong("fuzz.seconds", 20)
                 + TimeUnit.MINUTES.toSeconds(1)), () -> Fuzzer.named("discovery-requests", 2048).seeds(seeds())
+                .mutator(DiscoveryRequestFuzz::mutateOneRequest)
                 .run(input -> assertTimeoutPreemptively(SLOW, () -> stream(input),
                         "one stream took longer than " + SLOW)), "a fuzz input hung; replay with the printed -Dfuzz.seed");
         System.out.println("fuzz discovery-requests: outcomes " + outcomes);
@@ -207,6 +212,43 @@ class DiscoveryRequestFuzz {
 
     private void count(String outcome) {
         outcomes.merge(outcome, 1, Integer::sum);
+    }
+
+    static final BiFunction<byte[], Random, byte[]> REQUEST =
+            ProtoMutator.of(DeltaDiscoveryRequest.getDefaultInstance(), Map.of());
+
+    /** One request of the sequence mutated field by field, or its answer byte changed; the rest as it was. */
+    private static byte[] mutateOneRequest(byte[] input, Random r) {
+        List<Object> pairs = new ArrayList<>();
+        ByteArrayInputStream in = new ByteArrayInputStream(input);
+        try {
+            while (in.available() > 0) {
+                int answer = in.read();
+                DeltaDiscoveryRequest req = DeltaDiscoveryRequest.parseDelimitedFrom(in);
+                if (req == null) {
+                    break;
+                }
+                pairs.add(answer);
+                pairs.add(req);
+            }
+        } catch (IOException e) {
+            return input; // not a sequence of requests any more: the byte mutations take it from here
+        }
+        if (pairs.isEmpty()) {
+            return input;
+        }
+        int i = 2 * r.nextInt(pairs.size() / 2);
+        if (r.nextInt(4) == 0) {
+            pairs.set(i, r.nextInt(4));
+        } else {
+            try {
+                pairs.set(i + 1, DeltaDiscoveryRequest.parseFrom(REQUEST.apply(
+                        ((DeltaDiscoveryRequest) pairs.get(i + 1)).toByteArray(), r)));
+            } catch (InvalidProtocolBufferException e) {
+                throw new AssertionError("the mutator wrote no request", e);
+            }
+        }
+        return requests(pairs.toArray());
     }
 
     /** Pairs of (answer byte, request), written as the input format. */

@@ -18,6 +18,7 @@ import io.jmesh.telemetry.aggregate.TcpTotals;
 import io.jmesh.telemetry.graph.ServiceGraph;
 import io.jmesh.telemetry.metrics.IstioMetrics;
 import io.jmesh.testing.fuzz.Fuzzer;
+import io.jmesh.testing.fuzz.ProtoMutator;
 import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayOutputStream;
@@ -28,17 +29,20 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiFunction;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * Event records as any producer may write them to the event topics, through what the ingest thread does with one
  * ({@code EventIngestor.count}): {@link EventDecoder#decode}, then {@link PartitionAggregate#admit},
- * {@link PartitionAggregate#overflow} and {@code add} for what it accepts. The first byte of an input picks the topic (connection or request), the rest is the record's
- * value: mutated protobuf events of every kind (OPENED, PROGRESS, CLOSED with and without response flags and
- * reported bytes, an L7 request with a gRPC status), byte counts up to {@code uint64}'s.
+ * {@link PartitionAggregate#overflow} and {@code add} for what it accepts. The first byte of an input picks the
+ * topic (connection or request), the rest is the record's value: protobuf events of every kind (OPENED, PROGRESS,
+ * CLOSED with and without response flags and reported bytes, an L7 request with a gRPC status), byte counts up to
+ * {@code uint64}'s, mutated as bytes and field by field ({@link ProtoMutator}).
  *
  * <p>One aggregate counts the whole run, as one partition would. Oracle: decoding never throws; a refused record
  * has one of {@link EventDecoder#REJECTION_REASONS} and a detail naming the field ({@code ConnectionEvent.} or
@@ -95,7 +99,7 @@ class EventRecordFuzz {
     @Test
     void recordsAreRefusedByNameOrCountedWithoutACounterGoingBackwards() {
         assertTimeoutPreemptively(Duration.ofSeconds(Long.getLong("fuzz.seconds", 20)
-                + TimeUnit.MINUTES.toSeconds(1)), () -> Fuzzer.named("event-record", 1024).seeds(seeds())
+                + TimeUnit.MINUTES.toSeconds(1)), () -> Fuzzer.named("event-record", 1024).seeds(seeds()).mutator(EventRecordFuzz::mutateEvent)
                 .run(input -> assertTimeoutPreemptively(SLOW, () -> handle(input),
                         "one record took longer than " + SLOW)), "a fuzz input hung; replay with the printed -Dfuzz.seed");
         checkWhole();
@@ -254,6 +258,20 @@ class EventRecordFuzz {
         for (int i = 0; i < after.length; i++) {
             assertThat(after[i]).as("counter %s after %s", i, event).isNotNegative().isGreaterThanOrEqualTo(before[i]);
         }
+    }
+
+    static final BiFunction<byte[], Random, byte[]> CONNECTION_EVENT =
+            ProtoMutator.of(ConnectionEvent.getDefaultInstance(), Map.of());
+    static final BiFunction<byte[], Random, byte[]> REQUEST_EVENT =
+            ProtoMutator.of(RequestEvent.getDefaultInstance(), Map.of());
+
+    /** A record's event mutated field by field, as the event of its topic. */
+    private static byte[] mutateEvent(byte[] input, Random r) {
+        if (input.length == 0) {
+            return input;
+        }
+        byte[] value = Arrays.copyOfRange(input, 1, input.length);
+        return record(input[0], ((input[0] & 1) == REQUESTS ? REQUEST_EVENT : CONNECTION_EVENT).apply(value, r));
     }
 
     private static byte[] record(byte topic, byte[] value) {

@@ -29,6 +29,7 @@ import io.jmesh.proto.istio.workload.TunnelProtocol;
 import io.jmesh.proto.istio.workload.Workload;
 import io.jmesh.testing.fuzz.Fuzzer;
 import io.jmesh.testing.fuzz.NameLookups;
+import io.jmesh.testing.fuzz.ProtoMutator;
 import io.jmesh.ztunnel.ZtunnelConfig;
 import io.jmesh.ztunnel.authz.ConnectionFacts;
 import io.jmesh.ztunnel.authz.IndexedAuthorizer;
@@ -50,7 +51,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Delta xDS responses as any control plane may send them to ztunnel (policy, or an istiod: the Istio ztunnel's
- * {@code protobuf} fuzz target is the same boundary), through what ztunnel does with one
+ * {@code protobuf} fuzz target is the same boundary), mutated as bytes and field by field inside their resources
+ * ({@link ProtoMutator}), through what ztunnel does with one
  * ({@link DiscoveryResponses#apply}) and then with what it kept: routing outbound connections to every workload
  * address, service VIP and hostname ({@link OutboundRouter#route}) and authorizing inbound ones to every workload
  * ({@link IndexedAuthorizer#check}). The stores live across inputs, as over one stream, and start afresh every
@@ -143,6 +145,9 @@ class DiscoveryResponseFuzz {
     void everyResponseIsAppliedOrRefusedByNameAndWhatWasKeptRoutesAndAuthorizes() {
         assertTimeoutPreemptively(Duration.ofSeconds(Long.getLong("fuzz.seconds", 20)
                 + TimeUnit.MINUTES.toSeconds(1)), () -> Fuzzer.named("discovery-response", 4096).seeds(seeds())
+                .mutator(ProtoMutator.of(DeltaDiscoveryResponse.getDefaultInstance(), Map.of(
+                        "type.googleapis.com/istio.workload.Address", Address.getDefaultInstance(),
+                        "type.googleapis.com/istio.security.Authorization", Authorization.getDefaultInstance())))
                 .run(input -> assertTimeoutPreemptively(SLOW, () -> NameLookups.forbidden(() -> {
                     handle(input);
                     return null;

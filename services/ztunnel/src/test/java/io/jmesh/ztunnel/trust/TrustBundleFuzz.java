@@ -9,6 +9,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import io.jmesh.core.tls.Pem;
 import io.jmesh.proto.ca.v1.TrustBundle;
 import io.jmesh.testing.fuzz.Fuzzer;
+import io.jmesh.testing.fuzz.ProtoMutator;
 import io.jmesh.ztunnel.testing.TestCa;
 import io.jmesh.ztunnel.tls.TrustSnapshot;
 import java.io.ByteArrayInputStream;
@@ -30,7 +31,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The trust bundles ca streams to ztunnel (roots as PEM, a DER CRL, the CRL issuer's chain) through
- * {@link BundleValidator#validate}, mutated. Oracle: a bundle is taken, or refused with one of the documented
+ * {@link BundleValidator#validate}, mutated as bytes and field by field ({@link ProtoMutator}). Oracle: a bundle is taken, or refused with one of the documented
  * reasons and a message naming its version; never another exception (the watcher would stop following the ca). A
  * bundle taken has exactly its roots, each a CA certificate; with a CRL, one that is fresh and whose serials are the
  * revoked set. Each input within {@link #SLOW}.
@@ -61,6 +62,7 @@ class TrustBundleFuzz {
         List<X509Certificate> known = List.of(intermediate.cert());
         assertTimeoutPreemptively(Duration.ofSeconds(Long.getLong("fuzz.seconds", 20)
                 + TimeUnit.MINUTES.toSeconds(1)), () -> Fuzzer.named("trust-bundle", 8192).seeds(seeds)
+                .mutator(ProtoMutator.of(TrustBundle.getDefaultInstance(), Map.of()))
                 .run(input -> assertTimeoutPreemptively(SLOW, () -> validate(input, known),
                         "one bundle took longer than " + SLOW)), "a fuzz input hung; replay with the printed -Dfuzz.seed");
         System.out.println("fuzz trust-bundle: outcomes " + outcomes);
