@@ -10,6 +10,7 @@ import io.jmesh.proto.istio.workload.zds.SnapshotSent;
 import io.jmesh.proto.istio.workload.zds.WorkloadInfo;
 import io.jmesh.proto.istio.workload.zds.WorkloadRequest;
 import io.jmesh.testing.fuzz.Fuzzer;
+import io.jmesh.testing.fuzz.ProtoMutator;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.List;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * Mutated ZDS requests (no descriptors) through the request handling: the answer is "" or a refusal that names the
+ * Mutated ZDS requests (as bytes, and field by field: {@link ProtoMutator}; no descriptors) through the request handling: the answer is "" or a refusal that names the
  * problem, or a protocol error, never another exception; and nothing is started without a namespace.
  */
 @Tag("fuzz")
@@ -37,6 +38,7 @@ class NodeAgentLinkFuzz {
                 WorkloadRequest.newBuilder().setKeep(KeepWorkload.newBuilder().setUid("u")).build().toByteArray(),
                 WorkloadRequest.newBuilder().setDel(DelWorkload.newBuilder().setUid("u")).build().toByteArray(),
                 WorkloadRequest.newBuilder().setSnapshotSent(SnapshotSent.getDefaultInstance()).build().toByteArray())
+                .mutator(ProtoMutator.of(WorkloadRequest.getDefaultInstance(), java.util.Map.of()))
                 .run(input -> {
                     try {
                         String answer = link.handle(new SeqPacketSocket.Packet(input, List.of(), false));
