@@ -5,6 +5,7 @@ import io.jmesh.core.tls.Pem;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.util.Set;
+import org.bouncycastle.asn1.ASN1Encodable;
 import org.bouncycastle.asn1.ASN1ObjectIdentifier;
 import org.bouncycastle.asn1.ASN1Primitive;
 import org.bouncycastle.asn1.pkcs.Attribute;
@@ -129,8 +130,8 @@ public final class CsrValidator {
             } else if (SECObjectIdentifiers.secp384r1.equals(params)) {
                 type = ValidatedCsr.KeyType.EC_P384;
             } else {
-                throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: ECDSA key on curve " + params
-                        + " (expected: P-256 or P-384 as a named curve)");
+                throw new CsrException(CsrException.Problem.UNSUPPORTED_KEY, "csr: ECDSA key on curve "
+                        + shown(params) + " (expected: P-256 or P-384 as a named curve)");
             }
             uncompressedPoint(spki, type == ValidatedCsr.KeyType.EC_P256 ? 32 : 48);
             return type;
@@ -217,7 +218,8 @@ public final class CsrValidator {
         for (GeneralName n : sans.getNames()) {
             if (n.getTagNo() != GeneralName.uniformResourceIdentifier) {
                 throw new CsrException(CsrException.Problem.INVALID_SAN, "csr: subjectAltName has a "
-                        + sanKind(n.getTagNo()) + " '" + n.getName() + "' (expected: exactly one URI SAN, no others)");
+                        + sanKind(n.getTagNo()) + " '" + shown(n.getName()) + "' (expected: exactly one URI SAN, no"
+                        + " others)");
             }
             uris++;
             uri = n.getName().toString();
@@ -232,6 +234,27 @@ public final class CsrValidator {
                     + "' (expected: spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)");
         }
         return id;
+    }
+
+    /**
+     * {@code value} as text for a message, or its DER in hex when its text cannot be had: Bouncy Castle decodes a
+     * string type when printing it and throws on bytes that are not, say, UTF-8 (a curve parameter or a directory
+     * name in a UTF8String), which would have escaped as an internal error (found by CsrFuzz).
+     */
+    static String shown(ASN1Encodable value) {
+        if (value == null) {
+            return "none";
+        }
+        try {
+            return value.toString();
+        } catch (RuntimeException e) {
+            try {
+                String hex = org.bouncycastle.util.encoders.Hex.toHexString(value.toASN1Primitive().getEncoded());
+                return "DER 0x" + (hex.length() > 64 ? hex.substring(0, 64) + "..." : hex);
+            } catch (IOException | RuntimeException again) {
+                return "(unreadable " + value.getClass().getSimpleName() + ")";
+            }
+        }
     }
 
     private static String sanKind(int tag) {

@@ -217,6 +217,46 @@ class CsrRegressionTest {
         }
     }
 
+    /** A signed request whose key's curve parameter is {@code curve}, and whose SAN is {@code san}. */
+    static String withCurveAndSan(org.bouncycastle.asn1.ASN1Encodable curve, GeneralName san) throws Exception {
+        KeyPair kp = TestCsrs.ecP256();
+        SubjectPublicKeyInfo real = SubjectPublicKeyInfo.getInstance(kp.getPublic().getEncoded());
+        SubjectPublicKeyInfo spki = curve == null ? real : new SubjectPublicKeyInfo(
+                new org.bouncycastle.asn1.x509.AlgorithmIdentifier(real.getAlgorithm().getAlgorithm(), curve),
+                real.getPublicKeyData().getBytes());
+        ExtensionsGenerator ext = new ExtensionsGenerator();
+        ext.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(san));
+        return CsrPem.encode(new PKCS10CertificationRequestBuilder(new X500Name(new RDN[0]), spki)
+                .addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, ext.generate())
+                .build(new JcaContentSignerBuilder("SHA256withECDSA").build(kp.getPrivate())));
+    }
+
+    /**
+     * A UTF8String that is not UTF-8 as the curve of an EC key, or in a directory name SAN: Bouncy Castle throws
+     * IllegalArgumentException when printing it, which escaped the validator's message and was answered INTERNAL
+     * (found by CsrFuzz, seed 56842784616732). Now the value is shown as its DER.
+     */
+    @Test
+    void aValueThatCannotBePrintedIsShownAsItsDerNotAnInternalError() throws Exception {
+        org.bouncycastle.asn1.ASN1Primitive notUtf8 = org.bouncycastle.asn1.ASN1Primitive.fromByteArray(
+                new byte[] {0x0c, 0x02, (byte) 0xc3, 0x28});
+        GeneralName sleep = new GeneralName(GeneralName.uniformResourceIdentifier, InProcessIssuer.SLEEP.uri());
+        String badCurve = withCurveAndSan(notUtf8, sleep);
+        String badName = withCurveAndSan(null, new GeneralName(new X500Name(new RDN[] {
+            new RDN(org.bouncycastle.asn1.x500.style.BCStyle.CN, notUtf8)})));
+        try (InProcessIssuer ca = new InProcessIssuer(stateDir)) {
+            assertThatThrownBy(() -> ca.issuer.issue("token", impersonatingSleep(badCurve), System.nanoTime()))
+                    .isInstanceOfSatisfying(Refusal.class,
+                            r -> assertThat(r.reason()).isEqualTo(RefusalReason.UNSUPPORTED_KEY))
+                    .hasMessage("csr: ECDSA key on curve DER 0x0c02c328 (expected: P-256 or P-384 as a named curve)");
+            assertThatThrownBy(() -> ca.issuer.issue("token", impersonatingSleep(badName), System.nanoTime()))
+                    .isInstanceOfSatisfying(Refusal.class,
+                            r -> assertThat(r.reason()).isEqualTo(RefusalReason.INVALID_SAN))
+                    .hasMessageStartingWith("csr: subjectAltName has a directory name 'DER 0x30")
+                    .hasMessageEndingWith("' (expected: exactly one URI SAN, no others)");
+        }
+    }
+
     /**
      * A PEM whose END line shares the BEGIN line's closing dashes: mesh-core's reader took the END line to end before
      * the block began and threw StringIndexOutOfBoundsException, answered INTERNAL. And one whose BEGIN follows other
