@@ -59,7 +59,7 @@ public final class IstioLabels {
      * A TCP series' key with {@code response_flags="-"}: the series of the connection as it was opened. Itself when
      * the label is removed ({@link RemovedLabels}): opens and closes then share one series.
      */
-    static SeriesKey withoutFlags(SeriesKey tcp) {
+    public static SeriesKey withoutFlags(SeriesKey tcp) {
         String flags = tcp.value(FLAGS);
         if ("-".equals(flags) || RemovedLabels.isRemoved(flags)) {
             return tcp;

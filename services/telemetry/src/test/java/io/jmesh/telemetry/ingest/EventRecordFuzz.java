@@ -63,7 +63,6 @@ class EventRecordFuzz {
     static final int IDLE_INPUTS = 5_000;
     static final byte CONNECTIONS = 0;
     static final byte REQUESTS = 1;
-    static final int FLAGS = IstioLabels.TCP.indexOf("response_flags");
 
     final EventDecoder decoder = new EventDecoder("l4", "l7");
     final PartitionAggregate aggregate = new PartitionAggregate(0);
@@ -132,9 +131,9 @@ class EventRecordFuzz {
                                 + "(sent|received)_bytes_total, which holds \\d+ \\(expected: at most \\d+ in all\\)");
             } else if (key != null) {
                 graph.onConnection(c.event(), key, inputs);
-                long[] before = concat(tcp(key), tcp(asOpened(key)));
+                long[] before = concat(tcp(key), tcp(IstioLabels.withoutFlags(key)));
                 aggregate.add(c.event(), key, inputs);
-                long[] after = concat(tcp(key), tcp(asOpened(key)));
+                long[] after = concat(tcp(key), tcp(IstioLabels.withoutFlags(key)));
                 notBackwards(c.event().toString(), before, after);
             }
         } else if (d instanceof DecodedEvent.Request q) {
@@ -203,21 +202,6 @@ class EventRecordFuzz {
         return all;
     }
 
-    /**
-     * The series of {@code key}'s connection as opened ({@code response_flags="-"}), where a close's bytes go, or
-     * null while it has none.
-     */
-    private SeriesKey asOpened(SeriesKey key) {
-        String[] opened = key.values();
-        opened[FLAGS] = "-";
-        for (SeriesKey k : aggregate.tcp().keySet()) {
-            if (Arrays.equals(k.values(), opened)) {
-                return k;
-            }
-        }
-        return null;
-    }
-
     private static List<String> label(String metric, SeriesKey k) {
         List<String> l = new ArrayList<>(List.of(k.values()));
         l.add(0, metric);
@@ -225,7 +209,7 @@ class EventRecordFuzz {
     }
 
     private long[] tcp(SeriesKey key) {
-        return key == null ? tcp((TcpTotals) null) : tcp(aggregate.tcp().get(key));
+        return tcp(aggregate.tcp().get(key));
     }
 
     private static long[] tcp(TcpTotals t) {
