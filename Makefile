@@ -11,7 +11,7 @@ help:
 	@echo "make bench   run the benchmarks in loadtest/ against their baselines; writes loadtest/results/"
 	@echo "make images  build one OCI image tarball per service (and the demo) into dist/images/ (Jib, no Docker daemon)"
 	@echo "make charts  lint and render the Helm umbrella chart with a real helm"
-	@echo "make fuzz    run the fuzzers (long; not part of make test)"
+	@echo "make fuzz    run the fuzzers long, with fresh seeds (make test replays them briefly)"
 
 ## test: the command CI runs (.ci/run): unit, integration and end-to-end tests, then the images
 ## (built and smoke-run when root) and the Helm chart (linted, rendered and checked)

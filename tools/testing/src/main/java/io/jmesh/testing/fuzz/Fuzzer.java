@@ -12,8 +12,8 @@ import java.util.Random;
 import java.util.function.BiFunction;
 
 /**
- * A mutation fuzzer for the parsers of untrusted input (`make fuzz`; tests tagged {@code fuzz}, never part of
- * `make test`). It starts from valid inputs, applies random mutations (bit flips, boundary values in bytes and
+ * A mutation fuzzer for the parsers of untrusted input (tests tagged {@code fuzz}: `make fuzz` runs them with fresh
+ * seeds; `make test` replays each one's first 2,000 inputs from one fixed seed, set in the build). It starts from valid inputs, applies random mutations (bit flips, boundary values in bytes and
  * 16/32-bit fields, insertions, deletions, duplications, truncation, splices of two inputs, pure noise, and where
  * the target gives one, a mutation that knows the input's structure: {@link #mutator}) and hands
  * each result to a target. The target decides what is a bug: it must accept or reject every input the way its
