@@ -674,7 +674,8 @@ public final class ZtunnelBootstrap implements MeshService {
     private DnsProxy.Settings dnsSettings(InetAddress bindAddress, List<java.net.InetSocketAddress> upstreams) {
         ZtunnelConfig.Dns d = config.dns();
         return new DnsProxy.Settings(config.node().name(), bindAddress, config.listeners().dns(), d.clusterDomain(),
-                d.tcpIdleTimeout(), upstreams, d.upstreamTimeout(), d.upstreamAttempts(), d.maxPendingUpstream(),
+                d.tcpIdleTimeout(), upstreams, d.upstreamTimeout(), d.upstreamAttempts(), d.upstreamConcurrency(),
+                d.maxPendingUpstream(),
                 d.maxTcpConnections(), d.maxTcpConnectionsPerClient());
     }
 

@@ -509,6 +509,8 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     {@code options ndots:N} for the hostnames of service endpoints
      * @param upstreamTimeout wait for one upstream answer; then the next server is asked, up to
      *     {@code upstreamAttempts} tries in all
+     * @param upstreamConcurrency servers one query asks at once, taking the first final answer (hickory's
+     *     {@code num_concurrent_reqs}, 2 in Istio's forwarder); 1 asks them one after another
      * @param maxPendingUpstream forwarded UDP queries in flight at once; more are answered SERVFAIL
      * @param tcpIdleTimeout a client's TCP connection without traffic for this long is closed
      * @param maxTcpConnections client TCP connections open at once (each of the proxy's listeners; in in-pod mode
@@ -517,7 +519,8 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
      *     every pod of the node is a client, and one that opens connections without end must not take them all
      */
     public record Dns(String clusterDomain, java.util.List<String> upstreams, String resolvConf,
-            Duration upstreamTimeout, int upstreamAttempts, int maxPendingUpstream, Duration tcpIdleTimeout,
+            Duration upstreamTimeout, int upstreamAttempts, int upstreamConcurrency, int maxPendingUpstream,
+            Duration tcpIdleTimeout,
             int maxTcpConnections, int maxTcpConnectionsPerClient) {
         public Dns {
             requireText(clusterDomain, "dns.clusterDomain");
@@ -531,6 +534,11 @@ public record ZtunnelConfig(String logLevel, Duration drainDeadline, int workerT
             Objects.requireNonNull(upstreamTimeout, "dns.upstreamTimeout");
             positive("dns.upstreamTimeout", upstreamTimeout, upstreamTimeout); // zero: every forward fails at once
             positive("dns.upstreamAttempts", upstreamAttempts);
+            positive("dns.upstreamConcurrency", upstreamConcurrency);
+            if (upstreamConcurrency > 16) {
+                throw new IllegalArgumentException("dns.upstreamConcurrency: " + upstreamConcurrency
+                        + " (expected: at most 16; every server asked at once is a packet per query)");
+            }
             positive("dns.maxPendingUpstream", maxPendingUpstream);
             Objects.requireNonNull(tcpIdleTimeout, "dns.tcpIdleTimeout");
             positive("dns.tcpIdleTimeout", tcpIdleTimeout, tcpIdleTimeout); // zero would switch the idle timer off

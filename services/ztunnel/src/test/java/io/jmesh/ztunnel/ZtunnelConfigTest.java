@@ -298,4 +298,16 @@ class ZtunnelConfigTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("dns.maxTcpConnectionsPerClient: 0 (expected: > 0)");
     }
+
+    @Test
+    void dnsUpstreamConcurrencyIsTwoAsIstiosForwarderAndBounded() throws Exception {
+        assertThat(load("logLevel: info\n", Map.of()).dns().upstreamConcurrency()).isEqualTo(2);
+        assertThat(load("dns: {upstreamConcurrency: 1}\n", Map.of()).dns().upstreamConcurrency()).isEqualTo(1);
+        assertThatThrownBy(() -> load("dns: {upstreamConcurrency: 0}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("dns.upstreamConcurrency: 0 (expected: > 0)");
+        assertThatThrownBy(() -> load("dns: {upstreamConcurrency: 17}\n", Map.of()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("dns.upstreamConcurrency: 17 (expected: at most 16");
+    }
 }

@@ -69,12 +69,14 @@ public final class DnsProxy {
      * @param bindAddress the node address; {@code port} 0 picks a free port (tests)
      * @param clusterDomain Kubernetes' cluster domain ({@code cluster.local})
      * @param tcpIdleTimeout a TCP client connection without traffic for this long is closed
+     * @param upstreamConcurrency servers a forwarded query asks at once ({@code dns.upstreamConcurrency})
      * @param maxTcpConnections client TCP connections open at once; more are closed as they come
      * @param maxTcpConnectionsPerClient of those, at most this many from one client address
      */
     public record Settings(String nodeName, InetAddress bindAddress, int port, String clusterDomain,
             Duration tcpIdleTimeout, List<InetSocketAddress> upstreams, Duration upstreamTimeout,
-            int upstreamAttempts, int maxPendingUpstream, int maxTcpConnections, int maxTcpConnectionsPerClient) {}
+            int upstreamAttempts, int upstreamConcurrency, int maxPendingUpstream, int maxTcpConnections,
+            int maxTcpConnectionsPerClient) {}
 
     private final NetTransport net;
     private final WorkloadStore store;
@@ -133,7 +135,7 @@ public final class DnsProxy {
         this.names = new NameResolution(settings.clusterDomain());
         this.udpLoop = net.nextLoop();
         this.upstream = new Upstream(net, new Upstream.Settings(settings.upstreams(), settings.upstreamTimeout(),
-                settings.upstreamAttempts(), settings.maxPendingUpstream()), udpLoop, metrics.upstreamRetries);
+                settings.upstreamAttempts(), settings.upstreamConcurrency(), settings.maxPendingUpstream()), udpLoop, metrics.upstreamRetries);
         this.clients = clients != null ? clients : ip -> {
             Workload w = store.current().workloadByIp(ip);
             return w != null && settings.nodeName().equals(w.getNode()) ? w : null;

@@ -25,16 +25,18 @@ import java.util.concurrent.TimeUnit;
 /**
  * Forwards the queries the proxy does not answer to the upstream resolvers, byte for byte, in the protocol the
  * client used: UDP through one socket (each query under an id of its own, restored in the answer; an answer is
- * accepted only from the server asked and with the question asked), TCP on a connection per query (the same checks).
- * Up to {@code attempts} tries in all, each asking one server: a server that does not answer within the timeout is
- * followed by the next one, and so is one whose answer Istio's forwarder (hickory's name server pool) does not take
- * as final ({@link DnsMessage#retryReason}: SERVFAIL, REFUSED, another error, or a negative answer without the zone's
- * SOA or NS). Such a server is not asked again for that query. When no try is left, the client gets the first such
- * answer as it came (as hickory keeps the first of equal errors), or, when no server answered at all, a failure
- * (the proxy's SERVFAIL). Every try sent on is counted in {@code ztunnel_dns_upstream_retries_total}. A server that
- * let a try time out (or refused its TCP connection) is held down ({@link SilentServers}): the queries meanwhile start
- * with another. Everything runs on one event loop; at most {@code maxPending} UDP queries are in flight, more fail at
- * once.
+ * accepted only from a server asked and with the question asked), TCP on a connection per query and server (the
+ * same checks). As Istio's forwarder (hickory's name server pool, two requests at once by default) a query asks up
+ * to {@code concurrency} servers at once and takes the first final answer; up to {@code attempts} tries in all, each
+ * asking one server. A server that does not answer within the timeout, or whose answer is not final
+ * ({@link DnsMessage#retryReason}: SERVFAIL, REFUSED, another error, or a negative answer without the zone's SOA or
+ * NS), is followed by the next one while tries are left; a server whose answer was not final is not asked again for
+ * that query. When nothing is left in flight and no try is left, the client gets the non-final answer of the
+ * earliest-asked server that gave one, as it came (hickory keeps the first of equal errors), or, when no server
+ * answered at all, a failure (the proxy's SERVFAIL). Each answer or silence passed over while the query went on is
+ * counted in {@code ztunnel_dns_upstream_retries_total}. A server that let a try time out (or refused its TCP
+ * connection) is held down ({@link SilentServers}): the queries meanwhile start with another. Everything runs on one
+ * event loop; at most {@code maxPending} UDP queries are in flight, more fail at once.
  */
 final class Upstream {
 
@@ -49,7 +51,12 @@ final class Upstream {
         }
     }
 
-    record Settings(List<InetSocketAddress> servers, Duration timeout, int attempts, int maxPending) {}
+    /**
+     * @param concurrency servers asked at once by one query (hickory's {@code num_concurrent_reqs}); never more than
+     *     {@code attempts}
+     */
+    record Settings(List<InetSocketAddress> servers, Duration timeout, int attempts, int concurrency,
+            int maxPending) {}
 
     private final NetTransport net;
     private final Settings settings;
@@ -98,11 +105,9 @@ final class Upstream {
             udp.close();
         }
         loop.execute(() -> {
-            for (Forward p : pending.values()) {
-                p.timer.cancel(false);
-                p.abort("ztunnel is shutting down");
+            for (Forward p : new java.util.ArrayList<>(pending.values())) {
+                p.abort("ztunnel is shutting down"); // removes it
             }
-            pending.clear();
         });
     }
 
@@ -127,7 +132,7 @@ final class Upstream {
 
     private void start(ByteBuf query, int questionEnd, boolean tcp, Promise<ByteBuf> answer) {
         if (tcp) {
-            tcp(new Forward(query, questionEnd, answer));
+            new Forward(query, questionEnd, answer, -1).launch();
         } else {
             udp(query, questionEnd, answer);
         }
@@ -137,29 +142,115 @@ final class Upstream {
         return settings.servers().get(index);
     }
 
+    /** One server asked by a query: its timer (UDP) or connection (TCP), and its place in the order asked. */
+    private static final class Ask {
+        final int server;
+        final int order;
+        ScheduledFuture<?> timer;
+        Channel channel;
+        /** The query ended elsewhere: this server's silence says nothing about it. */
+        boolean abandoned;
+
+        Ask(int server, int order) {
+            this.server = server;
+            this.order = order;
+        }
+    }
+
     /**
-     * One forwarded query, over either protocol: the server asked now, the tries so far, the servers whose answers
-     * sent it on, and the first of those answers. It owns {@code query} and that answer until it completes.
+     * One forwarded query, over either protocol: the servers asked and still awaited, the tries so far, the servers
+     * whose answers were not final, and the one of those answers the client gets if nothing better comes. It owns
+     * {@code query} and that answer until it completes.
      */
     private final class Forward {
         final ByteBuf query;
         final int originalId;
         final int questionEnd;
         final Promise<ByteBuf> answer;
-        int server;
-        int tries = 1;
-        /** Servers whose answer sent the query on: not asked again. Null until the first. */
+        /** The id it is sent under over UDP (its key in {@link #pending}); -1 over TCP. */
+        final int udpId;
+        /** Servers asked and still awaited; null slots are free. At most {@code concurrency}. */
+        final Ask[] inFlight;
+        /** The server asked last: the next try takes the one after it, in the configured order. */
+        int cursor;
+        int tries;
+        /** Servers whose answer was not final: not asked again. Null until the first. */
         BitSet answeredNotFinal;
-        /** The first of those answers, its id restored: the client's when no try is left. */
-        ByteBuf firstNotFinal;
-        ScheduledFuture<?> timer;
+        /** Of those answers, the one from the server asked earliest (its id restored), and that server's order. */
+        ByteBuf keptNotFinal;
+        int keptOrder = Integer.MAX_VALUE;
+        boolean finished;
 
-        Forward(ByteBuf query, int questionEnd, Promise<ByteBuf> answer) {
+        Forward(ByteBuf query, int questionEnd, Promise<ByteBuf> answer, int udpId) {
             this.query = query;
             this.originalId = DnsMessage.id(query);
             this.questionEnd = questionEnd;
             this.answer = answer;
-            this.server = silentServers.first();
+            this.udpId = udpId;
+            this.inFlight = new Ask[Math.max(1, Math.min(settings.concurrency(), settings.attempts()))];
+            int n = settings.servers().size();
+            this.cursor = (silentServers.first() + n - 1) % n; // the first try asks the first server not held down
+        }
+
+        String protocol() {
+            return udpId < 0 ? "tcp" : "udp";
+        }
+
+        /** Asks as many servers at once as it may. */
+        void launch() {
+            for (int i = 0; i < inFlight.length && askNext(); i++) {
+                // each askNext() sent one
+            }
+        }
+
+        /**
+         * Asks the next server not yet heard from with a non-final answer and not awaited now (the same one again
+         * when it is the only one left and was merely silent); false when the tries are spent or none is left.
+         */
+        boolean askNext() {
+            if (tries >= settings.attempts()) {
+                return false;
+            }
+            int n = settings.servers().size();
+            for (int i = 1; i <= n; i++) {
+                int candidate = (cursor + i) % n;
+                if ((answeredNotFinal == null || !answeredNotFinal.get(candidate)) && !awaiting(candidate)) {
+                    for (int slot = 0; slot < inFlight.length; slot++) {
+                        if (inFlight[slot] == null) {
+                            cursor = candidate;
+                            Ask ask = new Ask(candidate, tries++);
+                            inFlight[slot] = ask;
+                            if (udpId < 0) {
+                                tcp(this, ask);
+                            } else {
+                                sendUdp(this, ask);
+                            }
+                            return true;
+                        }
+                    }
+                    return false;
+                }
+            }
+            return false;
+        }
+
+        boolean awaiting(int server) {
+            for (Ask a : inFlight) {
+                if (a != null && a.server == server) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** The awaited ask to {@code sender}, or null (an answer from a server not asked, or no longer awaited). */
+        Ask askTo(InetSocketAddress sender) {
+            for (Ask a : inFlight) {
+                if (a != null && server(a.server).equals(sender)) {
+                    return a;
+                }
+            }
+            return null;
         }
 
         /** Whether {@code msg} answers the question asked (the header's 12 bytes aside). */
@@ -168,71 +259,114 @@ final class Upstream {
                     query, query.readerIndex() + DnsMessage.HEADER, questionEnd - DnsMessage.HEADER);
         }
 
-        /**
-         * Moves on to the next server not yet heard from with a non-final answer (the same one again when it is the
-         * only one left and was merely silent); false when the attempts are spent or no such server is left.
-         */
-        boolean next() {
-            if (tries >= settings.attempts()) {
-                return false;
+        /** {@code ask}'s server gave {@code msg}, an answer that is not final: kept (a copy) if asked earliest. */
+        void notFinal(Ask ask, ByteBuf msg) {
+            if (answeredNotFinal == null) {
+                answeredNotFinal = new BitSet(settings.servers().size());
             }
-            int n = settings.servers().size();
-            for (int i = 1; i <= n; i++) {
-                int candidate = (server + i) % n;
-                if (answeredNotFinal == null || !answeredNotFinal.get(candidate)) {
-                    server = candidate;
-                    tries++;
+            answeredNotFinal.set(ask.server);
+            if (ask.order < keptOrder) {
+                if (keptNotFinal != null) {
+                    keptNotFinal.release();
+                }
+                keptNotFinal = msg.copy(); // to its size, and off the read buffer
+                keptNotFinal.setShort(keptNotFinal.readerIndex(), originalId);
+                keptOrder = ask.order;
+            }
+        }
+
+        /**
+         * {@code ask} is over without a final answer ({@code reason}: the retry metric's); the query goes on with
+         * the next server if a try is left, waits for those still asked, or ends ({@code why}, for the log).
+         */
+        void failed(Ask ask, String reason, String why) {
+            if (!forget(ask) || finished) {
+                return; // no longer awaited
+            }
+            boolean goesOn = askNext() || inFlightCount() > 0;
+            if (goesOn) {
+                retries.labelValues(protocol(), reason).inc();
+            } else {
+                end(why + " (" + tries + (tries == 1 ? " attempt)" : " attempts)"));
+            }
+        }
+
+        /** Stops awaiting {@code ask}; false when it was not awaited. */
+        private boolean forget(Ask ask) {
+            if (ask.timer != null) {
+                ask.timer.cancel(false);
+            }
+            for (int i = 0; i < inFlight.length; i++) {
+                if (inFlight[i] == ask) {
+                    inFlight[i] = null;
                     return true;
                 }
             }
             return false;
         }
 
-        /** The server asked now gave {@code msg}, an answer that is not final: kept (a copy) when the first. */
-        void notFinal(ByteBuf msg) {
-            if (answeredNotFinal == null) {
-                answeredNotFinal = new BitSet(settings.servers().size());
+        int inFlightCount() {
+            int count = 0;
+            for (Ask a : inFlight) {
+                if (a != null) {
+                    count++;
+                }
             }
-            answeredNotFinal.set(server);
-            if (firstNotFinal == null) {
-                firstNotFinal = msg.copy(); // to its size, and off the read buffer
-                firstNotFinal.setShort(firstNotFinal.readerIndex(), originalId);
-            }
+            return count;
         }
 
         /** Completes with {@code answerToClient} (owned by the callee from here on). */
         void succeed(ByteBuf answerToClient) {
-            query.release();
-            if (firstNotFinal != null) {
-                firstNotFinal.release();
-                firstNotFinal = null;
-            }
+            finish();
             if (!answer.trySuccess(answerToClient)) {
                 answerToClient.release();
             }
         }
 
-        /** No try left: the first non-final answer, else a failure saying {@code why}. */
+        /** Nothing in flight and no try left: the kept non-final answer, else a failure saying {@code why}. */
         void end(String why) {
-            ByteBuf kept = firstNotFinal;
-            firstNotFinal = null;
+            ByteBuf kept = keptNotFinal;
+            keptNotFinal = null;
+            finish();
             if (kept == null) {
-                abort(why);
-                return;
-            }
-            query.release();
-            if (!answer.trySuccess(kept)) {
+                answer.tryFailure(new Failure(why));
+            } else if (!answer.trySuccess(kept)) {
                 kept.release();
             }
         }
 
         void abort(String why) {
-            query.release();
-            if (firstNotFinal != null) {
-                firstNotFinal.release();
-                firstNotFinal = null;
-            }
+            finish();
             answer.tryFailure(new Failure(why));
+        }
+
+        /** Releases what it owns and lets go of the servers still asked (their answers, if any, are not awaited). */
+        private void finish() {
+            if (finished) {
+                return;
+            }
+            finished = true;
+            if (udpId >= 0) {
+                pending.remove(udpId);
+            }
+            for (int i = 0; i < inFlight.length; i++) {
+                Ask a = inFlight[i];
+                if (a != null) {
+                    inFlight[i] = null;
+                    a.abandoned = true;
+                    if (a.timer != null) {
+                        a.timer.cancel(false);
+                    }
+                    if (a.channel != null) {
+                        a.channel.close();
+                    }
+                }
+            }
+            query.release();
+            if (keptNotFinal != null) {
+                keptNotFinal.release();
+                keptNotFinal = null;
+            }
         }
     }
 
@@ -253,69 +387,50 @@ final class Upstream {
         do {
             id = ThreadLocalRandom.current().nextInt(0x10000);
         } while (pending.containsKey(id));
-        Forward p = new Forward(query, questionEnd, answer);
+        Forward p = new Forward(query, questionEnd, answer, id);
         query.setShort(query.readerIndex(), id);
         pending.put(id, p);
-        send(id, p);
+        p.launch();
     }
 
-    private void send(int id, Forward p) {
-        udp.writeAndFlush(new DatagramPacket(p.query.retainedDuplicate(), server(p.server)));
-        p.timer = loop.schedule(() -> timedOut(id, p), settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
-    }
-
-    private void timedOut(int id, Forward p) {
-        if (pending.get(id) != p) {
-            return;
-        }
-        InetSocketAddress silent = server(p.server);
-        silentServers.silent(p.server);
-        if (p.next()) {
-            retries.labelValues("udp", "no_answer").inc();
-            send(id, p);
-        } else {
-            pending.remove(id);
-            p.end("no answer from " + silent + " within " + settings.timeout().toMillis() + " ms (" + p.tries
-                    + " attempts)");
-        }
+    private void sendUdp(Forward p, Ask ask) {
+        udp.writeAndFlush(new DatagramPacket(p.query.retainedDuplicate(), server(ask.server)));
+        ask.timer = loop.schedule(() -> {
+            silentServers.silent(ask.server);
+            p.failed(ask, "no_answer", "no answer from " + server(ask.server) + " within "
+                    + settings.timeout().toMillis() + " ms");
+        }, settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
     }
 
     private void answered(DatagramPacket packet) {
         ByteBuf msg = packet.content();
         int id = DnsMessage.id(msg);
         Forward p = id < 0 ? null : pending.get(id);
-        // only the server asked, and only an answer to the question asked (a spoofed answer needs both and the id)
-        if (p == null || !packet.sender().equals(server(p.server)) || !p.answersQuestion(msg)) {
+        // only a server asked, and only an answer to the question asked (a spoofed answer needs both and the id)
+        Ask ask = p == null ? null : p.askTo(packet.sender());
+        if (ask == null || !p.answersQuestion(msg)) {
             return; // SimpleChannelInboundHandler releases it
         }
-        p.timer.cancel(false);
-        silentServers.answered(p.server);
+        silentServers.answered(ask.server);
         String reason = DnsMessage.retryReason(msg, p.questionEnd);
         if (reason == null) {
-            pending.remove(id);
             ByteBuf answer = msg.copy(); // to its size: the read buffer has room for 64 KiB
             answer.setShort(answer.readerIndex(), p.originalId);
             p.succeed(answer);
             return;
         }
-        p.notFinal(msg);
-        if (p.next()) {
-            retries.labelValues("udp", reason).inc();
-            send(id, p);
-        } else {
-            pending.remove(id);
-            p.end(reason);
-        }
+        p.notFinal(ask, msg);
+        p.failed(ask, reason, reason);
     }
 
     // ---- TCP ----
 
-    private void tcp(Forward p) {
-        int asked = p.server;
-        InetSocketAddress server = server(asked);
+    private void tcp(Forward p, Ask ask) {
+        InetSocketAddress server = server(ask.server);
         ByteBuf query = p.query;
         String[] movedOnBecause = {"no_answer"}; // or the reason of this server's non-final answer
-        net.client(loop, settings.timeout()).option(io.netty.channel.ChannelOption.AUTO_READ, true)
+        io.netty.channel.ChannelFuture connecting = net.client(loop, settings.timeout())
+                .option(io.netty.channel.ChannelOption.AUTO_READ, true)
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
@@ -331,15 +446,15 @@ final class Upstream {
 
                                     @Override
                                     protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
-                                        if (!p.answer.isDone() && DnsMessage.id(msg) == p.originalId
+                                        if (!ask.abandoned && DnsMessage.id(msg) == p.originalId
                                                 && p.answersQuestion(msg)) {
-                                            silentServers.answered(asked);
+                                            silentServers.answered(ask.server);
                                             movedOnBecause[0] = null;
                                             String reason = DnsMessage.retryReason(msg, p.questionEnd);
                                             if (reason == null) {
                                                 p.succeed(msg.copy()); // off the connection's buffer, which closes
                                             } else {
-                                                p.notFinal(msg);
+                                                p.notFinal(ask, msg);
                                                 movedOnBecause[0] = reason;
                                             }
                                         }
@@ -352,28 +467,28 @@ final class Upstream {
                                     }
                                 });
                     }
-                }).connect(server).addListener((io.netty.channel.ChannelFutureListener) f -> {
-                    Channel ch = f.channel();
-                    ScheduledFuture<?> timer = loop.schedule(() -> {
-                        ch.close();
-                    }, settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
-                    ch.closeFuture().addListener(c -> {
-                        timer.cancel(false);
-                        if ("no_answer".equals(movedOnBecause[0])) {
-                            silentServers.silent(asked); // refused, dropped or silent: no answer at all
-                        }
-                        if (p.answer.isDone()) {
-                            return;
-                        }
-                        if (p.next()) {
-                            retries.labelValues("tcp", movedOnBecause[0]).inc();
-                            tcp(p);
-                        } else {
-                            p.end("no answer over TCP from " + server + " within " + settings.timeout().toMillis()
-                                    + " ms (" + p.tries + " attempts)"
-                                    + (f.cause() == null ? "" : ": " + f.cause().getMessage()));
-                        }
-                    });
-                });
+                }).connect(server);
+        ask.channel = connecting.channel();
+        connecting.addListener((io.netty.channel.ChannelFutureListener) f -> {
+            Channel ch = f.channel();
+            ScheduledFuture<?> timer = loop.schedule(() -> {
+                ch.close();
+            }, settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
+            ch.closeFuture().addListener(c -> {
+                timer.cancel(false);
+                if (ask.abandoned) {
+                    return; // closed because the query ended elsewhere
+                }
+                if (movedOnBecause[0] == null) {
+                    return; // answered finally: the query is complete
+                }
+                if ("no_answer".equals(movedOnBecause[0])) {
+                    silentServers.silent(ask.server); // refused, dropped or silent: no answer at all
+                }
+                p.failed(ask, movedOnBecause[0], "no answer over TCP from " + server + " within "
+                        + settings.timeout().toMillis() + " ms"
+                        + (f.cause() == null ? "" : ": " + f.cause().getMessage()));
+            });
+        });
     }
 }

@@ -104,7 +104,8 @@ final class PodProxy {
 
     private static DnsProxy.Settings podDns(DnsProxy.Settings s, InetAddress loopback) {
         return new DnsProxy.Settings(s.nodeName(), loopback, s.port(), s.clusterDomain(), s.tcpIdleTimeout(),
-                s.upstreams(), s.upstreamTimeout(), s.upstreamAttempts(), s.maxPendingUpstream(),
+                s.upstreams(), s.upstreamTimeout(), s.upstreamAttempts(), s.upstreamConcurrency(),
+                s.maxPendingUpstream(),
                 s.maxTcpConnections(), s.maxTcpConnectionsPerClient());
     }
 

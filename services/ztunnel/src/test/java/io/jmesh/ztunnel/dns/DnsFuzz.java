@@ -176,7 +176,7 @@ class DnsFuzz {
                 DatagramSocket client = new DatagramSocket(new InetSocketAddress("127.0.43.1", 0))) {
             DnsProxy proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
                     InetAddress.getByName("127.0.43.53"), 0, "cluster.local", Duration.ofSeconds(1),
-                    List.of((InetSocketAddress) silent.getLocalSocketAddress()), Duration.ofMillis(100), 1, 256,
+                    List.of((InetSocketAddress) silent.getLocalSocketAddress()), Duration.ofMillis(100), 1, 1, 256,
                             150, 32),
                     new PrometheusRegistry());
             proxy.start().await(10, TimeUnit.SECONDS);

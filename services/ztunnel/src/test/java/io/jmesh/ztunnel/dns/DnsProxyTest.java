@@ -122,7 +122,7 @@ class DnsProxyTest {
         registry = new PrometheusRegistry();
         proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
                 InetAddress.getByName(PROXY_IP), 0, "cluster.local", tcpIdle, List.of(upstreams),
-                timeout, 2, 64, maxTcpConnections, perClient), registry);
+                timeout, 2, 2, 64, maxTcpConnections, perClient), registry);
         proxy.start().await(10, TimeUnit.SECONDS);
         return proxy;
     }

@@ -39,8 +39,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The forwarder moves on to the next upstream server as Istio's (hickory's name server pool) does: after a
  * SERVFAIL, a REFUSED, or a negative answer (NXDOMAIN, or NOERROR without records) whose authority section holds no
- * SOA or NS; an authoritative negative answer or a truncated one is the answer. Real UDP and TCP servers on
- * loopback, scripted per test; the client asks over raw sockets.
+ * SOA or NS; an authoritative negative answer or a truncated one is the answer. It asks two servers at once by
+ * default, as hickory does; the tests that pin the order of tries ask one at a time ({@code dns.upstreamConcurrency:
+ * 1}). Real UDP and TCP servers on loopback, scripted per test; the client asks over raw sockets.
  */
 class UpstreamFailoverTest {
 
@@ -95,7 +96,7 @@ class UpstreamFailoverTest {
             String reason) throws Exception {
         ScriptedUpstream a = upstream("127.0.45.1", first);
         ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
-        start(Duration.ofSeconds(2), a, b);
+        startOneAtATime(Duration.ofSeconds(2), a, b);
         byte[] answer = ask(protocol, query(0x7171, "www.example.org", 1));
         assertThat(rcode(answer)).as("RCODE").isZero();
         assertThat(id(answer)).isEqualTo(0x7171);
@@ -113,7 +114,7 @@ class UpstreamFailoverTest {
     void anNxdomainWithAnSoaIsTheAnswerAndTheNextServerIsNeverAsked(String protocol) throws Exception {
         ScriptedUpstream a = upstream("127.0.45.1", Behaviour.NXDOMAIN_SOA);
         ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
-        start(Duration.ofSeconds(2), a, b);
+        startOneAtATime(Duration.ofSeconds(2), a, b);
         byte[] q = query(0x7272, "nx.example.org", 1);
         byte[] answer = ask(protocol, q);
         assertThat(answer).as("the first server's answer, byte for byte")
@@ -126,7 +127,7 @@ class UpstreamFailoverTest {
     void aTruncatedEmptyAnswerIsRelayedAsItIsForTheClientToAskOverTcp(String protocol) throws Exception {
         ScriptedUpstream a = upstream("127.0.45.1", Behaviour.TRUNCATED);
         ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
-        start(Duration.ofSeconds(2), a, b);
+        startOneAtATime(Duration.ofSeconds(2), a, b);
         byte[] q = query(0x7373, "big.example.org", 1);
         assertThat(ask(protocol, q)).isEqualTo(Behaviour.TRUNCATED.answer(q, 1));
         assertThat(b.queries(protocol)).isZero();
@@ -137,7 +138,7 @@ class UpstreamFailoverTest {
     void whenEveryServerFailsTheClientGetsTheFirstAnswerAndNoServerIsAskedTwice(String protocol) throws Exception {
         ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SERVFAIL);
         ScriptedUpstream b = upstream("127.0.45.2", Behaviour.REFUSED);
-        start(Duration.ofSeconds(2), 3, a, b);
+        start(Duration.ofSeconds(2), 3, 1, a, b);
         byte[] q = query(0x7474, "broken.example.org", 1);
         assertThat(ask(protocol, q)).as("the first server's SERVFAIL, byte for byte")
                 .isEqualTo(Behaviour.SERVFAIL.answer(q, 1));
@@ -200,7 +201,7 @@ class UpstreamFailoverTest {
     void aServerThatWentSilentIsNotAskedFirstByTheQueriesAfterItForAWhile(String protocol) throws Exception {
         ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SILENT);
         ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
-        start(Duration.ofMillis(300), a, b);
+        startOneAtATime(Duration.ofMillis(300), a, b);
         for (int i = 0; i < 3; i++) {
             assertThat(lastAddressByte(ask(protocol, query(0x7800 + i, "www.example.org", 1))))
                     .as("the second server's address").isEqualTo(2);
@@ -241,13 +242,87 @@ class UpstreamFailoverTest {
     void anAnswerToAnotherQuestionIsNotTakenAndTheNextServerIsAsked(String protocol) throws Exception {
         ScriptedUpstream a = upstream("127.0.45.1", Behaviour.OTHER_QUESTION);
         ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
-        start(Duration.ofMillis(500), a, b);
+        startOneAtATime(Duration.ofMillis(500), a, b);
         byte[] answer = ask(protocol, query(0x7676, "www.example.org", 1));
         assertThat(Arrays.copyOfRange(answer, 12, 12 + 4)).as("the question asked").containsExactly(3, 'w', 'w', 'w');
         assertThat(Arrays.copyOfRange(answer, answer.length - 4, answer.length)).as("the second server's address")
                 .containsExactly(192, 0, 2, 2);
         assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"no_answer\"}"))
                 .isEqualTo(1);
+    }
+
+    // ---- two servers at once (the default, as hickory) ----
+
+    /**
+     * A silent first server costs no timeout: the second, asked at the same time, answers and that is the answer
+     * (the timeout here outlasts the client's patience). Its silence was never waited out, so it is not held down:
+     * the next query asks it again, as hickory asks its two best servers every time.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void aSilentFirstServerCostsNoTimeoutWhenTheSecondIsAskedAtTheSameTime(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SILENT);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
+        start(Duration.ofSeconds(30), a, b);
+        for (int i = 0; i < 2; i++) {
+            assertThat(lastAddressByte(ask(protocol, query(0x7a00 + i, "www.example.org", 1))))
+                    .as("the second server's address").isEqualTo(2);
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(a.queries(protocol)).isEqualTo(2));
+        assertThat(b.queries(protocol)).isEqualTo(2);
+        assertThat(retriesOf(protocol)).as("nothing passed over: each query was answered by a server it asked")
+                .isZero();
+    }
+
+    /**
+     * Both servers asked at once fail: the client gets the answer of the server asked first, whichever came first
+     * (here the second's, the first's is held back), so the answer does not depend on a race; one of the two was
+     * passed over while the other was awaited.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void whenBothServersAskedAtOnceFailTheClientGetsTheFirstAskedServersAnswer(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SERVFAIL);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.REFUSED);
+        a.delay(Duration.ofMillis(300));
+        start(Duration.ofSeconds(2), a, b);
+        byte[] q = query(0x7b7b, "broken.example.org", 1);
+        assertThat(ask(protocol, q)).as("the first server's SERVFAIL, byte for byte")
+                .isEqualTo(Behaviour.SERVFAIL.answer(q, 1));
+        assertThat(a.queries(protocol)).isEqualTo(1);
+        assertThat(b.queries(protocol)).isEqualTo(1);
+        assertThat(retriesOf(protocol)).isEqualTo(1);
+        assertThat(failures(protocol)).isEqualTo(1);
+    }
+
+    /**
+     * Three servers, two at a time, three attempts: the first is silent and the second fails, so the third is asked
+     * as soon as the second's answer is passed over, without waiting for the first, and its answer is the client's.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"udp", "tcp"})
+    void aFailedAnswerSendsTheQueryToTheNextServerWhileTheOtherIsStillAwaited(String protocol) throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SILENT);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.SERVFAIL);
+        ScriptedUpstream c = upstream("127.0.45.3", Behaviour.ANSWER);
+        start(Duration.ofSeconds(30), 3, 2, a, b, c);
+        byte[] answer = ask(protocol, query(0x7c7c, "www.example.org", 1));
+        assertThat(lastAddressByte(answer)).as("the third server's address").isEqualTo(3);
+        assertThat(b.queries(protocol)).isEqualTo(1);
+        assertThat(c.queries(protocol)).isEqualTo(1);
+        assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"servfail\"}"))
+                .isEqualTo(1);
+        assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"no_answer\"}"))
+                .as("the silent server was let go when the query ended, not waited out").isZero();
+    }
+
+    private double retriesOf(String protocol) {
+        double sum = 0;
+        for (String reason : Upstream.RETRY_REASONS) {
+            sum += metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"" + reason
+                    + "\"}");
+        }
+        return sum;
     }
 
     // ---- helpers ----
@@ -258,16 +333,22 @@ class UpstreamFailoverTest {
         return u;
     }
 
+    /** Two attempts, two servers asked at once: the defaults. */
     private void start(Duration timeout, ScriptedUpstream... servers) throws Exception {
-        start(timeout, 2, servers);
+        start(timeout, 2, 2, servers);
     }
 
-    private void start(Duration timeout, int attempts, ScriptedUpstream... servers) throws Exception {
+    private void startOneAtATime(Duration timeout, ScriptedUpstream... servers) throws Exception {
+        start(timeout, 2, 1, servers);
+    }
+
+    private void start(Duration timeout, int attempts, int concurrency, ScriptedUpstream... servers)
+            throws Exception {
         registry = new PrometheusRegistry();
         List<InetSocketAddress> addresses = Arrays.stream(servers).map(ScriptedUpstream::address).toList();
         proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
                 InetAddress.getByName(PROXY_IP), 0, "cluster.local", Duration.ofSeconds(10), addresses, timeout,
-                attempts, 64, 150, 32), registry);
+                attempts, concurrency, 64, 150, 32), registry);
         proxy.start().await(10, TimeUnit.SECONDS);
     }
 
@@ -383,6 +464,7 @@ class UpstreamFailoverTest {
         private final DatagramSocket udp;
         private final int n;
         private volatile Behaviour behaviour;
+        private volatile long delayMillis;
         private final AtomicInteger udpQueries = new AtomicInteger();
         private final AtomicInteger tcpQueries = new AtomicInteger();
         private volatile boolean open = true;
@@ -405,6 +487,21 @@ class UpstreamFailoverTest {
             return (InetSocketAddress) tcp.getLocalSocketAddress();
         }
 
+        /** From now on each answer waits this long before it is sent. */
+        void delay(Duration d) {
+            delayMillis = d.toMillis();
+        }
+
+        private void pause() {
+            if (delayMillis > 0) {
+                try {
+                    Thread.sleep(delayMillis);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+
         /** From now on it answers as {@code b}. */
         void behave(Behaviour b) {
             behaviour = b;
@@ -422,6 +519,7 @@ class UpstreamFailoverTest {
                     udp.receive(p);
                     udpQueries.incrementAndGet();
                     if (behaviour != Behaviour.SILENT) {
+                        pause();
                         byte[] a = behaviour.answer(Arrays.copyOf(buf, p.getLength()), n);
                         udp.send(new DatagramPacket(a, a.length, p.getSocketAddress()));
                     }
@@ -443,6 +541,7 @@ class UpstreamFailoverTest {
                         in.read(); // until the forwarder gives up and closes (or the read times out)
                         continue;
                     }
+                    pause();
                     byte[] a = behaviour.answer(q, n);
                     DataOutputStream out = new DataOutputStream(s.getOutputStream());
                     out.writeShort(a.length);
