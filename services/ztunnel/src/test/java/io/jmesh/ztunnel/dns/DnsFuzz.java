@@ -171,12 +171,15 @@ class DnsFuzz {
         WorkloadStore store = new WorkloadStore();
         store.replaceAll(StaticConfigFile.read(f).addresses());
         Vertx vertx = ServiceLauncher.newVertx(2);
-        // upstream: a silent socket, so forwarded queries end in SERVFAIL after the (short) timeout
+        // upstreams: two silent sockets, both asked at once (the default), so forwarded queries end in SERVFAIL
+        // after the (short) timeout with two asks in flight each
         try (DatagramSocket silent = new DatagramSocket(new InetSocketAddress("127.0.43.54", 0));
+                DatagramSocket silent2 = new DatagramSocket(new InetSocketAddress("127.0.43.55", 0));
                 DatagramSocket client = new DatagramSocket(new InetSocketAddress("127.0.43.1", 0))) {
             DnsProxy proxy = new DnsProxy(NetTransport.of(vertx), store, new DnsProxy.Settings("node-a",
                     InetAddress.getByName("127.0.43.53"), 0, "cluster.local", Duration.ofSeconds(1),
-                    List.of((InetSocketAddress) silent.getLocalSocketAddress()), Duration.ofMillis(100), 1, 1, 256,
+                    List.of((InetSocketAddress) silent.getLocalSocketAddress(),
+                            (InetSocketAddress) silent2.getLocalSocketAddress()), Duration.ofMillis(100), 2, 2, 256,
                             150, 32),
                     new PrometheusRegistry());
             proxy.start().await(10, TimeUnit.SECONDS);
