@@ -41,8 +41,23 @@ images:
 charts:
 	./tools/charts/check.sh
 
+## fuzz: the mutation fuzzers (-Dfuzz.seconds each, default 20; fresh seeds), then the coverage-guided ones
+## (Jazzer, JAZZER_DURATION each), one JVM per test as libFuzzer allows, each instrumenting the classes named after
+## it (ours, and the library whose parsing it drives); what Jazzer keeps goes to <module>/.cifuzz-corpus/
+JAZZER_TESTS := \
+  services/ztunnel:DnsFuzz\#parsedQueriesCoverageGuided:io.jmesh.** \
+  services/policy:ManifestFuzz\#everyDocumentCoverageGuided:io.jmesh.**,org.yaml.snakeyaml.** \
+  services/ca:CsrFuzz\#resignedRequestInfoCoverageGuided:io.jmesh.**,org.bouncycastle.**
+JAZZER_DURATION ?= 60s
 fuzz:
 	$(MVN) -Pfuzz verify
+	@set -f; for t in $(JAZZER_TESTS); do \
+	  IFS=: read -r module test classes <<< "$$t"; \
+	  echo "make fuzz: $$test (Jazzer, $(JAZZER_DURATION), instrumenting $$classes)"; \
+	  JAZZER_FUZZ=1 $(MVN) -q test -pl $$module -am -Dtest="$$test" -Dsurefire.failIfNoSpecifiedTests=false \
+	    -Dsurefire.groups=jazzer -Dsurefire.excludedGroups= -Djazzer.max_duration=$(JAZZER_DURATION) \
+	    "-Djazzer.instrument=$$classes" || exit 1; \
+	done
 
 clean:
 	$(MVN) -q clean

@@ -3,6 +3,7 @@ package io.jmesh.ca.issuance;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
+import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import io.jmesh.ca.signing.Crypto;
@@ -34,6 +35,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.bouncycastle.asn1.ASN1Encoding;
 import org.bouncycastle.asn1.ASN1Primitive;
 import org.bouncycastle.asn1.DERBitString;
@@ -61,6 +63,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The CSR path of {@code CreateCertificate}, in process ({@link CertificateIssuer#issue}, as the gRPC endpoint calls
@@ -137,6 +141,26 @@ class CsrFuzz {
             }
             request(pem);
         });
+    }
+
+    /**
+     * The re-signed request info under Jazzer, coverage-guided through the validator and Bouncy Castle's ASN.1
+     * parsing (`make fuzz`), each input within {@link #SLOW} (once of two tries: instrumentation stretches runs).
+     */
+    @MethodSource("resignableSeeds")
+    @FuzzTest(maxDuration = "60s")
+    void resignedRequestInfoCoverageGuided(byte[] input) throws Exception {
+        Fuzzer.withinTwice(SLOW, in -> {
+            String pem = resign(in);
+            if (pem != null) {
+                request(pem);
+            }
+        }, input);
+    }
+
+    static Stream<Arguments> resignableSeeds() {
+        return resignable.stream().map(c -> Arguments.of((Object) encode(c.toASN1Structure()
+                .getCertificationRequestInfo())));
     }
 
     /** Runs one fuzzer, each input within {@link #SLOW}, the whole run within its bound plus a margin. */

@@ -1,9 +1,9 @@
 package io.jmesh.policy.resource;
 
-import io.jmesh.testing.fuzz.NameLookups;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
+import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.jmesh.core.configlog.ConfigKey;
 import io.jmesh.core.configlog.ConfigSnapshot;
 import io.jmesh.policy.state.MeshSettings;
@@ -11,6 +11,7 @@ import io.jmesh.policy.state.MeshStateBuilder;
 import io.jmesh.proto.config.v1.ConfigRecord;
 import io.jmesh.proto.config.v1.ServicePort;
 import io.jmesh.testing.fuzz.Fuzzer;
+import io.jmesh.testing.fuzz.NameLookups;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -23,10 +24,13 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * {@link ManifestReader#read}, the way every manifest enters the mesh ({@code ConfigApplier}), against mutated
@@ -228,32 +232,51 @@ class ManifestFuzz {
     @Test
     void everyDocumentIsAcceptedOrRejectedNamingTheField() {
         assertTimeoutPreemptively(Duration.ofSeconds(Long.getLong("fuzz.seconds", 20)
-                + TimeUnit.MINUTES.toSeconds(1)), () -> Fuzzer.named("manifests", 4096).seeds(seeds()).run(input -> {
-                    String text = new String(input, StandardCharsets.UTF_8);
-                    long start = System.nanoTime();
-                    List<ParsedObject> read = NameLookups.forbidden(() -> reader.read(text));
-                    assertThat(Duration.ofNanos(System.nanoTime() - start)).as("time for one input")
-                            .isLessThan(SLOW);
-                    Set<BigInteger> written = integerLiterals(text);
-                    int previous = -1;
-                    for (ParsedObject o : read) {
-                        assertThat(o.documentIndex()).isGreaterThan(previous);
-                        previous = o.documentIndex();
-                        if (o.accepted()) {
-                            checkAccepted(o, written);
-                        } else {
-                            checkRejected(o, written);
-                        }
-                        outcomes.merge((o.accepted() ? "accepted " : "rejected ")
-                                + (o.kind().isEmpty() ? "?" : o.kind()), 1L, Long::sum);
-                    }
-                    assertThat(NameLookups.forbidden(() -> reader.read(text))).as("read again").isEqualTo(read);
-                    NameLookups.forbidden(() -> translate(read));
-                }), "a fuzz input hung; replay with the printed -Dfuzz.seed");
+                + TimeUnit.MINUTES.toSeconds(1)), () -> Fuzzer.named("manifests", 4096).seeds(seeds())
+                        .run(this::readAndCheck), "a fuzz input hung; replay with the printed -Dfuzz.seed");
         System.out.println("fuzz manifests: documents " + outcomes);
         assertThat(outcomes.keySet()).as("every kind of the seeds accepted").contains("accepted Namespace",
                 "accepted Service", "accepted WorkloadEntry", "accepted AuthorizationPolicy",
                 "accepted PeerAuthentication", "accepted Gateway", "accepted GatewayClass");
+    }
+
+    /** The same checks under Jazzer, coverage-guided through SnakeYAML and the readers (`make fuzz`). */
+    @MethodSource("jazzerSeeds")
+    @FuzzTest(maxDuration = "60s")
+    void everyDocumentCoverageGuided(byte[] input) throws Exception {
+        Fuzzer.withinTwice(SLOW, this::check, input);
+    }
+
+    static Stream<Arguments> jazzerSeeds() {
+        return Stream.of(seeds()).map(s -> Arguments.of((Object) s));
+    }
+
+    /** {@link #check}, within {@link #SLOW}. */
+    private void readAndCheck(byte[] input) throws Exception {
+        long start = System.nanoTime();
+        check(input);
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).as("time for one input").isLessThan(SLOW);
+    }
+
+    /** One input read as a manifest: every document accepted within its fields or rejected naming the field. */
+    private void check(byte[] input) throws Exception {
+        String text = new String(input, StandardCharsets.UTF_8);
+        List<ParsedObject> read = NameLookups.forbidden(() -> reader.read(text));
+        Set<BigInteger> written = integerLiterals(text);
+        int previous = -1;
+        for (ParsedObject o : read) {
+            assertThat(o.documentIndex()).isGreaterThan(previous);
+            previous = o.documentIndex();
+            if (o.accepted()) {
+                checkAccepted(o, written);
+            } else {
+                checkRejected(o, written);
+            }
+            outcomes.merge((o.accepted() ? "accepted " : "rejected ") + (o.kind().isEmpty() ? "?" : o.kind()), 1L,
+                    Long::sum);
+        }
+        assertThat(NameLookups.forbidden(() -> reader.read(text))).as("read again").isEqualTo(read);
+        NameLookups.forbidden(() -> translate(read));
     }
 
     private static void checkAccepted(ParsedObject o, Set<BigInteger> written) {

@@ -2,6 +2,7 @@ package io.jmesh.ztunnel.dns;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.jmesh.core.lifecycle.ServiceLauncher;
 import io.jmesh.testing.fuzz.Fuzzer;
 import io.jmesh.testing.fuzz.LeakWatch;
@@ -30,9 +31,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The DNS proxy against mutated queries. Offline: {@link DnsMessage#parse} either reads a query or refuses it
@@ -58,32 +62,50 @@ class DnsFuzz {
     @Test
     void parsedQueriesAreAnsweredWithMessagesAnotherDecoderReads() {
         LeakWatch.reset();
-        List<InetAddress> addresses = List.of(address("10.96.0.9"), address("fd00::9"));
-        Fuzzer.named("dns-parse", 600).seeds(seeds()).run(input -> {
-            ByteBuf msg = Unpooled.wrappedBuffer(input);
-            DnsMessage.Query q;
-            try {
-                q = DnsMessage.parse(msg);
-            } catch (DnsMessage.Malformed e) {
-                assertThat(e.reason()).isNotBlank();
-                assertThat(e.getMessage()).isNotBlank();
-                if (e.answerable()) {
-                    checkDecodes(DnsMessage.error(msg.alloc(), msg, null, DnsMessage.id(msg), DnsMessage.FORMERR),
-                            DnsMessage.id(msg), 0);
-                }
-                return;
-            }
-            assertThat(q.questionEnd()).isBetween(DnsMessage.HEADER + 5, input.length);
-            if (q.name() == null) {
-                // a name of arbitrary octets: valid DNS, echoed as it came, but Netty's decoder insists on IDNA
-                // and cannot be the judge; such names are never answered here, only forwarded
-                return;
-            }
-            checkDecodes(DnsMessage.error(msg.alloc(), msg, q, q.id(), DnsMessage.SERVFAIL), q.id(), 1);
-            checkDecodes(DnsMessage.answer(msg.alloc(), msg, q, "reviews.ns1", addresses, 30, true), q.id(), 1);
-            checkDecodes(DnsMessage.answer(msg.alloc(), msg, q, null, addresses, 30, false), q.id(), 1);
-        });
+        Fuzzer.named("dns-parse", 600).seeds(seeds()).run(DnsFuzz::parseAndAnswer);
         assertThat(LeakWatch.leaks()).isEmpty();
+    }
+
+    /** The same checks under Jazzer, coverage-guided (`make fuzz`; {@link FuzzTest}). */
+    @MethodSource("jazzerSeeds")
+    @FuzzTest(maxDuration = "60s")
+    void parsedQueriesCoverageGuided(byte[] input) {
+        parseAndAnswer(input);
+    }
+
+    static Stream<Arguments> jazzerSeeds() {
+        return Stream.of(seeds()).map(s -> Arguments.of((Object) s));
+    }
+
+    private static final List<InetAddress> ADDRESSES = List.of(address("10.96.0.9"), address("fd00::9"));
+
+    /**
+     * {@code input} is read as a query or refused with a reason, and whatever is read is answered with messages
+     * Netty's decoder reads back.
+     */
+    static void parseAndAnswer(byte[] input) {
+        ByteBuf msg = Unpooled.wrappedBuffer(input);
+        DnsMessage.Query q;
+        try {
+            q = DnsMessage.parse(msg);
+        } catch (DnsMessage.Malformed e) {
+            assertThat(e.reason()).isNotBlank();
+            assertThat(e.getMessage()).isNotBlank();
+            if (e.answerable()) {
+                checkDecodes(DnsMessage.error(msg.alloc(), msg, null, DnsMessage.id(msg), DnsMessage.FORMERR),
+                        DnsMessage.id(msg), 0);
+            }
+            return;
+        }
+        assertThat(q.questionEnd()).isBetween(DnsMessage.HEADER + 5, input.length);
+        if (q.name() == null) {
+            // a name of arbitrary octets: valid DNS, echoed as it came, but Netty's decoder insists on IDNA
+            // and cannot be the judge; such names are never answered here, only forwarded
+            return;
+        }
+        checkDecodes(DnsMessage.error(msg.alloc(), msg, q, q.id(), DnsMessage.SERVFAIL), q.id(), 1);
+        checkDecodes(DnsMessage.answer(msg.alloc(), msg, q, "reviews.ns1", ADDRESSES, 30, true), q.id(), 1);
+        checkDecodes(DnsMessage.answer(msg.alloc(), msg, q, null, ADDRESSES, 30, false), q.id(), 1);
     }
 
     /** Netty's own response decoder reads {@code answer}; it carries {@code id} and {@code questions}. */

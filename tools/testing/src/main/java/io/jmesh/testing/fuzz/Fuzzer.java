@@ -68,6 +68,26 @@ public final class Fuzzer {
         return this;
     }
 
+    /**
+     * Runs {@code target} on {@code input} and fails when it takes longer than {@code limit} twice in a row. For the
+     * coverage-guided runs (Jazzer), whose instrumentation, hooks and collections can stretch any one run: a slow
+     * input is slow both times.
+     */
+    public static void withinTwice(java.time.Duration limit, Target target, byte[] input) throws Exception {
+        for (int run = 1; ; run++) {
+            long start = System.nanoTime();
+            target.accept(input);
+            long took = System.nanoTime() - start;
+            if (took <= limit.toNanos()) {
+                return;
+            }
+            if (run == 2) {
+                throw new AssertionError("one input took " + took / 1_000_000 + " ms, twice over "
+                        + limit.toMillis() + " ms (input: " + HexFormat.of().formatHex(input) + ")");
+            }
+        }
+    }
+
     /** Inputs tried by the last {@link #run}. */
     public long iterations() {
         return iterations;
