@@ -46,6 +46,7 @@ charts:
 ## it (ours, and the library whose parsing it drives); what Jazzer keeps goes to <module>/.cifuzz-corpus/
 JAZZER_TESTS := \
   services/ztunnel:DnsFuzz\#parsedQueriesCoverageGuided:io.jmesh.** \
+  services/ztunnel:DiscoveryResponseFuzz\#everyResponseCoverageGuided:io.jmesh.** \
   services/policy:ManifestFuzz\#everyDocumentCoverageGuided:io.jmesh.**,org.yaml.snakeyaml.** \
   services/ca:CsrFuzz\#resignedRequestInfoCoverageGuided:io.jmesh.**,org.bouncycastle.**
 JAZZER_DURATION ?= 60s

@@ -3,6 +3,7 @@ package io.jmesh.ztunnel.discovery;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
+import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
@@ -44,10 +45,13 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Delta xDS responses as any control plane may send them to ztunnel (policy, or an istiod: the Istio ztunnel's
@@ -154,6 +158,23 @@ class DiscoveryResponseFuzz {
                 }), "one response took longer than " + SLOW)), "a fuzz input hung; replay with the printed -Dfuzz.seed");
         System.out.println("fuzz discovery-response: outcomes " + outcomes);
         assertThat(outcomes).as("some resources must be applied, not only refused").containsKey("accepted");
+    }
+
+    /**
+     * The same checks under Jazzer, coverage-guided through discovery's validation, the stores, routing and
+     * authorization (`make fuzz`).
+     */
+    @MethodSource("jazzerSeeds")
+    @FuzzTest(maxDuration = "60s")
+    void everyResponseCoverageGuided(byte[] input) throws Exception {
+        Fuzzer.withinTwice(SLOW, in -> NameLookups.forbidden(() -> {
+            handle(in);
+            return null;
+        }), input);
+    }
+
+    static Stream<Arguments> jazzerSeeds() {
+        return Stream.of(seeds()).map(s -> Arguments.of((Object) s));
     }
 
     private void handle(byte[] input) throws Exception {
