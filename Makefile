@@ -48,6 +48,7 @@ JAZZER_TESTS := \
   services/ztunnel:DnsFuzz\#parsedQueriesCoverageGuided:io.jmesh.** \
   services/ztunnel:DiscoveryResponseFuzz\#everyResponseCoverageGuided:io.jmesh.** \
   services/policy:ManifestFuzz\#everyDocumentCoverageGuided:io.jmesh.**,org.yaml.snakeyaml.** \
+  services/telemetry:EventRecordFuzz\#recordsCoverageGuided:io.jmesh.** \
   services/ca:CsrFuzz\#resignedRequestInfoCoverageGuided:io.jmesh.**,org.bouncycastle.**
 JAZZER_DURATION ?= 60s
 fuzz:

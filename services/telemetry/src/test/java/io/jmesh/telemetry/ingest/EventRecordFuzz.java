@@ -3,6 +3,7 @@ package io.jmesh.telemetry.ingest;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
+import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.jmesh.proto.telemetry.v1.ConnectionEvent;
 import io.jmesh.proto.telemetry.v1.Reporter;
 import io.jmesh.proto.telemetry.v1.RequestEvent;
@@ -33,8 +34,11 @@ import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Event records as any producer may write them to the event topics, through what the ingest thread does with one
@@ -105,6 +109,20 @@ class EventRecordFuzz {
         System.out.println("fuzz event-record: outcomes " + outcomes + ", " + aggregate.seriesCount() + " series, "
                 + aggregate.checkpointBytes() + " checkpoint bytes");
         assertThat(outcomes).as("some records must be counted, not only refused").containsKey("counted");
+    }
+
+    /**
+     * The same checks under Jazzer, coverage-guided through decoding, the series limit and counting (`make fuzz`); the
+     * whole aggregate is checked every {@link #CHECK_EVERY} inputs, as for the mutation fuzzer.
+     */
+    @MethodSource("jazzerSeeds")
+    @FuzzTest(maxDuration = "60s")
+    void recordsCoverageGuided(byte[] input) throws Exception {
+        Fuzzer.withinTwice(SLOW, this::handle, input);
+    }
+
+    static Stream<Arguments> jazzerSeeds() {
+        return Stream.of(seeds()).map(s -> Arguments.of((Object) s));
     }
 
     private void handle(byte[] input) {
