@@ -475,6 +475,23 @@ public final class DnsProxy {
             drain(ctx.channel());
         }
 
+        /** Sends {@code answer} (owned by the callee) on the connection's own thread, if it is still open. */
+        private void reply(Channel ch, ByteBuf answer) {
+            try {
+                ch.eventLoop().execute(() -> {
+                    if (ch.isActive()) {
+                        ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
+                        ch.writeAndFlush(answer);
+                    } else {
+                        answer.release();
+                    }
+                    settled(ch); // after the write: a close that follows comes after this answer
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                answer.release(); // ztunnel is shutting down: the connection's thread is gone, and so is the client
+            }
+        }
+
         /** Handles waiting messages while fewer than the limit await answers and the client takes its answers. */
         private void drain(Channel ch) {
             while (inFlight < TCP_IN_FLIGHT && ch.isWritable() && !waiting.isEmpty()) {
@@ -483,15 +500,7 @@ public final class DnsProxy {
                 boolean answered;
                 try {
                     answered = handle(frame, (InetSocketAddress) ch.remoteAddress(), true,
-                            answer -> ch.eventLoop().execute(() -> {
-                                if (ch.isActive()) {
-                                    ch.write(ch.alloc().buffer(2).writeShort(answer.readableBytes()));
-                                    ch.writeAndFlush(answer);
-                                } else {
-                                    answer.release();
-                                }
-                                settled(ch); // after the write: a close that follows comes after this answer
-                            }));
+                            answer -> reply(ch, answer));
                 } finally {
                     frame.release();
                 }

@@ -65,6 +65,8 @@ final class Upstream {
     private final IntObjectHashMap<Forward> pending = new IntObjectHashMap<>();
     private final SilentServers silentServers;
     private Channel udp;
+    /** Set by {@link #close}: no server is asked after it (a forward whose ask ends then fails instead). */
+    private volatile boolean closed;
 
     /**
      * @param loop the thread of the forwarder: the UDP listener's, so a forwarded query never changes threads
@@ -101,6 +103,7 @@ final class Upstream {
     }
 
     void close() {
+        closed = true;
         if (udp != null) {
             udp.close();
         }
@@ -208,7 +211,7 @@ final class Upstream {
          * when it is the only one left and was merely silent); false when the tries are spent or none is left.
          */
         boolean askNext() {
-            if (tries >= settings.attempts()) {
+            if (closed || tries >= settings.attempts()) {
                 return false;
             }
             int n = settings.servers().size();

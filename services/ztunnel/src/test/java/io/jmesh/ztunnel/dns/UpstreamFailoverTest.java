@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.jmesh.core.lifecycle.ServiceLauncher;
+import io.jmesh.testing.fuzz.LeakWatch;
 import io.jmesh.ztunnel.discovery.StaticConfigFile;
 import io.jmesh.ztunnel.discovery.WorkloadStore;
 import io.jmesh.ztunnel.tunnel.NetTransport;
@@ -31,6 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -314,6 +316,37 @@ class UpstreamFailoverTest {
                 .isEqualTo(1);
         assertThat(metric("ztunnel_dns_upstream_retries_total{protocol=\"" + protocol + "\",reason=\"no_answer\"}"))
                 .as("the silent server was let go when the query ended, not waited out").isZero();
+    }
+
+    /**
+     * A TCP query still waiting for a silent server when ztunnel shuts down (the proxy closed, then the event loops):
+     * no server is asked after the close, and the SERVFAIL its client can no longer be sent is released, not leaked,
+     * though the connection's thread is gone by then.
+     */
+    @Test
+    void aTcpQueryAwaitingUpstreamAtShutdownAsksNothingMoreAndLeaksNothing() throws Exception {
+        ScriptedUpstream a = upstream("127.0.45.1", Behaviour.SILENT);
+        ScriptedUpstream b = upstream("127.0.45.2", Behaviour.ANSWER);
+        Vertx own = ServiceLauncher.newVertx(2);
+        DnsProxy closing = new DnsProxy(NetTransport.of(own), store, new DnsProxy.Settings("node-a",
+                InetAddress.getByName(PROXY_IP), 0, "cluster.local", Duration.ofSeconds(10),
+                List.of(a.address(), b.address()), Duration.ofSeconds(30), 2, 1, 64, 150, 32), new PrometheusRegistry());
+        closing.start().await(10, TimeUnit.SECONDS);
+        LeakWatch.reset();
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(CLIENT_IP, 0));
+            s.connect(closing.address(), 2000);
+            byte[] q = query(0x7d7d, "www.example.org", 1);
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            out.writeShort(q.length);
+            out.write(q);
+            out.flush();
+            await().atMost(Duration.ofSeconds(5)).until(() -> a.queries("tcp") == 1);
+            closing.close().await(5, TimeUnit.SECONDS);
+            own.close().await(10, TimeUnit.SECONDS); // the silent server's connection closes with its loop
+        }
+        assertThat(b.queries("tcp")).as("asked after the close").isZero();
+        assertThat(LeakWatch.leaks()).isEmpty();
     }
 
     private double retriesOf(String protocol) {
