@@ -323,13 +323,19 @@ public final class DnsProxy {
             if (!later.isComplete()) {
                 // the caller frees msg when this returns: the query waits as a copy, then goes on off discovery's thread
                 ByteBuf kept = msg.copy();
-                later.onComplete(ar -> udpLoop.execute(() -> {
+                later.onComplete(ar -> {
                     try {
-                        answer(kept, q, from, overTcp, reply, ar.result());
-                    } finally {
-                        kept.release();
+                        udpLoop.execute(() -> {
+                            try {
+                                answer(kept, q, from, overTcp, reply, ar.result());
+                            } finally {
+                                kept.release();
+                            }
+                        });
+                    } catch (java.util.concurrent.RejectedExecutionException e) {
+                        kept.release(); // ztunnel is shutting down: no thread is left to answer on
                     }
-                }));
+                });
                 return true;
             }
             client = later.result();

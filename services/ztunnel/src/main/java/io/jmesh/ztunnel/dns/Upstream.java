@@ -128,7 +128,12 @@ final class Upstream {
         if (loop.inEventLoop()) {
             start(query, questionEnd, tcp, answer);
         } else {
-            loop.execute(() -> start(query, questionEnd, tcp, answer));
+            try {
+                loop.execute(() -> start(query, questionEnd, tcp, answer));
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                query.release(); // the forwarder's thread is gone: ztunnel is shutting down
+                answer.setFailure(new Failure("ztunnel is shutting down"));
+            }
         }
         return answer;
     }
