@@ -206,8 +206,9 @@ final class Upstream {
 
         /** Asks as many servers at once as it may. */
         void launch() {
-            for (int i = 0; i < inFlight.length && askNext(); i++) {
-                // each askNext() sent one
+            int asked = 0;
+            while (asked < inFlight.length && askNext()) {
+                asked++;
             }
         }
 
